@@ -1,0 +1,31 @@
+# sharechain: the two README commands and a few helpers.
+#   make devnet   run a local devnet on the embedded default genesis
+#   make test     install what is missing, build, and run the whole test suite
+SWIFT ?= swift
+JOBS ?= $(shell nproc)
+
+.PHONY: setup build test devnet bench fuzz clean
+
+setup:
+	@tools/setup
+
+build: setup
+	$(SWIFT) build -j $(JOBS)
+
+test: setup
+	$(SWIFT) build --build-tests -j $(JOBS)
+	$(SWIFT) test --skip-build --parallel
+
+devnet: setup
+	$(SWIFT) build -c release -j $(JOBS) --product sharechain
+	.build/release/sharechain --help
+
+bench: setup
+	$(SWIFT) build -c release -j $(JOBS) --product sharechain
+	.build/release/sharechain bench all
+
+fuzz: setup
+	tools/fuzz/run $(FUZZ_TARGET) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf .build

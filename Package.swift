@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+// sharechain: a share-chain ledger node for a decentralized AI-inference network.
+// Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
+//   C shims -> Primitives -> Ledger, Verifier -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "sharechain",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sharechain", targets: ["sharechain"]),
+        .library(name: "Primitives", targets: ["Primitives"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(
+            name: "Primitives",
+            dependencies: ["CSecp256k1", "COpenSSL"],
+            swiftSettings: strict
+        ),
+
+        .executableTarget(
+            name: "sharechain",
+            dependencies: [
+                "Primitives",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "PrimitivesTests",
+            dependencies: [
+                "Primitives",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: strict
+        ),
+    ]
+)

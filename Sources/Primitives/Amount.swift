@@ -1,0 +1,80 @@
+/// Arithmetic failures on amounts; in consensus code these make a transaction fail, never the node.
+public enum AmountError: Error, Equatable, Sendable, CustomStringConvertible {
+    case overflow
+    case underflow
+    case divisionByZero
+
+    public var description: String {
+        switch self {
+        case .overflow: return "amount overflow"
+        case .underflow: return "amount underflow (insufficient funds)"
+        case .divisionByZero: return "division by zero"
+        }
+    }
+}
+
+/// An amount of the native token in base units. All arithmetic is checked and reports errors
+/// instead of trapping.
+public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    /// Base units.
+    public var units: UInt64
+
+    public static let zero = Amount(0)
+
+    public init(_ units: UInt64) { self.units = units }
+    public init(integerLiteral value: UInt64) { units = value }
+
+    /// Decimal base units, e.g. for JSON.
+    public var description: String { String(units) }
+
+    /// Parses a non-negative decimal integer string (no sign, no exponent, no separators).
+    public init?(decimal: String) {
+        guard !decimal.isEmpty, decimal.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let v = UInt64(decimal) else { return nil }
+        units = v
+    }
+
+    public func adding(_ other: Amount) throws(AmountError) -> Amount {
+        let (v, o) = units.addingReportingOverflow(other.units)
+        if o { throw .overflow }
+        return Amount(v)
+    }
+
+    public func subtracting(_ other: Amount) throws(AmountError) -> Amount {
+        let (v, o) = units.subtractingReportingOverflow(other.units)
+        if o { throw .underflow }
+        return Amount(v)
+    }
+
+    public func multiplied(by k: UInt64) throws(AmountError) -> Amount {
+        let (v, o) = units.multipliedReportingOverflow(by: k)
+        if o { throw .overflow }
+        return Amount(v)
+    }
+
+    /// `floor(self * numerator / denominator)` computed exactly with a 128-bit intermediate.
+    public func scaled(by numerator: UInt64, over denominator: UInt64) throws(AmountError) -> Amount {
+        Amount(try Amount.mulDiv(units, numerator, denominator))
+    }
+
+    /// `floor(a * b / c)` exactly; errors when `c` is zero or the quotient exceeds 64 bits.
+    public static func mulDiv(_ a: UInt64, _ b: UInt64, _ c: UInt64) throws(AmountError) -> UInt64 {
+        guard c != 0 else { throw .divisionByZero }
+        let product = a.multipliedFullWidth(by: b)
+        guard product.high < c else { throw .overflow }
+        return c.dividingFullWidth((high: product.high, low: product.low)).quotient
+    }
+
+    /// Checked sum.
+    public static func sum<S: Sequence>(_ amounts: S) throws(AmountError) -> Amount where S.Element == Amount {
+        var total = Amount.zero
+        for a in amounts { total = try total.adding(a) }
+        return total
+    }
+
+    public static func < (a: Amount, b: Amount) -> Bool { a.units < b.units }
+}
+
+extension Amount: CanonicalCodable {
+    public func encode(to writer: inout CanonicalWriter) { writer.u64(units) }
+    public init(from reader: inout CanonicalReader) throws(CodecError) { units = try reader.u64("amount") }
+}
