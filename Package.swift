@@ -33,10 +33,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(
+            name: "Ledger",
+            dependencies: ["Primitives"],
+            swiftSettings: strict
+        ),
+
+        // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
+        .target(
+            name: "CBaseline",
+            dependencies: ["CSecp256k1", "COpenSSL"],
+            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto")]
+        ),
+
         .executableTarget(
             name: "sharechain",
             dependencies: [
                 "Primitives",
+                "Ledger",
+                "CBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

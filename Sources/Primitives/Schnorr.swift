@@ -201,17 +201,25 @@ public final class PrivateKey: @unchecked Sendable, CustomStringConvertible {
 
     /// Signs `message` (any length) with the given 32 bytes of auxiliary randomness.
     public func sign(message: UnsafeRawBufferPointer, auxRand: Hash32) -> Signature {
-        var sig = [UInt8](repeating: 0, count: 64)
+        var out = (Hash32.zero, Hash32.zero)
         let keypair = (storage + Self.keypairOffset).assumingMemoryBound(to: secp256k1_keypair.self)
         var aux = auxRand
-        let ok = withUnsafeBytes(of: &aux) { auxRaw in
-            sharechain_schnorrsig_sign(Secp256k1Context.shared.pointer, &sig,
-                                       message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                                       keypair, auxRaw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        let ok = withUnsafeMutableBytes(of: &out) { sigRaw in
+            withUnsafeBytes(of: &aux) { auxRaw in
+                sharechain_schnorrsig_sign(Secp256k1Context.shared.pointer,
+                                           sigRaw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                           message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
+                                           keypair, auxRaw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
         }
         // The keypair was validated at init, so signing cannot fail.
         precondition(ok == 1, "secp256k1 signing failed with a validated keypair")
-        return Signature(bytes: sig)!
+        return Signature(r: out.0, s: out.1)
+    }
+
+    /// Signs a 32-byte digest with the given auxiliary randomness.
+    public func sign(digest: Hash32, auxRand: Hash32) -> Signature {
+        digest.withUnsafeBytes { sign(message: $0, auxRand: auxRand) }
     }
 
     /// Signs `message` with the given auxiliary randomness.

@@ -1,0 +1,99 @@
+import Primitives
+
+/// Pending writes over a committed state: what a block (or a mempool check) sees while executing.
+///
+/// Reads see the pending value first, then the base. Checkpoints let a failed transaction roll back its
+/// body's writes while keeping its fee and nonce changes. `writeSet()` yields the net changes, sorted.
+public struct StateOverlay: Sendable {
+    public let base: any StateReader
+    // nil value = deleted. Dictionary order never leaks: writeSet() and scans sort.
+    private var pending: [[UInt8]: [UInt8]?] = [:]
+    // Undo journal for checkpoints: the key and its previous pending entry (outer nil = was not pending).
+    private var journal: [([UInt8], [UInt8]??)] = []
+    private var checkpoints: [Int] = []
+
+    public init(base: any StateReader) { self.base = base }
+
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        if let p = pending[key] { return p }
+        return try base.get(key)
+    }
+
+    public mutating func set(_ key: [UInt8], _ value: [UInt8]?) {
+        if !checkpoints.isEmpty { journal.append((key, pending[key])) }
+        pending[key] = .some(value)
+    }
+
+    public mutating func delete(_ key: [UInt8]) { set(key, nil) }
+
+    /// Entries with the prefix, ascending, merging pending writes over the base.
+    public func scan(prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max) throws -> [KeyValue] {
+        // Pending keys in range, sorted.
+        let local = pending.keys.filter { k in
+            k.starts(with: prefix) && (after.map { $0.lexicographicallyPrecedes(k) } ?? true)
+        }.sorted { $0.lexicographicallyPrecedes($1) }
+        var out = [KeyValue]()
+        var li = 0
+        var cursor = after
+        // Pull base entries in pages; deletions in pending can hide some, so loop until enough.
+        var baseBuffer: [KeyValue] = []
+        var bi = 0
+        var baseDone = false
+        let page = Swift.max(16, Swift.min(limit, 1024))
+        func refill() throws {
+            if bi >= baseBuffer.count && !baseDone {
+                baseBuffer = try base.scan(prefix: prefix, after: cursor, limit: page)
+                bi = 0
+                if baseBuffer.count < page { baseDone = true }
+            }
+        }
+        try refill()
+        while out.count < limit {
+            try refill()
+            let b = bi < baseBuffer.count ? baseBuffer[bi] : nil
+            let l = li < local.count ? local[li] : nil
+            if b == nil && l == nil { break }
+            if let b, l == nil || b.key.lexicographicallyPrecedes(l!) {
+                bi += 1
+                cursor = b.key
+                if pending[b.key] == nil { out.append(b) }  // not overridden
+            } else if let l {
+                li += 1
+                if let b, b.key == l { bi += 1; cursor = b.key }
+                if case .some(.some(let v)) = pending[l] { out.append(KeyValue(key: l, value: v)) }
+            }
+        }
+        return out
+    }
+
+    /// Starts a nested checkpoint.
+    public mutating func checkpoint() { checkpoints.append(journal.count) }
+
+    /// Discards writes since the last checkpoint.
+    public mutating func rollback() {
+        guard let mark = checkpoints.popLast() else { return }
+        while journal.count > mark {
+            let (key, previous) = journal.removeLast()
+            if let previous { pending[key] = previous } else { pending.removeValue(forKey: key) }
+        }
+    }
+
+    /// Keeps writes since the last checkpoint.
+    public mutating func commit() {
+        guard let mark = checkpoints.popLast() else { return }
+        if checkpoints.isEmpty { journal.removeSubrange(mark...) }
+    }
+
+    /// Net changes against the base, sorted; writes that restore the base value are dropped.
+    public func writeSet() throws -> WriteSet {
+        var entries = [WriteEntry]()
+        entries.reserveCapacity(pending.count)
+        for (k, v) in pending where try base.get(k) != v {
+            entries.append(WriteEntry(key: k, value: v))
+        }
+        return WriteSet(entries)
+    }
+
+    /// Number of keys with pending writes.
+    public var pendingCount: Int { pending.count }
+}

@@ -1,0 +1,145 @@
+import Primitives
+import Synchronization
+
+/// One key-value pair of state.
+public struct KeyValue: Equatable, Hashable, Sendable {
+    public let key: [UInt8]
+    public let value: [UInt8]
+    public init(key: [UInt8], value: [UInt8]) { self.key = key; self.value = value }
+}
+
+/// Read access to committed state: the abstract key-value interface the ledger works over.
+///
+/// Implementations: `MemoryState` (tests, simulations) and the RocksDB state store (Storage module).
+/// Keys compare as unsigned bytes, lexicographically; every scan returns keys in ascending order, which is
+/// what makes iteration-dependent rules deterministic.
+public protocol StateReader: Sendable {
+    /// The value at `key`, or nil when absent (an empty value is present and distinct from absent).
+    func get(_ key: [UInt8]) throws -> [UInt8]?
+    /// Up to `limit` entries whose keys start with `prefix`, ascending, strictly after `after` when given.
+    func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) throws -> [KeyValue]
+}
+
+/// One entry of a write set: the new value, or nil for a deletion.
+public struct WriteEntry: Equatable, Hashable, Sendable {
+    public let key: [UInt8]
+    public let value: [UInt8]?
+    public init(key: [UInt8], value: [UInt8]?) { self.key = key; self.value = value }
+}
+
+/// The state changes of one block, sorted by key, at most one entry per key.
+public struct WriteSet: Equatable, Sendable {
+    /// Entries in ascending key order.
+    public let entries: [WriteEntry]
+
+    /// Builds a write set; sorts and checks keys are unique.
+    public init(_ entries: [WriteEntry]) {
+        let sorted = entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        for i in sorted.indices.dropFirst() {
+            precondition(sorted[i - 1].key != sorted[i].key, "duplicate key in write set")
+        }
+        self.entries = sorted
+    }
+
+    public static let empty = WriteSet([])
+
+    /// Digest of the write set (Specs/state-machine.md, "State commitment"): the tagged hash of the count
+    /// followed by each entry as key bytes, a presence byte and the value bytes, all length-prefixed.
+    public var digest: Hash32 {
+        var w = CanonicalWriter(capacity: 64 + entries.count * 64)
+        w.length(entries.count)
+        for e in entries {
+            w.bytes(e.key)
+            w.optional(e.value) { $0.bytes($1) }
+        }
+        return Tags.writeSet.hash(w.bytes)
+    }
+}
+
+/// The state commitment of v1: each block chains the digest of its sorted write set onto the previous
+/// root. Replaceable by an authenticated tree later without changing the interface.
+public enum StateCommitment {
+    /// Root after applying a block at `height` with `writeSet` on top of `previous`.
+    public static func next(previous: Hash32, height: UInt64, writeSet: WriteSet) -> Hash32 {
+        var w = CanonicalWriter(capacity: 72)
+        w.hash(previous)
+        w.u64(height)
+        w.hash(writeSet.digest)
+        return Tags.state.hash(w.bytes)
+    }
+}
+
+/// An in-memory `StateReader` with direct writes, for tests, simulations and benchmarks.
+public final class MemoryState: StateReader, Sendable {
+    private struct Sorted {
+        var keys: [[UInt8]] = []
+        var values: [[UInt8]] = []
+
+        func index(of key: [UInt8]) -> (found: Bool, at: Int) {
+            var lo = 0, hi = keys.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if keys[mid].lexicographicallyPrecedes(key) { lo = mid + 1 } else { hi = mid }
+            }
+            return (lo < keys.count && keys[lo] == key, lo)
+        }
+    }
+
+    private let storage: Mutex<Sorted>
+
+    public init() { storage = Mutex(Sorted()) }
+
+    /// A state holding `entries`.
+    public init(entries: [KeyValue]) {
+        let sorted = entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        storage = Mutex(Sorted(keys: sorted.map(\.key), values: sorted.map(\.value)))
+    }
+
+    public func get(_ key: [UInt8]) -> [UInt8]? {
+        storage.withLock { s in
+            let (found, at) = s.index(of: key)
+            return found ? s.values[at] : nil
+        }
+    }
+
+    public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) -> [KeyValue] {
+        storage.withLock { s in
+            var i: Int
+            if let after, !after.lexicographicallyPrecedes(prefix) {
+                let (found, at) = s.index(of: after)
+                i = found ? at + 1 : at
+            } else {
+                i = s.index(of: prefix).at
+            }
+            var out = [KeyValue]()
+            while i < s.keys.count, out.count < limit, s.keys[i].starts(with: prefix) {
+                out.append(KeyValue(key: s.keys[i], value: s.values[i]))
+                i += 1
+            }
+            return out
+        }
+    }
+
+    /// Applies a write set.
+    public func apply(_ writeSet: WriteSet) {
+        storage.withLock { s in
+            for e in writeSet.entries {
+                let (found, at) = s.index(of: e.key)
+                switch (found, e.value) {
+                case (true, let v?): s.values[at] = v
+                case (true, nil): s.keys.remove(at: at); s.values.remove(at: at)
+                case (false, let v?): s.keys.insert(e.key, at: at); s.values.insert(v, at: at)
+                case (false, nil): break
+                }
+            }
+        }
+    }
+
+    /// Every entry, ascending (for tests comparing full states).
+    public func dump() -> [KeyValue] {
+        storage.withLock { s in zip(s.keys, s.values).map { KeyValue(key: $0, value: $1) } }
+    }
+
+    /// Number of keys.
+    public var count: Int { storage.withLock { $0.keys.count } }
+}

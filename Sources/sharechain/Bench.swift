@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `sharechain bench ...`: performance measurements. Build in release (`swift build -c release`); each
+/// benchmark prints its figure beside a baseline measured in the same run.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure performance (run a release build).",
+        subcommands: [BenchPrimitives.self, BenchAll.self]
+    )
+}
+
+/// Runs every benchmark with default settings.
+struct BenchAll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "all", abstract: "Run every benchmark.")
+
+    func run() async throws {
+        try await BenchPrimitives.parse([]).run()
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Sharechain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sharechain",
+        abstract: "A share-chain ledger node for a decentralized private AI-inference network.",
+        discussion: """
+            Blocks every 10 s record compute shares (verified inference work by staked workers) and \
+            fraud proofs; payouts are computed by consensus with exact integer arithmetic.
+            """,
+        subcommands: [Bench.self]
+    )
+}

@@ -1,0 +1,17 @@
+// swift-tools-version: 6.1
+// libFuzzer targets for every decoder reachable from the network or disk.
+// Build and run with tools/fuzz/run (uses `swift build --sanitize fuzzer`).
+import PackageDescription
+
+let package = Package(
+    name: "sharechain-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(path: "sharechain")],
+    targets: [
+        .executableTarget(
+            name: "FuzzCodec",
+            dependencies: [.product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+    ]
+)
