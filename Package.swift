@@ -59,6 +59,15 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "LedgerTests",
+            dependencies: [
+                "Ledger",
+                "Primitives",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "PrimitivesTests",
             dependencies: [
                 "Primitives",

@@ -1,0 +1,121 @@
+import Primitives
+
+extension Execution {
+    /// Begin-block: height and slot order, epoch change (schedule snapshot, liveness judgement), the
+    /// proposer's RANDAO reveal and mix, proposer record, missed-slot accounting.
+    mutating func beginBlock() throws {
+        let (lastHeight, lastSlot) = try tip()
+        guard context.height == lastHeight + 1 else { throw BlockError.wrongHeight(expected: lastHeight + 1, got: context.height) }
+        guard context.slot > lastSlot else { throw BlockError.slotNotAfterParent(parentSlot: lastSlot, slot: context.slot) }
+        let epoch = context.slot / params.slotsPerEpoch
+        let lastEpoch = lastSlot / params.slotsPerEpoch
+
+        if epoch > lastEpoch {
+            // The schedule of the new epoch comes from the state before this block (consensus computes the
+            // same snapshot from the parent state to check this block's leader).
+            let snapshot = try ledger.snapshot(of: state, epoch: epoch)
+            state.put(StateKey.global(.schedule), snapshot)
+        }
+
+        // Missed slots count against the epoch they belong to; an epoch is judged once its last slot passed.
+        for missed in context.missedSlots {
+            try judgeLivenessIfEpochChanged(to: missed.slot / params.slotsPerEpoch)
+            try countSlot(missed.leader, epoch: missed.slot / params.slotsPerEpoch, missed: true)
+        }
+        try judgeLivenessIfEpochChanged(to: epoch)
+        try countSlot(context.proposer, epoch: epoch, missed: false)
+
+        guard var proposer = try state.staker(.validator, context.proposer) else { throw BlockError.unknownProposer }
+        guard Tags.randao.hash(context.randaoReveal.bytes) == proposer.randaoCommitment else { throw BlockError.badRandaoReveal }
+        proposer.randaoCommitment = context.randaoReveal
+        try state.setStaker(.validator, context.proposer, proposer, height: height)
+        var mix = CanonicalWriter(capacity: 64)
+        mix.hash(try state.randaoMix())
+        mix.hash(context.randaoReveal)
+        state.put(StateKey.global(.randaoMix), Tags.randao.hash(mix.bytes))
+        state.putRaw(StateKey.proposer(height), context.proposer.bytes)
+        var tipWriter = CanonicalWriter(capacity: 16)
+        tipWriter.u64(context.height)
+        tipWriter.u64(context.slot)
+        state.putRaw(StateKey.global(.tip), tipWriter.bytes)
+    }
+
+    /// End-block, in this order: unbonding maturity, ticket selection (with this block's mix), reveal
+    /// deadlines, challenge ends, window close and settlement.
+    mutating func endBlock() throws {
+        try matureUnbondings()
+        try selectTickets(beacon: try state.randaoMix())
+        try expireRevealDeadlines()
+        try endChallenges()
+        try processWindows()
+    }
+
+    func tip() throws(ExecError) -> (height: UInt64, slot: UInt64) {
+        guard let raw = try state.raw(StateKey.global(.tip)) else { return (0, 0) }
+        var r = CanonicalReader(raw)
+        do {
+            let h = try r.u64("height"), s = try r.u64("slot")
+            try r.finish()
+            return (h, s)
+        } catch { throw .fault(LedgerFault("corrupt tip record")) }
+    }
+
+    mutating func countSlot(_ key: PublicKey, epoch: UInt64, missed: Bool) throws(ExecError) {
+        var l = try state.record(StateKey.liveness(key), Liveness.self) ?? Liveness(epoch: epoch)
+        if l.epoch != epoch { l = Liveness(epoch: epoch) }
+        l.led += 1
+        if missed { l.missed += 1 }
+        state.put(StateKey.liveness(key), l)
+    }
+
+    /// Judges every liveness record of an epoch before `epoch`: more than the allowed share of missed
+    /// slots (with at least `livenessMinSlots` led) jails the validator. Records are then dropped.
+    mutating func judgeLivenessIfEpochChanged(to epoch: UInt64) throws(ExecError) {
+        for kv in try state.scan([StateKey.Prefix.liveness.rawValue]) {
+            guard let key = PublicKey(bytes: kv.key[1...]) else { throw .fault(LedgerFault("corrupt liveness key")) }
+            let l: Liveness
+            do { l = try Liveness(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt liveness record")) }
+            guard l.epoch < epoch else { continue }
+            state.delete(kv.key)
+            let tooMany = l.missed.multipliedReportingOverflow(by: 10_000).partialValue
+                > l.led.multipliedReportingOverflow(by: UInt64(params.livenessMaxMissedBps)).partialValue
+            if l.led >= params.livenessMinSlots && tooMany {
+                if let s = try state.staker(.validator, key), s.status == .active {
+                    try jail(key, role: .validator, into: .system)
+                }
+            }
+        }
+    }
+}
+
+extension Ledger {
+    /// The validator set and seed for `epoch`, from a state: active validators (not jailed or tombstoned,
+    /// stake at least the minimum) in key order, and the current RANDAO mix. If no validator is active the
+    /// previous snapshot's set is kept so the chain cannot stall without leaders.
+    public func snapshot(of state: LedgerState, epoch: UInt64) throws -> ValidatorSnapshot {
+        let minimum = params.validatorMinStake
+        var entries = [ValidatorSnapshot.Entry]()
+        for kv in try state.scan(StateKey.stakers(.validator)) {
+            guard let key = PublicKey(bytes: kv.key[6...]) else { throw LedgerFault("corrupt staker key") }
+            let s = try Staker(canonicalEncoding: kv.value)
+            if s.isActive(minimum: minimum) { entries.append(.init(key: key, stake: s.stake)) }
+        }
+        let seed = try state.randaoMix()
+        if entries.isEmpty, let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
+            return ValidatorSnapshot(epoch: epoch, seed: seed, validators: previous.validators)
+        }
+        return ValidatorSnapshot(epoch: epoch, seed: seed, validators: entries)
+    }
+
+    /// The stored schedule snapshot (the epoch of the latest block).
+    public static func currentSnapshot(of state: LedgerState) throws -> ValidatorSnapshot? {
+        try state.record(StateKey.global(.schedule), ValidatorSnapshot.self)
+    }
+
+    /// Height and slot of the latest block applied to `state`.
+    public static func tip(of state: LedgerState) throws -> (height: UInt64, slot: UInt64) {
+        guard let raw = try state.raw(StateKey.global(.tip)) else { return (0, 0) }
+        var r = CanonicalReader(raw)
+        return (try r.u64("height"), try r.u64("slot"))
+    }
+}

@@ -1,0 +1,309 @@
+import Primitives
+
+/// What the adjudicator is asked: replay one revealed pass with the canonical executor.
+public struct AdjudicationRequest: Sendable {
+    public let pool: PoolConfig
+    public let shardIndex: Int
+    public let input: [UInt8]
+    public let positionOffset: UInt64
+    public let tokenCount: UInt32
+
+    public init(pool: PoolConfig, shardIndex: Int, input: [UInt8], positionOffset: UInt64, tokenCount: UInt32) {
+        self.pool = pool; self.shardIndex = shardIndex; self.input = input
+        self.positionOffset = positionOffset; self.tokenCount = tokenCount
+    }
+
+    public var shard: ShardSpec { pool.shards[shardIndex] }
+}
+
+/// The canonical result of replaying a pass.
+public enum AdjudicationVerdict: Hashable, Sendable {
+    /// The tensor hash of the canonical output.
+    case output(Hash32)
+    /// The revealed input is not a valid input for the shard (malformed, wrong shape, too many tokens).
+    case invalidInput(String)
+    /// The canonical output contains NaN or infinity; no committed output can be right.
+    case invalidOutput(String)
+}
+
+/// Replays revealed passes; the Verifier module provides the real one, tests a deterministic fake.
+/// Throwing means this node cannot decide (e.g. missing weights): the block is not processed.
+public protocol Adjudicator: Sendable {
+    func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict
+}
+
+/// Proven equivocation: one proposer signed two different headers for one slot.
+public struct Equivocation: Hashable, Sendable {
+    public let offender: PublicKey
+    public let height: UInt64
+    public let slot: UInt64
+    public init(offender: PublicKey, height: UInt64, slot: UInt64) { self.offender = offender; self.height = height; self.slot = slot }
+}
+
+/// Checks equivocation evidence (the Consensus module knows the header format).
+public protocol EquivocationVerifier: Sendable {
+    /// The equivocation the two encoded headers prove, or nil when they prove none.
+    func verify(headerA: [UInt8], headerB: [UInt8], chainId: Hash32) -> Equivocation?
+}
+
+/// The block-level inputs of the state transition besides its transactions.
+public struct BlockContext: Hashable, Sendable {
+    public let height: UInt64
+    public let slot: UInt64
+    public let proposer: PublicKey
+    /// The proposer's next RANDAO preimage.
+    public let randaoReveal: Hash32
+    /// Leaders of the slots skipped since the parent block, with their slots.
+    public let missedSlots: [MissedSlot]
+
+    public struct MissedSlot: Hashable, Sendable {
+        public let slot: UInt64
+        public let leader: PublicKey
+        public init(slot: UInt64, leader: PublicKey) { self.slot = slot; self.leader = leader }
+    }
+
+    public init(height: UInt64, slot: UInt64, proposer: PublicKey, randaoReveal: Hash32, missedSlots: [MissedSlot] = []) {
+        self.height = height; self.slot = slot; self.proposer = proposer; self.randaoReveal = randaoReveal
+        self.missedSlots = missedSlots
+    }
+}
+
+/// Why a transaction may not be included at all.
+public enum EnvelopeError: Error, Hashable, Sendable, CustomStringConvertible {
+    case wrongChain
+    case badSignature
+    case nonceMismatch(expected: UInt64, got: UInt64)
+    case feeTooLow(minimum: Amount, offered: Amount)
+    case cannotAffordFee(balance: Amount, fee: Amount)
+    case oversized(size: Int, maximum: Int)
+
+    public var description: String {
+        switch self {
+        case .wrongChain: return "transaction is for another chain"
+        case .badSignature: return "bad signature"
+        case .nonceMismatch(let e, let g): return "nonce \(g), expected \(e)"
+        case .feeTooLow(let m, let o): return "fee \(o) below the minimum \(m)"
+        case .cannotAffordFee(let b, let f): return "balance \(b) cannot pay fee \(f)"
+        case .oversized(let s, let m): return "transaction is \(s) bytes, maximum \(m)"
+        }
+    }
+}
+
+/// Why a block's contents cannot be applied.
+public enum BlockError: Error, Hashable, Sendable, CustomStringConvertible {
+    case invalidTransaction(index: Int, EnvelopeError)
+    case wrongHeight(expected: UInt64, got: UInt64)
+    case slotNotAfterParent(parentSlot: UInt64, slot: UInt64)
+    case unknownProposer
+    case badRandaoReveal
+    case fault(LedgerFault)
+
+    public var description: String {
+        switch self {
+        case .invalidTransaction(let i, let e): return "transaction \(i) is invalid: \(e)"
+        case .wrongHeight(let e, let g): return "block height \(g), expected \(e)"
+        case .slotNotAfterParent(let p, let s): return "slot \(s) is not after the parent's slot \(p)"
+        case .unknownProposer: return "proposer is not a validator"
+        case .badRandaoReveal: return "RANDAO reveal does not hash to the proposer's commitment"
+        case .fault(let f): return f.description
+        }
+    }
+}
+
+/// The state transition function (Specs/state-machine.md). A value type: the same inputs give the same
+/// writes and receipts on every machine.
+public struct Ledger: Sendable {
+    public let params: LedgerParams
+    public let chainId: Hash32
+    public let adjudicator: any Adjudicator
+    public let equivocationVerifier: any EquivocationVerifier
+
+    public init(params: LedgerParams, chainId: Hash32, adjudicator: any Adjudicator,
+                equivocationVerifier: any EquivocationVerifier) {
+        self.params = params; self.chainId = chainId; self.adjudicator = adjudicator
+        self.equivocationVerifier = equivocationVerifier
+    }
+
+    /// Minimum fee for a transaction of `size` bytes.
+    public func minimumFee(size: Int) -> Amount {
+        Amount(params.minFeePerByte.multipliedReportingOverflow(by: UInt64(size)).partialValue)
+    }
+
+    /// Envelope checks against a known account (used by block execution and by the mempool, which passes
+    /// the nonce it expects next). Signature checking can be skipped when already done in parallel.
+    public func checkEnvelope(_ tx: SignedTransaction, account: Account, expectedNonce: UInt64? = nil,
+                              checkSignature: Bool = true) throws(EnvelopeError) {
+        let t = tx.transaction
+        guard t.chainId == chainId else { throw .wrongChain }
+        guard tx.encodedSize <= params.maxTransactionBytes else {
+            throw .oversized(size: tx.encodedSize, maximum: params.maxTransactionBytes)
+        }
+        let expected = expectedNonce ?? account.nonce
+        guard t.nonce == expected else { throw .nonceMismatch(expected: expected, got: t.nonce) }
+        let minimum = minimumFee(size: tx.encodedSize)
+        guard t.fee >= minimum else { throw .feeTooLow(minimum: minimum, offered: t.fee) }
+        guard account.balance >= t.fee else { throw .cannotAffordFee(balance: account.balance, fee: t.fee) }
+        if checkSignature, !tx.hasValidSignature { throw .badSignature }
+    }
+
+    /// Envelope checks against state.
+    public func checkEnvelope(_ tx: SignedTransaction, state: LedgerState, checkSignature: Bool = true) throws -> Void {
+        let account: Account
+        do { account = try state.account(tx.transaction.sender) } catch {
+            throw LedgerFault("cannot read account: \(error)")
+        }
+        try checkEnvelope(tx, account: account, checkSignature: checkSignature)
+    }
+
+    /// Applies one block: begin-block processing, every transaction in order, end-block processing.
+    /// Returns the receipts (one per transaction, then the block-processing receipt with `txId` zero).
+    /// On error the state must be discarded.
+    public func applyBlock(_ context: BlockContext, transactions: [SignedTransaction], to state: inout LedgerState,
+                           signaturesChecked: Bool = false) throws(BlockError) -> [Receipt] {
+        var exec = Execution(ledger: self, context: context, state: state)
+        do {
+            try exec.beginBlock()
+            var receipts = [Receipt]()
+            receipts.reserveCapacity(transactions.count + 1)
+            for (i, tx) in transactions.enumerated() {
+                receipts.append(try exec.apply(tx, index: i, checkSignature: !signaturesChecked))
+            }
+            try exec.endBlock()
+            receipts.append(Receipt(txId: .zero, status: .success, feePaid: .zero, events: exec.systemEvents))
+            state = exec.state
+            return receipts
+        } catch let e as BlockError {
+            throw e
+        } catch let ExecError.fault(f) {
+            throw .fault(f)
+        } catch {
+            throw .fault(LedgerFault("unexpected error \(error)"))
+        }
+    }
+}
+
+/// Mutable execution context of one block.
+struct Execution {
+    let ledger: Ledger
+    let context: BlockContext
+    var state: LedgerState
+    /// Events of begin/end-block processing.
+    var systemEvents: [Event] = []
+    /// Events of the transaction being executed.
+    var txEvents: [Event] = []
+
+    var params: LedgerParams { ledger.params }
+
+    /// Where an event goes: the current transaction's receipt or the block-processing receipt.
+    enum EventTarget { case transaction, system }
+
+    mutating func emit(_ target: EventTarget, _ event: Event) {
+        switch target {
+        case .transaction: txEvents.append(event)
+        case .system: systemEvents.append(event)
+        }
+    }
+    var height: UInt64 { context.height }
+
+    init(ledger: Ledger, context: BlockContext, state: LedgerState) {
+        self.ledger = ledger; self.context = context; self.state = state
+    }
+
+    /// Executes one transaction: envelope (fatal to the block if invalid), fee and nonce, then the body
+    /// under a checkpoint so a failure leaves only the fee and nonce changes.
+    mutating func apply(_ tx: SignedTransaction, index: Int, checkSignature: Bool) throws -> Receipt {
+        let t = tx.transaction
+        var account = try state.account(t.sender)
+        do { try ledger.checkEnvelope(tx, account: account, checkSignature: checkSignature) } catch {
+            throw BlockError.invalidTransaction(index: index, error)
+        }
+        account.nonce += 1
+        account.balance = Amount(account.balance.units - t.fee.units)
+        state.setAccount(t.sender, account)
+        do { try state.credit(context.proposer, t.fee) } catch ExecError.failed {
+            // A proposer balance at the supply cap cannot overflow: supply fits in u64. Treat as corrupt.
+            throw ExecError.fault(LedgerFault("fee credit overflow"))
+        }
+        txEvents = []
+        state.overlay.checkpoint()
+        do {
+            try executeBody(t, txId: tx.id, size: tx.encodedSize)
+            state.overlay.commit()
+            return Receipt(txId: tx.id, status: .success, feePaid: t.fee, events: txEvents)
+        } catch ExecError.failed(let reason) {
+            state.overlay.rollback()
+            return Receipt(txId: tx.id, status: .failed(reason), feePaid: t.fee, events: [])
+        }
+    }
+
+    mutating func executeBody(_ t: Transaction, txId: Hash32, size: Int) throws(ExecError) {
+        switch t.body {
+        case .transfer(let to, let amount):
+            guard amount > .zero else { throw .failed(.zeroAmount) }
+            try state.debit(t.sender, amount)
+            try state.credit(to, amount)
+            txEvents.append(.transfer(from: t.sender, to: to, amount: amount))
+        case .bond(let role, let amount, let commitment):
+            try bond(t.sender, role: role, amount: amount, commitment: commitment)
+        case .unbond(let role, let amount):
+            try unbond(t.sender, role: role, amount: amount)
+        case .unjail(let role):
+            try unjail(t.sender, role: role)
+        case .escrowOpen(let pool, let amount, let expiry):
+            try escrowOpen(t.sender, nonce: t.nonce, pool: pool, amount: amount, expiry: expiry)
+        case .escrowTopUp(let id, let amount, let expiry):
+            try escrowTopUp(t.sender, id: id, amount: amount, newExpiry: expiry)
+        case .escrowClose(let id):
+            try escrowClose(t.sender, id: id)
+        case .claimUsage(let voucher):
+            try claimUsage(voucher)
+        case .commitShares(let pool, let window, let shard, let passes, let tokens, let root):
+            try commitShares(t.sender, pool: pool, window: window, shard: shard, passCount: passes, tokenCount: tokens, root: root)
+        case .revealTicket(let ticketId, let leaf, let proof, let input):
+            try revealTicket(t.sender, ticketId: ticketId, leaf: leaf, proof: proof, input: input)
+        case .fraudProof(let ticketId):
+            try fraudProof(t.sender, ticketId: ticketId)
+        case .doubleSignEvidence(let a, let b):
+            try doubleSign(a, b)
+        }
+    }
+}
+
+/// Derived identifiers (Specs/state-machine.md, "Identifiers").
+public enum LedgerIds {
+    /// Escrow id: `H_id(0x01 ‖ owner ‖ nonce u64)`.
+    public static func escrow(owner: PublicKey, nonce: UInt64) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(1); w.encode(owner); w.u64(nonce)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Commitment id: `H_id(0x02 ‖ worker ‖ pool u32 ‖ window u64 ‖ passRoot)`.
+    public static func commitment(worker: PublicKey, pool: UInt32, window: UInt64, passRoot: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(2); w.encode(worker); w.u32(pool); w.u64(window); w.hash(passRoot)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Ticket id: `H_id(0x03 ‖ commitmentId ‖ passIndex u32)`.
+    public static func ticket(commitment: Hash32, passIndex: UInt32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(3); w.hash(commitment); w.u32(passIndex)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Offence id of proven fraud on one ticket.
+    public static func fraudOffence(ticket: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x10); w.hash(ticket)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Offence id of withheld reveals of one commitment (one punishment however many tickets are missed).
+    public static func withholdOffence(commitment: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x11); w.hash(commitment)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Offence id of an equivocation: one per proposer and slot.
+    public static func equivocationOffence(offender: PublicKey, slot: UInt64) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x12); w.encode(offender); w.u64(slot)
+        return Tags.id.hash(w.bytes)
+    }
+}

@@ -1,0 +1,293 @@
+import Primitives
+
+/// Why a transaction that passed the envelope checks failed to execute. The fee is still charged and the
+/// nonce used; nothing else changes. Codes are stable (they appear in receipts and RPC).
+public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case insufficientBalance = 1
+    case amountOverflow = 2
+    case zeroAmount = 3
+    case unknownPool = 4
+    case belowMinimumStake = 5
+    case missingRandaoCommitment = 6
+    case insufficientStake = 7
+    case tooManyUnbondingEntries = 8
+    case tombstoned = 9
+    case jailed = 10
+    case unknownEscrow = 11
+    case notEscrowOwner = 12
+    case escrowNotExpired = 13
+    case escrowClosed = 14
+    case expiryNotInFuture = 15
+    case voucherWrongChain = 16
+    case voucherBadSignature = 17
+    case voucherNotIncreasing = 18
+    case notActiveWorker = 19
+    case wrongWindow = 20
+    case duplicateCommitment = 21
+    case invalidCommitment = 22
+    case tooManyCommitments = 23
+    case unknownShard = 24
+    case unknownTicket = 25
+    case ticketNotAwaitingReveal = 26
+    case revealDeadlinePassed = 27
+    case notTicketWorker = 28
+    case invalidMerkleProof = 29
+    case leafMismatch = 30
+    case inputHashMismatch = 31
+    case inputTooLarge = 32
+    case ticketNotRevealed = 33
+    case challengePeriodOver = 34
+    case ticketAlreadyAdjudicated = 35
+    case fraudProofCapReached = 36
+    case invalidEvidence = 37
+    case evidenceTooOld = 38
+    case evidenceAlreadyProcessed = 39
+    case notJailed = 40
+    case jailPeriodNotOver = 41
+    case unknownStaker = 42
+
+    public var description: String {
+        switch self {
+        case .insufficientBalance: return "insufficient balance"
+        case .amountOverflow: return "amount overflow"
+        case .zeroAmount: return "amount must be positive"
+        case .unknownPool: return "unknown pool"
+        case .belowMinimumStake: return "resulting stake below the minimum"
+        case .missingRandaoCommitment: return "a new validator must give a RANDAO commitment"
+        case .insufficientStake: return "not enough bonded stake"
+        case .tooManyUnbondingEntries: return "too many concurrent unbonding entries"
+        case .tombstoned: return "staker is tombstoned"
+        case .jailed: return "staker is jailed"
+        case .unknownEscrow: return "unknown escrow"
+        case .notEscrowOwner: return "sender does not own the escrow"
+        case .escrowNotExpired: return "escrow has not expired"
+        case .escrowClosed: return "escrow is closed"
+        case .expiryNotInFuture: return "expiry height must be in the future"
+        case .voucherWrongChain: return "voucher is for another chain"
+        case .voucherBadSignature: return "voucher is not signed by the escrow owner"
+        case .voucherNotIncreasing: return "voucher does not exceed the last claimed voucher"
+        case .notActiveWorker: return "sender is not an active worker of the pool"
+        case .wrongWindow: return "commitment is not for the current window"
+        case .duplicateCommitment: return "commitment already recorded"
+        case .invalidCommitment: return "commitment counts out of range"
+        case .tooManyCommitments: return "too many commitments in this window"
+        case .unknownShard: return "unknown shard"
+        case .unknownTicket: return "unknown ticket"
+        case .ticketNotAwaitingReveal: return "ticket is not awaiting reveal"
+        case .revealDeadlinePassed: return "reveal deadline passed"
+        case .notTicketWorker: return "only the committing worker may reveal"
+        case .invalidMerkleProof: return "Merkle proof does not lead to the committed root"
+        case .leafMismatch: return "leaf does not match the commitment"
+        case .inputHashMismatch: return "input tensor does not hash to the leaf's input hash"
+        case .inputTooLarge: return "input tensor larger than the pool allows"
+        case .ticketNotRevealed: return "ticket has not been revealed"
+        case .challengePeriodOver: return "challenge period is over"
+        case .ticketAlreadyAdjudicated: return "ticket already adjudicated"
+        case .fraudProofCapReached: return "fraud-proof cap for this block reached"
+        case .invalidEvidence: return "invalid equivocation evidence"
+        case .evidenceTooOld: return "evidence older than the unbonding period"
+        case .evidenceAlreadyProcessed: return "offence already punished"
+        case .notJailed: return "staker is not jailed"
+        case .jailPeriodNotOver: return "jail period not over"
+        case .unknownStaker: return "no such staker"
+        }
+    }
+}
+
+/// How a slash came about.
+public enum OffenceKind: UInt8, Hashable, Sendable {
+    case fraud = 0
+    case withheldReveal = 1
+    case equivocation = 2
+}
+
+/// Who a settlement payout went to.
+public enum PayoutKind: UInt8, Hashable, Sendable {
+    case validator = 0
+    case worker = 1
+}
+
+/// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.
+public enum Event: Hashable, Sendable {
+    case transfer(from: PublicKey, to: PublicKey, amount: Amount)
+    case feePaid(payer: PublicKey, proposer: PublicKey, amount: Amount)
+    case bonded(staker: PublicKey, role: StakeRole, amount: Amount)
+    case unbondingStarted(staker: PublicKey, role: StakeRole, amount: Amount, entryId: UInt64, matureHeight: UInt64)
+    case unbonded(staker: PublicKey, role: StakeRole, amount: Amount, entryId: UInt64)
+    case slashed(staker: PublicKey, role: StakeRole, amount: Amount, offence: OffenceKind, offenceId: Hash32)
+    case jailed(staker: PublicKey, role: StakeRole, untilHeight: UInt64)
+    case unjailed(staker: PublicKey, role: StakeRole)
+    case tombstoned(staker: PublicKey)
+    case escrowOpened(escrowId: Hash32, owner: PublicKey, pool: UInt32, amount: Amount, expiryHeight: UInt64)
+    case escrowToppedUp(escrowId: Hash32, amount: Amount, expiryHeight: UInt64)
+    case escrowClosed(escrowId: Hash32, refund: Amount)
+    case escrowCharged(escrowId: Hash32, pool: UInt32, window: UInt64, amount: Amount, shortfall: Amount)
+    case sharesCommitted(commitmentId: Hash32, worker: PublicKey, pool: UInt32, window: UInt64, weightedShares: UInt64)
+    case ticketSelected(ticketId: Hash32, commitmentId: Hash32, passIndex: UInt32, deadline: UInt64)
+    case ticketRevealed(ticketId: Hash32, challengeEnd: UInt64)
+    case revealWithheld(ticketId: Hash32, worker: PublicKey)
+    case fraudProven(ticketId: Hash32, prover: PublicKey, worker: PublicKey, slashed: Amount, bounty: Amount)
+    case fraudRejected(ticketId: Hash32, prover: PublicKey, bondBurned: Amount)
+    case sharesForfeited(pool: UInt32, worker: PublicKey, fromWindow: UInt64, toWindow: UInt64)
+    case windowClosed(pool: UInt32, window: UInt64, revenue: Amount)
+    case windowSettled(pool: UInt32, window: UInt64, revenue: Amount, protocolShare: Amount, workerShare: Amount, carried: Amount)
+    case payoutCredited(pool: UInt32, window: UInt64, recipient: PublicKey, amount: Amount, kind: PayoutKind)
+
+    /// Stable event name.
+    public var name: String {
+        switch self {
+        case .transfer: return "transfer"
+        case .feePaid: return "feePaid"
+        case .bonded: return "bonded"
+        case .unbondingStarted: return "unbondingStarted"
+        case .unbonded: return "unbonded"
+        case .slashed: return "slashed"
+        case .jailed: return "jailed"
+        case .unjailed: return "unjailed"
+        case .tombstoned: return "tombstoned"
+        case .escrowOpened: return "escrowOpened"
+        case .escrowToppedUp: return "escrowToppedUp"
+        case .escrowClosed: return "escrowClosed"
+        case .escrowCharged: return "escrowCharged"
+        case .sharesCommitted: return "sharesCommitted"
+        case .ticketSelected: return "ticketSelected"
+        case .ticketRevealed: return "ticketRevealed"
+        case .revealWithheld: return "revealWithheld"
+        case .fraudProven: return "fraudProven"
+        case .fraudRejected: return "fraudRejected"
+        case .sharesForfeited: return "sharesForfeited"
+        case .windowClosed: return "windowClosed"
+        case .windowSettled: return "windowSettled"
+        case .payoutCredited: return "payoutCredited"
+        }
+    }
+}
+
+/// Outcome of one transaction.
+public enum ReceiptStatus: Hashable, Sendable {
+    case success
+    case failed(FailureReason)
+}
+
+/// The record of one executed transaction, or (with `txId` zero) of a block's begin/end processing.
+public struct Receipt: Hashable, Sendable {
+    /// The transaction, or `Hash32.zero` for the block-processing receipt.
+    public var txId: Hash32
+    public var status: ReceiptStatus
+    public var feePaid: Amount
+    public var events: [Event]
+
+    public init(txId: Hash32, status: ReceiptStatus, feePaid: Amount, events: [Event]) {
+        self.txId = txId; self.status = status; self.feePaid = feePaid; self.events = events
+    }
+
+    /// Receipt hash (the receipts root's leaf data).
+    public var hash: Hash32 { Tags.receipt.hash(self) }
+
+    /// Merkle root over receipt hashes, in block order.
+    public static func root(_ receipts: [Receipt]) -> Hash32 {
+        Merkle.root(leafHashes: receipts.map { Merkle.leafHash($0.hash) })
+    }
+}
+
+// MARK: - Encoding
+
+extension Event: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        switch self {
+        case .transfer(let f, let t, let a): w.u8(0); w.encode(f); w.encode(t); w.encode(a)
+        case .feePaid(let p, let q, let a): w.u8(1); w.encode(p); w.encode(q); w.encode(a)
+        case .bonded(let s, let r, let a): w.u8(2); w.encode(s); w.encode(r); w.encode(a)
+        case .unbondingStarted(let s, let r, let a, let id, let m):
+            w.u8(3); w.encode(s); w.encode(r); w.encode(a); w.u64(id); w.u64(m)
+        case .unbonded(let s, let r, let a, let id): w.u8(4); w.encode(s); w.encode(r); w.encode(a); w.u64(id)
+        case .slashed(let s, let r, let a, let k, let o): w.u8(5); w.encode(s); w.encode(r); w.encode(a); w.u8(k.rawValue); w.hash(o)
+        case .jailed(let s, let r, let u): w.u8(6); w.encode(s); w.encode(r); w.u64(u)
+        case .unjailed(let s, let r): w.u8(7); w.encode(s); w.encode(r)
+        case .tombstoned(let s): w.u8(8); w.encode(s)
+        case .escrowOpened(let id, let o, let p, let a, let e): w.u8(9); w.hash(id); w.encode(o); w.u32(p); w.encode(a); w.u64(e)
+        case .escrowToppedUp(let id, let a, let e): w.u8(10); w.hash(id); w.encode(a); w.u64(e)
+        case .escrowClosed(let id, let r): w.u8(11); w.hash(id); w.encode(r)
+        case .escrowCharged(let id, let p, let win, let a, let s): w.u8(12); w.hash(id); w.u32(p); w.u64(win); w.encode(a); w.encode(s)
+        case .sharesCommitted(let c, let wk, let p, let win, let s): w.u8(13); w.hash(c); w.encode(wk); w.u32(p); w.u64(win); w.u64(s)
+        case .ticketSelected(let t, let c, let i, let d): w.u8(14); w.hash(t); w.hash(c); w.u32(i); w.u64(d)
+        case .ticketRevealed(let t, let e): w.u8(15); w.hash(t); w.u64(e)
+        case .revealWithheld(let t, let wk): w.u8(16); w.hash(t); w.encode(wk)
+        case .fraudProven(let t, let p, let wk, let s, let b): w.u8(17); w.hash(t); w.encode(p); w.encode(wk); w.encode(s); w.encode(b)
+        case .fraudRejected(let t, let p, let b): w.u8(18); w.hash(t); w.encode(p); w.encode(b)
+        case .sharesForfeited(let p, let wk, let f, let t): w.u8(19); w.u32(p); w.encode(wk); w.u64(f); w.u64(t)
+        case .windowClosed(let p, let win, let r): w.u8(20); w.u32(p); w.u64(win); w.encode(r)
+        case .windowSettled(let p, let win, let r, let ps, let ws, let c):
+            w.u8(21); w.u32(p); w.u64(win); w.encode(r); w.encode(ps); w.encode(ws); w.encode(c)
+        case .payoutCredited(let p, let win, let r, let a, let k): w.u8(22); w.u32(p); w.u64(win); w.encode(r); w.encode(a); w.u8(k.rawValue)
+        }
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let at = r.offset
+        func key() throws(CodecError) -> PublicKey { try r.decode(PublicKey.self) }
+        func amount() throws(CodecError) -> Amount { try r.decode(Amount.self) }
+        func role() throws(CodecError) -> StakeRole { try r.decode(StakeRole.self) }
+        switch try r.u8("event") {
+        case 0: self = .transfer(from: try key(), to: try key(), amount: try amount())
+        case 1: self = .feePaid(payer: try key(), proposer: try key(), amount: try amount())
+        case 2: self = .bonded(staker: try key(), role: try role(), amount: try amount())
+        case 3: self = .unbondingStarted(staker: try key(), role: try role(), amount: try amount(), entryId: try r.u64("entryId"), matureHeight: try r.u64("matureHeight"))
+        case 4: self = .unbonded(staker: try key(), role: try role(), amount: try amount(), entryId: try r.u64("entryId"))
+        case 5:
+            let s = try key(), ro = try role(), a = try amount()
+            let kat = r.offset
+            guard let k = OffenceKind(rawValue: try r.u8("offence")) else { throw r.invalid("offence", "unknown offence kind", at: kat) }
+            self = .slashed(staker: s, role: ro, amount: a, offence: k, offenceId: try r.hash("offenceId"))
+        case 6: self = .jailed(staker: try key(), role: try role(), untilHeight: try r.u64("untilHeight"))
+        case 7: self = .unjailed(staker: try key(), role: try role())
+        case 8: self = .tombstoned(staker: try key())
+        case 9: self = .escrowOpened(escrowId: try r.hash("escrowId"), owner: try key(), pool: try r.u32("pool"), amount: try amount(), expiryHeight: try r.u64("expiry"))
+        case 10: self = .escrowToppedUp(escrowId: try r.hash("escrowId"), amount: try amount(), expiryHeight: try r.u64("expiry"))
+        case 11: self = .escrowClosed(escrowId: try r.hash("escrowId"), refund: try amount())
+        case 12: self = .escrowCharged(escrowId: try r.hash("escrowId"), pool: try r.u32("pool"), window: try r.u64("window"), amount: try amount(), shortfall: try amount())
+        case 13: self = .sharesCommitted(commitmentId: try r.hash("commitmentId"), worker: try key(), pool: try r.u32("pool"), window: try r.u64("window"), weightedShares: try r.u64("shares"))
+        case 14: self = .ticketSelected(ticketId: try r.hash("ticketId"), commitmentId: try r.hash("commitmentId"), passIndex: try r.u32("passIndex"), deadline: try r.u64("deadline"))
+        case 15: self = .ticketRevealed(ticketId: try r.hash("ticketId"), challengeEnd: try r.u64("challengeEnd"))
+        case 16: self = .revealWithheld(ticketId: try r.hash("ticketId"), worker: try key())
+        case 17: self = .fraudProven(ticketId: try r.hash("ticketId"), prover: try key(), worker: try key(), slashed: try amount(), bounty: try amount())
+        case 18: self = .fraudRejected(ticketId: try r.hash("ticketId"), prover: try key(), bondBurned: try amount())
+        case 19: self = .sharesForfeited(pool: try r.u32("pool"), worker: try key(), fromWindow: try r.u64("fromWindow"), toWindow: try r.u64("toWindow"))
+        case 20: self = .windowClosed(pool: try r.u32("pool"), window: try r.u64("window"), revenue: try amount())
+        case 21: self = .windowSettled(pool: try r.u32("pool"), window: try r.u64("window"), revenue: try amount(), protocolShare: try amount(), workerShare: try amount(), carried: try amount())
+        case 22:
+            let p = try r.u32("pool"), win = try r.u64("window"), rec = try key(), a = try amount()
+            let kat = r.offset
+            guard let k = PayoutKind(rawValue: try r.u8("payoutKind")) else { throw r.invalid("payoutKind", "unknown payout kind", at: kat) }
+            self = .payoutCredited(pool: p, window: win, recipient: rec, amount: a, kind: k)
+        case let t: throw r.unknownTag("event", t, at: at)
+        }
+    }
+}
+
+extension Receipt: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.hash(txId)
+        switch status {
+        case .success: w.u16(0)
+        case .failed(let reason): w.u16(reason.rawValue)
+        }
+        w.encode(feePaid)
+        w.list(events)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        txId = try r.hash("txId")
+        let at = r.offset
+        let code = try r.u16("status")
+        if code == 0 {
+            status = .success
+        } else if let reason = FailureReason(rawValue: code) {
+            status = .failed(reason)
+        } else {
+            throw r.invalid("status", "unknown failure code \(code)", at: at)
+        }
+        feePaid = try r.decode(Amount.self)
+        events = try r.list("events", max: 1 << 16, of: Event.self)
+    }
+}

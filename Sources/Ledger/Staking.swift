@@ -1,0 +1,181 @@
+import Primitives
+
+extension Execution {
+    /// Minimum stake of a role, or nil when the role names an unknown pool.
+    func minimumStake(_ role: StakeRole) throws(ExecError) -> Amount? {
+        switch role {
+        case .validator: return params.validatorMinStake
+        case .worker(let p): return try state.pool(p)?.minWorkerStake
+        }
+    }
+
+    mutating func bond(_ sender: PublicKey, role: StakeRole, amount: Amount, commitment: Hash32?) throws(ExecError) {
+        guard let minimum = try minimumStake(role) else { throw .failed(.unknownPool) }
+        var staker: Staker
+        if let existing = try state.staker(role, sender) {
+            if existing.status == .tombstoned { throw .failed(.tombstoned) }
+            staker = existing
+            // An existing validator may re-commit (a fresh hash chain) with or without adding stake.
+            if case .validator = role, let commitment { staker.randaoCommitment = commitment }
+            else if amount == .zero { throw .failed(.zeroAmount) }
+        } else {
+            guard amount > .zero else { throw .failed(.zeroAmount) }
+            var c = Hash32.zero
+            if case .validator = role {
+                guard let commitment else { throw .failed(.missingRandaoCommitment) }
+                c = commitment
+            }
+            staker = Staker(stake: .zero, randaoCommitment: c, since: height)
+        }
+        try state.debit(sender, amount)
+        do { staker.stake = try staker.stake.adding(amount) } catch { throw .failed(.amountOverflow) }
+        guard staker.stake >= minimum else { throw .failed(.belowMinimumStake) }
+        try state.setStaker(role, sender, staker, height: height)
+        txEvents.append(.bonded(staker: sender, role: role, amount: amount))
+    }
+
+    mutating func unbond(_ sender: PublicKey, role: StakeRole, amount: Amount) throws(ExecError) {
+        guard amount > .zero else { throw .failed(.zeroAmount) }
+        guard var staker = try state.staker(role, sender) else { throw .failed(.unknownStaker) }
+        guard staker.stake >= amount else { throw .failed(.insufficientStake) }
+        let open = try state.scan(StateKey.unbondings(role, sender), limit: params.maxUnbondingEntries)
+        guard open.count < params.maxUnbondingEntries else { throw .failed(.tooManyUnbondingEntries) }
+        let id = try state.globalU64(.nextUnbondingId)
+        state.setGlobalU64(.nextUnbondingId, id + 1)
+        let (mature, o) = height.addingReportingOverflow(params.unbondingBlocks)
+        if o { throw .failed(.amountOverflow) }
+        staker.stake = Amount(staker.stake.units - amount.units)
+        try state.setStaker(role, sender, staker, height: height)
+        state.put(StateKey.unbonding(role, sender, id), UnbondingEntry(amount: amount, createdHeight: height, matureHeight: mature))
+        state.putRaw(StateKey.unbondingQueue(mature, role, sender, id), [])
+        txEvents.append(.unbondingStarted(staker: sender, role: role, amount: amount, entryId: id, matureHeight: mature))
+    }
+
+    mutating func unjail(_ sender: PublicKey, role: StakeRole) throws(ExecError) {
+        guard var staker = try state.staker(role, sender) else { throw .failed(.unknownStaker) }
+        switch staker.status {
+        case .active: throw .failed(.notJailed)
+        case .tombstoned: throw .failed(.tombstoned)
+        case .jailed(let until):
+            guard height >= until else { throw .failed(.jailPeriodNotOver) }
+        }
+        guard let minimum = try minimumStake(role), staker.stake >= minimum else { throw .failed(.belowMinimumStake) }
+        staker.status = .active
+        try state.setStaker(role, sender, staker, height: height)
+        txEvents.append(.unjailed(staker: sender, role: role))
+    }
+
+    /// Pays back every unbonding entry maturing at this height (end-of-block).
+    mutating func matureUnbondings() throws(ExecError) {
+        for kv in try state.scan(StateKey.unbondingQueue(at: height)) {
+            // Queue key: prefix(1) ‖ mature(8) ‖ role(5) ‖ key(32) ‖ id(8).
+            let k = kv.key
+            guard k.count == 54, let key = PublicKey(bytes: k[14..<46]), let role = StakeRole(keyBytes: Array(k[9..<14])) else {
+                throw .fault(LedgerFault("malformed unbonding queue key \(k.hex)"))
+            }
+            let id = UInt64(bigEndianBytes: k[46..<54])
+            let entryKey = StateKey.unbonding(role, key, id)
+            state.delete(k)
+            guard let entry = try state.record(entryKey, UnbondingEntry.self) else {
+                throw .fault(LedgerFault("unbonding queue points at a missing entry \(entryKey.hex)"))
+            }
+            state.delete(entryKey)
+            do { try state.credit(key, entry.amount) } catch ExecError.failed { throw .fault(LedgerFault("unbonding credit overflow")) }
+            systemEvents.append(.unbonded(staker: key, role: role, amount: entry.amount, entryId: id))
+        }
+    }
+
+    /// Slashes `bps` of the stake bonded at `offenceHeight`: first from unbonding entries created at or after
+    /// that height (each capped at its balance, oldest first), then from bonded stake. Returns the amount
+    /// taken; the caller decides what part is a bounty and burns the rest.
+    mutating func slash(_ key: PublicKey, role: StakeRole, bps: BasisPoints, offenceHeight: UInt64,
+                        kind: OffenceKind, offenceId: Hash32, into target: EventTarget) throws(ExecError) -> Amount {
+        guard var staker = try state.staker(role, key) else { return .zero }
+        // Stake bonded at the offence: the end-of-block stake at that height plus what was moved into
+        // unbonding in that very block (an unbond in the offence block does not escape).
+        var base = try state.stake(role, key, atEndOf: offenceHeight)
+        let entries = try state.scan(StateKey.unbondings(role, key))
+        var decoded = [(key: [UInt8], entry: UnbondingEntry)]()
+        for kv in entries {
+            do { decoded.append((kv.key, try UnbondingEntry(canonicalEncoding: kv.value))) } catch {
+                throw .fault(LedgerFault("corrupt unbonding entry at \(kv.key.hex)"))
+            }
+        }
+        for d in decoded where d.entry.createdHeight == offenceHeight {
+            base = Amount(base.units &+ d.entry.amount.units)
+        }
+        var remaining = base.basisPoints(bps)
+        var taken = Amount.zero
+        for d in decoded where d.entry.createdHeight >= offenceHeight && remaining > .zero {
+            let cut = min(remaining, d.entry.amount)
+            var e = d.entry
+            e.amount = Amount(e.amount.units - cut.units)
+            remaining = Amount(remaining.units - cut.units)
+            taken = Amount(taken.units + cut.units)
+            if e.amount == .zero {
+                state.delete(d.key)
+                // Key: prefix(1) ‖ role(5) ‖ key(32) ‖ id(8).
+                let id = UInt64(bigEndianBytes: d.key[38..<46])
+                state.delete(StateKey.unbondingQueue(e.matureHeight, role, key, id))
+            } else {
+                state.put(d.key, e)
+            }
+        }
+        let fromStake = min(remaining, staker.stake)
+        staker.stake = Amount(staker.stake.units - fromStake.units)
+        taken = Amount(taken.units + fromStake.units)
+        try state.setStaker(role, key, staker, height: height)
+        if taken > .zero {
+            emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
+        }
+        return taken
+    }
+
+    /// Jails a staker until `height + jailBlocks` (no effect on a tombstoned staker).
+    mutating func jail(_ key: PublicKey, role: StakeRole, into target: EventTarget) throws(ExecError) {
+        guard var staker = try state.staker(role, key), staker.status != .tombstoned else { return }
+        let until = height &+ params.jailBlocks
+        staker.status = .jailed(until: until)
+        try state.setStaker(role, key, staker, height: height)
+        emit(target, .jailed(staker: key, role: role, untilHeight: until))
+    }
+
+    /// Equivocation evidence: slash and tombstone the proposer, once per (proposer, slot).
+    mutating func doubleSign(_ a: [UInt8], _ b: [UInt8]) throws(ExecError) {
+        guard let eq = ledger.equivocationVerifier.verify(headerA: a, headerB: b, chainId: ledger.chainId),
+              eq.height <= height else { throw .failed(.invalidEvidence) }
+        guard height - eq.height <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
+        let offence = LedgerIds.equivocationOffence(offender: eq.offender, slot: eq.slot)
+        guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
+        guard var staker = try state.staker(.validator, eq.offender) else { throw .failed(.unknownStaker) }
+        state.put(StateKey.offence(offence), height)
+        let taken = try slash(eq.offender, role: .validator, bps: params.equivocationSlashBps, offenceHeight: eq.height,
+                              kind: .equivocation, offenceId: offence, into: .transaction)
+        try state.burn(taken)
+        staker = try state.staker(.validator, eq.offender) ?? staker
+        staker.status = .tombstoned
+        try state.setStaker(.validator, eq.offender, staker, height: height)
+        txEvents.append(.tombstoned(staker: eq.offender))
+    }
+}
+
+extension StakeRole {
+    /// Inverse of `keyBytes`.
+    init?(keyBytes b: [UInt8]) {
+        guard b.count == 5 else { return nil }
+        switch b[0] {
+        case 0 where b[1...].allSatisfy({ $0 == 0 }): self = .validator
+        case 1: self = .worker(pool: UInt32(bigEndianBytes: b[1..<5]))
+        default: return nil
+        }
+    }
+}
+
+extension FixedWidthInteger {
+    /// Reads a big-endian integer from exactly `MemoryLayout<Self>.size` bytes.
+    init<C: Collection>(bigEndianBytes bytes: C) where C.Element == UInt8 {
+        var v: Self = 0
+        for b in bytes { v = v << 8 | Self(b) }
+        self = v
+    }
+}

@@ -1,0 +1,312 @@
+import Primitives
+
+/// What a stake is bonded for.
+public enum StakeRole: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Block production.
+    case validator
+    /// Serving a model pool.
+    case worker(pool: UInt32)
+
+    public var description: String {
+        switch self {
+        case .validator: return "validator"
+        case .worker(let p): return "worker(pool \(p))"
+        }
+    }
+
+    /// Fixed-width key form: 0x00 ‖ 0000 0000 for validator, 0x01 ‖ pool (u32 BE) for worker.
+    var keyBytes: [UInt8] {
+        switch self {
+        case .validator: return [0, 0, 0, 0, 0]
+        case .worker(let p): return [1] + p.bigEndianBytes
+        }
+    }
+}
+
+/// One forward pass a worker claims: the leaf of its commitment's Merkle tree.
+public struct PassLeaf: Hashable, Sendable {
+    /// Index into the pool's shard list.
+    public var shard: UInt32
+    /// Position of the first token (for rotary embeddings).
+    public var positionOffset: UInt64
+    /// Tokens in the pass.
+    public var tokenCount: UInt32
+    /// Tensor hash of the pass input (TNS1).
+    public var inputHash: Hash32
+    /// Tensor hash of the pass output (TNS1).
+    public var outputHash: Hash32
+
+    public init(shard: UInt32, positionOffset: UInt64, tokenCount: UInt32, inputHash: Hash32, outputHash: Hash32) {
+        self.shard = shard; self.positionOffset = positionOffset; self.tokenCount = tokenCount
+        self.inputHash = inputHash; self.outputHash = outputHash
+    }
+
+    /// The Merkle leaf data: the tagged hash of the canonical encoding.
+    public var leafData: Hash32 { Tags.passLeaf.hash(self) }
+    /// The RFC 6962 leaf hash.
+    public var merkleLeafHash: Hash32 { Merkle.leafHash(leafData) }
+}
+
+/// A client's signed statement of cumulative usage of one escrow.
+public struct UsageVoucher: Hashable, Sendable {
+    public var chainId: Hash32
+    public var escrowId: Hash32
+    public var cumulativeInputTokens: UInt64
+    public var cumulativeOutputTokens: UInt64
+    /// Signature by the escrow owner over `signingHash`.
+    public var signature: Signature
+
+    public init(chainId: Hash32, escrowId: Hash32, cumulativeInputTokens: UInt64, cumulativeOutputTokens: UInt64,
+                signature: Signature = .zero) {
+        self.chainId = chainId; self.escrowId = escrowId; self.cumulativeInputTokens = cumulativeInputTokens
+        self.cumulativeOutputTokens = cumulativeOutputTokens; self.signature = signature
+    }
+
+    /// The message the owner signs: `H_voucher(chainId ‖ escrowId ‖ input u64 ‖ output u64)`.
+    public var signingHash: Hash32 {
+        var w = CanonicalWriter(capacity: 80)
+        w.hash(chainId); w.hash(escrowId); w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens)
+        return Tags.voucher.hash(w.bytes)
+    }
+
+    /// A copy signed by `key`.
+    public func signed(by key: PrivateKey) -> UsageVoucher {
+        var v = self
+        v.signature = key.sign(digest: signingHash)
+        return v
+    }
+}
+
+/// The kind-specific part of a transaction (Specs/state-machine.md, "Transactions").
+public enum TxBody: Hashable, Sendable {
+    case transfer(to: PublicKey, amount: Amount)
+    /// Bond stake; a new validator must give the tip of its RANDAO hash chain, an existing one may
+    /// replace its commitment (with any amount, including zero).
+    case bond(role: StakeRole, amount: Amount, randaoCommitment: Hash32?)
+    case unbond(role: StakeRole, amount: Amount)
+    case escrowOpen(pool: UInt32, amount: Amount, expiryHeight: UInt64)
+    case escrowTopUp(escrowId: Hash32, amount: Amount, newExpiryHeight: UInt64?)
+    case escrowClose(escrowId: Hash32)
+    case claimUsage(voucher: UsageVoucher)
+    case commitShares(pool: UInt32, window: UInt64, shard: UInt32, passCount: UInt32, tokenCount: UInt64, passRoot: Hash32)
+    case revealTicket(ticketId: Hash32, leaf: PassLeaf, proof: [Hash32], input: [UInt8])
+    case fraudProof(ticketId: Hash32)
+    case doubleSignEvidence(headerA: [UInt8], headerB: [UInt8])
+    case unjail(role: StakeRole)
+
+    /// Stable kind name (receipts, RPC, metrics).
+    public var kindName: String {
+        switch self {
+        case .transfer: return "transfer"
+        case .bond: return "bond"
+        case .unbond: return "unbond"
+        case .escrowOpen: return "escrowOpen"
+        case .escrowTopUp: return "escrowTopUp"
+        case .escrowClose: return "escrowClose"
+        case .claimUsage: return "claimUsage"
+        case .commitShares: return "commitShares"
+        case .revealTicket: return "revealTicket"
+        case .fraudProof: return "fraudProof"
+        case .doubleSignEvidence: return "doubleSignEvidence"
+        case .unjail: return "unjail"
+        }
+    }
+}
+
+/// An unsigned transaction.
+public struct Transaction: Hashable, Sendable {
+    /// Genesis hash of the chain the transaction is for.
+    public var chainId: Hash32
+    public var sender: PublicKey
+    /// Must equal the sender's account nonce.
+    public var nonce: UInt64
+    /// Paid to the block proposer whether execution succeeds or fails.
+    public var fee: Amount
+    public var body: TxBody
+
+    public init(chainId: Hash32, sender: PublicKey, nonce: UInt64, fee: Amount, body: TxBody) {
+        self.chainId = chainId; self.sender = sender; self.nonce = nonce; self.fee = fee; self.body = body
+    }
+
+    /// What the signature signs: `H_tx-sig(canonical unsigned transaction)`.
+    public var signingHash: Hash32 { Tags.txSig.hash(self) }
+
+    /// Signs with `key` (which must be the sender's).
+    public func signed(by key: PrivateKey) -> SignedTransaction {
+        SignedTransaction(transaction: self, signature: key.sign(digest: signingHash))
+    }
+}
+
+/// A transaction with its sender's signature; what blocks and the mempool carry.
+public struct SignedTransaction: Hashable, Sendable {
+    public let transaction: Transaction
+    public let signature: Signature
+    /// Transaction id: `H_tx(canonical signed transaction)`.
+    public let id: Hash32
+    /// Size of the canonical encoding, which fees are charged on.
+    public let encodedSize: Int
+
+    public init(transaction: Transaction, signature: Signature) {
+        self.transaction = transaction
+        self.signature = signature
+        var w = CanonicalWriter(capacity: 256)
+        transaction.encode(to: &w)
+        signature.encode(to: &w)
+        id = Tags.tx.hash(w.bytes)
+        encodedSize = w.bytes.count
+    }
+
+    /// Whether the signature is the sender's over `signingHash`.
+    public var hasValidSignature: Bool {
+        transaction.sender.verify(signature, digest: transaction.signingHash)
+    }
+}
+
+// MARK: - Encoding
+
+/// Limits of variable-length transaction fields.
+public enum TxLimits {
+    /// Merkle proof depth (2^32 leaves).
+    public static let maxProofLength = 32
+    /// Input tensor bytes in a reveal (pools impose their own, smaller limit).
+    public static let maxInputBytes = 4 * 1024 * 1024
+    /// One encoded header in equivocation evidence.
+    public static let maxEvidenceHeaderBytes = 4096
+}
+
+extension StakeRole: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        switch self {
+        case .validator: w.u8(0)
+        case .worker(let p): w.u8(1); w.u32(p)
+        }
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let at = r.offset
+        switch try r.u8("role") {
+        case 0: self = .validator
+        case 1: self = .worker(pool: try r.u32("pool"))
+        case let t: throw r.unknownTag("role", t, at: at)
+        }
+    }
+}
+
+extension PassLeaf: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.u32(shard); w.u64(positionOffset); w.u32(tokenCount); w.hash(inputHash); w.hash(outputHash)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        shard = try r.u32("shard"); positionOffset = try r.u64("positionOffset"); tokenCount = try r.u32("tokenCount")
+        inputHash = try r.hash("inputHash"); outputHash = try r.hash("outputHash")
+    }
+}
+
+extension UsageVoucher: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.hash(chainId); w.hash(escrowId); w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens); w.encode(signature)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        chainId = try r.hash("voucherChainId"); escrowId = try r.hash("escrowId")
+        cumulativeInputTokens = try r.u64("cumulativeInputTokens"); cumulativeOutputTokens = try r.u64("cumulativeOutputTokens")
+        signature = try r.decode(Signature.self)
+    }
+}
+
+extension TxBody: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        switch self {
+        case .transfer(let to, let amount):
+            w.u8(0); w.encode(to); w.encode(amount)
+        case .bond(let role, let amount, let commitment):
+            w.u8(1); w.encode(role); w.encode(amount); w.optional(commitment) { $0.hash($1) }
+        case .unbond(let role, let amount):
+            w.u8(2); w.encode(role); w.encode(amount)
+        case .escrowOpen(let pool, let amount, let expiry):
+            w.u8(3); w.u32(pool); w.encode(amount); w.u64(expiry)
+        case .escrowTopUp(let id, let amount, let expiry):
+            w.u8(4); w.hash(id); w.encode(amount); w.optional(expiry) { $0.u64($1) }
+        case .escrowClose(let id):
+            w.u8(5); w.hash(id)
+        case .claimUsage(let voucher):
+            w.u8(6); w.encode(voucher)
+        case .commitShares(let pool, let window, let shard, let passes, let tokens, let root):
+            w.u8(7); w.u32(pool); w.u64(window); w.u32(shard); w.u32(passes); w.u64(tokens); w.hash(root)
+        case .revealTicket(let ticket, let leaf, let proof, let input):
+            w.u8(8); w.hash(ticket); w.encode(leaf); w.list(proof); w.bytes(input)
+        case .fraudProof(let ticket):
+            w.u8(9); w.hash(ticket)
+        case .doubleSignEvidence(let a, let b):
+            w.u8(10); w.bytes(a); w.bytes(b)
+        case .unjail(let role):
+            w.u8(11); w.encode(role)
+        }
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let at = r.offset
+        switch try r.u8("txKind") {
+        case 0: self = .transfer(to: try r.decode(PublicKey.self), amount: try r.decode(Amount.self))
+        case 1:
+            self = .bond(role: try r.decode(StakeRole.self), amount: try r.decode(Amount.self),
+                         randaoCommitment: try r.optional("randaoCommitment") { (r: inout CanonicalReader) throws(CodecError) in
+                             try r.hash("randaoCommitment") })
+        case 2: self = .unbond(role: try r.decode(StakeRole.self), amount: try r.decode(Amount.self))
+        case 3: self = .escrowOpen(pool: try r.u32("pool"), amount: try r.decode(Amount.self), expiryHeight: try r.u64("expiryHeight"))
+        case 4:
+            self = .escrowTopUp(escrowId: try r.hash("escrowId"), amount: try r.decode(Amount.self),
+                                newExpiryHeight: try r.optional("newExpiryHeight") { (r: inout CanonicalReader) throws(CodecError) in
+                                    try r.u64("newExpiryHeight") })
+        case 5: self = .escrowClose(escrowId: try r.hash("escrowId"))
+        case 6: self = .claimUsage(voucher: try r.decode(UsageVoucher.self))
+        case 7:
+            self = .commitShares(pool: try r.u32("pool"), window: try r.u64("window"), shard: try r.u32("shard"),
+                                 passCount: try r.u32("passCount"), tokenCount: try r.u64("tokenCount"),
+                                 passRoot: try r.hash("passRoot"))
+        case 8:
+            self = .revealTicket(ticketId: try r.hash("ticketId"), leaf: try r.decode(PassLeaf.self),
+                                 proof: try r.list("merkleProof", max: TxLimits.maxProofLength, minElementSize: 32,
+                                                   { (r: inout CanonicalReader) throws(CodecError) in try r.hash("proofNode") }),
+                                 input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
+        case 9: self = .fraudProof(ticketId: try r.hash("ticketId"))
+        case 10:
+            self = .doubleSignEvidence(headerA: try r.bytes("headerA", max: TxLimits.maxEvidenceHeaderBytes),
+                                       headerB: try r.bytes("headerB", max: TxLimits.maxEvidenceHeaderBytes))
+        case 11: self = .unjail(role: try r.decode(StakeRole.self))
+        case let t: throw r.unknownTag("txKind", t, at: at)
+        }
+    }
+}
+
+extension Transaction: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.hash(chainId); w.encode(sender); w.u64(nonce); w.encode(fee); w.encode(body)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        chainId = try r.hash("chainId"); sender = try r.decode(PublicKey.self); nonce = try r.u64("nonce")
+        fee = try r.decode(Amount.self); body = try r.decode(TxBody.self)
+    }
+}
+
+extension SignedTransaction: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        transaction.encode(to: &w)
+        signature.encode(to: &w)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let tx = try r.decode(Transaction.self)
+        let sig = try r.decode(Signature.self)
+        self.init(transaction: tx, signature: sig)
+    }
+}
+
+extension FixedWidthInteger {
+    /// Big-endian bytes (keys use big-endian so byte order equals numeric order).
+    var bigEndianBytes: [UInt8] {
+        withUnsafeBytes(of: self.bigEndian) { Array($0) }
+    }
+}

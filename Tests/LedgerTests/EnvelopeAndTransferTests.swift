@@ -1,0 +1,132 @@
+import Testing
+@testable import Ledger
+@testable import Primitives
+
+@Suite struct EnvelopeAndTransferTests {
+    let alice = testKey("alice"), bob = testKey("bob")
+
+    @Test func transferMovesFundsAndPaysTheProposerTheFee() throws {
+        var c = try Chain(accounts: [(alice, 10_000)])
+        let t = try c.tx(alice, .transfer(to: bob.publicKey, amount: 300))
+        let proposer = c.validators[0].key.publicKey
+        let r = try c.block([t])
+        #expect(r[0].succeeded)
+        #expect(r[0].events == [.transfer(from: alice.publicKey, to: bob.publicKey, amount: 300)])
+        #expect(try c.balance(bob.publicKey) == 300)
+        #expect(try c.balance(alice.publicKey) == 10_000 - 300 - t.transaction.fee.units)
+        #expect(try c.balance(proposer) == t.transaction.fee.units)
+        #expect(try c.account(alice.publicKey).nonce == 1)
+        // The last receipt is the block-processing receipt.
+        #expect(r.count == 2 && r[1].txId == .zero)
+    }
+
+    @Test func failedExecutionChargesFeeUsesNonceAndChangesNothingElse() throws {
+        var c = try Chain(accounts: [(alice, 1_000)])
+        let t = try c.tx(alice, .transfer(to: bob.publicKey, amount: 5_000))
+        let r = try c.block([t])
+        #expect(r[0].failure == .insufficientBalance)
+        #expect(r[0].events.isEmpty)
+        #expect(try c.balance(alice.publicKey) == 1_000 - t.transaction.fee.units)
+        #expect(try c.account(alice.publicKey).nonce == 1)
+        #expect(try c.balance(bob.publicKey) == 0)
+        let zero = try c.tx(alice, .transfer(to: bob.publicKey, amount: 0))
+        #expect(try c.block([zero])[0].failure == .zeroAmount)
+    }
+
+    @Test func envelopeFailuresRejectTheWholeBlock() throws {
+        var c = try Chain(accounts: [(alice, 100_000)])
+        let good = try c.tx(alice, .transfer(to: bob.publicKey, amount: 1))
+        let rootBefore = c.stateRoot
+
+        // Wrong chain id.
+        var t = good.transaction
+        t.chainId = SHA256.hash([9])
+        #expect(throws: BlockError.invalidTransaction(index: 0, .wrongChain)) { try c.block([t.signed(by: alice)]) }
+        // Bad signature (signed by someone else).
+        #expect(throws: BlockError.invalidTransaction(index: 0, .badSignature)) {
+            try c.block([SignedTransaction(transaction: good.transaction, signature: bob.sign(digest: good.transaction.signingHash))])
+        }
+        // Nonce gap and replay.
+        let future = try c.tx(alice, .transfer(to: bob.publicKey, amount: 1), nonce: 5)
+        #expect(throws: BlockError.invalidTransaction(index: 0, .nonceMismatch(expected: 0, got: 5))) { try c.block([future]) }
+        #expect(throws: BlockError.invalidTransaction(index: 1, .nonceMismatch(expected: 1, got: 0))) { try c.block([good, good]) }
+        // Fee below the per-byte minimum.
+        let cheap = try c.tx(alice, .transfer(to: bob.publicKey, amount: 1), fee: 10)
+        #expect(throws: BlockError.invalidTransaction(index: 0, .feeTooLow(minimum: Amount(UInt64(cheap.encodedSize)), offered: 10))) {
+            try c.block([cheap])
+        }
+        // Unaffordable fee.
+        let broke = try c.tx(bob, .transfer(to: alice.publicKey, amount: 1))
+        #expect(throws: BlockError.invalidTransaction(index: 0, .cannotAffordFee(balance: 0, fee: broke.transaction.fee))) {
+            try c.block([broke])
+        }
+        // Nothing changed: the rejected blocks were never applied.
+        #expect(c.height == 0 && c.stateRoot == rootBefore)
+        #expect(try c.block([good])[0].succeeded)
+    }
+
+    @Test func oversizedTransactionIsRejected() throws {
+        var params = Chain.defaultParams()
+        params.maxTransactionBytes = 200
+        var c = try Chain(accounts: [(alice, 100_000_000)], params: params)
+        let big = try c.tx(alice, .doubleSignEvidence(headerA: [UInt8](repeating: 1, count: 300), headerB: [2]))
+        #expect(throws: BlockError.invalidTransaction(index: 0, .oversized(size: big.encodedSize, maximum: 200))) { try c.block([big]) }
+    }
+
+    @Test func blockOrderRulesAreEnforced() throws {
+        var c = try Chain()
+        var ls = c.ledgerState
+        let p = c.validators[0].key.publicKey
+        #expect(throws: BlockError.wrongHeight(expected: 1, got: 2)) {
+            try c.ledger.applyBlock(BlockContext(height: 2, slot: 1, proposer: p, randaoReveal: .zero), transactions: [], to: &ls)
+        }
+        #expect(throws: BlockError.badRandaoReveal) {
+            try c.ledger.applyBlock(BlockContext(height: 1, slot: 1, proposer: p, randaoReveal: .zero), transactions: [], to: &ls)
+        }
+        #expect(throws: BlockError.unknownProposer) {
+            try c.ledger.applyBlock(BlockContext(height: 1, slot: 1, proposer: alice.publicKey, randaoReveal: .zero), transactions: [], to: &ls)
+        }
+        try c.block()
+        ls = c.ledgerState
+        #expect(throws: BlockError.slotNotAfterParent(parentSlot: 1, slot: 1)) {
+            try c.ledger.applyBlock(BlockContext(height: 2, slot: 1, proposer: p, randaoReveal: c.validators[0].chain.value(4094)), transactions: [], to: &ls)
+        }
+    }
+
+    @Test func transactionCodecRoundTripsAndRejectsTruncation() throws {
+        let c = try Chain(accounts: [(alice, 1_000)])
+        let bodies: [TxBody] = [
+            .transfer(to: bob.publicKey, amount: 5),
+            .bond(role: .validator, amount: 10, randaoCommitment: SHA256.hash([1])),
+            .bond(role: .worker(pool: 3), amount: 10, randaoCommitment: nil),
+            .unbond(role: .worker(pool: 1), amount: 9),
+            .escrowOpen(pool: 0, amount: 100, expiryHeight: 50),
+            .escrowTopUp(escrowId: SHA256.hash([2]), amount: 1, newExpiryHeight: 99),
+            .escrowTopUp(escrowId: SHA256.hash([2]), amount: 1, newExpiryHeight: nil),
+            .escrowClose(escrowId: SHA256.hash([3])),
+            .claimUsage(voucher: UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([4]), cumulativeInputTokens: 5, cumulativeOutputTokens: 6).signed(by: alice)),
+            .commitShares(pool: 0, window: 1, shard: 1, passCount: 3, tokenCount: 9, passRoot: SHA256.hash([5])),
+            .revealTicket(ticketId: SHA256.hash([6]), leaf: PassLeaf(shard: 1, positionOffset: 2, tokenCount: 3, inputHash: .zero, outputHash: .zero),
+                          proof: [SHA256.hash([7])], input: [1, 2, 3]),
+            .fraudProof(ticketId: SHA256.hash([8])),
+            .doubleSignEvidence(headerA: [1, 2], headerB: [3]),
+            .unjail(role: .validator),
+        ]
+        for body in bodies {
+            let t = try c.tx(alice, body)
+            let bytes = t.canonicalEncoding
+            let back = try SignedTransaction(canonicalEncoding: bytes)
+            #expect(back == t)
+            #expect(back.id == t.id)
+            #expect(back.hasValidSignature)
+            for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 40)) {
+                #expect(throws: CodecError.self) { try SignedTransaction(canonicalEncoding: Array(bytes[0..<cut])) }
+            }
+            #expect(throws: CodecError.self) { try SignedTransaction(canonicalEncoding: bytes + [0]) }
+        }
+        // Unknown kind tag.
+        var raw = try c.tx(alice, .fraudProof(ticketId: .zero)).canonicalEncoding
+        raw[32 + 32 + 8 + 8] = 99
+        #expect(throws: CodecError.self) { try SignedTransaction(canonicalEncoding: raw) }
+    }
+}

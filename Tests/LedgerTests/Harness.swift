@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+@testable import Ledger
+@testable import Primitives
+
+/// SplitMix64: seeded tests reproduce exactly.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Deterministic key from a label (tests only).
+func testKey(_ label: String) -> PrivateKey {
+    try! PrivateKey(secretBytes: SHA256.hash(Array("sharechain-test-key/\(label)".utf8)).bytes)
+}
+
+/// The deterministic "executor" tests use: the canonical output hash of an input is a tagged hash of it.
+struct FakeAdjudicator: Adjudicator {
+    static func canonicalOutput(input: [UInt8], shard: Int, positionOffset: UInt64) -> Hash32 {
+        var w = CanonicalWriter()
+        w.bytes(input); w.u32(UInt32(shard)); w.u64(positionOffset)
+        return TaggedHash("test/fake-executor").hash(w.bytes)
+    }
+
+    func adjudicate(_ r: AdjudicationRequest) throws -> AdjudicationVerdict {
+        if r.input.isEmpty { return .invalidInput("empty input") }
+        return .output(Self.canonicalOutput(input: r.input, shard: r.shardIndex, positionOffset: r.positionOffset))
+    }
+}
+
+/// Fake header format for equivocation tests: proposer(32) ‖ height u64 ‖ slot u64 ‖ payload, plus a valid
+/// Schnorr signature of the proposer over the tagged hash of those bytes (last 64 bytes).
+struct FakeEquivocationVerifier: EquivocationVerifier {
+    static func header(_ key: PrivateKey, height: UInt64, slot: UInt64, payload: UInt8) -> [UInt8] {
+        var w = CanonicalWriter()
+        w.encode(key.publicKey); w.u64(height); w.u64(slot); w.u8(payload)
+        let sig = key.sign(digest: TaggedHash("test/header").hash(w.bytes))
+        return w.bytes + sig.bytes
+    }
+
+    func verify(headerA: [UInt8], headerB: [UInt8], chainId: Hash32) -> Equivocation? {
+        func parse(_ b: [UInt8]) -> (PublicKey, UInt64, UInt64)? {
+            guard b.count == 32 + 8 + 8 + 1 + 64 else { return nil }
+            var r = CanonicalReader(Array(b[0..<49]))
+            guard let k = try? r.decode(PublicKey.self), let h = try? r.u64("h"), let s = try? r.u64("s"),
+                  let sig = Signature(bytes: b[49...]), k.verify(sig, digest: TaggedHash("test/header").hash(Array(b[0..<49])))
+            else { return nil }
+            return (k, h, s)
+        }
+        guard headerA != headerB, let a = parse(headerA), let b = parse(headerB), a.0 == b.0, a.2 == b.2 else { return nil }
+        return Equivocation(offender: a.0, height: a.1, slot: a.2)
+    }
+}
+
+/// A chain in memory: genesis, then blocks produced by round-robin validators, with invariants checked after
+/// every block.
+struct Chain {
+    var ledger: Ledger
+    let state = MemoryState()
+    var validators: [(key: PrivateKey, chain: RandaoHashChain)]
+    var revealIndex: [PublicKey: Int] = [:]
+    var height: UInt64 = 0
+    var slot: UInt64 = 0
+    var stateRoot: Hash32
+    var lastReceipts: [Receipt] = []
+    var checkInvariants = true
+
+    static let chainId = SHA256.hash(Array("sharechain-test-chain".utf8))
+
+    static func defaultPool(id: UInt32 = 0, scheme: RewardScheme = .proportional) -> PoolConfig {
+        PoolConfig(
+            id: id, modelId: "tiny-test", executorSpec: "canon-f32-v1",
+            model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 4,
+                             rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
+            shards: [ShardSpec(layerStart: 0, layerEnd: 2, finalNorm: false, weightsSHA256: .zero, costWeight: 3),
+                     ShardSpec(layerStart: 2, layerEnd: 4, finalNorm: true, weightsSHA256: .zero, costWeight: 5)],
+            priceInputToken: 2, priceOutputToken: 7, minWorkerStake: 100, rewardScheme: scheme,
+            windowBlocks: 10, challengeBlocks: 10, spotCheckPpm: 200_000, revealDeadlineBlocks: 5,
+            fraudSlashBps: 5000, withholdSlashBps: 1000, verifierBountyBps: 1000, fraudProofBond: 50, maxTokensPerPass: 16)
+    }
+
+    static func defaultParams() -> LedgerParams {
+        var p = LedgerParams()
+        p.unbondingBlocks = 20
+        p.jailBlocks = 8
+        p.slotsPerEpoch = 16
+        p.beaconDelay = 2
+        p.minFeePerByte = 1
+        return p
+    }
+
+    init(validatorCount: Int = 1, accounts: [(PrivateKey, Amount)] = [], workers: [(PrivateKey, UInt32, Amount)] = [],
+         pools: [PoolConfig] = [Chain.defaultPool()], params: LedgerParams = Chain.defaultParams()) throws {
+        ledger = Ledger(params: params, chainId: Chain.chainId, adjudicator: FakeAdjudicator(),
+                        equivocationVerifier: FakeEquivocationVerifier())
+        validators = (0..<validatorCount).map { i in
+            let k = testKey("validator-\(i)")
+            return (k, RandaoHashChain(seed: SHA256.hash(k.secretBytes), length: 4096))
+        }
+        let alloc = GenesisAllocation(
+            balances: accounts.map { .init(key: $0.0.publicKey, amount: $0.1) },
+            validators: validators.map { .init(key: $0.key.publicKey, stake: 1000, randaoCommitment: $0.chain.commitment) },
+            workers: workers.map { .init(key: $0.0.publicKey, pool: $0.1, stake: $0.2) },
+            pools: pools)
+        let ws = try ledger.genesisWriteSet(alloc)
+        state.apply(ws)
+        stateRoot = StateCommitment.next(previous: Chain.chainId, height: 0, writeSet: ws)
+        for v in validators { revealIndex[v.key.publicKey] = v.chain.length }
+        try Invariants.check(state)
+    }
+
+    /// The next reveal for a validator (index tracks the chain position locally; it advances only when a
+    /// block is applied).
+    func nextReveal(_ key: PublicKey) -> Hash32 {
+        let chain = validators.first { $0.key.publicKey == key }!.chain
+        return chain.value(revealIndex[key]! - 1)
+    }
+
+    /// Builds, signs nothing, applies one block of `txs`; returns receipts. `proposer` defaults to round-robin.
+    @discardableResult
+    mutating func block(_ txs: [SignedTransaction] = [], proposer: Int? = nil, skipSlots: UInt64 = 0,
+                        missed: [BlockContext.MissedSlot] = []) throws -> [Receipt] {
+        let p = validators[proposer ?? Int((height) % UInt64(validators.count))].key.publicKey
+        let ctx = BlockContext(height: height + 1, slot: slot + 1 + skipSlots, proposer: p, randaoReveal: nextReveal(p), missedSlots: missed)
+        var ls = LedgerState(base: state)
+        let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
+        let ws = try ls.overlay.writeSet()
+        state.apply(ws)
+        revealIndex[p]! -= 1
+        height += 1
+        slot = ctx.slot
+        stateRoot = StateCommitment.next(previous: stateRoot, height: height, writeSet: ws)
+        lastReceipts = receipts
+        if checkInvariants { try Invariants.check(state) }
+        return receipts
+    }
+
+    /// Applies empty blocks up to `height`.
+    mutating func advance(to target: UInt64) throws {
+        while height < target { try block() }
+    }
+
+    var ledgerState: LedgerState { LedgerState(base: state) }
+
+    func account(_ key: PublicKey) throws -> Account { try ledgerState.account(key) }
+    func balance(_ key: PublicKey) throws -> UInt64 { try account(key).balance.units }
+    func staker(_ role: StakeRole, _ key: PublicKey) throws -> Staker? { try ledgerState.staker(role, key) }
+    func record<T: CanonicalDecodable>(_ key: [UInt8], _ t: T.Type) throws -> T? { try ledgerState.record(key, t) }
+    func burned() throws -> UInt64 { try ledgerState.globalU64(.burned) }
+
+    /// A signed transaction from `key` with the right nonce and a sufficient fee.
+    func tx(_ key: PrivateKey, _ body: TxBody, nonce: UInt64? = nil, fee: UInt64? = nil) throws -> SignedTransaction {
+        let n = try nonce ?? account(key.publicKey).nonce
+        // Fee = 1 per byte; sign once with a placeholder fee to learn the size (the fee is fixed width).
+        let probe = Transaction(chainId: Chain.chainId, sender: key.publicKey, nonce: n, fee: 0, body: body).signed(by: key)
+        let f = fee ?? UInt64(probe.encodedSize) * ledger.params.minFeePerByte
+        return Transaction(chainId: Chain.chainId, sender: key.publicKey, nonce: n, fee: Amount(f), body: body).signed(by: key)
+    }
+}
+
+extension Receipt {
+    var failure: FailureReason? { if case .failed(let r) = status { return r }; return nil }
+    var succeeded: Bool { status == .success }
+}
+
+/// A worker's passes for one commitment: leaves, inputs, Merkle tree.
+struct PassBatch {
+    var leaves: [PassLeaf]
+    var inputs: [[UInt8]]
+    var root: Hash32 { Merkle.root(leafHashes: leaves.map(\.merkleLeafHash)) }
+    var tokenCount: UInt64 { leaves.reduce(0) { $0 + UInt64($1.tokenCount) } }
+
+    /// `count` passes on `shard`; passes in `cheat` get a wrong output hash.
+    static func make(count: Int, shard: UInt32, seed: UInt64, cheat: Set<Int> = []) -> PassBatch {
+        var g = SplitMix64(seed: seed)
+        var leaves = [PassLeaf](), inputs = [[UInt8]]()
+        for i in 0..<count {
+            let tokens = UInt32.random(in: 1...4, using: &g)
+            let input = (0..<Int(tokens) * 8).map { _ in UInt8.random(in: 0...255, using: &g) }
+            let offset = UInt64(i) * 4
+            var out = FakeAdjudicator.canonicalOutput(input: input, shard: Int(shard), positionOffset: offset)
+            if cheat.contains(i) { out = SHA256.hash(out.bytes) }
+            leaves.append(PassLeaf(shard: shard, positionOffset: offset, tokenCount: tokens,
+                                   inputHash: Tags.tensor.hash(input), outputHash: out))
+            inputs.append(input)
+        }
+        return PassBatch(leaves: leaves, inputs: inputs)
+    }
+
+    func proof(_ i: Int) -> [Hash32] { Merkle.proof(index: i, leafHashes: leaves.map(\.merkleLeafHash)) }
+}
