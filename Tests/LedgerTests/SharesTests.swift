@@ -72,16 +72,16 @@ import Testing
 
     /// Runs the commit → select flow and returns the chain, commitment id, batch and selected tickets.
     func selected(seed: UInt64, worker: PrivateKey, cheatAll: Bool = false, minTickets: Int = 1) throws -> (Chain, Hash32, PassBatch, [(UInt32, Hash32)]) {
-        var c = try chain()
         var s = seed
         while true {
+            // A fresh chain per attempt: Chain shares its MemoryState between copies.
+            var c = try chain()
             let b = PassBatch.make(count: 30, shard: 0, seed: s, cheat: cheatAll ? Set(0..<30) : [])
-            var attempt = c
-            let (r, id) = try commit(&attempt, worker, b)
+            let (r, id) = try commit(&c, worker, b)
             #expect(r.succeeded)
-            try attempt.block(); try attempt.block()
-            let t = try tickets(attempt, id)
-            if t.count >= minTickets { c = attempt; return (c, id, b, t) }
+            try c.block(); try c.block()
+            let t = try tickets(c, id)
+            if t.count >= minTickets { return (c, id, b, t) }
             s += 1000
         }
     }
