@@ -153,17 +153,135 @@ public struct RandaoHashChain: Sendable {
     public var commitment: Hash32 { value(length) }
 
     /// The preimage of `current` in this chain, if `current` is one of its values above `v₀`.
-    /// Searches downward from `hint` (the index of the last known commitment) for speed.
+    /// `hint` is the index the caller believes `current` has (its last reveal); checking it costs at most
+    /// 1024 hashes, and otherwise the whole chain is walked once.
     public func reveal(for current: Hash32, hint: Int? = nil) -> (index: Int, reveal: Hash32)? {
-        let start = min(hint ?? length, length)
-        var i = start
-        while i >= 1 {
-            if value(i) == current { return (i - 1, value(i - 1)) }
-            i -= 1
-        }
-        if start < length {
-            for j in (start + 1)...length where value(j) == current { return (j - 1, value(j - 1)) }
+        if let hint, hint >= 1, hint <= length, value(hint) == current { return (hint - 1, value(hint - 1)) }
+        var previous = value(0)
+        var v = previous
+        for i in 1...length {
+            previous = v
+            v = Tags.randao.hash(v.bytes)
+            if v == current { return (i - 1, previous) }
         }
         return nil
+    }
+}
+
+/// Checks the invariants after every block at the cost of the block's write set rather than the whole
+/// state: supply totals are updated from each changed key's old and new values, and every changed record
+/// gets the structural checks the full scan would apply to it. Keys a block does not touch cannot break an
+/// invariant, so this is equivalent to `Invariants.check` (which tests run periodically to cross-check it).
+public struct InvariantTracker: Sendable {
+    public private(set) var report: SupplyReport
+
+    /// Starts from a full check of `state`.
+    public init(state: any StateReader) throws {
+        report = try Invariants.check(state)
+    }
+
+    /// Accounts for one block: `before` is the state the write set was computed against, `after` the state
+    /// with it applied.
+    public mutating func apply(_ writeSet: WriteSet, before: any StateReader, after: any StateReader) throws {
+        var r = report
+        for e in writeSet.entries {
+            if let old = try before.get(e.key) { try Self.contribute(e.key, old, sign: -1, to: &r) }
+            if let new = e.value { try Self.contribute(e.key, new, sign: 1, to: &r) }
+            try Self.checkStructure(e.key, after: after)
+        }
+        guard let total = r.accounted else { throw InvariantViolation("accounted total overflows") }
+        if total != r.supply { throw InvariantViolation("supply mismatch: \(r)") }
+        report = r
+    }
+
+    static func adjust(_ v: inout UInt64, _ amount: UInt64, _ sign: Int, _ what: String) throws {
+        if sign > 0 {
+            let (s, o) = v.addingReportingOverflow(amount)
+            if o { throw InvariantViolation("\(what) total overflows") }
+            v = s
+        } else {
+            guard v >= amount else { throw InvariantViolation("\(what) total would go negative") }
+            v -= amount
+        }
+    }
+
+    static func contribute(_ key: [UInt8], _ value: [UInt8], sign: Int, to r: inout SupplyReport) throws {
+        guard let p = key.first.flatMap(StateKey.Prefix.init(rawValue:)) else { return }
+        switch p {
+        case .account: try adjust(&r.balances, try Account(canonicalEncoding: value).balance.units, sign, "balance")
+        case .staker: try adjust(&r.stakes, try Staker(canonicalEncoding: value).stake.units, sign, "stake")
+        case .unbonding: try adjust(&r.unbonding, try UnbondingEntry(canonicalEncoding: value).amount.units, sign, "unbonding")
+        case .escrow: try adjust(&r.escrows, try Escrow(canonicalEncoding: value).balance.units, sign, "escrow")
+        case .window: try adjust(&r.windowRevenue, try WindowRecord(canonicalEncoding: value).held.units, sign, "window revenue")
+        case .global where key == StateKey.global(.burned):
+            try adjust(&r.burned, try UInt64(canonicalEncoding: value), sign, "burned")
+        case .global where key == StateKey.global(.supply):
+            try adjust(&r.supply, try UInt64(canonicalEncoding: value), sign, "supply")
+        default: break
+        }
+    }
+
+    /// The structural rules of `Invariants.check`, for one changed key.
+    static func checkStructure(_ key: [UInt8], after s: any StateReader) throws {
+        guard let p = key.first.flatMap(StateKey.Prefix.init(rawValue:)) else { return }
+        let value = try s.get(key)
+        switch p {
+        case .account:
+            if let v = value {
+                let a = try Account(canonicalEncoding: v)
+                if a.balance == .zero && a.nonce == 0 { throw InvariantViolation("empty account stored at \(key.hex)") }
+            }
+        case .staker, .stakeHistory:
+            // The latest history entry equals the bonded stake.
+            let ident = Array(key[1..<38])
+            guard let sv = try s.get([StateKey.Prefix.staker.rawValue] + ident) else { return }
+            let staker = try Staker(canonicalEncoding: sv)
+            guard let latest = try s.scan(prefix: [StateKey.Prefix.stakeHistory.rawValue] + ident, after: nil, limit: 1).first else {
+                throw InvariantViolation("staker \(ident.hex) has no stake history")
+            }
+            if try Amount(canonicalEncoding: latest.value) != staker.stake {
+                throw InvariantViolation("staker \(ident.hex) stake \(staker.stake) disagrees with its history")
+            }
+        case .unbonding:
+            if let v = value {
+                let e = try UnbondingEntry(canonicalEncoding: v)
+                if e.amount == .zero { throw InvariantViolation("empty unbonding entry \(key.hex)") }
+                let q = [StateKey.Prefix.unbondingQueue.rawValue] + e.matureHeight.bigEndianBytes + key[1...]
+                if try s.get(Array(q)) == nil { throw InvariantViolation("unbonding entry \(key.hex) missing from the queue") }
+            }
+        case .unbondingQueue:
+            if value != nil, try s.get([StateKey.Prefix.unbonding.rawValue] + key[9...]) == nil {
+                throw InvariantViolation("unbonding queue key \(key.hex) without an entry")
+            }
+        case .escrow:
+            if let v = value {
+                let e = try Escrow(canonicalEncoding: v)
+                if e.closed && e.balance != .zero { throw InvariantViolation("closed escrow \(key.hex) holds \(e.balance)") }
+            }
+        case .window:
+            if let v = value {
+                let w = try WindowRecord(canonicalEncoding: v)
+                if w.status == .settled, w.protocolShare.units &+ w.workerShare.units &+ w.carriedOut.units != w.revenue.units &+ w.carriedIn.units {
+                    throw InvariantViolation("settled window \(key.hex) did not pay out exactly its revenue")
+                }
+            }
+        case .ticket:
+            if let v = value, let id = Hash32(bytes: key[1...]) {
+                let t = try Ticket(canonicalEncoding: v)
+                for status in TicketStatus.allCases {
+                    let indexed = try s.get(StateKey.ticketByStatus(status, id)) != nil
+                    if indexed != (status == t.status) {
+                        throw InvariantViolation("ticket \(id) status \(t.status) but index says \(status) = \(indexed)")
+                    }
+                }
+            }
+        case .ticketByStatus:
+            if value != nil, let id = Hash32(bytes: key[2...]), let status = TicketStatus(rawValue: key[1]) {
+                guard let tv = try s.get(StateKey.ticket(id)), try Ticket(canonicalEncoding: tv).status == status else {
+                    throw InvariantViolation("status index \(key.hex) does not match its ticket")
+                }
+            }
+        default: break
+        }
     }
 }

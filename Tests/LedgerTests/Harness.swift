@@ -71,6 +71,9 @@ struct Chain {
     var stateRoot: Hash32
     var lastReceipts: [Receipt] = []
     var checkInvariants = true
+    /// Incremental invariants every block; a full scan every `fullCheckEvery` blocks cross-checks them.
+    var tracker: InvariantTracker?
+    var fullCheckEvery: UInt64 = 100
 
     static let chainId = SHA256.hash(Array("sharechain-test-chain".utf8))
 
@@ -113,7 +116,7 @@ struct Chain {
         state.apply(ws)
         stateRoot = StateCommitment.next(previous: Chain.chainId, height: 0, writeSet: ws)
         for v in validators { revealIndex[v.key.publicKey] = v.chain.length }
-        try Invariants.check(state)
+        tracker = try InvariantTracker(state: state)
     }
 
     /// The next reveal for a validator (index tracks the chain position locally; it advances only when a
@@ -132,13 +135,22 @@ struct Chain {
         var ls = LedgerState(base: state)
         let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
         let ws = try ls.overlay.writeSet()
+        // The tracker only reads old values of the keys the block wrote.
+        let before = MemoryState(entries: checkInvariants ? ws.entries.compactMap { e in state.get(e.key).map { KeyValue(key: e.key, value: $0) } } : [])
         state.apply(ws)
+        if checkInvariants, var t = tracker {
+            try t.apply(ws, before: before, after: state)
+            tracker = t
+        }
         revealIndex[p]! -= 1
         height += 1
         slot = ctx.slot
         stateRoot = StateCommitment.next(previous: stateRoot, height: height, writeSet: ws)
         lastReceipts = receipts
-        if checkInvariants { try Invariants.check(state) }
+        if checkInvariants && height % fullCheckEvery == 0 {
+            let full = try Invariants.check(state)
+            if full != tracker?.report { throw InvariantViolation("incremental report \(String(describing: tracker?.report)) != full \(full)") }
+        }
         return receipts
     }
 
