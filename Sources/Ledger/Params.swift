@@ -4,7 +4,7 @@ import Primitives
 public typealias BasisPoints = UInt32
 
 /// Chain-wide ledger parameters, fixed by genesis (Specs/economics.md lists defaults and meaning).
-public struct LedgerParams: Hashable, Sendable {
+public struct LedgerParams: Hashable, Sendable, Codable {
     /// Human-readable part of addresses.
     public var addressPrefix: String = "shr"
     /// Minimum fee per byte of the signed transaction's canonical encoding.
@@ -41,7 +41,23 @@ public struct LedgerParams: Hashable, Sendable {
     public var pplnsMaxLookbackWindows: UInt64 = 16
 
     public init() {}
+
+    // Decoding fills absent fields with defaults, so genesis files only list what they change.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func d<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        try d(.addressPrefix, &addressPrefix); try d(.minFeePerByte, &minFeePerByte)
+        try d(.maxTransactionBytes, &maxTransactionBytes); try d(.unbondingBlocks, &unbondingBlocks)
+        try d(.maxUnbondingEntries, &maxUnbondingEntries); try d(.validatorMinStake, &validatorMinStake)
+        try d(.jailBlocks, &jailBlocks); try d(.slotsPerEpoch, &slotsPerEpoch); try d(.beaconDelay, &beaconDelay)
+        try d(.maxFraudProofsPerBlock, &maxFraudProofsPerBlock); try d(.protocolFeeBps, &protocolFeeBps)
+        try d(.equivocationSlashBps, &equivocationSlashBps); try d(.livenessMaxMissedBps, &livenessMaxMissedBps)
+        try d(.livenessMinSlots, &livenessMinSlots); try d(.maxCommitmentsPerWindow, &maxCommitmentsPerWindow)
+        try d(.maxPassesPerCommitment, &maxPassesPerCommitment); try d(.pplnsMaxLookbackWindows, &pplnsMaxLookbackWindows)
+    }
 }
+
 
 /// How a pool splits a settled window among its workers.
 public enum RewardScheme: Hashable, Sendable {

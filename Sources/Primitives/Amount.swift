@@ -78,3 +78,18 @@ extension Amount: CanonicalCodable {
     public func encode(to writer: inout CanonicalWriter) { writer.u64(units) }
     public init(from reader: inout CanonicalReader) throws(CodecError) { units = try reader.u64("amount") }
 }
+
+extension Amount: Codable {
+    /// Amounts are decimal strings in JSON (JavaScript cannot hold every u64 exactly).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let s = try? c.decode(String.self), let a = Amount(decimal: s) { self = a; return }
+        if let n = try? c.decode(UInt64.self) { self = Amount(n); return }
+        throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected a decimal amount string")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(String(units))
+    }
+}
