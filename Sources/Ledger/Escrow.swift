@@ -2,7 +2,7 @@ import Primitives
 
 extension Execution {
     mutating func escrowOpen(_ sender: PublicKey, nonce: UInt64, pool: UInt32, amount: Amount, expiry: UInt64) throws(ExecError) {
-        guard try state.pool(pool) != nil else { throw .failed(.unknownPool) }
+        guard try poolConfig(pool) != nil else { throw .failed(.unknownPool) }
         guard amount > .zero else { throw .failed(.zeroAmount) }
         guard expiry > height else { throw .failed(.expiryNotInFuture) }
         try state.debit(sender, amount)
@@ -53,7 +53,7 @@ extension Execution {
               v.cumulativeOutputTokens >= escrow.claimedOutputTokens,
               v.cumulativeInputTokens > escrow.claimedInputTokens || v.cumulativeOutputTokens > escrow.claimedOutputTokens
         else { throw .failed(.voucherNotIncreasing) }
-        guard let pool = try state.pool(escrow.pool) else { throw .fault(LedgerFault("escrow of unknown pool \(escrow.pool)")) }
+        guard let pool = try poolConfig(escrow.pool) else { throw .fault(LedgerFault("escrow of unknown pool \(escrow.pool)")) }
         let charge: Amount
         do {
             let input = try pool.priceInputToken.multiplied(by: v.cumulativeInputTokens - escrow.claimedInputTokens)

@@ -191,6 +191,8 @@ struct Execution {
     var systemEvents: [Event] = []
     /// Events of the transaction being executed.
     var txEvents: [Event] = []
+    /// Pools are fixed by genesis, so a block decodes each at most once.
+    var poolCache: [UInt32: PoolConfig] = [:]
 
     var params: LedgerParams { ledger.params }
 
@@ -234,6 +236,14 @@ struct Execution {
             state.overlay.rollback()
             return Receipt(txId: tx.id, status: .failed(reason), feePaid: t.fee, events: [])
         }
+    }
+
+    /// A pool's configuration, decoded once per block.
+    mutating func poolConfig(_ id: UInt32) throws(ExecError) -> PoolConfig? {
+        if let p = poolCache[id] { return p }
+        let p = try state.pool(id)
+        if let p { poolCache[id] = p }
+        return p
     }
 
     mutating func executeBody(_ t: Transaction, txId: Hash32, size: Int) throws(ExecError) {

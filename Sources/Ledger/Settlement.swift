@@ -111,7 +111,7 @@ extension Execution {
             var total: UInt64 = 0
             for kv in try state.scan(StateKey.shareTallies(pool.id, window)) {
                 guard let worker = PublicKey(bytes: kv.key[(kv.key.count - 32)...]),
-                      let shares = try? UInt64(canonicalEncoding: kv.value) else {
+                      let shares = (try? ShareTally(canonicalEncoding: kv.value))?.shares else {
                     throw .fault(LedgerFault("corrupt share tally \(kv.key.hex)"))
                 }
                 if try isForfeited(worker, pool: pool.id, window: window) { continue }

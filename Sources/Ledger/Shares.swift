@@ -3,7 +3,7 @@ import Primitives
 extension Execution {
     mutating func commitShares(_ sender: PublicKey, pool poolId: UInt32, window: UInt64, shard: UInt32,
                                passCount: UInt32, tokenCount: UInt64, root: Hash32) throws(ExecError) {
-        guard let pool = try state.pool(poolId) else { throw .failed(.unknownPool) }
+        guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
         guard let worker = try state.staker(.worker(pool: poolId), sender), worker.isActive(minimum: pool.minWorkerStake)
         else { throw .failed(.notActiveWorker) }
         guard window == pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
@@ -15,19 +15,20 @@ extension Execution {
         guard !overflow else { throw .failed(.invalidCommitment) }
         let id = LedgerIds.commitment(worker: sender, pool: poolId, window: window, passRoot: root)
         guard try !state.exists(StateKey.commitment(id)) else { throw .failed(.duplicateCommitment) }
-        let existing = try state.scan(StateKey.commitmentsByWorker(poolId, window, sender), limit: params.maxCommitmentsPerWindow)
-        guard existing.count < params.maxCommitmentsPerWindow else { throw .failed(.tooManyCommitments) }
+        let tallyKey = StateKey.shareTally(poolId, window, sender)
+        var tally = try state.record(tallyKey, ShareTally.self) ?? ShareTally()
+        guard Int(tally.commitments) < params.maxCommitmentsPerWindow else { throw .failed(.tooManyCommitments) }
 
         var record = try state.window(poolId, window) ?? WindowRecord()
-        let tallyKey = StateKey.shareTally(poolId, window, sender)
-        let tally = try state.record(tallyKey, UInt64.self) ?? 0
-        let (newTally, o1) = tally.addingReportingOverflow(weighted)
+        let (newShares, o1) = tally.shares.addingReportingOverflow(weighted)
         let (newTotal, o2) = record.totalShares.addingReportingOverflow(weighted)
         guard !o1, !o2 else { throw .failed(.amountOverflow) }
+        tally.shares = newShares
+        tally.commitments += 1
         record.totalShares = newTotal
         record.commitments += 1
         state.put(StateKey.window(poolId, window), record)
-        state.put(tallyKey, newTally)
+        state.put(tallyKey, tally)
         let selection = height &+ params.beaconDelay
         state.put(StateKey.commitment(id), Commitment(worker: sender, pool: poolId, window: window, shard: shard,
                                                       passCount: passCount, tokenCount: tokenCount, weightedShares: weighted,
@@ -56,7 +57,7 @@ extension Execution {
                   var c = try state.record(StateKey.commitment(id), Commitment.self) else {
                 throw .fault(LedgerFault("selection queue points at a missing commitment \(kv.key.hex)"))
             }
-            guard let pool = try state.pool(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
+            guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
             var selected: UInt32 = 0
             for i in 0..<c.passCount where Self.isSelected(beacon: beacon, commitment: id, index: i, ppm: pool.spotCheckPpm) {
@@ -88,7 +89,7 @@ extension Execution {
         guard height <= ticket.revealDeadline else { throw .failed(.revealDeadlinePassed) }
         guard sender == ticket.worker else { throw .failed(.notTicketWorker) }
         guard let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
-              let pool = try state.pool(ticket.pool) else { throw .fault(LedgerFault("ticket without commitment or pool")) }
+              let pool = try poolConfig(ticket.pool) else { throw .fault(LedgerFault("ticket without commitment or pool")) }
         guard leaf.shard == c.shard, leaf.tokenCount >= 1, leaf.tokenCount <= pool.maxTokensPerPass else {
             throw .failed(.leafMismatch)
         }
@@ -122,7 +123,7 @@ extension Execution {
             let offence = LedgerIds.withholdOffence(commitment: t.commitmentId)
             if try state.exists(StateKey.offence(offence)) { continue }
             state.put(StateKey.offence(offence), height)
-            guard let pool = try state.pool(t.pool),
+            guard let pool = try poolConfig(t.pool),
                   let c = try state.record(StateKey.commitment(t.commitmentId), Commitment.self) else {
                 throw .fault(LedgerFault("ticket without pool or commitment"))
             }
@@ -162,7 +163,7 @@ extension Execution {
         var w = CanonicalWriter(); w.u64(height); w.u64(used + 1)
         state.putRaw(StateKey.global(.fraudProofsInBlock), w.bytes)
 
-        guard let pool = try state.pool(ticket.pool), let leaf = ticket.leaf,
+        guard let pool = try poolConfig(ticket.pool), let leaf = ticket.leaf,
               let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
               let input = try state.raw(StateKey.ticketInput(ticketId)) else {
             throw .fault(LedgerFault("revealed ticket \(ticketId) lacks pool, leaf, commitment or input"))

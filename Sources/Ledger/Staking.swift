@@ -2,10 +2,10 @@ import Primitives
 
 extension Execution {
     /// Minimum stake of a role, or nil when the role names an unknown pool.
-    func minimumStake(_ role: StakeRole) throws(ExecError) -> Amount? {
+    mutating func minimumStake(_ role: StakeRole) throws(ExecError) -> Amount? {
         switch role {
         case .validator: return params.validatorMinStake
-        case .worker(let p): return try state.pool(p)?.minWorkerStake
+        case .worker(let p): return try poolConfig(p)?.minWorkerStake
         }
     }
 

@@ -120,18 +120,37 @@ public final class MemoryState: StateReader, Sendable {
         }
     }
 
-    /// Applies a write set.
+    /// Applies a write set: one merge of two sorted sequences, O(state + writes).
     public func apply(_ writeSet: WriteSet) {
         storage.withLock { s in
-            for e in writeSet.entries {
-                let (found, at) = s.index(of: e.key)
-                switch (found, e.value) {
-                case (true, let v?): s.values[at] = v
-                case (true, nil): s.keys.remove(at: at); s.values.remove(at: at)
-                case (false, let v?): s.keys.insert(e.key, at: at); s.values.insert(v, at: at)
-                case (false, nil): break
+            let w = writeSet.entries
+            if w.count < 8 {
+                for e in w {
+                    let (found, at) = s.index(of: e.key)
+                    switch (found, e.value) {
+                    case (true, let v?): s.values[at] = v
+                    case (true, nil): s.keys.remove(at: at); s.values.remove(at: at)
+                    case (false, let v?): s.keys.insert(e.key, at: at); s.values.insert(v, at: at)
+                    case (false, nil): break
+                    }
+                }
+                return
+            }
+            var keys = [[UInt8]](), values = [[UInt8]]()
+            keys.reserveCapacity(s.keys.count + w.count)
+            values.reserveCapacity(s.keys.count + w.count)
+            var i = 0, j = 0
+            while i < s.keys.count || j < w.count {
+                if j == w.count || (i < s.keys.count && s.keys[i].lexicographicallyPrecedes(w[j].key)) {
+                    keys.append(s.keys[i]); values.append(s.values[i]); i += 1
+                } else {
+                    if i < s.keys.count && s.keys[i] == w[j].key { i += 1 }
+                    if let v = w[j].value { keys.append(w[j].key); values.append(v) }
+                    j += 1
                 }
             }
+            s.keys = keys
+            s.values = values
         }
     }
 

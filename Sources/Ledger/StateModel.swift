@@ -203,6 +203,13 @@ public struct FraudCase: Hashable, Sendable {
     }
 }
 
+/// A worker's weighted shares and commitment count in one window of one pool.
+public struct ShareTally: Hashable, Sendable {
+    public var shares: UInt64
+    public var commitments: UInt32
+    public init(shares: UInt64 = 0, commitments: UInt32 = 0) { self.shares = shares; self.commitments = commitments }
+}
+
 /// Per-validator slot accounting for the current epoch.
 public struct Liveness: Hashable, Sendable {
     public var epoch: UInt64
@@ -349,6 +356,11 @@ extension FraudCase: CanonicalCodable {
         canonicalOutputHash = try r.hash("canonicalOutputHash"); slashed = try r.decode(Amount.self)
         bounty = try r.decode(Amount.self); bondBurned = try r.decode(Amount.self)
     }
+}
+
+extension ShareTally: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.u64(shares); w.u32(commitments) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { shares = try r.u64("shares"); commitments = try r.u32("commitments") }
 }
 
 extension Liveness: CanonicalCodable {

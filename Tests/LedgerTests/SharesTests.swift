@@ -44,7 +44,7 @@ import Testing
         let id = LedgerIds.commitment(worker: honest.publicKey, pool: 0, window: 0, passRoot: b.root)
         // Weighted share = tokens × the shard's cost weight (shard 1 weighs 5).
         #expect(r[6].events == [.sharesCommitted(commitmentId: id, worker: honest.publicKey, pool: 0, window: 0, weightedShares: b.tokenCount * 5)])
-        #expect(try c.record(StateKey.shareTally(0, 0, honest.publicKey), UInt64.self) == b.tokenCount * 5)
+        #expect(try c.record(StateKey.shareTally(0, 0, honest.publicKey), ShareTally.self) == ShareTally(shares: b.tokenCount * 5, commitments: 1))
     }
 
     @Test func selectionUsesTheBeaconOfALaterBlockAndIsDeterministic() throws {
