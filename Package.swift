@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -36,6 +37,12 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: ["Primitives"],
+            swiftSettings: strict
+        ),
+
+        .target(
+            name: "Consensus",
+            dependencies: ["Primitives", "Ledger", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
 
@@ -58,6 +65,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .testTarget(
+            name: "ConsensusTests",
+            dependencies: ["Consensus", "Ledger", "Primitives"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "LedgerTests",
             dependencies: [

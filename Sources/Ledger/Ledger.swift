@@ -182,6 +182,50 @@ public struct Ledger: Sendable {
     }
 }
 
+extension Ledger {
+    /// The result of building a block from candidates.
+    public struct BuiltBlock: Sendable {
+        /// The candidates that were included, in order.
+        public let transactions: [SignedTransaction]
+        /// Their receipts, then the block-processing receipt.
+        public let receipts: [Receipt]
+        /// Candidates left out because their envelope failed at their turn, with the reason.
+        public let skipped: [(SignedTransaction, EnvelopeError)]
+    }
+
+    /// Builds a block: like `applyBlock`, but a candidate whose envelope fails (e.g. its fee became
+    /// unaffordable after an earlier transfer) is skipped instead of invalidating the block. `shouldStop`
+    /// is asked before each candidate so a producer can respect its slot deadline.
+    public func buildBlock(_ context: BlockContext, candidates: [SignedTransaction], to state: inout LedgerState,
+                           signaturesChecked: Bool = false, shouldStop: () -> Bool = { false }) throws(BlockError) -> BuiltBlock {
+        var exec = Execution(ledger: self, context: context, state: state)
+        do {
+            try exec.beginBlock()
+            var included = [SignedTransaction](), receipts = [Receipt](), skipped = [(SignedTransaction, EnvelopeError)]()
+            for tx in candidates {
+                if shouldStop() { break }
+                do {
+                    receipts.append(try exec.apply(tx, index: included.count, checkSignature: !signaturesChecked))
+                    included.append(tx)
+                } catch BlockError.invalidTransaction(_, let reason) {
+                    // The envelope is checked before any write, so nothing needs undoing.
+                    skipped.append((tx, reason))
+                }
+            }
+            try exec.endBlock()
+            receipts.append(Receipt(txId: .zero, status: .success, feePaid: .zero, events: exec.systemEvents))
+            state = exec.state
+            return BuiltBlock(transactions: included, receipts: receipts, skipped: skipped)
+        } catch let e as BlockError {
+            throw e
+        } catch let ExecError.fault(f) {
+            throw .fault(f)
+        } catch {
+            throw .fault(LedgerFault("unexpected error \(error)"))
+        }
+    }
+}
+
 /// Mutable execution context of one block.
 struct Execution {
     let ledger: Ledger

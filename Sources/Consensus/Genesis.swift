@@ -1,0 +1,253 @@
+import Foundation
+import Ledger
+import Primitives
+
+/// Consensus timing and block limits, fixed by genesis (Specs/genesis.md).
+public struct ConsensusParams: Hashable, Sendable, Codable {
+    /// Seconds per slot.
+    public var slotSeconds: UInt64 = 10
+    /// Blocks behind the tip that can no longer be reorganised.
+    public var finalityDepth: UInt64 = 30
+    /// Maximum encoded block size.
+    public var maxBlockBytes: Int = 4 * 1024 * 1024
+    /// Maximum transactions per block.
+    public var maxBlockTransactions: Int = 20_000
+    /// How far (ms) a block's timestamp may be ahead of the local clock.
+    public var clockToleranceMillis: UInt64 = 2_000
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func d<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        try d(.slotSeconds, &slotSeconds); try d(.finalityDepth, &finalityDepth); try d(.maxBlockBytes, &maxBlockBytes)
+        try d(.maxBlockTransactions, &maxBlockTransactions); try d(.clockToleranceMillis, &clockToleranceMillis)
+    }
+}
+
+/// A parsed, validated genesis document. Its canonical encoding's tagged hash is the chain id.
+public struct Genesis: Sendable {
+    public var chainName: String
+    /// Unix time (seconds) at which slot 0 starts.
+    public var genesisTime: UInt64
+    public var protocolVersion: UInt32
+    public var consensus: ConsensusParams
+    public var ledger: LedgerParams
+    public var allocation: GenesisAllocation
+    /// The chain id: `H_genesis(canonical encoding)`.
+    public let chainId: Hash32
+
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32 = 1, consensus: ConsensusParams,
+                ledger: LedgerParams, allocation: GenesisAllocation) {
+        self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion
+        self.consensus = consensus; self.ledger = ledger; self.allocation = allocation
+        var w = CanonicalWriter(capacity: 4096)
+        Genesis.encodeCanonical(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion,
+                                consensus: consensus, ledger: ledger, allocation: allocation, into: &w)
+        chainId = Tags.genesis.hash(w.bytes)
+    }
+
+    /// The human-readable part of addresses.
+    public var addressPrefix: String { ledger.addressPrefix }
+
+    /// The canonical encoding hashed into the chain id (Specs/genesis.md section 3).
+    static func encodeCanonical(chainName: String, genesisTime: UInt64, protocolVersion: UInt32, consensus: ConsensusParams,
+                                ledger l: LedgerParams, allocation a: GenesisAllocation, into w: inout CanonicalWriter) {
+        w.string("sharechain-genesis-v1")
+        w.string(chainName); w.u64(genesisTime); w.u32(protocolVersion)
+        w.u64(consensus.slotSeconds); w.u64(consensus.finalityDepth); w.u64(UInt64(consensus.maxBlockBytes))
+        w.u64(UInt64(consensus.maxBlockTransactions)); w.u64(consensus.clockToleranceMillis)
+        w.string(l.addressPrefix); w.u64(l.minFeePerByte); w.u64(UInt64(l.maxTransactionBytes)); w.u64(l.unbondingBlocks)
+        w.u64(UInt64(l.maxUnbondingEntries)); w.encode(l.validatorMinStake); w.u64(l.jailBlocks); w.u64(l.slotsPerEpoch)
+        w.u64(l.beaconDelay); w.u64(UInt64(l.maxFraudProofsPerBlock)); w.u32(l.protocolFeeBps); w.u32(l.equivocationSlashBps)
+        w.u32(l.livenessMaxMissedBps); w.u64(l.livenessMinSlots); w.u64(UInt64(l.maxCommitmentsPerWindow))
+        w.u32(l.maxPassesPerCommitment); w.u64(l.pplnsMaxLookbackWindows)
+        w.list(a.balances) { w, b in w.encode(b.key); w.encode(b.amount) }
+        w.list(a.validators) { w, v in w.encode(v.key); w.encode(v.stake); w.hash(v.randaoCommitment) }
+        w.list(a.workers) { w, x in w.encode(x.key); w.u32(x.pool); w.encode(x.stake) }
+        w.list(a.pools)
+    }
+
+    /// Slot of a Unix time in milliseconds (0 before genesis).
+    public func slot(atMillis ms: UInt64) -> UInt64 {
+        let start = genesisTime * 1000
+        return ms < start ? 0 : (ms - start) / (consensus.slotSeconds * 1000)
+    }
+
+    /// Start of a slot, Unix milliseconds.
+    public func slotStartMillis(_ slot: UInt64) -> UInt64 {
+        genesisTime * 1000 + slot * consensus.slotSeconds * 1000
+    }
+}
+
+/// A genesis document that cannot be used, with the reason.
+public struct GenesisLoadError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "genesis: \(message)" }
+}
+
+/// The JSON form of a genesis document (Specs/genesis.md). Amounts are decimal strings, keys are addresses
+/// or 64-hex public keys, executor float parameters are IEEE-754 binary32 bit patterns (`"0x3727c5ac"`) so
+/// no floating-point parsing enters consensus.
+public struct GenesisDocument: Codable, Sendable {
+    public struct Balance: Codable, Sendable { public var address: String; public var amount: Amount; public var note: String? }
+    public struct Validator: Codable, Sendable {
+        public var address: String
+        public var stake: Amount
+        public var randaoCommitment: String
+        public var note: String?
+    }
+    public struct Worker: Codable, Sendable { public var address: String; public var pool: UInt32; public var stake: Amount }
+    public struct Model: Codable, Sendable {
+        public var hiddenSize: UInt32, numHeads: UInt32, numKVHeads: UInt32, headDim: UInt32, intermediateSize: UInt32, numLayers: UInt32
+        public var rmsNormEpsBits: String
+        public var ropeThetaBits: String
+        public var qkvBias: Bool
+    }
+    public struct Shard: Codable, Sendable {
+        public var layerStart: UInt32, layerEnd: UInt32
+        public var finalNorm: Bool
+        public var weightsFile: String?
+        public var weightsSHA256: String
+        public var costWeight: UInt64
+    }
+    public struct Pool: Codable, Sendable {
+        public var modelId: String
+        public var executorSpec: String
+        public var model: Model
+        public var shards: [Shard]
+        public var priceInputToken: Amount
+        public var priceOutputToken: Amount
+        public var minWorkerStake: Amount
+        public var rewardScheme: String
+        public var pplnsShares: UInt64?
+        public var windowBlocks: UInt64?
+        public var challengeBlocks: UInt64?
+        public var spotCheckPpm: UInt32?
+        public var revealDeadlineBlocks: UInt64?
+        public var fraudSlashBps: UInt32?
+        public var withholdSlashBps: UInt32?
+        public var verifierBountyBps: UInt32?
+        public var fraudProofBond: Amount?
+        public var maxTokensPerPass: UInt32?
+    }
+
+    public var chainName: String
+    public var genesisTime: UInt64
+    public var protocolVersion: UInt32?
+    public var warning: String?
+    public var consensus: ConsensusParams?
+    public var ledger: LedgerParams?
+    public var balances: [Balance]
+    public var validators: [Validator]
+    public var workers: [Worker]?
+    public var pools: [Pool]
+
+    /// Parses JSON bytes.
+    public static func decode(_ data: Data) throws -> GenesisDocument {
+        do { return try JSONDecoder().decode(GenesisDocument.self, from: data) } catch let e as DecodingError {
+            throw GenesisLoadError("malformed JSON: \(Self.describe(e))")
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [any CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() }
+        switch e {
+        case .keyNotFound(let k, let ctx): return "missing field \(path(ctx.codingPath + [k]))"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "wrong type at \(path(ctx.codingPath)): \(ctx.debugDescription)"
+        case .dataCorrupted(let ctx): return "invalid value at \(path(ctx.codingPath)): \(ctx.debugDescription)"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    /// Validates and converts to a `Genesis`.
+    public func resolve() throws -> Genesis {
+        let ledgerParams = ledger ?? LedgerParams()
+        let hrp = ledgerParams.addressPrefix
+        guard !chainName.isEmpty, chainName.utf8.count <= 64 else { throw GenesisLoadError("chainName must be 1-64 bytes") }
+        let consensusParams = consensus ?? ConsensusParams()
+        guard consensusParams.slotSeconds > 0 else { throw GenesisLoadError("consensus.slotSeconds must be positive") }
+        guard consensusParams.finalityDepth > 0 else { throw GenesisLoadError("consensus.finalityDepth must be positive") }
+        func key(_ s: String, _ what: String) throws -> PublicKey {
+            if s.count == 64 || s.hasPrefix("0x") {
+                do { return try PublicKey(hex: s) } catch { throw GenesisLoadError("\(what): bad public key hex '\(s)': \(error)") }
+            }
+            do { return try Address.decode(s, hrp: hrp) } catch { throw GenesisLoadError("\(what): \(error)") }
+        }
+        func hash(_ s: String, _ what: String) throws -> Hash32 {
+            do { return try Hash32(hex: s) } catch { throw GenesisLoadError("\(what): \(error)") }
+        }
+        func bits(_ s: String, _ what: String) throws -> UInt32 {
+            let hex = s.hasPrefix("0x") ? String(s.dropFirst(2)) : s
+            guard hex.count == 8, let v = UInt32(hex, radix: 16) else {
+                throw GenesisLoadError("\(what): expected an IEEE-754 binary32 bit pattern like \"0x3727c5ac\", got '\(s)'")
+            }
+            return v
+        }
+        let balances = try balances.enumerated().map { i, b in
+            GenesisAllocation.Balance(key: try key(b.address, "balances[\(i)]"), amount: b.amount)
+        }
+        let validators = try validators.enumerated().map { i, v in
+            GenesisAllocation.Validator(key: try key(v.address, "validators[\(i)]"), stake: v.stake,
+                                        randaoCommitment: try hash(v.randaoCommitment, "validators[\(i)].randaoCommitment"))
+        }
+        let workers = try (workers ?? []).enumerated().map { i, w in
+            GenesisAllocation.Worker(key: try key(w.address, "workers[\(i)]"), pool: w.pool, stake: w.stake)
+        }
+        let pools = try pools.enumerated().map { i, p -> PoolConfig in
+            let scheme: RewardScheme
+            switch p.rewardScheme {
+            case "proportional": scheme = .proportional
+            case "pplns":
+                guard let n = p.pplnsShares, n > 0 else { throw GenesisLoadError("pools[\(i)]: pplns needs a positive pplnsShares") }
+                scheme = .pplns(shares: n)
+            default: throw GenesisLoadError("pools[\(i)]: rewardScheme must be \"proportional\" or \"pplns\"")
+            }
+            let model = ModelSpec(hiddenSize: p.model.hiddenSize, numHeads: p.model.numHeads, numKVHeads: p.model.numKVHeads,
+                                  headDim: p.model.headDim, intermediateSize: p.model.intermediateSize, numLayers: p.model.numLayers,
+                                  rmsNormEpsBits: try bits(p.model.rmsNormEpsBits, "pools[\(i)].model.rmsNormEpsBits"),
+                                  ropeThetaBits: try bits(p.model.ropeThetaBits, "pools[\(i)].model.ropeThetaBits"),
+                                  qkvBias: p.model.qkvBias)
+            let shards = try p.shards.enumerated().map { j, s in
+                ShardSpec(layerStart: s.layerStart, layerEnd: s.layerEnd, finalNorm: s.finalNorm,
+                          weightsSHA256: try hash(s.weightsSHA256, "pools[\(i)].shards[\(j)].weightsSHA256"), costWeight: s.costWeight)
+            }
+            let defaults = PoolConfig(id: 0, modelId: "", executorSpec: "", model: model, shards: [], priceInputToken: 0,
+                                      priceOutputToken: 0, minWorkerStake: 0)
+            return PoolConfig(
+                id: UInt32(i), modelId: p.modelId, executorSpec: p.executorSpec, model: model, shards: shards,
+                priceInputToken: p.priceInputToken, priceOutputToken: p.priceOutputToken, minWorkerStake: p.minWorkerStake,
+                rewardScheme: scheme, windowBlocks: p.windowBlocks ?? defaults.windowBlocks,
+                challengeBlocks: p.challengeBlocks ?? defaults.challengeBlocks, spotCheckPpm: p.spotCheckPpm ?? defaults.spotCheckPpm,
+                revealDeadlineBlocks: p.revealDeadlineBlocks ?? defaults.revealDeadlineBlocks,
+                fraudSlashBps: p.fraudSlashBps ?? defaults.fraudSlashBps, withholdSlashBps: p.withholdSlashBps ?? defaults.withholdSlashBps,
+                verifierBountyBps: p.verifierBountyBps ?? defaults.verifierBountyBps,
+                fraudProofBond: p.fraudProofBond ?? defaults.fraudProofBond, maxTokensPerPass: p.maxTokensPerPass ?? defaults.maxTokensPerPass)
+        }
+        let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? 1,
+                              consensus: consensusParams, ledger: ledgerParams,
+                              allocation: GenesisAllocation(balances: balances, validators: validators, workers: workers, pools: pools))
+        guard genesis.protocolVersion == 1 else { throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion)") }
+        // The ledger validates the allocation itself (duplicates, zero stakes, executor specs, supply overflow).
+        let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
+        do { _ = try probe.genesisWriteSet(genesis.allocation) } catch { throw GenesisLoadError(error.description) }
+        return genesis
+    }
+
+    /// Loads and validates a genesis file.
+    public static func load(path: String) throws -> Genesis {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw GenesisLoadError("cannot read \(path): \(error.localizedDescription)")
+        }
+        return try decode(data).resolve()
+    }
+}
+
+/// Placeholder adjudicator for validating genesis documents (no transaction is executed).
+struct UnusedAdjudicator: Adjudicator {
+    struct NotAvailable: Error {}
+    func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict { throw NotAvailable() }
+}

@@ -1,0 +1,208 @@
+import HeapModule
+import Ledger
+import Primitives
+
+/// Mempool limits and policies (not consensus: every node may choose its own).
+public struct MempoolConfig: Sendable, Hashable {
+    public var maxTransactions = 50_000
+    public var maxBytes = 64 * 1024 * 1024
+    /// How far ahead of the account nonce a transaction may be queued.
+    public var maxNonceGap: UInt64 = 64
+    /// Queued transactions per sender.
+    public var maxPerSender = 256
+    /// A replacement (same sender and nonce) must pay at least this many percent more.
+    public var replacementBumpPercent: UInt64 = 10
+    /// Transactions older than this are dropped.
+    public var expiryMillis: UInt64 = 15 * 60 * 1000
+
+    public init() {}
+}
+
+/// Why the mempool refused a transaction.
+public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
+    case invalid(EnvelopeError)
+    case alreadyKnown
+    case nonceTooLow(accountNonce: UInt64)
+    case nonceTooFarAhead(accountNonce: UInt64, maximumGap: UInt64)
+    case replacementUnderpriced(minimumFee: Amount)
+    case senderQueueFull
+    case poolFull
+    case cannotAffordQueuedFees
+
+    public var description: String {
+        switch self {
+        case .invalid(let e): return "invalid transaction: \(e)"
+        case .alreadyKnown: return "transaction already in the mempool"
+        case .nonceTooLow(let n): return "nonce already used (account nonce is \(n))"
+        case .nonceTooFarAhead(let n, let g): return "nonce more than \(g) ahead of the account nonce \(n)"
+        case .replacementUnderpriced(let m): return "replacement needs a fee of at least \(m)"
+        case .senderQueueFull: return "too many queued transactions from this sender"
+        case .poolFull: return "mempool full and the fee is too low to evict anything"
+        case .cannotAffordQueuedFees: return "balance cannot pay the fees of this and the sender's queued transactions"
+        }
+    }
+}
+
+/// Pending transactions: per-sender nonce queues, fee-rate priority for block building, bounded size with
+/// eviction of the cheapest tails, replacement by a higher fee, expiry. A value type; the node owns one.
+public struct Mempool: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public let tx: SignedTransaction
+        public let addedAt: UInt64
+        /// Fee per byte, scaled by 1000 for ordering.
+        public let feeRate: UInt64
+    }
+
+    public let config: MempoolConfig
+    private(set) var bySender: [PublicKey: [UInt64: Entry]] = [:]
+    private var byId: [Hash32: (sender: PublicKey, nonce: UInt64)] = [:]
+    public private(set) var totalBytes = 0
+
+    public init(config: MempoolConfig = MempoolConfig()) { self.config = config }
+
+    public var count: Int { byId.count }
+    public func contains(_ id: Hash32) -> Bool { byId[id] != nil }
+
+    public func transaction(_ id: Hash32) -> SignedTransaction? {
+        guard let loc = byId[id] else { return nil }
+        return bySender[loc.sender]?[loc.nonce]?.tx
+    }
+
+    /// Every pending transaction, by sender (ascending key) and nonce.
+    public var all: [SignedTransaction] {
+        bySender.keys.sorted().flatMap { s in bySender[s]!.keys.sorted().map { bySender[s]![$0]!.tx } }
+    }
+
+    static func feeRate(_ tx: SignedTransaction) -> UInt64 {
+        tx.transaction.fee.units.multipliedReportingOverflow(by: 1000).partialValue / UInt64(max(tx.encodedSize, 1))
+    }
+
+    /// Adds a transaction checked against its sender's account at the tip. Returns the replaced transaction,
+    /// if any. `checkSignature` may be false when the caller verified it already.
+    @discardableResult
+    public mutating func add(_ tx: SignedTransaction, account: Account, ledger: Ledger, now: UInt64,
+                             checkSignature: Bool = true) throws(MempoolError) -> SignedTransaction? {
+        let t = tx.transaction
+        guard byId[tx.id] == nil else { throw .alreadyKnown }
+        guard t.nonce >= account.nonce else { throw .nonceTooLow(accountNonce: account.nonce) }
+        guard t.nonce - account.nonce <= config.maxNonceGap else {
+            throw .nonceTooFarAhead(accountNonce: account.nonce, maximumGap: config.maxNonceGap)
+        }
+        do { try ledger.checkEnvelope(tx, account: account, expectedNonce: t.nonce, checkSignature: checkSignature) } catch {
+            throw .invalid(error)
+        }
+        var queue = bySender[t.sender] ?? [:]
+        var replaced: Entry?
+        if let existing = queue[t.nonce] {
+            let bump = existing.tx.transaction.fee.units.multipliedReportingOverflow(by: 100 + config.replacementBumpPercent).partialValue / 100
+            let minimum = Amount(max(bump, existing.tx.transaction.fee.units + 1))
+            guard t.fee >= minimum else { throw .replacementUnderpriced(minimumFee: minimum) }
+            replaced = existing
+        } else if queue.count >= config.maxPerSender {
+            throw .senderQueueFull
+        }
+        // The sender must be able to pay the fees of everything queued up to this nonce.
+        var fees = t.fee.units
+        for (n, e) in queue where n < t.nonce { fees &+= e.tx.transaction.fee.units }
+        guard fees <= account.balance.units else { throw .cannotAffordQueuedFees }
+
+        let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx))
+        if let replaced {
+            byId[replaced.tx.id] = nil
+            totalBytes -= replaced.tx.encodedSize
+        }
+        // Make room: evict the cheapest queue tails, only when they pay less than the newcomer.
+        while replaced == nil && (byId.count + 1 > config.maxTransactions || totalBytes + tx.encodedSize > config.maxBytes) {
+            guard let victim = cheapestTail(excluding: t.sender), victim.feeRate < entry.feeRate else { throw .poolFull }
+            remove(victim.tx.id)
+        }
+        queue[t.nonce] = entry
+        bySender[t.sender] = queue
+        byId[tx.id] = (t.sender, t.nonce)
+        totalBytes += tx.encodedSize
+        return replaced?.tx
+    }
+
+    private func cheapestTail(excluding sender: PublicKey) -> Entry? {
+        var best: Entry?
+        for (s, q) in bySender where s != sender {
+            guard let last = q.keys.max(), let e = q[last] else { continue }
+            if best == nil || e.feeRate < best!.feeRate || (e.feeRate == best!.feeRate && e.tx.id > best!.tx.id) { best = e }
+        }
+        return best
+    }
+
+    /// Removes a transaction (included in a block, evicted, expired).
+    @discardableResult
+    public mutating func remove(_ id: Hash32) -> SignedTransaction? {
+        guard let loc = byId.removeValue(forKey: id), var q = bySender[loc.sender], let e = q.removeValue(forKey: loc.nonce) else { return nil }
+        totalBytes -= e.tx.encodedSize
+        bySender[loc.sender] = q.isEmpty ? nil : q
+        return e.tx
+    }
+
+    /// Drops transactions made stale by a new tip (nonce used, fees unaffordable) or expired. Returns them.
+    @discardableResult
+    public mutating func revalidate(now: UInt64, account: (PublicKey) throws -> Account) rethrows -> [SignedTransaction] {
+        var dropped = [SignedTransaction]()
+        for sender in bySender.keys.sorted() {
+            let a = try account(sender)
+            guard let q = bySender[sender] else { continue }
+            var fees: UInt64 = 0
+            for n in q.keys.sorted() {
+                let e = q[n]!
+                // Only transactions still to be included pay fees from the current balance.
+                if n >= a.nonce { fees &+= e.tx.transaction.fee.units }
+                let expired = now >= e.addedAt && now - e.addedAt > config.expiryMillis
+                if n < a.nonce || expired || fees > a.balance.units {
+                    if let tx = remove(e.tx.id) { dropped.append(tx) }
+                }
+            }
+        }
+        return dropped
+    }
+
+    /// Transactions for a block: each sender's queue from its account nonce without gaps, best fee rate first
+    /// across senders (ties by id), within the limits.
+    public func select(maxCount: Int, maxBytes: Int, account: (PublicKey) throws -> Account) rethrows -> [SignedTransaction] {
+        struct Head: Comparable {
+            let rate: UInt64, id: Hash32, sender: PublicKey, nonce: UInt64
+            static func < (a: Head, b: Head) -> Bool { a.rate != b.rate ? a.rate < b.rate : a.id > b.id }
+        }
+        var heap = Heap<Head>()
+        var next = [PublicKey: UInt64]()
+        for (sender, q) in bySender {
+            let n = try account(sender).nonce
+            if let e = q[n] {
+                heap.insert(Head(rate: e.feeRate, id: e.tx.id, sender: sender, nonce: n))
+                next[sender] = n
+            }
+        }
+        var out = [SignedTransaction]()
+        var bytes = 0
+        while out.count < maxCount, let head = heap.popMax() {
+            let e = bySender[head.sender]![head.nonce]!
+            if bytes + e.tx.encodedSize > maxBytes { continue }  // this sender's later nonces cannot follow either
+            out.append(e.tx)
+            bytes += e.tx.encodedSize
+            let n = head.nonce + 1
+            if let following = bySender[head.sender]?[n] {
+                heap.insert(Head(rate: following.feeRate, id: following.tx.id, sender: head.sender, nonce: n))
+            }
+        }
+        return out
+    }
+
+    /// Pending transactions of one sender, by nonce.
+    public func pending(from sender: PublicKey) -> [SignedTransaction] {
+        guard let q = bySender[sender] else { return [] }
+        return q.keys.sorted().map { q[$0]!.tx }
+    }
+
+    /// The next nonce a sender should use given its account nonce (past its contiguous queued run).
+    public func nextNonce(for sender: PublicKey, accountNonce: UInt64) -> UInt64 {
+        var n = accountNonce
+        while bySender[sender]?[n] != nil { n += 1 }
+        return n
+    }
+}

@@ -1,0 +1,92 @@
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Primitives
+
+@Suite struct MempoolTests {
+    let alice = key("alice"), bob = key("bob"), carol = key("carol")
+    let chainId = SHA256.hash([42])
+    var ledger: Ledger {
+        Ledger(params: LedgerParams(), chainId: chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
+    }
+
+    func tx(_ k: PrivateKey, nonce: UInt64, fee: UInt64 = 1_000, amount: UInt64 = 1) -> SignedTransaction {
+        Transaction(chainId: chainId, sender: k.publicKey, nonce: nonce, fee: Amount(fee), body: .transfer(to: carol.publicKey, amount: Amount(amount))).signed(by: k)
+    }
+
+    let rich = Account(balance: 1_000_000, nonce: 0)
+
+    @Test func ordersByFeeRateAndKeepsNonceOrderPerSender() throws {
+        var m = Mempool()
+        try m.add(tx(alice, nonce: 1, fee: 5_000), account: rich, ledger: ledger, now: 0)
+        try m.add(tx(alice, nonce: 0, fee: 300), account: rich, ledger: ledger, now: 0)
+        try m.add(tx(bob, nonce: 0, fee: 2_000), account: rich, ledger: ledger, now: 0)
+        try m.add(tx(alice, nonce: 3, fee: 9_000), account: rich, ledger: ledger, now: 0)  // gap at 2
+        let picked = m.select(maxCount: 10, maxBytes: 1 << 20) { _ in Account(balance: 1_000_000, nonce: 0) }
+        // Bob pays more per byte than alice's first; alice's nonce 1 follows her nonce 0; nonce 3 waits for 2.
+        #expect(picked.map { "\($0.transaction.sender == alice.publicKey ? "a" : "b")\($0.transaction.nonce)" } == ["b0", "a0", "a1"])
+        #expect(m.select(maxCount: 1, maxBytes: 1 << 20) { _ in rich }.count == 1)
+        #expect(m.nextNonce(for: alice.publicKey, accountNonce: 0) == 2)
+    }
+
+    @Test func admissionRules() throws {
+        var m = Mempool()
+        #expect(throws: MempoolError.nonceTooLow(accountNonce: 5)) { try m.add(tx(alice, nonce: 4), account: Account(balance: 1_000_000, nonce: 5), ledger: ledger, now: 0) }
+        #expect(throws: MempoolError.nonceTooFarAhead(accountNonce: 0, maximumGap: 64)) { try m.add(tx(alice, nonce: 65), account: rich, ledger: ledger, now: 0) }
+        let cheap = tx(alice, nonce: 0, fee: 10)
+        #expect(throws: MempoolError.invalid(.feeTooLow(minimum: Amount(UInt64(cheap.encodedSize)), offered: 10))) { try m.add(cheap, account: rich, ledger: ledger, now: 0) }
+        let forged = SignedTransaction(transaction: tx(alice, nonce: 0).transaction, signature: bob.sign(digest: SHA256.hash([1])))
+        #expect(throws: MempoolError.invalid(.badSignature)) { try m.add(forged, account: rich, ledger: ledger, now: 0) }
+        let t = tx(alice, nonce: 0)
+        try m.add(t, account: rich, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.alreadyKnown) { try m.add(t, account: rich, ledger: ledger, now: 0) }
+        // Queued fees must be affordable.
+        #expect(throws: MempoolError.cannotAffordQueuedFees) { try m.add(tx(alice, nonce: 1, fee: 1_500), account: Account(balance: 2_000, nonce: 0), ledger: ledger, now: 0) }
+        var other = Mempool(config: { var c = MempoolConfig(); c.maxTransactions = 100; return c }())
+        var wrong = t.transaction
+        wrong.chainId = SHA256.hash([0])
+        #expect(throws: MempoolError.invalid(.wrongChain)) { try other.add(wrong.signed(by: alice), account: rich, ledger: ledger, now: 0) }
+    }
+
+    @Test func replacementNeedsAHigherFee() throws {
+        var m = Mempool()
+        let a = tx(alice, nonce: 0, fee: 1_000, amount: 1)
+        try m.add(a, account: rich, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.replacementUnderpriced(minimumFee: 1_100)) { try m.add(tx(alice, nonce: 0, fee: 1_050, amount: 2), account: rich, ledger: ledger, now: 0) }
+        let b = tx(alice, nonce: 0, fee: 1_100, amount: 3)
+        #expect(try m.add(b, account: rich, ledger: ledger, now: 0) == a)
+        #expect(m.count == 1 && m.contains(b.id) && !m.contains(a.id))
+    }
+
+    @Test func fullPoolEvictsTheCheapestTailOnlyForABetterFee() throws {
+        var config = MempoolConfig()
+        config.maxTransactions = 3
+        var m = Mempool(config: config)
+        try m.add(tx(alice, nonce: 0, fee: 1_000), account: rich, ledger: ledger, now: 0)
+        try m.add(tx(alice, nonce: 1, fee: 400), account: rich, ledger: ledger, now: 0)
+        try m.add(tx(bob, nonce: 0, fee: 2_000), account: rich, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.poolFull) { try m.add(tx(carol, nonce: 0, fee: 300), account: rich, ledger: ledger, now: 0) }
+        let better = tx(carol, nonce: 0, fee: 3_000)
+        try m.add(better, account: rich, ledger: ledger, now: 0)
+        #expect(m.count == 3)
+        // Alice's tail (nonce 1, the cheapest) went, her head stayed.
+        #expect(m.pending(from: alice.publicKey).map(\.transaction.nonce) == [0])
+        #expect(m.contains(better.id))
+    }
+
+    @Test func revalidationDropsUsedNoncesUnaffordableAndExpired() throws {
+        var m = Mempool()
+        for n in 0..<4 { try m.add(tx(alice, nonce: UInt64(n)), account: rich, ledger: ledger, now: 999_999_000) }
+        try m.add(tx(bob, nonce: 0), account: rich, ledger: ledger, now: 1_000_000_000)
+        // Alice's nonces 0 and 1 were included; she can now afford only one more fee. Bob's is fresh.
+        let dropped = m.revalidate(now: 1_000_000_000) { k in k == alice.publicKey ? Account(balance: 1_500, nonce: 2) : rich }
+        #expect(Set(dropped.map(\.transaction.nonce)) == [0, 1, 3])
+        #expect(m.pending(from: alice.publicKey).map(\.transaction.nonce) == [2])
+        #expect(m.pending(from: bob.publicKey).count == 1)
+        // Expiry.
+        let later = m.revalidate(now: 1_000_000_000 + MempoolConfig().expiryMillis + 1) { _ in rich }
+        #expect(later.count == 1)
+        #expect(m.count == 0)
+        #expect(m.totalBytes == 0)
+    }
+}
