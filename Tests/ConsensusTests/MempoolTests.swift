@@ -85,7 +85,8 @@ import Testing
         #expect(m.pending(from: bob.publicKey).count == 1)
         // Expiry.
         let later = m.revalidate(now: 1_000_000_000 + MempoolConfig().expiryMillis + 1) { _ in rich }
-        #expect(later.count == 1)
+        // Alice's remaining nonce 2 and Bob's transaction both expire.
+        #expect(later.count == 2)
         #expect(m.count == 0)
         #expect(m.totalBytes == 0)
     }
