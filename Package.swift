@@ -46,6 +46,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(
+            name: "Node",
+            dependencies: ["Primitives", "Ledger", "Consensus"],
+            swiftSettings: strict
+        ),
+
         // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
         .target(
             name: "CBaseline",
@@ -58,6 +64,8 @@ let package = Package(
             dependencies: [
                 "Primitives",
                 "Ledger",
+                "Consensus",
+                "Node",
                 "CBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -92,19 +92,34 @@ public struct GenesisLoadError: Error, CustomStringConvertible, Sendable {
 /// or 64-hex public keys, executor float parameters are IEEE-754 binary32 bit patterns (`"0x3727c5ac"`) so
 /// no floating-point parsing enters consensus.
 public struct GenesisDocument: Codable, Sendable {
-    public struct Balance: Codable, Sendable { public var address: String; public var amount: Amount; public var note: String? }
+    public struct Balance: Codable, Sendable {
+        public var address: String; public var amount: Amount; public var note: String?
+        public init(address: String, amount: Amount, note: String? = nil) { self.address = address; self.amount = amount; self.note = note }
+    }
     public struct Validator: Codable, Sendable {
         public var address: String
         public var stake: Amount
         public var randaoCommitment: String
         public var note: String?
+        public init(address: String, stake: Amount, randaoCommitment: String, note: String? = nil) {
+            self.address = address; self.stake = stake; self.randaoCommitment = randaoCommitment; self.note = note
+        }
     }
-    public struct Worker: Codable, Sendable { public var address: String; public var pool: UInt32; public var stake: Amount }
+    public struct Worker: Codable, Sendable {
+        public var address: String; public var pool: UInt32; public var stake: Amount
+        public init(address: String, pool: UInt32, stake: Amount) { self.address = address; self.pool = pool; self.stake = stake }
+    }
     public struct Model: Codable, Sendable {
         public var hiddenSize: UInt32, numHeads: UInt32, numKVHeads: UInt32, headDim: UInt32, intermediateSize: UInt32, numLayers: UInt32
         public var rmsNormEpsBits: String
         public var ropeThetaBits: String
         public var qkvBias: Bool
+        public init(hiddenSize: UInt32, numHeads: UInt32, numKVHeads: UInt32, headDim: UInt32, intermediateSize: UInt32, numLayers: UInt32,
+                    rmsNormEpsBits: String, ropeThetaBits: String, qkvBias: Bool) {
+            self.hiddenSize = hiddenSize; self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
+            self.intermediateSize = intermediateSize; self.numLayers = numLayers; self.rmsNormEpsBits = rmsNormEpsBits
+            self.ropeThetaBits = ropeThetaBits; self.qkvBias = qkvBias
+        }
     }
     public struct Shard: Codable, Sendable {
         public var layerStart: UInt32, layerEnd: UInt32
@@ -112,6 +127,10 @@ public struct GenesisDocument: Codable, Sendable {
         public var weightsFile: String?
         public var weightsSHA256: String
         public var costWeight: UInt64
+        public init(layerStart: UInt32, layerEnd: UInt32, finalNorm: Bool, weightsFile: String?, weightsSHA256: String, costWeight: UInt64) {
+            self.layerStart = layerStart; self.layerEnd = layerEnd; self.finalNorm = finalNorm; self.weightsFile = weightsFile
+            self.weightsSHA256 = weightsSHA256; self.costWeight = costWeight
+        }
     }
     public struct Pool: Codable, Sendable {
         public var modelId: String
@@ -132,6 +151,18 @@ public struct GenesisDocument: Codable, Sendable {
         public var verifierBountyBps: UInt32?
         public var fraudProofBond: Amount?
         public var maxTokensPerPass: UInt32?
+        public init(modelId: String, executorSpec: String, model: Model, shards: [Shard], priceInputToken: Amount, priceOutputToken: Amount,
+                    minWorkerStake: Amount, rewardScheme: String, pplnsShares: UInt64? = nil, windowBlocks: UInt64? = nil,
+                    challengeBlocks: UInt64? = nil, spotCheckPpm: UInt32? = nil, revealDeadlineBlocks: UInt64? = nil,
+                    fraudSlashBps: UInt32? = nil, withholdSlashBps: UInt32? = nil, verifierBountyBps: UInt32? = nil,
+                    fraudProofBond: Amount? = nil, maxTokensPerPass: UInt32? = nil) {
+            self.modelId = modelId; self.executorSpec = executorSpec; self.model = model; self.shards = shards
+            self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken; self.minWorkerStake = minWorkerStake
+            self.rewardScheme = rewardScheme; self.pplnsShares = pplnsShares; self.windowBlocks = windowBlocks
+            self.challengeBlocks = challengeBlocks; self.spotCheckPpm = spotCheckPpm; self.revealDeadlineBlocks = revealDeadlineBlocks
+            self.fraudSlashBps = fraudSlashBps; self.withholdSlashBps = withholdSlashBps; self.verifierBountyBps = verifierBountyBps
+            self.fraudProofBond = fraudProofBond; self.maxTokensPerPass = maxTokensPerPass
+        }
     }
 
     public var chainName: String
@@ -144,6 +175,14 @@ public struct GenesisDocument: Codable, Sendable {
     public var validators: [Validator]
     public var workers: [Worker]?
     public var pools: [Pool]
+
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32? = 1, warning: String? = nil,
+                consensus: ConsensusParams? = nil, ledger: LedgerParams? = nil, balances: [Balance], validators: [Validator],
+                workers: [Worker]? = nil, pools: [Pool]) {
+        self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion; self.warning = warning
+        self.consensus = consensus; self.ledger = ledger; self.balances = balances; self.validators = validators
+        self.workers = workers; self.pools = pools
+    }
 
     /// Parses JSON bytes.
     public static func decode(_ data: Data) throws -> GenesisDocument {

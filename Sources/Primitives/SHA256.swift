@@ -141,6 +141,8 @@ public enum Tags {
     public static let passLeaf = TaggedHash("sharechain/pass-leaf")
     /// P2P handshake challenge.
     public static let handshake = TaggedHash("sharechain/handshake")
+    /// Derivation of a validator's RANDAO hash-chain seed from its secret key.
+    public static let randaoSeed = TaggedHash("sharechain/randao-seed")
     /// Identifier derivation (escrow ids, commitment ids).
     public static let id = TaggedHash("sharechain/id")
 }

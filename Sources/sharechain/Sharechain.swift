@@ -9,6 +9,6 @@ struct Sharechain: AsyncParsableCommand {
             Blocks every 10 s record compute shares (verified inference work by staked workers) and \
             fraud proofs; payouts are computed by consensus with exact integer arithmetic.
             """,
-        subcommands: [Bench.self]
+        subcommands: [Keys.self, GenesisCommand.self, Bench.self]
     )
 }

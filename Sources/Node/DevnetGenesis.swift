@@ -1,0 +1,79 @@
+import Consensus
+import Foundation
+import Ledger
+import Primitives
+
+/// Builds development genesis documents (`Genesis/devnet.json`, `Genesis/devnet-4.json`).
+public struct DevnetGenesisBuilder {
+    public var validators = 1
+    public var accounts = 8
+    public var workers = 3
+    public var genesisTime: UInt64 = 1_793_491_200  // 2026-11-01T00:00:00Z
+    public var slotSeconds: UInt64 = 10
+    public var chainName = "sharechain-devnet"
+    public var randaoLength = ValidatorRandao.defaultLength
+    /// Path of the tiny model's safetensors file (hashed into the pool definition).
+    public var modelFile: String
+    /// The path recorded in the document as a hint for operators.
+    public var modelFileHint = "models/tiny/model.safetensors"
+
+    public init(modelFile: String) { self.modelFile = modelFile }
+
+    /// SHA-256 of a file, streaming.
+    public static func sha256(ofFile path: String) throws -> Hash32 {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw KeyFileError("cannot open \(path)") }
+        defer { try? h.close() }
+        var hasher = SHA256()
+        while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update([UInt8](chunk)) }
+        return hasher.finalize()
+    }
+
+    public func document() throws -> GenesisDocument {
+        let hrp = "shr"
+        let weights = try Self.sha256(ofFile: modelFile)
+        func addr(_ k: PrivateKey) -> String { Address.encode(k.publicKey, hrp: hrp) }
+        var balances = (0..<accounts).map {
+            GenesisDocument.Balance(address: addr(DevelopmentKeys.account($0)), amount: 1_000_000_000, note: "dev account \($0)")
+        }
+        balances += (0..<workers).map {
+            GenesisDocument.Balance(address: addr(DevelopmentKeys.worker($0)), amount: 10_000_000, note: "dev worker \($0)")
+        }
+        balances.append(.init(address: addr(DevelopmentKeys.client), amount: 1_000_000_000, note: "dev client"))
+        balances.append(.init(address: addr(DevelopmentKeys.verifier), amount: 100_000_000, note: "dev verifier"))
+        balances += (0..<validators).map {
+            GenesisDocument.Balance(address: addr(DevelopmentKeys.validator($0)), amount: 10_000_000, note: "dev validator \($0) (fees)")
+        }
+        let vals = (0..<validators).map { i in
+            GenesisDocument.Validator(address: addr(DevelopmentKeys.validator(i)), stake: 100_000,
+                                      randaoCommitment: ValidatorRandao.chain(for: DevelopmentKeys.validator(i), length: randaoLength).commitment.hex,
+                                      note: "dev validator \(i)")
+        }
+        let ws = (0..<workers).map { GenesisDocument.Worker(address: addr(DevelopmentKeys.worker($0)), pool: 0, stake: 10_000) }
+        let model = GenesisDocument.Model(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128, numLayers: 4,
+                                          rmsNormEpsBits: "0x358637bd", ropeThetaBits: "0x461c4000", qkvBias: true)
+        let pool = GenesisDocument.Pool(
+            modelId: "sharechain-tiny", executorSpec: "canon-f32-v1", model: model,
+            shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1),
+                     GenesisDocument.Shard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1)],
+            priceInputToken: 1, priceOutputToken: 3, minWorkerStake: 1_000, rewardScheme: "proportional", pplnsShares: nil,
+            windowBlocks: 12, challengeBlocks: 12, spotCheckPpm: 100_000, revealDeadlineBlocks: 6, fraudSlashBps: 5_000,
+            withholdSlashBps: 1_000, verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16)
+        var ledger = LedgerParams()
+        ledger.addressPrefix = hrp
+        ledger.unbondingBlocks = 60
+        ledger.jailBlocks = 30
+        ledger.slotsPerEpoch = 60
+        var consensus = ConsensusParams()
+        consensus.slotSeconds = slotSeconds
+        return GenesisDocument(
+            chainName: chainName, genesisTime: genesisTime, protocolVersion: 1,
+            warning: "DEVELOPMENT CHAIN. Every key in this file is derived from a public string (see Node/KeyFile.swift, DevelopmentKeys) and is INSECURE. Never use them for anything of value.",
+            consensus: consensus, ledger: ledger, balances: balances, validators: vals, workers: ws, pools: [pool])
+    }
+
+    public func json() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try enc.encode(document()) + Data("\n".utf8)
+    }
+}
