@@ -8,8 +8,11 @@
 
 /* Opens (creating) a database at `path`, then writes `batches` write batches of `keys_per_batch` puts
    each (32-byte pseudo-random keys from `seed`, `value_size`-byte values), every batch with sync=true.
-   Returns the number of keys written, or -1 on any RocksDB error (message copied into `err`, at most
-   `err_len` bytes including the terminator). */
+   With `sorted` nonzero each batch's keys are put in ascending order (as a ledger write set is).
+   `elapsed_ns` receives the time spent filling and writing batches only: not open or close, not
+   generating or sorting keys. Returns the number of keys written, or -1 on any error (message copied
+   into `err`, at most `err_len` bytes including the terminator). */
 int64_t cbaseline_rocksdb_batched_puts(const char *path, int64_t batches, int64_t keys_per_batch,
-                                       int64_t value_size, uint64_t seed, char *err, size_t err_len);
+                                       int64_t value_size, uint64_t seed, int sorted,
+                                       uint64_t *elapsed_ns, char *err, size_t err_len);
 #endif
