@@ -282,3 +282,34 @@ import Testing
         #expect(KeyBytes.readBE(UInt64.self, [1, 2, 3], at: 0) == nil)
     }
 }
+
+@Suite struct DatabaseCloseRaceTests {
+    /// Closing while other threads read: they get `closed` errors, never touch freed handles.
+    @Test func closeDuringConcurrentReadsIsSafe() async throws {
+        let dir = try TempDirectory()
+        let db = try Database.open(path: dir.path(), columnFamilies: [ColumnFamilyDescriptor("a")])
+        let a = try db.columnFamily("a")
+        for i in 0..<100 { try db.put(a, [UInt8(i)], [UInt8(i)]) }
+        let reads = SharedCounter()
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    while true {
+                        do {
+                            let i = UInt8(reads.count % 100)
+                            guard try db.get(a, [i]) == [i] else { return false }
+                            _ = try db.multiGet(a, [[1], [2]])
+                            reads.increment()
+                        } catch StorageError.closed {
+                            return true
+                        }
+                        await Task.yield()
+                    }
+                }
+            }
+            while reads.count < 50 { await Task.yield() }
+            try db.close()
+            for try await sawClosed in group { #expect(sawClosed) }
+        }
+    }
+}
