@@ -60,6 +60,7 @@ struct ChainColumns: Sendable {
 ///
 /// Sendable: immutable references to thread-safe objects; share it across threads freely.
 public final class ReadView: ChainReader, StateReader, Sendable {
+    /// The genesis hash (chain identity) of the store.
     public let genesis: Hash32
     let database: Database
     let columns: ChainColumns
@@ -77,10 +78,12 @@ public final class ReadView: ChainReader, StateReader, Sendable {
 
     // MARK: StateReader
 
+    /// The committed value of a ledger state key, nil when absent.
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try database.get(columns.state, key, snapshot: snapshot)
     }
 
+    /// Committed state entries under `prefix`, ascending, strictly after `after`, at most `limit`.
     public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) throws(StorageError) -> [KeyValue] {
         try database.scan(columns.state, prefix: prefix, after: after, limit: limit, snapshot: snapshot)
     }

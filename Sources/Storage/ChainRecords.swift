@@ -48,8 +48,11 @@ extension BlockInfo: CanonicalCodable {
 
 /// Where a transaction is on the canonical chain.
 public struct TxLocation: Sendable, Hashable {
+    /// The canonical block holding the transaction.
     public let blockHash: Hash32
+    /// That block's height.
     public let height: UInt64
+    /// The transaction's position in the block.
     public let position: UInt32
     public init(blockHash: Hash32, height: UInt64, position: UInt32) {
         self.blockHash = blockHash
@@ -90,12 +93,19 @@ public struct TxIndexEntry: Sendable, Hashable {
 /// One block as the chain store keeps it: identity and linkage, opaque encoded parts produced by the
 /// higher layers, and what to index. Storage never decodes `header`, `body` or `receipts`.
 public struct BlockRecord: Sendable {
+    /// The block's identity (computed by the consensus layer; Storage only files by it).
     public let hash: Hash32
+    /// Height on the chain: 0 for genesis, the tip's height + 1 otherwise.
     public let height: UInt64
+    /// The tip's hash (`.zero` for genesis).
     public let parent: Hash32
+    /// Encoded header, opaque to Storage.
     public let header: [UInt8]
+    /// Encoded body, opaque to Storage.
     public let body: [UInt8]
+    /// Encoded receipts of executing the block, opaque to Storage.
     public let receipts: [UInt8]
+    /// What to put in the transaction and address indexes.
     public let transactions: [TxIndexEntry]
     public init(
         hash: Hash32, height: UInt64, parent: Hash32, header: [UInt8], body: [UInt8], receipts: [UInt8],

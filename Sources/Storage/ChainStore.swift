@@ -116,6 +116,8 @@ public final class ChainStore: Sendable {
             throw .invalidFinalizedHeight(requested: f, current: finalized, blockHeight: block.height)
         }
         try Self.checkLimits(block, writeSet)
+        let info = BlockInfo(height: block.height, parent: block.parent)
+        try checkNotConflicting(block.hash, info)
 
         // The undo record needs every touched key's value before this block: one batched lookup.
         let keys = writeSet.entries.map(\.key)
@@ -148,7 +150,7 @@ public final class ChainStore: Sendable {
         batch.put(cf.headers, hash, block.header)
         batch.put(cf.bodies, hash, block.body)
         batch.put(cf.receipts, hash, block.receipts)
-        batch.put(cf.blocks, hash, BlockInfo(height: block.height, parent: block.parent).canonicalEncoding)
+        batch.put(cf.blocks, hash, info.canonicalEncoding)
         batch.put(cf.canonical, ChainSchema.canonicalKey(block.height), hash)
         for tx in block.transactions {
             let location = TxLocation(blockHash: block.hash, height: block.height, position: tx.position)
@@ -170,6 +172,14 @@ public final class ChainStore: Sendable {
             }
         }
         try database.write(batch, sync: true)
+    }
+
+    /// A hash identifies one block: storing it again with another height or parent is a caller bug that
+    /// would corrupt ancestry walks, so it is refused.
+    private func checkNotConflicting(_ hash: Hash32, _ info: BlockInfo) throws(StorageError) {
+        if let stored = try current.blockInfo(hash), stored != info {
+            throw .conflictingBlock(hash: hash, stored: stored, given: info)
+        }
     }
 
     private static func checkLimits(_ block: BlockRecord, _ writeSet: WriteSet) throws(StorageError) {
@@ -249,15 +259,17 @@ public final class ChainStore: Sendable {
 
     /// Stores a block that is not (or not yet) on the canonical chain, for fork choice: header, body and
     /// its height and parent, keyed by hash. No state, index or tip changes. Storing a block that is
-    /// already stored rewrites the same records.
+    /// already stored rewrites the same records; a known hash with another height or parent is refused.
     public func storeSideBlock(hash: Hash32, height: UInt64, parent: Hash32, header: [UInt8], body: [UInt8]) throws(StorageError) {
         try writer.withLock { (_: inout Void) throws(StorageError) in
+            let info = BlockInfo(height: height, parent: parent)
+            try checkNotConflicting(hash, info)
             let cf = columns
             let key = hash.bytes
             let batch = try database.makeWriteBatch()
             batch.put(cf.headers, key, header)
             batch.put(cf.bodies, key, body)
-            batch.put(cf.blocks, key, BlockInfo(height: height, parent: parent).canonicalEncoding)
+            batch.put(cf.blocks, key, info.canonicalEncoding)
             try database.write(batch, sync: true)
         }
     }

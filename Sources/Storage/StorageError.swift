@@ -32,6 +32,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case cannotRevert(height: UInt64, reason: String)
     /// A finalized height that goes backwards or beyond the block being committed.
     case invalidFinalizedHeight(requested: UInt64, current: UInt64?, blockHeight: UInt64)
+    /// A block hash already stored with another height or parent (a hash names one block only).
+    case conflictingBlock(hash: Hash32, stored: BlockInfo, given: BlockInfo)
     /// A key, value or list longer than the limits undo records are decoded with.
     case limitExceeded(what: String, size: Int, limit: Int)
 
@@ -67,6 +69,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidFinalizedHeight(let requested, let current, let blockHeight):
             let cur = current.map(String.init) ?? "none"
             return "invalid finalized height \(requested): current \(cur), block height \(blockHeight) (must not decrease nor pass the block)"
+        case .conflictingBlock(let hash, let stored, let given):
+            return "block \(hash) is stored at height \(stored.height) with parent \(stored.parent), not height \(given.height) with parent \(given.parent)"
         case .limitExceeded(let what, let size, let limit):
             return "\(what) of \(size) exceeds the limit \(limit)"
         }

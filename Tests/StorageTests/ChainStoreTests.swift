@@ -268,7 +268,15 @@ import Testing
         #expect(try v.blockInfo(side.hash) == BlockInfo(height: 1, parent: g.hash))
         #expect(try !v.isCanonical(side.hash))
         #expect(try v.receipts(side.hash) == nil)
-        // Fork choice later adopts it.
+        // The same hash at another height or parent is refused, as a side block or a commit.
+        #expect(throws: StorageError.conflictingBlock(hash: side.hash, stored: BlockInfo(height: 1, parent: g.hash), given: BlockInfo(height: 2, parent: g.hash))) {
+            try store.storeSideBlock(hash: side.hash, height: 2, parent: g.hash, header: side.header, body: side.body)
+        }
+        #expect(throws: StorageError.self) {
+            try store.storeSideBlock(hash: g.hash, height: 0, parent: .test("x"), header: [], body: [])
+        }
+        // Storing it again is harmless; fork choice later adopts it.
+        try store.storeSideBlock(hash: side.hash, height: 1, parent: g.hash, header: side.header, body: side.body)
         try store.commit(side, writeSet: writes([([1], [2])]))
         #expect(try v.isCanonical(side.hash))
         #expect(try v.tip()?.hash == side.hash)
