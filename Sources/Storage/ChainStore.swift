@@ -76,6 +76,10 @@ public final class ChainStore: Sendable {
         ReadView(database: database, columns: columns, genesis: genesis, snapshot: try database.snapshot())
     }
 
+    /// A pending overlay over the latest committed state: what the next block executes against; its
+    /// `writeSet()` is what `commit` takes.
+    public func makeOverlay() -> StateOverlay { StateOverlay(base: current) }
+
     /// The canonical tip (latest committed), nil before genesis.
     public func tip() throws(StorageError) -> ChainTip? { try current.tip() }
 

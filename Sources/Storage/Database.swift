@@ -100,6 +100,7 @@ public final class Database: @unchecked Sendable {
 
         let cNames = names.map { strdup($0) }
         defer { for p in cNames { free(p) } }
+        guard cNames.allSatisfy({ $0 != nil }) else { throw StorageError.openFailed(path: path, message: "out of memory") }
         let constNames: [UnsafePointer<CChar>?] = cNames.map { $0.map { UnsafePointer($0) } }
         let cfOptions: [OpaquePointer?] = profiles.map { objects.options(for: $0) }
         var handles = [OpaquePointer?](repeating: nil, count: names.count)

@@ -57,6 +57,25 @@ import Testing
         #expect(undo.parent == .zero)
     }
 
+    @Test func ledgerOverlayExecutesOverTheCommittedState() throws {
+        let dir = try TempDirectory()
+        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let g = testBlock("g", height: 0, parent: .zero)
+        try store.commit(g, writeSet: writes([([1, 1], [1]), ([1, 2], [2]), ([2], [])]))
+        var overlay = store.makeOverlay()
+        #expect(try overlay.get([1, 1]) == [1])
+        overlay.set([1, 3], [3])
+        overlay.delete([1, 1])
+        overlay.set([2], [])  // unchanged: dropped from the write set
+        #expect(try overlay.scan(prefix: [1]).map(\.key) == [[1, 2], [1, 3]])
+        let ws = try overlay.writeSet()
+        #expect(ws.entries.map(\.key) == [[1, 1], [1, 3]])
+        try store.commit(testBlock("b1", height: 1, parent: g.hash), writeSet: ws)
+        #expect(try store.current.dumpState() == [
+            KeyValue(key: [1, 2], value: [2]), KeyValue(key: [1, 3], value: [3]), KeyValue(key: [2], value: []),
+        ])
+    }
+
     @Test func commitsMustExtendTheTip() throws {
         let dir = try TempDirectory()
         let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
