@@ -95,8 +95,10 @@ import Testing
 
     @Test func sigkillDuringCommitsAndRevertsNeverLosesOrCorruptsABlock() throws {
         let exe = try Self.childExecutable()
-        let dir = try TempDirectory("crash")
-        let path = dir.path()
+        try withTempDirectory("crash") { path in try Self.killRepeatedly(exe, path: path) }
+    }
+
+    static func killRepeatedly(_ exe: URL, path: String) throws {
         let seed: UInt64 = 0xC0FFEE
         let workload = CrashWorkload(seed: seed)
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000))
@@ -110,7 +112,7 @@ import Testing
             // others from the first reported step (0 to 150 ms into the work), whatever the machine load.
             let kill: Kill = kills % 6 == 5
                 ? .afterStart(Double(rng.next() % 100) / 1000) : .afterFirstStep(Double(rng.next() % 150) / 1000)
-            let run = try Self.runChild(exe, path: path, seed: seed, kill: kill)
+            let run = try runChild(exe, path: path, seed: seed, kill: kill)
             guard run.killed else {
                 Issue.record("child exited by itself (status \(run.exitStatus)): \(run.stderr)")
                 return
@@ -127,9 +129,9 @@ import Testing
 
             let store = try ChainStore(path: path, genesis: workload.genesisID)
             let actual = try workload.currentTip(store.current)
-            let acceptable = Self.same(actual, afterDone) || (run.pending != nil && Self.same(actual, afterPending))
+            let acceptable = same(actual, afterDone) || (run.pending != nil && same(actual, afterPending))
             #expect(acceptable, "kill \(kills): tip \(String(describing: actual)), last returned step gives \(String(describing: afterDone)), in flight \(String(describing: run.pending))")
-            try Self.verify(store, workload, cache: cache)
+            try verify(store, workload, cache: cache)
             tip = actual
             try store.close()
             if !acceptable { return }

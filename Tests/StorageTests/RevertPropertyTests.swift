@@ -45,61 +45,65 @@ import Testing
 
     @Test func commitsThenRevertsAlwaysRestoreTheEarlierState() async {
         await propertyCheck(count: 20, input: Gen.uint64()) { seed in
-            var g = SplitMix64(seed: seed)
-            let dir = try TempDirectory("prop")
-            let store = try ChainStore(path: dir.path(), genesis: .test("prop"))
-            var model = MemoryState()
-            var checkpoints: [Checkpoint] = []
-            var blocks: [(BlockRecord, WriteSet)] = []
-
-            func commit(_ block: BlockRecord, _ ws: WriteSet) throws {
-                try store.commit(block, writeSet: ws)
-                model.apply(ws)
-                blocks.append((block, ws))
-                let c = try Self.capture(store)
-                #expect(difference(c.state, model.dump()) == nil, "state after committing height \(block.height)")
-                #expect(c.tip == ChainTip(hash: block.hash, height: block.height))
-                checkpoints.append(c)
-            }
-
-            try commit(Self.randomBlock(&g, height: 0, parent: .zero, usedTx: []), RandomWrites.writeSet(&g, spread: 30))
-            for _ in 0..<30 {
-                let height = UInt64(checkpoints.count - 1)
-                if height == 0 || g.chance(0.6) {
-                    let used = blocks.flatMap { $0.0.transactions.map(\.txHash) }
-                    let block = Self.randomBlock(&g, height: height + 1, parent: checkpoints[Int(height)].tip.hash, usedTx: used)
-                    try commit(block, RandomWrites.writeSet(&g, spread: 30))
-                    continue
-                }
-                let depth = 1 + Int(g.next() % height)
-                var reverted: [(BlockRecord, WriteSet)] = []
-                for _ in 0..<depth {
-                    let expected = checkpoints.removeLast().tip.hash
-                    #expect(try store.revertTip() == expected)
-                    reverted.append(blocks.removeLast())
-                }
-                let target = try #require(checkpoints.last)
-                let now = try Self.capture(store)
-                #expect(now.tip == target.tip)
-                #expect(difference(now.state, target.state) == nil, "state after reverting \(depth) blocks")
-                for f in Self.families {
-                    #expect(difference(now.families[f] ?? [], target.families[f] ?? []) == nil, "\(f) after reverting \(depth) blocks")
-                }
-                // Reset the model to the earlier state (it has no undo of its own).
-                model = MemoryState(entries: target.state)
-                // Sometimes re-adopt the reverted branch (as after a reorg back), which must reproduce it.
-                if g.chance(0.3) {
-                    for (block, ws) in reverted.reversed() { try commit(block, ws) }
-                }
-            }
-            // Every block above genesis back off: only genesis remains.
-            while checkpoints.count > 1 {
-                checkpoints.removeLast()
-                try store.revertTip()
-            }
-            let last = try Self.capture(store)
-            #expect(difference(last.state, checkpoints[0].state) == nil)
-            #expect(last.families == checkpoints[0].families)
+            try withTempDirectory("prop") { path in try Self.randomChain(seed: seed, path: path) }
         }
+    }
+
+    /// Commits and reverts a random chain from `seed` in a database at `path`, checking every step.
+    static func randomChain(seed: UInt64, path: String) throws {
+        var g = SplitMix64(seed: seed)
+        let store = try ChainStore(path: path, genesis: .test("prop"))
+        var model = MemoryState()
+        var checkpoints: [Checkpoint] = []
+        var blocks: [(BlockRecord, WriteSet)] = []
+
+        func commit(_ block: BlockRecord, _ ws: WriteSet) throws {
+            try store.commit(block, writeSet: ws)
+            model.apply(ws)
+            blocks.append((block, ws))
+            let c = try capture(store)
+            #expect(difference(c.state, model.dump()) == nil, "state after committing height \(block.height)")
+            #expect(c.tip == ChainTip(hash: block.hash, height: block.height))
+            checkpoints.append(c)
+        }
+
+        try commit(randomBlock(&g, height: 0, parent: .zero, usedTx: []), RandomWrites.writeSet(&g, spread: 30))
+        for _ in 0..<30 {
+            let height = UInt64(checkpoints.count - 1)
+            if height == 0 || g.chance(0.6) {
+                let used = blocks.flatMap { $0.0.transactions.map(\.txHash) }
+                let block = randomBlock(&g, height: height + 1, parent: checkpoints[Int(height)].tip.hash, usedTx: used)
+                try commit(block, RandomWrites.writeSet(&g, spread: 30))
+                continue
+            }
+            let depth = 1 + Int(g.next() % height)
+            var reverted: [(BlockRecord, WriteSet)] = []
+            for _ in 0..<depth {
+                let expected = checkpoints.removeLast().tip.hash
+                #expect(try store.revertTip() == expected)
+                reverted.append(blocks.removeLast())
+            }
+            let target = try #require(checkpoints.last)
+            let now = try capture(store)
+            #expect(now.tip == target.tip)
+            #expect(difference(now.state, target.state) == nil, "state after reverting \(depth) blocks")
+            for f in families {
+                #expect(difference(now.families[f] ?? [], target.families[f] ?? []) == nil, "\(f) after reverting \(depth) blocks")
+            }
+            // Reset the model to the earlier state (it has no undo of its own).
+            model = MemoryState(entries: target.state)
+            // Sometimes re-adopt the reverted branch (as after a reorg back), which must reproduce it.
+            if g.chance(0.3) {
+                for (block, ws) in reverted.reversed() { try commit(block, ws) }
+            }
+        }
+        // Every block above genesis back off: only genesis remains.
+        while checkpoints.count > 1 {
+            checkpoints.removeLast()
+            try store.revertTip()
+        }
+        let last = try capture(store)
+        #expect(difference(last.state, checkpoints[0].state) == nil)
+        #expect(last.families == checkpoints[0].families)
     }
 }

@@ -64,3 +64,10 @@ final class SharedCounter: Sendable {
     func increment() { value.add(1, ordering: .relaxed) }
     var count: Int { value.load(ordering: .relaxed) }
 }
+
+/// Runs `body` with a fresh temporary directory that is removed only after `body` has returned, so
+/// every database `body` opened there (its locals) is closed before the files go.
+func withTempDirectory<R>(_ label: String, _ body: (String) throws -> R) throws -> R {
+    let dir = try TempDirectory(label)
+    return try withExtendedLifetime(dir) { try body(dir.path()) }
+}
