@@ -55,8 +55,15 @@ let package = Package(
         // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
         .target(
             name: "CBaseline",
-            dependencies: ["CSecp256k1", "COpenSSL"],
-            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto")]
+            dependencies: ["CSecp256k1", "COpenSSL", "CRocksDB"],
+            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto"), .linkedLibrary("rocksdb")]
+        ),
+
+        // RocksDB engine, chain store and state store with undo (Specs/storage.md).
+        .target(
+            name: "Storage",
+            dependencies: ["Primitives", "Ledger", "CRocksDB"],
+            swiftSettings: strict
         ),
 
         .executableTarget(
@@ -66,6 +73,7 @@ let package = Package(
                 "Ledger",
                 "Consensus",
                 "Node",
+                "Storage",
                 "CBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +102,33 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Resources")],
+            swiftSettings: strict
+        ),
+
+        // Deterministic storage workloads shared by StorageTests and the crash-test child process.
+        .target(
+            name: "StorageTestSupport",
+            dependencies: ["Primitives", "Ledger", "Storage"],
+            path: "Tests/StorageTestSupport",
+            swiftSettings: strict
+        ),
+        // The child process StorageTests kills with SIGKILL while it commits blocks.
+        .executableTarget(
+            name: "StorageCrashChild",
+            dependencies: ["Storage", "StorageTestSupport"],
+            path: "Tests/StorageCrashChild",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Storage",
+                "Ledger",
+                "Primitives",
+                "StorageTestSupport",
+                "StorageCrashChild",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
     ]

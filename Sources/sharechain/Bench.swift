@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchAll.self]
     )
 }
 
@@ -16,5 +16,6 @@ struct BenchAll: AsyncParsableCommand {
     func run() async throws {
         try await BenchPrimitives.parse([]).run()
         try await BenchLedger.parse([]).run()
+        try await BenchStorage.parse([]).run()
     }
 }

@@ -1,0 +1,280 @@
+import Ledger
+import Primitives
+import Synchronization
+
+/// The node's persistent chain: blocks, indexes, metadata and the committed ledger state with per-block
+/// undo records, all in one RocksDB database (Specs/storage.md).
+///
+/// Every change is one synced write batch: `commit` (a block and its state changes), `revertTip` (its
+/// exact inverse) and `storeSideBlock` (a block off the canonical chain, no state). After a crash the
+/// database is therefore at a block boundary: the tip, the state, the indexes and the undo records
+/// always agree.
+///
+/// Concurrency: one writer, many readers. Commits, reverts and side-block writes are serialized by a
+/// lock (the consensus layer is expected to be the only writer anyway). Readers use `readView()` (a
+/// snapshot, consistent across any number of reads, safe on any thread while blocks are committed) or
+/// `current` (latest data, which the writer executes against).
+public final class ChainStore: Sendable {
+    /// The genesis hash (chain identity) the database was created for.
+    public let genesis: Hash32
+    /// Latest committed data, not isolated from concurrent commits: the base the writer executes blocks
+    /// on (`StateOverlay(base: store.current)`). RPC should use `readView()`.
+    public let current: ReadView
+
+    let database: Database
+    let columns: ChainColumns
+    private let writer = Mutex<Void>(())
+
+    /// Opens the chain store at `path`, creating it for `genesis` when the directory holds no database.
+    /// Fails with `genesisMismatch` for a database of another chain, `schemaMismatch` for an unknown
+    /// storage layout, `locked` when another handle has it open.
+    public init(path: String, genesis: Hash32, options: DatabaseOptions = DatabaseOptions()) throws(StorageError) {
+        let db = try Database.open(path: path, columnFamilies: ChainSchema.columnFamilies, options: options)
+        let columns = try ChainColumns(db)
+        try Self.checkOrInitializeMetadata(db, columns, path: path, genesis: genesis)
+        self.database = db
+        self.columns = columns
+        self.genesis = genesis
+        self.current = ReadView(database: db, columns: columns, genesis: genesis, snapshot: nil)
+    }
+
+    private static func checkOrInitializeMetadata(
+        _ db: Database, _ cf: ChainColumns, path: String, genesis: Hash32
+    ) throws(StorageError) {
+        let schemaKey = ChainSchema.MetaKey.schema
+        if let bytes = try db.get(cf.meta, schemaKey) {
+            // The schema first: under another version even the genesis record may mean something else.
+            let version = try decodeRecord(UInt32.self, bytes, record: "schema version", key: schemaKey)
+            guard version == ChainSchema.version else {
+                throw .schemaMismatch(path: path, stored: version, supported: ChainSchema.version)
+            }
+            let genesisKey = ChainSchema.MetaKey.genesis
+            guard let g = try db.get(cf.meta, genesisKey) else { throw .missingRecord(record: "genesis", key: genesisKey) }
+            let stored = try decodeRecord(Hash32.self, g, record: "genesis", key: genesisKey)
+            guard stored == genesis else { throw .genesisMismatch(path: path, stored: stored, expected: genesis) }
+            return
+        }
+        // No schema record: a fresh database (possibly one whose creation was interrupted before this
+        // batch) — unless some column family holds data, which means it is not ours.
+        for name in db.columnFamilyNames {
+            let it = try db.makeIterator(try db.columnFamily(name))
+            it.seekToFirst()
+            try it.checkStatus()
+            if it.isValid { throw .notAChainStore(path: path) }
+        }
+        let batch = try db.makeWriteBatch()
+        batch.put(cf.meta, schemaKey, ChainSchema.version.canonicalEncoding)
+        batch.put(cf.meta, ChainSchema.MetaKey.genesis, genesis.bytes)
+        try db.write(batch, sync: true)
+    }
+
+    /// The path of the database directory.
+    public var path: String { database.path }
+
+    /// A snapshot view for consistent reads from any thread.
+    public func readView() throws(StorageError) -> ReadView {
+        ReadView(database: database, columns: columns, genesis: genesis, snapshot: try database.snapshot())
+    }
+
+    /// A pending overlay over the latest committed state: what the next block executes against; its
+    /// `writeSet()` is what `commit` takes.
+    public func makeOverlay() -> StateOverlay { StateOverlay(base: current) }
+
+    /// The canonical tip (latest committed), nil before genesis.
+    public func tip() throws(StorageError) -> ChainTip? { try current.tip() }
+
+    /// The finalized height (latest committed), nil until set.
+    public func finalizedHeight() throws(StorageError) -> UInt64? { try current.finalizedHeight() }
+
+    /// Closes the database. Throws `busy` while read views, iterators or batches are alive.
+    public func close() throws(StorageError) { try database.close() }
+
+    // MARK: - Writes
+
+    /// Appends `block` to the canonical chain and applies `writeSet` to the state, in one synced batch
+    /// that also records the undo data, the block's parts, the canonical, transaction and address
+    /// indexes, the new tip and (when given) the new finalized height. Genesis is the commit at height 0
+    /// with parent `.zero`.
+    ///
+    /// The block must extend the tip. `finalizedHeight` must not decrease nor exceed the block's height;
+    /// when it advances, undo records at or below it are deleted (those blocks can no longer be reverted).
+    public func commit(_ block: BlockRecord, writeSet: WriteSet, finalizedHeight: UInt64? = nil) throws(StorageError) {
+        try writer.withLock { (_: inout Void) throws(StorageError) in
+            try commitLocked(block, writeSet: writeSet, finalizedHeight: finalizedHeight)
+        }
+    }
+
+    private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, finalizedHeight: UInt64?) throws(StorageError) {
+        let tip = try current.tip()
+        if let tip {
+            guard block.height == tip.height &+ 1, block.parent == tip.hash, tip.height < UInt64.max else {
+                throw .notExtendingTip(expectedParent: tip.hash, expectedHeight: tip.height &+ 1, parent: block.parent, height: block.height)
+            }
+        } else {
+            guard block.height == 0, block.parent == .zero else {
+                throw .notExtendingTip(expectedParent: nil, expectedHeight: 0, parent: block.parent, height: block.height)
+            }
+        }
+        let finalized = try current.finalizedHeight()
+        if let f = finalizedHeight, f > block.height || f < (finalized ?? 0) {
+            throw .invalidFinalizedHeight(requested: f, current: finalized, blockHeight: block.height)
+        }
+        try Self.checkLimits(block, writeSet)
+        let info = BlockInfo(height: block.height, parent: block.parent)
+        try checkNotConflicting(block.hash, info)
+
+        // The undo record needs every touched key's value before this block: one batched lookup.
+        let keys = writeSet.entries.map(\.key)
+        let previous = try database.multiGet(columns.state, keys, sortedInput: true)
+        let txKeys = block.transactions.map { $0.txHash.bytes }
+        let priorLocations = try database.multiGet(columns.txIndex, txKeys)
+        var undoTransactions: [UndoRecord.Transaction] = []
+        undoTransactions.reserveCapacity(block.transactions.count)
+        for (i, tx) in block.transactions.enumerated() {
+            let prior = try priorLocations[i].map { (bytes: [UInt8]) throws(StorageError) -> TxLocation in
+                try decodeRecord(TxLocation.self, bytes, record: "transaction index", key: txKeys[i])
+            }
+            undoTransactions.append(
+                UndoRecord.Transaction(txHash: tx.txHash, position: tx.position, addresses: tx.addresses, previousLocation: prior))
+        }
+        var undoState: [UndoRecord.StateEntry] = []
+        undoState.reserveCapacity(keys.count)
+        for i in keys.indices { undoState.append(UndoRecord.StateEntry(key: keys[i], previous: previous[i])) }
+        let undo = UndoRecord(height: block.height, parent: block.parent, state: undoState, transactions: undoTransactions)
+        var undoWriter = CanonicalWriter(capacity: undo.encodedSizeEstimate)
+        undo.encode(to: &undoWriter)
+
+        let cf = columns
+        let batch = try database.makeWriteBatch()
+        for e in writeSet.entries {
+            if let v = e.value { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
+        }
+        let hash = block.hash.bytes
+        batch.put(cf.undo, ChainSchema.undoKey(height: block.height, hash: block.hash), undoWriter.bytes)
+        batch.put(cf.headers, hash, block.header)
+        batch.put(cf.bodies, hash, block.body)
+        batch.put(cf.receipts, hash, block.receipts)
+        batch.put(cf.blocks, hash, info.canonicalEncoding)
+        batch.put(cf.canonical, ChainSchema.canonicalKey(block.height), hash)
+        for tx in block.transactions {
+            let location = TxLocation(blockHash: block.hash, height: block.height, position: tx.position)
+            batch.put(cf.txIndex, tx.txHash.bytes, location.canonicalEncoding)
+            let txHash = tx.txHash.bytes
+            for address in tx.addresses {
+                batch.put(cf.addressIndex, ChainSchema.addressKey(address, height: block.height, position: tx.position), txHash)
+            }
+        }
+        batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
+        if let f = finalizedHeight {
+            batch.put(cf.meta, ChainSchema.MetaKey.finalized, f.canonicalEncoding)
+            if finalized.map({ f > $0 }) ?? true {
+                // Blocks at or below the finalized height are never reverted: drop their undo records.
+                // The range starts above the previous finalized height, so ranges never overlap.
+                let from = finalized.map { KeyBytes.be64($0 + 1) } ?? KeyBytes.be64(0)
+                let to = KeyBytes.be64(f) + [UInt8](repeating: 0xFF, count: 33)
+                batch.deleteRange(cf.undo, from: from, to: to)
+            }
+        }
+        try database.write(batch, sync: true)
+    }
+
+    /// A hash identifies one block: storing it again with another height or parent is a caller bug that
+    /// would corrupt ancestry walks, so it is refused.
+    private func checkNotConflicting(_ hash: Hash32, _ info: BlockInfo) throws(StorageError) {
+        if let stored = try current.blockInfo(hash), stored != info {
+            throw .conflictingBlock(hash: hash, stored: stored, given: info)
+        }
+    }
+
+    private static func checkLimits(_ block: BlockRecord, _ writeSet: WriteSet) throws(StorageError) {
+        if writeSet.entries.count > StorageLimits.maxWriteSetEntries {
+            throw .limitExceeded(what: "write set entry count", size: writeSet.entries.count, limit: StorageLimits.maxWriteSetEntries)
+        }
+        for e in writeSet.entries {
+            if e.key.count > StorageLimits.maxStateKeyBytes {
+                throw .limitExceeded(what: "state key length", size: e.key.count, limit: StorageLimits.maxStateKeyBytes)
+            }
+            if let v = e.value, v.count > StorageLimits.maxStateValueBytes {
+                throw .limitExceeded(what: "state value length", size: v.count, limit: StorageLimits.maxStateValueBytes)
+            }
+        }
+        if block.transactions.count > StorageLimits.maxTransactionsPerBlock {
+            throw .limitExceeded(what: "transaction count", size: block.transactions.count, limit: StorageLimits.maxTransactionsPerBlock)
+        }
+        for tx in block.transactions where tx.addresses.count > StorageLimits.maxAddressesPerTransaction {
+            throw .limitExceeded(what: "addresses per transaction", size: tx.addresses.count, limit: StorageLimits.maxAddressesPerTransaction)
+        }
+    }
+
+    /// Takes the tip block off the canonical chain by applying its undo record, in one synced batch:
+    /// state keys get their previous values back, its canonical, transaction and address index entries
+    /// and receipts are removed (a transaction index entry it replaced is restored), and the tip moves
+    /// to its parent. The block's header and body stay, as a side block. Returns the reverted block's
+    /// hash. Refused for genesis and for blocks at or below the finalized height.
+    @discardableResult
+    public func revertTip() throws(StorageError) -> Hash32 {
+        try writer.withLock { (_: inout Void) throws(StorageError) -> Hash32 in
+            try revertLocked()
+        }
+    }
+
+    private func revertLocked() throws(StorageError) -> Hash32 {
+        guard let tip = try current.tip() else { throw .cannotRevert(height: 0, reason: "the chain is empty") }
+        guard tip.height > 0 else { throw .cannotRevert(height: 0, reason: "genesis cannot be reverted") }
+        if let f = try current.finalizedHeight(), tip.height <= f {
+            throw .cannotRevert(height: tip.height, reason: "it is at or below the finalized height \(f)")
+        }
+        let undoKey = ChainSchema.undoKey(height: tip.height, hash: tip.hash)
+        guard let undo = try current.undoRecord(height: tip.height, hash: tip.hash) else {
+            throw .missingRecord(record: "undo", key: undoKey)
+        }
+        // The record must lead back to the canonical parent; anything else means the disk disagrees with
+        // itself, and reverting would make it worse.
+        let parentKey = ChainSchema.canonicalKey(tip.height - 1)
+        guard let parent = try current.canonicalHash(at: tip.height - 1) else {
+            throw .missingRecord(record: "canonical index", key: parentKey)
+        }
+        guard parent == undo.parent else {
+            throw .corruptRecord(record: "undo", key: undoKey, detail: "parent \(undo.parent) but canonical parent is \(parent)")
+        }
+
+        let cf = columns
+        let batch = try database.makeWriteBatch()
+        for e in undo.state {
+            if let v = e.previous { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
+        }
+        batch.delete(cf.undo, undoKey)
+        batch.delete(cf.receipts, tip.hash.bytes)
+        batch.delete(cf.canonical, ChainSchema.canonicalKey(tip.height))
+        for tx in undo.transactions {
+            batch.delete(cf.txIndex, tx.txHash.bytes)
+            for address in tx.addresses {
+                batch.delete(cf.addressIndex, ChainSchema.addressKey(address, height: tip.height, position: tx.position))
+            }
+        }
+        // Restores after all deletions, so a hash listed twice in the block still ends at its prior entry.
+        for tx in undo.transactions {
+            if let prior = tx.previousLocation { batch.put(cf.txIndex, tx.txHash.bytes, prior.canonicalEncoding) }
+        }
+        batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
+        try database.write(batch, sync: true)
+        return tip.hash
+    }
+
+    /// Stores a block that is not (or not yet) on the canonical chain, for fork choice: header, body and
+    /// its height and parent, keyed by hash. No state, index or tip changes. Storing a block that is
+    /// already stored rewrites the same records; a known hash with another height or parent is refused.
+    public func storeSideBlock(hash: Hash32, height: UInt64, parent: Hash32, header: [UInt8], body: [UInt8]) throws(StorageError) {
+        try writer.withLock { (_: inout Void) throws(StorageError) in
+            let info = BlockInfo(height: height, parent: parent)
+            try checkNotConflicting(hash, info)
+            let cf = columns
+            let key = hash.bytes
+            let batch = try database.makeWriteBatch()
+            batch.put(cf.headers, key, header)
+            batch.put(cf.bodies, key, body)
+            batch.put(cf.blocks, key, info.canonicalEncoding)
+            try database.write(batch, sync: true)
+        }
+    }
+}

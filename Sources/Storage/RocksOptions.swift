@@ -1,0 +1,112 @@
+import CRocksDB
+
+/// Tuning for one RocksDB database. The defaults suit a node on a small machine: the memtable, not the
+/// disk, bounds batched writes, so writes go to large memtables with a whole-key bloom filter (the
+/// commit path reads every touched key's previous value, mostly misses), and SST reads use a shared LRU
+/// block cache with full bloom filters so point lookups of absent keys rarely touch a data block.
+public struct DatabaseOptions: Sendable {
+    /// Shared LRU block cache for data, index and filter blocks.
+    public var blockCacheBytes: Int = 128 << 20
+    /// Bloom filter bits per key in SST files (10 gives about 1 % false positives).
+    public var bloomBitsPerKey: Double = 10
+    /// Memtable size of the heavy column families (state and the indexes).
+    public var writeBufferBytes: Int = 64 << 20
+    /// Memtable size of the light column families (metadata, canonical index, undo).
+    public var smallWriteBufferBytes: Int = 16 << 20
+    /// Memtables per column family before writes stall.
+    public var maxWriteBufferNumber: Int32 = 4
+    /// Background flush and compaction threads (the node shares two cores with block execution).
+    public var maxBackgroundJobs: Int32 = 2
+    /// The WAL size that forces rarely written column families to flush, so old WAL files can go.
+    public var maxTotalWALBytes: UInt64 = 512 << 20
+    /// Compress SST blocks with LZ4 (cheap; hashes do not compress, encoded records do).
+    public var compression: Bool = true
+    /// Caps RocksDB's own info log files.
+    public var maxInfoLogBytes: Int = 16 << 20
+
+    public init() {}
+}
+
+/// How a column family is used, which decides its memtable size.
+public enum ColumnFamilyProfile: Sendable {
+    /// Many random keys per commit (state, indexes): large memtable with a whole-key bloom filter.
+    case heavy
+    /// Few small records per commit.
+    case light
+}
+
+/// A column family to open (created when missing).
+public struct ColumnFamilyDescriptor: Sendable, Hashable {
+    public let name: String
+    public let profile: ColumnFamilyProfile
+    public init(_ name: String, profile: ColumnFamilyProfile = .light) {
+        self.name = name
+        self.profile = profile
+    }
+}
+
+/// The C option objects of one open database. RocksDB copies what it needs at open, but the block cache
+/// is shared by reference, so everything is kept until the database is closed and released after it.
+final class RocksOptionObjects {
+    let db: OpaquePointer
+    let heavy: OpaquePointer
+    let light: OpaquePointer
+    private let table: OpaquePointer
+    private let cache: OpaquePointer
+
+    init(_ o: DatabaseOptions) {
+        cache = rocksdb_cache_create_lru(o.blockCacheBytes)
+        table = rocksdb_block_based_options_create()
+        rocksdb_block_based_options_set_block_cache(table, cache)
+        // The table options take ownership of the filter policy.
+        rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(o.bloomBitsPerKey))
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(table, 1)
+        rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(table, 1)
+        rocksdb_block_based_options_set_format_version(table, 5)
+
+        db = Self.base(o, table: table, writeBuffer: o.writeBufferBytes, memtableBloom: true)
+        rocksdb_options_set_create_if_missing(db, 1)
+        rocksdb_options_set_create_missing_column_families(db, 1)
+        rocksdb_options_set_max_background_jobs(db, o.maxBackgroundJobs)
+        rocksdb_options_set_bytes_per_sync(db, 1 << 20)
+        rocksdb_options_set_max_total_wal_size(db, o.maxTotalWALBytes)
+        rocksdb_options_set_max_log_file_size(db, o.maxInfoLogBytes)
+        rocksdb_options_set_keep_log_file_num(db, 4)
+        rocksdb_options_set_paranoid_checks(db, 1)
+        // Point-in-time recovery: after a crash the database is exactly the prefix of synced write
+        // batches; a torn tail of the WAL is dropped, never half-applied (Specs/storage.md, "Recovery").
+        rocksdb_options_set_wal_recovery_mode(db, 2)
+
+        heavy = Self.base(o, table: table, writeBuffer: o.writeBufferBytes, memtableBloom: true)
+        light = Self.base(o, table: table, writeBuffer: o.smallWriteBufferBytes, memtableBloom: false)
+    }
+
+    private static func base(_ o: DatabaseOptions, table: OpaquePointer, writeBuffer: Int, memtableBloom: Bool) -> OpaquePointer {
+        let opt: OpaquePointer = rocksdb_options_create()
+        rocksdb_options_set_block_based_table_factory(opt, table)
+        rocksdb_options_set_write_buffer_size(opt, writeBuffer)
+        rocksdb_options_set_max_write_buffer_number(opt, o.maxWriteBufferNumber)
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(opt, 1)
+        rocksdb_options_set_compression(opt, o.compression ? Int32(rocksdb_lz4_compression) : Int32(rocksdb_no_compression))
+        if memtableBloom {
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(opt, 0.02)
+            rocksdb_options_set_memtable_whole_key_filtering(opt, 1)
+        }
+        return opt
+    }
+
+    func options(for profile: ColumnFamilyProfile) -> OpaquePointer {
+        switch profile {
+        case .heavy: heavy
+        case .light: light
+        }
+    }
+
+    deinit {
+        rocksdb_options_destroy(db)
+        rocksdb_options_destroy(heavy)
+        rocksdb_options_destroy(light)
+        rocksdb_block_based_options_destroy(table)
+        rocksdb_cache_destroy(cache)
+    }
+}
