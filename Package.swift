@@ -42,7 +42,7 @@ let package = Package(
 
         .target(
             name: "Consensus",
-            dependencies: ["Primitives", "Ledger", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
 
@@ -83,7 +83,7 @@ let package = Package(
 
         .testTarget(
             name: "ConsensusTests",
-            dependencies: ["Consensus", "Ledger", "Primitives"],
+            dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -28,13 +28,14 @@ public struct ConsensusParams: Hashable, Sendable, Codable {
 
 /// A parsed, validated genesis document. Its canonical encoding's tagged hash is the chain id.
 public struct Genesis: Sendable {
-    public var chainName: String
+    // Immutable: the chain id is computed from these at construction.
+    public let chainName: String
     /// Unix time (seconds) at which slot 0 starts.
-    public var genesisTime: UInt64
-    public var protocolVersion: UInt32
-    public var consensus: ConsensusParams
-    public var ledger: LedgerParams
-    public var allocation: GenesisAllocation
+    public let genesisTime: UInt64
+    public let protocolVersion: UInt32
+    public let consensus: ConsensusParams
+    public let ledger: LedgerParams
+    public let allocation: GenesisAllocation
     /// The chain id: `H_genesis(canonical encoding)`.
     public let chainId: Hash32
 

@@ -24,6 +24,7 @@ public final class ChainStore: Sendable {
     let database: Database
     let columns: ChainColumns
     private let writer = Mutex<Void>(())
+    private let syncWrites: Bool
 
     /// Opens the chain store at `path`, creating it for `genesis` when the directory holds no database.
     /// Fails with `genesisMismatch` for a database of another chain, `schemaMismatch` for an unknown
@@ -35,6 +36,7 @@ public final class ChainStore: Sendable {
         self.database = db
         self.columns = columns
         self.genesis = genesis
+        self.syncWrites = options.syncWrites
         self.current = ReadView(database: db, columns: columns, genesis: genesis, snapshot: nil)
     }
 
@@ -175,7 +177,7 @@ public final class ChainStore: Sendable {
                 batch.deleteRange(cf.undo, from: from, to: to)
             }
         }
-        try database.write(batch, sync: true)
+        try database.write(batch, sync: syncWrites)
     }
 
     /// A hash identifies one block: storing it again with another height or parent is a caller bug that
@@ -257,7 +259,7 @@ public final class ChainStore: Sendable {
             if let prior = tx.previousLocation { batch.put(cf.txIndex, tx.txHash.bytes, prior.canonicalEncoding) }
         }
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
-        try database.write(batch, sync: true)
+        try database.write(batch, sync: syncWrites)
         return tip.hash
     }
 
@@ -274,7 +276,7 @@ public final class ChainStore: Sendable {
             batch.put(cf.headers, key, header)
             batch.put(cf.bodies, key, body)
             batch.put(cf.blocks, key, info.canonicalEncoding)
-            try database.write(batch, sync: true)
+            try database.write(batch, sync: syncWrites)
         }
     }
 }

@@ -23,6 +23,19 @@ public struct DatabaseOptions: Sendable {
     public var compression: Bool = true
     /// Caps RocksDB's own info log files.
     public var maxInfoLogBytes: Int = 16 << 20
+    /// Whether chain-store writes wait for fsync of the log. Only in-process simulations and benchmarks
+    /// that measure something else turn this off; a node always syncs (a crash must not lose a block
+    /// that was reported committed).
+    public var syncWrites: Bool = true
+    /// Memtable sizes scaled down for many small databases in one process (tests, simulations).
+    public static var small: DatabaseOptions {
+        var o = DatabaseOptions()
+        o.blockCacheBytes = 8 << 20
+        o.writeBufferBytes = 4 << 20
+        o.smallWriteBufferBytes = 1 << 20
+        o.maxBackgroundJobs = 1
+        return o
+    }
 
     public init() {}
 }

@@ -1,0 +1,498 @@
+import Dispatch
+import Ledger
+import Primitives
+import Storage
+import Synchronization
+
+/// Why a block is invalid (it will never become valid; peers sending it misbehave).
+public enum BlockValidationError: Error, Hashable, Sendable, CustomStringConvertible {
+    case wrongVersion(UInt32)
+    case wrongChain
+    case tooLarge(bytes: Int, maximum: Int)
+    case tooManyTransactions(count: Int, maximum: Int)
+    case badSignature
+    case wrongLeader(expected: PublicKey?)
+    case timestampOutsideSlot
+    case badTxRoot
+    case duplicateTransaction(Hash32)
+    case badTransactionSignature(index: Int)
+    case wrongHeight(expected: UInt64)
+    case slotNotAfterParent
+    case badReceiptsRoot
+    case badStateRoot
+    case ledger(BlockError)
+    case knownInvalid
+    case descendsFromInvalid
+
+    public var description: String {
+        switch self {
+        case .wrongVersion(let v): return "unsupported block version \(v)"
+        case .wrongChain: return "block is for another chain"
+        case .tooLarge(let b, let m): return "block is \(b) bytes, maximum \(m)"
+        case .tooManyTransactions(let c, let m): return "block has \(c) transactions, maximum \(m)"
+        case .badSignature: return "bad proposer signature"
+        case .wrongLeader(let e): return "proposer is not the slot leader (expected \(e.map { $0.hex } ?? "none"))"
+        case .timestampOutsideSlot: return "timestamp outside the block's slot"
+        case .badTxRoot: return "transaction root mismatch"
+        case .duplicateTransaction(let id): return "transaction \(id) appears twice"
+        case .badTransactionSignature(let i): return "transaction \(i) has a bad signature"
+        case .wrongHeight(let e): return "height must be \(e)"
+        case .slotNotAfterParent: return "slot is not after the parent's slot"
+        case .badReceiptsRoot: return "receipts root mismatch"
+        case .badStateRoot: return "state root mismatch"
+        case .ledger(let e): return "state transition failed: \(e)"
+        case .knownInvalid: return "block was already found invalid"
+        case .descendsFromInvalid: return "block descends from an invalid block"
+        }
+    }
+}
+
+/// Outcome of `importBlock` when the block is not applied (or not yet).
+public enum ImportError: Error, Sendable, CustomStringConvertible {
+    /// The block is invalid.
+    case invalid(BlockValidationError)
+    /// The parent is unknown: fetch it first.
+    case unknownParent(Hash32)
+    /// The timestamp is ahead of the local clock by more than the tolerance; retry later.
+    case fromFuture(slot: UInt64)
+    /// The block forks below the finalized height.
+    case belowFinality(forkHeight: UInt64, finalized: UInt64)
+    /// A storage or ledger fault: the node cannot continue safely.
+    case fault(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let e): return "invalid block: \(e)"
+        case .unknownParent(let h): return "unknown parent \(h)"
+        case .fromFuture(let s): return "block for slot \(s) is from the future"
+        case .belowFinality(let f, let fin): return "fork at height \(f) is below the finalized height \(fin)"
+        case .fault(let m): return "fault: \(m)"
+        }
+    }
+}
+
+/// A change of the canonical tip.
+public struct TipChange: Sendable {
+    public let oldTip: Hash32
+    public let newTip: Hash32
+    public let newHeight: UInt64
+    /// Blocks removed from the canonical chain, newest first.
+    public let reverted: [Block]
+    /// Blocks added, oldest first.
+    public let applied: [Block]
+    /// Receipts of each applied block.
+    public let receipts: [[Receipt]]
+    /// The common ancestor of the old and new tips.
+    public let commonAncestor: Hash32
+    /// Transactions of reverted blocks that are not in any applied block (back to the mempool).
+    public var orphanedTransactions: [SignedTransaction] {
+        let kept = Set(applied.flatMap { $0.transactions.map(\.id) })
+        return reverted.reversed().flatMap { $0.transactions.filter { !kept.contains($0.id) } }
+    }
+    public var isReorg: Bool { !reverted.isEmpty }
+}
+
+/// The result of importing a block.
+public enum ImportResult: Sendable {
+    case alreadyKnown
+    /// Stored on a branch that does not beat the canonical chain.
+    case sideChain
+    /// The canonical tip changed (an extension or a reorganisation).
+    case tipChanged(TipChange)
+}
+
+/// The canonical chain and its competitors over a `ChainStore`: validation, fork choice (most blocks, ties
+/// to the lower tip hash), reorganisation with undo data, never below the finalized height. Not thread-safe:
+/// one owner (the node's chain service) calls it.
+public final class ChainEngine {
+    public let genesis: Genesis
+    public let ledger: Ledger
+    public let store: ChainStore
+    /// The genesis block's hash (parent of height 1).
+    public let genesisHash: Hash32
+
+    /// The canonical tip's header.
+    public private(set) var tipHeader: BlockHeader
+    public private(set) var tipHash: Hash32
+    /// Blocks found invalid (bounded memory; a re-sent invalid block is rejected without re-execution).
+    private var invalid: Set<Hash32> = []
+    private var invalidOrder: [Hash32] = []
+    /// Optional per-block invariant checking (`--check-invariants`).
+    public var invariantTracker: InvariantTracker?
+
+    /// Opens the engine on a store, committing the genesis block when the store is empty.
+    public init(genesis: Genesis, store: ChainStore, adjudicator: any Adjudicator) throws {
+        self.genesis = genesis
+        self.store = store
+        ledger = Ledger(params: genesis.ledger, chainId: genesis.chainId, adjudicator: adjudicator,
+                        equivocationVerifier: HeaderEquivocationVerifier())
+        let ws = try ledger.genesisWriteSet(genesis.allocation)
+        let g = ChainEngine.genesisHeader(genesis, writeSet: ws)
+        genesisHash = g.hash
+        if try store.tip() == nil {
+            let record = BlockRecord(hash: g.hash, height: 0, parent: .zero,
+                                     header: SignedHeader(header: g, signature: .zero).canonicalEncoding,
+                                     body: Block(signedHeader: SignedHeader(header: g, signature: .zero), transactions: []).bodyEncoding,
+                                     receipts: ChainEngine.encodeReceipts([]), transactions: [])
+            try store.commit(record, writeSet: ws, finalizedHeight: 0)
+        }
+        guard let tip = try store.tip() else { throw ImportError.fault("store has no tip after genesis") }
+        guard let canonicalGenesis = try store.current.canonicalHash(at: 0), canonicalGenesis == g.hash else {
+            throw ImportError.fault("the data directory holds another genesis block for this chain id")
+        }
+        tipHash = tip.hash
+        tipHeader = try ChainEngine.loadHeader(store.current, tip.hash).header
+    }
+
+    /// The genesis block header (Specs/genesis.md section 4).
+    public static func genesisHeader(_ genesis: Genesis, writeSet: WriteSet) -> BlockHeader {
+        BlockHeader(chainId: genesis.chainId, height: 0, slot: 0, parent: .zero, timestamp: genesis.genesisTime * 1000,
+                    proposer: PublicKey(rawValue: .zero), randaoReveal: .zero, txRoot: Block.txRoot([]),
+                    receiptsRoot: Receipt.root([]), stateRoot: StateCommitment.next(previous: genesis.chainId, height: 0, writeSet: writeSet))
+    }
+
+    static func encodeReceipts(_ receipts: [Receipt]) -> [UInt8] {
+        var w = CanonicalWriter(capacity: receipts.count * 96 + 8)
+        w.list(receipts)
+        return w.bytes
+    }
+
+    /// Decodes stored receipts.
+    public static func decodeReceipts(_ bytes: [UInt8]) throws(CodecError) -> [Receipt] {
+        var r = CanonicalReader(bytes)
+        let out = try r.list("receipts", max: 1 << 20, of: Receipt.self)
+        try r.finish()
+        return out
+    }
+
+    static func loadHeader(_ view: ReadView, _ hash: Hash32) throws -> SignedHeader {
+        guard let bytes = try view.header(hash) else { throw ImportError.fault("missing header \(hash)") }
+        do { return try SignedHeader(canonicalEncoding: bytes) } catch { throw ImportError.fault("corrupt header \(hash): \(error)") }
+    }
+
+    /// A stored block (canonical or side).
+    public func block(_ hash: Hash32) throws -> Block? {
+        guard let hb = try store.current.header(hash), let bb = try store.current.body(hash) else { return nil }
+        let h = try SignedHeader(canonicalEncoding: hb)
+        return Block(signedHeader: h, transactions: try Block.decodeBody(bb, maxTransactions: genesis.consensus.maxBlockTransactions))
+    }
+
+    public var tipHeight: UInt64 { tipHeader.height }
+    public var finalizedHeight: UInt64 { tipHeader.height > genesis.consensus.finalityDepth ? tipHeader.height - genesis.consensus.finalityDepth : 0 }
+
+    /// The state after the canonical tip.
+    public var tipState: LedgerState { LedgerState(base: store.current) }
+
+    // MARK: - Leaders
+
+    /// The leader of `slot` for a block on top of the canonical tip.
+    public func leader(of slot: UInt64) throws -> PublicKey? {
+        LeaderSchedule.leader(of: slot, in: try LeaderSchedule.snapshot(for: slot, parentState: tipState, ledger: ledger))
+    }
+
+    /// Leaders of the slots strictly between `parentSlot` and `slot`, unless the gap is a network halt.
+    func missedSlots(parentSlot: UInt64, slot: UInt64, parentState: LedgerState) throws -> [BlockContext.MissedSlot] {
+        let gap = slot - parentSlot - 1
+        guard gap > 0, gap <= ledger.params.slotsPerEpoch / 4 else { return [] }
+        var out = [BlockContext.MissedSlot]()
+        var cache: [UInt64: ValidatorSnapshot] = [:]
+        for s in (parentSlot + 1)..<slot {
+            let epoch = s / ledger.params.slotsPerEpoch
+            let snap = try cache[epoch] ?? LeaderSchedule.snapshot(for: s, parentState: parentState, ledger: ledger)
+            cache[epoch] = snap
+            if let l = LeaderSchedule.leader(of: s, in: snap) { out.append(.init(slot: s, leader: l)) }
+        }
+        return out
+    }
+
+    // MARK: - Import
+
+    /// Checks that need no state (cheap first).
+    func statelessChecks(_ block: Block, now: UInt64) throws(ImportError) {
+        let h = block.header
+        guard h.version == BlockHeader.currentVersion else { throw .invalid(.wrongVersion(h.version)) }
+        guard h.chainId == genesis.chainId else { throw .invalid(.wrongChain) }
+        guard block.transactions.count <= genesis.consensus.maxBlockTransactions else {
+            throw .invalid(.tooManyTransactions(count: block.transactions.count, maximum: genesis.consensus.maxBlockTransactions))
+        }
+        let size = BlockLimits.signedHeaderBytes + block.transactions.reduce(5) { $0 + $1.encodedSize }
+        guard size <= genesis.consensus.maxBlockBytes else { throw .invalid(.tooLarge(bytes: size, maximum: genesis.consensus.maxBlockBytes)) }
+        let start = genesis.slotStartMillis(h.slot)
+        guard h.timestamp >= start, h.timestamp < start + genesis.consensus.slotSeconds * 1000 else { throw .invalid(.timestampOutsideSlot) }
+        guard h.timestamp <= now + genesis.consensus.clockToleranceMillis else { throw .fromFuture(slot: h.slot) }
+        guard block.signedHeader.hasValidSignature else { throw .invalid(.badSignature) }
+        var seen = Set<Hash32>()
+        for tx in block.transactions where !seen.insert(tx.id).inserted { throw .invalid(.duplicateTransaction(tx.id)) }
+        guard Block.txRoot(block.transactions) == h.txRoot else { throw .invalid(.badTxRoot) }
+    }
+
+    /// Imports a block received from a peer or produced locally. `now` is the local clock (Unix ms).
+    public func importBlock(_ block: Block, now: UInt64) throws(ImportError) -> ImportResult {
+        let hash = block.hash
+        if invalid.contains(hash) { throw .invalid(.knownInvalid) }
+        do { if try store.current.blockInfo(hash) != nil { return .alreadyKnown } } catch { throw .fault("\(error)") }
+        if invalid.contains(block.header.parent) { markInvalid(hash); throw .invalid(.descendsFromInvalid) }
+        try statelessChecks(block, now: now)
+        let parentInfo: BlockInfo
+        do {
+            guard let p = try store.current.blockInfo(block.header.parent) else { throw ImportError.unknownParent(block.header.parent) }
+            parentInfo = p
+        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard block.header.height == parentInfo.height + 1 else { throw .invalid(.wrongHeight(expected: parentInfo.height + 1)) }
+        let parentHeader: BlockHeader
+        do { parentHeader = try ChainEngine.loadHeader(store.current, block.header.parent).header } catch { throw .fault("\(error)") }
+        guard block.header.slot > parentHeader.slot else { throw .invalid(.slotNotAfterParent) }
+
+        if block.header.parent == tipHash {
+            let receipts = try validateAndCommit(block, parentHeader: parentHeader)
+            let change = TipChange(oldTip: block.header.parent, newTip: hash, newHeight: block.header.height, reverted: [], applied: [block],
+                                   receipts: [receipts], commonAncestor: block.header.parent)
+            return .tipChanged(change)
+        }
+        // A side branch: never below finality.
+        let fork: (hash: Hash32, height: UInt64)
+        do { fork = try forkPoint(of: block.header.parent) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard fork.height >= finalizedHeight else { throw .belowFinality(forkHeight: fork.height, finalized: finalizedHeight) }
+        do {
+            try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
+                                     header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
+        } catch { throw .fault("storing side block: \(error)") }
+        guard block.header.height > tipHeader.height || (block.header.height == tipHeader.height && hash < tipHash) else {
+            return .sideChain
+        }
+        return .tipChanged(try reorganize(to: block, fork: fork))
+    }
+
+    /// The canonical ancestor of a stored block and its height.
+    func forkPoint(of hash: Hash32) throws -> (hash: Hash32, height: UInt64) {
+        var h = hash
+        while true {
+            if try store.current.isCanonical(h), let info = try store.current.blockInfo(h) { return (h, info.height) }
+            guard let info = try store.current.blockInfo(h) else { throw ImportError.unknownParent(h) }
+            h = info.parent
+        }
+    }
+
+    private func markInvalid(_ hash: Hash32) {
+        if invalid.insert(hash).inserted {
+            invalidOrder.append(hash)
+            if invalidOrder.count > 10_000 { invalid.remove(invalidOrder.removeFirst()) }
+        }
+    }
+
+    /// Reverts to the fork point and applies the branch ending in `block`; on an invalid branch block,
+    /// restores the previous chain.
+    private func reorganize(to block: Block, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> TipChange {
+        let oldTip = tipHash
+        // The branch, oldest first.
+        var branch = [block]
+        do {
+            var h = block.header.parent
+            while h != fork.hash {
+                guard let b = try self.block(h) else { throw ImportError.fault("missing side block \(h)") }
+                branch.insert(b, at: 0)
+                h = b.header.parent
+            }
+        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        var reverted = [Block]()
+        do {
+            while tipHash != fork.hash {
+                guard let b = try self.block(tipHash) else { throw ImportError.fault("missing canonical block \(tipHash)") }
+                _ = try store.revertTip()
+                reverted.append(b)
+                tipHash = b.header.parent
+                tipHeader = try ChainEngine.loadHeader(store.current, tipHash).header
+            }
+        } catch let e as ImportError { throw e } catch { throw .fault("reverting: \(error)") }
+        invariantTracker = nil  // reverts are not tracked incrementally; re-seeded by the node after a reorg
+        var applied = [Block](), receipts = [[Receipt]]()
+        for b in branch {
+            do {
+                receipts.append(try validateAndCommit(b, parentHeader: tipHeader))
+                applied.append(b)
+            } catch ImportError.invalid(let reason) {
+                markInvalid(b.hash)
+                // Back to the old chain: undo what was applied, re-apply what was reverted.
+                do {
+                    for _ in applied {
+                        _ = try store.revertTip()
+                        tipHash = tipHeader.parent
+                        tipHeader = try ChainEngine.loadHeader(store.current, tipHash).header
+                    }
+                    for old in reverted.reversed() { _ = try validateAndCommit(old, parentHeader: tipHeader) }
+                } catch { throw .fault("restoring the chain after an invalid branch: \(error)") }
+                precondition(tipHash == oldTip, "restored chain has a different tip")
+                throw .invalid(reason)
+            }
+        }
+        return TipChange(oldTip: oldTip, newTip: tipHash, newHeight: tipHeader.height, reverted: reverted, applied: applied,
+                         receipts: receipts, commonAncestor: fork.hash)
+    }
+
+    /// Full validation of a block whose parent is the canonical tip, then the atomic commit.
+    @discardableResult
+    func validateAndCommit(_ block: Block, parentHeader: BlockHeader) throws(ImportError) -> [Receipt] {
+        let h = block.header
+        let parentState = tipState
+        let context: BlockContext
+        do {
+            let snapshot = try LeaderSchedule.snapshot(for: h.slot, parentState: parentState, ledger: ledger)
+            let leader = LeaderSchedule.leader(of: h.slot, in: snapshot)
+            guard leader == h.proposer else { markInvalid(block.hash); throw ImportError.invalid(.wrongLeader(expected: leader)) }
+            context = BlockContext(height: h.height, slot: h.slot, proposer: h.proposer, randaoReveal: h.randaoReveal,
+                                   missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState))
+        } catch let e as ImportError { throw e } catch { throw .fault("schedule: \(error)") }
+        if let bad = Self.firstBadSignature(block.transactions) {
+            markInvalid(block.hash)
+            throw .invalid(.badTransactionSignature(index: bad))
+        }
+        var state = parentState
+        let receipts: [Receipt]
+        do {
+            receipts = try ledger.applyBlock(context, transactions: block.transactions, to: &state, signaturesChecked: true)
+        } catch let e {
+            if case .fault(let f) = e { throw .fault(f.description) }
+            markInvalid(block.hash)
+            throw .invalid(.ledger(e))
+        }
+        let ws: WriteSet
+        do { ws = try state.overlay.writeSet() } catch { throw .fault("write set: \(error)") }
+        guard Receipt.root(receipts) == h.receiptsRoot else { markInvalid(block.hash); throw .invalid(.badReceiptsRoot) }
+        guard StateCommitment.next(previous: parentHeader.stateRoot, height: h.height, writeSet: ws) == h.stateRoot else {
+            markInvalid(block.hash)
+            throw .invalid(.badStateRoot)
+        }
+        var before: MemoryState?
+        if invariantTracker != nil {
+            var old = [KeyValue]()
+            do {
+                for e in ws.entries { if let v = try store.current.get(e.key) { old.append(KeyValue(key: e.key, value: v)) } }
+            } catch { throw .fault("invariant check read: \(error)") }
+            before = MemoryState(entries: old)
+        }
+        let record = BlockRecord(hash: block.hash, height: h.height, parent: h.parent, header: block.signedHeader.canonicalEncoding,
+                                 body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
+                                 transactions: Self.indexEntries(block.transactions, receipts))
+        let finalized = h.height > genesis.consensus.finalityDepth ? h.height - genesis.consensus.finalityDepth : 0
+        do { try store.commit(record, writeSet: ws, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
+        tipHash = block.hash
+        tipHeader = h
+        if var t = invariantTracker, let before {
+            do { try t.apply(ws, before: before, after: store.current) } catch { throw .fault("\(error)") }
+            invariantTracker = t
+        }
+        return receipts
+    }
+
+    /// Verifies transaction signatures on all cores; returns the first bad index.
+    static func firstBadSignature(_ txs: [SignedTransaction]) -> Int? {
+        guard !txs.isEmpty else { return nil }
+        let chunks = min(txs.count, 64)
+        let firstBad = Mutex(Int.max)
+        let per = (txs.count + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * per, hi = min(txs.count, lo + per)
+            guard lo < hi else { return }
+            for i in lo..<hi where !txs[i].hasValidSignature {
+                firstBad.withLock { $0 = min($0, i) }
+                return
+            }
+        }
+        let first = firstBad.withLock { $0 }
+        return first == Int.max ? nil : first
+    }
+
+    /// Address-index entries: the sender and every key a receipt's events mention.
+    static func indexEntries(_ txs: [SignedTransaction], _ receipts: [Receipt]) -> [TxIndexEntry] {
+        txs.enumerated().map { i, tx in
+            var keys = [tx.transaction.sender]
+            if case .transfer(let to, _) = tx.transaction.body { keys.append(to) }
+            for e in receipts[i].events { keys.append(contentsOf: e.involvedKeys) }
+            var seen = Set<PublicKey>()
+            let unique = keys.filter { seen.insert($0).inserted }
+            return TxIndexEntry(txHash: tx.id, position: UInt32(i), addresses: unique.map(\.rawValue))
+        }
+    }
+
+    // MARK: - Production
+
+    /// Builds and signs a block for `slot` on the canonical tip from mempool candidates (already
+    /// signature-checked), stopping early when `shouldStop` says the slot deadline is near. The caller
+    /// imports the result like any other block.
+    public func produceBlock(slot: UInt64, key: PrivateKey, randaoReveal: Hash32, candidates: [SignedTransaction], now: UInt64,
+                             shouldStop: () -> Bool = { false }) throws -> Block {
+        guard slot > tipHeader.slot else { throw ImportError.invalid(.slotNotAfterParent) }
+        let parentState = tipState
+        let context = BlockContext(height: tipHeader.height + 1, slot: slot, proposer: key.publicKey, randaoReveal: randaoReveal,
+                                   missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState))
+        var state = parentState
+        let limit = genesis.consensus.maxBlockBytes - BlockLimits.signedHeaderBytes - 16
+        var bytes = 0
+        let fitting = candidates.prefix(genesis.consensus.maxBlockTransactions).prefix { tx in
+            bytes += tx.encodedSize
+            return bytes <= limit
+        }
+        let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true, shouldStop: shouldStop)
+        let ws = try state.overlay.writeSet()
+        let start = genesis.slotStartMillis(slot)
+        let timestamp = min(max(now, start), start + genesis.consensus.slotSeconds * 1000 - 1)
+        let header = BlockHeader(chainId: genesis.chainId, height: context.height, slot: slot, parent: tipHash, timestamp: timestamp,
+                                 proposer: key.publicKey, randaoReveal: randaoReveal, txRoot: Block.txRoot(built.transactions),
+                                 receiptsRoot: Receipt.root(built.receipts),
+                                 stateRoot: StateCommitment.next(previous: tipHeader.stateRoot, height: context.height, writeSet: ws))
+        return Block(signedHeader: SignedHeader(header: header, signedBy: key), transactions: built.transactions)
+    }
+
+    // MARK: - Sync support
+
+    /// Canonical hashes from the tip back with exponentially growing gaps, ending at genesis (for
+    /// headers-first sync).
+    public func locator() throws -> [Hash32] {
+        var out = [Hash32]()
+        var height = tipHeader.height
+        var step: UInt64 = 1
+        while true {
+            if let h = try store.current.canonicalHash(at: height) { out.append(h) }
+            if height == 0 { break }
+            if out.count >= 10 { step *= 2 }
+            height = height > step ? height - step : 0
+        }
+        return out
+    }
+
+    /// Canonical headers after the first locator hash found on the canonical chain, at most `max`.
+    public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] {
+        var start: UInt64 = 0
+        for h in locator where try store.current.isCanonical(h) {
+            if let info = try store.current.blockInfo(h) { start = info.height + 1; break }
+        }
+        var out = [SignedHeader]()
+        var height = start
+        while out.count < max, height <= tipHeader.height, let hash = try store.current.canonicalHash(at: height) {
+            out.append(try ChainEngine.loadHeader(store.current, hash))
+            height += 1
+        }
+        return out
+    }
+
+    /// Whether a block is stored (canonical or side).
+    public func hasBlock(_ hash: Hash32) throws -> Bool { try store.current.blockInfo(hash) != nil }
+}
+
+extension Event {
+    /// Public keys an event concerns (for the per-address index).
+    public var involvedKeys: [PublicKey] {
+        switch self {
+        case .transfer(let a, let b, _), .feePaid(let a, let b, _): return [a, b]
+        case .bonded(let k, _, _), .unbondingStarted(let k, _, _, _, _), .unbonded(let k, _, _, _), .slashed(let k, _, _, _, _),
+             .jailed(let k, _, _), .unjailed(let k, _), .tombstoned(let k), .escrowOpened(_, let k, _, _, _),
+             .sharesCommitted(_, let k, _, _, _), .revealWithheld(_, let k), .sharesForfeited(_, let k, _, _),
+             .payoutCredited(_, _, let k, _, _):
+            return [k]
+        case .fraudProven(_, let a, let b, _, _): return [a, b]
+        case .fraudRejected(_, let k, _): return [k]
+        case .escrowToppedUp, .escrowClosed, .escrowCharged, .ticketSelected, .ticketRevealed, .windowClosed, .windowSettled:
+            return []
+        }
+    }
+}

@@ -1,0 +1,326 @@
+import Foundation
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Primitives
+@testable import Storage
+
+@Suite struct EngineTests {
+    @Test func producesImportsAndRestartsOnTheSameChain() throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        var hashes = [Hash32]()
+        do {
+            let engine = try net.engine(at: dir)
+            #expect(engine.tipHeight == 0)
+            for i in 0..<5 {
+                let b = try net.produce(engine, txs: [try net.transfer(engine, from: 0, to: net.accounts[1].publicKey, amount: UInt64(10 + i))])
+                #expect(b.transactions.count == 1)
+                hashes.append(b.hash)
+            }
+            #expect(engine.tipHeight == 5)
+            try engine.store.close()
+        }
+        // Reopen: same tip, same state, and the chain continues.
+        let engine = try net.engine(at: dir)
+        #expect(engine.tipHash == hashes.last)
+        let expected: UInt64 = 10_000_000 + 10 + 11 + 12 + 13 + 14
+        #expect(try engine.tipState.account(net.accounts[1].publicKey).balance == Amount(expected))
+        try net.produce(engine)
+        #expect(engine.tipHeight == 6)
+        #expect(try engine.store.current.canonicalHash(at: 3) == hashes[2])
+    }
+
+    @Test func reopeningWithAnotherGenesisFails() throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        try net.engine(at: dir).store.close()
+        let other = TestNetwork(validators: 2)
+        #expect(throws: StorageError.self) { try ChainStore(path: dir.path, genesis: other.genesis.chainId, options: other.storeOptions()) }
+    }
+
+    /// A valid block for the next slot, to be corrupted by the tests below.
+    func candidate(_ net: TestNetwork, _ engine: ChainEngine, txs: [SignedTransaction] = []) throws -> (Block, UInt64) {
+        let slot = engine.tipHeader.slot + 1
+        let v = net.index(of: try engine.leader(of: slot)!)
+        return (try engine.produceBlock(slot: slot, key: net.validators[v], randaoReveal: try net.reveal(engine, v), candidates: txs, now: net.now(slot)), slot)
+    }
+
+    func resign(_ h: BlockHeader, _ net: TestNetwork, txs: [SignedTransaction]) -> Block {
+        Block(signedHeader: SignedHeader(header: h, signedBy: net.validators[net.index(of: h.proposer)]), transactions: txs)
+    }
+
+    /// The import error, or nil when the block was imported.
+    func importError(_ engine: ChainEngine, _ b: Block, now: UInt64) -> ImportError? {
+        do {
+            _ = try engine.importBlock(b, now: now)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func expectInvalid(_ engine: ChainEngine, _ b: Block, now: UInt64, _ check: (BlockValidationError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) {
+        let error = importError(engine, b, now: now)
+        guard case .invalid(let reason) = error else {
+            Issue.record("expected an invalid block, got \(String(describing: error))", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(check(reason), "unexpected reason \(reason)", sourceLocation: sourceLocation)
+    }
+
+    /// An engine one block past genesis, a valid next block (with one transfer), and its slot.
+    func setup() throws -> (TestNetwork, TempDir, ChainEngine, Block, SignedTransaction) {
+        let net = TestNetwork(validators: 2)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        try net.produce(engine)
+        let tx = try net.transfer(engine, from: 0, to: net.accounts[2].publicKey, amount: 5)
+        let good = try candidate(net, engine, txs: [tx]).0
+        return (net, dir, engine, good, tx)
+    }
+
+    func other(_ net: TestNetwork, _ b: Block) -> PrivateKey { net.validators.first { $0.publicKey != b.header.proposer }! }
+
+    @Test func wrongLeaderAndBadSignatures() throws {
+        let (net, dir, engine, good, tx) = try setup()
+        _ = dir
+        let now = net.now(good.header.slot)
+        let o = other(net, good)
+        var h = good.header
+        h.proposer = o.publicKey
+        expectInvalid(engine, Block(signedHeader: SignedHeader(header: h, signedBy: o), transactions: good.transactions), now: now) {
+            if case .wrongLeader = $0 { return true } else { return false }
+        }
+        let badSig = Block(signedHeader: SignedHeader(header: good.header, signature: o.sign(digest: good.hash)), transactions: good.transactions)
+        expectInvalid(engine, badSig, now: now) { $0 == .badSignature }
+        let forged = SignedTransaction(transaction: tx.transaction, signature: o.sign(digest: tx.transaction.signingHash))
+        h = good.header
+        h.txRoot = Block.txRoot([forged])
+        expectInvalid(engine, resign(h, net, txs: [forged]), now: now) { $0 == .badTransactionSignature(index: 0) }
+    }
+
+    @Test func wrongRootsAndContents() throws {
+        let (net, dir, engine, good, tx) = try setup()
+        _ = dir
+        let now = net.now(good.header.slot)
+        var h = good.header
+        h.stateRoot = SHA256.hash([1])
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badStateRoot }
+        h = good.header
+        h.receiptsRoot = SHA256.hash([2])
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badReceiptsRoot }
+        expectInvalid(engine, Block(signedHeader: good.signedHeader, transactions: []), now: now) { $0 == .badTxRoot }
+        h = good.header
+        h.txRoot = Block.txRoot([tx, tx])
+        expectInvalid(engine, resign(h, net, txs: [tx, tx]), now: now) {
+            if case .duplicateTransaction = $0 { return true } else { return false }
+        }
+        h = good.header
+        h.chainId = SHA256.hash([3])
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongChain }
+    }
+
+    @Test func wrongPlaceInTheChain() throws {
+        let (net, dir, engine, good, _) = try setup()
+        _ = dir
+        let now = net.now(good.header.slot)
+        let expectedHeight = engine.tipHeight + 1
+        var h = good.header
+        h.timestamp = net.genesis.slotStartMillis(good.header.slot + 1)
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now + 5_000) { $0 == .timestampOutsideSlot }
+        h = good.header
+        h.height += 1
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongHeight(expected: expectedHeight) }
+        h = good.header
+        h.slot = engine.tipHeader.slot
+        h.timestamp = net.genesis.slotStartMillis(h.slot)
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .slotNotAfterParent }
+        h = good.header
+        h.parent = SHA256.hash([4])
+        let orphan = importError(engine, resign(h, net, txs: good.transactions), now: now)
+        guard case .unknownParent(let parent) = orphan else { Issue.record("expected unknownParent, got \(String(describing: orphan))"); return }
+        #expect(parent == SHA256.hash([4]))
+        // From the future: not invalid, to be retried later.
+        let early = importError(engine, good, now: good.header.timestamp - net.genesis.consensus.clockToleranceMillis - 1)
+        guard case .fromFuture = early else { Issue.record("expected fromFuture, got \(String(describing: early))"); return }
+        // The untouched block is still accepted after all of that, once.
+        let first = try engine.importBlock(good, now: now)
+        guard case .tipChanged = first else { Issue.record("good block not applied"); return }
+        #expect(try engine.importBlock(good, now: now).isAlreadyKnown)
+    }
+
+    @Test func blockLimitsAreEnforced() throws {
+        let (net, dir, _, good, _) = try setup()
+        _ = dir
+        var consensus = net.genesis.consensus
+        consensus.maxBlockTransactions = 0
+        let small = Genesis(chainName: net.genesis.chainName, genesisTime: net.genesis.genesisTime, consensus: consensus,
+                            ledger: net.genesis.ledger, allocation: net.genesis.allocation)
+        let dir2 = TempDir()
+        let strict = try ChainEngine(genesis: small, store: try ChainStore(path: dir2.path, genesis: small.chainId, options: net.storeOptions()),
+                                     adjudicator: HashAdjudicator())
+        var h = good.header
+        h.chainId = small.chainId
+        expectInvalid(strict, resign(h, net, txs: good.transactions), now: net.now(good.header.slot)) {
+            if case .tooManyTransactions = $0 { return true } else { return false }
+        }
+    }
+
+    @Test func longerBranchWinsAndOrphanedTransactionsAreReturned() throws {
+        let net = TestNetwork(validators: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        // Shared prefix.
+        for _ in 0..<3 { let blk = try net.produce(ea); _ = try eb.importBlock(blk, now: net.now(blk.header.slot)) }
+        // Fork: A builds 1 block with a transaction, B builds 2 blocks on later slots.
+        let tx = try net.transfer(ea, from: 1, to: net.accounts[3].publicKey, amount: 77)
+        let fa = try net.produce(ea, txs: [tx])
+        let fb1 = try net.produce(eb, from: fa.header.slot + 1)
+        let fb2 = try net.produce(eb)
+        #expect(ea.tipHeight == 4 && eb.tipHeight == 5)
+        // A receives B's branch. Depending on hashes the reorg happens at fb1 (equal height, lower hash) or fb2.
+        var changes = [TipChange]()
+        for blk in [fb1, fb2] {
+            if case .tipChanged(let c) = try ea.importBlock(blk, now: net.now(fb2.header.slot)) { changes.append(c) }
+        }
+        #expect(changes.contains { $0.isReorg })
+        #expect(changes.flatMap(\.reverted).map(\.hash) == [fa.hash])
+        #expect(changes.flatMap(\.applied).map(\.hash) == [fb1.hash, fb2.hash])
+        #expect(changes.flatMap(\.orphanedTransactions).map(\.id) == [tx.id])
+        #expect(ea.tipHash == eb.tipHash)
+        #expect(ea.tipHeader.stateRoot == eb.tipHeader.stateRoot)
+        #expect(try ea.tipState.account(net.accounts[3].publicKey).balance == 10_000_000)
+        // The orphaned block is still stored as a side block.
+        #expect(try ea.hasBlock(fa.hash))
+        #expect(try !ea.store.current.isCanonical(fa.hash))
+    }
+
+    @Test func equalHeightTieGoesToTheLowerHash() throws {
+        let net = TestNetwork(validators: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let shared = try net.produce(ea)
+        _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
+        let x = try net.produce(ea)
+        let y = try net.produce(eb, from: x.header.slot + 1)
+        _ = try ea.importBlock(y, now: net.now(y.header.slot))
+        _ = try eb.importBlock(x, now: net.now(y.header.slot))
+        let winner = min(x.hash, y.hash)
+        #expect(ea.tipHash == winner && eb.tipHash == winner)
+    }
+
+    @Test func reorgAcrossAWindowSettlementGivesTheSameStateAsTheWinningNode() throws {
+        // Window length 5, challenge 5: settlement at height 10. Fork at 8, branches to 12 and 13.
+        let net = TestNetwork(validators: 2, finalityDepth: 20, windowBlocks: 5)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let worker = net.accounts[0]
+        let escrowOpen = Transaction(chainId: net.genesis.chainId, sender: net.accounts[1].publicKey, nonce: 0, fee: 1_000,
+                                     body: .escrowOpen(pool: 0, amount: 100_000, expiryHeight: 1000)).signed(by: net.accounts[1])
+        let escrowId = LedgerIds.escrow(owner: net.accounts[1].publicKey, nonce: 0)
+        let commit = Transaction(chainId: net.genesis.chainId, sender: worker.publicKey, nonce: 0, fee: 1_000,
+                                 body: .commitShares(pool: 0, window: 0, shard: 0, passCount: 2, tokenCount: 4, passRoot: SHA256.hash([1]))).signed(by: worker)
+        let claim = Transaction(chainId: net.genesis.chainId, sender: net.accounts[2].publicKey, nonce: 0, fee: 1_000,
+                                body: .claimUsage(voucher: UsageVoucher(chainId: net.genesis.chainId, escrowId: escrowId, cumulativeInputTokens: 500, cumulativeOutputTokens: 0).signed(by: net.accounts[1]))).signed(by: net.accounts[2])
+        for txs in [[escrowOpen], [commit, claim]] {
+            let blk = try net.produce(ea, txs: txs)
+            _ = try eb.importBlock(blk, now: net.now(blk.header.slot))
+        }
+        while ea.tipHeight < 8 { let blk = try net.produce(ea); _ = try eb.importBlock(blk, now: net.now(blk.header.slot)) }
+        var branchA = [Block](), branchB = [Block]()
+        while ea.tipHeight < 12 { branchA.append(try net.produce(ea)) }
+        var slot = ea.tipHeader.slot + 1
+        while eb.tipHeight < 13 { let blk = try net.produce(eb, from: slot); branchB.append(blk); slot = blk.header.slot + 1 }
+        // Both branches settled window 0 at height 10 (different proposers, so different validator payouts).
+        #expect(try ea.tipState.window(0, 0)?.status == .settled)
+        for blk in branchB { _ = try ea.importBlock(blk, now: net.now(blk.header.slot)) }
+        #expect(ea.tipHash == eb.tipHash)
+        #expect(ea.tipHeader.stateRoot == eb.tipHeader.stateRoot)
+        #expect(try ea.store.current.dumpState() == eb.store.current.dumpState())
+        #expect(try Invariants.check(ea.store.current).burned == 0)
+    }
+
+    @Test func reorgBelowFinalityIsRefused() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 3)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let shared = try net.produce(ea)
+        _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
+        for _ in 0..<6 { try net.produce(ea) }
+        var side = [Block]()
+        var slot = ea.tipHeader.slot + 1
+        for _ in 0..<8 { let blk = try net.produce(eb, from: slot); side.append(blk); slot = blk.header.slot + 1 }
+        // B's branch is longer, but forks at height 1 while A has finalized height 4.
+        let error = importError(ea, side[0], now: net.now(side.last!.header.slot))
+        guard case .belowFinality(let fork, let finalized) = error else { Issue.record("expected belowFinality, got \(String(describing: error))"); return }
+        #expect(fork == 1)
+        #expect(finalized == 4)
+        #expect(ea.tipHeight == 7)
+    }
+
+    @Test func invalidBranchRestoresTheOldChain() throws {
+        let net = TestNetwork(validators: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let shared = try net.produce(ea)
+        _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
+        try net.produce(ea)
+        let oldTip = ea.tipHash, oldRoot = ea.tipHeader.stateRoot
+        let b1 = try net.produce(eb, from: ea.tipHeader.slot + 1)
+        // b2: a validly signed header with a wrong state root, on top of b1.
+        let good2 = try EngineTests().candidate(net, eb).0
+        var h = good2.header
+        h.stateRoot = SHA256.hash([9])
+        let bad2 = Block(signedHeader: SignedHeader(header: h, signedBy: net.validators[net.index(of: h.proposer)]), transactions: [])
+        _ = try? ea.importBlock(b1, now: net.now(bad2.header.slot))
+        let first = importError(ea, bad2, now: net.now(bad2.header.slot))
+        guard case .invalid(let reason) = first else { Issue.record("invalid branch accepted: \(String(describing: first))"); return }
+        #expect(reason == .badStateRoot)
+        #expect(ea.tipHash == oldTip && ea.tipHeader.stateRoot == oldRoot)
+        // And the same block is rejected at once next time.
+        let again = importError(ea, bad2, now: net.now(bad2.header.slot))
+        guard case .invalid(let reason2) = again else { Issue.record("accepted: \(String(describing: again))"); return }
+        #expect(reason2 == .knownInvalid)
+    }
+
+    @Test func equivocationEvidenceFromRealHeadersIsAcceptedOnce() throws {
+        let net = TestNetwork(validators: 2)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        let blk = try net.produce(engine)
+        // The proposer signs a second, different header for the same slot.
+        var h = blk.header
+        h.txRoot = SHA256.hash([5])
+        let proposer = net.validators[net.index(of: h.proposer)]
+        let twin = SignedHeader(header: h, signedBy: proposer)
+        let evidence = TxBody.doubleSignEvidence(headerA: blk.signedHeader.canonicalEncoding, headerB: twin.canonicalEncoding)
+        let t1 = Transaction(chainId: net.genesis.chainId, sender: net.accounts[2].publicKey, nonce: 0, fee: 2_000, body: evidence).signed(by: net.accounts[2])
+        let t2 = Transaction(chainId: net.genesis.chainId, sender: net.accounts[2].publicKey, nonce: 1, fee: 2_000, body: evidence).signed(by: net.accounts[2])
+        let b2 = try net.produce(engine, allowed: Set([1 - net.index(of: h.proposer)]), txs: [t1, t2])
+        let receipts = try ChainEngine.decodeReceipts(try engine.store.current.receipts(b2.hash)!)
+        #expect(receipts[0].status == .success)
+        #expect(receipts[1].status == .failed(.evidenceAlreadyProcessed))
+        #expect(try engine.tipState.staker(.validator, proposer.publicKey)?.status == .tombstoned)
+        #expect(try engine.tipState.staker(.validator, proposer.publicKey)?.stake == 950)
+        // A tombstoned validator leaves the schedule at the next epoch.
+        while engine.tipHeader.slot < 40 { try net.produce(engine) }
+        #expect(try Ledger.currentSnapshot(of: engine.tipState)!.validators.map(\.key) == [net.validators[1 - net.index(of: h.proposer)].publicKey])
+    }
+
+    @Test func absentValidatorIsJailedForLiveness() throws {
+        let net = TestNetwork(validators: 2, slotsPerEpoch: 16)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        // Only validator 0 produces; validator 1's slots pass empty.
+        while engine.tipHeader.slot < 40 { try net.produce(engine, allowed: [0]) }
+        guard case .jailed = try engine.tipState.staker(.validator, net.validators[1].publicKey)!.status else {
+            Issue.record("absent validator not jailed"); return
+        }
+        #expect(try engine.tipState.staker(.validator, net.validators[0].publicKey)?.status == .active)
+    }
+}
+
+extension ImportResult {
+    var isAlreadyKnown: Bool { if case .alreadyKnown = self { return true }; return false }
+}
