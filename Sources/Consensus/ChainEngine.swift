@@ -142,6 +142,7 @@ public final class ChainEngine {
         }
         tipHash = tip.hash
         tipHeader = try ChainEngine.loadHeader(store.current, tip.hash).header
+        finalizedHeight = try store.finalizedHeight() ?? 0
     }
 
     /// The genesis block header (Specs/genesis.md section 4).
@@ -178,7 +179,8 @@ public final class ChainEngine {
     }
 
     public var tipHeight: UInt64 { tipHeader.height }
-    public var finalizedHeight: UInt64 { tipHeader.height > genesis.consensus.finalityDepth ? tipHeader.height - genesis.consensus.finalityDepth : 0 }
+    /// The finalized height: never decreases (a reorg's intermediate blocks do not lower it).
+    public private(set) var finalizedHeight: UInt64 = 0
 
     /// The state after the canonical tip.
     public var tipState: LedgerState { LedgerState(base: store.current) }
@@ -373,8 +375,9 @@ public final class ChainEngine {
         let record = BlockRecord(hash: block.hash, height: h.height, parent: h.parent, header: block.signedHeader.canonicalEncoding,
                                  body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
                                  transactions: Self.indexEntries(block.transactions, receipts))
-        let finalized = h.height > genesis.consensus.finalityDepth ? h.height - genesis.consensus.finalityDepth : 0
+        let finalized = max(finalizedHeight, h.height > genesis.consensus.finalityDepth ? h.height - genesis.consensus.finalityDepth : 0)
         do { try store.commit(record, writeSet: ws, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
+        finalizedHeight = finalized
         tipHash = block.hash
         tipHeader = h
         if var t = invariantTracker, let before {
