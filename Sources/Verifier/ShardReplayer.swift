@@ -149,6 +149,9 @@ public final class ShardReplayer: Sendable {
         guard T <= limits.maxPosition, positionOffset <= UInt64(limits.maxPosition - T) else {
             return .invalidInput("positions \(positionOffset)+\(T) exceed \(limits.maxPosition)")
         }
+        if let bad = tensor.data.firstIndex(where: { !$0.isFinite }) {
+            return .invalidInput("input element \(bad) is NaN or infinite")
+        }
         let exec = try executor(model: model, shard: shard, weights: weights)
         do {
             let out = try exec.run(tensor, positionOffset: Int(positionOffset), threads: threads)

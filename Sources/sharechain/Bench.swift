@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchExecutor.self, BenchAll.self]
     )
 }
 
@@ -15,5 +15,6 @@ struct BenchAll: AsyncParsableCommand {
 
     func run() async throws {
         try await BenchPrimitives.parse([]).run()
+        try await BenchExecutor.parse([]).run()
     }
 }
