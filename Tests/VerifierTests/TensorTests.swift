@@ -26,6 +26,12 @@ import Testing
         #expect(pz.hash != nz.hash)
     }
 
+    @Test func specExample() throws {
+        let t = try Tensor(shape: [1, 2], data: [1, -2])
+        #expect(Hex.encode(t.tns1) == "544e53310102010000000000000002000000000000000000803f000000c0")
+        #expect(t.hash.hex == "ca5a0ad7aa0b6e9407e78cd772643cb3cdaae87e243d08a77ba567f5a0d702a6")
+    }
+
     @Test func roundTripRandom() throws {
         var g = SplitMix64(seed: 3)
         for _ in 0..<50 {
