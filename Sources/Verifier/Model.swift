@@ -28,6 +28,7 @@ public struct ModelConfig: Sendable, Hashable, Codable {
     /// Number of decoder layers in the whole model.
     public var numHiddenLayers: Int
 
+    /// Creates a configuration; `headDim` defaults to hidden / heads. Call `validate()` before use.
     public init(architecture: String = "llama", hiddenSize: Int, numAttentionHeads: Int, numKeyValueHeads: Int,
                 headDim: Int? = nil, intermediateSize: Int, rmsNormEps: Double, ropeTheta: Double,
                 attentionBias: Bool, numHiddenLayers: Int) {
@@ -56,6 +57,7 @@ public struct ModelConfig: Sendable, Hashable, Codable {
         case numHiddenLayers = "num_hidden_layers"
     }
 
+    /// Decodes Hugging Face-style keys, with defaults for the optional ones.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let heads = try c.decode(Int.self, forKey: .numAttentionHeads)
@@ -112,6 +114,7 @@ public struct ShardSpec: Sendable, Hashable, Codable {
     /// Whether the model's final RMSNorm is applied after the last layer.
     public var finalNorm: Bool
 
+    /// Layers [layerStart, layerEnd), then the final norm when `finalNorm`.
     public init(layerStart: Int, layerEnd: Int, finalNorm: Bool = false) {
         self.layerStart = layerStart
         self.layerEnd = layerEnd
@@ -151,6 +154,7 @@ public struct WeightsRef: Sendable, Hashable {
     /// Container format; nil detects it from the magic bytes (`GGUF`, else safetensors).
     public var format: WeightFormat?
 
+    /// A pinned weight file.
     public init(path: String, sha256: Hash32, format: WeightFormat? = nil) {
         self.path = path
         self.sha256 = sha256
@@ -162,8 +166,11 @@ public struct WeightsRef: Sendable, Hashable {
 public struct ModelDescription: Sendable, Hashable, Codable {
     /// Weight file entry: path relative to the description file, format, SHA-256 (hex).
     public struct Weights: Sendable, Hashable, Codable {
+        /// File name, relative to the description file.
         public var file: String
+        /// Container format (detected from the magic bytes when absent).
         public var format: WeightFormat?
+        /// SHA-256 of the file, 64 hex digits.
         public var sha256: String
     }
 

@@ -39,6 +39,7 @@ public struct ReplayLimits: Sendable, Hashable {
     /// Largest position offset + tokens.
     public var maxPosition: Int
 
+    /// Bounds; `maxPosition` is capped at `CanonExecutor.maxPosition`.
     public init(maxTokens: Int = 2048, maxPosition: Int = CanonExecutor.maxPosition) {
         self.maxTokens = maxTokens
         self.maxPosition = min(maxPosition, CanonExecutor.maxPosition)

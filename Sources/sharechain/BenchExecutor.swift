@@ -41,15 +41,11 @@ struct BenchExecutor: AsyncParsableCommand {
             }
             let gflops = passes * flops / 1e9
             let np = numpyLayerSeconds(threads: threads).map { flops / $0 / 1e9 }
-            let label = threads == 1 ? "layer, 1 thread" : "layer, \(threads) threads"
-            let per = threads == 1 ? "" : String(format: "   (%.1f GFLOP/s per thread)", gflops / Double(threads))
-            if let np {
-                report(label, gflops * 1e9, baseline: np * 1e9, unit: "FLOP/s", machine: "target ≥ 20 GFLOP/s per thread; OpenBLAS+FMA ≈ 90")
-                print("    \(String(format: "%.1f", gflops)) GFLOP/s canonical vs \(String(format: "%.1f", np)) GFLOP/s numpy/OpenBLAS float32, \(String(format: "%.2f", 1e3 / passes)) ms per layer\(per)")
-            } else {
-                report(label, gflops * 1e9, baseline: nil, unit: "FLOP/s", machine: "target ≥ 20 GFLOP/s per thread")
-                print("    \(String(format: "%.1f", gflops)) GFLOP/s canonical; numpy unavailable (python3 with numpy and tools/bench_numpy.py needed for the baseline)\(per)")
-            }
+            let label = (threads == 1 ? "layer, 1 thread" : "layer, \(threads) threads").padding(toLength: 18, withPad: " ", startingAt: 0)
+            let per = threads == 1 ? "" : String(format: " (%.1f per thread)", gflops / Double(threads))
+            let baseline = np.map { String(format: "numpy/OpenBLAS f32 %6.1f GFLOP/s   ratio %.2f", $0, gflops / $0) }
+                ?? "numpy/OpenBLAS: unavailable (needs python3 + numpy and tools/bench_numpy.py; run from the repository root)"
+            print("\(label) " + String(format: "%6.1f GFLOP/s", gflops) + per + String(format: ", %6.2f ms/layer", 1e3 / passes) + "   \(baseline)   [DESIGN §9: ≥ 20 GFLOP/s per thread; OpenBLAS+FMA ≈ 90]")
         }
         if !skipReplay { try replayLatency(threads: cores) }
     }
