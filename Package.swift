@@ -12,9 +12,11 @@ let strict: [SwiftSetting] = [
 // The canonical executor's SIMD8<Float> kernels are compiled for x86-64 with AVX2 (Haswell and later, every
 // x86-64 server CPU since 2013): twice the throughput of the SSE2 baseline. This does not change results:
 // Swift never contracts a*b+c into FMA and keeps IEEE order, so bits are the same for every target CPU
-// (the golden tests run in debug and release). Evaluated on the host that builds the package.
+// (the golden tests run in debug and release). Evaluated on the host that builds the package;
+// SHARECHAIN_GENERIC_X86=1 builds for baseline x86-64 (SSE2) instead, with the same results, slower.
 #if arch(x86_64)
-let verifierCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let verifierCPU: [SwiftSetting] = Context.environment["SHARECHAIN_GENERIC_X86"] == "1"
+    ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
 #else
 let verifierCPU: [SwiftSetting] = []
 #endif
