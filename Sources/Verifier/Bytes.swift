@@ -45,7 +45,9 @@ final class ByteStore: @unchecked Sendable {
             base = nil
         } else {
             let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
-            bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            bytes.withUnsafeBytes { src in
+                if let from = src.baseAddress { p.copyMemory(from: from, byteCount: src.count) }
+            }
             base = UnsafeRawPointer(p)
         }
     }

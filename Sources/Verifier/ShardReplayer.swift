@@ -138,7 +138,8 @@ public final class ShardReplayer: Sendable {
         let H = model.hiddenSize
         let tensor: Tensor
         do {
-            tensor = try TNS1.decode(input, maxElements: limits.maxTokens * max(1, H))
+            let (cap, overflow) = limits.maxTokens.multipliedReportingOverflow(by: max(1, H))
+            tensor = try TNS1.decode(input, maxElements: overflow ? Int.max : cap)
         } catch {
             return .invalidInput(error.description)
         }
