@@ -852,7 +852,39 @@ GOLDEN_CASES = [
 ]
 
 
+def cmd_tns1_vectors() -> None:
+    """Specs/vectors/tns1.json: encodings and tensor hashes for other implementations."""
+    rng = SplitMix64(42)
+    tensors = [
+        ("example [1,2]", np.array([[1.0, -2.0]], dtype=F32)),
+        ("signed zeros and a subnormal", np.array([0.0, -0.0, 1e-45, -3.4028235e38], dtype=F32)),
+        ("rank 3", rng.uniform((2, 3, 4), 10.0)),
+        ("activation [3, 5]", rng.uniform((3, 5), 1.7)),
+        ("rank 8", np.arange(1, 3, dtype=F32).reshape(2, 1, 1, 1, 1, 1, 1, 1)),
+    ]
+    out = {"spec": "Specs/tensor-tns1.md", "tag": TENSOR_TAG.decode(),
+           "generated_by": "python3 tools/canon_ref.py golden",
+           "valid": [{"name": n, "shape": list(t.shape), "values_hex": f32_hex(t), "encoding": tns1_encode(t).hex(),
+                      "hash": tensor_hash(t)} for n, t in tensors],
+           "invalid": [
+               {"name": "bad magic", "encoding": (b"TNS2" + tns1_encode(tensors[0][1])[4:]).hex()},
+               {"name": "dtype 2", "encoding": (b"TNS1\x02\x01" + struct.pack("<Q", 1) + b"\0" * 4).hex()},
+               {"name": "rank 0", "encoding": b"TNS1\x01\x00".hex()},
+               {"name": "rank 9", "encoding": (b"TNS1\x01\x09" + struct.pack("<Q", 1) * 9 + b"\0" * 4).hex()},
+               {"name": "zero dimension", "encoding": (b"TNS1\x01\x02" + struct.pack("<QQ", 2, 0)).hex()},
+               {"name": "truncated data", "encoding": tns1_encode(tensors[0][1])[:-1].hex()},
+               {"name": "trailing byte", "encoding": (tns1_encode(tensors[0][1]) + b"\0").hex()},
+               {"name": "element count overflows 64 bits", "encoding": (b"TNS1\x01\x02" + struct.pack("<QQ", 1 << 40, 1 << 40)).hex()},
+           ]}
+    path = os.path.join(ROOT, "Specs", "vectors", "tns1.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+
 def cmd_golden() -> None:
+    cmd_tns1_vectors()
     os.makedirs(GOLDEN_DIR, exist_ok=True)
     for f in os.listdir(GOLDEN_DIR):
         os.remove(os.path.join(GOLDEN_DIR, f))
