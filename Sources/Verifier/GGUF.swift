@@ -204,6 +204,8 @@ public struct GGUFFile: Sendable {
                 // Skip without materializing: fixed-size elements in one step, strings one by one.
                 if let size = fixedSize(et) {
                     try c.skip(n * UInt64(size), "array")
+                } else if et == 8 {
+                    for _ in 0..<n { try c.skip(try c.u64("string length"), "string") }
                 } else {
                     for _ in 0..<n { _ = try value(&c, type: et, depth: depth + 1) }
                 }
