@@ -237,8 +237,8 @@ public final class CanonExecutor: Sendable {
                 for j in 0...t { srow[j] = srow[j] * scale }
                 var mx = srow[0]
                 for j in 1..<(t + 1) where srow[j] > mx { mx = srow[j] }
-                let sv = UnsafeMutableRawPointer(srow).assumingMemoryBound(to: SIMD8<Float>.self)
-                let pv = UnsafeMutableRawPointer(p.pointer + t * tP).assumingMemoryBound(to: SIMD8<Float>.self)
+                let sv = MutableVec8Pointer(srow)
+                let pv = MutableVec8Pointer(p.pointer + t * tP)
                 let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
                 let chunks = t / 8 + 1
                 var acc = SIMD8<Float>()

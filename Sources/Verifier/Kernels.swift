@@ -13,8 +13,7 @@ final class FloatBuffer: @unchecked Sendable {
     init(count: Int) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 8) * 4, alignment: 64)
-        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 8))
-        pointer = raw.assumingMemoryBound(to: Float.self)
+        pointer = raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 8))
     }
 
     /// A buffer holding `values`, zero-padded to `paddedCount`.
@@ -25,8 +24,36 @@ final class FloatBuffer: @unchecked Sendable {
 
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 
-    var vectors: UnsafeMutablePointer<SIMD8<Float>> {
-        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: SIMD8<Float>.self)
+    /// The floats read and written as vectors of 8.
+    var vectors: MutableVec8Pointer { MutableVec8Pointer(pointer) }
+}
+
+/// Reads 8 consecutive floats as one `SIMD8<Float>` through untyped (raw) loads: memory bound to `Float`
+/// may be read as vectors without breaking Swift's typed-pointer aliasing rules. Addresses are 32-byte
+/// aligned (buffers are 64-byte aligned and strides multiples of 8 floats).
+struct Vec8Pointer {
+    let raw: UnsafeRawPointer
+
+    init(_ p: UnsafePointer<Float>) { raw = UnsafeRawPointer(p) }
+    init(raw: UnsafeRawPointer) { self.raw = raw }
+
+    @inline(__always)
+    subscript(i: Int) -> SIMD8<Float> { raw.load(fromByteOffset: i &* 32, as: SIMD8<Float>.self) }
+
+    @inline(__always)
+    static func + (p: Vec8Pointer, n: Int) -> Vec8Pointer { Vec8Pointer(raw: p.raw + n &* 32) }
+}
+
+/// Mutable counterpart of `Vec8Pointer` (raw stores).
+struct MutableVec8Pointer {
+    let raw: UnsafeMutableRawPointer
+
+    init(_ p: UnsafeMutablePointer<Float>) { raw = UnsafeMutableRawPointer(p) }
+
+    @inline(__always)
+    subscript(i: Int) -> SIMD8<Float> {
+        get { raw.load(fromByteOffset: i &* 32, as: SIMD8<Float>.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: i &* 32, as: SIMD8<Float>.self) }
     }
 }
 
@@ -99,8 +126,8 @@ final class PackedMatrix: @unchecked Sendable {
     var byteSize: Int { storage.count * 4 }
 
     @inline(__always)
-    func panel(_ p: Int) -> UnsafePointer<SIMD8<Float>> {
-        UnsafePointer(storage.vectors + p * chunks * Self.panelRows)
+    func panel(_ p: Int) -> Vec8Pointer {
+        Vec8Pointer(raw: UnsafeRawPointer(storage.pointer + p * chunks * Self.panelRows * 8))
     }
 }
 
@@ -144,7 +171,7 @@ enum Kernels {
                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, threads: Int) {
         let panelsPerTask = max(1, min(16, w.panels / max(1, threads * 8)))
         let tasks = (w.panels + panelsPerTask - 1) / panelsPerTask
-        let xv = UnsafeRawPointer(x).assumingMemoryBound(to: SIMD8<Float>.self)
+        let xv = Vec8Pointer(x)
         let xs = xStride / 8
         parallelFor(tasks, threads: threads) { task in
             let p0 = task * panelsPerTask
@@ -164,7 +191,7 @@ enum Kernels {
         y[t * yStride + n] = v
     }
 
-    static func panel(_ x: UnsafePointer<SIMD8<Float>>, _ xs: Int, _ tokens: Int, _ w: PackedMatrix, _ p: Int,
+    static func panel(_ x: Vec8Pointer, _ xs: Int, _ tokens: Int, _ w: PackedMatrix, _ p: Int,
                       _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ yStride: Int) {
         let wp = w.panel(p)
         let chunks = w.chunks
@@ -181,7 +208,7 @@ enum Kernels {
             var wc = wp
             for c in 0..<chunks {
                 let w0 = wc[0], w1 = wc[1], w2 = wc[2]
-                wc += 3
+                wc = wc + 3
                 let v0 = x0[c], v1 = x1[c], v2 = x2[c]
                 a00 += v0 * w0; a01 += v0 * w1; a02 += v0 * w2
                 a10 += v1 * w0; a11 += v1 * w1; a12 += v1 * w2
@@ -199,7 +226,7 @@ enum Kernels {
             var wc = wp
             for c in 0..<chunks {
                 let w0 = wc[0], w1 = wc[1], w2 = wc[2]
-                wc += 3
+                wc = wc + 3
                 let v0 = x0[c], v1 = x1[c]
                 a00 += v0 * w0; a01 += v0 * w1; a02 += v0 * w2
                 a10 += v1 * w0; a11 += v1 * w1; a12 += v1 * w2
@@ -215,7 +242,7 @@ enum Kernels {
             for c in 0..<chunks {
                 let v0 = x0[c]
                 a0 += v0 * wc[0]; a1 += v0 * wc[1]; a2 += v0 * wc[2]
-                wc += 3
+                wc = wc + 3
             }
             store(a0, t, n0, rows, bias, y, yStride); store(a1, t, n0 + 1, rows, bias, y, yStride); store(a2, t, n0 + 2, rows, bias, y, yStride)
         }
@@ -227,9 +254,9 @@ enum Kernels {
     static func rmsnorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, width: Int, eps: Float,
                         _ y: UnsafeMutablePointer<Float>) {
         let chunks = round8(width) / 8
-        let xv = UnsafeRawPointer(x).assumingMemoryBound(to: SIMD8<Float>.self)
-        let wv = UnsafeRawPointer(w).assumingMemoryBound(to: SIMD8<Float>.self)
-        let yv = UnsafeMutableRawPointer(y).assumingMemoryBound(to: SIMD8<Float>.self)
+        let xv = Vec8Pointer(x)
+        let wv = Vec8Pointer(w)
+        let yv = MutableVec8Pointer(y)
         var acc = SIMD8<Float>()
         for c in 0..<chunks {
             let v = xv[c]
