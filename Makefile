@@ -1,6 +1,6 @@
 # sharechain: the two README commands and a few helpers.
 #   make devnet   run a local devnet on the embedded default genesis
-#   make test     install what is missing, build, and run the whole test suite
+#   make test     install what is missing, fetch the real-weight test models (cached), build, run all tests
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
 
@@ -13,6 +13,7 @@ build: setup
 	$(SWIFT) build -j $(JOBS)
 
 test: setup
+	tools/fetch-models
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build --parallel
 

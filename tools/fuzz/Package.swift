@@ -13,5 +13,20 @@ let package = Package(
             dependencies: [.product(name: "Primitives", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        .executableTarget(
+            name: "FuzzTNS1",
+            dependencies: [.product(name: "Verifier", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "FuzzSafetensors",
+            dependencies: [.product(name: "Verifier", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "FuzzGGUF",
+            dependencies: [.product(name: "Verifier", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
     ]
 )
