@@ -184,6 +184,8 @@ public final class ChainEngine {
 
     /// The state after the canonical tip.
     public var tipState: LedgerState { LedgerState(base: store.current) }
+    /// Typed queries over the state after the canonical tip.
+    public var tipReader: LedgerReader { LedgerReader(store.current) }
 
     // MARK: - Leaders
 

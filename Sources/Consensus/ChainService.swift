@@ -1,0 +1,259 @@
+import Foundation
+import Ledger
+import Primitives
+import Storage
+
+/// Something the chain announces to subscribers (RPC subscriptions, P2P relay, the devnet summary).
+public enum ChainEvent: Sendable {
+    /// A block became part of the canonical chain (in order; after a reorg, one per applied block).
+    case newBlock(Block, receipts: [Receipt])
+    /// The canonical chain switched branches.
+    case reorg(TipChange)
+    /// A transaction entered the mempool.
+    case pendingTransaction(SignedTransaction)
+}
+
+/// A snapshot of the chain's position.
+public struct ChainStatus: Sendable, Hashable {
+    public let chainId: Hash32
+    public let genesisHash: Hash32
+    public let tipHash: Hash32
+    public let height: UInt64
+    public let slot: UInt64
+    public let timestamp: UInt64
+    public let finalizedHeight: UInt64
+    public let mempoolTransactions: Int
+    public let mempoolBytes: Int
+}
+
+/// What importing a block did, for callers that need to react (P2P relay and misbehaviour scoring).
+public enum BlockImportOutcome: Sendable {
+    case imported(TipChange)
+    case sideChain
+    case alreadyKnown
+    case unknownParent(Hash32)
+    case fromFuture
+    case invalid(BlockValidationError)
+    case belowFinality
+    case fault(String)
+
+    /// Whether the block passed validation (or is known valid), so it may be relayed.
+    public var isValid: Bool {
+        switch self {
+        case .imported, .sideChain, .alreadyKnown: return true
+        default: return false
+        }
+    }
+}
+
+/// A validator's signing key and RANDAO hash chains (generation 0 first).
+public struct ValidatorIdentity: Sendable {
+    public let key: PrivateKey
+    public let chains: [RandaoHashChain]
+    private var lastIndex: [Int: Int] = [:]
+
+    public init(key: PrivateKey, chains: [RandaoHashChain]) {
+        self.key = key
+        self.chains = chains
+    }
+
+    /// The preimage of the on-chain commitment, from whichever generation holds it.
+    public mutating func reveal(for commitment: Hash32) -> Hash32? {
+        for (g, chain) in chains.enumerated() {
+            if let r = chain.reveal(for: commitment, hint: lastIndex[g]) {
+                lastIndex[g] = r.index
+                return r.reveal
+            }
+        }
+        return nil
+    }
+}
+
+/// The node's chain, serialised behind an actor: imports, production, the mempool, and events. Readers that
+/// need consistency across many reads (RPC) take `readView()` snapshots instead of going through the actor.
+public actor ChainService {
+    public nonisolated let genesis: Genesis
+    public nonisolated let store: ChainStore
+    public nonisolated let ledger: Ledger
+    private let engine: ChainEngine
+    private var mempool: Mempool
+    private let clock: @Sendable () -> UInt64
+    private var subscribers: [UUID: AsyncStream<ChainEvent>.Continuation] = [:]
+    /// Blocks whose timestamp was ahead of the local clock, retried on the next tick.
+    private var early: [Hash32: Block] = [:]
+
+    /// Wraps an engine. `clock` returns Unix milliseconds (tests inject a virtual clock).
+    public init(engine: sending ChainEngine, mempool config: MempoolConfig = MempoolConfig(),
+                clock: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) {
+        genesis = engine.genesis
+        store = engine.store
+        ledger = engine.ledger
+        self.engine = engine
+        mempool = Mempool(config: config)
+        self.clock = clock
+    }
+
+    /// A consistent snapshot of the whole chain (state and blocks) for readers on any thread.
+    public nonisolated func readView() throws -> ReadView { try store.readView() }
+
+    public func now() -> UInt64 { clock() }
+
+    public func status() -> ChainStatus {
+        ChainStatus(chainId: genesis.chainId, genesisHash: engine.genesisHash, tipHash: engine.tipHash, height: engine.tipHeight,
+                    slot: engine.tipHeader.slot, timestamp: engine.tipHeader.timestamp, finalizedHeight: engine.finalizedHeight,
+                    mempoolTransactions: mempool.count, mempoolBytes: mempool.totalBytes)
+    }
+
+    public var tipHeader: BlockHeader { engine.tipHeader }
+    public var genesisHash: Hash32 { engine.genesisHash }
+
+    /// Turns on per-block invariant checking (`--check-invariants`).
+    public func enableInvariantChecks() throws {
+        engine.invariantTracker = try InvariantTracker(state: store.current)
+    }
+
+    // MARK: Events
+
+    /// A stream of chain events. A subscriber that falls `buffer` events behind is dropped: its stream
+    /// finishes, and it must resubscribe (RPC closes the WebSocket with a reason).
+    public func events(buffer: Int = 1024) -> AsyncStream<ChainEvent> {
+        let id = UUID()
+        let (stream, continuation) = AsyncStream<ChainEvent>.makeStream(bufferingPolicy: .bufferingOldest(buffer))
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
+
+    public var subscriberCount: Int { subscribers.count }
+
+    private func publish(_ event: ChainEvent) {
+        for (id, c) in subscribers {
+            if case .dropped = c.yield(event) {
+                c.finish()
+                subscribers[id] = nil
+            }
+        }
+    }
+
+    // MARK: Transactions
+
+    /// Admits a transaction to the mempool (after checking it against the tip) and announces it.
+    @discardableResult
+    public func submit(_ tx: SignedTransaction) throws(MempoolError) -> Hash32 {
+        let account: Account
+        do { account = try engine.tipReader.account(tx.transaction.sender) } catch { throw .invalid(.badSignature) }
+        try mempool.add(tx, account: account, ledger: ledger, now: clock())
+        publish(.pendingTransaction(tx))
+        return tx.id
+    }
+
+    public func mempoolTransaction(_ id: Hash32) -> SignedTransaction? { mempool.transaction(id) }
+    public func mempoolContents() -> [SignedTransaction] { mempool.all }
+    public func mempoolContains(_ id: Hash32) -> Bool { mempool.contains(id) }
+
+    /// The nonce a sender's next transaction should carry (account nonce past its queued transactions).
+    public func nextNonce(for sender: PublicKey) throws -> UInt64 {
+        mempool.nextNonce(for: sender, accountNonce: try engine.tipReader.account(sender).nonce)
+    }
+
+    // MARK: Blocks
+
+    /// Imports a block from the network (or a producer), updating the mempool and announcing changes.
+    public func importBlock(_ block: Block) -> BlockImportOutcome {
+        do {
+            switch try engine.importBlock(block, now: clock()) {
+            case .alreadyKnown: return .alreadyKnown
+            case .sideChain: return .sideChain
+            case .tipChanged(let change):
+                afterTipChange(change)
+                retryEarly()
+                return .imported(change)
+            }
+        } catch {
+            switch error {
+            case .invalid(let e): return .invalid(e)
+            case .unknownParent(let p): return .unknownParent(p)
+            case .fromFuture:
+                if early.count < 64 { early[block.hash] = block }
+                return .fromFuture
+            case .belowFinality: return .belowFinality
+            case .fault(let m): return .fault(m)
+            }
+        }
+    }
+
+    /// Retries blocks that arrived before their time.
+    public func retryEarly() {
+        let now = clock()
+        for (hash, b) in early where b.header.timestamp <= now + genesis.consensus.clockToleranceMillis {
+            early[hash] = nil
+            _ = importBlock(b)
+        }
+    }
+
+    private func afterTipChange(_ change: TipChange) {
+        for b in change.applied { for t in b.transactions { mempool.remove(t.id) } }
+        let now = clock()
+        if change.isReorg {
+            // Reorgs are not tracked incrementally: re-seed the invariant tracker from a full check.
+            if engine.invariantTracker == nil, checkingInvariants { engine.invariantTracker = try? InvariantTracker(state: store.current) }
+            for t in change.orphanedTransactions {
+                if let a = try? engine.tipReader.account(t.transaction.sender) {
+                    _ = try? mempool.add(t, account: a, ledger: ledger, now: now, checkSignature: false)
+                }
+            }
+            publish(.reorg(change))
+        }
+        let engine = self.engine
+        _ = try? mempool.revalidate(now: now) { try engine.tipReader.account($0) }
+        for (b, r) in zip(change.applied, change.receipts) { publish(.newBlock(b, receipts: r)) }
+    }
+
+    private var checkingInvariants: Bool = false
+
+    /// The leader of `slot` on the current tip.
+    public func leader(of slot: UInt64) throws -> PublicKey? { try engine.leader(of: slot) }
+
+    /// Produces, imports and returns a block for `slot` if `identity` leads it on the current tip; nil when
+    /// it does not lead, or the slot is not after the tip. Stops adding transactions at `deadline` (Unix ms).
+    public func produce(slot: UInt64, identity: inout ValidatorIdentity, deadline: UInt64) throws -> Block? {
+        guard slot > engine.tipHeader.slot, try engine.leader(of: slot) == identity.key.publicKey else { return nil }
+        guard let staker = try engine.tipReader.staker(.validator, identity.key.publicKey) else { return nil }
+        guard let reveal = identity.reveal(for: staker.randaoCommitment) else {
+            throw ImportError.fault("no RANDAO hash chain of this key reveals the registered commitment (re-commit with a bond transaction)")
+        }
+        let engine = self.engine
+        let candidates = try mempool.select(maxCount: genesis.consensus.maxBlockTransactions, maxBytes: genesis.consensus.maxBlockBytes) {
+            try engine.tipReader.account($0)
+        }
+        let clock = self.clock
+        let block = try engine.produceBlock(slot: slot, key: identity.key, randaoReveal: reveal, candidates: candidates, now: clock(),
+                                            shouldStop: { clock() >= deadline })
+        switch importBlock(block) {
+        case .imported: return block
+        case let other: throw ImportError.fault("own block did not import: \(other)")
+        }
+    }
+
+    public func setInvariantChecking(_ on: Bool) throws {
+        checkingInvariants = on
+        engine.invariantTracker = on ? try InvariantTracker(state: store.current) : nil
+    }
+
+    // MARK: Sync support
+
+    public func locator() throws -> [Hash32] { try engine.locator() }
+    public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] { try engine.headers(after: locator, max: max) }
+    public func block(_ hash: Hash32) throws -> Block? { try engine.block(hash) }
+    public func hasBlock(_ hash: Hash32) throws -> Bool { try engine.hasBlock(hash) }
+
+    /// Canonical block at a height.
+    public func canonicalBlock(at height: UInt64) throws -> Block? {
+        guard let h = try store.current.canonicalHash(at: height) else { return nil }
+        return try engine.block(h)
+    }
+}

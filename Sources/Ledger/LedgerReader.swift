@@ -1,0 +1,154 @@
+import Primitives
+
+/// A page of results and the cursor for the next page (nil at the end). Cursors are opaque state keys.
+public struct Page<Item: Sendable>: Sendable {
+    public let items: [Item]
+    public let nextCursor: [UInt8]?
+    public init(items: [Item], nextCursor: [UInt8]?) { self.items = items; self.nextCursor = nextCursor }
+}
+
+/// Typed, read-only queries over ledger state for explorers and wallets (RPC) and for node services.
+/// Every list is paged by an opaque cursor (the last key returned) and ordered by key.
+public struct LedgerReader: Sendable {
+    public let state: any StateReader
+
+    public init(_ state: any StateReader) { self.state = state }
+
+    func decode<T: CanonicalDecodable>(_ bytes: [UInt8], _ key: [UInt8]) throws -> T {
+        do { return try T(canonicalEncoding: bytes) } catch { throw LedgerFault("corrupt \(T.self) at \(key.hex): \(error)") }
+    }
+
+    func record<T: CanonicalDecodable>(_ key: [UInt8], _: T.Type) throws -> T? {
+        guard let v = try state.get(key) else { return nil }
+        return try decode(v, key)
+    }
+
+    /// A page over `prefix`, decoding each entry with `transform`. `cursor` must lie under `prefix`.
+    func page<T>(_ prefix: [UInt8], cursor: [UInt8]?, limit: Int, _ transform: (KeyValue) throws -> T?) throws -> Page<T> {
+        if let cursor, !cursor.starts(with: prefix) { throw LedgerFault("cursor does not belong to this list") }
+        let entries = try state.scan(prefix: prefix, after: cursor, limit: limit + 1)
+        var items = [T]()
+        for e in entries.prefix(limit) { if let t = try transform(e) { items.append(t) } }
+        return Page(items: items, nextCursor: entries.count > limit ? entries[limit - 1].key : nil)
+    }
+
+    // MARK: Accounts and stakers
+
+    public func account(_ key: PublicKey) throws -> Account { try record(StateKey.account(key), Account.self) ?? Account() }
+
+    public func staker(_ role: StakeRole, _ key: PublicKey) throws -> Staker? { try record(StateKey.staker(role, key), Staker.self) }
+
+    /// Stakers of a role (validators, or workers of a pool), by key.
+    public func stakers(_ role: StakeRole, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(PublicKey, Staker)> {
+        try page(StateKey.stakers(role), cursor: cursor, limit: limit) { kv in
+            guard let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
+            return (k, try decode(kv.value, kv.key) as Staker)
+        }
+    }
+
+    /// Every role in which a key has stake (validator and the pools it works for).
+    public func roles(of key: PublicKey) throws -> [(StakeRole, Staker)] {
+        var out = [(StakeRole, Staker)]()
+        if let v = try staker(.validator, key) { out.append((.validator, v)) }
+        for p in try pools() { if let w = try staker(.worker(pool: p.id), key) { out.append((.worker(pool: p.id), w)) } }
+        return out
+    }
+
+    /// Unbonding entries of a key in a role, by entry id.
+    public func unbondings(_ role: StakeRole, _ key: PublicKey) throws -> [(id: UInt64, entry: UnbondingEntry)] {
+        try state.scan(prefix: StateKey.unbondings(role, key), after: nil, limit: .max).map { kv in
+            (UInt64(bigEndianBytes: kv.key.suffix(8)), try decode(kv.value, kv.key) as UnbondingEntry)
+        }
+    }
+
+    // MARK: Pools, windows, shares
+
+    public func pool(_ id: UInt32) throws -> PoolConfig? { try record(StateKey.pool(id), PoolConfig.self) }
+
+    public func pools() throws -> [PoolConfig] {
+        try state.scan(prefix: [StateKey.Prefix.pool.rawValue], after: nil, limit: .max).map { try decode($0.value, $0.key) }
+    }
+
+    public func window(_ pool: UInt32, _ w: UInt64) throws -> WindowRecord? { try record(StateKey.window(pool, w), WindowRecord.self) }
+
+    /// Windows of a pool with a record, by window index.
+    public func windows(_ pool: UInt32, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(UInt64, WindowRecord)> {
+        try page(StateKey.windows(pool), cursor: cursor, limit: limit) { kv in
+            (UInt64(bigEndianBytes: kv.key.suffix(8)), try decode(kv.value, kv.key) as WindowRecord)
+        }
+    }
+
+    /// Settlement payouts of a window: validators then workers, each by key.
+    public func payouts(_ pool: UInt32, _ w: UInt64) throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+        try state.scan(prefix: StateKey.payouts(pool, w), after: nil, limit: .max).compactMap { kv in
+            guard let kind = PayoutKind(rawValue: kv.key[13]), let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
+            return (kind, k, try decode(kv.value, kv.key) as Amount)
+        }
+    }
+
+    /// Share tallies of a window, by worker key.
+    public func shares(_ pool: UInt32, window w: UInt64, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(PublicKey, ShareTally)> {
+        try page(StateKey.shareTallies(pool, w), cursor: cursor, limit: limit) { kv in
+            guard let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
+            return (k, try decode(kv.value, kv.key) as ShareTally)
+        }
+    }
+
+    public func commitment(_ id: Hash32) throws -> Commitment? { try record(StateKey.commitment(id), Commitment.self) }
+
+    /// Commitment ids of a worker in a window.
+    public func commitments(_ pool: UInt32, window w: UInt64, worker: PublicKey) throws -> [Hash32] {
+        try state.scan(prefix: StateKey.commitmentsByWorker(pool, w, worker), after: nil, limit: .max).compactMap { Hash32(bytes: $0.key.suffix(32)) }
+    }
+
+    // MARK: Escrows
+
+    public func escrow(_ id: Hash32) throws -> Escrow? { try record(StateKey.escrow(id), Escrow.self) }
+
+    /// Escrows of an owner, by id.
+    public func escrows(owner: PublicKey, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(Hash32, Escrow)> {
+        try page(StateKey.escrows(owner: owner), cursor: cursor, limit: limit) { kv in
+            guard let id = Hash32(bytes: kv.key.suffix(32)), let e = try escrow(id) else { return nil }
+            return (id, e)
+        }
+    }
+
+    // MARK: Tickets and fraud proofs
+
+    public func ticket(_ id: Hash32) throws -> Ticket? { try record(StateKey.ticket(id), Ticket.self) }
+
+    /// The revealed input of a ticket still open to challenge.
+    public func ticketInput(_ id: Hash32) throws -> [UInt8]? { try state.get(StateKey.ticketInput(id)) }
+
+    /// Tickets in a status, by id.
+    public func tickets(status: TicketStatus, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(Hash32, Ticket)> {
+        try page(StateKey.tickets(status: status), cursor: cursor, limit: limit) { kv in
+            guard let id = Hash32(bytes: kv.key.suffix(32)), let t = try ticket(id) else { return nil }
+            return (id, t)
+        }
+    }
+
+    /// Tickets selected from one commitment, by pass index.
+    public func tickets(commitment: Hash32) throws -> [(passIndex: UInt32, id: Hash32)] {
+        try state.scan(prefix: StateKey.tickets(commitment: commitment), after: nil, limit: .max).compactMap { kv in
+            guard let id = Hash32(bytes: kv.value) else { return nil }
+            return (UInt32(bigEndianBytes: kv.key.suffix(4)), id)
+        }
+    }
+
+    public func fraudCase(_ ticket: Hash32) throws -> FraudCase? { try record(StateKey.fraudCase(ticket), FraudCase.self) }
+
+    /// Adjudicated fraud proofs, by ticket id.
+    public func fraudCases(cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<FraudCase> {
+        try page([StateKey.Prefix.fraudCase.rawValue], cursor: cursor, limit: limit) { try decode($0.value, $0.key) }
+    }
+
+    // MARK: Chain-wide
+
+    public func supplyReport() throws -> SupplyReport { try Invariants.check(state) }
+    public func burned() throws -> UInt64 { try record(StateKey.global(.burned), UInt64.self) ?? 0 }
+    public func supply() throws -> UInt64 { try record(StateKey.global(.supply), UInt64.self) ?? 0 }
+    public func randaoMix() throws -> Hash32 { try record(StateKey.global(.randaoMix), Hash32.self) ?? .zero }
+    public func schedule() throws -> ValidatorSnapshot? { try record(StateKey.global(.schedule), ValidatorSnapshot.self) }
+    public func proposer(at height: UInt64) throws -> PublicKey? { try state.get(StateKey.proposer(height)).flatMap { PublicKey(bytes: $0) } }
+}
