@@ -251,7 +251,7 @@ public struct GenesisDocument: Codable, Sendable {
                                   ropeThetaBits: try bits(p.model.ropeThetaBits, "pools[\(i)].model.ropeThetaBits"),
                                   qkvBias: p.model.qkvBias)
             let shards = try p.shards.enumerated().map { j, s in
-                ShardSpec(layerStart: s.layerStart, layerEnd: s.layerEnd, finalNorm: s.finalNorm,
+                PoolShard(layerStart: s.layerStart, layerEnd: s.layerEnd, finalNorm: s.finalNorm,
                           weightsSHA256: try hash(s.weightsSHA256, "pools[\(i)].shards[\(j)].weightsSHA256"), costWeight: s.costWeight)
             }
             let defaults = PoolConfig(id: 0, modelId: "", executorSpec: "", model: model, shards: [], priceInputToken: 0,

@@ -13,7 +13,7 @@ public struct AdjudicationRequest: Sendable {
         self.positionOffset = positionOffset; self.tokenCount = tokenCount
     }
 
-    public var shard: ShardSpec { pool.shards[shardIndex] }
+    public var shard: PoolShard { pool.shards[shardIndex] }
 }
 
 /// The canonical result of replaying a pass.

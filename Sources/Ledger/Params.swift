@@ -68,7 +68,7 @@ public enum RewardScheme: Hashable, Sendable {
 }
 
 /// A shard of a pool's model: a contiguous layer range served by one worker process.
-public struct ShardSpec: Hashable, Sendable {
+public struct PoolShard: Hashable, Sendable {
     /// First layer (inclusive).
     public var layerStart: UInt32
     /// End layer (exclusive).
@@ -119,7 +119,7 @@ public struct PoolConfig: Hashable, Sendable {
     /// Executor specification, e.g. `canon-f32-v1`.
     public var executorSpec: String
     public var model: ModelSpec
-    public var shards: [ShardSpec]
+    public var shards: [PoolShard]
     /// Price per input token, base units.
     public var priceInputToken: Amount
     /// Price per output token, base units.
@@ -146,7 +146,7 @@ public struct PoolConfig: Hashable, Sendable {
     /// Maximum tokens in one pass (bounds reveal size and token claims).
     public var maxTokensPerPass: UInt32
 
-    public init(id: UInt32, modelId: String, executorSpec: String, model: ModelSpec, shards: [ShardSpec],
+    public init(id: UInt32, modelId: String, executorSpec: String, model: ModelSpec, shards: [PoolShard],
                 priceInputToken: Amount, priceOutputToken: Amount, minWorkerStake: Amount,
                 rewardScheme: RewardScheme = .proportional, windowBlocks: UInt64 = 60, challengeBlocks: UInt64 = 60,
                 spotCheckPpm: UInt32 = 50_000, revealDeadlineBlocks: UInt64 = 30, fraudSlashBps: BasisPoints = 5000,
@@ -198,7 +198,7 @@ extension RewardScheme: CanonicalCodable {
     }
 }
 
-extension ShardSpec: CanonicalCodable {
+extension PoolShard: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         w.u32(layerStart); w.u32(layerEnd); w.bool(finalNorm); w.hash(weightsSHA256); w.u64(costWeight)
     }
@@ -236,7 +236,7 @@ extension PoolConfig: CanonicalCodable {
         modelId = try r.string("modelId", max: 128)
         executorSpec = try r.string("executorSpec", max: 64)
         model = try r.decode(ModelSpec.self)
-        shards = try r.list("shards", max: 256, of: ShardSpec.self)
+        shards = try r.list("shards", max: 256, of: PoolShard.self)
         priceInputToken = try r.decode(Amount.self); priceOutputToken = try r.decode(Amount.self)
         minWorkerStake = try r.decode(Amount.self); rewardScheme = try r.decode(RewardScheme.self)
         windowBlocks = try r.u64("windowBlocks"); challengeBlocks = try r.u64("challengeBlocks")

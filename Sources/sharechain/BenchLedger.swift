@@ -59,7 +59,7 @@ struct LedgerWorkload {
         pool = PoolConfig(id: 0, modelId: "bench", executorSpec: "canon-f32-v1",
                           model: ModelSpec(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128,
                                            numLayers: 2, rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
-                          shards: [ShardSpec(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
+                          shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
                           priceInputToken: 1, priceOutputToken: 1, minWorkerStake: 100, windowBlocks: 1_000_000)
         ledger = Ledger(params: params, chainId: SHA256.hash(Array("bench-chain".utf8)), adjudicator: NoAdjudicator(),
                         equivocationVerifier: NoEvidence())

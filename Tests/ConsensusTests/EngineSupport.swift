@@ -40,7 +40,7 @@ struct TestNetwork {
         let pool = PoolConfig(id: 0, modelId: "tiny", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
                                                rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
-                              shards: [ShardSpec(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
                               priceInputToken: 1, priceOutputToken: 2, minWorkerStake: 100, windowBlocks: windowBlocks, challengeBlocks: windowBlocks)
         genesis = Genesis(chainName: "test", genesisTime: 1_700_000_000, consensus: consensus, ledger: ledger,
                           allocation: GenesisAllocation(

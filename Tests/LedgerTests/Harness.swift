@@ -82,8 +82,8 @@ struct Chain {
             id: id, modelId: "tiny-test", executorSpec: "canon-f32-v1",
             model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 4,
                              rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
-            shards: [ShardSpec(layerStart: 0, layerEnd: 2, finalNorm: false, weightsSHA256: .zero, costWeight: 3),
-                     ShardSpec(layerStart: 2, layerEnd: 4, finalNorm: true, weightsSHA256: .zero, costWeight: 5)],
+            shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsSHA256: .zero, costWeight: 3),
+                     PoolShard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsSHA256: .zero, costWeight: 5)],
             priceInputToken: 2, priceOutputToken: 7, minWorkerStake: 100, rewardScheme: scheme,
             windowBlocks: 10, challengeBlocks: 10, spotCheckPpm: 200_000, revealDeadlineBlocks: 5,
             fraudSlashBps: 5000, withholdSlashBps: 1000, verifierBountyBps: 1000, fraudProofBond: 50, maxTokensPerPass: 16)

@@ -1,0 +1,116 @@
+import Consensus
+import Foundation
+import Ledger
+import Logging
+import Primitives
+import ServiceLifecycle
+import Storage
+
+/// Closes the chain database when the node shuts down (the first service, so the last to stop).
+struct DatabaseService: Service {
+    let store: ChainStore
+    let logger: Logger
+
+    func run() async throws {
+        // Runs until graceful shutdown (or cancellation), then closes the database.
+        try? await gracefulShutdown()
+        for attempt in 0..<50 {
+            do {
+                try store.close()
+                logger.info("database closed")
+                return
+            } catch StorageError.busy {
+                // A reader (an RPC snapshot) is still alive: give it a moment.
+                try? await Task.sleep(for: .milliseconds(20 * (attempt + 1)))
+            } catch {
+                logger.error("closing the database: \(error)")
+                return
+            }
+        }
+        logger.warning("database still busy at shutdown; closing when the last reader is gone")
+    }
+}
+
+/// A node assembled from its configuration: the chain, and the services that run around it.
+public final class NodeRuntime: Sendable {
+    public let config: NodeConfig
+    public let genesis: Genesis
+    public let chain: ChainService
+    public let store: ChainStore
+    public let logger: Logger
+    public let validator: ValidatorIdentity?
+    /// Extra services (P2P, RPC, verifier, ...) registered by the caller before `run`, in start order.
+    public let extraServices: [any Service]
+
+    /// Loads the genesis (file or embedded devnet), opens the database, checks the weights, reads the
+    /// validator key. Every failure is a `NodeStartupError` with what to do about it.
+    public init(config: NodeConfig, logger: Logger, genesisJSON: String? = nil, extraServices: [any Service] = []) throws {
+        self.config = config
+        self.logger = logger
+        self.extraServices = extraServices
+        let genesis: Genesis
+        do {
+            if let path = config.genesis { genesis = try GenesisDocument.load(path: path) }
+            else { genesis = try GenesisDocument.decode(Data((genesisJSON ?? EmbeddedGenesis.devnet).utf8)).resolve() }
+        } catch { throw NodeStartupError("\(error)") }
+        self.genesis = genesis
+
+        let weights: WeightsIndex
+        do {
+            weights = try WeightsIndex(directory: config.weightsDir)
+            try weights.check(pools: genesis.allocation.pools)
+        } catch { throw NodeStartupError("\(error)") }
+
+        do { try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true) } catch {
+            throw NodeStartupError("cannot create data directory \(config.dataDir): \(error.localizedDescription)")
+        }
+        let dbPath = (config.dataDir as NSString).appendingPathComponent("chain")
+        let store: ChainStore
+        do { store = try ChainStore(path: dbPath, genesis: genesis.chainId) } catch {
+            throw NodeStartupError("cannot open the chain database: \(error)")
+        }
+        self.store = store
+        let engine: ChainEngine
+        do { engine = try ChainEngine(genesis: genesis, store: store, adjudicator: VerifierAdjudicator(weights: weights)) } catch {
+            throw NodeStartupError("cannot start the chain: \(error)")
+        }
+        let tip = engine.tipHeight
+        chain = ChainService(engine: engine)
+
+        if let keyPath = config.validatorKey {
+            let (key, file) = try KeyFile.load(path: keyPath)
+            let generations = Int(file.randaoGeneration ?? 0)
+            let length = file.randaoChainLength ?? ValidatorRandao.defaultLength
+            let chains = (0...generations).map { ValidatorRandao.chain(for: key, generation: UInt32($0), length: length) }
+            validator = ValidatorIdentity(key: key, chains: chains)
+            logger.info("validator key loaded", metadata: ["address": "\(Address.encode(key.publicKey, hrp: genesis.addressPrefix))"])
+        } else {
+            validator = nil
+        }
+        logger.info("chain opened", metadata: [
+            "chain": "\(genesis.chainName)", "chainId": "\(genesis.chainId.hex.prefix(16))", "height": "\(tip)", "data": "\(config.dataDir)",
+        ])
+    }
+
+    /// The services in start order; shutdown runs in reverse (the database closes last).
+    public func services(isSynced: @escaping @Sendable () async -> Bool = { true },
+                         broadcast: @escaping @Sendable (Block) async -> Void = { _ in }) -> [any Service] {
+        var s: [any Service] = [DatabaseService(store: store, logger: logger)]
+        if let validator {
+            s.append(BlockProducerService(chain: chain, identity: validator, logger: logger, isSynced: isSynced, broadcast: broadcast))
+        }
+        if config.load > 0 { s.append(LoadGeneratorService(chain: chain, perSecond: config.load, logger: logger)) }
+        s.append(contentsOf: extraServices)
+        return s
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts the services down in reverse order.
+    public func run(services: [any Service]) async throws {
+        if config.checkInvariants { try await chain.setInvariantChecking(true) }
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

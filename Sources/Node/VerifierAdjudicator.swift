@@ -1,0 +1,101 @@
+import Foundation
+import Ledger
+import Primitives
+import Verifier
+
+/// Why a node cannot adjudicate for a genesis.
+public struct WeightsError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Weight files found under a directory, by SHA-256 (pools pin weights by hash, not by path).
+public struct WeightsIndex: Sendable {
+    public let directory: String
+    public let files: [Hash32: String]
+
+    /// Hashes every `.safetensors` and `.gguf` file under `directory` (recursively).
+    public init(directory: String) throws {
+        self.directory = directory
+        var found = [Hash32: String]()
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw WeightsError("weights directory \(directory) does not exist")
+        }
+        let enumerator = fm.enumerator(atPath: directory)
+        while let rel = enumerator?.nextObject() as? String {
+            guard rel.hasSuffix(".safetensors") || rel.hasSuffix(".gguf") else { continue }
+            let path = (directory as NSString).appendingPathComponent(rel)
+            found[try DevnetGenesisBuilder.sha256(ofFile: path)] = path
+        }
+        files = found
+    }
+
+    /// Checks that every shard of every pool has its weights; the message lists what is missing.
+    public func check(pools: [PoolConfig]) throws {
+        var missing = [String]()
+        for p in pools {
+            for (i, s) in p.shards.enumerated() where files[s.weightsSHA256] == nil {
+                missing.append("pool \(p.id) (\(p.modelId)) shard \(i): no file with SHA-256 \(s.weightsSHA256.hex)")
+            }
+        }
+        if !missing.isEmpty {
+            throw WeightsError("""
+                this node cannot adjudicate fraud proofs for this genesis: weights missing in \(directory):
+                  \(missing.joined(separator: "\n  "))
+                Put the pinned weight files under --weights-dir (any name; they are found by SHA-256).
+                """)
+        }
+    }
+}
+
+/// The model description the executor needs, from a pool's consensus parameters.
+public enum PoolModels {
+    public static func config(_ pool: PoolConfig) -> ModelConfig {
+        let m = pool.model
+        return ModelConfig(architecture: m.qkvBias ? "qwen2" : "llama", hiddenSize: Int(m.hiddenSize),
+                           numAttentionHeads: Int(m.numHeads), numKeyValueHeads: Int(m.numKVHeads), headDim: Int(m.headDim),
+                           intermediateSize: Int(m.intermediateSize),
+                           rmsNormEps: Double(Float(bitPattern: m.rmsNormEpsBits)),
+                           ropeTheta: Double(Float(bitPattern: m.ropeThetaBits)),
+                           attentionBias: m.qkvBias, numHiddenLayers: Int(m.numLayers))
+    }
+
+    public static func shard(_ s: PoolShard) -> Verifier.ShardSpec {
+        Verifier.ShardSpec(layerStart: Int(s.layerStart), layerEnd: Int(s.layerEnd), finalNorm: s.finalNorm)
+    }
+}
+
+/// The real adjudicator: replays a revealed pass with `canon-f32-v1` on the pool's pinned weights.
+public struct VerifierAdjudicator: Adjudicator {
+    public let weights: WeightsIndex
+    public let replayer: ShardReplayer
+
+    public init(weights: WeightsIndex, replayer: ShardReplayer = ShardReplayer(cacheBytes: 1 << 30,
+                                                                               limits: ReplayLimits(maxTokens: Int(UInt32.max)))) {
+        self.weights = weights
+        self.replayer = replayer
+    }
+
+    public func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict {
+        let shard = request.shard
+        guard let path = weights.files[shard.weightsSHA256] else {
+            throw WeightsError("no weights with SHA-256 \(shard.weightsSHA256.hex) in \(weights.directory)")
+        }
+        // The pass must carry exactly the tokens its leaf claims (the ledger bounds the count).
+        if let tensor = try? Tensor(tns1: request.input, maxElements: Int(request.pool.maxTokensPerPass) * Int(request.pool.model.hiddenSize)),
+           tensor.shape.first != Int(request.tokenCount) {
+            return .invalidInput("input has \(tensor.shape.first ?? 0) tokens, the leaf claims \(request.tokenCount)")
+        }
+        let verdict = try replayer.replay(model: PoolModels.config(request.pool), shard: PoolModels.shard(shard),
+                                          weights: WeightsRef(path: path, sha256: shard.weightsSHA256),
+                                          input: request.input, positionOffset: request.positionOffset)
+        switch verdict {
+        case .output(let h): return .output(h)
+        case .invalidInput(let why): return .invalidInput(why)
+        case .invalidOutput(let why): return .invalidOutput(why)
+        }
+    }
+}
