@@ -92,6 +92,17 @@ public struct TipChange: Sendable {
     public var isReorg: Bool { !reverted.isEmpty }
 }
 
+/// Where import time goes (monotonic clock; for metrics and benchmarks, never for consensus decisions).
+public struct ImportTimings: Sendable {
+    public var blocks = 0
+    public var transactions = 0
+    public var signatures: Duration = .zero
+    public var execution: Duration = .zero
+    public var commit: Duration = .zero
+    public var total: Duration { signatures + execution + commit }
+    public init() {}
+}
+
 /// The result of importing a block.
 public enum ImportResult: Sendable {
     case alreadyKnown
@@ -119,11 +130,18 @@ public final class ChainEngine {
     private var invalidOrder: [Hash32] = []
     /// Optional per-block invariant checking (`--check-invariants`).
     public var invariantTracker: InvariantTracker?
+    /// Accumulated time per import phase.
+    public private(set) var timings = ImportTimings()
+    private let clock = ContinuousClock()
+
+    /// Verified transaction signatures (shared with mempool admission and sync pre-verification).
+    public let signatures: SignatureCache
 
     /// Opens the engine on a store, committing the genesis block when the store is empty.
-    public init(genesis: Genesis, store: ChainStore, adjudicator: any Adjudicator) throws {
+    public init(genesis: Genesis, store: ChainStore, adjudicator: any Adjudicator, signatures: SignatureCache = SignatureCache()) throws {
         self.genesis = genesis
         self.store = store
+        self.signatures = signatures
         ledger = Ledger(params: genesis.ledger, chainId: genesis.chainId, adjudicator: adjudicator,
                         equivocationVerifier: HeaderEquivocationVerifier())
         let ws = try ledger.genesisWriteSet(genesis.allocation)
@@ -346,10 +364,12 @@ public final class ChainEngine {
             context = BlockContext(height: h.height, slot: h.slot, proposer: h.proposer, randaoReveal: h.randaoReveal,
                                    missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState))
         } catch let e as ImportError { throw e } catch { throw .fault("schedule: \(error)") }
-        if let bad = Self.firstBadSignature(block.transactions) {
+        let t0 = clock.now
+        if let bad = signatures.verify(block.transactions) {
             markInvalid(block.hash)
             throw .invalid(.badTransactionSignature(index: bad))
         }
+        let t1 = clock.now
         var state = parentState
         let receipts: [Receipt]
         do {
@@ -378,7 +398,14 @@ public final class ChainEngine {
                                  body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
                                  transactions: Self.indexEntries(block.transactions, receipts))
         let finalized = max(finalizedHeight, h.height > genesis.consensus.finalityDepth ? h.height - genesis.consensus.finalityDepth : 0)
+        let t2 = clock.now
         do { try store.commit(record, writeSet: ws, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
+        let t3 = clock.now
+        timings.blocks += 1
+        timings.transactions += block.transactions.count
+        timings.signatures += t1 - t0
+        timings.execution += t2 - t1
+        timings.commit += t3 - t2
         finalizedHeight = finalized
         tipHash = block.hash
         tipHeader = h
@@ -387,24 +414,6 @@ public final class ChainEngine {
             invariantTracker = t
         }
         return receipts
-    }
-
-    /// Verifies transaction signatures on all cores; returns the first bad index.
-    static func firstBadSignature(_ txs: [SignedTransaction]) -> Int? {
-        guard !txs.isEmpty else { return nil }
-        let chunks = min(txs.count, 64)
-        let firstBad = Mutex(Int.max)
-        let per = (txs.count + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * per, hi = min(txs.count, lo + per)
-            guard lo < hi else { return }
-            for i in lo..<hi where !txs[i].hasValidSignature {
-                firstBad.withLock { $0 = min($0, i) }
-                return
-            }
-        }
-        let first = firstBad.withLock { $0 }
-        return first == Int.max ? nil : first
     }
 
     /// Address-index entries: the sender and every key a receipt's events mention.

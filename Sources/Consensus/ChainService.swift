@@ -75,6 +75,8 @@ public actor ChainService {
     public nonisolated let genesis: Genesis
     public nonisolated let store: ChainStore
     public nonisolated let ledger: Ledger
+    /// Verified signatures; callers may fill it ahead of time (`preverify`) from any thread.
+    public nonisolated let signatures: SignatureCache
     private let engine: ChainEngine
     private var mempool: Mempool
     private let clock: @Sendable () -> UInt64
@@ -88,6 +90,7 @@ public actor ChainService {
         genesis = engine.genesis
         store = engine.store
         ledger = engine.ledger
+        signatures = engine.signatures
         self.engine = engine
         mempool = Mempool(config: config)
         self.clock = clock
@@ -146,7 +149,8 @@ public actor ChainService {
     public func submit(_ tx: SignedTransaction) throws(MempoolError) -> Hash32 {
         let account: Account
         do { account = try engine.tipReader.account(tx.transaction.sender) } catch { throw .invalid(.badSignature) }
-        try mempool.add(tx, account: account, ledger: ledger, now: clock())
+        try mempool.add(tx, account: account, ledger: ledger, now: clock(), checkSignature: !signatures.contains(tx.id))
+        signatures.insert(CollectionOfOne(tx.id))
         publish(.pendingTransaction(tx))
         return tx.id
     }
@@ -245,6 +249,12 @@ public actor ChainService {
     }
 
     // MARK: Sync support
+
+    /// Verifies the transaction signatures of blocks about to be imported, outside the actor (sync can
+    /// verify the next blocks while the current one executes). Returns false if any signature is bad.
+    public nonisolated func preverify(_ blocks: [Block]) -> Bool {
+        blocks.allSatisfy { signatures.verify($0.transactions) == nil }
+    }
 
     public func locator() throws -> [Hash32] { try engine.locator() }
     public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] { try engine.headers(after: locator, max: max) }

@@ -1,0 +1,69 @@
+import Dispatch
+import Ledger
+import Primitives
+import Synchronization
+
+/// Transaction ids whose signatures are known valid. A transaction id is the hash of the signed encoding,
+/// signature included, so a cached id means exactly this signature on exactly this transaction verified.
+/// Filled by mempool admission and by ahead-of-time verification during sync; consulted by block import,
+/// so a block's transactions are not verified twice. Bounded (oldest ids forgotten first).
+public final class SignatureCache: Sendable {
+    private struct Storage {
+        var ids = Set<Hash32>()
+        var ring: [Hash32] = []
+        var next = 0
+    }
+
+    public let capacity: Int
+    private let storage: Mutex<Storage>
+
+    public init(capacity: Int = 262_144) {
+        self.capacity = max(1, capacity)
+        storage = Mutex(Storage())
+    }
+
+    public func contains(_ id: Hash32) -> Bool { storage.withLock { $0.ids.contains(id) } }
+
+    public func insert<S: Sequence>(_ ids: S) where S.Element == Hash32 {
+        storage.withLock { s in
+            for id in ids where !s.ids.contains(id) {
+                if s.ring.count < capacity {
+                    s.ring.append(id)
+                } else {
+                    s.ids.remove(s.ring[s.next])
+                    s.ring[s.next] = id
+                    s.next = (s.next + 1) % capacity
+                }
+                s.ids.insert(id)
+            }
+        }
+    }
+
+    public var count: Int { storage.withLock { $0.ids.count } }
+
+    /// Verifies the signatures of `txs` not already cached, on all cores; caches the valid ones. Returns
+    /// the index of the first invalid signature, or nil.
+    public func verify(_ txs: [SignedTransaction]) -> Int? {
+        let pending = txs.indices.filter { !contains(txs[$0].id) }
+        guard !pending.isEmpty else { return nil }
+        let chunks = min(pending.count, 64)
+        let per = (pending.count + chunks - 1) / chunks
+        let firstBad = Mutex(Int.max)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * per, hi = min(pending.count, lo + per)
+            guard lo < hi else { return }
+            var good = [Hash32]()
+            good.reserveCapacity(hi - lo)
+            for p in lo..<hi {
+                let i = pending[p]
+                if txs[i].hasValidSignature { good.append(txs[i].id) } else {
+                    firstBad.withLock { $0 = min($0, i) }
+                    break
+                }
+            }
+            insert(good)
+        }
+        let bad = firstBad.withLock { $0 }
+        return bad == Int.max ? nil : bad
+    }
+}
