@@ -110,6 +110,13 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "NodeTests",
+            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "ConsensusTests",
             dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
             swiftSettings: strict

@@ -26,7 +26,9 @@ public struct LedgerReader: Sendable {
     /// A page over `prefix`, decoding each entry with `transform`. `cursor` must lie under `prefix`.
     func page<T>(_ prefix: [UInt8], cursor: [UInt8]?, limit: Int, _ transform: (KeyValue) throws -> T?) throws -> Page<T> {
         if let cursor, !cursor.starts(with: prefix) { throw LedgerFault("cursor does not belong to this list") }
-        let entries = try state.scan(prefix: prefix, after: cursor, limit: limit + 1)
+        let limit = max(1, limit)
+        // One extra entry tells whether there is a next page (saturating: `.max` means everything).
+        let entries = try state.scan(prefix: prefix, after: cursor, limit: limit == .max ? .max : limit + 1)
         var items = [T]()
         for e in entries.prefix(limit) { if let t = try transform(e) { items.append(t) } }
         return Page(items: items, nextCursor: entries.count > limit ? entries[limit - 1].key : nil)

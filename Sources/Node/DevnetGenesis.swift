@@ -16,6 +16,16 @@ public struct DevnetGenesisBuilder {
     public var modelFile: String
     /// The path recorded in the document as a hint for operators.
     public var modelFileHint = "models/tiny/model.safetensors"
+    /// Pool and chain timing (blocks); the defaults suit a 10-second devnet.
+    public var windowBlocks: UInt64 = 12
+    public var challengeBlocks: UInt64 = 12
+    public var revealDeadlineBlocks: UInt64 = 6
+    public var spotCheckPpm: UInt32 = 100_000
+    public var beaconDelay: UInt64 = 2
+    public var slotsPerEpoch: UInt64 = 60
+    public var jailBlocks: UInt64 = 30
+    public var unbondingBlocks: UInt64 = 60
+    public var finalityDepth: UInt64 = 30
 
     public init(modelFile: String) { self.modelFile = modelFile }
 
@@ -56,15 +66,18 @@ public struct DevnetGenesisBuilder {
             shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1),
                      GenesisDocument.Shard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1)],
             priceInputToken: 1, priceOutputToken: 3, minWorkerStake: 1_000, rewardScheme: "proportional", pplnsShares: nil,
-            windowBlocks: 12, challengeBlocks: 12, spotCheckPpm: 100_000, revealDeadlineBlocks: 6, fraudSlashBps: 5_000,
+            windowBlocks: windowBlocks, challengeBlocks: challengeBlocks, spotCheckPpm: spotCheckPpm,
+            revealDeadlineBlocks: revealDeadlineBlocks, fraudSlashBps: 5_000,
             withholdSlashBps: 1_000, verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16)
         var ledger = LedgerParams()
         ledger.addressPrefix = hrp
-        ledger.unbondingBlocks = 60
-        ledger.jailBlocks = 30
-        ledger.slotsPerEpoch = 60
+        ledger.unbondingBlocks = unbondingBlocks
+        ledger.jailBlocks = jailBlocks
+        ledger.slotsPerEpoch = slotsPerEpoch
+        ledger.beaconDelay = beaconDelay
         var consensus = ConsensusParams()
         consensus.slotSeconds = slotSeconds
+        consensus.finalityDepth = finalityDepth
         return GenesisDocument(
             chainName: chainName, genesisTime: genesisTime, protocolVersion: 1,
             warning: "DEVELOPMENT CHAIN. Every key in this file is derived from a public string (see Node/KeyFile.swift, DevelopmentKeys) and is INSECURE. Never use them for anything of value.",

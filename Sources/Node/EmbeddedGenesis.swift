@@ -181,6 +181,7 @@ public enum EmbeddedGenesis {
     }
   ]
 }
+
 """#
 
     /// `Genesis/devnet-4.json`: four validators.
@@ -395,5 +396,6 @@ public enum EmbeddedGenesis {
     }
   ]
 }
+
 """#
 }

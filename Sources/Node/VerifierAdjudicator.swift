@@ -84,10 +84,8 @@ public struct VerifierAdjudicator: Adjudicator {
         guard let path = weights.files[shard.weightsSHA256] else {
             throw WeightsError("no weights with SHA-256 \(shard.weightsSHA256.hex) in \(weights.directory)")
         }
-        // The pass must carry exactly the tokens its leaf claims (the ledger bounds the count).
-        if let tensor = try? Tensor(tns1: request.input, maxElements: Int(request.pool.maxTokensPerPass) * Int(request.pool.model.hiddenSize)),
-           tensor.shape.first != Int(request.tokenCount) {
-            return .invalidInput("input has \(tensor.shape.first ?? 0) tokens, the leaf claims \(request.tokenCount)")
+        if let why = PassChecks.tokenMismatch(input: request.input, tokenCount: request.tokenCount, pool: request.pool) {
+            return .invalidInput(why)
         }
         let verdict = try replayer.replay(model: PoolModels.config(request.pool), shard: PoolModels.shard(shard),
                                           weights: WeightsRef(path: path, sha256: shard.weightsSHA256),
@@ -97,5 +95,16 @@ public struct VerifierAdjudicator: Adjudicator {
         case .invalidInput(let why): return .invalidInput(why)
         case .invalidOutput(let why): return .invalidOutput(why)
         }
+    }
+}
+
+/// Checks shared by validators (adjudication) and verifiers (before proving fraud).
+public enum PassChecks {
+    /// A reason when the revealed input does not carry exactly the tokens its leaf claims (such a pass is
+    /// invalid, hence fraud); nil when it does or when the input is malformed (the replayer reports that).
+    public static func tokenMismatch(input: [UInt8], tokenCount: UInt32, pool: PoolConfig) -> String? {
+        guard let tensor = try? Tensor(tns1: input, maxElements: Int(pool.maxTokensPerPass) * Int(pool.model.hiddenSize)),
+              tensor.shape.first != Int(tokenCount) else { return nil }
+        return "input has \(tensor.shape.first ?? 0) tokens, the leaf claims \(tokenCount)"
     }
 }

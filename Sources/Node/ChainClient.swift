@@ -1,0 +1,77 @@
+import Consensus
+import Foundation
+import Ledger
+import Primitives
+import Storage
+
+/// What the worker simulator and the verifier service need from a node. `LocalChainClient` serves it
+/// in-process; the RPC client serves it over JSON-RPC.
+public protocol ChainClient: Sendable {
+    /// The chain id, for signing.
+    func chainId() async throws -> Hash32
+    /// The canonical tip's height and slot.
+    func tip() async throws -> (height: UInt64, slot: UInt64)
+    func account(_ key: PublicKey) async throws -> Account
+    /// The nonce the sender's next transaction should carry (past its pending transactions).
+    func nextNonce(_ key: PublicKey) async throws -> UInt64
+    /// Submits a signed transaction; throws with the node's reason when it is rejected.
+    func submit(_ tx: SignedTransaction) async throws -> Hash32
+    /// Minimum fee for a transaction of this many bytes.
+    func minimumFee(size: Int) async throws -> Amount
+    func pool(_ id: UInt32) async throws -> PoolConfig?
+    func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker?
+    func escrow(_ id: Hash32) async throws -> Escrow?
+    func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord?
+    /// Tickets selected from a commitment (pass index and ticket id).
+    func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)]
+    func ticket(_ id: Hash32) async throws -> Ticket?
+    /// The revealed input of a ticket still open to challenge.
+    func ticketInput(_ id: Hash32) async throws -> [UInt8]?
+    /// A page of tickets in a status, after `cursor` (opaque, nil for the first page).
+    func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?)
+    func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
+}
+
+/// A `ChainClient` over an in-process `ChainService` (tests, and components running inside a node).
+public struct LocalChainClient: ChainClient {
+    public let chain: ChainService
+
+    public init(chain: ChainService) { self.chain = chain }
+
+    func reader() throws -> LedgerReader { LedgerReader(try chain.readView()) }
+
+    public func chainId() async throws -> Hash32 { chain.genesis.chainId }
+    public func tip() async throws -> (height: UInt64, slot: UInt64) {
+        let s = await chain.status()
+        return (s.height, s.slot)
+    }
+    public func account(_ key: PublicKey) async throws -> Account { try reader().account(key) }
+    public func nextNonce(_ key: PublicKey) async throws -> UInt64 { try await chain.nextNonce(for: key) }
+    public func submit(_ tx: SignedTransaction) async throws -> Hash32 { try await chain.submit(tx) }
+    public func minimumFee(size: Int) async throws -> Amount { chain.ledger.minimumFee(size: size) }
+    public func pool(_ id: UInt32) async throws -> PoolConfig? { try reader().pool(id) }
+    public func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { try reader().staker(role, key) }
+    public func escrow(_ id: Hash32) async throws -> Escrow? { try reader().escrow(id) }
+    public func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try reader().window(pool, w) }
+    public func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)] { try reader().tickets(commitment: commitment) }
+    public func ticket(_ id: Hash32) async throws -> Ticket? { try reader().ticket(id) }
+    public func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try reader().ticketInput(id) }
+    public func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
+        let page = try reader().tickets(status: status, cursor: try cursor.map { try Hex.decode($0) }, limit: limit)
+        return (page.items.map(\.0), page.nextCursor.map(\.hex))
+    }
+    public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
+}
+
+extension ChainClient {
+    /// Signs and submits a transaction body from `key` with the next nonce and the minimum fee.
+    @discardableResult
+    public func send(_ body: TxBody, from key: PrivateKey, feeMultiplier: UInt64 = 1) async throws -> Hash32 {
+        let chain = try await chainId()
+        let nonce = try await nextNonce(key.publicKey)
+        var tx = Transaction(chainId: chain, sender: key.publicKey, nonce: nonce, fee: 0, body: body)
+        let size = tx.signed(by: key).encodedSize
+        tx.fee = Amount(try await minimumFee(size: size).units * feeMultiplier)
+        return try await submit(tx.signed(by: key))
+    }
+}

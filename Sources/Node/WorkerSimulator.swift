@@ -1,0 +1,245 @@
+import Consensus
+import Foundation
+import Ledger
+import Logging
+import Primitives
+import ServiceLifecycle
+import Synchronization
+import Verifier
+
+/// Settings of a simulated worker.
+public struct WorkerSimulatorConfig: Sendable {
+    public var pool: UInt32 = 0
+    /// Shard index to serve (nil: chosen from the key).
+    public var shard: Int?
+    /// Fraction of passes whose output is corrupted (a dishonest worker).
+    public var cheatRate: Double = 0
+    /// Passes per share commitment (one commitment per window).
+    public var passesPerBatch = 6
+    /// Tokens per pass (capped by the pool's maximum).
+    public var maxTokensPerPass = 8
+    /// The client whose escrow pays for the simulated usage (nil: the worker pays itself).
+    public var clientKey: PrivateKey?
+    /// Deposit of the client's escrow.
+    public var escrowDeposit: Amount = 5_000_000
+    /// How often the loop looks at the chain.
+    public var pollInterval: Duration = .seconds(1)
+    /// Seed of the input generator (deterministic runs).
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// Counters a worker simulator reports (logs and tests).
+public struct WorkerStats: Sendable, Hashable {
+    public var passes = 0
+    public var corruptedPasses = 0
+    public var commitments = 0
+    public var reveals = 0
+    public var claims = 0
+    public var claimedInputTokens: UInt64 = 0
+    public var claimedOutputTokens: UInt64 = 0
+    public var rejected = 0
+}
+
+/// A staked worker serving one shard of a pool with the canonical executor on generated inputs: each
+/// window it commits a Merkle root over its passes, reveals the passes the beacon selects before their
+/// deadline, and — playing the client too — charges the escrow with signed cumulative usage vouchers.
+/// With `cheatRate > 0` it corrupts some outputs, as a dishonest worker would.
+public final class WorkerSimulator: Service, Sendable {
+    struct Batch: Sendable {
+        let commitment: Hash32
+        let window: UInt64
+        let leaves: [PassLeaf]
+        let inputs: [[UInt8]]
+        let corrupted: Set<Int>
+        var revealed: Set<UInt32> = []
+    }
+
+    public let key: PrivateKey
+    public let config: WorkerSimulatorConfig
+    let client: any ChainClient
+    let weights: WeightsIndex
+    let replayer: ShardReplayer
+    let logger: Logger
+    private let statsStorage = Mutex(WorkerStats())
+
+    public var stats: WorkerStats { statsStorage.withLock { $0 } }
+
+    public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: WorkerSimulatorConfig,
+                replayer: ShardReplayer = ShardReplayer(cacheBytes: 256 << 20), logger: Logger) {
+        self.key = key
+        self.client = client
+        self.weights = weights
+        self.config = config
+        self.replayer = replayer
+        self.logger = logger
+    }
+
+    private func bump(_ f: (inout WorkerStats) -> Void) { statsStorage.withLock { f(&$0) } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            do { try await self.loop() } catch is CancellationError {} catch {
+                self.logger.error("worker simulator stopped: \(error)")
+            }
+        }
+    }
+
+    func loop() async throws {
+        guard let pool = try await client.pool(config.pool) else { throw NodeStartupError("pool \(config.pool) does not exist") }
+        let shardIndex = config.shard ?? Int(key.publicKey.rawValue.prefixUInt64 % UInt64(pool.shards.count))
+        guard shardIndex < pool.shards.count else { throw NodeStartupError("pool \(pool.id) has no shard \(shardIndex)") }
+        let shard = pool.shards[shardIndex]
+        guard let path = weights.files[shard.weightsSHA256] else {
+            throw NodeStartupError("no weights with SHA-256 \(shard.weightsSHA256.hex) under \(weights.directory)")
+        }
+        let executor = try replayer.executor(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
+                                             weights: WeightsRef(path: path, sha256: shard.weightsSHA256))
+        let role = StakeRole.worker(pool: pool.id)
+        guard let staker = try await client.staker(role, key.publicKey), staker.stake >= pool.minWorkerStake else {
+            throw NodeStartupError("\(key.publicKey.hex) is not a bonded worker of pool \(pool.id) (bond at least \(pool.minWorkerStake) first)")
+        }
+        logger.info("worker started", metadata: ["pool": "\(pool.id)", "shard": "\(shardIndex)", "cheatRate": "\(config.cheatRate)"])
+
+        var rng = SplitMix64(seed: config.seed ^ key.publicKey.rawValue.prefixUInt64)
+        var batches: [Hash32: Batch] = [:]
+        var committedWindows = Set<UInt64>()
+        let payer = config.clientKey ?? key
+        var escrowId: Hash32?
+        var usage = (input: UInt64(0), output: UInt64(0))
+
+        while !Task.isCancelled {
+            let tip = try await client.tip()
+            let window = pool.window(ofHeight: tip.height + 1)
+
+            // The client's escrow, opened once.
+            if escrowId == nil {
+                let nonce = try await client.nextNonce(payer.publicKey)
+                let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
+                do {
+                    try await client.send(.escrowOpen(pool: pool.id, amount: config.escrowDeposit, expiryHeight: tip.height + 100_000), from: payer)
+                    escrowId = id
+                    logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
+                } catch {
+                    logger.warning("opening the escrow failed: \(error)")
+                }
+            }
+
+            // A jailed (or under-staked) worker cannot commit: wait, and unjail once the jail period is over.
+            let me = try await client.staker(role, key.publicKey)
+            var active = me?.isActive(minimum: pool.minWorkerStake) ?? false
+            if let me, case .jailed(let until) = me.status, tip.height + 1 >= until, me.stake >= pool.minWorkerStake {
+                do {
+                    try await client.send(.unjail(role: role), from: key)
+                    logger.notice("unjailed", metadata: ["height": "\(tip.height)"])
+                } catch { logger.warning("unjail rejected: \(error)") }
+            }
+            if !active, !committedWindows.contains(window) {
+                committedWindows.insert(window)
+                logger.notice("not committing: worker is not active", metadata: ["status": "\(String(describing: me?.status))", "window": "\(window)"])
+            }
+            active = active && !Task.isCancelled
+
+            // One batch per window, committed early in the window so its selection and reveal fit.
+            if active, !committedWindows.contains(window), tip.height + 1 < pool.closeHeight(ofWindow: window) {
+                let batch = try makeBatch(executor: executor, pool: pool, shard: shardIndex, window: window, rng: &rng)
+                let root = Merkle.root(leafHashes: batch.leaves.map(\.merkleLeafHash))
+                let tokens = batch.leaves.reduce(UInt64(0)) { $0 + UInt64($1.tokenCount) }
+                do {
+                    try await client.send(.commitShares(pool: pool.id, window: window, shard: UInt32(shardIndex),
+                                                        passCount: UInt32(batch.leaves.count), tokenCount: tokens, passRoot: root), from: key)
+                    batches[batch.commitment] = batch
+                    committedWindows.insert(window)
+                    bump { $0.commitments += 1; $0.passes += batch.leaves.count; $0.corruptedPasses += batch.corrupted.count }
+                    logger.info("committed shares", metadata: ["window": "\(window)", "passes": "\(batch.leaves.count)",
+                                                                "tokens": "\(tokens)", "corrupted": "\(batch.corrupted.count)"])
+                    // The client pays for the tokens served: a cumulative voucher signed by the escrow owner.
+                    if let escrowId {
+                        usage.input += tokens
+                        usage.output += max(1, tokens / 4)
+                        let voucher = UsageVoucher(chainId: try await client.chainId(), escrowId: escrowId,
+                                                   cumulativeInputTokens: usage.input, cumulativeOutputTokens: usage.output).signed(by: payer)
+                        do {
+                            try await client.send(.claimUsage(voucher: voucher), from: key)
+                            let claimed = usage
+                            bump { $0.claims += 1; $0.claimedInputTokens = claimed.input; $0.claimedOutputTokens = claimed.output }
+                        } catch {
+                            bump { $0.rejected += 1 }
+                            logger.warning("usage claim rejected: \(error)")
+                        }
+                    }
+                } catch {
+                    bump { $0.rejected += 1 }
+                    logger.warning("commitment rejected: \(error)")
+                    committedWindows.insert(window)  // try again next window
+                }
+            }
+
+            // Reveal every selected pass still awaiting reveal.
+            for (id, var batch) in batches {
+                for (index, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(index) {
+                    guard let t = try await client.ticket(ticketId) else { continue }
+                    guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline else {
+                        batch.revealed.insert(index)
+                        continue
+                    }
+                    let i = Int(index)
+                    let proof = Merkle.proof(index: i, leafHashes: batch.leaves.map(\.merkleLeafHash))
+                    do {
+                        try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.leaves[i], proof: proof, input: batch.inputs[i]), from: key)
+                        batch.revealed.insert(index)
+                        bump { $0.reveals += 1 }
+                        logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "pass": "\(i)",
+                                                                   "corrupted": "\(batch.corrupted.contains(i))"])
+                    } catch {
+                        logger.warning("reveal rejected: \(error)")
+                    }
+                }
+                batches[id] = batch
+                // Forget batches whose reveal deadlines are long past.
+                if window > batch.window + 3 { batches[id] = nil }
+            }
+            try await Task.sleep(for: config.pollInterval)
+        }
+    }
+
+    /// Runs `passesPerBatch` passes of the shard on generated inputs.
+    func makeBatch(executor: CanonExecutor, pool: PoolConfig, shard: Int, window: UInt64, rng: inout SplitMix64) throws -> Batch {
+        let hidden = Int(pool.model.hiddenSize)
+        var leaves = [PassLeaf](), inputs = [[UInt8]](), corrupted = Set<Int>()
+        let maxTokens = max(1, min(config.maxTokensPerPass, Int(pool.maxTokensPerPass)))
+        for i in 0..<config.passesPerBatch {
+            let tokens = Int(rng.next() % UInt64(maxTokens)) + 1
+            let offset = Int(rng.next() % 256)
+            let data = (0..<(tokens * hidden)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            let input = try Tensor(shape: [tokens, hidden], data: data)
+            var output = try executor.run(input, positionOffset: offset)
+            if Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate {
+                // A lazy or dishonest worker: the output is slightly off, as if a layer were skipped or noised.
+                output = try Tensor(shape: output.shape, data: output.data.enumerated().map { $0.offset == 0 ? $0.element + 0.5 : $0.element })
+                corrupted.insert(i)
+            }
+            let inputBytes = input.tns1
+            leaves.append(PassLeaf(shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
+                                   inputHash: Tags.tensor.hash(inputBytes), outputHash: output.hash))
+            inputs.append(inputBytes)
+        }
+        let root = Merkle.root(leafHashes: leaves.map(\.merkleLeafHash))
+        return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, passRoot: root),
+                     window: window, leaves: leaves, inputs: inputs, corrupted: corrupted)
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator for simulated inputs.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

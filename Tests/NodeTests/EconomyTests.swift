@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Node
+@testable import Primitives
+@testable import Storage
+
+/// The whole economy in one process on 1-second slots: a validator, two honest workers and a cheater (each
+/// also playing a client through an escrow), and a verifier, all talking to the chain through
+/// `LocalChainClient`; invariants checked after every block.
+@Suite(.serialized) struct EconomyTests {
+    static func genesisJSON(now: Date = Date()) throws -> String {
+        var b = DevnetGenesisBuilder(modelFile: repositoryRoot.appendingPathComponent("Genesis/models/tiny/model.safetensors").path)
+        b.slotSeconds = 1
+        b.genesisTime = UInt64(now.timeIntervalSince1970) - 5
+        b.chainName = "economy-test"
+        b.windowBlocks = 6
+        b.challengeBlocks = 6
+        b.revealDeadlineBlocks = 4
+        b.beaconDelay = 1
+        b.spotCheckPpm = 400_000
+        b.slotsPerEpoch = 600
+        b.jailBlocks = 100
+        b.randaoLength = 4096
+        return String(decoding: try b.json(), as: UTF8.self)
+    }
+
+    @Test func workersEarnTheCheaterIsCaughtAndTheBooksBalance() async throws {
+        let dir = TempDir("economy")
+        let keyPath = dir.file("validator.key")
+        var file = KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr")
+        file.randaoChainLength = 4096
+        try file.write(path: keyPath)
+        var config = NodeConfig(dataDir: dir.file("data"))
+        config.validatorKey = keyPath
+        config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
+        config.checkInvariants = true
+        var logger = Logger(label: "economy")
+        logger.logLevel = .warning
+        let runtime = try NodeRuntime(config: config, logger: logger, genesisJSON: try Self.genesisJSON())
+        let client = LocalChainClient(chain: runtime.chain)
+        let weights = try WeightsIndex(directory: config.weightsDir)
+        func worker(_ i: Int, cheat: Double) -> WorkerSimulator {
+            var c = WorkerSimulatorConfig()
+            c.cheatRate = cheat
+            c.shard = i % 2
+            c.clientKey = DevelopmentKeys.client
+            c.seed = UInt64(i + 1)
+            c.pollInterval = .milliseconds(300)
+            return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client, weights: weights, config: c, logger: logger)
+        }
+        let honest = [worker(0, cheat: 0), worker(1, cheat: 0)]
+        let cheater = worker(2, cheat: 1.0)
+        var vc = VerifierConfig()
+        vc.pollInterval = .milliseconds(300)
+        vc.stateFile = dir.file("verifier.state")
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: client, weights: weights, config: vc, logger: logger)
+        try await runtime.chain.setInvariantChecking(true)
+
+        let group = ServiceGroup(configuration: .init(services: (runtime.services() + honest + [cheater, verifier]).map { .init(service: $0) },
+                                                      logger: logger))
+        let pool = try #require(try LedgerReader(runtime.chain.readView()).pool(0))
+        let cheaterKey = DevelopmentKeys.worker(2).publicKey
+
+        // Run until the cheater has been caught and at least two windows with revenue have settled.
+        let outcome = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { try await group.run(); return false }
+            tasks.addTask {
+                let deadline = ContinuousClock.now + .seconds(90)
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .seconds(1))
+                    let r = LedgerReader(try runtime.chain.readView())
+                    let caught = try r.fraudCases().items.contains { $0.fraud && $0.worker == cheaterKey }
+                    let settled = try r.windows(0).items.filter { $0.1.status == .settled && $0.1.workerShare > .zero }.count
+                    if caught && settled >= 2 { return true }
+                }
+                return false
+            }
+            let done = try await tasks.next()!
+            // Check everything while the node still runs, then shut down.
+            if done { try await Self.verify(runtime: runtime, pool: pool, honest: honest, cheater: cheater, verifier: verifier) }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return done
+        }
+        #expect(outcome, "the cheater was not caught or windows did not settle in time (verifier \(verifier.stats), cheater \(cheater.stats))")
+    }
+
+    static func verify(runtime: NodeRuntime, pool: PoolConfig, honest: [WorkerSimulator], cheater: WorkerSimulator,
+                       verifier: VerifierService) async throws {
+        let view = try runtime.chain.readView()
+        let r = LedgerReader(view)
+        // The supply invariant (also checked after every block by the node).
+        _ = try Invariants.check(view)
+
+        // Escrows: charged exactly the vouchers' delta at pool prices (nothing short with these deposits).
+        for w in honest + [cheater] {
+            let page = try r.escrows(owner: DevelopmentKeys.client.publicKey)
+            #expect(!page.items.isEmpty)
+            _ = w
+        }
+        for (_, e) in try r.escrows(owner: DevelopmentKeys.client.publicKey).items {
+            let expected = e.claimedInputTokens * pool.priceInputToken.units + e.claimedOutputTokens * pool.priceOutputToken.units
+            #expect(e.totalCharged.units + e.shortfall.units == expected)
+            #expect(e.shortfall == .zero)
+        }
+
+        // Settled windows: revenue minus the protocol share to workers, split exactly by weighted shares.
+        var forfeitedFrom: UInt64?
+        for (w, rec) in try r.windows(0).items where rec.status == .settled && rec.revenue.units + rec.carriedIn.units > 0 && rec.carriedOut == .zero {
+            let revenue = rec.revenue.units + rec.carriedIn.units
+            #expect(rec.protocolShare.units == revenue * 500 / 10_000)
+            #expect(rec.workerShare.units == revenue - rec.protocolShare.units)
+            let payouts = try r.payouts(0, w)
+            #expect(payouts.filter { $0.kind == .worker }.reduce(UInt64(0)) { $0 + $1.amount.units } == rec.workerShare.units)
+            #expect(payouts.filter { $0.kind == .validator }.reduce(UInt64(0)) { $0 + $1.amount.units } == rec.protocolShare.units)
+            // Recompute the split from the tallies, leaving out forfeited shares (the cheater's, once caught).
+            var eligible = [(PublicKey, UInt64)]()
+            for (k, tally) in try r.shares(0, window: w).items {
+                let forfeited = try view.scan(prefix: StateKey.forfeitures(0, k), after: nil, limit: .max).contains { kv in
+                    let from = UInt64(bigEndianBytes: kv.key.suffix(8))
+                    let to = (try? UInt64(canonicalEncoding: kv.value)) ?? 0
+                    return w >= from && w <= to
+                }
+                if forfeited { forfeitedFrom = forfeitedFrom ?? w } else { eligible.append((k, tally.shares)) }
+            }
+            let split = try #require(Split.cumulativeFloor(rec.workerShare, weights: eligible.map(\.1)))
+            let expected = Dictionary(uniqueKeysWithValues: zip(eligible.map(\.0), split.map(\.units))).filter { $0.value > 0 }
+            let actual = Dictionary(uniqueKeysWithValues: payouts.filter { $0.kind == .worker }.map { ($0.recipient, $0.amount.units) })
+            #expect(actual == expected, "window \(w)")
+        }
+
+        // Honest workers: every selected ticket revealed, none proven fraudulent, none withheld.
+        let honestKeys = Set(honest.map(\.key.publicKey))
+        var honestTickets = 0
+        for status in TicketStatus.allCases {
+            for id in try r.tickets(status: status).items.map(\.0) {
+                let t = try #require(try r.ticket(id))
+                guard honestKeys.contains(t.worker) else { continue }
+                honestTickets += 1
+                #expect(status != .fraudProven && status != .withheld, "honest ticket \(id) is \(status)")
+            }
+        }
+        #expect(honestTickets > 0)
+
+        // The cheater: caught, slashed by the fraud fraction of its stake, jailed, shares forfeited.
+        let cheaterKey = cheater.key.publicKey
+        let cases = try r.fraudCases().items.filter { $0.worker == cheaterKey && $0.fraud }
+        #expect(!cases.isEmpty)
+        let first = try #require(cases.first)
+        #expect(first.slashed.units == 10_000 * 5_000 / 10_000, "first slash is half of the 10 000 bonded")
+        #expect(first.bounty.units == first.slashed.units / 10)
+        #expect(first.prover == verifier.key.publicKey)
+        let staker = try #require(try r.staker(.worker(pool: 0), cheaterKey))
+        guard case .jailed = staker.status else { Issue.record("cheater not jailed: \(staker.status)"); return }
+        #expect(try !view.scan(prefix: StateKey.forfeitures(0, cheaterKey), after: nil, limit: 1).isEmpty)
+        // The verifier replayed and won; its bounty was paid (balance above its start minus fees and bonds).
+        #expect(verifier.stats.proofsWon >= 1 || verifier.stats.proofsSubmitted >= 1)
+        #expect(verifier.stats.mismatches >= 1)
+        #expect(honest.allSatisfy { $0.stats.commitments >= 2 && $0.stats.rejected == 0 })
+        if ProcessInfo.processInfo.environment["ECONOMY_VERBOSE"] != nil {
+            print("economy: tip \(await runtime.chain.status().height), honest \(honest.map(\.stats)), cheater \(cheater.stats), verifier \(verifier.stats)")
+            print("economy: fraud cases \(cases.map { ($0.slashed, $0.bounty) }), forfeited from window \(String(describing: forfeitedFrom))")
+            for (w, rec) in try r.windows(0).items { print("economy: window \(w) \(rec.status) revenue \(rec.revenue) carried \(rec.carriedIn)/\(rec.carriedOut) protocol \(rec.protocolShare) workers \(rec.workerShare) eligible \(rec.eligibleShares)/\(rec.totalShares)") }
+        }
+    }
+}
