@@ -2,7 +2,9 @@ import ArgumentParser
 import CBaseline
 import Dispatch
 import Ledger
+import Foundation
 import Primitives
+import Storage
 
 /// Applying pre-built blocks of signed transfers and share commitments on one core, signatures checked.
 struct BenchLedger: AsyncParsableCommand {
@@ -18,10 +20,28 @@ struct BenchLedger: AsyncParsableCommand {
         let workload = try LedgerWorkload(accounts: accounts, blockSize: blockSize, blocks: blocks)
         let verifyRate = rate(0.5) { n in _ = cbaseline_schnorr_verify(Int64(n)) }
         for mix in [LedgerWorkload.Mix.transfers, .commitments] {
-            let (txPerSecond, split) = try workload.measure(mix: mix, state: MemoryState())
-            report("apply \(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: "tx/s",
+            let memory = MemoryState()
+            let (txPerSecond, split) = try workload.measure(mix: mix, base: memory) { ws, _ in memory.apply(ws) }
+            report("\(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: "tx/s",
                    machine: "bound: one Schnorr verify per tx, 21.7 k/s per core")
-            print("    split: signatures \(split.signatures)%, execution \(split.execution)%, write set \(split.writeSet)%")
+            print("    split: signatures \(split.signatures)%, execution \(split.execution)%, state write \(split.writeSet)%")
+
+            // The same blocks on the RocksDB state store: each block's write set, undo record and tip in one
+            // synced batch.
+            let dir = NSTemporaryDirectory() + "sharechain-bench-ledger-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
+            var parent = Hash32.zero
+            let (rocksRate, rocksSplit) = try workload.measure(mix: mix, base: store.current) { ws, height in
+                let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
+                try store.commit(BlockRecord(hash: hash, height: height, parent: parent, header: [], body: [], receipts: [], transactions: []),
+                                 writeSet: ws)
+                parent = hash
+            }
+            report("\(mix.rawValue) (RocksDB)", rocksRate, baseline: verifyRate, unit: "tx/s",
+                   machine: "bound: one Schnorr verify per tx, 21.7 k/s per core")
+            print("    split: signatures \(rocksSplit.signatures)%, execution \(rocksSplit.execution)%, state write (commit) \(rocksSplit.writeSet)%")
+            try store.close()
         }
     }
 }
@@ -100,9 +120,10 @@ struct LedgerWorkload {
 
     struct Split { var signatures: Int; var execution: Int; var writeSet: Int }
 
-    /// Applies the blocks to `state` (genesis first); returns transactions per second and the time split.
-    func measure(mix: Mix, state: MemoryState) throws -> (Double, Split) {
-        state.apply(genesis)
+    /// Applies the blocks to a state (genesis first, as height 0) through `commit(writeSet, height)`; returns
+    /// transactions per second and the time split.
+    func measure(mix: Mix, base: any StateReader, commit: (WriteSet, UInt64) throws -> Void) throws -> (Double, Split) {
+        try commit(genesis, 0)
         let signed = build(mix)
         var sigNs: UInt64 = 0, execNs: UInt64 = 0, wsNs: UInt64 = 0
         for (b, txs) in signed.enumerated() {
@@ -110,13 +131,13 @@ struct LedgerWorkload {
             // One core: verify sequentially, then execute without re-verifying.
             for tx in txs where !tx.hasValidSignature { throw LedgerFault("bad signature in benchmark block") }
             let t1 = DispatchTime.now().uptimeNanoseconds
-            var ls = LedgerState(base: state)
+            var ls = LedgerState(base: base)
             let ctx = BlockContext(height: UInt64(b + 1), slot: UInt64(b + 1), proposer: validator.publicKey,
                                    randaoReveal: randao.value(randao.length - b - 1))
             let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls, signaturesChecked: true)
             guard receipts.dropLast().allSatisfy({ $0.status == .success }) else { throw LedgerFault("a benchmark transaction failed") }
             let t2 = DispatchTime.now().uptimeNanoseconds
-            state.apply(try ls.overlay.writeSet())
+            try commit(try ls.overlay.writeSet(), UInt64(b + 1))
             let t3 = DispatchTime.now().uptimeNanoseconds
             sigNs += t1 - t0; execNs += t2 - t1; wsNs += t3 - t2
         }
@@ -125,4 +146,8 @@ struct LedgerWorkload {
         return (txs / (total / 1e9), Split(signatures: Int(Double(sigNs) / total * 100), execution: Int(Double(execNs) / total * 100),
                                            writeSet: Int(Double(wsNs) / total * 100)))
     }
+}
+
+extension FixedWidthInteger {
+    fileprivate var bigEndianBytes: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
 }
