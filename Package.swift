@@ -31,6 +31,8 @@ let package = Package(
         .executable(name: "sharechain", targets: ["sharechain"]),
         .library(name: "Primitives", targets: ["Primitives"]),
         .library(name: "Verifier", targets: ["Verifier"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

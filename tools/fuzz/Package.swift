@@ -28,5 +28,16 @@ let package = Package(
             dependencies: [.product(name: "Verifier", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        .executableTarget(
+            name: "FuzzBlock",
+            dependencies: [.product(name: "Consensus", package: "sharechain"), .product(name: "Ledger", package: "sharechain"),
+                           .product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "FuzzTransaction",
+            dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
     ]
 )
