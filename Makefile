@@ -17,9 +17,11 @@ test: setup
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build --parallel
 
+# The devnet: a validator producing a block every 10 s on the embedded genesis, with transfer load.
+LOAD ?= 2
 devnet: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain
-	.build/release/sharechain --help
+	.build/release/sharechain devnet --load $(LOAD)
 
 bench: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain

@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "Ledger",
                 "Primitives",
+                "Storage",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

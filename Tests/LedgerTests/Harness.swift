@@ -70,6 +70,9 @@ struct Chain {
     var slot: UInt64 = 0
     var stateRoot: Hash32
     var lastReceipts: [Receipt] = []
+    /// Every applied block's inputs, for replaying on another state backend.
+    var history: [(BlockContext, [SignedTransaction])] = []
+    let genesisWriteSet: WriteSet
     var checkInvariants = true
     /// Incremental invariants every block; a full scan every `fullCheckEvery` blocks cross-checks them.
     var tracker: InvariantTracker?
@@ -113,6 +116,7 @@ struct Chain {
             workers: workers.map { .init(key: $0.0.publicKey, pool: $0.1, stake: $0.2) },
             pools: pools)
         let ws = try ledger.genesisWriteSet(alloc)
+        genesisWriteSet = ws
         state.apply(ws)
         stateRoot = StateCommitment.next(previous: Chain.chainId, height: 0, writeSet: ws)
         for v in validators { revealIndex[v.key.publicKey] = v.chain.length }
@@ -143,6 +147,7 @@ struct Chain {
             tracker = t
         }
         revealIndex[p]! -= 1
+        history.append((ctx, txs))
         height += 1
         slot = ctx.slot
         stateRoot = StateCommitment.next(previous: stateRoot, height: height, writeSet: ws)
