@@ -30,6 +30,18 @@ public protocol ChainClient: Sendable {
     /// A page of tickets in a status, after `cursor` (opaque, nil for the first page).
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?)
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
+    /// Windows of a pool with a record, by index.
+    func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)]
+    /// Settlement payouts of a window.
+    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)]
+    /// Share tallies of a window, by worker.
+    func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)]
+    /// Escrows of an owner.
+    func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)]
+    /// Every adjudicated fraud proof.
+    func fraudCases() async throws -> [FraudCase]
+    /// Number of tickets in a status.
+    func ticketCount(status: TicketStatus) async throws -> Int
 }
 
 /// A `ChainClient` over an in-process `ChainService` (tests, and components running inside a node).
@@ -61,6 +73,14 @@ public struct LocalChainClient: ChainClient {
         return (page.items.map(\.0), page.nextCursor.map(\.hex))
     }
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
+    public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try reader().windows(pool).items }
+    public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+        try reader().payouts(pool, w)
+    }
+    public func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)] { try reader().shares(pool, window: w).items }
+    public func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try reader().escrows(owner: owner).items }
+    public func fraudCases() async throws -> [FraudCase] { try reader().fraudCases().items }
+    public func ticketCount(status: TicketStatus) async throws -> Int { try reader().tickets(status: status).items.count }
 }
 
 extension ChainClient {

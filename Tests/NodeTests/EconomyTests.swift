@@ -163,7 +163,13 @@ import Testing
         #expect(verifier.stats.proofsWon >= 1 || verifier.stats.proofsSubmitted >= 1)
         #expect(verifier.stats.mismatches >= 1)
         #expect(honest.allSatisfy { $0.stats.commitments >= 2 && $0.stats.rejected == 0 })
+        // The devnet summary renders from the same client.
+        let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",
+                                          honest[1].key.publicKey: "worker-1", cheater.key.publicKey: "cheater"]
+        let summary = try await DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names).render()
+        #expect(summary.contains("fraud proofs:") && summary.contains("cheater"))
         if ProcessInfo.processInfo.environment["ECONOMY_VERBOSE"] != nil {
+            print(summary)
             print("economy: tip \(await runtime.chain.status().height), honest \(honest.map(\.stats)), cheater \(cheater.stats), verifier \(verifier.stats)")
             print("economy: fraud cases \(cases.map { ($0.slashed, $0.bounty) }), forfeited from window \(String(describing: forfeitedFrom))")
             for (w, rec) in try r.windows(0).items { print("economy: window \(w) \(rec.status) revenue \(rec.revenue) carried \(rec.carriedIn)/\(rec.carriedOut) protocol \(rec.protocolShare) workers \(rec.workerShare) eligible \(rec.eligibleShares)/\(rec.totalShares)") }

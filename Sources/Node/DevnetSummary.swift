@@ -1,0 +1,68 @@
+import Consensus
+import Foundation
+import Ledger
+import Primitives
+
+/// The devnet's live summary: what the economy did so far, from any `ChainClient`.
+public struct DevnetSummary: Sendable {
+    public let client: any ChainClient
+    public let pool: UInt32
+    public let hrp: String
+    /// Names for known keys (workers, client, verifier) in the printout.
+    public let names: [PublicKey: String]
+
+    public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String]) {
+        self.client = client
+        self.pool = pool
+        self.hrp = hrp
+        self.names = names
+    }
+
+    func name(_ k: PublicKey) -> String { names[k] ?? String(Address.encode(k, hrp: hrp).prefix(12)) + "…" }
+
+    /// A multi-line report.
+    public func render() async throws -> String {
+        let tip = try await client.tip()
+        var lines = ["── devnet at height \(tip.height) (slot \(tip.slot)) " + String(repeating: "─", count: 40)]
+        // Clients' escrows.
+        var spent: UInt64 = 0, held: UInt64 = 0
+        for (key, label) in names.sorted(by: { $0.value < $1.value }) where label.hasPrefix("client") {
+            for (_, e) in try await client.escrows(owner: key) { spent += e.totalCharged.units; held += e.balance.units }
+        }
+        lines.append("escrow: \(spent) spent, \(held) still held")
+        // Windows.
+        let windows = try await client.windows(pool)
+        if let (current, record) = windows.last {
+            let shares = try await client.shares(pool, window: current)
+                .map { "\(name($0.0)) \($0.1.shares)" }.joined(separator: ", ")
+            lines.append("window \(current) (\(record.status)): revenue \(record.revenue), shares: \(shares.isEmpty ? "none yet" : shares)")
+        }
+        let settled = windows.filter { $0.1.status == .settled }
+        if let (w, rec) = settled.last {
+            let payouts = try await client.payouts(pool, w)
+                .map { "\(name($0.recipient)) \($0.amount)" }.joined(separator: ", ")
+            lines.append("settled windows: \(settled.count); last (\(w)): revenue \(rec.revenue.units + rec.carriedIn.units), protocol \(rec.protocolShare), workers \(rec.workerShare) → \(payouts.isEmpty ? "carried forward" : payouts)")
+        } else {
+            lines.append("settled windows: none yet")
+        }
+        // Tickets.
+        var counts = [String]()
+        for s in TicketStatus.allCases {
+            let n = try await client.ticketCount(status: s)
+            if n > 0 { counts.append("\(s) \(n)") }
+        }
+        lines.append("tickets: \(counts.isEmpty ? "none selected yet" : counts.joined(separator: ", "))")
+        // Fraud proofs and slashes.
+        let cases = try await client.fraudCases()
+        let proven = cases.filter(\.fraud)
+        if cases.isEmpty {
+            lines.append("fraud proofs: none yet")
+        } else {
+            let slashed = proven.reduce(UInt64(0)) { $0 + $1.slashed.units }
+            let bounty = proven.reduce(UInt64(0)) { $0 + $1.bounty.units }
+            let who = Set(proven.map(\.worker)).map(name).sorted().joined(separator: ", ")
+            lines.append("fraud proofs: \(proven.count) proven (\(who): slashed \(slashed), bounty \(bounty)), \(cases.count - proven.count) failed")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
