@@ -240,8 +240,12 @@ public final class ChainEngine {
         let size = BlockLimits.signedHeaderBytes + block.transactions.reduce(5) { $0 + $1.encodedSize }
         guard size <= genesis.consensus.maxBlockBytes else { throw .invalid(.tooLarge(bytes: size, maximum: genesis.consensus.maxBlockBytes)) }
         let start = genesis.slotStartMillis(h.slot)
-        guard h.timestamp >= start, h.timestamp < start + genesis.consensus.slotSeconds * 1000 else { throw .invalid(.timestampOutsideSlot) }
-        guard h.timestamp <= now + genesis.consensus.clockToleranceMillis else { throw .fromFuture(slot: h.slot) }
+        let (end, overflow) = start.addingReportingOverflow(genesis.slotMillis)
+        // A slot whose start no u64 clock can express has no valid timestamp.
+        guard start != .max, !overflow, h.timestamp >= start, h.timestamp < end else { throw .invalid(.timestampOutsideSlot) }
+        guard h.timestamp <= now.addingReportingOverflow(genesis.consensus.clockToleranceMillis).partialValue else {
+            throw .fromFuture(slot: h.slot)
+        }
         guard block.signedHeader.hasValidSignature else { throw .invalid(.badSignature) }
         var seen = Set<Hash32>()
         for tx in block.transactions where !seen.insert(tx.id).inserted { throw .invalid(.duplicateTransaction(tx.id)) }
@@ -449,7 +453,7 @@ public final class ChainEngine {
         let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true, shouldStop: shouldStop)
         let ws = try state.overlay.writeSet()
         let start = genesis.slotStartMillis(slot)
-        let timestamp = min(max(now, start), start + genesis.consensus.slotSeconds * 1000 - 1)
+        let timestamp = min(max(now, start), start.addingReportingOverflow(genesis.slotMillis - 1).partialValue)
         let header = BlockHeader(chainId: genesis.chainId, height: context.height, slot: slot, parent: tipHash, timestamp: timestamp,
                                  proposer: key.publicKey, randaoReveal: randaoReveal, txRoot: Block.txRoot(built.transactions),
                                  receiptsRoot: Receipt.root(built.receipts),

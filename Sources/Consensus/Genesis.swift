@@ -72,13 +72,24 @@ public struct Genesis: Sendable {
 
     /// Slot of a Unix time in milliseconds (0 before genesis).
     public func slot(atMillis ms: UInt64) -> UInt64 {
-        let start = genesisTime * 1000
-        return ms < start ? 0 : (ms - start) / (consensus.slotSeconds * 1000)
+        let start = genesisTime.multipliedReportingOverflow(by: 1000).partialValue
+        return ms < start ? 0 : (ms - start) / max(slotMillis, 1)
     }
 
-    /// Start of a slot, Unix milliseconds.
+    /// Start of a slot, Unix milliseconds; saturates at `UInt64.max` for slots no clock reaches (a slot
+    /// from the network can be any u64, and nothing it carries may trap).
     public func slotStartMillis(_ slot: UInt64) -> UInt64 {
-        genesisTime * 1000 + slot * consensus.slotSeconds * 1000
+        let (slotMillis, o1) = consensus.slotSeconds.multipliedReportingOverflow(by: 1000)
+        let (offset, o2) = slot.multipliedReportingOverflow(by: slotMillis)
+        let (base, o3) = genesisTime.multipliedReportingOverflow(by: 1000)
+        let (start, o4) = base.addingReportingOverflow(offset)
+        return o1 || o2 || o3 || o4 ? .max : start
+    }
+
+    /// Length of a slot in milliseconds (saturating).
+    public var slotMillis: UInt64 {
+        let (m, o) = consensus.slotSeconds.multipliedReportingOverflow(by: 1000)
+        return o ? .max : m
     }
 }
 

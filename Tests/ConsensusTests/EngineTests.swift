@@ -324,3 +324,29 @@ import Testing
 extension ImportResult {
     var isAlreadyKnown: Bool { if case .alreadyKnown = self { return true }; return false }
 }
+
+@Suite struct HostileHeaderTests {
+    /// Any u64 slot or timestamp from the network is handled without trapping.
+    @Test func absurdSlotsAndTimestampsAreRejectedNotFatal() throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        let good = try net.produce(engine)
+        for (slot, ts) in [(UInt64.max, UInt64.max), (UInt64.max / 1000, 5), (1 << 62, UInt64.max), (good.header.slot + 1, UInt64.max)] {
+            var h = good.header
+            h.height = 2
+            h.parent = good.hash
+            h.slot = slot
+            h.timestamp = ts
+            let b = Block(signedHeader: SignedHeader(header: h, signedBy: net.validators[0]), transactions: [])
+            do {
+                _ = try engine.importBlock(b, now: net.now(good.header.slot + 1))
+                Issue.record("accepted a block with slot \(slot)")
+            } catch {
+                // Any error is fine; the point is that nothing traps.
+            }
+        }
+        #expect(net.genesis.slotStartMillis(.max) == .max)
+        #expect(net.genesis.slot(atMillis: .max) > 0)
+    }
+}
