@@ -33,6 +33,8 @@ public final class P2PService: Service, Sendable {
     private let pendingTxRelay = Mutex<[SignedTransaction]>([])
     private let statusDirty = Mutex(false)
     private let blockListText = Mutex<String?>(nil)
+    /// Set at shutdown: no more dialing, accepting or new sessions.
+    private let stopping = Mutex(false)
     /// Bytes queued for one peer before it counts as too slow.
     private let maxQueuedBytes: Int
 
@@ -129,11 +131,12 @@ public final class P2PService: Service, Sendable {
             group.addTask { await self.maintenanceLoop() }
             let graceful = (try? await gracefulShutdown()) != nil
             logger.info("p2p shutting down", metadata: ["peers": "\(table.peers.count)"])
+            stopping.withLock { $0 = true }
+            server.channel.close(promise: nil)
             for p in table.peers { p.disconnect(.shutdown, "node shutting down") }
             if graceful { try? await Task.sleep(for: .milliseconds(200)) }  // let writers flush the goodbyes
             savePeersFile()
             sync.finish()
-            server.channel.close(promise: nil)
             group.cancelAll()
         }
         logger.info("p2p stopped")
@@ -164,6 +167,10 @@ public final class P2PService: Service, Sendable {
 
     private func inboundConnection(_ connection: NIOAsyncChannel<Frame, ByteBuffer>) async {
         let host = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        if stopping.withLock({ $0 }) {
+            await refuse(connection, .shutdown, "node shutting down")
+            return
+        }
         if table.isBanned(host: host) {
             await refuse(connection, .banned, "address banned")
             return
@@ -187,7 +194,7 @@ public final class P2PService: Service, Sendable {
 
     private func dialLoop() async {
         await withDiscardingTaskGroup { dials in
-            while !Task.isCancelled {
+            while !Task.isCancelled && !stopping.withLock({ $0 }) {
                 let free = config.maxOutboundPeers - table.outboundCount
                 let table = self.table
                 let due = book.withLock { b in
@@ -296,7 +303,7 @@ public final class P2PService: Service, Sendable {
                 let peer = Peer(id: table.nextId(), nodeKey: hello.nodeKey, direction: direction, remoteHost: host, remoteAddress: remote,
                                 listenEndpoint: listen, userAgent: hello.userAgent, outbox: outbox, maxQueuedBytes: maxQueuedBytes,
                                 bucket: TokenBucket(rate: config.messagesPerSecond, burst: config.messageBurst, now: .now))
-                let (registration, replaced) = table.register(peer)
+                let (registration, replaced) = stopping.withLock { $0 } ? (.rejected(.shutdown, "node shutting down"), nil) : table.register(peer)
                 if case .rejected(let reason, let message) = registration {
                     logger.debug("session refused", metadata: ["peer": "\(peer.label)", "reason": "\(reason)", "detail": "\(message)"])
                     try? await outbound.write(ByteBuffer(bytes: P2PMessage.disconnect(reason, message).frame))
