@@ -183,6 +183,7 @@ let package = Package(
             dependencies: [
                 "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

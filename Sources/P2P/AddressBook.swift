@@ -125,9 +125,10 @@ enum PeersFile {
 }
 
 /// The operator's block list file: node keys (64 hex) and `host:port` listen addresses, one per line;
-/// `#` starts a comment.
-enum BlockListFile {
-    static func parse(_ text: String) -> (keys: Set<PublicKey>, endpoints: Set<String>) {
+/// `#` starts a comment; other lines are ignored.
+public enum BlockListFile {
+    /// The keys and normalized `host:port` strings listed in `text`.
+    public static func parse(_ text: String) -> (keys: Set<PublicKey>, endpoints: Set<String>) {
         var keys = Set<PublicKey>(), endpoints = Set<String>()
         for raw in text.split(whereSeparator: \.isNewline) {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map {
