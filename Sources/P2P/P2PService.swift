@@ -106,7 +106,7 @@ public final class P2PService: Service, Sendable {
     public func run() async throws {
         let genesisHash = await chain.genesisHash
         genesisHashBox.withLock { $0 = genesisHash }
-        let server: NIOAsyncChannel<NIOAsyncChannel<Frame, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<Connection, Never>
         do {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -142,16 +142,24 @@ public final class P2PService: Service, Sendable {
         logger.info("p2p stopped")
     }
 
-    /// The pipeline of every connection: framing on the event loop, then an async channel of frames.
-    private func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Frame, ByteBuffer> {
-        try channel.pipeline.syncOperations.addHandler(
-            FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
-        return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
-            backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
-            inboundType: Frame.self, outboundType: ByteBuffer.self))
+    /// A connection and its remote address, read while the channel is surely open (a peer that is
+    /// disconnected at once for garbage must still be scored by address).
+    struct Connection: Sendable {
+        let channel: NIOAsyncChannel<Frame, ByteBuffer>
+        let remote: SocketAddress?
     }
 
-    private func acceptLoop(_ server: NIOAsyncChannel<NIOAsyncChannel<Frame, ByteBuffer>, Never>) async {
+    /// The pipeline of every connection: framing on the event loop, then an async channel of frames.
+    private func configure(_ channel: any Channel) throws -> Connection {
+        try channel.pipeline.syncOperations.addHandler(
+            FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
+        let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
+            backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
+            inboundType: Frame.self, outboundType: ByteBuffer.self))
+        return Connection(channel: async, remote: channel.remoteAddress)
+    }
+
+    private func acceptLoop(_ server: NIOAsyncChannel<Connection, Never>) async {
         do {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { connections in
@@ -165,8 +173,8 @@ public final class P2PService: Service, Sendable {
         }
     }
 
-    private func inboundConnection(_ connection: NIOAsyncChannel<Frame, ByteBuffer>) async {
-        let host = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+    private func inboundConnection(_ connection: Connection) async {
+        let host = connection.remote?.ipAddress ?? "unknown"
         if stopping.withLock({ $0 }) {
             await refuse(connection, .shutdown, "node shutting down")
             return
@@ -183,9 +191,9 @@ public final class P2PService: Service, Sendable {
         _ = await runSession(connection, direction: .inbound, dialed: nil)
     }
 
-    private func refuse(_ connection: NIOAsyncChannel<Frame, ByteBuffer>, _ reason: DisconnectReason, _ message: String) async {
-        logger.debug("refusing connection", metadata: ["remote": "\(connection.channel.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
-        try? await connection.executeThenClose { _, outbound in
+    private func refuse(_ connection: Connection, _ reason: DisconnectReason, _ message: String) async {
+        logger.debug("refusing connection", metadata: ["remote": "\(connection.remote?.description ?? "?")", "reason": "\(reason)"])
+        try? await connection.channel.executeThenClose { _, outbound in
             try await outbound.write(ByteBuffer(bytes: P2PMessage.disconnect(reason, message).frame))
         }
     }
@@ -219,7 +227,7 @@ public final class P2PService: Service, Sendable {
     }
 
     private func outboundConnection(_ e: PeerEndpoint) async {
-        let connection: NIOAsyncChannel<Frame, ByteBuffer>
+        let connection: Connection
         do {
             connection = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(3))
@@ -274,14 +282,14 @@ public final class P2PService: Service, Sendable {
     }
 
     /// Runs one connection from handshake to close.
-    private func runSession(_ connection: NIOAsyncChannel<Frame, ByteBuffer>, direction: PeerDirection, dialed: PeerEndpoint?) async -> SessionResult {
-        let channel = connection.channel
-        let host = channel.remoteAddress?.ipAddress ?? "unknown"
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+    private func runSession(_ connection: Connection, direction: PeerDirection, dialed: PeerEndpoint?) async -> SessionResult {
+        let channel = connection.channel.channel
+        let host = connection.remote?.ipAddress ?? "unknown"
+        let remote = connection.remote.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         var result = SessionResult()
         let timedOut = Mutex(false)
         do {
-            try await connection.executeThenClose { inbound, outbound in
+            try await connection.channel.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
                 let timer = channel.eventLoop.scheduleTask(in: TimeAmount(config.handshakeTimeout)) {
                     timedOut.withLock { $0 = true }
@@ -321,10 +329,14 @@ public final class P2PService: Service, Sendable {
                 var reason = "closed"
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.writeLoop(stream, outbound, peer, channel) }
-                    group.addTask { await self.pingLoop(peer) }
-                    reason = await self.readLoop(&frames, peer)
+                    await withDiscardingTaskGroup { inner in
+                        inner.addTask { await self.pingLoop(peer) }
+                        reason = await self.readLoop(&frames, peer)
+                        inner.cancelAll()
+                    }
+                    // Let the writer flush what is queued (a disconnect reason), but not forever.
                     peer.closeOutbox()
-                    group.cancelAll()
+                    channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
                 }
                 table.unregister(peer)
                 sync.post(.disconnected(peer))
@@ -440,8 +452,11 @@ public final class P2PService: Service, Sendable {
             do { try await outbound.write(frame) } catch { break }
             peer.didWrite(n)
         }
-        // The outbox ended (a disconnect was queued, or the reader stopped): close so the reader ends too.
-        channel.close(promise: nil)
+        // The outbox ended (a disconnect was queued, or the reader stopped): close so the reader ends too, but
+        // only after what was queued is on the wire (writes complete in order; an empty one is the barrier), or
+        // the peer would never learn why it was disconnected.
+        _ = try? await channel.writeAndFlush(ByteBuffer()).get()
+        try? await channel.close()
     }
 
     private func pingLoop(_ peer: Peer) async {
