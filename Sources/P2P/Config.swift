@@ -67,7 +67,7 @@ public struct P2PConfig: Sendable {
     /// Blocks requested from one peer and not yet received.
     public var maxBlocksInFlightPerPeer = 16
     /// Sync progress log interval.
-    public var progressInterval: Duration = .seconds(5)
+    public var progressInterval: Duration = .seconds(2)
     /// With bootstrap peers but none reachable, the node considers itself synced after this (so a network
     /// can restart from one validator); until then it does not produce.
     public var soloGrace: Duration = .seconds(30)
