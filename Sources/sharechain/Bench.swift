@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchExecutor.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchExecutor.self, BenchSync.self, BenchAll.self]
     )
 }
 
@@ -18,5 +18,6 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchLedger.parse([]).run()
         try await BenchStorage.parse([]).run()
         try await BenchExecutor.parse([]).run()
+        try await BenchSync.parse([]).run()
     }
 }
