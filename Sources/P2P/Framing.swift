@@ -48,29 +48,34 @@ public final class FrameDecoder: ChannelDuplexHandler, RemovableChannelHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
-        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
-        while let b = buffer, b.readableBytes >= 4 {
+        var b: ByteBuffer
+        if var pending = buffer {
+            buffer = nil  // keep one reference, so appending does not copy
+            pending.writeBuffer(&incoming)
+            b = pending
+        } else {
+            b = incoming
+        }
+        while b.readableBytes >= 4 {
             let length = b.getInteger(at: b.readerIndex, endianness: .little, as: UInt32.self) ?? 0
             guard length >= 1, Int(length) <= maxFrameBytes else {
                 fail(context, .badFrameLength(length, maximum: maxFrameBytes))
                 return
             }
             guard b.readableBytes >= 4 + Int(length) else { break }
-            buffer!.moveReaderIndex(forwardBy: 4)
-            let type: UInt8 = buffer!.readInteger() ?? 0
-            let payload = buffer!.readBytes(length: Int(length) - 1) ?? []
+            b.moveReaderIndex(forwardBy: 4)
+            let type: UInt8 = b.readInteger() ?? 0
+            let payload = b.readBytes(length: Int(length) - 1) ?? []
             cancelDeadline()
             context.fireChannelRead(wrapInboundOut(Frame(type: type, payload: payload)))
             if failed { return }
         }
-        if let b = buffer {
-            if b.readableBytes == 0 {
-                buffer = nil
-                cancelDeadline()
-            } else {
-                buffer!.discardReadBytes()
-                armDeadline(context)
-            }
+        if b.readableBytes == 0 {
+            cancelDeadline()
+        } else {
+            b.discardReadBytes()
+            buffer = b
+            armDeadline(context)
         }
     }
 

@@ -57,7 +57,8 @@ public final class P2PService: Service, Sendable {
             for e in PeersFile.load(file) { book.learn(e) }
         }
         self.book = Mutex(book)
-        maxQueuedBytes = max(64 << 20, 4 * P2PLimits(genesis: chain.genesis).maxFrameBytes)
+        // Room for a full `getBlocks` answer of in-flight-sized batches of full blocks, and then some.
+        maxQueuedBytes = max(64 << 20, 20 * P2PLimits(genesis: chain.genesis).maxFrameBytes)
         let penalizeLogger = logger
         sync = SyncManager(chain: chain, table: table, config: config, logger: logger, hasBootstrap: !config.bootstrapPeers.isEmpty) { peer, what, detail in
             P2PService.penalize(table: table, logger: penalizeLogger, peer, what, detail)

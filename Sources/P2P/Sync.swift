@@ -93,6 +93,7 @@ final class SyncManager: Sendable {
         var lastLogHeight: UInt64 = 0
         var importedBlocks = 0
         var importedTxs = 0
+        var loggedProgress = false
 
         var remaining: Int { queue.count - next }
     }
@@ -171,6 +172,7 @@ final class SyncManager: Sendable {
             s.lastLogHeight = ours.height
             s.importedBlocks = 0
             s.importedTxs = 0
+            s.loggedProgress = false
             logger.info("sync started", metadata: ["height": "\(ours.height)", "target": "\(peer.status?.height ?? target)", "peer": "\(peer.label)"])
         }
     }
@@ -191,7 +193,8 @@ final class SyncManager: Sendable {
         let chunks = min(headers.count, 16)
         let per = (headers.count + chunks - 1) / chunks
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            for i in (c * per)..<min(headers.count, (c + 1) * per) where !headers[i].hasValidSignature {
+            let lo = min(headers.count, c * per), hi = min(headers.count, lo + per)
+            for i in lo..<hi where !headers[i].hasValidSignature {
                 bad.withLock { $0 = true }
                 return
             }
@@ -371,7 +374,9 @@ final class SyncManager: Sendable {
             s.syncing = false
             return
         }
-        guard now - s.lastLog >= config.progressInterval else { return }
+        // Every interval, and once early (after 500 blocks) so even a short sync shows its rate and ETA.
+        guard now - s.lastLog >= config.progressInterval || (!s.loggedProgress && s.importedBlocks >= 500) else { return }
+        s.loggedProgress = true
         let secs = max(0.001, (now - s.lastLog).seconds)
         let rate = Double(height >= s.lastLogHeight ? height - s.lastLogHeight : 0) / secs
         let eta = rate > 0 ? "\(Int(Double(target - min(target, height)) / rate)) s" : "unknown"

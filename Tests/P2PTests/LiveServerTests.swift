@@ -41,7 +41,8 @@ struct LiveNode {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
             defer { group.cancelAll() }
-            let port = try await service.listeningPort()
+            // Generous: the whole package's tests share two cores, and the listener is a task like any other.
+            let port = try await service.listeningPort(timeout: .seconds(90))
             return try await body(LiveNode(genesis: g, chain: chain, service: service, port: port, dir: dir))
         }
     }
@@ -165,7 +166,7 @@ struct LiveNode {
             let took = ContinuousClock.now - start
             // Stall timeout 1 s (plus the frame's size at 64 KiB/s); the handshake timeout is 2 s.
             #expect(took >= .milliseconds(900))
-            #expect(took < .seconds(5))
+            #expect(took < .seconds(15))
         }
     }
 

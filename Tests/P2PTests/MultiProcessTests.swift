@@ -104,6 +104,7 @@ import Testing
         #expect(log.contains("sync progress") && log.contains("blocks/s=") && log.contains("eta="), "no progress lines:\n\(net.nodes[2].logTail)")
         #expect(log.contains("sync complete"))
         print("synced \(blocks) blocks in \(took)")
+        for line in log.split(separator: "\n") where line.contains("sync ") { print("  node-2: \(line)") }
     }
 
     /// A peer that sends invalid blocks is banned by the node it talks to, and no honest node adopts them.

@@ -177,7 +177,7 @@ final class TestPeer: Sendable {
     var isClosed: Bool { inbox.closed.withLock { $0 } }
 
     /// The next message matching `filter` (earlier non-matching ones are dropped), or nil on timeout.
-    func receive(timeout: Duration = .seconds(10), where filter: (P2PMessage) -> Bool = { _ in true }) async -> P2PMessage? {
+    func receive(timeout: Duration = .seconds(30), where filter: (P2PMessage) -> Bool = { _ in true }) async -> P2PMessage? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let frames = inbox.frames.withLock { f -> [Frame] in defer { f = [] }; return f }
@@ -195,7 +195,7 @@ final class TestPeer: Sendable {
     }
 
     /// Waits for the server to close the connection.
-    func waitUntilClosed(timeout: Duration = .seconds(10)) async -> Bool {
+    func waitUntilClosed(timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if isClosed { return true }
@@ -224,7 +224,7 @@ final class TestPeer: Sendable {
     }
 
     /// The server's disconnect reason if it sent one before closing.
-    func disconnectReason(timeout: Duration = .seconds(10)) async -> DisconnectReason? {
+    func disconnectReason(timeout: Duration = .seconds(30)) async -> DisconnectReason? {
         if case .disconnect(let r, _)? = await receive(timeout: timeout, where: { if case .disconnect = $0 { true } else { false } }) { return r }
         return nil
     }
