@@ -28,6 +28,8 @@ public final class P2PService: Service, Sendable {
     let sync: SyncManager
     private let seenBlocks = Mutex(BoundedSet<Hash32>(capacity: 8192))
     private let seenTxs = Mutex(BoundedSet<Hash32>(capacity: 65_536))
+    /// Blocks found invalid: whoever sends one again misbehaves too (the dedup cache must not shield them).
+    private let invalidBlocks = Mutex(BoundedSet<Hash32>(capacity: 4096))
     private let boundPort = Mutex<Int?>(nil)
     private let genesisHashBox = Mutex<Hash32?>(nil)
     private let pendingTxRelay = Mutex<[SignedTransaction]>([])
@@ -598,6 +600,10 @@ public final class P2PService: Service, Sendable {
     private func receiveNewBlock(_ block: Block, from peer: Peer) async {
         let hash = block.hash
         peer.markKnown(block: hash)
+        if invalidBlocks.withLock({ $0.contains(hash) }) {
+            misbehave(peer, .invalidBlock, "block \(block.header.height) \(hash.hex.prefix(16)) is known to be invalid")
+            return
+        }
         guard seenBlocks.withLock({ $0.insert(hash) }) else { return }
         let outcome = await chain.importBlock(block)
         switch outcome {
@@ -611,6 +617,7 @@ public final class P2PService: Service, Sendable {
             seenBlocks.withLock { _ = $0.remove(hash) }
             sync.post(.orphan(peer))
         case .invalid(let e):
+            invalidBlocks.withLock { _ = $0.insert(hash) }
             misbehave(peer, .invalidBlock, "block \(block.header.height) \(hash.hex.prefix(16)): \(e)")
         case .belowFinality:
             logger.debug("block forks below our finalized height; ignored", metadata: ["peer": "\(peer.label)", "height": "\(block.header.height)"])
