@@ -144,6 +144,25 @@ final class TestNetworkProcesses: @unchecked Sendable {
         return ChainView(status: st, headers: headers)
     }
 
+    /// Full blocks by hash from node `i`, in request order.
+    func blocks(_ i: Int, _ hashes: [Hash32]) async throws -> [Block] {
+        let peer = try await TestPeer.connect(port: p2pPort(i), limits: limits)
+        defer { peer.close() }
+        try await peer.handshakeAdopting(key: PrivateKey.generate())
+        var out = [Block]()
+        for chunk in stride(from: 0, to: hashes.count, by: P2PLimits.maxHashesPerRequest) {
+            let want = Array(hashes[chunk..<min(hashes.count, chunk + P2PLimits.maxHashesPerRequest)])
+            peer.send(.getBlocks(want))
+            for h in want {
+                guard case .block(let b)? = await peer.receive(where: { if case .block(let b) = $0 { b.hash == h } else { false } }) else {
+                    throw TestFailure("node \(i) did not serve block \(h)")
+                }
+                out.append(b)
+            }
+        }
+        return out
+    }
+
     /// Views of every running node (nil for one that does not answer).
     func views(_ indices: [Int]) async -> [Int: ChainView] {
         var out = [Int: ChainView]()
