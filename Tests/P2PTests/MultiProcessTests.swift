@@ -4,6 +4,7 @@ import Ledger
 import Node
 import P2P
 import Primitives
+import NIOPosix
 import Testing
 
 /// Validators in separate `sharechain node` processes on 127.0.0.1, with 1-second slots: they agree on one
@@ -200,4 +201,57 @@ import Testing
         }
         for n in net.nodes { #expect(!n.log.contains("below our finalized height"), "\(n.name) saw a branch below finality") }
     }
+}
+
+/// Part of the serialized suite, so it never runs beside the other multi-process tests.
+extension MultiProcessTests {
+    /// `sharechain devnet --validators 4`: four processes that find each other and produce, stopped cleanly.
+    @Test(.timeLimit(.minutes(1))) func fourValidatorDevnetStartsAndStops() async throws {
+        let exe = try Paths.sharechain()
+        let dir = TempDir("devnet")
+        // Four consecutive P2P ports and the RPC ports 100 above them, free a moment ago.
+        var base = 0
+        for _ in 0..<50 {
+            let candidate = Int.random(in: 20_000...50_000)
+            if portsFree(Array(candidate..<(candidate + 4)) + Array((candidate + 100)..<(candidate + 104))) {
+                base = candidate
+                break
+            }
+        }
+        try #require(base != 0, "no free port range")
+        let out = (dir.path as NSString).appendingPathComponent("devnet.out")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+        p.arguments = ["devnet", "--validators", "4", "--slot-seconds", "1", "--data-dir", dir.sub("data"), "--base-port", "\(base)"]
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        func text() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        let producing = await eventually(.seconds(40), every: .milliseconds(300)) {
+            let producers = Set(text().split(separator: "\n").filter { $0.contains("produced block") }.compactMap { $0.split(separator: "]").first })
+            return producers.count >= 2
+        }
+        #expect(producing, "devnet did not produce from two validators:\n\(text().suffix(2000))")
+        kill(p.processIdentifier, SIGTERM)
+        let stopped = await eventually(.seconds(25), every: .milliseconds(100)) { !p.isRunning }
+        #expect(stopped, "devnet did not stop")
+        #expect(p.terminationStatus == 0)
+        let log = text()
+        #expect(log.contains("devnet stopped"))
+        #expect(log.components(separatedBy: "devnet member exited").count - 1 == 4)
+        #expect(!log.contains("member did not stop in time"))
+    }
+}
+
+/// Whether every port can be bound on 127.0.0.1 right now.
+func portsFree(_ ports: [Int]) -> Bool {
+    for port in ports {
+        guard let c = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait() else { return false }
+        try? c.close().wait()
+    }
+    return true
 }
