@@ -740,6 +740,9 @@ public final class P2PService: Service, Sendable {
                 for p in table.peers where !p.isClosed { p.send(frame: frame) }
             }
             if tick % 3 == 0 { reloadBlockList() }
+            // Blocks that arrived slightly ahead of our clock wait in the chain service; a validator's producer
+            // retries them every slot, a follower has only this.
+            if tick % 10 == 0 { await chain.retryEarly() }
             if tick % 300 == 0 { savePeersFile() }
         }
     }
