@@ -79,6 +79,10 @@ public struct P2PConfig: Sendable {
     public var messagesPerSecond = 200.0
     public var messageBurst = 400.0
 
+    /// How often the node asks a peer for more addresses (while below its outbound limit); each peer's
+    /// `getPeers` is answered at most once per half of this.
+    public var peerExchangeInterval: Duration = .seconds(60)
+
     /// Reconnect backoff: doubles from `reconnectMin` up to `reconnectMax` after each failed attempt.
     public var reconnectMin: Duration = .milliseconds(500)
     public var reconnectMax: Duration = .seconds(30)

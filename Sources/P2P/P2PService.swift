@@ -578,7 +578,7 @@ public final class P2PService: Service, Sendable {
             guard withinRate(peer, .getPeers) else { break }
             let now = ContinuousClock.now
             let recent = peer.state.withLock { s -> Bool in
-                if let last = s.lastPeersRequestAnswered, now - last < .seconds(60) { return true }
+                if let last = s.lastPeersRequestAnswered, now - last < config.peerExchangeInterval / 2 { return true }
                 s.lastPeersRequestAnswered = now
                 return false
             }
@@ -729,6 +729,7 @@ public final class P2PService: Service, Sendable {
     /// Sync ticks, transaction relay, status announcements, the block list and the peers file.
     private func maintenanceLoop() async {
         var tick = 0
+        var lastExchange = ContinuousClock.now
         while !Task.isCancelled {
             do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
             tick += 1
@@ -744,7 +745,18 @@ public final class P2PService: Service, Sendable {
             // retries them every slot, a follower has only this.
             if tick % 10 == 0 { await chain.retryEarly() }
             if tick % 300 == 0 { savePeersFile() }
+            if ContinuousClock.now - lastExchange >= config.peerExchangeInterval {
+                lastExchange = .now
+                askForPeers()
+            }
         }
+    }
+
+    /// Asks one random peer for addresses while the node could use more outbound connections.
+    private func askForPeers() {
+        guard table.outboundCount < config.maxOutboundPeers, let p = table.peers.filter({ !$0.isClosed }).randomElement() else { return }
+        p.state.withLock { $0.lastPeersRequest = .now }
+        p.send(.getPeers)
     }
 
     private func reloadBlockList() {

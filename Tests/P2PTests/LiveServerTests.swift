@@ -260,3 +260,58 @@ struct LiveNode {
         }
     }
 }
+
+/// Limits and peer management on live services.
+@Suite struct PeerManagementTests {
+    @Test func inboundLimitRefusesWithAReason() async throws {
+        try await LiveNode.with(configure: { $0.maxInboundPeers = 1 }) { node in
+            let first = try await node.handshaken()
+            let second = try await node.connect()
+            #expect(await second.disconnectReason() == .tooManyPeers)
+            #expect(await second.waitUntilClosed())
+            #expect(!first.isClosed)
+        }
+    }
+
+    @Test func floodingPeerIsRateLimitedThenBanned() async throws {
+        try await LiveNode.with(configure: { $0.messagesPerSecond = 10; $0.messageBurst = 10 }) { node in
+            let key = PrivateKey.generate()
+            let peer = try await node.handshaken(key: key)
+            // Within the burst: answered.
+            peer.send(.ping(1))
+            #expect(await peer.receive(where: { $0 == .pong(1) }) == .pong(1))
+            // 200 at once: the excess is dropped and scored (5 points each) until the ban.
+            for i in 0..<200 { peer.send(.ping(UInt64(i + 2))) }
+            #expect(await peer.disconnectReason() == .banned)
+            #expect(node.service.isBanned(key.publicKey))
+        }
+    }
+
+    /// C knows only A, and finds B through A's peer list.
+    @Test func peerExchangeFindsOtherNodes() async throws {
+        try await LiveNode.with(configure: { $0.peerExchangeInterval = .milliseconds(300) }) { a in
+            func start(_ dir: TempDir) throws -> P2PService {
+                var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: PrivateKey.generate())
+                config.bootstrapPeers = [PeerEndpoint(host: "127.0.0.1", port: a.port)]
+                config.allowPrivateAddresses = true
+                config.peerExchangeInterval = .milliseconds(300)
+                config.peersFile = (dir.path as NSString).appendingPathComponent("peers.json")
+                return P2PService(config: config, chain: try a.genesis.chainService(dataDir: dir.path), logger: testLogger("pex"))
+            }
+            let dirB = TempDir("pex-b"), dirC = TempDir("pex-c")
+            let b = try start(dirB), c = try start(dirC)
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await b.run() }
+                group.addTask { try await c.run() }
+                let found = await eventually(.seconds(30), every: .milliseconds(100)) {
+                    c.peers().contains { $0.nodeKey == b.nodeKey } && b.peers().contains { $0.nodeKey == c.nodeKey }
+                }
+                #expect(found, "B and C did not find each other through A")
+                group.cancelAll()
+            }
+            // Saved at shutdown: the addresses C connected to.
+            let saved = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: dirC.path + "/peers.json")))
+            #expect(saved.contains("127.0.0.1:\(a.port)"))
+        }
+    }
+}
