@@ -287,8 +287,10 @@ public final class P2PService: Service, Sendable {
     /// Runs one connection from handshake to close.
     private func runSession(_ connection: Connection, direction: PeerDirection, dialed: PeerEndpoint?) async -> SessionResult {
         let channel = connection.channel.channel
-        let host = connection.remote?.ipAddress ?? "unknown"
-        let remote = connection.remote.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        // Outbound channels are initialized before they connect: their address is known only now.
+        let address = connection.remote ?? channel.remoteAddress
+        let host = address?.ipAddress ?? dialed?.host ?? "unknown"
+        let remote = address.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? dialed?.description ?? "unknown"
         var result = SessionResult()
         let timedOut = Mutex(false)
         do {
