@@ -436,3 +436,17 @@ public enum P2PWireError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// Sanity bounds on what a peer may claim, checked before anything reaches consensus code.
+public enum Plausibility {
+    /// Slots a block may be ahead of the local clock's slot and still be worth looking at. Honest nodes only
+    /// relay blocks they imported (never more than the clock tolerance ahead), so anything further is junk;
+    /// the bound also keeps slot arithmetic (`slotStartMillis`) far from overflow.
+    public static let maxFutureSlots: UInt64 = 64
+
+    /// Whether a header's slot is within reach of the current slot.
+    public static func slotIsPlausible(_ slot: UInt64, genesis: Genesis, nowMillis: UInt64) -> Bool {
+        let current = genesis.slot(atMillis: nowMillis)
+        return slot <= current &+ maxFutureSlots && slot < UInt64.max / 2
+    }
+}

@@ -602,6 +602,10 @@ public final class P2PService: Service, Sendable {
     private func receiveNewBlock(_ block: Block, from peer: Peer) async {
         let hash = block.hash
         peer.markKnown(block: hash)
+        guard Plausibility.slotIsPlausible(block.header.slot, genesis: chain.genesis, nowMillis: UInt64(Date().timeIntervalSince1970 * 1000)) else {
+            misbehave(peer, .invalidBlock, "block \(hash.hex.prefix(16)) has slot \(block.header.slot), far ahead of the clock")
+            return
+        }
         if invalidBlocks.withLock({ $0.contains(hash) }) {
             misbehave(peer, .invalidBlock, "block \(block.header.height) \(hash.hex.prefix(16)) is known to be invalid")
             return

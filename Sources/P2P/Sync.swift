@@ -1,5 +1,6 @@
 import Consensus
 import Dispatch
+import Foundation
 import Logging
 import Primitives
 import Synchronization
@@ -145,12 +146,19 @@ final class SyncManager: Sendable {
             }
             return
         }
-        if let problem = Self.problem(in: headers, chainId: chain.genesis.chainId) {
+        let nowMillis = UInt64(Date().timeIntervalSince1970 * 1000)
+        if let problem = Self.problem(in: headers, genesis: chain.genesis, nowMillis: nowMillis) {
             penalize(peer, .invalidHeaders, problem)
             return
         }
         let continues = s.queue.last.map { $0.hash == first.header.parent } ?? false
-        let parentKnown = (try? await chain.hasBlock(first.header.parent)) ?? false
+        let parentHeight: UInt64?
+        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? await chain.block(first.header.parent))?.header.height }
+        let parentKnown = parentHeight != nil
+        if let parentHeight, first.header.height != parentHeight &+ 1 {
+            penalize(peer, .invalidHeaders, "first header's height \(first.header.height) does not follow its parent's \(parentHeight)")
+            return
+        }
         if !continues {
             guard parentKnown else {
                 logger.debug("headers do not connect to our chain or queue; ignored", metadata: ["peer": "\(peer.label)"])
@@ -178,13 +186,16 @@ final class SyncManager: Sendable {
     }
 
     /// Why a run of headers cannot be a chain of this network, or nil.
-    static func problem(in headers: [SignedHeader], chainId: Hash32) -> String? {
+    static func problem(in headers: [SignedHeader], genesis: Genesis, nowMillis: UInt64) -> String? {
         for (i, h) in headers.enumerated() {
-            guard h.header.chainId == chainId else { return "header for another chain" }
+            guard h.header.chainId == genesis.chainId else { return "header for another chain" }
+            guard Plausibility.slotIsPlausible(h.header.slot, genesis: genesis, nowMillis: nowMillis) else {
+                return "header \(i) has slot \(h.header.slot), far ahead of the clock"
+            }
             if i > 0 {
                 let p = headers[i - 1]
                 guard h.header.parent == p.hash else { return "headers do not link at index \(i)" }
-                guard h.header.height == p.header.height + 1 else { return "heights not consecutive at index \(i)" }
+                guard p.header.height < UInt64.max, h.header.height == p.header.height + 1 else { return "heights not consecutive at index \(i)" }
                 guard h.header.slot > p.header.slot else { return "slots not increasing at index \(i)" }
             }
         }
@@ -379,7 +390,9 @@ final class SyncManager: Sendable {
         s.loggedProgress = true
         let secs = max(0.001, (now - s.lastLog).seconds)
         let rate = Double(height >= s.lastLogHeight ? height - s.lastLogHeight : 0) / secs
-        let eta = rate > 0 ? "\(Int(Double(target - min(target, height)) / rate)) s" : "unknown"
+        // Targets are peers' claims: keep the arithmetic finite whatever they say.
+        let etaSeconds = rate > 0 ? Double(target - min(target, height)) / rate : .infinity
+        let eta = etaSeconds < 1e9 ? "\(Int(etaSeconds)) s" : "unknown"
         logger.info("sync progress", metadata: [
             "height": "\(height)", "target": "\(target)", "blocks/s": "\(Self.fixed(rate, 1))", "eta": "\(eta)",
             "txs": "\(s.importedTxs)", "peers": "\(table.peers.count)",

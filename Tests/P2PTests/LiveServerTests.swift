@@ -315,3 +315,26 @@ struct LiveNode {
         }
     }
 }
+
+extension LiveServerTests {
+    /// Absurd numbers from a peer (a slot near 2⁶⁴, whose start time would overflow) are refused before they
+    /// reach consensus code, and the node keeps serving.
+    @Test func absurdSlotIsRefusedWithoutHarm() async throws {
+        try await LiveNode.with(blocks: 2) { node in
+            let key = PrivateKey.generate()
+            let peer = try await node.handshaken(key: key)
+            let status = await node.chain.status()
+            let g = node.genesis.genesis
+            let header = BlockHeader(chainId: g.chainId, height: status.height + 1, slot: UInt64.max - 1, parent: status.tipHash,
+                                     timestamp: .max, proposer: DevelopmentKeys.validator(0).publicKey, randaoReveal: .zero,
+                                     txRoot: Block.txRoot([]), receiptsRoot: .zero, stateRoot: .zero)
+            peer.send(.newBlock(Block(signedHeader: SignedHeader(header: header, signedBy: DevelopmentKeys.validator(0)), transactions: [])))
+            #expect(await peer.disconnectReason() == .banned)
+            // Still alive and answering.
+            let other = try await node.handshaken()
+            other.send(.ping(5))
+            #expect(await other.receive(where: { $0 == .pong(5) }) == .pong(5))
+            #expect(await node.chain.status().tipHash == status.tipHash)
+        }
+    }
+}
