@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -65,10 +66,23 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Wire protocol, peers, gossip and sync over SwiftNIO (Specs/p2p.md). Below Node: never imports it.
+        .target(
+            name: "P2P",
+            dependencies: [
+                "Primitives", "Ledger", "Consensus",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
         .target(
             name: "Node",
             dependencies: [
-                "Primitives", "Ledger", "Consensus", "Verifier", "Storage",
+                "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -102,11 +116,14 @@ let package = Package(
                 "Ledger",
                 "Consensus",
                 "Node",
+                "P2P",
                 "Storage",
                 "Verifier",
                 "CBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -166,6 +183,19 @@ let package = Package(
                 "StorageTestSupport",
                 "StorageCrashChild",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        // Codec and live-socket tests of the P2P module, and multi-process devnet tests that spawn the built
+        // `sharechain` binary (build it first: `swift build --build-tests` builds every product).
+        .testTarget(
+            name: "P2PTests",
+            dependencies: [
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -26,7 +26,7 @@ public struct BlockProducerService: Service {
 
     public func run() async throws {
         let genesis = chain.genesis
-        let slotMillis = genesis.consensus.slotSeconds * 1000
+        let slotMillis = genesis.slotMillis
         logger.info("block producer started", metadata: ["validator": "\(identity.key.publicKey.hex)"])
         let initial = identity
         // Graceful shutdown cancels the loop; a cancelled sleep ends it without an error.

@@ -28,6 +28,13 @@ public struct NodeConfig: Codable, Sendable {
     public var produceWithoutPeers: Bool = true
     /// CORS origins allowed to call the RPC from a browser.
     public var rpcCorsOrigins: [String] = []
+    /// P2P: accept and announce loopback/private addresses in peer exchange (devnets on one machine).
+    public var p2pAllowPrivateAddresses: Bool?
+    /// P2P: a file of node keys or `host:port` addresses to refuse and disconnect (re-read while running).
+    public var p2pBlockFile: String?
+    /// P2P: connection limits (defaults 32 inbound, 8 outbound).
+    public var p2pMaxInbound: Int?
+    public var p2pMaxOutbound: Int?
 
     public init(dataDir: String) { self.dataDir = dataDir }
 

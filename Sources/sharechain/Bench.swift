@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchExecutor.self, BenchImport.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchExecutor.self, BenchImport.self, BenchSync.self, BenchAll.self]
     )
 }
 
@@ -19,5 +19,6 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchStorage.parse([]).run()
         try await BenchExecutor.parse([]).run()
         try await BenchImport.parse([]).run()
+        try await BenchSync.parse([]).run()
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Node
 import Primitives
+import ServiceLifecycle
 
 /// Options shared by `node` and `devnet`.
 struct NodeOptions: ParsableArguments {
@@ -18,6 +19,13 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String?
     @Flag(help: "Check the ledger invariants after every block.") var checkInvariants = false
     @Option(help: "Devnet load: transfers per second from the development accounts.") var load: Double?
+    @Flag(help: "P2P: accept and announce loopback/private addresses in peer exchange (networks on one machine or a LAN).")
+    var p2pAllowPrivate = false
+    @Option(help: "P2P: most inbound connections (default 32).") var maxInboundPeers: Int?
+    @Option(help: "P2P: most outbound connections (default 8).") var maxOutboundPeers: Int?
+    @Option(help: ArgumentHelp("P2P: file of node keys or host:port addresses to refuse and disconnect, re-read while running.",
+                               visibility: .hidden))
+    var p2pBlockFile: String?
 
     func resolve(defaultDataDir: String? = nil) throws -> NodeConfig {
         var c: NodeConfig
@@ -35,6 +43,10 @@ struct NodeOptions: ParsableArguments {
         if let logLevel { c.logLevel = logLevel }
         if checkInvariants { c.checkInvariants = true }
         if let load { c.load = load }
+        if p2pAllowPrivate { c.p2pAllowPrivateAddresses = true }
+        if let maxInboundPeers { c.p2pMaxInbound = maxInboundPeers }
+        if let maxOutboundPeers { c.p2pMaxOutbound = maxOutboundPeers }
+        if let p2pBlockFile { c.p2pBlockFile = p2pBlockFile }
         return c
     }
 }
@@ -61,6 +73,10 @@ struct NodeCommand: AsyncParsableCommand {
             to start on a data directory of another chain, and when the pools' pinned weight files are missing \
             from --weights-dir (it could not judge fraud proofs). SIGINT or SIGTERM shut it down cleanly.
 
+            The node listens for peers on --p2p-addr and dials every --peer; it identifies itself with \
+            <data-dir>/node.key (created on first start) and remembers peers in <data-dir>/peers.json. A validator \
+            with peers configured produces only once it has caught up with them.
+
             Example: sharechain node --genesis Genesis/devnet.json --data-dir /var/lib/sharechain --validator-key validator.key
             """)
 
@@ -71,7 +87,8 @@ struct NodeCommand: AsyncParsableCommand {
         let logger = bootstrapLogging(config.logLevelValue)
         do {
             let runtime = try NodeRuntime(config: config, logger: logger)
-            try await runtime.run(services: runtime.services())
+            let p2p = try runtime.makeP2PService()
+            try await runtime.run(services: runtime.services(p2p: p2p))
         } catch let e as NodeStartupError {
             logger.critical("cannot start: \(e)")
             throw ExitCode(2)
@@ -79,38 +96,52 @@ struct NodeCommand: AsyncParsableCommand {
     }
 }
 
-/// `sharechain devnet`: a single-validator node on the embedded devnet genesis, printing each block.
+/// `sharechain devnet`: a single-validator node on the embedded devnet genesis, printing each block; or, with
+/// `--validators N`, N validator processes on loopback that find each other over P2P.
 struct DevnetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devnet",
-        abstract: "Run a local single-validator devnet on the embedded development genesis (INSECURE keys).",
+        abstract: "Run a local devnet: one validator, or --validators N processes on loopback (INSECURE keys).",
         discussion: """
-            Uses the well-known development validator key, a fresh temporary data directory unless --data-dir is \
-            given, and prints every block. --load N submits N transfers per second from the development accounts.
+            Uses the well-known development validator keys and a fresh temporary data directory unless --data-dir \
+            is given. --load N submits N transfers per second from the development accounts.
+
+            With --validators N (N > 1) it starts N `sharechain node` processes, each with its own data directory \
+            (<data-dir>/validator-i), key (validator-i), P2P port (--base-port + i) and RPC port \
+            (--base-port + 100 + i), all peering over 127.0.0.1, on Genesis/devnet-4.json for N = 4 or a generated \
+            genesis otherwise (or with --slot-seconds). Their logs go to standard error prefixed by name and to \
+            <data-dir>/validator-i/node.log. Ctrl-C stops them all cleanly.
+
+            Example: sharechain devnet --validators 4 --slot-seconds 2
             """)
 
     @OptionGroup var options: NodeOptions
     @Flag(help: "Do not print a line per block.") var quiet = false
+    @Option(help: "Number of validator processes (1: this process is the node).") var validators = 1
+    @Option(help: "With --validators: first P2P port (P2P base+i, RPC base+100+i).") var basePort = 30_300
+    @Option(help: "With --validators: generate a genesis with this slot length starting now (default: Genesis/devnet-4.json for 4).")
+    var slotSeconds: UInt64?
 
     func run() async throws {
+        if validators > 1 { return try await runMany() }
         let dir = options.dataDir ?? (NSTemporaryDirectory() + "sharechain-devnet-\(ProcessInfo.processInfo.processIdentifier)")
         var config = try options.resolve(defaultDataDir: dir)
         if config.validatorKey == nil {
             let keyPath = (dir as NSString).appendingPathComponent("validator-0.key")
-            if !FileManager.default.fileExists(atPath: keyPath) {
-                var file = KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr", note: "INSECURE development key")
-                file.randaoGeneration = 0
-                file.randaoChainLength = ValidatorRandao.defaultLength
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try file.write(path: keyPath)
-            }
+            if !FileManager.default.fileExists(atPath: keyPath) { try Self.writeDevKey(0, to: keyPath) }
             config.validatorKey = keyPath
         }
         let logger = bootstrapLogging(config.logLevelValue)
         logger.warning("DEVNET: development keys are public; never use them for anything of value")
         do {
             let runtime = try NodeRuntime(config: config, logger: logger)
-            var services = runtime.services()
+            // A lone devnet stays off the network unless asked to join one.
+            var services: [any Service]
+            if options.p2pAddr != nil || !options.peers.isEmpty {
+                services = runtime.services(p2p: try runtime.makeP2PService())
+            } else {
+                services = runtime.services()
+            }
             if !quiet { services.append(BlockPrinter(chain: runtime.chain, hrp: runtime.genesis.addressPrefix)) }
             printLine("devnet: chain \(runtime.genesis.chainName) \(runtime.genesis.chainId), data in \(config.dataDir)")
             try await runtime.run(services: services)
@@ -118,5 +149,62 @@ struct DevnetCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(e)")
             throw ExitCode(2)
         }
+    }
+
+    static func writeDevKey(_ i: Int, to path: String) throws {
+        var file = KeyFile(key: DevelopmentKeys.validator(i), hrp: "shr", note: "INSECURE development key")
+        file.randaoGeneration = 0
+        file.randaoChainLength = ValidatorRandao.defaultLength
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try file.write(path: path)
+    }
+
+    /// Supervises N validator processes.
+    private func runMany() async throws {
+        let logger = bootstrapLogging(Logger.Level(rawValue: options.logLevel ?? "info") ?? .info)
+        logger.warning("DEVNET: development keys are public; never use them for anything of value")
+        let base = options.dataDir ?? (NSTemporaryDirectory() + "sharechain-devnet\(validators)-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let genesisPath: String
+        if let g = options.genesis {
+            genesisPath = g
+        } else if slotSeconds == nil, validators == 4, FileManager.default.fileExists(atPath: "Genesis/devnet-4.json") {
+            genesisPath = "Genesis/devnet-4.json"
+        } else {
+            genesisPath = (base as NSString).appendingPathComponent("genesis.json")
+            if !FileManager.default.fileExists(atPath: genesisPath) {
+                var b = DevnetGenesisBuilder(modelFile: ((options.weightsDir ?? "Genesis/models") as NSString).appendingPathComponent("tiny/model.safetensors"))
+                b.validators = validators
+                b.slotSeconds = slotSeconds ?? 10
+                b.genesisTime = UInt64(Date().timeIntervalSince1970)
+                b.chainName = "sharechain-devnet-\(validators)"
+                try b.json().write(to: URL(fileURLWithPath: genesisPath))
+            }
+        }
+        let genesis = try GenesisDocumentLoader.load(genesisPath)
+        guard genesis.allocation.validators.count >= validators else {
+            throw ValidationError("\(genesisPath) has \(genesis.allocation.validators.count) validators, fewer than --validators \(validators)")
+        }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let ports = (0..<validators).map { basePort + $0 }
+        var members = [DevnetSupervisor.Member]()
+        for i in 0..<validators {
+            let dir = (base as NSString).appendingPathComponent("validator-\(i)")
+            let key = (dir as NSString).appendingPathComponent("validator.key")
+            if !FileManager.default.fileExists(atPath: key) { try Self.writeDevKey(i, to: key) }
+            var args = ["node", "--genesis", genesisPath, "--data-dir", dir, "--validator-key", key,
+                        "--p2p-addr", "127.0.0.1:\(ports[i])", "--rpc-addr", "127.0.0.1:\(basePort + 100 + i)", "--p2p-allow-private",
+                        "--log-level", options.logLevel ?? "info"]
+            for (j, p) in ports.enumerated() where j != i { args += ["--peer", "127.0.0.1:\(p)"] }
+            if let w = options.weightsDir { args += ["--weights-dir", w] }
+            if options.checkInvariants { args.append("--check-invariants") }
+            if i == 0, let load = options.load { args += ["--load", "\(load)"] }
+            members.append(.init(name: "validator-\(i)", arguments: args, logFile: (dir as NSString).appendingPathComponent("node.log")))
+        }
+        printLine("devnet: \(validators) validators on chain \(genesis.chainName) \(genesis.chainId), P2P ports \(ports.first ?? 0)-\(ports.last ?? 0), data in \(base)")
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

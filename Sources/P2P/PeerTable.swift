@@ -1,0 +1,261 @@
+import Foundation
+import Primitives
+import Synchronization
+
+/// Kinds of misbehaviour and their points (Specs/p2p.md section 7). At `P2PConfig.banThreshold` (100) the
+/// peer's node key, and its IP unless it is loopback, are banned for `banDuration`.
+public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
+    /// A frame that does not decode, has an unknown type, or breaks the frame cap.
+    case malformedMessage
+    /// A started frame not completed in time (slow-loris).
+    case stalledFrame
+    /// A failed handshake signature or an invalid node key.
+    case badHandshake
+    /// A message out of order (before the handshake, a second hello, ...).
+    case protocolViolation
+    /// A block that failed validation (or descends from one).
+    case invalidBlock
+    /// Headers that do not link, are for another chain, or carry bad signatures.
+    case invalidHeaders
+    /// A response nobody asked for.
+    case unsolicited
+    /// Messages beyond the per-peer rate.
+    case rateLimited
+    /// A transaction with a bad signature or for another chain.
+    case invalidTransaction
+    /// A request not answered in time.
+    case requestTimeout
+    /// A claimed chain height the peer could not back with headers.
+    case falseStatus
+
+    public var points: Int {
+        switch self {
+        case .malformedMessage, .badHandshake, .protocolViolation, .invalidBlock: 100
+        case .stalledFrame, .invalidHeaders: 50
+        case .falseStatus: 20
+        case .unsolicited, .invalidTransaction: 10
+        case .rateLimited: 5
+        case .requestTimeout: 2
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .malformedMessage: "malformed message"
+        case .stalledFrame: "stalled frame"
+        case .badHandshake: "bad handshake"
+        case .protocolViolation: "protocol violation"
+        case .invalidBlock: "invalid block"
+        case .invalidHeaders: "invalid headers"
+        case .unsolicited: "unsolicited response"
+        case .rateLimited: "rate limit exceeded"
+        case .invalidTransaction: "invalid transaction"
+        case .requestTimeout: "request timeout"
+        case .falseStatus: "false chain status"
+        }
+    }
+}
+
+/// Who a score or ban applies to.
+enum BanKey: Hashable, Sendable {
+    case node(PublicKey)
+    case host(String)
+}
+
+/// Whether a host string is a loopback address (never banned by IP: that would cut every local node).
+func isLoopbackHost(_ host: String) -> Bool {
+    host.hasPrefix("127.") || host == "::1" || host == "localhost" || host.hasPrefix("::ffff:127.")
+}
+
+/// The node's sessions, connection counts, misbehaviour scores, bans and operator blocks, behind one lock.
+final class PeerTable: Sendable {
+    enum Registration: Sendable {
+        case accepted
+        case rejected(DisconnectReason, String)
+    }
+
+    struct Score: Sendable {
+        var points: Double
+        var at: ContinuousClock.Instant
+    }
+
+    struct State: Sendable {
+        var peers: [UInt64: Peer] = [:]
+        var byKey: [PublicKey: UInt64] = [:]
+        var inbound = 0
+        var outbound = 0
+        var scores: [BanKey: Score] = [:]
+        var bans: [BanKey: ContinuousClock.Instant] = [:]
+        var blockedKeys: Set<PublicKey> = []
+        var blockedEndpoints: Set<String> = []
+        var nextId: UInt64 = 1
+    }
+
+    let ourKey: PublicKey
+    let maxInbound: Int
+    let maxOutbound: Int
+    let banThreshold: Double
+    let banDuration: Duration
+    /// Points forgiven per second.
+    let decayPerSecond = 0.1
+    let state = Mutex(State())
+
+    init(ourKey: PublicKey, maxInbound: Int, maxOutbound: Int, banThreshold: Int, banDuration: Duration) {
+        self.ourKey = ourKey
+        self.maxInbound = maxInbound
+        self.maxOutbound = maxOutbound
+        self.banThreshold = Double(banThreshold)
+        self.banDuration = banDuration
+    }
+
+    func nextId() -> UInt64 { state.withLock { s in defer { s.nextId += 1 }; return s.nextId } }
+
+    // MARK: Connection slots (held from accept/dial until the session ends, handshake included)
+
+    func reserveInbound() -> Bool {
+        state.withLock { s in
+            guard s.inbound < maxInbound else { return false }
+            s.inbound += 1
+            return true
+        }
+    }
+
+    func releaseInbound() { state.withLock { $0.inbound -= 1 } }
+
+    func reserveOutbound() -> Bool {
+        state.withLock { s in
+            guard s.outbound < maxOutbound else { return false }
+            s.outbound += 1
+            return true
+        }
+    }
+
+    func releaseOutbound() { state.withLock { $0.outbound -= 1 } }
+
+    var outboundCount: Int { state.withLock { $0.outbound } }
+
+    // MARK: Sessions
+
+    /// Admits an authenticated session, resolving duplicates the same way on both ends: of two connections
+    /// between the same nodes in opposite directions, the one opened by the lower node key survives; of two in
+    /// the same direction, the older one.
+    func register(_ peer: Peer) -> (Registration, replaced: Peer?) {
+        state.withLock { s in
+            if let reason = refusal(peer.nodeKey, host: peer.remoteHost, endpoint: peer.listenEndpoint, in: &s) {
+                return (.rejected(reason.0, reason.1), nil)
+            }
+            if let existingId = s.byKey[peer.nodeKey], let existing = s.peers[existingId] {
+                let keepNew: Bool
+                if existing.direction == peer.direction {
+                    keepNew = false
+                } else {
+                    let newOpener = peer.direction == .outbound ? ourKey : peer.nodeKey
+                    let oldOpener = existing.direction == .outbound ? ourKey : existing.nodeKey
+                    keepNew = newOpener < oldOpener
+                }
+                guard keepNew else { return (.rejected(.duplicate, "already connected"), nil) }
+                s.peers[existingId] = nil
+                s.peers[peer.id] = peer
+                s.byKey[peer.nodeKey] = peer.id
+                return (.accepted, existing)
+            }
+            s.peers[peer.id] = peer
+            s.byKey[peer.nodeKey] = peer.id
+            return (.accepted, nil)
+        }
+    }
+
+    func unregister(_ peer: Peer) {
+        state.withLock { s in
+            guard s.peers[peer.id] != nil else { return }
+            s.peers[peer.id] = nil
+            if s.byKey[peer.nodeKey] == peer.id { s.byKey[peer.nodeKey] = nil }
+        }
+    }
+
+    var peers: [Peer] { state.withLock { Array($0.peers.values) } }
+    func peer(_ id: UInt64) -> Peer? { state.withLock { $0.peers[id] } }
+    func isConnected(_ key: PublicKey) -> Bool { state.withLock { $0.byKey[key] != nil } }
+
+    /// Whether a session with this listen endpoint exists (so the dialer does not open a second one).
+    func isConnected(endpoint: PeerEndpoint) -> Bool {
+        state.withLock { s in s.peers.values.contains { $0.listenEndpoint == endpoint } }
+    }
+
+    // MARK: Refusals: bans and operator blocks
+
+    /// Why a node may not connect (banned, blocked), or nil.
+    func refusal(_ key: PublicKey, host: String, endpoint: PeerEndpoint?) -> (DisconnectReason, String)? {
+        state.withLock { refusal(key, host: host, endpoint: endpoint, in: &$0) }
+    }
+
+    private func refusal(_ key: PublicKey, host: String, endpoint: PeerEndpoint?, in s: inout State) -> (DisconnectReason, String)? {
+        let now = ContinuousClock.now
+        for k in [BanKey.node(key), .host(host)] {
+            if let until = s.bans[k] {
+                if until > now { return (.banned, "banned for another \(Int((until - now).seconds)) s") }
+                s.bans[k] = nil
+            }
+        }
+        if s.blockedKeys.contains(key) { return (.blocked, "node key blocked") }
+        if let endpoint, s.blockedEndpoints.contains(endpoint.description) { return (.blocked, "address blocked") }
+        return nil
+    }
+
+    func isBanned(host: String) -> Bool {
+        state.withLock { s in (s.bans[.host(host)].map { $0 > ContinuousClock.now }) ?? false }
+    }
+
+    func isBanned(_ key: PublicKey) -> Bool {
+        state.withLock { s in (s.bans[.node(key)].map { $0 > ContinuousClock.now }) ?? false }
+    }
+
+    func isBlocked(endpoint: PeerEndpoint) -> Bool { state.withLock { $0.blockedEndpoints.contains(endpoint.description) } }
+
+    /// Replaces the operator's block list; returns the sessions it now excludes.
+    func setBlocked(keys: Set<PublicKey>, endpoints: Set<String>) -> [Peer] {
+        state.withLock { s in
+            s.blockedKeys = keys
+            s.blockedEndpoints = endpoints
+            return s.peers.values.filter { p in keys.contains(p.nodeKey) || (p.listenEndpoint.map { endpoints.contains($0.description) } ?? false) }
+        }
+    }
+
+    // MARK: Scores
+
+    /// Adds misbehaviour points to a node key (when authenticated) and to its host; returns whether this
+    /// crossed the threshold and banned it. Loopback hosts are scored but never banned by address.
+    func penalize(key: PublicKey?, host: String, _ what: Misbehaviour) -> Bool {
+        state.withLock { s in
+            let now = ContinuousClock.now
+            var banned = false
+            var targets = [BanKey.host(host)]
+            if let key { targets.append(.node(key)) }
+            for t in targets {
+                var score = s.scores[t] ?? Score(points: 0, at: now)
+                score.points = max(0, score.points - (now - score.at).seconds * decayPerSecond) + Double(what.points)
+                score.at = now
+                s.scores[t] = score
+                if score.points >= banThreshold {
+                    if case .host(let h) = t, isLoopbackHost(h) { continue }
+                    s.bans[t] = now + banDuration
+                    s.scores[t] = nil
+                    banned = true
+                }
+            }
+            if s.scores.count > 10_000 {
+                // Bounded memory: forget the smallest scores first.
+                for (k, _) in s.scores.sorted(by: { $0.value.points < $1.value.points }).prefix(s.scores.count - 5_000) { s.scores[k] = nil }
+            }
+            return banned
+        }
+    }
+
+    /// The current score of a host or node (after decay), for status and tests.
+    func score(_ key: BanKey) -> Double {
+        state.withLock { s in
+            guard let sc = s.scores[key] else { return 0 }
+            return max(0, sc.points - (ContinuousClock.now - sc.at).seconds * decayPerSecond)
+        }
+    }
+}

@@ -1,0 +1,410 @@
+import Consensus
+import Dispatch
+import Foundation
+import Logging
+import Primitives
+import Synchronization
+
+/// What the sync loop reacts to. Sessions post these; a ticker posts `.tick`.
+enum SyncEvent: Sendable {
+    case status(Peer)
+    case headers(Peer, [SignedHeader])
+    case block(Peer, Block)
+    case notFound(Peer, [Hash32])
+    /// The peer sent a block whose parent we lack: ask it for headers.
+    case orphan(Peer)
+    case disconnected(Peer)
+    case tick
+}
+
+/// The node's sync position, for the block producer and status pages.
+public struct SyncStatus: Sendable, Hashable {
+    /// Whether the node has caught up with its peers (the block producer waits for this).
+    public var isSynced: Bool
+    /// Our canonical height.
+    public var height: UInt64
+    /// The best height a peer claims (our height when no peer is ahead).
+    public var target: UInt64
+    /// Established sessions.
+    public var peers: Int
+    /// Headers queued for download and not yet imported.
+    public var queued: Int
+}
+
+/// Headers-first sync (Specs/p2p.md section 6): headers from the best peer, bodies from every capable peer
+/// in parallel with a bounded number in flight per peer, re-requested elsewhere on timeout or `notFound`,
+/// imported strictly in order. One task owns all of its state; it reacts to events in arrival order.
+final class SyncManager: Sendable {
+    private let chain: ChainService
+    private let table: PeerTable
+    private let config: P2PConfig
+    private let logger: Logger
+    private let hasBootstrap: Bool
+    private let penalize: @Sendable (Peer, Misbehaviour, String) -> Void
+    private let stream: AsyncStream<SyncEvent>
+    private let continuation: AsyncStream<SyncEvent>.Continuation
+    private let published: Mutex<SyncStatus>
+    /// Blocks to hold downloaded ahead of the import position.
+    private let window: Int
+
+    init(chain: ChainService, table: PeerTable, config: P2PConfig, logger: Logger, hasBootstrap: Bool,
+         penalize: @escaping @Sendable (Peer, Misbehaviour, String) -> Void) {
+        self.chain = chain
+        self.table = table
+        self.config = config
+        self.logger = logger
+        self.hasBootstrap = hasBootstrap
+        self.penalize = penalize
+        (stream, continuation) = AsyncStream<SyncEvent>.makeStream()
+        published = Mutex(SyncStatus(isSynced: !hasBootstrap, height: 0, target: 0, peers: 0, queued: 0))
+        // About 256 MiB of full blocks, at least 16 and at most 1024 blocks.
+        window = max(16, min(1024, (256 << 20) / max(1, chain.genesis.consensus.maxBlockBytes)))
+    }
+
+    func post(_ event: SyncEvent) { continuation.yield(event) }
+
+    var status: SyncStatus { published.withLock { $0 } }
+
+    func finish() { continuation.finish() }
+
+    // MARK: - The loop
+
+    private struct Assignment {
+        let peer: UInt64
+        let deadline: ContinuousClock.Instant
+    }
+
+    private struct State {
+        /// The branch being downloaded, oldest first; `next` is the first not yet imported.
+        var queue: [SignedHeader] = []
+        var next = 0
+        var queued: Set<Hash32> = []
+        var source: UInt64?
+        var fetched: [Hash32: (block: Block, from: UInt64)] = [:]
+        var assigned: [Hash32: Assignment] = [:]
+        var notFoundBy: [Hash32: Set<UInt64>] = [:]
+        var headersPending: Assignment?
+        var wanted: Set<UInt64> = []
+        var everSynced = false
+        // Progress accounting.
+        var syncing = false
+        var syncStart = ContinuousClock.now
+        var syncStartHeight: UInt64 = 0
+        var lastLog = ContinuousClock.now
+        var lastLogHeight: UInt64 = 0
+        var importedBlocks = 0
+        var importedTxs = 0
+        var loggedProgress = false
+
+        var remaining: Int { queue.count - next }
+    }
+
+    func run() async {
+        let started = ContinuousClock.now
+        var s = State()
+        for await event in stream {
+            if Task.isCancelled { break }
+            await handle(event, &s)
+            await step(&s, started: started)
+        }
+    }
+
+    private func handle(_ event: SyncEvent, _ s: inout State) async {
+        switch event {
+        case .tick, .status:
+            break
+        case .orphan(let peer):
+            s.wanted.insert(peer.id)
+        case .disconnected(let peer):
+            if s.headersPending?.peer == peer.id { s.headersPending = nil }
+            for (h, a) in s.assigned where a.peer == peer.id { s.assigned[h] = nil }
+            s.wanted.remove(peer.id)
+        case .notFound(let peer, let hashes):
+            for h in hashes where s.assigned[h]?.peer == peer.id {
+                s.assigned[h] = nil
+                s.notFoundBy[h, default: []].insert(peer.id)
+            }
+        case .block(let peer, let block):
+            let h = block.hash
+            guard s.assigned[h]?.peer == peer.id || s.queued.contains(h) else { return }
+            s.assigned[h] = nil
+            if s.queued.contains(h) { s.fetched[h] = (block, peer.id) }
+        case .headers(let peer, let headers):
+            if s.headersPending?.peer == peer.id { s.headersPending = nil }
+            await accept(headers, from: peer, &s)
+        }
+    }
+
+    /// Checks a headers response and queues its unknown blocks for download.
+    private func accept(_ headers: [SignedHeader], from peer: Peer, _ s: inout State) async {
+        let ours = await chain.status()
+        guard let first = headers.first else {
+            // Nothing after our locator: if the peer claimed to be ahead, it could not back the claim.
+            if let st = peer.status, st.height > max(ours.height, s.queue.last?.header.height ?? 0) {
+                peer.state.withLock { $0.discreditedHeight = st.height }
+                penalize(peer, .falseStatus, "claimed height \(st.height) but sent no headers past our locator")
+            }
+            return
+        }
+        let nowMillis = UInt64(Date().timeIntervalSince1970 * 1000)
+        if let problem = Self.problem(in: headers, genesis: chain.genesis, nowMillis: nowMillis) {
+            penalize(peer, .invalidHeaders, problem)
+            return
+        }
+        let continues = s.queue.last.map { $0.hash == first.header.parent } ?? false
+        let parentHeight: UInt64?
+        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? await chain.block(first.header.parent))?.header.height }
+        let parentKnown = parentHeight != nil
+        if let parentHeight, first.header.height != parentHeight &+ 1 {
+            penalize(peer, .invalidHeaders, "first header's height \(first.header.height) does not follow its parent's \(parentHeight)")
+            return
+        }
+        if !continues {
+            guard parentKnown else {
+                logger.debug("headers do not connect to our chain or queue; ignored", metadata: ["peer": "\(peer.label)"])
+                return
+            }
+            resetQueue(&s)
+        }
+        var fresh = headers[...]
+        while let h = fresh.first, (try? await chain.hasBlock(h.hash)) ?? false { fresh = fresh.dropFirst() }
+        guard !fresh.isEmpty else { return }
+        s.source = peer.id
+        for h in fresh where s.queued.insert(h.hash).inserted { s.queue.append(h) }
+        let target = fresh.last?.header.height ?? ours.height
+        if !s.syncing && target > ours.height + 2 {
+            s.syncing = true
+            s.syncStart = .now
+            s.syncStartHeight = ours.height
+            s.lastLog = .now
+            s.lastLogHeight = ours.height
+            s.importedBlocks = 0
+            s.importedTxs = 0
+            s.loggedProgress = false
+            logger.info("sync started", metadata: ["height": "\(ours.height)", "target": "\(peer.status?.height ?? target)", "peer": "\(peer.label)"])
+        }
+    }
+
+    /// Why a run of headers cannot be a chain of this network, or nil.
+    static func problem(in headers: [SignedHeader], genesis: Genesis, nowMillis: UInt64) -> String? {
+        for (i, h) in headers.enumerated() {
+            guard h.header.chainId == genesis.chainId else { return "header for another chain" }
+            guard Plausibility.slotIsPlausible(h.header.slot, genesis: genesis, nowMillis: nowMillis) else {
+                return "header \(i) has slot \(h.header.slot), far ahead of the clock"
+            }
+            if i > 0 {
+                let p = headers[i - 1]
+                guard h.header.parent == p.hash else { return "headers do not link at index \(i)" }
+                guard p.header.height < UInt64.max, h.header.height == p.header.height + 1 else { return "heights not consecutive at index \(i)" }
+                guard h.header.slot > p.header.slot else { return "slots not increasing at index \(i)" }
+            }
+        }
+        // Proposer signatures, on all cores (2000 headers are ~90 ms of verification on one).
+        let bad = Mutex(false)
+        let chunks = min(headers.count, 16)
+        let per = (headers.count + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = min(headers.count, c * per), hi = min(headers.count, lo + per)
+            for i in lo..<hi where !headers[i].hasValidSignature {
+                bad.withLock { $0 = true }
+                return
+            }
+        }
+        return bad.withLock { $0 } ? "bad proposer signature" : nil
+    }
+
+    private func resetQueue(_ s: inout State) {
+        for (h, a) in s.assigned { table.peer(a.peer)?.state.withLock { _ = $0.requestedBlocks.remove(h) } }
+        s.queue = []
+        s.next = 0
+        s.queued = []
+        s.fetched = [:]
+        s.assigned = [:]
+        s.notFoundBy = [:]
+        s.source = nil
+    }
+
+    /// One pass: time out requests, import what is ready, ask for more headers and bodies, publish status.
+    private func step(_ s: inout State, started: ContinuousClock.Instant) async {
+        let now = ContinuousClock.now
+        // 1. Timeouts: re-request elsewhere.
+        if let hp = s.headersPending, hp.deadline < now {
+            s.headersPending = nil
+            if let p = table.peer(hp.peer) {
+                p.state.withLock { $0.headersRequested = false }
+                penalize(p, .requestTimeout, "headers request timed out")
+            }
+        }
+        for (h, a) in s.assigned where a.deadline < now {
+            s.assigned[h] = nil
+            s.notFoundBy[h, default: []].insert(a.peer)
+            if let p = table.peer(a.peer) {
+                p.state.withLock { _ = $0.requestedBlocks.remove(h) }
+                penalize(p, .requestTimeout, "block request timed out")
+            }
+        }
+
+        // 2. Import downloaded blocks in order.
+        await importReady(&s)
+
+        let ours = await chain.status()
+        let peers = table.peers.filter { !$0.isClosed }
+        let credible: [(Peer, PeerStatus)] = peers.compactMap { p in
+            let (st, discredited) = p.state.withLock { ($0.status, $0.discreditedHeight) }
+            guard let st, st.height != discredited else { return nil }
+            return (p, st)
+        }
+
+        // 3. More headers: from the best peer ahead of us (or one that sent an orphan block).
+        let horizon = max(ours.height, s.queue.last?.header.height ?? 0)
+        if s.headersPending == nil && s.remaining < P2PLimits.maxHeadersPerMessage / 2 {
+            var best: (Peer, PeerStatus)?
+            for (p, st) in credible {
+                let ahead = st.height > horizon
+                let tieBreak = s.queue.isEmpty && st.height == ours.height && st.tipHash != ours.tipHash && st.tipHash < ours.tipHash
+                guard ahead || tieBreak || s.wanted.contains(p.id) else { continue }
+                if tieBreak, (try? await chain.hasBlock(st.tipHash)) ?? true { continue }
+                if let b = best {
+                    let latency = p.state.withLock { $0.latency } ?? .seconds(1)
+                    let bestLatency = b.0.state.withLock { $0.latency } ?? .seconds(1)
+                    if st.height < b.1.height || (st.height == b.1.height && latency >= bestLatency) { continue }
+                }
+                best = (p, st)
+            }
+            if let p = best?.0, var locator = try? await chain.locator() {
+                if let last = s.queue.last, s.source == p.id { locator.insert(last.hash, at: 0) }
+                locator = Array(locator.prefix(P2PLimits.maxLocatorHashes))
+                s.wanted.remove(p.id)
+                p.state.withLock { $0.headersRequested = true }
+                if p.send(.getHeaders(locator: locator, max: UInt32(P2PLimits.maxHeadersPerMessage))) {
+                    s.headersPending = Assignment(peer: p.id, deadline: now + config.requestTimeout)
+                }
+            }
+        }
+
+        // 4. Bodies: spread the download window over peers with free request slots.
+        if s.remaining > 0 {
+            var inFlight: [UInt64: Int] = [:]
+            for p in peers { inFlight[p.id] = p.state.withLock { $0.requestedBlocks.count } }
+            var batches: [UInt64: [Hash32]] = [:]
+            let end = min(s.queue.count, s.next + window)
+            for i in s.next..<end {
+                let h = s.queue[i]
+                guard s.fetched[h.hash] == nil, s.assigned[h.hash] == nil else { continue }
+                let excluded = s.notFoundBy[h.hash] ?? []
+                var choice: Peer?
+                for (p, st) in credible where !excluded.contains(p.id) && (inFlight[p.id] ?? 0) < config.maxBlocksInFlightPerPeer {
+                    guard p.id == s.source || st.height >= h.header.height else { continue }
+                    if let c = choice, (inFlight[c.id] ?? 0) <= (inFlight[p.id] ?? 0) { continue }
+                    choice = p
+                }
+                guard let p = choice else {
+                    // Everyone capable refused or timed out: forget that and try again on a later pass.
+                    if !excluded.isEmpty && credible.allSatisfy({ excluded.contains($0.0.id) }) { s.notFoundBy[h.hash] = nil }
+                    continue
+                }
+                inFlight[p.id, default: 0] += 1
+                batches[p.id, default: []].append(h.hash)
+                s.assigned[h.hash] = Assignment(peer: p.id, deadline: now + config.requestTimeout)
+            }
+            for (id, hashes) in batches {
+                guard let p = table.peer(id) else { for h in hashes { s.assigned[h] = nil }; continue }
+                p.state.withLock { st in for h in hashes { st.requestedBlocks.insert(h) } }
+                for chunk in stride(from: 0, to: hashes.count, by: P2PLimits.maxHashesPerRequest) {
+                    p.send(.getBlocks(Array(hashes[chunk..<min(hashes.count, chunk + P2PLimits.maxHashesPerRequest)])))
+                }
+            }
+        }
+
+        // 5. Publish: synced when no credible peer is ahead and nothing is queued.
+        let target = credible.map(\.1.height).max() ?? ours.height
+        let synced: Bool
+        if credible.isEmpty {
+            synced = s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace
+        } else {
+            synced = ours.height >= target && s.remaining == 0
+        }
+        if synced { s.everSynced = true }
+        published.withLock { $0 = SyncStatus(isSynced: synced, height: ours.height, target: max(target, ours.height), peers: peers.count, queued: s.remaining) }
+        logProgress(&s, height: ours.height, target: max(target, ours.height), done: synced || (s.remaining == 0 && s.headersPending == nil && target <= ours.height))
+    }
+
+    private func importReady(_ s: inout State) async {
+        while s.next < s.queue.count, let entry = s.fetched.removeValue(forKey: s.queue[s.next].hash) {
+            let (block, from) = (entry.block, entry.from)
+            let outcome = await chain.importBlock(block)
+            switch outcome {
+            case .imported, .sideChain, .alreadyKnown:
+                s.next += 1
+                s.importedBlocks += 1
+                s.importedTxs += block.transactions.count
+            case .invalid(let e):
+                if let p = table.peer(from) { penalize(p, .invalidBlock, "sync: block \(block.header.height) \(block.hash.hex.prefix(16)): \(e)") }
+                resetQueue(&s)
+                return
+            case .belowFinality:
+                if let p = table.peer(from) {
+                    p.state.withLock { $0.discreditedHeight = $0.status?.height }
+                    logger.warning("peer's branch forks below our finalized height; not following it", metadata: ["peer": "\(p.label)"])
+                }
+                resetQueue(&s)
+                return
+            case .unknownParent, .fromFuture:
+                // The queue no longer connects (a reorg under us) or the block is early (kept by the chain
+                // service and retried there): start again from a fresh locator.
+                logger.debug("sync: \(outcome) at height \(block.header.height); restarting from a new locator")
+                resetQueue(&s)
+                return
+            case .fault(let m):
+                logger.error("sync: importing block \(block.header.height) failed: \(m)")
+                resetQueue(&s)
+                return
+            }
+        }
+        if s.next > 0 && s.next == s.queue.count {
+            s.queue = []
+            s.next = 0
+            s.queued = []
+            s.notFoundBy = [:]
+        } else if s.next >= 4096 {
+            for h in s.queue[..<s.next] { s.queued.remove(h.hash); s.notFoundBy[h.hash] = nil }
+            s.queue.removeFirst(s.next)
+            s.next = 0
+        }
+    }
+
+    private func logProgress(_ s: inout State, height: UInt64, target: UInt64, done: Bool) {
+        guard s.syncing else { return }
+        let now = ContinuousClock.now
+        if done {
+            let secs = max(0.001, (now - s.syncStart).seconds)
+            logger.info("sync complete", metadata: [
+                "height": "\(height)", "blocks": "\(s.importedBlocks)", "txs": "\(s.importedTxs)", "seconds": "\(Self.fixed(secs, 1))",
+                "blocks/s": "\(Self.fixed(Double(s.importedBlocks) / secs, 1))",
+            ])
+            s.syncing = false
+            return
+        }
+        // Every interval, and once early (after 500 blocks) so even a short sync shows its rate and ETA.
+        guard now - s.lastLog >= config.progressInterval || (!s.loggedProgress && s.importedBlocks >= 500) else { return }
+        s.loggedProgress = true
+        let secs = max(0.001, (now - s.lastLog).seconds)
+        let rate = Double(height >= s.lastLogHeight ? height - s.lastLogHeight : 0) / secs
+        // Targets are peers' claims: keep the arithmetic finite whatever they say.
+        let etaSeconds = rate > 0 ? Double(target - min(target, height)) / rate : .infinity
+        let eta = etaSeconds < 1e9 ? "\(Int(etaSeconds)) s" : "unknown"
+        logger.info("sync progress", metadata: [
+            "height": "\(height)", "target": "\(target)", "blocks/s": "\(Self.fixed(rate, 1))", "eta": "\(eta)",
+            "txs": "\(s.importedTxs)", "peers": "\(table.peers.count)",
+        ])
+        s.lastLog = now
+        s.lastLogHeight = height
+    }
+
+    static func fixed(_ v: Double, _ digits: Int) -> String {
+        let p = pow10(digits)
+        return "\(Double(Int((v * p).rounded())) / p)"
+    }
+
+    private static func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Consensus
+import Dispatch
+import Foundation
+import Ledger
+import Logging
+import P2P
+import Primitives
+import Storage
+
+/// Sync throughput over loopback TCP from a local peer, for a chain of full blocks of signed transfers,
+/// beside the same node's import rate of the same blocks without the network (the bound sync can reach).
+struct BenchSync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync", abstract: "P2P sync rate from a local peer (blocks/s, tx/s) beside a local import of the same blocks.")
+
+    @Option(help: "Blocks in the chain.") var blocks: Int = 20
+    @Option(help: "Transactions per block (the genesis block limit, so every block is full).") var blockSize: Int = 5_000
+    @Option(help: "Sending accounts.") var accounts: Int = 2_000
+
+    func run() async throws {
+        print("== p2p sync (loopback, one peer, full blocks of signed transfers) ==")
+        let dir = NSTemporaryDirectory() + "sharechain-bench-sync-\(ProcessInfo.processInfo.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = try SyncWorkload(accounts: accounts, blockSize: blockSize, blocks: blocks)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let (chain, source) = try setup.buildChain(at: dir + "/source")
+        let buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let txs = chain.reduce(0) { $0 + $1.transactions.count }
+        let bytes = chain.reduce(0) { $0 + $1.canonicalEncoding.count }
+        print("    chain: \(chain.count) blocks, \(txs) transactions, \(bytes / chain.count / 1024) KiB per block (built in \(String(format: "%.1f", buildSeconds)) s)")
+
+        // Baseline: the same blocks imported directly, no network.
+        let baseline = try setup.engine(at: dir + "/baseline")
+        let b0 = DispatchTime.now().uptimeNanoseconds
+        for block in chain {
+            guard case .tipChanged = try baseline.importBlock(block, now: setup.now) else { throw ValidationError("baseline import did not extend the chain") }
+        }
+        let baseSeconds = Double(DispatchTime.now().uptimeNanoseconds - b0) / 1e9
+        try baseline.store.close()
+
+        // Network: an empty node syncs from a node serving the chain over 127.0.0.1.
+        let clock = setup.now
+        let served = ChainService(engine: source, clock: { clock })
+        let follower = ChainService(engine: try setup.engine(at: dir + "/follower"), clock: { clock })
+        let quiet = Logger(label: "bench-sync", factory: { _ in SwiftLogNoOpLogHandler() })
+        let server = P2PService(config: P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate()), chain: served, logger: quiet)
+        let netSeconds: Double = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let port = try await server.listeningPort()
+            var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+            config.bootstrapPeers = [PeerEndpoint(host: "127.0.0.1", port: port)]
+            let client = P2PService(config: config, chain: follower, logger: quiet)
+            let n0 = DispatchTime.now().uptimeNanoseconds
+            group.addTask { try await client.run() }
+            let deadline = ContinuousClock.now + .seconds(600)
+            while await follower.status().height < UInt64(chain.count) {
+                guard ContinuousClock.now < deadline else { throw ValidationError("sync did not finish in 600 s") }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return Double(DispatchTime.now().uptimeNanoseconds - n0) / 1e9
+        }
+        guard await follower.status().tipHash == served.status().tipHash else { throw ValidationError("the synced chain differs from the source") }
+        let n = Double(chain.count), t = Double(txs)
+        report("sync blocks", n / netSeconds, baseline: n / baseSeconds, unit: "blocks/s", machine: "baseline: local import of the same blocks")
+        report("sync transactions", t / netSeconds, baseline: t / baseSeconds, unit: "tx/s", machine: "target ≥ 20 k tx/s import on 2 cores")
+        print("    sync \(String(format: "%.2f", netSeconds)) s incl. connect and handshake; local import \(String(format: "%.2f", baseSeconds)) s;"
+              + " \(String(format: "%.1f", Double(bytes) / netSeconds / 1e6)) MB/s over loopback")
+    }
+}
+
+/// A chain of full blocks: many funded accounts sending signed transfers, one validator.
+struct SyncWorkload {
+    let genesis: Genesis
+    let keys: [PrivateKey]
+    let validator: PrivateKey
+    let randao: RandaoHashChain
+    let blockSize: Int
+    let blocks: Int
+    /// A clock after every block of the chain (slots are one second, ending before now).
+    let now: UInt64
+
+    init(accounts: Int, blockSize: Int, blocks: Int) throws {
+        self.blockSize = blockSize
+        self.blocks = blocks
+        keys = (0..<accounts).map { i in
+            // SHA-256 outputs are valid secret keys except with negligible probability; derive again if not.
+            (try? PrivateKey(secretBytes: SHA256.hash(Array("bench-sync-\(i)".utf8)).bytes)) ?? PrivateKey.generate()
+        }
+        validator = try PrivateKey(secretBytes: SHA256.hash(Array("bench-sync-validator".utf8)).bytes)
+        randao = RandaoHashChain(seed: SHA256.hash(Array("bench-sync-randao".utf8)), length: blocks + 8)
+        var consensus = ConsensusParams()
+        consensus.slotSeconds = 1
+        consensus.maxBlockTransactions = blockSize
+        consensus.maxBlockBytes = max(consensus.maxBlockBytes, blockSize * 200 + 4096)
+        var ledger = LedgerParams()
+        ledger.slotsPerEpoch = 3600
+        let pool = PoolConfig(id: 0, modelId: "bench", executorSpec: "canon-f32-v1",
+                              model: ModelSpec(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128, numLayers: 2,
+                                               rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
+                              priceInputToken: 1, priceOutputToken: 1, minWorkerStake: 100, windowBlocks: 1_000_000)
+        let start = UInt64(Date().timeIntervalSince1970) - UInt64(blocks) - 30
+        genesis = Genesis(chainName: "bench-sync", genesisTime: start, consensus: consensus, ledger: ledger,
+                          allocation: GenesisAllocation(
+                            balances: keys.map { .init(key: $0.publicKey, amount: 1_000_000_000) },
+                            validators: [.init(key: validator.publicKey, stake: 1_000, randaoCommitment: randao.commitment)],
+                            pools: [pool]))
+        now = (start + UInt64(blocks) + 5) * 1000
+    }
+
+    func engine(at path: String) throws -> ChainEngine {
+        var o = DatabaseOptions()
+        o.syncWrites = false
+        return try ChainEngine(genesis: genesis, store: try ChainStore(path: path, genesis: genesis.chainId, options: o),
+                               adjudicator: LedgerWorkload.NoAdjudicator())
+    }
+
+    /// Signs the transfers (on all cores), produces and imports every block; returns the blocks and the engine.
+    func buildChain(at path: String) throws -> ([Block], ChainEngine) {
+        let engine = try self.engine(at: path)
+        var identity = ValidatorIdentity(key: validator, chains: [randao])
+        var nonces = [UInt64](repeating: 0, count: keys.count)
+        var out = [Block]()
+        var k = 0
+        for b in 0..<blocks {
+            var unsigned = [(Transaction, Int)]()
+            unsigned.reserveCapacity(blockSize)
+            for i in 0..<blockSize {
+                let s = k % keys.count
+                k += 1
+                unsigned.append((Transaction(chainId: genesis.chainId, sender: keys[s].publicKey, nonce: nonces[s], fee: 1_000,
+                                             body: .transfer(to: keys[(s + 1 + i) % keys.count].publicKey, amount: 1)), s))
+                nonces[s] += 1
+            }
+            let work = unsigned, keys = self.keys
+            let signed = LockedSlots<SignedTransaction>(count: work.count)
+            DispatchQueue.concurrentPerform(iterations: 8) { c in
+                for i in stride(from: c, to: work.count, by: 8) { signed.set(i, work[i].0.signed(by: keys[work[i].1])) }
+            }
+            let slot = UInt64(b + 1)
+            guard let staker = try engine.tipReader.staker(.validator, validator.publicKey),
+                  let reveal = identity.reveal(for: staker.randaoCommitment) else { throw ValidationError("no RANDAO reveal") }
+            let block = try engine.produceBlock(slot: slot, key: validator, randaoReveal: reveal, candidates: signed.values.compactMap { $0 },
+                                                now: genesis.slotStartMillis(slot) + 10)
+            guard block.transactions.count == blockSize else { throw ValidationError("block \(b) holds \(block.transactions.count) transactions") }
+            guard case .tipChanged = try engine.importBlock(block, now: now) else { throw ValidationError("block \(b) did not extend the chain") }
+            out.append(block)
+        }
+        return (out, engine)
+    }
+}
+
+/// Fixed-size storage filled from `concurrentPerform` workers (a lock per write; signing dominates).
+final class LockedSlots<T>: @unchecked Sendable {
+    private var storage: [T?]
+    private let lock = NSLock()
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
+    var values: [T?] { lock.lock(); defer { lock.unlock() }; return storage }
+}

@@ -1,0 +1,257 @@
+import Consensus
+import Foundation
+import Ledger
+import Node
+import P2P
+import Primitives
+import NIOPosix
+import Testing
+
+/// Validators in separate `sharechain node` processes on 127.0.0.1, with 1-second slots: they agree on one
+/// chain, survive a SIGKILL, sync a long chain, ban a peer sending invalid blocks, and heal a partition.
+/// Serialized: each test starts several processes on a two-core machine.
+@Suite(.serialized) struct MultiProcessTests {
+    /// Four validators produce one chain.
+    @Test(.timeLimit(.minutes(1))) func fourValidatorsProduceOneChain() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(), count: 4)
+        for i in 0..<4 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        let ok = await eventually(.seconds(40), every: .milliseconds(500)) {
+            let v = await net.views(Array(0..<4))
+            return v.count == 4 && v.values.allSatisfy { $0.status.height >= 12 }
+        }
+        #expect(ok, "nodes did not reach height 12:\n\(net.nodes[0].logTail)")
+        let views = await net.views(Array(0..<4))
+        try #require(views.count == 4)
+        let common = views.values.map(\.status.height).min()! - 1
+        #expect(agree(Array(views.values), through: common), "the nodes disagree at height \(common)")
+        let proposers = Set(views[0]!.headers.prefix(Int(common)).map(\.header.proposer))
+        #expect(proposers.count >= 3, "only \(proposers.count) validators produced in \(common) blocks")
+        for n in net.nodes { #expect(n.log.contains("produced block"), "\(n.name) never produced") }
+    }
+
+    /// SIGKILL one validator: the other three keep producing and its slots stay empty; restarted, it syncs
+    /// and rejoins (follows the tip and produces again) within 60 s.
+    @Test(.timeLimit(.minutes(2))) func killedValidatorIsMissedAndRejoins() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(), count: 4)
+        for i in 0..<4 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        #expect(await eventually(.seconds(40), every: .milliseconds(500)) { ((try? await net.view(0))?.status.height ?? 0) >= 5 })
+        let victim = DevelopmentKeys.validator(3).publicKey
+        net.nodes[3].kill9()
+        let killedAt = try await net.view(0)
+        try await Task.sleep(for: .seconds(8))
+        let during = try await net.view(0)
+        #expect(during.status.height >= killedAt.status.height + 3, "the chain stalled without validator 3")
+        // Nothing by the dead validator after the kill (one block of it may have been in flight).
+        let afterKill = during.headers.filter { $0.header.slot > killedAt.status.slot + 1 }
+        #expect(!afterKill.contains { $0.header.proposer == victim }, "a block by the killed validator appeared")
+        // Its slots are the empty ones: replay the chain in-process and ask the leader schedule about every
+        // slot without a block since the kill.
+        let replay = try net.genesis.chainService(dataDir: net.dir.sub("replay"))
+        var victimSlots = 0
+        for b in try await net.blocks(0, during.headers.map(\.hash)) {
+            let parentSlot = await replay.status().slot
+            for s in (parentSlot + 1)..<b.header.slot where s > killedAt.status.slot + 1 {
+                let leader = try await replay.leader(of: s)
+                if leader == victim { victimSlots += 1 }
+                // A live validator may rarely miss a slot on a loaded machine; the dead one must miss all of its.
+                if leader != victim { print("slot \(s) of a live validator is empty (late block?)") }
+            }
+            #expect(await replay.importBlock(b).isValid)
+        }
+        print("\(victimSlots) slots of the killed validator stayed empty; \(afterKill.count) blocks by the others")
+        // Restart with the same data directory: it catches up and follows the others.
+        let restart = ContinuousClock.now
+        try net.nodes[3].start()
+        let caughtUp = await eventually(.seconds(60), every: .milliseconds(500)) {
+            guard let a = try? await net.view(0), let b = try? await net.view(3) else { return false }
+            return b.status.height >= during.status.height && b.status.height + 1 >= a.status.height
+                && agree([a, b], through: min(a.status.height, b.status.height))
+        }
+        #expect(caughtUp, "restarted validator did not catch up:\n\(net.nodes[3].logTail)")
+        #expect(ContinuousClock.now - restart < .seconds(60))
+        // Rejoined: it produces again when it leads (25 % of the slots).
+        let produced = await eventually(.seconds(30), every: .milliseconds(500)) {
+            guard let v = try? await net.view(0) else { return false }
+            return v.headers.contains { $0.header.proposer == victim && $0.header.slot > during.status.slot }
+        }
+        #expect(produced, "restarted validator never produced on the shared chain:\n\(net.nodes[3].logTail)")
+    }
+
+    /// A node started empty syncs 1100 blocks from two others and logs its progress.
+    @Test(.timeLimit(.minutes(2))) func emptyNodeSyncsALongChain() async throws {
+        let blocks: UInt64 = 1100
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - blocks - 200)
+        let net = try TestNetworkProcesses(genesis: g, count: 3)
+        // Fast-forward the chain in-process (every slot produced by its leader, timestamps in the past), then
+        // give two nodes a copy.
+        let source = net.dir.sub("node-0")
+        do {
+            let clock = TestClock(0)
+            let chain = try g.chainService(dataDir: source, clock: clock)
+            var ids = (0..<4).map { TestGenesis.identity($0) }
+            try await g.produce(on: chain, through: blocks, clock: clock, identities: &ids)
+            #expect(await chain.status().height == blocks)
+            try chain.store.close()
+        }
+        try FileManager.default.copyItem(atPath: (source as NSString).appendingPathComponent("chain"),
+                                         toPath: (net.dir.sub("node-1") as NSString).appendingPathComponent("chain"))
+        try net.add(0, validator: 0, peers: [1], dataDir: source)
+        try net.add(1, validator: 1, peers: [0])
+        try net.add(2, validator: nil, peers: [0, 1])
+        try net.nodes[0].start()
+        try net.nodes[1].start()
+        #expect(await eventually(.seconds(20), every: .milliseconds(300)) { ((try? await net.view(1))?.status.height ?? 0) >= blocks })
+        let start = ContinuousClock.now
+        try net.nodes[2].start()
+        defer { net.stopAll() }
+        let synced = await eventually(.seconds(90), every: .milliseconds(500)) {
+            ((try? await net.view(2))?.status.height ?? 0) >= blocks
+        }
+        #expect(synced, "empty node did not sync:\n\(net.nodes[2].logTail)")
+        let took = ContinuousClock.now - start
+        let views = await net.views([0, 2])
+        if let a = views[0], let c = views[2] { #expect(agree([a, c], through: blocks)) }
+        let log = net.nodes[2].log
+        #expect(log.contains("sync started"))
+        #expect(log.contains("sync progress") && log.contains("blocks/s=") && log.contains("eta="), "no progress lines:\n\(net.nodes[2].logTail)")
+        #expect(log.contains("sync complete"))
+        print("synced \(blocks) blocks in \(took)")
+        for line in log.split(separator: "\n") where line.contains("sync ") { print("  node-2: \(line)") }
+    }
+
+    /// A peer that sends invalid blocks is banned by the node it talks to, and no honest node adopts them.
+    @Test(.timeLimit(.minutes(1))) func invalidBlocksGetThePeerBanned() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(), count: 3)
+        for i in 0..<3 { try net.add(i, validator: i, peers: (0..<3).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        #expect(await eventually(.seconds(40), every: .milliseconds(500)) { ((try? await net.view(0))?.status.height ?? 0) >= 3 })
+        let g = net.genesis.genesis
+        let evil = PrivateKey.generate()
+        let peer = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits)
+        try await peer.handshakeAdopting(key: evil)
+        guard case .status(let st)? = await peer.receive(where: { if case .status = $0 { true } else { false } }) else {
+            Issue.record("no status"); return
+        }
+        // A block on the node's tip for the current slot, signed by a real validator, with a forged state:
+        // attractive (it would extend the chain) but invalid.
+        let slot = g.slot(atMillis: UInt64(Date().timeIntervalSince1970 * 1000))
+        let header = BlockHeader(chainId: g.chainId, height: st.height + 1, slot: slot, parent: st.tipHash, timestamp: g.slotStartMillis(slot) + 1,
+                                 proposer: DevelopmentKeys.validator(0).publicKey, randaoReveal: SHA256.hash([1]), txRoot: Block.txRoot([]),
+                                 receiptsRoot: SHA256.hash([2]), stateRoot: SHA256.hash([3]))
+        let bad = Block(signedHeader: SignedHeader(header: header, signedBy: DevelopmentKeys.validator(0)), transactions: [])
+        peer.send(.newBlock(bad))
+        #expect(await peer.disconnectReason() == .banned)
+        #expect(await peer.waitUntilClosed())
+        // Banned: the same key is refused at the handshake.
+        let again = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits)
+        guard case .hello(let theirs)? = await again.receive(where: { if case .hello = $0 { true } else { false } }) else {
+            Issue.record("no hello"); return
+        }
+        again.send(.hello(Hello(chainId: theirs.chainId, genesisHash: theirs.genesisHash, nodeKey: evil.publicKey, challenge: SHA256.hash([1]),
+                                listenPort: 0, userAgent: "back again")))
+        #expect(await again.disconnectReason() == .banned)
+        #expect(net.nodes[0].log.contains("banning peer"))
+        // The honest nodes keep one chain without the bad block.
+        try await Task.sleep(for: .seconds(3))
+        let views = await net.views([0, 1, 2])
+        try #require(views.count == 3)
+        for (i, v) in views {
+            #expect(!v.headers.contains { $0.hash == bad.hash }, "node \(i) adopted the invalid block")
+            #expect(v.status.height > st.height, "node \(i) stopped")
+        }
+        #expect(agree(Array(views.values), through: views.values.map(\.status.height).min()! - 1))
+    }
+
+    /// Two groups cut apart (each keeps producing its own branch) converge on one chain when reconnected,
+    /// and no node reorganises below the height it had finalized.
+    @Test(.timeLimit(.minutes(2))) func partitionHealsWithoutReorgBelowFinality() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(finalityDepth: 12), count: 4)
+        for i in 0..<4 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        #expect(await eventually(.seconds(40), every: .milliseconds(500)) { ((try? await net.view(0))?.status.height ?? 0) >= 14 })
+        // Cut {0,1} from {2,3}: each blocks the other group's listen addresses.
+        func write(_ i: Int, _ blocked: [Int]) throws {
+            try blocked.map { "127.0.0.1:\(net.p2pPort($0))" }.joined(separator: "\n").write(toFile: net.blockFile(i), atomically: true, encoding: .utf8)
+        }
+        try write(0, [2, 3]); try write(1, [2, 3]); try write(2, [0, 1]); try write(3, [0, 1])
+        try await Task.sleep(for: .seconds(9))
+        let split = await net.views(Array(0..<4))
+        try #require(split.count == 4)
+        #expect(split[0]!.tip != split[2]!.tip, "no fork while partitioned")
+        #expect(split[0]!.tip == split[1]!.tip || split[0]!.status.height != split[1]!.status.height)
+        // What each node had finalized before the heal.
+        let finalized = split.mapValues { v in (v.status.finalizedHeight, v.hash(at: v.status.finalizedHeight)) }
+        let healHeight = split.values.map(\.status.height).max()!
+        for i in 0..<4 { try "".write(toFile: net.blockFile(i), atomically: true, encoding: .utf8) }
+        let converged = await eventually(.seconds(45), every: .milliseconds(500)) {
+            let v = await net.views(Array(0..<4))
+            guard v.count == 4, let low = v.values.map(\.status.height).min(), low > healHeight else { return false }
+            return agree(Array(v.values), through: low - 1)
+        }
+        #expect(converged, "groups did not converge:\n\(net.nodes[2].logTail)")
+        let end = await net.views(Array(0..<4))
+        for (i, (height, hash)) in finalized where height > 0 {
+            #expect(end[i]?.hash(at: height) == hash, "node \(i) lost its finalized block at height \(height)")
+        }
+        for n in net.nodes { #expect(!n.log.contains("below our finalized height"), "\(n.name) saw a branch below finality") }
+    }
+}
+
+/// Part of the serialized suite, so it never runs beside the other multi-process tests.
+extension MultiProcessTests {
+    /// `sharechain devnet --validators 4`: four processes that find each other and produce, stopped cleanly.
+    @Test(.timeLimit(.minutes(1))) func fourValidatorDevnetStartsAndStops() async throws {
+        let exe = try Paths.sharechain()
+        let dir = TempDir("devnet")
+        // Four consecutive P2P ports and the RPC ports 100 above them, free a moment ago.
+        var base = 0
+        for _ in 0..<50 {
+            let candidate = Int.random(in: 20_000...50_000)
+            if portsFree(Array(candidate..<(candidate + 4)) + Array((candidate + 100)..<(candidate + 104))) {
+                base = candidate
+                break
+            }
+        }
+        try #require(base != 0, "no free port range")
+        let out = (dir.path as NSString).appendingPathComponent("devnet.out")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+        p.arguments = ["devnet", "--validators", "4", "--slot-seconds", "1", "--data-dir", dir.sub("data"), "--base-port", "\(base)"]
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        func text() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        let producing = await eventually(.seconds(40), every: .milliseconds(300)) {
+            let producers = Set(text().split(separator: "\n").filter { $0.contains("produced block") }.compactMap { $0.split(separator: "]").first })
+            return producers.count >= 2
+        }
+        #expect(producing, "devnet did not produce from two validators:\n\(text().suffix(2000))")
+        kill(p.processIdentifier, SIGTERM)
+        let stopped = await eventually(.seconds(25), every: .milliseconds(100)) { !p.isRunning }
+        #expect(stopped, "devnet did not stop")
+        #expect(p.terminationStatus == 0)
+        let log = text()
+        #expect(log.contains("devnet stopped"))
+        #expect(log.components(separatedBy: "devnet member exited").count - 1 == 4)
+        #expect(!log.contains("member did not stop in time"))
+    }
+}
+
+/// Whether every port can be bound on 127.0.0.1 right now.
+func portsFree(_ ports: [Int]) -> Bool {
+    for port in ports {
+        guard let c = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait() else { return false }
+        try? c.close().wait()
+    }
+    return true
+}
