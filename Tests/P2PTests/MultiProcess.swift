@@ -40,11 +40,13 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     private let exe: String
+    /// Flags added to the node's command line (load, invariant checks).
+    var extraArguments: [String] = []
 
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
+        p.arguments = args + extraArguments
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         h.seekToEndOfFile()
