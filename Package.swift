@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "sharechain", targets: ["sharechain"]),
         .library(name: "Primitives", targets: ["Primitives"]),
         .library(name: "Verifier", targets: ["Verifier"]),
+        .library(name: "RPC", targets: ["RPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -38,6 +39,13 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // RPC: HTTP + WebSocket server, metrics API and Prometheus exposition.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -59,7 +67,8 @@ let package = Package(
 
         .target(
             name: "Consensus",
-            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
 
@@ -69,6 +78,7 @@ let package = Package(
                 "Primitives", "Ledger", "Consensus", "Verifier", "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -93,6 +103,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // JSON-RPC 2.0 over HTTP and WebSocket, subscriptions, OpenRPC, metrics (Specs/rpc.md).
+        .target(
+            name: "RPC",
+            dependencies: [
+                "Primitives", "Ledger", "Storage", "Consensus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         .executableTarget(
             name: "sharechain",
             dependencies: [
@@ -103,6 +132,7 @@ let package = Package(
                 "Storage",
                 "Verifier",
                 "CBaseline",
+                "RPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -112,6 +142,17 @@ let package = Package(
         .testTarget(
             name: "ConsensusTests",
             dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RPCTests",
+            dependencies: [
+                "RPC", "Consensus", "Ledger", "Primitives", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            // Golden files are read from the source tree (and rewritten there with RPC_GOLDEN_UPDATE=1).
+            exclude: ["Resources"],
             swiftSettings: strict
         ),
         .testTarget(

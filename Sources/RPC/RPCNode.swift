@@ -1,0 +1,107 @@
+import Consensus
+import Ledger
+import Primitives
+import Storage
+
+/// Configuration of the RPC server (Specs/rpc.md, "Limits" and "Transport").
+public struct RPCConfiguration: Sendable {
+    /// Listen host; loopback unless the operator says otherwise (`--rpc-addr`).
+    public var host: String = "127.0.0.1"
+    /// Listen port; 0 picks a free one (tests).
+    public var port: Int = 8645
+    /// Origins allowed to call from a browser (CORS); empty: no CORS headers, browsers refuse cross-origin calls.
+    /// `"*"` allows every origin.
+    public var corsOrigins: [String] = []
+    /// Largest request body (HTTP) or message (WebSocket).
+    public var maxBodyBytes: Int = 2 * 1024 * 1024
+    /// Largest batch.
+    public var maxBatch: Int = 100
+    /// A batch's answer stops executing calls once it is this large (each call is bounded on its own).
+    public var maxResponseBytes: Int = 32 * 1024 * 1024
+    /// Concurrent connections (HTTP and WebSocket); further ones wait in the accept backlog.
+    public var maxConnections: Int = 512
+    /// Idle HTTP keep-alive connections are closed after this many seconds.
+    public var idleTimeoutSeconds: Int64 = 60
+    /// Subscriptions one WebSocket connection may hold.
+    public var maxSubscriptionsPerConnection: Int = 32
+    /// Messages queued for one WebSocket connection; a consumer that falls this far behind is disconnected.
+    public var webSocketQueueMessages: Int = 256
+    /// The node's version string (`node_version`).
+    public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
+
+    public static let defaultNodeVersion = "sharechain/0.1.0"
+
+    public init() {}
+
+    /// Parses `host:port` (IPv6 hosts in brackets).
+    public static func parseAddress(_ s: String) throws(RPCConfigurationError) -> (host: String, port: Int) {
+        guard let i = s.lastIndex(of: ":"), let port = Int(s[s.index(after: i)...]), port >= 0, port < 65_536 else {
+            throw RPCConfigurationError("'\(s)' is not host:port")
+        }
+        var host = String(s[..<i])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
+
+/// A configuration the server cannot use.
+public struct RPCConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// A connected peer, as `net_peers` reports it.
+public struct PeerInfo: Sendable, Equatable {
+    /// The peer's node key (hex).
+    public var nodeId: String
+    /// Remote `host:port`.
+    public var address: String
+    /// Whether the peer connected to us.
+    public var inbound: Bool
+    /// Best height the peer announced, when known.
+    public var height: UInt64?
+    /// Misbehaviour score (higher is worse), when tracked.
+    public var score: Int?
+
+    public init(nodeId: String, address: String, inbound: Bool, height: UInt64? = nil, score: Int? = nil) {
+        self.nodeId = nodeId; self.address = address; self.inbound = inbound; self.height = height; self.score = score
+    }
+}
+
+/// What the RPC layer needs to know about the network, provided by the node (the P2P module is not a
+/// dependency of RPC). The default reports no peers and a synced node.
+public protocol NetworkInfoProvider: Sendable {
+    func peers() async -> [PeerInfo]
+    /// Whether the node is still catching up with its peers.
+    func isSyncing() async -> Bool
+}
+
+/// A node without networking: no peers, synced.
+public struct NoNetworkInfo: NetworkInfoProvider {
+    public init() {}
+    public func peers() async -> [PeerInfo] { [] }
+    public func isSyncing() async -> Bool { false }
+}
+
+/// Everything handlers use: the chain, the network view, configuration, rendering and metrics.
+final class RPCNode: Sendable {
+    let chain: ChainService
+    let network: any NetworkInfoProvider
+    let config: RPCConfiguration
+    let render: Render
+    let metrics: RPCMetrics
+
+    init(chain: ChainService, network: any NetworkInfoProvider, config: RPCConfiguration, metrics: RPCMetrics) {
+        self.chain = chain
+        self.network = network
+        self.config = config
+        self.render = Render(hrp: chain.genesis.addressPrefix)
+        self.metrics = metrics
+    }
+
+    var hrp: String { render.hrp }
+    var genesis: Genesis { chain.genesis }
+
+    /// A consistent snapshot for one request.
+    func view() throws -> ReadView { try chain.readView() }
+}
