@@ -150,6 +150,9 @@ let package = Package(
                 "RPC", "Consensus", "Ledger", "Primitives", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             // Golden files are read from the source tree (and rewritten there with RPC_GOLDEN_UPDATE=1).
             exclude: ["Resources"],

@@ -83,13 +83,28 @@ public struct RPCClient: Sendable {
 
     /// POSTs a JSON body; returns the status and the body.
     public func post(_ body: [UInt8]) async throws(RPCClientError) -> (Int, [UInt8]) {
-        let outcome: Result<(Int, [UInt8]), RPCClientError> = await withTaskGroup(of: Result<(Int, [UInt8]), RPCClientError>?.self) { group in
-            group.addTask { await self.exchange(body) }
+        let r = try await request(method: .POST, path: path, headers: [("Content-Type", "application/json"), ("Accept", "application/json")], body: body)
+        return (r.status, r.body)
+    }
+
+    /// An HTTP exchange: status, response headers, body.
+    public struct HTTPAnswer: Sendable {
+        public let status: Int
+        public let headers: [(String, String)]
+        public let body: [UInt8]
+
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    /// One HTTP request with explicit method, path and headers (Host, Content-Length and Connection are added).
+    public func request(method: HTTPMethod, path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws(RPCClientError) -> HTTPAnswer {
+        let outcome: Result<HTTPAnswer, RPCClientError> = await withTaskGroup(of: Result<HTTPAnswer, RPCClientError>?.self) { group in
+            group.addTask { await self.exchange(method: method, path: path, headers: headers, body: body) }
             group.addTask {
                 try? await Task.sleep(for: self.timeout)
                 return Task.isCancelled ? nil : .failure(.timeout)
             }
-            var first: Result<(Int, [UInt8]), RPCClientError> = .failure(.timeout)
+            var first: Result<HTTPAnswer, RPCClientError> = .failure(.timeout)
             for await r in group {
                 if let r { first = r; break }
             }
@@ -99,7 +114,7 @@ public struct RPCClient: Sendable {
         return try outcome.get()
     }
 
-    func exchange(_ body: [UInt8]) async -> Result<(Int, [UInt8]), RPCClientError> {
+    func exchange(method: HTTPMethod, path: String, headers: [(String, String)], body: [UInt8]) async -> Result<HTTPAnswer, RPCClientError> {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(10))
@@ -111,26 +126,27 @@ public struct RPCClient: Sendable {
                 }
             let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             let limit = maxResponseBytes
-            let path = self.path
             return try await channel.executeThenClose { inbound, outbound in
-                var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-                head.headers = ["Host": hostHeader, "Content-Type": "application/json", "Accept": "application/json",
-                                "Content-Length": String(body.count), "Connection": "close"]
+                var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+                head.headers = HTTPHeaders([("Host", hostHeader), ("Content-Length", String(body.count)), ("Connection", "close")] + headers)
                 try await outbound.write(.head(head))
                 try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
                 try await outbound.write(.end(nil))
                 var status = 0
+                var responseHeaders = [(String, String)]()
                 var data = [UInt8]()
                 loop: for try await part in inbound {
                     switch part {
-                    case .head(let h): status = Int(h.status.code)
+                    case .head(let h):
+                        status = Int(h.status.code)
+                        responseHeaders = h.headers.map { ($0.name, $0.value) }
                     case .body(let b):
                         guard data.count + b.readableBytes <= limit else { return .failure(.badResponse("answer larger than \(limit) bytes")) }
                         data.append(contentsOf: b.readableBytesView)
                     case .end: break loop
                     }
                 }
-                return .success((status, data))
+                return .success(HTTPAnswer(status: status, headers: responseHeaders, body: data))
             }
         } catch {
             return .failure(.transport("\(error)"))

@@ -208,12 +208,26 @@ public final class RPCServer: Service, Sendable {
 
     func shouldUpgrade(_ head: HTTPRequest) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
-        // Browsers always send Origin; non-browser clients usually do not. A browser page may only connect
-        // from an allowed origin.
-        if let origin = head.headerFields[.origin], allowedOrigin(origin) == nil { return .dontUpgrade }
+        // Browsers always send Origin (http, https or "null") and pages cannot forge it: a page may only connect
+        // from an allowed origin or the node's own. Other clients send none or a ws:// origin of their own.
+        if let origin = head.headerFields[.origin], Self.isBrowserOrigin(origin), allowedOrigin(origin) == nil,
+           !Self.sameOrigin(origin, host: head.authority) {
+            return .dontUpgrade
+        }
         return .upgrade([:]) { [self] inbound, outbound, _ in
             await self.serveWebSocket(inbound: inbound, outbound: outbound)
         }
+    }
+
+    static func isBrowserOrigin(_ origin: String) -> Bool {
+        let o = origin.lowercased()
+        return o == "null" || o.hasPrefix("http://") || o.hasPrefix("https://")
+    }
+
+    /// Whether `origin` (`scheme://host[:port]`) names the authority the request was sent to.
+    static func sameOrigin(_ origin: String, host: String?) -> Bool {
+        guard let host, let range = origin.range(of: "://") else { return false }
+        return origin[range.upperBound...].lowercased() == host.lowercased()
     }
 
     func serveWebSocket(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {

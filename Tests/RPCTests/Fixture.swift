@@ -134,8 +134,8 @@ struct TestChain {
 
     /// Produces and imports the next block.
     @discardableResult
-    func extend(_ engine: ChainEngine, _ txs: [SignedTransaction] = []) throws -> Block {
-        let b = try make(engine, txs)
+    func extend(_ engine: ChainEngine, slot: UInt64? = nil, _ txs: [SignedTransaction] = []) throws -> Block {
+        let b = try make(engine, slot: slot, txs)
         _ = try engine.importBlock(b, now: now(b.header.slot))
         return b
     }
