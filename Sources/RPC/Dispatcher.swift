@@ -1,6 +1,7 @@
 import Consensus
 import Logging
 import Primitives
+import Prometheus
 
 /// Limits of the RPC interface (Specs/rpc.md, "Limits"). The configurable ones live in `RPCConfiguration`.
 public enum RPCLimits {
@@ -30,6 +31,11 @@ public protocol RPCSession: Sendable {
 public struct CallContext: Sendable {
     public let transport: RPCTransport
     public let session: (any RPCSession)?
+
+    public init(transport: RPCTransport, session: (any RPCSession)?) {
+        self.transport = transport
+        self.session = session
+    }
 }
 
 /// A method the dispatcher serves.
@@ -44,6 +50,7 @@ struct RPCMethod: Sendable {
 /// on input: every failure becomes an error object.
 public final class RPCDispatcher: Sendable {
     let methods: [String: RPCMethod]
+    let okCounters: [String: Prometheus.Counter]
     let node: RPCNode
     let logger: Logger
 
@@ -56,6 +63,7 @@ public final class RPCDispatcher: Sendable {
             table[m.name] = m
         }
         self.methods = table
+        okCounters = table.mapValues { node.metrics.okCounter(method: $0.name) }
     }
 
     /// Every method name served, sorted.
@@ -164,7 +172,7 @@ public final class RPCDispatcher: Sendable {
             node.metrics.request(method: name, outcome: RPCError.internalErrorCode)
             return rawId == nil ? nil : Self.response(id: id ?? .null, error: .internalError)
         }
-        node.metrics.request(method: name, outcome: 0)
+        okCounters[name]?.increment()
         return rawId == nil ? nil : .object(["jsonrpc": "2.0", "id": id ?? .null, "result": result])
     }
 

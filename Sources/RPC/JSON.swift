@@ -14,6 +14,10 @@ public enum JSON: Sendable, Equatable {
     case string(String)
     case array([JSON])
     case object(JSONObject)
+    /// Already-encoded JSON written verbatim: cached fragments (block transaction lists) that would otherwise be
+    /// rebuilt on every request. Only the server builds these from its own writer's output; equality compares
+    /// the bytes.
+    case raw([UInt8])
 
     /// A number from an unsigned integer.
     public static func int(_ v: UInt64) -> JSON { .number(String(v)) }
@@ -52,6 +56,7 @@ public enum JSON: Sendable, Equatable {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .raw: return "encoded JSON"
         }
     }
 }
@@ -358,6 +363,7 @@ public struct JSONWriter {
 
     public mutating func write(_ v: JSON) {
         switch v {
+        case .raw(let bytes): self.bytes.append(contentsOf: bytes)
         case .null: append("null")
         case .bool(let b): append(b ? "true" : "false")
         case .number(let n): bytes.append(contentsOf: n.utf8)
@@ -386,6 +392,9 @@ public struct JSONWriter {
 
     mutating func writePretty(_ v: JSON, indent: Int) {
         switch v {
+        case .raw(let encoded):
+            // Fragments come from this writer, so they parse; pretty-print their structure.
+            if let parsed = try? JSONParser().parse(encoded) { writePretty(parsed, indent: indent) } else { write(v) }
         case .array(let a) where !a.isEmpty:
             bytes.append(UInt8(ascii: "["))
             for (k, e) in a.enumerated() {

@@ -33,14 +33,14 @@ extension RPCNode {
 
         // MARK: chain_*
 
-        add("chain_blockNumber") { _, _ in .int(await self.chain.status().height) }
+        add("chain_blockNumber") { _, _ in .int(try self.tipHeight(self.latest)) }
         add("chain_getBlockByNumber", [ParamSpec("block"), .optional("fullTransactions")]) { p, _ in
-            let view = try self.view()
+            let view = self.latest
             let (hash, _) = try self.resolve(try p.required("block", p.block), view)
             return try self.renderBlock(view, hash, full: try p.bool("fullTransactions") ?? false)
         }
         add("chain_getBlockByHash", [ParamSpec("hash"), .optional("fullTransactions")]) { p, _ in
-            let view = try self.view()
+            let view = self.latest
             let hash = try p.required("hash", p.hash)
             guard try view.blockInfo(hash) != nil else { throw RPCError.notFound("block", r.hash(hash)) }
             return try self.renderBlock(view, hash, full: try p.bool("fullTransactions") ?? false)
@@ -233,7 +233,10 @@ extension RPCNode {
             let stored = try Ledger.currentSnapshot(of: state)
             var cache = [UInt64: ValidatorSnapshot]()
             var items = [JSON]()
-            for slot in from..<(from &+ UInt64(count)) where slot >= from {
+            // Slots near 2^64 simply yield fewer items (no wrap-around).
+            let (sum, overflow) = from.addingReportingOverflow(UInt64(count))
+            let end = overflow ? UInt64.max : sum
+            for slot in from..<end {
                 let epoch = slot / perEpoch
                 let snap = try cache[epoch] ?? LeaderSchedule.snapshot(for: slot, parentState: state, ledger: self.chain.ledger)
                 cache[epoch] = snap
@@ -535,12 +538,23 @@ extension RPCNode {
     }
 
     func renderBlock(_ view: ReadView, _ hash: Hash32, full: Bool) throws -> JSON {
-        let h = try header(view, hash)
-        let (txs, bodySize) = try transactions(view, hash)
+        let key = BlockCache.Key(hash: hash, full: full)
+        let entry: BlockCache.Entry
+        if let cached = blocks.get(key) {
+            entry = cached
+        } else {
+            let h = try header(view, hash)
+            let (txs, bodySize) = try transactions(view, hash)
+            let encoded = JSONWriter.encode(render.transactions(h, txs, full: full))
+            entry = BlockCache.Entry(header: h, transactionCount: txs.count, size: BlockLimits.signedHeaderBytes + bodySize,
+                                     transactions: .raw(encoded), bytes: encoded.count)
+            blocks.put(key, entry)
+        }
         let canonical = try view.isCanonical(hash)
         let finalizedHeight = try view.finalizedHeight() ?? 0
-        let finalized = canonical && h.header.height <= finalizedHeight
-        return render.block(h, txs, full: full, canonical: canonical, finalized: finalized, size: BlockLimits.signedHeaderBytes + bodySize)
+        let finalized = canonical && entry.header.header.height <= finalizedHeight
+        return render.block(entry.header, transactionCount: entry.transactionCount, transactions: entry.transactions,
+                            canonical: canonical, finalized: finalized, size: entry.size)
     }
 
     /// The transaction at an index location, with the tip and finalized heights of the same view.

@@ -83,6 +83,12 @@ public final class RPCMetrics: Sendable {
         }
     }
 
+    /// The success counter of a method, made once (the hot path then skips the lock and the key building).
+    func okCounter(method: String) -> Prometheus.Counter {
+        registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcRequests, "JSON-RPC calls by method and outcome"),
+                             labels: [("method", method), ("outcome", "ok")])
+    }
+
     /// Counts one call. `method` is a served method name, `unknown` or `-` (no method could be read), so the
     /// label set stays bounded whatever clients send.
     func request(method: String, outcome code: Int) {

@@ -2,6 +2,7 @@ import Consensus
 import Ledger
 import Primitives
 import Storage
+import Synchronization
 
 /// Configuration of the RPC server (Specs/rpc.md, "Limits" and "Transport").
 public struct RPCConfiguration: Sendable {
@@ -90,6 +91,7 @@ final class RPCNode: Sendable {
     let config: RPCConfiguration
     let render: Render
     let metrics: RPCMetrics
+    let blocks = BlockCache()
 
     init(chain: ChainService, network: any NetworkInfoProvider, config: RPCConfiguration, metrics: RPCMetrics) {
         self.chain = chain
@@ -104,4 +106,46 @@ final class RPCNode: Sendable {
 
     /// A consistent snapshot for one request.
     func view() throws -> ReadView { try chain.readView() }
+
+    /// The latest committed data without a snapshot: for requests whose reads cannot disagree (a tip height;
+    /// a block, which is immutable once stored under its hash). Cheaper than a snapshot on hot paths.
+    var latest: ReadView { chain.store.current }
+}
+
+/// Rendered `transactions` members of recent blocks, by block hash and form. A stored block never changes
+/// under its hash, so entries stay valid; only `canonical` and `finalized` are read per request. Bounded by
+/// entries and bytes (oldest out first).
+final class BlockCache: Sendable {
+    struct Key: Hashable { let hash: Hash32; let full: Bool }
+    struct Entry: Sendable {
+        let header: SignedHeader
+        let transactionCount: Int
+        let size: Int
+        let transactions: JSON
+        let bytes: Int
+    }
+    struct State {
+        var entries: [Key: Entry] = [:]
+        var order: [Key] = []
+        var bytes = 0
+    }
+    private let state = Mutex(State())
+    let maxEntries = 256
+    let maxBytes = 64 * 1024 * 1024
+
+    func get(_ key: Key) -> Entry? { state.withLock { $0.entries[key] } }
+
+    func put(_ key: Key, _ e: Entry) {
+        guard e.bytes <= maxBytes / 4 else { return }
+        state.withLock { s in
+            guard s.entries[key] == nil else { return }
+            s.entries[key] = e
+            s.order.append(key)
+            s.bytes += e.bytes
+            while s.order.count > maxEntries || s.bytes > maxBytes, !s.order.isEmpty {
+                let old = s.order.removeFirst()
+                if let gone = s.entries.removeValue(forKey: old) { s.bytes -= gone.bytes }
+            }
+        }
+    }
 }

@@ -2,16 +2,19 @@ import Consensus
 import Ledger
 import Primitives
 import Storage
+import Synchronization
 
 /// JSON forms of chain and ledger values (Specs/rpc.md, "Value formats"): hashes and byte strings as
 /// 0x-hex, amounts as decimal strings, heights and counts as numbers, keys as bech32m addresses with the
 /// chain's prefix.
 public struct Render: Sendable {
     public let hrp: String
+    let addresses = AddressCache()
 
     public init(hrp: String) { self.hrp = hrp }
 
-    public func address(_ k: PublicKey) -> JSON { .string(Address.encode(k, hrp: hrp)) }
+    /// bech32m costs microseconds per key and the same keys recur in every block: cached.
+    public func address(_ k: PublicKey) -> JSON { .string(addresses.encode(k, hrp: hrp)) }
     public func hash(_ h: Hash32) -> JSON { .string("0x" + h.hex) }
     public func amount(_ a: Amount) -> JSON { .decimal(a.units) }
     public func signature(_ s: Signature) -> JSON { .string("0x" + s.hex) }
@@ -38,14 +41,24 @@ public struct Render: Sendable {
 
     /// A block: the header, then `transactions` as hashes or as full objects.
     public func block(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool, canonical: Bool, finalized: Bool, size: Int) -> JSON {
+        block(h, transactionCount: txs.count, transactions: transactions(h, txs, full: full), canonical: canonical, finalized: finalized, size: size)
+    }
+
+    /// The `transactions` member of a block: hashes, or full objects with their positions.
+    public func transactions(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool) -> JSON {
+        .array(txs.enumerated().map { i, t in
+            full ? .object(transaction(t, location: TxPlace(blockHash: h.hash, height: h.header.height, position: UInt32(i)))) : hash(t.id)
+        })
+    }
+
+    /// A block around an already-rendered `transactions` member.
+    public func block(_ h: SignedHeader, transactionCount: Int, transactions: JSON, canonical: Bool, finalized: Bool, size: Int) -> JSON {
         var o = header(h)
         o["size"] = .int(size)
         o["canonical"] = .bool(canonical)
         o["finalized"] = .bool(finalized)
-        o["transactionCount"] = .int(txs.count)
-        o["transactions"] = .array(txs.enumerated().map { i, t in
-            full ? .object(transaction(t, location: TxPlace(blockHash: h.hash, height: h.header.height, position: UInt32(i)))) : hash(t.id)
-        })
+        o["transactionCount"] = .int(transactionCount)
+        o["transactions"] = transactions
         return .object(o)
     }
 
@@ -315,6 +328,22 @@ public struct Render: Sendable {
             "canonicalOutputHash": hash(f.canonicalOutputHash), "slashed": amount(f.slashed), "bounty": amount(f.bounty),
             "bondBurned": amount(f.bondBurned),
         ])
+    }
+}
+
+/// Bounded memo of bech32m addresses (cleared when full: a simple bound, and keys of active accounts return).
+final class AddressCache: Sendable {
+    private let map = Mutex<[PublicKey: String]>([:])
+    static let capacity = 65_536
+
+    func encode(_ k: PublicKey, hrp: String) -> String {
+        if let s = map.withLock({ $0[k] }) { return s }
+        let s = Address.encode(k, hrp: hrp)
+        map.withLock { m in
+            if m.count >= Self.capacity { m.removeAll(keepingCapacity: true) }
+            m[k] = s
+        }
+        return s
     }
 }
 

@@ -148,16 +148,17 @@ public final class RPCServer: Service, Sendable {
         return Response(status: .noContent, headers: headers)
     }
 
+    /// `application/json` with parameters or in another case.
+    static func isJSON(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return media == jsonType
+    }
+
     func rpc(_ request: Request) async -> Response {
         let origin = request.headers[.origin]
         // JSON only: a browser cannot send application/json cross-origin without a CORS preflight, so pages
         // from origins not in the list cannot drive this node.
-        if let type = request.headers[.contentType] {
-            let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            guard media == Self.jsonType else {
-                return plain(.unsupportedMediaType, "Content-Type must be application/json\n")
-            }
-        } else {
+        guard let type = request.headers[.contentType], type == Self.jsonType || Self.isJSON(type) else {
             return plain(.unsupportedMediaType, "Content-Type must be application/json\n")
         }
         let limit = configuration.maxBodyBytes

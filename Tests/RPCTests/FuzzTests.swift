@@ -47,7 +47,8 @@ struct JSONFuzzer {
         case 5:
             var o = JSONObject()
             let keys = ["block", "hash", "limit", "cursor", "address", "pool", "window", "status", "kind", "filter", "count", "from",
-                        "transaction", "size", "worker", "fullTransactions", "order", "sender", "x"]
+                        "transaction", "size", "worker", "fullTransactions", "order", "sender", "x", "fromSlot", "escrowId", "ticketId",
+                        "owner", "subscription"]
             for _ in 0..<int(4) { o[keys[int(keys.count)]] = value(depth: depth + 1) }
             return .object(o)
         default: return .string(string())
