@@ -17,6 +17,7 @@ public enum RPCClientError: Error, Sendable, CustomStringConvertible {
     /// No answer in time.
     case timeout
 
+    /// A one-line explanation.
     public var description: String {
         switch self {
         case .badURL(let u): return "'\(u)' is not an http://host:port URL"
@@ -37,8 +38,11 @@ public enum RPCClientError: Error, Sendable, CustomStringConvertible {
 /// stack) would add minutes of build time for one POST per command. One connection per call; plain HTTP only
 /// (the node listens on loopback; put TLS in front of it for remote use).
 public struct RPCClient: Sendable {
+    /// Server host.
     public let host: String
+    /// Server port.
     public let port: Int
+    /// Request path (usually `/`).
     public let path: String
     /// Largest answer accepted.
     public var maxResponseBytes = 64 * 1024 * 1024
@@ -89,10 +93,14 @@ public struct RPCClient: Sendable {
 
     /// An HTTP exchange: status, response headers, body.
     public struct HTTPAnswer: Sendable {
+        /// HTTP status code.
         public let status: Int
+        /// Response headers in order.
         public let headers: [(String, String)]
+        /// Response body.
         public let body: [UInt8]
 
+        /// The first header of that name (case-insensitive).
         public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
 

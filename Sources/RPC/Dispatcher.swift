@@ -29,9 +29,12 @@ public protocol RPCSession: Sendable {
 
 /// One call's environment.
 public struct CallContext: Sendable {
+    /// HTTP or WebSocket.
     public let transport: RPCTransport
+    /// The WebSocket connection (subscriptions); nil over HTTP.
     public let session: (any RPCSession)?
 
+    /// A call context.
     public init(transport: RPCTransport, session: (any RPCSession)?) {
         self.transport = transport
         self.session = session

@@ -63,21 +63,30 @@ public enum JSON: Sendable, Equatable {
 
 /// A JSON object: members in insertion order. Equality ignores order (JSON objects are unordered).
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    /// One member.
     public struct Member: Sendable, Equatable {
+        /// The name.
         public let key: String
+        /// The value.
         public var value: JSON
     }
 
+    /// Members in insertion order.
     public private(set) var members: [Member]
 
+    /// An empty object.
     public init() { members = [] }
+    /// An object with these members, in order.
     public init(dictionaryLiteral elements: (String, JSON)...) {
         members = elements.map { Member(key: $0.0, value: $0.1) }
     }
 
+    /// Number of members.
     public var count: Int { members.count }
+    /// Member names in order.
     public var keys: [String] { members.map(\.key) }
 
+    /// The value of a member; assigning nil removes it, assigning a new name appends it.
     public subscript(key: String) -> JSON? {
         get { members.first { $0.key == key }?.value }
         set {
@@ -92,6 +101,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// Appends a member without checking for an existing key (the parser checks duplicates itself).
     mutating func appendUnchecked(_ key: String, _ value: JSON) { members.append(Member(key: key, value: value)) }
 
+    /// Same members with equal values, in any order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.members.count == b.members.count else { return false }
         for m in a.members { guard let v = b[m.key], v == m.value else { return false } }
@@ -103,8 +113,11 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 
 /// Why a text is not acceptable JSON; `offset` is the byte offset of the problem.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
     public let message: String
+    /// Byte offset of the problem in the input.
     public let offset: Int
+    /// `message at byte offset`.
     public var description: String { "\(message) at byte \(offset)" }
 }
 
@@ -114,6 +127,7 @@ public struct JSONLimits: Sendable {
     public var maxDepth: Int = 64
     /// Members of one object.
     public var maxObjectMembers: Int = 4096
+    /// The defaults: depth 64, 4096 members.
     public init() {}
 }
 
@@ -122,6 +136,7 @@ public struct JSONLimits: Sendable {
 public struct JSONParser {
     let limits: JSONLimits
 
+    /// A parser with `limits`.
     public init(limits: JSONLimits = JSONLimits()) { self.limits = limits }
 
     /// Parses exactly one JSON value from `bytes`.
@@ -339,8 +354,10 @@ public struct JSONParser {
 
 /// Writes JSON compactly (the wire form) or pretty-printed with sorted keys (golden files, the CLI).
 public struct JSONWriter {
+    /// What was written so far.
     public private(set) var bytes: [UInt8] = []
 
+    /// An empty writer reserving `capacity` bytes.
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
     /// Compact encoding of a value.
@@ -361,6 +378,7 @@ public struct JSONWriter {
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
+    /// Appends `v` compactly.
     public mutating func write(_ v: JSON) {
         switch v {
         case .raw(let bytes): self.bytes.append(contentsOf: bytes)

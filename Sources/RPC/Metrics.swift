@@ -7,10 +7,15 @@ import Synchronization
 /// verifier replays in Node) go through the swift-metrics API with these labels; the node bootstraps
 /// swift-metrics with a Prometheus factory on the registry `GET /metrics` exposes.
 public enum MetricNames {
+    /// Gauge: canonical tip height.
     public static let height = "sharechain_chain_height"
+    /// Gauge: finalized height.
     public static let finalizedHeight = "sharechain_chain_finalized_height"
+    /// Gauge: connected peers.
     public static let peers = "sharechain_p2p_peers"
+    /// Gauge: pending transactions.
     public static let mempoolTransactions = "sharechain_mempool_transactions"
+    /// Gauge: bytes of pending transactions.
     public static let mempoolBytes = "sharechain_mempool_bytes"
     /// Counter `{outcome}`: imported, side, known, invalid, unknown_parent, future, below_finality, fault.
     public static let blocksImported = "sharechain_blocks_imported_total"
@@ -18,7 +23,9 @@ public enum MetricNames {
     public static let blockImportSeconds = "sharechain_block_import_seconds"
     /// Counter `{method, outcome}`; outcome is `ok` or the error name.
     public static let rpcRequests = "sharechain_rpc_requests_total"
+    /// Gauge: open WebSocket connections.
     public static let rpcWebSocketConnections = "sharechain_rpc_websocket_connections"
+    /// Gauge: active subscriptions.
     public static let rpcSubscriptions = "sharechain_rpc_subscriptions"
     /// Counter: WebSocket connections closed because their consumer fell behind.
     public static let rpcSlowConsumersDropped = "sharechain_rpc_slow_consumers_dropped_total"
@@ -30,6 +37,7 @@ public enum MetricNames {
 
 /// The RPC server's metrics on a Prometheus registry.
 public final class RPCMetrics: Sendable {
+    /// The registry `GET /metrics` exposes.
     public let registry: PrometheusCollectorRegistry
     private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
     let height, finalized, peers, mempoolTransactions, mempoolBytes, webSocketConnections, subscriptions: Prometheus.Gauge

@@ -2,17 +2,17 @@ import Ledger
 import Primitives
 
 /// The declared parameters of a method, in positional order.
-public struct ParamSpec: Sendable, Equatable {
-    public let name: String
-    public let required: Bool
-    public init(_ name: String, required: Bool = true) { self.name = name; self.required = required }
-    public static func optional(_ name: String) -> ParamSpec { ParamSpec(name, required: false) }
+struct ParamSpec: Sendable, Equatable {
+    let name: String
+    let required: Bool
+    init(_ name: String, required: Bool = true) { self.name = name; self.required = required }
+    static func optional(_ name: String) -> ParamSpec { ParamSpec(name, required: false) }
 }
 
 /// A request's parameters, resolved against the method's declaration: given by position (an array) or by
 /// name (an object). Unknown names, extra positions and missing required parameters are rejected before the
 /// handler runs; the typed accessors reject wrong types with a message naming the parameter.
-public struct Params: Sendable {
+struct Params: Sendable {
     let values: [String: JSON]
     /// The chain's address prefix, for bech32m addresses.
     let hrp: String
@@ -46,8 +46,8 @@ public struct Params: Sendable {
         values = v
     }
 
-    public func has(_ name: String) -> Bool { values[name] != nil }
-    public func raw(_ name: String) -> JSON? { values[name] }
+    func has(_ name: String) -> Bool { values[name] != nil }
+    func raw(_ name: String) -> JSON? { values[name] }
 
     func wrongType(_ name: String, _ expected: String, _ got: JSON) -> RPCError {
         .invalidParams("'\(name)' must be \(expected), got \(got.typeName)", param: name)
@@ -64,40 +64,40 @@ public struct Params: Sendable {
 
     // MARK: Typed accessors (nil when absent)
 
-    public func uint64(_ name: String) throws(RPCError) -> UInt64? {
+    func uint64(_ name: String) throws(RPCError) -> UInt64? {
         guard let v = values[name] else { return nil }
         guard case .number(let n) = v else { throw wrongType(name, "a non-negative integer", v) }
         guard let u = UInt64(n) else { throw invalid(name, "must be a non-negative integer below 2^64, got \(n)") }
         return u
     }
 
-    public func uint32(_ name: String) throws(RPCError) -> UInt32? {
+    func uint32(_ name: String) throws(RPCError) -> UInt32? {
         guard let u = try uint64(name) else { return nil }
         guard let v = UInt32(exactly: u) else { throw invalid(name, "must be below 2^32") }
         return v
     }
 
-    public func bool(_ name: String) throws(RPCError) -> Bool? {
+    func bool(_ name: String) throws(RPCError) -> Bool? {
         guard let v = values[name] else { return nil }
         guard case .bool(let b) = v else { throw wrongType(name, "a boolean", v) }
         return b
     }
 
-    public func string(_ name: String) throws(RPCError) -> String? {
+    func string(_ name: String) throws(RPCError) -> String? {
         guard let v = values[name] else { return nil }
         guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
         return s
     }
 
     /// A 32-byte value as `0x`-prefixed hex (64 digits).
-    public func hash(_ name: String) throws(RPCError) -> Hash32? {
+    func hash(_ name: String) throws(RPCError) -> Hash32? {
         guard let s = try string(name) else { return nil }
         guard s.hasPrefix("0x") || s.hasPrefix("0X") else { throw invalid(name, "must be 0x-prefixed hex of 32 bytes") }
         do { return try Hash32(hex: s) } catch { throw invalid(name, "must be 0x-prefixed hex of 32 bytes (\(error))") }
     }
 
     /// An account: a bech32m address with the chain's prefix, or a 0x-hex 32-byte x-only key.
-    public func address(_ name: String) throws(RPCError) -> PublicKey? {
+    func address(_ name: String) throws(RPCError) -> PublicKey? {
         guard let s = try string(name) else { return nil }
         return try Params.parseAddress(s, hrp: hrp, name: name)
     }
@@ -112,7 +112,7 @@ public struct Params: Sendable {
     }
 
     /// An amount: a decimal string (preferred; JavaScript numbers lose precision above 2^53) or an integer.
-    public func amount(_ name: String) throws(RPCError) -> Amount? {
+    func amount(_ name: String) throws(RPCError) -> Amount? {
         guard let v = values[name] else { return nil }
         switch v {
         case .string(let s):
@@ -127,7 +127,7 @@ public struct Params: Sendable {
     }
 
     /// Bytes as `0x`-prefixed hex, at most `maxBytes` long.
-    public func bytes(_ name: String, maxBytes: Int) throws(RPCError) -> [UInt8]? {
+    func bytes(_ name: String, maxBytes: Int) throws(RPCError) -> [UInt8]? {
         guard let s = try string(name) else { return nil }
         guard s.hasPrefix("0x") || s.hasPrefix("0X") else { throw invalid(name, "must be 0x-prefixed hex") }
         guard (s.utf8.count - 2) / 2 <= maxBytes else { throw .limitExceeded("\(name) bytes", maximum: maxBytes, requested: (s.utf8.count - 2) / 2) }
@@ -135,14 +135,14 @@ public struct Params: Sendable {
     }
 
     /// One of a fixed set of strings.
-    public func choice(_ name: String, _ allowed: [String]) throws(RPCError) -> String? {
+    func choice(_ name: String, _ allowed: [String]) throws(RPCError) -> String? {
         guard let s = try string(name) else { return nil }
         guard allowed.contains(s) else { throw invalid(name, "must be one of \(allowed.joined(separator: ", ")), got \"\(s.prefix(40))\"") }
         return s
     }
 
     /// A page size: default 25, at most 100.
-    public func limit(default d: Int = RPCLimits.defaultPageSize, maximum: Int = RPCLimits.maxPageSize) throws(RPCError) -> Int {
+    func limit(default d: Int = RPCLimits.defaultPageSize, maximum: Int = RPCLimits.maxPageSize) throws(RPCError) -> Int {
         guard let v = try uint64("limit") else { return d }
         guard v >= 1 else { throw invalid("limit", "must be at least 1") }
         guard v <= UInt64(maximum) else { throw .limitExceeded("limit", maximum: maximum, requested: Int(clamping: v)) }
@@ -150,7 +150,7 @@ public struct Params: Sendable {
     }
 
     /// A block selector: a height, or `latest`, `finalized`, `earliest`.
-    public func block(_ name: String) throws(RPCError) -> BlockSelector? {
+    func block(_ name: String) throws(RPCError) -> BlockSelector? {
         guard let v = values[name] else { return nil }
         switch v {
         case .number(let n):

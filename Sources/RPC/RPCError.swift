@@ -5,14 +5,19 @@ import Primitives
 /// A JSON-RPC error object: `{code, message, data?}` (Specs/rpc.md, "Errors"). Handlers throw it; anything
 /// else a handler throws becomes `-32603 internal error` without details (they may hold local paths).
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error code (section 4 of Specs/rpc.md).
     public let code: Int
+    /// For people; may change.
     public let message: String
+    /// Structured details for programs.
     public let data: JSON?
 
+    /// An error object.
     public init(code: Int, message: String, data: JSON? = nil) {
         self.code = code; self.message = message; self.data = data
     }
 
+    /// `code message`.
     public var description: String { "\(code) \(message)" }
 
     /// The wire form.
@@ -24,10 +29,15 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
     // MARK: Standard codes (JSON-RPC 2.0)
 
+    /// Not JSON, or not strict JSON.
     public static let parseErrorCode = -32700
+    /// Not a valid request object.
     public static let invalidRequestCode = -32600
+    /// No such method.
     public static let methodNotFoundCode = -32601
+    /// Missing, unknown or malformed parameters.
     public static let invalidParamsCode = -32602
+    /// A fault on the node's side (details are logged, not sent).
     public static let internalErrorCode = -32603
 
     // MARK: Application codes
@@ -46,46 +56,46 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The method needs another transport (subscriptions need a WebSocket).
     public static let unsupportedTransportCode = -32005
 
-    public static func parseError(_ detail: String) -> RPCError {
+    static func parseError(_ detail: String) -> RPCError {
         RPCError(code: parseErrorCode, message: "parse error: \(detail)")
     }
 
-    public static func invalidRequest(_ detail: String) -> RPCError {
+    static func invalidRequest(_ detail: String) -> RPCError {
         RPCError(code: invalidRequestCode, message: "invalid request: \(detail)")
     }
 
-    public static func methodNotFound(_ method: String) -> RPCError {
+    static func methodNotFound(_ method: String) -> RPCError {
         RPCError(code: methodNotFoundCode, message: "method not found", data: .object(["method": .string(method)]))
     }
 
-    public static func invalidParams(_ detail: String, param: String? = nil) -> RPCError {
+    static func invalidParams(_ detail: String, param: String? = nil) -> RPCError {
         RPCError(code: invalidParamsCode, message: "invalid params: \(detail)",
                  data: param.map { .object(["param": .string($0)]) })
     }
 
-    public static let internalError = RPCError(code: internalErrorCode, message: "internal error")
+    static let internalError = RPCError(code: internalErrorCode, message: "internal error")
 
-    public static func notFound(_ what: String, _ key: JSON) -> RPCError {
+    static func notFound(_ what: String, _ key: JSON) -> RPCError {
         RPCError(code: notFoundCode, message: "\(what) not found", data: .object(["what": .string(what), "key": key]))
     }
 
-    public static func limitExceeded(_ limit: String, maximum: Int, requested: Int? = nil) -> RPCError {
+    static func limitExceeded(_ limit: String, maximum: Int, requested: Int? = nil) -> RPCError {
         var d: JSONObject = ["limit": .string(limit), "maximum": .int(maximum)]
         if let requested { d["requested"] = .int(requested) }
         let detail = requested.map { "\($0) > \(maximum)" } ?? "maximum \(maximum)"
         return RPCError(code: limitExceededCode, message: "limit exceeded: \(limit) (\(detail))", data: .object(d))
     }
 
-    public static func unknownBlockTag(_ tag: String) -> RPCError {
+    static func unknownBlockTag(_ tag: String) -> RPCError {
         RPCError(code: unknownBlockTagCode, message: "unknown block tag '\(tag)'",
                  data: .object(["tag": .string(tag), "allowed": .array(["latest", "finalized", "earliest"].map { .string($0) })]))
     }
 
-    public static func pruned(_ what: String, _ detail: String) -> RPCError {
+    static func pruned(_ what: String, _ detail: String) -> RPCError {
         RPCError(code: prunedCode, message: "\(what) not available: \(detail)", data: .object(["what": .string(what)]))
     }
 
-    public static func unsupportedTransport(_ method: String) -> RPCError {
+    static func unsupportedTransport(_ method: String) -> RPCError {
         RPCError(code: unsupportedTransportCode, message: "\(method) needs a WebSocket connection (/ws)",
                  data: .object(["method": .string(method)]))
     }
@@ -93,7 +103,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     // MARK: Transaction rejections
 
     /// The precise, stable rejection of a transaction by the mempool.
-    public static func rejected(_ e: MempoolError) -> RPCError {
+    static func rejected(_ e: MempoolError) -> RPCError {
         var d: JSONObject
         switch e {
         case .invalid(let env): d = envelopeData(env)
@@ -121,5 +131,6 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension JSON: ExpressibleByStringLiteral {
+    /// A string value.
     public init(stringLiteral value: String) { self = .string(value) }
 }

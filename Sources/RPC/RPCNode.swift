@@ -30,8 +30,10 @@ public struct RPCConfiguration: Sendable {
     /// The node's version string (`node_version`).
     public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
 
+    /// The version this build reports.
     public static let defaultNodeVersion = "sharechain/0.1.0"
 
+    /// The defaults above.
     public init() {}
 
     /// Parses `host:port` (IPv6 hosts in brackets).
@@ -47,7 +49,9 @@ public struct RPCConfiguration: Sendable {
 
 /// A configuration the server cannot use.
 public struct RPCConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
     public let description: String
+    /// An error with a message.
     public init(_ d: String) { description = d }
 }
 
@@ -64,6 +68,7 @@ public struct PeerInfo: Sendable, Equatable {
     /// Misbehaviour score (higher is worse), when tracked.
     public var score: Int?
 
+    /// A peer.
     public init(nodeId: String, address: String, inbound: Bool, height: UInt64? = nil, score: Int? = nil) {
         self.nodeId = nodeId; self.address = address; self.inbound = inbound; self.height = height; self.score = score
     }
@@ -79,8 +84,11 @@ public protocol NetworkInfoProvider: Sendable {
 
 /// A node without networking: no peers, synced.
 public struct NoNetworkInfo: NetworkInfoProvider {
+    /// No network.
     public init() {}
+    /// None.
     public func peers() async -> [PeerInfo] { [] }
+    /// Never: a node without peers is as synced as it can be.
     public func isSyncing() async -> Bool { false }
 }
 

@@ -8,18 +8,21 @@ import Synchronization
 /// 0x-hex, amounts as decimal strings, heights and counts as numbers, keys as bech32m addresses with the
 /// chain's prefix.
 public struct Render: Sendable {
+    /// The address prefix (genesis `addressPrefix`).
     public let hrp: String
     let addresses = AddressCache()
 
+    /// Rendering for a chain whose addresses use `hrp`.
     public init(hrp: String) { self.hrp = hrp }
 
     /// bech32m costs microseconds per key and the same keys recur in every block: cached.
     public func address(_ k: PublicKey) -> JSON { .string(addresses.encode(k, hrp: hrp)) }
+    /// `0x` + hex.
     public func hash(_ h: Hash32) -> JSON { .string("0x" + h.hex) }
-    public func amount(_ a: Amount) -> JSON { .decimal(a.units) }
-    public func signature(_ s: Signature) -> JSON { .string("0x" + s.hex) }
+    func amount(_ a: Amount) -> JSON { .decimal(a.units) }
+    func signature(_ s: Signature) -> JSON { .string("0x" + s.hex) }
 
-    public func role(_ r: StakeRole) -> JSON {
+    func role(_ r: StakeRole) -> JSON {
         switch r {
         case .validator: return .object(["type": "validator"])
         case .worker(let p): return .object(["type": "worker", "pool": .int(UInt64(p))])
@@ -29,7 +32,7 @@ public struct Render: Sendable {
     // MARK: Blocks
 
     /// A header with its hash and the proposer's signature.
-    public func header(_ h: SignedHeader) -> JSONObject {
+    func header(_ h: SignedHeader) -> JSONObject {
         let x = h.header
         return [
             "hash": hash(h.hash), "height": .int(x.height), "slot": .int(x.slot), "parent": hash(x.parent),
@@ -40,19 +43,19 @@ public struct Render: Sendable {
     }
 
     /// A block: the header, then `transactions` as hashes or as full objects.
-    public func block(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool, canonical: Bool, finalized: Bool, size: Int) -> JSON {
+    func block(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool, canonical: Bool, finalized: Bool, size: Int) -> JSON {
         block(h, transactionCount: txs.count, transactions: transactions(h, txs, full: full), canonical: canonical, finalized: finalized, size: size)
     }
 
     /// The `transactions` member of a block: hashes, or full objects with their positions.
-    public func transactions(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool) -> JSON {
+    func transactions(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool) -> JSON {
         .array(txs.enumerated().map { i, t in
             full ? .object(transaction(t, location: TxPlace(blockHash: h.hash, height: h.header.height, position: UInt32(i)))) : hash(t.id)
         })
     }
 
     /// A block around an already-rendered `transactions` member.
-    public func block(_ h: SignedHeader, transactionCount: Int, transactions: JSON, canonical: Bool, finalized: Bool, size: Int) -> JSON {
+    func block(_ h: SignedHeader, transactionCount: Int, transactions: JSON, canonical: Bool, finalized: Bool, size: Int) -> JSON {
         var o = header(h)
         o["size"] = .int(size)
         o["canonical"] = .bool(canonical)
@@ -66,11 +69,20 @@ public struct Render: Sendable {
 
     /// Where a transaction sits in a block.
     public struct TxPlace: Sendable {
+        /// The block.
         public let blockHash: Hash32
+        /// Its height.
         public let height: UInt64
+        /// Index in the block.
         public let position: UInt32
+
+        /// A place.
+        public init(blockHash: Hash32, height: UInt64, position: UInt32) {
+            self.blockHash = blockHash; self.height = height; self.position = position
+        }
     }
 
+    /// A transaction object (Specs/rpc.md, "tx"), with its place when included.
     public func transaction(_ st: SignedTransaction, location: TxPlace?) -> JSONObject {
         let t = st.transaction
         var o: JSONObject = [
@@ -87,13 +99,13 @@ public struct Render: Sendable {
     }
 
     /// A short form for mempool listings and pending-transaction notifications (no bulky bodies).
-    public func transactionSummary(_ st: SignedTransaction) -> JSON {
+    func transactionSummary(_ st: SignedTransaction) -> JSON {
         let t = st.transaction
         return .object(["hash": hash(st.id), "sender": address(t.sender), "nonce": .int(t.nonce), "fee": amount(t.fee),
                         "kind": .string(t.body.kindName), "size": .int(st.encodedSize)])
     }
 
-    public func body(_ t: Transaction) -> JSONObject {
+    func body(_ t: Transaction) -> JSONObject {
         switch t.body {
         case .transfer(let to, let a):
             return ["to": address(to), "amount": amount(a)]
@@ -129,14 +141,14 @@ public struct Render: Sendable {
         }
     }
 
-    public func passLeaf(_ l: PassLeaf) -> JSON {
+    func passLeaf(_ l: PassLeaf) -> JSON {
         .object(["shard": .int(UInt64(l.shard)), "positionOffset": .int(l.positionOffset), "tokenCount": .int(UInt64(l.tokenCount)),
                  "inputHash": hash(l.inputHash), "outputHash": hash(l.outputHash)])
     }
 
     // MARK: Receipts and events
 
-    public func receipt(_ r: Receipt, index: Int, blockHash: Hash32, height: UInt64) -> JSON {
+    func receipt(_ r: Receipt, index: Int, blockHash: Hash32, height: UInt64) -> JSON {
         var o: JSONObject = [
             "transactionHash": r.txId == .zero ? .null : hash(r.txId),
             "kind": r.txId == .zero ? "blockProcessing" : "transaction",
@@ -155,14 +167,14 @@ public struct Render: Sendable {
         return .object(o)
     }
 
-    public func failure(_ f: FailureReason) -> JSON {
+    func failure(_ f: FailureReason) -> JSON {
         .object(["code": .int(UInt64(f.rawValue)), "reason": .string(Render.failureName(f)), "message": .string(f.description)])
     }
 
     /// Stable camelCase name of a failure reason (the enum case name).
-    public static func failureName(_ f: FailureReason) -> String { String(describing: FailureReasonName(f)) }
+    static func failureName(_ f: FailureReason) -> String { String(describing: FailureReasonName(f)) }
 
-    public func event(_ e: Event) -> JSON {
+    func event(_ e: Event) -> JSON {
         var o: JSONObject = ["type": .string(e.name)]
         switch e {
         case .transfer(let f, let t, let a): o["from"] = address(f); o["to"] = address(t); o["amount"] = amount(a)
@@ -205,7 +217,7 @@ public struct Render: Sendable {
         return .object(o)
     }
 
-    public func offence(_ k: OffenceKind) -> String {
+    func offence(_ k: OffenceKind) -> String {
         switch k {
         case .fraud: return "fraud"
         case .withheldReveal: return "withheldReveal"
@@ -215,7 +227,7 @@ public struct Render: Sendable {
 
     // MARK: Ledger records
 
-    public func staker(_ s: Staker) -> JSONObject {
+    func staker(_ s: Staker) -> JSONObject {
         var o: JSONObject = ["stake": amount(s.stake)]
         switch s.status {
         case .active: o["status"] = "active"; o["jailedUntil"] = .null
@@ -227,18 +239,18 @@ public struct Render: Sendable {
         return o
     }
 
-    public func unbonding(_ id: UInt64, _ e: UnbondingEntry) -> JSON {
+    func unbonding(_ id: UInt64, _ e: UnbondingEntry) -> JSON {
         .object(["entryId": .int(id), "amount": amount(e.amount), "createdHeight": .int(e.createdHeight), "matureHeight": .int(e.matureHeight)])
     }
 
-    public func escrow(_ id: Hash32, _ e: Escrow) -> JSON {
+    func escrow(_ id: Hash32, _ e: Escrow) -> JSON {
         .object(["escrowId": hash(id), "owner": address(e.owner), "pool": .int(UInt64(e.pool)), "balance": amount(e.balance),
                  "expiryHeight": .int(e.expiryHeight), "openedHeight": .int(e.openedHeight),
                  "claimedInputTokens": .int(e.claimedInputTokens), "claimedOutputTokens": .int(e.claimedOutputTokens),
                  "totalCharged": amount(e.totalCharged), "shortfall": amount(e.shortfall), "closed": .bool(e.closed)])
     }
 
-    public func pool(_ p: PoolConfig) -> JSON {
+    func pool(_ p: PoolConfig) -> JSON {
         let scheme: JSON
         switch p.rewardScheme {
         case .proportional: scheme = .object(["type": "proportional"])
@@ -270,7 +282,7 @@ public struct Render: Sendable {
         return "0x" + String(repeating: "0", count: max(0, 8 - s.count)) + s
     }
 
-    public func windowStatus(_ s: WindowStatus) -> String {
+    func windowStatus(_ s: WindowStatus) -> String {
         switch s {
         case .open: return "open"
         case .closed: return "closed"
@@ -278,7 +290,7 @@ public struct Render: Sendable {
         }
     }
 
-    public func window(pool: PoolConfig, index w: UInt64, _ r: WindowRecord) -> JSON {
+    func window(pool: PoolConfig, index w: UInt64, _ r: WindowRecord) -> JSON {
         .object([
             "pool": .int(UInt64(pool.id)), "window": .int(w), "status": .string(windowStatus(r.status)),
             "startHeight": .int(w * pool.windowBlocks + 1), "closeHeight": .int(pool.closeHeight(ofWindow: w)),
@@ -289,7 +301,7 @@ public struct Render: Sendable {
         ])
     }
 
-    public static func ticketStatusName(_ s: TicketStatus) -> String {
+    static func ticketStatusName(_ s: TicketStatus) -> String {
         switch s {
         case .awaitingReveal: return "awaitingReveal"
         case .revealed: return "revealed"
@@ -300,7 +312,7 @@ public struct Render: Sendable {
         }
     }
 
-    public func ticket(_ id: Hash32, _ t: Ticket) -> JSONObject {
+    func ticket(_ id: Hash32, _ t: Ticket) -> JSONObject {
         [
             "ticketId": hash(id), "commitmentId": hash(t.commitmentId), "passIndex": .int(UInt64(t.passIndex)),
             "worker": address(t.worker), "pool": .int(UInt64(t.pool)), "window": .int(t.window),
@@ -311,7 +323,7 @@ public struct Render: Sendable {
         ]
     }
 
-    public func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
+    func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
         .object([
             "commitmentId": hash(id), "worker": address(c.worker), "pool": .int(UInt64(c.pool)), "window": .int(c.window),
             "shard": .int(UInt64(c.shard)), "passCount": .int(UInt64(c.passCount)), "tokenCount": .int(c.tokenCount),
@@ -321,7 +333,7 @@ public struct Render: Sendable {
         ])
     }
 
-    public func fraudCase(_ f: FraudCase) -> JSON {
+    func fraudCase(_ f: FraudCase) -> JSON {
         .object([
             "ticketId": hash(f.ticketId), "prover": address(f.prover), "worker": address(f.worker), "pool": .int(UInt64(f.pool)),
             "height": .int(f.height), "fraud": .bool(f.fraud), "verdict": .string(f.fraud ? "fraudProven" : "upheld"),

@@ -13,7 +13,9 @@ import Synchronization
 /// The JSON-RPC server as a service: HTTP `POST /`, WebSocket `/ws`, `GET /metrics`, `GET /health`
 /// (Specs/rpc.md). Runs until graceful shutdown or cancellation; the node registers it last so it stops first.
 public final class RPCServer: Service, Sendable {
+    /// Limits, address, CORS.
     public let configuration: RPCConfiguration
+    /// The dispatcher behind both transports (usable in process).
     public let dispatcher: RPCDispatcher
     let node: RPCNode
     let hub: SubscriptionHub
@@ -61,6 +63,7 @@ public final class RPCServer: Service, Sendable {
         logger.info("JSON-RPC listening", metadata: ["address": "\(configuration.host):\(port)"])
     }
 
+    /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
         let config = configuration
         let responder = CallbackResponder<BasicRequestContext> { [self] request, context in

@@ -28,6 +28,7 @@ public struct SubscriptionFilter: Sendable, Equatable {
     /// newTickets: only `selected` or `revealed`.
     public var ticketStatus: String?
 
+    /// A filter; nil members do not narrow.
     public init(pool: UInt32? = nil, sender: PublicKey? = nil, ticketStatus: String? = nil) {
         self.pool = pool; self.sender = sender; self.ticketStatus = ticketStatus
     }
