@@ -137,9 +137,14 @@ public struct RPCClient: Sendable {
             return try await channel.executeThenClose { inbound, outbound in
                 var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
                 head.headers = HTTPHeaders([("Host", hostHeader), ("Content-Length", String(body.count)), ("Connection", "close")] + headers)
-                try await outbound.write(.head(head))
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-                try await outbound.write(.end(nil))
+                // One write: the server may answer (and close, Connection: close) as soon as the declared body
+                // has arrived, so a separate write of the end marker could hit a closed channel.
+                var writeError: (any Error)?
+                do {
+                    try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)])
+                } catch {
+                    writeError = error
+                }
                 var status = 0
                 var responseHeaders = [(String, String)]()
                 var data = [UInt8]()
@@ -154,6 +159,7 @@ public struct RPCClient: Sendable {
                     case .end: break loop
                     }
                 }
+                if status == 0, let writeError { throw writeError }
                 return .success(HTTPAnswer(status: status, headers: responseHeaders, body: data))
             }
         } catch {
