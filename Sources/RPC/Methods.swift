@@ -36,14 +36,14 @@ extension RPCNode {
         add("chain_blockNumber") { _, _ in .int(try self.tipHeight(self.latest)) }
         add("chain_getBlockByNumber", [ParamSpec("block"), .optional("fullTransactions")]) { p, _ in
             let view = self.latest
-            let (hash, _) = try self.resolve(try p.required("block", p.block), view)
-            return try self.renderBlock(view, hash, full: try p.bool("fullTransactions") ?? false)
+            let (hash, height) = try self.resolve(try p.required("block", p.block), view)
+            return try self.renderBlock(view, hash, height: height, canonical: true, full: try p.bool("fullTransactions") ?? false)
         }
         add("chain_getBlockByHash", [ParamSpec("hash"), .optional("fullTransactions")]) { p, _ in
             let view = self.latest
             let hash = try p.required("hash", p.hash)
-            guard try view.blockInfo(hash) != nil else { throw RPCError.notFound("block", r.hash(hash)) }
-            return try self.renderBlock(view, hash, full: try p.bool("fullTransactions") ?? false)
+            guard let info = try view.blockInfo(hash) else { throw RPCError.notFound("block", r.hash(hash)) }
+            return try self.renderBlock(view, hash, height: info.height, canonical: nil, full: try p.bool("fullTransactions") ?? false)
         }
         add("chain_getHeaders", [ParamSpec("from"), .optional("count")]) { p, _ in
             let from = try p.required("from", p.uint64)
@@ -537,24 +537,19 @@ extension RPCNode {
         return try ChainEngine.decodeReceipts(bytes)
     }
 
-    func renderBlock(_ view: ReadView, _ hash: Hash32, full: Bool) throws -> JSON {
-        let key = BlockCache.Key(hash: hash, full: full)
-        let entry: BlockCache.Entry
-        if let cached = blocks.get(key) {
-            entry = cached
-        } else {
-            let h = try header(view, hash)
-            let (txs, bodySize) = try transactions(view, hash)
-            let encoded = JSONWriter.encode(render.transactions(h, txs, full: full))
-            entry = BlockCache.Entry(header: h, transactionCount: txs.count, size: BlockLimits.signedHeaderBytes + bodySize,
-                                     transactions: .raw(encoded), bytes: encoded.count)
-            blocks.put(key, entry)
-        }
-        let canonical = try view.isCanonical(hash)
-        let finalizedHeight = try view.finalizedHeight() ?? 0
-        let finalized = canonical && entry.header.header.height <= finalizedHeight
-        return render.block(entry.header, transactionCount: entry.transactionCount, transactions: entry.transactions,
-                            canonical: canonical, finalized: finalized, size: entry.size)
+    /// A block by hash at `height`; `canonical` when the caller already knows (it resolved the hash from the
+    /// canonical index). Rendered once per key, then served from the cache.
+    func renderBlock(_ view: ReadView, _ hash: Hash32, height: UInt64, canonical known: Bool?, full: Bool) throws -> JSON {
+        let canonical = try known ?? view.isCanonical(hash)
+        let finalized = try canonical && height <= (view.finalizedHeight() ?? 0)
+        let key = BlockCache.Key(hash: hash, full: full, canonical: canonical, finalized: finalized)
+        if let cached = blocks.get(key) { return .raw(cached) }
+        let h = try header(view, hash)
+        let (txs, bodySize) = try transactions(view, hash)
+        let encoded = JSONWriter.encode(render.block(h, txs, full: full, canonical: canonical, finalized: finalized,
+                                                     size: BlockLimits.signedHeaderBytes + bodySize))
+        blocks.put(key, encoded)
+        return .raw(encoded)
     }
 
     /// The transaction at an index location, with the tip and finalized heights of the same view.

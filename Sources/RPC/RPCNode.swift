@@ -120,39 +120,37 @@ final class RPCNode: Sendable {
     var latest: ReadView { chain.store.current }
 }
 
-/// Rendered `transactions` members of recent blocks, by block hash and form. A stored block never changes
-/// under its hash, so entries stay valid; only `canonical` and `finalized` are read per request. Bounded by
-/// entries and bytes (oldest out first).
+/// Rendered blocks (`chain_getBlockBy*` results), by block hash, form and the two flags that can change
+/// (`canonical`, `finalized`). A stored block never changes under its hash, so an entry stays valid for its
+/// key. Bounded by entries and bytes (oldest out first).
 final class BlockCache: Sendable {
-    struct Key: Hashable { let hash: Hash32; let full: Bool }
-    struct Entry: Sendable {
-        let header: SignedHeader
-        let transactionCount: Int
-        let size: Int
-        let transactions: JSON
-        let bytes: Int
+    struct Key: Hashable {
+        let hash: Hash32
+        let full: Bool
+        let canonical: Bool
+        let finalized: Bool
     }
     struct State {
-        var entries: [Key: Entry] = [:]
+        var entries: [Key: [UInt8]] = [:]
         var order: [Key] = []
         var bytes = 0
     }
     private let state = Mutex(State())
-    let maxEntries = 256
+    let maxEntries = 512
     let maxBytes = 64 * 1024 * 1024
 
-    func get(_ key: Key) -> Entry? { state.withLock { $0.entries[key] } }
+    func get(_ key: Key) -> [UInt8]? { state.withLock { $0.entries[key] } }
 
-    func put(_ key: Key, _ e: Entry) {
-        guard e.bytes <= maxBytes / 4 else { return }
+    func put(_ key: Key, _ encoded: [UInt8]) {
+        guard encoded.count <= maxBytes / 4 else { return }
         state.withLock { s in
             guard s.entries[key] == nil else { return }
-            s.entries[key] = e
+            s.entries[key] = encoded
             s.order.append(key)
-            s.bytes += e.bytes
+            s.bytes += encoded.count
             while s.order.count > maxEntries || s.bytes > maxBytes, !s.order.isEmpty {
                 let old = s.order.removeFirst()
-                if let gone = s.entries.removeValue(forKey: old) { s.bytes -= gone.bytes }
+                if let gone = s.entries.removeValue(forKey: old) { s.bytes -= gone.count }
             }
         }
     }

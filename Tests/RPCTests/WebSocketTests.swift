@@ -22,6 +22,13 @@ func withTimeout<T: Sendable>(_ seconds: Int, _ body: @escaping @Sendable () asy
     }
 }
 
+/// `chain_getBlockByHash` through the dispatcher; returns the result.
+func blockByHash(_ server: RPCServer, _ hash: Hash32) async throws -> JSON {
+    let request = #"{"jsonrpc":"2.0","method":"chain_getBlockByHash","params":["0x"# + hash.hex + #""],"id":1}"#
+    let out = try #require(await server.dispatcher.handle(Array(request.utf8), context: CallContext(transport: .http, session: nil)))
+    return try #require(try JSONParser().parse(out)["result"])
+}
+
 /// Messages a client handler collects (a class: escaping closures cannot capture a `Mutex` itself).
 final class Collected: Sendable {
     let value = Mutex<[JSON]>([])
@@ -62,7 +69,11 @@ final class Collected: Sendable {
                     try await outbound.write(.text(#"{"jsonrpc":"2.0","method":"chain_blockNumber","id":3}"#))
                     let number = try await next()
                     collected.value.withLock { $0 += [heads, reorgs, number] }
-                    for b in [b1, b2, f2, f3] { _ = await service.importBlock(b) }
+                    for b in [b1, b2] { _ = await service.importBlock(b) }
+                    // Cached renderings must not outlive a reorg: block 2 is canonical now, not after.
+                    let before = try await blockByHash(server, b2.hash)
+                    collected.value.withLock { $0.append(.object(["before": before])) }
+                    for b in [f2, f3] { _ = await service.importBlock(b) }
                     // b1, b2 (heads); at f2 or f3 the fork wins: one reorg, then heads of each applied block.
                     while true {
                         let m = try await next()
@@ -93,6 +104,10 @@ final class Collected: Sendable {
         #expect(r["commonAncestor"]?["height"] == .int(1))
         #expect(r["removed"] == .array([.string("0x" + b2.hash.hex)]))
         #expect(r["added"]?.array?.first == .string("0x" + f2.hash.hex))
+        #expect(received.first { $0["before"] != nil }?["before"]?["canonical"] == .bool(true))
+        let after = try await blockByHash(server, b2.hash)
+        #expect(after["canonical"] == .bool(false))
+        #expect(try await blockByHash(server, f2.hash)["canonical"] == .bool(true))
         // Unsubscribing an id this connection does not hold answers false.
         #expect(received.last?["result"] == .bool(false))
         #expect(await service.status().tipHash == f3.hash)
