@@ -33,7 +33,9 @@ let package = Package(
         .library(name: "Verifier", targets: ["Verifier"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Consensus", targets: ["Consensus"]),
+        .library(name: "Storage", targets: ["Storage"]),
         .library(name: "P2P", targets: ["P2P"]),
+        .library(name: "RPC", targets: ["RPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -41,7 +43,13 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        // RPC: HTTP + WebSocket server, metrics API and Prometheus exposition.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -63,7 +71,8 @@ let package = Package(
 
         .target(
             name: "Consensus",
-            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
 
@@ -86,6 +95,7 @@ let package = Package(
                 "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -110,6 +120,25 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // JSON-RPC 2.0 over HTTP and WebSocket, subscriptions, OpenRPC, metrics (Specs/rpc.md).
+        .target(
+            name: "RPC",
+            dependencies: [
+                "Primitives", "Ledger", "Storage", "Consensus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         .executableTarget(
             name: "sharechain",
             dependencies: [
@@ -121,10 +150,15 @@ let package = Package(
                 "Storage",
                 "Verifier",
                 "CBaseline",
+                "RPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // The raw HTTP baselines of `sharechain bench-rpc-server` (tools/bench-rpc).
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -139,6 +173,20 @@ let package = Package(
         .testTarget(
             name: "ConsensusTests",
             dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RPCTests",
+            dependencies: [
+                "RPC", "Consensus", "Ledger", "Primitives", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            // Golden files are read from the source tree (and rewritten there with RPC_GOLDEN_UPDATE=1).
+            exclude: ["Resources"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import Metrics
 import Primitives
 import Storage
 
@@ -36,6 +37,20 @@ public enum BlockImportOutcome: Sendable {
     case invalid(BlockValidationError)
     case belowFinality
     case fault(String)
+
+    /// The `outcome` label of `sharechain_blocks_imported_total`.
+    public var metricLabel: String {
+        switch self {
+        case .imported: return "imported"
+        case .sideChain: return "side"
+        case .alreadyKnown: return "known"
+        case .unknownParent: return "unknown_parent"
+        case .fromFuture: return "future"
+        case .invalid: return "invalid"
+        case .belowFinality: return "below_finality"
+        case .fault: return "fault"
+        }
+    }
 
     /// Whether the block passed validation (or is known valid), so it may be relayed.
     public var isValid: Bool {
@@ -168,6 +183,17 @@ public actor ChainService {
 
     /// Imports a block from the network (or a producer), updating the mempool and announcing changes.
     public func importBlock(_ block: Block) -> BlockImportOutcome {
+        let started = ContinuousClock.now
+        let outcome = importBlockUnmeasured(block)
+        // Metric names: Specs/rpc.md, "Metrics" (exposed by the RPC server's /metrics).
+        Counter(label: "sharechain_blocks_imported_total", dimensions: [("outcome", outcome.metricLabel)]).increment()
+        if case .imported = outcome {
+            Metrics.Timer(label: "sharechain_block_import_seconds").record(duration: ContinuousClock.now - started)
+        }
+        return outcome
+    }
+
+    private func importBlockUnmeasured(_ block: Block) -> BlockImportOutcome {
         do {
             switch try engine.importBlock(block, now: clock()) {
             case .alreadyKnown: return .alreadyKnown

@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import Metrics
 import Primitives
 import Verifier
 
@@ -80,6 +81,25 @@ public struct VerifierAdjudicator: Adjudicator {
     }
 
     public func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict {
+        // Metric names: Specs/rpc.md, "Metrics".
+        let started = ContinuousClock.now
+        let verdict: AdjudicationVerdict
+        do { verdict = try replay(request) } catch {
+            Counter(label: "sharechain_verifier_replays_total", dimensions: [("verdict", "error")]).increment()
+            throw error
+        }
+        let label: String
+        switch verdict {
+        case .output: label = "output"
+        case .invalidInput: label = "invalid_input"
+        case .invalidOutput: label = "invalid_output"
+        }
+        Counter(label: "sharechain_verifier_replays_total", dimensions: [("verdict", label)]).increment()
+        Metrics.Timer(label: "sharechain_verifier_replay_seconds").record(duration: ContinuousClock.now - started)
+        return verdict
+    }
+
+    func replay(_ request: AdjudicationRequest) throws -> AdjudicationVerdict {
         let shard = request.shard
         guard let path = weights.files[shard.weightsSHA256] else {
             throw WeightsError("no weights with SHA-256 \(shard.weightsSHA256.hex) in \(weights.directory)")

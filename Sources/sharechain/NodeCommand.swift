@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Node
 import Primitives
+import RPC
 import ServiceLifecycle
 
 /// Options shared by `node` and `devnet`.
@@ -13,6 +14,8 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Data directory.") var dataDir: String?
     @Option(help: "Validator key file (without one the node only follows the chain).") var validatorKey: String?
     @Option(help: "JSON-RPC listen address, host:port (default 127.0.0.1:8645).") var rpcAddr: String?
+    @Option(name: .customLong("rpc-cors-origin"), help: "Origin allowed to call the JSON-RPC from a browser (repeatable; * for any).")
+    var rpcCorsOrigins: [String] = []
     @Option(help: "P2P listen address, host:port (default 127.0.0.1:8646).") var p2pAddr: String?
     @Option(name: .customLong("peer"), help: "Bootstrap peer host:port (repeatable).") var peers: [String] = []
     @Option(help: "Directory with the pools' pinned weight files, found by SHA-256 (default Genesis/models).") var weightsDir: String?
@@ -37,6 +40,7 @@ struct NodeOptions: ParsableArguments {
         if let dataDir { c.dataDir = dataDir }
         if let validatorKey { c.validatorKey = validatorKey }
         if let rpcAddr { c.rpcAddr = rpcAddr }
+        if !rpcCorsOrigins.isEmpty { c.rpcCorsOrigins = rpcCorsOrigins }
         if let p2pAddr { c.p2pAddr = p2pAddr }
         if !peers.isEmpty { c.peers = peers }
         if let weightsDir { c.weightsDir = weightsDir }
@@ -88,7 +92,9 @@ struct NodeCommand: AsyncParsableCommand {
         do {
             let runtime = try NodeRuntime(config: config, logger: logger)
             let p2p = try runtime.makeP2PService()
-            try await runtime.run(services: runtime.services(p2p: p2p))
+            // RPC last: the first service to stop on shutdown.
+            try await runtime.run(services: runtime.services(p2p: p2p)
+                + [try RPCWiring.service(runtime, logger: logger, network: P2PNetworkInfo(p2p))])
         } catch let e as NodeStartupError {
             logger.critical("cannot start: \(e)")
             throw ExitCode(2)
@@ -137,12 +143,17 @@ struct DevnetCommand: AsyncParsableCommand {
             let runtime = try NodeRuntime(config: config, logger: logger)
             // A lone devnet stays off the network unless asked to join one.
             var services: [any Service]
+            var network: any NetworkInfoProvider = NoNetworkInfo()
             if options.p2pAddr != nil || !options.peers.isEmpty {
-                services = runtime.services(p2p: try runtime.makeP2PService())
+                let p2p = try runtime.makeP2PService()
+                services = runtime.services(p2p: p2p)
+                network = P2PNetworkInfo(p2p)
             } else {
                 services = runtime.services()
             }
             if !quiet { services.append(BlockPrinter(chain: runtime.chain, hrp: runtime.genesis.addressPrefix)) }
+            // RPC last: the first service to stop on shutdown.
+            services.append(try RPCWiring.service(runtime, logger: logger, network: network))
             printLine("devnet: chain \(runtime.genesis.chainName) \(runtime.genesis.chainId), data in \(config.dataDir)")
             try await runtime.run(services: services)
         } catch let e as NodeStartupError {

@@ -23,6 +23,12 @@ let package = Package(
             dependencies: [.product(name: "Verifier", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        // Arbitrary bytes through the JSON parser and the whole JSON-RPC dispatcher over a small chain.
+        .executableTarget(
+            name: "FuzzJSONRPC",
+            dependencies: [.product(name: "RPC", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         .executableTarget(
             name: "FuzzGGUF",
             dependencies: [.product(name: "Verifier", package: "sharechain")],

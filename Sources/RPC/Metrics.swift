@@ -1,0 +1,121 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+import Synchronization
+
+/// Metric names (Specs/rpc.md, "Metrics"). Metrics measured in other modules (block import in Consensus,
+/// verifier replays in Node) go through the swift-metrics API with these labels; the node bootstraps
+/// swift-metrics with a Prometheus factory on the registry `GET /metrics` exposes.
+public enum MetricNames {
+    /// Gauge: canonical tip height.
+    public static let height = "sharechain_chain_height"
+    /// Gauge: finalized height.
+    public static let finalizedHeight = "sharechain_chain_finalized_height"
+    /// Gauge: connected peers.
+    public static let peers = "sharechain_p2p_peers"
+    /// Gauge: pending transactions.
+    public static let mempoolTransactions = "sharechain_mempool_transactions"
+    /// Gauge: bytes of pending transactions.
+    public static let mempoolBytes = "sharechain_mempool_bytes"
+    /// Counter `{outcome}`: imported, side, known, invalid, unknown_parent, future, below_finality, fault.
+    public static let blocksImported = "sharechain_blocks_imported_total"
+    /// Histogram (seconds) of block import time (validation, execution and commit).
+    public static let blockImportSeconds = "sharechain_block_import_seconds"
+    /// Counter `{method, outcome}`; outcome is `ok` or the error name.
+    public static let rpcRequests = "sharechain_rpc_requests_total"
+    /// Gauge: open WebSocket connections.
+    public static let rpcWebSocketConnections = "sharechain_rpc_websocket_connections"
+    /// Gauge: active subscriptions.
+    public static let rpcSubscriptions = "sharechain_rpc_subscriptions"
+    /// Counter: WebSocket connections closed because their consumer fell behind.
+    public static let rpcSlowConsumersDropped = "sharechain_rpc_slow_consumers_dropped_total"
+    /// Counter `{verdict}`: output, invalid_input, invalid_output, error.
+    public static let verifierReplays = "sharechain_verifier_replays_total"
+    /// Histogram (seconds) of one replay.
+    public static let verifierReplaySeconds = "sharechain_verifier_replay_seconds"
+}
+
+/// The RPC server's metrics on a Prometheus registry.
+public final class RPCMetrics: Sendable {
+    /// The registry `GET /metrics` exposes.
+    public let registry: PrometheusCollectorRegistry
+    private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
+    let height, finalized, peers, mempoolTransactions, mempoolBytes, webSocketConnections, subscriptions: Prometheus.Gauge
+    let slowConsumersDropped: Prometheus.Counter
+
+    /// Metrics on `registry` (by default the process-wide registry swift-metrics is bootstrapped with).
+    public init(registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry) {
+        self.registry = registry
+        height = registry.makeGauge(descriptor: Self.descriptor(MetricNames.height, "Height of the canonical tip"))
+        finalized = registry.makeGauge(descriptor: Self.descriptor(MetricNames.finalizedHeight, "Finalized height"))
+        peers = registry.makeGauge(descriptor: Self.descriptor(MetricNames.peers, "Connected peers"))
+        mempoolTransactions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolTransactions, "Transactions in the mempool"))
+        mempoolBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolBytes, "Bytes of transactions in the mempool"))
+        webSocketConnections = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcWebSocketConnections, "Open RPC WebSocket connections"))
+        subscriptions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcSubscriptions, "Active RPC subscriptions"))
+        slowConsumersDropped = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcSlowConsumersDropped, "WebSocket connections closed because they fell behind"))
+    }
+
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    /// Bootstraps swift-metrics (once per process) with a Prometheus factory on `registry`, so block import and
+    /// verifier metrics land where `GET /metrics` reads.
+    public static func bootstrapMetricsSystem(registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let fine: [Duration] = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                                .milliseconds(2500), .seconds(5), .seconds(10)]
+        factory.durationHistogramBuckets[MetricNames.blockImportSeconds] = fine
+        factory.durationHistogramBuckets[MetricNames.verifierReplaySeconds] = fine
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// Stable outcome label of an error code (0: success).
+    static func outcome(_ code: Int) -> String {
+        switch code {
+        case 0: return "ok"
+        case RPCError.parseErrorCode: return "parse_error"
+        case RPCError.invalidRequestCode: return "invalid_request"
+        case RPCError.methodNotFoundCode: return "method_not_found"
+        case RPCError.invalidParamsCode: return "invalid_params"
+        case RPCError.internalErrorCode: return "internal_error"
+        case RPCError.notFoundCode: return "not_found"
+        case RPCError.transactionRejectedCode: return "rejected"
+        case RPCError.limitExceededCode: return "limit_exceeded"
+        case RPCError.unknownBlockTagCode: return "unknown_block_tag"
+        case RPCError.prunedCode: return "pruned"
+        case RPCError.unsupportedTransportCode: return "unsupported_transport"
+        default: return "error"
+        }
+    }
+
+    /// The success counter of a method, made once (the hot path then skips the lock and the key building).
+    func okCounter(method: String) -> Prometheus.Counter {
+        registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcRequests, "JSON-RPC calls by method and outcome"),
+                             labels: [("method", method), ("outcome", "ok")])
+    }
+
+    /// Counts one call. `method` is a served method name, `unknown` or `-` (no method could be read), so the
+    /// label set stays bounded whatever clients send.
+    func request(method: String, outcome code: Int) {
+        let key = method + "\u{0}" + String(code)
+        let counter = requestCounters.withLock { counters -> Prometheus.Counter in
+            if let c = counters[key] { return c }
+            let c = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcRequests, "JSON-RPC calls by method and outcome"),
+                                         labels: [("method", method), ("outcome", RPCMetrics.outcome(code))])
+            counters[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    /// The Prometheus text exposition.
+    func exposition() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(8192)
+        registry.emit(into: &out)
+        return out
+    }
+}

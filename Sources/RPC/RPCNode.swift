@@ -1,0 +1,157 @@
+import Consensus
+import Ledger
+import Primitives
+import Storage
+import Synchronization
+
+/// Configuration of the RPC server (Specs/rpc.md, "Limits" and "Transport").
+public struct RPCConfiguration: Sendable {
+    /// Listen host; loopback unless the operator says otherwise (`--rpc-addr`).
+    public var host: String = "127.0.0.1"
+    /// Listen port; 0 picks a free one (tests).
+    public var port: Int = 8645
+    /// Origins allowed to call from a browser (CORS); empty: no CORS headers, browsers refuse cross-origin calls.
+    /// `"*"` allows every origin.
+    public var corsOrigins: [String] = []
+    /// Largest request body (HTTP) or message (WebSocket).
+    public var maxBodyBytes: Int = 2 * 1024 * 1024
+    /// Largest batch.
+    public var maxBatch: Int = 100
+    /// A batch's answer stops executing calls once it is this large (each call is bounded on its own).
+    public var maxResponseBytes: Int = 32 * 1024 * 1024
+    /// Concurrent connections (HTTP and WebSocket); further ones wait in the accept backlog.
+    public var maxConnections: Int = 512
+    /// Idle HTTP keep-alive connections are closed after this many seconds.
+    public var idleTimeoutSeconds: Int64 = 60
+    /// Subscriptions one WebSocket connection may hold.
+    public var maxSubscriptionsPerConnection: Int = 32
+    /// Messages queued for one WebSocket connection; a consumer that falls this far behind is disconnected.
+    public var webSocketQueueMessages: Int = 256
+    /// The node's version string (`node_version`).
+    public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
+
+    /// The version this build reports.
+    public static let defaultNodeVersion = "sharechain/0.1.0"
+
+    /// The defaults above.
+    public init() {}
+
+    /// Parses `host:port` (IPv6 hosts in brackets).
+    public static func parseAddress(_ s: String) throws(RPCConfigurationError) -> (host: String, port: Int) {
+        guard let i = s.lastIndex(of: ":"), let port = Int(s[s.index(after: i)...]), port >= 0, port < 65_536 else {
+            throw RPCConfigurationError("'\(s)' is not host:port")
+        }
+        var host = String(s[..<i])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
+
+/// A configuration the server cannot use.
+public struct RPCConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+    /// An error with a message.
+    public init(_ d: String) { description = d }
+}
+
+/// A connected peer, as `net_peers` reports it.
+public struct PeerInfo: Sendable, Equatable {
+    /// The peer's node key (hex).
+    public var nodeId: String
+    /// Remote `host:port`.
+    public var address: String
+    /// Whether the peer connected to us.
+    public var inbound: Bool
+    /// Best height the peer announced, when known.
+    public var height: UInt64?
+    /// Misbehaviour score (higher is worse), when tracked.
+    public var score: Int?
+
+    /// A peer.
+    public init(nodeId: String, address: String, inbound: Bool, height: UInt64? = nil, score: Int? = nil) {
+        self.nodeId = nodeId; self.address = address; self.inbound = inbound; self.height = height; self.score = score
+    }
+}
+
+/// What the RPC layer needs to know about the network, provided by the node (the P2P module is not a
+/// dependency of RPC). The default reports no peers and a synced node.
+public protocol NetworkInfoProvider: Sendable {
+    func peers() async -> [PeerInfo]
+    /// Whether the node is still catching up with its peers.
+    func isSyncing() async -> Bool
+}
+
+/// A node without networking: no peers, synced.
+public struct NoNetworkInfo: NetworkInfoProvider {
+    /// No network.
+    public init() {}
+    /// None.
+    public func peers() async -> [PeerInfo] { [] }
+    /// Never: a node without peers is as synced as it can be.
+    public func isSyncing() async -> Bool { false }
+}
+
+/// Everything handlers use: the chain, the network view, configuration, rendering and metrics.
+final class RPCNode: Sendable {
+    let chain: ChainService
+    let network: any NetworkInfoProvider
+    let config: RPCConfiguration
+    let render: Render
+    let metrics: RPCMetrics
+    let blocks = BlockCache()
+
+    init(chain: ChainService, network: any NetworkInfoProvider, config: RPCConfiguration, metrics: RPCMetrics) {
+        self.chain = chain
+        self.network = network
+        self.config = config
+        self.render = Render(hrp: chain.genesis.addressPrefix)
+        self.metrics = metrics
+    }
+
+    var hrp: String { render.hrp }
+    var genesis: Genesis { chain.genesis }
+
+    /// A consistent snapshot for one request.
+    func view() throws -> ReadView { try chain.readView() }
+
+    /// The latest committed data without a snapshot: for requests whose reads cannot disagree (a tip height;
+    /// a block, which is immutable once stored under its hash). Cheaper than a snapshot on hot paths.
+    var latest: ReadView { chain.store.current }
+}
+
+/// Rendered blocks (`chain_getBlockBy*` results), by block hash, form and the two flags that can change
+/// (`canonical`, `finalized`). A stored block never changes under its hash, so an entry stays valid for its
+/// key. Bounded by entries and bytes (oldest out first).
+final class BlockCache: Sendable {
+    struct Key: Hashable {
+        let hash: Hash32
+        let full: Bool
+        let canonical: Bool
+        let finalized: Bool
+    }
+    struct State {
+        var entries: [Key: [UInt8]] = [:]
+        var order: [Key] = []
+        var bytes = 0
+    }
+    private let state = Mutex(State())
+    let maxEntries = 512
+    let maxBytes = 64 * 1024 * 1024
+
+    func get(_ key: Key) -> [UInt8]? { state.withLock { $0.entries[key] } }
+
+    func put(_ key: Key, _ encoded: [UInt8]) {
+        guard encoded.count <= maxBytes / 4 else { return }
+        state.withLock { s in
+            guard s.entries[key] == nil else { return }
+            s.entries[key] = encoded
+            s.order.append(key)
+            s.bytes += encoded.count
+            while s.order.count > maxEntries || s.bytes > maxBytes, !s.order.isEmpty {
+                let old = s.order.removeFirst()
+                if let gone = s.entries.removeValue(forKey: old) { s.bytes -= gone.count }
+            }
+        }
+    }
+}

@@ -1,0 +1,412 @@
+import Consensus
+import Ledger
+import Primitives
+import Storage
+import Synchronization
+
+/// JSON forms of chain and ledger values (Specs/rpc.md, "Value formats"): hashes and byte strings as
+/// 0x-hex, amounts as decimal strings, heights and counts as numbers, keys as bech32m addresses with the
+/// chain's prefix.
+public struct Render: Sendable {
+    /// The address prefix (genesis `addressPrefix`).
+    public let hrp: String
+    let addresses = AddressCache()
+
+    /// Rendering for a chain whose addresses use `hrp`.
+    public init(hrp: String) { self.hrp = hrp }
+
+    /// bech32m costs microseconds per key and the same keys recur in every block: cached.
+    public func address(_ k: PublicKey) -> JSON { .string(addresses.encode(k, hrp: hrp)) }
+    /// `0x` + hex.
+    public func hash(_ h: Hash32) -> JSON { .string("0x" + h.hex) }
+    func amount(_ a: Amount) -> JSON { .decimal(a.units) }
+    func signature(_ s: Signature) -> JSON { .string("0x" + s.hex) }
+
+    func role(_ r: StakeRole) -> JSON {
+        switch r {
+        case .validator: return .object(["type": "validator"])
+        case .worker(let p): return .object(["type": "worker", "pool": .int(UInt64(p))])
+        }
+    }
+
+    // MARK: Blocks
+
+    /// A header with its hash and the proposer's signature.
+    func header(_ h: SignedHeader) -> JSONObject {
+        let x = h.header
+        return [
+            "hash": hash(h.hash), "height": .int(x.height), "slot": .int(x.slot), "parent": hash(x.parent),
+            "timestamp": .int(x.timestamp), "proposer": address(x.proposer), "version": .int(UInt64(x.version)),
+            "chainId": hash(x.chainId), "randaoReveal": hash(x.randaoReveal), "txRoot": hash(x.txRoot),
+            "receiptsRoot": hash(x.receiptsRoot), "stateRoot": hash(x.stateRoot), "signature": signature(h.signature),
+        ]
+    }
+
+    /// A block: the header, then `transactions` as hashes or as full objects.
+    func block(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool, canonical: Bool, finalized: Bool, size: Int) -> JSON {
+        block(h, transactionCount: txs.count, transactions: transactions(h, txs, full: full), canonical: canonical, finalized: finalized, size: size)
+    }
+
+    /// The `transactions` member of a block: hashes, or full objects with their positions.
+    func transactions(_ h: SignedHeader, _ txs: [SignedTransaction], full: Bool) -> JSON {
+        .array(txs.enumerated().map { i, t in
+            full ? .object(transaction(t, location: TxPlace(blockHash: h.hash, height: h.header.height, position: UInt32(i)))) : hash(t.id)
+        })
+    }
+
+    /// A block around an already-rendered `transactions` member.
+    func block(_ h: SignedHeader, transactionCount: Int, transactions: JSON, canonical: Bool, finalized: Bool, size: Int) -> JSON {
+        var o = header(h)
+        o["size"] = .int(size)
+        o["canonical"] = .bool(canonical)
+        o["finalized"] = .bool(finalized)
+        o["transactionCount"] = .int(transactionCount)
+        o["transactions"] = transactions
+        return .object(o)
+    }
+
+    // MARK: Transactions
+
+    /// Where a transaction sits in a block.
+    public struct TxPlace: Sendable {
+        /// The block.
+        public let blockHash: Hash32
+        /// Its height.
+        public let height: UInt64
+        /// Index in the block.
+        public let position: UInt32
+
+        /// A place.
+        public init(blockHash: Hash32, height: UInt64, position: UInt32) {
+            self.blockHash = blockHash; self.height = height; self.position = position
+        }
+    }
+
+    /// A transaction object (Specs/rpc.md, "tx"), with its place when included.
+    public func transaction(_ st: SignedTransaction, location: TxPlace?) -> JSONObject {
+        let t = st.transaction
+        var o: JSONObject = [
+            "hash": hash(st.id), "sender": address(t.sender), "nonce": .int(t.nonce), "fee": amount(t.fee),
+            "kind": .string(t.body.kindName), "body": .object(body(t)), "signature": signature(st.signature),
+            "size": .int(st.encodedSize), "chainId": hash(t.chainId),
+        ]
+        if let location {
+            o["blockHash"] = hash(location.blockHash)
+            o["blockHeight"] = .int(location.height)
+            o["position"] = .int(UInt64(location.position))
+        }
+        return o
+    }
+
+    /// A short form for mempool listings and pending-transaction notifications (no bulky bodies).
+    func transactionSummary(_ st: SignedTransaction) -> JSON {
+        let t = st.transaction
+        return .object(["hash": hash(st.id), "sender": address(t.sender), "nonce": .int(t.nonce), "fee": amount(t.fee),
+                        "kind": .string(t.body.kindName), "size": .int(st.encodedSize)])
+    }
+
+    func body(_ t: Transaction) -> JSONObject {
+        switch t.body {
+        case .transfer(let to, let a):
+            return ["to": address(to), "amount": amount(a)]
+        case .bond(let r, let a, let c):
+            return ["role": role(r), "amount": amount(a), "randaoCommitment": c.map(hash) ?? .null]
+        case .unbond(let r, let a):
+            return ["role": role(r), "amount": amount(a)]
+        case .escrowOpen(let p, let a, let e):
+            return ["pool": .int(UInt64(p)), "amount": amount(a), "expiryHeight": .int(e),
+                    "escrowId": hash(LedgerIds.escrow(owner: t.sender, nonce: t.nonce))]
+        case .escrowTopUp(let id, let a, let e):
+            return ["escrowId": hash(id), "amount": amount(a), "newExpiryHeight": e.map { .int($0) } ?? .null]
+        case .escrowClose(let id):
+            return ["escrowId": hash(id)]
+        case .claimUsage(let v):
+            return ["voucher": .object(["chainId": hash(v.chainId), "escrowId": hash(v.escrowId),
+                                        "cumulativeInputTokens": .int(v.cumulativeInputTokens),
+                                        "cumulativeOutputTokens": .int(v.cumulativeOutputTokens),
+                                        "signature": signature(v.signature)])]
+        case .commitShares(let p, let w, let s, let passes, let tokens, let root):
+            return ["pool": .int(UInt64(p)), "window": .int(w), "shard": .int(UInt64(s)), "passCount": .int(UInt64(passes)),
+                    "tokenCount": .int(tokens), "passRoot": hash(root),
+                    "commitmentId": hash(LedgerIds.commitment(worker: t.sender, pool: p, window: w, passRoot: root))]
+        case .revealTicket(let id, let leaf, let proof, let input):
+            return ["ticketId": hash(id), "leaf": passLeaf(leaf), "proof": .array(proof.map(hash)),
+                    "input": .hex(input), "inputSize": .int(input.count)]
+        case .fraudProof(let id):
+            return ["ticketId": hash(id)]
+        case .doubleSignEvidence(let a, let b):
+            return ["headerA": .hex(a), "headerB": .hex(b)]
+        case .unjail(let r):
+            return ["role": role(r)]
+        }
+    }
+
+    func passLeaf(_ l: PassLeaf) -> JSON {
+        .object(["shard": .int(UInt64(l.shard)), "positionOffset": .int(l.positionOffset), "tokenCount": .int(UInt64(l.tokenCount)),
+                 "inputHash": hash(l.inputHash), "outputHash": hash(l.outputHash)])
+    }
+
+    // MARK: Receipts and events
+
+    func receipt(_ r: Receipt, index: Int, blockHash: Hash32, height: UInt64) -> JSON {
+        var o: JSONObject = [
+            "transactionHash": r.txId == .zero ? .null : hash(r.txId),
+            "kind": r.txId == .zero ? "blockProcessing" : "transaction",
+            "index": .int(index), "blockHash": hash(blockHash), "blockHeight": .int(height),
+        ]
+        switch r.status {
+        case .success:
+            o["status"] = "success"
+            o["failure"] = .null
+        case .failed(let reason):
+            o["status"] = "failed"
+            o["failure"] = failure(reason)
+        }
+        o["feePaid"] = amount(r.feePaid)
+        o["events"] = .array(r.events.map(event))
+        return .object(o)
+    }
+
+    func failure(_ f: FailureReason) -> JSON {
+        .object(["code": .int(UInt64(f.rawValue)), "reason": .string(Render.failureName(f)), "message": .string(f.description)])
+    }
+
+    /// Stable camelCase name of a failure reason (the enum case name).
+    static func failureName(_ f: FailureReason) -> String { String(describing: FailureReasonName(f)) }
+
+    func event(_ e: Event) -> JSON {
+        var o: JSONObject = ["type": .string(e.name)]
+        switch e {
+        case .transfer(let f, let t, let a): o["from"] = address(f); o["to"] = address(t); o["amount"] = amount(a)
+        case .feePaid(let p, let q, let a): o["payer"] = address(p); o["proposer"] = address(q); o["amount"] = amount(a)
+        case .bonded(let s, let r, let a): o["staker"] = address(s); o["role"] = role(r); o["amount"] = amount(a)
+        case .unbondingStarted(let s, let r, let a, let id, let m):
+            o["staker"] = address(s); o["role"] = role(r); o["amount"] = amount(a); o["entryId"] = .int(id); o["matureHeight"] = .int(m)
+        case .unbonded(let s, let r, let a, let id):
+            o["staker"] = address(s); o["role"] = role(r); o["amount"] = amount(a); o["entryId"] = .int(id)
+        case .slashed(let s, let r, let a, let k, let id):
+            o["staker"] = address(s); o["role"] = role(r); o["amount"] = amount(a); o["offence"] = .string(offence(k)); o["offenceId"] = hash(id)
+        case .jailed(let s, let r, let u): o["staker"] = address(s); o["role"] = role(r); o["untilHeight"] = .int(u)
+        case .unjailed(let s, let r): o["staker"] = address(s); o["role"] = role(r)
+        case .tombstoned(let s): o["staker"] = address(s)
+        case .escrowOpened(let id, let owner, let p, let a, let e):
+            o["escrowId"] = hash(id); o["owner"] = address(owner); o["pool"] = .int(UInt64(p)); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
+        case .escrowToppedUp(let id, let a, let e): o["escrowId"] = hash(id); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
+        case .escrowClosed(let id, let r): o["escrowId"] = hash(id); o["refund"] = amount(r)
+        case .escrowCharged(let id, let p, let w, let a, let s):
+            o["escrowId"] = hash(id); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["amount"] = amount(a); o["shortfall"] = amount(s)
+        case .sharesCommitted(let c, let wk, let p, let w, let s):
+            o["commitmentId"] = hash(c); o["worker"] = address(wk); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["weightedShares"] = .int(s)
+        case .ticketSelected(let t, let c, let i, let d):
+            o["ticketId"] = hash(t); o["commitmentId"] = hash(c); o["passIndex"] = .int(UInt64(i)); o["revealDeadline"] = .int(d)
+        case .ticketRevealed(let t, let end): o["ticketId"] = hash(t); o["challengeEnd"] = .int(end)
+        case .revealWithheld(let t, let wk): o["ticketId"] = hash(t); o["worker"] = address(wk)
+        case .fraudProven(let t, let p, let wk, let s, let b):
+            o["ticketId"] = hash(t); o["prover"] = address(p); o["worker"] = address(wk); o["slashed"] = amount(s); o["bounty"] = amount(b)
+        case .fraudRejected(let t, let p, let b): o["ticketId"] = hash(t); o["prover"] = address(p); o["bondBurned"] = amount(b)
+        case .sharesForfeited(let p, let wk, let f, let t):
+            o["pool"] = .int(UInt64(p)); o["worker"] = address(wk); o["fromWindow"] = .int(f); o["toWindow"] = .int(t)
+        case .windowClosed(let p, let w, let r): o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["revenue"] = amount(r)
+        case .windowSettled(let p, let w, let r, let ps, let ws, let c):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["revenue"] = amount(r); o["protocolShare"] = amount(ps)
+            o["workerShare"] = amount(ws); o["carried"] = amount(c)
+        case .payoutCredited(let p, let w, let r, let a, let k):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["recipient"] = address(r); o["amount"] = amount(a)
+            o["payoutKind"] = .string(k == .validator ? "validator" : "worker")
+        }
+        return .object(o)
+    }
+
+    func offence(_ k: OffenceKind) -> String {
+        switch k {
+        case .fraud: return "fraud"
+        case .withheldReveal: return "withheldReveal"
+        case .equivocation: return "equivocation"
+        }
+    }
+
+    // MARK: Ledger records
+
+    func staker(_ s: Staker) -> JSONObject {
+        var o: JSONObject = ["stake": amount(s.stake)]
+        switch s.status {
+        case .active: o["status"] = "active"; o["jailedUntil"] = .null
+        case .jailed(let until): o["status"] = "jailed"; o["jailedUntil"] = .int(until)
+        case .tombstoned: o["status"] = "tombstoned"; o["jailedUntil"] = .null
+        }
+        o["randaoCommitment"] = hash(s.randaoCommitment)
+        o["since"] = .int(s.since)
+        return o
+    }
+
+    func unbonding(_ id: UInt64, _ e: UnbondingEntry) -> JSON {
+        .object(["entryId": .int(id), "amount": amount(e.amount), "createdHeight": .int(e.createdHeight), "matureHeight": .int(e.matureHeight)])
+    }
+
+    func escrow(_ id: Hash32, _ e: Escrow) -> JSON {
+        .object(["escrowId": hash(id), "owner": address(e.owner), "pool": .int(UInt64(e.pool)), "balance": amount(e.balance),
+                 "expiryHeight": .int(e.expiryHeight), "openedHeight": .int(e.openedHeight),
+                 "claimedInputTokens": .int(e.claimedInputTokens), "claimedOutputTokens": .int(e.claimedOutputTokens),
+                 "totalCharged": amount(e.totalCharged), "shortfall": amount(e.shortfall), "closed": .bool(e.closed)])
+    }
+
+    func pool(_ p: PoolConfig) -> JSON {
+        let scheme: JSON
+        switch p.rewardScheme {
+        case .proportional: scheme = .object(["type": "proportional"])
+        case .pplns(let n): scheme = .object(["type": "pplns", "shares": .int(n)])
+        }
+        let m = p.model
+        return .object([
+            "id": .int(UInt64(p.id)), "modelId": .string(p.modelId), "executorSpec": .string(p.executorSpec),
+            "model": .object(["hiddenSize": .int(UInt64(m.hiddenSize)), "numHeads": .int(UInt64(m.numHeads)),
+                              "numKVHeads": .int(UInt64(m.numKVHeads)), "headDim": .int(UInt64(m.headDim)),
+                              "intermediateSize": .int(UInt64(m.intermediateSize)), "numLayers": .int(UInt64(m.numLayers)),
+                              "rmsNormEpsBits": .string(hex32(m.rmsNormEpsBits)), "ropeThetaBits": .string(hex32(m.ropeThetaBits)),
+                              "qkvBias": .bool(m.qkvBias)]),
+            "shards": .array(p.shards.enumerated().map { i, s in
+                .object(["index": .int(i), "layerStart": .int(UInt64(s.layerStart)), "layerEnd": .int(UInt64(s.layerEnd)),
+                         "finalNorm": .bool(s.finalNorm), "weightsSHA256": hash(s.weightsSHA256), "costWeight": .int(s.costWeight)])
+            }),
+            "priceInputToken": amount(p.priceInputToken), "priceOutputToken": amount(p.priceOutputToken),
+            "minWorkerStake": amount(p.minWorkerStake), "rewardScheme": scheme, "windowBlocks": .int(p.windowBlocks),
+            "challengeBlocks": .int(p.challengeBlocks), "spotCheckPpm": .int(UInt64(p.spotCheckPpm)),
+            "revealDeadlineBlocks": .int(p.revealDeadlineBlocks), "fraudSlashBps": .int(UInt64(p.fraudSlashBps)),
+            "withholdSlashBps": .int(UInt64(p.withholdSlashBps)), "verifierBountyBps": .int(UInt64(p.verifierBountyBps)),
+            "fraudProofBond": amount(p.fraudProofBond), "maxTokensPerPass": .int(UInt64(p.maxTokensPerPass)),
+        ])
+    }
+
+    func hex32(_ v: UInt32) -> String {
+        let s = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, 8 - s.count)) + s
+    }
+
+    func windowStatus(_ s: WindowStatus) -> String {
+        switch s {
+        case .open: return "open"
+        case .closed: return "closed"
+        case .settled: return "settled"
+        }
+    }
+
+    func window(pool: PoolConfig, index w: UInt64, _ r: WindowRecord) -> JSON {
+        .object([
+            "pool": .int(UInt64(pool.id)), "window": .int(w), "status": .string(windowStatus(r.status)),
+            "startHeight": .int(w * pool.windowBlocks + 1), "closeHeight": .int(pool.closeHeight(ofWindow: w)),
+            "settleHeight": .int(pool.settleHeight(ofWindow: w)),
+            "revenue": amount(r.revenue), "carriedIn": amount(r.carriedIn), "totalShares": .int(r.totalShares),
+            "commitments": .int(r.commitments), "protocolShare": amount(r.protocolShare), "workerShare": amount(r.workerShare),
+            "carriedOut": amount(r.carriedOut), "eligibleShares": .int(r.eligibleShares),
+        ])
+    }
+
+    static func ticketStatusName(_ s: TicketStatus) -> String {
+        switch s {
+        case .awaitingReveal: return "awaitingReveal"
+        case .revealed: return "revealed"
+        case .withheld: return "withheld"
+        case .fraudProven: return "fraudProven"
+        case .upheld: return "upheld"
+        case .unchallenged: return "unchallenged"
+        }
+    }
+
+    func ticket(_ id: Hash32, _ t: Ticket) -> JSONObject {
+        [
+            "ticketId": hash(id), "commitmentId": hash(t.commitmentId), "passIndex": .int(UInt64(t.passIndex)),
+            "worker": address(t.worker), "pool": .int(UInt64(t.pool)), "window": .int(t.window),
+            "status": .string(Render.ticketStatusName(t.status)), "selectedHeight": .int(t.selectedHeight),
+            "revealDeadline": .int(t.revealDeadline), "leaf": t.leaf.map(passLeaf) ?? .null,
+            "revealedHeight": t.status == .awaitingReveal || t.status == .withheld ? .null : .int(t.revealedHeight),
+            "challengeEnd": t.leaf == nil ? .null : .int(t.challengeEnd),
+        ]
+    }
+
+    func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
+        .object([
+            "commitmentId": hash(id), "worker": address(c.worker), "pool": .int(UInt64(c.pool)), "window": .int(c.window),
+            "shard": .int(UInt64(c.shard)), "passCount": .int(UInt64(c.passCount)), "tokenCount": .int(c.tokenCount),
+            "weightedShares": .int(c.weightedShares), "passRoot": hash(c.passRoot), "includedHeight": .int(c.includedHeight),
+            "selectionHeight": .int(c.selectionHeight), "selectionDone": .bool(c.selectionDone),
+            "selectedCount": .int(UInt64(c.selectedCount)),
+        ])
+    }
+
+    func fraudCase(_ f: FraudCase) -> JSON {
+        .object([
+            "ticketId": hash(f.ticketId), "prover": address(f.prover), "worker": address(f.worker), "pool": .int(UInt64(f.pool)),
+            "height": .int(f.height), "fraud": .bool(f.fraud), "verdict": .string(f.fraud ? "fraudProven" : "upheld"),
+            "canonicalOutputHash": hash(f.canonicalOutputHash), "slashed": amount(f.slashed), "bounty": amount(f.bounty),
+            "bondBurned": amount(f.bondBurned),
+        ])
+    }
+}
+
+/// Bounded memo of bech32m addresses (cleared when full: a simple bound, and keys of active accounts return).
+final class AddressCache: Sendable {
+    private let map = Mutex<[PublicKey: String]>([:])
+    static let capacity = 65_536
+
+    func encode(_ k: PublicKey, hrp: String) -> String {
+        if let s = map.withLock({ $0[k] }) { return s }
+        let s = Address.encode(k, hrp: hrp)
+        map.withLock { m in
+            if m.count >= Self.capacity { m.removeAll(keepingCapacity: true) }
+            m[k] = s
+        }
+        return s
+    }
+}
+
+/// Mirrors a failure reason's case name (`String(describing:)` of the enum would give its description).
+struct FailureReasonName: CustomStringConvertible {
+    let reason: FailureReason
+    init(_ r: FailureReason) { reason = r }
+    var description: String {
+        switch reason {
+        case .insufficientBalance: return "insufficientBalance"
+        case .amountOverflow: return "amountOverflow"
+        case .zeroAmount: return "zeroAmount"
+        case .unknownPool: return "unknownPool"
+        case .belowMinimumStake: return "belowMinimumStake"
+        case .missingRandaoCommitment: return "missingRandaoCommitment"
+        case .insufficientStake: return "insufficientStake"
+        case .tooManyUnbondingEntries: return "tooManyUnbondingEntries"
+        case .tombstoned: return "tombstoned"
+        case .jailed: return "jailed"
+        case .unknownEscrow: return "unknownEscrow"
+        case .notEscrowOwner: return "notEscrowOwner"
+        case .escrowNotExpired: return "escrowNotExpired"
+        case .escrowClosed: return "escrowClosed"
+        case .expiryNotInFuture: return "expiryNotInFuture"
+        case .voucherWrongChain: return "voucherWrongChain"
+        case .voucherBadSignature: return "voucherBadSignature"
+        case .voucherNotIncreasing: return "voucherNotIncreasing"
+        case .notActiveWorker: return "notActiveWorker"
+        case .wrongWindow: return "wrongWindow"
+        case .duplicateCommitment: return "duplicateCommitment"
+        case .invalidCommitment: return "invalidCommitment"
+        case .tooManyCommitments: return "tooManyCommitments"
+        case .unknownShard: return "unknownShard"
+        case .unknownTicket: return "unknownTicket"
+        case .ticketNotAwaitingReveal: return "ticketNotAwaitingReveal"
+        case .revealDeadlinePassed: return "revealDeadlinePassed"
+        case .notTicketWorker: return "notTicketWorker"
+        case .invalidMerkleProof: return "invalidMerkleProof"
+        case .leafMismatch: return "leafMismatch"
+        case .inputHashMismatch: return "inputHashMismatch"
+        case .inputTooLarge: return "inputTooLarge"
+        case .ticketNotRevealed: return "ticketNotRevealed"
+        case .challengePeriodOver: return "challengePeriodOver"
+        case .ticketAlreadyAdjudicated: return "ticketAlreadyAdjudicated"
+        case .fraudProofCapReached: return "fraudProofCapReached"
+        case .invalidEvidence: return "invalidEvidence"
+        case .evidenceTooOld: return "evidenceTooOld"
+        case .evidenceAlreadyProcessed: return "evidenceAlreadyProcessed"
+        case .notJailed: return "notJailed"
+        case .jailPeriodNotOver: return "jailPeriodNotOver"
+        case .unknownStaker: return "unknownStaker"
+        }
+    }
+}

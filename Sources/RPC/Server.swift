@@ -1,0 +1,282 @@
+import Consensus
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// The JSON-RPC server as a service: HTTP `POST /`, WebSocket `/ws`, `GET /metrics`, `GET /health`
+/// (Specs/rpc.md). Runs until graceful shutdown or cancellation; the node registers it last so it stops first.
+public final class RPCServer: Service, Sendable {
+    /// Limits, address, CORS.
+    public let configuration: RPCConfiguration
+    /// The dispatcher behind both transports (usable in process).
+    public let dispatcher: RPCDispatcher
+    let node: RPCNode
+    let hub: SubscriptionHub
+    let logger: Logger
+    private let listening = Mutex<ListenState>(.init())
+
+    struct ListenState {
+        var port: Int?
+        var waiters: [CheckedContinuation<Int, Never>] = []
+    }
+
+    /// A server for `chain`. `network` reports peers and sync state (the node adapts its P2P layer);
+    /// `metrics` defaults to the process-wide Prometheus registry.
+    public init(chain: ChainService, configuration: RPCConfiguration = RPCConfiguration(),
+                network: any NetworkInfoProvider = NoNetworkInfo(), metrics: RPCMetrics = RPCMetrics(),
+                logger: Logger = Logger(label: "sharechain.rpc")) {
+        self.configuration = configuration
+        self.logger = logger
+        let node = RPCNode(chain: chain, network: network, config: configuration, metrics: metrics)
+        self.node = node
+        dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)
+        hub = SubscriptionHub(render: node.render, metrics: metrics)
+    }
+
+    /// The bound port, once listening (useful with port 0).
+    public func listeningPort() async -> Int {
+        await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+            let port = listening.withLock { s -> Int? in
+                if let p = s.port { return p }
+                s.waiters.append(c)
+                return nil
+            }
+            if let port { c.resume(returning: port) }
+        }
+    }
+
+    private func didBind(_ channel: any Channel) {
+        let port = channel.localAddress?.port ?? configuration.port
+        let waiters = listening.withLock { s -> [CheckedContinuation<Int, Never>] in
+            s.port = port
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: port) }
+        logger.info("JSON-RPC listening", metadata: ["address": "\(configuration.host):\(port)"])
+    }
+
+    /// Serves until graceful shutdown or cancellation.
+    public func run() async throws {
+        let config = configuration
+        let responder = CallbackResponder<BasicRequestContext> { [self] request, context in
+            await self.respond(request, context)
+        }
+        let wsConfig = WebSocketServerConfiguration(maxFrameSize: min(config.maxBodyBytes, 1 << 24), autoPing: .enabled(timePeriod: .seconds(30)),
+                                                    closeTimeout: .seconds(5), validateUTF8: true)
+        let app = Application(
+            responder: responder,
+            server: .http1WebSocketUpgrade(
+                configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig)
+            ) { [self] head, _, _ in
+                self.shouldUpgrade(head)
+            },
+            configuration: ApplicationConfiguration(
+                address: .hostname(config.host, port: config.port), serverName: nil, backlog: 256, reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
+            onServerRunning: { [self] channel in self.didBind(channel) },
+            logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            let hub = self.hub, chain = node.chain
+            group.addTask { await cancelWhenGracefulShutdown { await hub.run(chain: chain) } }
+            group.addTask { try await app.run() }
+        }
+    }
+
+    // MARK: HTTP
+
+    static let jsonType = "application/json"
+
+    func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        let path = request.uri.path
+        switch (path, request.method) {
+        case ("/", .post):
+            return await rpc(request)
+        case ("/", .options):
+            return preflight(request)
+        case ("/health", .get), ("/health", .head):
+            return await health()
+        case ("/metrics", .get):
+            return await metrics()
+        case ("/ws", _):
+            return plain(.upgradeRequired, "use a WebSocket upgrade on /ws\n", extra: [.upgrade: "websocket"])
+        case ("/", _):
+            return plain(.methodNotAllowed, "JSON-RPC takes POST\n", extra: [.allow: "POST, OPTIONS"])
+        default:
+            return plain(.notFound, "not found\n")
+        }
+    }
+
+    func plain(_ status: HTTPResponse.Status, _ text: String, extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func json(_ status: HTTPResponse.Status, _ bytes: [UInt8], origin: String?) -> Response {
+        var headers: HTTPFields = [.contentType: Self.jsonType]
+        addCORS(&headers, origin: origin)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The allowed origin to echo for a request, nil when CORS does not apply or the origin is not allowed.
+    func allowedOrigin(_ origin: String?) -> String? {
+        guard let origin, !configuration.corsOrigins.isEmpty else { return nil }
+        if configuration.corsOrigins.contains("*") { return "*" }
+        return configuration.corsOrigins.contains(origin) ? origin : nil
+    }
+
+    func addCORS(_ headers: inout HTTPFields, origin: String?) {
+        guard let allowed = allowedOrigin(origin) else { return }
+        headers[.accessControlAllowOrigin] = allowed
+        headers[.vary] = "Origin"
+    }
+
+    func preflight(_ request: Request) -> Response {
+        var headers: HTTPFields = [:]
+        if let allowed = allowedOrigin(request.headers[.origin]) {
+            headers[.accessControlAllowOrigin] = allowed
+            headers[.accessControlAllowMethods] = "POST, OPTIONS"
+            headers[.accessControlAllowHeaders] = "content-type"
+            headers[.accessControlMaxAge] = "600"
+            headers[.vary] = "Origin"
+        }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    /// `application/json` with parameters or in another case.
+    static func isJSON(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return media == jsonType
+    }
+
+    func rpc(_ request: Request) async -> Response {
+        let origin = request.headers[.origin]
+        // JSON only: a browser cannot send application/json cross-origin without a CORS preflight, so pages
+        // from origins not in the list cannot drive this node.
+        guard let type = request.headers[.contentType], type == Self.jsonType || Self.isJSON(type) else {
+            return plain(.unsupportedMediaType, "Content-Type must be application/json\n")
+        }
+        let limit = configuration.maxBodyBytes
+        let tooLarge = { [self] (size: Int?) -> Response in
+            node.metrics.request(method: "-", outcome: RPCError.limitExceededCode)
+            let e = RPCDispatcher.response(id: .null, error: .limitExceeded("request body bytes", maximum: limit, requested: size))
+            return json(.contentTooLarge, JSONWriter.encode(e), origin: origin)
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { return tooLarge(declared) }
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: limit) } catch { return tooLarge(nil) }
+        let body = Array(buffer.readableBytesView)
+        guard let out = await dispatcher.handle(body, context: CallContext(transport: .http, session: nil)) else {
+            var headers: HTTPFields = [:]
+            addCORS(&headers, origin: origin)
+            return Response(status: .noContent, headers: headers)
+        }
+        return json(.ok, out, origin: origin)
+    }
+
+    func health() async -> Response {
+        do {
+            let view = try node.view()
+            guard let tip = try view.tip() else { throw StorageFault("no tip") }
+            let syncing = await node.network.isSyncing()
+            let body = JSON.object(["status": .string(syncing ? "syncing" : "ok"), "height": .int(tip.height), "syncing": .bool(syncing)])
+            return json(.ok, JSONWriter.encode(body), origin: nil)
+        } catch {
+            logger.error("health check cannot read the chain: \(error)")
+            return json(.serviceUnavailable, JSONWriter.encode(.object(["status": "unavailable"])), origin: nil)
+        }
+    }
+
+    func metrics() async -> Response {
+        let s = await node.chain.status()
+        let m = node.metrics
+        m.height.set(Double(s.height))
+        m.finalized.set(Double(s.finalizedHeight))
+        m.mempoolTransactions.set(Double(s.mempoolTransactions))
+        m.mempoolBytes.set(Double(s.mempoolBytes))
+        m.peers.set(Double(await node.network.peers().count))
+        m.subscriptions.set(Double(hub.count))
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: m.exposition())))
+    }
+
+    // MARK: WebSocket
+
+    func shouldUpgrade(_ head: HTTPRequest) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
+        // Browsers always send Origin (http, https or "null") and pages cannot forge it: a page may only connect
+        // from an allowed origin or the node's own. Other clients send none or a ws:// origin of their own.
+        if let origin = head.headerFields[.origin], Self.isBrowserOrigin(origin), allowedOrigin(origin) == nil,
+           !Self.sameOrigin(origin, host: head.authority) {
+            return .dontUpgrade
+        }
+        return .upgrade([:]) { [self] inbound, outbound, _ in
+            await self.serveWebSocket(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    static func isBrowserOrigin(_ origin: String) -> Bool {
+        let o = origin.lowercased()
+        return o == "null" || o.hasPrefix("http://") || o.hasPrefix("https://")
+    }
+
+    /// Whether `origin` (`scheme://host[:port]`) names the authority the request was sent to.
+    static func sameOrigin(_ origin: String, host: String?) -> Bool {
+        guard let host, let range = origin.range(of: "://") else { return false }
+        return origin[range.upperBound...].lowercased() == host.lowercased()
+    }
+
+    func serveWebSocket(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let (queue, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(configuration.webSocketQueueMessages))
+        let connection = WSConnection(id: hub.nextConnectionId(), continuation: continuation, hub: hub,
+                                      maxSubscriptions: configuration.maxSubscriptionsPerConnection)
+        let metrics = node.metrics
+        metrics.webSocketConnections.increment(by: 1)
+        defer {
+            hub.removeAll(of: connection.id)
+            metrics.webSocketConnections.decrement(by: 1)
+        }
+        let dispatcher = self.dispatcher
+        let maxMessage = configuration.maxBodyBytes
+        await withTaskGroup(of: Void.self) { group in
+            // Writer: drains the bounded queue; after an overflow it stops and closes with the reason.
+            group.addTask {
+                for await message in queue {
+                    if connection.closeReason != nil { break }
+                    do { try await outbound.write(.text(String(decoding: message, as: UTF8.self))) } catch { return }
+                }
+                if let reason = connection.closeReason {
+                    try? await outbound.close(.policyViolation, reason: reason.text)
+                }
+            }
+            // Reader: one call at a time per connection (answers keep request order).
+            group.addTask {
+                do {
+                    for try await message in inbound.messages(maxSize: maxMessage) {
+                        let bytes: [UInt8]
+                        switch message {
+                        case .text(let s): bytes = Array(s.utf8)
+                        case .binary(let b): bytes = Array(b.readableBytesView)
+                        }
+                        if let out = await dispatcher.handle(bytes, context: CallContext(transport: .webSocket, session: connection)) {
+                            guard connection.send(out) else { break }
+                        }
+                    }
+                } catch {
+                    // Oversized message or protocol error: WSCore closes the connection with the matching code.
+                }
+                connection.finish()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,309 @@
+import ArgumentParser
+import Foundation
+import RPC
+
+/// Where the node's JSON-RPC is.
+struct RPCOptions: ParsableArguments {
+    @Option(help: "JSON-RPC URL of a running node.") var rpc = "http://127.0.0.1:8645/"
+
+    func client() throws -> RPCClient {
+        do { return try RPCClient(url: rpc) } catch { throw ValidationError("--rpc: \(error)") }
+    }
+
+    /// Calls a method and returns the result; RPC errors exit with status 1 and the error on stderr.
+    func call(_ method: String, _ params: JSONObject) async throws -> JSON {
+        do { return try await client().call(method, .object(params)) } catch {
+            FileHandle.standardError.write(Data("\(method): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Page options shared by list queries.
+struct PageOptions: ParsableArguments {
+    @Option(help: "Items per page (1-100).") var limit: Int?
+    @Option(help: "Continue after this cursor (nextCursor of the previous page).") var cursor: String?
+
+    func apply(_ p: inout JSONObject) {
+        if let limit { p["limit"] = .int(limit) }
+        if let cursor { p["cursor"] = .string(cursor) }
+    }
+}
+
+func printJSON(_ v: JSON) { print(JSONWriter.pretty(v), terminator: "") }
+
+/// A block selector argument: a height or latest/finalized/earliest.
+func blockSelector(_ s: String) -> JSON { UInt64(s).map { .int($0) } ?? .string(s) }
+
+/// `sharechain query ...`: read a running node through its JSON-RPC (Specs/rpc.md), printing JSON.
+struct QueryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Query a running node over JSON-RPC (--rpc URL) and print the answer as JSON.",
+        discussion: "Each subcommand is one RPC method; `query call METHOD [PARAMS-JSON]` reaches any method.",
+        subcommands: [Status.self, Block.self, Headers.self, Receipts.self, Tx.self, Receipt.self, Account.self, AccountTxs.self,
+                      Validators.self, Validator.self, Schedule.self, Pools.self, Pool.self, Escrow.self, Escrows.self, Window.self,
+                      Windows.self, Payouts.self, Shares.self, Ticket.self, Tickets.self, Proofs.self, Proof.self, Mempool.self,
+                      Peers.self, Call.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "node_status: version, chain, height, finalized, peers.")
+        @OptionGroup var rpc: RPCOptions
+        func run() async throws { printJSON(try await rpc.call("node_status", [:])) }
+    }
+
+    struct Block: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A block by height, tag (latest, finalized, earliest) or 0x hash.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument(help: "Height, latest, finalized, earliest, or a 0x block hash.") var block = "latest"
+        @Flag(help: "Full transactions instead of hashes.") var full = false
+        func run() async throws {
+            if block.hasPrefix("0x") {
+                printJSON(try await rpc.call("chain_getBlockByHash", ["hash": .string(block), "fullTransactions": .bool(full)]))
+            } else {
+                printJSON(try await rpc.call("chain_getBlockByNumber", ["block": blockSelector(block), "fullTransactions": .bool(full)]))
+            }
+        }
+    }
+
+    struct Headers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Canonical headers from a height.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var from: UInt64
+        @Option(help: "How many (1-100).") var count: Int = 10
+        func run() async throws { printJSON(try await rpc.call("chain_getHeaders", ["from": .int(from), "count": .int(count)])) }
+    }
+
+    struct Receipts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Receipts of a block (height, tag or 0x hash).")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var block = "latest"
+        func run() async throws {
+            printJSON(try await rpc.call("chain_getBlockReceipts", ["block": block.hasPrefix("0x") ? .string(block) : blockSelector(block)]))
+        }
+    }
+
+    struct Tx: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A transaction by hash (included or pending).")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var hash: String
+        func run() async throws { printJSON(try await rpc.call("tx_getByHash", ["hash": .string(hash)])) }
+    }
+
+    struct Receipt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The receipt of an included transaction.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var hash: String
+        func run() async throws { printJSON(try await rpc.call("tx_getReceipt", ["hash": .string(hash)])) }
+    }
+
+    struct Account: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Balance, nonce, stakes and unbonding of an address.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var address: String
+        func run() async throws { printJSON(try await rpc.call("account_get", ["address": .string(address)])) }
+    }
+
+    struct AccountTxs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "account-txs", abstract: "Transactions of an address, newest first.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var address: String
+        @Flag(help: "Oldest first.") var ascending = false
+        func run() async throws {
+            var p: JSONObject = ["address": .string(address), "order": .string(ascending ? "asc" : "desc")]
+            page.apply(&p)
+            printJSON(try await rpc.call("account_getTransactions", p))
+        }
+    }
+
+    struct Validators: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bonded validators.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        func run() async throws {
+            var p = JSONObject()
+            page.apply(&p)
+            printJSON(try await rpc.call("validator_list", p))
+        }
+    }
+
+    struct Validator: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One validator: stake, status, unbonding, liveness.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var address: String
+        func run() async throws { printJSON(try await rpc.call("validator_get", ["address": .string(address)])) }
+    }
+
+    struct Schedule: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Leaders of upcoming slots.")
+        @OptionGroup var rpc: RPCOptions
+        @Option(help: "First slot (default: the one after the tip).") var from: UInt64?
+        @Option(help: "How many slots (1-100).") var count: Int = 10
+        func run() async throws {
+            var p: JSONObject = ["count": .int(count)]
+            if let from { p["fromSlot"] = .int(from) }
+            printJSON(try await rpc.call("validator_getSchedule", p))
+        }
+    }
+
+    struct Pools: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Model pools.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        func run() async throws {
+            var p = JSONObject()
+            page.apply(&p)
+            printJSON(try await rpc.call("pool_list", p))
+        }
+    }
+
+    struct Pool: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One pool's configuration.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var pool: UInt32
+        func run() async throws { printJSON(try await rpc.call("pool_get", ["pool": .int(UInt64(pool))])) }
+    }
+
+    struct Escrow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "An escrow by id.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var id: String
+        func run() async throws { printJSON(try await rpc.call("escrow_get", ["escrowId": .string(id)])) }
+    }
+
+    struct Escrows: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Escrows of an owner.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var owner: String
+        func run() async throws {
+            var p: JSONObject = ["owner": .string(owner)]
+            page.apply(&p)
+            printJSON(try await rpc.call("escrow_list", p))
+        }
+    }
+
+    struct Window: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A settlement window of a pool.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var pool: UInt32
+        @Argument var window: UInt64
+        func run() async throws { printJSON(try await rpc.call("window_get", ["pool": .int(UInt64(pool)), "window": .int(window)])) }
+    }
+
+    struct Windows: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Windows of a pool.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var pool: UInt32
+        func run() async throws {
+            var p: JSONObject = ["pool": .int(UInt64(pool))]
+            page.apply(&p)
+            printJSON(try await rpc.call("window_list", p))
+        }
+    }
+
+    struct Payouts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Settlement payouts of a window.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var pool: UInt32
+        @Argument var window: UInt64
+        func run() async throws {
+            var p: JSONObject = ["pool": .int(UInt64(pool)), "window": .int(window)]
+            page.apply(&p)
+            printJSON(try await rpc.call("window_getPayouts", p))
+        }
+    }
+
+    struct Shares: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Share tallies of a pool by window and/or worker.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var pool: UInt32
+        @Option var window: UInt64?
+        @Option var worker: String?
+        func run() async throws {
+            var p: JSONObject = ["pool": .int(UInt64(pool))]
+            if let window { p["window"] = .int(window) }
+            if let worker { p["worker"] = .string(worker) }
+            page.apply(&p)
+            printJSON(try await rpc.call("share_list", p))
+        }
+    }
+
+    struct Ticket: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A spot-check ticket (with its revealed input while challengeable).")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var id: String
+        func run() async throws { printJSON(try await rpc.call("ticket_get", ["ticketId": .string(id)])) }
+    }
+
+    struct Tickets: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tickets by status: open, revealed, adjudicated, awaitingReveal, withheld, fraudProven, upheld, unchallenged.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Argument var status = "revealed"
+        func run() async throws {
+            var p: JSONObject = ["status": .string(status)]
+            page.apply(&p)
+            printJSON(try await rpc.call("ticket_list", p))
+        }
+    }
+
+    struct Proofs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Adjudicated fraud proofs.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        func run() async throws {
+            var p = JSONObject()
+            page.apply(&p)
+            printJSON(try await rpc.call("proof_list", p))
+        }
+    }
+
+    struct Proof: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The fraud-proof verdict on a ticket.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var ticket: String
+        func run() async throws { printJSON(try await rpc.call("proof_get", ["ticketId": .string(ticket)])) }
+    }
+
+    struct Mempool: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mempool size, or its content with --list.")
+        @OptionGroup var rpc: RPCOptions
+        @OptionGroup var page: PageOptions
+        @Flag(help: "List pending transactions.") var list = false
+        @Option(help: "Only this sender's transactions (with --list).") var sender: String?
+        func run() async throws {
+            guard list else { printJSON(try await rpc.call("mempool_status", [:])); return }
+            var p = JSONObject()
+            if let sender { p["sender"] = .string(sender) }
+            page.apply(&p)
+            printJSON(try await rpc.call("mempool_content", p))
+        }
+    }
+
+    struct Peers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Connected peers.")
+        @OptionGroup var rpc: RPCOptions
+        func run() async throws { printJSON(try await rpc.call("net_peers", [:])) }
+    }
+
+    struct Call: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Any method, with params as a JSON array or object.")
+        @OptionGroup var rpc: RPCOptions
+        @Argument var method: String
+        @Argument(help: "Params JSON, e.g. '[5, true]' or '{\"block\": \"latest\"}'.") var params = "[]"
+        func run() async throws {
+            let p: JSON
+            do { p = try JSONParser().parse(params) } catch { throw ValidationError("params: \(error)") }
+            do { printJSON(try await rpc.client().call(method, p)) } catch {
+                FileHandle.standardError.write(Data("\(method): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+}

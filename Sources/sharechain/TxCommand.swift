@@ -1,0 +1,295 @@
+import ArgumentParser
+import Consensus
+import Foundation
+import Ledger
+import Node
+import Primitives
+import RPC
+
+/// Options every `sharechain tx` kind shares: who signs, for which chain, nonce, fee, and whether to submit.
+struct TxOptions: ParsableArguments {
+    @Option(help: "Key file of the sender (signs the transaction).") var key: String
+    @Option(help: "JSON-RPC URL of a node: chain id, nonce and fee come from it (default with --submit: http://127.0.0.1:8645/).")
+    var rpc: String?
+    @Option(help: "Chain id (0x hex), for offline signing without --rpc.") var chainId: String?
+    @Option(help: "Genesis document, for offline signing without --rpc (chain id, address prefix, minimum fee).") var genesis: String?
+    @Option(help: "Nonce (default: the node's next nonce for the sender).") var nonce: UInt64?
+    @Option(help: "Fee in base units (default: the minimum for the transaction's size).") var fee: UInt64?
+    @Flag(help: "Submit to the node (tx_sendRaw) instead of only printing.") var submit = false
+
+    var rpcURL: String? { rpc ?? (submit ? "http://127.0.0.1:8645/" : nil) }
+
+    func client() throws -> RPCClient? {
+        guard let url = rpcURL else { return nil }
+        do { return try RPCClient(url: url) } catch { throw ValidationError("--rpc: \(error)") }
+    }
+
+    /// The signing key and the address prefix of its key file.
+    func signer() throws -> (PrivateKey, String) {
+        let (k, file) = try KeyFile.load(path: key)
+        let hrp = (try? Bech32.decode(file.address).hrp) ?? "shr"
+        return (k, hrp)
+    }
+}
+
+/// Parses `validator` or `worker:POOL`.
+func parseRole(_ s: String) throws -> StakeRole {
+    if s == "validator" { return .validator }
+    if s.hasPrefix("worker:"), let p = UInt32(s.dropFirst("worker:".count)) { return .worker(pool: p) }
+    throw ValidationError("role must be 'validator' or 'worker:POOL', not '\(s)'")
+}
+
+func parseHash(_ s: String, _ what: String) throws -> Hash32 {
+    do { return try Hash32(hex: s) } catch { throw ValidationError("\(what): \(error)") }
+}
+
+func parseKey(_ s: String, hrp: String, _ what: String) throws -> PublicKey {
+    if s.hasPrefix("0x") { do { return try PublicKey(hex: s) } catch { throw ValidationError("\(what): \(error)") } }
+    do { return try Address.decode(s, hrp: hrp) } catch { throw ValidationError("\(what): \(error)") }
+}
+
+func parseAmount(_ s: String, _ what: String) throws -> Amount {
+    guard let a = Amount(decimal: s) else { throw ValidationError("\(what) must be a decimal amount in base units") }
+    return a
+}
+
+/// Signs `body` from the options and prints it (hash, hex, decoded JSON), or submits it.
+func finishTransaction(_ o: TxOptions, _ makeBody: (_ key: PrivateKey, _ hrp: String, _ chainId: Hash32) throws -> TxBody) async throws {
+    let (key, hrp) = try o.signer()
+    let client = try o.client()
+    func call(_ method: String, _ params: JSONObject) async throws -> JSON {
+        guard let client else { throw ValidationError("\(method) needs --rpc") }
+        do { return try await client.call(method, .object(params)) } catch {
+            FileHandle.standardError.write(Data("\(method): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+    var genesis: Genesis?
+    if let g = o.genesis { genesis = try GenesisDocument.load(path: g) }
+    let chainId: Hash32
+    if let c = o.chainId { chainId = try parseHash(c, "--chain-id") }
+    else if let genesis { chainId = genesis.chainId }
+    else if client != nil {
+        guard let s = try await call("node_chainId", [:]).string else { throw ValidationError("node_chainId: not a string") }
+        chainId = try parseHash(s, "node_chainId")
+    } else {
+        throw ValidationError("give --rpc (or --chain-id / --genesis to sign offline)")
+    }
+    let body = try makeBody(key, genesis?.addressPrefix ?? hrp, chainId)
+    let nonce: UInt64
+    if let n = o.nonce { nonce = n } else if client != nil {
+        let account = try await call("account_get", ["address": .string("0x" + key.publicKey.hex)])
+        guard let n = account["pendingNonce"]?.uint64 else { throw ValidationError("account_get: no pendingNonce") }
+        nonce = n
+    } else {
+        throw ValidationError("give --nonce to sign offline")
+    }
+    // The fee is a fixed-width field, so the size does not depend on its value.
+    let size = Transaction(chainId: chainId, sender: key.publicKey, nonce: nonce, fee: .zero, body: body).signed(by: key).encodedSize
+    let fee: Amount
+    if let f = o.fee { fee = Amount(f) } else if client != nil {
+        let estimate = try await call("tx_estimateFee", ["size": .int(size)])
+        guard let s = estimate["minimumFee"]?.string, let a = Amount(decimal: s) else { throw ValidationError("tx_estimateFee: no minimumFee") }
+        fee = a
+    } else if let genesis {
+        fee = Amount(genesis.ledger.minFeePerByte.multipliedReportingOverflow(by: UInt64(size)).partialValue)
+    } else {
+        throw ValidationError("give --fee (or --genesis) to sign offline")
+    }
+    let tx = Transaction(chainId: chainId, sender: key.publicKey, nonce: nonce, fee: fee, body: body).signed(by: key)
+    let hex = "0x" + tx.canonicalEncoding.hex
+    let render = Render(hrp: genesis?.addressPrefix ?? hrp)
+    if o.submit {
+        let result = try await call("tx_sendRaw", ["transaction": .string(hex)])
+        printJSON(.object(["submitted": result, "transaction": .object(render.transaction(tx, location: nil))]))
+    } else {
+        printJSON(.object(["hash": render.hash(tx.id), "hex": .string(hex), "transaction": .object(render.transaction(tx, location: nil))]))
+    }
+}
+
+/// `sharechain tx ...`: build and sign any transaction from a key file; print it or submit it.
+struct TxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tx",
+        abstract: "Build and sign a transaction from a key file; print its hex and JSON, or --submit it to a node.",
+        discussion: """
+            With --rpc the chain id, the sender's next nonce and the minimum fee come from the node; offline, give \
+            --chain-id or --genesis, --nonce and --fee (or --genesis for the minimum fee). Amounts are base units.
+
+            Example: sharechain tx transfer --key alice.key --to shr1... --amount 1000 --rpc http://127.0.0.1:8645/ --submit
+            """,
+        subcommands: [Transfer.self, Bond.self, Unbond.self, EscrowOpen.self, EscrowTopUp.self, EscrowClose.self, ClaimUsage.self,
+                      CommitShares.self, RevealTicket.self, FraudProof.self, DoubleSignEvidence.self, Unjail.self])
+
+    struct Transfer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send tokens.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Recipient address or 0x key.") var to: String
+        @Option(help: "Amount in base units.") var amount: String
+        func run() async throws {
+            try await finishTransaction(options) { _, hrp, _ in
+                .transfer(to: try parseKey(to, hrp: hrp, "--to"), amount: try parseAmount(amount, "--amount"))
+            }
+        }
+    }
+
+    struct Bond: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bond stake as a validator or as a worker of a pool.",
+            discussion: "A new validator must register a RANDAO commitment: --randao-commitment, or --randao-generation to derive it from the key.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "validator or worker:POOL.") var role: String
+        @Option(help: "Amount in base units (may be 0 to only replace a validator's RANDAO commitment).") var amount: String
+        @Option(help: "RANDAO hash-chain tip (0x hex).") var randaoCommitment: String?
+        @Option(help: "Derive the RANDAO commitment from the key's hash chain of this generation.") var randaoGeneration: UInt32?
+        @Option(help: "Length of that hash chain.") var randaoLength: Int = ValidatorRandao.defaultLength
+        func run() async throws {
+            try await finishTransaction(options) { key, _, _ in
+                var commitment: Hash32?
+                if let c = randaoCommitment { commitment = try parseHash(c, "--randao-commitment") }
+                else if let g = randaoGeneration { commitment = ValidatorRandao.chain(for: key, generation: g, length: randaoLength).commitment }
+                return .bond(role: try parseRole(role), amount: try parseAmount(amount, "--amount"), randaoCommitment: commitment)
+            }
+        }
+    }
+
+    struct Unbond: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start unbonding stake (paid back after the unbonding period).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "validator or worker:POOL.") var role: String
+        @Option(help: "Amount in base units.") var amount: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in .unbond(role: try parseRole(role), amount: try parseAmount(amount, "--amount")) }
+        }
+    }
+
+    struct EscrowOpen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "escrow-open", abstract: "Open an escrow for a pool.")
+        @OptionGroup var options: TxOptions
+        @Option var pool: UInt32
+        @Option(help: "Deposit in base units.") var amount: String
+        @Option(help: "Height after which the owner may close it.") var expiry: UInt64
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in .escrowOpen(pool: pool, amount: try parseAmount(amount, "--amount"), expiryHeight: expiry) }
+        }
+    }
+
+    struct EscrowTopUp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "escrow-top-up", abstract: "Add funds to an escrow, optionally extending it.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Escrow id (0x hex).") var escrow: String
+        @Option(help: "Amount in base units.") var amount: String
+        @Option(help: "New expiry height.") var expiry: UInt64?
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in
+                .escrowTopUp(escrowId: try parseHash(escrow, "--escrow"), amount: try parseAmount(amount, "--amount"), newExpiryHeight: expiry)
+            }
+        }
+    }
+
+    struct EscrowClose: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "escrow-close", abstract: "Close an expired escrow (refunds the rest).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Escrow id (0x hex).") var escrow: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in .escrowClose(escrowId: try parseHash(escrow, "--escrow")) }
+        }
+    }
+
+    struct ClaimUsage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "claim-usage",
+            abstract: "Charge an escrow with a cumulative usage voucher signed by the escrow's owner.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Escrow id (0x hex).") var escrow: String
+        @Option(help: "Cumulative input tokens.") var inputTokens: UInt64
+        @Option(help: "Cumulative output tokens.") var outputTokens: UInt64
+        @Option(help: "Key file of the escrow owner, who signs the voucher.") var ownerKey: String?
+        @Option(help: "Or the owner's voucher signature (0x hex, 64 bytes).") var voucherSignature: String?
+        func run() async throws {
+            try await finishTransaction(options) { _, _, chainId in
+                let v = UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"),
+                                     cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
+                if let ownerKey { return .claimUsage(voucher: v.signed(by: try KeyFile.load(path: ownerKey).0)) }
+                guard let s = voucherSignature else { throw ValidationError("give --owner-key or --voucher-signature") }
+                let sig: Signature
+                do { sig = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
+                return .claimUsage(voucher: UsageVoucher(chainId: v.chainId, escrowId: v.escrowId, cumulativeInputTokens: inputTokens,
+                                                         cumulativeOutputTokens: outputTokens, signature: sig))
+            }
+        }
+    }
+
+    struct CommitShares: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "commit-shares", abstract: "Commit a window's passes (Merkle root).")
+        @OptionGroup var options: TxOptions
+        @Option var pool: UInt32
+        @Option var window: UInt64
+        @Option var shard: UInt32
+        @Option var passes: UInt32
+        @Option var tokens: UInt64
+        @Option(help: "Merkle root over the pass leaves (0x hex).") var root: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in
+                .commitShares(pool: pool, window: window, shard: shard, passCount: passes, tokenCount: tokens, passRoot: try parseHash(root, "--root"))
+            }
+        }
+    }
+
+    struct RevealTicket: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reveal-ticket",
+            abstract: "Reveal a selected pass: its leaf, Merkle proof and input tensor (TNS1 file).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Ticket id (0x hex).") var ticket: String
+        @Option var shard: UInt32
+        @Option var positionOffset: UInt64
+        @Option var tokenCount: UInt32
+        @Option(help: "Committed output tensor hash (0x hex).") var outputHash: String
+        @Option(help: "Merkle proof: comma-separated 0x hashes, leaf to root.") var proof: String = ""
+        @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
+        func run() async throws {
+            let bytes: [UInt8]
+            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            try await finishTransaction(options) { _, _, _ in
+                let leaf = PassLeaf(shard: shard, positionOffset: positionOffset, tokenCount: tokenCount, inputHash: Tags.tensor.hash(bytes),
+                                    outputHash: try parseHash(outputHash, "--output-hash"))
+                let path = try proof.split(separator: ",").map { try parseHash(String($0), "--proof") }
+                return .revealTicket(ticketId: try parseHash(ticket, "--ticket"), leaf: leaf, proof: path, input: bytes)
+            }
+        }
+    }
+
+    struct FraudProof: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "fraud-proof", abstract: "Challenge a revealed ticket (locks the pool's bond).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Ticket id (0x hex).") var ticket: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in .fraudProof(ticketId: try parseHash(ticket, "--ticket")) }
+        }
+    }
+
+    struct DoubleSignEvidence: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "double-sign-evidence", abstract: "Report two signed headers of one proposer for one slot.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "First signed header (0x hex, canonical encoding).") var headerA: String
+        @Option(help: "Second signed header.") var headerB: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in
+                do { return .doubleSignEvidence(headerA: try Hex.decode(headerA), headerB: try Hex.decode(headerB)) } catch {
+                    throw ValidationError("headers: \(error)")
+                }
+            }
+        }
+    }
+
+    struct Unjail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Return to the active set after the jail period.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "validator or worker:POOL.") var role: String
+        func run() async throws {
+            try await finishTransaction(options) { _, _, _ in .unjail(role: try parseRole(role)) }
+        }
+    }
+}
