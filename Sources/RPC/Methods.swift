@@ -380,6 +380,17 @@ extension RPCNode {
             o["fraudCase"] = try reader.fraudCase(id).map(r.fraudCase) ?? .null
             return .object(o)
         }
+        add("commitment_get", [ParamSpec("commitmentId")]) { p, _ in
+            let id = try p.required("commitmentId", p.hash)
+            let reader = LedgerReader(try self.view())
+            guard let c = try reader.commitment(id) else { throw RPCError.notFound("commitment", r.hash(id)) }
+            guard case .object(var o) = r.commitment(id, c) else { throw RPCError.internalError }
+            // The passes the beacon selected (empty until the selection height), for workers and explorers.
+            o["tickets"] = .array(try reader.tickets(commitment: id).map {
+                .object(["passIndex": .int(UInt64($0.passIndex)), "ticketId": r.hash($0.id)])
+            })
+            return .object(o)
+        }
         add("ticket_list", [ParamSpec("status"), .optional("limit"), .optional("cursor")]) { p, _ in
             let names = TicketStatus.allCases.map(Render.ticketStatusName) + ["open", "adjudicated"]
             let name = try p.required("status") { (n: String) throws(RPCError) -> String? in try p.choice(n, names) }

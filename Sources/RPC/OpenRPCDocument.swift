@@ -1144,6 +1144,36 @@ enum OpenRPCDocument {
       "description": "At least one of window and worker. By worker the pages walk the pool's windows, so a page may hold fewer items than limit; continue while nextCursor is not null."
     },
     {
+      "name": "commitment_get",
+      "summary": "A share commitment with the tickets its beacon selected.",
+      "params": [
+        {
+          "name": "commitmentId",
+          "required": true,
+          "description": "Commitment id.",
+          "schema": {
+            "$ref": "#/components/schemas/Hash"
+          }
+        }
+      ],
+      "result": {
+        "name": "result",
+        "schema": {
+          "type": "object",
+          "description": "The commitment's fields (as in ticket_get's commitment) plus tickets: [{passIndex, ticketId}], empty before the selection height."
+        }
+      },
+      "errors": [
+        {
+          "$ref": "#/components/errors/NotFound"
+        },
+        {
+          "$ref": "#/components/errors/InvalidParams"
+        }
+      ],
+      "description": "Workers use it to find which of their passes must be revealed; explorers to show a commitment's spot checks."
+    },
+    {
       "name": "ticket_get",
       "summary": "A spot-check ticket with its commitment, its fraud case if adjudicated, and the revealed input while it can be challenged.",
       "params": [
