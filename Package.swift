@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P",
+                "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P", "RPC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -12,11 +12,15 @@ public struct DevnetSupervisor: Service {
         public let name: String
         public let arguments: [String]
         public let logFile: String
+        /// Whether the member's log lines are also relayed to standard error (the demo keeps the console for
+        /// its summary and leaves the logs in the files).
+        public let echo: Bool
 
-        public init(name: String, arguments: [String], logFile: String) {
+        public init(name: String, arguments: [String], logFile: String, echo: Bool = true) {
             self.name = name
             self.arguments = arguments
             self.logFile = logFile
+            self.echo = echo
         }
     }
 
@@ -37,15 +41,18 @@ public struct DevnetSupervisor: Service {
     final class Relay: Sendable {
         let prefix: String
         let log: FileHandle?
+        let echo: Bool
         let pending = Mutex<[UInt8]>([])
 
-        init(prefix: String, log: FileHandle?) {
+        init(prefix: String, log: FileHandle?, echo: Bool) {
             self.prefix = prefix
             self.log = log
+            self.echo = echo
         }
 
         func consume(_ data: Data) {
             log?.write(data)
+            guard echo else { return }
             let lines = pending.withLock { buf -> [String] in
                 buf.append(contentsOf: data)
                 var out = [String]()
@@ -66,7 +73,7 @@ public struct DevnetSupervisor: Service {
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = m.arguments
             _ = FileManager.default.createFile(atPath: m.logFile, contents: nil)
-            let relay = Relay(prefix: m.name, log: FileHandle(forWritingAtPath: m.logFile))
+            let relay = Relay(prefix: m.name, log: FileHandle(forWritingAtPath: m.logFile), echo: m.echo)
             let pipe = Pipe()
             p.standardOutput = pipe
             p.standardError = pipe

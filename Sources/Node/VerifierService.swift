@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import Ledger
 import Logging
+import Metrics
 import Primitives
 import ServiceLifecycle
 import Synchronization
@@ -60,7 +61,20 @@ public final class VerifierService: Service, Sendable {
         }
     }
 
-    private func bump(_ f: (inout VerifierStats) -> Void) { statsStorage.withLock { f(&$0) } }
+    private func bump(_ f: (inout VerifierStats) -> Void) {
+        let (before, after) = statsStorage.withLock { s -> (VerifierStats, VerifierStats) in
+            let b = s
+            f(&s)
+            return (b, s)
+        }
+        func count(_ name: String, _ delta: Int) { if delta > 0 { Counter(label: name).increment(by: delta) } }
+        count("sharechain_verifier_service_replays_total", after.replays - before.replays)
+        count("sharechain_verifier_service_mismatches_total", after.mismatches - before.mismatches)
+        count("sharechain_verifier_service_proofs_submitted_total", after.proofsSubmitted - before.proofsSubmitted)
+        count("sharechain_verifier_service_proofs_won_total", after.proofsWon - before.proofsWon)
+        count("sharechain_verifier_service_proofs_lost_total", after.proofsLost - before.proofsLost)
+        count("sharechain_verifier_service_errors_total", after.errors - before.errors)
+    }
 
     public func run() async throws {
         logger.info("verifier started", metadata: ["key": "\(key.publicKey.hex.prefix(16))", "weights": "\(weights.directory)"])

@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import Ledger
 import Logging
+import Metrics
 import Primitives
 import ServiceLifecycle
 import Synchronization
@@ -76,7 +77,21 @@ public final class WorkerSimulator: Service, Sendable {
         self.logger = logger
     }
 
-    private func bump(_ f: (inout WorkerStats) -> Void) { statsStorage.withLock { f(&$0) } }
+    private func bump(_ f: (inout WorkerStats) -> Void) {
+        let (before, after) = statsStorage.withLock { s -> (WorkerStats, WorkerStats) in
+            let b = s
+            f(&s)
+            return (b, s)
+        }
+        // Prometheus counters mirror the stats (`--metrics-addr`).
+        func count(_ name: String, _ delta: Int) { if delta > 0 { Counter(label: name).increment(by: delta) } }
+        count("sharechain_worker_passes_total", after.passes - before.passes)
+        count("sharechain_worker_corrupted_passes_total", after.corruptedPasses - before.corruptedPasses)
+        count("sharechain_worker_commitments_total", after.commitments - before.commitments)
+        count("sharechain_worker_reveals_total", after.reveals - before.reveals)
+        count("sharechain_worker_usage_claims_total", after.claims - before.claims)
+        count("sharechain_worker_rejected_total", after.rejected - before.rejected)
+    }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -86,21 +101,49 @@ public final class WorkerSimulator: Service, Sendable {
         }
     }
 
-    func loop() async throws {
-        guard let pool = try await client.pool(config.pool) else { throw NodeStartupError("pool \(config.pool) does not exist") }
+    /// What the worker needs before it can serve: its pool, shard and executor, and its bond.
+    struct Setup {
+        let pool: PoolConfig
+        let shardIndex: Int
+        let executor: CanonExecutor
+    }
+
+    /// Permanent problems (no weights for the shard) end the worker; others are retried.
+    struct Fatal: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    func prepare() async throws -> Setup {
+        guard let pool = try await client.pool(config.pool) else { throw Fatal(message: "pool \(config.pool) does not exist") }
         let shardIndex = config.shard ?? Int(key.publicKey.rawValue.prefixUInt64 % UInt64(pool.shards.count))
-        guard shardIndex < pool.shards.count else { throw NodeStartupError("pool \(pool.id) has no shard \(shardIndex)") }
+        guard shardIndex < pool.shards.count else { throw Fatal(message: "pool \(pool.id) has no shard \(shardIndex)") }
         let shard = pool.shards[shardIndex]
         guard let path = weights.files[shard.weightsSHA256] else {
-            throw NodeStartupError("no weights with SHA-256 \(shard.weightsSHA256.hex) under \(weights.directory)")
+            throw Fatal(message: "no weights with SHA-256 \(shard.weightsSHA256.hex) under \(weights.directory)")
         }
         let executor = try replayer.executor(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
                                              weights: WeightsRef(path: path, sha256: shard.weightsSHA256))
-        let role = StakeRole.worker(pool: pool.id)
-        guard let staker = try await client.staker(role, key.publicKey), staker.stake >= pool.minWorkerStake else {
+        guard let staker = try await client.staker(.worker(pool: pool.id), key.publicKey), staker.stake >= pool.minWorkerStake else {
             throw NodeStartupError("\(key.publicKey.hex) is not a bonded worker of pool \(pool.id) (bond at least \(pool.minWorkerStake) first)")
         }
         logger.info("worker started", metadata: ["pool": "\(pool.id)", "shard": "\(shardIndex)", "cheatRate": "\(config.cheatRate)"])
+        return Setup(pool: pool, shardIndex: shardIndex, executor: executor)
+    }
+
+    func loop() async throws {
+        // Wait for the node (it may still be starting) and for the bond; give up only on permanent problems.
+        var setup: Setup?
+        var warned = false
+        while setup == nil {
+            do { setup = try await prepare() } catch let e as Fatal { throw e } catch is CancellationError { return } catch {
+                if !warned { logger.warning("waiting for the node: \(error)"); warned = true }
+                try await Task.sleep(for: config.pollInterval)
+            }
+        }
+        guard let setup else { return }
+        let pool = setup.pool, shardIndex = setup.shardIndex, executor = setup.executor
+        let role = StakeRole.worker(pool: pool.id)
 
         var rng = SplitMix64(seed: config.seed ^ key.publicKey.rawValue.prefixUInt64)
         var batches: [Hash32: Batch] = [:]
@@ -109,96 +152,106 @@ public final class WorkerSimulator: Service, Sendable {
         var escrowId: Hash32?
         var usage = (input: UInt64(0), output: UInt64(0))
 
+        var failures = 0
         while !Task.isCancelled {
-            let tip = try await client.tip()
-            let window = pool.window(ofHeight: tip.height + 1)
+            do {
+                let tip = try await client.tip()
+                let window = pool.window(ofHeight: tip.height + 1)
 
-            // The client's escrow, opened once.
-            if escrowId == nil {
-                let nonce = try await client.nextNonce(payer.publicKey)
-                let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
-                do {
-                    try await client.send(.escrowOpen(pool: pool.id, amount: config.escrowDeposit, expiryHeight: tip.height + 100_000), from: payer)
-                    escrowId = id
-                    logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
-                } catch {
-                    logger.warning("opening the escrow failed: \(error)")
+                // The client's escrow, opened once.
+                if escrowId == nil {
+                    let nonce = try await client.nextNonce(payer.publicKey)
+                    let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
+                    do {
+                        try await client.send(.escrowOpen(pool: pool.id, amount: config.escrowDeposit, expiryHeight: tip.height + 100_000), from: payer)
+                        escrowId = id
+                        logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
+                    } catch {
+                        logger.warning("opening the escrow failed: \(error)")
+                    }
                 }
-            }
 
-            // A jailed (or under-staked) worker cannot commit: wait, and unjail once the jail period is over.
-            let me = try await client.staker(role, key.publicKey)
-            var active = me?.isActive(minimum: pool.minWorkerStake) ?? false
-            if let me, case .jailed(let until) = me.status, tip.height + 1 >= until, me.stake >= pool.minWorkerStake {
-                do {
-                    try await client.send(.unjail(role: role), from: key)
-                    logger.notice("unjailed", metadata: ["height": "\(tip.height)"])
-                } catch { logger.warning("unjail rejected: \(error)") }
-            }
-            if !active, !committedWindows.contains(window) {
-                committedWindows.insert(window)
-                logger.notice("not committing: worker is not active", metadata: ["status": "\(String(describing: me?.status))", "window": "\(window)"])
-            }
-            active = active && !Task.isCancelled
-
-            // One batch per window, committed early in the window so its selection and reveal fit.
-            if active, !committedWindows.contains(window), tip.height + 1 < pool.closeHeight(ofWindow: window) {
-                let batch = try makeBatch(executor: executor, pool: pool, shard: shardIndex, window: window, rng: &rng)
-                let root = Merkle.root(leafHashes: batch.leaves.map(\.merkleLeafHash))
-                let tokens = batch.leaves.reduce(UInt64(0)) { $0 + UInt64($1.tokenCount) }
-                do {
-                    try await client.send(.commitShares(pool: pool.id, window: window, shard: UInt32(shardIndex),
-                                                        passCount: UInt32(batch.leaves.count), tokenCount: tokens, passRoot: root), from: key)
-                    batches[batch.commitment] = batch
+                // A jailed (or under-staked) worker cannot commit: wait, and unjail once the jail period is over.
+                let me = try await client.staker(role, key.publicKey)
+                var active = me?.isActive(minimum: pool.minWorkerStake) ?? false
+                if let me, case .jailed(let until) = me.status, tip.height + 1 >= until, me.stake >= pool.minWorkerStake {
+                    do {
+                        try await client.send(.unjail(role: role), from: key)
+                        logger.notice("unjailed", metadata: ["height": "\(tip.height)"])
+                    } catch { logger.warning("unjail rejected: \(error)") }
+                }
+                if !active, !committedWindows.contains(window) {
                     committedWindows.insert(window)
-                    bump { $0.commitments += 1; $0.passes += batch.leaves.count; $0.corruptedPasses += batch.corrupted.count }
-                    logger.info("committed shares", metadata: ["window": "\(window)", "passes": "\(batch.leaves.count)",
-                                                                "tokens": "\(tokens)", "corrupted": "\(batch.corrupted.count)"])
-                    // The client pays for the tokens served: a cumulative voucher signed by the escrow owner.
-                    if let escrowId {
-                        usage.input += tokens
-                        usage.output += max(1, tokens / 4)
-                        let voucher = UsageVoucher(chainId: try await client.chainId(), escrowId: escrowId,
-                                                   cumulativeInputTokens: usage.input, cumulativeOutputTokens: usage.output).signed(by: payer)
+                    logger.notice("not committing: worker is not active", metadata: ["status": "\(String(describing: me?.status))", "window": "\(window)"])
+                }
+                active = active && !Task.isCancelled
+
+                // One batch per window, committed early in the window so its selection and reveal fit.
+                if active, !committedWindows.contains(window), tip.height + 1 < pool.closeHeight(ofWindow: window) {
+                    let batch = try makeBatch(executor: executor, pool: pool, shard: shardIndex, window: window, rng: &rng)
+                    let root = Merkle.root(leafHashes: batch.leaves.map(\.merkleLeafHash))
+                    let tokens = batch.leaves.reduce(UInt64(0)) { $0 + UInt64($1.tokenCount) }
+                    do {
+                        try await client.send(.commitShares(pool: pool.id, window: window, shard: UInt32(shardIndex),
+                                                            passCount: UInt32(batch.leaves.count), tokenCount: tokens, passRoot: root), from: key)
+                        batches[batch.commitment] = batch
+                        committedWindows.insert(window)
+                        bump { $0.commitments += 1; $0.passes += batch.leaves.count; $0.corruptedPasses += batch.corrupted.count }
+                        logger.info("committed shares", metadata: ["window": "\(window)", "passes": "\(batch.leaves.count)",
+                                                                    "tokens": "\(tokens)", "corrupted": "\(batch.corrupted.count)"])
+                        // The client pays for the tokens served: a cumulative voucher signed by the escrow owner.
+                        if let escrowId {
+                            usage.input += tokens
+                            usage.output += max(1, tokens / 4)
+                            let voucher = UsageVoucher(chainId: try await client.chainId(), escrowId: escrowId,
+                                                       cumulativeInputTokens: usage.input, cumulativeOutputTokens: usage.output).signed(by: payer)
+                            do {
+                                try await client.send(.claimUsage(voucher: voucher), from: key)
+                                let claimed = usage
+                                bump { $0.claims += 1; $0.claimedInputTokens = claimed.input; $0.claimedOutputTokens = claimed.output }
+                            } catch {
+                                bump { $0.rejected += 1 }
+                                logger.warning("usage claim rejected: \(error)")
+                            }
+                        }
+                    } catch {
+                        bump { $0.rejected += 1 }
+                        logger.warning("commitment rejected: \(error)")
+                        committedWindows.insert(window)  // try again next window
+                    }
+                }
+
+                // Reveal every selected pass still awaiting reveal.
+                for (id, var batch) in batches {
+                    for (index, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(index) {
+                        guard let t = try await client.ticket(ticketId) else { continue }
+                        guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline else {
+                            batch.revealed.insert(index)
+                            continue
+                        }
+                        let i = Int(index)
+                        let proof = Merkle.proof(index: i, leafHashes: batch.leaves.map(\.merkleLeafHash))
                         do {
-                            try await client.send(.claimUsage(voucher: voucher), from: key)
-                            let claimed = usage
-                            bump { $0.claims += 1; $0.claimedInputTokens = claimed.input; $0.claimedOutputTokens = claimed.output }
+                            try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.leaves[i], proof: proof, input: batch.inputs[i]), from: key)
+                            batch.revealed.insert(index)
+                            bump { $0.reveals += 1 }
+                            logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "pass": "\(i)",
+                                                                       "corrupted": "\(batch.corrupted.contains(i))"])
                         } catch {
-                            bump { $0.rejected += 1 }
-                            logger.warning("usage claim rejected: \(error)")
+                            logger.warning("reveal rejected: \(error)")
                         }
                     }
-                } catch {
-                    bump { $0.rejected += 1 }
-                    logger.warning("commitment rejected: \(error)")
-                    committedWindows.insert(window)  // try again next window
+                    batches[id] = batch
+                    // Forget batches whose reveal deadlines are long past.
+                    if window > batch.window + 3 { batches[id] = nil }
                 }
-            }
-
-            // Reveal every selected pass still awaiting reveal.
-            for (id, var batch) in batches {
-                for (index, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(index) {
-                    guard let t = try await client.ticket(ticketId) else { continue }
-                    guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline else {
-                        batch.revealed.insert(index)
-                        continue
-                    }
-                    let i = Int(index)
-                    let proof = Merkle.proof(index: i, leafHashes: batch.leaves.map(\.merkleLeafHash))
-                    do {
-                        try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.leaves[i], proof: proof, input: batch.inputs[i]), from: key)
-                        batch.revealed.insert(index)
-                        bump { $0.reveals += 1 }
-                        logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "pass": "\(i)",
-                                                                   "corrupted": "\(batch.corrupted.contains(i))"])
-                    } catch {
-                        logger.warning("reveal rejected: \(error)")
-                    }
-                }
-                batches[id] = batch
-                // Forget batches whose reveal deadlines are long past.
-                if window > batch.window + 3 { batches[id] = nil }
+                failures = 0
+            } catch is CancellationError {
+                return
+            } catch {
+                // A node restart or a network hiccup: keep the batches, try again next round.
+                failures += 1
+                if failures == 1 || failures % 30 == 0 { logger.warning("worker round failed (\(failures)): \(error)") }
             }
             try await Task.sleep(for: config.pollInterval)
         }

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Consensus
+import Foundation
+import Logging
+import Node
+import Primitives
+import ServiceLifecycle
+
+/// `sharechain demo` (what `make devnet` runs): the whole economy on loopback.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the devnet demo: validator(s), two honest workers, a cheating worker, their clients and a verifier.",
+        discussion: """
+            Everything runs as separate processes on 127.0.0.1 with the development genesis (INSECURE keys): the \
+            validator(s) (`sharechain node`), three `sharechain worker-sim` processes (the third corrupts outputs; \
+            each also plays a client paying through an escrow) and a `sharechain verifier`. A summary of the \
+            economy is printed every few blocks; the processes' logs are in <data-dir>/<name>/. Ctrl-C stops it all.
+
+            --fast uses 1-second slots and 6-block windows (a fresh genesis starting now), so windows settle and the \
+            cheater is caught within a minute or two.
+            """)
+
+    @Option(help: "Validator processes (1 or 4 use Genesis/devnet*.json).") var validators = 1
+    @Option(help: "Data directory (default: a new temporary directory).") var dataDir: String?
+    @Option(help: "First P2P port (P2P base+i, RPC base+100+i, metrics base+200+i).") var basePort = 30_300
+    @Option(help: "Directory with the pinned weight files.") var weightsDir = "Genesis/models"
+    @Option(help: "Fraction of the cheating worker's outputs that are corrupted.") var cheat: Double = 0.5
+    @Option(help: "Print the summary every this many blocks.") var summaryEvery: UInt64 = 3
+    @Option(help: "Transfers per second submitted to the first validator.") var load: Double = 1
+    @Flag(help: "1-second slots and short windows (a fresh genesis).") var fast = false
+    @Option(help: "trace, debug, info, notice, warning, error (the demo's own log; members log to files).") var logLevel = "notice"
+
+    func validate() throws {
+        guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
+        guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
+    }
+
+    func run() async throws {
+        let logger = bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .notice)
+        let base = dataDir ?? (NSTemporaryDirectory() + "sharechain-demo-\(ProcessInfo.processInfo.processIdentifier)")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: base, withIntermediateDirectories: true)
+        func path(_ p: String) -> String { (base as NSString).appendingPathComponent(p) }
+        let weights = URL(fileURLWithPath: weightsDir).standardizedFileURL.path
+        guard fm.fileExists(atPath: (weights as NSString).appendingPathComponent("tiny/model.safetensors")) else {
+            throw ValidationError("\(weights) does not hold tiny/model.safetensors; run from the repository or pass --weights-dir")
+        }
+
+        // The genesis: the shipped development documents, or a fresh fast one.
+        let genesisPath = path("genesis.json")
+        if !fm.fileExists(atPath: genesisPath) {
+            if !fast && validators == 1 {
+                try EmbeddedGenesis.devnet.write(toFile: genesisPath, atomically: true, encoding: .utf8)
+            } else if !fast && validators == 4 {
+                try EmbeddedGenesis.devnet4.write(toFile: genesisPath, atomically: true, encoding: .utf8)
+            } else {
+                var b = DevnetGenesisBuilder(modelFile: (weights as NSString).appendingPathComponent("tiny/model.safetensors"))
+                b.validators = validators
+                b.genesisTime = UInt64(Date().timeIntervalSince1970)
+                b.chainName = "sharechain-demo"
+                if fast {
+                    b.slotSeconds = 1
+                    b.windowBlocks = 6
+                    b.challengeBlocks = 6
+                    b.revealDeadlineBlocks = 4
+                    b.beaconDelay = 1
+                    b.spotCheckPpm = 300_000
+                    b.slotsPerEpoch = 600
+                }
+                try b.json().write(to: URL(fileURLWithPath: genesisPath))
+            }
+        }
+        let genesis = try GenesisDocumentLoader.load(genesisPath)
+        guard genesis.allocation.validators.count >= validators else {
+            throw ValidationError("the genesis has \(genesis.allocation.validators.count) validators, fewer than --validators \(validators)")
+        }
+
+        // Keys (development keys: public, insecure).
+        try fm.createDirectory(atPath: path("keys"), withIntermediateDirectories: true)
+        func writeKey(_ name: String, _ key: PrivateKey, validator: Bool = false) throws -> String {
+            let p = path("keys/\(name).key")
+            if !fm.fileExists(atPath: p) {
+                var f = KeyFile(key: key, hrp: genesis.addressPrefix, note: "INSECURE development key '\(name)'")
+                if validator { f.randaoGeneration = 0; f.randaoChainLength = ValidatorRandao.defaultLength }
+                try f.write(path: p)
+            }
+            return p
+        }
+
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let p2p = (0..<validators).map { basePort + $0 }
+        let rpc = (0..<validators).map { basePort + 100 + $0 }
+        var members = [DevnetSupervisor.Member]()
+        func member(_ name: String, _ args: [String]) throws {
+            try fm.createDirectory(atPath: path(name), withIntermediateDirectories: true)
+            members.append(.init(name: name, arguments: args, logFile: path("\(name)/log.txt"), echo: false))
+        }
+        for i in 0..<validators {
+            var args = ["node", "--genesis", genesisPath, "--data-dir", path("validator-\(i)"),
+                        "--validator-key", try writeKey("validator-\(i)", DevelopmentKeys.validator(i), validator: true),
+                        "--p2p-addr", "127.0.0.1:\(p2p[i])", "--rpc-addr", "127.0.0.1:\(rpc[i])", "--p2p-allow-private",
+                        "--weights-dir", weights, "--check-invariants"]
+            for (j, port) in p2p.enumerated() where j != i { args += ["--peer", "127.0.0.1:\(port)"] }
+            if i == 0 && load > 0 { args += ["--load", "\(load)"] }
+            try member("validator-\(i)", args)
+        }
+        let roles: [(name: String, worker: Int, shard: Int, cheat: Double)] = [
+            ("worker-0", 0, 0, 0), ("worker-1", 1, 1, 0), ("cheater", 2, 0, cheat),
+        ]
+        var names = [PublicKey: String]()
+        for (i, r) in roles.enumerated() {
+            let client = DevelopmentKeys.account(i + 1)
+            names[DevelopmentKeys.worker(r.worker).publicKey] = r.name
+            names[client.publicKey] = "client-\(i)"
+            try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
+                                "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
+                                "--cheat", "\(r.cheat)", "--client-key", try writeKey("client-\(i)", client), "--weights", weights,
+                                "--passes", "10", "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
+        }
+        names[DevelopmentKeys.verifier.publicKey] = "verifier"
+        for i in 0..<validators { names[DevelopmentKeys.validator(i).publicKey] = "validator-\(i)" }
+        try member("verifier", ["verifier", "--rpc", "http://127.0.0.1:\(rpc[validators - 1])",
+                                "--key", try writeKey("verifier", DevelopmentKeys.verifier), "--weights", weights,
+                                "--state-file", path("verifier/checked.txt"), "--poll", fast ? "0.5" : "2",
+                                "--metrics-addr", "127.0.0.1:\(basePort + 210)"])
+
+        printLine("""
+            sharechain demo: chain \(genesis.chainName) \(genesis.chainId)
+              \(validators) validator(s) (RPC http://127.0.0.1:\(rpc[0])), workers worker-0 and worker-1 (honest), \
+            cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, and a verifier
+              logs and data in \(base); Ctrl-C stops everything
+            """)
+        let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger)),
+                       .init(service: SummaryService(summary: summary, everyBlocks: summaryEvery, logger: logger))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
