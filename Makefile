@@ -1,10 +1,16 @@
 # sharechain: the two README commands and a few helpers.
-#   make devnet   run a local devnet on the embedded default genesis
-#   make test     install what is missing, fetch the real-weight test models (cached), build, run all tests
+#   make devnet        the demo: validator(s), honest and cheating workers, clients and a verifier on loopback
+#   make test          install what is missing, fetch the test models, build, run every test
+#   make bench         every benchmark (release), each beside its baseline measured in the same run
+#   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, fuzzing every network decoder
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build test devnet bench fuzz clean
+# Tests that run real processes or real-time slots: a second, serial phase, so the CPU-heavy unit tests of
+# the first phase cannot starve their clocks on a 2-core machine.
+SYSTEM_TESTS = P2PTests|EconomyTests
+
+.PHONY: setup build test devnet bench reliability fuzz clean
 
 setup:
 	@tools/setup
@@ -15,17 +21,27 @@ build: setup
 test: setup
 	tools/fetch-models
 	$(SWIFT) build --build-tests -j $(JOBS)
-	$(SWIFT) test --skip-build --parallel
+	$(SWIFT) test --skip-build --parallel --skip '$(SYSTEM_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(SYSTEM_TESTS)'
 
-# The devnet: a validator producing a block every 10 s on the embedded genesis, with transfer load.
-LOAD ?= 2
+# The devnet demo on the embedded genesis (10-second slots). VALIDATORS=4 for four validators,
+# DEMO="--fast" for 1-second slots and short windows.
+VALIDATORS ?= 1
+DEMO ?=
 devnet: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain
-	.build/release/sharechain devnet --load $(LOAD)
+	.build/release/sharechain demo --validators $(VALIDATORS) $(DEMO)
 
 bench: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain
 	.build/release/sharechain bench all
+	tools/bench-rpc
+
+reliability: setup
+	tools/fetch-models
+	$(SWIFT) build --build-tests -j $(JOBS)
+	SHARECHAIN_RELIABILITY=1 $(SWIFT) test --skip-build --no-parallel --filter ReliabilityTests
+	RUNS=$${RUNS:-200000} tools/fuzz/run
 
 fuzz: setup
 	tools/fuzz/run $(FUZZ_TARGET) $(FUZZ_SECONDS)

@@ -1,0 +1,122 @@
+import Consensus
+import Foundation
+import Ledger
+import Node
+import Primitives
+import Storage
+import Testing
+
+/// The demo as a user runs it (`sharechain demo --fast`): a validator, two honest workers, a cheating worker,
+/// their clients and a verifier, all separate processes on loopback talking JSON-RPC. Asserts the economy
+/// from the outside, then stops everything with SIGTERM and checks the node's database offline.
+@Suite(.serialized) struct DemoEndToEndTests {
+    @Test(.timeLimit(.minutes(4))) func demoEconomyEndToEnd() async throws {
+        let exe = try Paths.sharechain()
+        let dir = TempDir("demo")
+        func file(_ name: String) -> String { (dir.path as NSString).appendingPathComponent(name) }
+        let ports = try freePorts(1)
+        // Ports base, base+100 (RPC), base+200... (metrics): pick a base whose neighbours are free.
+        var base = 32_000 + (ports[0] % 4_000)
+        while !portsFree([base, base + 100, base + 200, base + 201, base + 202, base + 210]) { base += 7 }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["demo", "--fast", "--data-dir", dir.path, "--base-port", "\(base)", "--weights-dir", Paths.models,
+                             "--cheat", "1", "--summary-every", "1000000"]
+        let out = file("demo-output.txt")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
+        let cheater = DevelopmentKeys.worker(2).publicKey
+        let verifier = DevelopmentKeys.verifier.publicKey
+        // Until the cheater is caught and two windows with revenue have settled.
+        let ready = await eventually(.seconds(150), every: .seconds(1)) {
+            guard let cases = try? await client.fraudCases(), let windows = try? await client.windows(0) else { return false }
+            let settled = windows.filter { $0.1.status == .settled && $0.1.workerShare > .zero }.count
+            return cases.contains { $0.fraud && $0.worker == cheater } && settled >= 2
+        }
+        let log = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        try #require(ready, "the demo did not reach a caught cheater and two settlements:\n\(log.suffix(3000))")
+        let pool = try #require(try await client.pool(0))
+
+        // Escrows: charged exactly the vouchers' delta at pool prices.
+        var spent: UInt64 = 0
+        for i in 1...3 {
+            for (_, e) in try await client.escrows(owner: DevelopmentKeys.account(i).publicKey) {
+                #expect(e.totalCharged.units + e.shortfall.units
+                        == e.claimedInputTokens * pool.priceInputToken.units + e.claimedOutputTokens * pool.priceOutputToken.units)
+                spent += e.totalCharged.units
+            }
+        }
+        #expect(spent > 0)
+
+        // Settled windows: revenue minus the protocol share, split by weighted shares among the eligible.
+        for (w, rec) in try await client.windows(0) where rec.status == .settled && rec.carriedOut == .zero && rec.revenue.units + rec.carriedIn.units > 0 {
+            let revenue = rec.revenue.units + rec.carriedIn.units
+            #expect(rec.protocolShare.units == revenue * 500 / 10_000)
+            #expect(rec.workerShare.units == revenue - rec.protocolShare.units)
+            let payouts = try await client.payouts(0, w)
+            #expect(payouts.filter { $0.kind == .worker }.reduce(UInt64(0)) { $0 + $1.amount.units } == rec.workerShare.units)
+            // Only the honest workers are paid once the cheater's shares are forfeited; the split follows their shares.
+            let shares = try await client.shares(0, window: w).filter { $0.0 != cheater }
+            let paid = Dictionary(uniqueKeysWithValues: payouts.filter { $0.kind == .worker }.map { ($0.recipient, $0.amount.units) })
+            if rec.eligibleShares == shares.reduce(0, { $0 + $1.1.shares }), let split = Split.cumulativeFloor(rec.workerShare, weights: shares.map(\.1.shares)) {
+                let expected = Dictionary(uniqueKeysWithValues: zip(shares.map(\.0), split.map(\.units))).filter { $0.value > 0 }
+                #expect(paid == expected, "window \(w)")
+            }
+        }
+
+        // Honest workers: every selected ticket revealed, none proven fraudulent.
+        let honest = Set([DevelopmentKeys.worker(0).publicKey, DevelopmentKeys.worker(1).publicKey])
+        var honestTickets = 0
+        for status in TicketStatus.allCases {
+            var cursor: String?
+            repeat {
+                let page = try await client.tickets(status: status, cursor: cursor, limit: 100)
+                for id in page.ids {
+                    guard let t = try await client.ticket(id), honest.contains(t.worker) else { continue }
+                    honestTickets += 1
+                    #expect(status != .fraudProven && status != .withheld, "honest ticket \(id) is \(status)")
+                }
+                cursor = page.next
+            } while cursor != nil
+        }
+        #expect(honestTickets > 0)
+
+        // The cheater: caught early, slashed by the fraud fraction, jailed, shares forfeited; the bounty paid.
+        let cases = try await client.fraudCases().filter { $0.worker == cheater && $0.fraud }
+        let first = try #require(cases.min { $0.height < $1.height })
+        #expect(first.height <= 4 * pool.windowBlocks, "caught only at height \(first.height)")
+        #expect(cases.map(\.slashed.units).max() == 5_000, "half of the 10 000 bonded")
+        #expect(cases.allSatisfy { $0.prover == verifier && $0.bounty.units == $0.slashed.units / 10 })
+        #expect(cases.contains { $0.bounty > .zero })
+        let verifierAccount = try await client.account(verifier)
+        #expect(verifierAccount.balance.units > 0)
+        guard case .jailed? = try await client.staker(.worker(pool: 0), cheater)?.status else {
+            Issue.record("the cheater is not jailed")
+            return
+        }
+
+        // Stop everything cleanly.
+        kill(process.processIdentifier, SIGTERM)
+        let stopped = await eventually(.seconds(30), every: .milliseconds(200)) { !process.isRunning }
+        #expect(stopped)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let finalLog = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(finalLog.contains("final ── devnet"))
+        // The node checked the invariants after every block (--check-invariants); none failed, and the state
+        // on disk balances.
+        let nodeLog = (try? String(contentsOfFile: file("validator-0/log.txt"), encoding: .utf8)) ?? ""
+        #expect(!nodeLog.contains("invariant violated") && !nodeLog.contains("fault"))
+        let genesis = try GenesisDocument.load(path: file("genesis.json"))
+        let store = try ChainStore(path: file("validator-0/chain"), genesis: genesis.chainId)
+        let report = try Invariants.check(store.current)
+        #expect(report.burned > 0)
+        try store.close()
+    }
+}
