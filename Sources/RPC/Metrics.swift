@@ -1,3 +1,4 @@
+import Primitives
 import CoreMetrics
 import Metrics
 import Prometheus

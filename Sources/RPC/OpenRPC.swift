@@ -1,3 +1,4 @@
+import Primitives
 /// The OpenRPC document `rpc.discover` returns: `Specs/openrpc.json`, embedded at build time by
 /// `tools/embed-openrpc` (a test fails when the copy drifts from the file or from the served methods).
 enum OpenRPC {

@@ -1,3 +1,4 @@
+import Primitives
 import Consensus
 import Foundation
 import HTTPTypes

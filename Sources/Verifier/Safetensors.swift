@@ -116,26 +116,32 @@ public struct SafetensorsFile: Sendable {
         guard n <= raw.count - 8 else { throw bad("header length \(n) exceeds the file (\(raw.count) bytes)") }
         let dataStart = 8 + n
         let dataLength = raw.count - dataStart
-        let root: JSONValue
+        let root: JSON
         do {
-            root = try JSONParser.parse(UnsafeRawBufferPointer(rebasing: raw[8..<dataStart]))
+            // Duplicate keys are rejected by the parser (a header naming a tensor twice is malformed).
+            var limits = JSONLimits()
+            limits.maxDepth = 8
+            limits.maxObjectMembers = 1 << 20
+            root = try JSONParser(limits: limits).parse(Array(UnsafeRawBufferPointer(rebasing: raw[8..<dataStart])))
         } catch {
-            throw bad("header: \(error.reason)")
+            throw bad("header: \(error)")
         }
-        guard case .object(let members) = root else { throw bad("header is not a JSON object") }
+        guard case .object(let header) = root else { throw bad("header is not a JSON object") }
+        let members = header.members.map { ($0.key, $0.value) }
         var tensors: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
         var spans: [(begin: Int, end: Int, name: String)] = []
         for (name, value) in members {
             if name == "__metadata__" {
                 guard case .object(let kv) = value else { throw bad("__metadata__ is not an object") }
-                for (k, v) in kv {
+                for (k, v) in kv.members.map({ ($0.key, $0.value) }) {
                     guard case .string(let s) = v else { throw bad("__metadata__ value of \(k) is not a string") }
                     metadata[k] = s
                 }
                 continue
             }
-            guard case .object(let fields) = value else { throw bad("entry \(name) is not an object") }
+            guard case .object(let object) = value else { throw bad("entry \(name) is not an object") }
+            let fields = object.members.map { ($0.key, $0.value) }
             var dtype: DType?
             var shape: [Int]?
             var offsets: [Int]?
@@ -276,5 +282,13 @@ enum Float16Bits {
         let rest = mant & 0x1FFF
         if rest > 0x1000 || (rest == 0x1000 && (h & 1) == 1) { h += 1 }
         return sign | UInt16(h)
+    }
+}
+
+extension JSON {
+    /// The value as a non-negative integer that fits in `Int`, if it is one (no sign, fraction or exponent).
+    var nonNegativeInt: Int? {
+        guard case .number(let s) = self, !s.isEmpty, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int(s)
     }
 }

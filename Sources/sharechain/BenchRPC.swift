@@ -43,7 +43,7 @@ struct BenchRPCServer: AsyncParsableCommand {
         var options = DatabaseOptions.small
         options.syncWrites = false
         let store = try ChainStore(path: dir, genesis: genesis.chainId, options: options)
-        let chain = ChainService(engine: try ChainEngine(genesis: genesis, store: store, adjudicator: NoAdjudicator()))
+        let chain = ChainService(engine: try ChainEngine(genesis: genesis, store: store, adjudicator: NoAdjudicator()), clock: SystemClock.unixMillis)
         // Block 1: `transactions` transfers from one development account.
         let sender = DevelopmentKeys.account(0), recipient = DevelopmentKeys.account(1).publicKey
         for n in 0..<transactions {

@@ -68,7 +68,7 @@ import Testing
         var huge: [UInt8] = []
         withUnsafeBytes(of: UInt64(100_000_001).littleEndian) { huge += $0 }
         Self.expectMalformed(huge + [0x7B], "exceeds 100000000")
-        Self.expectMalformed(Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: data4), "duplicate key")
+        Self.expectMalformed(Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: data4), "duplicate member")
         Self.expectMalformed(Self.file(#"{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, data: data4), "unknown dtype")
         Self.expectMalformed(Self.file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: data4), "needs 8")
         Self.expectMalformed(Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: data4 + [0]), "not covered")

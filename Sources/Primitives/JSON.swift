@@ -1,8 +1,6 @@
-import Primitives
-
-/// A JSON value as the RPC layer sees it.
+/// A JSON value: the project's one strict JSON implementation (JSON-RPC, safetensors headers).
 ///
-/// The RPC module parses and writes JSON itself instead of going through `Codable`: it needs exact integers
+/// Parsed and written here instead of through `Codable`: callers need exact integers
 /// (amounts and heights are `UInt64`, which a `Double` cannot hold), strict grammar (no duplicate keys, no
 /// invalid UTF-8, bounded nesting so hostile input cannot exhaust the stack), member order preserved for
 /// stable output, and speed on the hot path of small requests.
@@ -99,7 +97,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     }
 
     /// Appends a member without checking for an existing key (the parser checks duplicates itself).
-    mutating func appendUnchecked(_ key: String, _ value: JSON) { members.append(Member(key: key, value: value)) }
+    public mutating func appendUnchecked(_ key: String, _ value: JSON) { members.append(Member(key: key, value: value)) }
 
     /// Same members with equal values, in any order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
