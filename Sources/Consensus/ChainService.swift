@@ -99,9 +99,9 @@ public actor ChainService {
     /// Blocks whose timestamp was ahead of the local clock, retried on the next tick.
     private var early: [Hash32: Block] = [:]
 
-    /// Wraps an engine. `clock` returns Unix milliseconds (tests inject a virtual clock).
-    public init(engine: sending ChainEngine, mempool config: MempoolConfig = MempoolConfig(),
-                clock: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) {
+    /// Wraps an engine. `clock` returns Unix milliseconds: the node passes the wall clock (the one reading
+    /// consensus allows, for the future-timestamp rule), tests a virtual clock.
+    public init(engine: sending ChainEngine, mempool config: MempoolConfig = MempoolConfig(), clock: @escaping @Sendable () -> UInt64) {
         genesis = engine.genesis
         store = engine.store
         ledger = engine.ledger

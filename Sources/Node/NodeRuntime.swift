@@ -6,6 +6,11 @@ import Primitives
 import ServiceLifecycle
 import Storage
 
+/// The node's wall clock, the only one consensus consults (blocks from the future are held back).
+public enum SystemClock {
+    @Sendable public static func unixMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+}
+
 /// Closes the chain database when the node shuts down (the first service, so the last to stop).
 struct DatabaseService: Service {
     let store: ChainStore
@@ -75,7 +80,7 @@ public final class NodeRuntime: Sendable {
             throw NodeStartupError("cannot start the chain: \(error)")
         }
         let tip = engine.tipHeight
-        chain = ChainService(engine: engine)
+        chain = ChainService(engine: engine, clock: SystemClock.unixMillis)
 
         if let keyPath = config.validatorKey {
             let (key, file) = try KeyFile.load(path: keyPath)

@@ -110,7 +110,7 @@ struct TestGenesis {
         let store = try ChainStore(path: (dataDir as NSString).appendingPathComponent("chain"), genesis: genesis.chainId, options: o)
         let engine = try ChainEngine(genesis: genesis, store: store, adjudicator: NoAdjudicator())
         if let clock { return ChainService(engine: engine, clock: { clock.now }) }
-        return ChainService(engine: engine)
+        return ChainService(engine: engine, clock: SystemClock.unixMillis)
     }
 
     /// Produces a block in every slot from the tip's next slot through `lastSlot`, as that slot's leader,
