@@ -81,12 +81,75 @@ import Testing
             }
             let done = try await tasks.next()!
             // Check everything while the node still runs, then shut down.
-            if done { try await Self.verify(runtime: runtime, pool: pool, honest: honest, cheater: cheater, verifier: verifier) }
+            if done {
+                try await Self.verify(runtime: runtime, pool: pool, honest: honest, cheater: cheater, verifier: verifier)
+                try await Self.falseProofAndWithholding(client: client, pool: pool, honest: honest)
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return done
         }
         #expect(outcome, "the cheater was not caught or windows did not settle in time (verifier \(verifier.stats), cheater \(cheater.stats))")
+    }
+
+    /// Waits until `condition` holds (polling each 300 ms), at most `seconds`.
+    static func until(_ seconds: Int, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return false
+    }
+
+    /// A fraud proof against an honest revealed pass burns the bond; a worker that does not reveal a selected
+    /// pass is slashed by the withholding fraction.
+    static func falseProofAndWithholding(client: LocalChainClient, pool: PoolConfig, honest: [WorkerSimulator]) async throws {
+        let accuser = DevelopmentKeys.account(0)
+        let honestKeys = Set(honest.map(\.key.publicKey))
+        var target: Hash32?
+        _ = try await until(30) {
+            for id in try await client.tickets(status: .revealed, cursor: nil, limit: 100).ids {
+                if let t = try await client.ticket(id), honestKeys.contains(t.worker), t.challengeEnd > (try await client.tip().height) + 2 {
+                    target = id
+                    return true
+                }
+            }
+            return false
+        }
+        let ticket = try #require(target, "no honest revealed ticket to challenge")
+        let before = try await client.account(accuser.publicKey).balance
+        try await client.send(.fraudProof(ticketId: ticket), from: accuser)
+        #expect(try await until(20) { try await client.fraudCase(ticket) != nil })
+        let fc = try #require(try await client.fraudCase(ticket))
+        #expect(!fc.fraud)
+        #expect(fc.bondBurned == pool.fraudProofBond)
+        #expect(try await client.ticket(ticket)?.status == .upheld)
+        #expect(try await client.account(accuser.publicKey).balance.units <= before.units - pool.fraudProofBond.units)
+
+        // A new worker bonds, commits passes it never reveals, and is slashed at the first missed deadline.
+        let lazy = DevelopmentKeys.account(4)
+        try await client.send(.bond(role: .worker(pool: 0), amount: 20_000, randaoCommitment: nil), from: lazy)
+        #expect(try await until(20) { try await client.staker(.worker(pool: 0), lazy.publicKey) != nil })
+        var committed = 0
+        var lastCommit: UInt64 = 0
+        let ok = try await until(60) {
+            // Commit fresh batches until one gets a ticket selected.
+            let tip = try await client.tip()
+            let window = pool.window(ofHeight: tip.height + 1)
+            let root = SHA256.hash(lazy.publicKey.bytes + tip.height.bigEndianBytesForTest)
+            // One batch every few blocks, so deadlines (and slashes) come one at a time.
+            if committed < 8, tip.height >= lastCommit + 5, tip.height + 1 < pool.closeHeight(ofWindow: window) {
+                _ = try? await client.send(.commitShares(pool: 0, window: window, shard: 0, passCount: 16, tokenCount: 64, passRoot: root), from: lazy)
+                committed += 1
+                lastCommit = tip.height
+            }
+            let staker = try await client.staker(.worker(pool: 0), lazy.publicKey)
+            return (staker?.stake.units ?? 20_000) < 20_000
+        }
+        #expect(ok, "the withholding worker was never slashed")
+        let stake = try #require(try await client.staker(.worker(pool: 0), lazy.publicKey)).stake
+        #expect(stake.units == 20_000 - 20_000 * 1_000 / 10_000, "one withholding slash of 10 %")
     }
 
     static func verify(runtime: NodeRuntime, pool: PoolConfig, honest: [WorkerSimulator], cheater: WorkerSimulator,
@@ -175,4 +238,8 @@ import Testing
             for (w, rec) in try r.windows(0).items { print("economy: window \(w) \(rec.status) revenue \(rec.revenue) carried \(rec.carriedIn)/\(rec.carriedOut) protocol \(rec.protocolShare) workers \(rec.workerShare) eligible \(rec.eligibleShares)/\(rec.totalShares)") }
         }
     }
+}
+
+extension UInt64 {
+    var bigEndianBytesForTest: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
 }
