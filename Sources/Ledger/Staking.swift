@@ -171,11 +171,3 @@ extension StakeRole {
     }
 }
 
-extension FixedWidthInteger {
-    /// Reads a big-endian integer from exactly `MemoryLayout<Self>.size` bytes.
-    init<C: Collection>(bigEndianBytes bytes: C) where C.Element == UInt8 {
-        var v: Self = 0
-        for b in bytes { v = v << 8 | Self(b) }
-        self = v
-    }
-}

@@ -304,9 +304,3 @@ extension SignedTransaction: CanonicalCodable {
     }
 }
 
-extension FixedWidthInteger {
-    /// Big-endian bytes (keys use big-endian so byte order equals numeric order).
-    var bigEndianBytes: [UInt8] {
-        withUnsafeBytes(of: self.bigEndian) { Array($0) }
-    }
-}

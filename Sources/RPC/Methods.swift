@@ -577,13 +577,3 @@ struct StorageFault: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-extension FixedWidthInteger {
-    /// Big-endian bytes (cursor encoding: byte order equals numeric order).
-    var bigEndianBytes: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
-
-    init<C: Collection>(bigEndianBytes bytes: C) where C.Element == UInt8 {
-        var v: Self = 0
-        for b in bytes { v = v << 8 | Self(b) }
-        self = v
-    }
-}

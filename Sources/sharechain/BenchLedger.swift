@@ -148,6 +148,3 @@ struct LedgerWorkload {
     }
 }
 
-extension FixedWidthInteger {
-    fileprivate var bigEndianBytes: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
-}

@@ -137,7 +137,7 @@ import Testing
             // Commit fresh batches until one gets a ticket selected.
             let tip = try await client.tip()
             let window = pool.window(ofHeight: tip.height + 1)
-            let root = SHA256.hash(lazy.publicKey.bytes + tip.height.bigEndianBytesForTest)
+            let root = SHA256.hash(lazy.publicKey.bytes + tip.height.bigEndianBytes)
             // One batch every few blocks, so deadlines (and slashes) come one at a time.
             if committed < 8, tip.height >= lastCommit + 5, tip.height + 1 < pool.closeHeight(ofWindow: window) {
                 _ = try? await client.send(.commitShares(pool: 0, window: window, shard: 0, passCount: 16, tokenCount: 64, passRoot: root), from: lazy)
@@ -240,6 +240,3 @@ import Testing
     }
 }
 
-extension UInt64 {
-    var bigEndianBytesForTest: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
-}

@@ -46,17 +46,7 @@ struct MissingModel: Error, CustomStringConvertible {
 }
 
 /// A small deterministic PRNG (SplitMix64) so seeded tests reproduce exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// Uniform in [-scale, scale).
     mutating func float(_ scale: Float) -> Float {
         Float(Double(next() >> 40) / Double(1 << 23) - 1) * scale
