@@ -2,6 +2,7 @@
 #   make devnet        the demo: validator(s), honest and cheating workers, clients and a verifier on loopback
 #   make test          install what is missing, fetch the test models, build, run every test
 #   make bench         every benchmark (release), each beside its baseline measured in the same run
+#   make verifier-release  the executor's bit-exact golden and real-model tests in a release build
 #   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, fuzzing every network decoder
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
@@ -10,7 +11,7 @@ JOBS ?= $(shell nproc)
 # the first phase cannot starve their clocks on a 2-core machine.
 SYSTEM_TESTS = P2PTests|EconomyTests
 
-.PHONY: setup build test devnet bench reliability fuzz clean
+.PHONY: setup build test devnet bench verifier-release reliability fuzz clean
 
 setup:
 	@tools/setup
@@ -36,6 +37,11 @@ bench: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain
 	.build/release/sharechain bench all
 	tools/bench-rpc
+
+# The canonical executor must agree bit for bit with the numpy reference under -O as well as -Onone.
+verifier-release: setup
+	tools/fetch-models
+	$(SWIFT) test -c release -j $(JOBS) --filter VerifierTests
 
 reliability: setup
 	tools/fetch-models
