@@ -93,6 +93,8 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P", "RPC",
+                // The verifier service follows revealed tickets over the node's WebSocket.
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

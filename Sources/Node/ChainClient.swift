@@ -42,6 +42,22 @@ public protocol ChainClient: Sendable {
     func fraudCases() async throws -> [FraudCase]
     /// Number of tickets in a status.
     func ticketCount(status: TicketStatus) async throws -> Int
+    /// Subscribes to tickets revealed in blocks as they become canonical and returns their ids once the node
+    /// has confirmed the subscription. The stream ends, or throws, when the subscription is lost. Pushed ids
+    /// are hints that save a round of polling; the ticket lists stay the source of truth.
+    func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error>
+}
+
+extension Receipt {
+    /// Ids of the tickets these receipts reveal, in order.
+    public static func revealedTickets(_ receipts: [Receipt]) -> [Hash32] {
+        receipts.flatMap { r in
+            r.events.compactMap { e -> Hash32? in
+                if case .ticketRevealed(let id, _) = e { return id }
+                return nil
+            }
+        }
+    }
 }
 
 /// A `ChainClient` over an in-process `ChainService` (tests, and components running inside a node).
@@ -81,6 +97,20 @@ public struct LocalChainClient: ChainClient {
     public func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try reader().escrows(owner: owner).items }
     public func fraudCases() async throws -> [FraudCase] { try reader().fraudCases().items }
     public func ticketCount(status: TicketStatus) async throws -> Int { try reader().tickets(status: status).items.count }
+    public func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error> {
+        let events = await chain.events()
+        let (stream, continuation) = AsyncThrowingStream<Hash32, any Error>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let task = Task {
+            for await event in events {
+                if case .newBlock(_, let receipts) = event {
+                    for id in Receipt.revealedTickets(receipts) { continuation.yield(id) }
+                }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
 }
 
 extension ChainClient {

@@ -13,6 +13,8 @@ public struct VerifierStats: Sendable, Hashable {
     public var replays = 0
     public var matches = 0
     public var mismatches = 0
+    /// Tickets checked because the node pushed them (the rest were found by listing).
+    public var pushed = 0
     public var proofsSubmitted = 0
     public var proofsWon = 0
     public var proofsLost = 0
@@ -21,8 +23,14 @@ public struct VerifierStats: Sendable, Hashable {
 
 /// Settings of the verifier service.
 public struct VerifierConfig: Sendable {
-    /// How often revealed tickets are listed.
+    /// How often revealed tickets are listed while no subscription is live, and how often submitted
+    /// proofs are followed up.
     public var pollInterval: Duration = .seconds(1)
+    /// How often revealed tickets are still listed while the subscription is live (a catch-up sweep for
+    /// anything a lost connection or a reorg hid from the pushed ids).
+    public var sweepIntervalWhileSubscribed: Duration = .seconds(30)
+    /// Longest wait before re-subscribing after the subscription fails.
+    public var maxResubscribeDelay: Duration = .seconds(30)
     /// Replays running at once.
     public var parallelism = 2
     /// File remembering checked tickets across restarts (nil: memory only).
@@ -33,6 +41,10 @@ public struct VerifierConfig: Sendable {
 /// Follows revealed spot-check tickets, replays each with the canonical executor on the pool's pinned
 /// weights, and submits a fraud proof (with the bond) when the recomputed output hash differs from the
 /// committed one. Skips tickets already adjudicated; remembers what it checked across restarts.
+///
+/// Tickets arrive by subscription (`ChainClient.subscribeRevealedTickets`); while it is down the service polls
+/// the revealed-ticket list every `pollInterval` and re-subscribes with backoff, and while it is up it still
+/// sweeps the list now and then. A ticket is checked at most once, whichever way it was found.
 public final class VerifierService: Service, Sendable {
     public let key: PrivateKey
     let client: any ChainClient
@@ -41,7 +53,9 @@ public final class VerifierService: Service, Sendable {
     let config: VerifierConfig
     let logger: Logger
     private let statsStorage = Mutex(VerifierStats())
-    private let checked = Mutex(Set<Hash32>())
+    private let progress = Mutex(Progress())
+    private let subscribed = Mutex(false)
+    private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
 
     public var stats: VerifierStats { statsStorage.withLock { $0 } }
@@ -57,9 +71,18 @@ public final class VerifierService: Service, Sendable {
         self.logger = logger
         if let file = config.stateFile, let text = try? String(contentsOfFile: file, encoding: .utf8) {
             let ids = text.split(separator: "\n").compactMap { try? Hash32(hex: String($0)) }
-            checked.withLock { $0.formUnion(ids) }
+            progress.withLock { $0.checked.formUnion(ids) }
         }
     }
+
+    /// Tickets done and tickets being checked, under one lock so that a ticket is claimed once.
+    struct Progress {
+        var checked = Set<Hash32>()
+        var inFlight = Set<Hash32>()
+    }
+
+    /// Whether the ticket subscription is live.
+    public var isSubscribed: Bool { subscribed.withLock { $0 } }
 
     private func bump(_ f: (inout VerifierStats) -> Void) {
         let (before, after) = statsStorage.withLock { s -> (VerifierStats, VerifierStats) in
@@ -79,40 +102,102 @@ public final class VerifierService: Service, Sendable {
     public func run() async throws {
         logger.info("verifier started", metadata: ["key": "\(key.publicKey.hex.prefix(16))", "weights": "\(weights.directory)"])
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await self.pass() } catch is CancellationError { return } catch {
-                    self.bump { $0.errors += 1 }
-                    self.logger.warning("verifier pass failed: \(error)")
-                }
-                do { try await Task.sleep(for: self.config.pollInterval) } catch { return }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.followSubscription() }
+                group.addTask { await self.poll() }
+                await group.next()
+                group.cancelAll()
             }
         }
     }
 
-    /// One sweep: replay every revealed ticket not yet checked, then follow up on submitted proofs.
+    /// Checks each ticket the node pushes; re-subscribes with exponential backoff when the subscription fails.
+    func followSubscription() async {
+        var delay = Duration.seconds(1)
+        while !Task.isCancelled {
+            do {
+                let ids = try await client.subscribeRevealedTickets()
+                subscribed.withLock { $0 = true }
+                logger.info("following revealed tickets by subscription")
+                delay = .seconds(1)
+                for try await id in ids {
+                    do {
+                        if try await checkOnce(id) {
+                            bump { $0.pushed += 1 }
+                            persist()
+                        }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        // One ticket failing (a transient RPC error) keeps the subscription; the sweep retries it.
+                        bump { $0.errors += 1 }
+                        logger.warning("checking pushed ticket \(id.hex.prefix(16)) failed: \(error)")
+                    }
+                }
+                if !Task.isCancelled { logger.warning("ticket subscription ended; polling until it is back") }
+            } catch is CancellationError {
+            } catch {
+                if !Task.isCancelled { logger.warning("ticket subscription unavailable (\(error)); polling every \(config.pollInterval)") }
+            }
+            subscribed.withLock { $0 = false }
+            do { try await Task.sleep(for: delay) } catch { return }
+            delay = min(delay * 2, config.maxResubscribeDelay)
+        }
+    }
+
+    /// Lists revealed tickets every `pollInterval` while the subscription is down (and every
+    /// `sweepIntervalWhileSubscribed` while it is up), and follows up on submitted proofs.
+    func poll() async {
+        var lastSweep: ContinuousClock.Instant?
+        while !Task.isCancelled {
+            do {
+                let interval = isSubscribed ? config.sweepIntervalWhileSubscribed : config.pollInterval
+                if lastSweep.map({ $0.duration(to: .now) >= interval }) ?? true {
+                    lastSweep = .now
+                    try await sweep()
+                }
+                try await followUp()
+            } catch is CancellationError { return } catch {
+                bump { $0.errors += 1 }
+                logger.warning("verifier pass failed: \(error)")
+            }
+            do { try await Task.sleep(for: config.pollInterval) } catch { return }
+        }
+    }
+
+    /// One sweep and one follow-up: replay every revealed ticket not yet checked, then look at submitted proofs.
     public func pass() async throws {
+        try await sweep()
+        try await followUp()
+    }
+
+    /// Replays every revealed ticket not yet checked, `parallelism` at a time.
+    func sweep() async throws {
         var todo = [Hash32]()
         var cursor: String?
         repeat {
             let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
-            todo += page.ids.filter { id in !checked.withLock { $0.contains(id) } }
+            todo += page.ids.filter { id in !progress.withLock { $0.checked.contains(id) } }
             cursor = page.next
         } while cursor != nil
-        if !todo.isEmpty {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var running = 0
-                for id in todo {
-                    if running >= config.parallelism {
-                        try await group.next()
-                        running -= 1
-                    }
-                    group.addTask { try await self.check(id) }
-                    running += 1
+        guard !todo.isEmpty else { return }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for id in todo {
+                if running >= config.parallelism {
+                    try await group.next()
+                    running -= 1
                 }
-                try await group.waitForAll()
+                group.addTask { _ = try await self.checkOnce(id) }
+                running += 1
             }
-            persist()
+            try await group.waitForAll()
         }
+        persist()
+    }
+
+    /// Records the outcome of proofs this service submitted once the chain has adjudicated them.
+    func followUp() async throws {
         for id in submitted.withLock({ Array($0) }) {
             guard let fc = try await client.fraudCase(id) else { continue }
             submitted.withLock { _ = $0.remove(id) }
@@ -128,10 +213,22 @@ public final class VerifierService: Service, Sendable {
         }
     }
 
+    /// Checks a ticket unless it was checked already or another task is checking it; true when this call did.
+    func checkOnce(_ id: Hash32) async throws -> Bool {
+        let claimed = progress.withLock { p -> Bool in
+            guard !p.checked.contains(id) else { return false }
+            return p.inFlight.insert(id).inserted
+        }
+        guard claimed else { return false }
+        defer { progress.withLock { _ = $0.inFlight.remove(id) } }
+        try await check(id)
+        return true
+    }
+
     /// Replays one ticket and proves fraud if the committed output is not the canonical one.
     func check(_ id: Hash32) async throws {
         guard let ticket = try await client.ticket(id), ticket.status == .revealed, let leaf = ticket.leaf else {
-            checked.withLock { _ = $0.insert(id) }
+            progress.withLock { _ = $0.checked.insert(id) }
             return
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),
@@ -149,7 +246,7 @@ public final class VerifierService: Service, Sendable {
                                          input: input, positionOffset: leaf.positionOffset, committedOutputHash: leaf.outputHash)
         }
         bump { $0.replays += 1 }
-        checked.withLock { _ = $0.insert(id) }
+        progress.withLock { _ = $0.checked.insert(id) }
         if case .match = verdict {
             bump { $0.matches += 1 }
             return
@@ -167,13 +264,17 @@ public final class VerifierService: Service, Sendable {
         }
     }
 
+    /// Writes the checked ids to the state file (through a temporary file, one writer at a time: the
+    /// subscription and the sweep both persist).
     func persist() {
         guard let file = config.stateFile else { return }
-        let ids = checked.withLock { Array($0) }.map(\.hex).sorted()
-        let tmp = file + ".tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: Data(ids.joined(separator: "\n").utf8)) {
-            _ = try? FileManager.default.replaceItemAt(URL(fileURLWithPath: file), withItemAt: URL(fileURLWithPath: tmp))
-            if !FileManager.default.fileExists(atPath: file) { try? FileManager.default.moveItem(atPath: tmp, toPath: file) }
+        persistLock.withLock { _ in
+            let ids = progress.withLock { Array($0.checked) }.map(\.hex).sorted()
+            let tmp = file + ".tmp"
+            if FileManager.default.createFile(atPath: tmp, contents: Data(ids.joined(separator: "\n").utf8)) {
+                _ = try? FileManager.default.replaceItemAt(URL(fileURLWithPath: file), withItemAt: URL(fileURLWithPath: tmp))
+                if !FileManager.default.fileExists(atPath: file) { try? FileManager.default.moveItem(atPath: tmp, toPath: file) }
+            }
         }
     }
 }

@@ -76,7 +76,8 @@ struct VerifierCommand: AsyncParsableCommand {
         commandName: "verifier",
         abstract: "Replay revealed spot-check tickets with the canonical executor and submit fraud proofs on mismatches.",
         discussion: """
-            It follows the node's revealed tickets, replays each on the pool's pinned weights, and submits a \
+            It follows the node's revealed tickets (subscribed to `newTickets` over the node's WebSocket at \
+            /ws; while that is down it lists them every --poll seconds and re-subscribes), replays each on the pool's pinned weights, and submits a \
             fraud proof (with the pool's bond, from this key's balance) when the recomputed output hash differs \
             from the committed one. It remembers what it checked in --state-file, so a restart does not redo work.
 
@@ -86,7 +87,7 @@ struct VerifierCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
     @Option(help: "File remembering checked tickets across restarts.") var stateFile: String?
     @Option(help: "Replays at once.") var parallel = 2
-    @Option(help: "Seconds between looks at the chain.") var poll: Double = 2
+    @Option(help: "Seconds between listings of revealed tickets while the subscription is down (and between looks at submitted proofs).") var poll: Double = 2
 
     func run() async throws {
         let logger = bootstrapLogging(Logger.Level(rawValue: client.logLevel) ?? .info)

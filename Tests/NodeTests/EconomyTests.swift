@@ -57,7 +57,10 @@ import Testing
         var vc = VerifierConfig()
         vc.pollInterval = .milliseconds(300)
         vc.stateFile = dir.file("verifier.state")
-        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: client, weights: weights, config: vc, logger: logger)
+        vc.maxResubscribeDelay = .seconds(2)
+        // The verifier's subscription is refused at first: it polls, then subscribes once the gate opens.
+        let verifierClient = GatedSubscriptionClient(base: client)
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: verifierClient, weights: weights, config: vc, logger: logger)
         try await runtime.chain.setInvariantChecking(true)
 
         let group = ServiceGroup(configuration: .init(services: (runtime.services() + honest + [cheater, verifier]).map { .init(service: $0) },
@@ -72,6 +75,7 @@ import Testing
                 let deadline = ContinuousClock.now + .seconds(90)
                 while ContinuousClock.now < deadline {
                     try await Task.sleep(for: .seconds(1))
+                    if verifier.stats.replays >= 1 { verifierClient.open() }
                     let r = LedgerReader(try runtime.chain.readView())
                     let caught = try r.fraudCases().items.contains { $0.fraud && $0.worker == cheaterKey }
                     let settled = try r.windows(0).items.filter { $0.1.status == .settled && $0.1.workerShare > .zero }.count
@@ -89,6 +93,7 @@ import Testing
             try await tasks.waitForAll()
             return done
         }
+        #expect(verifierClient.refused >= 1, "the verifier never tried to subscribe while the gate was shut")
         #expect(outcome, "the cheater was not caught or windows did not settle in time (verifier \(verifier.stats), cheater \(cheater.stats))")
     }
 
@@ -225,6 +230,11 @@ import Testing
         // The verifier replayed and won; its bounty was paid (balance above its start minus fees and bonds).
         #expect(verifier.stats.proofsWon >= 1 || verifier.stats.proofsSubmitted >= 1)
         #expect(verifier.stats.mismatches >= 1)
+        // While the subscription was refused it found tickets by listing; then it subscribed and revealed
+        // tickets were pushed to it.
+        #expect(verifier.isSubscribed)
+        #expect(verifier.stats.pushed >= 1)
+        #expect(verifier.stats.replays > verifier.stats.pushed, "nothing was found by polling")
         #expect(honest.allSatisfy { $0.stats.commitments >= 2 && $0.stats.rejected == 0 })
         // The devnet summary renders from the same client.
         let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",

@@ -113,6 +113,10 @@ import Testing
         // on disk balances.
         let nodeLog = (try? String(contentsOfFile: file("validator-0/log.txt"), encoding: .utf8)) ?? ""
         #expect(!nodeLog.contains("invariant violated") && !nodeLog.contains("fault"))
+        // The verifier followed the node's ticket subscription over WebSocket (it may have polled until the
+        // node's RPC came up).
+        let verifierLog = (try? String(contentsOfFile: file("verifier/log.txt"), encoding: .utf8)) ?? ""
+        #expect(verifierLog.contains("following revealed tickets by subscription"), "\(verifierLog.suffix(2000))")
         let genesis = try GenesisDocument.load(path: file("genesis.json"))
         let store = try ChainStore(path: file("validator-0/chain"), genesis: genesis.chainId)
         let report = try Invariants.check(store.current)

@@ -1,0 +1,54 @@
+import Consensus
+import Ledger
+import Primitives
+import Synchronization
+@testable import Node
+
+/// A `LocalChainClient` whose ticket subscription is refused until `open()` is called: the verifier has to
+/// find tickets by listing first, then re-subscribe.
+final class GatedSubscriptionClient: ChainClient {
+    struct Refused: Error {}
+    let base: LocalChainClient
+    private let isOpen = Mutex(false)
+    private let refusals = Mutex(0)
+
+    init(base: LocalChainClient) { self.base = base }
+
+    func open() { isOpen.withLock { $0 = true } }
+    /// How many subscription attempts were refused.
+    var refused: Int { refusals.withLock { $0 } }
+
+    func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error> {
+        guard isOpen.withLock({ $0 }) else {
+            refusals.withLock { $0 += 1 }
+            throw Refused()
+        }
+        return try await base.subscribeRevealedTickets()
+    }
+
+    func chainId() async throws -> Hash32 { try await base.chainId() }
+    func tip() async throws -> (height: UInt64, slot: UInt64) { try await base.tip() }
+    func account(_ key: PublicKey) async throws -> Account { try await base.account(key) }
+    func nextNonce(_ key: PublicKey) async throws -> UInt64 { try await base.nextNonce(key) }
+    func submit(_ tx: SignedTransaction) async throws -> Hash32 { try await base.submit(tx) }
+    func minimumFee(size: Int) async throws -> Amount { try await base.minimumFee(size: size) }
+    func pool(_ id: UInt32) async throws -> PoolConfig? { try await base.pool(id) }
+    func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { try await base.staker(role, key) }
+    func escrow(_ id: Hash32) async throws -> Escrow? { try await base.escrow(id) }
+    func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try await base.window(pool, w) }
+    func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)] { try await base.tickets(commitment: commitment) }
+    func ticket(_ id: Hash32) async throws -> Ticket? { try await base.ticket(id) }
+    func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try await base.ticketInput(id) }
+    func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
+        try await base.tickets(status: status, cursor: cursor, limit: limit)
+    }
+    func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try await base.fraudCase(ticket) }
+    func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try await base.windows(pool) }
+    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+        try await base.payouts(pool, w)
+    }
+    func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)] { try await base.shares(pool, window: w) }
+    func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try await base.escrows(owner: owner) }
+    func fraudCases() async throws -> [FraudCase] { try await base.fraudCases() }
+    func ticketCount(status: TicketStatus) async throws -> Int { try await base.ticketCount(status: status) }
+}
