@@ -84,6 +84,11 @@ public final class VerifierService: Service, Sendable {
     /// Whether the ticket subscription is live.
     public var isSubscribed: Bool { subscribed.withLock { $0 } }
 
+    private func setSubscribed(_ live: Bool) {
+        subscribed.withLock { $0 = live }
+        Gauge(label: "sharechain_verifier_service_subscribed").record(live ? 1 : 0)
+    }
+
     private func bump(_ f: (inout VerifierStats) -> Void) {
         let (before, after) = statsStorage.withLock { s -> (VerifierStats, VerifierStats) in
             let b = s
@@ -97,6 +102,7 @@ public final class VerifierService: Service, Sendable {
         count("sharechain_verifier_service_proofs_won_total", after.proofsWon - before.proofsWon)
         count("sharechain_verifier_service_proofs_lost_total", after.proofsLost - before.proofsLost)
         count("sharechain_verifier_service_errors_total", after.errors - before.errors)
+        count("sharechain_verifier_service_pushed_total", after.pushed - before.pushed)
     }
 
     public func run() async throws {
@@ -117,7 +123,7 @@ public final class VerifierService: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let ids = try await client.subscribeRevealedTickets()
-                subscribed.withLock { $0 = true }
+                setSubscribed(true)
                 logger.info("following revealed tickets by subscription")
                 delay = .seconds(1)
                 for try await id in ids {
@@ -139,7 +145,7 @@ public final class VerifierService: Service, Sendable {
             } catch {
                 if !Task.isCancelled { logger.warning("ticket subscription unavailable (\(error)); polling every \(config.pollInterval)") }
             }
-            subscribed.withLock { $0 = false }
+            setSubscribed(false)
             do { try await Task.sleep(for: delay) } catch { return }
             delay = min(delay * 2, config.maxResubscribeDelay)
         }
