@@ -174,6 +174,18 @@ public actor ChainService {
     public func mempoolContents() -> [SignedTransaction] { mempool.all }
     public func mempoolContains(_ id: Hash32) -> Bool { mempool.contains(id) }
 
+    /// The fee a transaction of `size` bytes should pay to enter the next block ahead of the waiting ones:
+    /// the minimum fee while the next block has room for every executable pending transaction, otherwise
+    /// just above the lowest fee rate that block would hold (never below the minimum).
+    public func suggestedFee(size: Int) throws -> Amount {
+        let minimum = ledger.minimumFee(size: size)
+        let engine = self.engine
+        guard let rate = try mempool.clearingFeeRate(maxCount: genesis.consensus.maxBlockTransactions,
+                                                     maxBytes: genesis.consensus.maxBlockBytes, account: { try engine.tipReader.account($0) })
+        else { return minimum }
+        return max(minimum, Mempool.leastFee(beating: rate, size: size))
+    }
+
     /// The nonce a sender's next transaction should carry (account nonce past its queued transactions).
     public func nextNonce(for sender: PublicKey) throws -> UInt64 {
         mempool.nextNonce(for: sender, accountNonce: try engine.tipReader.account(sender).nonce)

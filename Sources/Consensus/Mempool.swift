@@ -165,6 +165,31 @@ public struct Mempool: Sendable {
     /// Transactions for a block: each sender's queue from its account nonce without gaps, best fee rate first
     /// across senders (ties by id), within the limits.
     public func select(maxCount: Int, maxBytes: Int, account: (PublicKey) throws -> Account) rethrows -> [SignedTransaction] {
+        try selection(maxCount: maxCount, maxBytes: maxBytes, account: account).transactions
+    }
+
+    /// The fee rate (fee × 1000 / size, as `Entry.feeRate`) a transaction must beat to enter the next block
+    /// ahead of what is waiting: the lowest rate of the block `select` would build, when that block leaves
+    /// executable transactions out; nil when everything executable fits (the minimum fee is enough).
+    public func clearingFeeRate(maxCount: Int, maxBytes: Int, account: (PublicKey) throws -> Account) rethrows -> UInt64? {
+        let s = try selection(maxCount: maxCount, maxBytes: maxBytes, account: account)
+        guard s.leftOut else { return nil }
+        return s.transactions.map(Self.feeRate).min() ?? 0
+    }
+
+    /// The least fee whose rate for a transaction of `size` bytes is above `rate`:
+    /// `⌊fee × 1000 / size⌋ > rate  ⇔  fee × 1000 ≥ (rate + 1) × size`, so `⌈(rate + 1) × size / 1000⌉`
+    /// (saturating at the largest amount).
+    public static func leastFee(beating rate: UInt64, size: Int) -> Amount {
+        let (above, o1) = rate.addingReportingOverflow(1)
+        let (product, o2) = above.multipliedReportingOverflow(by: UInt64(max(size, 1)))
+        guard !o1, !o2 else { return Amount(UInt64.max) }
+        return Amount(product / 1000 + (product % 1000 == 0 ? 0 : 1))
+    }
+
+    /// `select`, and whether an executable transaction was left out for lack of room.
+    private func selection(maxCount: Int, maxBytes: Int, account: (PublicKey) throws -> Account) rethrows
+        -> (transactions: [SignedTransaction], leftOut: Bool) {
         struct Head: Comparable {
             let rate: UInt64, id: Hash32, sender: PublicKey, nonce: UInt64
             static func < (a: Head, b: Head) -> Bool { a.rate != b.rate ? a.rate < b.rate : a.id > b.id }
@@ -180,9 +205,13 @@ public struct Mempool: Sendable {
         }
         var out = [SignedTransaction]()
         var bytes = 0
+        var leftOut = false
         while out.count < maxCount, let head = heap.popMax() {
             let e = bySender[head.sender]![head.nonce]!
-            if bytes + e.tx.encodedSize > maxBytes { continue }  // this sender's later nonces cannot follow either
+            if bytes + e.tx.encodedSize > maxBytes {  // this sender's later nonces cannot follow either
+                leftOut = true
+                continue
+            }
             out.append(e.tx)
             bytes += e.tx.encodedSize
             let n = head.nonce + 1
@@ -190,7 +219,7 @@ public struct Mempool: Sendable {
                 heap.insert(Head(rate: following.feeRate, id: following.tx.id, sender: head.sender, nonce: n))
             }
         }
-        return out
+        return (out, leftOut || !heap.isEmpty)
     }
 
     /// Pending transactions of one sender, by nonce.

@@ -143,8 +143,9 @@ extension RPCNode {
                 throw RPCError.invalidParams("give 'transaction' (hex) or 'size' (bytes)")
             }
             let minimum = self.chain.ledger.minimumFee(size: size)
+            let suggested = try await self.chain.suggestedFee(size: size)
             return .object(["size": .int(size), "minFeePerByte": .decimal(self.genesis.ledger.minFeePerByte),
-                            "minimumFee": r.amount(minimum), "suggestedFee": r.amount(minimum)])
+                            "minimumFee": r.amount(minimum), "suggestedFee": r.amount(suggested)])
         }
 
         // MARK: account_*

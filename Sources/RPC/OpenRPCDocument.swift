@@ -421,7 +421,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "Exactly one of transaction and size. The fee is a fixed-width field, so a transaction's size does not depend on its fee: sign once with fee 0 to learn it. suggestedFee equals minimumFee in v1 (no fee market until blocks fill up)."
+      "description": "Exactly one of transaction and size. The fee is a fixed-width field, so a transaction's size does not depend on its fee: sign once with fee 0 to learn it. suggestedFee is minimumFee while the next block has room for every executable pending transaction; when it does not, it is the fee that beats the lowest fee rate (fee × 1000 / size, floored) that block would hold, so a transaction paying it enters the next block ahead of the waiting ones."
     },
     {
       "name": "account_get",

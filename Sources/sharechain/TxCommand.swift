@@ -14,7 +14,7 @@ struct TxOptions: ParsableArguments {
     @Option(help: "Chain id (0x hex), for offline signing without --rpc.") var chainId: String?
     @Option(help: "Genesis document, for offline signing without --rpc (chain id, address prefix, minimum fee).") var genesis: String?
     @Option(help: "Nonce (default: the node's next nonce for the sender).") var nonce: UInt64?
-    @Option(help: "Fee in base units (default: the minimum for the transaction's size).") var fee: UInt64?
+    @Option(help: "Fee in base units (default: the node's suggested fee with --rpc, the minimum for the size offline).") var fee: UInt64?
     @Flag(help: "Submit to the node (tx_sendRaw) instead of only printing.") var submit = false
 
     var rpcURL: String? { rpc ?? (submit ? "http://127.0.0.1:8645/" : nil) }
@@ -89,7 +89,7 @@ func finishTransaction(_ o: TxOptions, _ makeBody: (_ key: PrivateKey, _ hrp: St
     let fee: Amount
     if let f = o.fee { fee = Amount(f) } else if client != nil {
         let estimate = try await call("tx_estimateFee", ["size": .int(size)])
-        guard let s = estimate["minimumFee"]?.string, let a = Amount(decimal: s) else { throw ValidationError("tx_estimateFee: no minimumFee") }
+        guard let s = estimate["suggestedFee"]?.string, let a = Amount(decimal: s) else { throw ValidationError("tx_estimateFee: no suggestedFee") }
         fee = a
     } else if let genesis {
         fee = Amount(genesis.ledger.minFeePerByte.multipliedReportingOverflow(by: UInt64(size)).partialValue)
@@ -113,7 +113,7 @@ struct TxCommand: AsyncParsableCommand {
         commandName: "tx",
         abstract: "Build and sign a transaction from a key file; print its hex and JSON, or --submit it to a node.",
         discussion: """
-            With --rpc the chain id, the sender's next nonce and the minimum fee come from the node; offline, give \
+            With --rpc the chain id, the sender's next nonce and the suggested fee (tx_estimateFee) come from the node; offline, give \
             --chain-id or --genesis, --nonce and --fee (or --genesis for the minimum fee). Amounts are base units.
 
             Example: sharechain tx transfer --key alice.key --to shr1... --amount 1000 --rpc http://127.0.0.1:8645/ --submit

@@ -43,6 +43,32 @@ final class TestClock: Sendable {
         #expect(try await service.produce(slot: 1, identity: &identity, deadline: .max) == nil)
     }
 
+    @Test func suggestedFeeIsTheMinimumUntilTheNextBlockIsFull() async throws {
+        let net = TestNetwork(validators: 1, accounts: 4, maxBlockTransactions: 2)
+        let dir = TempDir()
+        let clock = TestClock(net.now(1))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        func transfer(_ i: Int, fee: UInt64) -> SignedTransaction {
+            Transaction(chainId: net.genesis.chainId, sender: net.accounts[i].publicKey, nonce: 0, fee: Amount(fee),
+                        body: .transfer(to: net.accounts[3].publicKey, amount: 5)).signed(by: net.accounts[i])
+        }
+        let size = transfer(0, fee: 0).encodedSize
+        let minimum = service.ledger.minimumFee(size: size)
+        #expect(try await service.suggestedFee(size: size) == minimum)
+        _ = try await service.submit(transfer(0, fee: 5_000))
+        _ = try await service.submit(transfer(1, fee: 7_000))
+        #expect(try await service.suggestedFee(size: size) == minimum, "two fit in a block of two")
+        _ = try await service.submit(transfer(2, fee: 9_000))
+        // Three waiting for a block of two: beat the cheaper of the two it would hold (7 000).
+        let suggested = try await service.suggestedFee(size: size)
+        #expect(suggested == Mempool.leastFee(beating: Mempool.feeRate(transfer(1, fee: 7_000)), size: size))
+        #expect(suggested > Amount(7_000) && suggested <= Amount(7_001 + UInt64(size) / 1000 + 1))
+        // Once a block takes two, the remaining one fits: back to the minimum.
+        var identity = ValidatorIdentity(key: net.validators[0], chains: [net.chains[0]])
+        #expect(try await service.produce(slot: 1, identity: &identity, deadline: .max)?.transactions.count == 2)
+        #expect(try await service.suggestedFee(size: size) == minimum)
+    }
+
     @Test func slowSubscribersAreDropped() async throws {
         let net = TestNetwork(validators: 1)
         let dir = TempDir()

@@ -26,13 +26,15 @@ struct TestNetwork {
     let accounts: [PrivateKey]
     let genesis: Genesis
 
-    init(validators n: Int = 1, accounts m: Int = 4, finalityDepth: UInt64 = 6, slotsPerEpoch: UInt64 = 16, windowBlocks: UInt64 = 5) {
+    init(validators n: Int = 1, accounts m: Int = 4, finalityDepth: UInt64 = 6, slotsPerEpoch: UInt64 = 16, windowBlocks: UInt64 = 5,
+         maxBlockTransactions: Int? = nil) {
         validators = (0..<n).map { key("validator-\($0)") }
         chains = validators.map { RandaoHashChain(seed: SHA256.hash($0.secretBytes), length: 3000) }
         accounts = (0..<m).map { key("account-\($0)") }
         var consensus = ConsensusParams()
         consensus.slotSeconds = 1
         consensus.finalityDepth = finalityDepth
+        if let maxBlockTransactions { consensus.maxBlockTransactions = maxBlockTransactions }
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.unbondingBlocks = 40

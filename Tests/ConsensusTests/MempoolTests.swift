@@ -74,6 +74,43 @@ import Testing
         #expect(m.contains(better.id))
     }
 
+    @Test func clearingFeeRateIsTheLowestRateOfAFullNextBlock() throws {
+        var m = Mempool()
+        let any: (PublicKey) -> Account = { _ in self.rich }
+        #expect(m.clearingFeeRate(maxCount: 2, maxBytes: 1 << 20, account: any) == nil)
+        let a0 = tx(alice, nonce: 0, fee: 1_000), b0 = tx(bob, nonce: 0, fee: 2_000)
+        try m.add(a0, account: rich, ledger: ledger, now: 0)
+        try m.add(b0, account: rich, ledger: ledger, now: 0)
+        // A transaction waiting behind a nonce gap is not executable: the next block still has room for all.
+        try m.add(tx(alice, nonce: 5, fee: 50_000), account: rich, ledger: ledger, now: 0)
+        #expect(m.clearingFeeRate(maxCount: 2, maxBytes: 1 << 20, account: any) == nil)
+        // One more executable transaction than the block holds: the floor is the cheaper of the two selected.
+        try m.add(tx(carol, nonce: 0, fee: 3_000), account: rich, ledger: ledger, now: 0)
+        let floor = try #require(m.clearingFeeRate(maxCount: 2, maxBytes: 1 << 20, account: any))
+        #expect(floor == Mempool.feeRate(b0))
+        #expect(m.clearingFeeRate(maxCount: 3, maxBytes: 1 << 20, account: any) == nil)
+        // The byte limit counts too: room for two transactions' bytes, three waiting.
+        #expect(m.clearingFeeRate(maxCount: 10, maxBytes: 2 * b0.encodedSize, account: any) == floor)
+        // Paying the least fee beating the floor puts a newcomer in the block ahead of bob; one unit less does not.
+        let size = a0.encodedSize
+        let fee = Mempool.leastFee(beating: floor, size: size)
+        #expect(Mempool.feeRate(tx(key("dave"), nonce: 0, fee: fee.units)) > floor)
+        #expect(Mempool.feeRate(tx(key("dave"), nonce: 0, fee: fee.units - 1)) <= floor)
+        var withDave = m
+        let dave = tx(key("dave"), nonce: 0, fee: fee.units)
+        try withDave.add(dave, account: rich, ledger: ledger, now: 0)
+        #expect(withDave.select(maxCount: 2, maxBytes: 1 << 20, account: any).map(\.id).contains(dave.id))
+    }
+
+    @Test func leastFeeBeatingARateRoundsUpAndSaturates() {
+        #expect(Mempool.leastFee(beating: 0, size: 100) == 1)        // 1 × 100 / 1000 → 0.1, rounded up
+        #expect(Mempool.leastFee(beating: 9, size: 100) == 1)        // 10 × 100 = 1000 exactly
+        #expect(Mempool.leastFee(beating: 10, size: 100) == 2)
+        #expect(Mempool.leastFee(beating: 999, size: 1) == 1)
+        #expect(Mempool.leastFee(beating: .max, size: 1) == Amount(.max))
+        #expect(Mempool.leastFee(beating: .max / 2, size: 3) == Amount(.max))
+    }
+
     @Test func revalidationDropsUsedNoncesUnaffordableAndExpired() throws {
         var m = Mempool()
         for n in 0..<4 { try m.add(tx(alice, nonce: UInt64(n)), account: rich, ledger: ledger, now: 999_999_000) }
