@@ -233,8 +233,14 @@ public final class VerifierService: Service, Sendable {
 
     /// Replays one ticket and proves fraud if the committed output is not the canonical one.
     func check(_ id: Hash32) async throws {
-        guard let ticket = try await client.ticket(id), ticket.status == .revealed, let leaf = ticket.leaf else {
-            progress.withLock { _ = $0.checked.insert(id) }
+        let found = try await client.ticket(id)
+        guard let ticket = found, ticket.status == .revealed, let leaf = ticket.leaf else {
+            // Settled one way or another: nothing left to check. Unknown or awaiting its reveal (a pushed id
+            // whose block was reorganised away): not done; the sweep finds it if it is revealed again.
+            switch found?.status {
+            case .withheld?, .fraudProven?, .upheld?, .unchallenged?: progress.withLock { _ = $0.checked.insert(id) }
+            default: break
+            }
             return
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),
