@@ -242,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node",
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

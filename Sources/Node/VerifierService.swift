@@ -52,13 +52,21 @@ public final class VerifierService: Service, Sendable {
     let replayer: ShardReplayer
     let config: VerifierConfig
     let logger: Logger
-    private let statsStorage = Mutex(VerifierStats())
+    private let statsStorage = CountedStats(VerifierStats(), counters: [
+        ("sharechain_verifier_service_replays_total", \.replays),
+        ("sharechain_verifier_service_mismatches_total", \.mismatches),
+        ("sharechain_verifier_service_proofs_submitted_total", \.proofsSubmitted),
+        ("sharechain_verifier_service_proofs_won_total", \.proofsWon),
+        ("sharechain_verifier_service_proofs_lost_total", \.proofsLost),
+        ("sharechain_verifier_service_errors_total", \.errors),
+        ("sharechain_verifier_service_pushed_total", \.pushed),
+    ])
     private let progress = Mutex(Progress())
     private let subscribed = Mutex(false)
     private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
 
-    public var stats: VerifierStats { statsStorage.withLock { $0 } }
+    public var stats: VerifierStats { statsStorage.current }
 
     public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: VerifierConfig = VerifierConfig(),
                 replayer: ShardReplayer = ShardReplayer(cacheBytes: 512 << 20, limits: ReplayLimits(maxTokens: Int(UInt32.max))),
@@ -89,21 +97,7 @@ public final class VerifierService: Service, Sendable {
         Gauge(label: "sharechain_verifier_service_subscribed").record(live ? 1 : 0)
     }
 
-    private func bump(_ f: (inout VerifierStats) -> Void) {
-        let (before, after) = statsStorage.withLock { s -> (VerifierStats, VerifierStats) in
-            let b = s
-            f(&s)
-            return (b, s)
-        }
-        func count(_ name: String, _ delta: Int) { if delta > 0 { Counter(label: name).increment(by: delta) } }
-        count("sharechain_verifier_service_replays_total", after.replays - before.replays)
-        count("sharechain_verifier_service_mismatches_total", after.mismatches - before.mismatches)
-        count("sharechain_verifier_service_proofs_submitted_total", after.proofsSubmitted - before.proofsSubmitted)
-        count("sharechain_verifier_service_proofs_won_total", after.proofsWon - before.proofsWon)
-        count("sharechain_verifier_service_proofs_lost_total", after.proofsLost - before.proofsLost)
-        count("sharechain_verifier_service_errors_total", after.errors - before.errors)
-        count("sharechain_verifier_service_pushed_total", after.pushed - before.pushed)
-    }
+    private func bump(_ f: (inout VerifierStats) -> Void) { statsStorage.update(f) }
 
     public func run() async throws {
         logger.info("verifier started", metadata: ["key": "\(key.publicKey.hex.prefix(16))", "weights": "\(weights.directory)"])

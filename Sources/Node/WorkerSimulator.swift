@@ -63,9 +63,17 @@ public final class WorkerSimulator: Service, Sendable {
     let weights: WeightsIndex
     let replayer: ShardReplayer
     let logger: Logger
-    private let statsStorage = Mutex(WorkerStats())
+    // Prometheus counters mirror the stats (`--metrics-addr`).
+    private let statsStorage = CountedStats(WorkerStats(), counters: [
+        ("sharechain_worker_passes_total", \.passes),
+        ("sharechain_worker_corrupted_passes_total", \.corruptedPasses),
+        ("sharechain_worker_commitments_total", \.commitments),
+        ("sharechain_worker_reveals_total", \.reveals),
+        ("sharechain_worker_usage_claims_total", \.claims),
+        ("sharechain_worker_rejected_total", \.rejected),
+    ])
 
-    public var stats: WorkerStats { statsStorage.withLock { $0 } }
+    public var stats: WorkerStats { statsStorage.current }
 
     public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: WorkerSimulatorConfig,
                 replayer: ShardReplayer = ShardReplayer(cacheBytes: 256 << 20), logger: Logger) {
@@ -77,21 +85,7 @@ public final class WorkerSimulator: Service, Sendable {
         self.logger = logger
     }
 
-    private func bump(_ f: (inout WorkerStats) -> Void) {
-        let (before, after) = statsStorage.withLock { s -> (WorkerStats, WorkerStats) in
-            let b = s
-            f(&s)
-            return (b, s)
-        }
-        // Prometheus counters mirror the stats (`--metrics-addr`).
-        func count(_ name: String, _ delta: Int) { if delta > 0 { Counter(label: name).increment(by: delta) } }
-        count("sharechain_worker_passes_total", after.passes - before.passes)
-        count("sharechain_worker_corrupted_passes_total", after.corruptedPasses - before.corruptedPasses)
-        count("sharechain_worker_commitments_total", after.commitments - before.commitments)
-        count("sharechain_worker_reveals_total", after.reveals - before.reveals)
-        count("sharechain_worker_usage_claims_total", after.claims - before.claims)
-        count("sharechain_worker_rejected_total", after.rejected - before.rejected)
-    }
+    private func bump(_ f: (inout WorkerStats) -> Void) { statsStorage.update(f) }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {

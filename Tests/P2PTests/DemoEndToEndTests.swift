@@ -3,6 +3,7 @@ import Foundation
 import Ledger
 import Node
 import Primitives
+import RPC
 import Storage
 import Testing
 
@@ -100,6 +101,17 @@ import Testing
             Issue.record("the cheater is not jailed")
             return
         }
+
+        // The verifier's Prometheus counters mirror its work, and say the subscription is live.
+        let metrics = try await RPCClient(url: "http://127.0.0.1:\(base + 210)").request(method: .GET, path: "/metrics")
+        let exposition = String(decoding: metrics.body, as: UTF8.self)
+        func value(_ name: String) -> Double? {
+            exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        #expect((value("sharechain_verifier_service_replays_total") ?? 0) >= 1, "\(exposition.prefix(2000))")
+        #expect((value("sharechain_verifier_service_mismatches_total") ?? 0) >= 1)
+        #expect((value("sharechain_verifier_service_proofs_submitted_total") ?? 0) >= 1)
+        #expect(value("sharechain_verifier_service_subscribed") == 1)
 
         // Stop everything cleanly.
         kill(process.processIdentifier, SIGTERM)
