@@ -87,6 +87,12 @@ public final class VerifierService: Service, Sendable {
     struct Progress {
         var checked = Set<Hash32>()
         var inFlight = Set<Hash32>()
+        /// Checked tickets not yet written to the state file.
+        var unsaved = false
+
+        mutating func markChecked(_ id: Hash32) {
+            if checked.insert(id).inserted { unsaved = true }
+        }
     }
 
     /// Whether the ticket subscription is live.
@@ -109,6 +115,7 @@ public final class VerifierService: Service, Sendable {
                 group.cancelAll()
             }
         }
+        persist()
     }
 
     /// Checks each ticket the node pushes; re-subscribes with exponential backoff when the subscription fails.
@@ -122,10 +129,7 @@ public final class VerifierService: Service, Sendable {
                 delay = .seconds(1)
                 for try await id in ids {
                     do {
-                        if try await checkOnce(id) {
-                            bump { $0.pushed += 1 }
-                            persist()
-                        }
+                        if try await checkOnce(id) { bump { $0.pushed += 1 } }
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {
@@ -157,6 +161,8 @@ public final class VerifierService: Service, Sendable {
                     try await sweep()
                 }
                 try await followUp()
+                // Pushed tickets are saved here too: one write per tick, not one per ticket.
+                persist()
             } catch is CancellationError { return } catch {
                 bump { $0.errors += 1 }
                 logger.warning("verifier pass failed: \(error)")
@@ -232,7 +238,7 @@ public final class VerifierService: Service, Sendable {
             // Settled one way or another: nothing left to check. Unknown or awaiting its reveal (a pushed id
             // whose block was reorganised away): not done; the sweep finds it if it is revealed again.
             switch found?.status {
-            case .withheld?, .fraudProven?, .upheld?, .unchallenged?: progress.withLock { _ = $0.checked.insert(id) }
+            case .withheld?, .fraudProven?, .upheld?, .unchallenged?: progress.withLock { $0.markChecked(id) }
             default: break
             }
             return
@@ -252,7 +258,7 @@ public final class VerifierService: Service, Sendable {
                                          input: input, positionOffset: leaf.positionOffset, committedOutputHash: leaf.outputHash)
         }
         bump { $0.replays += 1 }
-        progress.withLock { _ = $0.checked.insert(id) }
+        progress.withLock { $0.markChecked(id) }
         if case .match = verdict {
             bump { $0.matches += 1 }
             return
@@ -270,16 +276,22 @@ public final class VerifierService: Service, Sendable {
         }
     }
 
-    /// Writes the checked ids to the state file (through a temporary file, one writer at a time: the
-    /// subscription and the sweep both persist).
+    /// Writes the checked ids to the state file when tickets were checked since the last write (atomically,
+    /// one writer at a time). Called after each sweep, each poll tick, and on shutdown.
     func persist() {
         guard let file = config.stateFile else { return }
         persistLock.withLock { _ in
-            let ids = progress.withLock { Array($0.checked) }.map(\.hex).sorted()
-            let tmp = file + ".tmp"
-            if FileManager.default.createFile(atPath: tmp, contents: Data(ids.joined(separator: "\n").utf8)) {
-                _ = try? FileManager.default.replaceItemAt(URL(fileURLWithPath: file), withItemAt: URL(fileURLWithPath: tmp))
-                if !FileManager.default.fileExists(atPath: file) { try? FileManager.default.moveItem(atPath: tmp, toPath: file) }
+            let snapshot = progress.withLock { p -> [Hash32]? in
+                guard p.unsaved else { return nil }
+                p.unsaved = false
+                return Array(p.checked)
+            }
+            guard let snapshot else { return }
+            let ids = snapshot.map(\.hex).sorted()
+            // `.atomic` writes a temporary file and renames it over the old one.
+            do { try Data(ids.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+                progress.withLock { $0.unsaved = true }
+                logger.warning("cannot save the verifier state to \(file): \(error)")
             }
         }
     }

@@ -91,6 +91,14 @@ import Testing
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+            if done {
+                // What the verifier checked survives a restart: the state file holds it, a new service skips it.
+                let saved = try String(contentsOfFile: dir.file("verifier.state"), encoding: .utf8)
+                    .split(separator: "\n").map { try Hash32(hex: String($0)) }
+                #expect(saved.count >= verifier.stats.replays && !saved.isEmpty, "saved \(saved.count), stats \(verifier.stats)")
+                let restarted = VerifierService(key: DevelopmentKeys.verifier, client: verifierClient, weights: weights, config: vc, logger: logger)
+                for id in saved.prefix(5) { #expect(try await restarted.checkOnce(id) == false, "ticket \(id) checked again") }
+            }
             return done
         }
         #expect(verifierClient.refused >= 1, "the verifier never tried to subscribe while the gate was shut")
