@@ -504,12 +504,14 @@ extension Event {
         case .transfer(let a, let b, _), .feePaid(let a, let b, _): return [a, b]
         case .bonded(let k, _, _), .unbondingStarted(let k, _, _, _, _), .unbonded(let k, _, _, _), .slashed(let k, _, _, _, _),
              .jailed(let k, _, _), .unjailed(let k, _), .tombstoned(let k), .escrowOpened(_, let k, _, _, _),
-             .sharesCommitted(_, let k, _, _, _), .revealWithheld(_, let k), .sharesForfeited(_, let k, _, _),
-             .payoutCredited(_, _, let k, _, _):
+             .sharesCommitted(_, let k, _, _, _, _, _), .revealWithheld(_, let k), .sharesForfeited(_, let k, _),
+             .payoutCredited(_, _, let k, _, _), .usageClaimed(_, let k, _, _, _, _, _, _), .escrowAllocated(_, let k, _),
+             .fraudCommitted(_, let k, _), .fraudClaimOpened(_, _, let k), .bountyPaid(_, let k, _, _),
+             .fraudBondReturned(_, let k, _), .fraudBondBurned(_, let k, _), .passReused(_, let k), .fraudProven(_, let k, _, _):
             return [k]
-        case .fraudProven(_, let a, let b, _, _): return [a, b]
-        case .fraudRejected(_, let k, _): return [k]
-        case .escrowToppedUp, .escrowClosed, .escrowCharged, .ticketSelected, .ticketRevealed, .windowClosed, .windowSettled:
+        case .refundCredited(_, _, let a, let b, _): return [a, b]
+        case .ticketVoided(_, let k): return [k]
+        case .escrowToppedUp, .escrowClosed, .escrowUnlocking, .ticketSelected, .ticketRevealed, .windowSettled, .fraudRejected:
             return []
         }
     }

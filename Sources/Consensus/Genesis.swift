@@ -39,7 +39,7 @@ public struct Genesis: Sendable {
     /// The chain id: `H_genesis(canonical encoding)`.
     public let chainId: Hash32
 
-    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32 = 1, consensus: ConsensusParams,
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32 = 2, consensus: ConsensusParams,
                 ledger: LedgerParams, allocation: GenesisAllocation) {
         self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion
         self.consensus = consensus; self.ledger = ledger; self.allocation = allocation
@@ -61,9 +61,10 @@ public struct Genesis: Sendable {
         w.u64(UInt64(consensus.maxBlockTransactions)); w.u64(consensus.clockToleranceMillis)
         w.string(l.addressPrefix); w.u64(l.minFeePerByte); w.u64(UInt64(l.maxTransactionBytes)); w.u64(l.unbondingBlocks)
         w.u64(UInt64(l.maxUnbondingEntries)); w.encode(l.validatorMinStake); w.u64(l.jailBlocks); w.u64(l.slotsPerEpoch)
-        w.u64(l.beaconDelay); w.u64(UInt64(l.maxFraudProofsPerBlock)); w.u32(l.protocolFeeBps); w.u32(l.equivocationSlashBps)
+        w.u64(l.beaconDelay); w.u64(UInt64(l.maxAdjudicationsPerBlock)); w.u32(l.protocolFeeBps); w.u32(l.equivocationSlashBps)
         w.u32(l.livenessMaxMissedBps); w.u64(l.livenessMinSlots); w.u64(UInt64(l.maxCommitmentsPerWindow))
-        w.u32(l.maxPassesPerCommitment); w.u64(l.pplnsMaxLookbackWindows)
+        w.u32(l.maxLeavesPerCommitment); w.u64(UInt64(l.maxPayersPerWorkerWindow)); w.u64(UInt64(l.maxAllocationsPerEscrow))
+        w.u64(UInt64(l.maxClaimsPerTicket)); w.u64(l.escrowUnlockBlocks); w.u64(l.revealedKeyRetentionBlocks)
         w.list(a.balances) { w, b in w.encode(b.key); w.encode(b.amount) }
         w.list(a.validators) { w, v in w.encode(v.key); w.encode(v.stake); w.hash(v.randaoCommitment) }
         w.list(a.workers) { w, x in w.encode(x.key); w.u32(x.pool); w.encode(x.stake) }
@@ -138,10 +139,13 @@ public struct GenesisDocument: Codable, Sendable {
         public var finalNorm: Bool
         public var weightsFile: String?
         public var weightsSHA256: String
-        public var costWeight: UInt64
-        public init(layerStart: UInt32, layerEnd: UInt32, finalNorm: Bool, weightsFile: String?, weightsSHA256: String, costWeight: UInt64) {
+        /// Shard prices; absent, the pool's prices apply.
+        public var priceInputToken: Amount?
+        public var priceOutputToken: Amount?
+        public init(layerStart: UInt32, layerEnd: UInt32, finalNorm: Bool, weightsFile: String?, weightsSHA256: String,
+                    priceInputToken: Amount? = nil, priceOutputToken: Amount? = nil) {
             self.layerStart = layerStart; self.layerEnd = layerEnd; self.finalNorm = finalNorm; self.weightsFile = weightsFile
-            self.weightsSHA256 = weightsSHA256; self.costWeight = costWeight
+            self.weightsSHA256 = weightsSHA256; self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken
         }
     }
     public struct Pool: Codable, Sendable {
@@ -152,28 +156,34 @@ public struct GenesisDocument: Codable, Sendable {
         public var priceInputToken: Amount
         public var priceOutputToken: Amount
         public var minWorkerStake: Amount
-        public var rewardScheme: String
-        public var pplnsShares: UInt64?
         public var windowBlocks: UInt64?
+        public var commitGraceBlocks: UInt64?
         public var challengeBlocks: UInt64?
         public var spotCheckPpm: UInt32?
+        public var maxTicketsPerCommitment: UInt32?
+        public var ticketFee: Amount?
         public var revealDeadlineBlocks: UInt64?
+        public var fraudRevealBlocks: UInt64?
         public var fraudSlashBps: UInt32?
-        public var withholdSlashBps: UInt32?
         public var verifierBountyBps: UInt32?
         public var fraudProofBond: Amount?
         public var maxTokensPerPass: UInt32?
+        public var payableCapBps: UInt32?
+        public var minReplayProbabilityBps: UInt32?
         public init(modelId: String, executorSpec: String, model: Model, shards: [Shard], priceInputToken: Amount, priceOutputToken: Amount,
-                    minWorkerStake: Amount, rewardScheme: String, pplnsShares: UInt64? = nil, windowBlocks: UInt64? = nil,
-                    challengeBlocks: UInt64? = nil, spotCheckPpm: UInt32? = nil, revealDeadlineBlocks: UInt64? = nil,
-                    fraudSlashBps: UInt32? = nil, withholdSlashBps: UInt32? = nil, verifierBountyBps: UInt32? = nil,
-                    fraudProofBond: Amount? = nil, maxTokensPerPass: UInt32? = nil) {
+                    minWorkerStake: Amount, windowBlocks: UInt64? = nil, commitGraceBlocks: UInt64? = nil,
+                    challengeBlocks: UInt64? = nil, spotCheckPpm: UInt32? = nil, maxTicketsPerCommitment: UInt32? = nil,
+                    ticketFee: Amount? = nil, revealDeadlineBlocks: UInt64? = nil, fraudRevealBlocks: UInt64? = nil,
+                    fraudSlashBps: UInt32? = nil, verifierBountyBps: UInt32? = nil, fraudProofBond: Amount? = nil,
+                    maxTokensPerPass: UInt32? = nil, payableCapBps: UInt32? = nil, minReplayProbabilityBps: UInt32? = nil) {
             self.modelId = modelId; self.executorSpec = executorSpec; self.model = model; self.shards = shards
             self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken; self.minWorkerStake = minWorkerStake
-            self.rewardScheme = rewardScheme; self.pplnsShares = pplnsShares; self.windowBlocks = windowBlocks
-            self.challengeBlocks = challengeBlocks; self.spotCheckPpm = spotCheckPpm; self.revealDeadlineBlocks = revealDeadlineBlocks
-            self.fraudSlashBps = fraudSlashBps; self.withholdSlashBps = withholdSlashBps; self.verifierBountyBps = verifierBountyBps
-            self.fraudProofBond = fraudProofBond; self.maxTokensPerPass = maxTokensPerPass
+            self.windowBlocks = windowBlocks; self.commitGraceBlocks = commitGraceBlocks; self.challengeBlocks = challengeBlocks
+            self.spotCheckPpm = spotCheckPpm; self.maxTicketsPerCommitment = maxTicketsPerCommitment; self.ticketFee = ticketFee
+            self.revealDeadlineBlocks = revealDeadlineBlocks; self.fraudRevealBlocks = fraudRevealBlocks
+            self.fraudSlashBps = fraudSlashBps; self.verifierBountyBps = verifierBountyBps; self.fraudProofBond = fraudProofBond
+            self.maxTokensPerPass = maxTokensPerPass; self.payableCapBps = payableCapBps
+            self.minReplayProbabilityBps = minReplayProbabilityBps
         }
     }
 
@@ -188,7 +198,7 @@ public struct GenesisDocument: Codable, Sendable {
     public var workers: [Worker]?
     public var pools: [Pool]
 
-    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32? = 1, warning: String? = nil,
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32? = 2, warning: String? = nil,
                 consensus: ConsensusParams? = nil, ledger: LedgerParams? = nil, balances: [Balance], validators: [Validator],
                 workers: [Worker]? = nil, pools: [Pool]) {
         self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion; self.warning = warning
@@ -248,14 +258,6 @@ public struct GenesisDocument: Codable, Sendable {
             GenesisAllocation.Worker(key: try key(w.address, "workers[\(i)]"), pool: w.pool, stake: w.stake)
         }
         let pools = try pools.enumerated().map { i, p -> PoolConfig in
-            let scheme: RewardScheme
-            switch p.rewardScheme {
-            case "proportional": scheme = .proportional
-            case "pplns":
-                guard let n = p.pplnsShares, n > 0 else { throw GenesisLoadError("pools[\(i)]: pplns needs a positive pplnsShares") }
-                scheme = .pplns(shares: n)
-            default: throw GenesisLoadError("pools[\(i)]: rewardScheme must be \"proportional\" or \"pplns\"")
-            }
             let model = ModelSpec(hiddenSize: p.model.hiddenSize, numHeads: p.model.numHeads, numKVHeads: p.model.numKVHeads,
                                   headDim: p.model.headDim, intermediateSize: p.model.intermediateSize, numLayers: p.model.numLayers,
                                   rmsNormEpsBits: try bits(p.model.rmsNormEpsBits, "pools[\(i)].model.rmsNormEpsBits"),
@@ -263,24 +265,27 @@ public struct GenesisDocument: Codable, Sendable {
                                   qkvBias: p.model.qkvBias)
             let shards = try p.shards.enumerated().map { j, s in
                 PoolShard(layerStart: s.layerStart, layerEnd: s.layerEnd, finalNorm: s.finalNorm,
-                          weightsSHA256: try hash(s.weightsSHA256, "pools[\(i)].shards[\(j)].weightsSHA256"), costWeight: s.costWeight)
+                          weightsSHA256: try hash(s.weightsSHA256, "pools[\(i)].shards[\(j)].weightsSHA256"),
+                          priceInputToken: s.priceInputToken ?? p.priceInputToken, priceOutputToken: s.priceOutputToken ?? p.priceOutputToken)
             }
-            let defaults = PoolConfig(id: 0, modelId: "", executorSpec: "", model: model, shards: [], priceInputToken: 0,
-                                      priceOutputToken: 0, minWorkerStake: 0)
+            let d = PoolConfig(id: 0, modelId: "", executorSpec: "", model: model, shards: [], minWorkerStake: 0)
             return PoolConfig(
                 id: UInt32(i), modelId: p.modelId, executorSpec: p.executorSpec, model: model, shards: shards,
-                priceInputToken: p.priceInputToken, priceOutputToken: p.priceOutputToken, minWorkerStake: p.minWorkerStake,
-                rewardScheme: scheme, windowBlocks: p.windowBlocks ?? defaults.windowBlocks,
-                challengeBlocks: p.challengeBlocks ?? defaults.challengeBlocks, spotCheckPpm: p.spotCheckPpm ?? defaults.spotCheckPpm,
-                revealDeadlineBlocks: p.revealDeadlineBlocks ?? defaults.revealDeadlineBlocks,
-                fraudSlashBps: p.fraudSlashBps ?? defaults.fraudSlashBps, withholdSlashBps: p.withholdSlashBps ?? defaults.withholdSlashBps,
-                verifierBountyBps: p.verifierBountyBps ?? defaults.verifierBountyBps,
-                fraudProofBond: p.fraudProofBond ?? defaults.fraudProofBond, maxTokensPerPass: p.maxTokensPerPass ?? defaults.maxTokensPerPass)
+                minWorkerStake: p.minWorkerStake, windowBlocks: p.windowBlocks ?? d.windowBlocks,
+                commitGraceBlocks: p.commitGraceBlocks ?? d.commitGraceBlocks, challengeBlocks: p.challengeBlocks ?? d.challengeBlocks,
+                spotCheckPpm: p.spotCheckPpm ?? d.spotCheckPpm, maxTicketsPerCommitment: p.maxTicketsPerCommitment ?? d.maxTicketsPerCommitment,
+                ticketFee: p.ticketFee ?? d.ticketFee, revealDeadlineBlocks: p.revealDeadlineBlocks ?? d.revealDeadlineBlocks,
+                fraudRevealBlocks: p.fraudRevealBlocks ?? d.fraudRevealBlocks, fraudSlashBps: p.fraudSlashBps ?? d.fraudSlashBps,
+                verifierBountyBps: p.verifierBountyBps ?? d.verifierBountyBps, fraudProofBond: p.fraudProofBond ?? d.fraudProofBond,
+                maxTokensPerPass: p.maxTokensPerPass ?? d.maxTokensPerPass, payableCapBps: p.payableCapBps ?? d.payableCapBps,
+                minReplayProbabilityBps: p.minReplayProbabilityBps ?? d.minReplayProbabilityBps)
         }
-        let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? 1,
+        let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? 2,
                               consensus: consensusParams, ledger: ledgerParams,
                               allocation: GenesisAllocation(balances: balances, validators: validators, workers: workers, pools: pools))
-        guard genesis.protocolVersion == 1 else { throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion)") }
+        guard genesis.protocolVersion == 2 else {
+            throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion) (this node speaks protocol 2: economy v2)")
+        }
         // The ledger validates the allocation itself (duplicates, zero stakes, executor specs, supply overflow).
         let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
         do { _ = try probe.genesisWriteSet(genesis.allocation) } catch { throw GenesisLoadError(error.description) }

@@ -40,14 +40,18 @@ extension Execution {
         state.putRaw(StateKey.global(.tip), tipWriter.bytes)
     }
 
-    /// End-block, in this order: unbonding maturity, ticket selection (with this block's mix), reveal
-    /// deadlines, challenge ends, window close and settlement.
+    /// End-block, in this order (Specs/state-machine.md §4): unbonding maturity, ticket selection (with this
+    /// block's mix), reveal deadlines, adjudications, bounties, expired fraud commitments, settlement, pruning.
+    /// Each step's work is bounded by what earlier blocks queued for this height, or by a parameter.
     mutating func endBlock() throws {
         try matureUnbondings()
         try selectTickets(beacon: try state.randaoMix())
         try expireRevealDeadlines()
-        try endChallenges()
+        try processAdjudications()
+        try finalizeCases()
+        try expireFraudCommitments()
         try processWindows()
+        try pruneExpired()
     }
 
     func tip() throws(ExecError) -> (height: UInt64, slot: UInt64) {

@@ -1,6 +1,11 @@
 import Primitives
 
 extension Execution {
+    func escrowRecord(_ id: Hash32) throws(ExecError) -> Escrow {
+        guard let e = try state.record(StateKey.escrow(id), Escrow.self) else { throw .failed(.unknownEscrow) }
+        return e
+    }
+
     mutating func escrowOpen(_ sender: PublicKey, nonce: UInt64, pool: UInt32, amount: Amount, expiry: UInt64) throws(ExecError) {
         guard try poolConfig(pool) != nil else { throw .failed(.unknownPool) }
         guard amount > .zero else { throw .failed(.zeroAmount) }
@@ -12,10 +17,19 @@ extension Execution {
         txEvents.append(.escrowOpened(escrowId: id, owner: sender, pool: pool, amount: amount, expiryHeight: expiry))
     }
 
-    mutating func escrowTopUp(_ sender: PublicKey, id: Hash32, amount: Amount, newExpiry: UInt64?) throws(ExecError) {
-        guard var escrow = try state.record(StateKey.escrow(id), Escrow.self) else { throw .failed(.unknownEscrow) }
+    /// The owner's escrow that is still open (top-ups and allocations need it open, not closing).
+    func ownedOpenEscrow(_ sender: PublicKey, _ id: Hash32) throws(ExecError) -> Escrow {
+        let escrow = try escrowRecord(id)
         guard escrow.owner == sender else { throw .failed(.notEscrowOwner) }
-        guard !escrow.closed else { throw .failed(.escrowClosed) }
+        switch escrow.status {
+        case .open: return escrow
+        case .unlocking: throw .failed(.escrowUnlocking)
+        case .closed: throw .failed(.escrowClosed)
+        }
+    }
+
+    mutating func escrowTopUp(_ sender: PublicKey, id: Hash32, amount: Amount, newExpiry: UInt64?) throws(ExecError) {
+        var escrow = try ownedOpenEscrow(sender, id)
         guard amount > .zero || newExpiry != nil else { throw .failed(.zeroAmount) }
         if let newExpiry {
             // An expiry only moves later, and never into the past.
@@ -28,52 +42,135 @@ extension Execution {
         txEvents.append(.escrowToppedUp(escrowId: id, amount: amount, expiryHeight: escrow.expiryHeight))
     }
 
-    mutating func escrowClose(_ sender: PublicKey, id: Hash32) throws(ExecError) {
-        guard var escrow = try state.record(StateKey.escrow(id), Escrow.self) else { throw .failed(.unknownEscrow) }
-        guard escrow.owner == sender else { throw .failed(.notEscrowOwner) }
-        guard !escrow.closed else { throw .failed(.escrowClosed) }
-        guard height >= escrow.expiryHeight else { throw .failed(.escrowNotExpired) }
-        let refund = escrow.balance
-        try state.credit(sender, refund)
-        escrow.balance = .zero
-        escrow.closed = true
+    /// Reserves part of the unallocated deposit for one payee. An allocation only shrinks by the payee's claims
+    /// (and at the final refund), so the owner cannot drain it ahead of a payee it promised.
+    mutating func escrowAllocate(_ sender: PublicKey, id: Hash32, payee: PublicKey, amount: Amount) throws(ExecError) {
+        var escrow = try ownedOpenEscrow(sender, id)
+        guard amount > .zero else { throw .failed(.zeroAmount) }
+        guard escrow.balance.units - escrow.allocated.units >= amount.units else { throw .failed(.insufficientBalance) }
+        let key = StateKey.allocation(id, payee)
+        var allocation = try state.record(key, Allocation.self)
+        if allocation == nil {
+            let existing = try state.scan(StateKey.allocations(id), limit: params.maxAllocationsPerEscrow)
+            guard existing.count < params.maxAllocationsPerEscrow else { throw .failed(.tooManyAllocations) }
+            allocation = Allocation(remaining: .zero)
+        }
+        var a = allocation!
+        a.remaining = Amount(a.remaining.units + amount.units)  // ≤ balance ≤ supply
+        escrow.allocated = Amount(escrow.allocated.units + amount.units)
+        state.put(key, a)
         state.put(StateKey.escrow(id), escrow)
-        txEvents.append(.escrowClosed(escrowId: id, refund: refund))
+        txEvents.append(.escrowAllocated(escrowId: id, payee: payee, amount: amount))
     }
 
-    /// Charges the delta of a cumulative voucher over the last claimed one, at pool prices, capped by the
-    /// escrow balance, into the pool's current window revenue. Anyone may submit.
-    mutating func claimUsage(_ v: UsageVoucher) throws(ExecError) {
+    /// Two-phase close. The first call, at or after expiry, starts the unlock period: payees can still claim
+    /// vouchers for every window they could have served. A call at or after its end refunds the rest to the
+    /// owner and deletes the allocations.
+    mutating func escrowClose(_ sender: PublicKey, id: Hash32) throws(ExecError) {
+        var escrow = try escrowRecord(id)
+        guard escrow.owner == sender else { throw .failed(.notEscrowOwner) }
+        switch escrow.status {
+        case .closed:
+            throw .failed(.escrowClosed)
+        case .open:
+            guard height >= escrow.expiryHeight else { throw .failed(.escrowNotExpired) }
+            let until = height &+ params.escrowUnlockBlocks
+            escrow.status = .unlocking(until: until)
+            state.put(StateKey.escrow(id), escrow)
+            txEvents.append(.escrowUnlocking(escrowId: id, untilHeight: until))
+        case .unlocking(let until):
+            guard height >= until else { throw .failed(.escrowStillUnlocking) }
+            let refund = escrow.balance
+            try state.credit(sender, refund)
+            for kv in try state.scan(StateKey.allocations(id)) { state.delete(kv.key) }
+            escrow.balance = .zero
+            escrow.allocated = .zero
+            escrow.status = .closed
+            state.put(StateKey.escrow(id), escrow)
+            txEvents.append(.escrowClosed(escrowId: id, refund: refund))
+        }
+    }
+
+    /// Charges the delta of a cumulative voucher over the last claimed one of its `(escrow, payee, shard,
+    /// window)` lane, at the shard's prices, from the payee's allocation. The protocol fee is burned; the rest
+    /// is held for the worker until its window settles (Specs/economics.md §2).
+    mutating func claimUsage(_ sender: PublicKey, _ v: UsageVoucher) throws(ExecError) {
         guard v.chainId == ledger.chainId else { throw .failed(.voucherWrongChain) }
-        guard var escrow = try state.record(StateKey.escrow(v.escrowId), Escrow.self) else { throw .failed(.unknownEscrow) }
-        guard !escrow.closed else { throw .failed(.escrowClosed) }
-        guard escrow.owner.verify(v.signature, digest: v.signingHash) else { throw .failed(.voucherBadSignature) }
-        // Strictly greater: no component may go back, and at least one must advance.
-        guard v.cumulativeInputTokens >= escrow.claimedInputTokens,
-              v.cumulativeOutputTokens >= escrow.claimedOutputTokens,
-              v.cumulativeInputTokens > escrow.claimedInputTokens || v.cumulativeOutputTokens > escrow.claimedOutputTokens
-        else { throw .failed(.voucherNotIncreasing) }
+        guard sender == v.payee else { throw .failed(.notVoucherPayee) }
+        var escrow = try escrowRecord(v.escrowId)
+        guard escrow.acceptsClaims(at: height) else {
+            throw .failed(escrow.status == .closed ? .escrowClosed : .claimPeriodOver)
+        }
         guard let pool = try poolConfig(escrow.pool) else { throw .fault(LedgerFault("escrow of unknown pool \(escrow.pool)")) }
+        guard Int(v.shard) < pool.shards.count else { throw .failed(.unknownShard) }
+        // The voucher's window must have started and still accept claims.
+        guard v.window <= pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
+        guard height <= pool.commitDeadline(ofWindow: v.window) else { throw .failed(.claimPeriodOver) }
+        guard escrow.owner.verify(v.signature, digest: v.signingHash) else { throw .failed(.voucherBadSignature) }
+
+        let countersKey = StateKey.voucherCounters(pool.id, v.window, v.payee, v.shard, v.escrowId)
+        var counters = try state.record(countersKey, VoucherCounters.self) ?? VoucherCounters()
+        // Strictly greater: no component may go back, and at least one must advance.
+        guard v.cumulativeInputTokens >= counters.inputTokens, v.cumulativeOutputTokens >= counters.outputTokens,
+              v.cumulativeInputTokens > counters.inputTokens || v.cumulativeOutputTokens > counters.outputTokens
+        else { throw .failed(.voucherNotIncreasing) }
+        let deltaIn = v.cumulativeInputTokens - counters.inputTokens
+        let deltaOut = v.cumulativeOutputTokens - counters.outputTokens
+        let shard = pool.shards[Int(v.shard)]
         let charge: Amount
+        let tokens: UInt64
         do {
-            let input = try pool.priceInputToken.multiplied(by: v.cumulativeInputTokens - escrow.claimedInputTokens)
-            let output = try pool.priceOutputToken.multiplied(by: v.cumulativeOutputTokens - escrow.claimedOutputTokens)
-            charge = try input.adding(output)
+            charge = try shard.priceInputToken.multiplied(by: deltaIn).adding(try shard.priceOutputToken.multiplied(by: deltaOut))
+            tokens = try Amount(deltaIn).adding(Amount(deltaOut)).units
         } catch { throw .failed(.amountOverflow) }
-        let charged = min(charge, escrow.balance)
+
+        let allocationKey = StateKey.allocation(v.escrowId, v.payee)
+        guard var allocation = try state.record(allocationKey, Allocation.self) else { throw .failed(.noAllocation) }
+        let charged = min(charge, allocation.remaining)
         let short = Amount(charge.units - charged.units)
+        let fee = charged.basisPoints(params.protocolFeeBps)
+        let net = Amount(charged.units - fee.units)
+
+        // The worker's record of the window, and the lane refunds flow back through.
+        let workKey = StateKey.workRecord(pool.id, v.window, v.payee)
+        var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
+        let laneKey = StateKey.payerLane(pool.id, v.window, v.payee, v.escrowId)
+        var lane = try state.record(laneKey, PayerLane.self)
+        if lane == nil {
+            guard Int(work.payers) < params.maxPayersPerWorkerWindow else { throw .failed(.tooManyPayers) }
+            work.payers += 1
+            lane = PayerLane(owner: escrow.owner, amount: .zero)
+        }
+        try work.withShard(v.shard) { (s: inout ShardWork) throws(ExecError) in
+            let (t, o1) = s.paidTokens.addingReportingOverflow(tokens)
+            let (e, o2) = s.earned.units.addingReportingOverflow(net.units)
+            guard !o1, !o2 else { throw .failed(.amountOverflow) }
+            s.paidTokens = t
+            s.earned = Amount(e)
+        }
+        var laneValue = lane!
+        laneValue.amount = Amount(laneValue.amount.units + net.units)  // ≤ the work record's earned, which did not overflow
+
+        var window = try state.window(pool.id, v.window) ?? WindowRecord()
+        guard window.status == .open else { throw .fault(LedgerFault("claim into settled window \(v.window) of pool \(pool.id)")) }
+        window.earned = Amount(window.earned.units &+ net.units)
+        window.feesBurned = Amount(window.feesBurned.units &+ fee.units)
+
+        counters = VoucherCounters(inputTokens: v.cumulativeInputTokens, outputTokens: v.cumulativeOutputTokens)
+        allocation.remaining = Amount(allocation.remaining.units - charged.units)
+        allocation.charged = Amount(allocation.charged.units &+ charged.units)
         escrow.balance = Amount(escrow.balance.units - charged.units)
-        escrow.claimedInputTokens = v.cumulativeInputTokens
-        escrow.claimedOutputTokens = v.cumulativeOutputTokens
-        do {
-            escrow.totalCharged = try escrow.totalCharged.adding(charged)
-            escrow.shortfall = try escrow.shortfall.adding(short)
-        } catch { throw .failed(.amountOverflow) }
+        escrow.allocated = Amount(escrow.allocated.units - charged.units)
+        escrow.totalCharged = Amount(escrow.totalCharged.units &+ charged.units)
+        escrow.shortfall = Amount(escrow.shortfall.units &+ short.units)
+        try state.burn(fee)
+        state.put(countersKey, counters)
+        state.put(allocationKey, allocation)
         state.put(StateKey.escrow(v.escrowId), escrow)
-        let w = pool.window(ofHeight: height)
-        var record = try state.window(pool.id, w) ?? WindowRecord()
-        do { record.revenue = try record.revenue.adding(charged) } catch { throw .failed(.amountOverflow) }
-        state.put(StateKey.window(pool.id, w), record)
-        txEvents.append(.escrowCharged(escrowId: v.escrowId, pool: pool.id, window: w, amount: charged, shortfall: short))
+        state.put(workKey, work)
+        state.put(laneKey, laneValue)
+        state.put(StateKey.window(pool.id, v.window), window)
+        txEvents.append(.usageClaimed(escrowId: v.escrowId, payee: v.payee, pool: pool.id, shard: v.shard, window: v.window,
+                                      charged: charged, fee: fee, shortfall: short))
     }
 }

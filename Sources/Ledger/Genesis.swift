@@ -79,18 +79,15 @@ extension Ledger {
             guard poolIds.insert(p.id).inserted else { throw GenesisError("duplicate pool \(p.id)") }
             guard Ledger.executorSpecs.contains(p.executorSpec) else { throw GenesisError("pool \(p.id): unknown executor spec '\(p.executorSpec)'") }
             guard !p.shards.isEmpty else { throw GenesisError("pool \(p.id) has no shards") }
-            guard p.windowBlocks > 0, p.revealDeadlineBlocks > 0 else { throw GenesisError("pool \(p.id): window and reveal deadline must be positive") }
-            guard p.spotCheckPpm <= 1_000_000 else { throw GenesisError("pool \(p.id): spot-check rate above 100 %") }
-            for bps in [p.fraudSlashBps, p.withholdSlashBps, p.verifierBountyBps] where bps > 10_000 {
-                throw GenesisError("pool \(p.id): a basis-point parameter exceeds 10000")
-            }
-            for (j, s) in p.shards.enumerated() {
-                guard s.layerStart < s.layerEnd, s.layerEnd <= p.model.numLayers else {
-                    throw GenesisError("pool \(p.id) shard \(j): layer range \(s.layerStart)..<\(s.layerEnd) not within \(p.model.numLayers) layers")
+            try Ledger.checkHorizons(p, params)
+            for (j, sh) in p.shards.enumerated() {
+                guard sh.layerStart < sh.layerEnd, sh.layerEnd <= p.model.numLayers else {
+                    throw GenesisError("pool \(p.id) shard \(j): layer range \(sh.layerStart)..<\(sh.layerEnd) not within \(p.model.numLayers) layers")
                 }
-                guard s.costWeight > 0 else { throw GenesisError("pool \(p.id) shard \(j): cost weight must be positive") }
+                guard sh.priceInputToken > .zero || sh.priceOutputToken > .zero else {
+                    throw GenesisError("pool \(p.id) shard \(j): a shard needs a positive input or output price")
+                }
             }
-            guard p.maxTokensPerPass > 0 else { throw GenesisError("pool \(p.id): maxTokensPerPass must be positive") }
             put(&state, StateKey.pool(p.id), p)
         }
         var workerKeys = Set<[UInt8]>()
@@ -108,6 +105,11 @@ extension Ledger {
         for bps in [params.protocolFeeBps, params.equivocationSlashBps, params.livenessMaxMissedBps] where bps > 10_000 {
             throw GenesisError("a basis-point parameter exceeds 10000")
         }
+        guard params.maxAdjudicationsPerBlock >= 1 else { throw GenesisError("ledger.maxAdjudicationsPerBlock must be at least 1") }
+        guard params.maxPayersPerWorkerWindow >= 1, params.maxAllocationsPerEscrow >= 1, params.maxClaimsPerTicket >= 1,
+              params.maxCommitmentsPerWindow >= 1, params.maxLeavesPerCommitment >= 1 else {
+            throw GenesisError("ledger limits (maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, maxCommitmentsPerWindow, maxLeavesPerCommitment) must be at least 1")
+        }
         guard params.slotsPerEpoch > 0 else { throw GenesisError("slotsPerEpoch must be positive") }
         put(&state, StateKey.global(.supply), supply.units)
         put(&state, StateKey.global(.burned), UInt64(0))
@@ -116,6 +118,46 @@ extension Ledger {
             put(&state, StateKey.global(.schedule), try snapshot(of: state, epoch: 0))
             return try state.overlay.writeSet()
         } catch { throw GenesisError("cannot build the genesis state: \(error)") }
+    }
+
+    /// The timing and economic checks of a pool against the chain parameters (Specs/economics.md §6): every
+    /// horizon fits the ones that must outlast it, and the payable cap keeps cheating unprofitable.
+    public static func checkHorizons(_ p: PoolConfig, _ params: LedgerParams) throws(GenesisError) {
+        let id = "pool \(p.id)"
+        guard p.windowBlocks > 0 else { throw GenesisError("\(id): windowBlocks must be positive") }
+        guard p.commitGraceBlocks >= 1 else { throw GenesisError("\(id): commitGraceBlocks must be at least 1") }
+        guard p.challengeBlocks >= 1 else { throw GenesisError("\(id): challengeBlocks must be at least 1") }
+        guard params.beaconDelay >= 1 else { throw GenesisError("ledger.beaconDelay must be at least 1 (the beacon must come after the commitment)") }
+        // A proposer cartel could censor reveals and fraud reveals for as many consecutive slots as it leads;
+        // three slots in a row happen with probability s³ for a cartel of stake share s (1/27 at s = 1/3).
+        guard p.revealDeadlineBlocks >= 3 else { throw GenesisError("\(id): revealDeadlineBlocks must be at least 3 (censorship margin)") }
+        guard p.fraudRevealBlocks >= 3 else { throw GenesisError("\(id): fraudRevealBlocks must be at least 3 (censorship margin)") }
+        guard p.spotCheckPpm >= 1, p.spotCheckPpm <= 1_000_000 else { throw GenesisError("\(id): spotCheckPpm must be in 1...1000000") }
+        guard p.maxTicketsPerCommitment >= 1 else { throw GenesisError("\(id): maxTicketsPerCommitment must be at least 1") }
+        guard p.maxTokensPerPass > 0 else { throw GenesisError("\(id): maxTokensPerPass must be positive") }
+        for (name, bps) in [("fraudSlashBps", p.fraudSlashBps), ("verifierBountyBps", p.verifierBountyBps),
+                            ("payableCapBps", p.payableCapBps)] where bps > 10_000 {
+            throw GenesisError("\(id): \(name) exceeds 10000")
+        }
+        guard p.fraudSlashBps > 0 else { throw GenesisError("\(id): fraudSlashBps must be positive") }
+        guard p.minReplayProbabilityBps > 0, p.minReplayProbabilityBps < 10_000 else {
+            throw GenesisError("\(id): minReplayProbabilityBps must be in 1...9999")
+        }
+        // Cheating loses money when cap ≤ σ·v/(1−v) of stake (Specs/economics.md §5).
+        let bound = UInt64(p.fraudSlashBps) * UInt64(p.minReplayProbabilityBps) / UInt64(10_000 - p.minReplayProbabilityBps)
+        guard UInt64(p.payableCapBps) <= bound else {
+            throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·v/(1−v) = \(bound) for minReplayProbabilityBps \(p.minReplayProbabilityBps): cheating would pay")
+        }
+        let horizon = p.settlementHorizon(beaconDelay: params.beaconDelay)
+        guard params.unbondingBlocks >= 2 &* horizon else {
+            throw GenesisError("ledger.unbondingBlocks \(params.unbondingBlocks) is shorter than twice \(id)'s slashing horizon \(horizon) (windowBlocks + commitGraceBlocks + beaconDelay + revealDeadlineBlocks + challengeBlocks + fraudRevealBlocks): a cheater could unbond before its punishment")
+        }
+        guard params.escrowUnlockBlocks >= p.windowBlocks &+ p.commitGraceBlocks &+ 3 else {
+            throw GenesisError("ledger.escrowUnlockBlocks \(params.escrowUnlockBlocks) is shorter than \(id)'s claim horizon windowBlocks + commitGraceBlocks + 3 = \(p.windowBlocks &+ p.commitGraceBlocks &+ 3): an owner could close ahead of a payee's last claim")
+        }
+        guard params.revealedKeyRetentionBlocks >= horizon else {
+            throw GenesisError("ledger.revealedKeyRetentionBlocks \(params.revealedKeyRetentionBlocks) is shorter than \(id)'s settlement horizon \(horizon)")
+        }
     }
 
     private func put(_ state: inout LedgerState, _ key: [UInt8], _ value: some CanonicalEncodable) {

@@ -7,15 +7,16 @@ public struct SupplyReport: Hashable, Sendable, CustomStringConvertible {
     public var stakes: UInt64 = 0
     public var unbonding: UInt64 = 0
     public var escrows: UInt64 = 0
-    public var windowRevenue: UInt64 = 0
-    /// Fraud-proof bonds held across blocks (always zero in v1: adjudication is immediate).
+    /// Net usage charges held for workers until their windows are paid out.
+    public var earnedHeld: UInt64 = 0
+    /// Fraud-claim bonds and bounties held (blind commitments, open claims, proven cases not yet paid).
     public var bondsHeld: UInt64 = 0
     public var burned: UInt64 = 0
 
     /// Sum of every holding, or nil on overflow.
     public var accounted: UInt64? {
         var t: UInt64 = 0
-        for v in [balances, stakes, unbonding, escrows, windowRevenue, bondsHeld, burned] {
+        for v in [balances, stakes, unbonding, escrows, earnedHeld, bondsHeld, burned] {
             let (s, o) = t.addingReportingOverflow(v)
             if o { return nil }
             t = s
@@ -24,7 +25,7 @@ public struct SupplyReport: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "supply \(supply) = balances \(balances) + stakes \(stakes) + unbonding \(unbonding) + escrows \(escrows) + window revenue \(windowRevenue) + bonds \(bondsHeld) + burned \(burned) (accounted \(accounted.map(String.init) ?? "overflow"))"
+        "supply \(supply) = balances \(balances) + stakes \(stakes) + unbonding \(unbonding) + escrows \(escrows) + earned held \(earnedHeld) + bonds \(bondsHeld) + burned \(burned) (accounted \(accounted.map(String.init) ?? "overflow"))"
     }
 }
 
@@ -38,6 +39,28 @@ public struct InvariantViolation: Error, Hashable, Sendable, CustomStringConvert
 /// The ledger invariants (Specs/state-machine.md, "Invariants"), checked by tests after every block and by
 /// the node with `--check-invariants`.
 public enum Invariants {
+    /// A closed escrow holds nothing; allocations never exceed what the escrow holds (no overdraw).
+    static func checkEscrow(_ key: [UInt8], _ e: Escrow) throws {
+        if e.status == .closed && (e.balance != .zero || e.allocated != .zero) {
+            throw InvariantViolation("closed escrow \(key.hex) holds \(e.balance)")
+        }
+        if e.allocated > e.balance { throw InvariantViolation("escrow \(key.hex) allocated \(e.allocated) of \(e.balance)") }
+    }
+
+    /// Every unit held for a worker was charged to a payer's escrow: the payer lanes of a work record add up to
+    /// its earned total (and lanes exist only with their record).
+    static func checkLanes(_ workKey: [UInt8], _ state: any StateReader) throws {
+        let ident = Array(workKey[1...])  // pool ‖ window ‖ worker
+        var lanes: UInt64 = 0
+        for kv in try state.scan(prefix: [StateKey.Prefix.payerLane.rawValue] + ident, after: nil, limit: .max) {
+            let (s, o) = lanes.addingReportingOverflow(try PayerLane(canonicalEncoding: kv.value).amount.units)
+            if o { throw InvariantViolation("payer lanes overflow") }
+            lanes = s
+        }
+        let earned = try state.get(workKey).map { try WorkRecord(canonicalEncoding: $0).earned } ?? 0
+        if lanes != earned { throw InvariantViolation("work \(workKey.hex) earned \(earned) but its payers paid \(lanes)") }
+    }
+
     /// Checks every invariant over a full scan of `state`; returns the supply report.
     @discardableResult
     public static func check(_ state: any StateReader) throws -> SupplyReport {
@@ -87,22 +110,22 @@ public enum Invariants {
         if entries != queued.count { throw InvariantViolation("unbonding queue has \(queued.count) keys for \(entries) entries") }
         for kv in try all(.escrow) {
             let e = try Escrow(canonicalEncoding: kv.value)
-            if e.closed && e.balance != .zero { throw InvariantViolation("closed escrow \(kv.key.hex) holds \(e.balance)") }
+            try checkEscrow(kv.key, e)
             try add(&r.escrows, e.balance.units, "escrow")
-        }
-        for kv in try all(.window) {
-            let w = try WindowRecord(canonicalEncoding: kv.value)
-            try add(&r.windowRevenue, w.revenue.units, "window revenue")
-            try add(&r.windowRevenue, w.carriedIn.units, "window revenue")
-            if w.status == .settled {
-                // Settled windows hold nothing: subtract what they received, they paid or carried it all.
-                let paid = w.protocolShare.units &+ w.workerShare.units &+ w.carriedOut.units
-                if paid != w.revenue.units &+ w.carriedIn.units {
-                    throw InvariantViolation("settled window \(kv.key.hex) paid \(paid) of \(w.revenue.units &+ w.carriedIn.units)")
-                }
-                r.windowRevenue -= w.revenue.units &+ w.carriedIn.units
+            var reserved: UInt64 = 0
+            for a in try state.scan(prefix: [StateKey.Prefix.allocation.rawValue] + kv.key[1...], after: nil, limit: .max) {
+                try add(&reserved, try Allocation(canonicalEncoding: a.value).remaining.units, "allocation")
             }
+            if reserved != e.allocated.units { throw InvariantViolation("escrow \(kv.key.hex) allocated \(e.allocated) but allocations hold \(reserved)") }
         }
+        for kv in try all(.workRecord) {
+            let w = try WorkRecord(canonicalEncoding: kv.value)
+            try add(&r.earnedHeld, w.earned, "earned")
+            try checkLanes(kv.key, state)
+        }
+        for kv in try all(.fraudCommitment) { try add(&r.bondsHeld, try FraudCommitment(canonicalEncoding: kv.value).bond.units, "bonds") }
+        for kv in try all(.fraudClaim) { try add(&r.bondsHeld, try FraudClaim(canonicalEncoding: kv.value).bond.units, "bonds") }
+        for kv in try all(.fraudCase) { try add(&r.bondsHeld, try FraudCase(canonicalEncoding: kv.value).held, "bonds") }
         var statusIndex = Set<[UInt8]>()
         for kv in try all(.ticketByStatus) { statusIndex.insert(kv.key) }
         var tickets = 0
@@ -212,7 +235,10 @@ public struct InvariantTracker: Sendable {
         case .staker: try adjust(&r.stakes, try Staker(canonicalEncoding: value).stake.units, sign, "stake")
         case .unbonding: try adjust(&r.unbonding, try UnbondingEntry(canonicalEncoding: value).amount.units, sign, "unbonding")
         case .escrow: try adjust(&r.escrows, try Escrow(canonicalEncoding: value).balance.units, sign, "escrow")
-        case .window: try adjust(&r.windowRevenue, try WindowRecord(canonicalEncoding: value).held.units, sign, "window revenue")
+        case .workRecord: try adjust(&r.earnedHeld, try WorkRecord(canonicalEncoding: value).earned, sign, "earned")
+        case .fraudCommitment: try adjust(&r.bondsHeld, try FraudCommitment(canonicalEncoding: value).bond.units, sign, "bonds")
+        case .fraudClaim: try adjust(&r.bondsHeld, try FraudClaim(canonicalEncoding: value).bond.units, sign, "bonds")
+        case .fraudCase: try adjust(&r.bondsHeld, try FraudCase(canonicalEncoding: value).held, sign, "bonds")
         case .global where key == StateKey.global(.burned):
             try adjust(&r.burned, try UInt64(canonicalEncoding: value), sign, "burned")
         case .global where key == StateKey.global(.supply):
@@ -254,17 +280,19 @@ public struct InvariantTracker: Sendable {
                 throw InvariantViolation("unbonding queue key \(key.hex) without an entry")
             }
         case .escrow:
-            if let v = value {
-                let e = try Escrow(canonicalEncoding: v)
-                if e.closed && e.balance != .zero { throw InvariantViolation("closed escrow \(key.hex) holds \(e.balance)") }
+            if let v = value { try Invariants.checkEscrow(key, try Escrow(canonicalEncoding: v)) }
+            var reserved: UInt64 = 0
+            for a in try s.scan(prefix: [StateKey.Prefix.allocation.rawValue] + key[1...], after: nil, limit: .max) {
+                reserved &+= try Allocation(canonicalEncoding: a.value).remaining.units
             }
-        case .window:
-            if let v = value {
-                let w = try WindowRecord(canonicalEncoding: v)
-                if w.status == .settled, w.protocolShare.units &+ w.workerShare.units &+ w.carriedOut.units != w.revenue.units &+ w.carriedIn.units {
-                    throw InvariantViolation("settled window \(key.hex) did not pay out exactly its revenue")
-                }
-            }
+            let allocated = try value.map { try Escrow(canonicalEncoding: $0).allocated.units } ?? 0
+            if reserved != allocated { throw InvariantViolation("escrow \(key.hex) allocated \(allocated) but allocations hold \(reserved)") }
+        case .allocation:
+            try checkStructure([StateKey.Prefix.escrow.rawValue] + key[1..<33], after: s)
+        case .workRecord:
+            try Invariants.checkLanes(key, s)
+        case .payerLane:
+            try Invariants.checkLanes([StateKey.Prefix.workRecord.rawValue] + key[1..<45], s)
         case .ticket:
             if let v = value, let id = Hash32(bytes: key[1...]) {
                 let t = try Ticket(canonicalEncoding: v)

@@ -13,12 +13,12 @@ public enum StateKey {
         case escrowByOwner = 0x08
         case pool = 0x09
         case window = 0x0A
-        case shareTally = 0x0B
+        case workRecord = 0x0B
         case commitment = 0x0C
         case selectionQueue = 0x0D
         case ticket = 0x0E
         case revealDeadlineQueue = 0x0F
-        case ticketInput = 0x10
+        case caseInput = 0x10
         case offence = 0x11
         case fraudCase = 0x12
         case forfeiture = 0x13
@@ -27,8 +27,18 @@ public enum StateKey {
         case payout = 0x16
         case commitmentByWorker = 0x19
         case ticketByStatus = 0x1A
-        case challengeEndQueue = 0x1B
         case ticketByCommitment = 0x1C
+        case allocation = 0x21
+        case voucherCounters = 0x22
+        case payerLane = 0x24
+        case revealedPass = 0x25
+        case fraudCommitment = 0x27
+        case fraudCommitmentExpiry = 0x28
+        case fraudClaim = 0x29
+        case adjudicationQueue = 0x2A
+        case caseFinalQueue = 0x2B
+        case settlementQueue = 0x2C
+        case pruneQueue = 0x2D
         case global = 0x20
     }
 
@@ -60,10 +70,37 @@ public enum StateKey {
     public static func pool(_ id: UInt32) -> [UInt8] { k(.pool, id.bigEndianBytes) }
     public static func window(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.window, pool.bigEndianBytes, w.bigEndianBytes) }
     public static func windows(_ pool: UInt32) -> [UInt8] { k(.window, pool.bigEndianBytes) }
-    public static func shareTally(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
-        k(.shareTally, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
+    public static func workRecord(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
+        k(.workRecord, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
     }
-    public static func shareTallies(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.shareTally, pool.bigEndianBytes, w.bigEndianBytes) }
+    public static func workRecords(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.workRecord, pool.bigEndianBytes, w.bigEndianBytes) }
+    public static func allocation(_ escrow: Hash32, _ payee: PublicKey) -> [UInt8] { k(.allocation, escrow.bytes, payee.bytes) }
+    public static func allocations(_ escrow: Hash32) -> [UInt8] { k(.allocation, escrow.bytes) }
+    public static func voucherCounters(_ pool: UInt32, _ w: UInt64, _ payee: PublicKey, _ shard: UInt32, _ escrow: Hash32) -> [UInt8] {
+        k(.voucherCounters, pool.bigEndianBytes, w.bigEndianBytes, payee.bytes, shard.bigEndianBytes, escrow.bytes)
+    }
+    public static func voucherCounters(_ pool: UInt32, _ w: UInt64, _ payee: PublicKey) -> [UInt8] {
+        k(.voucherCounters, pool.bigEndianBytes, w.bigEndianBytes, payee.bytes)
+    }
+    public static func payerLane(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ escrow: Hash32) -> [UInt8] {
+        k(.payerLane, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, escrow.bytes)
+    }
+    public static func payerLanes(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
+        k(.payerLane, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
+    }
+    public static func revealedPass(_ key: Hash32) -> [UInt8] { k(.revealedPass, key.bytes) }
+    public static func fraudCommitment(_ claim: Hash32) -> [UInt8] { k(.fraudCommitment, claim.bytes) }
+    public static func fraudCommitmentExpiry(_ h: UInt64, _ claim: Hash32) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes, claim.bytes) }
+    public static func fraudCommitmentExpiry(at h: UInt64) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes) }
+    public static func fraudClaim(_ ticket: Hash32, _ claim: Hash32) -> [UInt8] { k(.fraudClaim, ticket.bytes, claim.bytes) }
+    public static func fraudClaims(_ ticket: Hash32) -> [UInt8] { k(.fraudClaim, ticket.bytes) }
+    public static func adjudicationQueue(_ seq: UInt64) -> [UInt8] { k(.adjudicationQueue, seq.bigEndianBytes) }
+    public static func caseFinalQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.caseFinalQueue, h.bigEndianBytes, ticket.bytes) }
+    public static func caseFinalQueue(at h: UInt64) -> [UInt8] { k(.caseFinalQueue, h.bigEndianBytes) }
+    public static func settlementQueue(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.settlementQueue, pool.bigEndianBytes, w.bigEndianBytes) }
+    /// A key to delete at the end of block `h` (records kept for a retention period).
+    public static func pruneQueue(_ h: UInt64, _ key: [UInt8]) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes, key) }
+    public static func pruneQueue(at h: UInt64) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes) }
     public static func commitment(_ id: Hash32) -> [UInt8] { k(.commitment, id.bytes) }
     public static func commitmentByWorker(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ id: Hash32) -> [UInt8] {
         k(.commitmentByWorker, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, id.bytes)
@@ -80,19 +117,15 @@ public enum StateKey {
     public static func tickets(commitment c: Hash32) -> [UInt8] { k(.ticketByCommitment, c.bytes) }
     public static func revealDeadlineQueue(_ h: UInt64, _ id: Hash32) -> [UInt8] { k(.revealDeadlineQueue, h.bigEndianBytes, id.bytes) }
     public static func revealDeadlineQueue(at h: UInt64) -> [UInt8] { k(.revealDeadlineQueue, h.bigEndianBytes) }
-    public static func challengeEndQueue(_ h: UInt64, _ id: Hash32) -> [UInt8] { k(.challengeEndQueue, h.bigEndianBytes, id.bytes) }
-    public static func challengeEndQueue(at h: UInt64) -> [UInt8] { k(.challengeEndQueue, h.bigEndianBytes) }
-    public static func ticketInput(_ id: Hash32) -> [UInt8] { k(.ticketInput, id.bytes) }
+    public static func caseInput(_ ticket: Hash32) -> [UInt8] { k(.caseInput, ticket.bytes) }
     public static func offence(_ id: Hash32) -> [UInt8] { k(.offence, id.bytes) }
     public static func fraudCase(_ ticket: Hash32) -> [UInt8] { k(.fraudCase, ticket.bytes) }
-    public static func forfeiture(_ pool: UInt32, _ worker: PublicKey, from: UInt64) -> [UInt8] {
-        k(.forfeiture, pool.bigEndianBytes, worker.bytes, from.bigEndianBytes)
-    }
-    public static func forfeitures(_ pool: UInt32, _ worker: PublicKey) -> [UInt8] { k(.forfeiture, pool.bigEndianBytes, worker.bytes) }
+    /// The last window whose unpaid work of a convicted worker is forfeited.
+    public static func forfeiture(_ pool: UInt32, _ worker: PublicKey) -> [UInt8] { k(.forfeiture, pool.bigEndianBytes, worker.bytes) }
     public static func proposer(_ height: UInt64) -> [UInt8] { k(.proposer, height.bigEndianBytes) }
     public static func liveness(_ key: PublicKey) -> [UInt8] { k(.liveness, key.bytes) }
-    public static func payout(_ pool: UInt32, _ w: UInt64, _ kind: PayoutKind, _ recipient: PublicKey) -> [UInt8] {
-        k(.payout, pool.bigEndianBytes, w.bigEndianBytes, [kind.rawValue], recipient.bytes)
+    public static func payout(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
+        k(.payout, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
     }
     public static func payouts(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.payout, pool.bigEndianBytes, w.bigEndianBytes) }
     public static func global(_ name: Global) -> [UInt8] { k(.global, Array(name.rawValue.utf8)) }
@@ -111,7 +144,7 @@ public enum StateKey {
         case nextUnbondingId
         /// The leader-schedule snapshot of the current epoch (`ValidatorSnapshot`).
         case schedule
-        /// Fraud proofs executed in the current block (u64 height, u64 count).
-        case fraudProofsInBlock
+        /// Sequence number of the next queued adjudication (u64).
+        case nextAdjudication
     }
 }

@@ -309,14 +309,20 @@ struct Execution {
             try escrowTopUp(t.sender, id: id, amount: amount, newExpiry: expiry)
         case .escrowClose(let id):
             try escrowClose(t.sender, id: id)
+        case .escrowAllocate(let id, let payee, let amount):
+            try escrowAllocate(t.sender, id: id, payee: payee, amount: amount)
         case .claimUsage(let voucher):
-            try claimUsage(voucher)
-        case .commitShares(let pool, let window, let shard, let passes, let tokens, let root):
-            try commitShares(t.sender, pool: pool, window: window, shard: shard, passCount: passes, tokenCount: tokens, root: root)
-        case .revealTicket(let ticketId, let leaf, let proof, let input):
-            try revealTicket(t.sender, ticketId: ticketId, leaf: leaf, proof: proof, input: input)
-        case .fraudProof(let ticketId):
-            try fraudProof(t.sender, ticketId: ticketId)
+            try claimUsage(t.sender, voucher)
+        case .commitShares(let pool, let window, let shard, let leaves, let tokens, let root):
+            try commitShares(t.sender, pool: pool, window: window, shard: shard, leafCount: leaves, tokenTotal: tokens, root: root)
+        case .revealTicket(let ticketId, let leaf, let left, let right, let input):
+            try revealTicket(t.sender, ticketId: ticketId, proof: leaf, left: left, right: right, input: input, txId: txId)
+        case .fraudCommit(let claim, let pool):
+            try fraudCommit(t.sender, claim: claim, pool: pool)
+        case .fraudReveal(let ticketId, let salt, let input):
+            try fraudReveal(t.sender, ticketId: ticketId, salt: salt, input: input)
+        case .claimPayout(let pool, let window, let worker):
+            try claimPayout(pool: pool, window: window, worker: worker)
         case .doubleSignEvidence(let a, let b):
             try doubleSign(a, b)
         }
@@ -331,27 +337,22 @@ public enum LedgerIds {
         return Tags.id.hash(w.bytes)
     }
 
-    /// Commitment id: `H_id(0x02 ‖ worker ‖ pool u32 ‖ window u64 ‖ passRoot)`.
-    public static func commitment(worker: PublicKey, pool: UInt32, window: UInt64, passRoot: Hash32) -> Hash32 {
-        var w = CanonicalWriter(); w.u8(2); w.encode(worker); w.u32(pool); w.u64(window); w.hash(passRoot)
+    /// Commitment id: `H_id(0x02 ‖ worker ‖ pool u32 ‖ window u64 ‖ shard u32 ‖ root)`.
+    public static func commitment(worker: PublicKey, pool: UInt32, window: UInt64, shard: UInt32, root: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(2); w.encode(worker); w.u32(pool); w.u64(window); w.u32(shard); w.hash(root)
         return Tags.id.hash(w.bytes)
     }
 
-    /// Ticket id: `H_id(0x03 ‖ commitmentId ‖ passIndex u32)`.
-    public static func ticket(commitment: Hash32, passIndex: UInt32) -> Hash32 {
-        var w = CanonicalWriter(); w.u8(3); w.hash(commitment); w.u32(passIndex)
+    /// Ticket id: `H_id(0x03 ‖ commitmentId ‖ sample u32)`.
+    public static func ticket(commitment: Hash32, sample: UInt32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(3); w.hash(commitment); w.u32(sample)
         return Tags.id.hash(w.bytes)
     }
 
-    /// Offence id of proven fraud on one ticket.
-    public static func fraudOffence(ticket: Hash32) -> Hash32 {
-        var w = CanonicalWriter(); w.u8(0x10); w.hash(ticket)
-        return Tags.id.hash(w.bytes)
-    }
-
-    /// Offence id of withheld reveals of one commitment (one punishment however many tickets are missed).
-    public static func withholdOffence(commitment: Hash32) -> Hash32 {
-        var w = CanonicalWriter(); w.u8(0x11); w.hash(commitment)
+    /// Offence id of a bad pass in a commitment (proven fraud, a withheld reveal or a reused pass): one
+    /// punishment per commitment, however many of its samples are bad.
+    public static func passOffence(commitment: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x10); w.hash(commitment)
         return Tags.id.hash(w.bytes)
     }
 

@@ -80,20 +80,56 @@ public struct LedgerReader: Sendable {
         }
     }
 
-    /// Settlement payouts of a window: validators then workers, each by key.
-    public func payouts(_ pool: UInt32, _ w: UInt64) throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+    /// Paid-out workers of a window (records kept for the retention period), by worker key.
+    public func payouts(_ pool: UInt32, _ w: UInt64) throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try state.scan(prefix: StateKey.payouts(pool, w), after: nil, limit: .max).compactMap { kv in
-            guard let kind = PayoutKind(rawValue: kv.key[13]), let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
-            return (kind, k, try decode(kv.value, kv.key) as Amount)
+            guard let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
+            return (k, try decode(kv.value, kv.key) as PayoutRecord)
         }
     }
 
-    /// Share tallies of a window, by worker key.
-    public func shares(_ pool: UInt32, window w: UInt64, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(PublicKey, ShareTally)> {
-        try page(StateKey.shareTallies(pool, w), cursor: cursor, limit: limit) { kv in
+    /// Workers' unpaid work in a window (what they were paid for, per shard, and what they committed), by worker.
+    public func work(_ pool: UInt32, window w: UInt64, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(PublicKey, WorkRecord)> {
+        try page(StateKey.workRecords(pool, w), cursor: cursor, limit: limit) { kv in
             guard let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
-            return (k, try decode(kv.value, kv.key) as ShareTally)
+            return (k, try decode(kv.value, kv.key) as WorkRecord)
         }
+    }
+
+    /// One worker's unpaid work in a window.
+    public func work(_ pool: UInt32, window w: UInt64, worker: PublicKey) throws -> WorkRecord? {
+        try record(StateKey.workRecord(pool, w, worker), WorkRecord.self)
+    }
+
+    /// The allocation of an escrow for a payee.
+    public func allocation(_ escrow: Hash32, payee: PublicKey) throws -> Allocation? {
+        try record(StateKey.allocation(escrow, payee), Allocation.self)
+    }
+
+    /// Allocations of an escrow, by payee.
+    public func allocations(_ escrow: Hash32) throws -> [(PublicKey, Allocation)] {
+        try state.scan(prefix: StateKey.allocations(escrow), after: nil, limit: .max).compactMap { kv in
+            guard let k = PublicKey(bytes: kv.key.suffix(32)) else { return nil }
+            return (k, try decode(kv.value, kv.key) as Allocation)
+        }
+    }
+
+    /// The last claimed counters of a voucher lane.
+    public func voucherCounters(pool: UInt32, window w: UInt64, payee: PublicKey, shard: UInt32, escrow: Hash32) throws -> VoucherCounters? {
+        try record(StateKey.voucherCounters(pool, w, payee, shard, escrow), VoucherCounters.self)
+    }
+
+    /// The last window whose unpaid work of a convicted worker is forfeited, if any.
+    public func forfeitedThrough(_ pool: UInt32, worker: PublicKey) throws -> UInt64? {
+        try record(StateKey.forfeiture(pool, worker), UInt64.self)
+    }
+
+    /// Who revealed a pass (by content key) first, while it is remembered.
+    public func revealedPass(_ key: Hash32) throws -> RevealedPass? { try record(StateKey.revealedPass(key), RevealedPass.self) }
+
+    /// A blind fraud claim not yet revealed.
+    public func fraudCommitment(_ claim: Hash32) throws -> FraudCommitment? {
+        try record(StateKey.fraudCommitment(claim), FraudCommitment.self)
     }
 
     public func commitment(_ id: Hash32) throws -> Commitment? { try record(StateKey.commitment(id), Commitment.self) }
@@ -119,8 +155,6 @@ public struct LedgerReader: Sendable {
 
     public func ticket(_ id: Hash32) throws -> Ticket? { try record(StateKey.ticket(id), Ticket.self) }
 
-    /// The revealed input of a ticket still open to challenge.
-    public func ticketInput(_ id: Hash32) throws -> [UInt8]? { try state.get(StateKey.ticketInput(id)) }
 
     /// Tickets in a status, by id.
     public func tickets(status: TicketStatus, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(Hash32, Ticket)> {
@@ -130,8 +164,8 @@ public struct LedgerReader: Sendable {
         }
     }
 
-    /// Tickets selected from one commitment, by pass index.
-    public func tickets(commitment: Hash32) throws -> [(passIndex: UInt32, id: Hash32)] {
+    /// Tickets drawn from one commitment, by sample number.
+    public func tickets(commitment: Hash32) throws -> [(sample: UInt32, id: Hash32)] {
         try state.scan(prefix: StateKey.tickets(commitment: commitment), after: nil, limit: .max).compactMap { kv in
             guard let id = Hash32(bytes: kv.value) else { return nil }
             return (UInt32(bigEndianBytes: kv.key.suffix(4)), id)

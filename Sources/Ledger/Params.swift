@@ -11,7 +11,8 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var minFeePerByte: UInt64 = 1
     /// Maximum size of one signed transaction, in bytes.
     public var maxTransactionBytes: Int = 256 * 1024
-    /// Blocks an unbonding entry waits before it is paid back; evidence older than this is ignored.
+    /// Blocks an unbonding entry waits before it is paid back; evidence older than this is ignored. Must cover
+    /// the longest slashing horizon of every pool (genesis checks it).
     public var unbondingBlocks: UInt64 = 8640
     /// Concurrent unbonding entries per staker and role.
     public var maxUnbondingEntries: Int = 7
@@ -23,9 +24,9 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var slotsPerEpoch: UInt64 = 360
     /// Blocks between a share commitment's inclusion and the block whose RANDAO mix selects its tickets.
     public var beaconDelay: UInt64 = 2
-    /// Fraud proofs executed per block; further ones fail with `fraudProofCapReached`.
-    public var maxFraudProofsPerBlock: Int = 4
-    /// Share of each settled window's revenue paid to validators, by blocks produced in the window.
+    /// Fraud-proof replays executed per block (the adjudication queue drains at this rate).
+    public var maxAdjudicationsPerBlock: Int = 4
+    /// Protocol fee on every usage claim, burned (so no payer can recover it, which makes self-dealing lose it).
     public var protocolFeeBps: BasisPoints = 500
     /// Slash for equivocation (two headers for one slot), and the offender is tombstoned.
     public var equivocationSlashBps: BasisPoints = 500
@@ -33,16 +34,25 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var livenessMaxMissedBps: BasisPoints = 5000
     /// Liveness is judged only for validators that led at least this many slots in the epoch.
     public var livenessMinSlots: UInt64 = 4
-    /// Share commitments per worker, pool and window.
-    public var maxCommitmentsPerWindow: Int = 64
-    /// Passes per share commitment.
-    public var maxPassesPerCommitment: UInt32 = 4096
-    /// Windows a PPLNS settlement looks back at most.
-    public var pplnsMaxLookbackWindows: UInt64 = 16
+    /// Share commitments per worker, pool, window and shard.
+    public var maxCommitmentsPerWindow: Int = 16
+    /// Leaves per share commitment (the sum tree's depth is at most 24).
+    public var maxLeavesPerCommitment: UInt32 = 1 << 16
+    /// Distinct escrows that may pay one worker in one window of a pool (bounds the payout's refund loop).
+    public var maxPayersPerWorkerWindow: Int = 64
+    /// Payees one escrow may allocate to (bounds the escrow's final refund).
+    public var maxAllocationsPerEscrow: Int = 64
+    /// Fraud claims one ticket may collect before it is adjudicated.
+    public var maxClaimsPerTicket: Int = 16
+    /// Blocks a closing escrow stays claimable before its rest is refunded (covers every pool's claim horizon).
+    public var escrowUnlockBlocks: UInt64 = 200
+    /// Blocks a revealed pass's content key is remembered (pass reuse across commitments is detected within it).
+    public var revealedKeyRetentionBlocks: UInt64 = 8640
 
     public init() {}
 
-    // Decoding fills absent fields with defaults, so genesis files only list what they change.
+    // Decoding fills absent fields with defaults, so genesis files only list what they change; an unknown
+    // field is an error (a typo must not silently keep a default).
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -51,23 +61,37 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         try d(.maxTransactionBytes, &maxTransactionBytes); try d(.unbondingBlocks, &unbondingBlocks)
         try d(.maxUnbondingEntries, &maxUnbondingEntries); try d(.validatorMinStake, &validatorMinStake)
         try d(.jailBlocks, &jailBlocks); try d(.slotsPerEpoch, &slotsPerEpoch); try d(.beaconDelay, &beaconDelay)
-        try d(.maxFraudProofsPerBlock, &maxFraudProofsPerBlock); try d(.protocolFeeBps, &protocolFeeBps)
+        try d(.maxAdjudicationsPerBlock, &maxAdjudicationsPerBlock); try d(.protocolFeeBps, &protocolFeeBps)
         try d(.equivocationSlashBps, &equivocationSlashBps); try d(.livenessMaxMissedBps, &livenessMaxMissedBps)
         try d(.livenessMinSlots, &livenessMinSlots); try d(.maxCommitmentsPerWindow, &maxCommitmentsPerWindow)
-        try d(.maxPassesPerCommitment, &maxPassesPerCommitment); try d(.pplnsMaxLookbackWindows, &pplnsMaxLookbackWindows)
+        try d(.maxLeavesPerCommitment, &maxLeavesPerCommitment); try d(.maxPayersPerWorkerWindow, &maxPayersPerWorkerWindow)
+        try d(.maxAllocationsPerEscrow, &maxAllocationsPerEscrow); try d(.maxClaimsPerTicket, &maxClaimsPerTicket)
+        try d(.escrowUnlockBlocks, &escrowUnlockBlocks); try d(.revealedKeyRetentionBlocks, &revealedKeyRetentionBlocks)
+        let known = Set(CodingKeys.allCases.map(\.stringValue))
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        for k in any.allKeys where !known.contains(k.stringValue) {
+            throw DecodingError.dataCorruptedError(forKey: k, in: any, debugDescription: "unknown ledger parameter '\(k.stringValue)'; known: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case addressPrefix, minFeePerByte, maxTransactionBytes, unbondingBlocks, maxUnbondingEntries, validatorMinStake
+        case jailBlocks, slotsPerEpoch, beaconDelay, maxAdjudicationsPerBlock, protocolFeeBps, equivocationSlashBps
+        case livenessMaxMissedBps, livenessMinSlots, maxCommitmentsPerWindow, maxLeavesPerCommitment
+        case maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, escrowUnlockBlocks
+        case revealedKeyRetentionBlocks
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 }
 
-
-/// How a pool splits a settled window among its workers.
-public enum RewardScheme: Hashable, Sendable {
-    /// By the weighted shares of the settled window.
-    case proportional
-    /// By the last `shares` weighted shares up to and including the settled window.
-    case pplns(shares: UInt64)
-}
-
-/// A shard of a pool's model: a contiguous layer range served by one worker process.
+/// A shard of a pool's model: a contiguous layer range served by one worker process, with its own prices
+/// (a shard with more layers costs more to serve).
 public struct PoolShard: Hashable, Sendable {
     /// First layer (inclusive).
     public var layerStart: UInt32
@@ -77,12 +101,15 @@ public struct PoolShard: Hashable, Sendable {
     public var finalNorm: Bool
     /// SHA-256 of the weight file that holds this shard's layers.
     public var weightsSHA256: Hash32
-    /// Weight of one token of this shard in share accounting.
-    public var costWeight: UInt64
+    /// Price per input token served by this shard, base units.
+    public var priceInputToken: Amount
+    /// Price per output token served by this shard, base units.
+    public var priceOutputToken: Amount
 
-    public init(layerStart: UInt32, layerEnd: UInt32, finalNorm: Bool, weightsSHA256: Hash32, costWeight: UInt64) {
+    public init(layerStart: UInt32, layerEnd: UInt32, finalNorm: Bool, weightsSHA256: Hash32,
+                priceInputToken: Amount, priceOutputToken: Amount) {
         self.layerStart = layerStart; self.layerEnd = layerEnd; self.finalNorm = finalNorm
-        self.weightsSHA256 = weightsSHA256; self.costWeight = costWeight
+        self.weightsSHA256 = weightsSHA256; self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken
     }
 }
 
@@ -110,7 +137,7 @@ public struct ModelSpec: Hashable, Sendable {
     }
 }
 
-/// A model pool, defined by genesis.
+/// A model pool, defined by genesis (Specs/economics.md §1).
 public struct PoolConfig: Hashable, Sendable {
     /// Pool id (its index in genesis).
     public var id: UInt32
@@ -120,45 +147,52 @@ public struct PoolConfig: Hashable, Sendable {
     public var executorSpec: String
     public var model: ModelSpec
     public var shards: [PoolShard]
-    /// Price per input token, base units.
-    public var priceInputToken: Amount
-    /// Price per output token, base units.
-    public var priceOutputToken: Amount
     /// Minimum stake of an active worker.
     public var minWorkerStake: Amount
-    public var rewardScheme: RewardScheme
-    /// Window length in blocks (default 60).
+    /// Window length in blocks.
     public var windowBlocks: UInt64
-    /// Challenge period after a window closes, in blocks (default 60).
+    /// Blocks after a window's last block during which its usage claims and commitments are still accepted.
+    public var commitGraceBlocks: UInt64
+    /// Blocks after the last possible reveal of a window's tickets during which fraud claims may be committed.
     public var challengeBlocks: UInt64
-    /// Probability that a pass is selected for a spot check, parts per million (default 50 000 = 5 %).
+    /// Spot-check rate in parts per million of a commitment's tokens, measured in full passes of
+    /// `maxTokensPerPass` tokens: `m = ⌈tokenTotal × ppm / (10⁶ × maxTokensPerPass)⌉` samples, clamped.
     public var spotCheckPpm: UInt32
-    /// Blocks a worker has to reveal a selected pass (default 30).
+    /// Upper bound of samples (tickets) per commitment.
+    public var maxTicketsPerCommitment: UInt32
+    /// Burned per sample when a commitment is recorded (checks are not free to ask for).
+    public var ticketFee: Amount
+    /// Blocks a worker has to reveal a selected pass after its selection.
     public var revealDeadlineBlocks: UInt64
-    /// Slash on proven fraud (default 5000 = 50 %).
+    /// Blocks a fraud claim has between its commitment and its reveal.
+    public var fraudRevealBlocks: UInt64
+    /// Slash on proven fraud, a withheld reveal or a reused pass.
     public var fraudSlashBps: BasisPoints
-    /// Slash for a selected pass not revealed in time (default 1000 = 10 %).
-    public var withholdSlashBps: BasisPoints
-    /// Part of a fraud slash paid to the prover (default 1000 = 10 %); the rest is burned.
+    /// Part of a fraud slash paid to the winning prover; the rest is burned.
     public var verifierBountyBps: BasisPoints
-    /// Bond a fraud proof locks; returned on fraud, burned otherwise.
+    /// Bond a fraud claim locks; returned when the ticket is proven fraudulent, burned otherwise.
     public var fraudProofBond: Amount
     /// Maximum tokens in one pass (bounds reveal size and token claims).
     public var maxTokensPerPass: UInt32
+    /// A worker's payable per window is at most this share of its bonded stake (the cheating bound).
+    public var payableCapBps: BasisPoints
+    /// The replay probability `v_min` the cap is sized for (genesis checks `cap ≤ σ·v/(1−v)`).
+    public var minReplayProbabilityBps: BasisPoints
 
     public init(id: UInt32, modelId: String, executorSpec: String, model: ModelSpec, shards: [PoolShard],
-                priceInputToken: Amount, priceOutputToken: Amount, minWorkerStake: Amount,
-                rewardScheme: RewardScheme = .proportional, windowBlocks: UInt64 = 60, challengeBlocks: UInt64 = 60,
-                spotCheckPpm: UInt32 = 50_000, revealDeadlineBlocks: UInt64 = 30, fraudSlashBps: BasisPoints = 5000,
-                withholdSlashBps: BasisPoints = 1000, verifierBountyBps: BasisPoints = 1000,
-                fraudProofBond: Amount = 1000, maxTokensPerPass: UInt32 = 64) {
+                minWorkerStake: Amount, windowBlocks: UInt64 = 60, commitGraceBlocks: UInt64 = 6, challengeBlocks: UInt64 = 30,
+                spotCheckPpm: UInt32 = 50_000, maxTicketsPerCommitment: UInt32 = 16, ticketFee: Amount = 1,
+                revealDeadlineBlocks: UInt64 = 12, fraudRevealBlocks: UInt64 = 6, fraudSlashBps: BasisPoints = 5000,
+                verifierBountyBps: BasisPoints = 1000, fraudProofBond: Amount = 1000, maxTokensPerPass: UInt32 = 64,
+                payableCapBps: BasisPoints = 2000, minReplayProbabilityBps: BasisPoints = 3333) {
         self.id = id; self.modelId = modelId; self.executorSpec = executorSpec; self.model = model; self.shards = shards
-        self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken
-        self.minWorkerStake = minWorkerStake; self.rewardScheme = rewardScheme; self.windowBlocks = windowBlocks
+        self.minWorkerStake = minWorkerStake; self.windowBlocks = windowBlocks; self.commitGraceBlocks = commitGraceBlocks
         self.challengeBlocks = challengeBlocks; self.spotCheckPpm = spotCheckPpm
-        self.revealDeadlineBlocks = revealDeadlineBlocks; self.fraudSlashBps = fraudSlashBps
-        self.withholdSlashBps = withholdSlashBps; self.verifierBountyBps = verifierBountyBps
+        self.maxTicketsPerCommitment = maxTicketsPerCommitment; self.ticketFee = ticketFee
+        self.revealDeadlineBlocks = revealDeadlineBlocks; self.fraudRevealBlocks = fraudRevealBlocks
+        self.fraudSlashBps = fraudSlashBps; self.verifierBountyBps = verifierBountyBps
         self.fraudProofBond = fraudProofBond; self.maxTokensPerPass = maxTokensPerPass
+        self.payableCapBps = payableCapBps; self.minReplayProbabilityBps = minReplayProbabilityBps
     }
 
     /// The window a height belongs to: heights 1...L are window 0, L+1...2L window 1, and so on.
@@ -166,46 +200,60 @@ public struct PoolConfig: Hashable, Sendable {
         height == 0 ? 0 : (height - 1) / windowBlocks
     }
 
-    /// Last height of a window (its revenue is fixed at the end of this block).
-    public func closeHeight(ofWindow w: UInt64) -> UInt64 { (w + 1) * windowBlocks }
+    /// First height of a window.
+    public func startHeight(ofWindow w: UInt64) -> UInt64 { w &* windowBlocks &+ 1 }
 
-    /// Height at whose end a window is settled.
-    public func settleHeight(ofWindow w: UInt64) -> UInt64 { closeHeight(ofWindow: w) + challengeBlocks }
+    /// Last height of a window's service period.
+    public func closeHeight(ofWindow w: UInt64) -> UInt64 { (w &+ 1) &* windowBlocks }
 
-    /// Bytes of the largest input tensor a reveal may carry (TNS1 header allowance plus data).
+    /// Last height at which usage claims and commitments for the window are accepted.
+    public func commitDeadline(ofWindow w: UInt64) -> UInt64 { closeHeight(ofWindow: w) &+ commitGraceBlocks }
+
+    /// Last height at which a fraud claim against a ticket of the window may be committed. Every ticket of the
+    /// window is revealed (or withheld) by `commitDeadline + beaconDelay + revealDeadlineBlocks`.
+    public func challengeEnd(ofWindow w: UInt64, beaconDelay: UInt64) -> UInt64 {
+        commitDeadline(ofWindow: w) &+ beaconDelay &+ revealDeadlineBlocks &+ challengeBlocks
+    }
+
+    /// Height at whose end the window settles (when no adjudication of its tickets is pending): every fraud
+    /// claim committed by the challenge end has been revealed or has expired.
+    public func settleHeight(ofWindow w: UInt64, beaconDelay: UInt64) -> UInt64 {
+        challengeEnd(ofWindow: w, beaconDelay: beaconDelay) &+ fraudRevealBlocks
+    }
+
+    /// Blocks from a window's first height to its settlement: the longest time between an offence in the
+    /// window and its punishment (before any adjudication backlog).
+    public func settlementHorizon(beaconDelay: UInt64) -> UInt64 {
+        windowBlocks &+ commitGraceBlocks &+ beaconDelay &+ revealDeadlineBlocks &+ challengeBlocks &+ fraudRevealBlocks
+    }
+
+    /// Samples drawn from a commitment of `tokenTotal` tokens: `⌈tokenTotal × ppm / (10⁶ × maxTokensPerPass)⌉`,
+    /// at least one and at most `maxTicketsPerCommitment`.
+    public func sampleCount(tokenTotal: UInt64) -> UInt32 {
+        let denominator = UInt64(1_000_000) * UInt64(max(1, maxTokensPerPass))
+        let (product, overflow) = tokenTotal.multipliedReportingOverflow(by: UInt64(spotCheckPpm))
+        let m: UInt64 = overflow ? UInt64.max : (product + denominator - 1) / denominator
+        return UInt32(min(max(m, 1), UInt64(max(1, maxTicketsPerCommitment))))
+    }
+
+    /// Bytes of the largest input tensor a reveal may carry (TNS1 header of rank 2 plus data).
     public var maxInputTensorBytes: Int {
-        64 + Int(maxTokensPerPass) * Int(model.hiddenSize) * 4
+        22 + Int(maxTokensPerPass) * Int(model.hiddenSize) * 4
     }
 }
 
-// MARK: - Canonical encodings (Specs/state-machine.md, "Pool")
-
-extension RewardScheme: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) {
-        switch self {
-        case .proportional: w.u8(0)
-        case .pplns(let n): w.u8(1); w.u64(n)
-        }
-    }
-
-    public init(from r: inout CanonicalReader) throws(CodecError) {
-        let at = r.offset
-        switch try r.u8("rewardScheme") {
-        case 0: self = .proportional
-        case 1: self = .pplns(shares: try r.u64("pplnsShares"))
-        case let t: throw r.unknownTag("rewardScheme", t, at: at)
-        }
-    }
-}
+// MARK: - Canonical encodings (Specs/state-machine.md, "Pools")
 
 extension PoolShard: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.u32(layerStart); w.u32(layerEnd); w.bool(finalNorm); w.hash(weightsSHA256); w.u64(costWeight)
+        w.u32(layerStart); w.u32(layerEnd); w.bool(finalNorm); w.hash(weightsSHA256)
+        w.encode(priceInputToken); w.encode(priceOutputToken)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         layerStart = try r.u32("layerStart"); layerEnd = try r.u32("layerEnd"); finalNorm = try r.bool("finalNorm")
-        weightsSHA256 = try r.hash("weightsSHA256"); costWeight = try r.u64("costWeight")
+        weightsSHA256 = try r.hash("weightsSHA256"); priceInputToken = try r.decode(Amount.self)
+        priceOutputToken = try r.decode(Amount.self)
     }
 }
 
@@ -225,10 +273,10 @@ extension ModelSpec: CanonicalCodable {
 extension PoolConfig: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         w.u32(id); w.string(modelId); w.string(executorSpec); w.encode(model); w.list(shards)
-        w.encode(priceInputToken); w.encode(priceOutputToken); w.encode(minWorkerStake); w.encode(rewardScheme)
-        w.u64(windowBlocks); w.u64(challengeBlocks); w.u32(spotCheckPpm); w.u64(revealDeadlineBlocks)
-        w.u32(fraudSlashBps); w.u32(withholdSlashBps); w.u32(verifierBountyBps); w.encode(fraudProofBond)
-        w.u32(maxTokensPerPass)
+        w.encode(minWorkerStake); w.u64(windowBlocks); w.u64(commitGraceBlocks); w.u64(challengeBlocks)
+        w.u32(spotCheckPpm); w.u32(maxTicketsPerCommitment); w.encode(ticketFee); w.u64(revealDeadlineBlocks)
+        w.u64(fraudRevealBlocks); w.u32(fraudSlashBps); w.u32(verifierBountyBps); w.encode(fraudProofBond)
+        w.u32(maxTokensPerPass); w.u32(payableCapBps); w.u32(minReplayProbabilityBps)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
@@ -237,12 +285,13 @@ extension PoolConfig: CanonicalCodable {
         executorSpec = try r.string("executorSpec", max: 64)
         model = try r.decode(ModelSpec.self)
         shards = try r.list("shards", max: 256, of: PoolShard.self)
-        priceInputToken = try r.decode(Amount.self); priceOutputToken = try r.decode(Amount.self)
-        minWorkerStake = try r.decode(Amount.self); rewardScheme = try r.decode(RewardScheme.self)
-        windowBlocks = try r.u64("windowBlocks"); challengeBlocks = try r.u64("challengeBlocks")
-        spotCheckPpm = try r.u32("spotCheckPpm"); revealDeadlineBlocks = try r.u64("revealDeadlineBlocks")
-        fraudSlashBps = try r.u32("fraudSlashBps"); withholdSlashBps = try r.u32("withholdSlashBps")
-        verifierBountyBps = try r.u32("verifierBountyBps"); fraudProofBond = try r.decode(Amount.self)
-        maxTokensPerPass = try r.u32("maxTokensPerPass")
+        minWorkerStake = try r.decode(Amount.self)
+        windowBlocks = try r.u64("windowBlocks"); commitGraceBlocks = try r.u64("commitGraceBlocks")
+        challengeBlocks = try r.u64("challengeBlocks"); spotCheckPpm = try r.u32("spotCheckPpm")
+        maxTicketsPerCommitment = try r.u32("maxTicketsPerCommitment"); ticketFee = try r.decode(Amount.self)
+        revealDeadlineBlocks = try r.u64("revealDeadlineBlocks"); fraudRevealBlocks = try r.u64("fraudRevealBlocks")
+        fraudSlashBps = try r.u32("fraudSlashBps"); verifierBountyBps = try r.u32("verifierBountyBps")
+        fraudProofBond = try r.decode(Amount.self); maxTokensPerPass = try r.u32("maxTokensPerPass")
+        payableCapBps = try r.u32("payableCapBps"); minReplayProbabilityBps = try r.u32("minReplayProbabilityBps")
     }
 }

@@ -31,20 +31,38 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case ticketNotAwaitingReveal = 26
     case revealDeadlinePassed = 27
     case notTicketWorker = 28
-    case invalidMerkleProof = 29
+    case invalidSumProof = 29
     case leafMismatch = 30
     case inputHashMismatch = 31
     case inputTooLarge = 32
     case ticketNotRevealed = 33
     case challengePeriodOver = 34
     case ticketAlreadyAdjudicated = 35
-    case fraudProofCapReached = 36
     case invalidEvidence = 37
     case evidenceTooOld = 38
     case evidenceAlreadyProcessed = 39
     case notJailed = 40
     case jailPeriodNotOver = 41
     case unknownStaker = 42
+    case notVoucherPayee = 43
+    case claimPeriodOver = 44
+    case noAllocation = 45
+    case tooManyPayers = 46
+    case tooManyAllocations = 47
+    case escrowUnlocking = 48
+    case escrowStillUnlocking = 49
+    case commitDeadlinePassed = 50
+    case sampleNotInLeaf = 51
+    case neighbourMismatch = 52
+    case invalidInputTensor = 53
+    case duplicateFraudClaim = 54
+    case unknownFraudClaim = 55
+    case fraudRevealTooEarly = 56
+    case fraudRevealTooLate = 57
+    case tooManyClaims = 58
+    case windowNotSettled = 59
+    case nothingToPay = 60
+    case wrongPool = 61
 
     public var description: String {
         switch self {
@@ -76,20 +94,38 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .ticketNotAwaitingReveal: return "ticket is not awaiting reveal"
         case .revealDeadlinePassed: return "reveal deadline passed"
         case .notTicketWorker: return "only the committing worker may reveal"
-        case .invalidMerkleProof: return "Merkle proof does not lead to the committed root"
+        case .invalidSumProof: return "sum-tree path does not lead to the committed root and token total"
         case .leafMismatch: return "leaf does not match the commitment"
         case .inputHashMismatch: return "input tensor does not hash to the leaf's input hash"
         case .inputTooLarge: return "input tensor larger than the pool allows"
         case .ticketNotRevealed: return "ticket has not been revealed"
         case .challengePeriodOver: return "challenge period is over"
         case .ticketAlreadyAdjudicated: return "ticket already adjudicated"
-        case .fraudProofCapReached: return "fraud-proof cap for this block reached"
         case .invalidEvidence: return "invalid equivocation evidence"
         case .evidenceTooOld: return "evidence older than the unbonding period"
         case .evidenceAlreadyProcessed: return "offence already punished"
         case .notJailed: return "staker is not jailed"
         case .jailPeriodNotOver: return "jail period not over"
         case .unknownStaker: return "no such staker"
+        case .notVoucherPayee: return "only the voucher's payee may claim it"
+        case .claimPeriodOver: return "the voucher's window no longer accepts claims"
+        case .noAllocation: return "the escrow has no allocation for this payee"
+        case .tooManyPayers: return "too many escrows pay this worker in this window"
+        case .tooManyAllocations: return "too many payees allocated in this escrow"
+        case .escrowUnlocking: return "escrow is closing"
+        case .escrowStillUnlocking: return "escrow unlock period not over"
+        case .commitDeadlinePassed: return "the window's commitment deadline passed"
+        case .sampleNotInLeaf: return "the sampled token is not in the revealed leaf"
+        case .neighbourMismatch: return "neighbour leaves missing, invalid or not in strictly increasing key order"
+        case .invalidInputTensor: return "input tensor is not a canonical [tokens, hidden] float32 tensor for the leaf"
+        case .duplicateFraudClaim: return "fraud claim already committed"
+        case .unknownFraudClaim: return "no such fraud claim (ticket, prover and salt must match the commitment)"
+        case .fraudRevealTooEarly: return "a fraud claim is revealed in a later block than its commitment"
+        case .fraudRevealTooLate: return "fraud claim reveal period over"
+        case .tooManyClaims: return "too many fraud claims on this ticket"
+        case .windowNotSettled: return "window not settled"
+        case .nothingToPay: return "nothing to pay for this worker and window"
+        case .wrongPool: return "fraud claim was committed for another pool"
         }
     }
 }
@@ -99,12 +135,7 @@ public enum OffenceKind: UInt8, Hashable, Sendable {
     case fraud = 0
     case withheldReveal = 1
     case equivocation = 2
-}
-
-/// Who a settlement payout went to.
-public enum PayoutKind: UInt8, Hashable, Sendable {
-    case validator = 0
-    case worker = 1
+    case reusedPass = 3
 }
 
 /// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.
@@ -121,17 +152,26 @@ public enum Event: Hashable, Sendable {
     case escrowOpened(escrowId: Hash32, owner: PublicKey, pool: UInt32, amount: Amount, expiryHeight: UInt64)
     case escrowToppedUp(escrowId: Hash32, amount: Amount, expiryHeight: UInt64)
     case escrowClosed(escrowId: Hash32, refund: Amount)
-    case escrowCharged(escrowId: Hash32, pool: UInt32, window: UInt64, amount: Amount, shortfall: Amount)
-    case sharesCommitted(commitmentId: Hash32, worker: PublicKey, pool: UInt32, window: UInt64, weightedShares: UInt64)
-    case ticketSelected(ticketId: Hash32, commitmentId: Hash32, passIndex: UInt32, deadline: UInt64)
-    case ticketRevealed(ticketId: Hash32, challengeEnd: UInt64)
+    case usageClaimed(escrowId: Hash32, payee: PublicKey, pool: UInt32, shard: UInt32, window: UInt64, charged: Amount, fee: Amount, shortfall: Amount)
+    case sharesCommitted(commitmentId: Hash32, worker: PublicKey, pool: UInt32, window: UInt64, shard: UInt32, tokenTotal: UInt64, samples: UInt32)
+    case ticketSelected(ticketId: Hash32, commitmentId: Hash32, sample: UInt32, point: UInt64, deadline: UInt64)
+    case ticketRevealed(ticketId: Hash32, leafIndex: UInt32, challengeEnd: UInt64)
     case revealWithheld(ticketId: Hash32, worker: PublicKey)
-    case fraudProven(ticketId: Hash32, prover: PublicKey, worker: PublicKey, slashed: Amount, bounty: Amount)
-    case fraudRejected(ticketId: Hash32, prover: PublicKey, bondBurned: Amount)
-    case sharesForfeited(pool: UInt32, worker: PublicKey, fromWindow: UInt64, toWindow: UInt64)
-    case windowClosed(pool: UInt32, window: UInt64, revenue: Amount)
-    case windowSettled(pool: UInt32, window: UInt64, revenue: Amount, protocolShare: Amount, workerShare: Amount, carried: Amount)
-    case payoutCredited(pool: UInt32, window: UInt64, recipient: PublicKey, amount: Amount, kind: PayoutKind)
+    case fraudProven(ticketId: Hash32, worker: PublicKey, slashed: Amount, bounty: Amount)
+    case fraudRejected(ticketId: Hash32, bondsBurned: Amount)
+    case sharesForfeited(pool: UInt32, worker: PublicKey, throughWindow: UInt64)
+    case escrowUnlocking(escrowId: Hash32, untilHeight: UInt64)
+    case windowSettled(pool: UInt32, window: UInt64, earned: Amount)
+    case payoutCredited(pool: UInt32, window: UInt64, worker: PublicKey, paid: Amount, refunded: Amount)
+    case escrowAllocated(escrowId: Hash32, payee: PublicKey, amount: Amount)
+    case fraudCommitted(claim: Hash32, prover: PublicKey, bond: Amount)
+    case fraudClaimOpened(ticketId: Hash32, claim: Hash32, prover: PublicKey)
+    case bountyPaid(ticketId: Hash32, prover: PublicKey, bounty: Amount, bond: Amount)
+    case fraudBondReturned(claim: Hash32, prover: PublicKey, amount: Amount)
+    case fraudBondBurned(claim: Hash32, prover: PublicKey, amount: Amount)
+    case ticketVoided(ticketId: Hash32, firstWorker: PublicKey)
+    case passReused(ticketId: Hash32, worker: PublicKey)
+    case refundCredited(pool: UInt32, window: UInt64, worker: PublicKey, owner: PublicKey, amount: Amount)
 
     /// Stable event name.
     public var name: String {
@@ -148,7 +188,7 @@ public enum Event: Hashable, Sendable {
         case .escrowOpened: return "escrowOpened"
         case .escrowToppedUp: return "escrowToppedUp"
         case .escrowClosed: return "escrowClosed"
-        case .escrowCharged: return "escrowCharged"
+        case .usageClaimed: return "usageClaimed"
         case .sharesCommitted: return "sharesCommitted"
         case .ticketSelected: return "ticketSelected"
         case .ticketRevealed: return "ticketRevealed"
@@ -156,9 +196,18 @@ public enum Event: Hashable, Sendable {
         case .fraudProven: return "fraudProven"
         case .fraudRejected: return "fraudRejected"
         case .sharesForfeited: return "sharesForfeited"
-        case .windowClosed: return "windowClosed"
+        case .escrowUnlocking: return "escrowUnlocking"
         case .windowSettled: return "windowSettled"
         case .payoutCredited: return "payoutCredited"
+        case .escrowAllocated: return "escrowAllocated"
+        case .fraudCommitted: return "fraudCommitted"
+        case .fraudClaimOpened: return "fraudClaimOpened"
+        case .bountyPaid: return "bountyPaid"
+        case .fraudBondReturned: return "fraudBondReturned"
+        case .fraudBondBurned: return "fraudBondBurned"
+        case .ticketVoided: return "ticketVoided"
+        case .passReused: return "passReused"
+        case .refundCredited: return "refundCredited"
         }
     }
 }
@@ -208,18 +257,29 @@ extension Event: CanonicalCodable {
         case .escrowOpened(let id, let o, let p, let a, let e): w.u8(9); w.hash(id); w.encode(o); w.u32(p); w.encode(a); w.u64(e)
         case .escrowToppedUp(let id, let a, let e): w.u8(10); w.hash(id); w.encode(a); w.u64(e)
         case .escrowClosed(let id, let r): w.u8(11); w.hash(id); w.encode(r)
-        case .escrowCharged(let id, let p, let win, let a, let s): w.u8(12); w.hash(id); w.u32(p); w.u64(win); w.encode(a); w.encode(s)
-        case .sharesCommitted(let c, let wk, let p, let win, let s): w.u8(13); w.hash(c); w.encode(wk); w.u32(p); w.u64(win); w.u64(s)
-        case .ticketSelected(let t, let c, let i, let d): w.u8(14); w.hash(t); w.hash(c); w.u32(i); w.u64(d)
-        case .ticketRevealed(let t, let e): w.u8(15); w.hash(t); w.u64(e)
+        case .usageClaimed(let id, let payee, let p, let shard, let win, let c, let f, let s):
+            w.u8(12); w.hash(id); w.encode(payee); w.u32(p); w.u32(shard); w.u64(win); w.encode(c); w.encode(f); w.encode(s)
+        case .sharesCommitted(let c, let wk, let p, let win, let shard, let t, let m):
+            w.u8(13); w.hash(c); w.encode(wk); w.u32(p); w.u64(win); w.u32(shard); w.u64(t); w.u32(m)
+        case .ticketSelected(let t, let c, let j, let point, let d): w.u8(14); w.hash(t); w.hash(c); w.u32(j); w.u64(point); w.u64(d)
+        case .ticketRevealed(let t, let i, let e): w.u8(15); w.hash(t); w.u32(i); w.u64(e)
         case .revealWithheld(let t, let wk): w.u8(16); w.hash(t); w.encode(wk)
-        case .fraudProven(let t, let p, let wk, let s, let b): w.u8(17); w.hash(t); w.encode(p); w.encode(wk); w.encode(s); w.encode(b)
-        case .fraudRejected(let t, let p, let b): w.u8(18); w.hash(t); w.encode(p); w.encode(b)
-        case .sharesForfeited(let p, let wk, let f, let t): w.u8(19); w.u32(p); w.encode(wk); w.u64(f); w.u64(t)
-        case .windowClosed(let p, let win, let r): w.u8(20); w.u32(p); w.u64(win); w.encode(r)
-        case .windowSettled(let p, let win, let r, let ps, let ws, let c):
-            w.u8(21); w.u32(p); w.u64(win); w.encode(r); w.encode(ps); w.encode(ws); w.encode(c)
-        case .payoutCredited(let p, let win, let r, let a, let k): w.u8(22); w.u32(p); w.u64(win); w.encode(r); w.encode(a); w.u8(k.rawValue)
+        case .fraudProven(let t, let wk, let s, let b): w.u8(17); w.hash(t); w.encode(wk); w.encode(s); w.encode(b)
+        case .fraudRejected(let t, let b): w.u8(18); w.hash(t); w.encode(b)
+        case .sharesForfeited(let p, let wk, let t): w.u8(19); w.u32(p); w.encode(wk); w.u64(t)
+        case .escrowUnlocking(let id, let u): w.u8(20); w.hash(id); w.u64(u)
+        case .windowSettled(let p, let win, let e): w.u8(21); w.u32(p); w.u64(win); w.encode(e)
+        case .payoutCredited(let p, let win, let wk, let paid, let refunded):
+            w.u8(22); w.u32(p); w.u64(win); w.encode(wk); w.encode(paid); w.encode(refunded)
+        case .escrowAllocated(let id, let payee, let a): w.u8(23); w.hash(id); w.encode(payee); w.encode(a)
+        case .fraudCommitted(let c, let p, let b): w.u8(24); w.hash(c); w.encode(p); w.encode(b)
+        case .fraudClaimOpened(let t, let c, let p): w.u8(25); w.hash(t); w.hash(c); w.encode(p)
+        case .bountyPaid(let t, let p, let b, let bond): w.u8(26); w.hash(t); w.encode(p); w.encode(b); w.encode(bond)
+        case .fraudBondReturned(let c, let p, let a): w.u8(27); w.hash(c); w.encode(p); w.encode(a)
+        case .fraudBondBurned(let c, let p, let a): w.u8(28); w.hash(c); w.encode(p); w.encode(a)
+        case .ticketVoided(let t, let first): w.u8(29); w.hash(t); w.encode(first)
+        case .passReused(let t, let wk): w.u8(30); w.hash(t); w.encode(wk)
+        case .refundCredited(let p, let win, let wk, let o, let a): w.u8(31); w.u32(p); w.u64(win); w.encode(wk); w.encode(o); w.encode(a)
         }
     }
 
@@ -228,6 +288,7 @@ extension Event: CanonicalCodable {
         func key() throws(CodecError) -> PublicKey { try r.decode(PublicKey.self) }
         func amount() throws(CodecError) -> Amount { try r.decode(Amount.self) }
         func role() throws(CodecError) -> StakeRole { try r.decode(StakeRole.self) }
+        func hash(_ f: StaticString) throws(CodecError) -> Hash32 { try r.hash(f) }
         switch try r.u8("event") {
         case 0: self = .transfer(from: try key(), to: try key(), amount: try amount())
         case 1: self = .feePaid(payer: try key(), proposer: try key(), amount: try amount())
@@ -238,28 +299,39 @@ extension Event: CanonicalCodable {
             let s = try key(), ro = try role(), a = try amount()
             let kat = r.offset
             guard let k = OffenceKind(rawValue: try r.u8("offence")) else { throw r.invalid("offence", "unknown offence kind", at: kat) }
-            self = .slashed(staker: s, role: ro, amount: a, offence: k, offenceId: try r.hash("offenceId"))
+            self = .slashed(staker: s, role: ro, amount: a, offence: k, offenceId: try hash("offenceId"))
         case 6: self = .jailed(staker: try key(), role: try role(), untilHeight: try r.u64("untilHeight"))
         case 7: self = .unjailed(staker: try key(), role: try role())
         case 8: self = .tombstoned(staker: try key())
-        case 9: self = .escrowOpened(escrowId: try r.hash("escrowId"), owner: try key(), pool: try r.u32("pool"), amount: try amount(), expiryHeight: try r.u64("expiry"))
-        case 10: self = .escrowToppedUp(escrowId: try r.hash("escrowId"), amount: try amount(), expiryHeight: try r.u64("expiry"))
-        case 11: self = .escrowClosed(escrowId: try r.hash("escrowId"), refund: try amount())
-        case 12: self = .escrowCharged(escrowId: try r.hash("escrowId"), pool: try r.u32("pool"), window: try r.u64("window"), amount: try amount(), shortfall: try amount())
-        case 13: self = .sharesCommitted(commitmentId: try r.hash("commitmentId"), worker: try key(), pool: try r.u32("pool"), window: try r.u64("window"), weightedShares: try r.u64("shares"))
-        case 14: self = .ticketSelected(ticketId: try r.hash("ticketId"), commitmentId: try r.hash("commitmentId"), passIndex: try r.u32("passIndex"), deadline: try r.u64("deadline"))
-        case 15: self = .ticketRevealed(ticketId: try r.hash("ticketId"), challengeEnd: try r.u64("challengeEnd"))
-        case 16: self = .revealWithheld(ticketId: try r.hash("ticketId"), worker: try key())
-        case 17: self = .fraudProven(ticketId: try r.hash("ticketId"), prover: try key(), worker: try key(), slashed: try amount(), bounty: try amount())
-        case 18: self = .fraudRejected(ticketId: try r.hash("ticketId"), prover: try key(), bondBurned: try amount())
-        case 19: self = .sharesForfeited(pool: try r.u32("pool"), worker: try key(), fromWindow: try r.u64("fromWindow"), toWindow: try r.u64("toWindow"))
-        case 20: self = .windowClosed(pool: try r.u32("pool"), window: try r.u64("window"), revenue: try amount())
-        case 21: self = .windowSettled(pool: try r.u32("pool"), window: try r.u64("window"), revenue: try amount(), protocolShare: try amount(), workerShare: try amount(), carried: try amount())
-        case 22:
-            let p = try r.u32("pool"), win = try r.u64("window"), rec = try key(), a = try amount()
-            let kat = r.offset
-            guard let k = PayoutKind(rawValue: try r.u8("payoutKind")) else { throw r.invalid("payoutKind", "unknown payout kind", at: kat) }
-            self = .payoutCredited(pool: p, window: win, recipient: rec, amount: a, kind: k)
+        case 9: self = .escrowOpened(escrowId: try hash("escrowId"), owner: try key(), pool: try r.u32("pool"), amount: try amount(), expiryHeight: try r.u64("expiry"))
+        case 10: self = .escrowToppedUp(escrowId: try hash("escrowId"), amount: try amount(), expiryHeight: try r.u64("expiry"))
+        case 11: self = .escrowClosed(escrowId: try hash("escrowId"), refund: try amount())
+        case 12:
+            self = .usageClaimed(escrowId: try hash("escrowId"), payee: try key(), pool: try r.u32("pool"), shard: try r.u32("shard"),
+                                 window: try r.u64("window"), charged: try amount(), fee: try amount(), shortfall: try amount())
+        case 13:
+            self = .sharesCommitted(commitmentId: try hash("commitmentId"), worker: try key(), pool: try r.u32("pool"), window: try r.u64("window"),
+                                    shard: try r.u32("shard"), tokenTotal: try r.u64("tokenTotal"), samples: try r.u32("samples"))
+        case 14:
+            self = .ticketSelected(ticketId: try hash("ticketId"), commitmentId: try hash("commitmentId"), sample: try r.u32("sample"),
+                                   point: try r.u64("point"), deadline: try r.u64("deadline"))
+        case 15: self = .ticketRevealed(ticketId: try hash("ticketId"), leafIndex: try r.u32("leafIndex"), challengeEnd: try r.u64("challengeEnd"))
+        case 16: self = .revealWithheld(ticketId: try hash("ticketId"), worker: try key())
+        case 17: self = .fraudProven(ticketId: try hash("ticketId"), worker: try key(), slashed: try amount(), bounty: try amount())
+        case 18: self = .fraudRejected(ticketId: try hash("ticketId"), bondsBurned: try amount())
+        case 19: self = .sharesForfeited(pool: try r.u32("pool"), worker: try key(), throughWindow: try r.u64("throughWindow"))
+        case 20: self = .escrowUnlocking(escrowId: try hash("escrowId"), untilHeight: try r.u64("untilHeight"))
+        case 21: self = .windowSettled(pool: try r.u32("pool"), window: try r.u64("window"), earned: try amount())
+        case 22: self = .payoutCredited(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), paid: try amount(), refunded: try amount())
+        case 23: self = .escrowAllocated(escrowId: try hash("escrowId"), payee: try key(), amount: try amount())
+        case 24: self = .fraudCommitted(claim: try hash("claim"), prover: try key(), bond: try amount())
+        case 25: self = .fraudClaimOpened(ticketId: try hash("ticketId"), claim: try hash("claim"), prover: try key())
+        case 26: self = .bountyPaid(ticketId: try hash("ticketId"), prover: try key(), bounty: try amount(), bond: try amount())
+        case 27: self = .fraudBondReturned(claim: try hash("claim"), prover: try key(), amount: try amount())
+        case 28: self = .fraudBondBurned(claim: try hash("claim"), prover: try key(), amount: try amount())
+        case 29: self = .ticketVoided(ticketId: try hash("ticketId"), firstWorker: try key())
+        case 30: self = .passReused(ticketId: try hash("ticketId"), worker: try key())
+        case 31: self = .refundCredited(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), owner: try key(), amount: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

@@ -30,140 +30,119 @@ public enum Split {
 }
 
 extension Execution {
-    /// Closes and settles windows of every pool whose boundaries fall at this height.
+    /// Settles each pool's window whose settlement height is this block, and windows that were waiting for
+    /// their last adjudication. Settling only marks the window: payouts are pulled by `claimPayout`, so the
+    /// end-of-block work does not grow with the number of workers.
     mutating func processWindows() throws(ExecError) {
         for pool in try state.pools() {
-            let L = pool.windowBlocks
-            if height % L == 0 {
-                let w = height / L - 1
-                var record = try state.window(pool.id, w) ?? WindowRecord()
-                record.status = .closed
-                state.put(StateKey.window(pool.id, w), record)
-                systemEvents.append(.windowClosed(pool: pool.id, window: w, revenue: record.revenue))
+            let offset = pool.settleHeight(ofWindow: 0, beaconDelay: params.beaconDelay) &- pool.windowBlocks
+            if height >= offset &+ pool.windowBlocks, (height - offset) % pool.windowBlocks == 0 {
+                let w = (height - offset) / pool.windowBlocks - 1
+                if var record = try state.window(pool.id, w), record.status == .open {
+                    if record.pendingAdjudications == 0 {
+                        try settle(pool: pool.id, window: w, record: &record)
+                    } else {
+                        record.status = .awaitingAdjudication
+                        state.put(StateKey.window(pool.id, w), record)
+                        state.putRaw(StateKey.settlementQueue(pool.id, w), [])
+                    }
+                }
             }
-            if height >= L + pool.challengeBlocks, (height - pool.challengeBlocks) % L == 0 {
-                try settle(pool: pool, window: (height - pool.challengeBlocks) / L - 1)
+        }
+        for kv in try state.scan([StateKey.Prefix.settlementQueue.rawValue]) {
+            let pool = UInt32(bigEndianBytes: kv.key[1..<5]), w = UInt64(bigEndianBytes: kv.key[5..<13])
+            guard var record = try state.window(pool, w) else { throw .fault(LedgerFault("settlement queue without window")) }
+            if record.pendingAdjudications == 0 {
+                state.delete(kv.key)
+                try settle(pool: pool, window: w, record: &record)
             }
         }
     }
 
-    /// Settles one window: the protocol share to validators by blocks produced in the window, the rest to
-    /// non-forfeited workers by weighted shares; with no eligible shares everything carries to the next window.
-    mutating func settle(pool: PoolConfig, window w: UInt64) throws(ExecError) {
-        var record = try state.window(pool.id, w) ?? WindowRecord(status: .closed)
-        let revenue: Amount
-        do { revenue = try record.revenue.adding(record.carriedIn) } catch { throw .fault(LedgerFault("window revenue overflow")) }
-
-        let (workers, weights) = try eligibleShares(pool: pool, window: w)
-        let eligible = weights.reduce(UInt64(0)) { $0 &+ $1 }
-        record.eligibleShares = eligible
+    mutating func settle(pool: UInt32, window w: UInt64, record: inout WindowRecord) throws(ExecError) {
         record.status = .settled
-
-        guard revenue > .zero else {
-            state.put(StateKey.window(pool.id, w), record)
-            systemEvents.append(.windowSettled(pool: pool.id, window: w, revenue: .zero, protocolShare: .zero, workerShare: .zero, carried: .zero))
-            return
-        }
-        guard eligible > 0 else {
-            // Nobody to pay: carry the whole revenue to the next window.
-            record.carriedOut = revenue
-            state.put(StateKey.window(pool.id, w), record)
-            var next = try state.window(pool.id, w + 1) ?? WindowRecord()
-            do { next.carriedIn = try next.carriedIn.adding(revenue) } catch { throw .fault(LedgerFault("carry overflow")) }
-            state.put(StateKey.window(pool.id, w + 1), next)
-            systemEvents.append(.windowSettled(pool: pool.id, window: w, revenue: revenue, protocolShare: .zero, workerShare: .zero, carried: revenue))
-            return
-        }
-
-        var protocolShare = revenue.basisPoints(params.protocolFeeBps)
-        let (validators, blocks) = try blockCounts(from: w * pool.windowBlocks + 1, through: (w + 1) * pool.windowBlocks)
-        if let split = Split.cumulativeFloor(protocolShare, weights: blocks) {
-            for (v, amount) in zip(validators, split) where amount > .zero {
-                try state.credit(v, amount)
-                state.put(StateKey.payout(pool.id, w, .validator, v), amount)
-                systemEvents.append(.payoutCredited(pool: pool.id, window: w, recipient: v, amount: amount, kind: .validator))
-            }
-        } else {
-            // No recorded proposers (cannot happen after genesis): the protocol share goes to the workers.
-            protocolShare = .zero
-        }
-        let workerShare = Amount(revenue.units - protocolShare.units)
-        guard let split = Split.cumulativeFloor(workerShare, weights: weights) else {
-            throw .fault(LedgerFault("share weights overflow in window \(w) of pool \(pool.id)"))
-        }
-        for (worker, amount) in zip(workers, split) where amount > .zero {
-            try state.credit(worker, amount)
-            state.put(StateKey.payout(pool.id, w, .worker, worker), amount)
-            systemEvents.append(.payoutCredited(pool: pool.id, window: w, recipient: worker, amount: amount, kind: .worker))
-        }
-        record.protocolShare = protocolShare
-        record.workerShare = workerShare
-        state.put(StateKey.window(pool.id, w), record)
-        systemEvents.append(.windowSettled(pool: pool.id, window: w, revenue: revenue, protocolShare: protocolShare,
-                                           workerShare: workerShare, carried: .zero))
+        state.put(StateKey.window(pool, w), record)
+        systemEvents.append(.windowSettled(pool: pool, window: w, earned: record.earned))
     }
 
-    /// Workers (ascending key) and the weights they are paid by, excluding forfeited shares.
-    func eligibleShares(pool: PoolConfig, window w: UInt64) throws(ExecError) -> ([PublicKey], [UInt64]) {
-        var weights: [PublicKey: UInt64] = [:]
-        func add(_ window: UInt64, limit: UInt64?) throws(ExecError) -> UInt64 {
-            var entries = [(PublicKey, UInt64)]()
-            var total: UInt64 = 0
-            for kv in try state.scan(StateKey.shareTallies(pool.id, window)) {
-                guard let worker = PublicKey(bytes: kv.key[(kv.key.count - 32)...]),
-                      let shares = (try? ShareTally(canonicalEncoding: kv.value))?.shares else {
-                    throw .fault(LedgerFault("corrupt share tally \(kv.key.hex)"))
-                }
-                if try isForfeited(worker, pool: pool.id, window: window) { continue }
-                entries.append((worker, shares))
-                total &+= shares
+    /// Pays a worker's settled window (Specs/economics.md §5): per shard, the net amount clients paid scaled by
+    /// the share of paid tokens its surviving commitments cover; nothing if it was convicted; in total at most
+    /// `payableCapBps` of its stake. The rest goes back to the escrow owners that paid it, in proportion to what
+    /// each paid. The window's records of the worker are then pruned.
+    mutating func claimPayout(pool poolId: UInt32, window w: UInt64, worker: PublicKey) throws(ExecError) {
+        guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
+        guard var record = try state.window(poolId, w), record.status == .settled else { throw .failed(.windowNotSettled) }
+        let workKey = StateKey.workRecord(poolId, w, worker)
+        guard let work = try state.record(workKey, WorkRecord.self) else { throw .failed(.nothingToPay) }
+
+        // Coverage per shard from the worker's commitments; prune them and their tickets on the way.
+        var covered = [UInt32: UInt64]()
+        for kv in try state.scan(StateKey.commitmentsByWorker(poolId, w, worker)) {
+            state.delete(kv.key)
+            guard let id = Hash32(bytes: kv.key.suffix(32)),
+                  let c = try state.record(StateKey.commitment(id), Commitment.self) else {
+                throw .fault(LedgerFault("commitment index \(kv.key.hex) without a commitment"))
             }
-            guard total > 0 else { return 0 }
-            if let limit, limit < total {
-                // The oldest window PPLNS reaches counts pro rata, so exactly `limit` shares (floored) count.
-                var used: UInt64 = 0
-                for (worker, shares) in entries {
-                    let part = (try? Amount.mulDiv(shares, limit, total)) ?? 0
-                    weights[worker, default: 0] &+= part
-                    used &+= part
+            let (sum, o) = covered[c.shard, default: 0].addingReportingOverflow(c.coveredTokens)
+            covered[c.shard] = o ? .max : sum
+            state.delete(StateKey.commitment(id))
+            for t in try state.scan(StateKey.tickets(commitment: id)) {
+                state.delete(t.key)
+                guard let tid = Hash32(bytes: t.value) else { throw .fault(LedgerFault("corrupt ticket index")) }
+                if let ticket = try state.record(StateKey.ticket(tid), Ticket.self) {
+                    state.delete(StateKey.ticketByStatus(ticket.status, tid))
+                    state.delete(StateKey.revealDeadlineQueue(ticket.revealDeadline, tid))
                 }
-                return used
-            }
-            for (worker, shares) in entries { weights[worker, default: 0] &+= shares }
-            return total
-        }
-        switch pool.rewardScheme {
-        case .proportional:
-            _ = try add(w, limit: nil)
-        case .pplns(let n):
-            var remaining = n
-            var window = w
-            var looked: UInt64 = 0
-            while remaining > 0 && looked <= params.pplnsMaxLookbackWindows {
-                let used = try add(window, limit: remaining)
-                remaining -= min(used, remaining)
-                looked += 1
-                if window == 0 { break }
-                window -= 1
+                state.delete(StateKey.ticket(tid))
             }
         }
-        // Sorted by key: the split order is part of consensus.
-        let ordered = weights.filter { $0.value > 0 }.sorted { $0.key < $1.key }
-        return (ordered.map(\.key), ordered.map(\.value))
+        let convicted = try isForfeited(worker, pool: poolId, window: w)
+        var payable: UInt64 = 0
+        if !convicted {
+            for s in work.shards where s.paidTokens > 0 {
+                let coveredTokens = min(covered[s.shard] ?? 0, s.paidTokens)
+                let part = (try? Amount.mulDiv(s.earned.units, coveredTokens, s.paidTokens)) ?? 0
+                payable = payable &+ part  // each part ≤ its earned; the sum ≤ the work record's earned
+            }
+            let stake = try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w))
+            payable = min(payable, stake.basisPoints(pool.payableCapBps).units)
+        }
+        let earned = work.earned
+        let refund = earned - payable
+        try state.credit(worker, Amount(payable))
+
+        // Refunds by the cumulative-floor split over the payers in escrow-id order, so they add up exactly.
+        let lanes = try state.scan(StateKey.payerLanes(poolId, w, worker))
+        var decoded = [PayerLane]()
+        for kv in lanes {
+            state.delete(kv.key)
+            do { decoded.append(try PayerLane(canonicalEncoding: kv.value)) } catch { throw .fault(LedgerFault("corrupt payer lane")) }
+        }
+        if refund > 0 {
+            guard let split = Split.cumulativeFloor(Amount(refund), weights: decoded.map(\.amount.units)) else {
+                throw .fault(LedgerFault("refund of \(refund) without payer lanes"))
+            }
+            for (lane, amount) in zip(decoded, split) where amount > .zero {
+                try state.credit(lane.owner, amount)
+                txEvents.append(.refundCredited(pool: poolId, window: w, worker: worker, owner: lane.owner, amount: amount))
+            }
+        }
+        for kv in try state.scan(StateKey.voucherCounters(poolId, w, worker)) { state.delete(kv.key) }
+        state.delete(workKey)
+        let payoutKey = StateKey.payout(poolId, w, worker)
+        state.put(payoutKey, PayoutRecord(paid: Amount(payable), refunded: Amount(refund), height: height))
+        state.putRaw(StateKey.pruneQueue(height &+ params.revealedKeyRetentionBlocks, payoutKey), [])
+        record.paid = Amount(record.paid.units &+ payable)
+        record.refunded = Amount(record.refunded.units &+ refund)
+        state.put(StateKey.window(poolId, w), record)
+        txEvents.append(.payoutCredited(pool: poolId, window: w, worker: worker, paid: Amount(payable), refunded: Amount(refund)))
     }
 
-    /// Validators (ascending key) and the number of blocks each proposed in the height range.
-    func blockCounts(from start: UInt64, through end: UInt64) throws(ExecError) -> ([PublicKey], [UInt64]) {
-        var counts: [PublicKey: UInt64] = [:]
-        let prefix = [StateKey.Prefix.proposer.rawValue]
-        let after = start == 0 ? nil : StateKey.proposer(start - 1)
-        for kv in try state.scan(prefix, after: after, limit: Int(clamping: end &- start &+ 1)) {
-            let h = UInt64(bigEndianBytes: kv.key[1...])
-            guard h >= start, h <= end else { break }
-            guard let key = PublicKey(bytes: kv.value) else { throw .fault(LedgerFault("corrupt proposer record at \(h)")) }
-            counts[key, default: 0] += 1
+    /// Deletes records whose retention period ends at this block.
+    mutating func pruneExpired() throws(ExecError) {
+        for kv in try state.scan(StateKey.pruneQueue(at: height)) {
+            state.delete(kv.key)
+            state.delete(Array(kv.key[9...]))
         }
-        let ordered = counts.sorted { $0.key < $1.key }
-        return (ordered.map(\.key), ordered.map(\.value))
     }
 }

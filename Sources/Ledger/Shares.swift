@@ -1,55 +1,64 @@
 import Primitives
 
 extension Execution {
+    /// Records a sum-tree commitment of passes for one shard in one window (Specs/economics.md §3). Burns the
+    /// ticket fee of the samples it will be checked with.
     mutating func commitShares(_ sender: PublicKey, pool poolId: UInt32, window: UInt64, shard: UInt32,
-                               passCount: UInt32, tokenCount: UInt64, root: Hash32) throws(ExecError) {
+                               leafCount: UInt32, tokenTotal: UInt64, root: Hash32) throws(ExecError) {
         guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
         guard let worker = try state.staker(.worker(pool: poolId), sender), worker.isActive(minimum: pool.minWorkerStake)
         else { throw .failed(.notActiveWorker) }
-        guard window == pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
         guard Int(shard) < pool.shards.count else { throw .failed(.unknownShard) }
-        // Every pass has at least one and at most maxTokensPerPass tokens.
-        guard passCount >= 1, passCount <= params.maxPassesPerCommitment, tokenCount >= UInt64(passCount),
-              tokenCount <= UInt64(passCount) * UInt64(pool.maxTokensPerPass) else { throw .failed(.invalidCommitment) }
-        let (weighted, overflow) = tokenCount.multipliedReportingOverflow(by: pool.shards[Int(shard)].costWeight)
-        guard !overflow else { throw .failed(.invalidCommitment) }
-        let id = LedgerIds.commitment(worker: sender, pool: poolId, window: window, passRoot: root)
+        guard height >= pool.startHeight(ofWindow: window) else { throw .failed(.wrongWindow) }
+        guard height <= pool.commitDeadline(ofWindow: window) else { throw .failed(.commitDeadlinePassed) }
+        // Every leaf holds at least one and at most maxTokensPerPass tokens.
+        guard leafCount >= 1, leafCount <= params.maxLeavesPerCommitment, tokenTotal >= UInt64(leafCount),
+              tokenTotal <= UInt64(leafCount) * UInt64(pool.maxTokensPerPass) else { throw .failed(.invalidCommitment) }
+        let id = LedgerIds.commitment(worker: sender, pool: poolId, window: window, shard: shard, root: root)
         guard try !state.exists(StateKey.commitment(id)) else { throw .failed(.duplicateCommitment) }
-        let tallyKey = StateKey.shareTally(poolId, window, sender)
-        var tally = try state.record(tallyKey, ShareTally.self) ?? ShareTally()
-        guard Int(tally.commitments) < params.maxCommitmentsPerWindow else { throw .failed(.tooManyCommitments) }
+
+        let workKey = StateKey.workRecord(poolId, window, sender)
+        var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
+        let limit = params.maxCommitmentsPerWindow
+        try work.withShard(shard) { (s: inout ShardWork) throws(ExecError) in
+            guard Int(s.commitments) < limit else { throw .failed(.tooManyCommitments) }
+            let (t, o) = s.committedTokens.addingReportingOverflow(tokenTotal)
+            guard !o else { throw .failed(.amountOverflow) }
+            s.committedTokens = t
+            s.commitments += 1
+        }
+        let samples = pool.sampleCount(tokenTotal: tokenTotal)
+        let fee: Amount
+        do { fee = try pool.ticketFee.multiplied(by: UInt64(samples)) } catch { throw .failed(.amountOverflow) }
+        try state.debit(sender, fee)
+        try state.burn(fee)
 
         var record = try state.window(poolId, window) ?? WindowRecord()
-        let (newShares, o1) = tally.shares.addingReportingOverflow(weighted)
-        let (newTotal, o2) = record.totalShares.addingReportingOverflow(weighted)
-        guard !o1, !o2 else { throw .failed(.amountOverflow) }
-        tally.shares = newShares
-        tally.commitments += 1
-        record.totalShares = newTotal
-        record.commitments += 1
+        record.commitments &+= 1
         state.put(StateKey.window(poolId, window), record)
-        state.put(tallyKey, tally)
+        state.put(workKey, work)
         let selection = height &+ params.beaconDelay
-        state.put(StateKey.commitment(id), Commitment(worker: sender, pool: poolId, window: window, shard: shard,
-                                                      passCount: passCount, tokenCount: tokenCount, weightedShares: weighted,
-                                                      passRoot: root, includedHeight: height, selectionHeight: selection))
+        state.put(StateKey.commitment(id), Commitment(worker: sender, pool: poolId, window: window, shard: shard, leafCount: leafCount,
+                                                      tokenTotal: tokenTotal, root: root, includedHeight: height,
+                                                      selectionHeight: selection, samples: samples))
         state.putRaw(StateKey.commitmentByWorker(poolId, window, sender, id), [])
         state.putRaw(StateKey.selectionQueue(selection, id), [])
-        txEvents.append(.sharesCommitted(commitmentId: id, worker: sender, pool: poolId, window: window, weightedShares: weighted))
+        txEvents.append(.sharesCommitted(commitmentId: id, worker: sender, pool: poolId, window: window, shard: shard,
+                                         tokenTotal: tokenTotal, samples: samples))
     }
 
-    /// Whether pass `index` of a commitment is selected under `beacon`: the first 8 bytes (big-endian) of
-    /// `H_ticket(beacon ‖ commitmentId ‖ index u32)`, modulo 1 000 000, below the pool's rate in ppm.
-    static func isSelected(beacon: Hash32, commitment: Hash32, index: UInt32, ppm: UInt32) -> Bool {
+    /// The token sample `j` of a commitment selects under `beacon`: the first 8 bytes (big-endian) of
+    /// `H_ticket(beacon ‖ commitmentId ‖ j u32)` modulo `tokenTotal`.
+    public static func samplePoint(beacon: Hash32, commitment: Hash32, sample: UInt32, tokenTotal: UInt64) -> UInt64 {
         var h = Tags.ticket.hasher()
         h.update(beacon)
         h.update(commitment)
-        var le = index.littleEndian
+        var le = sample.littleEndian
         withUnsafeBytes(of: &le) { h.update($0) }
-        return h.finalize().prefixUInt64 % 1_000_000 < UInt64(ppm)
+        return h.finalize().prefixUInt64 % max(1, tokenTotal)
     }
 
-    /// Selects tickets of every commitment whose selection height is this block, with this block's mix.
+    /// Draws the samples of every commitment whose selection height is this block, with this block's mix.
     mutating func selectTickets(beacon: Hash32) throws(ExecError) {
         for kv in try state.scan(StateKey.selectionQueue(at: height)) {
             state.delete(kv.key)
@@ -59,18 +68,21 @@ extension Execution {
             }
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
-            var selected: UInt32 = 0
-            for i in 0..<c.passCount where Self.isSelected(beacon: beacon, commitment: id, index: i, ppm: pool.spotCheckPpm) {
-                let tid = LedgerIds.ticket(commitment: id, passIndex: i)
-                let t = Ticket(commitmentId: id, passIndex: i, worker: c.worker, pool: c.pool, window: c.window,
-                               status: .awaitingReveal, selectedHeight: height, revealDeadline: deadline)
+            let challengeEnd = pool.challengeEnd(ofWindow: c.window, beaconDelay: params.beaconDelay)
+            for j in 0..<c.samples {
+                let point = Execution.samplePoint(beacon: beacon, commitment: id, sample: j, tokenTotal: c.tokenTotal)
+                let tid = LedgerIds.ticket(commitment: id, sample: j)
+                let t = Ticket(commitmentId: id, sample: j, point: point, worker: c.worker, pool: c.pool, window: c.window,
+                               shard: c.shard, status: .awaitingReveal, selectedHeight: height, revealDeadline: deadline,
+                               challengeEnd: challengeEnd)
                 putTicket(tid, t, previous: nil)
-                state.putRaw(StateKey.ticketByCommitment(id, i), tid.bytes)
+                state.putRaw(StateKey.ticketByCommitment(id, j), tid.bytes)
                 state.putRaw(StateKey.revealDeadlineQueue(deadline, tid), [])
-                systemEvents.append(.ticketSelected(ticketId: tid, commitmentId: id, passIndex: i, deadline: deadline))
-                selected += 1
+                systemEvents.append(.ticketSelected(ticketId: tid, commitmentId: id, sample: j, point: point, deadline: deadline))
             }
-            c.selectedCount = selected
+            var record = try state.window(c.pool, c.window) ?? WindowRecord()
+            record.tickets &+= UInt64(c.samples)
+            state.put(StateKey.window(c.pool, c.window), record)
             c.selectionDone = true
             state.put(StateKey.commitment(id), c)
         }
@@ -83,33 +95,81 @@ extension Execution {
         state.put(StateKey.ticket(id), t)
     }
 
-    mutating func revealTicket(_ sender: PublicKey, ticketId: Hash32, leaf: PassLeaf, proof: [Hash32], input: [UInt8]) throws(ExecError) {
+    /// Checks a neighbour proof: present exactly when the tree has a leaf at `index`, valid against the
+    /// commitment, a well-formed leaf of the commitment's shard, and on the right side of `key`.
+    func checkNeighbour(_ proof: LeafProof?, index: Int64, of c: Commitment, pool: PoolConfig, key: Hash32, isLeft: Bool) -> Bool {
+        guard index >= 0, index < Int64(c.leafCount) else { return proof == nil }
+        guard let proof, Int64(proof.leaf.index) == index, proof.leaf.shard == c.shard, proof.leaf.tokenCount >= 1,
+              proof.leaf.tokenCount <= pool.maxTokensPerPass,
+              SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) != nil else { return false }
+        let neighbourKey = proof.leaf.contentKey
+        return isLeft ? neighbourKey < key : key < neighbourKey
+    }
+
+    /// Reveals the leaf holding a ticket's sampled token, with its neighbours and its input (Specs/economics.md §3).
+    mutating func revealTicket(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?, right: LeafProof?,
+                               input: [UInt8], txId: Hash32) throws(ExecError) {
         guard var ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
         guard ticket.status == .awaitingReveal else { throw .failed(.ticketNotAwaitingReveal) }
         guard height <= ticket.revealDeadline else { throw .failed(.revealDeadlinePassed) }
         guard sender == ticket.worker else { throw .failed(.notTicketWorker) }
-        guard let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
+        guard var c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
               let pool = try poolConfig(ticket.pool) else { throw .fault(LedgerFault("ticket without commitment or pool")) }
+        let leaf = proof.leaf
         guard leaf.shard == c.shard, leaf.tokenCount >= 1, leaf.tokenCount <= pool.maxTokensPerPass else {
             throw .failed(.leafMismatch)
         }
-        guard Merkle.verify(leafHash: leaf.merkleLeafHash, index: UInt64(ticket.passIndex), treeSize: UInt64(c.passCount),
-                            proof: proof, root: c.passRoot) else { throw .failed(.invalidMerkleProof) }
+        guard let offset = SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) else {
+            throw .failed(.invalidSumProof)
+        }
+        guard ticket.point >= offset, ticket.point - offset < UInt64(leaf.tokenCount) else { throw .failed(.sampleNotInLeaf) }
+        let key = leaf.contentKey
+        guard checkNeighbour(left, index: Int64(leaf.index) - 1, of: c, pool: pool, key: key, isLeft: true),
+              checkNeighbour(right, index: Int64(leaf.index) + 1, of: c, pool: pool, key: key, isLeft: false)
+        else { throw .failed(.neighbourMismatch) }
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
-        ticket.status = .revealed
+        guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
+            throw .failed(.invalidInputTensor)
+        }
+
         ticket.leaf = leaf
         ticket.revealedHeight = height
-        ticket.challengeEnd = height &+ pool.challengeBlocks
-        putTicket(ticketId, ticket, previous: .awaitingReveal)
-        state.putRaw(StateKey.ticketInput(ticketId), input)
+        ticket.revealTx = txId
         state.delete(StateKey.revealDeadlineQueue(ticket.revealDeadline, ticketId))
-        state.putRaw(StateKey.challengeEndQueue(ticket.challengeEnd, ticketId), [])
-        txEvents.append(.ticketRevealed(ticketId: ticketId, challengeEnd: ticket.challengeEnd))
+        txEvents.append(.ticketRevealed(ticketId: ticketId, leafIndex: leaf.index, challengeEnd: ticket.challengeEnd))
+
+        // A pass counts once: the first reveal of a content key is remembered for the retention period.
+        let passKey = StateKey.revealedPass(key)
+        if let first = try state.record(passKey, RevealedPass.self), first.commitmentId != ticket.commitmentId {
+            if first.worker == sender {
+                // The worker sold the same pass twice: punished as fraud.
+                ticket.status = .reused
+                putTicket(ticketId, ticket, previous: .awaitingReveal)
+                txEvents.append(.passReused(ticketId: ticketId, worker: sender))
+                let slashed = try convict(sender, pool: pool, commitment: ticket.commitmentId, includedHeight: c.includedHeight,
+                                          kind: .reusedPass, into: .transaction)
+                try state.burn(slashed)
+            } else {
+                // Another worker revealed it first (copied, or an honest shared prefix): this sample's share of the
+                // commitment's tokens does not count, without a slash.
+                ticket.status = .voided
+                putTicket(ticketId, ticket, previous: .awaitingReveal)
+                c.voided += 1
+                state.put(StateKey.commitment(ticket.commitmentId), c)
+                txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
+            }
+            return
+        }
+        if try !state.exists(passKey) {
+            state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height))
+            state.putRaw(StateKey.pruneQueue(height &+ params.revealedKeyRetentionBlocks, passKey), [])
+        }
+        ticket.status = .revealed
+        putTicket(ticketId, ticket, previous: .awaitingReveal)
     }
 
-    /// Tickets whose reveal deadline is this block and that were not revealed: the worker is slashed by the
-    /// withholding fraction, once per commitment.
+    /// Tickets whose reveal deadline is this block and that were not revealed: withholding is punished as fraud.
     mutating func expireRevealDeadlines() throws(ExecError) {
         for kv in try state.scan(StateKey.revealDeadlineQueue(at: height)) {
             state.delete(kv.key)
@@ -120,127 +180,67 @@ extension Execution {
             t.status = .withheld
             putTicket(id, t, previous: .awaitingReveal)
             systemEvents.append(.revealWithheld(ticketId: id, worker: t.worker))
-            let offence = LedgerIds.withholdOffence(commitment: t.commitmentId)
-            if try state.exists(StateKey.offence(offence)) { continue }
-            state.put(StateKey.offence(offence), height)
             guard let pool = try poolConfig(t.pool),
                   let c = try state.record(StateKey.commitment(t.commitmentId), Commitment.self) else {
                 throw .fault(LedgerFault("ticket without pool or commitment"))
             }
-            let taken = try slash(t.worker, role: .worker(pool: t.pool), bps: pool.withholdSlashBps, offenceHeight: c.includedHeight,
-                                  kind: .withheldReveal, offenceId: offence, into: .system)
-            try state.burn(taken)
+            let slashed = try convict(t.worker, pool: pool, commitment: t.commitmentId, includedHeight: c.includedHeight,
+                                      kind: .withheldReveal, into: .system)
+            try state.burn(slashed)
         }
     }
 
-    /// Revealed tickets whose challenge period ended this block without a proof.
-    mutating func endChallenges() throws(ExecError) {
-        for kv in try state.scan(StateKey.challengeEndQueue(at: height)) {
-            state.delete(kv.key)
-            guard let id = Hash32(bytes: kv.key[9...]), var t = try state.record(StateKey.ticket(id), Ticket.self) else {
-                throw .fault(LedgerFault("challenge queue points at a missing ticket \(kv.key.hex)"))
-            }
-            guard t.status == .revealed else { continue }
-            t.status = .unchallenged
-            putTicket(id, t, previous: .revealed)
-            state.delete(StateKey.ticketInput(id))
-        }
+    /// Punishes a worker for a bad pass in a commitment (fraud, withholding or reuse: one offence per
+    /// commitment): slashes `fraudSlashBps` of the stake bonded at the commitment's inclusion, jails, and
+    /// forfeits every unpaid window through the current one. Returns the amount slashed (zero when the offence
+    /// was punished before); the caller burns it or pays a bounty from it.
+    mutating func convict(_ worker: PublicKey, pool: PoolConfig, commitment: Hash32, includedHeight: UInt64,
+                          kind: OffenceKind, into target: EventTarget) throws(ExecError) -> Amount {
+        let offence = LedgerIds.passOffence(commitment: commitment)
+        guard try !state.exists(StateKey.offence(offence)) else { return .zero }
+        state.put(StateKey.offence(offence), height)
+        let role = StakeRole.worker(pool: pool.id)
+        let slashed = try slash(worker, role: role, bps: pool.fraudSlashBps, offenceHeight: includedHeight,
+                                kind: kind, offenceId: offence, into: target)
+        try jail(worker, role: role, into: target)
+        let through = pool.window(ofHeight: height)
+        let key = StateKey.forfeiture(pool.id, worker)
+        let previous = try state.record(key, UInt64.self) ?? 0
+        state.put(key, max(previous, through))
+        emit(target, .sharesForfeited(pool: pool.id, worker: worker, throughWindow: max(previous, through)))
+        return slashed
     }
 
-    mutating func fraudProof(_ prover: PublicKey, ticketId: Hash32) throws(ExecError) {
-        guard var ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
-        switch ticket.status {
-        case .revealed: break
-        case .fraudProven, .upheld: throw .failed(.ticketAlreadyAdjudicated)
-        case .awaitingReveal, .withheld, .unchallenged: throw .failed(.ticketNotRevealed)
-        }
-        guard height <= ticket.challengeEnd else { throw .failed(.challengePeriodOver) }
-        // Per-block cap, counted in state so it is part of the transition.
-        var counter = CanonicalReader(try state.raw(StateKey.global(.fraudProofsInBlock)) ?? [])
-        var used: UInt64 = 0
-        if counter.remaining == 16, (try? counter.u64("height")) == height { used = (try? counter.u64("count")) ?? 0 }
-        guard used < UInt64(params.maxFraudProofsPerBlock) else { throw .failed(.fraudProofCapReached) }
-        var w = CanonicalWriter(); w.u64(height); w.u64(used + 1)
-        state.putRaw(StateKey.global(.fraudProofsInBlock), w.bytes)
-
-        guard let pool = try poolConfig(ticket.pool), let leaf = ticket.leaf,
-              let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
-              let input = try state.raw(StateKey.ticketInput(ticketId)) else {
-            throw .fault(LedgerFault("revealed ticket \(ticketId) lacks pool, leaf, commitment or input"))
-        }
-        try state.debit(prover, pool.fraudProofBond)
-
-        let verdict: AdjudicationVerdict
-        do {
-            verdict = try ledger.adjudicator.adjudicate(AdjudicationRequest(
-                pool: pool, shardIndex: Int(leaf.shard), input: input, positionOffset: leaf.positionOffset,
-                tokenCount: leaf.tokenCount))
-        } catch {
-            throw .fault(LedgerFault("adjudicator failed on ticket \(ticketId): \(error)"))
-        }
-        let canonical: Hash32
-        let fraud: Bool
-        switch verdict {
-        case .output(let h): canonical = h; fraud = h != leaf.outputHash
-        case .invalidInput, .invalidOutput: canonical = .zero; fraud = true
-        }
-        state.delete(StateKey.ticketInput(ticketId))
-        if fraud {
-            let offence = LedgerIds.fraudOffence(ticket: ticketId)
-            state.put(StateKey.offence(offence), height)
-            let role = StakeRole.worker(pool: pool.id)
-            let taken = try slash(ticket.worker, role: role, bps: pool.fraudSlashBps, offenceHeight: c.includedHeight,
-                                  kind: .fraud, offenceId: offence, into: .transaction)
-            let bounty = taken.basisPoints(pool.verifierBountyBps)
-            try state.burn(Amount(taken.units - bounty.units))
-            try state.credit(prover, bounty)
-            try state.credit(prover, pool.fraudProofBond)
-            try jail(ticket.worker, role: role, into: .transaction)
-            try forfeit(ticket.worker, pool: pool)
-            ticket.status = .fraudProven
-            putTicket(ticketId, ticket, previous: .revealed)
-            state.put(StateKey.fraudCase(ticketId), FraudCase(
-                ticketId: ticketId, prover: prover, worker: ticket.worker, pool: pool.id, height: height, fraud: true,
-                canonicalOutputHash: canonical, slashed: taken, bounty: bounty, bondBurned: .zero))
-            txEvents.append(.fraudProven(ticketId: ticketId, prover: prover, worker: ticket.worker, slashed: taken, bounty: bounty))
-        } else {
-            try state.burn(pool.fraudProofBond)
-            ticket.status = .upheld
-            putTicket(ticketId, ticket, previous: .revealed)
-            state.put(StateKey.fraudCase(ticketId), FraudCase(
-                ticketId: ticketId, prover: prover, worker: ticket.worker, pool: pool.id, height: height, fraud: false,
-                canonicalOutputHash: canonical, slashed: .zero, bounty: .zero, bondBurned: pool.fraudProofBond))
-            txEvents.append(.fraudRejected(ticketId: ticketId, prover: prover, bondBurned: pool.fraudProofBond))
-        }
-    }
-
-    /// Forfeits a convicted worker's shares in every window a future settlement can still read: from the
-    /// oldest unsettled window (minus the PPLNS lookback) to the current window.
-    mutating func forfeit(_ worker: PublicKey, pool: PoolConfig) throws(ExecError) {
-        let current = pool.window(ofHeight: height)
-        // Oldest window w with settleHeight(w) >= height, i.e. still to be settled at or after this block.
-        var oldest: UInt64 = 0
-        if height > pool.closeHeight(ofWindow: 0) + pool.challengeBlocks {
-            // settleHeight(w) = (w+1)·L + C ≥ h  ⇔  w ≥ ceil((h − C)/L) − 1
-            let numerator = height - pool.challengeBlocks
-            oldest = (numerator + pool.windowBlocks - 1) / pool.windowBlocks - 1
-        }
-        if case .pplns = pool.rewardScheme {
-            oldest = oldest >= params.pplnsMaxLookbackWindows ? oldest - params.pplnsMaxLookbackWindows : 0
-        }
-        state.put(StateKey.forfeiture(pool.id, worker, from: oldest), current)
-        txEvents.append(.sharesForfeited(pool: pool.id, worker: worker, fromWindow: oldest, toWindow: current))
-    }
-
-    /// Whether a worker's shares in window `w` of `pool` were forfeited.
+    /// Whether a worker's work in window `w` of `pool` was forfeited by a conviction.
     func isForfeited(_ worker: PublicKey, pool: UInt32, window w: UInt64) throws(ExecError) -> Bool {
-        for kv in try state.scan(StateKey.forfeitures(pool, worker)) {
-            let from = UInt64(bigEndianBytes: kv.key[(kv.key.count - 8)...])
-            guard let to = try? UInt64(canonicalEncoding: kv.value) else {
-                throw .fault(LedgerFault("corrupt forfeiture record \(kv.key.hex)"))
-            }
-            if w >= from && w <= to { return true }
+        guard let through = try state.record(StateKey.forfeiture(pool, worker), UInt64.self) else { return false }
+        return w <= through
+    }
+}
+
+/// The ledger's check of a revealed input tensor (Specs/tensor-tns1.md), without the executor: a canonical
+/// rank-2 float32 TNS1 tensor of `[tokens, hidden]` whose values are finite and never −0, so one activation has
+/// exactly one encoding (and one content key).
+public enum CanonicalInput {
+    public static func isValid(_ bytes: [UInt8], tokens: UInt32, hidden: UInt32) -> Bool {
+        let header = 6 + 16
+        let elements = UInt64(tokens) * UInt64(hidden)
+        guard bytes.count == header + Int(elements) * 4, bytes.count >= header,
+              bytes[0] == 0x54, bytes[1] == 0x4E, bytes[2] == 0x53, bytes[3] == 0x31, bytes[4] == 1, bytes[5] == 2
+        else { return false }
+        func u64(_ at: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in (0..<8).reversed() { v = v << 8 | UInt64(bytes[at + i]) }
+            return v
         }
-        return false
+        guard u64(6) == UInt64(tokens), u64(14) == UInt64(hidden) else { return false }
+        var i = header
+        while i < bytes.count {
+            let bits = UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+            // Exponent all ones: infinity or NaN. 0x80000000: negative zero.
+            if bits & 0x7F80_0000 == 0x7F80_0000 || bits == 0x8000_0000 { return false }
+            i += 4
+        }
+        return true
     }
 }

@@ -46,98 +46,180 @@ public struct UnbondingEntry: Hashable, Sendable {
     }
 }
 
+/// Where an escrow stands.
+public enum EscrowStatus: Hashable, Sendable {
+    /// Accepting allocations, top-ups and claims.
+    case open
+    /// Closing: claims are still accepted until `until`; then the owner gets the rest back.
+    case unlocking(until: UInt64)
+    /// Refunded; holds nothing.
+    case closed
+}
+
 /// A client's deposit for one pool.
 public struct Escrow: Hashable, Sendable {
     public var owner: PublicKey
     public var pool: UInt32
+    /// Everything the escrow still holds (allocated or not).
     public var balance: Amount
+    /// The part of `balance` reserved for payees (sum of their allocations' remaining amounts).
+    public var allocated: Amount
     public var expiryHeight: UInt64
     public var openedHeight: UInt64
-    /// Cumulative tokens of the last claimed voucher.
-    public var claimedInputTokens: UInt64
-    public var claimedOutputTokens: UInt64
-    /// Total charged into pool revenue.
+    /// Total charged by claims.
     public var totalCharged: Amount
-    /// Charges that exceeded the balance (recorded, never paid).
+    /// Claimed amounts that exceeded a payee's allocation (recorded, never paid).
     public var shortfall: Amount
-    public var closed: Bool
+    public var status: EscrowStatus
 
-    public init(owner: PublicKey, pool: UInt32, balance: Amount, expiryHeight: UInt64, openedHeight: UInt64,
-                claimedInputTokens: UInt64 = 0, claimedOutputTokens: UInt64 = 0, totalCharged: Amount = .zero,
-                shortfall: Amount = .zero, closed: Bool = false) {
-        self.owner = owner; self.pool = pool; self.balance = balance; self.expiryHeight = expiryHeight
-        self.openedHeight = openedHeight; self.claimedInputTokens = claimedInputTokens
-        self.claimedOutputTokens = claimedOutputTokens; self.totalCharged = totalCharged
-        self.shortfall = shortfall; self.closed = closed
+    public init(owner: PublicKey, pool: UInt32, balance: Amount, allocated: Amount = .zero, expiryHeight: UInt64,
+                openedHeight: UInt64, totalCharged: Amount = .zero, shortfall: Amount = .zero, status: EscrowStatus = .open) {
+        self.owner = owner; self.pool = pool; self.balance = balance; self.allocated = allocated
+        self.expiryHeight = expiryHeight; self.openedHeight = openedHeight; self.totalCharged = totalCharged
+        self.shortfall = shortfall; self.status = status
     }
+
+    /// Whether claims are accepted at `height`.
+    public func acceptsClaims(at height: UInt64) -> Bool {
+        switch status {
+        case .open: return true
+        case .unlocking(let until): return height < until
+        case .closed: return false
+        }
+    }
+}
+
+/// The part of an escrow reserved for one payee.
+public struct Allocation: Hashable, Sendable {
+    /// Still reserved (claims draw it down).
+    public var remaining: Amount
+    /// Charged so far by the payee's claims.
+    public var charged: Amount
+    public init(remaining: Amount, charged: Amount = .zero) { self.remaining = remaining; self.charged = charged }
+}
+
+/// The last claimed cumulative counters of one `(escrow, payee, shard, window)` voucher lane.
+public struct VoucherCounters: Hashable, Sendable {
+    public var inputTokens: UInt64
+    public var outputTokens: UInt64
+    public init(inputTokens: UInt64 = 0, outputTokens: UInt64 = 0) { self.inputTokens = inputTokens; self.outputTokens = outputTokens }
 }
 
 /// Lifecycle of a settlement window.
 public enum WindowStatus: UInt8, Hashable, Sendable {
-    /// Accepting revenue and share commitments.
+    /// Accepting claims and commitments, or in its checks.
     case open = 0
-    /// Revenue fixed; in its challenge period.
-    case closed = 1
-    /// Paid out (or carried forward).
+    /// Its settlement height passed while adjudications of its tickets were pending.
+    case awaitingAdjudication = 1
+    /// Every check is done: workers' payouts may be claimed.
     case settled = 2
 }
 
-/// One pool's settlement window.
+/// One pool's settlement window: counters for explorers and the settlement condition.
 public struct WindowRecord: Hashable, Sendable {
     public var status: WindowStatus
-    /// Usage charged during the window.
-    public var revenue: Amount
-    /// Revenue carried in from earlier windows without eligible shares.
-    public var carriedIn: Amount
-    /// Weighted shares committed in the window.
-    public var totalShares: UInt64
+    /// Net usage charged into the window (after the burned protocol fee).
+    public var earned: Amount
+    /// Protocol fees burned by the window's claims.
+    public var feesBurned: Amount
     public var commitments: UInt64
-    /// Filled at settlement.
-    public var protocolShare: Amount
-    public var workerShare: Amount
-    /// Revenue passed on to the next window (no eligible shares).
-    public var carriedOut: Amount
-    /// Weighted shares that counted at settlement (after forfeitures; PPLNS: the lookback total).
-    public var eligibleShares: UInt64
+    public var tickets: UInt64
+    /// Fraud adjudications of the window's tickets still queued.
+    public var pendingAdjudications: UInt64
+    /// Paid to workers and refunded to escrow owners by payouts so far.
+    public var paid: Amount
+    public var refunded: Amount
 
-    public init(status: WindowStatus = .open, revenue: Amount = .zero, carriedIn: Amount = .zero, totalShares: UInt64 = 0,
-                commitments: UInt64 = 0, protocolShare: Amount = .zero, workerShare: Amount = .zero,
-                carriedOut: Amount = .zero, eligibleShares: UInt64 = 0) {
-        self.status = status; self.revenue = revenue; self.carriedIn = carriedIn; self.totalShares = totalShares
-        self.commitments = commitments; self.protocolShare = protocolShare; self.workerShare = workerShare
-        self.carriedOut = carriedOut; self.eligibleShares = eligibleShares
-    }
-
-    /// Revenue held by the window until settlement.
-    public var held: Amount {
-        status == .settled ? .zero : Amount(revenue.units &+ carriedIn.units)
+    public init(status: WindowStatus = .open, earned: Amount = .zero, feesBurned: Amount = .zero, commitments: UInt64 = 0,
+                tickets: UInt64 = 0, pendingAdjudications: UInt64 = 0, paid: Amount = .zero, refunded: Amount = .zero) {
+        self.status = status; self.earned = earned; self.feesBurned = feesBurned; self.commitments = commitments
+        self.tickets = tickets; self.pendingAdjudications = pendingAdjudications; self.paid = paid; self.refunded = refunded
     }
 }
 
-/// A worker's batch of passes in one window.
+/// What one worker did for one shard in one window: tokens clients paid for, the net amount they paid, and the
+/// tokens its commitments cover.
+public struct ShardWork: Hashable, Sendable {
+    public var shard: UInt32
+    /// Input plus output tokens of the claimed vouchers.
+    public var paidTokens: UInt64
+    /// Net amount charged (held until payout).
+    public var earned: Amount
+    /// Tokens committed (sum of commitments' totals).
+    public var committedTokens: UInt64
+    public var commitments: UInt32
+
+    public init(shard: UInt32, paidTokens: UInt64 = 0, earned: Amount = .zero, committedTokens: UInt64 = 0, commitments: UInt32 = 0) {
+        self.shard = shard; self.paidTokens = paidTokens; self.earned = earned; self.committedTokens = committedTokens
+        self.commitments = commitments
+    }
+}
+
+/// A worker's work in one window of a pool, per shard (ascending), and how many escrows paid it.
+public struct WorkRecord: Hashable, Sendable {
+    public var shards: [ShardWork]
+    public var payers: UInt32
+    public init(shards: [ShardWork] = [], payers: UInt32 = 0) { self.shards = shards; self.payers = payers }
+
+    /// Everything held for the worker until payout.
+    public var earned: UInt64 { shards.reduce(0) { $0 &+ $1.earned.units } }
+
+    /// The entry of a shard, created in place (shards stay sorted).
+    mutating func withShard<R>(_ shard: UInt32, _ body: (inout ShardWork) throws(ExecError) -> R) throws(ExecError) -> R {
+        if let i = shards.firstIndex(where: { $0.shard == shard }) { return try body(&shards[i]) }
+        var entry = ShardWork(shard: shard)
+        let r = try body(&entry)
+        shards.append(entry)
+        shards.sort { $0.shard < $1.shard }
+        return r
+    }
+}
+
+/// Who paid a worker in a window, and how much (net): refunds of unpaid work go back by these.
+public struct PayerLane: Hashable, Sendable {
+    public var owner: PublicKey
+    public var amount: Amount
+    public init(owner: PublicKey, amount: Amount) { self.owner = owner; self.amount = amount }
+}
+
+/// A worker's paid-out window (kept for `revealedKeyRetentionBlocks`; receipts keep it forever).
+public struct PayoutRecord: Hashable, Sendable {
+    public var paid: Amount
+    public var refunded: Amount
+    public var height: UInt64
+    public init(paid: Amount, refunded: Amount, height: UInt64) { self.paid = paid; self.refunded = refunded; self.height = height }
+}
+
+/// A worker's sum-tree commitment of passes for one shard in one window.
 public struct Commitment: Hashable, Sendable {
     public var worker: PublicKey
     public var pool: UInt32
     public var window: UInt64
     public var shard: UInt32
-    public var passCount: UInt32
-    public var tokenCount: UInt64
-    public var weightedShares: UInt64
-    public var passRoot: Hash32
+    public var leafCount: UInt32
+    public var tokenTotal: UInt64
+    public var root: Hash32
     public var includedHeight: UInt64
-    /// Height whose RANDAO mix selects the tickets.
+    /// Height whose RANDAO mix selects the samples.
     public var selectionHeight: UInt64
-    /// Tickets selected (set at selection).
-    public var selectedCount: UInt32
+    /// Samples (tickets) drawn from it.
+    public var samples: UInt32
+    /// Samples whose pass another worker revealed first (their share of the tokens does not count).
+    public var voided: UInt32
     public var selectionDone: Bool
 
-    public init(worker: PublicKey, pool: UInt32, window: UInt64, shard: UInt32, passCount: UInt32, tokenCount: UInt64,
-                weightedShares: UInt64, passRoot: Hash32, includedHeight: UInt64, selectionHeight: UInt64,
-                selectedCount: UInt32 = 0, selectionDone: Bool = false) {
-        self.worker = worker; self.pool = pool; self.window = window; self.shard = shard; self.passCount = passCount
-        self.tokenCount = tokenCount; self.weightedShares = weightedShares; self.passRoot = passRoot
-        self.includedHeight = includedHeight; self.selectionHeight = selectionHeight
-        self.selectedCount = selectedCount; self.selectionDone = selectionDone
+    public init(worker: PublicKey, pool: UInt32, window: UInt64, shard: UInt32, leafCount: UInt32, tokenTotal: UInt64,
+                root: Hash32, includedHeight: UInt64, selectionHeight: UInt64, samples: UInt32, voided: UInt32 = 0,
+                selectionDone: Bool = false) {
+        self.worker = worker; self.pool = pool; self.window = window; self.shard = shard; self.leafCount = leafCount
+        self.tokenTotal = tokenTotal; self.root = root; self.includedHeight = includedHeight
+        self.selectionHeight = selectionHeight; self.samples = samples; self.voided = voided; self.selectionDone = selectionDone
+    }
+
+    /// Tokens that count toward coverage: `⌊tokenTotal × (samples − voided) / samples⌋`.
+    public var coveredTokens: UInt64 {
+        guard samples > 0 else { return tokenTotal }
+        return (try? Amount.mulDiv(tokenTotal, UInt64(samples - min(voided, samples)), UInt64(samples))) ?? 0
     }
 }
 
@@ -145,69 +227,133 @@ public struct Commitment: Hashable, Sendable {
 public enum TicketStatus: UInt8, Hashable, Sendable, CaseIterable {
     case awaitingReveal = 0
     case revealed = 1
-    /// Not revealed by the deadline; the worker was slashed.
+    /// Not revealed by the deadline: punished as fraud.
     case withheld = 2
-    /// A fraud proof showed the committed output wrong.
+    /// Adjudication showed the committed output wrong (or the input invalid).
     case fraudProven = 3
-    /// A fraud proof failed: the committed output is the canonical one.
+    /// Adjudication confirmed the committed output.
     case upheld = 4
-    /// Revealed and never challenged before the challenge period ended.
-    case unchallenged = 5
+    /// Another worker revealed the same pass first: the sample's share of the tokens does not count.
+    case voided = 5
+    /// The worker revealed the same pass in an earlier commitment: punished as fraud.
+    case reused = 6
 }
 
-/// A pass selected for a spot check.
+/// A sample drawn from a commitment.
 public struct Ticket: Hashable, Sendable {
     public var commitmentId: Hash32
-    public var passIndex: UInt32
+    /// Sample number within the commitment.
+    public var sample: UInt32
+    /// The sampled token, in `[0, tokenTotal)`: the leaf whose range holds it must be revealed.
+    public var point: UInt64
     public var worker: PublicKey
     public var pool: UInt32
     public var window: UInt64
+    public var shard: UInt32
     public var status: TicketStatus
     public var selectedHeight: UInt64
     public var revealDeadline: UInt64
     /// Set on reveal.
     public var leaf: PassLeaf?
     public var revealedHeight: UInt64
-    /// Last height a fraud proof may be included.
+    /// The reveal transaction (its body carries the input tensor), zero until revealed.
+    public var revealTx: Hash32
+    /// Last height a fraud claim against it may be committed (the window's challenge end).
     public var challengeEnd: UInt64
 
-    public init(commitmentId: Hash32, passIndex: UInt32, worker: PublicKey, pool: UInt32, window: UInt64,
-                status: TicketStatus, selectedHeight: UInt64, revealDeadline: UInt64, leaf: PassLeaf? = nil,
-                revealedHeight: UInt64 = 0, challengeEnd: UInt64 = 0) {
-        self.commitmentId = commitmentId; self.passIndex = passIndex; self.worker = worker; self.pool = pool
-        self.window = window; self.status = status; self.selectedHeight = selectedHeight
+    public init(commitmentId: Hash32, sample: UInt32, point: UInt64, worker: PublicKey, pool: UInt32, window: UInt64,
+                shard: UInt32, status: TicketStatus, selectedHeight: UInt64, revealDeadline: UInt64, leaf: PassLeaf? = nil,
+                revealedHeight: UInt64 = 0, revealTx: Hash32 = .zero, challengeEnd: UInt64) {
+        self.commitmentId = commitmentId; self.sample = sample; self.point = point; self.worker = worker; self.pool = pool
+        self.window = window; self.shard = shard; self.status = status; self.selectedHeight = selectedHeight
         self.revealDeadline = revealDeadline; self.leaf = leaf; self.revealedHeight = revealedHeight
-        self.challengeEnd = challengeEnd
+        self.revealTx = revealTx; self.challengeEnd = challengeEnd
     }
 }
 
-/// The adjudication of a fraud proof.
-public struct FraudCase: Hashable, Sendable {
-    public var ticketId: Hash32
-    public var prover: PublicKey
+/// Who revealed a pass first, for reuse detection.
+public struct RevealedPass: Hashable, Sendable {
     public var worker: PublicKey
+    public var commitmentId: Hash32
+    public var height: UInt64
+    public init(worker: PublicKey, commitmentId: Hash32, height: UInt64) {
+        self.worker = worker; self.commitmentId = commitmentId; self.height = height
+    }
+}
+
+/// A blind fraud claim and its bond.
+public struct FraudCommitment: Hashable, Sendable {
+    public var prover: PublicKey
     public var pool: UInt32
     public var height: UInt64
-    public var fraud: Bool
+    public var bond: Amount
+    public init(prover: PublicKey, pool: UInt32, height: UInt64, bond: Amount) {
+        self.prover = prover; self.pool = pool; self.height = height; self.bond = bond
+    }
+}
+
+/// An opened fraud claim against a ticket, waiting for the ticket's adjudication.
+public struct FraudClaim: Hashable, Sendable {
+    public var prover: PublicKey
+    public var commitHeight: UInt64
+    public var bond: Amount
+    public init(prover: PublicKey, commitHeight: UInt64, bond: Amount) {
+        self.prover = prover; self.commitHeight = commitHeight; self.bond = bond
+    }
+}
+
+/// Where a fraud case stands.
+public enum FraudCaseStatus: UInt8, Hashable, Sendable {
+    /// Queued for replay.
+    case pending = 0
+    /// Replayed: the committed output is wrong; the bounty waits for the final height.
+    case fraud = 1
+    /// Replayed: the committed output is right; every claim's bond was burned.
+    case upheld = 2
+    /// The bounty and bond were paid to the winner.
+    case paid = 3
+}
+
+/// The adjudication of a ticket (one per ticket, however many claims).
+public struct FraudCase: Hashable, Sendable {
+    public var ticketId: Hash32
+    public var worker: PublicKey
+    public var pool: UInt32
+    public var window: UInt64
+    public var status: FraudCaseStatus
+    /// Height the case was opened (first claim revealed).
+    public var openedHeight: UInt64
+    public var adjudicatedHeight: UInt64
     /// The canonical output hash the validators computed, or zero when the input or output was invalid.
     public var canonicalOutputHash: Hash32
     public var slashed: Amount
+    /// Part of the slash held for the winner until `finalHeight`.
     public var bounty: Amount
-    public var bondBurned: Amount
+    /// The winning claim so far: the earliest committed (then the lowest claim hash).
+    public var winner: PublicKey
+    public var winnerCommitHeight: UInt64
+    public var winnerClaim: Hash32
+    public var winnerBond: Amount
+    /// Bonds burned by false claims on this ticket.
+    public var bondsBurned: Amount
+    /// Claims opened on this ticket.
+    public var claims: UInt32
+    /// Height after which no claim on the ticket can still be opened.
+    public var finalHeight: UInt64
 
-    public init(ticketId: Hash32, prover: PublicKey, worker: PublicKey, pool: UInt32, height: UInt64, fraud: Bool,
-                canonicalOutputHash: Hash32, slashed: Amount, bounty: Amount, bondBurned: Amount) {
-        self.ticketId = ticketId; self.prover = prover; self.worker = worker; self.pool = pool; self.height = height
-        self.fraud = fraud; self.canonicalOutputHash = canonicalOutputHash; self.slashed = slashed
-        self.bounty = bounty; self.bondBurned = bondBurned
+    public init(ticketId: Hash32, worker: PublicKey, pool: UInt32, window: UInt64, status: FraudCaseStatus = .pending,
+                openedHeight: UInt64, adjudicatedHeight: UInt64 = 0, canonicalOutputHash: Hash32 = .zero,
+                slashed: Amount = .zero, bounty: Amount = .zero, winner: PublicKey, winnerCommitHeight: UInt64,
+                winnerClaim: Hash32, winnerBond: Amount = .zero, bondsBurned: Amount = .zero, claims: UInt32 = 0, finalHeight: UInt64) {
+        self.ticketId = ticketId; self.worker = worker; self.pool = pool; self.window = window; self.status = status
+        self.openedHeight = openedHeight; self.adjudicatedHeight = adjudicatedHeight
+        self.canonicalOutputHash = canonicalOutputHash; self.slashed = slashed; self.bounty = bounty
+        self.winner = winner; self.winnerCommitHeight = winnerCommitHeight; self.winnerClaim = winnerClaim
+        self.winnerBond = winnerBond; self.bondsBurned = bondsBurned; self.claims = claims; self.finalHeight = finalHeight
     }
-}
 
-/// A worker's weighted shares and commitment count in one window of one pool.
-public struct ShareTally: Hashable, Sendable {
-    public var shares: UInt64
-    public var commitments: UInt32
-    public init(shares: UInt64 = 0, commitments: UInt32 = 0) { self.shares = shares; self.commitments = commitments }
+    /// Funds the case holds (bounty and the winner's bond, until paid).
+    public var held: UInt64 { status == .fraud ? bounty.units &+ winnerBond.units : 0 }
 }
 
 /// Per-validator slot accounting for the current epoch.
@@ -279,88 +425,168 @@ extension UnbondingEntry: CanonicalCodable {
     }
 }
 
+extension EscrowStatus: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        switch self {
+        case .open: w.u8(0)
+        case .unlocking(let until): w.u8(1); w.u64(until)
+        case .closed: w.u8(2)
+        }
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let at = r.offset
+        switch try r.u8("escrowStatus") {
+        case 0: self = .open
+        case 1: self = .unlocking(until: try r.u64("unlockHeight"))
+        case 2: self = .closed
+        case let t: throw r.unknownTag("escrowStatus", t, at: at)
+        }
+    }
+}
+
 extension Escrow: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.encode(owner); w.u32(pool); w.encode(balance); w.u64(expiryHeight); w.u64(openedHeight)
-        w.u64(claimedInputTokens); w.u64(claimedOutputTokens); w.encode(totalCharged); w.encode(shortfall); w.bool(closed)
+        w.encode(owner); w.u32(pool); w.encode(balance); w.encode(allocated); w.u64(expiryHeight); w.u64(openedHeight)
+        w.encode(totalCharged); w.encode(shortfall); w.encode(status)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         owner = try r.decode(PublicKey.self); pool = try r.u32("pool"); balance = try r.decode(Amount.self)
-        expiryHeight = try r.u64("expiryHeight"); openedHeight = try r.u64("openedHeight")
-        claimedInputTokens = try r.u64("claimedInputTokens"); claimedOutputTokens = try r.u64("claimedOutputTokens")
-        totalCharged = try r.decode(Amount.self); shortfall = try r.decode(Amount.self); closed = try r.bool("closed")
+        allocated = try r.decode(Amount.self); expiryHeight = try r.u64("expiryHeight"); openedHeight = try r.u64("openedHeight")
+        totalCharged = try r.decode(Amount.self); shortfall = try r.decode(Amount.self); status = try r.decode(EscrowStatus.self)
     }
+}
+
+extension Allocation: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(remaining); w.encode(charged) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { remaining = try r.decode(Amount.self); charged = try r.decode(Amount.self) }
+}
+
+extension VoucherCounters: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.u64(inputTokens); w.u64(outputTokens) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { inputTokens = try r.u64("inputTokens"); outputTokens = try r.u64("outputTokens") }
 }
 
 extension WindowRecord: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.u8(status.rawValue); w.encode(revenue); w.encode(carriedIn); w.u64(totalShares); w.u64(commitments)
-        w.encode(protocolShare); w.encode(workerShare); w.encode(carriedOut); w.u64(eligibleShares)
+        w.u8(status.rawValue); w.encode(earned); w.encode(feesBurned); w.u64(commitments); w.u64(tickets)
+        w.u64(pendingAdjudications); w.encode(paid); w.encode(refunded)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         let at = r.offset
         guard let s = WindowStatus(rawValue: try r.u8("windowStatus")) else { throw r.invalid("windowStatus", "unknown status", at: at) }
         status = s
-        revenue = try r.decode(Amount.self); carriedIn = try r.decode(Amount.self); totalShares = try r.u64("totalShares")
-        commitments = try r.u64("commitments"); protocolShare = try r.decode(Amount.self)
-        workerShare = try r.decode(Amount.self); carriedOut = try r.decode(Amount.self); eligibleShares = try r.u64("eligibleShares")
+        earned = try r.decode(Amount.self); feesBurned = try r.decode(Amount.self); commitments = try r.u64("commitments")
+        tickets = try r.u64("tickets"); pendingAdjudications = try r.u64("pendingAdjudications")
+        paid = try r.decode(Amount.self); refunded = try r.decode(Amount.self)
+    }
+}
+
+extension ShardWork: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.u32(shard); w.u64(paidTokens); w.encode(earned); w.u64(committedTokens); w.u32(commitments)
+    }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        shard = try r.u32("shard"); paidTokens = try r.u64("paidTokens"); earned = try r.decode(Amount.self)
+        committedTokens = try r.u64("committedTokens"); commitments = try r.u32("commitments")
+    }
+}
+
+extension WorkRecord: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        shards = try r.list("shards", max: 256, of: ShardWork.self); payers = try r.u32("payers")
+    }
+}
+
+extension PayerLane: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(owner); w.encode(amount) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { owner = try r.decode(PublicKey.self); amount = try r.decode(Amount.self) }
+}
+
+extension PayoutRecord: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(paid); w.encode(refunded); w.u64(height) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        paid = try r.decode(Amount.self); refunded = try r.decode(Amount.self); height = try r.u64("height")
     }
 }
 
 extension Commitment: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.encode(worker); w.u32(pool); w.u64(window); w.u32(shard); w.u32(passCount); w.u64(tokenCount)
-        w.u64(weightedShares); w.hash(passRoot); w.u64(includedHeight); w.u64(selectionHeight)
-        w.u32(selectedCount); w.bool(selectionDone)
+        w.encode(worker); w.u32(pool); w.u64(window); w.u32(shard); w.u32(leafCount); w.u64(tokenTotal); w.hash(root)
+        w.u64(includedHeight); w.u64(selectionHeight); w.u32(samples); w.u32(voided); w.bool(selectionDone)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         worker = try r.decode(PublicKey.self); pool = try r.u32("pool"); window = try r.u64("window")
-        shard = try r.u32("shard"); passCount = try r.u32("passCount"); tokenCount = try r.u64("tokenCount")
-        weightedShares = try r.u64("weightedShares"); passRoot = try r.hash("passRoot")
-        includedHeight = try r.u64("includedHeight"); selectionHeight = try r.u64("selectionHeight")
-        selectedCount = try r.u32("selectedCount"); selectionDone = try r.bool("selectionDone")
+        shard = try r.u32("shard"); leafCount = try r.u32("leafCount"); tokenTotal = try r.u64("tokenTotal")
+        root = try r.hash("root"); includedHeight = try r.u64("includedHeight"); selectionHeight = try r.u64("selectionHeight")
+        samples = try r.u32("samples"); voided = try r.u32("voided"); selectionDone = try r.bool("selectionDone")
     }
 }
 
 extension Ticket: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.hash(commitmentId); w.u32(passIndex); w.encode(worker); w.u32(pool); w.u64(window); w.u8(status.rawValue)
-        w.u64(selectedHeight); w.u64(revealDeadline); w.optional(leaf) { $0.encode($1) }
-        w.u64(revealedHeight); w.u64(challengeEnd)
+        w.hash(commitmentId); w.u32(sample); w.u64(point); w.encode(worker); w.u32(pool); w.u64(window); w.u32(shard)
+        w.u8(status.rawValue); w.u64(selectedHeight); w.u64(revealDeadline); w.optional(leaf) { $0.encode($1) }
+        w.u64(revealedHeight); w.hash(revealTx); w.u64(challengeEnd)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
-        commitmentId = try r.hash("commitmentId"); passIndex = try r.u32("passIndex"); worker = try r.decode(PublicKey.self)
-        pool = try r.u32("pool"); window = try r.u64("window")
+        commitmentId = try r.hash("commitmentId"); sample = try r.u32("sample"); point = try r.u64("point")
+        worker = try r.decode(PublicKey.self); pool = try r.u32("pool"); window = try r.u64("window"); shard = try r.u32("shard")
         let at = r.offset
         guard let s = TicketStatus(rawValue: try r.u8("ticketStatus")) else { throw r.invalid("ticketStatus", "unknown status", at: at) }
         status = s
         selectedHeight = try r.u64("selectedHeight"); revealDeadline = try r.u64("revealDeadline")
         leaf = try r.optional("leaf") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(PassLeaf.self) }
-        revealedHeight = try r.u64("revealedHeight"); challengeEnd = try r.u64("challengeEnd")
+        revealedHeight = try r.u64("revealedHeight"); revealTx = try r.hash("revealTx"); challengeEnd = try r.u64("challengeEnd")
+    }
+}
+
+extension RevealedPass: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(worker); w.hash(commitmentId); w.u64(height) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        worker = try r.decode(PublicKey.self); commitmentId = try r.hash("commitmentId"); height = try r.u64("height")
+    }
+}
+
+extension FraudCommitment: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(prover); w.u32(pool); w.u64(height); w.encode(bond) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        prover = try r.decode(PublicKey.self); pool = try r.u32("pool"); height = try r.u64("height"); bond = try r.decode(Amount.self)
+    }
+}
+
+extension FraudClaim: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(prover); w.u64(commitHeight); w.encode(bond) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        prover = try r.decode(PublicKey.self); commitHeight = try r.u64("commitHeight"); bond = try r.decode(Amount.self)
     }
 }
 
 extension FraudCase: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.hash(ticketId); w.encode(prover); w.encode(worker); w.u32(pool); w.u64(height); w.bool(fraud)
-        w.hash(canonicalOutputHash); w.encode(slashed); w.encode(bounty); w.encode(bondBurned)
+        w.hash(ticketId); w.encode(worker); w.u32(pool); w.u64(window); w.u8(status.rawValue); w.u64(openedHeight)
+        w.u64(adjudicatedHeight); w.hash(canonicalOutputHash); w.encode(slashed); w.encode(bounty); w.encode(winner)
+        w.u64(winnerCommitHeight); w.hash(winnerClaim); w.encode(winnerBond); w.encode(bondsBurned); w.u32(claims)
+        w.u64(finalHeight)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
-        ticketId = try r.hash("ticketId"); prover = try r.decode(PublicKey.self); worker = try r.decode(PublicKey.self)
-        pool = try r.u32("pool"); height = try r.u64("height"); fraud = try r.bool("fraud")
+        ticketId = try r.hash("ticketId"); worker = try r.decode(PublicKey.self); pool = try r.u32("pool")
+        window = try r.u64("window")
+        let at = r.offset
+        guard let s = FraudCaseStatus(rawValue: try r.u8("caseStatus")) else { throw r.invalid("caseStatus", "unknown status", at: at) }
+        status = s
+        openedHeight = try r.u64("openedHeight"); adjudicatedHeight = try r.u64("adjudicatedHeight")
         canonicalOutputHash = try r.hash("canonicalOutputHash"); slashed = try r.decode(Amount.self)
-        bounty = try r.decode(Amount.self); bondBurned = try r.decode(Amount.self)
+        bounty = try r.decode(Amount.self); winner = try r.decode(PublicKey.self); winnerCommitHeight = try r.u64("winnerCommitHeight")
+        winnerClaim = try r.hash("winnerClaim"); winnerBond = try r.decode(Amount.self); bondsBurned = try r.decode(Amount.self)
+        claims = try r.u32("claims"); finalHeight = try r.u64("finalHeight")
     }
-}
-
-extension ShareTally: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.u64(shares); w.u32(commitments) }
-    public init(from r: inout CanonicalReader) throws(CodecError) { shares = try r.u64("shares"); commitments = try r.u32("commitments") }
 }
 
 extension Liveness: CanonicalCodable {

@@ -23,49 +23,86 @@ public enum StakeRole: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One forward pass a worker claims: the leaf of its commitment's Merkle tree.
+/// One forward pass a worker claims: a leaf of its commitment's Merkle sum tree (Specs/economics.md §3).
 public struct PassLeaf: Hashable, Sendable {
+    /// Position of the leaf in the tree; leaves are sorted by strictly increasing `contentKey`.
+    public var index: UInt32
     /// Index into the pool's shard list.
     public var shard: UInt32
     /// Position of the first token (for rotary embeddings).
     public var positionOffset: UInt64
-    /// Tokens in the pass.
+    /// Tokens in the pass (the leaf's weight in the sum tree).
     public var tokenCount: UInt32
     /// Tensor hash of the pass input (TNS1).
     public var inputHash: Hash32
     /// Tensor hash of the pass output (TNS1).
     public var outputHash: Hash32
 
-    public init(shard: UInt32, positionOffset: UInt64, tokenCount: UInt32, inputHash: Hash32, outputHash: Hash32) {
-        self.shard = shard; self.positionOffset = positionOffset; self.tokenCount = tokenCount
+    public init(index: UInt32, shard: UInt32, positionOffset: UInt64, tokenCount: UInt32, inputHash: Hash32, outputHash: Hash32) {
+        self.index = index; self.shard = shard; self.positionOffset = positionOffset; self.tokenCount = tokenCount
         self.inputHash = inputHash; self.outputHash = outputHash
     }
 
-    /// The Merkle leaf data: the tagged hash of the canonical encoding.
-    public var leafData: Hash32 { Tags.passLeaf.hash(self) }
-    /// The RFC 6962 leaf hash.
-    public var merkleLeafHash: Hash32 { Merkle.leafHash(leafData) }
+    /// What makes two passes the same pass: `H_pass-key(shard u32 ‖ positionOffset u64 ‖ tokenCount u32 ‖ inputHash)`.
+    /// The output is not part of it, so a pass cannot be made "new" by changing its claimed result.
+    public var contentKey: Hash32 {
+        Self.contentKey(shard: shard, positionOffset: positionOffset, tokenCount: tokenCount, inputHash: inputHash)
+    }
+
+    public static func contentKey(shard: UInt32, positionOffset: UInt64, tokenCount: UInt32, inputHash: Hash32) -> Hash32 {
+        var w = CanonicalWriter(capacity: 48)
+        w.u32(shard); w.u64(positionOffset); w.u32(tokenCount); w.hash(inputHash)
+        return Tags.passKey.hash(w.bytes)
+    }
+
+    /// The sum-tree node of this leaf: its hash and its token count.
+    public var node: SumNode { SumNode(hash: Tags.passLeaf.hash(self), sum: UInt64(tokenCount)) }
 }
 
-/// A client's signed statement of cumulative usage of one escrow.
+/// A node of a Merkle sum tree: a hash and the token sum of the leaves below it.
+public struct SumNode: Hashable, Sendable {
+    public var hash: Hash32
+    public var sum: UInt64
+    public init(hash: Hash32, sum: UInt64) { self.hash = hash; self.sum = sum }
+
+    /// The padding leaf beyond `leafCount`: zero hash, zero tokens.
+    public static let empty = SumNode(hash: .zero, sum: 0)
+}
+
+/// A leaf and the sibling nodes on its path to the root, lowest first.
+public struct LeafProof: Hashable, Sendable {
+    public var leaf: PassLeaf
+    public var path: [SumNode]
+    public init(leaf: PassLeaf, path: [SumNode]) { self.leaf = leaf; self.path = path }
+}
+
+/// A client's signed statement of cumulative usage it owes one worker (the payee) for one shard in one window,
+/// out of one escrow. The counters are per `(escrow, payee, shard, window)`.
 public struct UsageVoucher: Hashable, Sendable {
     public var chainId: Hash32
     public var escrowId: Hash32
+    /// The worker that served the tokens; only it can claim the voucher.
+    public var payee: PublicKey
+    public var shard: UInt32
+    /// The window whose revenue the voucher pays into (chosen by the signer, not the holder).
+    public var window: UInt64
     public var cumulativeInputTokens: UInt64
     public var cumulativeOutputTokens: UInt64
     /// Signature by the escrow owner over `signingHash`.
     public var signature: Signature
 
-    public init(chainId: Hash32, escrowId: Hash32, cumulativeInputTokens: UInt64, cumulativeOutputTokens: UInt64,
-                signature: Signature = .zero) {
-        self.chainId = chainId; self.escrowId = escrowId; self.cumulativeInputTokens = cumulativeInputTokens
-        self.cumulativeOutputTokens = cumulativeOutputTokens; self.signature = signature
+    public init(chainId: Hash32, escrowId: Hash32, payee: PublicKey, shard: UInt32, window: UInt64,
+                cumulativeInputTokens: UInt64, cumulativeOutputTokens: UInt64, signature: Signature = .zero) {
+        self.chainId = chainId; self.escrowId = escrowId; self.payee = payee; self.shard = shard; self.window = window
+        self.cumulativeInputTokens = cumulativeInputTokens; self.cumulativeOutputTokens = cumulativeOutputTokens
+        self.signature = signature
     }
 
-    /// The message the owner signs: `H_voucher(chainId ‖ escrowId ‖ input u64 ‖ output u64)`.
+    /// The message the owner signs: `H_voucher(chainId ‖ escrowId ‖ payee ‖ shard u32 ‖ window u64 ‖ input u64 ‖ output u64)`.
     public var signingHash: Hash32 {
-        var w = CanonicalWriter(capacity: 80)
-        w.hash(chainId); w.hash(escrowId); w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens)
+        var w = CanonicalWriter(capacity: 128)
+        w.hash(chainId); w.hash(escrowId); w.encode(payee); w.u32(shard); w.u64(window)
+        w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens)
         return Tags.voucher.hash(w.bytes)
     }
 
@@ -86,11 +123,21 @@ public enum TxBody: Hashable, Sendable {
     case unbond(role: StakeRole, amount: Amount)
     case escrowOpen(pool: UInt32, amount: Amount, expiryHeight: UInt64)
     case escrowTopUp(escrowId: Hash32, amount: Amount, newExpiryHeight: UInt64?)
+    /// First call (at or after expiry) starts the unlock period; a call at or after its end refunds the rest.
     case escrowClose(escrowId: Hash32)
+    /// Reserves part of an escrow's deposit for one payee.
+    case escrowAllocate(escrowId: Hash32, payee: PublicKey, amount: Amount)
+    /// Submitted by the voucher's payee.
     case claimUsage(voucher: UsageVoucher)
-    case commitShares(pool: UInt32, window: UInt64, shard: UInt32, passCount: UInt32, tokenCount: UInt64, passRoot: Hash32)
-    case revealTicket(ticketId: Hash32, leaf: PassLeaf, proof: [Hash32], input: [UInt8])
-    case fraudProof(ticketId: Hash32)
+    case commitShares(pool: UInt32, window: UInt64, shard: UInt32, leafCount: UInt32, tokenTotal: UInt64, root: Hash32)
+    /// A sampled leaf, its neighbours (nil at the tree's ends) and its input tensor.
+    case revealTicket(ticketId: Hash32, leaf: LeafProof, left: LeafProof?, right: LeafProof?, input: [UInt8])
+    /// A blind fraud claim `H_fraud-claim(ticketId ‖ prover ‖ salt)`; locks the pool's bond.
+    case fraudCommit(claim: Hash32, pool: UInt32)
+    /// Opens a fraud claim: the ticket, the salt, and the ticket's input (from the reveal transaction).
+    case fraudReveal(ticketId: Hash32, salt: Hash32, input: [UInt8])
+    /// Pays a worker's settled window (anyone may submit).
+    case claimPayout(pool: UInt32, window: UInt64, worker: PublicKey)
     case doubleSignEvidence(headerA: [UInt8], headerB: [UInt8])
     case unjail(role: StakeRole)
 
@@ -103,14 +150,24 @@ public enum TxBody: Hashable, Sendable {
         case .escrowOpen: return "escrowOpen"
         case .escrowTopUp: return "escrowTopUp"
         case .escrowClose: return "escrowClose"
+        case .escrowAllocate: return "escrowAllocate"
         case .claimUsage: return "claimUsage"
         case .commitShares: return "commitShares"
         case .revealTicket: return "revealTicket"
-        case .fraudProof: return "fraudProof"
+        case .fraudCommit: return "fraudCommit"
+        case .fraudReveal: return "fraudReveal"
+        case .claimPayout: return "claimPayout"
         case .doubleSignEvidence: return "doubleSignEvidence"
         case .unjail: return "unjail"
         }
     }
+}
+
+/// The blind claim hash of a fraud proof: `H_fraud-claim(ticketId ‖ prover ‖ salt)`.
+public func fraudClaimHash(ticketId: Hash32, prover: PublicKey, salt: Hash32) -> Hash32 {
+    var w = CanonicalWriter(capacity: 96)
+    w.hash(ticketId); w.encode(prover); w.hash(salt)
+    return Tags.fraudClaim.hash(w.bytes)
 }
 
 /// An unsigned transaction.
@@ -166,7 +223,7 @@ public struct SignedTransaction: Hashable, Sendable {
 
 /// Limits of variable-length transaction fields.
 public enum TxLimits {
-    /// Merkle proof depth (2^32 leaves).
+    /// Sum-tree path length (2^32 leaves).
     public static let maxProofLength = 32
     /// Input tensor bytes in a reveal (pools impose their own, smaller limit).
     public static let maxInputBytes = 4 * 1024 * 1024
@@ -194,22 +251,37 @@ extension StakeRole: CanonicalCodable {
 
 extension PassLeaf: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.u32(shard); w.u64(positionOffset); w.u32(tokenCount); w.hash(inputHash); w.hash(outputHash)
+        w.u32(index); w.u32(shard); w.u64(positionOffset); w.u32(tokenCount); w.hash(inputHash); w.hash(outputHash)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
-        shard = try r.u32("shard"); positionOffset = try r.u64("positionOffset"); tokenCount = try r.u32("tokenCount")
-        inputHash = try r.hash("inputHash"); outputHash = try r.hash("outputHash")
+        index = try r.u32("leafIndex"); shard = try r.u32("shard"); positionOffset = try r.u64("positionOffset")
+        tokenCount = try r.u32("tokenCount"); inputHash = try r.hash("inputHash"); outputHash = try r.hash("outputHash")
+    }
+}
+
+extension SumNode: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.hash(hash); w.u64(sum) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { hash = try r.hash("nodeHash"); sum = try r.u64("nodeSum") }
+}
+
+extension LeafProof: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(leaf); w.list(path) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        leaf = try r.decode(PassLeaf.self)
+        path = try r.list("sumPath", max: TxLimits.maxProofLength, of: SumNode.self)
     }
 }
 
 extension UsageVoucher: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.hash(chainId); w.hash(escrowId); w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens); w.encode(signature)
+        w.hash(chainId); w.hash(escrowId); w.encode(payee); w.u32(shard); w.u64(window)
+        w.u64(cumulativeInputTokens); w.u64(cumulativeOutputTokens); w.encode(signature)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
-        chainId = try r.hash("voucherChainId"); escrowId = try r.hash("escrowId")
+        chainId = try r.hash("voucherChainId"); escrowId = try r.hash("escrowId"); payee = try r.decode(PublicKey.self)
+        shard = try r.u32("shard"); window = try r.u64("window")
         cumulativeInputTokens = try r.u64("cumulativeInputTokens"); cumulativeOutputTokens = try r.u64("cumulativeOutputTokens")
         signature = try r.decode(Signature.self)
     }
@@ -232,16 +304,23 @@ extension TxBody: CanonicalCodable {
             w.u8(5); w.hash(id)
         case .claimUsage(let voucher):
             w.u8(6); w.encode(voucher)
-        case .commitShares(let pool, let window, let shard, let passes, let tokens, let root):
-            w.u8(7); w.u32(pool); w.u64(window); w.u32(shard); w.u32(passes); w.u64(tokens); w.hash(root)
-        case .revealTicket(let ticket, let leaf, let proof, let input):
-            w.u8(8); w.hash(ticket); w.encode(leaf); w.list(proof); w.bytes(input)
-        case .fraudProof(let ticket):
-            w.u8(9); w.hash(ticket)
+        case .commitShares(let pool, let window, let shard, let leaves, let tokens, let root):
+            w.u8(7); w.u32(pool); w.u64(window); w.u32(shard); w.u32(leaves); w.u64(tokens); w.hash(root)
+        case .revealTicket(let ticket, let leaf, let left, let right, let input):
+            w.u8(8); w.hash(ticket); w.encode(leaf); w.optional(left) { $0.encode($1) }; w.optional(right) { $0.encode($1) }
+            w.bytes(input)
+        case .fraudCommit(let claim, let pool):
+            w.u8(9); w.hash(claim); w.u32(pool)
         case .doubleSignEvidence(let a, let b):
             w.u8(10); w.bytes(a); w.bytes(b)
         case .unjail(let role):
             w.u8(11); w.encode(role)
+        case .escrowAllocate(let id, let payee, let amount):
+            w.u8(12); w.hash(id); w.encode(payee); w.encode(amount)
+        case .fraudReveal(let ticket, let salt, let input):
+            w.u8(13); w.hash(ticket); w.hash(salt); w.bytes(input)
+        case .claimPayout(let pool, let window, let worker):
+            w.u8(14); w.u32(pool); w.u64(window); w.encode(worker)
         }
     }
 
@@ -263,18 +342,24 @@ extension TxBody: CanonicalCodable {
         case 6: self = .claimUsage(voucher: try r.decode(UsageVoucher.self))
         case 7:
             self = .commitShares(pool: try r.u32("pool"), window: try r.u64("window"), shard: try r.u32("shard"),
-                                 passCount: try r.u32("passCount"), tokenCount: try r.u64("tokenCount"),
-                                 passRoot: try r.hash("passRoot"))
+                                 leafCount: try r.u32("leafCount"), tokenTotal: try r.u64("tokenTotal"), root: try r.hash("root"))
         case 8:
-            self = .revealTicket(ticketId: try r.hash("ticketId"), leaf: try r.decode(PassLeaf.self),
-                                 proof: try r.list("merkleProof", max: TxLimits.maxProofLength, minElementSize: 32,
-                                                   { (r: inout CanonicalReader) throws(CodecError) in try r.hash("proofNode") }),
+            let ticket = try r.hash("ticketId")
+            let leaf = try r.decode(LeafProof.self)
+            let left = try r.optional("leftNeighbour") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(LeafProof.self) }
+            let right = try r.optional("rightNeighbour") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(LeafProof.self) }
+            self = .revealTicket(ticketId: ticket, leaf: leaf, left: left, right: right,
                                  input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
-        case 9: self = .fraudProof(ticketId: try r.hash("ticketId"))
+        case 9: self = .fraudCommit(claim: try r.hash("claim"), pool: try r.u32("pool"))
         case 10:
             self = .doubleSignEvidence(headerA: try r.bytes("headerA", max: TxLimits.maxEvidenceHeaderBytes),
                                        headerB: try r.bytes("headerB", max: TxLimits.maxEvidenceHeaderBytes))
         case 11: self = .unjail(role: try r.decode(StakeRole.self))
+        case 12: self = .escrowAllocate(escrowId: try r.hash("escrowId"), payee: try r.decode(PublicKey.self), amount: try r.decode(Amount.self))
+        case 13:
+            self = .fraudReveal(ticketId: try r.hash("ticketId"), salt: try r.hash("salt"),
+                                input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
+        case 14: self = .claimPayout(pool: try r.u32("pool"), window: try r.u64("window"), worker: try r.decode(PublicKey.self))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

@@ -22,20 +22,20 @@ public protocol ChainClient: Sendable {
     func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker?
     func escrow(_ id: Hash32) async throws -> Escrow?
     func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord?
-    /// Tickets selected from a commitment (pass index and ticket id).
-    func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)]
+    /// Tickets drawn from a commitment (sample number and ticket id).
+    func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)]
     func ticket(_ id: Hash32) async throws -> Ticket?
-    /// The revealed input of a ticket still open to challenge.
+    /// The input tensor of a revealed ticket (from its reveal transaction).
     func ticketInput(_ id: Hash32) async throws -> [UInt8]?
     /// A page of tickets in a status, after `cursor` (opaque, nil for the first page).
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?)
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
     /// Windows of a pool with a record, by index.
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)]
-    /// Settlement payouts of a window.
-    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)]
-    /// Share tallies of a window, by worker.
-    func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)]
+    /// Paid-out workers of a window.
+    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)]
+    /// Workers' unpaid work in a window, by worker.
+    func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)]
     /// Escrows of an owner.
     func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)]
     /// Every adjudicated fraud proof.
@@ -53,7 +53,7 @@ extension Receipt {
     public static func revealedTickets(_ receipts: [Receipt]) -> [Hash32] {
         receipts.flatMap { r in
             r.events.compactMap { e -> Hash32? in
-                if case .ticketRevealed(let id, _) = e { return id }
+                if case .ticketRevealed(let id, _, _) = e { return id }
                 return nil
             }
         }
@@ -81,19 +81,22 @@ public struct LocalChainClient: ChainClient {
     public func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { try reader().staker(role, key) }
     public func escrow(_ id: Hash32) async throws -> Escrow? { try reader().escrow(id) }
     public func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try reader().window(pool, w) }
-    public func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)] { try reader().tickets(commitment: commitment) }
+    public func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] { try reader().tickets(commitment: commitment) }
     public func ticket(_ id: Hash32) async throws -> Ticket? { try reader().ticket(id) }
-    public func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try reader().ticketInput(id) }
+    public func ticketInput(_ id: Hash32) async throws -> [UInt8]? {
+        guard let t = try reader().ticket(id), t.leaf != nil else { return nil }
+        return try chain.revealedInput(t.revealTx)
+    }
     public func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
         let page = try reader().tickets(status: status, cursor: try cursor.map { try Hex.decode($0) }, limit: limit)
         return (page.items.map(\.0), page.nextCursor.map(\.hex))
     }
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try reader().windows(pool).items }
-    public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+    public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try reader().payouts(pool, w)
     }
-    public func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)] { try reader().shares(pool, window: w).items }
+    public func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)] { try reader().work(pool, window: w).items }
     public func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try reader().escrows(owner: owner).items }
     public func fraudCases() async throws -> [FraudCase] { try reader().fraudCases().items }
     public func ticketCount(status: TicketStatus) async throws -> Int { try reader().tickets(status: status).items.count }

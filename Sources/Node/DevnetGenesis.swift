@@ -18,13 +18,15 @@ public struct DevnetGenesisBuilder {
     public var modelFileHint = "models/tiny/model.safetensors"
     /// Pool and chain timing (blocks); the defaults suit a 10-second devnet.
     public var windowBlocks: UInt64 = 12
-    public var challengeBlocks: UInt64 = 12
+    public var commitGraceBlocks: UInt64 = 3
+    public var challengeBlocks: UInt64 = 6
     public var revealDeadlineBlocks: UInt64 = 6
+    public var fraudRevealBlocks: UInt64 = 4
     public var spotCheckPpm: UInt32 = 100_000
     public var beaconDelay: UInt64 = 2
     public var slotsPerEpoch: UInt64 = 60
     public var jailBlocks: UInt64 = 30
-    public var unbondingBlocks: UInt64 = 60
+    public var unbondingBlocks: UInt64 = 120
     public var finalityDepth: UInt64 = 30
 
     public init(modelFile: String) { self.modelFile = modelFile }
@@ -63,23 +65,27 @@ public struct DevnetGenesisBuilder {
                                           rmsNormEpsBits: "0x358637bd", ropeThetaBits: "0x461c4000", qkvBias: true)
         let pool = GenesisDocument.Pool(
             modelId: "sharechain-tiny", executorSpec: "canon-f32-v1", model: model,
-            shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1),
-                     GenesisDocument.Shard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsFile: modelFileHint, weightsSHA256: weights.hex, costWeight: 1)],
-            priceInputToken: 1, priceOutputToken: 3, minWorkerStake: 1_000, rewardScheme: "proportional", pplnsShares: nil,
-            windowBlocks: windowBlocks, challengeBlocks: challengeBlocks, spotCheckPpm: spotCheckPpm,
-            revealDeadlineBlocks: revealDeadlineBlocks, fraudSlashBps: 5_000,
-            withholdSlashBps: 1_000, verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16)
+            shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex),
+                     GenesisDocument.Shard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsFile: modelFileHint, weightsSHA256: weights.hex)],
+            priceInputToken: 1, priceOutputToken: 3, minWorkerStake: 1_000,
+            windowBlocks: windowBlocks, commitGraceBlocks: commitGraceBlocks, challengeBlocks: challengeBlocks,
+            spotCheckPpm: spotCheckPpm, maxTicketsPerCommitment: 8, ticketFee: 1,
+            revealDeadlineBlocks: revealDeadlineBlocks, fraudRevealBlocks: fraudRevealBlocks, fraudSlashBps: 5_000,
+            verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16, payableCapBps: 2_000,
+            minReplayProbabilityBps: 3_333)
         var ledger = LedgerParams()
         ledger.addressPrefix = hrp
         ledger.unbondingBlocks = unbondingBlocks
         ledger.jailBlocks = jailBlocks
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.beaconDelay = beaconDelay
+        ledger.escrowUnlockBlocks = 2 * (windowBlocks + commitGraceBlocks)
+        ledger.revealedKeyRetentionBlocks = unbondingBlocks
         var consensus = ConsensusParams()
         consensus.slotSeconds = slotSeconds
         consensus.finalityDepth = finalityDepth
         return GenesisDocument(
-            chainName: chainName, genesisTime: genesisTime, protocolVersion: 1,
+            chainName: chainName, genesisTime: genesisTime, protocolVersion: 2,
             warning: "DEVELOPMENT CHAIN. Every key in this file is derived from a public string (see Node/KeyFile.swift, DevelopmentKeys) and is INSECURE. Never use them for anything of value.",
             consensus: consensus, ledger: ledger, balances: balances, validators: vals, workers: ws, pools: [pool])
     }

@@ -30,18 +30,20 @@ public struct DevnetSummary: Sendable {
             for (_, e) in try await client.escrows(owner: key) { spent += e.totalCharged.units; held += e.balance.units }
         }
         lines.append("escrow: \(spent) spent, \(held) still held")
-        // Windows.
+        // Windows: what clients paid each worker, and what settled windows paid out or refunded.
         let windows = try await client.windows(pool)
-        if let (current, record) = windows.last {
-            let shares = try await client.shares(pool, window: current)
-                .map { "\(name($0.0)) \($0.1.shares)" }.joined(separator: ", ")
-            lines.append("window \(current) (\(record.status)): revenue \(record.revenue), shares: \(shares.isEmpty ? "none yet" : shares)")
+        if let (current, record) = windows.last(where: { $0.1.status != .settled }) {
+            let work = try await client.work(pool, window: current)
+                .map { "\(name($0.0)) \($0.1.earned)" }.joined(separator: ", ")
+            lines.append("window \(current) (\(record.status)): earned \(record.earned) (fees burned \(record.feesBurned)), by worker: \(work.isEmpty ? "none yet" : work)")
         }
         let settled = windows.filter { $0.1.status == .settled }
         if let (w, rec) = settled.last {
             let payouts = try await client.payouts(pool, w)
-                .map { "\(name($0.recipient)) \($0.amount)" }.joined(separator: ", ")
-            lines.append("settled windows: \(settled.count); last (\(w)): revenue \(rec.revenue.units + rec.carriedIn.units), protocol \(rec.protocolShare), workers \(rec.workerShare) → \(payouts.isEmpty ? "carried forward" : payouts)")
+                .map { "\(name($0.worker)) \($0.record.paid)" + ($0.record.refunded > .zero ? " (refunded \($0.record.refunded))" : "") }
+                .joined(separator: ", ")
+            let paid = settled.reduce(UInt64(0)) { $0 + $1.1.paid.units }, refunded = settled.reduce(UInt64(0)) { $0 + $1.1.refunded.units }
+            lines.append("settled windows: \(settled.count) (paid \(paid), refunded \(refunded)); last (\(w)): earned \(rec.earned) → \(payouts.isEmpty ? "no payout claimed yet" : payouts)")
         } else {
             lines.append("settled windows: none yet")
         }
@@ -51,17 +53,18 @@ public struct DevnetSummary: Sendable {
             let n = try await client.ticketCount(status: s)
             if n > 0 { counts.append("\(s) \(n)") }
         }
-        lines.append("tickets: \(counts.isEmpty ? "none selected yet" : counts.joined(separator: ", "))")
-        // Fraud proofs and slashes.
+        lines.append("tickets: \(counts.isEmpty ? "none open" : counts.joined(separator: ", "))")
+        // Fraud cases and slashes.
         let cases = try await client.fraudCases()
-        let proven = cases.filter(\.fraud)
+        let proven = cases.filter { $0.status == .fraud || $0.status == .paid }
         if cases.isEmpty {
             lines.append("fraud proofs: none yet")
         } else {
             let slashed = proven.reduce(UInt64(0)) { $0 + $1.slashed.units }
             let bounty = proven.reduce(UInt64(0)) { $0 + $1.bounty.units }
             let who = Set(proven.map(\.worker)).map(name).sorted().joined(separator: ", ")
-            lines.append("fraud proofs: \(proven.count) proven (\(who): slashed \(slashed), bounty \(bounty)), \(cases.count - proven.count) failed")
+            let upheld = cases.filter { $0.status == .upheld }.count
+            lines.append("fraud proofs: \(proven.count) proven (\(who): slashed \(slashed), bounty \(bounty)), \(upheld) failed")
         }
         return lines.joined(separator: "\n")
     }

@@ -65,6 +65,14 @@ public final class VerifierService: Service, Sendable {
     private let subscribed = Mutex(false)
     private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
+    /// A committed fraud claim waiting for its commitment to be in a block before it is opened.
+    struct PendingClaim: Sendable {
+        let ticketId: Hash32
+        let salt: Hash32
+        let input: [UInt8]
+        let commitNonce: UInt64
+    }
+    private let pendingClaims = Mutex([PendingClaim]())
 
     public var stats: VerifierStats { statsStorage.current }
 
@@ -202,19 +210,38 @@ public final class VerifierService: Service, Sendable {
         persist()
     }
 
-    /// Records the outcome of proofs this service submitted once the chain has adjudicated them.
+    /// Opens committed fraud claims once their commitment is in a block (the reveal must come in a later block;
+    /// the sender's nonce order guarantees it once the commitment's nonce is used), and records the outcome of
+    /// claims this service opened once the chain has adjudicated them.
     func followUp() async throws {
-        for id in submitted.withLock({ Array($0) }) {
-            guard let fc = try await client.fraudCase(id) else { continue }
-            submitted.withLock { _ = $0.remove(id) }
-            if fc.prover == key.publicKey {
-                if fc.fraud {
-                    bump { $0.proofsWon += 1 }
-                    logger.notice("fraud proven", metadata: ["ticket": "\(id.hex.prefix(16))", "slashed": "\(fc.slashed)", "bounty": "\(fc.bounty)"])
-                } else {
-                    bump { $0.proofsLost += 1 }
-                    logger.warning("fraud proof failed, bond burned", metadata: ["ticket": "\(id.hex.prefix(16))"])
+        let claims = pendingClaims.withLock { $0 }
+        if !claims.isEmpty {
+            let nonce = try await client.account(key.publicKey).nonce
+            for c in claims where nonce > c.commitNonce {
+                pendingClaims.withLock { $0.removeAll { $0.ticketId == c.ticketId } }
+                do {
+                    try await client.send(.fraudReveal(ticketId: c.ticketId, salt: c.salt, input: c.input), from: key)
+                    bump { $0.proofsSubmitted += 1 }
+                    submitted.withLock { _ = $0.insert(c.ticketId) }
+                } catch {
+                    bump { $0.errors += 1 }
+                    logger.warning("fraud claim reveal rejected: \(error)")
                 }
+            }
+        }
+        for id in submitted.withLock({ Array($0) }) {
+            guard let fc = try await client.fraudCase(id), fc.status != .pending else { continue }
+            submitted.withLock { _ = $0.remove(id) }
+            switch fc.status {
+            case .fraud, .paid:
+                bump { $0.proofsWon += 1 }
+                logger.notice("fraud proven", metadata: ["ticket": "\(id.hex.prefix(16))", "slashed": "\(fc.slashed)", "bounty": "\(fc.bounty)",
+                                                         "winner": "\(fc.winner == key.publicKey)"])
+            case .upheld:
+                bump { $0.proofsLost += 1 }
+                logger.warning("fraud claim failed, bond burned", metadata: ["ticket": "\(id.hex.prefix(16))"])
+            case .pending:
+                break
             }
         }
     }
@@ -238,7 +265,7 @@ public final class VerifierService: Service, Sendable {
             // Settled one way or another: nothing left to check. Unknown or awaiting its reveal (a pushed id
             // whose block was reorganised away): not done; the sweep finds it if it is revealed again.
             switch found?.status {
-            case .withheld?, .fraudProven?, .upheld?, .unchallenged?: progress.withLock { $0.markChecked(id) }
+            case .withheld?, .fraudProven?, .upheld?, .voided?, .reused?: progress.withLock { $0.markChecked(id) }
             default: break
             }
             return
@@ -266,13 +293,16 @@ public final class VerifierService: Service, Sendable {
         bump { $0.mismatches += 1 }
         logger.notice("mismatch: submitting a fraud proof", metadata: ["ticket": "\(id.hex.prefix(16))", "verdict": "\(verdict)",
                                                                          "worker": "\(ticket.worker.hex.prefix(16))"])
+        // A blind claim first (nobody can copy or front-run it), opened once it is in a block.
+        let salt = SHA256.hash(SecureRandom.bytes(32))
+        let claim = fraudClaimHash(ticketId: id, prover: key.publicKey, salt: salt)
         do {
-            try await client.send(.fraudProof(ticketId: id), from: key)
-            bump { $0.proofsSubmitted += 1 }
-            submitted.withLock { _ = $0.insert(id) }
+            let nonce = try await client.nextNonce(key.publicKey)
+            try await client.send(.fraudCommit(claim: claim, pool: ticket.pool), from: key)
+            pendingClaims.withLock { $0.append(PendingClaim(ticketId: id, salt: salt, input: input, commitNonce: nonce)) }
         } catch {
             bump { $0.errors += 1 }
-            logger.warning("fraud proof rejected: \(error)")
+            logger.warning("fraud claim commitment rejected: \(error)")
         }
     }
 

@@ -15,6 +15,8 @@ public struct WorkerSimulatorConfig: Sendable {
     public var shard: Int?
     /// Fraction of passes whose output is corrupted (a dishonest worker).
     public var cheatRate: Double = 0
+    /// Never reveal a selected pass (an adversary that hopes withholding is cheaper than being caught).
+    public var withholdReveals = false
     /// Passes per share commitment (one commitment per window).
     public var passesPerBatch = 6
     /// Tokens per pass (capped by the pool's maximum).
@@ -40,6 +42,8 @@ public struct WorkerStats: Sendable, Hashable {
     public var claims = 0
     public var claimedInputTokens: UInt64 = 0
     public var claimedOutputTokens: UInt64 = 0
+    public var payouts = 0
+    public var paid: UInt64 = 0
     public var rejected = 0
 }
 
@@ -51,7 +55,8 @@ public final class WorkerSimulator: Service, Sendable {
     struct Batch: Sendable {
         let commitment: Hash32
         let window: UInt64
-        let leaves: [PassLeaf]
+        let tree: SumTree.Built
+        /// Inputs by leaf index.
         let inputs: [[UInt8]]
         let corrupted: Set<Int>
         var revealed: Set<UInt32> = []
@@ -142,9 +147,10 @@ public final class WorkerSimulator: Service, Sendable {
         var rng = SplitMix64(seed: config.seed ^ key.publicKey.rawValue.prefixUInt64)
         var batches: [Hash32: Batch] = [:]
         var committedWindows = Set<UInt64>()
+        var unpaidWindows = Set<UInt64>()
         let payer = config.clientKey ?? key
         var escrowId: Hash32?
-        var usage = (input: UInt64(0), output: UInt64(0))
+        var allocated = false
 
         var failures = 0
         while !Task.isCancelled {
@@ -152,7 +158,8 @@ public final class WorkerSimulator: Service, Sendable {
                 let tip = try await client.tip()
                 let window = pool.window(ofHeight: tip.height + 1)
 
-                // The client's escrow, opened once.
+                // The client's escrow, opened once, with an allocation for this worker (a payment lane the client
+                // cannot drain ahead of it).
                 if escrowId == nil {
                     let nonce = try await client.nextNonce(payer.publicKey)
                     let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
@@ -162,6 +169,13 @@ public final class WorkerSimulator: Service, Sendable {
                         logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
                     } catch {
                         logger.warning("opening the escrow failed: \(error)")
+                    }
+                } else if !allocated, let escrowId {
+                    do {
+                        try await client.send(.escrowAllocate(escrowId: escrowId, payee: key.publicKey, amount: config.escrowDeposit), from: payer)
+                        allocated = true
+                    } catch {
+                        logger.warning("allocating the escrow failed (retrying): \(error)")
                     }
                 }
 
@@ -178,31 +192,31 @@ public final class WorkerSimulator: Service, Sendable {
                     committedWindows.insert(window)
                     logger.notice("not committing: worker is not active", metadata: ["status": "\(String(describing: me?.status))", "window": "\(window)"])
                 }
-                active = active && !Task.isCancelled
+                active = active && allocated && !Task.isCancelled
 
                 // One batch per window, committed early in the window so its selection and reveal fit.
                 if active, !committedWindows.contains(window), tip.height + 1 < pool.closeHeight(ofWindow: window) {
                     let batch = try makeBatch(executor: executor, pool: pool, shard: shardIndex, window: window, rng: &rng)
-                    let root = Merkle.root(leafHashes: batch.leaves.map(\.merkleLeafHash))
-                    let tokens = batch.leaves.reduce(UInt64(0)) { $0 + UInt64($1.tokenCount) }
+                    let tokens = batch.tree.tokenTotal
                     do {
                         try await client.send(.commitShares(pool: pool.id, window: window, shard: UInt32(shardIndex),
-                                                            passCount: UInt32(batch.leaves.count), tokenCount: tokens, passRoot: root), from: key)
+                                                            leafCount: batch.tree.leafCount, tokenTotal: tokens, root: batch.tree.root.hash), from: key)
                         batches[batch.commitment] = batch
                         committedWindows.insert(window)
-                        bump { $0.commitments += 1; $0.passes += batch.leaves.count; $0.corruptedPasses += batch.corrupted.count }
-                        logger.info("committed shares", metadata: ["window": "\(window)", "passes": "\(batch.leaves.count)",
+                        unpaidWindows.insert(window)
+                        bump { $0.commitments += 1; $0.passes += batch.tree.leaves.count; $0.corruptedPasses += batch.corrupted.count }
+                        logger.info("committed shares", metadata: ["window": "\(window)", "passes": "\(batch.tree.leaves.count)",
                                                                     "tokens": "\(tokens)", "corrupted": "\(batch.corrupted.count)"])
-                        // The client pays for the tokens served: a cumulative voucher signed by the escrow owner.
+                        // The client pays for the tokens served: a cumulative voucher for this worker, shard and
+                        // window, signed by the escrow owner. Input plus output tokens equal the committed tokens.
                         if let escrowId {
-                            usage.input += tokens
-                            usage.output += max(1, tokens / 4)
-                            let voucher = UsageVoucher(chainId: try await client.chainId(), escrowId: escrowId,
-                                                       cumulativeInputTokens: usage.input, cumulativeOutputTokens: usage.output).signed(by: payer)
+                            let input = tokens - tokens / 5, output = tokens / 5
+                            let voucher = UsageVoucher(chainId: try await client.chainId(), escrowId: escrowId, payee: key.publicKey,
+                                                       shard: UInt32(shardIndex), window: window,
+                                                       cumulativeInputTokens: input, cumulativeOutputTokens: output).signed(by: payer)
                             do {
                                 try await client.send(.claimUsage(voucher: voucher), from: key)
-                                let claimed = usage
-                                bump { $0.claims += 1; $0.claimedInputTokens = claimed.input; $0.claimedOutputTokens = claimed.output }
+                                bump { $0.claims += 1; $0.claimedInputTokens += input; $0.claimedOutputTokens += output }
                             } catch {
                                 bump { $0.rejected += 1 }
                                 logger.warning("usage claim rejected: \(error)")
@@ -215,29 +229,43 @@ public final class WorkerSimulator: Service, Sendable {
                     }
                 }
 
-                // Reveal every selected pass still awaiting reveal.
+                // Reveal the leaf holding each sampled token, with its neighbours and input.
                 for (id, var batch) in batches {
-                    for (index, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(index) {
+                    for (sample, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(sample) {
                         guard let t = try await client.ticket(ticketId) else { continue }
-                        guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline else {
-                            batch.revealed.insert(index)
+                        guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline, !config.withholdReveals else {
+                            batch.revealed.insert(sample)
                             continue
                         }
-                        let i = Int(index)
-                        let proof = Merkle.proof(index: i, leafHashes: batch.leaves.map(\.merkleLeafHash))
+                        guard let i = batch.tree.leaf(containing: t.point) else { continue }
+                        let (left, right) = batch.tree.neighbours(i)
                         do {
-                            try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.leaves[i], proof: proof, input: batch.inputs[i]), from: key)
-                            batch.revealed.insert(index)
+                            try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
+                                                                input: batch.inputs[i]), from: key)
+                            batch.revealed.insert(sample)
                             bump { $0.reveals += 1 }
-                            logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "pass": "\(i)",
+                            logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "leaf": "\(i)",
                                                                        "corrupted": "\(batch.corrupted.contains(i))"])
                         } catch {
                             logger.warning("reveal rejected: \(error)")
                         }
                     }
                     batches[id] = batch
-                    // Forget batches whose reveal deadlines are long past.
+                    // Forget batches whose tickets are all long past their deadlines.
                     if window > batch.window + 3 { batches[id] = nil }
+                }
+
+                // Pull the payout of every settled window this worker worked in.
+                for w in unpaidWindows.sorted() {
+                    guard let record = try await client.window(pool.id, w), record.status == .settled else { continue }
+                    unpaidWindows.remove(w)
+                    do {
+                        try await client.send(.claimPayout(pool: pool.id, window: w, worker: key.publicKey), from: key)
+                        bump { $0.payouts += 1 }
+                        logger.info("payout claimed", metadata: ["window": "\(w)"])
+                    } catch {
+                        logger.warning("payout claim rejected: \(error)")
+                    }
                 }
                 failures = 0
             } catch is CancellationError {
@@ -251,30 +279,38 @@ public final class WorkerSimulator: Service, Sendable {
         }
     }
 
-    /// Runs `passesPerBatch` passes of the shard on generated inputs.
+    /// Runs `passesPerBatch` passes of the shard on generated inputs and commits them as a sum tree.
     func makeBatch(executor: CanonExecutor, pool: PoolConfig, shard: Int, window: UInt64, rng: inout SplitMix64) throws -> Batch {
         let hidden = Int(pool.model.hiddenSize)
-        var leaves = [PassLeaf](), inputs = [[UInt8]](), corrupted = Set<Int>()
+        var passes = [(PassLeaf, [UInt8], Bool)]()
         let maxTokens = max(1, min(config.maxTokensPerPass, Int(pool.maxTokensPerPass)))
-        for i in 0..<config.passesPerBatch {
+        for _ in 0..<config.passesPerBatch {
             let tokens = Int(rng.next() % UInt64(maxTokens)) + 1
             let offset = Int(rng.next() % 256)
-            let data = (0..<(tokens * hidden)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            // Values in [-1, 1] without negative zero (inputs are canonical: one encoding per activation).
+            let data = (0..<(tokens * hidden)).map { _ -> Float in
+                let v = Int(rng.next() % 2001) - 1000
+                return v == 0 ? 0 : Float(v) / 1000
+            }
             let input = try Tensor(shape: [tokens, hidden], data: data)
             var output = try executor.run(input, positionOffset: offset)
-            if Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate {
+            let cheat = Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
+            if cheat {
                 // A lazy or dishonest worker: the output is slightly off, as if a layer were skipped or noised.
                 output = try Tensor(shape: output.shape, data: output.data.enumerated().map { $0.offset == 0 ? $0.element + 0.5 : $0.element })
-                corrupted.insert(i)
             }
             let inputBytes = input.tns1
-            leaves.append(PassLeaf(shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
-                                   inputHash: Tags.tensor.hash(inputBytes), outputHash: output.hash))
-            inputs.append(inputBytes)
+            passes.append((PassLeaf(index: 0, shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
+                                    inputHash: Tags.tensor.hash(inputBytes), outputHash: output.hash), inputBytes, cheat))
         }
-        let root = Merkle.root(leafHashes: leaves.map(\.merkleLeafHash))
-        return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, passRoot: root),
-                     window: window, leaves: leaves, inputs: inputs, corrupted: corrupted)
+        let tree = try SumTree.build(passes.map(\.0), maxTokensPerPass: pool.maxTokensPerPass)
+        // The tree sorts leaves by content key; find each leaf's input and cheat flag again by key.
+        var byKey = [Hash32: ([UInt8], Bool)]()
+        for p in passes { byKey[p.0.contentKey] = (p.1, p.2) }
+        let inputs = tree.leaves.map { byKey[$0.contentKey]!.0 }
+        let corrupted = Set(tree.leaves.indices.filter { byKey[tree.leaves[$0].contentKey]!.1 })
+        return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
+                                                      root: tree.root.hash),
+                     window: window, tree: tree, inputs: inputs, corrupted: corrupted)
     }
 }
-

@@ -137,8 +137,14 @@ public enum Tags {
     public static let ticket = TaggedHash("sharechain/ticket")
     /// Tensor hash (TNS1 encoding).
     public static let tensor = TaggedHash("sharechain/tensor")
-    /// Share pass leaf.
+    /// Share pass leaf of a Merkle sum tree.
     public static let passLeaf = TaggedHash("sharechain/pass-leaf")
+    /// Content key of a pass: what makes two passes the same pass.
+    public static let passKey = TaggedHash("sharechain/pass-key")
+    /// Internal node of a Merkle sum tree (children and the token sum below).
+    public static let sumNode = TaggedHash("sharechain/sum-node")
+    /// Blind fraud claim: `H(ticketId ‖ prover ‖ salt)`.
+    public static let fraudClaim = TaggedHash("sharechain/fraud-claim")
     /// P2P handshake challenge.
     public static let handshake = TaggedHash("sharechain/handshake")
     /// Derivation of a validator's RANDAO hash-chain seed from its secret key.

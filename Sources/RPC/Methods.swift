@@ -256,12 +256,13 @@ extension RPCNode {
             let cursor = try self.cursor(p, prefixes: [prefix], length: 5)
             let view = try self.view()
             let (entries, next) = try self.scanPage(view, prefixes: [prefix], cursor: cursor, limit: limit)
-            return self.page(try entries.map { r.pool(try PoolConfig(canonicalEncoding: $0.value)) }, next: next)
+            let delay = self.genesis.ledger.beaconDelay
+            return self.page(try entries.map { r.pool(try PoolConfig(canonicalEncoding: $0.value), beaconDelay: delay) }, next: next)
         }
         add("pool_get", [ParamSpec("pool")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             guard let pool = try LedgerReader(try self.view()).pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
-            return r.pool(pool)
+            return r.pool(pool, beaconDelay: self.genesis.ledger.beaconDelay)
         }
 
         // MARK: escrow_*
@@ -269,7 +270,11 @@ extension RPCNode {
         add("escrow_get", [ParamSpec("escrowId")]) { p, _ in
             let id = try p.required("escrowId", p.hash)
             guard let e = try LedgerReader(try self.view()).escrow(id) else { throw RPCError.notFound("escrow", r.hash(id)) }
-            return r.escrow(id, e)
+            guard case .object(var o) = r.escrow(id, e) else { throw RPCError.internalError }
+            o["allocations"] = .array(try LedgerReader(try self.view()).allocations(id).map { payee, a in
+                .object(["payee": r.address(payee), "remaining": r.amount(a.remaining), "charged": r.amount(a.charged)])
+            })
+            return .object(o)
         }
         add("escrow_list", [ParamSpec("owner"), .optional("limit"), .optional("cursor")]) { p, _ in
             let owner = try p.required("owner", p.address)
@@ -290,7 +295,7 @@ extension RPCNode {
             guard let rec = try reader.window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
-            return r.window(pool: pool, index: w, rec)
+            return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.beaconDelay, rec)
         }
         add("window_list", [ParamSpec("pool"), .optional("limit"), .optional("cursor")]) { p, _ in
             let id = try p.required("pool", p.uint32)
@@ -300,25 +305,25 @@ extension RPCNode {
             let reader = LedgerReader(try self.view())
             guard let pool = try reader.pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             let page = try reader.windows(id, cursor: cursor, limit: limit)
-            return self.page(page.items.map { r.window(pool: pool, index: $0.0, $0.1) }, next: page.nextCursor)
+            let delay = self.genesis.ledger.beaconDelay
+            return self.page(page.items.map { r.window(pool: pool, index: $0.0, beaconDelay: delay, $0.1) }, next: page.nextCursor)
         }
         add("window_getPayouts", [ParamSpec("pool"), ParamSpec("window"), .optional("limit"), .optional("cursor")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let w = try p.required("window", p.uint64)
             let limit = try p.limit()
             let prefix = StateKey.payouts(id, w)
-            let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 33)
+            let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 32)
             let view = try self.view()
             guard let rec = try LedgerReader(view).window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
             let (entries, next) = try self.scanPage(view, prefixes: [prefix], cursor: cursor, limit: limit)
             var out = try self.page(entries.map { kv -> JSON in
-                guard let kind = PayoutKind(rawValue: kv.key[prefix.count]), let k = PublicKey(bytes: kv.key.suffix(32)) else {
-                    throw StorageFault("corrupt payout key")
-                }
-                return .object(["kind": .string(kind == .validator ? "validator" : "worker"), "recipient": r.address(k),
-                                "amount": r.amount(try Amount(canonicalEncoding: kv.value))])
+                guard let k = PublicKey(bytes: kv.key.suffix(32)) else { throw StorageFault("corrupt payout key") }
+                let rec = try PayoutRecord(canonicalEncoding: kv.value)
+                return .object(["worker": r.address(k), "paid": r.amount(rec.paid), "refunded": r.amount(rec.refunded),
+                                "height": .int(rec.height), "encoded": .hex(rec.canonicalEncoding)])
             }, next: next).object ?? [:]
             out["windowStatus"] = .string(r.windowStatus(rec.status))
             return .object(out)
@@ -331,16 +336,17 @@ extension RPCNode {
             let view = try self.view()
             let reader = LedgerReader(view)
             guard try reader.pool(id) != nil else { throw RPCError.notFound("pool", .int(UInt64(id))) }
-            func tally(_ w: UInt64, _ k: PublicKey, _ t: ShareTally) throws -> JSON {
-                .object(["pool": .int(UInt64(id)), "window": .int(w), "worker": r.address(k), "shares": .int(t.shares),
-                         "commitments": .int(UInt64(t.commitments)),
-                         "commitmentIds": .array(try reader.commitments(id, window: w, worker: k).map(r.hash))])
+            func tally(_ w: UInt64, _ k: PublicKey, _ t: WorkRecord) throws -> JSON {
+                guard case .object(var o) = r.work(k, t) else { throw RPCError.internalError }
+                o["pool"] = .int(UInt64(id)); o["window"] = .int(w)
+                o["commitmentIds"] = .array(try reader.commitments(id, window: w, worker: k).map(r.hash))
+                return .object(o)
             }
             switch (window, worker) {
             case (let w?, nil):
-                let prefix = StateKey.shareTallies(id, w)
+                let prefix = StateKey.workRecords(id, w)
                 let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 32)
-                let page = try reader.shares(id, window: w, cursor: cursor, limit: limit)
+                let page = try reader.work(id, window: w, cursor: cursor, limit: limit)
                 return self.page(try page.items.map { try tally(w, $0.0, $0.1) }, next: page.nextCursor)
             case (nil, let k?):
                 // By worker: walks the pool's windows (newest last); a page may hold fewer items than `limit`.
@@ -349,12 +355,12 @@ extension RPCNode {
                 let windows = try reader.windows(id, cursor: cursor, limit: limit)
                 var items = [JSON]()
                 for (w, _) in windows.items {
-                    if let t = try view.get(StateKey.shareTally(id, w, k)) { items.append(try tally(w, k, try ShareTally(canonicalEncoding: t))) }
+                    if let t = try reader.work(id, window: w, worker: k) { items.append(try tally(w, k, t)) }
                 }
                 return self.page(items, next: windows.nextCursor)
             case (let w?, let k?):
                 guard p.raw("cursor") == nil else { throw RPCError.invalidParams("'cursor' is not used with both 'window' and 'worker'", param: "cursor") }
-                let items = try view.get(StateKey.shareTally(id, w, k)).map { [try tally(w, k, try ShareTally(canonicalEncoding: $0))] } ?? []
+                let items = try reader.work(id, window: w, worker: k).map { [try tally(w, k, $0)] } ?? []
                 return self.page(items, next: nil)
             case (nil, nil):
                 throw RPCError.invalidParams("give 'window', 'worker' or both")
@@ -369,8 +375,9 @@ extension RPCNode {
             let reader = LedgerReader(view)
             guard let t = try reader.ticket(id) else { throw RPCError.notFound("ticket", r.hash(id)) }
             var o = r.ticket(id, t)
-            // The revealed input stays in state while the ticket can be challenged, so verifiers can replay it.
-            if let input = try reader.ticketInput(id) {
+            // The input is not kept in state: it is read from the reveal transaction's body (verifiers replay it, and
+            // a fraud claim re-supplies it).
+            if let input = try self.revealedInput(view, t) {
                 o["input"] = .hex(input)
                 o["inputAvailable"] = .bool(true)
             } else {
@@ -388,7 +395,7 @@ extension RPCNode {
             guard case .object(var o) = r.commitment(id, c) else { throw RPCError.internalError }
             // The passes the beacon selected (empty until the selection height), for workers and explorers.
             o["tickets"] = .array(try reader.tickets(commitment: id).map {
-                .object(["passIndex": .int(UInt64($0.passIndex)), "ticketId": r.hash($0.id)])
+                .object(["sample": .int(UInt64($0.sample)), "ticketId": r.hash($0.id)])
             })
             return .object(o)
         }
@@ -534,6 +541,15 @@ extension RPCNode {
     func header(_ view: ReadView, _ hash: Hash32) throws -> SignedHeader {
         guard let bytes = try view.header(hash) else { throw StorageFault("missing header \(hash)") }
         return try SignedHeader(canonicalEncoding: bytes)
+    }
+
+    /// The input tensor of a revealed ticket, from its reveal transaction (nil when the ticket was not revealed, or
+    /// the transaction is not on the canonical chain this node keeps).
+    func revealedInput(_ view: ReadView, _ t: Ticket) throws -> [UInt8]? {
+        guard t.leaf != nil, t.revealTx != .zero, let loc = try view.transactionLocation(t.revealTx),
+              let (tx, _, _) = try locate(view, loc, t.revealTx),
+              case .revealTicket(_, _, _, _, let input) = tx.transaction.body else { return nil }
+        return input
     }
 
     func transactions(_ view: ReadView, _ hash: Hash32) throws -> ([SignedTransaction], Int) {

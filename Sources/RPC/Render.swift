@@ -120,20 +120,27 @@ public struct Render: Sendable {
             return ["escrowId": hash(id), "amount": amount(a), "newExpiryHeight": e.map { .int($0) } ?? .null]
         case .escrowClose(let id):
             return ["escrowId": hash(id)]
+        case .escrowAllocate(let id, let payee, let a):
+            return ["escrowId": hash(id), "payee": address(payee), "amount": amount(a)]
         case .claimUsage(let v):
-            return ["voucher": .object(["chainId": hash(v.chainId), "escrowId": hash(v.escrowId),
+            return ["voucher": .object(["chainId": hash(v.chainId), "escrowId": hash(v.escrowId), "payee": address(v.payee),
+                                        "shard": .int(UInt64(v.shard)), "window": .int(v.window),
                                         "cumulativeInputTokens": .int(v.cumulativeInputTokens),
                                         "cumulativeOutputTokens": .int(v.cumulativeOutputTokens),
                                         "signature": signature(v.signature)])]
-        case .commitShares(let p, let w, let s, let passes, let tokens, let root):
-            return ["pool": .int(UInt64(p)), "window": .int(w), "shard": .int(UInt64(s)), "passCount": .int(UInt64(passes)),
-                    "tokenCount": .int(tokens), "passRoot": hash(root),
-                    "commitmentId": hash(LedgerIds.commitment(worker: t.sender, pool: p, window: w, passRoot: root))]
-        case .revealTicket(let id, let leaf, let proof, let input):
-            return ["ticketId": hash(id), "leaf": passLeaf(leaf), "proof": .array(proof.map(hash)),
-                    "input": .hex(input), "inputSize": .int(input.count)]
-        case .fraudProof(let id):
-            return ["ticketId": hash(id)]
+        case .commitShares(let p, let w, let s, let leaves, let tokens, let root):
+            return ["pool": .int(UInt64(p)), "window": .int(w), "shard": .int(UInt64(s)), "leafCount": .int(UInt64(leaves)),
+                    "tokenTotal": .int(tokens), "root": hash(root),
+                    "commitmentId": hash(LedgerIds.commitment(worker: t.sender, pool: p, window: w, shard: s, root: root))]
+        case .revealTicket(let id, let leaf, let left, let right, let input):
+            return ["ticketId": hash(id), "leaf": leafProof(leaf), "left": left.map(leafProof) ?? .null,
+                    "right": right.map(leafProof) ?? .null, "input": .hex(input), "inputSize": .int(input.count)]
+        case .fraudCommit(let claim, let p):
+            return ["claim": hash(claim), "pool": .int(UInt64(p))]
+        case .fraudReveal(let id, let salt, let input):
+            return ["ticketId": hash(id), "salt": hash(salt), "input": .hex(input), "inputSize": .int(input.count)]
+        case .claimPayout(let p, let w, let worker):
+            return ["pool": .int(UInt64(p)), "window": .int(w), "worker": address(worker)]
         case .doubleSignEvidence(let a, let b):
             return ["headerA": .hex(a), "headerB": .hex(b)]
         case .unjail(let r):
@@ -142,8 +149,14 @@ public struct Render: Sendable {
     }
 
     func passLeaf(_ l: PassLeaf) -> JSON {
-        .object(["shard": .int(UInt64(l.shard)), "positionOffset": .int(l.positionOffset), "tokenCount": .int(UInt64(l.tokenCount)),
-                 "inputHash": hash(l.inputHash), "outputHash": hash(l.outputHash)])
+        .object(["index": .int(UInt64(l.index)), "shard": .int(UInt64(l.shard)), "positionOffset": .int(l.positionOffset),
+                 "tokenCount": .int(UInt64(l.tokenCount)), "inputHash": hash(l.inputHash), "outputHash": hash(l.outputHash),
+                 "contentKey": hash(l.contentKey)])
+    }
+
+    func leafProof(_ p: LeafProof) -> JSON {
+        .object(["leaf": passLeaf(p.leaf),
+                 "path": .array(p.path.map { .object(["hash": hash($0.hash), "sum": .int($0.sum)]) })])
     }
 
     // MARK: Receipts and events
@@ -193,26 +206,39 @@ public struct Render: Sendable {
             o["escrowId"] = hash(id); o["owner"] = address(owner); o["pool"] = .int(UInt64(p)); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
         case .escrowToppedUp(let id, let a, let e): o["escrowId"] = hash(id); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
         case .escrowClosed(let id, let r): o["escrowId"] = hash(id); o["refund"] = amount(r)
-        case .escrowCharged(let id, let p, let w, let a, let s):
-            o["escrowId"] = hash(id); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["amount"] = amount(a); o["shortfall"] = amount(s)
-        case .sharesCommitted(let c, let wk, let p, let w, let s):
-            o["commitmentId"] = hash(c); o["worker"] = address(wk); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["weightedShares"] = .int(s)
-        case .ticketSelected(let t, let c, let i, let d):
-            o["ticketId"] = hash(t); o["commitmentId"] = hash(c); o["passIndex"] = .int(UInt64(i)); o["revealDeadline"] = .int(d)
-        case .ticketRevealed(let t, let end): o["ticketId"] = hash(t); o["challengeEnd"] = .int(end)
+        case .usageClaimed(let id, let payee, let p, let shard, let w, let c, let f, let s):
+            o["escrowId"] = hash(id); o["payee"] = address(payee); o["pool"] = .int(UInt64(p)); o["shard"] = .int(UInt64(shard))
+            o["window"] = .int(w); o["charged"] = amount(c); o["fee"] = amount(f); o["shortfall"] = amount(s)
+        case .sharesCommitted(let c, let wk, let p, let w, let shard, let t, let m):
+            o["commitmentId"] = hash(c); o["worker"] = address(wk); o["pool"] = .int(UInt64(p)); o["window"] = .int(w)
+            o["shard"] = .int(UInt64(shard)); o["tokenTotal"] = .int(t); o["samples"] = .int(UInt64(m))
+        case .ticketSelected(let t, let c, let j, let point, let d):
+            o["ticketId"] = hash(t); o["commitmentId"] = hash(c); o["sample"] = .int(UInt64(j)); o["point"] = .int(point)
+            o["revealDeadline"] = .int(d)
+        case .ticketRevealed(let t, let i, let end): o["ticketId"] = hash(t); o["leafIndex"] = .int(UInt64(i)); o["challengeEnd"] = .int(end)
         case .revealWithheld(let t, let wk): o["ticketId"] = hash(t); o["worker"] = address(wk)
-        case .fraudProven(let t, let p, let wk, let s, let b):
-            o["ticketId"] = hash(t); o["prover"] = address(p); o["worker"] = address(wk); o["slashed"] = amount(s); o["bounty"] = amount(b)
-        case .fraudRejected(let t, let p, let b): o["ticketId"] = hash(t); o["prover"] = address(p); o["bondBurned"] = amount(b)
-        case .sharesForfeited(let p, let wk, let f, let t):
-            o["pool"] = .int(UInt64(p)); o["worker"] = address(wk); o["fromWindow"] = .int(f); o["toWindow"] = .int(t)
-        case .windowClosed(let p, let w, let r): o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["revenue"] = amount(r)
-        case .windowSettled(let p, let w, let r, let ps, let ws, let c):
-            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["revenue"] = amount(r); o["protocolShare"] = amount(ps)
-            o["workerShare"] = amount(ws); o["carried"] = amount(c)
-        case .payoutCredited(let p, let w, let r, let a, let k):
-            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["recipient"] = address(r); o["amount"] = amount(a)
-            o["payoutKind"] = .string(k == .validator ? "validator" : "worker")
+        case .fraudProven(let t, let wk, let s, let b):
+            o["ticketId"] = hash(t); o["worker"] = address(wk); o["slashed"] = amount(s); o["bounty"] = amount(b)
+        case .fraudRejected(let t, let b): o["ticketId"] = hash(t); o["bondsBurned"] = amount(b)
+        case .sharesForfeited(let p, let wk, let t):
+            o["pool"] = .int(UInt64(p)); o["worker"] = address(wk); o["throughWindow"] = .int(t)
+        case .escrowUnlocking(let id, let u): o["escrowId"] = hash(id); o["untilHeight"] = .int(u)
+        case .windowSettled(let p, let w, let e): o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["earned"] = amount(e)
+        case .payoutCredited(let p, let w, let wk, let paid, let refunded):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["paid"] = amount(paid)
+            o["refunded"] = amount(refunded)
+        case .escrowAllocated(let id, let payee, let a): o["escrowId"] = hash(id); o["payee"] = address(payee); o["amount"] = amount(a)
+        case .fraudCommitted(let c, let p, let b): o["claim"] = hash(c); o["prover"] = address(p); o["bond"] = amount(b)
+        case .fraudClaimOpened(let t, let c, let p): o["ticketId"] = hash(t); o["claim"] = hash(c); o["prover"] = address(p)
+        case .bountyPaid(let t, let p, let b, let bond):
+            o["ticketId"] = hash(t); o["prover"] = address(p); o["bounty"] = amount(b); o["bond"] = amount(bond)
+        case .fraudBondReturned(let c, let p, let a): o["claim"] = hash(c); o["prover"] = address(p); o["amount"] = amount(a)
+        case .fraudBondBurned(let c, let p, let a): o["claim"] = hash(c); o["prover"] = address(p); o["amount"] = amount(a)
+        case .ticketVoided(let t, let first): o["ticketId"] = hash(t); o["firstWorker"] = address(first)
+        case .passReused(let t, let wk): o["ticketId"] = hash(t); o["worker"] = address(wk)
+        case .refundCredited(let p, let w, let wk, let owner, let a):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["owner"] = address(owner)
+            o["amount"] = amount(a)
         }
         return .object(o)
     }
@@ -222,6 +248,7 @@ public struct Render: Sendable {
         case .fraud: return "fraud"
         case .withheldReveal: return "withheldReveal"
         case .equivocation: return "equivocation"
+        case .reusedPass: return "reusedPass"
         }
     }
 
@@ -244,18 +271,19 @@ public struct Render: Sendable {
     }
 
     func escrow(_ id: Hash32, _ e: Escrow) -> JSON {
-        .object(["escrowId": hash(id), "owner": address(e.owner), "pool": .int(UInt64(e.pool)), "balance": amount(e.balance),
-                 "expiryHeight": .int(e.expiryHeight), "openedHeight": .int(e.openedHeight),
-                 "claimedInputTokens": .int(e.claimedInputTokens), "claimedOutputTokens": .int(e.claimedOutputTokens),
-                 "totalCharged": amount(e.totalCharged), "shortfall": amount(e.shortfall), "closed": .bool(e.closed)])
+        let status: String, unlock: JSON
+        switch e.status {
+        case .open: status = "open"; unlock = .null
+        case .unlocking(let until): status = "unlocking"; unlock = .int(until)
+        case .closed: status = "closed"; unlock = .null
+        }
+        return .object(["escrowId": hash(id), "owner": address(e.owner), "pool": .int(UInt64(e.pool)), "balance": amount(e.balance),
+                        "allocated": amount(e.allocated), "expiryHeight": .int(e.expiryHeight), "openedHeight": .int(e.openedHeight),
+                        "totalCharged": amount(e.totalCharged), "shortfall": amount(e.shortfall), "status": .string(status),
+                        "unlockHeight": unlock, "encoded": .hex(e.canonicalEncoding)])
     }
 
-    func pool(_ p: PoolConfig) -> JSON {
-        let scheme: JSON
-        switch p.rewardScheme {
-        case .proportional: scheme = .object(["type": "proportional"])
-        case .pplns(let n): scheme = .object(["type": "pplns", "shares": .int(n)])
-        }
+    func pool(_ p: PoolConfig, beaconDelay: UInt64) -> JSON {
         let m = p.model
         return .object([
             "id": .int(UInt64(p.id)), "modelId": .string(p.modelId), "executorSpec": .string(p.executorSpec),
@@ -266,14 +294,19 @@ public struct Render: Sendable {
                               "qkvBias": .bool(m.qkvBias)]),
             "shards": .array(p.shards.enumerated().map { i, s in
                 .object(["index": .int(i), "layerStart": .int(UInt64(s.layerStart)), "layerEnd": .int(UInt64(s.layerEnd)),
-                         "finalNorm": .bool(s.finalNorm), "weightsSHA256": hash(s.weightsSHA256), "costWeight": .int(s.costWeight)])
+                         "finalNorm": .bool(s.finalNorm), "weightsSHA256": hash(s.weightsSHA256),
+                         "priceInputToken": amount(s.priceInputToken), "priceOutputToken": amount(s.priceOutputToken)])
             }),
-            "priceInputToken": amount(p.priceInputToken), "priceOutputToken": amount(p.priceOutputToken),
-            "minWorkerStake": amount(p.minWorkerStake), "rewardScheme": scheme, "windowBlocks": .int(p.windowBlocks),
-            "challengeBlocks": .int(p.challengeBlocks), "spotCheckPpm": .int(UInt64(p.spotCheckPpm)),
-            "revealDeadlineBlocks": .int(p.revealDeadlineBlocks), "fraudSlashBps": .int(UInt64(p.fraudSlashBps)),
-            "withholdSlashBps": .int(UInt64(p.withholdSlashBps)), "verifierBountyBps": .int(UInt64(p.verifierBountyBps)),
-            "fraudProofBond": amount(p.fraudProofBond), "maxTokensPerPass": .int(UInt64(p.maxTokensPerPass)),
+            "minWorkerStake": amount(p.minWorkerStake), "windowBlocks": .int(p.windowBlocks),
+            "commitGraceBlocks": .int(p.commitGraceBlocks), "challengeBlocks": .int(p.challengeBlocks),
+            "spotCheckPpm": .int(UInt64(p.spotCheckPpm)), "maxTicketsPerCommitment": .int(UInt64(p.maxTicketsPerCommitment)),
+            "ticketFee": amount(p.ticketFee), "revealDeadlineBlocks": .int(p.revealDeadlineBlocks),
+            "fraudRevealBlocks": .int(p.fraudRevealBlocks), "fraudSlashBps": .int(UInt64(p.fraudSlashBps)),
+            "verifierBountyBps": .int(UInt64(p.verifierBountyBps)), "fraudProofBond": amount(p.fraudProofBond),
+            "maxTokensPerPass": .int(UInt64(p.maxTokensPerPass)), "payableCapBps": .int(UInt64(p.payableCapBps)),
+            "minReplayProbabilityBps": .int(UInt64(p.minReplayProbabilityBps)),
+            "settlementHorizon": .int(p.settlementHorizon(beaconDelay: beaconDelay)),
+            "encoded": .hex(p.canonicalEncoding),
         ])
     }
 
@@ -285,19 +318,32 @@ public struct Render: Sendable {
     func windowStatus(_ s: WindowStatus) -> String {
         switch s {
         case .open: return "open"
-        case .closed: return "closed"
+        case .awaitingAdjudication: return "awaitingAdjudication"
         case .settled: return "settled"
         }
     }
 
-    func window(pool: PoolConfig, index w: UInt64, _ r: WindowRecord) -> JSON {
+    func window(pool: PoolConfig, index w: UInt64, beaconDelay: UInt64, _ r: WindowRecord) -> JSON {
         .object([
             "pool": .int(UInt64(pool.id)), "window": .int(w), "status": .string(windowStatus(r.status)),
-            "startHeight": .int(w * pool.windowBlocks + 1), "closeHeight": .int(pool.closeHeight(ofWindow: w)),
-            "settleHeight": .int(pool.settleHeight(ofWindow: w)),
-            "revenue": amount(r.revenue), "carriedIn": amount(r.carriedIn), "totalShares": .int(r.totalShares),
-            "commitments": .int(r.commitments), "protocolShare": amount(r.protocolShare), "workerShare": amount(r.workerShare),
-            "carriedOut": amount(r.carriedOut), "eligibleShares": .int(r.eligibleShares),
+            "startHeight": .int(pool.startHeight(ofWindow: w)), "closeHeight": .int(pool.closeHeight(ofWindow: w)),
+            "commitDeadline": .int(pool.commitDeadline(ofWindow: w)),
+            "challengeEnd": .int(pool.challengeEnd(ofWindow: w, beaconDelay: beaconDelay)),
+            "settleHeight": .int(pool.settleHeight(ofWindow: w, beaconDelay: beaconDelay)),
+            "earned": amount(r.earned), "feesBurned": amount(r.feesBurned), "commitments": .int(r.commitments),
+            "tickets": .int(r.tickets), "pendingAdjudications": .int(r.pendingAdjudications),
+            "paid": amount(r.paid), "refunded": amount(r.refunded), "encoded": .hex(r.canonicalEncoding),
+        ])
+    }
+
+    func work(_ worker: PublicKey, _ w: WorkRecord) -> JSON {
+        .object([
+            "worker": address(worker), "payers": .int(UInt64(w.payers)), "earned": .int(w.earned),
+            "shards": .array(w.shards.map { s in
+                .object(["shard": .int(UInt64(s.shard)), "paidTokens": .int(s.paidTokens), "earned": amount(s.earned),
+                         "committedTokens": .int(s.committedTokens), "commitments": .int(UInt64(s.commitments))])
+            }),
+            "encoded": .hex(w.canonicalEncoding),
         ])
     }
 
@@ -308,37 +354,52 @@ public struct Render: Sendable {
         case .withheld: return "withheld"
         case .fraudProven: return "fraudProven"
         case .upheld: return "upheld"
-        case .unchallenged: return "unchallenged"
+        case .voided: return "voided"
+        case .reused: return "reused"
         }
     }
 
     func ticket(_ id: Hash32, _ t: Ticket) -> JSONObject {
         [
-            "ticketId": hash(id), "commitmentId": hash(t.commitmentId), "passIndex": .int(UInt64(t.passIndex)),
-            "worker": address(t.worker), "pool": .int(UInt64(t.pool)), "window": .int(t.window),
+            "ticketId": hash(id), "commitmentId": hash(t.commitmentId), "sample": .int(UInt64(t.sample)), "point": .int(t.point),
+            "worker": address(t.worker), "pool": .int(UInt64(t.pool)), "window": .int(t.window), "shard": .int(UInt64(t.shard)),
             "status": .string(Render.ticketStatusName(t.status)), "selectedHeight": .int(t.selectedHeight),
             "revealDeadline": .int(t.revealDeadline), "leaf": t.leaf.map(passLeaf) ?? .null,
-            "revealedHeight": t.status == .awaitingReveal || t.status == .withheld ? .null : .int(t.revealedHeight),
-            "challengeEnd": t.leaf == nil ? .null : .int(t.challengeEnd),
+            "revealedHeight": t.leaf == nil ? .null : .int(t.revealedHeight),
+            "revealTransaction": t.leaf == nil ? .null : hash(t.revealTx),
+            "challengeEnd": .int(t.challengeEnd), "encoded": .hex(t.canonicalEncoding),
         ]
     }
 
     func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
         .object([
             "commitmentId": hash(id), "worker": address(c.worker), "pool": .int(UInt64(c.pool)), "window": .int(c.window),
-            "shard": .int(UInt64(c.shard)), "passCount": .int(UInt64(c.passCount)), "tokenCount": .int(c.tokenCount),
-            "weightedShares": .int(c.weightedShares), "passRoot": hash(c.passRoot), "includedHeight": .int(c.includedHeight),
-            "selectionHeight": .int(c.selectionHeight), "selectionDone": .bool(c.selectionDone),
-            "selectedCount": .int(UInt64(c.selectedCount)),
+            "shard": .int(UInt64(c.shard)), "leafCount": .int(UInt64(c.leafCount)), "tokenTotal": .int(c.tokenTotal),
+            "root": hash(c.root), "includedHeight": .int(c.includedHeight), "selectionHeight": .int(c.selectionHeight),
+            "selectionDone": .bool(c.selectionDone), "samples": .int(UInt64(c.samples)), "voided": .int(UInt64(c.voided)),
+            "coveredTokens": .int(c.coveredTokens), "encoded": .hex(c.canonicalEncoding),
         ])
+    }
+
+    static func caseStatusName(_ s: FraudCaseStatus) -> String {
+        switch s {
+        case .pending: return "pending"
+        case .fraud: return "fraudProven"
+        case .upheld: return "upheld"
+        case .paid: return "paid"
+        }
     }
 
     func fraudCase(_ f: FraudCase) -> JSON {
         .object([
-            "ticketId": hash(f.ticketId), "prover": address(f.prover), "worker": address(f.worker), "pool": .int(UInt64(f.pool)),
-            "height": .int(f.height), "fraud": .bool(f.fraud), "verdict": .string(f.fraud ? "fraudProven" : "upheld"),
+            "ticketId": hash(f.ticketId), "worker": address(f.worker), "pool": .int(UInt64(f.pool)), "window": .int(f.window),
+            "status": .string(Render.caseStatusName(f.status)),
+            "fraud": f.status == .pending ? .null : .bool(f.status == .fraud || f.status == .paid),
+            "openedHeight": .int(f.openedHeight), "adjudicatedHeight": f.status == .pending ? .null : .int(f.adjudicatedHeight),
             "canonicalOutputHash": hash(f.canonicalOutputHash), "slashed": amount(f.slashed), "bounty": amount(f.bounty),
-            "bondBurned": amount(f.bondBurned),
+            "winner": f.status == .fraud || f.status == .paid ? address(f.winner) : .null,
+            "bondsBurned": amount(f.bondsBurned), "claims": .int(UInt64(f.claims)), "finalHeight": .int(f.finalHeight),
+            "encoded": .hex(f.canonicalEncoding),
         ])
     }
 }
@@ -393,20 +454,38 @@ struct FailureReasonName: CustomStringConvertible {
         case .ticketNotAwaitingReveal: return "ticketNotAwaitingReveal"
         case .revealDeadlinePassed: return "revealDeadlinePassed"
         case .notTicketWorker: return "notTicketWorker"
-        case .invalidMerkleProof: return "invalidMerkleProof"
+        case .invalidSumProof: return "invalidSumProof"
         case .leafMismatch: return "leafMismatch"
         case .inputHashMismatch: return "inputHashMismatch"
         case .inputTooLarge: return "inputTooLarge"
         case .ticketNotRevealed: return "ticketNotRevealed"
         case .challengePeriodOver: return "challengePeriodOver"
         case .ticketAlreadyAdjudicated: return "ticketAlreadyAdjudicated"
-        case .fraudProofCapReached: return "fraudProofCapReached"
         case .invalidEvidence: return "invalidEvidence"
         case .evidenceTooOld: return "evidenceTooOld"
         case .evidenceAlreadyProcessed: return "evidenceAlreadyProcessed"
         case .notJailed: return "notJailed"
         case .jailPeriodNotOver: return "jailPeriodNotOver"
         case .unknownStaker: return "unknownStaker"
+        case .notVoucherPayee: return "notVoucherPayee"
+        case .claimPeriodOver: return "claimPeriodOver"
+        case .noAllocation: return "noAllocation"
+        case .tooManyPayers: return "tooManyPayers"
+        case .tooManyAllocations: return "tooManyAllocations"
+        case .escrowUnlocking: return "escrowUnlocking"
+        case .escrowStillUnlocking: return "escrowStillUnlocking"
+        case .commitDeadlinePassed: return "commitDeadlinePassed"
+        case .sampleNotInLeaf: return "sampleNotInLeaf"
+        case .neighbourMismatch: return "neighbourMismatch"
+        case .invalidInputTensor: return "invalidInputTensor"
+        case .duplicateFraudClaim: return "duplicateFraudClaim"
+        case .unknownFraudClaim: return "unknownFraudClaim"
+        case .fraudRevealTooEarly: return "fraudRevealTooEarly"
+        case .fraudRevealTooLate: return "fraudRevealTooLate"
+        case .tooManyClaims: return "tooManyClaims"
+        case .windowNotSettled: return "windowNotSettled"
+        case .nothingToPay: return "nothingToPay"
+        case .wrongPool: return "wrongPool"
         }
     }
 }

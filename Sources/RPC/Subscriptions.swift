@@ -220,7 +220,7 @@ final class SubscriptionHub: Sendable {
                             o["transactionHash"] = receipt.txId == .zero ? .null : render.hash(receipt.txId)
                             o["blockHash"] = render.hash(block.hash); o["blockHeight"] = .int(h.height)
                             notifications.append((.fraudProofs, .object(o), nil, nil, nil))
-                        case .windowSettled(let pool, _, _, _, _, _):
+                        case .windowSettled(let pool, _, _):
                             guard case .object(let x) = render.event(e) else { continue }
                             o = x
                             o["blockHash"] = render.hash(block.hash); o["blockHeight"] = .int(h.height)

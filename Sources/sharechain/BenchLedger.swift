@@ -76,11 +76,13 @@ struct LedgerWorkload {
         randao = RandaoHashChain(seed: SHA256.hash(Array("bench-randao".utf8)), length: blocks + 8)
         var params = LedgerParams()
         params.maxCommitmentsPerWindow = 1 << 20
+        // One window spans the whole run; the horizons that must outlast it follow.
+        params.unbondingBlocks = 10_000_000; params.escrowUnlockBlocks = 2_000_000; params.revealedKeyRetentionBlocks = 2_000_000
         pool = PoolConfig(id: 0, modelId: "bench", executorSpec: "canon-f32-v1",
                           model: ModelSpec(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128,
                                            numLayers: 2, rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
-                          shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
-                          priceInputToken: 1, priceOutputToken: 1, minWorkerStake: 100, windowBlocks: 1_000_000)
+                          shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 1)],
+                          minWorkerStake: 100, windowBlocks: 1_000_000)
         ledger = Ledger(params: params, chainId: SHA256.hash(Array("bench-chain".utf8)), adjudicator: NoAdjudicator(),
                         equivocationVerifier: NoEvidence())
         genesis = try ledger.genesisWriteSet(GenesisAllocation(
@@ -107,7 +109,7 @@ struct LedgerWorkload {
                     body = .transfer(to: keys[(sender + 1 + i) % keys.count].publicKey, amount: 1)
                 case .commitments:
                     var root = CanonicalWriter(); root.u64(UInt64(b)); root.u64(UInt64(i))
-                    body = .commitShares(pool: 0, window: 0, shard: 0, passCount: 16, tokenCount: 256, passRoot: SHA256.hash(root.bytes))
+                    body = .commitShares(pool: 0, window: 0, shard: 0, leafCount: 16, tokenTotal: 256, root: SHA256.hash(root.bytes))
                 }
                 let t = Transaction(chainId: ledger.chainId, sender: keys[sender].publicKey, nonce: nonces[sender], fee: 1_000, body: body)
                 nonces[sender] += 1

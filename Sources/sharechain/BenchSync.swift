@@ -97,11 +97,12 @@ struct SyncWorkload {
         consensus.maxBlockBytes = max(consensus.maxBlockBytes, blockSize * 200 + 4096)
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = 3600
+        ledger.unbondingBlocks = 10_000_000; ledger.escrowUnlockBlocks = 2_000_000; ledger.revealedKeyRetentionBlocks = 2_000_000
         let pool = PoolConfig(id: 0, modelId: "bench", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128, numLayers: 2,
                                                rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
-                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
-                              priceInputToken: 1, priceOutputToken: 1, minWorkerStake: 100, windowBlocks: 1_000_000)
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 1)],
+                              minWorkerStake: 100, windowBlocks: 1_000_000)
         let start = UInt64(Date().timeIntervalSince1970) - UInt64(blocks) - 30
         genesis = Genesis(chainName: "bench-sync", genesisTime: start, consensus: consensus, ledger: ledger,
                           allocation: GenesisAllocation(

@@ -118,8 +118,9 @@ struct TxCommand: AsyncParsableCommand {
 
             Example: sharechain tx transfer --key alice.key --to shr1... --amount 1000 --rpc http://127.0.0.1:8645/ --submit
             """,
-        subcommands: [Transfer.self, Bond.self, Unbond.self, EscrowOpen.self, EscrowTopUp.self, EscrowClose.self, ClaimUsage.self,
-                      CommitShares.self, RevealTicket.self, FraudProof.self, DoubleSignEvidence.self, Unjail.self])
+        subcommands: [Transfer.self, Bond.self, Unbond.self, EscrowOpen.self, EscrowTopUp.self, EscrowAllocate.self, EscrowClose.self,
+                      ClaimUsage.self, CommitShares.self, RevealTicket.self, FraudCommit.self, FraudReveal.self, ClaimPayout.self,
+                      DoubleSignEvidence.self, Unjail.self])
 
     struct Transfer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send tokens.")
@@ -188,7 +189,9 @@ struct TxCommand: AsyncParsableCommand {
     }
 
     struct EscrowClose: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "escrow-close", abstract: "Close an expired escrow (refunds the rest).")
+        static let configuration = CommandConfiguration(
+            commandName: "escrow-close",
+            abstract: "Close an expired escrow: the first call starts the unlock period, a call after it refunds the rest.")
         @OptionGroup var options: TxOptions
         @Option(help: "Escrow id (0x hex).") var escrow: String
         func run() async throws {
@@ -196,42 +199,57 @@ struct TxCommand: AsyncParsableCommand {
         }
     }
 
+    struct EscrowAllocate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "escrow-allocate", abstract: "Reserve part of an escrow for one payee (a worker can claim only from its allocation).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Escrow id (0x hex).") var escrow: String
+        @Option(help: "Payee (worker) address or 0x key.") var payee: String
+        @Option(help: "Amount in base units.") var amount: String
+        func run() async throws {
+            try await finishTransaction(options) { _, hrp, _ in
+                .escrowAllocate(escrowId: try parseHash(escrow, "--escrow"), payee: try parseKey(payee, hrp: hrp, "--payee"),
+                                amount: try parseAmount(amount, "--amount"))
+            }
+        }
+    }
+
     struct ClaimUsage: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "claim-usage",
-            abstract: "Charge an escrow with a cumulative usage voucher signed by the escrow's owner.")
+            abstract: "Claim a cumulative usage voucher (signed by the escrow's owner) as its payee.")
         @OptionGroup var options: TxOptions
         @Option(help: "Escrow id (0x hex).") var escrow: String
-        @Option(help: "Cumulative input tokens.") var inputTokens: UInt64
-        @Option(help: "Cumulative output tokens.") var outputTokens: UInt64
+        @Option(help: "Shard the tokens were served on.") var shard: UInt32
+        @Option(help: "Window the voucher pays into.") var window: UInt64
+        @Option(help: "Cumulative input tokens of this (escrow, payee, shard, window).") var inputTokens: UInt64
+        @Option(help: "Cumulative output tokens of this (escrow, payee, shard, window).") var outputTokens: UInt64
         @Option(help: "Key file of the escrow owner, who signs the voucher.") var ownerKey: String?
         @Option(help: "Or the owner's voucher signature (0x hex, 64 bytes).") var voucherSignature: String?
         func run() async throws {
-            try await finishTransaction(options) { _, _, chainId in
-                let v = UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"),
-                                     cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
+            try await finishTransaction(options) { sender, _, chainId in
+                var v = UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"), payee: sender.publicKey, shard: shard,
+                                     window: window, cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
                 if let ownerKey { return .claimUsage(voucher: v.signed(by: try KeyFile.load(path: ownerKey).0)) }
                 guard let s = voucherSignature else { throw ValidationError("give --owner-key or --voucher-signature") }
-                let sig: Signature
-                do { sig = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
-                return .claimUsage(voucher: UsageVoucher(chainId: v.chainId, escrowId: v.escrowId, cumulativeInputTokens: inputTokens,
-                                                         cumulativeOutputTokens: outputTokens, signature: sig))
+                do { v.signature = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
+                return .claimUsage(voucher: v)
             }
         }
     }
 
     struct CommitShares: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "commit-shares", abstract: "Commit a window's passes (Merkle root).")
+        static let configuration = CommandConfiguration(commandName: "commit-shares", abstract: "Commit a window's passes (sum-tree root).")
         @OptionGroup var options: TxOptions
-        @Option var pool: UInt32
-        @Option var window: UInt64
-        @Option var shard: UInt32
-        @Option var passes: UInt32
-        @Option var tokens: UInt64
-        @Option(help: "Merkle root over the pass leaves (0x hex).") var root: String
+        @Option(help: "Pool id.") var pool: UInt32
+        @Option(help: "Window the passes were served in.") var window: UInt64
+        @Option(help: "Shard index.") var shard: UInt32
+        @Option(help: "Leaves of the sum tree.") var leaves: UInt32
+        @Option(help: "Token total (the root's sum).") var tokens: UInt64
+        @Option(help: "Sum-tree root hash (0x hex).") var root: String
         func run() async throws {
             try await finishTransaction(options) { _, _, _ in
-                .commitShares(pool: pool, window: window, shard: shard, passCount: passes, tokenCount: tokens, passRoot: try parseHash(root, "--root"))
+                .commitShares(pool: pool, window: window, shard: shard, leafCount: leaves, tokenTotal: tokens, root: try parseHash(root, "--root"))
             }
         }
     }
@@ -239,33 +257,71 @@ struct TxCommand: AsyncParsableCommand {
     struct RevealTicket: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reveal-ticket",
-            abstract: "Reveal a selected pass: its leaf, Merkle proof and input tensor (TNS1 file).")
+            abstract: "Reveal a sampled leaf: its sum-tree proof, its neighbours' proofs and the input tensor (TNS1 file).")
         @OptionGroup var options: TxOptions
         @Option(help: "Ticket id (0x hex).") var ticket: String
-        @Option var shard: UInt32
-        @Option var positionOffset: UInt64
-        @Option var tokenCount: UInt32
-        @Option(help: "Committed output tensor hash (0x hex).") var outputHash: String
-        @Option(help: "Merkle proof: comma-separated 0x hashes, leaf to root.") var proof: String = ""
+        @Option(help: "The leaf and its path: canonical LeafProof encoding (0x hex).") var leaf: String
+        @Option(help: "The left neighbour's LeafProof (absent for the first leaf).") var left: String?
+        @Option(help: "The right neighbour's LeafProof (absent for the last leaf).") var right: String?
         @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
         func run() async throws {
             let bytes: [UInt8]
             do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            func proof(_ s: String, _ what: String) throws -> LeafProof {
+                do { return try LeafProof(canonicalEncoding: try Hex.decode(s)) } catch { throw ValidationError("\(what): \(error)") }
+            }
             try await finishTransaction(options) { _, _, _ in
-                let leaf = PassLeaf(shard: shard, positionOffset: positionOffset, tokenCount: tokenCount, inputHash: Tags.tensor.hash(bytes),
-                                    outputHash: try parseHash(outputHash, "--output-hash"))
-                let path = try proof.split(separator: ",").map { try parseHash(String($0), "--proof") }
-                return .revealTicket(ticketId: try parseHash(ticket, "--ticket"), leaf: leaf, proof: path, input: bytes)
+                .revealTicket(ticketId: try parseHash(ticket, "--ticket"), leaf: try proof(leaf, "--leaf"),
+                              left: try left.map { try proof($0, "--left") }, right: try right.map { try proof($0, "--right") }, input: bytes)
             }
         }
     }
 
-    struct FraudProof: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "fraud-proof", abstract: "Challenge a revealed ticket (locks the pool's bond).")
+    struct FraudCommit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fraud-commit",
+            abstract: "Commit a blind fraud claim against a ticket (locks the pool's bond); prints the salt to reveal it with.")
         @OptionGroup var options: TxOptions
         @Option(help: "Ticket id (0x hex).") var ticket: String
+        @Option(help: "Pool of the ticket.") var pool: UInt32
+        @Option(help: "Salt (0x hex, 32 bytes); random when absent. Keep it: the reveal needs it.") var salt: String?
         func run() async throws {
-            try await finishTransaction(options) { _, _, _ in .fraudProof(ticketId: try parseHash(ticket, "--ticket")) }
+            let s = try salt.map { try parseHash($0, "--salt") } ?? SecureRandom.hash32()
+            print("salt: 0x\(s.hex)")
+            try await finishTransaction(options) { sender, _, _ in
+                .fraudCommit(claim: fraudClaimHash(ticketId: try parseHash(ticket, "--ticket"), prover: sender.publicKey, salt: s), pool: pool)
+            }
+        }
+    }
+
+    struct FraudReveal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fraud-reveal",
+            abstract: "Open a committed fraud claim (in a later block than its commitment) with the ticket's input tensor.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Ticket id (0x hex).") var ticket: String
+        @Option(help: "The salt the claim was committed with (0x hex).") var salt: String
+        @Option(help: "The ticket's input tensor file (TNS1), as revealed.") var input: String
+        func run() async throws {
+            let bytes: [UInt8]
+            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            try await finishTransaction(options) { _, _, _ in
+                .fraudReveal(ticketId: try parseHash(ticket, "--ticket"), salt: try parseHash(salt, "--salt"), input: bytes)
+            }
+        }
+    }
+
+    struct ClaimPayout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "claim-payout", abstract: "Pay out a worker's settled window (anyone may submit; unpaid work is refunded to its payers).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Pool id.") var pool: UInt32
+        @Option(help: "Window.") var window: UInt64
+        @Option(help: "Worker address or 0x key (default: the sender).") var worker: String?
+        func run() async throws {
+            try await finishTransaction(options) { sender, hrp, _ in
+                .claimPayout(pool: pool, window: window, worker: try worker.map { try parseKey($0, hrp: hrp, "--worker") } ?? sender.publicKey)
+            }
         }
     }
 
