@@ -222,6 +222,16 @@ extension Execution {
 /// rank-2 float32 TNS1 tensor of `[tokens, hidden]` whose values are finite and never −0, so one activation has
 /// exactly one encoding (and one content key).
 public enum CanonicalInput {
+    /// The TNS1 encoding of a `[tokens, hidden]` float32 tensor (`values` row-major, `tokens × hidden` of them).
+    public static func encode(tokens: UInt32, hidden: UInt32, _ values: [Float]) -> [UInt8] {
+        precondition(values.count == Int(tokens) * Int(hidden))
+        var out: [UInt8] = [0x54, 0x4E, 0x53, 0x31, 1, 2]
+        out.reserveCapacity(22 + values.count * 4)
+        for d in [UInt64(tokens), UInt64(hidden)] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: d >> (8 * UInt64(i)))) } }
+        for v in values { let b = v.bitPattern; for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } }
+        return out
+    }
+
     public static func isValid(_ bytes: [UInt8], tokens: UInt32, hidden: UInt32) -> Bool {
         let header = 6 + 16
         let elements = UInt64(tokens) * UInt64(hidden)

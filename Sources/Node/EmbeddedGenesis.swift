@@ -90,28 +90,36 @@ public enum EmbeddedGenesis {
     "addressPrefix" : "shr",
     "beaconDelay" : 2,
     "equivocationSlashBps" : 500,
+    "escrowUnlockBlocks" : 30,
     "jailBlocks" : 30,
     "livenessMaxMissedBps" : 5000,
     "livenessMinSlots" : 4,
-    "maxCommitmentsPerWindow" : 64,
-    "maxFraudProofsPerBlock" : 4,
-    "maxPassesPerCommitment" : 4096,
+    "maxAdjudicationsPerBlock" : 4,
+    "maxAllocationsPerEscrow" : 64,
+    "maxClaimsPerTicket" : 16,
+    "maxCommitmentsPerWindow" : 16,
+    "maxLeavesPerCommitment" : 65536,
+    "maxPayersPerWorkerWindow" : 64,
     "maxTransactionBytes" : 262144,
     "maxUnbondingEntries" : 7,
     "minFeePerByte" : 1,
-    "pplnsMaxLookbackWindows" : 16,
     "protocolFeeBps" : 500,
+    "revealedKeyRetentionBlocks" : 120,
     "slotsPerEpoch" : 60,
-    "unbondingBlocks" : 60,
+    "unbondingBlocks" : 120,
     "validatorMinStake" : "100"
   },
   "pools" : [
     {
-      "challengeBlocks" : 12,
+      "challengeBlocks" : 6,
+      "commitGraceBlocks" : 3,
       "executorSpec" : "canon-f32-v1",
       "fraudProofBond" : "1000",
+      "fraudRevealBlocks" : 4,
       "fraudSlashBps" : 5000,
+      "maxTicketsPerCommitment" : 8,
       "maxTokensPerPass" : 16,
+      "minReplayProbabilityBps" : 3333,
       "minWorkerStake" : "1000",
       "model" : {
         "headDim" : 16,
@@ -125,13 +133,12 @@ public enum EmbeddedGenesis {
         "ropeThetaBits" : "0x461c4000"
       },
       "modelId" : "sharechain-tiny",
+      "payableCapBps" : 2000,
       "priceInputToken" : "1",
       "priceOutputToken" : "3",
       "revealDeadlineBlocks" : 6,
-      "rewardScheme" : "proportional",
       "shards" : [
         {
-          "costWeight" : 1,
           "finalNorm" : false,
           "layerEnd" : 2,
           "layerStart" : 0,
@@ -139,7 +146,6 @@ public enum EmbeddedGenesis {
           "weightsSHA256" : "459d17870e225ea063c2c8b5de511204ed4ec8b40cfc78f1757d328d42763dec"
         },
         {
-          "costWeight" : 1,
           "finalNorm" : true,
           "layerEnd" : 4,
           "layerStart" : 2,
@@ -148,12 +154,12 @@ public enum EmbeddedGenesis {
         }
       ],
       "spotCheckPpm" : 100000,
+      "ticketFee" : "1",
       "verifierBountyBps" : 1000,
-      "windowBlocks" : 12,
-      "withholdSlashBps" : 1000
+      "windowBlocks" : 12
     }
   ],
-  "protocolVersion" : 1,
+  "protocolVersion" : 2,
   "validators" : [
     {
       "address" : "shr1c42l7tv0r9g5ajhqckdguflzhrhstsh7g03chwnfwmclpe7vdktqa0fyae",
@@ -287,28 +293,36 @@ public enum EmbeddedGenesis {
     "addressPrefix" : "shr",
     "beaconDelay" : 2,
     "equivocationSlashBps" : 500,
+    "escrowUnlockBlocks" : 30,
     "jailBlocks" : 30,
     "livenessMaxMissedBps" : 5000,
     "livenessMinSlots" : 4,
-    "maxCommitmentsPerWindow" : 64,
-    "maxFraudProofsPerBlock" : 4,
-    "maxPassesPerCommitment" : 4096,
+    "maxAdjudicationsPerBlock" : 4,
+    "maxAllocationsPerEscrow" : 64,
+    "maxClaimsPerTicket" : 16,
+    "maxCommitmentsPerWindow" : 16,
+    "maxLeavesPerCommitment" : 65536,
+    "maxPayersPerWorkerWindow" : 64,
     "maxTransactionBytes" : 262144,
     "maxUnbondingEntries" : 7,
     "minFeePerByte" : 1,
-    "pplnsMaxLookbackWindows" : 16,
     "protocolFeeBps" : 500,
+    "revealedKeyRetentionBlocks" : 120,
     "slotsPerEpoch" : 60,
-    "unbondingBlocks" : 60,
+    "unbondingBlocks" : 120,
     "validatorMinStake" : "100"
   },
   "pools" : [
     {
-      "challengeBlocks" : 12,
+      "challengeBlocks" : 6,
+      "commitGraceBlocks" : 3,
       "executorSpec" : "canon-f32-v1",
       "fraudProofBond" : "1000",
+      "fraudRevealBlocks" : 4,
       "fraudSlashBps" : 5000,
+      "maxTicketsPerCommitment" : 8,
       "maxTokensPerPass" : 16,
+      "minReplayProbabilityBps" : 3333,
       "minWorkerStake" : "1000",
       "model" : {
         "headDim" : 16,
@@ -322,13 +336,12 @@ public enum EmbeddedGenesis {
         "ropeThetaBits" : "0x461c4000"
       },
       "modelId" : "sharechain-tiny",
+      "payableCapBps" : 2000,
       "priceInputToken" : "1",
       "priceOutputToken" : "3",
       "revealDeadlineBlocks" : 6,
-      "rewardScheme" : "proportional",
       "shards" : [
         {
-          "costWeight" : 1,
           "finalNorm" : false,
           "layerEnd" : 2,
           "layerStart" : 0,
@@ -336,7 +349,6 @@ public enum EmbeddedGenesis {
           "weightsSHA256" : "459d17870e225ea063c2c8b5de511204ed4ec8b40cfc78f1757d328d42763dec"
         },
         {
-          "costWeight" : 1,
           "finalNorm" : true,
           "layerEnd" : 4,
           "layerStart" : 2,
@@ -345,12 +357,12 @@ public enum EmbeddedGenesis {
         }
       ],
       "spotCheckPpm" : 100000,
+      "ticketFee" : "1",
       "verifierBountyBps" : 1000,
-      "windowBlocks" : 12,
-      "withholdSlashBps" : 1000
+      "windowBlocks" : 12
     }
   ],
-  "protocolVersion" : 1,
+  "protocolVersion" : 2,
   "validators" : [
     {
       "address" : "shr1c42l7tv0r9g5ajhqckdguflzhrhstsh7g03chwnfwmclpe7vdktqa0fyae",

@@ -62,8 +62,10 @@ struct DemoCommand: AsyncParsableCommand {
                 if fast {
                     b.slotSeconds = 1
                     b.windowBlocks = 6
-                    b.challengeBlocks = 6
+                    b.commitGraceBlocks = 2
+                    b.challengeBlocks = 2
                     b.revealDeadlineBlocks = 4
+                    b.fraudRevealBlocks = 3
                     b.beaconDelay = 1
                     b.spotCheckPpm = 300_000
                     b.slotsPerEpoch = 600

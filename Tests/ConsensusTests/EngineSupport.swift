@@ -42,8 +42,9 @@ struct TestNetwork {
         let pool = PoolConfig(id: 0, modelId: "tiny", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
                                                rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
-                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
-                              priceInputToken: 1, priceOutputToken: 2, minWorkerStake: 100, windowBlocks: windowBlocks, challengeBlocks: windowBlocks)
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 2)],
+                              minWorkerStake: 100, windowBlocks: windowBlocks, commitGraceBlocks: 1, challengeBlocks: 1,
+                              revealDeadlineBlocks: 3, fraudRevealBlocks: 3)
         genesis = Genesis(chainName: "test", genesisTime: 1_700_000_000, consensus: consensus, ledger: ledger,
                           allocation: GenesisAllocation(
                             balances: accounts.map { .init(key: $0.publicKey, amount: 10_000_000) },

@@ -104,11 +104,18 @@ import Testing
             .escrowTopUp(escrowId: SHA256.hash([2]), amount: 1, newExpiryHeight: 99),
             .escrowTopUp(escrowId: SHA256.hash([2]), amount: 1, newExpiryHeight: nil),
             .escrowClose(escrowId: SHA256.hash([3])),
-            .claimUsage(voucher: UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([4]), cumulativeInputTokens: 5, cumulativeOutputTokens: 6).signed(by: alice)),
-            .commitShares(pool: 0, window: 1, shard: 1, passCount: 3, tokenCount: 9, passRoot: SHA256.hash([5])),
-            .revealTicket(ticketId: SHA256.hash([6]), leaf: PassLeaf(shard: 1, positionOffset: 2, tokenCount: 3, inputHash: .zero, outputHash: .zero),
-                          proof: [SHA256.hash([7])], input: [1, 2, 3]),
-            .fraudProof(ticketId: SHA256.hash([8])),
+            .escrowAllocate(escrowId: SHA256.hash([3]), payee: bob.publicKey, amount: 7),
+            .claimUsage(voucher: UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([4]), payee: bob.publicKey, shard: 1, window: 2,
+                                              cumulativeInputTokens: 5, cumulativeOutputTokens: 6).signed(by: alice)),
+            .commitShares(pool: 0, window: 1, shard: 1, leafCount: 3, tokenTotal: 9, root: SHA256.hash([5])),
+            .revealTicket(ticketId: SHA256.hash([6]),
+                          leaf: LeafProof(leaf: PassLeaf(index: 4, shard: 1, positionOffset: 2, tokenCount: 3, inputHash: .zero, outputHash: .zero),
+                                          path: [SumNode(hash: SHA256.hash([7]), sum: 5)]),
+                          left: LeafProof(leaf: PassLeaf(index: 3, shard: 1, positionOffset: 2, tokenCount: 1, inputHash: .zero, outputHash: .zero), path: []),
+                          right: nil, input: [1, 2, 3]),
+            .fraudCommit(claim: SHA256.hash([8]), pool: 2),
+            .fraudReveal(ticketId: SHA256.hash([9]), salt: SHA256.hash([10]), input: [4, 5]),
+            .claimPayout(pool: 1, window: 9, worker: bob.publicKey),
             .doubleSignEvidence(headerA: [1, 2], headerB: [3]),
             .unjail(role: .validator),
         ]
@@ -125,7 +132,7 @@ import Testing
             #expect(throws: CodecError.self) { try SignedTransaction(canonicalEncoding: bytes + [0]) }
         }
         // Unknown kind tag.
-        var raw = try c.tx(alice, .fraudProof(ticketId: .zero)).canonicalEncoding
+        var raw = try c.tx(alice, .fraudCommit(claim: .zero, pool: 0)).canonicalEncoding
         raw[32 + 32 + 8 + 8] = 99
         #expect(throws: CodecError.self) { try SignedTransaction(canonicalEncoding: raw) }
     }

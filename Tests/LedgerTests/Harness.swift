@@ -68,25 +68,29 @@ struct Chain {
 
     static let chainId = SHA256.hash(Array("sharechain-test-chain".utf8))
 
-    static func defaultPool(id: UInt32 = 0, scheme: RewardScheme = .proportional) -> PoolConfig {
+    /// Window 0 covers heights 1-10, accepts commitments until 12, its challenge end is 12+2+3+2 = 19 and it
+    /// settles at the end of block 22.
+    static func defaultPool(id: UInt32 = 0) -> PoolConfig {
         PoolConfig(
             id: id, modelId: "tiny-test", executorSpec: "canon-f32-v1",
             model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 4,
                              rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
-            shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsSHA256: .zero, costWeight: 3),
-                     PoolShard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsSHA256: .zero, costWeight: 5)],
-            priceInputToken: 2, priceOutputToken: 7, minWorkerStake: 100, rewardScheme: scheme,
-            windowBlocks: 10, challengeBlocks: 10, spotCheckPpm: 200_000, revealDeadlineBlocks: 5,
-            fraudSlashBps: 5000, withholdSlashBps: 1000, verifierBountyBps: 1000, fraudProofBond: 50, maxTokensPerPass: 16)
+            shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsSHA256: .zero, priceInputToken: 2, priceOutputToken: 7),
+                     PoolShard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsSHA256: .zero, priceInputToken: 3, priceOutputToken: 9)],
+            minWorkerStake: 100, windowBlocks: 10, commitGraceBlocks: 2, challengeBlocks: 2, spotCheckPpm: 1_000_000,
+            maxTicketsPerCommitment: 16, ticketFee: 1, revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudSlashBps: 5000,
+            verifierBountyBps: 1000, fraudProofBond: 50, maxTokensPerPass: 16, payableCapBps: 2000, minReplayProbabilityBps: 3333)
     }
 
     static func defaultParams() -> LedgerParams {
         var p = LedgerParams()
-        p.unbondingBlocks = 20
+        p.unbondingBlocks = 50
         p.jailBlocks = 8
         p.slotsPerEpoch = 16
         p.beaconDelay = 2
         p.minFeePerByte = 1
+        p.escrowUnlockBlocks = 20
+        p.revealedKeyRetentionBlocks = 30
         return p
     }
 
@@ -166,7 +170,10 @@ struct Chain {
         // Fee = 1 per byte; sign once with a placeholder fee to learn the size (the fee is fixed width).
         let probe = Transaction(chainId: Chain.chainId, sender: key.publicKey, nonce: n, fee: 0, body: body).signed(by: key)
         let f = fee ?? UInt64(probe.encodedSize) * ledger.params.minFeePerByte
-        return Transaction(chainId: Chain.chainId, sender: key.publicKey, nonce: n, fee: Amount(f), body: body).signed(by: key)
+        // Deterministic signatures (zero auxiliary randomness): the reveal's transaction id is part of state, so
+        // two runs of one seed must sign identically.
+        let t = Transaction(chainId: Chain.chainId, sender: key.publicKey, nonce: n, fee: Amount(f), body: body)
+        return SignedTransaction(transaction: t, signature: key.sign(digest: t.signingHash, auxRand: .zero))
     }
 }
 
@@ -175,29 +182,55 @@ extension Receipt {
     var succeeded: Bool { status == .success }
 }
 
-/// A worker's passes for one commitment: leaves, inputs, Merkle tree.
-struct PassBatch {
-    var leaves: [PassLeaf]
-    var inputs: [[UInt8]]
-    var root: Hash32 { Merkle.root(leafHashes: leaves.map(\.merkleLeafHash)) }
-    var tokenCount: UInt64 { leaves.reduce(0) { $0 + UInt64($1.tokenCount) } }
+/// A canonical `[tokens, 8]` input tensor from a seed (finite, no negative zero).
+func testInput(tokens: UInt32, seed: UInt64) -> [UInt8] {
+    var g = SplitMix64(seed: seed)
+    let values = (0..<Int(tokens) * 8).map { _ in Float(Int(g.next() % 2000) + 1) / 256 }
+    return CanonicalInput.encode(tokens: tokens, hidden: 8, values)
+}
 
-    /// `count` passes on `shard`; passes in `cheat` get a wrong output hash.
+/// A worker's passes for one commitment: a sum tree sorted by content key, inputs by leaf index, and which
+/// leaves carry a wrong output.
+struct PassBatch {
+    var tree: SumTree.Built
+    var inputs: [[UInt8]]
+    var cheated: Set<Int>
+    var root: Hash32 { tree.root.hash }
+    var tokenCount: UInt64 { tree.tokenTotal }
+    var leafCount: UInt32 { tree.leafCount }
+    var leaves: [PassLeaf] { tree.leaves }
+
+    /// `count` passes on `shard`; passes in `cheat` (by creation order) get a wrong output hash.
     static func make(count: Int, shard: UInt32, seed: UInt64, cheat: Set<Int> = []) -> PassBatch {
         var g = SplitMix64(seed: seed)
-        var leaves = [PassLeaf](), inputs = [[UInt8]]()
+        var passes = [(PassLeaf, [UInt8], Bool)]()
         for i in 0..<count {
             let tokens = UInt32.random(in: 1...4, using: &g)
-            let input = (0..<Int(tokens) * 8).map { _ in UInt8.random(in: 0...255, using: &g) }
+            let input = testInput(tokens: tokens, seed: g.next())
             let offset = UInt64(i) * 4
             var out = FakeAdjudicator.canonicalOutput(input: input, shard: Int(shard), positionOffset: offset)
             if cheat.contains(i) { out = SHA256.hash(out.bytes) }
-            leaves.append(PassLeaf(shard: shard, positionOffset: offset, tokenCount: tokens,
-                                   inputHash: Tags.tensor.hash(input), outputHash: out))
-            inputs.append(input)
+            passes.append((PassLeaf(index: 0, shard: shard, positionOffset: offset, tokenCount: tokens,
+                                    inputHash: Tags.tensor.hash(input), outputHash: out), input, cheat.contains(i)))
         }
-        return PassBatch(leaves: leaves, inputs: inputs)
+        return from(passes)
     }
 
-    func proof(_ i: Int) -> [Hash32] { Merkle.proof(index: i, leafHashes: leaves.map(\.merkleLeafHash)) }
+    /// Builds the tree from passes (leaf, input, cheated).
+    static func from(_ passes: [(PassLeaf, [UInt8], Bool)]) -> PassBatch {
+        let tree = try! SumTree.build(passes.map(\.0))
+        var byKey = [Hash32: ([UInt8], Bool)]()
+        for p in passes { byKey[p.0.contentKey] = (p.1, p.2) }
+        return PassBatch(tree: tree, inputs: tree.leaves.map { byKey[$0.contentKey]!.0 },
+                         cheated: Set(tree.leaves.indices.filter { byKey[tree.leaves[$0].contentKey]!.1 }))
+    }
+
+    /// The reveal body for a ticket whose sampled token is `point`.
+    func reveal(_ ticketId: Hash32, point: UInt64) -> TxBody {
+        let i = tree.leaf(containing: point)!
+        let (l, r) = tree.neighbours(i)
+        return .revealTicket(ticketId: ticketId, leaf: tree.proof(i), left: l, right: r, input: inputs[i])
+    }
+
+    func leafIndex(point: UInt64) -> Int { tree.leaf(containing: point)! }
 }

@@ -35,8 +35,8 @@ import Testing
     @Test func ticketWithoutStatusIndexIsCaught() throws {
         let c = try Chain()
         let id = SHA256.hash([1])
-        let t = Ticket(commitmentId: .zero, passIndex: 0, worker: alice.publicKey, pool: 0, window: 0, status: .revealed,
-                       selectedHeight: 1, revealDeadline: 5)
+        let t = Ticket(commitmentId: .zero, sample: 0, point: 0, worker: alice.publicKey, pool: 0, window: 0, shard: 0, status: .revealed,
+                       selectedHeight: 1, revealDeadline: 5, challengeEnd: 9)
         let ws = WriteSet([WriteEntry(key: StateKey.ticket(id), value: t.canonicalEncoding),
                            WriteEntry(key: StateKey.ticketByStatus(.awaitingReveal, id), value: [])])
         var tracker = try InvariantTracker(state: c.state)

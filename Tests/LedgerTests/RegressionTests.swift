@@ -9,24 +9,21 @@ import Testing
     /// A cheater commits a fraudulent batch and, in the same block, tries to escape by unbonding
     /// (optionally re-bonding). Returns the chain after the fraud proof and the stake at the offence.
     func escapeAttempt(rebond: Amount?) throws -> (Chain, Receipt, Amount) {
-        var seed: UInt64 = 1
-        while true {
-            var c = try Chain(accounts: [(cheat, 100_000), (verifier, 100_000)], workers: [(cheat, 0, 1_000)])
-            let b = PassBatch.make(count: 30, shard: 0, seed: seed, cheat: Set(0..<30))
-            var txs = [try c.tx(cheat, .commitShares(pool: 0, window: 0, shard: 0, passCount: 30, tokenCount: b.tokenCount, passRoot: b.root)),
-                       try c.tx(cheat, .unbond(role: .worker(pool: 0), amount: 1_000), nonce: 1)]
-            if let rebond { txs.append(try c.tx(cheat, .bond(role: .worker(pool: 0), amount: rebond, randaoCommitment: nil), nonce: 2)) }
-            let r = try c.block(txs)
-            #expect(r.dropLast().allSatisfy { $0.succeeded })
-            try c.block(); try c.block()
-            let cid = LedgerIds.commitment(worker: cheat.publicKey, pool: 0, window: 0, passRoot: b.root)
-            guard let kv = try c.ledgerState.scan(StateKey.tickets(commitment: cid)).first else { seed += 1; continue }
-            let i = Int(UInt32(bigEndianBytes: kv.key.suffix(4)))
-            let ticket = Hash32(bytes: kv.value)!
-            try c.block([try c.tx(cheat, .revealTicket(ticketId: ticket, leaf: b.leaves[i], proof: b.proof(i), input: b.inputs[i]))])
-            let proof = try c.block([try c.tx(verifier, .fraudProof(ticketId: ticket))])
-            return (c, proof[0], 1_000)
-        }
+        var c = try Chain(accounts: [(cheat, 100_000), (verifier, 100_000)], workers: [(cheat, 0, 1_000)])
+        let b = PassBatch.make(count: 30, shard: 0, seed: 1, cheat: Set(0..<30))
+        var txs = [try c.tx(cheat, c.commit(b)),
+                   try c.tx(cheat, .unbond(role: .worker(pool: 0), amount: 1_000), nonce: 1)]
+        if let rebond { txs.append(try c.tx(cheat, .bond(role: .worker(pool: 0), amount: rebond, randaoCommitment: nil), nonce: 2)) }
+        let r = try c.block(txs)
+        #expect(r.dropLast().allSatisfy { $0.succeeded })
+        try c.block(); try c.block()
+        let cid = c.commitmentId(cheat, b)
+        // Unbonded, the worker is not active, but its selected passes must still be revealed.
+        try c.revealAll(cheat, b, commitment: cid)
+        let (tid, t) = try c.tickets(cid)[0]
+        try c.proveFraud(verifier, ticket: tid, input: b.inputs[Int(t.leaf!.index)])
+        // The verdict is in the block-processing receipt of the block that opened the claim.
+        return (c, c.lastReceipts.last!, 1_000)
     }
 
     @Test func unbondInTheOffenceBlockIsStillSlashed() throws {
@@ -55,13 +52,13 @@ import Testing
     @Test func maturedStakeIsUntouchedBySlashing() throws {
         var c = try Chain(accounts: [(cheat, 100_000)], workers: [(cheat, 0, 1_000)])
         // Offence at height 1 (a fake equivocation-free path: slash directly), stake partly unbonded at 2 and
-        // matured at 22; the slash at 25 cannot reach the matured 300.
+        // matured at 52; the slash at 55 cannot reach the matured 300.
         try c.block()
         try c.block([try c.tx(cheat, .unbond(role: .worker(pool: 0), amount: 300))])
-        try c.advance(to: 24)
+        try c.advance(to: 54)
         let balance = try c.balance(cheat.publicKey)
         var ls = c.ledgerState
-        var exec = Execution(ledger: c.ledger, context: BlockContext(height: 25, slot: 25, proposer: c.validators[0].key.publicKey, randaoReveal: .zero), state: ls)
+        var exec = Execution(ledger: c.ledger, context: BlockContext(height: 55, slot: 55, proposer: c.validators[0].key.publicKey, randaoReveal: .zero), state: ls)
         let taken = try exec.slash(cheat.publicKey, role: .worker(pool: 0), bps: 5000, offenceHeight: 1, kind: .fraud, offenceId: .zero, into: .system)
         ls = exec.state
         // Half of the 1000 bonded at height 1, all of it from the 700 still bonded.
@@ -95,7 +92,7 @@ import Testing
 
     @Test func evidenceOlderThanTheUnbondingPeriodIsIgnored() throws {
         var c = try Chain(validatorCount: 2, accounts: [(verifier, 100_000)])
-        try c.advance(to: 30)
+        try c.advance(to: 60)
         let v = c.validators[1].key
         let a = FakeEquivocationVerifier.header(v, height: 5, slot: 5, payload: 1)
         let b = FakeEquivocationVerifier.header(v, height: 5, slot: 5, payload: 2)

@@ -34,9 +34,9 @@ import Testing
         let before = try c.balance(alice.publicKey)
         let r = try c.block([try c.tx(alice, .unbond(role: .worker(pool: 0), amount: 200))])
         let fee = r[0].feePaid.units
-        #expect(r[0].events == [.unbondingStarted(staker: alice.publicKey, role: .worker(pool: 0), amount: 200, entryId: 0, matureHeight: 22)])
+        #expect(r[0].events == [.unbondingStarted(staker: alice.publicKey, role: .worker(pool: 0), amount: 200, entryId: 0, matureHeight: 52)])
         #expect(try c.staker(.worker(pool: 0), alice.publicKey)?.stake == 300)
-        try c.advance(to: 21)
+        try c.advance(to: 51)
         #expect(try c.balance(alice.publicKey) == before - fee)
         let mature = try c.block()
         #expect(mature.last!.events.contains(.unbonded(staker: alice.publicKey, role: .worker(pool: 0), amount: 200, entryId: 0)))

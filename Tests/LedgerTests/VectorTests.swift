@@ -92,35 +92,44 @@ struct LedgerVector: Codable {
             try c.tx(client, .escrowOpen(pool: 0, amount: 10_000, expiryHeight: 100)),
         ]))
         let escrow = LedgerIds.escrow(owner: client.publicKey, nonce: 0)
-        let v1 = UsageVoucher(chainId: Chain.chainId, escrowId: escrow, cumulativeInputTokens: 100, cumulativeOutputTokens: 40).signed(by: client)
-        out.append(try capture(&c, name: "claim-usage", description: "Charge a cumulative voucher; replaying it fails.", [
+        out.append(try capture(&c, name: "escrow-allocate", description: "Reserve part of the escrow for the worker; an over-allocation fails.", [
+            try c.tx(client, .escrowAllocate(escrowId: escrow, payee: worker.publicKey, amount: 5_000)),
+            try c.tx(client, .escrowAllocate(escrowId: escrow, payee: alice.publicKey, amount: 6_000), nonce: 2),
+        ]))
+        let window = Chain.defaultPool().window(ofHeight: c.height + 1)
+        let v1 = UsageVoucher(chainId: Chain.chainId, escrowId: escrow, payee: worker.publicKey, shard: 0, window: window,
+                              cumulativeInputTokens: 100, cumulativeOutputTokens: 40).signed(by: client)
+        out.append(try capture(&c, name: "claim-usage", description: "The payee claims a cumulative voucher (fee burned); replaying it fails.", [
             try c.tx(worker, .claimUsage(voucher: v1)),
             try c.tx(worker, .claimUsage(voucher: v1), nonce: 2),
         ]))
-        // Find a batch with a selected ticket for the reveal and fraud vectors.
+        // A cheating batch for the reveal and fraud vectors.
         let batch = PassBatch.make(count: 30, shard: 0, seed: 1, cheat: Set(0..<30))
-        let window = Chain.defaultPool().window(ofHeight: c.height + 1)
-        out.append(try capture(&c, name: "commit-shares", description: "A worker commits a batch of 30 passes (shard 0).", [
-            try c.tx(worker, .commitShares(pool: 0, window: window, shard: 0, passCount: 30, tokenCount: batch.tokenCount, passRoot: batch.root)),
+        out.append(try capture(&c, name: "commit-shares", description: "A worker commits a sum tree of 30 passes (shard 0); the ticket fee is burned.", [
+            try c.tx(worker, c.commit(batch, window: window)),
         ]))
-        let cid = LedgerIds.commitment(worker: worker.publicKey, pool: 0, window: window, passRoot: batch.root)
+        let cid = c.commitmentId(worker, batch, window: window)
         try c.block()
-        out.append(try capture(&c, name: "ticket-selection", description: "End-block selects spot-check tickets with this block's RANDAO mix.", []))
-        let tickets = try c.ledgerState.scan(StateKey.tickets(commitment: cid))
-        if let first = tickets.first {
-            let i = Int(UInt32(bigEndianBytes: first.key.suffix(4)))
-            let tid = Hash32(bytes: first.value)!
-            out.append(try capture(&c, name: "reveal-ticket", description: "The worker reveals a selected pass with its Merkle proof and input.", [
-                try c.tx(worker, .revealTicket(ticketId: tid, leaf: batch.leaves[i], proof: batch.proof(i), input: batch.inputs[i])),
-            ]))
-            out.append(try capture(&c, name: "fraud-proof", description: "A fraud proof against the (cheating) revealed pass: slash, bounty, jail, forfeiture.", [
-                try c.tx(alice, .fraudProof(ticketId: tid)),
-            ]))
-        }
+        out.append(try capture(&c, name: "ticket-selection", description: "End-block draws token-weighted samples with this block's RANDAO mix.", []))
+        let (tid, t) = try c.tickets(cid)[0]
+        out.append(try capture(&c, name: "reveal-ticket", description: "The worker reveals the sampled leaf with its sum-tree path, neighbours and input.", [
+            try c.tx(worker, batch.reveal(tid, point: t.point)),
+        ]))
+        let leaf = try c.tickets(cid)[0].ticket.leaf!
+        let salt = SHA256.hash([3])
+        out.append(try capture(&c, name: "fraud-commit", description: "A blind fraud claim locks the bond.", [
+            try c.tx(alice, .fraudCommit(claim: fraudClaimHash(ticketId: tid, prover: alice.publicKey, salt: salt), pool: 0)),
+        ]))
+        out.append(try capture(&c, name: "fraud-reveal", description: "The claim is opened; end-block replays it: slash, jail, forfeiture, bounty held.", [
+            try c.tx(alice, .fraudReveal(ticketId: tid, salt: salt, input: batch.inputs[Int(leaf.index)])),
+        ]))
         out.append(try capture(&c, name: "liveness-and-missed-slots", description: "A block that reports a missed slot of its own validator.",
                                [], missed: [.init(slot: c.slot + 1, leader: c.validators[0].key.publicKey)]))
-        try c.advance(to: 19)
-        out.append(try capture(&c, name: "window-settlement", description: "End-block settles window 0 of pool 0.", []))
+        try c.advance(to: c.settleHeight0 - 1)
+        out.append(try capture(&c, name: "window-settlement", description: "End-block settles window 0 of pool 0 and pays the bounty.", []))
+        out.append(try capture(&c, name: "claim-payout", description: "A payout of a convicted worker: nothing paid, everything refunded to the payer.", [
+            try c.tx(client, .claimPayout(pool: 0, window: window, worker: worker.publicKey)),
+        ]))
         return out
     }
 

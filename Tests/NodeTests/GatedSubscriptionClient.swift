@@ -36,7 +36,7 @@ final class GatedSubscriptionClient: ChainClient {
     func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { try await base.staker(role, key) }
     func escrow(_ id: Hash32) async throws -> Escrow? { try await base.escrow(id) }
     func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try await base.window(pool, w) }
-    func tickets(commitment: Hash32) async throws -> [(passIndex: UInt32, id: Hash32)] { try await base.tickets(commitment: commitment) }
+    func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] { try await base.tickets(commitment: commitment) }
     func ticket(_ id: Hash32) async throws -> Ticket? { try await base.ticket(id) }
     func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try await base.ticketInput(id) }
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
@@ -44,10 +44,10 @@ final class GatedSubscriptionClient: ChainClient {
     }
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try await base.fraudCase(ticket) }
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try await base.windows(pool) }
-    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(kind: PayoutKind, recipient: PublicKey, amount: Amount)] {
+    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try await base.payouts(pool, w)
     }
-    func shares(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, ShareTally)] { try await base.shares(pool, window: w) }
+    func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)] { try await base.work(pool, window: w) }
     func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try await base.escrows(owner: owner) }
     func fraudCases() async throws -> [FraudCase] { try await base.fraudCases() }
     func ticketCount(status: TicketStatus) async throws -> Int { try await base.ticketCount(status: status) }

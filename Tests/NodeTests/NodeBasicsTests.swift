@@ -73,7 +73,8 @@ final class TempDir: @unchecked Sendable {
         // The tiny model's example pass (all four layers plus the final norm) replays to its documented hash.
         let pool = genesis.allocation.pools[0]
         var whole = pool
-        whole.shards = [PoolShard(layerStart: 0, layerEnd: 4, finalNorm: true, weightsSHA256: pool.shards[0].weightsSHA256, costWeight: 1)]
+        whole.shards = [PoolShard(layerStart: 0, layerEnd: 4, finalNorm: true, weightsSHA256: pool.shards[0].weightsSHA256,
+                                  priceInputToken: 1, priceOutputToken: 1)]
         let input = try [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent("Genesis/models/tiny/example.in.tns")))
         let verdict = try VerifierAdjudicator(weights: index).adjudicate(
             AdjudicationRequest(pool: whole, shardIndex: 0, input: input, positionOffset: 0, tokenCount: 4))

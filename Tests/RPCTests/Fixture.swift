@@ -41,26 +41,41 @@ func signed(_ t: Transaction, _ key: PrivateKey) -> SignedTransaction {
     SignedTransaction(transaction: t, signature: key.sign(digest: t.signingHash, auxRand: .zero))
 }
 
-/// A worker's passes for one commitment.
+/// A worker's passes for one commitment, as a sum tree (leaves sorted by content key).
 struct Passes {
-    var leaves: [PassLeaf]
+    var tree: SumTree.Built
+    /// Inputs by leaf index.
     var inputs: [[UInt8]]
-    var root: Hash32 { Merkle.root(leafHashes: leaves.map(\.merkleLeafHash)) }
-    var tokens: UInt64 { leaves.reduce(0) { $0 + UInt64($1.tokenCount) } }
-    func proof(_ i: Int) -> [Hash32] { Merkle.proof(index: i, leafHashes: leaves.map(\.merkleLeafHash)) }
+    var root: Hash32 { tree.root.hash }
+    var tokens: UInt64 { tree.tokenTotal }
+    var leafCount: UInt32 { tree.leafCount }
 
-    /// `count` passes; with `cheat` every committed output is wrong.
+    /// `count` passes of canonical [tokens, 8] inputs; with `cheat` every committed output is wrong.
     static func make(count: Int, seed: UInt8, cheat: Bool) -> Passes {
-        var leaves = [PassLeaf](), inputs = [[UInt8]]()
+        var leaves = [PassLeaf](), byKey = [Hash32: [UInt8]]()
         for i in 0..<count {
             let tokens = UInt32(1 + i % 3)
-            let input = (0..<Int(tokens) * 8).map { UInt8(truncatingIfNeeded: Int(seed) &* 31 &+ i &* 7 &+ $0) }
+            var values = [Float]()
+            for k in 0..<Int(tokens) * 8 {
+                let v: Int = 1 + (Int(seed) * 31 + i * 7 + k) % 97
+                values.append(Float(v) / 8)
+            }
+            let input = CanonicalInput.encode(tokens: tokens, hidden: 8, values)
             var out = ReverseAdjudicator.output(input)
             if cheat { out = SHA256.hash(out.bytes) }
-            leaves.append(PassLeaf(shard: 0, positionOffset: UInt64(i) * 4, tokenCount: tokens, inputHash: Tags.tensor.hash(input), outputHash: out))
-            inputs.append(input)
+            let leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(i) * 4, tokenCount: tokens, inputHash: Tags.tensor.hash(input), outputHash: out)
+            leaves.append(leaf)
+            byKey[leaf.contentKey] = input
         }
-        return Passes(leaves: leaves, inputs: inputs)
+        let tree = try! SumTree.build(leaves)
+        return Passes(tree: tree, inputs: tree.leaves.map { byKey[$0.contentKey]! })
+    }
+
+    /// The reveal body for a ticket (the leaf holding its sampled token, its neighbours, its input).
+    func reveal(_ ticketId: Hash32, point: UInt64) -> TxBody {
+        let i = tree.leaf(containing: point)!
+        let (l, r) = tree.neighbours(i)
+        return .revealTicket(ticketId: ticketId, leaf: tree.proof(i), left: l, right: r, input: inputs[i])
     }
 }
 
@@ -79,14 +94,18 @@ struct TestChain {
         consensus.finalityDepth = 4
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = 16
-        ledger.unbondingBlocks = 20
+        ledger.unbondingBlocks = 40
         ledger.jailBlocks = 10
+        ledger.escrowUnlockBlocks = 10
+        ledger.revealedKeyRetentionBlocks = 20
+        // Window 0: heights 1-4, commitments until 5, challenge end 11, settlement at the end of block 14.
         let pool = PoolConfig(id: 0, modelId: "tiny-test", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
                                                rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
-                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: SHA256.hash([1]), costWeight: 2)],
-                              priceInputToken: 1, priceOutputToken: 2, minWorkerStake: 100, windowBlocks: 4, challengeBlocks: 4,
-                              spotCheckPpm: 500_000, revealDeadlineBlocks: 3, fraudProofBond: 100, maxTokensPerPass: 16)
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: SHA256.hash([1]),
+                                                 priceInputToken: 1, priceOutputToken: 2)],
+                              minWorkerStake: 100, windowBlocks: 4, commitGraceBlocks: 1, challengeBlocks: 1, spotCheckPpm: 500_000,
+                              revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudProofBond: 100, maxTokensPerPass: 16)
         let funded = [alice, bob, carol, honest, cheat, verifier, validator]
         genesis = Genesis(chainName: "rpc-test", genesisTime: 1_700_000_000, consensus: consensus, ledger: ledger,
                           allocation: GenesisAllocation(
@@ -140,9 +159,9 @@ struct TestChain {
         return b
     }
 
-    /// Tickets selected from a commitment, by pass index.
-    func tickets(_ engine: ChainEngine, _ commitment: Hash32) throws -> [(UInt32, Hash32)] {
-        try engine.tipReader.tickets(commitment: commitment).map { ($0.passIndex, $0.id) }
+    /// Tickets drawn from a commitment: id and sampled token.
+    func tickets(_ engine: ChainEngine, _ commitment: Hash32) throws -> [(Hash32, UInt64)] {
+        try engine.tipReader.tickets(commitment: commitment).map { ($0.id, try engine.tipReader.ticket($0.id)!.point) }
     }
 }
 
@@ -167,18 +186,17 @@ struct FixtureFacts: Sendable {
     var blocks: [Hash32] = []
 }
 
-/// The golden chain: 12 blocks covering every transaction family, then a pending transaction.
+/// The golden chain: 15 blocks covering every transaction family, then a pending transaction.
 ///
-/// - 1: transfer alice→bob, escrow open (alice), share commitments of both workers (window 0), bob bonds as
-///   a worker
-/// - 2: claim-usage with a voucher signed by alice, a failing zero-amount transfer
+/// - 1: transfer alice→bob, escrow open (alice) with allocations for both workers, share commitments of both
+///   workers (window 0), bob bonds as a worker
+/// - 2: the honest worker claims a voucher signed by alice; a failing zero-amount transfer
 /// - 3: tickets selected (beacon of block 3)
-/// - 4: each worker reveals one ticket; window 0 closes
-/// - 5: a fraud proof against the cheater (proven), escrow top-up, the validator unbonds 100
-/// - 6: unrevealed tickets pass their deadline (withheld)
-/// - 7: a fraud proof against the honest worker (rejected, bond burned)
-/// - 8: window 0 settles; 9: a commitment in window 2; 10–11: empty (tickets selected at 11)
-/// - 12: one of them revealed (its input stays readable until the challenge period ends)
+/// - 4: each worker reveals its ticket
+/// - 5: blind fraud claims against both tickets, escrow top-up, the validator unbonds 100
+/// - 6: both claims opened; adjudicated at the end of the block (the cheater's proven, the honest one upheld)
+/// - 9: a commitment in window 2; 11: its tickets selected; 12: one revealed (open to challenge at the tip)
+/// - 14: window 0 settles and the bounty is paid; 15: the honest worker's payout
 func buildGoldenChain(_ t: TestChain, dir: TempDir) throws -> (ChainEngine, FixtureFacts) {
     let e = try t.engine(at: dir)
     var f = FixtureFacts()
@@ -188,18 +206,21 @@ func buildGoldenChain(_ t: TestChain, dir: TempDir) throws -> (ChainEngine, Fixt
     let transfer = try t.tx(e, t.alice, .transfer(to: t.bob.publicKey, amount: 1_000_000))
     let open = try t.tx(e, t.alice, .escrowOpen(pool: 0, amount: 500_000, expiryHeight: 1000), nonce: 1)
     f.escrowId = LedgerIds.escrow(owner: t.alice.publicKey, nonce: 1)
-    let c1 = try t.tx(e, t.honest, .commitShares(pool: 0, window: 0, shard: 0, passCount: 8, tokenCount: honestPasses.tokens, passRoot: honestPasses.root))
-    let c2 = try t.tx(e, t.cheat, .commitShares(pool: 0, window: 0, shard: 0, passCount: 8, tokenCount: cheatPasses.tokens, passRoot: cheatPasses.root))
-    f.honestCommitment = LedgerIds.commitment(worker: t.honest.publicKey, pool: 0, window: 0, passRoot: honestPasses.root)
-    f.cheatCommitment = LedgerIds.commitment(worker: t.cheat.publicKey, pool: 0, window: 0, passRoot: cheatPasses.root)
+    let allocate1 = try t.tx(e, t.alice, .escrowAllocate(escrowId: f.escrowId, payee: t.honest.publicKey, amount: 100_000), nonce: 2)
+    let allocate2 = try t.tx(e, t.alice, .escrowAllocate(escrowId: f.escrowId, payee: t.cheat.publicKey, amount: 100_000), nonce: 3)
+    let c1 = try t.tx(e, t.honest, .commitShares(pool: 0, window: 0, shard: 0, leafCount: honestPasses.leafCount, tokenTotal: honestPasses.tokens, root: honestPasses.root))
+    let c2 = try t.tx(e, t.cheat, .commitShares(pool: 0, window: 0, shard: 0, leafCount: cheatPasses.leafCount, tokenTotal: cheatPasses.tokens, root: cheatPasses.root))
+    f.honestCommitment = LedgerIds.commitment(worker: t.honest.publicKey, pool: 0, window: 0, shard: 0, root: honestPasses.root)
+    f.cheatCommitment = LedgerIds.commitment(worker: t.cheat.publicKey, pool: 0, window: 0, shard: 0, root: cheatPasses.root)
     let bond = try t.tx(e, t.bob, .bond(role: .worker(pool: 0), amount: 500, randaoCommitment: nil))
     f.transferTx = transfer.id
     f.rawTransfer = transfer.canonicalEncoding
-    f.blocks.append(try t.extend(e, [transfer, open, c1, c2, bond]).hash)
+    f.blocks.append(try t.extend(e, [transfer, open, allocate1, allocate2, c1, c2, bond]).hash)
 
-    let voucher = UsageVoucher(chainId: t.genesis.chainId, escrowId: f.escrowId, cumulativeInputTokens: 1000, cumulativeOutputTokens: 500)
-    let v = UsageVoucher(chainId: voucher.chainId, escrowId: voucher.escrowId, cumulativeInputTokens: 1000, cumulativeOutputTokens: 500,
-                         signature: t.alice.sign(digest: voucher.signingHash, auxRand: .zero))
+    let voucher = UsageVoucher(chainId: t.genesis.chainId, escrowId: f.escrowId, payee: t.honest.publicKey, shard: 0, window: 0,
+                               cumulativeInputTokens: 10, cumulativeOutputTokens: 4)
+    var v = voucher
+    v.signature = t.alice.sign(digest: voucher.signingHash, auxRand: .zero)
     let claim = try t.tx(e, t.honest, .claimUsage(voucher: v))
     let zero = try t.tx(e, t.bob, .transfer(to: t.carol.publicKey, amount: 0))
     f.failedTx = zero.id
@@ -209,39 +230,48 @@ func buildGoldenChain(_ t: TestChain, dir: TempDir) throws -> (ChainEngine, Fixt
     let honestTickets = try t.tickets(e, f.honestCommitment)
     let cheatTickets = try t.tickets(e, f.cheatCommitment)
     precondition(!honestTickets.isEmpty && !cheatTickets.isEmpty, "fixture: no tickets selected")
-
-    let (hi, hticket) = honestTickets[0]
-    let (ci, cticket) = cheatTickets[0]
+    let (hticket, hpoint) = honestTickets[0]
+    let (cticket, cpoint) = cheatTickets[0]
     f.upheldTicket = hticket
     f.fraudTicket = cticket
-    let r1 = try t.tx(e, t.honest, .revealTicket(ticketId: hticket, leaf: honestPasses.leaves[Int(hi)], proof: honestPasses.proof(Int(hi)),
-                                                 input: honestPasses.inputs[Int(hi)]))
-    let r2 = try t.tx(e, t.cheat, .revealTicket(ticketId: cticket, leaf: cheatPasses.leaves[Int(ci)], proof: cheatPasses.proof(Int(ci)),
-                                                input: cheatPasses.inputs[Int(ci)]))
+    let r1 = try t.tx(e, t.honest, honestPasses.reveal(hticket, point: hpoint))
+    let r2 = try t.tx(e, t.cheat, cheatPasses.reveal(cticket, point: cpoint))
     f.blocks.append(try t.extend(e, [r1, r2]).hash)
 
-    let proof = try t.tx(e, t.verifier, .fraudProof(ticketId: cticket))
+    let saltA = SHA256.hash([0xA]), saltB = SHA256.hash([0xB])
+    let claimA = try t.tx(e, t.verifier, .fraudCommit(claim: fraudClaimHash(ticketId: cticket, prover: t.verifier.publicKey, salt: saltA), pool: 0))
+    let claimB = try t.tx(e, t.verifier, .fraudCommit(claim: fraudClaimHash(ticketId: hticket, prover: t.verifier.publicKey, salt: saltB), pool: 0),
+                          nonce: 1)
     let topUp = try t.tx(e, t.alice, .escrowTopUp(escrowId: f.escrowId, amount: 1000, newExpiryHeight: nil))
     let unbond = try t.tx(e, t.validator, .unbond(role: .validator, amount: 100))
-    f.blocks.append(try t.extend(e, [proof, topUp, unbond]).hash)
+    f.blocks.append(try t.extend(e, [claimA, claimB, topUp, unbond]).hash)
 
+    let cheatInput = try e.tipReader.ticket(cticket)!.leaf!
+    let honestInput = try e.tipReader.ticket(hticket)!.leaf!
+    let openA = try t.tx(e, t.verifier, .fraudReveal(ticketId: cticket, salt: saltA,
+                                                    input: cheatPasses.inputs[Int(cheatInput.index)]))
+    let openB = try t.tx(e, t.verifier, .fraudReveal(ticketId: hticket, salt: saltB,
+                                                    input: honestPasses.inputs[Int(honestInput.index)]), nonce: 3)
+    f.blocks.append(try t.extend(e, [openA, openB]).hash)
     f.blocks.append(try t.extend(e).hash)
-    let proof2 = try t.tx(e, t.verifier, .fraudProof(ticketId: hticket))
-    f.blocks.append(try t.extend(e, [proof2]).hash)
     f.blocks.append(try t.extend(e).hash)
 
     let later = Passes.make(count: 4, seed: 3, cheat: false)
-    let c3 = try t.tx(e, t.honest, .commitShares(pool: 0, window: 2, shard: 0, passCount: 4, tokenCount: later.tokens, passRoot: later.root))
+    let c3 = try t.tx(e, t.honest, .commitShares(pool: 0, window: 2, shard: 0, leafCount: later.leafCount, tokenTotal: later.tokens, root: later.root))
     f.blocks.append(try t.extend(e, [c3]).hash)
     f.blocks.append(try t.extend(e).hash)
     f.blocks.append(try t.extend(e).hash)
-    let laterCommitment = LedgerIds.commitment(worker: t.honest.publicKey, pool: 0, window: 2, passRoot: later.root)
+    let laterCommitment = LedgerIds.commitment(worker: t.honest.publicKey, pool: 0, window: 2, shard: 0, root: later.root)
     let laterTickets = try t.tickets(e, laterCommitment)
     precondition(!laterTickets.isEmpty, "fixture: no tickets selected in window 2")
-    let (li, lticket) = laterTickets[0]
+    let (lticket, lpoint) = laterTickets[0]
     f.openTicket = lticket
-    let r3 = try t.tx(e, t.honest, .revealTicket(ticketId: lticket, leaf: later.leaves[Int(li)], proof: later.proof(Int(li)), input: later.inputs[Int(li)]))
+    let r3 = try t.tx(e, t.honest, later.reveal(lticket, point: lpoint))
     f.blocks.append(try t.extend(e, [r3]).hash)
+    f.blocks.append(try t.extend(e).hash)
+    f.blocks.append(try t.extend(e).hash)
+    let payout = try t.tx(e, t.honest, .claimPayout(pool: 0, window: 0, worker: t.honest.publicKey))
+    f.blocks.append(try t.extend(e, [payout]).hash)
     return (e, f)
 }
 
