@@ -80,7 +80,7 @@ import Testing
             let health = try await client.request(method: .GET, path: "/health")
             #expect(health.status == 200)
             let h = try JSONParser().parse(health.body)
-            #expect(h["status"] == "ok" && h["height"] == .int(12))
+            #expect(h["status"] == "ok" && h["height"] == .int(15))
             _ = try await client.call("chain_blockNumber")
             _ = try? await client.call("chain_getBlockByNumber", .array([.int(999)]))
             let metrics = try await client.request(method: .GET, path: "/metrics")
@@ -91,7 +91,7 @@ import Testing
                          MetricNames.mempoolBytes, MetricNames.rpcRequests] {
                 #expect(text.contains(name), "missing \(name)")
             }
-            #expect(text.contains("\(MetricNames.height) 12"))
+            #expect(text.contains("\(MetricNames.height) 15"))
             #expect(text.contains(#"\#(MetricNames.rpcRequests){method="chain_blockNumber",outcome="ok"}"#))
             #expect(text.contains(#"\#(MetricNames.rpcRequests){method="chain_getBlockByNumber",outcome="not_found"}"#))
         }
@@ -128,7 +128,7 @@ import Testing
 
     @Test func clientSurfacesErrorObjects() async throws {
         try await withServer { node, client in
-            #expect(try await client.call("chain_blockNumber") == .int(12))
+            #expect(try await client.call("chain_blockNumber") == .int(15))
             do {
                 _ = try await client.call("tx_sendRaw", .array(["0x00"]))
                 Issue.record("expected an error")
