@@ -271,7 +271,6 @@ import Testing
         let shared = try net.produce(ea)
         _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
         try net.produce(ea)
-        let oldTip = ea.tipHash, oldRoot = ea.tipHeader.stateRoot
         let b1 = try net.produce(eb, from: ea.tipHeader.slot + 1)
         // b2: a validly signed header with a wrong state root, on top of b1.
         let good2 = try EngineTests().candidate(net, eb).0
@@ -279,6 +278,8 @@ import Testing
         h.stateRoot = SHA256.hash([9])
         let bad2 = Block(signedHeader: SignedHeader(header: h, signedBy: net.validators[net.index(of: h.proposer)]), transactions: [])
         _ = try? ea.importBlock(b1, now: net.now(bad2.header.slot))
+        // b1 ties with A's own block at height 2; whichever the fork choice kept is the chain to restore.
+        let oldTip = ea.tipHash, oldRoot = ea.tipHeader.stateRoot
         let first = importError(ea, bad2, now: net.now(bad2.header.slot))
         guard case .invalid(let reason) = first else { Issue.record("invalid branch accepted: \(String(describing: first))"); return }
         #expect(reason == .badStateRoot)

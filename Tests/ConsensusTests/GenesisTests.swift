@@ -13,7 +13,7 @@ import Testing
         let g = try load(sampleGenesisJSON(validators: [v0, v1], balances: [(alice, 5000)]))
         #expect(g.allocation.validators.map(\.key) == [v0.publicKey, v1.publicKey])
         #expect(g.allocation.balances.first?.amount == 5000)
-        #expect(g.ledger.unbondingBlocks == 100)
+        #expect(g.ledger.unbondingBlocks == 300)
         #expect(g.ledger.jailBlocks == LedgerParams().jailBlocks)
         #expect(g.allocation.pools[0].model.rmsNormEpsBits == 0x3727_c5ac)
         // The same document gives the same chain id; any change gives another.
@@ -42,7 +42,9 @@ import Testing
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "0x3727c5ac", with: "1e-5")).contains("bit pattern"))
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"shr1", with: "\"tshr1")).contains("address"))
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"layerEnd\": 2", with: "\"layerEnd\": 9")).contains("layer range"))
-        #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"proportional\"", with: "\"magic\"")).contains("rewardScheme"))
+        #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"unbondingBlocks\": 300", with: "\"unbondingBlocks\": 100")).contains("unbondingBlocks"))
+        #expect(error(sampleGenesisJSON(validators: [v0], balances: [], poolExtra: ", \"payableCapBps\": 9000")).contains("payableCapBps"))
+        #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"addressPrefix\"", with: "\"adressPrefix\"")).contains("unknown ledger parameter 'adressPrefix'"))
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"chainName\": \"test-chain\",", with: "")).contains("chainName"))
     }
 

@@ -20,15 +20,15 @@ func sampleGenesisJSON(validators: [PrivateKey], balances: [(PrivateKey, UInt64)
     {
       "chainName": "test-chain", "genesisTime": 1700000000, \(extra)
       "consensus": {"slotSeconds": 10, "finalityDepth": 30},
-      "ledger": {"addressPrefix": "shr", "unbondingBlocks": 100},
+      "ledger": {"addressPrefix": "shr", "unbondingBlocks": 300},
       "balances": [\(b)],
       "validators": [\(v)],
       "pools": [{
         "modelId": "tiny", "executorSpec": "canon-f32-v1",
         "model": {"hiddenSize": 64, "numHeads": 4, "numKVHeads": 2, "headDim": 16, "intermediateSize": 128, "numLayers": 2,
                   "rmsNormEpsBits": "0x3727c5ac", "ropeThetaBits": "0x461c4000", "qkvBias": false},
-        "shards": [{"layerStart": 0, "layerEnd": 2, "finalNorm": true, "weightsSHA256": "\(String(repeating: "ab", count: 32))", "costWeight": 1}],
-        "priceInputToken": "1", "priceOutputToken": "2", "minWorkerStake": "100", "rewardScheme": "proportional"\(poolExtra)
+        "shards": [{"layerStart": 0, "layerEnd": 2, "finalNorm": true, "weightsSHA256": "\(String(repeating: "ab", count: 32))"}],
+        "priceInputToken": "1", "priceOutputToken": "2", "minWorkerStake": "100"\(poolExtra)
       }]
     }
     """
