@@ -104,6 +104,28 @@ public enum SumTree {
         return Built(leaves: leaves, levels: levels)
     }
 
+    /// Builds a tree over leaves exactly in the given order, numbering them but neither sorting nor checking for
+    /// duplicates: what an adversary commits (the adversary simulations and tests use it; the chain rejects such
+    /// trees only when a sample lands on a broken spot, which is the point of measuring them).
+    public static func buildUnchecked(_ leaves: [PassLeaf]) -> Built? {
+        guard !leaves.isEmpty else { return nil }
+        var numbered = leaves
+        for i in numbered.indices { numbered[i].index = UInt32(i) }
+        let width = 1 << depth(leafCount: UInt32(numbered.count))
+        var level = numbered.map(\.node) + Array(repeating: SumNode.empty, count: width - numbered.count)
+        var levels = [level]
+        while level.count > 1 {
+            var next = [SumNode]()
+            for i in stride(from: 0, to: level.count, by: 2) {
+                guard let p = parent(level[i], level[i + 1]) else { return nil }
+                next.append(p)
+            }
+            levels.append(next)
+            level = next
+        }
+        return Built(leaves: numbered, levels: levels)
+    }
+
     /// Verifies a leaf's path against a commitment: the path has the tree's depth, the index is below
     /// `leafCount`, and recomputing from the leaf gives `root` with sum `tokenTotal`. Returns the offset of the
     /// leaf's first token in `[0, tokenTotal)`, or nil.

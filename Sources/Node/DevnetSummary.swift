@@ -47,6 +47,28 @@ public struct DevnetSummary: Sendable {
         } else {
             lines.append("settled windows: none yet")
         }
+        // Each worker: what it was paid over the settled windows still on record, its stake and status (what an
+        // adversary lost shows as slashed stake and refunded pay).
+        var paid = [PublicKey: (UInt64, UInt64)]()
+        for (w, _) in settled {
+            for p in try await client.payouts(pool, w) {
+                let (a, b) = paid[p.worker] ?? (0, 0)
+                paid[p.worker] = (a + p.record.paid.units, b + p.record.refunded.units)
+            }
+        }
+        var workerLines = [String]()
+        for (key, label) in names.sorted(by: { $0.value < $1.value }) {
+            guard let staker = try await client.staker(.worker(pool: pool), key) else { continue }
+            let status: String
+            switch staker.status {
+            case .active: status = "active"
+            case .jailed: status = "jailed"
+            case .tombstoned: status = "tombstoned"
+            }
+            let (p, r) = paid[key] ?? (0, 0)
+            workerLines.append("\(label) paid \(p)" + (r > 0 ? " refunded \(r)" : "") + ", stake \(staker.stake) (\(status))")
+        }
+        if !workerLines.isEmpty { lines.append("workers: " + workerLines.joined(separator: "; ")) }
         // Tickets.
         var counts = [String]()
         for s in TicketStatus.allCases {

@@ -8,6 +8,22 @@ import ServiceLifecycle
 import Synchronization
 import Verifier
 
+/// How a simulated worker misbehaves (Specs/economics.md §7 lists what each one loses).
+public enum WorkerAdversary: String, Sendable, CaseIterable {
+    /// Computes every pass and reveals what is sampled.
+    case honest
+    /// Commits wrong outputs (as `cheatRate` 1 does): caught by verifiers' replays.
+    case fabricate
+    /// Never reveals a sampled pass: slashed at the deadline.
+    case withhold
+    /// Computes one pass and copies it into every leaf: the copies cannot be revealed.
+    case duplicate
+    /// Claims the maximum tokens per leaf for inputs that hold fewer: the reveal fails the shape check.
+    case inflate
+    /// Pays itself through its own escrow: loses the protocol fee.
+    case selfDeal = "self-deal"
+}
+
 /// Settings of a simulated worker.
 public struct WorkerSimulatorConfig: Sendable {
     public var pool: UInt32 = 0
@@ -15,8 +31,8 @@ public struct WorkerSimulatorConfig: Sendable {
     public var shard: Int?
     /// Fraction of passes whose output is corrupted (a dishonest worker).
     public var cheatRate: Double = 0
-    /// Never reveal a selected pass (an adversary that hopes withholding is cheaper than being caught).
-    public var withholdReveals = false
+    /// The worker's strategy.
+    public var adversary: WorkerAdversary = .honest
     /// Passes per share commitment (one commitment per window).
     public var passesPerBatch = 6
     /// Tokens per pass (capped by the pool's maximum).
@@ -43,7 +59,6 @@ public struct WorkerStats: Sendable, Hashable {
     public var claimedInputTokens: UInt64 = 0
     public var claimedOutputTokens: UInt64 = 0
     public var payouts = 0
-    public var paid: UInt64 = 0
     public var rejected = 0
 }
 
@@ -148,7 +163,7 @@ public final class WorkerSimulator: Service, Sendable {
         var batches: [Hash32: Batch] = [:]
         var committedWindows = Set<UInt64>()
         var unpaidWindows = Set<UInt64>()
-        let payer = config.clientKey ?? key
+        let payer = config.adversary == .selfDeal ? key : (config.clientKey ?? key)
         var escrowId: Hash32?
         var allocated = false
 
@@ -233,7 +248,7 @@ public final class WorkerSimulator: Service, Sendable {
                 for (id, var batch) in batches {
                     for (sample, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(sample) {
                         guard let t = try await client.ticket(ticketId) else { continue }
-                        guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline, !config.withholdReveals else {
+                        guard t.status == .awaitingReveal, tip.height + 1 <= t.revealDeadline, config.adversary != .withhold else {
                             batch.revealed.insert(sample)
                             continue
                         }
@@ -294,7 +309,7 @@ public final class WorkerSimulator: Service, Sendable {
             }
             let input = try Tensor(shape: [tokens, hidden], data: data)
             var output = try executor.run(input, positionOffset: offset)
-            let cheat = Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
+            let cheat = config.adversary == .fabricate || Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
             if cheat {
                 // A lazy or dishonest worker: the output is slightly off, as if a layer were skipped or noised.
                 output = try Tensor(shape: output.shape, data: output.data.enumerated().map { $0.offset == 0 ? $0.element + 0.5 : $0.element })
@@ -302,6 +317,20 @@ public final class WorkerSimulator: Service, Sendable {
             let inputBytes = input.tns1
             passes.append((PassLeaf(index: 0, shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
                                     inputHash: Tags.tensor.hash(inputBytes), outputHash: output.hash), inputBytes, cheat))
+        }
+        switch config.adversary {
+        case .duplicate:
+            // One pass in every leaf.
+            let copies = Array(repeating: passes[0], count: passes.count)
+            let tree = SumTree.buildUnchecked(copies.map(\.0))!
+            return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
+                                                          root: tree.root.hash),
+                         window: window, tree: tree, inputs: copies.map(\.1), corrupted: [])
+        case .inflate:
+            // Every leaf claims the maximum token count.
+            for i in passes.indices { passes[i].0.tokenCount = pool.maxTokensPerPass }
+        default:
+            break
         }
         let tree = try SumTree.build(passes.map(\.0), maxTokensPerPass: pool.maxTokensPerPass)
         // The tree sorts leaves by content key; find each leaf's input and cheat flag again by key.

@@ -26,14 +26,23 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "First P2P port (P2P base+i, RPC base+100+i, metrics base+200+i).") var basePort = 30_300
     @Option(help: "Directory with the pinned weight files.") var weightsDir = "Genesis/models"
     @Option(help: "Fraction of the cheating worker's outputs that are corrupted.") var cheat: Double = 0.5
+    @Option(help: "Extra adversarial workers, comma-separated: fabricate, withhold, duplicate, inflate, self-deal (each bonds from a dev account).")
+    var adversary: String = ""
     @Option(help: "Print the summary every this many blocks.") var summaryEvery: UInt64 = 3
     @Option(help: "Transfers per second submitted to the first validator.") var load: Double = 1
     @Flag(help: "1-second slots and short windows (a fresh genesis).") var fast = false
     @Option(help: "trace, debug, info, notice, warning, error (the demo's own log; members log to files).") var logLevel = "notice"
 
+    var adversaries: [String] { adversary.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
     func validate() throws {
         guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
+        guard adversaries.isEmpty || fast else { throw ValidationError("--adversary needs --fast (a fresh genesis bonds the extra workers)") }
+        guard adversaries.count <= 4 else { throw ValidationError("--adversary: at most 4 extra workers") }
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
+        for a in adversaries where WorkerAdversary(rawValue: a) == nil {
+            throw ValidationError("--adversary: unknown strategy '\(a)' (\(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
     }
 
     func run() async throws {
@@ -59,6 +68,7 @@ struct DemoCommand: AsyncParsableCommand {
                 b.validators = validators
                 b.genesisTime = UInt64(Date().timeIntervalSince1970)
                 b.chainName = "sharechain-demo"
+                b.workers = 3 + adversaries.count
                 if fast {
                     b.slotSeconds = 1
                     b.windowBlocks = 6
@@ -107,9 +117,10 @@ struct DemoCommand: AsyncParsableCommand {
             if i == 0 && load > 0 { args += ["--load", "\(load)"] }
             try member("validator-\(i)", args)
         }
-        let roles: [(name: String, worker: Int, shard: Int, cheat: Double)] = [
+        var roles: [(name: String, worker: Int, shard: Int, cheat: Double)] = [
             ("worker-0", 0, 0, 0), ("worker-1", 1, 1, 0), ("cheater", 2, 0, cheat),
         ]
+        for (k, a) in adversaries.enumerated() { roles.append((a, 3 + k, k % 2, 0)) }
         var names = [PublicKey: String]()
         for (i, r) in roles.enumerated() {
             let client = DevelopmentKeys.account(i + 1)
@@ -117,7 +128,8 @@ struct DemoCommand: AsyncParsableCommand {
             names[client.publicKey] = "client-\(i)"
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
-                                "--cheat", "\(r.cheat)", "--client-key", try writeKey("client-\(i)", client), "--weights", weights,
+                                "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
+                                "--client-key", try writeKey("client-\(i)", client), "--weights", weights,
                                 "--passes", "10", "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"

@@ -39,6 +39,8 @@ struct WorkerSimCommand: AsyncParsableCommand {
     @Option(help: "Pool id.") var pool: UInt32 = 0
     @Option(help: "Shard index to serve (default: chosen from the key).") var shard: Int?
     @Option(help: "Fraction of outputs to corrupt (0...1).") var cheat: Double = 0
+    @Option(help: "Strategy: honest, fabricate, withhold, duplicate, inflate or self-deal (Specs/economics.md, threat model).")
+    var adversary = "honest"
     @Option(help: "Key file of the client whose escrow pays (default: the worker's own key).") var clientKey: String?
     @Option(help: "Passes per window.") var passes = 6
     @Option(help: "Escrow deposit in base units.") var deposit: UInt64 = 5_000_000
@@ -47,6 +49,9 @@ struct WorkerSimCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
         guard passes >= 1 else { throw ValidationError("--passes must be positive") }
+        guard WorkerAdversary(rawValue: adversary) != nil else {
+            throw ValidationError("--adversary must be one of \(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     func run() async throws {
@@ -56,6 +61,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
         config.pool = pool
         config.shard = shard
         config.cheatRate = cheat
+        config.adversary = WorkerAdversary(rawValue: adversary) ?? .honest
         config.passesPerBatch = passes
         config.escrowDeposit = Amount(deposit)
         config.pollInterval = .milliseconds(Int64(poll * 1000))

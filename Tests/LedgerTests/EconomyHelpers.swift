@@ -78,18 +78,7 @@ extension Chain {
 }
 
 /// Builds a sum tree over leaves exactly as given (no sorting, no duplicate check): what an attacker commits.
-func unsortedTree(_ leaves: [PassLeaf]) -> SumTree.Built {
-    var numbered = leaves
-    for i in numbered.indices { numbered[i].index = UInt32(i) }
-    let width = 1 << SumTree.depth(leafCount: UInt32(numbered.count))
-    var level = numbered.map(\.node) + Array(repeating: SumNode.empty, count: width - numbered.count)
-    var levels = [level]
-    while level.count > 1 {
-        level = stride(from: 0, to: level.count, by: 2).map { SumTree.parent(level[$0], level[$0 + 1])! }
-        levels.append(level)
-    }
-    return SumTree.Built(leaves: numbered, levels: levels)
-}
+func unsortedTree(_ leaves: [PassLeaf]) -> SumTree.Built { SumTree.buildUnchecked(leaves)! }
 
 extension Receipt {
     /// Amounts slashed by this receipt's events.
