@@ -63,6 +63,35 @@ def calls(golden):
             yield method, a["result"]
 
 
+def where(e):
+    return "/".join(str(p) for p in e.absolute_path) or "(result)"
+
+
+def report(e, indent):
+    """One error; for a failed oneOf/anyOf, the errors of the branches whose discriminator (const) matched."""
+    if e.validator in ("oneOf", "anyOf") and e.context:
+        branches = {}
+        for sub in e.context:
+            branches.setdefault(sub.schema_path[0], []).append(sub)
+        # A branch is out of the running when its discriminator (const) or the value's own type differs.
+        def ruled_out(subs):
+            return any(s.validator == "const" or (s.validator == "type" and not s.relative_path) for s in subs)
+        candidates = [subs for subs in branches.values() if not ruled_out(subs)]
+        if not candidates:
+            print(f"{indent}at {where(e)}: matches no variant (discriminator or type)")
+            return
+        if len(candidates) < len(branches):
+            print(f"{indent}at {where(e)}: does not match its variant:")
+            for subs in candidates:
+                for sub in subs:
+                    report(sub, indent + "  ")
+            return
+    print(f"{indent}at {where(e)}: {e.message[:300]}")
+    if e.context:
+        for sub in sorted(e.context, key=lambda s: list(s.absolute_path))[:8]:
+            print(f"{indent}  - {where(sub)}: {sub.message[:200]}")
+
+
 def main():
     verbose = "-v" in sys.argv[1:]
     doc = load_doc()
@@ -92,11 +121,7 @@ def main():
                 failed += 1
                 print(f"FAIL {label}")
                 for e in errors:
-                    where = "/".join(str(p) for p in e.absolute_path) or "(result)"
-                    print(f"  at {where}: {e.message[:300]}")
-                    for sub in sorted(e.context or [], key=lambda s: list(s.absolute_path))[:8]:
-                        subwhere = "/".join(str(p) for p in sub.absolute_path) or "(result)"
-                        print(f"    - {subwhere}: {sub.message[:200]}")
+                    report(e, "  ")
             else:
                 passed += 1
                 if verbose:

@@ -165,7 +165,7 @@ public final class WorkerSimulator: Service, Sendable {
         var unpaidWindows = Set<UInt64>()
         let payer = config.adversary == .selfDeal ? key : (config.clientKey ?? key)
         var escrowId: Hash32?
-        var allocated = false
+        var allocated = false, allocationSent = false
 
         var failures = 0
         while !Task.isCancelled {
@@ -186,11 +186,16 @@ public final class WorkerSimulator: Service, Sendable {
                         logger.warning("opening the escrow failed: \(error)")
                     }
                 } else if !allocated, let escrowId {
-                    do {
-                        try await client.send(.escrowAllocate(escrowId: escrowId, payee: key.publicKey, amount: config.escrowDeposit), from: payer)
+                    // Serve only once the allocation is on chain: a claim before it would find nothing to draw from.
+                    if let e = try await client.escrow(escrowId), e.allocated > .zero {
                         allocated = true
-                    } catch {
-                        logger.warning("allocating the escrow failed (retrying): \(error)")
+                    } else if !allocationSent {
+                        do {
+                            try await client.send(.escrowAllocate(escrowId: escrowId, payee: key.publicKey, amount: config.escrowDeposit), from: payer)
+                            allocationSent = true
+                        } catch {
+                            logger.warning("allocating the escrow failed (retrying): \(error)")
+                        }
                     }
                 }
 

@@ -752,7 +752,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "escrow_get",
-      "summary": "An escrow by id.",
+      "summary": "An escrow by id, with its allocations.",
       "params": [
         {
           "name": "escrowId",
@@ -766,7 +766,7 @@ enum OpenRPCDocument {
       "result": {
         "name": "result",
         "schema": {
-          "$ref": "#/components/schemas/Escrow"
+          "$ref": "#/components/schemas/EscrowDetail"
         }
       },
       "errors": [
@@ -845,11 +845,12 @@ enum OpenRPCDocument {
         {
           "$ref": "#/components/errors/InvalidParams"
         }
-      ]
+      ],
+      "description": "Items are escrows without allocations (escrow_get has them)."
     },
     {
       "name": "window_get",
-      "summary": "A settlement window.",
+      "summary": "A settlement window: its timeline, earnings, burned fees, commitments, tickets, pending adjudications and payouts so far.",
       "params": [
         {
           "name": "pool",
@@ -962,7 +963,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "window_getPayouts",
-      "summary": "Settlement payouts of a window: validators, then workers, each by key.",
+      "summary": "Payout records of a window: the workers paid out so far (claimPayout), by key, with the window's status.",
       "params": [
         {
           "name": "pool",
@@ -1030,11 +1031,7 @@ enum OpenRPCDocument {
               ]
             },
             "windowStatus": {
-              "enum": [
-                "open",
-                "closed",
-                "settled"
-              ]
+              "$ref": "#/components/schemas/WindowStatus"
             }
           }
         }
@@ -1053,7 +1050,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "share_list",
-      "summary": "Weighted share tallies of a pool: by window (each worker), by worker (each window), or one worker in one window.",
+      "summary": "Unpaid work records of a pool: by window (each worker), by worker (each window), or one worker in one window.",
       "params": [
         {
           "name": "pool",
@@ -1114,7 +1111,7 @@ enum OpenRPCDocument {
             "items": {
               "type": "array",
               "items": {
-                "$ref": "#/components/schemas/ShareTally"
+                "$ref": "#/components/schemas/WorkRecord"
               }
             },
             "nextCursor": {
@@ -1145,7 +1142,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "commitment_get",
-      "summary": "A share commitment with the tickets its beacon selected.",
+      "summary": "A share commitment with the tickets (samples) its beacon selected.",
       "params": [
         {
           "name": "commitmentId",
@@ -1159,8 +1156,7 @@ enum OpenRPCDocument {
       "result": {
         "name": "result",
         "schema": {
-          "type": "object",
-          "description": "The commitment's fields (as in ticket_get's commitment) plus tickets: [{passIndex, ticketId}], empty before the selection height."
+          "$ref": "#/components/schemas/CommitmentDetail"
         }
       },
       "errors": [
@@ -1171,7 +1167,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "Workers use it to find which of their passes must be revealed; explorers to show a commitment's spot checks."
+      "description": "The commitment plus tickets [{sample, ticketId}], empty before the selection height. Workers use it to find which samples they must reveal; explorers to show a commitment's spot checks."
     },
     {
       "name": "ticket_get",
@@ -1200,7 +1196,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "input is the revealed TNS1 input tensor (0x hex) while the ticket is open to challenge, so verifiers can replay it; afterwards it is null (inputAvailable false) and the input stays in the revealTicket transaction."
+      "description": "input is the revealed TNS1 input tensor (0x hex), read from the reveal transaction (state holds only its hash) so verifiers can replay it; null (inputAvailable false) before the reveal. Tickets are pruned when their worker's window is paid out."
     },
     {
       "name": "ticket_list",
@@ -1209,7 +1205,7 @@ enum OpenRPCDocument {
         {
           "name": "status",
           "required": true,
-          "description": "open = awaitingReveal; adjudicated = fraudProven and upheld.",
+          "description": "open = awaitingReveal; adjudicated = fraudProven and upheld; or one ticket status.",
           "schema": {
             "enum": [
               "open",
@@ -1219,7 +1215,8 @@ enum OpenRPCDocument {
               "withheld",
               "fraudProven",
               "upheld",
-              "unchallenged"
+              "voided",
+              "reused"
             ]
           }
         },
@@ -1278,11 +1275,12 @@ enum OpenRPCDocument {
         {
           "$ref": "#/components/errors/InvalidParams"
         }
-      ]
+      ],
+      "description": "Tickets are pruned when their worker's window is paid out."
     },
     {
       "name": "proof_list",
-      "summary": "Adjudicated fraud proofs by ticket id.",
+      "summary": "Fraud cases (pending and adjudicated) by ticket id.",
       "params": [
         {
           "name": "limit",
@@ -1343,7 +1341,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "proof_get",
-      "summary": "The verdict of the fraud proof on a ticket.",
+      "summary": "The fraud case of a ticket: status, verdict, claims, winner and amounts.",
       "params": [
         {
           "name": "ticketId",
@@ -1465,7 +1463,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key \u2016 nonce) continues after the last item returned."
+      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key ‖ nonce) continues after the last item returned."
     },
     {
       "name": "net_peers",
@@ -1645,6 +1643,25 @@ enum OpenRPCDocument {
           }
         }
       },
+      "TransactionKind": {
+        "enum": [
+          "transfer",
+          "bond",
+          "unbond",
+          "escrowOpen",
+          "escrowTopUp",
+          "escrowClose",
+          "escrowAllocate",
+          "claimUsage",
+          "commitShares",
+          "revealTicket",
+          "fraudCommit",
+          "fraudReveal",
+          "claimPayout",
+          "doubleSignEvidence",
+          "unjail"
+        ]
+      },
       "Header": {
         "type": "object",
         "required": [
@@ -1822,24 +1839,11 @@ enum OpenRPCDocument {
             "$ref": "#/components/schemas/Amount"
           },
           "kind": {
-            "enum": [
-              "transfer",
-              "bond",
-              "unbond",
-              "escrowOpen",
-              "escrowTopUp",
-              "escrowClose",
-              "claimUsage",
-              "commitShares",
-              "revealTicket",
-              "fraudProof",
-              "doubleSignEvidence",
-              "unjail"
-            ]
+            "$ref": "#/components/schemas/TransactionKind"
           },
           "body": {
             "type": "object",
-            "description": "Kind-specific fields (Specs/rpc.md, Transactions)."
+            "description": "Kind-specific members (TransactionBody)."
           },
           "signature": {
             "$ref": "#/components/schemas/Bytes"
@@ -1859,19 +1863,642 @@ enum OpenRPCDocument {
           "position": {
             "type": "integer"
           }
+        },
+        "description": "blockHash, blockHeight and position are present when the transaction is included.",
+        "allOf": [
+          {
+            "$ref": "#/components/schemas/TransactionBody"
+          }
+        ]
+      },
+      "TransactionBody": {
+        "description": "body by kind (Specs/rpc.md, tx).",
+        "oneOf": [
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "transfer"
+              },
+              "body": {
+                "$ref": "#/components/schemas/TransferBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "bond"
+              },
+              "body": {
+                "$ref": "#/components/schemas/BondBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "unbond"
+              },
+              "body": {
+                "$ref": "#/components/schemas/UnbondBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "escrowOpen"
+              },
+              "body": {
+                "$ref": "#/components/schemas/EscrowOpenBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "escrowTopUp"
+              },
+              "body": {
+                "$ref": "#/components/schemas/EscrowTopUpBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "escrowClose"
+              },
+              "body": {
+                "$ref": "#/components/schemas/EscrowCloseBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "escrowAllocate"
+              },
+              "body": {
+                "$ref": "#/components/schemas/EscrowAllocateBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "claimUsage"
+              },
+              "body": {
+                "$ref": "#/components/schemas/ClaimUsageBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "commitShares"
+              },
+              "body": {
+                "$ref": "#/components/schemas/CommitSharesBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "revealTicket"
+              },
+              "body": {
+                "$ref": "#/components/schemas/RevealTicketBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "fraudCommit"
+              },
+              "body": {
+                "$ref": "#/components/schemas/FraudCommitBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "fraudReveal"
+              },
+              "body": {
+                "$ref": "#/components/schemas/FraudRevealBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "claimPayout"
+              },
+              "body": {
+                "$ref": "#/components/schemas/ClaimPayoutBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "doubleSignEvidence"
+              },
+              "body": {
+                "$ref": "#/components/schemas/DoubleSignEvidenceBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "unjail"
+              },
+              "body": {
+                "$ref": "#/components/schemas/UnjailBody"
+              }
+            }
+          }
+        ]
+      },
+      "TransferBody": {
+        "type": "object",
+        "required": [
+          "to",
+          "amount"
+        ],
+        "properties": {
+          "to": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          }
+        }
+      },
+      "BondBody": {
+        "type": "object",
+        "required": [
+          "role",
+          "amount",
+          "randaoCommitment"
+        ],
+        "properties": {
+          "role": {
+            "$ref": "#/components/schemas/Role"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "randaoCommitment": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Hash"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        }
+      },
+      "UnbondBody": {
+        "type": "object",
+        "required": [
+          "role",
+          "amount"
+        ],
+        "properties": {
+          "role": {
+            "$ref": "#/components/schemas/Role"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          }
+        }
+      },
+      "EscrowOpenBody": {
+        "type": "object",
+        "required": [
+          "pool",
+          "amount",
+          "expiryHeight",
+          "escrowId"
+        ],
+        "properties": {
+          "pool": {
+            "type": "integer"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "expiryHeight": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Derived: H_id(0x01 ‖ owner ‖ nonce)."
+          }
+        }
+      },
+      "EscrowTopUpBody": {
+        "type": "object",
+        "required": [
+          "escrowId",
+          "amount",
+          "newExpiryHeight"
+        ],
+        "properties": {
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "newExpiryHeight": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Height"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        }
+      },
+      "EscrowCloseBody": {
+        "type": "object",
+        "required": [
+          "escrowId"
+        ],
+        "properties": {
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash"
+          }
+        }
+      },
+      "EscrowAllocateBody": {
+        "type": "object",
+        "required": [
+          "escrowId",
+          "payee",
+          "amount"
+        ],
+        "properties": {
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "payee": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "amount": {
+            "$ref": "#/components/schemas/Amount"
+          }
+        },
+        "description": "Reserves amount of the escrow's unallocated balance for payee (owner only)."
+      },
+      "ClaimUsageBody": {
+        "type": "object",
+        "required": [
+          "voucher"
+        ],
+        "properties": {
+          "voucher": {
+            "$ref": "#/components/schemas/Voucher"
+          }
+        },
+        "description": "Submitted by the voucher's payee."
+      },
+      "CommitSharesBody": {
+        "type": "object",
+        "required": [
+          "pool",
+          "window",
+          "shard",
+          "leafCount",
+          "tokenTotal",
+          "root",
+          "commitmentId"
+        ],
+        "properties": {
+          "pool": {
+            "type": "integer"
+          },
+          "window": {
+            "type": "integer"
+          },
+          "shard": {
+            "type": "integer"
+          },
+          "leafCount": {
+            "type": "integer"
+          },
+          "tokenTotal": {
+            "type": "integer"
+          },
+          "root": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Root of the Merkle sum tree of the passes."
+          },
+          "commitmentId": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Derived from worker, pool, window, shard and root."
+          }
+        }
+      },
+      "RevealTicketBody": {
+        "type": "object",
+        "required": [
+          "ticketId",
+          "leaf",
+          "left",
+          "right",
+          "input",
+          "inputSize"
+        ],
+        "properties": {
+          "ticketId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "leaf": {
+            "$ref": "#/components/schemas/LeafProof"
+          },
+          "left": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/LeafProof"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "Neighbour at index − 1, null at the tree's start."
+          },
+          "right": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/LeafProof"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "Neighbour at index + 1, null at the tree's end."
+          },
+          "input": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The pass's TNS1 input tensor."
+          },
+          "inputSize": {
+            "type": "integer"
+          }
+        }
+      },
+      "FraudCommitBody": {
+        "type": "object",
+        "required": [
+          "claim",
+          "pool"
+        ],
+        "properties": {
+          "claim": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Blind claim H_fraud-claim(ticketId ‖ prover ‖ salt)."
+          },
+          "pool": {
+            "type": "integer"
+          }
+        }
+      },
+      "FraudRevealBody": {
+        "type": "object",
+        "required": [
+          "ticketId",
+          "salt",
+          "input",
+          "inputSize"
+        ],
+        "properties": {
+          "ticketId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "salt": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "input": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The ticket's TNS1 input tensor."
+          },
+          "inputSize": {
+            "type": "integer"
+          }
+        }
+      },
+      "ClaimPayoutBody": {
+        "type": "object",
+        "required": [
+          "pool",
+          "window",
+          "worker"
+        ],
+        "properties": {
+          "pool": {
+            "type": "integer"
+          },
+          "window": {
+            "type": "integer"
+          },
+          "worker": {
+            "$ref": "#/components/schemas/Address"
+          }
+        }
+      },
+      "DoubleSignEvidenceBody": {
+        "type": "object",
+        "required": [
+          "headerA",
+          "headerB"
+        ],
+        "properties": {
+          "headerA": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "A signed header."
+          },
+          "headerB": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "A conflicting signed header."
+          }
+        }
+      },
+      "UnjailBody": {
+        "type": "object",
+        "required": [
+          "role"
+        ],
+        "properties": {
+          "role": {
+            "$ref": "#/components/schemas/Role"
+          }
+        }
+      },
+      "Voucher": {
+        "type": "object",
+        "required": [
+          "chainId",
+          "escrowId",
+          "payee",
+          "shard",
+          "window",
+          "cumulativeInputTokens",
+          "cumulativeOutputTokens",
+          "signature"
+        ],
+        "properties": {
+          "chainId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "payee": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "shard": {
+            "type": "integer"
+          },
+          "window": {
+            "type": "integer"
+          },
+          "cumulativeInputTokens": {
+            "type": "integer"
+          },
+          "cumulativeOutputTokens": {
+            "type": "integer"
+          },
+          "signature": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The escrow owner's signature of H_voucher(chainId ‖ escrowId ‖ payee ‖ shard ‖ window ‖ in ‖ out)."
+          }
+        },
+        "description": "Cumulative tokens the escrow owner owes payee for shard in window (per escrow, payee, shard and window lane)."
+      },
+      "LeafProof": {
+        "type": "object",
+        "required": [
+          "leaf",
+          "path"
+        ],
+        "properties": {
+          "leaf": {
+            "$ref": "#/components/schemas/PassLeaf"
+          },
+          "path": {
+            "type": "array",
+            "description": "Siblings from the leaf up to the root.",
+            "items": {
+              "type": "object",
+              "required": [
+                "hash",
+                "sum"
+              ],
+              "properties": {
+                "hash": {
+                  "$ref": "#/components/schemas/Hash"
+                },
+                "sum": {
+                  "type": "integer",
+                  "description": "Tokens under the sibling."
+                }
+              }
+            }
+          }
         }
       },
       "TransactionWithStatus": {
         "type": "object",
         "required": [
           "hash",
+          "sender",
+          "nonce",
+          "fee",
+          "kind",
+          "body",
+          "signature",
+          "size",
+          "chainId",
+          "blockHash",
+          "blockHeight",
+          "position",
           "status",
           "canonical",
           "confirmations",
-          "finalized",
-          "blockHash",
-          "blockHeight",
-          "position"
+          "finalized"
         ],
         "properties": {
           "hash": {
@@ -1887,24 +2514,11 @@ enum OpenRPCDocument {
             "$ref": "#/components/schemas/Amount"
           },
           "kind": {
-            "enum": [
-              "transfer",
-              "bond",
-              "unbond",
-              "escrowOpen",
-              "escrowTopUp",
-              "escrowClose",
-              "claimUsage",
-              "commitShares",
-              "revealTicket",
-              "fraudProof",
-              "doubleSignEvidence",
-              "unjail"
-            ]
+            "$ref": "#/components/schemas/TransactionKind"
           },
           "body": {
             "type": "object",
-            "description": "Kind-specific fields (Specs/rpc.md, Transactions)."
+            "description": "Kind-specific members (TransactionBody)."
           },
           "signature": {
             "$ref": "#/components/schemas/Bytes"
@@ -1916,13 +2530,34 @@ enum OpenRPCDocument {
             "$ref": "#/components/schemas/Hash"
           },
           "blockHash": {
-            "$ref": "#/components/schemas/Hash"
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Hash"
+              },
+              {
+                "type": "null"
+              }
+            ]
           },
           "blockHeight": {
-            "$ref": "#/components/schemas/Height"
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Height"
+              },
+              {
+                "type": "null"
+              }
+            ]
           },
           "position": {
-            "type": "integer"
+            "oneOf": [
+              {
+                "type": "integer"
+              },
+              {
+                "type": "null"
+              }
+            ]
           },
           "status": {
             "enum": [
@@ -1939,7 +2574,13 @@ enum OpenRPCDocument {
           "finalized": {
             "type": "boolean"
           }
-        }
+        },
+        "description": "A pending transaction has null block members and confirmations 0.",
+        "allOf": [
+          {
+            "$ref": "#/components/schemas/TransactionBody"
+          }
+        ]
       },
       "TransactionSummary": {
         "type": "object",
@@ -1965,20 +2606,7 @@ enum OpenRPCDocument {
             "$ref": "#/components/schemas/Amount"
           },
           "kind": {
-            "enum": [
-              "transfer",
-              "bond",
-              "unbond",
-              "escrowOpen",
-              "escrowTopUp",
-              "escrowClose",
-              "claimUsage",
-              "commitShares",
-              "revealTicket",
-              "fraudProof",
-              "doubleSignEvidence",
-              "unjail"
-            ]
+            "$ref": "#/components/schemas/TransactionKind"
           },
           "size": {
             "type": "integer"
@@ -2071,40 +2699,855 @@ enum OpenRPCDocument {
         }
       },
       "Event": {
-        "type": "object",
+        "description": "Members by type: Specs/rpc.md, Events. The variants below are exclusive by type.",
+        "properties": {
+          "type": {
+            "$ref": "#/components/schemas/EventType"
+          }
+        },
         "required": [
           "type"
         ],
-        "properties": {
-          "type": {
-            "enum": [
-              "transfer",
-              "feePaid",
-              "bonded",
-              "unbondingStarted",
-              "unbonded",
+        "oneOf": [
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "from",
+              "to",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "transfer"
+              },
+              "from": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "to": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "payer",
+              "proposer",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "feePaid"
+              },
+              "payer": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "proposer": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "bonded"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role",
+              "amount",
+              "entryId",
+              "matureHeight"
+            ],
+            "properties": {
+              "type": {
+                "const": "unbondingStarted"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "entryId": {
+                "type": "integer"
+              },
+              "matureHeight": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role",
+              "amount",
+              "entryId"
+            ],
+            "properties": {
+              "type": {
+                "const": "unbonded"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "entryId": {
+                "type": "integer"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role",
+              "amount",
+              "offence",
+              "offenceId"
+            ],
+            "properties": {
+              "type": {
+                "const": "slashed"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "offence": {
+                "enum": [
+                  "fraud",
+                  "withheldReveal",
+                  "equivocation",
+                  "reusedPass"
+                ]
+              },
+              "offenceId": {
+                "$ref": "#/components/schemas/Hash"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role",
+              "untilHeight"
+            ],
+            "properties": {
+              "type": {
+                "const": "jailed"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              },
+              "untilHeight": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker",
+              "role"
+            ],
+            "properties": {
+              "type": {
+                "const": "unjailed"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "role": {
+                "$ref": "#/components/schemas/Role"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "staker"
+            ],
+            "properties": {
+              "type": {
+                "const": "tombstoned"
+              },
+              "staker": {
+                "$ref": "#/components/schemas/Address"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "owner",
+              "pool",
+              "amount",
+              "expiryHeight"
+            ],
+            "properties": {
+              "type": {
+                "const": "escrowOpened"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "owner": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "expiryHeight": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "amount",
+              "expiryHeight"
+            ],
+            "properties": {
+              "type": {
+                "const": "escrowToppedUp"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "expiryHeight": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "refund"
+            ],
+            "properties": {
+              "type": {
+                "const": "escrowClosed"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "refund": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "untilHeight"
+            ],
+            "properties": {
+              "type": {
+                "const": "escrowUnlocking"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "untilHeight": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "payee",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "escrowAllocated"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "payee": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "escrowId",
+              "payee",
+              "pool",
+              "shard",
+              "window",
+              "charged",
+              "fee",
+              "shortfall"
+            ],
+            "properties": {
+              "type": {
+                "const": "usageClaimed"
+              },
+              "escrowId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "payee": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "shard": {
+                "type": "integer"
+              },
+              "window": {
+                "type": "integer"
+              },
+              "charged": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "fee": {
+                "$ref": "#/components/schemas/Amount",
+                "description": "Protocol fee, burned."
+              },
+              "shortfall": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "commitmentId",
+              "worker",
+              "pool",
+              "window",
+              "shard",
+              "tokenTotal",
+              "samples"
+            ],
+            "properties": {
+              "type": {
+                "const": "sharesCommitted"
+              },
+              "commitmentId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "window": {
+                "type": "integer"
+              },
+              "shard": {
+                "type": "integer"
+              },
+              "tokenTotal": {
+                "type": "integer"
+              },
+              "samples": {
+                "type": "integer"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "commitmentId",
+              "sample",
+              "point",
+              "revealDeadline"
+            ],
+            "properties": {
+              "type": {
+                "const": "ticketSelected"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "commitmentId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "sample": {
+                "type": "integer"
+              },
+              "point": {
+                "type": "integer"
+              },
+              "revealDeadline": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "leafIndex",
+              "challengeEnd"
+            ],
+            "properties": {
+              "type": {
+                "const": "ticketRevealed"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "leafIndex": {
+                "type": "integer"
+              },
+              "challengeEnd": {
+                "$ref": "#/components/schemas/Height"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "firstWorker"
+            ],
+            "properties": {
+              "type": {
+                "const": "ticketVoided"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "firstWorker": {
+                "$ref": "#/components/schemas/Address"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "worker"
+            ],
+            "properties": {
+              "type": {
+                "const": "passReused"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "worker"
+            ],
+            "properties": {
+              "type": {
+                "const": "revealWithheld"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "claim",
+              "prover",
+              "bond"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudCommitted"
+              },
+              "claim": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "prover": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "bond": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "claim",
+              "prover"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudClaimOpened"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "claim": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "prover": {
+                "$ref": "#/components/schemas/Address"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "worker",
               "slashed",
-              "jailed",
-              "unjailed",
-              "tombstoned",
-              "escrowOpened",
-              "escrowToppedUp",
-              "escrowClosed",
-              "escrowCharged",
-              "sharesCommitted",
-              "ticketSelected",
-              "ticketRevealed",
-              "revealWithheld",
-              "fraudProven",
-              "fraudRejected",
-              "sharesForfeited",
-              "windowClosed",
-              "windowSettled",
-              "payoutCredited"
-            ]
+              "bounty"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudProven"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "slashed": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "bounty": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "bondsBurned"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudRejected"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "bondsBurned": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "claim",
+              "prover",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudBondReturned"
+              },
+              "claim": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "prover": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "claim",
+              "prover",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "fraudBondBurned"
+              },
+              "claim": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "prover": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "ticketId",
+              "prover",
+              "bounty",
+              "bond"
+            ],
+            "properties": {
+              "type": {
+                "const": "bountyPaid"
+              },
+              "ticketId": {
+                "$ref": "#/components/schemas/Hash"
+              },
+              "prover": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "bounty": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "bond": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "pool",
+              "worker",
+              "throughWindow"
+            ],
+            "properties": {
+              "type": {
+                "const": "sharesForfeited"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "throughWindow": {
+                "type": "integer"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "pool",
+              "window",
+              "earned"
+            ],
+            "properties": {
+              "type": {
+                "const": "windowSettled"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "window": {
+                "type": "integer"
+              },
+              "earned": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "pool",
+              "window",
+              "worker",
+              "paid",
+              "refunded"
+            ],
+            "properties": {
+              "type": {
+                "const": "payoutCredited"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "window": {
+                "type": "integer"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "paid": {
+                "$ref": "#/components/schemas/Amount"
+              },
+              "refunded": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "pool",
+              "window",
+              "worker",
+              "owner",
+              "amount"
+            ],
+            "properties": {
+              "type": {
+                "const": "refundCredited"
+              },
+              "pool": {
+                "type": "integer"
+              },
+              "window": {
+                "type": "integer"
+              },
+              "worker": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "owner": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "amount": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
           }
-        },
-        "description": "Fields per type: Specs/rpc.md, Events."
+        ]
+      },
+      "EventType": {
+        "enum": [
+          "transfer",
+          "feePaid",
+          "bonded",
+          "unbondingStarted",
+          "unbonded",
+          "slashed",
+          "jailed",
+          "unjailed",
+          "tombstoned",
+          "escrowOpened",
+          "escrowToppedUp",
+          "escrowClosed",
+          "escrowUnlocking",
+          "escrowAllocated",
+          "usageClaimed",
+          "sharesCommitted",
+          "ticketSelected",
+          "ticketRevealed",
+          "ticketVoided",
+          "passReused",
+          "revealWithheld",
+          "fraudCommitted",
+          "fraudClaimOpened",
+          "fraudProven",
+          "fraudRejected",
+          "fraudBondReturned",
+          "fraudBondBurned",
+          "bountyPaid",
+          "sharesForfeited",
+          "windowSettled",
+          "payoutCredited",
+          "refundCredited"
+        ]
       },
       "Unbonding": {
         "type": "object",
@@ -2454,19 +3897,23 @@ enum OpenRPCDocument {
           "executorSpec",
           "model",
           "shards",
-          "priceInputToken",
-          "priceOutputToken",
           "minWorkerStake",
-          "rewardScheme",
           "windowBlocks",
+          "commitGraceBlocks",
           "challengeBlocks",
           "spotCheckPpm",
+          "maxTicketsPerCommitment",
+          "ticketFee",
           "revealDeadlineBlocks",
+          "fraudRevealBlocks",
           "fraudSlashBps",
-          "withholdSlashBps",
           "verifierBountyBps",
           "fraudProofBond",
-          "maxTokensPerPass"
+          "maxTokensPerPass",
+          "payableCapBps",
+          "minReplayProbabilityBps",
+          "settlementHorizon",
+          "encoded"
         ],
         "properties": {
           "id": {
@@ -2479,12 +3926,65 @@ enum OpenRPCDocument {
             "type": "string"
           },
           "model": {
-            "type": "object"
+            "type": "object",
+            "required": [
+              "hiddenSize",
+              "numHeads",
+              "numKVHeads",
+              "headDim",
+              "intermediateSize",
+              "numLayers",
+              "rmsNormEpsBits",
+              "ropeThetaBits",
+              "qkvBias"
+            ],
+            "properties": {
+              "hiddenSize": {
+                "type": "integer"
+              },
+              "numHeads": {
+                "type": "integer"
+              },
+              "numKVHeads": {
+                "type": "integer"
+              },
+              "headDim": {
+                "type": "integer"
+              },
+              "intermediateSize": {
+                "type": "integer"
+              },
+              "numLayers": {
+                "type": "integer"
+              },
+              "rmsNormEpsBits": {
+                "type": "string",
+                "pattern": "^0x[0-9a-f]{8}$",
+                "description": "float32 bits"
+              },
+              "ropeThetaBits": {
+                "type": "string",
+                "pattern": "^0x[0-9a-f]{8}$",
+                "description": "float32 bits"
+              },
+              "qkvBias": {
+                "type": "boolean"
+              }
+            }
           },
           "shards": {
             "type": "array",
             "items": {
               "type": "object",
+              "required": [
+                "index",
+                "layerStart",
+                "layerEnd",
+                "finalNorm",
+                "weightsSHA256",
+                "priceInputToken",
+                "priceOutputToken"
+              ],
               "properties": {
                 "index": {
                   "type": "integer"
@@ -2501,61 +4001,83 @@ enum OpenRPCDocument {
                 "weightsSHA256": {
                   "$ref": "#/components/schemas/Hash"
                 },
-                "costWeight": {
-                  "type": "integer"
+                "priceInputToken": {
+                  "$ref": "#/components/schemas/Amount",
+                  "description": "Price per input token on this shard."
+                },
+                "priceOutputToken": {
+                  "$ref": "#/components/schemas/Amount",
+                  "description": "Price per output token on this shard."
                 }
               }
             }
           },
-          "priceInputToken": {
-            "$ref": "#/components/schemas/Amount"
-          },
-          "priceOutputToken": {
-            "$ref": "#/components/schemas/Amount"
-          },
           "minWorkerStake": {
             "$ref": "#/components/schemas/Amount"
           },
-          "rewardScheme": {
-            "type": "object",
-            "properties": {
-              "type": {
-                "enum": [
-                  "proportional",
-                  "pplns"
-                ]
-              },
-              "shares": {
-                "type": "integer"
-              }
-            }
-          },
           "windowBlocks": {
-            "type": "integer"
+            "type": "integer",
+            "description": "Service window length L."
+          },
+          "commitGraceBlocks": {
+            "type": "integer",
+            "description": "G: claims and commitments for a window are accepted until closeHeight + G."
           },
           "challengeBlocks": {
-            "type": "integer"
+            "type": "integer",
+            "description": "C: fraud claims may be committed until the window's challenge end."
           },
           "spotCheckPpm": {
-            "type": "integer"
+            "type": "integer",
+            "description": "Samples per token, in full passes: m = clamp(⌈T·p / (10⁶·maxTokensPerPass)⌉, 1, maxTicketsPerCommitment)."
+          },
+          "maxTicketsPerCommitment": {
+            "type": "integer",
+            "description": "Upper bound of a commitment's samples m."
+          },
+          "ticketFee": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Burned per sample when a commitment is recorded."
           },
           "revealDeadlineBlocks": {
-            "type": "integer"
+            "type": "integer",
+            "description": "R: a sample must be revealed within R blocks of its draw."
+          },
+          "fraudRevealBlocks": {
+            "type": "integer",
+            "description": "F: a fraud claim must be opened within F blocks of its commitment."
           },
           "fraudSlashBps": {
-            "type": "integer"
-          },
-          "withholdSlashBps": {
-            "type": "integer"
+            "type": "integer",
+            "description": "Slash for proven fraud, a withheld reveal or a reused pass."
           },
           "verifierBountyBps": {
-            "type": "integer"
+            "type": "integer",
+            "description": "Share of the slash paid to the winning prover; the rest is burned."
           },
           "fraudProofBond": {
-            "$ref": "#/components/schemas/Amount"
+            "$ref": "#/components/schemas/Amount",
+            "description": "Bond of a fraud claim."
           },
           "maxTokensPerPass": {
-            "type": "integer"
+            "type": "integer",
+            "description": "Tokens of one leaf at most."
+          },
+          "payableCapBps": {
+            "type": "integer",
+            "description": "A worker's payout per window is at most this share of its stake."
+          },
+          "minReplayProbabilityBps": {
+            "type": "integer",
+            "description": "The replay probability the payable cap is sized for."
+          },
+          "settlementHorizon": {
+            "type": "integer",
+            "description": "L + G + beaconDelay + R + C + F: blocks from a window's start to its settle height."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
       },
@@ -2566,13 +4088,14 @@ enum OpenRPCDocument {
           "owner",
           "pool",
           "balance",
+          "allocated",
           "expiryHeight",
           "openedHeight",
-          "claimedInputTokens",
-          "claimedOutputTokens",
           "totalCharged",
           "shortfall",
-          "closed"
+          "status",
+          "unlockHeight",
+          "encoded"
         ],
         "properties": {
           "escrowId": {
@@ -2587,17 +4110,15 @@ enum OpenRPCDocument {
           "balance": {
             "$ref": "#/components/schemas/Amount"
           },
+          "allocated": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Part of the balance reserved for payees (escrowAllocate)."
+          },
           "expiryHeight": {
             "$ref": "#/components/schemas/Height"
           },
           "openedHeight": {
             "$ref": "#/components/schemas/Height"
-          },
-          "claimedInputTokens": {
-            "type": "integer"
-          },
-          "claimedOutputTokens": {
-            "type": "integer"
           },
           "totalCharged": {
             "$ref": "#/components/schemas/Amount"
@@ -2605,10 +4126,127 @@ enum OpenRPCDocument {
           "shortfall": {
             "$ref": "#/components/schemas/Amount"
           },
-          "closed": {
-            "type": "boolean"
+          "status": {
+            "enum": [
+              "open",
+              "unlocking",
+              "closed"
+            ]
+          },
+          "unlockHeight": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Height"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "While unlocking: the height from which the escrow can be closed; null otherwise."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
+      },
+      "Allocation": {
+        "type": "object",
+        "required": [
+          "payee",
+          "remaining",
+          "charged"
+        ],
+        "properties": {
+          "payee": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "remaining": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Still reserved for the payee."
+          },
+          "charged": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Charged by the payee's claims so far."
+          }
+        }
+      },
+      "EscrowDetail": {
+        "type": "object",
+        "required": [
+          "escrowId",
+          "owner",
+          "pool",
+          "balance",
+          "allocated",
+          "expiryHeight",
+          "openedHeight",
+          "totalCharged",
+          "shortfall",
+          "status",
+          "unlockHeight",
+          "encoded",
+          "allocations"
+        ],
+        "properties": {
+          "escrowId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "owner": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "pool": {
+            "type": "integer"
+          },
+          "balance": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "allocated": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Part of the balance reserved for payees (escrowAllocate)."
+          },
+          "expiryHeight": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "openedHeight": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "totalCharged": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "shortfall": {
+            "$ref": "#/components/schemas/Amount"
+          },
+          "status": {
+            "enum": [
+              "open",
+              "unlocking",
+              "closed"
+            ]
+          },
+          "unlockHeight": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Height"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "While unlocking: the height from which the escrow can be closed; null otherwise."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
+          },
+          "allocations": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Allocation"
+            }
+          }
+        },
+        "description": "An escrow with its allocations (payment lanes) by payee."
       },
       "Window": {
         "type": "object",
@@ -2618,15 +4256,17 @@ enum OpenRPCDocument {
           "status",
           "startHeight",
           "closeHeight",
+          "commitDeadline",
+          "challengeEnd",
           "settleHeight",
-          "revenue",
-          "carriedIn",
-          "totalShares",
+          "earned",
+          "feesBurned",
           "commitments",
-          "protocolShare",
-          "workerShare",
-          "carriedOut",
-          "eligibleShares"
+          "tickets",
+          "pendingAdjudications",
+          "paid",
+          "refunded",
+          "encoded"
         ],
         "properties": {
           "pool": {
@@ -2636,11 +4276,7 @@ enum OpenRPCDocument {
             "type": "integer"
           },
           "status": {
-            "enum": [
-              "open",
-              "closed",
-              "settled"
-            ]
+            "$ref": "#/components/schemas/WindowStatus"
           },
           "startHeight": {
             "$ref": "#/components/schemas/Height"
@@ -2648,66 +4284,100 @@ enum OpenRPCDocument {
           "closeHeight": {
             "$ref": "#/components/schemas/Height"
           },
+          "commitDeadline": {
+            "$ref": "#/components/schemas/Height",
+            "description": "closeHeight + commitGraceBlocks: last height for claims and commitments."
+          },
+          "challengeEnd": {
+            "$ref": "#/components/schemas/Height",
+            "description": "Last height at which fraud claims on the window's tickets may be committed."
+          },
           "settleHeight": {
-            "$ref": "#/components/schemas/Height"
+            "$ref": "#/components/schemas/Height",
+            "description": "challengeEnd + fraudRevealBlocks; settlement waits there for pending adjudications."
           },
-          "revenue": {
-            "$ref": "#/components/schemas/Amount"
+          "earned": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Charged by usage claims (net of the burned protocol fee)."
           },
-          "carriedIn": {
-            "$ref": "#/components/schemas/Amount"
-          },
-          "totalShares": {
-            "type": "integer"
+          "feesBurned": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Protocol fees burned by usage claims."
           },
           "commitments": {
             "type": "integer"
           },
-          "protocolShare": {
-            "$ref": "#/components/schemas/Amount"
-          },
-          "workerShare": {
-            "$ref": "#/components/schemas/Amount"
-          },
-          "carriedOut": {
-            "$ref": "#/components/schemas/Amount"
-          },
-          "eligibleShares": {
+          "tickets": {
             "type": "integer"
+          },
+          "pendingAdjudications": {
+            "type": "integer",
+            "description": "Fraud cases of the window still queued for replay."
+          },
+          "paid": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Paid out to workers so far."
+          },
+          "refunded": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Refunded to payers so far."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
+      },
+      "WindowStatus": {
+        "enum": [
+          "open",
+          "awaitingAdjudication",
+          "settled"
+        ],
+        "description": "open until settleHeight; awaitingAdjudication while a fraud adjudication of the window is still queued at settleHeight; settled after (payouts may then be claimed)."
       },
       "Payout": {
         "type": "object",
         "required": [
-          "kind",
-          "recipient",
-          "amount"
+          "worker",
+          "paid",
+          "refunded",
+          "height",
+          "encoded"
         ],
         "properties": {
-          "kind": {
-            "enum": [
-              "validator",
-              "worker"
-            ]
-          },
-          "recipient": {
+          "worker": {
             "$ref": "#/components/schemas/Address"
           },
-          "amount": {
+          "paid": {
             "$ref": "#/components/schemas/Amount"
+          },
+          "refunded": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Returned to the worker's payers."
+          },
+          "height": {
+            "$ref": "#/components/schemas/Height",
+            "description": "Height of the payout."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
-        }
+        },
+        "description": "A worker's paid-out window (claimPayout); kept for revealedKeyRetentionBlocks."
       },
-      "ShareTally": {
+      "WorkRecord": {
         "type": "object",
         "required": [
           "pool",
           "window",
           "worker",
-          "shares",
-          "commitments",
-          "commitmentIds"
+          "payers",
+          "earned",
+          "shards",
+          "commitmentIds",
+          "encoded"
         ],
         "properties": {
           "pool": {
@@ -2719,24 +4389,79 @@ enum OpenRPCDocument {
           "worker": {
             "$ref": "#/components/schemas/Address"
           },
-          "shares": {
+          "payers": {
             "type": "integer",
-            "description": "Weighted shares: tokens \u00d7 shard cost weight."
+            "description": "Escrows that paid the worker in the window."
           },
-          "commitments": {
-            "type": "integer"
+          "earned": {
+            "type": "integer",
+            "description": "Sum of the shards' earned, in base units. NOTE: a JSON number here, unlike every other amount (the node renders it so)."
+          },
+          "shards": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ShardWork"
+            }
           },
           "commitmentIds": {
             "type": "array",
             "items": {
               "$ref": "#/components/schemas/Hash"
             }
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
+          }
+        },
+        "description": "A worker's unpaid work in a window: paid, committed, sampled work (deleted at payout)."
+      },
+      "ShardWork": {
+        "type": "object",
+        "required": [
+          "shard",
+          "paidTokens",
+          "earned",
+          "committedTokens",
+          "commitments"
+        ],
+        "properties": {
+          "shard": {
+            "type": "integer"
+          },
+          "paidTokens": {
+            "type": "integer",
+            "description": "Tokens paid for by usage claims."
+          },
+          "earned": {
+            "$ref": "#/components/schemas/Amount",
+            "description": "Charged for this shard."
+          },
+          "committedTokens": {
+            "type": "integer",
+            "description": "Tokens covered by the worker's commitments."
+          },
+          "commitments": {
+            "type": "integer"
           }
         }
       },
       "PassLeaf": {
         "type": "object",
+        "required": [
+          "index",
+          "shard",
+          "positionOffset",
+          "tokenCount",
+          "inputHash",
+          "outputHash",
+          "contentKey"
+        ],
         "properties": {
+          "index": {
+            "type": "integer",
+            "description": "Position in the sum tree (leaves sorted by content key)."
+          },
           "shard": {
             "type": "integer"
           },
@@ -2751,6 +4476,10 @@ enum OpenRPCDocument {
           },
           "outputHash": {
             "$ref": "#/components/schemas/Hash"
+          },
+          "contentKey": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "H_pass-key(shard ‖ positionOffset ‖ tokenCount ‖ inputHash): what makes two passes the same pass."
           }
         }
       },
@@ -2759,16 +4488,20 @@ enum OpenRPCDocument {
         "required": [
           "ticketId",
           "commitmentId",
-          "passIndex",
+          "sample",
+          "point",
           "worker",
           "pool",
           "window",
+          "shard",
           "status",
           "selectedHeight",
           "revealDeadline",
           "leaf",
           "revealedHeight",
-          "challengeEnd"
+          "revealTransaction",
+          "challengeEnd",
+          "encoded"
         ],
         "properties": {
           "ticketId": {
@@ -2777,8 +4510,13 @@ enum OpenRPCDocument {
           "commitmentId": {
             "$ref": "#/components/schemas/Hash"
           },
-          "passIndex": {
-            "type": "integer"
+          "sample": {
+            "type": "integer",
+            "description": "Index j of the sample in its commitment."
+          },
+          "point": {
+            "type": "integer",
+            "description": "The drawn token t_j in [0, tokenTotal): the revealed leaf must hold it."
           },
           "worker": {
             "$ref": "#/components/schemas/Address"
@@ -2789,15 +4527,11 @@ enum OpenRPCDocument {
           "window": {
             "type": "integer"
           },
+          "shard": {
+            "type": "integer"
+          },
           "status": {
-            "enum": [
-              "awaitingReveal",
-              "revealed",
-              "withheld",
-              "fraudProven",
-              "upheld",
-              "unchallenged"
-            ]
+            "$ref": "#/components/schemas/TicketStatus"
           },
           "selectedHeight": {
             "$ref": "#/components/schemas/Height"
@@ -2825,33 +4559,57 @@ enum OpenRPCDocument {
               }
             ]
           },
-          "challengeEnd": {
+          "revealTransaction": {
             "oneOf": [
               {
-                "$ref": "#/components/schemas/Height"
+                "$ref": "#/components/schemas/Hash"
               },
               {
                 "type": "null"
               }
-            ]
+            ],
+            "description": "The revealTicket transaction (its body holds the input)."
+          },
+          "challengeEnd": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
+      },
+      "TicketStatus": {
+        "enum": [
+          "awaitingReveal",
+          "revealed",
+          "withheld",
+          "fraudProven",
+          "upheld",
+          "voided",
+          "reused"
+        ],
+        "description": "withheld: not revealed by revealDeadline (punished as fraud); voided: the revealed pass was first revealed by another worker (no slash, the commitment's covered tokens shrink); reused: the worker revealed the same pass in another commitment (punished as fraud)."
       },
       "TicketDetail": {
         "type": "object",
         "required": [
           "ticketId",
           "commitmentId",
-          "passIndex",
+          "sample",
+          "point",
           "worker",
           "pool",
           "window",
+          "shard",
           "status",
           "selectedHeight",
           "revealDeadline",
           "leaf",
           "revealedHeight",
+          "revealTransaction",
           "challengeEnd",
+          "encoded",
           "input",
           "inputAvailable",
           "commitment",
@@ -2864,8 +4622,13 @@ enum OpenRPCDocument {
           "commitmentId": {
             "$ref": "#/components/schemas/Hash"
           },
-          "passIndex": {
-            "type": "integer"
+          "sample": {
+            "type": "integer",
+            "description": "Index j of the sample in its commitment."
+          },
+          "point": {
+            "type": "integer",
+            "description": "The drawn token t_j in [0, tokenTotal): the revealed leaf must hold it."
           },
           "worker": {
             "$ref": "#/components/schemas/Address"
@@ -2876,15 +4639,11 @@ enum OpenRPCDocument {
           "window": {
             "type": "integer"
           },
+          "shard": {
+            "type": "integer"
+          },
           "status": {
-            "enum": [
-              "awaitingReveal",
-              "revealed",
-              "withheld",
-              "fraudProven",
-              "upheld",
-              "unchallenged"
-            ]
+            "$ref": "#/components/schemas/TicketStatus"
           },
           "selectedHeight": {
             "$ref": "#/components/schemas/Height"
@@ -2912,15 +4671,23 @@ enum OpenRPCDocument {
               }
             ]
           },
-          "challengeEnd": {
+          "revealTransaction": {
             "oneOf": [
               {
-                "$ref": "#/components/schemas/Height"
+                "$ref": "#/components/schemas/Hash"
               },
               {
                 "type": "null"
               }
-            ]
+            ],
+            "description": "The revealTicket transaction (its body holds the input)."
+          },
+          "challengeEnd": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           },
           "input": {
             "oneOf": [
@@ -2930,7 +4697,8 @@ enum OpenRPCDocument {
               {
                 "type": "null"
               }
-            ]
+            ],
+            "description": "The revealed TNS1 input, read from the reveal transaction; null before the reveal."
           },
           "inputAvailable": {
             "type": "boolean"
@@ -2959,6 +4727,23 @@ enum OpenRPCDocument {
       },
       "Commitment": {
         "type": "object",
+        "required": [
+          "commitmentId",
+          "worker",
+          "pool",
+          "window",
+          "shard",
+          "leafCount",
+          "tokenTotal",
+          "root",
+          "includedHeight",
+          "selectionHeight",
+          "selectionDone",
+          "samples",
+          "voided",
+          "coveredTokens",
+          "encoded"
+        ],
         "properties": {
           "commitmentId": {
             "$ref": "#/components/schemas/Hash"
@@ -2975,53 +4760,67 @@ enum OpenRPCDocument {
           "shard": {
             "type": "integer"
           },
-          "passCount": {
+          "leafCount": {
             "type": "integer"
           },
-          "tokenCount": {
+          "tokenTotal": {
             "type": "integer"
           },
-          "weightedShares": {
-            "type": "integer"
-          },
-          "passRoot": {
-            "$ref": "#/components/schemas/Hash"
+          "root": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Root of the Merkle sum tree."
           },
           "includedHeight": {
             "$ref": "#/components/schemas/Height"
           },
           "selectionHeight": {
-            "$ref": "#/components/schemas/Height"
+            "$ref": "#/components/schemas/Height",
+            "description": "includedHeight + beaconDelay: its samples are drawn at the end of this block."
           },
           "selectionDone": {
             "type": "boolean"
           },
-          "selectedCount": {
-            "type": "integer"
+          "samples": {
+            "type": "integer",
+            "description": "m: tickets drawn for this commitment."
+          },
+          "voided": {
+            "type": "integer",
+            "description": "Samples voided (pass first revealed by another worker)."
+          },
+          "coveredTokens": {
+            "type": "integer",
+            "description": "tokenTotal × (samples − voided) / samples."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
       },
-      "FraudCase": {
+      "CommitmentDetail": {
         "type": "object",
         "required": [
-          "ticketId",
-          "prover",
+          "commitmentId",
           "worker",
           "pool",
-          "height",
-          "fraud",
-          "verdict",
-          "canonicalOutputHash",
-          "slashed",
-          "bounty",
-          "bondBurned"
+          "window",
+          "shard",
+          "leafCount",
+          "tokenTotal",
+          "root",
+          "includedHeight",
+          "selectionHeight",
+          "selectionDone",
+          "samples",
+          "voided",
+          "coveredTokens",
+          "encoded",
+          "tickets"
         ],
         "properties": {
-          "ticketId": {
+          "commitmentId": {
             "$ref": "#/components/schemas/Hash"
-          },
-          "prover": {
-            "$ref": "#/components/schemas/Address"
           },
           "worker": {
             "$ref": "#/components/schemas/Address"
@@ -3029,20 +4828,133 @@ enum OpenRPCDocument {
           "pool": {
             "type": "integer"
           },
-          "height": {
+          "window": {
+            "type": "integer"
+          },
+          "shard": {
+            "type": "integer"
+          },
+          "leafCount": {
+            "type": "integer"
+          },
+          "tokenTotal": {
+            "type": "integer"
+          },
+          "root": {
+            "$ref": "#/components/schemas/Hash",
+            "description": "Root of the Merkle sum tree."
+          },
+          "includedHeight": {
             "$ref": "#/components/schemas/Height"
           },
-          "fraud": {
+          "selectionHeight": {
+            "$ref": "#/components/schemas/Height",
+            "description": "includedHeight + beaconDelay: its samples are drawn at the end of this block."
+          },
+          "selectionDone": {
             "type": "boolean"
           },
-          "verdict": {
-            "enum": [
-              "fraudProven",
-              "upheld"
+          "samples": {
+            "type": "integer",
+            "description": "m: tickets drawn for this commitment."
+          },
+          "voided": {
+            "type": "integer",
+            "description": "Samples voided (pass first revealed by another worker)."
+          },
+          "coveredTokens": {
+            "type": "integer",
+            "description": "tokenTotal × (samples − voided) / samples."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
+          },
+          "tickets": {
+            "type": "array",
+            "description": "Empty before the selection height.",
+            "items": {
+              "type": "object",
+              "required": [
+                "sample",
+                "ticketId"
+              ],
+              "properties": {
+                "sample": {
+                  "type": "integer"
+                },
+                "ticketId": {
+                  "$ref": "#/components/schemas/Hash"
+                }
+              }
+            }
+          }
+        }
+      },
+      "FraudCase": {
+        "type": "object",
+        "required": [
+          "ticketId",
+          "worker",
+          "pool",
+          "window",
+          "status",
+          "fraud",
+          "openedHeight",
+          "adjudicatedHeight",
+          "canonicalOutputHash",
+          "slashed",
+          "bounty",
+          "winner",
+          "bondsBurned",
+          "claims",
+          "finalHeight",
+          "encoded"
+        ],
+        "properties": {
+          "ticketId": {
+            "$ref": "#/components/schemas/Hash"
+          },
+          "worker": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "pool": {
+            "type": "integer"
+          },
+          "window": {
+            "type": "integer"
+          },
+          "status": {
+            "$ref": "#/components/schemas/FraudCaseStatus"
+          },
+          "fraud": {
+            "oneOf": [
+              {
+                "type": "boolean"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "The verdict; null while pending."
+          },
+          "openedHeight": {
+            "$ref": "#/components/schemas/Height",
+            "description": "Height of the first opened claim."
+          },
+          "adjudicatedHeight": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Height"
+              },
+              {
+                "type": "null"
+              }
             ]
           },
           "canonicalOutputHash": {
-            "$ref": "#/components/schemas/Hash"
+            "$ref": "#/components/schemas/Hash",
+            "description": "Output hash of the canonical replay."
           },
           "slashed": {
             "$ref": "#/components/schemas/Amount"
@@ -3050,10 +4962,42 @@ enum OpenRPCDocument {
           "bounty": {
             "$ref": "#/components/schemas/Amount"
           },
-          "bondBurned": {
+          "winner": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/Address"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "The earliest-committed claim's prover when fraud is proven; null otherwise."
+          },
+          "bondsBurned": {
             "$ref": "#/components/schemas/Amount"
+          },
+          "claims": {
+            "type": "integer",
+            "description": "Claims opened on the ticket."
+          },
+          "finalHeight": {
+            "$ref": "#/components/schemas/Height",
+            "description": "challengeEnd + fraudRevealBlocks: the winner is paid bond and bounty at the end of this block."
+          },
+          "encoded": {
+            "$ref": "#/components/schemas/Bytes",
+            "description": "The record's canonical encoding (Specs/state-machine.md), for clients that decode records exactly."
           }
         }
+      },
+      "FraudCaseStatus": {
+        "enum": [
+          "pending",
+          "fraudProven",
+          "upheld",
+          "paid"
+        ],
+        "description": "pending: queued for adjudication; fraudProven: the replay differed, winner paid at finalHeight; upheld: the worker's output was right, every bond burned; paid: fraudProven and the winner has received bond and bounty."
       },
       "Peer": {
         "type": "object",
@@ -3209,7 +5153,7 @@ enum OpenRPCDocument {
         "code": -32000,
         "message": "not found",
         "data": {
-          "what": "block, transaction, receipt, validator, pool, escrow, window, ticket, fraud proof",
+          "what": "block, transaction, receipt, validator, pool, escrow, window, commitment, ticket, fraud proof",
           "key": "what was looked up"
         }
       },
