@@ -24,6 +24,7 @@ test: setup
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build --parallel --skip '$(SYSTEM_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(SYSTEM_TESTS)'
+	python3 tools/check_openrpc_golden.py
 
 # The devnet demo on the embedded genesis (10-second slots). VALIDATORS=4 for four validators,
 # DEMO="--fast" for 1-second slots and short windows.

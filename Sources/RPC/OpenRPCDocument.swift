@@ -7,7 +7,7 @@ enum OpenRPCDocument {
   "openrpc": "1.2.6",
   "info": {
     "title": "sharechain JSON-RPC",
-    "version": "1.0.0",
+    "version": "2.0.0",
     "description": "JSON-RPC 2.0 of a sharechain node on HTTP POST / and WebSocket /ws. Normative text: Specs/rpc.md. Hashes and byte strings are 0x-hex, amounts decimal strings, heights numbers, addresses bech32m. Parameters by position (in the order listed) or by name."
   },
   "servers": [
@@ -4394,8 +4394,8 @@ enum OpenRPCDocument {
             "description": "Escrows that paid the worker in the window."
           },
           "earned": {
-            "type": "integer",
-            "description": "Sum of the shards' earned, in base units. NOTE: a JSON number here, unlike every other amount (the node renders it so)."
+            "$ref": "#/components/schemas/Amount",
+            "description": "Sum of the shards' earned."
           },
           "shards": {
             "type": "array",

@@ -338,7 +338,7 @@ public struct Render: Sendable {
 
     func work(_ worker: PublicKey, _ w: WorkRecord) -> JSON {
         .object([
-            "worker": address(worker), "payers": .int(UInt64(w.payers)), "earned": .int(w.earned),
+            "worker": address(worker), "payers": .int(UInt64(w.payers)), "earned": amount(Amount(w.earned)),
             "shards": .array(w.shards.map { s in
                 .object(["shard": .int(UInt64(s.shard)), "paidTokens": .int(s.paidTokens), "earned": amount(s.earned),
                          "committedTokens": .int(s.committedTokens), "commitments": .int(UInt64(s.commitments))])

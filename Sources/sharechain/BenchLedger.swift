@@ -9,7 +9,8 @@ import Storage
 /// Applying pre-built blocks of signed transfers and share commitments on one core, signatures checked.
 struct BenchLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ledger", abstract: "State-transition throughput: signed transfers and share commitments on one core.")
+        commandName: "ledger",
+        abstract: "State-transition throughput on one core: signed transfers, share commitments, usage claims and reveals.")
 
     @Option(help: "Transactions per block.") var blockSize: Int = 2_000
     @Option(help: "Blocks to apply.") var blocks: Int = 10
@@ -19,11 +20,12 @@ struct BenchLedger: AsyncParsableCommand {
         print("== ledger state transition (one core, signatures checked) ==")
         let workload = try LedgerWorkload(accounts: accounts, blockSize: blockSize, blocks: blocks)
         let verifyRate = rate(0.5) { n in _ = cbaseline_schnorr_verify(Int64(n)) }
-        for mix in [LedgerWorkload.Mix.transfers, .commitments] {
+        for mix in [LedgerWorkload.Mix.transfers, .commitments, .claims, .reveals] {
             let memory = MemoryState()
             let (txPerSecond, split) = try workload.measure(mix: mix, base: memory) { ws, _ in memory.apply(ws) }
             report("\(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: "tx/s",
-                   machine: "bound: one Schnorr verify per tx, 21.7 k/s per core")
+                   machine: mix == .claims ? "bound: two Schnorr verifies per claim (transaction and voucher)"
+                                           : "bound: one Schnorr verify per tx, 21.7 k/s per core")
             print("    split: signatures \(split.signatures)%, execution \(split.execution)%, state write \(split.writeSet)%")
 
             // The same blocks on the RocksDB state store: each block's write set, undo record and tip in one
@@ -48,7 +50,7 @@ struct BenchLedger: AsyncParsableCommand {
 
 /// A genesis with many funded accounts and workers, and pre-signed blocks.
 struct LedgerWorkload {
-    enum Mix: String { case transfers, commitments }
+    enum Mix: String { case transfers, commitments, claims, reveals }
 
     struct NoAdjudicator: Adjudicator {
         struct Unavailable: Error {}
@@ -92,11 +94,69 @@ struct LedgerWorkload {
             pools: [pool]))
     }
 
-    /// Signed blocks for a mix.
-    func build(_ mix: Mix) -> [[SignedTransaction]] {
+    /// Hidden size of the benchmark model: reveals carry `tokensPerLeaf × 64 × 4` input bytes.
+    static let tokensPerLeaf: UInt32 = 4
+    static let leavesPerCommitment = 8
+
+    /// The passes of commitment `n` of a key (deterministic), as a sum tree with inputs by leaf.
+    func batch(_ sender: Int, _ n: Int) -> (SumTree.Built, [[UInt8]]) {
+        var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]]()
+        for i in 0..<Self.leavesPerCommitment {
+            var g = SplitMix64(seed: UInt64(sender) << 32 | UInt64(n) << 8 | UInt64(i))
+            let values = (0..<Int(Self.tokensPerLeaf) * 64).map { _ in Float(Int(g.next() % 2000) + 1) / 256 }
+            let input = CanonicalInput.encode(tokens: Self.tokensPerLeaf, hidden: 64, values)
+            let leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(i) * 16, tokenCount: Self.tokensPerLeaf,
+                                inputHash: Tags.tensor.hash(input), outputHash: SHA256.hash(input))
+            leaves.append(leaf)
+            inputs[leaf.contentKey] = input
+        }
+        let tree = try! SumTree.build(leaves)
+        return (tree, tree.leaves.map { inputs[$0.contentKey]! })
+    }
+
+    /// Unmeasured blocks a mix needs first (escrows and allocations for claims, commitments for reveals), and
+    /// the nonces they use.
+    func setup(_ mix: Mix) -> (blocks: [[SignedTransaction]], nonces: [UInt64]) {
         var nonces = [UInt64](repeating: 0, count: keys.count)
+        func tx(_ sender: Int, _ body: TxBody) -> SignedTransaction {
+            let t = Transaction(chainId: ledger.chainId, sender: keys[sender].publicKey, nonce: nonces[sender], fee: 2_000, body: body)
+            nonces[sender] += 1
+            return t.signed(by: keys[sender])
+        }
+        switch mix {
+        case .transfers, .commitments:
+            return ([], nonces)
+        case .claims:
+            // Each key is a client of its own escrow with an allocation to itself.
+            var block = [SignedTransaction]()
+            for k in keys.indices {
+                block.append(tx(k, .escrowOpen(pool: 0, amount: 100_000_000, expiryHeight: 1_000_000)))
+                block.append(tx(k, .escrowAllocate(escrowId: LedgerIds.escrow(owner: keys[k].publicKey, nonce: 0),
+                                                   payee: keys[k].publicKey, amount: 100_000_000)))
+            }
+            return (stride(from: 0, to: block.count, by: blockSize).map { Array(block[$0..<min($0 + blockSize, block.count)]) }, nonces)
+        case .reveals:
+            // One commitment per measured reveal, spread over setup blocks of `blockSize`; two empty blocks let the
+            // last of them be sampled.
+            var out = [[SignedTransaction]]()
+            for b in 0..<blocks {
+                out.append((0..<blockSize).map { i in
+                    let sender = (b * blockSize + i) % keys.count, n = (b * blockSize + i) / keys.count
+                    let (tree, _) = batch(sender, n)
+                    return tx(sender, .commitShares(pool: 0, window: 0, shard: 0, leafCount: tree.leafCount, tokenTotal: tree.tokenTotal,
+                                                    root: tree.root.hash))
+                })
+            }
+            return (out + [[], []], nonces)
+        }
+    }
+
+    /// Signed blocks for a mix, given the state after its setup.
+    func build(_ mix: Mix, after state: any StateReader, nonces start: [UInt64]) throws -> [[SignedTransaction]] {
+        var nonces = start
         var out = [[SignedTransaction]]()
         var k = 0
+        let reader = LedgerReader(state)
         for b in 0..<blocks {
             var txs = [SignedTransaction]()
             txs.reserveCapacity(blockSize)
@@ -110,6 +170,26 @@ struct LedgerWorkload {
                 case .commitments:
                     var root = CanonicalWriter(); root.u64(UInt64(b)); root.u64(UInt64(i))
                     body = .commitShares(pool: 0, window: 0, shard: 0, leafCount: 16, tokenTotal: 256, root: SHA256.hash(root.bytes))
+                case .claims:
+                    // The n-th claim of a key: cumulative counters grow by 10 and 2 tokens.
+                    let n = UInt64(k / keys.count + 1)
+                    let v = UsageVoucher(chainId: ledger.chainId, escrowId: LedgerIds.escrow(owner: keys[sender].publicKey, nonce: 0),
+                                         payee: keys[sender].publicKey, shard: 0, window: 0,
+                                         cumulativeInputTokens: 10 * n, cumulativeOutputTokens: 2 * n)
+                    body = .claimUsage(voucher: v.signed(by: keys[sender]))
+                case .reveals:
+                    // Reveal the sample of the commitment made in setup block b, position i.
+                    let cSender = (b * blockSize + i) % keys.count, cN = (b * blockSize + i) / keys.count
+                    let (tree, inputs) = batch(cSender, cN)
+                    let cid = LedgerIds.commitment(worker: keys[cSender].publicKey, pool: 0, window: 0, shard: 0, root: tree.root.hash)
+                    guard let tid = try reader.tickets(commitment: cid).first?.id, let t = try reader.ticket(tid),
+                          let leaf = tree.leaf(containing: t.point) else { throw LedgerFault("benchmark commitment without a ticket") }
+                    let (l, r) = tree.neighbours(leaf)
+                    body = .revealTicket(ticketId: tid, leaf: tree.proof(leaf), left: l, right: r, input: inputs[leaf])
+                    let tx = Transaction(chainId: ledger.chainId, sender: keys[cSender].publicKey, nonce: nonces[cSender], fee: 20_000, body: body)
+                    nonces[cSender] += 1
+                    txs.append(tx.signed(by: keys[cSender]))
+                    continue
                 }
                 let t = Transaction(chainId: ledger.chainId, sender: keys[sender].publicKey, nonce: nonces[sender], fee: 1_000, body: body)
                 nonces[sender] += 1
@@ -126,9 +206,20 @@ struct LedgerWorkload {
     /// transactions per second and the time split.
     func measure(mix: Mix, base: any StateReader, commit: (WriteSet, UInt64) throws -> Void) throws -> (Double, Split) {
         try commit(genesis, 0)
-        let signed = build(mix)
+        let (setupBlocks, nonces) = setup(mix)
+        for (b, txs) in setupBlocks.enumerated() {
+            var ls = LedgerState(base: base)
+            let ctx = BlockContext(height: UInt64(b + 1), slot: UInt64(b + 1), proposer: validator.publicKey,
+                                   randaoReveal: randao.value(randao.length - b - 1))
+            let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
+            guard receipts.dropLast().allSatisfy({ $0.status == .success }) else { throw LedgerFault("a benchmark setup transaction failed") }
+            try commit(try ls.overlay.writeSet(), UInt64(b + 1))
+        }
+        let first = setupBlocks.count
+        let signed = try build(mix, after: base, nonces: nonces)
         var sigNs: UInt64 = 0, execNs: UInt64 = 0, wsNs: UInt64 = 0
-        for (b, txs) in signed.enumerated() {
+        for (i, txs) in signed.enumerated() {
+            let b = first + i
             let t0 = DispatchTime.now().uptimeNanoseconds
             // One core: verify sequentially, then execute without re-verifying.
             for tx in txs where !tx.hasValidSignature { throw LedgerFault("bad signature in benchmark block") }
@@ -137,7 +228,7 @@ struct LedgerWorkload {
             let ctx = BlockContext(height: UInt64(b + 1), slot: UInt64(b + 1), proposer: validator.publicKey,
                                    randaoReveal: randao.value(randao.length - b - 1))
             let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls, signaturesChecked: true)
-            guard receipts.dropLast().allSatisfy({ $0.status == .success }) else { throw LedgerFault("a benchmark transaction failed") }
+            if let bad = receipts.dropLast().first(where: { $0.status != .success }) { throw LedgerFault("a benchmark transaction failed: \(bad.status)") }
             let t2 = DispatchTime.now().uptimeNanoseconds
             try commit(try ls.overlay.writeSet(), UInt64(b + 1))
             let t3 = DispatchTime.now().uptimeNanoseconds
