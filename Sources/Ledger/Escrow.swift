@@ -152,7 +152,8 @@ extension Execution {
         laneValue.amount = Amount(laneValue.amount.units + net.units)  // ≤ the work record's earned, which did not overflow
 
         var window = try state.window(pool.id, v.window) ?? WindowRecord()
-        guard window.status == .open else { throw .fault(LedgerFault("claim into settled window \(v.window) of pool \(pool.id)")) }
+        // Unreachable by the deadlines (claims end before settlement), but never a reason to halt a block.
+        guard window.status == .open else { throw .failed(.claimPeriodOver) }
         window.earned = Amount(window.earned.units &+ net.units)
         window.feesBurned = Amount(window.feesBurned.units &+ fee.units)
 

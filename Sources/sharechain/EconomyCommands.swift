@@ -65,7 +65,8 @@ struct WorkerSimCommand: AsyncParsableCommand {
         config.passesPerBatch = passes
         config.escrowDeposit = Amount(deposit)
         config.pollInterval = .milliseconds(Int64(poll * 1000))
-        config.seed = key.publicKey.rawValue.prefixUInt64
+        // The simulator mixes the key into the seed, so every worker generates its own inputs.
+        config.seed = 1
         if let clientKey { config.clientKey = try KeyFile.load(path: clientKey).0 }
         let worker = WorkerSimulator(key: key, client: try RPCChainClient(url: client.rpc),
                                      weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
