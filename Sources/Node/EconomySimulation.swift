@@ -1,0 +1,338 @@
+import Foundation
+import Ledger
+import Primitives
+
+/// An in-process economy on the real ledger: workers with honest and adversarial strategies, their paying
+/// clients, verifiers that replay a share of revealed tickets, a spammer of false fraud claims, blocks applied
+/// to an in-memory state with every invariant checked. Measures each strategy's profit per window
+/// (`sharechain sim economy`, Specs/economics.md §5).
+public struct EconomySimulation {
+    /// How a simulated worker behaves.
+    public enum Strategy: Hashable, Sendable, CustomStringConvertible {
+        case honest
+        /// Fakes this fraction of its passes (wrong outputs, compute saved).
+        case fabricate(Double)
+        /// Fakes every pass only in windows where it is paid more than usual (a strategy that waits for big windows).
+        case opportunist
+        /// Commits a root it never opens; computes nothing.
+        case withhold
+        /// Computes one pass and copies it into every leaf.
+        case duplicate
+        /// Pays itself through its own escrow (honest compute).
+        case selfDeal
+
+        public var description: String {
+            switch self {
+            case .honest: return "honest"
+            case .fabricate(let c): return "fabricate \(Int((c * 100).rounded())) %"
+            case .opportunist: return "opportunist"
+            case .withhold: return "withhold"
+            case .duplicate: return "duplicate"
+            case .selfDeal: return "self-deal"
+            }
+        }
+
+        /// The fraction of computed tokens it skips.
+        var fakedShare: Double {
+            switch self {
+            case .honest, .selfDeal: return 0
+            case .fabricate(let c): return c
+            case .opportunist: return 0  // decided per window
+            case .withhold, .duplicate: return 1
+            }
+        }
+    }
+
+    /// Settings of a run.
+    public struct Config: Sendable {
+        public var seed: UInt64 = 1
+        public var windows: Int = 100
+        /// Probability that a verifier replays a revealed ticket.
+        public var replayProbability: Double = 1
+        /// Compute cost per token served, as a share of its price.
+        public var computeCostShare: Double = 0.7
+        /// Passes per worker per window.
+        public var passes: Int = 12
+        /// False fraud claims the spammer opens per window.
+        public var spamClaims: Int = 2
+        public var strategies: [Strategy] = [.honest, .fabricate(0.01), .fabricate(0.05), .fabricate(0.2), .fabricate(1),
+                                             .opportunist, .withhold, .duplicate, .selfDeal]
+        public init() {}
+    }
+
+    /// A strategy's outcome over a run: profit per window (payouts minus compute, fees, slashes and bonds).
+    public struct Outcome: Sendable {
+        public let strategy: Strategy
+        public let profitPerWindow: Double
+        public let slashed: UInt64
+        public let paid: UInt64
+        public let refunded: UInt64
+    }
+
+    /// The stand-in executor: the canonical output is a tagged hash of the input and its position.
+    struct HashAdjudicator: Adjudicator {
+        static func output(_ input: [UInt8], shard: Int, position: UInt64) -> Hash32 {
+            var w = CanonicalWriter()
+            w.bytes(input); w.u32(UInt32(shard)); w.u64(position)
+            return TaggedHash("sharechain/sim-executor").hash(w.bytes)
+        }
+        func adjudicate(_ r: AdjudicationRequest) throws -> AdjudicationVerdict {
+            .output(Self.output(r.input, shard: r.shardIndex, position: r.positionOffset))
+        }
+    }
+
+    struct NoEvidence: EquivocationVerifier {
+        func verify(headerA: [UInt8], headerB: [UInt8], chainId: Hash32) -> Equivocation? { nil }
+    }
+
+    struct Batch {
+        let worker: Int
+        let window: UInt64
+        let tree: SumTree.Built
+        let inputs: [[UInt8]]
+        let faked: Set<Int>
+        let withhold: Bool
+    }
+
+    /// Every worker's bonded stake at the start.
+    static let stake: UInt64 = 1_000_000
+
+    let config: Config
+    let ledger: Ledger
+    let state = MemoryState()
+    let validator: PrivateKey
+    let randao: RandaoHashChain
+    let workers: [PrivateKey]
+    let clients: [PrivateKey]
+    let verifier: PrivateKey
+    let spammer: PrivateKey
+    let pool: PoolConfig
+    var tracker: InvariantTracker
+    var height: UInt64 = 0
+    var rng: SplitMix64
+    var batches: [Hash32: Batch] = [:]
+    var escrows: [Int: Hash32] = [:]
+    var pendingClaims: [(prover: PrivateKey, ticket: Hash32, salt: Hash32, input: [UInt8], height: UInt64)] = []
+    var computeCost: [Int: Double] = [:]
+    var unpaid: Set<[UInt64]> = []
+
+    public init(config: Config) throws {
+        self.config = config
+        rng = SplitMix64(seed: config.seed)
+        func key(_ s: String) -> PrivateKey { try! PrivateKey(secretBytes: SHA256.hash(Array("sim-economy/\(s)".utf8)).bytes) }
+        validator = key("validator")
+        randao = RandaoHashChain(seed: SHA256.hash(validator.secretBytes), length: config.windows * 8 + 64)
+        workers = config.strategies.indices.map { key("worker-\($0)") }
+        clients = config.strategies.indices.map { key("client-\($0)") }
+        verifier = key("verifier")
+        spammer = key("spammer")
+        var params = LedgerParams()
+        params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1
+        params.escrowUnlockBlocks = 20; params.revealedKeyRetentionBlocks = 200; params.maxAdjudicationsPerBlock = 16
+        pool = PoolConfig(
+            id: 0, modelId: "sim", executorSpec: "canon-f32-v1",
+            model: ModelSpec(hiddenSize: 4, numHeads: 1, numKVHeads: 1, headDim: 4, intermediateSize: 8, numLayers: 1,
+                             rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
+            shards: [PoolShard(layerStart: 0, layerEnd: 1, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1_000, priceOutputToken: 3_000)],
+            minWorkerStake: 1_000, windowBlocks: 4, commitGraceBlocks: 1, challengeBlocks: 1, spotCheckPpm: 200_000,
+            maxTicketsPerCommitment: 8, ticketFee: 1, revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudSlashBps: 5_000,
+            verifierBountyBps: 1_000, fraudProofBond: 100, maxTokensPerPass: 8, payableCapBps: 2_000, minReplayProbabilityBps: 3_333)
+        ledger = Ledger(params: params, chainId: SHA256.hash(Array("sim-economy".utf8)), adjudicator: HashAdjudicator(), equivocationVerifier: NoEvidence())
+        let funded = clients + [verifier, spammer, validator] + workers
+        let ws = try ledger.genesisWriteSet(GenesisAllocation(
+            balances: funded.map { .init(key: $0.publicKey, amount: 1_000_000_000) },
+            validators: [.init(key: validator.publicKey, stake: 1_000, randaoCommitment: randao.commitment)],
+            workers: workers.map { .init(key: $0.publicKey, pool: 0, stake: Amount(Self.stake)) }, pools: [pool]))
+        state.apply(ws)
+        tracker = try InvariantTracker(state: state)
+    }
+
+    var reader: LedgerReader { LedgerReader(state) }
+
+    mutating func chance(_ p: Double) -> Bool { Double(rng.next() % 1_000_000) / 1_000_000 < p }
+
+    /// Applies one block; invariants are checked from its write set.
+    mutating func block(_ txs: [SignedTransaction]) throws {
+        var ls = LedgerState(base: state)
+        let ctx = BlockContext(height: height + 1, slot: height + 1, proposer: validator.publicKey,
+                               randaoReveal: randao.value(randao.length - Int(height) - 1))
+        _ = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
+        let ws = try ls.overlay.writeSet()
+        let before = MemoryState(entries: ws.entries.compactMap { e in state.get(e.key).map { KeyValue(key: e.key, value: $0) } })
+        state.apply(ws)
+        try tracker.apply(ws, before: before, after: state)
+        height += 1
+    }
+
+    /// Transactions of one block, with per-sender nonces.
+    struct TxList {
+        var txs: [SignedTransaction] = []
+        var nonces: [PublicKey: UInt64] = [:]
+        mutating func add(_ key: PrivateKey, _ body: TxBody, sim: EconomySimulation) throws {
+            let n = try nonces[key.publicKey] ?? sim.reader.account(key.publicKey).nonce
+            nonces[key.publicKey] = n + 1
+            let probe = Transaction(chainId: sim.ledger.chainId, sender: key.publicKey, nonce: n, fee: 0, body: body)
+            let size = SignedTransaction(transaction: probe, signature: .zero).encodedSize
+            let t = Transaction(chainId: sim.ledger.chainId, sender: key.publicKey, nonce: n, fee: Amount(UInt64(size) * 2), body: body)
+            txs.append(SignedTransaction(transaction: t, signature: key.sign(digest: t.signingHash, auxRand: .zero)))
+        }
+    }
+
+    /// Runs the configured number of windows and returns each strategy's outcome.
+    public mutating func run() throws -> [Outcome] {
+        let start = try workers.indices.map { i -> UInt64 in try wealth(i) }
+        // Escrows: each worker's client (the worker itself for self-dealing) funds an allocation.
+        var setup = TxList()
+        for (i, s) in config.strategies.enumerated() {
+            let payer = s == .selfDeal ? workers[i] : clients[i]
+            let nonce = try setup.nonces[payer.publicKey] ?? reader.account(payer.publicKey).nonce
+            try setup.add(payer, .escrowOpen(pool: 0, amount: 500_000_000, expiryHeight: 1 << 40), sim: self)
+            let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
+            try setup.add(payer, .escrowAllocate(escrowId: id, payee: workers[i].publicKey, amount: 500_000_000), sim: self)
+            escrows[i] = id
+        }
+        try block(setup.txs)
+        let totalBlocks = UInt64(config.windows) * pool.windowBlocks
+        while height < totalBlocks + pool.settlementHorizon(beaconDelay: ledger.params.beaconDelay) + 4 {
+            try step(serving: height + 1 <= totalBlocks)
+        }
+        return try config.strategies.enumerated().map { i, s in
+            let end = try wealth(i)
+            let gain = Double(end) - Double(start[i]) - (computeCost[i] ?? 0)
+            var paid: UInt64 = 0, refunded: UInt64 = 0
+            for w in 0..<UInt64(config.windows) {
+                if let p = try reader.payouts(0, w).first(where: { $0.worker == workers[i].publicKey }) {
+                    paid += p.record.paid.units; refunded += p.record.refunded.units
+                }
+            }
+            let stake = try reader.staker(.worker(pool: 0), workers[i].publicKey)?.stake.units ?? 0
+            return Outcome(strategy: s, profitPerWindow: gain / Double(config.windows), slashed: Self.stake - min(Self.stake, stake),
+                           paid: paid, refunded: refunded)
+        }
+    }
+
+    /// A worker's balance, stake and unbonding in the pool (its self-dealing escrow counts for self-dealers).
+    func wealth(_ i: Int) throws -> UInt64 {
+        var total = try reader.account(workers[i].publicKey).balance.units
+        total += try reader.staker(.worker(pool: 0), workers[i].publicKey)?.stake.units ?? 0
+        if config.strategies[i] == .selfDeal, let id = escrows[i], let e = try reader.escrow(id) { total += e.balance.units }
+        return total
+    }
+
+    mutating func step(serving: Bool) throws {
+        var list = TxList()
+        let next = height + 1
+        let window = pool.window(ofHeight: next)
+        // Each active worker serves one batch per window, in the window's first block; its client pays for it.
+        if serving, next == pool.startHeight(ofWindow: window) {
+            for (i, s) in config.strategies.enumerated() {
+                let worker = workers[i]
+                guard let staker = try reader.staker(.worker(pool: 0), worker.publicKey) else { continue }
+                if case .jailed(let until) = staker.status {
+                    if next >= until && staker.stake >= pool.minWorkerStake { try list.add(worker, .unjail(role: .worker(pool: 0)), sim: self) }
+                    continue
+                }
+                guard staker.isActive(minimum: pool.minWorkerStake) else { continue }
+                // Demand varies: some windows pay three times as much (the opportunist cheats only in those).
+                let big = chance(0.2)
+                let passes = big ? config.passes * 3 : config.passes
+                let faked = s == .opportunist ? (big ? 1 : 0) : s.fakedShare
+                let b = makeBatch(worker: i, window: window, passes: passes, faked: faked, strategy: s)
+                let cid = LedgerIds.commitment(worker: worker.publicKey, pool: 0, window: window, shard: 0, root: b.tree.root.hash)
+                batches[cid] = b
+                try list.add(worker, .commitShares(pool: 0, window: window, shard: 0, leafCount: b.tree.leafCount,
+                                                   tokenTotal: b.tree.tokenTotal, root: b.tree.root.hash), sim: self)
+                let tokens = UInt64(passes) * 4
+                let payer = s == .selfDeal ? worker : clients[i]
+                let v = UsageVoucher(chainId: ledger.chainId, escrowId: escrows[i]!, payee: worker.publicKey, shard: 0, window: window,
+                                     cumulativeInputTokens: tokens - tokens / 4, cumulativeOutputTokens: tokens / 4)
+                try list.add(worker, .claimUsage(voucher: v.signed(by: payer)), sim: self)
+                // Compute actually done (a duplicate computes one pass; a withholder none).
+                let inTokens: UInt64 = tokens - tokens / 4, outTokens: UInt64 = tokens / 4
+                let charge: UInt64 = inTokens * 1_000 + outTokens * 3_000
+                let price = Double(charge) / Double(tokens)
+                let computed: Double
+                switch s {
+                case .withhold: computed = 0
+                case .duplicate: computed = 4
+                default: computed = Double(tokens) * (1 - faked)
+                }
+                computeCost[i, default: 0] += computed * price * config.computeCostShare
+                unpaid.insert([UInt64(i), window])
+            }
+        }
+        // Reveals of sampled leaves (withholders never reveal; duplicates cannot).
+        for kv in state.scan(prefix: StateKey.tickets(status: .awaitingReveal), after: nil, limit: .max) {
+            guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let b = batches[t.commitmentId],
+                  !b.withhold, let leaf = b.tree.leaf(containing: t.point) else { continue }
+            let (l, r) = b.tree.neighbours(leaf)
+            try list.add(workers[b.worker], .revealTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r, input: b.inputs[leaf]), sim: self)
+        }
+        // The verifier replays revealed tickets with the configured probability and claims fraud blindly; the
+        // spammer claims fraud against honest tickets.
+        for kv in state.scan(prefix: StateKey.tickets(status: .revealed), after: nil, limit: .max) {
+            guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let leaf = t.leaf,
+                  let b = batches[t.commitmentId], t.revealedHeight == height else { continue }
+            let wrong = b.faked.contains(Int(leaf.index))
+            let input = b.inputs[Int(leaf.index)]
+            if wrong && chance(config.replayProbability) {
+                try claim(verifier, tid, input, into: &list)
+            } else if !wrong && pendingClaims.count < config.spamClaims && chance(0.5) {
+                try claim(spammer, tid, input, into: &list)
+            }
+        }
+        for c in pendingClaims where c.height < next {
+            try list.add(c.prover, .fraudReveal(ticketId: c.ticket, salt: c.salt, input: c.input), sim: self)
+        }
+        pendingClaims.removeAll { $0.height < next }
+        // Payouts of settled windows (anyone may pull them; the simulation does for every worker).
+        for key in unpaid.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let (i, w) = (Int(key[0]), key[1])
+            guard try reader.window(0, w)?.status == .settled else { continue }
+            unpaid.remove(key)
+            try list.add(clients[i], .claimPayout(pool: 0, window: w, worker: workers[i].publicKey), sim: self)
+        }
+        try block(list.txs)
+    }
+
+    mutating func claim(_ prover: PrivateKey, _ ticket: Hash32, _ input: [UInt8], into list: inout TxList) throws {
+        let salt = SHA256.hash(rng.next().bigEndianBytes)
+        try list.add(prover, .fraudCommit(claim: fraudClaimHash(ticketId: ticket, prover: prover.publicKey, salt: salt), pool: 0), sim: self)
+        pendingClaims.append((prover, ticket, salt, input, height + 1))
+    }
+
+    mutating func makeBatch(worker: Int, window: UInt64, passes: Int, faked: Double, strategy: Strategy) -> Batch {
+        var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]](), wrong = Set<Hash32>()
+        for p in 0..<passes {
+            var values = [Float]()
+            for _ in 0..<16 {
+                let v: UInt64 = rng.next() % 2000 + 1
+                values.append(Float(v) / 256)
+            }
+            let input = CanonicalInput.encode(tokens: 4, hidden: 4, values)
+            let position = UInt64(p) * 4
+            var out = HashAdjudicator.output(input, shard: 0, position: position)
+            let fake = faked >= 1 || (faked > 0 && chance(faked))
+            if fake { out = SHA256.hash(out.bytes) }
+            let leaf = PassLeaf(index: 0, shard: 0, positionOffset: position, tokenCount: 4, inputHash: Tags.tensor.hash(input), outputHash: out)
+            leaves.append(leaf)
+            inputs[leaf.contentKey] = input
+            if fake { wrong.insert(leaf.contentKey) }
+        }
+        let tree: SumTree.Built
+        var ordered: [[UInt8]]
+        switch strategy {
+        case .duplicate:
+            tree = SumTree.buildUnchecked(Array(repeating: leaves[0], count: leaves.count))!
+            ordered = Array(repeating: inputs[leaves[0].contentKey]!, count: leaves.count)
+        case .withhold:
+            tree = SumTree.buildUnchecked(leaves)!
+            ordered = []
+        default:
+            tree = try! SumTree.build(leaves)
+            ordered = tree.leaves.map { inputs[$0.contentKey]! }
+        }
+        let fakedIndices = Set(tree.leaves.indices.filter { wrong.contains(tree.leaves[$0].contentKey) })
+        return Batch(worker: worker, window: window, tree: tree, inputs: ordered, faked: fakedIndices, withhold: strategy == .withhold)
+    }
+}
