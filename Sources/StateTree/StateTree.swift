@@ -1,0 +1,367 @@
+import Primitives
+
+/// Read access to stored tree nodes: RocksDB in a node, a dictionary in tests.
+public protocol TreeNodeReader {
+    /// The node stored at `key`, or nil when there is none.
+    func node(_ key: NodeKey) throws -> TreeNode?
+}
+
+/// One change of a batch: put `valueHash` at `keyHash`, or delete `keyHash` when `valueHash` is nil.
+public struct TreeUpdate: Hashable, Sendable {
+    public let keyHash: Hash32
+    public let valueHash: Hash32?
+
+    public init(keyHash: Hash32, valueHash: Hash32?) {
+        self.keyHash = keyHash
+        self.valueHash = valueHash
+    }
+
+    /// The change of a raw ledger key to a raw value (nil = deletion), hashed.
+    public init(key: [UInt8], value: [UInt8]?) {
+        keyHash = TreeHash.key(key)
+        valueHash = value.map(TreeHash.value)
+    }
+
+    /// Sorts updates by key hash, the order `StateTree.apply` takes (a ledger write set is sorted by raw
+    /// key, which is a different order).
+    public static func sorted(_ updates: [TreeUpdate]) -> [TreeUpdate] {
+        updates.sorted { $0.keyHash < $1.keyHash }
+    }
+}
+
+/// A node to store.
+public struct NodeWrite: Hashable, Sendable {
+    public let key: NodeKey
+    public let node: TreeNode
+}
+
+/// Everything one version's update writes: the new nodes and the nodes it made stale (still needed by
+/// older versions; deleted by pruning once no retained version needs them).
+public struct TreeBatch: Sendable {
+    /// The version written.
+    public let version: UInt64
+    /// The root hash of the tree at `version`.
+    public let rootHash: Hash32
+    /// New nodes, every one keyed at `version`; the root `(version, <root>)` is always among them.
+    public let nodes: [NodeWrite]
+    /// Nodes of earlier versions that are not part of the tree at `version`.
+    public let staleNodes: [NodeKey]
+}
+
+/// Failures of the tree algorithms. Storage errors thrown by a `TreeNodeReader` pass through unchanged.
+public enum StateTreeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A node the tree refers to is not stored (pruned, or never written: the version does not exist).
+    case missingNode(NodeKey)
+    /// `apply` must write a version above its base.
+    case versionNotIncreasing(base: UInt64, version: UInt64)
+    /// Updates must be strictly ascending by key hash (so also one per key); `index` is the first offender.
+    case unsortedUpdates(index: Int)
+    /// A stored node contradicts the tree's structure.
+    case corruptNode(NodeKey, String)
+
+    public var description: String {
+        switch self {
+        case .missingNode(let k): return "state tree node \(k) is missing (pruned, or version never written)"
+        case .versionNotIncreasing(let b, let v): return "state tree version \(v) does not follow base version \(b)"
+        case .unsortedUpdates(let i): return "state tree updates are not strictly ascending by key hash at index \(i)"
+        case .corruptNode(let k, let why): return "state tree node \(k) is corrupt: \(why)"
+        }
+    }
+}
+
+/// A Jellyfish-style sparse Merkle tree over `SHA-256(key)` (Specs/state-tree.md).
+///
+/// Pure algorithms over a `TreeNodeReader`: nothing here writes. `apply` returns the nodes a version adds
+/// and the ones it makes stale; the caller stores them (in the same atomic batch as the block).
+///
+/// The root hash is a function of the key/value set alone: the stored 16-ary shape (a leaf sits at the
+/// shallowest nibble depth where it is alone; internal nodes hash as binary trees) is canonical for a set,
+/// and deletions collapse subtrees back to that shape.
+public enum StateTree {
+    /// Applies sorted `updates` to the tree of version `base` (nil = the empty tree) and returns what
+    /// version `version` writes. Deleting an absent key and re-putting the same value change nothing.
+    public static func apply<R: TreeNodeReader>(
+        _ reader: R, base: UInt64?, version: UInt64, updates: [TreeUpdate]
+    ) throws -> TreeBatch {
+        if let base, version <= base { throw StateTreeError.versionNotIncreasing(base: base, version: version) }
+        for i in updates.indices.dropFirst() where !(updates[i - 1].keyHash < updates[i].keyHash) {
+            throw StateTreeError.unsortedUpdates(index: i)
+        }
+        var b = Builder(reader: reader, version: version)
+        var existing: (NodeKey, TreeNode)?
+        if let base {
+            let key = NodeKey.root(base)
+            guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+            existing = (key, node)
+        }
+        let result = try b.update(existing, path: .root, updates[...])
+        // The root is stored at every version, even when nothing changed, so any version's tree is found
+        // at (version, <root>). The previous root is then stale (exactly once, here or in `update`).
+        let rootKey = NodeKey.root(version)
+        let rootHash: Hash32
+        switch result {
+        case .empty:
+            b.write(rootKey, .empty)
+            rootHash = TreeHash.placeholder
+        case .leaf(let ref):
+            if let old = ref.existing { b.stale(old) }
+            b.write(rootKey, .leaf(ref.leaf))
+            rootHash = ref.leaf.hash
+        case .node(let child):
+            if child.version != version, let (oldKey, oldNode) = existing {
+                // Unchanged internal root: copied to the new version.
+                b.stale(oldKey)
+                b.write(rootKey, oldNode)
+            }
+            rootHash = child.hash
+        }
+        return TreeBatch(version: version, rootHash: rootHash, nodes: b.nodes, staleNodes: b.staleKeys)
+    }
+
+    /// The root hash of the tree at `version`.
+    public static func rootHash<R: TreeNodeReader>(_ reader: R, version: UInt64) throws -> Hash32 {
+        let key = NodeKey.root(version)
+        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+        return node.hash
+    }
+
+    /// The value hash stored at `keyHash` in the tree of `version`, nil when the key is absent.
+    public static func get<R: TreeNodeReader>(_ reader: R, version: UInt64, keyHash: Hash32) throws -> Hash32? {
+        let leaf = try proof(reader, version: version, keyHash: keyHash).leaf
+        return leaf.flatMap { $0.keyHash == keyHash ? $0.valueHash : nil }
+    }
+
+    /// A proof of the value (or absence) of `keyHash` in the tree of `version`: the binary siblings along
+    /// the key's path down to where its subtree holds at most one leaf, and that leaf.
+    public static func proof<R: TreeNodeReader>(_ reader: R, version: UInt64, keyHash: Hash32) throws -> StateProof {
+        var key = NodeKey.root(version)
+        guard var node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+        var siblings: [Hash32] = []
+        siblings.reserveCapacity(32)
+        while true {
+            switch node {
+            case .empty:
+                guard key.path.count == 0 else { throw StateTreeError.corruptNode(key, "empty node below the root") }
+                return StateProof(leaf: nil, siblings: siblings)
+            case .leaf(let leaf):
+                return StateProof(leaf: leaf, siblings: siblings)
+            case .internal(let n):
+                let nibble = Int(keyHash.treeNibble(key.path.count))
+                var lo = 0, hi = 16
+                // Walk the node's 4 binary levels until the key's binary subtree is empty or one leaf, or
+                // it narrows to the child the key goes into.
+                while true {
+                    let present = n.childMask & InternalNode.mask(lo, hi)
+                    if present == 0 { return StateProof(leaf: nil, siblings: siblings) }
+                    if present.nonzeroBitCount == 1 && n.leafMask & present != 0 {
+                        let i = present.trailingZeroBitCount
+                        let leafKey = NodeKey(version: n.children[i]!.version, path: key.path.appending(UInt8(i)))
+                        guard case .leaf(let leaf)? = try reader.node(leafKey) else {
+                            throw StateTreeError.corruptNode(leafKey, "a leaf child is missing or not a leaf")
+                        }
+                        return StateProof(leaf: leaf, siblings: siblings)
+                    }
+                    if hi - lo == 1 { break }
+                    let mid = (lo + hi) >> 1
+                    if nibble < mid {
+                        siblings.append(n.rangeHash(mid, hi))
+                        hi = mid
+                    } else {
+                        siblings.append(n.rangeHash(lo, mid))
+                        lo = mid
+                    }
+                }
+                key = NodeKey(version: n.children[nibble]!.version, path: key.path.appending(UInt8(nibble)))
+                guard let child = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+                node = child
+            }
+        }
+    }
+}
+
+/// A leaf on its way to a position: its content, and where it is stored now if it is unchanged (so it is
+/// rewritten only when it moves; a moved or replaced leaf's old node becomes stale).
+struct LeafRef {
+    let leaf: LeafNode
+    let existing: NodeKey?
+}
+
+/// A subtree after an update.
+enum Subtree {
+    case empty
+    /// Exactly one key: not yet stored; the parent decides its path.
+    case leaf(LeafRef)
+    /// Two or more keys: an internal node, already stored (unchanged, or written at the new version).
+    case node(ChildRef)
+}
+
+/// The mutable state of one `apply`.
+struct Builder<R: TreeNodeReader> {
+    let reader: R
+    let version: UInt64
+    var nodes: [NodeWrite] = []
+    var staleKeys: [NodeKey] = []
+
+    init(reader: R, version: UInt64) {
+        self.reader = reader
+        self.version = version
+    }
+
+    mutating func write(_ key: NodeKey, _ node: TreeNode) { nodes.append(NodeWrite(key: key, node: node)) }
+    mutating func stale(_ key: NodeKey) { staleKeys.append(key) }
+
+    func load(_ key: NodeKey) throws -> TreeNode {
+        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+        return node
+    }
+
+    /// Updates the subtree at `path` (stored as `existing`, or empty) with `updates`, all of which start
+    /// with `path`.
+    mutating func update(
+        _ existing: (key: NodeKey, node: TreeNode)?, path: NibblePath, _ updates: ArraySlice<TreeUpdate>
+    ) throws -> Subtree {
+        guard let (key, node) = existing else {
+            return try build(path, updates.compactMap { u in u.valueHash.map { LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: $0), existing: nil) } }[...])
+        }
+        switch node {
+        case .empty:
+            guard path.count == 0 else { throw StateTreeError.corruptNode(key, "empty node below the root") }
+            stale(key)
+            return try update(nil, path: path, updates)
+        case .leaf(let old):
+            guard path.isPrefix(of: old.keyHash) else { throw StateTreeError.corruptNode(key, "leaf is off its key's path") }
+            // Merge the stored leaf into the sorted updates: it survives unless an update names its key.
+            var refs: [LeafRef] = []
+            refs.reserveCapacity(updates.count + 1)
+            var pending: LeafRef? = LeafRef(leaf: old, existing: key)
+            for u in updates {
+                if let p = pending, p.leaf.keyHash < u.keyHash {
+                    refs.append(p)
+                    pending = nil
+                }
+                if u.keyHash == old.keyHash {
+                    pending = nil
+                    if let v = u.valueHash, v == old.valueHash {
+                        refs.append(LeafRef(leaf: old, existing: key))
+                    } else {
+                        stale(key)
+                        if let v = u.valueHash { refs.append(LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: v), existing: nil)) }
+                    }
+                } else if let v = u.valueHash {
+                    refs.append(LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: v), existing: nil))
+                }
+            }
+            if let p = pending { refs.append(p) }
+            return try build(path, refs[...])
+        case .internal(let n):
+            var results = [Subtree?](repeating: nil, count: 16)
+            var i = updates.startIndex
+            while i < updates.endIndex {
+                let nibble = updates[i].keyHash.treeNibble(path.count)
+                var j = i + 1
+                while j < updates.endIndex && updates[j].keyHash.treeNibble(path.count) == nibble { j += 1 }
+                let childPath = path.appending(nibble)
+                var childExisting: (NodeKey, TreeNode)?
+                if let c = n.children[Int(nibble)] {
+                    let childKey = NodeKey(version: c.version, path: childPath)
+                    let childNode = try load(childKey)
+                    if case .leaf = childNode, c.isLeaf {} else if case .internal = childNode, !c.isLeaf {} else {
+                        throw StateTreeError.corruptNode(childKey, "node kind differs from its parent's record")
+                    }
+                    childExisting = (childKey, childNode)
+                }
+                results[Int(nibble)] = try update(childExisting, path: childPath, updates[i..<j])
+                i = j
+            }
+            return try assemble(path, existing: (key, n), results)
+        }
+    }
+
+    /// The subtree at `path` holding exactly `refs` (sorted by key hash, all starting with `path`).
+    mutating func build(_ path: NibblePath, _ refs: ArraySlice<LeafRef>) throws -> Subtree {
+        if refs.isEmpty { return .empty }
+        if refs.count == 1 { return .leaf(refs.first!) }
+        var results = [Subtree?](repeating: .empty, count: 16)
+        var i = refs.startIndex
+        while i < refs.endIndex {
+            let nibble = refs[i].leaf.keyHash.treeNibble(path.count)
+            var j = i + 1
+            while j < refs.endIndex && refs[j].leaf.keyHash.treeNibble(path.count) == nibble { j += 1 }
+            results[Int(nibble)] = try build(path.appending(nibble), refs[i..<j])
+            i = j
+        }
+        return try assemble(path, existing: nil, results)
+    }
+
+    /// Combines the children of the node at `path`: `results[i]` is child i's new subtree, nil where the
+    /// update did not touch it (it stays as `existing` has it). Collapses to empty or to a single leaf
+    /// when that is all that is left, so the shape never depends on history.
+    mutating func assemble(
+        _ path: NibblePath, existing: (key: NodeKey, node: InternalNode)?, _ results: [Subtree?]
+    ) throws -> Subtree {
+        var live = 0
+        var lastLive = 0
+        for i in 0..<16 {
+            let present: Bool
+            switch results[i] {
+            case .some(.empty): present = false
+            case .some: present = true
+            case .none: present = existing?.node.children[i] != nil
+            }
+            if present { live += 1; lastLive = i }
+        }
+        if live == 0 {
+            if let existing { stale(existing.key) }
+            return .empty
+        }
+        if live == 1 {
+            switch results[lastLive] {
+            case .some(.leaf(let ref)):
+                if let existing { stale(existing.key) }
+                return .leaf(ref)
+            case .none:
+                let c = existing!.node.children[lastLive]!
+                if c.isLeaf {
+                    // The last key left under this node was untouched: it moves up.
+                    let childKey = NodeKey(version: c.version, path: path.appending(UInt8(lastLive)))
+                    guard case .leaf(let leaf) = try load(childKey) else {
+                        throw StateTreeError.corruptNode(childKey, "a leaf child is missing or not a leaf")
+                    }
+                    stale(existing!.key)
+                    return .leaf(LeafRef(leaf: leaf, existing: childKey))
+                }
+            default:
+                break
+            }
+        }
+        var children = [ChildRef?](repeating: nil, count: 16)
+        for i in 0..<16 {
+            switch results[i] {
+            case .none:
+                children[i] = existing?.node.children[i]
+            case .some(.empty):
+                break
+            case .some(.node(let c)):
+                children[i] = c
+            case .some(.leaf(let ref)):
+                let childPath = path.appending(UInt8(i))
+                if let old = ref.existing, old.path == childPath {
+                    children[i] = ChildRef(version: old.version, hash: ref.leaf.hash, isLeaf: true)
+                } else {
+                    if let old = ref.existing { stale(old) }
+                    write(NodeKey(version: version, path: childPath), .leaf(ref.leaf))
+                    children[i] = ChildRef(version: version, hash: ref.leaf.hash, isLeaf: true)
+                }
+            }
+        }
+        guard let node = InternalNode(children: children) else {
+            throw StateTreeError.corruptNode(existing?.key ?? NodeKey(version: version, path: path), "update produced an invalid internal node")
+        }
+        if let existing, existing.node == node {
+            return .node(ChildRef(version: existing.key.version, hash: node.hash, isLeaf: false))
+        }
+        if let existing { stale(existing.key) }
+        write(NodeKey(version: version, path: path), .internal(node))
+        return .node(ChildRef(version: version, hash: node.hash, isLeaf: false))
+    }
+}
