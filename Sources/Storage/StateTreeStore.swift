@@ -1,0 +1,155 @@
+import Primitives
+import StateTree
+
+/// The state tree's on-disk layout (Specs/state-tree.md section 6 is normative; this must match it).
+public enum StateTreeSchema {
+    /// Column family names.
+    public enum Family {
+        /// Node key (`BE64(version) ‖ nibble path`) → encoded node.
+        public static let nodes = "tree_nodes"
+        /// `BE64(staleSince) ‖ node key` → empty: which nodes each version made stale, for pruning.
+        public static let stale = "tree_stale"
+    }
+
+    /// The tree's column families. Nodes are written by the thousand per block and read at random (heavy);
+    /// the stale index is appended in order and scanned only by pruning.
+    public static let columnFamilies: [ColumnFamilyDescriptor] = [
+        ColumnFamilyDescriptor(Family.nodes, profile: .heavy),
+        ColumnFamilyDescriptor(Family.stale),
+    ]
+
+    /// Stale-index key: the version that made the node stale first, so pruning is an ordered scan and a
+    /// revert one range deletion.
+    public static func staleKey(since version: UInt64, node: NodeKey) -> [UInt8] {
+        KeyBytes.be64(version) + node.storageKey
+    }
+
+    /// `[BE64(version), BE64(version + 1))`: every key of one version in either family. The upper bound
+    /// of the last version is `BE64(max) ‖ FF`, above every key of that version.
+    static func versionRange(_ version: UInt64) -> (from: [UInt8], to: [UInt8]) {
+        let from = KeyBytes.be64(version)
+        return (from, version == .max ? from + [0xFF] : KeyBytes.be64(version + 1))
+    }
+}
+
+/// Reads tree nodes from RocksDB, optionally through a snapshot (so a proof walk sees one consistent
+/// version even while blocks are committed).
+public struct RocksTreeReader: TreeNodeReader, Sendable {
+    let database: Database
+    let nodes: ColumnFamily
+    let snapshot: DatabaseSnapshot?
+
+    /// The stored node, nil when absent; an undecodable record is `StorageError.corruptRecord`.
+    public func node(_ key: NodeKey) throws -> TreeNode? {
+        let k = key.storageKey
+        guard let bytes = try database.get(nodes, k, snapshot: snapshot) else { return nil }
+        do {
+            return try TreeNode(canonicalEncoding: bytes)
+        } catch {
+            throw StorageError.corruptRecord(record: "state tree node", key: k, detail: error.description)
+        }
+    }
+}
+
+/// The state tree persisted in RocksDB: a node store for `StateTree`'s pure algorithms.
+///
+/// Writes go into a caller's `WriteBatch`, so a block's tree update is part of the block's single atomic
+/// batch (nodes, stale index, state, undo, indexes, tip): after a crash the tree is at the same block as
+/// everything else. A revert is two range deletions in the revert batch. Pruning deletes what the stale
+/// index lists, never anything a retained version uses.
+///
+/// One writer (the chain's), many readers; `Sendable` because `Database` is thread-safe.
+public final class StateTreeStore: Sendable {
+    /// The database holding the tree's column families (normally the chain store's).
+    public let database: Database
+    let nodes: ColumnFamily
+    let stale: ColumnFamily
+
+    /// A tree store over `database`, which must have been opened with `StateTreeSchema.columnFamilies`.
+    public init(database: Database) throws(StorageError) {
+        self.database = database
+        nodes = try database.columnFamily(StateTreeSchema.Family.nodes)
+        stale = try database.columnFamily(StateTreeSchema.Family.stale)
+    }
+
+    /// A reader of the latest written nodes, or of `snapshot`.
+    public func reader(snapshot: DatabaseSnapshot? = nil) -> RocksTreeReader {
+        RocksTreeReader(database: database, nodes: nodes, snapshot: snapshot)
+    }
+
+    /// What version `version` writes when `updates` (sorted by key hash) are applied to version `base`
+    /// (nil: the empty tree), computed from the latest written nodes. Nothing is written.
+    public func prepare(base: UInt64?, version: UInt64, updates: [TreeUpdate]) throws -> TreeBatch {
+        try StateTree.apply(reader(), base: base, version: version, updates: updates)
+    }
+
+    /// Adds `batch`'s nodes and stale-index entries to `writeBatch`.
+    public func write(_ batch: TreeBatch, into writeBatch: WriteBatch) {
+        for w in batch.nodes {
+            writeBatch.put(nodes, w.key.storageKey, w.node.canonicalEncoding)
+        }
+        for k in batch.staleNodes {
+            writeBatch.put(stale, StateTreeSchema.staleKey(since: batch.version, node: k), [])
+        }
+    }
+
+    /// Adds to `writeBatch` the deletion of everything version `version` wrote (it must be the newest
+    /// version): its nodes and its stale-index entries. The nodes it had made stale are live again.
+    public func revert(version: UInt64, into writeBatch: WriteBatch) {
+        let (from, to) = StateTreeSchema.versionRange(version)
+        writeBatch.deleteRange(nodes, from: from, to: to)
+        writeBatch.deleteRange(stale, from: from, to: to)
+    }
+
+    /// Adds to `writeBatch` the deletion of up to `limit` nodes that no version `≥ keepFrom` uses (stale
+    /// since a version `≤ keepFrom`) and of their stale-index entries; returns how many. Write the batch
+    /// before calling again (the entries are found by reading the database). `keepFrom` must not exceed
+    /// the finalized height, or a revert could find its parent version incomplete.
+    public func pruneStep(keepingFrom keepFrom: UInt64, limit: Int, into writeBatch: WriteBatch) throws(StorageError) -> Int {
+        guard limit > 0 else { return 0 }
+        let upper = StateTreeSchema.versionRange(keepFrom).to
+        let it = try database.makeIterator(stale, lowerBound: nil, upperBound: upper)
+        it.seekToFirst()
+        var n = 0
+        while n < limit, let key = it.key() {
+            guard key.count > 8 else {
+                throw StorageError.corruptRecord(record: "state tree stale index", key: key, detail: "key shorter than 9 bytes")
+            }
+            let node = Array(key[8...])
+            do { _ = try NodeKey(storageKey: node) } catch {
+                throw StorageError.corruptRecord(record: "state tree stale index", key: key, detail: error.description)
+            }
+            writeBatch.delete(nodes, node)
+            writeBatch.delete(stale, key)
+            n += 1
+            it.next()
+        }
+        try it.checkStatus()
+        return n
+    }
+
+    /// Deletes every node no version `≥ keepFrom` uses, in batches of at most `chunk` nodes, each one
+    /// atomic (a node and its stale entry go together, so an interrupted prune simply resumes). Returns
+    /// the number of nodes deleted.
+    @discardableResult
+    public func prune(keepingFrom keepFrom: UInt64, chunk: Int = 10_000, sync: Bool = false) throws(StorageError) -> Int {
+        var total = 0
+        while true {
+            let batch = try database.makeWriteBatch()
+            let n = try pruneStep(keepingFrom: keepFrom, limit: chunk, into: batch)
+            if n == 0 { return total }
+            try database.write(batch, sync: sync)
+            total += n
+        }
+    }
+
+    /// The root hash of version `version`.
+    public func rootHash(version: UInt64, snapshot: DatabaseSnapshot? = nil) throws -> Hash32 {
+        try StateTree.rootHash(reader(snapshot: snapshot), version: version)
+    }
+
+    /// A proof for `keyHash` in version `version`.
+    public func proof(version: UInt64, keyHash: Hash32, snapshot: DatabaseSnapshot? = nil) throws -> StateProof {
+        try StateTree.proof(reader(snapshot: snapshot), version: version, keyHash: keyHash)
+    }
+}
