@@ -159,6 +159,7 @@ let package = Package(
                 "Node",
                 "P2P",
                 "Storage",
+                "StateTree",
                 "Verifier",
                 "CBaseline",
                 "RPC",
