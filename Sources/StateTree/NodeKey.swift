@@ -109,19 +109,28 @@ public struct NodeKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Big-endian version so byte order is version order: one version's nodes are one key range.
     public var storageKey: [UInt8] {
         var w = CanonicalWriter(capacity: 41)
-        w.raw(version.bigEndianBytes)
-        path.encode(to: &w)
+        encode(to: &w)
         return w.bytes
     }
 
     /// Strict inverse of `storageKey`.
     public init(storageKey bytes: [UInt8]) throws(CodecError) {
-        var r = CanonicalReader(bytes)
-        let v = try r.raw("version", count: 8)
-        version = UInt64(bigEndianBytes: v)
-        path = try NibblePath(from: &r)
-        try r.finish()
+        self = try NodeKey(canonicalEncoding: bytes)
     }
 
     public var description: String { "\(version):\(path)" }
+}
+
+extension NodeKey: CanonicalCodable {
+    /// The storage-key form, `BE64(version) ‖ u8 count ‖ packed nibbles`; self-delimiting, so node keys
+    /// also appear in lists (the stale index) in this form.
+    public func encode(to w: inout CanonicalWriter) {
+        w.raw(version.bigEndianBytes)
+        path.encode(to: &w)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        version = UInt64(bigEndianBytes: try r.raw("version", count: 8))
+        path = try NibblePath(from: &r)
+    }
 }

@@ -59,6 +59,39 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         #expect(try StateTree.get(h.store, version: 0, keyHash: value(9)) == nil)
     }
 
+    @Test func rootOfASetNeedsNoStore() throws {
+        var g = KeyGenerator(seed: 5)
+        var model: [Hash32: Hash32] = [:]
+        for _ in 0..<100 { model[g.next()] = value(g.rng.next()) }
+        #expect(try StateTree.root(of: model.map { TreeUpdate(keyHash: $0.key, valueHash: $0.value) }) == Reference.root(model))
+        #expect(try StateTree.root(of: []) == TreeHash.placeholder)
+    }
+
+    /// The parallel update writes exactly what the sequential one does, in the same order.
+    @Test func parallelApplyEqualsSequential() async {
+        await propertyCheck(count: 10, input: Gen.uint64()) { seed in
+            var g = KeyGenerator(seed: seed)
+            var h = Harness()
+            try h.apply((0..<3000).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
+            for _ in 0..<3 {
+                var updates: [Hash32: Hash32?] = [:]
+                for _ in 0..<(200 + g.rng.next() % 800) {
+                    switch g.rng.next() % 4 {
+                    case 0: if let k = g.existing() { updates[k] = .some(nil) }
+                    case 1: if let k = g.existing() { updates[k] = value(g.rng.next()) }
+                    default: updates[g.next()] = value(g.rng.next())
+                    }
+                }
+                let sorted = TreeUpdate.sorted(updates.map { TreeUpdate(keyHash: $0.key, valueHash: $0.value) })
+                let parallel = try StateTree.applyParallel(h.store, base: h.version, version: h.version! + 1, updates: sorted)
+                let sequential = try h.apply(sorted)
+                #expect(parallel.rootHash == sequential.rootHash)
+                #expect(parallel.nodes == sequential.nodes)
+                #expect(parallel.staleNodes == sequential.staleNodes)
+            }
+        }
+    }
+
     @Test func rawKeysHashWithPlainSHA256() {
         let u = TreeUpdate(key: Array("account/alice".utf8), value: [])
         #expect(u.keyHash == SHA256.hash(Array("account/alice".utf8)))
