@@ -7,7 +7,7 @@ public enum StateTreeSchema {
     public enum Family {
         /// Node key (`BE64(version) ‖ nibble path`) → encoded node.
         public static let nodes = "tree_nodes"
-        /// `BE64(staleSince) ‖ node key` → empty: which nodes each version made stale, for pruning.
+        /// `BE64(version)` → the list of nodes that version made stale, for pruning.
         public static let stale = "tree_stale"
     }
 
@@ -18,10 +18,32 @@ public enum StateTreeSchema {
         ColumnFamilyDescriptor(Family.stale),
     ]
 
-    /// Stale-index key: the version that made the node stale first, so pruning is an ordered scan and a
-    /// revert one range deletion.
-    public static func staleKey(since version: UInt64, node: NodeKey) -> [UInt8] {
-        KeyBytes.be64(version) + node.storageKey
+    /// Stale-index key of a version. One record per version (not one per node): a block makes thousands
+    /// of nodes stale, and one value costs one memtable insert instead of thousands.
+    public static func staleKey(_ version: UInt64) -> [UInt8] { KeyBytes.be64(version) }
+
+    /// Most node keys in one stale record (a version replacing or deleting every node of a huge tree).
+    public static let maxStaleNodesPerVersion = 1 << 28
+
+    /// Stale record: `len n ‖ n node keys` in storage-key form, ascending as the update produced them.
+    public static func encodeStale(_ keys: [NodeKey]) -> [UInt8] {
+        var w = CanonicalWriter(capacity: 4 + keys.count * 40)
+        w.list(keys)
+        return w.bytes
+    }
+
+    /// Strict inverse of `encodeStale`.
+    static func decodeStale(_ bytes: [UInt8], key: [UInt8]) throws(StorageError) -> [NodeKey] {
+        do {
+            var r = CanonicalReader(bytes)
+            let keys = try r.list("stale nodes", max: maxStaleNodesPerVersion, minElementSize: 9) {
+                (r: inout CanonicalReader) throws(CodecError) -> NodeKey in try NodeKey(from: &r)
+            }
+            try r.finish()
+            return keys
+        } catch {
+            throw .corruptRecord(record: "state tree stale index", key: key, detail: error.description)
+        }
     }
 
     /// `[BE64(version), BE64(version + 1))`: every key of one version in either family. The upper bound
@@ -78,9 +100,12 @@ public final class StateTreeStore: Sendable {
     }
 
     /// What version `version` writes when `updates` (sorted by key hash) are applied to version `base`
-    /// (nil: the empty tree), computed from the latest written nodes. Nothing is written.
-    public func prepare(base: UInt64?, version: UInt64, updates: [TreeUpdate]) throws -> TreeBatch {
-        try StateTree.apply(reader(), base: base, version: version, updates: updates)
+    /// (nil: the empty tree), computed from the latest written nodes. Nothing is written. `parallel`
+    /// updates the root's subtrees concurrently (same result; worth it for thousands of updates).
+    public func prepare(base: UInt64?, version: UInt64, updates: [TreeUpdate], parallel: Bool = false) throws -> TreeBatch {
+        parallel
+            ? try StateTree.applyParallel(reader(), base: base, version: version, updates: updates)
+            : try StateTree.apply(reader(), base: base, version: version, updates: updates)
     }
 
     /// Adds `batch`'s nodes and stale-index entries to `writeBatch`.
@@ -88,8 +113,8 @@ public final class StateTreeStore: Sendable {
         for w in batch.nodes {
             writeBatch.put(nodes, w.key.storageKey, w.node.canonicalEncoding)
         }
-        for k in batch.staleNodes {
-            writeBatch.put(stale, StateTreeSchema.staleKey(since: batch.version, node: k), [])
+        if !batch.staleNodes.isEmpty {
+            writeBatch.put(stale, StateTreeSchema.staleKey(batch.version), StateTreeSchema.encodeStale(batch.staleNodes))
         }
     }
 
@@ -98,48 +123,49 @@ public final class StateTreeStore: Sendable {
     public func revert(version: UInt64, into writeBatch: WriteBatch) {
         let (from, to) = StateTreeSchema.versionRange(version)
         writeBatch.deleteRange(nodes, from: from, to: to)
-        writeBatch.deleteRange(stale, from: from, to: to)
+        writeBatch.delete(stale, StateTreeSchema.staleKey(version))
     }
 
-    /// Adds to `writeBatch` the deletion of up to `limit` nodes that no version `≥ keepFrom` uses (stale
-    /// since a version `≤ keepFrom`) and of their stale-index entries; returns how many. Write the batch
-    /// before calling again (the entries are found by reading the database). `keepFrom` must not exceed
-    /// the finalized height, or a revert could find its parent version incomplete.
-    public func pruneStep(keepingFrom keepFrom: UInt64, limit: Int, into writeBatch: WriteBatch) throws(StorageError) -> Int {
-        guard limit > 0 else { return 0 }
+    /// Adds to `writeBatch` the deletion of the nodes that no version `≥ keepFrom` uses (the stale records
+    /// of versions `≤ keepFrom`), whole records at a time until at least `limit` nodes (or none are left),
+    /// and of those records; returns how many records (versions) and nodes. Write the batch before calling
+    /// again (records are found by reading the database). `keepFrom` must not exceed the finalized height,
+    /// or a revert could find its parent version incomplete.
+    public func pruneStep(
+        keepingFrom keepFrom: UInt64, limit: Int, into writeBatch: WriteBatch
+    ) throws(StorageError) -> (versions: Int, nodes: Int) {
+        guard limit > 0 else { return (0, 0) }
         let upper = StateTreeSchema.versionRange(keepFrom).to
         let it = try database.makeIterator(stale, lowerBound: nil, upperBound: upper)
         it.seekToFirst()
-        var n = 0
-        while n < limit, let key = it.key() {
-            guard key.count > 8 else {
-                throw StorageError.corruptRecord(record: "state tree stale index", key: key, detail: "key shorter than 9 bytes")
+        var versions = 0, n = 0
+        while n < limit, let key = it.key(), let value = it.value() {
+            guard key.count == 8 else {
+                throw StorageError.corruptRecord(record: "state tree stale index", key: key, detail: "key is not 8 bytes")
             }
-            let node = Array(key[8...])
-            do { _ = try NodeKey(storageKey: node) } catch {
-                throw StorageError.corruptRecord(record: "state tree stale index", key: key, detail: error.description)
-            }
-            writeBatch.delete(nodes, node)
+            let keys = try StateTreeSchema.decodeStale(value, key: key)
+            for node in keys { writeBatch.delete(nodes, node.storageKey) }
             writeBatch.delete(stale, key)
-            n += 1
+            versions += 1
+            n += keys.count
             it.next()
         }
         try it.checkStatus()
-        return n
+        return (versions, n)
     }
 
-    /// Deletes every node no version `≥ keepFrom` uses, in batches of at most `chunk` nodes, each one
-    /// atomic (a node and its stale entry go together, so an interrupted prune simply resumes). Returns
-    /// the number of nodes deleted.
+    /// Deletes every node no version `≥ keepFrom` uses, in batches of whole stale records of about `chunk`
+    /// nodes, each one atomic (a record and its nodes go together, so an interrupted prune simply resumes).
+    /// Returns the number of nodes deleted.
     @discardableResult
     public func prune(keepingFrom keepFrom: UInt64, chunk: Int = 10_000, sync: Bool = false) throws(StorageError) -> Int {
         var total = 0
         while true {
             let batch = try database.makeWriteBatch()
-            let n = try pruneStep(keepingFrom: keepFrom, limit: chunk, into: batch)
-            if n == 0 { return total }
+            let step = try pruneStep(keepingFrom: keepFrom, limit: chunk, into: batch)
+            if step.versions == 0 { return total }
             try database.write(batch, sync: sync)
-            total += n
+            total += step.nodes
         }
     }
 

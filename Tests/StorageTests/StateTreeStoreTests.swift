@@ -27,9 +27,11 @@ import Testing
     static func storedStale(_ db: Database) throws -> [UInt64: Set<NodeKey>] {
         var out: [UInt64: Set<NodeKey>] = [:]
         for kv in try db.scan(try db.columnFamily(StateTreeSchema.Family.stale), prefix: []) {
-            #expect(kv.value.isEmpty)
+            #expect(kv.key.count == 8)
             let v = KeyBytes.readBE(UInt64.self, kv.key, at: 0)!
-            out[v, default: []].insert(try NodeKey(storageKey: Array(kv.key[8...])))
+            let keys = try StateTreeSchema.decodeStale(kv.value, key: kv.key)
+            #expect(!keys.isEmpty && Set(keys).count == keys.count)
+            out[v] = Set(keys)
         }
         return out
     }
@@ -132,11 +134,15 @@ import Testing
         #expect(try db.get(state, [1]) == [1])
     }
 
-    @Test func corruptNodeIsReported() throws {
+    @Test func corruptRecordsAreReported() throws {
         let dir = try TempDirectory("tree")
         let (db, store) = try Self.open(dir)
         try db.put(try db.columnFamily(StateTreeSchema.Family.nodes), NodeKey.root(3).storageKey, [9])
         #expect(throws: StorageError.self) { try store.rootHash(version: 3) }
+        // A stale record with a trailing byte.
+        let record = StateTreeSchema.encodeStale([NodeKey.root(1)]) + [0]
+        try db.put(try db.columnFamily(StateTreeSchema.Family.stale), StateTreeSchema.staleKey(2), record)
+        #expect(throws: StorageError.self) { try store.prune(keepingFrom: 5) }
     }
 
     @Test func snapshotReadsOneVersionWhileNewOnesAreWritten() throws {
