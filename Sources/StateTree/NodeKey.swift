@@ -74,9 +74,13 @@ public struct NibblePath: Hashable, Comparable, Sendable, CustomStringConvertibl
         if c & 1 == 1, packed[packed.count - 1] & 0x0F != 0 {
             throw r.invalid("nibbles", "padding nibble is not zero", at: at)
         }
-        var full = [UInt8](repeating: 0, count: 32)
-        full.replaceSubrange(0..<packed.count, with: packed)
-        self.init(bits: Hash32(bytes: full)!, count: c)
+        // Copied into a zero value directly: `Hash32(bytes:)` is generic over collections and, not being
+        // specialized across modules, costs more than the rest of a node key's decoding.
+        var bits = Hash32.zero
+        Swift.withUnsafeMutableBytes(of: &bits) { dst in
+            packed.withUnsafeBytes { src in dst.copyMemory(from: src) }
+        }
+        self.init(bits: bits, count: c)
     }
 
     public var description: String {

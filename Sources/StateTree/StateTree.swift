@@ -6,7 +6,63 @@ import Synchronization
 public protocol TreeNodeReader {
     /// The node stored at `key`, or nil when there is none.
     func node(_ key: NodeKey) throws -> TreeNode?
+    /// The nodes stored at `keys`, in the same order (nil where absent). Stores with a batched lookup
+    /// implement it; the default asks `node(_:)` once per key.
+    func nodes(_ keys: [NodeKey]) throws -> [TreeNode?]
 }
+
+extension TreeNodeReader {
+    public func nodes(_ keys: [NodeKey]) throws -> [TreeNode?] { try keys.map { try node($0) } }
+}
+
+/// Nodes read ahead of an update, level by level in batches, in front of the store they came from.
+struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
+    let base: Base
+    let cache: [NodeKey: TreeNode]
+
+    func node(_ key: NodeKey) throws -> TreeNode? {
+        if let n = cache[key] { return n }
+        return try base.node(key)
+    }
+
+    /// Reads every node an update of `updates` on the tree rooted at `root` will load: breadth first, one
+    /// batched lookup per level, following only the children the updates go into. (An untouched leaf that
+    /// moves up when its siblings are deleted is read later, on its own: that is rare.)
+    static func prefetch(_ base: Base, root: (key: NodeKey, node: TreeNode)?, updates: [TreeUpdate]) throws -> PrefetchedReader {
+        var cache: [NodeKey: TreeNode] = [:]
+        // About one node per update per level below the top ones: reserving avoids repeated rehashing.
+        cache.reserveCapacity(updates.count * 4)
+        var frontier: [(key: NodeKey, node: InternalNode, range: Range<Int>)] = []
+        if let root, case .internal(let n) = root.node, !updates.isEmpty { frontier.append((root.key, n, 0..<updates.count)) }
+        while !frontier.isEmpty {
+            var wanted: [(key: NodeKey, isLeaf: Bool, range: Range<Int>)] = []
+            for (key, n, range) in frontier {
+                let depth = key.path.count
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let nibble = updates[i].keyHash.treeNibble(depth)
+                    var j = i + 1
+                    while j < range.upperBound && updates[j].keyHash.treeNibble(depth) == nibble { j += 1 }
+                    if let c = n.children[Int(nibble)] {
+                        wanted.append((NodeKey(version: c.version, path: key.path.appending(nibble)), c.isLeaf, i..<j))
+                    }
+                    i = j
+                }
+            }
+            let fetched = try base.nodes(wanted.map(\.key))
+            frontier = []
+            for (w, node) in zip(wanted, fetched) {
+                // A missing node is reported by the update itself, with its key.
+                guard let node else { continue }
+                cache[w.key] = node
+                if case .internal(let n) = node, !w.isLeaf { frontier.append((w.key, n, w.range)) }
+            }
+        }
+        return PrefetchedReader(base: base, cache: cache)
+    }
+}
+
+extension PrefetchedReader: Sendable where Base: Sendable {}
 
 /// One change of a batch: put `valueHash` at `keyHash`, or delete `keyHash` when `valueHash` is nil.
 public struct TreeUpdate: Hashable, Sendable {
@@ -89,7 +145,7 @@ public enum StateTree {
         for i in updates.indices.dropFirst() where !(updates[i - 1].keyHash < updates[i].keyHash) {
             throw StateTreeError.unsortedUpdates(index: i)
         }
-        return try applyChecked(reader, base: base, version: version) { b, existing in
+        return try applyChecked(reader, base: base, version: version, updates: updates) { b, existing in
             try b.update(existing, path: .root, updates[...])
         }
     }
@@ -105,7 +161,8 @@ public enum StateTree {
         for i in updates.indices.dropFirst() where !(updates[i - 1].keyHash < updates[i].keyHash) {
             throw StateTreeError.unsortedUpdates(index: i)
         }
-        return try applyChecked(reader, base: base, version: version) { b, existing in
+        return try applyChecked(reader, base: base, version: version, updates: updates) { b, existing in
+            let reader = b.reader
             guard updates.count >= 256, let (rootKey, rootNode) = existing, case .internal(let n) = rootNode else {
                 return try b.update(existing, path: .root, updates[...])
             }
@@ -148,19 +205,21 @@ public enum StateTree {
         }
     }
 
-    /// The common part of `apply` and `applyParallel`: reads the base root, lets `updateRoot` produce the
-    /// new root subtree, and stores the root at the new version.
+    /// The common part of `apply` and `applyParallel`: reads the base root and prefetches the nodes the
+    /// update will load, lets `updateRoot` produce the new root subtree, and stores the root at the new
+    /// version.
     private static func applyChecked<R: TreeNodeReader>(
-        _ reader: R, base: UInt64?, version: UInt64,
-        _ updateRoot: (inout Builder<R>, (key: NodeKey, node: TreeNode)?) throws -> Subtree
+        _ store: R, base: UInt64?, version: UInt64, updates: [TreeUpdate],
+        _ updateRoot: (inout Builder<PrefetchedReader<R>>, (key: NodeKey, node: TreeNode)?) throws -> Subtree
     ) throws -> TreeBatch {
-        var b = Builder(reader: reader, version: version)
         var existing: (key: NodeKey, node: TreeNode)?
         if let base {
             let key = NodeKey.root(base)
-            guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+            guard let node = try store.node(key) else { throw StateTreeError.missingNode(key) }
             existing = (key, node)
         }
+        let reader = try PrefetchedReader.prefetch(store, root: existing, updates: updates)
+        var b = Builder(reader: reader, version: version)
         let result = try updateRoot(&b, existing)
         // The root is stored at every version, even when nothing changed, so any version's tree is found
         // at (version, <root>). The previous root is then stale (exactly once, here or in `update`).

@@ -64,11 +64,26 @@ public struct RocksTreeReader: TreeNodeReader, Sendable {
     /// The stored node, nil when absent; an undecodable record is `StorageError.corruptRecord`.
     public func node(_ key: NodeKey) throws -> TreeNode? {
         let k = key.storageKey
-        guard let bytes = try database.get(nodes, k, snapshot: snapshot) else { return nil }
+        return try Self.decode(try database.get(nodes, k, snapshot: snapshot), key: k)
+    }
+
+    /// One batched RocksDB lookup (`multiGet`) for all of `keys`: the update prefetches a whole level
+    /// of the tree at a time this way.
+    public func nodes(_ keys: [NodeKey]) throws -> [TreeNode?] {
+        let raw = keys.map(\.storageKey)
+        let values = try database.multiGet(nodes, raw, snapshot: snapshot)
+        var out: [TreeNode?] = []
+        out.reserveCapacity(keys.count)
+        for (k, v) in zip(raw, values) { out.append(try Self.decode(v, key: k)) }
+        return out
+    }
+
+    private static func decode(_ bytes: [UInt8]?, key: [UInt8]) throws(StorageError) -> TreeNode? {
+        guard let bytes else { return nil }
         do {
             return try TreeNode(canonicalEncoding: bytes)
         } catch {
-            throw StorageError.corruptRecord(record: "state tree node", key: k, detail: error.description)
+            throw .corruptRecord(record: "state tree node", key: key, detail: error.description)
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Primitives
 import StateTree
 import Storage
+import Synchronization
 
 /// State-tree throughput on a large state in RocksDB, each figure beside a baseline from the same run on
 /// the same disk: block updates (tree nodes + state) against the same writes to the state alone, and proof
@@ -131,6 +132,21 @@ struct BenchStateTree: AsyncParsableCommand {
             for i in 0..<n { blackHole(try treeDB.get(treeState, sample[i & 4095], snapshot: snap)) }
         }
         report("proof generation", proofRate, baseline: getRate, unit: "proofs/s", machine: "target ≥ 20 k/s; baseline: point get")
+        // Both cores (RPC serves proofs concurrently): each thread walks its own keys.
+        let threads = 2
+        let perThread = max(1, Int(proofRate * seconds) / threads)
+        let failed = Atomic<Int>(0)
+        let p0 = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<perThread {
+                do { blackHole(try StateTree.proof(reader, version: tip, keyHash: hashes[(i &* 7 &+ t) & 4095])) } catch {
+                    failed.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+        }
+        let parallelRate = Double(perThread * threads) / (Double(DispatchTime.now().uptimeNanoseconds - p0) / 1e9)
+        guard failed.load(ordering: .relaxed) == 0 else { throw ValidationError("proof generation failed on a thread") }
+        report("  on \(threads) threads", parallelRate, baseline: getRate, unit: "proofs/s", machine: "baseline: point get, one thread")
         let proofs = try hashes.map { try StateTree.proof(reader, version: tip, keyHash: $0) }
         let values = try sample.map { try treeDB.get(treeState, $0, snapshot: snap).map(TreeHash.value) }
         let verifyRate = rate(seconds) { n in

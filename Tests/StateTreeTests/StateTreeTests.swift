@@ -92,6 +92,32 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         }
     }
 
+    /// Counts single and batched reads.
+    final class CountingReader: TreeNodeReader, @unchecked Sendable {
+        let base: MemoryTreeStore
+        var single = 0, batches = 0
+        init(_ base: MemoryTreeStore) { self.base = base }
+        func node(_ key: NodeKey) -> TreeNode? { single += 1; return base.node(key) }
+        func nodes(_ keys: [NodeKey]) -> [TreeNode?] { batches += 1; return keys.map { base.node($0) } }
+    }
+
+    /// The update reads the nodes it needs in one batch per tree level, not one by one: besides the root,
+    /// only an untouched leaf moving up after deletions is read alone.
+    @Test func updatesPrefetchOneBatchPerLevel() throws {
+        var h = Harness()
+        var g = KeyGenerator(seed: 9)
+        try h.apply((0..<5000).map { _ in TreeUpdate(keyHash: g.randomHash(), valueHash: value(g.rng.next())) })
+        let reader = CountingReader(h.store)
+        let updates = TreeUpdate.sorted((0..<500).map { _ in TreeUpdate(keyHash: g.randomHash(), valueHash: value(1)) })
+        let batch = try StateTree.apply(reader, base: 0, version: 1, updates: updates)
+        #expect(reader.single == 1)
+        #expect(reader.batches >= 3 && reader.batches <= 6)
+        h.store.commit(batch)
+        var model = h.model
+        for u in updates { model[u.keyHash] = u.valueHash }
+        #expect(batch.rootHash == Reference.root(model))
+    }
+
     @Test func rawKeysHashWithPlainSHA256() {
         let u = TreeUpdate(key: Array("account/alice".utf8), value: [])
         #expect(u.keyHash == SHA256.hash(Array("account/alice".utf8)))
