@@ -19,6 +19,8 @@ struct BenchStateTree: AsyncParsableCommand {
     @Option(help: "Seconds per proof measurement.") var seconds: Double = 2.0
     @Option(help: "Sync each block's batch to disk, as a node does.") var sync: Bool = true
     @Option(help: "Update the root's subtrees in parallel.") var parallel: Bool = true
+    @Option(help: "0: archive (never prune while measuring). N > 0: keep the newest N versions, pruning the older ones' stale nodes inside each block's batch (the load's stale nodes are pruned first, untimed).")
+    var pruneWindow: UInt64 = 0
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
 
     func run() async throws {
@@ -60,9 +62,14 @@ struct BenchStateTree: AsyncParsableCommand {
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
         print("  loaded \(keys) keys in \(version.map { $0 + 1 } ?? 0) versions, \(String(format: "%.1f", loadSeconds)) s (both databases)")
 
+        if pruneWindow > 0 {
+            let pruned = try tree.prune(keepingFrom: version!)
+            print("  pruned \(pruned) stale nodes of the load; then keeping the newest \(pruneWindow) versions")
+        }
+
         // Blocks: the same write set to both databases, alternating, each one synced batch.
         var treeNanos: UInt64 = 0, plainNanos: UInt64 = 0, updateNanos: UInt64 = 0, sequentialNanos: UInt64 = 0
-        var nodesWritten = 0, staleNodes = 0
+        var nodesWritten = 0, staleNodes = 0, prunedInBlocks = 0
         for _ in 0..<blocks {
             var writes: [[UInt8]: [UInt8]?] = [:]
             while writes.count < writesPerBlock {
@@ -101,6 +108,9 @@ struct BenchStateTree: AsyncParsableCommand {
             let wb = try treeDB.makeWriteBatch()
             for (k, v) in entries { if let v { wb.put(treeState, k, v) } else { wb.delete(treeState, k) } }
             tree.write(batch, into: wb)
+            if pruneWindow > 0, next >= pruneWindow {
+                prunedInBlocks += try tree.pruneStep(keepingFrom: next - pruneWindow, limit: .max, into: wb).nodes
+            }
             try treeDB.write(wb, sync: sync)
             treeNanos += DispatchTime.now().uptimeNanoseconds - t0
             version = next
@@ -110,7 +120,7 @@ struct BenchStateTree: AsyncParsableCommand {
         }
         let total = Double(blocks * writesPerBlock)
         let treeRate = total / (Double(treeNanos) / 1e9), plainRate = total / (Double(plainNanos) / 1e9)
-        print("  \(blocks) blocks × \(writesPerBlock) writes over ≥ \(keys) keys, sync \(sync); per block \(nodesWritten / max(blocks, 1)) nodes written, \(staleNodes / max(blocks, 1)) made stale")
+        print("  \(blocks) blocks × \(writesPerBlock) writes over ≥ \(keys) keys, sync \(sync); per block \(nodesWritten / max(blocks, 1)) nodes written, \(staleNodes / max(blocks, 1)) made stale, \(prunedInBlocks / max(blocks, 1)) pruned")
         report("block update, tree", treeRate, baseline: plainRate, unit: "writes/s", machine: "baseline: same writes, state only")
         report("  per block", Double(treeNanos) / Double(blocks) / 1e6, baseline: Double(plainNanos) / Double(blocks) / 1e6, unit: "ms", machine: "\(writesPerBlock) writes")
         report("  tree update in it", Double(updateNanos) / Double(blocks) / 1e6, baseline: nil, unit: "ms", machine: parallel ? "root subtrees in parallel" : "one thread")
