@@ -95,10 +95,10 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// Counts single and batched reads.
     final class CountingReader: TreeNodeReader, @unchecked Sendable {
         let base: MemoryTreeStore
-        var single = 0, batches = 0
+        var single = 0, batches = 0, read = 0
         init(_ base: MemoryTreeStore) { self.base = base }
-        func node(_ key: NodeKey) -> TreeNode? { single += 1; return base.node(key) }
-        func nodes(_ keys: [NodeKey]) -> [TreeNode?] { batches += 1; return keys.map { base.node($0) } }
+        func node(_ key: NodeKey) -> TreeNode? { single += 1; read += 1; return base.node(key) }
+        func nodes(_ keys: [NodeKey]) -> [TreeNode?] { batches += 1; read += keys.count; return keys.map { base.node($0) } }
     }
 
     /// The update reads the nodes it needs in one batch per tree level, not one by one: besides the root,
@@ -116,6 +116,40 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         var model = h.model
         for u in updates { model[u.keyHash] = u.valueHash }
         #expect(batch.rootHash == Reference.root(model))
+    }
+
+    /// Previous-value hints save leaf reads when right and change nothing when wrong or missing.
+    @Test func previousValueHintsNeverChangeTheResult() async {
+        await propertyCheck(count: 15, input: Gen.uint64()) { seed in
+            var g = KeyGenerator(seed: seed)
+            var h = Harness()
+            try h.apply((0..<2000).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
+            var plain: [TreeUpdate] = [], right: [TreeUpdate] = [], wrong: [TreeUpdate] = []
+            var keys = Set<Hash32>()
+            for _ in 0..<300 {
+                let k = g.rng.next() % 3 == 0 ? g.next() : g.existing()!
+                guard keys.insert(k).inserted else { continue }
+                let v: Hash32? = g.rng.next() % 5 == 0 ? nil : value(g.rng.next())
+                plain.append(TreeUpdate(keyHash: k, valueHash: v))
+                right.append(TreeUpdate(keyHash: k, valueHash: v, previousValueHash: h.model[k]))
+                // Wrong hints: another value, or a value for an absent key.
+                wrong.append(TreeUpdate(keyHash: k, valueHash: v, previousValueHash: value(g.rng.next())))
+            }
+            let base = try StateTree.apply(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(plain))
+            let counting = CountingReader(h.store)
+            let hinted = try StateTree.apply(counting, base: 0, version: 1, updates: TreeUpdate.sorted(right))
+            let misled = try StateTree.apply(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(wrong))
+            let parallel = try StateTree.applyParallel(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(right))
+            for other in [hinted, misled, parallel] {
+                #expect(other.rootHash == base.rootHash)
+                #expect(other.nodes == base.nodes)
+                #expect(other.staleNodes == base.staleNodes)
+            }
+            // Overwrites and deletions of present keys found their leaves from the hints, not the store.
+            let uncounted = CountingReader(h.store)
+            _ = try StateTree.apply(uncounted, base: 0, version: 1, updates: TreeUpdate.sorted(plain))
+            #expect(counting.read < uncounted.read)
+        }
     }
 
     @Test func rawKeysHashWithPlainSHA256() {
