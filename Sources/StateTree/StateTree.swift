@@ -286,6 +286,42 @@ public enum StateTree {
         return leaf.flatMap { $0.keyHash == keyHash ? $0.valueHash : nil }
     }
 
+    /// Up to `limit` leaves of the tree of `version` in ascending key-hash order, strictly after `after`
+    /// when given: a page of the whole state as committed at `version` (for state-sync chunks, or dumping a
+    /// retained version). Reads only the subtrees the page needs.
+    public static func leaves<R: TreeNodeReader>(
+        _ reader: R, version: UInt64, after: Hash32? = nil, limit: Int
+    ) throws -> [LeafNode] {
+        var out: [LeafNode] = []
+        guard limit > 0 else { return out }
+        let rootKey = NodeKey.root(version)
+        guard let root = try reader.node(rootKey) else { throw StateTreeError.missingNode(rootKey) }
+        // Depth first, children in nibble order, so leaves come out in key-hash order.
+        func visit(_ key: NodeKey, _ node: TreeNode) throws {
+            switch node {
+            case .empty:
+                return
+            case .leaf(let leaf):
+                if after.map({ $0 < leaf.keyHash }) ?? true { out.append(leaf) }
+            case .internal(let n):
+                for (i, c) in n.children.enumerated() {
+                    guard let c, out.count < limit else { continue }
+                    let path = key.path.appending(UInt8(i))
+                    // Skip subtrees wholly at or below `after`: their path precedes after's prefix.
+                    if let after {
+                        let prefix = NibblePath(prefixOf: after, count: path.count)
+                        if path.bits < prefix.bits { continue }
+                    }
+                    let childKey = NodeKey(version: c.version, path: path)
+                    guard let child = try reader.node(childKey) else { throw StateTreeError.missingNode(childKey) }
+                    try visit(childKey, child)
+                }
+            }
+        }
+        try visit(rootKey, root)
+        return out
+    }
+
     /// A proof of the value (or absence) of `keyHash` in the tree of `version`: the binary siblings along
     /// the key's path down to where its subtree holds at most one leaf, and that leaf.
     public static func proof<R: TreeNodeReader>(_ reader: R, version: UInt64, keyHash: Hash32) throws -> StateProof {

@@ -152,6 +152,30 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         }
     }
 
+    /// Paging through the leaves of a version yields its whole key/value set, in key-hash order, once.
+    @Test func leavesPageThroughAVersion() async {
+        await propertyCheck(count: 15, input: Gen.uint64()) { seed in
+            var g = KeyGenerator(seed: seed)
+            var h = Harness()
+            try h.apply((0..<Int(g.rng.next() % 400)).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
+            let old = h.model
+            try h.apply(h.model.keys.prefix(50).map { TreeUpdate(keyHash: $0, valueHash: nil) })
+            for (version, model) in [(UInt64(0), old), (1, h.model)] {
+                let limit = 1 + Int(g.rng.next() % 60)
+                var all: [LeafNode] = []
+                var after: Hash32?
+                while true {
+                    let page = try StateTree.leaves(h.store, version: version, after: after, limit: limit)
+                    #expect(page.count <= limit)
+                    all += page
+                    if page.count < limit { break }
+                    after = page.last!.keyHash
+                }
+                #expect(all == model.sorted { $0.key < $1.key }.map { LeafNode(keyHash: $0.key, valueHash: $0.value) })
+            }
+        }
+    }
+
     @Test func rawKeysHashWithPlainSHA256() {
         let u = TreeUpdate(key: Array("account/alice".utf8), value: [])
         #expect(u.keyHash == SHA256.hash(Array("account/alice".utf8)))
