@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
+//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
 
 import Foundation
 import PackageDescription
@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "StateTree", targets: ["StateTree"]),
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "RPC", targets: ["RPC"]),
     ],
@@ -60,6 +61,14 @@ let package = Package(
         .target(
             name: "Primitives",
             dependencies: ["CSecp256k1", "COpenSSL"],
+            swiftSettings: strict
+        ),
+
+        // Jellyfish-style sparse Merkle tree over the state: hashing, nodes, batch updates, proofs
+        // (Specs/state-tree.md). Pure algorithms over an abstract node reader; Storage persists the nodes.
+        .target(
+            name: "StateTree",
+            dependencies: ["Primitives"],
             swiftSettings: strict
         ),
 
@@ -118,7 +127,7 @@ let package = Package(
         // RocksDB engine, chain store and state store with undo (Specs/storage.md).
         .target(
             name: "Storage",
-            dependencies: ["Primitives", "Ledger", "CRocksDB"],
+            dependencies: ["Primitives", "Ledger", "StateTree", "CRocksDB"],
             swiftSettings: strict
         ),
 
@@ -150,6 +159,7 @@ let package = Package(
                 "Node",
                 "P2P",
                 "Storage",
+                "StateTree",
                 "Verifier",
                 "CBaseline",
                 "RPC",
@@ -202,6 +212,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "StateTreeTests",
+            dependencies: [
+                "StateTree",
+                "Primitives",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "PrimitivesTests",
             dependencies: [
                 "Primitives",
@@ -233,6 +252,7 @@ let package = Package(
                 "Primitives",
                 "StorageTestSupport",
                 "StorageCrashChild",
+                "StateTree",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

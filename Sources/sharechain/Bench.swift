@@ -5,7 +5,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchExecutor.self, BenchImport.self, BenchSync.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self, BenchSync.self, BenchAll.self]
     )
 }
 
@@ -17,6 +17,7 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchPrimitives.parse([]).run()
         try await BenchLedger.parse([]).run()
         try await BenchStorage.parse([]).run()
+        try await BenchStateTree.parse([]).run()
         try await BenchExecutor.parse([]).run()
         try await BenchImport.parse([]).run()
         try await BenchSync.parse([]).run()
