@@ -80,7 +80,8 @@ let package = Package(
         .target(
             name: "P2P",
             dependencies: [
-                "Primitives", "Ledger", "Consensus",
+                // COpenSSL: X25519, ChaCha20-Poly1305 and HMAC-SHA256 of the Noise transport (Sources/P2P/Noise).
+                "Primitives", "Ledger", "Consensus", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
