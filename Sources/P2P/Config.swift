@@ -43,6 +43,9 @@ public struct P2PConfig: Sendable {
     public var nodeKey: PrivateKey
     /// Peers to dial at start and to keep dialing (`--peer host:port`).
     public var bootstrapPeers: [PeerEndpoint] = []
+    /// Node keys expected at dialled addresses (`--peer <node key hex>@host:port`): the Noise handshake fails
+    /// with an identity mismatch if another node answers there.
+    public var pinnedPeerKeys: [PeerEndpoint: PublicKey] = [:]
     /// Where learned and working peer addresses are kept between runs (nil: not kept).
     public var peersFile: String?
     /// A file listing node keys (64 hex) or listen addresses (`host:port`), one a line, that the node refuses

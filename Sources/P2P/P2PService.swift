@@ -39,6 +39,8 @@ public final class P2PService: Service, Sendable {
     private let stopping = Mutex(false)
     /// Bytes queued for one peer before it counts as too slow.
     private let maxQueuedBytes: Int
+    /// Our Noise static key and the node key's signature binding it (made once per process).
+    let noiseIdentity: NoiseIdentity
 
     /// - Parameters:
     ///   - eventLoopGroup: where sockets run (default: NIO's shared group).
@@ -51,6 +53,7 @@ public final class P2PService: Service, Sendable {
         self.logger = logger
         limits = P2PLimits(genesis: chain.genesis)
         group = eventLoopGroup
+        noiseIdentity = NoiseIdentity(nodeKey: config.nodeKey, chainId: chain.genesis.chainId)
         let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: config.maxInboundPeers, maxOutbound: config.maxOutboundPeers,
                               banThreshold: config.banThreshold, banDuration: config.banDuration)
         self.table = table
@@ -116,7 +119,7 @@ public final class P2PService: Service, Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .bind(host: config.listenHost, port: config.listenPort) { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
+                    channel.eventLoop.makeCompletedFuture { try self.configure(channel, role: .responder, expectedPeer: nil) }
                 }
         } catch {
             throw P2PConfigError("cannot listen on \(config.listenHost):\(config.listenPort): \(error)")
@@ -150,16 +153,22 @@ public final class P2PService: Service, Sendable {
     struct Connection: Sendable {
         let channel: NIOAsyncChannel<Frame, ByteBuffer>
         let remote: SocketAddress?
+        /// The Noise handshake's outcome: the authenticated peer.
+        let noise: EventLoopFuture<NoisePeer>
     }
 
-    /// The pipeline of every connection: framing on the event loop, then an async channel of frames.
-    private func configure(_ channel: any Channel) throws -> Connection {
+    /// The pipeline of every connection: Noise encryption (the dialer initiates), framing of the decrypted
+    /// stream on the event loop, then an async channel of frames.
+    private func configure(_ channel: any Channel, role: NoiseRole, expectedPeer: PublicKey?) throws -> Connection {
+        let noise = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
+                                 timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.addHandler(noise)
         try channel.pipeline.syncOperations.addHandler(
             FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
         let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
             backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
             inboundType: Frame.self, outboundType: ByteBuffer.self))
-        return Connection(channel: async, remote: channel.remoteAddress)
+        return Connection(channel: async, remote: channel.remoteAddress, noise: noise.established)
     }
 
     private func acceptLoop(_ server: NIOAsyncChannel<Connection, Never>) async {
@@ -197,6 +206,8 @@ public final class P2PService: Service, Sendable {
     private func refuse(_ connection: Connection, _ reason: DisconnectReason, _ message: String) async {
         logger.debug("refusing connection", metadata: ["remote": "\(connection.remote?.description ?? "?")", "reason": "\(reason)"])
         try? await connection.channel.executeThenClose { _, outbound in
+            // The reason can only travel encrypted: wait for the Noise handshake (bounded by its timeout).
+            _ = try await connection.noise.get()
             try await outbound.write(ByteBuffer(bytes: P2PMessage.disconnect(reason, message).frame))
         }
     }
@@ -236,7 +247,9 @@ public final class P2PService: Service, Sendable {
                 .connectTimeout(.seconds(3))
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: e.host, port: e.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try self.configure(channel, role: .initiator, expectedPeer: self.config.pinnedPeerKeys[e])
+                    }
                 }
         } catch {
             logger.debug("dial failed", metadata: ["peer": "\(e)", "error": "\(error)"])
@@ -267,6 +280,10 @@ public final class P2PService: Service, Sendable {
         case invalidKey
         case badSignature
         case refused(DisconnectReason, String)
+        /// The encrypted transport could not be established (Noise handshake failure).
+        case noise(NoiseError)
+        /// `hello` names another node key than the one the Noise handshake authenticated.
+        case identityMismatch
 
         var description: String {
             switch self {
@@ -280,6 +297,8 @@ public final class P2PService: Service, Sendable {
             case .invalidKey: "peer's node key is not a valid public key"
             case .badSignature: "peer's handshake signature does not verify"
             case .refused(let r, let m): "refused: \(r) (\(m))"
+            case .noise(let e): "\(e)"
+            case .identityMismatch: "peer's hello names another node key than its encrypted session's identity"
             }
         }
     }
@@ -302,7 +321,11 @@ public final class P2PService: Service, Sendable {
                 }
                 let hello: Hello
                 do {
-                    hello = try await handshake(&frames, outbound, host: host, dialed: dialed)
+                    let noisePeer: NoisePeer
+                    do { noisePeer = try await connection.noise.get() } catch {
+                        throw HandshakeFailure.noise(error as? NoiseError ?? .closed)
+                    }
+                    hello = try await handshake(&frames, outbound, host: host, dialed: dialed, noisePeer: noisePeer)
                     timer.cancel()
                 } catch let failure as HandshakeFailure {
                     timer.cancel()
@@ -358,7 +381,7 @@ public final class P2PService: Service, Sendable {
 
     /// Both sides send `hello` at once; each signs the other's challenge in `auth`.
     private func handshake(_ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-                           host: String, dialed: PeerEndpoint?) async throws(HandshakeFailure) -> Hello {
+                           host: String, dialed: PeerEndpoint?, noisePeer: NoisePeer) async throws(HandshakeFailure) -> Hello {
         let chainId = chain.genesis.chainId
         let genesisHash = genesisHashBox.withLock { $0 } ?? .zero
         let challenge = SecureRandom.hash32()
@@ -385,6 +408,12 @@ public final class P2PService: Service, Sendable {
         guard hello.nodeKey.isValid else {
             await write(.disconnect(.badHandshake, "invalid node key"), outbound)
             throw .invalidKey
+        }
+        // The session's encryption keys belong to the node the Noise handshake authenticated; `hello` must
+        // name the same one.
+        guard hello.nodeKey == noisePeer.nodeKey else {
+            await write(.disconnect(.badHandshake, "hello names another node key than the encrypted session's"), outbound)
+            throw .identityMismatch
         }
         let endpoint = dialed ?? (hello.listenPort != 0 ? PeerEndpoint(host: host, port: Int(hello.listenPort)) : nil)
         if let (reason, message) = table.refusal(hello.nodeKey, host: host, endpoint: endpoint) {
@@ -441,9 +470,35 @@ public final class P2PService: Service, Sendable {
         case .unexpected:
             logger.warning("handshake failed: \(failure)", metadata: meta)
             what = .protocolViolation
-        case .invalidKey, .badSignature:
+        case .invalidKey, .badSignature, .identityMismatch:
             logger.warning("handshake failed: \(failure)", metadata: meta)
             what = .badHandshake
+        case .noise(let e):
+            switch e {
+            case .closed:
+                logger.debug("handshake ended: \(failure)", metadata: meta)
+                what = nil
+            case .timeout:
+                logger.info("handshake timed out", metadata: meta)
+                what = .stalledFrame
+            case .plaintextPeer:
+                logger.warning("refusing plaintext peer: it speaks the unencrypted P2P protocol; this node requires Noise encryption",
+                               metadata: meta)
+                what = nil
+            case .wrongChain, .wrongVersion:
+                logger.warning("disconnecting: \(e)", metadata: meta)
+                what = nil
+            case .identityMismatch:
+                // Not the peer's fault necessarily (an address now used by another node), but never accepted.
+                logger.warning("handshake failed: \(e)", metadata: meta)
+                what = nil
+            case .decryptionFailed, .invalidPublicKey, .malformedMessage, .outOfOrder, .badIdentity, .identitySignatureInvalid:
+                logger.warning("handshake failed: \(e)", metadata: meta)
+                what = .badHandshake
+            case .nonceExhausted, .library:
+                logger.error("handshake failed: \(e)", metadata: meta)
+                what = nil
+            }
         }
         if let what, table.penalize(key: nil, host: host, what) {
             logger.warning("banning address", metadata: ["host": "\(host)", "reason": "\(what)"])
