@@ -56,6 +56,18 @@ public struct P2PConfig: Sendable {
 
     public var maxInboundPeers = 32
     public var maxOutboundPeers = 8
+    /// Inbound connections accepted from one IP address, and from one address group (/24, /48 for IPv6).
+    public var maxInboundPerIP = 4
+    public var maxInboundPerGroup = 8
+    /// Loopback peers are exempt from the per-address limits and from outbound group diversity (every devnet
+    /// node shares 127.0.0.1), as they are from address bans. Tests of the limits turn it off.
+    public var exemptLoopbackFromAddressLimits = true
+
+    /// Where bans and misbehaviour scores are kept between runs (`<dataDir>/bans.json`; nil: not kept).
+    public var banFile: String?
+    /// Where the outbound peers connected at shutdown are kept, to be dialled first at the next start
+    /// (`<dataDir>/anchors.json`; nil: no anchors).
+    public var anchorsFile: String?
 
     /// Handshake must complete within this.
     public var handshakeTimeout: Duration = .seconds(5)

@@ -41,6 +41,8 @@ public final class P2PService: Service, Sendable {
     private let maxQueuedBytes: Int
     /// Our Noise static key and the node key's signature binding it (made once per process).
     let noiseIdentity: NoiseIdentity
+    /// Node keys expected at anchor addresses (read from the anchors file at start).
+    private let anchorKeys: [PeerEndpoint: PublicKey]
 
     /// - Parameters:
     ///   - eventLoopGroup: where sockets run (default: NIO's shared group).
@@ -61,6 +63,21 @@ public final class P2PService: Service, Sendable {
         if let file = config.peersFile {
             for e in PeersFile.load(file) { book.learn(e) }
         }
+        var anchors = [PeerEndpoint: PublicKey]()
+        if let file = config.anchorsFile {
+            for (e, k) in AnchorsFile.load(file) where k != config.nodeKey.publicKey {
+                book.anchor(e, nodeKey: k)
+                anchors[e] = k
+            }
+            // Used once: a node that cannot reach its anchors must not keep preferring them.
+            try? FileManager.default.removeItem(atPath: file)
+            if !anchors.isEmpty { logger.info("dialling anchor peers first", metadata: ["anchors": "\(anchors.keys.map(\.description))"]) }
+        }
+        anchorKeys = anchors
+        if let file = config.banFile, let bans = BanFile.load(file) {
+            let n = table.importBans(bans)
+            logger.info("bans restored", metadata: ["bans": "\(n)", "scores": "\(bans.scores.count)"])
+        }
         self.book = Mutex(book)
         // Room for a full `getBlocks` answer of in-flight-sized batches of full blocks, and then some.
         maxQueuedBytes = max(64 << 20, 20 * P2PLimits(genesis: chain.genesis).maxFrameBytes)
@@ -80,7 +97,15 @@ public final class P2PService: Service, Sendable {
     public var syncStatus: SyncStatus { sync.status }
 
     /// The connected peers.
-    public func peers() -> [PeerInfo] { table.peers.filter { !$0.isClosed }.map(\.info) }
+    public func peers() -> [PeerInfo] {
+        table.peers.filter { !$0.isClosed }.map { p in
+            var info = p.info
+            info.addressGroup = AddressGroup.of(p.remoteHost)
+            info.score = max(table.score(.node(p.nodeKey)), table.score(.host(p.remoteHost)))
+            info.banned = table.isBanned(p.nodeKey) || table.isBanned(host: p.remoteHost)
+            return info
+        }
+    }
 
     /// Relays a block (the block producer's hook) to every peer that does not have it.
     public func broadcast(_ block: Block) async {
@@ -139,9 +164,11 @@ public final class P2PService: Service, Sendable {
             logger.info("p2p shutting down", metadata: ["peers": "\(table.peers.count)"])
             stopping.withLock { $0 = true }
             server.channel.close(promise: nil)
+            saveAnchors()
             for p in table.peers { p.disconnect(.shutdown, "node shutting down") }
             if graceful { try? await Task.sleep(for: .milliseconds(200)) }  // let writers flush the goodbyes
             savePeersFile()
+            saveBans(force: true)
             sync.finish()
             group.cancelAll()
         }
@@ -195,6 +222,12 @@ public final class P2PService: Service, Sendable {
             await refuse(connection, .banned, "address banned")
             return
         }
+        let exempt = config.exemptLoopbackFromAddressLimits
+        if let why = table.reserveInbound(host: host, perHost: config.maxInboundPerIP, perGroup: config.maxInboundPerGroup, exemptLoopback: exempt) {
+            await refuse(connection, .tooManyPeers, why)
+            return
+        }
+        defer { table.releaseInbound(host: host, exemptLoopback: exempt) }
         guard table.reserveInbound() else {
             await refuse(connection, .tooManyPeers, "inbound limit \(config.maxInboundPeers) reached")
             return
@@ -219,10 +252,19 @@ public final class P2PService: Service, Sendable {
             while !Task.isCancelled && !stopping.withLock({ $0 }) {
                 let free = config.maxOutboundPeers - table.outboundCount
                 let table = self.table
+                let exempt = config.exemptLoopbackFromAddressLimits
+                // Learned addresses only in address groups we have no outbound peer in yet (the operator's
+                // bootstrap peers and our anchors are always dialled).
+                var groups = Set<String>()
                 let due = book.withLock { b in
                     b.takeDue(max: free) { entry in
-                        table.isBlocked(endpoint: entry.endpoint) || table.isConnected(endpoint: entry.endpoint)
-                            || (entry.nodeKey.map { table.isConnected($0) || table.isBanned($0) } ?? false)
+                        if table.isBlocked(endpoint: entry.endpoint) || table.isConnected(endpoint: entry.endpoint)
+                            || (entry.nodeKey.map { table.isConnected($0) || table.isBanned($0) } ?? false) { return true }
+                        guard entry.source == .learned, !(exempt && isLoopbackHost(entry.endpoint.host)) else { return false }
+                        let g = AddressGroup.of(entry.endpoint.host)
+                        if table.outboundInGroup(of: entry.endpoint.host) > 0 || groups.contains(g) { return true }
+                        groups.insert(g)
+                        return false
                     }
                 }
                 for e in due {
@@ -230,8 +272,12 @@ public final class P2PService: Service, Sendable {
                         book.withLock { $0.release(e) }
                         continue
                     }
+                    table.addOutboundGroup(e.host)
                     dials.addTask {
-                        defer { self.table.releaseOutbound() }
+                        defer {
+                            self.table.removeOutboundGroup(e.host)
+                            self.table.releaseOutbound()
+                        }
                         await self.outboundConnection(e)
                     }
                 }
@@ -248,7 +294,7 @@ public final class P2PService: Service, Sendable {
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: e.host, port: e.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try self.configure(channel, role: .initiator, expectedPeer: self.config.pinnedPeerKeys[e])
+                        try self.configure(channel, role: .initiator, expectedPeer: self.config.pinnedPeerKeys[e] ?? self.anchorKeys[e])
                     }
                 }
         } catch {
@@ -806,6 +852,7 @@ public final class P2PService: Service, Sendable {
             // retries them every slot, a follower has only this.
             if tick % 10 == 0 { await chain.retryEarly() }
             if tick % 300 == 0 { savePeersFile() }
+            if tick % 10 == 0 { saveBans() }
             if ContinuousClock.now - lastExchange >= config.peerExchangeInterval {
                 lastExchange = .now
                 askForPeers()
@@ -834,6 +881,23 @@ public final class P2PService: Service, Sendable {
         for p in excluded { p.disconnect(.blocked, "blocked by the operator") }
         // Lifted blocks should reconnect at once, not after a long backoff.
         book.withLock { $0.resetBackoff() }
+    }
+
+    /// Writes the ban file when bans or scores changed (or always, at shutdown).
+    private func saveBans(force: Bool = false) {
+        guard let path = config.banFile, let f = table.exportBans(force: force) else { return }
+        do { try f.save(path) } catch { logger.warning("cannot save the ban file: \(error)") }
+    }
+
+    /// Remembers up to two outbound peers we are connected to, to dial them first at the next start.
+    private func saveAnchors() {
+        guard let path = config.anchorsFile else { return }
+        let anchors = table.peers.filter { $0.direction == .outbound && !$0.isClosed }.compactMap { p -> AnchorsFile.Anchor? in
+            guard let e = p.listenEndpoint else { return nil }
+            return AnchorsFile.Anchor(address: e.description, nodeKey: p.nodeKey.hex)
+        }.sorted { $0.address < $1.address }.prefix(AnchorsFile.maxAnchors)
+        guard !anchors.isEmpty else { return }
+        do { try AnchorsFile(anchors: Array(anchors)).save(path) } catch { logger.warning("cannot save the anchors file: \(error)") }
     }
 
     private func savePeersFile() {

@@ -23,6 +23,8 @@ final class TempDir: Sendable {
         try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }
+    /// A file path inside the directory (not created).
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
@@ -172,10 +174,12 @@ final class TestPeer: Sendable {
     ///   - key: the node key the Noise handshake presents (use the same one in `hello`).
     ///   - expectedPeer: the node key we expect to reach.
     static func connect(port: Int, limits: P2PLimits, chainId: Hash32?, key: PrivateKey = .generate(),
-                        expectedPeer: PublicKey? = nil, host: String = "127.0.0.1") async throws -> TestPeer {
+                        expectedPeer: PublicKey? = nil, host: String = "127.0.0.1", sourceHost: String? = nil) async throws -> TestPeer {
         let inbox = Inbox()
         let noise = FutureBox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let sourceHost { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceHost, port: 0)) }
+        let channel = try await bootstrap
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     if let chainId {
