@@ -180,22 +180,26 @@ public final class P2PService: Service, Sendable {
     struct Connection: Sendable {
         let channel: NIOAsyncChannel<Frame, ByteBuffer>
         let remote: SocketAddress?
-        /// The Noise handshake's outcome: the authenticated peer.
-        let noise: EventLoopFuture<NoisePeer>
+        /// The Noise handshake's outcome: the authenticated peer (nil only for the benchmarks' plaintext baseline).
+        let noise: EventLoopFuture<NoisePeer>?
     }
 
     /// The pipeline of every connection: Noise encryption (the dialer initiates), framing of the decrypted
     /// stream on the event loop, then an async channel of frames.
     private func configure(_ channel: any Channel, role: NoiseRole, expectedPeer: PublicKey?) throws -> Connection {
-        let noise = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
-                                 timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
-        try channel.pipeline.syncOperations.addHandler(noise)
+        var noise: NoiseHandler?
+        if !config.plaintextTransportForBenchmarks {
+            let handler = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
+                                       timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            noise = handler
+        }
         try channel.pipeline.syncOperations.addHandler(
             FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
         let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
             backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
             inboundType: Frame.self, outboundType: ByteBuffer.self))
-        return Connection(channel: async, remote: channel.remoteAddress, noise: noise.established)
+        return Connection(channel: async, remote: channel.remoteAddress, noise: noise?.established)
     }
 
     private func acceptLoop(_ server: NIOAsyncChannel<Connection, Never>) async {
@@ -240,7 +244,7 @@ public final class P2PService: Service, Sendable {
         logger.debug("refusing connection", metadata: ["remote": "\(connection.remote?.description ?? "?")", "reason": "\(reason)"])
         try? await connection.channel.executeThenClose { _, outbound in
             // The reason can only travel encrypted: wait for the Noise handshake (bounded by its timeout).
-            _ = try await connection.noise.get()
+            _ = try await connection.noise?.get()
             try await outbound.write(ByteBuffer(bytes: P2PMessage.disconnect(reason, message).frame))
         }
     }
@@ -367,8 +371,8 @@ public final class P2PService: Service, Sendable {
                 }
                 let hello: Hello
                 do {
-                    let noisePeer: NoisePeer
-                    do { noisePeer = try await connection.noise.get() } catch {
+                    let noisePeer: NoisePeer?
+                    do { noisePeer = try await connection.noise?.get() } catch {
                         throw HandshakeFailure.noise(error as? NoiseError ?? .closed)
                     }
                     hello = try await handshake(&frames, outbound, host: host, dialed: dialed, noisePeer: noisePeer)
@@ -427,7 +431,7 @@ public final class P2PService: Service, Sendable {
 
     /// Both sides send `hello` at once; each signs the other's challenge in `auth`.
     private func handshake(_ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-                           host: String, dialed: PeerEndpoint?, noisePeer: NoisePeer) async throws(HandshakeFailure) -> Hello {
+                           host: String, dialed: PeerEndpoint?, noisePeer: NoisePeer?) async throws(HandshakeFailure) -> Hello {
         let chainId = chain.genesis.chainId
         let genesisHash = genesisHashBox.withLock { $0 } ?? .zero
         let challenge = SecureRandom.hash32()
@@ -457,7 +461,7 @@ public final class P2PService: Service, Sendable {
         }
         // The session's encryption keys belong to the node the Noise handshake authenticated; `hello` must
         // name the same one.
-        guard hello.nodeKey == noisePeer.nodeKey else {
+        guard noisePeer == nil || hello.nodeKey == noisePeer?.nodeKey else {
             await write(.disconnect(.badHandshake, "hello names another node key than the encrypted session's"), outbound)
             throw .identityMismatch
         }
