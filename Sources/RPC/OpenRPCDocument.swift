@@ -1465,7 +1465,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key \u2016 nonce) continues after the last item returned."
+      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key ‖ nonce) continues after the last item returned."
     },
     {
       "name": "net_peers",
@@ -2721,7 +2721,7 @@ enum OpenRPCDocument {
           },
           "shares": {
             "type": "integer",
-            "description": "Weighted shares: tokens \u00d7 shard cost weight."
+            "description": "Weighted shares: tokens × shard cost weight."
           },
           "commitments": {
             "type": "integer"
@@ -3062,7 +3062,10 @@ enum OpenRPCDocument {
           "address",
           "inbound",
           "height",
-          "score"
+          "score",
+          "addressGroup",
+          "banned",
+          "encryption"
         ],
         "properties": {
           "nodeId": {
@@ -3093,6 +3096,31 @@ enum OpenRPCDocument {
                 "type": "null"
               }
             ]
+          },
+          "addressGroup": {
+            "oneOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "The remote address's group: its /24 (IPv4) or /48 (IPv6)."
+          },
+          "banned": {
+            "type": "boolean"
+          },
+          "encryption": {
+            "oneOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "Transport protocol, Noise_XX_25519_ChaChaPoly_SHA256."
           }
         }
       },
