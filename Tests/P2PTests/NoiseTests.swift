@@ -196,4 +196,36 @@ import Testing
         #expect(throws: NoiseError.outOfOrder) { try r.writeMessage(payload: []) }
         #expect(throws: NoiseError.outOfOrder) { try r.split() }
     }
+
+    /// What the FuzzNoise target does, on random and mutated messages: every outcome is a value or a
+    /// `NoiseError`, never a crash.
+    @Test func randomAndMutatedHandshakeMessages() throws {
+        let chain = SHA256.hash([1])
+        let prologue = NoisePayload.prologue(chainId: chain)
+        let id = NoiseIdentity(nodeKey: .generate(), chainId: chain)
+        // Real messages to mutate.
+        let i0 = NoiseHandshake(role: .initiator, staticKey: .generate(), prologue: prologue)
+        let r0 = NoiseHandshake(role: .responder, staticKey: .generate(), prologue: prologue)
+        let m1 = try i0.writeMessage(payload: NoisePayload.hello(chainId: chain))
+        _ = try r0.readMessage(m1)
+        let m2 = try r0.writeMessage(payload: id.payload)
+        var rng = SplitMix64(seed: 7)
+        for n in 0..<1500 {
+            var input: [UInt8]
+            switch n % 3 {
+            case 0: input = (0..<Int(rng.next() % 300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            case 1: input = m1; if !input.isEmpty { input[Int(rng.next() % UInt64(input.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            default: input = m2; if !input.isEmpty { input[Int(rng.next() % UInt64(input.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            }
+            let r = NoiseHandshake(role: .responder, staticKey: id.staticKey, prologue: prologue)
+            if let p = try? r.readMessage(input) { _ = try? NoisePayload.checkHello(p, chainId: chain) }
+            let i = NoiseHandshake(role: .initiator, staticKey: id.staticKey, prologue: prologue)
+            _ = try i.writeMessage(payload: NoisePayload.hello(chainId: chain))
+            // Typed throws: any failure here is a NoiseError by construction.
+            if let p = try? i.readMessage(input) {
+                _ = try? NoisePayload.verifyIdentity(p, remoteStatic: i.remoteStatic ?? [], chainId: chain)
+            }
+            #expect(throws: NoiseError.self) { try NoisePayload.verifyIdentity(input, remoteStatic: Array(input.prefix(32)), chainId: chain) }
+        }
+    }
 }
