@@ -73,7 +73,10 @@ public final class X25519KeyPair: @unchecked Sendable {
 
     /// A fresh key from the operating system's CSPRNG.
     public static func generate() -> X25519KeyPair {
-        var raw = SecureRandom.bytes(32)
+        // OpenSSL's DRBG (seeded from the OS, reseeded on fork): one call instead of four getrandom(2) system
+        // calls, on every handshake's ephemeral key.
+        var raw = [UInt8](repeating: 0, count: 32)
+        if raw.withUnsafeMutableBufferPointer({ sc_random($0.baseAddress, 32) }) != 1 { raw = SecureRandom.bytes(32) }
         defer { for i in raw.indices { raw[i] = 0 } }
         // 32 random bytes are always a valid X25519 private key; only an allocation failure can fail here.
         guard let k = try? X25519KeyPair(privateKey: raw) else { fatalError("OpenSSL cannot allocate an X25519 key") }
