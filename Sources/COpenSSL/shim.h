@@ -9,38 +9,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <stdint.h>
 #include <stddef.h>
 
-/* Thin glue for the P2P transport (Noise_XX_25519_ChaChaPoly_SHA256, Specs/p2p.md). Every primitive is
-   OpenSSL's; these helpers only sequence EVP calls and turn C macros Swift cannot import into functions.
+/* Thin glue for the P2P transport (Noise_XX_25519_ChaChaPoly_SHA256, Specs/p2p.md): ChaCha20-Poly1305
+   and HMAC-SHA256 are OpenSSL's (X25519 is swift-crypto's, see Sources/P2P/Noise/NoiseCrypto.swift);
+   these helpers only sequence EVP calls and turn C macros Swift cannot import into functions.
    All return 1 on success and 0 on any failure. */
-
-/* X25519 private key from 32 raw bytes (OpenSSL clamps); the public key is written to pub[32]. The
-   returned key must be released with EVP_PKEY_free. */
-static inline EVP_PKEY *sc_x25519_private_key(const uint8_t *priv, uint8_t *pub) {
-    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-    if (k == NULL) return NULL;
-    size_t n = 32;
-    if (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32) { EVP_PKEY_free(k); return NULL; }
-    return k;
-}
-
-/* X25519(priv, peer) into out[32]. Fails on an all-zero result (a low-order peer point), which OpenSSL
-   rejects for X25519. */
-static inline int sc_x25519_dh(EVP_PKEY *priv, const uint8_t *peer, uint8_t *out) {
-    EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-    if (p == NULL) return 0;
-    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(priv, NULL);
-    int ok = 0;
-    size_t n = 32;
-    if (c != NULL && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, p) == 1
-        && EVP_PKEY_derive(c, out, &n) == 1 && n == 32) ok = 1;
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(p);
-    return ok;
-}
 
 /* ChaCha20-Poly1305 (RFC 8439) with a context kept per key: sc_aead_init sets cipher, key and direction
    once; each seal/open then only sets the 12-byte nonce. */
@@ -80,8 +55,4 @@ static inline int sc_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_
     return HMAC(EVP_sha256(), key, (int)keylen, data, datalen, out, &n) != NULL && n == 32;
 }
 
-/* Cryptographically secure random bytes from OpenSSL's DRBG. */
-static inline int sc_random(uint8_t *out, size_t n) {
-    return RAND_bytes(out, (int)n) == 1;
-}
 #endif

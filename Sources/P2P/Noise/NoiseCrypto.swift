@@ -1,4 +1,5 @@
 import COpenSSL
+import Crypto
 import Primitives
 
 /// Why the Noise transport refused a peer or a record (Specs/p2p.md section 2). Every case ends the connection.
@@ -30,7 +31,7 @@ public enum NoiseError: Error, Equatable, Sendable, CustomStringConvertible {
     case timeout
     /// The connection closed before the handshake finished.
     case closed
-    /// OpenSSL reported an internal failure.
+    /// The crypto library reported an internal failure.
     case library(String)
 
     public var description: String {
@@ -48,51 +49,46 @@ public enum NoiseError: Error, Equatable, Sendable, CustomStringConvertible {
         case .identityMismatch(let e, let g): "identity mismatch: dialled \(e.hex.prefix(16)), peer is \(g.hex.prefix(16))"
         case .timeout: "Noise handshake timed out"
         case .closed: "connection closed during the Noise handshake"
-        case .library(let m): "OpenSSL failure: \(m)"
+        case .library(let m): "crypto library failure: \(m)"
         }
     }
 }
 
-/// An X25519 private key held as an OpenSSL `EVP_PKEY` (so its public key is computed once), and the raw
-/// 32-byte public key. Immutable after creation: safe to share across event loops (OpenSSL allows concurrent
-/// derivations from one key, each with its own `EVP_PKEY_CTX`).
-public final class X25519KeyPair: @unchecked Sendable {
-    let pkey: OpaquePointer
+/// An X25519 key pair (swift-crypto's `Curve25519.KeyAgreement`, BoringSSL underneath) and the raw 32-byte
+/// public key. X25519 is the handshake's cost (eight scalar multiplications per handshake, both sides):
+/// BoringSSL's is markedly faster than OpenSSL 3.0's through EVP (measured 45 µs per operation there, about
+/// 30 % more complete handshakes per second here). swift-crypto was already in the resolved package graph.
+/// Immutable after creation: safe to share across event loops.
+public final class X25519KeyPair: Sendable {
+    let key: Curve25519.KeyAgreement.PrivateKey
     /// The 32-byte public key.
     public let publicKey: [UInt8]
 
     /// A key from 32 raw private bytes (clamped by X25519 as usual).
     public init(privateKey: [UInt8]) throws(NoiseError) {
         guard privateKey.count == 32 else { throw .malformedMessage("X25519 private key must be 32 bytes") }
-        var pub = [UInt8](repeating: 0, count: 32)
-        let k = privateKey.withUnsafeBufferPointer { p in pub.withUnsafeMutableBufferPointer { sc_x25519_private_key(p.baseAddress, $0.baseAddress) } }
-        guard let k else { throw .library("EVP_PKEY_new_raw_private_key") }
-        pkey = k
-        publicKey = pub
+        do { key = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKey) } catch { throw .library("X25519 key: \(error)") }
+        publicKey = Array(key.publicKey.rawRepresentation)
     }
 
-    /// A fresh key from the operating system's CSPRNG.
-    public static func generate() -> X25519KeyPair {
-        // OpenSSL's DRBG (seeded from the OS, reseeded on fork): one call instead of four getrandom(2) system
-        // calls, on every handshake's ephemeral key.
-        var raw = [UInt8](repeating: 0, count: 32)
-        if raw.withUnsafeMutableBufferPointer({ sc_random($0.baseAddress, 32) }) != 1 { raw = SecureRandom.bytes(32) }
-        defer { for i in raw.indices { raw[i] = 0 } }
-        // 32 random bytes are always a valid X25519 private key; only an allocation failure can fail here.
-        guard let k = try? X25519KeyPair(privateKey: raw) else { fatalError("OpenSSL cannot allocate an X25519 key") }
-        return k
+    private init(_ key: Curve25519.KeyAgreement.PrivateKey) {
+        self.key = key
+        publicKey = Array(key.publicKey.rawRepresentation)
     }
 
-    /// X25519(self, peer). Throws for a point OpenSSL rejects (an all-zero shared secret from a low-order point).
+    /// A fresh key from the system CSPRNG (BoringSSL's).
+    public static func generate() -> X25519KeyPair { X25519KeyPair(Curve25519.KeyAgreement.PrivateKey()) }
+
+    /// X25519(self, peer). Throws for a low-order peer point (an all-zero shared secret), which BoringSSL rejects.
     public func dh(_ peer: [UInt8]) throws(NoiseError) -> [UInt8] {
         guard peer.count == 32 else { throw .invalidPublicKey }
-        var out = [UInt8](repeating: 0, count: 32)
-        let ok = peer.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { sc_x25519_dh(pkey, p.baseAddress, $0.baseAddress) } }
-        guard ok == 1 else { throw .invalidPublicKey }
-        return out
+        do {
+            let secret = try key.sharedSecretFromKeyAgreement(with: Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer))
+            return secret.withUnsafeBytes { Array($0) }
+        } catch {
+            throw .invalidPublicKey
+        }
     }
-
-    deinit { EVP_PKEY_free(pkey) }
 }
 
 /// One ChaCha20-Poly1305 key with an OpenSSL context set up for one direction at a time (re-initialized only
@@ -186,5 +182,5 @@ enum NoiseHash {
         return (o1, o2)
     }
 
-    static func sha256(_ data: [UInt8]) -> [UInt8] { SHA256.hash(data).bytes }
+    static func sha256(_ data: [UInt8]) -> [UInt8] { Primitives.SHA256.hash(data).bytes }
 }
