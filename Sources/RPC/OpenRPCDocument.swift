@@ -1465,7 +1465,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InvalidParams"
         }
       ],
-      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key ‖ nonce) continues after the last item returned."
+      "description": "The mempool changes between calls: a page reflects the pool at the time of the call; the cursor (sender key \u2016 nonce) continues after the last item returned."
     },
     {
       "name": "net_peers",
@@ -2721,7 +2721,7 @@ enum OpenRPCDocument {
           },
           "shares": {
             "type": "integer",
-            "description": "Weighted shares: tokens × shard cost weight."
+            "description": "Weighted shares: tokens \u00d7 shard cost weight."
           },
           "commitments": {
             "type": "integer"
