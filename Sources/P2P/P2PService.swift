@@ -525,10 +525,11 @@ public final class P2PService: Service, Sendable {
             what = .badHandshake
         case .noise(let e):
             switch e {
-            case .closed:
+            case .closed where !timedOut:
                 logger.debug("handshake ended: \(failure)", metadata: meta)
                 what = nil
-            case .timeout:
+            case .closed, .timeout:
+                // Our session timer and the Noise handler's share the deadline: whichever fires first.
                 logger.info("handshake timed out", metadata: meta)
                 what = .stalledFrame
             case .plaintextPeer:

@@ -352,4 +352,16 @@ func runSubstitutingMITM(listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, B
             #expect(node.service.peers().isEmpty)
         }
     }
+
+    /// A connection that never starts the Noise handshake is closed at the handshake timeout (2 s here) and
+    /// scored as a stalled handshake.
+    @Test func silentConnectionTimesOutBeforeNoise() async throws {
+        try await LiveNode.with { node in
+            let start = ContinuousClock.now
+            let peer = try await TestPeer.connect(port: node.port, limits: node.limits, chainId: nil)
+            #expect(await peer.waitUntilClosed(timeout: .seconds(30)))
+            #expect(ContinuousClock.now - start >= .milliseconds(1900))
+            #expect(await eventually(.seconds(10)) { node.service.misbehaviourScore(host: "127.0.0.1") >= Double(Misbehaviour.stalledFrame.points) - 5 })
+        }
+    }
 }
