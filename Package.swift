@@ -51,6 +51,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Already in the graph (Hummingbird's dependencies build it); P2P uses its X25519 (Sources/P2P/Noise).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -89,7 +91,9 @@ let package = Package(
         .target(
             name: "P2P",
             dependencies: [
-                "Primitives", "Ledger", "Consensus",
+                // COpenSSL: X25519, ChaCha20-Poly1305 and HMAC-SHA256 of the Noise transport (Sources/P2P/Noise).
+                "Primitives", "Ledger", "Consensus", "COpenSSL",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -30,10 +30,19 @@ extension NodeRuntime {
             throw NodeStartupError("cannot load or create the node key: \(error)")
         }
         var p2p = P2PConfig(listenHost: host, listenPort: port, nodeKey: key)
-        do { p2p.bootstrapPeers = try config.peers.map { try PeerEndpoint(parsing: $0) } } catch {
+        do {
+            // `host:port`, or `<node key hex>@host:port` to pin the node expected there (checked by the Noise handshake).
+            for text in config.peers {
+                let (endpoint, key) = try PeerEndpoint.parsingPinned(text)
+                p2p.bootstrapPeers.append(endpoint)
+                if let key { p2p.pinnedPeerKeys[endpoint] = key }
+            }
+        } catch {
             throw NodeStartupError("bad --peer: \(error)")
         }
         p2p.peersFile = (config.dataDir as NSString).appendingPathComponent("peers.json")
+        p2p.banFile = (config.dataDir as NSString).appendingPathComponent("bans.json")
+        p2p.anchorsFile = (config.dataDir as NSString).appendingPathComponent("anchors.json")
         p2p.blockListFile = config.p2pBlockFile
         p2p.allowPrivateAddresses = config.p2pAllowPrivateAddresses ?? false
         if let n = config.p2pMaxInbound { p2p.maxInboundPeers = n }

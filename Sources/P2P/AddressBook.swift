@@ -4,7 +4,8 @@ import Primitives
 /// Addresses the node may dial, with reconnect backoff. Bootstrap peers are kept forever; learned ones
 /// (peer exchange, the peers file) are bounded and dropped after repeated failures.
 struct AddressBook: Sendable {
-    enum Source: Sendable { case bootstrap, learned }
+    /// Anchors (peers we were connected to at the last shutdown) are dialled first, then bootstrap peers.
+    enum Source: Sendable { case anchor, bootstrap, learned }
 
     struct Entry: Sendable {
         let endpoint: PeerEndpoint
@@ -49,7 +50,7 @@ struct AddressBook: Sendable {
         let now = ContinuousClock.now
         let due = entries.values
             .filter { !$0.dialing && !$0.isSelf && $0.nextAttempt <= now && !skip($0) }
-            .sorted { ($0.source == .bootstrap ? 0 : 1, $0.failures) < ($1.source == .bootstrap ? 0 : 1, $1.failures) }
+            .sorted { (Self.rank($0.source), $0.failures) < (Self.rank($1.source), $1.failures) }
             .prefix(max)
             .map(\.endpoint)
         for e in due { entries[e]?.dialing = true }
@@ -79,11 +80,30 @@ struct AddressBook: Sendable {
         if entry.failures == 0 { delay = backoffMin }
         let jitter = Double.random(in: 0.75...1.25)
         entry.nextAttempt = .now + delay * jitter
+        // An anchor gets one chance to come first; afterwards it is an ordinary learned address.
+        if entry.source == .anchor { entry.source = .learned }
         if entry.source == .learned && entry.failures >= 8 && entry.lastConnected == nil {
             entries[e] = nil
         } else {
             entries[e] = entry
         }
+    }
+
+    private static func rank(_ s: Source) -> Int {
+        switch s {
+        case .anchor: 0
+        case .bootstrap: 1
+        case .learned: 2
+        }
+    }
+
+    /// Adds an anchor (or marks a known address as one): dialled before everything else.
+    mutating func anchor(_ e: PeerEndpoint, nodeKey: PublicKey) {
+        var entry = entries[e] ?? Entry(endpoint: e, source: .anchor, nextAttempt: .now)
+        if entry.source == .learned { entry.source = .anchor }
+        entry.nodeKey = nodeKey
+        entry.nextAttempt = .now
+        entries[e] = entry
     }
 
     /// A reserved dial that did not happen.

@@ -43,6 +43,9 @@ public struct P2PConfig: Sendable {
     public var nodeKey: PrivateKey
     /// Peers to dial at start and to keep dialing (`--peer host:port`).
     public var bootstrapPeers: [PeerEndpoint] = []
+    /// Node keys expected at dialled addresses (`--peer <node key hex>@host:port`): the Noise handshake fails
+    /// with an identity mismatch if another node answers there.
+    public var pinnedPeerKeys: [PeerEndpoint: PublicKey] = [:]
     /// Where learned and working peer addresses are kept between runs (nil: not kept).
     public var peersFile: String?
     /// A file listing node keys (64 hex) or listen addresses (`host:port`), one a line, that the node refuses
@@ -53,6 +56,18 @@ public struct P2PConfig: Sendable {
 
     public var maxInboundPeers = 32
     public var maxOutboundPeers = 8
+    /// Inbound connections accepted from one IP address, and from one address group (/24, /48 for IPv6).
+    public var maxInboundPerIP = 4
+    public var maxInboundPerGroup = 8
+    /// Loopback peers are exempt from the per-address limits and from outbound group diversity (every devnet
+    /// node shares 127.0.0.1), as they are from address bans. Tests of the limits turn it off.
+    public var exemptLoopbackFromAddressLimits = true
+
+    /// Where bans and misbehaviour scores are kept between runs (`<dataDir>/bans.json`; nil: not kept).
+    public var banFile: String?
+    /// Where the outbound peers connected at shutdown are kept, to be dialled first at the next start
+    /// (`<dataDir>/anchors.json`; nil: no anchors).
+    public var anchorsFile: String?
 
     /// Handshake must complete within this.
     public var handshakeTimeout: Duration = .seconds(5)
@@ -86,6 +101,10 @@ public struct P2PConfig: Sendable {
     /// Reconnect backoff: doubles from `reconnectMin` up to `reconnectMax` after each failed attempt.
     public var reconnectMin: Duration = .milliseconds(500)
     public var reconnectMax: Duration = .seconds(30)
+
+    /// Benchmarks only (`sharechain bench sync` measures the cost of encryption against it): no Noise, frames
+    /// in plaintext as in protocol v1. Not reachable from outside the package; a node never sets it.
+    package var plaintextTransportForBenchmarks = false
 
     /// Software name sent in the handshake.
     public var userAgent = "sharechain/0.1"

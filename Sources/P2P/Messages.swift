@@ -3,7 +3,7 @@ import Ledger
 import Primitives
 
 /// The wire protocol version this implementation speaks (Specs/p2p.md). Peers must match exactly.
-public let p2pProtocolVersion: UInt32 = 1
+public let p2pProtocolVersion: UInt32 = 2
 
 /// Message type bytes (Specs/p2p.md section 3). Unknown types are a protocol violation.
 public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {

@@ -39,6 +39,10 @@ public final class P2PService: Service, Sendable {
     private let stopping = Mutex(false)
     /// Bytes queued for one peer before it counts as too slow.
     private let maxQueuedBytes: Int
+    /// Our Noise static key and the node key's signature binding it (made once per process).
+    let noiseIdentity: NoiseIdentity
+    /// Node keys expected at anchor addresses (read from the anchors file at start).
+    private let anchorKeys: [PeerEndpoint: PublicKey]
 
     /// - Parameters:
     ///   - eventLoopGroup: where sockets run (default: NIO's shared group).
@@ -51,12 +55,28 @@ public final class P2PService: Service, Sendable {
         self.logger = logger
         limits = P2PLimits(genesis: chain.genesis)
         group = eventLoopGroup
+        noiseIdentity = NoiseIdentity(nodeKey: config.nodeKey, chainId: chain.genesis.chainId)
         let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: config.maxInboundPeers, maxOutbound: config.maxOutboundPeers,
                               banThreshold: config.banThreshold, banDuration: config.banDuration)
         self.table = table
         var book = AddressBook(bootstrap: config.bootstrapPeers, backoffMin: config.reconnectMin, backoffMax: config.reconnectMax)
         if let file = config.peersFile {
             for e in PeersFile.load(file) { book.learn(e) }
+        }
+        var anchors = [PeerEndpoint: PublicKey]()
+        if let file = config.anchorsFile {
+            for (e, k) in AnchorsFile.load(file) where k != config.nodeKey.publicKey {
+                book.anchor(e, nodeKey: k)
+                anchors[e] = k
+            }
+            // Used once: a node that cannot reach its anchors must not keep preferring them.
+            try? FileManager.default.removeItem(atPath: file)
+            if !anchors.isEmpty { logger.info("dialling anchor peers first", metadata: ["anchors": "\(anchors.keys.map(\.description))"]) }
+        }
+        anchorKeys = anchors
+        if let file = config.banFile, let bans = BanFile.load(file) {
+            let n = table.importBans(bans)
+            logger.info("bans restored", metadata: ["bans": "\(n)", "scores": "\(bans.scores.count)"])
         }
         self.book = Mutex(book)
         // Room for a full `getBlocks` answer of in-flight-sized batches of full blocks, and then some.
@@ -77,7 +97,15 @@ public final class P2PService: Service, Sendable {
     public var syncStatus: SyncStatus { sync.status }
 
     /// The connected peers.
-    public func peers() -> [PeerInfo] { table.peers.filter { !$0.isClosed }.map(\.info) }
+    public func peers() -> [PeerInfo] {
+        table.peers.filter { !$0.isClosed }.map { p in
+            var info = p.info
+            info.addressGroup = AddressGroup.of(p.remoteHost)
+            info.score = max(table.score(.node(p.nodeKey)), table.score(.host(p.remoteHost)))
+            info.banned = table.isBanned(p.nodeKey) || table.isBanned(host: p.remoteHost)
+            return info
+        }
+    }
 
     /// Relays a block (the block producer's hook) to every peer that does not have it.
     public func broadcast(_ block: Block) async {
@@ -116,7 +144,7 @@ public final class P2PService: Service, Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .bind(host: config.listenHost, port: config.listenPort) { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
+                    channel.eventLoop.makeCompletedFuture { try self.configure(channel, role: .responder, expectedPeer: nil) }
                 }
         } catch {
             throw P2PConfigError("cannot listen on \(config.listenHost):\(config.listenPort): \(error)")
@@ -136,9 +164,11 @@ public final class P2PService: Service, Sendable {
             logger.info("p2p shutting down", metadata: ["peers": "\(table.peers.count)"])
             stopping.withLock { $0 = true }
             server.channel.close(promise: nil)
+            saveAnchors()
             for p in table.peers { p.disconnect(.shutdown, "node shutting down") }
             if graceful { try? await Task.sleep(for: .milliseconds(200)) }  // let writers flush the goodbyes
             savePeersFile()
+            saveBans(force: true)
             sync.finish()
             group.cancelAll()
         }
@@ -150,16 +180,26 @@ public final class P2PService: Service, Sendable {
     struct Connection: Sendable {
         let channel: NIOAsyncChannel<Frame, ByteBuffer>
         let remote: SocketAddress?
+        /// The Noise handshake's outcome: the authenticated peer (nil only for the benchmarks' plaintext baseline).
+        let noise: EventLoopFuture<NoisePeer>?
     }
 
-    /// The pipeline of every connection: framing on the event loop, then an async channel of frames.
-    private func configure(_ channel: any Channel) throws -> Connection {
+    /// The pipeline of every connection: Noise encryption (the dialer initiates), framing of the decrypted
+    /// stream on the event loop, then an async channel of frames.
+    private func configure(_ channel: any Channel, role: NoiseRole, expectedPeer: PublicKey?) throws -> Connection {
+        var noise: NoiseHandler?
+        if !config.plaintextTransportForBenchmarks {
+            let handler = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
+                                       timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            noise = handler
+        }
         try channel.pipeline.syncOperations.addHandler(
             FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
         let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
             backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
             inboundType: Frame.self, outboundType: ByteBuffer.self))
-        return Connection(channel: async, remote: channel.remoteAddress)
+        return Connection(channel: async, remote: channel.remoteAddress, noise: noise?.established)
     }
 
     private func acceptLoop(_ server: NIOAsyncChannel<Connection, Never>) async {
@@ -186,6 +226,12 @@ public final class P2PService: Service, Sendable {
             await refuse(connection, .banned, "address banned")
             return
         }
+        let exempt = config.exemptLoopbackFromAddressLimits
+        if let why = table.reserveInbound(host: host, perHost: config.maxInboundPerIP, perGroup: config.maxInboundPerGroup, exemptLoopback: exempt) {
+            await refuse(connection, .tooManyPeers, why)
+            return
+        }
+        defer { table.releaseInbound(host: host, exemptLoopback: exempt) }
         guard table.reserveInbound() else {
             await refuse(connection, .tooManyPeers, "inbound limit \(config.maxInboundPeers) reached")
             return
@@ -197,6 +243,8 @@ public final class P2PService: Service, Sendable {
     private func refuse(_ connection: Connection, _ reason: DisconnectReason, _ message: String) async {
         logger.debug("refusing connection", metadata: ["remote": "\(connection.remote?.description ?? "?")", "reason": "\(reason)"])
         try? await connection.channel.executeThenClose { _, outbound in
+            // The reason can only travel encrypted: wait for the Noise handshake (bounded by its timeout).
+            _ = try await connection.noise?.get()
             try await outbound.write(ByteBuffer(bytes: P2PMessage.disconnect(reason, message).frame))
         }
     }
@@ -208,10 +256,19 @@ public final class P2PService: Service, Sendable {
             while !Task.isCancelled && !stopping.withLock({ $0 }) {
                 let free = config.maxOutboundPeers - table.outboundCount
                 let table = self.table
+                let exempt = config.exemptLoopbackFromAddressLimits
+                // Learned addresses only in address groups we have no outbound peer in yet (the operator's
+                // bootstrap peers and our anchors are always dialled).
+                var groups = Set<String>()
                 let due = book.withLock { b in
                     b.takeDue(max: free) { entry in
-                        table.isBlocked(endpoint: entry.endpoint) || table.isConnected(endpoint: entry.endpoint)
-                            || (entry.nodeKey.map { table.isConnected($0) || table.isBanned($0) } ?? false)
+                        if table.isBlocked(endpoint: entry.endpoint) || table.isConnected(endpoint: entry.endpoint)
+                            || (entry.nodeKey.map { table.isConnected($0) || table.isBanned($0) } ?? false) { return true }
+                        guard entry.source == .learned, !(exempt && isLoopbackHost(entry.endpoint.host)) else { return false }
+                        let g = AddressGroup.of(entry.endpoint.host)
+                        if table.outboundInGroup(of: entry.endpoint.host) > 0 || groups.contains(g) { return true }
+                        groups.insert(g)
+                        return false
                     }
                 }
                 for e in due {
@@ -219,8 +276,12 @@ public final class P2PService: Service, Sendable {
                         book.withLock { $0.release(e) }
                         continue
                     }
+                    table.addOutboundGroup(e.host)
                     dials.addTask {
-                        defer { self.table.releaseOutbound() }
+                        defer {
+                            self.table.removeOutboundGroup(e.host)
+                            self.table.releaseOutbound()
+                        }
                         await self.outboundConnection(e)
                     }
                 }
@@ -236,7 +297,9 @@ public final class P2PService: Service, Sendable {
                 .connectTimeout(.seconds(3))
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: e.host, port: e.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try self.configure(channel, role: .initiator, expectedPeer: self.config.pinnedPeerKeys[e] ?? self.anchorKeys[e])
+                    }
                 }
         } catch {
             logger.debug("dial failed", metadata: ["peer": "\(e)", "error": "\(error)"])
@@ -267,6 +330,10 @@ public final class P2PService: Service, Sendable {
         case invalidKey
         case badSignature
         case refused(DisconnectReason, String)
+        /// The encrypted transport could not be established (Noise handshake failure).
+        case noise(NoiseError)
+        /// `hello` names another node key than the one the Noise handshake authenticated.
+        case identityMismatch
 
         var description: String {
             switch self {
@@ -280,6 +347,8 @@ public final class P2PService: Service, Sendable {
             case .invalidKey: "peer's node key is not a valid public key"
             case .badSignature: "peer's handshake signature does not verify"
             case .refused(let r, let m): "refused: \(r) (\(m))"
+            case .noise(let e): "\(e)"
+            case .identityMismatch: "peer's hello names another node key than its encrypted session's identity"
             }
         }
     }
@@ -302,7 +371,11 @@ public final class P2PService: Service, Sendable {
                 }
                 let hello: Hello
                 do {
-                    hello = try await handshake(&frames, outbound, host: host, dialed: dialed)
+                    let noisePeer: NoisePeer?
+                    do { noisePeer = try await connection.noise?.get() } catch {
+                        throw HandshakeFailure.noise(error as? NoiseError ?? .closed)
+                    }
+                    hello = try await handshake(&frames, outbound, host: host, dialed: dialed, noisePeer: noisePeer)
                     timer.cancel()
                 } catch let failure as HandshakeFailure {
                     timer.cancel()
@@ -358,7 +431,7 @@ public final class P2PService: Service, Sendable {
 
     /// Both sides send `hello` at once; each signs the other's challenge in `auth`.
     private func handshake(_ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-                           host: String, dialed: PeerEndpoint?) async throws(HandshakeFailure) -> Hello {
+                           host: String, dialed: PeerEndpoint?, noisePeer: NoisePeer?) async throws(HandshakeFailure) -> Hello {
         let chainId = chain.genesis.chainId
         let genesisHash = genesisHashBox.withLock { $0 } ?? .zero
         let challenge = SecureRandom.hash32()
@@ -385,6 +458,12 @@ public final class P2PService: Service, Sendable {
         guard hello.nodeKey.isValid else {
             await write(.disconnect(.badHandshake, "invalid node key"), outbound)
             throw .invalidKey
+        }
+        // The session's encryption keys belong to the node the Noise handshake authenticated; `hello` must
+        // name the same one.
+        guard noisePeer == nil || hello.nodeKey == noisePeer?.nodeKey else {
+            await write(.disconnect(.badHandshake, "hello names another node key than the encrypted session's"), outbound)
+            throw .identityMismatch
         }
         let endpoint = dialed ?? (hello.listenPort != 0 ? PeerEndpoint(host: host, port: Int(hello.listenPort)) : nil)
         if let (reason, message) = table.refusal(hello.nodeKey, host: host, endpoint: endpoint) {
@@ -441,9 +520,36 @@ public final class P2PService: Service, Sendable {
         case .unexpected:
             logger.warning("handshake failed: \(failure)", metadata: meta)
             what = .protocolViolation
-        case .invalidKey, .badSignature:
+        case .invalidKey, .badSignature, .identityMismatch:
             logger.warning("handshake failed: \(failure)", metadata: meta)
             what = .badHandshake
+        case .noise(let e):
+            switch e {
+            case .closed where !timedOut:
+                logger.debug("handshake ended: \(failure)", metadata: meta)
+                what = nil
+            case .closed, .timeout:
+                // Our session timer and the Noise handler's share the deadline: whichever fires first.
+                logger.info("handshake timed out", metadata: meta)
+                what = .stalledFrame
+            case .plaintextPeer:
+                logger.warning("refusing plaintext peer: it speaks the unencrypted P2P protocol; this node requires Noise encryption",
+                               metadata: meta)
+                what = nil
+            case .wrongChain, .wrongVersion:
+                logger.warning("disconnecting: \(e)", metadata: meta)
+                what = nil
+            case .identityMismatch:
+                // Not the peer's fault necessarily (an address now used by another node), but never accepted.
+                logger.warning("handshake failed: \(e)", metadata: meta)
+                what = nil
+            case .decryptionFailed, .invalidPublicKey, .malformedMessage, .outOfOrder, .badIdentity, .identitySignatureInvalid:
+                logger.warning("handshake failed: \(e)", metadata: meta)
+                what = .badHandshake
+            case .nonceExhausted, .library:
+                logger.error("handshake failed: \(e)", metadata: meta)
+                what = nil
+            }
         }
         if let what, table.penalize(key: nil, host: host, what) {
             logger.warning("banning address", metadata: ["host": "\(host)", "reason": "\(what)"])
@@ -751,6 +857,7 @@ public final class P2PService: Service, Sendable {
             // retries them every slot, a follower has only this.
             if tick % 10 == 0 { await chain.retryEarly() }
             if tick % 300 == 0 { savePeersFile() }
+            if tick % 10 == 0 { saveBans() }
             if ContinuousClock.now - lastExchange >= config.peerExchangeInterval {
                 lastExchange = .now
                 askForPeers()
@@ -779,6 +886,23 @@ public final class P2PService: Service, Sendable {
         for p in excluded { p.disconnect(.blocked, "blocked by the operator") }
         // Lifted blocks should reconnect at once, not after a long backoff.
         book.withLock { $0.resetBackoff() }
+    }
+
+    /// Writes the ban file when bans or scores changed (or always, at shutdown).
+    private func saveBans(force: Bool = false) {
+        guard let path = config.banFile, let f = table.exportBans(force: force) else { return }
+        do { try f.save(path) } catch { logger.warning("cannot save the ban file: \(error)") }
+    }
+
+    /// Remembers up to two outbound peers we are connected to, to dial them first at the next start.
+    private func saveAnchors() {
+        guard let path = config.anchorsFile else { return }
+        let anchors = table.peers.filter { $0.direction == .outbound && !$0.isClosed }.compactMap { p -> AnchorsFile.Anchor? in
+            guard let e = p.listenEndpoint else { return nil }
+            return AnchorsFile.Anchor(address: e.description, nodeKey: p.nodeKey.hex)
+        }.sorted { $0.address < $1.address }.prefix(AnchorsFile.maxAnchors)
+        guard !anchors.isEmpty else { return }
+        do { try AnchorsFile(anchors: Array(anchors)).save(path) } catch { logger.warning("cannot save the anchors file: \(error)") }
     }
 
     private func savePeersFile() {

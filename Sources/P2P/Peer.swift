@@ -79,6 +79,14 @@ public struct PeerInfo: Sendable, Hashable {
     public let status: PeerStatus?
     /// Smoothed ping round trip.
     public let latency: Duration?
+    /// The remote address's group (/24, /48 for IPv6), the unit of the inbound limits and outbound diversity.
+    public internal(set) var addressGroup = ""
+    /// The peer's misbehaviour score (its node key's; its address's when higher), after decay.
+    public internal(set) var score = 0.0
+    /// Whether its node key or address is banned (a banned peer is being disconnected).
+    public internal(set) var banned = false
+    /// The session's transport protocol: always encrypted and authenticated in protocol version 2.
+    public internal(set) var encryption = "Noise_XX_25519_ChaChaPoly_SHA256"
 }
 
 /// An established, authenticated session with a peer. Messages to it go through a bounded outbox drained

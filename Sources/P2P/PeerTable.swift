@@ -89,6 +89,13 @@ final class PeerTable: Sendable {
         var blockedKeys: Set<PublicKey> = []
         var blockedEndpoints: Set<String> = []
         var nextId: UInt64 = 1
+        /// Inbound connections (handshake included) per remote IP and per address group.
+        var inboundByHost: [String: Int] = [:]
+        var inboundByGroup: [String: Int] = [:]
+        /// Outbound connections (dial included) per address group.
+        var outboundByGroup: [String: Int] = [:]
+        /// Set when bans or scores changed since the ban file was last written.
+        var bansDirty = false
     }
 
     let ourKey: PublicKey
@@ -121,6 +128,45 @@ final class PeerTable: Sendable {
     }
 
     func releaseInbound() { state.withLock { $0.inbound -= 1 } }
+
+    /// Counts an inbound connection from `host` against the per-IP and per-group limits (Specs/p2p.md
+    /// section 5); returns why it is refused, or nil (then `releaseInbound(host:)` when it ends). Loopback
+    /// hosts are exempt when `exemptLoopback` (every devnet node shares 127.0.0.1).
+    func reserveInbound(host: String, perHost: Int, perGroup: Int, exemptLoopback: Bool) -> String? {
+        if exemptLoopback && isLoopbackHost(host) { return nil }
+        let group = AddressGroup.of(host)
+        return state.withLock { s in
+            if s.inboundByHost[host, default: 0] >= perHost { return "\(perHost) connections from \(host) already" }
+            if s.inboundByGroup[group, default: 0] >= perGroup { return "\(perGroup) connections from \(group) already" }
+            s.inboundByHost[host, default: 0] += 1
+            s.inboundByGroup[group, default: 0] += 1
+            return nil
+        }
+    }
+
+    func releaseInbound(host: String, exemptLoopback: Bool) {
+        if exemptLoopback && isLoopbackHost(host) { return }
+        let group = AddressGroup.of(host)
+        state.withLock { s in
+            s.inboundByHost[host, default: 1] -= 1
+            if s.inboundByHost[host] == 0 { s.inboundByHost[host] = nil }
+            s.inboundByGroup[group, default: 1] -= 1
+            if s.inboundByGroup[group] == 0 { s.inboundByGroup[group] = nil }
+        }
+    }
+
+    /// Outbound connections (dialing or established) in `host`'s address group.
+    func outboundInGroup(of host: String) -> Int { state.withLock { $0.outboundByGroup[AddressGroup.of(host), default: 0] } }
+
+    func addOutboundGroup(_ host: String) { state.withLock { $0.outboundByGroup[AddressGroup.of(host), default: 0] += 1 } }
+
+    func removeOutboundGroup(_ host: String) {
+        let g = AddressGroup.of(host)
+        state.withLock { s in
+            s.outboundByGroup[g, default: 1] -= 1
+            if s.outboundByGroup[g] == 0 { s.outboundByGroup[g] = nil }
+        }
+    }
 
     func reserveOutbound() -> Bool {
         state.withLock { s in
@@ -236,6 +282,7 @@ final class PeerTable: Sendable {
                 score.points = max(0, score.points - (now - score.at).seconds * decayPerSecond) + Double(what.points)
                 score.at = now
                 s.scores[t] = score
+                s.bansDirty = true
                 if score.points >= banThreshold {
                     if case .host(let h) = t, isLoopbackHost(h) { continue }
                     s.bans[t] = now + banDuration
@@ -248,6 +295,56 @@ final class PeerTable: Sendable {
                 for (k, _) in s.scores.sorted(by: { $0.value.points < $1.value.points }).prefix(s.scores.count - 5_000) { s.scores[k] = nil }
             }
             return banned
+        }
+    }
+
+    // MARK: Persistence (Specs/p2p.md section 7)
+
+    /// Bans still in force and scores still above a point, in wall-clock time; nil when nothing changed since
+    /// the last call (unless `force`).
+    func exportBans(force: Bool = false) -> BanFile? {
+        state.withLock { s in
+            guard s.bansDirty || force else { return nil }
+            s.bansDirty = false
+            let now = ContinuousClock.now
+            let wall = UInt64(Date().timeIntervalSince1970 * 1000)
+            func millis(_ d: Duration) -> UInt64 { UInt64(max(0, d.seconds * 1000)) }
+            var f = BanFile()
+            for (k, until) in s.bans where until > now {
+                f.bans.append(.init(key: BanFile.encodeKey(k), untilMillis: wall + millis(until - now)))
+            }
+            for (k, sc) in s.scores {
+                let points = max(0, sc.points - (now - sc.at).seconds * decayPerSecond)
+                if points >= 1 { f.scores.append(.init(key: BanFile.encodeKey(k), points: points, atMillis: wall)) }
+            }
+            f.bans.sort { $0.key < $1.key }
+            f.scores.sort { $0.key < $1.key }
+            return f
+        }
+    }
+
+    /// Restores bans and scores read from the ban file: expired bans are skipped, scores decayed by the time
+    /// that passed. Returns how many bans are in force.
+    @discardableResult
+    func importBans(_ f: BanFile) -> Int {
+        state.withLock { s in
+            let now = ContinuousClock.now
+            let wall = UInt64(Date().timeIntervalSince1970 * 1000)
+            var count = 0
+            for b in f.bans.prefix(100_000) where b.untilMillis > wall {
+                guard let k = BanFile.decodeKey(b.key) else { continue }
+                // Never longer than a fresh ban: a clock step or an edited file cannot extend it.
+                let remaining = min(Duration.milliseconds(Int64(min(b.untilMillis - wall, UInt64(Int64.max)))), banDuration)
+                s.bans[k] = now + remaining
+                count += 1
+            }
+            for sc in f.scores.prefix(10_000) {
+                guard let k = BanFile.decodeKey(sc.key), sc.points.isFinite, sc.points > 0 else { continue }
+                let elapsed = wall > sc.atMillis ? Double(wall - sc.atMillis) / 1000 : 0
+                let points = min(sc.points, banThreshold) - elapsed * decayPerSecond
+                if points > 0 { s.scores[k] = Score(points: points, at: now) }
+            }
+            return count
         }
     }
 

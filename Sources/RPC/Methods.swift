@@ -457,7 +457,9 @@ extension RPCNode {
         add("net_peers") { _, _ in
             .array(await self.network.peers().map { peer in
                 .object(["nodeId": .string(peer.nodeId), "address": .string(peer.address), "inbound": .bool(peer.inbound),
-                         "height": peer.height.map { .int($0) } ?? .null, "score": peer.score.map { .int($0) } ?? .null])
+                         "height": peer.height.map { .int($0) } ?? .null, "score": peer.score.map { .int($0) } ?? .null,
+                         "addressGroup": peer.addressGroup.map { .string($0) } ?? .null, "banned": .bool(peer.banned),
+                         "encryption": peer.encryption.map { .string($0) } ?? .null])
             })
         }
         add("net_peerCount") { _, _ in .int(await self.network.peers().count) }

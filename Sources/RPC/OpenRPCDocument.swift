@@ -5006,7 +5006,10 @@ enum OpenRPCDocument {
           "address",
           "inbound",
           "height",
-          "score"
+          "score",
+          "addressGroup",
+          "banned",
+          "encryption"
         ],
         "properties": {
           "nodeId": {
@@ -5037,6 +5040,31 @@ enum OpenRPCDocument {
                 "type": "null"
               }
             ]
+          },
+          "addressGroup": {
+            "oneOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "The remote address's group: its /24 (IPv4) or /48 (IPv6)."
+          },
+          "banned": {
+            "type": "boolean"
+          },
+          "encryption": {
+            "oneOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "Transport protocol, Noise_XX_25519_ChaChaPoly_SHA256."
           }
         }
       },

@@ -67,10 +67,18 @@ public struct PeerInfo: Sendable, Equatable {
     public var height: UInt64?
     /// Misbehaviour score (higher is worse), when tracked.
     public var score: Int?
+    /// The remote address's group (`a.b.c.0/24`, or an IPv6 /48), when known.
+    public var addressGroup: String?
+    /// Whether the peer's node key or address is banned (it is being disconnected).
+    public var banned: Bool
+    /// The session's transport protocol (`Noise_XX_25519_ChaChaPoly_SHA256`), when known.
+    public var encryption: String?
 
     /// A peer.
-    public init(nodeId: String, address: String, inbound: Bool, height: UInt64? = nil, score: Int? = nil) {
+    public init(nodeId: String, address: String, inbound: Bool, height: UInt64? = nil, score: Int? = nil,
+                addressGroup: String? = nil, banned: Bool = false, encryption: String? = nil) {
         self.nodeId = nodeId; self.address = address; self.inbound = inbound; self.height = height; self.score = score
+        self.addressGroup = addressGroup; self.banned = banned; self.encryption = encryption
     }
 }
 

@@ -40,34 +40,88 @@ struct BenchSync: AsyncParsableCommand {
         let baseSeconds = Double(DispatchTime.now().uptimeNanoseconds - b0) / 1e9
         try baseline.store.close()
 
-        // Network: an empty node syncs from a node serving the chain over 127.0.0.1.
+        // Network: an empty node syncs from a node serving the chain over 127.0.0.1, once in plaintext (the
+        // baseline encryption is measured against) and once through the Noise transport, in the same run.
         let clock = setup.now
         let served = ChainService(engine: source, clock: { clock })
-        let follower = ChainService(engine: try setup.engine(at: dir + "/follower"), clock: { clock })
         let quiet = Logger(label: "bench-sync", factory: { _ in SwiftLogNoOpLogHandler() })
-        let server = P2PService(config: P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate()), chain: served, logger: quiet)
-        let netSeconds: Double = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            defer { group.cancelAll() }
-            let port = try await server.listeningPort()
-            var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
-            config.bootstrapPeers = [PeerEndpoint(host: "127.0.0.1", port: port)]
-            let client = P2PService(config: config, chain: follower, logger: quiet)
-            let n0 = DispatchTime.now().uptimeNanoseconds
-            group.addTask { try await client.run() }
-            let deadline = ContinuousClock.now + .seconds(600)
-            while await follower.status().height < UInt64(chain.count) {
-                guard ContinuousClock.now < deadline else { throw ValidationError("sync did not finish in 600 s") }
-                try await Task.sleep(for: .milliseconds(5))
+        func sync(plaintext: Bool, into path: String) async throws -> Double {
+            let follower = ChainService(engine: try setup.engine(at: path), clock: { clock })
+            var serverConfig = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+            serverConfig.plaintextTransportForBenchmarks = plaintext
+            let server = P2PService(config: serverConfig, chain: served, logger: quiet)
+            let seconds: Double = try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                defer { group.cancelAll() }
+                let port = try await server.listeningPort()
+                var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+                config.bootstrapPeers = [PeerEndpoint(host: "127.0.0.1", port: port)]
+                config.plaintextTransportForBenchmarks = plaintext
+                let client = P2PService(config: config, chain: follower, logger: quiet)
+                let n0 = DispatchTime.now().uptimeNanoseconds
+                group.addTask { try await client.run() }
+                let deadline = ContinuousClock.now + .seconds(600)
+                while await follower.status().height < UInt64(chain.count) {
+                    guard ContinuousClock.now < deadline else { throw ValidationError("sync did not finish in 600 s") }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return Double(DispatchTime.now().uptimeNanoseconds - n0) / 1e9
             }
-            return Double(DispatchTime.now().uptimeNanoseconds - n0) / 1e9
+            guard await follower.status().tipHash == served.status().tipHash else { throw ValidationError("the synced chain differs from the source") }
+            return seconds
         }
-        guard await follower.status().tipHash == served.status().tipHash else { throw ValidationError("the synced chain differs from the source") }
+        // Twice each, in the order plain, noise, noise, plain, keeping each one's faster run: a shared machine's
+        // load varies over seconds, and this way neither side always runs first.
+        let p1 = try await sync(plaintext: true, into: dir + "/follower-plain-1")
+        let n1 = try await sync(plaintext: false, into: dir + "/follower-noise-1")
+        let n2 = try await sync(plaintext: false, into: dir + "/follower-noise-2")
+        let p2 = try await sync(plaintext: true, into: dir + "/follower-plain-2")
+        let plainSeconds = min(p1, p2), netSeconds = min(n1, n2)
         let n = Double(chain.count), t = Double(txs)
         report("sync blocks", n / netSeconds, baseline: n / baseSeconds, unit: "blocks/s", machine: "baseline: local import of the same blocks")
         report("sync transactions", t / netSeconds, baseline: t / baseSeconds, unit: "tx/s", machine: "target ≥ 20 k tx/s import on 2 cores")
-        print("    sync \(String(format: "%.2f", netSeconds)) s incl. connect and handshake; local import \(String(format: "%.2f", baseSeconds)) s;"
-              + " \(String(format: "%.1f", Double(bytes) / netSeconds / 1e6)) MB/s over loopback")
+        report("sync noise vs plain", t / netSeconds, baseline: t / plainSeconds, unit: "tx/s",
+               machine: "baseline: the same sync without encryption; target ratio ≥ 0.9")
+        print("    sync \(String(format: "%.2f", netSeconds)) s encrypted, \(String(format: "%.2f", plainSeconds)) s plaintext, incl. connect and handshake;"
+              + " local import \(String(format: "%.2f", baseSeconds)) s; \(String(format: "%.1f", Double(bytes) / netSeconds / 1e6)) MB/s over loopback")
+        benchHandshakes()
+    }
+
+    /// Complete Noise XX handshakes (both sides' work: 2 ephemeral keys, 6 X25519, 2 identity signature
+    /// checks, HKDF and AEAD) per second on one core.
+    func benchHandshakes() {
+        let chain = SHA256.hash(Array("bench".utf8))
+        let a = NoiseIdentity(nodeKey: .generate(), chainId: chain), b = NoiseIdentity(nodeKey: .generate(), chainId: chain)
+        let prologue = NoisePayload.prologue(chainId: chain)
+        func one() throws {
+            let i = NoiseHandshake(role: .initiator, staticKey: a.staticKey, prologue: prologue)
+            let r = NoiseHandshake(role: .responder, staticKey: b.staticKey, prologue: prologue)
+            try NoisePayload.checkHello(try r.readMessage(try i.writeMessage(payload: NoisePayload.hello(chainId: chain))), chainId: chain)
+            let p2 = try i.readMessage(try r.writeMessage(payload: b.payload))
+            _ = try NoisePayload.verifyIdentity(p2, remoteStatic: i.remoteStatic ?? [], chainId: chain)
+            let p3 = try r.readMessage(try i.writeMessage(payload: a.payload))
+            _ = try NoisePayload.verifyIdentity(p3, remoteStatic: r.remoteStatic ?? [], chainId: chain)
+            _ = try i.split()
+            _ = try r.split()
+        }
+        // This thread's CPU time as well as the wall clock: on a shared machine the wall clock also counts time
+        // the scheduler gave to other processes; the loop runs on one thread, so its CPU time is one core's.
+        func cpuSeconds() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+        do {
+            for _ in 0..<200 { try one() }
+            let n = 4_000
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuSeconds()
+            for _ in 0..<n { try one() }
+            let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, c = cpuSeconds() - c0
+            print("    noise handshakes: \(Int(Double(n) / c))/s per CPU-second of one core, \(Int(Double(n) / s))/s by the wall clock"
+                  + " (both sides, identity checks included; target ≥ 2000/s)")
+        } catch {
+            print("    noise handshakes: failed: \(error)")
+        }
     }
 }
 

@@ -17,7 +17,7 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("rpc-cors-origin"), help: "Origin allowed to call the JSON-RPC from a browser (repeatable; * for any).")
     var rpcCorsOrigins: [String] = []
     @Option(help: "P2P listen address, host:port (default 127.0.0.1:8646).") var p2pAddr: String?
-    @Option(name: .customLong("peer"), help: "Bootstrap peer host:port (repeatable).") var peers: [String] = []
+    @Option(name: .customLong("peer"), help: "Bootstrap peer host:port, or nodekeyhex@host:port to require that node there (repeatable).") var peers: [String] = []
     @Option(help: "Directory with the pools' pinned weight files, found by SHA-256 (default Genesis/models).") var weightsDir: String?
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String?
     @Flag(help: "Check the ledger invariants after every block.") var checkInvariants = false

@@ -11,7 +11,8 @@ struct P2PNetworkInfo: NetworkInfoProvider {
     func peers() async -> [RPC.PeerInfo] {
         p2p.peers().map { p in
             RPC.PeerInfo(nodeId: p.nodeKey.hex, address: p.remoteAddress, inbound: p.direction == .inbound,
-                         height: p.status?.height, score: Int(p2p.misbehaviourScore(node: p.nodeKey).rounded()))
+                         height: p.status?.height, score: Int(p.score.rounded()), addressGroup: p.addressGroup, banned: p.banned,
+                         encryption: p.encryption)
         }
     }
 

@@ -47,10 +47,12 @@ struct LiveNode {
         }
     }
 
-    func connect() async throws -> TestPeer { try await TestPeer.connect(port: port, limits: limits) }
+    func connect(key: PrivateKey = .generate()) async throws -> TestPeer {
+        try await TestPeer.connect(port: port, limits: limits, chainId: genesis.genesis.chainId, key: key)
+    }
 
     func handshaken(key: PrivateKey = .generate()) async throws -> TestPeer {
-        let p = try await connect()
+        let p = try await connect(key: key)
         try await p.handshake(chainId: genesis.genesis.chainId, genesisHash: await genesisHash(), key: key)
         return p
     }
@@ -60,7 +62,7 @@ struct LiveNode {
     @Test func handshakeThenRequests() async throws {
         try await LiveNode.with(blocks: 5) { node in
             let key = PrivateKey.generate()
-            let peer = try await node.connect()
+            let peer = try await node.connect(key: key)
             let hello = try await peer.handshake(chainId: node.genesis.genesis.chainId, genesisHash: await node.genesisHash(), key: key)
             #expect(hello.nodeKey == node.service.nodeKey)
             #expect(Int(hello.listenPort) == node.port)
@@ -109,8 +111,8 @@ struct LiveNode {
 
     @Test func badSignatureIsRefusedAndScored() async throws {
         try await LiveNode.with { node in
-            let peer = try await node.connect()
             let key = PrivateKey.generate()
+            let peer = try await node.connect(key: key)
             peer.send(.hello(Hello(chainId: node.genesis.genesis.chainId, genesisHash: await node.genesisHash(), nodeKey: key.publicKey,
                                    challenge: SHA256.hash([2]), listenPort: 0, userAgent: "forger")))
             guard case .hello(let theirs)? = await peer.receive(where: { if case .hello = $0 { true } else { false } }) else {
@@ -180,7 +182,7 @@ struct LiveNode {
     @Test func selfAndDuplicateConnectionsAreRefused() async throws {
         try await LiveNode.with { node in
             // Our own key from the other side: a connection to ourselves.
-            let me = try await node.connect()
+            let me = try await node.connect(key: node.service.config.nodeKey)
             me.send(.hello(Hello(chainId: node.genesis.genesis.chainId, genesisHash: await node.genesisHash(), nodeKey: node.service.nodeKey,
                                  challenge: SHA256.hash([1]), listenPort: 0, userAgent: "mirror")))
             #expect(await me.disconnectReason() == .selfConnection)
@@ -216,7 +218,7 @@ struct LiveNode {
             #expect(await node.chain.status().tipHash == status.tipHash)
             #expect(try await node.chain.hasBlock(bad.hash) == false)
             // It cannot come back with the same key.
-            let again = try await node.connect()
+            let again = try await node.connect(key: key)
             again.send(.hello(Hello(chainId: g.chainId, genesisHash: await node.genesisHash(), nodeKey: key.publicKey,
                                     challenge: SHA256.hash([1]), listenPort: 0, userAgent: "again")))
             #expect(await again.disconnectReason() == .banned)

@@ -126,9 +126,10 @@ final class TestNetworkProcesses: @unchecked Sendable {
 
     /// Connects as a peer, handshakes, and reads the node's status and canonical headers from genesis.
     func view(_ i: Int) async throws -> ChainView {
-        let peer = try await TestPeer.connect(port: p2pPort(i), limits: limits)
+        let key = PrivateKey.generate()
+        let peer = try await TestPeer.connect(port: p2pPort(i), limits: limits, chainId: genesis.genesis.chainId, key: key)
         defer { peer.close() }
-        let hello = try await peer.handshakeAdopting(key: PrivateKey.generate())
+        let hello = try await peer.handshakeAdopting(key: key)
         guard case .status(let st)? = await peer.receive(where: { if case .status = $0 { true } else { false } }) else {
             throw TestFailure("no status from node \(i)")
         }
@@ -148,9 +149,10 @@ final class TestNetworkProcesses: @unchecked Sendable {
 
     /// Full blocks by hash from node `i`, in request order.
     func blocks(_ i: Int, _ hashes: [Hash32]) async throws -> [Block] {
-        let peer = try await TestPeer.connect(port: p2pPort(i), limits: limits)
+        let key = PrivateKey.generate()
+        let peer = try await TestPeer.connect(port: p2pPort(i), limits: limits, chainId: genesis.genesis.chainId, key: key)
         defer { peer.close() }
-        try await peer.handshakeAdopting(key: PrivateKey.generate())
+        try await peer.handshakeAdopting(key: key)
         var out = [Block]()
         for chunk in stride(from: 0, to: hashes.count, by: P2PLimits.maxHashesPerRequest) {
             let want = Array(hashes[chunk..<min(hashes.count, chunk + P2PLimits.maxHashesPerRequest)])

@@ -139,7 +139,7 @@ import Testing
         #expect(await eventually(.seconds(40), every: .milliseconds(500)) { ((try? await net.view(0))?.status.height ?? 0) >= 3 })
         let g = net.genesis.genesis
         let evil = PrivateKey.generate()
-        let peer = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits)
+        let peer = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits, chainId: g.chainId, key: evil)
         try await peer.handshakeAdopting(key: evil)
         guard case .status(let st)? = await peer.receive(where: { if case .status = $0 { true } else { false } }) else {
             Issue.record("no status"); return
@@ -155,7 +155,7 @@ import Testing
         #expect(await peer.disconnectReason() == .banned)
         #expect(await peer.waitUntilClosed())
         // Banned: the same key is refused at the handshake.
-        let again = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits)
+        let again = try await TestPeer.connect(port: net.p2pPort(0), limits: net.limits, chainId: g.chainId, key: evil)
         guard case .hello(let theirs)? = await again.receive(where: { if case .hello = $0 { true } else { false } }) else {
             Issue.record("no hello"); return
         }

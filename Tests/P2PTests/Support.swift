@@ -23,6 +23,8 @@ final class TempDir: Sendable {
         try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }
+    /// A file path inside the directory (not created).
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
@@ -145,29 +147,60 @@ final class CollectingHandler: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) { inbox.error.withLock { $0 = error } }
 }
 
-/// A hand-driven peer for tests: raw bytes or messages out, decoded messages in.
+/// Hands the Noise handler's future out of the channel initializer.
+final class FutureBox: Sendable {
+    let value = Mutex<EventLoopFuture<NoisePeer>?>(nil)
+}
+
+/// A hand-driven peer for tests: raw bytes or messages out, decoded messages in. It speaks Noise like a node
+/// (as the initiator, with `key` as its node identity), so messages travel encrypted; `sendRaw` bytes are
+/// encrypted too (they test the frame layer inside the tunnel). With `chainId` nil it speaks plaintext.
 final class TestPeer: Sendable {
     let channel: any Channel
     let inbox: Inbox
     let limits: P2PLimits
+    /// The Noise handshake's outcome (nil for a plaintext peer).
+    let noise: EventLoopFuture<NoisePeer>?
 
-    private init(channel: any Channel, inbox: Inbox, limits: P2PLimits) {
+    private init(channel: any Channel, inbox: Inbox, limits: P2PLimits, noise: EventLoopFuture<NoisePeer>?) {
         self.channel = channel
         self.inbox = inbox
         self.limits = limits
+        self.noise = noise
     }
 
-    static func connect(port: Int, limits: P2PLimits) async throws -> TestPeer {
+    /// - Parameters:
+    ///   - chainId: the chain for the Noise prologue; nil for a plaintext (v1-style) connection.
+    ///   - key: the node key the Noise handshake presents (use the same one in `hello`).
+    ///   - expectedPeer: the node key we expect to reach.
+    static func connect(port: Int, limits: P2PLimits, chainId: Hash32?, key: PrivateKey = .generate(),
+                        expectedPeer: PublicKey? = nil, host: String = "127.0.0.1", sourceHost: String? = nil) async throws -> TestPeer {
         let inbox = Inbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let noise = FutureBox()
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let sourceHost { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceHost, port: 0)) }
+        let channel = try await bootstrap
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
+                    if let chainId {
+                        let handler = NoiseHandler(role: .initiator, identity: NoiseIdentity(nodeKey: key, chainId: chainId),
+                                                   expectedPeer: expectedPeer, timeout: .seconds(60), eventLoop: ch.eventLoop)
+                        noise.value.withLock { $0 = handler.established }
+                        try ch.pipeline.syncOperations.addHandler(handler)
+                    }
                     try ch.pipeline.syncOperations.addHandler(FrameDecoder(maxFrameBytes: 64 << 20, stallTimeout: .seconds(120)))
                     try ch.pipeline.syncOperations.addHandler(CollectingHandler(inbox))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
-        return TestPeer(channel: channel, inbox: inbox, limits: limits)
+            .connect(host: host, port: port).get()
+        return TestPeer(channel: channel, inbox: inbox, limits: limits, noise: noise.value.withLock { $0 })
+    }
+
+    /// Waits for the Noise handshake; throws its `NoiseError`.
+    @discardableResult
+    func established() async throws -> NoisePeer {
+        guard let noise else { throw TestFailure("plaintext peer") }
+        return try await noise.get()
     }
 
     func sendRaw(_ bytes: [UInt8]) { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }

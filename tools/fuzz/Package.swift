@@ -45,6 +45,12 @@ let package = Package(
             dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        // Noise handshake messages in every position a peer can send one (Sources/P2P/Noise).
+        .executableTarget(
+            name: "FuzzNoise",
+            dependencies: [.product(name: "P2P", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         .executableTarget(
             name: "FuzzP2P",
             dependencies: [.product(name: "P2P", package: "sharechain")],
