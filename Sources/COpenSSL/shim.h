@@ -7,4 +7,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/sha.h>
 #include <openssl/crypto.h>
+/* Key files: scrypt (EVP_PBE_scrypt) and AES-256-GCM through the EVP cipher API. */
+#include <openssl/evp.h>
 #endif
