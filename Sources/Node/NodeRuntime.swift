@@ -83,7 +83,8 @@ public final class NodeRuntime: Sendable {
         chain = ChainService(engine: engine, clock: SystemClock.unixMillis)
 
         if let keyPath = config.validatorKey {
-            let (key, file) = try KeyFile.load(path: keyPath)
+            let (key, file) = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile),
+                                               warn: { logger.warning("\($0)") })
             let generations = Int(file.randaoGeneration ?? 0)
             let length = file.randaoChainLength ?? ValidatorRandao.defaultLength
             let chains = (0...generations).map { ValidatorRandao.chain(for: key, generation: UInt32($0), length: length) }

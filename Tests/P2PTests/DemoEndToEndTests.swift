@@ -79,6 +79,7 @@ import Testing
 
         // Honest workers: no selected ticket proven fraudulent or withheld.
         var honestTickets = 0
+        var honestRevealed: Hash32?
         for status in TicketStatus.allCases {
             var cursor: String?
             repeat {
@@ -86,6 +87,7 @@ import Testing
                 for id in page.ids {
                     guard let t = try await client.ticket(id), honest.contains(t.worker) else { continue }
                     honestTickets += 1
+                    if t.leaf != nil { honestRevealed = honestRevealed ?? id }
                     #expect(status != .fraudProven && status != .withheld, "honest ticket \(id) is \(status)")
                 }
                 cursor = page.next
@@ -105,6 +107,20 @@ import Testing
             return
         }
         _ = honestTickets
+
+        // `sharechain verifier replay` by hand, as a separate process against the demo's node: the convicted
+        // ticket's committed output is not the canonical one (exit 1), an honest revealed pass's is (exit 0).
+        let convicted = try #require(cases.first).ticketId
+        let mismatch = try replayTicket(exe: exe, ticket: convicted, rpc: "http://127.0.0.1:\(base + 100)")
+        #expect(mismatch.status == 1, "\(mismatch.output)")
+        #expect(mismatch.output.contains("verdict     mismatch") && mismatch.output.contains("committed   0x"), "\(mismatch.output)")
+        let honestId = try #require(honestRevealed, "no honest ticket was revealed")
+        let match = try replayTicket(exe: exe, ticket: honestId, rpc: "http://127.0.0.1:\(base + 100)")
+        #expect(match.status == 0, "\(match.output)")
+        #expect(match.output.contains("verdict     match"), "\(match.output)")
+        if let committed = try await client.ticket(honestId)?.leaf?.outputHash {
+            #expect(match.output.contains("recomputed  0x\(committed.hex)"), "\(match.output)")
+        }
 
         // The verifier's Prometheus counters mirror its work, and say the subscription is live.
         let metrics = try await RPCClient(url: "http://127.0.0.1:\(base + 210)").request(method: .GET, path: "/metrics")
@@ -139,4 +155,19 @@ import Testing
         #expect(report.burned > 0)
         try store.close()
     }
+}
+
+/// Runs `sharechain verifier replay` on one ticket and returns its exit status and output.
+func replayTicket(exe: String, ticket: Hash32, rpc: String) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: exe)
+    process.arguments = ["verifier", "replay", "--ticket", "0x" + ticket.hex, "--rpc", rpc, "--weights-dir", Paths.models]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    // Read before waiting: the report is small, but a full pipe must never block the child.
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
