@@ -55,45 +55,57 @@ import Testing
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            defer { tasks.cancelAll() }
-            var honest: Hash32?, corrupted: Hash32?
-            let found = try await EconomyTests.until(150) {
-                honest = try await revealedTicket(of: honestKey)
-                corrupted = try await revealedTicket(of: cheaterKey)
-                return honest != nil && corrupted != nil
+            // The node keeps running while the replays read from it; it shuts down however the checks end.
+            do {
+                try await Self.check(client: client, weights: weights, honestKey: honestKey, cheaterKey: cheaterKey, revealedTicket: revealedTicket)
+            } catch {
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                throw error
             }
             await group.triggerGracefulShutdown()
-            try #require(found, "no revealed tickets of both workers in time")
-
-            let good = try await TicketReplay.run(ticket: honest!, client: client, weights: weights)
-            let leaf = try #require(try await client.ticket(honest!)?.leaf)
-            #expect(good.matches)
-            #expect(good.check == .match)
-            #expect(good.committedOutputHash == leaf.outputHash && good.recomputedOutputHash == leaf.outputHash)
-            #expect(good.worker == honestKey && good.pool == 0)
-
-            let bad = try await TicketReplay.run(ticket: corrupted!, client: client, weights: weights)
-            #expect(!bad.matches)
-            guard case .mismatch(let recomputed) = bad.check else {
-                Issue.record("the corrupted pass replayed as \(bad.check)")
-                return
-            }
-            #expect(recomputed != bad.committedOutputHash && bad.recomputedOutputHash == recomputed)
-            // The recomputed hash is the canonical output: the executor run directly on the revealed input agrees.
-            let input = try #require(try await client.ticketInput(corrupted!))
-            let pool = try #require(try await client.pool(0))
-            let badLeaf = try #require(try await client.ticket(corrupted!)?.leaf)
-            let shard = pool.shards[Int(badLeaf.shard)]
-            let direct = try ShardReplayer().replay(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
-                                                    weights: WeightsRef(path: try #require(weights.files[shard.weightsSHA256]), sha256: shard.weightsSHA256),
-                                                    input: input, positionOffset: badLeaf.positionOffset)
-            #expect(direct == .output(hash: recomputed))
-
-            // What cannot be replayed says why.
-            await #expect(throws: TicketReplayError.unknownTicket(SHA256.hash(Array("no such ticket".utf8)))) {
-                try await TicketReplay.run(ticket: SHA256.hash(Array("no such ticket".utf8)), client: client, weights: weights)
-            }
             try await tasks.waitForAll()
+        }
+    }
+
+    static func check(client: LocalChainClient, weights: WeightsIndex, honestKey: PublicKey, cheaterKey: PublicKey,
+                      revealedTicket: (PublicKey) async throws -> Hash32?) async throws {
+        var honest: Hash32?, corrupted: Hash32?
+        let found = try await EconomyTests.until(150) {
+            honest = try await revealedTicket(honestKey)
+            corrupted = try await revealedTicket(cheaterKey)
+            return honest != nil && corrupted != nil
+        }
+        try #require(found, "no revealed tickets of both workers in time")
+
+        let good = try await TicketReplay.run(ticket: honest!, client: client, weights: weights)
+        let leaf = try #require(try await client.ticket(honest!)?.leaf)
+        #expect(good.matches)
+        #expect(good.check == .match)
+        #expect(good.committedOutputHash == leaf.outputHash && good.recomputedOutputHash == leaf.outputHash)
+        #expect(good.worker == honestKey && good.pool == 0)
+
+        let bad = try await TicketReplay.run(ticket: corrupted!, client: client, weights: weights)
+        #expect(!bad.matches)
+        guard case .mismatch(let recomputed) = bad.check else {
+            Issue.record("the corrupted pass replayed as \(bad.check)")
+            return
+        }
+        #expect(recomputed != bad.committedOutputHash && bad.recomputedOutputHash == recomputed)
+        // The recomputed hash is the canonical output: the executor run directly on the revealed input agrees.
+        let input = try #require(try await client.ticketInput(corrupted!))
+        let pool = try #require(try await client.pool(0))
+        let badLeaf = try #require(try await client.ticket(corrupted!)?.leaf)
+        let shard = pool.shards[Int(badLeaf.shard)]
+        let direct = try ShardReplayer().replay(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
+                                                weights: WeightsRef(path: try #require(weights.files[shard.weightsSHA256]), sha256: shard.weightsSHA256),
+                                                input: input, positionOffset: badLeaf.positionOffset)
+        #expect(direct == .output(hash: recomputed))
+
+        // What cannot be replayed says why.
+        let unknown = SHA256.hash(Array("no such ticket".utf8))
+        await #expect(throws: TicketReplayError.unknownTicket(unknown)) {
+            try await TicketReplay.run(ticket: unknown, client: client, weights: weights)
         }
     }
 }
