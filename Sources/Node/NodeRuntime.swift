@@ -83,7 +83,7 @@ public final class NodeRuntime: Sendable {
         chain = ChainService(engine: engine, clock: SystemClock.unixMillis)
 
         if let keyPath = config.validatorKey {
-            let (key, file) = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile),
+            let (key, file) = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile, prompt: false),
                                                warn: { logger.warning("\($0)") })
             let generations = Int(file.randaoGeneration ?? 0)
             let length = file.randaoChainLength ?? ValidatorRandao.defaultLength

@@ -35,7 +35,7 @@ func loadKey(_ path: String, passphraseFile: String?) throws -> (PrivateKey, Key
     try KeyFile.load(path: path, passphrase: KeyPassphrase(file: passphraseFile), warn: { printWarning($0) })
 }
 
-/// A warning on standard error, for commands without a logger.
-func printWarning(_ message: String) {
-    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+/// A warning (or another kind of notice) on standard error, for commands without a logger.
+func printWarning(_ message: String, prefix: String = "warning") {
+    FileHandle.standardError.write(Data("\(prefix): \(message)\n".utf8))
 }

@@ -150,7 +150,7 @@ struct VerifierCommand: AsyncParsableCommand {
                 What a verifier does by hand when a proof is disputed: the ticket, its revealed input and its pool come \
                 from the node (ticket_get, pool_get); the pass runs on the pool's pinned weights found in --weights-dir. \
                 Nothing is signed or submitted. Exits 0 when the committed output is canonical, 1 when it is not \
-                (a mismatch, or an input or output no honest pass has).
+                (a mismatch, or an input or output no honest pass has), 2 when the ticket cannot be replayed.
 
                 Example: sharechain verifier replay --ticket 0x3f… --rpc http://127.0.0.1:8645 --weights-dir Genesis/models
                 """)
@@ -158,15 +158,18 @@ struct VerifierCommand: AsyncParsableCommand {
         @Option(help: "Ticket id (0x hex).") var ticket: String
         @Option(help: "The node's JSON-RPC URL.") var rpc = "http://127.0.0.1:8645"
         @Option(help: "Directory with the pools' pinned weight files (found by SHA-256).") var weightsDir = "Genesis/models"
-        @Option(help: "Print the report as one JSON object instead of text.") var format: ReplayOutputFormat = .text
+        @Option(help: "How to print the report: aligned text lines, or one JSON object.") var format: ReplayOutputFormat = .text
 
         func run() async throws {
             let id = try parseHash(ticket, "--ticket")
             let report: TicketReplayReport
             do {
                 report = try await TicketReplay.run(ticket: id, client: try RPCChainClient(url: rpc), weights: try WeightsIndex(directory: weightsDir))
-            } catch let e as TicketReplayError {
-                throw ValidationError("\(e)")
+            } catch {
+                // Not a usage error, and not a verdict: the ticket cannot be replayed (unknown or unrevealed ticket,
+                // weights missing, node unreachable). Exit 2 keeps 1 for "the committed output is wrong".
+                printWarning("cannot replay: \(error)", prefix: "error")
+                throw ExitCode(2)
             }
             print(Self.render(report, format: format))
             if !report.matches { throw ExitCode(1) }

@@ -12,28 +12,9 @@ import Testing
 /// with an honest worker and a worker corrupting every output; no verifier, so nothing else touches the tickets.
 @Suite(.serialized) struct TicketReplayTests {
     @Test(.timeLimit(.minutes(3))) func replayMatchesHonestPassesAndExposesCorruptedOnes() async throws {
-        let dir = TempDir("replay")
-        let keyPath = dir.file("validator.key")
-        var file = KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr")
-        file.randaoChainLength = 4096
-        try file.write(path: keyPath)
-        var config = NodeConfig(dataDir: dir.file("data"))
-        config.validatorKey = keyPath
-        config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
-        var logger = Logger(label: "replay")
-        logger.logLevel = .warning
-        let runtime = try NodeRuntime(config: config, logger: logger, genesisJSON: try EconomyTests.genesisJSON())
-        let client = LocalChainClient(chain: runtime.chain)
-        let weights = try WeightsIndex(directory: config.weightsDir)
-        func worker(_ i: Int, cheat: Double) -> WorkerSimulator {
-            var c = WorkerSimulatorConfig()
-            c.cheatRate = cheat
-            c.shard = i % 2
-            c.clientKey = DevelopmentKeys.client
-            c.seed = UInt64(i + 1)
-            c.pollInterval = .milliseconds(300)
-            return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client, weights: weights, config: c, logger: logger)
-        }
+        let chain = try InProcessChain(label: "replay")
+        let (runtime, client, weights, logger) = (chain.runtime, chain.client, chain.weights, chain.logger)
+        func worker(_ i: Int, cheat: Double) -> WorkerSimulator { chain.worker(i, cheat: cheat) }
         let honestKey = DevelopmentKeys.worker(0).publicKey, cheaterKey = DevelopmentKeys.worker(1).publicKey
         let group = ServiceGroup(configuration: .init(
             services: (runtime.services() + [worker(0, cheat: 0), worker(1, cheat: 1.0)]).map { .init(service: $0) }, logger: logger))
