@@ -10,7 +10,9 @@ import Testing
 
 /// `sharechain verifier replay`'s logic against real revealed tickets: a chain on 1-second slots in this process
 /// with an honest worker and a worker corrupting every output; no verifier, so nothing else touches the tickets.
-@Suite(.serialized) struct TicketReplayTests {
+/// Part of the `EconomyTests` suite: it runs on the wall clock, so it belongs to the serial system-test phase
+/// (`make test` selects that phase by suite name).
+extension EconomyTests {
     @Test(.timeLimit(.minutes(3))) func replayMatchesHonestPassesAndExposesCorruptedOnes() async throws {
         let chain = try InProcessChain(label: "replay")
         let (runtime, client, weights, logger) = (chain.runtime, chain.client, chain.weights, chain.logger)
@@ -38,7 +40,7 @@ import Testing
             tasks.addTask { try await group.run() }
             // The node keeps running while the replays read from it; it shuts down however the checks end.
             do {
-                try await Self.check(client: client, weights: weights, honestKey: honestKey, cheaterKey: cheaterKey, revealedTicket: revealedTicket)
+                try await Self.checkReplays(client: client, weights: weights, honestKey: honestKey, cheaterKey: cheaterKey, revealedTicket: revealedTicket)
             } catch {
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
@@ -49,7 +51,7 @@ import Testing
         }
     }
 
-    static func check(client: LocalChainClient, weights: WeightsIndex, honestKey: PublicKey, cheaterKey: PublicKey,
+    static func checkReplays(client: LocalChainClient, weights: WeightsIndex, honestKey: PublicKey, cheaterKey: PublicKey,
                       revealedTicket: (PublicKey) async throws -> Hash32?) async throws {
         var honest: Hash32?, corrupted: Hash32?
         let found = try await EconomyTests.until(150) {
