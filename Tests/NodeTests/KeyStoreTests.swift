@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Testing
 @testable import Node
 @testable import Primitives
@@ -102,6 +103,30 @@ import Testing
         both.crypto = try KeyFile(key: key, hrp: "shr", passphrase: "p", scrypt: Self.light).crypto
         try both.write(path: dir.file("both.json"))
         #expect(throws: KeyFileError.self) { try KeyFile.read(path: dir.file("both.json")) }
+    }
+
+    /// A node with an encrypted validator key: a startup error naming the way to give the passphrase without one,
+    /// and the key loaded from `passphraseFile` (the config field behind `--passphrase-file`).
+    @Test func aNodeOpensAnEncryptedValidatorKeyWithItsPassphraseFile() throws {
+        let dir = TempDir("keystore")
+        var file = try KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr", passphrase: "node pass", scrypt: Self.light)
+        file.randaoChainLength = 4096
+        try file.write(path: dir.file("validator.key"))
+        try "node pass\n".write(toFile: dir.file("pass.txt"), atomically: true, encoding: .utf8)
+        var config = NodeConfig(dataDir: dir.file("data"))
+        config.validatorKey = dir.file("validator.key")
+        config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
+        let genesis = try EconomyTests.genesisJSON()
+        if ProcessInfo.processInfo.environment[KeyPassphrase.environmentVariable] == nil {
+            let error = try #require(throws: NodeStartupError.self) {
+                try NodeRuntime(config: config, logger: Logger(label: "keystore"), genesisJSON: genesis)
+            }
+            #expect(error.message.contains("--passphrase-file"), "\(error)")
+        }
+        config.passphraseFile = dir.file("pass.txt")
+        let runtime = try NodeRuntime(config: config, logger: Logger(label: "keystore"), genesisJSON: genesis)
+        #expect(runtime.validator?.key.publicKey == DevelopmentKeys.validator(0).publicKey)
+        try runtime.store.close()
     }
 
     /// The commands: `keys new` writes an encrypted file from --passphrase-file, `keys show` reads it without
