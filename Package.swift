@@ -181,7 +181,9 @@ let package = Package(
 
         .testTarget(
             name: "NodeTests",
-            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier",
+            // The `sharechain` executable too: the command-line tests parse its commands in process.
+            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict

@@ -3,20 +3,105 @@ import Ledger
 import Primitives
 
 /// Errors reading or writing key files.
-public struct KeyFileError: Error, CustomStringConvertible, Sendable {
+public struct KeyFileError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What went wrong, so callers (and tests) can tell a wrong passphrase from a missing one or a bad file.
+    public enum Kind: Sendable, Equatable {
+        /// The file is encrypted and no passphrase was given (no option, no environment variable, no terminal).
+        case passphraseRequired
+        /// The passphrase does not open the file (or the file was altered).
+        case wrongPassphrase
+        /// Anything else: unreadable, not a key file, inconsistent.
+        case invalid
+    }
+
+    public let kind: Kind
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, kind: Kind = .invalid) {
+        self.kind = kind
+        self.message = message
+    }
     public var description: String { message }
 }
 
-/// A secret key on disk: JSON with the secret, the public key and the address, readable only by its owner.
+/// Where the passphrase of an encrypted key file comes from, tried in this order: a file (`--passphrase-file`,
+/// its first line), the environment variable `SHARECHAIN_PASSPHRASE` (unattended nodes), an interactive prompt
+/// without echo when standard input is a terminal. It is only read when the key file is encrypted.
+public struct KeyPassphrase: Sendable {
+    /// The environment variable unattended processes take the passphrase from.
+    public static let environmentVariable = "SHARECHAIN_PASSPHRASE"
+
+    /// A passphrase file (only its first line is the passphrase, so a trailing newline does not count).
+    public var file: String?
+    /// The environment to look in (default: the process's).
+    public var environment: [String: String]
+    /// Whether to prompt on the terminal when neither the file nor the environment gives one.
+    public var prompt: Bool
+
+    public init(file: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment, prompt: Bool = true) {
+        self.file = file
+        self.environment = environment
+        self.prompt = prompt
+    }
+
+    /// A fixed passphrase (tests, and `keys new` once it has asked).
+    public static func literal(_ passphrase: String) -> KeyPassphrase {
+        KeyPassphrase(environment: [environmentVariable: passphrase], prompt: false)
+    }
+
+    /// No passphrase at all: only plaintext key files load.
+    public static let none = KeyPassphrase(environment: [:], prompt: false)
+
+    /// The passphrase, or nil when no source has one. `purpose` names the key in the prompt.
+    public func resolve(purpose: String) throws -> String? {
+        if let file {
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw KeyFileError("cannot read passphrase file \(file): \(error.localizedDescription)")
+            }
+            return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        }
+        if let p = environment[Self.environmentVariable] { return p }
+        if prompt, isatty(STDIN_FILENO) == 1 { return try TerminalPrompt.secret("Passphrase for \(purpose): ") }
+        return nil
+    }
+}
+
+/// Reads a line from the terminal with echo off (for passphrases).
+public enum TerminalPrompt {
+    /// Prints `prompt` on standard error and reads one line from standard input without echoing it.
+    public static func secret(_ prompt: String) throws -> String {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var saved = termios()
+        let isTerminal = tcgetattr(STDIN_FILENO, &saved) == 0
+        if isTerminal {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
+        }
+        // Restore echo whatever happens, and end the line the user typed (echo was off, so no newline showed).
+        defer {
+            if isTerminal { var s = saved; _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &s) }
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        guard let line = readLine(strippingNewline: true) else { throw KeyFileError("no passphrase entered", kind: .passphraseRequired) }
+        return line
+    }
+}
+
+/// A secret key on disk: JSON with the public key and address in clear and the secret either encrypted
+/// (`crypto`, Specs/keystore.md: scrypt and AES-256-GCM, after geth's keystore v3) or, for development keys,
+/// in plaintext (`secretKey`). Written readable only by its owner.
 ///
 /// ```json
-/// {"type": "sharechain-secret-key", "secretKey": "…64 hex…", "publicKey": "…", "address": "shr1…"}
+/// {"type": "sharechain-secret-key", "publicKey": "…", "address": "shr1…", "crypto": {"kdf": "scrypt", …}}
 /// ```
 public struct KeyFile: Codable, Sendable {
     public var type: String
-    public var secretKey: String
+    /// The secret in hex, for plaintext (development) key files only.
+    public var secretKey: String?
+    /// The encrypted secret, for encrypted key files.
+    public var crypto: EncryptedSecret?
     public var publicKey: String
     public var address: String
     /// Validators: which RANDAO hash chain of this key is registered (default 0).
@@ -27,6 +112,10 @@ public struct KeyFile: Codable, Sendable {
 
     public static let typeName = "sharechain-secret-key"
 
+    /// Whether the secret is encrypted (opening the file needs the passphrase).
+    public var isEncrypted: Bool { crypto != nil }
+
+    /// A plaintext key file (development keys, the P2P node identity).
     public init(key: PrivateKey, hrp: String, note: String? = nil) {
         type = Self.typeName
         secretKey = key.secretBytes.hex
@@ -35,8 +124,17 @@ public struct KeyFile: Codable, Sendable {
         self.note = note
     }
 
-    /// Reads and checks a key file (the public key must match the secret).
-    public static func load(path: String) throws -> (PrivateKey, KeyFile) {
+    /// An encrypted key file: the secret sealed under a key derived from `passphrase` with scrypt.
+    public init(key: PrivateKey, hrp: String, passphrase: String, scrypt: Scrypt.Parameters = .standard, note: String? = nil) throws {
+        type = Self.typeName
+        publicKey = key.publicKey.hex
+        address = Address.encode(key.publicKey, hrp: hrp)
+        crypto = try EncryptedSecret.seal(key.secretBytes, publicKey: key.publicKey, passphrase: passphrase, scrypt: scrypt)
+        self.note = note
+    }
+
+    /// Reads a key file without opening its secret: the public key and address are in clear (`keys show`).
+    public static func read(path: String) throws -> KeyFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw KeyFileError("cannot read key file \(path): \(error.localizedDescription)")
@@ -46,8 +144,37 @@ public struct KeyFile: Codable, Sendable {
             throw KeyFileError("\(path) is not a sharechain key file: \(error)")
         }
         guard file.type == typeName else { throw KeyFileError("\(path): unexpected key type '\(file.type)'") }
+        guard (file.secretKey == nil) != (file.crypto == nil) else {
+            throw KeyFileError("\(path): a key file holds exactly one of secretKey (plaintext) and crypto (encrypted)")
+        }
+        do { _ = try PublicKey(hex: file.publicKey) } catch { throw KeyFileError("\(path): invalid public key (\(error))") }
+        return file
+    }
+
+    /// Reads a key file and opens its secret: with the passphrase from `passphrase` when the file is encrypted;
+    /// a plaintext file loads, and `warn` is told it is not encrypted. The public key must match the secret.
+    public static func load(path: String, passphrase: KeyPassphrase = KeyPassphrase(),
+                            warn: (String) -> Void = { _ in }) throws -> (PrivateKey, KeyFile) {
+        let file = try read(path: path)
         let key: PrivateKey
-        do { key = try PrivateKey(hex: file.secretKey) } catch { throw KeyFileError("\(path): invalid secret key (\(error))") }
+        if let crypto = file.crypto {
+            guard let pass = try passphrase.resolve(purpose: path) else {
+                throw KeyFileError("\(path) is encrypted: give its passphrase with --passphrase-file or \(KeyPassphrase.environmentVariable)",
+                                   kind: .passphraseRequired)
+            }
+            let publicKey = try PublicKey(hex: file.publicKey)
+            let secret: [UInt8]
+            do { secret = try crypto.open(publicKey: publicKey, passphrase: pass) } catch .authenticationFailed {
+                throw KeyFileError("\(path): wrong passphrase (or the file was altered)", kind: .wrongPassphrase)
+            } catch {
+                throw KeyFileError("\(path): cannot decrypt (\(error))")
+            }
+            do { key = try PrivateKey(secretBytes: secret) } catch { throw KeyFileError("\(path): invalid secret key (\(error))") }
+        } else {
+            do { key = try PrivateKey(hex: file.secretKey ?? "") } catch { throw KeyFileError("\(path): invalid secret key (\(error))") }
+            warn("key file \(path) is not encrypted (a development key?); anyone who can read it holds the key. "
+                + "Use `sharechain keys new` for an encrypted one.")
+        }
         guard key.publicKey.hex == file.publicKey.lowercased() else {
             throw KeyFileError("\(path): the public key does not belong to the secret key")
         }
@@ -66,6 +193,64 @@ public struct KeyFile: Codable, Sendable {
         guard fm.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw KeyFileError("cannot write \(path)")
         }
+    }
+}
+
+/// The encrypted secret of a key file (Specs/keystore.md): scrypt derives a 32-byte key from the passphrase
+/// and a random salt; AES-256-GCM seals the 32-byte secret under it with a random nonce, authenticating the
+/// public key as associated data so the clear public key and the secret cannot be mixed between files.
+public struct EncryptedSecret: Codable, Sendable, Equatable {
+    /// scrypt parameters and salt.
+    public struct KDFParams: Codable, Sendable, Equatable {
+        public var n: UInt64
+        public var r: UInt64
+        public var p: UInt64
+        public var dklen: Int
+        /// Hex, 32 random bytes.
+        public var salt: String
+    }
+
+    /// Cipher parameters.
+    public struct CipherParams: Codable, Sendable, Equatable {
+        /// Hex, 12 random bytes.
+        public var nonce: String
+    }
+
+    /// "aes-256-gcm".
+    public var cipher: String
+    public var cipherparams: CipherParams
+    /// Hex, the encrypted 32-byte secret.
+    public var ciphertext: String
+    /// Hex, the 16-byte GCM tag.
+    public var tag: String
+    /// "scrypt".
+    public var kdf: String
+    public var kdfparams: KDFParams
+
+    static let aadPrefix = Array("sharechain-keystore-v1".utf8)
+
+    /// Seals `secret` under `passphrase`.
+    public static func seal(_ secret: [UInt8], publicKey: PublicKey, passphrase: String, scrypt: Scrypt.Parameters) throws -> EncryptedSecret {
+        let salt = SecureRandom.bytes(32)
+        let nonce = SecureRandom.bytes(AES256GCM.nonceLength)
+        let key = try Scrypt.derive(passphrase: Array(passphrase.utf8), salt: salt, parameters: scrypt, length: AES256GCM.keyLength)
+        let sealed = try AES256GCM.seal(key: key, nonce: nonce, plaintext: secret, aad: aadPrefix + publicKey.bytes)
+        return EncryptedSecret(cipher: "aes-256-gcm", cipherparams: .init(nonce: nonce.hex), ciphertext: sealed.ciphertext.hex,
+                               tag: sealed.tag.hex, kdf: "scrypt",
+                               kdfparams: .init(n: scrypt.n, r: scrypt.r, p: scrypt.p, dklen: AES256GCM.keyLength, salt: salt.hex))
+    }
+
+    /// Opens the secret; `PasswordCryptoError.authenticationFailed` for a wrong passphrase.
+    public func open(publicKey: PublicKey, passphrase: String) throws(PasswordCryptoError) -> [UInt8] {
+        guard cipher == "aes-256-gcm" else { throw .invalidLength("unsupported cipher '\(cipher)'") }
+        guard kdf == "scrypt" else { throw .invalidKDFParameters("unsupported kdf '\(kdf)'") }
+        guard kdfparams.dklen == AES256GCM.keyLength else { throw .invalidLength("dklen \(kdfparams.dklen), expected 32") }
+        guard let salt = try? Hex.decode(kdfparams.salt), let nonce = try? Hex.decode(cipherparams.nonce),
+              let ciphertext = try? Hex.decode(self.ciphertext), let tag = try? Hex.decode(self.tag)
+        else { throw .invalidLength("salt, nonce, ciphertext and tag must be hex") }
+        let key = try Scrypt.derive(passphrase: Array(passphrase.utf8), salt: salt,
+                                    parameters: .init(n: kdfparams.n, r: kdfparams.r, p: kdfparams.p), length: AES256GCM.keyLength)
+        return try AES256GCM.open(key: key, nonce: nonce, ciphertext: ciphertext, tag: tag, aad: Self.aadPrefix + publicKey.bytes)
     }
 }
 

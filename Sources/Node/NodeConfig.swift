@@ -3,6 +3,9 @@ import Foundation
 import Logging
 
 /// Everything a node needs to start, from a JSON config file and/or command-line flags (flags win).
+///
+/// Build one with ``NodeConfig/merge(file:flags:defaultDataDir:)``: every field of a config file is optional,
+/// flags override the file, the defaults below fill the rest, and only the data directory is required.
 public struct NodeConfig: Codable, Sendable {
     /// Genesis document path (nil: the embedded devnet genesis).
     public var genesis: String?
@@ -10,6 +13,8 @@ public struct NodeConfig: Codable, Sendable {
     public var dataDir: String
     /// Validator key file; without one the node follows the chain without producing.
     public var validatorKey: String?
+    /// File holding the passphrase of an encrypted validator key (else `SHARECHAIN_PASSPHRASE`).
+    public var passphraseFile: String?
     /// JSON-RPC listen address (`host:port`); loopback by default.
     public var rpcAddr: String = "127.0.0.1:8645"
     /// P2P listen address.
@@ -18,8 +23,10 @@ public struct NodeConfig: Codable, Sendable {
     public var peers: [String] = []
     /// Directory holding the pools' pinned weight files (found by SHA-256).
     public var weightsDir: String = "Genesis/models"
-    /// Log level: trace, debug, info, notice, warning, error, critical.
-    public var logLevel: String = "info"
+    /// Log level.
+    public var logLevel: Logger.Level = .info
+    /// Log line format on standard error.
+    public var logFormat: LogFormat = .text
     /// Check ledger invariants after every block (slower; for testing).
     public var checkInvariants: Bool = false
     /// Devnet load: transfers per second submitted from the development accounts.
@@ -32,20 +39,134 @@ public struct NodeConfig: Codable, Sendable {
     public var p2pAllowPrivateAddresses: Bool?
     /// P2P: a file of node keys or `host:port` addresses to refuse and disconnect (re-read while running).
     public var p2pBlockFile: String?
-    /// P2P: connection limits (defaults 32 inbound, 8 outbound).
+    /// P2P: most inbound connections (default 32).
     public var p2pMaxInbound: Int?
+    /// P2P: most outbound connections (default 8).
     public var p2pMaxOutbound: Int?
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
-    public static func load(path: String) throws -> NodeConfig {
-        do { return try JSONDecoder().decode(NodeConfig.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-            throw NodeStartupError("cannot read config file \(path): \(error)")
+    /// Reads a config file: any subset of the fields of ``NodeConfigFile``; an unknown field is an error.
+    public static func load(path: String) throws -> NodeConfigFile {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw NodeStartupError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        do { return try NodeConfigFile.decode(data) } catch let e as NodeStartupError {
+            throw NodeStartupError("config file \(path): \(e.message)")
         }
     }
 
-    public var logLevelValue: Logger.Level {
-        Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+    /// The configuration from a config file (if any) and the command-line flags: a field set by a flag wins over
+    /// the file, a field set by neither takes its default. The data directory has no default unless
+    /// `defaultDataDir` gives one; without it from either source this throws an error naming the flag and the field.
+    public static func merge(file: NodeConfigFile?, flags: NodeConfigFile, defaultDataDir: String? = nil) throws -> NodeConfig {
+        let file = file ?? NodeConfigFile()
+        func pick<T>(_ k: KeyPath<NodeConfigFile, T?>) -> T? { flags[keyPath: k] ?? file[keyPath: k] }
+        guard let dataDir = pick(\.dataDir) ?? defaultDataDir else {
+            throw NodeStartupError("no data directory: pass --data-dir or set \"dataDir\" in the --config file")
+        }
+        var c = NodeConfig(dataDir: dataDir)
+        c.genesis = pick(\.genesis)
+        c.validatorKey = pick(\.validatorKey)
+        c.passphraseFile = pick(\.passphraseFile)
+        if let v = pick(\.rpcAddr) { c.rpcAddr = v }
+        if let v = pick(\.p2pAddr) { c.p2pAddr = v }
+        if let v = pick(\.peers) { c.peers = v }
+        if let v = pick(\.weightsDir) { c.weightsDir = v }
+        if let v = pick(\.logLevel) { c.logLevel = v }
+        if let v = pick(\.logFormat) { c.logFormat = v }
+        if let v = pick(\.checkInvariants) { c.checkInvariants = v }
+        if let v = pick(\.load) { c.load = v }
+        if let v = pick(\.produceWithoutPeers) { c.produceWithoutPeers = v }
+        if let v = pick(\.rpcCorsOrigins) { c.rpcCorsOrigins = v }
+        c.p2pAllowPrivateAddresses = pick(\.p2pAllowPrivateAddresses)
+        c.p2pBlockFile = pick(\.p2pBlockFile)
+        c.p2pMaxInbound = pick(\.p2pMaxInbound)
+        c.p2pMaxOutbound = pick(\.p2pMaxOutbound)
+        return c
+    }
+
+    /// The log level as swift-log's type (kept for callers of the former string field).
+    public var logLevelValue: Logger.Level { logLevel }
+}
+
+/// How log lines are written: swift-log's readable text, or one JSON object per line for log collectors.
+public enum LogFormat: String, Codable, CaseIterable, Sendable {
+    case text, json
+}
+
+/// A node config file, or the fields set on the command line: every field optional (nil: not set here).
+/// The field names are those of ``NodeConfig``.
+public struct NodeConfigFile: Codable, Sendable, Equatable {
+    public var genesis: String?
+    public var dataDir: String?
+    public var validatorKey: String?
+    public var passphraseFile: String?
+    public var rpcAddr: String?
+    public var p2pAddr: String?
+    public var peers: [String]?
+    public var weightsDir: String?
+    public var logLevel: Logger.Level?
+    public var logFormat: LogFormat?
+    public var checkInvariants: Bool?
+    public var load: Double?
+    public var produceWithoutPeers: Bool?
+    public var rpcCorsOrigins: [String]?
+    public var p2pAllowPrivateAddresses: Bool?
+    public var p2pBlockFile: String?
+    public var p2pMaxInbound: Int?
+    public var p2pMaxOutbound: Int?
+
+    public init() {}
+
+    /// Spelled out so that unknown fields can be reported against the list of valid ones.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
+        case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, p2pAllowPrivateAddresses, p2pBlockFile
+        case p2pMaxInbound, p2pMaxOutbound
+    }
+
+    /// The valid field names, in declaration order.
+    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// Decodes a config file's JSON: a typo in a field name is an error naming it (it would otherwise be
+    /// ignored silently and the node would run with the default), as is a value of the wrong type.
+    public static func decode(_ data: Data) throws -> NodeConfigFile {
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw NodeStartupError("not valid JSON (\(error.localizedDescription))")
+        }
+        guard let fields = object as? [String: Any] else { throw NodeStartupError("expected a JSON object of config fields") }
+        let unknown = fields.keys.filter { CodingKeys(rawValue: $0) == nil }.sorted()
+        guard unknown.isEmpty else {
+            throw NodeStartupError("unknown field\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); "
+                + "valid fields: \(fieldNames.joined(separator: ", "))")
+        }
+        do { return try JSONDecoder().decode(NodeConfigFile.self, from: data) } catch let DecodingError.typeMismatch(type, ctx) {
+            throw NodeStartupError("field \"\(Self.path(ctx))\": expected \(Self.describe(type))")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            let field = Self.path(ctx)
+            let hint = field == CodingKeys.logLevel.rawValue ? " (one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")))"
+                : field == CodingKeys.logFormat.rawValue ? " (one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
+            throw NodeStartupError("field \"\(field)\": invalid value\(hint)")
+        } catch {
+            throw NodeStartupError("\(error)")
+        }
+    }
+
+    private static func path(_ ctx: DecodingError.Context) -> String {
+        ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Double.Type: "a number"
+        case is [String].Type, is [Any].Type: "an array of strings"
+        default: "\(type)"
+        }
     }
 }
 

@@ -83,7 +83,14 @@ public final class NodeRuntime: Sendable {
         chain = ChainService(engine: engine, clock: SystemClock.unixMillis)
 
         if let keyPath = config.validatorKey {
-            let (key, file) = try KeyFile.load(path: keyPath)
+            let key: PrivateKey, file: KeyFile
+            // A node runs unattended: it never prompts; a missing or wrong passphrase is a startup error.
+            do {
+                (key, file) = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile, prompt: false),
+                                               warn: { logger.warning("\($0)") })
+            } catch let e as KeyFileError {
+                throw NodeStartupError("validator key: \(e)")
+            }
             let generations = Int(file.randaoGeneration ?? 0)
             let length = file.randaoChainLength ?? ValidatorRandao.defaultLength
             let chains = (0...generations).map { ValidatorRandao.chain(for: key, generation: UInt32($0), length: length) }

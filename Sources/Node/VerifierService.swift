@@ -272,18 +272,7 @@ public final class VerifierService: Service, Sendable {
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),
               Int(leaf.shard) < pool.shards.count else { return }
-        let shard = pool.shards[Int(leaf.shard)]
-        guard let path = weights.files[shard.weightsSHA256] else {
-            throw NodeStartupError("no weights with SHA-256 \(shard.weightsSHA256.hex) under \(weights.directory)")
-        }
-        let verdict: TicketCheck
-        if let why = PassChecks.tokenMismatch(input: input, tokenCount: leaf.tokenCount, pool: pool) {
-            verdict = .invalidInput(why)
-        } else {
-            verdict = try replayer.check(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
-                                         weights: WeightsRef(path: path, sha256: shard.weightsSHA256),
-                                         input: input, positionOffset: leaf.positionOffset, committedOutputHash: leaf.outputHash)
-        }
+        let verdict = try TicketReplay.check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer)
         bump { $0.replays += 1 }
         progress.withLock { $0.markChecked(id) }
         if case .match = verdict {

@@ -31,7 +31,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Print the summary every this many blocks.") var summaryEvery: UInt64 = 3
     @Option(help: "Transfers per second submitted to the first validator.") var load: Double = 1
     @Flag(help: "1-second slots and short windows (a fresh genesis).") var fast = false
-    @Option(help: "trace, debug, info, notice, warning, error (the demo's own log; members log to files).") var logLevel = "notice"
+    @Option(help: "Log level of the demo's own log (members log to files at info).") var logLevel: Logger.Level = .notice
+    @Option(help: "Log line format of the demo's own log and of the members' log files.") var logFormat: LogFormat = .text
 
     var adversaries: [String] { adversary.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
@@ -46,7 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .notice)
+        let logger = bootstrapLogging(logLevel, format: logFormat)
         let base = dataDir ?? (NSTemporaryDirectory() + "sharechain-demo-\(ProcessInfo.processInfo.processIdentifier)")
         let fm = FileManager.default
         try fm.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -112,7 +113,7 @@ struct DemoCommand: AsyncParsableCommand {
             var args = ["node", "--genesis", genesisPath, "--data-dir", path("validator-\(i)"),
                         "--validator-key", try writeKey("validator-\(i)", DevelopmentKeys.validator(i), validator: true),
                         "--p2p-addr", "127.0.0.1:\(p2p[i])", "--rpc-addr", "127.0.0.1:\(rpc[i])", "--p2p-allow-private",
-                        "--weights-dir", weights, "--check-invariants"]
+                        "--weights-dir", weights, "--check-invariants", "--log-format", logFormat.rawValue]
             for (j, port) in p2p.enumerated() where j != i { args += ["--peer", "127.0.0.1:\(port)"] }
             if i == 0 && load > 0 { args += ["--load", "\(load)"] }
             try member("validator-\(i)", args)
@@ -129,14 +130,14 @@ struct DemoCommand: AsyncParsableCommand {
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
-                                "--client-key", try writeKey("client-\(i)", client), "--weights", weights,
-                                "--passes", "10", "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
+                                "--client-key", try writeKey("client-\(i)", client), "--weights-dir", weights,
+                                "--passes", "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"
         for i in 0..<validators { names[DevelopmentKeys.validator(i).publicKey] = "validator-\(i)" }
         try member("verifier", ["verifier", "--rpc", "http://127.0.0.1:\(rpc[validators - 1])",
-                                "--key", try writeKey("verifier", DevelopmentKeys.verifier), "--weights", weights,
-                                "--state-file", path("verifier/checked.txt"), "--poll", fast ? "0.5" : "2",
+                                "--key", try writeKey("verifier", DevelopmentKeys.verifier), "--weights-dir", weights,
+                                "--state-file", path("verifier/checked.txt"), "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2",
                                 "--metrics-addr", "127.0.0.1:\(basePort + 210)"])
 
         printLine("""

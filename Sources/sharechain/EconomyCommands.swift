@@ -10,9 +10,31 @@ import ServiceLifecycle
 struct ClientOptions: ParsableArguments {
     @Option(help: "The node's JSON-RPC URL.") var rpc = "http://127.0.0.1:8645"
     @Option(help: "Key file (see `sharechain keys new` / `keys dev`).") var key: String
-    @Option(name: .customLong("weights"), help: "Directory with the pools' pinned weight files (found by SHA-256).") var weights = "Genesis/models"
+    @Option(help: "File holding the passphrase of encrypted key files (else the environment variable SHARECHAIN_PASSPHRASE).")
+    var passphraseFile: String?
+    @Option(help: "Directory with the pools' pinned weight files (found by SHA-256).") var weightsDir = "Genesis/models"
+    @Option(name: .customLong("weights"), help: ArgumentHelp("Deprecated spelling of --weights-dir.", visibility: .hidden))
+    var deprecatedWeights: String?
     @Option(help: "Serve Prometheus metrics and /health on host:port.") var metricsAddr: String?
-    @Option(help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Log level.") var logLevel: Logger.Level = .info
+    @Option(help: "Log line format on standard error.") var logFormat: LogFormat = .text
+
+    /// The weights directory, from `--weights-dir` or the deprecated `--weights` (which wins when given, as
+    /// before the rename).
+    var weights: String { deprecatedWeights ?? weightsDir }
+
+    /// Loads a key file, encrypted (passphrase from --passphrase-file or the environment; these processes run
+    /// unattended, so they never prompt) or plaintext (with a warning).
+    func loadKey(_ path: String, logger: Logger) throws -> (PrivateKey, KeyFile) {
+        try KeyFile.load(path: path, passphrase: KeyPassphrase(file: passphraseFile, prompt: false), warn: { logger.warning("\($0)") })
+    }
+
+    /// Sets up logging, and warns about a deprecated flag once it can.
+    func bootstrap() -> Logger {
+        let logger = bootstrapLogging(logLevel, format: logFormat)
+        if deprecatedWeights != nil { logger.warning("--weights is deprecated; use --weights-dir") }
+        return logger
+    }
 
     func services(logger: Logger) throws -> [any Service] {
         guard let metricsAddr else { return [] }
@@ -55,8 +77,8 @@ struct WorkerSimCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(Logger.Level(rawValue: client.logLevel) ?? .info)
-        let (key, _) = try KeyFile.load(path: client.key)
+        let logger = client.bootstrap()
+        let (key, _) = try client.loadKey(client.key, logger: logger)
         var config = WorkerSimulatorConfig()
         config.pool = pool
         config.shard = shard
@@ -67,7 +89,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
         config.pollInterval = .milliseconds(Int64(poll * 1000))
         // The simulator mixes the key into the seed, so every worker generates its own inputs.
         config.seed = 1
-        if let clientKey { config.clientKey = try KeyFile.load(path: clientKey).0 }
+        if let clientKey { config.clientKey = try client.loadKey(clientKey, logger: logger).0 }
         let worker = WorkerSimulator(key: key, client: try RPCChainClient(url: client.rpc),
                                      weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
         let group = ServiceGroup(configuration: .init(services: ([worker] + (try client.services(logger: logger))).map { .init(service: $0) },
@@ -77,37 +99,118 @@ struct WorkerSimCommand: AsyncParsableCommand {
     }
 }
 
-/// `sharechain verifier`: replays revealed tickets and proves fraud.
+/// `sharechain verifier`: replays revealed tickets and proves fraud (`run`, the default), or replays one ticket by
+/// hand (`replay`). `sharechain verifier --rpc … --key …` still means `verifier run`.
 struct VerifierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
-        abstract: "Replay revealed spot-check tickets with the canonical executor and submit fraud proofs on mismatches.",
-        discussion: """
-            It follows the node's revealed tickets (subscribed to `newTickets` over the node's WebSocket at \
-            /ws; while that is down it lists them every --poll seconds and re-subscribes), replays each on the pool's pinned weights, and submits a \
-            fraud proof (with the pool's bond, from this key's balance) when the recomputed output hash differs \
-            from the committed one. It remembers what it checked in --state-file, so a restart does not redo work.
+        abstract: "Replay revealed spot-check tickets and prove fraud (run, the default), or replay one ticket by hand (replay).",
+        subcommands: [Run.self, Replay.self],
+        defaultSubcommand: Run.self)
 
-            Example: sharechain verifier --rpc http://127.0.0.1:8645 --key verifier.key --weights Genesis/models
-            """)
+    /// `sharechain verifier run`: the long-running verifier.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay revealed spot-check tickets with the canonical executor and submit fraud proofs on mismatches.",
+            discussion: """
+                It follows the node's revealed tickets (subscribed to `newTickets` over the node's WebSocket at \
+                /ws; while that is down it lists them every --poll seconds and re-subscribes), replays each on the pool's pinned weights, and submits a \
+                fraud proof (with the pool's bond, from this key's balance) when the recomputed output hash differs \
+                from the committed one. It remembers what it checked in --state-file, so a restart does not redo work.
 
-    @OptionGroup var client: ClientOptions
-    @Option(help: "File remembering checked tickets across restarts.") var stateFile: String?
-    @Option(help: "Replays at once.") var parallel = 2
-    @Option(help: "Seconds between listings of revealed tickets while the subscription is down (and between looks at submitted proofs).") var poll: Double = 2
+                Example: sharechain verifier --rpc http://127.0.0.1:8645 --key verifier.key --weights-dir Genesis/models
+                """)
 
-    func run() async throws {
-        let logger = bootstrapLogging(Logger.Level(rawValue: client.logLevel) ?? .info)
-        let (key, _) = try KeyFile.load(path: client.key)
-        var config = VerifierConfig()
-        config.parallelism = max(1, parallel)
-        config.pollInterval = .milliseconds(Int64(poll * 1000))
-        config.stateFile = stateFile
-        let verifier = VerifierService(key: key, client: try RPCChainClient(url: client.rpc),
-                                       weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: ([verifier] + (try client.services(logger: logger))).map { .init(service: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        logger.info("verifier stopped", metadata: ["stats": "\(verifier.stats)"])
+        @OptionGroup var client: ClientOptions
+        @Option(help: "File remembering checked tickets across restarts.") var stateFile: String?
+        @Option(help: "Replays at once.") var parallel = 2
+        @Option(help: "Seconds between listings of revealed tickets while the subscription is down (and between looks at submitted proofs).") var poll: Double = 2
+
+        func run() async throws {
+            let logger = client.bootstrap()
+            let (key, _) = try client.loadKey(client.key, logger: logger)
+            var config = VerifierConfig()
+            config.parallelism = max(1, parallel)
+            config.pollInterval = .milliseconds(Int64(poll * 1000))
+            config.stateFile = stateFile
+            let verifier = VerifierService(key: key, client: try RPCChainClient(url: client.rpc),
+                                           weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: ([verifier] + (try client.services(logger: logger))).map { .init(service: $0) },
+                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            logger.info("verifier stopped", metadata: ["stats": "\(verifier.stats)"])
+        }
     }
+
+    /// `sharechain verifier replay`: one ticket, replayed locally, compared with the committed output hash.
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay one revealed ticket locally and print the canonical output hash against the committed one.",
+            discussion: """
+                What a verifier does by hand when a proof is disputed: the ticket, its revealed input and its pool come \
+                from the node (ticket_get, pool_get); the pass runs on the pool's pinned weights found in --weights-dir. \
+                Nothing is signed or submitted. Exits 0 when the committed output is canonical, 1 when it is not \
+                (a mismatch, or an input or output no honest pass has), 2 when the ticket cannot be replayed.
+
+                Example: sharechain verifier replay --ticket 0x3f… --rpc http://127.0.0.1:8645 --weights-dir Genesis/models
+                """)
+
+        @Option(help: "Ticket id (0x hex).") var ticket: String
+        @Option(help: "The node's JSON-RPC URL.") var rpc = "http://127.0.0.1:8645"
+        @Option(help: "Directory with the pools' pinned weight files (found by SHA-256).") var weightsDir = "Genesis/models"
+        @Option(help: "How to print the report: aligned text lines, or one JSON object.") var format: ReplayOutputFormat = .text
+
+        func run() async throws {
+            let id = try parseHash(ticket, "--ticket")
+            let report: TicketReplayReport
+            do {
+                report = try await TicketReplay.run(ticket: id, client: try RPCChainClient(url: rpc), weights: try WeightsIndex(directory: weightsDir))
+            } catch {
+                // Not a usage error, and not a verdict: the ticket cannot be replayed (unknown or unrevealed ticket,
+                // weights missing, node unreachable). Exit 2 keeps 1 for "the committed output is wrong".
+                printWarning("cannot replay: \(error)", prefix: "error")
+                throw ExitCode(2)
+            }
+            print(Self.render(report, format: format))
+            if !report.matches { throw ExitCode(1) }
+        }
+
+        /// The report as printed: aligned text lines, or one JSON object.
+        static func render(_ r: TicketReplayReport, format: ReplayOutputFormat) -> String {
+            let verdict: String
+            switch r.check {
+            case .match: verdict = "match"
+            case .mismatch: verdict = "mismatch"
+            case .invalidInput(let why): verdict = "invalid input: \(why)"
+            case .invalidOutput(let why): verdict = "invalid output: \(why)"
+            }
+            let recomputed = r.recomputedOutputHash.map { "0x" + $0.hex }
+            switch format {
+            case .text:
+                return """
+                    ticket      0x\(r.ticketId.hex)
+                    status      \(r.status)
+                    worker      0x\(r.worker.hex)
+                    pool        \(r.pool), window \(r.window), shard \(r.shard)
+                    committed   0x\(r.committedOutputHash.hex)
+                    recomputed  \(recomputed ?? "none (\(verdict))")
+                    verdict     \(verdict)
+                    """
+            case .json:
+                let o: JSONObject = [
+                    "ticketId": .string("0x" + r.ticketId.hex), "status": .string("\(r.status)"), "worker": .string("0x" + r.worker.hex),
+                    "pool": .int(UInt64(r.pool)), "window": .int(r.window), "shard": .int(UInt64(r.shard)),
+                    "committedOutputHash": .string("0x" + r.committedOutputHash.hex),
+                    "recomputedOutputHash": recomputed.map { .string($0) } ?? .null,
+                    "matches": .bool(r.matches), "verdict": .string(verdict),
+                ]
+                return String(decoding: JSONWriter.encode(.object(o)), as: UTF8.self)
+            }
+        }
+    }
+}
+
+/// How `verifier replay` prints its report.
+enum ReplayOutputFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json
 }

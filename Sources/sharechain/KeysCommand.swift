@@ -11,29 +11,61 @@ struct Keys: AsyncParsableCommand {
 
     struct New: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate a new key from the OS random generator and write it to a file (mode 0600).")
+            abstract: "Generate a new key from the OS random generator and write it encrypted to a file (mode 0600).",
+            discussion: """
+                The secret is encrypted with AES-256-GCM under a key derived from a passphrase with scrypt \
+                (Specs/keystore.md); the address and public key stay readable without it. The passphrase comes from \
+                --passphrase-file, else the environment variable SHARECHAIN_PASSPHRASE, else a prompt (asked twice).
+                """)
         @Option(name: .shortAndLong, help: "Where to write the key file.") var output: String
         @Option(help: "Address prefix (the chain's human-readable part).") var hrp = "shr"
+        @Option(help: "File holding the passphrase (its first line).") var passphraseFile: String?
+        @Option(help: "scrypt cost as log2 N (default 18: 256 MiB and about a second; at most 20).") var scryptLogN: UInt64 = 18
         @Flag(help: "Replace an existing file.") var force = false
 
+        func validate() throws {
+            guard (1...20).contains(scryptLogN) else { throw ValidationError("--scrypt-log-n must be between 1 and 20") }
+        }
+
         func run() async throws {
+            let passphrase = try Self.newPassphrase(file: passphraseFile)
             let key = PrivateKey.generate()
-            try KeyFile(key: key, hrp: hrp).write(path: output, overwrite: force)
+            let file = try KeyFile(key: key, hrp: hrp, passphrase: passphrase, scrypt: .init(n: 1 << scryptLogN, r: 8, p: 1))
+            try file.write(path: output, overwrite: force)
             print("address    \(Address.encode(key.publicKey, hrp: hrp))")
             print("public key \(key.publicKey.hex)")
-            print("written to \(output)")
+            print("written to \(output) (encrypted)")
+        }
+
+        /// The passphrase for a new key: from the file or the environment as given, or asked twice on the terminal.
+        static func newPassphrase(file: String?) throws -> String {
+            if let given = try KeyPassphrase(file: file, prompt: false).resolve(purpose: "the new key") {
+                guard !given.isEmpty else { throw ValidationError("the passphrase is empty") }
+                return given
+            }
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw ValidationError("no passphrase: give --passphrase-file or set \(KeyPassphrase.environmentVariable) (standard input is not a terminal)")
+            }
+            let first = try TerminalPrompt.secret("Passphrase for the new key: ")
+            guard !first.isEmpty else { throw ValidationError("the passphrase is empty") }
+            guard try TerminalPrompt.secret("Repeat the passphrase: ") == first else { throw ValidationError("the passphrases differ") }
+            return first
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the address and public key of a key file (never the secret).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the address and public key of a key file (never the secret; no passphrase needed).")
         @Argument(help: "Key file.") var file: String
         @Option(help: "Address prefix.") var hrp = "shr"
 
         func run() async throws {
-            let (key, _) = try KeyFile.load(path: file)
-            print("address    \(Address.encode(key.publicKey, hrp: hrp))")
-            print("public key \(key.publicKey.hex)")
+            // The public half is stored in clear, so this never opens (or asks for the passphrase of) the secret.
+            let f = try KeyFile.read(path: file)
+            let publicKey = try PublicKey(hex: f.publicKey)
+            print("address    \(Address.encode(publicKey, hrp: hrp))")
+            print("public key \(publicKey.hex)")
+            print("encrypted  \(f.isEncrypted ? "yes" : "no (plaintext)")")
         }
     }
 

@@ -9,17 +9,22 @@ import ServiceLifecycle
 
 /// Options shared by `node` and `devnet`.
 struct NodeOptions: ParsableArguments {
-    @Option(help: "JSON config file (the same fields as these flags; flags override it).") var config: String?
+    @Option(help: ArgumentHelp("JSON config file: any subset of the node's fields (the camelCase names of these flags, listed in the README); flags override it.",
+                               valueName: "file"))
+    var config: String?
     @Option(help: "Genesis document (default: the embedded devnet genesis).") var genesis: String?
-    @Option(help: "Data directory.") var dataDir: String?
+    @Option(help: "Data directory (the chain database, node key and peer list live here).") var dataDir: String?
     @Option(help: "Validator key file (without one the node only follows the chain).") var validatorKey: String?
+    @Option(help: "File holding the passphrase of an encrypted --validator-key (else the environment variable SHARECHAIN_PASSPHRASE).")
+    var passphraseFile: String?
     @Option(help: "JSON-RPC listen address, host:port (default 127.0.0.1:8645).") var rpcAddr: String?
     @Option(name: .customLong("rpc-cors-origin"), help: "Origin allowed to call the JSON-RPC from a browser (repeatable; * for any).")
     var rpcCorsOrigins: [String] = []
     @Option(help: "P2P listen address, host:port (default 127.0.0.1:8646).") var p2pAddr: String?
     @Option(name: .customLong("peer"), help: "Bootstrap peer host:port, or nodekeyhex@host:port to require that node there (repeatable).") var peers: [String] = []
     @Option(help: "Directory with the pools' pinned weight files, found by SHA-256 (default Genesis/models).") var weightsDir: String?
-    @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String?
+    @Option(help: "Log level (default info).") var logLevel: Logger.Level?
+    @Option(help: "Log line format on standard error (default text).") var logFormat: LogFormat?
     @Flag(help: "Check the ledger invariants after every block.") var checkInvariants = false
     @Option(help: "Devnet load: transfers per second from the development accounts.") var load: Double?
     @Flag(help: "P2P: accept and announce loopback/private addresses in peer exchange (networks on one machine or a LAN).")
@@ -30,41 +35,39 @@ struct NodeOptions: ParsableArguments {
                                visibility: .hidden))
     var p2pBlockFile: String?
 
-    func resolve(defaultDataDir: String? = nil) throws -> NodeConfig {
-        var c: NodeConfig
-        if let config { c = try NodeConfig.load(path: config) } else {
-            guard let dir = dataDir ?? defaultDataDir else { throw ValidationError("--data-dir is required") }
-            c = NodeConfig(dataDir: dir)
-        }
-        if let genesis { c.genesis = genesis }
-        if let dataDir { c.dataDir = dataDir }
-        if let validatorKey { c.validatorKey = validatorKey }
-        if let rpcAddr { c.rpcAddr = rpcAddr }
-        if !rpcCorsOrigins.isEmpty { c.rpcCorsOrigins = rpcCorsOrigins }
-        if let p2pAddr { c.p2pAddr = p2pAddr }
-        if !peers.isEmpty { c.peers = peers }
-        if let weightsDir { c.weightsDir = weightsDir }
-        if let logLevel { c.logLevel = logLevel }
-        if checkInvariants { c.checkInvariants = true }
-        if let load { c.load = load }
-        if p2pAllowPrivate { c.p2pAllowPrivateAddresses = true }
-        if let maxInboundPeers { c.p2pMaxInbound = maxInboundPeers }
-        if let maxOutboundPeers { c.p2pMaxOutbound = maxOutboundPeers }
-        if let p2pBlockFile { c.p2pBlockFile = p2pBlockFile }
-        return c
+    /// The flags that were given, as config fields (nil: not given, so the file or the default applies).
+    var flagFields: NodeConfigFile {
+        var f = NodeConfigFile()
+        f.genesis = genesis
+        f.dataDir = dataDir
+        f.validatorKey = validatorKey
+        f.passphraseFile = passphraseFile
+        f.rpcAddr = rpcAddr
+        f.rpcCorsOrigins = rpcCorsOrigins.isEmpty ? nil : rpcCorsOrigins
+        f.p2pAddr = p2pAddr
+        f.peers = peers.isEmpty ? nil : peers
+        f.weightsDir = weightsDir
+        f.logLevel = logLevel
+        f.logFormat = logFormat
+        // An absent flag cannot say "false": only a given flag overrides the file.
+        f.checkInvariants = checkInvariants ? true : nil
+        f.load = load
+        f.p2pAllowPrivateAddresses = p2pAllowPrivate ? true : nil
+        f.p2pMaxInbound = maxInboundPeers
+        f.p2pMaxOutbound = maxOutboundPeers
+        f.p2pBlockFile = p2pBlockFile
+        return f
     }
-}
 
-/// Sets up readable logs on standard error.
-func bootstrapLogging(_ level: Logger.Level) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = level
-        return h
+    /// The config file (if any) overridden by the flags, with defaults for the rest; a missing data directory or
+    /// a bad config file is a usage error naming the flag or field.
+    func resolve(defaultDataDir: String? = nil) throws -> NodeConfig {
+        do {
+            return try NodeConfig.merge(file: try config.map { try NodeConfig.load(path: $0) }, flags: flagFields, defaultDataDir: defaultDataDir)
+        } catch let e as NodeStartupError {
+            throw ValidationError(e.message)
+        }
     }
-    var logger = Logger(label: "sharechain")
-    logger.logLevel = level
-    return logger
 }
 
 /// `sharechain node`: run a node until SIGINT or SIGTERM.
@@ -88,7 +91,7 @@ struct NodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.resolve()
-        let logger = bootstrapLogging(config.logLevelValue)
+        let logger = bootstrapLogging(config.logLevel, format: config.logFormat)
         do {
             let runtime = try NodeRuntime(config: config, logger: logger)
             let p2p = try runtime.makeP2PService()
@@ -137,7 +140,7 @@ struct DevnetCommand: AsyncParsableCommand {
             if !FileManager.default.fileExists(atPath: keyPath) { try Self.writeDevKey(0, to: keyPath) }
             config.validatorKey = keyPath
         }
-        let logger = bootstrapLogging(config.logLevelValue)
+        let logger = bootstrapLogging(config.logLevel, format: config.logFormat)
         logger.warning("DEVNET: development keys are public; never use them for anything of value")
         do {
             let runtime = try NodeRuntime(config: config, logger: logger)
@@ -172,7 +175,7 @@ struct DevnetCommand: AsyncParsableCommand {
 
     /// Supervises N validator processes.
     private func runMany() async throws {
-        let logger = bootstrapLogging(Logger.Level(rawValue: options.logLevel ?? "info") ?? .info)
+        let logger = bootstrapLogging(options.logLevel ?? .info, format: options.logFormat ?? .text)
         logger.warning("DEVNET: development keys are public; never use them for anything of value")
         let base = options.dataDir ?? (NSTemporaryDirectory() + "sharechain-devnet\(validators)-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -205,7 +208,7 @@ struct DevnetCommand: AsyncParsableCommand {
             if !FileManager.default.fileExists(atPath: key) { try Self.writeDevKey(i, to: key) }
             var args = ["node", "--genesis", genesisPath, "--data-dir", dir, "--validator-key", key,
                         "--p2p-addr", "127.0.0.1:\(ports[i])", "--rpc-addr", "127.0.0.1:\(basePort + 100 + i)", "--p2p-allow-private",
-                        "--log-level", options.logLevel ?? "info"]
+                        "--log-level", (options.logLevel ?? .info).rawValue, "--log-format", (options.logFormat ?? .text).rawValue]
             for (j, p) in ports.enumerated() where j != i { args += ["--peer", "127.0.0.1:\(p)"] }
             if let w = options.weightsDir { args += ["--weights-dir", w] }
             if options.checkInvariants { args.append("--check-invariants") }

@@ -70,7 +70,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Headers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Canonical headers from a height.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var from: UInt64
+        @Argument(help: "First height.") var from: UInt64
         @Option(help: "How many (1-100).") var count: Int = 10
         func run() async throws { printJSON(try await rpc.call("chain_getHeaders", ["from": .int(from), "count": .int(count)])) }
     }
@@ -78,7 +78,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Receipts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Receipts of a block (height, tag or 0x hash).")
         @OptionGroup var rpc: RPCOptions
-        @Argument var block = "latest"
+        @Argument(help: "Height, latest, finalized, earliest, or a 0x block hash.") var block = "latest"
         func run() async throws {
             printJSON(try await rpc.call("chain_getBlockReceipts", ["block": block.hasPrefix("0x") ? .string(block) : blockSelector(block)]))
         }
@@ -87,21 +87,21 @@ struct QueryCommand: AsyncParsableCommand {
     struct Tx: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A transaction by hash (included or pending).")
         @OptionGroup var rpc: RPCOptions
-        @Argument var hash: String
+        @Argument(help: "Transaction hash (0x hex).") var hash: String
         func run() async throws { printJSON(try await rpc.call("tx_getByHash", ["hash": .string(hash)])) }
     }
 
     struct Receipt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The receipt of an included transaction.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var hash: String
+        @Argument(help: "Transaction hash (0x hex).") var hash: String
         func run() async throws { printJSON(try await rpc.call("tx_getReceipt", ["hash": .string(hash)])) }
     }
 
     struct Account: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Balance, nonce, stakes and unbonding of an address.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var address: String
+        @Argument(help: "Address (bech32m) or 0x public key.") var address: String
         func run() async throws { printJSON(try await rpc.call("account_get", ["address": .string(address)])) }
     }
 
@@ -109,7 +109,7 @@ struct QueryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "account-txs", abstract: "Transactions of an address, newest first.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var address: String
+        @Argument(help: "Address (bech32m) or 0x public key.") var address: String
         @Flag(help: "Oldest first.") var ascending = false
         func run() async throws {
             var p: JSONObject = ["address": .string(address), "order": .string(ascending ? "asc" : "desc")]
@@ -132,7 +132,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Validator: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One validator: stake, status, unbonding, liveness.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var address: String
+        @Argument(help: "Address (bech32m) or 0x public key.") var address: String
         func run() async throws { printJSON(try await rpc.call("validator_get", ["address": .string(address)])) }
     }
 
@@ -162,14 +162,14 @@ struct QueryCommand: AsyncParsableCommand {
     struct Pool: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One pool's configuration.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var pool: UInt32
+        @Argument(help: "Pool id.") var pool: UInt32
         func run() async throws { printJSON(try await rpc.call("pool_get", ["pool": .int(UInt64(pool))])) }
     }
 
     struct Escrow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "An escrow by id.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var id: String
+        @Argument(help: "Id (0x hex).") var id: String
         func run() async throws { printJSON(try await rpc.call("escrow_get", ["escrowId": .string(id)])) }
     }
 
@@ -177,7 +177,7 @@ struct QueryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Escrows of an owner.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var owner: String
+        @Argument(help: "Owner address (bech32m) or 0x public key.") var owner: String
         func run() async throws {
             var p: JSONObject = ["owner": .string(owner)]
             page.apply(&p)
@@ -188,8 +188,8 @@ struct QueryCommand: AsyncParsableCommand {
     struct Window: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A settlement window of a pool.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var pool: UInt32
-        @Argument var window: UInt64
+        @Argument(help: "Pool id.") var pool: UInt32
+        @Argument(help: "Window number.") var window: UInt64
         func run() async throws { printJSON(try await rpc.call("window_get", ["pool": .int(UInt64(pool)), "window": .int(window)])) }
     }
 
@@ -197,7 +197,7 @@ struct QueryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Windows of a pool.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var pool: UInt32
+        @Argument(help: "Pool id.") var pool: UInt32
         func run() async throws {
             var p: JSONObject = ["pool": .int(UInt64(pool))]
             page.apply(&p)
@@ -209,8 +209,8 @@ struct QueryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Settlement payouts of a window.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var pool: UInt32
-        @Argument var window: UInt64
+        @Argument(help: "Pool id.") var pool: UInt32
+        @Argument(help: "Window number.") var window: UInt64
         func run() async throws {
             var p: JSONObject = ["pool": .int(UInt64(pool)), "window": .int(window)]
             page.apply(&p)
@@ -222,9 +222,9 @@ struct QueryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Share tallies of a pool by window and/or worker.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var pool: UInt32
-        @Option var window: UInt64?
-        @Option var worker: String?
+        @Argument(help: "Pool id.") var pool: UInt32
+        @Option(help: "Only this window.") var window: UInt64?
+        @Option(help: "Only this worker (address or 0x public key).") var worker: String?
         func run() async throws {
             var p: JSONObject = ["pool": .int(UInt64(pool))]
             if let window { p["window"] = .int(window) }
@@ -237,7 +237,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Ticket: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A spot-check ticket (with its revealed input while challengeable).")
         @OptionGroup var rpc: RPCOptions
-        @Argument var id: String
+        @Argument(help: "Id (0x hex).") var id: String
         func run() async throws { printJSON(try await rpc.call("ticket_get", ["ticketId": .string(id)])) }
     }
 
@@ -246,7 +246,7 @@ struct QueryCommand: AsyncParsableCommand {
             abstract: "Tickets by status: open, revealed, adjudicated, awaitingReveal, withheld, fraudProven, upheld, unchallenged.")
         @OptionGroup var rpc: RPCOptions
         @OptionGroup var page: PageOptions
-        @Argument var status = "revealed"
+        @Argument(help: "Ticket status (see above).") var status = "revealed"
         func run() async throws {
             var p: JSONObject = ["status": .string(status)]
             page.apply(&p)
@@ -268,7 +268,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Proof: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The fraud-proof verdict on a ticket.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var ticket: String
+        @Argument(help: "Ticket id (0x hex).") var ticket: String
         func run() async throws { printJSON(try await rpc.call("proof_get", ["ticketId": .string(ticket)])) }
     }
 
@@ -296,7 +296,7 @@ struct QueryCommand: AsyncParsableCommand {
     struct Call: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Any method, with params as a JSON array or object.")
         @OptionGroup var rpc: RPCOptions
-        @Argument var method: String
+        @Argument(help: "JSON-RPC method name, e.g. chain_getBlock.") var method: String
         @Argument(help: "Params JSON, e.g. '[5, true]' or '{\"block\": \"latest\"}'.") var params = "[]"
         func run() async throws {
             let p: JSON

@@ -9,6 +9,8 @@ import RPC
 /// Options every `sharechain tx` kind shares: who signs, for which chain, nonce, fee, and whether to submit.
 struct TxOptions: ParsableArguments {
     @Option(help: "Key file of the sender (signs the transaction).") var key: String
+    @Option(help: "File holding the passphrase of encrypted key files (else the environment variable SHARECHAIN_PASSPHRASE, else a prompt).")
+    var passphraseFile: String?
     @Option(help: "JSON-RPC URL of a node: chain id, nonce and fee come from it (default with --submit: http://127.0.0.1:8645/).")
     var rpc: String?
     @Option(help: "Chain id (0x hex), for offline signing without --rpc.") var chainId: String?
@@ -26,7 +28,7 @@ struct TxOptions: ParsableArguments {
 
     /// The signing key and the address prefix of its key file.
     func signer() throws -> (PrivateKey, String) {
-        let (k, file) = try KeyFile.load(path: key)
+        let (k, file) = try loadKey(key, passphraseFile: passphraseFile)
         let hrp = (try? Bech32.decode(file.address).hrp) ?? "shr"
         return (k, hrp)
     }
@@ -167,7 +169,7 @@ struct TxCommand: AsyncParsableCommand {
     struct EscrowOpen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "escrow-open", abstract: "Open an escrow for a pool.")
         @OptionGroup var options: TxOptions
-        @Option var pool: UInt32
+        @Option(help: "Pool id the escrow pays workers of.") var pool: UInt32
         @Option(help: "Deposit in base units.") var amount: String
         @Option(help: "Height after which the owner may close it.") var expiry: UInt64
         func run() async throws {
@@ -230,7 +232,7 @@ struct TxCommand: AsyncParsableCommand {
             try await finishTransaction(options) { sender, _, chainId in
                 var v = UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"), payee: sender.publicKey, shard: shard,
                                      window: window, cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
-                if let ownerKey { return .claimUsage(voucher: v.signed(by: try KeyFile.load(path: ownerKey).0)) }
+                if let ownerKey { return .claimUsage(voucher: v.signed(by: try loadKey(ownerKey, passphraseFile: options.passphraseFile).0)) }
                 guard let s = voucherSignature else { throw ValidationError("give --owner-key or --voucher-signature") }
                 do { v.signature = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
                 return .claimUsage(voucher: v)

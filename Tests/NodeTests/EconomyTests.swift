@@ -31,29 +31,9 @@ import Testing
     }
 
     @Test func workersEarnTheCheaterIsCaughtAndTheBooksBalance() async throws {
-        let dir = TempDir("economy")
-        let keyPath = dir.file("validator.key")
-        var file = KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr")
-        file.randaoChainLength = 4096
-        try file.write(path: keyPath)
-        var config = NodeConfig(dataDir: dir.file("data"))
-        config.validatorKey = keyPath
-        config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
-        config.checkInvariants = true
-        var logger = Logger(label: "economy")
-        logger.logLevel = .warning
-        let runtime = try NodeRuntime(config: config, logger: logger, genesisJSON: try Self.genesisJSON())
-        let client = LocalChainClient(chain: runtime.chain)
-        let weights = try WeightsIndex(directory: config.weightsDir)
-        func worker(_ i: Int, cheat: Double) -> WorkerSimulator {
-            var c = WorkerSimulatorConfig()
-            c.cheatRate = cheat
-            c.shard = i % 2
-            c.clientKey = DevelopmentKeys.client
-            c.seed = UInt64(i + 1)
-            c.pollInterval = .milliseconds(300)
-            return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client, weights: weights, config: c, logger: logger)
-        }
+        let chain = try InProcessChain(label: "economy", checkInvariants: true)
+        let (dir, runtime, client, weights, logger) = (chain.dir, chain.runtime, chain.client, chain.weights, chain.logger)
+        func worker(_ i: Int, cheat: Double) -> WorkerSimulator { chain.worker(i, cheat: cheat) }
         let honest = [worker(0, cheat: 0), worker(1, cheat: 0)]
         let cheater = worker(2, cheat: 1.0)
         var vc = VerifierConfig()

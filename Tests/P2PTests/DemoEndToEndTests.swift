@@ -34,6 +34,34 @@ import Testing
         let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
         let cheater = DevelopmentKeys.worker(2).publicKey
         let verifier = DevelopmentKeys.verifier.publicKey
+        // `sharechain verifier replay` by hand, as a separate process against the demo's node: a cheater's pass is
+        // not the canonical output (exit 1), an honest pass is (exit 0). Tickets are pruned once their window pays
+        // out (and a jailed cheater earns no new ones), so this runs early; each try takes a ticket that is live now
+        // and tries a newer one if it was pruned meanwhile (exit 2).
+        let rpcURL = "http://127.0.0.1:\(base + 100)"
+        func replayLive(_ worker: PublicKey) async throws -> (status: Int32, output: String, ticket: Hash32)? {
+            var result: (status: Int32, output: String, ticket: Hash32)?
+            _ = await eventually(.seconds(90), every: .milliseconds(500)) {
+                for status in [TicketStatus.revealed, .fraudProven, .upheld] {
+                    guard let ids = try? await client.tickets(status: status, cursor: nil, limit: 100).ids else { continue }
+                    for id in ids.reversed() {
+                        guard let t = try? await client.ticket(id), t.worker == worker, t.leaf != nil,
+                              let r = try? replayTicket(exe: exe, ticket: id, rpc: rpcURL) else { continue }
+                        result = (r.status, r.output, id)
+                        return r.status != 2
+                    }
+                }
+                return false
+            }
+            return result
+        }
+        let mismatch = try #require(try await replayLive(cheater), "no cheater ticket could be replayed")
+        #expect(mismatch.status == 1, "\(mismatch.output)")
+        #expect(mismatch.output.contains("verdict     mismatch") && mismatch.output.contains("committed   0x"), "\(mismatch.output)")
+        let match = try #require(try await replayLive(DevelopmentKeys.worker(0).publicKey), "no honest ticket could be replayed")
+        #expect(match.status == 0, "\(match.output)")
+        #expect(match.output.contains("verdict     match"), "\(match.output)")
+
         // Until the cheater is caught and two windows have paid workers.
         let ready = await eventually(.seconds(150), every: .seconds(1)) {
             guard let cases = try? await client.fraudCases(), let windows = try? await client.windows(0) else { return false }
@@ -139,4 +167,19 @@ import Testing
         #expect(report.burned > 0)
         try store.close()
     }
+}
+
+/// Runs `sharechain verifier replay` on one ticket and returns its exit status and output.
+func replayTicket(exe: String, ticket: Hash32, rpc: String) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: exe)
+    process.arguments = ["verifier", "replay", "--ticket", "0x" + ticket.hex, "--rpc", rpc, "--weights-dir", Paths.models]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    // Read before waiting: the report is small, but a full pipe must never block the child.
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import Node
+@testable import sharechain
+
+/// `--config` files with any subset of fields, unknown fields, flags over the file, and the log options.
+@Suite struct ConfigAndLoggingTests {
+    func write(_ json: String, in dir: TempDir, as name: String = "node.json") throws -> String {
+        let path = dir.file(name)
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The node's options exactly as `sharechain node` parses them.
+    func nodeOptions(_ args: [String]) throws -> NodeOptions {
+        try NodeCommand.parse(args).options
+    }
+
+    @Test func aConfigFileMayHoldAnySubsetOfFields() throws {
+        let dir = TempDir("config")
+        // No dataDir in the file: the flag gives it; everything else in the file applies, defaults fill the rest.
+        let path = try write(#"{"rpcAddr": "127.0.0.1:9000", "peers": ["10.0.0.1:8646"], "logLevel": "debug", "checkInvariants": true}"#, in: dir)
+        let c = try nodeOptions(["--config", path, "--data-dir", dir.file("data")]).resolve()
+        #expect(c.dataDir == dir.file("data"))
+        #expect(c.rpcAddr == "127.0.0.1:9000")
+        #expect(c.peers == ["10.0.0.1:8646"])
+        #expect(c.logLevel == .debug)
+        #expect(c.checkInvariants)
+        #expect(c.p2pAddr == "127.0.0.1:8646" && c.weightsDir == "Genesis/models" && c.logFormat == .text)
+
+        // Only dataDir in the file is a complete config.
+        let only = try write(#"{"dataDir": "/var/lib/sharechain"}"#, in: dir, as: "only.json")
+        let d = try nodeOptions(["--config", only]).resolve()
+        #expect(d.dataDir == "/var/lib/sharechain" && d.rpcAddr == "127.0.0.1:8645" && d.logLevel == .info)
+
+        // An empty object is a valid file too (the data directory then comes from the flag).
+        let empty = try write("{}", in: dir, as: "empty.json")
+        #expect(try nodeOptions(["--config", empty, "--data-dir", "/d"]).resolve().dataDir == "/d")
+    }
+
+    @Test func flagsWinOverTheFile() throws {
+        let dir = TempDir("config")
+        let path = try write(#"{"dataDir": "/from-file", "rpcAddr": "127.0.0.1:1", "logLevel": "error", "logFormat": "json", "load": 3}"#, in: dir)
+        let c = try nodeOptions(["--config", path, "--data-dir", "/from-flag", "--rpc-addr", "127.0.0.1:2", "--log-level", "trace"]).resolve()
+        #expect(c.dataDir == "/from-flag")
+        #expect(c.rpcAddr == "127.0.0.1:2")
+        #expect(c.logLevel == .trace)
+        // Not given as flags: the file's values stand.
+        #expect(c.logFormat == .json)
+        #expect(c.load == 3)
+    }
+
+    @Test func aMissingDataDirNamesTheFlagAndTheField() throws {
+        let dir = TempDir("config")
+        let path = try write(#"{"rpcAddr": "127.0.0.1:9000"}"#, in: dir)
+        let error = try #require(throws: ValidationError.self) { try nodeOptions(["--config", path]).resolve() }
+        #expect(error.message.contains("--data-dir") && error.message.contains("\"dataDir\""), "\(error.message)")
+        // Without any config file, too.
+        let bare = try #require(throws: ValidationError.self) { try nodeOptions([]).resolve() }
+        #expect(bare.message.contains("--data-dir"))
+        // The devnet's default data directory counts as given.
+        #expect(try nodeOptions(["--config", path]).resolve(defaultDataDir: "/tmp/x").dataDir == "/tmp/x")
+    }
+
+    @Test func anUnknownFieldIsAnErrorNamingItAndTheValidFields() throws {
+        let dir = TempDir("config")
+        let path = try write(#"{"dataDir": "/d", "rpcAdress": "127.0.0.1:1", "logLevel": "info"}"#, in: dir)
+        let error = try #require(throws: ValidationError.self) { try nodeOptions(["--config", path]).resolve() }
+        #expect(error.message.contains("\"rpcAdress\""), "\(error.message)")
+        #expect(error.message.contains("valid fields:"))
+        for field in NodeConfigFile.fieldNames { #expect(error.message.contains(field), "\(field) not listed") }
+        #expect(error.message.contains(path))
+    }
+
+    @Test func badValuesInTheFileNameTheField() throws {
+        #expect(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data("[1, 2]".utf8)) }
+        let typed = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"peers": "10.0.0.1:1"}"#.utf8)) }
+        #expect(typed.message.contains("\"peers\""), "\(typed.message)")
+        let level = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"logLevel": "verbose"}"#.utf8)) }
+        #expect(level.message.contains("\"logLevel\"") && level.message.contains("notice"), "\(level.message)")
+        let json = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data("{\"dataDir\": ".utf8)) }
+        #expect(json.message.contains("not valid JSON"))
+    }
+
+    /// Every field of the config struct can be set from a file: the list of valid names is the struct's.
+    @Test func everyFieldRoundTrips() throws {
+        var f = NodeConfigFile()
+        f.genesis = "g.json"; f.dataDir = "/d"; f.validatorKey = "v.key"; f.passphraseFile = "p.txt"; f.rpcAddr = "127.0.0.1:1"
+        f.p2pAddr = "127.0.0.1:2"; f.peers = ["a:1"]; f.weightsDir = "/w"; f.logLevel = .warning; f.logFormat = .json
+        f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]
+        f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
+        let data = try JSONEncoder().encode(f)
+        #expect(try NodeConfigFile.decode(data) == f)
+        let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
+        #expect(Set(keys) == Set(NodeConfigFile.fieldNames))
+        let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
+        #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"])
+    }
+
+    // MARK: - Log options
+
+    @Test func aLogLevelTypoIsAUsageErrorListingTheLevels() throws {
+        let cases: [[String]] = [
+            ["node", "--data-dir", "/d", "--log-level", "inof"],
+            ["devnet", "--log-level", "verbose"],
+            ["demo", "--log-level", "warn"],
+            ["worker-sim", "--key", "k", "--log-level", "INFO!"],
+            ["verifier", "--key", "k", "--log-level", "debugg"],
+            ["verifier", "run", "--key", "k", "--log-level", "x"],
+        ]
+        for args in cases {
+            let error = try #require(throws: (any Error).self) { try Sharechain.parseAsRoot(args) }
+            let message = Sharechain.message(for: error)
+            #expect(message.contains(args.last!) && message.contains("--log-level"), "\(args): \(message)")
+            for level in ["trace", "debug", "info", "notice", "warning", "error", "critical"] {
+                #expect(message.contains("- \(level)"), "\(args): \(message)")
+            }
+            #expect(Sharechain.exitCode(for: error) == .validationFailure)
+        }
+        // A good level and a log format parse.
+        let node = try #require(try Sharechain.parseAsRoot(["node", "--data-dir", "/d", "--log-level", "notice", "--log-format", "json"]) as? NodeCommand)
+        #expect(node.options.logLevel == .notice && node.options.logFormat == .json)
+        let badFormat = try #require(throws: (any Error).self) { try Sharechain.parseAsRoot(["worker-sim", "--key", "k", "--log-format", "xml"]) }
+        #expect(Sharechain.message(for: badFormat).contains("'json'"))
+    }
+
+    @Test func jsonLogLinesCarryTimestampLevelLabelMessageAndMetadata() throws {
+        let lines = LineSink()
+        var logger = Logger(label: "test.json") { label in JSONLogHandler(label: label, sink: lines.append) }
+        logger.logLevel = .debug
+        logger[metadataKey: "node"] = "validator-0"
+        logger.debug("plain")
+        logger.notice("quote \" backslash \\ newline \n tab \t control \u{01} é", metadata: [
+            "height": "12", "list": .array(["a", "b"]), "nested": .dictionary(["k": "v"]), "node": "override",
+        ])
+        logger.trace("below the level: not written")
+        let written = lines.lines
+        try #require(written.count == 2)
+        #expect(written.allSatisfy { $0.hasSuffix("\n") && $0.dropLast().firstIndex(of: "\n") == nil }, "one line each")
+        let objects = try written.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects[0]["level"] as? String == "debug")
+        #expect(objects[0]["label"] as? String == "test.json")
+        #expect(objects[0]["message"] as? String == "plain")
+        #expect((objects[0]["metadata"] as? [String: Any])?["node"] as? String == "validator-0")
+        #expect(objects[1]["level"] as? String == "notice")
+        #expect(objects[1]["message"] as? String == "quote \" backslash \\ newline \n tab \t control \u{01} é")
+        let metadata = try #require(objects[1]["metadata"] as? [String: Any])
+        #expect(metadata["height"] as? String == "12")
+        #expect(metadata["list"] as? [String] == ["a", "b"])
+        #expect((metadata["nested"] as? [String: String]) == ["k": "v"])
+        #expect(metadata["node"] as? String == "override", "per-message metadata wins over the logger's")
+        // Keys in a fixed order, RFC 3339 UTC timestamps with milliseconds.
+        #expect(written[0].hasPrefix("{\"timestamp\":\""))
+        let stamp = try #require(objects[0]["timestamp"] as? String)
+        #expect(stamp.count == 24 && stamp.hasSuffix("Z"), "\(stamp)")
+        #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 1_793_491_200.5)) == "2026-11-01T00:00:00.500Z")
+        // No metadata: no metadata key.
+        let bare = JSONLogHandler.line(timestamp: Date(timeIntervalSince1970: 0), level: .info, label: "l", message: "m", metadata: [:])
+        #expect(bare == "{\"timestamp\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\",\"label\":\"l\",\"message\":\"m\"}\n")
+    }
+
+    // MARK: - One spelling per flag
+
+    @Test func weightsDirIsTheSpellingEverywhereAndWeightsStillParses() throws {
+        let worker = try #require(try Sharechain.parseAsRoot(["worker-sim", "--key", "k", "--weights-dir", "/w"]) as? WorkerSimCommand)
+        #expect(worker.client.weights == "/w")
+        let verifier = try #require(try Sharechain.parseAsRoot(["verifier", "--key", "k", "--weights-dir", "/w"]) as? VerifierCommand.Run)
+        #expect(verifier.client.weights == "/w")
+        // The old spelling is a hidden, deprecated alias.
+        let old = try #require(try Sharechain.parseAsRoot(["verifier", "--key", "k", "--weights", "/old"]) as? VerifierCommand.Run)
+        #expect(old.client.weights == "/old")
+        #expect(!VerifierCommand.Run.helpMessage().contains("--weights <"))
+        #expect(VerifierCommand.Run.helpMessage().contains("--weights-dir"))
+        let replay = try #require(try Sharechain.parseAsRoot(["verifier", "replay", "--ticket", "0x00", "--weights-dir", "/w"]) as? VerifierCommand.Replay)
+        #expect(replay.weightsDir == "/w")
+    }
+
+    /// Every option, flag and argument of every command says what it is for (hidden ones included).
+    @Test func everyArgumentOfEveryCommandHasHelpText() throws {
+        let dump = try #require(try JSONSerialization.jsonObject(with: Data(Sharechain._dumpHelp().utf8)) as? [String: Any])
+        var missing = [String]()
+        var checked = 0
+        func walk(_ command: [String: Any], path: String) {
+            let name = path.isEmpty ? (command["commandName"] as? String ?? "?") : path + " " + (command["commandName"] as? String ?? "?")
+            for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                checked += 1
+                let names = (argument["names"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+                let label = names.first ?? (argument["valueName"] as? String ?? "?")
+                if (argument["abstract"] as? String ?? "").trimmingCharacters(in: .whitespaces).isEmpty { missing.append("\(name) \(label)") }
+            }
+            // ArgumentParser's own `help` command is not ours to document.
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] where sub["commandName"] as? String != "help" { walk(sub, path: name) }
+        }
+        walk(try #require(dump["command"] as? [String: Any]), path: "")
+        #expect(checked > 100, "the dump has \(checked) arguments")
+        #expect(missing.isEmpty, "without help text: \(missing.joined(separator: ", "))")
+    }
+
+    /// `sharechain verifier --rpc … --key …` (what the demo and operators run) is still the verifier service.
+    @Test func verifierWithoutASubcommandRunsTheService() throws {
+        let run = try #require(try Sharechain.parseAsRoot(["verifier", "--rpc", "http://127.0.0.1:1", "--key", "v.key", "--parallel", "3"])
+            as? VerifierCommand.Run)
+        #expect(run.client.rpc == "http://127.0.0.1:1" && run.client.key == "v.key" && run.parallel == 3)
+        #expect(throws: (any Error).self) { try Sharechain.parseAsRoot(["verifier", "replay", "--rpc", "http://x"]) }
+    }
+}
+
+/// Collects log lines from a handler (which may be called from any task).
+final class LineSink: Sendable {
+    private let storage = Mutex<[String]>([])
+    var lines: [String] { storage.withLock { $0 } }
+    @Sendable func append(_ line: String) { storage.withLock { $0.append(line) } }
+}
