@@ -401,6 +401,9 @@ public final class P2PService: Service, Sendable {
                     "peer": "\(peer.label)", "direction": "\(direction.rawValue)", "listen": "\(listen?.description ?? "-")",
                     "agent": "\(hello.userAgent)",
                 ])
+                // Kept current as outbound sessions start, not only at shutdown: when the node stops, cancellation
+                // may close the sessions before the shutdown path can list them.
+                if direction == .outbound { saveAnchors() }
                 peer.send(.status(PeerStatus(await chain.status())))
                 peer.state.withLock { $0.lastPeersRequest = .now }
                 peer.send(.getPeers)
