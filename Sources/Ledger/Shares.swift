@@ -223,6 +223,8 @@ extension Execution {
 /// exactly one encoding (and one content key).
 public enum CanonicalInput {
     /// The TNS1 encoding of a `[tokens, hidden]` float32 tensor (`values` row-major, `tokens × hidden` of them).
+    /// For clients, tools and tests that build inputs; the state transition never calls it and only compares bit
+    /// patterns (`isValid`), so consensus stays free of floating-point arithmetic.
     public static func encode(tokens: UInt32, hidden: UInt32, _ values: [Float]) -> [UInt8] {
         precondition(values.count == Int(tokens) * Int(hidden))
         var out: [UInt8] = [0x54, 0x4E, 0x53, 0x31, 1, 2]

@@ -119,13 +119,13 @@ public struct EconomySimulation {
     public init(config: Config) throws {
         self.config = config
         rng = SplitMix64(seed: config.seed)
-        func key(_ s: String) -> PrivateKey { try! PrivateKey(secretBytes: SHA256.hash(Array("sim-economy/\(s)".utf8)).bytes) }
-        validator = key("validator")
+        func key(_ s: String) throws -> PrivateKey { try PrivateKey(secretBytes: SHA256.hash(Array("sim-economy/\(s)".utf8)).bytes) }
+        validator = try key("validator")
         randao = RandaoHashChain(seed: SHA256.hash(validator.secretBytes), length: config.windows * 8 + 64)
-        workers = config.strategies.indices.map { key("worker-\($0)") }
-        clients = config.strategies.indices.map { key("client-\($0)") }
-        verifier = key("verifier")
-        spammer = key("spammer")
+        workers = try config.strategies.indices.map { try key("worker-\($0)") }
+        clients = try config.strategies.indices.map { try key("client-\($0)") }
+        verifier = try key("verifier")
+        spammer = try key("spammer")
         var params = LedgerParams()
         params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1
         params.escrowUnlockBlocks = 20; params.revealedKeyRetentionBlocks = 200; params.maxAdjudicationsPerBlock = 16
@@ -237,7 +237,7 @@ public struct EconomySimulation {
                 let big = chance(0.2)
                 let passes = big ? config.passes * 3 : config.passes
                 let faked = s == .opportunist ? (big ? 1 : 0) : s.fakedShare
-                let b = makeBatch(worker: i, window: window, passes: passes, faked: faked, strategy: s)
+                let b = try makeBatch(worker: i, window: window, passes: passes, faked: faked, strategy: s)
                 let cid = LedgerIds.commitment(worker: worker.publicKey, pool: 0, window: window, shard: 0, root: b.tree.root.hash)
                 batches[cid] = b
                 try list.add(worker, .commitShares(pool: 0, window: window, shard: 0, leafCount: b.tree.leafCount,
@@ -301,7 +301,7 @@ public struct EconomySimulation {
         pendingClaims.append((prover, ticket, salt, input, height + 1))
     }
 
-    mutating func makeBatch(worker: Int, window: UInt64, passes: Int, faked: Double, strategy: Strategy) -> Batch {
+    mutating func makeBatch(worker: Int, window: UInt64, passes: Int, faked: Double, strategy: Strategy) throws -> Batch {
         var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]](), wrong = Set<Hash32>()
         for p in 0..<passes {
             var values = [Float]()
@@ -329,7 +329,7 @@ public struct EconomySimulation {
             tree = SumTree.buildUnchecked(leaves)!
             ordered = []
         default:
-            tree = try! SumTree.build(leaves)
+            tree = try SumTree.build(leaves)
             ordered = tree.leaves.map { inputs[$0.contentKey]! }
         }
         let fakedIndices = Set(tree.leaves.indices.filter { wrong.contains(tree.leaves[$0].contentKey) })
