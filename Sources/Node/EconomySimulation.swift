@@ -152,7 +152,7 @@ public struct EconomySimulation {
         frontRunner = try key("front-runner")
         spammer = try key("spammer")
         var params = LedgerParams()
-        params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1
+        params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1; params.beaconMaxDelay = 1
         params.escrowUnlockBlocks = 20; params.revealedKeyRetentionBlocks = 200; params.maxAdjudicationsPerBlock = 16
         pool = PoolConfig(
             id: 0, modelId: "sim", executorSpec: "canon-f32-v1",
@@ -227,7 +227,7 @@ public struct EconomySimulation {
         }
         try block(setup.txs)
         let totalBlocks = UInt64(config.windows) * pool.windowBlocks
-        while height < totalBlocks + pool.settlementHorizon(beaconDelay: ledger.params.beaconDelay) + 4 {
+        while height < totalBlocks + pool.settlementHorizon(beaconDelay: ledger.params.selectionDelayBound) + 4 {
             try step(serving: height + 1 <= totalBlocks)
         }
         let claimants = try Claimant.allCases.enumerated().map { i, c in
