@@ -389,7 +389,8 @@ public final class ChainEngine {
             let leader = LeaderSchedule.leader(of: h.slot, in: snapshot)
             guard leader == h.proposer else { markInvalid(block.hash); throw ImportError.invalid(.wrongLeader(expected: leader)) }
             context = BlockContext(height: h.height, slot: h.slot, proposer: h.proposer, randaoReveal: h.randaoReveal,
-                                   missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState))
+                                   missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState),
+                                   parentHash: h.parent)
         } catch let e as ImportError { throw e } catch { throw .fault("schedule: \(error)") }
         let t0 = clock.now
         if let bad = signatures.verify(block.transactions) {
@@ -465,7 +466,8 @@ public final class ChainEngine {
         guard slot > tipHeader.slot else { throw ImportError.invalid(.slotNotAfterParent) }
         let parentState = tipState
         let context = BlockContext(height: tipHeader.height + 1, slot: slot, proposer: key.publicKey, randaoReveal: randaoReveal,
-                                   missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState))
+                                   missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState),
+                                   parentHash: tipHash)
         var state = parentState
         let limit = genesis.consensus.maxBlockBytes - BlockLimits.signedHeaderBytes - 16
         var bytes = 0
@@ -533,7 +535,8 @@ extension Event {
              .fraudBondReturned(_, let k, _), .fraudBondBurned(_, let k, _), .passReused(_, let k), .fraudProven(_, let k, _, _):
             return [k]
         case .refundCredited(_, _, let a, let b, _): return [a, b]
-        case .ticketVoided(_, let k): return [k]
+        case .ticketVoided(_, let k), .voteCounted(let k, _, _): return [k]
+        case .checkpointJustified, .checkpointFinalized: return []
         case .escrowToppedUp, .escrowClosed, .escrowUnlocking, .ticketSelected, .ticketRevealed, .windowSettled, .fraudRejected:
             return []
         }
