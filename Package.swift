@@ -112,7 +112,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            // EmbeddedGenesis: Genesis/devnet.json and Genesis/devnet-4.json, compiled in at build time.
+            plugins: ["EmbedDocuments"]
         ),
 
         .target(
@@ -151,7 +153,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict,
+            // OpenRPCDocument: Specs/openrpc.json (what rpc.discover returns), compiled in at build time.
+            plugins: ["EmbedDocuments"]
+        ),
+
+        // Documents whose source of truth lives outside a module's folder (Specs/openrpc.json, Genesis/*.json),
+        // compiled into the module as string constants at build time: one copy in the repository, and a binary
+        // that needs no resource bundle beside it. The plugin runs the EmbedText tool (built for the host).
+        .executableTarget(
+            name: "EmbedText",
+            path: "Plugins/EmbedText",
             swiftSettings: strict
+        ),
+        .plugin(
+            name: "EmbedDocuments",
+            capability: .buildTool(),
+            dependencies: ["EmbedText"]
         ),
 
         .executableTarget(

@@ -1,6 +1,6 @@
 import Primitives
-/// The OpenRPC document `rpc.discover` returns: `Specs/openrpc.json`, embedded at build time by
-/// `tools/embed-openrpc` (a test fails when the copy drifts from the file or from the served methods).
+/// The OpenRPC document `rpc.discover` returns: `Specs/openrpc.json`, compiled in at build time by the
+/// `EmbedDocuments` plugin (tests fail when it differs from the file or from the served methods).
 enum OpenRPC {
     /// Parsed once; the embedded text is checked by the tests, so a failure here is a build defect.
     static let parsed: Result<JSON, JSONParseError> = Result { () throws(JSONParseError) -> JSON in

@@ -8,10 +8,11 @@ let specsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appen
 @Suite struct OpenRPCTests {
     func document() throws -> JSON { try JSONParser().parse(Array(try Data(contentsOf: specsDir.appendingPathComponent("openrpc.json")))) }
 
-    /// Specs/openrpc.json is valid JSON, and what rpc.discover serves is exactly that file.
+    /// Specs/openrpc.json is valid JSON, and what rpc.discover serves is exactly that file (the build compiles it
+    /// in: Plugins/EmbedDocuments; a difference means a stale build or a broken embedding).
     @Test func embeddedCopyMatchesTheSpecFile() throws {
         let text = try String(contentsOf: specsDir.appendingPathComponent("openrpc.json"), encoding: .utf8)
-        #expect(OpenRPCDocument.json == text, "run tools/embed-openrpc")
+        #expect(OpenRPCDocument.json == text, "the embedded OpenRPC document differs from Specs/openrpc.json")
         let doc = try document()
         #expect(doc["openrpc"]?.string?.hasPrefix("1.") == true)
         #expect(try OpenRPC.document() == doc)
