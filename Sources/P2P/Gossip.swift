@@ -117,6 +117,8 @@ final class Gossip: Sendable {
                 case .invalid(.badSignature), .invalid(.wrongChain), .invalid(.oversized):
                     misbehave(peer, .invalidTransaction, "transaction \(tx.id.hex.prefix(16)): \(error)")
                     if peer.isClosed { return }
+                case .fault(let m):
+                    logger.error("cannot check a transaction from a peer: \(m)", metadata: ["peer": "\(peer.label)"])
                 default:
                     break  // stale nonces, fees, full pools: normal gossip races, not misbehaviour
                 }

@@ -93,8 +93,11 @@ struct MessageHandler: Sendable {
             sync.post(.status(peer))
         case .getHeaders(let locator, let max):
             guard withinRate(peer, .getHeaders) else { break }
-            let headers = (try? await chain.headers(after: locator, max: Int(max))) ?? []
-            peer.send(.headers(headers))
+            // A storage fault is ours: an empty answer would tell the peer we have nothing past its locator. Say
+            // nothing (its request times out and it asks another peer), and log.
+            do { peer.send(.headers(try await chain.headers(after: locator, max: Int(max)))) } catch {
+                logger.error("cannot serve headers: \(error)", metadata: ["peer": "\(peer.label)"])
+            }
         case .headers(let headers):
             let asked = peer.state.withLock { s -> Bool in
                 defer { s.headersRequested = false }
@@ -106,9 +109,15 @@ struct MessageHandler: Sendable {
             guard withinRate(peer, .getBlocks) else { break }
             var missing = [Hash32]()
             for h in hashes {
-                if let b = try? await chain.block(h) {
+                let block: Block?
+                do { block = try await chain.block(h) } catch {
+                    // Not "not found": we may well have it. Neither sent nor denied; the peer's request times out.
+                    logger.error("cannot serve block \(h.hex.prefix(16)): \(error)", metadata: ["peer": "\(peer.label)"])
+                    continue
+                }
+                if let block {
                     peer.markKnown(block: h)
-                    peer.send(.block(b))
+                    peer.send(.block(block))
                 } else {
                     missing.append(h)
                 }

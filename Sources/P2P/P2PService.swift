@@ -262,8 +262,8 @@ public final class P2PService: Service, Sendable {
     private func maintenanceLoop() async {
         var tick = 0
         var lastExchange = ContinuousClock.now
-        // The block list file's last text: only this loop reads and reloads it.
-        var blockListText: String?
+        // The block list file as last read: only this loop reads and reloads it.
+        var blockList = BlockListReading()
         while !Task.isCancelled {
             do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
             tick += 1
@@ -274,7 +274,7 @@ public final class P2PService: Service, Sendable {
                 let frame = ByteBuffer(bytes: P2PMessage.status(status).frame)
                 for p in table.peers where !p.isClosed { p.send(frame: frame) }
             }
-            if tick % 3 == 0 { reloadBlockList(&blockListText) }
+            if tick % 3 == 0 { reloadBlockList(&blockList) }
             // Blocks that arrived slightly ahead of our clock wait in the chain service; a validator's producer
             // retries them every slot, a follower has only this.
             if tick % 10 == 0 { await chain.retryEarly() }
@@ -294,12 +294,28 @@ public final class P2PService: Service, Sendable {
         p.send(.getPeers)
     }
 
-    /// Applies the operator's block list when its text changed since `last`.
-    private func reloadBlockList(_ last: inout String?) {
+    /// The block list file's text as last applied, and whether the last read failed (logged once per failure).
+    struct BlockListReading {
+        var text: String?
+        var failing = false
+    }
+
+    /// Applies the operator's block list when its text changed since it was last applied.
+    private func reloadBlockList(_ last: inout BlockListReading) {
         guard let path = config.blockListFile else { return }
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        guard text != last else { return }
-        last = text
+        // No file is an empty list; a file we cannot read keeps the list in force (lifting every block because
+        // of a read error would be the opposite of what the operator asked).
+        let text: String
+        if !FileManager.default.fileExists(atPath: path) { text = "" } else {
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                if !last.failing { logger.warning("cannot read the block list; keeping the current one: \(error)") }
+                last.failing = true
+                return
+            }
+        }
+        last.failing = false
+        guard text != last.text else { return }
+        last.text = text
         let (keys, endpoints) = BlockListFile.parse(text)
         let excluded = table.setBlocked(keys: keys, endpoints: endpoints)
         logger.notice("block list loaded", metadata: ["keys": "\(keys.count)", "addresses": "\(endpoints.count)", "disconnecting": "\(excluded.count)"])

@@ -118,3 +118,18 @@ import Testing
         guard case .disconnect(.banned, _)? = try await f.answers().last else { Issue.record("no ban sent"); return }
     }
 }
+
+/// Serving from a store that cannot be read: no empty `headers` and no `notFound` (both would be lies the peer
+/// acts on); the request goes unanswered, the fault is logged, and the peer is not scored.
+@Suite struct MessageHandlerStorageFaultTests {
+    @Test func storageFaultsAreNotAnsweredAsMissing() async throws {
+        let f = try await MessageHandlerTests.Fixture(blocks: 2)
+        let b1 = try #require(try await f.chain.canonicalBlock(at: 1))
+        let genesisHash = await f.chain.genesisHash
+        try f.chain.store.close()
+        #expect(await f.handler.handle(.getHeaders(locator: [genesisHash], max: 10), from: f.peer) == nil)
+        #expect(await f.handler.handle(.getBlocks([b1.hash, SHA256.hash([7])]), from: f.peer) == nil)
+        #expect(try await f.answers().isEmpty)
+        #expect(f.scored(0))
+    }
+}

@@ -76,3 +76,12 @@ let specsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appen
 extension JSON {
     var number: String? { if case .number(let n) = self { return n }; return nil }
 }
+
+/// A document that does not parse is a defect of the build, reported as such (not as a storage fault).
+@Suite struct OpenRPCDocumentErrorTests {
+    @Test func parseErrorsAreTheirOwnError() throws {
+        guard case .failure(let e) = OpenRPC.parse("{\"openrpc\": ") else { Issue.record("parsed a truncated document"); return }
+        #expect(e.description.hasPrefix("the embedded OpenRPC document does not parse"))
+        #expect(try OpenRPC.parse("{}").get() == .object([:]))
+    }
+}

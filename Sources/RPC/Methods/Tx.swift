@@ -54,7 +54,11 @@ extension RPCNode {
                 throw RPCError(code: RPCError.invalidParamsCode, message: "invalid params: 'transaction' is not a canonical signed transaction (\(error))",
                                data: .object(["param": "transaction", "reason": "malformed"]))
             }
-            do { return r.hash(try await self.chain.submit(tx)) } catch let e as MempoolError { throw RPCError.rejected(e) }
+            do { return r.hash(try await self.chain.submit(tx)) } catch let error as MempoolError {
+                // A fault of this node is an internal error (logged by the dispatcher), not a rejection of the transaction.
+                if case .fault(let m) = error { throw StorageFault(m) }
+                throw RPCError.rejected(error)
+            }
         }
         m.add("tx_estimateFee", [.optional("transaction"), .optional("size")]) { p, _ in
             let size: Int
