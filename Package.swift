@@ -200,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             // The `sharechain` executable too: the command-line tests parse its commands in process.
-            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain",
+            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain", "TestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
@@ -208,13 +208,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ConsensusTests",
-            dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
+            dependencies: ["Consensus", "Ledger", "Primitives", "Storage", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RPCTests",
             dependencies: [
-                "RPC", "Consensus", "Ledger", "Primitives", "Storage",
+                "RPC", "Consensus", "Ledger", "Primitives", "Storage", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -231,6 +231,7 @@ let package = Package(
                 "Ledger",
                 "Primitives",
                 "Storage",
+                "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
@@ -277,26 +278,48 @@ let package = Package(
                 "StorageTestSupport",
                 "StorageCrashChild",
                 "StateTree",
+                "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),
-        // Codec and live-socket tests of the P2P module, and multi-process devnet tests that spawn the built
-        // `sharechain` binary (build it first: `swift build --build-tests` builds every product).
+        // Helpers every test target shares: the temporary directory, the settable clock, repository paths, the
+        // test tags, and in-process chains (test genesis documents, a quiet logger).
+        .target(
+            name: "TestSupport",
+            dependencies: ["Consensus", "Ledger", "Node", "Primitives", "Storage", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        // Unit tests of the P2P module without sockets: codecs, Noise vectors, the message handler.
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC",
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Tests with real processes, sockets or real-time slots (tag `.system`): live P2P servers, multi-process
+        // devnets that spawn the built `sharechain` binary (build it first: `swift build --build-tests` builds
+        // every product), the in-process economy on 1-second slots. `make test` runs them after the unit tests,
+        // serially, so the CPU-heavy unit tests cannot starve their clocks.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC", "Verifier", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VerifierTests",
-            dependencies: ["Verifier", "Primitives"],
+            dependencies: ["Verifier", "Primitives", "TestSupport"],
             resources: [.copy("Resources")],
             swiftSettings: strict
         ),

@@ -5,14 +5,8 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
-/// A settable clock for services under test.
-final class TestClock: Sendable {
-    private let value: Mutex<UInt64>
-    init(_ v: UInt64) { value = Mutex(v) }
-    func set(_ v: UInt64) { value.withLock { $0 = v } }
-    var now: UInt64 { value.withLock { $0 } }
-}
 
 @Suite struct ChainServiceTests {
     /// A store that cannot be read (closed under the service: every read throws `StorageError.closed`) is the

@@ -4,6 +4,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
 @Suite struct EngineTests {
     @Test func producesImportsAndRestartsOnTheSameChain() throws {

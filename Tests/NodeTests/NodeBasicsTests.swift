@@ -4,18 +4,9 @@ import Testing
 @testable import Ledger
 @testable import Node
 @testable import Primitives
+import TestSupport
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init(_ label: String = "node") {
-        path = NSTemporaryDirectory() + "sharechain-\(label)-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-}
 
 @Suite struct NodeBasicsTests {
     @Test func embeddedGenesisMatchesTheShippedFiles() throws {

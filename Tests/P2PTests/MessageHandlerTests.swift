@@ -5,6 +5,7 @@ import NIOCore
 @testable import P2P
 import Primitives
 import Testing
+import TestSupport
 
 /// The message handler without sockets: a `Peer` on a plain stream, messages fed in, the typed session end, the
 /// answers queued in the peer's outbox and the misbehaviour scores checked.

@@ -2,8 +2,9 @@ import Primitives
 import Foundation
 import Testing
 @testable import RPC
+import TestSupport
 
-let specsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Specs").standardized
+let specsDir = repositoryRoot.appendingPathComponent("Specs")
 
 @Suite struct OpenRPCTests {
     func document() throws -> JSON { try JSONParser().parse(Array(try Data(contentsOf: specsDir.appendingPathComponent("openrpc.json")))) }
