@@ -3,26 +3,11 @@
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
 //   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
 
-import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
-
-// The canonical executor's SIMD8<Float> kernels are compiled for x86-64 with AVX2 (Haswell and later, every
-// x86-64 server CPU since 2013): twice the throughput of the SSE2 baseline. This does not change results:
-// Swift never contracts a*b+c into FMA and keeps IEEE order, so bits are the same for every target CPU
-// (the golden tests run in debug and release). Evaluated on the host that builds the package;
-// SHARECHAIN_GENERIC_X86=1 builds for baseline x86-64 (SSE2) instead, with the same results, slower.
-#if arch(x86_64)
-// A build host without AVX2 (read from /proc/cpuinfo where available) falls back to the baseline.
-let hostHasAVX2 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).map { $0.contains(" avx2") } ?? true
-let verifierCPU: [SwiftSetting] = Context.environment["SHARECHAIN_GENERIC_X86"] == "1" || !hostHasAVX2
-    ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
-#else
-let verifierCPU: [SwiftSetting] = []
-#endif
 
 let package = Package(
     name: "sharechain",
@@ -117,11 +102,15 @@ let package = Package(
             plugins: ["EmbedDocuments"]
         ),
 
+        // The canonical executor (Specs/verifier-canon-f32-v1.md). Portable: no CPU-specific flags, the same
+        // bits on every x86-64 and arm64 CPU; its matmul kernel for AVX2 CPUs is chosen at run time (cpuid).
         .target(
             name: "Verifier",
-            dependencies: ["Primitives"],
-            swiftSettings: strict + verifierCPU
+            dependencies: ["Primitives", "CVerifierKernels"],
+            swiftSettings: strict
         ),
+        // The AVX2 matmul panel kernel (C, compiled for the baseline with one function targeting AVX2; never FMA).
+        .target(name: "CVerifierKernels"),
 
         // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
         .target(
