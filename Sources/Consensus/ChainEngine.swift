@@ -69,8 +69,8 @@ public enum ImportResult: Sendable {
     case tipChanged(TipChange)
 }
 
-/// The canonical chain and its competitors over a `ChainStore`: validation, fork choice (most blocks, ties
-/// to the lower tip hash), reorganisation with undo data, never below the finalized height. Not thread-safe:
+/// The canonical chain and its competitors over a `ChainStore`: validation, fork choice (most blocks, then
+/// timely arrival, then the earlier slot; `prefers`), reorganisation with undo data, never below the finalized height. Not thread-safe:
 /// one owner (the node's chain service) calls it.
 public final class ChainEngine {
     public let genesis: Genesis
@@ -154,6 +154,9 @@ public final class ChainEngine {
     }
 
     public var tipHeight: UInt64 { tipHeader.height }
+    /// Whether the canonical tip arrived within its slot (true after a restart: unknown, and it was chosen).
+    public private(set) var tipArrivedTimely = true
+
     /// The finalized height: never decreases (a reorg's intermediate blocks do not lower it).
     public private(set) var finalizedHeight: UInt64 = 0
 
@@ -215,6 +218,7 @@ public final class ChainEngine {
         do { if try store.current.blockInfo(hash) != nil { return .alreadyKnown } } catch { throw .fault("\(error)") }
         if invalid.contains(block.header.parent) { markInvalid(hash); throw .invalid(.descendsFromInvalid) }
         try statelessChecks(block, now: now)
+        let timely = arrivedTimely(block.header, now: now)
         let parentInfo: BlockInfo
         do {
             guard let p = try store.current.blockInfo(block.header.parent) else { throw ImportError.unknownParent(block.header.parent) }
@@ -227,6 +231,7 @@ public final class ChainEngine {
 
         if block.header.parent == tipHash {
             let receipts = try validateAndCommit(block, parentHeader: parentHeader)
+            tipArrivedTimely = timely
             let change = TipChange(oldTip: block.header.parent, newTip: hash, newHeight: block.header.height, reverted: [], applied: [block],
                                    receipts: [receipts], commonAncestor: block.header.parent)
             return .tipChanged(change)
@@ -239,10 +244,28 @@ public final class ChainEngine {
             try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
                                      header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
         } catch { throw .fault("storing side block: \(error)") }
-        guard block.header.height > tipHeader.height || (block.header.height == tipHeader.height && hash < tipHash) else {
+        guard ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely) else {
             return .sideChain
         }
-        return .tipChanged(try reorganize(to: block, fork: fork))
+        let change = try reorganize(to: block, fork: fork)
+        tipArrivedTimely = timely
+        return .tipChanged(change)
+    }
+
+    /// Fork choice between a new branch tip and the canonical tip (Specs/consensus.md §4): more blocks win; at
+    /// equal height a block that arrived within its slot beats one that did not, then the earlier slot wins,
+    /// and within one slot (one leader: an equivocation) the tip seen first stays. Nothing here is a hash a
+    /// proposer could grind.
+    public static func prefers(_ candidate: BlockHeader, timely: Bool, over tip: BlockHeader, tipTimely: Bool) -> Bool {
+        if candidate.height != tip.height { return candidate.height > tip.height }
+        if timely != tipTimely { return timely }
+        return candidate.slot < tip.slot
+    }
+
+    /// Whether a block arrived by the end of its slot (local clock; fork choice only, never validity).
+    func arrivedTimely(_ header: BlockHeader, now: UInt64) -> Bool {
+        let start = genesis.slotStartMillis(header.slot)
+        return now < start.addingReportingOverflow(genesis.slotMillis).partialValue
     }
 
     /// The canonical ancestor of a stored block and its height.

@@ -108,6 +108,7 @@ public enum EconomyGenesis {
         b.revealDeadlineBlocks = 4
         b.fraudRevealBlocks = 3
         b.beaconDelay = 1
+        b.beaconMaxDelay = 1
         b.spotCheckPpm = 400_000
         b.slotsPerEpoch = 600
         b.jailBlocks = 100

@@ -15,7 +15,7 @@ extension RPCNode {
             guard let rec = try reader.window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
-            return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.beaconDelay, rec)
+            return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.selectionDelayBound, rec)
         }
         m.add("window_list", [ParamSpec("pool"), .optional("limit"), .optional("cursor")]) { p, _ in
             let id = try p.required("pool", p.uint32)
@@ -25,7 +25,7 @@ extension RPCNode {
             let reader = LedgerReader(try self.view())
             guard let pool = try reader.pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             let page = try reader.windows(id, cursor: cursor, limit: limit)
-            let delay = self.genesis.ledger.beaconDelay
+            let delay = self.genesis.ledger.selectionDelayBound
             return self.page(page.items.map { r.window(pool: pool, index: $0.0, beaconDelay: delay, $0.1) }, next: page.nextCursor)
         }
         m.add("window_getPayouts", [ParamSpec("pool"), ParamSpec("window"), .optional("limit"), .optional("cursor")]) { p, _ in
