@@ -36,8 +36,8 @@ devnet: setup
 	.build/release/sharechain demo --validators $(VALIDATORS) $(DEMO)
 
 bench: setup
-	$(SWIFT) build -c release -j $(JOBS) --product sharechain
-	.build/release/sharechain bench all
+	$(SWIFT) build -c release -j $(JOBS) --product sharechain-bench
+	.build/release/sharechain-bench all
 	tools/bench-rpc
 
 # The canonical executor must agree bit for bit with the numpy reference under -O as well as -Onone.

@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
+//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain, sharechain-bench
 
 import PackageDescription
 
@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sharechain", targets: ["sharechain"]),
+        .executable(name: "sharechain-bench", targets: ["sharechain-bench"]),
         .library(name: "Primitives", targets: ["Primitives"]),
         .library(name: "Verifier", targets: ["Verifier"]),
         .library(name: "Ledger", targets: ["Ledger"]),
@@ -112,13 +113,6 @@ let package = Package(
         // The AVX2 matmul panel kernel (C, compiled for the baseline with one function targeting AVX2; never FMA).
         .target(name: "CVerifierKernels"),
 
-        // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
-        .target(
-            name: "CBaseline",
-            dependencies: ["CSecp256k1", "COpenSSL", "CRocksDB"],
-            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto"), .linkedLibrary("rocksdb")]
-        ),
-
         // RocksDB engine, chain store and state store with undo (Specs/storage.md).
         .target(
             name: "Storage",
@@ -169,6 +163,23 @@ let package = Package(
                 "Consensus",
                 "Node",
                 "P2P",
+                "RPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Benchmarks (`make bench`): their own executable, so the node binary links none of them.
+        .executableTarget(
+            name: "sharechain-bench",
+            dependencies: [
+                "Primitives",
+                "Ledger",
+                "Consensus",
+                "Node",
+                "P2P",
                 "Storage",
                 "StateTree",
                 "Verifier",
@@ -176,7 +187,7 @@ let package = Package(
                 "RPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                // The raw HTTP baselines of `sharechain bench-rpc-server` (tools/bench-rpc).
+                // The raw HTTP baselines of `sharechain-bench rpc-server` (tools/bench-rpc).
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -184,6 +195,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
+        ),
+        // C loops over the same libraries, the baselines `sharechain-bench` reports ratios against.
+        .target(
+            name: "CBaseline",
+            dependencies: ["CSecp256k1", "COpenSSL", "CRocksDB"],
+            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto"), .linkedLibrary("rocksdb")]
         ),
 
         .testTarget(
