@@ -7,9 +7,10 @@
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
 
-# Tests that run real processes or real-time slots: a second, serial phase, so the CPU-heavy unit tests of
-# the first phase cannot starve their clocks on a 2-core machine.
-SYSTEM_TESTS = P2PTests|EconomyTests
+# Tests that run real processes, sockets or real-time slots live in the SystemTests target (tag `.system`): a
+# second, serial phase, so the CPU-heavy unit tests of the first phase cannot starve their clocks on a 2-core
+# machine. `--filter`/`--skip` match the target's module name.
+SYSTEM_TESTS = SystemTests
 
 .PHONY: setup build test devnet bench verifier-release reliability fuzz clean
 
@@ -35,8 +36,8 @@ devnet: setup
 	.build/release/sharechain demo --validators $(VALIDATORS) $(DEMO)
 
 bench: setup
-	$(SWIFT) build -c release -j $(JOBS) --product sharechain
-	.build/release/sharechain bench all
+	$(SWIFT) build -c release -j $(JOBS) --product sharechain-bench
+	.build/release/sharechain-bench all
 	tools/bench-rpc
 
 # The canonical executor must agree bit for bit with the numpy reference under -O as well as -Onone.

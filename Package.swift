@@ -1,34 +1,20 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain
+//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain, sharechain-bench
 
-import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-// The canonical executor's SIMD8<Float> kernels are compiled for x86-64 with AVX2 (Haswell and later, every
-// x86-64 server CPU since 2013): twice the throughput of the SSE2 baseline. This does not change results:
-// Swift never contracts a*b+c into FMA and keeps IEEE order, so bits are the same for every target CPU
-// (the golden tests run in debug and release). Evaluated on the host that builds the package;
-// SHARECHAIN_GENERIC_X86=1 builds for baseline x86-64 (SSE2) instead, with the same results, slower.
-#if arch(x86_64)
-// A build host without AVX2 (read from /proc/cpuinfo where available) falls back to the baseline.
-let hostHasAVX2 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).map { $0.contains(" avx2") } ?? true
-let verifierCPU: [SwiftSetting] = Context.environment["SHARECHAIN_GENERIC_X86"] == "1" || !hostHasAVX2
-    ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
-#else
-let verifierCPU: [SwiftSetting] = []
-#endif
-
 let package = Package(
     name: "sharechain",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sharechain", targets: ["sharechain"]),
+        .executable(name: "sharechain-bench", targets: ["sharechain-bench"]),
         .library(name: "Primitives", targets: ["Primitives"]),
         .library(name: "Verifier", targets: ["Verifier"]),
         .library(name: "Ledger", targets: ["Ledger"]),
@@ -112,21 +98,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            // EmbeddedGenesis: Genesis/devnet.json and Genesis/devnet-4.json, compiled in at build time.
+            plugins: ["EmbedDocuments"]
         ),
 
+        // The canonical executor (Specs/verifier-canon-f32-v1.md). Portable: no CPU-specific flags, the same
+        // bits on every x86-64 and arm64 CPU; its matmul kernel for AVX2 CPUs is chosen at run time (cpuid).
         .target(
             name: "Verifier",
-            dependencies: ["Primitives"],
-            swiftSettings: strict + verifierCPU
+            dependencies: ["Primitives", "CVerifierKernels"],
+            swiftSettings: strict
         ),
-
-        // C loops over the same libraries, the baselines `sharechain bench` reports ratios against.
-        .target(
-            name: "CBaseline",
-            dependencies: ["CSecp256k1", "COpenSSL", "CRocksDB"],
-            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto"), .linkedLibrary("rocksdb")]
-        ),
+        // The AVX2 matmul panel kernel (C, compiled for the baseline with one function targeting AVX2; never FMA).
+        .target(name: "CVerifierKernels"),
 
         // RocksDB engine, chain store and state store with undo (Specs/storage.md).
         .target(
@@ -151,11 +136,44 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict,
+            // OpenRPCDocument: Specs/openrpc.json (what rpc.discover returns), compiled in at build time.
+            plugins: ["EmbedDocuments"]
+        ),
+
+        // Documents whose source of truth lives outside a module's folder (Specs/openrpc.json, Genesis/*.json),
+        // compiled into the module as string constants at build time: one copy in the repository, and a binary
+        // that needs no resource bundle beside it. The plugin runs the EmbedText tool (built for the host).
+        .executableTarget(
+            name: "EmbedText",
+            path: "Plugins/EmbedText",
             swiftSettings: strict
+        ),
+        .plugin(
+            name: "EmbedDocuments",
+            capability: .buildTool(),
+            dependencies: ["EmbedText"]
         ),
 
         .executableTarget(
             name: "sharechain",
+            dependencies: [
+                "Primitives",
+                "Ledger",
+                "Consensus",
+                "Node",
+                "P2P",
+                "RPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Benchmarks (`make bench`): their own executable, so the node binary links none of them.
+        .executableTarget(
+            name: "sharechain-bench",
             dependencies: [
                 "Primitives",
                 "Ledger",
@@ -169,7 +187,7 @@ let package = Package(
                 "RPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                // The raw HTTP baselines of `sharechain bench-rpc-server` (tools/bench-rpc).
+                // The raw HTTP baselines of `sharechain-bench rpc-server` (tools/bench-rpc).
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -178,11 +196,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // C loops over the same libraries, the baselines `sharechain-bench` reports ratios against.
+        .target(
+            name: "CBaseline",
+            dependencies: ["CSecp256k1", "COpenSSL", "CRocksDB"],
+            linkerSettings: [.linkedLibrary("secp256k1"), .linkedLibrary("crypto"), .linkedLibrary("rocksdb")]
+        ),
 
         .testTarget(
             name: "NodeTests",
             // The `sharechain` executable too: the command-line tests parse its commands in process.
-            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain",
+            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain", "TestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
@@ -190,13 +214,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ConsensusTests",
-            dependencies: ["Consensus", "Ledger", "Primitives", "Storage"],
+            dependencies: ["Consensus", "Ledger", "Primitives", "Storage", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RPCTests",
             dependencies: [
-                "RPC", "Consensus", "Ledger", "Primitives", "Storage",
+                "RPC", "Consensus", "Ledger", "Primitives", "Storage", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -213,6 +237,7 @@ let package = Package(
                 "Ledger",
                 "Primitives",
                 "Storage",
+                "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
@@ -259,26 +284,48 @@ let package = Package(
                 "StorageTestSupport",
                 "StorageCrashChild",
                 "StateTree",
+                "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),
-        // Codec and live-socket tests of the P2P module, and multi-process devnet tests that spawn the built
-        // `sharechain` binary (build it first: `swift build --build-tests` builds every product).
+        // Helpers every test target shares: the temporary directory, the settable clock, repository paths, the
+        // test tags, and in-process chains (test genesis documents, a quiet logger).
+        .target(
+            name: "TestSupport",
+            dependencies: ["Consensus", "Ledger", "Node", "Primitives", "Storage", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        // Unit tests of the P2P module without sockets: codecs, Noise vectors, the message handler.
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC",
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Tests with real processes, sockets or real-time slots (tag `.system`): live P2P servers, multi-process
+        // devnets that spawn the built `sharechain` binary (build it first: `swift build --build-tests` builds
+        // every product), the in-process economy on 1-second slots. `make test` runs them after the unit tests,
+        // serially, so the CPU-heavy unit tests cannot starve their clocks.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC", "Verifier", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VerifierTests",
-            dependencies: ["Verifier", "Primitives"],
+            dependencies: ["Verifier", "Primitives", "TestSupport"],
             resources: [.copy("Resources")],
             swiftSettings: strict
         ),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Times one Llama/Qwen2 decoder layer in numpy float32 (OpenBLAS matmuls): the baseline that
-`sharechain bench executor` prints beside the canonical executor. Thread count comes from
+`sharechain-bench executor` prints beside the canonical executor. Thread count comes from
 OPENBLAS_NUM_THREADS (set by the caller before numpy loads). Prints one JSON line:
 {"seconds": per-layer time, "numpy": version, "blas": library}.
 

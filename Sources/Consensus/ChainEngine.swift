@@ -4,49 +4,6 @@ import Primitives
 import Storage
 import Synchronization
 
-/// Why a block is invalid (it will never become valid; peers sending it misbehave).
-public enum BlockValidationError: Error, Hashable, Sendable, CustomStringConvertible {
-    case wrongVersion(UInt32)
-    case wrongChain
-    case tooLarge(bytes: Int, maximum: Int)
-    case tooManyTransactions(count: Int, maximum: Int)
-    case badSignature
-    case wrongLeader(expected: PublicKey?)
-    case timestampOutsideSlot
-    case badTxRoot
-    case duplicateTransaction(Hash32)
-    case badTransactionSignature(index: Int)
-    case wrongHeight(expected: UInt64)
-    case slotNotAfterParent
-    case badReceiptsRoot
-    case badStateRoot
-    case ledger(BlockError)
-    case knownInvalid
-    case descendsFromInvalid
-
-    public var description: String {
-        switch self {
-        case .wrongVersion(let v): return "unsupported block version \(v)"
-        case .wrongChain: return "block is for another chain"
-        case .tooLarge(let b, let m): return "block is \(b) bytes, maximum \(m)"
-        case .tooManyTransactions(let c, let m): return "block has \(c) transactions, maximum \(m)"
-        case .badSignature: return "bad proposer signature"
-        case .wrongLeader(let e): return "proposer is not the slot leader (expected \(e.map { $0.hex } ?? "none"))"
-        case .timestampOutsideSlot: return "timestamp outside the block's slot"
-        case .badTxRoot: return "transaction root mismatch"
-        case .duplicateTransaction(let id): return "transaction \(id) appears twice"
-        case .badTransactionSignature(let i): return "transaction \(i) has a bad signature"
-        case .wrongHeight(let e): return "height must be \(e)"
-        case .slotNotAfterParent: return "slot is not after the parent's slot"
-        case .badReceiptsRoot: return "receipts root mismatch"
-        case .badStateRoot: return "state root mismatch"
-        case .ledger(let e): return "state transition failed: \(e)"
-        case .knownInvalid: return "block was already found invalid"
-        case .descendsFromInvalid: return "block descends from an invalid block"
-        }
-    }
-}
-
 /// Outcome of `importBlock` when the block is not applied (or not yet).
 public enum ImportError: Error, Sendable, CustomStringConvertible {
     /// The block is invalid.
@@ -232,27 +189,26 @@ public final class ChainEngine {
 
     // MARK: - Import
 
-    /// Checks that need no state (cheap first).
+    /// Checks that need no state (cheap first): the pure rules of `BlockValidation`, in this order, with the
+    /// local-clock rule (not a validity rule: such a block is retried) between the timestamp and the signature.
     func statelessChecks(_ block: Block, now: UInt64) throws(ImportError) {
         let h = block.header
-        guard h.version == BlockHeader.currentVersion else { throw .invalid(.wrongVersion(h.version)) }
-        guard h.chainId == genesis.chainId else { throw .invalid(.wrongChain) }
-        guard block.transactions.count <= genesis.consensus.maxBlockTransactions else {
-            throw .invalid(.tooManyTransactions(count: block.transactions.count, maximum: genesis.consensus.maxBlockTransactions))
-        }
-        let size = BlockLimits.signedHeaderBytes + block.transactions.reduce(5) { $0 + $1.encodedSize }
-        guard size <= genesis.consensus.maxBlockBytes else { throw .invalid(.tooLarge(bytes: size, maximum: genesis.consensus.maxBlockBytes)) }
-        let start = genesis.slotStartMillis(h.slot)
-        let (end, overflow) = start.addingReportingOverflow(genesis.slotMillis)
-        // A slot whose start no u64 clock can express has no valid timestamp.
-        guard start != .max, !overflow, h.timestamp >= start, h.timestamp < end else { throw .invalid(.timestampOutsideSlot) }
-        guard h.timestamp <= now.addingReportingOverflow(genesis.consensus.clockToleranceMillis).partialValue else {
+        let consensus = genesis.consensus
+        do {
+            try BlockValidation.validateVersion(h.version)
+            try BlockValidation.validateChain(h.chainId, expected: genesis.chainId)
+            try BlockValidation.validateTransactionCount(block.transactions.count, maximum: consensus.maxBlockTransactions)
+            try BlockValidation.validateSize(BlockValidation.encodedSize(of: block.transactions), maximum: consensus.maxBlockBytes)
+            try BlockValidation.validateTimestamp(h.timestamp, slotStart: genesis.slotStartMillis(h.slot), slotMillis: genesis.slotMillis)
+        } catch { throw .invalid(error) }
+        if BlockValidation.isFromFuture(timestamp: h.timestamp, now: now, toleranceMillis: consensus.clockToleranceMillis) {
             throw .fromFuture(slot: h.slot)
         }
-        guard block.signedHeader.hasValidSignature else { throw .invalid(.badSignature) }
-        var seen = Set<Hash32>()
-        for tx in block.transactions where !seen.insert(tx.id).inserted { throw .invalid(.duplicateTransaction(tx.id)) }
-        guard Block.txRoot(block.transactions) == h.txRoot else { throw .invalid(.badTxRoot) }
+        do {
+            try BlockValidation.validateProposerSignature(block.signedHeader)
+            try BlockValidation.validateUniqueTransactions(block.transactions)
+            try BlockValidation.validateTxRoot(h.txRoot, transactions: block.transactions)
+        } catch { throw .invalid(error) }
     }
 
     /// Imports a block received from a peer or produced locally. `now` is the local clock (Unix ms).
@@ -268,10 +224,10 @@ public final class ChainEngine {
             guard let p = try store.current.blockInfo(block.header.parent) else { throw ImportError.unknownParent(block.header.parent) }
             parentInfo = p
         } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
-        guard block.header.height == parentInfo.height + 1 else { throw .invalid(.wrongHeight(expected: parentInfo.height + 1)) }
+        do { try BlockValidation.validateHeight(block.header.height, parentHeight: parentInfo.height) } catch { throw .invalid(error) }
         let parentHeader: BlockHeader
         do { parentHeader = try ChainEngine.loadHeader(store.current, block.header.parent).header } catch { throw .fault("\(error)") }
-        guard block.header.slot > parentHeader.slot else { throw .invalid(.slotNotAfterParent) }
+        do { try BlockValidation.validateSlot(block.header.slot, parentSlot: parentHeader.slot) } catch { throw .invalid(error) }
 
         if block.header.parent == tipHash {
             let receipts = try validateAndCommit(block, parentHeader: parentHeader)
@@ -386,8 +342,10 @@ public final class ChainEngine {
         let context: BlockContext
         do {
             let snapshot = try LeaderSchedule.snapshot(for: h.slot, parentState: parentState, ledger: ledger)
-            let leader = LeaderSchedule.leader(of: h.slot, in: snapshot)
-            guard leader == h.proposer else { markInvalid(block.hash); throw ImportError.invalid(.wrongLeader(expected: leader)) }
+            do { try BlockValidation.validateLeader(h.proposer, expected: LeaderSchedule.leader(of: h.slot, in: snapshot)) } catch {
+                markInvalid(block.hash)
+                throw ImportError.invalid(error)
+            }
             context = BlockContext(height: h.height, slot: h.slot, proposer: h.proposer, randaoReveal: h.randaoReveal,
                                    missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState),
                                    parentHash: h.parent)
@@ -409,10 +367,12 @@ public final class ChainEngine {
         }
         let ws: WriteSet
         do { ws = try state.overlay.writeSet() } catch { throw .fault("write set: \(error)") }
-        guard Receipt.root(receipts) == h.receiptsRoot else { markInvalid(block.hash); throw .invalid(.badReceiptsRoot) }
-        guard StateCommitment.next(previous: parentHeader.stateRoot, height: h.height, writeSet: ws) == h.stateRoot else {
+        do {
+            try BlockValidation.validateReceiptsRoot(h.receiptsRoot, receipts: receipts)
+            try BlockValidation.validateStateRoot(h.stateRoot, computed: StateCommitment.next(previous: parentHeader.stateRoot, height: h.height, writeSet: ws))
+        } catch {
             markInvalid(block.hash)
-            throw .invalid(.badStateRoot)
+            throw .invalid(error)
         }
         var before: MemoryState?
         if invariantTracker != nil {
@@ -463,7 +423,7 @@ public final class ChainEngine {
     /// imports the result like any other block.
     public func produceBlock(slot: UInt64, key: PrivateKey, randaoReveal: Hash32, candidates: [SignedTransaction], now: UInt64,
                              shouldStop: () -> Bool = { false }) throws -> Block {
-        guard slot > tipHeader.slot else { throw ImportError.invalid(.slotNotAfterParent) }
+        do { try BlockValidation.validateSlot(slot, parentSlot: tipHeader.slot) } catch { throw ImportError.invalid(error) }
         let parentState = tipState
         let context = BlockContext(height: tipHeader.height + 1, slot: slot, proposer: key.publicKey, randaoReveal: randaoReveal,
                                    missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState),

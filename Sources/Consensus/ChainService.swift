@@ -179,7 +179,8 @@ public actor ChainService {
     @discardableResult
     public func submit(_ tx: SignedTransaction) throws(MempoolError) -> Hash32 {
         let account: Account
-        do { account = try engine.tipReader.account(tx.transaction.sender) } catch { throw .invalid(.badSignature) }
+        // A read failure is ours: reporting it as the transaction's fault would make peers score each other.
+        do { account = try engine.tipReader.account(tx.transaction.sender) } catch { throw .fault("reading the sender's account: \(error)") }
         try mempool.add(tx, account: account, ledger: ledger, now: clock(), checkSignature: !signatures.contains(tx.id))
         signatures.insert(CollectionOfOne(tx.id))
         publish(.pendingTransaction(tx))

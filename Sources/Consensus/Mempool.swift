@@ -28,6 +28,9 @@ public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case senderQueueFull
     case poolFull
     case cannotAffordQueuedFees
+    /// The node could not read what admission needs (the sender's account): a storage fault of ours, not a
+    /// property of the transaction, which may be valid.
+    case fault(String)
 
     public var description: String {
         switch self {
@@ -39,6 +42,7 @@ public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .senderQueueFull: return "too many queued transactions from this sender"
         case .poolFull: return "mempool full and the fee is too low to evict anything"
         case .cannotAffordQueuedFees: return "balance cannot pay the fees of this and the sender's queued transactions"
+        case .fault(let m): return "cannot check the transaction: \(m)"
         }
     }
 }

@@ -102,7 +102,7 @@ public struct P2PConfig: Sendable {
     public var reconnectMin: Duration = .milliseconds(500)
     public var reconnectMax: Duration = .seconds(30)
 
-    /// Benchmarks only (`sharechain bench sync` measures the cost of encryption against it): no Noise, frames
+    /// Benchmarks only (`sharechain-bench sync` measures the cost of encryption against it): no Noise, frames
     /// in plaintext as in protocol v1. Not reachable from outside the package; a node never sets it.
     package var plaintextTransportForBenchmarks = false
 

@@ -102,10 +102,12 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
     // MARK: Transaction rejections
 
-    /// The precise, stable rejection of a transaction by the mempool.
+    /// The precise, stable rejection of a transaction by the mempool (a `fault` is not a rejection: the caller
+    /// reports it as an internal error).
     static func rejected(_ e: MempoolError) -> RPCError {
         var d: JSONObject
         switch e {
+        case .fault: return .internalError
         case .invalid(let env): d = envelopeData(env)
         case .alreadyKnown: d = ["reason": "alreadyKnown"]
         case .nonceTooLow(let n): d = ["reason": "nonceTooLow", "accountNonce": .int(n)]

@@ -1,3 +1,4 @@
+import CVerifierKernels
 import Dispatch
 import Synchronization
 
@@ -160,6 +161,22 @@ struct UncheckedSendable<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
+/// Which matmul panel kernel runs. Both do the same IEEE operations in the same order, so they give the same
+/// bits (VerifierTests compare them on every build): the choice is speed only, made at run time so one binary
+/// is correct on every CPU and fast on AVX2 ones.
+enum MatmulKernel: Sendable {
+    /// `SIMD8<Float>` in Swift, compiled for the baseline: SSE2 on x86-64 (two 4-lane halves), NEON on arm64.
+    case portable
+    /// The C kernel with 8-lane AVX2 registers (Sources/CVerifierKernels), x86-64 CPUs with AVX2 only.
+    case avx2
+
+    /// The fastest kernel this CPU runs (cpuid, once).
+    static let best: MatmulKernel = canon_cpu_has_avx2() ? .avx2 : .portable
+
+    /// Whether this CPU can run the kernel.
+    var isSupported: Bool { self == .portable || canon_cpu_has_avx2() }
+}
+
 enum Kernels {
     /// y[t·yStride + n] = tree8(lanes of dot(x row t, W row n)) (+ bias[n]) for t < tokens, n < w.rows.
     ///
@@ -168,7 +185,9 @@ enum Kernels {
     /// at +0: exactly the canonical dot product. Blocks of 3 tokens × 3 rows keep 9 accumulators in
     /// registers; threads take disjoint groups of panels.
     static func matmul(x: UnsafePointer<Float>, xStride: Int, tokens: Int, w: PackedMatrix,
-                       bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, threads: Int) {
+                       bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, threads: Int,
+                       kernel: MatmulKernel = .best) {
+        precondition(kernel.isSupported, "the \(kernel) kernel does not run on this CPU")
         let panelsPerTask = max(1, min(16, w.panels / max(1, threads * 8)))
         let tasks = (w.panels + panelsPerTask - 1) / panelsPerTask
         let xv = Vec8Pointer(x)
@@ -177,7 +196,13 @@ enum Kernels {
             let p0 = task * panelsPerTask
             let p1 = min(w.panels, p0 + panelsPerTask)
             for p in p0..<p1 {
-                panel(xv, xs, tokens, w, p, bias, y, yStride)
+                switch kernel {
+                case .portable: panel(xv, xs, tokens, w, p, bias, y, yStride)
+                case .avx2:
+                    // Both buffers are bound to Float (FloatBuffer and the callers' scratch rows).
+                    canon_panel_avx2(x, xStride, tokens, w.panel(p).raw.assumingMemoryBound(to: Float.self), w.chunks,
+                                     p * PackedMatrix.panelRows, w.rows, bias, y, yStride)
+                }
             }
         }
     }

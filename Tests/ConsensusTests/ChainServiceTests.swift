@@ -5,16 +5,31 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
-/// A settable clock for services under test.
-final class TestClock: Sendable {
-    private let value: Mutex<UInt64>
-    init(_ v: UInt64) { value = Mutex(v) }
-    func set(_ v: UInt64) { value.withLock { $0 = v } }
-    var now: UInt64 { value.withLock { $0 } }
-}
 
 @Suite struct ChainServiceTests {
+    /// A store that cannot be read (closed under the service: every read throws `StorageError.closed`) is the
+    /// node's fault, never the transaction's: not `badSignature`, which would make peers score each other.
+    @Test func aStorageFaultIsNotATransactionRejection() async throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        let store = engine.store
+        let service = ChainService(engine: engine, clock: { net.now(1) })
+        let tx = Transaction(chainId: net.genesis.chainId, sender: net.accounts[0].publicKey, nonce: 0, fee: 1_000,
+                             body: .transfer(to: net.accounts[1].publicKey, amount: 5)).signed(by: net.accounts[0])
+        try store.close()
+        do {
+            _ = try await service.submit(tx)
+            Issue.record("submitted on a closed store")
+        } catch {
+            guard case .fault(let m) = error else { Issue.record("expected a fault, got \(error)"); return }
+            #expect(m.contains("closed"))
+        }
+        #expect(await service.mempoolContains(tx.id) == false)
+    }
+
     @Test func submitProduceAndAnnounce() async throws {
         let net = TestNetwork(validators: 1)
         let dir = TempDir()

@@ -3,21 +3,13 @@ import Foundation
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
 /// Deterministic adjudicator for consensus tests.
 struct HashAdjudicator: Adjudicator {
     func adjudicate(_ r: AdjudicationRequest) throws -> AdjudicationVerdict { .output(Tags.tensor.hash(r.input.reversed())) }
 }
 
-/// A throwaway directory.
-final class TempDir {
-    let path: String
-    init(_ label: String = "engine") {
-        path = NSTemporaryDirectory() + "sharechain-\(label)-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// A small test network definition: validators with short RANDAO chains, funded accounts, one pool.
 struct TestNetwork {

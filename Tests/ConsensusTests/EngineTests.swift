@@ -4,6 +4,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
 @Suite struct EngineTests {
     @Test func producesImportsAndRestartsOnTheSameChain() throws {
@@ -90,7 +91,7 @@ import Testing
         var h = good.header
         h.proposer = o.publicKey
         expectInvalid(engine, Block(signedHeader: SignedHeader(header: h, signedBy: o), transactions: good.transactions), now: now) {
-            if case .wrongLeader = $0 { return true } else { return false }
+            $0 == .wrongLeader(got: o.publicKey, expected: good.header.proposer)
         }
         let badSig = Block(signedHeader: SignedHeader(header: good.header, signature: o.sign(digest: good.hash)), transactions: good.transactions)
         expectInvalid(engine, badSig, now: now) { $0 == .badSignature }
@@ -106,11 +107,11 @@ import Testing
         let now = net.now(good.header.slot)
         var h = good.header
         h.stateRoot = SHA256.hash([1])
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badStateRoot }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badStateRoot(got: SHA256.hash([1]), expected: good.header.stateRoot) }
         h = good.header
         h.receiptsRoot = SHA256.hash([2])
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badReceiptsRoot }
-        expectInvalid(engine, Block(signedHeader: good.signedHeader, transactions: []), now: now) { $0 == .badTxRoot }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .badReceiptsRoot(got: SHA256.hash([2]), expected: good.header.receiptsRoot) }
+        expectInvalid(engine, Block(signedHeader: good.signedHeader, transactions: []), now: now) { $0 == .badTxRoot(got: good.header.txRoot, expected: Block.txRoot([])) }
         h = good.header
         h.txRoot = Block.txRoot([tx, tx])
         expectInvalid(engine, resign(h, net, txs: [tx, tx]), now: now) {
@@ -118,7 +119,7 @@ import Testing
         }
         h = good.header
         h.chainId = SHA256.hash([3])
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongChain }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongChain(got: SHA256.hash([3]), expected: net.genesis.chainId) }
     }
 
     @Test func wrongPlaceInTheChain() throws {
@@ -128,14 +129,17 @@ import Testing
         let expectedHeight = engine.tipHeight + 1
         var h = good.header
         h.timestamp = net.genesis.slotStartMillis(good.header.slot + 1)
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now + 5_000) { $0 == .timestampOutsideSlot }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now + 5_000) {
+            $0 == .timestampOutsideSlot(timestamp: h.timestamp, slotStart: net.genesis.slotStartMillis(good.header.slot),
+                                        slotEnd: net.genesis.slotStartMillis(good.header.slot + 1))
+        }
         h = good.header
         h.height += 1
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongHeight(expected: expectedHeight) }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .wrongHeight(got: expectedHeight + 1, expected: expectedHeight) }
         h = good.header
         h.slot = engine.tipHeader.slot
         h.timestamp = net.genesis.slotStartMillis(h.slot)
-        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .slotNotAfterParent }
+        expectInvalid(engine, resign(h, net, txs: good.transactions), now: now) { $0 == .slotNotAfterParent(slot: h.slot, parentSlot: engine.tipHeader.slot) }
         h = good.header
         h.parent = SHA256.hash([4])
         let orphan = importError(engine, resign(h, net, txs: good.transactions), now: now)
@@ -320,7 +324,7 @@ import Testing
         let oldTip = ea.tipHash, oldRoot = ea.tipHeader.stateRoot
         let first = importError(ea, bad2, now: net.now(bad2.header.slot))
         guard case .invalid(let reason) = first else { Issue.record("invalid branch accepted: \(String(describing: first))"); return }
-        #expect(reason == .badStateRoot)
+        #expect(reason == .badStateRoot(got: SHA256.hash([9]), expected: good2.header.stateRoot))
         #expect(ea.tipHash == oldTip && ea.tipHeader.stateRoot == oldRoot)
         // And the same block is rejected at once next time.
         let again = importError(ea, bad2, now: net.now(bad2.header.slot))

@@ -4,6 +4,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
 /// Four validators in one process exchanging blocks and transactions with random delays (forks happen
 /// whenever a leader has not yet seen the previous block), driven by a virtual slot clock.

@@ -3,6 +3,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 import Storage
+import TestSupport
 
 /// The ledger over RocksDB must behave exactly as over memory: the same blocks give the same write sets and
 /// state roots at every height.
@@ -12,8 +13,8 @@ import Storage
         sim.chain.checkInvariants = false
         for _ in 0..<150 { try sim.step() }
 
-        let dir = NSTemporaryDirectory() + "sharechain-backend-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tmp = TempDir("backend")
+        let dir = tmp.path
         var options = DatabaseOptions.small
         options.syncWrites = false
         let store = try ChainStore(path: dir, genesis: Chain.chainId, options: options)

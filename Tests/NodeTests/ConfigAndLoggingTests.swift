@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 @testable import Node
 @testable import sharechain
+import TestSupport
 
 /// `--config` files with any subset of fields, unknown fields, flags over the file, and the log options.
 @Suite struct ConfigAndLoggingTests {

@@ -5,6 +5,7 @@ import Testing
 @testable import Node
 @testable import Primitives
 @testable import sharechain
+import TestSupport
 
 /// Encrypted key files (Specs/keystore.md): round trip, wrong and missing passphrases, plaintext development
 /// keys, and `keys show` without the passphrase. Tests use a small scrypt cost (N = 2¹⁰) to stay fast; the
@@ -116,7 +117,7 @@ import Testing
         var config = NodeConfig(dataDir: dir.file("data"))
         config.validatorKey = dir.file("validator.key")
         config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
-        let genesis = try EconomyTests.genesisJSON()
+        let genesis = try EconomyGenesis.json()
         if ProcessInfo.processInfo.environment[KeyPassphrase.environmentVariable] == nil {
             let error = try #require(throws: NodeStartupError.self) {
                 try NodeRuntime(config: config, logger: Logger(label: "keystore"), genesisJSON: genesis)

@@ -4,25 +4,17 @@ import Testing
 @testable import Ledger
 @testable import Node
 @testable import Primitives
+import TestSupport
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init(_ label: String = "node") {
-        path = NSTemporaryDirectory() + "sharechain-\(label)-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-}
 
 @Suite struct NodeBasicsTests {
     @Test func embeddedGenesisMatchesTheShippedFiles() throws {
         let devnet = try String(contentsOf: repositoryRoot.appendingPathComponent("Genesis/devnet.json"), encoding: .utf8)
         let devnet4 = try String(contentsOf: repositoryRoot.appendingPathComponent("Genesis/devnet-4.json"), encoding: .utf8)
-        #expect(EmbeddedGenesis.devnet == devnet, "run tools/embed-genesis")
-        #expect(EmbeddedGenesis.devnet4 == devnet4, "run tools/embed-genesis")
+        // Compiled in by the build (Plugins/EmbedDocuments): a difference means a stale build or a broken embedding.
+        #expect(EmbeddedGenesis.devnet == devnet, "the embedded genesis differs from Genesis/devnet.json")
+        #expect(EmbeddedGenesis.devnet4 == devnet4, "the embedded genesis differs from Genesis/devnet-4.json")
         // And the shipped files are what the generator produces from the tiny model.
         var b = DevnetGenesisBuilder(modelFile: repositoryRoot.appendingPathComponent("Genesis/models/tiny/model.safetensors").path)
         #expect(String(decoding: try b.json(), as: UTF8.self) == devnet)

@@ -4,12 +4,13 @@ import NIOEmbedded
 import P2P
 import Primitives
 import Testing
+import TestSupport
 
 /// The Noise state machine against published vectors and the independent Python reference
 /// (`tools/noise_ref.py` → `Specs/vectors/noise.json`), byte for byte; then the identity payload, rekeying,
 /// nonce exhaustion and tampering, without sockets.
 @Suite struct NoiseTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = repositoryRoot
 
     static func json(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: root.appendingPathComponent("Specs/vectors/\(name)"))

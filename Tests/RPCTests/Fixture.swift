@@ -5,6 +5,7 @@ import Synchronization
 @testable import Primitives
 @testable import RPC
 @testable import Storage
+import TestSupport
 
 /// Deterministic adjudicator: the canonical output of an input is the tensor hash of its bytes reversed.
 struct ReverseAdjudicator: Adjudicator {
@@ -12,23 +13,6 @@ struct ReverseAdjudicator: Adjudicator {
     func adjudicate(_ r: AdjudicationRequest) throws -> AdjudicationVerdict { .output(Self.output(r.input)) }
 }
 
-/// A throwaway directory, removed when released.
-final class TempDir: Sendable {
-    let path: String
-    init(_ label: String = "rpc") {
-        path = NSTemporaryDirectory() + "sharechain-\(label)-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// A settable clock.
-final class TestClock: Sendable {
-    private let value: Mutex<UInt64>
-    init(_ v: UInt64) { value = Mutex(v) }
-    func set(_ v: UInt64) { value.withLock { $0 = v } }
-    var now: UInt64 { value.withLock { $0 } }
-}
 
 func fixtureKey(_ label: String) -> PrivateKey {
     // Labels are fixed strings, so the secret is always valid; a failure is a broken fixture.

@@ -2,16 +2,18 @@ import Primitives
 import Foundation
 import Testing
 @testable import RPC
+import TestSupport
 
-let specsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Specs").standardized
+let specsDir = repositoryRoot.appendingPathComponent("Specs")
 
 @Suite struct OpenRPCTests {
     func document() throws -> JSON { try JSONParser().parse(Array(try Data(contentsOf: specsDir.appendingPathComponent("openrpc.json")))) }
 
-    /// Specs/openrpc.json is valid JSON, and what rpc.discover serves is exactly that file.
+    /// Specs/openrpc.json is valid JSON, and what rpc.discover serves is exactly that file (the build compiles it
+    /// in: Plugins/EmbedDocuments; a difference means a stale build or a broken embedding).
     @Test func embeddedCopyMatchesTheSpecFile() throws {
         let text = try String(contentsOf: specsDir.appendingPathComponent("openrpc.json"), encoding: .utf8)
-        #expect(OpenRPCDocument.json == text, "run tools/embed-openrpc")
+        #expect(OpenRPCDocument.json == text, "the embedded OpenRPC document differs from Specs/openrpc.json")
         let doc = try document()
         #expect(doc["openrpc"]?.string?.hasPrefix("1.") == true)
         #expect(try OpenRPC.document() == doc)
@@ -74,4 +76,13 @@ let specsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appen
 
 extension JSON {
     var number: String? { if case .number(let n) = self { return n }; return nil }
+}
+
+/// A document that does not parse is a defect of the build, reported as such (not as a storage fault).
+@Suite struct OpenRPCDocumentErrorTests {
+    @Test func parseErrorsAreTheirOwnError() throws {
+        guard case .failure(let e) = OpenRPC.parse("{\"openrpc\": ") else { Issue.record("parsed a truncated document"); return }
+        #expect(e.description.hasPrefix("the embedded OpenRPC document does not parse"))
+        #expect(try OpenRPC.parse("{}").get() == .object([:]))
+    }
 }

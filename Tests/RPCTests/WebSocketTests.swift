@@ -8,6 +8,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import RPC
+import TestSupport
 
 /// Fails the test instead of hanging when `body` takes longer than `seconds`.
 func withTimeout<T: Sendable>(_ seconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {

@@ -5,6 +5,7 @@ import StorageTestSupport
 import Testing
 
 @testable import Storage
+import TestSupport
 
 @Suite struct ChainStoreTests {
     static let genesisID = Hash32.test("genesis-id")
@@ -28,8 +29,8 @@ import Testing
     }
 
     @Test func genesisCommitWritesBlockIndexesAndState() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         #expect(try store.tip() == nil)
         #expect(try store.finalizedHeight() == nil)
         let g = testBlock("g", height: 0, parent: .zero, transactions: [tx("t0", 0, [alice, bob]), tx("t1", 1, [alice])])
@@ -58,8 +59,8 @@ import Testing
     }
 
     @Test func ledgerOverlayExecutesOverTheCommittedState() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero)
         try store.commit(g, writeSet: writes([([1, 1], [1]), ([1, 2], [2]), ([2], [])]))
         var overlay = store.makeOverlay()
@@ -77,8 +78,8 @@ import Testing
     }
 
     @Test func commitsMustExtendTheTip() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         #expect(throws: StorageError.self) { try store.commit(testBlock("x", height: 1, parent: .zero), writeSet: .empty) }
         #expect(throws: StorageError.self) { try store.commit(testBlock("x", height: 0, parent: .test("p")), writeSet: .empty) }
         let g = testBlock("g", height: 0, parent: .zero)
@@ -102,8 +103,8 @@ import Testing
     }
 
     @Test func revertRestoresEverythingExactly() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero, transactions: [tx("t0", 0, [alice])])
         try store.commit(g, writeSet: writes([([1], [1]), ([2], [2]), ([3], [])]))
         let afterGenesis = try snapshotOf(store)
@@ -138,8 +139,8 @@ import Testing
     }
 
     @Test func revertIsRefusedForEmptyChainGenesisAndFinalizedBlocks() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         #expect(throws: StorageError.cannotRevert(height: 0, reason: "the chain is empty")) { try store.revertTip() }
         var parent = Hash32.zero
         for h in UInt64(0)...5 {
@@ -160,15 +161,15 @@ import Testing
                 return
             }
         }
-        let other = try TempDirectory()
-        let fresh = try ChainStore(path: other.path(), genesis: Self.genesisID)
+        let other = TempDir()
+        let fresh = try ChainStore(path: other.db, genesis: Self.genesisID)
         try fresh.commit(testBlock("g", height: 0, parent: .zero), writeSet: .empty)
         #expect(throws: StorageError.cannotRevert(height: 0, reason: "genesis cannot be reverted")) { try fresh.revertTip() }
     }
 
     @Test func finalizedHeightIsCheckedAndPrunesUndoRecords() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         var hashes: [Hash32] = []
         var parent = Hash32.zero
         for h in UInt64(0)..<10 {
@@ -198,8 +199,8 @@ import Testing
     }
 
     @Test func reopenChecksGenesisAndSchema() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         do {
             let store = try ChainStore(path: path, genesis: Self.genesisID)
             try store.commit(testBlock("g", height: 0, parent: .zero), writeSet: writes([([7], [7])]))
@@ -242,8 +243,8 @@ import Testing
     }
 
     @Test func foreignDatabaseIsRefused() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         do {
             let db = try Database.open(path: path, columnFamilies: [])
             try db.put(try db.columnFamily("default"), Array("someone else's".utf8), [1])
@@ -251,18 +252,18 @@ import Testing
         }
         #expect(throws: StorageError.notAChainStore(path: path)) { try ChainStore(path: path, genesis: Self.genesisID) }
         // An empty RocksDB directory (creation interrupted before the metadata batch) is adopted.
-        let empty = dir.path("empty")
+        let empty = dir.file("empty")
         try Database.open(path: empty, columnFamilies: []).close()
         let store = try ChainStore(path: empty, genesis: Self.genesisID)
         #expect(try store.tip() == nil)
     }
 
     @Test func lockedStoreGivesAClearError() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
-        #expect(throws: StorageError.self) { try ChainStore(path: dir.path(), genesis: Self.genesisID) }
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
+        #expect(throws: StorageError.self) { try ChainStore(path: dir.db, genesis: Self.genesisID) }
         do {
-            _ = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+            _ = try ChainStore(path: dir.db, genesis: Self.genesisID)
         } catch {
             guard case .locked = error else {
                 Issue.record("expected locked, got \(error)")
@@ -273,8 +274,8 @@ import Testing
     }
 
     @Test func sideBlocksDoNotTouchStateOrTip() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero)
         try store.commit(g, writeSet: writes([([1], [1])]))
         let before = try snapshotOf(store)
@@ -302,8 +303,8 @@ import Testing
     }
 
     @Test func addressHistoryPagesInBothOrders() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         var parent = Hash32.zero
         var expected: [AddressTxEntry] = []
         for h in UInt64(0)..<12 {
@@ -345,8 +346,8 @@ import Testing
     }
 
     @Test func reusedTransactionHashIsRestoredOnRevert() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero, transactions: [tx("dup", 3, [alice])])
         try store.commit(g, writeSet: .empty)
         let b1 = testBlock("b1", height: 1, parent: g.hash, transactions: [tx("dup", 0, [bob]), tx("dup", 1, [bob])])
@@ -358,8 +359,8 @@ import Testing
     }
 
     @Test func readViewsAreIsolatedFromLaterCommits() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero, transactions: [tx("t0", 0, [alice])])
         try store.commit(g, writeSet: writes([([1], [1]), ([2], [2])]))
         let view = try store.readView()
@@ -378,8 +379,8 @@ import Testing
     }
 
     @Test func concurrentReadersSeeConsistentSnapshotsWhileCommitting() async throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         try store.commit(testBlock("b0", height: 0, parent: .zero), writeSet: writes([([0], KeyBytes.be64(0)), ([1], KeyBytes.be64(0))]))
         let blocks = 60
         let readers = 2
@@ -417,8 +418,8 @@ import Testing
     }
 
     @Test func corruptRecordsGiveTypedErrors() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero)
         try store.commit(g, writeSet: .empty)
         let b1 = testBlock("b1", height: 1, parent: g.hash, transactions: [tx("t", 0, [alice])])
@@ -469,8 +470,8 @@ import Testing
     }
 
     @Test func oversizedWritesAreRefusedBeforeWriting() throws {
-        let dir = try TempDirectory()
-        let store = try ChainStore(path: dir.path(), genesis: Self.genesisID)
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
         let g = testBlock("g", height: 0, parent: .zero)
         let longKey = [UInt8](repeating: 1, count: StorageLimits.maxStateKeyBytes + 1)
         #expect(throws: StorageError.limitExceeded(what: "state key length", size: longKey.count, limit: StorageLimits.maxStateKeyBytes)) {

@@ -5,6 +5,7 @@ import StorageTestSupport
 import Testing
 
 @testable import Storage
+import TestSupport
 
 /// Kills a child process (StorageCrashChild) with SIGKILL at random moments while it builds the
 /// `CrashWorkload` chain, and after every kill checks the reopened database against an in-memory replay.
@@ -230,18 +231,18 @@ import Testing
 
     @Test func anotherProcessCannotOpenALockedStore() throws {
         let exe = try Self.childExecutable()
-        let dir = try TempDirectory("lock")
+        let dir = TempDir("lock")
         let workload = CrashWorkload(seed: 1)
-        let store = try ChainStore(path: dir.path(), genesis: workload.genesisID)
-        let run = try Self.runChild(exe, path: dir.path(), seed: 1, kill: .never, maxSteps: 5)
+        let store = try ChainStore(path: dir.db, genesis: workload.genesisID)
+        let run = try Self.runChild(exe, path: dir.db, seed: 1, kill: .never, maxSteps: 5)
         #expect(!run.killed && run.exitStatus == 3, "status \(run.exitStatus): \(run.stderr)")
         #expect(run.stderr.contains("already open"))
         #expect(run.done.isEmpty)
         try store.close()
         // Once released, the child opens it and runs to completion.
-        let ok = try Self.runChild(exe, path: dir.path(), seed: 1, kill: .never, maxSteps: 12)
+        let ok = try Self.runChild(exe, path: dir.db, seed: 1, kill: .never, maxSteps: 12)
         #expect(ok.exitStatus == 0 && ok.done.count == 12, "status \(ok.exitStatus): \(ok.stderr)")
-        let reopened = try ChainStore(path: dir.path(), genesis: workload.genesisID)
+        let reopened = try ChainStore(path: dir.db, genesis: workload.genesisID)
         try Self.verify(reopened, workload)
     }
 }

@@ -5,13 +5,14 @@ import StorageTestSupport
 import Testing
 
 @testable import Storage
+import TestSupport
 
 @Suite struct DatabaseTests {
     static let families = [ColumnFamilyDescriptor("a", profile: .heavy), ColumnFamilyDescriptor("b")]
 
     @Test func putGetDeleteDistinguishesEmptyFromMissing() throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: Self.families)
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         #expect(try db.get(a, [1]) == nil)
         try db.put(a, [1], [])
@@ -36,8 +37,8 @@ import Testing
     }
 
     @Test func scansMatchAnInMemoryModel() throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: Self.families)
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         var g = SplitMix64(seed: 99)
         let model = MemoryState()
@@ -64,8 +65,8 @@ import Testing
     }
 
     @Test func iteratorsRespectBoundsInBothDirections() throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: Self.families)
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         let keys: [[UInt8]] = [[0x01], [0x01, 0x00], [0x01, 0xFF], [0x01, 0xFF, 0xFF], [0x02], [0x02, 0x00], [0xFF], [0xFF, 0xFF]]
         for k in keys.reversed() { try db.put(a, k, k) }
@@ -105,8 +106,8 @@ import Testing
     }
 
     @Test func snapshotsSeeAFixedPointInTime() throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: Self.families)
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         try db.put(a, [1], [1])
         try db.put(a, [2], [2])
@@ -126,13 +127,13 @@ import Testing
         it.seekToFirst()
         #expect(it.key() == [1])
         // A snapshot of another database is refused, not misused.
-        let other = try Database.open(path: dir.path("other"), columnFamilies: Self.families)
+        let other = try Database.open(path: dir.file("other"), columnFamilies: Self.families)
         #expect(throws: StorageError.self) { try other.get(try other.columnFamily("a"), [1], snapshot: snap) }
     }
 
     @Test func writeBatchesAreAtomicAcrossColumnFamilies() throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: Self.families)
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         let b = try db.columnFamily("b")
         try db.put(a, [9], [9])
@@ -153,7 +154,7 @@ import Testing
         #expect(batch.count == 0)
 
         // A column family of another database poisons the batch: the write throws and applies nothing.
-        let other = try Database.open(path: dir.path("other"), columnFamilies: Self.families)
+        let other = try Database.open(path: dir.file("other"), columnFamilies: Self.families)
         let foreign = try other.columnFamily("a")
         let bad = try db.makeWriteBatch()
         bad.put(a, [7], [7])
@@ -164,8 +165,8 @@ import Testing
     }
 
     @Test func dataAndColumnFamiliesSurviveReopen() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         do {
             let db = try Database.open(path: path, columnFamilies: Self.families)
             try db.put(try db.columnFamily("a"), [1], [1], sync: true)
@@ -192,8 +193,8 @@ import Testing
     }
 
     @Test func badPathGivesAClearError() throws {
-        let dir = try TempDirectory()
-        let file = dir.path("file")
+        let dir = TempDir()
+        let file = dir.file("file")
         #expect(FileManager.default.createFile(atPath: file, contents: Data([1, 2, 3])))
         for path in [file + "/db", "/nonexistent-\(UUID().uuidString)/deeper/db"] {
             do {
@@ -212,8 +213,8 @@ import Testing
     }
 
     @Test func secondOpenOfTheSameDirectoryIsLocked() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         let db = try Database.open(path: path, columnFamilies: Self.families)
         do {
             _ = try Database.open(path: path, columnFamilies: Self.families)
@@ -233,8 +234,8 @@ import Testing
     }
 
     @Test func closeWaitsForLiveResourcesAndLaterCallsFail() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         let db = try Database.open(path: path, columnFamilies: Self.families)
         let a = try db.columnFamily("a")
         try db.put(a, [1], [1])
@@ -261,8 +262,8 @@ import Testing
     }
 
     @Test func droppingTheLastReferenceClosesTheDatabase() throws {
-        let dir = try TempDirectory()
-        let path = dir.path()
+        let dir = TempDir()
+        let path = dir.db
         do {
             let db = try Database.open(path: path, columnFamilies: Self.families)
             try db.put(try db.columnFamily("a"), [1], [1], sync: true)
@@ -286,8 +287,8 @@ import Testing
 @Suite struct DatabaseCloseRaceTests {
     /// Closing while other threads read: they get `closed` errors, never touch freed handles.
     @Test func closeDuringConcurrentReadsIsSafe() async throws {
-        let dir = try TempDirectory()
-        let db = try Database.open(path: dir.path(), columnFamilies: [ColumnFamilyDescriptor("a")])
+        let dir = TempDir()
+        let db = try Database.open(path: dir.db, columnFamilies: [ColumnFamilyDescriptor("a")])
         let a = try db.columnFamily("a")
         for i in 0..<100 { try db.put(a, [UInt8(i)], [UInt8(i)]) }
         let reads = SharedCounter()

@@ -6,6 +6,7 @@ import StorageTestSupport
 import Testing
 
 @testable import Storage
+import TestSupport
 
 /// Random chains of random write sets, committed and reverted at random depths, against `MemoryState`.
 @Suite struct RevertPropertyTests {

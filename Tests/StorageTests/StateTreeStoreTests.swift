@@ -6,11 +6,12 @@ import StateTree
 import Testing
 
 @testable import Storage
+import TestSupport
 
 /// The RocksDB node store against `MemoryTreeStore`: same bytes after every commit, revert and prune.
 @Suite struct StateTreeStoreTests {
-    static func open(_ dir: TempDirectory) throws -> (Database, StateTreeStore) {
-        let db = try Database.open(path: dir.path(), columnFamilies: StateTreeSchema.columnFamilies + [ColumnFamilyDescriptor("state")], options: .small)
+    static func open(_ dir: TempDir) throws -> (Database, StateTreeStore) {
+        let db = try Database.open(path: dir.db, columnFamilies: StateTreeSchema.columnFamilies + [ColumnFamilyDescriptor("state")], options: .small)
         return (db, try StateTreeStore(database: db))
     }
 
@@ -57,7 +58,7 @@ import Testing
 
     @Test func commitsRevertsAndPrunesMatchTheMemoryStore() async {
         await propertyCheck(count: 8, input: Gen.uint64()) { seed in
-            let dir = try TempDirectory("tree")
+            let dir = TempDir("tree")
             let (db, store) = try Self.open(dir)
             var model = MemoryTreeStore()
             var g = SplitMix64(seed: seed)
@@ -120,7 +121,7 @@ import Testing
 
     /// The tree's writes join the caller's batch: nothing is visible before it is written, all of it after.
     @Test func treeUpdateIsPartOfTheCallersBatch() throws {
-        let dir = try TempDirectory("tree")
+        let dir = TempDir("tree")
         let (db, store) = try Self.open(dir)
         let state = try db.columnFamily("state")
         let updates = TreeUpdate.sorted((0..<100).map { TreeUpdate(key: [UInt8($0)], value: [1]) })
@@ -135,7 +136,7 @@ import Testing
     }
 
     @Test func corruptRecordsAreReported() throws {
-        let dir = try TempDirectory("tree")
+        let dir = TempDir("tree")
         let (db, store) = try Self.open(dir)
         try db.put(try db.columnFamily(StateTreeSchema.Family.nodes), NodeKey.root(3).storageKey, [9])
         #expect(throws: StorageError.self) { try store.rootHash(version: 3) }
@@ -146,7 +147,7 @@ import Testing
     }
 
     @Test func snapshotReadsOneVersionWhileNewOnesAreWritten() throws {
-        let dir = try TempDirectory("tree")
+        let dir = TempDir("tree")
         let (db, store) = try Self.open(dir)
         let first = try store.prepare(base: nil, version: 0, updates: [TreeUpdate(key: [1], value: [1])])
         var wb = try db.makeWriteBatch()

@@ -3,21 +3,11 @@ import Synchronization
 import Ledger
 import Primitives
 @testable import Storage
+import TestSupport
 
-/// A fresh directory under the system temporary directory, removed when the value is deinitialized.
-final class TempDirectory {
-    let url: URL
-
-    init(_ label: String = "storage") throws {
-        url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sharechain-\(label)-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    /// A path inside the directory (not created).
-    func path(_ name: String = "db") -> String { url.appendingPathComponent(name).path }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
+extension TempDir {
+    /// The database path inside the directory (not created).
+    var db: String { file("db") }
 }
 
 extension Hash32 {
@@ -68,6 +58,6 @@ final class SharedCounter: Sendable {
 /// Runs `body` with a fresh temporary directory that is removed only after `body` has returned, so
 /// every database `body` opened there (its locals) is closed before the files go.
 func withTempDirectory<R>(_ label: String, _ body: (String) throws -> R) throws -> R {
-    let dir = try TempDirectory(label)
-    return try withExtendedLifetime(dir) { try body(dir.path()) }
+    let dir = TempDir(label)
+    return try withExtendedLifetime(dir) { try body(dir.db) }
 }

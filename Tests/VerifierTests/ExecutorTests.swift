@@ -2,6 +2,7 @@ import Foundation
 import Primitives
 import Testing
 @testable import Verifier
+import TestSupport
 
 @Suite struct ExecutorTests {
     @Test func inputChecks() throws {
@@ -37,8 +38,8 @@ import Testing
     }
 
     @Test func modelDescriptionErrors() throws {
-        let dir = try TestFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let tmp = TempDir("verifier")
+        let dir = tmp.url
         let base = TestFiles.repositoryRoot.appendingPathComponent("Genesis/models/tiny/model.json")
         let text = try String(contentsOf: base, encoding: .utf8)
         func load(_ s: String) throws {

@@ -2,6 +2,7 @@ import Foundation
 import Primitives
 import Testing
 @testable import Verifier
+import TestSupport
 
 @Suite struct ReplayTests {
     static let small = ModelConfig(architecture: "qwen2", hiddenSize: 24, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
@@ -55,8 +56,8 @@ import Testing
     }
 
     @Test func nanProducingPassIsAnInvalidOutput() throws {
-        let dir = try TestFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let tmp = TempDir("verifier")
+        let dir = tmp.url
         // Huge q/k biases: the attention scores overflow to infinity and softmax yields NaN.
         var m = RandomModel(config: Self.small, seed: 9)
         for i in m.tensors.indices where m.tensors[i].name.hasSuffix("q_proj.bias") || m.tensors[i].name.hasSuffix("k_proj.bias") {
@@ -81,8 +82,8 @@ import Testing
     }
 
     @Test func weightFileErrors() throws {
-        let dir = try TestFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let tmp = TempDir("verifier")
+        let dir = tmp.url
         let m = RandomModel(config: Self.small, seed: 4)
         let w = try m.write(to: dir)
         let shard = ShardSpec(layerStart: 0, layerEnd: 2, finalNorm: true)
@@ -138,8 +139,8 @@ import Testing
     }
 
     @Test func cacheIsBoundedAndLRU() throws {
-        let dir = try TestFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let tmp = TempDir("verifier")
+        let dir = tmp.url
         let m = RandomModel(config: Self.small, seed: 5)
         let w = try m.write(to: dir)
         let one = try CanonExecutor.load(model: Self.small, shard: ShardSpec(layerStart: 0, layerEnd: 1), weights: w).byteSize

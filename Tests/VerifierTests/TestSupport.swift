@@ -28,13 +28,6 @@ enum TestFiles {
         }
         return path
     }
-
-    /// A fresh temporary directory.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
 }
 
 struct MissingModel: Error, CustomStringConvertible {

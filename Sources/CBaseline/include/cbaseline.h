@@ -2,7 +2,7 @@
 #define SHARECHAIN_CBASELINE_H
 #include <stdint.h>
 #include <stddef.h>
-/* Baselines for `sharechain bench`: the C libraries driven directly from C, so a Swift figure can be
+/* Baselines for `sharechain-bench`: the C libraries driven directly from C, so a Swift figure can be
    reported as a ratio against what the library itself achieves on this machine in the same run. */
 
 /* n SHA-256 digests of a 64-byte message with the low-level OpenSSL API; returns a checksum. */

@@ -2,7 +2,7 @@
 #define SHARECHAIN_CBASELINE_ROCKSDB_H
 #include <stdint.h>
 #include <stddef.h>
-/* Baseline for `sharechain bench storage`: batched random puts through the RocksDB C API directly, with
+/* Baseline for `sharechain-bench storage`: batched random puts through the RocksDB C API directly, with
    the same tuning the Storage module applies to its state column family (Specs/storage.md, "Options"),
    so the chain store's commit rate can be reported as a ratio of what RocksDB itself does here. */
 

@@ -13,13 +13,13 @@ import RPC
 import ServiceLifecycle
 import Storage
 
-/// `sharechain bench-rpc-server`: the servers `tools/bench-rpc` loads with wrk, in one process so they share
+/// `sharechain-bench rpc-server`: the servers `tools/bench-rpc` loads with wrk, in one process so they share
 /// the machine equally: the node's JSON-RPC over a devnet chain whose block 1 holds 20 transfers, a minimal
 /// Hummingbird server and a minimal SwiftNIO server that answer every request with a constant (the raw
 /// loopback baselines). Runs until SIGINT/SIGTERM.
 struct BenchRPCServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-rpc-server",
+        commandName: "rpc-server",
         abstract: "Serve JSON-RPC and raw baseline HTTP servers for tools/bench-rpc (loopback only).",
         shouldDisplay: false)
 

@@ -2,8 +2,9 @@ import Foundation
 import Logging
 @testable import Node
 @testable import Primitives
+import TestSupport
 
-/// A validator node in this process on `EconomyTests.genesisJSON` (1-second slots, short windows), and the
+/// A validator node in this process on `EconomyGenesis.json()` (1-second slots, short windows), and the
 /// simulated workers that talk to it through `LocalChainClient`: the setup the economy and replay tests share.
 struct InProcessChain {
     let dir: TempDir
@@ -25,7 +26,7 @@ struct InProcessChain {
         var logger = Logger(label: label)
         logger.logLevel = .warning
         self.logger = logger
-        runtime = try NodeRuntime(config: config, logger: logger, genesisJSON: try EconomyTests.genesisJSON())
+        runtime = try NodeRuntime(config: config, logger: logger, genesisJSON: try EconomyGenesis.json())
         client = LocalChainClient(chain: runtime.chain)
         weights = try WeightsIndex(directory: config.weightsDir)
     }

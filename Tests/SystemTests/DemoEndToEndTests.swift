@@ -6,11 +6,12 @@ import Primitives
 import RPC
 import Storage
 import Testing
+import TestSupport
 
 /// The demo as a user runs it (`sharechain demo --fast`): a validator, two honest workers, a cheating worker,
 /// their clients and a verifier, all separate processes on loopback talking JSON-RPC. Asserts the economy
 /// from the outside, then stops everything with SIGTERM and checks the node's database offline.
-@Suite(.serialized) struct DemoEndToEndTests {
+@Suite(.serialized, .tags(.system, .multiProcess)) struct DemoEndToEndTests {
     @Test(.timeLimit(.minutes(4))) func demoEconomyEndToEnd() async throws {
         let exe = try Paths.sharechain()
         let dir = TempDir("demo")

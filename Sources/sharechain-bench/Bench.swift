@@ -1,11 +1,16 @@
 import ArgumentParser
 
-/// `sharechain bench ...`: performance measurements. Build in release (`swift build -c release`); each
-/// benchmark prints its figure beside a baseline measured in the same run.
+/// `sharechain-bench ...`: performance measurements, in their own executable so the `sharechain` node binary
+/// does not link the benchmarks, their C baselines (CBaseline) or the raw HTTP baseline servers. Build in
+/// release (`swift build -c release --product sharechain-bench`); each benchmark prints its figure beside a
+/// baseline measured in the same run.
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sharechain-bench",
         abstract: "Measure performance (run a release build).",
-        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self, BenchSync.self, BenchAll.self]
+        subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
+                      BenchSync.self, BenchAll.self, BenchRPCServer.self]
     )
 }
 

@@ -8,6 +8,7 @@ import P2P
 import Primitives
 import ServiceLifecycle
 import Testing
+import TestSupport
 
 /// A P2P service on 127.0.0.1 with an in-process chain, driven by hand-written peers: the handshake, its
 /// failure cases, requests, gossip and bans, against real sockets.
@@ -58,7 +59,7 @@ struct LiveNode {
     }
 }
 
-@Suite struct LiveServerTests {
+@Suite(.tags(.system)) struct LiveServerTests {
     @Test func handshakeThenRequests() async throws {
         try await LiveNode.with(blocks: 5) { node in
             let key = PrivateKey.generate()
@@ -264,7 +265,7 @@ struct LiveNode {
 }
 
 /// Limits and peer management on live services.
-@Suite struct PeerManagementTests {
+@Suite(.tags(.system)) struct PeerManagementTests {
     @Test func inboundLimitRefusesWithAReason() async throws {
         try await LiveNode.with(configure: { $0.maxInboundPeers = 1 }) { node in
             let first = try await node.handshaken()

@@ -5,9 +5,10 @@ import Node
 import P2P
 import Primitives
 import Testing
+import TestSupport
 
 /// Long reliability runs (`make reliability`; skipped unless SHARECHAIN_RELIABILITY is set).
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["SHARECHAIN_RELIABILITY"] != nil))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["SHARECHAIN_RELIABILITY"] != nil), .tags(.system, .multiProcess))
 struct ReliabilityTests {
     static func env(_ name: String, _ fallback: Int) -> Int {
         ProcessInfo.processInfo.environment[name].flatMap(Int.init) ?? fallback

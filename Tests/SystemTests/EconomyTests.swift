@@ -7,30 +7,12 @@ import Testing
 @testable import Node
 @testable import Primitives
 @testable import Storage
+import TestSupport
 
 /// The whole economy in one process on 1-second slots: a validator, two honest workers and a cheater (each
 /// also playing a client through an escrow), and a verifier, all talking to the chain through
 /// `LocalChainClient`; invariants checked after every block.
-@Suite(.serialized) struct EconomyTests {
-    static func genesisJSON(now: Date = Date()) throws -> String {
-        var b = DevnetGenesisBuilder(modelFile: repositoryRoot.appendingPathComponent("Genesis/models/tiny/model.safetensors").path)
-        b.slotSeconds = 1
-        b.genesisTime = UInt64(now.timeIntervalSince1970) - 5
-        b.chainName = "economy-test"
-        b.windowBlocks = 6
-        b.commitGraceBlocks = 2
-        b.challengeBlocks = 2
-        b.revealDeadlineBlocks = 4
-        b.fraudRevealBlocks = 3
-        b.beaconDelay = 1
-        b.beaconMaxDelay = 1
-        b.spotCheckPpm = 400_000
-        b.slotsPerEpoch = 600
-        b.jailBlocks = 100
-        b.randaoLength = 4096
-        return String(decoding: try b.json(), as: UTF8.self)
-    }
-
+@Suite(.serialized, .tags(.system)) struct EconomyTests {
     @Test func workersEarnTheCheaterIsCaughtAndTheBooksBalance() async throws {
         let chain = try InProcessChain(label: "economy", checkInvariants: true)
         let (dir, runtime, client, weights, logger) = (chain.dir, chain.runtime, chain.client, chain.weights, chain.logger)

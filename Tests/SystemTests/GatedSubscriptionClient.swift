@@ -3,6 +3,7 @@ import Ledger
 import Primitives
 import Synchronization
 @testable import Node
+import TestSupport
 
 /// A `LocalChainClient` whose ticket subscription is refused until `open()` is called: the verifier has to
 /// find tickets by listing first, then re-subscribe.

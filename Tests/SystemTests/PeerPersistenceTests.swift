@@ -6,6 +6,7 @@ import NIOPosix
 import P2P
 import Primitives
 import Testing
+import TestSupport
 
 /// Runs a P2P service over `chain` with `config` until `body` returns.
 func withService<T: Sendable>(_ config: P2PConfig, chain: ChainService, _ body: (P2PService, Int) async throws -> T) async throws -> T {
@@ -18,7 +19,7 @@ func withService<T: Sendable>(_ config: P2PConfig, chain: ChainService, _ body: 
     }
 }
 
-@Suite(.serialized) struct PeerPersistenceTests {
+@Suite(.serialized, .tags(.system)) struct PeerPersistenceTests {
     @Test func addressGroups() {
         #expect(AddressGroup.of("203.0.113.7") == "203.0.113.0/24")
         #expect(AddressGroup.of("203.0.113.200") == AddressGroup.of("203.0.113.7"))

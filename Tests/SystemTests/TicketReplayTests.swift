@@ -7,11 +7,12 @@ import Testing
 @testable import Node
 @testable import Primitives
 @testable import Verifier
+import TestSupport
 
 /// `sharechain verifier replay`'s logic against real revealed tickets: a chain on 1-second slots in this process
 /// with an honest worker and a worker corrupting every output; no verifier, so nothing else touches the tickets.
-/// Part of the `EconomyTests` suite: it runs on the wall clock, so it belongs to the serial system-test phase
-/// (`make test` selects that phase by suite name).
+/// Part of the `EconomyTests` suite: it runs on the wall clock, so it belongs to the SystemTests target, which
+/// `make test` runs serially after the unit tests.
 extension EconomyTests {
     @Test(.timeLimit(.minutes(3))) func replayMatchesHonestPassesAndExposesCorruptedOnes() async throws {
         let chain = try InProcessChain(label: "replay")

@@ -8,6 +8,7 @@ import P2P
 import Primitives
 import Synchronization
 import Testing
+import TestSupport
 
 /// A TCP relay on 127.0.0.1 between dialers and a target port that sees every Noise message (u16 BE length
 /// prefixed) and can tamper with the dialer's records once armed. It also keeps a capture of every byte it
@@ -185,7 +186,7 @@ func runSubstitutingMITM(listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, B
     }
 }
 
-@Suite(.serialized) struct TransportAttackTests {
+@Suite(.serialized, .tags(.system)) struct TransportAttackTests {
     /// A flipped bit in one record ends the session; the dialing node survives, reconnects through the same
     /// path, and the session is back.
     @Test func flippedByteDropsTheConnectionAndTheNodeReconnects() async throws {

@@ -6,11 +6,12 @@ import P2P
 import Primitives
 import NIOPosix
 import Testing
+import TestSupport
 
 /// Validators in separate `sharechain node` processes on 127.0.0.1, with 1-second slots: they agree on one
 /// chain, survive a SIGKILL, sync a long chain, ban a peer sending invalid blocks, and heal a partition.
 /// Serialized: each test starts several processes on a two-core machine.
-@Suite(.serialized) struct MultiProcessTests {
+@Suite(.serialized, .tags(.system, .multiProcess)) struct MultiProcessTests {
     /// Four validators produce one chain, each of them producing on it.
     @Test(.timeLimit(.minutes(2))) func fourValidatorsProduceOneChain() async throws {
         let net = try TestNetworkProcesses(genesis: try TestGenesis(), count: 4)

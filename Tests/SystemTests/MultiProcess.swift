@@ -7,6 +7,7 @@ import Node
 import P2P
 import Primitives
 import Testing
+import TestSupport
 
 /// A `sharechain node` child process on 127.0.0.1.
 final class NodeProcess: @unchecked Sendable {

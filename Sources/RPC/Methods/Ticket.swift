@@ -1,0 +1,73 @@
+import Consensus
+import Ledger
+import Primitives
+import Storage
+
+extension RPCNode {
+    /// `ticket_*`, `commitment_get` and `proof_*`: spot-check tickets, share commitments and fraud proofs.
+    func addTicketMethods(to m: inout MethodTable) {
+        let r = render
+        m.add("ticket_get", [ParamSpec("ticketId")]) { p, _ in
+            let id = try p.required("ticketId", p.hash)
+            let view = try self.view()
+            let reader = LedgerReader(view)
+            guard let t = try reader.ticket(id) else { throw RPCError.notFound("ticket", r.hash(id)) }
+            var o = r.ticket(id, t)
+            // The input is not kept in state: it is read from the reveal transaction's body (verifiers replay it, and
+            // a fraud claim re-supplies it).
+            if let input = try self.revealedInput(view, t) {
+                o["input"] = .hex(input)
+                o["inputAvailable"] = .bool(true)
+            } else {
+                o["input"] = .null
+                o["inputAvailable"] = .bool(false)
+            }
+            o["commitment"] = try reader.commitment(t.commitmentId).map { r.commitment(t.commitmentId, $0) } ?? .null
+            o["fraudCase"] = try reader.fraudCase(id).map(r.fraudCase) ?? .null
+            return .object(o)
+        }
+        m.add("commitment_get", [ParamSpec("commitmentId")]) { p, _ in
+            let id = try p.required("commitmentId", p.hash)
+            let reader = LedgerReader(try self.view())
+            guard let c = try reader.commitment(id) else { throw RPCError.notFound("commitment", r.hash(id)) }
+            guard case .object(var o) = r.commitment(id, c) else { throw RPCError.internalError }
+            // The passes the beacon selected (empty until the selection height), for workers and explorers.
+            o["tickets"] = .array(try reader.tickets(commitment: id).map {
+                .object(["sample": .int(UInt64($0.sample)), "ticketId": r.hash($0.id)])
+            })
+            return .object(o)
+        }
+        m.add("ticket_list", [ParamSpec("status"), .optional("limit"), .optional("cursor")]) { p, _ in
+            let names = TicketStatus.allCases.map(Render.ticketStatusName) + ["open", "adjudicated"]
+            let name = try p.required("status") { (n: String) throws(RPCError) -> String? in try p.choice(n, names) }
+            let statuses: [TicketStatus]
+            switch name {
+            case "open": statuses = [.awaitingReveal]
+            case "adjudicated": statuses = [.fraudProven, .upheld]
+            default: statuses = TicketStatus.allCases.filter { Render.ticketStatusName($0) == name }
+            }
+            let limit = try p.limit()
+            let prefixes = statuses.map { StateKey.tickets(status: $0) }
+            let cursor = try self.cursor(p, prefixes: prefixes, length: 2 + 32)
+            let view = try self.view()
+            let reader = LedgerReader(view)
+            let (entries, next) = try self.scanPage(view, prefixes: prefixes, cursor: cursor, limit: limit)
+            return self.page(try entries.compactMap { kv -> JSON? in
+                guard let id = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(id) else { return nil }
+                return .object(r.ticket(id, t))
+            }, next: next)
+        }
+        m.add("proof_list", [.optional("limit"), .optional("cursor")]) { p, _ in
+            let limit = try p.limit()
+            let prefix = [StateKey.Prefix.fraudCase.rawValue]
+            let cursor = try self.cursor(p, prefixes: [prefix], length: 33)
+            let page = try LedgerReader(try self.view()).fraudCases(cursor: cursor, limit: limit)
+            return self.page(page.items.map(r.fraudCase), next: page.nextCursor)
+        }
+        m.add("proof_get", [ParamSpec("ticketId")]) { p, _ in
+            let id = try p.required("ticketId", p.hash)
+            guard let f = try LedgerReader(try self.view()).fraudCase(id) else { throw RPCError.notFound("fraud proof", r.hash(id)) }
+            return r.fraudCase(f)
+        }
+    }
+}

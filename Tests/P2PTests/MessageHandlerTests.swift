@@ -1,0 +1,136 @@
+import Consensus
+import Foundation
+import Ledger
+import NIOCore
+@testable import P2P
+import Primitives
+import Testing
+import TestSupport
+
+/// The message handler without sockets: a `Peer` on a plain stream, messages fed in, the typed session end, the
+/// answers queued in the peer's outbox and the misbehaviour scores checked.
+@Suite struct MessageHandlerTests {
+    /// A chain with a few blocks, a service that is never run (no listener), and one handshaken peer.
+    struct Fixture {
+        let dir: TempDir
+        let chain: ChainService
+        let service: P2PService
+        let handler: MessageHandler
+        let peer: Peer
+        let sent: AsyncStream<ByteBuffer>
+        let limits: P2PLimits
+
+        init(blocks: UInt64 = 2) async throws {
+            dir = TempDir("handler")
+            let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+            let clock = TestClock(g.genesis.slotStartMillis(1))
+            chain = try g.chainService(dataDir: dir.path, clock: clock)
+            var ids = (0..<4).map { TestGenesis.identity($0) }
+            try await g.produce(on: chain, through: blocks, clock: clock, identities: &ids)
+            clock.live()
+            service = P2PService(config: P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate()), chain: chain,
+                                 logger: testLogger("handler"))
+            handler = service.messageHandler
+            limits = P2PLimits(genesis: g.genesis)
+            let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
+            sent = stream
+            peer = Peer(id: 1, nodeKey: PrivateKey.generate().publicKey, direction: .inbound, remoteHost: "192.0.2.1",
+                        remoteAddress: "192.0.2.1:9000", listenEndpoint: nil, userAgent: "test", outbox: outbox, maxQueuedBytes: 1 << 20,
+                        bucket: TokenBucket(rate: 100, burst: 100, now: .now))
+        }
+
+        /// Everything queued for the peer so far, decoded (the outbox is finished first: call once, at the end).
+        func answers() async throws -> [P2PMessage] {
+            peer.closeOutbox()
+            var out = [P2PMessage]()
+            for await frame in sent {
+                let bytes = Array(frame.readableBytesView)
+                #expect(bytes.count >= 5)
+                out.append(try P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits))
+            }
+            return out
+        }
+
+        /// Whether the peer's score is `points` (less the decay of the test's few milliseconds).
+        func scored(_ points: Int) -> Bool { abs(service.misbehaviourScore(node: peer.nodeKey) - Double(points)) < 0.5 }
+    }
+
+    @Test func handshakeMessagesAfterTheHandshakeEndTheSession() async throws {
+        let f = try await Fixture()
+        let end = await f.handler.handle(.auth(Signature(r: .zero, s: .zero)), from: f.peer)
+        #expect(end == .handshakeMessageAfterHandshake(.auth))
+        // A protocol violation is worth a ban at once: the peer is told so, not just `protocolViolation`.
+        #expect(f.service.isBanned(f.peer.nodeKey))
+        guard case .disconnect(.banned, _)? = try await f.answers().last else { Issue.record("no ban sent"); return }
+    }
+
+    @Test func malformedFrameEndsTheSessionAndScores() async throws {
+        let f = try await Fixture()
+        let end = await f.handler.handle(Frame(type: MessageType.ping.rawValue, payload: [1, 2, 3]), from: f.peer)
+        guard case .malformedMessage? = end else { Issue.record("expected malformedMessage, got \(String(describing: end))"); return }
+        #expect(f.service.isBanned(f.peer.nodeKey))
+        let unknown = try await Fixture()
+        let end2 = await unknown.handler.handle(Frame(type: 0xEE, payload: []), from: unknown.peer)
+        guard case .malformedMessage? = end2 else { Issue.record("expected malformedMessage, got \(String(describing: end2))"); return }
+    }
+
+    @Test func remoteDisconnectIsTyped() async throws {
+        let f = try await Fixture()
+        #expect(await f.handler.handle(.disconnect(.tooManyPeers, "full"), from: f.peer) == .remoteDisconnected(.tooManyPeers, "full"))
+        #expect(SessionEnd.remoteDisconnected(.tooManyPeers, "full").description == "peer said: too many peers (full)")
+    }
+
+    @Test func pingIsAnsweredAndTheSessionGoesOn() async throws {
+        let f = try await Fixture()
+        #expect(await f.handler.handle(.ping(42), from: f.peer) == nil)
+        #expect(try await f.answers() == [.pong(42)])
+        #expect(f.scored(0))
+    }
+
+    @Test func servesHeadersAndBlocksAndSaysWhatIsMissing() async throws {
+        let f = try await Fixture(blocks: 2)
+        let genesisHash = await f.chain.genesisHash
+        #expect(await f.handler.handle(.getHeaders(locator: [genesisHash], max: 10), from: f.peer) == nil)
+        let b1 = try #require(try await f.chain.canonicalBlock(at: 1))
+        let missing = SHA256.hash([7])
+        #expect(await f.handler.handle(.getBlocks([b1.hash, missing]), from: f.peer) == nil)
+        let answers = try await f.answers()
+        guard answers.count == 3, case .headers(let headers) = answers[0] else { Issue.record("unexpected answers \(answers)"); return }
+        #expect(headers.map(\.header.height) == [1, 2])
+        #expect(answers[1] == .block(b1))
+        #expect(answers[2] == .notFound([missing]))
+    }
+
+    @Test func unsolicitedAnswersScoreButKeepTheSession() async throws {
+        let f = try await Fixture()
+        #expect(await f.handler.handle(.headers([]), from: f.peer) == nil)
+        #expect(await f.handler.handle(.peers([]), from: f.peer) == nil)
+        #expect(f.scored(2 * Misbehaviour.unsolicited.points))
+        #expect(try await f.answers().isEmpty)
+    }
+
+    @Test func aBanDuringHandlingEndsTheSession() async throws {
+        let f = try await Fixture()
+        var end: SessionEnd?
+        // Unsolicited headers until the score crosses the ban threshold.
+        for _ in 0..<1_000 where end == nil { end = await f.handler.handle(.headers([]), from: f.peer) }
+        #expect(end == .disconnectedByUs)
+        #expect(f.service.isBanned(f.peer.nodeKey))
+        guard case .disconnect(.banned, _)? = try await f.answers().last else { Issue.record("no ban sent"); return }
+    }
+}
+
+/// Serving from a store that cannot be read: no empty `headers` and no `notFound` (both would be lies the peer
+/// acts on); the request goes unanswered, the fault is logged, and the peer is not scored.
+@Suite struct MessageHandlerStorageFaultTests {
+    @Test func storageFaultsAreNotAnsweredAsMissing() async throws {
+        let f = try await MessageHandlerTests.Fixture(blocks: 2)
+        let b1 = try #require(try await f.chain.canonicalBlock(at: 1))
+        let genesisHash = await f.chain.genesisHash
+        try f.chain.store.close()
+        #expect(await f.handler.handle(.getHeaders(locator: [genesisHash], max: 10), from: f.peer) == nil)
+        #expect(await f.handler.handle(.getBlocks([b1.hash, SHA256.hash([7])]), from: f.peer) == nil)
+        #expect(try await f.answers().isEmpty)
+        #expect(f.scored(0))
+    }
+}
