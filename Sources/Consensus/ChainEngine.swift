@@ -157,7 +157,11 @@ public final class ChainEngine {
     /// Whether the canonical tip arrived within its slot (true after a restart: unknown, and it was chosen).
     public private(set) var tipArrivedTimely = true
 
-    /// The finalized height: never decreases (a reorg's intermediate blocks do not lower it).
+    /// The `safe` height: `finalityDepth` blocks below the tip (a label; finality is the gadget's).
+    public var safeHeight: UInt64 { tipHeader.height > genesis.consensus.finalityDepth ? tipHeader.height - genesis.consensus.finalityDepth : 0 }
+
+    /// The finalized height (the gadget's finalized checkpoint): never decreases (a reorg's intermediate blocks do
+    /// not lower it).
     public private(set) var finalizedHeight: UInt64 = 0
 
     /// The state after the canonical tip.
@@ -385,7 +389,10 @@ public final class ChainEngine {
         let record = BlockRecord(hash: block.hash, height: h.height, parent: h.parent, header: block.signedHeader.canonicalEncoding,
                                  body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
                                  transactions: Self.indexEntries(block.transactions, receipts))
-        let finalized = max(finalizedHeight, h.height > genesis.consensus.finalityDepth ? h.height - genesis.consensus.finalityDepth : 0)
+        // Finality is the gadget's (Specs/consensus.md §8): the finalized checkpoint of this block's state. The
+        // depth rule is only the `safe` label now; it never stops a reorg.
+        let finalized: UInt64
+        do { finalized = max(finalizedHeight, try Ledger.finality(of: state).finalized.height) } catch { throw .fault("finality: \(error)") }
         let t2 = clock.now
         do { try store.commit(record, writeSet: ws, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
         let t3 = clock.now

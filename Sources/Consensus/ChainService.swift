@@ -14,6 +14,24 @@ public enum ChainEvent: Sendable {
     case pendingTransaction(SignedTransaction)
 }
 
+/// The finality gadget's view of the tip (Specs/consensus.md §8).
+public struct FinalityStatus: Sendable, Hashable {
+    public struct Tally: Sendable, Hashable {
+        public let targetHeight: UInt64
+        public let stake: UInt64
+        public let votes: UInt32
+    }
+    public let justified: Checkpoint
+    public let finalized: Checkpoint
+    /// `finalityDepth` below the tip: a label, not finality.
+    public let safeHeight: UInt64
+    public let tipHeight: UInt64
+    /// Stake of the tip epoch's schedule (a checkpoint needs more than two thirds of it).
+    public let totalStake: UInt64
+    /// Counted stake per target above the justified checkpoint.
+    public let pending: [Tally]
+}
+
 /// A snapshot of the chain's position.
 public struct ChainStatus: Sendable, Hashable {
     public let chainId: Hash32
@@ -102,6 +120,8 @@ public actor ChainService {
     private var seenHeaders = EquivocationWatch()
     /// The key that signs evidence transactions for the equivocations this node sees (nil: only detect).
     private var evidenceReporter: PrivateKey?
+    /// Finality votes seen, to catch double and surround votes.
+    private var votesSeen = VoteWatch()
 
     /// Wraps an engine. `clock` returns Unix milliseconds: the node passes the wall clock (the one reading
     /// consensus allows, for the future-timestamp rule), tests a virtual clock.
@@ -184,6 +204,7 @@ public actor ChainService {
         try mempool.add(tx, account: account, ledger: ledger, now: clock(), checkSignature: !signatures.contains(tx.id))
         signatures.insert(CollectionOfOne(tx.id))
         publish(.pendingTransaction(tx))
+        watchVotes(CollectionOfOne(tx))
         return tx.id
     }
 
@@ -240,20 +261,75 @@ public actor ChainService {
         // Already punished on the tip: nothing to submit.
         let punished: [UInt8]? = (try? store.current.get(StateKey.offence(offence))) ?? nil
         if punished != nil { return }
-        let body = TxBody.doubleSignEvidence(headerA: first, headerB: header.canonicalEncoding)
+        submitEvidence(.doubleSignEvidence(headerA: first, headerB: header.canonicalEncoding), offender: header.header.proposer)
+    }
+
+    // MARK: Finality
+
+    /// The vote `validator` should sign now on the canonical chain (Specs/consensus.md §8), or nil: it must be
+    /// scheduled in the tip's epoch, and the highest checkpoint recorded on the tip (below the tip's height)
+    /// must be above the justified one. Source: the tip state's justified checkpoint.
+    public func finalityVoteCandidate(for validator: PublicKey) throws -> FinalityVote? {
+        let state = engine.tipState
+        guard let snapshot = try Ledger.currentSnapshot(of: state), snapshot.validators.contains(where: { $0.key == validator }) else {
+            return nil
+        }
+        let justified = try Ledger.finality(of: state).justified
+        let interval = genesis.ledger.checkpointBlocks, tip = engine.tipHeight
+        guard tip >= 1 else { return nil }
+        let target = (tip - 1) / interval * interval
+        guard target > justified.height, let hash = try store.current.canonicalHash(at: target) else { return nil }
+        return FinalityVote(validator: validator, source: justified, target: Checkpoint(height: target, hash: hash))
+    }
+
+    /// The finality of the tip: justified and finalized checkpoints, the safe height, and the counted stake of
+    /// each pending target with the epoch's total (RPC `chain_getFinality`).
+    public func finality() throws -> FinalityStatus {
+        let state = engine.tipState
+        let (justified, finalized) = try Ledger.finality(of: state)
+        let total = try Ledger.currentSnapshot(of: state)?.totalStake ?? 0
+        var pending = [FinalityStatus.Tally]()
+        let interval = genesis.ledger.checkpointBlocks
+        var target = justified.height &+ interval
+        while target < engine.tipHeight {
+            if let t = try Ledger.voteTally(of: state, target: target) {
+                pending.append(.init(targetHeight: target, stake: t.stake.units, votes: t.votes))
+            }
+            target &+= interval
+        }
+        return FinalityStatus(justified: justified, finalized: finalized, safeHeight: engine.safeHeight, tipHeight: engine.tipHeight,
+                              totalStake: total, pending: pending)
+    }
+
+    /// Checks the finality votes of a transaction for conflicts with votes seen before and submits the evidence
+    /// of each new double or surround vote (when this node reports evidence).
+    private func watchVotes(_ txs: some Sequence<SignedTransaction>) {
+        for tx in txs {
+            guard case .finalityVotes(let votes) = tx.transaction.body else { continue }
+            let valid = votes.filter { $0.hasValidSignature(chainId: genesis.chainId) }
+            for (a, b) in votesSeen.record(valid, chainId: genesis.chainId) {
+                Counter(label: "sharechain_conflicting_votes_detected_total").increment()
+                submitEvidence(.voteEvidence(a: a, b: b), offender: a.validator)
+            }
+        }
+    }
+
+    /// Signs and submits an evidence transaction with the reporter key (not against itself).
+    private func submitEvidence(_ body: TxBody, offender: PublicKey) {
+        guard let reporter = evidenceReporter, reporter.publicKey != offender else { return }
         do {
             let nonce = try nextNonce(for: reporter.publicKey)
             let probe = Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: .zero, body: body)
             let fee = try suggestedFee(size: probe.signed(by: reporter).encodedSize)
             try submit(Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: fee, body: body).signed(by: reporter))
         } catch {
-            // The evidence stays in the watch; another node (or a later block) can still submit it.
             Counter(label: "sharechain_evidence_submit_failures_total").increment()
         }
     }
 
     private func importBlockUnmeasured(_ block: Block) -> BlockImportOutcome {
         if block.signedHeader.hasValidSignature { watchForEquivocation(block.signedHeader) }
+        watchVotes(block.transactions)
         do {
             switch try engine.importBlock(block, now: clock()) {
             case .alreadyKnown: return .alreadyKnown

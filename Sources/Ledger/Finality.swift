@@ -12,6 +12,21 @@ extension VoteTally: CanonicalCodable {
     public init(from r: inout CanonicalReader) throws(CodecError) { stake = try r.decode(Amount.self); votes = try r.u32("votes") }
 }
 
+extension Ledger {
+    /// The justified and finalized checkpoints of a state (genesis before block 1 is applied: height 0, zero
+    /// hash).
+    public static func finality(of state: LedgerState) throws -> (justified: Checkpoint, finalized: Checkpoint) {
+        let none = Checkpoint(height: 0, hash: .zero)
+        return (try state.record(StateKey.global(.justified), Checkpoint.self) ?? none,
+                try state.record(StateKey.global(.finalized), Checkpoint.self) ?? none)
+    }
+
+    /// Counted votes towards a target height (with the justified checkpoint as source).
+    public static func voteTally(of state: LedgerState, target: UInt64) throws -> VoteTally? {
+        try state.record(StateKey.voteTally(target), VoteTally.self)
+    }
+}
+
 /// The Casper-FFG finality gadget's state transition (Specs/consensus.md §8): checkpoints recorded from parent
 /// hashes, votes counted by stake, justification and finalization, and slashing of conflicting votes.
 extension Execution {

@@ -111,6 +111,9 @@ public final class NodeRuntime: Sendable {
         var s: [any Service] = [DatabaseService(store: store, logger: logger)]
         if let validator {
             s.append(BlockProducerService(chain: chain, identity: validator, logger: logger, isSynced: isSynced, broadcast: broadcast))
+            s.append(FinalityVoterService(chain: chain, key: validator.key,
+                                          protectionFile: (config.dataDir as NSString).appendingPathComponent("finality-votes.json"),
+                                          logger: logger))
         }
         if config.load > 0 { s.append(LoadGeneratorService(chain: chain, perSecond: config.load, logger: logger)) }
         s.append(contentsOf: extraServices)

@@ -12,6 +12,10 @@ public enum MetricNames {
     public static let height = "sharechain_chain_height"
     /// Gauge: finalized height.
     public static let finalizedHeight = "sharechain_chain_finalized_height"
+    /// Gauge: justified checkpoint height (finality gadget).
+    public static let justifiedHeight = "sharechain_chain_justified_height"
+    /// Gauge: safe height (the depth label).
+    public static let safeHeight = "sharechain_chain_safe_height"
     /// Gauge: connected peers.
     public static let peers = "sharechain_p2p_peers"
     /// Gauge: pending transactions.
@@ -41,14 +45,16 @@ public final class RPCMetrics: Sendable {
     /// The registry `GET /metrics` exposes.
     public let registry: PrometheusCollectorRegistry
     private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
-    let height, finalized, peers, mempoolTransactions, mempoolBytes, webSocketConnections, subscriptions: Prometheus.Gauge
+    let height, finalized, justified, safe, peers, mempoolTransactions, mempoolBytes, webSocketConnections, subscriptions: Prometheus.Gauge
     let slowConsumersDropped: Prometheus.Counter
 
     /// Metrics on `registry` (by default the process-wide registry swift-metrics is bootstrapped with).
     public init(registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry) {
         self.registry = registry
         height = registry.makeGauge(descriptor: Self.descriptor(MetricNames.height, "Height of the canonical tip"))
-        finalized = registry.makeGauge(descriptor: Self.descriptor(MetricNames.finalizedHeight, "Finalized height"))
+        finalized = registry.makeGauge(descriptor: Self.descriptor(MetricNames.finalizedHeight, "Finalized checkpoint height (finality gadget)"))
+        justified = registry.makeGauge(descriptor: Self.descriptor(MetricNames.justifiedHeight, "Justified checkpoint height (finality gadget)"))
+        safe = registry.makeGauge(descriptor: Self.descriptor(MetricNames.safeHeight, "Safe height: finalityDepth below the tip (a label, not finality)"))
         peers = registry.makeGauge(descriptor: Self.descriptor(MetricNames.peers, "Connected peers"))
         mempoolTransactions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolTransactions, "Transactions in the mempool"))
         mempoolBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolBytes, "Bytes of transactions in the mempool"))

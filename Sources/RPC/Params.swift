@@ -149,7 +149,7 @@ struct Params: Sendable {
         return Int(v)
     }
 
-    /// A block selector: a height, or `latest`, `finalized`, `earliest`.
+    /// A block selector: a height, or `latest`, `safe`, `finalized`, `earliest`.
     func block(_ name: String) throws(RPCError) -> BlockSelector? {
         guard let v = values[name] else { return nil }
         switch v {
@@ -160,11 +160,12 @@ struct Params: Sendable {
             switch s {
             case "latest": return .latest
             case "finalized": return .finalized
+            case "safe": return .safe
             case "earliest": return .earliest
             default: throw RPCError.unknownBlockTag(String(s.prefix(40)))
             }
         default:
-            throw wrongType(name, "a height or one of \"latest\", \"finalized\", \"earliest\"", v)
+            throw wrongType(name, "a height or one of \"latest\", \"safe\", \"finalized\", \"earliest\"", v)
         }
     }
 }
@@ -173,6 +174,9 @@ struct Params: Sendable {
 public enum BlockSelector: Sendable, Equatable {
     case height(UInt64)
     case latest
+    /// `finalityDepth` blocks below the tip: the v1 depth rule, now a label (it never stops a reorg).
+    case safe
+    /// The finality gadget's finalized checkpoint (Specs/consensus.md §8).
     case finalized
     case earliest
 }

@@ -88,7 +88,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
     static func unknownBlockTag(_ tag: String) -> RPCError {
         RPCError(code: unknownBlockTagCode, message: "unknown block tag '\(tag)'",
-                 data: .object(["tag": .string(tag), "allowed": .array(["latest", "finalized", "earliest"].map { .string($0) })]))
+                 data: .object(["tag": .string(tag), "allowed": .array(["latest", "safe", "finalized", "earliest"].map { .string($0) })]))
     }
 
     static func pruned(_ what: String, _ detail: String) -> RPCError {

@@ -201,6 +201,10 @@ public final class RPCServer: Service, Sendable {
         let m = node.metrics
         m.height.set(Double(s.height))
         m.finalized.set(Double(s.finalizedHeight))
+        if let f = try? await node.chain.finality() {
+            m.justified.set(Double(f.justified.height))
+            m.safe.set(Double(f.safeHeight))
+        }
         m.mempoolTransactions.set(Double(s.mempoolTransactions))
         m.mempoolBytes.set(Double(s.mempoolBytes))
         m.peers.set(Double(await node.network.peers().count))

@@ -17,6 +17,8 @@ public enum SubscriptionKind: String, Sendable, CaseIterable {
     case windowSettled
     /// Transactions admitted to the mempool.
     case pendingTransactions
+    /// Checkpoints justified or finalized by canonical blocks (the finality gadget, Specs/consensus.md §8).
+    case finalized
 }
 
 /// Optional narrowing of a subscription.
@@ -39,7 +41,7 @@ public struct SubscriptionFilter: Sendable, Equatable {
         guard case .object(let o) = raw else { throw RPCError.invalidParams("'filter' must be an object", param: "filter") }
         let allowed: [String]
         switch kind {
-        case .newHeads, .reorg: allowed = []
+        case .newHeads, .reorg, .finalized: allowed = []
         case .newTickets: allowed = ["pool", "status"]
         case .fraudProofs, .windowSettled: allowed = ["pool"]
         case .pendingTransactions: allowed = ["sender"]
@@ -201,7 +203,7 @@ final class SubscriptionHub: Sendable {
                 o["transactionCount"] = .int(block.transactions.count)
                 notifications.append((.newHeads, .object(o), nil, nil, nil))
             }
-            if !wanted.isDisjoint(with: [.newTickets, .fraudProofs, .windowSettled]) {
+            if !wanted.isDisjoint(with: [.newTickets, .fraudProofs, .windowSettled, .finalized]) {
                 let h = block.header
                 for receipt in receipts {
                     for e in receipt.events {
@@ -220,6 +222,11 @@ final class SubscriptionHub: Sendable {
                             o["transactionHash"] = receipt.txId == .zero ? .null : render.hash(receipt.txId)
                             o["blockHash"] = render.hash(block.hash); o["blockHeight"] = .int(h.height)
                             notifications.append((.fraudProofs, .object(o), nil, nil, nil))
+                        case .checkpointJustified, .checkpointFinalized:
+                            guard case .object(let x) = render.event(e) else { continue }
+                            o = x
+                            o["blockHash"] = render.hash(block.hash); o["blockHeight"] = .int(h.height)
+                            notifications.append((.finalized, .object(o), nil, nil, nil))
                         case .windowSettled(let pool, _, _):
                             guard case .object(let x) = render.event(e) else { continue }
                             o = x

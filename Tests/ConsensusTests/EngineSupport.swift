@@ -19,7 +19,7 @@ struct TestNetwork {
     let genesis: Genesis
 
     init(validators n: Int = 1, accounts m: Int = 4, finalityDepth: UInt64 = 6, slotsPerEpoch: UInt64 = 16, windowBlocks: UInt64 = 5,
-         maxBlockTransactions: Int? = nil) {
+         maxBlockTransactions: Int? = nil, checkpointBlocks: UInt64 = 10) {
         validators = (0..<n).map { key("validator-\($0)") }
         chains = validators.map { RandaoHashChain(seed: SHA256.hash($0.secretBytes), length: 3000) }
         accounts = (0..<m).map { key("account-\($0)") }
@@ -30,6 +30,7 @@ struct TestNetwork {
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.unbondingBlocks = 40
+        ledger.checkpointBlocks = checkpointBlocks
         ledger.beaconMaxDelay = ledger.beaconDelay
         ledger.jailBlocks = 10
         let pool = PoolConfig(id: 0, modelId: "tiny", executorSpec: "canon-f32-v1",

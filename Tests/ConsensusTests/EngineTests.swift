@@ -288,22 +288,43 @@ import TestSupport
         #expect(try Invariants.check(ea.store.current).burned > 0)
     }
 
-    @Test func reorgBelowFinalityIsRefused() throws {
-        let net = TestNetwork(validators: 2, finalityDepth: 3)
+    /// Finality is the gadget's (Specs/consensus.md §8): once two thirds of the stake voted two consecutive
+    /// checkpoints, a longer branch forking below the finalized one is refused; the depth rule stops nothing.
+    @Test func reorgBelowTheFinalizedCheckpointIsRefused() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 3, checkpointBlocks: 2)
         let a = TempDir(), b = TempDir()
         let ea = try net.engine(at: a), eb = try net.engine(at: b)
         let shared = try net.produce(ea)
         _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
-        for _ in 0..<6 { try net.produce(ea) }
+        func checkpoint(_ h: UInt64) throws -> Checkpoint {
+            Checkpoint(height: h, hash: h == 0 ? ea.genesisHash : try #require(try ea.store.current.canonicalHash(at: h)))
+        }
+        func votes(_ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction {
+            let vs = net.validators.map { FinalityVote(validator: $0.publicKey, source: source, target: target).signed(by: $0, chainId: net.genesis.chainId) }
+            let sender = net.accounts[0]
+            return Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: try ea.tipState.account(sender.publicKey).nonce,
+                               fee: 10_000, body: .finalityVotes(votes: vs)).signed(by: sender)
+        }
+        try net.produce(ea)
+        try net.produce(ea)  // height 3 records checkpoint 2
+        try net.produce(ea, txs: [try votes(checkpoint(0), checkpoint(2))])
+        try net.produce(ea)  // height 5 records checkpoint 4
+        #expect(ea.finalizedHeight == 0, "justified, not yet finalized")
+        try net.produce(ea, txs: [try votes(checkpoint(2), checkpoint(4))])
+        #expect(ea.finalizedHeight == 2)
+        #expect(try Ledger.finality(of: ea.tipState).justified.height == 4)
+        try net.produce(ea)
         var side = [Block]()
         var slot = ea.tipHeader.slot + 1
-        for _ in 0..<8 { let blk = try net.produce(eb, from: slot); side.append(blk); slot = blk.header.slot + 1 }
-        // B's branch is longer, but forks at height 1 while A has finalized height 4.
+        for _ in 0..<9 { let blk = try net.produce(eb, from: slot); side.append(blk); slot = blk.header.slot + 1 }
+        // B's branch is longer, but forks at height 1, below A's finalized checkpoint at 2.
         let error = importError(ea, side[0], now: net.now(side.last!.header.slot))
         guard case .belowFinality(let fork, let finalized) = error else { Issue.record("expected belowFinality, got \(String(describing: error))"); return }
         #expect(fork == 1)
-        #expect(finalized == 4)
+        #expect(finalized == 2)
         #expect(ea.tipHeight == 7)
+        // Without votes there is no finality: B (no votes on its branch) took A's short branch when it was longer.
+        #expect(eb.finalizedHeight == 0)
     }
 
     @Test func invalidBranchRestoresTheOldChain() throws {

@@ -22,7 +22,8 @@ public struct TestGenesis: Sendable {
     public let genesis: Genesis
 
     public init(validators: Int = 4, slotSeconds: UInt64 = 1, genesisTime: UInt64 = UInt64(Date().timeIntervalSince1970),
-         finalityDepth: UInt64 = 30, slotsPerEpoch: UInt64 = 60, maxBlockTransactions: Int? = nil, accounts: Int = 8) throws {
+         finalityDepth: UInt64 = 30, slotsPerEpoch: UInt64 = 60, maxBlockTransactions: Int? = nil, accounts: Int = 8,
+         checkpointBlocks: UInt64 = 4) throws {
         var b = DevnetGenesisBuilder(modelFile: Paths.tinyModel)
         b.validators = validators
         b.slotSeconds = slotSeconds
@@ -34,6 +35,7 @@ public struct TestGenesis: Sendable {
         doc.consensus?.finalityDepth = finalityDepth
         if let maxBlockTransactions { doc.consensus?.maxBlockTransactions = maxBlockTransactions }
         doc.ledger?.slotsPerEpoch = slotsPerEpoch
+        doc.ledger?.checkpointBlocks = checkpointBlocks
         document = doc
         genesis = try doc.resolve()
     }

@@ -8,6 +8,18 @@ extension RPCNode {
     func addChainMethods(to m: inout MethodTable) {
         let r = render
         m.add("chain_blockNumber") { _, _ in .int(try self.tipHeight(self.latest)) }
+        m.add("chain_getFinality") { _, _ in
+            let f = try await self.chain.finality()
+            func checkpoint(_ c: Checkpoint) -> JSON { .object(["height": .int(c.height), "hash": r.hash(c.hash)]) }
+            return .object([
+                "justified": checkpoint(f.justified), "finalized": checkpoint(f.finalized), "safeHeight": .int(f.safeHeight),
+                "tipHeight": .int(f.tipHeight), "totalStake": .decimal(f.totalStake),
+                "checkpointBlocks": .int(self.genesis.ledger.checkpointBlocks),
+                "pending": .array(f.pending.map { t in
+                    .object(["targetHeight": .int(t.targetHeight), "stake": .decimal(t.stake), "votes": .int(UInt64(t.votes))])
+                }),
+            ])
+        }
         m.add("chain_getBlockByNumber", [ParamSpec("block"), .optional("fullTransactions")]) { p, _ in
             let view = self.latest
             let (hash, height) = try self.resolve(try p.required("block", p.block), view)

@@ -75,6 +75,9 @@ extension RPCNode {
         switch sel {
         case .latest: height = try tipHeight(view)
         case .finalized: height = try view.finalizedHeight() ?? 0
+        case .safe:
+            let tip = try tipHeight(view)
+            height = tip > genesis.consensus.finalityDepth ? tip - genesis.consensus.finalityDepth : 0
         case .earliest: height = 0
         case .height(let h): height = h
         }

@@ -1,0 +1,62 @@
+import Ledger
+import Primitives
+
+/// What a validator has signed, so that it never signs a slashable pair (Specs/consensus.md §8): no two votes
+/// for one target height, no vote whose span surrounds or is surrounded by an earlier one. A value type; the
+/// node persists it (`FinalityVoterService`) before a vote leaves the process.
+public struct SlashingProtection: Codable, Sendable, Equatable {
+    public struct Signed: Codable, Sendable, Equatable {
+        public var sourceHeight: UInt64
+        public var targetHeight: UInt64
+        public init(sourceHeight: UInt64, targetHeight: UInt64) { self.sourceHeight = sourceHeight; self.targetHeight = targetHeight }
+    }
+
+    /// Votes signed, oldest first.
+    public private(set) var signed: [Signed] = []
+    /// Votes kept at most: older ones cannot conflict with an honest new vote, whose source is at least the
+    /// finalized checkpoint (above every old target once the chain moved on).
+    public static let retained = 4096
+
+    public init() {}
+
+    /// Whether signing `vote` keeps every pair of signed votes unslashable. A vote for a target already voted is
+    /// refused even when identical: the chain may have counted the first.
+    public func permits(_ vote: FinalityVote) -> Bool {
+        let s = vote.source.height, t = vote.target.height
+        guard s < t else { return false }
+        return !signed.contains { old in
+            old.targetHeight == t || (old.sourceHeight < s && t < old.targetHeight) || (s < old.sourceHeight && old.targetHeight < t)
+        }
+    }
+
+    /// Records a vote about to be signed.
+    public mutating func record(_ vote: FinalityVote) {
+        signed.append(Signed(sourceHeight: vote.source.height, targetHeight: vote.target.height))
+        if signed.count > Self.retained { signed.removeFirst(signed.count - Self.retained) }
+    }
+}
+
+/// Conflicting finality votes seen in transactions (mempool or blocks), per validator: the pairs that prove a
+/// double or surround vote (Specs/consensus.md §8). A value type owned by the chain service.
+struct VoteWatch {
+    private var byValidator: [PublicKey: [FinalityVote]] = [:]
+    private var reported: Set<[Hash32]> = []
+    static let perValidator = 64
+
+    /// Records validly signed votes; returns the conflicting pairs found (each pair once).
+    mutating func record(_ votes: [FinalityVote], chainId: Hash32) -> [(FinalityVote, FinalityVote)] {
+        var found = [(FinalityVote, FinalityVote)]()
+        for v in votes {
+            var known = byValidator[v.validator] ?? []
+            guard !known.contains(v) else { continue }
+            for old in known where old.conflicts(with: v) {
+                let pair = [old.signingHash(chainId: chainId), v.signingHash(chainId: chainId)].sorted()
+                if reported.insert(pair).inserted { found.append((old, v)) }
+            }
+            known.append(v)
+            if known.count > Self.perValidator { known.removeFirst(known.count - Self.perValidator) }
+            byValidator[v.validator] = known
+        }
+        return found
+    }
+}

@@ -1,0 +1,79 @@
+import Consensus
+import Foundation
+import Ledger
+import Logging
+import Metrics
+import Primitives
+import ServiceLifecycle
+
+/// Casts the validator's finality votes (Specs/consensus.md §8): after each new block, if a checkpoint above
+/// the justified one is recorded on the tip, signs `justified → checkpoint` and submits it as a
+/// `finalityVotes` transaction (gossiped like any other). Slashing protection: every vote is written to
+/// `protectionFile` (atomically) before it is signed, and a vote that would make a double or surround pair with
+/// anything written there is never signed, across restarts.
+public struct FinalityVoterService: Service {
+    public let chain: ChainService
+    public let key: PrivateKey
+    public let protectionFile: String
+    public let logger: Logger
+
+    public init(chain: ChainService, key: PrivateKey, protectionFile: String, logger: Logger) {
+        self.chain = chain; self.key = key; self.protectionFile = protectionFile; self.logger = logger
+    }
+
+    /// Reads the protection record; a missing file is an empty record, an unreadable one an error (voting on
+    /// without it could sign a slashable pair).
+    public static func loadProtection(_ path: String) throws -> SlashingProtection {
+        guard FileManager.default.fileExists(atPath: path) else { return SlashingProtection() }
+        do { return try JSONDecoder().decode(SlashingProtection.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw NodeStartupError("slashing-protection file \(path) is unreadable (\(error)); refusing to vote without it")
+        }
+    }
+
+    static func saveProtection(_ p: SlashingProtection, to path: String) throws {
+        let data = try JSONEncoder().encode(p)
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw NodeStartupError("cannot write \(tmp)") }
+        guard rename(tmp, path) == 0 else { throw NodeStartupError("cannot replace \(path): errno \(errno)") }
+    }
+
+    /// Signs and submits the vote due on the current tip, if any. Returns the vote.
+    @discardableResult
+    public static func castDueVote(chain: ChainService, key: PrivateKey, protection: inout SlashingProtection,
+                                   protectionFile: String) async throws -> FinalityVote? {
+        guard let candidate = try await chain.finalityVoteCandidate(for: key.publicKey), protection.permits(candidate) else { return nil }
+        var updated = protection
+        updated.record(candidate)
+        try saveProtection(updated, to: protectionFile)
+        protection = updated
+        let vote = candidate.signed(by: key, chainId: chain.genesis.chainId)
+        let body = TxBody.finalityVotes(votes: [vote])
+        let nonce = try await chain.nextNonce(for: key.publicKey)
+        let probe = Transaction(chainId: chain.genesis.chainId, sender: key.publicKey, nonce: nonce, fee: .zero, body: body).signed(by: key)
+        let fee = try await chain.suggestedFee(size: probe.encodedSize)
+        try await chain.submit(Transaction(chainId: chain.genesis.chainId, sender: key.publicKey, nonce: nonce, fee: fee, body: body).signed(by: key))
+        return vote
+    }
+
+    public func run() async throws {
+        let loaded = try Self.loadProtection(protectionFile)
+        let events = await chain.events()
+        logger.info("finality voter started", metadata: ["votesSigned": "\(loaded.signed.count)"])
+        await cancelWhenGracefulShutdown {
+            var protection = loaded
+            for await event in events {
+                guard case .newBlock = event else { continue }
+                do {
+                    if let vote = try await Self.castDueVote(chain: chain, key: key, protection: &protection, protectionFile: protectionFile) {
+                        Counter(label: "sharechain_finality_votes_cast_total").increment()
+                        logger.info("finality vote", metadata: [
+                            "source": "\(vote.source.height)", "target": "\(vote.target.height)", "hash": "\(vote.target.hash.hex.prefix(16))",
+                        ])
+                    }
+                } catch {
+                    logger.warning("finality vote not cast: \(error)")
+                }
+            }
+        }
+    }
+}
