@@ -211,6 +211,54 @@ import TestSupport
     }
 }
 
+/// The finality gadget across processes (Specs/consensus.md §8).
+extension MultiProcessTests {
+    /// Four validators finalize within three checkpoints and keep finalizing; with one killed (3 of 4 stake)
+    /// they still finalize; with two killed finality stalls while blocks continue; when one returns it resumes.
+    @Test(.timeLimit(.minutes(4))) func finalityAdvancesSurvivesOneFailureStallsWithTwoAndResumes() async throws {
+        // Long epochs: no liveness jailing (which would shrink the schedule) within the test.
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(slotsPerEpoch: 3_600, checkpointBlocks: 4), count: 4)
+        for i in 0..<4 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        func status(_ i: Int) async -> (height: UInt64, finalized: UInt64)? {
+            guard let v = try? await net.view(i) else { return nil }
+            return (v.status.height, v.status.finalizedHeight)
+        }
+        let first = await eventually(.seconds(90), every: .milliseconds(500)) { (await status(0)?.finalized ?? 0) >= 4 }
+        let start = await status(0)
+        #expect(first, "nothing finalized: \(String(describing: start))\n\(net.nodes[0].logTail)")
+        try #require(first)
+        // Within three checkpoints of the start: votes need the checkpoint recorded and one more block to land.
+        #expect(start!.height <= 4 * 3 + 8, "finalized only at height \(start!.height)")
+        #expect(net.nodes[0].log.contains("finality vote"))
+
+        // One of four down: 3/4 of the stake still votes.
+        net.nodes[3].kill9()
+        let f1 = start!.finalized
+        let advanced = await eventually(.seconds(90), every: .milliseconds(500)) { (await status(0)?.finalized ?? 0) >= f1 + 8 }
+        let afterOne = await status(0)
+        #expect(advanced, "finality stopped with one validator down: \(String(describing: afterOne))")
+
+        // Two of four down: half the stake cannot justify. Votes already in flight may land; after that the
+        // finalized height stays while blocks continue.
+        net.nodes[2].kill9()
+        let killedAt = await status(0)!
+        #expect(await eventually(.seconds(90), every: .milliseconds(500)) { (await status(0)?.height ?? 0) >= killedAt.height + 12 })
+        let settled = await status(0)!
+        #expect(settled.finalized <= killedAt.finalized + 8, "finalized too far with half the stake: \(killedAt) → \(settled)")
+        #expect(await eventually(.seconds(90), every: .milliseconds(500)) { (await status(0)?.height ?? 0) >= settled.height + 12 })
+        let stalled = await status(0)!
+        #expect(stalled.finalized == settled.finalized, "finality advanced with two of four validators down")
+        #expect(stalled.height >= settled.height + 12, "blocks stopped")
+
+        // One returns (its slashing-protection file is in its data directory): finality resumes.
+        try net.nodes[2].start()
+        let resumed = await eventually(.seconds(120), every: .milliseconds(500)) { (await status(0)?.finalized ?? 0) > stalled.finalized }
+        #expect(resumed, "finality did not resume:\n\(net.nodes[2].logTail)")
+    }
+}
+
 /// Part of the serialized suite, so it never runs beside the other multi-process tests.
 extension MultiProcessTests {
     /// `sharechain devnet --validators 4`: four processes that find each other and produce, stopped cleanly.
