@@ -1,0 +1,2374 @@
+#!/usr/bin/env python3
+"""Executable specification of the ledger state machine, written from the specs alone.
+
+Sources: Specs/state-machine.md (state layout, transactions, block processing, event tags and failure codes),
+Specs/economics.md (windows, vouchers, sum trees, sampling, fraud, settlement, payouts), Specs/encoding.md
+(canonical codec, tagged hashes, BIP-340), Specs/genesis.md and Specs/consensus.md (RANDAO, liveness,
+snapshot). Plain Python 3 and hashlib: it shares no code with the Swift ledger (Sources/Ledger), and its
+BIP-340 Schnorr signatures are written here from the BIP (deterministic signing with aux_rand = 32 zero bytes,
+the convention of the Swift test harness).
+
+Commands:
+  python3 tools/ledger_ref.py check        replay every vector in Specs/vectors/ledger/ from its JSON alone and
+                                            compare receipts, statuses, write sets / errors, post-states and
+                                            state roots byte for byte
+  python3 tools/ledger_ref.py vectors      regenerate Specs/vectors/ledger/ (deterministic: byte for byte on rerun)
+  python3 tools/ledger_ref.py coverage     map every numbered rule of state-machine.md and economics.md to the
+                                            vectors that exercise it; fails if one is uncovered
+  python3 tools/ledger_ref.py random --seed S --count N --out DIR
+                                            seeded random multi-block vectors for the differential test
+  python3 tools/ledger_ref.py selftest     BIP-340 official vectors (Tests/PrimitivesTests/Resources)
+
+The two components the ledger takes from outside are stand-ins, as in Specs/vectors/ledger/README.md: the
+adjudicator (`test/fake-executor`) and the equivocation-evidence header format (`test/header`).
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VECTOR_DIR = os.path.join(ROOT, "Specs", "vectors", "ledger")
+M64 = (1 << 64) - 1
+ZERO32 = bytes(32)
+
+# =========================================================================================================
+# Hashing (encoding.md §2)
+# =========================================================================================================
+
+
+def sha256(b):
+    return hashlib.sha256(b).digest()
+
+
+_TAG_PREFIX = {}
+
+
+def tagged(tag, msg):
+    p = _TAG_PREFIX.get(tag)
+    if p is None:
+        t = sha256(tag.encode())
+        p = _TAG_PREFIX[tag] = t + t
+    return sha256(p + msg)
+
+
+def H_id(b): return tagged("sharechain/id", b)
+def H_randao(b): return tagged("sharechain/randao", b)
+
+
+# =========================================================================================================
+# BIP-340 Schnorr signatures over secp256k1 (encoding.md §3), from the BIP's reference algorithm
+# =========================================================================================================
+
+SECP_P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
+SECP_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP_G = (0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+          0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8)
+
+
+def _jdouble(X, Y, Z):
+    p = SECP_P
+    if Z == 0 or Y == 0:
+        return (0, 1, 0)
+    YY = Y * Y % p
+    S = 4 * X * YY % p
+    M = 3 * X * X % p
+    X3 = (M * M - 2 * S) % p
+    Y3 = (M * (S - X3) - 8 * YY * YY) % p
+    Z3 = 2 * Y * Z % p
+    return (X3, Y3, Z3)
+
+
+def _jadd_affine(J, A):
+    """Jacobian J + affine A (A is None for infinity)."""
+    if A is None:
+        return J
+    X1, Y1, Z1 = J
+    if Z1 == 0:
+        return (A[0], A[1], 1)
+    p = SECP_P
+    Z1Z1 = Z1 * Z1 % p
+    U2 = A[0] * Z1Z1 % p
+    S2 = A[1] * Z1 * Z1Z1 % p
+    H = (U2 - X1) % p
+    r = (S2 - Y1) % p
+    if H == 0:
+        if r == 0:
+            return _jdouble(X1, Y1, Z1)
+        return (0, 1, 0)
+    HH = H * H % p
+    HHH = H * HH % p
+    V = X1 * HH % p
+    X3 = (r * r - HHH - 2 * V) % p
+    Y3 = (r * (V - X3) - Y1 * HHH) % p
+    Z3 = Z1 * H % p
+    return (X3, Y3, Z3)
+
+
+def _jadd(J1, J2):
+    X1, Y1, Z1 = J1
+    X2, Y2, Z2 = J2
+    if Z1 == 0:
+        return J2
+    if Z2 == 0:
+        return J1
+    p = SECP_P
+    Z1Z1 = Z1 * Z1 % p
+    Z2Z2 = Z2 * Z2 % p
+    U1 = X1 * Z2Z2 % p
+    U2 = X2 * Z1Z1 % p
+    S1 = Y1 * Z2 * Z2Z2 % p
+    S2 = Y2 * Z1 * Z1Z1 % p
+    H = (U2 - U1) % p
+    r = (S2 - S1) % p
+    if H == 0:
+        if r == 0:
+            return _jdouble(X1, Y1, Z1)
+        return (0, 1, 0)
+    HH = H * H % p
+    HHH = H * HH % p
+    V = U1 * HH % p
+    X3 = (r * r - HHH - 2 * V) % p
+    Y3 = (r * (V - X3) - S1 * HHH) % p
+    Z3 = Z1 * Z2 * H % p
+    return (X3, Y3, Z3)
+
+
+def _to_affine(J):
+    X, Y, Z = J
+    if Z == 0:
+        return None
+    zi = pow(Z, -1, SECP_P)
+    zi2 = zi * zi % SECP_P
+    return (X * zi2 % SECP_P, Y * zi2 * zi % SECP_P)
+
+
+_TABLES = {}
+
+
+def _table(point):
+    """Fixed 4-bit windows: table[i][j] = j·16^i·point (affine), for i < 64, 1 ≤ j < 16."""
+    t = _TABLES.get(point)
+    if t is not None:
+        return t
+    t = []
+    base = (point[0], point[1], 1)
+    for _ in range(64):
+        row = [None]
+        acc = base
+        for _j in range(1, 16):
+            row.append(acc)
+            acc = _jadd(acc, base)
+        # acc = 16·base: the next window's base
+        row = [None] + [_to_affine(x) for x in row[1:]]
+        t.append(row)
+        base = acc
+    if len(_TABLES) > 256:
+        _TABLES.clear()
+    _TABLES[point] = t
+    return t
+
+
+def point_mul(point, k):
+    """k·point in Jacobian coordinates (k reduced mod n)."""
+    k %= SECP_N
+    t = _table(point)
+    acc = (0, 1, 0)
+    i = 0
+    while k:
+        acc = _jadd_affine(acc, t[i][k & 15])
+        k >>= 4
+        i += 1
+    return acc
+
+
+def lift_x(x):
+    if x >= SECP_P:
+        return None
+    c = (pow(x, 3, SECP_P) + 7) % SECP_P
+    y = pow(c, (SECP_P + 1) // 4, SECP_P)
+    if y * y % SECP_P != c:
+        return None
+    return (x, y if y % 2 == 0 else SECP_P - y)
+
+
+def pubkey(secret):
+    d = int.from_bytes(secret, "big")
+    if not 1 <= d < SECP_N:
+        raise ValueError("bad secret key")
+    return _to_affine(point_mul(SECP_G, d))[0].to_bytes(32, "big")
+
+
+def schnorr_sign(secret, msg, aux=ZERO32):
+    d0 = int.from_bytes(secret, "big")
+    if not 1 <= d0 < SECP_N:
+        raise ValueError("bad secret key")
+    P = _to_affine(point_mul(SECP_G, d0))
+    d = d0 if P[1] % 2 == 0 else SECP_N - d0
+    t = (d ^ int.from_bytes(tagged("BIP0340/aux", aux), "big")).to_bytes(32, "big")
+    px = P[0].to_bytes(32, "big")
+    k0 = int.from_bytes(tagged("BIP0340/nonce", t + px + msg), "big") % SECP_N
+    if k0 == 0:
+        raise ValueError("nonce is zero")
+    R = _to_affine(point_mul(SECP_G, k0))
+    k = k0 if R[1] % 2 == 0 else SECP_N - k0
+    rx = R[0].to_bytes(32, "big")
+    e = int.from_bytes(tagged("BIP0340/challenge", rx + px + msg), "big") % SECP_N
+    return rx + ((k + e * d) % SECP_N).to_bytes(32, "big")
+
+
+_VERIFIED = {}
+
+
+def schnorr_verify(pk, msg, sig):
+    if len(pk) != 32 or len(sig) != 64:
+        return False
+    key = (pk, msg, sig)
+    r = _VERIFIED.get(key)
+    if r is not None:
+        return r
+    r = _schnorr_verify(pk, msg, sig)
+    if len(_VERIFIED) > 100000:
+        _VERIFIED.clear()
+    _VERIFIED[key] = r
+    return r
+
+
+def _schnorr_verify(pk, msg, sig):
+    P = lift_x(int.from_bytes(pk, "big"))
+    if P is None:
+        return False
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    if r >= SECP_P or s >= SECP_N:
+        return False
+    e = int.from_bytes(tagged("BIP0340/challenge", sig[:32] + pk + msg), "big") % SECP_N
+    R = _to_affine(_jadd(point_mul(SECP_G, s), point_mul(P, SECP_N - e)))
+    if R is None or R[1] % 2 != 0 or R[0] != r:
+        return False
+    return True
+
+
+# =========================================================================================================
+# Canonical encoding (encoding.md §1)
+# =========================================================================================================
+
+
+class DecodeError(Exception):
+    pass
+
+
+def u8(v): return struct.pack("<B", v)
+def u16(v): return struct.pack("<H", v)
+def u32(v): return struct.pack("<I", v)
+def u64(v): return struct.pack("<Q", v)
+def be32(v): return struct.pack(">I", v)
+def be64(v): return struct.pack(">Q", v)
+
+
+def leb(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def bytes_field(b): return leb(len(b)) + b
+
+
+class Reader:
+    def __init__(self, b):
+        self.b = b
+        self.pos = 0
+
+    def take(self, n):
+        if self.pos + n > len(self.b):
+            raise DecodeError("truncated")
+        v = self.b[self.pos:self.pos + n]
+        self.pos += n
+        return v
+
+    def u8(self): return self.take(1)[0]
+    def u16(self): return struct.unpack("<H", self.take(2))[0]
+    def u32(self): return struct.unpack("<I", self.take(4))[0]
+    def u64(self): return struct.unpack("<Q", self.take(8))[0]
+    def h(self): return self.take(32)
+
+    def boolean(self):
+        v = self.u8()
+        if v > 1:
+            raise DecodeError("invalid bool")
+        return v == 1
+
+    def length(self, maximum):
+        n = 0
+        shift = 0
+        for i in range(5):
+            byte = self.u8()
+            n |= (byte & 0x7F) << shift
+            shift += 7
+            if byte & 0x80 == 0:
+                if i > 0 and byte == 0:
+                    raise DecodeError("nonMinimalLength")
+                if n > 0xFFFFFFFF:
+                    raise DecodeError("lengthOverflow")
+                if n > maximum:
+                    raise DecodeError("lengthExceedsMaximum")
+                return n
+        raise DecodeError("lengthOverflow")
+
+    def blob(self, maximum):
+        return self.take(self.length(maximum))
+
+    def optional(self, f):
+        t = self.u8()
+        if t == 0:
+            return None
+        if t == 1:
+            return f()
+        raise DecodeError("unknownTag")
+
+    def finish(self):
+        if self.pos != len(self.b):
+            raise DecodeError("trailingBytes")
+
+
+# ---- records (state-machine.md §1) as field schemas ------------------------------------------------------
+# Types: 'u8' 'u32' 'u64' 'h' (hash32 / key32) 'bool' 'opt_leaf' 'staker_status' 'escrow_status' 'shards'
+
+
+def _enc_field(t, v):
+    if t == "u8": return u8(v)
+    if t == "u32": return u32(v)
+    if t == "u64": return u64(v)
+    if t == "h": return v
+    if t == "bool": return u8(1 if v else 0)
+    if t == "opt_leaf": return u8(0) if v is None else u8(1) + enc_leaf(v)
+    if t == "status_until":  # staker and escrow status: (tag, until)
+        return u8(v[0]) + (u64(v[1]) if v[0] == 1 else b"")
+    if t == "shards":
+        return leb(len(v)) + b"".join(enc(SHARD_WORK, s) for s in v)
+    raise ValueError(t)
+
+
+def _dec_field(t, r):
+    if t == "u8": return r.u8()
+    if t == "u32": return r.u32()
+    if t == "u64": return r.u64()
+    if t == "h": return r.h()
+    if t == "bool": return r.boolean()
+    if t == "opt_leaf": return r.optional(lambda: dec_leaf(r))
+    if t == "status_until":
+        tag = r.u8()
+        if tag == 1:
+            return (1, r.u64())
+        if tag in (0, 2):
+            return (tag, 0)
+        raise DecodeError("unknownTag")
+    if t == "shards":
+        return [dec_from(SHARD_WORK, r) for _ in range(r.length(256))]
+    raise ValueError(t)
+
+
+def enc(schema, d):
+    return b"".join(_enc_field(t, d[n]) for n, t in schema)
+
+
+def dec_from(schema, r):
+    return {n: _dec_field(t, r) for n, t in schema}
+
+
+def dec(schema, b):
+    r = Reader(b)
+    d = dec_from(schema, r)
+    r.finish()
+    return d
+
+
+ACCOUNT = [("balance", "u64"), ("nonce", "u64")]
+STAKER = [("stake", "u64"), ("status", "status_until"), ("randaoCommitment", "h"), ("since", "u64")]
+UNBONDING = [("amount", "u64"), ("createdHeight", "u64"), ("matureHeight", "u64")]
+ESCROW = [("owner", "h"), ("pool", "u32"), ("balance", "u64"), ("allocated", "u64"), ("expiryHeight", "u64"),
+          ("openedHeight", "u64"), ("totalCharged", "u64"), ("shortfall", "u64"), ("status", "status_until")]
+ALLOCATION = [("remaining", "u64"), ("charged", "u64")]
+COUNTERS = [("inputTokens", "u64"), ("outputTokens", "u64")]
+WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitments", "u64"), ("tickets", "u64"),
+          ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
+SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
+              ("commitments", "u32")]
+WORK = [("shards", "shards"), ("payers", "u32")]
+LANE = [("owner", "h"), ("amount", "u64")]
+PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
+COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
+              ("tokenTotal", "u64"), ("root", "h"), ("includedHeight", "u64"), ("selectionHeight", "u64"),
+              ("samples", "u32"), ("voided", "u32"), ("selectionDone", "bool")]
+TICKET = [("commitmentId", "h"), ("sample", "u32"), ("point", "u64"), ("worker", "h"), ("pool", "u32"),
+          ("window", "u64"), ("shard", "u32"), ("status", "u8"), ("selectedHeight", "u64"), ("revealDeadline", "u64"),
+          ("leaf", "opt_leaf"), ("revealedHeight", "u64"), ("revealTx", "h"), ("challengeEnd", "u64")]
+LEAF = [("index", "u32"), ("shard", "u32"), ("positionOffset", "u64"), ("tokenCount", "u32"), ("inputHash", "h"),
+        ("outputHash", "h")]
+REVEALED = [("worker", "h"), ("commitmentId", "h"), ("height", "u64")]
+FRAUD_COMMIT = [("prover", "h"), ("pool", "u32"), ("height", "u64"), ("bond", "u64")]
+FRAUD_CLAIM = [("prover", "h"), ("commitHeight", "u64"), ("bond", "u64")]
+CASE = [("ticketId", "h"), ("worker", "h"), ("pool", "u32"), ("window", "u64"), ("status", "u8"),
+        ("openedHeight", "u64"), ("adjudicatedHeight", "u64"), ("canonicalOutputHash", "h"), ("slashed", "u64"),
+        ("bounty", "u64"), ("winner", "h"), ("winnerCommitHeight", "u64"), ("winnerClaim", "h"), ("winnerBond", "u64"),
+        ("bondsBurned", "u64"), ("claims", "u32"), ("finalHeight", "u64")]
+LIVENESS = [("epoch", "u64"), ("led", "u64"), ("missed", "u64")]
+
+
+def enc_leaf(l): return enc(LEAF, l)
+def dec_leaf(r): return dec_from(LEAF, r)
+
+
+ACTIVE, JAILED, TOMBSTONED = 0, 1, 2          # staker status tags
+OPEN, UNLOCKING, CLOSED = 0, 1, 2             # escrow status tags
+W_OPEN, W_AWAITING, W_SETTLED = 0, 1, 2       # window status
+T_AWAITING, T_REVEALED, T_WITHHELD, T_FRAUD, T_UPHELD, T_VOIDED, T_REUSED = range(7)
+C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
+OFF_FRAUD, OFF_WITHHELD, OFF_EQUIVOCATION, OFF_REUSED = range(4)
+
+
+# ---- pools (state-machine.md §6) ---------------------------------------------------------------------------
+
+def dec_pool(b):
+    r = Reader(b)
+    p = {"id": r.u32(), "modelId": r.blob(128).decode(), "executorSpec": r.blob(64).decode()}
+    p["model"] = {n: r.u32() for n in ("hiddenSize", "numHeads", "numKVHeads", "headDim", "intermediateSize",
+                                       "numLayers", "rmsNormEpsBits", "ropeThetaBits")}
+    p["model"]["qkvBias"] = r.boolean()
+    shards = []
+    for _ in range(r.length(256)):
+        shards.append({"layerStart": r.u32(), "layerEnd": r.u32(), "finalNorm": r.boolean(), "weightsSHA256": r.h(),
+                       "priceInputToken": r.u64(), "priceOutputToken": r.u64()})
+    p["shards"] = shards
+    p["minWorkerStake"] = r.u64()
+    for n, t in POOL_TAIL:
+        p[n] = r.u64() if t == "u64" else r.u32()
+    r.finish()
+    return p
+
+
+POOL_TAIL = [("windowBlocks", "u64"), ("commitGraceBlocks", "u64"), ("challengeBlocks", "u64"), ("spotCheckPpm", "u32"),
+             ("maxTicketsPerCommitment", "u32"), ("ticketFee", "u64"), ("revealDeadlineBlocks", "u64"),
+             ("fraudRevealBlocks", "u64"), ("fraudSlashBps", "u32"), ("verifierBountyBps", "u32"),
+             ("fraudProofBond", "u64"), ("maxTokensPerPass", "u32"), ("payableCapBps", "u32"),
+             ("minReplayProbabilityBps", "u32")]
+
+
+def enc_pool(p):
+    m = p["model"]
+    out = u32(p["id"]) + bytes_field(p["modelId"].encode()) + bytes_field(p["executorSpec"].encode())
+    for n in ("hiddenSize", "numHeads", "numKVHeads", "headDim", "intermediateSize", "numLayers", "rmsNormEpsBits",
+              "ropeThetaBits"):
+        out += u32(m[n])
+    out += u8(1 if m["qkvBias"] else 0) + leb(len(p["shards"]))
+    for s in p["shards"]:
+        out += u32(s["layerStart"]) + u32(s["layerEnd"]) + u8(1 if s["finalNorm"] else 0) + s["weightsSHA256"]
+        out += u64(s["priceInputToken"]) + u64(s["priceOutputToken"])
+    out += u64(p["minWorkerStake"])
+    for n, t in POOL_TAIL:
+        out += u64(p[n]) if t == "u64" else u32(p[n])
+    return out
+
+
+# Pool time arithmetic is exact (economics.md intro and §5): no wrap-around.
+def window_of(p, h): return 0 if h == 0 else (h - 1) // p["windowBlocks"]
+def start_height(p, w): return w * p["windowBlocks"] + 1
+def close_height(p, w): return (w + 1) * p["windowBlocks"]
+def commit_deadline(p, w): return close_height(p, w) + p["commitGraceBlocks"]
+def challenge_end(p, w, D): return commit_deadline(p, w) + D + p["revealDeadlineBlocks"] + p["challengeBlocks"]
+def settle_height(p, w, D): return challenge_end(p, w, D) + p["fraudRevealBlocks"]
+def max_input_bytes(p): return 22 + p["maxTokensPerPass"] * p["model"]["hiddenSize"] * 4
+
+
+def sample_count(p, token_total):
+    """m = clamp(⌈T·p / (10⁶·maxTokensPerPass)⌉, 1, maxTicketsPerCommitment) (economics.md §1)."""
+    den = 1_000_000 * max(1, p["maxTokensPerPass"])
+    m = (token_total * p["spotCheckPpm"] + den - 1) // den
+    return min(max(m, 1), max(1, p["maxTicketsPerCommitment"]))
+
+
+# ---- ledger parameters (economics.md §1) -------------------------------------------------------------------
+
+DEFAULT_PARAMS = {
+    "addressPrefix": "shr", "minFeePerByte": 1, "maxTransactionBytes": 262144, "unbondingBlocks": 8640,
+    "maxUnbondingEntries": 7, "validatorMinStake": 100, "jailBlocks": 360, "slotsPerEpoch": 360, "beaconDelay": 2,
+    "maxAdjudicationsPerBlock": 4, "protocolFeeBps": 500, "equivocationSlashBps": 500, "livenessMaxMissedBps": 5000,
+    "livenessMinSlots": 4, "maxCommitmentsPerWindow": 16, "maxLeavesPerCommitment": 65536,
+    "maxPayersPerWorkerWindow": 64, "maxAllocationsPerEscrow": 64, "maxClaimsPerTicket": 16,
+    "escrowUnlockBlocks": 200, "revealedKeyRetentionBlocks": 8640,
+}
+AMOUNT_PARAMS = {"validatorMinStake"}  # amounts are decimal strings in JSON
+
+
+def params_from_json(j):
+    p = dict(DEFAULT_PARAMS)
+    for k, v in j.items():
+        if k not in p:
+            raise ValueError("unknown ledger parameter " + k)
+        p[k] = int(v) if k != "addressPrefix" else v
+    return p
+
+
+def params_to_json(p):
+    return {k: (str(v) if k in AMOUNT_PARAMS else v) for k, v in p.items()}
+
+
+# =========================================================================================================
+# Failure codes and event tags (state-machine.md §3.3 and §4.1): both are hashed into receiptsRoot
+# =========================================================================================================
+
+# code: (name, description). Codes 10 (jailed) and 35 (ticketAlreadyAdjudicated) are reserved: no rule
+# produces them. 36 is unassigned.
+FAILURES = {
+    1: ("insufficientBalance", "insufficient balance"),
+    2: ("amountOverflow", "amount overflow"),
+    3: ("zeroAmount", "amount must be positive"),
+    4: ("unknownPool", "unknown pool"),
+    5: ("belowMinimumStake", "resulting stake below the minimum"),
+    6: ("missingRandaoCommitment", "a new validator must give a RANDAO commitment"),
+    7: ("insufficientStake", "not enough bonded stake"),
+    8: ("tooManyUnbondingEntries", "too many concurrent unbonding entries"),
+    9: ("tombstoned", "staker is tombstoned"),
+    10: ("jailed", "staker is jailed"),
+    11: ("unknownEscrow", "unknown escrow"),
+    12: ("notEscrowOwner", "sender does not own the escrow"),
+    13: ("escrowNotExpired", "escrow has not expired"),
+    14: ("escrowClosed", "escrow is closed"),
+    15: ("expiryNotInFuture", "expiry height must be in the future"),
+    16: ("voucherWrongChain", "voucher is for another chain"),
+    17: ("voucherBadSignature", "voucher is not signed by the escrow owner"),
+    18: ("voucherNotIncreasing", "voucher does not exceed the last claimed voucher"),
+    19: ("notActiveWorker", "sender is not an active worker of the pool"),
+    20: ("wrongWindow", "commitment is not for the current window"),
+    21: ("duplicateCommitment", "commitment already recorded"),
+    22: ("invalidCommitment", "commitment counts out of range"),
+    23: ("tooManyCommitments", "too many commitments in this window"),
+    24: ("unknownShard", "unknown shard"),
+    25: ("unknownTicket", "unknown ticket"),
+    26: ("ticketNotAwaitingReveal", "ticket is not awaiting reveal"),
+    27: ("revealDeadlinePassed", "reveal deadline passed"),
+    28: ("notTicketWorker", "only the committing worker may reveal"),
+    29: ("invalidSumProof", "sum-tree path does not lead to the committed root and token total"),
+    30: ("leafMismatch", "leaf does not match the commitment"),
+    31: ("inputHashMismatch", "input tensor does not hash to the leaf's input hash"),
+    32: ("inputTooLarge", "input tensor larger than the pool allows"),
+    33: ("ticketNotRevealed", "ticket has not been revealed"),
+    34: ("challengePeriodOver", "challenge period is over"),
+    35: ("ticketAlreadyAdjudicated", "ticket already adjudicated"),
+    37: ("invalidEvidence", "invalid equivocation evidence"),
+    38: ("evidenceTooOld", "evidence older than the unbonding period"),
+    39: ("evidenceAlreadyProcessed", "offence already punished"),
+    40: ("notJailed", "staker is not jailed"),
+    41: ("jailPeriodNotOver", "jail period not over"),
+    42: ("unknownStaker", "no such staker"),
+    43: ("notVoucherPayee", "only the voucher's payee may claim it"),
+    44: ("claimPeriodOver", "the voucher's window no longer accepts claims"),
+    45: ("noAllocation", "the escrow has no allocation for this payee"),
+    46: ("tooManyPayers", "too many escrows pay this worker in this window"),
+    47: ("tooManyAllocations", "too many payees allocated in this escrow"),
+    48: ("escrowUnlocking", "escrow is closing"),
+    49: ("escrowStillUnlocking", "escrow unlock period not over"),
+    50: ("commitDeadlinePassed", "the window's commitment deadline passed"),
+    51: ("sampleNotInLeaf", "the sampled token is not in the revealed leaf"),
+    52: ("neighbourMismatch", "neighbour leaves missing, invalid or not in strictly increasing key order"),
+    53: ("invalidInputTensor", "input tensor is not a canonical [tokens, hidden] float32 tensor for the leaf"),
+    54: ("duplicateFraudClaim", "fraud claim already committed"),
+    55: ("unknownFraudClaim", "no such fraud claim (ticket, prover and salt must match the commitment)"),
+    56: ("fraudRevealTooEarly", "a fraud claim is revealed in a later block than its commitment"),
+    57: ("fraudRevealTooLate", "fraud claim reveal period over"),
+    58: ("tooManyClaims", "too many fraud claims on this ticket"),
+    59: ("windowNotSettled", "window not settled"),
+    60: ("nothingToPay", "nothing to pay for this worker and window"),
+    61: ("wrongPool", "fraud claim was committed for another pool"),
+}
+RESERVED_FAILURES = {10, 35}
+FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
+
+# tag: (name, fields). Tag 1 (feePaid) is reserved: fees are recorded in the receipt's feePaid field.
+EVENTS = {
+    0: ("transfer", "from key32, to key32, amount u64"),
+    1: ("feePaid", "payer key32, proposer key32, amount u64"),
+    2: ("bonded", "staker key32, role, amount u64"),
+    3: ("unbondingStarted", "staker key32, role, amount u64, entryId u64, matureHeight u64"),
+    4: ("unbonded", "staker key32, role, amount u64, entryId u64"),
+    5: ("slashed", "staker key32, role, amount u64, offence u8, offenceId hash32"),
+    6: ("jailed", "staker key32, role, untilHeight u64"),
+    7: ("unjailed", "staker key32, role"),
+    8: ("tombstoned", "staker key32"),
+    9: ("escrowOpened", "escrowId hash32, owner key32, pool u32, amount u64, expiryHeight u64"),
+    10: ("escrowToppedUp", "escrowId hash32, amount u64, expiryHeight u64"),
+    11: ("escrowClosed", "escrowId hash32, refund u64"),
+    12: ("usageClaimed", "escrowId hash32, payee key32, pool u32, shard u32, window u64, charged u64, fee u64, shortfall u64"),
+    13: ("sharesCommitted", "commitmentId hash32, worker key32, pool u32, window u64, shard u32, tokenTotal u64, samples u32"),
+    14: ("ticketSelected", "ticketId hash32, commitmentId hash32, sample u32, point u64, deadline u64"),
+    15: ("ticketRevealed", "ticketId hash32, leafIndex u32, challengeEnd u64"),
+    16: ("revealWithheld", "ticketId hash32, worker key32"),
+    17: ("fraudProven", "ticketId hash32, worker key32, slashed u64, bounty u64"),
+    18: ("fraudRejected", "ticketId hash32, bondsBurned u64"),
+    19: ("sharesForfeited", "pool u32, worker key32, throughWindow u64"),
+    20: ("escrowUnlocking", "escrowId hash32, untilHeight u64"),
+    21: ("windowSettled", "pool u32, window u64, earned u64"),
+    22: ("payoutCredited", "pool u32, window u64, worker key32, paid u64, refunded u64"),
+    23: ("escrowAllocated", "escrowId hash32, payee key32, amount u64"),
+    24: ("fraudCommitted", "claim hash32, prover key32, bond u64"),
+    25: ("fraudClaimOpened", "ticketId hash32, claim hash32, prover key32"),
+    26: ("bountyPaid", "ticketId hash32, prover key32, bounty u64, bond u64"),
+    27: ("fraudBondReturned", "claim hash32, prover key32, amount u64"),
+    28: ("fraudBondBurned", "claim hash32, prover key32, amount u64"),
+    29: ("ticketVoided", "ticketId hash32, firstWorker key32"),
+    30: ("passReused", "ticketId hash32, worker key32"),
+    31: ("refundCredited", "pool u32, window u64, worker key32, owner key32, amount u64"),
+}
+RESERVED_EVENTS = {1}
+EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
+
+
+def ev(name, *parts):
+    return u8(EVENT_TAG[name]) + b"".join(parts)
+
+
+def role_enc(role):
+    """Canonical `role` (state-machine.md §3): u8 0, or u8 1 ‖ pool u32. `role` is None or a pool id."""
+    return u8(0) if role is None else u8(1) + u32(role)
+
+
+def role_key(role):
+    """Fixed-width key form (§1): 00 00000000, or 01 ‖ pool u32 BE."""
+    return bytes(5) if role is None else b"\x01" + be32(role)
+
+
+class Fail(Exception):
+    def __init__(self, name):
+        super().__init__(name)
+        self.code = FAILURE_CODE[name]
+
+
+class Fault(Exception):
+    pass
+
+
+class BlockInvalid(Exception):
+    """The block is invalid; `str()` is the error text of the vectors."""
+
+
+def status_text(code):
+    return "success" if code == 0 else "failed:%d:%s" % (code, FAILURES[code][1])
+
+
+# =========================================================================================================
+# State keys (state-machine.md §1)
+# =========================================================================================================
+
+class K:
+    @staticmethod
+    def account(k): return b"\x01" + k
+    @staticmethod
+    def staker(role, k): return b"\x02" + role_key(role) + k
+    @staticmethod
+    def unbonding(role, k, i): return b"\x04" + role_key(role) + k + be64(i)
+    @staticmethod
+    def unbonding_queue(h, role, k, i): return b"\x05" + be64(h) + role_key(role) + k + be64(i)
+    @staticmethod
+    def history(role, k, h): return b"\x06" + role_key(role) + k + be64(M64 - h)
+    @staticmethod
+    def escrow(i): return b"\x07" + i
+    @staticmethod
+    def escrow_by_owner(o, i): return b"\x08" + o + i
+    @staticmethod
+    def pool(p): return b"\x09" + be32(p)
+    @staticmethod
+    def window(p, w): return b"\x0a" + be32(p) + be64(w)
+    @staticmethod
+    def work(p, w, k): return b"\x0b" + be32(p) + be64(w) + k
+    @staticmethod
+    def commitment(c): return b"\x0c" + c
+    @staticmethod
+    def selection(h, c): return b"\x0d" + be64(h) + c
+    @staticmethod
+    def ticket(t): return b"\x0e" + t
+    @staticmethod
+    def deadline(h, t): return b"\x0f" + be64(h) + t
+    @staticmethod
+    def case_input(t): return b"\x10" + t
+    @staticmethod
+    def offence(o): return b"\x11" + o
+    @staticmethod
+    def case(t): return b"\x12" + t
+    @staticmethod
+    def forfeiture(p, k): return b"\x13" + be32(p) + k
+    @staticmethod
+    def proposer(h): return b"\x14" + be64(h)
+    @staticmethod
+    def liveness(k): return b"\x15" + k
+    @staticmethod
+    def payout(p, w, k): return b"\x16" + be32(p) + be64(w) + k
+    @staticmethod
+    def by_worker(p, w, k, c): return b"\x19" + be32(p) + be64(w) + k + c
+    @staticmethod
+    def by_status(s, t): return b"\x1a" + u8(s) + t
+    @staticmethod
+    def by_commitment(c, j): return b"\x1c" + c + be32(j)
+    @staticmethod
+    def allocation(e, k): return b"\x21" + e + k
+    @staticmethod
+    def counters(p, w, k, s, e): return b"\x22" + be32(p) + be64(w) + k + be32(s) + e
+    @staticmethod
+    def lane(p, w, k, e): return b"\x24" + be32(p) + be64(w) + k + e
+    @staticmethod
+    def revealed(c): return b"\x25" + c
+    @staticmethod
+    def fraud_commit(c): return b"\x27" + c
+    @staticmethod
+    def fraud_expiry(h, c): return b"\x28" + be64(h) + c
+    @staticmethod
+    def fraud_claim(t, c): return b"\x29" + t + c
+    @staticmethod
+    def adjudication(seq): return b"\x2a" + be64(seq)
+    @staticmethod
+    def case_final(h, t): return b"\x2b" + be64(h) + t
+    @staticmethod
+    def settlement(p, w): return b"\x2c" + be32(p) + be64(w)
+    @staticmethod
+    def prune(h, key): return b"\x2d" + be64(h) + key
+    @staticmethod
+    def glob(name): return b"\x20" + name.encode()
+
+
+_MISSING = object()
+
+
+class State:
+    """The key-value state of one block's execution: reads see this block's writes; a checkpoint journal
+    undoes a failed transaction body; scans are in ascending unsigned key order."""
+
+    def __init__(self, base):
+        self.base = base
+        self.d = dict(base)
+        self._sorted = None
+        self.journal = None
+
+    def get(self, k):
+        return self.d.get(k)
+
+    def _note(self, k):
+        if self.journal is not None:
+            self.journal.append((k, self.d.get(k, _MISSING)))
+
+    def put(self, k, v):
+        self._note(k)
+        if k not in self.d:
+            self._sorted = None
+        self.d[k] = v
+
+    def delete(self, k):
+        if k in self.d:
+            self._note(k)
+            del self.d[k]
+            self._sorted = None
+
+    def keys_sorted(self):
+        if self._sorted is None:
+            self._sorted = sorted(self.d)
+        return self._sorted
+
+    def scan(self, prefix, after=None, limit=None):
+        import bisect
+        ks = self.keys_sorted()
+        i = bisect.bisect_left(ks, prefix) if after is None or after < prefix else bisect.bisect_right(ks, after)
+        out = []
+        while i < len(ks) and ks[i].startswith(prefix) and (limit is None or len(out) < limit):
+            out.append((ks[i], self.d[ks[i]]))
+            i += 1
+        return out
+
+    def begin(self):
+        self.journal = []
+
+    def commit(self):
+        self.journal = None
+
+    def rollback(self):
+        for k, v in reversed(self.journal):
+            if v is _MISSING:
+                if k in self.d:
+                    del self.d[k]
+                    self._sorted = None
+            else:
+                if k not in self.d:
+                    self._sorted = None
+                self.d[k] = v
+        self.journal = None
+
+    def write_set(self):
+        """Net changes against the base, sorted by key; None is a deletion (state-machine.md §8)."""
+        keys = set(self.d) | set(self.base)
+        return [(k, self.d.get(k)) for k in sorted(keys) if self.d.get(k) != self.base.get(k)]
+
+    # typed records
+    def rec(self, key, schema):
+        v = self.d.get(key)
+        if v is None:
+            return None
+        try:
+            return dec(schema, v)
+        except DecodeError as e:
+            raise Fault("corrupt record at %s: %s" % (key.hex(), e))
+
+    def put_rec(self, key, schema, d):
+        self.put(key, enc(schema, d))
+
+    def u64_at(self, key):
+        v = self.d.get(key)
+        return None if v is None else struct.unpack("<Q", v)[0]
+
+
+# =========================================================================================================
+# Transactions (state-machine.md §3)
+# =========================================================================================================
+
+MAX_PROOF = 32
+MAX_INPUT = 4 * 1024 * 1024
+MAX_HEADER = 4096
+
+
+def _role(r):
+    t = r.u8()
+    if t == 0:
+        return None
+    if t == 1:
+        return r.u32()
+    raise DecodeError("unknownTag")
+
+
+def _proof(r):
+    leaf = dec_leaf(r)
+    path = [(r.h(), r.u64()) for _ in range(r.length(MAX_PROOF))]
+    return {"leaf": leaf, "path": path}
+
+
+def enc_proof(p):
+    return enc_leaf(p["leaf"]) + leb(len(p["path"])) + b"".join(h + u64(s) for h, s in p["path"])
+
+
+VOUCHER_FIELDS = ("chainId", "escrowId", "payee", "shard", "window", "input", "output")
+
+
+def voucher_signing_hash(v):
+    return tagged("sharechain/voucher", v["chainId"] + v["escrowId"] + v["payee"] + u32(v["shard"]) + u64(v["window"])
+                  + u64(v["input"]) + u64(v["output"]))
+
+
+def decode_body(r):
+    tag = r.u8()
+    b = {"tag": tag}
+    if tag == 0:
+        b.update(kind="transfer", to=r.h(), amount=r.u64())
+    elif tag == 1:
+        b.update(kind="bond", role=_role(r), amount=r.u64(), commitment=r.optional(r.h))
+    elif tag == 2:
+        b.update(kind="unbond", role=_role(r), amount=r.u64())
+    elif tag == 3:
+        b.update(kind="escrowOpen", pool=r.u32(), amount=r.u64(), expiry=r.u64())
+    elif tag == 4:
+        b.update(kind="escrowTopUp", escrowId=r.h(), amount=r.u64(), expiry=r.optional(r.u64))
+    elif tag == 5:
+        b.update(kind="escrowClose", escrowId=r.h())
+    elif tag == 6:
+        v = {"chainId": r.h(), "escrowId": r.h(), "payee": r.h(), "shard": r.u32(), "window": r.u64(),
+             "input": r.u64(), "output": r.u64(), "signature": r.take(64)}
+        b.update(kind="claimUsage", voucher=v)
+    elif tag == 7:
+        b.update(kind="commitShares", pool=r.u32(), window=r.u64(), shard=r.u32(), leafCount=r.u32(),
+                 tokenTotal=r.u64(), root=r.h())
+    elif tag == 8:
+        b.update(kind="revealTicket", ticketId=r.h(), proof=_proof(r), left=r.optional(lambda: _proof(r)),
+                 right=r.optional(lambda: _proof(r)), input=r.blob(MAX_INPUT))
+    elif tag == 9:
+        b.update(kind="fraudCommit", claim=r.h(), pool=r.u32())
+    elif tag == 10:
+        b.update(kind="doubleSignEvidence", a=r.blob(MAX_HEADER), b=r.blob(MAX_HEADER))
+    elif tag == 11:
+        b.update(kind="unjail", role=_role(r))
+    elif tag == 12:
+        b.update(kind="escrowAllocate", escrowId=r.h(), payee=r.h(), amount=r.u64())
+    elif tag == 13:
+        b.update(kind="fraudReveal", ticketId=r.h(), salt=r.h(), input=r.blob(MAX_INPUT))
+    elif tag == 14:
+        b.update(kind="claimPayout", pool=r.u32(), window=r.u64(), worker=r.h())
+    else:
+        raise DecodeError("unknownTag")
+    return b
+
+
+def decode_tx(raw):
+    """SignedTransaction = chainId ‖ sender ‖ nonce u64 ‖ fee u64 ‖ body ‖ signature(64)."""
+    r = Reader(raw)
+    tx = {"chainId": r.h(), "sender": r.h(), "nonce": r.u64(), "fee": r.u64()}
+    tx["body"] = decode_body(r)
+    unsigned_end = r.pos
+    tx["signature"] = r.take(64)
+    r.finish()
+    tx["raw"] = raw
+    tx["size"] = len(raw)
+    tx["signingHash"] = tagged("sharechain/tx-sig", raw[:unsigned_end])
+    tx["id"] = tagged("sharechain/tx", raw)
+    return tx
+
+
+# =========================================================================================================
+# Sum trees (economics.md §3)
+# =========================================================================================================
+
+def leaf_node(leaf):
+    return (tagged("sharechain/pass-leaf", enc_leaf(leaf)), leaf["tokenCount"])
+
+
+def sum_parent(l, r):
+    s = l[1] + r[1]
+    if s > M64:
+        return None
+    return (tagged("sharechain/sum-node", l[0] + r[0] + u64(l[1]) + u64(r[1])), s)
+
+
+def tree_depth(n):
+    d = 0
+    while (1 << d) < n:
+        d += 1
+    return d
+
+
+def content_key(leaf):
+    return tagged("sharechain/pass-key", u32(leaf["shard"]) + u64(leaf["positionOffset"]) + u32(leaf["tokenCount"])
+                  + leaf["inputHash"])
+
+
+def verify_sum_path(proof, leaf_count, root, token_total):
+    """The offset of the leaf's first token, or None (economics.md §3)."""
+    leaf = proof["leaf"]
+    if leaf["index"] >= leaf_count or len(proof["path"]) != tree_depth(leaf_count):
+        return None
+    node = leaf_node(leaf)
+    offset = 0
+    i = leaf["index"]
+    for sib in proof["path"]:
+        if i & 1 == 0:
+            node = sum_parent(node, sib)
+        else:
+            node = sum_parent(sib, node)
+            if node is not None:
+                offset += sib[1]
+        if node is None:
+            return None
+        i >>= 1
+    if node[0] != root or node[1] != token_total:
+        return None
+    return offset
+
+
+def canonical_input_ok(b, tokens, hidden):
+    """TNS1 rank-2 float32 [tokens, hidden], finite, no negative zero (economics.md §3, tensor-tns1.md)."""
+    if len(b) != 22 + tokens * hidden * 4 or b[:6] != b"TNS1\x01\x02":
+        return False
+    if struct.unpack("<Q", b[6:14])[0] != tokens or struct.unpack("<Q", b[14:22])[0] != hidden:
+        return False
+    for (bits,) in struct.iter_unpack("<I", b[22:]):
+        if bits & 0x7F800000 == 0x7F800000 or bits == 0x80000000:
+            return False
+    return True
+
+
+def fraud_claim_hash(ticket, prover, salt):
+    return tagged("sharechain/fraud-claim", ticket + prover + salt)
+
+
+# ---- the two stand-ins of the vectors (Specs/vectors/ledger/README.md) ----------------------------------
+
+def fake_canonical_output(inp, shard, offset):
+    return tagged("test/fake-executor", bytes_field(inp) + u32(shard) + u64(offset))
+
+
+def fake_adjudicate(inp, shard, offset):
+    """('output', hash) or ('invalid', None)."""
+    if len(inp) == 0:
+        return ("invalid", None)
+    return ("output", fake_canonical_output(inp, shard, offset))
+
+
+def fake_header_parse(b):
+    if len(b) != 32 + 8 + 8 + 1 + 64:
+        return None
+    k = b[:32]
+    if not schnorr_verify(k, tagged("test/header", b[:49]), b[49:]):
+        return None
+    return (k, struct.unpack("<Q", b[32:40])[0], struct.unpack("<Q", b[40:48])[0])
+
+
+def fake_equivocation(a, b):
+    """(offender, height of header A, slot) or None."""
+    if a == b:
+        return None
+    pa, pb = fake_header_parse(a), fake_header_parse(b)
+    if pa is None or pb is None or pa[0] != pb[0] or pa[2] != pb[2]:
+        return None
+    return pa
+
+
+# =========================================================================================================
+# The state transition (state-machine.md §3.1–§4, economics.md §2–§5)
+# =========================================================================================================
+
+def bps_of(amount, bps):
+    return amount * bps // 10000
+
+
+def cumulative_floor(total, weights):
+    """economics.md §5: share_k = ⌊T·C_k/S⌋ − ⌊T·C_{k−1}/S⌋."""
+    s = sum(weights)
+    if s == 0 or s > M64:
+        return None
+    out, c, prev = [], 0, 0
+    for w in weights:
+        c += w
+        upto = total * c // s
+        out.append(upto - prev)
+        prev = upto
+    return out
+
+
+class Ledger:
+    def __init__(self, params, chain_id):
+        self.params = params
+        self.chain_id = chain_id
+
+    def apply_block(self, base, ctx, raw_txs):
+        """Returns (receipts as bytes, statuses, write set); raises BlockInvalid."""
+        x = Exec(self, ctx, State(base))
+        x.begin_block()
+        receipts, statuses = [], []
+        for i, raw in enumerate(raw_txs):
+            rc, st = x.apply_tx(i, raw)
+            receipts.append(rc)
+            statuses.append(st)
+        x.end_block()
+        receipts.append(receipt_bytes(ZERO32, 0, 0, x.system_events))
+        statuses.append("success")
+        return receipts, statuses, x.state.write_set(), x.state
+
+
+def receipt_bytes(txid, code, fee, events):
+    """Receipt = txId ‖ status u16 ‖ feePaid u64 ‖ list<Event> (state-machine.md §4)."""
+    return txid + u16(code) + u64(fee) + leb(len(events)) + b"".join(events)
+
+
+class Exec:
+    def __init__(self, ledger, ctx, state):
+        self.L = ledger
+        self.p = ledger.params
+        self.ctx = ctx
+        self.h = ctx["height"]
+        self.state = state
+        self.system_events = []
+        self.tx_events = []
+        self.trace = set()      # rule ids exercised (coverage)
+
+    def t(self, rule):
+        self.trace.add(rule)
+
+    def emit(self, target, e):
+        (self.tx_events if target == "tx" else self.system_events).append(e)
+        self.trace.add("event:" + EVENTS[e[0]][0])
+
+    # ---- accounts, globals ------------------------------------------------------------------------------
+    def account(self, k):
+        return self.state.rec(K.account(k), ACCOUNT) or {"balance": 0, "nonce": 0}
+
+    def set_account(self, k, a):
+        if a["balance"] == 0 and a["nonce"] == 0:
+            self.state.delete(K.account(k))
+        else:
+            self.state.put_rec(K.account(k), ACCOUNT, a)
+
+    def credit(self, k, amount):
+        if amount == 0:
+            return
+        a = self.account(k)
+        if a["balance"] + amount > M64:
+            raise Fail("amountOverflow")
+        a["balance"] += amount
+        self.set_account(k, a)
+
+    def debit(self, k, amount):
+        if amount == 0:
+            return
+        a = self.account(k)
+        if a["balance"] < amount:
+            raise Fail("insufficientBalance")
+        a["balance"] -= amount
+        self.set_account(k, a)
+
+    def g64(self, name):
+        v = self.state.u64_at(K.glob(name))
+        return 0 if v is None else v
+
+    def set_g64(self, name, v):
+        self.state.put(K.glob(name), u64(v))
+
+    def burn(self, amount):
+        b = self.g64("burned") + amount
+        if b > M64:
+            raise Fault("burned total overflow")
+        self.set_g64("burned", b)
+
+    def randao_mix(self):
+        return self.state.get(K.glob("randaoMix")) or ZERO32
+
+    def pool(self, pid):
+        v = self.state.get(K.pool(pid))
+        return None if v is None else dec_pool(v)
+
+    def pools(self):
+        return [dec_pool(v) for _, v in self.state.scan(b"\x09")]
+
+    def window_rec(self, pid, w):
+        return self.state.rec(K.window(pid, w), WINDOW)
+
+    def new_window(self):
+        return {"status": W_OPEN, "earned": 0, "feesBurned": 0, "commitments": 0, "tickets": 0,
+                "pendingAdjudications": 0, "paid": 0, "refunded": 0}
+
+    # ---- stakers ----------------------------------------------------------------------------------------
+    def staker(self, role, k):
+        return self.state.rec(K.staker(role, k), STAKER)
+
+    def set_staker(self, role, k, s):
+        prev = self.staker(role, k)
+        self.state.put_rec(K.staker(role, k), STAKER, s)
+        if prev is None or prev["stake"] != s["stake"]:
+            self.state.put(K.history(role, k, self.h), u64(s["stake"]))
+
+    def stake_at(self, role, k, height):
+        """Stake at the end of block `height`: the newest history entry at or below it (0 before the first)."""
+        prefix = b"\x06" + role_key(role) + k
+        after = None if height == M64 else K.history(role, k, height + 1)
+        got = self.state.scan(prefix, after=after, limit=1)
+        return struct.unpack("<Q", got[0][1])[0] if got else 0
+
+    def min_stake(self, role):
+        if role is None:
+            return self.p["validatorMinStake"]
+        pool = self.pool(role)
+        return None if pool is None else pool["minWorkerStake"]
+
+    # ---- envelope and execution (§3.1, §3.2) ----------------------------------------------------------
+    def apply_tx(self, index, raw):
+        try:
+            tx = decode_tx(raw)
+        except DecodeError as e:
+            raise BlockInvalid("transaction %d cannot be decoded: %s" % (index, e))
+        a = self.account(tx["sender"])
+        err = self.envelope_error(tx, a)
+        if err is not None:
+            raise BlockInvalid("transaction %d is invalid: %s" % (index, err))
+        a["nonce"] += 1
+        a["balance"] -= tx["fee"]
+        self.set_account(tx["sender"], a)
+        try:
+            self.credit(self.ctx["proposer"], tx["fee"])
+        except Fail:
+            raise Fault("fee credit overflow")
+        self.tx_events = []
+        self.state.begin()
+        kind = tx["body"]["kind"]
+        self.t("tx:" + kind)
+        try:
+            self.execute(tx)
+            self.state.commit()
+            self.t("tx:%s:success" % kind)
+            return receipt_bytes(tx["id"], 0, tx["fee"], self.tx_events), "success"
+        except Fail as f:
+            self.state.rollback()
+            self.t("fail:" + FAILURES[f.code][0])
+            self.t("tx:%s:fail:%s" % (kind, FAILURES[f.code][0]))
+            return receipt_bytes(tx["id"], f.code, tx["fee"], []), status_text(f.code)
+
+    def envelope_error(self, tx, a):
+        p = self.p
+        if tx["chainId"] != self.L.chain_id:
+            self.t("envelope:1")
+            return "transaction is for another chain"
+        if tx["size"] > p["maxTransactionBytes"]:
+            self.t("envelope:2")
+            return "transaction is %d bytes, maximum %d" % (tx["size"], p["maxTransactionBytes"])
+        if tx["nonce"] != a["nonce"]:
+            self.t("envelope:3")
+            return "nonce %d, expected %d" % (tx["nonce"], a["nonce"])
+        minimum = p["minFeePerByte"] * tx["size"]
+        if tx["fee"] < minimum:
+            self.t("envelope:4")
+            return "fee %d below the minimum %d" % (tx["fee"], minimum)
+        if a["balance"] < tx["fee"]:
+            self.t("envelope:5")
+            return "balance %d cannot pay fee %d" % (a["balance"], tx["fee"])
+        if not schnorr_verify(tx["sender"], tx["signingHash"], tx["signature"]):
+            self.t("envelope:6")
+            return "bad signature"
+        return None
+
+    def execute(self, tx):
+        b = tx["body"]
+        s = tx["sender"]
+        k = b["kind"]
+        if k == "transfer":
+            if b["amount"] == 0:
+                raise Fail("zeroAmount")
+            self.debit(s, b["amount"])
+            self.credit(b["to"], b["amount"])
+            self.emit("tx", ev("transfer", s, b["to"], u64(b["amount"])))
+        elif k == "bond":
+            self.bond(s, b["role"], b["amount"], b["commitment"])
+        elif k == "unbond":
+            self.unbond(s, b["role"], b["amount"])
+        elif k == "unjail":
+            self.unjail(s, b["role"])
+        elif k == "escrowOpen":
+            self.escrow_open(s, tx["nonce"], b["pool"], b["amount"], b["expiry"])
+        elif k == "escrowTopUp":
+            self.escrow_top_up(s, b["escrowId"], b["amount"], b["expiry"])
+        elif k == "escrowClose":
+            self.escrow_close(s, b["escrowId"])
+        elif k == "escrowAllocate":
+            self.escrow_allocate(s, b["escrowId"], b["payee"], b["amount"])
+        elif k == "claimUsage":
+            self.claim_usage(s, b["voucher"])
+        elif k == "commitShares":
+            self.commit_shares(s, b)
+        elif k == "revealTicket":
+            self.reveal_ticket(s, b, tx["id"])
+        elif k == "fraudCommit":
+            self.fraud_commit(s, b["claim"], b["pool"])
+        elif k == "fraudReveal":
+            self.fraud_reveal(s, b["ticketId"], b["salt"], b["input"])
+        elif k == "claimPayout":
+            self.claim_payout(b["pool"], b["window"], b["worker"])
+        elif k == "doubleSignEvidence":
+            self.double_sign(b["a"], b["b"])
+        else:
+            raise AssertionError(k)
+
+    # ---- staking ----------------------------------------------------------------------------------------
+    def bond(self, sender, role, amount, commitment):
+        minimum = self.min_stake(role)
+        if minimum is None:
+            raise Fail("unknownPool")
+        st = self.staker(role, sender)
+        if st is not None:
+            if st["status"][0] == TOMBSTONED:
+                raise Fail("tombstoned")
+            if role is None and commitment is not None:
+                self.t("bond:recommit")
+                st["randaoCommitment"] = commitment
+            elif amount == 0:
+                raise Fail("zeroAmount")
+        else:
+            if role is None and commitment is None:
+                raise Fail("missingRandaoCommitment")
+            if amount == 0:
+                raise Fail("zeroAmount")
+            st = {"stake": 0, "status": (ACTIVE, 0), "randaoCommitment": commitment if role is None else ZERO32,
+                  "since": self.h}
+        self.debit(sender, amount)
+        if st["stake"] + amount > M64:
+            raise Fail("amountOverflow")
+        st["stake"] += amount
+        if st["stake"] < minimum:
+            raise Fail("belowMinimumStake")
+        self.set_staker(role, sender, st)
+        self.emit("tx", ev("bonded", sender, role_enc(role), u64(amount)))
+
+    def unbond(self, sender, role, amount):
+        st = self.staker(role, sender)
+        if st is None:
+            raise Fail("unknownStaker")
+        if amount == 0:
+            raise Fail("zeroAmount")
+        if st["stake"] < amount:
+            raise Fail("insufficientStake")
+        if len(self.state.scan(b"\x04" + role_key(role) + sender)) >= self.p["maxUnbondingEntries"]:
+            raise Fail("tooManyUnbondingEntries")
+        i = self.g64("nextUnbondingId")
+        self.set_g64("nextUnbondingId", i + 1)
+        mature = self.h + self.p["unbondingBlocks"]
+        if mature > M64:
+            raise Fail("amountOverflow")
+        st["stake"] -= amount
+        self.set_staker(role, sender, st)
+        self.state.put_rec(K.unbonding(role, sender, i), UNBONDING,
+                           {"amount": amount, "createdHeight": self.h, "matureHeight": mature})
+        self.state.put(K.unbonding_queue(mature, role, sender, i), b"")
+        self.emit("tx", ev("unbondingStarted", sender, role_enc(role), u64(amount), u64(i), u64(mature)))
+
+    def unjail(self, sender, role):
+        st = self.staker(role, sender)
+        if st is None:
+            raise Fail("unknownStaker")
+        tag, until = st["status"]
+        if tag == ACTIVE:
+            raise Fail("notJailed")
+        if tag == TOMBSTONED:
+            raise Fail("tombstoned")
+        if self.h < until:
+            raise Fail("jailPeriodNotOver")
+        minimum = self.min_stake(role)
+        if minimum is None or st["stake"] < minimum:
+            raise Fail("belowMinimumStake")
+        st["status"] = (ACTIVE, 0)
+        self.set_staker(role, sender, st)
+        self.emit("tx", ev("unjailed", sender, role_enc(role)))
+
+    def slash(self, k, role, bps, offence_height, kind, offence_id, target):
+        """economics.md §4 (conviction) and consensus.md §5: `bps` of the stake bonded at the offence."""
+        st = self.staker(role, k)
+        if st is None:
+            return 0
+        base = self.stake_at(role, k, offence_height)
+        entries = [(ek, dec(UNBONDING, ev_)) for ek, ev_ in self.state.scan(b"\x04" + role_key(role) + k)]
+        for _, e in entries:
+            if e["createdHeight"] == offence_height:
+                base += e["amount"]
+        remaining = bps_of(base, bps)
+        taken = 0
+        for ek, e in entries:
+            if e["createdHeight"] >= offence_height and remaining > 0:
+                self.t("slash:unbonding")
+                cut = min(remaining, e["amount"])
+                e["amount"] -= cut
+                remaining -= cut
+                taken += cut
+                if e["amount"] == 0:
+                    self.state.delete(ek)
+                    self.state.delete(K.unbonding_queue(e["matureHeight"], role, k, struct.unpack(">Q", ek[38:46])[0]))
+                else:
+                    self.state.put_rec(ek, UNBONDING, e)
+        from_stake = min(remaining, st["stake"])
+        st["stake"] -= from_stake
+        taken += from_stake
+        self.set_staker(role, k, st)
+        if taken > 0:
+            self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
+        return taken
+
+    def jail(self, k, role, target):
+        st = self.staker(role, k)
+        if st is None or st["status"][0] == TOMBSTONED:
+            return
+        until = self.h + self.p["jailBlocks"]
+        st["status"] = (JAILED, until)
+        self.set_staker(role, k, st)
+        self.emit(target, ev("jailed", k, role_enc(role), u64(until)))
+
+    def double_sign(self, a, b):
+        eq = fake_equivocation(a, b)
+        if eq is None or eq[1] > self.h:
+            raise Fail("invalidEvidence")
+        offender, eh, slot = eq
+        if self.h - eh > self.p["unbondingBlocks"]:
+            raise Fail("evidenceTooOld")
+        offence = H_id(b"\x12" + offender + u64(slot))
+        if self.state.get(K.offence(offence)) is not None:
+            raise Fail("evidenceAlreadyProcessed")
+        if self.staker(None, offender) is None:
+            raise Fail("unknownStaker")
+        self.state.put(K.offence(offence), u64(self.h))
+        taken = self.slash(offender, None, self.p["equivocationSlashBps"], eh, OFF_EQUIVOCATION, offence, "tx")
+        self.burn(taken)
+        st = self.staker(None, offender)
+        st["status"] = (TOMBSTONED, 0)
+        self.set_staker(None, offender, st)
+        self.emit("tx", ev("tombstoned", offender))
+
+    # ---- escrows (economics.md §2) -----------------------------------------------------------------------
+    def escrow(self, i):
+        e = self.state.rec(K.escrow(i), ESCROW)
+        if e is None:
+            raise Fail("unknownEscrow")
+        return e
+
+    def owned_open_escrow(self, sender, i):
+        e = self.escrow(i)
+        if e["owner"] != sender:
+            raise Fail("notEscrowOwner")
+        if e["status"][0] == UNLOCKING:
+            raise Fail("escrowUnlocking")
+        if e["status"][0] == CLOSED:
+            raise Fail("escrowClosed")
+        return e
+
+    def escrow_open(self, sender, nonce, pid, amount, expiry):
+        if self.pool(pid) is None:
+            raise Fail("unknownPool")
+        if amount == 0:
+            raise Fail("zeroAmount")
+        if expiry <= self.h:
+            raise Fail("expiryNotInFuture")
+        self.debit(sender, amount)
+        i = H_id(b"\x01" + sender + u64(nonce))
+        self.state.put_rec(K.escrow(i), ESCROW, {
+            "owner": sender, "pool": pid, "balance": amount, "allocated": 0, "expiryHeight": expiry,
+            "openedHeight": self.h, "totalCharged": 0, "shortfall": 0, "status": (OPEN, 0)})
+        self.state.put(K.escrow_by_owner(sender, i), b"")
+        self.emit("tx", ev("escrowOpened", i, sender, u32(pid), u64(amount), u64(expiry)))
+
+    def escrow_top_up(self, sender, i, amount, expiry):
+        e = self.owned_open_escrow(sender, i)
+        if amount == 0 and expiry is None:
+            raise Fail("zeroAmount")
+        if expiry is not None:
+            if not (expiry > self.h and expiry >= e["expiryHeight"]):
+                raise Fail("expiryNotInFuture")
+            e["expiryHeight"] = expiry
+        self.debit(sender, amount)
+        if e["balance"] + amount > M64:
+            raise Fail("amountOverflow")
+        e["balance"] += amount
+        self.state.put_rec(K.escrow(i), ESCROW, e)
+        self.emit("tx", ev("escrowToppedUp", i, u64(amount), u64(e["expiryHeight"])))
+
+    def escrow_allocate(self, sender, i, payee, amount):
+        e = self.owned_open_escrow(sender, i)
+        if amount == 0:
+            raise Fail("zeroAmount")
+        if e["balance"] - e["allocated"] < amount:
+            raise Fail("insufficientBalance")
+        key = K.allocation(i, payee)
+        a = self.state.rec(key, ALLOCATION)
+        if a is None:
+            if len(self.state.scan(b"\x21" + i)) >= self.p["maxAllocationsPerEscrow"]:
+                raise Fail("tooManyAllocations")
+            a = {"remaining": 0, "charged": 0}
+        a["remaining"] += amount
+        e["allocated"] += amount
+        self.state.put_rec(key, ALLOCATION, a)
+        self.state.put_rec(K.escrow(i), ESCROW, e)
+        self.emit("tx", ev("escrowAllocated", i, payee, u64(amount)))
+
+    def escrow_close(self, sender, i):
+        e = self.escrow(i)
+        if e["owner"] != sender:
+            raise Fail("notEscrowOwner")
+        tag, until = e["status"]
+        if tag == CLOSED:
+            raise Fail("escrowClosed")
+        if tag == OPEN:
+            if self.h < e["expiryHeight"]:
+                raise Fail("escrowNotExpired")
+            until = self.h + self.p["escrowUnlockBlocks"]
+            e["status"] = (UNLOCKING, until)
+            self.state.put_rec(K.escrow(i), ESCROW, e)
+            self.emit("tx", ev("escrowUnlocking", i, u64(until)))
+            return
+        if self.h < until:
+            raise Fail("escrowStillUnlocking")
+        refund = e["balance"]
+        self.credit(sender, refund)
+        for ak, _ in self.state.scan(b"\x21" + i):
+            self.state.delete(ak)
+        e["balance"] = 0
+        e["allocated"] = 0
+        e["status"] = (CLOSED, 0)
+        self.state.put_rec(K.escrow(i), ESCROW, e)
+        self.emit("tx", ev("escrowClosed", i, u64(refund)))
+
+    def claim_usage(self, sender, v):
+        if v["chainId"] != self.L.chain_id:
+            raise Fail("voucherWrongChain")
+        if sender != v["payee"]:
+            raise Fail("notVoucherPayee")
+        e = self.escrow(v["escrowId"])
+        tag, until = e["status"]
+        if tag == CLOSED:
+            raise Fail("escrowClosed")
+        if tag == UNLOCKING and self.h >= until:
+            raise Fail("claimPeriodOver")
+        pool = self.pool(e["pool"])
+        if pool is None:
+            raise Fault("escrow of unknown pool")
+        if v["shard"] >= len(pool["shards"]):
+            raise Fail("unknownShard")
+        if v["window"] > window_of(pool, self.h):
+            raise Fail("wrongWindow")
+        if self.h > commit_deadline(pool, v["window"]):
+            raise Fail("claimPeriodOver")
+        if not schnorr_verify(e["owner"], voucher_signing_hash(v), v["signature"]):
+            raise Fail("voucherBadSignature")
+        pid, w, payee, shard, eid = pool["id"], v["window"], v["payee"], v["shard"], v["escrowId"]
+        ckey = K.counters(pid, w, payee, shard, eid)
+        c = self.state.rec(ckey, COUNTERS) or {"inputTokens": 0, "outputTokens": 0}
+        if not (v["input"] >= c["inputTokens"] and v["output"] >= c["outputTokens"]
+                and (v["input"] > c["inputTokens"] or v["output"] > c["outputTokens"])):
+            raise Fail("voucherNotIncreasing")
+        din, dout = v["input"] - c["inputTokens"], v["output"] - c["outputTokens"]
+        sh = pool["shards"][shard]
+        pin, pout = din * sh["priceInputToken"], dout * sh["priceOutputToken"]
+        if pin > M64 or pout > M64 or pin + pout > M64 or din + dout > M64:
+            raise Fail("amountOverflow")
+        charge, tokens = pin + pout, din + dout
+        akey = K.allocation(eid, payee)
+        a = self.state.rec(akey, ALLOCATION)
+        if a is None:
+            raise Fail("noAllocation")
+        charged = min(charge, a["remaining"])
+        short = charge - charged
+        fee = bps_of(charged, self.p["protocolFeeBps"])
+        net = charged - fee
+        wkey = K.work(pid, w, payee)
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0}
+        lkey = K.lane(pid, w, payee, eid)
+        lane = self.state.rec(lkey, LANE)
+        if lane is None:
+            if work["payers"] >= self.p["maxPayersPerWorkerWindow"]:
+                raise Fail("tooManyPayers")
+            work["payers"] += 1
+            lane = {"owner": e["owner"], "amount": 0}
+        sw = self.shard_work(work, shard)
+        if sw["paidTokens"] + tokens > M64 or sw["earned"] + net > M64:
+            raise Fail("amountOverflow")
+        sw["paidTokens"] += tokens
+        sw["earned"] += net
+        lane["amount"] += net
+        win = self.window_rec(pid, w) or self.new_window()
+        if win["status"] != W_OPEN:
+            raise Fail("claimPeriodOver")
+        win["earned"] = (win["earned"] + net) & M64
+        win["feesBurned"] = (win["feesBurned"] + fee) & M64
+        if short:
+            self.t("claim:shortfall")
+        a["remaining"] -= charged
+        a["charged"] = (a["charged"] + charged) & M64
+        e["balance"] -= charged
+        e["allocated"] -= charged
+        e["totalCharged"] = (e["totalCharged"] + charged) & M64
+        e["shortfall"] = (e["shortfall"] + short) & M64
+        self.burn(fee)
+        self.state.put_rec(ckey, COUNTERS, {"inputTokens": v["input"], "outputTokens": v["output"]})
+        self.state.put_rec(akey, ALLOCATION, a)
+        self.state.put_rec(K.escrow(eid), ESCROW, e)
+        self.state.put_rec(wkey, WORK, work)
+        self.state.put_rec(lkey, LANE, lane)
+        self.state.put_rec(K.window(pid, w), WINDOW, win)
+        self.emit("tx", ev("usageClaimed", eid, payee, u32(pid), u32(shard), u64(w), u64(charged), u64(fee), u64(short)))
+
+    @staticmethod
+    def shard_work(work, shard):
+        for s in work["shards"]:
+            if s["shard"] == shard:
+                return s
+        s = {"shard": shard, "paidTokens": 0, "earned": 0, "committedTokens": 0, "commitments": 0}
+        work["shards"].append(s)
+        work["shards"].sort(key=lambda x: x["shard"])
+        return s
+
+    # ---- commitments, samples, reveals (economics.md §3) -------------------------------------------------
+    def commit_shares(self, sender, b):
+        pid, w, shard, lc, tt, root = b["pool"], b["window"], b["shard"], b["leafCount"], b["tokenTotal"], b["root"]
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        st = self.staker(pid, sender)
+        if st is None or st["status"][0] != ACTIVE or st["stake"] < pool["minWorkerStake"]:
+            raise Fail("notActiveWorker")
+        if shard >= len(pool["shards"]):
+            raise Fail("unknownShard")
+        if self.h < start_height(pool, w):
+            raise Fail("wrongWindow")
+        if self.h > commit_deadline(pool, w):
+            raise Fail("commitDeadlinePassed")
+        if not (1 <= lc <= self.p["maxLeavesPerCommitment"] and lc <= tt <= lc * pool["maxTokensPerPass"]):
+            raise Fail("invalidCommitment")
+        cid = H_id(b"\x02" + sender + u32(pid) + u64(w) + u32(shard) + root)
+        if self.state.get(K.commitment(cid)) is not None:
+            raise Fail("duplicateCommitment")
+        wkey = K.work(pid, w, sender)
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0}
+        sw = self.shard_work(work, shard)
+        if sw["commitments"] >= self.p["maxCommitmentsPerWindow"]:
+            raise Fail("tooManyCommitments")
+        if sw["committedTokens"] + tt > M64:
+            raise Fail("amountOverflow")
+        sw["committedTokens"] += tt
+        sw["commitments"] += 1
+        m = sample_count(pool, tt)
+        fee = pool["ticketFee"] * m
+        if fee > M64:
+            raise Fail("amountOverflow")
+        self.debit(sender, fee)
+        self.burn(fee)
+        win = self.window_rec(pid, w) or self.new_window()
+        win["commitments"] = (win["commitments"] + 1) & M64
+        self.state.put_rec(K.window(pid, w), WINDOW, win)
+        self.state.put_rec(wkey, WORK, work)
+        sel = self.h + self.p["beaconDelay"]
+        self.state.put_rec(K.commitment(cid), COMMITMENT, {
+            "worker": sender, "pool": pid, "window": w, "shard": shard, "leafCount": lc, "tokenTotal": tt, "root": root,
+            "includedHeight": self.h, "selectionHeight": sel, "samples": m, "voided": 0, "selectionDone": False})
+        self.state.put(K.by_worker(pid, w, sender, cid), b"")
+        self.state.put(K.selection(sel, cid), b"")
+        self.emit("tx", ev("sharesCommitted", cid, sender, u32(pid), u64(w), u32(shard), u64(tt), u32(m)))
+
+    def put_ticket(self, tid, t, previous):
+        if previous is not None and previous != t["status"]:
+            self.state.delete(K.by_status(previous, tid))
+        self.state.put(K.by_status(t["status"], tid), b"")
+        self.state.put_rec(K.ticket(tid), TICKET, t)
+
+    def neighbour_ok(self, proof, index, c, pool, key, is_left):
+        if index < 0 or index >= c["leafCount"]:
+            return proof is None
+        if proof is None:
+            return False
+        l = proof["leaf"]
+        if l["index"] != index or l["shard"] != c["shard"] or not 1 <= l["tokenCount"] <= pool["maxTokensPerPass"]:
+            return False
+        if verify_sum_path(proof, c["leafCount"], c["root"], c["tokenTotal"]) is None:
+            return False
+        nk = content_key(l)
+        return nk < key if is_left else key < nk
+
+    def reveal_ticket(self, sender, b, txid):
+        tid = b["ticketId"]
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        if t["status"] != T_AWAITING:
+            raise Fail("ticketNotAwaitingReveal")
+        if self.h > t["revealDeadline"]:
+            raise Fail("revealDeadlinePassed")
+        if sender != t["worker"]:
+            raise Fail("notTicketWorker")
+        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+        pool = self.pool(t["pool"])
+        if c is None or pool is None:
+            raise Fault("ticket without commitment or pool")
+        leaf = b["proof"]["leaf"]
+        if leaf["shard"] != c["shard"] or not 1 <= leaf["tokenCount"] <= pool["maxTokensPerPass"]:
+            raise Fail("leafMismatch")
+        offset = verify_sum_path(b["proof"], c["leafCount"], c["root"], c["tokenTotal"])
+        if offset is None:
+            raise Fail("invalidSumProof")
+        if not (t["point"] >= offset and t["point"] - offset < leaf["tokenCount"]):
+            raise Fail("sampleNotInLeaf")
+        key = content_key(leaf)
+        if not (self.neighbour_ok(b["left"], leaf["index"] - 1, c, pool, key, True)
+                and self.neighbour_ok(b["right"], leaf["index"] + 1, c, pool, key, False)):
+            raise Fail("neighbourMismatch")
+        inp = b["input"]
+        if len(inp) > max_input_bytes(pool):
+            raise Fail("inputTooLarge")
+        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+            raise Fail("inputHashMismatch")
+        if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
+            raise Fail("invalidInputTensor")
+        t["leaf"] = leaf
+        t["revealedHeight"] = self.h
+        t["revealTx"] = txid
+        self.state.delete(K.deadline(t["revealDeadline"], tid))
+        self.emit("tx", ev("ticketRevealed", tid, u32(leaf["index"]), u64(t["challengeEnd"])))
+        pkey = K.revealed(key)
+        first = self.state.rec(pkey, REVEALED)
+        if first is not None and first["commitmentId"] != t["commitmentId"]:
+            if first["worker"] == sender:
+                t["status"] = T_REUSED
+                self.put_ticket(tid, t, T_AWAITING)
+                self.emit("tx", ev("passReused", tid, sender))
+                slashed = self.convict(sender, pool, t["commitmentId"], c["includedHeight"], OFF_REUSED, "tx")
+                self.burn(slashed)
+            else:
+                t["status"] = T_VOIDED
+                self.put_ticket(tid, t, T_AWAITING)
+                c["voided"] += 1
+                self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
+                self.emit("tx", ev("ticketVoided", tid, first["worker"]))
+            return
+        if first is None:
+            self.state.put_rec(pkey, REVEALED, {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h})
+            self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
+        else:
+            self.t("reveal:samePassTwiceInOneCommitment")
+        t["status"] = T_REVEALED
+        self.put_ticket(tid, t, T_AWAITING)
+
+    def convict(self, worker, pool, cid, included, kind, target):
+        """economics.md §4 Conviction: once per commitment (offence H_id(10 ‖ commitmentId))."""
+        offence = H_id(b"\x10" + cid)
+        if self.state.get(K.offence(offence)) is not None:
+            self.t("convict:alreadyPunished")
+            return 0
+        self.state.put(K.offence(offence), u64(self.h))
+        role = pool["id"]
+        slashed = self.slash(worker, role, pool["fraudSlashBps"], included, kind, offence, target)
+        self.jail(worker, role, target)
+        through = window_of(pool, self.h)
+        fkey = K.forfeiture(pool["id"], worker)
+        prev = self.state.u64_at(fkey)
+        through = max(prev or 0, through)
+        self.state.put(fkey, u64(through))
+        self.emit(target, ev("sharesForfeited", u32(pool["id"]), worker, u64(through)))
+        return slashed
+
+    # ---- fraud claims (economics.md §4) ------------------------------------------------------------------
+    def fraud_commit(self, sender, claim, pid):
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        key = K.fraud_commit(claim)
+        if self.state.get(key) is not None:
+            raise Fail("duplicateFraudClaim")
+        bond = pool["fraudProofBond"]
+        self.debit(sender, bond)
+        self.state.put_rec(key, FRAUD_COMMIT, {"prover": sender, "pool": pid, "height": self.h, "bond": bond})
+        self.state.put(K.fraud_expiry(self.h + pool["fraudRevealBlocks"], claim), b"")
+        self.emit("tx", ev("fraudCommitted", claim, sender, u64(bond)))
+
+    def fraud_reveal(self, sender, tid, salt, inp):
+        claim = fraud_claim_hash(tid, sender, salt)
+        ckey = K.fraud_commit(claim)
+        fc = self.state.rec(ckey, FRAUD_COMMIT)
+        if fc is None:
+            raise Fail("unknownFraudClaim")
+        if fc["height"] >= self.h:
+            raise Fail("fraudRevealTooEarly")
+        pool = self.pool(fc["pool"])
+        if pool is None:
+            raise Fault("fraud claim of unknown pool")
+        if self.h > fc["height"] + pool["fraudRevealBlocks"]:
+            raise Fail("fraudRevealTooLate")
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        if t["pool"] != fc["pool"]:
+            raise Fail("wrongPool")
+        if t["status"] not in (T_REVEALED, T_FRAUD, T_UPHELD):
+            raise Fail("ticketNotRevealed")
+        if fc["height"] > t["challengeEnd"]:
+            raise Fail("challengePeriodOver")
+        leaf = t["leaf"]
+        if leaf is None:
+            raise Fault("revealed ticket without a leaf")
+        if len(inp) > max_input_bytes(pool):
+            raise Fail("inputTooLarge")
+        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+            raise Fail("inputHashMismatch")
+        case_key = K.case(tid)
+        case = self.state.rec(case_key, CASE)
+        if case is not None and case["status"] == C_PENDING and case["claims"] >= self.p["maxClaimsPerTicket"]:
+            raise Fail("tooManyClaims")
+        self.state.delete(ckey)
+        self.state.delete(K.fraud_expiry(fc["height"] + pool["fraudRevealBlocks"], claim))
+        self.emit("tx", ev("fraudClaimOpened", tid, claim, sender))
+        opened = {"prover": sender, "commitHeight": fc["height"], "bond": fc["bond"]}
+        if case is None:
+            self.t("fraud:firstClaim")
+            self.state.put_rec(case_key, CASE, {
+                "ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
+                "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
+                "bounty": 0, "winner": sender, "winnerCommitHeight": fc["height"], "winnerClaim": claim,
+                "winnerBond": 0, "bondsBurned": 0, "claims": 1,
+                "finalHeight": t["challengeEnd"] + pool["fraudRevealBlocks"]})
+            self.state.put_rec(K.fraud_claim(tid, claim), FRAUD_CLAIM, opened)
+            self.state.put(K.case_input(tid), inp)
+            seq = self.g64("nextAdjudication")
+            self.set_g64("nextAdjudication", (seq + 1) & M64)
+            self.state.put(K.adjudication(seq), tid)
+            win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+            win["pendingAdjudications"] = (win["pendingAdjudications"] + 1) & M64
+            self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+            return
+        case["claims"] = (case["claims"] + 1) & 0xFFFFFFFF
+        if case["status"] == C_PENDING:
+            self.t("fraud:joinPending")
+            self.state.put_rec(K.fraud_claim(tid, claim), FRAUD_CLAIM, opened)
+        elif case["status"] in (C_FRAUD, C_PAID):
+            if case["status"] == C_FRAUD and (fc["height"], claim) < (case["winnerCommitHeight"], case["winnerClaim"]):
+                self.t("fraud:lateEarlierWinner")
+                self.credit(case["winner"], case["winnerBond"])
+                self.emit("tx", ev("fraudBondReturned", case["winnerClaim"], case["winner"], u64(case["winnerBond"])))
+                case.update(winner=sender, winnerCommitHeight=fc["height"], winnerClaim=claim, winnerBond=fc["bond"])
+            else:
+                self.t("fraud:lateProvenReturned")
+                self.credit(sender, fc["bond"])
+                self.emit("tx", ev("fraudBondReturned", claim, sender, u64(fc["bond"])))
+        else:
+            self.t("fraud:lateUpheldBurned")
+            self.burn(fc["bond"])
+            case["bondsBurned"] = (case["bondsBurned"] + fc["bond"]) & M64
+            self.emit("tx", ev("fraudBondBurned", claim, sender, u64(fc["bond"])))
+        self.state.put_rec(case_key, CASE, case)
+
+    # ---- payouts (economics.md §5) -----------------------------------------------------------------------
+    def claim_payout(self, pid, w, worker):
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        win = self.window_rec(pid, w)
+        if win is None or win["status"] != W_SETTLED:
+            raise Fail("windowNotSettled")
+        wkey = K.work(pid, w, worker)
+        work = self.state.rec(wkey, WORK)
+        if work is None:
+            raise Fail("nothingToPay")
+        covered = {}
+        for ik, _ in self.state.scan(b"\x19" + be32(pid) + be64(w) + worker):
+            self.state.delete(ik)
+            cid = ik[-32:]
+            c = self.state.rec(K.commitment(cid), COMMITMENT)
+            if c is None:
+                raise Fault("commitment index without a commitment")
+            if c["samples"] > 0:
+                cov = c["tokenTotal"] * (c["samples"] - min(c["voided"], c["samples"])) // c["samples"]
+            else:
+                cov = c["tokenTotal"]
+            covered[c["shard"]] = min(covered.get(c["shard"], 0) + cov, M64)
+            self.state.delete(K.commitment(cid))
+            for tk, tv in self.state.scan(b"\x1c" + cid):
+                self.state.delete(tk)
+                t = self.state.rec(K.ticket(tv), TICKET)
+                if t is not None:
+                    self.state.delete(K.by_status(t["status"], tv))
+                    self.state.delete(K.deadline(t["revealDeadline"], tv))
+                self.state.delete(K.ticket(tv))
+        fkey = self.state.u64_at(K.forfeiture(pid, worker))
+        convicted = fkey is not None and w <= fkey
+        payable = 0
+        if convicted:
+            self.t("payout:forfeited")
+        else:
+            for s in work["shards"]:
+                if s["paidTokens"] > 0:
+                    cov = min(covered.get(s["shard"], 0), s["paidTokens"])
+                    if cov < s["paidTokens"]:
+                        self.t("payout:uncovered")
+                    payable += s["earned"] * cov // s["paidTokens"]
+            stake = self.stake_at(pid, worker, close_height(pool, w))
+            cap = bps_of(stake, pool["payableCapBps"])
+            if payable > cap:
+                self.t("payout:capped")
+            payable = min(payable, cap)
+        earned = sum(s["earned"] for s in work["shards"]) & M64
+        refund = earned - payable
+        self.credit(worker, payable)
+        lanes = []
+        for lk, lv in self.state.scan(b"\x24" + be32(pid) + be64(w) + worker):
+            self.state.delete(lk)
+            lanes.append(dec(LANE, lv))
+        if refund > 0:
+            split = cumulative_floor(refund, [l["amount"] for l in lanes])
+            if split is None:
+                raise Fault("refund without payer lanes")
+            for lane, amount in zip(lanes, split):
+                if amount > 0:
+                    self.credit(lane["owner"], amount)
+                    self.emit("tx", ev("refundCredited", u32(pid), u64(w), worker, lane["owner"], u64(amount)))
+        for ck, _ in self.state.scan(b"\x22" + be32(pid) + be64(w) + worker):
+            self.state.delete(ck)
+        self.state.delete(wkey)
+        pkey = K.payout(pid, w, worker)
+        self.state.put_rec(pkey, PAYOUT, {"paid": payable, "refunded": refund, "height": self.h})
+        self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
+        win["paid"] = (win["paid"] + payable) & M64
+        win["refunded"] = (win["refunded"] + refund) & M64
+        self.state.put_rec(K.window(pid, w), WINDOW, win)
+        self.emit("tx", ev("payoutCredited", u32(pid), u64(w), worker, u64(payable), u64(refund)))
+
+    # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
+    def tip(self):
+        v = self.state.get(K.glob("tip"))
+        if v is None:
+            return (0, 0)
+        return struct.unpack("<QQ", v)
+
+    def begin_block(self):
+        ctx, p = self.ctx, self.p
+        last_h, last_s = self.tip()
+        if ctx["height"] != last_h + 1:
+            self.t("begin:1:height")
+            raise BlockInvalid("block height %d, expected %d" % (ctx["height"], last_h + 1))
+        if ctx["slot"] <= last_s:
+            self.t("begin:1:slot")
+            raise BlockInvalid("slot %d is not after the parent's slot %d" % (ctx["slot"], last_s))
+        epoch, last_epoch = ctx["slot"] // p["slotsPerEpoch"], last_s // p["slotsPerEpoch"]
+        if epoch > last_epoch:
+            self.t("begin:2:snapshot")
+            self.state.put(K.glob("schedule"), self.snapshot(epoch))
+        for slot, leader in ctx["missedSlots"]:
+            self.t("begin:3:missed")
+            self.judge_liveness(slot // p["slotsPerEpoch"])
+            self.count_slot(leader, slot // p["slotsPerEpoch"], True)
+        self.judge_liveness(epoch)
+        self.count_slot(ctx["proposer"], epoch, False)
+        st = self.staker(None, ctx["proposer"])
+        if st is None:
+            self.t("begin:4:unknownProposer")
+            raise BlockInvalid("proposer is not a validator")
+        if H_randao(ctx["randaoReveal"]) != st["randaoCommitment"]:
+            self.t("begin:4:badRandaoReveal")
+            raise BlockInvalid("RANDAO reveal does not hash to the proposer's commitment")
+        st["randaoCommitment"] = ctx["randaoReveal"]
+        self.set_staker(None, ctx["proposer"], st)
+        self.state.put(K.glob("randaoMix"), H_randao(self.randao_mix() + ctx["randaoReveal"]))
+        self.state.put(K.proposer(ctx["height"]), ctx["proposer"])
+        self.state.put(K.glob("tip"), u64(ctx["height"]) + u64(ctx["slot"]))
+        self.t("begin:5")
+
+    def snapshot(self, epoch):
+        """state-machine.md §5."""
+        vals = []
+        for k, v in self.state.scan(b"\x02" + bytes(5)):
+            s = dec(STAKER, v)
+            if s["status"][0] == ACTIVE and s["stake"] >= self.p["validatorMinStake"]:
+                vals.append((k[6:], s["stake"]))
+        seed = self.randao_mix()
+        if not vals:
+            prev = self.state.get(K.glob("schedule"))
+            if prev is not None:
+                self.t("snapshot:keptPrevious")
+                r = Reader(prev)
+                r.u64(), r.h()
+                vals = [(r.h(), r.u64()) for _ in range(r.length(100000))]
+        return u64(epoch) + seed + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+
+    def count_slot(self, k, epoch, missed):
+        l = self.state.rec(K.liveness(k), LIVENESS)
+        if l is None or l["epoch"] != epoch:
+            l = {"epoch": epoch, "led": 0, "missed": 0}
+        l["led"] += 1
+        if missed:
+            l["missed"] += 1
+        self.state.put_rec(K.liveness(k), LIVENESS, l)
+
+    def judge_liveness(self, epoch):
+        for lk, lv in self.state.scan(b"\x15"):
+            l = dec(LIVENESS, lv)
+            if l["epoch"] >= epoch:
+                continue
+            self.t("begin:3:judged")
+            self.state.delete(lk)
+            too_many = l["missed"] * 10000 > l["led"] * self.p["livenessMaxMissedBps"]
+            if l["led"] >= self.p["livenessMinSlots"] and too_many:
+                st = self.staker(None, lk[1:])
+                if st is not None and st["status"][0] == ACTIVE:
+                    self.t("begin:3:jailed")
+                    self.jail(lk[1:], None, "system")
+
+    # ---- end-block (state-machine.md §4) -----------------------------------------------------------------
+    def end_block(self):
+        self.mature_unbondings()
+        self.select_tickets(self.randao_mix())
+        self.expire_reveal_deadlines()
+        self.process_adjudications()
+        self.finalize_cases()
+        self.expire_fraud_commitments()
+        self.process_windows()
+        self.prune_expired()
+
+    def mature_unbondings(self):
+        for qk, _ in self.state.scan(b"\x05" + be64(self.h)):
+            self.t("end:1")
+            role = None if qk[9] == 0 else struct.unpack(">I", qk[10:14])[0]
+            k, i = qk[14:46], struct.unpack(">Q", qk[46:54])[0]
+            self.state.delete(qk)
+            ek = K.unbonding(role, k, i)
+            e = self.state.rec(ek, UNBONDING)
+            if e is None:
+                raise Fault("unbonding queue points at a missing entry")
+            self.state.delete(ek)
+            try:
+                self.credit(k, e["amount"])
+            except Fail:
+                raise Fault("unbonding credit overflow")
+            self.emit("system", ev("unbonded", k, role_enc(role), u64(e["amount"]), u64(i)))
+
+    def select_tickets(self, beacon):
+        for qk, _ in self.state.scan(b"\x0d" + be64(self.h)):
+            self.t("end:2")
+            self.state.delete(qk)
+            cid = qk[9:]
+            c = self.state.rec(K.commitment(cid), COMMITMENT)
+            if c is None:
+                raise Fault("selection queue points at a missing commitment")
+            pool = self.pool(c["pool"])
+            deadline = self.h + pool["revealDeadlineBlocks"]
+            cend = challenge_end(pool, c["window"], self.p["beaconDelay"])
+            for j in range(c["samples"]):
+                point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
+                tid = H_id(b"\x03" + cid + u32(j))
+                t = {"commitmentId": cid, "sample": j, "point": point, "worker": c["worker"], "pool": c["pool"],
+                     "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": self.h,
+                     "revealDeadline": deadline, "leaf": None, "revealedHeight": 0, "revealTx": ZERO32,
+                     "challengeEnd": cend}
+                self.put_ticket(tid, t, None)
+                self.state.put(K.by_commitment(cid, j), tid)
+                self.state.put(K.deadline(deadline, tid), b"")
+                self.emit("system", ev("ticketSelected", tid, cid, u32(j), u64(point), u64(deadline)))
+            win = self.window_rec(c["pool"], c["window"]) or self.new_window()
+            win["tickets"] = (win["tickets"] + c["samples"]) & M64
+            self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
+            c["selectionDone"] = True
+            self.state.put_rec(K.commitment(cid), COMMITMENT, c)
+
+    def expire_reveal_deadlines(self):
+        for qk, _ in self.state.scan(b"\x0f" + be64(self.h)):
+            self.state.delete(qk)
+            tid = qk[9:]
+            t = self.state.rec(K.ticket(tid), TICKET)
+            if t is None:
+                raise Fault("deadline queue points at a missing ticket")
+            if t["status"] != T_AWAITING:
+                continue
+            self.t("end:3")
+            t["status"] = T_WITHHELD
+            self.put_ticket(tid, t, T_AWAITING)
+            self.emit("system", ev("revealWithheld", tid, t["worker"]))
+            pool = self.pool(t["pool"])
+            c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+            if pool is None or c is None:
+                raise Fault("ticket without pool or commitment")
+            self.burn(self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_WITHHELD, "system"))
+
+    def process_adjudications(self):
+        for qk, tid in self.state.scan(b"\x2a", limit=max(1, self.p["maxAdjudicationsPerBlock"])):
+            self.t("end:4")
+            self.state.delete(qk)
+            case = self.state.rec(K.case(tid), CASE)
+            t = self.state.rec(K.ticket(tid), TICKET)
+            inp = self.state.get(K.case_input(tid))
+            if case is None or case["status"] != C_PENDING or t is None or t["leaf"] is None or inp is None:
+                raise Fault("adjudication queue entry without a pending case, ticket or input")
+            pool = self.pool(t["pool"])
+            c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+            if pool is None or c is None:
+                raise Fault("adjudication without pool or commitment")
+            leaf = t["leaf"]
+            self.state.delete(K.case_input(tid))
+            kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
+            if kind == "output":
+                case["canonicalOutputHash"] = out
+                fraud = out != leaf["outputHash"]
+            else:
+                self.t("adjudication:invalidInput")
+                case["canonicalOutputHash"] = ZERO32
+                fraud = True
+            case["adjudicatedHeight"] = self.h
+            claims = []
+            for ck, cv in self.state.scan(b"\x29" + tid):
+                self.state.delete(ck)
+                claims.append((ck[-32:], dec(FRAUD_CLAIM, cv)))
+            if fraud:
+                self.t("adjudication:fraud")
+                t["status"] = T_FRAUD
+                self.put_ticket(tid, t, T_REVEALED)
+                slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FRAUD, "system")
+                bounty = bps_of(slashed, pool["verifierBountyBps"])
+                self.burn(slashed - bounty)
+                case["slashed"], case["bounty"] = slashed, bounty
+                ordered = sorted(claims, key=lambda x: (x[1]["commitHeight"], x[0]))
+                if ordered:
+                    best = ordered[0]
+                    case.update(winner=best[1]["prover"], winnerCommitHeight=best[1]["commitHeight"],
+                                winnerClaim=best[0], winnerBond=best[1]["bond"])
+                for claim, cl in ordered[1:]:
+                    self.t("adjudication:otherBondsReturned")
+                    self.credit(cl["prover"], cl["bond"])
+                    self.emit("system", ev("fraudBondReturned", claim, cl["prover"], u64(cl["bond"])))
+                case["status"] = C_FRAUD
+                self.emit("system", ev("fraudProven", tid, t["worker"], u64(slashed), u64(bounty)))
+            else:
+                self.t("adjudication:upheld")
+                t["status"] = T_UPHELD
+                self.put_ticket(tid, t, T_REVEALED)
+                burned = 0
+                for claim, cl in claims:
+                    self.burn(cl["bond"])
+                    burned += cl["bond"]
+                    self.emit("system", ev("fraudBondBurned", claim, cl["prover"], u64(cl["bond"])))
+                case["bondsBurned"] = (case["bondsBurned"] + burned) & M64
+                case["winnerBond"] = 0
+                case["status"] = C_UPHELD
+                self.emit("system", ev("fraudRejected", tid, u64(burned)))
+            self.state.put_rec(K.case(tid), CASE, case)
+            if case["status"] == C_FRAUD:
+                if self.h >= case["finalHeight"]:
+                    self.t("adjudication:bountyImmediately")
+                    self.pay_bounty(tid)
+                else:
+                    self.state.put(K.case_final(case["finalHeight"], tid), b"")
+            self.state.put(K.prune(max(self.h, case["finalHeight"]) + self.p["revealedKeyRetentionBlocks"], K.case(tid)), b"")
+            win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+            win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
+            self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+
+    def pay_bounty(self, tid):
+        case = self.state.rec(K.case(tid), CASE)
+        if case is None:
+            raise Fault("bounty for a missing case")
+        if case["status"] != C_FRAUD:
+            return
+        self.credit(case["winner"], case["bounty"])
+        self.credit(case["winner"], case["winnerBond"])
+        self.emit("system", ev("bountyPaid", tid, case["winner"], u64(case["bounty"]), u64(case["winnerBond"])))
+        case["status"] = C_PAID
+        self.state.put_rec(K.case(tid), CASE, case)
+
+    def finalize_cases(self):
+        for qk, _ in self.state.scan(b"\x2b" + be64(self.h)):
+            self.t("end:5")
+            self.state.delete(qk)
+            self.pay_bounty(qk[-32:])
+
+    def expire_fraud_commitments(self):
+        for qk, _ in self.state.scan(b"\x28" + be64(self.h)):
+            self.state.delete(qk)
+            claim = qk[-32:]
+            fc = self.state.rec(K.fraud_commit(claim), FRAUD_COMMIT)
+            if fc is None:
+                continue
+            self.t("end:6")
+            self.state.delete(K.fraud_commit(claim))
+            self.burn(fc["bond"])
+            self.emit("system", ev("fraudBondBurned", claim, fc["prover"], u64(fc["bond"])))
+
+    def process_windows(self):
+        D = self.p["beaconDelay"]
+        for pool in self.pools():
+            s0, L = settle_height(pool, 0, D), pool["windowBlocks"]
+            if self.h >= s0 and (self.h - s0) % L == 0:
+                w = (self.h - s0) // L
+                win = self.window_rec(pool["id"], w)
+                if win is not None and win["status"] == W_OPEN:
+                    if win["pendingAdjudications"] == 0:
+                        self.t("end:7:settled")
+                        self.settle(pool["id"], w, win)
+                    else:
+                        self.t("end:7:waits")
+                        win["status"] = W_AWAITING
+                        self.state.put_rec(K.window(pool["id"], w), WINDOW, win)
+                        self.state.put(K.settlement(pool["id"], w), b"")
+        for qk, _ in self.state.scan(b"\x2c"):
+            pid, w = struct.unpack(">I", qk[1:5])[0], struct.unpack(">Q", qk[5:13])[0]
+            win = self.window_rec(pid, w)
+            if win is None:
+                raise Fault("settlement queue without window")
+            if win["pendingAdjudications"] == 0:
+                self.t("end:7:settledAfterWaiting")
+                self.state.delete(qk)
+                self.settle(pid, w, win)
+
+    def settle(self, pid, w, win):
+        win["status"] = W_SETTLED
+        self.state.put_rec(K.window(pid, w), WINDOW, win)
+        self.emit("system", ev("windowSettled", u32(pid), u64(w), u64(win["earned"])))
+
+    def prune_expired(self):
+        for qk, _ in self.state.scan(b"\x2d" + be64(self.h)):
+            self.t("end:8")
+            self.state.delete(qk)
+            self.state.delete(qk[9:])
+
+
+# =========================================================================================================
+# Vector files (Specs/vectors/ledger/README.md)
+# =========================================================================================================
+
+def swift_json(v, indent=0):
+    """The layout of Foundation's JSONEncoder with [.prettyPrinted, .sortedKeys] (what the vectors used)."""
+    pad = "  " * indent
+    inner = "  " * (indent + 1)
+    if isinstance(v, dict):
+        if not v:
+            return "{\n\n" + pad + "}"
+        items = [inner + _json_str(k) + " : " + swift_json(v[k], indent + 1) for k in sorted(v)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(v, list):
+        if not v:
+            return "[\n\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + swift_json(x, indent + 1) for x in v) + "\n" + pad + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _json_str(v)
+    raise TypeError(type(v))
+
+
+def _json_str(s):
+    return json.dumps(s, ensure_ascii=False).replace("/", "\\/")
+
+
+def ctx_from_json(c):
+    return {"height": c["height"], "slot": c["slot"], "proposer": bytes.fromhex(c["proposer"]),
+            "randaoReveal": bytes.fromhex(c["randaoReveal"]),
+            "missedSlots": [(int(s), bytes.fromhex(k)) for s, k in c["missedSlots"]]}
+
+
+def ctx_to_json(c):
+    return {"height": c["height"], "slot": c["slot"], "proposer": c["proposer"].hex(),
+            "randaoReveal": c["randaoReveal"].hex(), "missedSlots": [[str(s), k.hex()] for s, k in c["missedSlots"]]}
+
+
+def entries_to_json(pairs):
+    return [{"key": k.hex()} if v is None else {"key": k.hex(), "value": v.hex()} for k, v in pairs]
+
+
+def entries_from_json(es):
+    return [(bytes.fromhex(e["key"]), None if e.get("value") is None else bytes.fromhex(e["value"])) for e in es]
+
+
+def jmt_root(kv):
+    """Jellyfish sparse Merkle root of a full state (state-tree.md §2), via the independent tools/jmt_ref.py."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import jmt_ref
+    return jmt_ref.root(kv)
+
+
+def run_block(ledger, base, ctx, txs):
+    """One block: ('ok', receipts, statuses, writeSet, state, trace) or ('error', text, trace)."""
+    x = None
+    try:
+        x = Exec(ledger, ctx, State(base))
+        x.begin_block()
+        receipts, statuses = [], []
+        for i, raw in enumerate(txs):
+            rc, st = x.apply_tx(i, raw)
+            receipts.append(rc)
+            statuses.append(st)
+        x.end_block()
+        receipts.append(receipt_bytes(ZERO32, 0, 0, x.system_events))
+        statuses.append("success")
+        return ("ok", receipts, statuses, x.state.write_set(), x.state.d, x.trace)
+    except BlockInvalid as e:
+        return ("error", str(e), x.trace if x else set())
+
+
+def check_vector(v):
+    """Replays one vector from its JSON alone; returns (list of differences, trace of rules exercised)."""
+    diffs = []
+    params = params_from_json(v["params"])
+    ledger = Ledger(params, bytes.fromhex(v["chainId"]))
+    state = {k: val for k, val in entries_from_json(v["preState"])}
+    trace = set()
+    blocks = v["blocks"] if "blocks" in v else [v]
+    for bi, b in enumerate(blocks):
+        where = "%s block %d" % (v["name"], bi) if "blocks" in v else v["name"]
+        r = run_block(ledger, state, ctx_from_json(b["context"]), [bytes.fromhex(t) for t in b["transactions"]])
+        trace |= r[-1]
+        if r[0] == "error":
+            if b.get("expectedError") != r[1]:
+                diffs.append("%s: error %r, expected %r" % (where, r[1], b.get("expectedError")))
+            continue
+        _, receipts, statuses, ws, post, _ = r
+        if "expectedError" in b:
+            diffs.append("%s: no error, expected %r" % (where, b["expectedError"]))
+            continue
+        if [x.hex() for x in receipts] != b.get("expectedReceipts"):
+            diffs.append("%s: receipts differ" % where)
+            for i, (a, e) in enumerate(zip([x.hex() for x in receipts], b.get("expectedReceipts") or [])):
+                if a != e:
+                    diffs.append("  receipt %d\n    got      %s\n    expected %s" % (i, a, e))
+        if statuses != b.get("expectedStatuses"):
+            diffs.append("%s: statuses %s, expected %s" % (where, statuses, b.get("expectedStatuses")))
+        if "expectedWriteSet" in b:
+            got = entries_to_json(ws)
+            if got != b["expectedWriteSet"]:
+                diffs.append("%s: write set differs" % where)
+                ge = {e["key"]: e.get("value") for e in got}
+                xe = {e["key"]: e.get("value") for e in b["expectedWriteSet"]}
+                for k in sorted(set(ge) | set(xe)):
+                    if ge.get(k, "<absent>") != xe.get(k, "<absent>"):
+                        diffs.append("  %s\n    got      %s\n    expected %s" % (k, ge.get(k, "<absent>"), xe.get(k, "<absent>")))
+        state = post
+        if "expectedStateRoot" in b and jmt_root(state).hex() != b["expectedStateRoot"]:
+            diffs.append("%s: state root differs" % where)
+    if "expectedPostState" in v:
+        if entries_to_json(sorted(state.items())) != v["expectedPostState"]:
+            diffs.append("%s: post-state differs" % v["name"])
+    if "expectedStateRoot" in v and jmt_root(state).hex() != v["expectedStateRoot"]:
+        diffs.append("%s: final state root differs" % v["name"])
+    return diffs, trace
+
+
+def vector_files(directory=VECTOR_DIR):
+    out = []
+    for dirpath, _, files in os.walk(directory):
+        for f in files:
+            if f.endswith(".json"):
+                out.append(os.path.relpath(os.path.join(dirpath, f), directory))
+    return sorted(out)
+
+
+def set_digest(directory=VECTOR_DIR):
+    """SHA-256 over (relative path ‖ 0x00 ‖ file bytes ‖ 0x00) of every vector file in path order."""
+    h = hashlib.sha256()
+    for f in vector_files(directory):
+        h.update(f.encode() + b"\0")
+        with open(os.path.join(directory, f), "rb") as fh:
+            h.update(fh.read())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cmd_check(directory=VECTOR_DIR, quiet=False):
+    files = vector_files(directory)
+    bad = 0
+    for f in files:
+        with open(os.path.join(directory, f)) as fh:
+            v = json.load(fh)
+        diffs, _ = check_vector(v)
+        if diffs:
+            bad += 1
+            print("FAIL %s" % f)
+            for d in diffs[:40]:
+                print("  " + d)
+    print("%d ledger vectors, %d failed, set digest %s" % (len(files), bad, set_digest(directory)))
+    return 1 if bad or not files else 0
+
+
+def cmd_selftest():
+    import csv
+    path = os.path.join(ROOT, "Tests", "PrimitivesTests", "Resources", "bip340-test-vectors.csv")
+    n = 0
+    with open(path) as fh:
+        for row in csv.DictReader(fh):
+            pk, msg, sig = bytes.fromhex(row["public key"]), bytes.fromhex(row["message"]), bytes.fromhex(row["signature"])
+            ok = _schnorr_verify(pk, msg, sig)
+            assert ok == (row["verification result"] == "TRUE"), row["index"]
+            if row["secret key"]:
+                sk, aux = bytes.fromhex(row["secret key"]), bytes.fromhex(row["aux_rand"])
+                assert pubkey(sk) == pk, row["index"]
+                assert schnorr_sign(sk, msg, aux) == sig, row["index"]
+            n += 1
+    print("BIP-340: %d official vectors pass" % n)
+    return 0
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else "check"
+    if cmd == "check":
+        return cmd_check(argv[2] if len(argv) > 2 else VECTOR_DIR)
+    if cmd == "selftest":
+        return cmd_selftest()
+    if cmd == "vectors":
+        return cmd_vectors()
+    if cmd == "coverage":
+        return cmd_coverage()
+    if cmd == "random":
+        return cmd_random(argv[2:])
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
