@@ -147,38 +147,58 @@ def _to_affine(J):
 _TABLES = {}
 
 
-def _table(point):
-    """Fixed 4-bit windows: table[i][j] = j·16^i·point (affine), for i < 64, 1 ≤ j < 16."""
-    t = _TABLES.get(point)
+def _batch_affine(points):
+    """Jacobian points to affine with one inversion (Montgomery's trick)."""
+    p = SECP_P
+    prefix, acc = [], 1
+    for _, _, Z in points:
+        prefix.append(acc)
+        acc = acc * Z % p
+    inv = pow(acc, -1, p)
+    out = [None] * len(points)
+    for i in range(len(points) - 1, -1, -1):
+        X, Y, Z = points[i]
+        zi = inv * prefix[i] % p
+        inv = inv * Z % p
+        zi2 = zi * zi % p
+        out[i] = (X * zi2 % p, Y * zi2 * zi % p)
+    return out
+
+
+def _table(point, bits=4):
+    """Fixed windows of `bits` bits: table[i][j] = j·2^(bits·i)·point (affine), 1 ≤ j < 2^bits."""
+    key = (point, bits)
+    t = _TABLES.get(key)
     if t is not None:
         return t
-    t = []
-    base = (point[0], point[1], 1)
-    for _ in range(64):
-        row = [None]
-        acc = base
-        for _j in range(1, 16):
+    size = 1 << bits
+    rows, base = [], (point[0], point[1], 1)
+    for _ in range((256 + bits - 1) // bits):
+        row, acc = [], base
+        for _j in range(1, size):
             row.append(acc)
             acc = _jadd(acc, base)
-        # acc = 16·base: the next window's base
-        row = [None] + [_to_affine(x) for x in row[1:]]
-        t.append(row)
+        rows.append(row)
         base = acc
+    flat = _batch_affine([x for row in rows for x in row])
+    t = [[None] + flat[i * (size - 1):(i + 1) * (size - 1)] for i in range(len(rows))]
     if len(_TABLES) > 256:
         _TABLES.clear()
-    _TABLES[point] = t
+    _TABLES[key] = t
     return t
 
 
 def point_mul(point, k):
-    """k·point in Jacobian coordinates (k reduced mod n)."""
+    """k·point in Jacobian coordinates (k reduced mod n); 8-bit windows for G, 4-bit for other points."""
     k %= SECP_N
-    t = _table(point)
+    bits = 8 if point == SECP_G else 4
+    mask = (1 << bits) - 1
+    t = _table(point, bits)
     acc = (0, 1, 0)
     i = 0
     while k:
-        acc = _jadd_affine(acc, t[i][k & 15])
-        k >>= 4
+        acc = _jadd_affine(acc, t[i][k & mask])
+        k >>= bits
         i += 1
     return acc
 
@@ -200,11 +220,16 @@ def pubkey(secret):
     return _to_affine(point_mul(SECP_G, d))[0].to_bytes(32, "big")
 
 
+_PUB = {}
+
+
 def schnorr_sign(secret, msg, aux=ZERO32):
     d0 = int.from_bytes(secret, "big")
     if not 1 <= d0 < SECP_N:
         raise ValueError("bad secret key")
-    P = _to_affine(point_mul(SECP_G, d0))
+    P = _PUB.get(d0)
+    if P is None:
+        P = _PUB[d0] = _to_affine(point_mul(SECP_G, d0))
     d = d0 if P[1] % 2 == 0 else SECP_N - d0
     t = (d ^ int.from_bytes(tagged("BIP0340/aux", aux), "big")).to_bytes(32, "big")
     px = P[0].to_bytes(32, "big")
@@ -2351,6 +2376,1032 @@ def cmd_selftest():
                 assert schnorr_sign(sk, msg, aux) == sig, row["index"]
             n += 1
     print("BIP-340: %d official vectors pass" % n)
+    return 0
+
+
+
+# =========================================================================================================
+# The generator: a chain driver (genesis, keys, RANDAO chains, signed transactions) and the scenarios
+# =========================================================================================================
+
+class Key:
+    def __init__(self, secret):
+        self.secret = secret
+        self.pub = pubkey(secret)
+
+    def sign(self, digest):
+        return schnorr_sign(self.secret, digest, ZERO32)
+
+
+_KEYS = {}
+
+
+def test_key(label):
+    """The Swift harness's deterministic test key: secret = SHA-256("sharechain-test-key/" ‖ label)."""
+    k = _KEYS.get(label)
+    if k is None:
+        k = _KEYS[label] = Key(sha256(("sharechain-test-key/" + label).encode()))
+    return k
+
+
+class SplitMix64:
+    def __init__(self, seed):
+        self.state = seed & M64
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & M64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
+
+    def below(self, n):
+        """Uniform in [0, n) (Lemire's multiply-shift on 32-bit draws, as Swift's `random(in:using:)`)."""
+        if n <= 1:
+            return 0
+        if n <= 1 << 32:
+            r = self.next() & 0xFFFFFFFF
+            m = r * n
+            if (m & 0xFFFFFFFF) < n:
+                t = ((1 << 32) - n) % n
+                while (m & 0xFFFFFFFF) < t:
+                    r = self.next() & 0xFFFFFFFF
+                    m = r * n
+            return m >> 32
+        return self.next() % n
+
+    def chance(self, num, den):
+        return self.below(den) < num
+
+
+def randao_chain(seed, length):
+    """v_0 = seed, v_{i+1} = H_randao(v_i); the commitment is v_length (consensus.md §3)."""
+    vals = [seed]
+    for _ in range(length):
+        vals.append(H_randao(vals[-1]))
+    return vals
+
+
+def tensor_input(tokens, seed, hidden=8):
+    """A canonical TNS1 [tokens, hidden] float32 input (the Swift harness's testInput)."""
+    g = SplitMix64(seed)
+    vals = [struct.pack("<f", ((g.next() % 2000) + 1) / 256) for _ in range(tokens * hidden)]
+    return b"TNS1\x01\x02" + u64(tokens) + u64(hidden) + b"".join(vals)
+
+
+def H_tensor(b): return tagged("sharechain/tensor", b)
+
+
+class SumTreeBuilt:
+    def __init__(self, leaves, check=True):
+        """`leaves` sorted by content key (check=True sorts and numbers them); check=False keeps the given order."""
+        if check:
+            keyed = sorted(leaves, key=content_key)
+            for i in range(1, len(keyed)):
+                if content_key(keyed[i - 1]) == content_key(keyed[i]):
+                    raise ValueError("duplicate pass")
+            leaves = keyed
+        self.leaves = [dict(l, index=i) for i, l in enumerate(leaves)]
+        width = 1 << tree_depth(len(self.leaves))
+        level = [leaf_node(l) for l in self.leaves] + [(ZERO32, 0)] * (width - len(self.leaves))
+        self.levels = [level]
+        while len(level) > 1:
+            level = [sum_parent(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            self.levels.append(level)
+
+    @property
+    def root(self): return self.levels[-1][0][0]
+    @property
+    def token_total(self): return self.levels[-1][0][1]
+
+    def proof(self, i):
+        path, j = [], i
+        for level in self.levels[:-1]:
+            path.append(level[j ^ 1])
+            j >>= 1
+        return {"leaf": self.leaves[i], "path": path}
+
+    def leaf_containing(self, point):
+        start = 0
+        for i, l in enumerate(self.leaves):
+            if point < start + l["tokenCount"]:
+                return i
+            start += l["tokenCount"]
+        return None
+
+
+class PassBatch:
+    """A worker's passes for one commitment: the sum tree, inputs by leaf index, the cheated leaves."""
+
+    def __init__(self, tree, inputs, cheated):
+        self.tree, self.inputs, self.cheated = tree, inputs, cheated
+
+    @staticmethod
+    def make(count, shard, seed, cheat=(), token_max=4, offset_base=0):
+        g = SplitMix64(seed)
+        passes = []
+        for i in range(count):
+            tokens = 1 + g.below(token_max)
+            inp = tensor_input(tokens, g.next())
+            offset = offset_base + i * 4
+            out = fake_canonical_output(inp, shard, offset)
+            if i in cheat:
+                out = sha256(out)
+            passes.append(({"index": 0, "shard": shard, "positionOffset": offset, "tokenCount": tokens,
+                            "inputHash": H_tensor(inp), "outputHash": out}, inp, i in cheat))
+        return PassBatch.from_passes(passes)
+
+    @staticmethod
+    def from_passes(passes, check=True):
+        tree = SumTreeBuilt([p[0] for p in passes], check=check)
+        by = {content_key(p[0]) + p[0]["outputHash"]: (p[1], p[2]) for p in passes}
+        inputs = [by[content_key(l) + l["outputHash"]][0] for l in tree.leaves]
+        cheated = {i for i, l in enumerate(tree.leaves) if by[content_key(l) + l["outputHash"]][1]}
+        return PassBatch(tree, inputs, cheated)
+
+    @property
+    def root(self): return self.tree.root
+
+    def reveal(self, tid, point, index=None):
+        i = self.tree.leaf_containing(point) if index is None else index
+        n = len(self.tree.leaves)
+        left = self.tree.proof(i - 1) if i > 0 else None
+        right = self.tree.proof(i + 1) if i + 1 < n else None
+        return B.reveal(tid, self.tree.proof(i), left, right, self.inputs[i])
+
+
+class B:
+    """Transaction bodies (state-machine.md §3)."""
+    @staticmethod
+    def transfer(to, amount): return u8(0) + to + u64(amount)
+    @staticmethod
+    def bond(role, amount, commitment=None):
+        return u8(1) + role_enc(role) + u64(amount) + (u8(0) if commitment is None else u8(1) + commitment)
+    @staticmethod
+    def unbond(role, amount): return u8(2) + role_enc(role) + u64(amount)
+    @staticmethod
+    def escrow_open(pool, amount, expiry): return u8(3) + u32(pool) + u64(amount) + u64(expiry)
+    @staticmethod
+    def escrow_top_up(i, amount, expiry=None):
+        return u8(4) + i + u64(amount) + (u8(0) if expiry is None else u8(1) + u64(expiry))
+    @staticmethod
+    def escrow_close(i): return u8(5) + i
+    @staticmethod
+    def claim_usage(v): return u8(6) + v
+    @staticmethod
+    def commit(pool, window, shard, leaf_count, token_total, root):
+        return u8(7) + u32(pool) + u64(window) + u32(shard) + u32(leaf_count) + u64(token_total) + root
+    @staticmethod
+    def reveal(tid, proof, left, right, inp):
+        opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
+        return u8(8) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(inp)
+    @staticmethod
+    def fraud_commit(claim, pool): return u8(9) + claim + u32(pool)
+    @staticmethod
+    def evidence(a, b): return u8(10) + bytes_field(a) + bytes_field(b)
+    @staticmethod
+    def unjail(role): return u8(11) + role_enc(role)
+    @staticmethod
+    def allocate(i, payee, amount): return u8(12) + i + payee + u64(amount)
+    @staticmethod
+    def fraud_reveal(tid, salt, inp): return u8(13) + tid + salt + bytes_field(inp)
+    @staticmethod
+    def payout(pool, window, worker): return u8(14) + u32(pool) + u64(window) + worker
+
+
+def voucher(signer, chain_id, escrow, payee, shard, window, inp, out):
+    v = {"chainId": chain_id, "escrowId": escrow, "payee": payee, "shard": shard, "window": window, "input": inp,
+         "output": out}
+    sig = signer.sign(voucher_signing_hash(v))
+    return chain_id + escrow + payee + u32(shard) + u64(window) + u64(inp) + u64(out) + sig
+
+
+def fake_header(key, height, slot, payload):
+    b = key.pub + u64(height) + u64(slot) + u8(payload)
+    return b + key.sign(tagged("test/header", b))
+
+
+def escrow_id(owner, nonce): return H_id(b"\x01" + owner + u64(nonce))
+def commitment_id(worker, pool, window, shard, root): return H_id(b"\x02" + worker + u32(pool) + u64(window) + u32(shard) + root)
+def ticket_id(cid, j): return H_id(b"\x03" + cid + u32(j))
+
+
+TEST_CHAIN_ID = sha256(b"sharechain-test-chain")
+
+
+def default_pool(pid=0):
+    """The Swift harness's pool: window 0 is heights 1-10, commitments until 12, settles at the end of 22."""
+    return {"id": pid, "modelId": "tiny-test", "executorSpec": "canon-f32-v1",
+            "model": {"hiddenSize": 8, "numHeads": 2, "numKVHeads": 1, "headDim": 4, "intermediateSize": 16,
+                      "numLayers": 4, "rmsNormEpsBits": 0x3727C5AC, "ropeThetaBits": 0x461C4000, "qkvBias": False},
+            "shards": [{"layerStart": 0, "layerEnd": 2, "finalNorm": False, "weightsSHA256": ZERO32,
+                        "priceInputToken": 2, "priceOutputToken": 7},
+                       {"layerStart": 2, "layerEnd": 4, "finalNorm": True, "weightsSHA256": ZERO32,
+                        "priceInputToken": 3, "priceOutputToken": 9}],
+            "minWorkerStake": 100, "windowBlocks": 10, "commitGraceBlocks": 2, "challengeBlocks": 2,
+            "spotCheckPpm": 1_000_000, "maxTicketsPerCommitment": 16, "ticketFee": 1, "revealDeadlineBlocks": 3,
+            "fraudRevealBlocks": 3, "fraudSlashBps": 5000, "verifierBountyBps": 1000, "fraudProofBond": 50,
+            "maxTokensPerPass": 16, "payableCapBps": 2000, "minReplayProbabilityBps": 3333}
+
+
+def default_params():
+    p = dict(DEFAULT_PARAMS)
+    p.update(unbondingBlocks=50, jailBlocks=8, slotsPerEpoch=16, beaconDelay=2, minFeePerByte=1, escrowUnlockBlocks=20,
+             revealedKeyRetentionBlocks=30)
+    return p
+
+
+def genesis_state(params, chain_id, balances, validators, workers, pools):
+    """The genesis write set (genesis.md §4) as a state."""
+    d, supply = {}, 0
+    for k, amount in balances:
+        d[K.account(k)] = enc(ACCOUNT, {"balance": amount, "nonce": 0})
+        supply += amount
+    for k, stake, commitment in validators:
+        d[K.staker(None, k)] = enc(STAKER, {"stake": stake, "status": (ACTIVE, 0), "randaoCommitment": commitment, "since": 0})
+        d[K.history(None, k, 0)] = u64(stake)
+        supply += stake
+    for p in pools:
+        d[K.pool(p["id"])] = enc_pool(p)
+    for k, pid, stake in workers:
+        d[K.staker(pid, k)] = enc(STAKER, {"stake": stake, "status": (ACTIVE, 0), "randaoCommitment": ZERO32, "since": 0})
+        d[K.history(pid, k, 0)] = u64(stake)
+        supply += stake
+    assert supply <= M64
+    d[K.glob("supply")] = u64(supply)
+    d[K.glob("burned")] = u64(0)
+    mix = H_randao(chain_id)
+    d[K.glob("randaoMix")] = mix
+    vals = sorted((k, s) for k, s, _ in validators if s >= params["validatorMinStake"])
+    d[K.glob("schedule")] = u64(0) + mix + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+    return d
+
+
+class Chain:
+    """A chain in memory: genesis, then blocks by round-robin validators (the Swift harness's `Chain`)."""
+
+    def __init__(self, accounts=(), workers=(), pools=None, params=None, validator_count=1, chain_length=4096,
+                 chain_id=TEST_CHAIN_ID, validator_stake=1000):
+        self.params = params or default_params()
+        self.pools = pools or [default_pool()]
+        self.chain_id = chain_id
+        self.ledger = Ledger(self.params, chain_id)
+        self.validators = []
+        for i in range(validator_count):
+            k = test_key("validator-%d" % i)
+            self.validators.append((k, randao_chain(sha256(k.secret), chain_length)))
+        self.reveal_index = {k.pub: len(c) - 1 for k, c in self.validators}
+        self.state = genesis_state(self.params, chain_id, [(k.pub, a) for k, a in accounts],
+                                   [(k.pub, validator_stake, c[-1]) for k, c in self.validators],
+                                   [(k.pub, p, s) for k, p, s in workers], self.pools)
+        self.height = 0
+        self.slot = 0
+        self.last = None
+
+    def next_reveal(self, pub):
+        chain = next(c for k, c in self.validators if k.pub == pub)
+        return chain[self.reveal_index[pub] - 1]
+
+    def context(self, proposer=None, skip_slots=0, missed=()):
+        p = self.validators[proposer if proposer is not None else self.height % len(self.validators)][0].pub
+        return {"height": self.height + 1, "slot": self.slot + 1 + skip_slots, "proposer": p,
+                "randaoReveal": self.next_reveal(p), "missedSlots": list(missed)}
+
+    def apply(self, ctx, txs):
+        r = run_block(self.ledger, self.state, ctx, txs)
+        if r[0] == "ok":
+            self.state = dict(r[4])
+            self.reveal_index[ctx["proposer"]] -= 1
+            self.height = ctx["height"]
+            self.slot = ctx["slot"]
+        self.last = r
+        return r
+
+    def resolve(self, txs):
+        """(key, body) pairs become signed transactions with sequential nonces per sender."""
+        txs = list(txs)
+        pairs = [t for t in txs if isinstance(t, tuple)]
+        signed = iter(auto_nonces(self, pairs))
+        return [next(signed) if isinstance(t, tuple) else t for t in txs]
+
+    def block(self, txs=(), **kw):
+        r = self.apply(self.context(**kw), self.resolve(txs))
+        if r[0] != "ok":
+            raise RuntimeError("block failed: " + r[1])
+        return r
+
+    def advance(self, target):
+        while self.height < target:
+            self.block()
+
+    def account(self, pub):
+        v = self.state.get(K.account(pub))
+        return dec(ACCOUNT, v) if v else {"balance": 0, "nonce": 0}
+
+    def tx(self, key, body, nonce=None, fee=None, chain_id=None):
+        n = self.account(key.pub)["nonce"] if nonce is None else nonce
+        cid = chain_id or self.chain_id
+        size = len(cid + key.pub + u64(n) + u64(0) + body) + 64
+        f = size * self.params["minFeePerByte"] if fee is None else fee
+        unsigned = cid + key.pub + u64(n) + u64(f) + body
+        return unsigned + key.sign(tagged("sharechain/tx-sig", unsigned))
+
+    def tickets(self, cid):
+        out = []
+        for _, tid in State(self.state).scan(b"\x1c" + cid):
+            out.append((tid, dec(TICKET, self.state[K.ticket(tid)])))
+        return out
+
+    def capture(self, name, description, txs, ctx=None, **kw):
+        """The next block as a single-block vector (and applies it)."""
+        pre = sorted(self.state.items())
+        ctx = ctx or self.context(**kw)
+        txs = self.resolve(txs)
+        v = {"name": name, "description": description, "chainId": self.chain_id.hex(),
+             "params": params_to_json(self.params), "preState": entries_to_json(pre), "context": ctx_to_json(ctx),
+             "transactions": [t.hex() for t in txs]}
+        r = self.apply(ctx, list(txs))
+        if r[0] == "ok":
+            v["expectedReceipts"] = [x.hex() for x in r[1]]
+            v["expectedStatuses"] = r[2]
+            v["expectedWriteSet"] = entries_to_json(r[3])
+        else:
+            v["expectedError"] = r[1]
+        return v
+
+    def settle_height(self, w, pool=0):
+        return settle_height(self.pools[pool], w, self.params["beaconDelay"])
+
+
+
+def scenarios_existing():
+    """The original 14 scenarios of Tests/LedgerTests/VectorTests.swift, one block each."""
+    alice, bob, client, worker = test_key("alice"), test_key("bob"), test_key("client"), test_key("worker")
+    out = []
+    c = Chain(accounts=[(alice, 1_000_000), (bob, 1_000), (client, 1_000_000), (worker, 100_000)],
+              workers=[(worker, 0, 1_000)])
+    out.append(c.capture("transfer", "A transfer and a failing transfer (insufficient balance).", [
+        c.tx(alice, B.transfer(bob.pub, 12_345)), c.tx(bob, B.transfer(alice.pub, 1_000_000))]))
+    good = c.tx(alice, B.transfer(bob.pub, 1))
+    out.append(c.capture("bad-signature", "A block whose transaction is signed by another key is invalid.", [
+        good[:-64] + bob.sign(sha256(b"\x01"))]))
+    rc = randao_chain(sha256(b"\x07"), 10)
+    out.append(c.capture("bond-unbond", "Bond a validator with a RANDAO commitment; unbond part of a worker stake.", [
+        c.tx(alice, B.bond(None, 500, rc[-1])), c.tx(worker, B.unbond(0, 100))]))
+    out.append(c.capture("escrow-open", "Open an escrow for pool 0.", [c.tx(client, B.escrow_open(0, 10_000, 100))]))
+    escrow = escrow_id(client.pub, 0)
+    out.append(c.capture("escrow-allocate", "Reserve part of the escrow for the worker; an over-allocation fails.", [
+        c.tx(client, B.allocate(escrow, worker.pub, 5_000)),
+        c.tx(client, B.allocate(escrow, alice.pub, 6_000), nonce=2)]))
+    window = window_of(c.pools[0], c.height + 1)
+    v1 = voucher(client, c.chain_id, escrow, worker.pub, 0, window, 100, 40)
+    out.append(c.capture("claim-usage", "The payee claims a cumulative voucher (fee burned); replaying it fails.", [
+        c.tx(worker, B.claim_usage(v1)), c.tx(worker, B.claim_usage(v1), nonce=2)]))
+    batch = PassBatch.make(30, 0, 1, cheat=set(range(30)))
+    out.append(c.capture("commit-shares", "A worker commits a sum tree of 30 passes (shard 0); the ticket fee is burned.", [
+        c.tx(worker, B.commit(0, window, 0, len(batch.tree.leaves), batch.tree.token_total, batch.root))]))
+    cid = commitment_id(worker.pub, 0, window, 0, batch.root)
+    c.block()
+    out.append(c.capture("ticket-selection", "End-block draws token-weighted samples with this block's RANDAO mix.", []))
+    tid, t = c.tickets(cid)[0]
+    out.append(c.capture("reveal-ticket", "The worker reveals the sampled leaf with its sum-tree path, neighbours and input.", [
+        c.tx(worker, batch.reveal(tid, t["point"]))]))
+    leaf = c.tickets(cid)[0][1]["leaf"]
+    salt = sha256(b"\x03")
+    out.append(c.capture("fraud-commit", "A blind fraud claim locks the bond.", [
+        c.tx(alice, B.fraud_commit(fraud_claim_hash(tid, alice.pub, salt), 0))]))
+    out.append(c.capture("fraud-reveal", "The claim is opened; end-block replays it: slash, jail, forfeiture, bounty held.", [
+        c.tx(alice, B.fraud_reveal(tid, salt, batch.inputs[leaf["index"]]))]))
+    out.append(c.capture("liveness-and-missed-slots", "A block that reports a missed slot of its own validator.", [],
+                         missed=[(c.slot + 1, c.validators[0][0].pub)]))
+    c.advance(c.settle_height(0) - 1)
+    out.append(c.capture("window-settlement", "End-block settles window 0 of pool 0 and pays the bounty.", []))
+    out.append(c.capture("claim-payout", "A payout of a convicted worker: nothing paid, everything refunded to the payer.", [
+        c.tx(client, B.payout(0, window, worker.pub))]))
+    return out
+
+
+
+def _salt(i): return sha256(b"salt" + u32(i))
+
+
+def passes_of(specs, shard):
+    """Passes from (tokens, seed, cheat) triples; position offsets 16 apart."""
+    out = []
+    for i, (tokens, seed, cheat) in enumerate(specs):
+        inp = tensor_input(tokens, seed)
+        out_hash = fake_canonical_output(inp, shard, 1000 + 16 * i)
+        if cheat:
+            out_hash = sha256(out_hash)
+        out.append(({"index": 0, "shard": shard, "positionOffset": 1000 + 16 * i, "tokenCount": tokens,
+                     "inputHash": H_tensor(inp), "outputHash": out_hash}, inp, cheat))
+    return out
+
+
+def auto_nonces(c, items):
+    """Signed transactions for (key, body) pairs with each sender's nonces in sequence from its account."""
+    nonces, out = {}, []
+    for key, body in items:
+        n = nonces.get(key.pub, c.account(key.pub)["nonce"])
+        out.append(c.tx(key, body, nonce=n))
+        nonces[key.pub] = n + 1
+    return out
+
+
+def commit_body(pool, window, shard, batch):
+    return B.commit(pool, window, shard, len(batch.tree.leaves), batch.tree.token_total, batch.root)
+
+
+def scenarios_rules():
+    """Vectors for every failure code, event tag, begin- and end-block step (state-machine.md §3–§4)."""
+    out = []
+    k = {n: test_key(n) for n in ("alice", "bob", "carol", "carol2", "carol3", "dave", "eve", "frank", "frank2", "gina",
+                                   "harry", "ivan", "jack", "client", "client2", "worker", "worker2", "worker4", "worker5")}
+    params = default_params()
+    params.update(maxUnbondingEntries=3, maxPayersPerWorkerWindow=2, maxAllocationsPerEscrow=2, maxClaimsPerTicket=2,
+                  maxCommitmentsPerWindow=3)
+    rich = [(k[n], 1_000_000) for n in ("alice", "client", "client2")]
+    some = [(k[n], 100_000) for n in ("bob", "carol", "carol2", "carol3", "dave", "eve", "frank", "frank2", "gina", "harry",
+                                       "ivan", "jack", "worker", "worker2", "worker4", "worker5")]
+    c = Chain(accounts=rich + some, workers=[(k[n], 0, 1_000) for n in ("worker", "worker2", "worker4", "worker5")],
+              pools=[default_pool(0), default_pool(1)], params=params, validator_count=2)
+    v1 = c.validators[1][0]
+    T = lambda n, body, **kw: (k[n], body)     # nonces are assigned in order per sender (auto_nonces)
+    nonce = lambda n: c.account(k[n].pub)["nonce"]
+    cid = c.chain_id
+    # h1: escrows E1 (client, expires at 3), E2 (client2), E3 (alice)
+    E1, E2, E3 = escrow_id(k["client"].pub, 0), escrow_id(k["client2"].pub, 0), escrow_id(k["alice"].pub, 0)
+    c.block([T("client", B.escrow_open(0, 100_000, 3)),
+             T("client", B.allocate(E1, k["worker"].pub, 30_000), nonce=1),
+             T("client", B.allocate(E1, k["worker2"].pub, 30_000), nonce=2),
+             T("client2", B.escrow_open(0, 50_000, 100)),
+             T("client2", B.allocate(E2, k["worker"].pub, 10_000), nonce=1),
+             T("alice", B.escrow_open(0, 20_000, 100)),
+             T("alice", B.allocate(E3, k["worker"].pub, 5_000), nonce=1)])
+    rc_bob = randao_chain(sha256(b"bob-randao"), 4)
+    rc_alice = randao_chain(sha256(b"alice-randao"), 4)
+    out.append(c.capture("rules/staking-failures", "Bond, unbond and unjail failures; a new validator bonds.", [
+        T("alice", B.transfer(k["bob"].pub, 0)),
+        T("alice", B.bond(7, 100), nonce=1),
+        T("alice", B.bond(None, 50, rc_alice[-1]), nonce=2),
+        T("alice", B.bond(None, 500), nonce=3),
+        T("alice", B.unbond(None, 10), nonce=4),
+        T("worker", B.unbond(0, 1_000_000)),
+        T("worker", B.unjail(0), nonce=1),
+        T("bob", B.bond(None, 200, rc_bob[-1])),
+        T("bob", B.bond(None, 0, rc_bob[-2]), nonce=1),
+        T("bob", B.bond(None, 0), nonce=2)]))
+    out.append(c.capture("rules/unbonding-limit", "Three unbonding entries are the limit; the fourth fails.", [
+        T("worker2", B.unbond(0, 10)), T("worker2", B.unbond(0, 10)), T("worker2", B.unbond(0, 10)),
+        T("worker2", B.unbond(0, 10))]))
+    n = nonce("client2")
+    out.append(c.capture("rules/escrow-failures", "Escrow failures; a top-up; the second allocation of two; E1 starts unlocking.", [
+        T("client", B.escrow_close(sha256(b"nope"))),
+        T("bob", B.escrow_close(E2), nonce=nonce("bob")),
+        T("client2", B.escrow_close(E2)),
+        T("client", B.escrow_open(0, 10, 4), nonce=nonce("client") + 1),
+        T("client", B.escrow_open(5, 10, 400), nonce=nonce("client") + 2),
+        T("client2", B.allocate(E2, k["alice"].pub, 1_000_000_000), nonce=n + 1),
+        T("client2", B.allocate(E2, k["bob"].pub, 1), nonce=n + 2),
+        T("client2", B.allocate(E2, k["carol"].pub, 1), nonce=n + 3),
+        T("client2", B.allocate(E2, k["worker"].pub, 0), nonce=n + 4),
+        T("client2", B.escrow_top_up(E2, 0), nonce=n + 5),
+        T("client2", B.escrow_top_up(E2, 0, 2), nonce=n + 6),
+        T("client2", B.escrow_top_up(E2, 1_000, 300), nonce=n + 7),
+        T("client", B.escrow_close(E1), nonce=nonce("client") + 3)]))
+    out.append(c.capture("rules/escrow-unlocking-and-missed-slots",
+                         "A closing escrow refuses top-ups, allocations and an early close; the block reports eight "
+                         "missed slots of validator 1.", [
+        T("client", B.escrow_top_up(E1, 5)),
+        T("client", B.allocate(E1, k["bob"].pub, 5), nonce=nonce("client") + 1),
+        T("client", B.escrow_close(E1), nonce=nonce("client") + 2)],
+        skip_slots=8, missed=[(s, v1.pub) for s in range(c.slot + 1, c.slot + 9)]))
+    w0 = 0
+    vw = lambda signer, e, payee, shard, window, i, o, chain=cid: B.claim_usage(voucher(k[signer] if isinstance(signer, str) else signer, chain, e, k[payee].pub, shard, window, i, o))
+    nw = nonce("worker")
+    out.append(c.capture("rules/claim-failures", "Usage-claim failures, two payers, a shortfall and a payer over the limit.", [
+        T("worker", vw("client2", E2, "worker", 0, w0, 5, 1, chain=sha256(b"other"))),
+        T("bob", vw("client2", E2, "worker", 0, w0, 5, 1)),
+        T("worker", vw("client2", sha256(b"nope"), "worker", 0, w0, 5, 1), nonce=nw + 1),
+        T("worker", vw("client2", E2, "worker", 7, w0, 5, 1), nonce=nw + 2),
+        T("worker", vw("client2", E2, "worker", 0, 1, 5, 1), nonce=nw + 3),
+        T("worker", vw("bob", E2, "worker", 0, w0, 5, 1), nonce=nw + 4),
+        T("worker", vw("client2", E2, "worker", 0, w0, 1 << 63, 0), nonce=nw + 5),
+        T("worker2", vw("client2", E2, "worker2", 0, w0, 5, 1)),
+        T("worker", vw("client", E1, "worker", 0, w0, 100, 40), nonce=nw + 6),
+        T("worker", vw("client2", E2, "worker", 0, w0, 50, 10), nonce=nw + 7),
+        T("worker", vw("client2", E2, "worker", 0, w0, 50, 10), nonce=nw + 8),
+        T("worker", vw("alice", E3, "worker", 0, w0, 5, 5), nonce=nw + 9),
+        T("bob", vw("client2", E2, "bob", 0, w0, 3, 0), nonce=nonce("bob") + 1),
+        T("worker2", vw("client", E1, "worker2", 0, w0, 100, 40), nonce=nonce("worker2") + 1),
+        T("worker2", vw("client", E1, "worker2", 1, w0, 0, 30), nonce=nonce("worker2") + 2)]))
+    # h7: commitments. A: cheating (every output wrong), B: honest, C: one leaf whose input is not canonical
+    # (a negative zero), W2: worker2's four full passes on shard 1, R1: worker5's single pass P.
+    bA = PassBatch.from_passes(passes_of([(3, 11, True), (2, 12, True), (4, 13, True), (1, 14, True)], 0))
+    bB = PassBatch.from_passes(passes_of([(2, 21, False), (3, 22, False), (1, 23, False)], 0))
+    bad = bytearray(tensor_input(2, 31))
+    bad[22:26] = struct.pack("<I", 0x80000000)
+    bad = bytes(bad)
+    leafC = {"index": 0, "shard": 0, "positionOffset": 7, "tokenCount": 2, "inputHash": H_tensor(bad),
+             "outputHash": fake_canonical_output(bad, 0, 7)}
+    bC = PassBatch.from_passes([(leafC, bad, False)])
+    bW2 = PassBatch.from_passes(passes_of([(16, 41, False), (16, 42, False), (16, 43, False), (16, 44, False)], 1))
+    bR1 = PassBatch.from_passes(passes_of([(3, 51, False)], 0))
+    bD = PassBatch.from_passes(passes_of([(2, 61, False)], 0))
+    nw = nonce("worker")
+    out.append(c.capture("rules/commit-failures", "Commitment failures; three commitments are the limit per shard.", [
+        T("alice", commit_body(0, 0, 0, bB)),
+        T("worker", commit_body(9, 0, 0, bB)),
+        T("worker", commit_body(0, 0, 9, bB), nonce=nw + 1),
+        T("worker", commit_body(0, 5, 0, bB), nonce=nw + 2),
+        T("worker", B.commit(0, 0, 0, 0, 0, bB.root), nonce=nw + 3),
+        T("worker", B.commit(0, 0, 0, 2, 100, bB.root), nonce=nw + 4),
+        T("worker", commit_body(0, 0, 0, bA), nonce=nw + 5),
+        T("worker", commit_body(0, 0, 0, bA), nonce=nw + 6),
+        T("worker", commit_body(0, 0, 0, bB), nonce=nw + 7),
+        T("worker", commit_body(0, 0, 0, bC), nonce=nw + 8),
+        T("worker", commit_body(0, 0, 0, bD), nonce=nw + 9),
+        T("worker2", commit_body(0, 0, 1, bW2)),
+        T("worker5", commit_body(0, 0, 0, bR1))]))
+    out.append(c.capture("rules/epoch-change-liveness-jail",
+                         "First block of epoch 1: the schedule snapshot, and validator 1 (8 of 11 slots missed) is "
+                         "jailed; the worker unbonds after its commitment (slashable).", [
+        T("worker", B.unbond(0, 50))]))
+    out.append(c.capture("rules/selection-and-early-unjail", "Samples are drawn; an unjail before the jail ends fails.", [
+        c.tx(v1, B.unjail(None))]))
+    cA, cB, cC = (commitment_id(k["worker"].pub, 0, 0, 0, b.root) for b in (bA, bB, bC))
+    cW2, cR1 = commitment_id(k["worker2"].pub, 0, 0, 1, bW2.root), commitment_id(k["worker5"].pub, 0, 0, 0, bR1.root)
+    tA, tAt = c.tickets(cA)[0]
+    tB, tBt = c.tickets(cB)[0]
+    tC, _ = c.tickets(cC)[0]
+    tR1, tR1t = c.tickets(cR1)[0]
+    iA = bA.tree.leaf_containing(tAt["point"])
+    good = bA.reveal(tA, tAt["point"])
+    other = (iA + 1) % len(bA.tree.leaves)
+    pr = bA.tree.proof(iA)
+    wrong_shard = {"leaf": dict(pr["leaf"], shard=1), "path": pr["path"]}
+    bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"), pr["path"][0][1])] + pr["path"][1:]}
+    L_, R_ = (bA.tree.proof(iA - 1) if iA > 0 else None), (bA.tree.proof(iA + 1) if iA + 1 < 4 else None)
+    nw = nonce("worker")
+    txs = [T("worker", B.reveal(sha256(b"nope"), pr, L_, R_, bA.inputs[iA])),
+           T("bob", good),
+           T("worker", B.reveal(tA, wrong_shard, L_, R_, bA.inputs[iA]), nonce=nw + 1),
+           T("worker", B.reveal(tA, bad_path, L_, R_, bA.inputs[iA]), nonce=nw + 2),
+           T("worker", bA.reveal(tA, 0, index=other), nonce=nw + 3),
+           T("worker", B.reveal(tA, pr, None, None, bA.inputs[iA]), nonce=nw + 4),
+           T("worker", B.reveal(tA, pr, L_, R_, bA.inputs[iA] + bytes(max_input_bytes(default_pool()))), nonce=nw + 5),
+           T("worker", B.reveal(tA, pr, L_, R_, tensor_input(pr["leaf"]["tokenCount"], 999)), nonce=nw + 6),
+           T("worker", good, nonce=nw + 7),
+           T("worker", good, nonce=nw + 8),
+           T("worker", bB.reveal(tB, tBt["point"]), nonce=nw + 9),
+           T("worker", bC.reveal(tC, 0), nonce=nw + 10),
+           T("worker5", bR1.reveal(tR1, tR1t["point"]))]
+    nw2 = nonce("worker2")
+    for j, (tid, t) in enumerate(c.tickets(cW2)):
+        txs.append(T("worker2", bW2.reveal(tid, t["point"]), nonce=nw2 + j))
+    out.append(c.capture("rules/reveal-failures", "Reveal failures, then honest reveals (a non-canonical input fails).", txs))
+    # Claims. carol3's salt makes its claim hash sort below carol's and carol2's (it wins when opened late).
+    claim = lambda who, tid, salt: fraud_claim_hash(tid, k[who].pub, salt)
+    s1, s2 = _salt(1), _salt(2)
+    top = min(claim("carol", tA, s1), claim("carol2", tA, s2))
+    s3 = next(_salt(i) for i in range(3, 1000) if claim("carol3", tA, _salt(i)) < top)
+    # worker4 copies one of worker2's revealed passes; worker5 commits its own revealed pass again (another output)
+    iW = c.tickets(cW2)[0][1]["leaf"]["index"]
+    copy_leaf = dict(bW2.tree.leaves[iW], index=0, outputHash=sha256(b"copy"))
+    b4 = PassBatch.from_passes([(copy_leaf, bW2.inputs[iW], False)])
+    reused_leaf = dict(bR1.tree.leaves[0], outputHash=sha256(b"again"))
+    bR2 = PassBatch.from_passes([(reused_leaf, bR1.inputs[0], False)])
+    out.append(c.capture("rules/fraud-commit-failures", "Blind claims: failures, and the claims later blocks open.", [
+        T("carol", B.fraud_commit(claim("carol", tA, s1), 9)),
+        T("carol", B.fraud_commit(claim("carol", tA, s1), 0), nonce=nonce("carol") + 1),
+        T("carol", B.fraud_commit(claim("carol", tA, s1), 0), nonce=nonce("carol") + 2),
+        T("carol", B.fraud_reveal(tA, s1, bA.inputs[iA]), nonce=nonce("carol") + 3),
+        T("bob", B.fraud_reveal(tA, s1, bA.inputs[iA])),
+        T("carol2", B.fraud_commit(claim("carol2", tA, s2), 0)),
+        T("carol3", B.fraud_commit(claim("carol3", tA, s3), 0)),
+        T("dave", B.fraud_commit(claim("dave", tA, s1), 1)),
+        T("eve", B.fraud_commit(claim("eve", tC, s1), 0)),
+        T("frank", B.fraud_commit(claim("frank", tB, s1), 0)),
+        T("frank2", B.fraud_commit(claim("frank2", tB, s1), 0)),
+        T("gina", B.fraud_commit(claim("gina", tA, s1), 0)),
+        T("harry", B.fraud_commit(claim("harry", tA, s1), 0)),
+        T("worker4", commit_body(0, 0, 1, b4)),
+        T("worker5", commit_body(0, 0, 0, bR2))]))
+    out.append(c.capture("rules/fraud-reveal-failures",
+                         "Claims opened: failures, two claims on the cheating ticket (the third is one too many), a "
+                         "false claim; end-block: a withheld reveal, a proven fraud, an upheld ticket.", [
+        T("carol", B.fraud_reveal(tA, s1, tensor_input(2, 5))),
+        T("carol", B.fraud_reveal(tA, s1, bytes(max_input_bytes(default_pool()) + 1)), nonce=nonce("carol") + 1),
+        T("dave", B.fraud_reveal(tA, s1, bA.inputs[iA])),
+        T("eve", B.fraud_reveal(tC, s1, bad)),
+        T("carol", B.fraud_reveal(tA, s1, bA.inputs[iA]), nonce=nonce("carol") + 2),
+        T("carol2", B.fraud_reveal(tA, s2, bA.inputs[iA])),
+        T("gina", B.fraud_reveal(tA, s1, bA.inputs[iA])),
+        T("frank", B.fraud_reveal(tB, s1, bB.inputs[bB.tree.leaf_containing(tBt["point"])])),
+        T("ivan", B.fraud_commit(claim("ivan", tA, s1), 0))]))
+    iB = bB.tree.leaf_containing(tBt["point"])
+    out.append(c.capture("rules/late-fraud-claims",
+                         "Claims opened after the verdict: an earlier claim replaces the winner, a later one is "
+                         "returned, one against an upheld ticket is burned; late claims and commitments fail.", [
+        T("carol3", B.fraud_reveal(tA, s3, bA.inputs[iA])),
+        T("ivan", B.fraud_reveal(tA, s1, bA.inputs[iA])),
+        T("frank2", B.fraud_reveal(tB, s1, bB.inputs[iB])),
+        T("worker2", vw("client", E1, "worker2", 0, w0, 200, 40)),
+        T("worker2", commit_body(0, 0, 0, bD), nonce=nonce("worker2") + 1)]))
+    t4, t4t = c.tickets(commitment_id(k["worker4"].pub, 0, 0, 1, b4.root))[0]
+    tR2, tR2t = c.tickets(commitment_id(k["worker5"].pub, 0, 0, 0, bR2.root))[0]
+    out.append(c.capture("rules/void-and-reuse",
+                         "A copied pass is voided; a worker's own pass revealed in a second commitment is reuse "
+                         "(convicted); unopened claims expire; a payout before settlement fails.", [
+        T("worker4", b4.reveal(t4, t4t["point"])),
+        T("worker5", bR2.reveal(tR2, tR2t["point"])),
+        T("client", B.payout(0, 0, k["worker"].pub))]))
+    c.advance(15)
+    out.append(c.capture("rules/unjail", "The jail period is over: validator 1 unjails.", [c.tx(v1, B.unjail(None))]))
+    c.advance(19)
+    c.block([T("jack", B.fraud_commit(claim("jack", tB, s1), 0))])
+    out.append(c.capture("rules/challenge-period-over", "A claim committed after the window's challenge end fails.", [
+        T("jack", B.fraud_reveal(tB, s1, bB.inputs[iB]))]))
+    c.advance(c.settle_height(0) - 1)
+    out.append(c.capture("rules/window-settles-bounty-paid", "End-block pays the bounty (final height) and settles window 0.", []))
+    out.append(c.capture("rules/payouts",
+                         "Payouts: a convicted worker (all refunded to three payers), a capped and partly uncovered "
+                         "worker, a copier, and a key with nothing to pay.", [
+        T("client", B.payout(0, 0, k["worker"].pub)),
+        T("client", B.payout(0, 0, k["worker2"].pub), nonce=nonce("client") + 1),
+        T("client", B.payout(0, 0, k["worker4"].pub), nonce=nonce("client") + 2),
+        T("client", B.payout(0, 0, k["carol"].pub), nonce=nonce("client") + 3),
+        T("client", B.payout(0, 0, k["worker4"].pub), nonce=nonce("client") + 4)]))
+    n = nonce("client")
+    out.append(c.capture("rules/escrow-final-close",
+                         "The unlock period is over: claims stop, the close refunds the rest and deletes allocations.", [
+        T("worker", vw("client", E1, "worker", 0, 2, 5, 5)),
+        T("client", B.escrow_close(E1)),
+        T("worker", vw("client", E1, "worker", 0, 2, 6, 5), nonce=nonce("worker") + 1),
+        T("client", B.escrow_top_up(E1, 1), nonce=n + 1),
+        T("client", B.escrow_close(E1), nonce=n + 2)]))
+    c.advance(39)
+    out.append(c.capture("rules/prune-revealed-passes", "End-block deletes revealed passes whose retention ended.", []))
+    c.advance(52)
+    out.append(c.capture("rules/unbonding-matures", "End-block pays unbonding entries that mature; records are pruned.", []))
+    return out
+
+
+def scenarios_equivocation():
+    """Evidence, tombstones, a snapshot kept when no validator is active, and block-level errors."""
+    out = []
+    alice, bob = test_key("alice"), test_key("bob")
+    c = Chain(accounts=[(alice, 1_000_000), (bob, 1_000)], validator_count=2)
+    v0, v1 = c.validators[0][0], c.validators[1][0]
+    ctx = c.context()
+    out.append(c.capture("blocks/wrong-height", "A block whose height is not the tip's plus one is invalid.", [],
+                         ctx=dict(ctx, height=2)))
+    out.append(c.capture("blocks/unknown-proposer", "A block by a key that is not a validator is invalid.", [],
+                         ctx=dict(ctx, proposer=alice.pub)))
+    out.append(c.capture("blocks/bad-randao-reveal", "A reveal that does not hash to the commitment is invalid.", [],
+                         ctx=dict(ctx, randaoReveal=ZERO32)))
+    c.block()
+    out.append(c.capture("blocks/slot-not-after-parent", "A block whose slot is not after its parent's is invalid.", [],
+                         ctx=dict(c.context(), slot=c.slot)))
+    good = c.tx(alice, B.transfer(bob.pub, 5))
+    out.append(c.capture("blocks/envelope-wrong-chain", "A transaction for another chain invalidates the block.", [
+        c.tx(alice, B.transfer(bob.pub, 5), chain_id=sha256(b"other"))]))
+    small = dict(c.params, maxTransactionBytes=300)
+    c2 = Chain(accounts=[(alice, 1_000_000), (bob, 1_000)], validator_count=2, params=small)
+    out.append(c2.capture("blocks/envelope-oversized", "A transaction above maxTransactionBytes (300 here) invalidates "
+                          "the block.", [c2.tx(alice, B.fraud_reveal(ZERO32, ZERO32, bytes(200)))]))
+    out.append(c.capture("blocks/envelope-nonce", "A transaction with the wrong nonce invalidates the block.", [
+        c.tx(alice, B.transfer(bob.pub, 5), nonce=3)]))
+    out.append(c.capture("blocks/envelope-fee-too-low", "A fee below minFeePerByte × size invalidates the block.", [
+        c.tx(alice, B.transfer(bob.pub, 5), fee=10)]))
+    out.append(c.capture("blocks/envelope-cannot-afford-fee", "A sender that cannot pay the fee invalidates the block.", [
+        good, c.tx(bob, B.transfer(alice.pub, 1), fee=5_000)]))
+    h1 = lambda key, height, slot, payload: fake_header(key, height, slot, payload)
+    out.append(c.capture("rules/equivocation", "Equivocation evidence: invalid, a stranger's, a valid one (slash, "
+                         "tombstone), a repeat; the tombstoned validator cannot bond or unjail.", [
+        c.tx(alice, B.evidence(h1(v1, 1, 1, 0), h1(v1, 1, 1, 0))),
+        c.tx(alice, B.evidence(h1(bob, 1, 1, 0), h1(bob, 1, 1, 1)), nonce=1),
+        c.tx(alice, B.evidence(h1(v1, 1, 1, 0), h1(v1, 1, 1, 1)), nonce=2),
+        c.tx(alice, B.evidence(h1(v1, 1, 1, 0), h1(v1, 1, 1, 1)), nonce=3),
+        c.tx(alice, B.evidence(h1(v1, 9, 2, 0), h1(v1, 9, 2, 1)), nonce=4),
+        c.tx(v1, B.bond(None, 10)),
+        c.tx(v1, B.unjail(None), nonce=1)]))
+    c.advance(14)
+    out.append(c.capture("rules/equivocation-both-tombstoned", "Validator 0 equivocates too: no validator is active.", [
+        c.tx(alice, B.evidence(h1(v0, 2, 2, 0), h1(v0, 2, 2, 1)))]))
+    out.append(c.capture("rules/snapshot-keeps-previous",
+                         "Epoch change with no active validator: the previous snapshot's validators are kept.", []))
+    c.advance(60)
+    out.append(c.capture("rules/evidence-too-old", "Evidence older than unbondingBlocks is refused.", [
+        c.tx(alice, B.evidence(h1(v1, 3, 3, 0), h1(v1, 3, 3, 1)))]))
+    return out
+
+
+def scenarios_waiting_settlement():
+    """maxAdjudicationsPerBlock = 1 and two fraud claims opened in the settlement block: the window waits."""
+    out = []
+    prover, prover2, client, worker = test_key("prover"), test_key("prover2"), test_key("client"), test_key("worker")
+    params = default_params()
+    params.update(maxAdjudicationsPerBlock=1)
+    c = Chain(accounts=[(prover, 100_000), (prover2, 100_000), (client, 1_000_000), (worker, 100_000)],
+              workers=[(worker, 0, 1_000)], params=params)
+    E = escrow_id(client.pub, 0)
+    c.block([c.tx(client, B.escrow_open(0, 50_000, 1000)), c.tx(client, B.allocate(E, worker.pub, 10_000), nonce=1)])
+    batch = PassBatch.from_passes(passes_of([(16, 71, True), (16, 72, True), (16, 73, True)], 0))
+    c.block([c.tx(worker, B.claim_usage(voucher(client, c.chain_id, E, worker.pub, 0, 0, 30, 10))),
+             c.tx(worker, commit_body(0, 0, 0, batch), nonce=1)])
+    c.block()
+    c.block()
+    cid = commitment_id(worker.pub, 0, 0, 0, batch.root)
+    tickets = c.tickets(cid)
+    n = c.account(worker.pub)["nonce"]
+    c.block([c.tx(worker, batch.reveal(tid, t["point"]), nonce=n + j) for j, (tid, t) in enumerate(tickets)])
+    cheated = [(tid, t) for tid, t in tickets if batch.tree.leaf_containing(t["point"]) in batch.cheated][:2]
+    assert len(cheated) == 2, "seeded batch must give two cheating samples"
+    c.advance(c.settle_height(0) - 4)
+    salts = [_salt(1), _salt(2)]
+    c.block([c.tx(p, B.fraud_commit(fraud_claim_hash(tid, p.pub, s), 0)) for p, (tid, _), s in zip((prover, prover2), cheated, salts)])
+    c.advance(c.settle_height(0) - 1)
+    inp = lambda t: batch.inputs[batch.tree.leaf_containing(t["point"])]
+    out.append(c.capture("rules/settlement-waits", "Two claims opened at the settlement height; one replay per block: "
+                         "the window waits, the first bounty is paid at once.", [
+        c.tx(p, B.fraud_reveal(tid, s, inp(t))) for p, (tid, t), s in zip((prover, prover2), cheated, salts)]))
+    out.append(c.capture("rules/settles-after-waiting", "The last adjudication is done: the window settles.", []))
+    out.append(c.capture("rules/payout-after-waiting", "The convicted worker's payout refunds the payer.", [
+        c.tx(client, B.payout(0, 0, worker.pub), nonce=2)]))
+    return out
+
+
+
+# ---- seeded random multi-block vectors ------------------------------------------------------------------
+
+def random_pool(rng, pid):
+    p = default_pool(pid)
+    p.update(windowBlocks=3, commitGraceBlocks=1, challengeBlocks=1 + rng.below(2),
+             revealDeadlineBlocks=3, fraudRevealBlocks=3, spotCheckPpm=[250_000, 500_000, 1_000_000][rng.below(3)],
+             maxTicketsPerCommitment=2 + rng.below(3), maxTokensPerPass=[8, 16][rng.below(2)],
+             payableCapBps=[500, 2000][rng.below(2)], minWorkerStake=100 + 50 * rng.below(3))
+    return p
+
+
+class RandomWorld:
+    """Seeded actors on a test chain: clients paying through escrows and vouchers, honest, cheating,
+    withholding and copying workers, provers (true and false claims, some never opened), payouts, unbonding,
+    equivocation, missed slots and invalid transactions."""
+
+    def __init__(self, seed):
+        self.rng = rng = SplitMix64(seed * 0x9E3779B97F4A7C15 + 1)
+        params = default_params()
+        params.update(maxAdjudicationsPerBlock=[1, 2, 4][rng.below(3)], maxClaimsPerTicket=[1, 2, 16][rng.below(3)],
+                      maxPayersPerWorkerWindow=[1, 2, 64][rng.below(3)], maxUnbondingEntries=[2, 7][rng.below(2)],
+                      maxAllocationsPerEscrow=[2, 64][rng.below(2)], maxCommitmentsPerWindow=[2, 16][rng.below(2)],
+                      slotsPerEpoch=[8, 16][rng.below(2)], jailBlocks=4 + rng.below(6), livenessMinSlots=2 + rng.below(3),
+                      beaconDelay=1 + rng.below(2), protocolFeeBps=[0, 500, 1000][rng.below(3)],
+                      equivocationSlashBps=[500, 5000][rng.below(2)])
+        pools = [random_pool(rng, 0)] + ([random_pool(rng, 1)] if rng.chance(1, 5) else [])
+        horizon = max(p["windowBlocks"] + p["commitGraceBlocks"] + params["beaconDelay"] + p["revealDeadlineBlocks"]
+                      + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
+        params.update(unbondingBlocks=2 * horizon + rng.below(10), revealedKeyRetentionBlocks=horizon + rng.below(10),
+                      escrowUnlockBlocks=max(p["windowBlocks"] + p["commitGraceBlocks"] + 3 for p in pools) + rng.below(5))
+        self.clients = [test_key("r-client-%d" % i) for i in range(1 + rng.below(2))]
+        self.provers = [test_key("r-prover-%d" % i) for i in range(1 + rng.below(2))]
+        self.workers = [(test_key("r-worker-%d" % i), i % len(pools)) for i in range(3)]
+        strategies = ["honest", ["cheat", "honest"][rng.below(2)], ["withhold", "copy", "cheat"][rng.below(3)]]
+        self.strategy = {w.pub: strategies[i] for i, (w, _) in enumerate(self.workers)}
+        self.other = test_key("r-other")
+        accounts = [(k, 1_000_000) for k in self.clients] + [(k, 100_000) for k in self.provers + [self.other]] + \
+                   [(w, 50_000) for w, _ in self.workers]
+        self.c = Chain(accounts=accounts, workers=[(w, p, 1_000 + 500 * rng.below(3)) for w, p in self.workers],
+                       pools=pools, params=params, validator_count=2 + rng.below(2), chain_length=128)
+        self.batches = {}       # commitment id -> PassBatch
+        self.claims = []        # (prover, ticket, salt, commit height, open?)
+        self.counters = {}      # (escrow, worker, shard, window) -> (in, out)
+        self.escrows = {}       # client pub -> [escrow ids]
+        self.revealed = []      # (worker, leaf, input) revealed passes (for copiers)
+        self.passes_seed = 0
+
+    def pick(self, xs):
+        return xs[self.rng.below(len(xs))] if xs else None
+
+    def state_scan(self, prefix):
+        return State(self.c.state).scan(prefix)
+
+    def make_batch(self, worker, pool, window, shard, strategy):
+        rng = self.rng
+        count = 1 + rng.below(5)
+        self.passes_seed += 1
+        tmax = pool["maxTokensPerPass"]
+        specs = []
+        for i in range(count):
+            tokens = 1 + rng.below(min(tmax, 6))
+            cheat = strategy == "cheat" and rng.chance(1, 2)
+            specs.append((tokens, self.passes_seed * 100 + i + worker.pub[0] * 10000, cheat))
+        passes = passes_of(specs, shard)
+        if strategy == "copy" and self.revealed and rng.chance(2, 3):
+            w, leaf, inp = self.pick(self.revealed)
+            if leaf["shard"] == shard and leaf["tokenCount"] <= tmax:
+                passes.append((dict(leaf, index=0), inp, False))
+        try:
+            return PassBatch.from_passes(passes)
+        except ValueError:
+            return None
+
+    def step(self):
+        c, rng = self.c, self.rng
+        h = c.height + 1
+        txs = []
+        T = lambda key, body: txs.append((key, body))
+        # clients: escrows, allocations, vouchers (claimed by their payees)
+        for cl in self.clients:
+            mine = self.escrows.setdefault(cl.pub, [])
+            if not mine or rng.chance(1, 20):
+                pool = self.pick(c.pools)
+                n = c.account(cl.pub)["nonce"] + sum(1 for t in txs if t[0] is cl)
+                T(cl, B.escrow_open(pool["id"], 5_000 + rng.below(20_000), h + 3 + rng.below(30)))
+                mine.append(escrow_id(cl.pub, n))
+            for e in list(mine):
+                er = c.state.get(K.escrow(e))
+                if er is None:
+                    continue
+                er = dec(ESCROW, er)
+                pool = c.pools[er["pool"]]
+                if er["status"][0] == OPEN and rng.chance(1, 5):
+                    w, wp = self.pick(self.workers)
+                    T(cl, B.allocate(e, w.pub, 500 + rng.below(5_000)))
+                if er["status"][0] == OPEN and h >= er["expiryHeight"] and rng.chance(1, 3):
+                    T(cl, B.escrow_close(e))
+                if er["status"][0] == UNLOCKING and h >= er["status"][1] and rng.chance(1, 2):
+                    T(cl, B.escrow_close(e))
+                if er["status"][0] == OPEN and rng.chance(1, 15):
+                    T(cl, B.escrow_top_up(e, rng.below(3) * 100, (er["expiryHeight"] + rng.below(5)) if rng.chance(1, 2) else None))
+                for w, wp in self.workers:
+                    if wp != er["pool"] or not rng.chance(1, 5):
+                        continue
+                    if c.state.get(K.allocation(e, w.pub)) is None and not rng.chance(1, 6):
+                        continue
+                    window = window_of(pool, h)
+                    if rng.chance(1, 6) and window > 0:
+                        window -= 1
+                    shard = rng.below(len(pool["shards"]))
+                    key = (e, w.pub, shard, window)
+                    i0, o0 = self.counters.get(key, (0, 0))
+                    i1, o1 = i0 + rng.below(20), o0 + rng.below(10)
+                    if rng.chance(1, 10):
+                        i1, o1 = i0, o0          # not increasing
+                    self.counters[key] = (max(i0, i1), max(o0, o1))
+                    T(w, B.claim_usage(voucher(cl, c.chain_id, e, w.pub, shard, window, i1, o1)))
+        # workers: commitments and reveals
+        for w, wp in self.workers:
+            pool = c.pools[wp]
+            strat = self.strategy[w.pub]
+            if rng.chance(1, 4):
+                window = window_of(pool, h)
+                if rng.chance(1, 5) and window > 0:
+                    window -= 1
+                shard = rng.below(len(pool["shards"]))
+                b = self.make_batch(w, pool, window, shard, strat)
+                if b is not None:
+                    self.batches[commitment_id(w.pub, wp, window, shard, b.root)] = b
+                    T(w, commit_body(wp, window, shard, b))
+            if rng.chance(1, 25):
+                T(w, B.unbond(wp, 50 + rng.below(200)))
+            st = c.state.get(K.staker(wp, w.pub))
+            if st and dec(STAKER, st)["status"][0] == JAILED and rng.chance(1, 3):
+                T(w, B.unjail(wp))
+        for tk, _ in self.state_scan(b"\x1a\x00"):
+            tid = tk[2:]
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            b = self.batches.get(t["commitmentId"])
+            w = next((x for x, _ in self.workers if x.pub == t["worker"]), None)
+            if b is None or w is None or self.strategy[w.pub] == "withhold" or h > t["revealDeadline"]:
+                continue
+            if rng.chance(2, 3):
+                body = b.reveal(tid, t["point"])
+                if rng.chance(1, 20):
+                    body = b.reveal(tid, t["point"], index=0)
+                T(w, body)
+                i = b.tree.leaf_containing(t["point"])
+                self.revealed.append((w, b.tree.leaves[i], b.inputs[i]))
+        # provers: commit claims on revealed tickets (true ones, and some false), open them a block later
+        for tk, _ in self.state_scan(b"\x1a\x01")[:4]:
+            tid = tk[2:]
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            leaf = t["leaf"]
+            b = self.batches.get(t["commitmentId"])
+            if b is None or h > t["challengeEnd"] + 1:
+                continue
+            i = leaf["index"]
+            true_claim = leaf["outputHash"] != fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            if (true_claim and rng.chance(1, 2)) or rng.chance(1, 15):
+                p = self.pick(self.provers)
+                salt = sha256(u64(rng.next()))
+                T(p, B.fraud_commit(fraud_claim_hash(tid, p.pub, salt), t["pool"]))
+                self.claims.append((p, tid, salt, h, b.inputs[i], rng.chance(9, 10)))
+        keep = []
+        for claim in self.claims:
+            p, tid, salt, ch, inp, will_open = claim
+            if will_open and ch < h and rng.chance(2, 3):
+                T(p, B.fraud_reveal(tid, salt, inp))
+            elif ch + 3 >= h:
+                keep.append(claim)
+        self.claims = keep
+        # payouts of settled windows
+        for wk, _ in self.state_scan(b"\x0b"):
+            pid, w = struct.unpack(">I", wk[1:5])[0], struct.unpack(">Q", wk[5:13])[0]
+            win = c.state.get(K.window(pid, w))
+            if win and dec(WINDOW, win)["status"] == W_SETTLED and rng.chance(1, 3):
+                T(self.pick(self.clients + [self.other]), B.payout(pid, w, wk[13:]))
+        # noise: transfers, bonds, evidence, stray failures
+        if rng.chance(1, 6):
+            a, b2 = self.pick(self.clients + self.provers), self.pick(self.clients + [self.other])
+            T(a, B.transfer(b2.pub, rng.below(3) * rng.below(5_000)))
+        if rng.chance(1, 20):
+            T(self.other, B.bond(None, 100 + rng.below(200), sha256(u64(h))))
+        if rng.chance(1, 25):
+            v = self.pick(c.validators)[0]
+            s = rng.below(h + 1)
+            T(self.other, B.evidence(fake_header(v, s, s, 0), fake_header(v, s, s, 1 + rng.below(2))))
+        if rng.chance(1, 30):
+            T(self.other, B.payout(0, rng.below(4), self.pick(self.workers)[0].pub))
+        if rng.chance(1, 30):
+            T(self.other, B.fraud_reveal(sha256(u64(h)), ZERO32, b"x"))
+        # missed slots now and then
+        kw = {}
+        if rng.chance(1, 8):
+            skip = 1 + rng.below(3)
+            kw = {"skip_slots": skip, "missed": [(c.slot + 1 + j, self.pick(c.validators)[0].pub) for j in range(skip)]}
+        # shuffle deterministically (stable per sender: nonces are assigned in list order)
+        order = sorted(range(len(txs)), key=lambda i: (rng.next(), i))
+        return [txs[i] for i in order], kw
+
+
+def random_vector(seed, blocks=None):
+    world = RandomWorld(seed)
+    c = world.c
+    n = blocks or (14 + world.rng.below(6))
+    pre = sorted(c.state.items())
+    v = {"name": "random/seed-%05d" % seed,
+         "description": "Seeded random multi-block scenario %d (tools/ledger_ref.py random): escrows and vouchers, "
+                        "honest, cheating, withholding and copying workers, fraud claims, payouts, unbonding, "
+                        "equivocation, missed slots." % seed,
+         "chainId": c.chain_id.hex(), "params": params_to_json(c.params), "preState": entries_to_json(pre), "blocks": []}
+    for _ in range(n):
+        txs, kw = world.step()
+        ctx = c.context(**kw)
+        signed = c.resolve(txs)
+        r = c.apply(ctx, signed)
+        b = {"context": ctx_to_json(ctx), "transactions": [t.hex() for t in signed]}
+        if r[0] != "ok":
+            raise RuntimeError("seed %d: generated block invalid: %s" % (seed, r[1]))
+        b["expectedReceipts"] = [x.hex() for x in r[1]]
+        b["expectedStatuses"] = r[2]
+        b["expectedStateRoot"] = jmt_root(c.state).hex()
+        v["blocks"].append(b)
+    v["expectedPostState"] = entries_to_json(sorted(c.state.items()))
+    v["expectedStateRoot"] = jmt_root(c.state).hex()
+    return v
+
+
+RANDOM_COUNT = 200
+
+
+def write_json(path, v, compact=False):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    text = json.dumps(v, sort_keys=True, separators=(",", ":")) if compact else swift_json(v)
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+
+
+def all_scenarios():
+    return scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
+
+
+def cmd_vectors(directory=VECTOR_DIR):
+    """Regenerates every ledger vector (deterministic); stale .json files are removed."""
+    keep = set()
+    for v in all_scenarios():
+        write_json(os.path.join(directory, v["name"] + ".json"), v)
+        keep.add(v["name"] + ".json")
+    for seed in range(RANDOM_COUNT):
+        v = random_vector(seed)
+        write_json(os.path.join(directory, v["name"] + ".json"), v, compact=True)
+        keep.add(v["name"] + ".json")
+    for f in vector_files(directory):
+        if f not in keep:
+            os.remove(os.path.join(directory, f))
+    print("%d ledger vectors written to %s, set digest %s" % (len(keep), os.path.relpath(directory, ROOT), set_digest(directory)))
+    return 0
+
+
+def cmd_random(args):
+    """random --seed S --count N --out DIR: seeded random multi-block vectors (the differential test)."""
+    opts = {"--seed": "100000", "--count": "10", "--out": None}
+    for i in range(0, len(args), 2):
+        opts[args[i]] = args[i + 1]
+    seed, count, out = int(opts["--seed"]), int(opts["--count"]), opts["--out"]
+    os.makedirs(out, exist_ok=True)
+    for s in range(seed, seed + count):
+        write_json(os.path.join(out, "seed-%d.json" % s), random_vector(s), compact=True)
     return 0
 
 
