@@ -4,6 +4,7 @@
 #   make bench         every benchmark (release), each beside its baseline measured in the same run
 #   make verifier-release  the executor's bit-exact golden and real-model tests in a release build
 #   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, fuzzing every network decoder
+#   make ledger-vectors  regenerate Specs/vectors/ledger/ from the executable spec tools/ledger_ref.py
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
 
@@ -11,7 +12,7 @@ JOBS ?= $(shell nproc)
 # the first phase cannot starve their clocks on a 2-core machine.
 SYSTEM_TESTS = P2PTests|EconomyTests
 
-.PHONY: setup build test devnet bench verifier-release reliability fuzz clean
+.PHONY: setup build test devnet bench verifier-release reliability fuzz clean ledger-vectors ledger-check
 
 setup:
 	@tools/setup
@@ -25,6 +26,15 @@ test: setup
 	$(SWIFT) test --skip-build --parallel --skip '$(SYSTEM_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(SYSTEM_TESTS)'
 	python3 tools/check_openrpc_golden.py
+	python3 tools/ledger_ref.py check
+
+# The ledger vectors come from the executable specification, not from the Swift code (Specs/vectors/ledger/README.md).
+ledger-vectors:
+	python3 tools/ledger_ref.py vectors
+
+ledger-check:
+	python3 tools/ledger_ref.py selftest
+	python3 tools/ledger_ref.py check
 
 # The devnet demo on the embedded genesis (10-second slots). VALIDATORS=4 for four validators,
 # DEMO="--fast" for 1-second slots and short windows.

@@ -212,6 +212,7 @@ let package = Package(
             dependencies: [
                 "Ledger",
                 "Primitives",
+                "StateTree",
                 "Storage",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
