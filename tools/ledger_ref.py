@@ -1300,10 +1300,10 @@ class Exec:
             elif amount == 0:
                 raise Fail("zeroAmount")
         else:
-            if role is None and commitment is None:
-                raise Fail("missingRandaoCommitment")
             if amount == 0:
                 raise Fail("zeroAmount")
+            if role is None and commitment is None:
+                raise Fail("missingRandaoCommitment")
             st = {"stake": 0, "status": (ACTIVE, 0), "randaoCommitment": commitment if role is None else ZERO32,
                   "since": self.h}
         self.debit(sender, amount)
@@ -1316,11 +1316,11 @@ class Exec:
         self.emit("tx", ev("bonded", sender, role_enc(role), u64(amount)))
 
     def unbond(self, sender, role, amount):
+        if amount == 0:
+            raise Fail("zeroAmount")
         st = self.staker(role, sender)
         if st is None:
             raise Fail("unknownStaker")
-        if amount == 0:
-            raise Fail("zeroAmount")
         if st["stake"] < amount:
             raise Fail("insufficientStake")
         if len(self.state.scan(b"\x04" + role_key(role) + sender)) >= self.p["maxUnbondingEntries"]:
@@ -2850,7 +2850,9 @@ def scenarios_rules():
         T("worker", B.unjail(0), nonce=1),
         T("bob", B.bond(None, 200, rc_bob[-1])),
         T("bob", B.bond(None, 0, rc_bob[-2]), nonce=1),
-        T("bob", B.bond(None, 0), nonce=2)]))
+        T("bob", B.bond(None, 0), nonce=2),
+        T("carol", B.bond(None, 0)),
+        T("carol", B.unbond(None, 0))]))
     out.append(c.capture("rules/unbonding-limit", "Three unbonding entries are the limit; the fourth fails.", [
         T("worker2", B.unbond(0, 10)), T("worker2", B.unbond(0, 10)), T("worker2", B.unbond(0, 10)),
         T("worker2", B.unbond(0, 10))]))
