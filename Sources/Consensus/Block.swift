@@ -146,6 +146,6 @@ public struct HeaderEquivocationVerifier: EquivocationVerifier {
               a.hash != b.hash, a.header.chainId == chainId, b.header.chainId == chainId,
               a.header.proposer == b.header.proposer, a.header.slot == b.header.slot,
               a.hasValidSignature, b.hasValidSignature else { return nil }
-        return Equivocation(offender: a.header.proposer, height: min(a.header.height, b.header.height), slot: a.header.slot)
+        return Equivocation(offender: a.header.proposer, slot: a.header.slot)
     }
 }

@@ -21,11 +21,17 @@ extension Execution {
         for missed in context.missedSlots {
             try judgeLivenessIfEpochChanged(to: missed.slot / params.slotsPerEpoch)
             try countSlot(missed.leader, epoch: missed.slot / params.slotsPerEpoch, missed: true)
+            try slashMissedSlot(missed.leader, slot: missed.slot)
         }
         try judgeLivenessIfEpochChanged(to: epoch)
         try countSlot(context.proposer, epoch: epoch, missed: false)
 
         guard var proposer = try state.staker(.validator, context.proposer) else { throw BlockError.unknownProposer }
+        // A registered replacement chain takes over from its epoch on (Specs/consensus.md §3).
+        if let pending = proposer.pendingRandao, epoch >= pending.epoch {
+            proposer.randaoCommitment = pending.commitment
+            proposer.pendingRandao = nil
+        }
         guard Tags.randao.hash(context.randaoReveal.bytes) == proposer.randaoCommitment else { throw BlockError.badRandaoReveal }
         proposer.randaoCommitment = context.randaoReveal
         try state.setStaker(.validator, context.proposer, proposer, height: height)
@@ -33,7 +39,10 @@ extension Execution {
         mix.hash(try state.randaoMix())
         mix.hash(context.randaoReveal)
         state.put(StateKey.global(.randaoMix), Tags.randao.hash(mix.bytes))
-        state.putRaw(StateKey.proposer(height), context.proposer.bytes)
+        var proposerRecord = CanonicalWriter(capacity: 40)
+        proposerRecord.encode(context.proposer)
+        proposerRecord.u64(context.slot)
+        state.putRaw(StateKey.proposer(height), proposerRecord.bytes)
         var tipWriter = CanonicalWriter(capacity: 16)
         tipWriter.u64(context.height)
         tipWriter.u64(context.slot)

@@ -128,6 +128,11 @@ extension Ledger {
         guard p.commitGraceBlocks >= 1 else { throw GenesisError("\(id): commitGraceBlocks must be at least 1") }
         guard p.challengeBlocks >= 1 else { throw GenesisError("\(id): challengeBlocks must be at least 1") }
         guard params.beaconDelay >= 1 else { throw GenesisError("ledger.beaconDelay must be at least 1 (the beacon must come after the commitment)") }
+        guard params.beaconMaxDelay >= params.beaconDelay else {
+            throw GenesisError("ledger.beaconMaxDelay \(params.beaconMaxDelay) is below ledger.beaconDelay \(params.beaconDelay)")
+        }
+        guard params.beaconMinProposers >= 1 else { throw GenesisError("ledger.beaconMinProposers must be at least 1") }
+        guard params.missedSlotSlashBps <= 10_000 else { throw GenesisError("ledger.missedSlotSlashBps exceeds 10000") }
         // A proposer cartel could censor reveals and fraud reveals for as many consecutive slots as it leads;
         // three slots in a row happen with probability s³ for a cartel of stake share s (1/27 at s = 1/3).
         guard p.revealDeadlineBlocks >= 3 else { throw GenesisError("\(id): revealDeadlineBlocks must be at least 3 (censorship margin)") }
@@ -148,9 +153,9 @@ extension Ledger {
         guard UInt64(p.payableCapBps) <= bound else {
             throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·v/(1−v) = \(bound) for minReplayProbabilityBps \(p.minReplayProbabilityBps): cheating would pay")
         }
-        let horizon = p.settlementHorizon(beaconDelay: params.beaconDelay)
+        let horizon = p.settlementHorizon(beaconDelay: params.selectionDelayBound)
         guard params.unbondingBlocks >= 2 &* horizon else {
-            throw GenesisError("ledger.unbondingBlocks \(params.unbondingBlocks) is shorter than twice \(id)'s slashing horizon \(horizon) (windowBlocks + commitGraceBlocks + beaconDelay + revealDeadlineBlocks + challengeBlocks + fraudRevealBlocks): a cheater could unbond before its punishment")
+            throw GenesisError("ledger.unbondingBlocks \(params.unbondingBlocks) is shorter than twice \(id)'s slashing horizon \(horizon) (windowBlocks + commitGraceBlocks + beaconMaxDelay + revealDeadlineBlocks + challengeBlocks + fraudRevealBlocks): a cheater could unbond before its punishment")
         }
         guard params.escrowUnlockBlocks >= p.windowBlocks &+ p.commitGraceBlocks &+ 3 else {
             throw GenesisError("ledger.escrowUnlockBlocks \(params.escrowUnlockBlocks) is shorter than \(id)'s claim horizon windowBlocks + commitGraceBlocks + 3 = \(p.windowBlocks &+ p.commitGraceBlocks &+ 3): an owner could close ahead of a payee's last claim")

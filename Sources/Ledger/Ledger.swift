@@ -32,12 +32,12 @@ public protocol Adjudicator: Sendable {
     func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict
 }
 
-/// Proven equivocation: one proposer signed two different headers for one slot.
+/// Proven equivocation: one proposer signed two different headers for one slot. (The heights written in the
+/// headers play no part: the offender chose them.)
 public struct Equivocation: Hashable, Sendable {
     public let offender: PublicKey
-    public let height: UInt64
     public let slot: UInt64
-    public init(offender: PublicKey, height: UInt64, slot: UInt64) { self.offender = offender; self.height = height; self.slot = slot }
+    public init(offender: PublicKey, slot: UInt64) { self.offender = offender; self.slot = slot }
 }
 
 /// Checks equivocation evidence (the Consensus module knows the header format).
@@ -359,6 +359,12 @@ public enum LedgerIds {
     /// Offence id of an equivocation: one per proposer and slot.
     public static func equivocationOffence(offender: PublicKey, slot: UInt64) -> Hash32 {
         var w = CanonicalWriter(); w.u8(0x12); w.encode(offender); w.u64(slot)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// `H_id(0x13 ‖ leader ‖ slot u64)`: the id of a missed-slot slash.
+    public static func missedSlotOffence(leader: PublicKey, slot: UInt64) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x13); w.encode(leader); w.u64(slot)
         return Tags.id.hash(w.bytes)
     }
 }

@@ -22,8 +22,15 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var jailBlocks: UInt64 = 360
     /// Slots per epoch (validator set and leader seed snapshots).
     public var slotsPerEpoch: UInt64 = 360
-    /// Blocks between a share commitment's inclusion and the block whose RANDAO mix selects its tickets.
+    /// Blocks between a share commitment's inclusion and the earliest block whose RANDAO mix selects its tickets.
     public var beaconDelay: UInt64 = 2
+    /// Distinct proposers whose blocks (after a commitment's inclusion) must have mixed their reveals into the
+    /// beacon that selects its tickets (at most the number of scheduled validators; Specs/consensus.md §3).
+    public var beaconMinProposers: Int = 3
+    /// Blocks after inclusion by which tickets are selected even without `beaconMinProposers` distinct proposers.
+    public var beaconMaxDelay: UInt64 = 16
+    /// Stake a validator loses (burned) for each of its own slots it skipped (Specs/consensus.md §5).
+    public var missedSlotSlashBps: BasisPoints = 1
     /// Fraud-proof replays executed per block (the adjudication queue drains at this rate).
     public var maxAdjudicationsPerBlock: Int = 4
     /// Protocol fee on every usage claim, burned (so no payer can recover it, which makes self-dealing lose it).
@@ -51,6 +58,10 @@ public struct LedgerParams: Hashable, Sendable, Codable {
 
     public init() {}
 
+    /// The most blocks between a commitment's inclusion and its ticket selection: the horizons of
+    /// Specs/economics.md count with it.
+    public var selectionDelayBound: UInt64 { max(beaconDelay, beaconMaxDelay) }
+
     // Decoding fills absent fields with defaults, so genesis files only list what they change; an unknown
     // field is an error (a typo must not silently keep a default).
     public init(from decoder: any Decoder) throws {
@@ -67,6 +78,8 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         try d(.maxLeavesPerCommitment, &maxLeavesPerCommitment); try d(.maxPayersPerWorkerWindow, &maxPayersPerWorkerWindow)
         try d(.maxAllocationsPerEscrow, &maxAllocationsPerEscrow); try d(.maxClaimsPerTicket, &maxClaimsPerTicket)
         try d(.escrowUnlockBlocks, &escrowUnlockBlocks); try d(.revealedKeyRetentionBlocks, &revealedKeyRetentionBlocks)
+        try d(.beaconMinProposers, &beaconMinProposers); try d(.beaconMaxDelay, &beaconMaxDelay)
+        try d(.missedSlotSlashBps, &missedSlotSlashBps)
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let any = try decoder.container(keyedBy: AnyKey.self)
         for k in any.allKeys where !known.contains(k.stringValue) {
@@ -79,7 +92,7 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         case jailBlocks, slotsPerEpoch, beaconDelay, maxAdjudicationsPerBlock, protocolFeeBps, equivocationSlashBps
         case livenessMaxMissedBps, livenessMinSlots, maxCommitmentsPerWindow, maxLeavesPerCommitment
         case maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, escrowUnlockBlocks
-        case revealedKeyRetentionBlocks
+        case revealedKeyRetentionBlocks, beaconMinProposers, beaconMaxDelay, missedSlotSlashBps
     }
 
     struct AnyKey: CodingKey {

@@ -136,6 +136,8 @@ public enum OffenceKind: UInt8, Hashable, Sendable {
     case withheldReveal = 1
     case equivocation = 2
     case reusedPass = 3
+    /// A validator skipped one of its own slots.
+    case missedSlot = 4
 }
 
 /// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.

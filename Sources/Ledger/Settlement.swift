@@ -35,7 +35,7 @@ extension Execution {
     /// end-of-block work does not grow with the number of workers.
     mutating func processWindows() throws(ExecError) {
         for pool in try state.pools() {
-            let offset = pool.settleHeight(ofWindow: 0, beaconDelay: params.beaconDelay) &- pool.windowBlocks
+            let offset = pool.settleHeight(ofWindow: 0, beaconDelay: params.selectionDelayBound) &- pool.windowBlocks
             if height >= offset &+ pool.windowBlocks, (height - offset) % pool.windowBlocks == 0 {
                 let w = (height - offset) / pool.windowBlocks - 1
                 if var record = try state.window(pool.id, w), record.status == .open {

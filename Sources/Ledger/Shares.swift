@@ -9,7 +9,8 @@ extension Execution {
         guard let worker = try state.staker(.worker(pool: poolId), sender), worker.isActive(minimum: pool.minWorkerStake)
         else { throw .failed(.notActiveWorker) }
         guard Int(shard) < pool.shards.count else { throw .failed(.unknownShard) }
-        guard height >= pool.startHeight(ofWindow: window) else { throw .failed(.wrongWindow) }
+        // Compared as window numbers: `startHeight(ofWindow:)` of an absurd window would wrap around.
+        guard window <= pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
         guard height <= pool.commitDeadline(ofWindow: window) else { throw .failed(.commitDeadlinePassed) }
         // Every leaf holds at least one and at most maxTokensPerPass tokens.
         guard leafCount >= 1, leafCount <= params.maxLeavesPerCommitment, tokenTotal >= UInt64(leafCount),
@@ -58,9 +59,48 @@ extension Execution {
         return h.finalize().prefixUInt64 % max(1, tokenTotal)
     }
 
-    /// Draws the samples of every commitment whose selection height is this block, with this block's mix.
+    /// The highest inclusion height whose commitments are selected at the end of this block
+    /// (Specs/consensus.md §3): at least `beaconDelay` blocks old, and either followed by blocks of
+    /// `min(beaconMinProposers, scheduled validators)` distinct proposers or `beaconMaxDelay` blocks old.
+    /// Nil when none is ready.
+    func selectableInclusionHeight() throws(ExecError) -> UInt64? {
+        let d = params.beaconDelay, dMax = max(params.beaconMaxDelay, params.beaconDelay)
+        guard height > d else { return nil }
+        let scheduled = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self)?.validators.count ?? 1
+        let needed = max(1, min(params.beaconMinProposers, scheduled))
+        // Walk back from this block until `needed` distinct proposers are seen: every inclusion height below the
+        // last block visited has them after it.
+        var seen = Set<[UInt8]>(), mixed: UInt64 = 0
+        var h = height
+        while h >= 1 && height - h < dMax {
+            guard let record = try state.raw(StateKey.proposer(h)), record.count == 40 else {
+                throw .fault(LedgerFault("missing or malformed proposer record at height \(h)"))
+            }
+            seen.insert(Array(record[0..<32]))
+            if seen.count >= needed { mixed = h - 1; break }
+            h -= 1
+        }
+        let forced = height >= dMax ? height - dMax : 0
+        let ready = min(height - d, max(mixed, forced))
+        return ready >= 1 ? ready : nil
+    }
+
+    /// Draws the samples of every commitment that became selectable at this block, with this block's mix.
+    /// The queue is keyed by `includedHeight + beaconDelay`; inclusion heights below `height − beaconMaxDelay`
+    /// were forced out by earlier blocks, so only the keys from there on are visited.
     mutating func selectTickets(beacon: Hash32) throws(ExecError) {
-        for kv in try state.scan(StateKey.selectionQueue(at: height)) {
+        guard let ready = try selectableInclusionHeight() else { return }
+        let d = params.beaconDelay, dMax = max(params.beaconMaxDelay, params.beaconDelay)
+        let first = max(1, height >= dMax ? height - dMax + d : d + 1)
+        let last = ready + d
+        guard first <= last else { return }
+        for queueHeight in first...last {
+            try selectTickets(queuedAt: queueHeight, beacon: beacon)
+        }
+    }
+
+    mutating func selectTickets(queuedAt queueHeight: UInt64, beacon: Hash32) throws(ExecError) {
+        for kv in try state.scan(StateKey.selectionQueue(at: queueHeight)) {
             state.delete(kv.key)
             guard let id = Hash32(bytes: kv.key[9...]),
                   var c = try state.record(StateKey.commitment(id), Commitment.self) else {
@@ -68,7 +108,7 @@ extension Execution {
             }
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
-            let challengeEnd = pool.challengeEnd(ofWindow: c.window, beaconDelay: params.beaconDelay)
+            let challengeEnd = pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound)
             for j in 0..<c.samples {
                 let point = Execution.samplePoint(beacon: beacon, commitment: id, sample: j, tokenTotal: c.tokenTotal)
                 let tid = LedgerIds.ticket(commitment: id, sample: j)

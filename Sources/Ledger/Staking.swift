@@ -15,9 +15,12 @@ extension Execution {
         if let existing = try state.staker(role, sender) {
             if existing.status == .tombstoned { throw .failed(.tombstoned) }
             staker = existing
-            // An existing validator may re-commit (a fresh hash chain) with or without adding stake.
-            if case .validator = role, let commitment { staker.randaoCommitment = commitment }
-            else if amount == .zero { throw .failed(.zeroAmount) }
+            // An existing validator may register a fresh hash chain, with or without adding stake. It takes over
+            // two epochs later (Specs/consensus.md §3): by then nobody can know which slots the validator leads or
+            // what they select, so choosing among chains cannot bias a beacon.
+            if case .validator = role, let commitment {
+                staker.pendingRandao = PendingRandao(commitment: commitment, epoch: context.slot / params.slotsPerEpoch &+ 2)
+            } else if amount == .zero { throw .failed(.zeroAmount) }
         } else {
             guard amount > .zero else { throw .failed(.zeroAmount) }
             var c = Hash32.zero
@@ -131,31 +134,77 @@ extension Execution {
         return taken
     }
 
-    /// Jails a staker until `height + jailBlocks` (no effect on a tombstoned staker).
+    /// Jails a staker until `height + jailBlocks` (no effect on a tombstoned staker). A jailed validator stops
+    /// leading at once: it leaves the current epoch's schedule.
     mutating func jail(_ key: PublicKey, role: StakeRole, into target: EventTarget) throws(ExecError) {
         guard var staker = try state.staker(role, key), staker.status != .tombstoned else { return }
         let until = height &+ params.jailBlocks
         staker.status = .jailed(until: until)
         try state.setStaker(role, key, staker, height: height)
+        if case .validator = role { try dropFromSchedule(key) }
         emit(target, .jailed(staker: key, role: role, untilHeight: until))
     }
 
-    /// Equivocation evidence: slash and tombstone the proposer, once per (proposer, slot).
+    /// Removes a validator from the stored schedule of the current epoch, so the leader of every later slot of
+    /// the epoch is drawn among the others (Specs/consensus.md §2). The last scheduled validator stays: a chain
+    /// needs a leader.
+    mutating func dropFromSchedule(_ key: PublicKey) throws(ExecError) {
+        guard var snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self),
+              let i = snapshot.validators.firstIndex(where: { $0.key == key }), snapshot.validators.count > 1 else { return }
+        snapshot.validators.remove(at: i)
+        state.put(StateKey.global(.schedule), snapshot)
+    }
+
+    /// The height a block of `slot` had, or would have had, on this chain: one above the last block of an
+    /// earlier slot (a binary search over the proposer records, whose slots increase with height). The
+    /// offender signs the headers but not this height, so it cannot choose the stake its slash is taken from.
+    func height(ofSlot slot: UInt64) throws(ExecError) -> UInt64 {
+        // Invariant: slot(lo) < slot ≤ slot(hi); slot(0) = 0 (genesis) and slot(height) = context.slot.
+        var lo: UInt64 = 0, hi = height
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2
+            guard let record = try state.raw(StateKey.proposer(mid)), record.count == 40 else {
+                throw .fault(LedgerFault("missing or malformed proposer record at height \(mid)"))
+            }
+            if UInt64(bigEndianBytes: record[32..<40]) < slot { lo = mid } else { hi = mid }
+        }
+        return lo + 1
+    }
+
+    /// Equivocation evidence: slash and tombstone the proposer, once per (proposer, slot). The offence height is
+    /// the slot's height on this chain (`height(ofSlot:)`), never a height written in the headers.
     mutating func doubleSign(_ a: [UInt8], _ b: [UInt8]) throws(ExecError) {
         guard let eq = ledger.equivocationVerifier.verify(headerA: a, headerB: b, chainId: ledger.chainId),
-              eq.height <= height else { throw .failed(.invalidEvidence) }
-        guard height - eq.height <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
+              eq.slot >= 1, eq.slot <= context.slot else { throw .failed(.invalidEvidence) }
+        // Heights advance at most one per slot, so within `unbondingBlocks` slots every unbonding entry created
+        // at or after the offence is still slashable.
+        guard context.slot - eq.slot <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
         let offence = LedgerIds.equivocationOffence(offender: eq.offender, slot: eq.slot)
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
         guard var staker = try state.staker(.validator, eq.offender) else { throw .failed(.unknownStaker) }
+        let offenceHeight = try height(ofSlot: eq.slot)
         state.put(StateKey.offence(offence), height)
-        let taken = try slash(eq.offender, role: .validator, bps: params.equivocationSlashBps, offenceHeight: eq.height,
+        let taken = try slash(eq.offender, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
                               kind: .equivocation, offenceId: offence, into: .transaction)
         try state.burn(taken)
         staker = try state.staker(.validator, eq.offender) ?? staker
         staker.status = .tombstoned
         try state.setStaker(.validator, eq.offender, staker, height: height)
+        try dropFromSchedule(eq.offender)
         txEvents.append(.tombstoned(staker: eq.offender))
+    }
+
+    /// A skipped own slot costs `missedSlotSlashBps` of the leader's bonded stake, burned: withholding a block
+    /// (to drop one's reveal from the beacon) is never free.
+    mutating func slashMissedSlot(_ leader: PublicKey, slot: UInt64) throws(ExecError) {
+        guard params.missedSlotSlashBps > 0, var staker = try state.staker(.validator, leader) else { return }
+        let cut = staker.stake.basisPoints(params.missedSlotSlashBps)
+        guard cut > .zero else { return }
+        staker.stake = Amount(staker.stake.units - cut.units)
+        try state.setStaker(.validator, leader, staker, height: height)
+        try state.burn(cut)
+        systemEvents.append(.slashed(staker: leader, role: .validator, amount: cut, offence: .missedSlot,
+                                     offenceId: LedgerIds.missedSlotOffence(leader: leader, slot: slot)))
     }
 }
 

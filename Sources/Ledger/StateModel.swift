@@ -25,15 +25,29 @@ public struct Staker: Hashable, Sendable {
     public var randaoCommitment: Hash32
     /// Height of the first bond.
     public var since: UInt64
+    /// Validators: a registered replacement hash chain and the epoch from which its tip replaces
+    /// `randaoCommitment` (Specs/consensus.md §3). Workers: nil.
+    public var pendingRandao: PendingRandao?
 
-    public init(stake: Amount, status: StakerStatus = .active, randaoCommitment: Hash32 = .zero, since: UInt64) {
+    public init(stake: Amount, status: StakerStatus = .active, randaoCommitment: Hash32 = .zero, since: UInt64,
+                pendingRandao: PendingRandao? = nil) {
         self.stake = stake; self.status = status; self.randaoCommitment = randaoCommitment; self.since = since
+        self.pendingRandao = pendingRandao
     }
 
     /// Active in its role: not jailed or tombstoned, and at least the minimum stake.
     public func isActive(minimum: Amount) -> Bool {
         status == .active && stake >= minimum
     }
+}
+
+/// A validator's next RANDAO hash chain, registered ahead of use so that no proposer can pick its reveal.
+public struct PendingRandao: Hashable, Sendable {
+    /// The new chain's tip.
+    public var commitment: Hash32
+    /// The first epoch whose blocks reveal from the new chain.
+    public var epoch: UInt64
+    public init(commitment: Hash32, epoch: UInt64) { self.commitment = commitment; self.epoch = epoch }
 }
 
 /// Stake on its way out: paid back at `matureHeight`, slashable until then.
@@ -411,10 +425,16 @@ extension StakerStatus: CanonicalCodable {
 }
 
 extension Staker: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.encode(stake); w.encode(status); w.hash(randaoCommitment); w.u64(since) }
+    public func encode(to w: inout CanonicalWriter) {
+        w.encode(stake); w.encode(status); w.hash(randaoCommitment); w.u64(since)
+        w.optional(pendingRandao) { w, p in w.hash(p.commitment); w.u64(p.epoch) }
+    }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         stake = try r.decode(Amount.self); status = try r.decode(StakerStatus.self)
         randaoCommitment = try r.hash("randaoCommitment"); since = try r.u64("since")
+        pendingRandao = try r.optional("pendingRandao") { (r: inout CanonicalReader) throws(CodecError) in
+            PendingRandao(commitment: try r.hash("pendingCommitment"), epoch: try r.u64("pendingEpoch"))
+        }
     }
 }
 

@@ -24,6 +24,8 @@ public struct DevnetGenesisBuilder {
     public var fraudRevealBlocks: UInt64 = 4
     public var spotCheckPpm: UInt32 = 100_000
     public var beaconDelay: UInt64 = 2
+    /// Blocks after which tickets are drawn even without three distinct proposers since the commitment.
+    public var beaconMaxDelay: UInt64 = 8
     public var slotsPerEpoch: UInt64 = 60
     public var jailBlocks: UInt64 = 30
     public var unbondingBlocks: UInt64 = 120
@@ -79,6 +81,7 @@ public struct DevnetGenesisBuilder {
         ledger.jailBlocks = jailBlocks
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.beaconDelay = beaconDelay
+        ledger.beaconMaxDelay = beaconMaxDelay
         ledger.escrowUnlockBlocks = 2 * (windowBlocks + commitGraceBlocks)
         ledger.revealedKeyRetentionBlocks = unbondingBlocks
         var consensus = ConsensusParams()

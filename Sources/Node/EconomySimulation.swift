@@ -3,7 +3,8 @@ import Ledger
 import Primitives
 
 /// An in-process economy on the real ledger: workers with honest and adversarial strategies, their paying
-/// clients, verifiers that replay a share of revealed tickets, a spammer of false fraud claims, blocks applied
+/// clients, verifiers that replay a share of revealed tickets, a front-runner copying their proofs, a spammer of
+/// false fraud claims, blocks applied
 /// to an in-memory state with every invariant checked. Measures each strategy's profit per window
 /// (`sharechain sim economy`, Specs/economics.md §5).
 public struct EconomySimulation {
@@ -69,6 +70,28 @@ public struct EconomySimulation {
         public let refunded: UInt64
     }
 
+    /// The fraud-claim participants other than workers.
+    public enum Claimant: String, Sendable, CaseIterable {
+        /// Replays revealed tickets (with the configured probability) and claims fraud it found.
+        case verifier
+        /// Copies every fraud claim it sees opened, claiming the same ticket a block later.
+        case frontRunner = "front-runner"
+        /// Claims fraud against honest tickets.
+        case spammer
+    }
+
+    /// A claimant's outcome over a run: its balance change per window (bounties minus fees and burned bonds).
+    public struct ClaimantOutcome: Sendable {
+        public let claimant: Claimant
+        public let profitPerWindow: Double
+    }
+
+    /// Every outcome of a run.
+    public struct Report: Sendable {
+        public let workers: [Outcome]
+        public let claimants: [ClaimantOutcome]
+    }
+
     /// The stand-in executor: the canonical output is a tagged hash of the input and its position.
     struct HashAdjudicator: Adjudicator {
         static func output(_ input: [UInt8], shard: Int, position: UInt64) -> Hash32 {
@@ -105,6 +128,7 @@ public struct EconomySimulation {
     let workers: [PrivateKey]
     let clients: [PrivateKey]
     let verifier: PrivateKey
+    let frontRunner: PrivateKey
     let spammer: PrivateKey
     let pool: PoolConfig
     var tracker: InvariantTracker
@@ -125,9 +149,10 @@ public struct EconomySimulation {
         workers = try config.strategies.indices.map { try key("worker-\($0)") }
         clients = try config.strategies.indices.map { try key("client-\($0)") }
         verifier = try key("verifier")
+        frontRunner = try key("front-runner")
         spammer = try key("spammer")
         var params = LedgerParams()
-        params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1
+        params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1; params.beaconMaxDelay = 1
         params.escrowUnlockBlocks = 20; params.revealedKeyRetentionBlocks = 200; params.maxAdjudicationsPerBlock = 16
         pool = PoolConfig(
             id: 0, modelId: "sim", executorSpec: "canon-f32-v1",
@@ -138,7 +163,7 @@ public struct EconomySimulation {
             maxTicketsPerCommitment: 8, ticketFee: 1, revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudSlashBps: 5_000,
             verifierBountyBps: 1_000, fraudProofBond: 100, maxTokensPerPass: 8, payableCapBps: 2_000, minReplayProbabilityBps: 3_333)
         ledger = Ledger(params: params, chainId: SHA256.hash(Array("sim-economy".utf8)), adjudicator: HashAdjudicator(), equivocationVerifier: NoEvidence())
-        let funded = clients + [verifier, spammer, validator] + workers
+        let funded = clients + [verifier, frontRunner, spammer, validator] + workers
         let ws = try ledger.genesisWriteSet(GenesisAllocation(
             balances: funded.map { .init(key: $0.publicKey, amount: 1_000_000_000) },
             validators: [.init(key: validator.publicKey, stake: 1_000, randaoCommitment: randao.commitment)],
@@ -178,9 +203,18 @@ public struct EconomySimulation {
         }
     }
 
-    /// Runs the configured number of windows and returns each strategy's outcome.
-    public mutating func run() throws -> [Outcome] {
+    func claimantKey(_ c: Claimant) -> PrivateKey {
+        switch c {
+        case .verifier: return verifier
+        case .frontRunner: return frontRunner
+        case .spammer: return spammer
+        }
+    }
+
+    /// Runs the configured number of windows and returns each strategy's and claimant's outcome.
+    public mutating func run() throws -> Report {
         let start = try workers.indices.map { i -> UInt64 in try wealth(i) }
+        let claimantStart = try Claimant.allCases.map { try reader.account(claimantKey($0).publicKey).balance.units }
         // Escrows: each worker's client (the worker itself for self-dealing) funds an allocation.
         var setup = TxList()
         for (i, s) in config.strategies.enumerated() {
@@ -193,10 +227,14 @@ public struct EconomySimulation {
         }
         try block(setup.txs)
         let totalBlocks = UInt64(config.windows) * pool.windowBlocks
-        while height < totalBlocks + pool.settlementHorizon(beaconDelay: ledger.params.beaconDelay) + 4 {
+        while height < totalBlocks + pool.settlementHorizon(beaconDelay: ledger.params.selectionDelayBound) + 4 {
             try step(serving: height + 1 <= totalBlocks)
         }
-        return try config.strategies.enumerated().map { i, s in
+        let claimants = try Claimant.allCases.enumerated().map { i, c in
+            let end = try reader.account(claimantKey(c).publicKey).balance.units
+            return ClaimantOutcome(claimant: c, profitPerWindow: (Double(end) - Double(claimantStart[i])) / Double(config.windows))
+        }
+        let outcomes = try config.strategies.enumerated().map { i, s in
             let end = try wealth(i)
             let gain = Double(end) - Double(start[i]) - (computeCost[i] ?? 0)
             var paid: UInt64 = 0, refunded: UInt64 = 0
@@ -209,6 +247,7 @@ public struct EconomySimulation {
             return Outcome(strategy: s, profitPerWindow: gain / Double(config.windows), slashed: Self.stake - min(Self.stake, stake),
                            paid: paid, refunded: refunded)
         }
+        return Report(workers: outcomes, claimants: claimants)
     }
 
     /// A worker's balance, stake and unbonding in the pool (its self-dealing escrow counts for self-dealers).
@@ -277,14 +316,19 @@ public struct EconomySimulation {
             let input = b.inputs[Int(leaf.index)]
             if wrong && chance(config.replayProbability) {
                 try claim(verifier, tid, input, into: &list)
-            } else if !wrong && pendingClaims.count < config.spamClaims && chance(0.5) {
+            } else if !wrong && pendingClaims.filter({ $0.prover.publicKey == spammer.publicKey }).count < config.spamClaims && chance(0.5) {
                 try claim(spammer, tid, input, into: &list)
             }
         }
+        var opened = [(ticket: Hash32, input: [UInt8])]()
         for c in pendingClaims where c.height < next {
             try list.add(c.prover, .fraudReveal(ticketId: c.ticket, salt: c.salt, input: c.input), sim: self)
+            if c.prover.publicKey == verifier.publicKey { opened.append((c.ticket, c.input)) }
         }
         pendingClaims.removeAll { $0.height < next }
+        // The front-runner sees the verifier's openings in the mempool and claims the same tickets at once (its
+        // commitment lands in this block, a block after the verifier's).
+        for o in opened { try claim(frontRunner, o.ticket, o.input, into: &list) }
         // Payouts of settled windows (anyone may pull them; the simulation does for every worker).
         for key in unpaid.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let (i, w) = (Int(key[0]), key[1])

@@ -256,13 +256,13 @@ extension RPCNode {
             let cursor = try self.cursor(p, prefixes: [prefix], length: 5)
             let view = try self.view()
             let (entries, next) = try self.scanPage(view, prefixes: [prefix], cursor: cursor, limit: limit)
-            let delay = self.genesis.ledger.beaconDelay
+            let delay = self.genesis.ledger.selectionDelayBound
             return self.page(try entries.map { r.pool(try PoolConfig(canonicalEncoding: $0.value), beaconDelay: delay) }, next: next)
         }
         add("pool_get", [ParamSpec("pool")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             guard let pool = try LedgerReader(try self.view()).pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
-            return r.pool(pool, beaconDelay: self.genesis.ledger.beaconDelay)
+            return r.pool(pool, beaconDelay: self.genesis.ledger.selectionDelayBound)
         }
 
         // MARK: escrow_*
@@ -295,7 +295,7 @@ extension RPCNode {
             guard let rec = try reader.window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
-            return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.beaconDelay, rec)
+            return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.selectionDelayBound, rec)
         }
         add("window_list", [ParamSpec("pool"), .optional("limit"), .optional("cursor")]) { p, _ in
             let id = try p.required("pool", p.uint32)
@@ -305,7 +305,7 @@ extension RPCNode {
             let reader = LedgerReader(try self.view())
             guard let pool = try reader.pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             let page = try reader.windows(id, cursor: cursor, limit: limit)
-            let delay = self.genesis.ledger.beaconDelay
+            let delay = self.genesis.ledger.selectionDelayBound
             return self.page(page.items.map { r.window(pool: pool, index: $0.0, beaconDelay: delay, $0.1) }, next: page.nextCursor)
         }
         add("window_getPayouts", [ParamSpec("pool"), ParamSpec("window"), .optional("limit"), .optional("cursor")]) { p, _ in

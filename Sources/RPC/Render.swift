@@ -249,6 +249,7 @@ public struct Render: Sendable {
         case .withheldReveal: return "withheldReveal"
         case .equivocation: return "equivocation"
         case .reusedPass: return "reusedPass"
+        case .missedSlot: return "missedSlot"
         }
     }
 

@@ -76,7 +76,10 @@ struct LedgerWorkload {
         self.blocks = blocks
         keys = (0..<accounts).map { i in try! PrivateKey(secretBytes: SHA256.hash(Array("bench-\(i)".utf8)).bytes) }
         validator = try PrivateKey(secretBytes: SHA256.hash(Array("bench-validator".utf8)).bytes)
-        randao = RandaoHashChain(seed: SHA256.hash(Array("bench-randao".utf8)), length: blocks + 8)
+        // One reveal per block: the reveals mix has `blocks + 2` setup blocks before its measured ones, the claims
+        // mix `⌈2·accounts/blockSize⌉`.
+        randao = RandaoHashChain(seed: SHA256.hash(Array("bench-randao".utf8)),
+                                 length: 2 * blocks + (2 * accounts) / max(blockSize, 1) + 16)
         var params = LedgerParams()
         params.maxCommitmentsPerWindow = 1 << 20
         // One window spans the whole run; the horizons that must outlast it follow.

@@ -78,6 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
                     b.revealDeadlineBlocks = 4
                     b.fraudRevealBlocks = 3
                     b.beaconDelay = 1
+                    b.beaconMaxDelay = 4
                     b.spotCheckPpm = 300_000
                     b.slotsPerEpoch = 600
                 }

@@ -33,6 +33,8 @@ struct SimCommand: AsyncParsableCommand {
         func run() async throws {
             var profits = [String: [Double]]()
             var order = [String]()
+            var claimantProfits = [String: [Double]]()
+            var claimantOrder = [String]()
             for s in 0..<seeds {
                 var config = EconomySimulation.Config()
                 config.seed = seed + UInt64(s)
@@ -40,13 +42,18 @@ struct SimCommand: AsyncParsableCommand {
                 config.replayProbability = replayProbability
                 config.computeCostShare = computeCost
                 var sim = try EconomySimulation(config: config)
-                let outcomes = try sim.run()
+                let report = try sim.run()
+                let outcomes = report.workers
                 let honest = outcomes.first { $0.strategy == .honest }!.profitPerWindow
                 for o in outcomes {
                     let name = o.strategy.description
                     if profits[name] == nil { order.append(name) }
                     profits[name, default: []].append(o.profitPerWindow)
                     profits[name + " − honest", default: []].append(o.profitPerWindow - honest)
+                }
+                for c in report.claimants {
+                    if claimantProfits[c.claimant.rawValue] == nil { claimantOrder.append(c.claimant.rawValue) }
+                    claimantProfits[c.claimant.rawValue, default: []].append(c.profitPerWindow)
                 }
                 FileHandle.standardError.write(Data("seed \(config.seed): done\n".utf8))
             }
@@ -58,6 +65,13 @@ struct SimCommand: AsyncParsableCommand {
                 let (dm, dh) = Self.interval(profits[name + " − honest"]!)
                 let below = name == "honest" ? "—" : (dm + dh < 0 ? "yes" : "no")
                 print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) | \(Self.format(dm)) ± \(Self.format(dh)) | \(below) | \(m + h < 0 ? "yes" : "no") |")
+            }
+            print("")
+            print("| fraud claimant | balance change per window (mean ± 95 % CI) |")
+            print("|---|---|")
+            for name in claimantOrder {
+                let (m, h) = Self.interval(claimantProfits[name]!)
+                print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) |")
             }
         }
 

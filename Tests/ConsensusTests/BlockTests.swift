@@ -58,7 +58,7 @@ import Testing
         let verifier = HeaderEquivocationVerifier()
         let a = SignedHeader(header: header(payload: 1), signedBy: proposer).canonicalEncoding
         let b = SignedHeader(header: header(payload: 2), signedBy: proposer).canonicalEncoding
-        #expect(verifier.verify(headerA: a, headerB: b, chainId: chainId) == Equivocation(offender: proposer.publicKey, height: 5, slot: 7))
+        #expect(verifier.verify(headerA: a, headerB: b, chainId: chainId) == Equivocation(offender: proposer.publicKey, slot: 7))
         #expect(verifier.verify(headerA: a, headerB: a, chainId: chainId) == nil)
         #expect(verifier.verify(headerA: a, headerB: b, chainId: SHA256.hash([0])) == nil)
         let otherSlot = SignedHeader(header: header(slot: 8, payload: 2), signedBy: proposer).canonicalEncoding

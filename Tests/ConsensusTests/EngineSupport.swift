@@ -38,6 +38,7 @@ struct TestNetwork {
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.unbondingBlocks = 40
+        ledger.beaconMaxDelay = ledger.beaconDelay
         ledger.jailBlocks = 10
         let pool = PoolConfig(id: 0, modelId: "tiny", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,

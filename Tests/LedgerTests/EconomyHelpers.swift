@@ -64,7 +64,7 @@ extension Chain {
     }
 
     /// Heights of window 0 of the default pool.
-    var settleHeight0: UInt64 { pool.settleHeight(ofWindow: 0, beaconDelay: ledger.params.beaconDelay) }
+    var settleHeight0: UInt64 { pool.settleHeight(ofWindow: 0, beaconDelay: ledger.params.selectionDelayBound) }
 
     /// Holdings of a key: balance plus stake and unbonding in pool 0.
     func wealth(_ k: PrivateKey) throws -> UInt64 {

@@ -43,7 +43,7 @@ struct FakeEquivocationVerifier: EquivocationVerifier {
             return (k, h, s)
         }
         guard headerA != headerB, let a = parse(headerA), let b = parse(headerB), a.0 == b.0, a.2 == b.2 else { return nil }
-        return Equivocation(offender: a.0, height: a.1, slot: a.2)
+        return Equivocation(offender: a.0, slot: a.2)
     }
 }
 
@@ -88,6 +88,7 @@ struct Chain {
         p.jailBlocks = 8
         p.slotsPerEpoch = 16
         p.beaconDelay = 2
+        p.beaconMaxDelay = 2
         p.minFeePerByte = 1
         p.escrowUnlockBlocks = 20
         p.revealedKeyRetentionBlocks = 30
@@ -125,9 +126,10 @@ struct Chain {
     /// Builds, signs nothing, applies one block of `txs`; returns receipts. `proposer` defaults to round-robin.
     @discardableResult
     mutating func block(_ txs: [SignedTransaction] = [], proposer: Int? = nil, skipSlots: UInt64 = 0,
-                        missed: [BlockContext.MissedSlot] = []) throws -> [Receipt] {
+                        missed: [BlockContext.MissedSlot] = [], randaoReveal: Hash32? = nil) throws -> [Receipt] {
         let p = validators[proposer ?? Int((height) % UInt64(validators.count))].key.publicKey
-        let ctx = BlockContext(height: height + 1, slot: slot + 1 + skipSlots, proposer: p, randaoReveal: nextReveal(p), missedSlots: missed)
+        let ctx = BlockContext(height: height + 1, slot: slot + 1 + skipSlots, proposer: p, randaoReveal: randaoReveal ?? nextReveal(p),
+                               missedSlots: missed)
         var ls = LedgerState(base: state)
         let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
         let ws = try ls.overlay.writeSet()

@@ -124,4 +124,16 @@ import Testing
         let snap = try Ledger.currentSnapshot(of: c.ledgerState)!
         #expect(snap.validators.map(\.key) == [present])
     }
+
+    /// Found by the Python model (tools/ledger_ref.py): the window's start height was computed with wrapping
+    /// arithmetic, so a commitment for window ⌈2⁶⁴/10⌉ looked current. Window numbers are compared instead.
+    @Test func aCommitmentForAWindowThatWrapsAroundIsRefused() throws {
+        let w = testKey("wrap-worker")
+        var c = try Chain(accounts: [(w, 100_000)], workers: [(w, 0, 1_000)])
+        try c.advance(to: 4)
+        let batch = PassBatch.make(count: 2, shard: 0, seed: 1)
+        let window = UInt64.max / 10 + 1
+        let r = try c.block([try c.tx(w, c.commit(batch, window: window))])
+        #expect(r[0].failure == .wrongWindow)
+    }
 }

@@ -11,7 +11,8 @@ import Testing
         config.windows = 24
         config.strategies = [.honest, .fabricate(1), .withhold, .duplicate, .selfDeal]
         var sim = try EconomySimulation(config: config)
-        let outcomes = try sim.run()
+        let report = try sim.run()
+        let outcomes = report.workers
         let honest = try #require(outcomes.first { $0.strategy == .honest })
         #expect(honest.profitPerWindow > 0, "honest work must pay: \(outcomes)")
         // Honest work is paid (only the stake cap, in windows of three times the usual demand, sends some back).
@@ -23,6 +24,11 @@ import Testing
         // The cheaters were slashed; the self-dealer (honest compute on its own money) was not.
         for o in outcomes where [.fabricate(1), .withhold, .duplicate].contains(o.strategy) { #expect(o.slashed > 0, "\(o)") }
         #expect(outcomes.first { $0.strategy == .selfDeal }?.slashed == 0)
+        // The verifier earned bounties; copying its proofs a block later and spamming false claims lose money.
+        let claimants = Dictionary(uniqueKeysWithValues: report.claimants.map { ($0.claimant, $0.profitPerWindow) })
+        #expect(claimants[.verifier]! > 0, "\(report.claimants)")
+        #expect(claimants[.frontRunner]! < 0, "\(report.claimants)")
+        #expect(claimants[.spammer]! < 0, "\(report.claimants)")
     }
 
     @Test func sameSeedSameOutcome() throws {
@@ -30,6 +36,6 @@ import Testing
         config.windows = 6
         config.strategies = [.honest, .fabricate(0.2)]
         var a = try EconomySimulation(config: config), b = try EconomySimulation(config: config)
-        #expect(try a.run().map(\.profitPerWindow) == b.run().map(\.profitPerWindow))
+        #expect(try a.run().workers.map(\.profitPerWindow) == b.run().workers.map(\.profitPerWindow))
     }
 }

@@ -23,6 +23,7 @@ import Testing
         b.revealDeadlineBlocks = 4
         b.fraudRevealBlocks = 3
         b.beaconDelay = 1
+        b.beaconMaxDelay = 1
         b.spotCheckPpm = 400_000
         b.slotsPerEpoch = 600
         b.jailBlocks = 100

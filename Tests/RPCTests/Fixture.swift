@@ -95,6 +95,7 @@ struct TestChain {
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = 16
         ledger.unbondingBlocks = 40
+        ledger.beaconMaxDelay = ledger.beaconDelay
         ledger.jailBlocks = 10
         ledger.escrowUnlockBlocks = 10
         ledger.revealedKeyRetentionBlocks = 20
