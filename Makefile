@@ -27,6 +27,7 @@ test: setup
 	$(SWIFT) test --skip-build --no-parallel --filter '$(SYSTEM_TESTS)'
 	python3 tools/check_openrpc_golden.py
 	python3 tools/ledger_ref.py check
+	python3 tools/ledger_ref.py coverage
 
 # The ledger vectors come from the executable specification, not from the Swift code (Specs/vectors/ledger/README.md).
 ledger-vectors:
@@ -35,6 +36,7 @@ ledger-vectors:
 ledger-check:
 	python3 tools/ledger_ref.py selftest
 	python3 tools/ledger_ref.py check
+	python3 tools/ledger_ref.py coverage --verbose
 
 # The devnet demo on the embedded genesis (10-second slots). VALIDATORS=4 for four validators,
 # DEMO="--fast" for 1-second slots and short windows.

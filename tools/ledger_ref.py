@@ -13,7 +13,10 @@ Commands:
                                             alone and compare receipts (or receipts roots), statuses, write sets /
                                             errors, post-states and state roots byte for byte
   python3 tools/ledger_ref.py vectors      regenerate Specs/vectors/ledger/ (deterministic: byte for byte on rerun)
-  python3 tools/ledger_ref.py coverage     (not implemented yet) rule-to-vector coverage report
+  python3 tools/ledger_ref.py coverage [--verbose]
+                                            replay every vector (as check) and map every numbered rule of
+                                            state-machine.md, economics.md and consensus.md §2, §3, §5 to the
+                                            vectors exercising it; non-zero if any rule is uncovered
   python3 tools/ledger_ref.py random --seed S --count N --out DIR [--blocks B] [--verbose]
                                             seeded random multi-block vectors for the differential test
   python3 tools/ledger_ref.py selftest     BIP-340 official vectors (Tests/PrimitivesTests/Resources)
@@ -1429,6 +1432,7 @@ class Exec:
         taken += from_stake
         self.set_staker(role, k, st)
         if taken > 0:
+            self.t("offence:%d" % kind)
             self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
         return taken
 
@@ -2062,6 +2066,7 @@ class Exec:
             self.t("begin:3:missedSlotSlash:zero")
             return
         self.t("begin:3:missedSlotSlash")
+        self.t("offence:%d" % OFF_MISSED_SLOT)
         st["stake"] -= cut
         self.set_staker(None, leader, st)
         self.burn(cut)
@@ -2405,7 +2410,9 @@ def run_block(ledger, base, ctx, txs):
         x.end_block()
         receipts.append(receipt_bytes(ZERO32, 0, 0, x.system_events))
         statuses.append("success")
-        return ("ok", receipts, statuses, x.state.write_set(), x.state.d, x.trace)
+        ws = x.state.write_set()
+        x.trace.update("key:%02x" % k[0] for k, _ in ws)
+        return ("ok", receipts, statuses, ws, x.state.d, x.trace)
     except BlockInvalid as e:
         return ("error", str(e), x.trace if x else set())
 
@@ -2450,8 +2457,12 @@ def check_vector(v):
                     if ge.get(k, "<absent>") != xe.get(k, "<absent>"):
                         diffs.append("  %s\n    got      %s\n    expected %s" % (k, ge.get(k, "<absent>"), xe.get(k, "<absent>")))
         state = post
-        if "expectedStateRoot" in b and jmt_root(state).hex() != b["expectedStateRoot"]:
-            diffs.append("%s: state root differs" % where)
+        if "expectedStateRoot" in b:
+            trace.add("root:jellyfish")
+            if jmt_root(state).hex() != b["expectedStateRoot"]:
+                diffs.append("%s: state root differs" % where)
+        if "expectedReceiptsRoot" in b:
+            trace.add("root:receipts")
     if "expectedPostState" in v:
         if entries_to_json(sorted(state.items())) != v["expectedPostState"]:
             diffs.append("%s: post-state differs" % v["name"])
@@ -2880,6 +2891,8 @@ class Chain:
             v["expectedStatuses"] = r[2]
             v["expectedWriteSet"] = entries_to_json(r[3])
         else:
+            if not (name.startswith("blocks/") or name == "bad-signature"):
+                raise RuntimeError("%s: block invalid: %s" % (name, r[1]))
             v["expectedError"] = r[1]
         return v
 
@@ -3207,7 +3220,7 @@ def scenarios_equivocation():
     """Evidence, tombstones, a snapshot kept when no validator is active, and block-level errors."""
     out = []
     alice, bob = test_key("alice"), test_key("bob")
-    c = Chain(accounts=[(alice, 1_000_000), (bob, 1_000)], validator_count=2)
+    c = Chain(accounts=[(alice, 1_000_000), (bob, 1_000), (test_key("validator-1"), 10_000)], validator_count=2)
     v0, v1 = c.validators[0][0], c.validators[1][0]
     ctx = c.context()
     out.append(c.capture("blocks/wrong-height", "A block whose height is not the tip's plus one is invalid.", [],
@@ -3442,6 +3455,46 @@ def scenarios_consensus_v2():
                          "arithmetic); a commitment for the current window succeeds.", [
         (worker, commit_body(0, huge, 0, b)), (worker, commit_body(0, 0, 0, b))]))
     return out
+
+
+def scenarios_more_failures():
+    """The (body, failure) pairs no other vector produces (coverage)."""
+    alice, bob, client, poorw, poorp = (test_key(n) for n in ("alice", "bob", "client", "poor-worker", "poor-prover"))
+    params = default_params()
+    params.update(livenessMinSlots=2)
+    vk1 = test_key("validator-1")
+    c = Chain(accounts=[(alice, 1_000_000), (bob, 2_000), (client, 100_000), (vk1, 10_000)],
+              workers=[(poorw, 0, 1_000)], params=params, validator_count=2)
+    v1 = c.validators[1][0]
+    m = Multi(c, "rules/more-failures", "Failures no other vector produces: escrowOpen zero and unaffordable, escrowTopUp "
+              "of an unknown and of another's escrow and unaffordable, unjail of a non-staker and below the minimum "
+              "stake (a validator jailed for missed slots that unbonded), claimPayout of an unknown pool, a bond beyond "
+              "the balance, a commitment and a fraud claim whose sender can pay the fee but not the ticket fee or bond, "
+              "a fraud reveal of an unknown ticket.")
+    body_w = commit_body(0, 0, 0, PassBatch.make(3, 0, 9))
+    fake_ticket = sha256(b"no such ticket")
+    salt = sha256(b"salt")
+    body_p = B.fraud_commit(fraud_claim_hash(fake_ticket, poorp.pub, salt), 0)
+    fee_w, fee_p = len(c.tx(poorw, body_w)), len(c.tx(poorp, body_p))
+    E = escrow_id(client.pub, 0)
+    Eb = escrow_id(bob.pub, 0)
+    m.block([(alice, B.transfer(poorw.pub, fee_w)), (alice, B.transfer(poorp.pub, fee_p + 10)),
+             (client, B.escrow_open(0, 10_000, 100)), (client, B.escrow_open(0, 0, 100)),
+             (bob, B.escrow_open(0, 1, 100)), (bob, B.escrow_open(0, 100_000, 100)),
+             (alice, B.escrow_top_up(sha256(b"nope"), 5)), (bob, B.unjail(None)),
+             (alice, B.payout(9, 0, poorw.pub)), (alice, B.bond(None, 10**9, sha256(b"alice-chain")))], proposer=0)
+    m.block([(alice, B.escrow_top_up(E, 5)), (bob, B.escrow_top_up(Eb, 10_000)), (poorw, body_w), (poorp, body_p),
+             (alice, B.fraud_commit(fraud_claim_hash(fake_ticket, alice.pub, salt), 0))],
+            proposer=0, skip_slots=1, missed=[(c.slot + 1, v1.pub)])
+    m.block([(alice, B.fraud_reveal(fake_ticket, salt, b"x"))], proposer=0, skip_slots=1, missed=[(c.slot + 1, v1.pub)])
+    m.block(proposer=0, skip_slots=16 - c.slot - 1)                           # slot 16: v1 is jailed
+    assert dec(STAKER, c.state[K.staker(None, v1.pub)])["status"][0] == JAILED
+    m.block([(v1, B.unbond(None, 950))], proposer=0)
+    c2 = c.height + c.params["jailBlocks"]
+    while c.height < c2:
+        m.block(proposer=0)
+    m.block([(v1, B.unjail(None))], proposer=0)
+    return [m.done()]
 
 
 def discrepancies():
@@ -3806,7 +3859,7 @@ def write_json(path, v, compact=False):
 
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
-            + scenarios_consensus_v2())
+            + scenarios_consensus_v2() + scenarios_more_failures())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -3851,6 +3904,306 @@ def cmd_random(args):
     return 0
 
 
+# =========================================================================================================
+# Coverage (issue step 5): every numbered rule of the specs mapped to the vectors that exercise it
+# =========================================================================================================
+
+SPEC_DIR = os.path.join(ROOT, "Specs")
+
+
+def _md(name):
+    with open(os.path.join(SPEC_DIR, name), encoding="utf-8") as fh:
+        return fh.read().split("\n")
+
+
+def _sections(lines):
+    """(section number, lines) for every `## N.` and `### N.M` heading."""
+    import re
+    out, cur, buf = [], None, []
+    for line in lines:
+        m = re.match(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", line)
+        if m:
+            if cur is not None:
+                out.append((cur, buf))
+            cur, buf = m.group(1), []
+        elif cur is not None:
+            buf.append(line)
+    if cur is not None:
+        out.append((cur, buf))
+    return out
+
+
+def _md_table(lines, first):
+    """Rows (cells) of the first table whose header starts with `| first |`."""
+    rows, on = [], None
+    for line in lines:
+        if on is None and line.startswith("| %s |" % first):
+            on = 0
+            continue
+        if on is not None:
+            if not line.startswith("|"):
+                break
+            on += 1
+            if on == 1:
+                continue      # the |---| line
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+def _labels(lines):
+    """Bold paragraph labels (`**Label.**`, `**Label** (…)`, `- **Label**:`) in order."""
+    import re
+    out = []
+    for line in lines:
+        m = re.match(r"^(?:- )?\*\*([^*]+?)\.?\*\*", line)
+        if m:
+            out.append(m.group(1).rstrip(":").strip())
+    return out
+
+
+def _numbered(lines, after=None):
+    """Numbered items `k. ` (optionally only after a line starting with `after`, up to a blank line + text)."""
+    import re
+    out, on = [], after is None
+    for line in lines:
+        if not on:
+            on = line.startswith(after)
+            continue
+        m = re.match(r"^(\d+)\. ", line)
+        if m:
+            out.append(int(m.group(1)))
+        elif out and line and not line.startswith(" "):
+            break
+    return out
+
+
+def spec_rules():
+    """Every rule id of state-machine.md, economics.md and the ledger rules of consensus.md §2, §3, §5."""
+    import re
+    rules = []
+    for sec, lines in _sections(_md("state-machine.md")):
+        rules.append("state-machine §" + sec)
+        if sec == "1":
+            rules += ["state-machine §1 key %s" % r[0].strip("`") for r in _md_table(lines, "prefix")]
+        if sec == "3.1":
+            rules += ["state-machine §3.1.%d" % k for k in _numbered(lines)]
+        if sec == "3.2":
+            for r in _md_table(lines, "body"):
+                rules.append("state-machine §3.2 %s" % r[0])
+                for group in re.findall(r"\[([A-Za-z]+(?:, [A-Za-z]+)*)\]", r[1]):
+                    rules += ["state-machine §3.2 %s [%s]" % (r[0], x.strip()) for x in group.split(",")]
+        if sec == "3.3":
+            rules += ["state-machine §3.3 code %s %s" % (r[0], r[1]) for r in _md_table(lines, "code")]
+        if sec == "4":
+            rules += ["state-machine §4 begin-block %d" % k for k in _numbered(lines, "**Begin-block**")]
+            rules += ["state-machine §4 end-block %d" % k for k in _numbered(lines, "**End-block**")]
+        if sec == "4.1":
+            rules += ["state-machine §4.1 event %s %s" % (r[0], r[1]) for r in _md_table(lines, "tag")]
+            rules += ["state-machine §4.1 offence %s %s" % (r[0], r[1]) for r in _md_table(lines, "offence")]
+    for sec, lines in _sections(_md("economics.md")):
+        rules.append("economics §" + sec)
+        rules += ["economics §%s %s" % (sec, l) for l in _labels(lines)]
+    for sec, lines in _sections(_md("consensus.md")):
+        if sec == "2":
+            rules += ["consensus §2.%d" % k for k in _numbered(lines)]
+        if sec in ("3", "5"):
+            rules += ["consensus §%s %s" % (sec, l) for l in _labels(lines)]
+    return rules
+
+
+# Codes the spec says are checked but cannot occur (state-machine.md §3.3), and reserved codes/tags.
+# (body, failure) pairs that cannot occur: a credit or stake never exceeds the supply, which genesis bounds by
+# 2⁶⁴ − 1 (state-machine.md §7), so these overflow checks never fire.
+UNREACHABLE_PAIRS = {("transfer", "amountOverflow"): "a credit is bounded by the supply (≤ 2⁶⁴ − 1)",
+                     ("bond", "amountOverflow"): "a stake is bounded by the supply (≤ 2⁶⁴ − 1); the balance check fails first"}
+
+UNREACHABLE_FAILURES = {"revealDeadlinePassed": "state-machine §3.3: a ticket past its deadline was already marked withheld",
+                        "fraudRevealTooLate": "state-machine §3.3: a fraud commitment past its period was already burned"}
+
+# Rules that are not ledger behaviour a vector can exercise: (rule id) -> why.
+NOT_IN_VECTORS = {
+    "state-machine §7": "invariants: checked by the Swift InvariantTests / --check-invariants on every block",
+    "state-machine §9": "known limitations (prose)",
+    "economics §1": "parameter table: every vector carries its params; genesis defaults are Swift's LedgerParams",
+    "economics §5 The bound": "analysis (why cheating loses money); measured by `sharechain sim economy`",
+    "economics §5 Measured": "simulation results",
+    "economics §5 Assumptions": "assumptions of the analysis",
+    "economics §6": "genesis checks: Swift GenesisTests (a genesis document, not a block)",
+    "economics §7": "threat model (prose)",
+    "economics §7 Privacy: what an observer of the chain can link": "prose",
+    "economics §9": "work bound: a property of the end-block steps, not an outcome",
+    "economics §3 What is detected, and how": "prose summary of §3's checks (each covered by its own rule)",
+    "economics §2 Self-dealing": "analysis (the burned protocol fee makes it lose money); the fee: economics §2 Vouchers",
+    "consensus §2.2": "the leader draw: checked by the consensus layer (the ledger does not check leaders)",
+    "consensus §3 Bias bound": "analysis",
+}
+
+# Rule id -> trace ids that must all be exercised (each by some vector).
+RULE_TRACES = {
+    "state-machine §1": ["begin:5"],
+    "state-machine §2": ["tx:escrowOpen:success", "tx:commitShares:success", "end:2", "tx:fraudCommit:success"],
+    "state-machine §3": ["tx:transfer"],
+    "state-machine §3.1": ["envelope:%d" % i for i in range(1, 7)],
+    "state-machine §3.2": ["tx:transfer:success"],
+    "state-machine §3.3": ["fail:insufficientBalance"],
+    "state-machine §4": ["begin:5", "root:receipts"],
+    "state-machine §4.1": ["event:transfer"],
+    "state-machine §4 begin-block 1": ["begin:1:height", "begin:1:slot"],
+    "state-machine §4 begin-block 2": ["begin:2:snapshot"],
+    "state-machine §4 begin-block 3": ["begin:3:missed", "begin:3:judged", "begin:3:jailed", "begin:3:missedSlotSlash",
+                                       "begin:3:missedSlotSlash:zero", "begin:3:missedSlotSlash:notValidator"],
+    "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
+                                       "begin:4:pendingRandaoWaits"],
+    "state-machine §4 begin-block 5": ["begin:5"],
+    "state-machine §4 end-block 1": ["end:1"],
+    "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
+    "state-machine §4 end-block 3": ["end:3"],
+    "state-machine §4 end-block 4": ["end:4", "adjudication:fraud", "adjudication:upheld"],
+    "state-machine §4 end-block 5": ["end:5"],
+    "state-machine §4 end-block 6": ["end:6"],
+    "state-machine §4 end-block 7": ["end:7:settled", "end:7:waits", "end:7:settledAfterWaiting"],
+    "state-machine §4 end-block 8": ["end:8"],
+    "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
+    "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
+    "state-machine §8": ["root:jellyfish"],
+    "economics §2": ["tx:claimUsage:success"],
+    "economics §2 Escrows": ["tx:escrowOpen:success", "tx:escrowTopUp:success", "tx:escrowAllocate:success"],
+    "economics §2 Vouchers": ["tx:claimUsage:success", "claim:shortfall"],
+    "economics §2 Closing": ["tx:escrowClose:success", "event:escrowUnlocking", "event:escrowClosed"],
+    "economics §3": ["tx:commitShares:success"],
+    "economics §3 Leaves and keys": ["tx:revealTicket:success", "tx:revealTicket:fail:neighbourMismatch"],
+    "economics §3 Sum tree": ["tx:revealTicket:fail:invalidSumProof", "tx:revealTicket:success"],
+    "economics §3 Commitment": ["tx:commitShares:success"],
+    "economics §3 Samples": ["end:2"],
+    "economics §3 Reveal": ["tx:revealTicket:success", "event:ticketVoided", "event:passReused",
+                            "reveal:samePassTwiceInOneCommitment"],
+    "economics §4": ["end:4"],
+    "economics §4 Withheld = fraud": ["end:3", "event:revealWithheld"],
+    "economics §4 Conviction": ["event:sharesForfeited", "convict:alreadyPunished"],
+    "economics §4 Slashing": ["slash:unbonding", "event:slashed"],
+    "economics §4 Blind claims": ["tx:fraudCommit:success", "tx:fraudReveal:success", "fraud:firstClaim", "fraud:joinPending",
+                                  "end:6"],
+    "economics §4 Adjudication": ["adjudication:fraud", "adjudication:upheld", "end:5", "fraud:lateEarlierWinner",
+                                  "fraud:lateProvenReturned", "fraud:lateUpheldBurned"],
+    "economics §5": ["end:7:settled"],
+    "economics §5 Timeline of window w": ["end:7:settled", "tx:commitShares:fail:commitDeadlinePassed",
+                                          "tx:fraudReveal:fail:challengePeriodOver"],
+    "economics §5 Arithmetic of heights": ["tx:commitShares:fail:wrongWindow"],
+    "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered"],
+    "economics §5 Cumulative-floor split": ["event:refundCredited"],
+    "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer"],
+    "consensus §2.1": ["begin:2:snapshot"],
+    "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled"],
+    "consensus §3 Reveals": ["begin:4:badRandaoReveal", "begin:5", "tx:bond:fail:missingRandaoCommitment"],
+    "consensus §3 Replacing a chain": ["bond:pendingRandao", "begin:4:pendingRandaoWaits", "begin:4:pendingRandaoSwitch"],
+    "consensus §3 The spot-check beacon": ["end:2:distinctProposers", "end:2:forced", "end:2:waits"],
+    "consensus §5 Equivocation": ["tx:doubleSignEvidence:success", "tx:doubleSignEvidence:fail:invalidEvidence",
+                                  "tx:doubleSignEvidence:fail:evidenceTooOld", "offence:%d" % OFF_EQUIVOCATION],
+    "consensus §5 Liveness": ["begin:3:jailed", "offence:%d" % OFF_MISSED_SLOT],
+}
+
+
+def rule_traces(rule):
+    """('traces', [ids]) or ('not in vectors', why)."""
+    import re
+    if rule in NOT_IN_VECTORS:
+        return ("not in vectors", NOT_IN_VECTORS[rule])
+    if rule in RULE_TRACES:
+        return ("traces", RULE_TRACES[rule])
+    if rule == "state-machine §1 key 09":
+        return ("traces", ["tx:commitShares:success"])  # pools: written by genesis, read by every pool transaction
+    m = re.match(r"state-machine §1 key ([0-9A-Fa-f]{2})$", rule)
+    if m:
+        return ("traces", ["key:%s" % m.group(1).lower()])
+    m = re.match(r"state-machine §3\.2 (\w+)$", rule)
+    if m:
+        return ("traces", ["tx:%s:success" % m.group(1)])
+    m = re.match(r"state-machine §3\.2 (\w+) \[(\w+)\]$", rule)
+    if m:
+        if m.group(2) in UNREACHABLE_FAILURES:
+            return ("not in vectors", UNREACHABLE_FAILURES[m.group(2)])
+        if (m.group(1), m.group(2)) in UNREACHABLE_PAIRS:
+            return ("not in vectors", UNREACHABLE_PAIRS[(m.group(1), m.group(2))])
+        return ("traces", ["tx:%s:fail:%s" % (m.group(1), m.group(2))])
+    m = re.match(r"state-machine §3\.1\.(\d)$", rule)
+    if m:
+        return ("traces", ["envelope:" + m.group(1)])
+    m = re.match(r"state-machine §3\.3 code (\d+) (\w+)$", rule)
+    if m:
+        code, name = int(m.group(1)), m.group(2)
+        if code in RESERVED_FAILURES:
+            return ("not in vectors", "reserved: no rule produces it")
+        if name in UNREACHABLE_FAILURES:
+            return ("not in vectors", UNREACHABLE_FAILURES[name])
+        return ("traces", ["fail:" + name])
+    m = re.match(r"state-machine §4\.1 event (\d+) (\w+)$", rule)
+    if m:
+        if int(m.group(1)) in RESERVED_EVENTS:
+            return ("not in vectors", "reserved: fees are in the receipt's feePaid")
+        return ("traces", ["event:" + m.group(2)])
+    m = re.match(r"state-machine §4\.1 offence (\d+) (\w+)$", rule)
+    if m:
+        return ("traces", ["offence:" + m.group(1)])
+    return None
+
+
+def cmd_coverage(args=()):
+    """Replays every vector (failing on any difference, like `check`), then maps every rule of the specs to the
+    vectors that exercise it; exits non-zero if a rule is unmapped or uncovered, a mapping names a rule the specs
+    no longer have, or the model's failure/event tables differ from the spec's."""
+    verbose = "--verbose" in args
+    problems = []
+    # The model's code tables against the spec's.
+    sm = dict(_sections(_md("state-machine.md")))
+    spec_codes = {int(r[0]): (r[1], r[2]) for r in _md_table(sm["3.3"], "code")}
+    if spec_codes != dict(FAILURES):
+        problems.append("FAILURES differ from state-machine.md §3.3")
+    spec_tags = {int(r[0]): r[1] for r in _md_table(sm["4.1"], "tag")}
+    if spec_tags != {t: n for t, (n, _) in EVENTS.items()}:
+        problems.append("EVENTS differ from state-machine.md §4.1")
+    # Replay.
+    files = vector_files()
+    by_trace, bad = {}, 0
+    for f in files:
+        with open(os.path.join(VECTOR_DIR, f)) as fh:
+            v = json.load(fh)
+        diffs, trace = check_vector(v)
+        if diffs:
+            bad += 1
+            problems.append("vector %s differs: %s" % (f, diffs[0]))
+        for t in trace:
+            by_trace.setdefault(t, []).append(f[:-5])
+    rules = spec_rules()
+    mapped_ids = set(RULE_TRACES) | set(NOT_IN_VECTORS)
+    for r in sorted(mapped_ids - set(rules)):
+        problems.append("mapping names a rule the specs do not have: %s" % r)
+    covered = skipped = 0
+    report = []
+    for r in rules:
+        m = rule_traces(r)
+        if m is None:
+            problems.append("unmapped rule: %s" % r)
+            continue
+        if m[0] == "not in vectors":
+            skipped += 1
+            report.append("  %-60s (%s)" % (r, m[1]))
+            continue
+        missing = [t for t in m[1] if t not in by_trace]
+        if missing:
+            problems.append("uncovered rule: %s (no vector exercises %s)" % (r, ", ".join(missing)))
+            continue
+        covered += 1
+        names = sorted(set(n for t in m[1] for n in by_trace[t]))
+        report.append("  %-60s %3d vectors: %s" % (r, len(names), ", ".join(names[:3]) + (", …" if len(names) > 3 else "")))
+    if verbose:
+        print("\n".join(report))
+    for p in problems:
+        print("COVERAGE: " + p)
+    print("%d ledger vectors (%d failed); %d spec rules: %d covered, %d not exercised by vectors (listed with --verbose), "
+          "%d problems" % (len(files), bad, len(rules), covered, skipped, len(problems)))
+    return 1 if problems else 0
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else "check"
     if cmd == "check":
@@ -3860,8 +4213,7 @@ def main(argv):
     if cmd == "vectors":
         return cmd_vectors()
     if cmd == "coverage":
-        print("coverage: not implemented yet (the model records rule ids per block in Exec.trace; the report is step 5)")
-        return 1
+        return cmd_coverage(argv[2:])
     if cmd == "random":
         return cmd_random(argv[2:])
     print(__doc__)
