@@ -3,7 +3,8 @@
 #   make test          install what is missing, fetch the test models, build, run every test
 #   make bench         every benchmark (release), each beside its baseline measured in the same run
 #   make verifier-release  the executor's bit-exact golden and real-model tests in a release build
-#   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, fuzzing every network decoder
+#   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, the ledger differential test against
+#                      tools/ledger_ref.py on 2000 random chains, fuzzing every network decoder
 #   make ledger-vectors  regenerate Specs/vectors/ledger/ from the executable spec tools/ledger_ref.py
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
@@ -60,6 +61,8 @@ reliability: setup
 	tools/fetch-models
 	$(SWIFT) build --build-tests -j $(JOBS)
 	SHARECHAIN_RELIABILITY=1 $(SWIFT) test --skip-build --no-parallel --filter ReliabilityTests
+	LEDGER_DIFF_SEED=$${LEDGER_DIFF_SEED:-$$(date +%s)} LEDGER_DIFF_COUNT=$${LEDGER_DIFF_COUNT:-2000} LEDGER_DIFF_BLOCKS=$${LEDGER_DIFF_BLOCKS:-24} \
+		$(SWIFT) test --skip-build --filter LedgerDifferentialTests
 	RUNS=$${RUNS:-200000} tools/fuzz/run
 
 fuzz: setup
