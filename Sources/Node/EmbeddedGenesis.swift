@@ -89,6 +89,8 @@ public enum EmbeddedGenesis {
   "ledger" : {
     "addressPrefix" : "shr",
     "beaconDelay" : 2,
+    "beaconMaxDelay" : 8,
+    "beaconMinProposers" : 3,
     "equivocationSlashBps" : 500,
     "escrowUnlockBlocks" : 30,
     "jailBlocks" : 30,
@@ -103,6 +105,7 @@ public enum EmbeddedGenesis {
     "maxTransactionBytes" : 262144,
     "maxUnbondingEntries" : 7,
     "minFeePerByte" : 1,
+    "missedSlotSlashBps" : 1,
     "protocolFeeBps" : 500,
     "revealedKeyRetentionBlocks" : 120,
     "slotsPerEpoch" : 60,
@@ -292,6 +295,8 @@ public enum EmbeddedGenesis {
   "ledger" : {
     "addressPrefix" : "shr",
     "beaconDelay" : 2,
+    "beaconMaxDelay" : 8,
+    "beaconMinProposers" : 3,
     "equivocationSlashBps" : 500,
     "escrowUnlockBlocks" : 30,
     "jailBlocks" : 30,
@@ -306,6 +311,7 @@ public enum EmbeddedGenesis {
     "maxTransactionBytes" : 262144,
     "maxUnbondingEntries" : 7,
     "minFeePerByte" : 1,
+    "missedSlotSlashBps" : 1,
     "protocolFeeBps" : 500,
     "revealedKeyRetentionBlocks" : 120,
     "slotsPerEpoch" : 60,

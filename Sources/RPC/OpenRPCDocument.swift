@@ -2864,7 +2864,8 @@ enum OpenRPCDocument {
                   "fraud",
                   "withheldReveal",
                   "equivocation",
-                  "reusedPass"
+                  "reusedPass",
+                  "missedSlot"
                 ]
               },
               "offenceId": {
@@ -4073,7 +4074,7 @@ enum OpenRPCDocument {
           },
           "settlementHorizon": {
             "type": "integer",
-            "description": "L + G + beaconDelay + R + C + F: blocks from a window's start to its settle height."
+            "description": "L + G + D + R + C + F with D = max(beaconDelay, beaconMaxDelay): blocks from a window's start to its settle height."
           },
           "encoded": {
             "$ref": "#/components/schemas/Bytes",
@@ -4775,7 +4776,7 @@ enum OpenRPCDocument {
           },
           "selectionHeight": {
             "$ref": "#/components/schemas/Height",
-            "description": "includedHeight + beaconDelay: its samples are drawn at the end of this block."
+            "description": "includedHeight + beaconDelay: the earliest block at whose end its samples are drawn (later until blocks of beaconMinProposers distinct proposers followed the inclusion, at most includedHeight + beaconMaxDelay)."
           },
           "selectionDone": {
             "type": "boolean"
@@ -4849,7 +4850,7 @@ enum OpenRPCDocument {
           },
           "selectionHeight": {
             "$ref": "#/components/schemas/Height",
-            "description": "includedHeight + beaconDelay: its samples are drawn at the end of this block."
+            "description": "includedHeight + beaconDelay: the earliest block at whose end its samples are drawn (later until blocks of beaconMinProposers distinct proposers followed the inclusion, at most includedHeight + beaconMaxDelay)."
           },
           "selectionDone": {
             "type": "boolean"
