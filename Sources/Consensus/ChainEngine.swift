@@ -112,8 +112,8 @@ public enum ImportResult: Sendable {
     case tipChanged(TipChange)
 }
 
-/// The canonical chain and its competitors over a `ChainStore`: validation, fork choice (most blocks, ties
-/// to the lower tip hash), reorganisation with undo data, never below the finalized height. Not thread-safe:
+/// The canonical chain and its competitors over a `ChainStore`: validation, fork choice (most blocks, then
+/// timely arrival, then the earlier slot; `prefers`), reorganisation with undo data, never below the finalized height. Not thread-safe:
 /// one owner (the node's chain service) calls it.
 public final class ChainEngine {
     public let genesis: Genesis
@@ -197,6 +197,9 @@ public final class ChainEngine {
     }
 
     public var tipHeight: UInt64 { tipHeader.height }
+    /// Whether the canonical tip arrived within its slot (true after a restart: unknown, and it was chosen).
+    public private(set) var tipArrivedTimely = true
+
     /// The finalized height: never decreases (a reorg's intermediate blocks do not lower it).
     public private(set) var finalizedHeight: UInt64 = 0
 
@@ -259,6 +262,7 @@ public final class ChainEngine {
         do { if try store.current.blockInfo(hash) != nil { return .alreadyKnown } } catch { throw .fault("\(error)") }
         if invalid.contains(block.header.parent) { markInvalid(hash); throw .invalid(.descendsFromInvalid) }
         try statelessChecks(block, now: now)
+        let timely = arrivedTimely(block.header, now: now)
         let parentInfo: BlockInfo
         do {
             guard let p = try store.current.blockInfo(block.header.parent) else { throw ImportError.unknownParent(block.header.parent) }
@@ -271,6 +275,7 @@ public final class ChainEngine {
 
         if block.header.parent == tipHash {
             let receipts = try validateAndCommit(block, parentHeader: parentHeader)
+            tipArrivedTimely = timely
             let change = TipChange(oldTip: block.header.parent, newTip: hash, newHeight: block.header.height, reverted: [], applied: [block],
                                    receipts: [receipts], commonAncestor: block.header.parent)
             return .tipChanged(change)
@@ -283,10 +288,28 @@ public final class ChainEngine {
             try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
                                      header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
         } catch { throw .fault("storing side block: \(error)") }
-        guard block.header.height > tipHeader.height || (block.header.height == tipHeader.height && hash < tipHash) else {
+        guard ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely) else {
             return .sideChain
         }
-        return .tipChanged(try reorganize(to: block, fork: fork))
+        let change = try reorganize(to: block, fork: fork)
+        tipArrivedTimely = timely
+        return .tipChanged(change)
+    }
+
+    /// Fork choice between a new branch tip and the canonical tip (Specs/consensus.md §4): more blocks win; at
+    /// equal height a block that arrived within its slot beats one that did not, then the earlier slot wins,
+    /// and within one slot (one leader: an equivocation) the tip seen first stays. Nothing here is a hash a
+    /// proposer could grind.
+    public static func prefers(_ candidate: BlockHeader, timely: Bool, over tip: BlockHeader, tipTimely: Bool) -> Bool {
+        if candidate.height != tip.height { return candidate.height > tip.height }
+        if timely != tipTimely { return timely }
+        return candidate.slot < tip.slot
+    }
+
+    /// Whether a block arrived by the end of its slot (local clock; fork choice only, never validity).
+    func arrivedTimely(_ header: BlockHeader, now: UInt64) -> Bool {
+        let start = genesis.slotStartMillis(header.slot)
+        return now < start.addingReportingOverflow(genesis.slotMillis).partialValue
     }
 
     /// The canonical ancestor of a stored block and its height.
@@ -366,7 +389,8 @@ public final class ChainEngine {
             let leader = LeaderSchedule.leader(of: h.slot, in: snapshot)
             guard leader == h.proposer else { markInvalid(block.hash); throw ImportError.invalid(.wrongLeader(expected: leader)) }
             context = BlockContext(height: h.height, slot: h.slot, proposer: h.proposer, randaoReveal: h.randaoReveal,
-                                   missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState))
+                                   missedSlots: try missedSlots(parentSlot: parentHeader.slot, slot: h.slot, parentState: parentState),
+                                   parentHash: h.parent)
         } catch let e as ImportError { throw e } catch { throw .fault("schedule: \(error)") }
         let t0 = clock.now
         if let bad = signatures.verify(block.transactions) {
@@ -442,7 +466,8 @@ public final class ChainEngine {
         guard slot > tipHeader.slot else { throw ImportError.invalid(.slotNotAfterParent) }
         let parentState = tipState
         let context = BlockContext(height: tipHeader.height + 1, slot: slot, proposer: key.publicKey, randaoReveal: randaoReveal,
-                                   missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState))
+                                   missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState),
+                                   parentHash: tipHash)
         var state = parentState
         let limit = genesis.consensus.maxBlockBytes - BlockLimits.signedHeaderBytes - 16
         var bytes = 0
@@ -510,7 +535,8 @@ extension Event {
              .fraudBondReturned(_, let k, _), .fraudBondBurned(_, let k, _), .passReused(_, let k), .fraudProven(_, let k, _, _):
             return [k]
         case .refundCredited(_, _, let a, let b, _): return [a, b]
-        case .ticketVoided(_, let k): return [k]
+        case .ticketVoided(_, let k), .voteCounted(let k, _, _): return [k]
+        case .checkpointJustified, .checkpointFinalized: return []
         case .escrowToppedUp, .escrowClosed, .escrowUnlocking, .ticketSelected, .ticketRevealed, .windowSettled, .fraudRejected:
             return []
         }

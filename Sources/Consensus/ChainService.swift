@@ -98,10 +98,16 @@ public actor ChainService {
     private var subscribers: [UUID: AsyncStream<ChainEvent>.Continuation] = [:]
     /// Blocks whose timestamp was ahead of the local clock, retried on the next tick.
     private var early: [Hash32: Block] = [:]
+    /// Headers seen by (proposer, slot), to catch equivocation; a bounded window of recent slots.
+    private var seenHeaders = EquivocationWatch()
+    /// The key that signs evidence transactions for the equivocations this node sees (nil: only detect).
+    private var evidenceReporter: PrivateKey?
 
     /// Wraps an engine. `clock` returns Unix milliseconds: the node passes the wall clock (the one reading
     /// consensus allows, for the future-timestamp rule), tests a virtual clock.
-    public init(engine: sending ChainEngine, mempool config: MempoolConfig = MempoolConfig(), clock: @escaping @Sendable () -> UInt64) {
+    public init(engine: sending ChainEngine, mempool config: MempoolConfig = MempoolConfig(), clock: @escaping @Sendable () -> UInt64,
+                evidenceReporter: PrivateKey? = nil) {
+        self.evidenceReporter = evidenceReporter
         genesis = engine.genesis
         store = engine.store
         ledger = engine.ledger
@@ -215,7 +221,38 @@ public actor ChainService {
         return outcome
     }
 
+    /// Lets this node submit `doubleSignEvidence` for every equivocation it sees, signed and paid by `key`.
+    public func setEvidenceReporter(_ key: PrivateKey?) { evidenceReporter = key }
+
+    /// Every equivocation this node has seen (proposer and slot), newest last.
+    public var detectedEquivocations: [Equivocation] { seenHeaders.detected }
+
+    /// Remembers a validly signed header of this chain and, if its proposer signed a different one for the same
+    /// slot, submits the two as evidence (Specs/consensus.md §5). Runs before validation: a signed header
+    /// proves the signature whatever else is wrong with its block.
+    private func watchForEquivocation(_ header: SignedHeader) {
+        guard header.header.chainId == genesis.chainId, header.header.slot >= 1 else { return }
+        guard let first = seenHeaders.record(header, keepSlots: genesis.ledger.unbondingBlocks) else { return }
+        Counter(label: "sharechain_equivocations_detected_total").increment()
+        guard let reporter = evidenceReporter, reporter.publicKey != header.header.proposer else { return }
+        let offence = LedgerIds.equivocationOffence(offender: header.header.proposer, slot: header.header.slot)
+        // Already punished on the tip: nothing to submit.
+        let punished: [UInt8]? = (try? store.current.get(StateKey.offence(offence))) ?? nil
+        if punished != nil { return }
+        let body = TxBody.doubleSignEvidence(headerA: first, headerB: header.canonicalEncoding)
+        do {
+            let nonce = try nextNonce(for: reporter.publicKey)
+            let probe = Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: .zero, body: body)
+            let fee = try suggestedFee(size: probe.signed(by: reporter).encodedSize)
+            try submit(Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: fee, body: body).signed(by: reporter))
+        } catch {
+            // The evidence stays in the watch; another node (or a later block) can still submit it.
+            Counter(label: "sharechain_evidence_submit_failures_total").increment()
+        }
+    }
+
     private func importBlockUnmeasured(_ block: Block) -> BlockImportOutcome {
+        if block.signedHeader.hasValidSignature { watchForEquivocation(block.signedHeader) }
         do {
             switch try engine.importBlock(block, now: clock()) {
             case .alreadyKnown: return .alreadyKnown
@@ -275,7 +312,7 @@ public actor ChainService {
     public func produce(slot: UInt64, identity: inout ValidatorIdentity, deadline: UInt64) throws -> Block? {
         guard slot > engine.tipHeader.slot, try engine.leader(of: slot) == identity.key.publicKey else { return nil }
         guard let staker = try engine.tipReader.staker(.validator, identity.key.publicKey) else { return nil }
-        guard let reveal = identity.reveal(for: staker.randaoCommitment) else {
+        guard let reveal = identity.reveal(for: staker.randaoCommitment(forEpoch: slot / genesis.ledger.slotsPerEpoch)) else {
             throw ImportError.fault("no RANDAO hash chain of this key reveals the registered commitment (re-commit with a bond transaction)")
         }
         let engine = self.engine

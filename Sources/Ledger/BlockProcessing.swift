@@ -15,7 +15,10 @@ extension Execution {
             // same snapshot from the parent state to check this block's leader).
             let snapshot = try ledger.snapshot(of: state, epoch: epoch)
             state.put(StateKey.global(.schedule), snapshot)
+            // Votes weighed by the old snapshot do not add up with the new one's.
+            try clearVotes()
         }
+        try recordCheckpoint()
 
         // Missed slots count against the epoch they belong to; an epoch is judged once its last slot passed.
         for missed in context.missedSlots {

@@ -39,6 +39,9 @@ public enum StateKey {
         case caseFinalQueue = 0x2B
         case settlementQueue = 0x2C
         case pruneQueue = 0x2D
+        case checkpoint = 0x30
+        case finalityVote = 0x31
+        case voteTally = 0x32
         case global = 0x20
     }
 
@@ -129,6 +132,11 @@ public enum StateKey {
     }
     public static func payouts(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.payout, pool.bigEndianBytes, w.bigEndianBytes) }
     public static func global(_ name: Global) -> [UInt8] { k(.global, Array(name.rawValue.utf8)) }
+    public static func checkpoint(_ height: UInt64) -> [UInt8] { k(.checkpoint, height.bigEndianBytes) }
+    public static func finalityVote(_ target: UInt64, _ validator: PublicKey) -> [UInt8] {
+        k(.finalityVote, target.bigEndianBytes, validator.bytes)
+    }
+    public static func voteTally(_ target: UInt64) -> [UInt8] { k(.voteTally, target.bigEndianBytes) }
 
     /// Chain-wide singletons.
     public enum Global: String, CaseIterable, Sendable {
@@ -146,5 +154,9 @@ public enum StateKey {
         case schedule
         /// Sequence number of the next queued adjudication (u64).
         case nextAdjudication
+        /// The latest justified checkpoint (`Checkpoint`).
+        case justified
+        /// The latest finalized checkpoint (`Checkpoint`).
+        case finalized
     }
 }

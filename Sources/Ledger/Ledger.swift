@@ -62,9 +62,13 @@ public struct BlockContext: Hashable, Sendable {
         public init(slot: UInt64, leader: PublicKey) { self.slot = slot; self.leader = leader }
     }
 
-    public init(height: UInt64, slot: UInt64, proposer: PublicKey, randaoReveal: Hash32, missedSlots: [MissedSlot] = []) {
+    /// The hash of the parent block (recorded as a checkpoint's hash when the parent is a checkpoint).
+    public let parentHash: Hash32
+
+    public init(height: UInt64, slot: UInt64, proposer: PublicKey, randaoReveal: Hash32, missedSlots: [MissedSlot] = [],
+                parentHash: Hash32 = .zero) {
         self.height = height; self.slot = slot; self.proposer = proposer; self.randaoReveal = randaoReveal
-        self.missedSlots = missedSlots
+        self.missedSlots = missedSlots; self.parentHash = parentHash
     }
 }
 
@@ -325,6 +329,10 @@ struct Execution {
             try claimPayout(pool: pool, window: window, worker: worker)
         case .doubleSignEvidence(let a, let b):
             try doubleSign(a, b)
+        case .finalityVotes(let votes):
+            try countVotes(votes)
+        case .voteEvidence(let a, let b):
+            try voteEvidence(a, b)
         }
     }
 }
@@ -359,6 +367,12 @@ public enum LedgerIds {
     /// Offence id of an equivocation: one per proposer and slot.
     public static func equivocationOffence(offender: PublicKey, slot: UInt64) -> Hash32 {
         var w = CanonicalWriter(); w.u8(0x12); w.encode(offender); w.u64(slot)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// `H_id(0x14 ‖ validator ‖ lower signing hash ‖ higher signing hash)`: the id of a conflicting-vote offence.
+    public static func voteOffence(validator: PublicKey, _ a: Hash32, _ b: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x14); w.encode(validator); w.hash(min(a, b)); w.hash(max(a, b))
         return Tags.id.hash(w.bytes)
     }
 

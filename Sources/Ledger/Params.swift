@@ -31,6 +31,10 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var beaconMaxDelay: UInt64 = 16
     /// Stake a validator loses (burned) for each of its own slots it skipped (Specs/consensus.md §5).
     public var missedSlotSlashBps: BasisPoints = 1
+    /// Blocks between finality checkpoints (Specs/consensus.md §8).
+    public var checkpointBlocks: UInt64 = 10
+    /// Finality votes one transaction may carry.
+    public var maxVotesPerTransaction: Int = 128
     /// Fraud-proof replays executed per block (the adjudication queue drains at this rate).
     public var maxAdjudicationsPerBlock: Int = 4
     /// Protocol fee on every usage claim, burned (so no payer can recover it, which makes self-dealing lose it).
@@ -79,7 +83,8 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         try d(.maxAllocationsPerEscrow, &maxAllocationsPerEscrow); try d(.maxClaimsPerTicket, &maxClaimsPerTicket)
         try d(.escrowUnlockBlocks, &escrowUnlockBlocks); try d(.revealedKeyRetentionBlocks, &revealedKeyRetentionBlocks)
         try d(.beaconMinProposers, &beaconMinProposers); try d(.beaconMaxDelay, &beaconMaxDelay)
-        try d(.missedSlotSlashBps, &missedSlotSlashBps)
+        try d(.missedSlotSlashBps, &missedSlotSlashBps); try d(.checkpointBlocks, &checkpointBlocks)
+        try d(.maxVotesPerTransaction, &maxVotesPerTransaction)
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let any = try decoder.container(keyedBy: AnyKey.self)
         for k in any.allKeys where !known.contains(k.stringValue) {
@@ -92,7 +97,8 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         case jailBlocks, slotsPerEpoch, beaconDelay, maxAdjudicationsPerBlock, protocolFeeBps, equivocationSlashBps
         case livenessMaxMissedBps, livenessMinSlots, maxCommitmentsPerWindow, maxLeavesPerCommitment
         case maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, escrowUnlockBlocks
-        case revealedKeyRetentionBlocks, beaconMinProposers, beaconMaxDelay, missedSlotSlashBps
+        case revealedKeyRetentionBlocks, beaconMinProposers, beaconMaxDelay, missedSlotSlashBps, checkpointBlocks
+        case maxVotesPerTransaction
     }
 
     struct AnyKey: CodingKey {

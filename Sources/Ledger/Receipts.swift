@@ -63,6 +63,8 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case windowNotSettled = 59
     case nothingToPay = 60
     case wrongPool = 61
+    case tooManyVotes = 62
+    case invalidVoteSignature = 63
 
     public var description: String {
         switch self {
@@ -126,6 +128,8 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .windowNotSettled: return "window not settled"
         case .nothingToPay: return "nothing to pay for this worker and window"
         case .wrongPool: return "fraud claim was committed for another pool"
+        case .tooManyVotes: return "more finality votes than one transaction may carry"
+        case .invalidVoteSignature: return "a finality vote is not signed by its validator"
         }
     }
 }
@@ -138,6 +142,8 @@ public enum OffenceKind: UInt8, Hashable, Sendable {
     case reusedPass = 3
     /// A validator skipped one of its own slots.
     case missedSlot = 4
+    /// A validator signed two finality votes that conflict (double or surround vote).
+    case finalityVote = 5
 }
 
 /// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.
@@ -174,6 +180,10 @@ public enum Event: Hashable, Sendable {
     case ticketVoided(ticketId: Hash32, firstWorker: PublicKey)
     case passReused(ticketId: Hash32, worker: PublicKey)
     case refundCredited(pool: UInt32, window: UInt64, worker: PublicKey, owner: PublicKey, amount: Amount)
+    /// A finality vote counted towards its target checkpoint, with the validator's stake.
+    case voteCounted(validator: PublicKey, targetHeight: UInt64, stake: Amount)
+    case checkpointJustified(height: UInt64, hash: Hash32)
+    case checkpointFinalized(height: UInt64, hash: Hash32)
 
     /// Stable event name.
     public var name: String {
@@ -210,6 +220,9 @@ public enum Event: Hashable, Sendable {
         case .ticketVoided: return "ticketVoided"
         case .passReused: return "passReused"
         case .refundCredited: return "refundCredited"
+        case .voteCounted: return "voteCounted"
+        case .checkpointJustified: return "checkpointJustified"
+        case .checkpointFinalized: return "checkpointFinalized"
         }
     }
 }
@@ -282,6 +295,9 @@ extension Event: CanonicalCodable {
         case .ticketVoided(let t, let first): w.u8(29); w.hash(t); w.encode(first)
         case .passReused(let t, let wk): w.u8(30); w.hash(t); w.encode(wk)
         case .refundCredited(let p, let win, let wk, let o, let a): w.u8(31); w.u32(p); w.u64(win); w.encode(wk); w.encode(o); w.encode(a)
+        case .voteCounted(let v, let t, let s): w.u8(32); w.encode(v); w.u64(t); w.encode(s)
+        case .checkpointJustified(let h, let hash): w.u8(33); w.u64(h); w.hash(hash)
+        case .checkpointFinalized(let h, let hash): w.u8(34); w.u64(h); w.hash(hash)
         }
     }
 
@@ -334,6 +350,9 @@ extension Event: CanonicalCodable {
         case 29: self = .ticketVoided(ticketId: try hash("ticketId"), firstWorker: try key())
         case 30: self = .passReused(ticketId: try hash("ticketId"), worker: try key())
         case 31: self = .refundCredited(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), owner: try key(), amount: try amount())
+        case 32: self = .voteCounted(validator: try key(), targetHeight: try r.u64("targetHeight"), stake: try amount())
+        case 33: self = .checkpointJustified(height: try r.u64("height"), hash: try hash("checkpointHash"))
+        case 34: self = .checkpointFinalized(height: try r.u64("height"), hash: try hash("checkpointHash"))
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

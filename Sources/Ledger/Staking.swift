@@ -166,7 +166,10 @@ extension Execution {
             guard let record = try state.raw(StateKey.proposer(mid)), record.count == 40 else {
                 throw .fault(LedgerFault("missing or malformed proposer record at height \(mid)"))
             }
-            if UInt64(bigEndianBytes: record[32..<40]) < slot { lo = mid } else { hi = mid }
+            // The record's slot is a canonical (little-endian) u64.
+            var reader = CanonicalReader(Array(record[32..<40]))
+            guard let recordSlot = try? reader.u64("slot") else { throw .fault(LedgerFault("malformed proposer record at height \(mid)")) }
+            if recordSlot < slot { lo = mid } else { hi = mid }
         }
         return lo + 1
     }

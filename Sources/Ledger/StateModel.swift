@@ -35,6 +35,13 @@ public struct Staker: Hashable, Sendable {
         self.pendingRandao = pendingRandao
     }
 
+    /// The commitment a block of `epoch` reveals against: the pending chain's from its epoch on
+    /// (Specs/consensus.md §3).
+    public func randaoCommitment(forEpoch epoch: UInt64) -> Hash32 {
+        if let pending = pendingRandao, epoch >= pending.epoch { return pending.commitment }
+        return randaoCommitment
+    }
+
     /// Active in its role: not jailed or tombstoned, and at least the minimum stake.
     public func isActive(minimum: Amount) -> Bool {
         status == .active && stake >= minimum

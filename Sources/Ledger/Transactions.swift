@@ -114,6 +114,54 @@ public struct UsageVoucher: Hashable, Sendable {
     }
 }
 
+/// A finality checkpoint: a block height that is a multiple of `checkpointBlocks`, and that block's hash.
+public struct Checkpoint: Hashable, Sendable, Comparable {
+    public var height: UInt64
+    public var hash: Hash32
+    public init(height: UInt64, hash: Hash32) { self.height = height; self.hash = hash }
+    public static func < (a: Checkpoint, b: Checkpoint) -> Bool { (a.height, a.hash) < (b.height, b.hash) }
+}
+
+/// A validator's Casper-FFG vote for the link `source → target` (Specs/consensus.md §8). Signed on its own, so
+/// two conflicting votes prove a slashable offence without any block around them.
+public struct FinalityVote: Hashable, Sendable {
+    public var validator: PublicKey
+    public var source: Checkpoint
+    public var target: Checkpoint
+    public var signature: Signature
+
+    public init(validator: PublicKey, source: Checkpoint, target: Checkpoint, signature: Signature = .zero) {
+        self.validator = validator; self.source = source; self.target = target; self.signature = signature
+    }
+
+    /// `H_finality-vote(chainId ‖ sourceHeight u64 ‖ sourceHash ‖ targetHeight u64 ‖ targetHash)`.
+    public func signingHash(chainId: Hash32) -> Hash32 {
+        var w = CanonicalWriter(capacity: 112)
+        w.hash(chainId); w.u64(source.height); w.hash(source.hash); w.u64(target.height); w.hash(target.hash)
+        return Tags.finalityVote.hash(w.bytes)
+    }
+
+    /// A copy signed by `key` (which must be the validator's).
+    public func signed(by key: PrivateKey, chainId: Hash32) -> FinalityVote {
+        var v = self
+        v.signature = key.sign(digest: signingHash(chainId: chainId))
+        return v
+    }
+
+    public func hasValidSignature(chainId: Hash32) -> Bool { validator.verify(signature, digest: signingHash(chainId: chainId)) }
+
+    /// Whether signing both `self` and `other` is slashable: the same target height with different votes (double
+    /// vote), or one span strictly inside the other (surround vote).
+    public func conflicts(with other: FinalityVote) -> Bool {
+        guard validator == other.validator, (source, target) != (other.source, other.target) else { return false }
+        if target.height == other.target.height { return true }
+        func surrounds(_ a: FinalityVote, _ b: FinalityVote) -> Bool {
+            a.source.height < b.source.height && b.target.height < a.target.height
+        }
+        return surrounds(self, other) || surrounds(other, self)
+    }
+}
+
 /// The kind-specific part of a transaction (Specs/state-machine.md, "Transactions").
 public enum TxBody: Hashable, Sendable {
     case transfer(to: PublicKey, amount: Amount)
@@ -140,6 +188,10 @@ public enum TxBody: Hashable, Sendable {
     case claimPayout(pool: UInt32, window: UInt64, worker: PublicKey)
     case doubleSignEvidence(headerA: [UInt8], headerB: [UInt8])
     case unjail(role: StakeRole)
+    /// Finality votes (any sender; each signed by its validator).
+    case finalityVotes(votes: [FinalityVote])
+    /// Two conflicting finality votes of one validator.
+    case voteEvidence(a: FinalityVote, b: FinalityVote)
 
     /// Stable kind name (receipts, RPC, metrics).
     public var kindName: String {
@@ -159,6 +211,8 @@ public enum TxBody: Hashable, Sendable {
         case .claimPayout: return "claimPayout"
         case .doubleSignEvidence: return "doubleSignEvidence"
         case .unjail: return "unjail"
+        case .finalityVotes: return "finalityVotes"
+        case .voteEvidence: return "voteEvidence"
         }
     }
 }
@@ -229,6 +283,21 @@ public enum TxLimits {
     public static let maxInputBytes = 4 * 1024 * 1024
     /// One encoded header in equivocation evidence.
     public static let maxEvidenceHeaderBytes = 4096
+    /// Finality votes in one transaction's encoding (the ledger's `maxVotesPerTransaction` may be lower).
+    public static let maxVotes = 1024
+}
+
+extension Checkpoint: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.u64(height); w.hash(hash) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { height = try r.u64("checkpointHeight"); hash = try r.hash("checkpointHash") }
+}
+
+extension FinalityVote: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(validator); w.encode(source); w.encode(target); w.encode(signature) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        validator = try r.decode(PublicKey.self); source = try r.decode(Checkpoint.self); target = try r.decode(Checkpoint.self)
+        signature = try r.decode(Signature.self)
+    }
 }
 
 extension StakeRole: CanonicalCodable {
@@ -321,6 +390,10 @@ extension TxBody: CanonicalCodable {
             w.u8(13); w.hash(ticket); w.hash(salt); w.bytes(input)
         case .claimPayout(let pool, let window, let worker):
             w.u8(14); w.u32(pool); w.u64(window); w.encode(worker)
+        case .finalityVotes(let votes):
+            w.u8(15); w.list(votes)
+        case .voteEvidence(let a, let b):
+            w.u8(16); w.encode(a); w.encode(b)
         }
     }
 
@@ -360,6 +433,8 @@ extension TxBody: CanonicalCodable {
             self = .fraudReveal(ticketId: try r.hash("ticketId"), salt: try r.hash("salt"),
                                 input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
         case 14: self = .claimPayout(pool: try r.u32("pool"), window: try r.u64("window"), worker: try r.decode(PublicKey.self))
+        case 15: self = .finalityVotes(votes: try r.list("votes", max: TxLimits.maxVotes, of: FinalityVote.self))
+        case 16: self = .voteEvidence(a: try r.decode(FinalityVote.self), b: try r.decode(FinalityVote.self))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

@@ -80,7 +80,6 @@ public final class NodeRuntime: Sendable {
             throw NodeStartupError("cannot start the chain: \(error)")
         }
         let tip = engine.tipHeight
-        chain = ChainService(engine: engine, clock: SystemClock.unixMillis)
 
         if let keyPath = config.validatorKey {
             let key: PrivateKey, file: KeyFile
@@ -99,6 +98,8 @@ public final class NodeRuntime: Sendable {
         } else {
             validator = nil
         }
+        // A validator node submits evidence of the equivocations it sees, paid from its key's account.
+        chain = ChainService(engine: engine, clock: SystemClock.unixMillis, evidenceReporter: validator?.key)
         logger.info("chain opened", metadata: [
             "chain": "\(genesis.chainName)", "chainId": "\(genesis.chainId.hex.prefix(16))", "height": "\(tip)", "data": "\(config.dataDir)",
         ])

@@ -151,4 +151,6 @@ public enum Tags {
     public static let randaoSeed = TaggedHash("sharechain/randao-seed")
     /// Identifier derivation (escrow ids, commitment ids).
     public static let id = TaggedHash("sharechain/id")
+    /// Finality votes (Specs/consensus.md §8).
+    public static let finalityVote = TaggedHash("sharechain/finality-vote")
 }

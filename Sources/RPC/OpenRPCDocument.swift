@@ -1659,7 +1659,9 @@ enum OpenRPCDocument {
           "fraudReveal",
           "claimPayout",
           "doubleSignEvidence",
-          "unjail"
+          "unjail",
+          "finalityVotes",
+          "voteEvidence"
         ]
       },
       "Header": {
@@ -2081,6 +2083,34 @@ enum OpenRPCDocument {
               },
               "body": {
                 "$ref": "#/components/schemas/UnjailBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "finalityVotes"
+              },
+              "body": {
+                "$ref": "#/components/schemas/FinalityVotesBody"
+              }
+            }
+          },
+          {
+            "required": [
+              "kind",
+              "body"
+            ],
+            "properties": {
+              "kind": {
+                "const": "voteEvidence"
+              },
+              "body": {
+                "$ref": "#/components/schemas/VoteEvidenceBody"
               }
             }
           }
@@ -2865,7 +2895,8 @@ enum OpenRPCDocument {
                   "withheldReveal",
                   "equivocation",
                   "reusedPass",
-                  "missedSlot"
+                  "missedSlot",
+                  "finalityVote"
                 ]
               },
               "offenceId": {
@@ -3511,6 +3542,67 @@ enum OpenRPCDocument {
                 "$ref": "#/components/schemas/Amount"
               }
             }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "validator",
+              "targetHeight",
+              "stake"
+            ],
+            "properties": {
+              "type": {
+                "const": "voteCounted"
+              },
+              "validator": {
+                "$ref": "#/components/schemas/Address"
+              },
+              "targetHeight": {
+                "$ref": "#/components/schemas/Height"
+              },
+              "stake": {
+                "$ref": "#/components/schemas/Amount"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "height",
+              "hash"
+            ],
+            "properties": {
+              "type": {
+                "const": "checkpointJustified"
+              },
+              "height": {
+                "$ref": "#/components/schemas/Height"
+              },
+              "hash": {
+                "$ref": "#/components/schemas/Hash"
+              }
+            }
+          },
+          {
+            "type": "object",
+            "required": [
+              "type",
+              "height",
+              "hash"
+            ],
+            "properties": {
+              "type": {
+                "const": "checkpointFinalized"
+              },
+              "height": {
+                "$ref": "#/components/schemas/Height"
+              },
+              "hash": {
+                "$ref": "#/components/schemas/Hash"
+              }
+            }
           }
         ]
       },
@@ -3547,7 +3639,10 @@ enum OpenRPCDocument {
           "sharesForfeited",
           "windowSettled",
           "payoutCredited",
-          "refundCredited"
+          "refundCredited",
+          "voteCounted",
+          "checkpointJustified",
+          "checkpointFinalized"
         ]
       },
       "Unbonding": {
@@ -5152,6 +5247,77 @@ enum OpenRPCDocument {
           }
         },
         "description": "Members apply per kind: newTickets pool, status; fraudProofs and windowSettled pool; pendingTransactions sender; newHeads and reorg none."
+      },
+      "Checkpoint": {
+        "type": "object",
+        "required": [
+          "height",
+          "hash"
+        ],
+        "properties": {
+          "height": {
+            "$ref": "#/components/schemas/Height"
+          },
+          "hash": {
+            "$ref": "#/components/schemas/Hash"
+          }
+        },
+        "description": "A finality checkpoint: a height that is a multiple of checkpointBlocks and that block's hash (Specs/consensus.md §8)."
+      },
+      "FinalityVote": {
+        "type": "object",
+        "required": [
+          "validator",
+          "source",
+          "target",
+          "signature"
+        ],
+        "properties": {
+          "validator": {
+            "$ref": "#/components/schemas/Address"
+          },
+          "source": {
+            "$ref": "#/components/schemas/Checkpoint"
+          },
+          "target": {
+            "$ref": "#/components/schemas/Checkpoint"
+          },
+          "signature": {
+            "$ref": "#/components/schemas/Bytes"
+          }
+        },
+        "description": "A validator's vote for the link source → target, signed over H_finality-vote(chainId ‖ source ‖ target)."
+      },
+      "FinalityVotesBody": {
+        "type": "object",
+        "required": [
+          "votes"
+        ],
+        "properties": {
+          "votes": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/FinalityVote"
+            }
+          }
+        },
+        "description": "Finality votes (any sender); each counts or is skipped by Specs/consensus.md §8."
+      },
+      "VoteEvidenceBody": {
+        "type": "object",
+        "required": [
+          "a",
+          "b"
+        ],
+        "properties": {
+          "a": {
+            "$ref": "#/components/schemas/FinalityVote"
+          },
+          "b": {
+            "$ref": "#/components/schemas/FinalityVote"
+          }
+        },
+        "description": "Two conflicting votes (double or surround) of one validator."
       }
     },
     "errors": {

@@ -145,7 +145,18 @@ public struct Render: Sendable {
             return ["headerA": .hex(a), "headerB": .hex(b)]
         case .unjail(let r):
             return ["role": role(r)]
+        case .finalityVotes(let votes):
+            return ["votes": .array(votes.map(vote))]
+        case .voteEvidence(let a, let b):
+            return ["a": vote(a), "b": vote(b)]
         }
+    }
+
+    func checkpoint(_ c: Checkpoint) -> JSON { .object(["height": .int(c.height), "hash": hash(c.hash)]) }
+
+    func vote(_ v: FinalityVote) -> JSON {
+        .object(["validator": address(v.validator), "source": checkpoint(v.source), "target": checkpoint(v.target),
+                 "signature": signature(v.signature)])
     }
 
     func passLeaf(_ l: PassLeaf) -> JSON {
@@ -202,6 +213,8 @@ public struct Render: Sendable {
         case .jailed(let s, let r, let u): o["staker"] = address(s); o["role"] = role(r); o["untilHeight"] = .int(u)
         case .unjailed(let s, let r): o["staker"] = address(s); o["role"] = role(r)
         case .tombstoned(let s): o["staker"] = address(s)
+        case .voteCounted(let v, let t, let s): o["validator"] = address(v); o["targetHeight"] = .int(t); o["stake"] = amount(s)
+        case .checkpointJustified(let h, let c), .checkpointFinalized(let h, let c): o["height"] = .int(h); o["hash"] = hash(c)
         case .escrowOpened(let id, let owner, let p, let a, let e):
             o["escrowId"] = hash(id); o["owner"] = address(owner); o["pool"] = .int(UInt64(p)); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
         case .escrowToppedUp(let id, let a, let e): o["escrowId"] = hash(id); o["amount"] = amount(a); o["expiryHeight"] = .int(e)
@@ -250,6 +263,7 @@ public struct Render: Sendable {
         case .equivocation: return "equivocation"
         case .reusedPass: return "reusedPass"
         case .missedSlot: return "missedSlot"
+        case .finalityVote: return "finalityVote"
         }
     }
 
@@ -487,6 +501,8 @@ struct FailureReasonName: CustomStringConvertible {
         case .windowNotSettled: return "windowNotSettled"
         case .nothingToPay: return "nothingToPay"
         case .wrongPool: return "wrongPool"
+        case .tooManyVotes: return "tooManyVotes"
+        case .invalidVoteSignature: return "invalidVoteSignature"
         }
     }
 }

@@ -197,7 +197,7 @@ struct SyncWorkload {
             }
             let slot = UInt64(b + 1)
             guard let staker = try engine.tipReader.staker(.validator, validator.publicKey),
-                  let reveal = identity.reveal(for: staker.randaoCommitment) else { throw ValidationError("no RANDAO reveal") }
+                  let reveal = identity.reveal(for: staker.randaoCommitment(forEpoch: slot / genesis.ledger.slotsPerEpoch)) else { throw ValidationError("no RANDAO reveal") }
             let block = try engine.produceBlock(slot: slot, key: validator, randaoReveal: reveal, candidates: signed.values.compactMap { $0 },
                                                 now: genesis.slotStartMillis(slot) + 10)
             guard block.transactions.count == blockSize else { throw ValidationError("block \(b) holds \(block.transactions.count) transactions") }

@@ -100,3 +100,45 @@ final class TestClock: Sendable {
         #expect(await service.status().tipHash == block.hash)
     }
 }
+
+/// Equivocation seen by a node becomes evidence on chain without anyone's help (Specs/consensus.md §5).
+@Suite struct EquivocationDetectionTests {
+    @Test func aNodeThatSeesTwoHeadersForOneSlotSubmitsTheEvidenceAndTheOffenderIsTombstoned() async throws {
+        let net = TestNetwork(validators: 2)
+        let producerDir = TempDir(), dir = TempDir()
+        let producer = try net.engine(at: producerDir)
+        let honest = try net.produce(producer)
+        let offender = net.validators[net.index(of: honest.header.proposer)]
+        // The leader signs a second block for the same slot (different contents).
+        var h = honest.header
+        h.txRoot = SHA256.hash([7])
+        let twin = Block(signedHeader: SignedHeader(header: h, signedBy: offender), transactions: [])
+        let clock = TestClock(net.now(honest.header.slot))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        // The reporting node pays the evidence's fee from a funded key (a validator node uses its own key).
+        let reporter = net.accounts[2]
+        await service.setEvidenceReporter(reporter)
+        guard case .imported = await service.importBlock(honest) else { Issue.record("honest block not imported"); return }
+        #expect(await service.mempoolContents().isEmpty)
+        // The twin is invalid (its transaction root does not match) but its signed header proves the offence.
+        _ = await service.importBlock(twin)
+        #expect(await service.detectedEquivocations == [Equivocation(offender: offender.publicKey, slot: honest.header.slot)])
+        let pending = await service.mempoolContents()
+        #expect(pending.count == 1)
+        guard case .doubleSignEvidence = pending.first?.transaction.body else { Issue.record("no evidence submitted: \(pending)"); return }
+        #expect(pending.first?.transaction.sender == reporter.publicKey)
+        // Seeing the twin again submits nothing more.
+        _ = await service.importBlock(twin)
+        #expect(await service.mempoolContents().count == 1)
+        // The next block (by the other validator) includes it: the offender is slashed and tombstoned.
+        let other = 1 - net.index(of: offender.publicKey)
+        var identity = ValidatorIdentity(key: net.validators[other], chains: [net.chains[other]])
+        var slot = honest.header.slot + 1
+        while try await service.leader(of: slot) != net.validators[other].publicKey { slot += 1 }
+        clock.set(net.now(slot))
+        let block = try #require(try await service.produce(slot: slot, identity: &identity, deadline: .max))
+        #expect(block.transactions.count == 1)
+        let view = try service.readView()
+        #expect(try LedgerReader(view).staker(.validator, offender.publicKey)?.status == .tombstoned)
+    }
+}

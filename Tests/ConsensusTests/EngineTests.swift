@@ -196,18 +196,56 @@ import Testing
         #expect(try !ea.store.current.isCanonical(fa.hash))
     }
 
-    @Test func equalHeightTieGoesToTheLowerHash() throws {
+    /// Attack (consensus v2): the next leader builds a sibling of its predecessor's block instead of extending
+    /// it, grinding the sibling's contents until its hash is lower (v1 broke equal-height ties by the lower hash),
+    /// to orphan the predecessor and take its fees and slot. Fork choice uses no hash: the earlier slot wins
+    /// between timely blocks, and a block that arrives after its slot does not displace a timely one.
+    @Test func equalHeightForkChoiceCannotBeGroundAndLateBlocksDoNotDisplaceTimelyOnes() throws {
         let net = TestNetwork(validators: 2)
         let a = TempDir(), b = TempDir()
         let ea = try net.engine(at: a), eb = try net.engine(at: b)
         let shared = try net.produce(ea)
         _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
         let x = try net.produce(ea)
-        let y = try net.produce(eb, from: x.header.slot + 1)
-        _ = try ea.importBlock(y, now: net.now(y.header.slot))
-        _ = try eb.importBlock(x, now: net.now(y.header.slot))
-        let winner = min(x.hash, y.hash)
-        #expect(ea.tipHash == winner && eb.tipHash == winner)
+        let slot = x.header.slot + 1
+        let v = net.index(of: try eb.leader(of: slot)!)
+        var y: Block?
+        for amount in UInt64(1)...64 {
+            let candidate = try eb.produceBlock(slot: slot, key: net.validators[v], randaoReveal: try net.reveal(eb, v),
+                                                candidates: [try net.transfer(eb, from: 0, to: net.accounts[1].publicKey, amount: amount)],
+                                                now: net.now(slot))
+            if candidate.hash < x.hash { y = candidate; break }
+        }
+        let sibling = try #require(y, "no ground sibling with a lower hash in 64 tries")
+        #expect(sibling.header.height == x.header.height && sibling.header.parent == x.header.parent)
+        // Both timely: the predecessor's earlier slot wins, although the sibling's hash is lower.
+        guard case .sideChain = try ea.importBlock(sibling, now: net.now(slot)) else { Issue.record("the ground sibling displaced its predecessor"); return }
+        #expect(ea.tipHash == x.hash)
+        // A node that saw the sibling first keeps it when the predecessor's block arrives after its slot ended.
+        _ = try eb.importBlock(sibling, now: net.now(slot))
+        #expect(eb.tipHash == sibling.hash)
+        guard case .sideChain = try eb.importBlock(x, now: net.now(slot)) else { Issue.record("a late block displaced a timely one"); return }
+        #expect(eb.tipHash == sibling.hash)
+        // The next block decides: more blocks win everywhere.
+        let next = try net.produce(ea, from: slot + 1)
+        _ = try eb.importBlock(next, now: net.now(next.header.slot))
+        #expect(eb.tipHash == next.hash && ea.tipHash == next.hash)
+    }
+
+    @Test func forkChoicePrefersHeightThenTimelinessThenTheEarlierSlot() {
+        func header(height: UInt64, slot: UInt64) -> BlockHeader {
+            BlockHeader(chainId: .zero, height: height, slot: slot, parent: .zero, timestamp: 0, proposer: key("p").publicKey,
+                        randaoReveal: .zero, txRoot: .zero, receiptsRoot: .zero, stateRoot: .zero)
+        }
+        let tip = header(height: 5, slot: 10)
+        #expect(ChainEngine.prefers(header(height: 6, slot: 30), timely: false, over: tip, tipTimely: true))
+        #expect(!ChainEngine.prefers(header(height: 4, slot: 9), timely: true, over: tip, tipTimely: false))
+        #expect(!ChainEngine.prefers(header(height: 5, slot: 9), timely: false, over: tip, tipTimely: true))
+        #expect(ChainEngine.prefers(header(height: 5, slot: 11), timely: true, over: tip, tipTimely: false))
+        #expect(ChainEngine.prefers(header(height: 5, slot: 9), timely: true, over: tip, tipTimely: true))
+        #expect(!ChainEngine.prefers(header(height: 5, slot: 11), timely: true, over: tip, tipTimely: true))
+        // One slot, one leader: an equivocating twin never displaces the block seen first.
+        #expect(!ChainEngine.prefers(header(height: 5, slot: 10), timely: true, over: tip, tipTimely: true))
     }
 
     @Test func reorgAcrossAWindowSettlementGivesTheSameStateAsTheWinningNode() throws {

@@ -81,6 +81,8 @@ import Testing
     @Test func aBackDatedHeaderNeitherReducesTheSlashNorBlocksIt() throws {
         var c = try Chain(validatorCount: 2, accounts: [(reporter, 100_000), (testKey("validator-1"), 1_000_000)])
         let v = c.validators[1].key
+        // v has 1 000 bonded through height 2 and 10 000 from height 3 on.
+        try c.advance(to: 2)
         try c.block([try c.tx(v, .bond(role: .validator, amount: 9_000, randaoCommitment: nil))], proposer: 0)
         try c.advance(to: 5)
         try c.block(proposer: 1)  // height 6, slot 6: v's real block
@@ -91,7 +93,7 @@ import Testing
         let backDated = FakeEquivocationVerifier.header(v, height: 1, slot: slot, payload: 2)
         let r = try c.block([try c.tx(reporter, .doubleSignEvidence(headerA: backDated, headerB: genuine))], proposer: 0)
         #expect(r[0].succeeded)
-        // 5 % of the 10 000 bonded at height 6 (not of the 1 000 at height 1), taken from the unbonding entry.
+        // 5 % of the 10 000 bonded at height 6 (not of the 1 000 at the back-dated height 1), taken from the unbonding entry.
         let offence = LedgerIds.equivocationOffence(offender: v.publicKey, slot: slot)
         #expect(r[0].events.first == .slashed(staker: v.publicKey, role: .validator, amount: 500, offence: .equivocation, offenceId: offence))
         let other = FakeEquivocationVerifier.header(v, height: 6, slot: slot, payload: 3)

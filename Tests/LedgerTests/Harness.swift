@@ -62,6 +62,11 @@ struct Chain {
     var history: [(BlockContext, [SignedTransaction])] = []
     let genesisWriteSet: WriteSet
     var checkInvariants = true
+    /// When set, each block's context carries a stand-in parent hash (`blockHashes`), so finality checkpoints
+    /// have distinct hashes; otherwise the parent hash is zero.
+    var pseudoBlockHashes = false
+    /// Stand-in block hashes by height (index 0: genesis), filled while `pseudoBlockHashes` is set.
+    var blockHashes: [Hash32] = [SHA256.hash(Array("genesis".utf8))]
     /// Incremental invariants every block; a full scan every `fullCheckEvery` blocks cross-checks them.
     var tracker: InvariantTracker?
     var fullCheckEvery: UInt64 = 100
@@ -129,7 +134,7 @@ struct Chain {
                         missed: [BlockContext.MissedSlot] = [], randaoReveal: Hash32? = nil) throws -> [Receipt] {
         let p = validators[proposer ?? Int((height) % UInt64(validators.count))].key.publicKey
         let ctx = BlockContext(height: height + 1, slot: slot + 1 + skipSlots, proposer: p, randaoReveal: randaoReveal ?? nextReveal(p),
-                               missedSlots: missed)
+                               missedSlots: missed, parentHash: pseudoBlockHashes ? blockHashes[Int(height)] : .zero)
         var ls = LedgerState(base: state)
         let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
         let ws = try ls.overlay.writeSet()
@@ -145,6 +150,10 @@ struct Chain {
         height += 1
         slot = ctx.slot
         stateRoot = StateCommitment.next(previous: stateRoot, height: height, writeSet: ws)
+        if pseudoBlockHashes {
+            while blockHashes.count < Int(height) { blockHashes.append(.zero) }
+            blockHashes.append(SHA256.hash(stateRoot.bytes + height.bigEndianBytes))
+        }
         lastReceipts = receipts
         if checkInvariants && height % fullCheckEvery == 0 {
             let full = try Invariants.check(state)

@@ -1,0 +1,105 @@
+import Primitives
+
+/// Counted stake towards one target checkpoint (with the justified checkpoint as source).
+public struct VoteTally: Hashable, Sendable {
+    public var stake: Amount
+    public var votes: UInt32
+    public init(stake: Amount = .zero, votes: UInt32 = 0) { self.stake = stake; self.votes = votes }
+}
+
+extension VoteTally: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.encode(stake); w.u32(votes) }
+    public init(from r: inout CanonicalReader) throws(CodecError) { stake = try r.decode(Amount.self); votes = try r.u32("votes") }
+}
+
+/// The Casper-FFG finality gadget's state transition (Specs/consensus.md §8): checkpoints recorded from parent
+/// hashes, votes counted by stake, justification and finalization, and slashing of conflicting votes.
+extension Execution {
+    /// Begin-block: the first block above a checkpoint height records the checkpoint's hash; block 1 makes
+    /// genesis the justified and finalized checkpoint.
+    mutating func recordCheckpoint() throws(ExecError) {
+        let parent = height - 1
+        guard parent % params.checkpointBlocks == 0 else { return }
+        state.put(StateKey.checkpoint(parent), context.parentHash)
+        if parent == 0 {
+            let genesis = Checkpoint(height: 0, hash: context.parentHash)
+            state.put(StateKey.global(.justified), genesis)
+            state.put(StateKey.global(.finalized), genesis)
+        }
+    }
+
+    func justified() throws(ExecError) -> Checkpoint {
+        try state.record(StateKey.global(.justified), Checkpoint.self) ?? Checkpoint(height: 0, hash: .zero)
+    }
+
+    func finalized() throws(ExecError) -> Checkpoint {
+        try state.record(StateKey.global(.finalized), Checkpoint.self) ?? Checkpoint(height: 0, hash: .zero)
+    }
+
+    /// Drops every vote record and tally: they were counted against a source or a validator set that no longer
+    /// holds (a new justified checkpoint, or a new epoch's snapshot).
+    mutating func clearVotes() throws(ExecError) {
+        for kv in try state.scan([StateKey.Prefix.finalityVote.rawValue]) { state.delete(kv.key) }
+        for kv in try state.scan([StateKey.Prefix.voteTally.rawValue]) { state.delete(kv.key) }
+    }
+
+    /// `finalityVotes`: every signature must be valid (else the transaction fails); each vote then counts, or is
+    /// skipped without effect, by the rules of Specs/consensus.md §8.
+    mutating func countVotes(_ votes: [FinalityVote]) throws(ExecError) {
+        guard votes.count <= params.maxVotesPerTransaction else { throw .failed(.tooManyVotes) }
+        for v in votes where !v.hasValidSignature(chainId: ledger.chainId) { throw .failed(.invalidVoteSignature) }
+        guard let snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) else { return }
+        let total = snapshot.totalStake
+        for v in votes {
+            let source = try justified()
+            guard let entry = snapshot.validators.first(where: { $0.key == v.validator }), v.source == source,
+                  v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
+                  try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
+                  try !state.exists(StateKey.finalityVote(v.target.height, v.validator)) else { continue }
+            state.putRaw(StateKey.finalityVote(v.target.height, v.validator), [])
+            var tally = try state.record(StateKey.voteTally(v.target.height), VoteTally.self) ?? VoteTally()
+            tally.stake = Amount(tally.stake.units &+ entry.stake.units)
+            tally.votes &+= 1
+            state.put(StateKey.voteTally(v.target.height), tally)
+            txEvents.append(.voteCounted(validator: v.validator, targetHeight: v.target.height, stake: entry.stake))
+            // More than two thirds of the snapshot's stake (compared without overflow: stakes sum below 2⁶⁴).
+            guard tally.stake.units.multipliedFullWidth(by: 3) > total.multipliedFullWidth(by: 2) else { continue }
+            try clearVotes()
+            state.put(StateKey.global(.justified), v.target)
+            txEvents.append(.checkpointJustified(height: v.target.height, hash: v.target.hash))
+            let previous = try finalized()
+            if v.target.height == source.height &+ params.checkpointBlocks, source.height > previous.height {
+                state.put(StateKey.global(.finalized), source)
+                txEvents.append(.checkpointFinalized(height: source.height, hash: source.hash))
+                // Checkpoints below the finalized one can no longer be voted for.
+                var h = previous.height
+                while h < source.height {
+                    state.delete(StateKey.checkpoint(h))
+                    h &+= params.checkpointBlocks
+                }
+            }
+        }
+    }
+
+    /// `voteEvidence`: two conflicting votes of one validator (double or surround). Slashed like equivocation,
+    /// once per pair, on the stake bonded at the lower target height (capped at this height), and tombstoned.
+    mutating func voteEvidence(_ a: FinalityVote, _ b: FinalityVote) throws(ExecError) {
+        guard a.conflicts(with: b), a.hasValidSignature(chainId: ledger.chainId), b.hasValidSignature(chainId: ledger.chainId) else {
+            throw .failed(.invalidEvidence)
+        }
+        let offence = LedgerIds.voteOffence(validator: a.validator, a.signingHash(chainId: ledger.chainId), b.signingHash(chainId: ledger.chainId))
+        guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
+        let offenceHeight = min(height, a.target.height, b.target.height)
+        guard height - offenceHeight <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
+        guard var staker = try state.staker(.validator, a.validator) else { throw .failed(.unknownStaker) }
+        state.put(StateKey.offence(offence), height)
+        let taken = try slash(a.validator, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
+                              kind: .finalityVote, offenceId: offence, into: .transaction)
+        try state.burn(taken)
+        staker = try state.staker(.validator, a.validator) ?? staker
+        staker.status = .tombstoned
+        try state.setStaker(.validator, a.validator, staker, height: height)
+        try dropFromSchedule(a.validator)
+        txEvents.append(.tombstoned(staker: a.validator))
+    }
+}
