@@ -15,6 +15,7 @@ struct LedgerVector: Decodable {
         var proposer: String
         var randaoReveal: String
         var missedSlots: [[String]]
+        var parentHash: String
     }
     struct Entry: Decodable, Equatable { var key: String; var value: String? }
 
@@ -112,7 +113,8 @@ enum LedgerVectorReplay {
             let at = v.blocks == nil ? v.name : "\(v.name) block \(i)"
             let ctx = BlockContext(height: b.context.height, slot: b.context.slot, proposer: try PublicKey(hex: b.context.proposer),
                                    randaoReveal: try Hash32(hex: b.context.randaoReveal),
-                                   missedSlots: try b.context.missedSlots.map { .init(slot: UInt64($0[0])!, leader: try PublicKey(hex: $0[1])) })
+                                   missedSlots: try b.context.missedSlots.map { .init(slot: UInt64($0[0])!, leader: try PublicKey(hex: $0[1])) },
+                                   parentHash: try Hash32(hex: b.context.parentHash))
             let txs = try b.transactions.map { try SignedTransaction(canonicalEncoding: try Hex.decode($0)) }
             var ls = LedgerState(base: state)
             let receipts: [Receipt]
@@ -183,8 +185,8 @@ enum LedgerVectorReplay {
     }
 
     /// `Specs/vectors/ledger-discrepancies/`: spec vectors the Swift ledger is known not to pass (README). Each must
-    /// still differ; when one matches, Swift was fixed: move the file into `Specs/vectors/ledger/` (and drop its
-    /// entry from `SWIFT_KNOWN_BUGS` in `tools/ledger_ref.py`).
+    /// still differ; when one matches, Swift was fixed: move its scenario into the checked set (and drop its
+    /// entry from `SWIFT_KNOWN_BUGS` in `tools/ledger_ref.py`). The directory is absent while there are none.
     @Test func knownDiscrepanciesStillDiffer() throws {
         let dir = LedgerVectorReplay.root.appendingPathComponent("Specs/vectors/ledger-discrepancies")
         let (count, failures) = try LedgerVectorReplay.runAll(in: dir)
