@@ -3,7 +3,9 @@
 #   make test          install what is missing, fetch the test models, build, run every test
 #   make bench         every benchmark (release), each beside its baseline measured in the same run
 #   make verifier-release  the executor's bit-exact golden and real-model tests in a release build
-#   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, fuzzing every network decoder
+#   make reliability   SIGKILL-during-import, a 10-minute four-validator soak, the ledger differential test against
+#                      tools/ledger_ref.py on 2000 random chains, fuzzing every network decoder
+#   make ledger-vectors  regenerate Specs/vectors/ledger/ from the executable spec tools/ledger_ref.py
 SWIFT ?= swift
 JOBS ?= $(shell nproc)
 
@@ -12,7 +14,7 @@ JOBS ?= $(shell nproc)
 # machine. `--filter`/`--skip` match the target's module name.
 SYSTEM_TESTS = SystemTests
 
-.PHONY: setup build test devnet bench verifier-release reliability fuzz clean
+.PHONY: setup build test devnet bench verifier-release reliability fuzz clean ledger-vectors ledger-check
 
 setup:
 	@tools/setup
@@ -26,6 +28,17 @@ test: setup
 	$(SWIFT) test --skip-build --parallel --skip '$(SYSTEM_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(SYSTEM_TESTS)'
 	python3 tools/check_openrpc_golden.py
+	python3 tools/ledger_ref.py check
+	python3 tools/ledger_ref.py coverage
+
+# The ledger vectors come from the executable specification, not from the Swift code (Specs/vectors/ledger/README.md).
+ledger-vectors:
+	python3 tools/ledger_ref.py vectors
+
+ledger-check:
+	python3 tools/ledger_ref.py selftest
+	python3 tools/ledger_ref.py check
+	python3 tools/ledger_ref.py coverage --verbose
 
 # The devnet demo on the embedded genesis (10-second slots). VALIDATORS=4 for four validators,
 # DEMO="--fast" for 1-second slots and short windows.
@@ -49,6 +62,8 @@ reliability: setup
 	tools/fetch-models
 	$(SWIFT) build --build-tests -j $(JOBS)
 	SHARECHAIN_RELIABILITY=1 $(SWIFT) test --skip-build --no-parallel --filter ReliabilityTests
+	LEDGER_DIFF_SEED=$${LEDGER_DIFF_SEED:-$$(date +%s)} LEDGER_DIFF_COUNT=$${LEDGER_DIFF_COUNT:-2000} LEDGER_DIFF_BLOCKS=$${LEDGER_DIFF_BLOCKS:-24} \
+		$(SWIFT) test --skip-build --filter LedgerDifferentialTests
 	RUNS=$${RUNS:-200000} tools/fuzz/run
 
 fuzz: setup

@@ -236,6 +236,7 @@ let package = Package(
             dependencies: [
                 "Ledger",
                 "Primitives",
+                "StateTree",
                 "Storage",
                 "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
