@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "sharechain-bench",
         abstract: "Measure performance (run a release build).",
         subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
-                      BenchSync.self, BenchAll.self, BenchRPCServer.self]
+                      BenchSync.self, BenchFinality.self, BenchAll.self, BenchRPCServer.self]
     )
 }
 
@@ -26,5 +26,6 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchExecutor.parse([]).run()
         try await BenchImport.parse([]).run()
         try await BenchSync.parse([]).run()
+        try await BenchFinality.parse([]).run()
     }
 }
