@@ -4250,7 +4250,7 @@ def known_bug(name):
     return name in SWIFT_KNOWN_BUGS and not os.environ.get("LEDGER_REF_NO_WORKAROUNDS")
 
 
-RANDOM_COUNT = 170
+RANDOM_COUNT = 200  # the issue asks for at least 200 randomized multi-block vectors
 
 
 def write_json(path, v, compact=False):
