@@ -270,16 +270,7 @@ public actor ChainService {
     /// scheduled in the tip's epoch, and the highest checkpoint recorded on the tip (below the tip's height)
     /// must be above the justified one. Source: the tip state's justified checkpoint.
     public func finalityVoteCandidate(for validator: PublicKey) throws -> FinalityVote? {
-        let state = engine.tipState
-        guard let snapshot = try Ledger.currentSnapshot(of: state), snapshot.validators.contains(where: { $0.key == validator }) else {
-            return nil
-        }
-        let justified = try Ledger.finality(of: state).justified
-        let interval = genesis.ledger.checkpointBlocks, tip = engine.tipHeight
-        guard tip >= 1 else { return nil }
-        let target = (tip - 1) / interval * interval
-        guard target > justified.height, let hash = try store.current.canonicalHash(at: target) else { return nil }
-        return FinalityVote(validator: validator, source: justified, target: Checkpoint(height: target, hash: hash))
+        try ChainEngine.finalityVoteCandidate(for: validator, engine: engine)
     }
 
     /// The finality of the tip: justified and finalized checkpoints, the safe height, and the counted stake of

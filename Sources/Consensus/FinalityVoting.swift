@@ -60,3 +60,23 @@ struct VoteWatch {
         return found
     }
 }
+
+extension ChainEngine {
+    /// The vote `validator` should sign now on `engine`'s canonical chain (Specs/consensus.md §8), or nil: it must
+    /// be scheduled in the tip's epoch, and the highest checkpoint recorded on the tip (below the tip's height)
+    /// must be above the justified one. Source: the tip state's justified checkpoint.
+    public static func finalityVoteCandidate(for validator: PublicKey, engine: ChainEngine) throws -> FinalityVote? {
+        let state = engine.tipState
+        guard let snapshot = try Ledger.currentSnapshot(of: state), snapshot.validators.contains(where: { $0.key == validator }) else {
+            return nil
+        }
+        let justified = try Ledger.finality(of: state).justified
+        let interval = engine.genesis.ledger.checkpointBlocks, tip = engine.tipHeight
+        guard tip >= 1 else { return nil }
+        let target = (tip - 1) / interval * interval
+        guard target > justified.height else { return nil }
+        let hash = target == 0 ? engine.genesisHash : try engine.store.current.canonicalHash(at: target)
+        guard let hash else { return nil }
+        return FinalityVote(validator: validator, source: justified, target: Checkpoint(height: target, hash: hash))
+    }
+}

@@ -7,13 +7,18 @@ import Testing
 import TestSupport
 
 /// Four validators in one process exchanging blocks and transactions with random delays (forks happen
-/// whenever a leader has not yet seen the previous block), driven by a virtual slot clock.
+/// whenever a leader has not yet seen the previous block), driven by a virtual slot clock. Each validator also
+/// casts its finality votes (Specs/consensus.md §8) behind its own slashing protection, gossiped like
+/// transactions; after every slot no two nodes may have finalized conflicting checkpoints.
 struct NetworkSimulation {
     struct Node {
         let engine: ChainEngine
         var mempool = Mempool()
         let dir: TempDir
+        var protection = SlashingProtection()
     }
+    /// Funded accounts that pay for each validator's vote transactions (the first six send transfers).
+    static let transferAccounts = 6
     struct Message { let due: UInt64; let to: Int; let block: Block?; let tx: SignedTransaction?; let from: Int }
 
     let net: TestNetwork
@@ -24,7 +29,8 @@ struct NetworkSimulation {
     var stats: [String: Int] = [:]
 
     init(seed: UInt64, validators: Int = 4) throws {
-        let net = TestNetwork(validators: validators, accounts: 6, finalityDepth: 12, slotsPerEpoch: 32, windowBlocks: 6)
+        let net = TestNetwork(validators: validators, accounts: Self.transferAccounts + validators, finalityDepth: 12, slotsPerEpoch: 32,
+                              windowBlocks: 6, checkpointBlocks: 4)
         self.net = net
         g = SplitMix64(seed: seed)
         nodes = try (0..<validators).map { _ in
@@ -80,11 +86,11 @@ struct NetworkSimulation {
     mutating func step(slot: UInt64, maxDelay: UInt64) throws {
         // A few transfers per slot from random accounts (nonces tracked by the generator).
         for _ in 0..<Int(g.next() % 4) {
-            let from = Int(g.next() % UInt64(net.accounts.count))
+            let from = Int(g.next() % UInt64(Self.transferAccounts))
             let k = net.accounts[from]
             let n = nonces[k.publicKey, default: 0]
             nonces[k.publicKey] = n + 1
-            let to = net.accounts[Int(g.next() % UInt64(net.accounts.count))].publicKey
+            let to = net.accounts[Int(g.next() % UInt64(Self.transferAccounts))].publicKey
             let tx = Transaction(chainId: net.genesis.chainId, sender: k.publicKey, nonce: n, fee: 1_000,
                                  body: .transfer(to: to, amount: Amount(1 + g.next() % 1000))).signed(by: k)
             for i in nodes.indices { inbox.append(Message(due: slot + delay(maxDelay: maxDelay), to: i, block: nil, tx: tx, from: i)) }
@@ -109,6 +115,43 @@ struct NetworkSimulation {
                 inbox.append(Message(due: slot + delay(maxDelay: maxDelay), to: j, block: block, tx: nil, from: i))
             }
         }
+        try vote(slot: slot, maxDelay: maxDelay)
+        try checkFinalitySafety()
+    }
+
+    /// Each validator signs the vote due on its own tip (if its protection permits) and gossips it.
+    mutating func vote(slot: UInt64, maxDelay: UInt64) throws {
+        for i in nodes.indices {
+            let e = nodes[i].engine
+            guard let due = try ChainEngine.finalityVoteCandidate(for: net.validators[i].publicKey, engine: e), nodes[i].protection.permits(due)
+            else { continue }
+            nodes[i].protection.record(due)
+            let payer = net.accounts[Self.transferAccounts + i]
+            let n = nonces[payer.publicKey, default: 0]
+            nonces[payer.publicKey] = n + 1
+            let tx = Transaction(chainId: net.genesis.chainId, sender: payer.publicKey, nonce: n, fee: 20_000,
+                                 body: .finalityVotes(votes: [due.signed(by: net.validators[i], chainId: net.genesis.chainId)])).signed(by: payer)
+            stats["votes", default: 0] += 1
+            for j in nodes.indices { inbox.append(Message(due: slot + (j == i ? 0 : delay(maxDelay: maxDelay)), to: j, block: nil, tx: tx, from: i)) }
+        }
+    }
+
+    struct SafetyViolation: Error, CustomStringConvertible { let description: String }
+
+    /// Finality safety: the finalized checkpoints of any two nodes lie on one chain (the lower one is on the
+    /// chain of the node that finalized the higher one).
+    mutating func checkFinalitySafety() throws {
+        let finalized = try nodes.map { try Ledger.finality(of: $0.engine.tipState).finalized }
+        for i in nodes.indices {
+            // Genesis is every node's: only checkpoints above it can conflict.
+            for j in nodes.indices where finalized[i].height > 0 && finalized[i].height <= finalized[j].height {
+                let onJ = try nodes[j].engine.store.current.canonicalHash(at: finalized[i].height)
+                if onJ != finalized[i].hash {
+                    throw SafetyViolation(description: "nodes \(i) and \(j) finalized conflicting checkpoints: \(finalized[i]) vs \(finalized[j])")
+                }
+            }
+        }
+        stats["maxFinalized", default: 0] = max(stats["maxFinalized", default: 0], Int(finalized.map(\.height).max() ?? 0))
     }
 }
 
@@ -141,6 +184,8 @@ struct NetworkSimulation {
         try Invariants.check(reference.store.current)
         // The delays must actually have caused forks.
         #expect(sim.stats["reorg", default: 0] > 0, "seed \(seed): no reorgs happened (\(sim.stats))")
+        // Finality advanced despite the forks (and never conflicted: checked every slot).
+        #expect(sim.stats["maxFinalized", default: 0] > Int(reference.tipHeight / 4), "seed \(seed): finality lagged (\(sim.stats))")
         if ProcessInfo.processInfo.environment["NETSIM_VERBOSE"] != nil { print("network simulation: \(sim.stats), height \(reference.tipHeight)") }
     }
 }
