@@ -233,6 +233,16 @@ extension MultiProcessTests {
         #expect(start!.height <= 4 * 3 + 8, "finalized only at height \(start!.height)")
         #expect(net.nodes[0].log.contains("finality vote"))
 
+        // Finality latency in steady state (1-second slots, a checkpoint every 4 blocks): blocks from the tip back
+        // to the finalized checkpoint, sampled a few times.
+        var lags = [UInt64]()
+        for _ in 0..<5 {
+            try await Task.sleep(for: .seconds(2))
+            if let s = await status(0) { lags.append(s.height - s.finalized) }
+        }
+        print("finality latency: first finalized \(start!.finalized) at height \(start!.height); tip − finalized over 10 s: \(lags) blocks (1 s slots)")
+        #expect(lags.allSatisfy { $0 <= 4 * 4 }, "finality lags by more than four checkpoints: \(lags)")
+
         // One of four down: 3/4 of the stake still votes.
         net.nodes[3].kill9()
         let f1 = start!.finalized
