@@ -106,15 +106,7 @@ extension Execution {
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
         let offenceHeight = min(height, a.target.height, b.target.height)
         guard height - offenceHeight <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
-        guard var staker = try state.staker(.validator, a.validator) else { throw .failed(.unknownStaker) }
-        state.put(StateKey.offence(offence), height)
-        let taken = try slash(a.validator, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
-                              kind: .finalityVote, offenceId: offence, into: .transaction)
-        try state.burn(taken)
-        staker = try state.staker(.validator, a.validator) ?? staker
-        staker.status = .tombstoned
-        try state.setStaker(.validator, a.validator, staker, height: height)
-        try dropFromSchedule(a.validator)
-        txEvents.append(.tombstoned(staker: a.validator))
+        guard try state.staker(.validator, a.validator) != nil else { throw .failed(.unknownStaker) }
+        try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, kind: .finalityVote)
     }
 }

@@ -184,17 +184,23 @@ extension Execution {
         guard context.slot - eq.slot <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
         let offence = LedgerIds.equivocationOffence(offender: eq.offender, slot: eq.slot)
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
-        guard var staker = try state.staker(.validator, eq.offender) else { throw .failed(.unknownStaker) }
-        let offenceHeight = try height(ofSlot: eq.slot)
+        guard try state.staker(.validator, eq.offender) != nil else { throw .failed(.unknownStaker) }
+        try punishValidator(eq.offender, offence: offence, offenceHeight: try height(ofSlot: eq.slot), kind: .equivocation)
+    }
+
+    /// A validator's proven consensus offence (equivocation, conflicting votes): records the offence, slashes
+    /// `equivocationSlashBps` of the stake bonded at `offenceHeight` (burned), tombstones it and drops it from
+    /// the schedule.
+    mutating func punishValidator(_ key: PublicKey, offence: Hash32, offenceHeight: UInt64, kind: OffenceKind) throws(ExecError) {
         state.put(StateKey.offence(offence), height)
-        let taken = try slash(eq.offender, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
-                              kind: .equivocation, offenceId: offence, into: .transaction)
+        let taken = try slash(key, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
+                              kind: kind, offenceId: offence, into: .transaction)
         try state.burn(taken)
-        staker = try state.staker(.validator, eq.offender) ?? staker
+        guard var staker = try state.staker(.validator, key) else { throw .fault(LedgerFault("punished validator without a staker record")) }
         staker.status = .tombstoned
-        try state.setStaker(.validator, eq.offender, staker, height: height)
-        try dropFromSchedule(eq.offender)
-        txEvents.append(.tombstoned(staker: eq.offender))
+        try state.setStaker(.validator, key, staker, height: height)
+        try dropFromSchedule(key)
+        txEvents.append(.tombstoned(staker: key))
     }
 
     /// A skipped own slot costs `missedSlotSlashBps` of the leader's bonded stake, burned: withholding a block
