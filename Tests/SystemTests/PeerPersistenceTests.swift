@@ -126,13 +126,18 @@ func withService<T: Sendable>(_ config: P2PConfig, chain: ChainService, _ body: 
             let groups = Set(node.service.peers().map(\.addressGroup))
             #expect(groups == ["127.0.0.0/24", "127.0.1.0/24"])
             #expect(node.service.peers().allSatisfy { $0.encryption == "Noise_XX_25519_ChaChaPoly_SHA256" && !$0.banned })
-            // A slot frees when a peer leaves.
+            // A slot frees when a peer leaves. The session leaves the peer list a moment before its address
+            // reservation is released, so the new peer may be refused once or twice first.
             kept[0].close()
             #expect(await eventually(.seconds(10)) { node.service.peers().count == 3 })
-            let k3 = PrivateKey.generate()
-            let back = try await TestPeer.connect(port: node.port, limits: node.limits, chainId: node.genesis.genesis.chainId, key: k3,
-                                                  host: "127.0.0.1", sourceHost: "127.0.0.2")
-            try await back.handshake(chainId: node.genesis.genesis.chainId, genesisHash: await node.genesisHash(), key: k3)
+            let genesisHash = await node.genesisHash()
+            let readmitted = await eventually(.seconds(20), every: .milliseconds(200)) {
+                let k3 = PrivateKey.generate()
+                guard let back = try? await TestPeer.connect(port: node.port, limits: node.limits, chainId: node.genesis.genesis.chainId,
+                                                             key: k3, host: "127.0.0.1", sourceHost: "127.0.0.2") else { return false }
+                return (try? await back.handshake(chainId: node.genesis.genesis.chainId, genesisHash: genesisHash, key: k3)) != nil
+            }
+            #expect(readmitted, "no slot freed for 127.0.0.2 after a peer from it left")
         }
     }
 
