@@ -143,16 +143,10 @@ let package = Package(
 
         // Documents whose source of truth lives outside a module's folder (Specs/openrpc.json, Genesis/*.json),
         // compiled into the module as string constants at build time: one copy in the repository, and a binary
-        // that needs no resource bundle beside it. The plugin runs the EmbedText tool (built for the host).
-        .executableTarget(
-            name: "EmbedText",
-            path: "Plugins/EmbedText",
-            swiftSettings: strict
-        ),
+        // that needs no resource bundle beside it. The plugin runs tools/embed-text.sh (POSIX sh).
         .plugin(
             name: "EmbedDocuments",
-            capability: .buildTool(),
-            dependencies: ["EmbedText"]
+            capability: .buildTool()
         ),
 
         .executableTarget(

@@ -29,8 +29,9 @@ struct EmbedDocuments: BuildToolPlugin {
         // Arguments: output file, type name, access modifier, then (property, path from the root, absolute path) per document.
         var arguments = [output.path(), spec.type, spec.access]
         for (d, url) in zip(spec.documents, inputs) { arguments += [d.property, d.path, url.path()] }
+        let script = root.appending(path: "tools/embed-text.sh")
         return [.buildCommand(displayName: "Embedding \(spec.documents.map(\.path).joined(separator: ", ")) in \(target.name)",
-                              executable: try context.tool(named: "EmbedText").url, arguments: arguments,
-                              inputFiles: inputs, outputFiles: [output])]
+                              executable: URL(fileURLWithPath: "/bin/sh"), arguments: [script.path()] + arguments,
+                              inputFiles: inputs + [script], outputFiles: [output])]
     }
 }
