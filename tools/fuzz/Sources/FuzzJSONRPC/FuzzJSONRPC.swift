@@ -25,8 +25,9 @@ final class Harness: Sendable {
         let pool = PoolConfig(id: 0, modelId: "tiny", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
                                                rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
-                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, costWeight: 1)],
-                              priceInputToken: 1, priceOutputToken: 2, minWorkerStake: 100)
+                              shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 2)],
+                              minWorkerStake: 100, windowBlocks: 5, commitGraceBlocks: 1, challengeBlocks: 1,
+                              revealDeadlineBlocks: 3, fraudRevealBlocks: 3)
         let genesis = Genesis(chainName: "fuzz", genesisTime: 1_700_000_000, consensus: ConsensusParams(), ledger: LedgerParams(),
                               allocation: GenesisAllocation(
                                   balances: [.init(key: account.publicKey, amount: 1_000_000)],
@@ -35,7 +36,8 @@ final class Harness: Sendable {
         var options = DatabaseOptions.small
         options.syncWrites = false
         let store = try! ChainStore(path: dir, genesis: genesis.chainId, options: options)
-        let chain = ChainService(engine: try! ChainEngine(genesis: genesis, store: store, adjudicator: Refuse()))
+        let chain = ChainService(engine: try! ChainEngine(genesis: genesis, store: store, adjudicator: Refuse()),
+                                 clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         server = RPCServer(chain: chain)
     }
 }
