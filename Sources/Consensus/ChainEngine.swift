@@ -248,12 +248,54 @@ public final class ChainEngine {
             try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
                                      header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
         } catch { throw .fault("storing side block: \(error)") }
-        guard ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely) else {
-            return .sideChain
-        }
-        let change = try reorganize(to: block, fork: fork)
+        // Fork choice (Specs/consensus.md §4): the higher justified checkpoint first, then `prefers`. A branch can
+        // justify above the tip's justified checkpoint only with votes for a higher target, so only a branch that
+        // wins on height or carries such votes is executed; the result decides whether the switch stands.
+        let heightWins = ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
+        let branch: [Block]
+        let justified: Checkpoint
+        do {
+            branch = try branchBlocks(to: block, fork: fork)
+            justified = try Ledger.finality(of: tipState).justified
+        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard heightWins || ChainEngine.carriesVotes(branch, above: justified.height) else { return .sideChain }
+        guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
+            ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: justified.height, heightWins: heightWins)
+        }) else { return .sideChain }
         tipArrivedTimely = timely
         return .tipChanged(change)
+    }
+
+    /// Whether a switch to a branch stands once the branch is executed (Specs/consensus.md §4): a branch whose
+    /// justified checkpoint is higher wins, a lower one loses whatever its height (Casper FFG: validators that
+    /// voted from the higher justified checkpoint could not vote on it without a surround vote), and at equal
+    /// justified heights `prefers` (height, timeliness, slot) decided.
+    public static func keepsSwitch(branchJustified: UInt64, tipJustified: UInt64, heightWins: Bool) -> Bool {
+        branchJustified != tipJustified ? branchJustified > tipJustified : heightWins
+    }
+
+    /// Whether any block of `branch` carries a finality vote for a target above `height`: without one the
+    /// branch's justified checkpoint cannot exceed that of a chain whose justified height is `height` (the fork
+    /// point's is at most the tip's).
+    static func carriesVotes(_ branch: [Block], above height: UInt64) -> Bool {
+        branch.contains { b in
+            b.transactions.contains { tx in
+                guard case .finalityVotes(let votes) = tx.transaction.body else { return false }
+                return votes.contains { $0.target.height > height }
+            }
+        }
+    }
+
+    /// The stored blocks from the fork point (exclusive) to `block`, oldest first.
+    func branchBlocks(to block: Block, fork: (hash: Hash32, height: UInt64)) throws -> [Block] {
+        var branch = [block]
+        var h = block.header.parent
+        while h != fork.hash {
+            guard let b = try self.block(h) else { throw ImportError.fault("missing side block \(h)") }
+            branch.append(b)
+            h = b.header.parent
+        }
+        return branch.reversed()
     }
 
     /// Fork choice between a new branch tip and the canonical tip (Specs/consensus.md §4): more blocks win; at
@@ -289,20 +331,11 @@ public final class ChainEngine {
         }
     }
 
-    /// Reverts to the fork point and applies the branch ending in `block`; on an invalid branch block,
-    /// restores the previous chain.
-    private func reorganize(to block: Block, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> TipChange {
+    /// Reverts to the fork point and applies `branch` (oldest first). On an invalid branch block, or when `accept`
+    /// rejects the branch's justified checkpoint, restores the previous chain (returning nil for the latter).
+    private func reorganize(branch: [Block], fork: (hash: Hash32, height: UInt64),
+                            accept: (Checkpoint) -> Bool) throws(ImportError) -> TipChange? {
         let oldTip = tipHash
-        // The branch, oldest first.
-        var branch = [block]
-        do {
-            var h = block.header.parent
-            while h != fork.hash {
-                guard let b = try self.block(h) else { throw ImportError.fault("missing side block \(h)") }
-                branch.insert(b, at: 0)
-                h = b.header.parent
-            }
-        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
         var reverted = [Block]()
         do {
             while tipHash != fork.hash {
@@ -321,21 +354,31 @@ public final class ChainEngine {
                 applied.append(b)
             } catch ImportError.invalid(let reason) {
                 markInvalid(b.hash)
-                // Back to the old chain: undo what was applied, re-apply what was reverted.
-                do {
-                    for _ in applied {
-                        _ = try store.revertTip()
-                        tipHash = tipHeader.parent
-                        tipHeader = try ChainEngine.loadHeader(store.current, tipHash).header
-                    }
-                    for old in reverted.reversed() { _ = try validateAndCommit(old, parentHeader: tipHeader) }
-                } catch { throw .fault("restoring the chain after an invalid branch: \(error)") }
-                precondition(tipHash == oldTip, "restored chain has a different tip")
+                try restore(undoing: applied.count, reapplying: reverted, oldTip: oldTip)
                 throw .invalid(reason)
             }
         }
+        let branchJustified: Checkpoint
+        do { branchJustified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
+        guard accept(branchJustified) else {
+            try restore(undoing: applied.count, reapplying: reverted, oldTip: oldTip)
+            return nil
+        }
         return TipChange(oldTip: oldTip, newTip: tipHash, newHeight: tipHeader.height, reverted: reverted, applied: applied,
                          receipts: receipts, commonAncestor: fork.hash)
+    }
+
+    /// Back to the old chain: undoes `count` applied branch blocks and re-applies the reverted ones.
+    private func restore(undoing count: Int, reapplying reverted: [Block], oldTip: Hash32) throws(ImportError) {
+        do {
+            for _ in 0..<count {
+                _ = try store.revertTip()
+                tipHash = tipHeader.parent
+                tipHeader = try ChainEngine.loadHeader(store.current, tipHash).header
+            }
+            for old in reverted.reversed() { _ = try validateAndCommit(old, parentHeader: tipHeader) }
+        } catch { throw .fault("restoring the chain: \(error)") }
+        precondition(tipHash == oldTip, "restored chain has a different tip")
     }
 
     /// Full validation of a block whose parent is the canonical tip, then the atomic commit.

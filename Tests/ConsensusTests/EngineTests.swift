@@ -327,6 +327,56 @@ import TestSupport
         #expect(eb.finalizedHeight == 0)
     }
 
+    /// Casper FFG's fork choice (Specs/consensus.md §4): the branch with the higher justified checkpoint wins even
+    /// when it is shorter, and a longer branch with a lower justified checkpoint does not displace it. Without
+    /// this rule the validators that voted on A could not vote on B without a surround vote, and finality would
+    /// stall for good; with it, a node on B switches to A when it sees A's votes, and both converge.
+    @Test func theHigherJustifiedCheckpointBeatsALongerBranch() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 30, checkpointBlocks: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        for _ in 0..<3 { let blk = try net.produce(ea); _ = try eb.importBlock(blk, now: net.now(blk.header.slot)) }
+        // Height 3 recorded checkpoint 2; A includes both validators' votes 0 → 2 and justifies it.
+        let target = Checkpoint(height: 2, hash: try #require(try ea.store.current.canonicalHash(at: 2)))
+        let source = Checkpoint(height: 0, hash: ea.genesisHash)
+        let votes = net.validators.map { FinalityVote(validator: $0.publicKey, source: source, target: target).signed(by: $0, chainId: net.genesis.chainId) }
+        let sender = net.accounts[0]
+        let voteTx = Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: try ea.tipState.account(sender.publicKey).nonce,
+                                 fee: 10_000, body: .finalityVotes(votes: votes)).signed(by: sender)
+        let justifying = try net.produce(ea, txs: [voteTx])
+        #expect(try Ledger.finality(of: ea.tipState).justified == target)
+        // B builds three blocks without the votes, on later slots: longer, justified only at genesis.
+        var longer = [Block]()
+        var slot = justifying.header.slot + 1
+        for _ in 0..<3 { let blk = try net.produce(eb, from: slot); longer.append(blk); slot = blk.header.slot + 1 }
+        #expect(eb.tipHeight == 6 && ea.tipHeight == 4)
+        for blk in longer {
+            guard case .sideChain = try ea.importBlock(blk, now: net.now(blk.header.slot)) else {
+                Issue.record("a longer branch with a lower justified checkpoint displaced the justified one"); return
+            }
+        }
+        #expect(ea.tipHash == justifying.hash)
+        #expect(try Ledger.finality(of: ea.tipState).justified == target, "the restored chain lost its justification")
+        // B sees A's shorter block with the votes and switches to it.
+        guard case .tipChanged(let change) = try eb.importBlock(justifying, now: net.now(slot)) else {
+            Issue.record("the branch with the higher justified checkpoint was not taken"); return
+        }
+        #expect(change.reverted.map(\.hash) == longer.reversed().map(\.hash))
+        #expect(eb.tipHash == ea.tipHash && eb.tipHeader.stateRoot == ea.tipHeader.stateRoot)
+        // From here heights decide again: the next block on A extends both.
+        let next = try net.produce(ea, from: slot)
+        _ = try eb.importBlock(next, now: net.now(next.header.slot))
+        #expect(eb.tipHash == next.hash)
+        #expect(try ea.store.current.dumpState() == eb.store.current.dumpState())
+    }
+
+    @Test func switchingRuleOrdersJustificationBeforeHeight() {
+        #expect(ChainEngine.keepsSwitch(branchJustified: 4, tipJustified: 2, heightWins: false))
+        #expect(!ChainEngine.keepsSwitch(branchJustified: 2, tipJustified: 4, heightWins: true))
+        #expect(ChainEngine.keepsSwitch(branchJustified: 4, tipJustified: 4, heightWins: true))
+        #expect(!ChainEngine.keepsSwitch(branchJustified: 4, tipJustified: 4, heightWins: false))
+    }
+
     @Test func invalidBranchRestoresTheOldChain() throws {
         let net = TestNetwork(validators: 2)
         let a = TempDir(), b = TempDir()
