@@ -297,7 +297,8 @@ public actor ChainService {
     private func watchVotes(_ txs: some Sequence<SignedTransaction>) {
         for tx in txs {
             guard case .finalityVotes(let votes) = tx.transaction.body else { continue }
-            let valid = votes.filter { $0.hasValidSignature(chainId: genesis.chainId) }
+            // A vote seen before (mempool, then block) had its signature checked then.
+            let valid = votes.filter { !votesSeen.contains($0) && $0.hasValidSignature(chainId: genesis.chainId) }
             for (a, b) in votesSeen.record(valid, chainId: genesis.chainId) {
                 Counter(label: "sharechain_conflicting_votes_detected_total").increment()
                 submitEvidence(.voteEvidence(a: a, b: b), offender: a.validator)

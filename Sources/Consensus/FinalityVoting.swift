@@ -43,6 +43,9 @@ struct VoteWatch {
     private var reported: Set<[Hash32]> = []
     static let perValidator = 64
 
+    /// Whether `vote` was recorded already (its signature was checked then: no need to check it again).
+    func contains(_ vote: FinalityVote) -> Bool { byValidator[vote.validator]?.contains(vote) ?? false }
+
     /// Records validly signed votes; returns the conflicting pairs found (each pair once).
     mutating func record(_ votes: [FinalityVote], chainId: Hash32) -> [(FinalityVote, FinalityVote)] {
         var found = [(FinalityVote, FinalityVote)]()

@@ -10,15 +10,19 @@ import ServiceLifecycle
 /// the justified one is recorded on the tip, signs `justified → checkpoint` and submits it as a
 /// `finalityVotes` transaction (gossiped like any other). Slashing protection: every vote is written to
 /// `protectionFile` (atomically) before it is signed, and a vote that would make a double or surround pair with
-/// anything written there is never signed, across restarts.
+/// anything written there is never signed, across restarts. Does not vote while `isSynced` says the node is
+/// behind: a syncing node's tip is not the network's, and a vote for an old checkpoint spends its target height
+/// (slashing protection refuses a second vote for it).
 public struct FinalityVoterService: Service {
     public let chain: ChainService
     public let key: PrivateKey
     public let protectionFile: String
     public let logger: Logger
+    let isSynced: @Sendable () async -> Bool
 
-    public init(chain: ChainService, key: PrivateKey, protectionFile: String, logger: Logger) {
-        self.chain = chain; self.key = key; self.protectionFile = protectionFile; self.logger = logger
+    public init(chain: ChainService, key: PrivateKey, protectionFile: String, logger: Logger,
+                isSynced: @escaping @Sendable () async -> Bool = { true }) {
+        self.chain = chain; self.key = key; self.protectionFile = protectionFile; self.logger = logger; self.isSynced = isSynced
     }
 
     /// Reads the protection record; a missing file is an empty record, an unreadable one an error (voting on
@@ -63,6 +67,7 @@ public struct FinalityVoterService: Service {
             var protection = loaded
             for await event in events {
                 guard case .newBlock = event else { continue }
+                guard await isSynced() else { continue }
                 do {
                     if let vote = try await Self.castDueVote(chain: chain, key: key, protection: &protection, protectionFile: protectionFile) {
                         Counter(label: "sharechain_finality_votes_cast_total").increment()

@@ -113,7 +113,7 @@ public final class NodeRuntime: Sendable {
             s.append(BlockProducerService(chain: chain, identity: validator, logger: logger, isSynced: isSynced, broadcast: broadcast))
             s.append(FinalityVoterService(chain: chain, key: validator.key,
                                           protectionFile: (config.dataDir as NSString).appendingPathComponent("finality-votes.json"),
-                                          logger: logger))
+                                          logger: logger, isSynced: isSynced))
         }
         if config.load > 0 { s.append(LoadGeneratorService(chain: chain, perSecond: config.load, logger: logger)) }
         s.append(contentsOf: extraServices)
