@@ -5,6 +5,7 @@ import Node
 import P2P
 import Primitives
 import NIOPosix
+import RPC
 import Testing
 import TestSupport
 
@@ -187,8 +188,15 @@ import TestSupport
         func write(_ i: Int, _ blocked: [Int]) throws {
             try blocked.map { "127.0.0.1:\(net.p2pPort($0))" }.joined(separator: "\n").write(toFile: net.blockFile(i), atomically: true, encoding: .utf8)
         }
+        let cutHeight = try await net.view(0).status.height
         try write(0, [2, 3]); try write(1, [2, 3]); try write(2, [0, 1]); try write(3, [0, 1])
-        try await Task.sleep(for: .seconds(9))
+        // Both halves keep producing their own branch: wait until each is well past the cut and the tips differ.
+        let diverged = await eventually(.seconds(60), every: .milliseconds(500)) {
+            let v = await net.views(Array(0..<4))
+            guard v.count == 4, let a = v[0], let b = v[2] else { return false }
+            return a.tip != b.tip && a.status.height >= cutHeight + 5 && b.status.height >= cutHeight + 5
+        }
+        #expect(diverged, "the halves did not each build a branch")
         let split = await net.views(Array(0..<4))
         try #require(split.count == 4)
         #expect(split[0]!.tip != split[2]!.tip, "no fork while partitioned")
@@ -208,6 +216,14 @@ import TestSupport
             #expect(end[i]?.hash(at: height) == hash, "node \(i) lost its finalized block at height \(height)")
         }
         for n in net.nodes { #expect(!n.log.contains("below our finalized height"), "\(n.name) saw a branch below finality") }
+        // Neither half held two thirds of the stake, so neither finalized its branch; once healed, the losing half's
+        // validators skip the target heights they voted on their branch and finality resumes on the one chain.
+        let before = finalized.values.map(\.0).max() ?? 0
+        let resumed = await eventually(.seconds(60), every: .milliseconds(500)) {
+            let v = await net.views(Array(0..<4))
+            return v.count == 4 && v.values.allSatisfy { $0.status.finalizedHeight >= before + 4 }
+        }
+        #expect(resumed, "finality did not resume after the heal:\n\(net.nodes[2].logTail)")
     }
 }
 
@@ -320,4 +336,71 @@ func portsFree(_ ports: [Int]) -> Bool {
         try? c.close().wait()
     }
     return true
+}
+
+/// Conflicting finality votes across processes (Specs/consensus.md §8, "Slashing").
+extension MultiProcessTests {
+    /// Someone holding two validators' keys signs a second vote for a target height validator 3 already voted
+    /// (a double vote) and a vote whose span surrounds one of validator 2's, and gossips them as ordinary
+    /// transactions. The other nodes see each conflict against the vote they saw before, submit the evidence
+    /// from their own keys without being asked, and both validators are slashed and tombstoned.
+    @Test(.timeLimit(.minutes(4))) func conflictingVotesAreReportedAutomaticallyAndSlash() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(slotsPerEpoch: 3_600, checkpointBlocks: 4), count: 4)
+        for i in 0..<4 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        let chainId = net.genesis.genesis.chainId
+        let rpc = try RPCClient(url: "http://127.0.0.1:\(net.ports[1])")
+        let v2 = DevelopmentKeys.validator(2), v3 = DevelopmentKeys.validator(3)
+
+        // Votes of validators 2 and 3 included on node 0's chain; validator 2's needs a source above genesis.
+        func includedVotes() async -> [FinalityVote] {
+            guard let view = try? await net.view(0), let blocks = try? await net.blocks(0, view.headers.map(\.hash)) else { return [] }
+            return blocks.flatMap(\.transactions).flatMap { tx -> [FinalityVote] in
+                if case .finalityVotes(let v) = tx.transaction.body { return v } else { return [] }
+            }
+        }
+        var votes = [FinalityVote]()
+        let found = await eventually(.seconds(120), every: .seconds(1)) {
+            votes = await includedVotes()
+            return votes.contains { $0.validator == v3.publicKey } && votes.contains { $0.validator == v2.publicKey && $0.source.height >= 4 }
+        }
+        try #require(found, "validators 2 and 3 did not vote from a justified checkpoint:\n\(net.nodes[2].logTail)")
+        let real3 = try #require(votes.first { $0.validator == v3.publicKey })
+        let real2 = try #require(votes.first { $0.validator == v2.publicKey && $0.source.height >= 4 })
+        let double = FinalityVote(validator: v3.publicKey, source: real3.source,
+                                  target: Checkpoint(height: real3.target.height, hash: SHA256.hash(Array("another block".utf8))))
+            .signed(by: v3, chainId: chainId)
+        let surround = FinalityVote(validator: v2.publicKey, source: Checkpoint(height: real2.source.height - 4, hash: SHA256.hash([1])),
+                                    target: Checkpoint(height: real2.target.height + 4, hash: SHA256.hash([2])))
+            .signed(by: v2, chainId: chainId)
+        #expect(double.conflicts(with: real3) && surround.conflicts(with: real2))
+
+        // Gossiped as plain transactions from a funded account: the nodes only see votes, nobody asks for evidence.
+        let sender = DevelopmentKeys.account(0)
+        let nonce = try #require(try await rpc.call("account_get", .array([.string(Address.encode(sender.publicKey, hrp: "shr"))]))["nonce"]?.uint64)
+        for (i, v) in [double, surround].enumerated() {
+            let tx = Transaction(chainId: chainId, sender: sender.publicKey, nonce: nonce + UInt64(i), fee: 100_000, body: .finalityVotes(votes: [v]))
+                .signed(by: sender)
+            _ = try await rpc.call("tx_sendRaw", .array([.string("0x" + tx.canonicalEncoding.hex)]))
+        }
+
+        func status(_ key: PrivateKey) async -> String? {
+            try? await rpc.call("validator_get", .array([.string(Address.encode(key.publicKey, hrp: "shr"))]))["status"]?.string
+        }
+        let slashed = await eventually(.seconds(90), every: .milliseconds(500)) {
+            let s3 = await status(v3), s2 = await status(v2)
+            return s3 == "tombstoned" && s2 == "tombstoned"
+        }
+        let final2 = await status(v2), final3 = await status(v3)
+        #expect(slashed, "validators not tombstoned: v2 \(final2 ?? "?"), v3 \(final3 ?? "?")\n\(net.nodes[0].logTail)")
+        // The evidence came from the nodes themselves (validator keys other than the offender's), not from the test.
+        let evidence = (try? await net.view(0)).map { view in view.headers.map(\.hash) } ?? []
+        let senders = try await net.blocks(0, evidence).flatMap(\.transactions).compactMap { tx -> PublicKey? in
+            if case .voteEvidence = tx.transaction.body { return tx.transaction.sender } else { return nil }
+        }
+        #expect(senders.count >= 2, "expected two evidence transactions, saw \(senders.count)")
+        let reporters = Set((0..<4).map { DevelopmentKeys.validator($0).publicKey })
+        #expect(senders.allSatisfy { reporters.contains($0) && $0 != sender.publicKey }, "evidence not submitted by a node")
+    }
 }
