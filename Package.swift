@@ -68,7 +68,7 @@ let package = Package(
 
         .target(
             name: "Consensus",
-            dependencies: ["Primitives", "Ledger", "Storage", .product(name: "HeapModule", package: "swift-collections"),
+            dependencies: ["Primitives", "Ledger", "StateTree", "Storage", .product(name: "HeapModule", package: "swift-collections"),
                            .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
@@ -208,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConsensusTests",
-            dependencies: ["Consensus", "Ledger", "Primitives", "Storage", "TestSupport"],
+            dependencies: ["Consensus", "Ledger", "Primitives", "StateTree", "Storage", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

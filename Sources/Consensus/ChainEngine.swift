@@ -1,6 +1,7 @@
 import Dispatch
 import Ledger
 import Primitives
+import StateTree
 import Storage
 import Synchronization
 
@@ -89,6 +90,8 @@ public final class ChainEngine {
     public var invariantTracker: InvariantTracker?
     /// Accumulated time per import phase.
     public private(set) var timings = ImportTimings()
+    /// The last state tree version prepared (`preparedTree`).
+    private var lastTree: (parent: Hash32, writeSet: WriteSet, batch: TreeBatch)?
     private let clock = ContinuousClock()
 
     /// Verified transaction signatures (shared with mempool admission and sync pre-verification).
@@ -102,7 +105,7 @@ public final class ChainEngine {
         ledger = Ledger(params: genesis.ledger, chainId: genesis.chainId, adjudicator: adjudicator,
                         equivocationVerifier: HeaderEquivocationVerifier())
         let ws = try ledger.genesisWriteSet(genesis.allocation)
-        let g = ChainEngine.genesisHeader(genesis, writeSet: ws)
+        let g = try ChainEngine.genesisHeader(genesis, writeSet: ws)
         genesisHash = g.hash
         if try store.tip() == nil {
             let record = BlockRecord(hash: g.hash, height: 0, parent: .zero,
@@ -120,11 +123,13 @@ public final class ChainEngine {
         finalizedHeight = try store.finalizedHeight() ?? 0
     }
 
-    /// The genesis block header (Specs/genesis.md section 4).
-    public static func genesisHeader(_ genesis: Genesis, writeSet: WriteSet) -> BlockHeader {
-        BlockHeader(chainId: genesis.chainId, height: 0, slot: 0, parent: .zero, timestamp: genesis.genesisTime * 1000,
-                    proposer: PublicKey(rawValue: .zero), randaoReveal: .zero, txRoot: Block.txRoot([]),
-                    receiptsRoot: Receipt.root([]), stateRoot: StateCommitment.next(previous: genesis.chainId, height: 0, writeSet: writeSet))
+    /// The genesis block header (Specs/genesis.md section 4); its `stateRoot` is the state tree's root of the
+    /// genesis state (Specs/state-tree.md).
+    public static func genesisHeader(_ genesis: Genesis, writeSet: WriteSet) throws -> BlockHeader {
+        let root = try StateTree.root(of: writeSet.entries.map { TreeUpdate(key: $0.key, value: $0.value) })
+        return BlockHeader(chainId: genesis.chainId, height: 0, slot: 0, parent: .zero, timestamp: genesis.genesisTime * 1000,
+                           proposer: PublicKey(rawValue: .zero), randaoReveal: .zero, txRoot: Block.txRoot([]),
+                           receiptsRoot: Receipt.root([]), stateRoot: root)
     }
 
     static func encodeReceipts(_ receipts: [Receipt]) -> [UInt8] {
@@ -381,6 +386,16 @@ public final class ChainEngine {
         precondition(tipHash == oldTip, "restored chain has a different tip")
     }
 
+    /// The state tree's next version for `ws` on the tip `parent`: the one this engine computed last for the
+    /// same parent and the same write set (a block it produced, now imported), or a new one. The write set is
+    /// compared whole, so a cached root never stands for other state changes.
+    func preparedTree(_ ws: WriteSet, height: UInt64, parent: Hash32) throws -> TreeBatch {
+        if let c = lastTree, c.parent == parent, c.batch.version == height, c.writeSet == ws { return c.batch }
+        let batch = try store.prepareTree(writeSet: ws, height: height)
+        lastTree = (parent, ws, batch)
+        return batch
+    }
+
     /// Full validation of a block whose parent is the canonical tip, then the atomic commit.
     @discardableResult
     func validateAndCommit(_ block: Block, parentHeader: BlockHeader) throws(ImportError) -> [Receipt] {
@@ -414,9 +429,11 @@ public final class ChainEngine {
         }
         let ws: WriteSet
         do { ws = try state.overlay.writeSet() } catch { throw .fault("write set: \(error)") }
+        let tree: TreeBatch
+        do { tree = try preparedTree(ws, height: h.height, parent: h.parent) } catch { throw .fault("state tree: \(error)") }
         do {
             try BlockValidation.validateReceiptsRoot(h.receiptsRoot, receipts: receipts)
-            try BlockValidation.validateStateRoot(h.stateRoot, computed: StateCommitment.next(previous: parentHeader.stateRoot, height: h.height, writeSet: ws))
+            try BlockValidation.validateStateRoot(h.stateRoot, computed: tree.rootHash)
         } catch {
             markInvalid(block.hash)
             throw .invalid(error)
@@ -437,7 +454,7 @@ public final class ChainEngine {
         let finalized: UInt64
         do { finalized = max(finalizedHeight, try Ledger.finality(of: state).finalized.height) } catch { throw .fault("finality: \(error)") }
         let t2 = clock.now
-        do { try store.commit(record, writeSet: ws, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
+        do { try store.commit(record, writeSet: ws, tree: tree, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
         let t3 = clock.now
         timings.blocks += 1
         timings.transactions += block.transactions.count
@@ -492,7 +509,7 @@ public final class ChainEngine {
         let header = BlockHeader(chainId: genesis.chainId, height: context.height, slot: slot, parent: tipHash, timestamp: timestamp,
                                  proposer: key.publicKey, randaoReveal: randaoReveal, txRoot: Block.txRoot(built.transactions),
                                  receiptsRoot: Receipt.root(built.receipts),
-                                 stateRoot: StateCommitment.next(previous: tipHeader.stateRoot, height: context.height, writeSet: ws))
+                                 stateRoot: try preparedTree(ws, height: context.height, parent: tipHash).rootHash)
         return Block(signedHeader: SignedHeader(header: header, signedBy: key), transactions: built.transactions)
     }
 

@@ -33,13 +33,16 @@ public struct Genesis: Sendable {
     /// Unix time (seconds) at which slot 0 starts.
     public let genesisTime: UInt64
     public let protocolVersion: UInt32
+    /// The protocol this build speaks. 2: economy v2; 3: headers commit to the state tree's root
+    /// (Specs/state-tree.md) instead of the write-set hash chain.
+    public static let supportedProtocolVersion: UInt32 = 3
     public let consensus: ConsensusParams
     public let ledger: LedgerParams
     public let allocation: GenesisAllocation
     /// The chain id: `H_genesis(canonical encoding)`.
     public let chainId: Hash32
 
-    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32 = 2, consensus: ConsensusParams,
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32 = Genesis.supportedProtocolVersion, consensus: ConsensusParams,
                 ledger: LedgerParams, allocation: GenesisAllocation) {
         self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion
         self.consensus = consensus; self.ledger = ledger; self.allocation = allocation
@@ -200,7 +203,7 @@ public struct GenesisDocument: Codable, Sendable {
     public var workers: [Worker]?
     public var pools: [Pool]
 
-    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32? = 2, warning: String? = nil,
+    public init(chainName: String, genesisTime: UInt64, protocolVersion: UInt32? = Genesis.supportedProtocolVersion, warning: String? = nil,
                 consensus: ConsensusParams? = nil, ledger: LedgerParams? = nil, balances: [Balance], validators: [Validator],
                 workers: [Worker]? = nil, pools: [Pool]) {
         self.chainName = chainName; self.genesisTime = genesisTime; self.protocolVersion = protocolVersion; self.warning = warning
@@ -282,11 +285,11 @@ public struct GenesisDocument: Codable, Sendable {
                 maxTokensPerPass: p.maxTokensPerPass ?? d.maxTokensPerPass, payableCapBps: p.payableCapBps ?? d.payableCapBps,
                 minReplayProbabilityBps: p.minReplayProbabilityBps ?? d.minReplayProbabilityBps)
         }
-        let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? 2,
+        let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? Genesis.supportedProtocolVersion,
                               consensus: consensusParams, ledger: ledgerParams,
                               allocation: GenesisAllocation(balances: balances, validators: validators, workers: workers, pools: pools))
-        guard genesis.protocolVersion == 2 else {
-            throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion) (this node speaks protocol 2: economy v2)")
+        guard genesis.protocolVersion == Genesis.supportedProtocolVersion else {
+            throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion) (this node speaks protocol \(Genesis.supportedProtocolVersion): economy v2, consensus v2, state tree roots)")
         }
         // The ledger validates the allocation itself (duplicates, zero stakes, executor specs, supply overflow).
         let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())

@@ -56,8 +56,8 @@ public struct WriteSet: Equatable, Sendable {
     }
 }
 
-/// The state commitment of v1: each block chains the digest of its sorted write set onto the previous
-/// root. Replaceable by an authenticated tree later without changing the interface.
+/// The write-set hash chain that protocol version 2 headers committed to (Specs/state-machine.md §8). Headers
+/// now commit to the state tree's root; the ledger tests keep this chain as a cheap determinism digest.
 public enum StateCommitment {
     /// Root after applying a block at `height` with `writeSet` on top of `previous`.
     public static func next(previous: Hash32, height: UInt64, writeSet: WriteSet) -> Hash32 {

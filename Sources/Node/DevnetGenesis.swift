@@ -88,7 +88,7 @@ public struct DevnetGenesisBuilder {
         consensus.slotSeconds = slotSeconds
         consensus.finalityDepth = finalityDepth
         return GenesisDocument(
-            chainName: chainName, genesisTime: genesisTime, protocolVersion: 2,
+            chainName: chainName, genesisTime: genesisTime, protocolVersion: Genesis.supportedProtocolVersion,
             warning: "DEVELOPMENT CHAIN. Every key in this file is derived from a public string (see Node/KeyFile.swift, DevelopmentKeys) and is INSECURE. Never use them for anything of value.",
             consensus: consensus, ledger: ledger, balances: balances, validators: vals, workers: ws, pools: [pool])
     }

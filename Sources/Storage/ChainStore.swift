@@ -1,5 +1,6 @@
 import Ledger
 import Primitives
+import StateTree
 import Synchronization
 
 /// The node's persistent chain: blocks, indexes, metadata and the committed ledger state with per-block
@@ -21,6 +22,9 @@ public final class ChainStore: Sendable {
     /// on (`StateOverlay(base: store.current)`). RPC should use `readView()`.
     public let current: ReadView
 
+    /// The authenticated state tree (Specs/state-tree.md), versioned by height: version `h` is the state after
+    /// block `h`, and its root is block `h`'s `stateRoot`. Written in each block's batch, reverted with it.
+    public let tree: StateTreeStore
     let database: Database
     let columns: ChainColumns
     private let writer = Mutex<Void>(())
@@ -35,6 +39,7 @@ public final class ChainStore: Sendable {
         try Self.checkOrInitializeMetadata(db, columns, path: path, genesis: genesis)
         self.database = db
         self.columns = columns
+        self.tree = try StateTreeStore(database: db)
         self.genesis = genesis
         self.syncWrites = options.syncWrites
         self.current = ReadView(database: db, columns: columns, genesis: genesis, snapshot: nil)
@@ -93,20 +98,43 @@ public final class ChainStore: Sendable {
 
     // MARK: - Writes
 
+    /// The state tree's version `height` after `writeSet` is applied to the latest committed state (version
+    /// `height − 1`; the empty tree for genesis), computed and not written: its `rootHash` is the block's
+    /// `stateRoot`. Pass it to `commit` with the same write set. The previous values of the written keys serve
+    /// as hints that spare the update most leaf reads (`TreeUpdate`).
+    public func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> TreeBatch {
+        let keys = writeSet.entries.map(\.key)
+        let previous = try database.multiGet(columns.state, keys, sortedInput: true)
+        return try prepareTree(writeSet: writeSet, height: height, previous: previous)
+    }
+
+    private func prepareTree(writeSet: WriteSet, height: UInt64, previous: [[UInt8]?]) throws(StorageError) -> TreeBatch {
+        var updates = [TreeUpdate]()
+        updates.reserveCapacity(writeSet.entries.count)
+        for (i, e) in writeSet.entries.enumerated() { updates.append(TreeUpdate(key: e.key, value: e.value, previous: previous[i])) }
+        do {
+            return try tree.prepare(base: height == 0 ? nil : height - 1, version: height, updates: TreeUpdate.sorted(updates),
+                                    parallel: updates.count >= 512)
+        } catch let e as StorageError { throw e } catch {
+            throw .corruptRecord(record: "state tree", key: KeyBytes.be64(height), detail: "\(error)")
+        }
+    }
+
     /// Appends `block` to the canonical chain and applies `writeSet` to the state, in one synced batch
-    /// that also records the undo data, the block's parts, the canonical, transaction and address
+    /// that also records the undo data, the block's parts, the state tree's new version (`tree`, from
+    /// `prepareTree` with the same write set; computed here when nil), the canonical, transaction and address
     /// indexes, the new tip and (when given) the new finalized height. Genesis is the commit at height 0
     /// with parent `.zero`.
     ///
     /// The block must extend the tip. `finalizedHeight` must not decrease nor exceed the block's height;
     /// when it advances, undo records at or below it are deleted (those blocks can no longer be reverted).
-    public func commit(_ block: BlockRecord, writeSet: WriteSet, finalizedHeight: UInt64? = nil) throws(StorageError) {
+    public func commit(_ block: BlockRecord, writeSet: WriteSet, tree: TreeBatch? = nil, finalizedHeight: UInt64? = nil) throws(StorageError) {
         try writer.withLock { (_: inout Void) throws(StorageError) in
-            try commitLocked(block, writeSet: writeSet, finalizedHeight: finalizedHeight)
+            try commitLocked(block, writeSet: writeSet, tree: tree, finalizedHeight: finalizedHeight)
         }
     }
 
-    private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, finalizedHeight: UInt64?) throws(StorageError) {
+    private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, tree given: TreeBatch?, finalizedHeight: UInt64?) throws(StorageError) {
         let tip = try current.tip()
         if let tip {
             guard block.height == tip.height &+ 1, block.parent == tip.hash, tip.height < UInt64.max else {
@@ -128,6 +156,11 @@ public final class ChainStore: Sendable {
         // The undo record needs every touched key's value before this block: one batched lookup.
         let keys = writeSet.entries.map(\.key)
         let previous = try database.multiGet(columns.state, keys, sortedInput: true)
+        let treeBatch: TreeBatch
+        if let given { treeBatch = given } else { treeBatch = try prepareTree(writeSet: writeSet, height: block.height, previous: previous) }
+        guard treeBatch.version == block.height else {
+            throw .corruptRecord(record: "state tree batch", key: KeyBytes.be64(block.height), detail: "for version \(treeBatch.version)")
+        }
         let txKeys = block.transactions.map { $0.txHash.bytes }
         let priorLocations = try database.multiGet(columns.txIndex, txKeys)
         var undoTransactions: [UndoRecord.Transaction] = []
@@ -151,6 +184,7 @@ public final class ChainStore: Sendable {
         for e in writeSet.entries {
             if let v = e.value { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
         }
+        tree.write(treeBatch, into: batch)
         let hash = block.hash.bytes
         batch.put(cf.undo, ChainSchema.undoKey(height: block.height, hash: block.hash), undoWriter.bytes)
         batch.put(cf.headers, hash, block.header)
@@ -245,6 +279,7 @@ public final class ChainStore: Sendable {
         for e in undo.state {
             if let v = e.previous { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
         }
+        tree.revert(version: tip.height, into: batch)
         batch.delete(cf.undo, undoKey)
         batch.delete(cf.receipts, tip.hash.bytes)
         batch.delete(cf.canonical, ChainSchema.canonicalKey(tip.height))

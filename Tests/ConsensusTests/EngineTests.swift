@@ -4,6 +4,7 @@ import Testing
 @testable import Ledger
 @testable import Primitives
 @testable import Storage
+import StateTree
 import TestSupport
 
 @Suite struct EngineTests {
@@ -375,6 +376,48 @@ import TestSupport
         #expect(!ChainEngine.keepsSwitch(branchJustified: 2, tipJustified: 4, heightWins: true))
         #expect(ChainEngine.keepsSwitch(branchJustified: 4, tipJustified: 4, heightWins: true))
         #expect(!ChainEngine.keepsSwitch(branchJustified: 4, tipJustified: 4, heightWins: false))
+    }
+
+    /// Protocol 3 (Specs/state-machine.md §8): every header's `stateRoot` is the state tree's root of the whole
+    /// state after the block, the stored tree version of each height matches its header, and a reorg leaves the
+    /// tree exactly where a node that only ever saw the winning branch has it.
+    @Test func stateRootIsTheTreeRootOfTheWholeStateAcrossAReorg() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 30)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        func root(of engine: ChainEngine) throws -> Hash32 {
+            try StateTree.root(of: engine.store.current.dumpState().map { TreeUpdate(key: $0.key, value: $0.value) })
+        }
+        #expect(try ea.tipHeader.stateRoot == root(of: ea), "genesis")
+        for i in 0..<3 {
+            let blk = try net.produce(ea, txs: [try net.transfer(ea, from: 1, to: net.accounts[2].publicKey, amount: UInt64(10 + i))])
+            _ = try eb.importBlock(blk, now: net.now(blk.header.slot))
+            #expect(try ea.tipHeader.stateRoot == root(of: ea))
+        }
+        // A: one block with a transfer; B: two blocks with other transfers, on later slots. A reorganizes to B.
+        try net.produce(ea, txs: [try net.transfer(ea, from: 1, to: net.accounts[3].publicKey, amount: 5)])
+        var branch = [Block]()
+        var slot = ea.tipHeader.slot + 1
+        for i in 0..<2 {
+            let blk = try net.produce(eb, from: slot, txs: [try net.transfer(eb, from: 2, to: net.accounts[3].publicKey, amount: UInt64(100 + i))])
+            branch.append(blk); slot = blk.header.slot + 1
+        }
+        for blk in branch { _ = try ea.importBlock(blk, now: net.now(blk.header.slot)) }
+        #expect(ea.tipHash == eb.tipHash)
+        #expect(try ea.tipHeader.stateRoot == root(of: ea))
+        for h in UInt64(0)...ea.tipHeight {
+            let hash = try #require(try ea.store.current.canonicalHash(at: h))
+            #expect(try ea.store.tree.rootHash(version: h) == ChainEngine.loadHeader(ea.store.current, hash).header.stateRoot, "tree version \(h)")
+        }
+        func nodes(_ e: ChainEngine) throws -> [KeyValue] { try e.store.database.scan(try e.store.database.columnFamily(StateTreeSchema.Family.nodes), prefix: []) }
+        #expect(try nodes(ea) == nodes(eb),
+                "the reorganized node's tree differs from the winner's")
+        // A proof for an account against the tip header verifies, and fails against another root.
+        let key = StateKey.account(net.accounts[3].publicKey)
+        let proof = try ea.store.tree.proof(version: ea.tipHeight, keyHash: TreeHash.key(key))
+        let value = try #require(try ea.store.current.get(key))
+        #expect(proof.verify(root: ea.tipHeader.stateRoot, keyHash: TreeHash.key(key), valueHash: TreeHash.value(value)))
+        #expect(try !proof.verify(root: ea.store.tree.rootHash(version: 1), keyHash: TreeHash.key(key), valueHash: TreeHash.value(value)))
     }
 
     @Test func invalidBranchRestoresTheOldChain() throws {

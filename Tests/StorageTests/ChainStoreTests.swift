@@ -219,8 +219,9 @@ import TestSupport
             let message = StorageError.genesisMismatch(path: path, stored: Self.genesisID, expected: other).description
             #expect(message.contains(path) && message.contains(Self.genesisID.hex) && message.contains(other.hex))
         }
-        try rewriteMeta(path, ChainSchema.MetaKey.schema, UInt32(2).canonicalEncoding)
-        #expect(throws: StorageError.schemaMismatch(path: path, stored: 2, supported: ChainSchema.version)) {
+        // A database of schema 1 (no state tree) is refused, not misread.
+        try rewriteMeta(path, ChainSchema.MetaKey.schema, UInt32(1).canonicalEncoding)
+        #expect(throws: StorageError.schemaMismatch(path: path, stored: 1, supported: ChainSchema.version)) {
             try ChainStore(path: path, genesis: Self.genesisID)
         }
         try rewriteMeta(path, ChainSchema.MetaKey.schema, [1, 0, 0])

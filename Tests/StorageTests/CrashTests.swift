@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Primitives
+import StateTree
 import StorageTestSupport
 import Testing
 
@@ -197,6 +198,9 @@ import TestSupport
         }
         #expect(try view.canonicalHash(at: tip.height + 1) == nil)
         #expect(difference(try view.dumpState(), model.dump()) == nil, "state at \(tip) differs from the replay")
+        // The state tree is at the same block: its tip version is the root of exactly this state.
+        let treeRoot = try store.tree.rootHash(version: tip.height, snapshot: view.snapshot)
+        #expect(treeRoot == (try StateTree.root(of: model.dump().map { TreeUpdate(key: $0.key, value: $0.value) })), "state tree at \(tip)")
         func sorted(_ d: [[UInt8]: [UInt8]]) -> [KeyValue] {
             d.map { KeyValue(key: $0.key, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         }

@@ -70,7 +70,7 @@ import Testing
         #expect(ChainSchema.canonicalKey(0x0102) == [0, 0, 0, 0, 0, 0, 1, 2])
         #expect(ChainSchema.undoKey(height: 3, hash: h) == [0, 0, 0, 0, 0, 0, 0, 3] + h.bytes)
         #expect(ChainSchema.addressKey(h, height: 1, position: 0x0A0B) == h.bytes + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x0A, 0x0B])
-        #expect(ChainSchema.version.canonicalEncoding == [1, 0, 0, 0])
+        #expect(ChainSchema.version.canonicalEncoding == [2, 0, 0, 0])
         let undo = UndoRecord(height: 2, parent: h, state: [.init(key: [7], previous: []), .init(key: [], previous: nil)], transactions: [])
         // format, height, parent, 2 entries: ([7], present []), ([], absent), then 0 transactions.
         #expect(undo.canonicalEncoding == [1] + [2, 0, 0, 0, 0, 0, 0, 0] + h.bytes + [2, 1, 7, 1, 0, 0, 0] + [0])

@@ -2,6 +2,7 @@ import Foundation
 import Ledger
 import Primitives
 import PropertyBased
+import StateTree
 import StorageTestSupport
 import Testing
 
@@ -21,6 +22,7 @@ import TestSupport
     static let families = [
         ChainSchema.Family.meta, ChainSchema.Family.receipts, ChainSchema.Family.canonical,
         ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.undo,
+        StateTreeSchema.Family.nodes, StateTreeSchema.Family.stale,
     ]
 
     static func capture(_ store: ChainStore) throws -> Checkpoint {
@@ -64,6 +66,9 @@ import TestSupport
             blocks.append((block, ws))
             let c = try capture(store)
             #expect(difference(c.state, model.dump()) == nil, "state after committing height \(block.height)")
+            // The tree's version for this height is the root of the whole state, however the state was reached.
+            #expect(try store.tree.rootHash(version: block.height) == StateTree.root(of: model.dump().map { TreeUpdate(key: $0.key, value: $0.value) }),
+                    "state tree root at height \(block.height)")
             #expect(c.tip == ChainTip(hash: block.hash, height: block.height))
             checkpoints.append(c)
         }
