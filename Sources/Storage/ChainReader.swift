@@ -33,7 +33,7 @@ public protocol ChainReader: Sendable {
 
 /// The column family handles of a chain store.
 struct ChainColumns: Sendable {
-    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, undo: ColumnFamily
+    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, undo, history: ColumnFamily
 
     init(_ db: Database) throws(StorageError) {
         typealias F = ChainSchema.Family
@@ -47,6 +47,7 @@ struct ChainColumns: Sendable {
         txIndex = try db.columnFamily(F.txIndex)
         addressIndex = try db.columnFamily(F.addressIndex)
         undo = try db.columnFamily(F.undo)
+        history = try db.columnFamily(F.history)
     }
 }
 

@@ -28,6 +28,9 @@ public enum ChainSchema {
         public static let addressIndex = "address_index"
         /// Height BE ‖ block hash → undo record of a canonical block above the finalized height.
         public static let undo = "undo"
+        /// `historyKey(state key, height)` → the value a canonical block wrote (`01 ‖ value`, or `00` for a
+        /// deletion): the state as of any retained height.
+        public static let history = "state_history"
     }
 
     /// Every column family of a chain store, with its tuning profile.
@@ -42,6 +45,7 @@ public enum ChainSchema {
         ColumnFamilyDescriptor(Family.txIndex),
         ColumnFamilyDescriptor(Family.addressIndex),
         ColumnFamilyDescriptor(Family.undo),
+        ColumnFamilyDescriptor(Family.history, profile: .heavy),
     ] + StateTreeSchema.columnFamilies
 
     /// Keys of the `meta` column family.
@@ -54,6 +58,44 @@ public enum ChainSchema {
         public static let tip = Array("tip".utf8)
         /// Value: finalized height (u64 LE). Absent until a commit sets it.
         public static let finalized = Array("finalized".utf8)
+    }
+
+    /// A state key in the history family's order-preserving, prefix-free form: each `00` byte becomes `00 FF`,
+    /// and `00 01` ends the key. So the entries of one key sit together, ascending by height, keys in the
+    /// state's own order, and a state prefix `p` is the history prefix `escapedPrefix(p)`.
+    public static func historyKeyPrefix(_ key: [UInt8]) -> [UInt8] { escapedPrefix(key) + [0x00, 0x01] }
+
+    /// A state prefix escaped like a key, without the terminator (every key under it starts with the result).
+    public static func escapedPrefix(_ prefix: [UInt8]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(prefix.count + 2)
+        for b in prefix {
+            out.append(b)
+            if b == 0 { out.append(0xFF) }
+        }
+        return out
+    }
+
+    /// Key of the `state_history` family: `historyKeyPrefix(key) ‖ BE64(height)`.
+    public static func historyKey(_ key: [UInt8], height: UInt64) -> [UInt8] { historyKeyPrefix(key) + KeyBytes.be64(height) }
+
+    /// The state key and height of a history key; nil when it is not one.
+    public static func decodeHistoryKey(_ bytes: [UInt8]) -> (key: [UInt8], height: UInt64)? {
+        guard bytes.count >= 10 else { return nil }
+        var key = [UInt8]()
+        var i = 0
+        let end = bytes.count - 8
+        while i < end {
+            let b = bytes[i]
+            if b != 0 { key.append(b); i += 1; continue }
+            guard i + 1 < end else { return nil }
+            switch bytes[i + 1] {
+            case 0xFF: key.append(0); i += 2
+            case 0x01: return i + 2 == end ? (key, UInt64(bigEndianBytes: bytes[end...])) : nil
+            default: return nil
+            }
+        }
+        return nil
     }
 
     /// Key of the `canonical` column family: the height, big-endian so heights sort numerically.

@@ -183,6 +183,7 @@ public final class ChainStore: Sendable {
         let batch = try database.makeWriteBatch()
         for e in writeSet.entries {
             if let v = e.value { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
+            batch.put(cf.history, ChainSchema.historyKey(e.key, height: block.height), e.value.map { [1] + $0 } ?? [0])
         }
         tree.write(treeBatch, into: batch)
         let hash = block.hash.bytes
@@ -278,6 +279,7 @@ public final class ChainStore: Sendable {
         let batch = try database.makeWriteBatch()
         for e in undo.state {
             if let v = e.previous { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
+            batch.delete(cf.history, ChainSchema.historyKey(e.key, height: tip.height))
         }
         tree.revert(version: tip.height, into: batch)
         batch.delete(cf.undo, undoKey)

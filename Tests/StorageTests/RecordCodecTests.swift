@@ -50,6 +50,23 @@ import Testing
         #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: bytes) }
     }
 
+    /// History keys keep the state's key order, group each key's heights together (ascending) and round-trip,
+    /// whatever zero bytes and prefixes the keys hold.
+    @Test func historyKeysPreserveOrderAndRoundTrip() {
+        let keys: [[UInt8]] = [[], [0], [0, 0], [0, 1], [0, 0xFF], [1], [1, 0], [1, 0, 0], [1, 1], [0xFF], [0xFF, 0]]
+        let sorted = keys.sorted { $0.lexicographicallyPrecedes($1) }
+        var encoded = [[UInt8]]()
+        for k in sorted { for h: UInt64 in [0, 1, 0x0100, .max] { encoded.append(ChainSchema.historyKey(k, height: h)) } }
+        #expect(encoded == encoded.sorted { $0.lexicographicallyPrecedes($1) }, "history keys out of order")
+        for k in keys {
+            let e = ChainSchema.historyKey(k, height: 42)
+            #expect(ChainSchema.decodeHistoryKey(e)?.key == k && ChainSchema.decodeHistoryKey(e)?.height == 42)
+            #expect(e.starts(with: ChainSchema.escapedPrefix(k)))
+        }
+        #expect(ChainSchema.decodeHistoryKey([0, 2] + KeyBytes.be64(1)) == nil, "a bad escape")
+        #expect(ChainSchema.decodeHistoryKey([1, 2, 3]) == nil)
+    }
+
     @Test func randomBytesNeverCrashAnyDecoder() {
         var g = SplitMix64(seed: 9)
         for _ in 0..<20_000 {

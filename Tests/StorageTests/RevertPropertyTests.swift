@@ -22,7 +22,7 @@ import TestSupport
     static let families = [
         ChainSchema.Family.meta, ChainSchema.Family.receipts, ChainSchema.Family.canonical,
         ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.undo,
-        StateTreeSchema.Family.nodes, StateTreeSchema.Family.stale,
+        StateTreeSchema.Family.nodes, StateTreeSchema.Family.stale, ChainSchema.Family.history,
     ]
 
     static func capture(_ store: ChainStore) throws -> Checkpoint {
@@ -101,6 +101,25 @@ import TestSupport
             // Sometimes re-adopt the reverted branch (as after a reorg back), which must reproduce it.
             if g.chance(0.3) {
                 for (block, ws) in reverted.reversed() { try commit(block, ws) }
+            }
+        }
+        // The state as of every retained height, read from the history, is the state that height had.
+        let view = try store.readView()
+        for (h, c) in checkpoints.enumerated() {
+            let past = view.state(at: UInt64(h))
+            #expect(difference(try past.scan(prefix: [], after: nil, limit: .max), c.state) == nil, "state as of height \(h)")
+            for e in c.state.prefix(5) { #expect(try past.get(e.key) == e.value) }
+            // Paging through a prefix gives the same entries as one scan.
+            if let first = c.state.first?.key.prefix(1) {
+                let prefix = Array(first)
+                var paged = [KeyValue](), after: [UInt8]? = nil
+                while true {
+                    let page = try past.scan(prefix: prefix, after: after, limit: 3)
+                    paged += page
+                    guard page.count == 3 else { break }
+                    after = page.last?.key
+                }
+                #expect(paged == c.state.filter { $0.key.starts(with: prefix) }, "paged scan as of height \(h)")
             }
         }
         // Every block above genesis back off: only genesis remains.
