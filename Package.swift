@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "RPC",
             dependencies: [
-                "Primitives", "Ledger", "Storage", "Consensus",
+                "Primitives", "Ledger", "StateTree", "Storage", "Consensus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -153,6 +153,7 @@ let package = Package(
             name: "sharechain",
             dependencies: [
                 "Primitives",
+                "StateTree",
                 "Ledger",
                 "Consensus",
                 "Node",

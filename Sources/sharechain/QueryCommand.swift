@@ -2,6 +2,7 @@ import Primitives
 import ArgumentParser
 import Foundation
 import RPC
+import StateTree
 
 /// Where the node's JSON-RPC is.
 struct RPCOptions: ParsableArguments {
@@ -44,7 +45,7 @@ struct QueryCommand: AsyncParsableCommand {
         discussion: "Each subcommand is one RPC method; `query call METHOD [PARAMS-JSON]` reaches any method.",
         subcommands: [Status.self, Block.self, Headers.self, Receipts.self, Tx.self, Receipt.self, Account.self, AccountTxs.self,
                       Validators.self, Validator.self, Schedule.self, Pools.self, Pool.self, Escrow.self, Escrows.self, Window.self,
-                      Windows.self, Payouts.self, Shares.self, Ticket.self, Tickets.self, Proofs.self, Proof.self, Mempool.self,
+                      Windows.self, Payouts.self, Shares.self, Ticket.self, Tickets.self, Proofs.self, Proof.self, StateProofQuery.self, Mempool.self,
                       Peers.self, Call.self])
 
     struct Status: AsyncParsableCommand {
@@ -266,7 +267,7 @@ struct QueryCommand: AsyncParsableCommand {
     }
 
     struct Proof: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The fraud-proof verdict on a ticket.")
+        static let configuration = CommandConfiguration(commandName: "fraud-proof", abstract: "The fraud-proof verdict on a ticket.")
         @OptionGroup var rpc: RPCOptions
         @Argument(help: "Ticket id (0x hex).") var ticket: String
         func run() async throws { printJSON(try await rpc.call("proof_get", ["ticketId": .string(ticket)])) }
@@ -305,6 +306,82 @@ struct QueryCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(method): \(error)\n".utf8))
                 throw ExitCode(1)
             }
+        }
+    }
+}
+
+extension QueryCommand {
+    /// `sharechain query proof`: a state record with its Merkle proof (`state_getProof`), optionally verified here
+    /// against the block header fetched separately, so the answer does not rest on trusting the node.
+    struct StateProofQuery: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "proof",
+            abstract: "A state record with its Merkle proof against a block's stateRoot (state_getProof).",
+            discussion: """
+                RECORD by --kind: account / validator (an address), worker (POOL:ADDRESS), escrow / ticket / commitment \
+                (0x id), pool (a number), window (POOL:WINDOW), raw (0x ledger key). With --verify the proof is checked \
+                locally (Specs/state-tree.md §4) against the stateRoot of the header fetched with chain_getBlockByNumber; \
+                a proof that does not verify exits with status 1.
+                """)
+        @OptionGroup var rpc: RPCOptions
+        @Option(help: "account, validator, worker, escrow, pool, window, ticket, commitment or raw.") var kind = "account"
+        @Argument(help: "The record (see the discussion).") var record: String
+        @Option(help: "Height or latest, safe, finalized, earliest.") var block = "latest"
+        @Flag(help: "Verify the proof against the block header's stateRoot.") var verify = false
+
+        func keyParam() throws -> JSON {
+            func pair() throws -> (String, String) {
+                let parts = record.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw ValidationError("--kind \(kind) takes POOL:\(kind == "worker" ? "ADDRESS" : "WINDOW")") }
+                return (parts[0], parts[1])
+            }
+            switch kind {
+            case "raw": return .string(record)
+            case "account", "validator", "escrow", "ticket", "commitment": return .object([kind: .string(record)])
+            case "pool":
+                guard let n = UInt64(record) else { throw ValidationError("--kind pool takes a pool number") }
+                return .object(["pool": .int(n)])
+            case "worker":
+                let (pool, address) = try pair()
+                guard let n = UInt64(pool) else { throw ValidationError("bad pool number \(pool)") }
+                return .object(["worker": .object(["pool": .int(n), "address": .string(address)])])
+            case "window":
+                let (pool, window) = try pair()
+                guard let n = UInt64(pool), let w = UInt64(window) else { throw ValidationError("bad POOL:WINDOW \(record)") }
+                return .object(["window": .object(["pool": .int(n), "window": .int(w)])])
+            default: throw ValidationError("unknown --kind \(kind)")
+            }
+        }
+
+        func run() async throws {
+            let answer = try await rpc.call("state_getProof", ["key": try keyParam(), "block": blockSelector(block)])
+            guard !verify else {
+                let result = try await Self.verify(answer, rpc: rpc)
+                guard case .object(var o) = answer else { throw ExitCode(1) }
+                o["verified"] = .bool(result)
+                printJSON(.object(o))
+                if !result { throw ExitCode(1) }
+                return
+            }
+            printJSON(answer)
+        }
+
+        /// Checks `answer` against the header of its block, read separately: the header's stateRoot, then the proof
+        /// of the key's value (or absence) against it.
+        static func verify(_ answer: JSON, rpc: RPCOptions) async throws -> Bool {
+            guard let height = answer["blockHeight"]?.uint64, let keyHex = answer["key"]?.string, let proofHex = answer["proof"]?.string,
+                  let key = try? Hex.decode(keyHex.dropFirst(2)), let proofBytes = try? Hex.decode(proofHex.dropFirst(2)) else {
+                FileHandle.standardError.write(Data("state_getProof answer is malformed\n".utf8))
+                return false
+            }
+            let value: [UInt8]? = answer["value"]?.string.flatMap { try? Hex.decode($0.dropFirst(2)) }
+            let block = try await rpc.call("chain_getBlockByNumber", ["block": .int(height), "fullTransactions": .bool(false)])
+            guard let rootHex = block["stateRoot"]?.string ?? block["header"]?["stateRoot"]?.string, let root = try? Hash32(hex: rootHex) else {
+                FileHandle.standardError.write(Data("block \(height) has no stateRoot\n".utf8))
+                return false
+            }
+            guard let proof = try? StateProof(canonicalEncoding: proofBytes) else { return false }
+            return proof.verify(root: root, key: key, value: value)
         }
     }
 }

@@ -7,10 +7,11 @@ extension RPCNode {
     /// `account_*`: balances, nonces, roles and the transactions of an address.
     func addAccountMethods(to m: inout MethodTable) {
         let r = render
-        m.add("account_get", [ParamSpec("address")]) { p, _ in
+        m.add("account_get", [ParamSpec("address"), .optional("block")]) { p, _ in
             let key = try p.required("address", p.address)
             let view = try self.view()
-            let reader = LedgerReader(view)
+            let (state, height) = try self.state(p, view)
+            let reader = LedgerReader(state)
             let account = try reader.account(key)
             var stakes = [JSON]()
             for (role, s) in try reader.roles(of: key) {
@@ -31,7 +32,7 @@ extension RPCNode {
             let pendingNonce = max(account.nonce, (try? await self.chain.nextNonce(for: key)) ?? account.nonce)
             return .object(["address": r.address(key), "publicKey": .string("0x" + key.hex), "balance": r.amount(account.balance),
                             "nonce": .int(account.nonce), "pendingNonce": .int(pendingNonce), "stakes": .array(stakes),
-                            "height": .int(try self.tipHeight(view))])
+                            "height": .int(height)])
         }
         m.add("account_getTransactions", [ParamSpec("address"), .optional("limit"), .optional("cursor"), .optional("order")]) { p, _ in
             let key = try p.required("address", p.address)

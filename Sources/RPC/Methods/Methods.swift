@@ -19,12 +19,27 @@ extension RPCNode {
         addEscrowMethods(to: &m)
         addWindowMethods(to: &m)
         addTicketMethods(to: &m)
+        addStateMethods(to: &m)
         addMempoolMethods(to: &m)
         addSubscriptionMethods(to: &m)
         return m.methods
     }
 
     // MARK: - Helpers shared by the namespaces
+
+    /// The ledger state a request reads (Specs/rpc.md, "Queries at a height"): as of the canonical block its
+    /// optional `block` parameter names (a height or a tag; default `latest`), from one snapshot `view`. The tip is
+    /// read from the state itself, an earlier block from the state history; a height above the tip is
+    /// `-32000 block not found`.
+    func state(_ p: Params, _ view: ReadView) throws -> (reader: any StateReader, height: UInt64) {
+        let tip = try tipHeight(view)
+        guard let sel = try p.block("block") else { return (view, tip) }
+        let (_, height) = try resolve(sel, view)
+        return (height == tip ? view : view.state(at: height), height)
+    }
+
+    /// `state(p, view)` on a new snapshot.
+    func state(_ p: Params) throws -> any StateReader { try state(p, try self.view()).reader }
 
     /// A `{items, nextCursor}` page.
     func page(_ items: [JSON], next: [UInt8]?) -> JSON {
@@ -50,7 +65,7 @@ extension RPCNode {
 
     /// Up to `limit` state entries under `prefixes` in order, strictly after `cursor` (which lies under one of
     /// them), and the cursor of the next page.
-    func scanPage(_ view: ReadView, prefixes: [[UInt8]], cursor: [UInt8]?, limit: Int) throws -> ([KeyValue], [UInt8]?) {
+    func scanPage(_ view: any StateReader, prefixes: [[UInt8]], cursor: [UInt8]?, limit: Int) throws -> ([KeyValue], [UInt8]?) {
         var out = [KeyValue]()
         var start = 0
         if let cursor, let i = prefixes.firstIndex(where: { cursor.starts(with: $0) }) { start = i }

@@ -7,10 +7,10 @@ extension RPCNode {
     /// `ticket_*`, `commitment_get` and `proof_*`: spot-check tickets, share commitments and fraud proofs.
     func addTicketMethods(to m: inout MethodTable) {
         let r = render
-        m.add("ticket_get", [ParamSpec("ticketId")]) { p, _ in
+        m.add("ticket_get", [ParamSpec("ticketId"), .optional("block")]) { p, _ in
             let id = try p.required("ticketId", p.hash)
             let view = try self.view()
-            let reader = LedgerReader(view)
+            let reader = LedgerReader(try self.state(p, view).reader)
             guard let t = try reader.ticket(id) else { throw RPCError.notFound("ticket", r.hash(id)) }
             var o = r.ticket(id, t)
             // The input is not kept in state: it is read from the reveal transaction's body (verifiers replay it, and
@@ -26,9 +26,9 @@ extension RPCNode {
             o["fraudCase"] = try reader.fraudCase(id).map(r.fraudCase) ?? .null
             return .object(o)
         }
-        m.add("commitment_get", [ParamSpec("commitmentId")]) { p, _ in
+        m.add("commitment_get", [ParamSpec("commitmentId"), .optional("block")]) { p, _ in
             let id = try p.required("commitmentId", p.hash)
-            let reader = LedgerReader(try self.view())
+            let reader = LedgerReader(try self.state(p))
             guard let c = try reader.commitment(id) else { throw RPCError.notFound("commitment", r.hash(id)) }
             guard case .object(var o) = r.commitment(id, c) else { throw RPCError.internalError }
             // The passes the beacon selected (empty until the selection height), for workers and explorers.
@@ -37,7 +37,7 @@ extension RPCNode {
             })
             return .object(o)
         }
-        m.add("ticket_list", [ParamSpec("status"), .optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("ticket_list", [ParamSpec("status"), .optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let names = TicketStatus.allCases.map(Render.ticketStatusName) + ["open", "adjudicated"]
             let name = try p.required("status") { (n: String) throws(RPCError) -> String? in try p.choice(n, names) }
             let statuses: [TicketStatus]
@@ -49,24 +49,24 @@ extension RPCNode {
             let limit = try p.limit()
             let prefixes = statuses.map { StateKey.tickets(status: $0) }
             let cursor = try self.cursor(p, prefixes: prefixes, length: 2 + 32)
-            let view = try self.view()
-            let reader = LedgerReader(view)
-            let (entries, next) = try self.scanPage(view, prefixes: prefixes, cursor: cursor, limit: limit)
+            let state = try self.state(p)
+            let reader = LedgerReader(state)
+            let (entries, next) = try self.scanPage(state, prefixes: prefixes, cursor: cursor, limit: limit)
             return self.page(try entries.compactMap { kv -> JSON? in
                 guard let id = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(id) else { return nil }
                 return .object(r.ticket(id, t))
             }, next: next)
         }
-        m.add("proof_list", [.optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("proof_list", [.optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let limit = try p.limit()
             let prefix = [StateKey.Prefix.fraudCase.rawValue]
             let cursor = try self.cursor(p, prefixes: [prefix], length: 33)
-            let page = try LedgerReader(try self.view()).fraudCases(cursor: cursor, limit: limit)
+            let page = try LedgerReader(try self.state(p)).fraudCases(cursor: cursor, limit: limit)
             return self.page(page.items.map(r.fraudCase), next: page.nextCursor)
         }
-        m.add("proof_get", [ParamSpec("ticketId")]) { p, _ in
+        m.add("proof_get", [ParamSpec("ticketId"), .optional("block")]) { p, _ in
             let id = try p.required("ticketId", p.hash)
-            guard let f = try LedgerReader(try self.view()).fraudCase(id) else { throw RPCError.notFound("fraud proof", r.hash(id)) }
+            guard let f = try LedgerReader(try self.state(p)).fraudCase(id) else { throw RPCError.notFound("fraud proof", r.hash(id)) }
             return r.fraudCase(f)
         }
     }

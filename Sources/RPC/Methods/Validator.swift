@@ -7,27 +7,26 @@ extension RPCNode {
     /// `validator_*`: the validator set, stakes and the leader schedule.
     func addValidatorMethods(to m: inout MethodTable) {
         let r = render
-        m.add("validator_list", [.optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("validator_list", [.optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let limit = try p.limit()
             let prefix = StateKey.stakers(.validator)
             let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 32)
-            let view = try self.view()
-            let page = try LedgerReader(view).stakers(.validator, cursor: cursor, limit: limit)
+            let page = try LedgerReader(try self.state(p)).stakers(.validator, cursor: cursor, limit: limit)
             return self.page(page.items.map { k, s in
                 var o = r.staker(s)
                 o["address"] = r.address(k)
                 return .object(o)
             }, next: page.nextCursor)
         }
-        m.add("validator_get", [ParamSpec("address")]) { p, _ in
+        m.add("validator_get", [ParamSpec("address"), .optional("block")]) { p, _ in
             let key = try p.required("address", p.address)
-            let view = try self.view()
-            let reader = LedgerReader(view)
+            let state = try self.state(p)
+            let reader = LedgerReader(state)
             guard let s = try reader.staker(.validator, key) else { throw RPCError.notFound("validator", r.address(key)) }
             var o = r.staker(s)
             o["address"] = r.address(key)
             o["unbonding"] = .array(try reader.unbondings(.validator, key).map { r.unbonding($0.id, $0.entry) })
-            if let raw = try view.get(StateKey.liveness(key)) {
+            if let raw = try state.get(StateKey.liveness(key)) {
                 let l = try Liveness(canonicalEncoding: raw)
                 o["liveness"] = .object(["epoch": .int(l.epoch), "led": .int(l.led), "missed": .int(l.missed)])
             } else {

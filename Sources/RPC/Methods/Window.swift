@@ -7,38 +7,38 @@ extension RPCNode {
     /// `window_*` and `share_list`: settlement windows and the shares committed in them.
     func addWindowMethods(to m: inout MethodTable) {
         let r = render
-        m.add("window_get", [ParamSpec("pool"), ParamSpec("window")]) { p, _ in
+        m.add("window_get", [ParamSpec("pool"), ParamSpec("window"), .optional("block")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let w = try p.required("window", p.uint64)
-            let reader = LedgerReader(try self.view())
+            let reader = LedgerReader(try self.state(p))
             guard let pool = try reader.pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             guard let rec = try reader.window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
             return r.window(pool: pool, index: w, beaconDelay: self.genesis.ledger.selectionDelayBound, rec)
         }
-        m.add("window_list", [ParamSpec("pool"), .optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("window_list", [ParamSpec("pool"), .optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let limit = try p.limit()
             let prefix = StateKey.windows(id)
             let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 8)
-            let reader = LedgerReader(try self.view())
+            let reader = LedgerReader(try self.state(p))
             guard let pool = try reader.pool(id) else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             let page = try reader.windows(id, cursor: cursor, limit: limit)
             let delay = self.genesis.ledger.selectionDelayBound
             return self.page(page.items.map { r.window(pool: pool, index: $0.0, beaconDelay: delay, $0.1) }, next: page.nextCursor)
         }
-        m.add("window_getPayouts", [ParamSpec("pool"), ParamSpec("window"), .optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("window_getPayouts", [ParamSpec("pool"), ParamSpec("window"), .optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let w = try p.required("window", p.uint64)
             let limit = try p.limit()
             let prefix = StateKey.payouts(id, w)
             let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 32)
-            let view = try self.view()
-            guard let rec = try LedgerReader(view).window(id, w) else {
+            let state = try self.state(p)
+            guard let rec = try LedgerReader(state).window(id, w) else {
                 throw RPCError.notFound("window", .object(["pool": .int(UInt64(id)), "window": .int(w)]))
             }
-            let (entries, next) = try self.scanPage(view, prefixes: [prefix], cursor: cursor, limit: limit)
+            let (entries, next) = try self.scanPage(state, prefixes: [prefix], cursor: cursor, limit: limit)
             var out = try self.page(entries.map { kv -> JSON in
                 guard let k = PublicKey(bytes: kv.key.suffix(32)) else { throw StorageFault("corrupt payout key") }
                 let rec = try PayoutRecord(canonicalEncoding: kv.value)
@@ -48,13 +48,12 @@ extension RPCNode {
             out["windowStatus"] = .string(r.windowStatus(rec.status))
             return .object(out)
         }
-        m.add("share_list", [ParamSpec("pool"), .optional("window"), .optional("worker"), .optional("limit"), .optional("cursor")]) { p, _ in
+        m.add("share_list", [ParamSpec("pool"), .optional("window"), .optional("worker"), .optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let limit = try p.limit()
             let window = try p.uint64("window")
             let worker = try p.address("worker")
-            let view = try self.view()
-            let reader = LedgerReader(view)
+            let reader = LedgerReader(try self.state(p))
             guard try reader.pool(id) != nil else { throw RPCError.notFound("pool", .int(UInt64(id))) }
             func tally(_ w: UInt64, _ k: PublicKey, _ t: WorkRecord) throws -> JSON {
                 guard case .object(var o) = r.work(k, t) else { throw RPCError.internalError }
