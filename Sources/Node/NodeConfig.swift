@@ -1,6 +1,7 @@
 import Consensus
 import Foundation
 import Logging
+import Storage
 
 /// Everything a node needs to start, from a JSON config file and/or command-line flags (flags win).
 ///
@@ -43,6 +44,20 @@ public struct NodeConfig: Codable, Sendable {
     public var p2pMaxInbound: Int?
     /// P2P: most outbound connections (default 8).
     public var p2pMaxOutbound: Int?
+    /// State pruning: `archive` keeps every height, `default` the last `pruningKeepHeights`, `minimal` only
+    /// from the finalized height on (Specs/storage.md §10).
+    public var pruning: PruningSetting = .default
+    /// Heights of state `default` pruning keeps.
+    public var pruningKeepHeights: UInt64 = 10_000
+
+    /// The storage pruning mode these settings name.
+    public var pruningMode: PruningMode {
+        switch pruning {
+        case .archive: .archive
+        case .default: .keepRecent(pruningKeepHeights)
+        case .minimal: .minimal
+        }
+    }
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -84,11 +99,18 @@ public struct NodeConfig: Codable, Sendable {
         c.p2pBlockFile = pick(\.p2pBlockFile)
         c.p2pMaxInbound = pick(\.p2pMaxInbound)
         c.p2pMaxOutbound = pick(\.p2pMaxOutbound)
+        if let v = pick(\.pruning) { c.pruning = v }
+        if let v = pick(\.pruningKeepHeights) { c.pruningKeepHeights = v }
         return c
     }
 
     /// The log level as swift-log's type (kept for callers of the former string field).
     public var logLevelValue: Logger.Level { logLevel }
+}
+
+/// The `pruning` setting (Specs/storage.md §10).
+public enum PruningSetting: String, Codable, CaseIterable, Sendable {
+    case archive, `default`, minimal
 }
 
 /// How log lines are written: swift-log's readable text, or one JSON object per line for log collectors.
@@ -117,6 +139,8 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public var p2pBlockFile: String?
     public var p2pMaxInbound: Int?
     public var p2pMaxOutbound: Int?
+    public var pruning: PruningSetting?
+    public var pruningKeepHeights: UInt64?
 
     public init() {}
 
@@ -124,7 +148,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
         case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, p2pAllowPrivateAddresses, p2pBlockFile
-        case p2pMaxInbound, p2pMaxOutbound
+        case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights
     }
 
     /// The valid field names, in declaration order.
@@ -148,7 +172,8 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
         } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
             let field = Self.path(ctx)
             let hint = field == CodingKeys.logLevel.rawValue ? " (one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")))"
-                : field == CodingKeys.logFormat.rawValue ? " (one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
+                : field == CodingKeys.logFormat.rawValue ? " (one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")))"
+                : field == CodingKeys.pruning.rawValue ? " (one of \(PruningSetting.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
             throw NodeStartupError("field \"\(field)\": invalid value\(hint)")
         } catch {
             throw NodeStartupError("\(error)")

@@ -115,6 +115,7 @@ public final class NodeRuntime: Sendable {
                                           protectionFile: (config.dataDir as NSString).appendingPathComponent("finality-votes.json"),
                                           logger: logger, isSynced: isSynced))
         }
+        s.append(StatePrunerService(chain: chain, store: store, mode: config.pruningMode, logger: logger))
         if config.load > 0 { s.append(LoadGeneratorService(chain: chain, perSecond: config.load, logger: logger)) }
         s.append(contentsOf: extraServices)
         return s

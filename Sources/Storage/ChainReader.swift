@@ -33,7 +33,7 @@ public protocol ChainReader: Sendable {
 
 /// The column family handles of a chain store.
 struct ChainColumns: Sendable {
-    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, undo, history: ColumnFamily
+    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, undo, history, historyChanges: ColumnFamily
 
     init(_ db: Database) throws(StorageError) {
         typealias F = ChainSchema.Family
@@ -48,6 +48,7 @@ struct ChainColumns: Sendable {
         addressIndex = try db.columnFamily(F.addressIndex)
         undo = try db.columnFamily(F.undo)
         history = try db.columnFamily(F.history)
+        historyChanges = try db.columnFamily(F.historyChanges)
     }
 }
 
@@ -100,6 +101,13 @@ public final class ReadView: ChainReader, StateReader, Sendable {
         let key = ChainSchema.MetaKey.tip
         guard let bytes = try database.get(columns.meta, key, snapshot: snapshot) else { return nil }
         return try decodeRecord(ChainTip.self, bytes, record: "tip", key: key)
+    }
+
+    /// The lowest height whose state (history and tree version) this store retains; 0 when nothing is pruned.
+    public func stateRetainedFrom() throws(StorageError) -> UInt64 {
+        let key = ChainSchema.MetaKey.stateRetainedFrom
+        guard let bytes = try database.get(columns.meta, key, snapshot: snapshot) else { return 0 }
+        return try decodeRecord(UInt64.self, bytes, record: "state retained from", key: key)
     }
 
     public func finalizedHeight() throws(StorageError) -> UInt64? {

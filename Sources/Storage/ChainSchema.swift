@@ -31,6 +31,9 @@ public enum ChainSchema {
         /// `historyKey(state key, height)` → the value a canonical block wrote (`01 ‖ value`, or `00` for a
         /// deletion): the state as of any retained height.
         public static let history = "state_history"
+        /// `BE64(height)` → the list of state keys canonical block `height` wrote: what pruning the history at
+        /// that height deletes below it.
+        public static let historyChanges = "history_changes"
     }
 
     /// Every column family of a chain store, with its tuning profile.
@@ -46,6 +49,7 @@ public enum ChainSchema {
         ColumnFamilyDescriptor(Family.addressIndex),
         ColumnFamilyDescriptor(Family.undo),
         ColumnFamilyDescriptor(Family.history, profile: .heavy),
+        ColumnFamilyDescriptor(Family.historyChanges),
     ] + StateTreeSchema.columnFamilies
 
     /// Keys of the `meta` column family.
@@ -58,6 +62,9 @@ public enum ChainSchema {
         public static let tip = Array("tip".utf8)
         /// Value: finalized height (u64 LE). Absent until a commit sets it.
         public static let finalized = Array("finalized".utf8)
+        /// Value: the lowest height whose state is retained (u64 LE): history and tree versions below it are
+        /// pruned. Absent: nothing pruned (everything from genesis is retained).
+        public static let stateRetainedFrom = Array("state-retained-from".utf8)
     }
 
     /// A state key in the history family's order-preserving, prefix-free form: each `00` byte becomes `00 FF`,
@@ -74,6 +81,29 @@ public enum ChainSchema {
             if b == 0 { out.append(0xFF) }
         }
         return out
+    }
+
+    /// A `history_changes` record: the canonical list of the written keys (each `bytes`).
+    public static func encodeKeyList(_ keys: [[UInt8]]) -> [UInt8] {
+        var w = CanonicalWriter(capacity: 4 + keys.reduce(0) { $0 + $1.count + 2 })
+        w.length(keys.count)
+        for k in keys { w.bytes(k) }
+        return w.bytes
+    }
+
+    /// Strict inverse of `encodeKeyList`.
+    static func decodeKeyList(_ bytes: [UInt8], key: [UInt8]) throws(StorageError) -> [[UInt8]] {
+        do {
+            var r = CanonicalReader(bytes)
+            let n = try r.length("keys", max: StorageLimits.maxWriteSetEntries, minElementSize: 1)
+            var out = [[UInt8]]()
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(try r.bytes("key", max: StorageLimits.maxStateKeyBytes)) }
+            try r.finish()
+            return out
+        } catch {
+            throw .corruptRecord(record: "history changes", key: key, detail: error.description)
+        }
     }
 
     /// Key of the `state_history` family: `historyKeyPrefix(key) ‖ BE64(height)`.

@@ -27,8 +27,8 @@ public final class ChainStore: Sendable {
     public let tree: StateTreeStore
     let database: Database
     let columns: ChainColumns
-    private let writer = Mutex<Void>(())
-    private let syncWrites: Bool
+    let writer = Mutex<Void>(())
+    let syncWrites: Bool
 
     /// Opens the chain store at `path`, creating it for `genesis` when the directory holds no database.
     /// Fails with `genesisMismatch` for a database of another chain, `schemaMismatch` for an unknown
@@ -185,6 +185,7 @@ public final class ChainStore: Sendable {
             if let v = e.value { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
             batch.put(cf.history, ChainSchema.historyKey(e.key, height: block.height), e.value.map { [1] + $0 } ?? [0])
         }
+        if !writeSet.entries.isEmpty { batch.put(cf.historyChanges, KeyBytes.be64(block.height), ChainSchema.encodeKeyList(keys)) }
         tree.write(treeBatch, into: batch)
         let hash = block.hash.bytes
         batch.put(cf.undo, ChainSchema.undoKey(height: block.height, hash: block.hash), undoWriter.bytes)
@@ -282,6 +283,7 @@ public final class ChainStore: Sendable {
             batch.delete(cf.history, ChainSchema.historyKey(e.key, height: tip.height))
         }
         tree.revert(version: tip.height, into: batch)
+        batch.delete(cf.historyChanges, KeyBytes.be64(tip.height))
         batch.delete(cf.undo, undoKey)
         batch.delete(cf.receipts, tip.hash.bytes)
         batch.delete(cf.canonical, ChainSchema.canonicalKey(tip.height))

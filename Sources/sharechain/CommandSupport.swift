@@ -9,6 +9,7 @@ import Primitives
 // conformance is the library's default one; it lives in the executable, the only module that parses arguments.
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LogFormat: ExpressibleByArgument {}
+extension PruningSetting: ExpressibleByArgument {}
 
 /// Sets up logging on standard error: readable text, or one JSON object per line (`--log-format json`).
 func bootstrapLogging(_ level: Logger.Level, format: LogFormat = .text) -> Logger {

@@ -29,6 +29,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Devnet load: transfers per second from the development accounts.") var load: Double?
     @Flag(help: "P2P: accept and announce loopback/private addresses in peer exchange (networks on one machine or a LAN).")
     var p2pAllowPrivate = false
+    @Option(help: "State pruning: archive (every height), default (the last --pruning-keep-heights), minimal (from the finalized height).")
+    var pruning: PruningSetting?
+    @Option(help: "Heights of state kept by --pruning default (default 10000).") var pruningKeepHeights: UInt64?
     @Option(help: "P2P: most inbound connections (default 32).") var maxInboundPeers: Int?
     @Option(help: "P2P: most outbound connections (default 8).") var maxOutboundPeers: Int?
     @Option(help: ArgumentHelp("P2P: file of node keys or host:port addresses to refuse and disconnect, re-read while running.",
@@ -56,6 +59,8 @@ struct NodeOptions: ParsableArguments {
         f.p2pMaxInbound = maxInboundPeers
         f.p2pMaxOutbound = maxOutboundPeers
         f.p2pBlockFile = p2pBlockFile
+        f.pruning = pruning
+        f.pruningKeepHeights = pruningKeepHeights
         return f
     }
 

@@ -55,3 +55,41 @@ func runTool(_ exe: String, _ args: [String]) throws -> (status: Int32, output: 
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+extension MultiProcessTests {
+    /// `--pruning minimal` keeps the state from the finalized height on and refuses older heights with a clear
+    /// error, while an archive node of the same chain answers at height 1; both serve verifiable proofs at the tip.
+    @Test(.timeLimit(.minutes(2))) func prunedNodeRefusesOldHeightsWhileAnArchiveNodeAnswers() async throws {
+        let net = try TestNetworkProcesses(genesis: try TestGenesis(validators: 1), count: 2)
+        let pruned = try net.add(0, validator: 0, peers: [])
+        pruned.extraArguments = ["--pruning", "minimal"]
+        let archive = try net.add(1, validator: nil, peers: [0])
+        archive.extraArguments = ["--pruning", "archive"]
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        let prunedRPC = try RPCClient(url: "http://127.0.0.1:\(net.ports[1])/")
+        let archiveRPC = try RPCClient(url: "http://127.0.0.1:\(net.ports[3])/")
+        let finalized = await eventually(.seconds(90), every: .milliseconds(300)) {
+            let f = (try? await prunedRPC.call("node_status"))?["finalizedHeight"]?.uint64 ?? 0
+            let h = (try? await archiveRPC.call("chain_blockNumber"))?.uint64 ?? 0
+            return f >= 8 && h >= 10
+        }
+        try #require(finalized, "no finality on the pruned node:\n\(pruned.logTail)")
+        let account = Address.encode(DevelopmentKeys.validator(0).publicKey, hrp: "shr")
+        let refused = await eventually(.seconds(30), every: .milliseconds(300)) {
+            do { _ = try await prunedRPC.call("account_get", .array([.string(account), .int(1)])); return false } catch {
+                return "\(error)".contains("-32004") || "\(error)".contains("not available")
+            }
+        }
+        #expect(refused, "the pruned node still answers at height 1")
+        let old = try await archiveRPC.call("account_get", .array([.string(account), .int(1)]))
+        #expect(old["height"]?.uint64 == 1)
+        // Both serve verifiable proofs at the tip, and the pruned node's retained range starts at its finalized height.
+        for url in ["http://127.0.0.1:\(net.ports[1])/", "http://127.0.0.1:\(net.ports[3])/"] {
+            let py = try runTool("/usr/bin/env", ["python3", Paths.root + "/tools/verify_state_proof.py", "--rpc", url, "--heights", "latest"])
+            #expect(py.status == 0, "\(url): \(py.output)")
+        }
+        let py = try runTool("/usr/bin/env", ["python3", Paths.root + "/tools/verify_state_proof.py", "--rpc", "http://127.0.0.1:\(net.ports[3])/", "--heights", "1,2,3"])
+        #expect(py.status == 0, "archive at heights 1-3: \(py.output)")
+    }
+}

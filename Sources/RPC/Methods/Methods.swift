@@ -35,7 +35,12 @@ extension RPCNode {
         let tip = try tipHeight(view)
         guard let sel = try p.block("block") else { return (view, tip) }
         let (_, height) = try resolve(sel, view)
-        return (height == tip ? view : view.state(at: height), height)
+        if height == tip { return (view, tip) }
+        let retained = try view.stateRetainedFrom()
+        guard height >= retained else {
+            throw RPCError.pruned("state at height", "this node keeps the state from height \(retained) on (pruning); ask an archive node")
+        }
+        return (view.state(at: height), height)
     }
 
     /// `state(p, view)` on a new snapshot.
