@@ -45,7 +45,7 @@ public struct NodeConfig: Codable, Sendable {
     /// P2P: most outbound connections (default 8).
     public var p2pMaxOutbound: Int?
     /// State pruning: `archive` keeps every height, `default` the last `pruningKeepHeights`, `minimal` only
-    /// from the finalized height on (Specs/storage.md §10).
+    /// from the finalized height on (Specs/storage.md §11).
     public var pruning: PruningSetting = .default
     /// Heights of state `default` pruning keeps.
     public var pruningKeepHeights: UInt64 = 10_000
@@ -108,7 +108,7 @@ public struct NodeConfig: Codable, Sendable {
     public var logLevelValue: Logger.Level { logLevel }
 }
 
-/// The `pruning` setting (Specs/storage.md §10).
+/// The `pruning` setting (Specs/storage.md §11).
 public enum PruningSetting: String, Codable, CaseIterable, Sendable {
     case archive, `default`, minimal
 }

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import Storage
 
-/// Prunes the state history and tree below the retained range after each new block (Specs/storage.md §10), a
+/// Prunes the state history and tree below the retained range after each new block (Specs/storage.md §11), a
 /// few heights per step so that block import never waits long behind it (the store serializes the two).
 public struct StatePrunerService: Service {
     public let chain: ChainService

@@ -1,7 +1,7 @@
 import Primitives
 import StateTree
 
-/// How much state history a node keeps (Specs/storage.md §10).
+/// How much state history a node keeps (Specs/storage.md §11).
 public enum PruningMode: Sendable, Equatable, CustomStringConvertible {
     /// Everything from genesis: state queries and proofs at any height.
     case archive
