@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 @testable import Node
 @testable import sharechain
+import Storage
 import TestSupport
 
 /// `--config` files with any subset of fields, unknown fields, flags over the file, and the log options.
@@ -93,12 +94,19 @@ import TestSupport
         f.p2pAddr = "127.0.0.1:2"; f.peers = ["a:1"]; f.weightsDir = "/w"; f.logLevel = .warning; f.logFormat = .json
         f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
+        f.pruning = .minimal; f.pruningKeepHeights = 77
         let data = try JSONEncoder().encode(f)
         #expect(try NodeConfigFile.decode(data) == f)
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
         #expect(Set(keys) == Set(NodeConfigFile.fieldNames))
         let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
         #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"])
+        #expect(c.pruningMode == .minimal)
+        f.pruning = .default
+        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).pruningMode == .keepRecent(77))
+        #expect(NodeConfig(dataDir: "/d").pruningMode == .keepRecent(10_000), "the default keeps 10 000 heights")
+        let bad = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"pruning": "some"}"#.utf8)) }
+        #expect(bad.message.contains("archive, default, minimal"), "\(bad.message)")
     }
 
     // MARK: - Log options
