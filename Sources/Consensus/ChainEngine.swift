@@ -91,7 +91,7 @@ public final class ChainEngine {
     /// Accumulated time per import phase.
     public private(set) var timings = ImportTimings()
     /// The last state tree version prepared (`preparedTree`).
-    private var lastTree: (parent: Hash32, writeSet: WriteSet, batch: TreeBatch)?
+    private var lastTree: (parent: Hash32, writeSet: WriteSet, batch: ChainStore.PreparedState)?
     private let clock = ContinuousClock()
 
     /// Verified transaction signatures (shared with mempool admission and sync pre-verification).
@@ -389,8 +389,8 @@ public final class ChainEngine {
     /// The state tree's next version for `ws` on the tip `parent`: the one this engine computed last for the
     /// same parent and the same write set (a block it produced, now imported), or a new one. The write set is
     /// compared whole, so a cached root never stands for other state changes.
-    func preparedTree(_ ws: WriteSet, height: UInt64, parent: Hash32) throws -> TreeBatch {
-        if let c = lastTree, c.parent == parent, c.batch.version == height, c.writeSet == ws { return c.batch }
+    func preparedTree(_ ws: WriteSet, height: UInt64, parent: Hash32) throws -> ChainStore.PreparedState {
+        if let c = lastTree, c.parent == parent, c.batch.tree.version == height, c.writeSet == ws { return c.batch }
         let batch = try store.prepareTree(writeSet: ws, height: height)
         lastTree = (parent, ws, batch)
         return batch
@@ -429,7 +429,7 @@ public final class ChainEngine {
         }
         let ws: WriteSet
         do { ws = try state.overlay.writeSet() } catch { throw .fault("write set: \(error)") }
-        let tree: TreeBatch
+        let tree: ChainStore.PreparedState
         do { tree = try preparedTree(ws, height: h.height, parent: h.parent) } catch { throw .fault("state tree: \(error)") }
         do {
             try BlockValidation.validateReceiptsRoot(h.receiptsRoot, receipts: receipts)
@@ -454,7 +454,7 @@ public final class ChainEngine {
         let finalized: UInt64
         do { finalized = max(finalizedHeight, try Ledger.finality(of: state).finalized.height) } catch { throw .fault("finality: \(error)") }
         let t2 = clock.now
-        do { try store.commit(record, writeSet: ws, tree: tree, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
+        do { try store.commit(record, writeSet: ws, prepared: tree, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
         let t3 = clock.now
         timings.blocks += 1
         timings.transactions += block.transactions.count

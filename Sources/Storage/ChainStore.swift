@@ -98,14 +98,24 @@ public final class ChainStore: Sendable {
 
     // MARK: - Writes
 
+    /// A block's state tree version computed before its commit (`prepareTree`), with the previous values of the
+    /// written keys that both the tree update and the undo record need.
+    public struct PreparedState: Sendable {
+        /// The tree version; its `rootHash` is the block's `stateRoot`.
+        public let tree: TreeBatch
+        let keys: [[UInt8]]
+        let previous: [[UInt8]?]
+        public var rootHash: Hash32 { tree.rootHash }
+    }
+
     /// The state tree's version `height` after `writeSet` is applied to the latest committed state (version
     /// `height − 1`; the empty tree for genesis), computed and not written: its `rootHash` is the block's
     /// `stateRoot`. Pass it to `commit` with the same write set. The previous values of the written keys serve
     /// as hints that spare the update most leaf reads (`TreeUpdate`).
-    public func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> TreeBatch {
+    public func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> PreparedState {
         let keys = writeSet.entries.map(\.key)
         let previous = try database.multiGet(columns.state, keys, sortedInput: true)
-        return try prepareTree(writeSet: writeSet, height: height, previous: previous)
+        return PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
     }
 
     private func prepareTree(writeSet: WriteSet, height: UInt64, previous: [[UInt8]?]) throws(StorageError) -> TreeBatch {
@@ -122,19 +132,19 @@ public final class ChainStore: Sendable {
 
     /// Appends `block` to the canonical chain and applies `writeSet` to the state, in one synced batch
     /// that also records the undo data, the block's parts, the state tree's new version (`tree`, from
-    /// `prepareTree` with the same write set; computed here when nil), the canonical, transaction and address
+    /// `prepareTree` with the same write set; computed here when nil or for other keys), the canonical, transaction and address
     /// indexes, the new tip and (when given) the new finalized height. Genesis is the commit at height 0
     /// with parent `.zero`.
     ///
     /// The block must extend the tip. `finalizedHeight` must not decrease nor exceed the block's height;
     /// when it advances, undo records at or below it are deleted (those blocks can no longer be reverted).
-    public func commit(_ block: BlockRecord, writeSet: WriteSet, tree: TreeBatch? = nil, finalizedHeight: UInt64? = nil) throws(StorageError) {
+    public func commit(_ block: BlockRecord, writeSet: WriteSet, prepared: PreparedState? = nil, finalizedHeight: UInt64? = nil) throws(StorageError) {
         try writer.withLock { (_: inout Void) throws(StorageError) in
-            try commitLocked(block, writeSet: writeSet, tree: tree, finalizedHeight: finalizedHeight)
+            try commitLocked(block, writeSet: writeSet, prepared: prepared, finalizedHeight: finalizedHeight)
         }
     }
 
-    private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, tree given: TreeBatch?, finalizedHeight: UInt64?) throws(StorageError) {
+    private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, prepared: PreparedState?, finalizedHeight: UInt64?) throws(StorageError) {
         let tip = try current.tip()
         if let tip {
             guard block.height == tip.height &+ 1, block.parent == tip.hash, tip.height < UInt64.max else {
@@ -155,9 +165,17 @@ public final class ChainStore: Sendable {
 
         // The undo record needs every touched key's value before this block: one batched lookup.
         let keys = writeSet.entries.map(\.key)
-        let previous = try database.multiGet(columns.state, keys, sortedInput: true)
+        // Prepared for this write set on this tip (nothing else commits in between: one writer), its previous
+        // values are still the state's; otherwise read them now.
+        let previous: [[UInt8]?]
         let treeBatch: TreeBatch
-        if let given { treeBatch = given } else { treeBatch = try prepareTree(writeSet: writeSet, height: block.height, previous: previous) }
+        if let prepared, prepared.keys == keys {
+            previous = prepared.previous
+            treeBatch = prepared.tree
+        } else {
+            previous = try database.multiGet(columns.state, keys, sortedInput: true)
+            treeBatch = try prepareTree(writeSet: writeSet, height: block.height, previous: previous)
+        }
         guard treeBatch.version == block.height else {
             throw .corruptRecord(record: "state tree batch", key: KeyBytes.be64(block.height), detail: "for version \(treeBatch.version)")
         }
