@@ -154,3 +154,21 @@ extension Database {
         return snapshot.readOptions
     }
 }
+
+extension Database {
+    /// Compacts every column family over its whole key range (drops deleted and overwritten entries from the
+    /// files). Slow; for tools and measurements (disk use after pruning), not for the node's hot path.
+    public func compactAll() throws(StorageError) {
+        try withOpen { (h: OpenHandles) throws(StorageError) in
+            for name in columnFamilyNames {
+                let handle = try handle(try columnFamily(name), in: h)
+                rocksdb_compact_range_cf(h.db, handle, nil, 0, nil, 0)
+            }
+        }
+    }
+}
+
+extension ChainStore {
+    /// Compacts the whole database (`Database.compactAll`).
+    public func compact() throws(StorageError) { try database.compactAll() }
+}
