@@ -198,6 +198,8 @@ import TestSupport
         }
         #expect(try view.canonicalHash(at: tip.height + 1) == nil)
         #expect(difference(try view.dumpState(), model.dump()) == nil, "state at \(tip) differs from the replay")
+        // The history agrees: the state as of the tip, read from it, is the state.
+        #expect(difference(try view.state(at: tip.height).scan(prefix: [], after: nil, limit: .max), model.dump()) == nil, "history at \(tip)")
         // The state tree is at the same block: its tip version is the root of exactly this state.
         let treeRoot = try store.tree.rootHash(version: tip.height, snapshot: view.snapshot)
         #expect(treeRoot == (try StateTree.root(of: model.dump().map { TreeUpdate(key: $0.key, value: $0.value) })), "state tree at \(tip)")

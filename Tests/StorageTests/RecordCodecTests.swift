@@ -76,6 +76,9 @@ import Testing
             if let t = try? ChainTip(canonicalEncoding: bytes) { #expect(t.canonicalEncoding == bytes) }
             if let b = try? BlockInfo(canonicalEncoding: bytes) { #expect(b.canonicalEncoding == bytes) }
             _ = try? ReadView.decodeAddressEntry(key: bytes, value: bytes)
+            if let (key, height) = ChainSchema.decodeHistoryKey(bytes) { #expect(ChainSchema.historyKey(key, height: height) == bytes) }
+            if let keys = try? ChainSchema.decodeKeyList(bytes, key: []) { #expect(ChainSchema.encodeKeyList(keys) == bytes) }
+            _ = try? HistoricalState.decodeValue(bytes, key: [])
         }
     }
 
@@ -88,6 +91,8 @@ import Testing
         #expect(ChainSchema.undoKey(height: 3, hash: h) == [0, 0, 0, 0, 0, 0, 0, 3] + h.bytes)
         #expect(ChainSchema.addressKey(h, height: 1, position: 0x0A0B) == h.bytes + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x0A, 0x0B])
         #expect(ChainSchema.version.canonicalEncoding == [2, 0, 0, 0])
+        #expect(ChainSchema.historyKey([0, 7], height: 0x0102) == [0, 0xFF, 7, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2])
+        #expect(ChainSchema.encodeKeyList([[7], []]) == [2, 1, 7, 0])
         let undo = UndoRecord(height: 2, parent: h, state: [.init(key: [7], previous: []), .init(key: [], previous: nil)], transactions: [])
         // format, height, parent, 2 entries: ([7], present []), ([], absent), then 0 transactions.
         #expect(undo.canonicalEncoding == [1] + [2, 0, 0, 0, 0, 0, 0, 0] + h.bytes + [2, 1, 7, 1, 0, 0, 0] + [0])
