@@ -285,6 +285,11 @@ public final class PostgresSink: Sendable {
                 buffer.writeStaticString("\\N")
                 continue
             }
+            // Most values (numbers, hex, addresses) need no escape: one copy.
+            if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+                buffer.writeString(value)
+                continue
+            }
             for byte in value.utf8 {
                 switch byte {
                 case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")

@@ -273,6 +273,24 @@ func withRPCServer<T: Sendable>(_ chain: ChainService, _ body: (String) async th
         // A database from a newer build is refused.
         try await sink.run("INSERT INTO schema_version (version, description) VALUES (999, 'future')")
         await #expect(throws: IndexerError.schemaTooNew(stored: 999, supported: IndexerSchema.version)) { try await sink.migrate() }
+        // COPY text format: backslashes, tabs, newlines and NULL survive the round trip.
+        try await sink.execute("CREATE TABLE escapes (id integer PRIMARY KEY, t text, j jsonb, b bytea)")
+        var rows = TableRows("escapes", [("id", "integer"), ("t", "text"), ("j", "jsonb"), ("b", "bytea")])
+        let tricky = "a\\b\tc\nd\re \\N ü"
+        rows.add(["1", tricky, JSONWriter.string(.object(["k": .string(tricky)])), "\\xdeadbeef"])
+        rows.add(["2", nil, nil, nil])
+        try await sink.copy(rows)
+        #expect(try await sink.scalar("SELECT t FROM escapes WHERE id = 1") == tricky)
+        #expect(try await sink.scalar("SELECT j->>'k' FROM escapes WHERE id = 1") == tricky)
+        #expect(try await sink.scalar("SELECT encode(b, 'hex') FROM escapes WHERE id = 1") == "deadbeef")
+        #expect(try await sink.scalar("SELECT t IS NULL AND j IS NULL FROM escapes WHERE id = 2") == "true")
+        var inserted = TableRows("escapes", [("id", "integer"), ("t", "text"), ("j", "jsonb"), ("b", "bytea")])
+        inserted.add(["3", tricky, "[1]", "\\x00ff"])
+        inserted.add(["1", "ignored", nil, nil])
+        try await sink.insert(inserted, onConflict: "DO NOTHING")
+        #expect(try await sink.scalar("SELECT t FROM escapes WHERE id = 3") == tricky)
+        #expect(try await sink.scalar("SELECT t FROM escapes WHERE id = 1") == tricky)
+        #expect(try await sink.scalar("SELECT encode(b, 'hex') FROM escapes WHERE id = 3") == "00ff")
         await sink.close()
         // PostgreSQL down: a clear error, not a crash.
         pg.stop()
