@@ -29,16 +29,20 @@ public struct TableRows: Sendable, Equatable {
 public struct RowUpdate: Sendable, Equatable {
     /// Parameterized SQL (`$1`…), every parameter bound as text and cast in the statement.
     public let sql: String
+    /// The parameters' text values (nil is NULL).
     public let binds: [String?]
 }
 
 /// Everything one block writes: its rows per table and the updates of earlier rows, derived from the node's
 /// `chain_getBlockByNumber` (full transactions) and `chain_getBlockResults` answers.
 public struct BlockRows: Sendable {
+    /// The block's height.
     public let height: UInt64
     /// The block hash as 0x-hex (what the node reports).
     public let hash: String
+    /// Its parent's hash (0x-hex).
     public let parent: String
+    /// Transactions in the block.
     public let transactionCount: Int
     /// Tables written with COPY (rows no earlier block can hold).
     public internal(set) var appended: [TableRows]

@@ -45,7 +45,9 @@ public struct SyncReport: Sendable, Equatable {
 /// (a reorg), it walks down to the highest height where the indexed hash equals the node's canonical hash
 /// and rolls every table back to it in one transaction, then continues up the new branch.
 public final class ChainIndexer: Sendable {
+    /// The node it follows.
     public let source: NodeSource
+    /// The database it writes.
     public let sink: PostgresSink
     let configuration: IndexerConfiguration
     let logger: Logger
@@ -123,9 +125,16 @@ public final class ChainIndexer: Sendable {
             }
             idle = 0
             var parent = local?.hash
-            for b in blocks {
+            writing: for b in blocks {
                 if let p = parent, b.parent != p { break }  // a reorg: the next round rolls back
-                try await sink.apply(b, chainId: chainId)
+                do throws(IndexerError) {
+                    try await sink.apply(b, chainId: chainId)
+                } catch {
+                    // Another indexer wrote to this database in between: re-read its state and go on from there.
+                    guard case .indexedTipMoved(let why) = error else { throw error }
+                    logger.warning("indexed tip moved, re-reading it", metadata: ["detail": "\(why)"])
+                    break writing
+                }
                 parent = b.hash
                 report.blocks += 1
                 report.transactions += b.transactionCount

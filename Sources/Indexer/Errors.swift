@@ -19,6 +19,9 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
     case reorgBelowIndexedHistory(height: UInt64)
     /// The run was cancelled (shutdown).
     case cancelled
+    /// `indexer_state` is not the parent of the block being written (another indexer on the same database
+    /// moved it): nothing was written; the caller re-reads the state and continues.
+    case indexedTipMoved(String)
 
     public var description: String {
         switch self {
@@ -32,6 +35,7 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
         case .reorgBelowIndexedHistory(let h):
             return "the node's chain differs from the indexed one at every height down to \(h): the database belongs to another history"
         case .cancelled: return "cancelled"
+        case .indexedTipMoved(let m): return "the indexed tip moved under this indexer: \(m)"
         }
     }
 }

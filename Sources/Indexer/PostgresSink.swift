@@ -117,8 +117,11 @@ public final class PostgresSink: Sendable {
 
     /// What the database holds: the chain id (0x-hex) and the last indexed block; nil before the first block.
     public struct IndexedTip: Sendable, Equatable {
+        /// The chain id (0x-hex) the database indexes.
         public let chainId: String
+        /// Height of the last indexed block.
         public let height: UInt64
+        /// Its hash (0x-hex).
         public let hash: String
     }
 
@@ -162,16 +165,17 @@ public final class PostgresSink: Sendable {
     // MARK: Writes
 
     /// Writes one block in one transaction, moving `indexer_state` to it. The indexed tip must be the block's
-    /// parent (or nothing, for genesis): otherwise nothing is written and `stateMismatch` is thrown.
+    /// parent (or nothing, for genesis): otherwise nothing is written and `indexedTipMoved` is thrown.
     public func apply(_ block: BlockRows, chainId: String) async throws(IndexerError) {
         try await transaction { () async throws(IndexerError) in
             let tip = try await lockedTip()
             if let tip {
-                guard tip.height &+ 1 == block.height, tip.hash == block.parent, tip.chainId == chainId else {
-                    throw .postgres("indexer_state is at \(tip.height) \(tip.hash), block \(block.height) has parent \(block.parent): another writer?")
+                guard tip.chainId == chainId else { throw .wrongChain(stored: tip.chainId, node: chainId) }
+                guard tip.height &+ 1 == block.height, tip.hash == block.parent else {
+                    throw .indexedTipMoved("indexer_state is at \(tip.height) \(tip.hash), block \(block.height) has parent \(block.parent)")
                 }
             } else {
-                guard block.height == 0 else { throw .postgres("nothing indexed yet, but block \(block.height) is not genesis") }
+                guard block.height == 0 else { throw .indexedTipMoved("nothing indexed yet, but block \(block.height) is not genesis") }
             }
             for t in block.appended { try await copy(t) }
             for t in block.inserted { try await insert(t, onConflict: "DO NOTHING") }

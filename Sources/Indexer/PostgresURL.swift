@@ -5,12 +5,18 @@ import PostgresNIO
 /// `postgresql://`). Percent-escapes in user and password are decoded. TLS is not used (the database is
 /// expected on loopback or a private network); `?sslmode=disable` is accepted and ignored.
 public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
+    /// Server host name or address.
     public var host: String
+    /// Server port (5432 by default).
     public var port: Int
+    /// Role to log in as.
     public var username: String
+    /// Password, nil for trust or peer authentication.
     public var password: String?
+    /// Database name.
     public var database: String
 
+    /// A target from its parts.
     public init(host: String, port: Int = 5432, username: String, password: String? = nil, database: String) {
         self.host = host
         self.port = port

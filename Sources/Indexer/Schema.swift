@@ -3,8 +3,11 @@
 public enum IndexerSchema {
     /// One schema change.
     public struct Migration: Sendable {
+        /// The version the database is at after it.
         public let version: Int
+        /// What it changes (recorded in `schema_version`).
         public let description: String
+        /// Its SQL statements, run in one transaction.
         public let statements: [String]
     }
 

@@ -263,6 +263,31 @@ func withRPCServer<T: Sendable>(_ chain: ChainService, _ body: (String) async th
         }
     }
 
+    /// Two indexers on one database (an operator mistake) serialize on `indexer_state`: the rows equal one run's.
+    @Test func twoIndexersOnOneDatabaseWriteEachBlockOnce() async throws {
+        let pg = try PostgresServer(label: "indexer-two")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let chain = try IndexedChain(genesis: genesis, label: "indexer-two-chain")
+        try await chain.produce(through: 150, perBlock: 4)
+        let shared = try pg.createDatabase("shared")
+        let single = try pg.createDatabase("single")
+        try await withRPCServer(chain.service) { rpc in
+            let first = try await self.indexer(rpc, shared)
+            let second = try await self.indexer(rpc, shared)
+            async let a = first.syncToTip()
+            async let b = second.syncToTip()
+            let (ra, rb) = try await (a, b)
+            #expect(ra.height == 150 && rb.height == 150)
+            #expect(ra.blocks + rb.blocks == 151, "\(ra.blocks) + \(rb.blocks) blocks written")
+            let reference = try await self.indexer(rpc, single)
+            try await reference.syncToTip()
+            #expect(try await first.sink.checksums() == (try await reference.sink.checksums()))
+            await first.close()
+            await second.close()
+            await reference.close()
+        }
+    }
+
     @Test func migrationsAreRecordedAndGarbageIsRefusedClearly() async throws {
         let pg = try PostgresServer(label: "indexer-misc")
         let url = try pg.createDatabase("misc")
