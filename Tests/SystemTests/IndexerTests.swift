@@ -120,6 +120,13 @@ func withRPCServer<T: Sendable>(_ chain: ChainService, _ body: (String) async th
             let again = try await ix.syncToTip()
             #expect(again.blocks == 0 && again.rolledBack == 0)
             let before = try await ix.sink.checksums()
+            // Account 0 sends in every block of this branch; the competing branch never names it.
+            let client = try RPCClient(url: rpc)
+            let account0 = Address.encode(DevelopmentKeys.account(0).publicKey, hrp: genesis.genesis.addressPrefix)
+            func history(_ params: JSONObject) async throws -> [JSON] {
+                try #require(try await client.call("account_getHistory", .object(params))["items"]?.array)
+            }
+            #expect(try await history(["address": .string(account0), "fromHeight": .int(34), "limit": .int(100)]).count >= 3)
 
             // A longer competing branch from height 33: other senders, so different blocks.
             let b = try IndexedChain(genesis: genesis, label: "indexer-b")
@@ -136,6 +143,13 @@ func withRPCServer<T: Sendable>(_ chain: ChainService, _ body: (String) async th
                 _ = await a.service.importBlock(block)
             }
             #expect(await a.service.status().tipHash == (await b.service.status().tipHash), "A did not switch to B's branch")
+
+            // The node's address event index lost the reverted blocks' entries and kept the common prefix's.
+            #expect(try await history(["address": .string(account0), "fromHeight": .int(34), "limit": .int(100)]).isEmpty)
+            let kept = try await history(["address": .string(account0), "toHeight": .int(33), "limit": .int(100), "order": "asc"])
+            #expect(!kept.isEmpty && kept.allSatisfy { ($0["blockHeight"]?.uint64 ?? .max) <= 33 })
+            let account5 = Address.encode(DevelopmentKeys.account(5).publicKey, hrp: genesis.genesis.addressPrefix)
+            #expect(try await history(["address": .string(account5), "fromHeight": .int(34), "kinds": .array(["transfer"]), "limit": .int(100)]).count >= 10)
 
             let afterReorg = try await ix.syncToTip()
             #expect(afterReorg.rolledBack == 7)
