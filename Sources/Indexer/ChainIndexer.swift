@@ -52,6 +52,8 @@ public final class ChainIndexer: Sendable {
     let configuration: IndexerConfiguration
     let logger: Logger
     private let progress = Mutex(Progress())
+    /// The node's chain id once `prepare` has checked it and stored the pools (once per indexer).
+    private let preparedChainId = Mutex<String?>(nil)
 
     struct Progress {
         var blocks = 0
@@ -88,9 +90,11 @@ public final class ChainIndexer: Sendable {
     /// Checks the database against the node's chain id and refreshes the pools; returns the chain id.
     @discardableResult
     public func prepare() async throws(IndexerError) -> String {
+        if let known = preparedChainId.withLock({ $0 }) { return known }
         let chainId = try await source.chainId()
         if let tip = try await sink.indexedTip(), tip.chainId != chainId { throw .wrongChain(stored: tip.chainId, node: chainId) }
         try await sink.upsertPools(try await source.pools())
+        preparedChainId.withLock { $0 = chainId }
         return chainId
     }
 
