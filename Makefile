@@ -14,7 +14,7 @@ JOBS ?= $(shell nproc)
 # machine. `--filter`/`--skip` match the target's module name.
 SYSTEM_TESTS = SystemTests
 
-.PHONY: setup build test devnet bench verifier-release reliability fuzz clean ledger-vectors ledger-check
+.PHONY: setup build test devnet bench bench-indexer verifier-release reliability fuzz clean ledger-vectors ledger-check
 
 setup:
 	@tools/setup
@@ -52,6 +52,10 @@ bench: setup
 	$(SWIFT) build -c release -j $(JOBS) --product sharechain-bench
 	.build/release/sharechain-bench all
 	tools/bench-rpc
+
+# Indexer backfill into a throwaway PostgreSQL cluster beside a raw COPY of the same rows (Specs/indexer.md §6).
+bench-indexer: setup
+	JOBS=$(JOBS) tools/bench-indexer
 
 # The canonical executor must agree bit for bit with the numpy reference under -O as well as -Onone.
 verifier-release: setup

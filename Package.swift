@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node -> sharechain, sharechain-bench
+//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node, Indexer -> sharechain, sharechain-bench
 
 import PackageDescription
 
@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "StateTree", targets: ["StateTree"]),
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "RPC", targets: ["RPC"]),
+        .library(name: "Indexer", targets: ["Indexer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -39,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // Already in the graph (Hummingbird's dependencies build it); P2P uses its X25519 (Sources/P2P/Noise).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Indexer: the PostgreSQL wire protocol (COPY FROM STDIN, transactions) for `sharechain indexer`.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System libraries (Debian: librocksdb-dev, libsecp256k1-dev, libssl-dev; installed by tools/setup).
@@ -141,6 +144,21 @@ let package = Package(
             plugins: ["EmbedDocuments"]
         ),
 
+        // `sharechain indexer`: follows a node over JSON-RPC and WebSocket and writes the chain into PostgreSQL
+        // (Specs/indexer.md). Above the RPC client layer; nothing below imports it.
+        .target(
+            name: "Indexer",
+            dependencies: [
+                "Primitives", "RPC",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Documents whose source of truth lives outside a module's folder (Specs/openrpc.json, Genesis/*.json),
         // compiled into the module as string constants at build time: one copy in the repository, and a binary
         // that needs no resource bundle beside it. The plugin runs tools/embed-text.sh (POSIX sh).
@@ -159,6 +177,7 @@ let package = Package(
                 "Node",
                 "P2P",
                 "RPC",
+                "Indexer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -180,6 +199,8 @@ let package = Package(
                 "Verifier",
                 "CBaseline",
                 "RPC",
+                "Indexer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // The raw HTTP baselines of `sharechain-bench rpc-server` (tools/bench-rpc).
@@ -311,7 +332,8 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC", "Verifier", "TestSupport",
+                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "RPC", "Verifier", "TestSupport", "Indexer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

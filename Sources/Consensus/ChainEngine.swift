@@ -448,7 +448,8 @@ public final class ChainEngine {
         }
         let record = BlockRecord(hash: block.hash, height: h.height, parent: h.parent, header: block.signedHeader.canonicalEncoding,
                                  body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
-                                 transactions: Self.indexEntries(block.transactions, receipts))
+                                 transactions: Self.indexEntries(block.transactions, receipts),
+                                 addressEvents: Self.addressEventEntries(block.transactions, receipts))
         // Finality is the gadget's (Specs/consensus.md §8): the finalized checkpoint of this block's state. The
         // depth rule is only the `safe` label now; it never stops a reorg.
         let finalized: UInt64
@@ -481,6 +482,27 @@ public final class ChainEngine {
             let unique = keys.filter { seen.insert($0).inserted }
             return TxIndexEntry(txHash: tx.id, position: UInt32(i), addresses: unique.map(\.rawValue))
         }
+    }
+
+    /// Address event history entries (Specs/storage.md §1): every event of every receipt, filed under each
+    /// key the event names and, for a transaction's receipt, under its sender (an escrow top-up names no
+    /// key but concerns its owner, who sent it). The block-processing receipt comes last (index = count).
+    static func addressEventEntries(_ txs: [SignedTransaction], _ receipts: [Receipt]) -> [AddressEventEntry] {
+        var out = [AddressEventEntry]()
+        for (ri, receipt) in receipts.enumerated() {
+            let tx: SignedTransaction? = ri < txs.count ? txs[ri] : nil
+            for (ei, event) in receipt.events.enumerated() {
+                var keys = event.involvedKeys
+                if let sender = tx?.transaction.sender { keys.append(sender) }
+                var seen = Set<PublicKey>()
+                let pool = event.pool, worker = event.worker?.rawValue, kind = event.kindCode
+                for k in keys where seen.insert(k).inserted {
+                    out.append(AddressEventEntry(address: k.rawValue, receipt: UInt32(ri), event: UInt32(ei), kind: kind, pool: pool,
+                                                 worker: worker, txHash: tx?.id))
+                }
+            }
+        }
+        return out
     }
 
     // MARK: - Production
@@ -550,6 +572,57 @@ public final class ChainEngine {
 }
 
 extension Event {
+    /// Event names in tag order: the kind code of an event (its canonical encoding's tag, Specs/encoding.md)
+    /// is its index here. The address event index stores the code; RPC filters by name.
+    public static let kindNames: [String] = [
+        "transfer", "feePaid", "bonded", "unbondingStarted", "unbonded", "slashed", "jailed", "unjailed", "tombstoned",
+        "escrowOpened", "escrowToppedUp", "escrowClosed", "usageClaimed", "sharesCommitted", "ticketSelected", "ticketRevealed",
+        "revealWithheld", "fraudProven", "fraudRejected", "sharesForfeited", "escrowUnlocking", "windowSettled", "payoutCredited",
+        "escrowAllocated", "fraudCommitted", "fraudClaimOpened", "bountyPaid", "fraudBondReturned", "fraudBondBurned", "ticketVoided",
+        "passReused", "refundCredited", "voteCounted", "checkpointJustified", "checkpointFinalized",
+    ]
+
+    /// Kind code of an event name, nil for an unknown name.
+    public static func kindCode(named name: String) -> UInt16? { kindCodes[name] }
+
+    private static let kindCodes: [String: UInt16] = Dictionary(
+        uniqueKeysWithValues: kindNames.enumerated().map { ($1, UInt16($0)) })
+
+    /// This event's kind code (its canonical encoding's tag byte).
+    public var kindCode: UInt16 { Self.kindCodes[name] ?? UInt16.max }
+
+    /// The pool an event concerns, if it names one (directly or through a worker role).
+    public var pool: UInt32? {
+        switch self {
+        case .escrowOpened(_, _, let p, _, _), .usageClaimed(_, _, let p, _, _, _, _, _), .sharesCommitted(_, _, let p, _, _, _, _),
+             .sharesForfeited(let p, _, _), .windowSettled(let p, _, _), .payoutCredited(let p, _, _, _, _), .refundCredited(let p, _, _, _, _):
+            return p
+        case .bonded(_, let r, _), .unbondingStarted(_, let r, _, _, _), .unbonded(_, let r, _, _), .slashed(_, let r, _, _, _),
+             .jailed(_, let r, _), .unjailed(_, let r):
+            if case .worker(let p) = r { return p }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// The worker an event concerns, if it names one (a payee, a committing or convicted worker, or a staker
+    /// in a worker role).
+    public var worker: PublicKey? {
+        switch self {
+        case .usageClaimed(_, let k, _, _, _, _, _, _), .sharesCommitted(_, let k, _, _, _, _, _), .revealWithheld(_, let k),
+             .fraudProven(_, let k, _, _), .sharesForfeited(_, let k, _), .payoutCredited(_, _, let k, _, _), .refundCredited(_, _, let k, _, _),
+             .escrowAllocated(_, let k, _), .ticketVoided(_, let k), .passReused(_, let k):
+            return k
+        case .bonded(let k, let r, _), .unbondingStarted(let k, let r, _, _, _), .unbonded(let k, let r, _, _), .slashed(let k, let r, _, _, _),
+             .jailed(let k, let r, _), .unjailed(let k, let r):
+            if case .worker = r { return k }
+            return nil
+        default:
+            return nil
+        }
+    }
+
     /// Public keys an event concerns (for the per-address index).
     public var involvedKeys: [PublicKey] {
         switch self {

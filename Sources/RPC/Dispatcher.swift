@@ -11,6 +11,9 @@ public enum RPCLimits {
     public static let maxPageSize = 100
     /// Largest `count` of range methods (`chain_getHeaders`, `validator_getSchedule`).
     public static let maxRange = 100
+    /// Most address event index entries one `account_getHistory` page reads: a selective filter returns a
+    /// short page (with a cursor) rather than scanning an unbounded history.
+    public static let historyScanEntries = 10_000
 }
 
 /// Which transport a call arrived on.

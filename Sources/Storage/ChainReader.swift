@@ -27,13 +27,19 @@ public protocol ChainReader: Sendable {
     /// One page of an address's transactions on the canonical chain, continuing strictly after
     /// `cursor` in `order`.
     func addressTransactions(_ address: Hash32, after cursor: AddressTxCursor?, limit: Int, order: ScanOrder) throws -> AddressTxPage
+    /// One page of an address's event history on the canonical chain (every event that touches it),
+    /// continuing strictly after `cursor` in `order`, keeping the events `filter` matches. At most
+    /// `scanLimit` index entries are read per page, so a selective filter may return a short page with a
+    /// `nextCursor` (the last entry read).
+    func addressEvents(_ address: Hash32, after cursor: AddressEventCursor?, filter: AddressEventFilter, limit: Int, order: ScanOrder,
+                       scanLimit: Int) throws -> AddressEventPage
     /// The undo record of a canonical block above the finalized height.
     func undoRecord(height: UInt64, hash: Hash32) throws -> UndoRecord?
 }
 
 /// The column family handles of a chain store.
 struct ChainColumns: Sendable {
-    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, undo, history, historyChanges: ColumnFamily
+    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, addressEvents, undo, history, historyChanges: ColumnFamily
 
     init(_ db: Database) throws(StorageError) {
         typealias F = ChainSchema.Family
@@ -46,6 +52,7 @@ struct ChainColumns: Sendable {
         canonical = try db.columnFamily(F.canonical)
         txIndex = try db.columnFamily(F.txIndex)
         addressIndex = try db.columnFamily(F.addressIndex)
+        addressEvents = try db.columnFamily(F.addressEvents)
         undo = try db.columnFamily(F.undo)
         history = try db.columnFamily(F.history)
         historyChanges = try db.columnFamily(F.historyChanges)
@@ -194,6 +201,79 @@ public final class ReadView: ChainReader, StateReader, Sendable {
         }
         let txHash = try decodeRecord(Hash32.self, value, record: "address index", key: key)
         return AddressTxEntry(height: height, position: position, txHash: txHash)
+    }
+
+    public func addressEvents(
+        _ address: Hash32, after cursor: AddressEventCursor? = nil, filter: AddressEventFilter = AddressEventFilter(), limit: Int,
+        order: ScanOrder = .descending, scanLimit: Int = 10_000
+    ) throws(StorageError) -> AddressEventPage {
+        guard limit > 0 else { return AddressEventPage(items: [], nextCursor: nil) }
+        let lowHeight = filter.fromHeight ?? 0
+        let highHeight = filter.toHeight ?? .max
+        guard lowHeight <= highHeight else { return AddressEventPage(items: [], nextCursor: nil) }
+        let low = ChainSchema.addressEventKey(address, height: lowHeight, receipt: 0, event: 0)
+        let high = ChainSchema.addressEventKey(address, height: highHeight, receipt: .max, event: .max)
+        let it = try database.makeIterator(columns.addressEvents, prefix: address.bytes, snapshot: snapshot)
+        // Where to start: after the cursor, clamped to the height range.
+        if order == .ascending {
+            var start = low
+            if let c = cursor {
+                let k = ChainSchema.addressEventKey(address, height: c.height, receipt: c.receipt, event: c.event)
+                if k.lexicographicallyPrecedes(low) == false { start = k }
+            }
+            it.seek(start)
+            if let c = cursor, it.keyEquals(ChainSchema.addressEventKey(address, height: c.height, receipt: c.receipt, event: c.event)) { it.next() }
+        } else {
+            var start = high
+            if let c = cursor {
+                let k = ChainSchema.addressEventKey(address, height: c.height, receipt: c.receipt, event: c.event)
+                if k.lexicographicallyPrecedes(high) { start = k }
+            }
+            it.seekForPrev(start)
+            if let c = cursor, it.keyEquals(ChainSchema.addressEventKey(address, height: c.height, receipt: c.receipt, event: c.event)) { it.prev() }
+        }
+        var items: [AddressEventItem] = []
+        var scanned = 0
+        var lastScanned: AddressEventCursor?
+        var more = false
+        while it.isValid {
+            guard let key = it.key(), let value = it.value() else { break }
+            let inRange = order == .ascending ? !high.lexicographicallyPrecedes(key) : !key.lexicographicallyPrecedes(low)
+            guard inRange else { break }
+            // One more matching entry than asked for, or the scan budget spent: another page exists.
+            if scanned >= max(scanLimit, limit) {
+                more = true
+                break
+            }
+            let item = try Self.decodeAddressEvent(key: key, value: value)
+            scanned += 1
+            if filter.matches(AddressEventValue(kind: item.kind, pool: item.pool, worker: item.worker, txHash: item.txHash)) {
+                if items.count == limit {
+                    more = true
+                    break
+                }
+                items.append(item)
+            }
+            lastScanned = item.cursor
+            if order == .ascending { it.next() } else { it.prev() }
+        }
+        try it.checkStatus()
+        guard more else { return AddressEventPage(items: items, nextCursor: nil) }
+        // A full page continues after its last item; a short one after the last entry it read.
+        return AddressEventPage(items: items, nextCursor: items.count == limit ? items.last?.cursor : lastScanned)
+    }
+
+    static func decodeAddressEvent(key: [UInt8], value: [UInt8]) throws(StorageError) -> AddressEventItem {
+        guard key.count == ChainSchema.addressEventKeyLength,
+            let height = KeyBytes.readBE(UInt64.self, key, at: 32),
+            let receipt = KeyBytes.readBE(UInt32.self, key, at: 40),
+            let event = KeyBytes.readBE(UInt32.self, key, at: 44)
+        else {
+            throw .corruptRecord(record: "address event index", key: key,
+                                 detail: "key of \(key.count) bytes, expected \(ChainSchema.addressEventKeyLength)")
+        }
+        let v = try decodeRecord(AddressEventValue.self, value, record: "address event index", key: key)
+        return AddressEventItem(height: height, receipt: receipt, event: event, kind: v.kind, pool: v.pool, worker: v.worker, txHash: v.txHash)
     }
 
     public func undoRecord(height: UInt64, hash: Hash32) throws(StorageError) -> UndoRecord? {

@@ -26,6 +26,9 @@ public enum ChainSchema {
         public static let txIndex = "tx_index"
         /// Address ‖ height BE ‖ position BE → transaction hash, canonical chain only.
         public static let addressIndex = "address_index"
+        /// Address ‖ height BE ‖ receipt BE ‖ event BE → event summary (kind, pool, worker, transaction):
+        /// every event of a canonical block that touches the address (schema version 2).
+        public static let addressEvents = "address_events"
         /// Height BE ‖ block hash → undo record of a canonical block above the finalized height.
         public static let undo = "undo"
         /// `historyKey(state key, height)` → the value a canonical block wrote (`01 ‖ value`, or `00` for a
@@ -47,6 +50,7 @@ public enum ChainSchema {
         ColumnFamilyDescriptor(Family.canonical),
         ColumnFamilyDescriptor(Family.txIndex),
         ColumnFamilyDescriptor(Family.addressIndex),
+        ColumnFamilyDescriptor(Family.addressEvents),
         ColumnFamilyDescriptor(Family.undo),
         ColumnFamilyDescriptor(Family.history, profile: .heavy),
         ColumnFamilyDescriptor(Family.historyChanges),
@@ -151,6 +155,21 @@ public enum ChainSchema {
 
     /// Length of an address index key.
     public static let addressKeyLength = 44
+
+    /// Key of the `address_events` column family: address ‖ height BE ‖ receipt index BE ‖ event index BE
+    /// (48 bytes), so one address's events are contiguous and ordered by chain position (block, then the
+    /// receipt in block order, the block-processing receipt last, then the event within its receipt).
+    public static func addressEventKey(_ address: Hash32, height: UInt64, receipt: UInt32, event: UInt32) -> [UInt8] {
+        var k = address.bytes
+        k.reserveCapacity(addressEventKeyLength)
+        k.append(contentsOf: KeyBytes.be64(height))
+        k.append(contentsOf: KeyBytes.be32(receipt))
+        k.append(contentsOf: KeyBytes.be32(event))
+        return k
+    }
+
+    /// Length of an address event key.
+    public static let addressEventKeyLength = 48
 }
 
 /// Bounds on what one commit may contain, so every undo record this store writes is decodable by the
@@ -166,4 +185,6 @@ public enum StorageLimits {
     public static let maxTransactionsPerBlock = 1 << 20
     /// Most indexed addresses per transaction.
     public static let maxAddressesPerTransaction = 1024
+    /// Most address-event index entries in one block.
+    public static let maxAddressEventsPerBlock = 1 << 22
 }

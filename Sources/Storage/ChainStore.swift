@@ -131,9 +131,10 @@ public final class ChainStore: Sendable {
     }
 
     /// Appends `block` to the canonical chain and applies `writeSet` to the state, in one synced batch
-    /// that also records the undo data, the block's parts, the state tree's new version (`tree`, from
-    /// `prepareTree` with the same write set; computed here when nil or for other keys), the canonical, transaction and address
-    /// indexes, the new tip and (when given) the new finalized height. Genesis is the commit at height 0
+    /// that also records the undo data, the block's parts, the state tree's new version (`prepared`, from
+    /// `prepareTree` with the same write set; computed here when nil or for other keys), the state history, the
+    /// canonical, transaction, address and address event indexes, the new tip and (when given) the new finalized
+    /// height. Genesis is the commit at height 0
     /// with parent `.zero`.
     ///
     /// The block must extend the tip. `finalizedHeight` must not decrease nor exceed the block's height;
@@ -193,7 +194,8 @@ public final class ChainStore: Sendable {
         var undoState: [UndoRecord.StateEntry] = []
         undoState.reserveCapacity(keys.count)
         for i in keys.indices { undoState.append(UndoRecord.StateEntry(key: keys[i], previous: previous[i])) }
-        let undo = UndoRecord(height: block.height, parent: block.parent, state: undoState, transactions: undoTransactions)
+        let undo = UndoRecord(height: block.height, parent: block.parent, state: undoState, transactions: undoTransactions,
+                              addressEvents: block.addressEvents.map { UndoRecord.AddressEvent(address: $0.address, receipt: $0.receipt, event: $0.event) })
         var undoWriter = CanonicalWriter(capacity: undo.encodedSizeEstimate)
         undo.encode(to: &undoWriter)
 
@@ -219,6 +221,11 @@ public final class ChainStore: Sendable {
             for address in tx.addresses {
                 batch.put(cf.addressIndex, ChainSchema.addressKey(address, height: block.height, position: tx.position), txHash)
             }
+        }
+        for e in block.addressEvents {
+            let value = AddressEventValue(kind: e.kind, pool: e.pool, worker: e.worker, txHash: e.txHash)
+            batch.put(cf.addressEvents, ChainSchema.addressEventKey(e.address, height: block.height, receipt: e.receipt, event: e.event),
+                      value.canonicalEncoding)
         }
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
         if let f = finalizedHeight {
@@ -260,10 +267,13 @@ public final class ChainStore: Sendable {
         for tx in block.transactions where tx.addresses.count > StorageLimits.maxAddressesPerTransaction {
             throw .limitExceeded(what: "addresses per transaction", size: tx.addresses.count, limit: StorageLimits.maxAddressesPerTransaction)
         }
+        if block.addressEvents.count > StorageLimits.maxAddressEventsPerBlock {
+            throw .limitExceeded(what: "address events per block", size: block.addressEvents.count, limit: StorageLimits.maxAddressEventsPerBlock)
+        }
     }
 
     /// Takes the tip block off the canonical chain by applying its undo record, in one synced batch:
-    /// state keys get their previous values back, its canonical, transaction and address index entries
+    /// state keys get their previous values back, its canonical, transaction, address and address event index entries
     /// and receipts are removed (a transaction index entry it replaced is restored), and the tip moves
     /// to its parent. The block's header and body stay, as a side block. Returns the reverted block's
     /// hash. Refused for genesis and for blocks at or below the finalized height.
@@ -310,6 +320,9 @@ public final class ChainStore: Sendable {
             for address in tx.addresses {
                 batch.delete(cf.addressIndex, ChainSchema.addressKey(address, height: tip.height, position: tx.position))
             }
+        }
+        for e in undo.addressEvents {
+            batch.delete(cf.addressEvents, ChainSchema.addressEventKey(e.address, height: tip.height, receipt: e.receipt, event: e.event))
         }
         // Restores after all deletions, so a hash listed twice in the block still ends at its prior entry.
         for tx in undo.transactions {

@@ -5,7 +5,7 @@ import Primitives
 /// index entry it overwrote). Written in the block's own commit batch, read and deleted by its revert.
 public struct UndoRecord: Sendable, Equatable {
     /// Format tag of the record itself (independent of the schema version, checked on decode).
-    public static let formatVersion: UInt8 = 1
+    public static let formatVersion: UInt8 = 2
 
     /// A state key and its value before the block (nil: the key was absent).
     public struct StateEntry: Sendable, Equatable {
@@ -31,6 +31,18 @@ public struct UndoRecord: Sendable, Equatable {
         }
     }
 
+    /// An address event history entry the block added (its key: address ‖ height ‖ receipt ‖ event).
+    public struct AddressEvent: Sendable, Equatable {
+        public let address: Hash32
+        public let receipt: UInt32
+        public let event: UInt32
+        public init(address: Hash32, receipt: UInt32, event: UInt32) {
+            self.address = address
+            self.receipt = receipt
+            self.event = event
+        }
+    }
+
     /// Height of the block this record undoes.
     public let height: UInt64
     /// Its parent: the tip after the revert.
@@ -38,12 +50,15 @@ public struct UndoRecord: Sendable, Equatable {
     /// In ascending key order (the write set's order).
     public let state: [StateEntry]
     public let transactions: [Transaction]
+    /// The address event history entries the block added (format 2).
+    public let addressEvents: [AddressEvent]
 
-    public init(height: UInt64, parent: Hash32, state: [StateEntry], transactions: [Transaction]) {
+    public init(height: UInt64, parent: Hash32, state: [StateEntry], transactions: [Transaction], addressEvents: [AddressEvent] = []) {
         self.height = height
         self.parent = parent
         self.state = state
         self.transactions = transactions
+        self.addressEvents = addressEvents
     }
 
     /// Bytes the encoding will take, so the writer allocates once.
@@ -51,13 +66,15 @@ public struct UndoRecord: Sendable, Equatable {
         var n = 64
         for e in state { n += e.key.count + (e.previous?.count ?? 0) + 12 }
         for t in transactions { n += 32 + 4 + 50 + 32 * t.addresses.count + 4 }
+        n += 8 + 40 * addressEvents.count
         return n
     }
 }
 
 extension UndoRecord: CanonicalCodable {
     /// u8 format ‖ u64 height ‖ parent (32) ‖ list of (bytes key, optional bytes previous) ‖ list of
-    /// (tx hash (32), u32 position, list of address (32), optional TxLocation previous).
+    /// (tx hash (32), u32 position, list of address (32), optional TxLocation previous) ‖ list of
+    /// (address (32), u32 receipt, u32 event).
     public func encode(to w: inout CanonicalWriter) {
         w.u8(Self.formatVersion)
         w.u64(height)
@@ -73,6 +90,12 @@ extension UndoRecord: CanonicalCodable {
             w.u32(t.position)
             w.list(t.addresses) { $0.hash($1) }
             w.optional(t.previousLocation) { $0.encode($1) }
+        }
+        w.length(addressEvents.count)
+        for e in addressEvents {
+            w.hash(e.address)
+            w.u32(e.receipt)
+            w.u32(e.event)
         }
     }
 
@@ -102,6 +125,10 @@ extension UndoRecord: CanonicalCodable {
                 try TxLocation(from: &r)
             }
             return Transaction(txHash: txHash, position: position, addresses: addresses, previousLocation: previous)
+        }
+        addressEvents = try r.list("undo.addressEvents", max: StorageLimits.maxAddressEventsPerBlock, minElementSize: 40) {
+            (r: inout CanonicalReader) throws(CodecError) -> AddressEvent in
+            AddressEvent(address: try r.hash("undo.event.address"), receipt: try r.u32("undo.event.receipt"), event: try r.u32("undo.event.index"))
         }
     }
 }

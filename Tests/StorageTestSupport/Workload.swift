@@ -108,6 +108,20 @@ public struct CrashWorkload: Sendable {
         }
     }
 
+    /// Address event history entries of the block (unique keys, some with pool, worker or transaction).
+    public func addressEvents(height: UInt64, variant: UInt8) -> [AddressEventEntry] {
+        var g = rng(height, variant, 0x4545)
+        var out = [AddressEventEntry]()
+        for r in 0..<Int(g.next() % 4) {
+            for e in 0..<Int(g.next() % 3) {
+                out.append(AddressEventEntry(address: address((r + e) % 6), receipt: UInt32(r), event: UInt32(e), kind: UInt16(g.next() % 35),
+                                             pool: g.next() % 2 == 0 ? UInt32(g.next() % 3) : nil, worker: g.next() % 2 == 0 ? address(0) : nil,
+                                             txHash: g.next() % 2 == 0 ? digest([0x74, UInt8(r)], height, variant) : nil))
+            }
+        }
+        return out
+    }
+
     public func header(height: UInt64, variant: UInt8) -> [UInt8] {
         Array("header".utf8) + KeyBytes.be64(height) + [variant]
     }
@@ -117,7 +131,8 @@ public struct CrashWorkload: Sendable {
         return BlockRecord(
             hash: hash, height: height, parent: parentHash(height: height, variant: variant),
             header: header(height: height, variant: variant), body: Array("body".utf8) + hash.bytes,
-            receipts: Array("receipts".utf8) + KeyBytes.be64(height), transactions: transactions(height: height, variant: variant))
+            receipts: Array("receipts".utf8) + KeyBytes.be64(height), transactions: transactions(height: height, variant: variant),
+            addressEvents: addressEvents(height: height, variant: variant))
     }
 
     /// One step of the workload.

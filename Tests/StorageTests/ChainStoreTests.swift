@@ -19,7 +19,7 @@ import TestSupport
     /// Column families a revert must restore exactly (headers, bodies and block info stay as side blocks).
     static let revertible = [
         ChainSchema.Family.meta, ChainSchema.Family.state, ChainSchema.Family.receipts, ChainSchema.Family.canonical,
-        ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.undo,
+        ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.addressEvents, ChainSchema.Family.undo,
     ]
 
     func snapshotOf(_ store: ChainStore) throws -> [String: [KeyValue]] {
@@ -219,9 +219,13 @@ import TestSupport
             let message = StorageError.genesisMismatch(path: path, stored: Self.genesisID, expected: other).description
             #expect(message.contains(path) && message.contains(Self.genesisID.hex) && message.contains(other.hex))
         }
-        // A database of schema 1 (no state tree) is refused, not misread.
+        // A database of schema 1 (no state tree) or of a newer one is refused, not misread.
         try rewriteMeta(path, ChainSchema.MetaKey.schema, UInt32(1).canonicalEncoding)
         #expect(throws: StorageError.schemaMismatch(path: path, stored: 1, supported: ChainSchema.version)) {
+            try ChainStore(path: path, genesis: Self.genesisID)
+        }
+        try rewriteMeta(path, ChainSchema.MetaKey.schema, (ChainSchema.version + 1).canonicalEncoding)
+        #expect(throws: StorageError.schemaMismatch(path: path, stored: ChainSchema.version + 1, supported: ChainSchema.version)) {
             try ChainStore(path: path, genesis: Self.genesisID)
         }
         try rewriteMeta(path, ChainSchema.MetaKey.schema, [1, 0, 0])

@@ -154,6 +154,7 @@ import TestSupport
         var state: [KeyValue] = []
         var txIndex: [[UInt8]: [UInt8]] = [:]
         var addressIndex: [[UInt8]: [UInt8]] = [:]
+        var addressEvents: [[UInt8]: [UInt8]] = [:]
     }
 
     static func verify(_ store: ChainStore, _ workload: CrashWorkload, cache: ReplayCache = ReplayCache()) throws {
@@ -172,6 +173,7 @@ import TestSupport
         let model = MemoryState(entries: cache.state)
         var txIndex = cache.txIndex
         var addressIndex = cache.addressIndex
+        var addressEvents = cache.addressEvents
         var parent = cache.hashes.last ?? .zero
         for h in stride(from: UInt64(cache.hashes.count), through: tip.height, by: 1) {
             let hash = try #require(try view.canonicalHash(at: h), "no canonical block at \(h)")
@@ -187,6 +189,10 @@ import TestSupport
                 txIndex[tx.txHash.bytes] = TxLocation(blockHash: hash, height: h, position: tx.position).canonicalEncoding
                 for a in tx.addresses { addressIndex[ChainSchema.addressKey(a, height: h, position: tx.position)] = tx.txHash.bytes }
             }
+            for e in block.addressEvents {
+                addressEvents[ChainSchema.addressEventKey(e.address, height: h, receipt: e.receipt, event: e.event)] =
+                    AddressEventValue(kind: e.kind, pool: e.pool, worker: e.worker, txHash: e.txHash).canonicalEncoding
+            }
             canonical[h] = hash
             parent = hash
             if h == finalized {
@@ -194,6 +200,7 @@ import TestSupport
                 cache.state = model.dump()
                 cache.txIndex = txIndex
                 cache.addressIndex = addressIndex
+                cache.addressEvents = addressEvents
             }
         }
         #expect(try view.canonicalHash(at: tip.height + 1) == nil)
@@ -209,6 +216,8 @@ import TestSupport
         let db = store.database
         #expect(difference(try db.scan(store.columns.txIndex, prefix: [], snapshot: view.snapshot), sorted(txIndex)) == nil, "tx index")
         #expect(difference(try db.scan(store.columns.addressIndex, prefix: [], snapshot: view.snapshot), sorted(addressIndex)) == nil, "address index")
+        #expect(difference(try db.scan(store.columns.addressEvents, prefix: [], snapshot: view.snapshot), sorted(addressEvents)) == nil,
+                "address event index")
         #expect(try db.scan(store.columns.canonical, prefix: [], snapshot: view.snapshot).count == Int(tip.height) + 1)
 
         // Decoys that were reverted are side blocks: header kept, receipts gone.

@@ -18,7 +18,10 @@ import Testing
                 addresses: (0..<Int(g.next() % 4)).map { _ in SHA256.hash(g.bytes(8)) },
                 previousLocation: g.chance(0.3) ? TxLocation(blockHash: SHA256.hash(g.bytes(8)), height: g.next(), position: UInt32(truncatingIfNeeded: g.next())) : nil)
         }
-        return UndoRecord(height: g.next(), parent: SHA256.hash(g.bytes(8)), state: state, transactions: txs)
+        let events = (0..<Int(g.next() % 6)).map { _ in
+            UndoRecord.AddressEvent(address: SHA256.hash(g.bytes(8)), receipt: UInt32(truncatingIfNeeded: g.next()), event: UInt32(truncatingIfNeeded: g.next()))
+        }
+        return UndoRecord(height: g.next(), parent: SHA256.hash(g.bytes(8)), state: state, transactions: txs, addressEvents: events)
     }
 
     @Test func undoRecordsRoundTripExactly() throws {
@@ -41,12 +44,13 @@ import Testing
                 #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: Array(bytes[0..<cut])) }
             }
             #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: bytes + [0]) }
-            #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: [2] + bytes.dropFirst()) }
+            #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: [UndoRecord.formatVersion + 1] + bytes.dropFirst()) }
+            #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: [UndoRecord.formatVersion - 1] + bytes.dropFirst()) }
         }
         // An optional tag other than 0 or 1.
         let one = UndoRecord(height: 1, parent: .zero, state: [.init(key: [1], previous: nil)], transactions: [])
         var bytes = one.canonicalEncoding
-        bytes[bytes.count - 2] = 2
+        bytes[bytes.count - 3] = 2  // the state entry's `previous` tag (then 0 transactions, 0 address events)
         #expect(throws: CodecError.self) { try UndoRecord(canonicalEncoding: bytes) }
     }
 
@@ -93,8 +97,10 @@ import Testing
         #expect(ChainSchema.version.canonicalEncoding == [2, 0, 0, 0])
         #expect(ChainSchema.historyKey([0, 7], height: 0x0102) == [0, 0xFF, 7, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2])
         #expect(ChainSchema.encodeKeyList([[7], []]) == [2, 1, 7, 0])
+        #expect(ChainSchema.addressEventKey(h, height: 1, receipt: 2, event: 0x0304) == h.bytes + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 3, 4])
+        #expect(AddressEventValue(kind: 0x0102, pool: 5, worker: nil, txHash: h).canonicalEncoding == [2, 1, 1, 5, 0, 0, 0, 0, 1] + h.bytes)
         let undo = UndoRecord(height: 2, parent: h, state: [.init(key: [7], previous: []), .init(key: [], previous: nil)], transactions: [])
-        // format, height, parent, 2 entries: ([7], present []), ([], absent), then 0 transactions.
-        #expect(undo.canonicalEncoding == [1] + [2, 0, 0, 0, 0, 0, 0, 0] + h.bytes + [2, 1, 7, 1, 0, 0, 0] + [0])
+        // format, height, parent, 2 entries: ([7], present []), ([], absent), then 0 transactions, 0 address events.
+        #expect(undo.canonicalEncoding == [2] + [2, 0, 0, 0, 0, 0, 0, 0] + h.bytes + [2, 1, 7, 1, 0, 0, 0] + [0] + [0])
     }
 }

@@ -21,7 +21,7 @@ import TestSupport
 
     static let families = [
         ChainSchema.Family.meta, ChainSchema.Family.receipts, ChainSchema.Family.canonical,
-        ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.undo,
+        ChainSchema.Family.txIndex, ChainSchema.Family.addressIndex, ChainSchema.Family.addressEvents, ChainSchema.Family.undo,
         StateTreeSchema.Family.nodes, StateTreeSchema.Family.stale, ChainSchema.Family.history,
     ]
 
@@ -41,9 +41,18 @@ import TestSupport
             let addrs = (0..<Int(g.next() % 3)).map { _ in addresses[Int(g.next() % 4)] }
             return TxIndexEntry(txHash: txHash, position: UInt32(i), addresses: addrs)
         }
+        // Address event history entries (unique keys per block, as the consensus layer writes them).
+        var events = [AddressEventEntry]()
+        for r in 0..<Int(g.next() % 4) {
+            for e in 0..<Int(g.next() % 3) {
+                events.append(AddressEventEntry(address: addresses[(r + e) % 4], receipt: UInt32(r), event: UInt32(e), kind: UInt16(g.next() % 35),
+                                                pool: g.chance(0.5) ? UInt32(g.next() % 3) : nil, worker: g.chance(0.5) ? addresses[0] : nil,
+                                                txHash: g.chance(0.5) ? SHA256.hash(g.bytes(32)) : nil))
+            }
+        }
         return BlockRecord(
             hash: hash, height: height, parent: parent, header: g.bytes(Int(g.next() % 50)), body: g.bytes(Int(g.next() % 50)),
-            receipts: g.bytes(Int(g.next() % 20)), transactions: txs)
+            receipts: g.bytes(Int(g.next() % 20)), transactions: txs, addressEvents: events)
     }
 
     @Test func commitsThenRevertsAlwaysRestoreTheEarlierState() async {

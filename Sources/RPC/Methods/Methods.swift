@@ -12,6 +12,7 @@ extension RPCNode {
         var m = MethodTable()
         addNodeMethods(to: &m)
         addChainMethods(to: &m)
+        addExplorerMethods(to: &m)
         addTxMethods(to: &m)
         addAccountMethods(to: &m)
         addValidatorMethods(to: &m)

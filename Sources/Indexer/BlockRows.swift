@@ -1,0 +1,294 @@
+import Primitives
+
+/// Rows of one table in PostgreSQL's text format (nil is NULL), ready for `COPY … FROM STDIN` or a
+/// multi-row `INSERT`.
+public struct TableRows: Sendable, Equatable {
+    /// Table name (one of `IndexerSchema.dataTables`).
+    public let table: String
+    /// Column names, in the order of every row's values.
+    public let columns: [String]
+    /// PostgreSQL type of each column (for casts of bound text parameters).
+    public let types: [String]
+    /// The rows.
+    public var rows: [[String?]]
+
+    init(_ table: String, _ columns: [(String, String)]) {
+        self.table = table
+        self.columns = columns.map(\.0)
+        self.types = columns.map(\.1)
+        rows = []
+    }
+
+    mutating func add(_ values: [String?]) {
+        precondition(values.count == columns.count, "\(table): \(values.count) values for \(columns.count) columns")
+        rows.append(values)
+    }
+}
+
+/// A change to a row an earlier block inserted (undone by `IndexerSchema.rollback` when its block goes).
+public struct RowUpdate: Sendable, Equatable {
+    /// Parameterized SQL (`$1`…), every parameter bound as text and cast in the statement.
+    public let sql: String
+    /// The parameters' text values (nil is NULL).
+    public let binds: [String?]
+}
+
+/// Everything one block writes: its rows per table and the updates of earlier rows, derived from the node's
+/// `chain_getBlockByNumber` (full transactions) and `chain_getBlockResults` answers.
+public struct BlockRows: Sendable {
+    /// The block's height.
+    public let height: UInt64
+    /// The block hash as 0x-hex (what the node reports).
+    public let hash: String
+    /// Its parent's hash (0x-hex).
+    public let parent: String
+    /// Transactions in the block.
+    public let transactionCount: Int
+    /// Tables written with COPY (rows no earlier block can hold).
+    public internal(set) var appended: [TableRows]
+    /// Tables written with `INSERT … ON CONFLICT DO NOTHING` (an account or a fraud case may already exist).
+    public internal(set) var inserted: [TableRows]
+    /// Updates of rows of earlier blocks, in event order.
+    public internal(set) var updates: [RowUpdate]
+
+    /// Builds the rows of a block from the node's answers; throws `malformed` when an answer does not have
+    /// the documented shape, or when the two answers describe different blocks (a reorg between the calls).
+    public init(block: JSON, results: JSON) throws(IndexerError) {
+        let b = try Fields(block, "block")
+        let r = try Fields(results, "block results")
+        height = try b.uint("height")
+        hash = try b.hash("hash")
+        parent = try b.hash("parent")
+        guard try r.hash("blockHash") == hash, try r.uint("blockHeight") == height else {
+            throw .malformed("block \(height): the block and its results name different blocks (a reorg between the calls)")
+        }
+        let txs = try b.array("transactions")
+        let receipts = try r.array("receipts")
+        transactionCount = txs.count
+        // One receipt per transaction, then the block-processing receipt (genesis has none).
+        guard receipts.count == txs.count + 1 || (height == 0 && receipts.count == txs.count) else {
+            throw .malformed("block \(height): \(txs.count) transactions but \(receipts.count) receipts (expected one more)")
+        }
+        let h = String(height)
+        var blocks = TableRows("blocks", [("height", "bigint"), ("hash", "bytea"), ("parent", "bytea"), ("slot", "bigint"),
+                                          ("timestamp_ms", "bigint"), ("proposer", "text"), ("size", "integer"),
+                                          ("tx_count", "integer"), ("event_count", "integer")])
+        var transactions = TableRows("transactions", [("height", "bigint"), ("position", "integer"), ("hash", "bytea"), ("sender", "text"),
+                                                      ("nonce", "bigint"), ("fee", "numeric"), ("kind", "text"), ("size", "integer"),
+                                                      ("body", "jsonb")])
+        var receiptRows = TableRows("receipts", [("height", "bigint"), ("receipt_index", "integer"), ("tx_hash", "bytea"), ("kind", "text"),
+                                                 ("status", "text"), ("failure", "text"), ("fee_paid", "numeric"), ("event_count", "integer")])
+        var events = TableRows("events", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"), ("tx_hash", "bytea"),
+                                          ("type", "text"), ("data", "jsonb")])
+        var stakes = TableRows("stakes", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"), ("staker", "text"),
+                                          ("type", "text"), ("role", "text"), ("pool", "bigint"), ("amount", "numeric"),
+                                          ("entry_id", "numeric"), ("until_height", "bigint"), ("offence", "text")])
+        var escrows = TableRows("escrows", [("escrow_id", "bytea"), ("owner", "text"), ("pool", "bigint"), ("amount", "numeric"),
+                                            ("expiry_height", "bigint"), ("opened_height", "bigint"), ("closed_height", "bigint"),
+                                            ("refund", "numeric")])
+        var windows = TableRows("windows", [("pool", "bigint"), ("window_index", "numeric"), ("earned", "numeric"), ("settled_height", "bigint")])
+        var payouts = TableRows("payouts", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"), ("pool", "bigint"),
+                                            ("window_index", "numeric"), ("worker", "text"), ("paid", "numeric"), ("refunded", "numeric")])
+        var refunds = TableRows("refunds", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"), ("pool", "bigint"),
+                                            ("window_index", "numeric"), ("worker", "text"), ("owner", "text"), ("amount", "numeric")])
+        var tickets = TableRows("tickets", [("ticket_id", "bytea"), ("commitment_id", "bytea"), ("sample", "bigint"), ("point", "numeric"),
+                                            ("reveal_deadline", "bigint"), ("selected_height", "bigint"), ("revealed_height", "bigint"),
+                                            ("leaf_index", "bigint"), ("challenge_end", "bigint"), ("withheld_height", "bigint"),
+                                            ("voided_height", "bigint")])
+        var accounts = TableRows("accounts", [("address", "text"), ("first_height", "bigint")])
+        var fraud = TableRows("fraud_cases", [("ticket_id", "bytea"), ("claim", "bytea"), ("prover", "text"), ("opened_height", "bigint"),
+                                              ("status", "text")])
+        var updates = [RowUpdate]()
+        var seenAccounts = Set<String>()
+        func account(_ a: String?) {
+            guard let a, seenAccounts.insert(a).inserted else { return }
+            accounts.add([a, h])
+        }
+
+        let proposer = try b.string("proposer")
+        account(proposer)
+        for (i, tx) in txs.enumerated() {
+            let t = try Fields(tx, "transaction \(i) of block \(height)")
+            let sender = try t.string("sender")
+            account(sender)
+            transactions.add([h, String(i), try t.bytea("hash"), sender, try t.uintText("nonce"), try t.amount("fee"), try t.string("kind"),
+                              try t.uintText("size"), JSONWriter.string(try t.value("body"))])
+        }
+        var eventCount = 0
+        for (ri, receipt) in receipts.enumerated() {
+            let rc = try Fields(receipt, "receipt \(ri) of block \(height)")
+            let txHash: String? = ri < txs.count ? try rc.bytea("transactionHash") : nil
+            if ri < txs.count {
+                guard txHash == (try Fields(txs[ri], "transaction").bytea("hash")) else {
+                    throw .malformed("block \(height): receipt \(ri) is not the receipt of transaction \(ri)")
+                }
+            }
+            let failure: String? = try rc.optionalObject("failure").map { (f: Fields) throws(IndexerError) -> String in try f.string("reason") }
+            let evs = try rc.array("events")
+            receiptRows.add([h, String(ri), txHash, try rc.string("kind"), try rc.string("status"), failure, try rc.amount("feePaid"),
+                             String(evs.count)])
+            for (ei, ev) in evs.enumerated() {
+                eventCount += 1
+                let e = try Fields(ev, "event \(ei) of receipt \(ri) of block \(height)")
+                let type = try e.string("type")
+                events.add([h, String(ri), String(ei), txHash, type, JSONWriter.string(ev)])
+                for k in ["from", "to", "payer", "proposer", "staker", "owner", "payee", "worker", "prover", "validator", "firstWorker"] {
+                    account(try e.optionalString(k))
+                }
+                let (r, x) = (String(ri), String(ei))
+                switch type {
+                case "bonded", "unbondingStarted", "unbonded", "slashed", "jailed", "unjailed", "tombstoned":
+                    var role: String?
+                    var pool: String?
+                    if let ro = try e.optionalObject("role") {
+                        role = try ro.string("type")
+                        pool = try ro.optionalUInt("pool").map(String.init)
+                    }
+                    var until = try e.optionalUInt("untilHeight")
+                    if until == nil { until = try e.optionalUInt("matureHeight") }
+                    stakes.add([h, r, x, try e.string("staker"), type, role, pool, try e.optionalAmount("amount"),
+                                try e.optionalUInt("entryId").map(String.init), until.map(String.init), try e.optionalString("offence")])
+                case "escrowOpened":
+                    escrows.add([try e.bytea("escrowId"), try e.string("owner"), try e.uintText("pool"), try e.amount("amount"),
+                                 try e.uintText("expiryHeight"), h, nil, nil])
+                case "escrowClosed":
+                    updates.append(RowUpdate(sql: "UPDATE escrows SET closed_height = $1::bigint, refund = $2::numeric WHERE escrow_id = $3::bytea",
+                                             binds: [h, try e.amount("refund"), try e.bytea("escrowId")]))
+                case "windowSettled":
+                    windows.add([try e.uintText("pool"), try e.uintText("window"), try e.amount("earned"), h])
+                case "payoutCredited":
+                    payouts.add([h, r, x, try e.uintText("pool"), try e.uintText("window"), try e.string("worker"), try e.amount("paid"),
+                                 try e.amount("refunded")])
+                case "refundCredited":
+                    refunds.add([h, r, x, try e.uintText("pool"), try e.uintText("window"), try e.string("worker"), try e.string("owner"),
+                                 try e.amount("amount")])
+                case "ticketSelected":
+                    tickets.add([try e.bytea("ticketId"), try e.bytea("commitmentId"), try e.uintText("sample"), try e.uintText("point"),
+                                 try e.uintText("revealDeadline"), h, nil, nil, nil, nil, nil])
+                case "ticketRevealed":
+                    updates.append(RowUpdate(
+                        sql: "UPDATE tickets SET revealed_height = $1::bigint, leaf_index = $2::bigint, challenge_end = $3::bigint WHERE ticket_id = $4::bytea",
+                        binds: [h, try e.uintText("leafIndex"), try e.uintText("challengeEnd"), try e.bytea("ticketId")]))
+                case "revealWithheld":
+                    updates.append(RowUpdate(sql: "UPDATE tickets SET withheld_height = $1::bigint WHERE ticket_id = $2::bytea",
+                                             binds: [h, try e.bytea("ticketId")]))
+                case "ticketVoided":
+                    updates.append(RowUpdate(sql: "UPDATE tickets SET voided_height = $1::bigint WHERE ticket_id = $2::bytea",
+                                             binds: [h, try e.bytea("ticketId")]))
+                case "fraudClaimOpened":
+                    fraud.add([try e.bytea("ticketId"), try e.bytea("claim"), try e.string("prover"), h, "pending"])
+                case "fraudProven":
+                    updates.append(RowUpdate(
+                        sql: """
+                            UPDATE fraud_cases SET status = 'proven', worker = $1::text, slashed = $2::numeric, bounty = $3::numeric,
+                                adjudicated_height = $4::bigint WHERE ticket_id = $5::bytea
+                            """,
+                        binds: [try e.string("worker"), try e.amount("slashed"), try e.amount("bounty"), h, try e.bytea("ticketId")]))
+                case "fraudRejected":
+                    updates.append(RowUpdate(
+                        sql: "UPDATE fraud_cases SET status = 'rejected', bonds_burned = $1::numeric, adjudicated_height = $2::bigint WHERE ticket_id = $3::bytea",
+                        binds: [try e.amount("bondsBurned"), h, try e.bytea("ticketId")]))
+                default:
+                    break
+                }
+            }
+        }
+        guard try r.uint("eventCount") == UInt64(eventCount) else {
+            throw .malformed("block \(height): eventCount \(try r.uint("eventCount")) but the receipts hold \(eventCount) events")
+        }
+        blocks.add([h, try b.bytea("hash"), try b.bytea("parent"), try b.uintText("slot"), try b.uintText("timestamp"), proposer,
+                    try b.uintText("size"), String(txs.count), String(eventCount)])
+        appended = [blocks, transactions, receiptRows, events, stakes, escrows, windows, payouts, refunds, tickets].filter { !$0.rows.isEmpty }
+        inserted = [accounts, fraud].filter { !$0.rows.isEmpty }
+        self.updates = updates
+    }
+
+    /// Rows written in all, for progress figures.
+    public var rowCount: Int { (appended + inserted).reduce(0) { $0 + $1.rows.count } + updates.count }
+}
+
+/// Typed access to a JSON object from the node, with errors that name the object and the member.
+struct Fields {
+    let o: JSONObject
+    let what: String
+
+    init(_ v: JSON, _ what: String) throws(IndexerError) {
+        guard case .object(let o) = v else { throw .malformed("\(what) is not an object") }
+        self.o = o
+        self.what = what
+    }
+
+    func value(_ k: String) throws(IndexerError) -> JSON {
+        guard let v = o[k] else { throw .malformed("\(what) has no '\(k)'") }
+        return v
+    }
+
+    func string(_ k: String) throws(IndexerError) -> String {
+        guard case .string(let s) = try value(k) else { throw .malformed("\(what): '\(k)' is not a string") }
+        return s
+    }
+
+    func optionalString(_ k: String) throws(IndexerError) -> String? {
+        switch o[k] {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        default: throw .malformed("\(what): '\(k)' is not a string")
+        }
+    }
+
+    func uint(_ k: String) throws(IndexerError) -> UInt64 {
+        guard case .number(let n) = try value(k), let u = UInt64(n) else { throw .malformed("\(what): '\(k)' is not a non-negative integer") }
+        return u
+    }
+
+    func uintText(_ k: String) throws(IndexerError) -> String { String(try uint(k)) }
+
+    func optionalUInt(_ k: String) throws(IndexerError) -> UInt64? {
+        switch o[k] {
+        case nil, .null?: return nil
+        case .number(let n)?:
+            guard let u = UInt64(n) else { throw .malformed("\(what): '\(k)' is not a non-negative integer") }
+            return u
+        default: throw .malformed("\(what): '\(k)' is not a number")
+        }
+    }
+
+    /// A decimal amount string, validated (it goes into a numeric column as text).
+    func amount(_ k: String) throws(IndexerError) -> String {
+        let s = try string(k)
+        guard !s.isEmpty, s.utf8.count <= 20, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw .malformed("\(what): '\(k)' is not a decimal amount")
+        }
+        return s
+    }
+
+    func optionalAmount(_ k: String) throws(IndexerError) -> String? {
+        guard o[k] != nil, o[k] != .null else { return nil }
+        return try amount(k)
+    }
+
+    func hash(_ k: String) throws(IndexerError) -> String {
+        let s = try string(k)
+        guard s.hasPrefix("0x"), s.utf8.count == 66, s.utf8.dropFirst(2).allSatisfy(Self.isHexDigit) else {
+            throw .malformed("\(what): '\(k)' is not a 0x-hex hash")
+        }
+        return s.lowercased()
+    }
+
+    /// A 0x-hex hash as PostgreSQL's bytea text input (`\x…`).
+    func bytea(_ k: String) throws(IndexerError) -> String { "\\x" + (try hash(k)).dropFirst(2) }
+
+    func array(_ k: String) throws(IndexerError) -> [JSON] {
+        guard case .array(let a) = try value(k) else { throw .malformed("\(what): '\(k)' is not an array") }
+        return a
+    }
+
+    func optionalObject(_ k: String) throws(IndexerError) -> Fields? {
+        switch o[k] {
+        case nil, .null?: return nil
+        case let v?: return try Fields(v, "\(what).\(k)")
+        }
+    }
+
+    static func isHexDigit(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) }
+}

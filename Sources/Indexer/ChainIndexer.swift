@@ -1,0 +1,269 @@
+import HummingbirdWSClient
+import Logging
+import Primitives
+import RPC
+import Synchronization
+
+/// How `sharechain indexer` runs.
+public struct IndexerConfiguration: Sendable {
+    /// The node's JSON-RPC URL (`http://host:port`); its WebSocket is `/ws` on the same address.
+    public var rpcURL: String
+    /// Where to write.
+    public var postgres: PostgresTarget
+    /// Longest wait between looks at the node when no notification arrives (the subscription is only a
+    /// wake-up: correctness never depends on it).
+    public var pollInterval: Duration = .seconds(2)
+    /// Time between progress log lines.
+    public var progressInterval: Duration = .seconds(5)
+    /// Subscribe to `newHeads` and `reorg` over the node's WebSocket (off: poll only).
+    public var subscribe = true
+
+    public init(rpcURL: String, postgres: PostgresTarget) {
+        self.rpcURL = rpcURL
+        self.postgres = postgres
+    }
+}
+
+/// What one `syncToTip` did.
+public struct SyncReport: Sendable, Equatable {
+    /// Blocks written.
+    public var blocks = 0
+    /// Transactions in them.
+    public var transactions = 0
+    /// Blocks rolled back (reorgs).
+    public var rolledBack = 0
+    /// The indexed tip afterwards.
+    public var height: UInt64?
+    public init() {}
+}
+
+/// Follows a node and keeps a PostgreSQL database equal to its canonical chain (Specs/indexer.md).
+///
+/// Backfills from genesis, or from the block `indexer_state` records; each block is one PostgreSQL
+/// transaction, so a crash at any moment leaves the database at a block boundary and a restart continues
+/// from there. Before writing a block it checks that the block's parent is the indexed tip; when it is not
+/// (a reorg), it walks down to the highest height where the indexed hash equals the node's canonical hash
+/// and rolls every table back to it in one transaction, then continues up the new branch.
+public final class ChainIndexer: Sendable {
+    /// The node it follows.
+    public let source: NodeSource
+    /// The database it writes.
+    public let sink: PostgresSink
+    let configuration: IndexerConfiguration
+    let logger: Logger
+    private let progress = Mutex(Progress())
+    /// The node's chain id once `prepare` has checked it and stored the pools (once per indexer).
+    private let preparedChainId = Mutex<String?>(nil)
+
+    struct Progress {
+        var blocks = 0
+        var transactions = 0
+        var since = ContinuousClock.now
+        var nodeTip: UInt64 = 0
+        var height: UInt64?
+    }
+
+    /// Connects to PostgreSQL, applies the schema migrations and checks the database belongs to the node's chain.
+    public static func start(_ configuration: IndexerConfiguration, logger: Logger) async throws(IndexerError) -> ChainIndexer {
+        let source = try NodeSource(url: configuration.rpcURL)
+        let sink = try await PostgresSink.connect(configuration.postgres, logger: logger)
+        do throws(IndexerError) {
+            let version = try await sink.migrate()
+            logger.info("indexer database ready", metadata: ["postgres": "\(configuration.postgres)", "schema": "\(version)"])
+            return ChainIndexer(source: source, sink: sink, configuration: configuration, logger: logger)
+        } catch {
+            await sink.close()
+            throw error
+        }
+    }
+
+    init(source: NodeSource, sink: PostgresSink, configuration: IndexerConfiguration, logger: Logger) {
+        self.source = source
+        self.sink = sink
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Closes the database connection.
+    public func close() async { await sink.close() }
+
+    /// Checks the database against the node's chain id and refreshes the pools; returns the chain id.
+    @discardableResult
+    public func prepare() async throws(IndexerError) -> String {
+        if let known = preparedChainId.withLock({ $0 }) { return known }
+        let chainId = try await source.chainId()
+        if let tip = try await sink.indexedTip(), tip.chainId != chainId { throw .wrongChain(stored: tip.chainId, node: chainId) }
+        try await sink.upsertPools(try await source.pools())
+        preparedChainId.withLock { $0 = chainId }
+        return chainId
+    }
+
+    /// Indexes up to the node's current tip (rolling back first when the node reorganized), then returns.
+    @discardableResult
+    public func syncToTip() async throws(IndexerError) -> SyncReport {
+        let chainId = try await prepare()
+        var report = SyncReport()
+        var idle = 0
+        while true {
+            try Task.checkCancellationTyped()
+            let nodeTip = try await source.tipHeight()
+            progress.withLock { $0.nodeTip = nodeTip }
+            let local = try await sink.indexedTip()
+            report.height = local?.height
+            var next: UInt64 = 0
+            if let local {
+                guard local.chainId == chainId else { throw .wrongChain(stored: local.chainId, node: chainId) }
+                if try await source.canonicalHash(at: local.height) != local.hash {
+                    report.rolledBack += try await rollBack(from: local.height)
+                    continue
+                }
+                if local.height >= nodeTip { return report }
+                next = local.height + 1
+            }
+            let blocks = try await source.blocks(from: next, through: nodeTip)
+            if blocks.isEmpty {
+                // The tip moved between the calls (or a reorg is under way): look again, a few times.
+                idle += 1
+                if idle > 20 { return report }
+                continue
+            }
+            idle = 0
+            var parent = local?.hash
+            writing: for b in blocks {
+                if let p = parent, b.parent != p { break }  // a reorg: the next round rolls back
+                do throws(IndexerError) {
+                    try await sink.apply(b, chainId: chainId)
+                } catch {
+                    // Another indexer wrote to this database in between: re-read its state and go on from there.
+                    guard case .indexedTipMoved(let why) = error else { throw error }
+                    logger.warning("indexed tip moved, re-reading it", metadata: ["detail": "\(why)"])
+                    break writing
+                }
+                parent = b.hash
+                report.blocks += 1
+                report.transactions += b.transactionCount
+                report.height = b.height
+                progress.withLock {
+                    $0.blocks += 1
+                    $0.transactions += b.transactionCount
+                    $0.height = b.height
+                }
+                logProgressIfDue()
+            }
+        }
+    }
+
+    /// Rolls back to the highest height at or below `height` where the indexed block is the node's canonical
+    /// one; returns how many blocks went.
+    func rollBack(from height: UInt64) async throws(IndexerError) -> Int {
+        var h = height
+        let lowest = try await sink.lowestIndexedHeight() ?? 0
+        while true {
+            guard let indexed = try await sink.blockHash(at: h) else { throw .reorgBelowIndexedHistory(height: h) }
+            if try await source.canonicalHash(at: h) == indexed {
+                try await sink.rollback(to: h, hash: indexed)
+                logger.warning("reorg: rolled back", metadata: ["from": "\(height)", "to": "\(h)", "blocks": "\(height - h)"])
+                return Int(height - h)
+            }
+            guard h > lowest else { throw .reorgBelowIndexedHistory(height: h) }
+            h -= 1
+        }
+    }
+
+    func logProgressIfDue(force: Bool = false) {
+        let line: (Double, Double, UInt64?, UInt64)? = progress.withLock { p in
+            let elapsed = ContinuousClock.now - p.since
+            guard force || elapsed >= configuration.progressInterval else { return nil }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let out = (Double(p.blocks) / max(seconds, 1e-9), Double(p.transactions) / max(seconds, 1e-9), p.height, p.nodeTip)
+            p.blocks = 0
+            p.transactions = 0
+            p.since = .now
+            return out
+        }
+        guard let (bps, tps, height, tip) = line else { return }
+        let lag = height.map { tip > $0 ? tip - $0 : 0 } ?? tip + 1
+        logger.info("indexing", metadata: [
+            "height": "\(height.map(String.init) ?? "-")", "nodeTip": "\(tip)", "lag": "\(lag)",
+            "blocksPerSecond": "\(Int(bps.rounded()))", "transactionsPerSecond": "\(Int(tps.rounded()))",
+        ])
+    }
+
+    /// Follows the node until cancelled: indexes to the tip whenever a `newHeads` or `reorg` notification
+    /// arrives or `pollInterval` passes. A node that is down is retried with backoff (logged); a PostgreSQL
+    /// failure or a database of another chain ends the run with that error.
+    public func run() async throws {
+        let (wake, wakeSink) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [configuration] in
+                while !Task.isCancelled {
+                    wakeSink.yield()
+                    try? await Task.sleep(for: configuration.pollInterval)
+                }
+            }
+            if configuration.subscribe {
+                group.addTask { await self.watchNode(wakeSink) }
+            }
+            group.addTask {
+                var backoff = Duration.milliseconds(500)
+                for await _ in wake {
+                    do throws(IndexerError) {
+                        let r = try await self.syncToTip()
+                        backoff = .milliseconds(500)
+                        if r.blocks > 0 { self.logProgressIfDue() }
+                    } catch {
+                        if Task.isCancelled { return }
+                        switch error {
+                        case .node, .malformed:
+                            self.logger.warning("node unavailable, retrying", metadata: ["error": "\(error)", "retryIn": "\(backoff)"])
+                            try? await Task.sleep(for: backoff)
+                            backoff = min(backoff * 2, .seconds(30))
+                        default:
+                            throw error
+                        }
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            // The first task to end (the sync loop on a fatal error, or any on cancellation) ends the run.
+            try await group.next()
+            wakeSink.finish()
+        }
+    }
+
+    /// Subscribes to `newHeads` and `reorg` and wakes the sync loop on every notification; reconnects with
+    /// backoff while the node is unreachable. Ends when cancelled.
+    func watchNode(_ wake: AsyncStream<Void>.Continuation) async {
+        var backoff = Duration.seconds(1)
+        let url = source.webSocketURL
+        while !Task.isCancelled {
+            do {
+                try await WebSocketClient.connect(url: url, logger: logger) { inbound, outbound, _ in
+                    try await outbound.write(.text(#"{"jsonrpc":"2.0","id":1,"method":"sub_subscribe","params":{"kind":"newHeads"}}"#))
+                    try await outbound.write(.text(#"{"jsonrpc":"2.0","id":2,"method":"sub_subscribe","params":{"kind":"reorg"}}"#))
+                    for try await message in inbound.messages(maxSize: 4 << 20) {
+                        guard case .text(let text) = message, let json = try? JSONParser().parse(text) else { continue }
+                        if json["method"]?.string == "sub_notification" {
+                            wake.yield()
+                        } else if let e = json["error"] {
+                            self.logger.warning("subscription refused", metadata: ["error": "\(JSONWriter.string(e))"])
+                        }
+                    }
+                }
+                backoff = .seconds(1)
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("node WebSocket unavailable", metadata: ["url": "\(url)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(30))
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    /// `checkCancellation` as an indexer error (so typed-throws callers need no conversion).
+    static func checkCancellationTyped() throws(IndexerError) {
+        if Task.isCancelled { throw .cancelled }
+    }
+}

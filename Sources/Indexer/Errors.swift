@@ -1,0 +1,46 @@
+import Primitives
+import RPC
+
+/// Why the indexer stopped or refused to start. Every case says what to fix.
+public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The `--postgres` URL is not `postgres://user[:password]@host[:port]/database`.
+    case badPostgresURL(String)
+    /// PostgreSQL refused or dropped the connection, or a statement failed.
+    case postgres(String)
+    /// The node could not be reached or answered with an error.
+    case node(String)
+    /// The node's answer does not have the documented shape (Specs/rpc.md).
+    case malformed(String)
+    /// The database was indexed from another chain.
+    case wrongChain(stored: String, node: String)
+    /// The database's schema is newer than this build knows.
+    case schemaTooNew(stored: Int, supported: Int)
+    /// A reorg reaches below the first block the database holds (or genesis changed).
+    case reorgBelowIndexedHistory(height: UInt64)
+    /// The run was cancelled (shutdown).
+    case cancelled
+    /// `indexer_state` is not the parent of the block being written (another indexer on the same database
+    /// moved it): nothing was written; the caller re-reads the state and continues.
+    case indexedTipMoved(String)
+
+    public var description: String {
+        switch self {
+        case .badPostgresURL(let u): return "'\(u)' is not a postgres://user[:password]@host[:port]/database URL"
+        case .postgres(let m): return "PostgreSQL: \(m)"
+        case .node(let m): return "node: \(m)"
+        case .malformed(let m): return "unexpected answer from the node: \(m)"
+        case .wrongChain(let s, let n): return "the database indexes chain \(s), the node serves chain \(n): use another database"
+        case .schemaTooNew(let s, let v):
+            return "the database has indexer schema version \(s); this build knows versions up to \(v): upgrade sharechain"
+        case .reorgBelowIndexedHistory(let h):
+            return "the node's chain differs from the indexed one at every height down to \(h): the database belongs to another history"
+        case .cancelled: return "cancelled"
+        case .indexedTipMoved(let m): return "the indexed tip moved under this indexer: \(m)"
+        }
+    }
+}
+
+extension IndexerError {
+    /// A node error from the RPC client.
+    static func from(_ e: RPCClientError) -> IndexerError { .node(e.description) }
+}

@@ -1,0 +1,233 @@
+/// The indexer's PostgreSQL schema (Specs/indexer.md is normative; this file must match it). Migrations are
+/// applied in order on start, each in one transaction that also records its version in `schema_version`.
+public enum IndexerSchema {
+    /// One schema change.
+    public struct Migration: Sendable {
+        /// The version the database is at after it.
+        public let version: Int
+        /// What it changes (recorded in `schema_version`).
+        public let description: String
+        /// Its SQL statements, run in one transaction.
+        public let statements: [String]
+    }
+
+    /// The newest version this build writes.
+    public static var version: Int { migrations.last?.version ?? 0 }
+
+    /// Tables that hold indexed chain data (everything the per-table checksums cover), in write order.
+    public static let dataTables = [
+        "blocks", "transactions", "receipts", "events", "accounts", "stakes", "escrows", "pools", "windows", "payouts",
+        "refunds", "tickets", "fraud_cases",
+    ]
+
+    /// The primary key (or ordering columns) of each data table, for checksums and exports.
+    public static let orderColumns: [String: String] = [
+        "blocks": "height", "transactions": "height, position", "receipts": "height, receipt_index",
+        "events": "height, receipt_index, event_index", "accounts": "address", "stakes": "height, receipt_index, event_index",
+        "escrows": "escrow_id", "pools": "id", "windows": "pool, window_index", "payouts": "height, receipt_index, event_index",
+        "refunds": "height, receipt_index, event_index", "tickets": "ticket_id", "fraud_cases": "ticket_id",
+    ]
+
+    public static let migrations: [Migration] = [
+        Migration(version: 1, description: "chain tables: blocks, transactions, receipts, events, accounts, stakes, escrows, pools, windows, payouts, refunds, tickets, fraud cases", statements: [
+            """
+            CREATE TABLE indexer_state (
+                id smallint PRIMARY KEY CHECK (id = 1),
+                chain_id bytea NOT NULL,
+                height bigint NOT NULL,
+                hash bytea NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE blocks (
+                height bigint PRIMARY KEY,
+                hash bytea NOT NULL UNIQUE,
+                parent bytea NOT NULL,
+                slot bigint NOT NULL,
+                timestamp_ms bigint NOT NULL,
+                proposer text NOT NULL,
+                size integer NOT NULL,
+                tx_count integer NOT NULL,
+                event_count integer NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE transactions (
+                height bigint NOT NULL,
+                position integer NOT NULL,
+                hash bytea NOT NULL,
+                sender text NOT NULL,
+                nonce bigint NOT NULL,
+                fee numeric(20, 0) NOT NULL,
+                kind text NOT NULL,
+                size integer NOT NULL,
+                body jsonb NOT NULL,
+                PRIMARY KEY (height, position)
+            )
+            """,
+            "CREATE INDEX transactions_hash ON transactions (hash)",
+            "CREATE INDEX transactions_sender ON transactions (sender, height)",
+            """
+            CREATE TABLE receipts (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                tx_hash bytea,
+                kind text NOT NULL,
+                status text NOT NULL,
+                failure text,
+                fee_paid numeric(20, 0) NOT NULL,
+                event_count integer NOT NULL,
+                PRIMARY KEY (height, receipt_index)
+            )
+            """,
+            """
+            CREATE TABLE events (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                event_index integer NOT NULL,
+                tx_hash bytea,
+                type text NOT NULL,
+                data jsonb NOT NULL,
+                PRIMARY KEY (height, receipt_index, event_index)
+            )
+            """,
+            "CREATE INDEX events_type ON events (type, height)",
+            """
+            CREATE TABLE accounts (
+                address text PRIMARY KEY,
+                first_height bigint NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE stakes (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                event_index integer NOT NULL,
+                staker text NOT NULL,
+                type text NOT NULL,
+                role text,
+                pool bigint,
+                amount numeric(20, 0),
+                entry_id numeric(20, 0),
+                until_height bigint,
+                offence text,
+                PRIMARY KEY (height, receipt_index, event_index)
+            )
+            """,
+            "CREATE INDEX stakes_staker ON stakes (staker, height)",
+            """
+            CREATE TABLE escrows (
+                escrow_id bytea PRIMARY KEY,
+                owner text NOT NULL,
+                pool bigint NOT NULL,
+                amount numeric(20, 0) NOT NULL,
+                expiry_height bigint NOT NULL,
+                opened_height bigint NOT NULL,
+                closed_height bigint,
+                refund numeric(20, 0)
+            )
+            """,
+            """
+            CREATE TABLE pools (
+                id bigint PRIMARY KEY,
+                model_id text NOT NULL,
+                executor_spec text NOT NULL,
+                window_blocks bigint NOT NULL,
+                challenge_blocks bigint NOT NULL,
+                data jsonb NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE windows (
+                pool bigint NOT NULL,
+                window_index numeric(20, 0) NOT NULL,
+                earned numeric(20, 0) NOT NULL,
+                settled_height bigint NOT NULL,
+                PRIMARY KEY (pool, window_index)
+            )
+            """,
+            """
+            CREATE TABLE payouts (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                event_index integer NOT NULL,
+                pool bigint NOT NULL,
+                window_index numeric(20, 0) NOT NULL,
+                worker text NOT NULL,
+                paid numeric(20, 0) NOT NULL,
+                refunded numeric(20, 0) NOT NULL,
+                PRIMARY KEY (height, receipt_index, event_index)
+            )
+            """,
+            "CREATE INDEX payouts_window ON payouts (pool, window_index)",
+            """
+            CREATE TABLE refunds (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                event_index integer NOT NULL,
+                pool bigint NOT NULL,
+                window_index numeric(20, 0) NOT NULL,
+                worker text NOT NULL,
+                owner text NOT NULL,
+                amount numeric(20, 0) NOT NULL,
+                PRIMARY KEY (height, receipt_index, event_index)
+            )
+            """,
+            """
+            CREATE TABLE tickets (
+                ticket_id bytea PRIMARY KEY,
+                commitment_id bytea NOT NULL,
+                sample bigint NOT NULL,
+                point numeric(20, 0) NOT NULL,
+                reveal_deadline bigint NOT NULL,
+                selected_height bigint NOT NULL,
+                revealed_height bigint,
+                leaf_index bigint,
+                challenge_end bigint,
+                withheld_height bigint,
+                voided_height bigint
+            )
+            """,
+            """
+            CREATE TABLE fraud_cases (
+                ticket_id bytea PRIMARY KEY,
+                claim bytea NOT NULL,
+                prover text NOT NULL,
+                opened_height bigint NOT NULL,
+                status text NOT NULL,
+                worker text,
+                slashed numeric(20, 0),
+                bounty numeric(20, 0),
+                bonds_burned numeric(20, 0),
+                adjudicated_height bigint
+            )
+            """,
+        ]),
+    ]
+
+    /// Statements that take every table back to the state after block `height` (rows of later blocks deleted,
+    /// later updates undone). `$1` is the height.
+    static let rollback: [String] = [
+        "DELETE FROM blocks WHERE height > $1",
+        "DELETE FROM transactions WHERE height > $1",
+        "DELETE FROM receipts WHERE height > $1",
+        "DELETE FROM events WHERE height > $1",
+        "DELETE FROM accounts WHERE first_height > $1",
+        "DELETE FROM stakes WHERE height > $1",
+        "DELETE FROM escrows WHERE opened_height > $1",
+        "UPDATE escrows SET closed_height = NULL, refund = NULL WHERE closed_height > $1",
+        "DELETE FROM windows WHERE settled_height > $1",
+        "DELETE FROM payouts WHERE height > $1",
+        "DELETE FROM refunds WHERE height > $1",
+        "DELETE FROM tickets WHERE selected_height > $1",
+        "UPDATE tickets SET revealed_height = NULL, leaf_index = NULL, challenge_end = NULL WHERE revealed_height > $1",
+        "UPDATE tickets SET withheld_height = NULL WHERE withheld_height > $1",
+        "UPDATE tickets SET voided_height = NULL WHERE voided_height > $1",
+        "DELETE FROM fraud_cases WHERE opened_height > $1",
+        """
+        UPDATE fraud_cases SET status = 'pending', worker = NULL, slashed = NULL, bounty = NULL, bonds_burned = NULL,
+            adjudicated_height = NULL WHERE adjudicated_height > $1
+        """,
+    ]
+}
