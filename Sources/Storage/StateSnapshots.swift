@@ -1,0 +1,77 @@
+import Ledger
+import Primitives
+import StateTree
+
+/// A state snapshot at a retained height, built from the state history (Specs/state-tree.md §9): what a node
+/// serves to peers that state-sync. The chunks hold raw keys and values sorted by key hash.
+public struct StateSnapshotData: Sendable {
+    public let manifest: SnapshotManifest
+    /// `chunks[b]`: the entries whose key hash starts with byte `b`, by increasing key hash.
+    public let chunks: [[KeyValue]]
+}
+
+extension ReadView {
+    /// Builds the snapshot of the state as of canonical height `height` (which must be retained): one pass over
+    /// the state, bucketed by key hash. Memory: the whole state.
+    public func stateSnapshot(height: UInt64) throws -> StateSnapshotData {
+        guard let hash = try canonicalHash(at: height) else { throw StorageError.missingRecord(record: "canonical block", key: KeyBytes.be64(height)) }
+        let tip = try self.tip()?.height ?? 0
+        let state: any StateReader = height == tip ? self : self.state(at: height)
+        var buckets = [[(hash: Hash32, entry: KeyValue)]](repeating: [], count: SnapshotManifest.chunkCount)
+        var after: [UInt8]? = nil
+        while true {
+            let page = try state.scan(prefix: [], after: after, limit: 10_000)
+            for kv in page {
+                let h = TreeHash.key(kv.key)
+                buckets[StateSnapshot.chunkIndex(h)].append((h, kv))
+            }
+            guard page.count == 10_000, let last = page.last else { break }
+            after = last.key
+        }
+        var chunks = [[KeyValue]](), summaries = [SnapshotManifest.Chunk]()
+        chunks.reserveCapacity(buckets.count)
+        for b in buckets {
+            let sorted = b.sorted { $0.hash < $1.hash }
+            let leaves = sorted.map { LeafNode(keyHash: $0.hash, valueHash: TreeHash.value($0.entry.value)) }
+            summaries.append(.init(count: UInt64(sorted.count), hash: StateSnapshot.subtreeHash(leaves[...], depth: 8)))
+            chunks.append(sorted.map(\.entry))
+        }
+        return StateSnapshotData(manifest: SnapshotManifest(height: height, blockHash: hash, chunks: summaries), chunks: chunks)
+    }
+}
+
+extension ChainStore {
+    /// Starts an empty store from a verified snapshot instead of genesis (state sync): writes the genesis block's
+    /// records (no state), block `snapshot`'s records, the whole state as of it with its state history entries and
+    /// its state tree version, and sets the tip and the finalized height to it and the retained state range to
+    /// start there. One batch. The caller has verified the manifest against `block`'s header and every chunk
+    /// against the manifest (`StateSnapshot.verify`); the tree root is checked again here against `stateRoot`.
+    public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue]) throws {
+        try writer.withLock { (_: inout Void) throws in
+            guard try current.tip() == nil else { throw StorageError.cannotRevert(height: 0, reason: "a snapshot goes into an empty store only") }
+            let updates = entries.map { TreeUpdate(key: $0.key, value: $0.value) }
+            let treeBatch = try tree.prepare(base: nil, version: block.height, updates: TreeUpdate.sorted(updates), parallel: updates.count >= 512)
+            guard treeBatch.rootHash == stateRoot else {
+                throw StorageError.corruptRecord(record: "snapshot", key: KeyBytes.be64(block.height), detail: "the entries' tree root is not the header's stateRoot")
+            }
+            let cf = columns
+            let batch = try database.makeWriteBatch()
+            for kv in entries {
+                batch.put(cf.state, kv.key, kv.value)
+                batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [1] + kv.value)
+            }
+            tree.write(treeBatch, into: batch)
+            for r in [genesis, block] {
+                batch.put(cf.headers, r.hash.bytes, r.header)
+                batch.put(cf.bodies, r.hash.bytes, r.body)
+                batch.put(cf.receipts, r.hash.bytes, r.receipts)
+                batch.put(cf.blocks, r.hash.bytes, BlockInfo(height: r.height, parent: r.parent).canonicalEncoding)
+                batch.put(cf.canonical, ChainSchema.canonicalKey(r.height), r.hash.bytes)
+            }
+            batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
+            batch.put(cf.meta, ChainSchema.MetaKey.finalized, block.height.canonicalEncoding)
+            batch.put(cf.meta, ChainSchema.MetaKey.stateRetainedFrom, block.height.canonicalEncoding)
+            try database.write(batch, sync: true)
+        }
+    }
+}
