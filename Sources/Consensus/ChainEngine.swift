@@ -255,15 +255,14 @@ public final class ChainEngine {
         } catch { throw .fault("storing side block: \(error)") }
         // Fork choice (Specs/consensus.md §4): the higher justified checkpoint first, then `prefers`. A branch can
         // justify above the tip's justified checkpoint only with votes for a higher target, so only a branch that
-        // wins on height or carries such votes is executed; the result decides whether the switch stands.
+        // wins on height or whose new block carries such votes is executed (blocks arrive parents first, so an
+        // earlier block's votes were weighed when it arrived); the result decides whether the switch stands.
         let heightWins = ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
-        let branch: [Block]
         let justified: Checkpoint
-        do {
-            branch = try branchBlocks(to: block, fork: fork)
-            justified = try Ledger.finality(of: tipState).justified
-        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
-        guard heightWins || ChainEngine.carriesVotes(branch, above: justified.height) else { return .sideChain }
+        do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
+        guard heightWins || ChainEngine.carriesVotes([block], above: justified.height) else { return .sideChain }
+        let branch: [Block]
+        do { branch = try branchBlocks(to: block, fork: fork) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
         guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
             ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: justified.height, heightWins: heightWins)
         }) else { return .sideChain }
