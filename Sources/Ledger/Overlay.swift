@@ -1,5 +1,20 @@
 import Primitives
 
+/// A state key as a dictionary key. `Array`'s own `hash(into:)` feeds the hasher one byte at a time (a call per
+/// byte of a 33–110-byte key); this hashes the whole buffer in one call. Equality is the array's.
+@usableFromInline
+struct OverlayKey: Hashable, Sendable {
+    @usableFromInline let bytes: [UInt8]
+
+    @inlinable init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    @inlinable static func == (a: OverlayKey, b: OverlayKey) -> Bool { a.bytes == b.bytes }
+
+    @inlinable func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
 /// Pending writes over a committed state: what a block (or a mempool check) sees while executing.
 ///
 /// Reads see the pending value first, then the base. Checkpoints let a failed transaction roll back its
@@ -7,21 +22,22 @@ import Primitives
 public struct StateOverlay: Sendable {
     public let base: any StateReader
     // nil value = deleted. Dictionary order never leaks: writeSet() and scans sort.
-    private var pending: [[UInt8]: [UInt8]?] = [:]
+    private var pending: [OverlayKey: [UInt8]?] = [:]
     // Undo journal for checkpoints: the key and its previous pending entry (outer nil = was not pending).
-    private var journal: [([UInt8], [UInt8]??)] = []
+    private var journal: [(OverlayKey, [UInt8]??)] = []
     private var checkpoints: [Int] = []
 
     public init(base: any StateReader) { self.base = base }
 
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
-        if let p = pending[key] { return p }
+        if let p = pending[OverlayKey(key)] { return p }
         return try base.get(key)
     }
 
     public mutating func set(_ key: [UInt8], _ value: [UInt8]?) {
-        if !checkpoints.isEmpty { journal.append((key, pending[key])) }
-        pending[key] = .some(value)
+        let k = OverlayKey(key)
+        if !checkpoints.isEmpty { journal.append((k, pending[k])) }
+        pending[k] = .some(value)
     }
 
     public mutating func delete(_ key: [UInt8]) { set(key, nil) }
@@ -29,7 +45,7 @@ public struct StateOverlay: Sendable {
     /// Entries with the prefix, ascending, merging pending writes over the base.
     public func scan(prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max) throws -> [KeyValue] {
         // Pending keys in range, sorted.
-        let local = pending.keys.filter { k in
+        let local = pending.keys.lazy.map(\.bytes).filter { k in
             k.starts(with: prefix) && (after.map { $0.lexicographicallyPrecedes(k) } ?? true)
         }.sorted { $0.lexicographicallyPrecedes($1) }
         var out = [KeyValue]()
@@ -56,11 +72,11 @@ public struct StateOverlay: Sendable {
             if let b, l == nil || b.key.lexicographicallyPrecedes(l!) {
                 bi += 1
                 cursor = b.key
-                if pending[b.key] == nil { out.append(b) }  // not overridden
+                if pending[OverlayKey(b.key)] == nil { out.append(b) }  // not overridden
             } else if let l {
                 li += 1
                 if let b, b.key == l { bi += 1; cursor = b.key }
-                if case .some(.some(let v)) = pending[l] { out.append(KeyValue(key: l, value: v)) }
+                if case .some(.some(let v)) = pending[OverlayKey(l)] { out.append(KeyValue(key: l, value: v)) }
             }
         }
         return out
@@ -88,8 +104,8 @@ public struct StateOverlay: Sendable {
     public func writeSet() throws -> WriteSet {
         var entries = [WriteEntry]()
         entries.reserveCapacity(pending.count)
-        for (k, v) in pending where try base.get(k) != v {
-            entries.append(WriteEntry(key: k, value: v))
+        for (k, v) in pending where try base.get(k.bytes) != v {
+            entries.append(WriteEntry(key: k.bytes, value: v))
         }
         return WriteSet(entries)
     }
