@@ -18,10 +18,13 @@ struct BenchLedger: AsyncParsableCommand {
     @Option(help: "Mixes to run, comma-separated (transfers, commitments, claims, reveals); all by default.")
     var mix: String = "transfers,commitments,claims,reveals"
     @Flag(help: "Skip the in-memory state runs (RocksDB only), e.g. when profiling.") var rocksdbOnly = false
+    @Flag(help: "Measure the end-of-block work instead (Specs/economics.md §9): a block of --block-size commitments with the most samples each, then the empty blocks that draw their samples and expire them unrevealed.")
+    var endBlock = false
 
     func run() async throws {
-        print("== ledger state transition (one core, signatures checked) ==")
         let workload = try LedgerWorkload(accounts: accounts, blockSize: blockSize, blocks: blocks)
+        if endBlock { return try runEndBlock(workload) }
+        print("== ledger state transition (one core, signatures checked) ==")
         let verifyRate = rate(0.5) { n in _ = cbaseline_schnorr_verify(Int64(n)) }
         // The same bound in this thread's CPU time: on a shared machine, wall-clock figures swing with the other
         // processes' load, CPU-time ones much less (both figures below are one core).
@@ -61,6 +64,33 @@ struct BenchLedger: AsyncParsableCommand {
                    machine: "thread CPU time, bound in CPU time too (excludes waiting for the synced write)")
             try store.close()
         }
+    }
+}
+
+extension BenchLedger {
+    /// End-of-block work on the RocksDB store: a full block of commitments, each drawing the pool's maximum number of
+    /// samples (`maxTicketsPerCommitment`), then empty blocks. Two of those carry the largest end-of-block steps a
+    /// block of transactions can cause: the draw of every sample, and the reveal deadline of every sample (all
+    /// withheld, so every commitment's worker is convicted: slashed, jailed, its window forfeited).
+    func runEndBlock(_ workload: LedgerWorkload) throws {
+        print("== end-of-block work (one core, RocksDB; the empty blocks after one block of \(blockSize) commitments) ==")
+        let dir = NSTemporaryDirectory() + "sharechain-bench-endblock-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
+        var parent = Hash32.zero
+        let rows = try workload.measureEndBlock(base: store.current) { ws, height in
+            let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
+            try store.commit(BlockRecord(hash: hash, height: height, parent: parent, header: [], body: [], receipts: [], transactions: []),
+                             writeSet: ws)
+            parent = hash
+        }
+        for r in rows where r.tickets > 0 || r.transactions > 0 {
+            let perTicket = r.tickets > 0 ? String(format: "  %.2f µs per sample (CPU)", Double(r.cpuNanos) / 1e3 / Double(r.tickets)) : ""
+            print("height \(r.height): \(r.label.padding(toLength: 34, withPad: " ", startingAt: 0)) "
+                  + String(format: "%8.1f ms wall  %8.1f ms CPU  %6d write-set entries", Double(r.wallNanos) / 1e6, Double(r.cpuNanos) / 1e6, r.writes)
+                  + perTicket)
+        }
+        try store.close()
     }
 }
 
@@ -220,6 +250,52 @@ struct LedgerWorkload {
     }
 
     struct Split { var signatures: Int; var execution: Int; var writeSet: Int }
+
+    /// One block of `measureEndBlock`: what it held, its `applyBlock` time (wall and thread CPU, commit excluded).
+    struct EndBlockRow { let height: UInt64; let label: String; let transactions: Int; let tickets: Int; let wallNanos: UInt64; let cpuNanos: UInt64; let writes: Int }
+
+    /// Applies genesis, one block of `blockSize` commitments (one per worker) whose token totals give each the
+    /// pool's maximum sample count, and empty blocks through the samples' reveal deadline; times each block.
+    func measureEndBlock(base: any StateReader, commit: (WriteSet, UInt64) throws -> Void) throws -> [EndBlockRow] {
+        try commit(genesis, 0)
+        let samples = Int(pool.maxTicketsPerCommitment)
+        // m = ⌈T·ppm / (10⁶·maxTokensPerPass)⌉ reaches maxTicketsPerCommitment at T = maxTicketsPerCommitment·maxTokensPerPass·10⁶/ppm.
+        let tokenTotal = UInt64(pool.maxTicketsPerCommitment) * UInt64(pool.maxTokensPerPass) * 1_000_000 / UInt64(pool.spotCheckPpm)
+        let leafCount = UInt32((tokenTotal + UInt64(pool.maxTokensPerPass) - 1) / UInt64(pool.maxTokensPerPass))
+        var commitments = [SignedTransaction]()
+        for i in 0..<min(blockSize, keys.count) {
+            var root = CanonicalWriter(); root.u64(UInt64(i))
+            let t = Transaction(chainId: ledger.chainId, sender: keys[i].publicKey, nonce: 0, fee: 1_000,
+                                body: .commitShares(pool: 0, window: 0, shard: 0, leafCount: leafCount, tokenTotal: tokenTotal,
+                                                    root: SHA256.hash(root.bytes)))
+            commitments.append(t.signed(by: keys[i]))
+        }
+        let drawHeight = 1 + ledger.params.beaconDelay
+        let deadlineHeight = drawHeight + pool.revealDeadlineBlocks
+        var rows = [EndBlockRow]()
+        for height in UInt64(1)...deadlineHeight {
+            let txs = height == 1 ? commitments : []
+            var ls = LedgerState(base: base)
+            let ctx = BlockContext(height: height, slot: height, proposer: validator.publicKey,
+                                   randaoReveal: randao.value(randao.length - Int(height)))
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = threadCPUNanoseconds()
+            let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls, signaturesChecked: true)
+            let t1 = DispatchTime.now().uptimeNanoseconds, c1 = threadCPUNanoseconds()
+            if let bad = receipts.dropLast().first(where: { $0.status != .success }) { throw LedgerFault("a benchmark transaction failed: \(bad.status)") }
+            let ws = try ls.overlay.writeSet()
+            let label: String, tickets: Int
+            switch height {
+            case 1: (label, tickets) = ("\(txs.count) commitments", 0)
+            case drawHeight: (label, tickets) = ("draws \(samples) samples each", commitments.count * samples)
+            case deadlineHeight: (label, tickets) = ("every sample withheld (convictions)", commitments.count * samples)
+            default: (label, tickets) = ("empty", 0)
+            }
+            rows.append(EndBlockRow(height: height, label: label, transactions: txs.count, tickets: tickets,
+                                    wallNanos: t1 - t0, cpuNanos: c1 - c0, writes: ws.entries.count))
+            try commit(ws, height)
+        }
+        return rows
+    }
 
     /// Applies the blocks to a state (genesis first, as height 0) through `commit(writeSet, height)`; returns
     /// transactions per second, the time split, and
