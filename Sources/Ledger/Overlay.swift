@@ -1,4 +1,5 @@
 import Primitives
+import Synchronization
 
 /// A state key as a dictionary key. `Array`'s own `hash(into:)` feeds the hasher one byte at a time (a call per
 /// byte of a 33–110-byte key); this hashes the whole buffer in one call. Equality is the array's.
@@ -15,6 +16,17 @@ struct OverlayKey: Hashable, Sendable {
     }
 }
 
+/// Values an overlay has read from its base (nil: absent there), shared by the copies of one overlay.
+///
+/// The base does not change while an overlay is in use: the single writer executes a block against committed
+/// state with no commit in between, and every other user makes a fresh overlay per question. So a key is read
+/// from the base at most once per overlay, and `writeSet()` compares against the remembered value instead of
+/// reading the key again.
+final class BaseReads: Sendable {
+    let values = Mutex<[OverlayKey: [UInt8]?]>([:])
+    init() {}
+}
+
 /// Pending writes over a committed state: what a block (or a mempool check) sees while executing.
 ///
 /// Reads see the pending value first, then the base. Checkpoints let a failed transaction roll back its
@@ -26,12 +38,17 @@ public struct StateOverlay: Sendable {
     // Undo journal for checkpoints: the key and its previous pending entry (outer nil = was not pending).
     private var journal: [(OverlayKey, [UInt8]??)] = []
     private var checkpoints: [Int] = []
+    private let baseReads = BaseReads()
 
     public init(base: any StateReader) { self.base = base }
 
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
-        if let p = pending[OverlayKey(key)] { return p }
-        return try base.get(key)
+        let k = OverlayKey(key)
+        if let p = pending[k] { return p }
+        if let remembered = baseReads.values.withLock({ $0[k] }) { return remembered }
+        let value = try base.get(key)
+        baseReads.values.withLock { $0[k] = value }
+        return value
     }
 
     public mutating func set(_ key: [UInt8], _ value: [UInt8]?) {
@@ -104,8 +121,21 @@ public struct StateOverlay: Sendable {
     public func writeSet() throws -> WriteSet {
         var entries = [WriteEntry]()
         entries.reserveCapacity(pending.count)
-        for (k, v) in pending where try base.get(k.bytes) != v {
-            entries.append(WriteEntry(key: k.bytes, value: v))
+        // Keys read during execution compare against the remembered base value; the others (written without
+        // being read, e.g. index entries) are fetched from the base in one batched read.
+        let known = baseReads.values.withLock { $0 }
+        var unread = [[UInt8]](), unreadValues = [[UInt8]?]()
+        for (k, v) in pending {
+            if let b = known[k] {
+                if b != v { entries.append(WriteEntry(key: k.bytes, value: v)) }
+            } else {
+                unread.append(k.bytes)
+                unreadValues.append(v)
+            }
+        }
+        let previous = try base.getMany(unread)
+        for i in unread.indices where previous[i] != unreadValues[i] {
+            entries.append(WriteEntry(key: unread[i], value: unreadValues[i]))
         }
         return WriteSet(entries)
     }

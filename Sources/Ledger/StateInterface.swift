@@ -18,6 +18,19 @@ public protocol StateReader: Sendable {
     func get(_ key: [UInt8]) throws -> [UInt8]?
     /// Up to `limit` entries whose keys start with `prefix`, ascending, strictly after `after` when given.
     func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) throws -> [KeyValue]
+    /// The values at `keys`, in the same order (nil where absent): `get` for many keys, which a store can
+    /// answer in one batched lookup.
+    func getMany(_ keys: [[UInt8]]) throws -> [[UInt8]?]
+}
+
+extension StateReader {
+    /// One `get` per key.
+    public func getMany(_ keys: [[UInt8]]) throws -> [[UInt8]?] {
+        var out = [[UInt8]?]()
+        out.reserveCapacity(keys.count)
+        for k in keys { out.append(try get(k)) }
+        return out
+    }
 }
 
 /// One entry of a write set: the new value, or nil for a deletion.
