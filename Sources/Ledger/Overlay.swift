@@ -63,8 +63,8 @@ public struct StateOverlay: Sendable {
     public func scan(prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max) throws -> [KeyValue] {
         // Pending keys in range, sorted.
         let local = pending.keys.lazy.map(\.bytes).filter { k in
-            k.starts(with: prefix) && (after.map { $0.lexicographicallyPrecedes(k) } ?? true)
-        }.sorted { $0.lexicographicallyPrecedes($1) }
+            k.starts(with: prefix) && (after.map { keyPrecedes($0, k) } ?? true)
+        }.sorted { keyPrecedes($0, $1) }
         var out = [KeyValue]()
         var li = 0
         var cursor = after
@@ -86,7 +86,7 @@ public struct StateOverlay: Sendable {
             let b = bi < baseBuffer.count ? baseBuffer[bi] : nil
             let l = li < local.count ? local[li] : nil
             if b == nil && l == nil { break }
-            if let b, l == nil || b.key.lexicographicallyPrecedes(l!) {
+            if let b, l.map({ keyPrecedes(b.key, $0) }) ?? true {
                 bi += 1
                 cursor = b.key
                 if pending[OverlayKey(b.key)] == nil { out.append(b) }  // not overridden
