@@ -39,6 +39,10 @@ public struct StateOverlay: Sendable {
     private var journal: [(OverlayKey, [UInt8]??)] = []
     private var checkpoints: [Int] = []
     private let baseReads = BaseReads()
+    // The pending keys by first byte (the record kind; -1 for the empty key). A scan looks only at the pending
+    // keys of its prefix's kind: end-of-block steps scan small kinds (stake history, unbonding entries) once per
+    // conviction while a block has written a hundred thousand keys of other kinds.
+    private var pendingByKind: [Int: Set<OverlayKey>] = [:]
 
     public init(base: any StateReader) { self.base = base }
 
@@ -53,18 +57,25 @@ public struct StateOverlay: Sendable {
 
     public mutating func set(_ key: [UInt8], _ value: [UInt8]?) {
         let k = OverlayKey(key)
-        if !checkpoints.isEmpty { journal.append((k, pending[k])) }
-        pending[k] = .some(value)
+        let previous = pending.updateValue(value, forKey: k)
+        if !checkpoints.isEmpty { journal.append((k, previous)) }
+        if previous == nil { pendingByKind[Self.kind(key), default: []].insert(k) }
     }
+
+    private static func kind(_ key: [UInt8]) -> Int { key.first.map(Int.init) ?? -1 }
 
     public mutating func delete(_ key: [UInt8]) { set(key, nil) }
 
     /// Entries with the prefix, ascending, merging pending writes over the base.
     public func scan(prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max) throws -> [KeyValue] {
         // Pending keys in range, sorted.
-        let local = pending.keys.lazy.map(\.bytes).filter { k in
-            k.starts(with: prefix) && (after.map { keyPrecedes($0, k) } ?? true)
-        }.sorted { keyPrecedes($0, $1) }
+        func inRange(_ k: [UInt8]) -> Bool { k.starts(with: prefix) && (after.map { keyPrecedes($0, k) } ?? true) }
+        let local: [[UInt8]]
+        if let first = prefix.first {
+            local = (pendingByKind[Int(first)] ?? []).lazy.map(\.bytes).filter(inRange).sorted { keyPrecedes($0, $1) }
+        } else {
+            local = pending.keys.lazy.map(\.bytes).filter(inRange).sorted { keyPrecedes($0, $1) }
+        }
         var out = [KeyValue]()
         var li = 0
         var cursor = after
@@ -107,7 +118,12 @@ public struct StateOverlay: Sendable {
         guard let mark = checkpoints.popLast() else { return }
         while journal.count > mark {
             let (key, previous) = journal.removeLast()
-            if let previous { pending[key] = previous } else { pending.removeValue(forKey: key) }
+            if let previous {
+                pending[key] = previous
+            } else {
+                pending.removeValue(forKey: key)
+                pendingByKind[Self.kind(key.bytes)]?.remove(key)
+            }
         }
     }
 
