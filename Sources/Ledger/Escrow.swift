@@ -106,7 +106,11 @@ extension Execution {
         // The voucher's window must have started and still accept claims.
         guard v.window <= pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
         guard height <= pool.commitDeadline(ofWindow: v.window) else { throw .failed(.claimPeriodOver) }
-        guard escrow.owner.verify(v.signature, digest: v.signingHash) else { throw .failed(.voucherBadSignature) }
+        // A signature verified ahead of execution (VoucherSignature) is accepted only for this very owner, message
+        // and signature, so skipping the check cannot change the outcome.
+        let digest = v.signingHash
+        guard verifiedVouchers.contains(VoucherSignature(owner: escrow.owner, digest: digest, signature: v.signature))
+                || escrow.owner.verify(v.signature, digest: digest) else { throw .failed(.voucherBadSignature) }
 
         let countersKey = StateKey.voucherCounters(pool.id, v.window, v.payee, v.shard, v.escrowId)
         var counters = try state.record(countersKey, VoucherCounters.self) ?? VoucherCounters()
@@ -173,5 +177,37 @@ extension Execution {
         state.put(StateKey.window(pool.id, v.window), window)
         txEvents.append(.usageClaimed(escrowId: v.escrowId, payee: v.payee, pool: pool.id, shard: v.shard, window: v.window,
                                       charged: charged, fee: fee, shortfall: short))
+    }
+}
+
+/// One voucher signature check: the escrow owner's key, the voucher's signing hash and its signature. A block importer
+/// can verify these for a block's claims before executing it (in parallel, like transaction signatures) and pass the
+/// valid ones to `Ledger.applyBlock(_:transactions:to:signaturesChecked:verifiedVouchers:)`, which then skips exactly
+/// those verifications; any other claim is verified during execution as usual.
+public struct VoucherSignature: Hashable, Sendable {
+    public let owner: PublicKey
+    public let digest: Hash32
+    public let signature: Signature
+
+    public init(owner: PublicKey, digest: Hash32, signature: Signature) {
+        self.owner = owner; self.digest = digest; self.signature = signature
+    }
+
+    /// Whether the signature is the owner's over the digest.
+    public var isValid: Bool { owner.verify(signature, digest: digest) }
+}
+
+extension Ledger {
+    /// The voucher signature checks of a block's claims whose escrow exists in `state` (the block's parent state):
+    /// an escrow's owner never changes, so a check prepared from the parent state is the one execution makes. Claims
+    /// on escrows opened in the same block are left to execution.
+    public func voucherSignatures(in transactions: [SignedTransaction], state: LedgerState) -> [VoucherSignature] {
+        var out = [VoucherSignature]()
+        for tx in transactions {
+            guard case .claimUsage(let v) = tx.transaction.body,
+                  let escrow = try? state.record(StateKey.escrow(v.escrowId), Escrow.self) else { continue }
+            out.append(VoucherSignature(owner: escrow.owner, digest: v.signingHash, signature: v.signature))
+        }
+        return out
     }
 }

@@ -162,9 +162,13 @@ public struct Ledger: Sendable {
     /// Applies one block: begin-block processing, every transaction in order, end-block processing.
     /// Returns the receipts (one per transaction, then the block-processing receipt with `txId` zero).
     /// On error the state must be discarded.
+    /// `verifiedVouchers` holds voucher signatures already found valid (`voucherSignatures(in:state:)`); claims
+    /// matching one skip that verification.
     public func applyBlock(_ context: BlockContext, transactions: [SignedTransaction], to state: inout LedgerState,
-                           signaturesChecked: Bool = false) throws(BlockError) -> [Receipt] {
+                           signaturesChecked: Bool = false,
+                           verifiedVouchers: Set<VoucherSignature> = []) throws(BlockError) -> [Receipt] {
         var exec = Execution(ledger: self, context: context, state: state)
+        exec.verifiedVouchers = verifiedVouchers
         do {
             try exec.beginBlock()
             var receipts = [Receipt]()
@@ -241,6 +245,8 @@ struct Execution {
     var txEvents: [Event] = []
     /// Pools are fixed by genesis, so a block decodes each at most once.
     var poolCache: [UInt32: PoolConfig] = [:]
+    /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
+    var verifiedVouchers: Set<VoucherSignature> = []
 
     var params: LedgerParams { ledger.params }
 

@@ -92,6 +92,12 @@ public final class ReadView: ChainReader, StateReader, Sendable {
         try database.get(columns.state, key, snapshot: snapshot)
     }
 
+    /// The committed values of many state keys, in order: one batched RocksDB lookup (the overlay's write set
+    /// asks for every key a block wrote without reading it first).
+    public func getMany(_ keys: [[UInt8]]) throws(StorageError) -> [[UInt8]?] {
+        try database.multiGet(columns.state, keys, snapshot: snapshot)
+    }
+
     /// Committed state entries under `prefix`, ascending, strictly after `after`, at most `limit`.
     public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) throws(StorageError) -> [KeyValue] {
         try database.scan(columns.state, prefix: prefix, after: after, limit: limit, snapshot: snapshot)

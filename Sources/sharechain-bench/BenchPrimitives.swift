@@ -64,6 +64,25 @@ func rate(_ seconds: Double, _ body: (Int) -> Void) -> Double {
     }
 }
 
+/// CPU time consumed by the calling thread, in nanoseconds.
+func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Like `rate`, in the calling thread's CPU time instead of wall-clock time.
+func cpuRate(_ seconds: Double, _ body: (Int) -> Void) -> Double {
+    var n = 16
+    while true {
+        let t0 = threadCPUNanoseconds()
+        body(n)
+        let dt = Double(threadCPUNanoseconds() - t0) / 1e9
+        if dt >= seconds { return Double(n) / dt }
+        n = dt < seconds / 20 ? n * 10 : Int(Double(n) * seconds / max(dt, 1e-6) * 1.05) + 1
+    }
+}
+
 /// Prints one benchmark line: figure, baseline, ratio, and the machine figure from DESIGN.md section 9.
 func report(_ name: String, _ value: Double, baseline: Double?, unit: String, machine: String) {
     let v = format(value)
