@@ -66,8 +66,14 @@ async function render() {
     const ctx = { node, tip: state.tip, args, query };
     const element = await pageFn(ctx);
     if (generation !== state.generation) return; // the user moved on meanwhile
-    if (ctx.tip !== undefined) setTip(ctx.tip);
     state.current = element;
+    if (ctx.tip !== undefined) {
+      const missed = state.tip !== undefined && state.tip > ctx.tip && typeof element.onHead === 'function';
+      const through = state.tip;
+      setTip(ctx.tip);
+      // Heads that arrived while the page was loading.
+      if (missed) catchUp(ctx.tip + 1, through);
+    }
     view.replaceChildren(element);
     view.dataset.ready = 'true';
     probe.renders += 1;
@@ -101,6 +107,15 @@ function onHead(head) {
   state.lastHeadAt = Date.now();
   setTip(head.height);
   if (state.current && typeof state.current.onHead === 'function') state.current.onHead(head);
+}
+
+async function catchUp(from, through) {
+  const heights = [];
+  for (let n = Math.max(from, through - 9); n <= through; n++) heights.push(n);
+  try {
+    const answers = await node.batch(heights.map((n) => ['chain_getBlockByNumber', [n]]));
+    for (const ans of answers) if (ans.result) onHead(ans.result);
+  } catch { /* the next head fills in */ }
 }
 
 function onEvent(kind, result) {

@@ -221,6 +221,8 @@ export async function dashboard(ctx) {
   view.onHead = (head) => {
     const tbody = view.querySelector('#recent-blocks tbody');
     if (!tbody || tbody.querySelector(`tr[data-height="${head.height}"]`)) return;
+    const top = tbody.firstElementChild ? Number(tbody.firstElementChild.dataset.height) : -1;
+    if (head.height <= top) return; // only newer blocks go on top (a reorg shows on the next page load)
     blocks.unshift(head);
     if (blocks.length > RECENT) blocks.length = RECENT;
     const row = h('tr', { 'data-height': head.height, class: 'fresh' }, blockCols.map(([, f]) => h('td', {}, f(head))));
@@ -382,16 +384,25 @@ export async function window_(ctx) {
   if (payA.error) split = errorNote('payouts', payA.error);
   else {
     const items = payA.result.items || [];
-    const total = items.reduce((s, p) => s + Number(p.paid) + Number(p.refunded), 0);
+    const paidTotal = items.reduce((s, p) => s + Number(p.paid), 0);
+    const refundedTotal = items.reduce((s, p) => s + Number(p.refunded), 0);
+    const total = paidTotal + refundedTotal;
+    const colorOf = new Map(items.filter((p) => Number(p.paid) > 0).map((p, i) => [p.worker, `s${i % 5}`]));
+    const segment = (cls, amount, title) => {
+      const seg = h('span', { class: `seg ${cls}`, title });
+      seg.style.width = `${total > 0 ? (amount * 100) / total : 0}%`;
+      return seg;
+    };
     split = items.length === 0 ? note(`No payouts yet (window ${payA.result.windowStatus}).`) : h('div', {},
-      h('div', { class: 'split', role: 'img', 'aria-label': 'settlement split' }, items.map((p, i) => {
-        const seg = h('span', { class: `seg s${i % 6}`, title: `${p.worker}: paid ${p.paid}, refunded ${p.refunded}` });
-        seg.style.width = `${total > 0 ? ((Number(p.paid) + Number(p.refunded)) * 100) / total : 0}%`;
-        return seg;
-      })),
+      h('div', { class: 'split', role: 'img', 'aria-label': 'settlement split: paid per worker, then refunded to clients' },
+        items.filter((p) => Number(p.paid) > 0).map((p) => segment(colorOf.get(p.worker), Number(p.paid), `${p.worker}: paid ${p.paid}`)),
+        refundedTotal > 0 ? segment('refund', refundedTotal, `refunded to clients: ${refundedTotal}`) : null),
+      h('p', { class: 'muted' }, `paid to workers ${paidTotal}, refunded to clients ${refundedTotal}`),
       table([
-        ['worker', (p) => value('worker', p.worker)], ['paid', (p) => p.paid], ['refunded', (p) => p.refunded],
-        ['share', (p) => (total > 0 ? `${((Number(p.paid) * 100) / total).toFixed(1)} %` : '—')], ['height', (p) => value('height', p.height, ctx.tip)],
+        ['worker', (p) => h('span', {}, h('i', { class: `swatch seg ${colorOf.get(p.worker) ?? 'refund'}` }), value('worker', p.worker))],
+        ['paid', (p) => p.paid], ['refunded', (p) => p.refunded],
+        ['share of paid', (p) => (paidTotal > 0 ? `${((Number(p.paid) * 100) / paidTotal).toFixed(1)} %` : '—')],
+        ['height', (p) => value('height', p.height, ctx.tip)],
       ], items, { id: 'window-payouts' }));
   }
   let shares = null;
