@@ -66,8 +66,10 @@ export class NodeRPC {
         cache: 'no-store',
       });
     } catch (e) {
+      const crossOrigin = new URL(this.url).origin !== window.location.origin;
       throw new RPCError(controller.signal.aborted ? `the node did not answer within ${this.timeoutMs / 1000} s`
-        : `cannot reach the node at ${this.url} (${e && e.message ? e.message : e})`);
+        : `cannot reach the node at ${this.url} (${e && e.message ? e.message : e})` +
+          (crossOrigin ? `; a node called from another origin must allow it: --rpc-cors-origin ${window.location.origin}` : ''));
     } finally {
       clearTimeout(timer);
     }

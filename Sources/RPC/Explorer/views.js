@@ -129,10 +129,11 @@ const blockCols = [
   ['time', (b) => (typeof b.timestamp === 'number' ? new Date(b.timestamp).toISOString().slice(11, 19) : '—')],
 ];
 
-/** Transactions per second over the blocks (by timestamp span), or null with fewer than two blocks. */
+/** Transactions per second over the blocks after genesis (by timestamp span), or null with fewer than two. */
 export function txRate(blocks) {
-  if (blocks.length < 2) return null;
-  const sorted = [...blocks].sort((x, y) => x.height - y.height);
+  // Genesis carries the genesis time, not a slot's: it does not count.
+  const sorted = blocks.filter((b) => b.height > 0 && typeof b.timestamp === 'number').sort((x, y) => x.height - y.height);
+  if (sorted.length < 2) return null;
   const span = (sorted[sorted.length - 1].timestamp - sorted[0].timestamp) / 1000;
   if (!(span > 0)) return null;
   const txs = sorted.slice(1).reduce((s, b) => s + (b.transactionCount ?? 0), 0);
@@ -198,9 +199,12 @@ export async function dashboard(ctx) {
       const sorted = hs.filter((x) => typeof x === 'number').sort((p, q) => p - q);
       return sorted.map((x, i) => [x, i + 1]);
     };
+    const selected = cumulative(tickets.map((t) => t.selectedHeight));
+    // Tickets are pruned once their window pays out: the chart starts a little before the oldest one kept.
+    const from = selected.length ? Math.max(0, selected[0][0] - 5) : 0;
     ticketsChart = lineChart({
-      title: 'Tickets over time (still in state)', x0: 0, x1: tip,
-      series: [{ name: 'selected', points: cumulative(tickets.map((t) => t.selectedHeight)) },
+      title: 'Tickets over time (those still in state)', x0: from, x1: tip,
+      series: [{ name: 'selected', points: selected },
         { name: 'revealed', points: cumulative(tickets.map((t) => t.revealedHeight)) }],
     });
   }
