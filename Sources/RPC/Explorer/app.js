@@ -165,5 +165,7 @@ window.addEventListener('error', (e) => {
 
 document.getElementById('rpc-url').textContent = rpcURL;
 render();
+// The header's tip on every page from the start (the dashboard sets it too; live heads keep it current).
+node.call('chain_blockNumber').then(setTip, () => { /* the page shows the error */ });
 new Live(webSocketEndpoint(rpcURL), ['newHeads', 'finalized'], onEvent, setLive).start();
 setTimeout(poll, 5000);
