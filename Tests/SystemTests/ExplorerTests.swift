@@ -56,6 +56,9 @@ import TestSupport
             #expect(a.header("content-type")?.hasPrefix(types[ext] ?? "?") == true, "\(name): \(a.header("content-type") ?? "none")")
             let body = Self.text(a)
             #expect(!body.isEmpty)
+            // Compiled in from the source tree (Plugins/EmbedDocuments): a difference means a stale build.
+            let source = try String(contentsOfFile: Paths.root + "/Sources/RPC/Explorer/\(name)", encoding: .utf8)
+            #expect(body == source, "the served \(name) differs from Sources/RPC/Explorer/\(name)")
             // No CDN, no network fetch: no absolute URL anywhere in what the browser loads.
             #expect(Self.externalURLs(in: body).isEmpty, "\(name) references \(Self.externalURLs(in: body))")
             for pattern in [#"(?:src|href)="/explorer/([^"]+)""#, #"from '\./([^']+)'"#] {
