@@ -139,6 +139,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The web explorer's files: embedded by the plugin (ExplorerFiles), not sources or resources.
+            exclude: ["Explorer"],
             swiftSettings: strict,
             // OpenRPCDocument: Specs/openrpc.json (what rpc.discover returns), compiled in at build time.
             plugins: ["EmbedDocuments"]

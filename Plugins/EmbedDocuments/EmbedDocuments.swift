@@ -14,15 +14,27 @@ struct EmbedDocuments: BuildToolPlugin {
         let path: String
     }
 
-    /// What each target embeds, and the type holding it.
-    static let documents: [String: (type: String, access: String, documents: [Document])] = [
-        "RPC": ("OpenRPCDocument", "", [Document(property: "json", path: "Specs/openrpc.json")]),
-        "Node": ("EmbeddedGenesis", "public ", [Document(property: "devnet", path: "Genesis/devnet.json"),
-                                                Document(property: "devnet4", path: "Genesis/devnet-4.json")]),
+    /// What each target embeds: one generated type per entry, holding its documents.
+    static let documents: [String: [(type: String, access: String, documents: [Document])]] = [
+        "RPC": [("OpenRPCDocument", "", [Document(property: "json", path: "Specs/openrpc.json")]),
+                // The web explorer served at GET /explorer (Sources/RPC/Explorer, excluded from the target's sources).
+                ("ExplorerFiles", "", explorerFiles.map { Document(property: $0.property, path: "Sources/RPC/Explorer/" + $0.file) })],
+        "Node": [("EmbeddedGenesis", "public ", [Document(property: "devnet", path: "Genesis/devnet.json"),
+                                                 Document(property: "devnet4", path: "Genesis/devnet-4.json")])],
+    ]
+
+    /// The explorer's files (`Sources/RPC/Explorer/`) and their constants; `ExplorerAssets` maps URL paths to them.
+    static let explorerFiles: [(property: String, file: String)] = [
+        ("indexHTML", "index.html"), ("css", "explorer.css"), ("appJS", "app.js"), ("rpcJS", "rpc.js"),
+        ("viewsJS", "views.js"), ("chartsJS", "charts.js"),
     ]
 
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
-        guard let spec = Self.documents[target.name] else { return [] }
+        guard let specs = Self.documents[target.name] else { return [] }
+        return specs.map { command(context: context, spec: $0) }
+    }
+
+    func command(context: PluginContext, spec: (type: String, access: String, documents: [Document])) -> Command {
         let root = context.package.directoryURL
         let output = context.pluginWorkDirectoryURL.appending(path: "\(spec.type).swift")
         let inputs = spec.documents.map { root.appending(path: $0.path) }
@@ -30,8 +42,8 @@ struct EmbedDocuments: BuildToolPlugin {
         var arguments = [output.path(), spec.type, spec.access]
         for (d, url) in zip(spec.documents, inputs) { arguments += [d.property, d.path, url.path()] }
         let script = root.appending(path: "tools/embed-text.sh")
-        return [.buildCommand(displayName: "Embedding \(spec.documents.map(\.path).joined(separator: ", ")) in \(target.name)",
-                              executable: URL(fileURLWithPath: "/bin/sh"), arguments: [script.path()] + arguments,
-                              inputFiles: inputs + [script], outputFiles: [output])]
+        return .buildCommand(displayName: "Embedding \(spec.documents.map(\.path).joined(separator: ", ")) as \(spec.type)",
+                             executable: URL(fileURLWithPath: "/bin/sh"), arguments: [script.path()] + arguments,
+                             inputFiles: inputs + [script], outputFiles: [output])
     }
 }

@@ -11,8 +11,8 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The JSON-RPC server as a service: HTTP `POST /`, WebSocket `/ws`, `GET /metrics`, `GET /health`
-/// (Specs/rpc.md). Runs until graceful shutdown or cancellation; the node registers it last so it stops first.
+/// The JSON-RPC server as a service: HTTP `POST /`, WebSocket `/ws`, `GET /metrics`, `GET /health`, the web
+/// explorer at `GET /explorer` (Specs/rpc.md). Runs until graceful shutdown or cancellation; the node registers it last so it stops first.
 public final class RPCServer: Service, Sendable {
     /// Limits, address, CORS.
     public let configuration: RPCConfiguration
@@ -110,6 +110,8 @@ public final class RPCServer: Service, Sendable {
             return plain(.upgradeRequired, "use a WebSocket upgrade on /ws\n", extra: [.upgrade: "websocket"])
         case ("/", _):
             return plain(.methodNotAllowed, "JSON-RPC takes POST\n", extra: [.allow: "POST, OPTIONS"])
+        case (_, .get) where ExplorerAssets.handles(path):
+            return ExplorerServer.response(path: path, rpcURL: nil)
         default:
             return plain(.notFound, "not found\n")
         }

@@ -13,7 +13,7 @@ public enum PruningMode: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .archive: "archive"
-        case .keepRecent(let n): "default (keep \(n) heights)"
+        case .keepRecent(let n): "keep the last \(n) heights"
         case .minimal: "minimal"
         }
     }

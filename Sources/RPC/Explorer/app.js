@@ -1,0 +1,171 @@
+// The explorer's entry point: hash routes, search, the header's live tip, and live updates over the WebSocket.
+// Any failure becomes a message on the page; nothing is left blank and nothing is thrown to the console.
+
+import { NodeRPC, Live, RPCError, rpcEndpoint, webSocketEndpoint } from './rpc.js';
+import * as views from './views.js';
+
+const started = performance.now();
+const rpcURL = rpcEndpoint();
+const node = new NodeRPC(rpcURL);
+const view = document.getElementById('view');
+const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0 };
+
+/** What tests and curious users can read: first render time, the latest head, the live state. */
+const probe = { firstRenderMs: null, renders: 0, heads: 0, live: 'connecting', errors: [] };
+window.sharechainExplorer = probe;
+
+const routes = {
+  '': views.dashboard,
+  block: views.block,
+  tx: views.transaction,
+  address: views.address,
+  validators: views.validators,
+  validator: views.validator,
+  pool: views.pool,
+  window: views.window_,
+  tickets: views.tickets,
+  ticket: views.ticket,
+  proofs: views.proofs,
+  proof: views.proof,
+};
+
+function parseRoute() {
+  const raw = window.location.hash.replace(/^#\/?/, '');
+  const [path, query = ''] = raw.split('?');
+  const parts = path.split('/').filter((p) => p !== '').map((p) => {
+    try { return decodeURIComponent(p); } catch { return p; }
+  });
+  return { name: parts[0] ?? '', args: parts.slice(1), query: new URLSearchParams(query) };
+}
+
+function showError(err, name) {
+  const message = err instanceof RPCError || (err && err.message) ? err.message : String(err);
+  probe.errors.push(message);
+  const box = views.h('div', { class: 'page' },
+    views.h('h1', {}, name ? `Cannot show this ${name}` : 'Something went wrong'),
+    views.h('p', { class: 'error', id: 'error' }, message),
+    views.h('p', {}, views.a('#/', 'Back to the dashboard')));
+  view.replaceChildren(box);
+  view.dataset.ready = 'error';
+}
+
+async function render() {
+  const generation = ++state.generation;
+  const { name, args, query } = parseRoute();
+  const pageFn = routes[name];
+  view.dataset.page = name || 'dashboard';
+  view.dataset.ready = 'false';
+  if (!pageFn) {
+    showError(new RPCError(`there is no page '${name}'`));
+    return;
+  }
+  if (!view.firstElementChild || !view.firstElementChild.classList.contains('loading')) {
+    view.prepend(views.h('p', { class: 'loading' }, 'Loading…'));
+  }
+  try {
+    const ctx = { node, tip: state.tip, args, query };
+    const element = await pageFn(ctx);
+    if (generation !== state.generation) return; // the user moved on meanwhile
+    state.current = element;
+    if (ctx.tip !== undefined) {
+      const missed = state.tip !== undefined && state.tip > ctx.tip && typeof element.onHead === 'function';
+      const through = state.tip;
+      setTip(ctx.tip);
+      // Heads that arrived while the page was loading.
+      if (missed) catchUp(ctx.tip + 1, through);
+    }
+    view.replaceChildren(element);
+    view.dataset.ready = 'true';
+    probe.renders += 1;
+    if (probe.firstRenderMs === null) probe.firstRenderMs = Math.round(performance.now() - started);
+    window.scrollTo(0, 0);
+  } catch (err) {
+    if (generation !== state.generation) return;
+    state.current = null;
+    showError(err, name || null);
+  }
+}
+
+function setTip(height) {
+  if (typeof height !== 'number' || (state.tip !== undefined && height < state.tip)) return;
+  state.tip = height;
+  const link = document.getElementById('tip-height');
+  link.textContent = String(height);
+  link.setAttribute('href', `#/block/${height}`);
+}
+
+function setLive(s) {
+  probe.live = s;
+  const box = document.getElementById('live');
+  box.dataset.state = s;
+  document.getElementById('live-text').textContent = s === 'live' ? 'live' : s === 'connecting' ? 'connecting' : 'polling';
+}
+
+function onHead(head) {
+  if (!head || typeof head.height !== 'number') return;
+  probe.heads += 1;
+  state.lastHeadAt = Date.now();
+  setTip(head.height);
+  if (state.current && typeof state.current.onHead === 'function') state.current.onHead(head);
+}
+
+async function catchUp(from, through) {
+  const heights = [];
+  for (let n = Math.max(from, through - 9); n <= through; n++) heights.push(n);
+  try {
+    const answers = await node.batch(heights.map((n) => ['chain_getBlockByNumber', [n]]));
+    for (const ans of answers) if (ans.result) onHead(ans.result);
+  } catch { /* the next head fills in */ }
+}
+
+function onEvent(kind, result) {
+  if (kind === 'newHeads') onHead(result);
+  else if (kind === 'finalized' && state.current && typeof state.current.onFinalized === 'function') state.current.onFinalized(result);
+}
+
+// While the WebSocket is down (a remote node that does not list this origin, a proxy without WebSocket), poll the tip.
+async function poll() {
+  if (probe.live !== 'live' && Date.now() - state.lastHeadAt > 4000) {
+    try {
+      const tip = await node.call('chain_blockNumber');
+      if (state.tip === undefined || tip > state.tip) {
+        const from = state.tip === undefined ? tip : Math.max(state.tip + 1, tip - 9);
+        const heights = [];
+        for (let n = from; n <= tip; n++) heights.push(n);
+        const answers = await node.batch(heights.map((n) => ['chain_getBlockByNumber', [n]]));
+        for (const ans of answers) if (ans.result) onHead(ans.result);
+      }
+    } catch { /* the page shows errors; the header just keeps its last tip */ }
+  }
+  setTimeout(poll, 5000);
+}
+
+document.getElementById('search').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = document.getElementById('search-input');
+  try {
+    const target = await views.resolveSearch(node, input.value);
+    if (window.location.hash === target) render(); else window.location.hash = target;
+  } catch (err) {
+    state.generation++;
+    showError(err, null);
+    view.dataset.page = 'search';
+  }
+});
+
+window.addEventListener('hashchange', () => { render(); });
+window.addEventListener('unhandledrejection', (e) => {
+  e.preventDefault();
+  showError(e.reason);
+});
+window.addEventListener('error', (e) => {
+  e.preventDefault();
+  showError(e.error || e.message);
+});
+
+document.getElementById('rpc-url').textContent = rpcURL;
+render();
+// The header's tip on every page from the start (the dashboard sets it too; live heads keep it current).
+node.call('chain_blockNumber').then(setTip, () => { /* the page shows the error */ });
+new Live(webSocketEndpoint(rpcURL), ['newHeads', 'finalized'], onEvent, setLive).start();
+setTimeout(poll, 5000);

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Drives the web explorer (GET /explorer) in headless Chromium against a running node, and checks it.
+
+Every page renders with the node's real data, search finds a block (by hash and by height), a transaction and an
+address, a new block appears on the dashboard without a reload, an unknown block shows a message (not a blank page),
+the dashboard fits a phone-width screen, and the browser console has no errors. Prints the dashboard's first render
+time. Exit status 0 when every check passed.
+
+    python3 tools/explorer_browser_check.py --rpc http://127.0.0.1:8645/ [--screenshots DIR] [--timeout 60]
+
+Needs chromium, chromium-driver (apt) and selenium (pip); tools/setup installs them. Runs as root with --no-sandbox.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def rpc(url, method, params=None):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params if params is not None else []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answer = json.load(r)
+    if "error" in answer:
+        raise CheckFailed(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+def find_binary(names):
+    for n in names:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+def make_driver(width, height):
+    options = webdriver.ChromeOptions()
+    options.add_argument("--headless=new")
+    options.add_argument("--no-sandbox")  # CI runs as root
+    options.add_argument("--disable-dev-shm-usage")
+    options.add_argument("--disable-gpu")
+    options.add_argument("--no-first-run")
+    options.add_argument("--disable-extensions")
+    options.add_argument("--disable-background-networking")
+    options.add_argument(f"--window-size={width},{height}")
+    options.add_argument("--force-device-scale-factor=1")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    binary = find_binary(["chromium", "chromium-browser", "google-chrome"])
+    if binary:
+        options.binary_location = binary
+    driver_path = find_binary(["chromedriver"]) or "/usr/bin/chromedriver"
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+class Explorer:
+    def __init__(self, driver, base, timeout):
+        self.d = driver
+        self.base = base
+        self.timeout = timeout
+        self.console = []
+
+    def wait(self, what, condition, timeout=None):
+        try:
+            return WebDriverWait(self.d, timeout or self.timeout, poll_frequency=0.2).until(lambda d: condition())
+        except Exception as e:
+            raise CheckFailed(f"timed out waiting for {what} (url {self.d.current_url}); page says: {self.text()[:600]!r}") from e
+
+    def text(self):
+        try:
+            return self.d.find_element(By.ID, "view").text
+        except Exception:
+            return ""
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def state(self):
+        return self.js("const v = document.getElementById('view'); return v ? [v.dataset.page || '', v.dataset.ready || ''] : ['', ''];")
+
+    def go(self, route, page, expect="true"):
+        """Navigates by hash (no reload) and waits until the page says it is ready."""
+        self.js("window.location.hash = arguments[0];", route)
+        self.wait(f"page {route}", lambda: self.state() == [page, expect])
+        self.collect_console()
+        return self.text()
+
+    def search(self, query, page):
+        box = self.d.find_element(By.ID, "search-input")
+        box.clear()
+        box.send_keys(query)
+        # Clear the ready flag first, so the wait sees the page the search leads to.
+        self.js("document.getElementById('view').dataset.ready = 'searching';")
+        self.d.find_element(By.CSS_SELECTOR, "#search button").click()
+        self.wait(f"search {query[:20]}", lambda: self.state() == [page, "true"])
+        return self.text()
+
+    def collect_console(self):
+        for entry in self.d.get_log("browser"):
+            self.console.append(entry)
+
+    def console_errors(self):
+        self.collect_console()
+        return [e for e in self.console if e.get("level") == "SEVERE"]
+
+
+def check(cond, message):
+    if not cond:
+        raise CheckFailed(message)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rpc", required=True, help="the node's JSON-RPC URL (http://host:port/)")
+    ap.add_argument("--page", help="the explorer URL (default: RPC origin + /explorer)")
+    ap.add_argument("--screenshots", help="write dashboard.png, window.png and dashboard-phone.png here")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds to wait for each condition")
+    args = ap.parse_args()
+    url = args.rpc if args.rpc.endswith("/") else args.rpc + "/"
+    page_url = args.page or url + "explorer"
+
+    # Real data to look for, straight from the node.
+    tip = rpc(url, "chain_blockNumber")
+    validator = rpc(url, "validator_list", {"limit": 1})["items"][0]["address"]
+    tx_hash = None
+    for h in range(tip, max(0, tip - 200), -1):
+        b = rpc(url, "chain_getBlockByNumber", [h])
+        if b["transactions"]:
+            tx_hash, tx_block = b["transactions"][0], b
+            break
+    check(tx_hash is not None, "no transaction in the last 200 blocks")
+    tx = rpc(url, "tx_getByHash", [tx_hash])
+    windows = rpc(url, "window_list", {"pool": 0, "limit": 100})["items"]
+    paid = [w for w in windows if int(w["paid"]) > 0 or int(w["refunded"]) > 0]
+    window = (paid or windows)[-1]
+    proofs = rpc(url, "proof_list", {"limit": 10})["items"]
+    ticket = None
+    for status in ["revealed", "awaitingReveal", "fraudProven", "upheld", "withheld"]:
+        items = rpc(url, "ticket_list", {"status": status, "limit": 1})["items"]
+        if items:
+            ticket = items[0]
+            break
+
+    report = {}
+    driver = make_driver(1366, 900)
+    try:
+        ex = Explorer(driver, page_url, args.timeout)
+        t0 = time.monotonic()
+        driver.get(page_url)
+        ex.wait("the dashboard", lambda: ex.state() == ["dashboard", "true"])
+        report["dashboardWallSeconds"] = round(time.monotonic() - t0, 3)
+        report["firstRenderMs"] = ex.js("return window.sharechainExplorer.firstRenderMs;")
+        nav = ex.js("const n = performance.getEntriesByType('navigation')[0]; return n ? Math.round(n.domContentLoadedEventEnd) : null;")
+        report["domContentLoadedMs"] = nav
+        rows = driver.find_elements(By.CSS_SELECTOR, "#recent-blocks tbody tr")
+        check(len(rows) >= 2, f"the dashboard lists {len(rows)} blocks")
+        text = ex.text()
+        for label in ["HEIGHT", "PEERS", "MEMPOOL", "TX/S"]:
+            check(label in text.upper(), f"the dashboard has no {label} card: {text[:400]!r}")
+        charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart")
+        check(len(charts) >= 3, f"{len(charts)} charts on the dashboard")
+        bars = driver.find_elements(By.CSS_SELECTOR, "svg.chart rect")
+        check(len(bars) >= 1, "the window chart has no bars")
+        if args.screenshots:
+            os.makedirs(args.screenshots, exist_ok=True)
+            time.sleep(0.3)  # let the fresh-row animation settle for the picture
+            driver.save_screenshot(os.path.join(args.screenshots, "dashboard.png"))
+
+        # Live: a new block appears without reload (the marker survives only if the document is the same).
+        ex.js("window.__noReload = 'still here';")
+        top = int(rows[0].get_attribute("data-height"))
+        ex.wait("a new block on the dashboard", lambda: int(driver.find_elements(By.CSS_SELECTOR, "#recent-blocks tbody tr")[0]
+                                                               .get_attribute("data-height")) > top, timeout=max(args.timeout, 60))
+        check(ex.js("return window.__noReload;") == "still here", "the page reloaded")
+        report["liveHeads"] = ex.js("return window.sharechainExplorer.heads;")
+        report["live"] = ex.js("return window.sharechainExplorer.live;")
+        check(report["live"] == "live", f"the WebSocket is not live ({report['live']})")
+
+        # Search: a block by hash and by height, a transaction, an address.
+        t = ex.search(tx_block["hash"], "block")
+        check(f"Block {tx_block['height']}" in t and tx_hash[:10] in t, "search by block hash")
+        t = ex.search(str(tx_block["height"]), "block")
+        check(f"Block {tx_block['height']}" in t, "search by height")
+        t = ex.search(tx_hash, "tx")
+        check(tx["kind"] in t and "Receipt" in t, f"search by transaction hash: {t[:300]!r}")
+        t = ex.search(tx["sender"], "address")
+        check("Account" in t and tx["sender"][:12] in t, "search by address")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#address-txs tbody tr")) >= 1, "the address lists no transactions")
+        # Links between pages: from the address to one of its transactions.
+        driver.find_element(By.CSS_SELECTOR, "#address-txs tbody tr a[href^='#/tx/']").click()
+        ex.wait("a transaction from the address page", lambda: ex.state() == ["tx", "true"])
+
+        # Every page with real data.
+        t = ex.go(f"#/validator/{validator}", "validator")
+        check("liveness" in t and "stake" in t, "validator page")
+        ex.go("#/validators", "validators")
+        t = ex.go("#/pool/0", "pool")
+        check("Windows" in t and "windowBlocks" in t, "pool page")
+        t = ex.go(f"#/window/0/{window['window']}", "window")
+        check("Settlement split" in t and f"Window {window['window']} of pool 0" in t, "window page")
+        if paid:
+            check(len(driver.find_elements(By.CSS_SELECTOR, "#window-payouts tbody tr")) >= 1, "the window lists no payouts")
+        if args.screenshots:
+            driver.save_screenshot(os.path.join(args.screenshots, "window.png"))
+        if ticket:
+            t = ex.go(f"#/ticket/{ticket['ticketId']}", "ticket")
+            check(ticket["ticketId"][:10] in t or "Ticket" in t, "ticket page")
+        ex.go("#/tickets/revealed", "tickets")
+        check(len(proofs) >= 1, "the node has no fraud case yet")
+        t = ex.go(f"#/proof/{proofs[0]['ticketId']}", "proof")
+        check("canonicalOutputHash" in t, "fraud case page")
+        ex.go("#/proofs", "proofs")
+        t = ex.go(f"#/block/{tip}", "block")
+        check(f"Block {tip}" in t, "block page")
+
+        # Errors are messages on the page.
+        t = ex.go("#/block/999999999", "block", expect="error")
+        check("not found" in t.lower() or "block" in t.lower(), f"unknown block: {t[:200]!r}")
+        t = ex.go("#/nosuchpage", "nosuchpage", expect="error")
+        check("no page" in t, "unknown page")
+
+        # Phone width: the dashboard fits without horizontal scrolling.
+        driver.set_window_size(390, 844)
+        ex.go("#/", "dashboard")
+        overflow = ex.js("return document.documentElement.scrollWidth - window.innerWidth;")
+        check(overflow <= 1, f"the dashboard is {overflow} px wider than a phone screen")
+        if args.screenshots:
+            driver.save_screenshot(os.path.join(args.screenshots, "dashboard-phone.png"))
+
+        errors = ex.console_errors()
+        check(not errors, f"console errors: {errors}")
+        report["consoleEntries"] = len(ex.console)
+    finally:
+        driver.quit()
+    print("explorer checks passed " + json.dumps(report, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except CheckFailed as e:
+        print(f"explorer check failed: {e}", file=sys.stderr)
+        sys.exit(1)
