@@ -534,7 +534,7 @@ DEFAULT_PARAMS = {
     "maxPayersPerWorkerWindow": 64, "maxAllocationsPerEscrow": 64, "maxClaimsPerTicket": 16,
     "escrowUnlockBlocks": 200, "revealedKeyRetentionBlocks": 8640,
     "beaconMinProposers": 3, "beaconMaxDelay": 16, "missedSlotSlashBps": 1,
-    "checkpointBlocks": 10, "maxVotesPerTransaction": 128,
+    "checkpointBlocks": 10, "maxVotesPerTransaction": 128, "maxCommitmentsPerBlock": 500,
 }
 
 
@@ -628,6 +628,7 @@ FAILURES = {
     61: ("wrongPool", "fraud claim was committed for another pool"),
     62: ("tooManyVotes", "more finality votes than one transaction may carry"),
     63: ("invalidVoteSignature", "a finality vote is not signed by its validator"),
+    64: ("tooManyCommitmentsInBlock", "the block already holds maxCommitmentsPerBlock share commitments"),
 }
 RESERVED_FAILURES = {10, 35}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -1205,6 +1206,7 @@ class Exec:
         self.system_events = []
         self.tx_events = []
         self.trace = set()      # rule ids exercised (coverage)
+        self.commitments_in_block = 0
 
     def t(self, rule):
         self.trace.add(rule)
@@ -1849,6 +1851,8 @@ class Exec:
     # ---- commitments, samples, reveals (economics.md §3) -------------------------------------------------
     def commit_shares(self, sender, b):
         pid, w, shard, lc, tt, root = b["pool"], b["window"], b["shard"], b["leafCount"], b["tokenTotal"], b["root"]
+        if self.commitments_in_block >= self.p["maxCommitmentsPerBlock"]:     # checked first (economics.md §9)
+            raise Fail("tooManyCommitmentsInBlock")
         pool = self.pool(pid)
         if pool is None:
             raise Fail("unknownPool")
@@ -1892,6 +1896,7 @@ class Exec:
         self.state.put(K.by_worker(pid, w, sender, cid), b"")
         self.state.put(K.selection(sel, cid), b"")
         self.emit("tx", ev("sharesCommitted", cid, sender, u32(pid), u64(w), u32(shard), u64(tt), u32(m)))
+        self.commitments_in_block += 1
 
     def put_ticket(self, tid, t, previous):
         if previous is not None and previous != t["status"]:
@@ -3697,7 +3702,24 @@ def scenarios_more_failures():
     while c.height < c2:
         m.block(proposer=0)
     m.block([(v1, B.unjail(None))], proposer=0)
-    return [m.done()]
+    out = [m.done()]
+
+    # ---- the per-block commitment cap (economics.md §9)
+    w1, w2, w3 = (test_key(n) for n in ("cap-worker-1", "cap-worker-2", "cap-worker-3"))
+    params = default_params()
+    params.update(maxCommitmentsPerBlock=2)
+    c = Chain(accounts=[(w1, 100_000), (w2, 100_000), (w3, 100_000)], workers=[(w1, 0, 1_000), (w2, 0, 1_000), (w3, 0, 1_000)],
+              params=params, validator_count=1)
+    out.append(c.capture("rules/commitments-per-block", "maxCommitmentsPerBlock 2: a failing commitment (unknown pool) does "
+                         "not count; two succeed; the third fails tooManyCommitmentsInBlock (fee and nonce kept); the next "
+                         "block takes two again.", [
+        (w1, commit_body(9, 0, 0, PassBatch.make(2, 0, 71))),
+        (w1, commit_body(0, 0, 0, PassBatch.make(2, 0, 72))),
+        (w2, commit_body(0, 0, 0, PassBatch.make(2, 0, 73))),
+        (w3, commit_body(0, 0, 0, PassBatch.make(2, 0, 74)))]))
+    out.append(c.capture("rules/commitments-per-block-next", "The block after: the refused worker commits again.", [
+        (w3, commit_body(0, 0, 0, PassBatch.make(2, 0, 74)))]))
+    return out
 
 
 def scenarios_finality():
@@ -4437,6 +4459,7 @@ NOT_IN_VECTORS = {
     "economics §7": "threat model (prose)",
     "economics §7 Privacy: what an observer of the chain can link": "prose",
     "economics §9": "work bound: a property of the end-block steps, not an outcome",
+    "economics §9 Worst case with the default parameters": "analysis and measurement of the bound (the cap itself: rules/commitments-per-block)",
     "economics §3 What is detected, and how": "prose summary of §3's checks (each covered by its own rule)",
     "economics §2 Self-dealing": "analysis (the burned protocol fee makes it lose money); the fee: economics §2 Vouchers",
     "consensus §2.2": "the leader draw: checked by the consensus layer (the ledger does not check leaders)",

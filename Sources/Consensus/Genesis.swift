@@ -69,7 +69,7 @@ public struct Genesis: Sendable {
         w.u32(l.maxLeavesPerCommitment); w.u64(UInt64(l.maxPayersPerWorkerWindow)); w.u64(UInt64(l.maxAllocationsPerEscrow))
         w.u64(UInt64(l.maxClaimsPerTicket)); w.u64(l.escrowUnlockBlocks); w.u64(l.revealedKeyRetentionBlocks)
         w.u64(UInt64(l.beaconMinProposers)); w.u64(l.beaconMaxDelay); w.u32(l.missedSlotSlashBps)
-        w.u64(l.checkpointBlocks); w.u64(UInt64(l.maxVotesPerTransaction))
+        w.u64(l.checkpointBlocks); w.u64(UInt64(l.maxVotesPerTransaction)); w.u64(UInt64(l.maxCommitmentsPerBlock))
         w.list(a.balances) { w, b in w.encode(b.key); w.encode(b.amount) }
         w.list(a.validators) { w, v in w.encode(v.key); w.encode(v.stake); w.hash(v.randaoCommitment) }
         w.list(a.workers) { w, x in w.encode(x.key); w.u32(x.pool); w.encode(x.stake) }

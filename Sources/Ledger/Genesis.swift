@@ -135,6 +135,7 @@ extension Ledger {
         guard params.missedSlotSlashBps <= 10_000 else { throw GenesisError("ledger.missedSlotSlashBps exceeds 10000") }
         guard params.checkpointBlocks >= 1 else { throw GenesisError("ledger.checkpointBlocks must be at least 1") }
         guard params.maxVotesPerTransaction >= 1 else { throw GenesisError("ledger.maxVotesPerTransaction must be at least 1") }
+        guard params.maxCommitmentsPerBlock >= 1 else { throw GenesisError("ledger.maxCommitmentsPerBlock must be at least 1") }
         // A proposer cartel could censor reveals and fraud reveals for as many consecutive slots as it leads;
         // three slots in a row happen with probability s³ for a cartel of stake share s (1/27 at s = 1/3).
         guard p.revealDeadlineBlocks >= 3 else { throw GenesisError("\(id): revealDeadlineBlocks must be at least 3 (censorship margin)") }

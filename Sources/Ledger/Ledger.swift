@@ -212,6 +212,8 @@ extension Ledger {
             var included = [SignedTransaction](), receipts = [Receipt](), skipped = [(SignedTransaction, EnvelopeError)]()
             for tx in candidates {
                 if shouldStop() { break }
+                // A commitment past the block's cap would only fail: it waits for the next block.
+                if case .commitShares = tx.transaction.body, exec.commitmentsInBlock >= params.maxCommitmentsPerBlock { continue }
                 do {
                     receipts.append(try exec.apply(tx, index: included.count, checkSignature: !signaturesChecked))
                     included.append(tx)
@@ -245,6 +247,8 @@ struct Execution {
     var txEvents: [Event] = []
     /// Pools are fixed by genesis, so a block decodes each at most once.
     var poolCache: [UInt32: PoolConfig] = [:]
+    /// Share commitments this block has included so far (`maxCommitmentsPerBlock`).
+    var commitmentsInBlock = 0
     /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
     var verifiedVouchers: Set<VoucherSignature> = []
 

@@ -35,6 +35,8 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     public var checkpointBlocks: UInt64 = 10
     /// Finality votes one transaction may carry.
     public var maxVotesPerTransaction: Int = 128
+    /// Share commitments one block may include (bounds the samples an end-block draws or expires; economics.md §9).
+    public var maxCommitmentsPerBlock: Int = 500
     /// Fraud-proof replays executed per block (the adjudication queue drains at this rate).
     public var maxAdjudicationsPerBlock: Int = 4
     /// Protocol fee on every usage claim, burned (so no payer can recover it, which makes self-dealing lose it).
@@ -84,7 +86,7 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         try d(.escrowUnlockBlocks, &escrowUnlockBlocks); try d(.revealedKeyRetentionBlocks, &revealedKeyRetentionBlocks)
         try d(.beaconMinProposers, &beaconMinProposers); try d(.beaconMaxDelay, &beaconMaxDelay)
         try d(.missedSlotSlashBps, &missedSlotSlashBps); try d(.checkpointBlocks, &checkpointBlocks)
-        try d(.maxVotesPerTransaction, &maxVotesPerTransaction)
+        try d(.maxVotesPerTransaction, &maxVotesPerTransaction); try d(.maxCommitmentsPerBlock, &maxCommitmentsPerBlock)
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let any = try decoder.container(keyedBy: AnyKey.self)
         for k in any.allKeys where !known.contains(k.stringValue) {
@@ -98,7 +100,7 @@ public struct LedgerParams: Hashable, Sendable, Codable {
         case livenessMaxMissedBps, livenessMinSlots, maxCommitmentsPerWindow, maxLeavesPerCommitment
         case maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, escrowUnlockBlocks
         case revealedKeyRetentionBlocks, beaconMinProposers, beaconMaxDelay, missedSlotSlashBps, checkpointBlocks
-        case maxVotesPerTransaction
+        case maxVotesPerTransaction, maxCommitmentsPerBlock
     }
 
     struct AnyKey: CodingKey {

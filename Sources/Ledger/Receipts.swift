@@ -65,6 +65,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case wrongPool = 61
     case tooManyVotes = 62
     case invalidVoteSignature = 63
+    case tooManyCommitmentsInBlock = 64
 
     public var description: String {
         switch self {
@@ -130,6 +131,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .wrongPool: return "fraud claim was committed for another pool"
         case .tooManyVotes: return "more finality votes than one transaction may carry"
         case .invalidVoteSignature: return "a finality vote is not signed by its validator"
+        case .tooManyCommitmentsInBlock: return "the block already holds maxCommitmentsPerBlock share commitments"
         }
     }
 }

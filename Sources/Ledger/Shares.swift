@@ -5,6 +5,8 @@ extension Execution {
     /// ticket fee of the samples it will be checked with.
     mutating func commitShares(_ sender: PublicKey, pool poolId: UInt32, window: UInt64, shard: UInt32,
                                leafCount: UInt32, tokenTotal: UInt64, root: Hash32) throws(ExecError) {
+        // Checked first: the cap bounds the samples one end-block draws and one deadline block expires (§9).
+        guard commitmentsInBlock < params.maxCommitmentsPerBlock else { throw .failed(.tooManyCommitmentsInBlock) }
         guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
         guard let worker = try state.staker(.worker(pool: poolId), sender), worker.isActive(minimum: pool.minWorkerStake)
         else { throw .failed(.notActiveWorker) }
@@ -46,6 +48,7 @@ extension Execution {
         state.putRaw(StateKey.selectionQueue(selection, id), [])
         txEvents.append(.sharesCommitted(commitmentId: id, worker: sender, pool: poolId, window: window, shard: shard,
                                          tokenTotal: tokenTotal, samples: samples))
+        commitmentsInBlock += 1  // last: nothing after it can fail, so a rolled-back body never counts
     }
 
     /// The token sample `j` of a commitment selects under `beacon`: the first 8 bytes (big-endian) of

@@ -503,6 +503,7 @@ struct FailureReasonName: CustomStringConvertible {
         case .wrongPool: return "wrongPool"
         case .tooManyVotes: return "tooManyVotes"
         case .invalidVoteSignature: return "invalidVoteSignature"
+        case .tooManyCommitmentsInBlock: return "tooManyCommitmentsInBlock"
         }
     }
 }

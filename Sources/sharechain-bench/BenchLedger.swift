@@ -147,6 +147,7 @@ struct LedgerWorkload {
                                  length: 2 * blocks + (2 * accounts) / max(blockSize, 1) + 16)
         var params = LedgerParams()
         params.maxCommitmentsPerWindow = 1 << 20
+        params.maxCommitmentsPerBlock = 1 << 20  // the mixes measure throughput, not the cap (economics.md §9)
         // One window spans the whole run; the horizons that must outlast it follow.
         params.unbondingBlocks = 10_000_000; params.escrowUnlockBlocks = 2_000_000; params.revealedKeyRetentionBlocks = 2_000_000
         pool = PoolConfig(id: 0, modelId: "bench", executorSpec: "canon-f32-v1",

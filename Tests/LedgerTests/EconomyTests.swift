@@ -441,6 +441,33 @@ import Testing
     }
 
     /// Attack 8: a commitment creates a bounded number of tickets, and settled records are pruned.
+    /// Attack (found by measuring economics.md §9): fill blocks with commitments so that one end-block draws (and a
+    /// later one expires) millions of samples, a write set above the store's limit that halts the chain. A block
+    /// includes at most `maxCommitmentsPerBlock` commitments; the rest fail (fee paid), failed ones do not count,
+    /// and a block builder leaves the surplus for the next block.
+    @Test func commitmentsPerBlockAreCapped() throws {
+        var params = Chain.defaultParams()
+        params.maxCommitmentsPerBlock = 2
+        let workers = (0..<4).map { testKey("capped-worker-\($0)") }
+        var c = try Chain(accounts: workers.map { ($0, 100_000) }, workers: workers.map { ($0, 0, 1_000) }, params: params)
+        let batches = (0..<4).map { PassBatch.make(count: 2, shard: 0, seed: 90 + UInt64($0)) }
+        let bad = try c.tx(workers[0], .commitShares(pool: 9, window: 0, shard: 0, leafCount: 1, tokenTotal: 1, root: batches[0].root))
+        let txs = [bad] + (try (0..<4).map { try c.tx(workers[$0], c.commit(batches[$0]), nonce: $0 == 0 ? 1 : nil) })
+        let r = try c.block(txs)
+        #expect(r.prefix(5).map(\.failure) == [.unknownPool, nil, nil, .tooManyCommitmentsInBlock, .tooManyCommitmentsInBlock])
+        #expect(r[3].feePaid > .zero, "a refused commitment still pays its fee")
+        // The next block takes two more.
+        let again = try c.block(try (2..<4).map { try c.tx(workers[$0], c.commit(batches[$0])) })
+        #expect(again.prefix(2).allSatisfy { $0.succeeded })
+        // A block builder includes at most the cap and leaves the rest out (they would only fail).
+        var state = c.ledgerState
+        let more = (0..<4).map { PassBatch.make(count: 2, shard: 0, seed: 200 + UInt64($0)) }
+        let candidates = try (0..<4).map { try c.tx(workers[$0], c.commit(more[$0])) }
+        let built = try c.ledger.buildBlock(c.nextContext(), candidates: candidates, to: &state)
+        #expect(built.transactions.count == 2)
+        #expect(built.receipts.prefix(2).allSatisfy { $0.succeeded })
+    }
+
     @Test func stateStaysBounded() throws {
         var c = try chain()
         let b = PassBatch.make(count: 4_000, shard: 0, seed: 47)

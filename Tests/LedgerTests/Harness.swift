@@ -128,6 +128,13 @@ struct Chain {
         return chain.value(revealIndex[key]! - 1)
     }
 
+    /// The context of the next block (round-robin proposer, next slot), for building a block without applying it.
+    func nextContext() -> BlockContext {
+        let p = validators[Int(height % UInt64(validators.count))].key.publicKey
+        return BlockContext(height: height + 1, slot: slot + 1, proposer: p, randaoReveal: nextReveal(p), missedSlots: [],
+                            parentHash: pseudoBlockHashes ? blockHashes[Int(height)] : .zero)
+    }
+
     /// Builds, signs nothing, applies one block of `txs`; returns receipts. `proposer` defaults to round-robin.
     @discardableResult
     mutating func block(_ txs: [SignedTransaction] = [], proposer: Int? = nil, skipSlots: UInt64 = 0,
