@@ -118,6 +118,29 @@ class Explorer:
         return [e for e in self.console if e.get("level") == "SEVERE"]
 
 
+def time_dashboard(url, page_url, runs, timeout):
+    """Loads the dashboard `runs` times, each in a fresh browser (cold cache), and prints the render times."""
+    tip = rpc(url, "chain_blockNumber")
+    walls, firsts = [], []
+    for _ in range(runs):
+        driver = make_driver(1366, 900)
+        try:
+            ex = Explorer(driver, page_url, timeout)
+            driver.get(page_url)
+            ex.wait("the dashboard", lambda: ex.state() == ["dashboard", "true"])
+            # Navigation start to the dashboard's first complete render, from the browser's own clock.
+            walls.append(ex.js("return window.sharechainExplorer.firstReadyAtMs;"))
+            firsts.append(ex.js("return window.sharechainExplorer.firstRenderMs;"))
+            errors = ex.console_errors()
+            check(not errors, f"console errors: {errors}")
+        finally:
+            driver.quit()
+    walls.sort()
+    print(json.dumps({"tipHeight": tip, "runs": runs, "readyMsSorted": walls, "medianReadyMs": walls[len(walls) // 2],
+                      "maxReadyMs": walls[-1], "firstRenderMs": firsts}))
+    return 0 if walls[-1] < 1000 else 1
+
+
 def check(cond, message):
     if not cond:
         raise CheckFailed(message)
@@ -129,9 +152,14 @@ def main():
     ap.add_argument("--page", help="the explorer URL (default: RPC origin + /explorer)")
     ap.add_argument("--screenshots", help="write dashboard.png, window.png and dashboard-phone.png here")
     ap.add_argument("--timeout", type=float, default=60, help="seconds to wait for each condition")
+    ap.add_argument("--time-dashboard", type=int, default=0, metavar="N",
+                    help="only measure: load the dashboard N times in fresh browsers and print the times to a complete "
+                         "render (navigation start to the dashboard's ready mark), then exit")
     args = ap.parse_args()
     url = args.rpc if args.rpc.endswith("/") else args.rpc + "/"
     page_url = args.page or url + "explorer"
+    if args.time_dashboard:
+        return time_dashboard(url, page_url, args.time_dashboard, args.timeout)
 
     # Real data to look for, straight from the node.
     tip = rpc(url, "chain_blockNumber")

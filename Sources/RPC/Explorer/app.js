@@ -11,7 +11,7 @@ const view = document.getElementById('view');
 const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0 };
 
 /** What tests and curious users can read: first render time, the latest head, the live state. */
-const probe = { firstRenderMs: null, renders: 0, heads: 0, live: 'connecting', errors: [] };
+const probe = { firstRenderMs: null, firstReadyAtMs: null, renders: 0, heads: 0, live: 'connecting', errors: [] };
 window.sharechainExplorer = probe;
 
 const routes = {
@@ -77,7 +77,10 @@ async function render() {
     view.replaceChildren(element);
     view.dataset.ready = 'true';
     probe.renders += 1;
-    if (probe.firstRenderMs === null) probe.firstRenderMs = Math.round(performance.now() - started);
+    if (probe.firstRenderMs === null) {
+      probe.firstRenderMs = Math.round(performance.now() - started);
+      probe.firstReadyAtMs = Math.round(performance.now()); // from the navigation's start
+    }
     window.scrollTo(0, 0);
   } catch (err) {
     if (generation !== state.generation) return;
