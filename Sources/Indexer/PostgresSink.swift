@@ -32,6 +32,9 @@ public final class PostgresSink: Sendable {
     /// Closes the connection.
     public func close() async { try? await connection.close() }
 
+    /// The advisory lock key every writer of an index database takes in each write transaction.
+    static let writerLockKey: Int64 = 0x5348_4152_4543_4800 >> 8
+
     static func describe(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             var parts = ["\(e.code)"]
@@ -191,9 +194,12 @@ public final class PostgresSink: Sendable {
         }
     }
 
-    /// `indexer_state`, locked for the rest of the transaction (one writer at a time).
+    /// `indexer_state`, locked for the rest of the transaction (one writer at a time). The lock is a transaction
+    /// advisory lock, not only the row's: before the first block there is no row to lock, and two indexers starting
+    /// on an empty database would otherwise both write genesis (a unique violation instead of `indexedTipMoved`).
     func lockedTip() async throws(IndexerError) -> IndexedTip? {
         do {
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writerLockKey))", logger: logger).collect()
             let rows = try await connection.query(
                 "SELECT '0x' || encode(chain_id, 'hex'), height, '0x' || encode(hash, 'hex') FROM indexer_state WHERE id = 1 FOR UPDATE",
                 logger: logger)

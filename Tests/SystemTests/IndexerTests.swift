@@ -288,14 +288,20 @@ func withRPCServer<T: Sendable>(_ chain: ChainService, _ body: (String) async th
         try await withRPCServer(chain.service) { rpc in
             let first = try await self.indexer(rpc, shared)
             let second = try await self.indexer(rpc, shared)
-            async let a = first.syncToTip()
-            async let b = second.syncToTip()
-            let (ra, rb) = try await (a, b)
-            #expect(ra.height == 150 && rb.height == 150)
-            #expect(ra.blocks + rb.blocks == 151, "\(ra.blocks) + \(rb.blocks) blocks written")
             let reference = try await self.indexer(rpc, single)
-            try await reference.syncToTip()
-            #expect(try await first.sink.checksums() == (try await reference.sink.checksums()))
+            do {
+                async let a = first.syncToTip()
+                async let b = second.syncToTip()
+                let (ra, rb) = try await (a, b)
+                #expect(ra.height == 150 && rb.height == 150)
+                #expect(ra.blocks + rb.blocks == 151, "\(ra.blocks) + \(rb.blocks) blocks written")
+                try await reference.syncToTip()
+                #expect(try await first.sink.checksums() == (try await reference.sink.checksums()))
+            } catch {
+                // Connections must be closed on every path (PostgresNIO asserts on an unclosed one).
+                await first.close(); await second.close(); await reference.close()
+                throw error
+            }
             await first.close()
             await second.close()
             await reference.close()
