@@ -81,7 +81,7 @@ let package = Package(
             name: "P2P",
             dependencies: [
                 // COpenSSL: X25519, ChaCha20-Poly1305 and HMAC-SHA256 of the Noise transport (Sources/P2P/Noise).
-                "Primitives", "Ledger", "Consensus", "COpenSSL",
+                "Primitives", "Ledger", "Consensus", "Storage", "StateTree", "COpenSSL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

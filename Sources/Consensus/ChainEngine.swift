@@ -108,11 +108,7 @@ public final class ChainEngine {
         let g = try ChainEngine.genesisHeader(genesis, writeSet: ws)
         genesisHash = g.hash
         if try store.tip() == nil {
-            let record = BlockRecord(hash: g.hash, height: 0, parent: .zero,
-                                     header: SignedHeader(header: g, signature: .zero).canonicalEncoding,
-                                     body: Block(signedHeader: SignedHeader(header: g, signature: .zero), transactions: []).bodyEncoding,
-                                     receipts: ChainEngine.encodeReceipts([]), transactions: [])
-            try store.commit(record, writeSet: ws, finalizedHeight: 0)
+            try store.commit(Self.genesisRecord(g), writeSet: ws, finalizedHeight: 0)
         }
         guard let tip = try store.tip() else { throw ImportError.fault("store has no tip after genesis") }
         guard let canonicalGenesis = try store.current.canonicalHash(at: 0), canonicalGenesis == g.hash else {
@@ -130,6 +126,13 @@ public final class ChainEngine {
         return BlockHeader(chainId: genesis.chainId, height: 0, slot: 0, parent: .zero, timestamp: genesis.genesisTime * 1000,
                            proposer: PublicKey(rawValue: .zero), randaoReveal: .zero, txRoot: Block.txRoot([]),
                            receiptsRoot: Receipt.root([]), stateRoot: root)
+    }
+
+    /// The genesis block's stored records (an unsigned header, no transactions).
+    static func genesisRecord(_ g: BlockHeader) -> BlockRecord {
+        BlockRecord(hash: g.hash, height: 0, parent: .zero, header: SignedHeader(header: g, signature: .zero).canonicalEncoding,
+                    body: Block(signedHeader: SignedHeader(header: g, signature: .zero), transactions: []).bodyEncoding,
+                    receipts: ChainEngine.encodeReceipts([]), transactions: [])
     }
 
     static func encodeReceipts(_ receipts: [Receipt]) -> [UInt8] {
@@ -535,6 +538,39 @@ public final class ChainEngine {
     }
 
     // MARK: - Sync support
+
+    /// Replaces a genesis-only chain with a verified state snapshot (state sync, Specs/p2p.md §7): stores `block`
+    /// with its `receipts` and the whole state as of it, and continues from there as if it had been replayed (its
+    /// tip, finalized height and retained state start at the block). The caller verified the block against its
+    /// trusted hash, the manifest against its `stateRoot` and every chunk against the manifest; here the body is
+    /// checked against the header's `txRoot`, the receipts against `receiptsRoot`, and the entries' tree root
+    /// against `stateRoot` (in the store). `entries` in key order.
+    public func adoptSnapshot(block: Block, receipts: [Receipt], entries: [KeyValue]) throws(ImportError) {
+        let h = block.header
+        guard tipHeader.height == 0 else { throw .fault("state sync needs a chain holding genesis alone; this one is at height \(tipHeader.height)") }
+        guard h.chainId == genesis.chainId, h.height > 0 else { throw .fault("the snapshot block is not a block of this chain above genesis") }
+        guard Block.txRoot(block.transactions) == h.txRoot else { throw .fault("the snapshot block's body does not match its txRoot") }
+        guard Receipt.root(receipts) == h.receiptsRoot, receipts.count == block.transactions.count + 1 else {
+            throw .fault("the snapshot block's receipts do not match its receiptsRoot")
+        }
+        let record = BlockRecord(hash: block.hash, height: h.height, parent: h.parent, header: block.signedHeader.canonicalEncoding,
+                                 body: block.bodyEncoding, receipts: ChainEngine.encodeReceipts(receipts),
+                                 transactions: Self.indexEntries(block.transactions, receipts),
+                                 addressEvents: Self.addressEventEntries(block.transactions, receipts))
+        do {
+            let g = try ChainEngine.loadHeader(store.current, genesisHash).header
+            try store.importSnapshot(genesis: Self.genesisRecord(g), block: record, stateRoot: h.stateRoot, entries: entries)
+        } catch { throw .fault("importing the snapshot: \(error)") }
+        tipHash = block.hash
+        tipHeader = h
+        do { finalizedHeight = try store.finalizedHeight() ?? h.height } catch { throw .fault("\(error)") }
+        lastTree = nil
+        invalid = []
+        invalidOrder = []
+        if invariantTracker != nil {
+            do { invariantTracker = try InvariantTracker(state: store.current) } catch { throw .fault("invariants: \(error)") }
+        }
+    }
 
     /// Canonical hashes from the tip back with exponentially growing gaps, ending at genesis (for
     /// headers-first sync).

@@ -410,6 +410,13 @@ public actor ChainService {
         blocks.allSatisfy { signatures.verify($0.transactions) == nil }
     }
 
+    /// Starts this genesis-only chain from a verified snapshot (state sync; `ChainEngine.adoptSnapshot`) and
+    /// announces the snapshot block as the new head.
+    public func adoptSnapshot(block: Block, receipts: [Receipt], entries: [KeyValue]) throws(ImportError) {
+        try engine.adoptSnapshot(block: block, receipts: receipts, entries: entries)
+        publish(.newBlock(block, receipts: receipts))
+    }
+
     public func locator() throws -> [Hash32] { try engine.locator() }
     public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] { try engine.headers(after: locator, max: max) }
     public func block(_ hash: Hash32) throws -> Block? { try engine.block(hash) }

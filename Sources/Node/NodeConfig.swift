@@ -49,6 +49,18 @@ public struct NodeConfig: Codable, Sendable {
     public var pruning: PruningSetting = .default
     /// Heights of state `default` pruning keeps.
     public var pruningKeepHeights: UInt64 = 10_000
+    /// Start from a peer's state snapshot instead of replaying from genesis when the data directory is new
+    /// (Specs/p2p.md §7).
+    public var stateSync: Bool = false
+    /// The block state sync starts from, `HEIGHT:HASH` (from a source the operator trusts); without it, the
+    /// newest finalized block that `stateSyncMinPeers` peers offer alike.
+    public var stateSyncTrustedBlock: String?
+    /// Peers that must offer the same snapshot block (without a trusted block; default 2).
+    public var stateSyncMinPeers: Int?
+    /// Serve state snapshots to peers that state-sync (default true).
+    public var serveSnapshots: Bool = true
+    /// Tests only (a hidden flag): serve corrupted snapshot chunks, to test that state-syncing peers ban this node.
+    public var testingCorruptSnapshots: Bool = false
 
     /// The storage pruning mode these settings name.
     public var pruningMode: PruningMode {
@@ -101,6 +113,11 @@ public struct NodeConfig: Codable, Sendable {
         c.p2pMaxOutbound = pick(\.p2pMaxOutbound)
         if let v = pick(\.pruning) { c.pruning = v }
         if let v = pick(\.pruningKeepHeights) { c.pruningKeepHeights = v }
+        if let v = pick(\.stateSync) { c.stateSync = v }
+        c.stateSyncTrustedBlock = pick(\.stateSyncTrustedBlock)
+        c.stateSyncMinPeers = pick(\.stateSyncMinPeers)
+        if let v = pick(\.serveSnapshots) { c.serveSnapshots = v }
+        if let v = flags.testingCorruptSnapshots { c.testingCorruptSnapshots = v }
         return c
     }
 
@@ -141,6 +158,12 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public var p2pMaxOutbound: Int?
     public var pruning: PruningSetting?
     public var pruningKeepHeights: UInt64?
+    public var stateSync: Bool?
+    public var stateSyncTrustedBlock: String?
+    public var stateSyncMinPeers: Int?
+    public var serveSnapshots: Bool?
+    /// Flag only (not a config file field).
+    public var testingCorruptSnapshots: Bool?
 
     public init() {}
 
@@ -148,7 +171,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
         case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, p2pAllowPrivateAddresses, p2pBlockFile
-        case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights
+        case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights, stateSync, stateSyncTrustedBlock, stateSyncMinPeers, serveSnapshots
     }
 
     /// The valid field names, in declaration order.

@@ -47,6 +47,24 @@ extension NodeRuntime {
         p2p.allowPrivateAddresses = config.p2pAllowPrivateAddresses ?? false
         if let n = config.p2pMaxInbound { p2p.maxInboundPeers = n }
         if let n = config.p2pMaxOutbound { p2p.maxOutboundPeers = n }
+        p2p.serveSnapshots = config.serveSnapshots
+        p2p.corruptSnapshotsForTests = config.testingCorruptSnapshots
+        if config.stateSync {
+            var s = StateSyncConfig()
+            if let text = config.stateSyncTrustedBlock {
+                let parts = text.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let height = UInt64(parts[0]), height > 0, let hash = try? Hash32(hex: String(parts[1])) else {
+                    throw NodeStartupError("bad --state-sync-trusted-block '\(text)': expected HEIGHT:HASH (a block height above 0 and its 64-hex hash)")
+                }
+                s.trustedHeight = height
+                s.trustedHash = hash
+            }
+            if let n = config.stateSyncMinPeers {
+                guard n >= 1 else { throw NodeStartupError("--state-sync-min-peers must be at least 1") }
+                s.minAgreeingPeers = n
+            }
+            p2p.stateSync = s
+        }
         return P2PService(config: p2p, chain: chain, logger: logger)
     }
 

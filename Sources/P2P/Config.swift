@@ -102,6 +102,13 @@ public struct P2PConfig: Sendable {
     public var reconnectMin: Duration = .milliseconds(500)
     public var reconnectMax: Duration = .seconds(30)
 
+    /// Serve state snapshots of retained finalized heights to peers that state-sync (Specs/p2p.md §7).
+    public var serveSnapshots = true
+    /// Start from a snapshot instead of genesis when the data directory holds genesis alone (`--state-sync`).
+    public var stateSync: StateSyncConfig?
+    /// Tests only: serve snapshot chunks with a changed value (a lying peer, for the ban test). Never set by an operator.
+    package var corruptSnapshotsForTests = false
+
     /// Benchmarks only (`sharechain-bench sync` measures the cost of encryption against it): no Noise, frames
     /// in plaintext as in protocol v1. Not reachable from outside the package; a node never sets it.
     package var plaintextTransportForBenchmarks = false

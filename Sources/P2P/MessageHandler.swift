@@ -48,6 +48,11 @@ struct MessageHandler: Sendable {
     let sync: SyncManager
     let gossip: Gossip
     let logger: Logger
+    /// Serves snapshots to peers (nil: turned off).
+    let snapshots: SnapshotServer?
+    /// Our own state sync, when configured, and whether it is running now.
+    let stateSyncer: StateSyncer?
+    let stateSyncGate: StateSyncGate
     /// Addresses of our peers to share with a requester (the service's peer table and policy).
     let shareablePeers: @Sendable (_ requester: Peer) -> [WireAddress]
     /// Addresses a peer shared with us (into the service's address book).
@@ -133,10 +138,29 @@ struct MessageHandler: Sendable {
             sync.post(.notFound(peer, asked))
         case .newBlock(let b):
             guard withinRate(peer, .newBlock) else { break }
+            // While state-syncing, the chain is genesis alone and must stay so until the snapshot is adopted.
+            guard !stateSyncGate.isActive else { break }
             await gossip.receiveNewBlock(b, from: peer)
         case .transactions(let txs):
             guard withinRate(peer, .transactions) else { break }
+            guard !stateSyncGate.isActive else { break }
             await gossip.receiveTransactions(txs, from: peer)
+        case .getSnapshot(let height):
+            guard withinRate(peer, .getSnapshot) else { break }
+            let offer = await snapshots?.offer(height: height)
+            peer.send(.snapshot(height: offer?.header.header.height ?? height, offer))
+        case .getSnapshotPart(let request):
+            guard withinRate(peer, .getSnapshotPart) else { break }
+            let reply = await snapshots?.part(request, budget: limits.maxPayloadBytes - 4096)
+                ?? SnapshotPart(height: request.height, blockHash: request.blockHash, part: request.part, start: request.start, total: 0,
+                                entries: [], available: false)
+            peer.send(.snapshotPart(reply))
+        case .snapshot(let height, let offer):
+            guard let syncer = stateSyncer, stateSyncGate.isActive else { misbehave(peer, .unsolicited, "snapshot offer not requested"); break }
+            syncer.post(.offer(peer, height: height, offer))
+        case .snapshotPart(let part):
+            guard let syncer = stateSyncer, stateSyncGate.isActive else { misbehave(peer, .unsolicited, "snapshot part not requested"); break }
+            syncer.post(.part(peer, part))
         case .getPeers:
             guard withinRate(peer, .getPeers) else { break }
             let now = ContinuousClock.now

@@ -1,9 +1,10 @@
 import Consensus
 import Ledger
 import Primitives
+import StateTree
 
 /// The wire protocol version this implementation speaks (Specs/p2p.md). Peers must match exactly.
-public let p2pProtocolVersion: UInt32 = 2
+public let p2pProtocolVersion: UInt32 = 3
 
 /// Message type bytes (Specs/p2p.md section 3). Unknown types are a protocol violation.
 public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -22,6 +23,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case transactions = 0x0D
     case getPeers = 0x0E
     case peers = 0x0F
+    case getSnapshot = 0x10
+    case snapshot = 0x11
+    case getSnapshotPart = 0x12
+    case snapshotPart = 0x13
 
     public var description: String {
         switch self {
@@ -40,6 +45,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .transactions: "transactions"
         case .getPeers: "getPeers"
         case .peers: "peers"
+        case .getSnapshot: "getSnapshot"
+        case .snapshot: "snapshot"
+        case .getSnapshotPart: "getSnapshotPart"
+        case .snapshotPart: "snapshotPart"
         }
     }
 }
@@ -261,6 +270,14 @@ public enum P2PMessage: Sendable, Hashable {
     case transactions([SignedTransaction])
     case getPeers
     case peers([WireAddress])
+    /// Asks for the snapshot offer at a height (0: the newest height the peer offers, its finalized checkpoint).
+    case getSnapshot(height: UInt64)
+    /// The offer at `height`, or nil when the peer cannot serve that height.
+    case snapshot(height: UInt64, SnapshotOffer?)
+    /// Asks for part `part` of the snapshot of block `blockHash`, from entry `start` (Specs/p2p.md §7).
+    case getSnapshotPart(SnapshotPartRequest)
+    /// Entries of a part from the requested position (as many as fit a frame), or unavailable.
+    case snapshotPart(SnapshotPart)
 
     public var type: MessageType {
         switch self {
@@ -279,6 +296,10 @@ public enum P2PMessage: Sendable, Hashable {
         case .transactions: .transactions
         case .getPeers: .getPeers
         case .peers: .peers
+        case .getSnapshot: .getSnapshot
+        case .snapshot: .snapshot
+        case .getSnapshotPart: .getSnapshotPart
+        case .snapshotPart: .snapshotPart
         }
     }
 
@@ -306,6 +327,24 @@ public enum P2PMessage: Sendable, Hashable {
         case .peers(let addrs):
             w.list(addrs) { w, a in
                 w.u8(a.ip.count == 4 ? 4 : 6); w.raw(a.ip); w.u16(a.port)
+            }
+        case .getSnapshot(let height): w.u64(height)
+        case .snapshot(let height, let offer):
+            w = CanonicalWriter(capacity: 12_000)
+            w.u64(height)
+            w.optional(offer) { w, o in
+                w.encode(o.header)
+                for c in o.chunks { w.u64(c.count); w.hash(c.hash) }
+                w.u32(o.bodyBytes); w.u32(o.receiptsBytes)
+            }
+        case .getSnapshotPart(let q): w.u64(q.height); w.hash(q.blockHash); w.u16(q.part); w.u32(q.start)
+        case .snapshotPart(let p):
+            w = CanonicalWriter(capacity: p.entries.reduce(64) { $0 + $1.key.count + $1.value.count + 8 })
+            w.u64(p.height); w.hash(p.blockHash); w.u16(p.part); w.u32(p.start)
+            w.bool(p.available)
+            if p.available {
+                w.u32(p.total)
+                w.list(p.entries) { w, e in w.bytes(e.key); w.bytes(e.value) }
             }
         }
         return w.bytes
@@ -396,6 +435,41 @@ public enum P2PMessage: Sendable, Hashable {
                 guard let a = WireAddress(ip: ip, port: port) else { throw r.invalid("port", "port 0") }
                 return a
             })
+        case .getSnapshot: return .getSnapshot(height: try r.u64("height"))
+        case .snapshot:
+            let height = try r.u64("height")
+            let offer = try r.optional("offer") { (r: inout CanonicalReader) throws(CodecError) -> SnapshotOffer in
+                let header = try r.decode(SignedHeader.self)
+                var chunks = [SnapshotManifest.Chunk]()
+                chunks.reserveCapacity(SnapshotManifest.chunkCount)
+                for _ in 0..<SnapshotManifest.chunkCount { chunks.append(.init(count: try r.u64("count"), hash: try r.hash("hash"))) }
+                let body = try r.u32("bodyBytes"), receipts = try r.u32("receiptsBytes")
+                return SnapshotOffer(header: header, chunks: chunks, bodyBytes: body, receiptsBytes: receipts)
+            }
+            if let offer, offer.header.header.height != height { throw r.invalid("offer", "header height \(offer.header.header.height) for height \(height)") }
+            return .snapshot(height: height, offer)
+        case .getSnapshotPart:
+            let height = try r.u64("height"), hash = try r.hash("blockHash")
+            let at = r.offset
+            let part = try r.u16("part")
+            guard Int(part) < SnapshotParts.count else { throw r.invalid("part", "must be below \(SnapshotParts.count)", at: at) }
+            return .getSnapshotPart(SnapshotPartRequest(height: height, blockHash: hash, part: part, start: try r.u32("start")))
+        case .snapshotPart:
+            let height = try r.u64("height"), hash = try r.hash("blockHash")
+            let at = r.offset
+            let part = try r.u16("part")
+            guard Int(part) < SnapshotParts.count else { throw r.invalid("part", "must be below \(SnapshotParts.count)", at: at) }
+            let start = try r.u32("start")
+            guard try r.bool("available") else {
+                return .snapshotPart(SnapshotPart(height: height, blockHash: hash, part: part, start: start, total: 0, entries: [], available: false))
+            }
+            let total = try r.u32("total")
+            let entries = try r.list("entries", max: SnapshotParts.maxEntriesPerMessage, minElementSize: 2) {
+                (r: inout CanonicalReader) throws(CodecError) -> KeyValue in
+                KeyValue(key: try r.bytes("key", max: SnapshotParts.maxKeyBytes), value: try r.bytes("value", max: limits.maxBlockBytes))
+            }
+            guard UInt64(start) + UInt64(entries.count) <= UInt64(total) else { throw r.invalid("entries", "past the part's total \(total)") }
+            return .snapshotPart(SnapshotPart(height: height, blockHash: hash, part: part, start: start, total: total, entries: entries, available: true))
         }
     }
 

@@ -32,6 +32,11 @@ public final class P2PService: Service, Sendable {
     let sync: SyncManager
     /// Seen and invalid blocks, seen transactions, the relay queue and the status flag (one lock).
     let gossip: Gossip
+    /// Serves state snapshots to peers that state-sync (nil: serving turned off).
+    let snapshots: SnapshotServer?
+    /// State sync (`--state-sync`): set while a genesis-only node downloads a snapshot.
+    let stateSyncGate = StateSyncGate()
+    let stateSyncer: StateSyncer?
     /// The listener's lifecycle, set by `run()` and read by every session's handshake (one lock).
     struct Lifecycle: Sendable {
         /// Our genesis block's hash, named in `hello` (read from the chain when `run()` starts).
@@ -87,16 +92,29 @@ public final class P2PService: Service, Sendable {
         // Room for a full `getBlocks` answer of in-flight-sized batches of full blocks, and then some.
         maxQueuedBytes = max(64 << 20, 20 * P2PLimits(genesis: chain.genesis).maxFrameBytes)
         let penalizeLogger = logger
-        let sync = SyncManager(chain: chain, table: table, config: config, logger: logger, hasBootstrap: !config.bootstrapPeers.isEmpty) {
+        let gate = stateSyncGate
+        let sync = SyncManager(chain: chain, table: table, config: config, logger: logger, hasBootstrap: !config.bootstrapPeers.isEmpty,
+                               stateSync: gate) {
             peer, what, detail in P2PService.penalize(table: table, logger: penalizeLogger, peer, what, detail)
         }
         self.sync = sync
+        snapshots = config.serveSnapshots ? SnapshotServer(chain: chain, corrupt: config.corruptSnapshotsForTests) : nil
+        if let s = config.stateSync {
+            stateSyncer = StateSyncer(chain: chain, table: table, config: config, sync: s, limits: limits, logger: logger, gate: gate) {
+                peer, what, detail in P2PService.penalize(table: table, logger: penalizeLogger, peer, what, detail)
+            }
+            // Set before run(): nothing may import a block on top of genesis while the snapshot is chosen.
+            gate.set(true)
+        } else {
+            stateSyncer = nil
+        }
         gossip = Gossip(chain: chain, table: table, sync: sync, limits: limits, logger: logger)
     }
 
     /// The handler of a session's messages after the handshake; peer exchange goes through this service.
     var messageHandler: MessageHandler {
         MessageHandler(config: config, limits: limits, chain: chain, table: table, sync: sync, gossip: gossip, logger: logger,
+                       snapshots: snapshots, stateSyncer: stateSyncer, stateSyncGate: stateSyncGate,
                        shareablePeers: { [self] in shareablePeers(excluding: $0) }, learn: { [self] in learn($0, from: $1) })
     }
 
@@ -170,6 +188,7 @@ public final class P2PService: Service, Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.acceptLoop(server) }
             group.addTask { await self.sync.run() }
+            if let syncer = self.stateSyncer { group.addTask { await self.runStateSync(syncer) } }
             group.addTask { await self.dialLoop() }
             group.addTask { await self.chainEventsLoop() }
             group.addTask { await self.maintenanceLoop() }
@@ -183,6 +202,7 @@ public final class P2PService: Service, Sendable {
             savePeersFile()
             saveBans(force: true)
             sync.finish()
+            stateSyncer?.finish()
             group.cancelAll()
         }
         logger.info("p2p stopped")
@@ -255,6 +275,27 @@ public final class P2PService: Service, Sendable {
                 if let block = gossip.chainEvent(event, currentSlot: slot) { gossip.relay(block, except: nil) }
             }
             // The stream ended: cancelled, or we fell behind and were dropped (resubscribe).
+        }
+    }
+
+    /// State sync when the chain holds genesis alone; otherwise (a restart after it, or an old data directory)
+    /// headers-first sync goes on from the stored tip.
+    private func runStateSync(_ syncer: StateSyncer) async {
+        let height = await chain.status().height
+        guard height == 0 else {
+            logger.info("state sync skipped: the data directory already holds the chain", metadata: ["height": "\(height)"])
+            stateSyncGate.set(false)
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled && self.stateSyncGate.isActive {
+                    do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+                    syncer.post(.tick)
+                }
+            }
+            _ = await syncer.run()
+            group.cancelAll()
         }
     }
 

@@ -27,10 +27,12 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
     case requestTimeout
     /// A claimed chain height the peer could not back with headers.
     case falseStatus
+    /// A state snapshot offer or part that does not verify against its header (state sync).
+    case invalidSnapshot
 
     public var points: Int {
         switch self {
-        case .malformedMessage, .badHandshake, .protocolViolation, .invalidBlock: 100
+        case .malformedMessage, .badHandshake, .protocolViolation, .invalidBlock, .invalidSnapshot: 100
         case .stalledFrame, .invalidHeaders: 50
         case .falseStatus: 20
         case .unsolicited, .invalidTransaction: 10
@@ -52,6 +54,7 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
         case .invalidTransaction: "invalid transaction"
         case .requestTimeout: "request timeout"
         case .falseStatus: "false chain status"
+        case .invalidSnapshot: "invalid state snapshot"
         }
     }
 }

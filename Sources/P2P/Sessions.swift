@@ -193,6 +193,7 @@ extension P2PService {
                 }
                 table.unregister(peer)
                 sync.post(.disconnected(peer))
+                stateSyncer?.post(.disconnected(peer))
                 result.lasted = ContinuousClock.now - started
                 logger.info("peer disconnected", metadata: [
                     "peer": "\(peer.label)", "reason": "\(reason)", "seconds": "\(Int((ContinuousClock.now - started).seconds))",

@@ -40,6 +40,8 @@ final class SyncManager: Sendable {
     private let config: P2PConfig
     private let logger: Logger
     private let hasBootstrap: Bool
+    /// Set while state sync runs: no headers or blocks are asked for, and the node is not synced.
+    private let stateSync: StateSyncGate
     private let penalize: @Sendable (Peer, Misbehaviour, String) -> Void
     private let stream: AsyncStream<SyncEvent>
     private let continuation: AsyncStream<SyncEvent>.Continuation
@@ -47,8 +49,9 @@ final class SyncManager: Sendable {
     /// Blocks to hold downloaded ahead of the import position.
     private let window: Int
 
-    init(chain: ChainService, table: PeerTable, config: P2PConfig, logger: Logger, hasBootstrap: Bool,
+    init(chain: ChainService, table: PeerTable, config: P2PConfig, logger: Logger, hasBootstrap: Bool, stateSync: StateSyncGate = StateSyncGate(),
          penalize: @escaping @Sendable (Peer, Misbehaviour, String) -> Void) {
+        self.stateSync = stateSync
         self.chain = chain
         self.table = table
         self.config = config
@@ -63,7 +66,11 @@ final class SyncManager: Sendable {
 
     func post(_ event: SyncEvent) { continuation.yield(event) }
 
-    var status: SyncStatus { published.withLock { $0 } }
+    var status: SyncStatus {
+        var s = published.withLock { $0 }
+        if stateSync.isActive { s.isSynced = false }
+        return s
+    }
 
     func finish() { continuation.finish() }
 
@@ -226,6 +233,11 @@ final class SyncManager: Sendable {
 
     /// One pass: time out requests, import what is ready, ask for more headers and bodies, publish status.
     private func step(_ s: inout State, started: ContinuousClock.Instant) async {
+        if stateSync.isActive {
+            let ours = await chain.status()
+            published.withLock { $0 = SyncStatus(isSynced: false, height: ours.height, target: ours.height, peers: table.peers.count, queued: 0) }
+            return
+        }
         let now = ContinuousClock.now
         // 1. Timeouts: re-request elsewhere.
         if let hp = s.headersPending, hp.deadline < now {

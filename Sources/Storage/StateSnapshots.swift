@@ -41,14 +41,23 @@ extension ReadView {
 }
 
 extension ChainStore {
-    /// Starts an empty store from a verified snapshot instead of genesis (state sync): writes the genesis block's
-    /// records (no state), block `snapshot`'s records, the whole state as of it with its state history entries and
-    /// its state tree version, and sets the tip and the finalized height to it and the retained state range to
-    /// start there. One batch. The caller has verified the manifest against `block`'s header and every chunk
-    /// against the manifest (`StateSnapshot.verify`); the tree root is checked again here against `stateRoot`.
+    /// Starts a store from a verified snapshot instead of replaying from genesis (state sync): writes the genesis
+    /// block's records, block `block`'s records, the whole state as of it with its state history entries and its
+    /// state tree version, and sets the tip and the finalized height to it and the retained state range to start
+    /// there. One batch. The store must be empty or hold the genesis block alone (a node opens its engine, which
+    /// commits genesis, before it can reach peers): genesis state keys the snapshot lacks are deleted, and their
+    /// history gets an absence at the snapshot height so no retained query sees the genesis value. The caller has
+    /// verified the manifest against `block`'s header and every chunk against the manifest (`StateSnapshot.verify`);
+    /// the tree root is checked again here against `stateRoot`.
     public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue]) throws {
         try writer.withLock { (_: inout Void) throws in
-            guard try current.tip() == nil else { throw StorageError.cannotRevert(height: 0, reason: "a snapshot goes into an empty store only") }
+            let existing = try current.tip()
+            if let existing {
+                guard existing.height == 0, existing.hash == genesis.hash else {
+                    throw StorageError.cannotRevert(height: existing.height, reason: "a snapshot goes into an empty or genesis-only store only")
+                }
+            }
+            guard block.height > 0 else { throw StorageError.cannotRevert(height: 0, reason: "a snapshot above genesis is needed") }
             let updates = entries.map { TreeUpdate(key: $0.key, value: $0.value) }
             let treeBatch = try tree.prepare(base: nil, version: block.height, updates: TreeUpdate.sorted(updates), parallel: updates.count >= 512)
             guard treeBatch.rootHash == stateRoot else {
@@ -56,6 +65,14 @@ extension ChainStore {
             }
             let cf = columns
             let batch = try database.makeWriteBatch()
+            if existing != nil {
+                // Genesis state the snapshot no longer has.
+                let snapshotKeys = Set(entries.map(\.key))
+                for kv in try current.dumpState() where !snapshotKeys.contains(kv.key) {
+                    batch.delete(cf.state, kv.key)
+                    batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [0])
+                }
+            }
             for kv in entries {
                 batch.put(cf.state, kv.key, kv.value)
                 batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [1] + kv.value)
@@ -67,6 +84,17 @@ extension ChainStore {
                 batch.put(cf.receipts, r.hash.bytes, r.receipts)
                 batch.put(cf.blocks, r.hash.bytes, BlockInfo(height: r.height, parent: r.parent).canonicalEncoding)
                 batch.put(cf.canonical, ChainSchema.canonicalKey(r.height), r.hash.bytes)
+            }
+            // The snapshot block's own transactions and events are findable like any block's (never reverted: final).
+            for tx in block.transactions {
+                batch.put(cf.txIndex, tx.txHash.bytes, TxLocation(blockHash: block.hash, height: block.height, position: tx.position).canonicalEncoding)
+                for address in tx.addresses {
+                    batch.put(cf.addressIndex, ChainSchema.addressKey(address, height: block.height, position: tx.position), tx.txHash.bytes)
+                }
+            }
+            for e in block.addressEvents {
+                batch.put(cf.addressEvents, ChainSchema.addressEventKey(e.address, height: block.height, receipt: e.receipt, event: e.event),
+                          AddressEventValue(kind: e.kind, pool: e.pool, worker: e.worker, txHash: e.txHash).canonicalEncoding)
             }
             batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
             batch.put(cf.meta, ChainSchema.MetaKey.finalized, block.height.canonicalEncoding)

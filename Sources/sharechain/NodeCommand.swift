@@ -32,6 +32,15 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "State pruning: archive (every height), default (the last --pruning-keep-heights), minimal (from the finalized height).")
     var pruning: PruningSetting?
     @Option(help: "Heights of state kept by --pruning default (default 10000).") var pruningKeepHeights: UInt64?
+    @Flag(help: "Start a new data directory from a peer's state snapshot instead of replaying from genesis (ignored once the directory holds blocks).")
+    var stateSync = false
+    @Option(help: ArgumentHelp("The block --state-sync starts from, HEIGHT:HASH, from a source you trust (default: the newest finalized block --state-sync-min-peers peers offer alike).",
+                               valueName: "height:hash"))
+    var stateSyncTrustedBlock: String?
+    @Option(help: "Peers that must offer the same snapshot block when no trusted block is given (default 2).") var stateSyncMinPeers: Int?
+    @Flag(inversion: .prefixedNo, help: "Serve state snapshots of finalized heights to peers that state-sync (default on).")
+    var serveSnapshots: Bool?
+    @Flag(help: ArgumentHelp("Testing only: serve corrupted snapshot chunks.", visibility: .private)) var testingCorruptSnapshots = false
     @Option(help: "P2P: most inbound connections (default 32).") var maxInboundPeers: Int?
     @Option(help: "P2P: most outbound connections (default 8).") var maxOutboundPeers: Int?
     @Option(help: ArgumentHelp("P2P: file of node keys or host:port addresses to refuse and disconnect, re-read while running.",
@@ -61,6 +70,11 @@ struct NodeOptions: ParsableArguments {
         f.p2pBlockFile = p2pBlockFile
         f.pruning = pruning
         f.pruningKeepHeights = pruningKeepHeights
+        f.stateSync = stateSync ? true : nil
+        f.stateSyncTrustedBlock = stateSyncTrustedBlock
+        f.stateSyncMinPeers = stateSyncMinPeers
+        f.serveSnapshots = serveSnapshots
+        f.testingCorruptSnapshots = testingCorruptSnapshots ? true : nil
         return f
     }
 

@@ -1,0 +1,403 @@
+import Consensus
+import Foundation
+import Ledger
+import Logging
+import Primitives
+import StateTree
+import Storage
+import Synchronization
+
+/// How a new node starts from a recent snapshot instead of genesis (`sharechain node --state-sync`).
+public struct StateSyncConfig: Sendable, Hashable {
+    /// The block to start from, from a source the operator trusts (an explorer, another operator): its height and
+    /// hash. Without it the node takes the newest finalized block that `minAgreeingPeers` peers offer alike.
+    public var trustedHeight: UInt64?
+    public var trustedHash: Hash32?
+    /// Peers that must offer the same block before the node trusts it (without a trusted block).
+    public var minAgreeingPeers = 2
+    /// Parts requested from one peer at a time.
+    public var maxPartsInFlightPerPeer = 4
+    /// How long to collect offers before deciding.
+    public var offerWait: Duration = .seconds(3)
+
+    public init(trustedHeight: UInt64? = nil, trustedHash: Hash32? = nil, minAgreeingPeers: Int = 2) {
+        self.trustedHeight = trustedHeight; self.trustedHash = trustedHash; self.minAgreeingPeers = minAgreeingPeers
+    }
+}
+
+/// Whether the node is state-syncing; while it is, headers-first sync waits and new blocks from peers are not
+/// imported (the snapshot replaces a genesis-only chain).
+final class StateSyncGate: Sendable {
+    private let active = Mutex(false)
+    var isActive: Bool { active.withLock { $0 } }
+    func set(_ v: Bool) { active.withLock { $0 = v } }
+}
+
+/// What the state-sync loop reacts to.
+enum StateSyncEvent: Sendable {
+    case offer(Peer, height: UInt64, SnapshotOffer?)
+    case part(Peer, SnapshotPart)
+    case disconnected(Peer)
+    case tick
+}
+
+/// State sync (Specs/p2p.md §7): picks a trusted snapshot block, downloads its 256 state chunks and the block's
+/// body and receipts from every peer that offers it, a few parts per peer at a time, verifies each chunk against
+/// the manifest (which adds up to the trusted header's `stateRoot`), bans a peer whose data does not verify and
+/// fetches that part elsewhere, then hands the state to the chain and lets headers-first sync continue from it.
+final class StateSyncer: Sendable {
+    private let chain: ChainService
+    private let table: PeerTable
+    private let config: P2PConfig
+    private let sync: StateSyncConfig
+    private let logger: Logger
+    private let gate: StateSyncGate
+    private let penalize: @Sendable (Peer, Misbehaviour, String) -> Void
+    private let stream: AsyncStream<StateSyncEvent>
+    private let continuation: AsyncStream<StateSyncEvent>.Continuation
+    private let limits: P2PLimits
+
+    init(chain: ChainService, table: PeerTable, config: P2PConfig, sync: StateSyncConfig, limits: P2PLimits, logger: Logger, gate: StateSyncGate,
+         penalize: @escaping @Sendable (Peer, Misbehaviour, String) -> Void) {
+        self.chain = chain; self.table = table; self.config = config; self.sync = sync; self.limits = limits
+        self.logger = logger; self.gate = gate; self.penalize = penalize
+        (stream, continuation) = AsyncStream<StateSyncEvent>.makeStream()
+    }
+
+    func post(_ e: StateSyncEvent) { continuation.yield(e) }
+    func finish() { continuation.finish() }
+
+    // MARK: - State
+
+    private struct Request {
+        let peer: UInt64
+        let start: UInt32
+        let deadline: ContinuousClock.Instant
+    }
+
+    private struct PartState {
+        var entries: [KeyValue] = []
+        var request: Request?
+        /// Peers that said they do not serve it or sent bad data.
+        var excluded: Set<UInt64> = []
+        var done = false
+    }
+
+    private struct Target {
+        let offer: SnapshotOffer
+        var sources: Set<UInt64>
+        var parts: [UInt16: PartState]
+        let totalKeys: UInt64
+        var keysDone: UInt64 = 0
+        var bytes: UInt64 = 0
+        let started = ContinuousClock.now
+        var lastLog = ContinuousClock.now
+        var lastLogKeys: UInt64 = 0
+        var lastLogBytes: UInt64 = 0
+    }
+
+    private struct Discovery {
+        /// The height asked for in this round (0: each peer's newest).
+        var height: UInt64
+        var asked: Set<UInt64> = []
+        /// Peers that answered without an offer (or with another block than the trusted one).
+        var declined: Set<UInt64> = []
+        var offers: [UInt64: SnapshotOffer] = [:]
+        var roundStart = ContinuousClock.now
+        var lastWaitLog: ContinuousClock.Instant?
+    }
+
+    // MARK: - The loop
+
+    /// Runs until the snapshot is adopted (true) or the stream ends (false).
+    func run() async -> Bool {
+        gate.set(true)
+        defer { gate.set(false) }
+        logger.info("state sync started", metadata: [
+            "trusted": "\(sync.trustedHash.map { "\(sync.trustedHeight ?? 0):\($0.hex.prefix(16))" } ?? "none: \(sync.minAgreeingPeers) agreeing peers")",
+        ])
+        var discovery = Discovery(height: sync.trustedHeight ?? 0)
+        var target: Target?
+        for await event in stream {
+            if Task.isCancelled { return false }
+            if target == nil {
+                handleDiscovery(event, &discovery)
+                if let t = decide(&discovery) { target = t; logStart(t) }
+            } else {
+                handleDownload(event, &target!)
+            }
+            if var t = target {
+                assign(&t)
+                logProgress(&t)
+                if t.parts.values.allSatisfy(\.done) {
+                    if await adopt(t) { return true }
+                    target = nil
+                    discovery = Discovery(height: sync.trustedHeight ?? 0)
+                } else {
+                    target = t
+                }
+            }
+        }
+        return false
+    }
+
+    // MARK: Discovery
+
+    private func handleDiscovery(_ event: StateSyncEvent, _ d: inout Discovery) {
+        switch event {
+        case .offer(let peer, let height, let offer):
+            guard d.asked.contains(peer.id), d.offers[peer.id] == nil, !d.declined.contains(peer.id) else {
+                // Answers to an earlier round are not wrong, just late.
+                return
+            }
+            guard let offer else { d.declined.insert(peer.id); return }
+            // An answer to an earlier round (another height) is late, not wrong.
+            guard d.height == 0 || height == d.height else { return }
+            if let problem = problem(with: offer) { penalize(peer, .invalidSnapshot, problem); return }
+            d.offers[peer.id] = offer
+        case .part(let peer, _):
+            penalize(peer, .unsolicited, "snapshot part not requested")
+        case .disconnected(let peer):
+            d.asked.remove(peer.id)
+            d.declined.remove(peer.id)
+            d.offers[peer.id] = nil
+        case .tick:
+            break
+        }
+        for p in table.peers where !p.isClosed && !d.asked.contains(p.id) {
+            if p.send(.getSnapshot(height: d.height)) { d.asked.insert(p.id) }
+        }
+    }
+
+    /// Why an offer cannot be a snapshot of this chain, or nil.
+    private func problem(with offer: SnapshotOffer) -> String? {
+        let h = offer.header
+        guard h.header.chainId == chain.genesis.chainId else { return "snapshot header for another chain" }
+        guard h.header.height > 0 else { return "snapshot at genesis" }
+        guard h.hasValidSignature else { return "snapshot header with a bad proposer signature" }
+        guard offer.manifest.stateRoot() == h.header.stateRoot else { return "snapshot manifest does not add up to its header's stateRoot" }
+        guard offer.bodyBytes <= UInt32(clamping: limits.maxBlockBytes), offer.receiptsBytes > 0 else { return "snapshot block sizes out of range" }
+        return nil
+    }
+
+    /// The snapshot to download, once enough offers agree (or the trusted block is offered).
+    private func decide(_ d: inout Discovery) -> Target? {
+        let now = ContinuousClock.now
+        var groups: [Hash32: (offer: SnapshotOffer, peers: Set<UInt64>)] = [:]
+        for (peer, offer) in d.offers { groups[offer.header.hash, default: (offer, [])].peers.insert(peer) }
+        if let trusted = sync.trustedHash {
+            if let g = groups[trusted] { return makeTarget(g.offer, sources: g.peers) }
+            for (hash, g) in groups where hash != trusted {
+                logger.warning("a peer offers another block at the trusted height", metadata: ["height": "\(g.offer.header.header.height)", "hash": "\(hash.hex.prefix(16))"])
+                for p in g.peers { d.offers[p] = nil; d.declined.insert(p) }
+            }
+        } else {
+            let agreed = groups.values.filter { $0.peers.count >= sync.minAgreeingPeers }
+            if let best = agreed.max(by: { ($0.offer.header.header.height, $0.peers.count) < ($1.offer.header.header.height, $1.peers.count) }) {
+                let answered = d.asked.count == d.offers.count + d.declined.count
+                // Wait a moment for the rest so the newest agreed block wins, not the first.
+                if answered || now - d.roundStart >= sync.offerWait { return makeTarget(best.offer, sources: best.peers) }
+                return nil
+            }
+            // Offers disagree (peers finalized different heights): ask everyone for the lowest one offered.
+            if now - d.roundStart >= sync.offerWait, d.height == 0, let low = d.offers.values.map(\.header.header.height).min(),
+               d.offers.count >= sync.minAgreeingPeers {
+                logger.info("state sync: peers offer different heights; asking all for \(low)")
+                d = Discovery(height: low)
+                return nil
+            }
+        }
+        if now - d.roundStart >= .seconds(30) {
+            // New round: peers that had nothing may have it now, and new peers came.
+            if d.lastWaitLog.map({ now - $0 >= .seconds(10) }) ?? true {
+                logger.info("state sync: waiting for peers to offer a snapshot", metadata: ["peers": "\(table.peers.count)", "offers": "\(d.offers.count)"])
+            }
+            d = Discovery(height: sync.trustedHeight ?? 0)
+            d.lastWaitLog = now
+        }
+        return nil
+    }
+
+    private func makeTarget(_ offer: SnapshotOffer, sources: Set<UInt64>) -> Target {
+        var parts: [UInt16: PartState] = [:]
+        for p in 0..<UInt16(SnapshotParts.count) {
+            var s = PartState()
+            s.done = offer.total(of: p) == 0
+            parts[p] = s
+        }
+        return Target(offer: offer, sources: sources, parts: parts, totalKeys: offer.manifest.keyCount)
+    }
+
+    private func logStart(_ t: Target) {
+        logger.info("state sync: downloading snapshot", metadata: [
+            "height": "\(t.offer.header.header.height)", "block": "\(t.offer.header.hash.hex.prefix(16))", "keys": "\(t.totalKeys)",
+            "peers": "\(t.sources.count)",
+        ])
+    }
+
+    // MARK: Download
+
+    private func handleDownload(_ event: StateSyncEvent, _ t: inout Target) {
+        let now = ContinuousClock.now
+        switch event {
+        case .offer(let peer, _, let offer):
+            // A late answer to discovery: a new source if it offers the same block.
+            if let offer, offer.header.hash == t.offer.header.hash, offer == t.offer { t.sources.insert(peer.id) }
+        case .disconnected(let peer):
+            t.sources.remove(peer.id)
+            for (k, p) in t.parts where p.request?.peer == peer.id { t.parts[k]?.request = nil; t.parts[k]?.entries = [] }
+        case .tick:
+            break
+        case .part(let peer, let reply):
+            guard reply.blockHash == t.offer.header.hash, var state = t.parts[reply.part], let req = state.request, req.peer == peer.id,
+                  req.start == reply.start else {
+                penalize(peer, .unsolicited, "snapshot part \(reply.part) not requested")
+                return
+            }
+            state.request = nil
+            guard reply.available else {
+                state.excluded.insert(peer.id)
+                state.entries = []
+                t.parts[reply.part] = state
+                return
+            }
+            let expected = t.offer.total(of: reply.part)
+            guard reply.total == expected, !reply.entries.isEmpty || expected == 0 else {
+                fail(peer, &state, "part \(reply.part): \(reply.total) entries announced, the manifest says \(expected)")
+                t.parts[reply.part] = state
+                return
+            }
+            state.entries += reply.entries
+            t.bytes += reply.entries.reduce(0) { $0 + UInt64($1.key.count + $1.value.count) }
+            if state.entries.count < Int(expected) {
+                if peer.send(.getSnapshotPart(SnapshotPartRequest(height: t.offer.header.header.height, blockHash: t.offer.header.hash,
+                                                                   part: reply.part, start: UInt32(state.entries.count)))) {
+                    state.request = Request(peer: peer.id, start: UInt32(state.entries.count), deadline: now + config.requestTimeout)
+                } else {
+                    state.entries = []
+                }
+                t.parts[reply.part] = state
+                return
+            }
+            if let problem = verify(reply.part, state.entries, t.offer) {
+                fail(peer, &state, problem)
+            } else {
+                state.done = true
+                if Int(reply.part) < SnapshotManifest.chunkCount { t.keysDone += UInt64(state.entries.count) }
+            }
+            t.parts[reply.part] = state
+        }
+        // Timeouts: the part starts over elsewhere.
+        for (k, p) in t.parts {
+            guard let r = p.request, r.deadline < now else { continue }
+            t.parts[k]?.request = nil
+            t.parts[k]?.entries = []
+            t.parts[k]?.excluded.insert(r.peer)
+            if let peer = table.peer(r.peer) { penalize(peer, .requestTimeout, "snapshot part \(k) timed out") }
+        }
+    }
+
+    /// Bad data: the peer is banned and the part starts over with another peer.
+    private func fail(_ peer: Peer, _ state: inout PartState, _ problem: String) {
+        state.entries = []
+        state.excluded.insert(peer.id)
+        // Ban at once: verified data cannot be wrong by accident.
+        for _ in 0..<max(1, config.banThreshold / Misbehaviour.invalidSnapshot.points) where !peer.isClosed {
+            penalize(peer, .invalidSnapshot, problem)
+        }
+    }
+
+    /// Why a complete part does not verify, or nil.
+    private func verify(_ part: UInt16, _ entries: [KeyValue], _ offer: SnapshotOffer) -> String? {
+        switch part {
+        case SnapshotParts.body, SnapshotParts.receipts:
+            let blob = entries.flatMap(\.value)
+            let size = part == SnapshotParts.body ? offer.bodyBytes : offer.receiptsBytes
+            guard blob.count == Int(size), entries.dropLast().allSatisfy({ $0.value.count == SnapshotParts.pieceBytes && $0.key.isEmpty }) else {
+                return "snapshot part \(part): pieces do not make \(size) bytes"
+            }
+            if part == SnapshotParts.body {
+                guard let txs = try? Block.decodeBody(blob, maxTransactions: chain.genesis.consensus.maxBlockTransactions),
+                      Block.txRoot(txs) == offer.header.header.txRoot else { return "snapshot block body does not match its txRoot" }
+            } else {
+                guard let receipts = try? ChainEngine.decodeReceipts(blob), Receipt.root(receipts) == offer.header.header.receiptsRoot else {
+                    return "snapshot block receipts do not match its receiptsRoot"
+                }
+            }
+            return nil
+        default:
+            do {
+                try StateSnapshot.verify(chunk: entries.map { ($0.key, $0.value) }, index: Int(part), manifest: offer.manifest)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
+    /// Hands free parts to sources with free request slots (the least busy first).
+    private func assign(_ t: inout Target) {
+        let now = ContinuousClock.now
+        var busy: [UInt64: Int] = [:]
+        for p in t.parts.values { if let r = p.request { busy[r.peer, default: 0] += 1 } }
+        let sources = t.sources.compactMap { table.peer($0) }.filter { !$0.isClosed }
+        guard !sources.isEmpty else { return }
+        for k in t.parts.keys.sorted() {
+            guard let state = t.parts[k], !state.done, state.request == nil else { continue }
+            var candidates = sources.filter { !state.excluded.contains($0.id) && busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
+            if candidates.isEmpty && sources.allSatisfy({ state.excluded.contains($0.id) }) {
+                // Everyone failed this part once (timeouts): forget that and try again.
+                t.parts[k]?.excluded = []
+                candidates = sources.filter { busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
+            }
+            guard let peer = candidates.min(by: { busy[$0.id, default: 0] < busy[$1.id, default: 0] }) else { continue }
+            let q = SnapshotPartRequest(height: t.offer.header.header.height, blockHash: t.offer.header.hash, part: k, start: 0)
+            guard peer.send(.getSnapshotPart(q)) else { continue }
+            t.parts[k]?.entries = []
+            t.parts[k]?.request = Request(peer: peer.id, start: 0, deadline: now + config.requestTimeout)
+            busy[peer.id, default: 0] += 1
+        }
+    }
+
+    private func logProgress(_ t: inout Target) {
+        let now = ContinuousClock.now
+        guard now - t.lastLog >= config.progressInterval else { return }
+        let secs = max(0.001, (now - t.lastLog).seconds)
+        let rate = Double(t.keysDone - t.lastLogKeys) / secs
+        let mbps = Double(t.bytes - t.lastLogBytes) / secs / 1_048_576
+        let eta = rate > 0 ? "\(Int(Double(t.totalKeys - t.keysDone) / rate)) s" : "unknown"
+        logger.info("state sync progress", metadata: [
+            "keys": "\(t.keysDone)/\(t.totalKeys)", "MB": "\(SyncManager.fixed(Double(t.bytes) / 1_048_576, 1))",
+            "MB/s": "\(SyncManager.fixed(mbps, 2))", "keys/s": "\(Int(rate))", "eta": "\(eta)", "peers": "\(t.sources.count)",
+        ])
+        t.lastLog = now
+        t.lastLogKeys = t.keysDone
+        t.lastLogBytes = t.bytes
+    }
+
+    // MARK: Adoption
+
+    private func adopt(_ t: Target) async -> Bool {
+        var entries = [KeyValue]()
+        entries.reserveCapacity(Int(clamping: t.totalKeys))
+        for k in 0..<UInt16(SnapshotManifest.chunkCount) { entries += t.parts[k]?.entries ?? [] }
+        entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
+        let body = (t.parts[SnapshotParts.body]?.entries ?? []).flatMap(\.value)
+        let receiptBytes = (t.parts[SnapshotParts.receipts]?.entries ?? []).flatMap(\.value)
+        do {
+            let txs = try Block.decodeBody(body, maxTransactions: chain.genesis.consensus.maxBlockTransactions)
+            let receipts = try ChainEngine.decodeReceipts(receiptBytes)
+            let block = Block(signedHeader: t.offer.header, transactions: txs)
+            try await chain.adoptSnapshot(block: block, receipts: receipts, entries: entries)
+        } catch {
+            logger.error("state sync: adopting the snapshot failed: \(error); starting over")
+            return false
+        }
+        let secs = max(0.001, (ContinuousClock.now - t.started).seconds)
+        logger.info("state sync complete", metadata: [
+            "height": "\(t.offer.header.header.height)", "keys": "\(t.totalKeys)", "MB": "\(SyncManager.fixed(Double(t.bytes) / 1_048_576, 1))",
+            "seconds": "\(SyncManager.fixed(secs, 1))", "keys/s": "\(Int(Double(t.totalKeys) / secs))",
+        ])
+        return true
+    }
+}

@@ -1,0 +1,91 @@
+import Consensus
+import Foundation
+import Ledger
+import Node
+import P2P
+import Primitives
+import Storage
+import Testing
+import TestSupport
+
+/// State sync over real sockets (Specs/p2p.md §7): a genesis-only node downloads a snapshot from two peers, one
+/// of which corrupts every chunk it serves; the liar is banned, its parts come from the honest peer, and the node
+/// ends with the same state as a node that replayed every block, then follows the chain.
+@Suite(.tags(.system)) struct StateSyncTests {
+    /// A chain of `blocks` fast-forwarded blocks whose transfers create many accounts, in `dir` (closed afterwards).
+    static func makeChain(_ g: TestGenesis, in dir: TempDir, blocks: UInt64, transfersPerBlock: Int) async throws {
+        let clock = TestClock(g.genesis.slotStartMillis(1))
+        let chain = try g.chainService(dataDir: dir.path, clock: clock)
+        var ids = (0..<4).map { TestGenesis.identity($0) }
+        var nonces = [PublicKey: UInt64]()
+        let senders = (0..<8).map(DevelopmentKeys.account)
+        for slot in UInt64(1)...blocks {
+            for i in 0..<transfersPerBlock {
+                let from = senders[(Int(slot) * transfersPerBlock + i) % senders.count]
+                let nonce = nonces[from.publicKey, default: 0]
+                nonces[from.publicKey] = nonce + 1
+                let tx = Transaction(chainId: g.genesis.chainId, sender: from.publicKey, nonce: nonce, fee: 10_000,
+                                     body: .transfer(to: PrivateKey.generate().publicKey, amount: 1)).signed(by: from)
+                _ = try await chain.submit(tx)
+            }
+            try await g.produce(on: chain, through: slot, clock: clock, identities: &ids)
+        }
+        try chain.store.close()
+    }
+
+    static func service(_ g: TestGenesis, dataDir: String, peers: [Int] = [], configure: (inout P2PConfig) -> Void = { _ in })
+        throws -> (ChainService, P2PService) {
+        let chain = try g.chainService(dataDir: dataDir)
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: PrivateKey.generate())
+        config.allowPrivateAddresses = true
+        config.bootstrapPeers = peers.map { PeerEndpoint(host: "127.0.0.1", port: $0) }
+        configure(&config)
+        return (chain, P2PService(config: config, chain: chain, logger: testLogger("state-sync")))
+    }
+
+    @Test(.timeLimit(.minutes(3))) func aNodeStateSyncsFromATrustedBlockAndBansTheLyingPeer() async throws {
+        let blocks: UInt64 = 40
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let honestDir = TempDir("ss-honest"), liarDir = TempDir("ss-liar"), freshDir = TempDir("ss-fresh")
+        try await Self.makeChain(g, in: honestDir, blocks: blocks, transfersPerBlock: 25)
+        try FileManager.default.copyItem(atPath: honestDir.sub("chain"), toPath: liarDir.sub("chain"))
+
+        let (honestChain, honest) = try Self.service(g, dataDir: honestDir.path)
+        let (_, liar) = try Self.service(g, dataDir: liarDir.path) { $0.corruptSnapshotsForTests = true }
+        let trustedHeight: UInt64 = 30
+        let view = try honestChain.readView()
+        let trustedHash = try #require(try view.canonicalHash(at: trustedHeight))
+        let expectedState = try view.dumpState()
+        #expect(expectedState.count > 1000)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await honest.run() }
+            group.addTask { try await liar.run() }
+            defer { group.cancelAll() }
+            let ports = [try await honest.listeningPort(timeout: .seconds(90)), try await liar.listeningPort(timeout: .seconds(90))]
+            let (fresh, syncer) = try Self.service(g, dataDir: freshDir.path, peers: ports) {
+                $0.stateSync = StateSyncConfig(trustedHeight: trustedHeight, trustedHash: trustedHash)
+                $0.stateSync?.maxPartsInFlightPerPeer = 2
+            }
+            #expect(!syncer.isSynced())
+            group.addTask { try await syncer.run() }
+            let target = await honestChain.status()
+            let followed = await eventually(.seconds(120), every: .milliseconds(200)) { await fresh.status().tipHash == target.tipHash }
+            #expect(followed, "the state-synced node did not reach the source's tip")
+            #expect(await eventually(.seconds(10)) { syncer.isSynced() })
+            // The liar served bad chunks: banned. The honest peer is not.
+            #expect(syncer.isBanned(liar.nodeKey))
+            #expect(!syncer.isBanned(honest.nodeKey))
+            // Same state as the replaying node; the blocks below the snapshot are absent, the snapshot block is there.
+            #expect(try fresh.store.current.dumpState() == expectedState)
+            let freshView = try fresh.readView()
+            #expect(try freshView.canonicalHash(at: trustedHeight) == trustedHash)
+            #expect(try freshView.canonicalHash(at: trustedHeight - 1) == nil)
+            #expect(try freshView.stateRetainedFrom() == trustedHeight)
+            #expect(try freshView.receipts(trustedHash) == view.receipts(trustedHash))
+            // Queries at the snapshot height answer as on the source; a genesis key the chain deleted stays absent.
+            #expect(try freshView.state(at: trustedHeight).scan(prefix: [], after: nil, limit: .max)
+                == view.state(at: trustedHeight).scan(prefix: [], after: nil, limit: .max))
+        }
+    }
+}
