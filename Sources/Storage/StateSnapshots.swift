@@ -48,7 +48,7 @@ extension ChainStore {
     /// commits genesis, before it can reach peers): genesis state keys the snapshot lacks are deleted, and their
     /// history gets an absence at the snapshot height so no retained query sees the genesis value. The caller has
     /// verified the manifest against `block`'s header and every chunk against the manifest (`StateSnapshot.verify`);
-    /// the tree root is checked again here against `stateRoot`.
+    /// the tree root is checked again here against `stateRoot`. `entries` in key order (RocksDB's bytewise order).
     public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue]) throws {
         try writer.withLock { (_: inout Void) throws in
             let existing = try current.tip()
@@ -66,9 +66,11 @@ extension ChainStore {
             let cf = columns
             let batch = try database.makeWriteBatch()
             if existing != nil {
-                // Genesis state the snapshot no longer has.
-                let snapshotKeys = Set(entries.map(\.key))
-                for kv in try current.dumpState() where !snapshotKeys.contains(kv.key) {
+                // Genesis state the snapshot no longer has: a merge of two key-ordered lists.
+                var i = 0
+                for kv in try current.dumpState() {
+                    while i < entries.count && entries[i].key.lexicographicallyPrecedes(kv.key) { i += 1 }
+                    if i < entries.count && entries[i].key == kv.key { continue }
                     batch.delete(cf.state, kv.key)
                     batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [0])
                 }

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "sharechain-bench",
         abstract: "Measure performance (run a release build).",
         subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
-                      BenchSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self]
+                      BenchSync.self, BenchStateSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self]
     )
 }
 

@@ -404,3 +404,67 @@ extension MultiProcessTests {
         #expect(senders.allSatisfy { reporters.contains($0) && $0 != sender.publicKey }, "evidence not submitted by a node")
     }
 }
+
+/// State sync across processes (Specs/p2p.md §7).
+extension MultiProcessTests {
+    /// A 4-validator devnet that has run 2000 blocks with a large state: a fifth node, validator 3's, starts with
+    /// an empty data directory and `--state-sync`, picks the finalized block its peers agree on, downloads the
+    /// snapshot from them in parallel while one of them (started with a hidden testing flag) serves corrupted
+    /// chunks, bans that peer, then follows the chain and produces validator 3's blocks.
+    @Test(.timeLimit(.minutes(8))) func aNewNodeStateSyncsFromALongDevnetBansATamperingPeerAndProduces() async throws {
+        let blocks: UInt64 = 2000
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - blocks - 240, slotsPerEpoch: 3_600, checkpointBlocks: 4)
+        let net = try TestNetworkProcesses(genesis: g, count: 5)
+        let source = TempDir("ss-source")
+        let built = ContinuousClock.now
+        try await StateSyncTests.makeChain(g, in: source, blocks: blocks, transfersPerBlock: 10)
+        print("state sync test: built \(blocks) blocks in \(ContinuousClock.now - built)")
+        for i in 0..<4 {
+            let dir = net.dir.sub("node-\(i)")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: source.sub("chain"), toPath: (dir as NSString).appendingPathComponent("chain"))
+        }
+        // Validators 0-2 (3/4 of the stake: finality goes on without validator 3) and a tampering follower.
+        for i in 0..<3 { try net.add(i, validator: i, peers: (0..<4).filter { $0 != i }) }
+        let liar = try net.add(3, validator: nil, peers: [0, 1, 2])
+        liar.extraArguments = ["--testing-corrupt-snapshots"]
+        for n in net.nodes { try n.start() }
+        defer { net.stopAll() }
+        let finalized = await eventually(.seconds(150), every: .milliseconds(500)) {
+            let views = await net.views([0, 1, 2, 3])
+            return views.count == 4 && views.values.allSatisfy { $0.status.finalizedHeight > blocks }
+        }
+        try #require(finalized, "the devnet did not finalize past the fast-forwarded chain:\n\(net.nodes[0].logTail)")
+
+        let fresh = try net.add(4, validator: 3, peers: [0, 1, 2, 3])
+        fresh.extraArguments = ["--state-sync", "--state-sync-min-peers", "2"]
+        let started = ContinuousClock.now
+        try fresh.start()
+        let synced = await eventually(.seconds(180), every: .milliseconds(500)) { fresh.log.contains("state sync complete") }
+        #expect(synced, "no state sync:\n\(fresh.logTail)")
+        try #require(synced)
+        print("state sync test: snapshot adopted \(ContinuousClock.now - started) after start")
+        let log = fresh.log
+        for line in log.split(separator: "\n") where line.contains("state sync") || line.contains("banning") { print("  node-4: \(line.prefix(260))") }
+        #expect(log.contains("state sync progress") || log.contains("keys/s="))
+        // The tampering peer is banned; no honest one is.
+        let liarKey = String(liar.nodeKey.hex.prefix(12))
+        let banLines = log.split(separator: "\n").filter { $0.contains("banning peer") }
+        #expect(banLines.contains { $0.contains(liarKey) }, "the tampering peer was not banned:\n\(banLines.joined(separator: "\n"))")
+        let honestKeys = (0..<3).map { String(net.nodes[$0].nodeKey.hex.prefix(12)) }
+        #expect(!banLines.contains { line in honestKeys.contains { line.contains($0) } }, "an honest peer was banned")
+
+        // It follows the chain: same tip as validator 0 within a few slots, and it produces validator 3's blocks.
+        let followed = await eventually(.seconds(120), every: .seconds(1)) {
+            guard let a = try? await net.view(0), let b = try? await net.view(4) else { return false }
+            return b.status.height + 2 >= a.status.height && a.hash(at: b.status.height) == b.status.tipHash
+        }
+        #expect(followed, "the state-synced node does not follow:\n\(fresh.logTail)")
+        let v3 = DevelopmentKeys.validator(3).publicKey
+        let produced = await eventually(.seconds(120), every: .seconds(1)) {
+            guard let v = try? await net.view(0) else { return false }
+            return v.headers.suffix(40).contains { $0.header.proposer == v3 }
+        }
+        #expect(produced, "validator 3 never produced after state sync:\n\(fresh.logTail)")
+    }
+}
