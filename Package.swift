@@ -320,7 +320,7 @@ let package = Package(
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "Consensus", "Ledger", "Primitives", "Storage", "Node", "TestSupport",
+                "P2P", "Consensus", "Ledger", "Primitives", "StateTree", "Storage", "Node", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

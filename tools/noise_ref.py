@@ -216,7 +216,7 @@ def det(label, n=32):
 
 def generate():
     chain_id = det("chain-id")
-    version = 2
+    version = 3
     prologue = chain_id + struct.pack("<I", version)
     hello = struct.pack("<I", version) + chain_id
     vectors = []

@@ -6,6 +6,7 @@ import NIOEmbedded
 import Node
 import P2P
 import Primitives
+import StateTree
 import Testing
 
 /// Every message's encoding round-trips and the decoder refuses everything else (Specs/p2p.md section 3).
@@ -49,6 +50,15 @@ import Testing
             .getPeers,
             .peers([WireAddress(ip: [8, 8, 8, 8], port: 1)!, WireAddress(ip: [UInt8](repeating: 0x20, count: 16), port: 65_535)!]),
             .peers([]),
+            .getSnapshot(height: 0),
+            .snapshot(height: b.header.height, SnapshotOffer(header: b.signedHeader,
+                                                             chunks: (0..<256).map { SnapshotManifest.Chunk(count: UInt64($0 % 3), hash: SHA256.hash([UInt8($0)])) },
+                                                             bodyBytes: 1234, receiptsBytes: 99)),
+            .snapshot(height: 5, nil),
+            .getSnapshotPart(SnapshotPartRequest(height: 5, blockHash: h, part: 256, start: 3)),
+            .snapshotPart(SnapshotPart(height: 5, blockHash: h, part: 0, start: 0, total: 2,
+                                       entries: [KeyValue(key: [1], value: [2, 3]), KeyValue(key: [], value: [])], available: true)),
+            .snapshotPart(SnapshotPart(height: 5, blockHash: h, part: 257, start: 0, total: 0, entries: [], available: false)),
         ]
     }
 
