@@ -48,7 +48,7 @@ extension NodeRuntime {
         if let n = config.p2pMaxInbound { p2p.maxInboundPeers = n }
         if let n = config.p2pMaxOutbound { p2p.maxOutboundPeers = n }
         p2p.serveSnapshots = config.serveSnapshots
-        p2p.corruptSnapshotsForTests = config.testingCorruptSnapshots
+        p2p.corruptSnapshotsForTests = config.testingCorruptSnapshots ? .values : .none
         if config.stateSync {
             var s = StateSyncConfig()
             if let text = config.stateSyncTrustedBlock {

@@ -34,6 +34,16 @@ public struct P2PConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// How a lying snapshot server lies (tests only).
+package enum SnapshotCorruption: Sendable, Hashable {
+    case none
+    /// Every non-empty chunk's first value changed (the manifest is the real one).
+    case values
+    /// The real header and chunk hashes, with the counts of chunks above two keys lowered by one (the manifest
+    /// still adds up to the `stateRoot`: counts are not hashed); the data served is the real data.
+    case counts
+}
+
 /// Everything the P2P service needs; defaults suit a production node on 10-second slots.
 public struct P2PConfig: Sendable {
     /// Listen host (`0.0.0.0` for all interfaces) and port (0: any free port, for tests).
@@ -106,8 +116,8 @@ public struct P2PConfig: Sendable {
     public var serveSnapshots = true
     /// Start from a snapshot instead of genesis when the data directory holds genesis alone (`--state-sync`).
     public var stateSync: StateSyncConfig?
-    /// Tests only: serve snapshot chunks with a changed value (a lying peer, for the ban test). Never set by an operator.
-    package var corruptSnapshotsForTests = false
+    /// Tests only: serve lying snapshots (for the ban tests). Never set by an operator.
+    package var corruptSnapshotsForTests: SnapshotCorruption = .none
 
     /// Benchmarks only (`sharechain-bench sync` measures the cost of encryption against it): no Noise, frames
     /// in plaintext as in protocol v1. Not reachable from outside the package; a node never sets it.

@@ -104,10 +104,10 @@ final class SnapshotServer: Sendable {
     private let cache = Mutex(Cache())
     private let cacheSize = 2
     private let rebuildInterval: Duration
-    /// Tests only: corrupt every chunk this node serves (a lying peer).
-    private let corrupt: Bool
+    /// Tests only: how this node lies (`.none`: it does not).
+    private let corrupt: SnapshotCorruption
 
-    init(chain: ChainService, rebuildInterval: Duration = .seconds(5), corrupt: Bool = false) {
+    init(chain: ChainService, rebuildInterval: Duration = .seconds(5), corrupt: SnapshotCorruption = .none) {
         self.chain = chain
         self.rebuildInterval = rebuildInterval
         self.corrupt = corrupt
@@ -164,7 +164,7 @@ final class SnapshotServer: Sendable {
         return served
     }
 
-    private static func build(chain: ChainService, height: UInt64, hash: Hash32, corrupt: Bool) -> Served? {
+    private static func build(chain: ChainService, height: UInt64, hash: Hash32, corrupt: SnapshotCorruption) -> Served? {
         do {
             let view = try chain.readView()
             guard try view.canonicalHash(at: height) == hash, let headerBytes = try view.header(hash), let body = try view.body(hash),
@@ -173,13 +173,17 @@ final class SnapshotServer: Sendable {
             let snapshot = try view.stateSnapshot(height: height)
             guard snapshot.manifest.blockHash == hash else { return nil }
             var parts = snapshot.chunks
-            if corrupt {
-                // A lying peer: the first entry of every non-empty chunk gets another value.
+            var chunks = snapshot.manifest.chunks
+            switch corrupt {
+            case .none: break
+            case .values:
                 for i in parts.indices where !parts[i].isEmpty { parts[i][0] = KeyValue(key: parts[i][0].key, value: parts[i][0].value + [0xFF]) }
+            case .counts:
+                for i in chunks.indices where chunks[i].count > 2 { chunks[i] = .init(count: chunks[i].count - 1, hash: chunks[i].hash) }
             }
             parts.append(SnapshotParts.cut(body))
             parts.append(SnapshotParts.cut(receipts))
-            let offer = SnapshotOffer(header: header, chunks: snapshot.manifest.chunks, bodyBytes: UInt32(body.count), receiptsBytes: UInt32(receipts.count))
+            let offer = SnapshotOffer(header: header, chunks: chunks, bodyBytes: UInt32(body.count), receiptsBytes: UInt32(receipts.count))
             return Served(offer: offer, parts: parts)
         } catch {
             return nil

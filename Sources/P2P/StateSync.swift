@@ -19,6 +19,10 @@ public struct StateSyncConfig: Sendable, Hashable {
     public var maxPartsInFlightPerPeer = 4
     /// How long to collect offers before deciding.
     public var offerWait: Duration = .seconds(3)
+    /// The largest state (keys) and block receipts (bytes) the node accepts to download: a bound on memory
+    /// whatever a manifest claims.
+    public var maxKeys: UInt64 = 1 << 27
+    public var maxReceiptsBytes: UInt32 = 64 << 20
 
     public init(trustedHeight: UInt64? = nil, trustedHash: Hash32? = nil, minAgreeingPeers: Int = 2) {
         self.trustedHeight = trustedHeight; self.trustedHash = trustedHash; self.minAgreeingPeers = minAgreeingPeers
@@ -118,11 +122,14 @@ final class StateSyncer: Sendable {
         ])
         var discovery = Discovery(height: sync.trustedHeight ?? 0)
         var target: Target?
+        // Offers whose download failed for want of a source that could serve them (e.g. a manifest with altered
+        // counts: its hash adds up, no real data matches it): never chosen again.
+        var rejected: Set<SnapshotOffer> = []
         for await event in stream {
             if Task.isCancelled { return false }
             if target == nil {
                 handleDiscovery(event, &discovery)
-                if let t = decide(&discovery) { target = t; logStart(t) }
+                if let t = decide(&discovery, rejected: rejected) { target = t; logStart(t) }
             } else {
                 handleDownload(event, &target!)
             }
@@ -131,6 +138,12 @@ final class StateSyncer: Sendable {
                 logProgress(&t)
                 if t.parts.values.allSatisfy(\.done) {
                     if await adopt(t) { return true }
+                    target = nil
+                    discovery = Discovery(height: sync.trustedHeight ?? 0)
+                } else if t.sources.allSatisfy({ table.peer($0)?.isClosed ?? true }) {
+                    logger.warning("state sync: no peer left that serves the chosen snapshot; choosing again",
+                                   metadata: ["height": "\(t.offer.header.header.height)", "block": "\(t.offer.header.hash.hex.prefix(16))"])
+                    rejected.insert(t.offer)
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else {
@@ -180,23 +193,40 @@ final class StateSyncer: Sendable {
         return nil
     }
 
-    /// The snapshot to download, once enough offers agree (or the trusted block is offered).
-    private func decide(_ d: inout Discovery) -> Target? {
+    /// Whether this node declines to download an offer (not the peer's fault: a state larger than configured).
+    private func tooLarge(_ offer: SnapshotOffer) -> Bool {
+        offer.chunks.reduce(UInt64(0)) { $0 &+ min($1.count, UInt64(UInt32.max)) } > sync.maxKeys
+            || offer.chunks.contains { $0.count > UInt64(UInt32.max) } || offer.receiptsBytes > sync.maxReceiptsBytes
+    }
+
+    /// The snapshot to download, once enough offers agree (or the trusted block is offered). Offers are grouped
+    /// whole (header, chunk counts and hashes, sizes): a chunk's count is not part of its hash, so a peer could
+    /// offer the real header and hashes with altered counts; only peers offering the very same manifest become
+    /// sources, and among equally supported manifests of one block the smaller wins (inflated counts lose).
+    private func decide(_ d: inout Discovery, rejected: Set<SnapshotOffer>) -> Target? {
         let now = ContinuousClock.now
-        var groups: [Hash32: (offer: SnapshotOffer, peers: Set<UInt64>)] = [:]
-        for (peer, offer) in d.offers { groups[offer.header.hash, default: (offer, [])].peers.insert(peer) }
+        var groups: [SnapshotOffer: Set<UInt64>] = [:]
+        for (peer, offer) in d.offers where !rejected.contains(offer) && !tooLarge(offer) { groups[offer, default: []].insert(peer) }
+        let answered = d.asked.count == d.offers.count + d.declined.count
+        func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {
+            (a.key.header.header.height, a.value.count, UInt64.max - a.key.manifest.keyCount)
+                < (b.key.header.header.height, b.value.count, UInt64.max - b.key.manifest.keyCount)
+        }
         if let trusted = sync.trustedHash {
-            if let g = groups[trusted] { return makeTarget(g.offer, sources: g.peers) }
-            for (hash, g) in groups where hash != trusted {
-                logger.warning("a peer offers another block at the trusted height", metadata: ["height": "\(g.offer.header.header.height)", "hash": "\(hash.hex.prefix(16))"])
-                for p in g.peers { d.offers[p] = nil; d.declined.insert(p) }
+            for (offer, peers) in groups where offer.header.hash != trusted {
+                logger.warning("a peer offers another block at the trusted height",
+                               metadata: ["height": "\(offer.header.header.height)", "hash": "\(offer.header.hash.hex.prefix(16))"])
+                for p in peers { d.offers[p] = nil; d.declined.insert(p) }
+            }
+            // Wait a moment for every peer's offer, so that a lone altered manifest does not win by answering first.
+            if let best = groups.filter({ $0.key.header.hash == trusted }).max(by: better), answered || now - d.roundStart >= sync.offerWait {
+                return makeTarget(best.key, sources: best.value)
             }
         } else {
-            let agreed = groups.values.filter { $0.peers.count >= sync.minAgreeingPeers }
-            if let best = agreed.max(by: { ($0.offer.header.header.height, $0.peers.count) < ($1.offer.header.header.height, $1.peers.count) }) {
-                let answered = d.asked.count == d.offers.count + d.declined.count
+            let agreed = groups.filter { $0.value.count >= sync.minAgreeingPeers }
+            if let best = agreed.max(by: better) {
                 // Wait a moment for the rest so the newest agreed block wins, not the first.
-                if answered || now - d.roundStart >= sync.offerWait { return makeTarget(best.offer, sources: best.peers) }
+                if answered || now - d.roundStart >= sync.offerWait { return makeTarget(best.key, sources: best.value) }
                 return nil
             }
             // Offers disagree (peers finalized different heights): ask everyone for the lowest one offered.
@@ -242,7 +272,7 @@ final class StateSyncer: Sendable {
         switch event {
         case .offer(let peer, _, let offer):
             // A late answer to discovery: a new source if it offers the same block.
-            if let offer, offer.header.hash == t.offer.header.hash, offer == t.offer { t.sources.insert(peer.id) }
+            if let offer, offer == t.offer { t.sources.insert(peer.id) }
         case .disconnected(let peer):
             t.sources.remove(peer.id)
             for (k, p) in t.parts where p.request?.peer == peer.id { t.parts[k]?.request = nil; t.parts[k]?.entries = [] }
@@ -261,6 +291,7 @@ final class StateSyncer: Sendable {
                 t.parts[reply.part] = state
                 return
             }
+            // Sources offered this very manifest: data inconsistent with it is the source's own contradiction.
             let expected = t.offer.total(of: reply.part)
             guard reply.total == expected, !reply.entries.isEmpty || expected == 0 else {
                 fail(peer, &state, "part \(reply.part): \(reply.total) entries announced, the manifest says \(expected)")

@@ -2,7 +2,7 @@ import Consensus
 import Foundation
 import Ledger
 import Node
-import P2P
+@testable import P2P
 import Primitives
 import Storage
 import Testing
@@ -43,7 +43,19 @@ import TestSupport
         return (chain, P2PService(config: config, chain: chain, logger: testLogger("state-sync")))
     }
 
-    @Test(.timeLimit(.minutes(3))) func aNodeStateSyncsFromATrustedBlockAndBansTheLyingPeer() async throws {
+    /// The liar serves the real manifest with a changed value in every chunk: its chunks fail verification.
+    @Test(.timeLimit(.minutes(3))) func aNodeStateSyncsFromATrustedBlockAndBansAPeerServingBadChunks() async throws {
+        try await stateSyncBeside(liar: .values)
+    }
+
+    /// The liar offers the real header and chunk hashes with lowered counts (which still add up to the stateRoot,
+    /// counts being unhashed) and wins the tie against the one honest offer as the smaller manifest: its own data
+    /// contradicts its offer, so it is banned, the manifest rejected, and the honest one chosen.
+    @Test(.timeLimit(.minutes(3))) func aManifestWithAlteredCountsIsRejectedAndItsPeerBanned() async throws {
+        try await stateSyncBeside(liar: .counts)
+    }
+
+    func stateSyncBeside(liar corruption: SnapshotCorruption) async throws {
         let blocks: UInt64 = 40
         let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
         let honestDir = TempDir("ss-honest"), liarDir = TempDir("ss-liar"), freshDir = TempDir("ss-fresh")
@@ -51,7 +63,7 @@ import TestSupport
         try FileManager.default.copyItem(atPath: honestDir.sub("chain"), toPath: liarDir.sub("chain"))
 
         let (honestChain, honest) = try Self.service(g, dataDir: honestDir.path)
-        let (_, liar) = try Self.service(g, dataDir: liarDir.path) { $0.corruptSnapshotsForTests = true }
+        let (_, liar) = try Self.service(g, dataDir: liarDir.path) { $0.corruptSnapshotsForTests = corruption }
         let trustedHeight: UInt64 = 30
         let view = try honestChain.readView()
         let trustedHash = try #require(try view.canonicalHash(at: trustedHeight))
