@@ -95,6 +95,7 @@ import TestSupport
         f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
         f.pruning = .minimal; f.pruningKeepHeights = 77
+        f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.serveSnapshots = false
         let data = try JSONEncoder().encode(f)
         #expect(try NodeConfigFile.decode(data) == f)
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
@@ -102,6 +103,7 @@ import TestSupport
         let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
         #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"])
         #expect(c.pruningMode == .minimal)
+        #expect(c.stateSync && c.stateSyncMinPeers == 3 && !c.serveSnapshots && c.stateSyncTrustedBlock?.hasPrefix("5:") == true)
         f.pruning = .default
         #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).pruningMode == .keepRecent(77))
         #expect(NodeConfig(dataDir: "/d").pruningMode == .keepRecent(10_000), "the default keeps 10 000 heights")
