@@ -213,6 +213,8 @@ let package = Package(
                 "CBaseline",
                 "RPC",
                 "Indexer",
+                // Raw ChaCha20-Poly1305, the baseline of `sharechain-bench sealing`.
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

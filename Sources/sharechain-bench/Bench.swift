@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "sharechain-bench",
         abstract: "Measure performance (run a release build).",
         subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
-                      BenchSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self]
+                      BenchSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self, BenchSealing.self]
     )
 }
 
@@ -28,5 +28,6 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchSync.parse([]).run()
         try await BenchFinality.parse([]).run()
         try await BenchPruning.parse([]).run()
+        try await BenchSealing.parse([]).run()
     }
 }
