@@ -24,6 +24,15 @@ struct BenchSealing: AsyncParsableCommand {
         let context = SealingContext(chainId: Primitives.SHA256.hash(bytes(8)), ticketId: Primitives.SHA256.hash(bytes(8)), inputHash: Primitives.SHA256.hash(bytes(8)))
         let publicKeys = keys.map(\.publicKey)
 
+        // The fixed cost: sealing does k + 1 X25519 operations (the ephemeral public key, then one shared
+        // secret per recipient), opening one; a 32-byte AEAD and HKDF per slot are small beside them.
+        let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: publicKeys[0].bytes)
+        let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+        let x25519 = rate(seconds) { n in
+            for _ in 0..<n { blackHole(try! ephemeral.sharedSecretFromKeyAgreement(with: peer)) }
+        }
+        print("x25519 (one shared secret)  \(String(format: "%.1f µs", 1e6 / x25519).leftPad(11))")
+
         for size in sizes {
             let plaintext = bytes(size)
             let key = SymmetricKey(size: .bits256)
