@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node, Indexer -> sharechain, sharechain-bench
+//   C shims -> Primitives -> Ledger, Verifier, StateTree, Sealing -> Storage -> Consensus -> P2P, RPC -> Node, Indexer -> sharechain, sharechain-bench
 
 import PackageDescription
 
@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "RPC", targets: ["RPC"]),
         .library(name: "Indexer", targets: ["Indexer"]),
+        .library(name: "Sealing", targets: ["Sealing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -66,6 +67,15 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: ["Primitives"],
+            swiftSettings: strict
+        ),
+
+        // Sealed spot-check inputs (Specs/sealing.md): a pass's input encrypted to its k checkers with X25519,
+        // HKDF-SHA256 and ChaCha20-Poly1305. Beside Ledger, not above it: the ledger only size-checks the bytes,
+        // and workers and checkers seal and open them, so nothing here may depend on ledger state.
+        .target(
+            name: "Sealing",
+            dependencies: ["Primitives", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
 
@@ -199,9 +209,12 @@ let package = Package(
                 "Storage",
                 "StateTree",
                 "Verifier",
+                "Sealing",
                 "CBaseline",
                 "RPC",
                 "Indexer",
+                // Raw ChaCha20-Poly1305, the baseline of `sharechain-bench sealing`.
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -340,6 +353,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SealingTests",
+            dependencies: [
+                "Sealing",
+                "Primitives",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),

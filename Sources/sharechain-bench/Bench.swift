@@ -10,7 +10,8 @@ struct Bench: AsyncParsableCommand {
         commandName: "sharechain-bench",
         abstract: "Measure performance (run a release build).",
         subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
-                      BenchSync.self, BenchStateSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self]
+                      BenchSync.self, BenchStateSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self,
+                      BenchSealing.self]
     )
 }
 
@@ -26,7 +27,9 @@ struct BenchAll: AsyncParsableCommand {
         try await BenchExecutor.parse([]).run()
         try await BenchImport.parse([]).run()
         try await BenchSync.parse([]).run()
+        try await BenchStateSync.parse([]).run()
         try await BenchFinality.parse([]).run()
         try await BenchPruning.parse([]).run()
+        try await BenchSealing.parse([]).run()
     }
 }
