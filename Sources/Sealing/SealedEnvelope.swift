@@ -132,6 +132,32 @@ public struct SealedEnvelope: Hashable, Sendable {
         return plaintext
     }
 
+    /// Opens the envelope with its ephemeral private key `e`, which the worker publishes when a dispute opens
+    /// (Specs/verification.md §4.1, Specs/sealing.md §6.1): checks that `e` is the envelope's, that **every** slot
+    /// unwraps to a secret matching the key commitment (so each checker could open what it was sent), and
+    /// returns the plaintext. The first slot that fails is the error (a worker that sealed garbage to one checker
+    /// is caught here, whoever that checker is).
+    public func openAll(ephemeralPrivateKey e: [UInt8], context: SealingContext) throws(SealingError) -> [UInt8] {
+        let ephemeral = try CheckerKeyPair(privateKey: e)
+        guard ephemeral.publicKey.bytes == ephemeralPublicKey else { throw .ephemeralKeyMismatch }
+        let ctx = context.bytes
+        var secret: [UInt8]?
+        for (i, slot) in slots.enumerated() {
+            guard let kek = Self.keyEncryptionKey(privateKey: ephemeral.key, peer: slot.recipient.bytes,
+                                                  ephemeralPublic: ephemeralPublicKey, recipient: slot.recipient, context: ctx)
+            else { throw .keyAgreementFailed(index: i) }
+            guard let s = Self.aeadOpen(key: kek, slot.wrappedKey, aad: ctx) else { throw .unwrapFailed(index: i) }
+            guard Self.contentKeys(secret: s).commitment == keyCommitment else { throw .keyCommitmentMismatch(index: i) }
+            secret = s
+        }
+        guard let secret else { throw .recipientCount(0) }
+        let header = Self.encodeHeader(ephemeralPublicKey: ephemeralPublicKey, keyCommitment: keyCommitment, slots: slots)
+        guard let plaintext = Self.aeadOpen(key: Self.contentKeys(secret: secret).payloadKey, payload, aad: ctx + header) else {
+            throw .payloadAuthenticationFailed
+        }
+        return plaintext
+    }
+
     /// Opens the envelope with `keyPair`, finding its slot by public key.
     public func open(keyPair: CheckerKeyPair, context: SealingContext) throws(SealingError) -> [UInt8] {
         guard let i = slotIndex(of: keyPair.publicKey) else { throw .notARecipient }

@@ -38,6 +38,8 @@ public enum SealingError: Error, Equatable, Sendable, CustomStringConvertible {
     case keyCommitmentMismatch(index: Int)
     /// The payload did not authenticate: a modified header or payload, or a wrong context.
     case payloadAuthenticationFailed
+    /// A published ephemeral private key that is not the envelope's (dispute opening).
+    case ephemeralKeyMismatch
 
     public var description: String {
         switch self {
@@ -56,6 +58,7 @@ public enum SealingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unwrapFailed(let i): return "recipient \(i)'s wrapped key did not authenticate (wrong key, wrong context or modified envelope)"
         case .keyCommitmentMismatch(let i): return "recipient \(i)'s content secret does not match the key commitment"
         case .payloadAuthenticationFailed: return "payload did not authenticate (wrong context or modified envelope)"
+        case .ephemeralKeyMismatch: return "the published ephemeral private key is not the envelope's"
         }
     }
 }

@@ -189,3 +189,41 @@ import Testing
         }
     }
 }
+
+/// Disputes (Specs/verification.md §4.1): the worker publishes the envelope's ephemeral private key and anyone
+/// opens every slot with it, so a worker that sealed something else to one checker is caught.
+@Suite struct SealingDisputeTests {
+    let keys = Fixture.keyPairs(3)
+    var recipients: [CheckerPublicKey] { keys.map(\.publicKey) }
+
+    @Test func thePublishedEphemeralKeyOpensEverySlot() throws {
+        let r = Fixture.randomness(seed: 11)
+        let plaintext = Fixture.plaintext(1_000)
+        let envelope = try SealedEnvelope.seal(plaintext: plaintext, recipients: recipients, context: Fixture.context, randomness: r)
+        #expect(try envelope.openAll(ephemeralPrivateKey: r.ephemeralPrivateKey, context: Fixture.context) == plaintext)
+        // Another key, or the right key under another ticket's context, opens nothing.
+        #expect(throws: SealingError.ephemeralKeyMismatch) {
+            try envelope.openAll(ephemeralPrivateKey: Fixture.randomness(seed: 12).ephemeralPrivateKey, context: Fixture.context)
+        }
+        let other = SealingContext(chainId: Fixture.hash("chain"), ticketId: Fixture.hash("other ticket"), inputHash: Fixture.hash("input"))
+        #expect(throws: SealingError.unwrapFailed(index: 0)) { try envelope.openAll(ephemeralPrivateKey: r.ephemeralPrivateKey, context: other) }
+    }
+
+    @Test func aSlotSealedWithAnotherSecretIsCaughtAtItsIndex() throws {
+        let r = Fixture.randomness(seed: 21)
+        let honest = try SealedEnvelope.seal(plaintext: [1, 2, 3, 4], recipients: recipients, context: Fixture.context, randomness: r)
+        // Same ephemeral key, another content secret: what a worker would send checker 1 to show it other bytes.
+        let forged = try SealedEnvelope.seal(plaintext: [9, 9, 9, 9], recipients: recipients, context: Fixture.context,
+                                             randomness: SealingRandomness(ephemeralPrivateKey: r.ephemeralPrivateKey,
+                                                                           contentSecret: Fixture.randomness(seed: 22).contentSecret))
+        var slots = honest.slots
+        slots[1] = forged.slots[1]
+        let spliced = SealedEnvelope(ephemeralPublicKey: honest.ephemeralPublicKey, keyCommitment: honest.keyCommitment, slots: slots,
+                                     payload: honest.payload)
+        #expect(throws: SealingError.keyCommitmentMismatch(index: 1)) {
+            try spliced.openAll(ephemeralPrivateKey: r.ephemeralPrivateKey, context: Fixture.context)
+        }
+        // Checker 1 alone also sees it, and can say so in its answer.
+        #expect(throws: SealingError.keyCommitmentMismatch(index: 1)) { try spliced.open(recipientIndex: 1, keyPair: keys[1], context: Fixture.context) }
+    }
+}
