@@ -117,6 +117,7 @@ public final class ChainEngine {
         tipHash = tip.hash
         tipHeader = try ChainEngine.loadHeader(store.current, tip.hash).header
         finalizedHeight = try store.finalizedHeight() ?? 0
+        earliestBlockHeight = try store.current.earliestBlockHeight()
     }
 
     /// The genesis block header (Specs/genesis.md section 4); its `stateRoot` is the state tree's root of the
@@ -171,6 +172,8 @@ public final class ChainEngine {
     /// The finalized height (the gadget's finalized checkpoint): never decreases (a reorg's intermediate blocks do
     /// not lower it).
     public private(set) var finalizedHeight: UInt64 = 0
+    /// The lowest height above genesis whose block this node stores: 1, or the snapshot's height after state sync.
+    public private(set) var earliestBlockHeight: UInt64 = 1
 
     /// The state after the canonical tip.
     public var tipState: LedgerState { LedgerState(base: store.current) }
@@ -564,6 +567,7 @@ public final class ChainEngine {
         tipHash = block.hash
         tipHeader = h
         do { finalizedHeight = try store.finalizedHeight() ?? h.height } catch { throw .fault("\(error)") }
+        earliestBlockHeight = h.height
         lastTree = nil
         invalid = []
         invalidOrder = []

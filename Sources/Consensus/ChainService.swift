@@ -41,6 +41,8 @@ public struct ChainStatus: Sendable, Hashable {
     public let slot: UInt64
     public let timestamp: UInt64
     public let finalizedHeight: UInt64
+    /// The lowest height above genesis whose block is stored (1, or the snapshot height after state sync).
+    public let earliestBlockHeight: UInt64
     public let mempoolTransactions: Int
     public let mempoolBytes: Int
 }
@@ -155,7 +157,7 @@ public actor ChainService {
     public func status() -> ChainStatus {
         ChainStatus(chainId: genesis.chainId, genesisHash: engine.genesisHash, tipHash: engine.tipHash, height: engine.tipHeight,
                     slot: engine.tipHeader.slot, timestamp: engine.tipHeader.timestamp, finalizedHeight: engine.finalizedHeight,
-                    mempoolTransactions: mempool.count, mempoolBytes: mempool.totalBytes)
+                    earliestBlockHeight: engine.earliestBlockHeight, mempoolTransactions: mempool.count, mempoolBytes: mempool.totalBytes)
     }
 
     public var tipHeader: BlockHeader { engine.tipHeader }

@@ -158,14 +158,22 @@ public struct PeerStatus: Sendable, Hashable {
     public var height: UInt64
     public var slot: UInt64
     public var finalizedHeight: UInt64
+    /// The lowest height above genesis whose block the sender stores (1; the snapshot height after state sync):
+    /// it cannot serve headers or blocks below it.
+    public var earliestHeight: UInt64
 
-    public init(tipHash: Hash32, height: UInt64, slot: UInt64, finalizedHeight: UInt64) {
+    public init(tipHash: Hash32, height: UInt64, slot: UInt64, finalizedHeight: UInt64, earliestHeight: UInt64 = 1) {
         self.tipHash = tipHash; self.height = height; self.slot = slot; self.finalizedHeight = finalizedHeight
+        self.earliestHeight = earliestHeight
     }
 
     public init(_ s: ChainStatus) {
-        self.init(tipHash: s.tipHash, height: s.height, slot: s.slot, finalizedHeight: s.finalizedHeight)
+        self.init(tipHash: s.tipHash, height: s.height, slot: s.slot, finalizedHeight: s.finalizedHeight, earliestHeight: s.earliestBlockHeight)
     }
+
+    /// Whether the sender can serve the headers that follow a chain whose tip is at `height`: it must store that
+    /// tip's height (its locator's first hash must be on the sender's stored chain), or be a node with every block.
+    public func canServe(after height: UInt64) -> Bool { earliestHeight <= max(height, 1) }
 }
 
 /// An IP address and port as exchanged in `peers` messages (never a host name).
@@ -313,7 +321,7 @@ public enum P2PMessage: Sendable, Hashable {
         case .auth(let s): w.encode(s)
         case .disconnect(let r, let m): w.u8(r.rawValue); w.string(m)
         case .ping(let n), .pong(let n): w.u64(n)
-        case .status(let s): w.hash(s.tipHash); w.u64(s.height); w.u64(s.slot); w.u64(s.finalizedHeight)
+        case .status(let s): w.hash(s.tipHash); w.u64(s.height); w.u64(s.slot); w.u64(s.finalizedHeight); w.u64(s.earliestHeight)
         case .getHeaders(let locator, let max): w.list(locator); w.u32(max)
         case .headers(let hs): w.list(hs)
         case .getBlocks(let hs), .notFound(let hs): w.list(hs)
@@ -395,7 +403,7 @@ public enum P2PMessage: Sendable, Hashable {
         case .pong: return .pong(try r.u64("nonce"))
         case .status:
             return .status(PeerStatus(tipHash: try r.hash("tipHash"), height: try r.u64("height"), slot: try r.u64("slot"),
-                                      finalizedHeight: try r.u64("finalizedHeight")))
+                                      finalizedHeight: try r.u64("finalizedHeight"), earliestHeight: try r.u64("earliestHeight")))
         case .getHeaders:
             let locator = try hashList(&r, "locator", max: P2PLimits.maxLocatorHashes)
             let at = r.offset

@@ -146,8 +146,9 @@ final class SyncManager: Sendable {
     private func accept(_ headers: [SignedHeader], from peer: Peer, _ s: inout State) async {
         let ours = await chain.status()
         guard let first = headers.first else {
-            // Nothing after our locator: if the peer claimed to be ahead, it could not back the claim.
-            if let st = peer.status, st.height > max(ours.height, s.queue.last?.header.height ?? 0) {
+            // Nothing after our locator: if the peer claimed to be ahead (and stores the blocks after our tip), it
+            // could not back the claim.
+            if let st = peer.status, st.height > max(ours.height, s.queue.last?.header.height ?? 0), st.canServe(after: ours.height) {
                 peer.state.withLock { $0.discreditedHeight = st.height }
                 penalize(peer, .falseStatus, "claimed height \(st.height) but sent no headers past our locator")
             }
@@ -271,7 +272,7 @@ final class SyncManager: Sendable {
         let horizon = max(ours.height, s.queue.last?.header.height ?? 0)
         if s.headersPending == nil && s.remaining < P2PLimits.maxHeadersPerMessage / 2 {
             var best: (Peer, PeerStatus)?
-            for (p, st) in credible {
+            for (p, st) in credible where st.canServe(after: ours.height) {
                 let ahead = st.height > horizon
                 let tieBreak = s.queue.isEmpty && st.height == ours.height && st.tipHash != ours.tipHash && st.tipHash < ours.tipHash
                 guard ahead || tieBreak || s.wanted.contains(p.id) else { continue }
@@ -307,6 +308,7 @@ final class SyncManager: Sendable {
                 var choice: Peer?
                 for (p, st) in credible where !excluded.contains(p.id) && (inFlight[p.id] ?? 0) < config.maxBlocksInFlightPerPeer {
                     guard p.id == s.source || st.height >= h.header.height else { continue }
+                    guard st.earliestHeight <= max(h.header.height, 1) else { continue }
                     if let c = choice, (inFlight[c.id] ?? 0) <= (inFlight[p.id] ?? 0) { continue }
                     choice = p
                 }

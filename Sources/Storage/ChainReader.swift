@@ -123,6 +123,14 @@ public final class ReadView: ChainReader, StateReader, Sendable {
         return try decodeRecord(UInt64.self, bytes, record: "state retained from", key: key)
     }
 
+    /// The lowest height above genesis whose block is stored: 1 unless the store started from a snapshot
+    /// (Specs/storage.md §12), when blocks below the snapshot's are absent.
+    public func earliestBlockHeight() throws(StorageError) -> UInt64 {
+        let key = ChainSchema.MetaKey.earliestBlock
+        guard let bytes = try database.get(columns.meta, key, snapshot: snapshot) else { return 1 }
+        return try decodeRecord(UInt64.self, bytes, record: "earliest block", key: key)
+    }
+
     public func finalizedHeight() throws(StorageError) -> UInt64? {
         let key = ChainSchema.MetaKey.finalized
         guard let bytes = try database.get(columns.meta, key, snapshot: snapshot) else { return nil }

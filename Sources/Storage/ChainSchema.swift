@@ -69,6 +69,9 @@ public enum ChainSchema {
         /// Value: the lowest height whose state is retained (u64 LE): history and tree versions below it are
         /// pruned. Absent: nothing pruned (everything from genesis is retained).
         public static let stateRetainedFrom = Array("state-retained-from".utf8)
+        /// Value: the lowest height above genesis whose block is stored (u64 LE), set by a snapshot import (state
+        /// sync): blocks `1 ..< value` are absent. Absent: every block from genesis is stored.
+        public static let earliestBlock = Array("earliest-block".utf8)
     }
 
     /// A state key in the history family's order-preserving, prefix-free form: each `00` byte becomes `00 FF`,

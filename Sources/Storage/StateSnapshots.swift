@@ -101,6 +101,7 @@ extension ChainStore {
             batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
             batch.put(cf.meta, ChainSchema.MetaKey.finalized, block.height.canonicalEncoding)
             batch.put(cf.meta, ChainSchema.MetaKey.stateRetainedFrom, block.height.canonicalEncoding)
+            batch.put(cf.meta, ChainSchema.MetaKey.earliestBlock, block.height.canonicalEncoding)
             try database.write(batch, sync: true)
         }
     }

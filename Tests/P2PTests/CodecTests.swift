@@ -38,6 +38,7 @@ import Testing
             .disconnect(.shutdown, ""),
             .ping(0), .pong(.max),
             .status(PeerStatus(tipHash: h, height: 12, slot: 40, finalizedHeight: 2)),
+            .status(PeerStatus(tipHash: h, height: 12, slot: 40, finalizedHeight: 8, earliestHeight: 8)),
             .getHeaders(locator: [h, SHA256.hash([1])], max: 2000),
             .headers([b.signedHeader, sampleBlock(txs: 0).signedHeader]),
             .headers([]),

@@ -100,4 +100,36 @@ import TestSupport
                 == view.state(at: trustedHeight).scan(prefix: [], after: nil, limit: .max))
         }
     }
+
+    /// A state-synced node has no blocks below its snapshot and says so in its status (`earliestHeight`): a node
+    /// replaying from genesis beside it syncs from the full node and neither asks it for what it lacks nor scores it
+    /// for answering nothing (Specs/p2p.md §6.1).
+    @Test(.timeLimit(.minutes(3))) func aReplayingNodeSyncsBesideAStateSyncedPeerWithoutScoringIt() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let fullDir = TempDir("ss-full"), syncedDir = TempDir("ss-synced"), replayDir = TempDir("ss-replay")
+        try await Self.makeChain(g, in: fullDir, blocks: 30, transfersPerBlock: 5)
+        let (fullChain, full) = try Self.service(g, dataDir: fullDir.path)
+        let snapshotHeight: UInt64 = 20
+        let trustedHash = try #require(try fullChain.readView().canonicalHash(at: snapshotHeight))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await full.run() }
+            defer { group.cancelAll() }
+            let fullPort = try await full.listeningPort(timeout: .seconds(90))
+            let (syncedChain, synced) = try Self.service(g, dataDir: syncedDir.path, peers: [fullPort]) {
+                $0.stateSync = StateSyncConfig(trustedHeight: snapshotHeight, trustedHash: trustedHash)
+            }
+            group.addTask { try await synced.run() }
+            let target = await fullChain.status()
+            #expect(await eventually(.seconds(90), every: .milliseconds(200)) { await syncedChain.status().tipHash == target.tipHash })
+            #expect(await syncedChain.status().earliestBlockHeight == snapshotHeight)
+            let syncedPort = try await synced.listeningPort(timeout: .seconds(30))
+
+            let (replayChain, replay) = try Self.service(g, dataDir: replayDir.path, peers: [syncedPort, fullPort])
+            group.addTask { try await replay.run() }
+            #expect(await eventually(.seconds(90), every: .milliseconds(200)) { await replayChain.status().tipHash == target.tipHash })
+            #expect(await replayChain.status().earliestBlockHeight == 1)
+            #expect(!replay.isBanned(synced.nodeKey))
+            #expect(replay.misbehaviourScore(node: synced.nodeKey) < 1, "the replaying node scored the state-synced peer")
+        }
+    }
 }
