@@ -89,6 +89,11 @@ public struct NodeSource: Sendable {
         return try await withAccountStates(out)
     }
 
+    /// `blocks(from:through:)` as a result (for a prefetching task).
+    func blocksResult(from: UInt64, through to: UInt64) async -> Result<[BlockRows], IndexerError> {
+        do { return .success(try await blocks(from: from, through: to)) } catch { return .failure(error) }
+    }
+
     /// Most `account_get` calls in one batch request (the node takes at most 100 calls a batch; the rest of the
     /// batch is the header checks).
     static let accountsPerBatch = 80
@@ -120,22 +125,24 @@ public struct NodeSource: Sendable {
         }
         if !current.isEmpty { batches.append(current) }
 
-        let results: [Int: Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError>] = await withTaskGroup(
-            of: (Int, Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError>).self
-        ) { group in
-            var next = 0
-            var out = [Int: Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError>]()
-            func launch(_ i: Int) {
-                let batch = batches[i]
-                group.addTask {
-                    do throws(IndexerError) { return (i, .success(try await self.accountBatch(batch, blocks))) } catch { return (i, .failure(error)) }
+        typealias Answer = Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError>
+        let results: [Int: Answer] = await withTaskGroup(of: (Int, Answer).self) { group in
+            var out = [Int: Answer]()
+            var next = 0, running = 0
+            while next < batches.count || running > 0 {
+                while running < Self.accountConcurrency && next < batches.count {
+                    let i = next, batch = batches[i]
+                    group.addTask { (i, await self.accountBatchResult(batch, blocks)) }
+                    next += 1
+                    running += 1
                 }
-            }
-            while next < min(Self.accountConcurrency, batches.count) { launch(next); next += 1 }
-            for await (i, r) in group {
+                guard let (i, r) = await group.next() else { break }
+                running -= 1
                 out[i] = r
-                if case .failure = r { group.cancelAll(); break }
-                if next < batches.count { launch(next); next += 1 }
+                if case .failure = r {
+                    group.cancelAll()
+                    break
+                }
             }
             return out
         }
@@ -150,7 +157,7 @@ public struct NodeSource: Sendable {
                 if let m = moved.min() { firstMoved = min(firstMoved, m) }
             }
         }
-        guard results.count == batches.count else { throw .cancelled }
+        guard results.count == batches.count else { throw .node("\(results.count) of \(batches.count) account batches answered") }
         var out = [BlockRows]()
         for i in 0..<firstMoved {
             var b = blocks[i]
@@ -158,6 +165,12 @@ public struct NodeSource: Sendable {
             out.append(b)
         }
         return out
+    }
+
+    /// `accountBatch` as a result (child tasks of a task group return their error instead of throwing it).
+    func accountBatchResult(_ batch: [(block: Int, address: String)], _ blocks: [BlockRows]) async
+        -> Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError> {
+        do { return .success(try await accountBatch(batch, blocks)) } catch { return .failure(error) }
     }
 
     /// One batch of `account_get` calls followed by `chain_getHeaders` of each height it read; returns the states
