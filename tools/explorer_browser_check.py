@@ -8,6 +8,10 @@ time. Exit status 0 when every check passed.
 
     python3 tools/explorer_browser_check.py --rpc http://127.0.0.1:8645/ [--screenshots DIR] [--timeout 60]
 
+With --reorg-ready-file PATH it checks only that the dashboard follows a reorg: it writes PATH once the dashboard is
+live, the caller makes the node switch branches, and the block list must drop the old branch's rows and show the new
+branch (SystemTests ExplorerTests.dashboardFollowsAReorg).
+
 Needs chromium, chromium-driver (apt) and selenium (pip); tools/setup installs them. Runs as root with --no-sandbox.
 """
 import argparse
@@ -141,6 +145,66 @@ def time_dashboard(url, page_url, runs, timeout):
     return 0 if walls[-1] < 1000 else 1
 
 
+def dashboard_rows(driver):
+    """The dashboard's block list as [(height, hash)], top first."""
+    return [(int(r.get_attribute("data-height")), r.get_attribute("data-hash"))
+            for r in driver.find_elements(By.CSS_SELECTOR, "#recent-blocks tbody tr")]
+
+
+def follow_reorg(url, page_url, ready_file, timeout):
+    """Loads the dashboard, writes `ready_file` (the rows it shows) and waits until the node reorganizes: the page must
+    count a `reorg` notification and then list exactly the node's canonical blocks (the top one the node's tip,
+    consecutive heights, each row's hash the canonical one), with the old branch's rows gone, without a reload."""
+    driver = make_driver(1366, 900)
+    try:
+        ex = Explorer(driver, page_url, timeout)
+        driver.get(page_url)
+        ex.wait("the dashboard", lambda: ex.state() == ["dashboard", "true"])
+        ex.wait("the live WebSocket", lambda: ex.js("return window.sharechainExplorer.live;") == "live")
+        before = dashboard_rows(driver)
+        check(len(before) >= 2 and all(h for _, h in before), f"the dashboard lists {before}")
+        ex.js("window.__noReload = 'still here';")
+        with open(ready_file + ".tmp", "w") as f:
+            json.dump({"rows": before}, f)
+        os.replace(ready_file + ".tmp", ready_file)
+
+        ex.wait("a reorg notification", lambda: ex.js("return window.sharechainExplorer.reorgs;") >= 1, timeout=max(timeout, 60))
+
+        def canonical():
+            rows = dashboard_rows(driver)
+            tip = rpc(url, "chain_blockNumber")
+            if not rows or rows[0][0] != tip or len(rows) != min(15, tip + 1):
+                return False
+            if [h for h, _ in rows] != list(range(tip, tip - len(rows), -1)):
+                return False
+            hashes = [b["hash"] for b in rpc_batch(url, [("chain_getBlockByNumber", [h]) for h, _ in rows])]
+            return hashes == [h for _, h in rows]
+        ex.wait("the dashboard to show the new branch", canonical, timeout=max(timeout, 60))
+        after = dashboard_rows(driver)
+        gone = [r for r in before if r[0] >= after[-1][0] and r not in after]  # shown rows whose block changed
+        check(gone, f"no row of the old branch was replaced: before {before}, after {after}")
+        check(ex.js("return window.__noReload;") == "still here", "the page reloaded")
+        errors = ex.console_errors()
+        check(not errors, f"console errors: {errors}")
+        report = {"reorgs": ex.js("return window.sharechainExplorer.reorgs;"), "replacedRows": len(gone), "top": after[0][0],
+                  "rowsBefore": len(before), "rowsAfter": len(after)}
+    finally:
+        driver.quit()
+    print("explorer reorg check passed " + json.dumps(report, sort_keys=True))
+    return 0
+
+
+def rpc_batch(url, calls):
+    body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]).encode()
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answers = sorted(json.load(r), key=lambda a: a["id"])
+    for a in answers:
+        if "error" in a:
+            raise CheckFailed(f"{calls[a['id']][0]}: {a['error']}")
+    return [a["result"] for a in answers]
+
+
 def check(cond, message):
     if not cond:
         raise CheckFailed(message)
@@ -155,11 +219,16 @@ def main():
     ap.add_argument("--time-dashboard", type=int, default=0, metavar="N",
                     help="only measure: load the dashboard N times in fresh browsers and print the times to a complete "
                          "render (navigation start to the dashboard's ready mark), then exit")
+    ap.add_argument("--reorg-ready-file", metavar="PATH",
+                    help="only the reorg check: load the dashboard, write PATH once it is live, then expect the node to "
+                         "reorganize (the caller makes it) and the dashboard to drop the old branch's rows and show the new one")
     args = ap.parse_args()
     url = args.rpc if args.rpc.endswith("/") else args.rpc + "/"
     page_url = args.page or url + "explorer"
     if args.time_dashboard:
         return time_dashboard(url, page_url, args.time_dashboard, args.timeout)
+    if args.reorg_ready_file:
+        return follow_reorg(url, page_url, args.reorg_ready_file, args.timeout)
 
     # Real data to look for, straight from the node.
     tip = rpc(url, "chain_blockNumber")

@@ -50,6 +50,11 @@ public struct BlockRows: Sendable {
     public internal(set) var inserted: [TableRows]
     /// Updates of rows of earlier blocks, in event order.
     public internal(set) var updates: [RowUpdate]
+    /// Every address the block names (proposer, senders, every address member of an event), in order of first
+    /// appearance: the accounts whose state the block records (`attach(_:)`).
+    public let touchedAddresses: [String]
+    /// The touched accounts' state as of this block (`account_get` at its height), nil until `attach(_:)`.
+    public private(set) var accountStates: [AccountState]?
 
     /// Builds the rows of a block from the node's answers; throws `malformed` when an answer does not have
     /// the documented shape, or when the two answers describe different blocks (a reorg between the calls).
@@ -95,14 +100,19 @@ public struct BlockRows: Sendable {
                                             ("reveal_deadline", "bigint"), ("selected_height", "bigint"), ("revealed_height", "bigint"),
                                             ("leaf_index", "bigint"), ("challenge_end", "bigint"), ("withheld_height", "bigint"),
                                             ("voided_height", "bigint")])
-        var accounts = TableRows("accounts", [("address", "text"), ("first_height", "bigint")])
+        var escrowEvents = TableRows("escrow_events", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"),
+                                                       ("escrow_id", "bytea"), ("type", "text"), ("amount", "numeric"), ("expiry_height", "bigint"),
+                                                       ("until_height", "bigint"), ("payee", "text"), ("fee", "numeric"), ("shortfall", "numeric")])
+        var changedEscrows = [String]()
+        var seenEscrows = Set<String>()
         var fraud = TableRows("fraud_cases", [("ticket_id", "bytea"), ("claim", "bytea"), ("prover", "text"), ("opened_height", "bigint"),
                                               ("status", "text")])
         var updates = [RowUpdate]()
         var seenAccounts = Set<String>()
+        var touched = [String]()
         func account(_ a: String?) {
             guard let a, seenAccounts.insert(a).inserted else { return }
-            accounts.add([a, h])
+            touched.append(a)
         }
 
         let proposer = try b.string("proposer")
@@ -136,6 +146,19 @@ public struct BlockRows: Sendable {
                     account(try e.optionalString(k))
                 }
                 let (r, x) = (String(ri), String(ei))
+                if IndexerSchema.escrowEventTypes.contains(type) {
+                    let id = try e.hash("escrowId")
+                    if seenEscrows.insert(id).inserted { changedEscrows.append(String(id.dropFirst(2))) }
+                    let amount: String? = switch type {
+                    case "usageClaimed": try e.amount("charged")
+                    case "escrowClosed": try e.amount("refund")
+                    case "escrowUnlocking": nil
+                    default: try e.amount("amount")
+                    }
+                    escrowEvents.add([h, r, x, try e.bytea("escrowId"), type, amount, try e.optionalUInt("expiryHeight").map(String.init),
+                                      try e.optionalUInt("untilHeight").map(String.init), try e.optionalString("payee"),
+                                      try e.optionalAmount("fee"), try e.optionalAmount("shortfall")])
+                }
                 switch type {
                 case "bonded", "unbondingStarted", "unbonded", "slashed", "jailed", "unjailed", "tombstoned":
                     var role: String?
@@ -198,13 +221,106 @@ public struct BlockRows: Sendable {
         }
         blocks.add([h, try b.bytea("hash"), try b.bytea("parent"), try b.uintText("slot"), try b.uintText("timestamp"), proposer,
                     try b.uintText("size"), String(txs.count), String(eventCount)])
-        appended = [blocks, transactions, receiptRows, events, stakes, escrows, windows, payouts, refunds, tickets].filter { !$0.rows.isEmpty }
-        inserted = [accounts, fraud].filter { !$0.rows.isEmpty }
+        if !changedEscrows.isEmpty {
+            // After the block's escrow rows and events are in: the changed escrows' balances from their events.
+            updates.append(RowUpdate(
+                sql: IndexerSchema.escrowFold(escrows: "SELECT decode(x, 'hex') FROM unnest(string_to_array($1::text, ',')) x", through: nil),
+                binds: [changedEscrows.joined(separator: ",")]))
+        }
+        appended = [blocks, transactions, receiptRows, events, stakes, escrows, escrowEvents, windows, payouts, refunds, tickets]
+            .filter { !$0.rows.isEmpty }
+        inserted = [fraud].filter { !$0.rows.isEmpty }
         self.updates = updates
+        touchedAddresses = touched
+        accountStates = touched.isEmpty ? [] : nil
+    }
+
+    /// Records the touched accounts' state as of this block: exactly one state per address of `touchedAddresses`
+    /// (any order); throws `malformed` otherwise.
+    public mutating func attach(_ states: [AccountState]) throws(IndexerError) {
+        let byAddress = Dictionary(states.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        guard byAddress.count == states.count, states.count == touchedAddresses.count else {
+            throw .malformed("block \(height): \(states.count) account states for \(touchedAddresses.count) touched addresses")
+        }
+        var ordered = [AccountState]()
+        ordered.reserveCapacity(states.count)
+        for a in touchedAddresses {
+            guard let s = byAddress[a] else { throw .malformed("block \(height): no account state for \(a)") }
+            ordered.append(s)
+        }
+        accountStates = ordered
+    }
+
+    /// `account_history` rows (one per touched account, at this height) and the `accounts` rows to upsert (first
+    /// seen here, or updated to this block's state); nil until the states are attached.
+    public var accountRows: (history: TableRows, accounts: TableRows)? {
+        guard let states = accountStates else { return nil }
+        var history = TableRows("account_history", [("address", "text"), ("height", "bigint"), ("balance", "numeric"), ("nonce", "bigint"),
+                                                    ("staked", "numeric"), ("unbonding", "numeric")])
+        var accounts = TableRows("accounts", [("address", "text"), ("first_height", "bigint"), ("balance", "numeric"), ("nonce", "bigint"),
+                                              ("staked", "numeric"), ("unbonding", "numeric"), ("updated_height", "bigint")])
+        let h = String(height)
+        for s in states {
+            history.add([s.address, h, s.balance, s.nonce, s.staked, s.unbonding])
+            accounts.add([s.address, h, s.balance, s.nonce, s.staked, s.unbonding, h])
+        }
+        return (history, accounts)
     }
 
     /// Rows written in all, for progress figures.
-    public var rowCount: Int { (appended + inserted).reduce(0) { $0 + $1.rows.count } + updates.count }
+    public var rowCount: Int { (appended + inserted).reduce(0) { $0 + $1.rows.count } + updates.count + 2 * (accountStates?.count ?? 0) }
+}
+
+/// One account's state as of one block (`account_get` with `block` = its height). Nil values: the node no longer
+/// keeps the state of that height (pruned, `-32004`), so it is unknown.
+public struct AccountState: Sendable, Equatable {
+    /// The account's address (bech32m, as the node renders it).
+    public let address: String
+    /// Spendable balance (decimal base units).
+    public let balance: String?
+    /// The account nonce (transactions it sent).
+    public let nonce: String?
+    /// Σ of its stakes over every role (decimal base units).
+    public let staked: String?
+    /// Σ of its unbonding entries still maturing (decimal base units).
+    public let unbonding: String?
+
+    /// A state with every value known.
+    public init(address: String, balance: String, nonce: UInt64, staked: String, unbonding: String) {
+        self.address = address
+        self.balance = balance
+        self.nonce = String(nonce)
+        self.staked = staked
+        self.unbonding = unbonding
+    }
+
+    /// The state of an account at a height the node no longer keeps.
+    public init(unknown address: String) {
+        self.address = address
+        balance = nil
+        nonce = nil
+        staked = nil
+        unbonding = nil
+    }
+
+    /// Parses an `account_get` result (Specs/rpc.md §7): balance, nonce, and the stakes' and unbonding entries' sums.
+    public init(accountGet json: JSON) throws(IndexerError) {
+        let a = try Fields(json, "account_get")
+        var staked: UInt64 = 0, unbonding: UInt64 = 0
+        for (i, s) in try a.array("stakes").enumerated() {
+            let f = try Fields(s, "account_get stake \(i)")
+            let (x, o1) = staked.addingReportingOverflow(UInt64(try f.amount("stake")) ?? .max)
+            staked = x
+            for (j, u) in try f.array("unbonding").enumerated() {
+                let (y, o2) = unbonding.addingReportingOverflow(UInt64(try Fields(u, "account_get unbonding \(j)").amount("amount")) ?? .max)
+                unbonding = y
+                if o2 { throw .malformed("account_get: unbonding sum overflows") }
+            }
+            if o1 { throw .malformed("account_get: stake sum overflows") }
+        }
+        self.init(address: try a.string("address"), balance: try a.amount("balance"), nonce: try a.uint("nonce"), staked: String(staked),
+                  unbonding: String(unbonding))
+    }
 }
 
 /// Typed access to a JSON object from the node, with errors that name the object and the member.

@@ -104,6 +104,9 @@ public final class ChainIndexer: Sendable {
         let chainId = try await prepare()
         var report = SyncReport()
         var idle = 0
+        // The next range, fetched while the current one is written (node reads and PostgreSQL writes overlap).
+        var prefetch: (from: UInt64, task: Task<Result<[BlockRows], IndexerError>, Never>)?
+        defer { prefetch?.task.cancel() }
         while true {
             try Task.checkCancellationTyped()
             let nodeTip = try await source.tipHeight()
@@ -120,7 +123,18 @@ public final class ChainIndexer: Sendable {
                 if local.height >= nodeTip { return report }
                 next = local.height + 1
             }
-            let blocks = try await source.blocks(from: next, through: nodeTip)
+            let blocks: [BlockRows]
+            if let p = prefetch, p.from == next {
+                blocks = try await p.task.value.get()
+            } else {
+                prefetch?.task.cancel()
+                blocks = try await source.blocks(from: next, through: nodeTip)
+            }
+            prefetch = nil
+            if let last = blocks.last, last.height < nodeTip {
+                let (source, from) = (self.source, last.height + 1)
+                prefetch = (from, Task { await source.blocksResult(from: from, through: nodeTip) })
+            }
             if blocks.isEmpty {
                 // The tip moved between the calls (or a reorg is under way): look again, a few times.
                 idle += 1

@@ -86,7 +86,148 @@ public struct NodeSource: Sendable {
             if let previous = out.last, previous.hash != rows.parent { break }
             out.append(rows)
         }
+        return try await withAccountStates(out)
+    }
+
+    /// `blocks(from:through:)` as a result (for a prefetching task).
+    func blocksResult(from: UInt64, through to: UInt64) async -> Result<[BlockRows], IndexerError> {
+        do { return .success(try await blocks(from: from, through: to)) } catch { return .failure(error) }
+    }
+
+    /// Most `account_get` calls in one batch request (the node takes at most 100 calls a batch; the rest of the
+    /// batch is the header checks).
+    static let accountsPerBatch = 80
+    /// Batch requests for account states in flight at once.
+    static let accountConcurrency = 4
+
+    /// `blocks` with their touched accounts' states attached (`account_get` with `block` = each block's height),
+    /// fetched in batches of up to `accountsPerBatch` calls, `accountConcurrency` batches at a time. Every batch ends
+    /// with `chain_getHeaders` of each height it read: a block whose canonical hash changed meanwhile (a reorg
+    /// between the calls, so the states may be another branch's) is dropped with every block after it, and the next
+    /// round re-checks. A height whose state the node no longer keeps (`-32004`) gives unknown (NULL) states.
+    public func withAccountStates(_ blocks: [BlockRows]) async throws(IndexerError) -> [BlockRows] {
+        var jobs = [(block: Int, address: String)]()
+        for (i, b) in blocks.enumerated() { for a in b.touchedAddresses { jobs.append((i, a)) } }
+        guard !jobs.isEmpty else { return blocks }
+        // Split into batches: accounts plus one header check per distinct height, at most 100 calls.
+        var batches = [[(block: Int, address: String)]]()
+        var current = [(block: Int, address: String)]()
+        var heights = Set<Int>()
+        for job in jobs {
+            let extra = heights.contains(job.block) ? 0 : 1
+            if current.count >= Self.accountsPerBatch || current.count + heights.count + 1 + extra > 100 {
+                batches.append(current)
+                current = []
+                heights = []
+            }
+            current.append(job)
+            heights.insert(job.block)
+        }
+        if !current.isEmpty { batches.append(current) }
+
+        typealias Answer = Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError>
+        let results: [Int: Answer] = await withTaskGroup(of: (Int, Answer).self) { group in
+            var out = [Int: Answer]()
+            var next = 0, running = 0
+            while next < batches.count || running > 0 {
+                while running < Self.accountConcurrency && next < batches.count {
+                    let i = next, batch = batches[i]
+                    group.addTask { (i, await self.accountBatchResult(batch, blocks)) }
+                    next += 1
+                    running += 1
+                }
+                guard let (i, r) = await group.next() else { break }
+                running -= 1
+                out[i] = r
+                if case .failure = r {
+                    group.cancelAll()
+                    break
+                }
+            }
+            return out
+        }
+        var states = [[AccountState]](repeating: [], count: blocks.count)
+        var firstMoved = blocks.count
+        for i in batches.indices {
+            guard let r = results[i] else { continue }  // not run: an earlier failure is thrown below
+            switch r {
+            case .failure(let e): throw e
+            case .success(let (s, moved)):
+                for (b, state) in s { states[b].append(state) }
+                if let m = moved.min() { firstMoved = min(firstMoved, m) }
+            }
+        }
+        guard results.count == batches.count else { throw .node("\(results.count) of \(batches.count) account batches answered") }
+        var out = [BlockRows]()
+        for i in 0..<firstMoved {
+            var b = blocks[i]
+            try b.attach(states[i])
+            out.append(b)
+        }
         return out
+    }
+
+    /// `accountBatch` as a result (child tasks of a task group return their error instead of throwing it).
+    func accountBatchResult(_ batch: [(block: Int, address: String)], _ blocks: [BlockRows]) async
+        -> Result<(states: [(Int, AccountState)], moved: Set<Int>), IndexerError> {
+        do { return .success(try await accountBatch(batch, blocks)) } catch { return .failure(error) }
+    }
+
+    /// One batch of `account_get` calls followed by `chain_getHeaders` of each height it read; returns the states
+    /// and the blocks whose canonical hash is no longer the one indexed.
+    func accountBatch(_ batch: [(block: Int, address: String)], _ blocks: [BlockRows]) async throws(IndexerError)
+        -> (states: [(Int, AccountState)], moved: Set<Int>) {
+        var calls = [JSON]()
+        for (i, job) in batch.enumerated() {
+            calls.append(.object(["jsonrpc": "2.0", "id": .int(i), "method": "account_get",
+                                  "params": .array([.string(job.address), .int(blocks[job.block].height)])]))
+        }
+        let checked = Array(Set(batch.map(\.block))).sorted()
+        for (k, b) in checked.enumerated() {
+            calls.append(.object(["jsonrpc": "2.0", "id": .int(batch.count + k), "method": "chain_getHeaders",
+                                  "params": .array([.int(blocks[b].height), .int(1)])]))
+        }
+        let answers = try await post(calls)
+        var states = [(Int, AccountState)]()
+        states.reserveCapacity(batch.count)
+        for (i, job) in batch.enumerated() {
+            guard let a = answers[UInt64(i)] else { throw .malformed("batch answer lacks account_get of \(job.address)") }
+            if let e = a["error"] {
+                if case .number(let code)? = e["code"], code == "-32004" {
+                    states.append((job.block, AccountState(unknown: job.address)))
+                    continue
+                }
+                throw .node("account_get \(job.address) at \(blocks[job.block].height): \(JSONWriter.string(e))")
+            }
+            guard let result = a["result"] else { throw .malformed("account_get \(job.address): answer without result") }
+            let state = try AccountState(accountGet: result)
+            guard state.address == job.address else { throw .malformed("account_get \(job.address) answered for \(state.address)") }
+            states.append((job.block, state))
+        }
+        var moved = Set<Int>()
+        for (k, b) in checked.enumerated() {
+            guard let a = answers[UInt64(batch.count + k)] else { throw .malformed("batch answer lacks chain_getHeaders") }
+            let hash: String? = if case .array(let hs)? = a["result"], let first = hs.first { try Fields(first, "header").hash("hash") } else { nil }
+            if hash != blocks[b].hash { moved.insert(b) }
+        }
+        return (states, moved)
+    }
+
+    /// Posts one batch request; the answers by id.
+    func post(_ calls: [JSON]) async throws(IndexerError) -> [UInt64: JSON] {
+        let body: [UInt8]
+        let status: Int
+        do throws(RPCClientError) { (status, body) = try await client.post(JSONWriter.encode(.array(calls))) } catch { throw .from(error) }
+        guard status == 200 else { throw .node("HTTP \(status) for a batch of \(calls.count) calls") }
+        let parsed: JSON
+        do { parsed = try JSONParser().parse(body) } catch { throw .malformed("batch answer is not JSON: \(error)") }
+        guard case .array(let answers) = parsed, answers.count == calls.count else { throw .malformed("batch answer is not an array of \(calls.count)") }
+        var byId = [UInt64: JSON]()
+        for a in answers {
+            guard let id = a["id"]?.uint64 else { throw .malformed("batch answer without a numeric id") }
+            byId[id] = a
+        }
+        return byId
     }
 
     /// The pools (genesis data), as `pools` rows.

@@ -180,8 +180,17 @@ public final class PostgresSink: Sendable {
             } else {
                 guard block.height == 0 else { throw .indexedTipMoved("nothing indexed yet, but block \(block.height) is not genesis") }
             }
+            guard let accounts = block.accountRows else {
+                throw .malformed("block \(block.height): the touched accounts' states were not fetched (BlockRows.attach)")
+            }
             for t in block.appended { try await copy(t) }
             for t in block.inserted { try await insert(t, onConflict: "DO NOTHING") }
+            try await copy(accounts.history)
+            // First seen here: inserted with first_height; known: its state moves to this block's (first_height kept).
+            try await insert(accounts.accounts, onConflict: """
+                (address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce, staked = excluded.staked,
+                    unbonding = excluded.unbonding, updated_height = excluded.updated_height
+                """)
             for u in block.updates { try await run(u.sql, Self.textBinds(u.binds)) }
             var binds = PostgresBindings()
             binds.append("\\x" + chainId.dropFirst(2))

@@ -16,15 +16,15 @@ public enum IndexerSchema {
 
     /// Tables that hold indexed chain data (everything the per-table checksums cover), in write order.
     public static let dataTables = [
-        "blocks", "transactions", "receipts", "events", "accounts", "stakes", "escrows", "pools", "windows", "payouts",
-        "refunds", "tickets", "fraud_cases",
+        "blocks", "transactions", "receipts", "events", "accounts", "account_history", "stakes", "escrows", "escrow_events", "pools",
+        "windows", "payouts", "refunds", "tickets", "fraud_cases",
     ]
 
     /// The primary key (or ordering columns) of each data table, for checksums and exports.
     public static let orderColumns: [String: String] = [
         "blocks": "height", "transactions": "height, position", "receipts": "height, receipt_index",
-        "events": "height, receipt_index, event_index", "accounts": "address", "stakes": "height, receipt_index, event_index",
-        "escrows": "escrow_id", "pools": "id", "windows": "pool, window_index", "payouts": "height, receipt_index, event_index",
+        "events": "height, receipt_index, event_index", "accounts": "address", "account_history": "address, height",
+        "stakes": "height, receipt_index, event_index", "escrows": "escrow_id", "escrow_events": "height, receipt_index, event_index", "pools": "id", "windows": "pool, window_index", "payouts": "height, receipt_index, event_index",
         "refunds": "height, receipt_index, event_index", "tickets": "ticket_id", "fraud_cases": "ticket_id",
     ]
 
@@ -204,7 +204,89 @@ public enum IndexerSchema {
             )
             """,
         ]),
+        Migration(version: 2, description: "account state per indexed block (accounts columns, account_history); escrow events and balances", statements: [
+            """
+            ALTER TABLE accounts ADD COLUMN balance numeric(20, 0), ADD COLUMN nonce bigint, ADD COLUMN staked numeric(20, 0),
+                ADD COLUMN unbonding numeric(20, 0), ADD COLUMN updated_height bigint
+            """,
+            """
+            CREATE TABLE account_history (
+                address text NOT NULL,
+                height bigint NOT NULL,
+                balance numeric(20, 0),
+                nonce bigint,
+                staked numeric(20, 0),
+                unbonding numeric(20, 0),
+                PRIMARY KEY (address, height)
+            )
+            """,
+            "CREATE INDEX account_history_height ON account_history (height)",
+            """
+            CREATE TABLE escrow_events (
+                height bigint NOT NULL,
+                receipt_index integer NOT NULL,
+                event_index integer NOT NULL,
+                escrow_id bytea NOT NULL,
+                type text NOT NULL,
+                amount numeric(20, 0),
+                expiry_height bigint,
+                until_height bigint,
+                payee text,
+                fee numeric(20, 0),
+                shortfall numeric(20, 0),
+                PRIMARY KEY (height, receipt_index, event_index)
+            )
+            """,
+            "CREATE INDEX escrow_events_escrow ON escrow_events (escrow_id, height)",
+            """
+            ALTER TABLE escrows ADD COLUMN balance numeric(20, 0) NOT NULL DEFAULT 0, ADD COLUMN allocated numeric(20, 0) NOT NULL DEFAULT 0,
+                ADD COLUMN total_charged numeric(20, 0) NOT NULL DEFAULT 0, ADD COLUMN shortfall numeric(20, 0) NOT NULL DEFAULT 0,
+                ADD COLUMN status text NOT NULL DEFAULT 'open', ADD COLUMN unlock_height bigint, ADD COLUMN deposited numeric(20, 0) NOT NULL DEFAULT 0
+            """,
+            // A version-1 database: its escrow events are in `events`; fold them into the new rows and columns.
+            """
+            INSERT INTO escrow_events (height, receipt_index, event_index, escrow_id, type, amount, expiry_height, until_height, payee, fee, shortfall)
+            SELECT height, receipt_index, event_index, decode(substr(data->>'escrowId', 3), 'hex'), type,
+                CASE type WHEN 'usageClaimed' THEN (data->>'charged')::numeric WHEN 'escrowClosed' THEN (data->>'refund')::numeric
+                    WHEN 'escrowUnlocking' THEN NULL ELSE (data->>'amount')::numeric END,
+                (data->>'expiryHeight')::bigint, (data->>'untilHeight')::bigint, data->>'payee', (data->>'fee')::numeric, (data->>'shortfall')::numeric
+            FROM events WHERE type IN ('escrowOpened', 'escrowToppedUp', 'escrowAllocated', 'usageClaimed', 'escrowUnlocking', 'escrowClosed')
+            """,
+            escrowFold(escrows: "SELECT escrow_id FROM escrow_events", through: nil),
+        ]),
     ]
+
+    /// The escrow event types `escrow_events` holds (every event that changes an escrow record).
+    static let escrowEventTypes: Set<String> = ["escrowOpened", "escrowToppedUp", "escrowAllocated", "usageClaimed", "escrowUnlocking", "escrowClosed"]
+
+    /// Recomputes the state columns of the escrows `escrows` (a query of `escrow_id`s) from their `escrow_events`
+    /// at or below height `through` (SQL text, e.g. `$1`; nil: all), exactly as the ledger changes an escrow record:
+    /// deposits (opening and top-ups) less charged usage while open, nothing once closed (the refund went to the owner).
+    static func escrowFold(escrows: String, through: String?) -> String {
+        let limit = through.map { " AND height <= \($0)" } ?? ""
+        return """
+            UPDATE escrows e SET
+                deposited = f.deposited,
+                balance = CASE WHEN f.closed THEN 0 ELSE f.deposited - f.charged END,
+                allocated = CASE WHEN f.closed THEN 0 ELSE f.allocated - f.charged END,
+                total_charged = f.charged, shortfall = f.shortfall, expiry_height = f.expiry,
+                status = CASE WHEN f.closed THEN 'closed' WHEN f.unlock IS NOT NULL THEN 'unlocking' ELSE 'open' END,
+                unlock_height = CASE WHEN f.closed THEN NULL ELSE f.unlock END
+            FROM (
+                SELECT escrow_id,
+                    coalesce(sum(amount) FILTER (WHERE type IN ('escrowOpened', 'escrowToppedUp')), 0) AS deposited,
+                    coalesce(sum(amount) FILTER (WHERE type = 'usageClaimed'), 0) AS charged,
+                    coalesce(sum(amount) FILTER (WHERE type = 'escrowAllocated'), 0) AS allocated,
+                    coalesce(sum(shortfall), 0) AS shortfall,
+                    coalesce(bool_or(type = 'escrowClosed'), false) AS closed,
+                    max(until_height) FILTER (WHERE type = 'escrowUnlocking') AS unlock,
+                    (array_agg(expiry_height ORDER BY height DESC, receipt_index DESC, event_index DESC)
+                        FILTER (WHERE expiry_height IS NOT NULL))[1] AS expiry
+                FROM escrow_events WHERE escrow_id IN (\(escrows))\(limit) GROUP BY escrow_id
+            ) f
+            WHERE e.escrow_id = f.escrow_id
+            """
+    }
 
     /// Statements that take every table back to the state after block `height` (rows of later blocks deleted,
     /// later updates undone). `$1` is the height.
@@ -214,9 +296,23 @@ public enum IndexerSchema {
         "DELETE FROM receipts WHERE height > $1",
         "DELETE FROM events WHERE height > $1",
         "DELETE FROM accounts WHERE first_height > $1",
+        "DELETE FROM account_history WHERE height > $1",
+        // Each account updated above the fork point gets its last state at or below it back (its history row).
+        """
+        UPDATE accounts a SET balance = h.balance, nonce = h.nonce, staked = h.staked, unbonding = h.unbonding, updated_height = h.height
+        FROM (SELECT DISTINCT ON (address) address, height, balance, nonce, staked, unbonding FROM account_history
+              WHERE height <= $1 AND address IN (SELECT address FROM accounts WHERE updated_height > $1)
+              ORDER BY address, height DESC) h
+        WHERE a.address = h.address AND a.updated_height > $1
+        """,
+        // No history at or below the fork point (an account carried over from schema version 1): unknown again.
+        "UPDATE accounts SET balance = NULL, nonce = NULL, staked = NULL, unbonding = NULL, updated_height = NULL WHERE updated_height > $1",
         "DELETE FROM stakes WHERE height > $1",
         "DELETE FROM escrows WHERE opened_height > $1",
         "UPDATE escrows SET closed_height = NULL, refund = NULL WHERE closed_height > $1",
+        // Escrows changed above the fork point: their state columns again from their events at or below it.
+        escrowFold(escrows: "SELECT escrow_id FROM escrow_events WHERE height > $1", through: "$1"),
+        "DELETE FROM escrow_events WHERE height > $1",
         "DELETE FROM windows WHERE settled_height > $1",
         "DELETE FROM payouts WHERE height > $1",
         "DELETE FROM refunds WHERE height > $1",

@@ -17,6 +17,8 @@ struct BenchChainGenerator: AsyncParsableCommand {
 
     @Option(help: "Blocks to produce.") var blocks: Int = 10_000
     @Option(help: "Transfers per block.") var transfers: Int = 4
+    @Flag(help: "Send each transfer to a new address (every block touches ~transfers distinct accounts: the indexer's worst case).")
+    var freshRecipients = false
     @Option(help: "Data directory to create (must not exist).") var dir: String
 
     func run() async throws {
@@ -46,9 +48,10 @@ struct BenchChainGenerator: AsyncParsableCommand {
         for slot in UInt64(1)...UInt64(blocks) {
             now.withLock { $0 = genesis.slotStartMillis(slot) + 5 }
             for i in 0..<transfers {
-                let from = accounts[(Int(slot) + i) % accounts.count], to = accounts[(Int(slot) + i + 1) % accounts.count]
+                let from = accounts[(Int(slot) + i) % accounts.count]
+                let to = freshRecipients ? recipient(slot, i) : accounts[(Int(slot) + i + 1) % accounts.count].publicKey
                 let tx = Transaction(chainId: genesis.chainId, sender: from.publicKey, nonce: try await chain.nextNonce(for: from.publicKey),
-                                     fee: 10_000, body: .transfer(to: to.publicKey, amount: 1)).signed(by: from)
+                                     fee: 10_000, body: .transfer(to: to, amount: 1)).signed(by: from)
                 _ = try? await chain.submit(tx)
             }
             guard try await chain.produce(slot: slot, identity: &identity, deadline: .max) != nil else {
@@ -59,4 +62,7 @@ struct BenchChainGenerator: AsyncParsableCommand {
         try store.close()
         print("wrote \(blocks) blocks (\(transfers) transfers each) to \(dir) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
+
+    /// A recipient no other transfer of the chain names (32 bytes from the slot and position).
+    func recipient(_ slot: UInt64, _ i: Int) -> PublicKey { PublicKey(rawValue: SHA256.hash(Array("recipient \(slot) \(i)".utf8))) }
 }

@@ -16,7 +16,7 @@ struct BenchIndexer: AsyncParsableCommand {
             Needs a PostgreSQL database it may write to (it creates and drops the schemas bench_indexer and \
             bench_raw). The blocks are synthetic node answers (chain_getBlockByNumber with full transactions, \
             chain_getBlockResults): transfers, each with its transfer and fee events, and a block-processing \
-            receipt; RPC fetching is not part of the figure.
+            receipt, with fixed account states attached; RPC fetching (blocks, account_get) is not part of the figure.
 
             Example: sharechain-bench indexer --postgres postgres://sharechain@127.0.0.1:5432/bench
             """)
@@ -46,7 +46,9 @@ struct BenchIndexer: AsyncParsableCommand {
         let clock = ContinuousClock()
         let indexed = try await clock.measure {
             for (block, results) in answers {
-                let rows = try BlockRows(block: block, results: results)
+                var rows = try BlockRows(block: block, results: results)
+                // What account_get would answer for each touched account (fetching is not part of the figure).
+                try rows.attach(rows.touchedAddresses.map { AccountState(address: $0, balance: "1000000", nonce: 7, staked: "0", unbonding: "0") })
                 try await sink.apply(rows, chainId: chainId)
                 built.append(rows)
             }
@@ -62,7 +64,8 @@ struct BenchIndexer: AsyncParsableCommand {
         try await sink.execute("SET search_path TO bench_raw")
         var merged = [String: TableRows]()
         for b in built {
-            for t in b.appended + b.inserted {
+            let accounts = b.accountRows.map { [$0.history, $0.accounts] } ?? []
+            for t in b.appended + b.inserted + accounts {
                 if var m = merged[t.table] { m.rows += t.rows; merged[t.table] = m } else { merged[t.table] = t }
             }
         }
@@ -70,7 +73,7 @@ struct BenchIndexer: AsyncParsableCommand {
             try await sink.execute("BEGIN")
             for t in merged.values.sorted(by: { $0.table < $1.table }) {
                 var unique = t
-                if t.table == "accounts" { unique.rows = Array(Dictionary(t.rows.map { ($0[0] ?? "", $0) }, uniquingKeysWith: { a, _ in a }).values) }
+                if t.table == "accounts" { unique.rows = Array(Dictionary(t.rows.map { ($0[0] ?? "", $0) }, uniquingKeysWith: { _, b in b }).values) }
                 try await sink.copy(unique)
             }
             try await sink.execute("COMMIT")

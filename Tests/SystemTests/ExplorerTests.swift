@@ -1,4 +1,5 @@
 import Foundation
+import Consensus
 import Node
 import Primitives
 import RPC
@@ -160,6 +161,48 @@ import TestSupport
         for name in ["dashboard.png", "window.png", "dashboard-phone.png"] {
             let png = try? Data(contentsOf: URL(fileURLWithPath: (shots as NSString).appendingPathComponent(name)))
             #expect(png?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true, "no screenshot \(name)")
+        }
+    }
+
+    /// The dashboard follows a reorg (Specs/rpc.md §8, §12): headless Chromium shows chain A's latest blocks live; A
+    /// then switches to a longer branch from height 33, and without a reload the block list drops the old branch's
+    /// rows and lists exactly the node's canonical blocks (tools/explorer_browser_check.py --reorg-ready-file).
+    @Test(.timeLimit(.minutes(4))) func dashboardFollowsAReorg() async throws {
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let a = try IndexedChain(genesis: genesis, label: "explorer-reorg-a")
+        try await a.produce(through: 40, perBlock: 1)
+        let b = try IndexedChain(genesis: genesis, label: "explorer-reorg-b")
+        for h in 1...33 {
+            let block = try #require(try await a.service.canonicalBlock(at: UInt64(h)))
+            b.clock.set(a.clock.now)
+            guard case .imported = await b.service.importBlock(block) else { Issue.record("B did not import block \(h)"); return }
+        }
+        try await b.produce(through: 47, perBlock: 2, senders: 4..<7)
+        try await withRPCServer(a.service) { rpc in
+            let ready = a.dir.file("dashboard-ready.json"), out = a.dir.file("browser-check.txt")
+            _ = FileManager.default.createFile(atPath: out, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+            let check = Process()
+            check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            check.arguments = ["python3", Paths.root + "/tools/explorer_browser_check.py", "--rpc", rpc + "/", "--reorg-ready-file", ready, "--timeout", "90"]
+            check.standardOutput = handle
+            check.standardError = handle
+            try check.run()
+            defer { if check.isRunning { kill(check.processIdentifier, SIGKILL); check.waitUntilExit() } }
+            var output: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+            let live = await eventually(.seconds(120), every: .milliseconds(100)) { FileManager.default.fileExists(atPath: ready) || !check.isRunning }
+            try #require(live && check.isRunning, "the dashboard did not come up live:\n\(output.suffix(3000))")
+
+            a.clock.set(b.clock.now + 1000)
+            for h in 34...47 {
+                let block = try #require(try await b.service.canonicalBlock(at: UInt64(h)))
+                _ = await a.service.importBlock(block)
+            }
+            #expect(await a.service.status().tipHash == (await b.service.status().tipHash), "A did not switch to B's branch")
+            let done = await eventually(.seconds(150), every: .milliseconds(200)) { !check.isRunning }
+            #expect(done, "the browser check did not finish:\n\(output.suffix(3000))")
+            if done { #expect(check.terminationStatus == 0, "tools/explorer_browser_check.py --reorg-ready-file:\n\(output.suffix(3000))") }
+            print("explorer reorg: \(output.split(separator: "\n").last ?? "")")
         }
     }
 }

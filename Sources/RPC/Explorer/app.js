@@ -8,10 +8,10 @@ const started = performance.now();
 const rpcURL = rpcEndpoint();
 const node = new NodeRPC(rpcURL);
 const view = document.getElementById('view');
-const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0 };
+const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0, reorgs: 0, lastReorg: null };
 
 /** What tests and curious users can read: first render time, the latest head, the live state. */
-const probe = { firstRenderMs: null, firstReadyAtMs: null, renders: 0, heads: 0, live: 'connecting', errors: [] };
+const probe = { firstRenderMs: null, firstReadyAtMs: null, renders: 0, heads: 0, reorgs: 0, live: 'connecting', errors: [] };
 window.sharechainExplorer = probe;
 
 const routes = {
@@ -64,9 +64,12 @@ async function render() {
   }
   try {
     const ctx = { node, tip: state.tip, args, query };
+    const reorgsBefore = state.reorgs;
     const element = await pageFn(ctx);
     if (generation !== state.generation) return; // the user moved on meanwhile
     state.current = element;
+    // A reorg while the page loaded: what it read above the fork point may be the old branch's.
+    if (state.reorgs !== reorgsBefore && typeof element.onReorg === 'function') element.onReorg(state.lastReorg);
     if (ctx.tip !== undefined) {
       const missed = state.tip !== undefined && state.tip > ctx.tip && typeof element.onHead === 'function';
       const through = state.tip;
@@ -89,8 +92,8 @@ async function render() {
   }
 }
 
-function setTip(height) {
-  if (typeof height !== 'number' || (state.tip !== undefined && height < state.tip)) return;
+function setTip(height, force = false) {
+  if (typeof height !== 'number' || (!force && state.tip !== undefined && height < state.tip)) return;
   state.tip = height;
   const link = document.getElementById('tip-height');
   link.textContent = String(height);
@@ -121,8 +124,20 @@ async function catchUp(from, through) {
   } catch { /* the next head fills in */ }
 }
 
+// The node switched branches (Specs/rpc.md §8): blocks above `commonAncestor` are gone. The `newHeads` of the new
+// branch follow this notification; the page drops what it showed above the fork point and re-reads the new branch.
+function onReorg(reorg) {
+  if (!reorg || !reorg.commonAncestor || typeof reorg.commonAncestor.height !== 'number') return;
+  state.reorgs += 1;
+  state.lastReorg = reorg;
+  probe.reorgs = state.reorgs;
+  if (typeof reorg.newHeight === 'number') setTip(reorg.newHeight, true);
+  if (state.current && typeof state.current.onReorg === 'function') state.current.onReorg(reorg);
+}
+
 function onEvent(kind, result) {
   if (kind === 'newHeads') onHead(result);
+  else if (kind === 'reorg') onReorg(result);
   else if (kind === 'finalized' && state.current && typeof state.current.onFinalized === 'function') state.current.onFinalized(result);
 }
 
@@ -170,5 +185,5 @@ document.getElementById('rpc-url').textContent = rpcURL;
 render();
 // The header's tip on every page from the start (the dashboard sets it too; live heads keep it current).
 node.call('chain_blockNumber').then(setTip, () => { /* the page shows the error */ });
-new Live(webSocketEndpoint(rpcURL), ['newHeads', 'finalized'], onEvent, setLive).start();
+new Live(webSocketEndpoint(rpcURL), ['newHeads', 'reorg', 'finalized'], onEvent, setLive).start();
 setTimeout(poll, 5000);

@@ -81,7 +81,8 @@ export function kv(obj, { skip = [], tip } = {}) {
 export function table(cols, rows, attrs = {}) {
   return h('table', { class: 'list', ...attrs },
     h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', {}, t)))),
-    h('tbody', {}, rows.map((r) => h('tr', r && r.height !== undefined ? { 'data-height': r.height } : {}, cols.map(([, f]) => h('td', {}, f(r)))))));
+    h('tbody', {}, rows.map((r) => h('tr', r && r.height !== undefined ? { 'data-height': r.height, 'data-hash': isHash(r.hash) ? r.hash : null } : {},
+      cols.map(([, f]) => h('td', {}, f(r)))))));
 }
 
 export function section(title, ...children) {
@@ -221,22 +222,60 @@ export async function dashboard(ctx) {
 
   const view = page('Dashboard', stats, h('div', { class: 'grid2' }, recent,
     section('Economy', h('div', { class: 'charts' }, windowsChart, ticketsChart, proofsChart))));
+  const refreshCards = (height) => {
+    const hv = view.querySelector('#stat-height .value');
+    if (hv) hv.replaceChildren(a(`#/block/${height}`, String(height)));
+    const tv = view.querySelector('#stat-tps .value');
+    const rate = txRate(blocks);
+    if (tv) tv.textContent = rate === null ? '—' : rate.toFixed(2);
+  };
   // Live: a new head goes on top of the table and into the height and tx/s cards.
   view.onHead = (head) => {
     const tbody = view.querySelector('#recent-blocks tbody');
     if (!tbody || tbody.querySelector(`tr[data-height="${head.height}"]`)) return;
     const top = tbody.firstElementChild ? Number(tbody.firstElementChild.dataset.height) : -1;
-    if (head.height <= top) return; // only newer blocks go on top (a reorg shows on the next page load)
+    if (head.height <= top) return; // only newer blocks go on top (a reorg first removes the rows above its fork point)
     blocks.unshift(head);
     if (blocks.length > RECENT) blocks.length = RECENT;
-    const row = h('tr', { 'data-height': head.height, class: 'fresh' }, blockCols.map(([, f]) => h('td', {}, f(head))));
+    const row = h('tr', { 'data-height': head.height, 'data-hash': head.hash, class: 'fresh' }, blockCols.map(([, f]) => h('td', {}, f(head))));
     tbody.prepend(row);
     while (tbody.children.length > RECENT) tbody.lastElementChild.remove();
-    const hv = view.querySelector('#stat-height .value');
-    if (hv) hv.replaceChildren(a(`#/block/${head.height}`, String(head.height)));
-    const tv = view.querySelector('#stat-tps .value');
-    const rate = txRate(blocks);
-    if (tv) tv.textContent = rate === null ? '—' : rate.toFixed(2);
+    refreshCards(head.height);
+  };
+  // A reorg: the rows above the fork point belong to the old branch. They go at once; the new branch's blocks come
+  // as the `newHeads` that follow, and are also read here (a reorg deeper than the table, or heads missed meanwhile).
+  let reorgSeq = 0;
+  view.onReorg = async (reorg) => {
+    const seq = ++reorgSeq;
+    const fork = reorg.commonAncestor.height;
+    const tbody = view.querySelector('#recent-blocks tbody');
+    if (!tbody) return;
+    for (const row of [...tbody.children]) if (Number(row.dataset.height) > fork) row.remove();
+    for (let i = blocks.length - 1; i >= 0; i--) if (blocks[i].height > fork) blocks.splice(i, 1);
+    refreshCards(fork);
+    const newHeight = typeof reorg.newHeight === 'number' ? reorg.newHeight : fork;
+    const heights = [];
+    for (let n = Math.max(fork + 1, newHeight - RECENT + 1); n <= newHeight; n++) heights.push(n);
+    // Older rows the table now lacks (a reorg that shortened it) come back below the fork point.
+    const have = tbody.children.length + heights.length;
+    const missing = [];
+    for (let n = tbody.lastElementChild ? Number(tbody.lastElementChild.dataset.height) - 1 : fork; n >= 0 && have + missing.length < RECENT; n--) {
+      missing.push(n);
+    }
+    try {
+      const answers = await node.batch([...missing, ...heights].map((n) => ['chain_getBlockByNumber', [n]]));
+      if (seq !== reorgSeq) return; // another reorg meanwhile: its own handler reads its branch
+      const got = answers.filter((x) => x.result).map((x) => x.result);
+      for (const b of got.filter((b) => b.height <= fork).sort((x, y) => y.height - x.height)) {
+        if (tbody.querySelector(`tr[data-height="${b.height}"]`)) continue;
+        blocks.push(b);
+        tbody.append(h('tr', { 'data-height': b.height, 'data-hash': b.hash }, blockCols.map(([, f]) => h('td', {}, f(b)))));
+      }
+      blocks.sort((x, y) => y.height - x.height);
+      if (blocks.length > RECENT) blocks.length = RECENT;
+      while (tbody.children.length > RECENT) tbody.lastElementChild.remove();
+      for (const b of got.filter((b) => b.height > fork).sort((x, y) => x.height - y.height)) view.onHead(b);
+    } catch { /* the next head fills in */ }
   };
   view.onFinalized = async () => {
     try {
