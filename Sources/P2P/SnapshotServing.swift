@@ -98,6 +98,7 @@ final class SnapshotServer: Sendable {
     private struct Cache: Sendable {
         var entries: [(hash: Hash32, task: Task<Served?, Never>)] = []
         var lastBuild: ContinuousClock.Instant?
+        var building = false
     }
 
     private let chain: ChainService
@@ -148,17 +149,30 @@ final class SnapshotServer: Sendable {
 
     private func served(height: UInt64, hash: Hash32) async -> Served? {
         let chain = self.chain, corrupt = self.corrupt
+        if let hit = cache.withLock({ c in c.entries.first(where: { $0.hash == hash })?.task }) { return await finish(hit, hash) }
+        // Only a block this node can serve may start a build: requests naming junk must not use up the build budget.
+        guard height > 0, let (h, canonical) = try? servableBlock(height: height), h == height, canonical == hash else { return nil }
         let task: Task<Served?, Never>? = cache.withLock { c in
             if let hit = c.entries.first(where: { $0.hash == hash }) { return hit.task }
             let now = ContinuousClock.now
+            // One new build per interval, and never two at once (a build scans the whole state).
             if let last = c.lastBuild, now - last < rebuildInterval { return nil }
+            if c.building { return nil }
             c.lastBuild = now
-            let t = Task<Served?, Never>.detached { Self.build(chain: chain, height: height, hash: hash, corrupt: corrupt) }
+            c.building = true
+            let t = Task<Served?, Never>.detached { [self] in
+                defer { self.cache.withLock { $0.building = false } }
+                return Self.build(chain: chain, height: height, hash: hash, corrupt: corrupt)
+            }
             c.entries.append((hash, t))
             if c.entries.count > cacheSize { c.entries.removeFirst() }
             return t
         }
         guard let task else { return nil }
+        return await finish(task, hash)
+    }
+
+    private func finish(_ task: Task<Served?, Never>, _ hash: Hash32) async -> Served? {
         let served = await task.value
         if served == nil { cache.withLock { c in c.entries.removeAll { $0.hash == hash } } }
         return served

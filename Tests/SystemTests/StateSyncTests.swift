@@ -132,4 +132,25 @@ import TestSupport
             #expect(replay.misbehaviourScore(node: synced.nodeKey) < 1, "the replaying node scored the state-synced peer")
         }
     }
+
+    /// Requests naming blocks the node cannot serve are answered "unavailable" without using up the build budget,
+    /// so junk cannot keep a serving node from building the snapshot peers really ask for.
+    @Test func junkRequestsDoNotBlockARealSnapshotBuild() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let dir = TempDir("ss-serve")
+        try await Self.makeChain(g, in: dir, blocks: 6, transfersPerBlock: 3)
+        let chain = try g.chainService(dataDir: dir.path)
+        let server = SnapshotServer(chain: chain, rebuildInterval: .seconds(3600))
+        let junk = SnapshotPartRequest(height: 4, blockHash: SHA256.hash([7]), part: 0, start: 0)
+        #expect(await server.part(junk, budget: 1 << 20).available == false)
+        #expect(await server.offer(height: 99) == nil, "a height above the tip is not served")
+        #expect(await server.offer(height: 0) == nil, "nothing finalized: no default offer")
+        let offer = try #require(await server.offer(height: 5), "the junk request used up the build budget")
+        #expect(offer.header.header.height == 5 && offer.manifest.stateRoot() == offer.header.header.stateRoot)
+        // Within the interval another height is not built, the cached one is served.
+        #expect(await server.offer(height: 4) == nil)
+        #expect(await server.offer(height: 5) == offer)
+        let page = await server.part(SnapshotPartRequest(height: 5, blockHash: offer.header.hash, part: SnapshotParts.receipts, start: 0), budget: 1 << 20)
+        #expect(page.available && page.total == offer.total(of: SnapshotParts.receipts))
+    }
 }
