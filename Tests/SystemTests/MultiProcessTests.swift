@@ -466,5 +466,16 @@ extension MultiProcessTests {
             return v.headers.suffix(40).contains { $0.header.proposer == v3 }
         }
         #expect(produced, "validator 3 never produced after state sync:\n\(fresh.logTail)")
+
+        // SIGKILL and restart: the adopted snapshot is the store now; the node does not state-sync again and goes on.
+        fresh.kill9()
+        let before = try await net.view(0).status.height
+        try fresh.start()
+        let resumed = await eventually(.seconds(120), every: .seconds(1)) {
+            guard let a = try? await net.view(0), let b = try? await net.view(4) else { return false }
+            return b.status.height > before && a.hash(at: b.status.height) == b.status.tipHash
+        }
+        #expect(resumed, "the state-synced node did not continue after a SIGKILL:\n\(fresh.logTail)")
+        #expect(fresh.log.contains("state sync skipped"))
     }
 }
