@@ -107,6 +107,8 @@ public final class ChainEngine {
         let ws = try ledger.genesisWriteSet(genesis.allocation)
         let g = try ChainEngine.genesisHeader(genesis, writeSet: ws)
         genesisHash = g.hash
+        // A snapshot load cut short (state sync, Specs/storage.md §12) leaves the store as it was before it.
+        try store.recoverInterruptedSnapshotImport(genesisState: ws.entries.compactMap { e in e.value.map { KeyValue(key: e.key, value: $0) } })
         if try store.tip() == nil {
             try store.commit(Self.genesisRecord(g), writeSet: ws, finalizedHeight: 0)
         }

@@ -72,6 +72,10 @@ public enum ChainSchema {
         /// Value: the lowest height above genesis whose block is stored (u64 LE), set by a snapshot import (state
         /// sync): blocks `1 ..< value` are absent. Absent: every block from genesis is stored.
         public static let earliestBlock = Array("earliest-block".utf8)
+        /// Value: the height (u64 LE) of a snapshot being loaded (`ChainStore.importSnapshot`): set before its state,
+        /// history and tree are ingested, deleted by the batch that completes the import. Present at open: the load
+        /// was interrupted, and `recoverInterruptedSnapshotImport` restores the genesis-only store.
+        public static let snapshotImport = Array("snapshot-import".utf8)
     }
 
     /// A state key in the history family's order-preserving, prefix-free form: each `00` byte becomes `00 FF`,

@@ -49,7 +49,8 @@ extension ChainStore {
     /// history gets an absence at the snapshot height so no retained query sees the genesis value. The caller has
     /// verified the manifest against `block`'s header and every chunk against the manifest (`StateSnapshot.verify`);
     /// the tree root is checked again here against `stateRoot`. `entries` in key order (RocksDB's bytewise order).
-    public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue]) throws {
+    public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue],
+                               interruptBeforeCompletingForTests: Bool = false) throws {
         try writer.withLock { (_: inout Void) throws in
             let existing = try current.tip()
             if let existing {
@@ -58,28 +59,43 @@ extension ChainStore {
                 }
             }
             guard block.height > 0 else { throw StorageError.cannotRevert(height: 0, reason: "a snapshot above genesis is needed") }
+            for i in entries.indices.dropFirst() where !entries[i - 1].key.lexicographicallyPrecedes(entries[i].key) {
+                throw StorageError.corruptRecord(record: "snapshot", key: entries[i].key, detail: "entries not in increasing key order")
+            }
             let updates = entries.map { TreeUpdate(key: $0.key, value: $0.value) }
             let treeBatch = try tree.prepare(base: nil, version: block.height, updates: TreeUpdate.sorted(updates), parallel: updates.count >= 512)
             guard treeBatch.rootHash == stateRoot else {
                 throw StorageError.corruptRecord(record: "snapshot", key: KeyBytes.be64(block.height), detail: "the entries' tree root is not the header's stateRoot")
             }
             let cf = columns
-            let batch = try database.makeWriteBatch()
+            // Genesis state the snapshot no longer has (read before the load): a merge of two key-ordered lists.
+            var dropped = [[UInt8]]()
             if existing != nil {
-                // Genesis state the snapshot no longer has: a merge of two key-ordered lists.
                 var i = 0
                 for kv in try current.dumpState() {
                     while i < entries.count && entries[i].key.lexicographicallyPrecedes(kv.key) { i += 1 }
                     if i < entries.count && entries[i].key == kv.key { continue }
-                    batch.delete(cf.state, kv.key)
-                    batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [0])
+                    dropped.append(kv.key)
                 }
             }
-            for kv in entries {
-                batch.put(cf.state, kv.key, kv.value)
-                batch.put(cf.history, ChainSchema.historyKey(kv.key, height: block.height), [1] + kv.value)
+            // The bulk of the snapshot (state, its history at the height, the tree version) is ingested as SST files,
+            // which skips the memtable and the log but is not atomic: a marker written first makes an interrupted load
+            // recoverable (`recoverInterruptedSnapshotImport`); the batch that completes the import deletes it.
+            let marker = try database.makeWriteBatch()
+            marker.put(cf.meta, ChainSchema.MetaKey.snapshotImport, block.height.canonicalEncoding)
+            try database.write(marker, sync: true)
+            try database.ingest(cf.state, count: entries.count) { (entries[$0].key, entries[$0].value) }
+            try database.ingest(cf.history, count: entries.count) {
+                (ChainSchema.historyKey(entries[$0].key, height: block.height), [1] + entries[$0].value)
             }
-            tree.write(treeBatch, into: batch)
+            try tree.ingest(treeBatch)
+            if interruptBeforeCompletingForTests { return }
+
+            let batch = try database.makeWriteBatch()
+            for key in dropped {
+                batch.delete(cf.state, key)
+                batch.put(cf.history, ChainSchema.historyKey(key, height: block.height), [0])
+            }
             for r in [genesis, block] {
                 batch.put(cf.headers, r.hash.bytes, r.header)
                 batch.put(cf.bodies, r.hash.bytes, r.body)
@@ -102,7 +118,42 @@ extension ChainStore {
             batch.put(cf.meta, ChainSchema.MetaKey.finalized, block.height.canonicalEncoding)
             batch.put(cf.meta, ChainSchema.MetaKey.stateRetainedFrom, block.height.canonicalEncoding)
             batch.put(cf.meta, ChainSchema.MetaKey.earliestBlock, block.height.canonicalEncoding)
+            batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
             try database.write(batch, sync: true)
+        }
+    }
+
+    /// Undoes a snapshot load that stopped before its completing batch (a crash, an I/O error): when the marker is
+    /// set, every state and history entry is deleted, the genesis state (`genesisState`, the genesis block's write
+    /// set) and its history at height 0 are written back, the tree nodes of the snapshot's version are deleted, and
+    /// the marker with them, in one batch. The store is then the genesis-only store it was. Returns whether it did
+    /// anything. The chain engine calls it when it opens a store.
+    @discardableResult
+    public func recoverInterruptedSnapshotImport(genesisState: [KeyValue]) throws -> Bool {
+        try writer.withLock { (_: inout Void) throws -> Bool in
+            let cf = columns
+            guard let bytes = try database.get(cf.meta, ChainSchema.MetaKey.snapshotImport) else { return false }
+            var r = CanonicalReader(bytes)
+            let height = try r.u64("height")
+            try r.finish()
+            let batch = try database.makeWriteBatch()
+            for family in [cf.state, cf.history] {
+                var after: [UInt8]? = nil
+                while true {
+                    let page = try database.scan(family, prefix: [], after: after, limit: 10_000)
+                    for kv in page { batch.delete(family, kv.key) }
+                    guard page.count == 10_000, let last = page.last else { break }
+                    after = last.key
+                }
+            }
+            for kv in genesisState {
+                batch.put(cf.state, kv.key, kv.value)
+                batch.put(cf.history, ChainSchema.historyKey(kv.key, height: 0), [1] + kv.value)
+            }
+            tree.deleteNodes(version: height, into: batch)
+            batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
+            try database.write(batch, sync: true)
+            return true
         }
     }
 }

@@ -123,6 +123,20 @@ public final class StateTreeStore: Sendable {
             : try StateTree.apply(reader(), base: base, version: version, updates: updates)
     }
 
+    /// Bulk-loads `batch`'s nodes by SST ingestion (`Database.ingest`): for a version built from nothing (a state
+    /// snapshot), which has no stale-index entries. Not atomic with any write batch.
+    public func ingest(_ batch: TreeBatch) throws(StorageError) {
+        precondition(batch.staleNodes.isEmpty, "ingestion is for versions built from the empty tree")
+        let sorted = batch.nodes.map { (key: $0.key.storageKey, node: $0.node) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        try database.ingest(nodes, count: sorted.count) { (sorted[$0].key, sorted[$0].node.canonicalEncoding) }
+    }
+
+    /// Adds to `writeBatch` the deletion of every node of `version` (recovering from an interrupted snapshot load).
+    public func deleteNodes(version: UInt64, into writeBatch: WriteBatch) {
+        let (from, to) = StateTreeSchema.versionRange(version)
+        writeBatch.deleteRange(nodes, from: from, to: to)
+    }
+
     /// Adds `batch`'s nodes and stale-index entries to `writeBatch`.
     public func write(_ batch: TreeBatch, into writeBatch: WriteBatch) {
         for w in batch.nodes {

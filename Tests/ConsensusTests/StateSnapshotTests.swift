@@ -81,6 +81,53 @@ import TestSupport
         #expect(try eb.store.current.stateRetainedFrom() == height)
     }
 
+    /// The snapshot's bulk is ingested as SST files behind a marker; a load cut short before its completing batch
+    /// (a crash) is undone when the store is opened again: the genesis-only store it was, byte for byte in state and
+    /// history, no tree version of the snapshot, and a second load then succeeds.
+    @Test func anInterruptedSnapshotLoadIsUndoneAtTheNextOpen() throws {
+        let net = TestNetwork(validators: 2, accounts: 6)
+        let a = TempDir(), b = TempDir(), fresh = TempDir()
+        let ea = try net.engine(at: a)
+        for i in 0..<6 {
+            try net.produce(ea, txs: [try net.transfer(ea, from: i % 3, to: PrivateKey.generate().publicKey, amount: UInt64(100 + i))])
+        }
+        let view = try ea.store.readView()
+        let height: UInt64 = 5
+        let snapshot = try view.stateSnapshot(height: height)
+        let header = try ChainEngine.loadHeader(view, snapshot.manifest.blockHash).header
+        let entries = snapshot.chunks.flatMap { $0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        // What a genesis-only store holds.
+        let reference = try ChainStore(path: fresh.path, genesis: net.genesis.chainId, options: net.storeOptions())
+        _ = try ChainEngine(genesis: net.genesis, store: reference, adjudicator: HashAdjudicator())
+        let genesisState = try reference.current.dumpState()
+        let genesisHistory = try reference.database.scan(reference.columns.history, prefix: [])
+
+        do {
+            let store = try ChainStore(path: b.path, genesis: net.genesis.chainId, options: net.storeOptions())
+            _ = try ChainEngine(genesis: net.genesis, store: store, adjudicator: HashAdjudicator())
+            try store.importSnapshot(genesis: try record(view, 0), block: try record(view, height), stateRoot: header.stateRoot,
+                                     entries: entries, interruptBeforeCompletingForTests: true)
+            // Cut short: the ingested state is visible, the tip is still genesis.
+            #expect(try store.tip()?.height == 0)
+            #expect(try store.current.dumpState() != genesisState)
+            try store.close()
+        }
+        let store = try ChainStore(path: b.path, genesis: net.genesis.chainId, options: net.storeOptions())
+        let eb = try ChainEngine(genesis: net.genesis, store: store, adjudicator: HashAdjudicator())
+        #expect(eb.tipHeight == 0)
+        #expect(try store.current.dumpState() == genesisState)
+        #expect(try store.database.scan(store.columns.history, prefix: []) == genesisHistory)
+        #expect(try store.database.get(store.columns.meta, ChainSchema.MetaKey.snapshotImport) == nil)
+        #expect(throws: (any Error).self) { try StateTree.rootHash(store.tree.reader(), version: height) }
+        #expect(try store.recoverInterruptedSnapshotImport(genesisState: []) == false, "nothing left to recover")
+        // The load runs again to the end.
+        let block = try #require(try ea.block(snapshot.manifest.blockHash))
+        let receipts = try ChainEngine.decodeReceipts(try #require(try view.receipts(snapshot.manifest.blockHash)))
+        try eb.adoptSnapshot(block: block, receipts: receipts, entries: entries)
+        #expect(eb.tipHeight == height)
+        #expect(try store.current.dumpState() == view.state(at: height).scan(prefix: [], after: nil, limit: .max))
+    }
+
     @Test func manifestRootMatchesTheTreeRootForEdgeShapes() throws {
         // Empty chunks, single-key chunks, and chunks whose keys share long prefixes.
         for n in [1, 2, 3, 17, 300] {
