@@ -1,3 +1,4 @@
+import Foundation
 import Ledger
 import Primitives
 import StateTree
@@ -133,6 +134,11 @@ extension ChainStore {
         try writer.withLock { (_: inout Void) throws -> Bool in
             let cf = columns
             guard let bytes = try database.get(cf.meta, ChainSchema.MetaKey.snapshotImport) else { return false }
+            // SST files written for ingestion and not yet ingested when the load stopped.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: database.path)) ?? []
+            where name.hasPrefix("ingest-") && name.hasSuffix(".sst") {
+                try? FileManager.default.removeItem(atPath: (database.path as NSString).appendingPathComponent(name))
+            }
             var r = CanonicalReader(bytes)
             let height = try r.u64("height")
             try r.finish()
