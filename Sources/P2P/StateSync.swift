@@ -19,6 +19,8 @@ public struct StateSyncConfig: Sendable, Hashable {
     public var maxPartsInFlightPerPeer = 4
     /// How long to collect offers before deciding.
     public var offerWait: Duration = .seconds(3)
+    /// Peers whose answer (an offer or none) the node waits for before choosing, unless `offerWait` passes first.
+    public var waitForAnswers = 1
     /// The largest state (keys) and block receipts (bytes) the node accepts to download: a bound on memory
     /// whatever a manifest claims.
     public var maxKeys: UInt64 = 1 << 27
@@ -109,6 +111,9 @@ final class StateSyncer: Sendable {
         var offers: [UInt64: SnapshotOffer] = [:]
         var roundStart = ContinuousClock.now
         var lastWaitLog: ContinuousClock.Instant?
+        /// Answers to wait for before choosing (the configured number on the first choice; 1 once a choice failed,
+        /// since the peers that failed it are gone).
+        var waitFor = 1
     }
 
     // MARK: - The loop
@@ -121,6 +126,7 @@ final class StateSyncer: Sendable {
             "trusted": "\(sync.trustedHash.map { "\(sync.trustedHeight ?? 0):\($0.hex.prefix(16))" } ?? "none: \(sync.minAgreeingPeers) agreeing peers")",
         ])
         var discovery = Discovery(height: sync.trustedHeight ?? 0)
+        discovery.waitFor = sync.waitForAnswers
         var target: Target?
         // Offers whose download failed for want of a source that could serve them (e.g. a manifest with altered
         // counts: its hash adds up, no real data matches it): never chosen again.
@@ -207,7 +213,8 @@ final class StateSyncer: Sendable {
         let now = ContinuousClock.now
         var groups: [SnapshotOffer: Set<UInt64>] = [:]
         for (peer, offer) in d.offers where !rejected.contains(offer) && !tooLarge(offer) { groups[offer, default: []].insert(peer) }
-        let answered = d.asked.count == d.offers.count + d.declined.count
+        let answers = d.offers.count + d.declined.count
+        let answered = d.asked.count == answers && answers >= d.waitFor
         func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {
             (a.key.header.header.height, a.value.count, UInt64.max - a.key.manifest.keyCount)
                 < (b.key.header.header.height, b.value.count, UInt64.max - b.key.manifest.keyCount)
@@ -233,11 +240,13 @@ final class StateSyncer: Sendable {
             if now - d.roundStart >= sync.offerWait, d.height == 0, let low = d.offers.values.map(\.header.header.height).min(),
                d.offers.count >= sync.minAgreeingPeers {
                 logger.info("state sync: peers offer different heights; asking all for \(low)")
+                let waitFor = d.waitFor
                 d = Discovery(height: low)
+                d.waitFor = waitFor
                 return nil
             }
         }
-        if now - d.roundStart >= .seconds(30) {
+        if now - d.roundStart >= max(.seconds(30), sync.offerWait + .seconds(5)) {
             // New round: peers that had nothing may have it now, and new peers came.
             if d.lastWaitLog.map({ now - $0 >= .seconds(10) }) ?? true {
                 logger.info("state sync: waiting for peers to offer a snapshot", metadata: ["peers": "\(table.peers.count)", "offers": "\(d.offers.count)"])

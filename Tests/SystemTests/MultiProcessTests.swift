@@ -437,7 +437,8 @@ extension MultiProcessTests {
         try #require(finalized, "the devnet did not finalize past the fast-forwarded chain:\n\(net.nodes[0].logTail)")
 
         let fresh = try net.add(4, validator: 3, peers: [0, 1, 2, 3])
-        fresh.extraArguments = ["--state-sync", "--state-sync-min-peers", "2"]
+        // All four peers must offer the same block (the tampering one included, so it is always a source).
+        fresh.extraArguments = ["--state-sync", "--state-sync-min-peers", "4"]
         let started = ContinuousClock.now
         try fresh.start()
         let synced = await eventually(.seconds(180), every: .milliseconds(500)) { fresh.log.contains("state sync complete") }

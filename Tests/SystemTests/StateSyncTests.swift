@@ -78,6 +78,9 @@ import TestSupport
             let (fresh, syncer) = try Self.service(g, dataDir: freshDir.path, peers: ports) {
                 $0.stateSync = StateSyncConfig(trustedHeight: trustedHeight, trustedHash: trustedHash)
                 $0.stateSync?.maxPartsInFlightPerPeer = 2
+                // Both peers answer before the choice, however slowly one connects: the liar is always in play.
+                $0.stateSync?.waitForAnswers = 2
+                $0.stateSync?.offerWait = .seconds(60)
             }
             #expect(!syncer.isSynced())
             group.addTask { try await syncer.run() }
