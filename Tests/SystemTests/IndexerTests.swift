@@ -419,7 +419,9 @@ func escrowTransaction(_ genesis: TestGenesis, account: Int, nonce: UInt64, _ bo
                 // Escrow balances (deposits, top-ups, charged usage) and every account's state equal the node's at
                 // the indexed height.
                 let counted = try await self.expectStateMatchesNode(ix.sink, rpc)
-                #expect(counted.escrows >= 2, "\(counted.escrows) escrows")
+                // How many escrows the clients have opened by now depends on timing (one serves both workers through
+                // its allocations); every one of them was compared above.
+                #expect(counted.escrows >= 1, "\(counted.escrows) escrows")
                 #expect(try await ix.sink.scalar("SELECT count(*) FROM escrow_events WHERE type = 'usageClaimed'") != "0")
                 #expect(try await ix.sink.scalar("SELECT count(*) FROM accounts WHERE staked > 0") != "0")
             } }
