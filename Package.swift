@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // sharechain: a share-chain ledger node for a decentralized AI-inference network.
 // Module layering (DESIGN.md section 2, lowest first; a module imports only modules below it):
-//   C shims -> Primitives -> Ledger, Verifier, StateTree, Sealing -> Storage -> Consensus -> P2P, RPC -> Node, Indexer -> sharechain, sharechain-bench
+//   C shims -> Primitives -> Sealing -> Ledger; Primitives -> Verifier, StateTree -> Storage -> Consensus -> P2P, RPC -> Node, Indexer -> sharechain, sharechain-bench
 
 import PackageDescription
 
@@ -66,13 +66,13 @@ let package = Package(
 
         .target(
             name: "Ledger",
-            dependencies: ["Primitives"],
+            dependencies: ["Primitives", "Sealing"],
             swiftSettings: strict
         ),
 
         // Sealed spot-check inputs (Specs/sealing.md): a pass's input encrypted to its k checkers with X25519,
-        // HKDF-SHA256 and ChaCha20-Poly1305. Beside Ledger, not above it: the ledger only size-checks the bytes,
-        // and workers and checkers seal and open them, so nothing here may depend on ledger state.
+        // HKDF-SHA256 and ChaCha20-Poly1305. Below Ledger: validators decode envelopes and, in a dispute, open
+        // every slot with the published ephemeral key (Specs/verification.md §4.1); nothing here knows ledger state.
         .target(
             name: "Sealing",
             dependencies: ["Primitives", .product(name: "Crypto", package: "swift-crypto")],

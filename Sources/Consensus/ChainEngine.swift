@@ -680,6 +680,12 @@ extension Event {
         case .checkpointJustified, .checkpointFinalized: return []
         case .escrowToppedUp, .escrowClosed, .escrowUnlocking, .ticketSelected, .ticketRevealed, .windowSettled, .fraudRejected:
             return []
+        case .checkerRegistered(_, let k, _), .answerCommitted(_, let k), .answerRevealed(_, let k, _), .checkerAbsent(_, let k, _),
+             .sealedCheckFailed(_, let k, _), .checkFeeOwed(_, let k, _), .disputeBountyPaid(_, let k, _):
+            return [k]
+        case .checkersAssigned(_, let ks): return ks
+        case .checkFeePaid(_, _, let a, let b, _): return [a, b]
+        case .checkersUnavailable, .outputUnblinded, .checkPassed, .disputeOpened, .sealedInputPublished: return []
         }
     }
 }

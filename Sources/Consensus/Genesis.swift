@@ -73,7 +73,11 @@ public struct Genesis: Sendable {
         w.list(a.balances) { w, b in w.encode(b.key); w.encode(b.amount) }
         w.list(a.validators) { w, v in w.encode(v.key); w.encode(v.stake); w.hash(v.randaoCommitment) }
         w.list(a.workers) { w, x in w.encode(x.key); w.u32(x.pool); w.encode(x.stake) }
-        w.list(a.pools)
+        // A pool's checking section (protocol 4) follows the pool list, only when some pool has one, so every
+        // protocol-3 genesis keeps its chain id and the list stays unambiguous.
+        w.list(a.pools.map { p -> PoolConfig in var q = p; q.checking = nil; return q })
+        let checked = a.pools.compactMap { p in p.checking.map { (p.id, $0) } }
+        if !checked.isEmpty { w.list(checked) { w, e in w.u32(e.0); w.encode(e.1) } }
     }
 
     /// Slot of a Unix time in milliseconds (0 before genesis).

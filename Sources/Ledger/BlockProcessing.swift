@@ -53,12 +53,15 @@ extension Execution {
     }
 
     /// End-block, in this order (Specs/state-machine.md §4): unbonding maturity, ticket selection (with this
-    /// block's mix), reveal deadlines, adjudications, bounties, expired fraud commitments, settlement, pruning.
+    /// block's mix and its checkers), reveal deadlines, check resolutions, dispute key deadlines, adjudications,
+    /// bounties, expired fraud commitments, settlement, pruning.
     /// Each step's work is bounded by what earlier blocks queued for this height, or by a parameter.
     mutating func endBlock() throws {
         try matureUnbondings()
         try selectTickets(beacon: try state.randaoMix())
         try expireRevealDeadlines()
+        try resolveChecks()
+        try expireDisputes()
         try processAdjudications()
         try finalizeCases()
         try expireFraudCommitments()

@@ -31,6 +31,10 @@ extension Execution {
         case .awaitingReveal, .withheld, .voided, .reused: throw .failed(.ticketNotRevealed)
         }
         guard commit.height <= ticket.challengeEnd else { throw .failed(.challengePeriodOver) }
+        // A sealed ticket is open to public claims once its checkers are done; during the check and a dispute the
+        // committee's replay path runs (Specs/verification.md §4.1).
+        if let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self),
+           ![.passed, .fraud, .upheld].contains(check.status) { throw .failed(.checkInProgress) }
         guard let leaf = ticket.leaf else { throw .fault(LedgerFault("revealed ticket \(ticketId) without a leaf")) }
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
@@ -104,9 +108,11 @@ extension Execution {
             } catch {
                 throw .fault(LedgerFault("adjudicator failed on ticket \(ticketId): \(error)"))
             }
+            // A sealed ticket's leaf holds its output blinded; the worker's unblinded output is what it claimed.
+            let claimedOutput = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self)?.unblinded ?? leaf.outputHash
             let fraud: Bool
             switch verdict {
-            case .output(let h): c.canonicalOutputHash = h; fraud = h != leaf.outputHash
+            case .output(let h): c.canonicalOutputHash = h; fraud = h != claimedOutput
             case .invalidInput, .invalidOutput: c.canonicalOutputHash = .zero; fraud = true
             }
             c.adjudicatedHeight = height
@@ -155,6 +161,7 @@ extension Execution {
                 c.status = .upheld
                 systemEvents.append(.fraudRejected(ticketId: ticketId, bondsBurned: burned))
             }
+            try settleCheckers(afterReplayOf: ticketId, ticket: ticket, pool: pool, fraud: fraud, case: &c)
             state.put(StateKey.fraudCase(ticketId), c)
             if c.status == .fraud {
                 if height >= c.finalHeight { try payBounty(ticketId) } else {

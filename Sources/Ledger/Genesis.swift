@@ -151,10 +151,17 @@ extension Ledger {
         guard p.minReplayProbabilityBps > 0, p.minReplayProbabilityBps < 10_000 else {
             throw GenesisError("\(id): minReplayProbabilityBps must be in 1...9999")
         }
+        // With checkers the replay probability is a protocol fact, v_min = 1 − (1 − h)^k (Specs/verification.md §6).
+        var v = p.minReplayProbabilityBps, vName = "minReplayProbabilityBps"
+        if let c = p.checking {
+            try checkChecking(c, p)
+            v = c.minReplayProbabilityBps
+            vName = "the checkers' v_min (checkersPerTicket \(c.checkersPerTicket), checkerHonestStakeBps \(c.checkerHonestStakeBps))"
+        }
         // Cheating loses money when cap ≤ σ·v/(1−v) of stake (Specs/economics.md §5).
-        let bound = UInt64(p.fraudSlashBps) * UInt64(p.minReplayProbabilityBps) / UInt64(10_000 - p.minReplayProbabilityBps)
+        let bound = UInt64(p.fraudSlashBps) * UInt64(v) / UInt64(10_000 - v)
         guard UInt64(p.payableCapBps) <= bound else {
-            throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·v/(1−v) = \(bound) for minReplayProbabilityBps \(p.minReplayProbabilityBps): cheating would pay")
+            throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·v/(1−v) = \(bound) for \(vName) = \(v) bps: cheating would pay")
         }
         let horizon = p.settlementHorizon(beaconDelay: params.selectionDelayBound)
         guard params.unbondingBlocks >= 2 &* horizon else {
@@ -165,6 +172,34 @@ extension Ledger {
         }
         guard params.revealedKeyRetentionBlocks >= horizon else {
             throw GenesisError("ledger.revealedKeyRetentionBlocks \(params.revealedKeyRetentionBlocks) is shorter than \(id)'s settlement horizon \(horizon)")
+        }
+    }
+
+    /// A pool's checking section (Specs/verification.md §1): committee size, phase lengths that a three-slot
+    /// proposer run cannot censor, slashes in range, and a fee that makes replaying worth more than skipping.
+    static func checkChecking(_ c: CheckingConfig, _ p: PoolConfig) throws(GenesisError) {
+        let id = "pool \(p.id) checking"
+        guard (1...16).contains(c.checkersPerTicket) else { throw GenesisError("\(id): checkersPerTicket must be in 1...16") }
+        for (name, blocks) in [("answerCommitBlocks", c.answerCommitBlocks), ("unblindBlocks", c.unblindBlocks),
+                               ("answerRevealBlocks", c.answerRevealBlocks), ("disputeInputBlocks", c.disputeInputBlocks)] where blocks < 3 {
+            throw GenesisError("\(id): \(name) must be at least 3 (censorship margin)")
+        }
+        for (name, bps) in [("checkerAbsentSlashBps", c.checkerAbsentSlashBps), ("checkerFalseAlarmSlashBps", c.checkerFalseAlarmSlashBps),
+                            ("checkerCollusionSlashBps", c.checkerCollusionSlashBps)] where bps > 10_000 {
+            throw GenesisError("\(id): \(name) exceeds 10000")
+        }
+        guard c.checkerAbsentSlashBps > 0 else { throw GenesisError("\(id): checkerAbsentSlashBps must be positive (absence must cost)") }
+        guard c.checkerHonestStakeBps >= 1, c.checkerHonestStakeBps <= 9_999 else {
+            throw GenesisError("\(id): checkerHonestStakeBps must be in 1...9999")
+        }
+        guard c.checkerMinStake > .zero else { throw GenesisError("\(id): checkerMinStake must be positive") }
+        guard c.maxCheckers >= c.checkersPerTicket else { throw GenesisError("\(id): maxCheckers must be at least checkersPerTicket") }
+        // Replaying must be worth more than skipping: the fee covers a conservative replay cost, a quarter of the
+        // price of a full pass of output tokens on the dearest shard.
+        let price = p.shards.map(\.priceOutputToken.units).max() ?? 0
+        let (cost, o) = price.multipliedReportingOverflow(by: UInt64(p.maxTokensPerPass))
+        guard !o, c.checkFee.units >= cost / 4 else {
+            throw GenesisError("\(id): checkFee \(c.checkFee) is below the replay cost bound priceOutputToken × maxTokensPerPass / 4 = \(o ? "overflow" : String(cost / 4))")
         }
     }
 

@@ -42,6 +42,14 @@ public enum StateKey {
         case checkpoint = 0x30
         case finalityVote = 0x31
         case voteTally = 0x32
+        case checker = 0x33
+        case checkerBySealingKey = 0x34
+        case ticketCheck = 0x35
+        case sealedInput = 0x36
+        case checkResolutionQueue = 0x37
+        case disputeDeadlineQueue = 0x38
+        case checkFeeOwed = 0x39
+        case checkerCount = 0x3A
         case global = 0x20
     }
 
@@ -137,6 +145,30 @@ public enum StateKey {
         k(.finalityVote, target.bigEndianBytes, validator.bytes)
     }
     public static func voteTally(_ target: UInt64) -> [UInt8] { k(.voteTally, target.bigEndianBytes) }
+    /// A registered checker of a pool (`CheckerRecord`).
+    public static func checker(_ pool: UInt32, _ key: PublicKey) -> [UInt8] { k(.checker, pool.bigEndianBytes, key.bytes) }
+    public static func checkers(_ pool: UInt32) -> [UInt8] { k(.checker, pool.bigEndianBytes) }
+    /// Which checker of a pool registered a sealing key (value: the checker's public key).
+    public static func checkerBySealingKey(_ pool: UInt32, _ sealingKey: Hash32) -> [UInt8] {
+        k(.checkerBySealingKey, pool.bigEndianBytes, sealingKey.bytes)
+    }
+    /// Registered checkers of a pool (u64).
+    public static func checkerCount(_ pool: UInt32) -> [UInt8] { k(.checkerCount, pool.bigEndianBytes) }
+    /// A sealed ticket's checkers and check phases (`SealedCheck`).
+    public static func ticketCheck(_ ticket: Hash32) -> [UInt8] { k(.ticketCheck, ticket.bytes) }
+    /// A sealed ticket's envelope (ciphertext only), kept until its check ends.
+    public static func sealedInput(_ ticket: Hash32) -> [UInt8] { k(.sealedInput, ticket.bytes) }
+    public static func checkResolutionQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.checkResolutionQueue, h.bigEndianBytes, ticket.bytes) }
+    public static func checkResolutionQueue(at h: UInt64) -> [UInt8] { k(.checkResolutionQueue, h.bigEndianBytes) }
+    public static func disputeDeadlineQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.disputeDeadlineQueue, h.bigEndianBytes, ticket.bytes) }
+    public static func disputeDeadlineQueue(at h: UInt64) -> [UInt8] { k(.disputeDeadlineQueue, h.bigEndianBytes) }
+    /// A check fee a worker's window owes a checker (value: checker ‖ amount), paid at the worker's payout.
+    public static func checkFeeOwed(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ ticket: Hash32, _ slot: UInt8) -> [UInt8] {
+        k(.checkFeeOwed, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, ticket.bytes, [slot])
+    }
+    public static func checkFeesOwed(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
+        k(.checkFeeOwed, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
+    }
 
     /// Chain-wide singletons.
     public enum Global: String, CaseIterable, Sendable {

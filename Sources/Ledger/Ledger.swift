@@ -251,6 +251,8 @@ struct Execution {
     var commitmentsInBlock = 0
     /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
     var verifiedVouchers: Set<VoucherSignature> = []
+    /// Assignable checkers per pool, built once per ticket selection (Specs/verification.md §3).
+    var checkerTables: [UInt32: CheckerTable] = [:]
 
     var params: LedgerParams { ledger.params }
 
@@ -331,6 +333,18 @@ struct Execution {
             try commitShares(t.sender, pool: pool, window: window, shard: shard, leafCount: leaves, tokenTotal: tokens, root: root)
         case .revealTicket(let ticketId, let leaf, let left, let right, let input):
             try revealTicket(t.sender, ticketId: ticketId, proof: leaf, left: left, right: right, input: input, txId: txId)
+        case .revealSealedTicket(let ticketId, let leaf, let left, let right, let envelope):
+            try revealSealedTicket(t.sender, ticketId: ticketId, proof: leaf, left: left, right: right, envelope: envelope, txId: txId)
+        case .registerChecker(let pool, let key):
+            try registerChecker(t.sender, pool: pool, sealingKey: key)
+        case .checkCommit(let ticketId, let commitment):
+            try checkCommit(t.sender, ticketId: ticketId, commitment: commitment)
+        case .unblindOutput(let ticketId, let output, let salt):
+            try unblindOutput(t.sender, ticketId: ticketId, outputHash: output, salt: salt)
+        case .checkReveal(let ticketId, let answer, let nonce):
+            try checkReveal(t.sender, ticketId: ticketId, answer: answer, nonce: nonce)
+        case .publishSealKey(let ticketId, let key):
+            try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
         case .fraudCommit(let claim, let pool):
             try fraudCommit(t.sender, claim: claim, pool: pool)
         case .fraudReveal(let ticketId, let salt, let input):

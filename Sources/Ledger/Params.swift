@@ -197,15 +197,19 @@ public struct PoolConfig: Hashable, Sendable {
     public var maxTokensPerPass: UInt32
     /// A worker's payable per window is at most this share of its bonded stake (the cheating bound).
     public var payableCapBps: BasisPoints
-    /// The replay probability `v_min` the cap is sized for (genesis checks `cap ≤ σ·v/(1−v)`).
+    /// The replay probability `v_min` the cap is sized for (genesis checks `cap ≤ σ·v/(1−v)`); pools with checkers
+    /// use the committee's `v_min` instead (Specs/verification.md §6).
     public var minReplayProbabilityBps: BasisPoints
+    /// Assigned, paid checkers with sealed reveals (protocol 4, Specs/verification.md); nil keeps public reveals.
+    public var checking: CheckingConfig?
 
     public init(id: UInt32, modelId: String, executorSpec: String, model: ModelSpec, shards: [PoolShard],
                 minWorkerStake: Amount, windowBlocks: UInt64 = 60, commitGraceBlocks: UInt64 = 6, challengeBlocks: UInt64 = 30,
                 spotCheckPpm: UInt32 = 50_000, maxTicketsPerCommitment: UInt32 = 16, ticketFee: Amount = 1,
                 revealDeadlineBlocks: UInt64 = 12, fraudRevealBlocks: UInt64 = 6, fraudSlashBps: BasisPoints = 5000,
                 verifierBountyBps: BasisPoints = 1000, fraudProofBond: Amount = 1000, maxTokensPerPass: UInt32 = 64,
-                payableCapBps: BasisPoints = 2000, minReplayProbabilityBps: BasisPoints = 3333) {
+                payableCapBps: BasisPoints = 2000, minReplayProbabilityBps: BasisPoints = 3333, checking: CheckingConfig? = nil) {
+        self.checking = checking
         self.id = id; self.modelId = modelId; self.executorSpec = executorSpec; self.model = model; self.shards = shards
         self.minWorkerStake = minWorkerStake; self.windowBlocks = windowBlocks; self.commitGraceBlocks = commitGraceBlocks
         self.challengeBlocks = challengeBlocks; self.spotCheckPpm = spotCheckPpm
@@ -231,9 +235,16 @@ public struct PoolConfig: Hashable, Sendable {
     public func commitDeadline(ofWindow w: UInt64) -> UInt64 { closeHeight(ofWindow: w) &+ commitGraceBlocks }
 
     /// Last height at which a fraud claim against a ticket of the window may be committed. Every ticket of the
-    /// window is revealed (or withheld) by `commitDeadline + beaconDelay + revealDeadlineBlocks`.
+    /// window is revealed (or withheld) by `commitDeadline + beaconDelay + revealDeadlineBlocks`; in a pool with
+    /// checkers its check (and a dispute's key publication) ends `checkBlocks` later.
     public func challengeEnd(ofWindow w: UInt64, beaconDelay: UInt64) -> UInt64 {
-        commitDeadline(ofWindow: w) &+ beaconDelay &+ revealDeadlineBlocks &+ challengeBlocks
+        commitDeadline(ofWindow: w) &+ beaconDelay &+ revealDeadlineBlocks &+ checkBlocks &+ challengeBlocks
+    }
+
+    /// Blocks a sealed ticket's check can take after its reveal: `A + U + V + P` (zero without checkers).
+    public var checkBlocks: UInt64 {
+        guard let c = checking else { return 0 }
+        return c.answerCommitBlocks &+ c.unblindBlocks &+ c.answerRevealBlocks &+ c.disputeInputBlocks
     }
 
     /// Height at whose end the window settles (when no adjudication of its tickets is pending): every fraud
@@ -245,7 +256,7 @@ public struct PoolConfig: Hashable, Sendable {
     /// Blocks from a window's first height to its settlement: the longest time between an offence in the
     /// window and its punishment (before any adjudication backlog).
     public func settlementHorizon(beaconDelay: UInt64) -> UInt64 {
-        windowBlocks &+ commitGraceBlocks &+ beaconDelay &+ revealDeadlineBlocks &+ challengeBlocks &+ fraudRevealBlocks
+        windowBlocks &+ commitGraceBlocks &+ beaconDelay &+ revealDeadlineBlocks &+ checkBlocks &+ challengeBlocks &+ fraudRevealBlocks
     }
 
     /// Samples drawn from a commitment of `tokenTotal` tokens: `⌈tokenTotal × ppm / (10⁶ × maxTokensPerPass)⌉`,
@@ -298,6 +309,8 @@ extension PoolConfig: CanonicalCodable {
         w.u32(spotCheckPpm); w.u32(maxTicketsPerCommitment); w.encode(ticketFee); w.u64(revealDeadlineBlocks)
         w.u64(fraudRevealBlocks); w.u32(fraudSlashBps); w.u32(verifierBountyBps); w.encode(fraudProofBond)
         w.u32(maxTokensPerPass); w.u32(payableCapBps); w.u32(minReplayProbabilityBps)
+        // Pools without checkers end here, so their records (and every protocol-3 genesis) keep their bytes.
+        if let checking { w.encode(checking) }
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
@@ -314,5 +327,6 @@ extension PoolConfig: CanonicalCodable {
         fraudSlashBps = try r.u32("fraudSlashBps"); verifierBountyBps = try r.u32("verifierBountyBps")
         fraudProofBond = try r.decode(Amount.self); maxTokensPerPass = try r.u32("maxTokensPerPass")
         payableCapBps = try r.u32("payableCapBps"); minReplayProbabilityBps = try r.u32("minReplayProbabilityBps")
+        checking = r.remaining == 0 ? nil : try r.decode(CheckingConfig.self)
     }
 }

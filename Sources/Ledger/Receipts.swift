@@ -66,6 +66,29 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case tooManyVotes = 62
     case invalidVoteSignature = 63
     case tooManyCommitmentsInBlock = 64
+    case poolHasNoCheckers = 65
+    case checkerAlreadyRegistered = 66
+    case invalidSealingKey = 67
+    case sealingKeyInUse = 68
+    case checkerRegistryFull = 69
+    case notAChecker = 70
+    case sealedRevealRequired = 71
+    case ticketNotSealed = 72
+    case invalidEnvelope = 73
+    case envelopeRecipientsMismatch = 74
+    case envelopeSizeMismatch = 75
+    case notAssignedChecker = 76
+    case checkPhaseClosed = 77
+    case answerAlreadyCommitted = 78
+    case invalidCheckCommitment = 79
+    case answerNotCommitted = 80
+    case answerAlreadyRevealed = 81
+    case checkCommitmentMismatch = 82
+    case outputAlreadyUnblinded = 83
+    case unblindMismatch = 84
+    case ticketNotDisputed = 85
+    case wrongSealKey = 86
+    case checkInProgress = 87
 
     public var description: String {
         switch self {
@@ -132,6 +155,29 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .tooManyVotes: return "more finality votes than one transaction may carry"
         case .invalidVoteSignature: return "a finality vote is not signed by its validator"
         case .tooManyCommitmentsInBlock: return "the block already holds maxCommitmentsPerBlock share commitments"
+        case .poolHasNoCheckers: return "the pool has no checkers (checkersPerTicket is 0)"
+        case .checkerAlreadyRegistered: return "the checker is already registered"
+        case .invalidSealingKey: return "the sealing key is not a usable X25519 public key (all zero or low order)"
+        case .sealingKeyInUse: return "another checker of the pool registered this sealing key"
+        case .checkerRegistryFull: return "the pool's checker registry is full (maxCheckers)"
+        case .notAChecker: return "the sender has no checker stake in the pool"
+        case .sealedRevealRequired: return "the ticket has checkers: reveal it sealed"
+        case .ticketNotSealed: return "the ticket has no checkers: reveal it in clear"
+        case .invalidEnvelope: return "the sealed input is not a canonical envelope"
+        case .envelopeRecipientsMismatch: return "the envelope's recipients are not the ticket's checkers in assignment order"
+        case .envelopeSizeMismatch: return "the envelope's plaintext size is not the leaf's input tensor size"
+        case .notAssignedChecker: return "the sender is not a checker of this ticket"
+        case .checkPhaseClosed: return "the ticket is not in the phase this transaction belongs to"
+        case .answerAlreadyCommitted: return "the checker already committed its answer"
+        case .invalidCheckCommitment: return "the answer commitment must not be zero"
+        case .answerNotCommitted: return "the checker did not commit an answer"
+        case .answerAlreadyRevealed: return "the checker already revealed its answer"
+        case .checkCommitmentMismatch: return "the answer and nonce do not open the checker's commitment"
+        case .outputAlreadyUnblinded: return "the output is already unblinded"
+        case .unblindMismatch: return "the output hash and salt do not open the leaf's blinded output"
+        case .ticketNotDisputed: return "the ticket is not awaiting its dispute key"
+        case .wrongSealKey: return "the key is not the envelope's ephemeral private key"
+        case .checkInProgress: return "the ticket's check or dispute is not finished"
         }
     }
 }
@@ -146,6 +192,15 @@ public enum OffenceKind: UInt8, Hashable, Sendable {
     case missedSlot = 4
     /// A validator signed two finality votes that conflict (double or surround vote).
     case finalityVote = 5
+    /// A checker that did not commit or reveal its answer in time.
+    case checkerAbsent = 6
+    /// A checker whose mismatch the validators' replay refuted.
+    case falseAlarm = 7
+    /// A checker whose answer equalled an output the replay proved false.
+    case checkerCollusion = 8
+    /// A worker that did not unblind its output, did not publish a disputed envelope's key, or sealed an
+    /// envelope that does not open to its input.
+    case failedSealedCheck = 9
 }
 
 /// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.
@@ -186,6 +241,26 @@ public enum Event: Hashable, Sendable {
     case voteCounted(validator: PublicKey, targetHeight: UInt64, stake: Amount)
     case checkpointJustified(height: UInt64, hash: Hash32)
     case checkpointFinalized(height: UInt64, hash: Hash32)
+    case checkerRegistered(pool: UInt32, checker: PublicKey, sealingKey: Hash32)
+    /// The checkers drawn for a ticket, in assignment order (the envelope's recipient order).
+    case checkersAssigned(ticketId: Hash32, checkers: [PublicKey])
+    /// No checker was assignable: the ticket is revealed in clear (protocol 3).
+    case checkersUnavailable(ticketId: Hash32)
+    case answerCommitted(ticketId: Hash32, checker: PublicKey)
+    case outputUnblinded(ticketId: Hash32, outputHash: Hash32)
+    case answerRevealed(ticketId: Hash32, checker: PublicKey, answer: Hash32)
+    /// Every revealed answer matched the unblinded output.
+    case checkPassed(ticketId: Hash32, outputHash: Hash32)
+    case checkerAbsent(ticketId: Hash32, checker: PublicKey, benchedUntil: UInt64)
+    case disputeOpened(ticketId: Hash32, keyDeadline: UInt64)
+    /// A dispute's envelope opened to the input: the ticket joins the adjudication queue.
+    case sealedInputPublished(ticketId: Hash32)
+    /// The worker failed its sealed check without a replay (no unblinding, no key, or a bad envelope).
+    case sealedCheckFailed(ticketId: Hash32, worker: PublicKey, reason: SealedCheckFailure)
+    case checkFeeOwed(ticketId: Hash32, checker: PublicKey, amount: Amount)
+    case checkFeePaid(pool: UInt32, window: UInt64, worker: PublicKey, checker: PublicKey, amount: Amount)
+    /// Part of a slash paid to the other side of a dispute (checkers for fraud, the worker for a false alarm).
+    case disputeBountyPaid(ticketId: Hash32, to: PublicKey, amount: Amount)
 
     /// Stable event name.
     public var name: String {
@@ -225,6 +300,20 @@ public enum Event: Hashable, Sendable {
         case .voteCounted: return "voteCounted"
         case .checkpointJustified: return "checkpointJustified"
         case .checkpointFinalized: return "checkpointFinalized"
+        case .checkerRegistered: return "checkerRegistered"
+        case .checkersAssigned: return "checkersAssigned"
+        case .checkersUnavailable: return "checkersUnavailable"
+        case .answerCommitted: return "answerCommitted"
+        case .outputUnblinded: return "outputUnblinded"
+        case .answerRevealed: return "answerRevealed"
+        case .checkPassed: return "checkPassed"
+        case .checkerAbsent: return "checkerAbsent"
+        case .disputeOpened: return "disputeOpened"
+        case .sealedInputPublished: return "sealedInputPublished"
+        case .sealedCheckFailed: return "sealedCheckFailed"
+        case .checkFeeOwed: return "checkFeeOwed"
+        case .checkFeePaid: return "checkFeePaid"
+        case .disputeBountyPaid: return "disputeBountyPaid"
         }
     }
 }
@@ -300,6 +389,20 @@ extension Event: CanonicalCodable {
         case .voteCounted(let v, let t, let s): w.u8(32); w.encode(v); w.u64(t); w.encode(s)
         case .checkpointJustified(let h, let hash): w.u8(33); w.u64(h); w.hash(hash)
         case .checkpointFinalized(let h, let hash): w.u8(34); w.u64(h); w.hash(hash)
+        case .checkerRegistered(let p, let c, let k): w.u8(35); w.u32(p); w.encode(c); w.hash(k)
+        case .checkersAssigned(let t, let cs): w.u8(36); w.hash(t); w.list(cs)
+        case .checkersUnavailable(let t): w.u8(37); w.hash(t)
+        case .answerCommitted(let t, let c): w.u8(38); w.hash(t); w.encode(c)
+        case .outputUnblinded(let t, let o): w.u8(39); w.hash(t); w.hash(o)
+        case .answerRevealed(let t, let c, let a): w.u8(40); w.hash(t); w.encode(c); w.hash(a)
+        case .checkPassed(let t, let o): w.u8(41); w.hash(t); w.hash(o)
+        case .checkerAbsent(let t, let c, let b): w.u8(42); w.hash(t); w.encode(c); w.u64(b)
+        case .disputeOpened(let t, let d): w.u8(43); w.hash(t); w.u64(d)
+        case .sealedInputPublished(let t): w.u8(44); w.hash(t)
+        case .sealedCheckFailed(let t, let wk, let r): w.u8(45); w.hash(t); w.encode(wk); w.u8(r.rawValue)
+        case .checkFeeOwed(let t, let c, let a): w.u8(46); w.hash(t); w.encode(c); w.encode(a)
+        case .checkFeePaid(let p, let win, let wk, let c, let a): w.u8(47); w.u32(p); w.u64(win); w.encode(wk); w.encode(c); w.encode(a)
+        case .disputeBountyPaid(let t, let to, let a): w.u8(48); w.hash(t); w.encode(to); w.encode(a)
         }
     }
 
@@ -355,6 +458,25 @@ extension Event: CanonicalCodable {
         case 32: self = .voteCounted(validator: try key(), targetHeight: try r.u64("targetHeight"), stake: try amount())
         case 33: self = .checkpointJustified(height: try r.u64("height"), hash: try hash("checkpointHash"))
         case 34: self = .checkpointFinalized(height: try r.u64("height"), hash: try hash("checkpointHash"))
+        case 35: self = .checkerRegistered(pool: try r.u32("pool"), checker: try key(), sealingKey: try hash("sealingKey"))
+        case 36: self = .checkersAssigned(ticketId: try hash("ticketId"), checkers: try r.list("checkers", max: 16, of: PublicKey.self))
+        case 37: self = .checkersUnavailable(ticketId: try hash("ticketId"))
+        case 38: self = .answerCommitted(ticketId: try hash("ticketId"), checker: try key())
+        case 39: self = .outputUnblinded(ticketId: try hash("ticketId"), outputHash: try hash("outputHash"))
+        case 40: self = .answerRevealed(ticketId: try hash("ticketId"), checker: try key(), answer: try hash("answer"))
+        case 41: self = .checkPassed(ticketId: try hash("ticketId"), outputHash: try hash("outputHash"))
+        case 42: self = .checkerAbsent(ticketId: try hash("ticketId"), checker: try key(), benchedUntil: try r.u64("benchedUntil"))
+        case 43: self = .disputeOpened(ticketId: try hash("ticketId"), keyDeadline: try r.u64("keyDeadline"))
+        case 44: self = .sealedInputPublished(ticketId: try hash("ticketId"))
+        case 45:
+            let t = try hash("ticketId"), wk = try key()
+            let rat = r.offset
+            guard let reason = SealedCheckFailure(rawValue: try r.u8("reason")) else { throw r.invalid("reason", "unknown sealed-check failure", at: rat) }
+            self = .sealedCheckFailed(ticketId: t, worker: wk, reason: reason)
+        case 46: self = .checkFeeOwed(ticketId: try hash("ticketId"), checker: try key(), amount: try amount())
+        case 47:
+            self = .checkFeePaid(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), checker: try key(), amount: try amount())
+        case 48: self = .disputeBountyPaid(ticketId: try hash("ticketId"), to: try key(), amount: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

@@ -94,8 +94,13 @@ extension Execution {
                     state.delete(StateKey.revealDeadlineQueue(ticket.revealDeadline, tid))
                 }
                 state.delete(StateKey.ticket(tid))
+                state.delete(StateKey.ticketCheck(tid))
+                state.delete(StateKey.sealedInput(tid))
             }
         }
+        let earned = work.earned
+        // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did.
+        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned)
         let convicted = try isForfeited(worker, pool: poolId, window: w)
         var payable: UInt64 = 0
         if !convicted {
@@ -104,11 +109,12 @@ extension Execution {
                 let part = (try? Amount.mulDiv(s.earned.units, coveredTokens, s.paidTokens)) ?? 0
                 payable = payable &+ part  // each part ≤ its earned; the sum ≤ the work record's earned
             }
+            // The fees' share of the revenue is gone: the payable shrinks in proportion.
+            if fees > 0 { payable = (try? Amount.mulDiv(payable, earned - fees, earned)) ?? 0 }
             let stake = try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w))
             payable = min(payable, stake.basisPoints(pool.payableCapBps).units)
         }
-        let earned = work.earned
-        let refund = earned - payable
+        let refund = earned - fees - payable
         try state.credit(worker, Amount(payable))
 
         // Refunds by the cumulative-floor split over the payers in escrow-id order, so they add up exactly.
@@ -136,6 +142,26 @@ extension Execution {
         record.refunded = Amount(record.refunded.units &+ refund)
         state.put(StateKey.window(poolId, w), record)
         txEvents.append(.payoutCredited(pool: poolId, window: w, worker: worker, paid: Amount(payable), refunded: Amount(refund)))
+    }
+
+    /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from its
+    /// revenue: at most `earned` in total, a shortfall unpaid. Returns the total paid.
+    mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64) throws(ExecError) -> UInt64 {
+        var left = earned
+        for kv in try state.scan(StateKey.checkFeesOwed(pool, w, worker)) {
+            state.delete(kv.key)
+            var r = CanonicalReader(kv.value)
+            let checker: PublicKey, owed: Amount
+            do { checker = try r.decode(PublicKey.self); owed = try r.decode(Amount.self); try r.finish() } catch {
+                throw .fault(LedgerFault("corrupt check fee record \(kv.key.hex)"))
+            }
+            let part = min(owed.units, left)
+            guard part > 0 else { continue }
+            left -= part
+            try state.credit(checker, Amount(part))
+            txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, checker: checker, amount: Amount(part)))
+        }
+        return earned - left
     }
 
     /// Deletes records whose retention period ends at this block.

@@ -1,4 +1,5 @@
 import Primitives
+import Sealing
 
 extension Execution {
     /// Records a sum-tree commitment of passes for one shard in one window (Specs/economics.md §3). Burns the
@@ -97,6 +98,7 @@ extension Execution {
         let first = max(1, height >= dMax ? height - dMax + d : d + 1)
         let last = ready + d
         guard first <= last else { return }
+        checkerTables = [:]
         for queueHeight in first...last {
             try selectTickets(queuedAt: queueHeight, beacon: beacon)
         }
@@ -112,6 +114,11 @@ extension Execution {
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
             let challengeEnd = pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound)
+            var table: CheckerTable?
+            if let cfg = pool.checking {
+                if checkerTables[c.pool] == nil { checkerTables[c.pool] = try checkerTable(pool: c.pool, cfg) }
+                table = checkerTables[c.pool]
+            }
             for j in 0..<c.samples {
                 let point = Execution.samplePoint(beacon: beacon, commitment: id, sample: j, tokenTotal: c.tokenTotal)
                 let tid = LedgerIds.ticket(commitment: id, sample: j)
@@ -122,6 +129,17 @@ extension Execution {
                 state.putRaw(StateKey.ticketByCommitment(id, j), tid.bytes)
                 state.putRaw(StateKey.revealDeadlineQueue(deadline, tid), [])
                 systemEvents.append(.ticketSelected(ticketId: tid, commitmentId: id, sample: j, point: point, deadline: deadline))
+                // Checkers are drawn in the same step with the same beacon (Specs/verification.md §3).
+                if let table, let cfg = pool.checking {
+                    let slots = Execution.assignCheckers(table: table, k: Int(cfg.checkersPerTicket), beacon: beacon, ticketId: tid,
+                                                         worker: c.worker)
+                    if slots.isEmpty {
+                        systemEvents.append(.checkersUnavailable(ticketId: tid))
+                    } else {
+                        state.put(StateKey.ticketCheck(tid), SealedCheck(slots: slots))
+                        systemEvents.append(.checkersAssigned(ticketId: tid, checkers: slots.map(\.checker)))
+                    }
+                }
             }
             var record = try state.window(c.pool, c.window) ?? WindowRecord()
             record.tickets &+= UInt64(c.samples)
@@ -152,11 +170,63 @@ extension Execution {
     /// Reveals the leaf holding a ticket's sampled token, with its neighbours and its input (Specs/economics.md §3).
     mutating func revealTicket(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?, right: LeafProof?,
                                input: [UInt8], txId: Hash32) throws(ExecError) {
-        guard var ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
+        let (ticket, c, pool) = try checkRevealedLeaf(sender, ticketId: ticketId, proof: proof, left: left, right: right)
+        guard try !state.exists(StateKey.ticketCheck(ticketId)) else { throw .failed(.sealedRevealRequired) }
+        let leaf = proof.leaf
+        guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
+        guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
+        guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
+            throw .failed(.invalidInputTensor)
+        }
+        _ = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
+    }
+
+    /// Reveals a ticket of a pool with checkers (Specs/verification.md §4 step 2): the leaf and its proofs in clear,
+    /// the input sealed to the ticket's checkers in assignment order. Validators check the envelope's shape, not
+    /// its plaintext (the checkers do). The envelope is kept, as ciphertext, until the check ends.
+    mutating func revealSealedTicket(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?, right: LeafProof?,
+                                     envelope bytes: [UInt8], txId: Hash32) throws(ExecError) {
+        let (ticket, c, pool) = try checkRevealedLeaf(sender, ticketId: ticketId, proof: proof, left: left, right: right)
+        guard let cfg = pool.checking, var check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self) else {
+            throw .failed(.ticketNotSealed)
+        }
+        let leaf = proof.leaf
+        let envelope: SealedEnvelope
+        do { envelope = try SealedEnvelope(decoding: bytes, maxPlaintextCount: pool.maxInputTensorBytes) } catch {
+            throw .failed(.invalidEnvelope)
+        }
+        guard envelope.recipients.map(\.bytes) == check.slots.map(\.sealingKey.bytes) else {
+            throw .failed(.envelopeRecipientsMismatch)
+        }
+        guard envelope.plaintextCount == 22 + Int(leaf.tokenCount) * Int(pool.model.hiddenSize) * 4 else {
+            throw .failed(.envelopeSizeMismatch)
+        }
+        let status = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
+        guard status == .revealed else {
+            // Voided or reused: nothing left to check.
+            state.delete(StateKey.ticketCheck(ticketId))
+            return
+        }
+        check.status = .checking
+        check.revealHeight = height
+        state.put(StateKey.ticketCheck(ticketId), check)
+        state.putRaw(StateKey.sealedInput(ticketId), bytes)
+        state.putRaw(StateKey.checkResolutionQueue(height &+ cfg.resolutionDelay, ticketId), [])
+        // The window does not settle before the check (and a dispute's replay) ends.
+        var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
+        window.pendingAdjudications &+= 1
+        state.put(StateKey.window(ticket.pool, ticket.window), window)
+    }
+
+    /// The checks every reveal shares: the ticket awaits this worker's reveal, the leaf is in the commitment at the
+    /// sampled token, and its neighbours prove it is the only leaf with its content key.
+    mutating func checkRevealedLeaf(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?,
+                                    right: LeafProof?) throws(ExecError) -> (Ticket, Commitment, PoolConfig) {
+        guard let ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
         guard ticket.status == .awaitingReveal else { throw .failed(.ticketNotAwaitingReveal) }
         guard height <= ticket.revealDeadline else { throw .failed(.revealDeadlinePassed) }
         guard sender == ticket.worker else { throw .failed(.notTicketWorker) }
-        guard var c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
+        guard let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self),
               let pool = try poolConfig(ticket.pool) else { throw .fault(LedgerFault("ticket without commitment or pool")) }
         let leaf = proof.leaf
         guard leaf.shard == c.shard, leaf.tokenCount >= 1, leaf.tokenCount <= pool.maxTokensPerPass else {
@@ -170,12 +240,15 @@ extension Execution {
         guard checkNeighbour(left, index: Int64(leaf.index) - 1, of: c, pool: pool, key: key, isLeft: true),
               checkNeighbour(right, index: Int64(leaf.index) + 1, of: c, pool: pool, key: key, isLeft: false)
         else { throw .failed(.neighbourMismatch) }
-        guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
-        guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
-        guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
-            throw .failed(.invalidInputTensor)
-        }
+        return (ticket, c, pool)
+    }
 
+    /// Records a checked reveal: the ticket's leaf, and whether the pass counts (first reveal of its content key),
+    /// was sold twice (reuse: fraud) or was revealed first by another worker (voided). Returns the new status.
+    mutating func recordReveal(_ sender: PublicKey, ticketId: Hash32, _ ticketIn: Ticket, _ commitment: Commitment, leaf: PassLeaf,
+                               pool: PoolConfig, txId: Hash32) throws(ExecError) -> TicketStatus {
+        var ticket = ticketIn, c = commitment
+        let key = leaf.contentKey
         ticket.leaf = leaf
         ticket.revealedHeight = height
         ticket.revealTx = txId
@@ -202,7 +275,7 @@ extension Execution {
                 state.put(StateKey.commitment(ticket.commitmentId), c)
                 txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
             }
-            return
+            return ticket.status
         }
         if try !state.exists(passKey) {
             state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height))
@@ -210,6 +283,7 @@ extension Execution {
         }
         ticket.status = .revealed
         putTicket(ticketId, ticket, previous: .awaitingReveal)
+        return .revealed
     }
 
     /// Tickets whose reveal deadline is this block and that were not revealed: withholding is punished as fraud.

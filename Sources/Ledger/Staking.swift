@@ -6,6 +6,7 @@ extension Execution {
         switch role {
         case .validator: return params.validatorMinStake
         case .worker(let p): return try poolConfig(p)?.minWorkerStake
+        case .checker(let p): return try poolConfig(p)?.checking?.checkerMinStake
         }
     }
 
@@ -224,6 +225,7 @@ extension StakeRole {
         switch b[0] {
         case 0 where b[1...].allSatisfy({ $0 == 0 }): self = .validator
         case 1: self = .worker(pool: UInt32(bigEndianBytes: b[1..<5]))
+        case 2: self = .checker(pool: UInt32(bigEndianBytes: b[1..<5]))
         default: return nil
         }
     }

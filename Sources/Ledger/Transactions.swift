@@ -6,19 +6,23 @@ public enum StakeRole: Hashable, Comparable, Sendable, CustomStringConvertible {
     case validator
     /// Serving a model pool.
     case worker(pool: UInt32)
+    /// Checking a model pool's spot-check tickets (Specs/verification.md §2).
+    case checker(pool: UInt32)
 
     public var description: String {
         switch self {
         case .validator: return "validator"
         case .worker(let p): return "worker(pool \(p))"
+        case .checker(let p): return "checker(pool \(p))"
         }
     }
 
-    /// Fixed-width key form: 0x00 ‖ 0000 0000 for validator, 0x01 ‖ pool (u32 BE) for worker.
+    /// Fixed-width key form: 0x00 ‖ 0000 0000 for validator, 0x01 ‖ pool (u32 BE) for worker, 0x02 ‖ pool for checker.
     var keyBytes: [UInt8] {
         switch self {
         case .validator: return [0, 0, 0, 0, 0]
         case .worker(let p): return [1] + p.bigEndianBytes
+        case .checker(let p): return [2] + p.bigEndianBytes
         }
     }
 }
@@ -192,6 +196,18 @@ public enum TxBody: Hashable, Sendable {
     case finalityVotes(votes: [FinalityVote])
     /// Two conflicting finality votes of one validator.
     case voteEvidence(a: FinalityVote, b: FinalityVote)
+    /// Registers the sender, bonded as a checker of `pool`, with the X25519 key reveals are sealed to.
+    case registerChecker(pool: UInt32, sealingKey: Hash32)
+    /// A sampled leaf of a pool with checkers: as `revealTicket`, with the input sealed to the ticket's checkers.
+    case revealSealedTicket(ticketId: Hash32, leaf: LeafProof, left: LeafProof?, right: LeafProof?, envelope: [UInt8])
+    /// An assigned checker's answer commitment `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`.
+    case checkCommit(ticketId: Hash32, commitment: Hash32)
+    /// The worker opens its leaf's blinded output: `H_blind(outputHash ‖ salt)` must equal the leaf's output field.
+    case unblindOutput(ticketId: Hash32, outputHash: Hash32, salt: Hash32)
+    /// An assigned checker opens its answer commitment.
+    case checkReveal(ticketId: Hash32, answer: Hash32, nonce: Hash32)
+    /// Publishes a disputed envelope's ephemeral X25519 private key, which makes its input public.
+    case publishSealKey(ticketId: Hash32, ephemeralPrivateKey: Hash32)
 
     /// Stable kind name (receipts, RPC, metrics).
     public var kindName: String {
@@ -213,9 +229,34 @@ public enum TxBody: Hashable, Sendable {
         case .unjail: return "unjail"
         case .finalityVotes: return "finalityVotes"
         case .voteEvidence: return "voteEvidence"
+        case .registerChecker: return "registerChecker"
+        case .revealSealedTicket: return "revealSealedTicket"
+        case .checkCommit: return "checkCommit"
+        case .unblindOutput: return "unblindOutput"
+        case .checkReveal: return "checkReveal"
+        case .publishSealKey: return "publishSealKey"
         }
     }
 }
+
+/// A leaf's blinded output in a pool with checkers: `H_blind-output(outputHash ‖ salt)`.
+public func blindedOutputHash(_ outputHash: Hash32, salt: Hash32) -> Hash32 {
+    var w = CanonicalWriter(capacity: 64)
+    w.hash(outputHash); w.hash(salt)
+    return Tags.blindOutput.hash(w.bytes)
+}
+
+/// A checker's answer commitment: `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`. The checker's key is inside,
+/// so a copied commitment opens to nothing under another key.
+public func checkCommitmentHash(ticketId: Hash32, checker: PublicKey, answer: Hash32, nonce: Hash32) -> Hash32 {
+    var w = CanonicalWriter(capacity: 128)
+    w.hash(ticketId); w.encode(checker); w.hash(answer); w.hash(nonce)
+    return Tags.check.hash(w.bytes)
+}
+
+/// The answer of a checker whose slot does not open or whose plaintext is not the ticket's input:
+/// `H_check-bad-input()` of the empty message.
+public let badInputAnswer: Hash32 = Tags.checkBadInput.hash([UInt8]())
 
 /// The blind claim hash of a fraud proof: `H_fraud-claim(ticketId ‖ prover ‖ salt)`.
 public func fraudClaimHash(ticketId: Hash32, prover: PublicKey, salt: Hash32) -> Hash32 {
@@ -281,6 +322,8 @@ public enum TxLimits {
     public static let maxProofLength = 32
     /// Input tensor bytes in a reveal (pools impose their own, smaller limit).
     public static let maxInputBytes = 4 * 1024 * 1024
+    /// A sealed input envelope: the largest input plus the header of 16 recipient slots and the tag.
+    public static let maxEnvelopeBytes = maxInputBytes + 4096
     /// One encoded header in equivocation evidence.
     public static let maxEvidenceHeaderBytes = 4096
     /// Finality votes in one transaction's encoding (the ledger's `maxVotesPerTransaction` may be lower).
@@ -305,6 +348,7 @@ extension StakeRole: CanonicalCodable {
         switch self {
         case .validator: w.u8(0)
         case .worker(let p): w.u8(1); w.u32(p)
+        case .checker(let p): w.u8(2); w.u32(p)
         }
     }
 
@@ -313,6 +357,7 @@ extension StakeRole: CanonicalCodable {
         switch try r.u8("role") {
         case 0: self = .validator
         case 1: self = .worker(pool: try r.u32("pool"))
+        case 2: self = .checker(pool: try r.u32("pool"))
         case let t: throw r.unknownTag("role", t, at: at)
         }
     }
@@ -394,6 +439,19 @@ extension TxBody: CanonicalCodable {
             w.u8(15); w.list(votes)
         case .voteEvidence(let a, let b):
             w.u8(16); w.encode(a); w.encode(b)
+        case .registerChecker(let pool, let key):
+            w.u8(17); w.u32(pool); w.hash(key)
+        case .revealSealedTicket(let ticket, let leaf, let left, let right, let envelope):
+            w.u8(18); w.hash(ticket); w.encode(leaf); w.optional(left) { $0.encode($1) }; w.optional(right) { $0.encode($1) }
+            w.bytes(envelope)
+        case .checkCommit(let ticket, let commitment):
+            w.u8(19); w.hash(ticket); w.hash(commitment)
+        case .unblindOutput(let ticket, let output, let salt):
+            w.u8(20); w.hash(ticket); w.hash(output); w.hash(salt)
+        case .checkReveal(let ticket, let answer, let nonce):
+            w.u8(21); w.hash(ticket); w.hash(answer); w.hash(nonce)
+        case .publishSealKey(let ticket, let key):
+            w.u8(22); w.hash(ticket); w.hash(key)
         }
     }
 
@@ -435,6 +493,18 @@ extension TxBody: CanonicalCodable {
         case 14: self = .claimPayout(pool: try r.u32("pool"), window: try r.u64("window"), worker: try r.decode(PublicKey.self))
         case 15: self = .finalityVotes(votes: try r.list("votes", max: TxLimits.maxVotes, of: FinalityVote.self))
         case 16: self = .voteEvidence(a: try r.decode(FinalityVote.self), b: try r.decode(FinalityVote.self))
+        case 17: self = .registerChecker(pool: try r.u32("pool"), sealingKey: try r.hash("sealingKey"))
+        case 18:
+            let ticket = try r.hash("ticketId")
+            let leaf = try r.decode(LeafProof.self)
+            let left = try r.optional("leftNeighbour") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(LeafProof.self) }
+            let right = try r.optional("rightNeighbour") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(LeafProof.self) }
+            self = .revealSealedTicket(ticketId: ticket, leaf: leaf, left: left, right: right,
+                                       envelope: try r.bytes("sealedInput", max: TxLimits.maxEnvelopeBytes))
+        case 19: self = .checkCommit(ticketId: try r.hash("ticketId"), commitment: try r.hash("checkCommitment"))
+        case 20: self = .unblindOutput(ticketId: try r.hash("ticketId"), outputHash: try r.hash("outputHash"), salt: try r.hash("salt"))
+        case 21: self = .checkReveal(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"))
+        case 22: self = .publishSealKey(ticketId: try r.hash("ticketId"), ephemeralPrivateKey: try r.hash("ephemeralPrivateKey"))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

@@ -125,6 +125,7 @@ public struct RPCChainClient: ChainClient {
             switch role {
             case .validator: matches = r?["type"]?.string == "validator"
             case .worker(let p): matches = r?["type"]?.string == "worker" && (try? u64(r?["pool"], "pool")) == UInt64(p)
+            case .checker(let p): matches = r?["type"]?.string == "checker" && (try? u64(r?["pool"], "pool")) == UInt64(p)
             }
             guard matches, s["status"]?.string != "unbonded" else { continue }
             let status: StakerStatus

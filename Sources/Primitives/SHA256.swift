@@ -153,4 +153,12 @@ public enum Tags {
     public static let id = TaggedHash("sharechain/id")
     /// Finality votes (Specs/consensus.md §8).
     public static let finalityVote = TaggedHash("sharechain/finality-vote")
+    /// Checker assignment draws (Specs/verification.md §3).
+    public static let assign = TaggedHash("sharechain/assign")
+    /// A leaf's blinded output `H_blind(outputHash ‖ salt)` (Specs/verification.md §4).
+    public static let blindOutput = TaggedHash("sharechain/blind-output")
+    /// A checker's answer commitment `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`.
+    public static let check = TaggedHash("sharechain/check")
+    /// The answer a checker gives when its slot does not open or its plaintext is not the input.
+    public static let checkBadInput = TaggedHash("sharechain/check-bad-input")
 }

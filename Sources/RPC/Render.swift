@@ -26,6 +26,7 @@ public struct Render: Sendable {
         switch r {
         case .validator: return .object(["type": "validator"])
         case .worker(let p): return .object(["type": "worker", "pool": .int(UInt64(p))])
+        case .checker(let p): return .object(["type": "checker", "pool": .int(UInt64(p))])
         }
     }
 
@@ -149,6 +150,20 @@ public struct Render: Sendable {
             return ["votes": .array(votes.map(vote))]
         case .voteEvidence(let a, let b):
             return ["a": vote(a), "b": vote(b)]
+        case .registerChecker(let p, let key):
+            return ["pool": .int(UInt64(p)), "sealingKey": hash(key)]
+        case .revealSealedTicket(let id, let leaf, let left, let right, let envelope):
+            // The envelope is ciphertext for the ticket's checkers: its size, not its bytes, is what an explorer shows.
+            return ["ticketId": hash(id), "leaf": leafProof(leaf), "left": left.map(leafProof) ?? .null,
+                    "right": right.map(leafProof) ?? .null, "envelopeSize": .int(envelope.count)]
+        case .checkCommit(let id, let c):
+            return ["ticketId": hash(id), "commitment": hash(c)]
+        case .unblindOutput(let id, let o, let salt):
+            return ["ticketId": hash(id), "outputHash": hash(o), "salt": hash(salt)]
+        case .checkReveal(let id, let a, let n):
+            return ["ticketId": hash(id), "answer": hash(a), "nonce": hash(n)]
+        case .publishSealKey(let id, let k):
+            return ["ticketId": hash(id), "ephemeralPrivateKey": hash(k)]
         }
     }
 
@@ -252,6 +267,25 @@ public struct Render: Sendable {
         case .refundCredited(let p, let w, let wk, let owner, let a):
             o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["owner"] = address(owner)
             o["amount"] = amount(a)
+        case .checkerRegistered(let p, let c, let k): o["pool"] = .int(UInt64(p)); o["checker"] = address(c); o["sealingKey"] = hash(k)
+        case .checkersAssigned(let t, let cs): o["ticketId"] = hash(t); o["checkers"] = .array(cs.map(address))
+        case .checkersUnavailable(let t), .sealedInputPublished(let t): o["ticketId"] = hash(t)
+        case .answerCommitted(let t, let c): o["ticketId"] = hash(t); o["checker"] = address(c)
+        case .outputUnblinded(let t, let out), .checkPassed(let t, let out): o["ticketId"] = hash(t); o["outputHash"] = hash(out)
+        case .answerRevealed(let t, let c, let a): o["ticketId"] = hash(t); o["checker"] = address(c); o["answer"] = hash(a)
+        case .checkerAbsent(let t, let c, let b): o["ticketId"] = hash(t); o["checker"] = address(c); o["benchedUntil"] = .int(b)
+        case .disputeOpened(let t, let d): o["ticketId"] = hash(t); o["keyDeadline"] = .int(d)
+        case .sealedCheckFailed(let t, let wk, let r):
+            o["ticketId"] = hash(t); o["worker"] = address(wk)
+            switch r {
+            case .notUnblinded: o["reason"] = "notUnblinded"
+            case .sealKeyWithheld: o["reason"] = "sealKeyWithheld"
+            case .badEnvelope: o["reason"] = "badEnvelope"
+            }
+        case .checkFeeOwed(let t, let c, let a): o["ticketId"] = hash(t); o["checker"] = address(c); o["amount"] = amount(a)
+        case .checkFeePaid(let p, let w, let wk, let c, let a):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["checker"] = address(c); o["amount"] = amount(a)
+        case .disputeBountyPaid(let t, let to, let a): o["ticketId"] = hash(t); o["to"] = address(to); o["amount"] = amount(a)
         }
         return .object(o)
     }
@@ -264,6 +298,10 @@ public struct Render: Sendable {
         case .reusedPass: return "reusedPass"
         case .missedSlot: return "missedSlot"
         case .finalityVote: return "finalityVote"
+        case .checkerAbsent: return "checkerAbsent"
+        case .falseAlarm: return "falseAlarm"
+        case .checkerCollusion: return "checkerCollusion"
+        case .failedSealedCheck: return "failedSealedCheck"
         }
     }
 
@@ -504,6 +542,29 @@ struct FailureReasonName: CustomStringConvertible {
         case .tooManyVotes: return "tooManyVotes"
         case .invalidVoteSignature: return "invalidVoteSignature"
         case .tooManyCommitmentsInBlock: return "tooManyCommitmentsInBlock"
+        case .poolHasNoCheckers: return "poolHasNoCheckers"
+        case .checkerAlreadyRegistered: return "checkerAlreadyRegistered"
+        case .invalidSealingKey: return "invalidSealingKey"
+        case .sealingKeyInUse: return "sealingKeyInUse"
+        case .checkerRegistryFull: return "checkerRegistryFull"
+        case .notAChecker: return "notAChecker"
+        case .sealedRevealRequired: return "sealedRevealRequired"
+        case .ticketNotSealed: return "ticketNotSealed"
+        case .invalidEnvelope: return "invalidEnvelope"
+        case .envelopeRecipientsMismatch: return "envelopeRecipientsMismatch"
+        case .envelopeSizeMismatch: return "envelopeSizeMismatch"
+        case .notAssignedChecker: return "notAssignedChecker"
+        case .checkPhaseClosed: return "checkPhaseClosed"
+        case .answerAlreadyCommitted: return "answerAlreadyCommitted"
+        case .invalidCheckCommitment: return "invalidCheckCommitment"
+        case .answerNotCommitted: return "answerNotCommitted"
+        case .answerAlreadyRevealed: return "answerAlreadyRevealed"
+        case .checkCommitmentMismatch: return "checkCommitmentMismatch"
+        case .outputAlreadyUnblinded: return "outputAlreadyUnblinded"
+        case .unblindMismatch: return "unblindMismatch"
+        case .ticketNotDisputed: return "ticketNotDisputed"
+        case .wrongSealKey: return "wrongSealKey"
+        case .checkInProgress: return "checkInProgress"
         }
     }
 }

@@ -79,6 +79,17 @@ public struct CheckerPublicKey: Hashable, Sendable, CustomStringConvertible {
     init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
     public var description: String { Hex.encode(bytes) }
+
+    /// Whether envelopes can be sealed to this key: its X25519 shared secret with a fixed scalar is not all
+    /// zero. Clamped scalars are multiples of the cofactor, so a low-order point gives zero with every scalar
+    /// and one test decides it; validators run it when a checker registers, so no registered key can make a
+    /// worker's reveal impossible (Specs/verification.md §2).
+    public var isUsableRecipient: Bool {
+        guard let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: bytes),
+              let probe = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x5A, count: 32)),
+              let shared = try? probe.sharedSecretFromKeyAgreement(with: peer) else { return false }
+        return shared.withUnsafeBytes { b in b.reduce(UInt8(0)) { $0 | $1 } != 0 }
+    }
 }
 
 /// A checker's X25519 key pair: the private key as 32 raw bytes (clamped by X25519 as RFC 7748 says) and

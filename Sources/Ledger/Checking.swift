@@ -1,0 +1,544 @@
+import Primitives
+import Sealing
+
+/// A pool's assigned, paid checkers (protocol 4, Specs/verification.md §1). Present only in pools that use them;
+/// without it a pool keeps protocol 3's public reveals.
+public struct CheckingConfig: Hashable, Sendable {
+    /// Checkers assigned per ticket (`k`, 1...16).
+    public var checkersPerTicket: UInt32
+    /// Minimum bonded stake of an assignable checker.
+    public var checkerMinStake: Amount
+    /// Registered checkers of the pool (bounds the per-block assignment table).
+    public var maxCheckers: UInt32
+    /// A checker is assignable only this many blocks after registering, so nobody registers into a known beacon.
+    public var checkerActivationBlocks: UInt64
+    /// Paid to each checker whose answer is right, per ticket, from the worker's window revenue before its payout.
+    public var checkFee: Amount
+    /// `A`: checkers commit their answers in the `A` blocks after the reveal.
+    public var answerCommitBlocks: UInt64
+    /// `U`: the worker unblinds its output in the `U` blocks after the commit phase.
+    public var unblindBlocks: UInt64
+    /// `V`: checkers reveal their answers by `r + A + U + V`.
+    public var answerRevealBlocks: UInt64
+    /// `P`: after a dispute opens, the worker publishes the envelope's ephemeral key within `P` blocks.
+    public var disputeInputBlocks: UInt64
+    /// Slash of a checker that does not commit or reveal (burned).
+    public var checkerAbsentSlashBps: BasisPoints
+    /// An absent checker is not assigned for this many blocks.
+    public var checkerBenchBlocks: UInt64
+    /// Slash of a checker whose mismatch the replay refutes (`verifierBountyBps` of it to the worker).
+    public var checkerFalseAlarmSlashBps: BasisPoints
+    /// Slash of a checker whose answer equals an output the replay proves false (burned).
+    public var checkerCollusionSlashBps: BasisPoints
+    /// Assumed honest share of checker stake `h`, for the deterrence bound's `v_min` (§6).
+    public var checkerHonestStakeBps: BasisPoints
+
+    public init(checkersPerTicket: UInt32 = 3, checkerMinStake: Amount = 1_000, maxCheckers: UInt32 = 1_024,
+                checkerActivationBlocks: UInt64 = 360, checkFee: Amount = 50, answerCommitBlocks: UInt64 = 6,
+                unblindBlocks: UInt64 = 3, answerRevealBlocks: UInt64 = 3, disputeInputBlocks: UInt64 = 4,
+                checkerAbsentSlashBps: BasisPoints = 10, checkerBenchBlocks: UInt64 = 360,
+                checkerFalseAlarmSlashBps: BasisPoints = 1_000, checkerCollusionSlashBps: BasisPoints = 5_000,
+                checkerHonestStakeBps: BasisPoints = 5_000) {
+        self.checkersPerTicket = checkersPerTicket; self.checkerMinStake = checkerMinStake; self.maxCheckers = maxCheckers
+        self.checkerActivationBlocks = checkerActivationBlocks; self.checkFee = checkFee
+        self.answerCommitBlocks = answerCommitBlocks; self.unblindBlocks = unblindBlocks
+        self.answerRevealBlocks = answerRevealBlocks; self.disputeInputBlocks = disputeInputBlocks
+        self.checkerAbsentSlashBps = checkerAbsentSlashBps; self.checkerBenchBlocks = checkerBenchBlocks
+        self.checkerFalseAlarmSlashBps = checkerFalseAlarmSlashBps; self.checkerCollusionSlashBps = checkerCollusionSlashBps
+        self.checkerHonestStakeBps = checkerHonestStakeBps
+    }
+
+    /// Blocks from a sealed reveal to its resolution: `A + U + V`.
+    public var resolutionDelay: UInt64 { answerCommitBlocks &+ unblindBlocks &+ answerRevealBlocks }
+
+    /// `v_min` in basis points, rounded down (§6): `q₁ = 10 000 − h`, `q_{j+1} = ⌈q_j·(10 000 − h)/10 000⌉`,
+    /// `v_min = 10 000 − q_k`. Rounding `q` up at every step only lowers `v_min`, so the bound stays safe, and
+    /// no intermediate exceeds 10 000² (a closed form would need 10 000^k).
+    public var minReplayProbabilityBps: BasisPoints {
+        let dishonest = UInt64(10_000 - min(checkerHonestStakeBps, 10_000))
+        var q = dishonest
+        if checkersPerTicket > 1 {
+            for _ in 1..<checkersPerTicket { q = (q * dishonest + 9_999) / 10_000 }
+        }
+        return BasisPoints(10_000 - q)
+    }
+}
+
+/// A registered checker of a pool.
+public struct CheckerRecord: Hashable, Sendable {
+    /// The X25519 public key reveals are sealed to.
+    public var sealingKey: Hash32
+    public var registeredHeight: UInt64
+    /// Not assigned at heights up to and including this one (set when it was absent).
+    public var benchedUntil: UInt64
+    public init(sealingKey: Hash32, registeredHeight: UInt64, benchedUntil: UInt64 = 0) {
+        self.sealingKey = sealingKey; self.registeredHeight = registeredHeight; self.benchedUntil = benchedUntil
+    }
+}
+
+/// Where a sealed ticket's check stands (Specs/verification.md §4).
+public enum CheckStatus: UInt8, Hashable, Sendable, CaseIterable {
+    /// Checkers drawn; the worker has not revealed yet.
+    case assigned = 0
+    /// Revealed sealed: in the commit, unblind and reveal phases.
+    case checking = 1
+    /// Every revealed answer matched the unblinded output.
+    case passed = 2
+    /// A revealed answer differed: waiting for the worker's ephemeral key.
+    case disputed = 3
+    /// The key opened the envelope to the input: queued for the validators' replay.
+    case replaying = 4
+    /// The replay proved the worker's output false.
+    case fraud = 5
+    /// The replay confirmed the worker's output: the dissenting checkers raised a false alarm.
+    case upheld = 6
+    /// The worker failed without a replay: no unblinding, no key, or an envelope that does not open to the input.
+    case failed = 7
+}
+
+/// Why a worker failed its sealed check without a replay.
+public enum SealedCheckFailure: UInt8, Hashable, Sendable {
+    case notUnblinded = 0
+    case sealKeyWithheld = 1
+    case badEnvelope = 2
+}
+
+/// One assigned checker of a ticket and its answer.
+public struct CheckerSlot: Hashable, Sendable {
+    public var checker: PublicKey
+    public var sealingKey: Hash32
+    /// `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`, zero until committed.
+    public var commitment: Hash32
+    /// The revealed answer (an output hash, or `badInputAnswer`), nil until revealed.
+    public var answer: Hash32?
+    public init(checker: PublicKey, sealingKey: Hash32, commitment: Hash32 = .zero, answer: Hash32? = nil) {
+        self.checker = checker; self.sealingKey = sealingKey; self.commitment = commitment; self.answer = answer
+    }
+}
+
+/// A sealed ticket's checkers and check phases.
+public struct SealedCheck: Hashable, Sendable {
+    public var status: CheckStatus
+    /// In assignment order: the envelope's recipients, in this order.
+    public var slots: [CheckerSlot]
+    /// Height of the sealed reveal (`r`), zero before it.
+    public var revealHeight: UInt64
+    /// The worker's unblinded output hash.
+    public var unblinded: Hash32?
+    /// Last height for the dispute key, zero without a dispute.
+    public var keyDeadline: UInt64
+
+    public init(status: CheckStatus = .assigned, slots: [CheckerSlot], revealHeight: UInt64 = 0, unblinded: Hash32? = nil,
+                keyDeadline: UInt64 = 0) {
+        self.status = status; self.slots = slots; self.revealHeight = revealHeight; self.unblinded = unblinded
+        self.keyDeadline = keyDeadline
+    }
+}
+
+extension LedgerIds {
+    /// `H_id(0x15 ‖ ticketId ‖ checker)`: the id of a checker's offence on one ticket (absence, false alarm,
+    /// collusion: at most one of them per ticket and checker).
+    public static func checkerOffence(ticket: Hash32, checker: PublicKey) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x15); w.hash(ticket); w.encode(checker)
+        return Tags.id.hash(w.bytes)
+    }
+}
+
+/// The assignable checkers of a pool at one height: key order, cumulative stake.
+struct CheckerTable {
+    var entries: [(key: PublicKey, sealingKey: Hash32, cumulative: UInt64)] = []
+    var total: UInt64 { entries.last?.cumulative ?? 0 }
+
+    /// The first entry whose cumulative stake exceeds `x` (`x < total`).
+    func index(of x: UInt64) -> Int {
+        var lo = 0, hi = entries.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if x < entries[mid].cumulative { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}
+
+extension Execution {
+    // MARK: - Registry (§2)
+
+    mutating func registerChecker(_ sender: PublicKey, pool poolId: UInt32, sealingKey: Hash32) throws(ExecError) {
+        guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
+        guard let cfg = pool.checking else { throw .failed(.poolHasNoCheckers) }
+        guard try state.staker(.checker(pool: poolId), sender) != nil else { throw .failed(.notAChecker) }
+        guard try !state.exists(StateKey.checker(poolId, sender)) else { throw .failed(.checkerAlreadyRegistered) }
+        guard let key = try? CheckerPublicKey(bytes: sealingKey.bytes), key.isUsableRecipient else {
+            throw .failed(.invalidSealingKey)
+        }
+        guard try !state.exists(StateKey.checkerBySealingKey(poolId, sealingKey)) else { throw .failed(.sealingKeyInUse) }
+        let count = try state.record(StateKey.checkerCount(poolId), UInt64.self) ?? 0
+        guard count < UInt64(cfg.maxCheckers) else { throw .failed(.checkerRegistryFull) }
+        state.put(StateKey.checkerCount(poolId), count + 1)
+        state.put(StateKey.checker(poolId, sender), CheckerRecord(sealingKey: sealingKey, registeredHeight: height))
+        state.putRaw(StateKey.checkerBySealingKey(poolId, sealingKey), sender.bytes)
+        txEvents.append(.checkerRegistered(pool: poolId, checker: sender, sealingKey: sealingKey))
+    }
+
+    /// The checkers assignable at this height (§2): registered at least `checkerActivationBlocks` ago, not benched,
+    /// active with at least `checkerMinStake` bonded; weighted by bonded stake, in key order.
+    func checkerTable(pool: UInt32, _ cfg: CheckingConfig) throws(ExecError) -> CheckerTable {
+        var table = CheckerTable()
+        var cumulative: UInt64 = 0
+        for kv in try state.scan(StateKey.checkers(pool)) {
+            guard let key = PublicKey(bytes: kv.key[5...]) else { throw .fault(LedgerFault("corrupt checker key \(kv.key.hex)")) }
+            let record: CheckerRecord
+            do { record = try CheckerRecord(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt checker record")) }
+            guard record.registeredHeight &+ cfg.checkerActivationBlocks <= height, record.benchedUntil < height,
+                  let staker = try state.staker(.checker(pool: pool), key), staker.isActive(minimum: cfg.checkerMinStake)
+            else { continue }
+            // The supply fits in 64 bits, so the stake sum does too.
+            cumulative &+= staker.stake.units
+            table.entries.append((key, record.sealingKey, cumulative))
+        }
+        return table
+    }
+
+    /// Draws a ticket's checkers with the beacon that drew the ticket (§3): attempt `a` picks the entry holding
+    /// `u64be(H_assign(beacon ‖ ticketId ‖ a u32)) mod total`; repeats and the worker's own key are skipped; the
+    /// first `k` distinct picks of at most `4k` attempts are the checkers, in draw order.
+    static func assignCheckers(table: CheckerTable, k: Int, beacon: Hash32, ticketId: Hash32, worker: PublicKey) -> [CheckerSlot] {
+        guard table.total > 0 else { return [] }
+        var slots = [CheckerSlot](), taken = Set<Int>()
+        for attempt in 0..<UInt32(4 * k) where slots.count < k {
+            var h = Tags.assign.hasher()
+            h.update(beacon)
+            h.update(ticketId)
+            var le = attempt.littleEndian
+            withUnsafeBytes(of: &le) { h.update($0) }
+            let i = table.index(of: h.finalize().prefixUInt64 % table.total)
+            let e = table.entries[i]
+            guard e.key != worker, taken.insert(i).inserted else { continue }
+            slots.append(CheckerSlot(checker: e.key, sealingKey: e.sealingKey))
+        }
+        return slots
+    }
+
+    // MARK: - Phases (§4)
+
+    /// A sealed ticket's record with its ticket and pool; fails when the ticket has no checkers.
+    mutating func sealedTicket(_ ticketId: Hash32) throws(ExecError) -> (Ticket, SealedCheck, PoolConfig, CheckingConfig) {
+        guard let ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
+        guard let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self) else { throw .failed(.ticketNotSealed) }
+        guard let pool = try poolConfig(ticket.pool), let cfg = pool.checking else {
+            throw .fault(LedgerFault("sealed ticket \(ticketId) in a pool without checkers"))
+        }
+        return (ticket, check, pool, cfg)
+    }
+
+    mutating func checkCommit(_ sender: PublicKey, ticketId: Hash32, commitment: Hash32) throws(ExecError) {
+        var (_, check, _, cfg) = try sealedTicket(ticketId)
+        guard let i = check.slots.firstIndex(where: { $0.checker == sender }) else { throw .failed(.notAssignedChecker) }
+        guard check.status == .checking, height > check.revealHeight, height <= check.revealHeight &+ cfg.answerCommitBlocks
+        else { throw .failed(.checkPhaseClosed) }
+        guard check.slots[i].commitment == .zero else { throw .failed(.answerAlreadyCommitted) }
+        guard commitment != .zero else { throw .failed(.invalidCheckCommitment) }
+        check.slots[i].commitment = commitment
+        state.put(StateKey.ticketCheck(ticketId), check)
+        txEvents.append(.answerCommitted(ticketId: ticketId, checker: sender))
+    }
+
+    mutating func unblindOutput(_ sender: PublicKey, ticketId: Hash32, outputHash: Hash32, salt: Hash32) throws(ExecError) {
+        var (ticket, check, _, cfg) = try sealedTicket(ticketId)
+        guard sender == ticket.worker else { throw .failed(.notTicketWorker) }
+        let opens = check.revealHeight &+ cfg.answerCommitBlocks
+        guard check.status == .checking, height > opens, height <= opens &+ cfg.unblindBlocks else { throw .failed(.checkPhaseClosed) }
+        guard check.unblinded == nil else { throw .failed(.outputAlreadyUnblinded) }
+        guard let leaf = ticket.leaf else { throw .fault(LedgerFault("sealed ticket \(ticketId) revealed without a leaf")) }
+        guard blindedOutputHash(outputHash, salt: salt) == leaf.outputHash else { throw .failed(.unblindMismatch) }
+        check.unblinded = outputHash
+        state.put(StateKey.ticketCheck(ticketId), check)
+        txEvents.append(.outputUnblinded(ticketId: ticketId, outputHash: outputHash))
+    }
+
+    mutating func checkReveal(_ sender: PublicKey, ticketId: Hash32, answer: Hash32, nonce: Hash32) throws(ExecError) {
+        var (_, check, _, cfg) = try sealedTicket(ticketId)
+        guard let i = check.slots.firstIndex(where: { $0.checker == sender }) else { throw .failed(.notAssignedChecker) }
+        let opens = check.revealHeight &+ cfg.answerCommitBlocks
+        guard check.status == .checking, height > opens, height <= check.revealHeight &+ cfg.resolutionDelay else {
+            throw .failed(.checkPhaseClosed)
+        }
+        guard check.slots[i].commitment != .zero else { throw .failed(.answerNotCommitted) }
+        guard check.slots[i].answer == nil else { throw .failed(.answerAlreadyRevealed) }
+        guard checkCommitmentHash(ticketId: ticketId, checker: sender, answer: answer, nonce: nonce) == check.slots[i].commitment else {
+            throw .failed(.checkCommitmentMismatch)
+        }
+        check.slots[i].answer = answer
+        state.put(StateKey.ticketCheck(ticketId), check)
+        txEvents.append(.answerRevealed(ticketId: ticketId, checker: sender, answer: answer))
+    }
+
+    /// Resolves every sealed ticket whose answer-reveal phase ends at this block (§4 step 6).
+    mutating func resolveChecks() throws(ExecError) {
+        for kv in try state.scan(StateKey.checkResolutionQueue(at: height)) {
+            state.delete(kv.key)
+            guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt check queue key")) }
+            var (ticket, check, pool, cfg) = try sealedTicket(id)
+            guard check.status == .checking else { continue }
+            for i in check.slots.indices where check.slots[i].answer == nil {
+                try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: check.revealHeight)
+            }
+            guard let output = check.unblinded else {
+                try failSealedCheck(id, &ticket, &check, pool, reason: .notUnblinded, into: .system)
+                state.put(StateKey.ticketCheck(id), check)
+                continue
+            }
+            if check.slots.allSatisfy({ $0.answer == nil || $0.answer == output }) {
+                for i in check.slots.indices where check.slots[i].answer != nil {
+                    try oweCheckFee(id, ticket, slot: i, check.slots[i].checker, cfg, into: .system)
+                }
+                check.status = .passed
+                state.delete(StateKey.sealedInput(id))
+                try releaseWindowHold(ticket)
+                systemEvents.append(.checkPassed(ticketId: id, outputHash: output))
+            } else {
+                check.status = .disputed
+                check.keyDeadline = height &+ cfg.disputeInputBlocks
+                state.putRaw(StateKey.disputeDeadlineQueue(check.keyDeadline, id), [])
+                systemEvents.append(.disputeOpened(ticketId: id, keyDeadline: check.keyDeadline))
+            }
+            state.put(StateKey.ticketCheck(id), check)
+        }
+    }
+
+    /// An assigned checker that did not commit, or committed and did not reveal: slashed (burned) and benched.
+    mutating func penalizeAbsentChecker(ticketId: Hash32, slot: CheckerSlot, pool: UInt32, _ cfg: CheckingConfig,
+                                        offenceHeight: UInt64) throws(ExecError) {
+        let slashed = try slash(slot.checker, role: .checker(pool: pool), bps: cfg.checkerAbsentSlashBps, offenceHeight: offenceHeight,
+                                kind: .checkerAbsent, offenceId: LedgerIds.checkerOffence(ticket: ticketId, checker: slot.checker),
+                                into: .system)
+        try state.burn(slashed)
+        let until = height &+ cfg.checkerBenchBlocks
+        if var record = try state.record(StateKey.checker(pool, slot.checker), CheckerRecord.self) {
+            record.benchedUntil = max(record.benchedUntil, until)
+            state.put(StateKey.checker(pool, slot.checker), record)
+        }
+        systemEvents.append(.checkerAbsent(ticketId: ticketId, checker: slot.checker, benchedUntil: until))
+    }
+
+    /// Records a check fee the worker's window owes a checker (paid at the worker's payout, §5).
+    mutating func oweCheckFee(_ ticketId: Hash32, _ ticket: Ticket, slot: Int, _ checker: PublicKey, _ cfg: CheckingConfig,
+                              into target: EventTarget) throws(ExecError) {
+        guard cfg.checkFee > .zero else { return }
+        var w = CanonicalWriter(capacity: 40)
+        w.encode(checker); w.encode(cfg.checkFee)
+        state.putRaw(StateKey.checkFeeOwed(ticket.pool, ticket.window, ticket.worker, ticketId, UInt8(slot)), w.bytes)
+        emit(target, .checkFeeOwed(ticketId: ticketId, checker: checker, amount: cfg.checkFee))
+    }
+
+    /// A sealed check's end releases the hold it put on the window's settlement.
+    mutating func releaseWindowHold(_ ticket: Ticket) throws(ExecError) {
+        var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
+        window.pendingAdjudications = window.pendingAdjudications &- 1
+        state.put(StateKey.window(ticket.pool, ticket.window), window)
+    }
+
+    /// The worker fails its sealed check without a replay (§4.1): convicted; checkers whose revealed answer
+    /// differed from its output (every revealed answer, when it never unblinded) are owed their fee and share
+    /// `verifierBountyBps` of the slash equally; the rest is burned.
+    mutating func failSealedCheck(_ ticketId: Hash32, _ ticket: inout Ticket, _ check: inout SealedCheck, _ pool: PoolConfig,
+                                  reason: SealedCheckFailure, into target: EventTarget) throws(ExecError) {
+        guard let cfg = pool.checking,
+              let c = try state.record(StateKey.commitment(ticket.commitmentId), Commitment.self) else {
+            throw .fault(LedgerFault("sealed ticket \(ticketId) without a commitment"))
+        }
+        emit(target, .sealedCheckFailed(ticketId: ticketId, worker: ticket.worker, reason: reason))
+        let slashed = try convict(ticket.worker, pool: pool, commitment: ticket.commitmentId, includedHeight: c.includedHeight,
+                                  kind: .failedSealedCheck, into: target)
+        var winners = [(Int, PublicKey)]()
+        for (i, s) in check.slots.enumerated() {
+            guard let answer = s.answer, answer != check.unblinded else { continue }
+            winners.append((i, s.checker))
+        }
+        for (i, key) in winners { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: target) }
+        let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: winners.map(\.1), into: target)
+        try state.burn(Amount(slashed.units - paid.units))
+        let previous = ticket.status
+        ticket.status = .fraudProven
+        putTicket(ticketId, ticket, previous: previous)
+        check.status = .failed
+        state.delete(StateKey.sealedInput(ticketId))
+        try releaseWindowHold(ticket)
+    }
+
+    /// Splits `bounty` equally (cumulative floor) among `keys` and credits it; returns what was paid (zero
+    /// without recipients, so the caller burns it).
+    mutating func payDisputeBounty(_ ticketId: Hash32, _ bounty: Amount, to keys: [PublicKey],
+                                   into target: EventTarget) throws(ExecError) -> Amount {
+        guard !keys.isEmpty, bounty > .zero,
+              let parts = Split.cumulativeFloor(bounty, weights: Array(repeating: 1, count: keys.count)) else { return .zero }
+        for (key, part) in zip(keys, parts) where part > .zero {
+            try state.credit(key, part)
+            emit(target, .disputeBountyPaid(ticketId: ticketId, to: key, amount: part))
+        }
+        return bounty
+    }
+
+    // MARK: - Disputes (§4.1)
+
+    /// The worker publishes the disputed envelope's ephemeral private key: every validator opens every slot. A key
+    /// that is not the envelope's fails the transaction (so nobody can frame the worker with a wrong key); an
+    /// envelope that does not open to a canonical input convicts the worker; otherwise the input goes to replay.
+    mutating func publishSealKey(_ sender: PublicKey, ticketId: Hash32, ephemeralPrivateKey: Hash32) throws(ExecError) {
+        var (ticket, check, pool, _) = try sealedTicket(ticketId)
+        guard check.status == .disputed, height <= check.keyDeadline else { throw .failed(.ticketNotDisputed) }
+        guard let leaf = ticket.leaf, let bytes = try state.raw(StateKey.sealedInput(ticketId)),
+              let envelope = try? SealedEnvelope(decoding: bytes, maxPlaintextCount: pool.maxInputTensorBytes) else {
+            throw .fault(LedgerFault("disputed ticket \(ticketId) without its envelope"))
+        }
+        let context = SealingContext(chainId: ledger.chainId, ticketId: ticketId, inputHash: leaf.inputHash)
+        var plaintext: [UInt8]?
+        do {
+            plaintext = try envelope.openAll(ephemeralPrivateKey: ephemeralPrivateKey.bytes, context: context)
+        } catch .ephemeralKeyMismatch {
+            throw .failed(.wrongSealKey)
+        } catch .invalidKeyLength {
+            throw .failed(.wrongSealKey)
+        } catch {
+            plaintext = nil
+        }
+        state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
+        guard let input = plaintext, Tags.tensor.hash(input) == leaf.inputHash,
+              CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
+            try failSealedCheck(ticketId, &ticket, &check, pool, reason: .badEnvelope, into: .transaction)
+            state.put(StateKey.ticketCheck(ticketId), check)
+            return
+        }
+        // The input is public from here on: the dispute replays it like a fraud claim, without a claimant (its
+        // bounty goes to the dissenting checkers). The check's hold on the window becomes the case's.
+        check.status = .replaying
+        state.put(StateKey.ticketCheck(ticketId), check)
+        state.delete(StateKey.sealedInput(ticketId))
+        state.put(StateKey.fraudCase(ticketId), FraudCase(ticketId: ticketId, worker: ticket.worker, pool: ticket.pool,
+                                                          window: ticket.window, openedHeight: height,
+                                                          winner: PublicKey(rawValue: .zero), winnerCommitHeight: 0,
+                                                          winnerClaim: .zero, claims: 0, finalHeight: height))
+        state.putRaw(StateKey.caseInput(ticketId), input)
+        let seq = try state.globalU64(.nextAdjudication)
+        state.setGlobalU64(.nextAdjudication, seq &+ 1)
+        state.putRaw(StateKey.adjudicationQueue(seq), ticketId.bytes)
+        txEvents.append(.sealedInputPublished(ticketId: ticketId))
+    }
+
+    /// Disputes whose key deadline is this block and whose key never came: the worker fails.
+    mutating func expireDisputes() throws(ExecError) {
+        for kv in try state.scan(StateKey.disputeDeadlineQueue(at: height)) {
+            state.delete(kv.key)
+            guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt dispute queue key")) }
+            var (ticket, check, pool, _) = try sealedTicket(id)
+            guard check.status == .disputed else { continue }
+            try failSealedCheck(id, &ticket, &check, pool, reason: .sealKeyWithheld, into: .system)
+            state.put(StateKey.ticketCheck(id), check)
+        }
+    }
+
+    /// After a sealed ticket's replay (a dispute, or a public fraud claim against a passed check): the checkers'
+    /// side of the verdict (§4.1). Fraud: dissenting checkers are owed their fee and share the bounty (the case is
+    /// then paid), checkers that attested the false output are slashed for collusion and lose any fee owed.
+    /// Upheld: dissenting checkers are slashed for a false alarm, `verifierBountyBps` of it to the worker;
+    /// agreeing checkers are owed their fee.
+    mutating func settleCheckers(afterReplayOf ticketId: Hash32, ticket: Ticket, pool: PoolConfig, fraud: Bool,
+                                 case c: inout FraudCase) throws(ExecError) {
+        guard var check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self), let cfg = pool.checking,
+              let output = check.unblinded else { return }
+        let role = StakeRole.checker(pool: pool.id)
+        var dissenting = [(Int, PublicKey)](), agreeing = [(Int, PublicKey)]()
+        for (i, s) in check.slots.enumerated() {
+            guard let a = s.answer else { continue }
+            if a == output { agreeing.append((i, s.checker)) } else { dissenting.append((i, s.checker)) }
+        }
+        func offence(_ key: PublicKey) -> Hash32 { LedgerIds.checkerOffence(ticket: ticketId, checker: key) }
+        switch (check.status, fraud) {
+        case (.replaying, true):
+            for (i, key) in dissenting { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
+            let paid = try payDisputeBounty(ticketId, c.bounty, to: dissenting.map(\.1), into: .system)
+            try state.burn(Amount(c.bounty.units - paid.units))
+            c.status = .paid
+            for (_, key) in agreeing {
+                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
+                                         kind: .checkerCollusion, offenceId: offence(key), into: .system))
+            }
+            check.status = .fraud
+        case (.replaying, false):
+            for (_, key) in dissenting {
+                let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: check.revealHeight,
+                                        kind: .falseAlarm, offenceId: offence(key), into: .system)
+                let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: [ticket.worker], into: .system)
+                try state.burn(Amount(slashed.units - paid.units))
+            }
+            for (i, key) in agreeing { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
+            check.status = .upheld
+        case (.passed, true):
+            // A public claim proved false an output every answering checker attested.
+            for (i, key) in agreeing {
+                state.delete(StateKey.checkFeeOwed(ticket.pool, ticket.window, ticket.worker, ticketId, UInt8(i)))
+                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
+                                         kind: .checkerCollusion, offenceId: offence(key), into: .system))
+            }
+            check.status = .fraud
+        default:
+            return
+        }
+        state.put(StateKey.ticketCheck(ticketId), check)
+    }
+}
+
+// MARK: - Encodings (Specs/state-machine.md, "State layout")
+
+extension CheckingConfig: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.u32(checkersPerTicket); w.encode(checkerMinStake); w.u32(maxCheckers); w.u64(checkerActivationBlocks)
+        w.encode(checkFee); w.u64(answerCommitBlocks); w.u64(unblindBlocks); w.u64(answerRevealBlocks)
+        w.u64(disputeInputBlocks); w.u32(checkerAbsentSlashBps); w.u64(checkerBenchBlocks)
+        w.u32(checkerFalseAlarmSlashBps); w.u32(checkerCollusionSlashBps); w.u32(checkerHonestStakeBps)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        checkersPerTicket = try r.u32("checkersPerTicket"); checkerMinStake = try r.decode(Amount.self)
+        maxCheckers = try r.u32("maxCheckers"); checkerActivationBlocks = try r.u64("checkerActivationBlocks")
+        checkFee = try r.decode(Amount.self); answerCommitBlocks = try r.u64("answerCommitBlocks")
+        unblindBlocks = try r.u64("unblindBlocks"); answerRevealBlocks = try r.u64("answerRevealBlocks")
+        disputeInputBlocks = try r.u64("disputeInputBlocks"); checkerAbsentSlashBps = try r.u32("checkerAbsentSlashBps")
+        checkerBenchBlocks = try r.u64("checkerBenchBlocks"); checkerFalseAlarmSlashBps = try r.u32("checkerFalseAlarmSlashBps")
+        checkerCollusionSlashBps = try r.u32("checkerCollusionSlashBps"); checkerHonestStakeBps = try r.u32("checkerHonestStakeBps")
+    }
+}
+
+extension CheckerRecord: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.hash(sealingKey); w.u64(registeredHeight); w.u64(benchedUntil) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        sealingKey = try r.hash("sealingKey"); registeredHeight = try r.u64("registeredHeight"); benchedUntil = try r.u64("benchedUntil")
+    }
+}
+
+extension CheckerSlot: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.encode(checker); w.hash(sealingKey); w.hash(commitment); w.optional(answer) { $0.hash($1) }
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        checker = try r.decode(PublicKey.self); sealingKey = try r.hash("sealingKey"); commitment = try r.hash("checkCommitment")
+        answer = try r.optional("answer") { (r: inout CanonicalReader) throws(CodecError) in try r.hash("answer") }
+    }
+}
+
+extension SealedCheck: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.u8(status.rawValue); w.list(slots); w.u64(revealHeight); w.optional(unblinded) { $0.hash($1) }; w.u64(keyDeadline)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        let at = r.offset
+        guard let s = CheckStatus(rawValue: try r.u8("checkStatus")) else { throw r.invalid("checkStatus", "unknown status", at: at) }
+        status = s
+        slots = try r.list("checkers", max: 16, of: CheckerSlot.self)
+        revealHeight = try r.u64("revealHeight")
+        unblinded = try r.optional("unblinded") { (r: inout CanonicalReader) throws(CodecError) in try r.hash("unblinded") }
+        keyDeadline = try r.u64("keyDeadline")
+    }
+}
