@@ -267,6 +267,7 @@ let package = Package(
             dependencies: [
                 "Ledger",
                 "Primitives",
+                "Sealing",
                 "StateTree",
                 "Storage",
                 "TestSupport",
