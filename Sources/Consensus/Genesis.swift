@@ -179,12 +179,16 @@ public struct GenesisDocument: Codable, Sendable {
         public var maxTokensPerPass: UInt32?
         public var payableCapBps: UInt32?
         public var minReplayProbabilityBps: UInt32?
+        /// Assigned, paid checkers with sealed reveals (Specs/verification.md); absent, reveals are public.
+        public var checking: CheckingConfig?
         public init(modelId: String, executorSpec: String, model: Model, shards: [Shard], priceInputToken: Amount, priceOutputToken: Amount,
                     minWorkerStake: Amount, windowBlocks: UInt64? = nil, commitGraceBlocks: UInt64? = nil,
                     challengeBlocks: UInt64? = nil, spotCheckPpm: UInt32? = nil, maxTicketsPerCommitment: UInt32? = nil,
                     ticketFee: Amount? = nil, revealDeadlineBlocks: UInt64? = nil, fraudRevealBlocks: UInt64? = nil,
                     fraudSlashBps: UInt32? = nil, verifierBountyBps: UInt32? = nil, fraudProofBond: Amount? = nil,
-                    maxTokensPerPass: UInt32? = nil, payableCapBps: UInt32? = nil, minReplayProbabilityBps: UInt32? = nil) {
+                    maxTokensPerPass: UInt32? = nil, payableCapBps: UInt32? = nil, minReplayProbabilityBps: UInt32? = nil,
+                    checking: CheckingConfig? = nil) {
+            self.checking = checking
             self.modelId = modelId; self.executorSpec = executorSpec; self.model = model; self.shards = shards
             self.priceInputToken = priceInputToken; self.priceOutputToken = priceOutputToken; self.minWorkerStake = minWorkerStake
             self.windowBlocks = windowBlocks; self.commitGraceBlocks = commitGraceBlocks; self.challengeBlocks = challengeBlocks
@@ -287,7 +291,7 @@ public struct GenesisDocument: Codable, Sendable {
                 fraudRevealBlocks: p.fraudRevealBlocks ?? d.fraudRevealBlocks, fraudSlashBps: p.fraudSlashBps ?? d.fraudSlashBps,
                 verifierBountyBps: p.verifierBountyBps ?? d.verifierBountyBps, fraudProofBond: p.fraudProofBond ?? d.fraudProofBond,
                 maxTokensPerPass: p.maxTokensPerPass ?? d.maxTokensPerPass, payableCapBps: p.payableCapBps ?? d.payableCapBps,
-                minReplayProbabilityBps: p.minReplayProbabilityBps ?? d.minReplayProbabilityBps)
+                minReplayProbabilityBps: p.minReplayProbabilityBps ?? d.minReplayProbabilityBps, checking: p.checking)
         }
         let genesis = Genesis(chainName: chainName, genesisTime: genesisTime, protocolVersion: protocolVersion ?? Genesis.supportedProtocolVersion,
                               consensus: consensusParams, ledger: ledgerParams,

@@ -488,6 +488,47 @@ extension Execution {
     }
 }
 
+// MARK: - Genesis JSON (Specs/genesis.md): absent fields take the defaults above; an unknown field is an error.
+
+extension CheckingConfig: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case checkersPerTicket, checkerMinStake, maxCheckers, checkerActivationBlocks, checkFee, answerCommitBlocks
+        case unblindBlocks, answerRevealBlocks, disputeInputBlocks, checkerAbsentSlashBps, checkerBenchBlocks
+        case checkerFalseAlarmSlashBps, checkerCollusionSlashBps, checkerHonestStakeBps
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func d<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        try d(.checkersPerTicket, &checkersPerTicket); try d(.checkerMinStake, &checkerMinStake); try d(.maxCheckers, &maxCheckers)
+        try d(.checkerActivationBlocks, &checkerActivationBlocks); try d(.checkFee, &checkFee)
+        try d(.answerCommitBlocks, &answerCommitBlocks); try d(.unblindBlocks, &unblindBlocks)
+        try d(.answerRevealBlocks, &answerRevealBlocks); try d(.disputeInputBlocks, &disputeInputBlocks)
+        try d(.checkerAbsentSlashBps, &checkerAbsentSlashBps); try d(.checkerBenchBlocks, &checkerBenchBlocks)
+        try d(.checkerFalseAlarmSlashBps, &checkerFalseAlarmSlashBps); try d(.checkerCollusionSlashBps, &checkerCollusionSlashBps)
+        try d(.checkerHonestStakeBps, &checkerHonestStakeBps)
+        let known = Set(CodingKeys.allCases.map(\.stringValue))
+        let any = try decoder.container(keyedBy: LedgerParams.AnyKey.self)
+        for k in any.allKeys where !known.contains(k.stringValue) {
+            throw DecodingError.dataCorruptedError(forKey: k, in: any, debugDescription: "unknown checking parameter '\(k.stringValue)'; known: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(checkersPerTicket, forKey: .checkersPerTicket); try c.encode(checkerMinStake, forKey: .checkerMinStake)
+        try c.encode(maxCheckers, forKey: .maxCheckers); try c.encode(checkerActivationBlocks, forKey: .checkerActivationBlocks)
+        try c.encode(checkFee, forKey: .checkFee); try c.encode(answerCommitBlocks, forKey: .answerCommitBlocks)
+        try c.encode(unblindBlocks, forKey: .unblindBlocks); try c.encode(answerRevealBlocks, forKey: .answerRevealBlocks)
+        try c.encode(disputeInputBlocks, forKey: .disputeInputBlocks); try c.encode(checkerAbsentSlashBps, forKey: .checkerAbsentSlashBps)
+        try c.encode(checkerBenchBlocks, forKey: .checkerBenchBlocks)
+        try c.encode(checkerFalseAlarmSlashBps, forKey: .checkerFalseAlarmSlashBps)
+        try c.encode(checkerCollusionSlashBps, forKey: .checkerCollusionSlashBps)
+        try c.encode(checkerHonestStakeBps, forKey: .checkerHonestStakeBps)
+    }
+}
+
 // MARK: - Encodings (Specs/state-machine.md, "State layout")
 
 extension CheckingConfig: CanonicalCodable {

@@ -52,7 +52,10 @@ public struct LedgerReader: Sendable {
     public func roles(of key: PublicKey) throws -> [(StakeRole, Staker)] {
         var out = [(StakeRole, Staker)]()
         if let v = try staker(.validator, key) { out.append((.validator, v)) }
-        for p in try pools() { if let w = try staker(.worker(pool: p.id), key) { out.append((.worker(pool: p.id), w)) } }
+        for p in try pools() {
+            if let w = try staker(.worker(pool: p.id), key) { out.append((.worker(pool: p.id), w)) }
+            if p.checking != nil, let c = try staker(.checker(pool: p.id), key) { out.append((.checker(pool: p.id), c)) }
+        }
         return out
     }
 
@@ -173,6 +176,25 @@ public struct LedgerReader: Sendable {
     }
 
     public func fraudCase(_ ticket: Hash32) throws -> FraudCase? { try record(StateKey.fraudCase(ticket), FraudCase.self) }
+
+    /// A sealed ticket's checkers and check phases (pools with checkers; Specs/verification.md §4).
+    public func sealedCheck(_ ticket: Hash32) throws -> SealedCheck? { try record(StateKey.ticketCheck(ticket), SealedCheck.self) }
+
+    /// A sealed ticket's envelope (ciphertext for its checkers), while its check runs.
+    public func sealedInput(_ ticket: Hash32) throws -> [UInt8]? { try state.get(StateKey.sealedInput(ticket)) }
+
+    /// A registered checker of a pool.
+    public func checker(pool: UInt32, _ key: PublicKey) throws -> CheckerRecord? {
+        try record(StateKey.checker(pool, key), CheckerRecord.self)
+    }
+
+    /// Registered checkers of a pool, by key.
+    public func checkers(pool: UInt32) throws -> [(PublicKey, CheckerRecord)] {
+        try state.scan(prefix: StateKey.checkers(pool), after: nil, limit: .max).compactMap { kv in
+            guard let key = PublicKey(bytes: kv.key[5...]) else { return nil }
+            return (key, try CheckerRecord(canonicalEncoding: kv.value))
+        }
+    }
 
     /// Adjudicated fraud proofs, by ticket id.
     public func fraudCases(cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<FraudCase> {

@@ -27,6 +27,12 @@ public protocol ChainClient: Sendable {
     func ticket(_ id: Hash32) async throws -> Ticket?
     /// The input tensor of a revealed ticket (from its reveal transaction).
     func ticketInput(_ id: Hash32) async throws -> [UInt8]?
+    /// A sealed ticket's checkers and check phases (pools with checkers).
+    func sealedCheck(_ id: Hash32) async throws -> SealedCheck?
+    /// A sealed ticket's envelope while its check runs (ciphertext only its checkers can open).
+    func sealedInput(_ id: Hash32) async throws -> [UInt8]?
+    /// A registered checker of a pool.
+    func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord?
     /// A page of tickets in a status, after `cursor` (opaque, nil for the first page).
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?)
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
@@ -87,6 +93,9 @@ public struct LocalChainClient: ChainClient {
         guard let t = try reader().ticket(id), t.leaf != nil else { return nil }
         return try chain.revealedInput(t.revealTx)
     }
+    public func sealedCheck(_ id: Hash32) async throws -> SealedCheck? { try reader().sealedCheck(id) }
+    public func sealedInput(_ id: Hash32) async throws -> [UInt8]? { try reader().sealedInput(id) }
+    public func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord? { try reader().checker(pool: pool, key) }
     public func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
         let page = try reader().tickets(status: status, cursor: try cursor.map { try Hex.decode($0) }, limit: limit)
         return (page.items.map(\.0), page.nextCursor.map(\.hex))

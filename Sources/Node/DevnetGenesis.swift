@@ -8,6 +8,18 @@ public struct DevnetGenesisBuilder {
     public var validators = 1
     public var accounts = 8
     public var workers = 3
+    /// Funded checker accounts (`DevelopmentKeys.checker`); with any, the pool gets a checking section
+    /// (Specs/verification.md) and its tickets are checked by assigned checkers with sealed reveals.
+    public var checkers = 0
+    /// Checkers per ticket when `checkers > 0` (at most `checkers`).
+    public var checkersPerTicket: UInt32 = 3
+    /// Token prices are multiplied by this (a pool with checkers needs prices well above transaction fees, or a
+    /// check fee cannot pay for the two transactions of a check).
+    public var priceScale: UInt64 = 1
+    /// Each worker's genesis stake (the payable cap is a share of it).
+    public var workerStake: Amount = 10_000
+    /// The check fee of a pool with checkers.
+    public var checkFee: Amount = 20
     public var genesisTime: UInt64 = 1_793_491_200  // 2026-11-01T00:00:00Z
     public var slotSeconds: UInt64 = 10
     public var chainName = "sharechain-devnet"
@@ -52,6 +64,9 @@ public struct DevnetGenesisBuilder {
         balances += (0..<workers).map {
             GenesisDocument.Balance(address: addr(DevelopmentKeys.worker($0)), amount: 10_000_000, note: "dev worker \($0)")
         }
+        balances += (0..<checkers).map {
+            GenesisDocument.Balance(address: addr(DevelopmentKeys.checker($0)), amount: 10_000_000, note: "dev checker \($0)")
+        }
         balances.append(.init(address: addr(DevelopmentKeys.client), amount: 1_000_000_000, note: "dev client"))
         balances.append(.init(address: addr(DevelopmentKeys.verifier), amount: 100_000_000, note: "dev verifier"))
         balances += (0..<validators).map {
@@ -62,19 +77,25 @@ public struct DevnetGenesisBuilder {
                                       randaoCommitment: ValidatorRandao.chain(for: DevelopmentKeys.validator(i), length: randaoLength).commitment.hex,
                                       note: "dev validator \(i)")
         }
-        let ws = (0..<workers).map { GenesisDocument.Worker(address: addr(DevelopmentKeys.worker($0)), pool: 0, stake: 10_000) }
+        let ws = (0..<workers).map { GenesisDocument.Worker(address: addr(DevelopmentKeys.worker($0)), pool: 0, stake: workerStake) }
         let model = GenesisDocument.Model(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128, numLayers: 4,
                                           rmsNormEpsBits: "0x358637bd", ropeThetaBits: "0x461c4000", qkvBias: true)
         let pool = GenesisDocument.Pool(
             modelId: "sharechain-tiny", executorSpec: "canon-f32-v1", model: model,
             shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex),
                      GenesisDocument.Shard(layerStart: 2, layerEnd: 4, finalNorm: true, weightsFile: modelFileHint, weightsSHA256: weights.hex)],
-            priceInputToken: 1, priceOutputToken: 3, minWorkerStake: 1_000,
+            priceInputToken: Amount(priceScale), priceOutputToken: Amount(3 * priceScale), minWorkerStake: 1_000,
             windowBlocks: windowBlocks, commitGraceBlocks: commitGraceBlocks, challengeBlocks: challengeBlocks,
             spotCheckPpm: spotCheckPpm, maxTicketsPerCommitment: 8, ticketFee: 1,
             revealDeadlineBlocks: revealDeadlineBlocks, fraudRevealBlocks: fraudRevealBlocks, fraudSlashBps: 5_000,
             verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16, payableCapBps: 2_000,
-            minReplayProbabilityBps: 3_333)
+            minReplayProbabilityBps: 3_333,
+            // A fee above the replay-cost bound (priceOutputToken 3 × 16 tokens / 4 = 12); phases of three blocks.
+            checking: checkers == 0 ? nil : CheckingConfig(
+                checkersPerTicket: min(checkersPerTicket, UInt32(checkers)), checkerMinStake: 1_000, maxCheckers: 64,
+                checkerActivationBlocks: 2, checkFee: checkFee, answerCommitBlocks: 3, unblindBlocks: 3, answerRevealBlocks: 3,
+                disputeInputBlocks: 3, checkerAbsentSlashBps: 10, checkerBenchBlocks: slotsPerEpoch,
+                checkerFalseAlarmSlashBps: 1_000, checkerCollusionSlashBps: 5_000, checkerHonestStakeBps: 5_000))
         var ledger = LedgerParams()
         ledger.addressPrefix = hrp
         ledger.unbondingBlocks = unbondingBlocks

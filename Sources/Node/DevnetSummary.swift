@@ -76,6 +76,33 @@ public struct DevnetSummary: Sendable {
             if n > 0 { counts.append("\(s) \(n)") }
         }
         lines.append("tickets: \(counts.isEmpty ? "none open" : counts.joined(separator: ", "))")
+        // Checkers (pools with checkers): stake, balance (fees and bounties arrive there) and bench; and where the
+        // sealed tickets still on record stand.
+        if try await client.pool(pool)?.checking != nil {
+            var checkerLines = [String]()
+            for (key, label) in names.sorted(by: { $0.value < $1.value }) {
+                guard let staker = try await client.staker(.checker(pool: pool), key) else { continue }
+                let record = try await client.checker(pool: pool, key)
+                let benched = record.map { $0.benchedUntil > tip.height } ?? false
+                checkerLines.append("\(label) stake \(staker.stake), balance \(try await client.account(key).balance)"
+                                    + (record == nil ? " (unregistered)" : benched ? " (benched)" : ""))
+            }
+            if !checkerLines.isEmpty { lines.append("checkers: " + checkerLines.joined(separator: "; ")) }
+            var outcomes = [String: Int]()
+            for status in [TicketStatus.revealed, .fraudProven, .upheld] {
+                var cursor: String?
+                repeat {
+                    let page = try await client.tickets(status: status, cursor: cursor, limit: 100)
+                    for id in page.ids {
+                        if let c = try await client.sealedCheck(id) { outcomes["\(c.status)", default: 0] += 1 }
+                    }
+                    cursor = page.next
+                } while cursor != nil
+            }
+            if !outcomes.isEmpty {
+                lines.append("sealed checks: " + outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
+        }
         // Fraud cases and slashes.
         let cases = try await client.fraudCases()
         let proven = cases.filter { $0.status == .fraud || $0.status == .paid }

@@ -286,4 +286,5 @@ public enum DevelopmentKeys {
     public static func worker(_ i: Int) -> PrivateKey { key("worker \(i)") }
     public static let client = key("client")
     public static let verifier = key("verifier")
+    public static func checker(_ i: Int) -> PrivateKey { key("checker \(i)") }
 }

@@ -168,6 +168,23 @@ public struct RPCChainClient: ChainClient {
         return try Hex.decode(s)
     }
 
+    public func sealedCheck(_ id: Hash32) async throws -> SealedCheck? {
+        guard let c = try await ticketJSON(id)?["check"], c != .null else { return nil }
+        return try record(c, SealedCheck.self)
+    }
+
+    public func sealedInput(_ id: Hash32) async throws -> [UInt8]? {
+        guard let s = try await ticketJSON(id)?["sealedInput"]?.string else { return nil }
+        return try Hex.decode(s)
+    }
+
+    public func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord? {
+        for c in try await accountJSON(key)["checkers"]?.array ?? [] where (try? u64(c["pool"], "pool")) == UInt64(pool) {
+            return try record(c, CheckerRecord.self)
+        }
+        return nil
+    }
+
     public func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
         var p: JSONObject = ["status": .string(Self.name(status)), "limit": .int(UInt64(min(max(limit, 1), 100)))]
         if let cursor { p["cursor"] = .string(cursor) }

@@ -4,6 +4,7 @@ import Ledger
 import Logging
 import Metrics
 import Primitives
+import Sealing
 import ServiceLifecycle
 import Synchronization
 import Verifier
@@ -60,6 +61,9 @@ public struct WorkerStats: Sendable, Hashable {
     public var claimedOutputTokens: UInt64 = 0
     public var payouts = 0
     public var rejected = 0
+    /// Sealed tickets whose output this worker unblinded, and disputes it answered with the envelope's key.
+    public var unblinded = 0
+    public var keysPublished = 0
 }
 
 /// A staked worker serving one shard of a pool with the canonical executor on generated inputs: each
@@ -75,6 +79,19 @@ public final class WorkerSimulator: Service, Sendable {
         let inputs: [[UInt8]]
         let corrupted: Set<Int>
         var revealed: Set<UInt32> = []
+        /// Pools with checkers: each leaf's true output hash and blinding salt, by leaf index (the leaves hold
+        /// `H_blind(output ‖ salt)`).
+        var outputs: [Hash32] = []
+        var salts: [Hash32] = []
+    }
+
+    /// A sealed reveal's follow-up: the leaf to unblind and the envelope's ephemeral key for a dispute.
+    struct SealedReveal: Sendable {
+        let leaf: Int
+        let commitment: Hash32
+        let ephemeralPrivateKey: Hash32
+        var unblinded = false
+        var keyPublished = false
     }
 
     public let key: PrivateKey
@@ -166,6 +183,7 @@ public final class WorkerSimulator: Service, Sendable {
         let payer = config.adversary == .selfDeal ? key : (config.clientKey ?? key)
         var escrowId: Hash32?
         var allocated = false, allocationSent = false
+        var sealed: [Hash32: SealedReveal] = [:]
 
         var failures = 0
         while !Task.isCancelled {
@@ -260,8 +278,24 @@ public final class WorkerSimulator: Service, Sendable {
                         guard let i = batch.tree.leaf(containing: t.point) else { continue }
                         let (left, right) = batch.tree.neighbours(i)
                         do {
-                            try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
-                                                                input: batch.inputs[i]), from: key)
+                            if let check = try await client.sealedCheck(ticketId) {
+                                // Checkers assigned: the input goes sealed to them, in assignment order
+                                // (Specs/verification.md §4); the ephemeral key is kept for a dispute.
+                                let randomness = SealingRandomness.fresh()
+                                let envelope = try SealedEnvelope.seal(
+                                    plaintext: batch.inputs[i],
+                                    recipients: try check.slots.map { try CheckerPublicKey(bytes: $0.sealingKey.bytes) },
+                                    context: SealingContext(chainId: try await client.chainId(), ticketId: ticketId,
+                                                            inputHash: batch.tree.leaves[i].inputHash),
+                                    maxPlaintextCount: pool.maxInputTensorBytes, randomness: randomness)
+                                try await client.send(.revealSealedTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
+                                                                          envelope: envelope.encoded), from: key)
+                                sealed[ticketId] = SealedReveal(leaf: i, commitment: id,
+                                                                ephemeralPrivateKey: Hash32(bytes: randomness.ephemeralPrivateKey)!)
+                            } else {
+                                try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
+                                                                    input: batch.inputs[i]), from: key)
+                            }
                             batch.revealed.insert(sample)
                             bump { $0.reveals += 1 }
                             logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "leaf": "\(i)",
@@ -273,6 +307,34 @@ public final class WorkerSimulator: Service, Sendable {
                     batches[id] = batch
                     // Forget batches whose tickets are all long past their deadlines.
                     if window > batch.window + 3 { batches[id] = nil }
+                }
+
+                // Sealed tickets: unblind the output once the checkers' commit phase is over; answer a dispute with
+                // the envelope's ephemeral key (an honest worker wants the replay: it clears it).
+                if let checking = pool.checking {
+                    for (ticketId, var s) in sealed {
+                        guard let check = try await client.sealedCheck(ticketId) else { sealed[ticketId] = nil; continue }
+                        let next = tip.height + 1, opens = check.revealHeight + checking.answerCommitBlocks
+                        if !s.unblinded, check.status == .checking, next > opens, next <= opens + checking.unblindBlocks,
+                           let batch = batches[s.commitment], batch.salts.indices.contains(s.leaf) {
+                            do {
+                                try await client.send(.unblindOutput(ticketId: ticketId, outputHash: batch.outputs[s.leaf],
+                                                                     salt: batch.salts[s.leaf]), from: key)
+                                s.unblinded = true
+                                bump { $0.unblinded += 1 }
+                            } catch { logger.warning("unblinding rejected: \(error)") }
+                        }
+                        if !s.keyPublished, check.status == .disputed, next <= check.keyDeadline {
+                            do {
+                                try await client.send(.publishSealKey(ticketId: ticketId, ephemeralPrivateKey: s.ephemeralPrivateKey), from: key)
+                                s.keyPublished = true
+                                bump { $0.keysPublished += 1 }
+                                logger.notice("dispute: published the envelope key", metadata: ["ticket": "\(ticketId.hex.prefix(16))"])
+                            } catch { logger.warning("publishing the envelope key rejected: \(error)") }
+                        }
+                        // Done once the check has an outcome (or its window is long gone).
+                        if [.passed, .fraud, .upheld, .failed].contains(check.status) { sealed[ticketId] = nil } else { sealed[ticketId] = s }
+                    }
                 }
 
                 // Pull the payout of every settled window this worker worked in.
@@ -343,8 +405,23 @@ public final class WorkerSimulator: Service, Sendable {
         for p in passes { byKey[p.0.contentKey] = (p.1, p.2) }
         let inputs = tree.leaves.map { byKey[$0.contentKey]!.0 }
         let corrupted = Set(tree.leaves.indices.filter { byKey[tree.leaves[$0].contentKey]!.1 })
+        guard pool.checking != nil else {
+            return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
+                                                          root: tree.root.hash),
+                         window: window, tree: tree, inputs: inputs, corrupted: corrupted)
+        }
+        // Checkers answer before the worker unblinds, so the leaves commit to their outputs blinded with a
+        // random salt each (the tree order is by content key, which the output does not enter).
+        var salts = [Hash32](), blinded = tree.leaves
+        for i in blinded.indices {
+            let salt = Hash32(bytes: SealingRandomness.fresh().contentSecret)!
+            salts.append(salt)
+            blinded[i].outputHash = blindedOutputHash(tree.leaves[i].outputHash, salt: salt)
+        }
+        let sealedTree = try SumTree.build(blinded, maxTokensPerPass: pool.maxTokensPerPass)
         return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
-                                                      root: tree.root.hash),
-                     window: window, tree: tree, inputs: inputs, corrupted: corrupted)
+                                                      root: sealedTree.root.hash),
+                     window: window, tree: sealedTree, inputs: inputs, corrupted: corrupted,
+                     outputs: tree.leaves.map(\.outputHash), salts: salts)
     }
 }

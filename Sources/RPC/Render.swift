@@ -424,6 +424,35 @@ public struct Render: Sendable {
         ]
     }
 
+    static func checkStatusName(_ s: CheckStatus) -> String {
+        switch s {
+        case .assigned: return "assigned"
+        case .checking: return "checking"
+        case .passed: return "passed"
+        case .disputed: return "disputed"
+        case .replaying: return "replaying"
+        case .fraud: return "fraud"
+        case .upheld: return "upheld"
+        case .failed: return "failed"
+        }
+    }
+
+    /// A sealed ticket's check: its checkers in assignment order with their answers, and where it stands.
+    func sealedCheck(_ c: SealedCheck) -> JSON {
+        .object([
+            "status": .string(Render.checkStatusName(c.status)),
+            "checkers": .array(c.slots.map { s in
+                .object(["checker": address(s.checker), "sealingKey": hash(s.sealingKey), "committed": .bool(s.commitment != .zero),
+                         "answer": s.answer.map(hash) ?? .null,
+                         "matches": s.answer.flatMap { a in c.unblinded.map { .bool(a == $0) } } ?? .null])
+            }),
+            "revealHeight": c.revealHeight == 0 ? .null : .int(c.revealHeight),
+            "unblindedOutputHash": c.unblinded.map(hash) ?? .null,
+            "keyDeadline": c.keyDeadline == 0 ? .null : .int(c.keyDeadline),
+            "encoded": .hex(c.canonicalEncoding),
+        ])
+    }
+
     func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
         .object([
             "commitmentId": hash(id), "worker": address(c.worker), "pool": .int(UInt64(c.pool)), "window": .int(c.window),

@@ -28,6 +28,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Fraction of the cheating worker's outputs that are corrupted.") var cheat: Double = 0.5
     @Option(help: "Extra adversarial workers, comma-separated: fabricate, withhold, duplicate, inflate, self-deal (each bonds from a dev account).")
     var adversary: String = ""
+    @Option(help: "Checker processes (needs --fast): the pool gets assigned, paid checkers and sealed reveals (Specs/verification.md).")
+    var checkers = 0
     @Option(help: "Print the summary every this many blocks.") var summaryEvery: UInt64 = 3
     @Option(help: "Transfers per second submitted to the first validator.") var load: Double = 1
     @Flag(help: "1-second slots and short windows (a fresh genesis).") var fast = false
@@ -39,6 +41,8 @@ struct DemoCommand: AsyncParsableCommand {
     func validate() throws {
         guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
         guard adversaries.isEmpty || fast else { throw ValidationError("--adversary needs --fast (a fresh genesis bonds the extra workers)") }
+        guard checkers == 0 || fast else { throw ValidationError("--checkers needs --fast (a fresh genesis with a checking section)") }
+        guard (0...8).contains(checkers) else { throw ValidationError("--checkers: 0...8") }
         guard adversaries.count <= 4 else { throw ValidationError("--adversary: at most 4 extra workers") }
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
         for a in adversaries where WorkerAdversary(rawValue: a) == nil {
@@ -70,6 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
                 b.genesisTime = UInt64(Date().timeIntervalSince1970)
                 b.chainName = "sharechain-demo"
                 b.workers = 3 + adversaries.count
+                b.checkers = checkers
                 if fast {
                     b.slotSeconds = 1
                     b.windowBlocks = 6
@@ -81,6 +86,14 @@ struct DemoCommand: AsyncParsableCommand {
                     b.beaconMaxDelay = 4
                     b.spotCheckPpm = 300_000
                     b.slotsPerEpoch = 600
+                }
+                if checkers > 0 {
+                    // Prices well above transaction fees, so a check fee pays for a check's two transactions; a stake
+                    // whose payable cap covers a window's pay at those prices.
+                    b.priceScale = 100
+                    b.checkFee = 1_500
+                    b.workerStake = 1_000_000
+                    b.spotCheckPpm = 100_000
                 }
                 try b.json().write(to: URL(fileURLWithPath: genesisPath))
             }
@@ -132,7 +145,7 @@ struct DemoCommand: AsyncParsableCommand {
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
                                 "--client-key", try writeKey("client-\(i)", client), "--weights-dir", weights,
-                                "--passes", "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
+                                "--passes", checkers > 0 ? "30" : "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"
         for i in 0..<validators { names[DevelopmentKeys.validator(i).publicKey] = "validator-\(i)" }
@@ -141,10 +154,19 @@ struct DemoCommand: AsyncParsableCommand {
                                 "--state-file", path("verifier/checked.txt"), "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2",
                                 "--metrics-addr", "127.0.0.1:\(basePort + 210)"])
 
+        for i in 0..<checkers {
+            let name = "checker-\(i)"
+            names[DevelopmentKeys.checker(i).publicKey] = name
+            try member(name, ["checker", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
+                              "--key", try writeKey(name, DevelopmentKeys.checker(i)), "--pool", "0", "--bond", "5000",
+                              "--weights-dir", weights, "--log-format", logFormat.rawValue, "--poll", "0.5",
+                              "--metrics-addr", "127.0.0.1:\(basePort + 220 + i)"])
+        }
+
         printLine("""
             sharechain demo: chain \(genesis.chainName) \(genesis.chainId)
               \(validators) validator(s) (RPC http://127.0.0.1:\(rpc[0])), workers worker-0 and worker-1 (honest), \
-            cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, and a verifier
+            cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, a verifier\(checkers > 0 ? ", and \(checkers) checkers (sealed reveals)" : "")
               logs and data in \(base); Ctrl-C stops everything
             """)
         let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names)

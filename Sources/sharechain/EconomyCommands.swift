@@ -214,3 +214,49 @@ struct VerifierCommand: AsyncParsableCommand {
 enum ReplayOutputFormat: String, CaseIterable, ExpressibleByArgument {
     case text, json
 }
+
+/// `sharechain checker`: an assigned, paid checker of a pool with checkers (Specs/verification.md).
+struct CheckerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checker",
+        abstract: "Check the sealed spot-check tickets assigned to this key: open, replay, commit, reveal; paid per check.",
+        discussion: """
+            In a pool whose genesis has a checking section, every sampled ticket is assigned k checkers by the beacon. \
+            The worker seals the pass's input to them (nobody else can read it); each checker opens its slot, replays \
+            the pass with the canonical executor on the pool's pinned weights, commits to the output hash it computed \
+            before the worker unblinds its own, and reveals it afterwards. Matching answers earn the pool's checkFee at \
+            the worker's payout; a mismatch opens a dispute that the validators settle by replaying the input; a \
+            missed answer costs a small slash and a bench.
+
+            The X25519 sealing key is derived from the key file (one file serves both). With --bond, a key that is \
+            not yet a registered checker bonds (at least the pool's checkerMinStake) and registers first.
+
+            Example: sharechain checker --rpc http://127.0.0.1:8645 --key checker-0.key --pool 0 --bond 5000
+            """)
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Pool id.") var pool: UInt32 = 0
+    @Option(help: "Bond this much as a checker and register, when the key is not yet registered.") var bond: UInt64?
+    @Option(help: "Seconds between looks at the chain.") var poll: Double = 1
+
+    func validate() throws {
+        guard poll > 0 else { throw ValidationError("--poll must be positive") }
+    }
+
+    func run() async throws {
+        let logger = client.bootstrap()
+        let (key, _) = try client.loadKey(client.key, logger: logger)
+        var config = CheckerConfig()
+        config.pool = pool
+        config.bond = bond.map { Amount($0) }
+        config.pollInterval = .milliseconds(Int64(poll * 1000))
+        let checker = CheckerService(key: key, client: try RPCChainClient(url: client.rpc),
+                                     weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
+        logger.info("checker started", metadata: ["key": "\(key.publicKey.hex.prefix(16))", "pool": "\(pool)",
+                                                   "sealingKey": "\(checker.sealing.publicKey.bytes.hex.prefix(16))"])
+        let group = ServiceGroup(configuration: .init(services: ([checker] + (try client.services(logger: logger))).map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("checker stopped", metadata: ["stats": "\(checker.stats)"])
+    }
+}

@@ -9,6 +9,6 @@ struct Sharechain: AsyncParsableCommand {
             Blocks every 10 s record compute shares (verified inference work by staked workers) and \
             fraud proofs; payouts are computed by consensus with exact integer arithmetic.
             """,
-        subcommands: [NodeCommand.self, DevnetCommand.self, DemoCommand.self, WorkerSimCommand.self, VerifierCommand.self, SimCommand.self, Keys.self, GenesisCommand.self, TxCommand.self, QueryCommand.self, IndexerCommand.self, ExplorerCommand.self]
+        subcommands: [NodeCommand.self, DevnetCommand.self, DemoCommand.self, WorkerSimCommand.self, VerifierCommand.self, CheckerCommand.self, SimCommand.self, Keys.self, GenesisCommand.self, TxCommand.self, QueryCommand.self, IndexerCommand.self, ExplorerCommand.self]
     )
 }

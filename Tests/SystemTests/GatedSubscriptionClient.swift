@@ -34,6 +34,9 @@ final class GatedSubscriptionClient: ChainClient {
     func submit(_ tx: SignedTransaction) async throws -> Hash32 { try await base.submit(tx) }
     func minimumFee(size: Int) async throws -> Amount { try await base.minimumFee(size: size) }
     func pool(_ id: UInt32) async throws -> PoolConfig? { try await base.pool(id) }
+    func sealedCheck(_ id: Hash32) async throws -> SealedCheck? { try await base.sealedCheck(id) }
+    func sealedInput(_ id: Hash32) async throws -> [UInt8]? { try await base.sealedInput(id) }
+    func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord? { try await base.checker(pool: pool, key) }
     func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { try await base.staker(role, key) }
     func escrow(_ id: Hash32) async throws -> Escrow? { try await base.escrow(id) }
     func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try await base.window(pool, w) }

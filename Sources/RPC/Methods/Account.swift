@@ -21,18 +21,30 @@ extension RPCNode {
                 stakes.append(.object(o))
             }
             // Unbonding can outlive the stake (a full unbond removes the staker record).
-            for role in [StakeRole.validator] + (try reader.pools().map { StakeRole.worker(pool: $0.id) }) where try reader.staker(role, key) == nil {
+            let pools = try reader.pools()
+            let roles = [StakeRole.validator] + pools.map { StakeRole.worker(pool: $0.id) }
+                + pools.filter { $0.checking != nil }.map { StakeRole.checker(pool: $0.id) }
+            for role in roles where try reader.staker(role, key) == nil {
                 let u = try reader.unbondings(role, key)
                 if !u.isEmpty {
                     stakes.append(.object(["role": r.role(role), "stake": "0", "status": "unbonded", "jailedUntil": .null,
                                            "randaoCommitment": .null, "since": .null, "unbonding": .array(u.map { r.unbonding($0.id, $0.entry) })]))
                 }
             }
+            // Checker registrations (pools with checkers): the sealing key reveals are sealed to, and the bench.
+            var checkers = [JSON]()
+            for pool in pools where pool.checking != nil {
+                guard let c = try reader.checker(pool: pool.id, key) else { continue }
+                checkers.append(.object(["pool": .int(UInt64(pool.id)), "sealingKey": r.hash(c.sealingKey),
+                                         "registeredHeight": .int(c.registeredHeight),
+                                         "benchedUntil": c.benchedUntil == 0 ? .null : .int(c.benchedUntil),
+                                         "encoded": .hex(c.canonicalEncoding)]))
+            }
             // The mempool's view (its queue past the account nonce); read from the chain actor, not the snapshot.
             let pendingNonce = max(account.nonce, (try? await self.chain.nextNonce(for: key)) ?? account.nonce)
             return .object(["address": r.address(key), "publicKey": .string("0x" + key.hex), "balance": r.amount(account.balance),
                             "nonce": .int(account.nonce), "pendingNonce": .int(pendingNonce), "stakes": .array(stakes),
-                            "height": .int(height)])
+                            "checkers": .array(checkers), "height": .int(height)])
         }
         m.add("account_getTransactions", [ParamSpec("address"), .optional("limit"), .optional("cursor"), .optional("order")]) { p, _ in
             let key = try p.required("address", p.address)

@@ -24,6 +24,10 @@ extension RPCNode {
             }
             o["commitment"] = try reader.commitment(t.commitmentId).map { r.commitment(t.commitmentId, $0) } ?? .null
             o["fraudCase"] = try reader.fraudCase(id).map(r.fraudCase) ?? .null
+            // Pools with checkers: the assignment, the answers and the outcome; while the check runs, the envelope
+            // (ciphertext only its checkers can open).
+            o["check"] = try reader.sealedCheck(id).map(r.sealedCheck) ?? .null
+            o["sealedInput"] = try reader.sealedInput(id).map { .hex($0) } ?? .null
             return .object(o)
         }
         m.add("commitment_get", [ParamSpec("commitmentId"), .optional("block")]) { p, _ in

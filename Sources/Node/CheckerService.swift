@@ -1,0 +1,244 @@
+import Foundation
+import Ledger
+import Logging
+import Metrics
+import Primitives
+import Sealing
+import ServiceLifecycle
+import Synchronization
+import Verifier
+
+/// Counters a checker reports (logs, metrics, tests).
+public struct CheckerStats: Sendable, Hashable {
+    /// Sealed tickets this checker was assigned and saw revealed.
+    public var assigned = 0
+    public var replays = 0
+    /// Answers that were the bad-input sentinel (the slot did not open, or its plaintext is not the input).
+    public var badInputs = 0
+    public var commits = 0
+    public var reveals = 0
+    public var errors = 0
+}
+
+/// Settings of the checker service.
+public struct CheckerConfig: Sendable {
+    public var pool: UInt32 = 0
+    /// How often the service looks at the chain.
+    public var pollInterval: Duration = .seconds(1)
+    /// When set and the key is not yet a registered checker of the pool: bond this much as a checker (if needed)
+    /// and register the sealing key.
+    public var bond: Amount?
+    public init() {}
+}
+
+/// An assigned, paid checker (Specs/verification.md): registers an X25519 sealing key, and for every sealed ticket
+/// it is assigned opens its slot of the envelope, replays the pass with the canonical executor on the pool's pinned
+/// weights, commits to the output hash it computed before the worker unblinds, and reveals it in the reveal phase.
+/// Its fee is paid at the worker's payout.
+///
+/// The sealing key and every answer's nonce derive from the checker's own secret key, so a restart can still
+/// reveal what it committed (it replays the pass again; the executor is deterministic).
+public final class CheckerService: Service, Sendable {
+    public let key: PrivateKey
+    public let sealing: CheckerKeyPair
+    let client: any ChainClient
+    let weights: WeightsIndex
+    let replayer: ShardReplayer
+    let config: CheckerConfig
+    let logger: Logger
+    private let statsStorage = CountedStats(CheckerStats(), counters: [
+        ("sharechain_checker_assigned_total", \.assigned),
+        ("sharechain_checker_replays_total", \.replays),
+        ("sharechain_checker_bad_inputs_total", \.badInputs),
+        ("sharechain_checker_commits_total", \.commits),
+        ("sharechain_checker_reveals_total", \.reveals),
+        ("sharechain_checker_errors_total", \.errors),
+    ])
+
+    public var stats: CheckerStats { statsStorage.current }
+
+    public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: CheckerConfig = CheckerConfig(),
+                replayer: ShardReplayer = ShardReplayer(cacheBytes: 256 << 20, limits: ReplayLimits(maxTokens: Int(UInt32.max))),
+                logger: Logger) {
+        self.key = key
+        self.sealing = CheckerService.sealingKeyPair(for: key)
+        self.client = client
+        self.weights = weights
+        self.config = config
+        self.replayer = replayer
+        self.logger = logger
+    }
+
+    /// The X25519 key pair a checker seals to, derived from its signing key: `H_sealing-key(secret)`. One key file
+    /// serves both, and nothing else can derive it.
+    public static func sealingKeyPair(for key: PrivateKey) -> CheckerKeyPair {
+        // Any 32 bytes are an X25519 private key (clamped inside), so this cannot fail.
+        try! CheckerKeyPair(privateKey: TaggedHash("sharechain/sealing-key").hash(key.secretBytes).bytes)
+    }
+
+    /// The answer nonce of a ticket: secret (from the signing key) and recomputable after a restart.
+    func nonce(_ ticket: Hash32) -> Hash32 { TaggedHash("sharechain/check-nonce").hash(key.secretBytes + ticket.bytes) }
+
+    private func bump(_ f: (inout CheckerStats) -> Void) { statsStorage.update(f) }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            do { try await self.loop() } catch is CancellationError {} catch {
+                self.logger.error("checker stopped: \(error)")
+            }
+        }
+    }
+
+    /// Bonds and registers when asked to, then waits until the registration is on chain.
+    func register(pool: PoolConfig, checking: CheckingConfig) async throws {
+        let role = StakeRole.checker(pool: pool.id)
+        let sealingKey = Hash32(bytes: sealing.publicKey.bytes)!
+        var sent = false
+        while !Task.isCancelled {
+            if let record = try await client.checker(pool: pool.id, key.publicKey) {
+                guard record.sealingKey == sealingKey else {
+                    throw NodeStartupError("\(key.publicKey.hex) is registered with another sealing key \(record.sealingKey.hex)")
+                }
+                logger.info("checker registered", metadata: ["pool": "\(pool.id)", "sealingKey": "\(sealingKey.hex.prefix(16))",
+                                                             "since": "\(record.registeredHeight)"])
+                return
+            }
+            guard let bond = config.bond else {
+                throw NodeStartupError("\(key.publicKey.hex) is not a registered checker of pool \(pool.id): pass --bond to bond and register")
+            }
+            if !sent {
+                let staked = try await client.staker(role, key.publicKey)?.stake ?? .zero
+                if staked < checking.checkerMinStake {
+                    try await client.send(.bond(role: role, amount: max(bond, Amount(checking.checkerMinStake.units - staked.units)),
+                                                randaoCommitment: nil), from: key)
+                }
+                try await client.send(.registerChecker(pool: pool.id, sealingKey: sealingKey), from: key)
+                sent = true
+                logger.notice("bonded and registered as a checker", metadata: ["pool": "\(pool.id)"])
+            }
+            try await Task.sleep(for: config.pollInterval)
+        }
+    }
+
+    func loop() async throws {
+        var setup: (PoolConfig, CheckingConfig)?
+        var warned = false
+        while setup == nil {
+            do {
+                guard let pool = try await client.pool(config.pool) else { throw NodeStartupError("pool \(config.pool) does not exist") }
+                guard let checking = pool.checking else { throw NodeStartupError("pool \(config.pool) has no checkers (its genesis has no checking section)") }
+                setup = (pool, checking)
+            } catch let e as NodeStartupError { throw e } catch is CancellationError { return } catch {
+                if !warned { logger.warning("waiting for the node: \(error)"); warned = true }
+                try await Task.sleep(for: config.pollInterval)
+            }
+        }
+        guard let (pool, checking) = setup else { return }
+        try await register(pool: pool, checking: checking)
+        let chainId = try await client.chainId()
+        // Tickets whose check this checker is done with (answered, or not its own, or over).
+        var done = Set<Hash32>()
+        // Transactions sent and not yet seen on chain, by ticket: the height they were sent at (re-sent only when
+        // a few blocks pass without them, so a slow block does not cost a duplicate fee).
+        var sent = [Hash32: UInt64]()
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let tip = try await client.tip()
+                var cursor: String?
+                repeat {
+                    let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
+                    for id in page.ids where !done.contains(id) {
+                        if let at = sent[id], tip.height < at + 3 { continue }
+                        switch try await step(id, tip: tip.height, pool: pool, checking: checking, chainId: chainId) {
+                        case .done: done.insert(id); sent[id] = nil
+                        case .sent: sent[id] = tip.height
+                        case .waiting: sent[id] = nil
+                        }
+                    }
+                    cursor = page.next
+                } while cursor != nil
+                failures = 0
+            } catch is CancellationError {
+                return
+            } catch {
+                failures += 1
+                bump { $0.errors += 1 }
+                if failures == 1 || failures % 30 == 0 { logger.warning("checker round failed (\(failures)): \(error)") }
+            }
+            try await Task.sleep(for: config.pollInterval)
+        }
+    }
+
+    /// What one look at a ticket did.
+    enum StepResult { case done, sent, waiting }
+
+    /// One look at a revealed ticket: commit in the commit phase, reveal in the reveal phase.
+    func step(_ id: Hash32, tip: UInt64, pool: PoolConfig, checking: CheckingConfig, chainId: Hash32) async throws -> StepResult {
+        guard let check = try await client.sealedCheck(id) else { return .done }
+        guard let slot = check.slots.first(where: { $0.checker == key.publicKey }) else { return .done }
+        guard check.status == .checking else { return .done }
+        let next = tip + 1, commitEnd = check.revealHeight + checking.answerCommitBlocks
+        if slot.commitment == .zero {
+            guard next <= commitEnd else { return .done }  // too late: the slot is lost
+            bump { $0.assigned += 1 }
+            let answer = try await answer(id, check: check, pool: pool, chainId: chainId)
+            let commitment = checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id))
+            try await client.send(.checkCommit(ticketId: id, commitment: commitment), from: key)
+            bump { $0.commits += 1 }
+            logger.info("committed an answer", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
+            return .sent
+        }
+        guard slot.answer == nil else { return .done }
+        guard next > commitEnd else { return .waiting }
+        guard next <= check.revealHeight + checking.resolutionDelay else { return .done }
+        let answer = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
+        guard checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id)) == slot.commitment else {
+            logger.error("my replay no longer matches my commitment; not revealing", metadata: ["ticket": "\(id.hex.prefix(16))"])
+            return .done
+        }
+        try await client.send(.checkReveal(ticketId: id, answer: answer, nonce: nonce(id)), from: key)
+        bump { $0.reveals += 1 }
+        logger.info("revealed an answer", metadata: ["ticket": "\(id.hex.prefix(16))"])
+        return .sent
+    }
+
+    /// Opens this checker's slot and replays the pass: the output hash it computed, or the bad-input sentinel when
+    /// the slot does not open, the plaintext is not the input, or the input is not a valid input of the shard.
+    func answer(_ id: Hash32, check: SealedCheck, pool: PoolConfig, chainId: Hash32, quiet: Bool = false) async throws -> Hash32 {
+        guard let ticket = try await client.ticket(id), let leaf = ticket.leaf,
+              let bytes = try await client.sealedInput(id) else { throw CheckerError.ticketUnavailable(id) }
+        if !quiet { bump { $0.replays += 1 } }
+        let input: [UInt8]
+        do {
+            let envelope = try SealedEnvelope(decoding: bytes, maxPlaintextCount: pool.maxInputTensorBytes)
+            input = try envelope.open(keyPair: sealing, context: SealingContext(chainId: chainId, ticketId: id, inputHash: leaf.inputHash))
+        } catch {
+            logger.warning("my slot does not open: answering bad input", metadata: ["ticket": "\(id.hex.prefix(16))", "error": "\(error)"])
+            if !quiet { bump { $0.badInputs += 1 } }
+            return badInputAnswer
+        }
+        guard Tags.tensor.hash(input) == leaf.inputHash else {
+            if !quiet { bump { $0.badInputs += 1 } }
+            return badInputAnswer
+        }
+        // The leaf holds the output blinded, so the replay reports the canonical hash as a "mismatch".
+        switch try TicketReplay.check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
+        case .mismatch(let h): return h
+        case .match: return leaf.outputHash
+        case .invalidInput, .invalidOutput:
+            if !quiet { bump { $0.badInputs += 1 } }
+            return badInputAnswer
+        }
+    }
+}
+
+/// Why a checker could not answer a ticket this round (retried).
+public enum CheckerError: Error, CustomStringConvertible, Sendable {
+    case ticketUnavailable(Hash32)
+    public var description: String {
+        switch self {
+        case .ticketUnavailable(let id): "ticket \(id.hex) or its envelope is not available on the node"
+        }
+    }
+}
