@@ -11,7 +11,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure performance (run a release build).",
         subcommands: [BenchPrimitives.self, BenchLedger.self, BenchStorage.self, BenchStateTree.self, BenchExecutor.self, BenchImport.self,
                       BenchSync.self, BenchStateSync.self, BenchFinality.self, BenchPruning.self, BenchAll.self, BenchRPCServer.self, BenchIndexer.self, BenchChainGenerator.self,
-                      BenchSealing.self]
+                      BenchSealing.self, BenchSealedReveal.self]
     )
 }
 
