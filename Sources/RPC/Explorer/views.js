@@ -480,9 +480,26 @@ export async function ticket(ctx) {
   const links = [a(`#/window/${t.pool}/${t.window}`, `window ${t.window} of pool ${t.pool}`)];
   if (t.fraudCase) links.push(' · ', a(`#/proof/${t.ticketId}`, 'fraud case'));
   return page(`Ticket ${short(t.ticketId)}`, h('p', { class: 'nav' }, links),
-    section(`Ticket (${t.status})`, kv(t, { skip: ['encoded', 'input', 'commitment', 'fraudCase', 'leaf'], tip: ctx.tip })),
+    section(`Ticket (${t.status})`, kv(t, { skip: ['encoded', 'input', 'commitment', 'fraudCase', 'leaf', 'check', 'sealedInput'], tip: ctx.tip })),
     section('Revealed leaf', t.leaf ? kv(t.leaf) : note('Not revealed.')),
+    t.check ? checkSection(t.check, t.sealedInput, ctx) : null,
     t.fraudCase ? section('Fraud case', kv(t.fraudCase, { skip: ['encoded'], tip: ctx.tip })) : null);
+}
+
+/** A sealed ticket's checkers (pools with checkers): who was assigned, who answered what, and the outcome. */
+function checkSection(check, sealedInput, ctx) {
+  const summary = kv({
+    status: check.status, revealHeight: check.revealHeight, unblindedOutputHash: check.unblindedOutputHash,
+    keyDeadline: check.keyDeadline,
+    sealedInput: sealedInput ? `${(sealedInput.length - 2) / 2} bytes of ciphertext for the checkers` : 'not kept (check over)',
+  }, { tip: ctx.tip });
+  const answers = table([
+    ['checker', (c) => value('checker', c.checker)],
+    ['committed', (c) => (c.committed ? 'yes' : 'no')],
+    ['answer', (c) => (c.answer === null ? '—' : value('answer', c.answer))],
+    ['matches output', (c) => (c.matches === null ? '—' : (c.matches ? 'yes' : 'no'))],
+  ], check.checkers, { id: 'ticket-checkers' });
+  return section(`Checkers (${check.status})`, summary, answers);
 }
 
 export async function proofs(ctx) {
