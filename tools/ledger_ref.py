@@ -4,7 +4,10 @@
 Sources: Specs/state-machine.md (state layout, transactions, block processing, event tags and failure codes),
 Specs/economics.md (windows, vouchers, sum trees, sampling, fraud, settlement, payouts), Specs/encoding.md
 (canonical codec, tagged hashes, BIP-340), Specs/genesis.md and Specs/consensus.md (RANDAO, liveness,
-snapshot, the finality gadget of §8). Plain Python 3 and hashlib: it shares no code with the Swift ledger (Sources/Ledger), and its
+snapshot, the finality gadget of §8), with the protocol-4 checkers of state-machine.md §4.2 (verification.md).
+Plain Python 3 and hashlib (sealed envelopes are decoded here too; only the registry's low-order key probe and
+publishSealKey's opening need X25519 and ChaCha20-Poly1305, imported lazily from the `cryptography` package and
+tools/sealing_ref.py): it shares no code with the Swift ledger (Sources/Ledger), and its
 BIP-340 Schnorr signatures are written here from the BIP (deterministic signing with aux_rand = 32 zero bytes,
 the convention of the Swift test harness).
 
@@ -462,6 +465,10 @@ W_OPEN, W_AWAITING, W_SETTLED = 0, 1, 2       # window status
 T_AWAITING, T_REVEALED, T_WITHHELD, T_FRAUD, T_UPHELD, T_VOIDED, T_REUSED = range(7)
 C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
 OFF_FRAUD, OFF_WITHHELD, OFF_EQUIVOCATION, OFF_REUSED, OFF_MISSED_SLOT, OFF_FINALITY_VOTE = range(6)
+OFF_CHECKER_ABSENT, OFF_FALSE_ALARM, OFF_COLLUSION, OFF_FAILED_SEALED_CHECK = range(6, 10)
+# sealed check status (state-machine.md §1 key 35) and failure reasons (event 45)
+CK_ASSIGNED, CK_CHECKING, CK_PASSED, CK_DISPUTED, CK_REPLAYING, CK_FRAUD, CK_UPHELD, CK_FAILED = range(8)
+R_NOT_UNBLINDED, R_KEY_WITHHELD, R_BAD_ENVELOPE = range(3)
 
 
 # ---- pools (state-machine.md §6) ---------------------------------------------------------------------------
@@ -480,8 +487,84 @@ def dec_pool(b):
     p["minWorkerStake"] = r.u64()
     for n, t in POOL_TAIL:
         p[n] = r.u64() if t == "u64" else r.u32()
+    p["checking"] = None if r.pos == len(r.b) else dec_from(CHECKING, r)
     r.finish()
     return p
+
+
+# CheckingConfig (state-machine.md §6, verification.md §1): the optional trailing section of a pool.
+CHECKING = [("checkersPerTicket", "u32"), ("checkerMinStake", "u64"), ("maxCheckers", "u32"),
+            ("checkerActivationBlocks", "u64"), ("checkFee", "u64"), ("answerCommitBlocks", "u64"),
+            ("unblindBlocks", "u64"), ("answerRevealBlocks", "u64"), ("disputeInputBlocks", "u64"),
+            ("checkerAbsentSlashBps", "u32"), ("checkerBenchBlocks", "u64"), ("checkerFalseAlarmSlashBps", "u32"),
+            ("checkerCollusionSlashBps", "u32"), ("checkerHonestStakeBps", "u32")]
+
+
+def default_checking(**over):
+    """verification.md §1 defaults (CheckingConfig's)."""
+    c = {"checkersPerTicket": 3, "checkerMinStake": 1000, "maxCheckers": 1024, "checkerActivationBlocks": 360,
+         "checkFee": 50, "answerCommitBlocks": 6, "unblindBlocks": 3, "answerRevealBlocks": 3, "disputeInputBlocks": 4,
+         "checkerAbsentSlashBps": 10, "checkerBenchBlocks": 360, "checkerFalseAlarmSlashBps": 1000,
+         "checkerCollusionSlashBps": 5000, "checkerHonestStakeBps": 5000}
+    c.update(over)
+    return c
+
+
+def check_blocks(p):
+    """A + U + V + P, 0 without checkers (state-machine.md §6)."""
+    c = p.get("checking")
+    return 0 if c is None else (c["answerCommitBlocks"] + c["unblindBlocks"] + c["answerRevealBlocks"]
+                                + c["disputeInputBlocks"])
+
+
+def resolution_delay(c):
+    return c["answerCommitBlocks"] + c["unblindBlocks"] + c["answerRevealBlocks"]
+
+
+def checkers_v_min_bps(c):
+    """economics.md §6 (protocol 4): q1 = 10000 − h, q_{j+1} = ⌈q_j (10000 − h) / 10000⌉, v_min = 10000 − q_k."""
+    d = 10000 - min(c["checkerHonestStakeBps"], 10000)
+    q = d
+    for _ in range(1, c["checkersPerTicket"]):
+        q = (q * d + 9999) // 10000
+    return 10000 - q
+
+
+def genesis_pool_errors(p, params):
+    """The genesis checks of economics.md §6 that involve a pool's checking section (and the κ and horizon checks
+    it changes); a list of problems (empty: accepted)."""
+    errs = []
+    v = p["minReplayProbabilityBps"]
+    c = p.get("checking")
+    if c is not None:
+        if not 1 <= c["checkersPerTicket"] <= 16:
+            errs.append("checkersPerTicket")
+        for n in ("answerCommitBlocks", "unblindBlocks", "answerRevealBlocks", "disputeInputBlocks"):
+            if c[n] < 3:
+                errs.append(n)
+        for n in ("checkerAbsentSlashBps", "checkerFalseAlarmSlashBps", "checkerCollusionSlashBps"):
+            if c[n] > 10000:
+                errs.append(n)
+        if c["checkerAbsentSlashBps"] == 0:
+            errs.append("checkerAbsentSlashBps")
+        if not 1 <= c["checkerHonestStakeBps"] <= 9999:
+            errs.append("checkerHonestStakeBps")
+        if c["checkerMinStake"] == 0:
+            errs.append("checkerMinStake")
+        if c["maxCheckers"] < c["checkersPerTicket"]:
+            errs.append("maxCheckers")
+        cost = max([s["priceOutputToken"] for s in p["shards"]] or [0]) * p["maxTokensPerPass"]
+        if cost > M64 or c["checkFee"] < cost // 4:
+            errs.append("checkFee")
+        v = checkers_v_min_bps(c) if not errs else v
+    if v >= 10000 or p["payableCapBps"] > p["fraudSlashBps"] * v // (10000 - v):
+        errs.append("payableCapBps")
+    D = selection_bound(params)
+    horizon = (p["windowBlocks"] + p["commitGraceBlocks"] + D + p["revealDeadlineBlocks"] + check_blocks(p)
+               + p["challengeBlocks"] + p["fraudRevealBlocks"])
+    if params["unbondingBlocks"] < 2 * horizon:
+        errs.append("unbondingBlocks")
+    return errs
 
 
 POOL_TAIL = [("windowBlocks", "u64"), ("commitGraceBlocks", "u64"), ("challengeBlocks", "u64"), ("spotCheckPpm", "u32"),
@@ -504,6 +587,8 @@ def enc_pool(p):
     out += u64(p["minWorkerStake"])
     for n, t in POOL_TAIL:
         out += u64(p[n]) if t == "u64" else u32(p[n])
+    if p.get("checking") is not None:
+        out += enc(CHECKING, p["checking"])
     return out
 
 
@@ -512,7 +597,7 @@ def window_of(p, h): return 0 if h == 0 else (h - 1) // p["windowBlocks"]
 def start_height(p, w): return w * p["windowBlocks"] + 1
 def close_height(p, w): return (w + 1) * p["windowBlocks"]
 def commit_deadline(p, w): return close_height(p, w) + p["commitGraceBlocks"]
-def challenge_end(p, w, D): return commit_deadline(p, w) + D + p["revealDeadlineBlocks"] + p["challengeBlocks"]
+def challenge_end(p, w, D): return commit_deadline(p, w) + D + p["revealDeadlineBlocks"] + check_blocks(p) + p["challengeBlocks"]
 def settle_height(p, w, D): return challenge_end(p, w, D) + p["fraudRevealBlocks"]
 def max_input_bytes(p): return 22 + p["maxTokensPerPass"] * p["model"]["hiddenSize"] * 4
 
@@ -629,6 +714,29 @@ FAILURES = {
     62: ("tooManyVotes", "more finality votes than one transaction may carry"),
     63: ("invalidVoteSignature", "a finality vote is not signed by its validator"),
     64: ("tooManyCommitmentsInBlock", "the block already holds maxCommitmentsPerBlock share commitments"),
+    65: ("poolHasNoCheckers", "the pool has no checkers (checkersPerTicket is 0)"),
+    66: ("checkerAlreadyRegistered", "the checker is already registered"),
+    67: ("invalidSealingKey", "the sealing key is not a usable X25519 public key (all zero or low order)"),
+    68: ("sealingKeyInUse", "another checker of the pool registered this sealing key"),
+    69: ("checkerRegistryFull", "the pool's checker registry is full (maxCheckers)"),
+    70: ("notAChecker", "the sender has no checker stake in the pool"),
+    71: ("sealedRevealRequired", "the ticket has checkers: reveal it sealed"),
+    72: ("ticketNotSealed", "the ticket has no checkers: reveal it in clear"),
+    73: ("invalidEnvelope", "the sealed input is not a canonical envelope"),
+    74: ("envelopeRecipientsMismatch", "the envelope's recipients are not the ticket's checkers in assignment order"),
+    75: ("envelopeSizeMismatch", "the envelope's plaintext size is not the leaf's input tensor size"),
+    76: ("notAssignedChecker", "the sender is not a checker of this ticket"),
+    77: ("checkPhaseClosed", "the ticket is not in the phase this transaction belongs to"),
+    78: ("answerAlreadyCommitted", "the checker already committed its answer"),
+    79: ("invalidCheckCommitment", "the answer commitment must not be zero"),
+    80: ("answerNotCommitted", "the checker did not commit an answer"),
+    81: ("answerAlreadyRevealed", "the checker already revealed its answer"),
+    82: ("checkCommitmentMismatch", "the answer and nonce do not open the checker's commitment"),
+    83: ("outputAlreadyUnblinded", "the output is already unblinded"),
+    84: ("unblindMismatch", "the output hash and salt do not open the leaf's blinded output"),
+    85: ("ticketNotDisputed", "the ticket is not awaiting its dispute key"),
+    86: ("wrongSealKey", "the key is not the envelope's ephemeral private key"),
+    87: ("checkInProgress", "the ticket's check or dispute is not finished"),
 }
 RESERVED_FAILURES = {10, 35}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -670,6 +778,20 @@ EVENTS = {
     32: ("voteCounted", "validator key32, targetHeight u64, stake u64"),
     33: ("checkpointJustified", "height u64, hash hash32"),
     34: ("checkpointFinalized", "height u64, hash hash32"),
+    35: ("checkerRegistered", "pool u32, checker key32, sealingKey hash32"),
+    36: ("checkersAssigned", "ticketId hash32, checkers list<key32>(≤16) (assignment order)"),
+    37: ("checkersUnavailable", "ticketId hash32"),
+    38: ("answerCommitted", "ticketId hash32, checker key32"),
+    39: ("outputUnblinded", "ticketId hash32, outputHash hash32"),
+    40: ("answerRevealed", "ticketId hash32, checker key32, answer hash32"),
+    41: ("checkPassed", "ticketId hash32, outputHash hash32"),
+    42: ("checkerAbsent", "ticketId hash32, checker key32, benchedUntil u64"),
+    43: ("disputeOpened", "ticketId hash32, keyDeadline u64"),
+    44: ("sealedInputPublished", "ticketId hash32"),
+    45: ("sealedCheckFailed", "ticketId hash32, worker key32, reason u8 (`0` notUnblinded, `1` sealKeyWithheld, `2` badEnvelope)"),
+    46: ("checkFeeOwed", "ticketId hash32, checker key32, amount u64"),
+    47: ("checkFeePaid", "pool u32, window u64, worker key32, checker key32, amount u64"),
+    48: ("disputeBountyPaid", "ticketId hash32, to key32, amount u64"),
 }
 RESERVED_EVENTS = {1}
 EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
@@ -679,14 +801,35 @@ def ev(name, *parts):
     return u8(EVENT_TAG[name]) + b"".join(parts)
 
 
+def checker_role(pid):
+    """The checker role of a pool (protocol 4); validator is None, a worker role its pool id."""
+    return ("checker", pid)
+
+
+def is_checker(role):
+    return isinstance(role, tuple)
+
+
 def role_enc(role):
-    """Canonical `role` (state-machine.md §3): u8 0, or u8 1 ‖ pool u32. `role` is None or a pool id."""
-    return u8(0) if role is None else u8(1) + u32(role)
+    """Canonical `role` (state-machine.md §3): u8 0, u8 1 ‖ pool u32 (worker) or u8 2 ‖ pool u32 (checker)."""
+    if role is None:
+        return u8(0)
+    return u8(2) + u32(role[1]) if is_checker(role) else u8(1) + u32(role)
 
 
 def role_key(role):
-    """Fixed-width key form (§1): 00 00000000, or 01 ‖ pool u32 BE."""
-    return bytes(5) if role is None else b"\x01" + be32(role)
+    """Fixed-width key form (§1): 00 00000000, 01 ‖ pool u32 BE, or 02 ‖ pool u32 BE."""
+    if role is None:
+        return bytes(5)
+    return b"\x02" + be32(role[1]) if is_checker(role) else b"\x01" + be32(role)
+
+
+def role_from_key(b):
+    """Inverse of role_key (5 bytes)."""
+    if b[0] == 0:
+        return None
+    pid = struct.unpack(">I", b[1:5])[0]
+    return checker_role(pid) if b[0] == 2 else pid
 
 
 class Fail(Exception):
@@ -790,6 +933,23 @@ class K:
     def tally(t): return b"\x32" + be64(t)
     @staticmethod
     def glob(name): return b"\x20" + name.encode()
+    # protocol 4 (state-machine.md §1, keys 33-3A)
+    @staticmethod
+    def checker(p, k): return b"\x33" + be32(p) + k
+    @staticmethod
+    def checker_by_key(p, sk): return b"\x34" + be32(p) + sk
+    @staticmethod
+    def ticket_check(t): return b"\x35" + t
+    @staticmethod
+    def sealed_input(t): return b"\x36" + t
+    @staticmethod
+    def resolution(h, t): return b"\x37" + be64(h) + t
+    @staticmethod
+    def dispute_deadline(h, t): return b"\x38" + be64(h) + t
+    @staticmethod
+    def fee_owed(p, w, worker, t, slot): return b"\x39" + be32(p) + be64(w) + worker + t + u8(slot)
+    @staticmethod
+    def checker_count(p): return b"\x3a" + be32(p)
 
 
 _MISSING = object()
@@ -887,6 +1047,7 @@ class State:
 MAX_PROOF = 32
 MAX_INPUT = 4 * 1024 * 1024
 MAX_HEADER = 4096
+MAX_ENVELOPE = MAX_INPUT + 4096   # a sealed input envelope (state-machine.md §3)
 
 
 def _role(r):
@@ -895,6 +1056,8 @@ def _role(r):
         return None
     if t == 1:
         return r.u32()
+    if t == 2:
+        return checker_role(r.u32())
     raise DecodeError("unknownTag")
 
 
@@ -998,6 +1161,19 @@ def decode_body(r):
         b.update(kind="finalityVotes", votes=[_vote(r) for _ in range(r.length(MAX_VOTES))])
     elif tag == 16:
         b.update(kind="voteEvidence", a=_vote(r), b=_vote(r))
+    elif tag == 17:
+        b.update(kind="registerChecker", pool=r.u32(), sealingKey=r.h())
+    elif tag == 18:
+        b.update(kind="revealSealedTicket", ticketId=r.h(), proof=_proof(r), left=r.optional(lambda: _proof(r)),
+                 right=r.optional(lambda: _proof(r)), envelope=r.blob(MAX_ENVELOPE))
+    elif tag == 19:
+        b.update(kind="checkCommit", ticketId=r.h(), commitment=r.h())
+    elif tag == 20:
+        b.update(kind="unblindOutput", ticketId=r.h(), outputHash=r.h(), salt=r.h())
+    elif tag == 21:
+        b.update(kind="checkReveal", ticketId=r.h(), answer=r.h(), nonce=r.h())
+    elif tag == 22:
+        b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
     else:
         raise DecodeError("unknownTag")
     return b
@@ -1196,6 +1372,132 @@ def receipt_bytes(txid, code, fee, events):
     return txid + u16(code) + u64(fee) + leb(len(events)) + b"".join(events)
 
 
+# ---- protocol 4: checks (state-machine.md §1 keys 33-3A, §4.2; verification.md) ---------------------------
+
+CHECKER_REC = [("sealingKey", "h"), ("registeredHeight", "u64"), ("benchedUntil", "u64")]
+MAX_SLOTS = 16
+
+
+def enc_check(c):
+    """SealedCheck = status u8 ‖ list<CheckerSlot>(≤16) ‖ revealHeight u64 ‖ unblinded optional<hash32> ‖
+    keyDeadline u64; CheckerSlot = checker ‖ sealingKey ‖ commitment ‖ answer optional<hash32>."""
+    out = u8(c["status"]) + leb(len(c["slots"]))
+    for sl in c["slots"]:
+        out += sl["checker"] + sl["sealingKey"] + sl["commitment"] + (u8(0) if sl["answer"] is None else u8(1) + sl["answer"])
+    return out + u64(c["revealHeight"]) + (u8(0) if c["unblinded"] is None else u8(1) + c["unblinded"]) + u64(c["keyDeadline"])
+
+
+def dec_check(b):
+    r = Reader(b)
+    st = r.u8()
+    if st > CK_FAILED:
+        raise DecodeError("unknown check status")
+    slots = []
+    for _ in range(r.length(MAX_SLOTS)):
+        slots.append({"checker": r.h(), "sealingKey": r.h(), "commitment": r.h(), "answer": r.optional(r.h)})
+    c = {"status": st, "slots": slots, "revealHeight": r.u64(), "unblinded": r.optional(r.h), "keyDeadline": r.u64()}
+    r.finish()
+    return c
+
+
+def H_blind_output(output_hash, salt): return tagged("sharechain/blind-output", output_hash + salt)
+def H_check(ticket, checker, answer, nonce): return tagged("sharechain/check", ticket + checker + answer + nonce)
+def H_assign(beacon, ticket, attempt): return tagged("sharechain/assign", beacon + ticket + u32(attempt))
+
+
+BAD_INPUT_ANSWER = tagged("sharechain/check-bad-input", b"")
+SEAL_PROBE_SCALAR = b"\x5a" * 32       # registerChecker's low-order key probe (state-machine.md §3.2)
+
+
+def envelope_decode(buf, max_plaintext):
+    """sealing.md §4.2, without cryptography: (ephemeralPublicKey, keyCommitment, [(recipient, wrapped)], payload),
+    or None when the bytes are not a canonical envelope."""
+    def leb_at(at):
+        value, shift, n = 0, 0, 0
+        while True:
+            if at >= len(buf):
+                return None, at
+            byte = buf[at]
+            at += 1
+            n += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                if n > 1 and byte == 0:
+                    return None, at
+                break
+            shift += 7
+            if n == 5:
+                return None, at
+        if value > 2 ** 32 - 1:
+            return None, at
+        return value, at
+    if len(buf) < 65 or buf[0] != 1:
+        return None
+    eph, commitment, at = buf[1:33], buf[33:65], 65
+    k, at = leb_at(at)
+    if k is None or not 1 <= k <= 16:
+        return None
+    slots = []
+    for _ in range(k):
+        if len(buf) - at < 80:
+            return None
+        slots.append((buf[at:at + 32], buf[at + 32:at + 80]))
+        at += 80
+    if len({r for r, _ in slots}) != k:
+        return None
+    n, at = leb_at(at)
+    if n is None or n < 16 or n - 16 > max_plaintext:
+        return None
+    if len(buf) - at != n:
+        return None          # truncated or trailing bytes
+    return eph, commitment, slots, buf[at:]
+
+
+def _sealing():
+    """tools/sealing_ref.py and cryptography's AEAD, imported only where a sealing key or an envelope is opened."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sealing_ref
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    return sealing_ref, ChaCha20Poly1305
+
+
+def sealing_key_usable(key):
+    """X25519(0x5A × 32, key) is not all zero (RFC 7748 clamping; low-order keys give zero)."""
+    sr, _ = _sealing()
+    return sr.x25519(SEAL_PROBE_SCALAR, key) is not None
+
+
+def envelope_open_all(env, e, context):
+    """sealing.md §6.1: ('wrongKey', None) when X25519(e, 9) is not the envelope's E; ('bad', None) when a slot or
+    the payload does not open; ('ok', plaintext) otherwise."""
+    sr, AEAD = _sealing()
+    eph, commitment, slots, payload = env
+    if sr.x25519_pub(e) != eph:
+        return ("wrongKey", None)
+    from cryptography.exceptions import InvalidTag
+    secret = None
+    for r, w in slots:
+        _, kek = sr.kek(e, r, eph, r, context)
+        if kek is None:
+            return ("bad", None)
+        try:
+            sec = AEAD(kek).decrypt(sr.ZERO_NONCE, w, context)
+        except InvalidTag:
+            return ("bad", None)
+        if sr.content_keys(sec)[1] != commitment:
+            return ("bad", None)
+        secret = sec
+    try:
+        pt = AEAD(sr.content_keys(secret)[0]).decrypt(sr.ZERO_NONCE, payload, context + sr.header(eph, commitment, slots))
+    except InvalidTag:
+        return ("bad", None)
+    return ("ok", pt)
+
+
+def sealing_context(chain_id, ticket, input_hash):
+    return b"sharechain/sealed-input/v1" + chain_id + ticket + input_hash
+
+
 class Exec:
     def __init__(self, ledger, ctx, state):
         self.L = ledger
@@ -1293,6 +1595,9 @@ class Exec:
     def min_stake(self, role):
         if role is None:
             return self.p["validatorMinStake"]
+        if is_checker(role):
+            pool = self.pool(role[1])
+            return None if pool is None or pool["checking"] is None else pool["checking"]["checkerMinStake"]
         pool = self.pool(role)
         return None if pool is None else pool["minWorkerStake"]
 
@@ -1393,6 +1698,18 @@ class Exec:
             self.finality_votes(b["votes"])
         elif k == "voteEvidence":
             self.vote_evidence(b["a"], b["b"])
+        elif k == "registerChecker":
+            self.register_checker(s, b["pool"], b["sealingKey"])
+        elif k == "revealSealedTicket":
+            self.reveal_sealed_ticket(s, b, tx["id"])
+        elif k == "checkCommit":
+            self.check_commit(s, b["ticketId"], b["commitment"])
+        elif k == "unblindOutput":
+            self.unblind_output(s, b["ticketId"], b["outputHash"], b["salt"])
+        elif k == "checkReveal":
+            self.check_reveal(s, b["ticketId"], b["answer"], b["nonce"])
+        elif k == "publishSealKey":
+            self.publish_seal_key(s, b["ticketId"], b["key"])
         else:
             raise AssertionError(k)
 
@@ -1918,32 +2235,9 @@ class Exec:
         return nk < key if is_left else key < nk
 
     def reveal_ticket(self, sender, b, txid):
-        tid = b["ticketId"]
-        t = self.state.rec(K.ticket(tid), TICKET)
-        if t is None:
-            raise Fail("unknownTicket")
-        if t["status"] != T_AWAITING:
-            raise Fail("ticketNotAwaitingReveal")
-        if self.h > t["revealDeadline"]:
-            raise Fail("revealDeadlinePassed")
-        if sender != t["worker"]:
-            raise Fail("notTicketWorker")
-        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
-        pool = self.pool(t["pool"])
-        if c is None or pool is None:
-            raise Fault("ticket without commitment or pool")
-        leaf = b["proof"]["leaf"]
-        if leaf["shard"] != c["shard"] or not 1 <= leaf["tokenCount"] <= pool["maxTokensPerPass"]:
-            raise Fail("leafMismatch")
-        offset = verify_sum_path(b["proof"], c["leafCount"], c["root"], c["tokenTotal"])
-        if offset is None:
-            raise Fail("invalidSumProof")
-        if not (t["point"] >= offset and t["point"] - offset < leaf["tokenCount"]):
-            raise Fail("sampleNotInLeaf")
-        key = content_key(leaf)
-        if not (self.neighbour_ok(b["left"], leaf["index"] - 1, c, pool, key, True)
-                and self.neighbour_ok(b["right"], leaf["index"] + 1, c, pool, key, False)):
-            raise Fail("neighbourMismatch")
+        tid, t, c, pool, leaf = self.reveal_leaf_checks(sender, b)
+        if self.state.get(K.ticket_check(tid)) is not None:
+            raise Fail("sealedRevealRequired")
         inp = b["input"]
         if len(inp) > max_input_bytes(pool):
             raise Fail("inputTooLarge")
@@ -1951,6 +2245,11 @@ class Exec:
             raise Fail("inputHashMismatch")
         if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
             raise Fail("invalidInputTensor")
+        self.record_reveal(sender, tid, t, c, pool, leaf, txid)
+
+    def record_reveal(self, sender, tid, t, c, pool, leaf, txid):
+        """The revealed-pass rule of economics §3; returns the ticket's new status."""
+        key = content_key(leaf)
         t["leaf"] = leaf
         t["revealedHeight"] = self.h
         t["revealTx"] = txid
@@ -1971,7 +2270,7 @@ class Exec:
                 c["voided"] += 1
                 self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
                 self.emit("tx", ev("ticketVoided", tid, first["worker"]))
-            return
+            return t["status"]
         if first is None:
             self.state.put_rec(pkey, REVEALED, {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h})
             self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
@@ -1979,6 +2278,7 @@ class Exec:
             self.t("reveal:samePassTwiceInOneCommitment")
         t["status"] = T_REVEALED
         self.put_ticket(tid, t, T_AWAITING)
+        return T_REVEALED
 
     def convict(self, worker, pool, cid, included, kind, target):
         """economics.md §4 Conviction: once per commitment (offence H_id(10 ‖ commitmentId))."""
@@ -2034,6 +2334,9 @@ class Exec:
             raise Fail("ticketNotRevealed")
         if fc["height"] > t["challengeEnd"]:
             raise Fail("challengePeriodOver")
+        ck = self.state.get(K.ticket_check(tid))
+        if ck is not None and dec_check(ck)["status"] not in (CK_PASSED, CK_FRAUD, CK_UPHELD):
+            raise Fail("checkInProgress")
         leaf = t["leaf"]
         if leaf is None:
             raise Fault("revealed ticket without a leaf")
@@ -2119,6 +2422,10 @@ class Exec:
                     self.state.delete(K.by_status(t["status"], tv))
                     self.state.delete(K.deadline(t["revealDeadline"], tv))
                 self.state.delete(K.ticket(tv))
+                self.state.delete(K.ticket_check(tv))
+                self.state.delete(K.sealed_input(tv))
+        earned = sum(s["earned"] for s in work["shards"]) & M64
+        fees = self.pay_check_fees(pid, w, worker, earned)
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
         payable = 0
@@ -2131,13 +2438,15 @@ class Exec:
                     if cov < s["paidTokens"]:
                         self.t("payout:uncovered")
                     payable += s["earned"] * cov // s["paidTokens"]
+            if fees > 0:
+                self.t("payout:feesScaled")
+                payable = payable * (earned - fees) // earned
             stake = self.stake_at(pid, worker, close_height(pool, w))
             cap = bps_of(stake, pool["payableCapBps"])
             if payable > cap:
                 self.t("payout:capped")
             payable = min(payable, cap)
-        earned = sum(s["earned"] for s in work["shards"]) & M64
-        refund = earned - payable
+        refund = earned - fees - payable
         self.credit(worker, payable)
         lanes = []
         for lk, lv in self.state.scan(b"\x24" + be32(pid) + be64(w) + worker):
@@ -2161,6 +2470,383 @@ class Exec:
         win["refunded"] = (win["refunded"] + refund) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
         self.emit("tx", ev("payoutCredited", u32(pid), u64(w), worker, u64(payable), u64(refund)))
+
+    # ---- protocol 4: checkers (state-machine.md §3.2 rows 17-22, §4.2) --------------------------------------
+    def register_checker(self, sender, pid, key):
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        cfg = pool["checking"]
+        if cfg is None:
+            raise Fail("poolHasNoCheckers")
+        if self.staker(checker_role(pid), sender) is None:
+            raise Fail("notAChecker")
+        if self.state.get(K.checker(pid, sender)) is not None:
+            raise Fail("checkerAlreadyRegistered")
+        if not sealing_key_usable(key):
+            raise Fail("invalidSealingKey")
+        if self.state.get(K.checker_by_key(pid, key)) is not None:
+            raise Fail("sealingKeyInUse")
+        count = self.state.u64_at(K.checker_count(pid)) or 0
+        if count >= cfg["maxCheckers"]:
+            raise Fail("checkerRegistryFull")
+        self.state.put(K.checker_count(pid), u64(count + 1))
+        self.state.put_rec(K.checker(pid, sender), CHECKER_REC, {"sealingKey": key, "registeredHeight": self.h, "benchedUntil": 0})
+        self.state.put(K.checker_by_key(pid, key), sender)
+        self.emit("tx", ev("checkerRegistered", u32(pid), sender, key))
+
+    def checker_table(self, pid, cfg):
+        """§4.2 Assignment: the assignable checkers in key order with cumulative stakes."""
+        table, total = [], 0
+        prefix = b"\x33" + be32(pid)
+        for ck, cv in self.state.scan(prefix):
+            key = ck[5:]
+            rec = dec(CHECKER_REC, cv)
+            if rec["registeredHeight"] + cfg["checkerActivationBlocks"] > self.h or rec["benchedUntil"] >= self.h:
+                self.t("assign:notAssignable")
+                continue
+            st = self.staker(checker_role(pid), key)
+            if st is None or st["status"][0] != ACTIVE or st["stake"] < cfg["checkerMinStake"]:
+                self.t("assign:notAssignable")
+                continue
+            total += st["stake"]
+            table.append((key, rec["sealingKey"], total))
+        return table
+
+    @staticmethod
+    def assign_checkers(table, k, beacon, tid, worker, trace):
+        if not table or table[-1][2] == 0:
+            return []
+        total = table[-1][2]
+        slots, taken = [], set()
+        for a in range(4 * k):
+            if len(slots) >= k:
+                break
+            x = int.from_bytes(H_assign(beacon, tid, a)[:8], "big") % total
+            i = next(j for j, e in enumerate(table) if x < e[2])
+            key, sk, _ = table[i]
+            if key == worker or i in taken:
+                trace("assign:skipped")
+                continue
+            taken.add(i)
+            slots.append({"checker": key, "sealingKey": sk, "commitment": ZERO32, "answer": None})
+        return slots
+
+    def reveal_leaf_checks(self, sender, b):
+        """The checks revealTicket and revealSealedTicket share (up to and including the neighbours)."""
+        tid = b["ticketId"]
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        if t["status"] != T_AWAITING:
+            raise Fail("ticketNotAwaitingReveal")
+        if self.h > t["revealDeadline"]:
+            raise Fail("revealDeadlinePassed")
+        if sender != t["worker"]:
+            raise Fail("notTicketWorker")
+        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+        pool = self.pool(t["pool"])
+        if c is None or pool is None:
+            raise Fault("ticket without commitment or pool")
+        leaf = b["proof"]["leaf"]
+        if leaf["shard"] != c["shard"] or not 1 <= leaf["tokenCount"] <= pool["maxTokensPerPass"]:
+            raise Fail("leafMismatch")
+        offset = verify_sum_path(b["proof"], c["leafCount"], c["root"], c["tokenTotal"])
+        if offset is None:
+            raise Fail("invalidSumProof")
+        if not (t["point"] >= offset and t["point"] - offset < leaf["tokenCount"]):
+            raise Fail("sampleNotInLeaf")
+        key = content_key(leaf)
+        if not (self.neighbour_ok(b["left"], leaf["index"] - 1, c, pool, key, True)
+                and self.neighbour_ok(b["right"], leaf["index"] + 1, c, pool, key, False)):
+            raise Fail("neighbourMismatch")
+        return tid, t, c, pool, leaf
+
+    def reveal_sealed_ticket(self, sender, b, txid):
+        tid, t, c, pool, leaf = self.reveal_leaf_checks(sender, b)
+        cfg = pool["checking"]
+        ck = self.state.get(K.ticket_check(tid))
+        if cfg is None or ck is None:
+            raise Fail("ticketNotSealed")
+        check = dec_check(ck)
+        env = envelope_decode(b["envelope"], max_input_bytes(pool))
+        if env is None:
+            raise Fail("invalidEnvelope")
+        if [r for r, _ in env[2]] != [sl["sealingKey"] for sl in check["slots"]]:
+            raise Fail("envelopeRecipientsMismatch")
+        if len(env[3]) - 16 != 22 + leaf["tokenCount"] * pool["model"]["hiddenSize"] * 4:
+            raise Fail("envelopeSizeMismatch")
+        status = self.record_reveal(sender, tid, t, c, pool, leaf, txid)
+        if status != T_REVEALED:
+            self.t("sealed:voidedOrReused")
+            self.state.delete(K.ticket_check(tid))
+            return
+        check["status"] = CK_CHECKING
+        check["revealHeight"] = self.h
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.state.put(K.sealed_input(tid), b["envelope"])
+        self.state.put(K.resolution(self.h + resolution_delay(cfg), tid), b"")
+        win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+        win["pendingAdjudications"] = (win["pendingAdjudications"] + 1) & M64
+        self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+
+    def sealed_ticket(self, tid):
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        ck = self.state.get(K.ticket_check(tid))
+        if ck is None:
+            raise Fail("ticketNotSealed")
+        pool = self.pool(t["pool"])
+        if pool is None or pool["checking"] is None:
+            raise Fault("sealed ticket in a pool without checkers")
+        return t, dec_check(ck), pool, pool["checking"]
+
+    def slot_of(self, check, sender):
+        for i, sl in enumerate(check["slots"]):
+            if sl["checker"] == sender:
+                return i
+        raise Fail("notAssignedChecker")
+
+    def check_commit(self, sender, tid, commitment):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        i = self.slot_of(check, sender)
+        r = check["revealHeight"]
+        if check["status"] != CK_CHECKING or not r < self.h <= r + cfg["answerCommitBlocks"]:
+            raise Fail("checkPhaseClosed")
+        if check["slots"][i]["commitment"] != ZERO32:
+            raise Fail("answerAlreadyCommitted")
+        if commitment == ZERO32:
+            raise Fail("invalidCheckCommitment")
+        check["slots"][i]["commitment"] = commitment
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("answerCommitted", tid, sender))
+
+    def unblind_output(self, sender, tid, output, salt):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        if sender != t["worker"]:
+            raise Fail("notTicketWorker")
+        opens = check["revealHeight"] + cfg["answerCommitBlocks"]
+        if check["status"] != CK_CHECKING or not opens < self.h <= opens + cfg["unblindBlocks"]:
+            raise Fail("checkPhaseClosed")
+        if check["unblinded"] is not None:
+            raise Fail("outputAlreadyUnblinded")
+        if t["leaf"] is None:
+            raise Fault("sealed ticket revealed without a leaf")
+        if H_blind_output(output, salt) != t["leaf"]["outputHash"]:
+            raise Fail("unblindMismatch")
+        check["unblinded"] = output
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("outputUnblinded", tid, output))
+
+    def check_reveal(self, sender, tid, answer, nonce):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        i = self.slot_of(check, sender)
+        r = check["revealHeight"]
+        if check["status"] != CK_CHECKING or not r + cfg["answerCommitBlocks"] < self.h <= r + resolution_delay(cfg):
+            raise Fail("checkPhaseClosed")
+        sl = check["slots"][i]
+        if sl["commitment"] == ZERO32:
+            raise Fail("answerNotCommitted")
+        if sl["answer"] is not None:
+            raise Fail("answerAlreadyRevealed")
+        if H_check(tid, sender, answer, nonce) != sl["commitment"]:
+            raise Fail("checkCommitmentMismatch")
+        sl["answer"] = answer
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("answerRevealed", tid, sender, answer))
+
+    def owe_fee(self, tid, t, i, checker, cfg, target):
+        if cfg["checkFee"] == 0:
+            return
+        self.state.put(K.fee_owed(t["pool"], t["window"], t["worker"], tid, i), checker + u64(cfg["checkFee"]))
+        self.emit(target, ev("checkFeeOwed", tid, checker, u64(cfg["checkFee"])))
+
+    def release_hold(self, t):
+        win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+        win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
+        self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+
+    def split_bounty(self, tid, bounty, keys, target):
+        """Equal cumulative-floor split of `bounty` among `keys`; returns what was paid (0: the caller burns)."""
+        if not keys or bounty == 0:
+            return 0
+        for key, part in zip(keys, cumulative_floor(bounty, [1] * len(keys))):
+            if part > 0:
+                self.credit(key, part)
+                self.emit(target, ev("disputeBountyPaid", tid, key, u64(part)))
+        return bounty
+
+    def fail_check(self, tid, t, check, pool, reason, target):
+        """§4.2 Failing a check."""
+        self.t("check:failed:%d" % reason)
+        cfg = pool["checking"]
+        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+        if c is None:
+            raise Fault("sealed ticket without a commitment")
+        self.emit(target, ev("sealedCheckFailed", tid, t["worker"], u8(reason)))
+        slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FAILED_SEALED_CHECK, target)
+        winners = [(i, sl["checker"]) for i, sl in enumerate(check["slots"])
+                   if sl["answer"] is not None and sl["answer"] != check["unblinded"]]
+        for i, key in winners:
+            self.owe_fee(tid, t, i, key, cfg, target)
+        paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [k_ for _, k_ in winners], target)
+        self.burn(slashed - paid)
+        prev = t["status"]
+        t["status"] = T_FRAUD
+        self.put_ticket(tid, t, prev)
+        check["status"] = CK_FAILED
+        self.state.delete(K.sealed_input(tid))
+        self.release_hold(t)
+        self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def publish_seal_key(self, sender, tid, e):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        if check["status"] != CK_DISPUTED or self.h > check["keyDeadline"]:
+            raise Fail("ticketNotDisputed")
+        raw = self.state.get(K.sealed_input(tid))
+        env = None if raw is None else envelope_decode(raw, max_input_bytes(pool))
+        if t["leaf"] is None or env is None:
+            raise Fault("disputed ticket without its envelope")
+        leaf = t["leaf"]
+        kind, pt = envelope_open_all(env, e, sealing_context(self.L.chain_id, tid, leaf["inputHash"]))
+        if kind == "wrongKey":
+            raise Fail("wrongSealKey")
+        self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
+        if (kind != "ok" or tagged("sharechain/tensor", pt) != leaf["inputHash"]
+                or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
+            self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
+            return
+        check["status"] = CK_REPLAYING
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.state.delete(K.sealed_input(tid))
+        self.state.put_rec(K.case(tid), CASE, {
+            "ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
+            "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
+            "bounty": 0, "winner": ZERO32, "winnerCommitHeight": 0, "winnerClaim": ZERO32,
+            "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h})
+        self.state.put(K.case_input(tid), pt)
+        seq = self.g64("nextAdjudication")
+        self.set_g64("nextAdjudication", (seq + 1) & M64)
+        self.state.put(K.adjudication(seq), tid)
+        self.emit("tx", ev("sealedInputPublished", tid))
+
+    def resolve_checks(self):
+        """End-block step 4 (§4.2 Resolution)."""
+        for qk, _ in self.state.scan(b"\x37" + be64(self.h)):
+            self.state.delete(qk)
+            tid = qk[9:]
+            t, check, pool, cfg = self.sealed_ticket(tid)
+            if check["status"] != CK_CHECKING:
+                continue
+            self.t("end:checks")
+            for i, sl in enumerate(check["slots"]):
+                if sl["answer"] is None:
+                    self.t("check:absent:" + ("uncommitted" if sl["commitment"] == ZERO32 else "unrevealed"))
+                    self.burn(self.slash(sl["checker"], checker_role(pool["id"]), cfg["checkerAbsentSlashBps"],
+                                         check["revealHeight"], OFF_CHECKER_ABSENT, H_id(b"\x15" + tid + sl["checker"]),
+                                         "system"))
+                    until = self.h + cfg["checkerBenchBlocks"]
+                    rec = self.state.rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC)
+                    if rec is not None:
+                        rec["benchedUntil"] = max(rec["benchedUntil"], until)
+                        self.state.put_rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC, rec)
+                    self.emit("system", ev("checkerAbsent", tid, sl["checker"], u64(until)))
+            out = check["unblinded"]
+            if out is None:
+                self.fail_check(tid, t, check, pool, R_NOT_UNBLINDED, "system")
+                continue
+            if all(sl["answer"] is None or sl["answer"] == out for sl in check["slots"]):
+                self.t("check:passed")
+                for i, sl in enumerate(check["slots"]):
+                    if sl["answer"] is not None:
+                        self.owe_fee(tid, t, i, sl["checker"], cfg, "system")
+                check["status"] = CK_PASSED
+                self.state.delete(K.sealed_input(tid))
+                self.release_hold(t)
+                self.emit("system", ev("checkPassed", tid, out))
+            else:
+                self.t("check:disputed")
+                check["status"] = CK_DISPUTED
+                check["keyDeadline"] = self.h + cfg["disputeInputBlocks"]
+                self.state.put(K.dispute_deadline(check["keyDeadline"], tid), b"")
+                self.emit("system", ev("disputeOpened", tid, u64(check["keyDeadline"])))
+            self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def expire_disputes(self):
+        """End-block step 5."""
+        for qk, _ in self.state.scan(b"\x38" + be64(self.h)):
+            self.state.delete(qk)
+            tid = qk[9:]
+            t, check, pool, cfg = self.sealed_ticket(tid)
+            if check["status"] != CK_DISPUTED:
+                continue
+            self.t("end:disputes")
+            self.fail_check(tid, t, check, pool, R_KEY_WITHHELD, "system")
+
+    def settle_checkers(self, tid, t, pool, fraud, case):
+        """§4.2 After a replay."""
+        ck = self.state.get(K.ticket_check(tid))
+        cfg = pool["checking"]
+        if ck is None or cfg is None:
+            return
+        check = dec_check(ck)
+        out = check["unblinded"]
+        if out is None:
+            return
+        role = checker_role(pool["id"])
+        agreeing = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] == out]
+        dissenting = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] != out]
+        offence = lambda key: H_id(b"\x15" + tid + key)
+        if check["status"] == CK_REPLAYING and fraud:
+            self.t("check:disputeFraud")
+            for i, key in dissenting:
+                self.owe_fee(tid, t, i, key, cfg, "system")
+            paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in dissenting], "system")
+            self.burn(case["bounty"] - paid)
+            case["status"] = C_PAID
+            for _, key in agreeing:
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                                     offence(key), "system"))
+            check["status"] = CK_FRAUD
+        elif check["status"] == CK_REPLAYING:
+            self.t("check:disputeUpheld")
+            for _, key in dissenting:
+                slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], check["revealHeight"], OFF_FALSE_ALARM,
+                                     offence(key), "system")
+                paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
+                self.burn(slashed - paid)
+            for i, key in agreeing:
+                self.owe_fee(tid, t, i, key, cfg, "system")
+            check["status"] = CK_UPHELD
+        elif check["status"] == CK_PASSED and fraud:
+            self.t("check:publicClaimFraud")
+            for i, key in agreeing:
+                self.state.delete(K.fee_owed(t["pool"], t["window"], t["worker"], tid, i))
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                                     offence(key), "system"))
+            check["status"] = CK_FRAUD
+        else:
+            return
+        self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def pay_check_fees(self, pid, w, worker, earned):
+        left = earned
+        for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
+            self.state.delete(fk)
+            if len(fv) != 40:
+                raise Fault("corrupt check fee record")
+            checker, owed = fv[:32], struct.unpack("<Q", fv[32:])[0]
+            part = min(owed, left)
+            if part == 0:
+                self.t("payout:feeShortfall")
+                continue
+            if part < owed:
+                self.t("payout:feeShortfall")
+            left -= part
+            self.credit(checker, part)
+            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, checker, u64(part)))
+        return earned - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
     def tip(self):
@@ -2285,6 +2971,8 @@ class Exec:
         self.mature_unbondings()
         self.select_tickets(self.randao_mix())
         self.expire_reveal_deadlines()
+        self.resolve_checks()
+        self.expire_disputes()
         self.process_adjudications()
         self.finalize_cases()
         self.expire_fraud_commitments()
@@ -2294,7 +2982,7 @@ class Exec:
     def mature_unbondings(self):
         for qk, _ in self.state.scan(b"\x05" + be64(self.h)):
             self.t("end:1")
-            role = None if qk[9] == 0 else struct.unpack(">I", qk[10:14])[0]
+            role = role_from_key(qk[9:14])
             k, i = qk[14:46], struct.unpack(">Q", qk[46:54])[0]
             self.state.delete(qk)
             ek = K.unbonding(role, k, i)
@@ -2335,6 +3023,7 @@ class Exec:
 
     def select_tickets(self, beacon):
         d = self.p["beaconDelay"]
+        tables = {}      # assignable checkers per pool, once per block (state-machine.md §4.2)
         for qk, _ in self.state.scan(b"\x0d"):
             q = struct.unpack(">Q", qk[1:9])[0]
             if q > self.h or not self.selectable(q - d):
@@ -2348,6 +3037,9 @@ class Exec:
             pool = self.pool(c["pool"])
             deadline = self.h + pool["revealDeadlineBlocks"]
             cend = challenge_end(pool, c["window"], selection_bound(self.p))
+            cfg = pool["checking"]
+            if cfg is not None and c["pool"] not in tables:
+                tables[c["pool"]] = self.checker_table(c["pool"], cfg)
             for j in range(c["samples"]):
                 point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
                 tid = H_id(b"\x03" + cid + u32(j))
@@ -2359,6 +3051,16 @@ class Exec:
                 self.state.put(K.by_commitment(cid, j), tid)
                 self.state.put(K.deadline(deadline, tid), b"")
                 self.emit("system", ev("ticketSelected", tid, cid, u32(j), u64(point), u64(deadline)))
+                if cfg is not None:
+                    slots = Exec.assign_checkers(tables[c["pool"]], cfg["checkersPerTicket"], beacon, tid, c["worker"], self.t)
+                    if not slots:
+                        self.emit("system", ev("checkersUnavailable", tid))
+                    else:
+                        if len(slots) < cfg["checkersPerTicket"]:
+                            self.t("assign:fewerThanK")
+                        self.state.put(K.ticket_check(tid), enc_check({"status": CK_ASSIGNED, "slots": slots, "revealHeight": 0,
+                                                                       "unblinded": None, "keyDeadline": 0}))
+                        self.emit("system", ev("checkersAssigned", tid, leb(len(slots)) + b"".join(sl["checker"] for sl in slots)))
             win = self.window_rec(c["pool"], c["window"]) or self.new_window()
             win["tickets"] = (win["tickets"] + c["samples"]) & M64
             self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
@@ -2400,9 +3102,13 @@ class Exec:
             leaf = t["leaf"]
             self.state.delete(K.case_input(tid))
             kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
+            ck = self.state.get(K.ticket_check(tid))
+            claimed = leaf["outputHash"]
+            if ck is not None and dec_check(ck)["unblinded"] is not None:
+                claimed = dec_check(ck)["unblinded"]
             if kind == "output":
                 case["canonicalOutputHash"] = out
-                fraud = out != leaf["outputHash"]
+                fraud = out != claimed
             else:
                 self.t("adjudication:invalidInput")
                 case["canonicalOutputHash"] = ZERO32
@@ -2444,6 +3150,7 @@ class Exec:
                 case["winnerBond"] = 0
                 case["status"] = C_UPHELD
                 self.emit("system", ev("fraudRejected", tid, u64(burned)))
+            self.settle_checkers(tid, t, pool, fraud, case)
             self.state.put_rec(K.case(tid), CASE, case)
             if case["status"] == C_FRAUD:
                 if self.h >= case["finalHeight"]:
