@@ -3595,6 +3595,20 @@ class B:
         opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
         return u8(8) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(inp)
     @staticmethod
+    def register_checker(pool, key): return u8(17) + u32(pool) + key
+    @staticmethod
+    def reveal_sealed(tid, proof, left, right, env):
+        opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
+        return u8(18) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(env)
+    @staticmethod
+    def check_commit(tid, commitment): return u8(19) + tid + commitment
+    @staticmethod
+    def unblind(tid, out, salt): return u8(20) + tid + out + salt
+    @staticmethod
+    def check_reveal(tid, answer, nonce): return u8(21) + tid + answer + nonce
+    @staticmethod
+    def publish_key(tid, key): return u8(22) + tid + key
+    @staticmethod
     def fraud_commit(claim, pool): return u8(9) + claim + u32(pool)
     @staticmethod
     def evidence(a, b): return u8(10) + bytes_field(a) + bytes_field(b)
@@ -4640,6 +4654,406 @@ def scenarios_waiting_settlement():
 
 
 
+# ---- protocol 4: checks (state-machine.md §4.2; Specs/vectors/ledger/README.md `checks/`) -------------------
+
+def checks_pool(pid, **over):
+    p = default_pool(pid)
+    p["checking"] = default_checking(checkersPerTicket=3, checkerMinStake=100, maxCheckers=8, checkerActivationBlocks=1,
+                                     checkFee=40, answerCommitBlocks=3, unblindBlocks=3, answerRevealBlocks=3,
+                                     disputeInputBlocks=3, checkerAbsentSlashBps=100, checkerBenchBlocks=20)
+    p["checking"].update(over)
+    p["shards"][0]["priceInputToken"] = 50     # revenue above the fees, so the payout's scaling shows
+    return p
+
+
+def seal_priv(name): return sha256(b"checker-seal/" + name.encode())
+
+
+class CheckWorld:
+    """A chain with pool 0 (checkers, k = 3), pool 1 (no checkers) and pool 2 (k = 1, maxCheckers = 1), a client
+    escrow, workers and checkers; a Multi vector records every block from genesis on."""
+
+    def __init__(self, name, description, checkers=("c1", "c2", "c3", "c4", "c5"), workers=("w1", "w2"),
+                 worker_stake=10_000, pool0=None):
+        params = default_params()
+        params.update(unbondingBlocks=100, revealedKeyRetentionBlocks=40)
+        pools = [pool0 or checks_pool(0), default_pool(1), checks_pool(2, checkersPerTicket=1, maxCheckers=1)]
+        for p in pools:
+            assert not genesis_pool_errors(p, params), (p["id"], genesis_pool_errors(p, params))
+        self.k = {n: test_key(n) for n in ("client", "prover", "c1", "c2", "c3", "c4", "c5", "w1", "w2", "w3")}
+        accounts = [(self.k[n], 1_000_000 if n == "client" else 100_000) for n in self.k]
+        self.c = Chain(accounts=accounts, workers=[(self.k[w], pid, worker_stake) for w in workers for pid in (0, 1)],
+                       pools=pools, params=params)
+        self.m = Multi(self.c, name, description)
+        self.checkers = list(checkers)
+        self.seal_pub = {}
+        self.E = escrow_id(self.k["client"].pub, 0)
+        self.nonces = {}
+
+    def T(self, n, body):
+        return (self.k[n], body)
+
+    def pub(self, n): return self.k[n].pub
+
+    def sealing(self, n):
+        if n not in self.seal_pub:
+            sr, _ = _sealing()
+            self.seal_pub[n] = sr.x25519_pub(seal_priv(n))
+        return self.seal_pub[n]
+
+    def name_of(self, pub):
+        return next(n for n in self.k if self.k[n].pub == pub)
+
+    def setup(self, extra=(), stakes=(1000, 2000, 1500, 1200, 1800)):
+        txs = [self.T("client", B.escrow_open(0, 500_000, 1000))]
+        for w in ("w1", "w2", "w3"):
+            txs.append(self.T("client", B.allocate(self.E, self.pub(w), 50_000)))
+        for n, st in zip(self.checkers, stakes):
+            txs += [self.T(n, B.bond(checker_role(0), st)), self.T(n, B.register_checker(0, self.sealing(n)))]
+        return self.m.block(txs + list(extra))
+
+    def work(self, w, specs, shard=0, pool=0, usage=(8, 8), window=0):
+        """Passes with blinded outputs (pool with checkers); returns a dict the later steps use."""
+        passes = passes_of(specs, shard)
+        info = {"worker": w, "pool": pool, "shard": shard, "claimed": {}, "salt": {}, "inputs": {}, "window": window}
+        blinded = []
+        for j, (leaf, inp, cheat) in enumerate(passes):
+            claimed = leaf["outputHash"]
+            salt = sha256(b"blind-salt/" + w.encode() + u32(j) + u64(window))
+            l2 = dict(leaf)
+            if pool == 0 or pool == 2:
+                l2["outputHash"] = H_blind_output(claimed, salt)
+            blinded.append((l2, inp, cheat))
+            info["claimed"][H_tensor(inp)] = claimed
+            info["salt"][H_tensor(inp)] = salt
+        info["batch"] = PassBatch.from_passes(blinded)
+        info["usage"] = usage
+        return info
+
+    def commit_txs(self, info):
+        w, b = info["worker"], info["batch"]
+        txs = []
+        if info["usage"]:
+            i, o = info["usage"]
+            txs.append(self.T(w, B.claim_usage(voucher(self.k["client"], self.c.chain_id, self.E, self.pub(w), info["shard"],
+                                                       info["window"], i, o))))
+        txs.append(self.T(w, commit_body(info["pool"], info["window"], info["shard"], b)))
+        return txs
+
+    def ticket(self, info):
+        cid = commitment_id(self.pub(info["worker"]), info["pool"], info["window"], info["shard"], info["batch"].root)
+        (tid, t), = self.c.tickets(cid)
+        return tid, t
+
+    def check(self, tid):
+        return dec_check(self.c.state[K.ticket_check(tid)])
+
+    def slots(self, tid):
+        return [self.name_of(sl["checker"]) for sl in self.check(tid)["slots"]]
+
+    def leaf_index(self, info, t):
+        return info["batch"].tree.leaf_containing(t["point"])
+
+    def sealed_reveal(self, info, tid, t, plaintext=None, recipients=None, eph=None, raw=None):
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        leaf = b.tree.leaves[i]
+        inp = b.inputs[i] if plaintext is None else plaintext
+        rec = [self.sealing(n) for n in (recipients or self.slots(tid))]
+        sr, _ = _sealing()
+        env = raw if raw is not None else sr.seal(inp, rec, sealing_context(self.c.chain_id, tid, leaf["inputHash"]),
+                                                   eph or self.eph(tid), sha256(b"content-secret/" + tid))[0]
+        n = len(b.tree.leaves)
+        left = b.tree.proof(i - 1) if i > 0 else None
+        right = b.tree.proof(i + 1) if i + 1 < n else None
+        return self.T(info["worker"], B.reveal_sealed(tid, b.tree.proof(i), left, right, env))
+
+    def eph(self, tid): return sha256(b"ephemeral/" + tid)
+
+    def sealed_reveal_failures(self, info, tid, t):
+        """revealSealedTicket's leaf failures (the rules it shares with revealTicket)."""
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        n = len(b.tree.leaves)
+        pr = b.tree.proof(i)
+        L_, R_ = (b.tree.proof(i - 1) if i > 0 else None), (b.tree.proof(i + 1) if i + 1 < n else None)
+        env = b"\x01" + bytes(10)
+        wrong_shard = {"leaf": dict(pr["leaf"], shard=1), "path": pr["path"]}
+        bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"), pr["path"][0][1])] + pr["path"][1:]}
+        j = 1 - i
+        other = b.tree.proof(j)
+        oL, oR = (b.tree.proof(j - 1) if j > 0 else None), (b.tree.proof(j + 1) if j + 1 < n else None)
+        wk = info["worker"]
+        return [self.T(wk, B.reveal_sealed(sha256(b"no ticket"), pr, L_, R_, env)),
+                self.T("w2" if wk != "w2" else "w1", B.reveal_sealed(tid, pr, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, wrong_shard, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, bad_path, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, other, oL, oR, env)),
+                self.T(wk, B.reveal_sealed(tid, pr, None, None, env))]
+
+    def true_output(self, info, t):
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        leaf = b.tree.leaves[i]
+        return fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+
+    def claimed(self, info, t):
+        leaf = info["batch"].tree.leaves[self.leaf_index(info, t)]
+        return info["claimed"][leaf["inputHash"]], info["salt"][leaf["inputHash"]]
+
+    def nonce_of(self, n, tid): return sha256(b"check-nonce/" + n.encode() + tid)
+
+    def commit_answer(self, n, tid, answer):
+        return self.T(n, B.check_commit(tid, H_check(tid, self.pub(n), answer, self.nonce_of(n, tid))))
+
+    def reveal_answer(self, n, tid, answer):
+        return self.T(n, B.check_reveal(tid, answer, self.nonce_of(n, tid)))
+
+    def unblind(self, info, t, tid):
+        out, salt = self.claimed(info, t)
+        return self.T(info["worker"], B.unblind(tid, out, salt))
+
+    def advance(self, h):
+        while self.c.height < h:
+            self.m.block()
+
+
+def scenarios_checks():
+    """Protocol 4 (state-machine.md §4.2): every new failure code and event, and the paths of verification.md §4."""
+    out = []
+    H = lambda w: w.c.height + 1   # the next block's height
+
+    # -- registry (§3.2 registerChecker; bond with a checker role)
+    w = CheckWorld("checks/registry", "Checker registration: every failure, then success; a checker role on a pool "
+                   "without checkers is an unknown pool; pool 2's registry of one is full.", checkers=())
+    low_order = b"\x01" + bytes(31)
+    w.m.block([w.T("c1", B.bond(checker_role(1), 500)),
+               w.T("c1", B.register_checker(9, w.sealing("c1"))),
+               w.T("c1", B.register_checker(1, w.sealing("c1"))),
+               w.T("c1", B.register_checker(0, w.sealing("c1"))),
+               w.T("c1", B.bond(checker_role(0), 1000)),
+               w.T("c1", B.register_checker(0, w.sealing("c1"))),
+               w.T("c1", B.register_checker(0, w.sealing("c2"))),
+               w.T("c2", B.bond(checker_role(0), 1000)),
+               w.T("c2", B.register_checker(0, ZERO32)),
+               w.T("c2", B.register_checker(0, low_order)),
+               w.T("c2", B.register_checker(0, w.sealing("c1"))),
+               w.T("c2", B.register_checker(0, w.sealing("c2"))),
+               w.T("c3", B.bond(checker_role(2), 200)), w.T("c3", B.register_checker(2, w.sealing("c3"))),
+               w.T("c4", B.bond(checker_role(2), 200)), w.T("c4", B.register_checker(2, w.sealing("c4")))])
+    w.m.block([w.T("c2", B.unbond(checker_role(0), 300)), w.T("c4", B.unbond(checker_role(2), 200))])
+    out.append(w.m.done())
+
+    # -- an honest ticket passes; every phase failure on the way; fees paid at payout
+    w = CheckWorld("checks/honest-pass", "A sealed ticket through commit, unblind and reveal: every phase failure, "
+                   "the check passes (fees owed), a public claim is refused while checking, the payout pays the fees "
+                   "first and scales the payable.")
+    w.setup()
+    a = w.work("w1", [(8, 301, False), (8, 302, False)])
+    b1 = w.work("w2", [(8, 303, False)], pool=1)
+    w.m.block(w.commit_txs(a) + w.commit_txs(b1))
+    w.advance(w.c.height + 2)                      # the draw
+    tid, t = w.ticket(a)
+    tid1, t1 = w.ticket(b1)
+    slots = w.slots(tid)
+    others = [n for n in w.checkers if n not in slots]
+    r = H(w)
+    claim_salt = _salt(77)
+    wrong_size = tensor_input(3, 5)
+    w.m.block(w.sealed_reveal_failures(a, tid, t) + [
+               w.T("w1", a["batch"].reveal(tid, t["point"])),
+               w.sealed_reveal(a, tid, t, raw=b"\x02garbage"),
+               w.sealed_reveal(a, tid, t, recipients=list(reversed(slots))),
+               w.sealed_reveal(a, tid, t, plaintext=wrong_size),
+               w.sealed_reveal(a, tid, t),
+               w.sealed_reveal(a, tid, t),
+               w.commit_answer(slots[0], tid, w.true_output(a, t)),
+               w.sealed_reveal(b1, tid1, t1, recipients=slots),
+               w.T("w2", b1["batch"].reveal(tid1, t1["point"])),
+               w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), claim_salt), 0))])
+    truth = w.true_output(a, t)
+    w.m.block([w.commit_answer(others[0], tid, truth),
+               w.T(slots[0], B.check_commit(tid, ZERO32)),
+               w.T(slots[0], B.check_commit(sha256(b"no such ticket"), sha256(b"x"))),
+               w.T(slots[0], B.check_commit(tid1, sha256(b"x"))),
+               w.commit_answer(slots[0], tid, truth), w.commit_answer(slots[1], tid, truth),
+               w.commit_answer(slots[2], tid, truth), w.commit_answer(slots[0], tid, truth),
+               w.unblind(a, t, tid),
+               w.reveal_answer(slots[0], tid, truth),
+               w.T("prover", B.fraud_reveal(tid, claim_salt, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(r + 3)
+    out_hash, salt = w.claimed(a, t)
+    w.m.block([w.T("w2", B.unblind(tid, out_hash, salt)),
+               w.T("w1", B.unblind(sha256(b"no ticket"), out_hash, salt)),
+               w.T("w2", B.unblind(tid1, out_hash, salt)),
+               w.T(slots[0], B.check_reveal(sha256(b"no ticket"), truth, ZERO32)),
+               w.T(slots[0], B.check_reveal(tid1, truth, ZERO32)),
+               w.T(others[0], B.check_reveal(tid, truth, ZERO32)),
+               w.T("w1", B.unblind(tid, out_hash, sha256(b"wrong salt"))),
+               w.unblind(a, t, tid), w.unblind(a, t, tid),
+               w.T(slots[0], B.check_reveal(tid, truth, sha256(b"wrong nonce"))),
+               w.reveal_answer(slots[0], tid, truth), w.reveal_answer(slots[1], tid, truth),
+               w.reveal_answer(slots[2], tid, truth), w.reveal_answer(slots[2], tid, truth)])
+    w.advance(r + 9)                               # resolution: passed
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid))), w.T("w1", B.publish_key(sha256(b"no ticket"), ZERO32)),
+               w.T("w2", B.publish_key(tid1, ZERO32))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a cheated ticket: dispute, key published (a wrong key first), fraud; fees and bounty; collusion slashed
+    w = CheckWorld("checks/dispute-fraud", "A cheated ticket: one checker attests the false output, two dissent; the "
+                   "dispute opens, a wrong key fails, the right key publishes the input, the replay proves fraud: the "
+                   "dissenters are owed fees and share the bounty, the colluder is slashed; the payout pays fees up "
+                   "to the revenue (shortfall).")
+    w.setup()
+    a = w.work("w1", [(8, 311, True), (8, 312, True)], usage=(1, 1))
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)                               # dispute opens
+    w.m.block([w.T("prover", B.publish_key(tid, sha256(b"not the key"))), w.T("prover", B.publish_key(tid, w.eph(tid)))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a lying checker: dispute, replay upholds the output; false-alarm slash, part to the worker
+    w = CheckWorld("checks/false-alarm", "An honest ticket and a checker that answers a wrong hash: the dispute's replay "
+                   "upholds the worker; the liar is slashed for a false alarm, verifierBountyBps of it to the worker; "
+                   "the others are owed fees.")
+    w.setup()
+    a = w.work("w1", [(8, 321, False), (8, 322, False)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    answers = {slots[0]: truth, slots[1]: sha256(b"lazy guess"), slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    out.append(w.m.done())
+
+    # -- absent checkers (one never commits, one never reveals), a worker that never unblinds, benched checkers
+    w = CheckWorld("checks/absent-and-not-unblinded", "Ticket 1: one checker never commits (and cannot reveal), one "
+                   "commits and never reveals: both are slashed and benched, the third answers and the ticket passes. "
+                   "Ticket 2: the worker never unblinds: it fails (notUnblinded), every answering checker is owed its fee "
+                   "and shares the bounty. A window-1 draw skips the benched checkers.")
+    w.setup()
+    a = w.work("w1", [(8, 331, False), (8, 332, False)])
+    b = w.work("w2", [(8, 333, False), (8, 334, False)])
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    s1, s2 = w.slots(tid), w.slots(tid2)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2)])
+    x1, x2 = w.true_output(a, t), w.true_output(b, t2)
+    w.m.block([w.commit_answer(s1[1], tid, x1), w.commit_answer(s1[2], tid, x1)]
+              + [w.commit_answer(n, tid2, x2) for n in s2])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid), w.reveal_answer(s1[0], tid, x1), w.reveal_answer(s1[2], tid, x1)]
+              + [w.reveal_answer(n, tid2, x2) for n in s2])
+    w.advance(r + 9)
+    c3 = w.work("w1", [(8, 335, False)], window=1, usage=None)
+    w.m.block(w.commit_txs(c3))
+    w.advance(w.c.height + 2)
+    out.append(w.m.done())
+
+    # -- the key is never published
+    w = CheckWorld("checks/key-withheld", "A cheated ticket, honest checkers: the dispute opens and the worker never "
+                   "publishes the key: at the deadline it fails (sealKeyWithheld); the checkers are owed fees and share "
+                   "the bounty.")
+    w.setup()
+    a = w.work("w1", [(8, 341, True), (8, 342, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    w.m.block([w.commit_answer(n, tid, truth) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, truth) for n in slots])
+    w.advance(r + 12)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    out.append(w.m.done())
+
+    # -- an envelope that does not open to the input
+    w = CheckWorld("checks/bad-envelope", "The worker seals another tensor of the right size: the checkers answer "
+                   "bad-input, the dispute opens, the published key opens a plaintext that is not the input: the "
+                   "worker fails (badEnvelope) in the transaction's receipt.")
+    w.setup()
+    a = w.work("w1", [(8, 351, False), (8, 352, False)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    tokens = a["batch"].tree.leaves[w.leaf_index(a, t)]["tokenCount"]
+    w.m.block([w.sealed_reveal(a, tid, t, plaintext=tensor_input(tokens, 999))])
+    w.m.block([w.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 9)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    out.append(w.m.done())
+
+    # -- no assignable checker: public reveal; fewer than k; the worker's own key skipped
+    w = CheckWorld("checks/unavailable", "Checker c1 unbonds (not assignable), worker w2 is also a checker: w1's ticket "
+                   "gets w2 alone (fewer than k); w2's own ticket has no assignable checker (checkersUnavailable) and "
+                   "is revealed in clear, a sealed reveal of it fails.", checkers=("c1",))
+    w.setup(extra=[w.T("w2", B.bond(checker_role(0), 1000)), w.T("w2", B.register_checker(0, w.sealing("w2")))])
+    a = w.work("w1", [(8, 361, False)])
+    b = w.work("w2", [(8, 362, False)])
+    w.m.block([w.T("c1", B.unbond(checker_role(0), 1000))] + w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2, recipients=["w2"]),
+               w.T("w2", b["batch"].reveal(tid2, t2["point"]))])
+    out.append(w.m.done())
+
+    # -- every checker colludes; a public claim proves the passed ticket false
+    w = CheckWorld("checks/public-claim-collusion", "A cheated ticket whose three checkers all attest the false output: "
+                   "it passes (fees owed); a public claim with the input proves fraud: the worker is convicted, the "
+                   "checkers are slashed for collusion and their fees revoked, the claimant's bounty is paid.")
+    w.setup()
+    a = w.work("w1", [(8, 371, True), (8, 372, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    false_out, _ = w.claimed(a, t)
+    w.m.block([w.commit_answer(n, tid, false_out) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, false_out) for n in slots])
+    w.advance(r + 9)
+    cs = _salt(78)
+    w.m.block([w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+    return out
+
+
 # ---- seeded random multi-block vectors ------------------------------------------------------------------
 
 def random_pool(rng, pid):
@@ -4991,7 +5405,8 @@ def write_json(path, v, compact=False):
 
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
-            + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality())
+            + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
+            + scenarios_checks())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -5131,6 +5546,8 @@ def spec_rules():
         if sec == "4":
             rules += ["state-machine §4 begin-block %d" % k for k in _numbered(lines, "**Begin-block**")]
             rules += ["state-machine §4 end-block %d" % k for k in _numbered(lines, "**End-block**")]
+        if sec == "4.2":
+            rules += ["state-machine §4.2 %s" % l for l in _labels(lines)]
         if sec == "4.1":
             rules += ["state-machine §4.1 event %s %s" % (r[0], r[1]) for r in _md_table(lines, "tag")]
             rules += ["state-machine §4.1 offence %s %s" % (r[0], r[1]) for r in _md_table(lines, "offence")]
@@ -5205,11 +5622,25 @@ RULE_TRACES = {
     "state-machine §4 end-block 1": ["end:1"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "state-machine §4 end-block 3": ["end:3"],
-    "state-machine §4 end-block 4": ["end:4", "adjudication:fraud", "adjudication:upheld"],
-    "state-machine §4 end-block 5": ["end:5"],
-    "state-machine §4 end-block 6": ["end:6"],
-    "state-machine §4 end-block 7": ["end:7:settled", "end:7:waits", "end:7:settledAfterWaiting"],
-    "state-machine §4 end-block 8": ["end:8"],
+    "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],
+    "state-machine §4 end-block 5": ["end:disputes", "check:failed:1"],
+    "state-machine §4 end-block 6": ["end:4", "adjudication:fraud", "adjudication:upheld", "check:disputeFraud",
+                                     "check:disputeUpheld", "check:publicClaimFraud"],
+    "state-machine §4 end-block 7": ["end:5"],
+    "state-machine §4 end-block 8": ["end:6"],
+    "state-machine §4 end-block 9": ["end:7:settled", "end:7:waits", "end:7:settledAfterWaiting"],
+    "state-machine §4 end-block 10": ["end:8"],
+    "state-machine §4.2": ["event:checkersAssigned", "tx:revealSealedTicket:success"],
+    "state-machine §4.2 Assignment": ["event:checkersAssigned", "event:checkersUnavailable", "assign:skipped",
+                                      "assign:notAssignable", "assign:fewerThanK"],
+    "state-machine §4.2 Resolution": ["check:passed", "check:disputed", "check:absent:uncommitted",
+                                      "check:absent:unrevealed", "event:checkerAbsent", "offence:%d" % OFF_CHECKER_ABSENT],
+    "state-machine §4.2 Failing a check": ["check:failed:0", "check:failed:1", "check:failed:2", "event:disputeBountyPaid",
+                                           "offence:%d" % OFF_FAILED_SEALED_CHECK],
+    "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
+                                          "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
+    "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
     "state-machine §8": ["root:jellyfish"],
