@@ -5051,6 +5051,35 @@ def scenarios_checks():
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
     out.append(w.m.done())
+
+    # -- edge cases: a voided sealed reveal drops its check; every checker absent; a checker unbonds after the
+    #    reveal and is still slashed; a public claim against a passed ticket is upheld
+    w = CheckWorld("checks/edge-cases", "w2 commits w1's pass: w1 reveals it sealed first, w2's sealed reveal is voided "
+                   "and its check record deleted. No checker of w1's ticket answers (one unbonds its whole stake after "
+                   "the reveal and is slashed from the unbonding entry): all absent, the unblinded ticket passes "
+                   "without fees. A public claim with the true input is upheld (the bond burned, nothing else changes); "
+                   "the payout owes no fee.")
+    w.setup()
+    a = w.work("w1", [(8, 381, False)])
+    b = w.work("w2", [(8, 381, False)])
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    slots = w.slots(tid)
+    stake = dec(STAKER, w.c.state[K.staker(checker_role(0), w.pub(slots[0]))])["stake"]
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    w.m.block([w.sealed_reveal(b, tid2, t2), w.T(slots[0], B.unbond(checker_role(0), stake))])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)])
+    w.advance(r + 9)
+    cs = _salt(79)
+    w.m.block([w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
+    out.append(w.m.done())
     return out
 
 
