@@ -5112,8 +5112,19 @@ class RandomWorld:
                       maxVotesPerTransaction=[3, 128][rng.below(2)])
         params.update(beaconMaxDelay=params["beaconDelay"] + rng.below(4))
         pools = [random_pool(rng, 0)] + ([random_pool(rng, 1)] if rng.chance(1, 5) else [])
+        # protocol 4 (state-machine.md §4.2) in a third of the seeds, drawn from a second generator so that the
+        # other seeds' vectors do not change; no cryptography: checkers are in the genesis state, envelopes are
+        # well-formed but not real (validators never decrypt them), disputes are never answered with a key.
+        self.rng4 = rng4 = SplitMix64(seed * 0x2545F4914F6CDD1D + 7)
+        self.p4 = rng4.chance(1, 3)
+        if self.p4:
+            pools[0]["checking"] = default_checking(
+                checkersPerTicket=1 + rng4.below(3), checkerMinStake=100, maxCheckers=8,
+                checkerActivationBlocks=rng4.below(3), checkFee=[40, 60][rng4.below(2)], answerCommitBlocks=3,
+                unblindBlocks=3, answerRevealBlocks=3, disputeInputBlocks=3, checkerAbsentSlashBps=[10, 1000][rng4.below(2)],
+                checkerBenchBlocks=2 + rng4.below(6), checkerFalseAlarmSlashBps=1000, checkerCollusionSlashBps=5000)
         horizon = max(p["windowBlocks"] + p["commitGraceBlocks"] + selection_bound(params) + p["revealDeadlineBlocks"]
-                      + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
+                      + check_blocks(p) + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
         params.update(unbondingBlocks=2 * horizon + rng.below(10), revealedKeyRetentionBlocks=horizon + rng.below(10),
                       escrowUnlockBlocks=max(p["windowBlocks"] + p["commitGraceBlocks"] + 3 for p in pools) + rng.below(5))
         self.clients = [test_key("r-client-0")]
@@ -5138,7 +5149,57 @@ class RandomWorld:
         self.revealed = []      # (worker, leaf, input) revealed passes (for copiers)
         self.passes_seed = 0
         self.vote_pairs = []    # vote evidence submitted (resubmitted now and then: evidenceAlreadyProcessed)
+        self.checkers = []      # protocol 4: checker keys of pool 0 (in the genesis state)
+        self.blind = {}         # (worker, content key) -> (claimed output, salt) of blinded leaves
+        self.plans = {}         # (ticket, checker) -> answer to give, or None (absent)
+        self.unblinds = {}      # ticket -> whether the worker unblinds
+        if self.p4:
+            self.genesis_checkers()
 
+    def genesis_checkers(self):
+        """Pool 0's checkers written straight into the genesis state: 2-4 keys (now and then a worker as well),
+        staked, registered at height 0, with a balance to pay fees."""
+        rng4, c = self.rng4, self.c
+        keys = [test_key("r-checker-%d" % i) for i in range(2 + rng4.below(3))]
+        if rng4.chance(1, 3):
+            keys.append(self.workers[0][0])
+        supply = struct.unpack("<Q", c.state[K.glob("supply")])[0]
+        for i, k in enumerate(keys):
+            stake = 100 + 400 * rng4.below(5)
+            if k.pub not in [w.pub for w, _ in self.workers]:
+                c.state[K.account(k.pub)] = enc(ACCOUNT, {"balance": 20_000, "nonce": 0})
+                supply += 20_000
+            c.state[K.staker(checker_role(0), k.pub)] = enc(STAKER, {"stake": stake, "status": (ACTIVE, 0),
+                                                                     "randaoCommitment": ZERO32, "since": 0,
+                                                                     "pendingRandao": None})
+            c.state[K.history(checker_role(0), k.pub, 0)] = u64(stake)
+            supply += stake
+            sk = sha256(b"r-sealing-key" + k.pub)
+            c.state[K.checker(0, k.pub)] = enc(CHECKER_REC, {"sealingKey": sk, "registeredHeight": 0, "benchedUntil": 0})
+            c.state[K.checker_by_key(0, sk)] = k.pub
+        c.state[K.checker_count(0)] = u64(len(keys))
+        c.state[K.glob("supply")] = u64(supply)
+        self.checkers = keys
+
+    def fake_envelope(self, check, leaf, pool):
+        """A canonical envelope to the ticket's checkers with a payload of the right size (sealing.md §4); now and
+        then a wrong one (recipients reversed, wrong size, not an envelope)."""
+        rng4 = self.rng4
+        rec = [sl["sealingKey"] for sl in check["slots"]]
+        size = 22 + leaf["tokenCount"] * pool["model"]["hiddenSize"] * 4
+        bad = rng4.below(30)
+        if bad == 0 and len(rec) > 1:
+            rec = rec[::-1]
+        elif bad == 1:
+            size += 4
+        elif bad == 2:
+            return b"\x02" + bytes(70)
+        seed = sha256(b"r-envelope" + leaf["inputHash"] + u64(rng4.next()))
+        out = b"\x01" + seed + sha256(seed) + leb(len(rec))
+        for r in rec:
+            out += r + (sha256(r + seed) + sha256(seed + r))[:48]
+        payload = (seed * (size // 32 + 2))[:size + 16]
+        return out + leb(len(payload)) + payload
     def finality_votes(self, T, h):
         c, rng = self.c, self.rng
         j = _checkpoint(Reader(c.state[K.glob("justified")])) if K.glob("justified") in c.state else (0, ZERO32)
@@ -5197,6 +5258,53 @@ class RandomWorld:
         self.vote_pairs.append(pair)
         T(self.other, B.vote_evidence(*pair))
 
+    def check_step(self, T, h):
+        """Checkers commit and reveal (honest, lazy, colluding or absent), workers unblind (or not)."""
+        c, rng4 = self.c, self.rng4
+        cfg = c.pools[0]["checking"]
+        keys = {k.pub: k for k in self.checkers}
+        workers = {w.pub: w for w, _ in self.workers}
+        for ck, cv in self.state_scan(b"\x35"):
+            tid, check = ck[1:], dec_check(cv)
+            if check["status"] != CK_CHECKING:
+                continue
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
+            if leaf is None or b is None:
+                continue
+            i = leaf["index"]
+            truth = fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            claimed, salt = self.blind.get((t["worker"], content_key(leaf)), (None, None))
+            r = check["revealHeight"]
+            A, U = cfg["answerCommitBlocks"], cfg["unblindBlocks"]
+            for sl in check["slots"]:
+                k = keys.get(sl["checker"])
+                if k is None:
+                    continue
+                plan = (tid, k.pub)
+                if plan not in self.plans:
+                    kind = rng4.below(10)
+                    self.plans[plan] = (None if kind == 0 else sha256(u64(rng4.next())) if kind == 1 else
+                                        BAD_INPUT_ANSWER if kind == 2 else (claimed or truth) if kind == 3 else truth)
+                answer = self.plans[plan]
+                if answer is None:
+                    continue
+                nonce = sha256(b"r-nonce" + tid + k.pub)
+                if r < h <= r + A and sl["commitment"] == ZERO32 and rng4.chance(2, 3):
+                    T(k, B.check_commit(tid, H_check(tid, k.pub, answer, nonce)))
+                elif r + A < h and sl["commitment"] != ZERO32 and sl["answer"] is None and rng4.chance(2, 3):
+                    T(k, B.check_reveal(tid, answer, nonce))
+                elif rng4.chance(1, 25):
+                    T(k, B.check_reveal(tid, answer, nonce))          # out of phase, or not committed
+            if tid not in self.unblinds:
+                self.unblinds[tid] = rng4.chance(7, 8)
+            w = workers.get(t["worker"])
+            if w is not None and claimed is not None and check["unblinded"] is None and self.unblinds[tid]:
+                if r + A < h <= r + A + U and rng4.chance(2, 3):
+                    T(w, B.unblind(tid, claimed, salt))
+                elif rng4.chance(1, 25):
+                    T(w, B.unblind(tid, claimed, salt if rng4.chance(1, 2) else ZERO32))
+
     def after_block(self, ok):
         """The driver follows the chains that became pending in the block just applied."""
         for v, chain in self.registrations:
@@ -5222,6 +5330,13 @@ class RandomWorld:
             cheat = strategy == "cheat" and rng.chance(1, 2)
             specs.append((tokens, self.passes_seed * 100 + i + worker.pub[0] * 10000, cheat))
         passes = passes_of(specs, shard)
+        if pool.get("checking") is not None:
+            blinded = []
+            for leaf, inp, cheat in passes:
+                salt = sha256(b"r-salt" + worker.pub + content_key(leaf))
+                self.blind[(worker.pub, content_key(leaf))] = (leaf["outputHash"], salt)
+                blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, cheat))
+            passes = blinded
         if strategy == "copy" and self.revealed and rng.chance(2, 3):
             w, leaf, inp = self.pick(self.revealed)
             if leaf["shard"] == shard and leaf["tokenCount"] <= tmax:
@@ -5318,6 +5433,13 @@ class RandomWorld:
                 body = b.reveal(tid, t["point"])
                 if rng.chance(1, 20):
                     body = b.reveal(tid, t["point"], index=0)
+                ck = c.state.get(K.ticket_check(tid))
+                if ck is not None and not self.rng4.chance(1, 20):
+                    i = b.tree.leaf_containing(t["point"])
+                    n = len(b.tree.leaves)
+                    env = self.fake_envelope(dec_check(ck), b.tree.leaves[i], c.pools[t["pool"]])
+                    body = B.reveal_sealed(tid, b.tree.proof(i), b.tree.proof(i - 1) if i > 0 else None,
+                                           b.tree.proof(i + 1) if i + 1 < n else None, env)
                 T(w, body)
                 i = b.tree.leaf_containing(t["point"])
                 self.revealed.append((w, b.tree.leaves[i], b.inputs[i]))
@@ -5330,12 +5452,15 @@ class RandomWorld:
             if b is None or h > t["challengeEnd"] + 1:
                 continue
             i = leaf["index"]
-            true_claim = leaf["outputHash"] != fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            claimed = self.blind.get((t["worker"], content_key(leaf)), (leaf["outputHash"], None))[0]
+            true_claim = claimed != fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
             if (true_claim and rng.chance(1, 2)) or rng.chance(1, 15):
                 p = self.pick(self.provers)
                 salt = sha256(u64(rng.next()))
                 T(p, B.fraud_commit(fraud_claim_hash(tid, p.pub, salt), t["pool"]))
                 self.claims.append((p, tid, salt, h, b.inputs[i], rng.chance(9, 10)))
+        if self.p4:
+            self.check_step(T, h)
         keep = []
         for claim in self.claims:
             p, tid, salt, ch, inp, will_open = claim
