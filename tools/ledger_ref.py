@@ -4976,7 +4976,7 @@ def scenarios_checks():
     # -- the key is never published
     w = CheckWorld("checks/key-withheld", "A cheated ticket, honest checkers: the dispute opens and the worker never "
                    "publishes the key: at the deadline it fails (sealKeyWithheld); the checkers are owed fees and share "
-                   "the bounty.")
+                   "the bounty. A late key is refused; a public claim against the failed check is refused (checkInProgress).")
     w.setup()
     a = w.work("w1", [(8, 341, True), (8, 342, True)])
     w.m.block(w.commit_txs(a))
@@ -4990,7 +4990,10 @@ def scenarios_checks():
     w.advance(r + 3)
     w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, truth) for n in slots])
     w.advance(r + 12)
-    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    cs = _salt(80)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid))),
+               w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
     out.append(w.m.done())
 
     # -- an envelope that does not open to the input
