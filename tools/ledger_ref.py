@@ -4,7 +4,10 @@
 Sources: Specs/state-machine.md (state layout, transactions, block processing, event tags and failure codes),
 Specs/economics.md (windows, vouchers, sum trees, sampling, fraud, settlement, payouts), Specs/encoding.md
 (canonical codec, tagged hashes, BIP-340), Specs/genesis.md and Specs/consensus.md (RANDAO, liveness,
-snapshot, the finality gadget of §8). Plain Python 3 and hashlib: it shares no code with the Swift ledger (Sources/Ledger), and its
+snapshot, the finality gadget of §8), with the protocol-4 checkers of state-machine.md §4.2 (verification.md).
+Plain Python 3 and hashlib (sealed envelopes are decoded here too; only the registry's low-order key probe and
+publishSealKey's opening need X25519 and ChaCha20-Poly1305, imported lazily from the `cryptography` package and
+tools/sealing_ref.py): it shares no code with the Swift ledger (Sources/Ledger), and its
 BIP-340 Schnorr signatures are written here from the BIP (deterministic signing with aux_rand = 32 zero bytes,
 the convention of the Swift test harness).
 
@@ -462,6 +465,10 @@ W_OPEN, W_AWAITING, W_SETTLED = 0, 1, 2       # window status
 T_AWAITING, T_REVEALED, T_WITHHELD, T_FRAUD, T_UPHELD, T_VOIDED, T_REUSED = range(7)
 C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
 OFF_FRAUD, OFF_WITHHELD, OFF_EQUIVOCATION, OFF_REUSED, OFF_MISSED_SLOT, OFF_FINALITY_VOTE = range(6)
+OFF_CHECKER_ABSENT, OFF_FALSE_ALARM, OFF_COLLUSION, OFF_FAILED_SEALED_CHECK = range(6, 10)
+# sealed check status (state-machine.md §1 key 35) and failure reasons (event 45)
+CK_ASSIGNED, CK_CHECKING, CK_PASSED, CK_DISPUTED, CK_REPLAYING, CK_FRAUD, CK_UPHELD, CK_FAILED = range(8)
+R_NOT_UNBLINDED, R_KEY_WITHHELD, R_BAD_ENVELOPE = range(3)
 
 
 # ---- pools (state-machine.md §6) ---------------------------------------------------------------------------
@@ -480,8 +487,84 @@ def dec_pool(b):
     p["minWorkerStake"] = r.u64()
     for n, t in POOL_TAIL:
         p[n] = r.u64() if t == "u64" else r.u32()
+    p["checking"] = None if r.pos == len(r.b) else dec_from(CHECKING, r)
     r.finish()
     return p
+
+
+# CheckingConfig (state-machine.md §6, verification.md §1): the optional trailing section of a pool.
+CHECKING = [("checkersPerTicket", "u32"), ("checkerMinStake", "u64"), ("maxCheckers", "u32"),
+            ("checkerActivationBlocks", "u64"), ("checkFee", "u64"), ("answerCommitBlocks", "u64"),
+            ("unblindBlocks", "u64"), ("answerRevealBlocks", "u64"), ("disputeInputBlocks", "u64"),
+            ("checkerAbsentSlashBps", "u32"), ("checkerBenchBlocks", "u64"), ("checkerFalseAlarmSlashBps", "u32"),
+            ("checkerCollusionSlashBps", "u32"), ("checkerHonestStakeBps", "u32")]
+
+
+def default_checking(**over):
+    """verification.md §1 defaults (CheckingConfig's)."""
+    c = {"checkersPerTicket": 3, "checkerMinStake": 1000, "maxCheckers": 1024, "checkerActivationBlocks": 360,
+         "checkFee": 50, "answerCommitBlocks": 6, "unblindBlocks": 3, "answerRevealBlocks": 3, "disputeInputBlocks": 4,
+         "checkerAbsentSlashBps": 10, "checkerBenchBlocks": 360, "checkerFalseAlarmSlashBps": 1000,
+         "checkerCollusionSlashBps": 5000, "checkerHonestStakeBps": 5000}
+    c.update(over)
+    return c
+
+
+def check_blocks(p):
+    """A + U + V + P, 0 without checkers (state-machine.md §6)."""
+    c = p.get("checking")
+    return 0 if c is None else (c["answerCommitBlocks"] + c["unblindBlocks"] + c["answerRevealBlocks"]
+                                + c["disputeInputBlocks"])
+
+
+def resolution_delay(c):
+    return c["answerCommitBlocks"] + c["unblindBlocks"] + c["answerRevealBlocks"]
+
+
+def checkers_v_min_bps(c):
+    """economics.md §6 (protocol 4): q1 = 10000 − h, q_{j+1} = ⌈q_j (10000 − h) / 10000⌉, v_min = 10000 − q_k."""
+    d = 10000 - min(c["checkerHonestStakeBps"], 10000)
+    q = d
+    for _ in range(1, c["checkersPerTicket"]):
+        q = (q * d + 9999) // 10000
+    return 10000 - q
+
+
+def genesis_pool_errors(p, params):
+    """The genesis checks of economics.md §6 that involve a pool's checking section (and the κ and horizon checks
+    it changes); a list of problems (empty: accepted)."""
+    errs = []
+    v = p["minReplayProbabilityBps"]
+    c = p.get("checking")
+    if c is not None:
+        if not 1 <= c["checkersPerTicket"] <= 16:
+            errs.append("checkersPerTicket")
+        for n in ("answerCommitBlocks", "unblindBlocks", "answerRevealBlocks", "disputeInputBlocks"):
+            if c[n] < 3:
+                errs.append(n)
+        for n in ("checkerAbsentSlashBps", "checkerFalseAlarmSlashBps", "checkerCollusionSlashBps"):
+            if c[n] > 10000:
+                errs.append(n)
+        if c["checkerAbsentSlashBps"] == 0:
+            errs.append("checkerAbsentSlashBps")
+        if not 1 <= c["checkerHonestStakeBps"] <= 9999:
+            errs.append("checkerHonestStakeBps")
+        if c["checkerMinStake"] == 0:
+            errs.append("checkerMinStake")
+        if c["maxCheckers"] < c["checkersPerTicket"]:
+            errs.append("maxCheckers")
+        cost = max([s["priceOutputToken"] for s in p["shards"]] or [0]) * p["maxTokensPerPass"]
+        if cost > M64 or c["checkFee"] < cost // 4:
+            errs.append("checkFee")
+        v = checkers_v_min_bps(c) if not errs else v
+    if v >= 10000 or p["payableCapBps"] > p["fraudSlashBps"] * v // (10000 - v):
+        errs.append("payableCapBps")
+    D = selection_bound(params)
+    horizon = (p["windowBlocks"] + p["commitGraceBlocks"] + D + p["revealDeadlineBlocks"] + check_blocks(p)
+               + p["challengeBlocks"] + p["fraudRevealBlocks"])
+    if params["unbondingBlocks"] < 2 * horizon:
+        errs.append("unbondingBlocks")
+    return errs
 
 
 POOL_TAIL = [("windowBlocks", "u64"), ("commitGraceBlocks", "u64"), ("challengeBlocks", "u64"), ("spotCheckPpm", "u32"),
@@ -504,6 +587,8 @@ def enc_pool(p):
     out += u64(p["minWorkerStake"])
     for n, t in POOL_TAIL:
         out += u64(p[n]) if t == "u64" else u32(p[n])
+    if p.get("checking") is not None:
+        out += enc(CHECKING, p["checking"])
     return out
 
 
@@ -512,7 +597,7 @@ def window_of(p, h): return 0 if h == 0 else (h - 1) // p["windowBlocks"]
 def start_height(p, w): return w * p["windowBlocks"] + 1
 def close_height(p, w): return (w + 1) * p["windowBlocks"]
 def commit_deadline(p, w): return close_height(p, w) + p["commitGraceBlocks"]
-def challenge_end(p, w, D): return commit_deadline(p, w) + D + p["revealDeadlineBlocks"] + p["challengeBlocks"]
+def challenge_end(p, w, D): return commit_deadline(p, w) + D + p["revealDeadlineBlocks"] + check_blocks(p) + p["challengeBlocks"]
 def settle_height(p, w, D): return challenge_end(p, w, D) + p["fraudRevealBlocks"]
 def max_input_bytes(p): return 22 + p["maxTokensPerPass"] * p["model"]["hiddenSize"] * 4
 
@@ -629,6 +714,29 @@ FAILURES = {
     62: ("tooManyVotes", "more finality votes than one transaction may carry"),
     63: ("invalidVoteSignature", "a finality vote is not signed by its validator"),
     64: ("tooManyCommitmentsInBlock", "the block already holds maxCommitmentsPerBlock share commitments"),
+    65: ("poolHasNoCheckers", "the pool has no checkers (checkersPerTicket is 0)"),
+    66: ("checkerAlreadyRegistered", "the checker is already registered"),
+    67: ("invalidSealingKey", "the sealing key is not a usable X25519 public key (all zero or low order)"),
+    68: ("sealingKeyInUse", "another checker of the pool registered this sealing key"),
+    69: ("checkerRegistryFull", "the pool's checker registry is full (maxCheckers)"),
+    70: ("notAChecker", "the sender has no checker stake in the pool"),
+    71: ("sealedRevealRequired", "the ticket has checkers: reveal it sealed"),
+    72: ("ticketNotSealed", "the ticket has no checkers: reveal it in clear"),
+    73: ("invalidEnvelope", "the sealed input is not a canonical envelope"),
+    74: ("envelopeRecipientsMismatch", "the envelope's recipients are not the ticket's checkers in assignment order"),
+    75: ("envelopeSizeMismatch", "the envelope's plaintext size is not the leaf's input tensor size"),
+    76: ("notAssignedChecker", "the sender is not a checker of this ticket"),
+    77: ("checkPhaseClosed", "the ticket is not in the phase this transaction belongs to"),
+    78: ("answerAlreadyCommitted", "the checker already committed its answer"),
+    79: ("invalidCheckCommitment", "the answer commitment must not be zero"),
+    80: ("answerNotCommitted", "the checker did not commit an answer"),
+    81: ("answerAlreadyRevealed", "the checker already revealed its answer"),
+    82: ("checkCommitmentMismatch", "the answer and nonce do not open the checker's commitment"),
+    83: ("outputAlreadyUnblinded", "the output is already unblinded"),
+    84: ("unblindMismatch", "the output hash and salt do not open the leaf's blinded output"),
+    85: ("ticketNotDisputed", "the ticket is not awaiting its dispute key"),
+    86: ("wrongSealKey", "the key is not the envelope's ephemeral private key"),
+    87: ("checkInProgress", "the ticket's check or dispute is not finished"),
 }
 RESERVED_FAILURES = {10, 35}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -670,6 +778,20 @@ EVENTS = {
     32: ("voteCounted", "validator key32, targetHeight u64, stake u64"),
     33: ("checkpointJustified", "height u64, hash hash32"),
     34: ("checkpointFinalized", "height u64, hash hash32"),
+    35: ("checkerRegistered", "pool u32, checker key32, sealingKey hash32"),
+    36: ("checkersAssigned", "ticketId hash32, checkers list<key32>(≤16) (assignment order)"),
+    37: ("checkersUnavailable", "ticketId hash32"),
+    38: ("answerCommitted", "ticketId hash32, checker key32"),
+    39: ("outputUnblinded", "ticketId hash32, outputHash hash32"),
+    40: ("answerRevealed", "ticketId hash32, checker key32, answer hash32"),
+    41: ("checkPassed", "ticketId hash32, outputHash hash32"),
+    42: ("checkerAbsent", "ticketId hash32, checker key32, benchedUntil u64"),
+    43: ("disputeOpened", "ticketId hash32, keyDeadline u64"),
+    44: ("sealedInputPublished", "ticketId hash32"),
+    45: ("sealedCheckFailed", "ticketId hash32, worker key32, reason u8 (`0` notUnblinded, `1` sealKeyWithheld, `2` badEnvelope)"),
+    46: ("checkFeeOwed", "ticketId hash32, checker key32, amount u64"),
+    47: ("checkFeePaid", "pool u32, window u64, worker key32, checker key32, amount u64"),
+    48: ("disputeBountyPaid", "ticketId hash32, to key32, amount u64"),
 }
 RESERVED_EVENTS = {1}
 EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
@@ -679,14 +801,35 @@ def ev(name, *parts):
     return u8(EVENT_TAG[name]) + b"".join(parts)
 
 
+def checker_role(pid):
+    """The checker role of a pool (protocol 4); validator is None, a worker role its pool id."""
+    return ("checker", pid)
+
+
+def is_checker(role):
+    return isinstance(role, tuple)
+
+
 def role_enc(role):
-    """Canonical `role` (state-machine.md §3): u8 0, or u8 1 ‖ pool u32. `role` is None or a pool id."""
-    return u8(0) if role is None else u8(1) + u32(role)
+    """Canonical `role` (state-machine.md §3): u8 0, u8 1 ‖ pool u32 (worker) or u8 2 ‖ pool u32 (checker)."""
+    if role is None:
+        return u8(0)
+    return u8(2) + u32(role[1]) if is_checker(role) else u8(1) + u32(role)
 
 
 def role_key(role):
-    """Fixed-width key form (§1): 00 00000000, or 01 ‖ pool u32 BE."""
-    return bytes(5) if role is None else b"\x01" + be32(role)
+    """Fixed-width key form (§1): 00 00000000, 01 ‖ pool u32 BE, or 02 ‖ pool u32 BE."""
+    if role is None:
+        return bytes(5)
+    return b"\x02" + be32(role[1]) if is_checker(role) else b"\x01" + be32(role)
+
+
+def role_from_key(b):
+    """Inverse of role_key (5 bytes)."""
+    if b[0] == 0:
+        return None
+    pid = struct.unpack(">I", b[1:5])[0]
+    return checker_role(pid) if b[0] == 2 else pid
 
 
 class Fail(Exception):
@@ -790,6 +933,23 @@ class K:
     def tally(t): return b"\x32" + be64(t)
     @staticmethod
     def glob(name): return b"\x20" + name.encode()
+    # protocol 4 (state-machine.md §1, keys 33-3A)
+    @staticmethod
+    def checker(p, k): return b"\x33" + be32(p) + k
+    @staticmethod
+    def checker_by_key(p, sk): return b"\x34" + be32(p) + sk
+    @staticmethod
+    def ticket_check(t): return b"\x35" + t
+    @staticmethod
+    def sealed_input(t): return b"\x36" + t
+    @staticmethod
+    def resolution(h, t): return b"\x37" + be64(h) + t
+    @staticmethod
+    def dispute_deadline(h, t): return b"\x38" + be64(h) + t
+    @staticmethod
+    def fee_owed(p, w, worker, t, slot): return b"\x39" + be32(p) + be64(w) + worker + t + u8(slot)
+    @staticmethod
+    def checker_count(p): return b"\x3a" + be32(p)
 
 
 _MISSING = object()
@@ -887,6 +1047,7 @@ class State:
 MAX_PROOF = 32
 MAX_INPUT = 4 * 1024 * 1024
 MAX_HEADER = 4096
+MAX_ENVELOPE = MAX_INPUT + 4096   # a sealed input envelope (state-machine.md §3)
 
 
 def _role(r):
@@ -895,6 +1056,8 @@ def _role(r):
         return None
     if t == 1:
         return r.u32()
+    if t == 2:
+        return checker_role(r.u32())
     raise DecodeError("unknownTag")
 
 
@@ -998,6 +1161,19 @@ def decode_body(r):
         b.update(kind="finalityVotes", votes=[_vote(r) for _ in range(r.length(MAX_VOTES))])
     elif tag == 16:
         b.update(kind="voteEvidence", a=_vote(r), b=_vote(r))
+    elif tag == 17:
+        b.update(kind="registerChecker", pool=r.u32(), sealingKey=r.h())
+    elif tag == 18:
+        b.update(kind="revealSealedTicket", ticketId=r.h(), proof=_proof(r), left=r.optional(lambda: _proof(r)),
+                 right=r.optional(lambda: _proof(r)), envelope=r.blob(MAX_ENVELOPE))
+    elif tag == 19:
+        b.update(kind="checkCommit", ticketId=r.h(), commitment=r.h())
+    elif tag == 20:
+        b.update(kind="unblindOutput", ticketId=r.h(), outputHash=r.h(), salt=r.h())
+    elif tag == 21:
+        b.update(kind="checkReveal", ticketId=r.h(), answer=r.h(), nonce=r.h())
+    elif tag == 22:
+        b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
     else:
         raise DecodeError("unknownTag")
     return b
@@ -1196,6 +1372,132 @@ def receipt_bytes(txid, code, fee, events):
     return txid + u16(code) + u64(fee) + leb(len(events)) + b"".join(events)
 
 
+# ---- protocol 4: checks (state-machine.md §1 keys 33-3A, §4.2; verification.md) ---------------------------
+
+CHECKER_REC = [("sealingKey", "h"), ("registeredHeight", "u64"), ("benchedUntil", "u64")]
+MAX_SLOTS = 16
+
+
+def enc_check(c):
+    """SealedCheck = status u8 ‖ list<CheckerSlot>(≤16) ‖ revealHeight u64 ‖ unblinded optional<hash32> ‖
+    keyDeadline u64; CheckerSlot = checker ‖ sealingKey ‖ commitment ‖ answer optional<hash32>."""
+    out = u8(c["status"]) + leb(len(c["slots"]))
+    for sl in c["slots"]:
+        out += sl["checker"] + sl["sealingKey"] + sl["commitment"] + (u8(0) if sl["answer"] is None else u8(1) + sl["answer"])
+    return out + u64(c["revealHeight"]) + (u8(0) if c["unblinded"] is None else u8(1) + c["unblinded"]) + u64(c["keyDeadline"])
+
+
+def dec_check(b):
+    r = Reader(b)
+    st = r.u8()
+    if st > CK_FAILED:
+        raise DecodeError("unknown check status")
+    slots = []
+    for _ in range(r.length(MAX_SLOTS)):
+        slots.append({"checker": r.h(), "sealingKey": r.h(), "commitment": r.h(), "answer": r.optional(r.h)})
+    c = {"status": st, "slots": slots, "revealHeight": r.u64(), "unblinded": r.optional(r.h), "keyDeadline": r.u64()}
+    r.finish()
+    return c
+
+
+def H_blind_output(output_hash, salt): return tagged("sharechain/blind-output", output_hash + salt)
+def H_check(ticket, checker, answer, nonce): return tagged("sharechain/check", ticket + checker + answer + nonce)
+def H_assign(beacon, ticket, attempt): return tagged("sharechain/assign", beacon + ticket + u32(attempt))
+
+
+BAD_INPUT_ANSWER = tagged("sharechain/check-bad-input", b"")
+SEAL_PROBE_SCALAR = b"\x5a" * 32       # registerChecker's low-order key probe (state-machine.md §3.2)
+
+
+def envelope_decode(buf, max_plaintext):
+    """sealing.md §4.2, without cryptography: (ephemeralPublicKey, keyCommitment, [(recipient, wrapped)], payload),
+    or None when the bytes are not a canonical envelope."""
+    def leb_at(at):
+        value, shift, n = 0, 0, 0
+        while True:
+            if at >= len(buf):
+                return None, at
+            byte = buf[at]
+            at += 1
+            n += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                if n > 1 and byte == 0:
+                    return None, at
+                break
+            shift += 7
+            if n == 5:
+                return None, at
+        if value > 2 ** 32 - 1:
+            return None, at
+        return value, at
+    if len(buf) < 65 or buf[0] != 1:
+        return None
+    eph, commitment, at = buf[1:33], buf[33:65], 65
+    k, at = leb_at(at)
+    if k is None or not 1 <= k <= 16:
+        return None
+    slots = []
+    for _ in range(k):
+        if len(buf) - at < 80:
+            return None
+        slots.append((buf[at:at + 32], buf[at + 32:at + 80]))
+        at += 80
+    if len({r for r, _ in slots}) != k:
+        return None
+    n, at = leb_at(at)
+    if n is None or n < 16 or n - 16 > max_plaintext:
+        return None
+    if len(buf) - at != n:
+        return None          # truncated or trailing bytes
+    return eph, commitment, slots, buf[at:]
+
+
+def _sealing():
+    """tools/sealing_ref.py and cryptography's AEAD, imported only where a sealing key or an envelope is opened."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sealing_ref
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    return sealing_ref, ChaCha20Poly1305
+
+
+def sealing_key_usable(key):
+    """X25519(0x5A × 32, key) is not all zero (RFC 7748 clamping; low-order keys give zero)."""
+    sr, _ = _sealing()
+    return sr.x25519(SEAL_PROBE_SCALAR, key) is not None
+
+
+def envelope_open_all(env, e, context):
+    """sealing.md §6.1: ('wrongKey', None) when X25519(e, 9) is not the envelope's E; ('bad', None) when a slot or
+    the payload does not open; ('ok', plaintext) otherwise."""
+    sr, AEAD = _sealing()
+    eph, commitment, slots, payload = env
+    if sr.x25519_pub(e) != eph:
+        return ("wrongKey", None)
+    from cryptography.exceptions import InvalidTag
+    secret = None
+    for r, w in slots:
+        _, kek = sr.kek(e, r, eph, r, context)
+        if kek is None:
+            return ("bad", None)
+        try:
+            sec = AEAD(kek).decrypt(sr.ZERO_NONCE, w, context)
+        except InvalidTag:
+            return ("bad", None)
+        if sr.content_keys(sec)[1] != commitment:
+            return ("bad", None)
+        secret = sec
+    try:
+        pt = AEAD(sr.content_keys(secret)[0]).decrypt(sr.ZERO_NONCE, payload, context + sr.header(eph, commitment, slots))
+    except InvalidTag:
+        return ("bad", None)
+    return ("ok", pt)
+
+
+def sealing_context(chain_id, ticket, input_hash):
+    return b"sharechain/sealed-input/v1" + chain_id + ticket + input_hash
+
+
 class Exec:
     def __init__(self, ledger, ctx, state):
         self.L = ledger
@@ -1293,6 +1595,9 @@ class Exec:
     def min_stake(self, role):
         if role is None:
             return self.p["validatorMinStake"]
+        if is_checker(role):
+            pool = self.pool(role[1])
+            return None if pool is None or pool["checking"] is None else pool["checking"]["checkerMinStake"]
         pool = self.pool(role)
         return None if pool is None else pool["minWorkerStake"]
 
@@ -1393,6 +1698,18 @@ class Exec:
             self.finality_votes(b["votes"])
         elif k == "voteEvidence":
             self.vote_evidence(b["a"], b["b"])
+        elif k == "registerChecker":
+            self.register_checker(s, b["pool"], b["sealingKey"])
+        elif k == "revealSealedTicket":
+            self.reveal_sealed_ticket(s, b, tx["id"])
+        elif k == "checkCommit":
+            self.check_commit(s, b["ticketId"], b["commitment"])
+        elif k == "unblindOutput":
+            self.unblind_output(s, b["ticketId"], b["outputHash"], b["salt"])
+        elif k == "checkReveal":
+            self.check_reveal(s, b["ticketId"], b["answer"], b["nonce"])
+        elif k == "publishSealKey":
+            self.publish_seal_key(s, b["ticketId"], b["key"])
         else:
             raise AssertionError(k)
 
@@ -1918,32 +2235,9 @@ class Exec:
         return nk < key if is_left else key < nk
 
     def reveal_ticket(self, sender, b, txid):
-        tid = b["ticketId"]
-        t = self.state.rec(K.ticket(tid), TICKET)
-        if t is None:
-            raise Fail("unknownTicket")
-        if t["status"] != T_AWAITING:
-            raise Fail("ticketNotAwaitingReveal")
-        if self.h > t["revealDeadline"]:
-            raise Fail("revealDeadlinePassed")
-        if sender != t["worker"]:
-            raise Fail("notTicketWorker")
-        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
-        pool = self.pool(t["pool"])
-        if c is None or pool is None:
-            raise Fault("ticket without commitment or pool")
-        leaf = b["proof"]["leaf"]
-        if leaf["shard"] != c["shard"] or not 1 <= leaf["tokenCount"] <= pool["maxTokensPerPass"]:
-            raise Fail("leafMismatch")
-        offset = verify_sum_path(b["proof"], c["leafCount"], c["root"], c["tokenTotal"])
-        if offset is None:
-            raise Fail("invalidSumProof")
-        if not (t["point"] >= offset and t["point"] - offset < leaf["tokenCount"]):
-            raise Fail("sampleNotInLeaf")
-        key = content_key(leaf)
-        if not (self.neighbour_ok(b["left"], leaf["index"] - 1, c, pool, key, True)
-                and self.neighbour_ok(b["right"], leaf["index"] + 1, c, pool, key, False)):
-            raise Fail("neighbourMismatch")
+        tid, t, c, pool, leaf = self.reveal_leaf_checks(sender, b)
+        if self.state.get(K.ticket_check(tid)) is not None:
+            raise Fail("sealedRevealRequired")
         inp = b["input"]
         if len(inp) > max_input_bytes(pool):
             raise Fail("inputTooLarge")
@@ -1951,6 +2245,11 @@ class Exec:
             raise Fail("inputHashMismatch")
         if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
             raise Fail("invalidInputTensor")
+        self.record_reveal(sender, tid, t, c, pool, leaf, txid)
+
+    def record_reveal(self, sender, tid, t, c, pool, leaf, txid):
+        """The revealed-pass rule of economics §3; returns the ticket's new status."""
+        key = content_key(leaf)
         t["leaf"] = leaf
         t["revealedHeight"] = self.h
         t["revealTx"] = txid
@@ -1971,7 +2270,7 @@ class Exec:
                 c["voided"] += 1
                 self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
                 self.emit("tx", ev("ticketVoided", tid, first["worker"]))
-            return
+            return t["status"]
         if first is None:
             self.state.put_rec(pkey, REVEALED, {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h})
             self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
@@ -1979,6 +2278,7 @@ class Exec:
             self.t("reveal:samePassTwiceInOneCommitment")
         t["status"] = T_REVEALED
         self.put_ticket(tid, t, T_AWAITING)
+        return T_REVEALED
 
     def convict(self, worker, pool, cid, included, kind, target):
         """economics.md §4 Conviction: once per commitment (offence H_id(10 ‖ commitmentId))."""
@@ -2034,6 +2334,9 @@ class Exec:
             raise Fail("ticketNotRevealed")
         if fc["height"] > t["challengeEnd"]:
             raise Fail("challengePeriodOver")
+        ck = self.state.get(K.ticket_check(tid))
+        if ck is not None and dec_check(ck)["status"] not in (CK_PASSED, CK_FRAUD, CK_UPHELD):
+            raise Fail("checkInProgress")
         leaf = t["leaf"]
         if leaf is None:
             raise Fault("revealed ticket without a leaf")
@@ -2119,6 +2422,10 @@ class Exec:
                     self.state.delete(K.by_status(t["status"], tv))
                     self.state.delete(K.deadline(t["revealDeadline"], tv))
                 self.state.delete(K.ticket(tv))
+                self.state.delete(K.ticket_check(tv))
+                self.state.delete(K.sealed_input(tv))
+        earned = sum(s["earned"] for s in work["shards"]) & M64
+        fees = self.pay_check_fees(pid, w, worker, earned)
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
         payable = 0
@@ -2131,13 +2438,15 @@ class Exec:
                     if cov < s["paidTokens"]:
                         self.t("payout:uncovered")
                     payable += s["earned"] * cov // s["paidTokens"]
+            if fees > 0:
+                self.t("payout:feesScaled")
+                payable = payable * (earned - fees) // earned
             stake = self.stake_at(pid, worker, close_height(pool, w))
             cap = bps_of(stake, pool["payableCapBps"])
             if payable > cap:
                 self.t("payout:capped")
             payable = min(payable, cap)
-        earned = sum(s["earned"] for s in work["shards"]) & M64
-        refund = earned - payable
+        refund = earned - fees - payable
         self.credit(worker, payable)
         lanes = []
         for lk, lv in self.state.scan(b"\x24" + be32(pid) + be64(w) + worker):
@@ -2161,6 +2470,383 @@ class Exec:
         win["refunded"] = (win["refunded"] + refund) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
         self.emit("tx", ev("payoutCredited", u32(pid), u64(w), worker, u64(payable), u64(refund)))
+
+    # ---- protocol 4: checkers (state-machine.md §3.2 rows 17-22, §4.2) --------------------------------------
+    def register_checker(self, sender, pid, key):
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        cfg = pool["checking"]
+        if cfg is None:
+            raise Fail("poolHasNoCheckers")
+        if self.staker(checker_role(pid), sender) is None:
+            raise Fail("notAChecker")
+        if self.state.get(K.checker(pid, sender)) is not None:
+            raise Fail("checkerAlreadyRegistered")
+        if not sealing_key_usable(key):
+            raise Fail("invalidSealingKey")
+        if self.state.get(K.checker_by_key(pid, key)) is not None:
+            raise Fail("sealingKeyInUse")
+        count = self.state.u64_at(K.checker_count(pid)) or 0
+        if count >= cfg["maxCheckers"]:
+            raise Fail("checkerRegistryFull")
+        self.state.put(K.checker_count(pid), u64(count + 1))
+        self.state.put_rec(K.checker(pid, sender), CHECKER_REC, {"sealingKey": key, "registeredHeight": self.h, "benchedUntil": 0})
+        self.state.put(K.checker_by_key(pid, key), sender)
+        self.emit("tx", ev("checkerRegistered", u32(pid), sender, key))
+
+    def checker_table(self, pid, cfg):
+        """§4.2 Assignment: the assignable checkers in key order with cumulative stakes."""
+        table, total = [], 0
+        prefix = b"\x33" + be32(pid)
+        for ck, cv in self.state.scan(prefix):
+            key = ck[5:]
+            rec = dec(CHECKER_REC, cv)
+            if rec["registeredHeight"] + cfg["checkerActivationBlocks"] > self.h or rec["benchedUntil"] >= self.h:
+                self.t("assign:notAssignable")
+                continue
+            st = self.staker(checker_role(pid), key)
+            if st is None or st["status"][0] != ACTIVE or st["stake"] < cfg["checkerMinStake"]:
+                self.t("assign:notAssignable")
+                continue
+            total += st["stake"]
+            table.append((key, rec["sealingKey"], total))
+        return table
+
+    @staticmethod
+    def assign_checkers(table, k, beacon, tid, worker, trace):
+        if not table or table[-1][2] == 0:
+            return []
+        total = table[-1][2]
+        slots, taken = [], set()
+        for a in range(4 * k):
+            if len(slots) >= k:
+                break
+            x = int.from_bytes(H_assign(beacon, tid, a)[:8], "big") % total
+            i = next(j for j, e in enumerate(table) if x < e[2])
+            key, sk, _ = table[i]
+            if key == worker or i in taken:
+                trace("assign:skipped")
+                continue
+            taken.add(i)
+            slots.append({"checker": key, "sealingKey": sk, "commitment": ZERO32, "answer": None})
+        return slots
+
+    def reveal_leaf_checks(self, sender, b):
+        """The checks revealTicket and revealSealedTicket share (up to and including the neighbours)."""
+        tid = b["ticketId"]
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        if t["status"] != T_AWAITING:
+            raise Fail("ticketNotAwaitingReveal")
+        if self.h > t["revealDeadline"]:
+            raise Fail("revealDeadlinePassed")
+        if sender != t["worker"]:
+            raise Fail("notTicketWorker")
+        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+        pool = self.pool(t["pool"])
+        if c is None or pool is None:
+            raise Fault("ticket without commitment or pool")
+        leaf = b["proof"]["leaf"]
+        if leaf["shard"] != c["shard"] or not 1 <= leaf["tokenCount"] <= pool["maxTokensPerPass"]:
+            raise Fail("leafMismatch")
+        offset = verify_sum_path(b["proof"], c["leafCount"], c["root"], c["tokenTotal"])
+        if offset is None:
+            raise Fail("invalidSumProof")
+        if not (t["point"] >= offset and t["point"] - offset < leaf["tokenCount"]):
+            raise Fail("sampleNotInLeaf")
+        key = content_key(leaf)
+        if not (self.neighbour_ok(b["left"], leaf["index"] - 1, c, pool, key, True)
+                and self.neighbour_ok(b["right"], leaf["index"] + 1, c, pool, key, False)):
+            raise Fail("neighbourMismatch")
+        return tid, t, c, pool, leaf
+
+    def reveal_sealed_ticket(self, sender, b, txid):
+        tid, t, c, pool, leaf = self.reveal_leaf_checks(sender, b)
+        cfg = pool["checking"]
+        ck = self.state.get(K.ticket_check(tid))
+        if cfg is None or ck is None:
+            raise Fail("ticketNotSealed")
+        check = dec_check(ck)
+        env = envelope_decode(b["envelope"], max_input_bytes(pool))
+        if env is None:
+            raise Fail("invalidEnvelope")
+        if [r for r, _ in env[2]] != [sl["sealingKey"] for sl in check["slots"]]:
+            raise Fail("envelopeRecipientsMismatch")
+        if len(env[3]) - 16 != 22 + leaf["tokenCount"] * pool["model"]["hiddenSize"] * 4:
+            raise Fail("envelopeSizeMismatch")
+        status = self.record_reveal(sender, tid, t, c, pool, leaf, txid)
+        if status != T_REVEALED:
+            self.t("sealed:voidedOrReused")
+            self.state.delete(K.ticket_check(tid))
+            return
+        check["status"] = CK_CHECKING
+        check["revealHeight"] = self.h
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.state.put(K.sealed_input(tid), b["envelope"])
+        self.state.put(K.resolution(self.h + resolution_delay(cfg), tid), b"")
+        win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+        win["pendingAdjudications"] = (win["pendingAdjudications"] + 1) & M64
+        self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+
+    def sealed_ticket(self, tid):
+        t = self.state.rec(K.ticket(tid), TICKET)
+        if t is None:
+            raise Fail("unknownTicket")
+        ck = self.state.get(K.ticket_check(tid))
+        if ck is None:
+            raise Fail("ticketNotSealed")
+        pool = self.pool(t["pool"])
+        if pool is None or pool["checking"] is None:
+            raise Fault("sealed ticket in a pool without checkers")
+        return t, dec_check(ck), pool, pool["checking"]
+
+    def slot_of(self, check, sender):
+        for i, sl in enumerate(check["slots"]):
+            if sl["checker"] == sender:
+                return i
+        raise Fail("notAssignedChecker")
+
+    def check_commit(self, sender, tid, commitment):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        i = self.slot_of(check, sender)
+        r = check["revealHeight"]
+        if check["status"] != CK_CHECKING or not r < self.h <= r + cfg["answerCommitBlocks"]:
+            raise Fail("checkPhaseClosed")
+        if check["slots"][i]["commitment"] != ZERO32:
+            raise Fail("answerAlreadyCommitted")
+        if commitment == ZERO32:
+            raise Fail("invalidCheckCommitment")
+        check["slots"][i]["commitment"] = commitment
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("answerCommitted", tid, sender))
+
+    def unblind_output(self, sender, tid, output, salt):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        if sender != t["worker"]:
+            raise Fail("notTicketWorker")
+        opens = check["revealHeight"] + cfg["answerCommitBlocks"]
+        if check["status"] != CK_CHECKING or not opens < self.h <= opens + cfg["unblindBlocks"]:
+            raise Fail("checkPhaseClosed")
+        if check["unblinded"] is not None:
+            raise Fail("outputAlreadyUnblinded")
+        if t["leaf"] is None:
+            raise Fault("sealed ticket revealed without a leaf")
+        if H_blind_output(output, salt) != t["leaf"]["outputHash"]:
+            raise Fail("unblindMismatch")
+        check["unblinded"] = output
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("outputUnblinded", tid, output))
+
+    def check_reveal(self, sender, tid, answer, nonce):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        i = self.slot_of(check, sender)
+        r = check["revealHeight"]
+        if check["status"] != CK_CHECKING or not r + cfg["answerCommitBlocks"] < self.h <= r + resolution_delay(cfg):
+            raise Fail("checkPhaseClosed")
+        sl = check["slots"][i]
+        if sl["commitment"] == ZERO32:
+            raise Fail("answerNotCommitted")
+        if sl["answer"] is not None:
+            raise Fail("answerAlreadyRevealed")
+        if H_check(tid, sender, answer, nonce) != sl["commitment"]:
+            raise Fail("checkCommitmentMismatch")
+        sl["answer"] = answer
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.emit("tx", ev("answerRevealed", tid, sender, answer))
+
+    def owe_fee(self, tid, t, i, checker, cfg, target):
+        if cfg["checkFee"] == 0:
+            return
+        self.state.put(K.fee_owed(t["pool"], t["window"], t["worker"], tid, i), checker + u64(cfg["checkFee"]))
+        self.emit(target, ev("checkFeeOwed", tid, checker, u64(cfg["checkFee"])))
+
+    def release_hold(self, t):
+        win = self.window_rec(t["pool"], t["window"]) or self.new_window()
+        win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
+        self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+
+    def split_bounty(self, tid, bounty, keys, target):
+        """Equal cumulative-floor split of `bounty` among `keys`; returns what was paid (0: the caller burns)."""
+        if not keys or bounty == 0:
+            return 0
+        for key, part in zip(keys, cumulative_floor(bounty, [1] * len(keys))):
+            if part > 0:
+                self.credit(key, part)
+                self.emit(target, ev("disputeBountyPaid", tid, key, u64(part)))
+        return bounty
+
+    def fail_check(self, tid, t, check, pool, reason, target):
+        """§4.2 Failing a check."""
+        self.t("check:failed:%d" % reason)
+        cfg = pool["checking"]
+        c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
+        if c is None:
+            raise Fault("sealed ticket without a commitment")
+        self.emit(target, ev("sealedCheckFailed", tid, t["worker"], u8(reason)))
+        slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FAILED_SEALED_CHECK, target)
+        winners = [(i, sl["checker"]) for i, sl in enumerate(check["slots"])
+                   if sl["answer"] is not None and sl["answer"] != check["unblinded"]]
+        for i, key in winners:
+            self.owe_fee(tid, t, i, key, cfg, target)
+        paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [k_ for _, k_ in winners], target)
+        self.burn(slashed - paid)
+        prev = t["status"]
+        t["status"] = T_FRAUD
+        self.put_ticket(tid, t, prev)
+        check["status"] = CK_FAILED
+        self.state.delete(K.sealed_input(tid))
+        self.release_hold(t)
+        self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def publish_seal_key(self, sender, tid, e):
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        if check["status"] != CK_DISPUTED or self.h > check["keyDeadline"]:
+            raise Fail("ticketNotDisputed")
+        raw = self.state.get(K.sealed_input(tid))
+        env = None if raw is None else envelope_decode(raw, max_input_bytes(pool))
+        if t["leaf"] is None or env is None:
+            raise Fault("disputed ticket without its envelope")
+        leaf = t["leaf"]
+        kind, pt = envelope_open_all(env, e, sealing_context(self.L.chain_id, tid, leaf["inputHash"]))
+        if kind == "wrongKey":
+            raise Fail("wrongSealKey")
+        self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
+        if (kind != "ok" or tagged("sharechain/tensor", pt) != leaf["inputHash"]
+                or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
+            self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
+            return
+        check["status"] = CK_REPLAYING
+        self.state.put(K.ticket_check(tid), enc_check(check))
+        self.state.delete(K.sealed_input(tid))
+        self.state.put_rec(K.case(tid), CASE, {
+            "ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
+            "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
+            "bounty": 0, "winner": ZERO32, "winnerCommitHeight": 0, "winnerClaim": ZERO32,
+            "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h})
+        self.state.put(K.case_input(tid), pt)
+        seq = self.g64("nextAdjudication")
+        self.set_g64("nextAdjudication", (seq + 1) & M64)
+        self.state.put(K.adjudication(seq), tid)
+        self.emit("tx", ev("sealedInputPublished", tid))
+
+    def resolve_checks(self):
+        """End-block step 4 (§4.2 Resolution)."""
+        for qk, _ in self.state.scan(b"\x37" + be64(self.h)):
+            self.state.delete(qk)
+            tid = qk[9:]
+            t, check, pool, cfg = self.sealed_ticket(tid)
+            if check["status"] != CK_CHECKING:
+                continue
+            self.t("end:checks")
+            for i, sl in enumerate(check["slots"]):
+                if sl["answer"] is None:
+                    self.t("check:absent:" + ("uncommitted" if sl["commitment"] == ZERO32 else "unrevealed"))
+                    self.burn(self.slash(sl["checker"], checker_role(pool["id"]), cfg["checkerAbsentSlashBps"],
+                                         check["revealHeight"], OFF_CHECKER_ABSENT, H_id(b"\x15" + tid + sl["checker"]),
+                                         "system"))
+                    until = self.h + cfg["checkerBenchBlocks"]
+                    rec = self.state.rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC)
+                    if rec is not None:
+                        rec["benchedUntil"] = max(rec["benchedUntil"], until)
+                        self.state.put_rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC, rec)
+                    self.emit("system", ev("checkerAbsent", tid, sl["checker"], u64(until)))
+            out = check["unblinded"]
+            if out is None:
+                self.fail_check(tid, t, check, pool, R_NOT_UNBLINDED, "system")
+                continue
+            if all(sl["answer"] is None or sl["answer"] == out for sl in check["slots"]):
+                self.t("check:passed")
+                for i, sl in enumerate(check["slots"]):
+                    if sl["answer"] is not None:
+                        self.owe_fee(tid, t, i, sl["checker"], cfg, "system")
+                check["status"] = CK_PASSED
+                self.state.delete(K.sealed_input(tid))
+                self.release_hold(t)
+                self.emit("system", ev("checkPassed", tid, out))
+            else:
+                self.t("check:disputed")
+                check["status"] = CK_DISPUTED
+                check["keyDeadline"] = self.h + cfg["disputeInputBlocks"]
+                self.state.put(K.dispute_deadline(check["keyDeadline"], tid), b"")
+                self.emit("system", ev("disputeOpened", tid, u64(check["keyDeadline"])))
+            self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def expire_disputes(self):
+        """End-block step 5."""
+        for qk, _ in self.state.scan(b"\x38" + be64(self.h)):
+            self.state.delete(qk)
+            tid = qk[9:]
+            t, check, pool, cfg = self.sealed_ticket(tid)
+            if check["status"] != CK_DISPUTED:
+                continue
+            self.t("end:disputes")
+            self.fail_check(tid, t, check, pool, R_KEY_WITHHELD, "system")
+
+    def settle_checkers(self, tid, t, pool, fraud, case):
+        """§4.2 After a replay."""
+        ck = self.state.get(K.ticket_check(tid))
+        cfg = pool["checking"]
+        if ck is None or cfg is None:
+            return
+        check = dec_check(ck)
+        out = check["unblinded"]
+        if out is None:
+            return
+        role = checker_role(pool["id"])
+        agreeing = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] == out]
+        dissenting = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] != out]
+        offence = lambda key: H_id(b"\x15" + tid + key)
+        if check["status"] == CK_REPLAYING and fraud:
+            self.t("check:disputeFraud")
+            for i, key in dissenting:
+                self.owe_fee(tid, t, i, key, cfg, "system")
+            paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in dissenting], "system")
+            self.burn(case["bounty"] - paid)
+            case["status"] = C_PAID
+            for _, key in agreeing:
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                                     offence(key), "system"))
+            check["status"] = CK_FRAUD
+        elif check["status"] == CK_REPLAYING:
+            self.t("check:disputeUpheld")
+            for _, key in dissenting:
+                slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], check["revealHeight"], OFF_FALSE_ALARM,
+                                     offence(key), "system")
+                paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
+                self.burn(slashed - paid)
+            for i, key in agreeing:
+                self.owe_fee(tid, t, i, key, cfg, "system")
+            check["status"] = CK_UPHELD
+        elif check["status"] == CK_PASSED and fraud:
+            self.t("check:publicClaimFraud")
+            for i, key in agreeing:
+                self.state.delete(K.fee_owed(t["pool"], t["window"], t["worker"], tid, i))
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                                     offence(key), "system"))
+            check["status"] = CK_FRAUD
+        else:
+            return
+        self.state.put(K.ticket_check(tid), enc_check(check))
+
+    def pay_check_fees(self, pid, w, worker, earned):
+        left = earned
+        for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
+            self.state.delete(fk)
+            if len(fv) != 40:
+                raise Fault("corrupt check fee record")
+            checker, owed = fv[:32], struct.unpack("<Q", fv[32:])[0]
+            part = min(owed, left)
+            if part == 0:
+                self.t("payout:feeShortfall")
+                continue
+            if part < owed:
+                self.t("payout:feeShortfall")
+            left -= part
+            self.credit(checker, part)
+            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, checker, u64(part)))
+        return earned - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
     def tip(self):
@@ -2285,6 +2971,8 @@ class Exec:
         self.mature_unbondings()
         self.select_tickets(self.randao_mix())
         self.expire_reveal_deadlines()
+        self.resolve_checks()
+        self.expire_disputes()
         self.process_adjudications()
         self.finalize_cases()
         self.expire_fraud_commitments()
@@ -2294,7 +2982,7 @@ class Exec:
     def mature_unbondings(self):
         for qk, _ in self.state.scan(b"\x05" + be64(self.h)):
             self.t("end:1")
-            role = None if qk[9] == 0 else struct.unpack(">I", qk[10:14])[0]
+            role = role_from_key(qk[9:14])
             k, i = qk[14:46], struct.unpack(">Q", qk[46:54])[0]
             self.state.delete(qk)
             ek = K.unbonding(role, k, i)
@@ -2335,6 +3023,7 @@ class Exec:
 
     def select_tickets(self, beacon):
         d = self.p["beaconDelay"]
+        tables = {}      # assignable checkers per pool, once per block (state-machine.md §4.2)
         for qk, _ in self.state.scan(b"\x0d"):
             q = struct.unpack(">Q", qk[1:9])[0]
             if q > self.h or not self.selectable(q - d):
@@ -2348,6 +3037,9 @@ class Exec:
             pool = self.pool(c["pool"])
             deadline = self.h + pool["revealDeadlineBlocks"]
             cend = challenge_end(pool, c["window"], selection_bound(self.p))
+            cfg = pool["checking"]
+            if cfg is not None and c["pool"] not in tables:
+                tables[c["pool"]] = self.checker_table(c["pool"], cfg)
             for j in range(c["samples"]):
                 point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
                 tid = H_id(b"\x03" + cid + u32(j))
@@ -2359,6 +3051,16 @@ class Exec:
                 self.state.put(K.by_commitment(cid, j), tid)
                 self.state.put(K.deadline(deadline, tid), b"")
                 self.emit("system", ev("ticketSelected", tid, cid, u32(j), u64(point), u64(deadline)))
+                if cfg is not None:
+                    slots = Exec.assign_checkers(tables[c["pool"]], cfg["checkersPerTicket"], beacon, tid, c["worker"], self.t)
+                    if not slots:
+                        self.emit("system", ev("checkersUnavailable", tid))
+                    else:
+                        if len(slots) < cfg["checkersPerTicket"]:
+                            self.t("assign:fewerThanK")
+                        self.state.put(K.ticket_check(tid), enc_check({"status": CK_ASSIGNED, "slots": slots, "revealHeight": 0,
+                                                                       "unblinded": None, "keyDeadline": 0}))
+                        self.emit("system", ev("checkersAssigned", tid, leb(len(slots)) + b"".join(sl["checker"] for sl in slots)))
             win = self.window_rec(c["pool"], c["window"]) or self.new_window()
             win["tickets"] = (win["tickets"] + c["samples"]) & M64
             self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
@@ -2400,9 +3102,13 @@ class Exec:
             leaf = t["leaf"]
             self.state.delete(K.case_input(tid))
             kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
+            ck = self.state.get(K.ticket_check(tid))
+            claimed = leaf["outputHash"]
+            if ck is not None and dec_check(ck)["unblinded"] is not None:
+                claimed = dec_check(ck)["unblinded"]
             if kind == "output":
                 case["canonicalOutputHash"] = out
-                fraud = out != leaf["outputHash"]
+                fraud = out != claimed
             else:
                 self.t("adjudication:invalidInput")
                 case["canonicalOutputHash"] = ZERO32
@@ -2444,6 +3150,7 @@ class Exec:
                 case["winnerBond"] = 0
                 case["status"] = C_UPHELD
                 self.emit("system", ev("fraudRejected", tid, u64(burned)))
+            self.settle_checkers(tid, t, pool, fraud, case)
             self.state.put_rec(K.case(tid), CASE, case)
             if case["status"] == C_FRAUD:
                 if self.h >= case["finalHeight"]:
@@ -2887,6 +3594,20 @@ class B:
     def reveal(tid, proof, left, right, inp):
         opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
         return u8(8) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(inp)
+    @staticmethod
+    def register_checker(pool, key): return u8(17) + u32(pool) + key
+    @staticmethod
+    def reveal_sealed(tid, proof, left, right, env):
+        opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
+        return u8(18) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(env)
+    @staticmethod
+    def check_commit(tid, commitment): return u8(19) + tid + commitment
+    @staticmethod
+    def unblind(tid, out, salt): return u8(20) + tid + out + salt
+    @staticmethod
+    def check_reveal(tid, answer, nonce): return u8(21) + tid + answer + nonce
+    @staticmethod
+    def publish_key(tid, key): return u8(22) + tid + key
     @staticmethod
     def fraud_commit(claim, pool): return u8(9) + claim + u32(pool)
     @staticmethod
@@ -3933,6 +4654,438 @@ def scenarios_waiting_settlement():
 
 
 
+# ---- protocol 4: checks (state-machine.md §4.2; Specs/vectors/ledger/README.md `checks/`) -------------------
+
+def checks_pool(pid, **over):
+    p = default_pool(pid)
+    p["checking"] = default_checking(checkersPerTicket=3, checkerMinStake=100, maxCheckers=8, checkerActivationBlocks=1,
+                                     checkFee=40, answerCommitBlocks=3, unblindBlocks=3, answerRevealBlocks=3,
+                                     disputeInputBlocks=3, checkerAbsentSlashBps=100, checkerBenchBlocks=20)
+    p["checking"].update(over)
+    p["shards"][0]["priceInputToken"] = 50     # revenue above the fees, so the payout's scaling shows
+    return p
+
+
+def seal_priv(name): return sha256(b"checker-seal/" + name.encode())
+
+
+class CheckWorld:
+    """A chain with pool 0 (checkers, k = 3), pool 1 (no checkers) and pool 2 (k = 1, maxCheckers = 1), a client
+    escrow, workers and checkers; a Multi vector records every block from genesis on."""
+
+    def __init__(self, name, description, checkers=("c1", "c2", "c3", "c4", "c5"), workers=("w1", "w2"),
+                 worker_stake=10_000, pool0=None):
+        params = default_params()
+        params.update(unbondingBlocks=100, revealedKeyRetentionBlocks=40)
+        pools = [pool0 or checks_pool(0), default_pool(1), checks_pool(2, checkersPerTicket=1, maxCheckers=1)]
+        for p in pools:
+            assert not genesis_pool_errors(p, params), (p["id"], genesis_pool_errors(p, params))
+        self.k = {n: test_key(n) for n in ("client", "prover", "c1", "c2", "c3", "c4", "c5", "w1", "w2", "w3")}
+        accounts = [(self.k[n], 1_000_000 if n == "client" else 100_000) for n in self.k]
+        self.c = Chain(accounts=accounts, workers=[(self.k[w], pid, worker_stake) for w in workers for pid in (0, 1)],
+                       pools=pools, params=params)
+        self.m = Multi(self.c, name, description)
+        self.checkers = list(checkers)
+        self.seal_pub = {}
+        self.E = escrow_id(self.k["client"].pub, 0)
+        self.nonces = {}
+
+    def T(self, n, body):
+        return (self.k[n], body)
+
+    def pub(self, n): return self.k[n].pub
+
+    def sealing(self, n):
+        if n not in self.seal_pub:
+            sr, _ = _sealing()
+            self.seal_pub[n] = sr.x25519_pub(seal_priv(n))
+        return self.seal_pub[n]
+
+    def name_of(self, pub):
+        return next(n for n in self.k if self.k[n].pub == pub)
+
+    def setup(self, extra=(), stakes=(1000, 2000, 1500, 1200, 1800)):
+        txs = [self.T("client", B.escrow_open(0, 500_000, 1000))]
+        for w in ("w1", "w2", "w3"):
+            txs.append(self.T("client", B.allocate(self.E, self.pub(w), 50_000)))
+        for n, st in zip(self.checkers, stakes):
+            txs += [self.T(n, B.bond(checker_role(0), st)), self.T(n, B.register_checker(0, self.sealing(n)))]
+        return self.m.block(txs + list(extra))
+
+    def work(self, w, specs, shard=0, pool=0, usage=(8, 8), window=0):
+        """Passes with blinded outputs (pool with checkers); returns a dict the later steps use."""
+        passes = passes_of(specs, shard)
+        info = {"worker": w, "pool": pool, "shard": shard, "claimed": {}, "salt": {}, "inputs": {}, "window": window}
+        blinded = []
+        for j, (leaf, inp, cheat) in enumerate(passes):
+            claimed = leaf["outputHash"]
+            salt = sha256(b"blind-salt/" + w.encode() + u32(j) + u64(window))
+            l2 = dict(leaf)
+            if pool == 0 or pool == 2:
+                l2["outputHash"] = H_blind_output(claimed, salt)
+            blinded.append((l2, inp, cheat))
+            info["claimed"][H_tensor(inp)] = claimed
+            info["salt"][H_tensor(inp)] = salt
+        info["batch"] = PassBatch.from_passes(blinded)
+        info["usage"] = usage
+        return info
+
+    def commit_txs(self, info):
+        w, b = info["worker"], info["batch"]
+        txs = []
+        if info["usage"]:
+            i, o = info["usage"]
+            txs.append(self.T(w, B.claim_usage(voucher(self.k["client"], self.c.chain_id, self.E, self.pub(w), info["shard"],
+                                                       info["window"], i, o))))
+        txs.append(self.T(w, commit_body(info["pool"], info["window"], info["shard"], b)))
+        return txs
+
+    def ticket(self, info):
+        cid = commitment_id(self.pub(info["worker"]), info["pool"], info["window"], info["shard"], info["batch"].root)
+        (tid, t), = self.c.tickets(cid)
+        return tid, t
+
+    def check(self, tid):
+        return dec_check(self.c.state[K.ticket_check(tid)])
+
+    def slots(self, tid):
+        return [self.name_of(sl["checker"]) for sl in self.check(tid)["slots"]]
+
+    def leaf_index(self, info, t):
+        return info["batch"].tree.leaf_containing(t["point"])
+
+    def sealed_reveal(self, info, tid, t, plaintext=None, recipients=None, eph=None, raw=None):
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        leaf = b.tree.leaves[i]
+        inp = b.inputs[i] if plaintext is None else plaintext
+        rec = [self.sealing(n) for n in (recipients or self.slots(tid))]
+        sr, _ = _sealing()
+        env = raw if raw is not None else sr.seal(inp, rec, sealing_context(self.c.chain_id, tid, leaf["inputHash"]),
+                                                   eph or self.eph(tid), sha256(b"content-secret/" + tid))[0]
+        n = len(b.tree.leaves)
+        left = b.tree.proof(i - 1) if i > 0 else None
+        right = b.tree.proof(i + 1) if i + 1 < n else None
+        return self.T(info["worker"], B.reveal_sealed(tid, b.tree.proof(i), left, right, env))
+
+    def eph(self, tid): return sha256(b"ephemeral/" + tid)
+
+    def sealed_reveal_failures(self, info, tid, t):
+        """revealSealedTicket's leaf failures (the rules it shares with revealTicket)."""
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        n = len(b.tree.leaves)
+        pr = b.tree.proof(i)
+        L_, R_ = (b.tree.proof(i - 1) if i > 0 else None), (b.tree.proof(i + 1) if i + 1 < n else None)
+        env = b"\x01" + bytes(10)
+        wrong_shard = {"leaf": dict(pr["leaf"], shard=1), "path": pr["path"]}
+        bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"), pr["path"][0][1])] + pr["path"][1:]}
+        j = 1 - i
+        other = b.tree.proof(j)
+        oL, oR = (b.tree.proof(j - 1) if j > 0 else None), (b.tree.proof(j + 1) if j + 1 < n else None)
+        wk = info["worker"]
+        return [self.T(wk, B.reveal_sealed(sha256(b"no ticket"), pr, L_, R_, env)),
+                self.T("w2" if wk != "w2" else "w1", B.reveal_sealed(tid, pr, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, wrong_shard, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, bad_path, L_, R_, env)),
+                self.T(wk, B.reveal_sealed(tid, other, oL, oR, env)),
+                self.T(wk, B.reveal_sealed(tid, pr, None, None, env))]
+
+    def true_output(self, info, t):
+        b = info["batch"]
+        i = self.leaf_index(info, t)
+        leaf = b.tree.leaves[i]
+        return fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+
+    def claimed(self, info, t):
+        leaf = info["batch"].tree.leaves[self.leaf_index(info, t)]
+        return info["claimed"][leaf["inputHash"]], info["salt"][leaf["inputHash"]]
+
+    def nonce_of(self, n, tid): return sha256(b"check-nonce/" + n.encode() + tid)
+
+    def commit_answer(self, n, tid, answer):
+        return self.T(n, B.check_commit(tid, H_check(tid, self.pub(n), answer, self.nonce_of(n, tid))))
+
+    def reveal_answer(self, n, tid, answer):
+        return self.T(n, B.check_reveal(tid, answer, self.nonce_of(n, tid)))
+
+    def unblind(self, info, t, tid):
+        out, salt = self.claimed(info, t)
+        return self.T(info["worker"], B.unblind(tid, out, salt))
+
+    def advance(self, h):
+        while self.c.height < h:
+            self.m.block()
+
+
+def scenarios_checks():
+    """Protocol 4 (state-machine.md §4.2): every new failure code and event, and the paths of verification.md §4."""
+    out = []
+    H = lambda w: w.c.height + 1   # the next block's height
+
+    # -- registry (§3.2 registerChecker; bond with a checker role)
+    w = CheckWorld("checks/registry", "Checker registration: every failure, then success; a checker role on a pool "
+                   "without checkers is an unknown pool; pool 2's registry of one is full.", checkers=())
+    low_order = b"\x01" + bytes(31)
+    w.m.block([w.T("c1", B.bond(checker_role(1), 500)),
+               w.T("c1", B.register_checker(9, w.sealing("c1"))),
+               w.T("c1", B.register_checker(1, w.sealing("c1"))),
+               w.T("c1", B.register_checker(0, w.sealing("c1"))),
+               w.T("c1", B.bond(checker_role(0), 1000)),
+               w.T("c1", B.register_checker(0, w.sealing("c1"))),
+               w.T("c1", B.register_checker(0, w.sealing("c2"))),
+               w.T("c2", B.bond(checker_role(0), 1000)),
+               w.T("c2", B.register_checker(0, ZERO32)),
+               w.T("c2", B.register_checker(0, low_order)),
+               w.T("c2", B.register_checker(0, w.sealing("c1"))),
+               w.T("c2", B.register_checker(0, w.sealing("c2"))),
+               w.T("c3", B.bond(checker_role(2), 200)), w.T("c3", B.register_checker(2, w.sealing("c3"))),
+               w.T("c4", B.bond(checker_role(2), 200)), w.T("c4", B.register_checker(2, w.sealing("c4")))])
+    w.m.block([w.T("c2", B.unbond(checker_role(0), 300)), w.T("c4", B.unbond(checker_role(2), 200))])
+    out.append(w.m.done())
+
+    # -- an honest ticket passes; every phase failure on the way; fees paid at payout
+    w = CheckWorld("checks/honest-pass", "A sealed ticket through commit, unblind and reveal: every phase failure, "
+                   "the check passes (fees owed), a public claim is refused while checking, the payout pays the fees "
+                   "first and scales the payable.")
+    w.setup()
+    a = w.work("w1", [(8, 301, False), (8, 302, False)])
+    b1 = w.work("w2", [(8, 303, False)], pool=1)
+    w.m.block(w.commit_txs(a) + w.commit_txs(b1))
+    w.advance(w.c.height + 2)                      # the draw
+    tid, t = w.ticket(a)
+    tid1, t1 = w.ticket(b1)
+    slots = w.slots(tid)
+    others = [n for n in w.checkers if n not in slots]
+    r = H(w)
+    claim_salt = _salt(77)
+    wrong_size = tensor_input(3, 5)
+    w.m.block(w.sealed_reveal_failures(a, tid, t) + [
+               w.T("w1", a["batch"].reveal(tid, t["point"])),
+               w.sealed_reveal(a, tid, t, raw=b"\x02garbage"),
+               w.sealed_reveal(a, tid, t, recipients=list(reversed(slots))),
+               w.sealed_reveal(a, tid, t, plaintext=wrong_size),
+               w.sealed_reveal(a, tid, t),
+               w.sealed_reveal(a, tid, t),
+               w.commit_answer(slots[0], tid, w.true_output(a, t)),
+               w.sealed_reveal(b1, tid1, t1, recipients=slots),
+               w.T("w2", b1["batch"].reveal(tid1, t1["point"])),
+               w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), claim_salt), 0))])
+    truth = w.true_output(a, t)
+    w.m.block([w.commit_answer(others[0], tid, truth),
+               w.T(slots[0], B.check_commit(tid, ZERO32)),
+               w.T(slots[0], B.check_commit(sha256(b"no such ticket"), sha256(b"x"))),
+               w.T(slots[0], B.check_commit(tid1, sha256(b"x"))),
+               w.commit_answer(slots[0], tid, truth), w.commit_answer(slots[1], tid, truth),
+               w.commit_answer(slots[2], tid, truth), w.commit_answer(slots[0], tid, truth),
+               w.unblind(a, t, tid),
+               w.reveal_answer(slots[0], tid, truth),
+               w.T("prover", B.fraud_reveal(tid, claim_salt, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(r + 3)
+    out_hash, salt = w.claimed(a, t)
+    w.m.block([w.T("w2", B.unblind(tid, out_hash, salt)),
+               w.T("w1", B.unblind(sha256(b"no ticket"), out_hash, salt)),
+               w.T("w2", B.unblind(tid1, out_hash, salt)),
+               w.T(slots[0], B.check_reveal(sha256(b"no ticket"), truth, ZERO32)),
+               w.T(slots[0], B.check_reveal(tid1, truth, ZERO32)),
+               w.T(others[0], B.check_reveal(tid, truth, ZERO32)),
+               w.T("w1", B.unblind(tid, out_hash, sha256(b"wrong salt"))),
+               w.unblind(a, t, tid), w.unblind(a, t, tid),
+               w.T(slots[0], B.check_reveal(tid, truth, sha256(b"wrong nonce"))),
+               w.reveal_answer(slots[0], tid, truth), w.reveal_answer(slots[1], tid, truth),
+               w.reveal_answer(slots[2], tid, truth), w.reveal_answer(slots[2], tid, truth)])
+    w.advance(r + 9)                               # resolution: passed
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid))), w.T("w1", B.publish_key(sha256(b"no ticket"), ZERO32)),
+               w.T("w2", B.publish_key(tid1, ZERO32))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a cheated ticket: dispute, key published (a wrong key first), fraud; fees and bounty; collusion slashed
+    w = CheckWorld("checks/dispute-fraud", "A cheated ticket: one checker attests the false output, two dissent; the "
+                   "dispute opens, a wrong key fails, the right key publishes the input, the replay proves fraud: the "
+                   "dissenters are owed fees and share the bounty, the colluder is slashed; the payout pays fees up "
+                   "to the revenue (shortfall).")
+    w.setup()
+    a = w.work("w1", [(8, 311, True), (8, 312, True)], usage=(1, 1))
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)                               # dispute opens
+    w.m.block([w.T("prover", B.publish_key(tid, sha256(b"not the key"))), w.T("prover", B.publish_key(tid, w.eph(tid)))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a lying checker: dispute, replay upholds the output; false-alarm slash, part to the worker
+    w = CheckWorld("checks/false-alarm", "An honest ticket and a checker that answers a wrong hash: the dispute's replay "
+                   "upholds the worker; the liar is slashed for a false alarm, verifierBountyBps of it to the worker; "
+                   "the others are owed fees.")
+    w.setup()
+    a = w.work("w1", [(8, 321, False), (8, 322, False)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    answers = {slots[0]: truth, slots[1]: sha256(b"lazy guess"), slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    out.append(w.m.done())
+
+    # -- absent checkers (one never commits, one never reveals), a worker that never unblinds, benched checkers
+    w = CheckWorld("checks/absent-and-not-unblinded", "Ticket 1: one checker never commits (and cannot reveal), one "
+                   "commits and never reveals: both are slashed and benched, the third answers and the ticket passes. "
+                   "Ticket 2: the worker never unblinds: it fails (notUnblinded), every answering checker is owed its fee "
+                   "and shares the bounty. A window-1 draw skips the benched checkers.")
+    w.setup()
+    a = w.work("w1", [(8, 331, False), (8, 332, False)])
+    b = w.work("w2", [(8, 333, False), (8, 334, False)])
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    s1, s2 = w.slots(tid), w.slots(tid2)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2)])
+    x1, x2 = w.true_output(a, t), w.true_output(b, t2)
+    w.m.block([w.commit_answer(s1[1], tid, x1), w.commit_answer(s1[2], tid, x1)]
+              + [w.commit_answer(n, tid2, x2) for n in s2])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid), w.reveal_answer(s1[0], tid, x1), w.reveal_answer(s1[2], tid, x1)]
+              + [w.reveal_answer(n, tid2, x2) for n in s2])
+    w.advance(r + 9)
+    c3 = w.work("w1", [(8, 335, False)], window=1, usage=None)
+    w.m.block(w.commit_txs(c3))
+    w.advance(w.c.height + 2)
+    out.append(w.m.done())
+
+    # -- the key is never published
+    w = CheckWorld("checks/key-withheld", "A cheated ticket, honest checkers: the dispute opens and the worker never "
+                   "publishes the key: at the deadline it fails (sealKeyWithheld); the checkers are owed fees and share "
+                   "the bounty. A late key is refused; a public claim against the failed check is refused (checkInProgress).")
+    w.setup()
+    a = w.work("w1", [(8, 341, True), (8, 342, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    w.m.block([w.commit_answer(n, tid, truth) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, truth) for n in slots])
+    w.advance(r + 12)
+    cs = _salt(80)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid))),
+               w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
+    out.append(w.m.done())
+
+    # -- an envelope that does not open to the input
+    w = CheckWorld("checks/bad-envelope", "The worker seals another tensor of the right size: the checkers answer "
+                   "bad-input, the dispute opens, the published key opens a plaintext that is not the input: the "
+                   "worker fails (badEnvelope) in the transaction's receipt.")
+    w.setup()
+    a = w.work("w1", [(8, 351, False), (8, 352, False)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    tokens = a["batch"].tree.leaves[w.leaf_index(a, t)]["tokenCount"]
+    w.m.block([w.sealed_reveal(a, tid, t, plaintext=tensor_input(tokens, 999))])
+    w.m.block([w.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 9)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    out.append(w.m.done())
+
+    # -- no assignable checker: public reveal; fewer than k; the worker's own key skipped
+    w = CheckWorld("checks/unavailable", "Checker c1 unbonds (not assignable), worker w2 is also a checker: w1's ticket "
+                   "gets w2 alone (fewer than k); w2's own ticket has no assignable checker (checkersUnavailable) and "
+                   "is revealed in clear, a sealed reveal of it fails.", checkers=("c1",))
+    w.setup(extra=[w.T("w2", B.bond(checker_role(0), 1000)), w.T("w2", B.register_checker(0, w.sealing("w2")))])
+    a = w.work("w1", [(8, 361, False)])
+    b = w.work("w2", [(8, 362, False)])
+    w.m.block([w.T("c1", B.unbond(checker_role(0), 1000))] + w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2, recipients=["w2"]),
+               w.T("w2", b["batch"].reveal(tid2, t2["point"]))])
+    out.append(w.m.done())
+
+    # -- every checker colludes; a public claim proves the passed ticket false
+    w = CheckWorld("checks/public-claim-collusion", "A cheated ticket whose three checkers all attest the false output: "
+                   "it passes (fees owed); a public claim with the input proves fraud: the worker is convicted, the "
+                   "checkers are slashed for collusion and their fees revoked, the claimant's bounty is paid.")
+    w.setup()
+    a = w.work("w1", [(8, 371, True), (8, 372, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    false_out, _ = w.claimed(a, t)
+    w.m.block([w.commit_answer(n, tid, false_out) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, false_out) for n in slots])
+    w.advance(r + 9)
+    cs = _salt(78)
+    w.m.block([w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- edge cases: a voided sealed reveal drops its check; every checker absent; a checker unbonds after the
+    #    reveal and is still slashed; a public claim against a passed ticket is upheld
+    w = CheckWorld("checks/edge-cases", "w2 commits w1's pass: w1 reveals it sealed first, w2's sealed reveal is voided "
+                   "and its check record deleted. No checker of w1's ticket answers (one unbonds its whole stake after "
+                   "the reveal and is slashed from the unbonding entry): all absent, the unblinded ticket passes "
+                   "without fees. A public claim with the true input is upheld (the bond burned, nothing else changes); "
+                   "the payout owes no fee.")
+    w.setup()
+    a = w.work("w1", [(8, 381, False)])
+    b = w.work("w2", [(8, 381, False)])
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    slots = w.slots(tid)
+    stake = dec(STAKER, w.c.state[K.staker(checker_role(0), w.pub(slots[0]))])["stake"]
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    w.m.block([w.sealed_reveal(b, tid2, t2), w.T(slots[0], B.unbond(checker_role(0), stake))])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)])
+    w.advance(r + 9)
+    cs = _salt(79)
+    w.m.block([w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), cs), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
+    out.append(w.m.done())
+    return out
+
+
 # ---- seeded random multi-block vectors ------------------------------------------------------------------
 
 def random_pool(rng, pid):
@@ -3962,8 +5115,19 @@ class RandomWorld:
                       maxVotesPerTransaction=[3, 128][rng.below(2)])
         params.update(beaconMaxDelay=params["beaconDelay"] + rng.below(4))
         pools = [random_pool(rng, 0)] + ([random_pool(rng, 1)] if rng.chance(1, 5) else [])
+        # protocol 4 (state-machine.md §4.2) in a third of the seeds, drawn from a second generator so that the
+        # other seeds' vectors do not change; no cryptography: checkers are in the genesis state, envelopes are
+        # well-formed but not real (validators never decrypt them), disputes are never answered with a key.
+        self.rng4 = rng4 = SplitMix64(seed * 0x2545F4914F6CDD1D + 7)
+        self.p4 = rng4.chance(1, 3)
+        if self.p4:
+            pools[0]["checking"] = default_checking(
+                checkersPerTicket=1 + rng4.below(3), checkerMinStake=100, maxCheckers=8,
+                checkerActivationBlocks=rng4.below(3), checkFee=[40, 60][rng4.below(2)], answerCommitBlocks=3,
+                unblindBlocks=3, answerRevealBlocks=3, disputeInputBlocks=3, checkerAbsentSlashBps=[10, 1000][rng4.below(2)],
+                checkerBenchBlocks=2 + rng4.below(6), checkerFalseAlarmSlashBps=1000, checkerCollusionSlashBps=5000)
         horizon = max(p["windowBlocks"] + p["commitGraceBlocks"] + selection_bound(params) + p["revealDeadlineBlocks"]
-                      + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
+                      + check_blocks(p) + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
         params.update(unbondingBlocks=2 * horizon + rng.below(10), revealedKeyRetentionBlocks=horizon + rng.below(10),
                       escrowUnlockBlocks=max(p["windowBlocks"] + p["commitGraceBlocks"] + 3 for p in pools) + rng.below(5))
         self.clients = [test_key("r-client-0")]
@@ -3988,7 +5152,57 @@ class RandomWorld:
         self.revealed = []      # (worker, leaf, input) revealed passes (for copiers)
         self.passes_seed = 0
         self.vote_pairs = []    # vote evidence submitted (resubmitted now and then: evidenceAlreadyProcessed)
+        self.checkers = []      # protocol 4: checker keys of pool 0 (in the genesis state)
+        self.blind = {}         # (worker, content key) -> (claimed output, salt) of blinded leaves
+        self.plans = {}         # (ticket, checker) -> answer to give, or None (absent)
+        self.unblinds = {}      # ticket -> whether the worker unblinds
+        if self.p4:
+            self.genesis_checkers()
 
+    def genesis_checkers(self):
+        """Pool 0's checkers written straight into the genesis state: 2-4 keys (now and then a worker as well),
+        staked, registered at height 0, with a balance to pay fees."""
+        rng4, c = self.rng4, self.c
+        keys = [test_key("r-checker-%d" % i) for i in range(2 + rng4.below(3))]
+        if rng4.chance(1, 3):
+            keys.append(self.workers[0][0])
+        supply = struct.unpack("<Q", c.state[K.glob("supply")])[0]
+        for i, k in enumerate(keys):
+            stake = 100 + 400 * rng4.below(5)
+            if k.pub not in [w.pub for w, _ in self.workers]:
+                c.state[K.account(k.pub)] = enc(ACCOUNT, {"balance": 20_000, "nonce": 0})
+                supply += 20_000
+            c.state[K.staker(checker_role(0), k.pub)] = enc(STAKER, {"stake": stake, "status": (ACTIVE, 0),
+                                                                     "randaoCommitment": ZERO32, "since": 0,
+                                                                     "pendingRandao": None})
+            c.state[K.history(checker_role(0), k.pub, 0)] = u64(stake)
+            supply += stake
+            sk = sha256(b"r-sealing-key" + k.pub)
+            c.state[K.checker(0, k.pub)] = enc(CHECKER_REC, {"sealingKey": sk, "registeredHeight": 0, "benchedUntil": 0})
+            c.state[K.checker_by_key(0, sk)] = k.pub
+        c.state[K.checker_count(0)] = u64(len(keys))
+        c.state[K.glob("supply")] = u64(supply)
+        self.checkers = keys
+
+    def fake_envelope(self, check, leaf, pool):
+        """A canonical envelope to the ticket's checkers with a payload of the right size (sealing.md §4); now and
+        then a wrong one (recipients reversed, wrong size, not an envelope)."""
+        rng4 = self.rng4
+        rec = [sl["sealingKey"] for sl in check["slots"]]
+        size = 22 + leaf["tokenCount"] * pool["model"]["hiddenSize"] * 4
+        bad = rng4.below(30)
+        if bad == 0 and len(rec) > 1:
+            rec = rec[::-1]
+        elif bad == 1:
+            size += 4
+        elif bad == 2:
+            return b"\x02" + bytes(70)
+        seed = sha256(b"r-envelope" + leaf["inputHash"] + u64(rng4.next()))
+        out = b"\x01" + seed + sha256(seed) + leb(len(rec))
+        for r in rec:
+            out += r + (sha256(r + seed) + sha256(seed + r))[:48]
+        payload = (seed * (size // 32 + 2))[:size + 16]
+        return out + leb(len(payload)) + payload
     def finality_votes(self, T, h):
         c, rng = self.c, self.rng
         j = _checkpoint(Reader(c.state[K.glob("justified")])) if K.glob("justified") in c.state else (0, ZERO32)
@@ -4047,6 +5261,53 @@ class RandomWorld:
         self.vote_pairs.append(pair)
         T(self.other, B.vote_evidence(*pair))
 
+    def check_step(self, T, h):
+        """Checkers commit and reveal (honest, lazy, colluding or absent), workers unblind (or not)."""
+        c, rng4 = self.c, self.rng4
+        cfg = c.pools[0]["checking"]
+        keys = {k.pub: k for k in self.checkers}
+        workers = {w.pub: w for w, _ in self.workers}
+        for ck, cv in self.state_scan(b"\x35"):
+            tid, check = ck[1:], dec_check(cv)
+            if check["status"] != CK_CHECKING:
+                continue
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
+            if leaf is None or b is None:
+                continue
+            i = leaf["index"]
+            truth = fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            claimed, salt = self.blind.get((t["worker"], content_key(leaf)), (None, None))
+            r = check["revealHeight"]
+            A, U = cfg["answerCommitBlocks"], cfg["unblindBlocks"]
+            for sl in check["slots"]:
+                k = keys.get(sl["checker"])
+                if k is None:
+                    continue
+                plan = (tid, k.pub)
+                if plan not in self.plans:
+                    kind = rng4.below(10)
+                    self.plans[plan] = (None if kind == 0 else sha256(u64(rng4.next())) if kind == 1 else
+                                        BAD_INPUT_ANSWER if kind == 2 else (claimed or truth) if kind == 3 else truth)
+                answer = self.plans[plan]
+                if answer is None:
+                    continue
+                nonce = sha256(b"r-nonce" + tid + k.pub)
+                if r < h <= r + A and sl["commitment"] == ZERO32 and rng4.chance(2, 3):
+                    T(k, B.check_commit(tid, H_check(tid, k.pub, answer, nonce)))
+                elif r + A < h and sl["commitment"] != ZERO32 and sl["answer"] is None and rng4.chance(2, 3):
+                    T(k, B.check_reveal(tid, answer, nonce))
+                elif rng4.chance(1, 25):
+                    T(k, B.check_reveal(tid, answer, nonce))          # out of phase, or not committed
+            if tid not in self.unblinds:
+                self.unblinds[tid] = rng4.chance(7, 8)
+            w = workers.get(t["worker"])
+            if w is not None and claimed is not None and check["unblinded"] is None and self.unblinds[tid]:
+                if r + A < h <= r + A + U and rng4.chance(2, 3):
+                    T(w, B.unblind(tid, claimed, salt))
+                elif rng4.chance(1, 25):
+                    T(w, B.unblind(tid, claimed, salt if rng4.chance(1, 2) else ZERO32))
+
     def after_block(self, ok):
         """The driver follows the chains that became pending in the block just applied."""
         for v, chain in self.registrations:
@@ -4072,6 +5333,13 @@ class RandomWorld:
             cheat = strategy == "cheat" and rng.chance(1, 2)
             specs.append((tokens, self.passes_seed * 100 + i + worker.pub[0] * 10000, cheat))
         passes = passes_of(specs, shard)
+        if pool.get("checking") is not None:
+            blinded = []
+            for leaf, inp, cheat in passes:
+                salt = sha256(b"r-salt" + worker.pub + content_key(leaf))
+                self.blind[(worker.pub, content_key(leaf))] = (leaf["outputHash"], salt)
+                blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, cheat))
+            passes = blinded
         if strategy == "copy" and self.revealed and rng.chance(2, 3):
             w, leaf, inp = self.pick(self.revealed)
             if leaf["shard"] == shard and leaf["tokenCount"] <= tmax:
@@ -4168,6 +5436,13 @@ class RandomWorld:
                 body = b.reveal(tid, t["point"])
                 if rng.chance(1, 20):
                     body = b.reveal(tid, t["point"], index=0)
+                ck = c.state.get(K.ticket_check(tid))
+                if ck is not None and not self.rng4.chance(1, 20):
+                    i = b.tree.leaf_containing(t["point"])
+                    n = len(b.tree.leaves)
+                    env = self.fake_envelope(dec_check(ck), b.tree.leaves[i], c.pools[t["pool"]])
+                    body = B.reveal_sealed(tid, b.tree.proof(i), b.tree.proof(i - 1) if i > 0 else None,
+                                           b.tree.proof(i + 1) if i + 1 < n else None, env)
                 T(w, body)
                 i = b.tree.leaf_containing(t["point"])
                 self.revealed.append((w, b.tree.leaves[i], b.inputs[i]))
@@ -4180,12 +5455,15 @@ class RandomWorld:
             if b is None or h > t["challengeEnd"] + 1:
                 continue
             i = leaf["index"]
-            true_claim = leaf["outputHash"] != fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            claimed = self.blind.get((t["worker"], content_key(leaf)), (leaf["outputHash"], None))[0]
+            true_claim = claimed != fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
             if (true_claim and rng.chance(1, 2)) or rng.chance(1, 15):
                 p = self.pick(self.provers)
                 salt = sha256(u64(rng.next()))
                 T(p, B.fraud_commit(fraud_claim_hash(tid, p.pub, salt), t["pool"]))
                 self.claims.append((p, tid, salt, h, b.inputs[i], rng.chance(9, 10)))
+        if self.p4:
+            self.check_step(T, h)
         keep = []
         for claim in self.claims:
             p, tid, salt, ch, inp, will_open = claim
@@ -4284,7 +5562,8 @@ def write_json(path, v, compact=False):
 
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
-            + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality())
+            + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
+            + scenarios_checks())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -4424,6 +5703,8 @@ def spec_rules():
         if sec == "4":
             rules += ["state-machine §4 begin-block %d" % k for k in _numbered(lines, "**Begin-block**")]
             rules += ["state-machine §4 end-block %d" % k for k in _numbered(lines, "**End-block**")]
+        if sec == "4.2":
+            rules += ["state-machine §4.2 %s" % l for l in _labels(lines)]
         if sec == "4.1":
             rules += ["state-machine §4.1 event %s %s" % (r[0], r[1]) for r in _md_table(lines, "tag")]
             rules += ["state-machine §4.1 offence %s %s" % (r[0], r[1]) for r in _md_table(lines, "offence")]
@@ -4498,11 +5779,25 @@ RULE_TRACES = {
     "state-machine §4 end-block 1": ["end:1"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "state-machine §4 end-block 3": ["end:3"],
-    "state-machine §4 end-block 4": ["end:4", "adjudication:fraud", "adjudication:upheld"],
-    "state-machine §4 end-block 5": ["end:5"],
-    "state-machine §4 end-block 6": ["end:6"],
-    "state-machine §4 end-block 7": ["end:7:settled", "end:7:waits", "end:7:settledAfterWaiting"],
-    "state-machine §4 end-block 8": ["end:8"],
+    "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],
+    "state-machine §4 end-block 5": ["end:disputes", "check:failed:1"],
+    "state-machine §4 end-block 6": ["end:4", "adjudication:fraud", "adjudication:upheld", "check:disputeFraud",
+                                     "check:disputeUpheld", "check:publicClaimFraud"],
+    "state-machine §4 end-block 7": ["end:5"],
+    "state-machine §4 end-block 8": ["end:6"],
+    "state-machine §4 end-block 9": ["end:7:settled", "end:7:waits", "end:7:settledAfterWaiting"],
+    "state-machine §4 end-block 10": ["end:8"],
+    "state-machine §4.2": ["event:checkersAssigned", "tx:revealSealedTicket:success"],
+    "state-machine §4.2 Assignment": ["event:checkersAssigned", "event:checkersUnavailable", "assign:skipped",
+                                      "assign:notAssignable", "assign:fewerThanK"],
+    "state-machine §4.2 Resolution": ["check:passed", "check:disputed", "check:absent:uncommitted",
+                                      "check:absent:unrevealed", "event:checkerAbsent", "offence:%d" % OFF_CHECKER_ABSENT],
+    "state-machine §4.2 Failing a check": ["check:failed:0", "check:failed:1", "check:failed:2", "event:disputeBountyPaid",
+                                           "offence:%d" % OFF_FAILED_SEALED_CHECK],
+    "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
+                                          "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
+    "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
     "state-machine §8": ["root:jellyfish"],
