@@ -1761,6 +1761,8 @@ class Exec:
             raise Fail("amountOverflow")
         st["stake"] -= amount
         self.set_staker(role, sender, st)
+        if is_checker(role):
+            self.deregister_if_underbonded(sender, role[1], st["stake"])
         self.state.put_rec(K.unbonding(role, sender, i), UNBONDING,
                            {"amount": amount, "createdHeight": self.h, "matureHeight": mature})
         self.state.put(K.unbonding_queue(mature, role, sender, i), b"")
@@ -2472,6 +2474,20 @@ class Exec:
         self.emit("tx", ev("payoutCredited", u32(pid), u64(w), worker, u64(payable), u64(refund)))
 
     # ---- protocol 4: checkers (state-machine.md §3.2 rows 17-22, §4.2) --------------------------------------
+    def deregister_if_underbonded(self, sender, pid, stake):
+        """§4.2 Registry: unbonding below checkerMinStake leaves the registry (slot and sealing key freed)."""
+        pool = self.pool(pid)
+        cfg = pool["checking"] if pool is not None else None
+        if cfg is None or stake >= cfg["checkerMinStake"]:
+            return
+        rec = self.state.rec(K.checker(pid, sender), CHECKER_REC)
+        if rec is None:
+            return
+        self.state.delete(K.checker(pid, sender))
+        self.state.delete(K.checker_by_key(pid, rec["sealingKey"]))
+        count = self.state.u64_at(K.checker_count(pid)) or 1
+        self.state.put(K.checker_count(pid), u64(count - 1))
+
     def register_checker(self, sender, pid, key):
         pool = self.pool(pid)
         if pool is None:
@@ -2756,7 +2772,9 @@ class Exec:
             if out is None:
                 self.fail_check(tid, t, check, pool, R_NOT_UNBLINDED, "system")
                 continue
-            if all(sl["answer"] is None or sl["answer"] == out for sl in check["slots"]):
+            # A pass needs at least one answer: a silent committee sends the ticket to a dispute.
+            if any(sl["answer"] is not None for sl in check["slots"]) and \
+                    all(sl["answer"] is None or sl["answer"] == out for sl in check["slots"]):
                 self.t("check:passed")
                 for i, sl in enumerate(check["slots"]):
                     if sl["answer"] is not None:

@@ -288,7 +288,9 @@ extension Execution {
                 state.put(StateKey.ticketCheck(id), check)
                 continue
             }
-            if check.slots.allSatisfy({ $0.answer == nil || $0.answer == output }) {
+            // A pass needs at least one answer: a committee that stays silent (all absent) sends the ticket to a
+            // dispute, so silence cannot stand in for collusion (Specs/verification.md §4 step 6).
+            if check.slots.contains(where: { $0.answer != nil }), check.slots.allSatisfy({ $0.answer == nil || $0.answer == output }) {
                 for i in check.slots.indices where check.slots[i].answer != nil {
                     try oweCheckFee(id, ticket, slot: i, check.slots[i].checker, cfg, into: .system)
                 }
@@ -304,6 +306,17 @@ extension Execution {
             }
             state.put(StateKey.ticketCheck(id), check)
         }
+    }
+
+    /// A checker that unbonds below the pool's minimum leaves the registry (its slot and sealing key are freed), so
+    /// a temporary bond cannot hold a registry slot for good (Specs/verification.md §2).
+    mutating func deregisterIfUnderbonded(_ key: PublicKey, pool poolId: UInt32, stake: Amount) throws(ExecError) {
+        guard let cfg = try poolConfig(poolId)?.checking, stake < cfg.checkerMinStake,
+              let record = try state.record(StateKey.checker(poolId, key), CheckerRecord.self) else { return }
+        state.delete(StateKey.checker(poolId, key))
+        state.delete(StateKey.checkerBySealingKey(poolId, record.sealingKey))
+        let count = try state.record(StateKey.checkerCount(poolId), UInt64.self) ?? 1
+        state.put(StateKey.checkerCount(poolId), count &- 1)
     }
 
     /// An assigned checker that did not commit, or committed and did not reveal: slashed (burned) and benched.

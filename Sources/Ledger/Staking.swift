@@ -50,6 +50,7 @@ extension Execution {
         if o { throw .failed(.amountOverflow) }
         staker.stake = Amount(staker.stake.units - amount.units)
         try state.setStaker(role, sender, staker, height: height)
+        if case .checker(let pool) = role { try deregisterIfUnderbonded(sender, pool: pool, stake: staker.stake) }
         state.put(StateKey.unbonding(role, sender, id), UnbondingEntry(amount: amount, createdHeight: height, matureHeight: mature))
         state.putRaw(StateKey.unbondingQueue(mature, role, sender, id), [])
         txEvents.append(.unbondingStarted(staker: sender, role: role, amount: amount, entryId: id, matureHeight: mature))

@@ -346,6 +346,41 @@ extension Receipt {
         #expect(second.count == 2)
     }
 
+    /// A committee that stays silent cannot pass a ticket: with no answer at all the ticket goes to a dispute, the
+    /// validators replay the published input, and a cheat is convicted anyway (silence is no cheaper than collusion).
+    @Test func silentCommitteeSendsTheTicketToADispute() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 14, cheat: true)
+        let tid = try f.revealed(s)
+        var moves = [Int: CheckerMove]()
+        for slot in try f.check(tid)!.slots { moves[f.index(of: slot.checker)] = .absent }
+        let (_, _, resolution) = try f.play(s, tid, moves: moves)
+        #expect(!resolution.events.contains { if case .checkPassed = $0 { return true }; return false })
+        #expect(resolution.events.contains { if case .disputeOpened = $0 { return true }; return false })
+        #expect(resolution.slashes.filter { $0.2 == .checkerAbsent }.count == 3)
+        let r = try f.c.block([try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)))])
+        #expect(r.last!.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
+        #expect(try f.check(tid)?.status == .fraud)
+    }
+
+    /// Unbonding below the minimum leaves the registry: the slot and the sealing key are free again, so a temporary
+    /// bond cannot hold registry slots for good.
+    @Test func unbondingBelowTheMinimumLeavesTheRegistry() throws {
+        var f = try CheckerFixture(register: 2)
+        #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 2)
+        let r = try f.c.block([try f.c.tx(f.checkers[0], .unbond(role: .checker(pool: 0), amount: 950))])
+        #expect(r[0].succeeded)
+        #expect(try f.c.record(StateKey.checker(0, f.checkers[0].publicKey), CheckerRecord.self) == nil)
+        #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 1)
+        // A partial unbond that stays at the minimum keeps the registration.
+        #expect(try f.c.block([try f.c.tx(f.checkers[1], .unbond(role: .checker(pool: 0), amount: 900))])[0].succeeded)
+        #expect(try f.c.record(StateKey.checker(0, f.checkers[1].publicKey), CheckerRecord.self) != nil)
+        // The freed sealing key can be registered again.
+        let again = try f.c.block([try f.c.tx(f.checkers[2], .bond(role: .checker(pool: 0), amount: 1_000, randaoCommitment: nil)),
+                                   try f.c.tx(f.checkers[2], .registerChecker(pool: 0, sealingKey: f.sealingKey(0)), nonce: 1)])
+        #expect(again.dropLast().allSatisfy { $0.succeeded }, "\(again.map(\.status))")
+    }
+
     /// A worker that never unblinds its output is convicted at resolution; the answering checkers are paid.
     @Test func workerThatNeverUnblindsIsConvicted() throws {
         var f = try CheckerFixture()
