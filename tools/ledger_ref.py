@@ -737,6 +737,7 @@ FAILURES = {
     85: ("ticketNotDisputed", "the ticket is not awaiting its dispute key"),
     86: ("wrongSealKey", "the key is not the envelope's ephemeral private key"),
     87: ("checkInProgress", "the ticket's check or dispute is not finished"),
+    88: ("emptyBatch", "a batch transaction needs at least one item"),
 }
 RESERVED_FAILURES = {10, 35}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -1080,6 +1081,7 @@ def voucher_signing_hash(v):
 
 
 MAX_VOTES = 1024     # finality votes in one transaction's encoding (state-machine.md §3)
+MAX_CHECK_BATCH = 256  # items of one checkCommit, unblindOutput or checkReveal (state-machine.md §3)
 
 
 def _checkpoint(r):
@@ -1167,11 +1169,11 @@ def decode_body(r):
         b.update(kind="revealSealedTicket", ticketId=r.h(), proof=_proof(r), left=r.optional(lambda: _proof(r)),
                  right=r.optional(lambda: _proof(r)), envelope=r.blob(MAX_ENVELOPE))
     elif tag == 19:
-        b.update(kind="checkCommit", ticketId=r.h(), commitment=r.h())
+        b.update(kind="checkCommit", items=[(r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 20:
-        b.update(kind="unblindOutput", ticketId=r.h(), outputHash=r.h(), salt=r.h())
+        b.update(kind="unblindOutput", items=[(r.h(), r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 21:
-        b.update(kind="checkReveal", ticketId=r.h(), answer=r.h(), nonce=r.h())
+        b.update(kind="checkReveal", items=[(r.h(), r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 22:
         b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
     else:
@@ -1702,12 +1704,17 @@ class Exec:
             self.register_checker(s, b["pool"], b["sealingKey"])
         elif k == "revealSealedTicket":
             self.reveal_sealed_ticket(s, b, tx["id"])
-        elif k == "checkCommit":
-            self.check_commit(s, b["ticketId"], b["commitment"])
-        elif k == "unblindOutput":
-            self.unblind_output(s, b["ticketId"], b["outputHash"], b["salt"])
-        elif k == "checkReveal":
-            self.check_reveal(s, b["ticketId"], b["answer"], b["nonce"])
+        elif k in ("checkCommit", "unblindOutput", "checkReveal"):
+            # Batches: every item must succeed (a failing item fails the transaction, undoing the others).
+            if not b["items"]:
+                raise Fail("emptyBatch")
+            for item in b["items"]:
+                if k == "checkCommit":
+                    self.check_commit(s, *item)
+                elif k == "unblindOutput":
+                    self.unblind_output(s, *item)
+                else:
+                    self.check_reveal(s, *item)
         elif k == "publishSealKey":
             self.publish_seal_key(s, b["ticketId"], b["key"])
         else:
@@ -3619,11 +3626,13 @@ class B:
         opt = lambda p: u8(0) if p is None else u8(1) + enc_proof(p)
         return u8(18) + tid + enc_proof(proof) + opt(left) + opt(right) + bytes_field(env)
     @staticmethod
-    def check_commit(tid, commitment): return u8(19) + tid + commitment
+    def check_commit(tid, commitment): return u8(19) + leb(1) + tid + commitment
     @staticmethod
-    def unblind(tid, out, salt): return u8(20) + tid + out + salt
+    def check_commits(items): return u8(19) + leb(len(items)) + b"".join(t + c for t, c in items)
     @staticmethod
-    def check_reveal(tid, answer, nonce): return u8(21) + tid + answer + nonce
+    def unblind(tid, out, salt): return u8(20) + leb(1) + tid + out + salt
+    @staticmethod
+    def check_reveal(tid, answer, nonce): return u8(21) + leb(1) + tid + answer + nonce
     @staticmethod
     def publish_key(tid, key): return u8(22) + tid + key
     @staticmethod
@@ -4894,6 +4903,9 @@ def scenarios_checks():
                w.T(slots[0], B.check_commit(tid, ZERO32)),
                w.T(slots[0], B.check_commit(sha256(b"no such ticket"), sha256(b"x"))),
                w.T(slots[0], B.check_commit(tid1, sha256(b"x"))),
+               w.T(slots[0], B.check_commits([])),
+               w.T("w2", u8(20) + leb(0)), w.T(slots[0], u8(21) + leb(0)),
+               w.T(slots[0], B.check_commits([(tid, sha256(b"undone")), (sha256(b"no such ticket"), sha256(b"x"))])),
                w.commit_answer(slots[0], tid, truth), w.commit_answer(slots[1], tid, truth),
                w.commit_answer(slots[2], tid, truth), w.commit_answer(slots[0], tid, truth),
                w.unblind(a, t, tid),

@@ -231,6 +231,13 @@ extension Execution {
         return (ticket, check, pool, cfg)
     }
 
+    /// The same for end-block steps, where a queue entry whose ticket is gone is skipped: a missing record must not
+    /// fail the block (a `.failed` error outside a transaction would).
+    mutating func queuedSealedTicket(_ ticketId: Hash32) throws(ExecError) -> (Ticket, SealedCheck, PoolConfig, CheckingConfig)? {
+        guard try state.exists(StateKey.ticket(ticketId)), try state.exists(StateKey.ticketCheck(ticketId)) else { return nil }
+        return try sealedTicket(ticketId)
+    }
+
     mutating func checkCommit(_ sender: PublicKey, ticketId: Hash32, commitment: Hash32) throws(ExecError) {
         var (_, check, _, cfg) = try sealedTicket(ticketId)
         guard let i = check.slots.firstIndex(where: { $0.checker == sender }) else { throw .failed(.notAssignedChecker) }
@@ -278,7 +285,7 @@ extension Execution {
         for kv in try state.scan(StateKey.checkResolutionQueue(at: height)) {
             state.delete(kv.key)
             guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt check queue key")) }
-            var (ticket, check, pool, cfg) = try sealedTicket(id)
+            guard var (ticket, check, pool, cfg) = try queuedSealedTicket(id) else { continue }
             guard check.status == .checking else { continue }
             for i in check.slots.indices where check.slots[i].answer == nil {
                 try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: check.revealHeight)
@@ -443,7 +450,7 @@ extension Execution {
         for kv in try state.scan(StateKey.disputeDeadlineQueue(at: height)) {
             state.delete(kv.key)
             guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt dispute queue key")) }
-            var (ticket, check, pool, _) = try sealedTicket(id)
+            guard var (ticket, check, pool, _) = try queuedSealedTicket(id) else { continue }
             guard check.status == .disputed else { continue }
             try failSealedCheck(id, &ticket, &check, pool, reason: .sealKeyWithheld, into: .system)
             state.put(StateKey.ticketCheck(id), check)

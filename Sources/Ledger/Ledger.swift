@@ -337,12 +337,16 @@ struct Execution {
             try revealSealedTicket(t.sender, ticketId: ticketId, proof: leaf, left: left, right: right, envelope: envelope, txId: txId)
         case .registerChecker(let pool, let key):
             try registerChecker(t.sender, pool: pool, sealingKey: key)
-        case .checkCommit(let ticketId, let commitment):
-            try checkCommit(t.sender, ticketId: ticketId, commitment: commitment)
-        case .unblindOutput(let ticketId, let output, let salt):
-            try unblindOutput(t.sender, ticketId: ticketId, outputHash: output, salt: salt)
-        case .checkReveal(let ticketId, let answer, let nonce):
-            try checkReveal(t.sender, ticketId: ticketId, answer: answer, nonce: nonce)
+        // Batches: every item must succeed (the body runs under one checkpoint, so a failing item undoes the others).
+        case .checkCommit(let items):
+            guard !items.isEmpty else { throw .failed(.emptyBatch) }
+            for i in items { try checkCommit(t.sender, ticketId: i.ticketId, commitment: i.commitment) }
+        case .unblindOutput(let items):
+            guard !items.isEmpty else { throw .failed(.emptyBatch) }
+            for i in items { try unblindOutput(t.sender, ticketId: i.ticketId, outputHash: i.outputHash, salt: i.salt) }
+        case .checkReveal(let items):
+            guard !items.isEmpty else { throw .failed(.emptyBatch) }
+            for i in items { try checkReveal(t.sender, ticketId: i.ticketId, answer: i.answer, nonce: i.nonce) }
         case .publishSealKey(let ticketId, let key):
             try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
         case .fraudCommit(let claim, let pool):

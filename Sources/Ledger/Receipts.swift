@@ -89,6 +89,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case ticketNotDisputed = 85
     case wrongSealKey = 86
     case checkInProgress = 87
+    case emptyBatch = 88
 
     public var description: String {
         switch self {
@@ -178,6 +179,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .ticketNotDisputed: return "the ticket is not awaiting its dispute key"
         case .wrongSealKey: return "the key is not the envelope's ephemeral private key"
         case .checkInProgress: return "the ticket's check or dispute is not finished"
+        case .emptyBatch: return "a batch transaction needs at least one item"
         }
     }
 }

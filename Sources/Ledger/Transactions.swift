@@ -200,12 +200,13 @@ public enum TxBody: Hashable, Sendable {
     case registerChecker(pool: UInt32, sealingKey: Hash32)
     /// A sampled leaf of a pool with checkers: as `revealTicket`, with the input sealed to the ticket's checkers.
     case revealSealedTicket(ticketId: Hash32, leaf: LeafProof, left: LeafProof?, right: LeafProof?, envelope: [UInt8])
-    /// An assigned checker's answer commitment `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`.
-    case checkCommit(ticketId: Hash32, commitment: Hash32)
-    /// The worker opens its leaf's blinded output: `H_blind(outputHash ‖ salt)` must equal the leaf's output field.
-    case unblindOutput(ticketId: Hash32, outputHash: Hash32, salt: Hash32)
-    /// An assigned checker opens its answer commitment.
-    case checkReveal(ticketId: Hash32, answer: Hash32, nonce: Hash32)
+    /// An assigned checker's answer commitments `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`, one per ticket
+    /// (1…`TxLimits.maxCheckBatch`; all succeed or the transaction fails), so a checker pays one signature per block.
+    case checkCommit(items: [CheckCommitItem])
+    /// The worker opens its leaves' blinded outputs: `H_blind(outputHash ‖ salt)` must equal each leaf's output field.
+    case unblindOutput(items: [UnblindItem])
+    /// An assigned checker opens its answer commitments.
+    case checkReveal(items: [CheckRevealItem])
     /// Publishes a disputed envelope's ephemeral X25519 private key, which makes its input public.
     case publishSealKey(ticketId: Hash32, ephemeralPrivateKey: Hash32)
 
@@ -237,6 +238,29 @@ public enum TxBody: Hashable, Sendable {
         case .publishSealKey: return "publishSealKey"
         }
     }
+}
+
+/// One answer commitment of a `checkCommit` batch.
+public struct CheckCommitItem: Hashable, Sendable {
+    public var ticketId: Hash32
+    public var commitment: Hash32
+    public init(ticketId: Hash32, commitment: Hash32) { self.ticketId = ticketId; self.commitment = commitment }
+}
+
+/// One unblinded output of an `unblindOutput` batch.
+public struct UnblindItem: Hashable, Sendable {
+    public var ticketId: Hash32
+    public var outputHash: Hash32
+    public var salt: Hash32
+    public init(ticketId: Hash32, outputHash: Hash32, salt: Hash32) { self.ticketId = ticketId; self.outputHash = outputHash; self.salt = salt }
+}
+
+/// One opened answer of a `checkReveal` batch.
+public struct CheckRevealItem: Hashable, Sendable {
+    public var ticketId: Hash32
+    public var answer: Hash32
+    public var nonce: Hash32
+    public init(ticketId: Hash32, answer: Hash32, nonce: Hash32) { self.ticketId = ticketId; self.answer = answer; self.nonce = nonce }
 }
 
 /// A leaf's blinded output in a pool with checkers: `H_blind-output(outputHash ‖ salt)`.
@@ -324,6 +348,8 @@ public enum TxLimits {
     public static let maxInputBytes = 4 * 1024 * 1024
     /// A sealed input envelope: the largest input plus the header of 16 recipient slots and the tag.
     public static let maxEnvelopeBytes = maxInputBytes + 4096
+    /// Items of one `checkCommit`, `unblindOutput` or `checkReveal` batch.
+    public static let maxCheckBatch = 256
     /// One encoded header in equivocation evidence.
     public static let maxEvidenceHeaderBytes = 4096
     /// Finality votes in one transaction's encoding (the ledger's `maxVotesPerTransaction` may be lower).
@@ -444,12 +470,12 @@ extension TxBody: CanonicalCodable {
         case .revealSealedTicket(let ticket, let leaf, let left, let right, let envelope):
             w.u8(18); w.hash(ticket); w.encode(leaf); w.optional(left) { $0.encode($1) }; w.optional(right) { $0.encode($1) }
             w.bytes(envelope)
-        case .checkCommit(let ticket, let commitment):
-            w.u8(19); w.hash(ticket); w.hash(commitment)
-        case .unblindOutput(let ticket, let output, let salt):
-            w.u8(20); w.hash(ticket); w.hash(output); w.hash(salt)
-        case .checkReveal(let ticket, let answer, let nonce):
-            w.u8(21); w.hash(ticket); w.hash(answer); w.hash(nonce)
+        case .checkCommit(let items):
+            w.u8(19); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.commitment) }
+        case .unblindOutput(let items):
+            w.u8(20); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.outputHash); w.hash(i.salt) }
+        case .checkReveal(let items):
+            w.u8(21); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.answer); w.hash(i.nonce) }
         case .publishSealKey(let ticket, let key):
             w.u8(22); w.hash(ticket); w.hash(key)
         }
@@ -501,9 +527,21 @@ extension TxBody: CanonicalCodable {
             let right = try r.optional("rightNeighbour") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(LeafProof.self) }
             self = .revealSealedTicket(ticketId: ticket, leaf: leaf, left: left, right: right,
                                        envelope: try r.bytes("sealedInput", max: TxLimits.maxEnvelopeBytes))
-        case 19: self = .checkCommit(ticketId: try r.hash("ticketId"), commitment: try r.hash("checkCommitment"))
-        case 20: self = .unblindOutput(ticketId: try r.hash("ticketId"), outputHash: try r.hash("outputHash"), salt: try r.hash("salt"))
-        case 21: self = .checkReveal(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"))
+        case 19:
+            self = .checkCommit(items: try r.list("checkCommitments", max: TxLimits.maxCheckBatch, minElementSize: 64) {
+                (r: inout CanonicalReader) throws(CodecError) in
+                CheckCommitItem(ticketId: try r.hash("ticketId"), commitment: try r.hash("checkCommitment"))
+            })
+        case 20:
+            self = .unblindOutput(items: try r.list("unblindings", max: TxLimits.maxCheckBatch, minElementSize: 96) {
+                (r: inout CanonicalReader) throws(CodecError) in
+                UnblindItem(ticketId: try r.hash("ticketId"), outputHash: try r.hash("outputHash"), salt: try r.hash("salt"))
+            })
+        case 21:
+            self = .checkReveal(items: try r.list("checkReveals", max: TxLimits.maxCheckBatch, minElementSize: 96) {
+                (r: inout CanonicalReader) throws(CodecError) in
+                CheckRevealItem(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"))
+            })
         case 22: self = .publishSealKey(ticketId: try r.hash("ticketId"), ephemeralPrivateKey: try r.hash("ephemeralPrivateKey"))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }

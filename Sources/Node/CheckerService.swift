@@ -146,18 +146,31 @@ public final class CheckerService: Service, Sendable {
             do {
                 let tip = try await client.tip()
                 var cursor: String?
+                var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
                 repeat {
                     let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
                     for id in page.ids where !done.contains(id) {
                         if let at = sent[id], tip.height < at + 3 { continue }
                         switch try await step(id, tip: tip.height, pool: pool, checking: checking, chainId: chainId) {
                         case .done: done.insert(id); sent[id] = nil
-                        case .sent: sent[id] = tip.height
+                        case .commit(let item): commits.append(item); sent[id] = tip.height
+                        case .reveal(let item): reveals.append(item); sent[id] = tip.height
                         case .waiting: sent[id] = nil
                         }
                     }
                     cursor = page.next
                 } while cursor != nil
+                // One transaction per phase and round for all tickets: a checker pays one signature per block.
+                for chunk in stride(from: 0, to: commits.count, by: TxLimits.maxCheckBatch).map({ Array(commits[$0..<min($0 + TxLimits.maxCheckBatch, commits.count)]) }) {
+                    try await client.send(.checkCommit(items: chunk), from: key)
+                    bump { $0.commits += chunk.count }
+                    logger.info("committed answers", metadata: ["tickets": "\(chunk.count)"])
+                }
+                for chunk in stride(from: 0, to: reveals.count, by: TxLimits.maxCheckBatch).map({ Array(reveals[$0..<min($0 + TxLimits.maxCheckBatch, reveals.count)]) }) {
+                    try await client.send(.checkReveal(items: chunk), from: key)
+                    bump { $0.reveals += chunk.count }
+                    logger.info("revealed answers", metadata: ["tickets": "\(chunk.count)"])
+                }
                 failures = 0
             } catch is CancellationError {
                 return
@@ -171,7 +184,7 @@ public final class CheckerService: Service, Sendable {
     }
 
     /// What one look at a ticket did.
-    enum StepResult { case done, sent, waiting }
+    enum StepResult { case done, waiting, commit(CheckCommitItem), reveal(CheckRevealItem) }
 
     /// One look at a revealed ticket: commit in the commit phase, reveal in the reveal phase.
     func step(_ id: Hash32, tip: UInt64, pool: PoolConfig, checking: CheckingConfig, chainId: Hash32) async throws -> StepResult {
@@ -184,10 +197,8 @@ public final class CheckerService: Service, Sendable {
             bump { $0.assigned += 1 }
             let answer = try await answer(id, check: check, pool: pool, chainId: chainId)
             let commitment = checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id))
-            try await client.send(.checkCommit(ticketId: id, commitment: commitment), from: key)
-            bump { $0.commits += 1 }
-            logger.info("committed an answer", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
-            return .sent
+            logger.debug("answer ready", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
+            return .commit(CheckCommitItem(ticketId: id, commitment: commitment))
         }
         guard slot.answer == nil else { return .done }
         guard next > commitEnd else { return .waiting }
@@ -197,10 +208,7 @@ public final class CheckerService: Service, Sendable {
             logger.error("my replay no longer matches my commitment; not revealing", metadata: ["ticket": "\(id.hex.prefix(16))"])
             return .done
         }
-        try await client.send(.checkReveal(ticketId: id, answer: answer, nonce: nonce(id)), from: key)
-        bump { $0.reveals += 1 }
-        logger.info("revealed an answer", metadata: ["ticket": "\(id.hex.prefix(16))"])
-        return .sent
+        return .reveal(CheckRevealItem(ticketId: id, answer: answer, nonce: nonce(id)))
     }
 
     /// Opens this checker's slot and replays the pass: the output hash it computed, or the bad-input sentinel when

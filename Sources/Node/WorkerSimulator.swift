@@ -312,17 +312,14 @@ public final class WorkerSimulator: Service, Sendable {
                 // Sealed tickets: unblind the output once the checkers' commit phase is over; answer a dispute with
                 // the envelope's ephemeral key (an honest worker wants the replay: it clears it).
                 if let checking = pool.checking {
+                    var unblind = [UnblindItem]()
                     for (ticketId, var s) in sealed {
                         guard let check = try await client.sealedCheck(ticketId) else { sealed[ticketId] = nil; continue }
                         let next = tip.height + 1, opens = check.revealHeight + checking.answerCommitBlocks
                         if !s.unblinded, check.status == .checking, next > opens, next <= opens + checking.unblindBlocks,
                            let batch = batches[s.commitment], batch.salts.indices.contains(s.leaf) {
-                            do {
-                                try await client.send(.unblindOutput(ticketId: ticketId, outputHash: batch.outputs[s.leaf],
-                                                                     salt: batch.salts[s.leaf]), from: key)
-                                s.unblinded = true
-                                bump { $0.unblinded += 1 }
-                            } catch { logger.warning("unblinding rejected: \(error)") }
+                            unblind.append(UnblindItem(ticketId: ticketId, outputHash: batch.outputs[s.leaf], salt: batch.salts[s.leaf]))
+                            s.unblinded = true
                         }
                         if !s.keyPublished, check.status == .disputed, next <= check.keyDeadline {
                             do {
@@ -334,6 +331,16 @@ public final class WorkerSimulator: Service, Sendable {
                         }
                         // Done once the check has an outcome (or its window is long gone).
                         if [.passed, .fraud, .upheld, .failed].contains(check.status) { sealed[ticketId] = nil } else { sealed[ticketId] = s }
+                    }
+                    // All of this round's unblindings in one transaction.
+                    if !unblind.isEmpty {
+                        do {
+                            try await client.send(.unblindOutput(items: Array(unblind.prefix(TxLimits.maxCheckBatch))), from: key)
+                            bump { $0.unblinded += min(unblind.count, TxLimits.maxCheckBatch) }
+                        } catch {
+                            logger.warning("unblinding rejected: \(error)")
+                            for item in unblind { sealed[item.ticketId]?.unblinded = false }
+                        }
                     }
                 }
 

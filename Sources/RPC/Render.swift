@@ -156,12 +156,12 @@ public struct Render: Sendable {
             // The envelope is ciphertext for the ticket's checkers: its size, not its bytes, is what an explorer shows.
             return ["ticketId": hash(id), "leaf": leafProof(leaf), "left": left.map(leafProof) ?? .null,
                     "right": right.map(leafProof) ?? .null, "envelopeSize": .int(envelope.count)]
-        case .checkCommit(let id, let c):
-            return ["ticketId": hash(id), "commitment": hash(c)]
-        case .unblindOutput(let id, let o, let salt):
-            return ["ticketId": hash(id), "outputHash": hash(o), "salt": hash(salt)]
-        case .checkReveal(let id, let a, let n):
-            return ["ticketId": hash(id), "answer": hash(a), "nonce": hash(n)]
+        case .checkCommit(let items):
+            return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "commitment": hash($0.commitment)]) })]
+        case .unblindOutput(let items):
+            return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "outputHash": hash($0.outputHash), "salt": hash($0.salt)]) })]
+        case .checkReveal(let items):
+            return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "answer": hash($0.answer), "nonce": hash($0.nonce)]) })]
         case .publishSealKey(let id, let k):
             return ["ticketId": hash(id), "ephemeralPrivateKey": hash(k)]
         }
@@ -594,6 +594,7 @@ struct FailureReasonName: CustomStringConvertible {
         case .ticketNotDisputed: return "ticketNotDisputed"
         case .wrongSealKey: return "wrongSealKey"
         case .checkInProgress: return "checkInProgress"
+        case .emptyBatch: return "emptyBatch"
         }
     }
 }

@@ -183,26 +183,38 @@ struct SealedRevealWorkload {
         var answers: (UInt64, UInt64) = (0, 0)
         func add(_ c: (UInt64, UInt64)) { answers.0 += c.0; answers.1 += c.1 }
         func nonce(_ c: Int, _ t: Hash32) -> Hash32 { SHA256.hash(t.bytes + [UInt8(c)]) }
-        var commitTxs = [SignedTransaction]()
+        // Batched as nodes send them: each checker one commit transaction and one reveal transaction per block for
+        // all its tickets; each worker (one ticket each here, the costliest case) one unblinding.
+        var commitItems = [[CheckCommitItem]](repeating: [], count: checkers.count)
         let slots = try ids.map { try LedgerReader(state).sealedCheck($0)!.slots }
         for (n, tid) in ids.enumerated() {
-            let (tree, inputs) = batches[n]
-            let output = SHA256.hash(inputs[leafIndex[n]])
-            _ = tree
+            let output = SHA256.hash(batches[n].1[leafIndex[n]])
             for s in slots[n] {
                 let c = checkers.firstIndex { $0.publicKey == s.checker }!
-                commitTxs.append(tx(checkers[c], .checkCommit(ticketId: tid, commitment: checkCommitmentHash(ticketId: tid, checker: s.checker, answer: output, nonce: nonce(c, tid)))))
+                commitItems[c].append(CheckCommitItem(ticketId: tid, commitment: checkCommitmentHash(ticketId: tid, checker: s.checker, answer: output, nonce: nonce(c, tid))))
+            }
+        }
+        var commitTxs = [SignedTransaction]()
+        for (c, items) in commitItems.enumerated() {
+            for chunk in stride(from: 0, to: items.count, by: TxLimits.maxCheckBatch) {
+                commitTxs.append(tx(checkers[c], .checkCommit(items: Array(items[chunk..<min(chunk + TxLimits.maxCheckBatch, items.count)]))))
             }
         }
         add(try block(commitTxs))
         for _ in 1..<cfg.answerCommitBlocks { add(try block([])) }
         var revealTxs = [SignedTransaction]()
+        var revealItems = [[CheckRevealItem]](repeating: [], count: checkers.count)
         for (n, tid) in ids.enumerated() {
             let output = SHA256.hash(batches[n].1[leafIndex[n]])
-            revealTxs.append(tx(workers[n], .unblindOutput(ticketId: tid, outputHash: output, salt: SHA256.hash(output.bytes))))
+            revealTxs.append(tx(workers[n], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: output, salt: SHA256.hash(output.bytes))])))
             for s in slots[n] {
                 let c = checkers.firstIndex { $0.publicKey == s.checker }!
-                revealTxs.append(tx(checkers[c], .checkReveal(ticketId: tid, answer: output, nonce: nonce(c, tid))))
+                revealItems[c].append(CheckRevealItem(ticketId: tid, answer: output, nonce: nonce(c, tid)))
+            }
+        }
+        for (c, items) in revealItems.enumerated() {
+            for chunk in stride(from: 0, to: items.count, by: TxLimits.maxCheckBatch) {
+                revealTxs.append(tx(checkers[c], .checkReveal(items: Array(items[chunk..<min(chunk + TxLimits.maxCheckBatch, items.count)]))))
             }
         }
         add(try block(revealTxs))

@@ -158,7 +158,7 @@ struct CheckerFixture {
             let commitment = checkCommitmentHash(ticketId: tid, checker: checkers[i].publicKey, answer: answer,
                                                  nonce: CheckerFixture.nonce(i, tid))
             commitments[i] = commitment
-            commitTxs.append(try c.tx(checkers[i], .checkCommit(ticketId: tid, commitment: commitment)))
+            commitTxs.append(try c.tx(checkers[i], .checkCommit(items: [CheckCommitItem(ticketId: tid, commitment: commitment)])))
         }
         try c.advance(to: r)
         var commits = Array(try c.block(commitTxs).dropLast())
@@ -166,7 +166,7 @@ struct CheckerFixture {
         var copyTxs = [SignedTransaction]()
         for i in order {
             if case .copy(let j) = moves[i] ?? .honest, let h = commitments[j] {
-                copyTxs.append(try c.tx(checkers[i], .checkCommit(ticketId: tid, commitment: h)))
+                copyTxs.append(try c.tx(checkers[i], .checkCommit(items: [CheckCommitItem(ticketId: tid, commitment: h)])))
             }
         }
         commits += try c.block(copyTxs).dropLast()
@@ -174,15 +174,15 @@ struct CheckerFixture {
         var revealTxs = [SignedTransaction]()
         let i0 = s.batch.leafIndex(point: try c.record(StateKey.ticket(tid), Ticket.self)!.point)
         if unblind {
-            revealTxs.append(try c.tx(worker, .unblindOutput(ticketId: tid, outputHash: s.outputs[i0], salt: s.salts[i0])))
+            revealTxs.append(try c.tx(worker, .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: s.outputs[i0], salt: s.salts[i0])])))
         }
         for i in order {
             switch moves[i] ?? .honest {
             case .honest, .answer:
-                revealTxs.append(try c.tx(checkers[i], .checkReveal(ticketId: tid, answer: answers[i]!, nonce: CheckerFixture.nonce(i, tid))))
+                revealTxs.append(try c.tx(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: answers[i]!, nonce: CheckerFixture.nonce(i, tid))])))
             case .copy(let j):
                 guard let a = answers[j] else { continue }
-                revealTxs.append(try c.tx(checkers[i], .checkReveal(ticketId: tid, answer: a, nonce: CheckerFixture.nonce(j, tid))))
+                revealTxs.append(try c.tx(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: a, nonce: CheckerFixture.nonce(j, tid))])))
             case .absent, .commitOnly: continue
             }
         }
@@ -381,6 +381,21 @@ extension Receipt {
         #expect(again.dropLast().allSatisfy { $0.succeeded }, "\(again.map(\.status))")
     }
 
+    /// Answers travel in batches (one transaction per checker and block): a batch is all or nothing, and an empty
+    /// one is refused.
+    @Test func answerBatchesAreAllOrNothing() throws {
+        var f = try CheckerFixture()
+        let tid = try f.revealed(SealedBatch.make(count: 24, seed: 15))
+        let k = f.index(of: try f.check(tid)!.slots[0].checker)
+        let good = CheckCommitItem(ticketId: tid, commitment: SHA256.hash([7]))
+        let r = try f.c.block([try f.c.tx(f.checkers[k], .checkCommit(items: [good, CheckCommitItem(ticketId: SHA256.hash([8]), commitment: SHA256.hash([9]))]))])
+        #expect(r[0].failure == .unknownTicket)
+        #expect(try f.check(tid)!.slots[0].commitment == .zero, "a failed batch left an item behind")
+        #expect(try f.c.block([try f.c.tx(f.checkers[k], .checkCommit(items: []))])[0].failure == .emptyBatch)
+        #expect(try f.c.block([try f.c.tx(f.checkers[k], .checkCommit(items: [good]))])[0].succeeded)
+        #expect(try f.check(tid)!.slots[0].commitment == good.commitment)
+    }
+
     /// A worker that never unblinds its output is convicted at resolution; the answering checkers are paid.
     @Test func workerThatNeverUnblindsIsConvicted() throws {
         var f = try CheckerFixture()
@@ -411,11 +426,11 @@ extension Receipt {
         let late = try g.check(t2)!
         try g.c.advance(to: late.revealHeight + g.cfg.answerCommitBlocks)
         let k = g.index(of: late.slots[0].checker)
-        let r = try g.c.block([try g.c.tx(g.checkers[k], .checkCommit(ticketId: t2, commitment: SHA256.hash([1])))])
+        let r = try g.c.block([try g.c.tx(g.checkers[k], .checkCommit(items: [CheckCommitItem(ticketId: t2, commitment: SHA256.hash([1]))]))])
         #expect(r[0].failure == .checkPhaseClosed)
         // And a key that is not assigned cannot commit at all.
         let outsider = (0..<4).first { i in !late.slots.contains { $0.checker == g.checkers[i].publicKey } }!
-        #expect(try g.c.block([try g.c.tx(g.checkers[outsider], .checkCommit(ticketId: t2, commitment: SHA256.hash([2])))])[0].failure == .notAssignedChecker)
+        #expect(try g.c.block([try g.c.tx(g.checkers[outsider], .checkCommit(items: [CheckCommitItem(ticketId: t2, commitment: SHA256.hash([2]))]))])[0].failure == .notAssignedChecker)
     }
 
     /// Checkers colluding with a cheating worker (attesting its output without replaying) pass the check only when
