@@ -1176,6 +1176,8 @@ def decode_body(r):
         b.update(kind="checkReveal", items=[(r.h(), r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 22:
         b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
+    elif tag == 23:
+        b.update(kind="publishSealedInput", ticketId=r.h(), input=r.blob(MAX_INPUT))
     else:
         raise DecodeError("unknownTag")
     return b
@@ -1717,6 +1719,8 @@ class Exec:
                     self.check_reveal(s, *item)
         elif k == "publishSealKey":
             self.publish_seal_key(s, b["ticketId"], b["key"])
+        elif k == "publishSealedInput":
+            self.publish_sealed_input(s, b["ticketId"], b["input"])
         else:
             raise AssertionError(k)
 
@@ -2740,14 +2744,32 @@ class Exec:
                 or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
             self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
             return
+        self.queue_dispute_replay(tid, t, check, pt, None)
+
+    def publish_sealed_input(self, sender, tid, inp):
+        """§4.2 Disputes: anyone holding a disputed ticket's input publishes it before the key deadline."""
+        t, check, pool, cfg = self.sealed_ticket(tid)
+        if check["status"] != CK_DISPUTED or self.h > check["keyDeadline"]:
+            raise Fail("ticketNotDisputed")
+        leaf = t["leaf"]
+        if leaf is None:
+            raise Fault("disputed ticket without a leaf")
+        if len(inp) > max_input_bytes(pool):
+            raise Fail("inputTooLarge")
+        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+            raise Fail("inputHashMismatch")
+        self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
+        self.queue_dispute_replay(tid, t, check, inp, None if sender == t["worker"] else sender)
+
+    def queue_dispute_replay(self, tid, t, check, pt, publisher):
         check["status"] = CK_REPLAYING
         self.state.put(K.ticket_check(tid), enc_check(check))
         self.state.delete(K.sealed_input(tid))
         self.state.put_rec(K.case(tid), CASE, {
             "ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
             "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
-            "bounty": 0, "winner": ZERO32, "winnerCommitHeight": 0, "winnerClaim": ZERO32,
-            "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h})
+            "bounty": 0, "winner": publisher if publisher is not None else ZERO32, "winnerCommitHeight": 0,
+            "winnerClaim": ZERO32, "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h})
         self.state.put(K.case_input(tid), pt)
         seq = self.g64("nextAdjudication")
         self.set_g64("nextAdjudication", (seq + 1) & M64)
@@ -2830,9 +2852,16 @@ class Exec:
             paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in dissenting], "system")
             self.burn(case["bounty"] - paid)
             case["status"] = C_PAID
+            publisher = None if case["winner"] == ZERO32 else case["winner"]
             for _, key in agreeing:
-                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
-                                     offence(key), "system"))
+                slashed = self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                                     offence(key), "system")
+                part = bps_of(slashed, pool["verifierBountyBps"]) if publisher is not None else 0
+                if part > 0:
+                    self.t("check:publisherBounty")
+                    self.credit(publisher, part)
+                    self.emit("system", ev("disputeBountyPaid", tid, publisher, u64(part)))
+                self.burn(slashed - part)
             check["status"] = CK_FRAUD
         elif check["status"] == CK_REPLAYING:
             self.t("check:disputeUpheld")
@@ -3635,6 +3664,8 @@ class B:
     def check_reveal(tid, answer, nonce): return u8(21) + leb(1) + tid + answer + nonce
     @staticmethod
     def publish_key(tid, key): return u8(22) + tid + key
+    @staticmethod
+    def publish_input(tid, inp): return u8(23) + tid + bytes_field(inp)
     @staticmethod
     def fraud_commit(claim, pool): return u8(9) + claim + u32(pool)
     @staticmethod
@@ -5026,6 +5057,32 @@ def scenarios_checks():
     w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
     out.append(w.m.done())
 
+    # -- the worker withholds its key, a dissenting checker publishes the input: the replay still runs
+    w = CheckWorld("checks/input-published", "A cheated ticket: one checker attests the false output, two dissent; the "
+                   "worker withholds its key, so a dissenting checker publishes the input it opened (a wrong input "
+                   "first: inputHashMismatch; an empty batch and a tx after the deadline fail too). The replay proves "
+                   "fraud: the colluder is slashed and the publisher earns part of the slash.")
+    w.setup()
+    a = w.work("w1", [(8, 351, True), (8, 352, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)                               # dispute opens
+    real = a["batch"].inputs[w.leaf_index(a, t)]
+    w.m.block([w.T(slots[1], B.publish_input(sha256(b"no such ticket"), real)),
+               w.T(slots[1], B.publish_input(tid, real + bytes(4096))),
+               w.T(slots[1], B.publish_input(tid, real[:-4] + bytes(4))), w.T(slots[1], B.publish_input(tid, real))])
+    w.m.block([w.T(slots[2], B.publish_input(tid, real))])
+    out.append(w.m.done())
+
     # -- an envelope that does not open to the input
     w = CheckWorld("checks/bad-envelope", "The worker seals another tensor of the right size: the checkers answer "
                    "bad-input, the dispute opens, the published key opens a plaintext that is not the input: the "
@@ -5058,7 +5115,8 @@ def scenarios_checks():
     tid, t = w.ticket(a)
     tid2, t2 = w.ticket(b)
     w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2, recipients=["w2"]),
-               w.T("w2", b["batch"].reveal(tid2, t2["point"]))])
+               w.T("w2", b["batch"].reveal(tid2, t2["point"])),
+               w.T("w1", B.publish_input(tid2, b["batch"].inputs[w.leaf_index(b, t2)]))])
     out.append(w.m.done())
 
     # -- every checker colludes; a public claim proves the passed ticket false

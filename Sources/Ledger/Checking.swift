@@ -429,14 +429,35 @@ extension Execution {
             state.put(StateKey.ticketCheck(ticketId), check)
             return
         }
-        // The input is public from here on: the dispute replays it like a fraud claim, without a claimant (its
-        // bounty goes to the dissenting checkers). The check's hold on the window becomes the case's.
+        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: nil)
+    }
+
+    /// Anyone who holds a disputed ticket's input (an assigned checker opened it) may publish it before the key
+    /// deadline: it must hash to the leaf's input hash (`inputHashMismatch`, nothing changes). The replay then runs
+    /// as if the worker had published its key, so withholding the key cannot keep colluding checkers from their
+    /// slash; the publisher earns `verifierBountyBps` of each collusion slash (§4.1).
+    mutating func publishSealedInput(_ sender: PublicKey, ticketId: Hash32, input: [UInt8]) throws(ExecError) {
+        var (ticket, check, pool, _) = try sealedTicket(ticketId)
+        guard check.status == .disputed, height <= check.keyDeadline else { throw .failed(.ticketNotDisputed) }
+        guard let leaf = ticket.leaf else { throw .fault(LedgerFault("disputed ticket \(ticketId) without a leaf")) }
+        guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
+        guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
+        state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
+        // A hash-matching input that is not a valid input of the shard is the worker's fault: the replay says so.
+        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: sender == ticket.worker ? nil : sender)
+    }
+
+    /// The input is public from here on: the dispute replays it like a fraud claim, without a claimant (its bounty
+    /// goes to the dissenting checkers; a third-party publisher is recorded as the case's winner, for its share of
+    /// collusion slashes). The check's hold on the window becomes the case's.
+    mutating func queueDisputeReplay(_ ticketId: Hash32, _ ticket: Ticket, _ check: inout SealedCheck, input: [UInt8],
+                                     publisher: PublicKey?) throws(ExecError) {
         check.status = .replaying
         state.put(StateKey.ticketCheck(ticketId), check)
         state.delete(StateKey.sealedInput(ticketId))
         state.put(StateKey.fraudCase(ticketId), FraudCase(ticketId: ticketId, worker: ticket.worker, pool: ticket.pool,
                                                           window: ticket.window, openedHeight: height,
-                                                          winner: PublicKey(rawValue: .zero), winnerCommitHeight: 0,
+                                                          winner: publisher ?? PublicKey(rawValue: .zero), winnerCommitHeight: 0,
                                                           winnerClaim: .zero, claims: 0, finalHeight: height))
         state.putRaw(StateKey.caseInput(ticketId), input)
         let seq = try state.globalU64(.nextAdjudication)
@@ -479,9 +500,17 @@ extension Execution {
             let paid = try payDisputeBounty(ticketId, c.bounty, to: dissenting.map(\.1), into: .system)
             try state.burn(Amount(c.bounty.units - paid.units))
             c.status = .paid
+            // A third party that published the input (the worker withheld its key) earns part of each collusion slash.
+            let publisher: PublicKey? = c.winner == PublicKey(rawValue: .zero) ? nil : c.winner
             for (_, key) in agreeing {
-                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
-                                         kind: .checkerCollusion, offenceId: offence(key), into: .system))
+                let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
+                                        kind: .checkerCollusion, offenceId: offence(key), into: .system)
+                let part = publisher.map { _ in slashed.basisPoints(pool.verifierBountyBps) } ?? .zero
+                if let publisher, part > .zero {
+                    try state.credit(publisher, part)
+                    systemEvents.append(.disputeBountyPaid(ticketId: ticketId, to: publisher, amount: part))
+                }
+                try state.burn(Amount(slashed.units - part.units))
             }
             check.status = .fraud
         case (.replaying, false):

@@ -349,6 +349,8 @@ struct Execution {
             for i in items { try checkReveal(t.sender, ticketId: i.ticketId, answer: i.answer, nonce: i.nonce) }
         case .publishSealKey(let ticketId, let key):
             try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
+        case .publishSealedInput(let ticketId, let input):
+            try publishSealedInput(t.sender, ticketId: ticketId, input: input)
         case .fraudCommit(let claim, let pool):
             try fraudCommit(t.sender, claim: claim, pool: pool)
         case .fraudReveal(let ticketId, let salt, let input):

@@ -209,6 +209,9 @@ public enum TxBody: Hashable, Sendable {
     case checkReveal(items: [CheckRevealItem])
     /// Publishes a disputed envelope's ephemeral X25519 private key, which makes its input public.
     case publishSealKey(ticketId: Hash32, ephemeralPrivateKey: Hash32)
+    /// Publishes a disputed ticket's input itself (a checker opened it): it must hash to the leaf's input hash. The
+    /// worker cannot keep a dispute from its replay by withholding the key.
+    case publishSealedInput(ticketId: Hash32, input: [UInt8])
 
     /// Stable kind name (receipts, RPC, metrics).
     public var kindName: String {
@@ -236,6 +239,7 @@ public enum TxBody: Hashable, Sendable {
         case .unblindOutput: return "unblindOutput"
         case .checkReveal: return "checkReveal"
         case .publishSealKey: return "publishSealKey"
+        case .publishSealedInput: return "publishSealedInput"
         }
     }
 }
@@ -478,6 +482,8 @@ extension TxBody: CanonicalCodable {
             w.u8(21); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.answer); w.hash(i.nonce) }
         case .publishSealKey(let ticket, let key):
             w.u8(22); w.hash(ticket); w.hash(key)
+        case .publishSealedInput(let ticket, let input):
+            w.u8(23); w.hash(ticket); w.bytes(input)
         }
     }
 
@@ -543,6 +549,7 @@ extension TxBody: CanonicalCodable {
                 CheckRevealItem(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"))
             })
         case 22: self = .publishSealKey(ticketId: try r.hash("ticketId"), ephemeralPrivateKey: try r.hash("ephemeralPrivateKey"))
+        case 23: self = .publishSealedInput(ticketId: try r.hash("ticketId"), input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

@@ -155,6 +155,10 @@ public final class CheckerService: Service, Sendable {
                         case .done: done.insert(id); sent[id] = nil
                         case .commit(let item): commits.append(item); sent[id] = tip.height
                         case .reveal(let item): reveals.append(item); sent[id] = tip.height
+                        case .publish(let input):
+                            try await client.send(.publishSealedInput(ticketId: id, input: input), from: key)
+                            sent[id] = tip.height
+                            logger.notice("dispute: published the input for the replay", metadata: ["ticket": "\(id.hex.prefix(16))"])
                         case .waiting: sent[id] = nil
                         }
                     }
@@ -184,12 +188,19 @@ public final class CheckerService: Service, Sendable {
     }
 
     /// What one look at a ticket did.
-    enum StepResult { case done, waiting, commit(CheckCommitItem), reveal(CheckRevealItem) }
+    enum StepResult { case done, waiting, commit(CheckCommitItem), reveal(CheckRevealItem), publish([UInt8]) }
 
     /// One look at a revealed ticket: commit in the commit phase, reveal in the reveal phase.
     func step(_ id: Hash32, tip: UInt64, pool: PoolConfig, checking: CheckingConfig, chainId: Hash32) async throws -> StepResult {
         guard let check = try await client.sealedCheck(id) else { return .done }
         guard let slot = check.slots.first(where: { $0.checker == key.publicKey }) else { return .done }
+        if check.status == .disputed {
+            // A dispute over an output this checker found wrong: publish the input it opened, so the validators replay
+            // it even if the worker withholds its key (and colluding checkers cannot hide behind that).
+            guard let mine = slot.answer, mine != badInputAnswer, mine != check.unblinded, tip + 1 <= check.keyDeadline,
+                  let input = try await openedInput(id, pool: pool, chainId: chainId) else { return .done }
+            return .publish(input)
+        }
         guard check.status == .checking else { return .done }
         let next = tip + 1, commitEnd = check.revealHeight + checking.answerCommitBlocks
         if slot.commitment == .zero {
@@ -200,7 +211,7 @@ public final class CheckerService: Service, Sendable {
             logger.debug("answer ready", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
             return .commit(CheckCommitItem(ticketId: id, commitment: commitment))
         }
-        guard slot.answer == nil else { return .done }
+        guard slot.answer == nil else { return .waiting }
         guard next > commitEnd else { return .waiting }
         guard next <= check.revealHeight + checking.resolutionDelay else { return .done }
         let answer = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
@@ -209,6 +220,15 @@ public final class CheckerService: Service, Sendable {
             return .done
         }
         return .reveal(CheckRevealItem(ticketId: id, answer: answer, nonce: nonce(id)))
+    }
+
+    /// This checker's slot of a ticket's envelope, opened (nil when it does not open to the input).
+    func openedInput(_ id: Hash32, pool: PoolConfig, chainId: Hash32) async throws -> [UInt8]? {
+        guard let ticket = try await client.ticket(id), let leaf = ticket.leaf, let bytes = try await client.sealedInput(id),
+              let envelope = try? SealedEnvelope(decoding: bytes, maxPlaintextCount: pool.maxInputTensorBytes),
+              let input = try? envelope.open(keyPair: sealing, context: SealingContext(chainId: chainId, ticketId: id, inputHash: leaf.inputHash)),
+              Tags.tensor.hash(input) == leaf.inputHash else { return nil }
+        return input
     }
 
     /// Opens this checker's slot and replays the pass: the output hash it computed, or the bad-input sentinel when

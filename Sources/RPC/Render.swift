@@ -164,6 +164,8 @@ public struct Render: Sendable {
             return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "answer": hash($0.answer), "nonce": hash($0.nonce)]) })]
         case .publishSealKey(let id, let k):
             return ["ticketId": hash(id), "ephemeralPrivateKey": hash(k)]
+        case .publishSealedInput(let id, let input):
+            return ["ticketId": hash(id), "input": .hex(input), "inputSize": .int(input.count)]
         }
     }
 

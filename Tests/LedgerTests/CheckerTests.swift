@@ -396,6 +396,36 @@ extension Receipt {
         #expect(try f.check(tid)!.slots[0].commitment == good.commitment)
     }
 
+    /// The worker cannot shield a colluding checker by withholding its key: a dissenting checker publishes the input
+    /// it opened, the validators replay it, the colluder is slashed and the publisher earns part of that slash.
+    @Test func withheldKeyCannotShieldColluders() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 16, cheat: true)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let point = try f.c.record(StateKey.ticket(tid), Ticket.self)!.point
+        let falseOutput = s.outputs[s.batch.leafIndex(point: point)]
+        let colluder = f.index(of: slots[0].checker), publisher = f.index(of: slots[1].checker)
+        try f.play(s, tid, moves: [colluder: .answer(falseOutput)])
+        #expect(try f.check(tid)?.status == .disputed)
+        // What the dissenting checker opened; a wrong input is refused and changes nothing.
+        let bytes = try f.c.ledgerState.raw(StateKey.sealedInput(tid))!
+        let leaf = try f.c.record(StateKey.ticket(tid), Ticket.self)!.leaf!
+        let input = try SealedEnvelope(decoding: bytes).open(keyPair: f.sealing[publisher],
+                                                              context: SealingContext(chainId: Chain.chainId, ticketId: tid, inputHash: leaf.inputHash))
+        let wrong = try f.c.block([try f.c.tx(f.checkers[publisher], .publishSealedInput(ticketId: tid, input: Array(input.dropLast(4)) + [0, 0, 0, 0]))])
+        #expect(wrong[0].failure == .inputHashMismatch)
+        let r = try f.c.block([try f.c.tx(f.checkers[publisher], .publishSealedInput(ticketId: tid, input: input))])
+        #expect(r[0].has(.sealedInputPublished(ticketId: tid)))
+        let system = r.last!
+        #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
+        #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.1 == 500 && $0.2 == .checkerCollusion })
+        #expect(system.has(.disputeBountyPaid(ticketId: tid, to: slots[1].checker, amount: 50)), "the publisher's share of the collusion slash")
+        #expect(try f.check(tid)?.status == .fraud)
+        // The dispute is over: a late key is refused.
+        #expect(try f.c.block([try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)))])[0].failure == .ticketNotDisputed)
+    }
+
     /// A worker that never unblinds its output is convicted at resolution; the answering checkers are paid.
     @Test func workerThatNeverUnblindsIsConvicted() throws {
         var f = try CheckerFixture()
