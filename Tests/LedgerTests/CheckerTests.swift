@@ -424,6 +424,37 @@ extension Receipt {
         #expect(system.has(.disputeBountyPaid(ticketId: t2, to: slots2[2].checker, amount: 500)))
     }
 
+    /// Known gap (issue 18, found by the economy simulation): a cheating worker is convicted whether or not it
+    /// publishes the dispute key, so it withholds it; the conviction then needs no replay and `failSealedCheck`
+    /// slashes no checker, so checkers that attested the false output keep their stake, and no later public claim
+    /// can reach them (the ticket is `fraudProven`). Specs/verification.md §6 says every colluding answer on a
+    /// proven fraud costs `checkerCollusionSlashBps`.
+    @Test func withheldKeyShieldsColludingCheckers() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 10, cheat: true)
+        let t = try f.revealed(s)
+        let slots = try f.check(t)!.slots
+        let point = try f.c.record(StateKey.ticket(t), Ticket.self)!.point
+        let falseOutput = s.outputs[s.batch.leafIndex(point: point)]
+        let colluders = [f.index(of: slots[0].checker), f.index(of: slots[1].checker)]
+        let (_, _, resolution) = try f.play(s, t, moves: [colluders[0]: .answer(falseOutput), colluders[1]: .answer(falseOutput)])
+        #expect(resolution.events.contains { if case .disputeOpened = $0 { return true }; return false })
+        // The worker withholds the key: convicted at the key deadline.
+        try f.c.advance(to: try f.check(t)!.keyDeadline)
+        #expect(try f.check(t)?.status == .failed)
+        #expect(try f.c.record(StateKey.ticket(t), Ticket.self)?.status == .fraudProven)
+        // The honest checker (slot 2) holds the input and proves the fraud publicly: refused.
+        let (_, opened) = try f.c.proveFraud(f.checkers[f.index(of: slots[2].checker)], ticket: t,
+                                             input: s.batch.inputs[s.batch.leafIndex(point: point)])
+        #expect(!opened.succeeded)
+        withKnownIssue("a withheld dispute key shields colluding checkers") {
+            for i in colluders {
+                let stake = try f.c.staker(.checker(pool: 0), f.checkers[i].publicKey)!.stake.units
+                #expect(stake < 1_000, "colluder \(i) keeps its whole stake \(stake)")
+            }
+        }
+    }
+
     /// An envelope that does not open to the input (garbage sealed at the right size): the checkers answer "bad
     /// input", the published key shows it to every validator, and the worker is convicted without a replay.
     @Test func garbageEnvelopeConvictsTheWorker() throws {
