@@ -58,6 +58,7 @@ struct SimCommand: AsyncParsableCommand {
             var claimantProfits = [String: [Double]]()
             var claimantOrder = [String]()
             var checkerProfits = [String: [Double]]()
+            var checkerParts = [String: [Double]]()  // fees, bounties, slashed, compute, assigned: summed over seeds
             var checkerOrder = [String]()
             for s in 0..<seeds {
                 var config = EconomySimulation.Config()
@@ -86,6 +87,8 @@ struct SimCommand: AsyncParsableCommand {
                     let name = "\(c.strategy) #\(i)"
                     if checkerProfits[name] == nil { checkerOrder.append(name) }
                     checkerProfits[name, default: []].append(c.profitPerWindow)
+                    let parts = [Double(c.fees), Double(c.bounties), Double(c.slashed), c.computeCost, Double(c.assigned)]
+                    checkerParts[name] = zip(checkerParts[name] ?? Array(repeating: 0, count: parts.count), parts).map { $0 + $1 }
                 }
                 FileHandle.standardError.write(Data("seed \(config.seed): done\n".utf8))
             }
@@ -108,12 +111,15 @@ struct SimCommand: AsyncParsableCommand {
             if !checkerOrder.isEmpty {
                 print("")
                 print("checkers: k = 3 per ticket, stake \(checkerStake) each; cheating workers \(cheatersPublishKey ? "publish" : "withhold") the dispute key")
-                print("| checker | profit per window (mean ± 95 % CI) | below zero |")
-                print("|---|---|---|")
+                print("| checker | profit per window (mean ± 95 % CI) | below zero | tickets | fees | bounties | slashed | replay compute |")
+                print("|---|---|---|---|---|---|---|---|")
+                let runs = Double(seeds * windows)
                 for name in checkerOrder {
                     let (m, h) = Self.interval(checkerProfits[name]!)
-                    print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) | \(m + h < 0 ? "yes" : "no") |")
+                    let p = checkerParts[name]!.map { Self.format($0 / runs) }
+                    print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) | \(m + h < 0 ? "yes" : "no") | \(String(format: "%.2f", checkerParts[name]![4] / runs)) | \(p[0]) | \(p[1]) | \(p[2]) | \(p[3]) |")
                 }
+                print("(tickets and amounts per window; profit = fees + bounties − slashed − transaction fees − replay compute)")
             }
         }
 
