@@ -104,7 +104,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Primitives", "Ledger", "Consensus", "Verifier", "Storage", "P2P", "RPC",
+                "Primitives", "Ledger", "Sealing", "Consensus", "Verifier", "Storage", "P2P", "RPC",
                 // The verifier service follows revealed tickets over the node's WebSocket.
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

@@ -553,6 +553,8 @@ def genesis_pool_errors(p, params):
             errs.append("checkerMinStake")
         if c["maxCheckers"] < c["checkersPerTicket"]:
             errs.append("maxCheckers")
+        if c["checkerMinStake"] * min(c["checkerFalseAlarmSlashBps"], c["checkerCollusionSlashBps"]) // 10000 < c["checkFee"]:
+            errs.append("checkerMinStake")
         cost = max([s["priceOutputToken"] for s in p["shards"]] or [0]) * p["maxTokensPerPass"]
         if cost > M64 or c["checkFee"] < cost // 4:
             errs.append("checkFee")
@@ -4716,7 +4718,7 @@ def scenarios_waiting_settlement():
 
 def checks_pool(pid, **over):
     p = default_pool(pid)
-    p["checking"] = default_checking(checkersPerTicket=3, checkerMinStake=100, maxCheckers=8, checkerActivationBlocks=1,
+    p["checking"] = default_checking(checkersPerTicket=3, checkerMinStake=400, maxCheckers=8, checkerActivationBlocks=1,
                                      checkFee=40, answerCommitBlocks=3, unblindBlocks=3, answerRevealBlocks=3,
                                      disputeInputBlocks=3, checkerAbsentSlashBps=100, checkerBenchBlocks=20)
     p["checking"].update(over)
@@ -4897,9 +4899,10 @@ def scenarios_checks():
                w.T("c2", B.register_checker(0, low_order)),
                w.T("c2", B.register_checker(0, w.sealing("c1"))),
                w.T("c2", B.register_checker(0, w.sealing("c2"))),
-               w.T("c3", B.bond(checker_role(2), 200)), w.T("c3", B.register_checker(2, w.sealing("c3"))),
-               w.T("c4", B.bond(checker_role(2), 200)), w.T("c4", B.register_checker(2, w.sealing("c4")))])
-    w.m.block([w.T("c2", B.unbond(checker_role(0), 300)), w.T("c4", B.unbond(checker_role(2), 200))])
+               w.T("c3", B.bond(checker_role(2), 400)), w.T("c3", B.register_checker(2, w.sealing("c3"))),
+               w.T("c4", B.bond(checker_role(2), 400)), w.T("c4", B.register_checker(2, w.sealing("c4")))])
+    w.m.block([w.T("c2", B.unbond(checker_role(0), 300)), w.T("c4", B.unbond(checker_role(2), 400)),
+               w.T("c3", B.unbond(checker_role(2), 400))])
     out.append(w.m.done())
 
     # -- an honest ticket passes; every phase failure on the way; fees paid at payout

@@ -194,6 +194,13 @@ extension Ledger {
         }
         guard c.checkerMinStake > .zero else { throw GenesisError("\(id): checkerMinStake must be positive") }
         guard c.maxCheckers >= c.checkersPerTicket else { throw GenesisError("\(id): maxCheckers must be at least checkersPerTicket") }
+        // A wrong answer must cost more than a right one earns: at the minimum stake, a false alarm's (and a
+        // collusion's) slash is at least one fee. Otherwise a lazy guesser or a colluder with little stake profits
+        // (the economy simulation found it at checkerMinStake 1 000 against a fee of 6 000).
+        let lieCost = c.checkerMinStake.basisPoints(min(c.checkerFalseAlarmSlashBps, c.checkerCollusionSlashBps))
+        guard lieCost >= c.checkFee else {
+            throw GenesisError("\(id): checkerMinStake \(c.checkerMinStake) × min(checkerFalseAlarmSlashBps, checkerCollusionSlashBps) / 10000 = \(lieCost) is below checkFee \(c.checkFee): a wrong answer would cost less than a right one earns")
+        }
         // Replaying must be worth more than skipping: the fee covers a conservative replay cost, a quarter of the
         // price of a full pass of output tokens on the dearest shard.
         let price = p.shards.map(\.priceOutputToken.units).max() ?? 0

@@ -92,7 +92,7 @@ public struct DevnetGenesisBuilder {
             minReplayProbabilityBps: 3_333,
             // A fee above the replay-cost bound (priceOutputToken 3 × 16 tokens / 4 = 12); phases of three blocks.
             checking: checkers == 0 ? nil : CheckingConfig(
-                checkersPerTicket: min(checkersPerTicket, UInt32(checkers)), checkerMinStake: 1_000, maxCheckers: 64,
+                checkersPerTicket: min(checkersPerTicket, UInt32(checkers)), checkerMinStake: Amount(max(1_000, checkFee.units * 10)), maxCheckers: 64,
                 checkerActivationBlocks: 2, checkFee: checkFee, answerCommitBlocks: 3, unblindBlocks: 3, answerRevealBlocks: 3,
                 disputeInputBlocks: 3, checkerAbsentSlashBps: 10, checkerBenchBlocks: slotsPerEpoch,
                 checkerFalseAlarmSlashBps: 1_000, checkerCollusionSlashBps: 5_000, checkerHonestStakeBps: 5_000))

@@ -1,12 +1,17 @@
 import Foundation
 import Ledger
 import Primitives
+import Sealing
 
 /// An in-process economy on the real ledger: workers with honest and adversarial strategies, their paying
 /// clients, verifiers that replay a share of revealed tickets, a front-runner copying their proofs, a spammer of
 /// false fraud claims, blocks applied
 /// to an in-memory state with every invariant checked. Measures each strategy's profit per window
 /// (`sharechain sim economy`, Specs/economics.md §5).
+///
+/// With `Config.checkers` the pool runs protocol 4 (Specs/verification.md): leaves carry blinded outputs, workers
+/// reveal sealed to the ticket's assigned checkers, unblind, and publish the envelope's key when a dispute opens;
+/// one checker per strategy bonds and registers, and each checker's profit per window is measured too.
 public struct EconomySimulation {
     /// How a simulated worker behaves.
     public enum Strategy: Hashable, Sendable, CustomStringConvertible {
@@ -44,6 +49,24 @@ public struct EconomySimulation {
         }
     }
 
+    /// How a simulated checker (protocol 4) behaves on the tickets it is assigned.
+    public enum CheckerStrategy: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+        /// Opens its slot, replays the pass with the executor (paying the compute of one pass) and answers what it
+        /// computed.
+        case honest
+        /// Never replays. It must commit before the worker unblinds, so it cannot know the output: it commits a
+        /// guess (a random hash; any guess is as good). Against an honest worker that is a mismatch, a dispute and
+        /// a false-alarm slash; against a cheated output it dissents and shares the fee and bounty.
+        case lazy
+        /// Rubber-stamps for the cheating workers it colludes with: answers their claimed (false) output, learned
+        /// off-chain, without replaying. On other workers' tickets it replays like an honest checker.
+        case colluding
+        /// Registers and bonds, then never answers (slashed and benched at each assigned ticket).
+        case absent
+
+        public var description: String { rawValue }
+    }
+
     /// Settings of a run.
     public struct Config: Sendable {
         public var seed: UInt64 = 1
@@ -58,6 +81,20 @@ public struct EconomySimulation {
         public var spamClaims: Int = 2
         public var strategies: [Strategy] = [.honest, .fabricate(0.01), .fabricate(0.05), .fabricate(0.2), .fabricate(1),
                                              .opportunist, .withhold, .duplicate, .selfDeal]
+        /// Protocol-4 checkers, one registered per entry; empty keeps protocol 3 (public reveals, no checkers).
+        public var checkers: [CheckerStrategy] = []
+        /// Each checker's bonded stake.
+        public var checkerStake: UInt64 = 100_000
+        /// Checkers assigned per ticket (`k`).
+        public var checkersPerTicket: UInt32 = 3
+        /// The pool's sampling rate with checkers: `k` fees per ticket of `checkFee` (at least the replay cost of a
+        /// full pass) must stay a small share of the revenue a ticket covers, so a checking pool samples fewer
+        /// tickets than protocol 3's 20 % (here one ticket per 160 tokens, at least one per commitment).
+        public var checkingSpotCheckPpm: UInt32 = 50_000
+        /// Whether a cheating worker publishes the envelope key when its cheated ticket is disputed. It is
+        /// convicted either way (withheld: `sealKeyWithheld`; published: the replay proves fraud), so withholding
+        /// is cheaper (no transaction, no published input) and the default. Honest workers always publish.
+        public var cheatersPublishKey = false
         public init() {}
     }
 
@@ -86,10 +123,25 @@ public struct EconomySimulation {
         public let profitPerWindow: Double
     }
 
+    /// A checker's outcome over a run: its balance and stake change per window (fees and bounties minus slashes
+    /// and transaction fees) minus the compute of its replays.
+    public struct CheckerOutcome: Sendable {
+        public let strategy: CheckerStrategy
+        public let profitPerWindow: Double
+        /// Revealed tickets it was assigned.
+        public let assigned: Int
+        public let fees: UInt64
+        public let bounties: UInt64
+        public let slashed: UInt64
+        public let computeCost: Double
+    }
+
     /// Every outcome of a run.
     public struct Report: Sendable {
         public let workers: [Outcome]
         public let claimants: [ClaimantOutcome]
+        /// One per configured checker, in configuration order (empty without checkers).
+        public let checkers: [CheckerOutcome]
     }
 
     /// The stand-in executor: the canonical output is a tagged hash of the input and its position.
@@ -115,6 +167,22 @@ public struct EconomySimulation {
         let inputs: [[UInt8]]
         let faked: Set<Int>
         let withhold: Bool
+        /// With checkers: the claimed (unblinded) output and blinding salt of each leaf, by leaf index.
+        let outputs: [Hash32]
+        let salts: [Hash32]
+    }
+
+    /// A sealed ticket the simulation follows through its check.
+    struct SealedTicket {
+        let commitment: Hash32
+        let leaf: Int
+        /// The envelope's ephemeral private key (the dispute key).
+        let ephemeral: Hash32
+        /// Committed answers by checker index, with their nonces.
+        var answers: [Int: (answer: Hash32, nonce: Hash32)] = [:]
+        var committed = false
+        var revealed = false
+        var keyDecided = false
     }
 
     /// Every worker's bonded stake at the start.
@@ -139,6 +207,14 @@ public struct EconomySimulation {
     var pendingClaims: [(prover: PrivateKey, ticket: Hash32, salt: Hash32, input: [UInt8], height: UInt64)] = []
     var computeCost: [Int: Double] = [:]
     var unpaid: Set<[UInt64]> = []
+    let checkers: [PrivateKey]
+    let sealing: [CheckerKeyPair]
+    var sealed: [Hash32: SealedTicket] = [:]
+    var checkerCompute: [Int: Double] = [:]
+    var checkerAssigned: [Int: Int] = [:]
+    var checkerFees: [Int: UInt64] = [:]
+    var checkerBounties: [Int: UInt64] = [:]
+    var checkerSlashed: [Int: UInt64] = [:]
 
     public init(config: Config) throws {
         self.config = config
@@ -151,10 +227,14 @@ public struct EconomySimulation {
         verifier = try key("verifier")
         frontRunner = try key("front-runner")
         spammer = try key("spammer")
+        checkers = try config.checkers.indices.map { try key("checker-\($0)") }
+        sealing = try config.checkers.indices.map {
+            try CheckerKeyPair(privateKey: SHA256.hash(Array("sim-economy/sealing-\($0)".utf8)).bytes)
+        }
         var params = LedgerParams()
         params.unbondingBlocks = 200; params.jailBlocks = 8; params.slotsPerEpoch = 1_000_000; params.beaconDelay = 1; params.beaconMaxDelay = 1
         params.escrowUnlockBlocks = 20; params.revealedKeyRetentionBlocks = 200; params.maxAdjudicationsPerBlock = 16
-        pool = PoolConfig(
+        var pool = PoolConfig(
             id: 0, modelId: "sim", executorSpec: "canon-f32-v1",
             model: ModelSpec(hiddenSize: 4, numHeads: 1, numKVHeads: 1, headDim: 4, intermediateSize: 8, numLayers: 1,
                              rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
@@ -162,8 +242,19 @@ public struct EconomySimulation {
             minWorkerStake: 1_000, windowBlocks: 4, commitGraceBlocks: 1, challengeBlocks: 1, spotCheckPpm: 200_000,
             maxTicketsPerCommitment: 8, ticketFee: 1, revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudSlashBps: 5_000,
             verifierBountyBps: 1_000, fraudProofBond: 100, maxTokensPerPass: 8, payableCapBps: 2_000, minReplayProbabilityBps: 3_333)
+        if !config.checkers.isEmpty {
+            // Protocol 4 with the chain's default slashes; phases at their minimum of three blocks, activation after
+            // two blocks (the run is short), and the smallest fee genesis accepts: the replay cost bound
+            // priceOutputToken × maxTokensPerPass / 4 = 6 000, above a pass's compute (4 × 1 500 × 0.7 = 4 200).
+            pool.spotCheckPpm = config.checkingSpotCheckPpm
+            pool.checking = CheckingConfig(checkersPerTicket: config.checkersPerTicket, checkerMinStake: Amount(config.checkerStake), maxCheckers: 64,
+                                           checkerActivationBlocks: 2,
+                                           checkFee: 6_000, answerCommitBlocks: 3, unblindBlocks: 3, answerRevealBlocks: 3,
+                                           disputeInputBlocks: 3)
+        }
+        self.pool = pool
         ledger = Ledger(params: params, chainId: SHA256.hash(Array("sim-economy".utf8)), adjudicator: HashAdjudicator(), equivocationVerifier: NoEvidence())
-        let funded = clients + [verifier, frontRunner, spammer, validator] + workers
+        let funded = clients + [verifier, frontRunner, spammer, validator] + workers + checkers
         let ws = try ledger.genesisWriteSet(GenesisAllocation(
             balances: funded.map { .init(key: $0.publicKey, amount: 1_000_000_000) },
             validators: [.init(key: validator.publicKey, stake: 1_000, randaoCommitment: randao.commitment)],
@@ -181,7 +272,17 @@ public struct EconomySimulation {
         var ls = LedgerState(base: state)
         let ctx = BlockContext(height: height + 1, slot: height + 1, proposer: validator.publicKey,
                                randaoReveal: randao.value(randao.length - Int(height) - 1))
-        _ = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
+        let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
+        if !checkers.isEmpty {
+            for e in receipts.flatMap(\.events) {
+                switch e {
+                case .checkFeePaid(_, _, _, let c, let a): if let i = checkerIndex(c) { checkerFees[i, default: 0] += a.units }
+                case .disputeBountyPaid(_, let c, let a): if let i = checkerIndex(c) { checkerBounties[i, default: 0] += a.units }
+                case .slashed(let c, .checker(_), let a, _, _): if let i = checkerIndex(c) { checkerSlashed[i, default: 0] += a.units }
+                default: break
+                }
+            }
+        }
         let ws = try ls.overlay.writeSet()
         let before = MemoryState(entries: ws.entries.compactMap { e in state.get(e.key).map { KeyValue(key: e.key, value: $0) } })
         state.apply(ws)
@@ -211,8 +312,31 @@ public struct EconomySimulation {
         }
     }
 
+    func checkerIndex(_ key: PublicKey) -> Int? { checkers.firstIndex { $0.publicKey == key } }
+
+    /// A checker's balance and stake (bonded and unbonding).
+    func checkerWealth(_ i: Int) throws -> UInt64 {
+        let key = checkers[i].publicKey
+        let role = StakeRole.checker(pool: 0)
+        return try reader.account(key).balance.units + (reader.staker(role, key)?.stake.units ?? 0)
+            + reader.unbondings(role, key).reduce(0) { $0 + $1.entry.amount.units }
+    }
+
     /// Runs the configured number of windows and returns each strategy's and claimant's outcome.
     public mutating func run() throws -> Report {
+        // Checkers bond and register first; their profit is measured from then on (registration is not a loss).
+        if !checkers.isEmpty {
+            var reg = TxList()
+            for (i, c) in checkers.enumerated() {
+                try reg.add(c, .bond(role: .checker(pool: 0), amount: Amount(config.checkerStake), randaoCommitment: nil), sim: self)
+                try reg.add(c, .registerChecker(pool: 0, sealingKey: Hash32(bytes: sealing[i].publicKey.bytes)!), sim: self)
+            }
+            try block(reg.txs)
+            for c in checkers where try reader.staker(.checker(pool: 0), c.publicKey) == nil {
+                throw LedgerFault("checker \(c.publicKey) did not bond")
+            }
+        }
+        let checkerStart = try checkers.indices.map { try checkerWealth($0) }
         let start = try workers.indices.map { i -> UInt64 in try wealth(i) }
         let claimantStart = try Claimant.allCases.map { try reader.account(claimantKey($0).publicKey).balance.units }
         // Escrows: each worker's client (the worker itself for self-dealing) funds an allocation.
@@ -247,7 +371,13 @@ public struct EconomySimulation {
             return Outcome(strategy: s, profitPerWindow: gain / Double(config.windows), slashed: Self.stake - min(Self.stake, stake),
                            paid: paid, refunded: refunded)
         }
-        return Report(workers: outcomes, claimants: claimants)
+        let checkerOutcomes = try config.checkers.enumerated().map { i, s in
+            let gain = Double(try checkerWealth(i)) - Double(checkerStart[i]) - (checkerCompute[i] ?? 0)
+            return CheckerOutcome(strategy: s, profitPerWindow: gain / Double(config.windows), assigned: checkerAssigned[i] ?? 0,
+                                  fees: checkerFees[i] ?? 0, bounties: checkerBounties[i] ?? 0, slashed: checkerSlashed[i] ?? 0,
+                                  computeCost: checkerCompute[i] ?? 0)
+        }
+        return Report(workers: outcomes, claimants: claimants, checkers: checkerOutcomes)
     }
 
     /// A worker's balance, stake and unbonding in the pool (its self-dealing escrow counts for self-dealers).
@@ -300,18 +430,34 @@ public struct EconomySimulation {
                 unpaid.insert([UInt64(i), window])
             }
         }
-        // Reveals of sampled leaves (withholders never reveal; duplicates cannot).
+        // Reveals of sampled leaves (withholders never reveal; duplicates cannot). A ticket with checkers is
+        // revealed sealed to them, in assignment order.
         for kv in state.scan(prefix: StateKey.tickets(status: .awaitingReveal), after: nil, limit: .max) {
             guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let b = batches[t.commitmentId],
                   !b.withhold, let leaf = b.tree.leaf(containing: t.point) else { continue }
             let (l, r) = b.tree.neighbours(leaf)
-            try list.add(workers[b.worker], .revealTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r, input: b.inputs[leaf]), sim: self)
+            if let check = try sealedCheck(tid) {
+                let ephemeral = SHA256.hash(Array("sim-economy/ephemeral".utf8) + tid.bytes)
+                let envelope = try SealedEnvelope.seal(
+                    plaintext: b.inputs[leaf], recipients: check.slots.map { try CheckerPublicKey(bytes: $0.sealingKey.bytes) },
+                    context: SealingContext(chainId: ledger.chainId, ticketId: tid, inputHash: b.tree.leaves[leaf].inputHash),
+                    randomness: SealingRandomness(ephemeralPrivateKey: ephemeral.bytes,
+                                                  contentSecret: SHA256.hash(Array("sim-economy/secret".utf8) + tid.bytes).bytes))
+                try list.add(workers[b.worker], .revealSealedTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r,
+                                                                    envelope: envelope.encoded), sim: self)
+                if sealed[tid] == nil { sealed[tid] = SealedTicket(commitment: t.commitmentId, leaf: leaf, ephemeral: ephemeral) }
+            } else {
+                try list.add(workers[b.worker], .revealTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r, input: b.inputs[leaf]), sim: self)
+            }
         }
+        try checks(&list, next: next)
         // The verifier replays revealed tickets with the configured probability and claims fraud blindly; the
         // spammer claims fraud against honest tickets.
         for kv in state.scan(prefix: StateKey.tickets(status: .revealed), after: nil, limit: .max) {
             guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let leaf = t.leaf,
                   let b = batches[t.commitmentId], t.revealedHeight == height else { continue }
+            // Sealed tickets publish no input: public claimants cannot replay them.
+            guard sealed[tid] == nil else { continue }
             let wrong = b.faked.contains(Int(leaf.index))
             let input = b.inputs[Int(leaf.index)]
             if wrong && chance(config.replayProbability) {
@@ -346,7 +492,7 @@ public struct EconomySimulation {
     }
 
     mutating func makeBatch(worker: Int, window: UInt64, passes: Int, faked: Double, strategy: Strategy) throws -> Batch {
-        var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]](), wrong = Set<Hash32>()
+        var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]](), wrong = Set<Hash32>(), secrets = [Hash32: (Hash32, Hash32)]()
         for p in 0..<passes {
             var values = [Float]()
             for _ in 0..<16 {
@@ -358,7 +504,13 @@ public struct EconomySimulation {
             var out = HashAdjudicator.output(input, shard: 0, position: position)
             let fake = faked >= 1 || (faked > 0 && chance(faked))
             if fake { out = SHA256.hash(out.bytes) }
-            let leaf = PassLeaf(index: 0, shard: 0, positionOffset: position, tokenCount: 4, inputHash: Tags.tensor.hash(input), outputHash: out)
+            var leaf = PassLeaf(index: 0, shard: 0, positionOffset: position, tokenCount: 4, inputHash: Tags.tensor.hash(input), outputHash: out)
+            if pool.checking != nil {
+                // The leaf commits to the blinded output; the worker keeps the output and the salt.
+                let salt = SHA256.hash(rng.next().bigEndianBytes)
+                leaf.outputHash = blindedOutputHash(out, salt: salt)
+                secrets[leaf.contentKey] = (out, salt)
+            }
             leaves.append(leaf)
             inputs[leaf.contentKey] = input
             if fake { wrong.insert(leaf.contentKey) }
@@ -377,6 +529,92 @@ public struct EconomySimulation {
             ordered = tree.leaves.map { inputs[$0.contentKey]! }
         }
         let fakedIndices = Set(tree.leaves.indices.filter { wrong.contains(tree.leaves[$0].contentKey) })
-        return Batch(worker: worker, window: window, tree: tree, inputs: ordered, faked: fakedIndices, withhold: strategy == .withhold)
+        let outputs = tree.leaves.map { secrets[$0.contentKey]?.0 ?? $0.outputHash }
+        let salts = tree.leaves.map { secrets[$0.contentKey]?.1 ?? .zero }
+        return Batch(worker: worker, window: window, tree: tree, inputs: ordered, faked: fakedIndices, withhold: strategy == .withhold,
+                     outputs: outputs, salts: salts)
+    }
+
+    // MARK: - Protocol 4 checks
+
+    /// A ticket's sealed check, if it has checkers.
+    func sealedCheck(_ tid: Hash32) throws -> SealedCheck? {
+        guard let bytes = state.get(StateKey.ticketCheck(tid)) else { return nil }
+        return try SealedCheck(canonicalEncoding: bytes)
+    }
+
+    /// Whether a worker strategy cheats (the colluding checker's ring).
+    func cheats(_ worker: Int) -> Bool { ![.honest, .selfDeal].contains(config.strategies[worker]) }
+
+    /// Every followed sealed ticket's next move: the checkers' commitments in the first block after the reveal,
+    /// the worker's unblinding and the checkers' reveals in the first block after the commit phase, the worker's
+    /// dispute key (or not) once a dispute is open.
+    mutating func checks(_ list: inout TxList, next: UInt64) throws {
+        guard let cfg = pool.checking else { return }
+        for tid in sealed.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+            guard var s = sealed[tid], let b = batches[s.commitment] else { continue }
+            guard let check = try sealedCheck(tid) else { sealed[tid] = nil; continue }
+            let r = check.revealHeight
+            switch check.status {
+            case .checking where !s.committed && next > r && next <= r + cfg.answerCommitBlocks:
+                s.committed = true
+                guard let t = try reader.ticket(tid), let leaf = t.leaf else { break }
+                for slot in check.slots {
+                    guard let i = checkerIndex(slot.checker) else { continue }
+                    checkerAssigned[i, default: 0] += 1
+                    let answer: Hash32
+                    switch config.checkers[i] {
+                    case .absent: continue
+                    case .lazy: answer = SHA256.hash(Array("sim-economy/guess".utf8) + rng.next().bigEndianBytes)
+                    case .colluding where cheats(b.worker): answer = b.outputs[s.leaf]
+                    case .honest, .colluding: answer = try replay(i, tid, leaf)
+                    }
+                    let nonce = SHA256.hash(Array("sim-economy/nonce-\(i)".utf8) + tid.bytes)
+                    s.answers[i] = (answer, nonce)
+                    try list.add(checkers[i], .checkCommit(items: [CheckCommitItem(ticketId: tid, commitment: checkCommitmentHash(
+                        ticketId: tid, checker: slot.checker, answer: answer, nonce: nonce))]), sim: self)
+                }
+            case .checking where !s.revealed && next > r + cfg.answerCommitBlocks && next <= r + cfg.resolutionDelay:
+                s.revealed = true
+                // Every worker unblinds its claimed output (without it, it is convicted for sure).
+                try list.add(workers[b.worker], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: b.outputs[s.leaf], salt: b.salts[s.leaf])]), sim: self)
+                for i in s.answers.keys.sorted() {
+                    try list.add(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: s.answers[i]!.answer, nonce: s.answers[i]!.nonce)]), sim: self)
+                }
+            case .disputed where !s.keyDecided && next <= check.keyDeadline:
+                s.keyDecided = true
+                // An honest output is upheld by the replay: its worker publishes. A cheated one is convicted
+                // either way; publishing only costs a transaction (and exposes its colluders).
+                if !b.faked.contains(s.leaf) || config.cheatersPublishKey {
+                    try list.add(workers[b.worker], .publishSealKey(ticketId: tid, ephemeralPrivateKey: s.ephemeral), sim: self)
+                } else if let i = s.answers.keys.sorted().first(where: { config.checkers[$0] == .honest && s.answers[$0]!.answer != b.outputs[s.leaf] }),
+                          let t = try reader.ticket(tid), let leaf = t.leaf, let bytes = state.get(StateKey.sealedInput(tid)),
+                          let envelope = try? SealedEnvelope(decoding: bytes),
+                          let input = try? envelope.open(keyPair: sealing[i], context: SealingContext(chainId: ledger.chainId, ticketId: tid,
+                                                                                                      inputHash: leaf.inputHash)) {
+                    // The cheater withholds its key; a dissenting honest checker publishes the input it opened, so the
+                    // replay runs anyway (and its colluders are slashed; the publisher earns part of that).
+                    try list.add(checkers[i], .publishSealedInput(ticketId: tid, input: input), sim: self)
+                }
+            case .assigned, .checking, .disputed, .replaying: break
+            case .passed, .fraud, .upheld, .failed:
+                sealed[tid] = nil
+                continue
+            }
+            sealed[tid] = s
+        }
+    }
+
+    /// An honest checker's answer: opens its slot, checks the input against the leaf and replays the pass (one
+    /// pass of compute, costed like the worker's).
+    mutating func replay(_ i: Int, _ tid: Hash32, _ leaf: PassLeaf) throws -> Hash32 {
+        let tokens = UInt64(leaf.tokenCount)
+        let charge = Double((tokens - tokens / 4) * pool.shards[0].priceInputToken.units + tokens / 4 * pool.shards[0].priceOutputToken.units)
+        checkerCompute[i, default: 0] += charge * config.computeCostShare
+        guard let bytes = state.get(StateKey.sealedInput(tid)), let envelope = try? SealedEnvelope(decoding: bytes),
+              let input = try? envelope.open(keyPair: sealing[i], context: SealingContext(chainId: ledger.chainId, ticketId: tid,
+                                                                                           inputHash: leaf.inputHash)),
+              Tags.tensor.hash(input) == leaf.inputHash else { return badInputAnswer }
+        return HashAdjudicator.output(input, shard: Int(leaf.shard), position: leaf.positionOffset)
     }
 }

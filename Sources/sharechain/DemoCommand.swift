@@ -158,7 +158,7 @@ struct DemoCommand: AsyncParsableCommand {
             let name = "checker-\(i)"
             names[DevelopmentKeys.checker(i).publicKey] = name
             try member(name, ["checker", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
-                              "--key", try writeKey(name, DevelopmentKeys.checker(i)), "--pool", "0", "--bond", "5000",
+                              "--key", try writeKey(name, DevelopmentKeys.checker(i)), "--pool", "0", "--bond", "20000",
                               "--weights-dir", weights, "--log-format", logFormat.rawValue, "--poll", "0.5",
                               "--metrics-addr", "127.0.0.1:\(basePort + 220 + i)"])
         }

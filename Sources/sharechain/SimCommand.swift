@@ -15,6 +15,12 @@ struct SimCommand: AsyncParsableCommand {
             every block, and prints each strategy's mean profit per window (payouts minus compute, fees, slashes and bonds),
             its difference to the honest worker's, and a 95 % confidence interval over the seeds. Specs/economics.md §5 derives
             why every deviation should lose money.
+
+            With --checkers (e.g. honest,honest,lazy,colluding,absent) the pool runs protocol 4 (Specs/verification.md):
+            one checker per entry bonds --checker-stake and registers, tickets are revealed sealed to k = 3 assigned
+            checkers, and each checker's profit per window (fees + bounties − slashes − transaction fees − replay compute)
+            is printed too. Cheating workers withhold the dispute key (cheaper: convicted either way) unless
+            --cheaters-publish-key.
             """)
 
         @Option(help: "First seed.") var seed: UInt64 = 1
@@ -22,12 +28,28 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Windows per run.") var windows = 1_000
         @Option(help: "Probability that a verifier replays a revealed ticket.") var replayProbability = 1.0
         @Option(help: "Compute cost per token as a share of its price.") var computeCost = 0.7
+        @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, absent (empty: protocol 3).")
+        var checkers = ""
+        @Option(help: "Each checker's bonded stake.") var checkerStake: UInt64 = 100_000
+        @Flag(help: "Cheating workers publish the dispute key (default: they withhold it).") var cheatersPublishKey = false
+
+        var checkerStrategies: [EconomySimulation.CheckerStrategy] {
+            get throws {
+                try checkers.split(separator: ",").map { name in
+                    guard let s = EconomySimulation.CheckerStrategy(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("unknown checker strategy '\(name)' (honest, lazy, colluding, absent)")
+                    }
+                    return s
+                }
+            }
+        }
 
         func validate() throws {
             guard seeds >= 1, windows >= 1 else { throw ValidationError("--seeds and --windows must be positive") }
             guard (0...1).contains(replayProbability), (0...1).contains(computeCost) else {
                 throw ValidationError("--replay-probability and --compute-cost are shares between 0 and 1")
             }
+            _ = try checkerStrategies
         }
 
         func run() async throws {
@@ -35,12 +57,18 @@ struct SimCommand: AsyncParsableCommand {
             var order = [String]()
             var claimantProfits = [String: [Double]]()
             var claimantOrder = [String]()
+            var checkerProfits = [String: [Double]]()
+            var checkerParts = [String: [Double]]()  // fees, bounties, slashed, compute, assigned: summed over seeds
+            var checkerOrder = [String]()
             for s in 0..<seeds {
                 var config = EconomySimulation.Config()
                 config.seed = seed + UInt64(s)
                 config.windows = windows
                 config.replayProbability = replayProbability
                 config.computeCostShare = computeCost
+                config.checkers = try checkerStrategies
+                config.checkerStake = checkerStake
+                config.cheatersPublishKey = cheatersPublishKey
                 var sim = try EconomySimulation(config: config)
                 let report = try sim.run()
                 let outcomes = report.workers
@@ -54,6 +82,13 @@ struct SimCommand: AsyncParsableCommand {
                 for c in report.claimants {
                     if claimantProfits[c.claimant.rawValue] == nil { claimantOrder.append(c.claimant.rawValue) }
                     claimantProfits[c.claimant.rawValue, default: []].append(c.profitPerWindow)
+                }
+                for (i, c) in report.checkers.enumerated() {
+                    let name = "\(c.strategy) #\(i)"
+                    if checkerProfits[name] == nil { checkerOrder.append(name) }
+                    checkerProfits[name, default: []].append(c.profitPerWindow)
+                    let parts = [Double(c.fees), Double(c.bounties), Double(c.slashed), c.computeCost, Double(c.assigned)]
+                    checkerParts[name] = zip(checkerParts[name] ?? Array(repeating: 0, count: parts.count), parts).map { $0 + $1 }
                 }
                 FileHandle.standardError.write(Data("seed \(config.seed): done\n".utf8))
             }
@@ -72,6 +107,19 @@ struct SimCommand: AsyncParsableCommand {
             for name in claimantOrder {
                 let (m, h) = Self.interval(claimantProfits[name]!)
                 print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) |")
+            }
+            if !checkerOrder.isEmpty {
+                print("")
+                print("checkers: k = 3 per ticket, stake \(checkerStake) each; cheating workers \(cheatersPublishKey ? "publish" : "withhold") the dispute key")
+                print("| checker | profit per window (mean ± 95 % CI) | below zero | tickets | fees | bounties | slashed | replay compute |")
+                print("|---|---|---|---|---|---|---|---|")
+                let runs = Double(seeds * windows)
+                for name in checkerOrder {
+                    let (m, h) = Self.interval(checkerProfits[name]!)
+                    let p = checkerParts[name]!.map { Self.format($0 / runs) }
+                    print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) | \(m + h < 0 ? "yes" : "no") | \(String(format: "%.2f", checkerParts[name]![4] / runs)) | \(p[0]) | \(p[1]) | \(p[2]) | \(p[3]) |")
+                }
+                print("(tickets and amounts per window; profit = fees + bounties − slashed − transaction fees − replay compute)")
             }
         }
 

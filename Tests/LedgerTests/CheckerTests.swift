@@ -51,7 +51,7 @@ struct CheckerFixture {
         var p = Chain.defaultPool()
         // One ticket per commitment of up to 128 tokens, so each test follows one check.
         p.spotCheckPpm = 125_000
-        p.checking = CheckingConfig(checkersPerTicket: k, checkerMinStake: 100, maxCheckers: 8, checkerActivationBlocks: 2,
+        p.checking = CheckingConfig(checkersPerTicket: k, checkerMinStake: 400, maxCheckers: 8, checkerActivationBlocks: 2,
                                     checkFee: 40, answerCommitBlocks: 3, unblindBlocks: 3, answerRevealBlocks: 3,
                                     disputeInputBlocks: 3, checkerAbsentSlashBps: 100, checkerBenchBlocks: 20,
                                     checkerFalseAlarmSlashBps: 1_000, checkerCollusionSlashBps: 5_000, checkerHonestStakeBps: 5_000)
@@ -373,7 +373,7 @@ extension Receipt {
         #expect(try f.c.record(StateKey.checker(0, f.checkers[0].publicKey), CheckerRecord.self) == nil)
         #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 1)
         // A partial unbond that stays at the minimum keeps the registration.
-        #expect(try f.c.block([try f.c.tx(f.checkers[1], .unbond(role: .checker(pool: 0), amount: 900))])[0].succeeded)
+        #expect(try f.c.block([try f.c.tx(f.checkers[1], .unbond(role: .checker(pool: 0), amount: 600))])[0].succeeded)
         #expect(try f.c.record(StateKey.checker(0, f.checkers[1].publicKey), CheckerRecord.self) != nil)
         // The freed sealing key can be registered again.
         let again = try f.c.block([try f.c.tx(f.checkers[2], .bond(role: .checker(pool: 0), amount: 1_000, randaoCommitment: nil)),
@@ -621,6 +621,7 @@ extension Receipt {
         }
         #expect(rejects { $0.checking!.checkFee = 35 })  // 9 × 16 / 4 = 36
         #expect(rejects { $0.checking!.unblindBlocks = 2 })
+        #expect(rejects { $0.checking!.checkerMinStake = 300 })  // a false alarm (10 % of 300) would cost less than a fee of 40
         #expect(rejects { $0.checking!.checkersPerTicket = 17 })
         #expect(rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 5_001 })  // σ·v/(1−v) = 5000 at v = 1/2
         #expect(!rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 5_000 })

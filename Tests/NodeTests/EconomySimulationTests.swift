@@ -38,4 +38,62 @@ import Testing
         var a = try EconomySimulation(config: config), b = try EconomySimulation(config: config)
         #expect(try a.run().workers.map(\.profitPerWindow) == b.run().workers.map(\.profitPerWindow))
     }
+
+    /// A protocol-4 run: checkers [honest, honest, lazy, colluding, absent] on honest and cheating workers.
+    func checkerRun(cheatersPublishKey: Bool) throws -> EconomySimulation.Report {
+        var config = EconomySimulation.Config()
+        config.seed = 7
+        config.windows = 24
+        config.strategies = [.honest, .honest, .fabricate(1), .fabricate(0.2), .opportunist, .withhold, .duplicate]
+        config.checkers = [.honest, .honest, .lazy, .colluding, .absent]
+        config.cheatersPublishKey = cheatersPublishKey
+        var sim = try EconomySimulation(config: config)
+        let report = try sim.run()
+        print("key \(cheatersPublishKey ? "published" : "withheld"); workers:",
+              report.workers.map { "\($0.strategy) \(Int($0.profitPerWindow)) slashed \($0.slashed)" })
+        print("key \(cheatersPublishKey ? "published" : "withheld"); checkers:", report.checkers.map {
+            "\($0.strategy) \(Int($0.profitPerWindow)) assigned \($0.assigned) fees \($0.fees) bounties \($0.bounties) slashed \($0.slashed) compute \(Int($0.computeCost))"
+        })
+        // Every checker was assigned revealed tickets (so every outcome below is earned, not a default).
+        for c in report.checkers { #expect(c.assigned > 0, "\(c)") }
+        // Honest work pays and every cheating worker loses money, whatever the checkers do.
+        for o in report.workers {
+            if o.strategy == .honest {
+                #expect(o.profitPerWindow > 0, "honest work must pay with checkers: \(o)")
+            } else {
+                #expect(o.profitPerWindow < 0, "\(o.strategy) made money: \(o)")
+                #expect(o.slashed > 0, "\(o)")
+            }
+        }
+        // Honest checking pays; guessing and absence lose money.
+        for c in report.checkers where c.strategy == .honest {
+            #expect(c.profitPerWindow > 0, "honest checking must pay: \(c)")
+            #expect(c.slashed == 0 && c.fees > 0, "\(c)")
+        }
+        for c in report.checkers where [.lazy, .absent].contains(c.strategy) {
+            #expect(c.profitPerWindow < 0, "\(c.strategy) checking made money: \(c)")
+            #expect(c.slashed > 0, "\(c)")
+        }
+        return report
+    }
+
+    /// Protocol 4 (Specs/verification.md) when convicted cheaters publish the dispute key: the replay proves the
+    /// fraud and the colluding checker's attestation is slashed, so collusion loses money too.
+    @Test func checkersOnlyReplayingPays() throws {
+        let report = try checkerRun(cheatersPublishKey: true)
+        let colluder = try #require(report.checkers.first { $0.strategy == .colluding })
+        #expect(colluder.profitPerWindow < 0, "collusion made money: \(colluder)")
+        #expect(colluder.slashed > 0, "\(colluder)")
+    }
+
+    /// The rational cheater withholds the key (it is convicted either way); a dissenting honest checker then
+    /// publishes the input it opened (`publishSealedInput`), the replay runs anyway, and the checker that attested the
+    /// false output is slashed: collusion loses money under either key policy (found by this simulation, fixed in
+    /// the ledger).
+    @Test func collusionLosesMoneyWhenTheCheaterWithholdsTheKey() throws {
+        let report = try checkerRun(cheatersPublishKey: false)
+        let colluder = try #require(report.checkers.first { $0.strategy == .colluding })
+        #expect(colluder.profitPerWindow < 0, "collusion made money: \(colluder)")
+        #expect(colluder.slashed > 0, "\(colluder)")
+    }
 }

@@ -35,7 +35,7 @@ import TestSupport
         let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
         let cheater = DevelopmentKeys.worker(2).publicKey
         let checkers = (0..<3).map { DevelopmentKeys.checker($0) }
-        let start: UInt64 = 10_000_000, bond: UInt64 = 5_000
+        let start: UInt64 = 10_000_000, bond: UInt64 = 20_000
         // Until the cheater is convicted through a dispute (a case without any public claim: the verifier cannot
         // read sealed inputs) and every checker has earned more in fees than its transactions cost.
         let ready = await eventually(.seconds(200), every: .seconds(1)) {
