@@ -47,14 +47,6 @@ struct BenchSealedReveal: ParsableCommand {
 
 /// A chain in memory with one worker per ticket, three registered checkers (sealed runs) and one validator.
 struct SealedRevealWorkload {
-    struct NoAdjudicator: Adjudicator {
-        struct Unavailable: Error {}
-        func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict { throw Unavailable() }
-    }
-    struct NoEvidence: EquivocationVerifier {
-        func verify(headerA: [UInt8], headerB: [UInt8], chainId: Hash32) -> Equivocation? { nil }
-    }
-
     let ledger: Ledger
     let state = MemoryState()
     let workers: [PrivateKey]
@@ -91,8 +83,8 @@ struct SealedRevealWorkload {
             p.checking = CheckingConfig(checkersPerTicket: 3, checkerMinStake: 100, checkerActivationBlocks: 1, checkFee: 10)
         }
         pool = p
-        ledger = Ledger(params: params, chainId: SHA256.hash(Array("bench-sealed-chain".utf8)), adjudicator: NoAdjudicator(),
-                        equivocationVerifier: NoEvidence())
+        ledger = Ledger(params: params, chainId: SHA256.hash(Array("bench-sealed-chain".utf8)), adjudicator: LedgerWorkload.NoAdjudicator(),
+                        equivocationVerifier: LedgerWorkload.NoEvidence())
         state.apply(try ledger.genesisWriteSet(GenesisAllocation(
             balances: (workers + checkers).map { .init(key: $0.publicKey, amount: 1_000_000_000) },
             validators: [.init(key: validator.publicKey, stake: 1_000, randaoCommitment: randao.commitment)],

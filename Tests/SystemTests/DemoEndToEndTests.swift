@@ -16,20 +16,7 @@ import TestSupport
         let exe = try Paths.sharechain()
         let dir = TempDir("demo")
         func file(_ name: String) -> String { (dir.path as NSString).appendingPathComponent(name) }
-        let ports = try freePorts(1)
-        // Ports base, base+100 (RPC), base+200... (metrics): pick a base whose neighbours are free.
-        var base = 32_000 + (ports[0] % 4_000)
-        while !portsFree([base, base + 100, base + 200, base + 201, base + 202, base + 210]) { base += 7 }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["demo", "--fast", "--data-dir", dir.path, "--base-port", "\(base)", "--weights-dir", Paths.models,
-                             "--cheat", "1", "--summary-every", "1000000"]
-        let out = file("demo-output.txt")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, base, out) = try startDemo(exe: exe, dir: dir, extra: [])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
@@ -168,6 +155,25 @@ import TestSupport
         #expect(report.burned > 0)
         try store.close()
     }
+}
+
+/// Starts `sharechain demo --fast` (cheater corrupting every output) in `dir` on a free port range: base (P2P),
+/// base+100 (RPC), base+200… (metrics); returns the process, the base port and the output file.
+func startDemo(exe: String, dir: TempDir, extra: [String], metricsPorts: [Int] = [200, 201, 202, 210]) throws -> (Process, Int, String) {
+    let ports = try freePorts(1)
+    var base = 32_000 + (ports[0] % 6_000)
+    while !portsFree([base, base + 100] + metricsPorts.map { base + $0 }) { base += 7 }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: exe)
+    process.arguments = ["demo", "--fast", "--data-dir", dir.path, "--base-port", "\(base)", "--weights-dir", Paths.models,
+                         "--cheat", "1", "--summary-every", "1000000"] + extra
+    let out = (dir.path as NSString).appendingPathComponent("demo-output.txt")
+    _ = FileManager.default.createFile(atPath: out, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return (process, base, out)
 }
 
 /// Runs `sharechain verifier replay` on one ticket and returns its exit status and output.

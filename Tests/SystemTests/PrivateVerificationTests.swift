@@ -17,19 +17,8 @@ import TestSupport
         let exe = try Paths.sharechain()
         let dir = TempDir("private-verification")
         func file(_ name: String) -> String { (dir.path as NSString).appendingPathComponent(name) }
-        let ports = try freePorts(1)
-        var base = 36_000 + (ports[0] % 3_000)
-        while !portsFree([base, base + 100, base + 200, base + 201, base + 202, base + 210, base + 220, base + 221, base + 222]) { base += 7 }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["demo", "--fast", "--checkers", "3", "--data-dir", dir.path, "--base-port", "\(base)",
-                             "--weights-dir", Paths.models, "--cheat", "1", "--summary-every", "1000000", "--load", "0"]
-        let out = file("demo-output.txt")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, base, out) = try startDemo(exe: exe, dir: dir, extra: ["--checkers", "3", "--load", "0"],
+                                                 metricsPorts: [200, 201, 202, 210, 220, 221, 222])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
