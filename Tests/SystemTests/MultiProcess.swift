@@ -79,6 +79,11 @@ final class NodeProcess: @unchecked Sendable {
 
     /// The last lines of the log, for failure messages.
     var logTail: String { log.split(separator: "\n").suffix(15).joined(separator: "\n") }
+    /// The last lines that are not the test's own probes or periodic progress: what explains a failure.
+    var eventTail: String {
+        log.split(separator: "\n").filter { !$0.contains("agent=probe") && !$0.contains("seconds=0 [P2P] peer disconnected") && !$0.contains("sync progress") }
+            .suffix(25).joined(separator: "\n")
+    }
 
     deinit { kill9() }
 }

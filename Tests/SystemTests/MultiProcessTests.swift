@@ -120,7 +120,7 @@ import TestSupport
         let synced = await eventually(.seconds(90), every: .milliseconds(500)) {
             ((try? await net.view(2))?.status.height ?? 0) >= blocks
         }
-        #expect(synced, "empty node did not sync:\n\(net.nodes[2].logTail)")
+        #expect(synced, "empty node did not sync:\n\(net.nodes[2].eventTail)\n-- node-0:\n\(net.nodes[0].eventTail)\n-- node-1:\n\(net.nodes[1].eventTail)")
         let took = ContinuousClock.now - start
         let views = await net.views([0, 2])
         if let a = views[0], let c = views[2] { #expect(agree([a, c], through: blocks)) }
