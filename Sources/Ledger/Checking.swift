@@ -223,19 +223,20 @@ extension Execution {
 
     /// A sealed ticket's record with its ticket and pool; fails when the ticket has no checkers.
     mutating func sealedTicket(_ ticketId: Hash32) throws(ExecError) -> (Ticket, SealedCheck, PoolConfig, CheckingConfig) {
-        guard let ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }
-        guard let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self) else { throw .failed(.ticketNotSealed) }
-        guard let pool = try poolConfig(ticket.pool), let cfg = pool.checking else {
-            throw .fault(LedgerFault("sealed ticket \(ticketId) in a pool without checkers"))
-        }
-        return (ticket, check, pool, cfg)
+        guard try state.exists(StateKey.ticket(ticketId)) else { throw .failed(.unknownTicket) }
+        guard let found = try queuedSealedTicket(ticketId) else { throw .failed(.ticketNotSealed) }
+        return found
     }
 
     /// The same for end-block steps, where a queue entry whose ticket is gone is skipped: a missing record must not
     /// fail the block (a `.failed` error outside a transaction would).
     mutating func queuedSealedTicket(_ ticketId: Hash32) throws(ExecError) -> (Ticket, SealedCheck, PoolConfig, CheckingConfig)? {
-        guard try state.exists(StateKey.ticket(ticketId)), try state.exists(StateKey.ticketCheck(ticketId)) else { return nil }
-        return try sealedTicket(ticketId)
+        guard let ticket = try state.record(StateKey.ticket(ticketId), Ticket.self),
+              let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self) else { return nil }
+        guard let pool = try poolConfig(ticket.pool), let cfg = pool.checking else {
+            throw .fault(LedgerFault("sealed ticket \(ticketId) in a pool without checkers"))
+        }
+        return (ticket, check, pool, cfg)
     }
 
     mutating func checkCommit(_ sender: PublicKey, ticketId: Hash32, commitment: Hash32) throws(ExecError) {
@@ -483,10 +484,9 @@ extension Execution {
     /// then paid), checkers that attested the false output are slashed for collusion and lose any fee owed.
     /// Upheld: dissenting checkers are slashed for a false alarm, `verifierBountyBps` of it to the worker;
     /// agreeing checkers are owed their fee.
-    mutating func settleCheckers(afterReplayOf ticketId: Hash32, ticket: Ticket, pool: PoolConfig, fraud: Bool,
-                                 case c: inout FraudCase) throws(ExecError) {
-        guard var check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self), let cfg = pool.checking,
-              let output = check.unblinded else { return }
+    mutating func settleCheckers(afterReplayOf ticketId: Hash32, check found: SealedCheck?, ticket: Ticket, pool: PoolConfig,
+                                 fraud: Bool, case c: inout FraudCase) throws(ExecError) {
+        guard var check = found, let cfg = pool.checking, let output = check.unblinded else { return }
         let role = StakeRole.checker(pool: pool.id)
         var dissenting = [(Int, PublicKey)](), agreeing = [(Int, PublicKey)]()
         for (i, s) in check.slots.enumerated() {

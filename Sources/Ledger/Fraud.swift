@@ -109,7 +109,8 @@ extension Execution {
                 throw .fault(LedgerFault("adjudicator failed on ticket \(ticketId): \(error)"))
             }
             // A sealed ticket's leaf holds its output blinded; the worker's unblinded output is what it claimed.
-            let claimedOutput = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self)?.unblinded ?? leaf.outputHash
+            let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self)
+            let claimedOutput = check?.unblinded ?? leaf.outputHash
             let fraud: Bool
             switch verdict {
             case .output(let h): c.canonicalOutputHash = h; fraud = h != claimedOutput
@@ -161,7 +162,7 @@ extension Execution {
                 c.status = .upheld
                 systemEvents.append(.fraudRejected(ticketId: ticketId, bondsBurned: burned))
             }
-            try settleCheckers(afterReplayOf: ticketId, ticket: ticket, pool: pool, fraud: fraud, case: &c)
+            try settleCheckers(afterReplayOf: ticketId, check: check, ticket: ticket, pool: pool, fraud: fraud, case: &c)
             state.put(StateKey.fraudCase(ticketId), c)
             if c.status == .fraud {
                 if height >= c.finalHeight { try payBounty(ticketId) } else {

@@ -165,12 +165,12 @@ public final class CheckerService: Service, Sendable {
                     cursor = page.next
                 } while cursor != nil
                 // One transaction per phase and round for all tickets: a checker pays one signature per block.
-                for chunk in stride(from: 0, to: commits.count, by: TxLimits.maxCheckBatch).map({ Array(commits[$0..<min($0 + TxLimits.maxCheckBatch, commits.count)]) }) {
+                for chunk in commits.inBatches() {
                     try await client.send(.checkCommit(items: chunk), from: key)
                     bump { $0.commits += chunk.count }
                     logger.info("committed answers", metadata: ["tickets": "\(chunk.count)"])
                 }
-                for chunk in stride(from: 0, to: reveals.count, by: TxLimits.maxCheckBatch).map({ Array(reveals[$0..<min($0 + TxLimits.maxCheckBatch, reveals.count)]) }) {
+                for chunk in reveals.inBatches() {
                     try await client.send(.checkReveal(items: chunk), from: key)
                     bump { $0.reveals += chunk.count }
                     logger.info("revealed answers", metadata: ["tickets": "\(chunk.count)"])
@@ -258,6 +258,13 @@ public final class CheckerService: Service, Sendable {
             if !quiet { bump { $0.badInputs += 1 } }
             return badInputAnswer
         }
+    }
+}
+
+extension Array {
+    /// The items in runs of at most `TxLimits.maxCheckBatch`, as batch transactions carry them.
+    func inBatches() -> [[Element]] {
+        stride(from: 0, to: count, by: TxLimits.maxCheckBatch).map { Array(self[$0..<Swift.min($0 + TxLimits.maxCheckBatch, count)]) }
     }
 }
 

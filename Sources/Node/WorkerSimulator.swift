@@ -333,13 +333,13 @@ public final class WorkerSimulator: Service, Sendable {
                         if [.passed, .fraud, .upheld, .failed].contains(check.status) { sealed[ticketId] = nil } else { sealed[ticketId] = s }
                     }
                     // All of this round's unblindings in one transaction.
-                    if !unblind.isEmpty {
+                    for chunk in unblind.inBatches() {
                         do {
-                            try await client.send(.unblindOutput(items: Array(unblind.prefix(TxLimits.maxCheckBatch))), from: key)
-                            bump { $0.unblinded += min(unblind.count, TxLimits.maxCheckBatch) }
+                            try await client.send(.unblindOutput(items: chunk), from: key)
+                            bump { $0.unblinded += chunk.count }
                         } catch {
                             logger.warning("unblinding rejected: \(error)")
-                            for item in unblind { sealed[item.ticketId]?.unblinded = false }
+                            for item in chunk { sealed[item.ticketId]?.unblinded = false }
                         }
                     }
                 }

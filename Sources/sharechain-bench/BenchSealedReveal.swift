@@ -189,7 +189,7 @@ struct SealedRevealWorkload {
         var commitTxs = [SignedTransaction]()
         for (c, items) in commitItems.enumerated() {
             for chunk in stride(from: 0, to: items.count, by: TxLimits.maxCheckBatch) {
-                commitTxs.append(tx(checkers[c], .checkCommit(items: Array(items[chunk..<min(chunk + TxLimits.maxCheckBatch, items.count)]))))
+                commitTxs.append(tx(checkers[c], .checkCommit(items: Array(items[chunk..<Swift.min(chunk + TxLimits.maxCheckBatch, items.count)]))))
             }
         }
         add(try block(commitTxs))
