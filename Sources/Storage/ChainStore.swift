@@ -214,18 +214,27 @@ public final class ChainStore: Sendable {
         batch.put(cf.receipts, hash, block.receipts)
         batch.put(cf.blocks, hash, info.canonicalEncoding)
         batch.put(cf.canonical, ChainSchema.canonicalKey(block.height), hash)
+        // Index entries go in key order (keys are unique within each family): a memtable insert right after the
+        // previous key reuses its skip-list position, so sorted inserts cost about half as much.
+        var txIndex: [(key: [UInt8], value: [UInt8])] = [], addressIndex: [(key: [UInt8], value: [UInt8])] = []
+        txIndex.reserveCapacity(block.transactions.count)
         for tx in block.transactions {
             let location = TxLocation(blockHash: block.hash, height: block.height, position: tx.position)
-            batch.put(cf.txIndex, tx.txHash.bytes, location.canonicalEncoding)
+            txIndex.append((tx.txHash.bytes, location.canonicalEncoding))
             let txHash = tx.txHash.bytes
             for address in tx.addresses {
-                batch.put(cf.addressIndex, ChainSchema.addressKey(address, height: block.height, position: tx.position), txHash)
+                addressIndex.append((ChainSchema.addressKey(address, height: block.height, position: tx.position), txHash))
             }
         }
+        var addressEvents: [(key: [UInt8], value: [UInt8])] = []
+        addressEvents.reserveCapacity(block.addressEvents.count)
         for e in block.addressEvents {
             let value = AddressEventValue(kind: e.kind, pool: e.pool, worker: e.worker, txHash: e.txHash)
-            batch.put(cf.addressEvents, ChainSchema.addressEventKey(e.address, height: block.height, receipt: e.receipt, event: e.event),
-                      value.canonicalEncoding)
+            addressEvents.append((ChainSchema.addressEventKey(e.address, height: block.height, receipt: e.receipt, event: e.event),
+                                  value.canonicalEncoding))
+        }
+        for (family, entries) in [(cf.txIndex, txIndex), (cf.addressIndex, addressIndex), (cf.addressEvents, addressEvents)] {
+            for e in entries.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(family, e.key, e.value) }
         }
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
         if let f = finalizedHeight {
