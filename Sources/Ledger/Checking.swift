@@ -286,7 +286,9 @@ extension Execution {
         for kv in try state.scan(StateKey.checkResolutionQueue(at: height)) {
             state.delete(kv.key)
             guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt check queue key")) }
-            guard var (ticket, check, pool, cfg) = try queuedSealedTicket(id) else { continue }
+            guard let queued = try queuedSealedTicket(id) else { continue }
+            var (ticket, check) = (queued.0, queued.1)
+            let (pool, cfg) = (queued.2, queued.3)
             guard check.status == .checking else { continue }
             for i in check.slots.indices where check.slots[i].answer == nil {
                 try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: check.revealHeight)
@@ -472,7 +474,9 @@ extension Execution {
         for kv in try state.scan(StateKey.disputeDeadlineQueue(at: height)) {
             state.delete(kv.key)
             guard let id = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt dispute queue key")) }
-            guard var (ticket, check, pool, _) = try queuedSealedTicket(id) else { continue }
+            guard let queued = try queuedSealedTicket(id) else { continue }
+            var (ticket, check) = (queued.0, queued.1)
+            let pool = queued.2
             guard check.status == .disputed else { continue }
             try failSealedCheck(id, &ticket, &check, pool, reason: .sealKeyWithheld, into: .system)
             state.put(StateKey.ticketCheck(id), check)

@@ -17,11 +17,19 @@ public struct Hash32: Hashable, Comparable, Sendable {
     }
 
     /// Creates a value from exactly 32 bytes; returns nil for any other length.
+    @inlinable
     public init?<C: Collection>(bytes: C) where C.Element == UInt8 {
         guard bytes.count == 32 else { return nil }
         var v = Hash32.zero
-        withUnsafeMutableBytes(of: &v) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
+        // Arrays and slices (every decoder's input) copy in one move; other collections byte by byte.
+        let copied: Bool? = bytes.withContiguousStorageIfAvailable { src in
+            withUnsafeMutableBytes(of: &v) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(src)) }
+            return true
+        }
+        if copied == nil {
+            withUnsafeMutableBytes(of: &v) { raw in
+                for (i, b) in bytes.enumerated() { raw[i] = b }
+            }
         }
         self = v
     }

@@ -17,13 +17,16 @@ struct BenchSealedReveal: ParsableCommand {
     @Option(help: "Hidden size of the pool's model (the input is tokens × hidden float32).") var hidden: UInt32 = 576
     @Option(help: "Tokens per pass.") var tokens: UInt32 = 16
     @Option(help: "Repetitions (the best is reported).") var repeats = 3
+    @Option(help: "Tickets per worker: 1 (the default) is the costliest case, every worker unblinds one ticket per transaction; with more, a worker unblinds its tickets in one batch.")
+    var ticketsPerWorker = 1
 
     func run() throws {
-        print("== sealed reveal and check vs clear reveal: \(tickets) tickets, inputs [\(tokens), \(hidden)] float32 (\(22 + Int(tokens * hidden) * 4) bytes), k = 3 ==")
+        guard ticketsPerWorker >= 1, tickets >= 1 else { throw ValidationError("--tickets and --tickets-per-worker must be at least 1") }
+        print("== sealed reveal and check vs clear reveal: \(tickets) tickets (\(ticketsPerWorker) per worker), inputs [\(tokens), \(hidden)] float32 (\(22 + Int(tokens * hidden) * 4) bytes), k = 3 ==")
         var best: [String: (Double, Double)] = [:]
         for _ in 0..<repeats {
             for sealed in [false, true] {
-                var w = try SealedRevealWorkload(tickets: tickets, hidden: hidden, tokens: tokens, sealed: sealed)
+                var w = try SealedRevealWorkload(tickets: tickets, ticketsPerWorker: ticketsPerWorker, hidden: hidden, tokens: tokens, sealed: sealed)
                 let r = try w.measure()
                 for (name, v) in r {
                     let b = best[name]
@@ -45,11 +48,15 @@ struct BenchSealedReveal: ParsableCommand {
     }
 }
 
-/// A chain in memory with one worker per ticket, three registered checkers (sealed runs) and one validator.
+/// A chain in memory with one worker per `ticketsPerWorker` tickets (one commitment per ticket), three registered
+/// checkers (sealed runs) and one validator.
 struct SealedRevealWorkload {
     let ledger: Ledger
     let state = MemoryState()
     let workers: [PrivateKey]
+    /// The worker of ticket (commitment) `i` is `workers[i / ticketsPerWorker]`.
+    let ticketsPerWorker: Int
+    let tickets: Int
     let checkers: [PrivateKey]
     let sealing: [CheckerKeyPair]
     let validator: PrivateKey
@@ -60,10 +67,11 @@ struct SealedRevealWorkload {
     var height: UInt64 = 0
     var nonces: [PublicKey: UInt64] = [:]
 
-    init(tickets: Int, hidden: UInt32, tokens: UInt32, sealed: Bool) throws {
+    init(tickets: Int, ticketsPerWorker: Int = 1, hidden: UInt32, tokens: UInt32, sealed: Bool) throws {
         self.sealed = sealed; self.hidden = hidden; self.tokens = tokens
+        self.tickets = tickets; self.ticketsPerWorker = ticketsPerWorker
         func key(_ s: String) -> PrivateKey { try! PrivateKey(secretBytes: SHA256.hash(Array("bench-sealed/\(s)".utf8)).bytes) }
-        workers = (0..<tickets).map { key("worker-\($0)") }
+        workers = (0..<(tickets + ticketsPerWorker - 1) / ticketsPerWorker).map { key("worker-\($0)") }
         checkers = (0..<3).map { key("checker-\($0)") }
         sealing = (0..<3).map { try! CheckerKeyPair(privateKey: SHA256.hash(Array("bench-sealing-\($0)".utf8)).bytes) }
         validator = key("validator")
@@ -141,18 +149,19 @@ struct SealedRevealWorkload {
             }
             try block(setup)
         }
-        let batches = workers.indices.map { batch($0) }
+        let batches = (0..<tickets).map { batch($0) }
+        func worker(_ i: Int) -> PrivateKey { workers[i / ticketsPerWorker] }
         var commits = [SignedTransaction]()
-        for (i, w) in workers.enumerated() {
-            let (tree, _) = batches[i]
+        for i in 0..<tickets {
+            let w = worker(i), (tree, _) = batches[i]
             commits.append(tx(w, .commitShares(pool: 0, window: 0, shard: 0, leafCount: tree.leafCount, tokenTotal: tree.tokenTotal, root: tree.root.hash)))
         }
         try block(commits)
         try block([]); try block([])
         let reader = LedgerReader(state)
         var reveals = [SignedTransaction](), ids = [Hash32](), leafIndex = [Int]()
-        for (i, w) in workers.enumerated() {
-            let (tree, inputs) = batches[i]
+        for i in 0..<tickets {
+            let w = worker(i), (tree, inputs) = batches[i]
             let cid = LedgerIds.commitment(worker: w.publicKey, pool: 0, window: 0, shard: 0, root: tree.root.hash)
             guard let tid = try reader.tickets(commitment: cid).first?.id, let t = try reader.ticket(tid),
                   let leaf = tree.leaf(containing: t.point) else { throw LedgerFault("no ticket drawn") }
@@ -176,7 +185,7 @@ struct SealedRevealWorkload {
         func add(_ c: (UInt64, UInt64)) { answers.0 += c.0; answers.1 += c.1 }
         func nonce(_ c: Int, _ t: Hash32) -> Hash32 { SHA256.hash(t.bytes + [UInt8(c)]) }
         // Batched as nodes send them: each checker one commit transaction and one reveal transaction per block for
-        // all its tickets; each worker (one ticket each here, the costliest case) one unblinding.
+        // all its tickets; each worker one unblinding for its tickets (one ticket each by default, the costliest case).
         var commitItems = [[CheckCommitItem]](repeating: [], count: checkers.count)
         let slots = try ids.map { try LedgerReader(state).sealedCheck($0)!.slots }
         for (n, tid) in ids.enumerated() {
@@ -196,12 +205,18 @@ struct SealedRevealWorkload {
         for _ in 1..<cfg.answerCommitBlocks { add(try block([])) }
         var revealTxs = [SignedTransaction]()
         var revealItems = [[CheckRevealItem]](repeating: [], count: checkers.count)
+        var unblindItems = [[UnblindItem]](repeating: [], count: workers.count)
         for (n, tid) in ids.enumerated() {
             let output = SHA256.hash(batches[n].1[leafIndex[n]])
-            revealTxs.append(tx(workers[n], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: output, salt: SHA256.hash(output.bytes))])))
+            unblindItems[n / ticketsPerWorker].append(UnblindItem(ticketId: tid, outputHash: output, salt: SHA256.hash(output.bytes)))
             for s in slots[n] {
                 let c = checkers.firstIndex { $0.publicKey == s.checker }!
                 revealItems[c].append(CheckRevealItem(ticketId: tid, answer: output, nonce: nonce(c, tid)))
+            }
+        }
+        for (w, items) in unblindItems.enumerated() {
+            for chunk in stride(from: 0, to: items.count, by: TxLimits.maxCheckBatch) {
+                revealTxs.append(tx(workers[w], .unblindOutput(items: Array(items[chunk..<min(chunk + TxLimits.maxCheckBatch, items.count)]))))
             }
         }
         for (c, items) in revealItems.enumerated() {
