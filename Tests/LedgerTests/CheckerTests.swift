@@ -396,6 +396,39 @@ extension Receipt {
         #expect(try f.check(tid)!.slots[0].commitment == good.commitment)
     }
 
+    /// A ticket named twice in one batch fails the whole batch (the second item finds the first one's effect) and
+    /// leaves nothing behind: commitments, unblindings and answer reveals alike.
+    @Test func duplicateItemsFailTheWholeBatch() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 16)
+        let tid = try f.revealed(s)
+        let check = try f.check(tid)!
+        let k = f.index(of: check.slots[0].checker)
+        let answer = try f.replay(k, tid)
+        let item = CheckCommitItem(ticketId: tid, commitment: checkCommitmentHash(ticketId: tid, checker: f.checkers[k].publicKey, answer: answer,
+                                                                                  nonce: CheckerFixture.nonce(k, tid)))
+        try f.c.advance(to: check.revealHeight)
+        let twice = try f.c.block([try f.c.tx(f.checkers[k], .checkCommit(items: [item, item]))])
+        #expect(twice[0].failure == .answerAlreadyCommitted)
+        #expect(try f.check(tid)!.slots[0].commitment == .zero, "a failed batch left its first item behind")
+        #expect(try f.c.block([try f.c.tx(f.checkers[k], .checkCommit(items: [item]))])[0].succeeded)
+
+        try f.c.advance(to: check.revealHeight + f.cfg.answerCommitBlocks)
+        let i0 = s.batch.leafIndex(point: try f.c.record(StateKey.ticket(tid), Ticket.self)!.point)
+        let unblind = UnblindItem(ticketId: tid, outputHash: s.outputs[i0], salt: s.salts[i0])
+        let reveal = CheckRevealItem(ticketId: tid, answer: answer, nonce: CheckerFixture.nonce(k, tid))
+        let r = try f.c.block([try f.c.tx(f.worker, .unblindOutput(items: [unblind, unblind])),
+                               try f.c.tx(f.checkers[k], .checkReveal(items: [reveal, reveal]))])
+        #expect(r[0].failure == .outputAlreadyUnblinded)
+        #expect(r[1].failure == .answerAlreadyRevealed)
+        let after = try f.check(tid)!
+        #expect(after.unblinded == nil && after.slots[0].answer == nil, "a failed batch left its first item behind")
+        let again = try f.c.block([try f.c.tx(f.worker, .unblindOutput(items: [unblind])),
+                                   try f.c.tx(f.checkers[k], .checkReveal(items: [reveal]))])
+        #expect(again[0].succeeded && again[1].succeeded)
+        #expect(try f.check(tid)!.slots[0].answer == answer)
+    }
+
     /// The worker cannot shield a colluding checker by withholding its key: a dissenting checker publishes the input
     /// it opened, the validators replay it, the colluder is slashed and the publisher earns part of that slash.
     @Test func withheldKeyCannotShieldColluders() throws {
