@@ -4940,6 +4940,8 @@ def scenarios_checks():
                w.T(slots[0], B.check_commits([])),
                w.T("w2", u8(20) + leb(0)), w.T(slots[0], u8(21) + leb(0)),
                w.T(slots[0], B.check_commits([(tid, sha256(b"undone")), (sha256(b"no such ticket"), sha256(b"x"))])),
+               # the same ticket twice in one batch: the second item fails the batch, the first is undone
+               w.T(slots[0], B.check_commits([(tid, H_check(tid, w.pub(slots[0]), truth, w.nonce_of(slots[0], tid)))] * 2)),
                w.commit_answer(slots[0], tid, truth), w.commit_answer(slots[1], tid, truth),
                w.commit_answer(slots[2], tid, truth), w.commit_answer(slots[0], tid, truth),
                w.unblind(a, t, tid),
@@ -4954,8 +4956,10 @@ def scenarios_checks():
                w.T(slots[0], B.check_reveal(tid1, truth, ZERO32)),
                w.T(others[0], B.check_reveal(tid, truth, ZERO32)),
                w.T("w1", B.unblind(tid, out_hash, sha256(b"wrong salt"))),
+               w.T("w1", u8(20) + leb(2) + (tid + out_hash + salt) * 2),          # twice in one batch: undone
                w.unblind(a, t, tid), w.unblind(a, t, tid),
                w.T(slots[0], B.check_reveal(tid, truth, sha256(b"wrong nonce"))),
+               w.T(slots[0], u8(21) + leb(2) + (tid + truth + w.nonce_of(slots[0], tid)) * 2),  # twice: undone
                w.reveal_answer(slots[0], tid, truth), w.reveal_answer(slots[1], tid, truth),
                w.reveal_answer(slots[2], tid, truth), w.reveal_answer(slots[2], tid, truth)])
     w.advance(r + 9)                               # resolution: passed
