@@ -5834,6 +5834,7 @@ NOT_IN_VECTORS = {
     "economics §6": "genesis checks: Swift GenesisTests (a genesis document, not a block)",
     "economics §7": "threat model (prose)",
     "economics §7 Privacy: what an observer of the chain can link": "prose",
+    "economics §7 Lazy serving (row 23): what the chain can and cannot see": "prose: no on-chain rule in protocol 4 (hop receipts are a later protocol)",
     "economics §9": "work bound: a property of the end-block steps, not an outcome",
     "economics §9 Worst case with the default parameters": "analysis and measurement of the bound (the cap itself: rules/commitments-per-block)",
     "economics §3 What is detected, and how": "prose summary of §3's checks (each covered by its own rule)",
