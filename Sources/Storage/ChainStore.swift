@@ -29,6 +29,10 @@ public final class ChainStore: Sendable {
     let columns: ChainColumns
     let writer = Mutex<Void>(())
     let syncWrites: Bool
+    private let commitTotals = Mutex(CommitTotals())
+
+    /// What the commits so far wrote, summed: for benchmarks and metrics (write amplification per block).
+    public var committed: CommitTotals { commitTotals.withLock { $0 } }
 
     /// Opens the chain store at `path`, creating it for `genesis` when the directory holds no database.
     /// Fails with `genesisMismatch` for a database of another chain, `schemaMismatch` for an unknown
@@ -247,7 +251,14 @@ public final class ChainStore: Sendable {
                 batch.deleteRange(cf.undo, from: from, to: to)
             }
         }
+        let bytes = batch.byteSize
         try database.write(batch, sync: syncWrites)
+        commitTotals.withLock { t in
+            t.blocks += 1
+            t.batchBytes += bytes
+            t.stateEntries += writeSet.entries.count
+            t.treeNodes += treeBatch.nodes.count
+        }
     }
 
     /// A hash identifies one block: storing it again with another height or parent is a caller bug that
@@ -358,4 +369,17 @@ public final class ChainStore: Sendable {
             try database.write(batch, sync: syncWrites)
         }
     }
+}
+
+/// Sums over a store's commits (since it was opened).
+public struct CommitTotals: Sendable, Equatable {
+    /// Blocks committed.
+    public var blocks = 0
+    /// Bytes of the write batches (keys, values and record headers: what the write-ahead log receives).
+    public var batchBytes = 0
+    /// State keys written or deleted.
+    public var stateEntries = 0
+    /// State-tree nodes written.
+    public var treeNodes = 0
+    public init() {}
 }

@@ -73,6 +73,13 @@ public final class WriteBatch {
     /// Number of operations in the batch.
     public var count: Int { Int(rocksdb_writebatch_count(raw)) }
 
+    /// Size of the batch's serialized representation in bytes (what the write-ahead log receives).
+    public var byteSize: Int {
+        var size = 0
+        _ = rocksdb_writebatch_data(raw, &size)
+        return size
+    }
+
     /// Removes every operation (and any recorded misuse), keeping the allocation for reuse.
     public func clear() {
         rocksdb_writebatch_clear(raw)

@@ -51,16 +51,27 @@ struct BenchLedger: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
             var parent = Hash32.zero
+            var totalsAfter: [CommitTotals] = []   // after each commit: genesis, setup blocks, then the measured blocks
             let (rocksRate, rocksSplit, rocksCPURate) = try workload.measure(mix: mix, base: store.current) { ws, height in
                 let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
                 try store.commit(BlockRecord(hash: hash, height: height, parent: parent, header: [], body: [], receipts: [], transactions: []),
                                  writeSet: ws)
+                totalsAfter.append(store.committed)
                 parent = hash
             }
             report("\(mix.rawValue) (RocksDB)", rocksRate, baseline: verifyRate, unit: "tx/s",
                    machine: mix == .claims ? "bound: two Schnorr verifies per claim (transaction and voucher)"
                                            : "bound: one Schnorr verify per tx, 21.7 k/s per core")
             print("    split: signatures \(rocksSplit.signatures)%, execution \(rocksSplit.execution)%, state write (commit) \(rocksSplit.writeSet)%")
+            let txs = Double(max(1, blockSize * blocks))
+            let written = totalsAfter.last ?? CommitTotals()
+            let before = totalsAfter.count > blocks ? totalsAfter[totalsAfter.count - blocks - 1] : CommitTotals()
+            // Write amplification: what each transaction costs the store (state keys, their tree nodes, the batch
+            // bytes: values, history copies, tree nodes, undo records).
+            print(String(format: "    write per tx: %.1f state keys, %.1f tree nodes, %.2f KB batch",
+                         Double(written.stateEntries - before.stateEntries) / txs,
+                         Double(written.treeNodes - before.treeNodes) / txs,
+                         Double(written.batchBytes - before.batchBytes) / txs / 1024))
             report("\(mix.rawValue) (CPU time)", rocksCPURate, baseline: verifyCPURate, unit: "tx/s",
                    machine: "thread CPU time, bound in CPU time too (excludes waiting for the synced write)")
             try store.close()
