@@ -89,6 +89,10 @@ final class SyncManager: Sendable {
         var source: UInt64?
         var fetched: [Hash32: (block: Block, from: UInt64)] = [:]
         var assigned: [Hash32: Assignment] = [:]
+        /// Requests no longer waited for (timed out, or dropped by a queue reset) that may still be on the wire:
+        /// their answers stay solicited until the deadline, so an honest peer is never punished for answering late
+        /// or for answering a request this node stopped caring about.
+        var abandoned: [Hash32: Assignment] = [:]
         var notFoundBy: [Hash32: Set<UInt64>] = [:]
         var headersPending: Assignment?
         var wanted: Set<UInt64> = []
@@ -125,14 +129,17 @@ final class SyncManager: Sendable {
         case .disconnected(let peer):
             if s.headersPending?.peer == peer.id { s.headersPending = nil }
             for (h, a) in s.assigned where a.peer == peer.id { s.assigned[h] = nil }
+            for (h, a) in s.abandoned where a.peer == peer.id { s.abandoned[h] = nil }
             s.wanted.remove(peer.id)
         case .notFound(let peer, let hashes):
+            for h in hashes where s.abandoned[h]?.peer == peer.id { s.abandoned[h] = nil }
             for h in hashes where s.assigned[h]?.peer == peer.id {
                 s.assigned[h] = nil
                 s.notFoundBy[h, default: []].insert(peer.id)
             }
         case .block(let peer, let block):
             let h = block.hash
+            if s.abandoned[h]?.peer == peer.id { s.abandoned[h] = nil }
             guard s.assigned[h]?.peer == peer.id || s.queued.contains(h) else { return }
             s.assigned[h] = nil
             if s.queued.contains(h) { s.fetched[h] = (block, peer.id) }
@@ -222,7 +229,9 @@ final class SyncManager: Sendable {
     }
 
     private func resetQueue(_ s: inout State) {
-        for (h, a) in s.assigned { table.peer(a.peer)?.state.withLock { _ = $0.requestedBlocks.remove(h) } }
+        // Requests in flight stay solicited for a while: the peers were asked and will answer.
+        let grace = ContinuousClock.now + config.requestTimeout
+        for (h, a) in s.assigned { s.abandoned[h] = Assignment(peer: a.peer, deadline: max(a.deadline, grace)) }
         s.queue = []
         s.next = 0
         s.queued = []
@@ -241,20 +250,23 @@ final class SyncManager: Sendable {
         }
         let now = ContinuousClock.now
         // 1. Timeouts: re-request elsewhere.
+        // A late answer is slow, not unsolicited: the peer keeps its request open (headers until it answers, blocks
+        // for one more timeout) and only the timeout itself costs points.
         if let hp = s.headersPending, hp.deadline < now {
             s.headersPending = nil
-            if let p = table.peer(hp.peer) {
-                p.state.withLock { $0.headersRequested = false }
-                penalize(p, .requestTimeout, "headers request timed out")
-            }
+            if let p = table.peer(hp.peer) { penalize(p, .requestTimeout, "headers request timed out") }
         }
         for (h, a) in s.assigned where a.deadline < now {
             s.assigned[h] = nil
             s.notFoundBy[h, default: []].insert(a.peer)
-            if let p = table.peer(a.peer) {
-                p.state.withLock { _ = $0.requestedBlocks.remove(h) }
-                penalize(p, .requestTimeout, "block request timed out")
-            }
+            s.abandoned[h] = Assignment(peer: a.peer, deadline: now + config.requestTimeout)
+            if let p = table.peer(a.peer) { penalize(p, .requestTimeout, "block request timed out") }
+        }
+        for (h, a) in s.abandoned where a.deadline < now {
+            s.abandoned[h] = nil
+            // Asked again of the same peer meanwhile: that request is live.
+            guard s.assigned[h]?.peer != a.peer else { continue }
+            table.peer(a.peer)?.state.withLock { _ = $0.requestedBlocks.remove(h) }
         }
 
         // 2. Import downloaded blocks in order.
@@ -285,7 +297,10 @@ final class SyncManager: Sendable {
                 best = (p, st)
             }
             if let p = best?.0, var locator = try? await chain.locator() {
-                if let last = s.queue.last, s.source == p.id { locator.insert(last.hash, at: 0) }
+                // The queue's end first, whichever peer is asked: a peer on the same chain continues the queue
+                // (answering from our tip instead would restart the download), one on another branch falls back to
+                // our chain's locator.
+                if let last = s.queue.last { locator.insert(last.hash, at: 0) }
                 locator = Array(locator.prefix(P2PLimits.maxLocatorHashes))
                 s.wanted.remove(p.id)
                 p.state.withLock { $0.headersRequested = true }
@@ -301,7 +316,12 @@ final class SyncManager: Sendable {
             for p in peers { inFlight[p.id] = p.state.withLock { $0.requestedBlocks.count } }
             var batches: [UInt64: [Hash32]] = [:]
             let end = min(s.queue.count, s.next + window)
-            for i in s.next..<end {
+            // Requests go out in batches: while blocks are in flight, wait until a quarter of the window is free.
+            // Refilling one slot per imported block would send a message per block, and at hundreds of blocks per
+            // second cross the peers' per-peer message rate, which drops requests (each then waits a timeout).
+            let free = (s.next..<end).count { s.fetched[s.queue[$0].hash] == nil && s.assigned[s.queue[$0].hash] == nil }
+            let batch = max(1, min(window / 4, P2PLimits.maxHashesPerRequest))
+            for i in s.next..<end where free >= batch || s.assigned.isEmpty {
                 let h = s.queue[i]
                 guard s.fetched[h.hash] == nil, s.assigned[h.hash] == nil else { continue }
                 let excluded = s.notFoundBy[h.hash] ?? []

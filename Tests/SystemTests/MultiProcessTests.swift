@@ -128,6 +128,12 @@ import TestSupport
         #expect(log.contains("sync started"))
         #expect(log.contains("sync progress") && log.contains("blocks/s=") && log.contains("eta="), "no progress lines:\n\(net.nodes[2].logTail)")
         #expect(log.contains("sync complete"))
+        // Honest peers are never punished for serving a sync: no request is dropped by their message rate (the
+        // syncing node batches its requests) and no late or abandoned answer counts as unsolicited.
+        #expect(!log.contains("banning peer") && !log.contains("unsolicited"), "node-2 punished an honest peer:\n\(net.nodes[2].eventTail)")
+        for i in [0, 1] {
+            #expect(!net.nodes[i].log.contains("rate limit exceeded"), "node-\(i) dropped the syncing node's requests:\n\(net.nodes[i].eventTail)")
+        }
         print("synced \(blocks) blocks in \(took)")
         for line in log.split(separator: "\n") where line.contains("sync ") { print("  node-2: \(line)") }
     }
