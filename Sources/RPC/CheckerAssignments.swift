@@ -70,6 +70,7 @@ public enum AnswerStatus: String, Sendable, Hashable, CaseIterable {
 /// One assignment of a checker to a sealed ticket (a `checkersAssigned` event naming it), with the check's state
 /// as of `CheckerAssignments.Page.height`.
 public struct CheckerAssignment: Sendable, Hashable {
+    /// The sealed ticket.
     public var ticketId: Hash32
     /// Height of the block whose `checkersAssigned` event drew the checker.
     public var assignedHeight: UInt64
@@ -77,28 +78,36 @@ public struct CheckerAssignment: Sendable, Hashable {
     public var slot: Int
     /// Checkers the ticket was assigned.
     public var checkerCount: Int
-    /// The ticket's pool and worker; nil once the ticket is pruned.
+    /// The ticket's pool; nil once the ticket is pruned.
     public var pool: UInt32?
+    /// The ticket's worker; nil once the ticket is pruned.
     public var worker: PublicKey?
     /// The ticket's status; nil once the ticket is pruned.
     public var ticketStatus: TicketStatus?
+    /// The check's status, or why its record is gone.
     public var phase: AssignmentPhase
+    /// Whether this checker committed an answer; nil when the record is gone.
     public var committed: Bool?
     /// The revealed answer (an output hash or `badInputAnswer`).
     public var answer: Hash32?
+    /// How far the checker got with its answer.
     public var answerStatus: AnswerStatus
     /// Height of the sealed reveal; nil before it (or when the record is gone).
     public var revealHeight: UInt64?
-    /// Last heights of the commit, unblind and reveal phases (`r + A`, `r + A + U`, `r + A + U + V`); nil before the reveal.
+    /// Last height of the commit phase (`r + A`); nil before the reveal.
     public var commitEndHeight: UInt64?
+    /// Last height of the unblind phase (`r + A + U`); nil before the reveal.
     public var unblindEndHeight: UInt64?
+    /// Last height of the reveal phase, where the check resolves (`r + A + U + V`); nil before the reveal.
     public var revealEndHeight: UInt64?
     /// Last height for the dispute key (or a published input); nil without a dispute.
     public var keyDeadline: UInt64?
     /// The worker's unblinded output hash.
     public var unblindedOutputHash: Hash32?
+    /// What the checker has to do next.
     public var nextAction: CheckerAction
 
+    /// An assignment with the given members (`derive` computes them from the records).
     public init(ticketId: Hash32, assignedHeight: UInt64, slot: Int, checkerCount: Int, pool: UInt32? = nil, worker: PublicKey? = nil,
                 ticketStatus: TicketStatus? = nil, phase: AssignmentPhase, committed: Bool? = nil, answer: Hash32? = nil,
                 answerStatus: AnswerStatus = .unknown, revealHeight: UInt64? = nil, commitEndHeight: UInt64? = nil,
@@ -192,6 +201,7 @@ public struct CheckerAssignment: Sendable, Hashable {
 public enum CheckerAssignments {
     /// One page.
     public struct Page: Sendable {
+        /// The assignments, newest first.
         public var items: [CheckerAssignment]
         /// Pass back for the next page; nil at the end.
         public var nextCursor: AddressEventCursor?
