@@ -33,9 +33,9 @@ public struct CheckerConfig: Sendable {
 }
 
 /// An assigned, paid checker (Specs/verification.md): registers an X25519 sealing key, and for every sealed ticket
-/// it is assigned (its pending assignments, `checker_getAssignments`) opens its slot of the envelope, replays the pass with the canonical executor on the pool's pinned
-/// weights, commits to the output hash it computed before the worker unblinds, and reveals it in the reveal phase.
-/// Its fee is paid at the worker's payout.
+/// it is assigned (its pending assignments, `checker_getAssignments`) opens its slot of the envelope, replays the
+/// pass with the canonical executor on the pool's pinned weights, commits to the output hash it computed before the
+/// worker unblinds, and reveals it in the reveal phase. Its fee is paid at the worker's payout.
 ///
 /// The sealing key and every answer's nonce derive from the checker's own secret key, so a restart can still
 /// reveal what it committed (it replays the pass again; the executor is deterministic).
@@ -137,7 +137,7 @@ public final class CheckerService: Service, Sendable {
         guard let (pool, checking) = setup else { return }
         try await register(pool: pool, checking: checking)
         let chainId = try await client.chainId()
-        // Tickets whose check this checker is done with (answered, or not its own, or over).
+        // Tickets whose check this checker is done with (answered, too late, or over).
         var done = Set<Hash32>()
         // Transactions sent and not yet seen on chain, by ticket: the height they were sent at (re-sent only when
         // a few blocks pass without them, so a slow block does not cost a duplicate fee).
