@@ -91,7 +91,7 @@ func buildCheckerChain(_ t: TestChain, dir: TempDir) throws -> (ChainEngine, Che
     }
     try t.extend(e, setup)
 
-    let passes = try SealedPasses.make(count: 8, seed: 5)
+    let passes = try SealedPasses.make(count: 40, seed: 5)
     let commit = try t.tx(e, t.honest, .commitShares(pool: 0, window: 0, shard: 0, leafCount: passes.tree.leafCount,
                                                      tokenTotal: passes.tree.tokenTotal, root: passes.tree.root.hash))
     try t.extend(e, [commit])
