@@ -251,7 +251,7 @@ let package = Package(
         .testTarget(
             name: "RPCTests",
             dependencies: [
-                "RPC", "Consensus", "Ledger", "Primitives", "Storage", "TestSupport",
+                "RPC", "Consensus", "Ledger", "Primitives", "Sealing", "Storage", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -107,6 +107,13 @@ public struct BlockRows: Sendable {
         var seenEscrows = Set<String>()
         var fraud = TableRows("fraud_cases", [("ticket_id", "bytea"), ("claim", "bytea"), ("prover", "text"), ("opened_height", "bigint"),
                                               ("status", "text")])
+        var checks = TableRows("checks", [("ticket_id", "bytea"), ("commitment_id", "bytea"), ("assigned_height", "bigint"),
+                                          ("checkers", "text[]"), ("status", "text"), ("updated_height", "bigint")])
+        var checkAnswers = TableRows("check_answers", [("ticket_id", "bytea"), ("checker", "text"), ("slot", "integer"),
+                                                       ("assigned_height", "bigint")])
+        // Commitments of the tickets drawn in this block (a `checkersAssigned` follows its ticket's `ticketSelected`).
+        var drawnFrom = [String: String]()
+        var checksChanged = false
         var updates = [RowUpdate]()
         var seenAccounts = Set<String>()
         var touched = [String]()
@@ -146,6 +153,21 @@ public struct BlockRows: Sendable {
                     account(try e.optionalString(k))
                 }
                 let (r, x) = (String(ri), String(ei))
+                // A column of a sealed check (`checks`): set with the height of this block, which rollback relies on.
+                func check(_ set: String, _ binds: [String?] = []) throws(IndexerError) {
+                    let n = binds.count
+                    updates.append(RowUpdate(
+                        sql: "UPDATE checks SET \(set), updated_height = $\(n + 1)::bigint WHERE ticket_id = $\(n + 2)::bytea",
+                        binds: binds + [h, try e.bytea("ticketId")]))
+                    checksChanged = true
+                }
+                // A column of one checker's answer (`check_answers`).
+                func answer(_ set: String, _ binds: [String?]) throws(IndexerError) {
+                    let n = binds.count
+                    updates.append(RowUpdate(
+                        sql: "UPDATE check_answers SET \(set) WHERE ticket_id = $\(n + 1)::bytea AND checker = $\(n + 2)::text",
+                        binds: binds + [try e.bytea("ticketId"), try e.string("checker")]))
+                }
                 if IndexerSchema.escrowEventTypes.contains(type) {
                     let id = try e.hash("escrowId")
                     if seenEscrows.insert(id).inserted { changedEscrows.append(String(id.dropFirst(2))) }
@@ -188,16 +210,58 @@ public struct BlockRows: Sendable {
                 case "ticketSelected":
                     tickets.add([try e.bytea("ticketId"), try e.bytea("commitmentId"), try e.uintText("sample"), try e.uintText("point"),
                                  try e.uintText("revealDeadline"), h, nil, nil, nil, nil, nil])
+                    drawnFrom[try e.bytea("ticketId")] = try e.bytea("commitmentId")
                 case "ticketRevealed":
                     updates.append(RowUpdate(
                         sql: "UPDATE tickets SET revealed_height = $1::bigint, leaf_index = $2::bigint, challenge_end = $3::bigint WHERE ticket_id = $4::bytea",
                         binds: [h, try e.uintText("leafIndex"), try e.uintText("challengeEnd"), try e.bytea("ticketId")]))
+                    try check("revealed_height = $1::bigint", [h])
                 case "revealWithheld":
                     updates.append(RowUpdate(sql: "UPDATE tickets SET withheld_height = $1::bigint WHERE ticket_id = $2::bytea",
                                              binds: [h, try e.bytea("ticketId")]))
+                    try check("withheld_height = $1::bigint", [h])
                 case "ticketVoided":
                     updates.append(RowUpdate(sql: "UPDATE tickets SET voided_height = $1::bigint WHERE ticket_id = $2::bytea",
                                              binds: [h, try e.bytea("ticketId")]))
+                    try check("cancelled_height = $1::bigint", [h])
+                case "passReused":
+                    // The sealed reveal reused a pass: the ledger drops the ticket's check.
+                    try check("cancelled_height = $1::bigint", [h])
+                case "checkersAssigned":
+                    let tid = try e.bytea("ticketId")
+                    var keys = [String]()
+                    for (i, k) in try e.array("checkers").enumerated() {
+                        // Addresses are bech32m (or hex): letters and digits only, so the array literal needs no quoting.
+                        guard case .string(let a) = k, !a.isEmpty, a.utf8.allSatisfy({ Fields.isHexDigit($0) || ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) })
+                        else { throw .malformed("block \(height): checker \(i) of a checkersAssigned event is not an address") }
+                        keys.append(a)
+                        checkAnswers.add([tid, a, String(i), h])
+                    }
+                    checks.add([tid, drawnFrom[tid], h, "{" + keys.joined(separator: ",") + "}", "assigned", h])
+                    checksChanged = true
+                case "outputUnblinded":
+                    try check("unblinded_height = $1::bigint, output_hash = $2::bytea", [h, try e.bytea("outputHash")])
+                    updates.append(RowUpdate(sql: "UPDATE check_answers SET matches = (answer = $1::bytea) WHERE ticket_id = $2::bytea",
+                                             binds: [try e.bytea("outputHash"), try e.bytea("ticketId")]))
+                case "checkPassed":
+                    try check("passed_height = $1::bigint", [h])
+                case "disputeOpened":
+                    try check("disputed_height = $1::bigint, key_deadline = $2::bigint", [h, try e.uintText("keyDeadline")])
+                case "sealedInputPublished":
+                    try check("input_published_height = $1::bigint", [h])
+                case "sealedCheckFailed":
+                    try check("failed_height = $1::bigint, failure_reason = $2::text", [h, try e.string("reason")])
+                case "answerCommitted":
+                    try answer("committed_height = $1::bigint", [h])
+                case "answerRevealed":
+                    try answer("""
+                        revealed_height = $1::bigint, answer = $2::bytea,
+                            matches = ($2::bytea = (SELECT output_hash FROM checks c WHERE c.ticket_id = check_answers.ticket_id))
+                        """, [h, try e.bytea("answer")])
+                case "checkerAbsent":
+                    try answer("absent_height = $1::bigint, benched_until = $2::bigint", [h, try e.uintText("benchedUntil")])
+                case "checkFeeOwed":
+                    try answer("fee_owed = $1::numeric, fee_owed_height = $2::bigint", [try e.amount("amount"), h])
                 case "fraudClaimOpened":
                     fraud.add([try e.bytea("ticketId"), try e.bytea("claim"), try e.string("prover"), h, "pending"])
                 case "fraudProven":
@@ -207,10 +271,26 @@ public struct BlockRows: Sendable {
                                 adjudicated_height = $4::bigint WHERE ticket_id = $5::bytea
                             """,
                         binds: [try e.string("worker"), try e.amount("slashed"), try e.amount("bounty"), h, try e.bytea("ticketId")]))
+                    // A replay of a sealed check (a dispute's, or a public claim against a passed check) proved it false.
+                    updates.append(RowUpdate(
+                        sql: """
+                            UPDATE checks SET verdict = 'fraud', verdict_height = $1::bigint, updated_height = $1::bigint
+                            WHERE ticket_id = $2::bytea AND failed_height IS NULL AND (input_published_height IS NOT NULL OR passed_height IS NOT NULL)
+                            """,
+                        binds: [h, try e.bytea("ticketId")]))
+                    checksChanged = true
                 case "fraudRejected":
                     updates.append(RowUpdate(
                         sql: "UPDATE fraud_cases SET status = 'rejected', bonds_burned = $1::numeric, adjudicated_height = $2::bigint WHERE ticket_id = $3::bytea",
                         binds: [try e.amount("bondsBurned"), h, try e.bytea("ticketId")]))
+                    // A dispute's replay confirmed the worker's output (a rejected public claim leaves a passed check as it is).
+                    updates.append(RowUpdate(
+                        sql: """
+                            UPDATE checks SET verdict = 'upheld', verdict_height = $1::bigint, updated_height = $1::bigint
+                            WHERE ticket_id = $2::bytea AND failed_height IS NULL AND input_published_height IS NOT NULL
+                            """,
+                        binds: [h, try e.bytea("ticketId")]))
+                    checksChanged = true
                 default:
                     break
                 }
@@ -227,7 +307,16 @@ public struct BlockRows: Sendable {
                 sql: IndexerSchema.escrowFold(escrows: "SELECT decode(x, 'hex') FROM unnest(string_to_array($1::text, ',')) x", through: nil),
                 binds: [changedEscrows.joined(separator: ",")]))
         }
-        appended = [blocks, transactions, receiptRows, events, stakes, escrows, escrowEvents, windows, payouts, refunds, tickets]
+        if !checks.rows.isEmpty {
+            // The new checks' pool and worker, from their commitment's `sharesCommitted` event (checker events name neither).
+            updates.append(RowUpdate(sql: IndexerSchema.checkOwners(through: "$1::bigint"), binds: [h]))
+        }
+        if checksChanged {
+            // Then the phase of every check this block changed, from its height columns.
+            updates.append(RowUpdate(sql: IndexerSchema.checkStatus(where: "updated_height = $1::bigint"), binds: [h]))
+        }
+        appended = [blocks, transactions, receiptRows, events, stakes, escrows, escrowEvents, windows, payouts, refunds, tickets, checks,
+                    checkAnswers]
             .filter { !$0.rows.isEmpty }
         inserted = [fraud].filter { !$0.rows.isEmpty }
         self.updates = updates

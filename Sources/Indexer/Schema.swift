@@ -17,7 +17,7 @@ public enum IndexerSchema {
     /// Tables that hold indexed chain data (everything the per-table checksums cover), in write order.
     public static let dataTables = [
         "blocks", "transactions", "receipts", "events", "accounts", "account_history", "stakes", "escrows", "escrow_events", "pools",
-        "windows", "payouts", "refunds", "tickets", "fraud_cases",
+        "windows", "payouts", "refunds", "tickets", "fraud_cases", "checks", "check_answers",
     ]
 
     /// The primary key (or ordering columns) of each data table, for checksums and exports.
@@ -26,6 +26,7 @@ public enum IndexerSchema {
         "events": "height, receipt_index, event_index", "accounts": "address", "account_history": "address, height",
         "stakes": "height, receipt_index, event_index", "escrows": "escrow_id", "escrow_events": "height, receipt_index, event_index", "pools": "id", "windows": "pool, window_index", "payouts": "height, receipt_index, event_index",
         "refunds": "height, receipt_index, event_index", "tickets": "ticket_id", "fraud_cases": "ticket_id",
+        "checks": "ticket_id", "check_answers": "ticket_id, checker",
     ]
 
     public static let migrations: [Migration] = [
@@ -254,7 +255,169 @@ public enum IndexerSchema {
             """,
             escrowFold(escrows: "SELECT escrow_id FROM escrow_events", through: nil),
         ]),
+        Migration(version: 3, description: "sealed checks (pools with checkers): checks, check_answers", statements: [
+            """
+            CREATE TABLE checks (
+                ticket_id bytea PRIMARY KEY,
+                commitment_id bytea,
+                pool bigint,
+                worker text,
+                assigned_height bigint NOT NULL,
+                checkers text[] NOT NULL,
+                status text NOT NULL,
+                revealed_height bigint,
+                withheld_height bigint,
+                cancelled_height bigint,
+                unblinded_height bigint,
+                output_hash bytea,
+                passed_height bigint,
+                disputed_height bigint,
+                key_deadline bigint,
+                input_published_height bigint,
+                failed_height bigint,
+                failure_reason text,
+                verdict text,
+                verdict_height bigint,
+                resolved_height bigint,
+                updated_height bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX checks_pool ON checks (pool, assigned_height)",
+            "CREATE INDEX checks_worker ON checks (worker, assigned_height)",
+            "CREATE INDEX checks_status ON checks (status, assigned_height)",
+            """
+            CREATE TABLE check_answers (
+                ticket_id bytea NOT NULL,
+                checker text NOT NULL,
+                slot integer NOT NULL,
+                assigned_height bigint NOT NULL,
+                committed_height bigint,
+                revealed_height bigint,
+                answer bytea,
+                matches boolean,
+                absent_height bigint,
+                benched_until bigint,
+                fee_owed numeric(20, 0),
+                fee_owed_height bigint,
+                PRIMARY KEY (ticket_id, checker)
+            )
+            """,
+            "CREATE INDEX check_answers_checker ON check_answers (checker, assigned_height)",
+            // An older database's checks are in `events` only: fold them in (the same rows a fresh run writes).
+            """
+            INSERT INTO checks (ticket_id, commitment_id, assigned_height, checkers, status, updated_height)
+            SELECT decode(substr(a.data->>'ticketId', 3), 'hex'), t.commitment_id, a.height,
+                ARRAY(SELECT jsonb_array_elements_text(a.data->'checkers')), 'assigned', a.height
+            FROM events a LEFT JOIN tickets t ON t.ticket_id = decode(substr(a.data->>'ticketId', 3), 'hex')
+            WHERE a.type = 'checkersAssigned'
+            """,
+            """
+            INSERT INTO check_answers (ticket_id, checker, slot, assigned_height)
+            SELECT decode(substr(a.data->>'ticketId', 3), 'hex'), c.checker, c.n - 1, a.height
+            FROM events a CROSS JOIN LATERAL jsonb_array_elements_text(a.data->'checkers') WITH ORDINALITY AS c(checker, n)
+            WHERE a.type = 'checkersAssigned'
+            """,
+            checkOwners(through: nil),
+            """
+            UPDATE checks c SET revealed_height = e.height, updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'ticketRevealed' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET withheld_height = e.height, updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'revealWithheld' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET cancelled_height = e.height, updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type IN ('ticketVoided', 'passReused') AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET unblinded_height = e.height, output_hash = decode(substr(e.data->>'outputHash', 3), 'hex'),
+                updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'outputUnblinded' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET passed_height = e.height, updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'checkPassed' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET disputed_height = e.height, key_deadline = (e.data->>'keyDeadline')::bigint,
+                updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'disputeOpened' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET input_published_height = e.height, updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'sealedInputPublished' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET failed_height = e.height, failure_reason = e.data->>'reason',
+                updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE e.type = 'sealedCheckFailed' AND decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id
+            """,
+            """
+            UPDATE checks c SET verdict = CASE e.type WHEN 'fraudProven' THEN 'fraud' ELSE 'upheld' END, verdict_height = e.height,
+                updated_height = greatest(c.updated_height, e.height)
+            FROM events e WHERE decode(substr(e.data->>'ticketId', 3), 'hex') = c.ticket_id AND c.failed_height IS NULL
+                AND ((e.type = 'fraudProven' AND (c.input_published_height IS NOT NULL OR c.passed_height IS NOT NULL))
+                    OR (e.type = 'fraudRejected' AND c.input_published_height IS NOT NULL))
+            """,
+            """
+            UPDATE check_answers a SET committed_height = e.height
+            FROM events e WHERE e.type = 'answerCommitted' AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id
+                AND e.data->>'checker' = a.checker
+            """,
+            """
+            UPDATE check_answers a SET revealed_height = e.height, answer = decode(substr(e.data->>'answer', 3), 'hex')
+            FROM events e WHERE e.type = 'answerRevealed' AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id
+                AND e.data->>'checker' = a.checker
+            """,
+            """
+            UPDATE check_answers a SET absent_height = e.height, benched_until = (e.data->>'benchedUntil')::bigint
+            FROM events e WHERE e.type = 'checkerAbsent' AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id
+                AND e.data->>'checker' = a.checker
+            """,
+            """
+            UPDATE check_answers a SET fee_owed = (e.data->>'amount')::numeric, fee_owed_height = e.height
+            FROM events e WHERE e.type = 'checkFeeOwed' AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id
+                AND e.data->>'checker' = a.checker
+            """,
+            "UPDATE check_answers a SET matches = (a.answer = c.output_hash) FROM checks c WHERE c.ticket_id = a.ticket_id",
+            checkStatus(where: "true"),
+        ]),
     ]
+
+    /// The check phase a `checks` row's height columns describe (Specs/indexer.md §3.5), as an SQL expression.
+    static let checkStatusExpression = """
+        CASE WHEN verdict IS NOT NULL THEN verdict WHEN failed_height IS NOT NULL THEN 'failed'
+            WHEN input_published_height IS NOT NULL THEN 'replaying' WHEN disputed_height IS NOT NULL THEN 'disputed'
+            WHEN passed_height IS NOT NULL THEN 'passed' WHEN cancelled_height IS NOT NULL THEN 'cancelled'
+            WHEN withheld_height IS NOT NULL THEN 'withheld' WHEN revealed_height IS NOT NULL THEN 'checking' ELSE 'assigned' END
+        """
+
+    /// Sets `status` and `resolved_height` of the `checks` rows matching `condition` from their height columns.
+    static func checkStatus(where condition: String) -> String {
+        """
+        UPDATE checks SET status = \(checkStatusExpression),
+            resolved_height = coalesce(verdict_height, failed_height, passed_height)
+        WHERE \(condition)
+        """
+    }
+
+    /// Fills `pool` and `worker` of the checks assigned at height `through` (SQL text, e.g. `$1`; nil: every check
+    /// without a pool) from their commitment's `sharesCommitted` event (the newest one before the assignment: a
+    /// commitment is drawn a few blocks after it is included, so the backward index scan is short).
+    static func checkOwners(through: String?) -> String {
+        let which = through.map { "c2.assigned_height = \($0)" } ?? "c2.pool IS NULL"
+        return """
+            UPDATE checks c SET pool = s.pool, worker = coalesce(c.worker, s.worker)
+            FROM checks c2 CROSS JOIN LATERAL (
+                SELECT (e.data->>'pool')::bigint AS pool, e.data->>'worker' AS worker FROM events e
+                WHERE e.type = 'sharesCommitted' AND e.height < c2.assigned_height
+                    AND e.data->>'commitmentId' = '0x' || encode(c2.commitment_id, 'hex')
+                ORDER BY e.height DESC LIMIT 1
+            ) s
+            WHERE \(which) AND c.ticket_id = c2.ticket_id
+            """
+    }
 
     /// The escrow event types `escrow_events` holds (every event that changes an escrow record).
     static let escrowEventTypes: Set<String> = ["escrowOpened", "escrowToppedUp", "escrowAllocated", "usageClaimed", "escrowUnlocking", "escrowClosed"]
@@ -324,6 +487,46 @@ public enum IndexerSchema {
         """
         UPDATE fraud_cases SET status = 'pending', worker = NULL, slashed = NULL, bounty = NULL, bonds_burned = NULL,
             adjudicated_height = NULL WHERE adjudicated_height > $1
+        """,
+        // Checks: rows assigned above the fork point go; every column a later block set (each with its height) is
+        // cleared; then the answers' `matches` and the checks' `status` are derived again (as a fresh run writes them).
+        "DELETE FROM check_answers WHERE assigned_height > $1",
+        "DELETE FROM checks WHERE assigned_height > $1",
+        """
+        UPDATE check_answers SET
+            committed_height = CASE WHEN committed_height > $1 THEN NULL ELSE committed_height END,
+            revealed_height = CASE WHEN revealed_height > $1 THEN NULL ELSE revealed_height END,
+            answer = CASE WHEN revealed_height > $1 THEN NULL ELSE answer END,
+            matches = CASE WHEN revealed_height > $1 THEN NULL ELSE matches END,
+            absent_height = CASE WHEN absent_height > $1 THEN NULL ELSE absent_height END,
+            benched_until = CASE WHEN absent_height > $1 THEN NULL ELSE benched_until END,
+            fee_owed = CASE WHEN fee_owed_height > $1 THEN NULL ELSE fee_owed END,
+            fee_owed_height = CASE WHEN fee_owed_height > $1 THEN NULL ELSE fee_owed_height END
+        WHERE greatest(committed_height, revealed_height, absent_height, fee_owed_height) > $1
+        """,
+        """
+        UPDATE checks SET
+            revealed_height = CASE WHEN revealed_height > $1 THEN NULL ELSE revealed_height END,
+            withheld_height = CASE WHEN withheld_height > $1 THEN NULL ELSE withheld_height END,
+            cancelled_height = CASE WHEN cancelled_height > $1 THEN NULL ELSE cancelled_height END,
+            unblinded_height = CASE WHEN unblinded_height > $1 THEN NULL ELSE unblinded_height END,
+            output_hash = CASE WHEN unblinded_height > $1 THEN NULL ELSE output_hash END,
+            passed_height = CASE WHEN passed_height > $1 THEN NULL ELSE passed_height END,
+            disputed_height = CASE WHEN disputed_height > $1 THEN NULL ELSE disputed_height END,
+            key_deadline = CASE WHEN disputed_height > $1 THEN NULL ELSE key_deadline END,
+            input_published_height = CASE WHEN input_published_height > $1 THEN NULL ELSE input_published_height END,
+            failed_height = CASE WHEN failed_height > $1 THEN NULL ELSE failed_height END,
+            failure_reason = CASE WHEN failed_height > $1 THEN NULL ELSE failure_reason END,
+            verdict = CASE WHEN verdict_height > $1 THEN NULL ELSE verdict END,
+            verdict_height = CASE WHEN verdict_height > $1 THEN NULL ELSE verdict_height END
+        WHERE updated_height > $1
+        """,
+        "UPDATE check_answers a SET matches = (a.answer = c.output_hash) FROM checks c WHERE c.ticket_id = a.ticket_id AND c.updated_height > $1",
+        """
+        UPDATE checks SET status = \(checkStatusExpression), resolved_height = coalesce(verdict_height, failed_height, passed_height),
+            updated_height = greatest(assigned_height, revealed_height, withheld_height, cancelled_height, unblinded_height, passed_height,
+                disputed_height, input_published_height, failed_height, verdict_height)
+        WHERE updated_height > $1
         """,
     ]
 }

@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import Ledger
 import Primitives
+import RPC
 import Storage
 
 /// What the worker simulator and the verifier service need from a node. `LocalChainClient` serves it
@@ -35,6 +36,10 @@ public protocol ChainClient: Sendable {
     func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord?
     /// A page of tickets in a status, after `cursor` (opaque, nil for the first page).
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?)
+    /// A page of a checker's assignments, newest first, with each check's state (`checker_getAssignments`):
+    /// `pending` keeps those where the checker still owes an action; `cursor` is opaque, nil for the first page.
+    func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
+        -> (items: [CheckerAssignment], next: String?)
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
     /// Windows of a pool with a record, by index.
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)]
@@ -100,6 +105,24 @@ public struct LocalChainClient: ChainClient {
         let page = try reader().tickets(status: status, cursor: try cursor.map { try Hex.decode($0) }, limit: limit)
         return (page.items.map(\.0), page.nextCursor.map(\.hex))
     }
+    public func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
+        -> (items: [CheckerAssignment], next: String?) {
+        var after: AddressEventCursor?
+        if let cursor {
+            guard let bytes = try? Hex.decode(cursor), let c = AddressEventCursor(bytes: bytes) else { throw BadCursor(cursor: cursor) }
+            after = c
+        }
+        let page = try CheckerAssignments.page(try chain.readView(), checker: checker, pool: pool, pendingOnly: pending, after: after,
+                                               limit: min(max(limit, 1), RPCLimits.maxPageSize))
+        return (page.items, page.nextCursor.map { $0.bytes.hex })
+    }
+
+    /// A cursor that is not one this client handed out.
+    public struct BadCursor: Error, CustomStringConvertible {
+        public let cursor: String
+        public var description: String { "not a cursor of this list: \(cursor.prefix(80))" }
+    }
+
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try reader().windows(pool).items }
     public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {

@@ -3,6 +3,7 @@ import Ledger
 import Logging
 import Metrics
 import Primitives
+import RPC
 import Sealing
 import ServiceLifecycle
 import Synchronization
@@ -32,9 +33,9 @@ public struct CheckerConfig: Sendable {
 }
 
 /// An assigned, paid checker (Specs/verification.md): registers an X25519 sealing key, and for every sealed ticket
-/// it is assigned opens its slot of the envelope, replays the pass with the canonical executor on the pool's pinned
-/// weights, commits to the output hash it computed before the worker unblinds, and reveals it in the reveal phase.
-/// Its fee is paid at the worker's payout.
+/// it is assigned (its pending assignments, `checker_getAssignments`) opens its slot of the envelope, replays the
+/// pass with the canonical executor on the pool's pinned weights, commits to the output hash it computed before the
+/// worker unblinds, and reveals it in the reveal phase. Its fee is paid at the worker's payout.
 ///
 /// The sealing key and every answer's nonce derive from the checker's own secret key, so a restart can still
 /// reveal what it committed (it replays the pass again; the executor is deterministic).
@@ -136,7 +137,7 @@ public final class CheckerService: Service, Sendable {
         guard let (pool, checking) = setup else { return }
         try await register(pool: pool, checking: checking)
         let chainId = try await client.chainId()
-        // Tickets whose check this checker is done with (answered, or not its own, or over).
+        // Tickets whose check this checker is done with (answered, too late, or over).
         var done = Set<Hash32>()
         // Transactions sent and not yet seen on chain, by ticket: the height they were sent at (re-sent only when
         // a few blocks pass without them, so a slow block does not cost a duplicate fee).
@@ -147,9 +148,14 @@ public final class CheckerService: Service, Sendable {
                 let tip = try await client.tip()
                 var cursor: String?
                 var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
+                // Only this checker's open assignments (`checker_getAssignments` with `pending`): O(its open checks),
+                // not a scan of every revealed ticket.
                 repeat {
-                    let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
-                    for id in page.ids where !done.contains(id) {
+                    let page = try await client.checkerAssignments(key.publicKey, pool: pool.id, pending: true, cursor: cursor, limit: 100)
+                    for assignment in page.items where !done.contains(assignment.ticketId) {
+                        // Drawn, not revealed yet: nothing to do before the worker's sealed reveal (and not done).
+                        if assignment.phase == .check(.assigned) { continue }
+                        let id = assignment.ticketId
                         if let at = sent[id], tip.height < at + 3 { continue }
                         switch try await step(id, tip: tip.height, pool: pool, checking: checking, chainId: chainId) {
                         case .done: done.insert(id); sent[id] = nil

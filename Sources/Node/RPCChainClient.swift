@@ -192,6 +192,17 @@ public struct RPCChainClient: ChainClient {
         return (try (page["items"]?.array ?? []).map { try hash($0["ticketId"], "ticketId") }, page["nextCursor"]?.string)
     }
 
+    public func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
+        -> (items: [CheckerAssignment], next: String?) {
+        var p: JSONObject = ["address": .string("0x" + checker.hex), "pending": .bool(pending),
+                             "limit": .int(UInt64(min(max(limit, 1), 100)))]
+        if let pool { p["pool"] = .int(UInt64(pool)) }
+        if let cursor { p["cursor"] = .string(cursor) }
+        let page = try await call("checker_getAssignments", .object(p))
+        guard let items = page["items"]?.array else { throw BadAnswer(what: "checker_getAssignments has no items") }
+        return (try items.map { j in try CheckerAssignment(json: j, key: { try? self.key(.string($0), "worker") }) }, page["nextCursor"]?.string)
+    }
+
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? {
         guard let f = try await optional("proof_get", .object(["ticketId": .string("0x" + ticket.hex)])) else { return nil }
         return try record(f, FraudCase.self)

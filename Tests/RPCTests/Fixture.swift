@@ -72,7 +72,8 @@ struct TestChain {
     let honest = fixtureKey("worker-honest"), cheat = fixtureKey("worker-cheat"), verifier = fixtureKey("verifier")
     let genesis: Genesis
 
-    init() {
+    /// `checking`: pool 0 uses assigned checkers (the checker fixture chain); nil for the golden chain.
+    init(checking: CheckingConfig? = nil) {
         chain = RandaoHashChain(seed: SHA256.hash(validator.secretBytes), length: 400)
         var consensus = ConsensusParams()
         consensus.finalityDepth = 4
@@ -83,14 +84,20 @@ struct TestChain {
         ledger.jailBlocks = 10
         ledger.escrowUnlockBlocks = 10
         ledger.revealedKeyRetentionBlocks = 20
+        if checking != nil {
+            // The check phases lengthen the slashing and settlement horizons.
+            ledger.unbondingBlocks = 100
+            ledger.revealedKeyRetentionBlocks = 60
+        }
         // Window 0: heights 1-4, commitments until 5, challenge end 11, settlement at the end of block 14.
-        let pool = PoolConfig(id: 0, modelId: "tiny-test", executorSpec: "canon-f32-v1",
+        var pool = PoolConfig(id: 0, modelId: "tiny-test", executorSpec: "canon-f32-v1",
                               model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
                                                rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
                               shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: SHA256.hash([1]),
                                                  priceInputToken: 1, priceOutputToken: 2)],
                               minWorkerStake: 100, windowBlocks: 4, commitGraceBlocks: 1, challengeBlocks: 1, spotCheckPpm: 500_000,
                               revealDeadlineBlocks: 3, fraudRevealBlocks: 3, fraudProofBond: 100, maxTokensPerPass: 16)
+        pool.checking = checking
         let funded = [alice, bob, carol, honest, cheat, verifier, validator]
         genesis = Genesis(chainName: "rpc-test", genesisTime: 1_700_000_000, consensus: consensus, ledger: ledger,
                           allocation: GenesisAllocation(

@@ -21,11 +21,12 @@ struct GoldenCase: CustomStringConvertible {
 
     var description: String { "\(method)/\(name)" }
 
-    static func all() throws -> [GoldenCase] {
+    /// Every case under `root` (the golden chain's by default).
+    static func all(root: URL = goldenRoot) throws -> [GoldenCase] {
         let fm = FileManager.default
         var out = [GoldenCase]()
-        for dir in try fm.contentsOfDirectory(atPath: goldenRoot.path).sorted() {
-            let d = goldenRoot.appendingPathComponent(dir)
+        for dir in try fm.contentsOfDirectory(atPath: root.path).sorted() {
+            let d = root.appendingPathComponent(dir)
             for f in try fm.contentsOfDirectory(atPath: d.path).sorted() where f.hasSuffix(".json") {
                 let url = d.appendingPathComponent(f)
                 guard case .object(let o) = try JSONParser().parse(Array(try Data(contentsOf: url))) else {

@@ -3,6 +3,7 @@ import Ledger
 import Primitives
 import Synchronization
 @testable import Node
+import RPC
 import TestSupport
 
 /// A `LocalChainClient` whose ticket subscription is refused until `open()` is called: the verifier has to
@@ -45,6 +46,10 @@ final class GatedSubscriptionClient: ChainClient {
     func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try await base.ticketInput(id) }
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
         try await base.tickets(status: status, cursor: cursor, limit: limit)
+    }
+    func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
+        -> (items: [CheckerAssignment], next: String?) {
+        try await base.checkerAssignments(checker, pool: pool, pending: pending, cursor: cursor, limit: limit)
     }
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try await base.fraudCase(ticket) }
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try await base.windows(pool) }

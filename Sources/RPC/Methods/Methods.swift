@@ -20,6 +20,7 @@ extension RPCNode {
         addEscrowMethods(to: &m)
         addWindowMethods(to: &m)
         addTicketMethods(to: &m)
+        addCheckerMethods(to: &m)
         addStateMethods(to: &m)
         addMempoolMethods(to: &m)
         addSubscriptionMethods(to: &m)
