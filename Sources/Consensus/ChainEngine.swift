@@ -621,6 +621,9 @@ extension Event {
         "revealWithheld", "fraudProven", "fraudRejected", "sharesForfeited", "escrowUnlocking", "windowSettled", "payoutCredited",
         "escrowAllocated", "fraudCommitted", "fraudClaimOpened", "bountyPaid", "fraudBondReturned", "fraudBondBurned", "ticketVoided",
         "passReused", "refundCredited", "voteCounted", "checkpointJustified", "checkpointFinalized",
+        "checkerRegistered", "checkersAssigned", "checkersUnavailable", "answerCommitted", "outputUnblinded", "answerRevealed",
+        "checkPassed", "checkerAbsent", "disputeOpened", "sealedInputPublished", "sealedCheckFailed", "checkFeeOwed", "checkFeePaid",
+        "disputeBountyPaid",
     ]
 
     /// Kind code of an event name, nil for an unknown name.

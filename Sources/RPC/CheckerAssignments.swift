@@ -230,8 +230,8 @@ public enum CheckerAssignments {
                             limit: Int, scanLimit: Int = RPCLimits.historyScanEntries) throws -> Page {
         guard let tip = try view.tip()?.height else { throw Fault(description: "no tip") }
         let reader = LedgerReader(view)
-        // The index stores the checker events (tags 35-48) under kind `UInt16.max`: `Event.kindNames` does not name
-        // them. Both that and a future proper code are read; the events themselves are told apart below.
+        // Nodes before the checker events had names stored them (tags 35-48) under kind `UInt16.max`: both that and
+        // the proper code are read, and the events themselves are told apart below.
         var kinds: Set<UInt16> = [UInt16.max]
         if let code = Event.kindCode(named: "checkersAssigned") { kinds.insert(code) }
         var filter = AddressEventFilter(kinds: kinds)

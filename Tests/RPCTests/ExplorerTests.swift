@@ -33,8 +33,22 @@ import TestSupport
 
     @Test func kindCodesAreTheEventTags() async throws {
         let node = try await GoldenNode()
-        #expect(Event.kindNames.count == 35)
+        #expect(Event.kindNames.count == 49)
         #expect(Set(Event.kindNames).count == Event.kindNames.count)
+        // The protocol-4 events (the golden chain has no checkers): each has its own code, its tag.
+        let k = fixtureKey("event-kinds").publicKey, t = Hash32.zero
+        let checkerEvents: [Event] = [
+            .checkerRegistered(pool: 0, checker: k, sealingKey: t), .checkersAssigned(ticketId: t, checkers: [k]), .checkersUnavailable(ticketId: t),
+            .answerCommitted(ticketId: t, checker: k), .outputUnblinded(ticketId: t, outputHash: t), .answerRevealed(ticketId: t, checker: k, answer: t),
+            .checkPassed(ticketId: t, outputHash: t), .checkerAbsent(ticketId: t, checker: k, benchedUntil: 1), .disputeOpened(ticketId: t, keyDeadline: 1),
+            .sealedInputPublished(ticketId: t), .sealedCheckFailed(ticketId: t, worker: k, reason: .badEnvelope),
+            .checkFeeOwed(ticketId: t, checker: k, amount: Amount(1)), .checkFeePaid(pool: 0, window: 0, worker: k, checker: k, amount: Amount(1)),
+            .disputeBountyPaid(ticketId: t, to: k, amount: Amount(1)),
+        ]
+        for e in checkerEvents {
+            #expect(UInt16(e.canonicalEncoding[0]) == e.kindCode, "\(e.name)")
+            #expect(Event.kindNames[Int(e.kindCode)] == e.name)
+        }
         var seen = Set<String>()
         for b in try blocks(node) {
             for r in b.receipts {
