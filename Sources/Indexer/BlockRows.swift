@@ -149,7 +149,8 @@ public struct BlockRows: Sendable {
                 let e = try Fields(ev, "event \(ei) of receipt \(ri) of block \(height)")
                 let type = try e.string("type")
                 events.add([h, String(ri), String(ei), txHash, type, JSONWriter.string(ev)])
-                for k in ["from", "to", "payer", "proposer", "staker", "owner", "payee", "worker", "prover", "validator", "firstWorker"] {
+                for k in ["from", "to", "payer", "proposer", "staker", "owner", "payee", "worker", "prover", "validator", "firstWorker",
+                          "checker"] {
                     account(try e.optionalString(k))
                 }
                 let (r, x) = (String(ri), String(ei))
