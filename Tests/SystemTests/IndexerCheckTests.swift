@@ -80,15 +80,7 @@ struct CheckEventChain {
     typealias C = CheckEventChain
 
     func withSink<T>(_ url: String, _ body: (PostgresSink) async throws -> T) async throws -> T {
-        let sink = try await PostgresSink.connect(try PostgresTarget(url: url), logger: Self.logger)
-        do {
-            let value = try await body(sink)
-            await sink.close()
-            return value
-        } catch {
-            await sink.close()
-            throw error
-        }
+        try await withPostgresSink(url, logger: Self.logger, body)
     }
 
     func index(_ sink: PostgresSink, through h: Int, from start: Int = 0) async throws {

@@ -93,17 +93,8 @@ func escrowTransaction(_ genesis: TestGenesis, account: Int, nonce: UInt64, _ bo
         }
     }
 
-    /// Runs `body` with a plain connection to `postgres`, closed on every path.
     func withSink<T>(_ postgres: String, _ body: (PostgresSink) async throws -> T) async throws -> T {
-        let sink = try await PostgresSink.connect(try PostgresTarget(url: postgres), logger: Self.logger)
-        do {
-            let value = try await body(sink)
-            await sink.close()
-            return value
-        } catch {
-            await sink.close()
-            throw error
-        }
+        try await withPostgresSink(postgres, logger: Self.logger, body)
     }
 
     /// The account and escrow state the database holds, against what the node reports at the indexed height: every
@@ -519,5 +510,19 @@ func escrowTransaction(_ genesis: TestGenesis, account: Int, nonce: UInt64, _ bo
         // A node that answers nothing useful.
         let source = try NodeSource(url: "http://127.0.0.1:1")
         await #expect(throws: IndexerError.self) { try await source.tipHeight() }
+    }
+}
+
+/// Runs `body` with a plain connection to the PostgreSQL at `url`, closed on every path (an unclosed connection trips
+/// a PostgresNIO assertion that ends the whole test run).
+func withPostgresSink<T>(_ url: String, logger: Logger, _ body: (PostgresSink) async throws -> T) async throws -> T {
+    let sink = try await PostgresSink.connect(try PostgresTarget(url: url), logger: logger)
+    do {
+        let value = try await body(sink)
+        await sink.close()
+        return value
+    } catch {
+        await sink.close()
+        throw error
     }
 }
