@@ -793,7 +793,7 @@ EVENTS = {
     44: ("sealedInputPublished", "ticketId hash32"),
     45: ("sealedCheckFailed", "ticketId hash32, worker key32, reason u8 (`0` notUnblinded, `1` sealKeyWithheld, `2` badEnvelope)"),
     46: ("checkFeeOwed", "ticketId hash32, checker key32, amount u64"),
-    47: ("checkFeePaid", "pool u32, window u64, worker key32, checker key32, amount u64"),
+    47: ("checkFeePaid", "pool u32, window u64, worker key32, ticketId hash32, checker key32, amount u64"),
     48: ("disputeBountyPaid", "ticketId hash32, to key32, amount u64"),
 }
 RESERVED_EVENTS = {1}
@@ -2890,9 +2890,9 @@ class Exec:
         left = earned
         for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
             self.state.delete(fk)
-            if len(fv) != 40:
+            if len(fv) != 40 or len(fk) != 78:
                 raise Fault("corrupt check fee record")
-            checker, owed = fv[:32], struct.unpack("<Q", fv[32:])[0]
+            tid, checker, owed = fk[45:77], fv[:32], struct.unpack("<Q", fv[32:])[0]
             part = min(owed, left)
             if part == 0:
                 self.t("payout:feeShortfall")
@@ -2901,7 +2901,7 @@ class Exec:
                 self.t("payout:feeShortfall")
             left -= part
             self.credit(checker, part)
-            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, checker, u64(part)))
+            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, tid, checker, u64(part)))
         return earned - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------

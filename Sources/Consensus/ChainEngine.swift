@@ -687,7 +687,7 @@ extension Event {
              .sealedCheckFailed(_, let k, _), .checkFeeOwed(_, let k, _), .disputeBountyPaid(_, let k, _):
             return [k]
         case .checkersAssigned(_, let ks): return ks
-        case .checkFeePaid(_, _, let a, let b, _): return [a, b]
+        case .checkFeePaid(_, _, let a, _, let b, _): return [a, b]
         case .checkersUnavailable, .outputUnblinded, .checkPassed, .disputeOpened, .sealedInputPublished: return []
         }
     }

@@ -106,7 +106,7 @@ public struct BlockRows: Sendable {
         var changedEscrows = [String]()
         var seenEscrows = Set<String>()
         var fraud = TableRows("fraud_cases", [("ticket_id", "bytea"), ("claim", "bytea"), ("prover", "text"), ("opened_height", "bigint"),
-                                              ("status", "text")])
+                                              ("status", "text"), ("origin", "text")])
         var checks = TableRows("checks", [("ticket_id", "bytea"), ("commitment_id", "bytea"), ("assigned_height", "bigint"),
                                           ("checkers", "text[]"), ("status", "text"), ("updated_height", "bigint")])
         var checkAnswers = TableRows("check_answers", [("ticket_id", "bytea"), ("checker", "text"), ("slot", "integer"),
@@ -250,6 +250,8 @@ public struct BlockRows: Sendable {
                     try check("disputed_height = $1::bigint, key_deadline = $2::bigint", [h, try e.uintText("keyDeadline")])
                 case "sealedInputPublished":
                     try check("input_published_height = $1::bigint", [h])
+                    // The dispute's replay is an adjudication like a public claim's: a fraud case with no claim or prover.
+                    fraud.add([try e.bytea("ticketId"), nil, nil, h, "pending", "dispute"])
                 case "sealedCheckFailed":
                     try check("failed_height = $1::bigint, failure_reason = $2::text", [h, try e.string("reason")])
                 case "answerCommitted":
@@ -263,8 +265,10 @@ public struct BlockRows: Sendable {
                     try answer("absent_height = $1::bigint, benched_until = $2::bigint", [h, try e.uintText("benchedUntil")])
                 case "checkFeeOwed":
                     try answer("fee_owed = $1::numeric, fee_owed_height = $2::bigint", [try e.amount("amount"), h])
+                case "checkFeePaid":
+                    try answer("fee_paid = $1::numeric, fee_paid_height = $2::bigint", [try e.amount("amount"), h])
                 case "fraudClaimOpened":
-                    fraud.add([try e.bytea("ticketId"), try e.bytea("claim"), try e.string("prover"), h, "pending"])
+                    fraud.add([try e.bytea("ticketId"), try e.bytea("claim"), try e.string("prover"), h, "pending", "claim"])
                 case "fraudProven":
                     updates.append(RowUpdate(
                         sql: """

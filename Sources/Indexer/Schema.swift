@@ -383,6 +383,36 @@ public enum IndexerSchema {
             "UPDATE check_answers a SET matches = (a.answer = c.output_hash) FROM checks c WHERE c.ticket_id = a.ticket_id",
             checkStatus(where: "true"),
         ]),
+        Migration(version: 4, description: "fraud cases of dispute replays (fraud_cases.origin); check fees paid (check_answers.fee_paid)", statements: [
+            "ALTER TABLE fraud_cases ALTER COLUMN claim DROP NOT NULL, ALTER COLUMN prover DROP NOT NULL",
+            "ALTER TABLE fraud_cases ADD COLUMN origin text NOT NULL DEFAULT 'claim'",
+            "ALTER TABLE fraud_cases ALTER COLUMN origin DROP DEFAULT",
+            "ALTER TABLE check_answers ADD COLUMN fee_paid numeric(20, 0), ADD COLUMN fee_paid_height bigint",
+            // A dispute's replay already in `events`: its case, with the outcome its adjudication event gave.
+            """
+            INSERT INTO fraud_cases (ticket_id, claim, prover, opened_height, status, origin)
+            SELECT decode(substr(e.data->>'ticketId', 3), 'hex'), NULL, NULL, e.height, 'pending', 'dispute'
+            FROM events e WHERE e.type = 'sealedInputPublished'
+            ON CONFLICT DO NOTHING
+            """,
+            """
+            UPDATE fraud_cases f SET status = 'proven', worker = e.data->>'worker', slashed = (e.data->>'slashed')::numeric,
+                bounty = (e.data->>'bounty')::numeric, adjudicated_height = e.height
+            FROM events e WHERE f.origin = 'dispute' AND e.type = 'fraudProven'
+                AND decode(substr(e.data->>'ticketId', 3), 'hex') = f.ticket_id AND e.height >= f.opened_height
+            """,
+            """
+            UPDATE fraud_cases f SET status = 'rejected', bonds_burned = (e.data->>'bondsBurned')::numeric, adjudicated_height = e.height
+            FROM events e WHERE f.origin = 'dispute' AND e.type = 'fraudRejected'
+                AND decode(substr(e.data->>'ticketId', 3), 'hex') = f.ticket_id AND e.height >= f.opened_height
+            """,
+            // Payment events name their ticket from this version of the chain on (older ones are left NULL).
+            """
+            UPDATE check_answers a SET fee_paid = (e.data->>'amount')::numeric, fee_paid_height = e.height
+            FROM events e WHERE e.type = 'checkFeePaid' AND e.data ? 'ticketId'
+                AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id AND e.data->>'checker' = a.checker
+            """,
+        ]),
     ]
 
     /// The check phase a `checks` row's height columns describe (Specs/indexer.md §3.5), as an SQL expression.
@@ -501,8 +531,10 @@ public enum IndexerSchema {
             absent_height = CASE WHEN absent_height > $1 THEN NULL ELSE absent_height END,
             benched_until = CASE WHEN absent_height > $1 THEN NULL ELSE benched_until END,
             fee_owed = CASE WHEN fee_owed_height > $1 THEN NULL ELSE fee_owed END,
-            fee_owed_height = CASE WHEN fee_owed_height > $1 THEN NULL ELSE fee_owed_height END
-        WHERE greatest(committed_height, revealed_height, absent_height, fee_owed_height) > $1
+            fee_owed_height = CASE WHEN fee_owed_height > $1 THEN NULL ELSE fee_owed_height END,
+            fee_paid = CASE WHEN fee_paid_height > $1 THEN NULL ELSE fee_paid END,
+            fee_paid_height = CASE WHEN fee_paid_height > $1 THEN NULL ELSE fee_paid_height END
+        WHERE greatest(committed_height, revealed_height, absent_height, fee_owed_height, fee_paid_height) > $1
         """,
         """
         UPDATE checks SET

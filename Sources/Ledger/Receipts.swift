@@ -260,7 +260,8 @@ public enum Event: Hashable, Sendable {
     /// The worker failed its sealed check without a replay (no unblinding, no key, or a bad envelope).
     case sealedCheckFailed(ticketId: Hash32, worker: PublicKey, reason: SealedCheckFailure)
     case checkFeeOwed(ticketId: Hash32, checker: PublicKey, amount: Amount)
-    case checkFeePaid(pool: UInt32, window: UInt64, worker: PublicKey, checker: PublicKey, amount: Amount)
+    /// A check fee paid at the worker's payout: the ticket it was owed for, and to which checker.
+    case checkFeePaid(pool: UInt32, window: UInt64, worker: PublicKey, ticketId: Hash32, checker: PublicKey, amount: Amount)
     /// Part of a slash paid to the other side of a dispute (checkers for fraud, the worker for a false alarm).
     case disputeBountyPaid(ticketId: Hash32, to: PublicKey, amount: Amount)
 
@@ -403,7 +404,8 @@ extension Event: CanonicalCodable {
         case .sealedInputPublished(let t): w.u8(44); w.hash(t)
         case .sealedCheckFailed(let t, let wk, let r): w.u8(45); w.hash(t); w.encode(wk); w.u8(r.rawValue)
         case .checkFeeOwed(let t, let c, let a): w.u8(46); w.hash(t); w.encode(c); w.encode(a)
-        case .checkFeePaid(let p, let win, let wk, let c, let a): w.u8(47); w.u32(p); w.u64(win); w.encode(wk); w.encode(c); w.encode(a)
+        case .checkFeePaid(let p, let win, let wk, let t, let c, let a):
+            w.u8(47); w.u32(p); w.u64(win); w.encode(wk); w.hash(t); w.encode(c); w.encode(a)
         case .disputeBountyPaid(let t, let to, let a): w.u8(48); w.hash(t); w.encode(to); w.encode(a)
         }
     }
@@ -477,7 +479,8 @@ extension Event: CanonicalCodable {
             self = .sealedCheckFailed(ticketId: t, worker: wk, reason: reason)
         case 46: self = .checkFeeOwed(ticketId: try hash("ticketId"), checker: try key(), amount: try amount())
         case 47:
-            self = .checkFeePaid(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), checker: try key(), amount: try amount())
+            self = .checkFeePaid(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), ticketId: try hash("ticketId"),
+                                 checker: try key(), amount: try amount())
         case 48: self = .disputeBountyPaid(ticketId: try hash("ticketId"), to: try key(), amount: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }

@@ -148,10 +148,15 @@ extension Execution {
     /// revenue: at most `earned` in total, a shortfall unpaid. Returns the total paid.
     mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64) throws(ExecError) -> UInt64 {
         var left = earned
-        for kv in try state.scan(StateKey.checkFeesOwed(pool, w, worker)) {
+        let prefix = StateKey.checkFeesOwed(pool, w, worker)
+        for kv in try state.scan(prefix) {
             state.delete(kv.key)
+            // The key ends with the ticket id and the slot (StateKey.checkFeeOwed).
             var r = CanonicalReader(kv.value)
             let checker: PublicKey, owed: Amount
+            guard kv.key.count == prefix.count + 33, let ticketId = Hash32(bytes: kv.key[prefix.count..<(prefix.count + 32)]) else {
+                throw .fault(LedgerFault("corrupt check fee key \(kv.key.hex)"))
+            }
             do { checker = try r.decode(PublicKey.self); owed = try r.decode(Amount.self); try r.finish() } catch {
                 throw .fault(LedgerFault("corrupt check fee record \(kv.key.hex)"))
             }
@@ -159,7 +164,7 @@ extension Execution {
             guard part > 0 else { continue }
             left -= part
             try state.credit(checker, Amount(part))
-            txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, checker: checker, amount: Amount(part)))
+            txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, ticketId: ticketId, checker: checker, amount: Amount(part)))
         }
         return earned - left
     }

@@ -276,7 +276,7 @@ public struct EconomySimulation {
         if !checkers.isEmpty {
             for e in receipts.flatMap(\.events) {
                 switch e {
-                case .checkFeePaid(_, _, _, let c, let a): if let i = checkerIndex(c) { checkerFees[i, default: 0] += a.units }
+                case .checkFeePaid(_, _, _, _, let c, let a): if let i = checkerIndex(c) { checkerFees[i, default: 0] += a.units }
                 case .disputeBountyPaid(_, let c, let a): if let i = checkerIndex(c) { checkerBounties[i, default: 0] += a.units }
                 case .slashed(let c, .checker(_), let a, _, _): if let i = checkerIndex(c) { checkerSlashed[i, default: 0] += a.units }
                 default: break

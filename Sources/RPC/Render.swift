@@ -285,8 +285,9 @@ public struct Render: Sendable {
             case .badEnvelope: o["reason"] = "badEnvelope"
             }
         case .checkFeeOwed(let t, let c, let a): o["ticketId"] = hash(t); o["checker"] = address(c); o["amount"] = amount(a)
-        case .checkFeePaid(let p, let w, let wk, let c, let a):
-            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["checker"] = address(c); o["amount"] = amount(a)
+        case .checkFeePaid(let p, let w, let wk, let t, let c, let a):
+            o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["ticketId"] = hash(t); o["checker"] = address(c)
+            o["amount"] = amount(a)
         case .disputeBountyPaid(let t, let to, let a): o["ticketId"] = hash(t); o["to"] = address(to); o["amount"] = amount(a)
         }
         return .object(o)

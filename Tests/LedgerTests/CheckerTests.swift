@@ -252,7 +252,7 @@ extension Receipt {
         let p = try f.payout()
         #expect(p.succeeded)
         for slot in check.slots {
-            #expect(p.has(.checkFeePaid(pool: 0, window: 0, worker: f.worker.publicKey, checker: slot.checker, amount: 40)))
+            #expect(p.has(.checkFeePaid(pool: 0, window: 0, worker: f.worker.publicKey, ticketId: tid, checker: slot.checker, amount: 40)))
         }
         #expect(p.has(.payoutCredited(pool: 0, window: 0, worker: f.worker.publicKey, paid: Amount(earned - 120), refunded: 0)))
         // No block and no state value ever held any plaintext input of the batch.
@@ -319,7 +319,7 @@ extension Receipt {
         #expect(system.has(.disputeBountyPaid(ticketId: tid, to: f.worker.publicKey, amount: 10)))
         #expect(try f.check(tid)?.status == .upheld)
         let p = try f.payout()
-        let paidTo = p.events.compactMap { e -> PublicKey? in if case .checkFeePaid(_, _, _, let k, _) = e { return k }; return nil }
+        let paidTo = p.events.compactMap { e -> PublicKey? in if case .checkFeePaid(_, _, _, _, let k, _) = e { return k }; return nil }
         #expect(Set(paidTo) == [slots[0].checker, slots[2].checker])
         #expect(p.events.contains { if case .payoutCredited(_, _, _, let paid, _) = $0 { return paid > 0 }; return false })
     }

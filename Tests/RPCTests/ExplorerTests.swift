@@ -42,7 +42,7 @@ import TestSupport
             .answerCommitted(ticketId: t, checker: k), .outputUnblinded(ticketId: t, outputHash: t), .answerRevealed(ticketId: t, checker: k, answer: t),
             .checkPassed(ticketId: t, outputHash: t), .checkerAbsent(ticketId: t, checker: k, benchedUntil: 1), .disputeOpened(ticketId: t, keyDeadline: 1),
             .sealedInputPublished(ticketId: t), .sealedCheckFailed(ticketId: t, worker: k, reason: .badEnvelope),
-            .checkFeeOwed(ticketId: t, checker: k, amount: Amount(1)), .checkFeePaid(pool: 0, window: 0, worker: k, checker: k, amount: Amount(1)),
+            .checkFeeOwed(ticketId: t, checker: k, amount: Amount(1)), .checkFeePaid(pool: 0, window: 0, worker: k, ticketId: t, checker: k, amount: Amount(1)),
             .disputeBountyPaid(ticketId: t, to: k, amount: Amount(1)),
         ]
         for e in checkerEvents {

@@ -18,7 +18,7 @@ struct CheckEventChain {
     static let passed = hash("ticket-passed"), failed = hash("ticket-failed"), disputed = hash("ticket-disputed")
     static let output = hash("output"), wrong = hash("wrong")
 
-    /// Events of each block's block-processing receipt, by height (1...8); block 0 is genesis without receipts.
+    /// Events of each block's block-processing receipt, by height (1...9); block 0 is genesis without receipts.
     static let events: [[JSON]] = [
         [],
         [ev("sharesCommitted", ["commitmentId": .string(commitment), "worker": .string(worker), "pool": .int(0), "window": .int(0),
@@ -49,6 +49,11 @@ struct CheckEventChain {
         [ev("sealedInputPublished", ["ticketId": .string(disputed)])],
         [ev("fraudRejected", ["ticketId": .string(disputed), "bondsBurned": "0"]),
          ev("checkFeeOwed", ["ticketId": .string(disputed), "checker": .string(a), "amount": "40"])],
+        // The worker's payout: two fees paid in full; the failed ticket's fee is left unpaid (a revenue shortfall).
+        [ev("checkFeePaid", ["pool": .int(0), "window": .int(0), "worker": .string(worker), "ticketId": .string(passed),
+                             "checker": .string(a), "amount": "40"]),
+         ev("checkFeePaid", ["pool": .int(0), "window": .int(0), "worker": .string(worker), "ticketId": .string(disputed),
+                             "checker": .string(a), "amount": "40"])],
     ]
 
     static func ev(_ type: String, _ members: JSONObject) -> JSON {
@@ -135,7 +140,7 @@ struct CheckEventChain {
             #expect(try await check(sink, C.passed, "status, pool, worker, assigned_height, revealed_height") == "checking/0/\(C.worker)/2/3")
             #expect(try await answer(sink, C.passed, C.a, "slot, committed_height, coalesce(revealed_height::text, '-')") == "0/4/-")
             #expect(try await answer(sink, C.failed, C.a, "slot, coalesce(committed_height::text, '-')") == "1/-")
-            try await index(sink, through: 8, from: 5)
+            try await index(sink, through: 9, from: 5)
             #expect(try await check(sink, C.passed, "status, passed_height, resolved_height, encode(output_hash, 'hex')")
                     == "passed/6/6/\(C.output.dropFirst(2))")
             #expect(try await answer(sink, C.passed, C.a, "revealed_height, matches::text, fee_owed, coalesce(absent_height::text, '-')") == "5/true/40/-")
@@ -147,9 +152,19 @@ struct CheckEventChain {
             #expect(try await answer(sink, C.disputed, C.b, "matches::text") == "false")
             #expect(try await answer(sink, C.disputed, C.a, "matches::text") == "true")
             #expect(try await sink.scalar("SELECT count(*) FROM checks WHERE status = 'assigned'") == "0")
+            // Fees paid at the payout, per ticket and checker; the unpaid one stays NULL.
+            #expect(try await answer(sink, C.passed, C.a, "fee_paid, fee_paid_height") == "40/9")
+            #expect(try await answer(sink, C.disputed, C.a, "fee_paid, fee_paid_height") == "40/9")
+            #expect(try await answer(sink, C.failed, C.b, "coalesce(fee_paid::text, 'null')") == "null")
+            // The dispute's replay is a fraud case without a claim, completed by its adjudication.
+            #expect(try await sink.scalar("""
+                SELECT concat_ws('/', origin, coalesce(encode(claim, 'hex'), 'null'), coalesce(prover, 'null'), opened_height, status,
+                    bonds_burned, adjudicated_height) FROM fraud_cases WHERE ticket_id = '\\x\(C.disputed.dropFirst(2))'::bytea
+                """) == "dispute/null/null/7/rejected/0/8")
+            #expect(try await sink.scalar("SELECT count(*) FROM fraud_cases") == "1")
 
             // Rolled back to each height: exactly the rows of a database that only saw the blocks up to it.
-            for target in [6, 5, 3, 1] {
+            for target in [8, 7, 6, 5, 3, 1] {
                 try await sink.rollback(to: UInt64(target), hash: C.blockHash(target))
                 let prefix = try pg.createDatabase("prefix\(target)")
                 let want = try await withSink(prefix) { other in
@@ -161,6 +176,13 @@ struct CheckEventChain {
                 #expect(got["checks"] == want["checks"], "checks after a rollback to \(target)")
                 #expect(got["check_answers"] == want["check_answers"], "check_answers after a rollback to \(target)")
                 #expect(got == want, "every table after a rollback to \(target)")
+                if target == 8 {
+                    #expect(try await answer(sink, C.passed, C.a, "coalesce(fee_paid::text, 'null')") == "null")
+                }
+                if target == 7 {
+                    #expect(try await sink.scalar("SELECT concat_ws('/', status, coalesce(adjudicated_height::text, '-')) FROM fraud_cases")
+                            == "pending/-")
+                }
                 if target == 5 {
                     #expect(try await check(sink, C.disputed, "status, coalesce(verdict, '-'), coalesce(disputed_height::text, '-')") == "checking/-/-")
                     #expect(try await answer(sink, C.passed, C.b, "coalesce(absent_height::text, '-')") == "-")
@@ -168,24 +190,28 @@ struct CheckEventChain {
             }
             #expect(try await sink.scalar("SELECT count(*) FROM checks") == "0")
             // And forward again to the same rows as the first time.
-            try await index(sink, through: 8, from: 2)
+            try await index(sink, through: 9, from: 2)
             let again = try await sink.checksums()
             let reference = try pg.createDatabase("reference")
             let want = try await withSink(reference) { other in
                 _ = try await other.migrate()
-                try await index(other, through: 8)
+                try await index(other, through: 9)
                 return try await other.checksums()
             }
             #expect(again == want)
 
-            // A database of the previous schema version: migration 3 folds its checks from `events`.
+            // A database of schema version 2: migrations 3 and 4 fold its checks, dispute cases and fees from `events`.
             try await sink.execute("DROP TABLE checks")
             try await sink.execute("DROP TABLE check_answers")
-            try await sink.execute("DELETE FROM schema_version WHERE version = 3")
+            try await sink.execute("DELETE FROM fraud_cases WHERE origin = 'dispute'")
+            try await sink.execute("ALTER TABLE fraud_cases DROP COLUMN origin")
+            try await sink.execute("ALTER TABLE fraud_cases ALTER COLUMN claim SET NOT NULL, ALTER COLUMN prover SET NOT NULL")
+            try await sink.execute("DELETE FROM schema_version WHERE version >= 3")
             #expect(try await sink.migrate() == IndexerSchema.version)
             let migrated = try await sink.checksums()
             #expect(migrated["checks"] == want["checks"], "migrated checks")
             #expect(migrated["check_answers"] == want["check_answers"], "migrated check_answers")
+            #expect(migrated["fraud_cases"] == want["fraud_cases"], "migrated fraud_cases")
         }
     }
 }

@@ -81,7 +81,7 @@ import TestSupport
                 for receipt in try ChainEngine.decodeReceipts(r) {
                     for e in receipt.events {
                         switch e {
-                        case .checkFeePaid(_, _, _, let checker, let amount): feesPaid[checker, default: 0] += amount.units
+                        case .checkFeePaid(_, _, _, _, let checker, let amount): feesPaid[checker, default: 0] += amount.units
                         case .checkPassed: passed += 1
                         default: break
                         }
