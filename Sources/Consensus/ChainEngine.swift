@@ -420,7 +420,10 @@ public final class ChainEngine {
                                    parentHash: h.parent)
         } catch let e as ImportError { throw e } catch { throw .fault("schedule: \(error)") }
         let t0 = clock.now
-        if let bad = signatures.verify(block.transactions) {
+        // The claims' voucher signatures are checked with the transactions', on all cores, instead of one by one in
+        // execution (an escrow's owner never changes, so the parent state names the key execution would use).
+        let (bad, vouchers) = signatures.verify(block.transactions, vouchers: ledger.voucherSignatures(in: block.transactions, state: parentState))
+        if let bad {
             markInvalid(block.hash)
             throw .invalid(.badTransactionSignature(index: bad))
         }
@@ -428,7 +431,8 @@ public final class ChainEngine {
         var state = parentState
         let receipts: [Receipt]
         do {
-            receipts = try ledger.applyBlock(context, transactions: block.transactions, to: &state, signaturesChecked: true)
+            receipts = try ledger.applyBlock(context, transactions: block.transactions, to: &state, signaturesChecked: true,
+                                             verifiedVouchers: vouchers)
         } catch let e {
             if case .fault(let f) = e { throw .fault(f.description) }
             markInvalid(block.hash)
@@ -531,7 +535,10 @@ public final class ChainEngine {
             bytes += tx.encodedSize
             return bytes <= limit
         }
-        let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true, shouldStop: shouldStop)
+        // Candidates' signatures were checked at admission (cached); their claims' vouchers are checked here on all cores.
+        let (_, vouchers) = signatures.verify([], vouchers: ledger.voucherSignatures(in: Array(fitting), state: parentState))
+        let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true,
+                                          verifiedVouchers: vouchers, shouldStop: shouldStop)
         let ws = try state.overlay.writeSet()
         let start = genesis.slotStartMillis(slot)
         let timestamp = min(max(now, start), start.addingReportingOverflow(genesis.slotMillis - 1).partialValue)

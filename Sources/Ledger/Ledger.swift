@@ -203,10 +203,13 @@ extension Ledger {
 
     /// Builds a block: like `applyBlock`, but a candidate whose envelope fails (e.g. its fee became
     /// unaffordable after an earlier transfer) is skipped instead of invalidating the block. `shouldStop`
-    /// is asked before each candidate so a producer can respect its slot deadline.
+    /// is asked before each candidate so a producer can respect its slot deadline. `verifiedVouchers` as for
+    /// `applyBlock`.
     public func buildBlock(_ context: BlockContext, candidates: [SignedTransaction], to state: inout LedgerState,
-                           signaturesChecked: Bool = false, shouldStop: () -> Bool = { false }) throws(BlockError) -> BuiltBlock {
+                           signaturesChecked: Bool = false, verifiedVouchers: Set<VoucherSignature> = [],
+                           shouldStop: () -> Bool = { false }) throws(BlockError) -> BuiltBlock {
         var exec = Execution(ledger: self, context: context, state: state)
+        exec.verifiedVouchers = verifiedVouchers
         do {
             try exec.beginBlock()
             var included = [SignedTransaction](), receipts = [Receipt](), skipped = [(SignedTransaction, EnvelopeError)]()

@@ -289,6 +289,48 @@ import TestSupport
         #expect(try Invariants.check(ea.store.current).burned > 0)
     }
 
+    /// Claims' voucher signatures are verified with the transactions' on all cores before execution (and cached);
+    /// a voucher signed by the wrong key is not among the verified ones, so its claim still fails in execution on
+    /// the producer and on every importer alike.
+    @Test func voucherSignaturesAreCheckedAheadAndABadOneStillFailsItsClaim() throws {
+        let net = TestNetwork(validators: 2, windowBlocks: 10)
+        let a = TempDir(), b = TempDir()
+        let cacheB = SignatureCache()
+        let ea = try net.engine(at: a)
+        let eb = try ChainEngine(genesis: net.genesis, store: try ChainStore(path: b.path, genesis: net.genesis.chainId, options: net.storeOptions()),
+                                 adjudicator: HashAdjudicator(), signatures: cacheB)
+        let owner = net.accounts[1], worker = net.accounts[0], other = net.accounts[2]
+        let escrowId = LedgerIds.escrow(owner: owner.publicKey, nonce: 0)
+        func tx(_ from: PrivateKey, _ nonce: UInt64, _ body: TxBody) -> SignedTransaction {
+            Transaction(chainId: net.genesis.chainId, sender: from.publicKey, nonce: nonce, fee: 1_000, body: body).signed(by: from)
+        }
+        func voucher(_ payee: PrivateKey, tokens: UInt64, signer: PrivateKey) -> UsageVoucher {
+            UsageVoucher(chainId: net.genesis.chainId, escrowId: escrowId, payee: payee.publicKey, shard: 0, window: 0,
+                         cumulativeInputTokens: tokens, cumulativeOutputTokens: 0).signed(by: signer)
+        }
+        let setup = try net.produce(ea, txs: [tx(owner, 0, .escrowOpen(pool: 0, amount: 100_000, expiryHeight: 1000)),
+                                              tx(owner, 1, .escrowAllocate(escrowId: escrowId, payee: worker.publicKey, amount: 40_000)),
+                                              tx(owner, 2, .escrowAllocate(escrowId: escrowId, payee: other.publicKey, amount: 40_000))])
+        _ = try eb.importBlock(setup, now: net.now(setup.header.slot))
+        let good = voucher(worker, tokens: 300, signer: owner)
+        let forged = voucher(other, tokens: 300, signer: other)  // the payee signs its own voucher
+        let claims = try net.produce(ea, txs: [tx(worker, 0, .claimUsage(voucher: good)), tx(other, 0, .claimUsage(voucher: forged))])
+        #expect(claims.transactions.count == 2)
+        _ = try eb.importBlock(claims, now: net.now(claims.header.slot))
+        #expect(eb.tipHash == claims.hash && eb.tipHeader.stateRoot == ea.tipHeader.stateRoot)
+        for engine in [ea, eb] {
+            let receipts = try ChainEngine.decodeReceipts(try engine.store.current.receipts(claims.hash)!)
+            #expect(receipts[0].status == .success)
+            #expect(receipts[1].status == .failed(.voucherBadSignature))
+        }
+        // The importer verified the good voucher ahead of execution and cached it; the forged one is not cached.
+        let check = { (v: UsageVoucher, key: PrivateKey) in VoucherSignature(owner: key.publicKey, digest: v.signingHash, signature: v.signature) }
+        #expect(cacheB.contains(SignatureCache.id(of: check(good, owner))))
+        #expect(!cacheB.contains(SignatureCache.id(of: check(forged, owner))))
+        let (bad, valid) = cacheB.verify(claims.transactions, vouchers: [check(good, owner), check(forged, owner)])
+        #expect(bad == nil && valid == [check(good, owner)])
+    }
+
     /// Finality is the gadget's (Specs/consensus.md §8): once two thirds of the stake voted two consecutive
     /// checkpoints, a longer branch forking below the finalized one is refused; the depth rule stops nothing.
     @Test func reorgBelowTheFinalizedCheckpointIsRefused() throws {
