@@ -23,6 +23,11 @@ public enum WorkerAdversary: String, Sendable, CaseIterable {
     case inflate
     /// Pays itself through its own escrow: loses the protocol fee.
     case selfDeal = "self-deal"
+    /// Commits wrong outputs in the last two blocks before the window's commit deadline and reveals each sampled
+    /// pass only in the last two blocks before its reveal deadline, hoping the fraud proof lands after the window
+    /// pays (economics.md §7, attack 5): settlement waits for every ticket's challenge, so it is convicted and
+    /// forfeits like a fabricator (or, revealing too late, is slashed for withholding).
+    case late
 }
 
 /// Settings of a simulated worker.
@@ -232,8 +237,15 @@ public final class WorkerSimulator: Service, Sendable {
                 }
                 active = active && allocated && !Task.isCancelled
 
-                // One batch per window, committed early in the window so its selection and reveal fit.
-                if active, !committedWindows.contains(window), tip.height + 1 < pool.closeHeight(ofWindow: window) {
+                // One batch per window, committed early in the window so its selection and reveal fit (a late
+                // worker commits the window whose commit deadline is this block or the next).
+                let next = tip.height + 1
+                let target: UInt64? = config.adversary == .late
+                    ? (window > 0 ? [window - 1, window] : [window]).first { w in
+                        next <= pool.commitDeadline(ofWindow: w) && next + 1 >= pool.commitDeadline(ofWindow: w)
+                    }
+                    : (next < pool.closeHeight(ofWindow: window) ? window : nil)
+                if active, let window = target, !committedWindows.contains(window) {
                     let batch = try makeBatch(executor: executor, pool: pool, shard: shardIndex, window: window, rng: &rng)
                     let tokens = batch.tree.tokenTotal
                     do {
@@ -275,6 +287,8 @@ public final class WorkerSimulator: Service, Sendable {
                             batch.revealed.insert(sample)
                             continue
                         }
+                        // A late worker waits for the last two blocks before the deadline.
+                        if config.adversary == .late, tip.height + 2 < t.revealDeadline { continue }
                         guard let i = batch.tree.leaf(containing: t.point) else { continue }
                         let (left, right) = batch.tree.neighbours(i)
                         do {
@@ -383,7 +397,8 @@ public final class WorkerSimulator: Service, Sendable {
             }
             let input = try Tensor(shape: [tokens, hidden], data: data)
             var output = try executor.run(input, positionOffset: offset)
-            let cheat = config.adversary == .fabricate || Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
+            let cheat = config.adversary == .fabricate || config.adversary == .late
+                || Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
             if cheat {
                 // A lazy or dishonest worker: the output is slightly off, as if a layer were skipped or noised.
                 output = try Tensor(shape: output.shape, data: output.data.enumerated().map { $0.offset == 0 ? $0.element + 0.5 : $0.element })

@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "First P2P port (P2P base+i, RPC base+100+i, metrics base+200+i).") var basePort = 30_300
     @Option(help: "Directory with the pinned weight files.") var weightsDir = "Genesis/models"
     @Option(help: "Fraction of the cheating worker's outputs that are corrupted.") var cheat: Double = 0.5
-    @Option(help: "Extra adversarial workers, comma-separated: fabricate, withhold, duplicate, inflate, self-deal (each bonds from a dev account).")
+    @Option(help: "Extra adversarial workers, comma-separated: fabricate, withhold, duplicate, inflate, self-deal, late (each bonds from a dev account).")
     var adversary: String = ""
     @Option(help: "Checker processes (needs --fast): the pool gets assigned, paid checkers and sealed reveals (Specs/verification.md).")
     var checkers = 0

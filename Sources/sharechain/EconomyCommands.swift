@@ -61,7 +61,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
     @Option(help: "Pool id.") var pool: UInt32 = 0
     @Option(help: "Shard index to serve (default: chosen from the key).") var shard: Int?
     @Option(help: "Fraction of outputs to corrupt (0...1).") var cheat: Double = 0
-    @Option(help: "Strategy: honest, fabricate, withhold, duplicate, inflate or self-deal (Specs/economics.md, threat model).")
+    @Option(help: "Strategy: honest, fabricate, withhold, duplicate, inflate, self-deal or late (Specs/economics.md, threat model).")
     var adversary = "honest"
     @Option(help: "Key file of the client whose escrow pays (default: the worker's own key).") var clientKey: String?
     @Option(help: "Passes per window.") var passes = 6

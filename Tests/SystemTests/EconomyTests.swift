@@ -70,6 +70,93 @@ import TestSupport
         #expect(outcome, "the cheater was not caught or windows did not settle in time (verifier \(verifier.stats), cheater \(cheater.stats))")
     }
 
+    /// Attack 5 on a live chain: a worker commits wrong outputs in the last blocks before the commit deadline and
+    /// reveals each sampled pass in the last blocks before its reveal deadline (worker-sim `--adversary late`),
+    /// hoping the proof lands after its window pays. Settlement waits for every ticket's challenge: the verifier's
+    /// proof convicts it, and the window pays it nothing (its client is refunded) while the honest worker is paid.
+    @Test func lateCheaterIsConvictedBeforeItsWindowPays() async throws {
+        let chain = try InProcessChain(label: "economy-late")
+        let (dir, runtime, client, weights, logger) = (chain.dir, chain.runtime, chain.client, chain.weights, chain.logger)
+        let honest = chain.worker(0, cheat: 0)
+        let late = chain.worker(2, cheat: 0, adversary: .late)
+        var vc = VerifierConfig()
+        vc.pollInterval = .milliseconds(300)
+        vc.stateFile = dir.file("verifier.state")
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: client, weights: weights, config: vc, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: (runtime.services() + [honest, late, verifier]).map { .init(service: $0) },
+                                                      logger: logger))
+        let pool = try #require(try LedgerReader(runtime.chain.readView()).pool(0))
+        let lateKey = late.key.publicKey
+        try await withThrowingTaskGroup(of: Observed?.self) { tasks in
+            tasks.addTask { try await group.run(); return nil }
+            tasks.addTask {
+                var o = Observed()
+                let deadline = ContinuousClock.now + .seconds(180)
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(300))
+                    let r = LedgerReader(try runtime.chain.readView())
+                    let current = pool.window(ofHeight: try await client.tip().height + 1)
+                    for w in (current > 3 ? current - 3 : 0)...current {
+                        for id in try r.commitments(0, window: w, worker: lateKey) {
+                            if let c = try r.commitment(id) { o.commitments[id] = c }
+                            for (_, tid) in try r.tickets(commitment: id) {
+                                if let t = try r.ticket(tid), t.revealedHeight > 0 { o.revealed[tid] = t }
+                            }
+                        }
+                    }
+                    // Done once a window of a convicted ticket has paid out the late worker.
+                    let convicted = try r.fraudCases().items.filter { $0.worker == lateKey && ($0.status == .fraud || $0.status == .paid) }
+                    for c in convicted where try r.payouts(0, c.window).contains(where: { $0.worker == lateKey }) {
+                        o.forfeitedWindow = c.window
+                        return o
+                    }
+                }
+                return o
+            }
+            let done = try await tasks.next()!
+            // Check while the node still runs, then shut down.
+            try Self.verifyLate(done ?? Observed(), reader: LedgerReader(try runtime.chain.readView()), pool: pool, late: late, honest: honest,
+                                verifier: verifier)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// What the late worker put on chain, read while it is in state (settled records are pruned).
+    struct Observed: Sendable {
+        var commitments: [Hash32: Commitment] = [:]
+        var revealed: [Hash32: Ticket] = [:]
+        var forfeitedWindow: UInt64?
+    }
+
+    static func verifyLate(_ observed: Observed, reader r: LedgerReader, pool: PoolConfig, late: WorkerSimulator, honest: WorkerSimulator,
+                           verifier: VerifierService) throws {
+        let lateKey = late.key.publicKey
+        let (commitments, revealed) = (observed.commitments, observed.revealed)
+        #expect(observed.forfeitedWindow != nil, "the late cheater was not convicted and paid out in time (late \(late.stats), verifier \(verifier.stats))")
+        // It really was late: every commitment after its window closed, every reveal in the last two blocks.
+        #expect(!commitments.isEmpty && !revealed.isEmpty, "commitments \(commitments.count), reveals \(revealed.count)")
+        for c in commitments.values {
+            #expect(c.includedHeight > pool.closeHeight(ofWindow: c.window) && c.includedHeight <= pool.commitDeadline(ofWindow: c.window),
+                    "commitment at \(c.includedHeight) for window \(c.window)")
+        }
+        for t in revealed.values { #expect(t.revealedHeight + 1 >= t.revealDeadline && t.revealedHeight <= t.revealDeadline) }
+        // And it lost: the window of its convicted ticket paid it nothing and refunded its client; slashed, jailed, forfeited.
+        if let w = observed.forfeitedWindow {
+            let payout = try #require(try r.payouts(0, w).first { $0.worker == lateKey })
+            #expect(payout.record.paid == .zero && payout.record.refunded > .zero, "\(payout.record)")
+        }
+        let staker = try #require(try r.staker(.worker(pool: 0), lateKey))
+        #expect(staker.stake.units < 10_000, "the late cheater was not slashed: \(staker.stake)")
+        #expect(try r.forfeitedThrough(0, worker: lateKey) != nil)
+        // The honest worker beside it was paid.
+        var honestPaid: UInt64 = 0
+        for (w, rec) in try r.windows(0).items where rec.status == .settled {
+            honestPaid += try r.payouts(0, w).filter { $0.worker == honest.key.publicKey }.map(\.record.paid.units).reduce(0, +)
+        }
+        #expect(honestPaid > 0)
+    }
+
     /// Waits until `condition` holds (polling each 300 ms), at most `seconds`.
     static func until(_ seconds: Int, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)

@@ -31,10 +31,12 @@ struct InProcessChain {
         weights = try WeightsIndex(directory: config.weightsDir)
     }
 
-    /// Development worker `i` on shard `i % 2`, paid by the development client, corrupting `cheat` of its outputs.
-    func worker(_ i: Int, cheat: Double) -> WorkerSimulator {
+    /// Development worker `i` on shard `i % 2`, paid by the development client, corrupting `cheat` of its outputs
+    /// (and playing `adversary`).
+    func worker(_ i: Int, cheat: Double, adversary: WorkerAdversary = .honest) -> WorkerSimulator {
         var c = WorkerSimulatorConfig()
         c.cheatRate = cheat
+        c.adversary = adversary
         c.shard = i % 2
         c.clientKey = DevelopmentKeys.client
         c.seed = UInt64(i + 1)
