@@ -434,7 +434,7 @@ WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitme
           ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
 SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
               ("commitments", "u32")]
-WORK = [("shards", "shards"), ("payers", "u32")]
+WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64")]
 LANE = [("owner", "h"), ("amount", "u64")]
 PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
 COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
@@ -2134,7 +2134,7 @@ class Exec:
         fee = bps_of(charged, self.p["protocolFeeBps"])
         net = charged - fee
         wkey = K.work(pid, w, payee)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64}
         lkey = K.lane(pid, w, payee, eid)
         lane = self.state.rec(lkey, LANE)
         if lane is None:
@@ -2203,7 +2203,8 @@ class Exec:
         if self.state.get(K.commitment(cid)) is not None:
             raise Fail("duplicateCommitment")
         wkey = K.work(pid, w, sender)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64}
+        work["minCommitStake"] = min(work["minCommitStake"], st["stake"])   # economics.md §5: the cap's stake
         sw = self.shard_work(work, shard)
         if sw["commitments"] >= self.p["maxCommitmentsPerWindow"]:
             raise Fail("tooManyCommitments")
@@ -2456,7 +2457,9 @@ class Exec:
             if fees > 0:
                 self.t("payout:feesScaled")
                 payable = payable * (earned - fees) // earned
-            stake = self.stake_at(pid, worker, close_height(pool, w))
+            stake = min(self.stake_at(pid, worker, close_height(pool, w)), work["minCommitStake"])
+            if work["minCommitStake"] < self.stake_at(pid, worker, close_height(pool, w)):
+                self.t("payout:capStakeFromCommitment")
             cap = bps_of(stake, pool["payableCapBps"])
             if payable > cap:
                 self.t("payout:capped")
@@ -4083,8 +4086,10 @@ def scenarios_rules():
         T("worker5", commit_body(0, 0, 0, bR1))]))
     out.append(c.capture("rules/epoch-change-liveness-jail",
                          "First block of epoch 1: the schedule snapshot, and validator 1 (8 of 11 slots missed) is "
-                         "jailed; the worker unbonds after its commitment (slashable).", [
-        T("worker", B.unbond(0, 50))]))
+                         "jailed; the worker unbonds after its commitment (slashable); worker2 bonds more after its "
+                         "commitment (its payout cap keeps the stake it committed with).", [
+        T("worker", B.unbond(0, 50)),
+        T("worker2", B.bond(0, 500))]))
     out.append(c.capture("rules/selection-and-early-unjail", "Samples are drawn; an unjail before the jail ends fails.", [
         c.tx(v1, B.unjail(None))]))
     cA, cB, cC = (commitment_id(k["worker"].pub, 0, 0, 0, b.root) for b in (bA, bB, bC))
@@ -5920,7 +5925,8 @@ RULE_TRACES = {
     "economics §5 Timeline of window w": ["end:7:settled", "tx:commitShares:fail:commitDeadlinePassed",
                                           "tx:fraudReveal:fail:challengePeriodOver"],
     "economics §5 Arithmetic of heights": ["tx:commitShares:fail:wrongWindow"],
-    "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered"],
+    "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered",
+                            "payout:capStakeFromCommitment"],
     "economics §5 Cumulative-floor split": ["event:refundCredited"],
     "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer"],
     "consensus §2.1": ["begin:2:snapshot"],

@@ -111,7 +111,7 @@ extension Execution {
             }
             // The fees' share of the revenue is gone: the payable shrinks in proportion.
             if fees > 0 { payable = (try? Amount.mulDiv(payable, earned - fees, earned)) ?? 0 }
-            let stake = try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w))
+            let stake = min(try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w)), work.minCommitStake)
             payable = min(payable, stake.basisPoints(pool.payableCapBps).units)
         }
         let refund = earned - fees - payable

@@ -23,6 +23,9 @@ extension Execution {
 
         let workKey = StateKey.workRecord(poolId, window, sender)
         var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
+        // The payout cap takes the lowest stake of any commitment: a conviction slashes the stake at a commitment's
+        // inclusion, so stake bonded later (or unbonded before a late commitment) cannot raise the cap above it.
+        work.minCommitStake = min(work.minCommitStake, worker.stake)
         let limit = params.maxCommitmentsPerWindow
         try work.withShard(shard) { (s: inout ShardWork) throws(ExecError) in
             guard Int(s.commitments) < limit else { throw .failed(.tooManyCommitments) }

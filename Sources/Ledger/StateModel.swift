@@ -180,7 +180,12 @@ public struct ShardWork: Hashable, Sendable {
 public struct WorkRecord: Hashable, Sendable {
     public var shards: [ShardWork]
     public var payers: UInt32
-    public init(shards: [ShardWork] = [], payers: UInt32 = 0) { self.shards = shards; self.payers = payers }
+    /// The lowest bonded stake the worker had when it committed in the window (`UInt64.max` before its first
+    /// commitment): the payout cap's stake, never above the stake any of its convictions slashes (economics.md §5).
+    public var minCommitStake: Amount
+    public init(shards: [ShardWork] = [], payers: UInt32 = 0, minCommitStake: Amount = Amount(UInt64.max)) {
+        self.shards = shards; self.payers = payers; self.minCommitStake = minCommitStake
+    }
 
     /// Everything held for the worker until payout.
     public var earned: UInt64 { shards.reduce(0) { $0 &+ $1.earned.units } }
@@ -522,9 +527,10 @@ extension ShardWork: CanonicalCodable {
 }
 
 extension WorkRecord: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers) }
+    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers); w.encode(minCommitStake) }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         shards = try r.list("shards", max: 256, of: ShardWork.self); payers = try r.u32("payers")
+        minCommitStake = try r.decode(Amount.self)
     }
 }
 
