@@ -2794,7 +2794,7 @@ class Exec:
                 if sl["answer"] is None:
                     self.t("check:absent:" + ("uncommitted" if sl["commitment"] == ZERO32 else "unrevealed"))
                     self.burn(self.slash(sl["checker"], checker_role(pool["id"]), cfg["checkerAbsentSlashBps"],
-                                         check["revealHeight"], OFF_CHECKER_ABSENT, H_id(b"\x15" + tid + sl["checker"]),
+                                         t["selectedHeight"], OFF_CHECKER_ABSENT, H_id(b"\x15" + tid + sl["checker"]),
                                          "system"))
                     until = self.h + cfg["checkerBenchBlocks"]
                     rec = self.state.rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC)
@@ -2849,7 +2849,9 @@ class Exec:
         role = checker_role(pool["id"])
         agreeing = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] == out]
         dissenting = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] != out]
+        withheld = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is None and sl["commitment"] != ZERO32]
         offence = lambda key: H_id(b"\x15" + tid + key)
+        oh = t["selectedHeight"]      # checker offences are dated at the draw
         if check["status"] == CK_REPLAYING and fraud:
             self.t("check:disputeFraud")
             for i, key in dissenting:
@@ -2858,8 +2860,10 @@ class Exec:
             self.burn(case["bounty"] - paid)
             case["status"] = C_PAID
             publisher = None if case["winner"] == ZERO32 else case["winner"]
-            for _, key in agreeing:
-                slashed = self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+            if fraud and withheld:
+                self.t("check:withheldAnswerCollusion")
+            for _, key in agreeing + withheld:
+                slashed = self.slash(key, role, cfg["checkerCollusionSlashBps"], oh, OFF_COLLUSION,
                                      offence(key), "system")
                 part = bps_of(slashed, pool["verifierBountyBps"]) if publisher is not None else 0
                 if part > 0:
@@ -2871,7 +2875,7 @@ class Exec:
         elif check["status"] == CK_REPLAYING:
             self.t("check:disputeUpheld")
             for _, key in dissenting:
-                slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], check["revealHeight"], OFF_FALSE_ALARM,
+                slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], oh, OFF_FALSE_ALARM,
                                      offence(key), "system")
                 paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
                 self.burn(slashed - paid)
@@ -2882,8 +2886,12 @@ class Exec:
             self.t("check:publicClaimFraud")
             for i, key in agreeing:
                 self.state.delete(K.fee_owed(t["pool"], t["window"], t["worker"], tid, i))
-                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], check["revealHeight"], OFF_COLLUSION,
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], oh, OFF_COLLUSION,
                                      offence(key), "system"))
+            if withheld:
+                self.t("check:withheldAnswerCollusion")
+            for _, key in withheld:
+                self.burn(self.slash(key, role, cfg["checkerCollusionSlashBps"], oh, OFF_COLLUSION, offence(key), "system"))
             check["status"] = CK_FRAUD
         else:
             return
@@ -5070,10 +5078,11 @@ def scenarios_checks():
     out.append(w.m.done())
 
     # -- the worker withholds its key, a dissenting checker publishes the input: the replay still runs
-    w = CheckWorld("checks/input-published", "A cheated ticket: one checker attests the false output, two dissent; the "
-                   "worker withholds its key, so a dissenting checker publishes the input it opened (a wrong input "
-                   "first: inputHashMismatch; an empty batch and a tx after the deadline fail too). The replay proves "
-                   "fraud: the colluder is slashed and the publisher earns part of the slash.")
+    w = CheckWorld("checks/input-published", "A cheated ticket: one checker commits the false output and, seeing two "
+                   "dissents, never reveals it; the worker withholds its key, so a dissenting checker publishes the "
+                   "input it opened (a wrong input first: inputHashMismatch; an empty batch and a tx after the "
+                   "deadline fail too). The replay proves fraud: the silent committer is slashed as a colluder (after "
+                   "its absent slash) and the publisher earns part of the slash.")
     w.setup()
     a = w.work("w1", [(8, 351, True), (8, 352, True)])
     w.m.block(w.commit_txs(a))
@@ -5086,7 +5095,7 @@ def scenarios_checks():
     answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
     w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
     w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items() if n != slots[0]])
     w.advance(r + 9)                               # dispute opens
     real = a["batch"].inputs[w.leaf_index(a, t)]
     w.m.block([w.T(slots[1], B.publish_input(sha256(b"no such ticket"), real)),
@@ -5896,6 +5905,7 @@ RULE_TRACES = {
     "state-machine §4.2 Failing a check": ["check:failed:0", "check:failed:1", "check:failed:2", "event:disputeBountyPaid",
                                            "offence:%d" % OFF_FAILED_SEALED_CHECK],
     "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
+                                          "check:withheldAnswerCollusion",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
     "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall"],

@@ -290,8 +290,10 @@ extension Execution {
             var (ticket, check) = (queued.0, queued.1)
             let (pool, cfg) = (queued.2, queued.3)
             guard check.status == .checking else { continue }
+            // Checker offences are dated at the draw (the ticket's selection): unbonding after being drawn does not
+            // take the stake out of the slash's reach.
             for i in check.slots.indices where check.slots[i].answer == nil {
-                try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: check.revealHeight)
+                try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: ticket.selectedHeight)
             }
             guard let output = check.unblinded else {
                 try failSealedCheck(id, &ticket, &check, pool, reason: .notUnblinded, into: .system)
@@ -492,11 +494,18 @@ extension Execution {
                                  fraud: Bool, case c: inout FraudCase) throws(ExecError) {
         guard var check = found, let cfg = pool.checking, let output = check.unblinded else { return }
         let role = StakeRole.checker(pool: pool.id)
-        var dissenting = [(Int, PublicKey)](), agreeing = [(Int, PublicKey)]()
+        var dissenting = [(Int, PublicKey)](), agreeing = [(Int, PublicKey)](), withheld = [(Int, PublicKey)]()
         for (i, s) in check.slots.enumerated() {
-            guard let a = s.answer else { continue }
+            guard let a = s.answer else {
+                // Committed and never revealed: on a fraud verdict it answers as a colluder would (it could have
+                // committed the false output and stayed silent on seeing a dissent).
+                if s.commitment != .zero { withheld.append((i, s.checker)) }
+                continue
+            }
             if a == output { agreeing.append((i, s.checker)) } else { dissenting.append((i, s.checker)) }
         }
+        // Dated at the draw, like the absent slash (resolveChecks).
+        let offenceHeight = ticket.selectedHeight
         func offence(_ key: PublicKey) -> Hash32 { LedgerIds.checkerOffence(ticket: ticketId, checker: key) }
         switch (check.status, fraud) {
         case (.replaying, true):
@@ -506,8 +515,8 @@ extension Execution {
             c.status = .paid
             // A third party that published the input (the worker withheld its key) earns part of each collusion slash.
             let publisher: PublicKey? = c.winner == PublicKey(rawValue: .zero) ? nil : c.winner
-            for (_, key) in agreeing {
-                let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
+            for (_, key) in agreeing + withheld {
+                let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                         kind: .checkerCollusion, offenceId: offence(key), into: .system)
                 let part = publisher.map { _ in slashed.basisPoints(pool.verifierBountyBps) } ?? .zero
                 if let publisher, part > .zero {
@@ -519,7 +528,7 @@ extension Execution {
             check.status = .fraud
         case (.replaying, false):
             for (_, key) in dissenting {
-                let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: check.revealHeight,
+                let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
                                         kind: .falseAlarm, offenceId: offence(key), into: .system)
                 let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: [ticket.worker], into: .system)
                 try state.burn(Amount(slashed.units - paid.units))
@@ -530,7 +539,11 @@ extension Execution {
             // A public claim proved false an output every answering checker attested.
             for (i, key) in agreeing {
                 state.delete(StateKey.checkFeeOwed(ticket.pool, ticket.window, ticket.worker, ticketId, UInt8(i)))
-                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: check.revealHeight,
+                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
+                                         kind: .checkerCollusion, offenceId: offence(key), into: .system))
+            }
+            for (_, key) in withheld {
+                try state.burn(try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                          kind: .checkerCollusion, offenceId: offence(key), into: .system))
             }
             check.status = .fraud
