@@ -2131,8 +2131,11 @@ class Exec:
             raise Fail("noAllocation")
         charged = min(charge, a["remaining"])
         short = charge - charged
-        fee = bps_of(charged, self.p["protocolFeeBps"])
+        fee = -(-charged * self.p["protocolFeeBps"] // 10000)      # rounded up (economics §2)
+        if fee * 10000 != charged * self.p["protocolFeeBps"]:
+            self.t("claim:feeRoundedUp")
         net = charged - fee
+        paid_tokens = tokens if short == 0 else tokens * charged // charge   # in proportion to what was charged
         wkey = K.work(pid, w, payee)
         work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64}
         lkey = K.lane(pid, w, payee, eid)
@@ -2143,9 +2146,9 @@ class Exec:
             work["payers"] += 1
             lane = {"owner": e["owner"], "amount": 0}
         sw = self.shard_work(work, shard)
-        if sw["paidTokens"] + tokens > M64 or sw["earned"] + net > M64:
+        if sw["paidTokens"] + paid_tokens > M64 or sw["earned"] + net > M64:
             raise Fail("amountOverflow")
-        sw["paidTokens"] += tokens
+        sw["paidTokens"] += paid_tokens
         sw["earned"] += net
         lane["amount"] += net
         win = self.window_rec(pid, w) or self.new_window()
@@ -5914,7 +5917,7 @@ RULE_TRACES = {
     "state-machine §8": ["root:jellyfish"],
     "economics §2": ["tx:claimUsage:success"],
     "economics §2 Escrows": ["tx:escrowOpen:success", "tx:escrowTopUp:success", "tx:escrowAllocate:success"],
-    "economics §2 Vouchers": ["tx:claimUsage:success", "claim:shortfall"],
+    "economics §2 Vouchers": ["tx:claimUsage:success", "claim:shortfall", "claim:feeRoundedUp"],
     "economics §2 Closing": ["tx:escrowClose:success", "event:escrowUnlocking", "event:escrowClosed"],
     "economics §3": ["tx:commitShares:success"],
     "economics §3 Leaves and keys": ["tx:revealTicket:success", "tx:revealTicket:fail:neighbourMismatch"],

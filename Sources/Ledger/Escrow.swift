@@ -132,8 +132,12 @@ extension Execution {
         guard var allocation = try state.record(allocationKey, Allocation.self) else { throw .failed(.noAllocation) }
         let charged = min(charge, allocation.remaining)
         let short = Amount(charge.units - charged.units)
-        let fee = charged.basisPoints(params.protocolFeeBps)
+        // Rounded up, so a cumulative voucher claimed in small steps burns at least what one claim would.
+        let fee = charged.basisPointsRoundedUp(params.protocolFeeBps)
         let net = Amount(charged.units - fee.units)
+        // Tokens count as paid in proportion to what was charged: a voucher beyond its allocation cannot dilute
+        // the coverage of what the worker's other payers paid for.
+        let paidTokens = short == .zero ? tokens : ((try? Amount.mulDiv(tokens, charged.units, charge.units)) ?? 0)
 
         // The worker's record of the window, and the lane refunds flow back through.
         let workKey = StateKey.workRecord(pool.id, v.window, v.payee)
@@ -146,7 +150,7 @@ extension Execution {
             lane = PayerLane(owner: escrow.owner, amount: .zero)
         }
         try work.withShard(v.shard) { (s: inout ShardWork) throws(ExecError) in
-            let (t, o1) = s.paidTokens.addingReportingOverflow(tokens)
+            let (t, o1) = s.paidTokens.addingReportingOverflow(paidTokens)
             let (e, o2) = s.earned.units.addingReportingOverflow(net.units)
             guard !o1, !o2 else { throw .failed(.amountOverflow) }
             s.paidTokens = t

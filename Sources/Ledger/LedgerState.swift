@@ -143,4 +143,13 @@ extension Amount {
         // bps ≤ 10 000 in every parameter, so the quotient fits; fall back to zero defensively.
         Amount((try? Amount.mulDiv(units, UInt64(bps), 10_000)) ?? 0)
     }
+
+    /// `⌈self × bps / 10 000⌉`: a fee that cutting a payment into small pieces cannot round away.
+    func basisPointsRoundedUp(_ bps: BasisPoints) -> Amount {
+        let floor = basisPoints(bps)
+        let (high, low) = units.multipliedFullWidth(by: UInt64(bps))
+        // Exact when the product is a multiple of 10 000 (then floor × 10 000 equals it).
+        let exact = high == 0 && low == floor.units &* 10_000
+        return exact ? floor : Amount(floor.units &+ 1)
+    }
 }

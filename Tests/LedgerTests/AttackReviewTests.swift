@@ -18,7 +18,7 @@ import Sealing
     /// Net a worker earns for `input`/`output` tokens on shard 0 of the default pool (prices 2 and 7, fee 5 %).
     func net(_ input: UInt64, _ output: UInt64) -> UInt64 {
         let charge = input * 2 + output * 7
-        return charge - charge * 500 / 10_000
+        return charge - (charge * 500 + 9_999) / 10_000  // the fee is rounded up
     }
 
     /// `count` honest passes of exactly `tokens` tokens each on shard 0.
@@ -518,8 +518,9 @@ import Sealing
     /// goes back to the payers. Here the client pays through a second escrow of its own and gets its real payment
     /// refunded. (It needs the worker to claim the inflated voucher, as a node that claims the newest cumulative
     /// voucher of each escrow does; the ledger gives no reason not to: the claim succeeds and pays the worker more.)
-    @Test(.disabled("HOLE: shortfall tokens count as paid tokens; a voucher beyond its allocation dilutes every payer's coverage and refunds the worker's pay"))
-    func shortfallTokensDiluteTheWorkersCoverage() throws {
+    /// Defeated: tokens count as paid in proportion to what was charged (economics.md §2), so the one-unit claim
+    /// counts one token, not a million.
+    @Test func shortfallTokensDiluteTheWorkersCoverage() throws {
         var c = try Chain(accounts: [(client, 10_000_000), (worker, 100_000)], workers: [(worker, 0, 100_000)])
         let e1 = try c.openEscrow(client, amount: 100_000, payees: [(worker, 50_000)])  // 1
         let e2 = try c.openEscrow(client, amount: 100_000, payees: [(worker, 1)])  // 2: one unit
@@ -534,17 +535,17 @@ import Sealing
         try c.advance(to: c.settleHeight0)
         let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         let refunds = p[0].events.compactMap { e -> UInt64? in if case .refundCredited(_, _, _, _, let a) = e { return a.units }; return nil }
-        print("shortfall: payout \(String(describing: payout(p[0]))), refunds \(refunds), honest net \(net(i, o))")
-        // Secure outcome: the work the first escrow paid for, fully committed and revealed, is paid.
-        #expect((payout(p[0])?.paid ?? 0) >= net(i, o))
+        // Secure outcome: the work the first escrow paid for, fully committed and revealed, is paid (less at most the
+        // one unit the single counted token of the second claim dilutes).
+        #expect((payout(p[0])?.paid ?? 0) + 1 >= net(i, o), "payout \(String(describing: payout(p[0]))), refunds \(refunds)")
     }
 
     /// The protocol fee is `⌊charged × 500 / 10 000⌋` per claim, so a claim charging at most 19 units burns nothing.
     /// Cumulative vouchers can be claimed in steps of any size: a worker that is also a block proposer gets the
     /// transaction fees of its own micro-claims back and evades the burn that economics.md §2 relies on ("self-dealing
     /// loses at least the fee"; "no payer, a validator-worker included, can recover it").
-    @Test(.disabled("HOLE (low): the protocol fee rounds down per claim; claims of at most 19 units burn nothing"))
-    func microClaimsBurnNoProtocolFee() throws {
+    /// Defeated: the fee is rounded up per claim (economics.md §2).
+    @Test func microClaimsBurnNoProtocolFee() throws {
         var c = try Chain(accounts: [(client, 1_000_000), (worker, 100_000)], workers: [(worker, 0, 10_000)])
         let escrow = try c.openEscrow(client, amount: 100_000, payees: [(worker, 50_000)])
         let burned = try c.burned()

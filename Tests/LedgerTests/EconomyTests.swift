@@ -19,7 +19,7 @@ import Testing
     /// Net amount a worker earns for `input`/`output` tokens on shard 0 (prices 2 and 7, fee 5 %).
     func net(_ input: UInt64, _ output: UInt64) -> UInt64 {
         let charge = input * 2 + output * 7
-        return charge - charge * 500 / 10_000
+        return charge - (charge * 500 + 9_999) / 10_000  // the protocol fee is rounded up
     }
 
     /// An honest worker's window: escrow, commitment, voucher, reveals, settlement, payout.
