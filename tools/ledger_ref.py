@@ -1809,10 +1809,18 @@ class Exec:
         for _, e in entries:
             if e["createdHeight"] == offence_height:
                 base += e["amount"]
-        remaining = bps_of(base, bps)
+        taken = self.take_stake(k, role, st, entries, bps_of(base, bps), offence_height)
+        if taken > 0:
+            self.t("offence:%d" % kind)
+            self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
+        return taken
+
+    def take_stake(self, k, role, st, entries, due, since):
+        """Up to `due` from unbonding entries created at or after `since` (entry order), then from bonded stake."""
+        remaining = due
         taken = 0
         for ek, e in entries:
-            if e["createdHeight"] >= offence_height and remaining > 0:
+            if e["createdHeight"] >= since and remaining > 0:
                 self.t("slash:unbonding")
                 cut = min(remaining, e["amount"])
                 e["amount"] -= cut
@@ -1827,9 +1835,6 @@ class Exec:
         st["stake"] -= from_stake
         taken += from_stake
         self.set_staker(role, k, st)
-        if taken > 0:
-            self.t("offence:%d" % kind)
-            self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
         return taken
 
     def jail(self, k, role, target):
@@ -2444,7 +2449,7 @@ class Exec:
                 self.state.delete(K.ticket_check(tv))
                 self.state.delete(K.sealed_input(tv))
         earned = sum(s["earned"] for s in work["shards"]) & M64
-        fees = self.pay_check_fees(pid, w, worker, earned)
+        fees = self.pay_check_fees(pid, w, worker, earned, start_height(pool, w))
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
         payable = 0
@@ -2900,7 +2905,7 @@ class Exec:
             return
         self.state.put(K.ticket_check(tid), enc_check(check))
 
-    def pay_check_fees(self, pid, w, worker, earned):
+    def pay_check_fees(self, pid, w, worker, earned, window_start):
         left = earned
         for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
             self.state.delete(fk)
@@ -2908,14 +2913,20 @@ class Exec:
                 raise Fault("corrupt check fee record")
             tid, checker, owed = fk[45:77], fv[:32], struct.unpack("<Q", fv[32:])[0]
             part = min(owed, left)
-            if part == 0:
-                self.t("payout:feeShortfall")
-                continue
+            left -= part
+            from_stake = 0
             if part < owed:
                 self.t("payout:feeShortfall")
-            left -= part
-            self.credit(checker, part)
-            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, tid, checker, u64(part)))
+                st = self.staker(pid, worker)
+                if st is not None:
+                    entries = [(ek, dec(UNBONDING, ev_)) for ek, ev_ in self.state.scan(b"\x04" + role_key(pid) + worker)]
+                    from_stake = self.take_stake(worker, pid, st, entries, owed - part, window_start)
+                    if from_stake > 0:
+                        self.t("payout:feeFromStake")
+            if part + from_stake == 0:
+                continue
+            self.credit(checker, part + from_stake)
+            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, tid, checker, u64(part + from_stake)))
         return earned - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
@@ -5911,7 +5922,7 @@ RULE_TRACES = {
                                           "check:withheldAnswerCollusion",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
-    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall"],
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromStake"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
     "state-machine §8": ["root:jellyfish"],

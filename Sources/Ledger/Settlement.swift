@@ -100,7 +100,7 @@ extension Execution {
         }
         let earned = work.earned
         // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did.
-        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned)
+        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, windowStart: pool.startHeight(ofWindow: w))
         let convicted = try isForfeited(worker, pool: poolId, window: w)
         var payable: UInt64 = 0
         if !convicted {
@@ -145,8 +145,11 @@ extension Execution {
     }
 
     /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from its
-    /// revenue: at most `earned` in total, a shortfall unpaid. Returns the total paid.
-    mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64) throws(ExecError) -> UInt64 {
+    /// revenue (at most `earned` in total) and what revenue cannot pay from the worker's stake (its unbonding
+    /// entries created since the window started, then its bonded stake): checkers are paid for checking work
+    /// nobody paid for too (Specs/verification.md §5). Returns the revenue paid out.
+    mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64,
+                               windowStart: UInt64) throws(ExecError) -> UInt64 {
         var left = earned
         let prefix = StateKey.checkFeesOwed(pool, w, worker)
         for kv in try state.scan(prefix) {
@@ -161,10 +164,17 @@ extension Execution {
                 throw .fault(LedgerFault("corrupt check fee record \(kv.key.hex)"))
             }
             let part = min(owed.units, left)
-            guard part > 0 else { continue }
             left -= part
-            try state.credit(checker, Amount(part))
-            txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, ticketId: ticketId, checker: checker, amount: Amount(part)))
+            var fromStake = Amount.zero
+            if part < owed.units, let staker = try state.staker(.worker(pool: pool), worker) {
+                fromStake = try takeStake(worker, role: .worker(pool: pool), staker: staker,
+                                          entries: try unbondingEntries(.worker(pool: pool), worker),
+                                          due: Amount(owed.units - part), createdSince: windowStart)
+            }
+            let paid = part &+ fromStake.units  // ≤ owed
+            guard paid > 0 else { continue }
+            try state.credit(checker, Amount(paid))
+            txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, ticketId: ticketId, checker: checker, amount: Amount(paid)))
         }
         return earned - left
     }

@@ -95,23 +95,41 @@ extension Execution {
     /// taken; the caller decides what part is a bounty and burns the rest.
     mutating func slash(_ key: PublicKey, role: StakeRole, bps: BasisPoints, offenceHeight: UInt64,
                         kind: OffenceKind, offenceId: Hash32, into target: EventTarget) throws(ExecError) -> Amount {
-        guard var staker = try state.staker(role, key) else { return .zero }
+        guard let staker = try state.staker(role, key) else { return .zero }
         // Stake bonded at the offence: the end-of-block stake at that height plus what was moved into
         // unbonding in that very block (an unbond in the offence block does not escape).
         var base = try state.stake(role, key, atEndOf: offenceHeight)
-        let entries = try state.scan(StateKey.unbondings(role, key))
+        let decoded = try unbondingEntries(role, key)
+        for d in decoded where d.entry.createdHeight == offenceHeight {
+            base = Amount(base.units &+ d.entry.amount.units)
+        }
+        let taken = try takeStake(key, role: role, staker: staker, entries: decoded, due: base.basisPoints(bps), createdSince: offenceHeight)
+        if taken > .zero {
+            emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
+        }
+        return taken
+    }
+
+    /// A staker's unbonding entries in entry-id order, decoded, with their keys.
+    func unbondingEntries(_ role: StakeRole, _ key: PublicKey) throws(ExecError) -> [(key: [UInt8], entry: UnbondingEntry)] {
         var decoded = [(key: [UInt8], entry: UnbondingEntry)]()
-        for kv in entries {
+        for kv in try state.scan(StateKey.unbondings(role, key)) {
             do { decoded.append((kv.key, try UnbondingEntry(canonicalEncoding: kv.value))) } catch {
                 throw .fault(LedgerFault("corrupt unbonding entry at \(kv.key.hex)"))
             }
         }
-        for d in decoded where d.entry.createdHeight == offenceHeight {
-            base = Amount(base.units &+ d.entry.amount.units)
-        }
-        var remaining = base.basisPoints(bps)
+        return decoded
+    }
+
+    /// Takes up to `due` from a staker: first from its unbonding entries created at or after `since` (entry-id order,
+    /// each up to its amount; an emptied entry and its maturity key are deleted), then from its bonded stake (at most
+    /// all of it); writes the staker record. Returns what was taken; the caller credits or burns it.
+    mutating func takeStake(_ key: PublicKey, role: StakeRole, staker: Staker, entries decoded: [(key: [UInt8], entry: UnbondingEntry)],
+                            due: Amount, createdSince since: UInt64) throws(ExecError) -> Amount {
+        var staker = staker
+        var remaining = due
         var taken = Amount.zero
-        for d in decoded where d.entry.createdHeight >= offenceHeight && remaining > .zero {
+        for d in decoded where d.entry.createdHeight >= since && remaining > .zero {
             let cut = min(remaining, d.entry.amount)
             var e = d.entry
             e.amount = Amount(e.amount.units - cut.units)
@@ -130,9 +148,6 @@ extension Execution {
         staker.stake = Amount(staker.stake.units - fromStake.units)
         taken = Amount(taken.units + fromStake.units)
         try state.setStaker(role, key, staker, height: height)
-        if taken > .zero {
-            emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
-        }
         return taken
     }
 

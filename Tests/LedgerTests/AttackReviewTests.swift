@@ -286,9 +286,11 @@ import Sealing
     /// Check fees come only out of the worker's window revenue (`payCheckFees`: `min(owed, earned)`). A worker
     /// that commits work nobody paid for (ticket fee 1 per sample) makes the assigned checkers replay for nothing;
     /// skipping costs them the absent slash and a bench. Checking no longer pays (verification.md §5).
-    @Test(.disabled("HOLE: unpaid commitments make the assigned checkers replay for free (fees come only from the worker's revenue)"))
-    func unpaidCommitmentsMakeCheckersWorkForNothing() throws {
+    /// Defeated: what the revenue cannot pay is taken from the worker's stake (verification.md §5), so griefing the
+    /// checkers costs the worker the fees it would not pay.
+    @Test func unpaidCommitmentsMakeCheckersWorkForNothing() throws {
         var f = try CheckerFixture()
+        let stakeBefore = try f.c.record(StateKey.staker(.worker(pool: 0), f.worker.publicKey), Staker.self)!.stake.units
         let s = SealedBatch.make(count: 24, seed: 93)
         #expect(try f.c.block([try f.c.tx(f.worker, f.c.commit(s.batch))])[0].succeeded)  // 2, no voucher
         try f.c.advance(to: 4)
@@ -302,8 +304,10 @@ import Sealing
         #expect(owed == 3)
         let p = try f.payout()
         let paid = p.events.reduce(UInt64(0)) { if case .checkFeePaid(_, _, _, _, _, let a) = $1 { return $0 + a.units }; return $0 }
-        // Secure outcome: every checker that did the replay is paid its fee.
+        // Secure outcome: every checker that did the replay is paid its fee, out of the worker's stake.
         #expect(paid == UInt64(owed) * f.cfg.checkFee.units, "paid \(paid) of \(owed) fees owed")
+        let stake = try f.c.record(StateKey.staker(.worker(pool: 0), f.worker.publicKey), Staker.self)!.stake
+        #expect(stake.units + paid == stakeBefore, "stake \(stake) after paying \(paid) from \(stakeBefore)")
     }
 
     /// With one registered checker and k = 3, the checker holds one slot (never two) and is paid once.
