@@ -953,6 +953,8 @@ class K:
     def fee_owed(p, w, worker, t, slot): return b"\x39" + be32(p) + be64(w) + worker + t + u8(slot)
     @staticmethod
     def checker_count(p): return b"\x3a" + be32(p)
+    @staticmethod
+    def adjudication_hold(role, k): return b"\x3b" + role_key(role) + k
 
 
 _MISSING = object()
@@ -2389,6 +2391,7 @@ class Exec:
             seq = self.g64("nextAdjudication")
             self.set_g64("nextAdjudication", (seq + 1) & M64)
             self.state.put(K.adjudication(seq), tid)
+            self.change_holds(tid, t, 1)
             win = self.window_rec(t["pool"], t["window"]) or self.new_window()
             win["pendingAdjudications"] = (win["pendingAdjudications"] + 1) & M64
             self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
@@ -2787,7 +2790,25 @@ class Exec:
         seq = self.g64("nextAdjudication")
         self.set_g64("nextAdjudication", (seq + 1) & M64)
         self.state.put(K.adjudication(seq), tid)
+        self.change_holds(tid, t, 1)
         self.emit("tx", ev("sealedInputPublished", tid))
+
+    def change_holds(self, tid, t, delta):
+        """economics §4: a queued ticket holds its worker's and its checkers' unbonding entries."""
+        holders = [(t["pool"], t["worker"])]
+        ck = self.state.get(K.ticket_check(tid))
+        if ck is not None:
+            holders += [(checker_role(t["pool"]), sl["checker"]) for sl in dec_check(ck)["slots"]]
+        for role, k in holders:
+            key = K.adjudication_hold(role, k)
+            count = self.state.u64_at(key) or 0
+            if delta < 0 and count == 0:
+                raise Fault("adjudication hold below zero")
+            count += delta
+            if count == 0:
+                self.state.delete(key)
+            else:
+                self.state.put(key, u64(count))
 
     def resolve_checks(self):
         """End-block step 4 (§4.2 Resolution)."""
@@ -3070,6 +3091,12 @@ class Exec:
             e = self.state.rec(ek, UNBONDING)
             if e is None:
                 raise Fault("unbonding queue points at a missing entry")
+            if self.state.get(K.adjudication_hold(role, k)) is not None:
+                self.t("unbonding:held")            # a queued adjudication may still slash it: one more block
+                e["matureHeight"] = self.h + 1
+                self.state.put_rec(ek, UNBONDING, e)
+                self.state.put(K.unbonding_queue(e["matureHeight"], role, k, i), b"")
+                continue
             self.state.delete(ek)
             try:
                 self.credit(k, e["amount"])
@@ -3182,6 +3209,7 @@ class Exec:
                 raise Fault("adjudication without pool or commitment")
             leaf = t["leaf"]
             self.state.delete(K.case_input(tid))
+            self.change_holds(tid, t, -1)
             kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
             ck = self.state.get(K.ticket_check(tid))
             claimed = leaf["outputHash"]
@@ -5118,6 +5146,34 @@ def scenarios_checks():
     w.m.block([w.T(slots[2], B.publish_input(tid, real))])
     out.append(w.m.done())
 
+    # -- a queued replay holds the unbonding entries of everyone its verdict may slash
+    w = CheckWorld("checks/unbonding-held", "w1 unbonds 100 of its stake; 100 blocks later its cheated ticket's dispute "
+                   "replay is queued in the very block the entry matures: end-block step 1 holds the entry one block "
+                   "(the hold of 3B), step 6 replays and releases the hold, and the entry is paid the next block.")
+    w.setup()
+    u = H(w)
+    w.m.block([w.T("w1", B.unbond(0, 100))])
+    # The dispute's publication comes 13 blocks after the commitment (as in checks/input-published).
+    w.advance(u + 100 - 13 - 1)
+    win = window_of(w.c.pools[0] if hasattr(w.c, "pools") else default_pool(), H(w))
+    a = w.work("w1", [(8, 361, True), (8, 362, True)], window=win)
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)                               # dispute opens
+    assert H(w) == u + 100, (H(w), u)
+    w.m.block([w.T(slots[1], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.m.block([])
+    out.append(w.m.done())
+
     # -- an envelope that does not open to the input
     w = CheckWorld("checks/bad-envelope", "The worker seals another tensor of the right size: the checkers answer "
                    "bad-input, the dispute opens, the published key opens a plaintext that is not the input: the "
@@ -5900,7 +5956,7 @@ RULE_TRACES = {
     "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
                                        "begin:4:pendingRandaoWaits"],
     "state-machine §4 begin-block 5": ["begin:5"],
-    "state-machine §4 end-block 1": ["end:1"],
+    "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "state-machine §4 end-block 3": ["end:3"],
     "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],

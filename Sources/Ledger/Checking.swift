@@ -468,6 +468,7 @@ extension Execution {
         let seq = try state.globalU64(.nextAdjudication)
         state.setGlobalU64(.nextAdjudication, seq &+ 1)
         state.putRaw(StateKey.adjudicationQueue(seq), ticketId.bytes)
+        try changeAdjudicationHolds(ticketId, ticket, by: 1)
         txEvents.append(.sealedInputPublished(ticketId: ticketId))
     }
 

@@ -58,6 +58,7 @@ extension Execution {
             let seq = try state.globalU64(.nextAdjudication)
             state.setGlobalU64(.nextAdjudication, seq &+ 1)
             state.putRaw(StateKey.adjudicationQueue(seq), ticketId.bytes)
+            try changeAdjudicationHolds(ticketId, ticket, by: 1)
             var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
             window.pendingAdjudications &+= 1
             state.put(StateKey.window(ticket.pool, ticket.window), window)
@@ -100,6 +101,8 @@ extension Execution {
                 throw .fault(LedgerFault("adjudication queue entry \(kv.key.hex) without a pending case, ticket or input"))
             }
             state.delete(StateKey.caseInput(ticketId))
+            // Released before the verdict: the slashes below reach the entries the hold kept.
+            try changeAdjudicationHolds(ticketId, ticket, by: -1)
             let verdict: AdjudicationVerdict
             do {
                 verdict = try ledger.adjudicator.adjudicate(AdjudicationRequest(

@@ -50,6 +50,7 @@ public enum StateKey {
         case disputeDeadlineQueue = 0x38
         case checkFeeOwed = 0x39
         case checkerCount = 0x3A
+        case adjudicationHold = 0x3B
         case global = 0x20
     }
 
@@ -154,6 +155,8 @@ public enum StateKey {
     }
     /// Registered checkers of a pool (u64).
     public static func checkerCount(_ pool: UInt32) -> [UInt8] { k(.checkerCount, pool.bigEndianBytes) }
+    /// The number of queued adjudications that may slash this staker (its unbonding entries wait while non-zero).
+    public static func adjudicationHold(_ role: StakeRole, _ key: PublicKey) -> [UInt8] { k(.adjudicationHold, role.keyBytes, key.bytes) }
     /// A sealed ticket's checkers and check phases (`SealedCheck`).
     public static func ticketCheck(_ ticket: Hash32) -> [UInt8] { k(.ticketCheck, ticket.bytes) }
     /// A sealed ticket's envelope (ciphertext only), kept until its check ends.

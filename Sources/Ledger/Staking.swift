@@ -81,8 +81,16 @@ extension Execution {
             let id = UInt64(bigEndianBytes: k[46..<54])
             let entryKey = StateKey.unbonding(role, key, id)
             state.delete(k)
-            guard let entry = try state.record(entryKey, UnbondingEntry.self) else {
+            guard var entry = try state.record(entryKey, UnbondingEntry.self) else {
                 throw .fault(LedgerFault("unbonding queue points at a missing entry \(entryKey.hex)"))
+            }
+            // A queued adjudication may still slash this staker: the entry waits a block and is looked at again, so
+            // a backlog in the queue cannot outlast the unbonding period (Specs/economics.md §4).
+            if try state.record(StateKey.adjudicationHold(role, key), UInt64.self) != nil {
+                entry.matureHeight = height &+ 1
+                state.put(entryKey, entry)
+                state.putRaw(StateKey.unbondingQueue(entry.matureHeight, role, key, id), [])
+                continue
             }
             state.delete(entryKey)
             do { try state.credit(key, entry.amount) } catch ExecError.failed { throw .fault(LedgerFault("unbonding credit overflow")) }
@@ -108,6 +116,22 @@ extension Execution {
             emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
         }
         return taken
+    }
+
+    /// Adds `delta` (±1) to the adjudication hold of a queued ticket's worker and of the checkers of its check
+    /// record, if any: the stakers its verdict may slash. A count back at zero is deleted.
+    mutating func changeAdjudicationHolds(_ ticketId: Hash32, _ ticket: Ticket, by delta: Int) throws(ExecError) {
+        var holders = [(StakeRole.worker(pool: ticket.pool), ticket.worker)]
+        if let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self) {
+            holders += check.slots.map { (StakeRole.checker(pool: ticket.pool), $0.checker) }
+        }
+        for (role, key) in holders {
+            let k = StateKey.adjudicationHold(role, key)
+            let count = try state.record(k, UInt64.self) ?? 0
+            let next = delta > 0 ? count &+ 1 : count &- 1
+            guard delta > 0 || count > 0 else { throw .fault(LedgerFault("adjudication hold below zero at \(k.hex)")) }
+            if next == 0 { state.delete(k) } else { state.put(k, next) }
+        }
     }
 
     /// A staker's unbonding entries in entry-id order, decoded, with their keys.
