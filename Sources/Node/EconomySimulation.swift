@@ -61,6 +61,10 @@ public struct EconomySimulation {
         /// Rubber-stamps for the cheating workers it colludes with: answers their claimed (false) output, learned
         /// off-chain, without replaying. On other workers' tickets it replays like an honest checker.
         case colluding
+        /// Colludes like `colluding`, but withholds its reveal when another checker's answer differs (it sees the
+        /// dissent coming and hopes to pay the absent slash instead of the collusion slash; Specs/economics.md §7
+        /// row 31).
+        case silent
         /// Registers and bonds, then never answers (slashed and benched at each assigned ticket).
         case absent
 
@@ -566,8 +570,8 @@ public struct EconomySimulation {
                     switch config.checkers[i] {
                     case .absent: continue
                     case .lazy: answer = SHA256.hash(Array("sim-economy/guess".utf8) + rng.next().bigEndianBytes)
-                    case .colluding where cheats(b.worker): answer = b.outputs[s.leaf]
-                    case .honest, .colluding: answer = try replay(i, tid, leaf)
+                    case .colluding where cheats(b.worker), .silent where cheats(b.worker): answer = b.outputs[s.leaf]
+                    case .honest, .colluding, .silent: answer = try replay(i, tid, leaf)
                     }
                     let nonce = SHA256.hash(Array("sim-economy/nonce-\(i)".utf8) + tid.bytes)
                     s.answers[i] = (answer, nonce)
@@ -579,6 +583,10 @@ public struct EconomySimulation {
                 // Every worker unblinds its claimed output (without it, it is convicted for sure).
                 try list.add(workers[b.worker], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: b.outputs[s.leaf], salt: b.salts[s.leaf])]), sim: self)
                 for i in s.answers.keys.sorted() {
+                    // A silent colluder stays quiet once another committed answer differs from its own.
+                    if config.checkers[i] == .silent, s.answers.contains(where: { $0.key != i && $0.value.answer != s.answers[i]!.answer }) {
+                        continue
+                    }
                     try list.add(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: s.answers[i]!.answer, nonce: s.answers[i]!.nonce)]), sim: self)
                 }
             case .disputed where !s.keyDecided && next <= check.keyDeadline:

@@ -28,7 +28,7 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Windows per run.") var windows = 1_000
         @Option(help: "Probability that a verifier replays a revealed ticket.") var replayProbability = 1.0
         @Option(help: "Compute cost per token as a share of its price.") var computeCost = 0.7
-        @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, absent (empty: protocol 3).")
+        @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, silent (colludes, withholds its reveal on a dissent), absent (empty: protocol 3).")
         var checkers = ""
         @Option(help: "Each checker's bonded stake.") var checkerStake: UInt64 = 100_000
         @Flag(help: "Cheating workers publish the dispute key (default: they withhold it).") var cheatersPublishKey = false
@@ -37,7 +37,7 @@ struct SimCommand: AsyncParsableCommand {
             get throws {
                 try checkers.split(separator: ",").map { name in
                     guard let s = EconomySimulation.CheckerStrategy(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("unknown checker strategy '\(name)' (honest, lazy, colluding, absent)")
+                        throw ValidationError("unknown checker strategy '\(name)' (honest, lazy, colluding, silent, absent)")
                     }
                     return s
                 }
