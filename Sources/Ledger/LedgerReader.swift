@@ -123,6 +123,12 @@ public struct LedgerReader: Sendable {
     }
 
     /// The last window whose unpaid work of a convicted worker is forfeited, if any.
+    /// Queued adjudications whose verdict may slash this staker's role: while non-zero its unbonding entries do not
+    /// mature (Specs/state-machine.md §4, end-block step 1).
+    public func adjudicationHold(_ role: StakeRole, _ key: PublicKey) throws -> UInt64 {
+        try record(StateKey.adjudicationHold(role, key), UInt64.self) ?? 0
+    }
+
     public func forfeitedThrough(_ pool: UInt32, worker: PublicKey) throws -> UInt64? {
         try record(StateKey.forfeiture(pool, worker), UInt64.self)
     }

@@ -388,6 +388,8 @@ import Sealing
         let (_, opened) = try c.proveFraud(verifier, ticket: tid, input: bad.inputs[Int(t.leaf!.index)])
         #expect(opened.succeeded)
         var taken: UInt64 = 0, maturedAt: UInt64 = 0
+        // While its ticket waits in the queue, the cheater's stake is held (what account_get shows as unbondingHeld).
+        #expect(try LedgerReader(c.state).adjudicationHold(.worker(pool: 0), cheat.publicKey) == 1)
         while try c.record(StateKey.fraudCase(tid), FraudCase.self)?.status == .pending {
             try #require(c.height < 300)
             let rs = try c.block()
@@ -395,6 +397,7 @@ import Sealing
             if rs.last!.events.contains(where: { if case .unbonded(cheat.publicKey, _, _, _) = $0 { return true }; return false }) { maturedAt = c.height }
         }
         let verdictAt = c.height
+        #expect(try LedgerReader(c.state).adjudicationHold(.worker(pool: 0), cheat.publicKey) == 0, "the hold is released")
         let attackerEnd = try c.wealth(sybil) + c.balance(spammer.publicKey)
         print("backlog: unbonding matured at \(maturedAt), verdict at \(verdictAt), cheater slashed \(taken), attacker's cost \(Int(attackerStart) - Int(attackerEnd))")
         #expect(try c.record(StateKey.fraudCase(tid), FraudCase.self)?.status != .upheld)

@@ -18,6 +18,7 @@ extension RPCNode {
                 var o = r.staker(s)
                 o["role"] = r.role(role)
                 o["unbonding"] = .array(try reader.unbondings(role, key).map { r.unbonding($0.id, $0.entry) })
+                o["unbondingHeld"] = .int(try reader.adjudicationHold(role, key))
                 stakes.append(.object(o))
             }
             // Unbonding can outlive the stake (a full unbond removes the staker record).
@@ -28,7 +29,8 @@ extension RPCNode {
                 let u = try reader.unbondings(role, key)
                 if !u.isEmpty {
                     stakes.append(.object(["role": r.role(role), "stake": "0", "status": "unbonded", "jailedUntil": .null,
-                                           "randaoCommitment": .null, "since": .null, "unbonding": .array(u.map { r.unbonding($0.id, $0.entry) })]))
+                                           "randaoCommitment": .null, "since": .null, "unbonding": .array(u.map { r.unbonding($0.id, $0.entry) }),
+                                           "unbondingHeld": .int(try reader.adjudicationHold(role, key))]))
                 }
             }
             // Checker registrations (pools with checkers): the sealing key reveals are sealed to, and the bench.
