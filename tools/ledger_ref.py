@@ -4869,6 +4869,25 @@ class CheckWorld:
     def leaf_index(self, info, t):
         return info["batch"].tree.leaf_containing(t["point"])
 
+    def disputed(self, info, silent_slots=()):
+        """Commit, draw and reveal sealed; slot 0 commits the false output, slots 1 and 2 the true one; every slot
+        reveals but those in `silent_slots`. Returns (ticket id, ticket, slot names, reveal height), the dispute
+        opening at the next block."""
+        self.m.block(self.commit_txs(info))
+        self.advance(self.c.height + 2)
+        tid, t = self.ticket(info)
+        slots = self.slots(tid)
+        r = self.c.height + 1
+        self.m.block([self.sealed_reveal(info, tid, t)])
+        truth, (false_out, _) = self.true_output(info, t), self.claimed(info, t)
+        answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+        self.m.block([self.commit_answer(n, tid, x) for n, x in answers.items()])
+        self.advance(r + 3)
+        self.m.block([self.unblind(info, t, tid)] +
+                     [self.reveal_answer(n, tid, x) for j, (n, x) in enumerate(answers.items()) if j not in silent_slots])
+        self.advance(r + 9)
+        return tid, t, slots, r
+
     def sealed_reveal(self, info, tid, t, plaintext=None, recipients=None, eph=None, raw=None):
         b = info["batch"]
         i = self.leaf_index(info, t)
@@ -5031,18 +5050,7 @@ def scenarios_checks():
                    "to the revenue (shortfall).")
     w.setup()
     a = w.work("w1", [(8, 311, True), (8, 312, True)], usage=(1, 1))
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
-    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
-    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
-    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 9)                               # dispute opens
+    tid, t, slots, r = w.disputed(a)             # the dispute opens at the next block
     w.m.block([w.T("prover", B.publish_key(tid, sha256(b"not the key"))), w.T("prover", B.publish_key(tid, w.eph(tid)))])
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
@@ -5127,18 +5135,7 @@ def scenarios_checks():
                    "its absent slash) and the publisher earns part of the slash.")
     w.setup()
     a = w.work("w1", [(8, 351, True), (8, 352, True)])
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
-    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
-    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
-    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items() if n != slots[0]])
-    w.advance(r + 9)                               # dispute opens
+    tid, t, slots, r = w.disputed(a, silent_slots=(0,))
     real = a["batch"].inputs[w.leaf_index(a, t)]
     w.m.block([w.T(slots[1], B.publish_input(sha256(b"no such ticket"), real)),
                w.T(slots[1], B.publish_input(tid, real + bytes(4096))),
@@ -5157,18 +5154,7 @@ def scenarios_checks():
     w.advance(u + 100 - 13 - 1)
     win = window_of(w.c.pools[0] if hasattr(w.c, "pools") else default_pool(), H(w))
     a = w.work("w1", [(8, 361, True), (8, 362, True)], window=win)
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
-    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
-    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
-    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 9)                               # dispute opens
+    tid, t, slots, r = w.disputed(a)             # the dispute opens at the next block
     assert H(w) == u + 100, (H(w), u)
     w.m.block([w.T(slots[1], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
     w.m.block([])
