@@ -434,7 +434,7 @@ WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitme
           ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
 SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
               ("commitments", "u32")]
-WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64")]
+WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64"), ("checkDeposit", "u64")]
 LANE = [("owner", "h"), ("amount", "u64")]
 PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
 COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
@@ -2144,7 +2144,7 @@ class Exec:
         net = charged - fee
         paid_tokens = tokens if short == 0 else tokens * charged // charge   # in proportion to what was charged
         wkey = K.work(pid, w, payee)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0}
         lkey = K.lane(pid, w, payee, eid)
         lane = self.state.rec(lkey, LANE)
         if lane is None:
@@ -2213,7 +2213,7 @@ class Exec:
         if self.state.get(K.commitment(cid)) is not None:
             raise Fail("duplicateCommitment")
         wkey = K.work(pid, w, sender)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0}
         work["minCommitStake"] = min(work["minCommitStake"], st["stake"])   # economics.md §5: the cap's stake
         sw = self.shard_work(work, shard)
         if sw["commitments"] >= self.p["maxCommitmentsPerWindow"]:
@@ -2224,10 +2224,16 @@ class Exec:
         sw["commitments"] += 1
         m = sample_count(pool, tt)
         fee = pool["ticketFee"] * m
-        if fee > M64:
+        # pools with checkers deposit every sample's check fees up front (verification.md §5)
+        deposit = pool["checking"]["checkFee"] * m * pool["checking"]["checkersPerTicket"] if pool["checking"] else 0
+        if fee > M64 or deposit > M64 or work["checkDeposit"] + deposit > M64 or fee + deposit > M64:
             raise Fail("amountOverflow")
+        work["checkDeposit"] += deposit
         self.debit(sender, fee)
         self.burn(fee)
+        if deposit:
+            self.t("commit:checkDeposit")
+            self.debit(sender, deposit)
         win = self.window_rec(pid, w) or self.new_window()
         win["commitments"] = (win["commitments"] + 1) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
@@ -2452,7 +2458,7 @@ class Exec:
                 self.state.delete(K.ticket_check(tv))
                 self.state.delete(K.sealed_input(tv))
         earned = sum(s["earned"] for s in work["shards"]) & M64
-        fees = self.pay_check_fees(pid, w, worker, earned, start_height(pool, w))
+        fees = self.pay_check_fees(pid, w, worker, earned, work["checkDeposit"])
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
         payable = 0
@@ -2926,7 +2932,7 @@ class Exec:
             return
         self.state.put(K.ticket_check(tid), enc_check(check))
 
-    def pay_check_fees(self, pid, w, worker, earned, window_start):
+    def pay_check_fees(self, pid, w, worker, earned, deposit):
         left = earned
         for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
             self.state.delete(fk)
@@ -2935,19 +2941,19 @@ class Exec:
             tid, checker, owed = fk[45:77], fv[:32], struct.unpack("<Q", fv[32:])[0]
             part = min(owed, left)
             left -= part
-            from_stake = 0
+            from_deposit = min(owed - part, deposit)
+            deposit -= from_deposit
             if part < owed:
                 self.t("payout:feeShortfall")
-                st = self.staker(pid, worker)
-                if st is not None:
-                    entries = [(ek, dec(UNBONDING, ev_)) for ek, ev_ in self.state.scan(b"\x04" + role_key(pid) + worker)]
-                    from_stake = self.take_stake(worker, pid, st, entries, owed - part, window_start)
-                    if from_stake > 0:
-                        self.t("payout:feeFromStake")
-            if part + from_stake == 0:
+            if from_deposit > 0:
+                self.t("payout:feeFromDeposit")
+            if part + from_deposit == 0:
                 continue
-            self.credit(checker, part + from_stake)
-            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, tid, checker, u64(part + from_stake)))
+            self.credit(checker, part + from_deposit)
+            self.emit("tx", ev("checkFeePaid", u32(pid), u64(w), worker, tid, checker, u64(part + from_deposit)))
+        if deposit > 0:
+            self.t("payout:depositReturned")
+            self.credit(worker, deposit)
         return earned - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
@@ -5964,7 +5970,8 @@ RULE_TRACES = {
                                           "check:withheldAnswerCollusion",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
-    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromStake"],
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromDeposit",
+                                           "payout:depositReturned"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
     "state-machine §8": ["root:jellyfish"],

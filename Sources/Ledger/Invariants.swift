@@ -120,7 +120,7 @@ public enum Invariants {
         }
         for kv in try all(.workRecord) {
             let w = try WorkRecord(canonicalEncoding: kv.value)
-            try add(&r.earnedHeld, w.earned, "earned")
+            try add(&r.earnedHeld, w.held, "earned")
             try checkLanes(kv.key, state)
         }
         for kv in try all(.fraudCommitment) { try add(&r.bondsHeld, try FraudCommitment(canonicalEncoding: kv.value).bond.units, "bonds") }
@@ -235,7 +235,7 @@ public struct InvariantTracker: Sendable {
         case .staker: try adjust(&r.stakes, try Staker(canonicalEncoding: value).stake.units, sign, "stake")
         case .unbonding: try adjust(&r.unbonding, try UnbondingEntry(canonicalEncoding: value).amount.units, sign, "unbonding")
         case .escrow: try adjust(&r.escrows, try Escrow(canonicalEncoding: value).balance.units, sign, "escrow")
-        case .workRecord: try adjust(&r.earnedHeld, try WorkRecord(canonicalEncoding: value).earned, sign, "earned")
+        case .workRecord: try adjust(&r.earnedHeld, try WorkRecord(canonicalEncoding: value).held, sign, "earned")
         case .fraudCommitment: try adjust(&r.bondsHeld, try FraudCommitment(canonicalEncoding: value).bond.units, sign, "bonds")
         case .fraudClaim: try adjust(&r.bondsHeld, try FraudClaim(canonicalEncoding: value).bond.units, sign, "bonds")
         case .fraudCase: try adjust(&r.bondsHeld, try FraudCase(canonicalEncoding: value).held, sign, "bonds")

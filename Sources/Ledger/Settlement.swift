@@ -100,7 +100,7 @@ extension Execution {
         }
         let earned = work.earned
         // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did.
-        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, windowStart: pool.startHeight(ofWindow: w))
+        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, deposit: work.checkDeposit)
         let convicted = try isForfeited(worker, pool: poolId, window: w)
         var payable: UInt64 = 0
         if !convicted {
@@ -145,12 +145,13 @@ extension Execution {
     }
 
     /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from its
-    /// revenue (at most `earned` in total) and what revenue cannot pay from the worker's stake (its unbonding
-    /// entries created since the window started, then its bonded stake): checkers are paid for checking work
-    /// nobody paid for too (Specs/verification.md §5). Returns the revenue paid out.
+    /// revenue (at most `earned` in total), then from the check-fee deposit of its commitments, which covers every
+    /// fee its samples can owe; returns the rest of the deposit to the worker (Specs/verification.md §5). Returns
+    /// the revenue paid out.
     mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64,
-                               windowStart: UInt64) throws(ExecError) -> UInt64 {
+                               deposit: Amount) throws(ExecError) -> UInt64 {
         var left = earned
+        var depositLeft = deposit.units
         let prefix = StateKey.checkFeesOwed(pool, w, worker)
         for kv in try state.scan(prefix) {
             state.delete(kv.key)
@@ -165,17 +166,14 @@ extension Execution {
             }
             let part = min(owed.units, left)
             left -= part
-            var fromStake = Amount.zero
-            if part < owed.units, let staker = try state.staker(.worker(pool: pool), worker) {
-                fromStake = try takeStake(worker, role: .worker(pool: pool), staker: staker,
-                                          entries: try unbondingEntries(.worker(pool: pool), worker),
-                                          due: Amount(owed.units - part), createdSince: windowStart)
-            }
-            let paid = part &+ fromStake.units  // ≤ owed
+            let fromDeposit = min(owed.units - part, depositLeft)
+            depositLeft -= fromDeposit
+            let paid = part &+ fromDeposit  // ≤ owed
             guard paid > 0 else { continue }
             try state.credit(checker, Amount(paid))
             txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, ticketId: ticketId, checker: checker, amount: Amount(paid)))
         }
+        if depositLeft > 0 { try state.credit(worker, Amount(depositLeft)) }
         return earned - left
     }
 

@@ -36,9 +36,18 @@ extension Execution {
         }
         let samples = pool.sampleCount(tokenTotal: tokenTotal)
         let fee: Amount
-        do { fee = try pool.ticketFee.multiplied(by: UInt64(samples)) } catch { throw .failed(.amountOverflow) }
+        // Pools with checkers: the check fees of every sample are deposited up front, so checkers are paid for
+        // checking work nobody paid for too (Specs/verification.md §5).
+        let deposit: Amount
+        do {
+            fee = try pool.ticketFee.multiplied(by: UInt64(samples))
+            deposit = try (pool.checking.map { try $0.checkFee.multiplied(by: UInt64(samples) * UInt64($0.checkersPerTicket)) } ?? .zero)
+            work.checkDeposit = try work.checkDeposit.adding(deposit)
+            _ = try fee.adding(deposit)
+        } catch { throw .failed(.amountOverflow) }
         try state.debit(sender, fee)
         try state.burn(fee)
+        if deposit > .zero { try state.debit(sender, deposit) }
 
         var record = try state.window(poolId, window) ?? WindowRecord()
         record.commitments &+= 1

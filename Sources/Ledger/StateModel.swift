@@ -183,12 +183,18 @@ public struct WorkRecord: Hashable, Sendable {
     /// The lowest bonded stake the worker had when it committed in the window (`UInt64.max` before its first
     /// commitment): the payout cap's stake, never above the stake any of its convictions slashes (economics.md §5).
     public var minCommitStake: Amount
-    public init(shards: [ShardWork] = [], payers: UInt32 = 0, minCommitStake: Amount = Amount(UInt64.max)) {
-        self.shards = shards; self.payers = payers; self.minCommitStake = minCommitStake
+    /// Pools with checkers: what the worker deposited at its commitments for their check fees (`samples × k ×
+    /// checkFee` each), spent at payout on what the revenue cannot pay, the rest returned (verification.md §5).
+    public var checkDeposit: Amount
+    public init(shards: [ShardWork] = [], payers: UInt32 = 0, minCommitStake: Amount = Amount(UInt64.max), checkDeposit: Amount = .zero) {
+        self.shards = shards; self.payers = payers; self.minCommitStake = minCommitStake; self.checkDeposit = checkDeposit
     }
 
-    /// Everything held for the worker until payout.
+    /// What the worker's clients paid, held for it until payout.
     public var earned: UInt64 { shards.reduce(0) { $0 &+ $1.earned.units } }
+
+    /// Everything the record holds: the earned revenue and the check-fee deposit.
+    public var held: UInt64 { earned &+ checkDeposit.units }
 
     /// The entry of a shard, created in place (shards stay sorted).
     mutating func withShard<R>(_ shard: UInt32, _ body: (inout ShardWork) throws(ExecError) -> R) throws(ExecError) -> R {
@@ -527,10 +533,10 @@ extension ShardWork: CanonicalCodable {
 }
 
 extension WorkRecord: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers); w.encode(minCommitStake) }
+    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers); w.encode(minCommitStake); w.encode(checkDeposit) }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         shards = try r.list("shards", max: 256, of: ShardWork.self); payers = try r.u32("payers")
-        minCommitStake = try r.decode(Amount.self)
+        minCommitStake = try r.decode(Amount.self); checkDeposit = try r.decode(Amount.self)
     }
 }
 

@@ -72,17 +72,19 @@ import Sealing
         return try f.c.block()
     }
 
-    // MARK: - (c) Check fees taken from the worker's stake
+    // MARK: - (c) Check fees beyond the worker's stake
 
-    /// Check fees the revenue cannot pay come from the worker's unbonding entries created since the window start and
-    /// then its bonded stake (`Settlement.swift`, `payCheckFees`). Nothing bounds the fees a window can owe by that
+    /// (Found when check fees the revenue could not pay came from the worker's unbonding entries created since the
+    /// window start and then its bonded stake.) Nothing bounds the fees a window can owe by that
     /// collateral: a worker unbonds down to the pool minimum *before* the window starts (its entry is then out of the
     /// fees' reach), and commits unpaid work whose tickets owe `samples × k × checkFee`. Here 3 tickets owe 9 × 40 =
     /// 360 against 100 of stake; at default parameters one key can owe 16 commitments × 16 tickets × 3 × 50 = 38 400
     /// per window while bonded at `minWorkerStake`, for 256 units of ticket fees (a validator-worker gets its reveal
     /// transaction fees back).
-    @Test(.disabled("HOLE: check fees owed beyond the worker's stake are never paid; checkers replay for nothing (row 32 holds only up to the stake)"))
-    func checkFeesBeyondTheWorkersStakeGoUnpaid() throws {
+    ///
+    /// Defeated: each commitment deposits its samples' check fees (`samples × k × checkFee`) from the worker's
+    /// balance, and fees the revenue cannot pay come from that deposit (verification.md §5).
+    @Test func checkFeesBeyondTheWorkersStakeGoUnpaid() throws {
         var f = try CheckerFixture()  // 1
         // 2 (window 0): the worker unbonds down to the pool minimum; the entry predates window 1.
         #expect(try f.c.block([try f.c.tx(f.worker, .unbond(role: .worker(pool: 0), amount: 9_900))])[0].succeeded)

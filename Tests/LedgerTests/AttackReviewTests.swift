@@ -294,8 +294,8 @@ import Sealing
     /// Check fees come only out of the worker's window revenue (`payCheckFees`: `min(owed, earned)`). A worker
     /// that commits work nobody paid for (ticket fee 1 per sample) makes the assigned checkers replay for nothing;
     /// skipping costs them the absent slash and a bench. Checking no longer pays (verification.md §5).
-    /// Defeated: what the revenue cannot pay is taken from the worker's stake (verification.md §5), so griefing the
-    /// checkers costs the worker the fees it would not pay.
+    /// Defeated: each commitment deposits its samples' check fees, and what the revenue cannot pay comes from that
+    /// deposit (verification.md §5), so griefing the checkers costs the worker the fees it would not pay.
     @Test func unpaidCommitmentsMakeCheckersWorkForNothing() throws {
         var f = try CheckerFixture()
         let stakeBefore = try f.c.record(StateKey.staker(.worker(pool: 0), f.worker.publicKey), Staker.self)!.stake.units
@@ -312,10 +312,11 @@ import Sealing
         #expect(owed == 3)
         let p = try f.payout()
         let paid = p.events.reduce(UInt64(0)) { if case .checkFeePaid(_, _, _, _, _, let a) = $1 { return $0 + a.units }; return $0 }
-        // Secure outcome: every checker that did the replay is paid its fee, out of the worker's stake.
+        // Secure outcome: every checker that did the replay is paid its fee, out of the worker's check-fee deposit
+        // (its stake untouched).
         #expect(paid == UInt64(owed) * f.cfg.checkFee.units, "paid \(paid) of \(owed) fees owed")
         let stake = try f.c.record(StateKey.staker(.worker(pool: 0), f.worker.publicKey), Staker.self)!.stake
-        #expect(stake.units + paid == stakeBefore, "stake \(stake) after paying \(paid) from \(stakeBefore)")
+        #expect(stake.units == stakeBefore, "stake \(stake), was \(stakeBefore)")
     }
 
     /// With one registered checker and k = 3, the checker holds one slot (never two) and is paid once.
