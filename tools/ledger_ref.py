@@ -2739,7 +2739,9 @@ class Exec:
                    if sl["answer"] is not None and sl["answer"] != check["unblinded"]]
         for i, key in winners:
             self.owe_fee(tid, t, i, key, cfg, target)
-        paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [k_ for _, k_ in winners], target)
+        # a withheld key leaves the bounty to the replay: only publishing the input earns it (verification.md §4.1)
+        bounty = 0 if reason == R_KEY_WITHHELD else bps_of(slashed, pool["verifierBountyBps"])
+        paid = self.split_bounty(tid, bounty, [k_ for _, k_ in winners], target)
         self.burn(slashed - paid)
         prev = t["status"]
         t["status"] = T_FRAUD

@@ -381,7 +381,10 @@ extension Execution {
             winners.append((i, s.checker))
         }
         for (i, key) in winners { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: target) }
-        let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: winners.map(\.1), into: target)
+        // A withheld key leaves the bounty to the replay: a dissenter earns it only by publishing the input it opened
+        // (publishSealedInput), which also slashes the colluders; unpublished, it is burned (Specs/verification.md §4.1).
+        let bounty = reason == .sealKeyWithheld ? Amount.zero : slashed.basisPoints(pool.verifierBountyBps)
+        let paid = try payDisputeBounty(ticketId, bounty, to: winners.map(\.1), into: target)
         try state.burn(Amount(slashed.units - paid.units))
         let previous = ticket.status
         ticket.status = .fraudProven
