@@ -181,7 +181,7 @@ import Sealing
     /// once their keys are pruned: paid in full, never `reused`. This breaks row 23's "lazy serving saves no compute"
     /// for any worker that stores its passes. A one-leaf batch makes the sample certain: within the retention period
     /// the second reveal is `reused` (control), after it `revealed` and paid.
-    @Test(.disabled("HOLE: a pass revealed again after revealedKeyRetentionBlocks is paid again and never counted as reuse"))
+    @Test(.disabled("KNOWN LIMITATION (economics.md §7 row 33): a pass revealed again after revealedKeyRetentionBlocks is paid again and never counted as reuse"))
     func aPassRevealedAgainAfterTheRetentionPeriodIsPaidAgain() throws {
         func run(secondWindow w2: UInt64) throws -> (status: TicketStatus, paid: UInt64, slashed: Bool) {
             var c = try Chain(accounts: [(client, 1_000_000), (client2, 1_000_000), (worker, 100_000)], workers: [(worker, 0, 10_000)])
@@ -228,7 +228,7 @@ import Sealing
     /// `⌊stake / 10 000⌋` (`Staking.swift`, `slashMissedSlot`), zero for any validator bonded below 10 000 units
     /// (validatorMinStake is 100), so the re-roll is free. Here a validator-worker with 1 000 bonded sees that its own
     /// block would sample the faked leaf of its commitment, skips it, and the next leader's block draws a clean leaf.
-    @Test(.disabled("HOLE: a validator skipping its slot to re-roll the spot-check beacon pays nothing below 10 000 of stake (1 bps floors to 0)"))
+    @Test(.disabled("KNOWN LIMITATION (economics.md §7 row 34, consensus.md §3 bias bound): a validator skipping its slot to re-roll the spot-check beacon pays nothing below 10 000 of stake (1 bps floors to 0)"))
     func skippingTheSelectingSlotReRollsTheBeaconForFree() throws {
         var found: (Chain, PassBatch)?
         for seed in UInt64(0)..<64 {
