@@ -2783,7 +2783,7 @@ class Exec:
         if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
             raise Fail("inputHashMismatch")
         self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
-        self.queue_dispute_replay(tid, t, check, inp, None if sender == t["worker"] else sender)
+        self.queue_dispute_replay(tid, t, check, inp, sender)   # recorded even for the worker: zero = key path
 
     def queue_dispute_replay(self, tid, t, check, pt, publisher):
         check["status"] = CK_REPLAYING
@@ -2889,6 +2889,7 @@ class Exec:
         withheld = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is None and sl["commitment"] != ZERO32]
         offence = lambda key: H_id(b"\x15" + tid + key)
         oh = t["selectedHeight"]      # checker offences are dated at the draw
+        input_published = case["winner"] != ZERO32
         if check["status"] == CK_REPLAYING and fraud:
             self.t("check:disputeFraud")
             for i, key in dissenting:
@@ -2896,7 +2897,11 @@ class Exec:
             paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in dissenting], "system")
             self.burn(case["bounty"] - paid)
             case["status"] = C_PAID
-            publisher = None if case["winner"] == ZERO32 else case["winner"]
+            slashed_keys = {k_ for _, k_ in agreeing + withheld}
+            publisher = None if (not input_published or case["winner"] == t["worker"] or case["winner"] in slashed_keys) \
+                else case["winner"]
+            if input_published and publisher is None:
+                self.t("check:publisherNotPaid")
             if fraud and withheld:
                 self.t("check:withheldAnswerCollusion")
             for _, key in agreeing + withheld:
@@ -2911,12 +2916,17 @@ class Exec:
             check["status"] = CK_FRAUD
         elif check["status"] == CK_REPLAYING:
             self.t("check:disputeUpheld")
-            for _, key in dissenting:
+            standing = {i for i, _ in dissenting if input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER}
+            if standing:
+                self.t("check:badInputStands")
+            for i, key in dissenting:
+                if i in standing:
+                    continue
                 slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], oh, OFF_FALSE_ALARM,
                                      offence(key), "system")
                 paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
                 self.burn(slashed - paid)
-            for i, key in agreeing:
+            for i, key in sorted(agreeing + [(i, k_) for i, k_ in dissenting if i in standing]):
                 self.owe_fee(tid, t, i, key, cfg, "system")
             check["status"] = CK_UPHELD
         elif check["status"] == CK_PASSED and fraud:

@@ -452,7 +452,8 @@ extension Execution {
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
         state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
         // A hash-matching input that is not a valid input of the shard is the worker's fault: the replay says so.
-        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: sender == ticket.worker ? nil : sender)
+        // The sender is recorded even when it is the worker: a zero winner then means the key opened the envelope.
+        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: sender)
     }
 
     /// The input is public from here on: the dispute replays it like a fraud claim, without a claimant (its bounty
@@ -511,14 +512,19 @@ extension Execution {
         // Dated at the draw, like the absent slash (resolveChecks).
         let offenceHeight = ticket.selectedHeight
         func offence(_ key: PublicKey) -> Hash32 { LedgerIds.checkerOffence(ticket: ticketId, checker: key) }
+        // A published input (publishSealedInput) was never checked against the envelope: an answer that the envelope
+        // did not open to the input may have been right (the worker can seal garbage and publish the true input).
+        let inputPublished = c.winner != PublicKey(rawValue: .zero)
         switch (check.status, fraud) {
         case (.replaying, true):
             for (i, key) in dissenting { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
             let paid = try payDisputeBounty(ticketId, c.bounty, to: dissenting.map(\.1), into: .system)
             try state.burn(Amount(c.bounty.units - paid.units))
             c.status = .paid
-            // A third party that published the input (the worker withheld its key) earns part of each collusion slash.
-            let publisher: PublicKey? = c.winner == PublicKey(rawValue: .zero) ? nil : c.winner
+            // A third party that published the input (the worker withheld its key) earns part of each collusion slash;
+            // not the worker, and not a publisher slashed in this very replay (a colluder racing to publish).
+            let slashedKeys = Set((agreeing + withheld).map(\.1))
+            let publisher: PublicKey? = !inputPublished || c.winner == ticket.worker || slashedKeys.contains(c.winner) ? nil : c.winner
             for (_, key) in agreeing + withheld {
                 let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                         kind: .checkerCollusion, offenceId: offence(key), into: .system)
@@ -531,13 +537,18 @@ extension Execution {
             }
             check.status = .fraud
         case (.replaying, false):
-            for (_, key) in dissenting {
+            // After a published input, a bad-input answer stands (owed its fee, not slashed): the envelope was never
+            // shown to open to that input. Every other dissent is a false alarm.
+            let standing = Set(dissenting.filter { inputPublished && check.slots[$0.0].answer == badInputAnswer }.map(\.0))
+            for (i, key) in dissenting where !standing.contains(i) {
                 let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
                                         kind: .falseAlarm, offenceId: offence(key), into: .system)
                 let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: [ticket.worker], into: .system)
                 try state.burn(Amount(slashed.units - paid.units))
             }
-            for (i, key) in agreeing { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
+            for (i, key) in (agreeing + dissenting.filter { standing.contains($0.0) }).sorted(by: { $0.0 < $1.0 }) {
+                try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system)
+            }
             check.status = .upheld
         case (.passed, true):
             // A public claim proved false an output every answering checker attested.
