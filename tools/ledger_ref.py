@@ -5198,6 +5198,38 @@ def scenarios_checks():
     w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
     out.append(w.m.done())
 
+    # -- a wrong envelope, then the true input published instead of the key: the bad-input answers stand
+    w = CheckWorld("checks/published-input-upheld", "The worker seals another tensor of the right size, the checkers "
+                   "answer bad-input, and the worker publishes the true input instead of its key: the replay upholds "
+                   "the output, and since the envelope was never shown to hold that input the bad-input answers stand "
+                   "(no false-alarm slash, fees owed, no bounty to the worker).")
+    w.setup()
+    a = w.work("w1", [(8, 371, False), (8, 372, False)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    i0 = w.leaf_index(a, t)
+    tokens = a["batch"].tree.leaves[i0]["tokenCount"]
+    w.m.block([w.sealed_reveal(a, tid, t, plaintext=tensor_input(tokens, 998))])
+    w.m.block([w.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+    w.advance(r + 9)
+    w.m.block([w.T("w1", B.publish_input(tid, a["batch"].inputs[i0]))])
+    out.append(w.m.done())
+
+    # -- a colluder races to publish the input: the replay proves fraud, and a slashed publisher earns no share
+    w = CheckWorld("checks/colluder-publishes", "A cheated ticket: one checker attests the false output, two dissent; "
+                   "the worker withholds its key and the colluder itself publishes the input it opened: the replay "
+                   "proves fraud, the colluder is slashed and, being slashed, earns no publisher share.")
+    w.setup()
+    a = w.work("w1", [(8, 381, True), (8, 382, True)])
+    tid, t, slots, r = w.disputed(a)
+    w.m.block([w.T(slots[0], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
+    out.append(w.m.done())
+
     # -- no assignable checker: public reveal; fewer than k; the worker's own key skipped
     w = CheckWorld("checks/unavailable", "Checker c1 unbonds (not assignable), worker w2 is also a checker: w1's ticket "
                    "gets w2 alone (fewer than k); w2's own ticket has no assignable checker (checkersUnavailable) and "
@@ -5979,7 +6011,7 @@ RULE_TRACES = {
     "state-machine §4.2 Failing a check": ["check:failed:0", "check:failed:1", "check:failed:2", "event:disputeBountyPaid",
                                            "offence:%d" % OFF_FAILED_SEALED_CHECK],
     "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
-                                          "check:withheldAnswerCollusion",
+                                          "check:withheldAnswerCollusion", "check:badInputStands", "check:publisherNotPaid",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
     "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromDeposit",
