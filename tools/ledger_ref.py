@@ -2458,9 +2458,9 @@ class Exec:
                 self.state.delete(K.ticket_check(tv))
                 self.state.delete(K.sealed_input(tv))
         earned = sum(s["earned"] for s in work["shards"]) & M64
-        fees = self.pay_check_fees(pid, w, worker, earned, work["checkDeposit"])
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
+        fees = self.pay_check_fees(pid, w, worker, earned, work["checkDeposit"], convicted)
         payable = 0
         if convicted:
             self.t("payout:forfeited")
@@ -2944,16 +2944,21 @@ class Exec:
             return
         self.state.put(K.ticket_check(tid), enc_check(check))
 
-    def pay_check_fees(self, pid, w, worker, earned, deposit):
+    def pay_check_fees(self, pid, w, worker, earned, deposit, deposit_first):
         left = earned
         for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
             self.state.delete(fk)
             if len(fv) != 40 or len(fk) != 78:
                 raise Fault("corrupt check fee record")
             tid, checker, owed = fk[45:77], fv[:32], struct.unpack("<Q", fv[32:])[0]
-            part = min(owed, left)
+            if deposit_first:          # a convicted worker: its deposit first, so its clients get their refunds
+                from_deposit = min(owed, deposit)
+                part = min(owed - from_deposit, left)
+                self.t("payout:convictedFeesFromDeposit")
+            else:
+                part = min(owed, left)
+                from_deposit = min(owed - part, deposit)
             left -= part
-            from_deposit = min(owed - part, deposit)
             deposit -= from_deposit
             if part < owed:
                 self.t("payout:feeShortfall")
@@ -6014,7 +6019,7 @@ RULE_TRACES = {
                                           "check:withheldAnswerCollusion", "check:badInputStands", "check:publisherNotPaid",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
-    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromDeposit",
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",
                                            "payout:depositReturned"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],

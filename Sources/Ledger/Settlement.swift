@@ -99,9 +99,11 @@ extension Execution {
             }
         }
         let earned = work.earned
-        // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did.
-        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, deposit: work.checkDeposit)
         let convicted = try isForfeited(worker, pool: poolId, window: w)
+        // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did. A
+        // convicted worker pays them from its deposit first, so its defrauded clients get their money back.
+        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, deposit: work.checkDeposit,
+                                    depositFirst: convicted)
         var payable: UInt64 = 0
         if !convicted {
             for s in work.shards where s.paidTokens > 0 {
@@ -146,10 +148,10 @@ extension Execution {
 
     /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from its
     /// revenue (at most `earned` in total), then from the check-fee deposit of its commitments, which covers every
-    /// fee its samples can owe; returns the rest of the deposit to the worker (Specs/verification.md §5). Returns
-    /// the revenue paid out.
+    /// fee its samples can owe (`depositFirst`, for a convicted worker: the deposit, then the revenue); returns the
+    /// rest of the deposit to the worker (Specs/verification.md §5). Returns the revenue paid out.
     mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64,
-                               deposit: Amount) throws(ExecError) -> UInt64 {
+                               deposit: Amount, depositFirst: Bool) throws(ExecError) -> UInt64 {
         var left = earned
         var depositLeft = deposit.units
         let prefix = StateKey.checkFeesOwed(pool, w, worker)
@@ -164,9 +166,15 @@ extension Execution {
             do { checker = try r.decode(PublicKey.self); owed = try r.decode(Amount.self); try r.finish() } catch {
                 throw .fault(LedgerFault("corrupt check fee record \(kv.key.hex)"))
             }
-            let part = min(owed.units, left)
+            let part: UInt64, fromDeposit: UInt64
+            if depositFirst {
+                fromDeposit = min(owed.units, depositLeft)
+                part = min(owed.units - fromDeposit, left)
+            } else {
+                part = min(owed.units, left)
+                fromDeposit = min(owed.units - part, depositLeft)
+            }
             left -= part
-            let fromDeposit = min(owed.units - part, depositLeft)
             depositLeft -= fromDeposit
             let paid = part &+ fromDeposit  // ≤ owed
             guard paid > 0 else { continue }

@@ -93,9 +93,9 @@ import Sealing
 
     /// A cheating worker with paid revenue withholds its dispute key (all three checkers honest and dissenting). The
     /// three fees are paid exactly once, `fees + payable + refunds = earned`, the worker gets no payable, and the
-    /// deposit is returned at most once (a second claim fails `nothingToPay`). Note (documented in verification.md §5,
-    /// economics.md §5): the fees come from the revenue first, so the defrauded client's refund pays the cheater's
-    /// checkers and the cheater's whole deposit comes back to it.
+    /// deposit is returned at most once (a second claim fails `nothingToPay`). This review noticed that the fees came
+    /// from the revenue first, so the defrauded client's refund paid the cheater's checkers and the cheater's whole
+    /// deposit came back to it: a convicted worker now pays from its deposit first (verification.md §5).
     @Test func convictedWorkersDepositIsReturnedOnceAndFeesPaidOnce() throws {
         var f = try CheckerFixture()
         let s = SealedBatch.make(count: 24, seed: 3_101, cheat: true)
@@ -117,10 +117,12 @@ import Sealing
         print("convicted deposit: earned \(work.earned), fees \(fees), paid \(paid.paid), refund \(paid.refunded) (client +\(clientDelta)), deposit \(work.checkDeposit.units) -> worker +\(workerDelta)")
         #expect(fees == k * fee, "each dissenter paid its fee once")
         #expect(paid.paid == 0)
-        #expect(fees + paid.paid + paid.refunded == work.earned)
+        let fromDeposit = min(fees, work.checkDeposit.units)
+        #expect((fees - fromDeposit) + paid.paid + paid.refunded == work.earned)
         #expect(clientDelta == paid.refunded)
-        // The deposit comes back minus what the revenue could not pay, and only once.
-        #expect(workerDelta == work.checkDeposit.units - (fees - min(fees, work.earned)))
+        // The deposit pays the fees; the client gets everything it paid back; the rest of the deposit comes back once.
+        #expect(paid.refunded == work.earned, "the defrauded client is refunded in full")
+        #expect(workerDelta == work.checkDeposit.units - fromDeposit)
         let again = try f.c.block([try f.c.tx(f.verifier, .claimPayout(pool: 0, window: 0, worker: f.worker.publicKey))])[0]
         #expect(again.status == .failed(.nothingToPay), "\(again.status)")
         #expect(try f.c.keys(.checkFeeOwed) == 0 && f.c.keys(.adjudicationHold) == 0)
