@@ -4892,6 +4892,22 @@ class CheckWorld:
     def leaf_index(self, info, t):
         return info["batch"].tree.leaf_containing(t["point"])
 
+    def garbage_envelope_dispute(self, info, seed):
+        """Commit, draw, and reveal sealed an envelope holding another tensor of the right size (seed `seed`); every
+        slot answers bad-input; returns (ticket id, ticket), the dispute opening at the next block."""
+        self.m.block(self.commit_txs(info))
+        self.advance(self.c.height + 2)
+        tid, t = self.ticket(info)
+        slots = self.slots(tid)
+        r = self.c.height + 1
+        tokens = info["batch"].tree.leaves[self.leaf_index(info, t)]["tokenCount"]
+        self.m.block([self.sealed_reveal(info, tid, t, plaintext=tensor_input(tokens, seed))])
+        self.m.block([self.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+        self.advance(r + 3)
+        self.m.block([self.unblind(info, t, tid)] + [self.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
+        self.advance(r + 9)
+        return tid, t
+
     def disputed(self, info, silent_slots=()):
         """Commit, draw and reveal sealed; slot 0 commits the false output, slots 1 and 2 the true one; every slot
         reveals but those in `silent_slots`. Returns (ticket id, ticket, slot names, reveal height), the dispute
@@ -5189,17 +5205,7 @@ def scenarios_checks():
                    "worker fails (badEnvelope) in the transaction's receipt.")
     w.setup()
     a = w.work("w1", [(8, 351, False), (8, 352, False)])
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    tokens = a["batch"].tree.leaves[w.leaf_index(a, t)]["tokenCount"]
-    w.m.block([w.sealed_reveal(a, tid, t, plaintext=tensor_input(tokens, 999))])
-    w.m.block([w.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
-    w.advance(r + 9)
+    tid, t = w.garbage_envelope_dispute(a, 999)
     w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
     out.append(w.m.done())
 
@@ -5210,18 +5216,8 @@ def scenarios_checks():
                    "(no false-alarm slash, fees owed, no bounty to the worker).")
     w.setup()
     a = w.work("w1", [(8, 371, False), (8, 372, False)])
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
+    tid, t = w.garbage_envelope_dispute(a, 998)
     i0 = w.leaf_index(a, t)
-    tokens = a["batch"].tree.leaves[i0]["tokenCount"]
-    w.m.block([w.sealed_reveal(a, tid, t, plaintext=tensor_input(tokens, 998))])
-    w.m.block([w.commit_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, BAD_INPUT_ANSWER) for n in slots])
-    w.advance(r + 9)
     w.m.block([w.T("w1", B.publish_input(tid, a["batch"].inputs[i0]))])
     out.append(w.m.done())
 
