@@ -89,27 +89,5 @@ public final class SignatureCache: Sendable {
 
     /// Verifies the signatures of `txs` not already cached, on all cores; caches the valid ones. Returns
     /// the index of the first invalid signature, or nil.
-    public func verify(_ txs: [SignedTransaction]) -> Int? {
-        let pending = txs.indices.filter { !contains(txs[$0].id) }
-        guard !pending.isEmpty else { return nil }
-        let chunks = min(pending.count, 64)
-        let per = (pending.count + chunks - 1) / chunks
-        let firstBad = Mutex(Int.max)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * per, hi = min(pending.count, lo + per)
-            guard lo < hi else { return }
-            var good = [Hash32]()
-            good.reserveCapacity(hi - lo)
-            for p in lo..<hi {
-                let i = pending[p]
-                if txs[i].hasValidSignature { good.append(txs[i].id) } else {
-                    firstBad.withLock { $0 = min($0, i) }
-                    break
-                }
-            }
-            insert(good)
-        }
-        let bad = firstBad.withLock { $0 }
-        return bad == Int.max ? nil : bad
-    }
+    public func verify(_ txs: [SignedTransaction]) -> Int? { verify(txs, vouchers: []).firstBad }
 }
