@@ -396,9 +396,10 @@ public final class ChainEngine {
     /// The state tree's next version for `ws` on the tip `parent`: the one this engine computed last for the
     /// same parent and the same write set (a block it produced, now imported), or a new one. The write set is
     /// compared whole, so a cached root never stands for other state changes.
-    func preparedTree(_ ws: WriteSet, height: UInt64, parent: Hash32) throws -> ChainStore.PreparedState {
+    /// `previous`: the written keys' values at the tip, as the execution read them (`writeSetWithPrevious`).
+    func preparedTree(_ ws: WriteSet, previous: [[UInt8]?], height: UInt64, parent: Hash32) throws -> ChainStore.PreparedState {
         if let c = lastTree, c.parent == parent, c.batch.tree.version == height, c.writeSet == ws { return c.batch }
-        let batch = try store.prepareTree(writeSet: ws, height: height)
+        let batch = try store.prepareTree(writeSet: ws, previous: previous, height: height)
         lastTree = (parent, ws, batch)
         return batch
     }
@@ -438,10 +439,10 @@ public final class ChainEngine {
             markInvalid(block.hash)
             throw .invalid(.ledger(e))
         }
-        let ws: WriteSet
-        do { ws = try state.overlay.writeSet() } catch { throw .fault("write set: \(error)") }
+        let ws: WriteSet, previous: [[UInt8]?]
+        do { (ws, previous) = try state.overlay.writeSetWithPrevious() } catch { throw .fault("write set: \(error)") }
         let tree: ChainStore.PreparedState
-        do { tree = try preparedTree(ws, height: h.height, parent: h.parent) } catch { throw .fault("state tree: \(error)") }
+        do { tree = try preparedTree(ws, previous: previous, height: h.height, parent: h.parent) } catch { throw .fault("state tree: \(error)") }
         do {
             try BlockValidation.validateReceiptsRoot(h.receiptsRoot, receipts: receipts)
             try BlockValidation.validateStateRoot(h.stateRoot, computed: tree.rootHash)
@@ -539,13 +540,13 @@ public final class ChainEngine {
         let (_, vouchers) = signatures.verify([], vouchers: ledger.voucherSignatures(in: Array(fitting), state: parentState))
         let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true,
                                           verifiedVouchers: vouchers, shouldStop: shouldStop)
-        let ws = try state.overlay.writeSet()
+        let (ws, previous) = try state.overlay.writeSetWithPrevious()
         let start = genesis.slotStartMillis(slot)
         let timestamp = min(max(now, start), start.addingReportingOverflow(genesis.slotMillis - 1).partialValue)
         let header = BlockHeader(chainId: genesis.chainId, height: context.height, slot: slot, parent: tipHash, timestamp: timestamp,
                                  proposer: key.publicKey, randaoReveal: randaoReveal, txRoot: Block.txRoot(built.transactions),
                                  receiptsRoot: Receipt.root(built.receipts),
-                                 stateRoot: try preparedTree(ws, height: context.height, parent: tipHash).rootHash)
+                                 stateRoot: try preparedTree(ws, previous: previous, height: context.height, parent: tipHash).rootHash)
         return Block(signedHeader: SignedHeader(header: header, signedBy: key), transactions: built.transactions)
     }
 

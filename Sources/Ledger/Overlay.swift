@@ -134,16 +134,19 @@ public struct StateOverlay: Sendable {
     }
 
     /// Net changes against the base, sorted; writes that restore the base value are dropped.
-    public func writeSet() throws -> WriteSet {
-        var entries = [WriteEntry]()
-        entries.reserveCapacity(pending.count)
-        // Keys read during execution compare against the remembered base value; the others (written without
-        // being read, e.g. index entries) are fetched from the base in one batched read.
+    public func writeSet() throws -> WriteSet { try writeSetWithPrevious().writeSet }
+
+    /// `writeSet()` and, for each of its entries in order, the key's value in the base: what the block replaces,
+    /// which the store's undo record and the state tree's leaf hints need. Execution read most of them already;
+    /// the keys written without being read (index entries) are fetched from the base in one batched read.
+    public func writeSetWithPrevious() throws -> (writeSet: WriteSet, previous: [[UInt8]?]) {
+        var changes = [(entry: WriteEntry, previous: [UInt8]?)]()
+        changes.reserveCapacity(pending.count)
         let known = baseReads.values.withLock { $0 }
         var unread = [[UInt8]](), unreadValues = [[UInt8]?]()
         for (k, v) in pending {
             if let b = known[k] {
-                if b != v { entries.append(WriteEntry(key: k.bytes, value: v)) }
+                if b != v { changes.append((WriteEntry(key: k.bytes, value: v), b)) }
             } else {
                 unread.append(k.bytes)
                 unreadValues.append(v)
@@ -151,9 +154,10 @@ public struct StateOverlay: Sendable {
         }
         let previous = try base.getMany(unread)
         for i in unread.indices where previous[i] != unreadValues[i] {
-            entries.append(WriteEntry(key: unread[i], value: unreadValues[i]))
+            changes.append((WriteEntry(key: unread[i], value: unreadValues[i]), previous[i]))
         }
-        return WriteSet(entries)
+        changes.sort { keyPrecedes($0.entry.key, $1.entry.key) }
+        return (WriteSet(changes.map(\.entry)), changes.map(\.previous))
     }
 
     /// Number of keys with pending writes.

@@ -122,6 +122,18 @@ public final class ChainStore: Sendable {
         return PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
     }
 
+    /// `prepareTree(writeSet:height:)` with the written keys' values in the latest committed state already known
+    /// (`previous[i]` for `writeSet.entries[i]`, as `StateOverlay.writeSetWithPrevious()` gives them for an
+    /// execution over `current`), so they are not read again. They go into the block's undo record, so the caller
+    /// must have read them from this store's latest state; debug builds check that they are.
+    public func prepareTree(writeSet: WriteSet, previous: [[UInt8]?], height: UInt64) throws(StorageError) -> PreparedState {
+        precondition(previous.count == writeSet.entries.count, "one previous value per write-set entry")
+        let keys = writeSet.entries.map(\.key)
+        assert((try? database.multiGet(columns.state, keys, sortedInput: true)) == previous,
+               "previous values are not the latest committed state's")
+        return PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
+    }
+
     private func prepareTree(writeSet: WriteSet, height: UInt64, previous: [[UInt8]?]) throws(StorageError) -> TreeBatch {
         var updates = [TreeUpdate]()
         updates.reserveCapacity(writeSet.entries.count)

@@ -38,7 +38,7 @@ struct BenchLedger: AsyncParsableCommand {
         for mix in mixes {
             if !rocksdbOnly {
                 let memory = MemoryState()
-                let (txPerSecond, split, _) = try workload.measure(mix: mix, base: memory) { ws, _ in memory.apply(ws) }
+                let (txPerSecond, split, _) = try workload.measure(mix: mix, base: memory) { ws, _, _ in memory.apply(ws) }
                 report("\(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: "tx/s",
                        machine: mix == .claims ? "bound: two Schnorr verifies per claim (transaction and voucher)"
                                                : "bound: one Schnorr verify per tx, 21.7 k/s per core")
@@ -52,10 +52,12 @@ struct BenchLedger: AsyncParsableCommand {
             let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
             var parent = Hash32.zero
             var totalsAfter: [CommitTotals] = []   // after each commit: genesis, setup blocks, then the measured blocks
-            let (rocksRate, rocksSplit, rocksCPURate) = try workload.measure(mix: mix, base: store.current) { ws, height in
+            let (rocksRate, rocksSplit, rocksCPURate) = try workload.measure(mix: mix, base: store.current) { ws, previous, height in
                 let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
+                // As block import does: the tree version from the write set and the previous values execution read.
+                let prepared = try previous.map { try store.prepareTree(writeSet: ws, previous: $0, height: height) }
                 try store.commit(BlockRecord(hash: hash, height: height, parent: parent, header: [], body: [], receipts: [], transactions: []),
-                                 writeSet: ws)
+                                 writeSet: ws, prepared: prepared)
                 totalsAfter.append(store.committed)
                 parent = hash
             }
@@ -83,10 +85,11 @@ struct BenchLedger: AsyncParsableCommand {
                 defer { try? FileManager.default.removeItem(atPath: dir2) }
                 let store2 = try ChainStore(path: dir2, genesis: workload.ledger.chainId)
                 var parent2 = Hash32.zero
-                let (parallelRate, parallelSplit, _) = try workload.measure(mix: mix, base: store2.current, preverifyOnTwoCores: true) { ws, height in
+                let (parallelRate, parallelSplit, _) = try workload.measure(mix: mix, base: store2.current, preverifyOnTwoCores: true) { ws, previous, height in
                     let hash = SHA256.hash(parent2.bytes + height.bigEndianBytes)
+                    let prepared = try previous.map { try store2.prepareTree(writeSet: ws, previous: $0, height: height) }
                     try store2.commit(BlockRecord(hash: hash, height: height, parent: parent2, header: [], body: [], receipts: [], transactions: []),
-                                      writeSet: ws)
+                                      writeSet: ws, prepared: prepared)
                     parent2 = hash
                 }
                 report("claims (2 cores)", parallelRate, baseline: verifyRate, unit: "tx/s",
@@ -335,8 +338,8 @@ struct LedgerWorkload {
     /// With `preverifyOnTwoCores`, transaction and voucher signatures are verified on two threads before execution,
     /// which then skips the voucher checks.
     func measure(mix: Mix, base: any StateReader, preverifyOnTwoCores: Bool = false,
-                 commit: (WriteSet, UInt64) throws -> Void) throws -> (Double, Split, Double) {
-        try commit(genesis, 0)
+                 commit: (WriteSet, [[UInt8]?]?, UInt64) throws -> Void) throws -> (Double, Split, Double) {
+        try commit(genesis, nil, 0)
         let (setupBlocks, nonces) = setup(mix)
         for (b, txs) in setupBlocks.enumerated() {
             var ls = LedgerState(base: base)
@@ -344,7 +347,8 @@ struct LedgerWorkload {
                                    randaoReveal: randao.value(randao.length - b - 1))
             let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls)
             guard receipts.dropLast().allSatisfy({ $0.status == .success }) else { throw LedgerFault("a benchmark setup transaction failed") }
-            try commit(try ls.overlay.writeSet(), UInt64(b + 1))
+            let (ws, previous) = try ls.overlay.writeSetWithPrevious()
+            try commit(ws, previous, UInt64(b + 1))
         }
         let first = setupBlocks.count
         let signed = try build(mix, after: base, nonces: nonces)
@@ -384,7 +388,8 @@ struct LedgerWorkload {
             let receipts = try ledger.applyBlock(ctx, transactions: txs, to: &ls, signaturesChecked: true, verifiedVouchers: verifiedVouchers)
             if let bad = receipts.dropLast().first(where: { $0.status != .success }) { throw LedgerFault("a benchmark transaction failed: \(bad.status)") }
             let t2 = DispatchTime.now().uptimeNanoseconds
-            try commit(try ls.overlay.writeSet(), UInt64(b + 1))
+            let (ws, previous) = try ls.overlay.writeSetWithPrevious()
+            try commit(ws, previous, UInt64(b + 1))
             let t3 = DispatchTime.now().uptimeNanoseconds
             sigNs += t1 - t0; execNs += t2 - t1; wsNs += t3 - t2
         }

@@ -40,8 +40,13 @@ import Testing
                 let tail = expected.filter { after == nil || after!.lexicographicallyPrecedes($0.key) }
                 #expect(try overlay.scan(prefix: prefix, after: after, limit: 3).map(\.key) == Array(tail.prefix(3)).map(\.key))
             }
+            // Each entry's previous value is the base's, whether execution read the key or wrote it blind.
+            let (ws, previous) = try overlay.writeSetWithPrevious()
+            #expect(ws == (try overlay.writeSet()))
+            #expect(previous.count == ws.entries.count)
+            for (e, p) in zip(ws.entries, previous) { #expect(base.get(e.key) == p) }
             // The write set applied to the base yields the model.
-            base.apply(try overlay.writeSet())
+            base.apply(ws)
             #expect(Dictionary(uniqueKeysWithValues: base.dump().map { ($0.key, $0.value) }) == model)
         }
     }
