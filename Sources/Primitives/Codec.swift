@@ -57,6 +57,10 @@ public struct CanonicalWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Empties the writer, keeping its storage: one writer encodes many records in a loop without
+    /// allocating each time.
+    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { appendLE(v) }
     public mutating func u32(_ v: UInt32) { appendLE(v) }

@@ -52,7 +52,7 @@ public enum ChainSchema {
         ColumnFamilyDescriptor(Family.addressIndex),
         ColumnFamilyDescriptor(Family.addressEvents),
         ColumnFamilyDescriptor(Family.undo),
-        ColumnFamilyDescriptor(Family.history, profile: .heavy),
+        ColumnFamilyDescriptor(Family.history, profile: .heavyUnfiltered),
         ColumnFamilyDescriptor(Family.historyChanges),
     ] + StateTreeSchema.columnFamilies
 

@@ -42,8 +42,13 @@ public struct DatabaseOptions: Sendable {
 
 /// How a column family is used, which decides its memtable size.
 public enum ColumnFamilyProfile: Sendable {
-    /// Many random keys per commit (state, indexes): large memtable with a whole-key bloom filter.
+    /// Many random keys per commit, read by point lookups that often miss (the state): large memtable with a
+    /// whole-key bloom filter.
     case heavy
+    /// Many keys per commit, read only by iterator seeks or by lookups of keys known to exist (the state
+    /// history, the state tree's nodes): large memtable, no memtable bloom filter (it would cost a hash per
+    /// insert and spare no lookup).
+    case heavyUnfiltered
     /// Few small records per commit.
     case light
 }
@@ -63,6 +68,7 @@ public struct ColumnFamilyDescriptor: Sendable, Hashable {
 final class RocksOptionObjects {
     let db: OpaquePointer
     let heavy: OpaquePointer
+    let heavyUnfiltered: OpaquePointer
     let light: OpaquePointer
     private let table: OpaquePointer
     private let cache: OpaquePointer
@@ -91,6 +97,7 @@ final class RocksOptionObjects {
         rocksdb_options_set_wal_recovery_mode(db, 2)
 
         heavy = Self.base(o, table: table, writeBuffer: o.writeBufferBytes, memtableBloom: true)
+        heavyUnfiltered = Self.base(o, table: table, writeBuffer: o.writeBufferBytes, memtableBloom: false)
         light = Self.base(o, table: table, writeBuffer: o.smallWriteBufferBytes, memtableBloom: false)
     }
 
@@ -111,6 +118,7 @@ final class RocksOptionObjects {
     func options(for profile: ColumnFamilyProfile) -> OpaquePointer {
         switch profile {
         case .heavy: heavy
+        case .heavyUnfiltered: heavyUnfiltered
         case .light: light
         }
     }
@@ -118,6 +126,7 @@ final class RocksOptionObjects {
     deinit {
         rocksdb_options_destroy(db)
         rocksdb_options_destroy(heavy)
+        rocksdb_options_destroy(heavyUnfiltered)
         rocksdb_options_destroy(light)
         rocksdb_block_based_options_destroy(table)
         rocksdb_cache_destroy(cache)

@@ -14,7 +14,7 @@ public enum StateTreeSchema {
     /// The tree's column families. Nodes are written by the thousand per block and read at random (heavy);
     /// the stale index is appended in order and scanned only by pruning.
     public static let columnFamilies: [ColumnFamilyDescriptor] = [
-        ColumnFamilyDescriptor(Family.nodes, profile: .heavy),
+        ColumnFamilyDescriptor(Family.nodes, profile: .heavyUnfiltered),
         ColumnFamilyDescriptor(Family.stale),
     ]
 
@@ -140,10 +140,20 @@ public final class StateTreeStore: Sendable {
     /// Adds `batch`'s nodes and stale-index entries to `writeBatch`.
     public func write(_ batch: TreeBatch, into writeBatch: WriteBatch) {
         // In storage-key order: the builder emits nodes children first, and a memtable insert that follows the
-        // previous key reuses its skip-list position (unsorted inserts cost about twice as much).
-        let keyed = batch.nodes.map { (key: $0.key.storageKey, node: $0.node) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-        for w in keyed {
-            writeBatch.put(nodes, w.key, w.node.canonicalEncoding)
+        // previous key reuses its skip-list position (unsorted inserts cost about twice as much). `NodeKey`'s
+        // order is its storage key's byte order, so the keys sort as plain values (with the nodes' positions,
+        // not the nodes, moved by the sort), and each key and node is encoded into one reused buffer.
+        var order = [(key: NodeKey, index: Int)]()
+        order.reserveCapacity(batch.nodes.count)
+        for (i, w) in batch.nodes.enumerated() { order.append((w.key, i)) }
+        order.sort { $0.key < $1.key }
+        var key = CanonicalWriter(capacity: 48), value = CanonicalWriter(capacity: 5 + 16 * 40)
+        for (nodeKey, i) in order {
+            key.reset()
+            nodeKey.encode(to: &key)
+            value.reset()
+            batch.nodes[i].node.encode(to: &value)
+            key.bytes.withUnsafeBytes { k in value.bytes.withUnsafeBytes { v in writeBatch.put(nodes, key: k, value: v) } }
         }
         if !batch.staleNodes.isEmpty {
             writeBatch.put(stale, StateTreeSchema.staleKey(batch.version), StateTreeSchema.encodeStale(batch.staleNodes))

@@ -414,6 +414,23 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         #expect(try NodeKey(storageKey: [0, 0, 0, 0, 0, 0, 0, 1, 1, 0x10]) == NodeKey(version: 1, path: NibblePath.root.appending(1)))
     }
 
+    /// The store writes a version's nodes sorted by `NodeKey` and relies on that being its storage keys' byte order
+    /// (RocksDB's), so the memtable inserts go in key order.
+    @Test func nodeKeyOrderIsStorageKeyByteOrder() {
+        var g = KeyGenerator(seed: 12)
+        var keys: [NodeKey] = []
+        for i in 0..<600 {
+            let hash = g.next()
+            // Versions from a few values (ties decided by the path), paths of every length, including the same
+            // prefix at several lengths.
+            keys.append(NodeKey(version: UInt64(i % 3) << (i % 2 == 0 ? 0 : 40), path: NibblePath(prefixOf: hash, count: i % 65)))
+            keys.append(NodeKey(version: UInt64(i % 3), path: NibblePath(prefixOf: hash, count: (i * 7) % 65)))
+        }
+        let byValue = keys.sorted().map(\.storageKey)
+        let byBytes = keys.map(\.storageKey).sorted { $0.lexicographicallyPrecedes($1) }
+        #expect(byValue == byBytes)
+    }
+
     @Test func proofDecodingIsStrict() throws {
         // 3 siblings, bitmap 0b1010_0000 → 2 hashes. Then: padding bit set, explicit zero hash, too many.
         let h1 = value(1), h2 = value(2)
