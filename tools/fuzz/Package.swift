@@ -40,6 +40,12 @@ let package = Package(
                            .product(name: "Primitives", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        // Sealed inputs (the envelope of a sealed reveal): decoded and opened every way a validator or checker does.
+        .executableTarget(
+            name: "FuzzEnvelope",
+            dependencies: [.product(name: "Sealing", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         .executableTarget(
             name: "FuzzTransaction",
             dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
