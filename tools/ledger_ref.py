@@ -5349,6 +5349,9 @@ class RandomWorld:
                 checkerActivationBlocks=rng4.below(3), checkFee=[40, 60][rng4.below(2)], answerCommitBlocks=3,
                 unblindBlocks=3, answerRevealBlocks=3, disputeInputBlocks=3, checkerAbsentSlashBps=[10, 1000][rng4.below(2)],
                 checkerBenchBlocks=2 + rng4.below(6), checkerFalseAlarmSlashBps=1000, checkerCollusionSlashBps=5000)
+        if self.x4:     # a registry that fills up now and then (checkerRegistryFull)
+            cfg = pools[0]["checking"]
+            cfg["maxCheckers"] = max(cfg["checkersPerTicket"], [8, 3, 4][rng5.below(3)])
         horizon = max(p["windowBlocks"] + p["commitGraceBlocks"] + selection_bound(params) + p["revealDeadlineBlocks"]
                       + check_blocks(p) + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
         params.update(unbondingBlocks=2 * horizon + rng.below(10), revealedKeyRetentionBlocks=horizon + rng.below(10),
@@ -5366,6 +5369,8 @@ class RandomWorld:
                    [(test_key("validator-%d" % i), 10_000) for i in range(validator_count) if rng.chance(1, 2)]
         self.joiners = [test_key("r-joiner-%d" % i) for i in range(1 + rng5.below(2))] if self.x4 else []
         accounts += [(k, 50_000) for k in self.joiners]
+        if self.x4 and len(self.workers) > 1 and rng5.chance(1, 2):
+            self.joiners.append(self.workers[1][0])  # a worker of pool 0 or 1 that joins pool 0's checkers
         self.c = Chain(accounts=accounts, workers=[(w, p, 1_000 + 500 * rng.below(3)) for w, p in self.workers],
                        pools=pools, params=params, validator_count=validator_count, chain_length=64)
         self.registrations = []  # (validator key, new hash chain) bonded in the current block
@@ -5400,6 +5405,8 @@ class RandomWorld:
         keys = [test_key("r-checker-%d" % i) for i in range(2 + rng4.below(3))]
         if rng4.chance(1, 3):
             keys.append(self.workers[0][0])
+        if self.x4:
+            keys = keys[:c.pools[0]["checking"]["maxCheckers"]]
         supply = struct.unpack("<Q", c.state[K.glob("supply")])[0]
         for i, k in enumerate(keys):
             stake = 100 + 400 * rng4.below(5)
@@ -5573,9 +5580,9 @@ class RandomWorld:
         """Checkers join (bond a checker role, register a sealing key; sometimes in the wrong order, twice, or with
         another's key), top up and unbond, also while drawn on a ticket in its checking phase."""
         c, rng5 = self.c, self.rng5
-        for k in self.joiners:
+        for k in self.joiners + self.checkers:  # joiners, and checkers that left the registry (underbonded)
             registered = c.state.get(K.checker(0, k.pub)) is not None
-            if not registered and rng5.chance(1, 5):
+            if not registered and rng5.chance(1, 5 if k in self.joiners else 8):
                 if self.checker_stake(k.pub) == 0 or rng5.chance(1, 3):
                     T(k, B.bond(checker_role(0), 50 + 150 * rng5.below(4)))
                 if rng5.chance(3, 4):
@@ -5586,6 +5593,8 @@ class RandomWorld:
             k = self.joiners[rng5.below(len(self.joiners))]
             other = self.checkers[rng5.below(len(self.checkers))]
             T(k, B.register_checker([0, 0, 1, 7][rng5.below(4)], self.seal_pub[other.pub]))  # another's key, other pools
+        if rng5.chance(1, 60) and self.joiners:
+            T(self.joiners[0], B.register_checker(0, [ZERO32, bytes([1]) + bytes(31)][rng5.below(2)]))  # unusable keys
         drawn = set()
         for ck, cv in self.state_scan(b"\x35"):
             check = dec_check(cv)
@@ -5720,9 +5729,9 @@ class RandomWorld:
             elif kind <= 4:
                 answered = [keys[sl["checker"]] for sl in check["slots"] if sl["checker"] in keys]
                 who = answered[rng5.below(len(answered))] if answered and rng5.chance(2, 3) else self.other
-                if rng5.chance(1, 5):
+                if rng5.chance(1, 3):
                     T(who, B.publish_input(tid, inp[:-4] + bytes(4)))                       # another tensor
-                if rng5.chance(1, 8):
+                if rng5.chance(1, 3):
                     T(who, B.publish_input(tid, inp + bytes(max_input_bytes(c.pools[0]) + 1 - len(inp))))  # too large
                 T(who, B.publish_input(tid, inp))
                 if rng5.chance(1, 4):
