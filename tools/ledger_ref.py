@@ -5318,7 +5318,7 @@ class RandomWorld:
     withholding and copying workers, provers (true and false claims, some never opened), payouts, unbonding,
     equivocation, missed slots and invalid transactions."""
 
-    def __init__(self, seed):
+    def __init__(self, seed, checks=False):
         self.rng = rng = SplitMix64(seed * 0x9E3779B97F4A7C15 + 1)
         params = default_params()
         params.update(maxAdjudicationsPerBlock=[1, 2, 4][rng.below(3)], maxClaimsPerTicket=[1, 2, 16][rng.below(3)],
@@ -5336,12 +5336,22 @@ class RandomWorld:
         # well-formed but not real (validators never decrypt them), disputes are never answered with a key.
         self.rng4 = rng4 = SplitMix64(seed * 0x2545F4914F6CDD1D + 7)
         self.p4 = rng4.chance(1, 3)
+        # `random --checks`: half the seeds also run the full protocol-4 flow (x4), drawn from a third generator so
+        # that the other seeds' vectors stay as they are: real sealing keys and envelopes, checkers registering,
+        # bonding and unbonding (also while drawn), silent/lazy/colluding/absent checkers, duplicate and out-of-phase
+        # answers, wrong nonces, disputes answered by a key (right or wrong) or a published input, or withheld.
+        self.rng5 = rng5 = SplitMix64(seed * 0xD1B54A32D192ED03 + 13)
+        self.x4 = checks and rng5.chance(1, 2)
+        self.p4 = self.p4 or self.x4
         if self.p4:
             pools[0]["checking"] = default_checking(
                 checkersPerTicket=1 + rng4.below(3), checkerMinStake=100, maxCheckers=8,
                 checkerActivationBlocks=rng4.below(3), checkFee=[40, 60][rng4.below(2)], answerCommitBlocks=3,
                 unblindBlocks=3, answerRevealBlocks=3, disputeInputBlocks=3, checkerAbsentSlashBps=[10, 1000][rng4.below(2)],
                 checkerBenchBlocks=2 + rng4.below(6), checkerFalseAlarmSlashBps=1000, checkerCollusionSlashBps=5000)
+        if self.x4:     # a registry that fills up now and then (checkerRegistryFull)
+            cfg = pools[0]["checking"]
+            cfg["maxCheckers"] = max(cfg["checkersPerTicket"], [8, 3, 4][rng5.below(3)])
         horizon = max(p["windowBlocks"] + p["commitGraceBlocks"] + selection_bound(params) + p["revealDeadlineBlocks"]
                       + check_blocks(p) + p["challengeBlocks"] + p["fraudRevealBlocks"] for p in pools)
         params.update(unbondingBlocks=2 * horizon + rng.below(10), revealedKeyRetentionBlocks=horizon + rng.below(10),
@@ -5357,6 +5367,10 @@ class RandomWorld:
         accounts = [(k, 1_000_000) for k in self.clients] + [(k, 100_000) for k in self.provers + [self.other]] + \
                    [(w, 50_000) for w, _ in self.workers] + \
                    [(test_key("validator-%d" % i), 10_000) for i in range(validator_count) if rng.chance(1, 2)]
+        self.joiners = [test_key("r-joiner-%d" % i) for i in range(1 + rng5.below(2))] if self.x4 else []
+        accounts += [(k, 50_000) for k in self.joiners]
+        if self.x4 and len(self.workers) > 1 and rng5.chance(1, 2):
+            self.joiners.append(self.workers[1][0])  # a worker of pool 0 or 1 that joins pool 0's checkers
         self.c = Chain(accounts=accounts, workers=[(w, p, 1_000 + 500 * rng.below(3)) for w, p in self.workers],
                        pools=pools, params=params, validator_count=validator_count, chain_length=64)
         self.registrations = []  # (validator key, new hash chain) bonded in the current block
@@ -5372,6 +5386,15 @@ class RandomWorld:
         self.blind = {}         # (worker, content key) -> (claimed output, salt) of blinded leaves
         self.plans = {}         # (ticket, checker) -> answer to give, or None (absent)
         self.unblinds = {}      # ticket -> whether the worker unblinds
+        self.seal_priv = {}     # x4: checker pub -> X25519 sealing secret
+        self.seal_pub = {}      # x4: checker pub -> sealing key
+        self.env_kind = {}      # x4: ticket -> "real", "garbage" (another tensor sealed) or "fake" envelope
+        self.silent = set()     # x4: (ticket, checker) that commit and never reveal
+        if self.x4:
+            sr, _ = _sealing()
+            for k in [test_key("r-checker-%d" % i) for i in range(5)] + [w for w, _ in self.workers] + self.joiners:
+                self.seal_priv[k.pub] = sha256(b"r-seal/" + k.pub)
+                self.seal_pub[k.pub] = sr.x25519_pub(self.seal_priv[k.pub])
         if self.p4:
             self.genesis_checkers()
 
@@ -5382,6 +5405,8 @@ class RandomWorld:
         keys = [test_key("r-checker-%d" % i) for i in range(2 + rng4.below(3))]
         if rng4.chance(1, 3):
             keys.append(self.workers[0][0])
+        if self.x4:
+            keys = keys[:c.pools[0]["checking"]["maxCheckers"]]
         supply = struct.unpack("<Q", c.state[K.glob("supply")])[0]
         for i, k in enumerate(keys):
             stake = 100 + 400 * rng4.below(5)
@@ -5393,7 +5418,7 @@ class RandomWorld:
                                                                      "pendingRandao": None})
             c.state[K.history(checker_role(0), k.pub, 0)] = u64(stake)
             supply += stake
-            sk = sha256(b"r-sealing-key" + k.pub)
+            sk = self.seal_pub[k.pub] if self.x4 else sha256(b"r-sealing-key" + k.pub)
             c.state[K.checker(0, k.pub)] = enc(CHECKER_REC, {"sealingKey": sk, "registeredHeight": 0, "benchedUntil": 0})
             c.state[K.checker_by_key(0, sk)] = k.pub
         c.state[K.checker_count(0)] = u64(len(keys))
@@ -5523,6 +5548,197 @@ class RandomWorld:
                     T(w, B.unblind(tid, claimed, salt))
                 elif rng4.chance(1, 25):
                     T(w, B.unblind(tid, claimed, salt if rng4.chance(1, 2) else ZERO32))
+
+    # ---- x4 (random --checks): protocol 4 with real sealing ---------------------------------------------------------
+
+    def sealed_envelope(self, check, tid, leaf, inp, pool):
+        """A real envelope (sealing.md) to the ticket's checkers, its key the ephemeral secret eph(tid); now and then
+        one holding another tensor of the right size (an honest checker answers bad-input) or a fake one."""
+        rng5 = self.rng5
+        kind = ["real"] * 8 + ["garbage", "fake"]
+        kind = kind[rng5.below(len(kind))]
+        self.env_kind[tid] = kind
+        if kind == "fake":
+            return self.fake_envelope(check, leaf, pool)
+        if kind == "garbage":
+            inp = tensor_input(leaf["tokenCount"], rng5.next(), pool["model"]["hiddenSize"])
+        sr, _ = _sealing()
+        rec = [sl["sealingKey"] for sl in check["slots"]]
+        return sr.seal(inp, rec, sealing_context(self.c.chain_id, tid, leaf["inputHash"]), self.eph(tid),
+                       sha256(b"r-content/" + tid))[0]
+
+    def eph(self, tid): return sha256(b"r-ephemeral/" + tid)
+
+    def checker_keys(self):
+        return {k.pub: k for k in self.checkers + self.joiners}
+
+    def checker_stake(self, pub):
+        st = self.c.state.get(K.staker(checker_role(0), pub))
+        return dec(STAKER, st)["stake"] if st is not None else 0
+
+    def registry_step(self, T, h):
+        """Checkers join (bond a checker role, register a sealing key; sometimes in the wrong order, twice, or with
+        another's key), top up and unbond, also while drawn on a ticket in its checking phase."""
+        c, rng5 = self.c, self.rng5
+        for k in self.joiners + self.checkers:  # joiners, and checkers that left the registry (underbonded)
+            registered = c.state.get(K.checker(0, k.pub)) is not None
+            if not registered and rng5.chance(1, 5 if k in self.joiners else 8):
+                if self.checker_stake(k.pub) == 0 or rng5.chance(1, 3):
+                    T(k, B.bond(checker_role(0), 50 + 150 * rng5.below(4)))
+                if rng5.chance(3, 4):
+                    T(k, B.register_checker(0, self.seal_pub[k.pub]))
+            elif registered and rng5.chance(1, 30):
+                T(k, B.register_checker(0, self.seal_pub[k.pub]))                        # twice
+        if rng5.chance(1, 40) and self.joiners:
+            k = self.joiners[rng5.below(len(self.joiners))]
+            other = self.checkers[rng5.below(len(self.checkers))]
+            T(k, B.register_checker([0, 0, 1, 7][rng5.below(4)], self.seal_pub[other.pub]))  # another's key, other pools
+        if rng5.chance(1, 60) and self.joiners:
+            T(self.joiners[0], B.register_checker(0, [ZERO32, bytes([1]) + bytes(31)][rng5.below(2)]))  # unusable keys
+        drawn = set()
+        for ck, cv in self.state_scan(b"\x35"):
+            check = dec_check(cv)
+            if check["status"] in (CK_ASSIGNED, CK_CHECKING):
+                drawn.update(sl["checker"] for sl in check["slots"])
+        for pub, k in self.checker_keys().items():
+            stake = self.checker_stake(pub)
+            if stake == 0:
+                continue
+            if rng5.chance(1, 12 if pub in drawn else 45):
+                amount = [stake, stake // 2 + 1, stake + 1, 1][rng5.below(4)]
+                T(k, B.unbond(checker_role(0), amount))
+            elif rng5.chance(1, 40):
+                T(k, B.bond(checker_role(0), 10 + rng5.below(300)))
+
+    def check_step_x4(self, T, h):
+        """Checkers answer from what they can open: honest (the true output, or bad-input for an envelope that does
+        not hold the leaf's input), lazy, colluding, bad-input, absent, silent, wrong nonces; commits and reveals in
+        and out of phase, duplicated in a batch or in two transactions; workers unblind (or not, or wrongly)."""
+        c, rng5 = self.c, self.rng5
+        cfg = c.pools[0]["checking"]
+        keys = self.checker_keys()
+        workers = {w.pub: w for w, _ in self.workers}
+        A, U, V = cfg["answerCommitBlocks"], cfg["unblindBlocks"], cfg["answerRevealBlocks"]
+        for ck, cv in self.state_scan(b"\x35"):
+            tid, check = ck[1:], dec_check(cv)
+            if check["status"] != CK_CHECKING:
+                continue
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
+            if leaf is None or b is None:
+                continue
+            i = leaf["index"]
+            truth = fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            claimed, salt = self.blind.get((t["worker"], content_key(leaf)), (None, None))
+            honest = truth if self.env_kind.get(tid, "real") == "real" else BAD_INPUT_ANSWER
+            r = check["revealHeight"]
+            slotted = set()
+            for sl in check["slots"]:
+                k = keys.get(sl["checker"])
+                slotted.add(sl["checker"])
+                if k is None:
+                    continue
+                plan = (tid, k.pub)
+                if plan not in self.plans:
+                    kind = rng5.below(14)
+                    self.plans[plan] = (None if kind == 0 else sha256(u64(rng5.next())) if kind == 1 else
+                                        BAD_INPUT_ANSWER if kind == 2 else (claimed or truth) if kind == 3 else honest)
+                    if kind == 4:
+                        self.silent.add(plan)
+                answer = self.plans[plan]
+                if answer is None:
+                    continue
+                nonce = sha256(b"r-nonce" + tid + k.pub)
+                commitment = H_check(tid, k.pub, answer, nonce)
+                if r < h <= r + A and sl["commitment"] == ZERO32:
+                    if rng5.chance(2, 3):
+                        if rng5.chance(1, 8):
+                            T(k, B.check_commits([(tid, commitment), (tid, commitment)]))     # duplicate: undone
+                        T(k, B.check_commit(tid, commitment))
+                        if rng5.chance(1, 10):
+                            T(k, B.check_commit(tid, commitment))                           # again: already committed
+                    elif rng5.chance(1, 12):
+                        T(k, B.check_reveal(tid, answer, nonce))                            # too early
+                elif r < h <= r + A and rng5.chance(1, 10):
+                    T(k, B.check_commit(tid, sha256(commitment)))                           # a second commitment
+                elif h > r + A and sl["commitment"] == ZERO32 and rng5.chance(1, 6):
+                    T(k, B.check_commit(tid, commitment))                                   # too late
+                elif (r + A < h and sl["commitment"] != ZERO32 and sl["answer"] is None and plan not in self.silent
+                      and rng5.chance(2, 3)):
+                    if rng5.chance(1, 6):
+                        T(k, B.check_reveal(tid, answer, sha256(nonce)))                    # wrong nonce
+                    if rng5.chance(1, 8):
+                        T(k, u8(21) + leb(2) + (tid + answer + nonce) * 2)                  # duplicate: undone
+                    elif rng5.chance(1, 8):
+                        T(k, B.check_reveal(tid, sha256(answer), nonce))                    # not the committed answer
+                    else:
+                        T(k, B.check_reveal(tid, answer, nonce))
+                        if rng5.chance(1, 10):
+                            T(k, B.check_reveal(tid, answer, nonce))                        # again: already revealed
+                elif rng5.chance(1, 30):
+                    T(k, B.check_reveal(tid, answer, nonce))                                # out of phase
+            if rng5.chance(1, 25):                                                          # not assigned
+                outsiders = [k for p, k in keys.items() if p not in slotted]
+                if outsiders:
+                    k = outsiders[rng5.below(len(outsiders))]
+                    T(k, B.check_commit(tid, H_check(tid, k.pub, truth, ZERO32)))
+            if tid not in self.unblinds:
+                self.unblinds[tid] = rng5.chance(6, 7)
+            w = workers.get(t["worker"])
+            if w is not None and claimed is not None and check["unblinded"] is None and self.unblinds[tid]:
+                if r + A < h <= r + A + U and rng5.chance(2, 3):
+                    if rng5.chance(1, 10):
+                        T(w, B.unblind(tid, claimed, sha256(salt)))                         # wrong salt
+                    T(w, B.unblind(tid, claimed, salt))
+                    if rng5.chance(1, 10):
+                        T(w, B.unblind(tid, claimed, salt))                                 # again
+                elif rng5.chance(1, 25):
+                    T(w, B.unblind(tid, claimed, salt))                                     # out of phase
+            elif w is not None and claimed is not None and check["unblinded"] is not None and rng5.chance(1, 30):
+                T(w, B.unblind(tid, claimed, salt))                                         # already unblinded
+
+    def dispute_step(self, T, h):
+        """Disputed tickets: the worker publishes its key (or a wrong one), a checker or a stranger publishes the
+        input (or a wrong or too large one), or nobody does (key withheld); now and then on a ticket not disputed."""
+        c, rng5 = self.c, self.rng5
+        keys = self.checker_keys()
+        workers = {w.pub: w for w, _ in self.workers}
+        for ck, cv in self.state_scan(b"\x35"):
+            tid, check = ck[1:], dec_check(cv)
+            t = dec(TICKET, c.state[K.ticket(tid)])
+            leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
+            w = workers.get(t["worker"])
+            if leaf is None or b is None or w is None:
+                continue
+            inp = b.inputs[leaf["index"]]
+            if check["status"] != CK_DISPUTED:
+                if rng5.chance(1, 60):
+                    T(w, B.publish_key(tid, self.eph(tid)))                                 # not disputed
+                elif rng5.chance(1, 60):
+                    T(self.other, B.publish_input(tid, inp))
+                continue
+            if h > check["keyDeadline"] and not rng5.chance(1, 8):
+                continue                                                                    # (too late, now and then)
+            kind = rng5.below(9)
+            if kind <= 1:
+                T(w, B.publish_key(tid, self.eph(tid)))
+            elif kind == 2:
+                T(self.provers[0], B.publish_key(tid, sha256(self.eph(tid))))              # wrong key
+                if rng5.chance(1, 2):
+                    T(self.provers[0], B.publish_key(tid, self.eph(tid)))
+            elif kind <= 4:
+                answered = [keys[sl["checker"]] for sl in check["slots"] if sl["checker"] in keys]
+                who = answered[rng5.below(len(answered))] if answered and rng5.chance(2, 3) else self.other
+                if rng5.chance(1, 3):
+                    T(who, B.publish_input(tid, inp[:-4] + bytes(4)))                       # another tensor
+                if rng5.chance(1, 3):
+                    T(who, B.publish_input(tid, inp + bytes(max_input_bytes(c.pools[0]) + 1 - len(inp))))  # too large
+                T(who, B.publish_input(tid, inp))
+                if rng5.chance(1, 4):
+                    T(w, B.publish_key(tid, self.eph(tid)))                                 # after the input
+            elif kind == 5:
+                T(w, B.publish_input(tid, inp))                                             # the worker itself
+            # otherwise nobody: the key is withheld
 
     def after_block(self, ok):
         """The driver follows the chains that became pending in the block just applied."""
@@ -5656,7 +5872,10 @@ class RandomWorld:
                 if ck is not None and not self.rng4.chance(1, 20):
                     i = b.tree.leaf_containing(t["point"])
                     n = len(b.tree.leaves)
-                    env = self.fake_envelope(dec_check(ck), b.tree.leaves[i], c.pools[t["pool"]])
+                    if self.x4:
+                        env = self.sealed_envelope(dec_check(ck), tid, b.tree.leaves[i], b.inputs[i], c.pools[t["pool"]])
+                    else:
+                        env = self.fake_envelope(dec_check(ck), b.tree.leaves[i], c.pools[t["pool"]])
                     body = B.reveal_sealed(tid, b.tree.proof(i), b.tree.proof(i - 1) if i > 0 else None,
                                            b.tree.proof(i + 1) if i + 1 < n else None, env)
                 T(w, body)
@@ -5678,7 +5897,11 @@ class RandomWorld:
                 salt = sha256(u64(rng.next()))
                 T(p, B.fraud_commit(fraud_claim_hash(tid, p.pub, salt), t["pool"]))
                 self.claims.append((p, tid, salt, h, b.inputs[i], rng.chance(9, 10)))
-        if self.p4:
+        if self.x4:
+            self.registry_step(T, h)
+            self.check_step_x4(T, h)
+            self.dispute_step(T, h)
+        elif self.p4:
             self.check_step(T, h)
         keep = []
         for claim in self.claims:
@@ -5726,10 +5949,10 @@ class RandomWorld:
         return [txs[i] for i in order], kw
 
 
-def random_vector(seed, blocks=None, verbose=False):
+def random_vector(seed, blocks=None, verbose=False, checks=False):
     """A seeded multi-block vector: per block the receipts, statuses, write set and state root; the final state
     root (no post-state dump: the write sets and roots pin every block)."""
-    world = RandomWorld(seed)
+    world = RandomWorld(seed, checks)
     c = world.c
     # short scenarios keep the committed set small; every 50th runs long enough to settle windows and pay out
     n = blocks or ((14 + world.rng.below(5)) if seed % 50 == 49 else (3 + world.rng.below(4)))
@@ -5810,19 +6033,20 @@ def cmd_vectors(directory=VECTOR_DIR):
 
 
 def cmd_random(args):
-    """random --seed S --count N --out DIR [--blocks B] [--verbose]: seeded random multi-block vectors (the
-    differential test); --blocks fixes the length (default: as in the committed set), --verbose adds every
-    block's receipts and write set."""
+    """random --seed S --count N --out DIR [--blocks B] [--verbose] [--checks]: seeded random multi-block vectors
+    (the differential test); --blocks fixes the length (default: as in the committed set), --verbose adds every
+    block's receipts and write set, --checks runs the full protocol-4 flow (RandomWorld x4) in half the seeds."""
     opts = {"--seed": "100000", "--count": "10", "--out": None, "--blocks": None}
     verbose = "--verbose" in args
-    args = [a for a in args if a != "--verbose"]
+    checks = "--checks" in args
+    args = [a for a in args if a not in ("--verbose", "--checks")]
     for i in range(0, len(args), 2):
         opts[args[i]] = args[i + 1]
     seed, count, out = int(opts["--seed"]), int(opts["--count"]), opts["--out"]
     blocks = int(opts["--blocks"]) if opts["--blocks"] else None
     os.makedirs(out, exist_ok=True)
     for s in range(seed, seed + count):
-        write_json(os.path.join(out, "seed-%d.json" % s), random_vector(s, blocks, verbose), compact=True)
+        write_json(os.path.join(out, "seed-%d.json" % s), random_vector(s, blocks, verbose, checks), compact=True)
     return 0
 
 
