@@ -33,18 +33,20 @@ import TestSupport
         let pool = try #require(try LedgerReader(runtime.chain.readView()).pool(0))
         let cheaterKey = DevelopmentKeys.worker(2).publicKey
 
-        // Run until the cheater has been caught and at least two windows with revenue have settled.
+        // Run until the cheater has been caught, at least two windows with revenue have settled and every honest
+        // worker has committed twice (one whose first escrow opening lost a nonce race with another worker paid by
+        // the same client retries a block later, so it may be a window behind the others).
         let outcome = try await withThrowingTaskGroup(of: Bool.self) { tasks in
             tasks.addTask { try await group.run(); return false }
             tasks.addTask {
-                let deadline = ContinuousClock.now + .seconds(90)
+                let deadline = ContinuousClock.now + .seconds(150)
                 while ContinuousClock.now < deadline {
                     try await Task.sleep(for: .seconds(1))
                     if verifier.stats.replays >= 1 { verifierClient.open() }
                     let r = LedgerReader(try runtime.chain.readView())
                     let caught = try r.fraudCases().items.contains { ($0.status == .fraud || $0.status == .paid) && $0.worker == cheaterKey }
                     let settled = try r.windows(0).items.filter { $0.1.status == .settled && $0.1.paid > .zero }.count
-                    if caught && settled >= 2 { return true }
+                    if caught && settled >= 2 && honest.allSatisfy({ $0.stats.commitments >= 2 }) { return true }
                 }
                 return false
             }
@@ -67,7 +69,7 @@ import TestSupport
             return done
         }
         #expect(verifierClient.refused >= 1, "the verifier never tried to subscribe while the gate was shut")
-        #expect(outcome, "the cheater was not caught or windows did not settle in time (verifier \(verifier.stats), cheater \(cheater.stats))")
+        #expect(outcome, "the cheater was not caught, windows did not settle or an honest worker did not commit twice in time (verifier \(verifier.stats), cheater \(cheater.stats), honest \(honest.map(\.stats.commitments)))")
     }
 
     /// Attack 5 on a live chain: a worker commits wrong outputs in the last blocks before the commit deadline and
@@ -276,7 +278,8 @@ import TestSupport
         #expect(verifier.isSubscribed)
         #expect(verifier.stats.pushed >= 1)
         #expect(verifier.stats.replays > verifier.stats.pushed, "nothing was found by polling")
-        #expect(honest.allSatisfy { $0.stats.commitments >= 2 && $0.stats.rejected == 0 })
+        #expect(honest.allSatisfy { $0.stats.commitments >= 2 }, "honest commitments \(honest.map(\.stats.commitments))")
+        #expect(honest.allSatisfy { $0.stats.rejected == 0 }, "honest rejections \(honest.map(\.stats.rejected))")
         // The devnet summary renders from the same client.
         let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",
                                           honest[1].key.publicKey: "worker-1", cheater.key.publicKey: "cheater"]
