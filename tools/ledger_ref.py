@@ -5502,12 +5502,10 @@ class RandomWorld:
         self.vote_pairs.append(pair)
         T(self.other, B.vote_evidence(*pair))
 
-    def check_step(self, T, h):
-        """Checkers commit and reveal (honest, lazy, colluding or absent), workers unblind (or not)."""
-        c, rng4 = self.c, self.rng4
-        cfg = c.pools[0]["checking"]
-        keys = {k.pub: k for k in self.checkers}
-        workers = {w.pub: w for w, _ in self.workers}
+    def checking_tickets(self):
+        """The tickets in their check phases with a revealed leaf of a known batch: (ticket id, check record, ticket,
+        the true output, the worker's blinded output and salt, or None, None)."""
+        c = self.c
         for ck, cv in self.state_scan(b"\x35"):
             tid, check = ck[1:], dec_check(cv)
             if check["status"] != CK_CHECKING:
@@ -5516,9 +5514,17 @@ class RandomWorld:
             leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
             if leaf is None or b is None:
                 continue
-            i = leaf["index"]
-            truth = fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
+            truth = fake_canonical_output(b.inputs[leaf["index"]], leaf["shard"], leaf["positionOffset"])
             claimed, salt = self.blind.get((t["worker"], content_key(leaf)), (None, None))
+            yield tid, check, t, truth, claimed, salt
+
+    def check_step(self, T, h):
+        """Checkers commit and reveal (honest, lazy, colluding or absent), workers unblind (or not)."""
+        rng4 = self.rng4
+        cfg = self.c.pools[0]["checking"]
+        keys = {k.pub: k for k in self.checkers}
+        workers = {w.pub: w for w, _ in self.workers}
+        for tid, check, t, truth, claimed, salt in self.checking_tickets():
             r = check["revealHeight"]
             A, U = cfg["answerCommitBlocks"], cfg["unblindBlocks"]
             for sl in check["slots"]:
@@ -5614,22 +5620,12 @@ class RandomWorld:
         """Checkers answer from what they can open: honest (the true output, or bad-input for an envelope that does
         not hold the leaf's input), lazy, colluding, bad-input, absent, silent, wrong nonces; commits and reveals in
         and out of phase, duplicated in a batch or in two transactions; workers unblind (or not, or wrongly)."""
-        c, rng5 = self.c, self.rng5
-        cfg = c.pools[0]["checking"]
+        rng5 = self.rng5
+        cfg = self.c.pools[0]["checking"]
         keys = self.checker_keys()
         workers = {w.pub: w for w, _ in self.workers}
         A, U, V = cfg["answerCommitBlocks"], cfg["unblindBlocks"], cfg["answerRevealBlocks"]
-        for ck, cv in self.state_scan(b"\x35"):
-            tid, check = ck[1:], dec_check(cv)
-            if check["status"] != CK_CHECKING:
-                continue
-            t = dec(TICKET, c.state[K.ticket(tid)])
-            leaf, b = t["leaf"], self.batches.get(t["commitmentId"])
-            if leaf is None or b is None:
-                continue
-            i = leaf["index"]
-            truth = fake_canonical_output(b.inputs[i], leaf["shard"], leaf["positionOffset"])
-            claimed, salt = self.blind.get((t["worker"], content_key(leaf)), (None, None))
+        for tid, check, t, truth, claimed, salt in self.checking_tickets():
             honest = truth if self.env_kind.get(tid, "real") == "real" else BAD_INPUT_ANSWER
             r = check["revealHeight"]
             slotted = set()

@@ -157,7 +157,7 @@ public struct StateOverlay: Sendable {
             changes.append((WriteEntry(key: unread[i], value: unreadValues[i]), previous[i]))
         }
         changes.sort { keyPrecedes($0.entry.key, $1.entry.key) }
-        return (WriteSet(changes.map(\.entry)), changes.map(\.previous))
+        return (WriteSet(ascending: changes.map(\.entry)), changes.map(\.previous))
     }
 
     /// Number of keys with pending writes.

@@ -54,6 +54,14 @@ public struct WriteSet: Equatable, Sendable {
         self.entries = sorted
     }
 
+    /// Entries already in ascending key order, one per key (checked, not sorted again).
+    init(ascending entries: [WriteEntry]) {
+        for i in entries.indices.dropFirst() {
+            precondition(keyPrecedes(entries[i - 1].key, entries[i].key), "write set entries not strictly ascending")
+        }
+        self.entries = entries
+    }
+
     public static let empty = WriteSet([])
 
     /// Digest of the write set (Specs/state-machine.md, "State commitment"): the tagged hash of the count

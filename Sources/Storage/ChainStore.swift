@@ -118,8 +118,7 @@ public final class ChainStore: Sendable {
     /// as hints that spare the update most leaf reads (`TreeUpdate`).
     public func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> PreparedState {
         let keys = writeSet.entries.map(\.key)
-        let previous = try database.multiGet(columns.state, keys, sortedInput: true)
-        return PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
+        return try prepared(writeSet, keys: keys, previous: try database.multiGet(columns.state, keys, sortedInput: true), height: height)
     }
 
     /// `prepareTree(writeSet:height:)` with the written keys' values in the latest committed state already known
@@ -131,7 +130,11 @@ public final class ChainStore: Sendable {
         let keys = writeSet.entries.map(\.key)
         assert((try? database.multiGet(columns.state, keys, sortedInput: true)) == previous,
                "previous values are not the latest committed state's")
-        return PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
+        return try prepared(writeSet, keys: keys, previous: previous, height: height)
+    }
+
+    private func prepared(_ writeSet: WriteSet, keys: [[UInt8]], previous: [[UInt8]?], height: UInt64) throws(StorageError) -> PreparedState {
+        PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
     }
 
     private func prepareTree(writeSet: WriteSet, height: UInt64, previous: [[UInt8]?]) throws(StorageError) -> TreeBatch {
