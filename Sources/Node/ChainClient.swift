@@ -149,14 +149,16 @@ public struct LocalChainClient: ChainClient {
 }
 
 extension ChainClient {
-    /// Signs and submits a transaction body from `key` with the next nonce and the minimum fee.
+    /// Signs and submits a transaction body from `key` with the next nonce and the minimum fee; returns the
+    /// transaction's id and the nonce it carries (what an id derived from the sender's nonce, such as an
+    /// escrow's, must use: another sender of the same key may take the nonce read a moment earlier).
     @discardableResult
-    public func send(_ body: TxBody, from key: PrivateKey, feeMultiplier: UInt64 = 1) async throws -> Hash32 {
+    public func send(_ body: TxBody, from key: PrivateKey, feeMultiplier: UInt64 = 1) async throws -> (id: Hash32, nonce: UInt64) {
         let chain = try await chainId()
         let nonce = try await nextNonce(key.publicKey)
         var tx = Transaction(chainId: chain, sender: key.publicKey, nonce: nonce, fee: 0, body: body)
         let size = tx.signed(by: key).encodedSize
         tx.fee = Amount(try await minimumFee(size: size).units * feeMultiplier)
-        return try await submit(tx.signed(by: key))
+        return (try await submit(tx.signed(by: key)), nonce)
     }
 }

@@ -138,6 +138,19 @@ public final class WorkerSimulator: Service, Sendable {
     }
 
     /// What the worker needs before it can serve: its pool, shard and executor, and its bond.
+    /// Where the paying client's escrow for this worker stands; each step is confirmed from state.
+    enum EscrowSetup {
+        case none
+        case opening(id: Hash32, nonce: UInt64, sentAt: UInt64)
+        case allocating(id: Hash32, nonce: UInt64?, sentAt: UInt64)
+        case ready(id: Hash32)
+
+        var readyId: Hash32? { if case .ready(let id) = self { id } else { nil } }
+    }
+
+    /// Blocks after which a payer's transaction that has not landed is sent again.
+    static let resendAfterBlocks: UInt64 = 20
+
     struct Setup {
         let pool: PoolConfig
         let shardIndex: Int
@@ -186,8 +199,7 @@ public final class WorkerSimulator: Service, Sendable {
         var committedWindows = Set<UInt64>()
         var unpaidWindows = Set<UInt64>()
         let payer = config.adversary == .selfDeal ? key : (config.clientKey ?? key)
-        var escrowId: Hash32?
-        var allocated = false, allocationSent = false
+        var escrowSetup = EscrowSetup.none
         var sealed: [Hash32: SealedReveal] = [:]
 
         var failures = 0
@@ -197,30 +209,46 @@ public final class WorkerSimulator: Service, Sendable {
                 let window = pool.window(ofHeight: tip.height + 1)
 
                 // The client's escrow, opened once, with an allocation for this worker (a payment lane the client
-                // cannot drain ahead of it).
-                if escrowId == nil {
-                    let nonce = try await client.nextNonce(payer.publicKey)
-                    let id = LedgerIds.escrow(owner: payer.publicKey, nonce: nonce)
+                // cannot drain ahead of it). The client key may pay several workers at once, so each of its
+                // transactions can lose its nonce to another's (refused, or replaced in the mempool by a dearer one):
+                // a step counts only once its effect is in state, and is sent again when its nonce was used by
+                // something else or it has not landed for a while.
+                let payerNonce = try await client.account(payer.publicKey).nonce
+                switch escrowSetup {
+                case .none:
                     do {
-                        try await client.send(.escrowOpen(pool: pool.id, amount: config.escrowDeposit, expiryHeight: tip.height + 100_000), from: payer)
-                        escrowId = id
-                        logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
+                        let nonce = try await client.send(.escrowOpen(pool: pool.id, amount: config.escrowDeposit, expiryHeight: tip.height + 100_000),
+                                                          from: payer).nonce
+                        escrowSetup = .opening(id: LedgerIds.escrow(owner: payer.publicKey, nonce: nonce), nonce: nonce, sentAt: tip.height)
                     } catch {
-                        logger.warning("opening the escrow failed: \(error)")
+                        logger.warning("opening the escrow failed (retrying): \(error)")
                     }
-                } else if !allocated, let escrowId {
+                case .opening(let id, let nonce, let sentAt):
+                    if try await client.escrow(id) != nil {
+                        escrowSetup = .allocating(id: id, nonce: nil, sentAt: tip.height)
+                        logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
+                    } else if payerNonce > nonce || tip.height > sentAt + Self.resendAfterBlocks {
+                        logger.notice("escrow opening did not land; opening again", metadata: ["nonce": "\(nonce)"])
+                        escrowSetup = .none
+                    }
+                case .allocating(let id, let nonce, let sentAt):
                     // Serve only once the allocation is on chain: a claim before it would find nothing to draw from.
-                    if let e = try await client.escrow(escrowId), e.allocated > .zero {
-                        allocated = true
-                    } else if !allocationSent {
+                    if let e = try await client.escrow(id), e.allocated > .zero {
+                        escrowSetup = .ready(id: id)
+                    } else if nonce == nil || payerNonce > nonce! || tip.height > sentAt + Self.resendAfterBlocks {
                         do {
-                            try await client.send(.escrowAllocate(escrowId: escrowId, payee: key.publicKey, amount: config.escrowDeposit), from: payer)
-                            allocationSent = true
+                            let sent = try await client.send(.escrowAllocate(escrowId: id, payee: key.publicKey, amount: config.escrowDeposit),
+                                                             from: payer).nonce
+                            escrowSetup = .allocating(id: id, nonce: sent, sentAt: tip.height)
                         } catch {
                             logger.warning("allocating the escrow failed (retrying): \(error)")
                         }
                     }
+                case .ready:
+                    break
                 }
+                let escrowId = escrowSetup.readyId
+                let allocated = escrowId != nil
 
                 // A jailed (or under-staked) worker cannot commit: wait, and unjail once the jail period is over.
                 let me = try await client.staker(role, key.publicKey)

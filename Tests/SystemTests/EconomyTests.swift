@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 @testable import Consensus
 @testable import Ledger
@@ -24,7 +25,7 @@ import TestSupport
         vc.stateFile = dir.file("verifier.state")
         vc.maxResubscribeDelay = .seconds(2)
         // The verifier's subscription is refused at first: it polls, then subscribes once the gate opens.
-        let verifierClient = GatedSubscriptionClient(base: client)
+        let verifierClient = InterceptingChainClient(base: client)
         let verifier = VerifierService(key: DevelopmentKeys.verifier, client: verifierClient, weights: weights, config: vc, logger: logger)
         try await runtime.chain.setInvariantChecking(true)
 
@@ -70,6 +71,60 @@ import TestSupport
         }
         #expect(verifierClient.refused >= 1, "the verifier never tried to subscribe while the gate was shut")
         #expect(outcome, "the cheater was not caught, windows did not settle or an honest worker did not commit twice in time (verifier \(verifier.stats), cheater \(cheater.stats), honest \(honest.map(\.stats.commitments)))")
+    }
+
+    /// Workers paid by one client key race for its nonces, so a payer transaction a worker sends can be refused or
+    /// replaced in the mempool by a dearer one with the same nonce. Here the first two escrow openings and the first
+    /// two allocations the worker sends are each replaced at once by a dearer transfer from the client key: the
+    /// worker sees from state that the step did not land, sends it again, and ends up with one allocated escrow
+    /// and commitments.
+    @Test func aWorkerWhosePayerTransactionsAreReplacedStillGetsItsPaymentLane() async throws {
+        let chain = try InProcessChain(label: "economy-nonce")
+        let payer = DevelopmentKeys.client
+        let stolen = Mutex<[String: Int]>([:])
+        let base = chain.client
+        let client = InterceptingChainClient(base: base, subscriptionOpen: true) { tx in
+            let t = tx.transaction
+            guard t.sender == payer.publicKey else { return }
+            let kind: String
+            switch t.body {
+            case .escrowOpen: kind = "open"
+            case .escrowAllocate: kind = "allocate"
+            default: return
+            }
+            guard stolen.withLock({ counts in
+                guard counts[kind, default: 0] < 2 else { return false }
+                counts[kind, default: 0] += 1
+                return true
+            }) else { return }
+            let thief = Transaction(chainId: t.chainId, sender: payer.publicKey, nonce: t.nonce, fee: Amount(t.fee.units * 2),
+                                    body: .transfer(to: DevelopmentKeys.worker(7).publicKey, amount: Amount(1)))
+            _ = try await base.submit(thief.signed(by: payer))
+        }
+        let worker = chain.worker(0, cheat: 0, client: client)
+        let group = ServiceGroup(configuration: .init(services: (chain.runtime.services() + [worker]).map { .init(service: $0) },
+                                                      logger: chain.logger))
+        let (done, escrows) = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { try await group.run(); return false }
+            tasks.addTask {
+                let deadline = ContinuousClock.now + .seconds(150)
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(500))
+                    if worker.stats.commitments >= 1 { return true }
+                }
+                return false
+            }
+            let done = try await tasks.next()!
+            let escrows = try LedgerReader(try chain.runtime.chain.readView()).escrows(owner: payer.publicKey).items
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return (done, escrows)
+        }
+        let counts = stolen.withLock { $0 }
+        #expect(counts["open"] == 2 && counts["allocate"] == 2, "the replacements did not all happen: \(counts)")
+        #expect(done, "the worker never committed (stats \(worker.stats), replaced \(counts))")
+        // The replaced openings never reached the chain: one escrow, allocated to the worker.
+        #expect(escrows.count == 1 && escrows.allSatisfy { $0.1.allocated > .zero }, "escrows \(escrows)")
     }
 
     /// Attack 5 on a live chain: a worker commits wrong outputs in the last blocks before the commit deadline and

@@ -32,8 +32,8 @@ struct InProcessChain {
     }
 
     /// Development worker `i` on shard `i % 2`, paid by the development client, corrupting `cheat` of its outputs
-    /// (and playing `adversary`).
-    func worker(_ i: Int, cheat: Double, adversary: WorkerAdversary = .honest) -> WorkerSimulator {
+    /// (and playing `adversary`), talking to the node through `client` (by default the plain local one).
+    func worker(_ i: Int, cheat: Double, adversary: WorkerAdversary = .honest, client: (any ChainClient)? = nil) -> WorkerSimulator {
         var c = WorkerSimulatorConfig()
         c.cheatRate = cheat
         c.adversary = adversary
@@ -41,6 +41,6 @@ struct InProcessChain {
         c.clientKey = DevelopmentKeys.client
         c.seed = UInt64(i + 1)
         c.pollInterval = .milliseconds(300)
-        return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client, weights: weights, config: c, logger: logger)
+        return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client ?? self.client, weights: weights, config: c, logger: logger)
     }
 }

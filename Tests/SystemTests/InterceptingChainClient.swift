@@ -6,15 +6,21 @@ import Synchronization
 import RPC
 import TestSupport
 
-/// A `LocalChainClient` whose ticket subscription is refused until `open()` is called: the verifier has to
-/// find tickets by listing first, then re-subscribe.
-final class GatedSubscriptionClient: ChainClient {
+/// A `LocalChainClient` that plays the network's awkward moments: its ticket subscription can be refused until
+/// `open()` is called (the verifier has to find tickets by listing first, then re-subscribe), and a hook sees
+/// every transaction it has submitted (to act right after it, as another sender of the same key would).
+final class InterceptingChainClient: ChainClient {
     struct Refused: Error {}
     let base: LocalChainClient
-    private let isOpen = Mutex(false)
+    private let isOpen: Mutex<Bool>
     private let refusals = Mutex(0)
+    private let afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)?
 
-    init(base: LocalChainClient) { self.base = base }
+    init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil) {
+        self.base = base
+        self.isOpen = Mutex(subscriptionOpen)
+        self.afterSubmit = afterSubmit
+    }
 
     func open() { isOpen.withLock { $0 = true } }
     /// How many subscription attempts were refused.
@@ -32,7 +38,11 @@ final class GatedSubscriptionClient: ChainClient {
     func tip() async throws -> (height: UInt64, slot: UInt64) { try await base.tip() }
     func account(_ key: PublicKey) async throws -> Account { try await base.account(key) }
     func nextNonce(_ key: PublicKey) async throws -> UInt64 { try await base.nextNonce(key) }
-    func submit(_ tx: SignedTransaction) async throws -> Hash32 { try await base.submit(tx) }
+    func submit(_ tx: SignedTransaction) async throws -> Hash32 {
+        let id = try await base.submit(tx)
+        try await afterSubmit?(tx)
+        return id
+    }
     func minimumFee(size: Int) async throws -> Amount { try await base.minimumFee(size: size) }
     func pool(_ id: UInt32) async throws -> PoolConfig? { try await base.pool(id) }
     func sealedCheck(_ id: Hash32) async throws -> SealedCheck? { try await base.sealedCheck(id) }
