@@ -74,6 +74,16 @@ struct BenchLedger: AsyncParsableCommand {
                          Double(written.stateEntries - before.stateEntries) / txs,
                          Double(written.treeNodes - before.treeNodes) / txs,
                          Double(written.batchBytes - before.batchBytes) / txs / 1024))
+            // The average includes the first measured blocks, before the steady state (a commitments block also
+            // draws the sample of a commitment two blocks older): the last block alone is that steady state.
+            if totalsAfter.count >= 2, blocks >= 2 {
+                let (last, previous) = (totalsAfter[totalsAfter.count - 1], totalsAfter[totalsAfter.count - 2])
+                let perTx = Double(max(1, blockSize))
+                print(String(format: "    last block per tx: %.1f state keys, %.1f tree nodes, %.2f KB batch",
+                             Double(last.stateEntries - previous.stateEntries) / perTx,
+                             Double(last.treeNodes - previous.treeNodes) / perTx,
+                             Double(last.batchBytes - previous.batchBytes) / perTx / 1024))
+            }
             report("\(mix.rawValue) (CPU time)", rocksCPURate, baseline: verifyCPURate, unit: "tx/s",
                    machine: "thread CPU time, bound in CPU time too (excludes waiting for the synced write)")
             try store.close()
