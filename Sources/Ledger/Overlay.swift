@@ -137,7 +137,7 @@ public struct StateOverlay: Sendable {
     public func writeSet() throws -> WriteSet { try writeSetWithPrevious().writeSet }
 
     /// `writeSet()` and, for each of its entries in order, the key's value in the base: what the block replaces,
-    /// which the store's undo record and the state tree's leaf hints need. Execution read most of them already;
+    /// which the store's undo record needs. Execution read most of them already;
     /// the keys written without being read (index entries) are fetched from the base in one batched read.
     public func writeSetWithPrevious() throws -> (writeSet: WriteSet, previous: [[UInt8]?]) {
         var changes = [(entry: WriteEntry, previous: [UInt8]?)]()

@@ -17,20 +17,41 @@ public struct LeafNode: Hashable, Sendable {
 }
 
 /// What an internal node knows about one of its children: enough to hash the node and to find the child.
+///
+/// A leaf child is held whole, inside its parent: it is never stored as a node of its own, so writing or
+/// moving a leaf costs no storage entry beyond the parent the update rewrites anyway, and reaching a leaf
+/// costs no read (Specs/state-tree.md section 5).
 public struct ChildRef: Hashable, Sendable {
-    /// The version that wrote the child (its node key is this version and the parent's path plus the nibble).
+    /// The version that wrote an internal child (its node key is this version and the parent's path plus the
+    /// nibble); 0 for a leaf child, which has no node of its own.
     public let version: UInt64
     /// The child's hash.
     public let hash: Hash32
-    /// Whether the child is a leaf. Needed for hashing: a binary subtree holding a single leaf collapses to
-    /// that leaf, one holding a single internal child does not.
-    public let isLeaf: Bool
+    /// The leaf, when the child is one. Needed for hashing too: a binary subtree holding a single leaf
+    /// collapses to that leaf, one holding a single internal child does not.
+    public let leaf: LeafNode?
 
-    public init(version: UInt64, hash: Hash32, isLeaf: Bool) {
+    /// An internal child written by `version`.
+    public init(version: UInt64, hash: Hash32) {
         self.version = version
         self.hash = hash
-        self.isLeaf = isLeaf
+        self.leaf = nil
     }
+
+    /// A leaf child.
+    public init(leaf: LeafNode) {
+        self.init(leaf: leaf, hash: leaf.hash)
+    }
+
+    /// A leaf child whose hash is already known (decoding a stored node).
+    init(leaf: LeafNode, hash: Hash32) {
+        self.version = 0
+        self.hash = hash
+        self.leaf = leaf
+    }
+
+    /// Whether the child is a leaf.
+    public var isLeaf: Bool { leaf != nil }
 }
 
 /// A 16-ary node: up to 16 children, one per next nibble. Its hash is that of the 4-level binary tree over
@@ -97,7 +118,7 @@ public enum TreeNode: Hashable, Sendable {
     case empty
     /// A 16-ary internal node.
     case `internal`(InternalNode)
-    /// A leaf.
+    /// A leaf: stored as a node only as the root of a one-key tree (other leaves live in their parents).
     case leaf(LeafNode)
 
     /// The node's hash (the placeholder for `empty`).
@@ -112,8 +133,8 @@ public enum TreeNode: Hashable, Sendable {
 
 extension TreeNode: CanonicalCodable {
     /// Storage encoding (Specs/state-tree.md section 6):
-    /// `00` (empty) | `01 ‖ u16 childMask ‖ u16 leafMask ‖ (u64 version ‖ hash) per child, ascending` |
-    /// `02 ‖ hash keyHash ‖ hash valueHash`.
+    /// `00` (empty) | `01 ‖ u16 childMask ‖ u16 leafMask ‖` per child, ascending, `keyHash ‖ valueHash ‖ hash` for a
+    /// leaf or `u64 version ‖ hash` for an internal child | `02 ‖ hash keyHash ‖ hash valueHash` (a leaf root).
     public func encode(to w: inout CanonicalWriter) {
         switch self {
         case .empty:
@@ -124,8 +145,14 @@ extension TreeNode: CanonicalCodable {
             w.u16(n.leafMask)
             for child in n.children {
                 guard let child else { continue }
-                w.u64(child.version)
-                w.hash(child.hash)
+                if let leaf = child.leaf {
+                    w.hash(leaf.keyHash)
+                    w.hash(leaf.valueHash)
+                    w.hash(child.hash)
+                } else {
+                    w.u64(child.version)
+                    w.hash(child.hash)
+                }
             }
         case .leaf(let l):
             w.u8(2)
@@ -147,9 +174,15 @@ extension TreeNode: CanonicalCodable {
             guard leafMask & ~childMask == 0 else { throw r.invalid("leaf mask", "marks a child that does not exist") }
             var children = [ChildRef?](repeating: nil, count: 16)
             for i in 0..<16 where childMask & (1 << i) != 0 {
-                let version = try r.u64("child version")
-                let hash = try r.hash("child hash")
-                children[i] = ChildRef(version: version, hash: hash, isLeaf: leafMask & (1 << i) != 0)
+                if leafMask & (1 << i) != 0 {
+                    // The leaf's hash is stored beside it rather than recomputed: a node is decoded on every
+                    // read, and the store is the node's own (its internal children's hashes are trusted alike).
+                    let leaf = LeafNode(keyHash: try r.hash("leaf key hash"), valueHash: try r.hash("leaf value hash"))
+                    children[i] = ChildRef(leaf: leaf, hash: try r.hash("leaf hash"))
+                } else {
+                    let version = try r.u64("child version")
+                    children[i] = ChildRef(version: version, hash: try r.hash("child hash"))
+                }
             }
             guard let node = InternalNode(children: children) else {
                 throw r.invalid("child mask", "an internal node needs two children or one internal child", at: at)

@@ -26,8 +26,8 @@ struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
     }
 
     /// Reads every node an update of `updates` on the tree rooted at `root` will load: breadth first, one
-    /// batched lookup per level, following only the children the updates go into. (An untouched leaf that
-    /// moves up when its siblings are deleted is read later, on its own: that is rare.)
+    /// batched lookup per level, following only the internal children the updates go into (leaves are in
+    /// their parents).
     static func prefetch(_ base: Base, root: (key: NodeKey, node: TreeNode)?, updates: [TreeUpdate]) throws -> PrefetchedReader {
         var cache: [NodeKey: TreeNode] = [:]
         // About one node per update per level below the top ones: reserving avoids repeated rehashing.
@@ -35,7 +35,7 @@ struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
         var frontier: [(key: NodeKey, node: InternalNode, range: Range<Int>)] = []
         if let root, case .internal(let n) = root.node, !updates.isEmpty { frontier.append((root.key, n, 0..<updates.count)) }
         while !frontier.isEmpty {
-            var wanted: [(key: NodeKey, isLeaf: Bool, range: Range<Int>)] = []
+            var wanted: [(key: NodeKey, range: Range<Int>)] = []
             for (key, n, range) in frontier {
                 let depth = key.path.count
                 var i = range.lowerBound
@@ -43,8 +43,8 @@ struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
                     let nibble = updates[i].keyHash.treeNibble(depth)
                     var j = i + 1
                     while j < range.upperBound && updates[j].keyHash.treeNibble(depth) == nibble { j += 1 }
-                    if let c = n.children[Int(nibble)], TreeUpdate.knownLeaf(c, updates[i..<j]) == nil {
-                        wanted.append((NodeKey(version: c.version, path: key.path.appending(nibble)), c.isLeaf, i..<j))
+                    if let c = n.children[Int(nibble)], !c.isLeaf {
+                        wanted.append((NodeKey(version: c.version, path: key.path.appending(nibble)), i..<j))
                     }
                     i = j
                 }
@@ -55,7 +55,7 @@ struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
                 // A missing node is reported by the update itself, with its key.
                 guard let node else { continue }
                 cache[w.key] = node
-                if case .internal(let n) = node, !w.isLeaf { frontier.append((w.key, n, w.range)) }
+                if case .internal(let n) = node { frontier.append((w.key, n, w.range)) }
             }
         }
         return PrefetchedReader(base: base, cache: cache)
@@ -65,42 +65,19 @@ struct PrefetchedReader<Base: TreeNodeReader>: TreeNodeReader {
 extension PrefetchedReader: Sendable where Base: Sendable {}
 
 /// One change of a batch: put `valueHash` at `keyHash`, or delete `keyHash` when `valueHash` is nil.
-///
-/// `previousValueHash` is an optional hint: the hash of the key's value before the update, when the caller
-/// knows the key is present (a node reads every written key's previous value for its undo record anyway).
-/// Where the update meets a leaf child whose hash is `leaf(keyHash, previousValueHash)`, that leaf is the
-/// key's own, so it is not read from the store: at a million keys that saves most of the leaf reads, the
-/// coldest reads of an update. The hint is checked by that hash, never trusted: a wrong or missing hint
-/// only costs the read and cannot change the result.
 public struct TreeUpdate: Hashable, Sendable {
     public let keyHash: Hash32
     public let valueHash: Hash32?
-    /// Hint: the hash of the present value being replaced or deleted; nil when unknown or absent.
-    public let previousValueHash: Hash32?
 
-    public init(keyHash: Hash32, valueHash: Hash32?, previousValueHash: Hash32? = nil) {
+    public init(keyHash: Hash32, valueHash: Hash32?) {
         self.keyHash = keyHash
         self.valueHash = valueHash
-        self.previousValueHash = previousValueHash
     }
 
-    /// The change of a raw ledger key to a raw value (nil = deletion), hashed; `previous` is the raw value
-    /// it replaces when known (the hint above).
-    public init(key: [UInt8], value: [UInt8]?, previous: [UInt8]? = nil) {
+    /// The change of a raw ledger key to a raw value (nil = deletion), hashed.
+    public init(key: [UInt8], value: [UInt8]?) {
         keyHash = TreeHash.key(key)
         valueHash = value.map(TreeHash.value)
-        previousValueHash = previous.map(TreeHash.value)
-    }
-
-    /// The leaf `child` is, if one of `updates` (all going into it) says so by its hint and the hash agrees.
-    static func knownLeaf(_ child: ChildRef, _ updates: ArraySlice<TreeUpdate>) -> LeafNode? {
-        guard child.isLeaf else { return nil }
-        for u in updates {
-            guard let previous = u.previousValueHash else { continue }
-            let leaf = LeafNode(keyHash: u.keyHash, valueHash: previous)
-            if leaf.hash == child.hash { return leaf }
-        }
-        return nil
     }
 
     /// Sorts updates by key hash, the order `StateTree.apply` takes (a ledger write set is sorted by raw
@@ -186,7 +163,7 @@ public enum StateTree {
         }
         return try applyChecked(reader, base: base, version: version, updates: updates) { b, existing in
             let reader = b.reader
-            guard updates.count >= 256, let (rootKey, rootNode) = existing, case .internal(let n) = rootNode else {
+            guard updates.count >= 256, case .stored(let rootKey, .internal(let n)) = existing else {
                 return try b.update(existing, path: .root, updates[...])
             }
             // Contiguous runs of updates per first nibble.
@@ -207,10 +184,7 @@ public enum StateTree {
                 let result = Result<Part, any Error> {
                     var sub = Builder(reader: reader, version: version)
                     let path = NibblePath.root.appending(nibble)
-                    var childExisting: (NodeKey, TreeNode)?
-                    if let c = n.children[Int(nibble)] {
-                        childExisting = try sub.existingChild(c, path: path, updates[range])
-                    }
+                    let childExisting = try n.children[Int(nibble)].map { try sub.existingChild($0, path: path) }
                     let subtree = try sub.update(childExisting, path: path, updates[range])
                     return (subtree, sub.nodes, sub.staleKeys)
                 }
@@ -232,7 +206,7 @@ public enum StateTree {
     /// version.
     private static func applyChecked<R: TreeNodeReader>(
         _ store: R, base: UInt64?, version: UInt64, updates: [TreeUpdate],
-        _ updateRoot: (inout Builder<PrefetchedReader<R>>, (key: NodeKey, node: TreeNode)?) throws -> Subtree
+        _ updateRoot: (inout Builder<PrefetchedReader<R>>, ExistingSubtree?) throws -> Subtree
     ) throws -> TreeBatch {
         var existing: (key: NodeKey, node: TreeNode)?
         if let base {
@@ -242,7 +216,7 @@ public enum StateTree {
         }
         let reader = try PrefetchedReader.prefetch(store, root: existing, updates: updates)
         var b = Builder(reader: reader, version: version)
-        let result = try updateRoot(&b, existing)
+        let result = try updateRoot(&b, existing.map { .stored($0.key, $0.node) })
         // The root is stored at every version, even when nothing changed, so any version's tree is found
         // at (version, <root>). The previous root is then stale (exactly once, here or in `update`).
         let rootKey = NodeKey.root(version)
@@ -251,10 +225,9 @@ public enum StateTree {
         case .empty:
             b.write(rootKey, .empty)
             rootHash = TreeHash.placeholder
-        case .leaf(let ref):
-            if let old = ref.existing { b.stale(old) }
-            b.write(rootKey, .leaf(ref.leaf))
-            rootHash = ref.leaf.hash
+        case .leaf(let leaf):
+            b.write(rootKey, .leaf(leaf))
+            rootHash = leaf.hash
         case .node(let child):
             if child.version != version, let (oldKey, oldNode) = existing {
                 // Unchanged internal root: copied to the new version.
@@ -312,6 +285,10 @@ public enum StateTree {
                         let prefix = NibblePath(prefixOf: after, count: path.count)
                         if path.bits < prefix.bits { continue }
                     }
+                    if let leaf = c.leaf {
+                        if after.map({ $0 < leaf.keyHash }) ?? true { out.append(leaf) }
+                        continue
+                    }
                     let childKey = NodeKey(version: c.version, path: path)
                     guard let child = try reader.node(childKey) else { throw StateTreeError.missingNode(childKey) }
                     try visit(childKey, child)
@@ -345,12 +322,7 @@ public enum StateTree {
                     let present = n.childMask & InternalNode.mask(lo, hi)
                     if present == 0 { return StateProof(leaf: nil, siblings: siblings) }
                     if present.nonzeroBitCount == 1 && n.leafMask & present != 0 {
-                        let i = present.trailingZeroBitCount
-                        let leafKey = NodeKey(version: n.children[i]!.version, path: key.path.appending(UInt8(i)))
-                        guard case .leaf(let leaf)? = try reader.node(leafKey) else {
-                            throw StateTreeError.corruptNode(leafKey, "a leaf child is missing or not a leaf")
-                        }
-                        return StateProof(leaf: leaf, siblings: siblings)
+                        return StateProof(leaf: n.children[present.trailingZeroBitCount]!.leaf!, siblings: siblings)
                     }
                     if hi - lo == 1 { break }
                     let mid = (lo + hi) >> 1
@@ -364,24 +336,24 @@ public enum StateTree {
                 }
                 key = NodeKey(version: n.children[nibble]!.version, path: key.path.appending(UInt8(nibble)))
                 guard let child = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+                guard case .internal = child else { throw StateTreeError.corruptNode(key, "an internal child is not an internal node") }
                 node = child
             }
         }
     }
 }
 
-/// A leaf on its way to a position: its content, and where it is stored now if it is unchanged (so it is
-/// rewritten only when it moves; a moved or replaced leaf's old node becomes stale).
-struct LeafRef {
-    let leaf: LeafNode
-    let existing: NodeKey?
+/// The stored subtree an update starts from: a node of the store, or a leaf its parent holds.
+enum ExistingSubtree {
+    case stored(NodeKey, TreeNode)
+    case inlineLeaf(LeafNode)
 }
 
 /// A subtree after an update.
 enum Subtree {
     case empty
-    /// Exactly one key: not yet stored; the parent decides its path.
-    case leaf(LeafRef)
+    /// Exactly one key: the parent holds it (or it becomes the root).
+    case leaf(LeafNode)
     /// Two or more keys: an internal node, already stored (unchanged, or written at the new version).
     case node(ChildRef)
 }
@@ -401,67 +373,35 @@ struct Builder<R: TreeNodeReader> {
     mutating func write(_ key: NodeKey, _ node: TreeNode) { nodes.append(NodeWrite(key: key, node: node)) }
     mutating func stale(_ key: NodeKey) { staleKeys.append(key) }
 
-    func load(_ key: NodeKey) throws -> TreeNode {
-        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
-        return node
-    }
-
-    /// The stored child `c` at `path` that `updates` go into: built from a hint when it is the leaf of one
-    /// of them (`TreeUpdate.knownLeaf`), else read.
-    func existingChild(_ c: ChildRef, path: NibblePath, _ updates: ArraySlice<TreeUpdate>) throws -> (NodeKey, TreeNode) {
+    /// The existing child `c` at `path`: its leaf, or its internal node read from the store.
+    func existingChild(_ c: ChildRef, path: NibblePath) throws -> ExistingSubtree {
+        if let leaf = c.leaf { return .inlineLeaf(leaf) }
         let key = NodeKey(version: c.version, path: path)
-        if let leaf = TreeUpdate.knownLeaf(c, updates) { return (key, .leaf(leaf)) }
-        return (key, try loadChild(key, isLeaf: c.isLeaf))
+        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+        guard case .internal = node else { throw StateTreeError.corruptNode(key, "an internal child is not an internal node") }
+        return .stored(key, node)
     }
 
-    /// A child node, checked to be of the kind its parent records.
-    func loadChild(_ key: NodeKey, isLeaf: Bool) throws -> TreeNode {
-        let node = try load(key)
-        switch node {
-        case .leaf where isLeaf, .internal where !isLeaf: return node
-        default: throw StateTreeError.corruptNode(key, "node kind differs from its parent's record")
-        }
-    }
-
-    /// Updates the subtree at `path` (stored as `existing`, or empty) with `updates`, all of which start
-    /// with `path`.
-    mutating func update(
-        _ existing: (key: NodeKey, node: TreeNode)?, path: NibblePath, _ updates: ArraySlice<TreeUpdate>
-    ) throws -> Subtree {
-        guard let (key, node) = existing else {
-            return try build(path, updates.compactMap { u in u.valueHash.map { LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: $0), existing: nil) } }[...])
-        }
-        switch node {
-        case .empty:
+    /// Updates the subtree at `path` (`existing`, or empty) with `updates`, all of which start with `path`.
+    mutating func update(_ existing: ExistingSubtree?, path: NibblePath, _ updates: ArraySlice<TreeUpdate>) throws -> Subtree {
+        switch existing {
+        case nil:
+            return try build(path, updates.compactMap { u in u.valueHash.map { LeafNode(keyHash: u.keyHash, valueHash: $0) } }[...])
+        case .stored(let key, .empty):
             guard path.count == 0 else { throw StateTreeError.corruptNode(key, "empty node below the root") }
             stale(key)
             return try update(nil, path: path, updates)
-        case .leaf(let old):
-            guard path.isPrefix(of: old.keyHash) else { throw StateTreeError.corruptNode(key, "leaf is off its key's path") }
-            // Merge the stored leaf into the sorted updates: it survives unless an update names its key.
-            var refs: [LeafRef] = []
-            refs.reserveCapacity(updates.count + 1)
-            var pending: LeafRef? = LeafRef(leaf: old, existing: key)
-            for u in updates {
-                if let p = pending, p.leaf.keyHash < u.keyHash {
-                    refs.append(p)
-                    pending = nil
-                }
-                if u.keyHash == old.keyHash {
-                    pending = nil
-                    if let v = u.valueHash, v == old.valueHash {
-                        refs.append(LeafRef(leaf: old, existing: key))
-                    } else {
-                        stale(key)
-                        if let v = u.valueHash { refs.append(LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: v), existing: nil)) }
-                    }
-                } else if let v = u.valueHash {
-                    refs.append(LeafRef(leaf: LeafNode(keyHash: u.keyHash, valueHash: v), existing: nil))
-                }
+        case .stored(let key, .leaf(let old)):
+            // Only a one-key tree's root is a stored leaf; it is rewritten at every version.
+            guard path.count == 0 else { throw StateTreeError.corruptNode(key, "a stored leaf below the root") }
+            stale(key)
+            return try merge(old, path: path, updates)
+        case .inlineLeaf(let old):
+            guard path.isPrefix(of: old.keyHash) else {
+                throw StateTreeError.corruptNode(NodeKey(version: version, path: path), "leaf is off its key's path")
             }
-            if let p = pending { refs.append(p) }
-            return try build(path, refs[...])
-        case .internal(let n):
+            return try merge(old, path: path, updates)
+        case .stored(let key, .internal(let n)):
             var results = [Subtree?](repeating: nil, count: 16)
             var i = updates.startIndex
             while i < updates.endIndex {
@@ -469,10 +409,7 @@ struct Builder<R: TreeNodeReader> {
                 var j = i + 1
                 while j < updates.endIndex && updates[j].keyHash.treeNibble(path.count) == nibble { j += 1 }
                 let childPath = path.appending(nibble)
-                var childExisting: (NodeKey, TreeNode)?
-                if let c = n.children[Int(nibble)] {
-                    childExisting = try existingChild(c, path: childPath, updates[i..<j])
-                }
+                let childExisting = try n.children[Int(nibble)].map { try existingChild($0, path: childPath) }
                 results[Int(nibble)] = try update(childExisting, path: childPath, updates[i..<j])
                 i = j
             }
@@ -480,17 +417,39 @@ struct Builder<R: TreeNodeReader> {
         }
     }
 
-    /// The subtree at `path` holding exactly `refs` (sorted by key hash, all starting with `path`).
-    mutating func build(_ path: NibblePath, _ refs: ArraySlice<LeafRef>) throws -> Subtree {
-        if refs.isEmpty { return .empty }
-        if refs.count == 1 { return .leaf(refs.first!) }
+    /// The subtree at `path` holding the leaf `old` merged into the sorted `updates`: it survives unless an
+    /// update names its key.
+    mutating func merge(_ old: LeafNode, path: NibblePath, _ updates: ArraySlice<TreeUpdate>) throws -> Subtree {
+        var leaves: [LeafNode] = []
+        leaves.reserveCapacity(updates.count + 1)
+        var pending: LeafNode? = old
+        for u in updates {
+            if let p = pending, p.keyHash < u.keyHash {
+                leaves.append(p)
+                pending = nil
+            }
+            if u.keyHash == old.keyHash {
+                pending = nil
+                if let v = u.valueHash { leaves.append(LeafNode(keyHash: u.keyHash, valueHash: v)) }
+            } else if let v = u.valueHash {
+                leaves.append(LeafNode(keyHash: u.keyHash, valueHash: v))
+            }
+        }
+        if let p = pending { leaves.append(p) }
+        return try build(path, leaves[...])
+    }
+
+    /// The subtree at `path` holding exactly `leaves` (sorted by key hash, all starting with `path`).
+    mutating func build(_ path: NibblePath, _ leaves: ArraySlice<LeafNode>) throws -> Subtree {
+        if leaves.isEmpty { return .empty }
+        if leaves.count == 1 { return .leaf(leaves.first!) }
         var results = [Subtree?](repeating: .empty, count: 16)
-        var i = refs.startIndex
-        while i < refs.endIndex {
-            let nibble = refs[i].leaf.keyHash.treeNibble(path.count)
+        var i = leaves.startIndex
+        while i < leaves.endIndex {
+            let nibble = leaves[i].keyHash.treeNibble(path.count)
             var j = i + 1
-            while j < refs.endIndex && refs[j].leaf.keyHash.treeNibble(path.count) == nibble { j += 1 }
-            results[Int(nibble)] = try build(path.appending(nibble), refs[i..<j])
+            while j < leaves.endIndex && leaves[j].keyHash.treeNibble(path.count) == nibble { j += 1 }
+            results[Int(nibble)] = try build(path.appending(nibble), leaves[i..<j])
             i = j
         }
         return try assemble(path, existing: nil, results)
@@ -519,19 +478,14 @@ struct Builder<R: TreeNodeReader> {
         }
         if live == 1 {
             switch results[lastLive] {
-            case .some(.leaf(let ref)):
+            case .some(.leaf(let leaf)):
                 if let existing { stale(existing.key) }
-                return .leaf(ref)
+                return .leaf(leaf)
             case .none:
-                let c = existing!.node.children[lastLive]!
-                if c.isLeaf {
+                if let leaf = existing!.node.children[lastLive]!.leaf {
                     // The last key left under this node was untouched: it moves up.
-                    let childKey = NodeKey(version: c.version, path: path.appending(UInt8(lastLive)))
-                    guard case .leaf(let leaf) = try load(childKey) else {
-                        throw StateTreeError.corruptNode(childKey, "a leaf child is missing or not a leaf")
-                    }
                     stale(existing!.key)
-                    return .leaf(LeafRef(leaf: leaf, existing: childKey))
+                    return .leaf(leaf)
                 }
             default:
                 break
@@ -546,14 +500,12 @@ struct Builder<R: TreeNodeReader> {
                 break
             case .some(.node(let c)):
                 children[i] = c
-            case .some(.leaf(let ref)):
-                let childPath = path.appending(UInt8(i))
-                if let old = ref.existing, old.path == childPath {
-                    children[i] = ChildRef(version: old.version, hash: ref.leaf.hash, isLeaf: true)
+            case .some(.leaf(let leaf)):
+                // Unchanged leaves keep their hash; a new or changed one is hashed once, here.
+                if let old = existing?.node.children[i], old.leaf == leaf {
+                    children[i] = old
                 } else {
-                    if let old = ref.existing { stale(old) }
-                    write(NodeKey(version: version, path: childPath), .leaf(ref.leaf))
-                    children[i] = ChildRef(version: version, hash: ref.leaf.hash, isLeaf: true)
+                    children[i] = ChildRef(leaf: leaf)
                 }
             }
         }
@@ -561,10 +513,10 @@ struct Builder<R: TreeNodeReader> {
             throw StateTreeError.corruptNode(existing?.key ?? NodeKey(version: version, path: path), "update produced an invalid internal node")
         }
         if let existing, existing.node == node {
-            return .node(ChildRef(version: existing.key.version, hash: node.hash, isLeaf: false))
+            return .node(ChildRef(version: existing.key.version, hash: node.hash))
         }
         if let existing { stale(existing.key) }
         write(NodeKey(version: version, path: path), .internal(node))
-        return .node(ChildRef(version: version, hash: node.hash, isLeaf: false))
+        return .node(ChildRef(version: version, hash: node.hash))
     }
 }

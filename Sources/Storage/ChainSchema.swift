@@ -4,7 +4,7 @@ import Primitives
 public enum ChainSchema {
     /// The layout version this build reads and writes. Any change to a key or value layout below bumps
     /// it; a database with another version is refused at open rather than misread.
-    public static let version: UInt32 = 2
+    public static let version: UInt32 = 3
 
     /// Column family names.
     public enum Family {

@@ -114,8 +114,8 @@ public final class ChainStore: Sendable {
 
     /// The state tree's version `height` after `writeSet` is applied to the latest committed state (version
     /// `height − 1`; the empty tree for genesis), computed and not written: its `rootHash` is the block's
-    /// `stateRoot`. Pass it to `commit` with the same write set. The previous values of the written keys serve
-    /// as hints that spare the update most leaf reads (`TreeUpdate`).
+    /// `stateRoot`. Pass it to `commit` with the same write set. The written keys' previous values are read
+    /// here for the block's undo record.
     public func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> PreparedState {
         let keys = writeSet.entries.map(\.key)
         return try prepared(writeSet, keys: keys, previous: try database.multiGet(columns.state, keys, sortedInput: true), height: height)
@@ -134,13 +134,11 @@ public final class ChainStore: Sendable {
     }
 
     private func prepared(_ writeSet: WriteSet, keys: [[UInt8]], previous: [[UInt8]?], height: UInt64) throws(StorageError) -> PreparedState {
-        PreparedState(tree: try prepareTree(writeSet: writeSet, height: height, previous: previous), keys: keys, previous: previous)
+        PreparedState(tree: try prepareTree(writeSet: writeSet, height: height), keys: keys, previous: previous)
     }
 
-    private func prepareTree(writeSet: WriteSet, height: UInt64, previous: [[UInt8]?]) throws(StorageError) -> TreeBatch {
-        var updates = [TreeUpdate]()
-        updates.reserveCapacity(writeSet.entries.count)
-        for (i, e) in writeSet.entries.enumerated() { updates.append(TreeUpdate(key: e.key, value: e.value, previous: previous[i])) }
+    private func prepareTree(writeSet: WriteSet, height: UInt64) throws(StorageError) -> TreeBatch {
+        let updates = writeSet.entries.map { TreeUpdate(key: $0.key, value: $0.value) }
         do {
             return try tree.prepare(base: height == 0 ? nil : height - 1, version: height, updates: TreeUpdate.sorted(updates),
                                     parallel: updates.count >= 512)
@@ -194,7 +192,7 @@ public final class ChainStore: Sendable {
             treeBatch = prepared.tree
         } else {
             previous = try database.multiGet(columns.state, keys, sortedInput: true)
-            treeBatch = try prepareTree(writeSet: writeSet, height: block.height, previous: previous)
+            treeBatch = try prepareTree(writeSet: writeSet, height: block.height)
         }
         guard treeBatch.version == block.height else {
             throw .corruptRecord(record: "state tree batch", key: KeyBytes.be64(block.height), detail: "for version \(treeBatch.version)")

@@ -58,7 +58,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .genesisMismatch(let path, let stored, let expected):
             return "database at '\(path)' belongs to genesis \(stored), not \(expected); use another data directory"
         case .schemaMismatch(let path, let stored, let supported):
-            return "database at '\(path)' has storage schema version \(stored); this build supports version \(supported)"
+            return "database at '\(path)' has storage schema version \(stored); this build supports version \(supported) "
+                + "(move the directory aside and start again: the node syncs the chain from its peers)"
         case .notAChainStore(let path):
             return "database at '\(path)' is not a sharechain chain store (no schema record, but not empty)"
         case .notExtendingTip(let expectedParent, let expectedHeight, let parent, let height):

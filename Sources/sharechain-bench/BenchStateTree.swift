@@ -19,7 +19,7 @@ struct BenchStateTree: AsyncParsableCommand {
     @Option(help: "Seconds per proof measurement.") var seconds: Double = 2.0
     @Option(help: "Sync each block's batch to disk, as a node does.") var sync: Bool = true
     @Option(help: "Update the root's subtrees in parallel.") var parallel: Bool = true
-    @Option(help: "Give the tree the previous values' hashes (leaf-read hints), read from the state in the timed part.") var hints: Bool = true
+    @Option(help: "Read the written keys' previous values in the timed part, as a node's commit does for its undo record.") var readPrevious: Bool = true
     @Option(help: "0: archive (never prune while measuring). N > 0: keep the newest N versions, pruning the older ones' stale nodes inside each block's batch (the load's stale nodes are pruned first, untimed).")
     var pruneWindow: UInt64 = 0
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
@@ -93,15 +93,12 @@ struct BenchStateTree: AsyncParsableCommand {
             try plainDB.write(pb, sync: sync)
             plainNanos += DispatchTime.now().uptimeNanoseconds - p0
 
-            // Timed: reading the written keys' previous values (a node's commit does it for the undo record;
-            // here it only feeds the tree's leaf hints), hashing the write set, the tree update (node reads,
-            // hashing), and the combined batch.
+            // Timed: reading the written keys' previous values (a node's commit does it for the undo record),
+            // hashing the write set, the tree update (node reads, hashing), and the combined batch.
             let next = version! + 1
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let previous = hints ? try treeDB.multiGet(treeState, entries.map(\.0), sortedInput: true) : []
-            let updates = TreeUpdate.sorted(entries.enumerated().map { i, e in
-                TreeUpdate(key: e.0, value: e.1, previous: hints ? previous[i] : nil)
-            })
+            if readPrevious { _ = try treeDB.multiGet(treeState, entries.map(\.0), sortedInput: true) }
+            let updates = TreeUpdate.sorted(entries.map { TreeUpdate(key: $0.0, value: $0.1) })
             let batch = try tree.prepare(base: version, version: next, updates: updates, parallel: parallel)
             let u1 = DispatchTime.now().uptimeNanoseconds
             updateNanos += u1 - t0
@@ -129,7 +126,7 @@ struct BenchStateTree: AsyncParsableCommand {
         report("block update, tree", treeRate, baseline: plainRate, unit: "writes/s", machine: "baseline: same writes, state only")
         report("  per block", Double(treeNanos) / Double(blocks) / 1e6, baseline: Double(plainNanos) / Double(blocks) / 1e6, unit: "ms", machine: "\(writesPerBlock) writes")
         report("  tree update in it", Double(updateNanos) / Double(blocks) / 1e6, baseline: nil, unit: "ms", machine: parallel ? "incl. previous-value read; subtrees in parallel" : "incl. previous-value read; one thread")
-        report("  same, one thread", Double(sequentialNanos) / Double(blocks) / 1e6, baseline: nil, unit: "ms", machine: hints ? "compute only; with leaf hints" : "compute only; no hints")
+        report("  same, one thread", Double(sequentialNanos) / Double(blocks) / 1e6, baseline: nil, unit: "ms", machine: "compute only")
 
         // Proofs of random present keys at the newest version, from one snapshot, against point reads of
         // the same keys from the same snapshot. Verification is pure hashing.

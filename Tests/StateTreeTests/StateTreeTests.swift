@@ -23,6 +23,8 @@ struct Harness {
         #expect(batch.rootHash == Reference.root(model))
         #expect(try StateTree.rootHash(store, version: next) == batch.rootHash)
         #expect(batch.nodes.allSatisfy { $0.key.version == next })
+        // Leaves live in their parents: the only stored leaf is a one-key tree's root.
+        #expect(batch.nodes.allSatisfy { if case .leaf = $0.node { $0.key.path.count == 0 } else { true } })
         return batch
     }
 
@@ -101,8 +103,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         func nodes(_ keys: [NodeKey]) -> [TreeNode?] { batches += 1; read += keys.count; return keys.map { base.node($0) } }
     }
 
-    /// The update reads the nodes it needs in one batch per tree level, not one by one: besides the root,
-    /// only an untouched leaf moving up after deletions is read alone.
+    /// The update reads the nodes it needs in one batch per tree level, not one by one: only the root alone.
     @Test func updatesPrefetchOneBatchPerLevel() throws {
         var h = Harness()
         var g = KeyGenerator(seed: 9)
@@ -118,37 +119,43 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         #expect(batch.rootHash == Reference.root(model))
     }
 
-    /// Previous-value hints save leaf reads when right and change nothing when wrong or missing.
-    @Test func previousValueHintsNeverChangeTheResult() async {
+    /// Leaves are held by their parents: an update of overwrites, inserts and deletions (leaves moving up as
+    /// subtrees collapse) reads internal nodes only, and the parallel update writes the same nodes.
+    @Test func updatesReadNoLeafAndRunTheSameInParallel() async {
+        final class KindCountingReader: TreeNodeReader, @unchecked Sendable {
+            let base: MemoryTreeStore
+            var leaves = 0, internals = 0
+            init(_ base: MemoryTreeStore) { self.base = base }
+            func node(_ key: NodeKey) -> TreeNode? {
+                let n = base.node(key)
+                switch n {
+                case .leaf?: leaves += 1
+                case .internal?: internals += 1
+                default: break
+                }
+                return n
+            }
+        }
         await propertyCheck(count: 15, input: Gen.uint64()) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             try h.apply((0..<2000).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
-            var plain: [TreeUpdate] = [], right: [TreeUpdate] = [], wrong: [TreeUpdate] = []
+            var updates: [TreeUpdate] = []
             var keys = Set<Hash32>()
-            for _ in 0..<300 {
+            for _ in 0..<600 {
                 let k = g.rng.next() % 3 == 0 ? g.next() : g.existing()!
                 guard keys.insert(k).inserted else { continue }
-                let v: Hash32? = g.rng.next() % 5 == 0 ? nil : value(g.rng.next())
-                plain.append(TreeUpdate(keyHash: k, valueHash: v))
-                right.append(TreeUpdate(keyHash: k, valueHash: v, previousValueHash: h.model[k]))
-                // Wrong hints: another value, or a value for an absent key.
-                wrong.append(TreeUpdate(keyHash: k, valueHash: v, previousValueHash: value(g.rng.next())))
+                updates.append(TreeUpdate(keyHash: k, valueHash: g.rng.next() % 3 == 0 ? nil : value(g.rng.next())))
             }
-            let base = try StateTree.apply(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(plain))
-            let counting = CountingReader(h.store)
-            let hinted = try StateTree.apply(counting, base: 0, version: 1, updates: TreeUpdate.sorted(right))
-            let misled = try StateTree.apply(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(wrong))
-            let parallel = try StateTree.applyParallel(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(right))
-            for other in [hinted, misled, parallel] {
-                #expect(other.rootHash == base.rootHash)
-                #expect(other.nodes == base.nodes)
-                #expect(other.staleNodes == base.staleNodes)
-            }
-            // Overwrites and deletions of present keys found their leaves from the hints, not the store.
-            let uncounted = CountingReader(h.store)
-            _ = try StateTree.apply(uncounted, base: 0, version: 1, updates: TreeUpdate.sorted(plain))
-            #expect(counting.read < uncounted.read)
+            let reader = KindCountingReader(h.store)
+            let sequential = try StateTree.apply(reader, base: 0, version: 1, updates: TreeUpdate.sorted(updates))
+            let parallel = try StateTree.applyParallel(h.store, base: 0, version: 1, updates: TreeUpdate.sorted(updates))
+            #expect(reader.leaves == 0 && reader.internals > 0, "read \(reader.leaves) leaves, \(reader.internals) internal nodes")
+            #expect(parallel.rootHash == sequential.rootHash)
+            #expect(parallel.nodes == sequential.nodes)
+            #expect(parallel.staleNodes == sequential.staleNodes)
+            try h.apply(updates)
+            #expect(h.store.nodes.allSatisfy { if case .leaf = $0.value { $0.key.path.count == 0 } else { true } })
         }
     }
 
@@ -212,7 +219,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         bytes[31] ^= 1
         let b = Hash32(bytes: bytes)!
         let batch = try h.apply([TreeUpdate(keyHash: a, valueHash: value(10)), TreeUpdate(keyHash: b, valueHash: value(11))])
-        #expect(batch.nodes.count == 64 + 2)  // internal nodes at depths 0...63, two leaves at depth 64
+        #expect(batch.nodes.count == 64)  // internal nodes at depths 0...63; the two leaves are held by the last
         let proof = try StateTree.proof(h.store, version: 0, keyHash: a)
         #expect(proof.siblings.count == 256)
         #expect(proof.siblings.dropLast().allSatisfy { $0 == TreeHash.placeholder })
@@ -220,8 +227,8 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         #expect(proof.canonicalEncoding.count == 1 + 64 + 2 + 32 + 32)
         let del = try h.apply([TreeUpdate(keyHash: b, valueHash: nil)])
         #expect(del.rootHash == TreeHash.leaf(keyHash: a, valueHash: value(10)))
-        #expect(del.staleNodes.count == 64 + 2)
-        #expect(del.nodes.count == 1)
+        #expect(del.staleNodes.count == 64)
+        #expect(del.nodes.count == 1)  // the root, now the remaining leaf
     }
 
     @Test func noOpUpdatesWriteOnlyTheRootCopy() throws {
@@ -407,7 +414,12 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
         // Unknown tag, leaf mask outside the child mask, one leaf child, trailing bytes, odd-nibble padding.
         #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: [3]) }
         #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: [1, 0x03, 0, 0x04, 0] + [UInt8](repeating: 1, count: 80)) }
-        #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: [1, 0x01, 0, 0x01, 0] + [UInt8](repeating: 1, count: 40)) }
+        #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: [1, 0x01, 0, 0x01, 0] + [UInt8](repeating: 1, count: 96)) }
+        // A node holding leaves: every truncation and any extra byte is refused.
+        let withLeaves = try #require(batch.nodes.first { if case .internal(let n) = $0.node { n.leafMask != 0 } else { false } })
+        let bytes = withLeaves.node.canonicalEncoding
+        for n in 0..<bytes.count { #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: Array(bytes.prefix(n))) } }
+        #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: bytes + [0]) }
         #expect(throws: CodecError.self) { try TreeNode(canonicalEncoding: [0, 0]) }
         #expect(throws: CodecError.self) { try NodeKey(storageKey: [0, 0, 0, 0, 0, 0, 0, 1, 1, 0x1F]) }
         #expect(throws: CodecError.self) { try NodeKey(storageKey: [0, 0, 0, 0, 0, 0, 0, 1, 65] + [UInt8](repeating: 0, count: 33)) }

@@ -71,7 +71,7 @@ struct KeyGenerator {
 }
 
 extension MemoryTreeStore {
-    /// Every node reachable from the root of `version`.
+    /// Every stored node reachable from the root of `version` (leaves are inside their parents).
     func reachable(version: UInt64) throws -> Set<NodeKey> {
         var out = Set<NodeKey>()
         var stack = [NodeKey.root(version)]
@@ -80,7 +80,7 @@ extension MemoryTreeStore {
             out.insert(k)
             if case .internal(let i) = n {
                 for (nibble, c) in i.children.enumerated() {
-                    if let c { stack.append(NodeKey(version: c.version, path: k.path.appending(UInt8(nibble)))) }
+                    if let c, !c.isLeaf { stack.append(NodeKey(version: c.version, path: k.path.appending(UInt8(nibble)))) }
                 }
             }
         }
