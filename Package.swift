@@ -271,7 +271,6 @@ let package = Package(
                 "StateTree",
                 "Storage",
                 "TestSupport",
-                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),
@@ -280,7 +279,7 @@ let package = Package(
             dependencies: [
                 "StateTree",
                 "Primitives",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "PropertyTestSupport",
             ],
             swiftSettings: strict
         ),
@@ -288,7 +287,7 @@ let package = Package(
             name: "PrimitivesTests",
             dependencies: [
                 "Primitives",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "PropertyTestSupport",
             ],
             resources: [.copy("Resources")],
             swiftSettings: strict
@@ -318,8 +317,15 @@ let package = Package(
                 "StorageCrashChild",
                 "StateTree",
                 "TestSupport",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "PropertyTestSupport",
             ],
+            swiftSettings: strict
+        ),
+        // Seeded property checks that fail on a thrown error (PropertyBased's `propertyCheck` discards it).
+        .target(
+            name: "PropertyTestSupport",
+            dependencies: [.product(name: "PropertyBased", package: "swift-property-based")],
+            path: "Tests/PropertyTestSupport",
             swiftSettings: strict
         ),
         // Helpers every test target shares: the temporary directory, the settable clock, repository paths, the
@@ -363,7 +369,7 @@ let package = Package(
                 "Sealing",
                 "Primitives",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "PropertyTestSupport",
             ],
             swiftSettings: strict
         ),

@@ -1,5 +1,5 @@
 import Primitives
-import PropertyBased
+import PropertyTestSupport
 import Testing
 
 @testable import Sealing
@@ -8,7 +8,7 @@ import Testing
 /// encoding round-trips.
 @Suite struct SealingPropertyTests {
     @Test func sealOpenRoundTrip() async {
-        await propertyCheck(count: 60, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 60) { seed in
             var rng = SplitMix64(seed: seed)
             let k = 1 + Int(rng.next() % UInt64(SealedEnvelope.maxRecipients))
             // Mostly small, sometimes past the one- and two-byte LEB128 payload lengths.

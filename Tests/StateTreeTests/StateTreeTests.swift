@@ -1,5 +1,5 @@
 import Primitives
-import PropertyBased
+import PropertyTestSupport
 import Testing
 
 @testable import StateTree
@@ -71,7 +71,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
 
     /// The parallel update writes exactly what the sequential one does, in the same order.
     @Test func parallelApplyEqualsSequential() async {
-        await propertyCheck(count: 10, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 10) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             try h.apply((0..<3000).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
@@ -136,7 +136,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
                 return n
             }
         }
-        await propertyCheck(count: 15, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 15) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             try h.apply((0..<2000).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
@@ -161,7 +161,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
 
     /// Paging through the leaves of a version yields its whole key/value set, in key-hash order, once.
     @Test func leavesPageThroughAVersion() async {
-        await propertyCheck(count: 15, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 15) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             try h.apply((0..<Int(g.rng.next() % 400)).map { _ in TreeUpdate(keyHash: g.next(), valueHash: value(g.rng.next())) })
@@ -249,7 +249,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// batches of random size) end at the reference root of their final set, and rebuilding that set in
     /// one batch, in any order, gives the same root.
     @Test func rootDependsOnlyOnTheSet() async {
-        await propertyCheck(count: 40, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 40) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             for _ in 0..<(1 + g.rng.next() % 12) {
@@ -274,7 +274,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// Presence and absence proofs verify, equal the reference proofs, and fail for another value,
     /// another key, or another root.
     @Test func proofsVerify() async {
-        await propertyCheck(count: 30, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 30) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             let n = Int(g.rng.next() % 200)
@@ -311,7 +311,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// Any single flipped byte in an encoded proof, in the key or in the value makes verification fail
     /// (or decoding, for the proof bytes).
     @Test func flippedBytesFail() async {
-        await propertyCheck(count: 20, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 20) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             let keys = (0..<(2 + Int(g.rng.next() % 60))).map { _ in g.next() }
@@ -350,7 +350,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// Reverting versions restores the store exactly (nodes and stale index), at random depths, and the
     /// versions below still prove every key.
     @Test func applyThenRevertRoundTrips() async {
-        await propertyCheck(count: 25, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 25) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             for _ in 0..<(2 + g.rng.next() % 10) {
@@ -375,7 +375,7 @@ func value(_ i: UInt64) -> Hash32 { SHA256.hash(i.bigEndianBytes) }
     /// reachable from its root (nothing leaks, nothing live is deleted), and pruning below an older
     /// version keeps every version from there on whole.
     @Test func pruningKeepsExactlyTheRetainedVersions() async {
-        await propertyCheck(count: 25, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 25) { seed in
             var g = KeyGenerator(seed: seed)
             var h = Harness()
             var roots: [UInt64: Hash32] = [:]

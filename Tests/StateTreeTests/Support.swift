@@ -43,6 +43,7 @@ enum Reference {
 struct KeyGenerator {
     var rng: SplitMix64
     var issued: [Hash32] = []
+    var issuedSet = Set<Hash32>()
 
     init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
@@ -52,17 +53,22 @@ struct KeyGenerator {
         return Hash32(bytes: b)!
     }
 
+    /// A key not issued before (flipping a bit of an issued key can give back another issued one: a batch
+    /// holding one key twice is refused by the tree, so that case would test nothing).
     mutating func next() -> Hash32 {
-        var h = randomHash()
-        if !issued.isEmpty, rng.next() % 3 == 0 {
-            // Copy an issued key and flip one bit deep in it: the two share every bit before that one.
-            var b = issued[Int(rng.next() % UInt64(issued.count))].bytes
-            let bitIndex = Int(rng.next() % 256)
-            b[bitIndex / 8] ^= 0x80 >> UInt8(bitIndex % 8)
-            h = Hash32(bytes: b)!
+        while true {
+            var h = randomHash()
+            if !issued.isEmpty, rng.next() % 3 == 0 {
+                // Copy an issued key and flip one bit deep in it: the two share every bit before that one.
+                var b = issued[Int(rng.next() % UInt64(issued.count))].bytes
+                let bitIndex = Int(rng.next() % 256)
+                b[bitIndex / 8] ^= 0x80 >> UInt8(bitIndex % 8)
+                h = Hash32(bytes: b)!
+            }
+            guard issuedSet.insert(h).inserted else { continue }
+            issued.append(h)
+            return h
         }
-        issued.append(h)
-        return h
     }
 
     mutating func existing() -> Hash32? {

@@ -1,7 +1,7 @@
 import Foundation
 import Ledger
 import Primitives
-import PropertyBased
+import PropertyTestSupport
 import StateTree
 import StorageTestSupport
 import Testing
@@ -56,7 +56,7 @@ import TestSupport
     }
 
     @Test func commitsThenRevertsAlwaysRestoreTheEarlierState() async {
-        await propertyCheck(count: 20, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 20) { seed in
             try withTempDirectory("prop") { path in try Self.randomChain(seed: seed, path: path) }
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Ledger
 import Primitives
-import PropertyBased
+import PropertyTestSupport
 import StateTree
 import Testing
 
@@ -57,7 +57,7 @@ import TestSupport
     }
 
     @Test func commitsRevertsAndPrunesMatchTheMemoryStore() async {
-        await propertyCheck(count: 8, input: Gen.uint64()) { seed in
+        await checkSeeds(count: 8) { seed in
             let dir = TempDir("tree")
             let (db, store) = try Self.open(dir)
             var model = MemoryTreeStore()
