@@ -211,9 +211,15 @@ public final class WorkerSimulator: Service, Sendable {
                 // The client's escrow, opened once, with an allocation for this worker (a payment lane the client
                 // cannot drain ahead of it). The client key may pay several workers at once, so each of its
                 // transactions can lose its nonce to another's (refused, or replaced in the mempool by a dearer one):
-                // a step counts only once its effect is in state, and is sent again when its nonce was used by
-                // something else or it has not landed for a while.
+                // a step counts only once its effect is in state, and is sent again when its nonce went to another
+                // transaction, or when it has not landed for a while and is no longer pending (dropped: sending it
+                // again while it still waits in the mempool would open a second escrow).
                 let payerNonce = try await client.account(payer.publicKey).nonce
+                func lost(_ nonce: UInt64, sentAt: UInt64) async throws -> Bool {
+                    if payerNonce > nonce { return true }
+                    guard tip.height > sentAt + Self.resendAfterBlocks else { return false }
+                    return try await client.nextNonce(payer.publicKey) <= nonce
+                }
                 switch escrowSetup {
                 case .none:
                     do {
@@ -227,15 +233,18 @@ public final class WorkerSimulator: Service, Sendable {
                     if try await client.escrow(id) != nil {
                         escrowSetup = .allocating(id: id, nonce: nil, sentAt: tip.height)
                         logger.info("escrow opened", metadata: ["escrow": "\(id.hex.prefix(16))", "deposit": "\(config.escrowDeposit)"])
-                    } else if payerNonce > nonce || tip.height > sentAt + Self.resendAfterBlocks {
+                    } else if try await lost(nonce, sentAt: sentAt) {
                         logger.notice("escrow opening did not land; opening again", metadata: ["nonce": "\(nonce)"])
                         escrowSetup = .none
                     }
                 case .allocating(let id, let nonce, let sentAt):
                     // Serve only once the allocation is on chain: a claim before it would find nothing to draw from.
-                    if let e = try await client.escrow(id), e.allocated > .zero {
+                    let allocatedNow = try await client.escrow(id).map { $0.allocated > .zero } ?? false
+                    var sendAllocation = nonce == nil
+                    if !allocatedNow, let nonce { sendAllocation = try await lost(nonce, sentAt: sentAt) }
+                    if allocatedNow {
                         escrowSetup = .ready(id: id)
-                    } else if nonce == nil || payerNonce > nonce! || tip.height > sentAt + Self.resendAfterBlocks {
+                    } else if sendAllocation {
                         do {
                             let sent = try await client.send(.escrowAllocate(escrowId: id, payee: key.publicKey, amount: config.escrowDeposit),
                                                              from: payer).nonce
