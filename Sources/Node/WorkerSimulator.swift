@@ -215,7 +215,8 @@ public final class WorkerSimulator: Service, Sendable {
                 // transaction, or when it has not landed for a while and is no longer pending (dropped: sending it
                 // again while it still waits in the mempool would open a second escrow).
                 let payerNonce = try await client.account(payer.publicKey).nonce
-                func lost(_ nonce: UInt64, sentAt: UInt64) async throws -> Bool {
+                func lost(_ sent: UInt64?, sentAt: UInt64) async throws -> Bool {
+                    guard let nonce = sent else { return true }  // not sent yet
                     if payerNonce > nonce { return true }
                     guard tip.height > sentAt + Self.resendAfterBlocks else { return false }
                     return try await client.nextNonce(payer.publicKey) <= nonce
@@ -239,12 +240,9 @@ public final class WorkerSimulator: Service, Sendable {
                     }
                 case .allocating(let id, let nonce, let sentAt):
                     // Serve only once the allocation is on chain: a claim before it would find nothing to draw from.
-                    let allocatedNow = try await client.escrow(id).map { $0.allocated > .zero } ?? false
-                    var sendAllocation = nonce == nil
-                    if !allocatedNow, let nonce { sendAllocation = try await lost(nonce, sentAt: sentAt) }
-                    if allocatedNow {
+                    if try await client.escrow(id).map({ $0.allocated > .zero }) ?? false {
                         escrowSetup = .ready(id: id)
-                    } else if sendAllocation {
+                    } else if try await lost(nonce, sentAt: sentAt) {
                         do {
                             let sent = try await client.send(.escrowAllocate(escrowId: id, payee: key.publicKey, amount: config.escrowDeposit),
                                                              from: payer).nonce

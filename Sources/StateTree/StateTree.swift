@@ -290,13 +290,20 @@ public enum StateTree {
                         continue
                     }
                     let childKey = NodeKey(version: c.version, path: path)
-                    guard let child = try reader.node(childKey) else { throw StateTreeError.missingNode(childKey) }
-                    try visit(childKey, child)
+                    try visit(childKey, .internal(try internalChild(reader, childKey)))
                 }
             }
         }
         try visit(rootKey, root)
         return out
+    }
+
+    /// The internal node an internal child reference points to: missing, or of another kind, is an error with its
+    /// key (leaves live in their parents, so a child stored as a node is always internal).
+    static func internalChild<R: TreeNodeReader>(_ reader: R, _ key: NodeKey) throws -> InternalNode {
+        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
+        guard case .internal(let n) = node else { throw StateTreeError.corruptNode(key, "an internal child is not an internal node") }
+        return n
     }
 
     /// A proof of the value (or absence) of `keyHash` in the tree of `version`: the binary siblings along
@@ -335,9 +342,7 @@ public enum StateTree {
                     }
                 }
                 key = NodeKey(version: n.children[nibble]!.version, path: key.path.appending(UInt8(nibble)))
-                guard let child = try reader.node(key) else { throw StateTreeError.missingNode(key) }
-                guard case .internal = child else { throw StateTreeError.corruptNode(key, "an internal child is not an internal node") }
-                node = child
+                node = .internal(try internalChild(reader, key))
             }
         }
     }
@@ -377,9 +382,7 @@ struct Builder<R: TreeNodeReader> {
     func existingChild(_ c: ChildRef, path: NibblePath) throws -> ExistingSubtree {
         if let leaf = c.leaf { return .inlineLeaf(leaf) }
         let key = NodeKey(version: c.version, path: path)
-        guard let node = try reader.node(key) else { throw StateTreeError.missingNode(key) }
-        guard case .internal = node else { throw StateTreeError.corruptNode(key, "an internal child is not an internal node") }
-        return .stored(key, node)
+        return .stored(key, .internal(try StateTree.internalChild(reader, key)))
     }
 
     /// Updates the subtree at `path` (`existing`, or empty) with `updates`, all of which start with `path`.
