@@ -1177,7 +1177,7 @@ def decode_body(r):
     elif tag == 20:
         b.update(kind="unblindOutput", items=[(r.h(), r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 21:
-        b.update(kind="checkReveal", items=[(r.h(), r.h(), r.h()) for _ in range(r.length(MAX_CHECK_BATCH))])
+        b.update(kind="checkReveal", items=[(r.h(), r.h(), r.h(), r.optional(r.h)) for _ in range(r.length(MAX_CHECK_BATCH))])
     elif tag == 22:
         b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
     elif tag == 23:
@@ -1409,6 +1409,7 @@ def dec_check(b):
 
 
 def H_blind_output(output_hash, salt): return tagged("sharechain/blind-output", output_hash + salt)
+def H_blind_salt(content_key, input_tensor): return tagged("sharechain/blind-salt", content_key + input_tensor)
 def H_check(ticket, checker, answer, nonce): return tagged("sharechain/check", ticket + checker + answer + nonce)
 def H_assign(beacon, ticket, attempt): return tagged("sharechain/assign", beacon + ticket + u32(attempt))
 
@@ -2688,7 +2689,7 @@ class Exec:
         self.state.put(K.ticket_check(tid), enc_check(check))
         self.emit("tx", ev("outputUnblinded", tid, output))
 
-    def check_reveal(self, sender, tid, answer, nonce):
+    def check_reveal(self, sender, tid, answer, nonce, salt):
         t, check, pool, cfg = self.sealed_ticket(tid)
         i = self.slot_of(check, sender)
         r = check["revealHeight"]
@@ -2702,8 +2703,15 @@ class Exec:
         if H_check(tid, sender, answer, nonce) != sl["commitment"]:
             raise Fail("checkCommitmentMismatch")
         sl["answer"] = answer
-        self.state.put(K.ticket_check(tid), enc_check(check))
         self.emit("tx", ev("answerRevealed", tid, sender, answer))
+        # A salt that opens the leaf with this answer unblinds the output; any other salt changes nothing.
+        if salt is not None and check["unblinded"] is None:
+            if t["leaf"] is None:
+                raise Fault("sealed ticket revealed without a leaf")
+            if H_blind_output(answer, salt) == t["leaf"]["outputHash"]:
+                check["unblinded"] = answer
+                self.emit("tx", ev("outputUnblinded", tid, answer))
+        self.state.put(K.ticket_check(tid), enc_check(check))
 
     def owe_fee(self, tid, t, i, checker, cfg, target):
         if cfg["checkFee"] == 0:
@@ -3739,7 +3747,8 @@ class B:
     @staticmethod
     def unblind(tid, out, salt): return u8(20) + leb(1) + tid + out + salt
     @staticmethod
-    def check_reveal(tid, answer, nonce): return u8(21) + leb(1) + tid + answer + nonce
+    def check_reveal(tid, answer, nonce, salt=None):
+        return u8(21) + leb(1) + tid + answer + nonce + (u8(0) if salt is None else u8(1) + salt)
     @staticmethod
     def publish_key(tid, key): return u8(22) + tid + key
     @staticmethod
@@ -4850,14 +4859,16 @@ class CheckWorld:
             txs += [self.T(n, B.bond(checker_role(0), st)), self.T(n, B.register_checker(0, self.sealing(n)))]
         return self.m.block(txs + list(extra))
 
-    def work(self, w, specs, shard=0, pool=0, usage=(8, 8), window=0):
-        """Passes with blinded outputs (pool with checkers); returns a dict the later steps use."""
+    def work(self, w, specs, shard=0, pool=0, usage=(8, 8), window=0, derived_salt=False):
+        """Passes with blinded outputs (pool with checkers); returns a dict the later steps use. With `derived_salt`
+        each leaf is blinded with `H_blind-salt(contentKey ‖ input)`, which its checkers can compute."""
         passes = passes_of(specs, shard)
         info = {"worker": w, "pool": pool, "shard": shard, "claimed": {}, "salt": {}, "inputs": {}, "window": window}
         blinded = []
         for j, (leaf, inp, cheat) in enumerate(passes):
             claimed = leaf["outputHash"]
-            salt = sha256(b"blind-salt/" + w.encode() + u32(j) + u64(window))
+            salt = (H_blind_salt(content_key(leaf), inp) if derived_salt
+                    else sha256(b"blind-salt/" + w.encode() + u32(j) + u64(window)))
             l2 = dict(leaf)
             if pool == 0 or pool == 2:
                 l2["outputHash"] = H_blind_output(claimed, salt)
@@ -4979,8 +4990,8 @@ class CheckWorld:
     def commit_answer(self, n, tid, answer):
         return self.T(n, B.check_commit(tid, H_check(tid, self.pub(n), answer, self.nonce_of(n, tid))))
 
-    def reveal_answer(self, n, tid, answer):
-        return self.T(n, B.check_reveal(tid, answer, self.nonce_of(n, tid)))
+    def reveal_answer(self, n, tid, answer, salt=None):
+        return self.T(n, B.check_reveal(tid, answer, self.nonce_of(n, tid), salt))
 
     def unblind(self, info, t, tid):
         out, salt = self.claimed(info, t)
@@ -5072,12 +5083,75 @@ def scenarios_checks():
                w.T("w1", u8(20) + leb(2) + (tid + out_hash + salt) * 2),          # twice in one batch: undone
                w.unblind(a, t, tid), w.unblind(a, t, tid),
                w.T(slots[0], B.check_reveal(tid, truth, sha256(b"wrong nonce"))),
-               w.T(slots[0], u8(21) + leb(2) + (tid + truth + w.nonce_of(slots[0], tid)) * 2),  # twice: undone
+               w.T(slots[0], u8(21) + leb(2) + (tid + truth + w.nonce_of(slots[0], tid) + u8(0)) * 2),  # twice: undone
                w.reveal_answer(slots[0], tid, truth), w.reveal_answer(slots[1], tid, truth),
                w.reveal_answer(slots[2], tid, truth), w.reveal_answer(slots[2], tid, truth)])
     w.advance(r + 9)                               # resolution: passed
     w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid))), w.T("w1", B.publish_key(sha256(b"no ticket"), ZERO32)),
                w.T("w2", B.publish_key(tid1, ZERO32))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- the worker never unblinds: a checker's reveal carrying the derived salt opens the leaf; others change nothing
+    w = CheckWorld("checks/checker-unblinds", "The worker blinds with the derived salt H_blind-salt(contentKey ‖ input) "
+                   "and sends no unblinding: a reveal with a wrong salt changes nothing (the answer is revealed); a "
+                   "reveal of another answer than the committed one fails as before; the first reveal whose answer "
+                   "and salt open the leaf unblinds the output (event outputUnblinded), a later one changes nothing "
+                   "and the worker's own unblinding then fails; the check passes, the worker is not convicted and "
+                   "every checker is owed its fee.")
+    w.setup()
+    a = w.work("w1", [(8, 321, False), (8, 322, False)], derived_salt=True)
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)                      # the draw
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    leaf = a["batch"].tree.leaves[w.leaf_index(a, t)]
+    derived = H_blind_salt(content_key(leaf), a["batch"].inputs[w.leaf_index(a, t)])
+    assert derived == w.claimed(a, t)[1]
+    w.m.block([w.commit_answer(n, tid, truth) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.reveal_answer(slots[0], tid, truth, sha256(b"not the salt")),   # answer revealed, nothing unblinded
+               w.T(slots[1], B.check_reveal(tid, sha256(b"another answer"), w.nonce_of(slots[1], tid), derived)),
+               w.reveal_answer(slots[1], tid, truth, derived)])                 # opens the leaf
+    assert w.check(tid)["unblinded"] == truth
+    w.m.block([w.reveal_answer(slots[2], tid, truth, derived),                 # already unblinded: nothing more
+               w.unblind(a, t, tid)])                                           # outputAlreadyUnblinded
+    w.advance(r + 9)                               # resolution: passed
+    assert w.check(tid)["status"] == CK_PASSED
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a lying checker holding the derived salt cannot open the leaf with its false answer
+    w = CheckWorld("checks/checker-unblinds-false-alarm", "The worker blinds with the derived salt and sends no "
+                   "unblinding; a lying checker reveals its wrong answer with the right salt first: the answer does "
+                   "not open the leaf, nothing is unblinded; an honest checker's reveal then unblinds the true output; "
+                   "the dispute's replay upholds it and the liar is slashed for a false alarm.")
+    w.setup()
+    a = w.work("w1", [(8, 331, False), (8, 332, False)], derived_salt=True)
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth = w.true_output(a, t)
+    derived = w.claimed(a, t)[1]
+    lie = sha256(b"a wrong answer")
+    w.m.block([w.commit_answer(slots[0], tid, lie)] + [w.commit_answer(n, tid, truth) for n in slots[1:]])
+    w.advance(r + 3)
+    w.m.block([w.reveal_answer(slots[0], tid, lie, derived)])                  # does not open the leaf
+    assert w.check(tid)["unblinded"] is None
+    w.m.block([w.reveal_answer(n, tid, truth, derived) for n in slots[1:]])    # the first opens it
+    assert w.check(tid)["unblinded"] == truth
+    w.advance(r + 9)                               # resolution: dispute
+    assert w.check(tid)["status"] == CK_DISPUTED
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    assert w.check(tid)["status"] == CK_UPHELD, w.check(tid)["status"]
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
     out.append(w.m.done())
@@ -5664,11 +5738,14 @@ class RandomWorld:
                     if rng5.chance(1, 6):
                         T(k, B.check_reveal(tid, answer, sha256(nonce)))                    # wrong nonce
                     if rng5.chance(1, 8):
-                        T(k, u8(21) + leb(2) + (tid + answer + nonce) * 2)                  # duplicate: undone
+                        T(k, u8(21) + leb(2) + (tid + answer + nonce + u8(0)) * 2)                  # duplicate: undone
                     elif rng5.chance(1, 8):
                         T(k, B.check_reveal(tid, sha256(answer), nonce))                    # not the committed answer
                     else:
-                        T(k, B.check_reveal(tid, answer, nonce))
+                        # The leaf's salt (it opens the leaf when the answer is the claimed output), a wrong one, or none.
+                        pick = rng5.below(6)
+                        with_salt = salt if pick < 2 else sha256(u64(rng5.next())) if pick == 2 else None
+                        T(k, B.check_reveal(tid, answer, nonce, with_salt))
                         if rng5.chance(1, 10):
                             T(k, B.check_reveal(tid, answer, nonce))                        # again: already revealed
                 elif rng5.chance(1, 30):

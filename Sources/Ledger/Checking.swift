@@ -264,8 +264,8 @@ extension Execution {
         txEvents.append(.outputUnblinded(ticketId: ticketId, outputHash: outputHash))
     }
 
-    mutating func checkReveal(_ sender: PublicKey, ticketId: Hash32, answer: Hash32, nonce: Hash32) throws(ExecError) {
-        var (_, check, _, cfg) = try sealedTicket(ticketId)
+    mutating func checkReveal(_ sender: PublicKey, ticketId: Hash32, answer: Hash32, nonce: Hash32, salt: Hash32?) throws(ExecError) {
+        var (ticket, check, _, cfg) = try sealedTicket(ticketId)
         guard let i = check.slots.firstIndex(where: { $0.checker == sender }) else { throw .failed(.notAssignedChecker) }
         let opens = check.revealHeight &+ cfg.answerCommitBlocks
         guard check.status == .checking, height > opens, height <= check.revealHeight &+ cfg.resolutionDelay else {
@@ -277,8 +277,18 @@ extension Execution {
             throw .failed(.checkCommitmentMismatch)
         }
         check.slots[i].answer = answer
-        state.put(StateKey.ticketCheck(ticketId), check)
         txEvents.append(.answerRevealed(ticketId: ticketId, checker: sender, answer: answer))
+        // A salt that opens the leaf with this answer proves the answer is the worker's claimed output: the reveal
+        // unblinds it, as the worker's own `unblindOutput` would. Any other salt changes nothing (the worker may
+        // have blinded with a salt of its own), so a checker never loses its reveal over it.
+        if let salt, check.unblinded == nil {
+            guard let leaf = ticket.leaf else { throw .fault(LedgerFault("sealed ticket \(ticketId) revealed without a leaf")) }
+            if blindedOutputHash(answer, salt: salt) == leaf.outputHash {
+                check.unblinded = answer
+                txEvents.append(.outputUnblinded(ticketId: ticketId, outputHash: answer))
+            }
+        }
+        state.put(StateKey.ticketCheck(ticketId), check)
     }
 
     /// Resolves every sealed ticket whose answer-reveal phase ends at this block (§4 step 6).

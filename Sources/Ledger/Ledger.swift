@@ -349,7 +349,7 @@ struct Execution {
             for i in items { try unblindOutput(t.sender, ticketId: i.ticketId, outputHash: i.outputHash, salt: i.salt) }
         case .checkReveal(let items):
             guard !items.isEmpty else { throw .failed(.emptyBatch) }
-            for i in items { try checkReveal(t.sender, ticketId: i.ticketId, answer: i.answer, nonce: i.nonce) }
+            for i in items { try checkReveal(t.sender, ticketId: i.ticketId, answer: i.answer, nonce: i.nonce, salt: i.salt) }
         case .publishSealKey(let ticketId, let key):
             try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
         case .publishSealedInput(let ticketId, let input):

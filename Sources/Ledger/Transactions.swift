@@ -205,7 +205,8 @@ public enum TxBody: Hashable, Sendable {
     case checkCommit(items: [CheckCommitItem])
     /// The worker opens its leaves' blinded outputs: `H_blind(outputHash ‖ salt)` must equal each leaf's output field.
     case unblindOutput(items: [UnblindItem])
-    /// An assigned checker opens its answer commitments.
+    /// An assigned checker opens its answer commitments; an item carrying the leaf's blinding salt also unblinds the
+    /// output when the answer opens the leaf (Specs/verification.md §4 step 5).
     case checkReveal(items: [CheckRevealItem])
     /// Publishes a disputed envelope's ephemeral X25519 private key, which makes its input public.
     case publishSealKey(ticketId: Hash32, ephemeralPrivateKey: Hash32)
@@ -264,7 +265,13 @@ public struct CheckRevealItem: Hashable, Sendable {
     public var ticketId: Hash32
     public var answer: Hash32
     public var nonce: Hash32
-    public init(ticketId: Hash32, answer: Hash32, nonce: Hash32) { self.ticketId = ticketId; self.answer = answer; self.nonce = nonce }
+    /// The leaf's blinding salt as the checker derived it from the input (`derivedBlindingSalt`), or nil. When
+    /// `H_blind-output(answer ‖ salt)` opens the leaf, the reveal unblinds the output, so the worker need not send
+    /// an `unblindOutput` of its own; otherwise the salt has no effect.
+    public var salt: Hash32?
+    public init(ticketId: Hash32, answer: Hash32, nonce: Hash32, salt: Hash32? = nil) {
+        self.ticketId = ticketId; self.answer = answer; self.nonce = nonce; self.salt = salt
+    }
 }
 
 /// A leaf's blinded output in a pool with checkers: `H_blind-output(outputHash ‖ salt)`.
@@ -272,6 +279,17 @@ public func blindedOutputHash(_ outputHash: Hash32, salt: Hash32) -> Hash32 {
     var w = CanonicalWriter(capacity: 64)
     w.hash(outputHash); w.hash(salt)
     return Tags.blindOutput.hash(w.bytes)
+}
+
+/// The blinding salt a worker derives for a leaf from its pass (`H_blind-salt(contentKey ‖ input)`, `input` the
+/// TNS1 tensor bytes). Consensus does not require it (any salt opens the leaf when the worker unblinds), but with
+/// it every assigned checker, holding the input, can open a matching answer itself (Specs/verification.md §4).
+/// Only the input's holders can compute it: the leaf's input hash is a different hash of the same bytes.
+public func derivedBlindingSalt(contentKey: Hash32, input: [UInt8]) -> Hash32 {
+    var h = Tags.blindSalt.hasher()
+    h.update(contentKey)
+    h.update(input)
+    return h.finalize()
 }
 
 /// A checker's answer commitment: `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`. The checker's key is inside,
@@ -479,7 +497,7 @@ extension TxBody: CanonicalCodable {
         case .unblindOutput(let items):
             w.u8(20); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.outputHash); w.hash(i.salt) }
         case .checkReveal(let items):
-            w.u8(21); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.answer); w.hash(i.nonce) }
+            w.u8(21); w.list(items) { w, i in w.hash(i.ticketId); w.hash(i.answer); w.hash(i.nonce); w.optional(i.salt) { $0.hash($1) } }
         case .publishSealKey(let ticket, let key):
             w.u8(22); w.hash(ticket); w.hash(key)
         case .publishSealedInput(let ticket, let input):
@@ -544,9 +562,10 @@ extension TxBody: CanonicalCodable {
                 UnblindItem(ticketId: try r.hash("ticketId"), outputHash: try r.hash("outputHash"), salt: try r.hash("salt"))
             })
         case 21:
-            self = .checkReveal(items: try r.list("checkReveals", max: TxLimits.maxCheckBatch, minElementSize: 96) {
+            self = .checkReveal(items: try r.list("checkReveals", max: TxLimits.maxCheckBatch, minElementSize: 97) {
                 (r: inout CanonicalReader) throws(CodecError) in
-                CheckRevealItem(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"))
+                CheckRevealItem(ticketId: try r.hash("ticketId"), answer: try r.hash("answer"), nonce: try r.hash("nonce"),
+                                salt: try r.optional("blindingSalt") { (r: inout CanonicalReader) throws(CodecError) in try r.hash("blindingSalt") })
             })
         case 22: self = .publishSealKey(ticketId: try r.hash("ticketId"), ephemeralPrivateKey: try r.hash("ephemeralPrivateKey"))
         case 23: self = .publishSealedInput(ticketId: try r.hash("ticketId"), input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))

@@ -35,7 +35,8 @@ public struct CheckerConfig: Sendable {
 /// An assigned, paid checker (Specs/verification.md): registers an X25519 sealing key, and for every sealed ticket
 /// it is assigned (its pending assignments, `checker_getAssignments`) opens its slot of the envelope, replays the
 /// pass with the canonical executor on the pool's pinned weights, commits to the output hash it computed before the
-/// worker unblinds, and reveals it in the reveal phase. Its fee is paid at the worker's payout.
+/// worker unblinds, and reveals it in the reveal phase with the leaf's derived blinding salt (which unblinds a
+/// matching output for the worker). Its fee is paid at the worker's payout.
 ///
 /// The sealing key and every answer's nonce derive from the checker's own secret key, so a restart can still
 /// reveal what it committed (it replays the pass again; the executor is deterministic).
@@ -212,7 +213,7 @@ public final class CheckerService: Service, Sendable {
         if slot.commitment == .zero {
             guard next <= commitEnd else { return .done }  // too late: the slot is lost
             bump { $0.assigned += 1 }
-            let answer = try await answer(id, check: check, pool: pool, chainId: chainId)
+            let answer = try await answer(id, check: check, pool: pool, chainId: chainId).answer
             let commitment = checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id))
             logger.debug("answer ready", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
             return .commit(CheckCommitItem(ticketId: id, commitment: commitment))
@@ -220,12 +221,15 @@ public final class CheckerService: Service, Sendable {
         guard slot.answer == nil else { return .waiting }
         guard next > commitEnd else { return .waiting }
         guard next <= check.revealHeight + checking.resolutionDelay else { return .done }
-        let answer = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
-        guard checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id)) == slot.commitment else {
+        let replayed = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
+        guard checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: replayed.answer, nonce: nonce(id)) == slot.commitment else {
             logger.error("my replay no longer matches my commitment; not revealing", metadata: ["ticket": "\(id.hex.prefix(16))"])
             return .done
         }
-        return .reveal(CheckRevealItem(ticketId: id, answer: answer, nonce: nonce(id)))
+        // The derived salt rides along until the output is unblinded: if the worker blinded with it and this answer
+        // is its output, this reveal unblinds it, and the worker needs no unblinding transaction of its own.
+        return .reveal(CheckRevealItem(ticketId: id, answer: replayed.answer, nonce: nonce(id),
+                                       salt: check.unblinded == nil ? replayed.salt : nil))
     }
 
     /// This checker's slot of a ticket's envelope, opened (nil when it does not open to the input).
@@ -237,9 +241,12 @@ public final class CheckerService: Service, Sendable {
         return input
     }
 
+    /// A replay's answer, and the leaf's derived blinding salt when the slot opened to the input.
+    struct Replayed { var answer: Hash32; var salt: Hash32? }
+
     /// Opens this checker's slot and replays the pass: the output hash it computed, or the bad-input sentinel when
     /// the slot does not open, the plaintext is not the input, or the input is not a valid input of the shard.
-    func answer(_ id: Hash32, check: SealedCheck, pool: PoolConfig, chainId: Hash32, quiet: Bool = false) async throws -> Hash32 {
+    func answer(_ id: Hash32, check: SealedCheck, pool: PoolConfig, chainId: Hash32, quiet: Bool = false) async throws -> Replayed {
         guard let ticket = try await client.ticket(id), let leaf = ticket.leaf,
               let bytes = try await client.sealedInput(id) else { throw CheckerError.ticketUnavailable(id) }
         if !quiet { bump { $0.replays += 1 } }
@@ -250,19 +257,20 @@ public final class CheckerService: Service, Sendable {
         } catch {
             logger.warning("my slot does not open: answering bad input", metadata: ["ticket": "\(id.hex.prefix(16))", "error": "\(error)"])
             if !quiet { bump { $0.badInputs += 1 } }
-            return badInputAnswer
+            return Replayed(answer: badInputAnswer)
         }
         guard Tags.tensor.hash(input) == leaf.inputHash else {
             if !quiet { bump { $0.badInputs += 1 } }
-            return badInputAnswer
+            return Replayed(answer: badInputAnswer)
         }
+        let salt = derivedBlindingSalt(contentKey: leaf.contentKey, input: input)
         // The leaf holds the output blinded, so the replay reports the canonical hash as a "mismatch".
         switch try TicketReplay.check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
-        case .mismatch(let h): return h
-        case .match: return leaf.outputHash
+        case .mismatch(let h): return Replayed(answer: h, salt: salt)
+        case .match: return Replayed(answer: leaf.outputHash, salt: salt)
         case .invalidInput, .invalidOutput:
             if !quiet { bump { $0.badInputs += 1 } }
-            return badInputAnswer
+            return Replayed(answer: badInputAnswer)
         }
     }
 }

@@ -69,6 +69,8 @@ public struct WorkerStats: Sendable, Hashable {
     /// Sealed tickets whose output this worker unblinded, and disputes it answered with the envelope's key.
     public var unblinded = 0
     public var keysPublished = 0
+    /// Sealed tickets whose output a checker's reveal unblinded (no unblinding transaction of the worker's).
+    public var unblindedByCheckers = 0
 }
 
 /// A staked worker serving one shard of a pool with the canonical executor on generated inputs: each
@@ -113,6 +115,8 @@ public final class WorkerSimulator: Service, Sendable {
         ("sharechain_worker_reveals_total", \.reveals),
         ("sharechain_worker_usage_claims_total", \.claims),
         ("sharechain_worker_rejected_total", \.rejected),
+        ("sharechain_worker_unblinded_total", \.unblinded),
+        ("sharechain_worker_unblinded_by_checkers_total", \.unblindedByCheckers),
     ])
 
     public var stats: WorkerStats { statsStorage.current }
@@ -365,7 +369,15 @@ public final class WorkerSimulator: Service, Sendable {
                     for (ticketId, var s) in sealed {
                         guard let check = try await client.sealedCheck(ticketId) else { sealed[ticketId] = nil; continue }
                         let next = tip.height + 1, opens = check.revealHeight + checking.answerCommitBlocks
-                        if !s.unblinded, check.status == .checking, next > opens, next <= opens + checking.unblindBlocks,
+                        // The leaves are blinded with the derived salt, so a checker whose answer matches unblinds
+                        // the output with its reveal: the worker waits one block for that (when the phase has room
+                        // for a second try) and unblinds itself only if no reveal did.
+                        let wait: UInt64 = checking.unblindBlocks >= 2 ? 1 : 0
+                        if !s.unblinded, check.unblinded != nil {
+                            s.unblinded = true
+                            bump { $0.unblindedByCheckers += 1 }
+                        }
+                        if !s.unblinded, check.status == .checking, next > opens + wait, next <= opens + checking.unblindBlocks,
                            let batch = batches[s.commitment], batch.salts.indices.contains(s.leaf) {
                             unblind.append(UnblindItem(ticketId: ticketId, outputHash: batch.outputs[s.leaf], salt: batch.salts[s.leaf]))
                             s.unblinded = true
@@ -467,11 +479,13 @@ public final class WorkerSimulator: Service, Sendable {
                                                           root: tree.root.hash),
                          window: window, tree: tree, inputs: inputs, corrupted: corrupted)
         }
-        // Checkers answer before the worker unblinds, so the leaves commit to their outputs blinded with a
-        // random salt each (the tree order is by content key, which the output does not enter).
+        // Checkers answer before the output is unblinded, so the leaves commit to their outputs blinded, each with
+        // the salt derived from its pass: only the holders of the input (the checkers) can compute it, and a matching
+        // checker's reveal then unblinds the output (Specs/verification.md §4). The tree order is by content key,
+        // which the output does not enter.
         var salts = [Hash32](), blinded = tree.leaves
         for i in blinded.indices {
-            let salt = Hash32(bytes: SealingRandomness.fresh().contentSecret)!
+            let salt = derivedBlindingSalt(contentKey: tree.leaves[i].contentKey, input: inputs[i])
             salts.append(salt)
             blinded[i].outputHash = blindedOutputHash(tree.leaves[i].outputHash, salt: salt)
         }

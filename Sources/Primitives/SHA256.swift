@@ -157,6 +157,8 @@ public enum Tags {
     public static let assign = TaggedHash("sharechain/assign")
     /// A leaf's blinded output `H_blind(outputHash ‖ salt)` (Specs/verification.md §4).
     public static let blindOutput = TaggedHash("sharechain/blind-output")
+    /// The blinding salt a worker derives from its pass, so its checkers can open the leaf (Specs/verification.md §4).
+    public static let blindSalt = TaggedHash("sharechain/blind-salt")
     /// A checker's answer commitment `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`.
     public static let check = TaggedHash("sharechain/check")
     /// The answer a checker gives when its slot does not open or its plaintext is not the input.

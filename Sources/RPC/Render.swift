@@ -161,7 +161,10 @@ public struct Render: Sendable {
         case .unblindOutput(let items):
             return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "outputHash": hash($0.outputHash), "salt": hash($0.salt)]) })]
         case .checkReveal(let items):
-            return ["items": .array(items.map { .object(["ticketId": hash($0.ticketId), "answer": hash($0.answer), "nonce": hash($0.nonce)]) })]
+            return ["items": .array(items.map {
+                .object(["ticketId": hash($0.ticketId), "answer": hash($0.answer), "nonce": hash($0.nonce),
+                         "salt": $0.salt.map(hash) ?? .null])
+            })]
         case .publishSealKey(let id, let k):
             return ["ticketId": hash(id), "ephemeralPrivateKey": hash(k)]
         case .publishSealedInput(let id, let input):

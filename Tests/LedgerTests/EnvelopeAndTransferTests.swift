@@ -154,7 +154,9 @@ import Testing
             .checkCommit(items: [CheckCommitItem(ticketId: SHA256.hash([19]), commitment: SHA256.hash([20])),
                                  CheckCommitItem(ticketId: SHA256.hash([21]), commitment: SHA256.hash([22]))]),
             .unblindOutput(items: [UnblindItem(ticketId: SHA256.hash([23]), outputHash: SHA256.hash([24]), salt: SHA256.hash([25]))]),
-            .checkReveal(items: [CheckRevealItem(ticketId: SHA256.hash([26]), answer: SHA256.hash([27]), nonce: SHA256.hash([28]))]),
+            .checkReveal(items: [CheckRevealItem(ticketId: SHA256.hash([26]), answer: SHA256.hash([27]), nonce: SHA256.hash([28])),
+                                 CheckRevealItem(ticketId: SHA256.hash([26]), answer: SHA256.hash([27]), nonce: SHA256.hash([28]),
+                                                 salt: SHA256.hash([32]))]),
             .publishSealKey(ticketId: SHA256.hash([29]), ephemeralPrivateKey: SHA256.hash([30])),
             .publishSealedInput(ticketId: SHA256.hash([31]), input: [1, 2, 3, 4]),
         ]

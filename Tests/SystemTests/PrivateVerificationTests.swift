@@ -72,13 +72,24 @@ import TestSupport
         // How many blocks after the reveal each answer was committed: a checker replays within a slot when its
         // commitment is in the next block.
         var revealedAt = [Hash32: UInt64](), commitDelays = [UInt64]()
+        // Outputs unblinded by a checker's reveal (the derived salt) and by a worker's own transaction.
+        var unblindedByCheckers = 0, unblindedByWorkers = 0
         for h in 1...tip.height {
             let hash = try #require(try view.canonicalHash(at: h))
             let body = try #require(try view.body(hash))
             bodies.append(body)
             if let r = try view.receipts(hash) {
                 receipts.append(r)
-                for receipt in try ChainEngine.decodeReceipts(r) {
+                let decoded = try ChainEngine.decodeReceipts(r)
+                for (tx, receipt) in zip(try Block.decodeBody(body, maxTransactions: 1 << 20), decoded) {
+                    let unblinded = receipt.events.filter { if case .outputUnblinded = $0 { true } else { false } }.count
+                    switch tx.transaction.body {
+                    case .checkReveal: unblindedByCheckers += unblinded
+                    case .unblindOutput: unblindedByWorkers += unblinded
+                    default: break
+                    }
+                }
+                for receipt in decoded {
                     for e in receipt.events {
                         switch e {
                         case .checkFeePaid(_, _, _, _, let checker, let amount): feesPaid[checker, default: 0] += amount.units
@@ -109,6 +120,10 @@ import TestSupport
             }
         }
         #expect(!disputed.isEmpty, "no dispute key was ever published")
+        // Workers blind with the derived salt, so the checkers' matching reveals unblind the honest outputs: the
+        // workers' own unblinding transactions are a fallback (the cheater's outputs match no checker's answer).
+        print("outputs unblinded by checkers' reveals: \(unblindedByCheckers), by workers: \(unblindedByWorkers)")
+        #expect(unblindedByCheckers >= 3, "checkers unblinded \(unblindedByCheckers), workers \(unblindedByWorkers)")
         let histogram = Dictionary(grouping: commitDelays, by: { $0 }).mapValues(\.count).sorted { $0.key < $1.key }
         print("checker answers committed, blocks after the reveal: \(histogram.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
         #expect(!commitDelays.isEmpty && commitDelays.allSatisfy { $0 >= 1 && $0 <= 3 }, "\(histogram)")
