@@ -2900,10 +2900,19 @@ class Exec:
         input_published = case["winner"] != ZERO32
         if check["status"] == CK_REPLAYING and fraud:
             self.t("check:disputeFraud")
-            for i, key in dissenting:
+            # Only a dissent that gave the pass's output earns; any other is a guess, slashed as a false alarm.
+            expected = BAD_INPUT_ANSWER if case["canonicalOutputHash"] == ZERO32 else case["canonicalOutputHash"]
+            right = [(i, k_) for i, k_ in dissenting if check["slots"][i]["answer"] == expected
+                     or (input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER)]
+            for i, key in right:
                 self.owe_fee(tid, t, i, key, cfg, "system")
-            paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in dissenting], "system")
+            paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in right], "system")
             self.burn(case["bounty"] - paid)
+            for i, key in dissenting:
+                if (i, key) not in right:
+                    self.t("check:guessSlashed")
+                    self.burn(self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], oh, OFF_FALSE_ALARM,
+                                         offence(key), "system"))
             case["status"] = C_PAID
             slashed_keys = {k_ for _, k_ in agreeing + withheld}
             publisher = None if (not input_published or case["winner"] == t["worker"] or case["winner"] in slashed_keys) \
@@ -5165,6 +5174,32 @@ def scenarios_checks():
     a = w.work("w1", [(8, 311, True), (8, 312, True)], usage=(1, 1))
     tid, t, slots, r = w.disputed(a)             # the dispute opens at the next block
     w.m.block([w.T("prover", B.publish_key(tid, sha256(b"not the key"))), w.T("prover", B.publish_key(tid, w.eph(tid)))])
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
+    out.append(w.m.done())
+
+    # -- a cheated ticket with a guessing checker: only the dissent that gave the true output earns
+    w = CheckWorld("checks/dispute-fraud-guess", "A cheated ticket: one checker attests the false output, one answers the "
+                   "true output, one a guess (it never replayed); the key is published and the replay proves fraud: the "
+                   "colluder is slashed for collusion, the guesser is slashed for a false alarm and gets no fee and no "
+                   "bounty, the checker that gave the true output is owed its fee and takes the whole bounty.")
+    w.setup()
+    a = w.work("w1", [(8, 341, True), (8, 342, True)], usage=(1, 1))
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: sha256(b"a guess")}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)
+    assert w.check(tid)["status"] == CK_DISPUTED
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    assert w.check(tid)["status"] == CK_FRAUD
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
     out.append(w.m.done())

@@ -501,8 +501,9 @@ extension Execution {
     }
 
     /// After a sealed ticket's replay (a dispute, or a public fraud claim against a passed check): the checkers'
-    /// side of the verdict (§4.1). Fraud: dissenting checkers are owed their fee and share the bounty (the case is
-    /// then paid), checkers that attested the false output are slashed for collusion and lose any fee owed.
+    /// side of the verdict (§4.1). Fraud: dissenting checkers whose answer was the pass's output are owed their fee
+    /// and share the bounty (the case is then paid), other dissenters (guesses) are slashed for a false alarm,
+    /// checkers that attested the false output are slashed for collusion and lose any fee owed.
     /// Upheld: dissenting checkers are slashed for a false alarm, `verifierBountyBps` of it to the worker;
     /// agreeing checkers are owed their fee.
     mutating func settleCheckers(afterReplayOf ticketId: Hash32, check found: SealedCheck?, ticket: Ticket, pool: PoolConfig,
@@ -527,9 +528,20 @@ extension Execution {
         let inputPublished = c.winner != PublicKey(rawValue: .zero)
         switch (check.status, fraud) {
         case (.replaying, true):
-            for (i, key) in dissenting { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
-            let paid = try payDisputeBounty(ticketId, c.bounty, to: dissenting.map(\.1), into: .system)
+            // Only a dissent that gave the pass's output is earned: the replayed output, or bad input when the replay
+            // found the input or its output invalid (or, after a published input, a slot that did not open). Any
+            // other answer is a guess (a lazy checker dissents from every output it never computed), so it gets no
+            // fee and no bounty and is slashed as a false alarm: otherwise guessing pays wherever cheating is common.
+            let expected = c.canonicalOutputHash == .zero ? badInputAnswer : c.canonicalOutputHash
+            let right = dissenting.filter { check.slots[$0.0].answer == expected || (inputPublished && check.slots[$0.0].answer == badInputAnswer) }
+            let rightSlots = Set(right.map(\.0))
+            for (i, key) in right { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
+            let paid = try payDisputeBounty(ticketId, c.bounty, to: right.map(\.1), into: .system)
             try state.burn(Amount(c.bounty.units - paid.units))
+            for (i, key) in dissenting where !rightSlots.contains(i) {
+                try state.burn(try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
+                                         kind: .falseAlarm, offenceId: offence(key), into: .system))
+            }
             c.status = .paid
             // A third party that published the input (the worker withheld its key) earns part of each collusion slash;
             // not the worker, and not a publisher slashed in this very replay (a colluder racing to publish).

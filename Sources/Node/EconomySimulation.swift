@@ -184,8 +184,12 @@ public struct EconomySimulation {
         let ephemeral: Hash32
         /// Committed answers by checker index, with their nonces.
         var answers: [Int: (answer: Hash32, nonce: Hash32)] = [:]
+        /// The derived blinding salt by checker index, for the checkers that opened the input.
+        var salts: [Int: Hash32] = [:]
         var committed = false
         var revealed = false
+        /// Whether the worker looked, a block into the reveal phase, for a reveal that unblinded its output.
+        var unblindChecked = false
         var keyDecided = false
     }
 
@@ -510,8 +514,8 @@ public struct EconomySimulation {
             if fake { out = SHA256.hash(out.bytes) }
             var leaf = PassLeaf(index: 0, shard: 0, positionOffset: position, tokenCount: 4, inputHash: Tags.tensor.hash(input), outputHash: out)
             if pool.checking != nil {
-                // The leaf commits to the blinded output; the worker keeps the output and the salt.
-                let salt = SHA256.hash(rng.next().bigEndianBytes)
+                // The leaf commits to the blinded output with the derived salt, which its checkers can compute.
+                let salt = derivedBlindingSalt(contentKey: leaf.contentKey, input: input)
                 leaf.outputHash = blindedOutputHash(out, salt: salt)
                 secrets[leaf.contentKey] = (out, salt)
             }
@@ -570,8 +574,10 @@ public struct EconomySimulation {
                     switch config.checkers[i] {
                     case .absent: continue
                     case .lazy: answer = SHA256.hash(Array("sim-economy/guess".utf8) + rng.next().bigEndianBytes)
-                    case .colluding where cheats(b.worker), .silent where cheats(b.worker): answer = b.outputs[s.leaf]
-                    case .honest, .colluding, .silent: answer = try replay(i, tid, leaf)
+                    case .colluding where cheats(b.worker), .silent where cheats(b.worker):
+                        answer = b.outputs[s.leaf]
+                        if b.inputs.indices.contains(s.leaf) { s.salts[i] = derivedBlindingSalt(contentKey: leaf.contentKey, input: b.inputs[s.leaf]) }
+                    case .honest, .colluding, .silent: (answer, s.salts[i]) = try replay(i, tid, leaf)
                     }
                     let nonce = SHA256.hash(Array("sim-economy/nonce-\(i)".utf8) + tid.bytes)
                     s.answers[i] = (answer, nonce)
@@ -580,14 +586,23 @@ public struct EconomySimulation {
                 }
             case .checking where !s.revealed && next > r + cfg.answerCommitBlocks && next <= r + cfg.resolutionDelay:
                 s.revealed = true
-                // Every worker unblinds its claimed output (without it, it is convicted for sure).
-                try list.add(workers[b.worker], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: b.outputs[s.leaf], salt: b.salts[s.leaf])]), sim: self)
+                // The checkers' reveals carry the derived salt: a matching one unblinds the worker's output. The worker
+                // unblinds itself a block later if none did (below), as the node's worker does.
                 for i in s.answers.keys.sorted() {
                     // A silent colluder stays quiet once another committed answer differs from its own.
                     if config.checkers[i] == .silent, s.answers.contains(where: { $0.key != i && $0.value.answer != s.answers[i]!.answer }) {
                         continue
                     }
-                    try list.add(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: s.answers[i]!.answer, nonce: s.answers[i]!.nonce)]), sim: self)
+                    try list.add(checkers[i], .checkReveal(items: [CheckRevealItem(ticketId: tid, answer: s.answers[i]!.answer, nonce: s.answers[i]!.nonce,
+                                                                                   salt: s.salts[i])]), sim: self)
+                }
+            case .checking where s.revealed && !s.unblindChecked && next > r + cfg.answerCommitBlocks + (cfg.unblindBlocks >= 2 ? 1 : 0)
+                && next <= r + cfg.answerCommitBlocks + cfg.unblindBlocks:
+                s.unblindChecked = true
+                // No reveal opened the leaf (a false output, or no honest answer): the worker unblinds its claimed
+                // output itself (without it, it is convicted for sure).
+                if check.unblinded == nil {
+                    try list.add(workers[b.worker], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: b.outputs[s.leaf], salt: b.salts[s.leaf])]), sim: self)
                 }
             case .disputed where !s.keyDecided && next <= check.keyDeadline:
                 s.keyDecided = true
@@ -615,14 +630,16 @@ public struct EconomySimulation {
 
     /// An honest checker's answer: opens its slot, checks the input against the leaf and replays the pass (one
     /// pass of compute, costed like the worker's).
-    mutating func replay(_ i: Int, _ tid: Hash32, _ leaf: PassLeaf) throws -> Hash32 {
+    /// A checker's replay of a ticket: its answer, and the derived blinding salt when its slot opened to the input.
+    mutating func replay(_ i: Int, _ tid: Hash32, _ leaf: PassLeaf) throws -> (Hash32, Hash32?) {
         let tokens = UInt64(leaf.tokenCount)
         let charge = Double((tokens - tokens / 4) * pool.shards[0].priceInputToken.units + tokens / 4 * pool.shards[0].priceOutputToken.units)
         checkerCompute[i, default: 0] += charge * config.computeCostShare
         guard let bytes = state.get(StateKey.sealedInput(tid)), let envelope = try? SealedEnvelope(decoding: bytes),
               let input = try? envelope.open(keyPair: sealing[i], context: SealingContext(chainId: ledger.chainId, ticketId: tid,
                                                                                            inputHash: leaf.inputHash)),
-              Tags.tensor.hash(input) == leaf.inputHash else { return badInputAnswer }
-        return HashAdjudicator.output(input, shard: Int(leaf.shard), position: leaf.positionOffset)
+              Tags.tensor.hash(input) == leaf.inputHash else { return (badInputAnswer, nil) }
+        return (HashAdjudicator.output(input, shard: Int(leaf.shard), position: leaf.positionOffset),
+                derivedBlindingSalt(contentKey: leaf.contentKey, input: input))
     }
 }

@@ -224,7 +224,8 @@ struct CheckerCommand: AsyncParsableCommand {
             In a pool whose genesis has a checking section, every sampled ticket is assigned k checkers by the beacon. \
             The worker seals the pass's input to them (nobody else can read it); each checker opens its slot, replays \
             the pass with the canonical executor on the pool's pinned weights, commits to the output hash it computed \
-            before the worker unblinds its own, and reveals it afterwards. Matching answers earn the pool's checkFee at \
+            before the output is unblinded, and reveals it afterwards with the blinding salt it derives from the input, \
+            which unblinds a matching output (the worker then sends no unblinding). Matching answers earn the pool's checkFee at \
             the worker's payout; a mismatch opens a dispute that the validators settle by replaying the input; a \
             missed answer costs a small slash and a bench.
 

@@ -10,11 +10,14 @@ struct SealedBatch {
     var outputs: [Hash32]
     var salts: [Hash32]
 
-    static func make(count: Int, seed: UInt64, cheat: Bool = false) -> SealedBatch {
+    /// With `derivedSalts`, each leaf is blinded with `derivedBlindingSalt` (what the node's worker does), else with a
+    /// salt of the test's own.
+    static func make(count: Int, seed: UInt64, cheat: Bool = false, derivedSalts: Bool = false) -> SealedBatch {
         let plain = PassBatch.make(count: count, shard: 0, seed: seed, cheat: cheat ? Set(0..<count) : [])
         var passes = [(PassLeaf, [UInt8], Bool)](), secrets = [Hash32: (Hash32, Hash32)]()
         for (i, leaf) in plain.leaves.enumerated() {
-            let salt = SHA256.hash(Array("salt-\(seed)-\(i)".utf8))
+            let salt = derivedSalts ? derivedBlindingSalt(contentKey: leaf.contentKey, input: plain.inputs[i])
+                                    : SHA256.hash(Array("salt-\(seed)-\(i)".utf8))
             var blinded = leaf
             blinded.outputHash = blindedOutputHash(leaf.outputHash, salt: salt)
             secrets[leaf.contentKey] = (leaf.outputHash, salt)
@@ -283,6 +286,72 @@ extension Receipt {
         let p = try f.payout()
         #expect(p.events.filter { if case .checkFeePaid = $0 { return true }; return false }.count == 3)
         #expect(p.events.contains { if case .payoutCredited(_, _, _, let paid, _) = $0 { return paid == 0 }; return false })
+    }
+
+    /// The guessing attack: a lazy checker dissents from every output without replaying, which is right about every
+    /// cheated ticket. On a fraud verdict only the dissent that gave the replayed output earns the fee and the
+    /// bounty; the guess is slashed as a false alarm, so guessing loses money even where cheating is common.
+    @Test func aGuessingDissenterEarnsNothingWhenTheWorkerCheated() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 2, cheat: true)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let guesser = f.index(of: slots[2].checker)
+        try f.play(s, tid, moves: [guesser: .answer(SHA256.hash(Array("a guess".utf8)))])
+        let r = try f.c.block([try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)))])
+        let system = r.last!
+        #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
+        #expect(system.slashes.contains { $0.0 == slots[2].checker && $0.2 == .falseAlarm }, "the guess was not slashed: \(system.slashes)")
+        let parts = system.events.compactMap { e -> (PublicKey, UInt64)? in
+            if case .disputeBountyPaid(tid, let to, let a) = e { return (to, a.units) }; return nil
+        }
+        // The whole bounty (500 of the 5 000 slash) goes to the two checkers that gave the true output.
+        #expect(parts.map(\.0).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+                == [slots[0].checker, slots[1].checker].sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+        #expect(parts.map(\.1).reduce(0, +) == 500)
+        let p = try f.payout()
+        let paidTo = p.events.compactMap { e -> PublicKey? in if case .checkFeePaid(_, _, _, _, let k, _) = e { return k }; return nil }
+        #expect(Set(paidTo) == [slots[0].checker, slots[1].checker])
+    }
+
+    /// The worker blinds with the derived salt and sends no unblinding: the first matching reveal carrying the salt
+    /// unblinds the output and the ticket passes; a false answer with the same salt opens nothing.
+    @Test func aMatchingCheckerRevealUnblindsForTheWorker() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 5, derivedSalts: true)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let i0 = s.batch.leafIndex(point: try f.c.record(StateKey.ticket(tid), Ticket.self)!.point)
+        let salt = derivedBlindingSalt(contentKey: s.batch.leaves[i0].contentKey, input: s.batch.inputs[i0])
+        #expect(blindedOutputHash(s.outputs[i0], salt: salt) == s.batch.leaves[i0].outputHash)
+        var commits = [SignedTransaction]()
+        for slot in slots {
+            let i = f.index(of: slot.checker)
+            commits.append(try f.c.tx(f.checkers[i], .checkCommit(items: [CheckCommitItem(ticketId: tid, commitment: checkCommitmentHash(
+                ticketId: tid, checker: slot.checker, answer: try f.replay(i, tid), nonce: CheckerFixture.nonce(i, tid)))])))
+        }
+        #expect(try f.c.block(commits).dropLast().allSatisfy(\.succeeded))
+        try f.c.advance(to: try f.check(tid)!.revealHeight + f.cfg.answerCommitBlocks)
+        // A reveal with a wrong salt: the answer counts, nothing is unblinded.
+        let first = f.index(of: slots[0].checker)
+        let wrong = try f.c.block([try f.c.tx(f.checkers[first], .checkReveal(items: [CheckRevealItem(
+            ticketId: tid, answer: try f.replay(first, tid), nonce: CheckerFixture.nonce(first, tid), salt: SHA256.hash([7]))]))])
+        #expect(wrong[0].succeeded && !wrong[0].events.contains { if case .outputUnblinded = $0 { true } else { false } })
+        #expect(try f.check(tid)?.unblinded == nil)
+        var reveals = [SignedTransaction]()
+        for slot in slots.dropFirst() {
+            let i = f.index(of: slot.checker)
+            reveals.append(try f.c.tx(f.checkers[i], .checkReveal(items: [CheckRevealItem(
+                ticketId: tid, answer: try f.replay(i, tid), nonce: CheckerFixture.nonce(i, tid), salt: salt)])))
+        }
+        let opened = try f.c.block(reveals)
+        #expect(opened[0].has(.outputUnblinded(ticketId: tid, outputHash: s.outputs[i0])))
+        #expect(!opened[1].events.contains { if case .outputUnblinded = $0 { true } else { false } }, "unblinded twice")
+        #expect(try f.check(tid)?.unblinded == s.outputs[i0])
+        try f.c.advance(to: try f.check(tid)!.revealHeight + f.cfg.resolutionDelay - 1)
+        let resolution = try f.c.block().last!
+        #expect(resolution.has(.checkPassed(ticketId: tid, outputHash: s.outputs[i0])))
+        #expect(resolution.slashes.isEmpty)
     }
 
     /// A cheating worker that never publishes the disputed key is convicted at the key deadline.
