@@ -2848,11 +2848,15 @@ class Exec:
                         self.state.put_rec(K.checker(pool["id"], sl["checker"]), CHECKER_REC, rec)
                     self.emit("system", ev("checkerAbsent", tid, sl["checker"], u64(until)))
             out = check["unblinded"]
-            if out is None:
+            answered = any(sl["answer"] is not None for sl in check["slots"])
+            # Not unblinded and nobody answered: the worker fails at once; with answers, a dispute settles them.
+            if out is None and not answered:
                 self.fail_check(tid, t, check, pool, R_NOT_UNBLINDED, "system")
                 continue
+            if out is None:
+                self.t("check:notUnblindedDisputed")
             # A pass needs at least one answer: a silent committee sends the ticket to a dispute.
-            if any(sl["answer"] is not None for sl in check["slots"]) and \
+            if out is not None and answered and \
                     all(sl["answer"] is None or sl["answer"] == out for sl in check["slots"]):
                 self.t("check:passed")
                 for i, sl in enumerate(check["slots"]):
@@ -2888,12 +2892,12 @@ class Exec:
         if ck is None or cfg is None:
             return
         check = dec_check(ck)
-        out = check["unblinded"]
-        if out is None:
-            return
+        out = check["unblinded"]     # None: the worker never unblinded; no answer agrees
         role = checker_role(pool["id"])
-        agreeing = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] == out]
-        dissenting = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is not None and sl["answer"] != out]
+        agreeing = [(i, sl["checker"]) for i, sl in enumerate(check["slots"])
+                    if sl["answer"] is not None and out is not None and sl["answer"] == out]
+        dissenting = [(i, sl["checker"]) for i, sl in enumerate(check["slots"])
+                      if sl["answer"] is not None and (out is None or sl["answer"] != out)]
         withheld = [(i, sl["checker"]) for i, sl in enumerate(check["slots"]) if sl["answer"] is None and sl["commitment"] != ZERO32]
         offence = lambda key: H_id(b"\x15" + tid + key)
         oh = t["selectedHeight"]      # checker offences are dated at the draw
@@ -3252,12 +3256,11 @@ class Exec:
             self.change_holds(tid, t, -1)
             kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
             ck = self.state.get(K.ticket_check(tid))
-            claimed = leaf["outputHash"]
-            if ck is not None and dec_check(ck)["unblinded"] is not None:
-                claimed = dec_check(ck)["unblinded"]
+            # A sealed ticket's claimed output is the unblinded one (None: never unblinded, the worker at fault).
+            claimed = leaf["outputHash"] if ck is None else dec_check(ck)["unblinded"]
             if kind == "output":
                 case["canonicalOutputHash"] = out
-                fraud = out != claimed
+                fraud = claimed is None or out != claimed
             else:
                 self.t("adjudication:invalidInput")
                 case["canonicalOutputHash"] = ZERO32
@@ -5228,8 +5231,9 @@ def scenarios_checks():
     # -- absent checkers (one never commits, one never reveals), a worker that never unblinds, benched checkers
     w = CheckWorld("checks/absent-and-not-unblinded", "Ticket 1: one checker never commits (and cannot reveal), one "
                    "commits and never reveals: both are slashed and benched, the third answers and the ticket passes. "
-                   "Ticket 2: the worker never unblinds: it fails (notUnblinded), every answering checker is owed its fee "
-                   "and shares the bounty. A window-1 draw skips the benched checkers.")
+                   "Ticket 2: the worker never unblinds but the checkers answered: a dispute opens (their answers are "
+                   "settled by a replay); nobody publishes, so at the key deadline the worker fails (sealKeyWithheld) "
+                   "and every answering checker is owed its fee. A window-1 draw skips the benched checkers.")
     w.setup()
     a = w.work("w1", [(8, 331, False), (8, 332, False)])
     b = w.work("w2", [(8, 333, False), (8, 334, False)])
@@ -5250,6 +5254,38 @@ def scenarios_checks():
     c3 = w.work("w1", [(8, 335, False)], window=1, usage=None)
     w.m.block(w.commit_txs(c3))
     w.advance(w.c.height + 2)
+    out.append(w.m.done())
+
+    # -- a cheater that sees a dissent and leaves its false output unopened cannot spare its colluder
+    w = CheckWorld("checks/not-unblinded-dispute", "A cheated ticket: one checker attests the false output (without the "
+                   "salt), two answer the true output; the worker, having seen the dissent, never unblinds. The answers "
+                   "open a dispute; a dissenting checker publishes the input; the replay convicts the worker (it never "
+                   "claimed an output), slashes the attesting checker as a false alarm, and the two that gave the true "
+                   "output are owed fees and share the bounty. A ticket nobody answered and nobody unblinded fails at once "
+                   "(notUnblinded).")
+    w.setup()
+    a = w.work("w1", [(8, 351, True), (8, 352, True)], usage=(1, 1))
+    b = w.work("w2", [(8, 353, False), (8, 354, False)])
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t), w.sealed_reveal(b, tid2, t2)])
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)                               # resolution: ticket 1 disputed, ticket 2 failed at once
+    assert w.check(tid)["status"] == CK_DISPUTED and w.check(tid)["unblinded"] is None
+    assert w.check(tid2)["status"] == CK_FAILED
+    inp = a["batch"].inputs[w.leaf_index(a, t)]
+    w.m.block([w.T(slots[1], B.publish_input(tid, inp))])
+    assert w.check(tid)["status"] == CK_FRAUD
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
     out.append(w.m.done())
 
     # -- the key is never published

@@ -305,14 +305,18 @@ extension Execution {
             for i in check.slots.indices where check.slots[i].answer == nil {
                 try penalizeAbsentChecker(ticketId: id, slot: check.slots[i], pool: pool.id, cfg, offenceHeight: ticket.selectedHeight)
             }
-            guard let output = check.unblinded else {
+            let answered = check.slots.contains { $0.answer != nil }
+            // Nobody opened the leaf and nobody answered: the worker fails at once. With answers, the ticket goes to a
+            // dispute instead, whose replay settles every answer against the pass's output: a worker that saw a
+            // dissent and so left its false output unopened cannot spare the colluder that attested it (§4 step 6).
+            guard check.unblinded != nil || answered else {
                 try failSealedCheck(id, &ticket, &check, pool, reason: .notUnblinded, into: .system)
                 state.put(StateKey.ticketCheck(id), check)
                 continue
             }
             // A pass needs at least one answer: a committee that stays silent (all absent) sends the ticket to a
             // dispute, so silence cannot stand in for collusion (Specs/verification.md §4 step 6).
-            if check.slots.contains(where: { $0.answer != nil }), check.slots.allSatisfy({ $0.answer == nil || $0.answer == output }) {
+            if let output = check.unblinded, answered, check.slots.allSatisfy({ $0.answer == nil || $0.answer == output }) {
                 for i in check.slots.indices where check.slots[i].answer != nil {
                     try oweCheckFee(id, ticket, slot: i, check.slots[i].checker, cfg, into: .system)
                 }
@@ -508,7 +512,10 @@ extension Execution {
     /// agreeing checkers are owed their fee.
     mutating func settleCheckers(afterReplayOf ticketId: Hash32, check found: SealedCheck?, ticket: Ticket, pool: PoolConfig,
                                  fraud: Bool, case c: inout FraudCase) throws(ExecError) {
-        guard var check = found, let cfg = pool.checking, let output = check.unblinded else { return }
+        // Without an unblinded output (the worker never opened its leaf) no answer agrees: every answer is judged
+        // against the replayed output.
+        guard var check = found, let cfg = pool.checking else { return }
+        let output = check.unblinded
         let role = StakeRole.checker(pool: pool.id)
         var dissenting = [(Int, PublicKey)](), agreeing = [(Int, PublicKey)](), withheld = [(Int, PublicKey)]()
         for (i, s) in check.slots.enumerated() {
@@ -518,7 +525,7 @@ extension Execution {
                 if s.commitment != .zero { withheld.append((i, s.checker)) }
                 continue
             }
-            if a == output { agreeing.append((i, s.checker)) } else { dissenting.append((i, s.checker)) }
+            if let output, a == output { agreeing.append((i, s.checker)) } else { dissenting.append((i, s.checker)) }
         }
         // Dated at the draw, like the absent slash (resolveChecks).
         let offenceHeight = ticket.selectedHeight

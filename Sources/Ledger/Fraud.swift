@@ -111,12 +111,13 @@ extension Execution {
             } catch {
                 throw .fault(LedgerFault("adjudicator failed on ticket \(ticketId): \(error)"))
             }
-            // A sealed ticket's leaf holds its output blinded; the worker's unblinded output is what it claimed.
+            // A sealed ticket's leaf holds its output blinded; the worker's unblinded output is what it claimed (none
+            // when it never unblinded: a dispute over its checkers' answers, the worker at fault either way).
             let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self)
-            let claimedOutput = check?.unblinded ?? leaf.outputHash
+            let claimedOutput: Hash32? = check == nil ? leaf.outputHash : check?.unblinded
             let fraud: Bool
             switch verdict {
-            case .output(let h): c.canonicalOutputHash = h; fraud = h != claimedOutput
+            case .output(let h): c.canonicalOutputHash = h; fraud = claimedOutput.map { h != $0 } ?? true
             case .invalidInput, .invalidOutput: c.canonicalOutputHash = .zero; fraud = true
             }
             c.adjudicatedHeight = height

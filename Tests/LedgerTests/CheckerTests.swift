@@ -528,16 +528,62 @@ extension Receipt {
         #expect(try f.c.block([try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)))])[0].failure == .ticketNotDisputed)
     }
 
-    /// A worker that never unblinds its output is convicted at resolution; the answering checkers are paid.
+    /// A worker that never unblinds its output is convicted; the answers nothing opened go to a dispute whose replay
+    /// settles them: with the key published, every checker that gave the true output is owed its fee and shares the
+    /// bounty. A ticket nobody answered and nobody unblinded fails at once.
     @Test func workerThatNeverUnblindsIsConvicted() throws {
         var f = try CheckerFixture()
         let s = SealedBatch.make(count: 24, seed: 6)
         let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
         let (_, _, resolution) = try f.play(s, tid, unblind: false)
-        #expect(resolution.has(.sealedCheckFailed(ticketId: tid, worker: f.worker.publicKey, reason: .notUnblinded)))
-        #expect(resolution.slashes.contains { $0.0 == f.worker.publicKey && $0.1 == 5_000 })
-        #expect(resolution.events.filter { if case .checkFeeOwed = $0 { return true }; return false }.count == 3)
+        #expect(resolution.has(.disputeOpened(ticketId: tid, keyDeadline: f.c.height + f.cfg.disputeInputBlocks)))
+        let r = try f.c.block([try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)))])
+        let system = r.last!
+        #expect(system.slashes.map(\.0) == [f.worker.publicKey] && system.slashes.first?.1 == 5_000 && system.slashes.first?.2 == .fraud,
+                "\(system.slashes)")
+        let paid = system.events.compactMap { e -> PublicKey? in if case .disputeBountyPaid(tid, let to, _) = e { return to }; return nil }
+        #expect(Set(paid) == Set(slots.map(\.checker)))
         #expect(try f.c.record(StateKey.ticket(tid), Ticket.self)?.status == .fraudProven)
+        #expect(try f.check(tid)?.status == .fraud)
+        let p = try f.payout()
+        #expect(p.events.filter { if case .checkFeePaid = $0 { return true }; return false }.count == 3)
+
+        var g = try CheckerFixture()
+        let s2 = SealedBatch.make(count: 24, seed: 7)
+        let tid2 = try g.revealed(s2)
+        let everyone = Dictionary(uniqueKeysWithValues: try g.check(tid2)!.slots.map { (g.index(of: $0.checker), CheckerMove.absent) })
+        let (_, _, silent) = try g.play(s2, tid2, moves: everyone, unblind: false)
+        #expect(silent.has(.sealedCheckFailed(ticketId: tid2, worker: g.worker.publicKey, reason: .notUnblinded)))
+        #expect(silent.slashes.contains { $0.0 == g.worker.publicKey && $0.1 == 5_000 })
+        #expect(try g.check(tid2)?.status == .failed)
+    }
+
+    /// The ring attack: a cheating worker's colluder attests the false output, an honest checker dissents, and the
+    /// worker, having seen the dissent, leaves its output unopened so that no answer could be compared with it. The
+    /// answers still go to a replay (an honest dissenter publishes the input it opened): the worker is convicted, the
+    /// colluder's answer is not the pass's output and is slashed, and the honest checkers take the fees and the bounty.
+    @Test func aCheaterThatLeavesItsOutputUnopenedCannotSpareItsColluder() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 2, cheat: true)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let i0 = s.batch.leafIndex(point: try f.c.record(StateKey.ticket(tid), Ticket.self)!.point)
+        let colluder = f.index(of: slots[0].checker)
+        let (_, _, resolution) = try f.play(s, tid, moves: [colluder: .answer(s.outputs[i0])], unblind: false)
+        #expect(resolution.has(.disputeOpened(ticketId: tid, keyDeadline: f.c.height + f.cfg.disputeInputBlocks)))
+        #expect(!resolution.events.contains { if case .sealedCheckFailed = $0 { true } else { false } })
+        let honest = f.index(of: slots[1].checker)
+        let r = try f.c.block([try f.c.tx(f.checkers[honest], .publishSealedInput(ticketId: tid, input: s.batch.inputs[i0]))])
+        #expect(r[0].succeeded, "\(r[0].status)")
+        let system = r.last!
+        #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
+        #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.2 == .falseAlarm }, "the colluder escaped: \(system.slashes)")
+        let paid = system.events.compactMap { e -> PublicKey? in if case .disputeBountyPaid(tid, let to, _) = e { return to }; return nil }
+        #expect(Set(paid) == [slots[1].checker, slots[2].checker])
+        let p = try f.payout()
+        let feesTo = p.events.compactMap { e -> PublicKey? in if case .checkFeePaid(_, _, _, _, let k, _) = e { return k }; return nil }
+        #expect(Set(feesTo) == [slots[1].checker, slots[2].checker])
     }
 
     /// A checker cannot copy another's answer: a copied commitment names the other checker's key, so the copier
