@@ -1410,6 +1410,17 @@ def dec_check(b):
 
 def H_blind_output(output_hash, salt): return tagged("sharechain/blind-output", output_hash + salt)
 def H_blind_salt(content_key, input_tensor): return tagged("sharechain/blind-salt", content_key + input_tensor)
+
+
+def leaf_claims(canonical, leaf, inp, pool, check):
+    """Whether a replay's output is what a revealed leaf claims (verification.md §3, §4): a sealed check's unblinded
+    output (none if never unblinded); a fallback ticket of a pool with checkers opens its blinded output with the
+    derived salt; otherwise the leaf's output."""
+    if check is not None:
+        return check["unblinded"] == canonical
+    if pool.get("checking") is None:
+        return leaf["outputHash"] == canonical
+    return H_blind_output(canonical, H_blind_salt(content_key(leaf), inp)) == leaf["outputHash"]
 def H_check(ticket, checker, answer, nonce): return tagged("sharechain/check", ticket + checker + answer + nonce)
 def H_assign(beacon, ticket, attempt): return tagged("sharechain/assign", beacon + ticket + u32(attempt))
 
@@ -2912,20 +2923,26 @@ class Exec:
                 self.owe_fee(tid, t, i, key, cfg, "system")
             paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in right], "system")
             self.burn(case["bounty"] - paid)
-            for i, key in dissenting:
-                if (i, key) not in right:
+            wrong = [(i, k_) for i, k_ in dissenting if (i, k_) not in right]
+            # Nothing unblinded: a wrong answer is slashed as collusion (it cannot be told from an attestation of
+            # the hidden output); otherwise it is a guess, slashed as a false alarm.
+            attesting = agreeing + wrong + withheld if out is None else agreeing + withheld
+            if out is not None:
+                for i, key in wrong:
                     self.t("check:guessSlashed")
                     self.burn(self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], oh, OFF_FALSE_ALARM,
                                          offence(key), "system"))
+            elif wrong:
+                self.t("check:hiddenOutputAttested")
             case["status"] = C_PAID
-            slashed_keys = {k_ for _, k_ in agreeing + withheld}
+            slashed_keys = {k_ for _, k_ in attesting}
             publisher = None if (not input_published or case["winner"] == t["worker"] or case["winner"] in slashed_keys) \
                 else case["winner"]
             if input_published and publisher is None:
                 self.t("check:publisherNotPaid")
             if fraud and withheld:
                 self.t("check:withheldAnswerCollusion")
-            for _, key in agreeing + withheld:
+            for _, key in attesting:
                 slashed = self.slash(key, role, cfg["checkerCollusionSlashBps"], oh, OFF_COLLUSION,
                                      offence(key), "system")
                 part = bps_of(slashed, pool["verifierBountyBps"]) if publisher is not None else 0
@@ -3256,11 +3273,9 @@ class Exec:
             self.change_holds(tid, t, -1)
             kind, out = fake_adjudicate(inp, leaf["shard"], leaf["positionOffset"])
             ck = self.state.get(K.ticket_check(tid))
-            # A sealed ticket's claimed output is the unblinded one (None: never unblinded, the worker at fault).
-            claimed = leaf["outputHash"] if ck is None else dec_check(ck)["unblinded"]
             if kind == "output":
                 case["canonicalOutputHash"] = out
-                fraud = claimed is None or out != claimed
+                fraud = not leaf_claims(out, leaf, inp, pool, None if ck is None else dec_check(ck))
             else:
                 self.t("adjudication:invalidInput")
                 case["canonicalOutputHash"] = ZERO32
@@ -5260,8 +5275,8 @@ def scenarios_checks():
     w = CheckWorld("checks/not-unblinded-dispute", "A cheated ticket: one checker attests the false output (without the "
                    "salt), two answer the true output; the worker, having seen the dissent, never unblinds. The answers "
                    "open a dispute; a dissenting checker publishes the input; the replay convicts the worker (it never "
-                   "claimed an output), slashes the attesting checker as a false alarm, and the two that gave the true "
-                   "output are owed fees and share the bounty. A ticket nobody answered and nobody unblinded fails at once "
+                   "claimed an output), slashes the attesting checker as a colluder (the publisher earns a share), and "
+                   "the two that gave the true output are owed fees and share the bounty. A ticket nobody answered and nobody unblinded fails at once "
                    "(notUnblinded).")
     w.setup()
     a = w.work("w1", [(8, 351, True), (8, 352, True)], usage=(1, 1))
@@ -5286,6 +5301,29 @@ def scenarios_checks():
     assert w.check(tid)["status"] == CK_FRAUD
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
+    out.append(w.m.done())
+
+    # -- no checker to assign: the ticket falls back to a public reveal; its blinded output is judged through the salt
+    w = CheckWorld("checks/fallback-public-reveal", "A pool with checkers and an empty registry: tickets fall back to "
+                   "public reveals of blinded leaves. A fraud claim against an honest worker's ticket (derived salt) is "
+                   "rejected (the replayed output, blinded with the salt the input yields, is the leaf's); one against a "
+                   "cheating worker's ticket is proven.", checkers=())
+    w.setup()
+    a = w.work("w1", [(8, 361, False), (8, 362, False)], derived_salt=True)
+    b = w.work("w2", [(8, 363, True), (8, 364, True)], derived_salt=True)
+    w.m.block(w.commit_txs(a) + w.commit_txs(b))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    tid2, t2 = w.ticket(b)
+    assert K.ticket_check(tid) not in w.c.state and K.ticket_check(tid2) not in w.c.state
+    w.m.block([w.T("w1", a["batch"].reveal(tid, t["point"])), w.T("w2", b["batch"].reveal(tid2, t2["point"]))])
+    s1, s2 = _salt(361), _salt(363)
+    w.m.block([w.T("prover", B.fraud_commit(fraud_claim_hash(tid, w.pub("prover"), s1), 0)),
+               w.T("prover", B.fraud_commit(fraud_claim_hash(tid2, w.pub("prover"), s2), 0))])
+    w.m.block([w.T("prover", B.fraud_reveal(tid, s1, a["batch"].inputs[w.leaf_index(a, t)])),
+               w.T("prover", B.fraud_reveal(tid2, s2, b["batch"].inputs[w.leaf_index(b, t2)]))])
+    assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_UPHELD
+    assert dec(TICKET, w.c.state[K.ticket(tid2)])["status"] == T_FRAUD
     out.append(w.m.done())
 
     # -- the key is never published

@@ -545,16 +545,23 @@ extension Execution {
             for (i, key) in right { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
             let paid = try payDisputeBounty(ticketId, c.bounty, to: right.map(\.1), into: .system)
             try state.burn(Amount(c.bounty.units - paid.units))
-            for (i, key) in dissenting where !rightSlots.contains(i) {
-                try state.burn(try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
-                                         kind: .falseAlarm, offenceId: offence(key), into: .system))
+            let wrong = dissenting.filter { !rightSlots.contains($0.0) }
+            // With nothing unblinded (the worker saw a dissent and hid its output) a wrong answer cannot be told from
+            // an attestation of the hidden output, which is what a colluder gives: it is slashed as collusion, so
+            // hiding the output does not soften its colluders' slash. Otherwise it is a guess: a false alarm.
+            let attesting = output == nil ? agreeing + wrong + withheld : agreeing + withheld
+            if output != nil {
+                for (_, key) in wrong {
+                    try state.burn(try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
+                                             kind: .falseAlarm, offenceId: offence(key), into: .system))
+                }
             }
             c.status = .paid
             // A third party that published the input (the worker withheld its key) earns part of each collusion slash;
             // not the worker, and not a publisher slashed in this very replay (a colluder racing to publish).
-            let slashedKeys = Set((agreeing + withheld).map(\.1))
+            let slashedKeys = Set(attesting.map(\.1))
             let publisher: PublicKey? = !inputPublished || c.winner == ticket.worker || slashedKeys.contains(c.winner) ? nil : c.winner
-            for (_, key) in agreeing + withheld {
+            for (_, key) in attesting {
                 let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                         kind: .checkerCollusion, offenceId: offence(key), into: .system)
                 let part = publisher.map { _ in slashed.basisPoints(pool.verifierBountyBps) } ?? .zero

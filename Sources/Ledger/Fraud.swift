@@ -111,13 +111,13 @@ extension Execution {
             } catch {
                 throw .fault(LedgerFault("adjudicator failed on ticket \(ticketId): \(error)"))
             }
-            // A sealed ticket's leaf holds its output blinded; the worker's unblinded output is what it claimed (none
-            // when it never unblinded: a dispute over its checkers' answers, the worker at fault either way).
+            // In a pool with checkers the leaf holds its output blinded: a sealed ticket claims its unblinded output
+            // (none when it never unblinded, the worker at fault either way), a ticket that fell back to a public
+            // reveal the output its derived salt opens (`leafClaims`).
             let check = try state.record(StateKey.ticketCheck(ticketId), SealedCheck.self)
-            let claimedOutput: Hash32? = check == nil ? leaf.outputHash : check?.unblinded
             let fraud: Bool
             switch verdict {
-            case .output(let h): c.canonicalOutputHash = h; fraud = claimedOutput.map { h != $0 } ?? true
+            case .output(let h): c.canonicalOutputHash = h; fraud = !leafClaims(h, leaf: leaf, input: input, pool: pool, check: check)
             case .invalidInput, .invalidOutput: c.canonicalOutputHash = .zero; fraud = true
             }
             c.adjudicatedHeight = height

@@ -292,6 +292,16 @@ public func derivedBlindingSalt(contentKey: Hash32, input: [UInt8]) -> Hash32 {
     return h.finalize()
 }
 
+/// Whether `canonical`, a replay's output hash, is the output a revealed leaf claims: a sealed check's unblinded
+/// output (nothing, when it was never unblinded: the worker claimed no output); for a ticket of a pool with checkers
+/// that had no checker to assign (it fell back to a public reveal), the leaf's blinded output opened with the salt
+/// derived from `input` (Specs/verification.md §3, §4); otherwise the leaf's output itself.
+public func leafClaims(_ canonical: Hash32, leaf: PassLeaf, input: [UInt8], pool: PoolConfig, check: SealedCheck?) -> Bool {
+    if let check { return check.unblinded == canonical }
+    guard pool.checking != nil else { return leaf.outputHash == canonical }
+    return blindedOutputHash(canonical, salt: derivedBlindingSalt(contentKey: leaf.contentKey, input: input)) == leaf.outputHash
+}
+
 /// A checker's answer commitment: `H_check(ticketId ‖ checker ‖ answer ‖ nonce)`. The checker's key is inside,
 /// so a copied commitment opens to nothing under another key.
 public func checkCommitmentHash(ticketId: Hash32, checker: PublicKey, answer: Hash32, nonce: Hash32) -> Hash32 {

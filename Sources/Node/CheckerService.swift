@@ -264,10 +264,8 @@ public final class CheckerService: Service, Sendable {
             return Replayed(answer: badInputAnswer)
         }
         let salt = derivedBlindingSalt(contentKey: leaf.contentKey, input: input)
-        // The leaf holds the output blinded, so the replay reports the canonical hash as a "mismatch".
-        switch try TicketReplay.check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
-        case .mismatch(let h): return Replayed(answer: h, salt: salt)
-        case .match: return Replayed(answer: leaf.outputHash, salt: salt)
+        switch try TicketReplay.replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
+        case .output(let h): return Replayed(answer: h, salt: salt)
         case .invalidInput, .invalidOutput:
             if !quiet { bump { $0.badInputs += 1 } }
             return Replayed(answer: badInputAnswer)

@@ -575,8 +575,8 @@ public struct EconomySimulation {
                     case .absent: continue
                     case .lazy: answer = SHA256.hash(Array("sim-economy/guess".utf8) + rng.next().bigEndianBytes)
                     case .colluding where cheats(b.worker), .silent where cheats(b.worker):
+                        // No salt: opening the false output itself would take away the worker's choice below.
                         answer = b.outputs[s.leaf]
-                        if b.inputs.indices.contains(s.leaf) { s.salts[i] = derivedBlindingSalt(contentKey: leaf.contentKey, input: b.inputs[s.leaf]) }
                     case .honest, .colluding, .silent: (answer, s.salts[i]) = try replay(i, tid, leaf)
                     }
                     let nonce = SHA256.hash(Array("sim-economy/nonce-\(i)".utf8) + tid.bytes)
@@ -600,8 +600,11 @@ public struct EconomySimulation {
                 && next <= r + cfg.answerCommitBlocks + cfg.unblindBlocks:
                 s.unblindChecked = true
                 // No reveal opened the leaf (a false output, or no honest answer): the worker unblinds its claimed
-                // output itself (without it, it is convicted for sure).
-                if check.unblinded == nil {
+                // output itself (without it, it is convicted for sure). A cheater whose false output already has a
+                // dissent leaves it unopened, so that no answer can be compared with it (sparing its colluders, were
+                // it not for the replay that settles the answers: Specs/verification.md §4 step 6).
+                let dissent = check.slots.contains { $0.answer != nil && $0.answer != b.outputs[s.leaf] }
+                if check.unblinded == nil, !(b.faked.contains(s.leaf) && dissent) {
                     try list.add(workers[b.worker], .unblindOutput(items: [UnblindItem(ticketId: tid, outputHash: b.outputs[s.leaf], salt: b.salts[s.leaf])]), sim: self)
                 }
             case .disputed where !s.keyDecided && next <= check.keyDeadline:

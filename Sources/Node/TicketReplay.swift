@@ -35,19 +35,12 @@ public struct TicketReplayReport: Sendable, Equatable {
     public var pool: UInt32
     public var window: UInt64
     public var shard: UInt32
-    /// The output hash the worker committed to (in its pass leaf).
+    /// The output hash the worker committed to (in its pass leaf; blinded in a pool with checkers).
     public var committedOutputHash: Hash32
-    /// The canonical replay's verdict: mismatch carries the recomputed hash.
+    /// The canonical replay's verdict against the output the leaf claims (`leafClaims`).
     public var check: TicketCheck
-
-    /// The canonical output hash, when the pass has one (the committed one when it matches).
-    public var recomputedOutputHash: Hash32? {
-        switch check {
-        case .match: committedOutputHash
-        case .mismatch(let h): h
-        case .invalidInput, .invalidOutput: nil
-        }
-    }
+    /// The canonical output hash, when the pass has one.
+    public var recomputedOutputHash: Hash32?
 
     /// Whether the committed output is the canonical one.
     public var matches: Bool { check == .match }
@@ -56,19 +49,31 @@ public struct TicketReplayReport: Sendable, Equatable {
 /// Replaying one revealed ticket with the canonical executor: shared by the verifier service (which proves
 /// fraud on a mismatch) and `sharechain verifier replay` (which only reports).
 public enum TicketReplay {
-    /// Replays a revealed pass against the worker's committed output hash: a token count that disagrees with
-    /// the input is an invalid input before anything runs, as validators adjudicate it.
-    public static func check(leaf: PassLeaf, input: [UInt8], pool: PoolConfig, weights: WeightsIndex,
-                             replayer: ShardReplayer) throws -> TicketCheck {
+    /// Replays a revealed pass with the canonical executor: its output hash, or why it has none. A token count that
+    /// disagrees with the input is an invalid input before anything runs, as validators adjudicate it.
+    public static func replay(leaf: PassLeaf, input: [UInt8], pool: PoolConfig, weights: WeightsIndex,
+                              replayer: ShardReplayer) throws -> ReplayVerdict {
         guard Int(leaf.shard) < pool.shards.count else { throw TicketReplayError.unknownShard(pool: pool.id, shard: leaf.shard) }
         let shard = pool.shards[Int(leaf.shard)]
         guard let path = weights.files[shard.weightsSHA256] else {
             throw TicketReplayError.weightsMissing(sha256: shard.weightsSHA256, directory: weights.directory)
         }
         if let why = PassChecks.tokenMismatch(input: input, tokenCount: leaf.tokenCount, pool: pool) { return .invalidInput(why) }
-        return try replayer.check(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
-                                  weights: WeightsRef(path: path, sha256: shard.weightsSHA256),
-                                  input: input, positionOffset: leaf.positionOffset, committedOutputHash: leaf.outputHash)
+        return try replayer.replay(model: PoolModels.config(pool), shard: PoolModels.shard(shard),
+                                   weights: WeightsRef(path: path, sha256: shard.weightsSHA256),
+                                   input: input, positionOffset: leaf.positionOffset)
+    }
+
+    /// Replays a revealed pass against the output its leaf claims, as validators adjudicate it (`leafClaims`): the
+    /// unblinded output of a sealed check, the derived-salt opening of a blinded leaf that fell back to a public
+    /// reveal, or the leaf's output in a pool without checkers.
+    public static func check(leaf: PassLeaf, input: [UInt8], pool: PoolConfig, check sealed: SealedCheck?, weights: WeightsIndex,
+                             replayer: ShardReplayer) throws -> TicketCheck {
+        switch try replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
+        case .output(let h): leafClaims(h, leaf: leaf, input: input, pool: pool, check: sealed) ? .match : .mismatch(recomputed: h)
+        case .invalidInput(let why): .invalidInput(why)
+        case .invalidOutput(let why): .invalidOutput(why)
+        }
     }
 
     /// Fetches a ticket, its input and its pool from the node and replays it. Any status with a revealed pass
@@ -81,8 +86,17 @@ public enum TicketReplay {
         guard let leaf = ticket.leaf else { throw TicketReplayError.notRevealed(id, ticket.status) }
         guard let input = try await client.ticketInput(id) else { throw TicketReplayError.inputUnavailable(id) }
         guard let pool = try await client.pool(ticket.pool) else { throw TicketReplayError.unknownShard(pool: ticket.pool, shard: leaf.shard) }
-        let check = try check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer)
+        let sealed = pool.checking == nil ? nil : try await client.sealedCheck(id)
+        let verdict = try replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer)
+        let check: TicketCheck, recomputed: Hash32?
+        switch verdict {
+        case .output(let h):
+            recomputed = h
+            check = leafClaims(h, leaf: leaf, input: input, pool: pool, check: sealed) ? .match : .mismatch(recomputed: h)
+        case .invalidInput(let why): recomputed = nil; check = .invalidInput(why)
+        case .invalidOutput(let why): recomputed = nil; check = .invalidOutput(why)
+        }
         return TicketReplayReport(ticketId: id, status: ticket.status, worker: ticket.worker, pool: ticket.pool, window: ticket.window,
-                                  shard: leaf.shard, committedOutputHash: leaf.outputHash, check: check)
+                                  shard: leaf.shard, committedOutputHash: leaf.outputHash, check: check, recomputedOutputHash: recomputed)
     }
 }

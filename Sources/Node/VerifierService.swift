@@ -272,7 +272,10 @@ public final class VerifierService: Service, Sendable {
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),
               Int(leaf.shard) < pool.shards.count else { return }
-        let verdict = try TicketReplay.check(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer)
+        // In a pool with checkers a clear reveal is a ticket that fell back (no checker assigned), or a check's input
+        // made public: the verdict compares with what the leaf claims, as the validators will.
+        let sealed = pool.checking == nil ? nil : try await client.sealedCheck(id)
+        let verdict = try TicketReplay.check(leaf: leaf, input: input, pool: pool, check: sealed, weights: weights, replayer: replayer)
         bump { $0.replays += 1 }
         progress.withLock { $0.markChecked(id) }
         if case .match = verdict {

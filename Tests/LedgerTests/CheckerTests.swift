@@ -562,7 +562,8 @@ extension Receipt {
     /// The ring attack: a cheating worker's colluder attests the false output, an honest checker dissents, and the
     /// worker, having seen the dissent, leaves its output unopened so that no answer could be compared with it. The
     /// answers still go to a replay (an honest dissenter publishes the input it opened): the worker is convicted, the
-    /// colluder's answer is not the pass's output and is slashed, and the honest checkers take the fees and the bounty.
+    /// colluder's answer is not the pass's output and is slashed as collusion, and the honest checkers take the fees
+    /// and the bounty (the publisher also a share of the collusion slash).
     @Test func aCheaterThatLeavesItsOutputUnopenedCannotSpareItsColluder() throws {
         var f = try CheckerFixture()
         let s = SealedBatch.make(count: 24, seed: 2, cheat: true)
@@ -578,7 +579,9 @@ extension Receipt {
         #expect(r[0].succeeded, "\(r[0].status)")
         let system = r.last!
         #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
-        #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.2 == .falseAlarm }, "the colluder escaped: \(system.slashes)")
+        // Slashed as a colluder (not merely a false alarm): hiding the output does not soften the colluder's slash.
+        #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.2 == .checkerCollusion && $0.1 == 500 },
+                "the colluder escaped: \(system.slashes)")
         let paid = system.events.compactMap { e -> PublicKey? in if case .disputeBountyPaid(tid, let to, _) = e { return to }; return nil }
         #expect(Set(paid) == [slots[1].checker, slots[2].checker])
         let p = try f.payout()
@@ -704,6 +707,25 @@ extension Receipt {
         let r = try f.c.block([try f.c.tx(f.worker, s.batch.reveal(t.id, point: t.ticket.point))])
         #expect(r[0].succeeded)
         #expect(try f.chainHolds(s.batch.inputs[s.batch.leafIndex(point: t.ticket.point)]))
+    }
+
+    /// A ticket that fell back to a public reveal (no checker to assign) still holds its output blinded. A public
+    /// fraud claim against an honest worker's fallback ticket must fail: the replay's output is compared with the
+    /// leaf through the derived salt, which the published input yields.
+    @Test func aFallbackRevealOfABlindedLeafCannotBeFramed() throws {
+        var f = try CheckerFixture(register: 0)
+        let s = SealedBatch.make(count: 24, seed: 13, derivedSalts: true)
+        let t = try f.commit(s)
+        #expect(try f.check(t.id) == nil)
+        let i0 = s.batch.leafIndex(point: t.ticket.point)
+        #expect(try f.c.block([try f.c.tx(f.worker, s.batch.reveal(t.id, point: t.ticket.point))])[0].succeeded)
+        let salt = SHA256.hash([91])
+        #expect(try f.c.block([try f.c.tx(f.client, .fraudCommit(claim: fraudClaimHash(ticketId: t.id, prover: f.client.publicKey, salt: salt), pool: 0))])[0].succeeded)
+        let v = try f.c.block([try f.c.tx(f.client, .fraudReveal(ticketId: t.id, salt: salt, input: s.batch.inputs[i0]))])
+        #expect(v[0].succeeded, "\(v[0].status)")
+        let verdict = v.last!
+        #expect(!verdict.events.contains { if case .fraudProven = $0 { return true }; return false }, "an honest worker was convicted")
+        #expect(verdict.slashes.allSatisfy { $0.0 != f.worker.publicKey })
     }
 
     /// Assignment: stake-weighted among active, registered, activated checkers; never the worker's own key.
