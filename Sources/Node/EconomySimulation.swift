@@ -631,9 +631,8 @@ public struct EconomySimulation {
         }
     }
 
-    /// An honest checker's answer: opens its slot, checks the input against the leaf and replays the pass (one
-    /// pass of compute, costed like the worker's).
-    /// A checker's replay of a ticket: its answer, and the derived blinding salt when its slot opened to the input.
+    /// A checker's replay of a ticket: opens its slot, checks the input against the leaf and replays the pass (one
+    /// pass of compute, costed like the worker's); its answer, and the derived blinding salt when the slot opened.
     mutating func replay(_ i: Int, _ tid: Hash32, _ leaf: PassLeaf) throws -> (Hash32, Hash32?) {
         let tokens = UInt64(leaf.tokenCount)
         let charge = Double((tokens - tokens / 4) * pool.shards[0].priceInputToken.units + tokens / 4 * pool.shards[0].priceOutputToken.units)
