@@ -2754,8 +2754,14 @@ class Exec:
             raise Fault("sealed ticket without a commitment")
         self.emit(target, ev("sealedCheckFailed", tid, t["worker"], u8(reason)))
         slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FAILED_SEALED_CHECK, target)
+        out = check["unblinded"]
+        # Nothing unblinded and no replay: after a bad envelope only the bad-input answer is shown right; after a
+        # withheld key none is (a dissenter earns by publishing the input, which replays it).
         winners = [(i, sl["checker"]) for i, sl in enumerate(check["slots"])
-                   if sl["answer"] is not None and sl["answer"] != check["unblinded"]]
+                   if sl["answer"] is not None and (sl["answer"] != out if out is not None else
+                                                    reason == R_BAD_ENVELOPE and sl["answer"] == BAD_INPUT_ANSWER)]
+        if out is None and any(sl["answer"] is not None for sl in check["slots"]):
+            self.t("check:failedHiddenOutput")
         for i, key in winners:
             self.owe_fee(tid, t, i, key, cfg, target)
         # a withheld key leaves the bounty to the replay: only publishing the input earns it (verification.md §4.1)
@@ -5248,7 +5254,8 @@ def scenarios_checks():
                    "commits and never reveals: both are slashed and benched, the third answers and the ticket passes. "
                    "Ticket 2: the worker never unblinds but the checkers answered: a dispute opens (their answers are "
                    "settled by a replay); nobody publishes, so at the key deadline the worker fails (sealKeyWithheld) "
-                   "and every answering checker is owed its fee. A window-1 draw skips the benched checkers.")
+                   "and no answer is owed a fee (nothing showed which was right: a checker earns by publishing the "
+                   "input). A window-1 draw skips the benched checkers.")
     w.setup()
     a = w.work("w1", [(8, 331, False), (8, 332, False)])
     b = w.work("w2", [(8, 333, False), (8, 334, False)])

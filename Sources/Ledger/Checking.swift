@@ -391,7 +391,15 @@ extension Execution {
                                   kind: .failedSealedCheck, into: target)
         var winners = [(Int, PublicKey)]()
         for (i, s) in check.slots.enumerated() {
-            guard let answer = s.answer, answer != check.unblinded else { continue }
+            guard let answer = s.answer else { continue }
+            if let output = check.unblinded {
+                guard answer != output else { continue }
+            } else {
+                // Nothing unblinded and no replay: after a bad envelope only the bad-input answer is shown right; after
+                // a withheld key none is (a dissenter earns by publishing the input, which replays it; a colluder's
+                // answer to a hidden output must not be paid as a dissent).
+                guard reason == .badEnvelope, answer == badInputAnswer else { continue }
+            }
             winners.append((i, s.checker))
         }
         for (i, key) in winners { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: target) }

@@ -354,6 +354,22 @@ extension Receipt {
         #expect(resolution.slashes.isEmpty)
     }
 
+    /// The same ring when nobody publishes the input: at the key deadline the worker fails (key withheld), and no
+    /// answer is owed a fee, the colluder's included: nothing showed which answer was right.
+    @Test func aHiddenOutputWithTheKeyWithheldPaysNoAnswer() throws {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: 2, cheat: true)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let i0 = s.batch.leafIndex(point: try f.c.record(StateKey.ticket(tid), Ticket.self)!.point)
+        try f.play(s, tid, moves: [f.index(of: slots[0].checker): .answer(s.outputs[i0])], unblind: false)
+        try f.c.advance(to: try f.check(tid)!.keyDeadline - 1)
+        let end = try f.c.block().last!
+        #expect(end.has(.sealedCheckFailed(ticketId: tid, worker: f.worker.publicKey, reason: .sealKeyWithheld)))
+        #expect(!end.events.contains { if case .checkFeeOwed = $0 { true } else { false } }, "\(end.events)")
+        #expect(!end.events.contains { if case .disputeBountyPaid = $0 { true } else { false } })
+    }
+
     /// A cheating worker that never publishes the disputed key is convicted at the key deadline.
     @Test func withholdingTheDisputeKeyConvicts() throws {
         var f = try CheckerFixture()
