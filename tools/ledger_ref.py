@@ -4952,18 +4952,23 @@ class CheckWorld:
         self.advance(r + 9)
         return tid, t
 
-    def disputed(self, info, silent_slots=()):
-        """Commit, draw and reveal sealed; slot 0 commits the false output, slots 1 and 2 the true one; every slot
-        reveals but those in `silent_slots`. Returns (ticket id, ticket, slot names, reveal height), the dispute
-        opening at the next block."""
+    def revealed_sealed(self, info):
+        """Commit, draw and reveal sealed; returns (ticket id, ticket, slot names, reveal height)."""
         self.m.block(self.commit_txs(info))
         self.advance(self.c.height + 2)
         tid, t = self.ticket(info)
         slots = self.slots(tid)
         r = self.c.height + 1
         self.m.block([self.sealed_reveal(info, tid, t)])
+        return tid, t, slots, r
+
+    def disputed(self, info, silent_slots=(), guess=None):
+        """Commit, draw and reveal sealed; slot 0 commits the false output, slots 1 and 2 the true one (slot 2 the
+        answer `guess` when given); every slot reveals but those in `silent_slots`. Returns (ticket id, ticket, slot
+        names, reveal height), the dispute opening at the next block."""
+        tid, t, slots, r = self.revealed_sealed(info)
         truth, (false_out, _) = self.true_output(info, t), self.claimed(info, t)
-        answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+        answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth if guess is None else guess}
         self.m.block([self.commit_answer(n, tid, x) for n, x in answers.items()])
         self.advance(r + 3)
         self.m.block([self.unblind(info, t, tid)] +
@@ -5135,12 +5140,7 @@ def scenarios_checks():
                    "every checker is owed its fee.")
     w.setup()
     a = w.work("w1", [(8, 321, False), (8, 322, False)], derived_salt=True)
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)                      # the draw
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
+    tid, t, slots, r = w.revealed_sealed(a)
     truth = w.true_output(a, t)
     leaf = a["batch"].tree.leaves[w.leaf_index(a, t)]
     derived = H_blind_salt(content_key(leaf), a["batch"].inputs[w.leaf_index(a, t)])
@@ -5166,12 +5166,7 @@ def scenarios_checks():
                    "the dispute's replay upholds it and the liar is slashed for a false alarm.")
     w.setup()
     a = w.work("w1", [(8, 331, False), (8, 332, False)], derived_salt=True)
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
+    tid, t, slots, r = w.revealed_sealed(a)
     truth = w.true_output(a, t)
     derived = w.claimed(a, t)[1]
     lie = sha256(b"a wrong answer")
@@ -5209,18 +5204,7 @@ def scenarios_checks():
                    "bounty, the checker that gave the true output is owed its fee and takes the whole bounty.")
     w.setup()
     a = w.work("w1", [(8, 341, True), (8, 342, True)], usage=(1, 1))
-    w.m.block(w.commit_txs(a))
-    w.advance(w.c.height + 2)
-    tid, t = w.ticket(a)
-    slots = w.slots(tid)
-    r = H(w)
-    w.m.block([w.sealed_reveal(a, tid, t)])
-    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
-    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: sha256(b"a guess")}
-    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 3)
-    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
-    w.advance(r + 9)
+    tid, t, slots, r = w.disputed(a, guess=sha256(b"a guess"))
     assert w.check(tid)["status"] == CK_DISPUTED
     w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
     assert w.check(tid)["status"] == CK_FRAUD

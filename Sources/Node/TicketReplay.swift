@@ -69,7 +69,13 @@ public enum TicketReplay {
     /// reveal, or the leaf's output in a pool without checkers.
     public static func check(leaf: PassLeaf, input: [UInt8], pool: PoolConfig, check sealed: SealedCheck?, weights: WeightsIndex,
                              replayer: ShardReplayer) throws -> TicketCheck {
-        switch try replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer) {
+        judge(try replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer),
+              leaf: leaf, input: input, pool: pool, check: sealed)
+    }
+
+    /// A replay's verdict against the output the leaf claims.
+    static func judge(_ verdict: ReplayVerdict, leaf: PassLeaf, input: [UInt8], pool: PoolConfig, check sealed: SealedCheck?) -> TicketCheck {
+        switch verdict {
         case .output(let h): leafClaims(h, leaf: leaf, input: input, pool: pool, check: sealed) ? .match : .mismatch(recomputed: h)
         case .invalidInput(let why): .invalidInput(why)
         case .invalidOutput(let why): .invalidOutput(why)
@@ -88,15 +94,9 @@ public enum TicketReplay {
         guard let pool = try await client.pool(ticket.pool) else { throw TicketReplayError.unknownShard(pool: ticket.pool, shard: leaf.shard) }
         let sealed = pool.checking == nil ? nil : try await client.sealedCheck(id)
         let verdict = try replay(leaf: leaf, input: input, pool: pool, weights: weights, replayer: replayer)
-        let check: TicketCheck, recomputed: Hash32?
-        switch verdict {
-        case .output(let h):
-            recomputed = h
-            check = leafClaims(h, leaf: leaf, input: input, pool: pool, check: sealed) ? .match : .mismatch(recomputed: h)
-        case .invalidInput(let why): recomputed = nil; check = .invalidInput(why)
-        case .invalidOutput(let why): recomputed = nil; check = .invalidOutput(why)
-        }
+        let recomputed: Hash32? = if case .output(let h) = verdict { h } else { nil }
         return TicketReplayReport(ticketId: id, status: ticket.status, worker: ticket.worker, pool: ticket.pool, window: ticket.window,
-                                  shard: leaf.shard, committedOutputHash: leaf.outputHash, check: check, recomputedOutputHash: recomputed)
+                                  shard: leaf.shard, committedOutputHash: leaf.outputHash,
+                                  check: judge(verdict, leaf: leaf, input: input, pool: pool, check: sealed), recomputedOutputHash: recomputed)
     }
 }
