@@ -384,6 +384,8 @@ def _enc_field(t, v):
         return u8(v[0]) + (u64(v[1]) if v[0] == 1 else b"")
     if t == "shards":
         return leb(len(v)) + b"".join(enc(SHARD_WORK, s) for s in v)
+    if t == "hashes":
+        return enc_ids(v)
     raise ValueError(t)
 
 
@@ -404,7 +406,24 @@ def _dec_field(t, r):
         raise DecodeError("unknownTag")
     if t == "shards":
         return [dec_from(SHARD_WORK, r) for _ in range(r.length(256))]
+    if t == "hashes":
+        return [r.h() for _ in range(r.length(MAX_IDS))]
     raise ValueError(t)
+
+
+MAX_IDS = 1 << 20     # IdQueue.maxIds: a decoding bound for id lists in records
+
+
+def enc_ids(ids):
+    """An id list (a work record's commitments; a height's selection or reveal-deadline queue, ascending)."""
+    return leb(len(ids)) + b"".join(ids)
+
+
+def dec_ids(b):
+    r = Reader(b)
+    ids = [r.h() for _ in range(r.length(MAX_IDS))]
+    r.finish()
+    return ids
 
 
 def enc(schema, d):
@@ -434,7 +453,8 @@ WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitme
           ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
 SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
               ("commitments", "u32")]
-WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64"), ("checkDeposit", "u64")]
+WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64"), ("checkDeposit", "u64"),
+        ("commitmentIds", "hashes")]
 LANE = [("owner", "h"), ("amount", "u64")]
 PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
 COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
@@ -881,11 +901,11 @@ class K:
     @staticmethod
     def commitment(c): return b"\x0c" + c
     @staticmethod
-    def selection(h, c): return b"\x0d" + be64(h) + c
+    def selection(h): return b"\x0d" + be64(h)
     @staticmethod
     def ticket(t): return b"\x0e" + t
     @staticmethod
-    def deadline(h, t): return b"\x0f" + be64(h) + t
+    def deadline(h): return b"\x0f" + be64(h)
     @staticmethod
     def case_input(t): return b"\x10" + t
     @staticmethod
@@ -900,12 +920,6 @@ class K:
     def liveness(k): return b"\x15" + k
     @staticmethod
     def payout(p, w, k): return b"\x16" + be32(p) + be64(w) + k
-    @staticmethod
-    def by_worker(p, w, k, c): return b"\x19" + be32(p) + be64(w) + k + c
-    @staticmethod
-    def by_status(s, t): return b"\x1a" + u8(s) + t
-    @staticmethod
-    def by_commitment(c, j): return b"\x1c" + c + be32(j)
     @staticmethod
     def allocation(e, k): return b"\x21" + e + k
     @staticmethod
@@ -1529,6 +1543,7 @@ class Exec:
         self.tx_events = []
         self.trace = set()      # rule ids exercised (coverage)
         self.commitments_in_block = 0
+        self.committed_in_block = []    # queued for drawing at the start of end-block
 
     def t(self, rule):
         self.trace.add(rule)
@@ -2156,7 +2171,8 @@ class Exec:
         net = charged - fee
         paid_tokens = tokens if short == 0 else tokens * charged // charge   # in proportion to what was charged
         wkey = K.work(pid, w, payee)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0,
+                                                  "commitmentIds": []}
         lkey = K.lane(pid, w, payee, eid)
         lane = self.state.rec(lkey, LANE)
         if lane is None:
@@ -2225,7 +2241,8 @@ class Exec:
         if self.state.get(K.commitment(cid)) is not None:
             raise Fail("duplicateCommitment")
         wkey = K.work(pid, w, sender)
-        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0}
+        work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0,
+                                                  "commitmentIds": []}
         work["minCommitStake"] = min(work["minCommitStake"], st["stake"])   # economics.md §5: the cap's stake
         sw = self.shard_work(work, shard)
         if sw["commitments"] >= self.p["maxCommitmentsPerWindow"]:
@@ -2249,20 +2266,17 @@ class Exec:
         win = self.window_rec(pid, w) or self.new_window()
         win["commitments"] = (win["commitments"] + 1) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
+        work["commitmentIds"].append(cid)
         self.state.put_rec(wkey, WORK, work)
         sel = self.h + self.p["beaconDelay"]
         self.state.put_rec(K.commitment(cid), COMMITMENT, {
             "worker": sender, "pool": pid, "window": w, "shard": shard, "leafCount": lc, "tokenTotal": tt, "root": root,
             "includedHeight": self.h, "selectionHeight": sel, "samples": m, "voided": 0, "selectionDone": False})
-        self.state.put(K.by_worker(pid, w, sender, cid), b"")
-        self.state.put(K.selection(sel, cid), b"")
         self.emit("tx", ev("sharesCommitted", cid, sender, u32(pid), u64(w), u32(shard), u64(tt), u32(m)))
+        self.committed_in_block.append(cid)
         self.commitments_in_block += 1
 
-    def put_ticket(self, tid, t, previous):
-        if previous is not None and previous != t["status"]:
-            self.state.delete(K.by_status(previous, tid))
-        self.state.put(K.by_status(t["status"], tid), b"")
+    def put_ticket(self, tid, t):
         self.state.put_rec(K.ticket(tid), TICKET, t)
 
     def neighbour_ok(self, proof, index, c, pool, key, is_left):
@@ -2297,20 +2311,19 @@ class Exec:
         t["leaf"] = leaf
         t["revealedHeight"] = self.h
         t["revealTx"] = txid
-        self.state.delete(K.deadline(t["revealDeadline"], tid))
         self.emit("tx", ev("ticketRevealed", tid, u32(leaf["index"]), u64(t["challengeEnd"])))
         pkey = K.revealed(key)
         first = self.state.rec(pkey, REVEALED)
         if first is not None and first["commitmentId"] != t["commitmentId"]:
             if first["worker"] == sender:
                 t["status"] = T_REUSED
-                self.put_ticket(tid, t, T_AWAITING)
+                self.put_ticket(tid, t)
                 self.emit("tx", ev("passReused", tid, sender))
                 slashed = self.convict(sender, pool, t["commitmentId"], c["includedHeight"], OFF_REUSED, "tx")
                 self.burn(slashed)
             else:
                 t["status"] = T_VOIDED
-                self.put_ticket(tid, t, T_AWAITING)
+                self.put_ticket(tid, t)
                 c["voided"] += 1
                 self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
                 self.emit("tx", ev("ticketVoided", tid, first["worker"]))
@@ -2321,7 +2334,7 @@ class Exec:
         else:
             self.t("reveal:samePassTwiceInOneCommitment")
         t["status"] = T_REVEALED
-        self.put_ticket(tid, t, T_AWAITING)
+        self.put_ticket(tid, t)
         return T_REVEALED
 
     def convict(self, worker, pool, cid, included, kind, target):
@@ -2448,24 +2461,17 @@ class Exec:
         if work is None:
             raise Fail("nothingToPay")
         covered = {}
-        for ik, _ in self.state.scan(b"\x19" + be32(pid) + be64(w) + worker):
-            self.state.delete(ik)
-            cid = ik[-32:]
+        for cid in work["commitmentIds"]:
             c = self.state.rec(K.commitment(cid), COMMITMENT)
             if c is None:
-                raise Fault("commitment index without a commitment")
+                raise Fault("work record lists a missing commitment")
             if c["samples"] > 0:
                 cov = c["tokenTotal"] * (c["samples"] - min(c["voided"], c["samples"])) // c["samples"]
             else:
                 cov = c["tokenTotal"]
             covered[c["shard"]] = min(covered.get(c["shard"], 0) + cov, M64)
             self.state.delete(K.commitment(cid))
-            for tk, tv in self.state.scan(b"\x1c" + cid):
-                self.state.delete(tk)
-                t = self.state.rec(K.ticket(tv), TICKET)
-                if t is not None:
-                    self.state.delete(K.by_status(t["status"], tv))
-                    self.state.delete(K.deadline(t["revealDeadline"], tv))
+            for tv in ticket_ids(cid, c):     # derived; a deadline queue naming one skips it once it is gone
                 self.state.delete(K.ticket(tv))
                 self.state.delete(K.ticket_check(tv))
                 self.state.delete(K.sealed_input(tv))
@@ -2768,9 +2774,8 @@ class Exec:
         bounty = 0 if reason == R_KEY_WITHHELD else bps_of(slashed, pool["verifierBountyBps"])
         paid = self.split_bounty(tid, bounty, [k_ for _, k_ in winners], target)
         self.burn(slashed - paid)
-        prev = t["status"]
         t["status"] = T_FRAUD
-        self.put_ticket(tid, t, prev)
+        self.put_ticket(tid, t)
         check["status"] = CK_FAILED
         self.state.delete(K.sealed_input(tid))
         self.release_hold(t)
@@ -3137,6 +3142,7 @@ class Exec:
 
     # ---- end-block (state-machine.md §4) -----------------------------------------------------------------
     def end_block(self):
+        self.queue_committed()
         self.mature_unbondings()
         self.select_tickets(self.randao_mix())
         self.expire_reveal_deadlines()
@@ -3196,64 +3202,77 @@ class Exec:
         self.t("end:2:waits")
         return False
 
+    def queue_committed(self):
+        """The block's commitments, queued for drawing at h + beaconDelay: one record, ids ascending."""
+        if self.committed_in_block:
+            self.t("end:0")
+            self.state.put(K.selection(self.h + self.p["beaconDelay"]), enc_ids(sorted(self.committed_in_block)))
+            self.committed_in_block = []
+
     def select_tickets(self, beacon):
         d = self.p["beaconDelay"]
         tables = {}      # assignable checkers per pool, once per block (state-machine.md §4.2)
-        for qk, _ in self.state.scan(b"\x0d"):
+        deadlines = {}   # deadline height -> tickets drawn now
+        for qk, qv in self.state.scan(b"\x0d"):
             q = struct.unpack(">Q", qk[1:9])[0]
             if q > self.h or not self.selectable(q - d):
                 continue
-            self.t("end:2")
             self.state.delete(qk)
-            cid = qk[9:]
-            c = self.state.rec(K.commitment(cid), COMMITMENT)
-            if c is None:
-                raise Fault("selection queue points at a missing commitment")
-            pool = self.pool(c["pool"])
-            deadline = self.h + pool["revealDeadlineBlocks"]
-            cend = challenge_end(pool, c["window"], selection_bound(self.p))
-            cfg = pool["checking"]
-            if cfg is not None and c["pool"] not in tables:
-                tables[c["pool"]] = self.checker_table(c["pool"], cfg)
-            for j in range(c["samples"]):
-                point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
-                tid = H_id(b"\x03" + cid + u32(j))
-                t = {"commitmentId": cid, "sample": j, "point": point, "worker": c["worker"], "pool": c["pool"],
-                     "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": self.h,
-                     "revealDeadline": deadline, "leaf": None, "revealedHeight": 0, "revealTx": ZERO32,
-                     "challengeEnd": cend}
-                self.put_ticket(tid, t, None)
-                self.state.put(K.by_commitment(cid, j), tid)
-                self.state.put(K.deadline(deadline, tid), b"")
-                self.emit("system", ev("ticketSelected", tid, cid, u32(j), u64(point), u64(deadline)))
-                if cfg is not None:
-                    slots = Exec.assign_checkers(tables[c["pool"]], cfg["checkersPerTicket"], beacon, tid, c["worker"], self.t)
-                    if not slots:
-                        self.emit("system", ev("checkersUnavailable", tid))
-                    else:
-                        if len(slots) < cfg["checkersPerTicket"]:
-                            self.t("assign:fewerThanK")
-                        self.state.put(K.ticket_check(tid), enc_check({"status": CK_ASSIGNED, "slots": slots, "revealHeight": 0,
-                                                                       "unblinded": None, "keyDeadline": 0}))
-                        self.emit("system", ev("checkersAssigned", tid, leb(len(slots)) + b"".join(sl["checker"] for sl in slots)))
-            win = self.window_rec(c["pool"], c["window"]) or self.new_window()
-            win["tickets"] = (win["tickets"] + c["samples"]) & M64
-            self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
-            c["selectionDone"] = True
-            self.state.put_rec(K.commitment(cid), COMMITMENT, c)
+            for cid in dec_ids(qv):
+                self.select_commitment(cid, beacon, tables, deadlines)
+        for dh in sorted(deadlines):
+            old = self.state.get(K.deadline(dh))
+            self.state.put(K.deadline(dh), enc_ids(sorted((dec_ids(old) if old is not None else []) + deadlines[dh])))
+
+    def select_commitment(self, cid, beacon, tables, deadlines):
+        self.t("end:2")
+        c = self.state.rec(K.commitment(cid), COMMITMENT)
+        if c is None:
+            raise Fault("selection queue points at a missing commitment")
+        pool = self.pool(c["pool"])
+        deadline = self.h + pool["revealDeadlineBlocks"]
+        cend = challenge_end(pool, c["window"], selection_bound(self.p))
+        cfg = pool["checking"]
+        if cfg is not None and c["pool"] not in tables:
+            tables[c["pool"]] = self.checker_table(c["pool"], cfg)
+        for j in range(c["samples"]):
+            point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
+            tid = H_id(b"\x03" + cid + u32(j))
+            t = {"commitmentId": cid, "sample": j, "point": point, "worker": c["worker"], "pool": c["pool"],
+                 "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": self.h,
+                 "revealDeadline": deadline, "leaf": None, "revealedHeight": 0, "revealTx": ZERO32,
+                 "challengeEnd": cend}
+            self.put_ticket(tid, t)
+            deadlines.setdefault(deadline, []).append(tid)
+            self.emit("system", ev("ticketSelected", tid, cid, u32(j), u64(point), u64(deadline)))
+            if cfg is not None:
+                slots = Exec.assign_checkers(tables[c["pool"]], cfg["checkersPerTicket"], beacon, tid, c["worker"], self.t)
+                if not slots:
+                    self.emit("system", ev("checkersUnavailable", tid))
+                else:
+                    if len(slots) < cfg["checkersPerTicket"]:
+                        self.t("assign:fewerThanK")
+                    self.state.put(K.ticket_check(tid), enc_check({"status": CK_ASSIGNED, "slots": slots, "revealHeight": 0,
+                                                                   "unblinded": None, "keyDeadline": 0}))
+                    self.emit("system", ev("checkersAssigned", tid, leb(len(slots)) + b"".join(sl["checker"] for sl in slots)))
+        win = self.window_rec(c["pool"], c["window"]) or self.new_window()
+        win["tickets"] = (win["tickets"] + c["samples"]) & M64
+        self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
+        c["selectionDone"] = True
+        self.state.put_rec(K.commitment(cid), COMMITMENT, c)
 
     def expire_reveal_deadlines(self):
-        for qk, _ in self.state.scan(b"\x0f" + be64(self.h)):
-            self.state.delete(qk)
-            tid = qk[9:]
+        q = self.state.get(K.deadline(self.h))
+        if q is None:
+            return
+        self.state.delete(K.deadline(self.h))
+        for tid in dec_ids(q):
             t = self.state.rec(K.ticket(tid), TICKET)
-            if t is None:
-                raise Fault("deadline queue points at a missing ticket")
-            if t["status"] != T_AWAITING:
+            if t is None or t["status"] != T_AWAITING:     # revealed (still queued), or pruned with its window
                 continue
             self.t("end:3")
             t["status"] = T_WITHHELD
-            self.put_ticket(tid, t, T_AWAITING)
+            self.put_ticket(tid, t)
             self.emit("system", ev("revealWithheld", tid, t["worker"]))
             pool = self.pool(t["pool"])
             c = self.state.rec(K.commitment(t["commitmentId"]), COMMITMENT)
@@ -3294,7 +3313,7 @@ class Exec:
             if fraud:
                 self.t("adjudication:fraud")
                 t["status"] = T_FRAUD
-                self.put_ticket(tid, t, T_REVEALED)
+                self.put_ticket(tid, t)
                 slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FRAUD, "system")
                 bounty = bps_of(slashed, pool["verifierBountyBps"])
                 self.burn(slashed - bounty)
@@ -3313,7 +3332,7 @@ class Exec:
             else:
                 self.t("adjudication:upheld")
                 t["status"] = T_UPHELD
-                self.put_ticket(tid, t, T_REVEALED)
+                self.put_ticket(tid, t)
                 burned = 0
                 for claim, cl in claims:
                     self.burn(cl["bond"])
@@ -3828,6 +3847,11 @@ def commitment_id(worker, pool, window, shard, root): return H_id(b"\x02" + work
 def ticket_id(cid, j): return H_id(b"\x03" + cid + u32(j))
 
 
+def ticket_ids(cid, c):
+    """A commitment's ticket ids (derived: none before its draw)."""
+    return [ticket_id(cid, j) for j in range(c["samples"])] if c["selectionDone"] else []
+
+
 TEST_CHAIN_ID = sha256(b"sharechain-test-chain")
 
 
@@ -3979,10 +4003,8 @@ class Chain:
         return unsigned + key.sign(tagged("sharechain/tx-sig", unsigned))
 
     def tickets(self, cid):
-        out = []
-        for _, tid in State(self.state).scan(b"\x1c" + cid):
-            out.append((tid, dec(TICKET, self.state[K.ticket(tid)])))
-        return out
+        c = dec(COMMITMENT, self.state[K.commitment(cid)])
+        return [(tid, dec(TICKET, self.state[K.ticket(tid)])) for tid in ticket_ids(cid, c)]
 
     def capture(self, name, description, txs, ctx=None, **kw):
         """The next block as a single-block vector (and applies it)."""
@@ -5927,6 +5949,15 @@ class RandomWorld:
     def state_scan(self, prefix):
         return State(self.c.state).scan(prefix)
 
+    def tickets_in(self, status):
+        """(ticket id, ticket) in id order, of one status (the chain keeps no index by status)."""
+        out = []
+        for tk, tv in self.state_scan(b"\x0e"):
+            t = dec(TICKET, tv)
+            if t["status"] == status:
+                out.append((tk[1:], t))
+        return out
+
     def make_batch(self, worker, pool, window, shard, strategy):
         rng = self.rng
         count = 1 + rng.below(5)
@@ -6030,9 +6061,7 @@ class RandomWorld:
             st = c.state.get(K.staker(wp, w.pub))
             if st and dec(STAKER, st)["status"][0] == JAILED and rng.chance(1, 3):
                 T(w, B.unjail(wp))
-        for tk, _ in self.state_scan(b"\x1a\x00"):
-            tid = tk[2:]
-            t = dec(TICKET, c.state[K.ticket(tid)])
+        for tid, t in self.tickets_in(T_AWAITING):
             b = self.batches.get(t["commitmentId"])
             w = next((x for x, _ in self.workers if x.pub == t["worker"]), None)
             if b is None or w is None or self.strategy[w.pub] == "withhold" or h > t["revealDeadline"]:
@@ -6055,9 +6084,7 @@ class RandomWorld:
                 i = b.tree.leaf_containing(t["point"])
                 self.revealed.append((w, b.tree.leaves[i], b.inputs[i]))
         # provers: commit claims on revealed tickets (true ones, and some false), open them a block later
-        for tk, _ in self.state_scan(b"\x1a\x01")[:4]:
-            tid = tk[2:]
-            t = dec(TICKET, c.state[K.ticket(tid)])
+        for tid, t in self.tickets_in(T_REVEALED)[:4]:
             leaf = t["leaf"]
             b = self.batches.get(t["commitmentId"])
             if b is None or h > t["challengeEnd"] + 1:
@@ -6390,6 +6417,7 @@ RULE_TRACES = {
     "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
                                        "begin:4:pendingRandaoWaits"],
     "state-machine §4 begin-block 5": ["begin:5"],
+    "state-machine §4 end-block 0": ["end:0"],
     "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "state-machine §4 end-block 3": ["end:3"],

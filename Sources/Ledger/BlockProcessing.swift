@@ -52,11 +52,12 @@ extension Execution {
         state.putRaw(StateKey.global(.tip), tipWriter.bytes)
     }
 
-    /// End-block, in this order (Specs/state-machine.md §4): unbonding maturity, ticket selection (with this
-    /// block's mix and its checkers), reveal deadlines, check resolutions, dispute key deadlines, adjudications,
-    /// bounties, expired fraud commitments, settlement, pruning.
+    /// End-block, in this order (Specs/state-machine.md §4): the block's commitments queued for drawing, unbonding
+    /// maturity, ticket selection (with this block's mix and its checkers), reveal deadlines, check resolutions,
+    /// dispute key deadlines, adjudications, bounties, expired fraud commitments, settlement, pruning.
     /// Each step's work is bounded by what earlier blocks queued for this height, or by a parameter.
     mutating func endBlock() throws {
+        queueCommittedForSelection()
         try matureUnbondings()
         try selectTickets(beacon: try state.randaoMix())
         try expireRevealDeadlines()

@@ -408,9 +408,8 @@ extension Execution {
         let bounty = reason == .sealKeyWithheld ? Amount.zero : slashed.basisPoints(pool.verifierBountyBps)
         let paid = try payDisputeBounty(ticketId, bounty, to: winners.map(\.1), into: target)
         try state.burn(Amount(slashed.units - paid.units))
-        let previous = ticket.status
         ticket.status = .fraudProven
-        putTicket(ticketId, ticket, previous: previous)
+        state.put(StateKey.ticket(ticketId), ticket)
         check.status = .failed
         state.delete(StateKey.sealedInput(ticketId))
         try releaseWindowHold(ticket)

@@ -133,7 +133,7 @@ extension Execution {
             }
             if fraud {
                 ticket.status = .fraudProven
-                putTicket(ticketId, ticket, previous: .revealed)
+                state.put(StateKey.ticket(ticketId), ticket)
                 let slashed = try convict(ticket.worker, pool: pool, commitment: ticket.commitmentId,
                                           includedHeight: commitment.includedHeight, kind: .fraud, into: .system)
                 let bounty = slashed.basisPoints(pool.verifierBountyBps)
@@ -154,7 +154,7 @@ extension Execution {
                 systemEvents.append(.fraudProven(ticketId: ticketId, worker: ticket.worker, slashed: slashed, bounty: bounty))
             } else {
                 ticket.status = .upheld
-                putTicket(ticketId, ticket, previous: .revealed)
+                state.put(StateKey.ticket(ticketId), ticket)
                 var burned = Amount.zero
                 for cl in claims {
                     try state.burn(cl.1.bond)

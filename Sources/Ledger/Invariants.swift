@@ -61,6 +61,31 @@ public enum Invariants {
         if lanes != earned { throw InvariantViolation("work \(workKey.hex) earned \(earned) but its payers paid \(lanes)") }
     }
 
+    /// A ticket belongs to a drawn commitment under its derived id, and one awaiting its reveal is queued at its
+    /// deadline (the chain keeps no other index of tickets).
+    static func checkTicket(_ id: Hash32, _ t: Ticket, _ state: any StateReader) throws {
+        guard id == LedgerIds.ticket(commitment: t.commitmentId, sample: t.sample),
+              let cv = try state.get(StateKey.commitment(t.commitmentId)) else {
+            throw InvariantViolation("ticket \(id) is not a sample of a stored commitment")
+        }
+        let c = try Commitment(canonicalEncoding: cv)
+        if !c.selectionDone || t.sample >= c.samples { throw InvariantViolation("ticket \(id) was not drawn from \(t.commitmentId)") }
+        if t.status == .awaitingReveal {
+            let queued = try state.get(StateKey.revealDeadlineQueue(at: t.revealDeadline)).map { try IdQueue(canonicalEncoding: $0).ids }
+            if !(queued ?? []).contains(id) { throw InvariantViolation("ticket \(id) awaits its reveal but is not queued at its deadline") }
+        }
+    }
+
+    /// A commitment is listed by its worker's work record, and one not yet drawn is queued at its selection height.
+    static func checkCommitment(_ id: Hash32, _ c: Commitment, _ state: any StateReader) throws {
+        let work = try state.get(StateKey.workRecord(c.pool, c.window, c.worker)).map { try WorkRecord(canonicalEncoding: $0) }
+        if !(work?.commitmentIds.contains(id) ?? false) { throw InvariantViolation("commitment \(id) is not in its work record") }
+        if !c.selectionDone {
+            let queued = try state.get(StateKey.selectionQueue(at: c.selectionHeight)).map { try IdQueue(canonicalEncoding: $0).ids }
+            if !(queued ?? []).contains(id) { throw InvariantViolation("commitment \(id) awaits its draw but is not queued") }
+        }
+    }
+
     /// Checks every invariant over a full scan of `state`; returns the supply report.
     @discardableResult
     public static func check(_ state: any StateReader) throws -> SupplyReport {
@@ -126,18 +151,12 @@ public enum Invariants {
         for kv in try all(.fraudCommitment) { try add(&r.bondsHeld, try FraudCommitment(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudClaim) { try add(&r.bondsHeld, try FraudClaim(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudCase) { try add(&r.bondsHeld, try FraudCase(canonicalEncoding: kv.value).held, "bonds") }
-        var statusIndex = Set<[UInt8]>()
-        for kv in try all(.ticketByStatus) { statusIndex.insert(kv.key) }
-        var tickets = 0
         for kv in try all(.ticket) {
-            let t = try Ticket(canonicalEncoding: kv.value)
-            let id = Hash32(bytes: kv.key[1...])!
-            if !statusIndex.contains(StateKey.ticketByStatus(t.status, id)) {
-                throw InvariantViolation("ticket \(id) missing from the status index")
-            }
-            tickets += 1
+            try checkTicket(Hash32(bytes: kv.key[1...])!, try Ticket(canonicalEncoding: kv.value), state)
         }
-        if tickets != statusIndex.count { throw InvariantViolation("status index has \(statusIndex.count) entries for \(tickets) tickets") }
+        for kv in try all(.commitment) {
+            try checkCommitment(Hash32(bytes: kv.key[1...])!, try Commitment(canonicalEncoding: kv.value), state)
+        }
         guard let total = r.accounted else { throw InvariantViolation("accounted total overflows") }
         if total != r.supply { throw InvariantViolation("supply mismatch: \(r)") }
         return r
@@ -294,19 +313,17 @@ public struct InvariantTracker: Sendable {
         case .payerLane:
             try Invariants.checkLanes([StateKey.Prefix.workRecord.rawValue] + key[1..<45], s)
         case .ticket:
+            if let v = value, let id = Hash32(bytes: key[1...]) { try Invariants.checkTicket(id, try Ticket(canonicalEncoding: v), s) }
+        case .commitment:
             if let v = value, let id = Hash32(bytes: key[1...]) {
-                let t = try Ticket(canonicalEncoding: v)
-                for status in TicketStatus.allCases {
-                    let indexed = try s.get(StateKey.ticketByStatus(status, id)) != nil
-                    if indexed != (status == t.status) {
-                        throw InvariantViolation("ticket \(id) status \(t.status) but index says \(status) = \(indexed)")
-                    }
-                }
+                try Invariants.checkCommitment(id, try Commitment(canonicalEncoding: v), s)
             }
-        case .ticketByStatus:
-            if value != nil, let id = Hash32(bytes: key[2...]), let status = TicketStatus(rawValue: key[1]) {
-                guard let tv = try s.get(StateKey.ticket(id)), try Ticket(canonicalEncoding: tv).status == status else {
-                    throw InvariantViolation("status index \(key.hex) does not match its ticket")
+        case .selectionQueue:
+            if let v = value {
+                for id in try IdQueue(canonicalEncoding: v).ids {
+                    guard let c = try s.get(StateKey.commitment(id)), !(try Commitment(canonicalEncoding: c).selectionDone) else {
+                        throw InvariantViolation("selection queue \(key.hex) names \(id), not a commitment awaiting its draw")
+                    }
                 }
             }
         default: break

@@ -25,9 +25,6 @@ public enum StateKey {
         case proposer = 0x14
         case liveness = 0x15
         case payout = 0x16
-        case commitmentByWorker = 0x19
-        case ticketByStatus = 0x1A
-        case ticketByCommitment = 0x1C
         case allocation = 0x21
         case voucherCounters = 0x22
         case payerLane = 0x24
@@ -114,20 +111,12 @@ public enum StateKey {
     public static func pruneQueue(_ h: UInt64, _ key: [UInt8]) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes, key) }
     public static func pruneQueue(at h: UInt64) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes) }
     public static func commitment(_ id: Hash32) -> [UInt8] { k(.commitment, id.bytes) }
-    public static func commitmentByWorker(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ id: Hash32) -> [UInt8] {
-        k(.commitmentByWorker, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, id.bytes)
-    }
-    public static func commitmentsByWorker(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
-        k(.commitmentByWorker, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
-    }
-    public static func selectionQueue(_ height: UInt64, _ id: Hash32) -> [UInt8] { k(.selectionQueue, height.bigEndianBytes, id.bytes) }
+    /// The commitments a block included, drawn at `height` (an `IdQueue`).
     public static func selectionQueue(at height: UInt64) -> [UInt8] { k(.selectionQueue, height.bigEndianBytes) }
     public static func ticket(_ id: Hash32) -> [UInt8] { k(.ticket, id.bytes) }
-    public static func ticketByStatus(_ s: TicketStatus, _ id: Hash32) -> [UInt8] { k(.ticketByStatus, [s.rawValue], id.bytes) }
-    public static func tickets(status s: TicketStatus) -> [UInt8] { k(.ticketByStatus, [s.rawValue]) }
-    public static func ticketByCommitment(_ c: Hash32, _ index: UInt32) -> [UInt8] { k(.ticketByCommitment, c.bytes, index.bigEndianBytes) }
-    public static func tickets(commitment c: Hash32) -> [UInt8] { k(.ticketByCommitment, c.bytes) }
-    public static func revealDeadlineQueue(_ h: UInt64, _ id: Hash32) -> [UInt8] { k(.revealDeadlineQueue, h.bigEndianBytes, id.bytes) }
+    /// Every ticket, by id (a status is found in the record: the chain keeps no index by status).
+    public static var tickets: [UInt8] { [Prefix.ticket.rawValue] }
+    /// The tickets whose reveal deadline is `h` (an `IdQueue`; revealed ones stay in it and are skipped).
     public static func revealDeadlineQueue(at h: UInt64) -> [UInt8] { k(.revealDeadlineQueue, h.bigEndianBytes) }
     public static func caseInput(_ ticket: Hash32) -> [UInt8] { k(.caseInput, ticket.bytes) }
     public static func offence(_ id: Hash32) -> [UInt8] { k(.offence, id.bytes) }

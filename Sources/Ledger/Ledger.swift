@@ -252,6 +252,8 @@ struct Execution {
     var poolCache: [UInt32: PoolConfig] = [:]
     /// Share commitments this block has included so far (`maxCommitmentsPerBlock`).
     var commitmentsInBlock = 0
+    /// Their ids, queued for drawing at the start of end-block (`queueCommittedForSelection`).
+    var committedInBlock: [Hash32] = []
     /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
     var verifiedVouchers: Set<VoucherSignature> = []
     /// Assignable checkers per pool, built once per ticket selection (Specs/verification.md §3).

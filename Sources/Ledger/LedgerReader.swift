@@ -145,7 +145,7 @@ public struct LedgerReader: Sendable {
 
     /// Commitment ids of a worker in a window.
     public func commitments(_ pool: UInt32, window w: UInt64, worker: PublicKey) throws -> [Hash32] {
-        try state.scan(prefix: StateKey.commitmentsByWorker(pool, w, worker), after: nil, limit: .max).compactMap { Hash32(bytes: $0.key.suffix(32)) }
+        try work(pool, window: w, worker: worker)?.commitmentIds ?? []
     }
 
     // MARK: Escrows
@@ -165,20 +165,41 @@ public struct LedgerReader: Sendable {
     public func ticket(_ id: Hash32) throws -> Ticket? { try record(StateKey.ticket(id), Ticket.self) }
 
 
-    /// Tickets in a status, by id.
+    /// Tickets in a status, by id (see `tickets(statuses:cursor:limit:scanBudget:)`).
     public func tickets(status: TicketStatus, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(Hash32, Ticket)> {
-        try page(StateKey.tickets(status: status), cursor: cursor, limit: limit) { kv in
-            guard let id = Hash32(bytes: kv.key.suffix(32)), let t = try ticket(id) else { return nil }
-            return (id, t)
-        }
+        try tickets(statuses: [status], cursor: cursor, limit: limit)
     }
 
-    /// Tickets drawn from one commitment, by sample number.
-    public func tickets(commitment: Hash32) throws -> [(sample: UInt32, id: Hash32)] {
-        try state.scan(prefix: StateKey.tickets(commitment: commitment), after: nil, limit: .max).compactMap { kv in
-            guard let id = Hash32(bytes: kv.value) else { return nil }
-            return (UInt32(bigEndianBytes: kv.key.suffix(4)), id)
+    /// Tickets in any of `statuses`, by id: a filtered scan of every ticket, since the chain keeps no index by status
+    /// (Specs/storage.md §10: an index entry per ticket cost every commitment and reveal a state key). Tickets are
+    /// bounded (pruned at payout); a page still visits at most `scanBudget` of them, so it may hold fewer than
+    /// `limit` items and a next cursor. A nil cursor means the scan is done.
+    public func tickets(statuses: Set<TicketStatus>, cursor: [UInt8]? = nil, limit: Int = .max,
+                        scanBudget: Int = 4096) throws -> Page<(Hash32, Ticket)> {
+        let prefix = StateKey.tickets
+        if let cursor, !cursor.starts(with: prefix) { throw LedgerFault("cursor does not belong to this list") }
+        let limit = max(1, limit), budget = max(limit, scanBudget)
+        var items = [(Hash32, Ticket)](), after = cursor, scanned = 0
+        while scanned < budget {
+            let chunk = min(256, budget - scanned)
+            let entries = try state.scan(prefix: prefix, after: after, limit: chunk)
+            for e in entries {
+                scanned += 1
+                after = e.key
+                let t: Ticket = try decode(e.value, e.key)
+                guard statuses.contains(t.status), let id = Hash32(bytes: e.key[1...]) else { continue }
+                items.append((id, t))
+                if items.count == limit { return Page(items: items, nextCursor: e.key) }
+            }
+            if entries.count < chunk { return Page(items: items, nextCursor: nil) }
         }
+        return Page(items: items, nextCursor: after)
+    }
+
+    /// Tickets drawn from one commitment, by sample number (their ids derive from it; none before its draw).
+    public func tickets(commitment: Hash32) throws -> [(sample: UInt32, id: Hash32)] {
+        guard let c = try self.commitment(commitment) else { return [] }
+        return c.ticketIds(commitment).enumerated().map { (UInt32($0.offset), $0.element) }
     }
 
     public func fraudCase(_ ticket: Hash32) throws -> FraudCase? { try record(StateKey.fraudCase(ticket), FraudCase.self) }

@@ -77,22 +77,15 @@ extension Execution {
 
         // Coverage per shard from the worker's commitments; prune them and their tickets on the way.
         var covered = [UInt32: UInt64]()
-        for kv in try state.scan(StateKey.commitmentsByWorker(poolId, w, worker)) {
-            state.delete(kv.key)
-            guard let id = Hash32(bytes: kv.key.suffix(32)),
-                  let c = try state.record(StateKey.commitment(id), Commitment.self) else {
-                throw .fault(LedgerFault("commitment index \(kv.key.hex) without a commitment"))
+        for id in work.commitmentIds {
+            guard let c = try state.record(StateKey.commitment(id), Commitment.self) else {
+                throw .fault(LedgerFault("work record lists a missing commitment \(id)"))
             }
             let (sum, o) = covered[c.shard, default: 0].addingReportingOverflow(c.coveredTokens)
             covered[c.shard] = o ? .max : sum
             state.delete(StateKey.commitment(id))
-            for t in try state.scan(StateKey.tickets(commitment: id)) {
-                state.delete(t.key)
-                guard let tid = Hash32(bytes: t.value) else { throw .fault(LedgerFault("corrupt ticket index")) }
-                if let ticket = try state.record(StateKey.ticket(tid), Ticket.self) {
-                    state.delete(StateKey.ticketByStatus(ticket.status, tid))
-                    state.delete(StateKey.revealDeadlineQueue(ticket.revealDeadline, tid))
-                }
+            // Its tickets' ids derive from it (a reveal-deadline queue still naming one skips it when it is gone).
+            for tid in c.ticketIds(id) {
                 state.delete(StateKey.ticket(tid))
                 state.delete(StateKey.ticketCheck(tid))
                 state.delete(StateKey.sealedInput(tid))

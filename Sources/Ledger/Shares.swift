@@ -52,16 +52,25 @@ extension Execution {
         var record = try state.window(poolId, window) ?? WindowRecord()
         record.commitments &+= 1
         state.put(StateKey.window(poolId, window), record)
+        work.commitmentIds.append(id)
         state.put(workKey, work)
         let selection = height &+ params.beaconDelay
         state.put(StateKey.commitment(id), Commitment(worker: sender, pool: poolId, window: window, shard: shard, leafCount: leafCount,
                                                       tokenTotal: tokenTotal, root: root, includedHeight: height,
                                                       selectionHeight: selection, samples: samples))
-        state.putRaw(StateKey.commitmentByWorker(poolId, window, sender, id), [])
-        state.putRaw(StateKey.selectionQueue(selection, id), [])
         txEvents.append(.sharesCommitted(commitmentId: id, worker: sender, pool: poolId, window: window, shard: shard,
                                          tokenTotal: tokenTotal, samples: samples))
-        commitmentsInBlock += 1  // last: nothing after it can fail, so a rolled-back body never counts
+        // Last: nothing after it can fail, so a rolled-back body is neither counted nor queued.
+        committedInBlock.append(id)
+        commitmentsInBlock += 1
+    }
+
+    /// Queues the block's commitments for drawing at `height + beaconDelay`: one record, ids ascending. First in
+    /// end-block, so no selection can see a partial queue.
+    mutating func queueCommittedForSelection() {
+        guard !committedInBlock.isEmpty else { return }
+        state.put(StateKey.selectionQueue(at: height &+ params.beaconDelay), IdQueue(committedInBlock.sorted()))
+        committedInBlock = []
     }
 
     /// The token sample `j` of a commitment selects under `beacon`: the first 8 bytes (big-endian) of
@@ -111,17 +120,25 @@ extension Execution {
         let last = ready + d
         guard first <= last else { return }
         checkerTables = [:]
+        var deadlines: [UInt64: [Hash32]] = [:]
         for queueHeight in first...last {
-            try selectTickets(queuedAt: queueHeight, beacon: beacon)
+            try selectTickets(queuedAt: queueHeight, beacon: beacon, deadlines: &deadlines)
+        }
+        // One record per deadline height; another pool's tickets drawn earlier may share it.
+        for (deadline, drawn) in deadlines.sorted(by: { $0.key < $1.key }) {
+            let key = StateKey.revealDeadlineQueue(at: deadline)
+            let queued = try state.record(key, IdQueue.self)?.ids ?? []
+            state.put(key, IdQueue((queued + drawn).sorted()))
         }
     }
 
-    mutating func selectTickets(queuedAt queueHeight: UInt64, beacon: Hash32) throws(ExecError) {
-        for kv in try state.scan(StateKey.selectionQueue(at: queueHeight)) {
-            state.delete(kv.key)
-            guard let id = Hash32(bytes: kv.key[9...]),
-                  var c = try state.record(StateKey.commitment(id), Commitment.self) else {
-                throw .fault(LedgerFault("selection queue points at a missing commitment \(kv.key.hex)"))
+    mutating func selectTickets(queuedAt queueHeight: UInt64, beacon: Hash32, deadlines: inout [UInt64: [Hash32]]) throws(ExecError) {
+        let queueKey = StateKey.selectionQueue(at: queueHeight)
+        guard let queue = try state.record(queueKey, IdQueue.self) else { return }
+        state.delete(queueKey)
+        for id in queue.ids {
+            guard var c = try state.record(StateKey.commitment(id), Commitment.self) else {
+                throw .fault(LedgerFault("selection queue \(queueHeight) points at a missing commitment \(id)"))
             }
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
@@ -137,9 +154,8 @@ extension Execution {
                 let t = Ticket(commitmentId: id, sample: j, point: point, worker: c.worker, pool: c.pool, window: c.window,
                                shard: c.shard, status: .awaitingReveal, selectedHeight: height, revealDeadline: deadline,
                                challengeEnd: challengeEnd)
-                putTicket(tid, t, previous: nil)
-                state.putRaw(StateKey.ticketByCommitment(id, j), tid.bytes)
-                state.putRaw(StateKey.revealDeadlineQueue(deadline, tid), [])
+                state.put(StateKey.ticket(tid), t)
+                deadlines[deadline, default: []].append(tid)
                 systemEvents.append(.ticketSelected(ticketId: tid, commitmentId: id, sample: j, point: point, deadline: deadline))
                 // Checkers are drawn in the same step with the same beacon (Specs/verification.md §3).
                 if let table, let cfg = pool.checking {
@@ -159,13 +175,6 @@ extension Execution {
             c.selectionDone = true
             state.put(StateKey.commitment(id), c)
         }
-    }
-
-    /// Writes a ticket and keeps the by-status index in step.
-    mutating func putTicket(_ id: Hash32, _ t: Ticket, previous: TicketStatus?) {
-        if let previous, previous != t.status { state.delete(StateKey.ticketByStatus(previous, id)) }
-        state.putRaw(StateKey.ticketByStatus(t.status, id), [])
-        state.put(StateKey.ticket(id), t)
     }
 
     /// Checks a neighbour proof: present exactly when the tree has a leaf at `index`, valid against the
@@ -264,7 +273,6 @@ extension Execution {
         ticket.leaf = leaf
         ticket.revealedHeight = height
         ticket.revealTx = txId
-        state.delete(StateKey.revealDeadlineQueue(ticket.revealDeadline, ticketId))
         txEvents.append(.ticketRevealed(ticketId: ticketId, leafIndex: leaf.index, challengeEnd: ticket.challengeEnd))
 
         // A pass counts once: the first reveal of a content key is remembered for the retention period.
@@ -273,7 +281,7 @@ extension Execution {
             if first.worker == sender {
                 // The worker sold the same pass twice: punished as fraud.
                 ticket.status = .reused
-                putTicket(ticketId, ticket, previous: .awaitingReveal)
+                state.put(StateKey.ticket(ticketId), ticket)
                 txEvents.append(.passReused(ticketId: ticketId, worker: sender))
                 let slashed = try convict(sender, pool: pool, commitment: ticket.commitmentId, includedHeight: c.includedHeight,
                                           kind: .reusedPass, into: .transaction)
@@ -282,7 +290,7 @@ extension Execution {
                 // Another worker revealed it first (copied, or an honest shared prefix): this sample's share of the
                 // commitment's tokens does not count, without a slash.
                 ticket.status = .voided
-                putTicket(ticketId, ticket, previous: .awaitingReveal)
+                state.put(StateKey.ticket(ticketId), ticket)
                 c.voided += 1
                 state.put(StateKey.commitment(ticket.commitmentId), c)
                 txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
@@ -294,20 +302,20 @@ extension Execution {
             state.putRaw(StateKey.pruneQueue(height &+ params.revealedKeyRetentionBlocks, passKey), [])
         }
         ticket.status = .revealed
-        putTicket(ticketId, ticket, previous: .awaitingReveal)
+        state.put(StateKey.ticket(ticketId), ticket)
         return .revealed
     }
 
     /// Tickets whose reveal deadline is this block and that were not revealed: withholding is punished as fraud.
     mutating func expireRevealDeadlines() throws(ExecError) {
-        for kv in try state.scan(StateKey.revealDeadlineQueue(at: height)) {
-            state.delete(kv.key)
-            guard let id = Hash32(bytes: kv.key[9...]), var t = try state.record(StateKey.ticket(id), Ticket.self) else {
-                throw .fault(LedgerFault("deadline queue points at a missing ticket \(kv.key.hex)"))
-            }
-            guard t.status == .awaitingReveal else { continue }
+        let key = StateKey.revealDeadlineQueue(at: height)
+        guard let queue = try state.record(key, IdQueue.self) else { return }
+        state.delete(key)
+        for id in queue.ids {
+            // A revealed ticket stays queued and is skipped here; a missing one was pruned with its settled window.
+            guard var t = try state.record(StateKey.ticket(id), Ticket.self), t.status == .awaitingReveal else { continue }
             t.status = .withheld
-            putTicket(id, t, previous: .awaitingReveal)
+            state.put(StateKey.ticket(id), t)
             systemEvents.append(.revealWithheld(ticketId: id, worker: t.worker))
             guard let pool = try poolConfig(t.pool),
                   let c = try state.record(StateKey.commitment(t.commitmentId), Commitment.self) else {

@@ -186,8 +186,13 @@ public struct WorkRecord: Hashable, Sendable {
     /// Pools with checkers: what the worker deposited at its commitments for their check fees (`samples × k ×
     /// checkFee` each), spent at payout on what the revenue cannot pay, the rest returned (verification.md §5).
     public var checkDeposit: Amount
-    public init(shards: [ShardWork] = [], payers: UInt32 = 0, minCommitStake: Amount = Amount(UInt64.max), checkDeposit: Amount = .zero) {
+    /// The worker's commitments in the window, in inclusion order: what its payout covers and prunes (a list here
+    /// rather than an index entry per commitment: the record is rewritten by every commitment anyway).
+    public var commitmentIds: [Hash32]
+    public init(shards: [ShardWork] = [], payers: UInt32 = 0, minCommitStake: Amount = Amount(UInt64.max), checkDeposit: Amount = .zero,
+                commitmentIds: [Hash32] = []) {
         self.shards = shards; self.payers = payers; self.minCommitStake = minCommitStake; self.checkDeposit = checkDeposit
+        self.commitmentIds = commitmentIds
     }
 
     /// What the worker's clients paid, held for it until payout.
@@ -246,6 +251,11 @@ public struct Commitment: Hashable, Sendable {
         self.worker = worker; self.pool = pool; self.window = window; self.shard = shard; self.leafCount = leafCount
         self.tokenTotal = tokenTotal; self.root = root; self.includedHeight = includedHeight
         self.selectionHeight = selectionHeight; self.samples = samples; self.voided = voided; self.selectionDone = selectionDone
+    }
+
+    /// The ids of the tickets drawn from this commitment, whose id is `id`, by sample (none before its selection).
+    public func ticketIds(_ id: Hash32) -> [Hash32] {
+        selectionDone ? (0..<samples).map { LedgerIds.ticket(commitment: id, sample: $0) } : []
     }
 
     /// Tokens that count toward coverage: `⌊tokenTotal × (samples − voided) / samples⌋`.
@@ -533,10 +543,32 @@ extension ShardWork: CanonicalCodable {
 }
 
 extension WorkRecord: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.list(shards); w.u32(payers); w.encode(minCommitStake); w.encode(checkDeposit) }
+    public func encode(to w: inout CanonicalWriter) {
+        w.list(shards); w.u32(payers); w.encode(minCommitStake); w.encode(checkDeposit); w.list(commitmentIds)
+    }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         shards = try r.list("shards", max: 256, of: ShardWork.self); payers = try r.u32("payers")
         minCommitStake = try r.decode(Amount.self); checkDeposit = try r.decode(Amount.self)
+        commitmentIds = try r.list("commitmentIds", max: IdQueue.maxIds, of: Hash32.self)
+    }
+}
+
+/// A height's queue of ids, ascending (Specs/state-machine.md §1): the commitments a block included, drawn at its
+/// selection height, and the tickets drawn with a reveal deadline at that height. One record per height instead of
+/// an entry per id: a block writes it once, and the step that consumes it deletes it once.
+public struct IdQueue: Hashable, Sendable {
+    /// A decoding bound far above any block's ids (`maxCommitmentsPerBlock × maxTicketsPerCommitment` per pool).
+    public static let maxIds = 1 << 20
+    public var ids: [Hash32]
+    public init(_ ids: [Hash32]) { self.ids = ids }
+}
+
+extension IdQueue: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.list(ids) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        ids = try r.list("ids", max: Self.maxIds, minElementSize: 32) { (r: inout CanonicalReader) throws(CodecError) -> Hash32 in
+            try r.decode(Hash32.self)
+        }
     }
 }
 

@@ -440,8 +440,8 @@ public struct EconomySimulation {
         }
         // Reveals of sampled leaves (withholders never reveal; duplicates cannot). A ticket with checkers is
         // revealed sealed to them, in assignment order.
-        for kv in state.scan(prefix: StateKey.tickets(status: .awaitingReveal), after: nil, limit: .max) {
-            guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let b = batches[t.commitmentId],
+        for (tid, t) in try reader.tickets(status: .awaitingReveal).items {
+            guard let b = batches[t.commitmentId],
                   !b.withhold, let leaf = b.tree.leaf(containing: t.point) else { continue }
             let (l, r) = b.tree.neighbours(leaf)
             if let check = try sealedCheck(tid) {
@@ -461,8 +461,8 @@ public struct EconomySimulation {
         try checks(&list, next: next)
         // The verifier replays revealed tickets with the configured probability and claims fraud blindly; the
         // spammer claims fraud against honest tickets.
-        for kv in state.scan(prefix: StateKey.tickets(status: .revealed), after: nil, limit: .max) {
-            guard let tid = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(tid), let leaf = t.leaf,
+        for (tid, t) in try reader.tickets(status: .revealed).items {
+            guard let leaf = t.leaf,
                   let b = batches[t.commitmentId], t.revealedHeight == height else { continue }
             // Sealed tickets publish no input: public claimants cannot replay them.
             guard sealed[tid] == nil else { continue }

@@ -32,13 +32,12 @@ import Testing
         #expect(throws: InvariantViolation.self) { try Invariants.check(c.state) }
     }
 
-    @Test func ticketWithoutStatusIndexIsCaught() throws {
+    @Test func ticketOutsideAStoredCommitmentIsCaught() throws {
         let c = try Chain()
-        let id = SHA256.hash([1])
+        let id = LedgerIds.ticket(commitment: .zero, sample: 0)
         let t = Ticket(commitmentId: .zero, sample: 0, point: 0, worker: alice.publicKey, pool: 0, window: 0, shard: 0, status: .revealed,
                        selectedHeight: 1, revealDeadline: 5, challengeEnd: 9)
-        let ws = WriteSet([WriteEntry(key: StateKey.ticket(id), value: t.canonicalEncoding),
-                           WriteEntry(key: StateKey.ticketByStatus(.awaitingReveal, id), value: [])])
+        let ws = WriteSet([WriteEntry(key: StateKey.ticket(id), value: t.canonicalEncoding)])
         var tracker = try InvariantTracker(state: c.state)
         let before = MemoryState(entries: c.state.dump())
         c.state.apply(ws)

@@ -158,16 +158,15 @@ struct Simulation {
         }
         // Workers reveal their open tickets (cheaters withhold some); verifiers commit claims where they see fraud
         // (and sometimes falsely), opening them in a later block.
-        for kv in try chain.ledgerState.scan(StateKey.tickets(status: .awaitingReveal)) {
-            let tid = Hash32(bytes: kv.key[2...])!
-            guard let t = try chain.record(StateKey.ticket(tid), Ticket.self), let b = batches[t.commitmentId] else { continue }
+        let reader = LedgerReader(chain.state)
+        for (tid, t) in try reader.tickets(status: .awaitingReveal).items {
+            guard let b = batches[t.commitmentId] else { continue }
             if cheaters.contains(b.worker) && chance(0.3) { continue }
             if !chance(0.7) { continue }
             try add(workers[b.worker], b.passes.reveal(tid, point: t.point), "reveal")
         }
-        for kv in try chain.ledgerState.scan(StateKey.tickets(status: .revealed)) {
-            let tid = Hash32(bytes: kv.key[2...])!
-            guard let t = try chain.record(StateKey.ticket(tid), Ticket.self), let leaf = t.leaf, let b = batches[t.commitmentId] else { continue }
+        for (tid, t) in try reader.tickets(status: .revealed).items {
+            guard let leaf = t.leaf, let b = batches[t.commitmentId] else { continue }
             let fraudulent = b.passes.cheated.contains(Int(leaf.index))
             if !challenged.contains(tid) && ((fraudulent && chance(0.3)) || (!fraudulent && chance(0.01))) {
                 challenged.insert(tid)

@@ -51,15 +51,11 @@ extension RPCNode {
             default: statuses = TicketStatus.allCases.filter { Render.ticketStatusName($0) == name }
             }
             let limit = try p.limit()
-            let prefixes = statuses.map { StateKey.tickets(status: $0) }
-            let cursor = try self.cursor(p, prefixes: prefixes, length: 2 + 32)
-            let state = try self.state(p)
-            let reader = LedgerReader(state)
-            let (entries, next) = try self.scanPage(state, prefixes: prefixes, cursor: cursor, limit: limit)
-            return self.page(try entries.compactMap { kv -> JSON? in
-                guard let id = Hash32(bytes: kv.key.suffix(32)), let t = try reader.ticket(id) else { return nil }
-                return .object(r.ticket(id, t))
-            }, next: next)
+            let cursor = try self.cursor(p, prefixes: [StateKey.tickets], length: 1 + 32)
+            // A filtered scan (the chain keeps no index by status): a page may hold fewer than `limit` tickets and
+            // still have a next cursor.
+            let page = try LedgerReader(try self.state(p)).tickets(statuses: Set(statuses), cursor: cursor, limit: limit)
+            return self.page(page.items.map { .object(r.ticket($0.0, $0.1)) }, next: page.nextCursor)
         }
         m.add("proof_list", [.optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let limit = try p.limit()
