@@ -459,7 +459,7 @@ LANE = [("owner", "h"), ("amount", "u64")]
 PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
 COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
               ("tokenTotal", "u64"), ("root", "h"), ("includedHeight", "u64"), ("selectionHeight", "u64"),
-              ("samples", "u32"), ("voided", "u32"), ("selectionDone", "bool")]
+              ("samples", "u32"), ("voided", "u32")]    # drawn = its block's 0D record is gone
 TICKET = [("commitmentId", "h"), ("sample", "u32"), ("point", "u64"), ("worker", "h"), ("pool", "u32"),
           ("window", "u64"), ("shard", "u32"), ("status", "u8"), ("selectedHeight", "u64"), ("revealDeadline", "u64"),
           ("leaf", "opt_leaf"), ("revealedHeight", "u64"), ("revealTx", "h"), ("challengeEnd", "u64")]
@@ -2271,7 +2271,7 @@ class Exec:
         sel = self.h + self.p["beaconDelay"]
         self.state.put_rec(K.commitment(cid), COMMITMENT, {
             "worker": sender, "pool": pid, "window": w, "shard": shard, "leafCount": lc, "tokenTotal": tt, "root": root,
-            "includedHeight": self.h, "selectionHeight": sel, "samples": m, "voided": 0, "selectionDone": False})
+            "includedHeight": self.h, "selectionHeight": sel, "samples": m, "voided": 0})
         self.emit("tx", ev("sharesCommitted", cid, sender, u32(pid), u64(w), u32(shard), u64(tt), u32(m)))
         self.committed_in_block.append(cid)
         self.commitments_in_block += 1
@@ -3258,8 +3258,6 @@ class Exec:
         win = self.window_rec(c["pool"], c["window"]) or self.new_window()
         win["tickets"] = (win["tickets"] + c["samples"]) & M64
         self.state.put_rec(K.window(c["pool"], c["window"]), WINDOW, win)
-        c["selectionDone"] = True
-        self.state.put_rec(K.commitment(cid), COMMITMENT, c)
 
     def expire_reveal_deadlines(self):
         q = self.state.get(K.deadline(self.h))
@@ -3848,8 +3846,8 @@ def ticket_id(cid, j): return H_id(b"\x03" + cid + u32(j))
 
 
 def ticket_ids(cid, c):
-    """A commitment's ticket ids (derived: none before its draw)."""
-    return [ticket_id(cid, j) for j in range(c["samples"])] if c["selectionDone"] else []
+    """A commitment's ticket ids (derived; they exist once it is drawn)."""
+    return [ticket_id(cid, j) for j in range(c["samples"])]
 
 
 TEST_CHAIN_ID = sha256(b"sharechain-test-chain")
@@ -4004,6 +4002,8 @@ class Chain:
 
     def tickets(self, cid):
         c = dec(COMMITMENT, self.state[K.commitment(cid)])
+        if K.selection(c["selectionHeight"]) in self.state:     # not drawn yet
+            return []
         return [(tid, dec(TICKET, self.state[K.ticket(tid)])) for tid in ticket_ids(cid, c)]
 
     def capture(self, name, description, txs, ctx=None, **kw):

@@ -69,7 +69,9 @@ public enum Invariants {
             throw InvariantViolation("ticket \(id) is not a sample of a stored commitment")
         }
         let c = try Commitment(canonicalEncoding: cv)
-        if !c.selectionDone || t.sample >= c.samples { throw InvariantViolation("ticket \(id) was not drawn from \(t.commitmentId)") }
+        if try state.get(StateKey.selectionQueue(at: c.selectionHeight)) != nil || t.sample >= c.samples {
+            throw InvariantViolation("ticket \(id) was not drawn from \(t.commitmentId)")
+        }
         if t.status == .awaitingReveal {
             let queued = try state.get(StateKey.revealDeadlineQueue(at: t.revealDeadline)).map { try IdQueue(canonicalEncoding: $0).ids }
             if !(queued ?? []).contains(id) { throw InvariantViolation("ticket \(id) awaits its reveal but is not queued at its deadline") }
@@ -80,9 +82,10 @@ public enum Invariants {
     static func checkCommitment(_ id: Hash32, _ c: Commitment, _ state: any StateReader) throws {
         let work = try state.get(StateKey.workRecord(c.pool, c.window, c.worker)).map { try WorkRecord(canonicalEncoding: $0) }
         if !(work?.commitmentIds.contains(id) ?? false) { throw InvariantViolation("commitment \(id) is not in its work record") }
-        if !c.selectionDone {
-            let queued = try state.get(StateKey.selectionQueue(at: c.selectionHeight)).map { try IdQueue(canonicalEncoding: $0).ids }
-            if !(queued ?? []).contains(id) { throw InvariantViolation("commitment \(id) awaits its draw but is not queued") }
+        // Queued until drawn: its block's queue record holds it or is gone (drawn); then its tickets exist until payout.
+        if let queued = try state.get(StateKey.selectionQueue(at: c.selectionHeight)).map({ try IdQueue(canonicalEncoding: $0).ids }),
+           !queued.contains(id) {
+            throw InvariantViolation("commitment \(id) is missing from its block's selection queue")
         }
     }
 
@@ -321,8 +324,8 @@ public struct InvariantTracker: Sendable {
         case .selectionQueue:
             if let v = value {
                 for id in try IdQueue(canonicalEncoding: v).ids {
-                    guard let c = try s.get(StateKey.commitment(id)), !(try Commitment(canonicalEncoding: c).selectionDone) else {
-                        throw InvariantViolation("selection queue \(key.hex) names \(id), not a commitment awaiting its draw")
+                    guard try s.get(StateKey.commitment(id)) != nil else {
+                        throw InvariantViolation("selection queue \(key.hex) names \(id), not a commitment")
                     }
                 }
             }

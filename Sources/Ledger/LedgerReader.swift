@@ -198,9 +198,12 @@ public struct LedgerReader: Sendable {
 
     /// Tickets drawn from one commitment, by sample number (their ids derive from it; none before its draw).
     public func tickets(commitment: Hash32) throws -> [(sample: UInt32, id: Hash32)] {
-        guard let c = try self.commitment(commitment) else { return [] }
+        guard let c = try self.commitment(commitment), try isDrawn(c) else { return [] }
         return c.ticketIds(commitment).enumerated().map { (UInt32($0.offset), $0.element) }
     }
+
+    /// Whether a commitment's samples are drawn: its block's selection queue record is gone.
+    public func isDrawn(_ c: Commitment) throws -> Bool { try state.get(StateKey.selectionQueue(at: c.selectionHeight)) == nil }
 
     public func fraudCase(_ ticket: Hash32) throws -> FraudCase? { try record(StateKey.fraudCase(ticket), FraudCase.self) }
 

@@ -84,7 +84,8 @@ extension Execution {
             let (sum, o) = covered[c.shard, default: 0].addingReportingOverflow(c.coveredTokens)
             covered[c.shard] = o ? .max : sum
             state.delete(StateKey.commitment(id))
-            // Its tickets' ids derive from it (a reveal-deadline queue still naming one skips it when it is gone).
+            // Its tickets' ids derive from it, and it was drawn long before its window settled (a reveal-deadline
+            // queue still naming one skips it once it is gone).
             for tid in c.ticketIds(id) {
                 state.delete(StateKey.ticket(tid))
                 state.delete(StateKey.ticketCheck(tid))

@@ -137,7 +137,7 @@ extension Execution {
         guard let queue = try state.record(queueKey, IdQueue.self) else { return }
         state.delete(queueKey)
         for id in queue.ids {
-            guard var c = try state.record(StateKey.commitment(id), Commitment.self) else {
+            guard let c = try state.record(StateKey.commitment(id), Commitment.self) else {
                 throw .fault(LedgerFault("selection queue \(queueHeight) points at a missing commitment \(id)"))
             }
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
@@ -172,8 +172,6 @@ extension Execution {
             var record = try state.window(c.pool, c.window) ?? WindowRecord()
             record.tickets &+= UInt64(c.samples)
             state.put(StateKey.window(c.pool, c.window), record)
-            c.selectionDone = true
-            state.put(StateKey.commitment(id), c)
         }
     }
 

@@ -243,19 +243,19 @@ public struct Commitment: Hashable, Sendable {
     public var samples: UInt32
     /// Samples whose pass another worker revealed first (their share of the tokens does not count).
     public var voided: UInt32
-    public var selectionDone: Bool
+    // Whether its samples are drawn is not stored (a rewrite of every commitment at its draw): it is drawn exactly
+    // when its block's selection queue record (`0D ‖ selectionHeight`) is gone (`LedgerReader.isDrawn`).
 
     public init(worker: PublicKey, pool: UInt32, window: UInt64, shard: UInt32, leafCount: UInt32, tokenTotal: UInt64,
-                root: Hash32, includedHeight: UInt64, selectionHeight: UInt64, samples: UInt32, voided: UInt32 = 0,
-                selectionDone: Bool = false) {
+                root: Hash32, includedHeight: UInt64, selectionHeight: UInt64, samples: UInt32, voided: UInt32 = 0) {
         self.worker = worker; self.pool = pool; self.window = window; self.shard = shard; self.leafCount = leafCount
         self.tokenTotal = tokenTotal; self.root = root; self.includedHeight = includedHeight
-        self.selectionHeight = selectionHeight; self.samples = samples; self.voided = voided; self.selectionDone = selectionDone
+        self.selectionHeight = selectionHeight; self.samples = samples; self.voided = voided
     }
 
-    /// The ids of the tickets drawn from this commitment, whose id is `id`, by sample (none before its selection).
+    /// The ids of the tickets drawn (or to be drawn) from this commitment, whose id is `id`, by sample.
     public func ticketIds(_ id: Hash32) -> [Hash32] {
-        selectionDone ? (0..<samples).map { LedgerIds.ticket(commitment: id, sample: $0) } : []
+        (0..<samples).map { LedgerIds.ticket(commitment: id, sample: $0) }
     }
 
     /// Tokens that count toward coverage: `⌊tokenTotal × (samples − voided) / samples⌋`.
@@ -587,14 +587,14 @@ extension PayoutRecord: CanonicalCodable {
 extension Commitment: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         w.encode(worker); w.u32(pool); w.u64(window); w.u32(shard); w.u32(leafCount); w.u64(tokenTotal); w.hash(root)
-        w.u64(includedHeight); w.u64(selectionHeight); w.u32(samples); w.u32(voided); w.bool(selectionDone)
+        w.u64(includedHeight); w.u64(selectionHeight); w.u32(samples); w.u32(voided)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         worker = try r.decode(PublicKey.self); pool = try r.u32("pool"); window = try r.u64("window")
         shard = try r.u32("shard"); leafCount = try r.u32("leafCount"); tokenTotal = try r.u64("tokenTotal")
         root = try r.hash("root"); includedHeight = try r.u64("includedHeight"); selectionHeight = try r.u64("selectionHeight")
-        samples = try r.u32("samples"); voided = try r.u32("voided"); selectionDone = try r.bool("selectionDone")
+        samples = try r.u32("samples"); voided = try r.u32("voided")
     }
 }
 

@@ -459,12 +459,12 @@ public struct Render: Sendable {
         ])
     }
 
-    func commitment(_ id: Hash32, _ c: Commitment) -> JSON {
+    func commitment(_ id: Hash32, _ c: Commitment, drawn: Bool) -> JSON {
         .object([
             "commitmentId": hash(id), "worker": address(c.worker), "pool": .int(UInt64(c.pool)), "window": .int(c.window),
             "shard": .int(UInt64(c.shard)), "leafCount": .int(UInt64(c.leafCount)), "tokenTotal": .int(c.tokenTotal),
             "root": hash(c.root), "includedHeight": .int(c.includedHeight), "selectionHeight": .int(c.selectionHeight),
-            "selectionDone": .bool(c.selectionDone), "samples": .int(UInt64(c.samples)), "voided": .int(UInt64(c.voided)),
+            "selectionDone": .bool(drawn), "samples": .int(UInt64(c.samples)), "voided": .int(UInt64(c.voided)),
             "coveredTokens": .int(c.coveredTokens), "encoded": .hex(c.canonicalEncoding),
         ])
     }

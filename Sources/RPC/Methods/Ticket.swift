@@ -22,7 +22,8 @@ extension RPCNode {
                 o["input"] = .null
                 o["inputAvailable"] = .bool(false)
             }
-            o["commitment"] = try reader.commitment(t.commitmentId).map { r.commitment(t.commitmentId, $0) } ?? .null
+            // A ticket exists only once its commitment is drawn.
+            o["commitment"] = try reader.commitment(t.commitmentId).map { r.commitment(t.commitmentId, $0, drawn: true) } ?? .null
             o["fraudCase"] = try reader.fraudCase(id).map(r.fraudCase) ?? .null
             // Pools with checkers: the assignment, the answers and the outcome; while the check runs, the envelope
             // (ciphertext only its checkers can open).
@@ -34,7 +35,7 @@ extension RPCNode {
             let id = try p.required("commitmentId", p.hash)
             let reader = LedgerReader(try self.state(p))
             guard let c = try reader.commitment(id) else { throw RPCError.notFound("commitment", r.hash(id)) }
-            guard case .object(var o) = r.commitment(id, c) else { throw RPCError.internalError }
+            guard case .object(var o) = r.commitment(id, c, drawn: try reader.isDrawn(c)) else { throw RPCError.internalError }
             // The passes the beacon selected (empty until the selection height), for workers and explorers.
             o["tickets"] = .array(try reader.tickets(commitment: id).map {
                 .object(["sample": .int(UInt64($0.sample)), "ticketId": r.hash($0.id)])
