@@ -426,6 +426,19 @@ def dec_ids(b):
     return ids
 
 
+def enc_keys(keys):
+    """A height's keys to delete (2D): list<bytes>, ascending and distinct."""
+    return leb(len(keys)) + b"".join(leb(len(k)) + k for k in keys)
+
+
+def dec_keys(b):
+    r = Reader(b)
+    n = r.length(MAX_IDS)
+    keys = [r.take(r.length(1024)) for _ in range(n)]
+    r.finish()
+    return keys
+
+
 def enc(schema, d):
     return b"".join(_enc_field(t, d[n]) for n, t in schema)
 
@@ -941,7 +954,7 @@ class K:
     @staticmethod
     def settlement(p, w): return b"\x2c" + be32(p) + be64(w)
     @staticmethod
-    def prune(h, key): return b"\x2d" + be64(h) + key
+    def prune(h): return b"\x2d" + be64(h)
     @staticmethod
     def checkpoint(h): return b"\x30" + be64(h)
     @staticmethod
@@ -1544,6 +1557,7 @@ class Exec:
         self.trace = set()      # rule ids exercised (coverage)
         self.commitments_in_block = 0
         self.committed_in_block = []    # queued for drawing at the start of end-block
+        self.scheduled_prunes = []      # (height, key), merged into 2D records before pruning
 
     def t(self, rule):
         self.trace.add(rule)
@@ -1655,6 +1669,7 @@ class Exec:
             raise Fault("fee credit overflow")
         self.tx_events = []
         self.state.begin()
+        prunes_before = len(self.scheduled_prunes)
         kind = tx["body"]["kind"]
         self.t("tx:" + kind)
         try:
@@ -1664,6 +1679,7 @@ class Exec:
             return receipt_bytes(tx["id"], 0, tx["fee"], self.tx_events), "success"
         except Fail as f:
             self.state.rollback()
+            del self.scheduled_prunes[prunes_before:]
             self.t("fail:" + FAILURES[f.code][0])
             self.t("tx:%s:fail:%s" % (kind, FAILURES[f.code][0]))
             return receipt_bytes(tx["id"], f.code, tx["fee"], []), status_text(f.code)
@@ -2330,7 +2346,7 @@ class Exec:
             return t["status"]
         if first is None:
             self.state.put_rec(pkey, REVEALED, {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h})
-            self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
+            self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey)
         else:
             self.t("reveal:samePassTwiceInOneCommitment")
         t["status"] = T_REVEALED
@@ -2518,7 +2534,7 @@ class Exec:
         self.state.delete(wkey)
         pkey = K.payout(pid, w, worker)
         self.state.put_rec(pkey, PAYOUT, {"paid": payable, "refunded": refund, "height": self.h})
-        self.state.put(K.prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey), b"")
+        self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey)
         win["paid"] = (win["paid"] + payable) & M64
         win["refunded"] = (win["refunded"] + refund) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
@@ -3348,7 +3364,7 @@ class Exec:
                     self.pay_bounty(tid)
                 else:
                     self.state.put(K.case_final(case["finalHeight"], tid), b"")
-            self.state.put(K.prune(max(self.h, case["finalHeight"]) + self.p["revealedKeyRetentionBlocks"], K.case(tid)), b"")
+            self.schedule_prune(max(self.h, case["finalHeight"]) + self.p["revealedKeyRetentionBlocks"], K.case(tid))
             win = self.window_rec(t["pool"], t["window"]) or self.new_window()
             win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
             self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
@@ -3414,11 +3430,28 @@ class Exec:
         self.state.put_rec(K.window(pid, w), WINDOW, win)
         self.emit("system", ev("windowSettled", u32(pid), u64(w), u64(win["earned"])))
 
+    def schedule_prune(self, h, key):
+        self.scheduled_prunes.append((h, key))
+
+    def flush_prunes(self):
+        """The block's scheduled deletions, merged into their heights' 2D records (ascending, distinct keys)."""
+        by_height = {}
+        for h, key in self.scheduled_prunes:
+            by_height.setdefault(h, []).append(key)
+        self.scheduled_prunes = []
+        for h in sorted(by_height):
+            old = self.state.get(K.prune(h))
+            self.state.put(K.prune(h), enc_keys(sorted(set((dec_keys(old) if old is not None else []) + by_height[h]))))
+
     def prune_expired(self):
-        for qk, _ in self.state.scan(b"\x2d" + be64(self.h)):
+        self.flush_prunes()
+        q = self.state.get(K.prune(self.h))
+        if q is None:
+            return
+        self.state.delete(K.prune(self.h))
+        for key in dec_keys(q):
             self.t("end:8")
-            self.state.delete(qk)
-            self.state.delete(qk[9:])
+            self.state.delete(key)
 
 
 # =========================================================================================================

@@ -173,7 +173,7 @@ extension Execution {
                     state.putRaw(StateKey.caseFinalQueue(c.finalHeight, ticketId), [])
                 }
             }
-            state.putRaw(StateKey.pruneQueue(max(height, c.finalHeight) &+ params.revealedKeyRetentionBlocks, StateKey.fraudCase(ticketId)), [])
+            schedulePrune(StateKey.fraudCase(ticketId), at: max(height, c.finalHeight) &+ params.revealedKeyRetentionBlocks)
             var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
             window.pendingAdjudications = window.pendingAdjudications &- 1
             state.put(StateKey.window(ticket.pool, ticket.window), window)

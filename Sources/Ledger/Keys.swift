@@ -107,8 +107,7 @@ public enum StateKey {
     public static func caseFinalQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.caseFinalQueue, h.bigEndianBytes, ticket.bytes) }
     public static func caseFinalQueue(at h: UInt64) -> [UInt8] { k(.caseFinalQueue, h.bigEndianBytes) }
     public static func settlementQueue(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.settlementQueue, pool.bigEndianBytes, w.bigEndianBytes) }
-    /// A key to delete at the end of block `h` (records kept for a retention period).
-    public static func pruneQueue(_ h: UInt64, _ key: [UInt8]) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes, key) }
+    /// The keys to delete at the end of block `h` (records kept for a retention period), a `KeyQueue`.
     public static func pruneQueue(at h: UInt64) -> [UInt8] { k(.pruneQueue, h.bigEndianBytes) }
     public static func commitment(_ id: Hash32) -> [UInt8] { k(.commitment, id.bytes) }
     /// The commitments a block included, drawn at `height` (an `IdQueue`).

@@ -254,6 +254,9 @@ struct Execution {
     var commitmentsInBlock = 0
     /// Their ids, queued for drawing at the start of end-block (`queueCommittedForSelection`).
     var committedInBlock: [Hash32] = []
+    /// Keys scheduled for deletion by this block, written to their heights' `2D` records before pruning
+    /// (`flushScheduledPrunes`); a failed transaction's entries are dropped with its writes.
+    var scheduledPrunes: [(height: UInt64, key: [UInt8])] = []
     /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
     var verifiedVouchers: Set<VoucherSignature> = []
     /// Assignable checkers per pool, built once per ticket selection (Specs/verification.md §3).
@@ -293,12 +296,14 @@ struct Execution {
         }
         txEvents = []
         state.overlay.checkpoint()
+        let prunesBefore = scheduledPrunes.count
         do {
             try executeBody(t, txId: tx.id, size: tx.encodedSize)
             state.overlay.commit()
             return Receipt(txId: tx.id, status: .success, feePaid: t.fee, events: txEvents)
         } catch ExecError.failed(let reason) {
             state.overlay.rollback()
+            scheduledPrunes.removeSubrange(prunesBefore...)
             return Receipt(txId: tx.id, status: .failed(reason), feePaid: t.fee, events: [])
         }
     }

@@ -133,7 +133,7 @@ extension Execution {
         state.delete(workKey)
         let payoutKey = StateKey.payout(poolId, w, worker)
         state.put(payoutKey, PayoutRecord(paid: Amount(payable), refunded: Amount(refund), height: height))
-        state.putRaw(StateKey.pruneQueue(height &+ params.revealedKeyRetentionBlocks, payoutKey), [])
+        schedulePrune(payoutKey, at: height &+ params.revealedKeyRetentionBlocks)
         record.paid = Amount(record.paid.units &+ payable)
         record.refunded = Amount(record.refunded.units &+ refund)
         state.put(StateKey.window(poolId, w), record)
@@ -180,10 +180,29 @@ extension Execution {
     }
 
     /// Deletes records whose retention period ends at this block.
-    mutating func pruneExpired() throws(ExecError) {
-        for kv in try state.scan(StateKey.pruneQueue(at: height)) {
-            state.delete(kv.key)
-            state.delete(Array(kv.key[9...]))
+    /// Deletes `key` at the end of block `h` (`h ≥` this block).
+    mutating func schedulePrune(_ key: [UInt8], at h: UInt64) { scheduledPrunes.append((h, key)) }
+
+    /// Merges the block's scheduled deletions into their heights' records (ascending, distinct keys): one write per
+    /// height instead of one queue entry per key. Runs before `pruneExpired`, so a deletion due this block is done.
+    mutating func flushScheduledPrunes() throws(ExecError) {
+        guard !scheduledPrunes.isEmpty else { return }
+        var byHeight: [UInt64: [[UInt8]]] = [:]
+        for p in scheduledPrunes { byHeight[p.height, default: []].append(p.key) }
+        scheduledPrunes = []
+        for (h, keys) in byHeight.sorted(by: { $0.key < $1.key }) {
+            let recordKey = StateKey.pruneQueue(at: h)
+            let queued = try state.record(recordKey, KeyQueue.self)?.keys ?? []
+            let merged = Set(queued + keys).sorted { $0.lexicographicallyPrecedes($1) }
+            state.put(recordKey, KeyQueue(merged))
         }
+    }
+
+    mutating func pruneExpired() throws(ExecError) {
+        try flushScheduledPrunes()
+        let recordKey = StateKey.pruneQueue(at: height)
+        guard let queue = try state.record(recordKey, KeyQueue.self) else { return }
+        state.delete(recordKey)
+        for key in queue.keys { state.delete(key) }
     }
 }

@@ -297,7 +297,7 @@ extension Execution {
         }
         if try !state.exists(passKey) {
             state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height))
-            state.putRaw(StateKey.pruneQueue(height &+ params.revealedKeyRetentionBlocks, passKey), [])
+            schedulePrune(passKey, at: height &+ params.revealedKeyRetentionBlocks)
         }
         ticket.status = .revealed
         state.put(StateKey.ticket(ticketId), ticket)

@@ -572,6 +572,21 @@ extension IdQueue: CanonicalCodable {
     }
 }
 
+/// A height's state keys to delete (`2D`), ascending and distinct: one record per height instead of an entry per key.
+public struct KeyQueue: Hashable, Sendable {
+    public var keys: [[UInt8]]
+    public init(_ keys: [[UInt8]]) { self.keys = keys }
+}
+
+extension KeyQueue: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.list(keys) { w, key in w.bytes(key) } }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        keys = try r.list("keys", max: IdQueue.maxIds, minElementSize: 2) { (r: inout CanonicalReader) throws(CodecError) -> [UInt8] in
+            try r.bytes("key", max: 1024)
+        }
+    }
+}
+
 extension PayerLane: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) { w.encode(owner); w.encode(amount) }
     public init(from r: inout CanonicalReader) throws(CodecError) { owner = try r.decode(PublicKey.self); amount = try r.decode(Amount.self) }
