@@ -75,11 +75,7 @@ public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Verifies a BIP-340 signature over `message` (any length).
     public func verify(_ signature: Signature, message: UnsafeRawBufferPointer) -> Bool {
         let ctx = Secp256k1Context.verification
-        var parsed = secp256k1_xonly_pubkey()
-        let ok = rawValue.withUnsafeBytes { raw in
-            secp256k1_xonly_pubkey_parse(ctx, &parsed, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        }
-        guard ok == 1 else { return false }
+        guard var parsed = ParsedKeyCache.shared.parsed(rawValue) else { return false }
         return signature.withUnsafeBytes { sig in
             secp256k1_schnorrsig_verify(ctx, sig.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                         message.baseAddress?.assumingMemoryBound(to: UInt8.self),

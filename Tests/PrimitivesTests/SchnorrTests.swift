@@ -41,6 +41,24 @@ import Testing
         }
     }
 
+    /// Verification goes through the parsed-key cache: a second pass over the vectors (every valid key now cached)
+    /// gives the same verdicts, an invalid key is never cached, and a full cache starts over instead of growing.
+    @Test func parsedKeyCacheChangesNoVerdictAndStaysBounded() throws {
+        for _ in 0..<2 {
+            for row in try Self.rows() {
+                let key = try PublicKey(hex: row.publicKey)
+                #expect(key.verify(try Signature(hex: row.signature), message: try Hex.decode(row.message)) == row.valid,
+                        "BIP-340 row \(row.index) with a cached key")
+            }
+        }
+        let cache = ParsedKeyCache(capacity: 4)
+        let notOnCurve = try Hash32(hex: "eefdea4cdb677750a420fee807eacf21eb9898ae79b9768766e4faa04a2d4a34")  // BIP-340 row 5
+        #expect(cache.parsed(notOnCurve) == nil && cache.count == 0)
+        let keys = (0..<9).map { _ in PrivateKey.generate().publicKey.rawValue }
+        for k in keys { #expect(cache.parsed(k) != nil); #expect(cache.count <= 4) }
+        #expect(cache.count == 1)  // the ninth key started it over
+    }
+
     @Test func officialVectorsSign() throws {
         var signed = 0
         for row in try Self.rows() where !row.secretKey.isEmpty {
