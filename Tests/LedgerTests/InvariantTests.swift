@@ -32,6 +32,21 @@ import Testing
         #expect(throws: InvariantViolation.self) { try Invariants.check(c.state) }
     }
 
+    @Test func commitmentOutsideItsWorkRecordIsCaught() throws {
+        let c = try Chain()
+        let id = SHA256.hash([2])
+        let commitment = Commitment(worker: alice.publicKey, pool: 0, window: 0, shard: 0, leafCount: 1, tokenTotal: 1, root: .zero,
+                                    includedHeight: 1, selectionHeight: 3, samples: 1)
+        // Queued for its draw, but no work record lists it (a payout could never prune it).
+        let ws = WriteSet([WriteEntry(key: StateKey.commitment(id), value: commitment.canonicalEncoding),
+                           WriteEntry(key: StateKey.selectionQueue(at: 3), value: IdQueue([id]).canonicalEncoding)])
+        var tracker = try InvariantTracker(state: c.state)
+        let before = MemoryState(entries: c.state.dump())
+        c.state.apply(ws)
+        #expect(throws: InvariantViolation.self) { try tracker.apply(ws, before: before, after: c.state) }
+        #expect(throws: InvariantViolation.self) { try Invariants.check(c.state) }
+    }
+
     @Test func ticketOutsideAStoredCommitmentIsCaught() throws {
         let c = try Chain()
         let id = LedgerIds.ticket(commitment: .zero, sample: 0)
