@@ -386,6 +386,8 @@ def _enc_field(t, v):
         return leb(len(v)) + b"".join(enc(SHARD_WORK, s) for s in v)
     if t == "hashes":
         return enc_ids(v)
+    if t == "lane_counters":     # list<(shard u32, inputTokens u64, outputTokens u64)>
+        return leb(len(v)) + b"".join(u32(sh) + u64(i) + u64(o) for sh, i, o in v)
     raise ValueError(t)
 
 
@@ -408,6 +410,8 @@ def _dec_field(t, r):
         return [dec_from(SHARD_WORK, r) for _ in range(r.length(256))]
     if t == "hashes":
         return [r.h() for _ in range(r.length(MAX_IDS))]
+    if t == "lane_counters":
+        return [(r.u32(), r.u64(), r.u64()) for _ in range(r.length(256))]
     raise ValueError(t)
 
 
@@ -461,14 +465,13 @@ UNBONDING = [("amount", "u64"), ("createdHeight", "u64"), ("matureHeight", "u64"
 ESCROW = [("owner", "h"), ("pool", "u32"), ("balance", "u64"), ("allocated", "u64"), ("expiryHeight", "u64"),
           ("openedHeight", "u64"), ("totalCharged", "u64"), ("shortfall", "u64"), ("status", "status_until")]
 ALLOCATION = [("remaining", "u64"), ("charged", "u64")]
-COUNTERS = [("inputTokens", "u64"), ("outputTokens", "u64")]
 WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitments", "u64"), ("tickets", "u64"),
           ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
 SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
               ("commitments", "u32")]
 WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64"), ("checkDeposit", "u64"),
         ("commitmentIds", "hashes")]
-LANE = [("owner", "h"), ("amount", "u64")]
+LANE = [("owner", "h"), ("amount", "u64"), ("counters", "lane_counters")]    # counters: shards ascending
 PAYOUT = [("paid", "u64"), ("refunded", "u64"), ("height", "u64")]
 COMMITMENT = [("worker", "h"), ("pool", "u32"), ("window", "u64"), ("shard", "u32"), ("leafCount", "u32"),
               ("tokenTotal", "u64"), ("root", "h"), ("includedHeight", "u64"), ("selectionHeight", "u64"),
@@ -935,8 +938,6 @@ class K:
     def payout(p, w, k): return b"\x16" + be32(p) + be64(w) + k
     @staticmethod
     def allocation(e, k): return b"\x21" + e + k
-    @staticmethod
-    def counters(p, w, k, s, e): return b"\x22" + be32(p) + be64(w) + k + be32(s) + e
     @staticmethod
     def lane(p, w, k, e): return b"\x24" + be32(p) + be64(w) + k + e
     @staticmethod
@@ -2164,8 +2165,10 @@ class Exec:
         if not schnorr_verify(e["owner"], voucher_signing_hash(v), v["signature"]):
             raise Fail("voucherBadSignature")
         pid, w, payee, shard, eid = pool["id"], v["window"], v["payee"], v["shard"], v["escrowId"]
-        ckey = K.counters(pid, w, payee, shard, eid)
-        c = self.state.rec(ckey, COUNTERS) or {"inputTokens": 0, "outputTokens": 0}
+        lkey = K.lane(pid, w, payee, eid)     # the lane holds each shard's last claimed counters
+        lane = self.state.rec(lkey, LANE)
+        c = next(({"inputTokens": i, "outputTokens": o} for sh, i, o in (lane["counters"] if lane else []) if sh == shard),
+                 {"inputTokens": 0, "outputTokens": 0})
         if not (v["input"] >= c["inputTokens"] and v["output"] >= c["outputTokens"]
                 and (v["input"] > c["inputTokens"] or v["output"] > c["outputTokens"])):
             raise Fail("voucherNotIncreasing")
@@ -2189,19 +2192,18 @@ class Exec:
         wkey = K.work(pid, w, payee)
         work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0,
                                                   "commitmentIds": []}
-        lkey = K.lane(pid, w, payee, eid)
-        lane = self.state.rec(lkey, LANE)
         if lane is None:
             if work["payers"] >= self.p["maxPayersPerWorkerWindow"]:
                 raise Fail("tooManyPayers")
             work["payers"] += 1
-            lane = {"owner": e["owner"], "amount": 0}
+            lane = {"owner": e["owner"], "amount": 0, "counters": []}
         sw = self.shard_work(work, shard)
         if sw["paidTokens"] + paid_tokens > M64 or sw["earned"] + net > M64:
             raise Fail("amountOverflow")
         sw["paidTokens"] += paid_tokens
         sw["earned"] += net
         lane["amount"] += net
+        lane["counters"] = sorted([x for x in lane["counters"] if x[0] != shard] + [(shard, v["input"], v["output"])])
         win = self.window_rec(pid, w) or self.new_window()
         if win["status"] != W_OPEN:
             raise Fail("claimPeriodOver")
@@ -2216,7 +2218,6 @@ class Exec:
         e["totalCharged"] = (e["totalCharged"] + charged) & M64
         e["shortfall"] = (e["shortfall"] + short) & M64
         self.burn(fee)
-        self.state.put_rec(ckey, COUNTERS, {"inputTokens": v["input"], "outputTokens": v["output"]})
         self.state.put_rec(akey, ALLOCATION, a)
         self.state.put_rec(K.escrow(eid), ESCROW, e)
         self.state.put_rec(wkey, WORK, work)
@@ -2529,8 +2530,6 @@ class Exec:
                 if amount > 0:
                     self.credit(lane["owner"], amount)
                     self.emit("tx", ev("refundCredited", u32(pid), u64(w), worker, lane["owner"], u64(amount)))
-        for ck, _ in self.state.scan(b"\x22" + be32(pid) + be64(w) + worker):
-            self.state.delete(ck)
         self.state.delete(wkey)
         pkey = K.payout(pid, w, worker)
         self.state.put_rec(pkey, PAYOUT, {"paid": payable, "refunded": refund, "height": self.h})

@@ -112,8 +112,10 @@ extension Execution {
         guard verifiedVouchers.contains(VoucherSignature(owner: escrow.owner, digest: digest, signature: v.signature))
                 || escrow.owner.verify(v.signature, digest: digest) else { throw .failed(.voucherBadSignature) }
 
-        let countersKey = StateKey.voucherCounters(pool.id, v.window, v.payee, v.shard, v.escrowId)
-        var counters = try state.record(countersKey, VoucherCounters.self) ?? VoucherCounters()
+        // The lane of this escrow's payments to the worker holds the last claimed counters of each shard.
+        let laneKey = StateKey.payerLane(pool.id, v.window, v.payee, v.escrowId)
+        var lane = try state.record(laneKey, PayerLane.self)
+        let counters = lane?.counters(shard: v.shard) ?? VoucherCounters()
         // Strictly greater: no component may go back, and at least one must advance.
         guard v.cumulativeInputTokens >= counters.inputTokens, v.cumulativeOutputTokens >= counters.outputTokens,
               v.cumulativeInputTokens > counters.inputTokens || v.cumulativeOutputTokens > counters.outputTokens
@@ -142,8 +144,6 @@ extension Execution {
         // The worker's record of the window, and the lane refunds flow back through.
         let workKey = StateKey.workRecord(pool.id, v.window, v.payee)
         var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
-        let laneKey = StateKey.payerLane(pool.id, v.window, v.payee, v.escrowId)
-        var lane = try state.record(laneKey, PayerLane.self)
         if lane == nil {
             guard Int(work.payers) < params.maxPayersPerWorkerWindow else { throw .failed(.tooManyPayers) }
             work.payers += 1
@@ -158,6 +158,7 @@ extension Execution {
         }
         var laneValue = lane!
         laneValue.amount = Amount(laneValue.amount.units + net.units)  // ≤ the work record's earned, which did not overflow
+        laneValue.setCounters(shard: v.shard, VoucherCounters(inputTokens: v.cumulativeInputTokens, outputTokens: v.cumulativeOutputTokens))
 
         var window = try state.window(pool.id, v.window) ?? WindowRecord()
         // Unreachable by the deadlines (claims end before settlement), but never a reason to halt a block.
@@ -165,7 +166,6 @@ extension Execution {
         window.earned = Amount(window.earned.units &+ net.units)
         window.feesBurned = Amount(window.feesBurned.units &+ fee.units)
 
-        counters = VoucherCounters(inputTokens: v.cumulativeInputTokens, outputTokens: v.cumulativeOutputTokens)
         allocation.remaining = Amount(allocation.remaining.units - charged.units)
         allocation.charged = Amount(allocation.charged.units &+ charged.units)
         escrow.balance = Amount(escrow.balance.units - charged.units)
@@ -173,7 +173,6 @@ extension Execution {
         escrow.totalCharged = Amount(escrow.totalCharged.units &+ charged.units)
         escrow.shortfall = Amount(escrow.shortfall.units &+ short.units)
         try state.burn(fee)
-        state.put(countersKey, counters)
         state.put(allocationKey, allocation)
         state.put(StateKey.escrow(v.escrowId), escrow)
         state.put(workKey, work)

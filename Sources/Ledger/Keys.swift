@@ -26,7 +26,6 @@ public enum StateKey {
         case liveness = 0x15
         case payout = 0x16
         case allocation = 0x21
-        case voucherCounters = 0x22
         case payerLane = 0x24
         case revealedPass = 0x25
         case fraudCommitment = 0x27
@@ -85,12 +84,6 @@ public enum StateKey {
     public static func workRecords(_ pool: UInt32, _ w: UInt64) -> [UInt8] { k(.workRecord, pool.bigEndianBytes, w.bigEndianBytes) }
     public static func allocation(_ escrow: Hash32, _ payee: PublicKey) -> [UInt8] { k(.allocation, escrow.bytes, payee.bytes) }
     public static func allocations(_ escrow: Hash32) -> [UInt8] { k(.allocation, escrow.bytes) }
-    public static func voucherCounters(_ pool: UInt32, _ w: UInt64, _ payee: PublicKey, _ shard: UInt32, _ escrow: Hash32) -> [UInt8] {
-        k(.voucherCounters, pool.bigEndianBytes, w.bigEndianBytes, payee.bytes, shard.bigEndianBytes, escrow.bytes)
-    }
-    public static func voucherCounters(_ pool: UInt32, _ w: UInt64, _ payee: PublicKey) -> [UInt8] {
-        k(.voucherCounters, pool.bigEndianBytes, w.bigEndianBytes, payee.bytes)
-    }
     public static func payerLane(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ escrow: Hash32) -> [UInt8] {
         k(.payerLane, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, escrow.bytes)
     }

@@ -129,7 +129,6 @@ extension Execution {
                 txEvents.append(.refundCredited(pool: poolId, window: w, worker: worker, owner: lane.owner, amount: amount))
             }
         }
-        for kv in try state.scan(StateKey.voucherCounters(poolId, w, worker)) { state.delete(kv.key) }
         state.delete(workKey)
         let payoutKey = StateKey.payout(poolId, w, worker)
         state.put(payoutKey, PayoutRecord(paid: Amount(payable), refunded: Amount(refund), height: height))

@@ -119,7 +119,7 @@ public struct Allocation: Hashable, Sendable {
     public init(remaining: Amount, charged: Amount = .zero) { self.remaining = remaining; self.charged = charged }
 }
 
-/// The last claimed cumulative counters of one `(escrow, payee, shard, window)` voucher lane.
+/// The last claimed cumulative counters of one `(escrow, payee, shard, window)` voucher lane (kept in its `PayerLane`).
 public struct VoucherCounters: Hashable, Sendable {
     public var inputTokens: UInt64
     public var outputTokens: UInt64
@@ -212,11 +212,40 @@ public struct WorkRecord: Hashable, Sendable {
     }
 }
 
-/// Who paid a worker in a window, and how much (net): refunds of unpaid work go back by these.
+/// Who paid a worker in a window, and how much (net): refunds of unpaid work go back by these. It also holds the
+/// last claimed cumulative counters of each shard's voucher lane `(escrow, payee, shard, window)` (shards ascending):
+/// a claim rewrites this record anyway, so the counters need no state key of their own.
 public struct PayerLane: Hashable, Sendable {
     public var owner: PublicKey
     public var amount: Amount
-    public init(owner: PublicKey, amount: Amount) { self.owner = owner; self.amount = amount }
+    public var counters: [ShardCounters]
+    public init(owner: PublicKey, amount: Amount, counters: [ShardCounters] = []) {
+        self.owner = owner; self.amount = amount; self.counters = counters
+    }
+
+    /// The last claimed counters of a shard's vouchers (zero before its first claim).
+    public func counters(shard: UInt32) -> VoucherCounters {
+        counters.first { $0.shard == shard }.map { VoucherCounters(inputTokens: $0.inputTokens, outputTokens: $0.outputTokens) }
+            ?? VoucherCounters()
+    }
+
+    /// Records a shard's claimed counters, keeping shards ascending.
+    mutating func setCounters(shard: UInt32, _ c: VoucherCounters) {
+        let entry = ShardCounters(shard: shard, inputTokens: c.inputTokens, outputTokens: c.outputTokens)
+        if let i = counters.firstIndex(where: { $0.shard == shard }) { counters[i] = entry; return }
+        counters.append(entry)
+        counters.sort { $0.shard < $1.shard }
+    }
+}
+
+/// One shard's last claimed cumulative voucher counters in a `PayerLane`.
+public struct ShardCounters: Hashable, Sendable {
+    public var shard: UInt32
+    public var inputTokens: UInt64
+    public var outputTokens: UInt64
+    public init(shard: UInt32, inputTokens: UInt64, outputTokens: UInt64) {
+        self.shard = shard; self.inputTokens = inputTokens; self.outputTokens = outputTokens
+    }
 }
 
 /// A worker's paid-out window (kept for `revealedKeyRetentionBlocks`; receipts keep it forever).
@@ -588,8 +617,18 @@ extension KeyQueue: CanonicalCodable {
 }
 
 extension PayerLane: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.encode(owner); w.encode(amount) }
-    public init(from r: inout CanonicalReader) throws(CodecError) { owner = try r.decode(PublicKey.self); amount = try r.decode(Amount.self) }
+    public func encode(to w: inout CanonicalWriter) { w.encode(owner); w.encode(amount); w.list(counters) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        owner = try r.decode(PublicKey.self); amount = try r.decode(Amount.self)
+        counters = try r.list("counters", max: 256, of: ShardCounters.self)
+    }
+}
+
+extension ShardCounters: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) { w.u32(shard); w.u64(inputTokens); w.u64(outputTokens) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        shard = try r.u32("shard"); inputTokens = try r.u64("inputTokens"); outputTokens = try r.u64("outputTokens")
+    }
 }
 
 extension PayoutRecord: CanonicalCodable {

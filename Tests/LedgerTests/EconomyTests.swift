@@ -53,7 +53,6 @@ import Testing
         #expect(try c.keys(.ticket) == 0)
         #expect(try c.keys(.workRecord) == 0)
         #expect(try c.keys(.payerLane) == 0)
-        #expect(try c.keys(.voucherCounters) == 0)
         // A second payout has nothing to pay.
         #expect(try c.block([try c.tx(sybil, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])[0].failure == .nothingToPay)
     }
