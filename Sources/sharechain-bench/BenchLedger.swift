@@ -165,10 +165,13 @@ struct LedgerWorkload {
         self.blocks = blocks
         keys = (0..<accounts).map { i in try! PrivateKey(secretBytes: SHA256.hash(Array("bench-\(i)".utf8)).bytes) }
         validator = try PrivateKey(secretBytes: SHA256.hash(Array("bench-validator".utf8)).bytes)
+        // Samples drawn in the run must not pass their reveal deadline before the reveals mix reveals them, nor
+        // convict the commitments mix's workers (an honest chain reveals them): the deadline outlasts the run.
+        let revealDeadline = UInt64(max(12, 2 * blocks + 8))
         // One reveal per block: the reveals mix has `blocks + 2` setup blocks before its measured ones, the claims
-        // mix `⌈2·accounts/blockSize⌉`.
+        // mix `⌈2·accounts/blockSize⌉`; the end-block measure runs through the deadline.
         randao = RandaoHashChain(seed: SHA256.hash(Array("bench-randao".utf8)),
-                                 length: 2 * blocks + (2 * accounts) / max(blockSize, 1) + 16)
+                                 length: 2 * blocks + (2 * accounts) / max(blockSize, 1) + 16 + Int(revealDeadline))
         var params = LedgerParams()
         params.maxCommitmentsPerWindow = 1 << 20
         params.maxCommitmentsPerBlock = 1 << 20  // the mixes measure throughput, not the cap (economics.md §9)
@@ -178,7 +181,7 @@ struct LedgerWorkload {
                           model: ModelSpec(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128,
                                            numLayers: 2, rmsNormEpsBits: 0x3727_C5AC, ropeThetaBits: 0x461C_4000, qkvBias: false),
                           shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 1)],
-                          minWorkerStake: 100, windowBlocks: 1_000_000)
+                          minWorkerStake: 100, windowBlocks: 1_000_000, revealDeadlineBlocks: revealDeadline)
         ledger = Ledger(params: params, chainId: SHA256.hash(Array("bench-chain".utf8)), adjudicator: NoAdjudicator(),
                         equivocationVerifier: NoEvidence())
         genesis = try ledger.genesisWriteSet(GenesisAllocation(
