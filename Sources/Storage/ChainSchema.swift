@@ -4,7 +4,9 @@ import Primitives
 public enum ChainSchema {
     /// The layout version this build reads and writes. Any change to a key or value layout below bumps
     /// it; a database with another version is refused at open rather than misread.
-    public static let version: UInt32 = 3
+    /// Version 4 also marks the ledger's own state layout of `Specs/state-machine.md` §1 (per-height queue records,
+    /// no index entries): a version-3 store holds state this build would misread.
+    public static let version: UInt32 = 4
 
     /// Column family names.
     public enum Family {
