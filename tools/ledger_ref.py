@@ -1913,7 +1913,7 @@ class Exec:
     def height_of_slot(self, slot):
         """consensus.md §5: 1 + the height of the last block of this chain with a slot before `slot` (0 for
         none); the proposer records (14) carry the slots."""
-        last = 0
+        last = max(0, self.h - proposer_retention(self.p))     # older records are pruned; their slots are below
         for pk, pv in self.state.scan(b"\x14"):
             if len(pv) != 40:
                 raise Fault("malformed proposer record")
@@ -3093,6 +3093,10 @@ class Exec:
         self.set_staker(None, ctx["proposer"], st)
         self.state.put(K.glob("randaoMix"), H_randao(self.randao_mix() + ctx["randaoReveal"]))
         self.state.put(K.proposer(ctx["height"]), ctx["proposer"] + u64(ctx["slot"]))
+        r = proposer_retention(self.p)
+        if ctx["height"] > r:       # state-machine.md §4 begin-block 5: no rule reads older proposer records
+            self.t("begin:5:prune")
+            self.state.delete(K.proposer(ctx["height"] - r))
         self.state.put(K.glob("tip"), u64(ctx["height"]) + u64(ctx["slot"]))
         self.t("begin:5")
 
@@ -3874,6 +3878,11 @@ def fake_header(key, height, slot, payload):
 
 def escrow_id(owner, nonce): return H_id(b"\x01" + owner + u64(nonce))
 def commitment_id(worker, pool, window, shard, root): return H_id(b"\x02" + worker + u32(pool) + u64(window) + u32(shard) + root)
+def proposer_retention(p):
+    """Heights of proposer records the state keeps (state-machine.md §4 begin-block 5)."""
+    return max(p["unbondingBlocks"], p["beaconMaxDelay"]) + 1
+
+
 def ticket_id(cid, j): return H_id(b"\x03" + cid + u32(j))
 
 
@@ -6448,7 +6457,7 @@ RULE_TRACES = {
                                        "begin:3:missedSlotSlash:zero", "begin:3:missedSlotSlash:notValidator"],
     "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
                                        "begin:4:pendingRandaoWaits"],
-    "state-machine §4 begin-block 5": ["begin:5"],
+    "state-machine §4 begin-block 5": ["begin:5", "begin:5:prune"],
     "state-machine §4 end-block 0": ["end:0"],
     "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],

@@ -46,6 +46,8 @@ extension Execution {
         proposerRecord.encode(context.proposer)
         proposerRecord.u64(context.slot)
         state.putRaw(StateKey.proposer(height), proposerRecord.bytes)
+        // No reader looks further back (the beacon, equivocation evidence): the state keeps a bounded window.
+        if height > params.proposerRecordRetention { state.delete(StateKey.proposer(height - params.proposerRecordRetention)) }
         var tipWriter = CanonicalWriter(capacity: 16)
         tipWriter.u64(context.height)
         tipWriter.u64(context.slot)

@@ -67,6 +67,9 @@ public struct LedgerParams: Hashable, Sendable, Codable {
     /// The most blocks between a commitment's inclusion and its ticket selection: the horizons of
     /// Specs/economics.md count with it.
     public var selectionDelayBound: UInt64 { max(beaconDelay, beaconMaxDelay) }
+    /// How many heights of proposer records (`14`) the state keeps: equivocation evidence reaches back at most
+    /// `unbondingBlocks` slots (so heights), the beacon `beaconMaxDelay` blocks; older ones are deleted.
+    public var proposerRecordRetention: UInt64 { max(unbondingBlocks, beaconMaxDelay) &+ 1 }
 
     // Decoding fills absent fields with defaults, so genesis files only list what they change; an unknown
     // field is an error (a typo must not silently keep a default).

@@ -200,8 +200,11 @@ extension Execution {
     /// earlier slot (a binary search over the proposer records, whose slots increase with height). The
     /// offender signs the headers but not this height, so it cannot choose the stake its slash is taken from.
     func height(ofSlot slot: UInt64) throws(ExecError) -> UInt64 {
-        // Invariant: slot(lo) < slot ≤ slot(hi); slot(0) = 0 (genesis) and slot(height) = context.slot.
-        var lo: UInt64 = 0, hi = height
+        // Invariant: slot(lo) < slot ≤ slot(hi); slot(0) = 0 (genesis) and slot(height) = context.slot. Records below
+        // `height − R` are pruned (R = proposerRecordRetention > unbondingBlocks); evidence is at most unbondingBlocks
+        // slots old and slots rise at least one per height, so slot(height − R) ≤ context.slot − R < slot.
+        let retention = params.proposerRecordRetention
+        var lo: UInt64 = height > retention ? height - retention : 0, hi = height
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2
             guard let record = try state.raw(StateKey.proposer(mid)), record.count == 40 else {

@@ -107,6 +107,33 @@ import Testing
         #expect(f[0].failure == .invalidEvidence)
     }
 
+    /// Proposer records are pruned to a window of `R = max(unbondingBlocks, beaconMaxDelay) + 1` heights, and
+    /// evidence as old as the age limit allows still finds its offence height (the search never reads a pruned
+    /// record: a missing one is a fault), with skipped slots in the pruned range.
+    @Test func proposerRecordsStayBoundedAndOldestEvidenceStillWorks() throws {
+        var c = try Chain(validatorCount: 2, accounts: [(reporter, 100_000)])
+        let params = c.ledger.params, r = params.proposerRecordRetention
+        #expect(r == params.unbondingBlocks + 1)
+        try c.block(skipSlots: 3)  // slots and heights differ from here on
+        while c.height < 2 * r + 5 { try c.block() }
+        let records = c.state.scan(prefix: [StateKey.Prefix.proposer.rawValue], after: nil, limit: .max)
+        #expect(UInt64(records.count) == r)
+        #expect(records.first?.key == StateKey.proposer(c.height + 1 - r))
+        // The evidence block is the next one (its slot is c.slot + 1): the oldest admissible slot, then one older.
+        let v = c.validators[1].key
+        let oldest = c.slot + 1 - params.unbondingBlocks
+        let ok = try c.block([try c.tx(reporter, .doubleSignEvidence(
+            headerA: FakeEquivocationVerifier.header(v, height: 1, slot: oldest, payload: 1),
+            headerB: FakeEquivocationVerifier.header(v, height: 1, slot: oldest, payload: 2)))], proposer: 0)
+        #expect(ok[0].succeeded)
+        #expect(ok[0].events.contains { if case .slashed(staker: v.publicKey, _, _, .equivocation, _) = $0 { true } else { false } })
+        let tooOld = c.slot + 1 - params.unbondingBlocks - 1
+        let old = try c.block([try c.tx(reporter, .doubleSignEvidence(
+            headerA: FakeEquivocationVerifier.header(c.validators[0].key, height: 1, slot: tooOld, payload: 1),
+            headerB: FakeEquivocationVerifier.header(c.validators[0].key, height: 1, slot: tooOld, payload: 2)))], proposer: 0)
+        #expect(old[0].failure == .evidenceTooOld)
+    }
+
     /// A tombstoned or jailed validator leaves the epoch's schedule in the block that punishes it.
     @Test func punishedValidatorsStopLeadingAtOnce() throws {
         var c = try Chain(validatorCount: 3, accounts: [(reporter, 100_000)])

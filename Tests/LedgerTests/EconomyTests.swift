@@ -473,7 +473,8 @@ import Testing
         try c.block([try c.tx(worker, c.commit(b))])
         try c.advance(to: 3)
         #expect(try c.tickets(c.commitmentId(worker, b)).count == Int(c.pool.maxTicketsPerCommitment))
-        // Per-block chain records (proposers `14`, checkpoints `30`) grow with the chain, not with the economy.
+        // Per-block chain records (proposers `14`, kept for a fixed window; checkpoints `30`, pruned below finality)
+        // follow the chain's height, not the economy.
         let chainProgress: Set<UInt8> = [StateKey.Prefix.proposer.rawValue, StateKey.Prefix.checkpoint.rawValue]
         let economyKeys = { c.state.dump().filter { !chainProgress.contains($0.key[0]) }.count }
         let keys = economyKeys()
