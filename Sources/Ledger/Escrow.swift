@@ -115,7 +115,7 @@ extension Execution {
         // The lane of this escrow's payments to the worker holds the last claimed counters of each shard.
         let laneKey = StateKey.payerLane(pool.id, v.window, v.payee, v.escrowId)
         var lane = try state.record(laneKey, PayerLane.self)
-        let counters = lane?.counters(shard: v.shard) ?? VoucherCounters()
+        let counters = lane?.counters(shard: v.shard) ?? VoucherCounters()  // zero before the shard's first claim
         // Strictly greater: no component may go back, and at least one must advance.
         guard v.cumulativeInputTokens >= counters.inputTokens, v.cumulativeOutputTokens >= counters.outputTokens,
               v.cumulativeInputTokens > counters.inputTokens || v.cumulativeOutputTokens > counters.outputTokens

@@ -69,7 +69,7 @@ public enum Invariants {
             throw InvariantViolation("ticket \(id) is not a sample of a stored commitment")
         }
         let c = try Commitment(canonicalEncoding: cv)
-        if try state.get(StateKey.selectionQueue(at: c.selectionHeight)) != nil || t.sample >= c.samples {
+        if try !LedgerReader(state).isDrawn(c) || t.sample >= c.samples {
             throw InvariantViolation("ticket \(id) was not drawn from \(t.commitmentId)")
         }
         if t.status == .awaitingReveal {

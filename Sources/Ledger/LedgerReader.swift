@@ -119,9 +119,7 @@ public struct LedgerReader: Sendable {
 
     /// The last claimed counters of a voucher lane.
     public func voucherCounters(pool: UInt32, window w: UInt64, payee: PublicKey, shard: UInt32, escrow: Hash32) throws -> VoucherCounters? {
-        try record(StateKey.payerLane(pool, w, payee, escrow), PayerLane.self).flatMap { lane in
-            lane.counters.contains { $0.shard == shard } ? lane.counters(shard: shard) : nil
-        }
+        try record(StateKey.payerLane(pool, w, payee, escrow), PayerLane.self)?.counters(shard: shard)
     }
 
     /// The last window whose unpaid work of a convicted worker is forfeited, if any.

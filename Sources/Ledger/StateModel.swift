@@ -223,10 +223,9 @@ public struct PayerLane: Hashable, Sendable {
         self.owner = owner; self.amount = amount; self.counters = counters
     }
 
-    /// The last claimed counters of a shard's vouchers (zero before its first claim).
-    public func counters(shard: UInt32) -> VoucherCounters {
+    /// The last claimed counters of a shard's vouchers (nil before its first claim).
+    public func counters(shard: UInt32) -> VoucherCounters? {
         counters.first { $0.shard == shard }.map { VoucherCounters(inputTokens: $0.inputTokens, outputTokens: $0.outputTokens) }
-            ?? VoucherCounters()
     }
 
     /// Records a shard's claimed counters, keeping shards ascending.
