@@ -264,11 +264,15 @@ public final class ChainStore: Sendable {
                 batch.deleteRange(cf.undo, from: from, to: to)
             }
         }
-        let bytes = batch.byteSize
+        let bytes = batch.byteSize, entries = batch.count
+        let writeStart = ContinuousClock.now
         try database.write(batch, sync: syncWrites)
+        let writeTime = ContinuousClock.now - writeStart
         commitTotals.withLock { t in
             t.blocks += 1
             t.batchBytes += bytes
+            t.batchEntries += entries
+            t.writeTime += writeTime
             t.stateEntries += writeSet.entries.count
             t.treeNodes += treeBatch.nodes.count
         }
@@ -394,5 +398,10 @@ public struct CommitTotals: Sendable, Equatable {
     public var stateEntries = 0
     /// State-tree nodes written.
     public var treeNodes = 0
+    /// Entries (puts, deletions, range deletions) in the write batches: state, history, tree nodes, undo, block
+    /// parts, indexes, metadata.
+    public var batchEntries = 0
+    /// Time spent in the RocksDB writes of those batches (the log append, its sync and the memtable inserts).
+    public var writeTime: Duration = .zero
     public init() {}
 }
