@@ -236,13 +236,33 @@ public actor ChainService {
     /// Imports a block from the network (or a producer), updating the mempool and announcing changes.
     public func importBlock(_ block: Block) -> BlockImportOutcome {
         let started = ContinuousClock.now
+        let (stagesBefore, storeBefore) = (engine.timings, engine.store.committed)
         let outcome = importBlockUnmeasured(block)
         // Metric names: Specs/rpc.md, "Metrics" (exposed by the RPC server's /metrics).
         Counter(label: "sharechain_blocks_imported_total", dimensions: [("outcome", outcome.metricLabel)]).increment()
         if case .imported = outcome {
             Metrics.Timer(label: "sharechain_block_import_seconds").record(duration: ContinuousClock.now - started)
+            Self.recordImportWork(stages: (stagesBefore, engine.timings), store: (storeBefore, engine.store.committed))
         }
         return outcome
+    }
+
+    /// Where an import's time went (the blocks it applied, more than one on a reorg) and what its commits wrote:
+    /// what an operator needs to tell a slow disk from slow execution.
+    private static func recordImportWork(stages: (ImportTimings, ImportTimings), store: (CommitTotals, CommitTotals)) {
+        let (a, b) = stages
+        for (stage, d) in [("signatures", b.signatures - a.signatures), ("execution", b.execution - a.execution),
+                           ("commit", b.commit - a.commit)] where d >= .zero {
+            Metrics.Timer(label: "sharechain_block_import_stage_seconds", dimensions: [("stage", stage)]).record(duration: d)
+        }
+        let (x, y) = store
+        if y.writeTime >= x.writeTime { Metrics.Timer(label: "sharechain_store_write_seconds").record(duration: y.writeTime - x.writeTime) }
+        for (label, delta) in [("sharechain_store_batch_entries_total", y.batchEntries - x.batchEntries),
+                               ("sharechain_store_batch_bytes_total", y.batchBytes - x.batchBytes),
+                               ("sharechain_state_keys_written_total", y.stateEntries - x.stateEntries),
+                               ("sharechain_state_tree_nodes_written_total", y.treeNodes - x.treeNodes)] where delta > 0 {
+            Counter(label: label).increment(by: delta)
+        }
     }
 
     /// Lets this node submit `doubleSignEvidence` for every equivocation it sees, signed and paid by `key`.

@@ -26,6 +26,18 @@ public enum MetricNames {
     public static let blocksImported = "sharechain_blocks_imported_total"
     /// Histogram (seconds) of block import time (validation, execution and commit).
     public static let blockImportSeconds = "sharechain_block_import_seconds"
+    /// Histogram (seconds) `{stage}`: signatures, execution, commit of the blocks an import applied.
+    public static let blockImportStageSeconds = "sharechain_block_import_stage_seconds"
+    /// Histogram (seconds) of the RocksDB write of an import's commits (log append, sync, memtable inserts).
+    public static let storeWriteSeconds = "sharechain_store_write_seconds"
+    /// Counter: entries in the commits' write batches (state, history, tree nodes, undo, block parts, indexes).
+    public static let storeBatchEntries = "sharechain_store_batch_entries_total"
+    /// Counter: bytes of those write batches.
+    public static let storeBatchBytes = "sharechain_store_batch_bytes_total"
+    /// Counter: ledger state keys the commits wrote or deleted.
+    public static let stateKeysWritten = "sharechain_state_keys_written_total"
+    /// Counter: state-tree nodes the commits wrote.
+    public static let stateTreeNodesWritten = "sharechain_state_tree_nodes_written_total"
     /// Counter `{method, outcome}`; outcome is `ok` or the error name.
     public static let rpcRequests = "sharechain_rpc_requests_total"
     /// Gauge: open WebSocket connections.

@@ -34,6 +34,22 @@ import TestSupport
         let proposers = Set(views[0]!.headers.prefix(Int(common)).map(\.header.proposer))
         #expect(proposers.count >= 3, "only \(proposers.count) validators produced in \(common) blocks")
         for n in net.nodes { #expect(n.log.contains("produced block"), "\(n.name) never produced") }
+
+        // The node's /metrics says where import time went and what the store wrote, and the figures are live.
+        let response = try await RPCClient(url: "http://127.0.0.1:\(net.ports[1])").request(method: .GET, path: "/metrics")
+        let exposition = String(decoding: response.body, as: UTF8.self)
+        func value(_ sample: String) -> Double? {
+            exposition.split(separator: "\n").first { $0.hasPrefix(sample + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        for counter in [MetricNames.storeBatchEntries, MetricNames.storeBatchBytes, MetricNames.stateKeysWritten,
+                        MetricNames.stateTreeNodesWritten] {
+            #expect((value(counter) ?? 0) > 0, "\(counter) is missing or zero")
+        }
+        for stage in ["signatures", "execution", "commit"] {
+            #expect((value(#"\#(MetricNames.blockImportStageSeconds)_count{stage="\#(stage)"}"#) ?? 0) >= Double(common) / 2,
+                    "no import timings for stage \(stage)")
+        }
+        #expect((value(MetricNames.storeWriteSeconds + "_count") ?? 0) >= Double(common) / 2)
     }
 
     /// SIGKILL one validator: the other three keep producing and its slots stay empty; restarted, it syncs
