@@ -17,6 +17,12 @@ struct BenchStorage: AsyncParsableCommand {
     @Option(help: "Alternating raw/chain-store rounds; the median of each is reported.") var rounds: Int = 3
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
 
+    func validate() throws {
+        guard blocks >= 1, keysPerBlock >= 1, valueSize >= 0, rounds >= 1 else {
+            throw ValidationError("--blocks, --keys-per-block and --rounds must be at least 1, --value-size at least 0")
+        }
+    }
+
     func run() async throws {
         print("== storage (RocksDB, one synced write batch per block) ==")
         let root = URL(fileURLWithPath: dir ?? NSTemporaryDirectory())
