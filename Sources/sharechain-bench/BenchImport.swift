@@ -16,6 +16,12 @@ struct BenchImport: AsyncParsableCommand {
     @Option(help: "Blocks to import.") var blocks: Int = 12
     @Option(help: "Funded accounts.") var accounts: Int = 5_000
 
+    func validate() throws {
+        guard blockSize >= 1, blocks >= 1, accounts >= 1 else {
+            throw ValidationError("--block-size, --blocks and --accounts must be at least 1")
+        }
+    }
+
     func run() async throws {
         print("== block import (\(ProcessInfo.processInfo.activeProcessorCount) cores, RocksDB with synced commits) ==")
         let keys = (0..<accounts).map { try! PrivateKey(secretBytes: SHA256.hash(Array("import-bench-\($0)".utf8)).bytes) }

@@ -22,6 +22,12 @@ struct BenchLedger: AsyncParsableCommand {
     @Flag(help: "Measure the end-of-block work instead (Specs/economics.md §9): a block of --block-size commitments with the most samples each, then the empty blocks that draw their samples and expire them unrevealed.")
     var endBlock = false
 
+    func validate() throws {
+        guard blockSize >= 1, blocks >= 1, accounts >= 1 else {
+            throw ValidationError("--block-size, --blocks and --accounts must be at least 1")
+        }
+    }
+
     func run() async throws {
         let workload = try LedgerWorkload(accounts: accounts, blockSize: blockSize, blocks: blocks)
         if endBlock { return try runEndBlock(workload) }
