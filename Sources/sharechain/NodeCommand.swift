@@ -137,7 +137,7 @@ struct DevnetCommand: AsyncParsableCommand {
             With --validators N (N > 1) it starts N `sharechain node` processes, each with its own data directory \
             (<data-dir>/validator-i), key (validator-i), P2P port (--base-port + i) and RPC port \
             (--base-port + 100 + i), all peering over 127.0.0.1, on Genesis/devnet-4.json for N = 4 or a generated \
-            genesis otherwise (or with --slot-seconds). Their logs go to standard error prefixed by name and to \
+            genesis otherwise (or with --slot-seconds, which also gives a one-validator devnet its own genesis). Their logs go to standard error prefixed by name and to \
             <data-dir>/validator-i/node.log. Ctrl-C stops them all cleanly.
 
             Example: sharechain devnet --validators 4 --slot-seconds 2
@@ -147,13 +147,25 @@ struct DevnetCommand: AsyncParsableCommand {
     @Flag(help: "Do not print a line per block.") var quiet = false
     @Option(help: "Number of validator processes (1: this process is the node).") var validators = 1
     @Option(help: "With --validators: first P2P port (P2P base+i, RPC base+100+i).") var basePort = 30_300
-    @Option(help: "With --validators: generate a genesis with this slot length starting now (default: Genesis/devnet-4.json for 4).")
+    @Option(help: "Generate a genesis with this slot length starting now, in the data directory (without it: the embedded devnet genesis for one validator, Genesis/devnet-4.json for 4).")
     var slotSeconds: UInt64?
+
+    func validate() throws {
+        guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
+        if let s = slotSeconds, s < 1 { throw ValidationError("--slot-seconds must be at least 1") }
+        if slotSeconds != nil, options.genesis != nil {
+            throw ValidationError("--slot-seconds generates a genesis; it cannot be combined with --genesis")
+        }
+    }
 
     func run() async throws {
         if validators > 1 { return try await runMany() }
         let dir = options.dataDir ?? (NSTemporaryDirectory() + "sharechain-devnet-\(ProcessInfo.processInfo.processIdentifier)")
         var config = try options.resolve(defaultDataDir: dir)
+        if let slotSeconds {
+            if let g = config.genesis { throw ValidationError("--slot-seconds generates a genesis; the config file names one (\(g))") }
+            config.genesis = try generatedGenesis(in: config.dataDir, slotSeconds: slotSeconds)
+        }
         if config.validatorKey == nil {
             let keyPath = (dir as NSString).appendingPathComponent("validator-0.key")
             if !FileManager.default.fileExists(atPath: keyPath) { try Self.writeDevKey(0, to: keyPath) }
@@ -184,6 +196,22 @@ struct DevnetCommand: AsyncParsableCommand {
         }
     }
 
+    /// `<dir>/genesis.json` for `validators` development validators and `slotSeconds` slots starting now, written
+    /// unless it exists (a restarted devnet continues its chain).
+    private func generatedGenesis(in dir: String, slotSeconds: UInt64) throws -> String {
+        let path = (dir as NSString).appendingPathComponent("genesis.json")
+        if !FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var b = DevnetGenesisBuilder(modelFile: ((options.weightsDir ?? "Genesis/models") as NSString).appendingPathComponent("tiny/model.safetensors"))
+            b.validators = validators
+            b.slotSeconds = slotSeconds
+            b.genesisTime = UInt64(Date().timeIntervalSince1970)
+            b.chainName = "sharechain-devnet-\(validators)"
+            try b.json().write(to: URL(fileURLWithPath: path))
+        }
+        return path
+    }
+
     static func writeDevKey(_ i: Int, to path: String) throws {
         var file = KeyFile(key: DevelopmentKeys.validator(i), hrp: "shr", note: "INSECURE development key")
         file.randaoGeneration = 0
@@ -204,15 +232,7 @@ struct DevnetCommand: AsyncParsableCommand {
         } else if slotSeconds == nil, validators == 4, FileManager.default.fileExists(atPath: "Genesis/devnet-4.json") {
             genesisPath = "Genesis/devnet-4.json"
         } else {
-            genesisPath = (base as NSString).appendingPathComponent("genesis.json")
-            if !FileManager.default.fileExists(atPath: genesisPath) {
-                var b = DevnetGenesisBuilder(modelFile: ((options.weightsDir ?? "Genesis/models") as NSString).appendingPathComponent("tiny/model.safetensors"))
-                b.validators = validators
-                b.slotSeconds = slotSeconds ?? 10
-                b.genesisTime = UInt64(Date().timeIntervalSince1970)
-                b.chainName = "sharechain-devnet-\(validators)"
-                try b.json().write(to: URL(fileURLWithPath: genesisPath))
-            }
+            genesisPath = try generatedGenesis(in: base, slotSeconds: slotSeconds ?? 10)
         }
         let genesis = try GenesisDocumentLoader.load(genesisPath)
         guard genesis.allocation.validators.count >= validators else {

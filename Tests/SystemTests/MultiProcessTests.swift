@@ -357,6 +357,55 @@ extension MultiProcessTests {
         #expect(log.components(separatedBy: "devnet member exited").count - 1 == 4)
         #expect(!log.contains("member did not stop in time"))
     }
+
+    /// `sharechain devnet --slot-seconds 1` with one validator: the process generates its own genesis with that slot
+    /// length in the data directory, runs that chain, and runs the same chain again when restarted.
+    @Test(.timeLimit(.minutes(2))) func oneValidatorDevnetRunsAGeneratedGenesis() async throws {
+        let exe = try Paths.sharechain()
+        let dir = TempDir("devnet1")
+        let data = dir.sub("data")
+        func start(_ n: Int) throws -> (Process, () -> String) {
+            let out = (dir.path as NSString).appendingPathComponent("devnet-\(n).out")
+            _ = FileManager.default.createFile(atPath: out, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+            p.arguments = ["devnet", "--slot-seconds", "1", "--data-dir", data, "--rpc-addr", "127.0.0.1:\(try freePorts(1)[0])"]
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            return (p, { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" })
+        }
+        func heights(_ text: String) -> [UInt64] {
+            text.split(separator: "\n").filter { $0.contains("produced block") }.compactMap { line in
+                line.split(separator: " ").first { $0.hasPrefix("height=") }.flatMap { UInt64($0.dropFirst(7)) }
+            }
+        }
+        func stop(_ p: Process) async -> Bool {
+            kill(p.processIdentifier, SIGTERM)
+            return await eventually(.seconds(25), every: .milliseconds(100)) { !p.isRunning }
+        }
+
+        let (first, firstText) = try start(1)
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        let produced = await eventually(.seconds(60), every: .milliseconds(300)) { (heights(firstText()).max() ?? 0) >= 3 }
+        #expect(produced, "the devnet did not produce three blocks:\n\(firstText().suffix(2000))")
+        #expect(await stop(first), "the devnet did not stop")
+        let genesis = try GenesisDocument.load(path: (data as NSString).appendingPathComponent("genesis.json"))
+        #expect(genesis.consensus.slotSeconds == 1)
+        #expect(genesis.allocation.validators.count == 1)
+        #expect(firstText().contains("devnet: chain sharechain-devnet-1 \(genesis.chainId)"), "\(firstText().prefix(2000))")
+        let reached = heights(firstText()).max() ?? 0
+
+        // Restarted: the same generated genesis (not a new one starting now), and the chain goes on from its tip.
+        let (second, secondText) = try start(2)
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        let resumed = await eventually(.seconds(60), every: .milliseconds(300)) { (heights(secondText()).max() ?? 0) > reached }
+        #expect(resumed, "the restarted devnet did not extend its chain past \(reached):\n\(secondText().suffix(2000))")
+        #expect(secondText().contains("devnet: chain sharechain-devnet-1 \(genesis.chainId)"))
+        #expect(await stop(second), "the restarted devnet did not stop")
+    }
 }
 
 /// Whether every port can be bound on 127.0.0.1 right now.
