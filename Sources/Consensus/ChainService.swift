@@ -250,13 +250,14 @@ public actor ChainService {
     /// Where an import's time went (the blocks it applied, more than one on a reorg) and what its commits wrote:
     /// what an operator needs to tell a slow disk from slow execution.
     private static func recordImportWork(stages: (ImportTimings, ImportTimings), store: (CommitTotals, CommitTotals)) {
+        // The totals only grow (one writer, sums of non-negative durations and counts).
         let (a, b) = stages
         for (stage, d) in [("signatures", b.signatures - a.signatures), ("execution", b.execution - a.execution),
-                           ("commit", b.commit - a.commit)] where d >= .zero {
+                           ("commit", b.commit - a.commit)] {
             Metrics.Timer(label: "sharechain_block_import_stage_seconds", dimensions: [("stage", stage)]).record(duration: d)
         }
         let (x, y) = store
-        if y.writeTime >= x.writeTime { Metrics.Timer(label: "sharechain_store_write_seconds").record(duration: y.writeTime - x.writeTime) }
+        Metrics.Timer(label: "sharechain_store_write_seconds").record(duration: y.writeTime - x.writeTime)
         for (label, delta) in [("sharechain_store_batch_entries_total", y.batchEntries - x.batchEntries),
                                ("sharechain_store_batch_bytes_total", y.batchBytes - x.batchBytes),
                                ("sharechain_state_keys_written_total", y.stateEntries - x.stateEntries),

@@ -83,12 +83,11 @@ struct BenchIndexer: AsyncParsableCommand {
         try await sink.execute("DROP SCHEMA bench_raw CASCADE")
         await sink.close()
 
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        let ix = Double(total) / seconds(indexed), rx = Double(total) / seconds(raw)
+        let ix = Double(total) / indexed.seconds, rx = Double(total) / raw.seconds
         print(String(format: "  indexer (rows built from JSON, COPY per table, one transaction per block): %8.0f tx/s  %8.0f rows/s  (%.2f s)",
-                     ix, Double(rowCount) / seconds(indexed), seconds(indexed)))
+                     ix, Double(rowCount) / indexed.seconds, indexed.seconds))
         print(String(format: "  raw COPY of the same rows (one COPY per table, one transaction):            %8.0f tx/s  %8.0f rows/s  (%.2f s)",
-                     rx, Double(rowCount) / seconds(raw), seconds(raw)))
+                     rx, Double(rowCount) / raw.seconds, raw.seconds))
         print(String(format: "  indexer / raw: %.0f %%   (target: ≥ 5000 tx/s)", 100 * ix / rx))
     }
 

@@ -83,6 +83,11 @@ func cpuRate(_ seconds: Double, _ body: (Int) -> Void) -> Double {
     }
 }
 
+extension Duration {
+    /// The duration in seconds, for rates.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 /// Prints one benchmark line: figure, baseline, ratio, and the machine figure from DESIGN.md section 9.
 func report(_ name: String, _ value: Double, baseline: Double?, unit: String, machine: String) {
     let v = format(value)

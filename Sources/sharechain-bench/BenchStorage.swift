@@ -107,8 +107,7 @@ struct BenchStorage: AsyncParsableCommand {
         }
         let after = store.committed
         let entries = Double(after.batchEntries - before.batchEntries)
-        let writeSeconds = Double((after.writeTime - before.writeTime).components.attoseconds) / 1e18
-            + Double((after.writeTime - before.writeTime).components.seconds)
+        let writeSeconds = (after.writeTime - before.writeTime).seconds
         let reverts = min(10, blocks)
         let r0 = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<reverts { try store.revertTip() }

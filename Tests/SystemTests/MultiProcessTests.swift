@@ -332,15 +332,8 @@ extension MultiProcessTests {
         }
         try #require(base != 0, "no free port range")
         let out = (dir.path as NSString).appendingPathComponent("devnet.out")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
-        p.arguments = ["devnet", "--validators", "4", "--slot-seconds", "1", "--data-dir", dir.sub("data"), "--base-port", "\(base)"]
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
+        let p = try launchFromRoot(exe, ["devnet", "--validators", "4", "--slot-seconds", "1", "--data-dir", dir.sub("data"),
+                                         "--base-port", "\(base)"], output: out)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         func text() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
         let producing = await eventually(.seconds(40), every: .milliseconds(300)) {
@@ -366,15 +359,8 @@ extension MultiProcessTests {
         let data = dir.sub("data")
         func start(_ n: Int) throws -> (Process, () -> String) {
             let out = (dir.path as NSString).appendingPathComponent("devnet-\(n).out")
-            _ = FileManager.default.createFile(atPath: out, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
-            p.arguments = ["devnet", "--slot-seconds", "1", "--data-dir", data, "--rpc-addr", "127.0.0.1:\(try freePorts(1)[0])"]
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
+            let p = try launchFromRoot(exe, ["devnet", "--slot-seconds", "1", "--data-dir", data,
+                                             "--rpc-addr", "127.0.0.1:\(try freePorts(1)[0])"], output: out)
             return (p, { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" })
         }
         func heights(_ text: String) -> [UInt64] {
@@ -406,6 +392,21 @@ extension MultiProcessTests {
         #expect(secondText().contains("devnet: chain sharechain-devnet-1 \(genesis.chainId)"))
         #expect(await stop(second), "the restarted devnet did not stop")
     }
+}
+
+/// Starts `exe arguments` in the repository root (where the default genesis and weights are), its standard output and
+/// error going to the file `output` (created empty).
+func launchFromRoot(_ exe: String, _ arguments: [String], output: String) throws -> Process {
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.currentDirectoryURL = URL(fileURLWithPath: Paths.root)
+    p.arguments = arguments
+    p.standardOutput = handle
+    p.standardError = handle
+    try p.run()
+    return p
 }
 
 /// Whether every port can be bound on 127.0.0.1 right now.
