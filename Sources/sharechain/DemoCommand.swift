@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "First P2P port (P2P base+i, RPC base+100+i, metrics base+200+i).") var basePort = 30_300
     @Option(help: "Directory with the pinned weight files.") var weightsDir = "Genesis/models"
     @Option(help: "Fraction of the cheating worker's outputs that are corrupted.") var cheat: Double = 0.5
-    @Option(help: "Extra adversarial workers, comma-separated: fabricate, withhold, duplicate, inflate, self-deal, late (each bonds from a dev account).")
+    @Option(help: "Extra adversarial workers, comma-separated, each strategy at most once: fabricate, withhold, duplicate, inflate, self-deal, late (needs --fast; each is a bonded worker with a client of its own).")
     var adversary: String = ""
     @Option(help: "Checker processes (needs --fast): the pool gets assigned, paid checkers and sealed reveals (Specs/verification.md).")
     var checkers = 0
@@ -43,7 +43,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard adversaries.isEmpty || fast else { throw ValidationError("--adversary needs --fast (a fresh genesis bonds the extra workers)") }
         guard checkers == 0 || fast else { throw ValidationError("--checkers needs --fast (a fresh genesis with a checking section)") }
         guard (0...8).contains(checkers) else { throw ValidationError("--checkers: 0...8") }
-        guard adversaries.count <= 4 else { throw ValidationError("--adversary: at most 4 extra workers") }
+        guard Set(adversaries).count == adversaries.count else { throw ValidationError("--adversary: each strategy at most once") }
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
         for a in adversaries where WorkerAdversary(rawValue: a) == nil {
             throw ValidationError("--adversary: unknown strategy '\(a)' (\(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -74,6 +74,8 @@ struct DemoCommand: AsyncParsableCommand {
                 b.genesisTime = UInt64(Date().timeIntervalSince1970)
                 b.chainName = "sharechain-demo"
                 b.workers = 3 + adversaries.count
+                // Each worker also plays a client paying from its own development account (1, 2, …).
+                b.accounts = max(b.accounts, b.workers + 1)
                 b.checkers = checkers
                 if fast {
                     b.slotSeconds = 1
