@@ -21,6 +21,11 @@ struct BenchChainGenerator: AsyncParsableCommand {
     var freshRecipients = false
     @Option(help: "Data directory to create (must not exist).") var dir: String
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--blocks": blocks])
+        try requireOptions(atLeast: 0, ["--transfers": transfers])
+    }
+
     func run() async throws {
         guard !FileManager.default.fileExists(atPath: dir) else { throw ValidationError("\(dir) exists") }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -19,6 +19,11 @@ struct BenchExecutor: AsyncParsableCommand {
                                   headDim: 64, intermediateSize: 4864, rmsNormEps: 1e-6, ropeTheta: 1_000_000,
                                   attentionBias: true, numHiddenLayers: 24)
 
+    func validate() throws {
+        try requirePositiveSeconds(["--seconds": seconds])
+        try requireOptions(atLeast: 1, ["--tokens": tokens, "--replay-layers": replayLayers])
+    }
+
     func run() async throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         print("== executor canon-f32-v1 (Qwen2.5-0.5B layer: hidden 896, 14/2 heads, head dim 64, intermediate 4864; \(tokens) tokens) ==")

@@ -23,6 +23,11 @@ struct BenchFinality: AsyncParsableCommand {
         func verify(headerA: [UInt8], headerB: [UInt8], chainId: Hash32) -> Equivocation? { nil }
     }
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--validators": validators, "--checkpoint-blocks": Int(clamping: checkpointBlocks)])
+        try requirePositiveSeconds(["--slot-seconds": slotSeconds])
+    }
+
     func run() async throws {
         print("== finality votes (\(validators) validators, checkpoint every \(checkpointBlocks) blocks, \(slotSeconds) s slots) ==")
         let keys = try (0..<validators).map { try PrivateKey(secretBytes: SHA256.hash(Array("bench-finality-\($0)".utf8)).bytes) }

@@ -17,9 +17,7 @@ struct BenchImport: AsyncParsableCommand {
     @Option(help: "Funded accounts.") var accounts: Int = 5_000
 
     func validate() throws {
-        guard blockSize >= 1, blocks >= 1, accounts >= 1 else {
-            throw ValidationError("--block-size, --blocks and --accounts must be at least 1")
-        }
+        try requireOptions(atLeast: 1, ["--block-size": blockSize, "--blocks": blocks, "--accounts": accounts])
     }
 
     func run() async throws {

@@ -25,6 +25,10 @@ struct BenchIndexer: AsyncParsableCommand {
     @Option(help: "Blocks to index.") var blocks: Int = 100
     @Option(help: "Transactions per block.") var transactionsPerBlock: Int = 500
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--blocks": blocks, "--transactions-per-block": transactionsPerBlock])
+    }
+
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning

@@ -23,9 +23,7 @@ struct BenchLedger: AsyncParsableCommand {
     var endBlock = false
 
     func validate() throws {
-        guard blockSize >= 1, blocks >= 1, accounts >= 1 else {
-            throw ValidationError("--block-size, --blocks and --accounts must be at least 1")
-        }
+        try requireOptions(atLeast: 1, ["--block-size": blockSize, "--blocks": blocks, "--accounts": accounts])
     }
 
     func run() async throws {

@@ -10,6 +10,10 @@ struct BenchPrimitives: AsyncParsableCommand {
 
     @Option(help: "Seconds per measurement.") var seconds: Double = 1.0
 
+    func validate() throws {
+        try requirePositiveSeconds(["--seconds": seconds])
+    }
+
     func run() async throws {
         print("== primitives (one core) ==")
         let message = [UInt8](repeating: 0xab, count: 64)
@@ -81,6 +85,19 @@ func cpuRate(_ seconds: Double, _ body: (Int) -> Void) -> Double {
         if dt >= seconds { return Double(n) / dt }
         n = dt < seconds / 20 ? n * 10 : Int(Double(n) * seconds / max(dt, 1e-6) * 1.05) + 1
     }
+}
+
+/// Refuses benchmark options below their minimum, naming them: a zero or negative count, or a measurement time that
+/// is not a positive number, would otherwise crash or divide by zero deep inside a benchmark.
+func requireOptions(atLeast minimum: Int, _ options: KeyValuePairs<String, Int>) throws {
+    let bad = options.filter { $0.value < minimum }.map(\.key)
+    guard bad.isEmpty else { throw ValidationError("\(bad.joined(separator: ", ")) must be at least \(minimum)") }
+}
+
+/// Refuses measurement times that are not positive, finite numbers of seconds, naming the options.
+func requirePositiveSeconds(_ options: KeyValuePairs<String, Double>) throws {
+    let bad = options.filter { !($0.value > 0 && $0.value.isFinite) }.map(\.key)
+    guard bad.isEmpty else { throw ValidationError("\(bad.joined(separator: ", ")) must be a positive number of seconds") }
 }
 
 extension Duration {

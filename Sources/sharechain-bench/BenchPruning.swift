@@ -19,6 +19,11 @@ struct BenchPruning: AsyncParsableCommand {
     @Option(help: "Blocks between a block and its finality.") var finalityLag: UInt64 = 10
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--keys": keys, "--blocks": blocks, "--writes-per-block": writesPerBlock,
+                                        "--keep": Int(clamping: keep)])
+    }
+
     func run() async throws {
         print("== state pruning: disk use per block (\(blocks) blocks of \(writesPerBlock) writes over \(keys) keys) ==")
         let root = URL(fileURLWithPath: dir ?? NSTemporaryDirectory()).appendingPathComponent("sharechain-bench-prune-\(getpid())")

@@ -34,6 +34,15 @@ struct BenchRPCServer: AsyncParsableCommand {
         func adjudicate(_ request: AdjudicationRequest) throws -> AdjudicationVerdict { throw Refused() }
     }
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--transactions": transactions, "--rpc-port": rpcPort,
+                                        "--hummingbird-port": hummingbirdPort, "--nio-port": nioPort])
+        guard [rpcPort, hummingbirdPort, nioPort].allSatisfy({ $0 <= 65_535 }) else {
+            throw ValidationError("ports must be at most 65535")
+        }
+        guard Set([rpcPort, hummingbirdPort, nioPort]).count == 3 else { throw ValidationError("the three ports must differ") }
+    }
+
     func run() async throws {
         var logger = Logger(label: "bench-rpc")
         logger.logLevel = .warning

@@ -22,8 +22,12 @@ struct BenchSealedReveal: ParsableCommand {
     @Option(help: "Tickets per worker: 1 (the default) is the costliest case for the baseline in which every worker unblinds its tickets in one transaction of its own; with more, a worker unblinds its tickets in one batch.")
     var ticketsPerWorker = 1
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--tickets": tickets, "--hidden": Int(hidden), "--tokens": Int(tokens),
+                                        "--repeats": repeats, "--tickets-per-worker": ticketsPerWorker])
+    }
+
     func run() throws {
-        guard ticketsPerWorker >= 1, tickets >= 1 else { throw ValidationError("--tickets and --tickets-per-worker must be at least 1") }
         print("== sealed reveal and check vs clear reveal: \(tickets) tickets (\(ticketsPerWorker) per worker), inputs [\(tokens), \(hidden)] float32 (\(22 + Int(tokens * hidden) * 4) bytes), k = 3 ==")
         var best: [String: (Double, Double)] = [:]
         for _ in 0..<repeats {

@@ -16,6 +16,14 @@ struct BenchSealing: AsyncParsableCommand {
     @Option(help: "Plaintext sizes in bytes (default: one 576-wide float32 row × 6 tokens, and 256 KiB).")
     var sizes: [Int] = [576 * 4 * 6, 256 * 1024]
 
+    func validate() throws {
+        try requirePositiveSeconds(["--seconds": seconds])
+        guard (1...SealedEnvelope.maxRecipients).contains(recipients) else {
+            throw ValidationError("--recipients must be 1...\(SealedEnvelope.maxRecipients)")
+        }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 0 }) else { throw ValidationError("--sizes must be sizes of at least 0 bytes") }
+    }
+
     func run() async throws {
         print("== sealed inputs (one core, k = \(recipients)) ==")
         var rng = SplitMix64(seed: 42)

@@ -18,6 +18,10 @@ struct BenchStateSync: AsyncParsableCommand {
     @Option(help: "Funded accounts in the genesis state (the state's size).") var accounts: Int = 200_000
     @Option(help: "Blocks on top of genesis (the snapshot is taken at the tip).") var blocks: Int = 2
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--accounts": accounts, "--blocks": blocks])
+    }
+
     func run() async throws {
         print("== state sync (loopback, one peer, Noise) ==")
         let dir = NSTemporaryDirectory() + "sharechain-bench-state-sync-\(ProcessInfo.processInfo.processIdentifier)"

@@ -24,6 +24,11 @@ struct BenchStateTree: AsyncParsableCommand {
     var pruneWindow: UInt64 = 0
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--keys": keys, "--blocks": blocks, "--writes-per-block": writesPerBlock])
+        try requirePositiveSeconds(["--seconds": seconds])
+    }
+
     func run() async throws {
         print("== state tree (Jellyfish sparse Merkle tree in RocksDB) ==")
         let root = URL(fileURLWithPath: dir ?? NSTemporaryDirectory()).appendingPathComponent("sharechain-bench-tree-\(getpid())")

@@ -18,9 +18,8 @@ struct BenchStorage: AsyncParsableCommand {
     @Option(help: "Directory for the temporary databases (default: the system temporary directory).") var dir: String?
 
     func validate() throws {
-        guard blocks >= 1, keysPerBlock >= 1, valueSize >= 0, rounds >= 1 else {
-            throw ValidationError("--blocks, --keys-per-block and --rounds must be at least 1, --value-size at least 0")
-        }
+        try requireOptions(atLeast: 1, ["--blocks": blocks, "--keys-per-block": keysPerBlock, "--rounds": rounds])
+        try requireOptions(atLeast: 0, ["--value-size": valueSize])
     }
 
     func run() async throws {

@@ -18,6 +18,10 @@ struct BenchSync: AsyncParsableCommand {
     @Option(help: "Transactions per block (the genesis block limit, so every block is full).") var blockSize: Int = 5_000
     @Option(help: "Sending accounts.") var accounts: Int = 2_000
 
+    func validate() throws {
+        try requireOptions(atLeast: 1, ["--blocks": blocks, "--block-size": blockSize, "--accounts": accounts])
+    }
+
     func run() async throws {
         print("== p2p sync (loopback, one peer, full blocks of signed transfers) ==")
         let dir = NSTemporaryDirectory() + "sharechain-bench-sync-\(ProcessInfo.processInfo.processIdentifier)"
