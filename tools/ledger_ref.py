@@ -5557,6 +5557,7 @@ class RandomWorld:
 
     def __init__(self, seed, checks=False, chain_length=64):
         self.rng = rng = SplitMix64(seed * 0x9E3779B97F4A7C15 + 1)
+        self.chain_length = chain_length
         params = default_params()
         params.update(maxAdjudicationsPerBlock=[1, 2, 4][rng.below(3)], maxClaimsPerTicket=[1, 2, 16][rng.below(3)],
                       maxPayersPerWorkerWindow=[1, 2, 64][rng.below(3)], maxUnbondingEntries=[2, 7][rng.below(2)],
@@ -6187,7 +6188,7 @@ class RandomWorld:
         # validators: a new RANDAO chain now and then (pending for two epochs), unbonding
         for v, _ in c.validators:
             if c.account(v.pub)["balance"] >= 1_000 and rng.chance(1, 30):
-                chain = randao_chain(sha256(b"r-chain" + v.pub + u64(h)), 64)
+                chain = randao_chain(sha256(b"r-chain" + v.pub + u64(h)), self.chain_length)
                 T(v, B.bond(None, rng.below(2) * rng.below(50), chain[-1]))
                 self.registrations.append((v, chain))
         if rng.chance(1, 30):

@@ -317,6 +317,14 @@ import Sealing
         #expect(paid == UInt64(owed) * f.cfg.checkFee.units, "paid \(paid) of \(owed) fees owed")
         let stake = try f.c.record(StateKey.staker(.worker(pool: 0), f.worker.publicKey), Staker.self)!.stake
         #expect(stake.units == stakeBefore, "stake \(stake), was \(stakeBefore)")
+        // Nothing earned is no obstacle to the payout: it deletes the window's records of the worker, its check-fee
+        // records included (they do not outlive an unpaid window).
+        #expect(p.succeeded)
+        let state = f.c.ledgerState
+        #expect(try state.scan(StateKey.checkFeesOwed(0, 0, f.worker.publicKey)).isEmpty)
+        #expect(try !state.exists(StateKey.workRecord(0, 0, f.worker.publicKey)))
+        #expect(try !state.exists(StateKey.commitment(f.c.commitmentId(f.worker, s.batch))))
+        #expect(try !state.exists(StateKey.ticket(t.id)))
     }
 
     /// With one registered checker and k = 3, the checker holds one slot (never two) and is paid once.
