@@ -10,12 +10,16 @@ public struct DevnetSummary: Sendable {
     public let hrp: String
     /// Names for known keys (workers, client, verifier) in the printout.
     public let names: [PublicKey: String]
+    /// Workers' stakes at genesis, when known: the printout then says what each worker's stake lost since.
+    public let initialStakes: [PublicKey: Amount]
 
-    public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String]) {
+    public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String],
+                initialStakes: [PublicKey: Amount] = [:]) {
         self.client = client
         self.pool = pool
         self.hrp = hrp
         self.names = names
+        self.initialStakes = initialStakes
     }
 
     func name(_ k: PublicKey) -> String { names[k] ?? String(Address.encode(k, hrp: hrp).prefix(12)) + "…" }
@@ -66,7 +70,13 @@ public struct DevnetSummary: Sendable {
             case .tombstoned: status = "tombstoned"
             }
             let (p, r) = paid[key] ?? (0, 0)
-            workerLines.append("\(label) paid \(p)" + (r > 0 ? " refunded \(r)" : "") + ", stake \(staker.stake) (\(status))")
+            var stake = "stake \(staker.stake)"
+            if let initial = initialStakes[key] {
+                // Slashes (and unbonding) since genesis; more stake bonded since then shows as a gain.
+                stake += initial > staker.stake ? " of \(initial), lost \(initial.units - staker.stake.units)"
+                    : initial < staker.stake ? " of \(initial), bonded \(staker.stake.units - initial.units) more" : ""
+            }
+            workerLines.append("\(label) paid \(p)" + (r > 0 ? " refunded \(r)" : "") + ", \(stake) (\(status))")
         }
         if !workerLines.isEmpty { lines.append("workers: " + workerLines.joined(separator: "; ")) }
         // Tickets.

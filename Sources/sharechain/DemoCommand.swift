@@ -171,7 +171,10 @@ struct DemoCommand: AsyncParsableCommand {
             cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, a verifier\(checkers > 0 ? ", and \(checkers) checkers (sealed reveals)" : "")
               logs and data in \(base); Ctrl-C stops everything
             """)
-        let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names)
+        var initialStakes = [PublicKey: Amount]()
+        for w in genesis.allocation.workers where w.pool == 0 { initialStakes[w.key] = w.stake }
+        let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names,
+                                    initialStakes: initialStakes)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger)),
                        .init(service: SummaryService(summary: summary, everyBlocks: summaryEvery, logger: logger))],

@@ -338,8 +338,17 @@ import TestSupport
         // The devnet summary renders from the same client.
         let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",
                                           honest[1].key.publicKey: "worker-1", cheater.key.publicKey: "cheater"]
-        let summary = try await DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names).render()
+        let genesisStakes = Dictionary(runtime.genesis.allocation.workers.map { ($0.key, $0.stake) }, uniquingKeysWith: { a, _ in a })
+        let summary = try await DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names,
+                                              initialStakes: genesisStakes).render()
         #expect(summary.contains("fraud proofs:") && summary.contains("cheater"))
+        // The convicted cheater's line says what its stake lost since genesis (the chain runs on, so only its
+        // genesis stake is compared exactly); an honest worker's loses nothing.
+        let cheaterGenesis = try #require(genesisStakes[cheater.key.publicKey])
+        #expect(try #require(try r.staker(.worker(pool: 0), cheater.key.publicKey)).stake < cheaterGenesis)
+        let segments = summary.split(separator: ";")
+        #expect(segments.contains { $0.contains("cheater paid") && $0.contains("of \(cheaterGenesis), lost ") }, "\(summary)")
+        #expect(segments.contains { $0.contains("worker-0 paid") && !$0.contains("lost") }, "\(summary)")
         if ProcessInfo.processInfo.environment["ECONOMY_VERBOSE"] != nil {
             print(summary)
             print("economy: tip \(await runtime.chain.status().height), honest \(honest.map(\.stats)), cheater \(cheater.stats), verifier \(verifier.stats), honest tickets \(honestTickets)")
