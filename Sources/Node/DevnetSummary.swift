@@ -12,14 +12,18 @@ public struct DevnetSummary: Sendable {
     public let names: [PublicKey: String]
     /// Workers' stakes at genesis, when known: the printout then says what each worker's stake lost since.
     public let initialStakes: [PublicKey: Amount]
+    /// Workers' balances at genesis, when known (with their stakes): the printout then gives each worker's net
+    /// gain or loss since genesis, counting its balance, stake and the escrows it owns (a self-dealer's).
+    public let initialBalances: [PublicKey: Amount]
 
     public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String],
-                initialStakes: [PublicKey: Amount] = [:]) {
+                initialStakes: [PublicKey: Amount] = [:], initialBalances: [PublicKey: Amount] = [:]) {
         self.client = client
         self.pool = pool
         self.hrp = hrp
         self.names = names
         self.initialStakes = initialStakes
+        self.initialBalances = initialBalances
     }
 
     func name(_ k: PublicKey) -> String { names[k] ?? String(Address.encode(k, hrp: hrp).prefix(12)) + "…" }
@@ -75,6 +79,13 @@ public struct DevnetSummary: Sendable {
                 // Slashes (and unbonding) since genesis; more stake bonded since then shows as a gain.
                 stake += initial > staker.stake ? " of \(initial), lost \(initial.units - staker.stake.units)"
                     : initial < staker.stake ? " of \(initial), bonded \(staker.stake.units - initial.units) more" : ""
+            }
+            if let initialStake = initialStakes[key], let initialBalance = initialBalances[key] {
+                // What the worker holds now against genesis: pay in, slashes and fees out (compute is off chain).
+                let escrowed = try await client.escrows(owner: key).reduce(UInt64(0)) { $0 &+ $1.1.balance.units }
+                let now = Int128(try await client.account(key).balance.units) + Int128(staker.stake.units) + Int128(escrowed)
+                let net = now - Int128(initialBalance.units) - Int128(initialStake.units)
+                stake += ", net \(net > 0 ? "+" : "")\(net)"
             }
             workerLines.append("\(label) paid \(p)" + (r > 0 ? " refunded \(r)" : "") + ", \(stake) (\(status))")
         }

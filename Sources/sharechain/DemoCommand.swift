@@ -18,7 +18,9 @@ struct DemoCommand: AsyncParsableCommand {
             economy is printed every few blocks; the processes' logs are in <data-dir>/<name>/. Ctrl-C stops it all.
 
             --fast uses 1-second slots and 6-block windows (a fresh genesis starting now), so windows settle and the \
-            cheater is caught within a minute or two.
+            cheater is caught within a minute or two; its token prices are well above transaction fees and workers \
+            bond 1 000 000, so the summary's per-worker net (pay in; slashes and fees out, since genesis) compares \
+            honest work with each adversary.
             """)
 
     @Option(help: "Validator processes (1 or 4 use Genesis/devnet*.json).") var validators = 1
@@ -88,13 +90,15 @@ struct DemoCommand: AsyncParsableCommand {
                     b.beaconMaxDelay = 4
                     b.spotCheckPpm = 300_000
                     b.slotsPerEpoch = 600
+                    // Prices well above transaction fees (a reveal alone is about a kilobyte), so that honest work
+                    // pays and the summary's net figures compare strategies; a stake whose payable cap covers a
+                    // window's pay at those prices.
+                    b.priceScale = 100
+                    b.workerStake = 1_000_000
                 }
                 if checkers > 0 {
-                    // Prices well above transaction fees, so a check fee pays for a check's two transactions; a stake
-                    // whose payable cap covers a window's pay at those prices.
-                    b.priceScale = 100
+                    // A check fee that pays for a check's two transactions.
                     b.checkFee = 1_500
-                    b.workerStake = 1_000_000
                     b.spotCheckPpm = 100_000
                 }
                 try b.json().write(to: URL(fileURLWithPath: genesisPath))
@@ -173,8 +177,10 @@ struct DemoCommand: AsyncParsableCommand {
             """)
         var initialStakes = [PublicKey: Amount]()
         for w in genesis.allocation.workers where w.pool == 0 { initialStakes[w.key] = w.stake }
+        var initialBalances = [PublicKey: Amount]()
+        for b in genesis.allocation.balances where initialStakes[b.key] != nil { initialBalances[b.key] = b.amount }
         let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names,
-                                    initialStakes: initialStakes)
+                                    initialStakes: initialStakes, initialBalances: initialBalances)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger)),
                        .init(service: SummaryService(summary: summary, everyBlocks: summaryEvery, logger: logger))],

@@ -112,7 +112,7 @@ import TestSupport
         let cases = try await client.fraudCases().filter { $0.worker == cheater && ($0.status == .fraud || $0.status == .paid) }
         let first = try #require(cases.min { $0.adjudicatedHeight < $1.adjudicatedHeight })
         #expect(first.adjudicatedHeight <= 6 * pool.windowBlocks, "caught only at height \(first.adjudicatedHeight)")
-        #expect(cases.map(\.slashed.units).max() == 5_000, "half of the 10 000 bonded")
+        #expect(cases.map(\.slashed.units).max() == 500_000, "half of the 1 000 000 bonded")
         #expect(cases.allSatisfy { $0.winner == verifier && $0.bounty.units == $0.slashed.units / 10 })
         let verifierAccount = try await client.account(verifier)
         #expect(verifierAccount.balance.units > 0)
