@@ -190,7 +190,11 @@ extension Execution {
     mutating func revealTicket(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?, right: LeafProof?,
                                input: [UInt8], txId: Hash32) throws(ExecError) {
         let (ticket, c, pool) = try checkRevealedLeaf(sender, ticketId: ticketId, proof: proof, left: left, right: right)
-        guard try !state.exists(StateKey.ticketCheck(ticketId)) else { throw .failed(.sealedRevealRequired) }
+        // Only a pool with checkers assigns them (the draw), and pool configurations are fixed at genesis: a pool
+        // without checkers needs no lookup.
+        if pool.checking != nil {
+            guard try !state.exists(StateKey.ticketCheck(ticketId)) else { throw .failed(.sealedRevealRequired) }
+        }
         let leaf = proof.leaf
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
@@ -275,7 +279,8 @@ extension Execution {
 
         // A pass counts once: the first reveal of a content key is remembered for the retention period.
         let passKey = StateKey.revealedPass(key)
-        if let first = try state.record(passKey, RevealedPass.self), first.commitmentId != ticket.commitmentId {
+        let first = try state.record(passKey, RevealedPass.self)
+        if let first, first.commitmentId != ticket.commitmentId {
             if first.worker == sender {
                 // The worker sold the same pass twice: punished as fraud.
                 ticket.status = .reused
@@ -295,7 +300,7 @@ extension Execution {
             }
             return ticket.status
         }
-        if try !state.exists(passKey) {
+        if first == nil {
             state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height))
             schedulePrune(passKey, at: height &+ params.revealedKeyRetentionBlocks)
         }
