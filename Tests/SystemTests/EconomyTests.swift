@@ -339,8 +339,10 @@ import TestSupport
         let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",
                                           honest[1].key.publicKey: "worker-1", cheater.key.publicKey: "cheater"]
         let genesisStakes = Dictionary(runtime.genesis.allocation.workers.map { ($0.key, $0.stake) }, uniquingKeysWith: { a, _ in a })
+        let genesisBalances = Dictionary(runtime.genesis.allocation.balances.filter { genesisStakes[$0.key] != nil }.map { ($0.key, $0.amount) },
+                                         uniquingKeysWith: { a, _ in a })
         let summary = try await DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names,
-                                              initialStakes: genesisStakes).render()
+                                              initialStakes: genesisStakes, initialBalances: genesisBalances).render()
         #expect(summary.contains("fraud proofs:") && summary.contains("cheater"))
         // The convicted cheater's line says what its stake lost since genesis (the chain runs on, so only its
         // genesis stake is compared exactly); an honest worker's loses nothing.
@@ -349,6 +351,16 @@ import TestSupport
         let segments = summary.split(separator: ";")
         #expect(segments.contains { $0.contains("cheater paid") && $0.contains("of \(cheaterGenesis), lost ") }, "\(summary)")
         #expect(segments.contains { $0.contains("worker-0 paid") && !$0.contains("lost") }, "\(summary)")
+        // Its net since genesis is at most minus what its stake lost: its pay went back to its client, and its fees
+        // only add to the loss.
+        func figure(_ name: String, _ label: String) -> Int? {
+            guard let seg = segments.first(where: { $0.contains("\(name) paid") }),
+                  let r = seg.range(of: "\(label) ") else { return nil }
+            return Int(seg[r.upperBound...].prefix { $0 == "-" || $0 == "+" || $0.isNumber }.replacingOccurrences(of: "+", with: ""))
+        }
+        let lost = try #require(figure("cheater", "lost"), "\(summary)")
+        let net = try #require(figure("cheater", "net"), "\(summary)")
+        #expect(lost > 0 && net <= -lost, "cheater lost \(lost), net \(net)")
         if ProcessInfo.processInfo.environment["ECONOMY_VERBOSE"] != nil {
             print(summary)
             print("economy: tip \(await runtime.chain.status().height), honest \(honest.map(\.stats)), cheater \(cheater.stats), verifier \(verifier.stats), honest tickets \(honestTickets)")
