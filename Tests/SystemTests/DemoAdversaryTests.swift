@@ -1,0 +1,76 @@
+import Consensus
+import Foundation
+import Ledger
+import Node
+import Primitives
+import RPC
+import Testing
+import TestSupport
+
+/// `sharechain demo --fast --adversary …` with every strategy at once, as a user runs it: each adversary is a
+/// separate worker process with a client of its own. Asserted from the outside over JSON-RPC: every cheating
+/// strategy loses stake, the self-dealer loses money without a slash, and the honest workers come out ahead.
+@Suite(.serialized, .tags(.system, .multiProcess)) struct DemoAdversaryTests {
+    /// The adversaries in the order the demo assigns them development worker keys 3, 4, ….
+    static let strategies = ["fabricate", "withhold", "duplicate", "inflate", "self-deal", "late"]
+
+    @Test(.timeLimit(.minutes(8))) func everyAdversaryLosesAndHonestWorkPays() async throws {
+        let exe = try Paths.sharechain()
+        let dir = TempDir("demo-adversaries")
+        // Metrics ports: nine workers at base+200…208, the verifier at base+210.
+        let (process, base, out) = try startDemo(exe: exe, dir: dir, extra: ["--adversary", Self.strategies.joined(separator: ",")],
+                                                 metricsPorts: Array(200...208) + [210])
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
+        let genesisPath = (dir.path as NSString).appendingPathComponent("genesis.json")
+        let started = await eventually(.seconds(60), every: .milliseconds(200)) { FileManager.default.fileExists(atPath: genesisPath) }
+        try #require(started, "the demo wrote no genesis")
+        let genesis = try GenesisDocument.load(path: genesisPath)
+        let stakes = Dictionary(genesis.allocation.workers.map { ($0.key, $0.stake.units) }, uniquingKeysWith: { a, _ in a })
+        let balances = Dictionary(genesis.allocation.balances.map { ($0.key, $0.amount.units) }, uniquingKeysWith: { a, _ in a })
+        let honest = [DevelopmentKeys.worker(0).publicKey, DevelopmentKeys.worker(1).publicKey]
+        let adversary = Dictionary(uniqueKeysWithValues: Self.strategies.enumerated().map { ($1, DevelopmentKeys.worker(3 + $0).publicKey) })
+        let cheaters = Self.strategies.filter { $0 != "self-deal" }
+
+        /// Balance, stake and owned escrows now, against genesis (what the demo summary calls the net).
+        func net(_ key: PublicKey) async throws -> Int64 {
+            let stake = try await client.staker(.worker(pool: 0), key)?.stake.units ?? 0
+            let escrowed = try await client.escrows(owner: key).reduce(UInt64(0)) { $0 + $1.1.balance.units }
+            let now = Int64(try await client.account(key).balance.units) + Int64(stake) + Int64(escrowed)
+            return now - Int64(balances[key] ?? 0) - Int64(stakes[key] ?? 0)
+        }
+        func slashed(_ key: PublicKey) async -> Bool {
+            guard let s = try? await client.staker(.worker(pool: 0), key)?.stake.units, let g = stakes[key] else { return false }
+            return s < g
+        }
+
+        // Until every cheating strategy has been slashed and both honest workers are ahead (their payouts exceed the
+        // fees they paid first). Generous: the late cheater is caught only after its window's checks.
+        var state = ""
+        let settled = await eventually(.seconds(420), every: .seconds(2)) {
+            var caught = [String]()
+            for s in cheaters where await slashed(adversary[s]!) { caught.append(s) }
+            var honestNets = [Int64]()
+            for k in honest { honestNets.append((try? await net(k)) ?? -1) }
+            state = "caught \(caught), honest nets \(honestNets)"
+            return caught.count == cheaters.count && honestNets.allSatisfy { $0 > 0 }
+        }
+        let log = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        try #require(settled, "\(state)\n\(log.suffix(3000))")
+
+        // Each cheating strategy lost stake and money; the self-dealer lost money (the protocol fee it burned, and its
+        // fees) but is not slashed: paying oneself is not fraud, only unprofitable.
+        for s in cheaters {
+            let n = try await net(adversary[s]!)
+            #expect(n < 0, "\(s) net \(n)")
+        }
+        let selfDealer = adversary["self-deal"]!
+        #expect(try await net(selfDealer) < 0)
+        #expect(!(await slashed(selfDealer)), "the self-dealer was slashed")
+        for k in honest { #expect(!(await slashed(k)), "an honest worker was slashed") }
+
+        kill(process.processIdentifier, SIGTERM)
+        let stopped = await eventually(.seconds(60), every: .milliseconds(200)) { !process.isRunning }
+        #expect(stopped, "the demo did not stop")
+    }
+}
