@@ -26,6 +26,28 @@ public struct DevnetSummary: Sendable {
         self.initialBalances = initialBalances
     }
 
+    /// A summary whose worker lines compare with `allocation`: the genesis stakes of `pool`'s workers, and with
+    /// `nets` their genesis balances too.
+    public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String],
+                genesis allocation: GenesisAllocation, nets: Bool = true) {
+        var stakes = [PublicKey: Amount](), balances = [PublicKey: Amount]()
+        for w in allocation.workers where w.pool == pool { stakes[w.key] = w.stake }
+        for b in allocation.balances where nets && stakes[b.key] != nil { balances[b.key] = b.amount }
+        self.init(client: client, pool: pool, hrp: hrp, names: names, initialStakes: stakes, initialBalances: balances)
+    }
+
+    /// What `key` holds now against genesis: balance, stake (`stake`, or read) and the escrows it owns, less its
+    /// genesis balance and stake; nil without genesis figures for it. Pay comes in; slashes and fees go out (compute
+    /// is off chain).
+    public func net(of key: PublicKey, stake: Amount? = nil) async throws -> Int128? {
+        guard let initialStake = initialStakes[key], let initialBalance = initialBalances[key] else { return nil }
+        let bonded: Amount
+        if let stake { bonded = stake } else { bonded = try await client.staker(.worker(pool: pool), key)?.stake ?? .zero }
+        let escrowed = try await client.escrows(owner: key).reduce(UInt64(0)) { $0 &+ $1.1.balance.units }
+        let now = Int128(try await client.account(key).balance.units) + Int128(bonded.units) + Int128(escrowed)
+        return now - Int128(initialBalance.units) - Int128(initialStake.units)
+    }
+
     func name(_ k: PublicKey) -> String { names[k] ?? String(Address.encode(k, hrp: hrp).prefix(12)) + "…" }
 
     /// A multi-line report.
@@ -80,13 +102,7 @@ public struct DevnetSummary: Sendable {
                 stake += initial > staker.stake ? " of \(initial), lost \(initial.units - staker.stake.units)"
                     : initial < staker.stake ? " of \(initial), bonded \(staker.stake.units - initial.units) more" : ""
             }
-            if let initialStake = initialStakes[key], let initialBalance = initialBalances[key] {
-                // What the worker holds now against genesis: pay in, slashes and fees out (compute is off chain).
-                let escrowed = try await client.escrows(owner: key).reduce(UInt64(0)) { $0 &+ $1.1.balance.units }
-                let now = Int128(try await client.account(key).balance.units) + Int128(staker.stake.units) + Int128(escrowed)
-                let net = now - Int128(initialBalance.units) - Int128(initialStake.units)
-                stake += ", net \(net > 0 ? "+" : "")\(net)"
-            }
+            if let net = try await net(of: key, stake: staker.stake) { stake += ", net \(net > 0 ? "+" : "")\(net)" }
             workerLines.append("\(label) paid \(p)" + (r > 0 ? " refunded \(r)" : "") + ", \(stake) (\(status))")
         }
         if !workerLines.isEmpty { lines.append("workers: " + workerLines.joined(separator: "; ")) }

@@ -175,14 +175,10 @@ struct DemoCommand: AsyncParsableCommand {
             cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, a verifier\(checkers > 0 ? ", and \(checkers) checkers (sealed reveals)" : "")
               logs and data in \(base); Ctrl-C stops everything
             """)
-        var initialStakes = [PublicKey: Amount]()
-        for w in genesis.allocation.workers where w.pool == 0 { initialStakes[w.key] = w.stake }
         // Nets only where prices are set for them (--fast): the shipped development genesis prices a token at one
         // unit, below a transaction's fee, so its nets would mostly count fees.
-        var initialBalances = [PublicKey: Amount]()
-        for b in genesis.allocation.balances where fast && initialStakes[b.key] != nil { initialBalances[b.key] = b.amount }
         let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names,
-                                    initialStakes: initialStakes, initialBalances: initialBalances)
+                                    genesis: genesis.allocation, nets: fast)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger)),
                        .init(service: SummaryService(summary: summary, everyBlocks: summaryEvery, logger: logger))],

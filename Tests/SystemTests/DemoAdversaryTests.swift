@@ -26,21 +26,15 @@ import TestSupport
         let started = await eventually(.seconds(60), every: .milliseconds(200)) { FileManager.default.fileExists(atPath: genesisPath) }
         try #require(started, "the demo wrote no genesis")
         let genesis = try GenesisDocument.load(path: genesisPath)
-        let stakes = Dictionary(genesis.allocation.workers.map { ($0.key, $0.stake.units) }, uniquingKeysWith: { a, _ in a })
-        let balances = Dictionary(genesis.allocation.balances.map { ($0.key, $0.amount.units) }, uniquingKeysWith: { a, _ in a })
+        // The demo summary's figures: stakes and nets against genesis.
+        let summary = DevnetSummary(client: client, names: [:], genesis: genesis.allocation)
         let honest = [DevelopmentKeys.worker(0).publicKey, DevelopmentKeys.worker(1).publicKey]
         let adversary = Dictionary(uniqueKeysWithValues: Self.strategies.enumerated().map { ($1, DevelopmentKeys.worker(3 + $0).publicKey) })
         let cheaters = Self.strategies.filter { $0 != "self-deal" }
 
-        /// Balance, stake and owned escrows now, against genesis (what the demo summary calls the net).
-        func net(_ key: PublicKey) async throws -> Int64 {
-            let stake = try await client.staker(.worker(pool: 0), key)?.stake.units ?? 0
-            let escrowed = try await client.escrows(owner: key).reduce(UInt64(0)) { $0 + $1.1.balance.units }
-            let now = Int64(try await client.account(key).balance.units) + Int64(stake) + Int64(escrowed)
-            return now - Int64(balances[key] ?? 0) - Int64(stakes[key] ?? 0)
-        }
+        func net(_ key: PublicKey) async throws -> Int128 { try #require(try await summary.net(of: key)) }
         func slashed(_ key: PublicKey) async -> Bool {
-            guard let s = try? await client.staker(.worker(pool: 0), key)?.stake.units, let g = stakes[key] else { return false }
+            guard let s = try? await client.staker(.worker(pool: 0), key)?.stake, let g = summary.initialStakes[key] else { return false }
             return s < g
         }
 
@@ -50,7 +44,7 @@ import TestSupport
         let settled = await eventually(.seconds(420), every: .seconds(2)) {
             var caught = [String]()
             for s in cheaters where await slashed(adversary[s]!) { caught.append(s) }
-            var honestNets = [Int64]()
+            var honestNets = [Int128]()
             for k in honest { honestNets.append((try? await net(k)) ?? -1) }
             state = "caught \(caught), honest nets \(honestNets)"
             return caught.count == cheaters.count && honestNets.allSatisfy { $0 > 0 }

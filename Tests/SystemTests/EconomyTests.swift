@@ -338,11 +338,9 @@ import TestSupport
         // The devnet summary renders from the same client.
         let names: [PublicKey: String] = [DevelopmentKeys.client.publicKey: "client", honest[0].key.publicKey: "worker-0",
                                           honest[1].key.publicKey: "worker-1", cheater.key.publicKey: "cheater"]
-        let genesisStakes = Dictionary(runtime.genesis.allocation.workers.map { ($0.key, $0.stake) }, uniquingKeysWith: { a, _ in a })
-        let genesisBalances = Dictionary(runtime.genesis.allocation.balances.filter { genesisStakes[$0.key] != nil }.map { ($0.key, $0.amount) },
-                                         uniquingKeysWith: { a, _ in a })
-        let summary = try await DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names,
-                                              initialStakes: genesisStakes, initialBalances: genesisBalances).render()
+        let summaryClient = DevnetSummary(client: LocalChainClient(chain: runtime.chain), names: names, genesis: runtime.genesis.allocation)
+        let genesisStakes = summaryClient.initialStakes
+        let summary = try await summaryClient.render()
         #expect(summary.contains("fraud proofs:") && summary.contains("cheater"))
         // The convicted cheater's line says what its stake lost since genesis (the chain runs on, so only its
         // genesis stake is compared exactly); an honest worker's loses nothing.
