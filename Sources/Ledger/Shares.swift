@@ -362,15 +362,16 @@ extension Execution {
 /// rank-2 float32 TNS1 tensor of `[tokens, hidden]` whose values are finite and never −0, so one activation has
 /// exactly one encoding (and one content key).
 public enum CanonicalInput {
-    /// The TNS1 encoding of a `[tokens, hidden]` float32 tensor (`values` row-major, `tokens × hidden` of them).
-    /// For clients, tools and tests that build inputs; the state transition never calls it and only compares bit
-    /// patterns (`isValid`), so consensus stays free of floating-point arithmetic.
-    public static func encode(tokens: UInt32, hidden: UInt32, _ values: [Float]) -> [UInt8] {
-        precondition(values.count == Int(tokens) * Int(hidden))
+    /// The TNS1 encoding of a `[tokens, hidden]` float32 tensor given as its IEEE-754 bit patterns (row-major,
+    /// `tokens × hidden` of them; a client passes `values.map(\.bitPattern)`). For clients, tools and tests that
+    /// build inputs; the state transition never calls it and only compares bit patterns (`isValid`): the ledger
+    /// module holds no floating-point type at all.
+    public static func encode(tokens: UInt32, hidden: UInt32, bitPatterns: [UInt32]) -> [UInt8] {
+        precondition(bitPatterns.count == Int(tokens) * Int(hidden))
         var out: [UInt8] = [0x54, 0x4E, 0x53, 0x31, 1, 2]
-        out.reserveCapacity(22 + values.count * 4)
+        out.reserveCapacity(22 + bitPatterns.count * 4)
         for d in [UInt64(tokens), UInt64(hidden)] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: d >> (8 * UInt64(i)))) } }
-        for v in values { let b = v.bitPattern; for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } }
+        for b in bitPatterns { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: b >> (8 * UInt32(i)))) } }
         return out
     }
 

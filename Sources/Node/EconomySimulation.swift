@@ -507,7 +507,7 @@ public struct EconomySimulation {
                 let v: UInt64 = rng.next() % 2000 + 1
                 values.append(Float(v) / 256)
             }
-            let input = CanonicalInput.encode(tokens: 4, hidden: 4, values)
+            let input = CanonicalInput.encode(tokens: 4, hidden: 4, bitPatterns: values.map(\.bitPattern))
             let position = UInt64(p) * 4
             var out = HashAdjudicator.output(input, shard: 0, position: position)
             let fake = faked >= 1 || (faked > 0 && chance(faked))

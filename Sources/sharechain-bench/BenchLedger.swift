@@ -211,7 +211,7 @@ struct LedgerWorkload {
         for i in 0..<Self.leavesPerCommitment {
             var g = SplitMix64(seed: UInt64(sender) << 32 | UInt64(n) << 8 | UInt64(i))
             let values = (0..<Int(Self.tokensPerLeaf) * 64).map { _ in Float(Int(g.next() % 2000) + 1) / 256 }
-            let input = CanonicalInput.encode(tokens: Self.tokensPerLeaf, hidden: 64, values)
+            let input = CanonicalInput.encode(tokens: Self.tokensPerLeaf, hidden: 64, bitPatterns: values.map(\.bitPattern))
             let leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(i) * 16, tokenCount: Self.tokensPerLeaf,
                                 inputHash: Tags.tensor.hash(input), outputHash: SHA256.hash(input))
             leaves.append(leaf)

@@ -142,7 +142,7 @@ struct SealedRevealWorkload {
         var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]]()
         for j in 0..<2 {
             let values = (0..<Int(tokens * hidden)).map { _ in Float(Int(g.next() % 2000) + 1) / 256 }
-            let input = CanonicalInput.encode(tokens: tokens, hidden: hidden, values)
+            let input = CanonicalInput.encode(tokens: tokens, hidden: hidden, bitPatterns: values.map(\.bitPattern))
             let out = SHA256.hash(input)
             var leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(j) * 64, tokenCount: tokens, inputHash: Tags.tensor.hash(input),
                                 outputHash: out)

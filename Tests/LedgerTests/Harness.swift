@@ -204,7 +204,7 @@ extension Receipt {
 func testInput(tokens: UInt32, seed: UInt64) -> [UInt8] {
     var g = SplitMix64(seed: seed)
     let values = (0..<Int(tokens) * 8).map { _ in Float(Int(g.next() % 2000) + 1) / 256 }
-    return CanonicalInput.encode(tokens: tokens, hidden: 8, values)
+    return CanonicalInput.encode(tokens: tokens, hidden: 8, bitPatterns: values.map(\.bitPattern))
 }
 
 /// A worker's passes for one commitment: a sum tree sorted by content key, inputs by leaf index, and which

@@ -94,4 +94,28 @@ import Testing
             #expect(specByCode[n] == code[n], "offence \(n): spec \(specByCode[n] ?? "absent"), code \(code[n] ?? "absent")")
         }
     }
+
+    /// Determinism (DESIGN.md §2, Specs/state-machine.md): the state transition, the state tree, block validation,
+    /// sealing and the primitives use no floating-point type, so no rounding mode or fused multiply-add can make two machines
+    /// disagree. Checked on the source text, comments excluded, so a new `Float` or `Double` fails here.
+    @Test func consensusSourcesHoldNoFloatingPoint() throws {
+        let pattern = try NSRegularExpression(pattern: #"\b(Float|Double|Float16|Float32|Float64|Float80|CGFloat)\b"#)
+        var scanned = 0
+        for module in ["Primitives", "StateTree", "Ledger", "Consensus", "Sealing"] {
+            let dir = Self.root.appendingPathComponent("Sources/\(module)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }.sorted()
+            #expect(!files.isEmpty, "no sources found in \(dir.path)")
+            for file in files {
+                let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+                for (n, line) in text.components(separatedBy: "\n").enumerated() {
+                    // Code before any line comment (doc comments included); string literals are not special-cased.
+                    let code = line.components(separatedBy: "//")[0]
+                    let hits = pattern.matches(in: code, range: NSRange(code.startIndex..., in: code))
+                    #expect(hits.isEmpty, "Sources/\(module)/\(file):\(n + 1) uses a floating-point type: \(line)")
+                }
+                scanned += 1
+            }
+        }
+        #expect(scanned >= 30)
+    }
 }

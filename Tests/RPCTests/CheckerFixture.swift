@@ -27,7 +27,7 @@ struct SealedPasses {
             let tokens = UInt32(1 + i % 3)
             var values = [Float]()
             for k in 0..<Int(tokens) * 8 { values.append(Float(1 + (Int(seed) * 31 + i * 7 + k) % 97) / 8) }
-            let input = CanonicalInput.encode(tokens: tokens, hidden: 8, values)
+            let input = CanonicalInput.encode(tokens: tokens, hidden: 8, bitPatterns: values.map(\.bitPattern))
             let output = ReverseAdjudicator.output(input)
             let salt = SHA256.hash(Array("rpc-test/salt-\(seed)-\(i)".utf8))
             let leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(i) * 4, tokenCount: tokens, inputHash: Tags.tensor.hash(input),

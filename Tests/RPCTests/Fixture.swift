@@ -44,7 +44,7 @@ struct Passes {
                 let v: Int = 1 + (Int(seed) * 31 + i * 7 + k) % 97
                 values.append(Float(v) / 8)
             }
-            let input = CanonicalInput.encode(tokens: tokens, hidden: 8, values)
+            let input = CanonicalInput.encode(tokens: tokens, hidden: 8, bitPatterns: values.map(\.bitPattern))
             var out = ReverseAdjudicator.output(input)
             if cheat { out = SHA256.hash(out.bytes) }
             let leaf = PassLeaf(index: 0, shard: 0, positionOffset: UInt64(i) * 4, tokenCount: tokens, inputHash: Tags.tensor.hash(input), outputHash: out)
