@@ -163,6 +163,7 @@ public final class ChainStore: Sendable {
     }
 
     private func commitLocked(_ block: BlockRecord, writeSet: WriteSet, prepared: PreparedState?, finalizedHeight: UInt64?) throws(StorageError) {
+        let start = ContinuousClock.now
         let tip = try current.tip()
         if let tip {
             guard block.height == tip.height &+ 1, block.parent == tip.hash, tip.height < UInt64.max else {
@@ -270,6 +271,7 @@ public final class ChainStore: Sendable {
         let writeTime = ContinuousClock.now - writeStart
         commitTotals.withLock { t in
             t.blocks += 1
+            t.buildTime += writeStart - start
             t.batchBytes += bytes
             t.batchEntries += entries
             t.writeTime += writeTime
@@ -403,5 +405,8 @@ public struct CommitTotals: Sendable, Equatable {
     public var batchEntries = 0
     /// Time spent in the RocksDB writes of those batches (the log append, its sync and the memtable inserts).
     public var writeTime: Duration = .zero
+    /// Time spent in the commits before those writes: checks, the undo record, building the batch (and the state
+    /// tree's new version when the caller did not prepare it with `prepareTree`).
+    public var buildTime: Duration = .zero
     public init() {}
 }

@@ -56,10 +56,13 @@ struct BenchLedger: AsyncParsableCommand {
             let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
             var parent = Hash32.zero
             var totalsAfter: [CommitTotals] = []   // after each commit: genesis, setup blocks, then the measured blocks
+            var treeTimes: [Duration] = []         // the state tree update of each of those commits
             let (rocksRate, rocksSplit, rocksCPURate) = try workload.measure(mix: mix, base: store.current) { ws, previous, height in
                 let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
                 // As block import does: the tree version from the write set and the previous values execution read.
+                let treeStart = ContinuousClock.now
                 let prepared = try previous.map { try store.prepareTree(writeSet: ws, previous: $0, height: height) }
+                treeTimes.append(ContinuousClock.now - treeStart)
                 try store.commit(BlockRecord(hash: hash, height: height, parent: parent, header: [], body: [], receipts: [], transactions: []),
                                  writeSet: ws, prepared: prepared)
                 totalsAfter.append(store.committed)
@@ -72,6 +75,16 @@ struct BenchLedger: AsyncParsableCommand {
             let txs = Double(max(1, blockSize * blocks))
             let written = totalsAfter.last ?? CommitTotals()
             let before = totalsAfter.count > blocks ? totalsAfter[totalsAfter.count - blocks - 1] : CommitTotals()
+            // Where a transaction's time goes, in microseconds over the measured blocks: the commit split into the
+            // state tree's new version, building the batch (undo record, history, indexes) and the RocksDB write.
+            // 0.7 of the bound leaves 1/(0.7 × bound) per transaction in all.
+            let micros = { (d: Duration) in d.seconds * 1e6 / txs }
+            let tree = micros(treeTimes.suffix(blocks).reduce(Duration.zero, +))
+            let build = micros(written.buildTime - before.buildTime), write = micros(written.writeTime - before.writeTime)
+            print(String(format: "    per tx (µs): signatures %.1f, execution %.1f, commit %.1f (tree update %.1f, batch %.1f, RocksDB write %.1f, rest %.1f); 0.7 of the bound allows %.1f in all",
+                         rocksSplit.signatureMicros, rocksSplit.executionMicros, rocksSplit.writeSetMicros, tree, build, write,
+                         max(0, rocksSplit.writeSetMicros - tree - build - write),
+                         1e6 / (0.7 * verifyRate)))
             // Write amplification: what each transaction costs the store (state keys, their tree nodes, the batch
             // bytes: values, history copies, tree nodes, undo records).
             print(String(format: "    write per tx: %.1f state keys, %.1f tree nodes, %.2f KB batch",
@@ -307,7 +320,11 @@ struct LedgerWorkload {
         return out
     }
 
-    struct Split { var signatures: Int; var execution: Int; var writeSet: Int }
+    struct Split {
+        var signatures: Int; var execution: Int; var writeSet: Int
+        /// The same three steps in microseconds per transaction (wall clock).
+        var signatureMicros: Double; var executionMicros: Double; var writeSetMicros: Double
+    }
 
     /// One block of `measureEndBlock`: what it held, its `applyBlock` time (wall and thread CPU, commit excluded).
     struct EndBlockRow { let height: UInt64; let label: String; let transactions: Int; let tickets: Int; let wallNanos: UInt64; let cpuNanos: UInt64; let writes: Int }
@@ -420,7 +437,9 @@ struct LedgerWorkload {
         let total = Double(sigNs + execNs + wsNs)
         let txs = Double(blocks * blockSize)
         return (txs / (total / 1e9), Split(signatures: Int(Double(sigNs) / total * 100), execution: Int(Double(execNs) / total * 100),
-                                           writeSet: Int(Double(wsNs) / total * 100)), txs / (cpu / 1e9))
+                                           writeSet: Int(Double(wsNs) / total * 100), signatureMicros: Double(sigNs) / txs / 1e3,
+                                           executionMicros: Double(execNs) / txs / 1e3, writeSetMicros: Double(wsNs) / txs / 1e3),
+                txs / (cpu / 1e9))
     }
 }
 
