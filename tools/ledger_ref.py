@@ -941,7 +941,7 @@ class K:
     @staticmethod
     def lane(p, w, k, e): return b"\x24" + be32(p) + be64(w) + k + e
     @staticmethod
-    def revealed(c): return b"\x25" + c
+    def revealed(p, c): return b"\x25" + be32(p) + c
     @staticmethod
     def fraud_commit(c): return b"\x27" + c
     @staticmethod
@@ -2329,7 +2329,7 @@ class Exec:
         t["revealedHeight"] = self.h
         t["revealTx"] = txid
         self.emit("tx", ev("ticketRevealed", tid, u32(leaf["index"]), u64(t["challengeEnd"])))
-        pkey = K.revealed(key)
+        pkey = K.revealed(t["pool"], key)
         first = self.state.rec(pkey, REVEALED)
         if first is not None and first["commitmentId"] != t["commitmentId"]:
             if first["worker"] == sender:
@@ -4897,6 +4897,36 @@ def scenarios_waiting_settlement():
 
 
 
+def scenarios_pass_in_two_pools():
+    """economics.md §3 and §7 row 44: the revealed-pass record is per pool. A worker in two pools (different models)
+    serves one activation to both and reveals both passes: both count, nobody is slashed. Committing the pool-0 pass
+    again in pool 0 is still reuse."""
+    worker = test_key("worker")
+    second = default_pool(1)
+    second["modelId"] = "another-model"
+    second["shards"][0]["weightsSHA256"] = sha256(b"another model's weights")
+    c = Chain(accounts=[(worker, 100_000)], workers=[(worker, 0, 10_000), (worker, 1, 10_000)],
+              pools=[default_pool(0), second])
+    b0 = PassBatch.make(1, 0, 402)
+    leaf1 = dict(b0.tree.leaves[0], outputHash=sha256(b0.tree.leaves[0]["outputHash"]))  # pool 1's model: another output
+    b1 = PassBatch.from_passes([(leaf1, b0.inputs[0], False)])
+    again = dict(b0.tree.leaves[0], outputHash=sha256(b"again"))
+    b0again = PassBatch.from_passes([(again, b0.inputs[0], False)])
+    c.block([c.tx(worker, commit_body(0, 0, 0, b0)), c.tx(worker, commit_body(1, 0, 0, b1), nonce=1),
+             c.tx(worker, commit_body(0, 0, 0, b0again), nonce=2)])
+    c.block()
+    c.block()
+    (t0, p0), = c.tickets(commitment_id(worker.pub, 0, 0, 0, b0.root))
+    (t1, p1), = c.tickets(commitment_id(worker.pub, 1, 0, 0, b1.root))
+    (t2, p2), = c.tickets(commitment_id(worker.pub, 0, 0, 0, b0again.root))
+    n = c.account(worker.pub)["nonce"]
+    return [c.capture("rules/same-pass-two-pools", "One activation served in two pools (two models) and revealed in both: "
+                      "both passes count (the revealed-pass record is per pool), no slash; the same pass committed again "
+                      "in pool 0 is reuse (convicted).", [
+        c.tx(worker, b0.reveal(t0, p0["point"]), nonce=n), c.tx(worker, b1.reveal(t1, p1["point"]), nonce=n + 1),
+        c.tx(worker, b0again.reveal(t2, p2["point"]), nonce=n + 2)])]
+
+
 # ---- protocol 4: checks (state-machine.md §4.2; Specs/vectors/ledger/README.md `checks/`) -------------------
 
 def checks_pool(pid, **over):
@@ -6254,7 +6284,7 @@ def write_json(path, v, compact=False):
 
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
-            + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
+            + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
             + scenarios_checks())
 
 

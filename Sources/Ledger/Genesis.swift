@@ -84,8 +84,10 @@ extension Ledger {
                 guard sh.layerStart < sh.layerEnd, sh.layerEnd <= p.model.numLayers else {
                     throw GenesisError("pool \(p.id) shard \(j): layer range \(sh.layerStart)..<\(sh.layerEnd) not within \(p.model.numLayers) layers")
                 }
-                guard sh.priceInputToken > .zero || sh.priceOutputToken > .zero else {
-                    throw GenesisError("pool \(p.id) shard \(j): a shard needs a positive input or output price")
+                // Every token a voucher counts must cost its payer something: a free kind of token would let a payer
+                // inflate the worker's paid tokens at no charge and so dilute its coverage (Specs/economics.md §7, row 32).
+                guard sh.priceInputToken > .zero, sh.priceOutputToken > .zero else {
+                    throw GenesisError("pool \(p.id) shard \(j): priceInputToken and priceOutputToken must both be positive (input \(sh.priceInputToken.units), output \(sh.priceOutputToken.units))")
                 }
             }
             put(&state, StateKey.pool(p.id), p)

@@ -90,7 +90,9 @@ public enum StateKey {
     public static func payerLanes(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
         k(.payerLane, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
     }
-    public static func revealedPass(_ key: Hash32) -> [UInt8] { k(.revealedPass, key.bytes) }
+    /// The first reveal of a pass in a pool: passes of different pools run different models, so they are different
+    /// work even with one content key.
+    public static func revealedPass(_ pool: UInt32, _ key: Hash32) -> [UInt8] { k(.revealedPass, pool.bigEndianBytes, key.bytes) }
     public static func fraudCommitment(_ claim: Hash32) -> [UInt8] { k(.fraudCommitment, claim.bytes) }
     public static func fraudCommitmentExpiry(_ h: UInt64, _ claim: Hash32) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes, claim.bytes) }
     public static func fraudCommitmentExpiry(at h: UInt64) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes) }

@@ -134,7 +134,7 @@ public struct LedgerReader: Sendable {
     }
 
     /// Who revealed a pass (by content key) first, while it is remembered.
-    public func revealedPass(_ key: Hash32) throws -> RevealedPass? { try record(StateKey.revealedPass(key), RevealedPass.self) }
+    public func revealedPass(pool: UInt32, _ key: Hash32) throws -> RevealedPass? { try record(StateKey.revealedPass(pool, key), RevealedPass.self) }
 
     /// A blind fraud claim not yet revealed.
     public func fraudCommitment(_ claim: Hash32) throws -> FraudCommitment? {

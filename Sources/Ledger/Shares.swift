@@ -277,8 +277,8 @@ extension Execution {
         ticket.revealTx = txId
         txEvents.append(.ticketRevealed(ticketId: ticketId, leafIndex: leaf.index, challengeEnd: ticket.challengeEnd))
 
-        // A pass counts once: the first reveal of a content key is remembered for the retention period.
-        let passKey = StateKey.revealedPass(key)
+        // A pass counts once: the first reveal of a content key in the pool is remembered for the retention period.
+        let passKey = StateKey.revealedPass(ticket.pool, key)
         let first = try state.record(passKey, RevealedPass.self)
         if let first, first.commitmentId != ticket.commitmentId {
             if first.worker == sender {

@@ -20,7 +20,7 @@ import Testing
         var g = SplitMix64(seed: 12)
         for n in [0, 1, 2, 17, 300] {
             try checkStrict(IdQueue(hashes(&g, n)))
-            let keys = (0..<n).map { i in StateKey.revealedPass(hashes(&g, 1)[0]) + Array(repeating: UInt8(i % 7), count: i % 3) }
+            let keys = (0..<n).map { i in StateKey.revealedPass(UInt32(i % 3), hashes(&g, 1)[0]) + Array(repeating: UInt8(i % 7), count: i % 3) }
             try checkStrict(KeyQueue(keys.sorted { $0.lexicographicallyPrecedes($1) }))
             let shards = (0..<(n % 4)).map { ShardWork(shard: UInt32($0), paidTokens: g.next(), earned: Amount(g.next() >> 1),
                                                        committedTokens: g.next(), commitments: UInt32(g.next() % 16)) }

@@ -13,7 +13,7 @@ import TestSupport
     /// Decodes and re-encodes one record type.
     typealias Codec = @Sendable ([UInt8]) throws -> [UInt8]
 
-    static func codec<T: CanonicalCodable>(_: T.Type) -> Codec { { try T(canonicalEncoding: $0).canonicalEncoding } }
+    static func codec<T: CanonicalCodable & Sendable>(_: T.Type) -> Codec { { try T(canonicalEncoding: $0).canonicalEncoding } }
 
     /// The record type stored under each prefix whose value is a canonical record (raw ids, empty index values and
     /// fixed-layout records are checked elsewhere).
