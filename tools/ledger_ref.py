@@ -570,6 +570,13 @@ def genesis_pool_errors(p, params):
     """The genesis checks of economics.md §6 that involve a pool's checking section (and the κ and horizon checks
     it changes); a list of problems (empty: accepted)."""
     errs = []
+    if p["fraudProofBond"] == 0:
+        errs.append("fraudProofBond")
+    for s in p["shards"]:
+        if s["priceInputToken"] == 0 or s["priceOutputToken"] == 0:
+            errs.append("price")
+    if params["protocolFeeBps"] == 0:
+        errs.append("protocolFeeBps")
     v = p["minReplayProbabilityBps"]
     c = p.get("checking")
     if c is not None:
@@ -5593,12 +5600,14 @@ class RandomWorld:
                       maxPayersPerWorkerWindow=[1, 2, 64][rng.below(3)], maxUnbondingEntries=[2, 7][rng.below(2)],
                       maxAllocationsPerEscrow=[2, 64][rng.below(2)], maxCommitmentsPerWindow=[2, 16][rng.below(2)],
                       slotsPerEpoch=[4, 8][rng.below(2)], jailBlocks=4 + rng.below(6), livenessMinSlots=2 + rng.below(3),
-                      beaconDelay=1 + rng.below(2), protocolFeeBps=[0, 500, 1000][rng.below(3)],
+                      beaconDelay=1 + rng.below(2), protocolFeeBps=[1, 500, 1000][rng.below(3)],
                       equivocationSlashBps=[500, 5000][rng.below(2)], beaconMinProposers=1 + rng.below(3),
                       missedSlotSlashBps=[0, 1, 100, 300][rng.below(4)], checkpointBlocks=1 + rng.below(4),
                       maxVotesPerTransaction=[3, 128][rng.below(2)])
         params.update(beaconMaxDelay=params["beaconDelay"] + rng.below(4))
         pools = [random_pool(rng, 0)] + ([random_pool(rng, 1)] if rng.chance(1, 5) else [])
+        for p in pools:
+            assert not genesis_pool_errors(p, params), (seed, p["id"], genesis_pool_errors(p, params))
         # protocol 4 (state-machine.md §4.2) in a third of the seeds, drawn from a second generator so that the
         # other seeds' vectors do not change; no cryptography: checkers are in the genesis state, envelopes are
         # well-formed but not real (validators never decrypt them), disputes are never answered with a key.

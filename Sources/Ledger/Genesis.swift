@@ -80,6 +80,9 @@ extension Ledger {
             guard Ledger.executorSpecs.contains(p.executorSpec) else { throw GenesisError("pool \(p.id): unknown executor spec '\(p.executorSpec)'") }
             guard !p.shards.isEmpty else { throw GenesisError("pool \(p.id) has no shards") }
             try Ledger.checkHorizons(p, params)
+            // The bond is what a false fraud claim loses; without it, claims that fail adjudication cost only their
+            // transaction fee while each one takes a replay and holds the worker's settlement and unbonding.
+            guard p.fraudProofBond > .zero else { throw GenesisError("pool \(p.id): fraudProofBond must be positive (a false claim would cost only its fee)") }
             for (j, sh) in p.shards.enumerated() {
                 guard sh.layerStart < sh.layerEnd, sh.layerEnd <= p.model.numLayers else {
                     throw GenesisError("pool \(p.id) shard \(j): layer range \(sh.layerStart)..<\(sh.layerEnd) not within \(p.model.numLayers) layers")
@@ -107,6 +110,8 @@ extension Ledger {
         for bps in [params.protocolFeeBps, params.equivocationSlashBps, params.livenessMaxMissedBps] where bps > 10_000 {
             throw GenesisError("a basis-point parameter exceeds 10000")
         }
+        // Self-dealing must lose at least the protocol fee (Specs/economics.md §2): a zero fee would make it free.
+        guard params.protocolFeeBps >= 1 else { throw GenesisError("ledger.protocolFeeBps must be at least 1 (self-dealing would cost nothing)") }
         guard params.maxAdjudicationsPerBlock >= 1 else { throw GenesisError("ledger.maxAdjudicationsPerBlock must be at least 1") }
         guard params.maxPayersPerWorkerWindow >= 1, params.maxAllocationsPerEscrow >= 1, params.maxClaimsPerTicket >= 1,
               params.maxCommitmentsPerWindow >= 1, params.maxLeavesPerCommitment >= 1 else {

@@ -67,6 +67,21 @@ import Testing
         _ = try Chain(accounts: [(client, 10_000_000), (worker, 100_000)], workers: [(worker, 0, 100_000)], pools: [pool])
     }
 
+    /// Zero values that void a guarantee the spec relies on are refused at genesis, naming the parameter: a zero
+    /// protocol fee makes self-dealing free (§2), and a zero fraud-proof bond lets claims that fail adjudication cost
+    /// only their fee while each takes a replay and holds the worker's settlement (row 27).
+    @Test func parametersThatVoidAGuaranteeAreRefusedAtGenesis() throws {
+        var params = Chain.defaultParams()
+        params.protocolFeeBps = 0
+        #expect { _ = try Chain(accounts: [(client, 1_000)], params: params) } throws: { "\($0)".contains("ledger.protocolFeeBps must be at least 1") }
+        var pool = Chain.defaultPool()
+        pool.fraudProofBond = .zero
+        #expect { _ = try Chain(accounts: [(client, 1_000)], pools: [pool]) } throws: { "\($0)".contains("pool 0: fraudProofBond must be positive") }
+        params.protocolFeeBps = 1
+        pool.fraudProofBond = Amount(1)
+        _ = try Chain(accounts: [(client, 1_000)], pools: [pool], params: params)
+    }
+
     /// Row 43, with priced tokens. The chain cannot tell a payer's padding from a worker's laziness (both are paid
     /// tokens without committed passes), and refunds uncovered tokens at their average price, which protects payers
     /// from lazy workers. Against padding the defence is the payee's: only it can claim a voucher, and a worker claims
