@@ -1866,6 +1866,12 @@ class Exec:
         if taken > 0:
             self.t("offence:%d" % kind)
             self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
+            if is_checker(role):
+                # verification.md §2: slashed below the minimum, a checker leaves the registry (as by unbonding)
+                before = self.state.get(K.checker(role[1], k)) is not None
+                self.deregister_if_underbonded(k, role[1], self.staker(role, k)["stake"])
+                if before and self.state.get(K.checker(role[1], k)) is None:
+                    self.t("registry:slashedBelowMinimum")
         return taken
 
     def take_stake(self, k, role, st, entries, due, since):

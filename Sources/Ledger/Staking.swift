@@ -114,6 +114,11 @@ extension Execution {
         let taken = try takeStake(key, role: role, staker: staker, entries: decoded, due: base.basisPoints(bps), createdSince: offenceHeight)
         if taken > .zero {
             emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
+            // A checker slashed below the pool's minimum leaves the registry, as one that unbonds below it does: it
+            // can never be assigned again, and would otherwise hold a slot for good (Specs/verification.md §2).
+            if case .checker(let pool) = role, let after = try state.staker(role, key) {
+                try deregisterIfUnderbonded(key, pool: pool, stake: after.stake)
+            }
         }
         return taken
     }

@@ -466,6 +466,35 @@ extension Receipt {
         #expect(again.dropLast().allSatisfy { $0.succeeded }, "\(again.map(\.status))")
     }
 
+    /// A checker slashed below the minimum leaves the registry, as one that unbonds below it does (found by the
+    /// fourth review): it can never be assigned again, yet it kept its slot, so a pool's registry could be filled for
+    /// good for the price of the locked stake, pushing its tickets back to public reveals.
+    @Test func slashedBelowTheMinimumLeavesTheRegistry() throws {
+        var f = try CheckerFixture()
+        // Every checker at exactly the minimum (400 of 1 000): still registered and assignable.
+        let r = try f.c.block(try (0..<4).map { try f.c.tx(f.checkers[$0], .unbond(role: .checker(pool: 0), amount: 600)) })
+        #expect(r.dropLast().allSatisfy { $0.succeeded }, "\(r.map(\.status))")
+        #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 4)
+        let s = SealedBatch.make(count: 24, seed: 5)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let a = f.index(of: slots[0].checker)
+        let (_, _, resolution) = try f.play(s, tid, moves: [a: .absent])
+        #expect(resolution.slashes.contains { $0.0 == slots[0].checker && $0.2 == .checkerAbsent })
+        #expect(try f.c.staker(.checker(pool: 0), slots[0].checker)!.stake < f.cfg.checkerMinStake)
+        #expect(try f.c.record(StateKey.checker(0, slots[0].checker), CheckerRecord.self) == nil)
+        #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 3)
+        for slot in slots.dropFirst() {
+            #expect(try f.c.record(StateKey.checker(0, slot.checker), CheckerRecord.self) != nil, "an answering checker lost its slot")
+        }
+        // The slot and the sealing key are free: topped up to the minimum, it registers again.
+        let n = try f.c.account(f.checkers[a].publicKey).nonce
+        let again = try f.c.block([try f.c.tx(f.checkers[a], .bond(role: .checker(pool: 0), amount: 100, randaoCommitment: nil), nonce: n),
+                                   try f.c.tx(f.checkers[a], .registerChecker(pool: 0, sealingKey: f.sealingKey(a)), nonce: n + 1)])
+        #expect(again.dropLast().allSatisfy { $0.succeeded }, "\(again.map(\.status))")
+        #expect(try f.c.record(StateKey.checkerCount(0), UInt64.self) == 4)
+    }
+
     /// Answers travel in batches (one transaction per checker and block): a batch is all or nothing, and an empty
     /// one is refused.
     @Test func answerBatchesAreAllOrNothing() throws {
