@@ -112,6 +112,10 @@ final class Peer: Sendable {
         var lastPeersRequestAnswered: ContinuousClock.Instant?
         /// A height this peer claimed but could not back with headers: ignored until it claims another.
         var discreditedHeight: UInt64?
+        /// Headers requests that timed out since this peer last answered one. While non-zero its claimed heights do
+        /// not hold the node back from "synced" (a peer that claims to be ahead and never answers would otherwise
+        /// stop block production for as long as it stays connected).
+        var unansweredHeaderRequests = 0
     }
 
     let id: UInt64

@@ -145,6 +145,7 @@ final class SyncManager: Sendable {
             if s.queued.contains(h) { s.fetched[h] = (block, peer.id) }
         case .headers(let peer, let headers):
             if s.headersPending?.peer == peer.id { s.headersPending = nil }
+            peer.state.withLock { $0.unansweredHeaderRequests = 0 }
             await accept(headers, from: peer, &s)
         }
     }
@@ -254,7 +255,12 @@ final class SyncManager: Sendable {
         // for one more timeout) and only the timeout itself costs points.
         if let hp = s.headersPending, hp.deadline < now {
             s.headersPending = nil
-            if let p = table.peer(hp.peer) { penalize(p, .requestTimeout, "headers request timed out") }
+            if let p = table.peer(hp.peer) {
+                // An unanswered claim is not credible: the claimed height is set aside (a new claim is heard again),
+                // and until the peer answers a headers request its claims do not keep us from being synced.
+                p.state.withLock { $0.discreditedHeight = $0.status?.height; $0.unansweredHeaderRequests += 1 }
+                penalize(p, .requestTimeout, "headers request timed out")
+            }
         }
         for (h, a) in s.assigned where a.deadline < now {
             s.assigned[h] = nil
@@ -350,10 +356,12 @@ final class SyncManager: Sendable {
             }
         }
 
-        // 5. Publish: synced when no credible peer is ahead and nothing is queued.
-        let target = credible.map(\.1.height).max() ?? ours.height
+        // 5. Publish: synced when no credible peer is ahead and nothing is queued. A peer whose headers requests
+        // went unanswered does not count until it answers one (its claim is unproven).
+        let vouched = credible.filter { p, _ in p.state.withLock { $0.unansweredHeaderRequests } == 0 }
+        let target = vouched.map(\.1.height).max() ?? ours.height
         let synced: Bool
-        if credible.isEmpty {
+        if vouched.isEmpty {
             synced = s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace
         } else {
             synced = ours.height >= target && s.remaining == 0

@@ -320,6 +320,43 @@ struct LiveNode {
 }
 
 extension LiveServerTests {
+    /// A peer that claims to be far ahead and never answers the node's headers request cannot hold it back: once the
+    /// request times out, its claim no longer keeps the node from being synced (block production waits for that),
+    /// and a new claim from it does not either until it answers one (found by the robustness review: one silent peer
+    /// with a fresh key stopped a validator's blocks for as long as it stayed connected).
+    @Test func aPeerClaimingToBeAheadThatNeverAnswersCannotStallTheNode() async throws {
+        try await LiveNode.with(blocks: 3, configure: { $0.requestTimeout = .seconds(2); $0.soloGrace = .zero }) { node in
+            #expect(await eventually(.seconds(60)) { node.service.isSynced() }, "the node never considered itself synced alone")
+            let peer = try await node.handshaken()
+            let ours = await node.chain.status()
+            func claim(_ ahead: UInt64) -> P2PMessage {
+                .status(PeerStatus(tipHash: SHA256.hash(Array("far ahead \(ahead)".utf8)), height: ours.height + ahead,
+                                   slot: ours.slot + ahead, finalizedHeight: 0))
+            }
+            peer.send(claim(100_000))
+            guard case .getHeaders? = await peer.receive(where: { if case .getHeaders = $0 { true } else { false } }) else {
+                Issue.record("the node never asked the claiming peer for headers"); return
+            }
+            // The peer stays connected and talking (a ping each poll: a silent peer is dropped, which would free the
+            // node for another reason), and never answers: within a generous deadline its claim stops counting.
+            var nonce: UInt64 = 0
+            func connectedAndSynced() -> Bool {
+                nonce += 1
+                peer.send(.ping(nonce))
+                return !peer.isClosed && node.service.peers().count == 1 && node.service.isSynced()
+            }
+            #expect(await eventually(.seconds(90)) { connectedAndSynced() && node.service.syncStatus.target <= ours.height },
+                    "still held back by an unanswered claim: \(node.service.syncStatus)")
+            // A higher claim is heard (the node asks again) but, still unproven, does not hold the node back.
+            peer.send(claim(200_000))
+            guard case .getHeaders? = await peer.receive(where: { if case .getHeaders = $0 { true } else { false } }) else {
+                Issue.record("the new claim was not heard"); return
+            }
+            #expect(await eventually(.seconds(90)) { connectedAndSynced() }, "held back by a new unproven claim: \(node.service.syncStatus)")
+            peer.close()
+        }
+    }
+
     /// Absurd numbers from a peer (a slot near 2⁶⁴, whose start time would overflow) are refused before they
     /// reach consensus code, and the node keeps serving.
     @Test func absurdSlotIsRefusedWithoutHarm() async throws {
