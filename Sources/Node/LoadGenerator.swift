@@ -20,7 +20,8 @@ public struct LoadGeneratorService: Service {
     }
 
     public func run() async throws {
-        guard perSecond > 0 else { return }
+        // NodeConfig and the demo refuse other rates; a rate outside them here would trap in the conversions below.
+        guard perSecond >= 0.001, perSecond <= 1e6 else { return }
         let chainId = chain.genesis.chainId
         let interval = Duration.nanoseconds(Int64(1e9 / perSecond))
         logger.info("load generator: \(perSecond) transfers/s from \(senders.count) development accounts")

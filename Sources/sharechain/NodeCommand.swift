@@ -87,6 +87,12 @@ struct NodeOptions: ParsableArguments {
             throw ValidationError(e.message)
         }
     }
+
+    func validate() throws {
+        if let load, !(load == 0 || (load >= 0.001 && load <= 1e6)) {
+            throw ValidationError("--load must be a rate in transfers per second from 0.001 to 1000000 (0: off)")
+        }
+    }
 }
 
 /// `sharechain node`: run a node until SIGINT or SIGTERM.

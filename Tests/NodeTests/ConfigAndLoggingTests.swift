@@ -109,6 +109,14 @@ import TestSupport
         #expect(NodeConfig(dataDir: "/d").pruningMode == .keepRecent(10_000), "the default keeps 10 000 heights")
         let bad = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"pruning": "some"}"#.utf8)) }
         #expect(bad.message.contains("archive, default, minimal"), "\(bad.message)")
+        // A load the generator cannot pace is refused with the field named, never a trap when the node starts.
+        for load in [Double.infinity, -5, 1e-12, 1e300, .nan] {
+            f.load = load
+            let e = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+            #expect(e.message.contains("load (--load or \"load\")"), "\(e.message)")
+        }
+        f.load = 0
+        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).load == 0)
     }
 
     // MARK: - Log options

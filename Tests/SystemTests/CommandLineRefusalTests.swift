@@ -24,6 +24,12 @@ import TestSupport
         Case("demo --fast --adversary bribe", "unknown strategy 'bribe'"),
         Case("demo --checkers 3", "--checkers needs --fast"),
         Case("demo --fast --cheat 2", "--cheat must be between 0 and 1"),
+        Case("devnet --load inf", "--load must be a rate"),
+        Case("devnet --load nan", "--load must be a rate"),
+        Case("devnet --load=-5", "--load must be a rate"),
+        Case("node --load 1e300", "--load must be a rate"),
+        Case("devnet --load 1e-12", "--load must be a rate"),
+        Case("demo --load inf", "--load must be a rate"),
     ]
 
     static let benchCases: [Case] = [
