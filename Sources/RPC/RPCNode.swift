@@ -21,8 +21,14 @@ public struct RPCConfiguration: Sendable {
     public var maxResponseBytes: Int = 32 * 1024 * 1024
     /// Concurrent connections (HTTP and WebSocket); further ones wait in the accept backlog.
     public var maxConnections: Int = 512
-    /// Idle HTTP keep-alive connections are closed after this many seconds.
+    /// Idle HTTP keep-alive connections are closed after this many seconds, and so is any connection that sends
+    /// nothing for as long (before its first request too).
     public var idleTimeoutSeconds: Int64 = 60
+    /// A connection whose first request head has not arrived within this many seconds is closed (silent and
+    /// slow-header connections would otherwise hold connection slots).
+    public var firstRequestTimeoutSeconds: Int64 = 10
+    /// The most bytes a connection may send before its first request head ends.
+    public var maxRequestHeadBytes: Int = 64 << 10
     /// Subscriptions one WebSocket connection may hold.
     public var maxSubscriptionsPerConnection: Int = 32
     /// Messages queued for one WebSocket connection; a consumer that falls this far behind is disconnected.

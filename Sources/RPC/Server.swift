@@ -72,13 +72,20 @@ public final class RPCServer: Service, Sendable {
         }
         let wsConfig = WebSocketServerConfiguration(maxFrameSize: min(config.maxBodyBytes, 1 << 24), autoPing: .enabled(timePeriod: .seconds(30)),
                                                     closeTimeout: .seconds(5), validateUTF8: true)
+        // Every connection first passes the deadlines of `ConnectionDeadlineHandler`: Hummingbird's own idle timer
+        // starts only after a first request head parses.
+        let server = HTTPServerBuilder { [self] responder in
+            DeadlineGuardedChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig),
+                    shouldUpgrade: { [self] head, _, _ in self.shouldUpgrade(head) }),
+                firstRequest: .seconds(config.firstRequestTimeoutSeconds), idle: .seconds(config.idleTimeoutSeconds),
+                maxHeadBytes: config.maxRequestHeadBytes)
+        }
         let app = Application(
             responder: responder,
-            server: .http1WebSocketUpgrade(
-                configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig)
-            ) { [self] head, _, _ in
-                self.shouldUpgrade(head)
-            },
+            server: server,
             configuration: ApplicationConfiguration(
                 address: .hostname(config.host, port: config.port), serverName: nil, backlog: 256, reuseAddress: true,
                 availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
