@@ -192,6 +192,15 @@ import TestSupport
         let i = NoiseHandshake(role: .initiator, staticKey: .generate(), prologue: [])
         _ = try i.writeMessage(payload: [])
         #expect(throws: NoiseError.self) { try i.readMessage([UInt8](repeating: 0, count: 32 + 48 + 16)) }
+        // A low-order ephemeral key from the initiator (all zero, or u = 1): the responder's `ee` gives an all-zero
+        // secret, which swift-crypto does not refuse; the responder refuses it instead of answering (robustness
+        // review: it used to send a normal second message).
+        for lowOrder: [UInt8] in [[UInt8](repeating: 0, count: 32), [1] + [UInt8](repeating: 0, count: 31)] {
+            #expect(throws: NoiseError.invalidPublicKey) { try X25519KeyPair.generate().dh(lowOrder) }
+            let responder = NoiseHandshake(role: .responder, staticKey: .generate(), prologue: [])
+            _ = try responder.readMessage(lowOrder)
+            #expect(throws: NoiseError.invalidPublicKey) { try responder.writeMessage(payload: []) }
+        }
         // Out of turn.
         let r = NoiseHandshake(role: .responder, staticKey: .generate(), prologue: [])
         #expect(throws: NoiseError.outOfOrder) { try r.writeMessage(payload: []) }

@@ -79,15 +79,22 @@ public final class X25519KeyPair: Sendable {
     /// A fresh key from the system CSPRNG (BoringSSL's).
     public static func generate() -> X25519KeyPair { X25519KeyPair(Curve25519.KeyAgreement.PrivateKey()) }
 
-    /// X25519(self, peer). Throws for a low-order peer point (an all-zero shared secret), which BoringSSL rejects.
+    /// X25519(self, peer). Throws for a low-order peer point, whose shared secret is all zero whatever our key:
+    /// swift-crypto does not reject it (its BoringSSL backend ignores X25519's return code), so it is checked here.
+    /// A peer sending one would only void its own session's forward secrecy (the static keys still authenticate in
+    /// XX), but a session keyed by a constant is refused outright.
     public func dh(_ peer: [UInt8]) throws(NoiseError) -> [UInt8] {
         guard peer.count == 32 else { throw .invalidPublicKey }
+        let shared: [UInt8]
         do {
             let secret = try key.sharedSecretFromKeyAgreement(with: Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer))
-            return secret.withUnsafeBytes { Array($0) }
+            shared = secret.withUnsafeBytes { Array($0) }
         } catch {
             throw .invalidPublicKey
         }
+        // OR-ing every byte keeps the test free of data-dependent branches.
+        guard shared.reduce(UInt8(0), { $0 | $1 }) != 0 else { throw .invalidPublicKey }
+        return shared
     }
 }
 
