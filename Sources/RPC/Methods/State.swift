@@ -64,7 +64,7 @@ extension RPCNode {
     }
 
     private func rawKey(_ p: Params, _ name: String) throws(RPCError) -> [UInt8] {
-        guard let s = try p.string(name), s.hasPrefix("0x"), let bytes = try? Hex.decode(s.dropFirst(2)) else {
+        guard let s = try p.string(name), s.hasPrefix("0x"), let bytes = try? Hex.decode(s) else {  // one prefix: not 0x0x…
             throw .invalidParams("'\(name)' must be 0x-prefixed hex", param: name)
         }
         guard bytes.count <= StorageLimits.maxStateKeyBytes else {
