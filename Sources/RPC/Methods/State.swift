@@ -48,11 +48,13 @@ extension RPCNode {
             case "account": return StateKey.account(try inner.required("account", inner.address))
             case "validator": return StateKey.staker(.validator, try inner.required("validator", inner.address))
             case "worker":
+                guard case .object = member.value else { throw .invalidParams("'key.worker' must be an object {pool, address}", param: "key.worker") }
                 let w = try Params(member.value, specs: [ParamSpec("pool"), ParamSpec("address")], hrp: p.hrp)
                 return StateKey.staker(.worker(pool: try w.required("pool", w.uint32)), try w.required("address", w.address))
             case "escrow": return StateKey.escrow(try inner.required("escrow", inner.hash))
             case "pool": return StateKey.pool(try inner.required("pool", inner.uint32))
             case "window":
+                guard case .object = member.value else { throw .invalidParams("'key.window' must be an object {pool, window}", param: "key.window") }
                 let w = try Params(member.value, specs: [ParamSpec("pool"), ParamSpec("window")], hrp: p.hrp)
                 return StateKey.window(try w.required("pool", w.uint32), try w.required("window", w.uint64))
             case "ticket": return StateKey.ticket(try inner.required("ticket", inner.hash))
