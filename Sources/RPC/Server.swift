@@ -94,7 +94,12 @@ public final class RPCServer: Service, Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             let hub = self.hub, chain = node.chain
             group.addTask { await cancelWhenGracefulShutdown { await hub.run(chain: chain) } }
-            group.addTask { try await app.run() }
+            group.addTask { [self] in
+                do { try await app.run() } catch where listening.withLock({ $0.port == nil }) {
+                    // Before listening: the address is taken or not ours to bind. Say which, and where it came from.
+                    throw RPCConfigurationError("cannot listen for JSON-RPC on \(config.host):\(config.port) (--rpc-addr / \"rpcAddr\"): \(error)")
+                }
+            }
         }
     }
 

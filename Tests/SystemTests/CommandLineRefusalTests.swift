@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 import TestSupport
 
@@ -66,6 +68,25 @@ import TestSupport
         let (status, output) = try await Self.run(try Paths.sharechain(), c.arguments)
         #expect(status == 64, "exit status \(status):\n\(output)")
         #expect(output.contains("Error:") && output.contains(c.error), "\(output)")
+    }
+
+    /// A listen address that is taken: a clear error naming the address and the option it came from, a non-zero exit
+    /// (robustness review: the JSON-RPC case printed only the socket error).
+    @Test func aTakenListenAddressIsNamed() async throws {
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { taken.close(promise: nil) }
+        let port = try #require(taken.localAddress?.port)
+        let dir = TempDir("refusal-port")
+        for (option, other, expected) in [("--rpc-addr", "--p2p-addr", "cannot listen for JSON-RPC on 127.0.0.1:\(port) (--rpc-addr"),
+                                          ("--p2p-addr", "--rpc-addr", "cannot listen on 127.0.0.1:\(port)")] {
+            let free = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+            let freePort = try #require(free.localAddress?.port)
+            try await free.close()
+            let (status, output) = try await Self.run(try Paths.sharechain(), [
+                "devnet", "--data-dir", dir.path + "/" + option, option, "127.0.0.1:\(port)", other, "127.0.0.1:\(freePort)"])
+            #expect(status != 0 && status != -1, "exit status \(status):\n\(output)")
+            #expect(output.contains(expected), "\(output)")
+        }
     }
 
     @Test(arguments: benchCases) func benchRefuses(_ c: Case) async throws {
