@@ -267,7 +267,8 @@ public struct PoolConfig: Hashable, Sendable {
     public func sampleCount(tokenTotal: UInt64) -> UInt32 {
         let denominator = UInt64(1_000_000) * UInt64(max(1, maxTokensPerPass))
         let (product, overflow) = tokenTotal.multipliedReportingOverflow(by: UInt64(spotCheckPpm))
-        let m: UInt64 = overflow ? UInt64.max : (product + denominator - 1) / denominator
+        // Ceiling division without `product + denominator − 1`, which can pass 2⁶⁴ near the top (fourth review).
+        let m: UInt64 = overflow ? UInt64.max : product / denominator + (product % denominator == 0 ? 0 : 1)
         return UInt32(min(max(m, 1), UInt64(max(1, maxTicketsPerCommitment))))
     }
 

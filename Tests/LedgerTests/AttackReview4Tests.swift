@@ -112,6 +112,20 @@ import Testing
         #expect(payout(pay[0])?.paid == earned && payout(pay[0])?.refunded == 0, "\(String(describing: payout(pay[0]))) of \(earned)")
     }
 
+    /// The sample count's ceiling division used to add `denominator − 1` to a product that can sit just below 2⁶⁴
+    /// (a commitment's declared token total times a small `spotCheckPpm`), trapping every validator executing it.
+    @Test func sampleCountNearTheTopOfU64DoesNotTrap() {
+        var pool = Chain.defaultPool()
+        pool.spotCheckPpm = 1
+        pool.maxTicketsPerCommitment = 1_000_000
+        let max = UInt64.max
+        // ⌈(2⁶⁴ − 1) / (10⁶ × 16)⌉ = 1 152 921 504 607, clamped to the pool's maximum.
+        #expect(pool.sampleCount(tokenTotal: max) == 1_000_000)
+        pool.maxTicketsPerCommitment = UInt32.max
+        #expect(pool.sampleCount(tokenTotal: max) == UInt32.max)
+        #expect(pool.sampleCount(tokenTotal: 16_000_000) == 1 && pool.sampleCount(tokenTotal: 16_000_001) == 2)
+    }
+
     // MARK: - Passes across pools
 
     /// Row 44 (found by the fourth review, then fixed). A pass's content key `H_pass-key(shard ‖ positionOffset ‖
