@@ -1,6 +1,7 @@
 import Consensus
 import Foundation
 import Logging
+import Primitives
 import Storage
 
 /// Everything a node needs to start, from a JSON config file and/or command-line flags (flags win).
@@ -186,6 +187,11 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     /// Decodes a config file's JSON: a typo in a field name is an error naming it (it would otherwise be
     /// ignored silently and the node would run with the default), as is a value of the wrong type.
     public static func decode(_ data: Data) throws -> NodeConfigFile {
+        // Foundation's parser keeps the last of two equal field names; a config that sets a field twice is a
+        // mistake worth naming (the strict parser refuses it).
+        do { _ = try JSONParser().parse(Array(data)) } catch where error.message.hasPrefix("duplicate member") {
+            throw NodeStartupError("\(error.message.replacingOccurrences(of: "duplicate member", with: "field")) is set twice")
+        } catch {}
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
             throw NodeStartupError("not valid JSON (\(error.localizedDescription))")

@@ -109,6 +109,8 @@ import TestSupport
         #expect(NodeConfig(dataDir: "/d").pruningMode == .keepRecent(10_000), "the default keeps 10 000 heights")
         let bad = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"pruning": "some"}"#.utf8)) }
         #expect(bad.message.contains("archive, default, minimal"), "\(bad.message)")
+        let twice = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"dataDir": "/a", "dataDir": "/b"}"#.utf8)) }
+        #expect(twice.message == #"field "dataDir" is set twice"#, "\(twice.message)")
         // A load the generator cannot pace is refused with the field named, never a trap when the node starts.
         for load in [Double.infinity, -5, 1e-12, 1e300, .nan] {
             f.load = load
