@@ -107,7 +107,12 @@ public struct Mempool: Sendable {
         }
         // The sender must be able to pay the fees of everything queued up to this nonce.
         var fees = t.fee.units
-        for (n, e) in queue where n < t.nonce { fees &+= e.tx.transaction.fee.units }
+        for (n, e) in queue where n < t.nonce {
+            // A sum past 2⁶⁴ is beyond any balance.
+            let (sum, overflow) = fees.addingReportingOverflow(e.tx.transaction.fee.units)
+            guard !overflow else { throw .cannotAffordQueuedFees }
+            fees = sum
+        }
         guard fees <= account.balance.units else { throw .cannotAffordQueuedFees }
 
         let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx))
@@ -152,13 +157,17 @@ public struct Mempool: Sendable {
         for sender in bySender.keys.sorted() {
             let a = try account(sender)
             guard let q = bySender[sender] else { continue }
-            var fees: UInt64 = 0
+            var fees: UInt64 = 0, pastAnyBalance = false
             for n in q.keys.sorted() {
                 let e = q[n]!
                 // Only transactions still to be included pay fees from the current balance.
-                if n >= a.nonce { fees &+= e.tx.transaction.fee.units }
+                if n >= a.nonce {
+                    let (sum, overflow) = fees.addingReportingOverflow(e.tx.transaction.fee.units)
+                    fees = sum
+                    if overflow { pastAnyBalance = true }  // this one and every later one cannot be paid
+                }
                 let expired = now >= e.addedAt && now - e.addedAt > config.expiryMillis
-                if n < a.nonce || expired || fees > a.balance.units {
+                if n < a.nonce || expired || pastAnyBalance || fees > a.balance.units {
                     if let tx = remove(e.tx.id) { dropped.append(tx) }
                 }
             }

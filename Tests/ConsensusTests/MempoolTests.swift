@@ -42,6 +42,12 @@ import Testing
         #expect(throws: MempoolError.alreadyKnown) { try m.add(t, account: rich, ledger: ledger, now: 0) }
         // Queued fees must be affordable.
         #expect(throws: MempoolError.cannotAffordQueuedFees) { try m.add(tx(alice, nonce: 1, fee: 1_500), account: Account(balance: 2_000, nonce: 0), ledger: ledger, now: 0) }
+        // Queued fees whose sum passes 2⁶⁴ do not wrap around into an affordable total (robustness review).
+        var huge = Mempool()
+        let top = Account(balance: Amount(UInt64.max), nonce: 0)
+        try huge.add(tx(carol, nonce: 0, fee: UInt64.max / 2 + 2), account: top, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.cannotAffordQueuedFees) { try huge.add(tx(carol, nonce: 1, fee: UInt64.max / 2 + 2), account: top, ledger: ledger, now: 0) }
+        #expect(huge.revalidate(now: 0, account: { _ in top }).isEmpty)
         var other = Mempool(config: { var c = MempoolConfig(); c.maxTransactions = 100; return c }())
         var wrong = t.transaction
         wrong.chainId = SHA256.hash([0])

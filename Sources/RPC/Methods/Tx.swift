@@ -71,6 +71,7 @@ extension RPCNode {
                     throw RPCError.invalidParams("'transaction' is not a canonical signed transaction (\(error))", param: "transaction")
                 }
             } else if let s = try p.uint64("size") {
+                guard s >= 1 else { throw RPCError.invalidParams("'size' must be at least 1 byte", param: "size") }
                 guard s <= UInt64(self.genesis.ledger.maxTransactionBytes) else {
                     throw RPCError.limitExceeded("transaction size", maximum: self.genesis.ledger.maxTransactionBytes, requested: Int(clamping: s))
                 }
