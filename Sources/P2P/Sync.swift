@@ -256,9 +256,9 @@ final class SyncManager: Sendable {
         if let hp = s.headersPending, hp.deadline < now {
             s.headersPending = nil
             if let p = table.peer(hp.peer) {
-                // An unanswered claim is not credible: the claimed height is set aside (a new claim is heard again),
-                // and until the peer answers a headers request its claims do not keep us from being synced.
-                p.state.withLock { $0.discreditedHeight = $0.status?.height; $0.unansweredHeaderRequests += 1 }
+                // Until the peer answers a headers request its claims do not keep us from being synced (it is still
+                // asked: a slow peer on a loaded machine is not a liar, and may be the only one ahead).
+                p.state.withLock { $0.unansweredHeaderRequests += 1 }
                 penalize(p, .requestTimeout, "headers request timed out")
             }
         }
