@@ -202,6 +202,12 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
             throw NodeStartupError("unknown field\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); "
                 + "valid fields: \(fieldNames.joined(separator: ", "))")
         }
+        // Foundation reports a negative number for an unsigned field as invalid JSON, without the field: name it.
+        for key in [CodingKeys.pruningKeepHeights] {
+            if let n = fields[key.rawValue] as? NSNumber, n.doubleValue < 0 {
+                throw NodeStartupError("field \"\(key.rawValue)\": expected a non-negative integer, got \(n)")
+            }
+        }
         do { return try JSONDecoder().decode(NodeConfigFile.self, from: data) } catch let DecodingError.typeMismatch(type, ctx) {
             throw NodeStartupError("field \"\(Self.path(ctx))\": expected \(Self.describe(type))")
         } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {

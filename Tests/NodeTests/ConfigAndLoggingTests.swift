@@ -111,6 +111,8 @@ import TestSupport
         #expect(bad.message.contains("archive, default, minimal"), "\(bad.message)")
         let twice = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"dataDir": "/a", "dataDir": "/b"}"#.utf8)) }
         #expect(twice.message == #"field "dataDir" is set twice"#, "\(twice.message)")
+        let negative = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"pruningKeepHeights": -1}"#.utf8)) }
+        #expect(negative.message.contains(#"field "pruningKeepHeights": expected a non-negative integer"#), "\(negative.message)")
         // A load the generator cannot pace is refused with the field named, never a trap when the node starts.
         for load in [Double.infinity, -5, 1e-12, 1e300, .nan] {
             f.load = load
