@@ -362,7 +362,10 @@ final class SyncManager: Sendable {
         let target = vouched.map(\.1.height).max() ?? ours.height
         let synced: Bool
         if vouched.isEmpty {
-            synced = s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace
+            // Alone, or only unproven claims: as with no peer, except that a download under way (from a slow peer
+            // that timed out once) is finished first.
+            synced = (s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace)
+                && (credible.isEmpty || s.remaining == 0)
         } else {
             synced = ours.height >= target && s.remaining == 0
         }
