@@ -12,6 +12,12 @@ public struct LoadGeneratorService: Service {
     let logger: Logger
     let senders: [PrivateKey]
 
+    /// Rates the generator can pace (its interval in nanoseconds fits 64 bits): 0 (off) or 0.001…10⁶ per second.
+    /// NaN and infinities are not. The node, devnet and demo options and the config field all check this.
+    public static func isPaceable(_ perSecond: Double) -> Bool { perSecond == 0 || (perSecond >= 0.001 && perSecond <= 1e6) }
+    /// The refusal every caller prints for a rate that is not paceable.
+    public static let rateRule = "a rate in transfers per second from 0.001 to 1000000 (0: off)"
+
     public init(chain: ChainService, perSecond: Double, logger: Logger, accounts: Int = 8) {
         self.chain = chain
         self.perSecond = perSecond
@@ -21,7 +27,7 @@ public struct LoadGeneratorService: Service {
 
     public func run() async throws {
         // NodeConfig and the demo refuse other rates; a rate outside them here would trap in the conversions below.
-        guard perSecond >= 0.001, perSecond <= 1e6 else { return }
+        guard Self.isPaceable(perSecond), perSecond > 0 else { return }
         let chainId = chain.genesis.chainId
         let interval = Duration.nanoseconds(Int64(1e9 / perSecond))
         logger.info("load generator: \(perSecond) transfers/s from \(senders.count) development accounts")

@@ -107,8 +107,8 @@ public struct NodeConfig: Codable, Sendable {
         if let v = pick(\.checkInvariants) { c.checkInvariants = v }
         if let v = pick(\.load) {
             // A rate the generator can pace (its interval in nanoseconds fits 64 bits); NaN and infinities fail too.
-            guard v == 0 || (v >= 0.001 && v <= 1e6) else {
-                throw NodeStartupError("load (--load or \"load\"): \(v) is not a rate in transfers per second from 0.001 to 1000000 (0: off)")
+            guard LoadGeneratorService.isPaceable(v) else {
+                throw NodeStartupError("load (--load or \"load\"): \(v) is not \(LoadGeneratorService.rateRule)")
             }
             c.load = v
         }

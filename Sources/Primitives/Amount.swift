@@ -29,7 +29,7 @@ public struct Amount: Hashable, Comparable, Sendable, CustomStringConvertible, E
 
     /// Parses a non-negative decimal integer string (no sign, no exponent, no separators).
     public init?(decimal: String) {
-        guard !decimal.isEmpty, decimal.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let v = UInt64(decimal) else { return nil }
+        guard let v = UInt64(decimalDigits: decimal) else { return nil }
         units = v
     }
 
@@ -91,5 +91,14 @@ extension Amount: Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(String(units))
+    }
+}
+
+extension UInt64 {
+    /// Digits only, below 2⁶⁴: `UInt64.init(_: String)` also takes a sign ("-0", "+1"), which no amount, height or
+    /// count written by a client may carry (Specs/rpc.md §6).
+    public init?(decimalDigits s: some StringProtocol) {
+        guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let v = UInt64(s) else { return nil }
+        self = v
     }
 }

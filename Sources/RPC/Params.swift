@@ -67,7 +67,7 @@ struct Params: Sendable {
     func uint64(_ name: String) throws(RPCError) -> UInt64? {
         guard let v = values[name] else { return nil }
         guard case .number(let n) = v else { throw wrongType(name, "a non-negative integer", v) }
-        guard let u = decimalUInt64(n) else { throw invalid(name, "must be a non-negative integer below 2^64, got \(n)") }
+        guard let u = UInt64(decimalDigits: n) else { throw invalid(name, "must be a non-negative integer below 2^64, got \(n)") }
         return u
     }
 
@@ -119,7 +119,7 @@ struct Params: Sendable {
             guard let a = Amount(decimal: s) else { throw invalid(name, "must be a decimal amount string, got \"\(s.prefix(40))\"") }
             return a
         case .number(let n):
-            guard let u = decimalUInt64(n) else { throw invalid(name, "must be a non-negative integer amount below 2^64") }
+            guard let u = UInt64(decimalDigits: n) else { throw invalid(name, "must be a non-negative integer amount below 2^64") }
             return Amount(u)
         default:
             throw wrongType(name, "a decimal amount string", v)
@@ -154,7 +154,7 @@ struct Params: Sendable {
         guard let v = values[name] else { return nil }
         switch v {
         case .number(let n):
-            guard let h = decimalUInt64(n) else { throw invalid(name, "must be a non-negative integer height or a tag") }
+            guard let h = UInt64(decimalDigits: n) else { throw invalid(name, "must be a non-negative integer height or a tag") }
             return .height(h)
         case .string(let s):
             switch s {
@@ -179,11 +179,4 @@ public enum BlockSelector: Sendable, Equatable {
     /// The finality gadget's finalized checkpoint (Specs/consensus.md §8).
     case finalized
     case earliest
-}
-
-/// A JSON integer literal as `UInt64`, digits only: `UInt64.init` also takes "-0" (and "+1"), and a negative number
-/// is an error wherever a non-negative integer is expected (Specs/rpc.md §6).
-func decimalUInt64(_ literal: String) -> UInt64? {
-    guard !literal.isEmpty, literal.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-    return UInt64(literal)
 }

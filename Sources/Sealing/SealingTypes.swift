@@ -164,6 +164,11 @@ public struct SealingRandomness: Sendable {
 
     public init(ephemeralPrivateKey: [UInt8], contentSecret: [UInt8]) throws(SealingError) {
         guard ephemeralPrivateKey.count == 32, contentSecret.count == 32 else { throw .invalidRandomness }
+        self.init(checked: ephemeralPrivateKey, contentSecret)
+    }
+
+    /// Both already 32 bytes.
+    private init(checked ephemeralPrivateKey: [UInt8], _ contentSecret: [UInt8]) {
         self.ephemeralPrivateKey = ephemeralPrivateKey
         self.contentSecret = contentSecret
     }
@@ -173,6 +178,6 @@ public struct SealingRandomness: Sendable {
         // Both 32-byte draws come from swift-crypto's CSPRNG (BoringSSL's RAND_bytes, seeded by the kernel).
         let e = Array(Curve25519.KeyAgreement.PrivateKey().rawRepresentation)
         let s = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-        return try! SealingRandomness(ephemeralPrivateKey: e, contentSecret: s)
+        return SealingRandomness(checked: e, s)  // both draws are 32 bytes by construction
     }
 }

@@ -47,7 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard (0...8).contains(checkers) else { throw ValidationError("--checkers: 0...8") }
         guard Set(adversaries).count == adversaries.count else { throw ValidationError("--adversary: each strategy at most once") }
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
-        guard load == 0 || (load >= 0.001 && load <= 1e6) else { throw ValidationError("--load must be a rate in transfers per second from 0.001 to 1000000 (0: off)") }
+        guard LoadGeneratorService.isPaceable(load) else { throw ValidationError("--load must be \(LoadGeneratorService.rateRule)") }
         for a in adversaries where WorkerAdversary(rawValue: a) == nil {
             throw ValidationError("--adversary: unknown strategy '\(a)' (\(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

@@ -89,8 +89,8 @@ struct NodeOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let load, !(load == 0 || (load >= 0.001 && load <= 1e6)) {
-            throw ValidationError("--load must be a rate in transfers per second from 0.001 to 1000000 (0: off)")
+        if let load, !LoadGeneratorService.isPaceable(load) {
+            throw ValidationError("--load must be \(LoadGeneratorService.rateRule)")
         }
     }
 }
