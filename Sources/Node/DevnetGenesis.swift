@@ -13,13 +13,18 @@ public struct DevnetGenesisBuilder {
     public var checkers = 0
     /// Checkers per ticket when `checkers > 0` (at most `checkers`).
     public var checkersPerTicket: UInt32 = 3
-    /// Token prices are multiplied by this (a pool with checkers needs prices well above transaction fees, or a
-    /// check fee cannot pay for the two transactions of a check).
-    public var priceScale: UInt64 = 1
-    /// Each worker's genesis stake (the payable cap is a share of it).
-    public var workerStake: Amount = 10_000
-    /// The check fee of a pool with checkers.
-    public var checkFee: Amount = 20
+    /// Token prices are multiplied by this: an input token costs `priceScale`, an output token three times that.
+    /// The default puts a window's pay far above the transaction fees a worker spends earning it (a reveal alone
+    /// is about a kilobyte at one unit per byte), so honest work shows a clear net gain on the development chains;
+    /// a pool with checkers needs it too, or a check fee cannot pay for the two transactions of a check.
+    public var priceScale: UInt64 = 1_000
+    /// Each worker's genesis stake. The payable cap is a share of it (`payableCapBps`), so the default leaves room
+    /// for a window's pay at the default prices.
+    public var workerStake: Amount = 1_000_000
+    /// The check fee of a pool with checkers; by default `15 × priceScale`, which pays for a check's two
+    /// transactions and lies above the replay-cost bound (an output token's price × maxTokensPerPass / 4 =
+    /// `12 × priceScale`).
+    public var checkFee: Amount?
     public var genesisTime: UInt64 = 1_793_491_200  // 2026-11-01T00:00:00Z
     public var slotSeconds: UInt64 = 10
     public var chainName = "sharechain-devnet"
@@ -80,6 +85,7 @@ public struct DevnetGenesisBuilder {
         let ws = (0..<workers).map { GenesisDocument.Worker(address: addr(DevelopmentKeys.worker($0)), pool: 0, stake: workerStake) }
         let model = GenesisDocument.Model(hiddenSize: 64, numHeads: 4, numKVHeads: 2, headDim: 16, intermediateSize: 128, numLayers: 4,
                                           rmsNormEpsBits: "0x358637bd", ropeThetaBits: "0x461c4000", qkvBias: true)
+        let checkFee = self.checkFee ?? Amount(15 * priceScale)
         let pool = GenesisDocument.Pool(
             modelId: "sharechain-tiny", executorSpec: "canon-f32-v1", model: model,
             shards: [GenesisDocument.Shard(layerStart: 0, layerEnd: 2, finalNorm: false, weightsFile: modelFileHint, weightsSHA256: weights.hex),
@@ -90,7 +96,7 @@ public struct DevnetGenesisBuilder {
             revealDeadlineBlocks: revealDeadlineBlocks, fraudRevealBlocks: fraudRevealBlocks, fraudSlashBps: 5_000,
             verifierBountyBps: 1_000, fraudProofBond: 1_000, maxTokensPerPass: 16, payableCapBps: 2_000,
             minReplayProbabilityBps: 3_333,
-            // A fee above the replay-cost bound (priceOutputToken 3 × 16 tokens / 4 = 12); phases of three blocks.
+            // Phases of three blocks.
             checking: checkers == 0 ? nil : CheckingConfig(
                 checkersPerTicket: min(checkersPerTicket, UInt32(checkers)), checkerMinStake: Amount(max(1_000, checkFee.units * 10)), maxCheckers: 64,
                 checkerActivationBlocks: 2, checkFee: checkFee, answerCommitBlocks: 3, unblindBlocks: 3, answerRevealBlocks: 3,

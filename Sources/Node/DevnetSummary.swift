@@ -26,13 +26,12 @@ public struct DevnetSummary: Sendable {
         self.initialBalances = initialBalances
     }
 
-    /// A summary whose worker lines compare with `allocation`: the genesis stakes of `pool`'s workers, and with
-    /// `nets` their genesis balances too.
+    /// A summary whose worker lines compare with `allocation`: the genesis stakes and balances of `pool`'s workers.
     public init(client: any ChainClient, pool: UInt32 = 0, hrp: String = "shr", names: [PublicKey: String],
-                genesis allocation: GenesisAllocation, nets: Bool = true) {
+                genesis allocation: GenesisAllocation) {
         var stakes = [PublicKey: Amount](), balances = [PublicKey: Amount]()
         for w in allocation.workers where w.pool == pool { stakes[w.key] = w.stake }
-        for b in allocation.balances where nets && stakes[b.key] != nil { balances[b.key] = b.amount }
+        for b in allocation.balances where stakes[b.key] != nil { balances[b.key] = b.amount }
         self.init(client: client, pool: pool, hrp: hrp, names: names, initialStakes: stakes, initialBalances: balances)
     }
 

@@ -15,13 +15,17 @@ struct DemoCommand: AsyncParsableCommand {
             Everything runs as separate processes on 127.0.0.1 with the development genesis (INSECURE keys): the \
             validator(s) (`sharechain node`), three `sharechain worker-sim` processes (the third corrupts outputs; \
             each also plays a client paying through an escrow) and a `sharechain verifier`. A summary of the \
-            economy is printed every few blocks; the processes' logs are in <data-dir>/<name>/. Ctrl-C stops it all.
+            economy is printed every few blocks, with each worker's net since genesis (pay in; slashes and fees \
+            out), so honest work compares with each adversary: token prices are well above transaction fees and \
+            workers bond 1 000 000. The processes' logs are in <data-dir>/<name>/. Ctrl-C stops it all.
 
             --fast uses 1-second slots and 6-block windows (a fresh genesis starting now), so windows settle and the \
-            cheater is caught within a minute or two; its token prices are well above transaction fees and workers \
-            bond 1 000 000, so the summary's per-worker net (pay in; slashes and fees out, since genesis) compares \
-            honest work with each adversary.
+            cheater is caught within a minute or two.
             """)
+
+    /// Each client's escrow deposit: at the development prices a worker earns tens of thousands a window, so this
+    /// pays for hours of the default demo (a client account holds 10⁹).
+    static let clientDeposit: UInt64 = 100_000_000
 
     @Option(help: "Validator processes (1 or 4 use Genesis/devnet*.json).") var validators = 1
     @Option(help: "Data directory (default: a new temporary directory).") var dataDir: String?
@@ -91,15 +95,8 @@ struct DemoCommand: AsyncParsableCommand {
                     b.beaconMaxDelay = 4
                     b.spotCheckPpm = 300_000
                     b.slotsPerEpoch = 600
-                    // Prices well above transaction fees (a reveal alone is about a kilobyte), so that honest work
-                    // pays and the summary's net figures compare strategies; a stake whose payable cap covers a
-                    // window's pay at those prices.
-                    b.priceScale = 100
-                    b.workerStake = 1_000_000
                 }
                 if checkers > 0 {
-                    // A check fee that pays for a check's two transactions.
-                    b.checkFee = 1_500
                     b.spotCheckPpm = 100_000
                 }
                 try b.json().write(to: URL(fileURLWithPath: genesisPath))
@@ -151,7 +148,7 @@ struct DemoCommand: AsyncParsableCommand {
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
-                                "--client-key", try writeKey("client-\(i)", client), "--weights-dir", weights,
+                                "--client-key", try writeKey("client-\(i)", client), "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,
                                 "--passes", checkers > 0 ? "30" : "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"
@@ -161,11 +158,13 @@ struct DemoCommand: AsyncParsableCommand {
                                 "--state-file", path("verifier/checked.txt"), "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2",
                                 "--metrics-addr", "127.0.0.1:\(basePort + 210)"])
 
+        // Twice the pool's minimum, so one slash for an absence leaves a checker registered.
+        let checkerBond = 2 * (genesis.allocation.pools.first?.checking?.checkerMinStake.units ?? 10_000)
         for i in 0..<checkers {
             let name = "checker-\(i)"
             names[DevelopmentKeys.checker(i).publicKey] = name
             try member(name, ["checker", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
-                              "--key", try writeKey(name, DevelopmentKeys.checker(i)), "--pool", "0", "--bond", "20000",
+                              "--key", try writeKey(name, DevelopmentKeys.checker(i)), "--pool", "0", "--bond", "\(checkerBond)",
                               "--weights-dir", weights, "--log-format", logFormat.rawValue, "--poll", "0.5",
                               "--metrics-addr", "127.0.0.1:\(basePort + 220 + i)"])
         }
@@ -176,10 +175,8 @@ struct DemoCommand: AsyncParsableCommand {
             cheater (corrupts \(Int(cheat * 100)) % of its outputs), their clients, a verifier\(checkers > 0 ? ", and \(checkers) checkers (sealed reveals)" : "")
               logs and data in \(base); Ctrl-C stops everything
             """)
-        // Nets only where prices are set for them (--fast): the shipped development genesis prices a token at one
-        // unit, below a transaction's fee, so its nets would mostly count fees.
         let summary = DevnetSummary(client: try RPCChainClient(url: "http://127.0.0.1:\(rpc[0])"), names: names,
-                                    genesis: genesis.allocation, nets: fast)
+                                    genesis: genesis.allocation)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: DevnetSupervisor(executable: exe, members: members, logger: logger)),
                        .init(service: SummaryService(summary: summary, everyBlocks: summaryEvery, logger: logger))],

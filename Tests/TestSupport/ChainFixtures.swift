@@ -25,6 +25,7 @@ public struct TestGenesis: Sendable {
          finalityDepth: UInt64 = 30, slotsPerEpoch: UInt64 = 60, maxBlockTransactions: Int? = nil, accounts: Int = 8,
          checkpointBlocks: UInt64 = 4) throws {
         var b = DevnetGenesisBuilder(modelFile: Paths.tinyModel)
+        b.pinTestEconomy()
         b.validators = validators
         b.slotSeconds = slotSeconds
         b.genesisTime = genesisTime
@@ -101,6 +102,7 @@ public enum EconomyGenesis {
     /// The document as JSON, its genesis time a few seconds before `now` (the chain starts at once).
     public static func json(now: Date = Date()) throws -> String {
         var b = DevnetGenesisBuilder(modelFile: Paths.tinyModel)
+        b.pinTestEconomy()
         b.slotSeconds = 1
         b.genesisTime = UInt64(now.timeIntervalSince1970) - 5
         b.chainName = "economy-test"
@@ -116,5 +118,14 @@ public enum EconomyGenesis {
         b.jailBlocks = 100
         b.randaoLength = 4096
         return String(decoding: try b.json(), as: UTF8.self)
+    }
+}
+
+extension DevnetGenesisBuilder {
+    /// The prices and worker stake the in-process tests' expected amounts were worked out with: a token at one unit
+    /// and 10 000 bonded per worker (the shipped development chains price a token at 100 and bond 1 000 000).
+    mutating func pinTestEconomy() {
+        priceScale = 1
+        workerStake = 10_000
     }
 }
