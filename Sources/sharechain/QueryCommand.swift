@@ -1,6 +1,7 @@
 import Primitives
 import ArgumentParser
 import Foundation
+import Ledger
 import RPC
 import StateTree
 
@@ -353,10 +354,51 @@ extension QueryCommand {
             }
         }
 
+        /// The raw ledger key RECORD names, computed here: a verified answer must be about this key, not about
+        /// whatever key the (untrusted) node chose to answer with.
+        func expectedKey() throws -> [UInt8] {
+            func address(_ s: String) throws -> PublicKey {
+                if s.hasPrefix("0x") { return try parseKey(s, hrp: "", "record") }
+                // Any human-readable part: only the key bytes matter here (the node checks the chain's own).
+                guard let decoded = try? Bech32.decode(s, variant: .bech32m),
+                      let bytes = try? Bech32.convertBits(decoded.data, from: 5, to: 8, pad: false), let key = PublicKey(bytes: bytes) else {
+                    throw ValidationError("record: '\(s)' is not an address")
+                }
+                return key
+            }
+            func pair() throws -> (String, String) {
+                let parts = record.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw ValidationError("--kind \(kind) takes two parts separated by ':'") }
+                return (parts[0], parts[1])
+            }
+            switch kind {
+            case "raw":
+                guard record.hasPrefix("0x"), let bytes = try? Hex.decode(record.dropFirst(2)) else { throw ValidationError("--kind raw takes 0x-hex") }
+                return bytes
+            case "account": return StateKey.account(try address(record))
+            case "validator": return StateKey.staker(.validator, try address(record))
+            case "escrow": return StateKey.escrow(try parseHash(record, "record"))
+            case "ticket": return StateKey.ticket(try parseHash(record, "record"))
+            case "commitment": return StateKey.commitment(try parseHash(record, "record"))
+            case "pool":
+                guard let n = UInt32(record) else { throw ValidationError("--kind pool takes a pool number") }
+                return StateKey.pool(n)
+            case "worker":
+                let (pool, a) = try pair()
+                guard let n = UInt32(pool) else { throw ValidationError("bad pool number \(pool)") }
+                return StateKey.staker(.worker(pool: n), try address(a))
+            case "window":
+                let (pool, window) = try pair()
+                guard let n = UInt32(pool), let w = UInt64(window) else { throw ValidationError("bad POOL:WINDOW \(record)") }
+                return StateKey.window(n, w)
+            default: throw ValidationError("unknown --kind \(kind)")
+            }
+        }
+
         func run() async throws {
             let answer = try await rpc.call("state_getProof", ["key": try keyParam(), "block": blockSelector(block)])
             guard !verify else {
-                let result = try await Self.verify(answer, rpc: rpc)
+                let result = try await Self.verify(answer, key: try expectedKey(), height: UInt64(block), rpc: rpc)
                 guard case .object(var o) = answer else { throw ExitCode(1) }
                 o["verified"] = .bool(result)
                 printJSON(.object(o))
@@ -366,19 +408,48 @@ extension QueryCommand {
             printJSON(answer)
         }
 
-        /// Checks `answer` against the header of its block, read separately: the header's stateRoot, then the proof
-        /// of the key's value (or absence) against it.
-        static func verify(_ answer: JSON, rpc: RPCOptions) async throws -> Bool {
-            guard let height = answer["blockHeight"]?.uint64, let keyHex = answer["key"]?.string, let proofHex = answer["proof"]?.string,
-                  let key = try? Hex.decode(keyHex.dropFirst(2)), let proofBytes = try? Hex.decode(proofHex.dropFirst(2)) else {
+        /// Checks `answer` against the header of its block, read separately: the answer must be about `key` (the key
+        /// the caller asked for, computed locally) and, when the caller named a height, about that height; then the
+        /// header's stateRoot, then the proof of the key's value (or absence) against it. Nil `key`: the answer's own
+        /// (no binding to a request; for callers that only have an answer).
+        static func verify(_ answer: JSON, key expected: [UInt8]?, height expectedHeight: UInt64? = nil, rpc: RPCOptions) async throws -> Bool {
+            guard let height = answer["blockHeight"]?.uint64 else {
                 FileHandle.standardError.write(Data("state_getProof answer is malformed\n".utf8))
                 return false
             }
-            let value: [UInt8]? = answer["value"]?.string.flatMap { try? Hex.decode($0.dropFirst(2)) }
             let block = try await rpc.call("chain_getBlockByNumber", ["block": .int(height), "fullTransactions": .bool(false)])
             guard let rootHex = block["stateRoot"]?.string ?? block["header"]?["stateRoot"]?.string, let root = try? Hash32(hex: rootHex) else {
                 FileHandle.standardError.write(Data("block \(height) has no stateRoot\n".utf8))
                 return false
+            }
+            return check(answer, key: expected, height: expectedHeight, stateRoot: root)
+        }
+
+        /// The pure part of `verify`: the answer names the expected key (and height), its value field is absent, null
+        /// or well-formed 0x-hex, and its proof shows exactly that value (or absence) under `stateRoot`.
+        static func check(_ answer: JSON, key expected: [UInt8]?, height expectedHeight: UInt64?, stateRoot root: Hash32) -> Bool {
+            func hex(_ s: String) -> [UInt8]? { s.hasPrefix("0x") ? try? Hex.decode(s.dropFirst(2)) : nil }
+            guard let height = answer["blockHeight"]?.uint64, let key = answer["key"]?.string.flatMap(hex),
+                  let proofBytes = answer["proof"]?.string.flatMap(hex) else {
+                FileHandle.standardError.write(Data("state_getProof answer is malformed\n".utf8))
+                return false
+            }
+            if let expected, key != expected {
+                FileHandle.standardError.write(Data("state_getProof answered for another key than the one asked\n".utf8))
+                return false
+            }
+            if let expectedHeight, height != expectedHeight {
+                FileHandle.standardError.write(Data("state_getProof answered for height \(height), not \(expectedHeight)\n".utf8))
+                return false
+            }
+            // A value that is neither null nor 0x-hex must not be read as "absent".
+            let value: [UInt8]?
+            switch answer["value"] {
+            case nil, .null?: value = nil
+            case .string(let s)?:
+                guard let v = hex(s) else { return false }
+                value = v
+            default: return false
             }
             guard let proof = try? StateProof(canonicalEncoding: proofBytes) else { return false }
             return proof.verify(root: root, key: key, value: value)
