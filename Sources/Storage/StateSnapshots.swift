@@ -12,11 +12,16 @@ public struct StateSnapshotData: Sendable {
 }
 
 extension ReadView {
-    /// Builds the snapshot of the state as of canonical height `height` (which must be retained): one pass over
-    /// the state, bucketed by key hash. Memory: the whole state.
+    /// Builds the snapshot of the state as of canonical height `height`: one pass over the state, bucketed by key
+    /// hash. Memory: the whole state. A height below the retained range (pruned) is refused (`missingRecord`).
     public func stateSnapshot(height: UInt64) throws -> StateSnapshotData {
         guard let hash = try canonicalHash(at: height) else { throw StorageError.missingRecord(record: "canonical block", key: KeyBytes.be64(height)) }
         let tip = try self.tip()?.height ?? 0
+        // In this view: a height pruned since the caller looked (the snapshot server checks in another view) would
+        // read a half-pruned history, a state that is not the block's (its manifest would not add up).
+        guard height >= (try stateRetainedFrom()) else {
+            throw StorageError.missingRecord(record: "retained state history (pruned)", key: KeyBytes.be64(height))
+        }
         let state: any StateReader = height == tip ? self : self.state(at: height)
         var buckets = [[(hash: Hash32, entry: KeyValue)]](repeating: [], count: SnapshotManifest.chunkCount)
         var after: [UInt8]? = nil
