@@ -308,11 +308,18 @@ final class StateSyncer: Sendable {
                 return
             }
             state.entries += reply.entries
-            t.bytes += reply.entries.reduce(0) { $0 + UInt64($1.key.count + $1.value.count) }
+            let replyBytes = reply.entries.reduce(0) { $0 + UInt64($1.key.count + $1.value.count) }
+            t.bytes += replyBytes
             if state.entries.count < Int(expected) {
+                // A continuation gets a fresh deadline only for real progress. A serving node fills each page up to
+                // the frame (`SnapshotServer.part`), so a page far below it that is not the last is a peer trickling
+                // entries to hold the part (one entry per timeout would hold a 500 000-entry chunk for weeks): it
+                // keeps the deadline it had, and the part goes elsewhere when that passes.
+                let progressed = replyBytes >= Self.minProgressBytes(limits)
                 if peer.send(.getSnapshotPart(SnapshotPartRequest(height: t.offer.header.header.height, blockHash: t.offer.header.hash,
                                                                    part: reply.part, start: UInt32(state.entries.count)))) {
-                    state.request = Request(peer: peer.id, start: UInt32(state.entries.count), deadline: now + config.requestTimeout)
+                    state.request = Request(peer: peer.id, start: UInt32(state.entries.count),
+                                            deadline: progressed ? now + config.requestTimeout : req.deadline)
                 } else {
                     state.entries = []
                 }
@@ -335,6 +342,12 @@ final class StateSyncer: Sendable {
             t.parts[k]?.excluded.insert(r.peer)
             if let peer = table.peer(r.peer) { penalize(peer, .requestTimeout, "snapshot part \(k) timed out") }
         }
+    }
+
+    /// Bytes a non-final page must carry to extend its part's deadline: a quarter of a serving node's page budget
+    /// (`maxPayloadBytes - 4096`), at most 64 KiB.
+    static func minProgressBytes(_ limits: P2PLimits) -> UInt64 {
+        UInt64(max(1, min(64 << 10, (limits.maxPayloadBytes - 4096) / 4)))
     }
 
     /// Bad data: the peer is banned and the part starts over with another peer.
