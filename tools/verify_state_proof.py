@@ -44,6 +44,11 @@ def check(url, key, height, failures):
         failures.append(f"{where}: the answer is not tied to block {height}'s header")
         return
     k = unhex(p["key"])
+    # The answer must be about the key asked for, not one the node chose (a raw key is checked here; a record
+    # object names its key through the node's own derivation, which this tool does not repeat).
+    if isinstance(key, str) and k != unhex(key):
+        failures.append(f"{where}: the answer is about another key ({p['key']})")
+        return
     v = None if p["value"] is None else unhex(p["value"])
     proof = unhex(p["proof"])
     if not jmt_ref.verify(proof, root, k, v):
