@@ -86,6 +86,9 @@ final class StateSyncer: Sendable {
         var request: Request?
         /// Peers that said they do not serve it or sent bad data.
         var excluded: Set<UInt64> = []
+        /// Peers that answered "unavailable" for it (a subset of `excluded`): when every open source did, the part
+        /// cannot be had from this manifest's sources now.
+        var unavailable: Set<UInt64> = []
         var done = false
     }
 
@@ -131,11 +134,17 @@ final class StateSyncer: Sendable {
         // Offers whose download failed for want of a source that could serve them (e.g. a manifest with altered
         // counts: its hash adds up, no real data matches it): never chosen again.
         var rejected: Set<SnapshotOffer> = []
+        // Offers none of whose sources could serve some part ("unavailable" from every one): not chosen again until
+        // the instant given (a serving node may be busy building; a peer that offers and then never serves must not
+        // hold the node on its manifest forever).
+        var deferred: [SnapshotOffer: ContinuousClock.Instant] = [:]
         for await event in stream {
             if Task.isCancelled { return false }
             if target == nil {
                 handleDiscovery(event, &discovery)
-                if let t = decide(&discovery, rejected: rejected) { target = t; logStart(t) }
+                let now = ContinuousClock.now
+                deferred = deferred.filter { $0.value > now }
+                if let t = decide(&discovery, rejected: rejected.union(deferred.keys)) { target = t; logStart(t) }
             } else {
                 handleDownload(event, &target!)
             }
@@ -144,6 +153,12 @@ final class StateSyncer: Sendable {
                 logProgress(&t)
                 if t.parts.values.allSatisfy(\.done) {
                     if await adopt(t) { return true }
+                    target = nil
+                    discovery = Discovery(height: sync.trustedHeight ?? 0)
+                } else if let part = unservable(t) {
+                    logger.warning("state sync: every source says a part of the chosen snapshot is unavailable; choosing again",
+                                   metadata: ["height": "\(t.offer.header.header.height)", "part": "\(part)"])
+                    deferred[t.offer] = ContinuousClock.now + Self.unavailableDeferral
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if t.sources.allSatisfy({ table.peer($0)?.isClosed ?? true }) {
@@ -296,6 +311,7 @@ final class StateSyncer: Sendable {
             state.request = nil
             guard reply.available else {
                 state.excluded.insert(peer.id)
+                state.unavailable.insert(peer.id)
                 state.entries = []
                 t.parts[reply.part] = state
                 return
@@ -342,6 +358,16 @@ final class StateSyncer: Sendable {
             t.parts[k]?.excluded.insert(r.peer)
             if let peer = table.peer(r.peer) { penalize(peer, .requestTimeout, "snapshot part \(k) timed out") }
         }
+    }
+
+    /// How long an offer whose sources all said a part is unavailable is passed over.
+    static let unavailableDeferral: Duration = .seconds(60)
+
+    /// A part that is not done, not requested, and that every open source has answered "unavailable", or nil.
+    private func unservable(_ t: Target) -> UInt16? {
+        let open = Set(t.sources.filter { !(table.peer($0)?.isClosed ?? true) })
+        guard !open.isEmpty else { return nil }
+        return t.parts.first { !$0.value.done && $0.value.request == nil && open.isSubset(of: $0.value.unavailable) }?.key
     }
 
     /// Bytes a non-final page must carry to extend its part's deadline: a quarter of a serving node's page budget
@@ -398,6 +424,8 @@ final class StateSyncer: Sendable {
         for k in t.parts.keys.sorted() {
             guard let state = t.parts[k], !state.done, state.request == nil else { continue }
             var candidates = sources.filter { !state.excluded.contains($0.id) && busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
+            // Every source said it does not serve this part: not asked again (the run loop chooses another offer).
+            if sources.allSatisfy({ state.unavailable.contains($0.id) }) { continue }
             if candidates.isEmpty && sources.allSatisfy({ state.excluded.contains($0.id) }) {
                 // Everyone failed this part once (timeouts): forget that and try again.
                 t.parts[k]?.excluded = []

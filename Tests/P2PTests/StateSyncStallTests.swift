@@ -108,3 +108,96 @@ import TestSupport
         if let first = timeouts.first { #expect(first.2 - start < .seconds(4), "first timeout after \(first.2 - start)") }
     }
 }
+
+/// Review B (security): a peer offering the trusted block with lowered chunk counts (they are not hashed: the
+/// manifest still adds up, and the smaller manifest wins a tie of support) that then answers every part request
+/// "unavailable". It never contradicts itself (no data, no wrong total), is never timed out, never penalised, and is
+/// the only source of its manifest: the syncer used to ask it again forever and never fell back to the honest
+/// peer's manifest.
+@Suite struct StateSyncUnavailableSourceTests {
+    @Test(.timeLimit(.minutes(3))) func aSourceThatAnswersEveryPartUnavailableDoesNotStallSyncForever() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("unavail-src"), freshDir = TempDir("unavail-fresh")
+        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 4, transfersPerBlock: 100)
+        let height: UInt64 = 4
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let honestOffer = try #require(await server.offer(height: height))
+        var lowered = honestOffer
+        lowered.chunks = honestOffer.chunks.map { $0.count > 2 ? .init(count: $0.count - 1, hash: $0.hash) : $0 }
+        #expect(lowered != honestOffer)
+        #expect(lowered.manifest.stateRoot() == honestOffer.header.header.stateRoot, "lowered counts still add up")
+
+        let fresh = try g.chainService(dataDir: freshDir.path)
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.requestTimeout = .seconds(2)
+        let limits = P2PLimits(genesis: g.genesis)
+        let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
+        func makePeer(_ id: UInt64) -> (Peer, AsyncStream<ByteBuffer>) {
+            let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
+            let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.\(id)",
+                         remoteAddress: "192.0.2.\(id):9000", listenEndpoint: nil, userAgent: "test", outbox: outbox, maxQueuedBytes: 64 << 20,
+                         bucket: TokenBucket(rate: 1_000_000, burst: 1_000_000, now: .now))
+            return (p, stream)
+        }
+        let (liar, liarStream) = makePeer(3), (honest, honestStream) = makePeer(4)
+        guard case .accepted = table.register(liar).0, case .accepted = table.register(honest).0 else { Issue.record("peers not registered"); return }
+        var sync = StateSyncConfig(trustedHeight: height, trustedHash: honestOffer.header.hash)
+        sync.waitForAnswers = 2
+        let syncer = StateSyncer(chain: fresh, table: table, config: config, sync: sync, limits: limits, logger: testLogger("unavailable"),
+                                 gate: StateSyncGate()) { _, _, _ in }
+        final class Counts: Sendable { let liarParts = Atomic<Int>(0), honestParts = Atomic<Int>(0) }
+        let counts = Counts()
+        let adopted: Bool = try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { await syncer.run() }
+            group.addTask {
+                while !Task.isCancelled {
+                    syncer.post(.tick)
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                return nil
+            }
+            for (peer, stream, offer) in [(liar, liarStream, lowered), (honest, honestStream, honestOffer)] {
+                group.addTask {
+                    for await frame in stream {
+                        let bytes = Array(frame.readableBytesView)
+                        guard bytes.count >= 5, let message = try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits) else { continue }
+                        switch message {
+                        case .getSnapshot:
+                            syncer.post(.offer(peer, height: height, offer))
+                        case .getSnapshotPart(let q):
+                            if peer.id == liar.id {
+                                counts.liarParts.add(1, ordering: .relaxed)
+                                syncer.post(.part(liar, SnapshotPart(height: q.height, blockHash: q.blockHash, part: q.part, start: q.start,
+                                                                     total: 0, entries: [], available: false)))
+                            } else {
+                                counts.honestParts.add(1, ordering: .relaxed)
+                                syncer.post(.part(honest, await server.part(q, budget: limits.maxPayloadBytes - 4096)))
+                            }
+                        default: break
+                        }
+                    }
+                    return nil
+                }
+            }
+            // The run ends (true) once the snapshot is adopted; give it 20 s.
+            let watchdog = Task {
+                try? await Task.sleep(for: .seconds(20))
+                syncer.finish()
+            }
+            var result = false
+            while let r = try await group.next() {
+                if let r { result = r; break }
+            }
+            watchdog.cancel()
+            group.cancelAll()
+            syncer.finish()
+            liar.closeOutbox()
+            honest.closeOutbox()
+            return result
+        }
+        let liarParts = counts.liarParts.load(ordering: .relaxed), honestParts = counts.honestParts.load(ordering: .relaxed)
+        #expect(liarParts > 0, "the lowered manifest was chosen first (expected: it wins the tie)")
+        #expect(adopted, "not adopted in 20 s: \(liarParts) part requests to the 'unavailable' source, \(honestParts) to the honest one")
+        if adopted { #expect(try fresh.readView().tip()?.height == height) }
+    }
+}
