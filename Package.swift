@@ -297,7 +297,7 @@ let package = Package(
         // Deterministic storage workloads shared by StorageTests and the crash-test child process.
         .target(
             name: "StorageTestSupport",
-            dependencies: ["Primitives", "Ledger", "Storage"],
+            dependencies: ["Primitives", "Ledger", "Storage", "StateTree"],
             path: "Tests/StorageTestSupport",
             swiftSettings: strict
         ),

@@ -26,6 +26,18 @@ func emit(_ line: String, to fd: Int32 = 1) {
 }
 
 let args = CommandLine.arguments
+// Review B: `StorageCrashChild <path> snapshot <keys>`: a genesis-only store, then a snapshot import (I/D around it).
+if args.count >= 4, args[2] == "snapshot", let keys = Int(args[3]) {
+    do {
+        let w = try SnapshotCrashWorkload(keys: keys)
+        try w.run(path: args[1]) { emit("I import") }
+        emit("D")
+        exit(0)
+    } catch {
+        emit("error: \(error)", to: 2)
+        exit(2)
+    }
+}
 guard args.count >= 3, let seed = UInt64(args[2]) else {
     emit("usage: StorageCrashChild <database path> <seed> [max steps]", to: 2)
     exit(2)
