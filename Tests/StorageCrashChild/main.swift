@@ -38,6 +38,16 @@ if args.count >= 4, args[2] == "snapshot", let keys = Int(args[3]) {
         exit(2)
     }
 }
+if args.count >= 4, args[2] == "prune", let blocks = UInt64(args[3]) {
+    do {
+        try PruneCrashWorkload(blocks: blocks).run(path: args[1]) { emit("I prune") }
+        emit("D")
+        exit(0)
+    } catch {
+        emit("error: \(error)", to: 2)
+        exit(2)
+    }
+}
 guard args.count >= 3, let seed = UInt64(args[2]) else {
     emit("usage: StorageCrashChild <database path> <seed> [max steps]", to: 2)
     exit(2)

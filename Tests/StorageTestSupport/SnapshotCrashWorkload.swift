@@ -54,3 +54,35 @@ public struct SnapshotCrashWorkload: Sendable {
         try store.close()
     }
 }
+
+/// Review B: the pruning run the crash-test child does (`StorageCrashChild <path> prune <blocks>`): an archive of
+/// `blocks` blocks of random writes (finality two blocks behind), then `pruneState` one height per call up to
+/// `target`. A pure function of `blocks`.
+public struct PruneCrashWorkload: Sendable {
+    public let blocks: UInt64
+    public let genesisID = SHA256.hash(Array("prune-crash".utf8))
+    public let writeSets: [WriteSet]
+    public var target: UInt64 { blocks - 3 }
+
+    public init(blocks: UInt64) {
+        self.blocks = blocks
+        var g = SplitMix64(seed: 1234)
+        writeSets = (0..<blocks).map { _ in RandomWrites.writeSet(&g, maxEntries: 20, spread: 40) }
+    }
+
+    public func block(_ h: UInt64) -> BlockRecord {
+        BlockRecord(hash: SHA256.hash(Array("prune-crash \(h)".utf8)), height: h, parent: h == 0 ? .zero : SHA256.hash(Array("prune-crash \(h - 1)".utf8)),
+                    header: Array("header \(h)".utf8), body: Array("body \(h)".utf8), receipts: [], transactions: [])
+    }
+
+    /// What the child does: build the chain if the store is empty, then prune one height at a time to `target`.
+    public func run(path: String, before: () -> Void) throws {
+        let store = try ChainStore(path: path, genesis: genesisID)
+        if try store.tip() == nil {
+            for h in 0..<blocks { try store.commit(block(h), writeSet: writeSets[Int(h)], finalizedHeight: h >= 2 ? h - 2 : 0) }
+        }
+        before()
+        while try store.pruneState(retainFrom: target, maxHeights: 1) > 0 {}
+        try store.close()
+    }
+}
