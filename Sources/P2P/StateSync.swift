@@ -138,13 +138,17 @@ final class StateSyncer: Sendable {
         // the instant given (a serving node may be busy building; a peer that offers and then never serves must not
         // hold the node on its manifest forever).
         var deferred: [SnapshotOffer: ContinuousClock.Instant] = [:]
+        // Peers that offered a snapshot and then would not serve a part of it: their offers do not count until the
+        // instant given (otherwise such a peer offers a new variant of an unhashed-count manifest every round).
+        var distrusted: [UInt64: ContinuousClock.Instant] = [:]
         for await event in stream {
             if Task.isCancelled { return false }
             if target == nil {
                 handleDiscovery(event, &discovery)
                 let now = ContinuousClock.now
                 deferred = deferred.filter { $0.value > now }
-                if let t = decide(&discovery, rejected: rejected.union(deferred.keys)) { target = t; logStart(t) }
+                distrusted = distrusted.filter { $0.value > now }
+                if let t = decide(&discovery, rejected: rejected.union(deferred.keys), distrusted: Set(distrusted.keys)) { target = t; logStart(t) }
             } else {
                 handleDownload(event, &target!)
             }
@@ -158,7 +162,9 @@ final class StateSyncer: Sendable {
                 } else if let part = unservable(t) {
                     logger.warning("state sync: every source says a part of the chosen snapshot is unavailable; choosing again",
                                    metadata: ["height": "\(t.offer.header.header.height)", "part": "\(part)"])
-                    deferred[t.offer] = ContinuousClock.now + Self.unavailableDeferral
+                    let until = ContinuousClock.now + Self.unavailableDeferral
+                    deferred[t.offer] = until
+                    for peer in t.parts[part]?.unavailable ?? [] { distrusted[peer] = until }
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if t.sources.allSatisfy({ table.peer($0)?.isClosed ?? true }) {
@@ -224,10 +230,12 @@ final class StateSyncer: Sendable {
     /// whole (header, chunk counts and hashes, sizes): a chunk's count is not part of its hash, so a peer could
     /// offer the real header and hashes with altered counts; only peers offering the very same manifest become
     /// sources, and among equally supported manifests of one block the smaller wins (inflated counts lose).
-    private func decide(_ d: inout Discovery, rejected: Set<SnapshotOffer>) -> Target? {
+    private func decide(_ d: inout Discovery, rejected: Set<SnapshotOffer>, distrusted: Set<UInt64> = []) -> Target? {
         let now = ContinuousClock.now
         var groups: [SnapshotOffer: Set<UInt64>] = [:]
-        for (peer, offer) in d.offers where !rejected.contains(offer) && !tooLarge(offer) { groups[offer, default: []].insert(peer) }
+        for (peer, offer) in d.offers where !rejected.contains(offer) && !tooLarge(offer) && !distrusted.contains(peer) {
+            groups[offer, default: []].insert(peer)
+        }
         let answers = d.offers.count + d.declined.count
         let answered = d.asked.count == answers && answers >= d.waitFor
         func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {

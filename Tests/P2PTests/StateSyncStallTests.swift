@@ -116,6 +116,16 @@ import TestSupport
 /// peer's manifest.
 @Suite struct StateSyncUnavailableSourceTests {
     @Test(.timeLimit(.minutes(3))) func aSourceThatAnswersEveryPartUnavailableDoesNotStallSyncForever() async throws {
+        try await run(freshVariantPerOffer: false)
+    }
+
+    /// The same liar offering a new variant of the lowered manifest (another subset of chunks lowered) each time it is
+    /// asked: passing over one offer at a time is not enough, the peer itself must stop counting as a source.
+    @Test(.timeLimit(.minutes(3))) func aSourceOfferingEverNewUnservableManifestsDoesNotStallSyncForever() async throws {
+        try await run(freshVariantPerOffer: true)
+    }
+
+    func run(freshVariantPerOffer: Bool) async throws {
         let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
         let srcDir = TempDir("unavail-src"), freshDir = TempDir("unavail-fresh")
         let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 4, transfersPerBlock: 100)
@@ -126,6 +136,18 @@ import TestSupport
         lowered.chunks = honestOffer.chunks.map { $0.count > 2 ? .init(count: $0.count - 1, hash: $0.hash) : $0 }
         #expect(lowered != honestOffer)
         #expect(lowered.manifest.stateRoot() == honestOffer.header.header.stateRoot, "lowered counts still add up")
+
+        // Variant k lowers by one the chunks picked by the bits of k + 1 among those of count > 2.
+        let eligible = honestOffer.chunks.indices.filter { honestOffer.chunks[$0].count > 2 }
+        func variant(_ k: Int) -> SnapshotOffer {
+            var o = honestOffer
+            for (bit, i) in eligible.prefix(60).enumerated() where (UInt64(k) + 1) >> UInt64(bit) & 1 == 1 {
+                o.chunks[i] = .init(count: o.chunks[i].count - 1, hash: o.chunks[i].hash)
+            }
+            return o
+        }
+        final class Offers: Sendable { let n = Atomic<Int>(0) }
+        let offersMade = Offers()
 
         let fresh = try g.chainService(dataDir: freshDir.path)
         var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
@@ -163,7 +185,11 @@ import TestSupport
                         guard bytes.count >= 5, let message = try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits) else { continue }
                         switch message {
                         case .getSnapshot:
-                            syncer.post(.offer(peer, height: height, offer))
+                            if peer.id == liar.id && freshVariantPerOffer {
+                                syncer.post(.offer(peer, height: height, variant(offersMade.n.wrappingAdd(1, ordering: .relaxed).oldValue)))
+                            } else {
+                                syncer.post(.offer(peer, height: height, offer))
+                            }
                         case .getSnapshotPart(let q):
                             if peer.id == liar.id {
                                 counts.liarParts.add(1, ordering: .relaxed)
