@@ -157,6 +157,9 @@ final class StateSyncer: Sendable {
                 logProgress(&t)
                 if t.parts.values.allSatisfy(\.done) {
                     if await adopt(t) { return true }
+                    // Every part verified and still refused (the import's own root check): the offer is not tried
+                    // again at once, or its sources could make the node download it forever.
+                    deferred[t.offer] = ContinuousClock.now + Self.unavailableDeferral
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if let part = unservable(t) {

@@ -30,9 +30,13 @@ public struct SnapshotManifest: Hashable, Sendable {
 
     /// The state root the chunk summaries add up to: eight levels of pairs, where two empty subtrees make an empty
     /// one, a single leaf beside an empty subtree moves up unchanged (§2: a one-key subtree is its leaf wherever it
-    /// sits), and anything else is `node(left, right)`. Nil for a manifest without exactly 256 chunks.
+    /// sits), and anything else is `node(left, right)`. Nil for a manifest without exactly 256 chunks, or with an
+    /// entry whose hash is the placeholder when its count is not 0 or the other way round: counts are not hashed, and
+    /// beside a subtree of two or more keys an "empty" entry is combined by its hash, so a real chunk's hash counted 0
+    /// would add up while that chunk is never downloaded nor checked (a count-0 part is done before it starts).
     public func stateRoot() -> Hash32? {
         guard chunks.count == Self.chunkCount else { return nil }
+        guard chunks.allSatisfy({ ($0.count == 0) == ($0.hash == TreeHash.placeholder) }) else { return nil }
         var level = chunks
         while level.count > 1 {
             var next = [Chunk]()

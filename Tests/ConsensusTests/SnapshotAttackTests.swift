@@ -33,8 +33,7 @@ import TestSupport
     }
 
     /// A manifest whose counts were altered so that a one-key chunk's leaf sits in its empty neighbour's entry still
-    /// adds up to the stateRoot (counts and placement are not hashed; spec §9 accepts that), and an empty entry's hash
-    /// is not looked at. Neither can make wrong data pass: the moved leaf's entry can be satisfied by no data (its key
+    /// adds up to the stateRoot (counts and placement are not hashed; spec §9 accepts that). It cannot make wrong data pass: the moved leaf's entry can be satisfied by no data (its key
     /// hash starts with another byte), and an empty entry means no data is asked for it.
     @Test func aManifestWithAMovedLeafAddsUpButNoDataSatisfiesIt() throws {
         let (_, _, _, snapshot, header, _) = try source()
@@ -47,9 +46,13 @@ import TestSupport
         let j = i % 2 == 0 ? i + 1 : i - 1
         var forged = chunks
         forged[j] = chunks[i]
-        forged[i] = .init(count: 0, hash: SHA256.hash([0xAA]))  // an empty entry with a junk hash
+        forged[i] = .init(count: 0, hash: TreeHash.placeholder)
         let manifest = SnapshotManifest(height: 5, blockHash: snapshot.manifest.blockHash, chunks: forged)
         #expect(manifest.stateRoot() == header.stateRoot, "the altered manifest still adds up (expected by design)")
+        // An empty entry with a junk hash (ignored by the combination here) is refused since review B's fix.
+        var junk = forged
+        junk[i] = .init(count: 0, hash: SHA256.hash([0xAA]))
+        #expect(SnapshotManifest(height: 5, blockHash: snapshot.manifest.blockHash, chunks: junk).stateRoot() == nil)
         // The real key cannot be served in chunk j, and chunk i's real data contradicts its count.
         let real = snapshot.chunks[i].map { ($0.key, $0.value) }
         #expect(throws: SnapshotError.self) { try StateSnapshot.verify(chunk: real, index: j, manifest: manifest) }
@@ -111,5 +114,44 @@ import TestSupport
         }
         #expect(try store.tip()?.height == 5)
         _ = ea
+    }
+}
+
+extension SnapshotAttackTests {
+    /// FINDING (fails before the fix): an entry counted 0 whose hash is not the placeholder. Beside a chunk of two or
+    /// more keys, an "empty" entry was combined as `node(its hash, sibling)`, so a manifest claiming a non-empty chunk
+    /// empty (hash kept) added up to the stateRoot; a count-0 part is never downloaded nor checked. The manifest must
+    /// be refused: an entry's hash is the placeholder exactly when its count is 0.
+    @Test func aChunkCountedEmptyWithARealHashIsRefused() throws {
+        // A state of 2 000 keys: most chunks hold several.
+        let entries = (0..<2000).map { i in KeyValue(key: Array("key-\(i)".utf8), value: [UInt8(i & 0xFF)]) }
+        var buckets = [[LeafNode]](repeating: [], count: 256)
+        for e in entries {
+            let l = LeafNode(keyHash: TreeHash.key(e.key), valueHash: TreeHash.value(e.value))
+            buckets[StateSnapshot.chunkIndex(l.keyHash)].append(l)
+        }
+        let chunks = buckets.map { b -> SnapshotManifest.Chunk in
+            let s = b.sorted { $0.keyHash < $1.keyHash }
+            return .init(count: UInt64(s.count), hash: StateSnapshot.subtreeHash(s[...], depth: 8))
+        }
+        let root = try StateTree.root(of: entries.map { TreeUpdate(key: $0.key, value: $0.value) })
+        let blockHash = SHA256.hash([7])
+        #expect(SnapshotManifest(height: 5, blockHash: blockHash, chunks: chunks).stateRoot() == root)
+        let header = (stateRoot: root, ())
+        let snapshot = (manifest: SnapshotManifest(height: 5, blockHash: blockHash, chunks: chunks), ())
+        guard let i = chunks.indices.first(where: { chunks[$0].count >= 2 && chunks[$0 ^ 1].count >= 2 }) else {
+            Issue.record("no pair of chunks with 2+ keys each in this state"); return
+        }
+        var forged = chunks
+        forged[i] = .init(count: 0, hash: chunks[i].hash)
+        let manifest = SnapshotManifest(height: 5, blockHash: snapshot.manifest.blockHash, chunks: forged)
+        #expect(manifest.stateRoot() != header.stateRoot, "a manifest skipping chunk \(i) (\(chunks[i].count) keys) adds up")
+        #expect(throws: SnapshotError.self) { try StateSnapshot.verify(manifest, stateRoot: header.stateRoot) }
+        // And the converse: a count above 0 with the placeholder hash.
+        var empty = chunks
+        if let e = chunks.indices.first(where: { chunks[$0].count == 0 }) {
+            empty[e] = .init(count: 1, hash: TreeHash.placeholder)
+            #expect(SnapshotManifest(height: 5, blockHash: snapshot.manifest.blockHash, chunks: empty).stateRoot() != header.stateRoot)
+        }
     }
 }

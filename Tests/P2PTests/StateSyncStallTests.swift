@@ -116,16 +116,27 @@ import TestSupport
 /// peer's manifest.
 @Suite struct StateSyncUnavailableSourceTests {
     @Test(.timeLimit(.minutes(3))) func aSourceThatAnswersEveryPartUnavailableDoesNotStallSyncForever() async throws {
-        try await run(freshVariantPerOffer: false)
+        try await run(.unavailable)
     }
 
     /// The same liar offering a new variant of the lowered manifest (another subset of chunks lowered) each time it is
     /// asked: passing over one offer at a time is not enough, the peer itself must stop counting as a source.
     @Test(.timeLimit(.minutes(3))) func aSourceOfferingEverNewUnservableManifestsDoesNotStallSyncForever() async throws {
-        try await run(freshVariantPerOffer: true)
+        try await run(.unavailableVariants)
     }
 
-    func run(freshVariantPerOffer: Bool) async throws {
+    /// A peer offering the trusted header with one chunk's count set to 0 (its hash kept: beside a chunk of 2 or more
+    /// keys an "empty" entry is hashed as it stands, so the manifest still adds up) and serving every part it is asked
+    /// for truthfully. The zero-count chunk is never downloaded or checked; the import's root check refuses the state,
+    /// and the syncer used to start over with the same (smallest) manifest forever.
+    @Test(.timeLimit(.minutes(3))) func aManifestWithAChunkCountedEmptyIsRefusedNotDownloadedForever() async throws {
+        try await run(.zeroedChunk)
+    }
+
+    enum Liar { case unavailable, unavailableVariants, zeroedChunk }
+
+    func run(_ mode: Liar) async throws {
+        let freshVariantPerOffer = mode == .unavailableVariants
         let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
         let srcDir = TempDir("unavail-src"), freshDir = TempDir("unavail-fresh")
         let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 4, transfersPerBlock: 100)
@@ -148,6 +159,13 @@ import TestSupport
         }
         final class Offers: Sendable { let n = Atomic<Int>(0) }
         let offersMade = Offers()
+        // A chunk of 2+ keys whose pair partner (2i, 2i + 1) also holds 2+ keys, counted 0.
+        var zeroed = honestOffer
+        if let i = honestOffer.chunks.indices.first(where: { honestOffer.chunks[$0].count >= 2 && honestOffer.chunks[$0 ^ 1].count >= 2 }) {
+            zeroed.chunks[i] = .init(count: 0, hash: honestOffer.chunks[i].hash)
+        }
+        #expect(zeroed != honestOffer)
+        let liarOffer = mode == .zeroedChunk ? zeroed : lowered
 
         let fresh = try g.chainService(dataDir: freshDir.path)
         var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
@@ -178,7 +196,7 @@ import TestSupport
                 }
                 return nil
             }
-            for (peer, stream, offer) in [(liar, liarStream, lowered), (honest, honestStream, honestOffer)] {
+            for (peer, stream, offer) in [(liar, liarStream, liarOffer), (honest, honestStream, honestOffer)] {
                 group.addTask {
                     for await frame in stream {
                         let bytes = Array(frame.readableBytesView)
@@ -191,7 +209,11 @@ import TestSupport
                                 syncer.post(.offer(peer, height: height, offer))
                             }
                         case .getSnapshotPart(let q):
-                            if peer.id == liar.id {
+                            if peer.id == liar.id && mode == .zeroedChunk {
+                                // Truthful data for every part it is asked for.
+                                counts.liarParts.add(1, ordering: .relaxed)
+                                syncer.post(.part(liar, await server.part(q, budget: limits.maxPayloadBytes - 4096)))
+                            } else if peer.id == liar.id {
                                 counts.liarParts.add(1, ordering: .relaxed)
                                 syncer.post(.part(liar, SnapshotPart(height: q.height, blockHash: q.blockHash, part: q.part, start: q.start,
                                                                      total: 0, entries: [], available: false)))
@@ -222,7 +244,7 @@ import TestSupport
             return result
         }
         let liarParts = counts.liarParts.load(ordering: .relaxed), honestParts = counts.honestParts.load(ordering: .relaxed)
-        #expect(liarParts > 0, "the lowered manifest was chosen first (expected: it wins the tie)")
+        if mode != .zeroedChunk { #expect(liarParts > 0, "the lowered manifest was chosen first (expected: it wins the tie)") }
         #expect(adopted, "not adopted in 20 s: \(liarParts) part requests to the 'unavailable' source, \(honestParts) to the honest one")
         if adopted { #expect(try fresh.readView().tip()?.height == height) }
     }
