@@ -257,6 +257,7 @@ public final class ChainEngine {
         let fork: (hash: Hash32, height: UInt64)
         do { fork = try forkPoint(of: block.header.parent) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
         guard fork.height >= finalizedHeight else { throw .belowFinality(forkHeight: fork.height, finalized: finalizedHeight) }
+        try checkSideProposer(block, fork: fork)
         do {
             try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
                                      header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
@@ -276,6 +277,38 @@ public final class ChainEngine {
         }) else { return .sideChain }
         tipArrivedTimely = timely
         return .tipChanged(change)
+    }
+
+    /// The proposer check a side block passes before it is stored (and so before it can make the node revert its
+    /// chain): without it any key pair could fill the store with blocks nobody leads and, with a branch one block
+    /// longer than the canonical chain, make the node revert to the fork point and re-execute every reverted block.
+    /// The first block of a branch (its parent canonical) must be signed by its slot's leader, computed exactly as
+    /// `validateAndCommit` will, from the canonical state at the fork point (retained: forks are at or above the
+    /// finalized height, and state is pruned only below it); a deeper block's proposer must at least be a validator
+    /// at the fork point or the tip (its exact leader needs the branch's state, i.e. its execution).
+    func checkSideProposer(_ block: Block, fork: (hash: Hash32, height: UInt64)) throws(ImportError) {
+        let h = block.header
+        let forkView = store.current.state(at: fork.height)
+        let forkState = LedgerState(base: forkView)
+        if h.parent == fork.hash {
+            let expected: PublicKey?
+            do {
+                expected = LeaderSchedule.leader(of: h.slot, in: try LeaderSchedule.snapshot(for: h.slot, parentState: forkState, ledger: ledger))
+            } catch { throw .fault("schedule at the fork point: \(error)") }
+            do { try BlockValidation.validateLeader(h.proposer, expected: expected) } catch {
+                markInvalid(block.hash)
+                throw .invalid(error)
+            }
+        } else {
+            let known: Bool
+            do {
+                known = try LedgerReader(forkView).staker(.validator, h.proposer) != nil
+                    || LedgerReader(store.current).staker(.validator, h.proposer) != nil
+            } catch { throw .fault("staker lookup: \(error)") }
+            // Not marked invalid: a validator bonded on the branch alone (possible only for a fork spanning an epoch
+            // boundary above a stalled finalized checkpoint) is not known here, and its block may be retried.
+            guard known else { throw .invalid(.wrongLeader(got: h.proposer, expected: nil)) }
+        }
     }
 
     /// Whether a switch to a branch stands once the branch is executed (Specs/consensus.md §4): a branch whose
