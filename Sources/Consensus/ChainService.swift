@@ -277,6 +277,11 @@ public actor ChainService {
     /// proves the signature whatever else is wrong with its block.
     private func watchForEquivocation(_ header: SignedHeader) {
         guard header.header.chainId == genesis.chainId, header.header.slot >= 1 else { return }
+        // Only validators' headers can be evidence (`doubleSignEvidence` needs a staker record): self-signed headers of
+        // other keys would only fill the bounded watch and evict the first header of a real equivocation.
+        let staker: Staker?
+        do { staker = try LedgerReader(store.current).staker(.validator, header.header.proposer) } catch { staker = nil }
+        guard staker != nil else { return }
         guard let first = seenHeaders.record(header, keepSlots: genesis.ledger.unbondingBlocks) else { return }
         Counter(label: "sharechain_equivocations_detected_total").increment()
         guard let reporter = evidenceReporter, reporter.publicKey != header.header.proposer else { return }
@@ -321,7 +326,13 @@ public actor ChainService {
         for tx in txs {
             guard case .finalityVotes(let votes) = tx.transaction.body else { continue }
             // A vote seen before (mempool, then block) had its signature checked then.
-            let valid = votes.filter { !votesSeen.contains($0) && $0.hasValidSignature(chainId: genesis.chainId) }
+            // Only validators' votes: evidence against another key can only fail (`unknownStaker`) while the reporter pays
+            // its fee, and the watch would grow by one entry per fresh key.
+            let reader = LedgerReader(store.current)
+            let valid = votes.filter {
+                !votesSeen.contains($0) && ((try? reader.staker(.validator, $0.validator)) ?? nil) != nil
+                    && $0.hasValidSignature(chainId: genesis.chainId)
+            }
             for (a, b) in votesSeen.record(valid, chainId: genesis.chainId) {
                 Counter(label: "sharechain_conflicting_votes_detected_total").increment()
                 submitEvidence(.voteEvidence(a: a, b: b), offender: a.validator)

@@ -102,4 +102,106 @@ import TestSupport
         guard case .tipChanged = last else { Issue.record("the longer honest branch did not win"); return }
         #expect(ea.tipHash == eb.tipHash)
     }
+
+    /// Finding A2: the equivocation watch keeps at most 16 384 (proposer, slot) entries and, when full, keeps the
+    /// newest slots. Headers need only a valid signature by any key (they are recorded before validation, even for
+    /// a block whose parent is unknown), so a flood of self-signed headers for current slots evicts a validator's
+    /// first header, and its second header for the same slot is then not detected: the equivocation goes unreported.
+    @Test func aFloodOfSelfSignedHeadersDoesNotHideAnEquivocation() async throws {
+        let net = TestNetwork(validators: 2)
+        let producerDir = TempDir(), dir = TempDir()
+        let producer = try net.engine(at: producerDir)
+        let honest = try net.produce(producer)
+        let offender = net.validators[net.index(of: honest.header.proposer)]
+        var h = honest.header
+        h.txRoot = SHA256.hash([7])
+        let twin = Block(signedHeader: SignedHeader(header: h, signedBy: offender), transactions: [])
+        let clock = TestClock(net.now(honest.header.slot + 40))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        guard case .imported = await service.importBlock(honest) else { Issue.record("honest block not imported"); return }
+        // The flood: blocks with unknown parents, each signed by one of 512 fresh keys, for the next 33 slots (within the
+        // kept window of slots, keepSlots = unbondingBlocks = 40, so only the size bound evicts).
+        let spam = (0..<512).map { key("spam-\($0)") }
+        for i in 0..<(EquivocationWatch.maxEntries + 1) {
+            let slot = honest.header.slot + 1 + UInt64(i / spam.count)
+            let header = BlockHeader(chainId: net.genesis.chainId, height: 5, slot: slot, parent: SHA256.hash([1]),
+                                     timestamp: net.genesis.slotStartMillis(slot), proposer: spam[i % spam.count].publicKey,
+                                     randaoReveal: .zero, txRoot: Block.txRoot([]), receiptsRoot: .zero, stateRoot: .zero)
+            _ = await service.importBlock(Block(signedHeader: SignedHeader(header: header, signedBy: spam[i % spam.count]), transactions: []))
+        }
+        _ = await service.importBlock(twin)
+        #expect(await service.detectedEquivocations == [Equivocation(offender: offender.publicKey, slot: honest.header.slot)],
+                "the flood evicted the validator's first header: its equivocation went unnoticed")
+    }
+
+    /// Finding A4: the node submits `voteEvidence` for conflicting votes of any key, read from any block before it is
+    /// validated (even one whose parent is unknown, signed by nobody in particular). The evidence fails on chain
+    /// (`unknownStaker`) but the reporter (a validator node's own key) pays its fee: a junk block with one transaction
+    /// of k conflicting votes by a fresh key makes every validator node pay up to k(k-1)/2 fees, and the vote watch
+    /// grows by one entry per fresh key, without bound.
+    @Test func conflictingVotesOfANonValidatorDoNotMakeTheNodePayForEvidence() async throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        let clock = TestClock(net.now(5))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        await service.setEvidenceReporter(net.accounts[2])
+        let stranger = key("not-a-validator")
+        let source = Checkpoint(height: 0, hash: await service.genesisHash)
+        let votes = (0..<8).map { i in
+            FinalityVote(validator: stranger.publicKey, source: source, target: Checkpoint(height: 10, hash: SHA256.hash([UInt8(i)])))
+                .signed(by: stranger, chainId: net.genesis.chainId)
+        }
+        let tx = Transaction(chainId: net.genesis.chainId, sender: stranger.publicKey, nonce: 0, fee: 1,
+                             body: .finalityVotes(votes: votes)).signed(by: stranger)
+        let genesisHeader = await service.tipHeader
+        let junk = Self.forge(net, parent: BlockHeader(chainId: net.genesis.chainId, height: 7, slot: 3, parent: SHA256.hash([3]),
+                                                       timestamp: 0, proposer: stranger.publicKey, randaoReveal: .zero, txRoot: .zero,
+                                                       receiptsRoot: .zero, stateRoot: .zero),
+                              slot: genesisHeader.slot + 4, key: stranger, txs: [tx])
+        _ = await service.importBlock(junk)
+        let evidence = await service.mempoolContents().filter { if case .voteEvidence = $0.transaction.body { return true }; return false }
+        #expect(evidence.isEmpty, "the node queued \(evidence.count) evidence transactions, paid by its own key, against a key that is not a validator")
+    }
+
+    /// Finding A4 (headers): likewise two headers for one slot signed by a key that is not a validator make the node
+    /// submit (and pay for) `doubleSignEvidence` that can only fail.
+    @Test func twoHeadersOfANonValidatorDoNotMakeTheNodePayForEvidence() async throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        let clock = TestClock(net.now(5))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        await service.setEvidenceReporter(net.accounts[2])
+        let stranger = key("not-a-validator")
+        let tip = await service.tipHeader
+        let a = Self.forge(net, parent: tip, slot: 3, key: stranger)
+        var h = a.header
+        h.stateRoot = SHA256.hash([1])
+        let b = Block(signedHeader: SignedHeader(header: h, signedBy: stranger), transactions: [])
+        _ = await service.importBlock(a)
+        _ = await service.importBlock(b)
+        let evidence = await service.mempoolContents().filter { if case .doubleSignEvidence = $0.transaction.body { return true }; return false }
+        #expect(evidence.isEmpty, "the node queued evidence, paid by its own key, against a key that is not a validator")
+    }
+
+    /// Regression (defended, must survive the A2/A4 fixes): a validator's conflicting votes seen in a block are still
+    /// reported.
+    @Test func conflictingVotesOfAValidatorAreStillReported() async throws {
+        let net = TestNetwork(validators: 2)
+        let dir = TempDir()
+        let clock = TestClock(net.now(5))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        await service.setEvidenceReporter(net.accounts[2])
+        let v = net.validators[0]
+        let source = Checkpoint(height: 0, hash: await service.genesisHash)
+        let votes = (0..<2).map { i in
+            FinalityVote(validator: v.publicKey, source: source, target: Checkpoint(height: 10, hash: SHA256.hash([UInt8(i)])))
+                .signed(by: v, chainId: net.genesis.chainId)
+        }
+        let sender = net.accounts[1]
+        let tx = Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: 0, fee: 100_000,
+                             body: .finalityVotes(votes: votes)).signed(by: sender)
+        _ = try await service.submit(tx)
+        let evidence = await service.mempoolContents().filter { if case .voteEvidence = $0.transaction.body { return true }; return false }
+        #expect(evidence.count == 1)
+    }
 }
