@@ -1922,6 +1922,17 @@ class Exec:
             return
         self.t("schedule:drop")
         self.state.put(K.glob("schedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
+        # Its counted votes leave the tallies with its stake (they are compared with the reduced total).
+        stake = dict(vals)[k]
+        for vk, _ in self.state.scan(b"\x31"):
+            if len(vk) != 41 or vk[9:] != k:
+                continue
+            target = int.from_bytes(vk[1:9], "big")
+            tv = self.state.get(K.tally(target))
+            if tv is None:
+                continue
+            tally, count = struct.unpack("<QI", tv)
+            self.state.put(K.tally(target), u64(tally - min(tally, stake)) + u32(max(count - 1, 0)))
 
     def height_of_slot(self, slot):
         """consensus.md §5: 1 + the height of the last block of this chain with a slot before `slot` (0 for

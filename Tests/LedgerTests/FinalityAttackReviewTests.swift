@@ -1,0 +1,51 @@
+import Testing
+@testable import Ledger
+@testable import Primitives
+
+/// Independent security review (review A) of the finality gadget's ledger rules: each test performs an attack and
+/// asserts the secure outcome.
+@Suite struct FinalityAttackReviewTests {
+    let submitter = testKey("vote-submitter")
+
+    func chain(validators: Int) throws -> Chain {
+        var params = Chain.defaultParams()
+        params.checkpointBlocks = 4
+        params.slotsPerEpoch = 1_000
+        var c = try Chain(validatorCount: validators, accounts: [(submitter, 10_000_000)], params: params)
+        c.pseudoBlockHashes = true
+        return c
+    }
+
+    func checkpoint(_ c: Chain, _ height: UInt64) -> Checkpoint { Checkpoint(height: height, hash: c.blockHashes[Int(height)]) }
+
+    func vote(_ c: Chain, _ v: Int, source: Checkpoint, target: Checkpoint) -> FinalityVote {
+        FinalityVote(validator: c.validators[v].key.publicKey, source: source, target: target)
+            .signed(by: c.validators[v].key, chainId: Chain.chainId)
+    }
+
+    /// Finding A3: a validator punished after voting leaves the schedule (its stake leaves the total), but its vote
+    /// stays in the tally. Three validators of 1 000: validator 0 votes 0 → 4, is then tombstoned for a double vote
+    /// (total 2 000), and validator 1's vote alone (1 000, half of the remaining stake) justifies checkpoint 4.
+    @Test func aPunishedValidatorsVoteDoesNotCountTowardsJustification() throws {
+        var c = try chain(validators: 3)
+        try c.advance(to: 5)
+        let genesis = checkpoint(c, 0), four = checkpoint(c, 4)
+        var r = try c.block([try c.tx(submitter, .finalityVotes(votes: [vote(c, 0, source: genesis, target: four)]))])
+        #expect(r[0].succeeded)
+        // Validator 0 double-votes and is tombstoned (it could report itself): it leaves the schedule.
+        let conflicting = vote(c, 0, source: genesis, target: Checkpoint(height: 4, hash: SHA256.hash([9])))
+        r = try c.block([try c.tx(submitter, .voteEvidence(a: vote(c, 0, source: genesis, target: four), b: conflicting))])
+        #expect(r[0].succeeded)
+        let snapshot = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
+        #expect(snapshot.validators.count == 2 && snapshot.totalStake == 2000)
+        // One honest validator, half of the remaining stake.
+        r = try c.block([try c.tx(submitter, .finalityVotes(votes: [vote(c, 1, source: genesis, target: four)]))])
+        #expect(r[0].succeeded)
+        #expect(!r[0].events.contains(.checkpointJustified(height: 4, hash: four.hash)),
+                "justified by one validator holding half of the scheduled stake plus the stale vote of a tombstoned one")
+        #expect(try c.record(StateKey.global(.justified), Checkpoint.self) == genesis)
+        // Both remaining validators: justified.
+        r = try c.block([try c.tx(submitter, .finalityVotes(votes: [vote(c, 2, source: genesis, target: four)]))])
+        #expect(r[0].events.contains(.checkpointJustified(height: 4, hash: four.hash)))
+    }
+}
