@@ -370,13 +370,27 @@ public actor ChainService {
             case .invalid(let e): return .invalid(e)
             case .unknownParent(let p): return .unknownParent(p)
             case .fromFuture:
-                if early.count < 64 { early[block.hash] = block }
+                if keepsEarly(block) { early[block.hash] = block }
                 return .fromFuture
             case .belowFinality: return .belowFinality
             case .fault(let m): return .fault(m)
             }
         }
     }
+
+    /// Whether an early block is worth keeping for a retry: at most 64 in all and `maxEarlyPerProposer` per proposer,
+    /// and only a validly signed block of a validator (the engine defers the signature check of an early block), so
+    /// junk cannot take the places of genuine blocks.
+    private func keepsEarly(_ block: Block) -> Bool {
+        guard early.count < 64, block.signedHeader.hasValidSignature else { return false }
+        let proposer = block.header.proposer
+        let staker: Staker?
+        do { staker = try LedgerReader(store.current).staker(.validator, proposer) } catch { return false }
+        guard staker != nil else { return false }
+        return early.values.lazy.filter { $0.header.proposer == proposer }.count < Self.maxEarlyPerProposer
+    }
+
+    static let maxEarlyPerProposer = 4
 
     /// Retries blocks that arrived before their time.
     public func retryEarly() {

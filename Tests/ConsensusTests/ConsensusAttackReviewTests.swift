@@ -204,4 +204,26 @@ import TestSupport
         let evidence = await service.mempoolContents().filter { if case .voteEvidence = $0.transaction.body { return true }; return false }
         #expect(evidence.count == 1)
     }
+
+    /// Finding A5: a block more than the clock tolerance ahead is kept for a retry (`early`, 64 blocks) before its
+    /// signature or proposer is looked at. Anyone can fill the 64 places with junk blocks up to 64 slots ahead
+    /// (`Plausibility.maxFutureSlots`; up to 64 × maxBlockBytes = 256 MiB held for about ten minutes), and a genuine
+    /// block that arrives early (a node whose clock is behind) is then dropped, and gossip has marked it seen.
+    @Test func junkFutureBlocksDoNotCrowdOutAGenuineEarlyBlock() async throws {
+        let net = TestNetwork(validators: 1)
+        let producerDir = TempDir(), dir = TempDir()
+        let producer = try net.engine(at: producerDir)
+        let genuine = try net.produce(producer, from: 5)
+        let clock = TestClock(net.now(2))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        let genesisHeader = await service.tipHeader
+        for i in 0..<64 {
+            let junk = Self.forge(net, parent: genesisHeader, slot: 6, key: key("junk-\(i)"))
+            _ = await service.importBlock(junk)
+        }
+        guard case .fromFuture = await service.importBlock(genuine) else { Issue.record("expected the genuine block to be early"); return }
+        clock.set(net.now(genuine.header.slot))
+        await service.retryEarly()
+        #expect(await service.tipHeader.hash == genuine.hash, "the genuine early block was dropped: junk filled the retry pool")
+    }
 }
