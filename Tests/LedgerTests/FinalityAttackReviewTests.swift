@@ -48,4 +48,33 @@ import Testing
         r = try c.block([try c.tx(submitter, .finalityVotes(votes: [vote(c, 2, source: genesis, target: four)]))])
         #expect(r[0].events.contains(.checkpointJustified(height: 4, hash: four.hash)))
     }
+
+    /// Finding A6: withholding is meant never to be free (consensus.md §5: a missed slot burns `missedSlotSlashBps` of
+    /// the leader's bonded stake). But the slash is taken from the staker record's `stake` only, and a validator that
+    /// unbonds all of it stays in the stored schedule until the epoch ends: it keeps leading (and may skip) its slots
+    /// for the rest of the epoch at no cost, while its stake sits in unbonding entries.
+    @Test func unbondingDoesNotMakeMissedSlotsFree() throws {
+        var params = Chain.defaultParams()
+        params.missedSlotSlashBps = 100
+        params.slotsPerEpoch = 1_000
+        let v1 = testKey("validator-1")
+        var c = try Chain(validatorCount: 2, accounts: [(v1, 1_000_000)], params: params)
+        let absent = c.validators[1].key.publicKey
+        #expect(absent == v1.publicKey)
+        try c.advance(to: 2)
+        var r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: 1000))], proposer: 0)
+        #expect(r[0].succeeded)
+        #expect(try c.staker(.validator, absent)?.stake == .zero)
+        // Still scheduled for the rest of the epoch with its old stake.
+        let snapshot = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
+        #expect(snapshot.validators.contains { $0.key == absent && $0.stake == 1000 })
+        let burned = try c.burned()
+        r = try c.block(proposer: 0, skipSlots: 1, missed: [.init(slot: c.slot + 1, leader: absent)])
+        // NOT FIXED (a rule change for the spec owners; see REPORT A6): the hole is recorded as a known issue, so this
+        // test passes while it exists and fails once a fix makes the slash apply (then drop the wrapper).
+        let after = try c.burned()
+        withKnownIssue("A6: a scheduled leader that unbonded all its stake skips its slot for free") {
+            #expect(after > burned, "a scheduled leader that unbonded skipped its slot for free")
+        }
+    }
 }
