@@ -284,8 +284,9 @@ public final class ChainEngine {
     /// longer than the canonical chain, make the node revert to the fork point and re-execute every reverted block.
     /// The first block of a branch (its parent canonical) must be signed by its slot's leader, computed exactly as
     /// `validateAndCommit` will, from the canonical state at the fork point (retained: forks are at or above the
-    /// finalized height, and state is pruned only below it); a deeper block's proposer must at least be a validator
-    /// at the fork point or the tip (its exact leader needs the branch's state, i.e. its execution).
+    /// finalized height, and state is pruned only below it); a deeper block's proposer must be in the fork point's
+    /// stored snapshot while the branch is in that snapshot's epoch, else at least a validator (not tombstoned at the
+    /// fork point) at the fork point or the tip (its exact leader needs the branch's state, i.e. its execution).
     func checkSideProposer(_ block: Block, fork: (hash: Hash32, height: UInt64)) throws(ImportError) {
         let h = block.header
         let forkView = store.current.state(at: fork.height)
@@ -300,10 +301,25 @@ public final class ChainEngine {
                 throw .invalid(error)
             }
         } else {
+            // Within the epoch of the fork point's stored snapshot every leader of the branch is in that snapshot (the
+            // branch crossed no epoch boundary, and punishments only remove validators): exact, so marked invalid.
+            // Later epochs: a validator record at the fork point (not tombstoned there: that is for good) or at the tip.
+            let stored: ValidatorSnapshot?
+            do { stored = try Ledger.currentSnapshot(of: forkState) } catch { throw .fault("schedule at the fork point: \(error)") }
+            if let stored, stored.epoch == h.slot / ledger.params.slotsPerEpoch {
+                guard stored.validators.contains(where: { $0.key == h.proposer }) else {
+                    markInvalid(block.hash)
+                    throw .invalid(.wrongLeader(got: h.proposer, expected: nil))
+                }
+                return
+            }
             let known: Bool
             do {
-                known = try LedgerReader(forkView).staker(.validator, h.proposer) != nil
-                    || LedgerReader(store.current).staker(.validator, h.proposer) != nil
+                if let atFork = try LedgerReader(forkView).staker(.validator, h.proposer) {
+                    known = atFork.status != .tombstoned
+                } else {
+                    known = try LedgerReader(store.current).staker(.validator, h.proposer) != nil
+                }
             } catch { throw .fault("staker lookup: \(error)") }
             // Not marked invalid: a validator bonded on the branch alone (possible only for a fork spanning an epoch
             // boundary above a stalled finalized checkpoint) is not known here, and its block may be retried.

@@ -226,4 +226,40 @@ import TestSupport
         await service.retryEarly()
         #expect(await service.tipHeader.hash == genuine.hash, "the genuine early block was dropped: junk filled the retry pool")
     }
+
+    /// Finding A1 (residual after the first fix): a key with a validator record that is not scheduled in the fork
+    /// point's epoch (here: bonded in this epoch, so it leads nothing before the next) extends a stored honest side
+    /// block with junk; the branch, once longer, makes the node revert and re-execute. Within the fork point's epoch
+    /// every leader of the branch is in the fork point's stored snapshot (it only shrinks), so such blocks can be refused
+    /// before they are stored.
+    @Test func aValidatorNotScheduledCannotExtendASideBranchWithJunk() throws {
+        let net = TestNetwork(validators: 1, finalityDepth: 30, slotsPerEpoch: 1000)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let joiner = net.accounts[3]
+        let bond = Transaction(chainId: net.genesis.chainId, sender: joiner.publicKey, nonce: 0, fee: 10_000,
+                               body: .bond(role: .validator, amount: 1000, randaoCommitment: SHA256.hash([42]))).signed(by: joiner)
+        for i in 0..<3 {
+            let blk = try net.produce(ea, txs: i == 0 ? [bond] : [])
+            _ = try eb.importBlock(blk, now: net.now(blk.header.slot))
+        }
+        #expect(try ea.tipState.staker(.validator, joiner.publicKey) != nil)
+        for _ in 0..<3 { try net.produce(ea) }  // canonical heights 4 … 6
+        // An honest side block at height 4 (the same leader, a later slot: no equivocation).
+        let side = try net.produce(eb, from: ea.tipHeader.slot + 1)
+        guard case .sideChain = try ea.importBlock(side, now: net.now(side.header.slot)) else { Issue.record("honest side block not stored"); return }
+        let before = ea.timings.blocks
+        let tip = ea.tipHash
+        var parent = side.header
+        var slot = side.header.slot + 1
+        for _ in 0..<3 {  // heights 5 … 7: one more than the canonical chain
+            let forged = Self.forge(net, parent: parent, slot: slot, key: joiner)
+            do { _ = try ea.importBlock(forged, now: net.now(slot)) } catch { break }
+            parent = forged.header
+            slot += 1
+        }
+        #expect(ea.tipHash == tip)
+        #expect(ea.timings.blocks == before,
+                "junk signed by an unscheduled validator made the node revert and re-execute \(ea.timings.blocks - before) blocks")
+    }
 }
