@@ -1829,6 +1829,10 @@ class Exec:
         self.set_staker(role, sender, st)
         if is_checker(role):
             self.deregister_if_underbonded(sender, role[1], st["stake"])
+        elif role is None and st["stake"] < self.p["validatorMinStake"]:
+            # consensus §2 rule 3: below the minimum it stops leading at once (its skipped slots are not free).
+            self.t("unbond:validatorLeavesSchedule")
+            self.drop_from_schedule(sender)
         self.state.put_rec(K.unbonding(role, sender, i), UNBONDING,
                            {"amount": amount, "createdHeight": self.h, "matureHeight": mature})
         self.state.put(K.unbonding_queue(mature, role, sender, i), b"")
@@ -4641,6 +4645,27 @@ def scenarios_consensus_v2():
     assert schedule_keys(c) == [v0.pub]
     out.append(m.done())
 
+    # ---- a validator that unbonds below validatorMinStake stops leading at once (consensus.md §2 rule 3)
+    params = default_params()
+    params.update(missedSlotSlashBps=100)
+    vk = [test_key("validator-%d" % i) for i in range(3)]
+    c = Chain(accounts=[(k, 100_000) for k in vk], validator_count=3, params=params)
+    v0, v1, v2 = (x[0] for x in c.validators)
+    m = Multi(c, "rules/unbond-leaves-schedule", "Validator 2 unbonds 900 of its 1 000 (100 left, the minimum): it "
+              "stays scheduled; it unbonds 1 more (below the minimum): it leaves the stored schedule in that block, so "
+              "it leads no later slot of the epoch and cannot skip them for free (a missed slot takes bonded stake, "
+              "and its stake is unbonding). Validator 1 unbonds everything while validator 0 and it are the last two: "
+              "it leaves too; validator 0, the last one, unbonds everything and stays.")
+    m.block([(v2, B.unbond(None, 900))], proposer=0)
+    assert v2.pub in schedule_keys(c)
+    m.block([(v2, B.unbond(None, 1))], proposer=1)
+    assert v2.pub not in schedule_keys(c) and len(schedule_keys(c)) == 2
+    m.block([(v1, B.unbond(None, 1_000))], proposer=0)
+    assert schedule_keys(c) == [v0.pub]
+    m.block([(v0, B.unbond(None, 1_000))], proposer=0)
+    assert schedule_keys(c) == [v0.pub]
+    out.append(m.done())
+
     # ---- commitShares compares window numbers (formerly ledger-discrepancies/commit-wrapped-window.json)
     c = Chain(accounts=[(worker, 100_000)], workers=[(worker, 0, 1_000)])
     c.advance(4)
@@ -6582,7 +6607,8 @@ RULE_TRACES = {
     "economics §5 Cumulative-floor split": ["event:refundCredited"],
     "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer"],
     "consensus §2.1": ["begin:2:snapshot"],
-    "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled"],
+    "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled",
+                       "unbond:validatorLeavesSchedule"],
     "consensus §3 Reveals": ["begin:4:badRandaoReveal", "begin:5", "tx:bond:fail:missingRandaoCommitment"],
     "consensus §3 Replacing a chain": ["bond:pendingRandao", "begin:4:pendingRandaoWaits", "begin:4:pendingRandaoSwitch"],
     "consensus §3 The spot-check beacon": ["end:2:distinctProposers", "end:2:forced", "end:2:waits"],

@@ -50,7 +50,13 @@ extension Execution {
         if o { throw .failed(.amountOverflow) }
         staker.stake = Amount(staker.stake.units - amount.units)
         try state.setStaker(role, sender, staker, height: height)
-        if case .checker(let pool) = role { try deregisterIfUnderbonded(sender, pool: pool, stake: staker.stake) }
+        switch role {
+        case .checker(let pool): try deregisterIfUnderbonded(sender, pool: pool, stake: staker.stake)
+        // Below the minimum it would not be scheduled next epoch; it stops leading now, or it could skip the rest of
+        // this epoch's slots for free (the missed-slot slash takes bonded stake, and its stake is unbonding).
+        case .validator where staker.stake < params.validatorMinStake: try dropFromSchedule(sender)
+        case .validator, .worker: break
+        }
         state.put(StateKey.unbonding(role, sender, id), UnbondingEntry(amount: amount, createdHeight: height, matureHeight: mature))
         state.putRaw(StateKey.unbondingQueue(mature, role, sender, id), [])
         txEvents.append(.unbondingStarted(staker: sender, role: role, amount: amount, entryId: id, matureHeight: mature))

@@ -50,31 +50,30 @@ import Testing
     }
 
     /// Finding A6: withholding is meant never to be free (consensus.md §5: a missed slot burns `missedSlotSlashBps` of
-    /// the leader's bonded stake). But the slash is taken from the staker record's `stake` only, and a validator that
-    /// unbonds all of it stays in the stored schedule until the epoch ends: it keeps leading (and may skip) its slots
-    /// for the rest of the epoch at no cost, while its stake sits in unbonding entries.
+    /// the leader's bonded stake). A validator that unbonded all of it stayed in the stored schedule until the epoch
+    /// ended, so it kept leading (and could skip, biasing the beacon) the rest of the epoch's slots at no cost while its
+    /// stake sat in unbonding entries. Now a validator that unbonds below `validatorMinStake` leaves the schedule in
+    /// the same block (§2 rule 3): the slots it would have led are drawn among the others.
     @Test func unbondingDoesNotMakeMissedSlotsFree() throws {
         var params = Chain.defaultParams()
         params.missedSlotSlashBps = 100
         params.slotsPerEpoch = 1_000
         let v1 = testKey("validator-1")
         var c = try Chain(validatorCount: 2, accounts: [(v1, 1_000_000)], params: params)
-        let absent = c.validators[1].key.publicKey
-        #expect(absent == v1.publicKey)
+        let leaver = c.validators[1].key.publicKey
+        #expect(leaver == v1.publicKey)
         try c.advance(to: 2)
-        var r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: 1000))], proposer: 0)
+        func scheduled() throws -> ValidatorSnapshot { try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self)) }
+        // Down to the minimum: still scheduled (it is still bonded for its slots).
+        var r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: Amount(1000 - params.validatorMinStake.units)))], proposer: 0)
         #expect(r[0].succeeded)
-        #expect(try c.staker(.validator, absent)?.stake == .zero)
-        // Still scheduled for the rest of the epoch with its old stake.
-        let snapshot = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
-        #expect(snapshot.validators.contains { $0.key == absent && $0.stake == 1000 })
-        let burned = try c.burned()
-        r = try c.block(proposer: 0, skipSlots: 1, missed: [.init(slot: c.slot + 1, leader: absent)])
-        // NOT FIXED (a rule change for the spec owners; see REPORT A6): the hole is recorded as a known issue, so this
-        // test passes while it exists and fails once a fix makes the slash apply (then drop the wrapper).
-        let after = try c.burned()
-        withKnownIssue("A6: a scheduled leader that unbonded all its stake skips its slot for free") {
-            #expect(after > burned, "a scheduled leader that unbonded skipped its slot for free")
-        }
+        #expect(try scheduled().validators.contains { $0.key == leaver })
+        // Below it: out of the schedule in the same block, so no later slot of the epoch is its to skip.
+        r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: params.validatorMinStake))], proposer: 0)
+        #expect(r[0].succeeded)
+        #expect(try c.staker(.validator, leaver)?.stake == .zero)
+        let snapshot = try scheduled()
+        #expect(!snapshot.validators.contains { $0.key == leaver }, "a validator with no bonded stake still leads slots")
+        #expect(snapshot.validators.count == 1, "every later slot of the epoch is drawn among the others")
     }
 }
