@@ -6,32 +6,53 @@ import ServiceLifecycle
 
 /// Produces a block whenever the node's validator leads a slot: waits for each slot's start, builds from
 /// the mempool until the slot's half-way deadline, imports through the ordinary path, and hands the block
-/// to `broadcast` (P2P relay). Skips production while `isSynced` says the node is behind.
+/// to `broadcast` (P2P relay). Skips production while `isSynced` says the node is behind. Never signs two blocks
+/// for one slot: each slot is recorded in `protectionFile` before its block is signed (`BlockSigningProtection`).
 public struct BlockProducerService: Service {
     public let chain: ChainService
     public let logger: Logger
     let identity: ValidatorIdentity
+    /// Where the highest signed slot is kept (`<data-dir>/signed-blocks.json`).
+    public let protectionFile: String
     let isSynced: @Sendable () async -> Bool
     let broadcast: @Sendable (Block) async -> Void
 
-    public init(chain: ChainService, identity: ValidatorIdentity, logger: Logger,
+    public init(chain: ChainService, identity: ValidatorIdentity, protectionFile: String, logger: Logger,
                 isSynced: @escaping @Sendable () async -> Bool = { true },
                 broadcast: @escaping @Sendable (Block) async -> Void = { _ in }) {
         self.chain = chain
         self.identity = identity
+        self.protectionFile = protectionFile
         self.logger = logger
         self.isSynced = isSynced
         self.broadcast = broadcast
     }
 
+    /// Produces the block of `slot` if `identity` leads it and `protection` permits it, recording the slot in
+    /// `protectionFile` first; nil when it does not lead, or the slot is not above every slot signed before (the
+    /// clock went back, or the node restarted within a slot it signed).
+    public static func produceIfPermitted(slot: UInt64, chain: ChainService, identity: inout ValidatorIdentity,
+                                          protection: inout BlockSigningProtection, protectionFile: String,
+                                          deadline: UInt64) async throws -> Block? {
+        guard protection.permits(slot: slot), try await chain.leader(of: slot) == identity.key.publicKey else { return nil }
+        var updated = protection
+        updated.record(slot: slot)
+        try updated.save(to: protectionFile)
+        protection = updated
+        return try await chain.produce(slot: slot, identity: &identity, deadline: deadline)
+    }
+
     public func run() async throws {
         let genesis = chain.genesis
         let slotMillis = genesis.slotMillis
-        logger.info("block producer started", metadata: ["validator": "\(identity.key.publicKey.hex)"])
+        let loaded = try BlockSigningProtection.load(protectionFile)
+        logger.info("block producer started", metadata: ["validator": "\(identity.key.publicKey.hex)",
+                                                        "lastSignedSlot": "\(loaded.lastSignedSlot.map(String.init) ?? "none")"])
         let initial = identity
         // Graceful shutdown cancels the loop; a cancelled sleep ends it without an error.
         await cancelWhenGracefulShutdown {
             var identity = initial
+            var protection = loaded
             while !Task.isCancelled {
                 let now = await chain.now()
                 let slot = genesis.slot(atMillis: now) + 1
@@ -43,8 +64,14 @@ public struct BlockProducerService: Service {
                     logger.debug("not producing: syncing", metadata: ["slot": "\(slot)"])
                     continue
                 }
+                if !protection.permits(slot: slot) {
+                    logger.warning("not producing: a block was signed for this slot or a later one (did the clock go back?)",
+                                   metadata: ["slot": "\(slot)", "lastSignedSlot": "\(protection.lastSignedSlot ?? 0)"])
+                    continue
+                }
                 do {
-                    if let block = try await chain.produce(slot: slot, identity: &identity, deadline: start + slotMillis / 2) {
+                    if let block = try await Self.produceIfPermitted(slot: slot, chain: chain, identity: &identity, protection: &protection,
+                                                                     protectionFile: protectionFile, deadline: start + slotMillis / 2) {
                         logger.info("produced block", metadata: [
                             "height": "\(block.header.height)", "slot": "\(slot)", "txs": "\(block.transactions.count)",
                             "hash": "\(block.hash.hex.prefix(16))",

@@ -110,7 +110,9 @@ public final class NodeRuntime: Sendable {
                          broadcast: @escaping @Sendable (Block) async -> Void = { _ in }) -> [any Service] {
         var s: [any Service] = [DatabaseService(store: store, logger: logger)]
         if let validator {
-            s.append(BlockProducerService(chain: chain, identity: validator, logger: logger, isSynced: isSynced, broadcast: broadcast))
+            s.append(BlockProducerService(chain: chain, identity: validator,
+                                          protectionFile: (config.dataDir as NSString).appendingPathComponent("signed-blocks.json"),
+                                          logger: logger, isSynced: isSynced, broadcast: broadcast))
             s.append(FinalityVoterService(chain: chain, key: validator.key,
                                           protectionFile: (config.dataDir as NSString).appendingPathComponent("finality-votes.json"),
                                           logger: logger, isSynced: isSynced))
