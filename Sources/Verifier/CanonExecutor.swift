@@ -105,6 +105,12 @@ public final class CanonExecutor: Sendable {
     ///   `maxPosition` or a non-finite input value; `ExecutorError.nonFiniteOutput` when the output has NaN
     ///   or infinity (an invalid output under the spec).
     public func run(_ input: Tensor, positionOffset: Int, threads: Int = 1) throws(ExecutorError) -> Tensor {
+        try run(input, positionOffset: positionOffset, threads: threads, kernel: .best)
+    }
+
+    /// `run` with a chosen matmul kernel (tests force the portable kernel to compare it with the AVX2 one on whole
+    /// passes; both must give the same bits).
+    func run(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel) throws(ExecutorError) -> Tensor {
         let H = model.hiddenSize
         guard input.shape.count == 2, input.shape[1] == H else {
             throw .invalidInput("shape \(input.shape), expected [tokens, \(H)]")
@@ -116,7 +122,7 @@ public final class CanonExecutor: Sendable {
         if let bad = input.data.firstIndex(where: { !$0.isFinite }) {
             throw .invalidInput("input element \(bad) is NaN or infinite")
         }
-        let out = forward(input, positionOffset: positionOffset, threads: max(1, threads))
+        let out = forward(input, positionOffset: positionOffset, threads: max(1, threads), kernel: kernel)
         if let bad = out.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteOutput(index: bad) }
         do {
             return try Tensor(shape: [T, H], data: out)
@@ -125,7 +131,7 @@ public final class CanonExecutor: Sendable {
         }
     }
 
-    func forward(_ input: Tensor, positionOffset: Int, threads: Int) -> [Float] {
+    func forward(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel = .best) -> [Float] {
         let m = model
         let T = input.shape[0], H = m.hiddenSize, Hp = round8(H)
         let qd = m.queryWidth, kvd = m.keyValueWidth, hd = m.headDim, half = hd / 2
@@ -151,7 +157,7 @@ public final class CanonExecutor: Sendable {
             for t in 0..<T { Kernels.rmsnorm(x.pointer + t * Hp, layer.inputNorm.pointer, width: H, eps: eps, h.pointer + t * Hp) }
             // 2. [q | k | v] = h · [Wq; Wk; Wv]ᵀ (+ bias)
             Kernels.matmul(x: h.pointer, xStride: Hp, tokens: T, w: layer.qkv, bias: layer.qkvBias.map { UnsafePointer($0.pointer) },
-                           y: qkv.pointer, yStride: qkvP, threads: threads)
+                           y: qkv.pointer, yStride: qkvP, threads: threads, kernel: kernel)
             // 3. rotary on every q and k head (rotate-half pairs i and i + d/2)
             cos.withUnsafeBufferPointer { c in
                 sin.withUnsafeBufferPointer { s in
@@ -170,16 +176,16 @@ public final class CanonExecutor: Sendable {
                 }
             }
             // 4. causal grouped-query attention
-            attention(qkv: qkv, qkvStride: qkvP, tokens: T, out: attn, outStride: qdP, threads: threads)
+            attention(qkv: qkv, qkvStride: qkvP, tokens: T, out: attn, outStride: qdP, threads: threads, kernel: kernel)
             // 5. x = x + attn · Woᵀ
-            Kernels.matmul(x: attn.pointer, xStride: qdP, tokens: T, w: layer.o, bias: nil, y: tmp.pointer, yStride: Hp, threads: threads)
+            Kernels.matmul(x: attn.pointer, xStride: qdP, tokens: T, w: layer.o, bias: nil, y: tmp.pointer, yStride: Hp, threads: threads, kernel: kernel)
             for t in 0..<T { for i in 0..<H { x.pointer[t * Hp + i] = x.pointer[t * Hp + i] + tmp.pointer[t * Hp + i] } }
             // 6. h = RMSNorm(x); [g | u] = h · [Wg; Wu]ᵀ; a = (g / (1 + exp(−g))) · u
             for t in 0..<T { Kernels.rmsnorm(x.pointer + t * Hp, layer.postNorm.pointer, width: H, eps: eps, h.pointer + t * Hp) }
-            Kernels.matmul(x: h.pointer, xStride: Hp, tokens: T, w: layer.gateUp, bias: nil, y: gu.pointer, yStride: guP, threads: threads)
+            Kernels.matmul(x: h.pointer, xStride: Hp, tokens: T, w: layer.gateUp, bias: nil, y: gu.pointer, yStride: guP, threads: threads, kernel: kernel)
             for t in 0..<T { swiglu(gu.pointer + t * guP, width: I, act.pointer + t * iP) }
             // 7. x = x + a · Wdownᵀ
-            Kernels.matmul(x: act.pointer, xStride: iP, tokens: T, w: layer.down, bias: nil, y: tmp.pointer, yStride: Hp, threads: threads)
+            Kernels.matmul(x: act.pointer, xStride: iP, tokens: T, w: layer.down, bias: nil, y: tmp.pointer, yStride: Hp, threads: threads, kernel: kernel)
             for t in 0..<T { for i in 0..<H { x.pointer[t * Hp + i] = x.pointer[t * Hp + i] + tmp.pointer[t * Hp + i] } }
         }
         var result = x
@@ -212,7 +218,8 @@ public final class CanonExecutor: Sendable {
     /// Causal grouped-query attention. For query head h (kv head g = h / (heads / kvHeads)) and row t:
     /// s_j = dot(q_t, k_j) · (1 / sqrt(d)) for j ≤ t; m = max s_j; e_j = exp(s_j − m); Z = striped sum of
     /// e_j over j ≤ t; p_j = e_j / Z, and p_j = +0 for j > t; out_t = dot over all j < T of p_j · v_j.
-    func attention(qkv: FloatBuffer, qkvStride: Int, tokens T: Int, out: FloatBuffer, outStride: Int, threads: Int) {
+    func attention(qkv: FloatBuffer, qkvStride: Int, tokens T: Int, out: FloatBuffer, outStride: Int, threads: Int,
+                   kernel: MatmulKernel = .best) {
         let m = model
         let hd = m.headDim, hdP = round8(hd), qd = m.queryWidth, kvd = m.keyValueWidth
         let rep = m.numAttentionHeads / m.numKeyValueHeads
@@ -230,7 +237,7 @@ public final class CanonExecutor: Sendable {
             let q = FloatBuffer(count: T * hdP)
             for t in 0..<T { for i in 0..<hd { q.pointer[t * hdP + i] = qkv.pointer[t * qkvStride + head * hd + i] } }
             let s = FloatBuffer(count: T * tP)
-            Kernels.matmul(x: q.pointer, xStride: hdP, tokens: T, w: keys[g], bias: nil, y: s.pointer, yStride: tP, threads: 1)
+            Kernels.matmul(x: q.pointer, xStride: hdP, tokens: T, w: keys[g], bias: nil, y: s.pointer, yStride: tP, threads: 1, kernel: kernel)
             let p = FloatBuffer(count: T * tP)
             for t in 0..<T {
                 let srow = s.pointer + t * tP
@@ -256,7 +263,7 @@ public final class CanonExecutor: Sendable {
                 }
             }
             let o = FloatBuffer(count: T * hdP)
-            Kernels.matmul(x: p.pointer, xStride: tP, tokens: T, w: valuesT[g], bias: nil, y: o.pointer, yStride: hdP, threads: 1)
+            Kernels.matmul(x: p.pointer, xStride: tP, tokens: T, w: valuesT[g], bias: nil, y: o.pointer, yStride: hdP, threads: 1, kernel: kernel)
             for t in 0..<T { for i in 0..<hd { out.pointer[t * outStride + head * hd + i] = o.pointer[t * hdP + i] } }
         }
     }
