@@ -6,7 +6,7 @@ public enum ReplayVerdict: Sendable, Equatable, CustomStringConvertible {
     /// The pass ran; `hash` is the tagged hash (`sharechain/tensor`) of the TNS1 encoding of the output.
     case output(hash: Hash32)
     /// The ticket's input is not a valid pass for this shard (malformed TNS1, wrong shape, too many
-    /// tokens, position range out of bounds, NaN or infinity in the input).
+    /// tokens, position range out of bounds, NaN or infinity or negative zero in the input).
     case invalidInput(String)
     /// The pass produced NaN or infinity: no valid output exists for this input.
     case invalidOutput(String)
@@ -153,6 +153,12 @@ public final class ShardReplayer: Sendable {
         }
         if let bad = tensor.data.firstIndex(where: { !$0.isFinite }) {
             return .invalidInput("input element \(bad) is NaN or infinite")
+        }
+        // The ledger's canonical input (Specs/economics.md §3, `CanonicalInput.isValid`): one encoding per activation,
+        // so no negative zero. The sealed path never shows the plaintext to the ledger, so this replay (checkers,
+        // verifiers, validators) is what enforces it there; accepting −0 let a sign-of-zero copy of a pass pass its check.
+        if let z = tensor.data.firstIndex(where: { $0.bitPattern == 0x8000_0000 }) {
+            return .invalidInput("input element \(z) is negative zero (not a canonical input)")
         }
         let exec = try executor(model: model, shard: shard, weights: weights)
         do {
