@@ -147,7 +147,10 @@ public enum TNS1 {
         guard !overflow else { throw .tooLarge(elements: nil, maximum: maxElements) }
         guard n <= UInt64(maxElements) else { throw .tooLarge(elements: n, maximum: maxElements) }
         let count = Int(n)
-        let needed = header + 4 * count
+        // count ≤ maxElements may be as large as Int.max (a caller with no limit): 4 × count must not trap.
+        let (dataBytes, o1) = count.multipliedReportingOverflow(by: 4)
+        let (needed, o2) = header.addingReportingOverflow(dataBytes)
+        guard !o1, !o2 else { throw .truncated(needed: Int.max, available: raw.count) }
         guard raw.count >= needed else { throw .truncated(needed: needed, available: raw.count) }
         guard raw.count == needed else { throw .trailingBytes(raw.count - needed) }
         let data = [Float](unsafeUninitializedCapacity: count) { buf, initialized in

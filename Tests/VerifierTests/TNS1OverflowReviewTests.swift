@@ -1,0 +1,25 @@
+import Foundation
+import Primitives
+import Testing
+@testable import Verifier
+
+extension ExecutorAttackReviewTests {
+    /// Finding C2 (low): `TNS1.decode` promises errors, never traps, for any `maxElements`, and `ShardReplayer` passes
+    /// `Int.max` when `maxTokens × hidden` overflows. A header claiming 2^62 elements then made `header + 4 × count`
+    /// overflow and trap (a crash of the node replaying the ticket) instead of reporting a truncated tensor.
+    @Test func hugeDimensionsWithAnUnboundedLimitAreRejectedNotATrap() throws {
+        func header(_ dims: [UInt64]) -> [UInt8] {
+            var b: [UInt8] = TNS1.magic + [1, UInt8(dims.count)]
+            for d in dims { for i in 0..<8 { b.append(UInt8(truncatingIfNeeded: d >> (8 * UInt64(i)))) } }
+            return b + [0, 0, 0x80, 0x3F]
+        }
+        for dims: [UInt64] in [[1 << 62, 1], [1 << 61, 2], [UInt64(Int.max), 1], [1 << 31, 1 << 31], [(1 << 62) - 1, 1]] {
+            #expect(throws: TensorError.self) { _ = try TNS1.decode(header(dims), maxElements: Int.max) }
+        }
+        // Through the replayer, with limits whose product overflows (maxElements becomes Int.max).
+        let (d, w) = try Self.tiny()
+        let replayer = ShardReplayer(limits: ReplayLimits(maxTokens: Int.max))
+        let v = try replayer.replay(model: d.config, shard: Self.whole, weights: w, input: header([1 << 56, 64]), positionOffset: 0)
+        guard case .invalidInput = v else { Issue.record("expected invalidInput, got \(v)"); return }
+    }
+}
