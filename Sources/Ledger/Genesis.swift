@@ -150,6 +150,13 @@ extension Ledger {
         guard p.spotCheckPpm >= 1, p.spotCheckPpm <= 1_000_000 else { throw GenesisError("\(id): spotCheckPpm must be in 1...1000000") }
         guard p.maxTicketsPerCommitment >= 1 else { throw GenesisError("\(id): maxTicketsPerCommitment must be at least 1") }
         guard p.maxTokensPerPass > 0 else { throw GenesisError("\(id): maxTokensPerPass must be positive") }
+        // Every pass input must fit the transactions that carry an input to the replay (fraudReveal, publishSealedInput:
+        // TxLimits.maxInputBytes). A sealed envelope may be 4096 bytes larger, so without this a sealed input could be
+        // revealed that no fraud claim or dispute publication can ever carry: an attested false output could never be
+        // challenged, and a withheld key would keep colluding checkers from their replay.
+        guard UInt64(p.maxTokensPerPass) * UInt64(p.model.hiddenSize) <= UInt64(TxLimits.maxInputBytes - 22) / 4 else {
+            throw GenesisError("\(id): maxTokensPerPass \(p.maxTokensPerPass) × hiddenSize \(p.model.hiddenSize) gives inputs above the \(TxLimits.maxInputBytes) bytes a fraud proof can carry (22 + 4 × tokens × hidden)")
+        }
         for (name, bps) in [("fraudSlashBps", p.fraudSlashBps), ("verifierBountyBps", p.verifierBountyBps),
                             ("payableCapBps", p.payableCapBps)] where bps > 10_000 {
             throw GenesisError("\(id): \(name) exceeds 10000")
