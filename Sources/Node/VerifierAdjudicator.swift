@@ -34,17 +34,28 @@ public struct WeightsIndex: Sendable {
         files = found
     }
 
-    /// Checks that every shard of every pool has its weights; the message lists what is missing.
+    /// Checks that every shard of every pool has its weights, and that every pool's model and shards are ones the
+    /// canonical executor defines (else the first adjudication of the pool would be a ledger fault on every validator,
+    /// halting the chain); the message lists what is wrong.
     public func check(pools: [PoolConfig]) throws {
         var missing = [String]()
         for p in pools {
+            let model = PoolModels.config(p)
+            do { try model.validate() } catch {
+                missing.append("pool \(p.id) (\(p.modelId)): the canonical executor cannot run this model: \(error)")
+            }
+            for (i, s) in p.shards.enumerated() {
+                do { try PoolModels.shard(s).validate(for: model) } catch {
+                    missing.append("pool \(p.id) (\(p.modelId)) shard \(i): \(error)")
+                }
+            }
             for (i, s) in p.shards.enumerated() where files[s.weightsSHA256] == nil {
                 missing.append("pool \(p.id) (\(p.modelId)) shard \(i): no file with SHA-256 \(s.weightsSHA256.hex)")
             }
         }
         if !missing.isEmpty {
             throw WeightsError("""
-                this node cannot adjudicate fraud proofs for this genesis: weights missing in \(directory):
+                this node cannot adjudicate fraud proofs for this genesis (weights directory \(directory)):
                   \(missing.joined(separator: "\n  "))
                 Put the pinned weight files under --weights-dir (any name; they are found by SHA-256).
                 """)

@@ -41,3 +41,22 @@ import Verifier
         guard case .invalidInput = c else { Issue.record("checkers' replay of a −0 input: \(c), expected invalidInput"); return }
     }
 }
+
+extension AdjudicationAttackReviewTests {
+    /// Finding C5 (low, genesis-trusted): genesis checks a pool's shard layer ranges but not that the canonical
+    /// executor can run its model. The node started (its weights check only looked for the files), and the first fraud
+    /// claim in such a pool made the adjudicator throw, which `processAdjudications` turns into a ledger fault on every
+    /// validator: the chain halts at the first claim. The node must refuse to start instead.
+    @Test func aPoolTheExecutorCannotRunIsRefusedAtStartupNotAtTheFirstClaim() throws {
+        let (index, pool, canonical, _) = try Self.setup()
+        var bad = pool
+        bad.model.numKVHeads = 3  // 4 query heads are not a multiple of 3 kv heads
+        // What the first adjudication in that pool does: an error, i.e. a ledger fault in block processing.
+        #expect(throws: (any Error).self) {
+            _ = try VerifierAdjudicator(weights: index).adjudicate(
+                AdjudicationRequest(pool: bad, shardIndex: 0, input: canonical, positionOffset: 0, tokenCount: 4))
+        }
+        try index.check(pools: [pool])
+        #expect(throws: WeightsError.self) { try index.check(pools: [bad]) }
+    }
+}
