@@ -14,7 +14,7 @@ import Testing
 
     static let whole = ShardSpec(layerStart: 0, layerEnd: 4, finalNorm: true)
 
-    /// The bit pattern generator of `tools/review_c_adversarial.py` (same SplitMix64 stream, same mapping).
+    /// The bit pattern generator of `tools/canon_adversarial.py` (same SplitMix64 stream, same mapping).
     static func bits(_ kind: String, _ r: UInt64) -> UInt32 {
         let sign = UInt32(r >> 63) << 31
         let mant = UInt32(r & 0x7FFFFF)
@@ -38,7 +38,7 @@ import Testing
         return try Tensor(shape: [tokens, hidden], data: data)
     }
 
-    /// name, kind, tokens, position offset, seed, verdict of `python3 tools/review_c_adversarial.py` (canon_ref.py).
+    /// name, kind, tokens, position offset, seed, verdict of `python3 tools/canon_adversarial.py` (canon_ref.py).
     static let adversarial: [(String, String, Int, Int, UInt64, String)] = [
         ("huge", "huge", 3, 0, 11, "72f87515b0028b9482acb24754bfcda89341b51bcc0c2959feec7e2fc9104f94"),
         ("large", "large", 4, 7, 12, "7ef8de85bd656e969b950c8e1d597ad112ad918ef0c689e123b9f4558d1ec8b4"),

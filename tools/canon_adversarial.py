@@ -1,10 +1,10 @@
-"""Review C: adversarial (finite but extreme) inputs through tools/canon_ref.py on the tiny devnet model.
+"""Adversarial (finite but extreme) inputs through tools/canon_ref.py on the tiny devnet model.
 
 Prints, per case, the output tensor hash or "invalid_output" (NaN/inf in y). The Swift test
 `ExecutorAttackReviewTests.adversarialInputsMatchReference` builds the same inputs from the same SplitMix64
 stream and must reach the same verdicts bit for bit.
 
-    python3 tools/review_c_adversarial.py
+    python3 tools/canon_adversarial.py
 """
 import os
 import sys
