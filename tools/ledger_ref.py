@@ -577,6 +577,9 @@ def genesis_pool_errors(p, params):
             errs.append("price")
     if params["protocolFeeBps"] == 0:
         errs.append("protocolFeeBps")
+    # Every pass input must fit what a fraudReveal or publishSealedInput can carry (economics.md §6).
+    if p["maxTokensPerPass"] * p["model"]["hiddenSize"] > (MAX_INPUT - 22) // 4:
+        errs.append("maxTokensPerPass")
     v = p["minReplayProbabilityBps"]
     c = p.get("checking")
     if c is not None:
