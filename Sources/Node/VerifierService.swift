@@ -272,6 +272,15 @@ public final class VerifierService: Service, Sendable {
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),
               Int(leaf.shard) < pool.shards.count else { return }
+        // The node is not trusted with the bond: an input that is not the leaf's would replay to a "mismatch" whose
+        // claim the chain refuses (`inputHashMismatch`), burning the bond. Not marked checked: another node, or this
+        // one later, may serve the real input.
+        guard Tags.tensor.hash(input) == leaf.inputHash else {
+            bump { $0.errors += 1 }
+            logger.warning("the node served an input that is not the revealed leaf's; not claiming",
+                           metadata: ["ticket": "\(id.hex.prefix(16))"])
+            return
+        }
         // In a pool with checkers a clear reveal is a ticket that fell back (no checker assigned), or a check's input
         // made public: the verdict compares with what the leaf claims, as the validators will.
         let sealed = pool.checking == nil ? nil : try await client.sealedCheck(id)

@@ -56,6 +56,7 @@ import TestSupport
             if done {
                 try await Self.verify(runtime: runtime, pool: pool, honest: honest, cheater: cheater, verifier: verifier)
                 try await Self.falseProofAndWithholding(client: client, pool: pool, honest: honest)
+                try await Self.aLyingNodeCannotMakeTheVerifierBurnABond(client: client, weights: weights, honest: honest, logger: logger)
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -273,6 +274,33 @@ import TestSupport
         #expect(ok, "the withholding worker was never slashed")
         let stake = try #require(try await client.staker(.worker(pool: 0), lazy.publicKey)).stake
         #expect(stake.units == 20_000 / 2, "withholding costs the fraud slash")
+    }
+
+    /// The verifier's node is not trusted with its bond (review C): a node serving an honest ticket's input with one
+    /// bit changed would make the replay disagree, and the fraud claim on it could only fail (`inputHashMismatch`), its
+    /// bond burned. The verifier checks the input against the leaf's hash and claims nothing.
+    static func aLyingNodeCannotMakeTheVerifierBurnABond(client: LocalChainClient, weights: WeightsIndex, honest: [WorkerSimulator],
+                                                        logger: Logger) async throws {
+        let honestKeys = Set(honest.map(\.key.publicKey))
+        var target: Hash32?
+        for id in try await client.tickets(status: .revealed, cursor: nil, limit: 200).ids {
+            if let t = try await client.ticket(id), honestKeys.contains(t.worker) { target = id; break }
+        }
+        let id = try #require(target, "no revealed ticket of an honest worker")
+        let sent = Mutex(0)
+        let lying = InterceptingChainClient(base: client, subscriptionOpen: true, afterSubmit: { _ in sent.withLock { $0 += 1 } },
+                                            tamperInput: { input in
+                                                var b = input
+                                                b[b.count - 4] ^= 0x01  // the last value's lowest mantissa bit
+                                                return b
+                                            })
+        var config = VerifierConfig()
+        config.stateFile = nil
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: lying, weights: weights, config: config, logger: logger)
+        try await verifier.check(id)
+        #expect(sent.withLock { $0 } == 0, "the verifier sent a fraud claim on an input its node altered")
+        #expect(verifier.stats.errors == 1)
+        #expect(verifier.stats.replays == 0, "the altered input was replayed")
     }
 
     static func verify(runtime: NodeRuntime, pool: PoolConfig, honest: [WorkerSimulator], cheater: WorkerSimulator,

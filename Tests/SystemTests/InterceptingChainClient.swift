@@ -15,11 +15,15 @@ final class InterceptingChainClient: ChainClient {
     private let isOpen: Mutex<Bool>
     private let refusals = Mutex(0)
     private let afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)?
+    /// What a lying node does to a ticket's input before serving it.
+    private let tamperInput: (@Sendable ([UInt8]) -> [UInt8])?
 
-    init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil) {
+    init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil,
+         tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil) {
         self.base = base
         self.isOpen = Mutex(subscriptionOpen)
         self.afterSubmit = afterSubmit
+        self.tamperInput = tamperInput
     }
 
     func open() { isOpen.withLock { $0 = true } }
@@ -53,7 +57,10 @@ final class InterceptingChainClient: ChainClient {
     func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try await base.window(pool, w) }
     func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] { try await base.tickets(commitment: commitment) }
     func ticket(_ id: Hash32) async throws -> Ticket? { try await base.ticket(id) }
-    func ticketInput(_ id: Hash32) async throws -> [UInt8]? { try await base.ticketInput(id) }
+    func ticketInput(_ id: Hash32) async throws -> [UInt8]? {
+        guard let input = try await base.ticketInput(id) else { return nil }
+        return tamperInput.map { $0(input) } ?? input
+    }
     func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) {
         try await base.tickets(status: status, cursor: cursor, limit: limit)
     }
