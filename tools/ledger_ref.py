@@ -1520,7 +1520,11 @@ def _sealing():
 
 
 def sealing_key_usable(key):
-    """X25519(0x5A × 32, key) is not all zero (RFC 7748 clamping; low-order keys give zero)."""
+    """The key is a canonical u-coordinate (top bit clear, below 2^255 - 19: X25519 ignores the top bit and reduces
+    modulo p, so another encoding would alias a registered key) and X25519(0x5A × 32, key) is not all zero (RFC 7748
+    clamping; low-order keys give zero)."""
+    if len(key) != 32 or int.from_bytes(key, "little") >= 2**255 - 19:
+        return False
     sr, _ = _sealing()
     return sr.x25519(SEAL_PROBE_SCALAR, key) is not None
 

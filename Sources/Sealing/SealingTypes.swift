@@ -80,11 +80,24 @@ public struct CheckerPublicKey: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { Hex.encode(bytes) }
 
-    /// Whether envelopes can be sealed to this key: its X25519 shared secret with a fixed scalar is not all
-    /// zero. Clamped scalars are multiples of the cofactor, so a low-order point gives zero with every scalar
-    /// and one test decides it; validators run it when a checker registers, so no registered key can make a
-    /// worker's reveal impossible (Specs/verification.md §2).
+    /// Whether envelopes can be sealed to this key: its encoding is canonical (top bit clear, u-coordinate below
+    /// p = 2^255 - 19) and its X25519 shared secret with a fixed scalar is not all zero. Clamped scalars are
+    /// multiples of the cofactor, so a low-order point gives zero with every scalar and one test decides it;
+    /// validators run it when a checker registers, so no registered key can make a worker's reveal impossible
+    /// (Specs/verification.md §2). X25519 ignores the top bit and reduces u modulo p, so without the canonical
+    /// test `R | 2^255` (or `R + p`) would be a second byte string for the same point, and the registry's
+    /// byte-wise uniqueness check (`sealingKeyInUse`) would let another checker register an alias of an honest
+    /// checker's key (review D, finding D1).
+    public var isCanonical: Bool {
+        guard bytes[31] & 0x80 == 0 else { return false }
+        // u >= p only for 2^255 - 19 ... 2^255 - 1: bytes[31] = 0x7F, bytes[1...30] = 0xFF, bytes[0] >= 0xED.
+        guard bytes[31] == 0x7F, bytes[1...30].allSatisfy({ $0 == 0xFF }) else { return true }
+        return bytes[0] < 0xED
+    }
+
+    /// Whether a checker may register this key: canonical (`isCanonical`) and not of low order.
     public var isUsableRecipient: Bool {
+        guard isCanonical else { return false }
         guard let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: bytes),
               let probe = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x5A, count: 32)),
               let shared = try? probe.sharedSecretFromKeyAgreement(with: peer) else { return false }
