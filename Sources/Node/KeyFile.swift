@@ -111,6 +111,10 @@ public struct KeyFile: Codable, Sendable {
     public var note: String?
 
     public static let typeName = "sharechain-secret-key"
+    /// The longest RANDAO hash chain a key file may ask for (16 times the default).
+    public static let maxRandaoChainLength = ValidatorRandao.defaultLength << 4
+    /// The highest RANDAO chain generation a key file may name (the node builds every chain up to it at startup).
+    public static let maxRandaoGeneration: UInt32 = 1023
 
     /// Whether the secret is encrypted (opening the file needs the passphrase).
     public var isEncrypted: Bool { crypto != nil }
@@ -148,6 +152,15 @@ public struct KeyFile: Codable, Sendable {
             throw KeyFileError("\(path): a key file holds exactly one of secretKey (plaintext) and crypto (encrypted)")
         }
         do { _ = try PublicKey(hex: file.publicKey) } catch { throw KeyFileError("\(path): invalid public key (\(error))") }
+        // The RANDAO fields are stored in clear and not authenticated (only the public key is the secret's associated
+        // data), and the node builds `generation + 1` chains of `length` hashes from them before it starts: bound
+        // them here, so that an altered file is an error naming it, not a trap or an endless startup (review D, D3).
+        if let length = file.randaoChainLength, !(1...KeyFile.maxRandaoChainLength).contains(length) {
+            throw KeyFileError("\(path): randaoChainLength \(length) outside 1...\(KeyFile.maxRandaoChainLength)")
+        }
+        if let generation = file.randaoGeneration, generation > KeyFile.maxRandaoGeneration {
+            throw KeyFileError("\(path): randaoGeneration \(generation) above \(KeyFile.maxRandaoGeneration)")
+        }
         return file
     }
 

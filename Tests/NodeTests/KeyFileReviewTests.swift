@@ -1,0 +1,39 @@
+import Foundation
+import Node
+import Primitives
+import Testing
+import TestSupport
+
+/// Review D (keys at rest): fields of a key file that the node acts on but that no tag authenticates.
+@Suite struct KeyFileReviewTests {
+    static let light = Scrypt.Parameters(n: 1 << 10, r: 8, p: 1)
+
+    /// Finding D3: `randaoGeneration` and `randaoChainLength` sit in clear beside the encrypted secret and are not
+    /// in the AES-GCM associated data (only the public key is), yet `NodeRuntime` builds `generation + 1` hash chains
+    /// of `length` hashes from them at startup. Someone who can write the file (not read the secret) sets
+    /// `randaoChainLength` to 0 (the node traps on `RandaoHashChain`'s precondition) or `randaoGeneration` to
+    /// 2^32 − 1 (the node hashes for ever before it starts). Secure outcome: loading refuses such a file with an
+    /// error that names it, before any chain is built.
+    @Test func outOfRangeRandaoFieldsOfAnEncryptedKeyFileAreRefused() throws {
+        let dir = TempDir("keyfile-review")
+        let key = PrivateKey.generate()
+        var file = try KeyFile(key: key, hrp: "shr", passphrase: "pw", scrypt: Self.light)
+        file.randaoGeneration = 0
+        file.randaoChainLength = ValidatorRandao.defaultLength
+        let good = dir.file("good.json")
+        try file.write(path: good)
+        _ = try KeyFile.load(path: good, passphrase: .literal("pw"))
+
+        let tampered: [(UInt32?, Int?)] = [(nil, 0), (nil, -5), (nil, Int.max), (UInt32.max, nil), (1 << 20, ValidatorRandao.defaultLength)]
+        for (i, (generation, length)) in tampered.enumerated() {
+            var t = file
+            if let generation { t.randaoGeneration = generation }
+            if let length { t.randaoChainLength = length }
+            let path = dir.file("t\(i).json")
+            try t.write(path: path)
+            #expect(throws: KeyFileError.self, "randaoGeneration \(String(describing: generation)), length \(String(describing: length))") {
+                _ = try KeyFile.load(path: path, passphrase: .literal("pw"))
+            }
+        }
+    }
+}
