@@ -1464,6 +1464,7 @@ def H_assign(beacon, ticket, attempt): return tagged("sharechain/assign", beacon
 
 
 BAD_INPUT_ANSWER = tagged("sharechain/check-bad-input", b"")
+SEAL_SUBGROUP_SCALAR = (0x50000000000000000000000000000000685ae1592ed6102fb85bef83d0cd23a0).to_bytes(32, "little")
 SEAL_PROBE_SCALAR = b"\x5a" * 32       # registerChecker's low-order key probe (state-machine.md §3.2)
 
 
@@ -1526,7 +1527,9 @@ def sealing_key_usable(key):
     if len(key) != 32 or int.from_bytes(key, "little") >= 2**255 - 19:
         return False
     sr, _ = _sealing()
-    return sr.x25519(SEAL_PROBE_SCALAR, key) is not None
+    # In the prime-order subgroup: with m ≡ −1 (mod ℓ), m ≡ 0 (mod 8) (unchanged by clamping), X25519(m, R) = u(R)
+    # exactly when R has no low-order component (R + T would alias R under every clamped scalar).
+    return sr.x25519(SEAL_PROBE_SCALAR, key) is not None and sr.x25519(SEAL_SUBGROUP_SCALAR, key) == key
 
 
 def envelope_open_all(env, e, context):

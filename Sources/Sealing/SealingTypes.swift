@@ -95,14 +95,29 @@ public struct CheckerPublicKey: Hashable, Sendable, CustomStringConvertible {
         return bytes[0] < 0xED
     }
 
-    /// Whether a checker may register this key: canonical (`isCanonical`) and not of low order.
+    /// Whether a checker may register this key: canonical (`isCanonical`), not of low order, and in the prime-order
+    /// subgroup. The last test closes the other way to alias a key: for `T` of order 2, 4 or 8, X25519 with any
+    /// clamped scalar gives the same result for `R + T` as for `R` (e.g. `u(R + (0,0)) = 1/u(R)`, a canonical
+    /// encoding of its own). `subgroupScalar` is the clamped scalar `m ≡ −1 (mod ℓ)`, `m ≡ 0 (mod 8)`, so
+    /// `X25519(m, R) = u(−R_ℓ) = u(R_ℓ)`, where `R_ℓ` is `R`'s prime-order component: it equals `u(R)` exactly when `R`
+    /// has no low-order component (and is on the curve, not its twist) (review D, finding D1).
     public var isUsableRecipient: Bool {
         guard isCanonical else { return false }
         guard let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: bytes),
               let probe = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x5A, count: 32)),
-              let shared = try? probe.sharedSecretFromKeyAgreement(with: peer) else { return false }
-        return shared.withUnsafeBytes { b in b.reduce(UInt8(0)) { $0 | $1 } != 0 }
+              let shared = try? probe.sharedSecretFromKeyAgreement(with: peer),
+              let m = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: Self.subgroupScalar),
+              let image = try? m.sharedSecretFromKeyAgreement(with: peer) else { return false }
+        guard shared.withUnsafeBytes({ b in b.reduce(UInt8(0)) { $0 | $1 } != 0 }) else { return false }
+        return image.withUnsafeBytes { Array($0) } == bytes
     }
+
+    /// `m = 0x50000000000000000000000000000000685ae1592ed6102fb85bef83d0cd23a0` little-endian: `m ≡ −1 (mod ℓ)`,
+    /// `m ≡ 0 (mod 8)`, bit 254 set and bit 255 clear, so X25519's clamping leaves it unchanged.
+    static let subgroupScalar: [UInt8] = [
+        0xA0, 0x23, 0xCD, 0xD0, 0x83, 0xEF, 0x5B, 0xB8, 0x2F, 0x10, 0xD6, 0x2E, 0x59, 0xE1, 0x5A, 0x68,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x50,
+    ]
 }
 
 /// A checker's X25519 key pair: the private key as 32 raw bytes (clamped by X25519 as RFC 7748 says) and

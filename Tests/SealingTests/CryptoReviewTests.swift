@@ -170,6 +170,30 @@ import Testing
         #expect(!(try CheckerPublicKey(bytes: Self.add(Self.p, 9))).isUsableRecipient, "u = p + 9 (≡ 9) accepted")
     }
 
+    /// Finding D1, second part: aliases through a low-order component. For a point `R` and a point `T` of
+    /// order 2, 4 or 8, X25519 with any clamped scalar (a multiple of the cofactor) gives the same result for `R + T`
+    /// as for `R`, and `R + T` has a canonical encoding of its own. With `T = (0, 0)` (order 2), `u(R + T) = 1/u(R)`.
+    /// So another checker can still register `1/u(R)` as an alias of an honest checker's key: canonical, usable, and
+    /// distinct in bytes. Secure outcome: the alias is refused (prime-order-subgroup check in `isUsableRecipient`).
+    @Test func lowOrderComponentAliasOfASealingKeyIsNotUsable() throws {
+        let honest = try CheckerKeyPair(privateKey: [UInt8](repeating: 0x11, count: 32))
+        #expect(Hex.encode(honest.publicKey.bytes) == "7b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13")
+        // 1/u mod p, computed outside (tools: Python integers): u(R + (0,0)).
+        let alias = try CheckerPublicKey(bytes: Hex.decode("7847e478d8e7362748184ccc728b340f6c49e163574455a10da2a504f27dae52"))
+        let ctx = Fixture.context
+        let env = try SealedEnvelope.seal(plaintext: Fixture.plaintext(24), recipients: [alias], context: ctx, randomness: Fixture.randomness(seed: 33))
+        let kek = try #require(SealedEnvelope.keyEncryptionKey(privateKey: honest.key, peer: env.ephemeralPublicKey,
+                                                              ephemeralPublic: env.ephemeralPublicKey, recipient: alias, context: ctx.bytes))
+        let secret = try #require(SealedEnvelope.aeadOpen(key: kek, env.slots[0].wrappedKey, aad: ctx.bytes))
+        let header = SealedEnvelope.encodeHeader(ephemeralPublicKey: env.ephemeralPublicKey, keyCommitment: env.keyCommitment, slots: env.slots)
+        #expect(SealedEnvelope.aeadOpen(key: SealedEnvelope.contentKeys(secret: secret).payloadKey, env.payload, aad: ctx.bytes + header)
+                == Fixture.plaintext(24), "the honest key holder reads envelopes sealed to the alias")
+        #expect(!alias.isUsableRecipient, "a low-order-component alias of a usable key is accepted as a sealing key")
+        #expect(honest.publicKey.isUsableRecipient)
+        for k in Fixture.keyPairs(16, seed: 34) { #expect(k.publicKey.isUsableRecipient) }
+        #expect(!(try CheckerPublicKey(bytes: SHA256.hash([17]).bytes)).isUsableRecipient, "a random string (off the subgroup)")
+    }
+
     /// Informational D2 (design, documented): the ticket's input hash, published in clear in the leaf and in the sealing context, is an
     /// unsalted deterministic hash of the very plaintext the envelope hides (`Tags.tensor.hash(input)`). Anyone can
     /// confirm a guessed input offline without any key: for first-shard inputs (embeddings of prompt tokens, public
