@@ -27,6 +27,25 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses a connection URL.
     public init(url: String) throws(IndexerError) {
+        do throws(IndexerError) { try self.init(parsing: url) } catch {
+            // The error is printed and logged: never with the password in it.
+            guard case .badPostgresURL(let message) = error else { throw error }
+            throw .badPostgresURL(Self.redacted(message, url: url))
+        }
+    }
+
+    /// `message` with the password of `url` (between `user:` and the last `@`) replaced by `***`.
+    static func redacted(_ message: String, url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return message }
+        let afterScheme = url[scheme.upperBound...]
+        let authority = afterScheme.prefix { $0 != "?" }  // a password may hold '/'; the last '@' ends it
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return message }
+        let password = String(authority[authority.index(after: colon)..<at])
+        guard !password.isEmpty else { return message }
+        return message.replacingOccurrences(of: password, with: "***")
+    }
+
+    private init(parsing url: String) throws(IndexerError) {
         var rest: Substring
         if url.hasPrefix("postgres://") { rest = url.dropFirst("postgres://".count) }
         else if url.hasPrefix("postgresql://") { rest = url.dropFirst("postgresql://".count) }
