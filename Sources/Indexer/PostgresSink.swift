@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import Primitives
 
 /// The indexer's PostgreSQL side: migrations, the indexed tip, one transaction per block, rollbacks.
 ///
@@ -250,7 +251,7 @@ public final class PostgresSink: Sendable {
     public func copy(_ t: TableRows) async throws(IndexerError) {
         guard !t.rows.isEmpty else { return }
         var buffer = ByteBufferAllocator().buffer(capacity: t.rows.count * 64 * t.columns.count)
-        for row in t.rows { Self.appendCopyLine(row, to: &buffer) }
+        for row in t.rows { Self.appendCopyLine(Self.storable(row, types: t.types), to: &buffer) }
         do {
             try await connection.copyFrom(table: t.table, columns: t.columns, logger: logger) { writer in
                 try await writer.write(buffer)
@@ -274,7 +275,7 @@ public final class PostgresSink: Sendable {
             for (i, row) in chunk.enumerated() {
                 if i > 0 { sql += ", " }
                 sql += "("
-                for (j, value) in row.enumerated() {
+                for (j, value) in Self.storable(row, types: t.types).enumerated() {
                     n += 1
                     if j > 0 { sql += ", " }
                     sql += "$\(n)::text::\(t.types[j])"
@@ -285,6 +286,47 @@ public final class PostgresSink: Sendable {
             if let onConflict { sql += " ON CONFLICT " + onConflict }
             try await run(sql, binds)
             start += chunk.count
+        }
+    }
+
+    /// `row` with every U+0000 replaced by U+FFFD: PostgreSQL refuses the character in `text` and the `\u0000`
+    /// escape in `jsonb`, and on-chain strings (genesis pool fields, any UTF-8) may hold it. Values without a NUL
+    /// (nearly all) are returned as they are.
+    static func storable(_ row: [String?], types: [String]) -> [String?] {
+        guard row.contains(where: { $0.map(mayHoldNUL) ?? false }) else { return row }
+        return zip(row, types).map { value, type in
+            guard let value, mayHoldNUL(value) else { return value }
+            if type == "jsonb", let json = try? JSONParser().parse(value) { return JSONWriter.string(withoutNUL(json)) }
+            return value.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+        }
+    }
+
+    /// Whether `s` holds U+0000 or the text `\u0000` (how JSON escapes it).
+    static func mayHoldNUL(_ s: String) -> Bool {
+        var tail = 0  // bytes of `\u0000` matched so far
+        for b in s.utf8 {
+            if b == 0 { return true }
+            switch (tail, b) {
+            case (_, UInt8(ascii: "\\")): tail = 1
+            case (1, UInt8(ascii: "u")): tail = 2
+            case (2...4, UInt8(ascii: "0")): tail += 1
+            case (5, UInt8(ascii: "0")): return true
+            default: tail = 0
+            }
+        }
+        return false
+    }
+
+    static func withoutNUL(_ json: JSON) -> JSON {
+        let clean = { (s: String) in s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") }
+        switch json {
+        case .string(let s): return .string(clean(s))
+        case .array(let a): return .array(a.map(withoutNUL))
+        case .object(let o):
+            var out = JSONObject()
+            for m in o.members { out.appendUnchecked(clean(m.key), withoutNUL(m.value)) }
+            return .object(out)
+        default: return json
         }
     }
 
