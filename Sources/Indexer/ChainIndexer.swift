@@ -54,6 +54,8 @@ public final class ChainIndexer: Sendable {
     private let progress = Mutex(Progress())
     /// The node's chain id once `prepare` has checked it and stored the pools (once per indexer).
     private let preparedChainId = Mutex<String?>(nil)
+    /// Whether the last look found the node behind the index (logged once per episode).
+    private let nodeBehind = Atomic<Bool>(false)
 
     struct Progress {
         var blocks = 0
@@ -116,6 +118,16 @@ public final class ChainIndexer: Sendable {
             var next: UInt64 = 0
             if let local {
                 guard local.chainId == chainId else { throw .wrongChain(stored: local.chainId, node: chainId) }
+                if local.height > nodeTip, let theirs = try await source.canonicalHash(at: nodeTip),
+                   theirs == (try await sink.blockHash(at: nodeTip)) {
+                    // The node is behind the index on the same branch (still syncing, restored from an older copy, a
+                    // lagging replica): nothing above its tip is contradicted, so wait for it instead of rolling back.
+                    if !nodeBehind.exchange(true, ordering: .relaxed) {
+                        logger.warning("the node is behind the index: waiting for it", metadata: ["height": "\(local.height)", "nodeTip": "\(nodeTip)"])
+                    }
+                    return report
+                }
+                nodeBehind.store(false, ordering: .relaxed)
                 if try await source.canonicalHash(at: local.height) != local.hash {
                     report.rolledBack += try await rollBack(from: local.height)
                     continue

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import Testing
+@testable import Consensus
 @testable import Indexer
+@testable import Node
 @testable import Primitives
 import TestSupport
 
@@ -52,6 +54,60 @@ import TestSupport
             events.add(["0", "0", "0", nil, "x\u{0}", JSONWriter.string(.object(["type": .string("x\u{0}")]))])
             try await sink.copy(events)
             #expect(try await sink.scalar("SELECT type || '/' || (data->>'type') FROM events") == "x\u{FFFD}/x\u{FFFD}")
+        }
+        pg.stop()
+    }
+
+    /// An indexer pointed at a node that is behind the index on the same chain (a node still syncing, restored from
+    /// an older copy, or a lagging replica behind a load balancer) must wait for it, not delete the indexed blocks
+    /// above the node's tip: those blocks are not contradicted (the node's block at its tip is the indexed one).
+    /// Only a different hash is a reorg (Specs/indexer.md §1 step 2).
+    @Test func aNodeBehindTheIndexDoesNotRollItBack() async throws {
+        let pg = try PostgresServer(label: "indexer-review-behind")
+        let db = try pg.createDatabase("behind")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let a = try IndexedChain(genesis: genesis, label: "indexer-review-a")
+        try await a.produce(through: 12, perBlock: 2)
+        #expect(await a.height == 12)
+        func start(_ rpc: String) async throws -> ChainIndexer {
+            var config = IndexerConfiguration(rpcURL: rpc, postgres: try PostgresTarget(url: db))
+            config.pollInterval = .milliseconds(200)
+            return try await ChainIndexer.start(config, logger: Self.logger)
+        }
+        try await withRPCServer(a.service) { rpc in
+            let ix = try await start(rpc)
+            let report = try await ix.syncToTip()
+            await ix.close()
+            #expect(report.height == 12)
+        }
+        // A second node of the same chain that has only imported blocks 1...6 so far.
+        let b = try IndexedChain(genesis: genesis, label: "indexer-review-b")
+        for h in 1...6 {
+            let block = try #require(try await a.service.canonicalBlock(at: UInt64(h)))
+            b.clock.set(a.clock.now)
+            guard case .imported = await b.service.importBlock(block) else { Issue.record("B did not import block \(h)"); return }
+        }
+        try await withRPCServer(b.service) { rpc in
+            let ix = try await start(rpc)
+            do {
+                let report = try await ix.syncToTip()
+                #expect(report.rolledBack == 0, "blocks 7...12 were deleted although node B never contradicted them")
+                #expect(try await ix.sink.scalar("SELECT count(*) FROM blocks") == "13")
+                #expect(try await ix.sink.indexedTip()?.height == 12)
+                // B catches up with the same blocks: nothing to write, nothing was lost.
+                for h in 7...12 {
+                    let block = try #require(try await a.service.canonicalBlock(at: UInt64(h)))
+                    b.clock.set(a.clock.now)
+                    guard case .imported = await b.service.importBlock(block) else { Issue.record("B did not import block \(h)"); return }
+                }
+                let again = try await ix.syncToTip()
+                #expect(again.rolledBack == 0 && again.height == 12)
+                #expect(try await ix.sink.scalar("SELECT count(*) FROM blocks") == "13")
+                await ix.close()
+            } catch {
+                await ix.close()
+                throw error
+            }
         }
         pg.stop()
     }
