@@ -69,9 +69,12 @@ public struct NodeSource: Sendable {
             guard let blockAnswer = byId[UInt64(2 * i)], let resultsAnswer = byId[UInt64(2 * i + 1)] else {
                 throw .malformed("batch answer lacks the calls of height \(heights[i])")
             }
-            // Not found (above the tip) ends the run; other errors are the node's.
+            // Not found (above the tip) ends the run; so does the batch answer's size limit (large blocks: the node
+            // answers the calls past its budget with -32002, and the next round asks from there); other errors are
+            // the node's.
             if let e = blockAnswer["error"] ?? resultsAnswer["error"] {
                 if case .number(let code)? = e["code"], code == "-32000" || code == "-32004" { break }
+                if case .number(let code)? = e["code"], code == "-32002", !out.isEmpty { break }
                 throw .node("height \(heights[i]): \(JSONWriter.string(e))")
             }
             guard let block = blockAnswer["result"], let results = resultsAnswer["result"] else {

@@ -5,6 +5,7 @@ import Testing
 @testable import Indexer
 @testable import Node
 @testable import Primitives
+@testable import RPC
 import TestSupport
 
 /// Review E (the explorer surface): the indexer's handling of operator input and of on-chain strings.
@@ -107,6 +108,40 @@ import TestSupport
             } catch {
                 await ix.close()
                 throw error
+            }
+        }
+        pg.stop()
+    }
+
+    /// The indexer asks for up to 50 blocks (full, with their results) in one batch; the node answers the calls past
+    /// its 32 MiB batch budget with -32002. Blocks of a few hundred KiB of JSON each (4 MiB blocks are allowed) pass
+    /// that budget, and the indexer took the -32002 for a node failure and retried the same batch forever. It must
+    /// take the blocks answered and ask for the rest next. (Here the budget is small and the blocks are small.)
+    @Test func blocksPastTheBatchAnswerBudgetAreFetchedInTheNextRound() async throws {
+        let pg = try PostgresServer(label: "indexer-review-budget")
+        let db = try pg.createDatabase("budget")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let a = try IndexedChain(genesis: genesis, label: "indexer-review-budget")
+        try await a.produce(through: 12, perBlock: 3)
+        var rpcConfig = RPCConfiguration()
+        rpcConfig.port = 0
+        rpcConfig.maxResponseBytes = 16 * 1024
+        let server = RPCServer(chain: a.service, configuration: rpcConfig, logger: testLogger("rpc"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let port = await server.listeningPort()
+            var config = IndexerConfiguration(rpcURL: "http://127.0.0.1:\(port)", postgres: try PostgresTarget(url: db))
+            config.pollInterval = .milliseconds(200)
+            let ix = try await ChainIndexer.start(config, logger: Self.logger)
+            do {
+                let report = try await ix.syncToTip()
+                #expect(report.height == 12 && report.blocks == 13)
+                #expect(try await ix.sink.scalar("SELECT count(*) FROM transactions") == "36")
+                await ix.close()
+            } catch {
+                await ix.close()
+                Issue.record("the indexer failed: \(error)")
             }
         }
         pg.stop()
