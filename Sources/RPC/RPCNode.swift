@@ -33,6 +33,9 @@ public struct RPCConfiguration: Sendable {
     public var maxSubscriptionsPerConnection: Int = 32
     /// Messages queued for one WebSocket connection; a consumer that falls this far behind is disconnected.
     public var webSocketQueueMessages: Int = 256
+    /// Most bytes of answers and notifications queued for one WebSocket connection (past it the client is a slow
+    /// consumer); one message of any size fits in an empty queue.
+    public var webSocketQueueBytes: Int = 64 * 1024 * 1024
     /// The node's version string (`node_version`).
     public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
 

@@ -256,7 +256,8 @@ public final class RPCServer: Service, Sendable {
     func serveWebSocket(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         let (queue, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(configuration.webSocketQueueMessages))
         let connection = WSConnection(id: hub.nextConnectionId(), continuation: continuation, hub: hub,
-                                      maxSubscriptions: configuration.maxSubscriptionsPerConnection)
+                                      maxSubscriptions: configuration.maxSubscriptionsPerConnection,
+                                      maxQueuedBytes: configuration.webSocketQueueBytes)
         let metrics = node.metrics
         metrics.webSocketConnections.increment(by: 1)
         defer {
@@ -269,6 +270,7 @@ public final class RPCServer: Service, Sendable {
             // Writer: drains the bounded queue; after an overflow it stops and closes with the reason.
             group.addTask {
                 for await message in queue {
+                    connection.taken(message)
                     if connection.closeReason != nil { break }
                     do { try await outbound.write(.text(String(decoding: message, as: UTF8.self))) } catch { return }
                 }

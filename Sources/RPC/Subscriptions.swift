@@ -78,9 +78,15 @@ final class WSConnection: RPCSession, Sendable {
     private let closeReasonBox = Mutex<CloseReason?>(nil)
     private let hub: SubscriptionHub
     let maxSubscriptions: Int
+    /// Bytes queued and not yet taken by the writer.
+    private let queuedBytes = Atomic<Int>(0)
+    /// Most bytes the queue holds (one message of any size always fits in an empty queue).
+    let maxQueuedBytes: Int
 
-    init(id: UInt64, continuation: AsyncStream<[UInt8]>.Continuation, hub: SubscriptionHub, maxSubscriptions: Int) {
+    init(id: UInt64, continuation: AsyncStream<[UInt8]>.Continuation, hub: SubscriptionHub, maxSubscriptions: Int,
+         maxQueuedBytes: Int = RPCConfiguration().webSocketQueueBytes) {
         self.id = id; self.continuation = continuation; self.hub = hub; self.maxSubscriptions = maxSubscriptions
+        self.maxQueuedBytes = maxQueuedBytes
     }
 
     var closeReason: CloseReason? { closeReasonBox.withLock { $0 } }
@@ -88,15 +94,27 @@ final class WSConnection: RPCSession, Sendable {
     /// Queues a message; false (and the connection marked for closing) when the queue is full.
     @discardableResult
     func send(_ message: [UInt8]) -> Bool {
+        let before = queuedBytes.add(message.count, ordering: .relaxed).oldValue
+        if before > 0, before + message.count > maxQueuedBytes {
+            queuedBytes.subtract(message.count, ordering: .relaxed)
+            close(.slowConsumer)
+            return false
+        }
         switch continuation.yield(message) {
         case .enqueued: return true
         case .dropped:
+            queuedBytes.subtract(message.count, ordering: .relaxed)
             close(.slowConsumer)
             return false
-        case .terminated: return false
+        case .terminated:
+            queuedBytes.subtract(message.count, ordering: .relaxed)
+            return false
         @unknown default: return false
         }
     }
+
+    /// The writer took `message` off the queue.
+    func taken(_ message: [UInt8]) { queuedBytes.subtract(message.count, ordering: .relaxed) }
 
     /// Marks the connection for closing and ends its queue; the writer sends a close frame with the reason.
     func close(_ reason: CloseReason) {
