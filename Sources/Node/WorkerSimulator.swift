@@ -90,6 +90,8 @@ public final class WorkerSimulator: Service, Sendable {
         /// `H_blind(output ‖ salt)`).
         var outputs: [Hash32] = []
         var salts: [Hash32] = []
+        /// Pools with checkers: the sealing randomness of each sample's reveal, kept across retries.
+        var sealing = RevealSealing()
     }
 
     /// A sealed reveal's follow-up: the leaf to unblind and the envelope's ephemeral key for a dispute.
@@ -334,7 +336,7 @@ public final class WorkerSimulator: Service, Sendable {
                             if let check = try await client.sealedCheck(ticketId) {
                                 // Checkers assigned: the input goes sealed to them, in assignment order
                                 // (Specs/verification.md §4); the ephemeral key is kept for a dispute.
-                                let randomness = SealingRandomness.fresh()
+                                let randomness = batch.sealing.randomness(forSample: sample)
                                 let envelope = try SealedEnvelope.seal(
                                     plaintext: batch.inputs[i],
                                     recipients: try check.slots.map { try CheckerPublicKey(bytes: $0.sealingKey.bytes) },
@@ -494,5 +496,22 @@ public final class WorkerSimulator: Service, Sendable {
                                                       root: sealedTree.root.hash),
                      window: window, tree: sealedTree, inputs: inputs, corrupted: corrupted,
                      outputs: tree.leaves.map(\.outputHash), salts: salts)
+    }
+}
+
+/// The sealing randomness of each sampled leaf's reveal, drawn once and kept. A reveal whose send failed after the
+/// node took it (an answer lost to a timeout) may still land, so a retry must seal the identical envelope: with fresh
+/// randomness the ephemeral key kept for a dispute would be the retry's while the first envelope is on chain, and the
+/// honest worker could not open its own reveal (`wrongSealKey`) and would be convicted for a withheld key. The same
+/// plaintext, recipients and context under the same randomness give the same envelope, so nothing leaks.
+struct RevealSealing: Sendable {
+    private var drawn: [UInt32: SealingRandomness] = [:]
+
+    /// The randomness for `sample`'s reveal: drawn by `fresh` the first time, the same ever after.
+    mutating func randomness(forSample sample: UInt32, fresh: () -> SealingRandomness = SealingRandomness.fresh) -> SealingRandomness {
+        if let kept = drawn[sample] { return kept }
+        let r = fresh()
+        drawn[sample] = r
+        return r
     }
 }
