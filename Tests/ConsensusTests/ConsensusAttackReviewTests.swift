@@ -18,6 +18,16 @@ import TestSupport
         return Block(signedHeader: SignedHeader(header: header, signedBy: key), transactions: txs)
     }
 
+    /// A chain service on a fresh store of `net` at slot 5 that submits evidence paid by account 2 (the store and
+    /// the clock live as long as the tuple).
+    static func reportingService(_ net: TestNetwork) async throws -> (service: ChainService, dir: TempDir, clock: TestClock) {
+        let dir = TempDir()
+        let clock = TestClock(net.now(5))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        await service.setEvidenceReporter(net.accounts[2])
+        return (service, dir, clock)
+    }
+
     static func canonicalHeader(_ engine: ChainEngine, at height: UInt64) throws -> BlockHeader {
         let hash = try #require(try engine.store.current.canonicalHash(at: height))
         return try #require(try engine.block(hash)).header
@@ -141,10 +151,8 @@ import TestSupport
     /// grows by one entry per fresh key, without bound.
     @Test func conflictingVotesOfANonValidatorDoNotMakeTheNodePayForEvidence() async throws {
         let net = TestNetwork(validators: 1)
-        let dir = TempDir()
-        let clock = TestClock(net.now(5))
-        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
-        await service.setEvidenceReporter(net.accounts[2])
+        let node = try await Self.reportingService(net)
+        let service = node.service
         let stranger = key("not-a-validator")
         let source = Checkpoint(height: 0, hash: await service.genesisHash)
         let votes = (0..<8).map { i in
@@ -167,10 +175,8 @@ import TestSupport
     /// submit (and pay for) `doubleSignEvidence` that can only fail.
     @Test func twoHeadersOfANonValidatorDoNotMakeTheNodePayForEvidence() async throws {
         let net = TestNetwork(validators: 1)
-        let dir = TempDir()
-        let clock = TestClock(net.now(5))
-        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
-        await service.setEvidenceReporter(net.accounts[2])
+        let node = try await Self.reportingService(net)
+        let service = node.service
         let stranger = key("not-a-validator")
         let tip = await service.tipHeader
         let a = Self.forge(net, parent: tip, slot: 3, key: stranger)
@@ -187,10 +193,8 @@ import TestSupport
     /// reported.
     @Test func conflictingVotesOfAValidatorAreStillReported() async throws {
         let net = TestNetwork(validators: 2)
-        let dir = TempDir()
-        let clock = TestClock(net.now(5))
-        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
-        await service.setEvidenceReporter(net.accounts[2])
+        let node = try await Self.reportingService(net)
+        let service = node.service
         let v = net.validators[0]
         let source = Checkpoint(height: 0, hash: await service.genesisHash)
         let votes = (0..<2).map { i in
