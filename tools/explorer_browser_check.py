@@ -10,7 +10,8 @@ time. Exit status 0 when every check passed.
 
 With --reorg-ready-file PATH it checks only that the dashboard follows a reorg: it writes PATH once the dashboard is
 live, the caller makes the node switch branches, and the block list must drop the old branch's rows and show the new
-branch (SystemTests ExplorerTests.dashboardFollowsAReorg).
+branch (SystemTests ExplorerTests.dashboardFollowsAReorg). With --no-websocket as well, the page gets no WebSocket (as
+behind a proxy without one) and must notice the switch by polling (ExplorerTests.dashboardFollowsAReorgWhilePolling).
 
 Needs chromium, chromium-driver (apt) and selenium (pip); tools/setup installs them. Runs as root with --no-sandbox.
 """
@@ -146,21 +147,30 @@ def time_dashboard(url, page_url, runs, timeout):
 
 
 def dashboard_rows(driver):
-    """The dashboard's block list as [(height, hash)], top first."""
-    return [(int(r.get_attribute("data-height")), r.get_attribute("data-hash"))
-            for r in driver.find_elements(By.CSS_SELECTOR, "#recent-blocks tbody tr")]
+    """The dashboard's block list as [(height, hash)], top first, read in one script: a page that re-reads itself
+    replaces its table, and elements looked up one by one would go stale in between."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#recent-blocks tbody tr')].map((r) => [r.dataset.height, r.dataset.hash]);")
+    return [(int(height), block_hash) for height, block_hash in rows]
 
 
-def follow_reorg(url, page_url, ready_file, timeout):
+def follow_reorg(url, page_url, ready_file, timeout, no_websocket=False):
     """Loads the dashboard, writes `ready_file` (the rows it shows) and waits until the node reorganizes: the page must
     count a `reorg` notification and then list exactly the node's canonical blocks (the top one the node's tip,
-    consecutive heights, each row's hash the canonical one), with the old branch's rows gone, without a reload."""
+    consecutive heights, each row's hash the canonical one), with the old branch's rows gone, without a reload.
+    With `no_websocket` the page has no WebSocket: it polls, and must find the switch itself and read itself again."""
     driver = make_driver(1366, 900)
     try:
         ex = Explorer(driver, page_url, timeout)
+        if no_websocket:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source":
+                "window.WebSocket = function () { throw new Error('no WebSocket behind this proxy'); };"})
         driver.get(page_url)
         ex.wait("the dashboard", lambda: ex.state() == ["dashboard", "true"])
-        ex.wait("the live WebSocket", lambda: ex.js("return window.sharechainExplorer.live;") == "live")
+        if no_websocket:
+            ex.wait("the page to poll", lambda: ex.js("return window.sharechainExplorer.live;") == "down")
+        else:
+            ex.wait("the live WebSocket", lambda: ex.js("return window.sharechainExplorer.live;") == "live")
         before = dashboard_rows(driver)
         check(len(before) >= 2 and all(h for _, h in before), f"the dashboard lists {before}")
         ex.js("window.__noReload = 'still here';")
@@ -168,7 +178,10 @@ def follow_reorg(url, page_url, ready_file, timeout):
             json.dump({"rows": before}, f)
         os.replace(ready_file + ".tmp", ready_file)
 
-        ex.wait("a reorg notification", lambda: ex.js("return window.sharechainExplorer.reorgs;") >= 1, timeout=max(timeout, 60))
+        if no_websocket:  # nothing announces the switch to a polling page: its rows must still become the new branch's
+            ex.wait("the node to switch branches", lambda: rpc(url, "chain_blockNumber") > before[0][0], timeout=max(timeout, 60))
+        else:
+            ex.wait("a reorg notification", lambda: ex.js("return window.sharechainExplorer.reorgs;") >= 1, timeout=max(timeout, 60))
 
         def canonical():
             rows = dashboard_rows(driver)
@@ -186,7 +199,8 @@ def follow_reorg(url, page_url, ready_file, timeout):
         check(ex.js("return window.__noReload;") == "still here", "the page reloaded")
         errors = ex.console_errors()
         check(not errors, f"console errors: {errors}")
-        report = {"reorgs": ex.js("return window.sharechainExplorer.reorgs;"), "replacedRows": len(gone), "top": after[0][0],
+        report = {"reorgs": ex.js("return window.sharechainExplorer.reorgs;"),
+                  "rereads": ex.js("return window.sharechainExplorer.rereads;"), "replacedRows": len(gone), "top": after[0][0],
                   "rowsBefore": len(before), "rowsAfter": len(after)}
     finally:
         driver.quit()
@@ -222,13 +236,15 @@ def main():
     ap.add_argument("--reorg-ready-file", metavar="PATH",
                     help="only the reorg check: load the dashboard, write PATH once it is live, then expect the node to "
                          "reorganize (the caller makes it) and the dashboard to drop the old branch's rows and show the new one")
+    ap.add_argument("--no-websocket", action="store_true",
+                    help="with --reorg-ready-file: give the page no WebSocket, so it must find the branch switch by polling")
     args = ap.parse_args()
     url = args.rpc if args.rpc.endswith("/") else args.rpc + "/"
     page_url = args.page or url + "explorer"
     if args.time_dashboard:
         return time_dashboard(url, page_url, args.time_dashboard, args.timeout)
     if args.reorg_ready_file:
-        return follow_reorg(url, page_url, args.reorg_ready_file, args.timeout)
+        return follow_reorg(url, page_url, args.reorg_ready_file, args.timeout, no_websocket=args.no_websocket)
 
     # Real data to look for, straight from the node.
     tip = rpc(url, "chain_blockNumber")

@@ -168,6 +168,18 @@ import TestSupport
     /// then switches to a longer branch from height 33, and without a reload the block list drops the old branch's
     /// rows and lists exactly the node's canonical blocks (tools/explorer_browser_check.py --reorg-ready-file).
     @Test(.timeLimit(.minutes(4))) func dashboardFollowsAReorg() async throws {
+        try await checkTheDashboardFollowsAReorg(polling: false)
+    }
+
+    /// The same reorg seen by a dashboard without a WebSocket (a proxy that has none, a remote node that does not list
+    /// the page's origin): it polls the tip, no `reorg` notification reaches it, and its polling must still notice that
+    /// the block it shows on top is no longer the node's at that height and read itself again, rather than stack the
+    /// new branch's blocks on the old branch's rows.
+    @Test(.timeLimit(.minutes(4))) func dashboardFollowsAReorgWhilePolling() async throws {
+        try await checkTheDashboardFollowsAReorg(polling: true)
+    }
+
+    private func checkTheDashboardFollowsAReorg(polling: Bool) async throws {
         let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
         let a = try IndexedChain(genesis: genesis, label: "explorer-reorg-a")
         try await a.produce(through: 40, perBlock: 1)
@@ -185,6 +197,7 @@ import TestSupport
             let check = Process()
             check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             check.arguments = ["python3", Paths.root + "/tools/explorer_browser_check.py", "--rpc", rpc + "/", "--reorg-ready-file", ready, "--timeout", "90"]
+                + (polling ? ["--no-websocket"] : [])
             check.standardOutput = handle
             check.standardError = handle
             try check.run()
@@ -202,7 +215,7 @@ import TestSupport
             let done = await eventually(.seconds(150), every: .milliseconds(200)) { !check.isRunning }
             #expect(done, "the browser check did not finish:\n\(output.suffix(3000))")
             if done { #expect(check.terminationStatus == 0, "tools/explorer_browser_check.py --reorg-ready-file:\n\(output.suffix(3000))") }
-            print("explorer reorg: \(output.split(separator: "\n").last ?? "")")
+            print("explorer reorg\(polling ? " (polling)" : ""): \(output.split(separator: "\n").last ?? "")")
         }
     }
 }

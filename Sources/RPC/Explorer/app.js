@@ -8,10 +8,11 @@ const started = performance.now();
 const rpcURL = rpcEndpoint();
 const node = new NodeRPC(rpcURL);
 const view = document.getElementById('view');
-const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0, reorgs: 0, lastReorg: null };
+const state = { tip: undefined, current: null, generation: 0, lastHeadAt: 0, reorgs: 0, lastReorg: null, lastHead: null, wasLive: false };
 
-/** What tests and curious users can read: first render time, the latest head, the live state. */
-const probe = { firstRenderMs: null, firstReadyAtMs: null, renders: 0, heads: 0, reorgs: 0, live: 'connecting', errors: [] };
+/** What tests and curious users can read: first render time, the latest head, the live state, and how often the page
+ * re-read itself because it could have missed a branch switch (a reconnect, or a switch the polling found). */
+const probe = { firstRenderMs: null, firstReadyAtMs: null, renders: 0, heads: 0, reorgs: 0, rereads: 0, live: 'connecting', errors: [] };
 window.sharechainExplorer = probe;
 
 const routes = {
@@ -68,6 +69,8 @@ async function render() {
     const element = await pageFn(ctx);
     if (generation !== state.generation) return; // the user moved on meanwhile
     state.current = element;
+    // The newest block the page shows, for the polling's branch check (poll).
+    if (element.latestHead && typeof element.latestHead.height === 'number') noteHead(element.latestHead);
     // A reorg while the page loaded: what it read above the fork point may be the old branch's.
     if (state.reorgs !== reorgsBefore && typeof element.onReorg === 'function') element.onReorg(state.lastReorg);
     if (ctx.tip !== undefined) {
@@ -100,17 +103,37 @@ function setTip(height, force = false) {
   link.setAttribute('href', `#/block/${height}`);
 }
 
+// The WebSocket came back after it was down: notifications of the gap (new heads, a branch switch) are lost, so the
+// page reads itself again rather than trust what it showed.
 function setLive(s) {
+  const reconnected = s === 'live' && state.wasLive && probe.live !== 'live';
+  if (s === 'live') state.wasLive = true;
   probe.live = s;
   const box = document.getElementById('live');
   box.dataset.state = s;
   document.getElementById('live-text').textContent = s === 'live' ? 'live' : s === 'connecting' ? 'connecting' : 'polling';
+  if (reconnected) reread();
+}
+
+/** Re-reads the current page from the node: what it showed may belong to a branch the node has left. */
+function reread() {
+  probe.rereads += 1;
+  state.lastHead = null;
+  node.call('chain_blockNumber').then((tip) => setTip(tip, true), () => { /* the page shows errors */ });
+  render();
+}
+
+function noteHead(head) {
+  if (head && typeof head.hash === 'string' && (!state.lastHead || head.height >= state.lastHead.height)) {
+    state.lastHead = { height: head.height, hash: head.hash };
+  }
 }
 
 function onHead(head) {
   if (!head || typeof head.height !== 'number') return;
   probe.heads += 1;
   state.lastHeadAt = Date.now();
+  noteHead(head);
   setTip(head.height);
   if (state.current && typeof state.current.onHead === 'function') state.current.onHead(head);
 }
@@ -131,8 +154,11 @@ function onReorg(reorg) {
   state.reorgs += 1;
   state.lastReorg = reorg;
   probe.reorgs = state.reorgs;
+  state.lastHead = null; // the new branch's heads follow
   if (typeof reorg.newHeight === 'number') setTip(reorg.newHeight, true);
   if (state.current && typeof state.current.onReorg === 'function') state.current.onReorg(reorg);
+  // Any other page may show blocks, receipts or records of the branch the node left: it reads itself again.
+  else if (state.current) reread();
 }
 
 function onEvent(kind, result) {
@@ -142,11 +168,21 @@ function onEvent(kind, result) {
 }
 
 // While the WebSocket is down (a remote node that does not list this origin, a proxy without WebSocket), poll the tip.
+// Each poll also reads the block at the height of the newest head the page shows: a different hash (or none) means
+// the node switched branches meanwhile, and no `reorg` notification will say so; the page then reads itself again.
 async function poll() {
   if (probe.live !== 'live' && Date.now() - state.lastHeadAt > 4000) {
     try {
-      const tip = await node.call('chain_blockNumber');
-      if (state.tip === undefined || tip > state.tip) {
+      const seen = state.lastHead;
+      const calls = [['chain_blockNumber']];
+      if (seen) calls.push(['chain_getBlockByNumber', [seen.height]]);
+      const first = await node.batch(calls);
+      if (first[0].error) throw first[0].error;
+      const tip = first[0].result;
+      const now = seen ? first[1] : null;
+      if (seen && !now.error && (!now.result || now.result.hash !== seen.hash)) {
+        if (state.lastHead === seen) reread();
+      } else if (state.tip === undefined || tip > state.tip) {
         const from = state.tip === undefined ? tip : Math.max(state.tip + 1, tip - 9);
         const heights = [];
         for (let n = from; n <= tip; n++) heights.push(n);

@@ -222,6 +222,7 @@ export async function dashboard(ctx) {
 
   const view = page('Dashboard', stats, h('div', { class: 'grid2' }, recent,
     section('Economy', h('div', { class: 'charts' }, windowsChart, ticketsChart, proofsChart))));
+  view.latestHead = blocks[0] ?? null;
   const refreshCards = (height) => {
     const hv = view.querySelector('#stat-height .value');
     if (hv) hv.replaceChildren(a(`#/block/${height}`, String(height)));
