@@ -28,6 +28,9 @@ public final class CanonExecutor: Sendable {
     public static let specID = "canon-f32-v1"
     /// Positions (offset + tokens) are defined up to this bound.
     public static let maxPosition = 1 << 20
+    /// Query rows per attention block: a head's score scratch is `2 × attentionRowBlock × T` floats rather than
+    /// `2 × T²` (at T = 16 384, 8 MiB instead of 2 GiB), whatever a pool's `maxTokensPerPass` allows.
+    static let attentionRowBlock = 64
 
     /// Model architecture.
     public let model: ModelConfig
@@ -109,8 +112,9 @@ public final class CanonExecutor: Sendable {
     }
 
     /// `run` with a chosen matmul kernel (tests force the portable kernel to compare it with the AVX2 one on whole
-    /// passes; both must give the same bits).
-    func run(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel) throws(ExecutorError) -> Tensor {
+    /// passes; both must give the same bits) and attention row block (tests run small blocks against the goldens).
+    func run(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel,
+             attentionRowBlock: Int = CanonExecutor.attentionRowBlock) throws(ExecutorError) -> Tensor {
         let H = model.hiddenSize
         guard input.shape.count == 2, input.shape[1] == H else {
             throw .invalidInput("shape \(input.shape), expected [tokens, \(H)]")
@@ -122,7 +126,8 @@ public final class CanonExecutor: Sendable {
         if let bad = input.data.firstIndex(where: { !$0.isFinite }) {
             throw .invalidInput("input element \(bad) is NaN or infinite")
         }
-        let out = forward(input, positionOffset: positionOffset, threads: max(1, threads), kernel: kernel)
+        let out = forward(input, positionOffset: positionOffset, threads: max(1, threads), kernel: kernel,
+                          attentionRowBlock: attentionRowBlock)
         if let bad = out.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteOutput(index: bad) }
         do {
             return try Tensor(shape: [T, H], data: out)
@@ -131,7 +136,8 @@ public final class CanonExecutor: Sendable {
         }
     }
 
-    func forward(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel = .best) -> [Float] {
+    func forward(_ input: Tensor, positionOffset: Int, threads: Int, kernel: MatmulKernel = .best,
+                 attentionRowBlock: Int = CanonExecutor.attentionRowBlock) -> [Float] {
         let m = model
         let T = input.shape[0], H = m.hiddenSize, Hp = round8(H)
         let qd = m.queryWidth, kvd = m.keyValueWidth, hd = m.headDim, half = hd / 2
@@ -176,7 +182,8 @@ public final class CanonExecutor: Sendable {
                 }
             }
             // 4. causal grouped-query attention
-            attention(qkv: qkv, qkvStride: qkvP, tokens: T, out: attn, outStride: qdP, threads: threads, kernel: kernel)
+            attention(qkv: qkv, qkvStride: qkvP, tokens: T, out: attn, outStride: qdP, threads: threads, kernel: kernel,
+                      rowBlock: attentionRowBlock)
             // 5. x = x + attn · Woᵀ
             Kernels.matmul(x: attn.pointer, xStride: qdP, tokens: T, w: layer.o, bias: nil, y: tmp.pointer, yStride: Hp, threads: threads, kernel: kernel)
             for t in 0..<T { for i in 0..<H { x.pointer[t * Hp + i] = x.pointer[t * Hp + i] + tmp.pointer[t * Hp + i] } }
@@ -219,7 +226,7 @@ public final class CanonExecutor: Sendable {
     /// s_j = dot(q_t, k_j) · (1 / sqrt(d)) for j ≤ t; m = max s_j; e_j = exp(s_j − m); Z = striped sum of
     /// e_j over j ≤ t; p_j = e_j / Z, and p_j = +0 for j > t; out_t = dot over all j < T of p_j · v_j.
     func attention(qkv: FloatBuffer, qkvStride: Int, tokens T: Int, out: FloatBuffer, outStride: Int, threads: Int,
-                   kernel: MatmulKernel = .best) {
+                   kernel: MatmulKernel = .best, rowBlock: Int = CanonExecutor.attentionRowBlock) {
         let m = model
         let hd = m.headDim, hdP = round8(hd), qd = m.queryWidth, kvd = m.keyValueWidth
         let rep = m.numAttentionHeads / m.numKeyValueHeads
@@ -232,38 +239,50 @@ public final class CanonExecutor: Sendable {
         let valuesT = (0..<m.numKeyValueHeads).map { g in
             PackedMatrix(rows: hd, cols: T, source: qkv.pointer + qd + kvd + g * hd, rowStride: 1, colStride: qkvStride)
         }
+        // Query rows go through in blocks of `rowBlock`: a row's scores, probabilities and output depend on that row
+        // alone (each output element is its own fixed-order reduction), so the result is bit-identical to one block
+        // of T rows, and the scratch is O(rows × T) per head instead of O(T²).
+        let block = max(1, min(T, rowBlock))
         parallelFor(m.numAttentionHeads, threads: threads) { head in
             let g = head / rep
             let q = FloatBuffer(count: T * hdP)
             for t in 0..<T { for i in 0..<hd { q.pointer[t * hdP + i] = qkv.pointer[t * qkvStride + head * hd + i] } }
-            let s = FloatBuffer(count: T * tP)
-            Kernels.matmul(x: q.pointer, xStride: hdP, tokens: T, w: keys[g], bias: nil, y: s.pointer, yStride: tP, threads: 1, kernel: kernel)
-            let p = FloatBuffer(count: T * tP)
-            for t in 0..<T {
-                let srow = s.pointer + t * tP
-                for j in 0...t { srow[j] = srow[j] * scale }
-                var mx = srow[0]
-                for j in 1..<(t + 1) where srow[j] > mx { mx = srow[j] }
-                let sv = MutableVec8Pointer(srow)
-                let pv = MutableVec8Pointer(p.pointer + t * tP)
-                let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-                let chunks = t / 8 + 1
-                var acc = SIMD8<Float>()
-                for c in 0..<chunks {
-                    var e = CanonMath.exp(sv[c] - mx)
-                    e.replace(with: 0, where: lanes &+ Int32(8 * c) .> Int32(t))
-                    pv[c] = e
-                    acc += e
-                }
-                let z = tree8(acc)
-                for c in 0..<chunks {
-                    var pr = pv[c] / z
-                    pr.replace(with: 0, where: lanes &+ Int32(8 * c) .> Int32(t))
-                    pv[c] = pr
-                }
-            }
+            let s = FloatBuffer(count: block * tP)
+            let p = FloatBuffer(count: block * tP)
             let o = FloatBuffer(count: T * hdP)
-            Kernels.matmul(x: p.pointer, xStride: tP, tokens: T, w: valuesT[g], bias: nil, y: o.pointer, yStride: hdP, threads: 1, kernel: kernel)
+            for first in stride(from: 0, to: T, by: block) {
+                let rows = min(block, T - first)
+                Kernels.matmul(x: q.pointer + first * hdP, xStride: hdP, tokens: rows, w: keys[g], bias: nil, y: s.pointer,
+                               yStride: tP, threads: 1, kernel: kernel)
+                for r in 0..<rows {
+                    let t = first + r
+                    let srow = s.pointer + r * tP
+                    for j in 0...t { srow[j] = srow[j] * scale }
+                    var mx = srow[0]
+                    for j in 1..<(t + 1) where srow[j] > mx { mx = srow[j] }
+                    let sv = MutableVec8Pointer(srow)
+                    let pv = MutableVec8Pointer(p.pointer + r * tP)
+                    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+                    let chunks = t / 8 + 1
+                    var acc = SIMD8<Float>()
+                    for c in 0..<chunks {
+                        var e = CanonMath.exp(sv[c] - mx)
+                        e.replace(with: 0, where: lanes &+ Int32(8 * c) .> Int32(t))
+                        pv[c] = e
+                        acc += e
+                    }
+                    let z = tree8(acc)
+                    for c in 0..<chunks {
+                        var pr = pv[c] / z
+                        pr.replace(with: 0, where: lanes &+ Int32(8 * c) .> Int32(t))
+                        pv[c] = pr
+                    }
+                    // The tail past the row's last chunk is +0, as a zero-initialised T × T buffer had it.
+                    for j in (8 * chunks)..<tP { p.pointer[r * tP + j] = 0 }
+                }
+                Kernels.matmul(x: p.pointer, xStride: tP, tokens: rows, w: valuesT[g], bias: nil, y: o.pointer + first * hdP,
+                               yStride: hdP, threads: 1, kernel: kernel)
+            }
             for t in 0..<T { for i in 0..<hd { out.pointer[t * outStride + head * hd + i] = o.pointer[t * hdP + i] } }
         }
     }

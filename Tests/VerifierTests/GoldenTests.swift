@@ -90,6 +90,22 @@ import Testing
         }
     }
 
+    /// Attention runs its query rows in blocks (O(rows × T) scratch, not O(T²)); every block size gives the golden
+    /// bits, including blocks of one row and blocks that do not divide the token count.
+    @Test(arguments: 0..<12) func attentionRowBlocksDoNotChangeTheBits(_ index: Int) throws {
+        let m = try Self.manifest()
+        let c = m.cases[index]
+        let exec = try Self.executor(m, c)
+        let input = try Tensor(tns1: TestFiles.resource("golden/\(c.input)"))
+        let expected = try Tensor(tns1: TestFiles.resource("golden/\(c.output)"))
+        for rowBlock in [1, 2, 5, 8, 32] {
+            let out = try exec.run(input, positionOffset: c.position_offset, threads: 2, kernel: .best, attentionRowBlock: rowBlock)
+            let mismatches = zip(out.data, expected.data).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(out.shape == expected.shape && mismatches == 0,
+                    "\(c.name), attention blocks of \(rowBlock) rows: \(mismatches) of \(out.count) elements differ")
+        }
+    }
+
     @Test func expMatchesReference() throws {
         let m = try Self.manifest()
         let xs = floatsFromHex(m.exp.x), ys = floatsFromHex(m.exp.y)
