@@ -10,13 +10,6 @@ import TestSupport
 /// Review B (security): a malicious peer serving a state snapshot. Each test performs the attack against the
 /// verification and import code and asserts the secure outcome. DEFENDED on the reviewed code (regression tests).
 @Suite struct SnapshotAttackTests {
-    func record(_ view: ReadView, _ height: UInt64) throws -> BlockRecord {
-        let hash = try #require(try view.canonicalHash(at: height))
-        let info = try #require(try view.blockInfo(hash))
-        return BlockRecord(hash: hash, height: height, parent: info.parent, header: try #require(try view.header(hash)),
-                           body: try #require(try view.body(hash)), receipts: try view.receipts(hash) ?? [], transactions: [])
-    }
-
     /// A source chain and the verified snapshot of one of its heights.
     func source() throws -> (TestNetwork, ChainEngine, ReadView, StateSnapshotData, BlockHeader, TempDir) {
         let net = TestNetwork(validators: 2, accounts: 6)

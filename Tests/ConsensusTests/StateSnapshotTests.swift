@@ -11,13 +11,6 @@ import TestSupport
 /// manifest entry, anything tampered is refused, and a node started from a snapshot follows the chain to the same
 /// state as a node that replayed it from genesis.
 @Suite struct StateSnapshotTests {
-    func record(_ view: ReadView, _ height: UInt64) throws -> BlockRecord {
-        let hash = try #require(try view.canonicalHash(at: height))
-        let info = try #require(try view.blockInfo(hash))
-        return BlockRecord(hash: hash, height: height, parent: info.parent, header: try #require(try view.header(hash)),
-                           body: try #require(try view.body(hash)), receipts: try view.receipts(hash) ?? [], transactions: [])
-    }
-
     @Test func aNodeStartedFromAVerifiedSnapshotFollowsTheChain() throws {
         let net = TestNetwork(validators: 2, accounts: 6)
         let a = TempDir(), b = TempDir()

@@ -4,25 +4,7 @@ import Testing
 
 /// Independent security review (review A) of the finality gadget's ledger rules: each test performs an attack and
 /// asserts the secure outcome.
-@Suite struct FinalityAttackReviewTests {
-    let submitter = testKey("vote-submitter")
-
-    func chain(validators: Int) throws -> Chain {
-        var params = Chain.defaultParams()
-        params.checkpointBlocks = 4
-        params.slotsPerEpoch = 1_000
-        var c = try Chain(validatorCount: validators, accounts: [(submitter, 10_000_000)], params: params)
-        c.pseudoBlockHashes = true
-        return c
-    }
-
-    func checkpoint(_ c: Chain, _ height: UInt64) -> Checkpoint { Checkpoint(height: height, hash: c.blockHashes[Int(height)]) }
-
-    func vote(_ c: Chain, _ v: Int, source: Checkpoint, target: Checkpoint) -> FinalityVote {
-        FinalityVote(validator: c.validators[v].key.publicKey, source: source, target: target)
-            .signed(by: c.validators[v].key, chainId: Chain.chainId)
-    }
-
+@Suite struct FinalityAttackReviewTests: FinalityFixture {
     /// Finding A3: a validator punished after voting leaves the schedule (its stake leaves the total), but its vote
     /// stays in the tally. Three validators of 1 000: validator 0 votes 0 → 4, is then tombstoned for a double vote
     /// (total 2 000), and validator 1's vote alone (1 000, half of the remaining stake) justifies checkpoint 4.

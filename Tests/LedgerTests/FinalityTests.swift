@@ -5,25 +5,7 @@ import Testing
 /// The finality gadget's ledger rules (Specs/consensus.md §6): checkpoints, votes counted by stake,
 /// justification by more than two thirds, finalization of a directly followed checkpoint, and slashing of
 /// double and surround votes from the two signed votes alone.
-@Suite struct FinalityTests {
-    let submitter = testKey("vote-submitter")
-
-    func chain(validators: Int = 4) throws -> Chain {
-        var params = Chain.defaultParams()
-        params.checkpointBlocks = 4
-        params.slotsPerEpoch = 1_000
-        var c = try Chain(validatorCount: validators, accounts: [(submitter, 10_000_000)], params: params)
-        c.pseudoBlockHashes = true
-        return c
-    }
-
-    func checkpoint(_ c: Chain, _ height: UInt64) -> Checkpoint { Checkpoint(height: height, hash: c.blockHashes[Int(height)]) }
-
-    func vote(_ c: Chain, _ v: Int, source: Checkpoint, target: Checkpoint) -> FinalityVote {
-        FinalityVote(validator: c.validators[v].key.publicKey, source: source, target: target)
-            .signed(by: c.validators[v].key, chainId: Chain.chainId)
-    }
-
+@Suite struct FinalityTests: FinalityFixture {
     func global(_ c: Chain, _ g: StateKey.Global) throws -> Checkpoint? { try c.record(StateKey.global(g), Checkpoint.self) }
 
     @Test func twoThirdsOfTheStakeJustifyAndADirectSuccessorFinalizes() throws {

@@ -72,12 +72,16 @@ import Testing
         #expect(Set(m.models.values.map(\.format)).count == 2)
     }
 
-    @Test(arguments: 0..<12) func bitExactCase(_ index: Int) throws {
-        let m = try Self.manifest()
+    /// A golden case: its executor, input and expected output.
+    static func goldenCase(_ index: Int) throws -> (Manifest, Manifest.Case, CanonExecutor, input: Tensor, expected: Tensor) {
+        let m = try manifest()
         let c = m.cases[index]
-        let exec = try Self.executor(m, c)
-        let input = try Tensor(tns1: TestFiles.resource("golden/\(c.input)"))
-        let expected = try Tensor(tns1: TestFiles.resource("golden/\(c.output)"))
+        return (m, c, try executor(m, c), try Tensor(tns1: TestFiles.resource("golden/\(c.input)")),
+                try Tensor(tns1: TestFiles.resource("golden/\(c.output)")))
+    }
+
+    @Test(arguments: 0..<12) func bitExactCase(_ index: Int) throws {
+        let (m, c, exec, input, expected) = try Self.goldenCase(index)
         let ref64 = try Tensor(tns1: TestFiles.resource("golden/\(c.ref64)"))
         #expect(input.shape == [c.tokens, exec.model.hiddenSize])
         for threads in [1, 2, 3] {
@@ -93,11 +97,7 @@ import Testing
     /// Attention runs its query rows in blocks (O(rows × T) scratch, not O(T²)); every block size gives the golden
     /// bits, including blocks of one row and blocks that do not divide the token count.
     @Test(arguments: 0..<12) func attentionRowBlocksDoNotChangeTheBits(_ index: Int) throws {
-        let m = try Self.manifest()
-        let c = m.cases[index]
-        let exec = try Self.executor(m, c)
-        let input = try Tensor(tns1: TestFiles.resource("golden/\(c.input)"))
-        let expected = try Tensor(tns1: TestFiles.resource("golden/\(c.output)"))
+        let (_, c, exec, input, expected) = try Self.goldenCase(index)
         for rowBlock in [1, 2, 5, 8, 32] {
             let out = try exec.run(input, positionOffset: c.position_offset, threads: 2, kernel: .best, attentionRowBlock: rowBlock)
             let mismatches = zip(out.data, expected.data).filter { $0.bitPattern != $1.bitPattern }.count
