@@ -148,13 +148,3 @@ struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(_ timeout: Duration, every: Duration = .milliseconds(50), _ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: every)
-    }
-    return await condition()
-}
