@@ -2533,7 +2533,6 @@ class Exec:
         earned = sum(s["earned"] for s in work["shards"]) & M64
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
-        fees = self.pay_check_fees(pid, w, worker, earned, work["checkDeposit"], convicted)
         payable = 0
         if convicted:
             self.t("payout:forfeited")
@@ -2544,9 +2543,6 @@ class Exec:
                     if cov < s["paidTokens"]:
                         self.t("payout:uncovered")
                     payable += s["earned"] * cov // s["paidTokens"]
-            if fees > 0:
-                self.t("payout:feesScaled")
-                payable = payable * (earned - fees) // earned
             stake = min(self.stake_at(pid, worker, close_height(pool, w)), work["minCommitStake"])
             if work["minCommitStake"] < self.stake_at(pid, worker, close_height(pool, w)):
                 self.t("payout:capStakeFromCommitment")
@@ -2554,7 +2550,11 @@ class Exec:
             if payable > cap:
                 self.t("payout:capped")
             payable = min(payable, cap)
-        refund = earned - fees - payable
+        # What the worker is not paid goes back to its clients, fees or not (economics.md §7 row 52): check fees come
+        # from the check-fee deposit (then, never in practice, from the pay).
+        refund = earned - payable
+        fees = self.pay_check_fees(pid, w, worker, payable, work["checkDeposit"], convicted, refund)
+        payable -= fees
         self.credit(worker, payable)
         lanes = []
         for lk, lv in self.state.scan(b"\x24" + be32(pid) + be64(w) + worker):
@@ -3046,24 +3046,23 @@ class Exec:
             return
         self.state.put(K.ticket_check(tid), enc_check(check))
 
-    def pay_check_fees(self, pid, w, worker, earned, deposit, deposit_first):
-        left = earned
+    def pay_check_fees(self, pid, w, worker, pay, deposit, convicted, refund=0):
+        """Check fees from the deposit (it covers every fee the samples can owe), then from the worker's pay `pay`;
+        never from the clients' refund. Returns what was taken from the pay."""
+        left = pay
         for fk, fv in self.state.scan(b"\x39" + be32(pid) + be64(w) + worker):
             self.state.delete(fk)
             if len(fv) != 40 or len(fk) != 78:
                 raise Fault("corrupt check fee record")
             tid, checker, owed = fk[45:77], fv[:32], struct.unpack("<Q", fv[32:])[0]
-            if deposit_first:          # a convicted worker: its deposit first, so its clients get their refunds
-                from_deposit = min(owed, deposit)
-                part = min(owed - from_deposit, left)
+            from_deposit = min(owed, deposit)
+            part = min(owed - from_deposit, left)
+            if convicted:
                 self.t("payout:convictedFeesFromDeposit")
-            else:
-                part = min(owed, left)
-                from_deposit = min(owed - part, deposit)
+            elif refund > 0:
+                self.t("payout:feesNotFromRefund")
             left -= part
             deposit -= from_deposit
-            if part < owed:
-                self.t("payout:feeShortfall")
             if from_deposit > 0:
                 self.t("payout:feeFromDeposit")
             if part + from_deposit == 0:
@@ -3073,7 +3072,7 @@ class Exec:
         if deposit > 0:
             self.t("payout:depositReturned")
             self.credit(worker, deposit)
-        return earned - left
+        return pay - left
 
     # ---- begin-block (state-machine.md §4) ---------------------------------------------------------------
     def tip(self):
@@ -4994,7 +4993,7 @@ def checks_pool(pid, **over):
                                      checkFee=40, answerCommitBlocks=3, unblindBlocks=3, answerRevealBlocks=3,
                                      disputeInputBlocks=3, checkerAbsentSlashBps=100, checkerBenchBlocks=20)
     p["checking"].update(over)
-    p["shards"][0]["priceInputToken"] = 50     # revenue above the fees, so the payout's scaling shows
+    p["shards"][0]["priceInputToken"] = 50     # revenue above the fees (the payout pays them from the deposit)
     return p
 
 
@@ -5222,7 +5221,7 @@ def scenarios_checks():
     # -- an honest ticket passes; every phase failure on the way; fees paid at payout
     w = CheckWorld("checks/honest-pass", "A sealed ticket through commit, unblind and reveal: every phase failure, "
                    "the check passes (fees owed), a public claim is refused while checking, the payout pays the fees "
-                   "first and scales the payable.")
+                   "from the check-fee deposit (the revenue is the worker's pay; row 52).")
     w.setup()
     a = w.work("w1", [(8, 301, False), (8, 302, False)])
     b1 = w.work("w2", [(8, 303, False)], pool=1)
@@ -5624,6 +5623,23 @@ def scenarios_checks():
     w.m.block([w.T("prover", B.fraud_reveal(tid, cs, a["batch"].inputs[w.leaf_index(a, t)]))])
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
+    out.append(w.m.done())
+
+    # -- economics.md §7 row 52: the clients' refund never pays a check fee
+    w = CheckWorld("checks/fees-not-from-refund", "w1 is paid for shard-1 tokens and commits only a shard-0 pass nobody "
+                   "bought; its check passes (three fees owed). The payout refunds the client everything the worker is "
+                   "not paid (all of it) and pays the fees from w1's check-fee deposit, returning the rest to w1.")
+    w.setup()
+    a = w.work("w1", [(8, 391, False)], usage=None)
+    w.m.block([w.T("w1", B.claim_usage(voucher(w.k["client"], w.c.chain_id, w.E, w.pub("w1"), 1, 0, 40, 10)))])
+    tid, t, slots, r = w.revealed_sealed(a)
+    truth = w.true_output(a, t)
+    w.m.block([w.commit_answer(n, tid, truth) for n in slots])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, truth) for n in slots])
+    w.advance(r + 9)
+    w.advance(w.c.settle_height(0))
+    w.m.block([w.T("client", B.payout(0, 0, w.pub("w1")))])
     out.append(w.m.done())
     return out
 
@@ -6584,7 +6600,7 @@ RULE_TRACES = {
                                           "check:withheldAnswerCollusion", "check:badInputStands", "check:publisherNotPaid",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
-    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesScaled", "payout:feeShortfall", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",
+    "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesNotFromRefund", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",
                                            "payout:depositReturned"],
     "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],

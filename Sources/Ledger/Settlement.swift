@@ -94,10 +94,6 @@ extension Execution {
         }
         let earned = work.earned
         let convicted = try isForfeited(worker, pool: poolId, window: w)
-        // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did. A
-        // convicted worker pays them from its deposit first, so its defrauded clients get their money back.
-        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, earned: earned, deposit: work.checkDeposit,
-                                    depositFirst: convicted)
         var payable: UInt64 = 0
         if !convicted {
             for s in work.shards where s.paidTokens > 0 {
@@ -105,12 +101,16 @@ extension Execution {
                 let part = (try? Amount.mulDiv(s.earned.units, coveredTokens, s.paidTokens)) ?? 0
                 payable = payable &+ part  // each part ≤ its earned; the sum ≤ the work record's earned
             }
-            // The fees' share of the revenue is gone: the payable shrinks in proportion.
-            if fees > 0 { payable = (try? Amount.mulDiv(payable, earned - fees, earned)) ?? 0 }
             let stake = min(try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w)), work.minCommitStake)
             payable = min(payable, stake.basisPoints(pool.payableCapBps).units)
         }
-        let refund = earned - fees - payable
+        // What the worker is not paid belongs to its clients, fees or not.
+        let refund = earned - payable
+        // Check fees come first (Specs/verification.md §5): the checkers did their work whatever the worker did. They
+        // are paid from the worker's check-fee deposit, which covers every fee its samples can owe, and never from
+        // its clients' refund (economics.md §7 row 52); what the deposit could not pay would come from the pay.
+        let fees = try payCheckFees(pool: poolId, window: w, worker: worker, pay: payable, deposit: work.checkDeposit)
+        payable -= fees
         try state.credit(worker, Amount(payable))
 
         // Refunds by the cumulative-floor split over the payers in escrow-id order, so they add up exactly.
@@ -139,13 +139,13 @@ extension Execution {
         txEvents.append(.payoutCredited(pool: poolId, window: w, worker: worker, paid: Amount(payable), refunded: Amount(refund)))
     }
 
-    /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from its
-    /// revenue (at most `earned` in total), then from the check-fee deposit of its commitments, which covers every
-    /// fee its samples can owe (`depositFirst`, for a convicted worker: the deposit, then the revenue); returns the
-    /// rest of the deposit to the worker (Specs/verification.md §5). Returns the revenue paid out.
-    mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, earned: UInt64,
-                               deposit: Amount, depositFirst: Bool) throws(ExecError) -> UInt64 {
-        var left = earned
+    /// Pays the check fees a worker's window owes, in key order (ticket id, then assignment order), from the check-fee
+    /// deposit of its commitments, which covers every fee its samples can owe, then (never in practice) from the
+    /// worker's pay `pay`; returns the rest of the deposit to the worker (Specs/verification.md §5). Never from the
+    /// clients' refund. Returns what was taken from the pay.
+    mutating func payCheckFees(pool: UInt32, window w: UInt64, worker: PublicKey, pay: UInt64,
+                               deposit: Amount) throws(ExecError) -> UInt64 {
+        var left = pay
         var depositLeft = deposit.units
         let prefix = StateKey.checkFeesOwed(pool, w, worker)
         for kv in try state.scan(prefix) {
@@ -159,14 +159,8 @@ extension Execution {
             do { checker = try r.decode(PublicKey.self); owed = try r.decode(Amount.self); try r.finish() } catch {
                 throw .fault(LedgerFault("corrupt check fee record \(kv.key.hex)"))
             }
-            let part: UInt64, fromDeposit: UInt64
-            if depositFirst {
-                fromDeposit = min(owed.units, depositLeft)
-                part = min(owed.units - fromDeposit, left)
-            } else {
-                part = min(owed.units, left)
-                fromDeposit = min(owed.units - part, depositLeft)
-            }
+            let fromDeposit = min(owed.units, depositLeft)
+            let part = min(owed.units - fromDeposit, left)
             left -= part
             depositLeft -= fromDeposit
             let paid = part &+ fromDeposit  // ≤ owed
@@ -175,7 +169,7 @@ extension Execution {
             txEvents.append(.checkFeePaid(pool: pool, window: w, worker: worker, ticketId: ticketId, checker: checker, amount: Amount(paid)))
         }
         if depositLeft > 0 { try state.credit(worker, Amount(depositLeft)) }
-        return earned - left
+        return pay - left
     }
 
     /// Deletes records whose retention period ends at this block.

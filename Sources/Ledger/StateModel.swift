@@ -184,7 +184,7 @@ public struct WorkRecord: Hashable, Sendable {
     /// commitment): the payout cap's stake, never above the stake any of its convictions slashes (economics.md §5).
     public var minCommitStake: Amount
     /// Pools with checkers: what the worker deposited at its commitments for their check fees (`samples × k ×
-    /// checkFee` each), spent at payout on what the revenue cannot pay, the rest returned (verification.md §5).
+    /// checkFee` each), spent at payout on the fees its tickets owe, the rest returned (verification.md §5).
     public var checkDeposit: Amount
     /// The worker's commitments in the window, in inclusion order: what its payout covers and prunes (a list here
     /// rather than an index entry per commitment: the record is rewritten by every commitment anyway).

@@ -250,14 +250,15 @@ extension Receipt {
         #expect(resolution.has(.checkPassed(ticketId: tid, outputHash: s.outputs[i0])))
         #expect(try f.check(tid)?.status == .passed)
         #expect(try f.c.ledgerState.raw(StateKey.sealedInput(tid)) == nil, "the envelope is dropped once the check passes")
-        // Payout: the three fees first, then the worker's pay on the rest.
+        // Payout: the three fees from the check-fee deposit (the rest of it returned), the revenue to the worker
+        // (economics.md §7 row 52: fees never come out of the revenue the clients would get back).
         let earned = try f.c.record(StateKey.workRecord(0, 0, f.worker.publicKey), WorkRecord.self)!.earned
         let p = try f.payout()
         #expect(p.succeeded)
         for slot in check.slots {
             #expect(p.has(.checkFeePaid(pool: 0, window: 0, worker: f.worker.publicKey, ticketId: tid, checker: slot.checker, amount: 40)))
         }
-        #expect(p.has(.payoutCredited(pool: 0, window: 0, worker: f.worker.publicKey, paid: Amount(earned - 120), refunded: 0)))
+        #expect(p.has(.payoutCredited(pool: 0, window: 0, worker: f.worker.publicKey, paid: Amount(earned), refunded: 0)))
         // No block and no state value ever held any plaintext input of the batch.
         for input in s.batch.inputs { #expect(try !f.chainHolds(input)) }
         #expect(try f.c.keys(.caseInput) == 0)
