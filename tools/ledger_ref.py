@@ -605,7 +605,9 @@ def genesis_pool_errors(p, params):
         if cost > M64 or c["checkFee"] < cost // 4:
             errs.append("checkFee")
         v = checkers_v_min_bps(c) if not errs else v
-    if v >= 10000 or p["payableCapBps"] > p["fraudSlashBps"] * v // (10000 - v):
+    # κ ≤ σ·(1 − β)·v/(1−v): a caught cheater can win the bounty β of its slash back (economics.md §7 row 53)
+    if (v >= 10000 or p["verifierBountyBps"] > 10000 or
+            p["payableCapBps"] > p["fraudSlashBps"] * (10000 - p["verifierBountyBps"]) * v // ((10000 - v) * 10000)):
         errs.append("payableCapBps")
     D = selection_bound(params)
     horizon = (p["windowBlocks"] + p["commitGraceBlocks"] + D + p["revealDeadlineBlocks"] + check_blocks(p)

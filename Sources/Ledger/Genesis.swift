@@ -172,10 +172,13 @@ extension Ledger {
             v = c.minReplayProbabilityBps
             vName = "the checkers' v_min (checkersPerTicket \(c.checkersPerTicket), checkerHonestStakeBps \(c.checkerHonestStakeBps))"
         }
-        // Cheating loses money when cap ≤ σ·v/(1−v) of stake (Specs/economics.md §5).
-        let bound = UInt64(p.fraudSlashBps) * UInt64(v) / UInt64(10_000 - v)
+        // Cheating loses money when cap ≤ σ·(1 − β)·v/(1−v) of stake (Specs/economics.md §5): a caught cheater loses
+        // the slash σ less the bounty β of it, which its own claim (a second key, committed first) can win back (§7 row
+        // 53). In basis points: κ·(10 000 − v)·10 000 ≤ σ·(10 000 − β)·v, every product below 10¹².
+        let netSlash = UInt64(p.fraudSlashBps) * UInt64(10_000 - p.verifierBountyBps)
+        let bound = netSlash * UInt64(v) / (UInt64(10_000 - v) * 10_000)
         guard UInt64(p.payableCapBps) <= bound else {
-            throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·v/(1−v) = \(bound) for \(vName) = \(v) bps: cheating would pay")
+            throw GenesisError("\(id): payableCapBps \(p.payableCapBps) exceeds fraudSlashBps·(1 − verifierBountyBps)·v/(1−v) = \(bound) for \(vName) = \(v) bps: cheating would pay (a self-proving cheater wins the bounty back)")
         }
         let horizon = p.settlementHorizon(beaconDelay: params.selectionDelayBound)
         guard params.unbondingBlocks >= 2 &* horizon else {

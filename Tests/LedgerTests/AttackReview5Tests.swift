@@ -94,3 +94,79 @@ import Sealing
         #expect(clientLoss <= cap, "the client lost \(clientLoss) against a cap of \(cap)")
     }
 }
+
+extension AttackReview5Tests {
+    // MARK: - The κ check and the bounty a cheater can win back
+
+    /// Genesis checks `κ ≤ σ·v/(1−v)` (economics.md §5–§6) with the whole slash `σ` as the cheater's loss. But a cheater
+    /// can always be the earliest claimant of its own fabricated ticket: a second key commits a blind claim on the
+    /// ticket at the draw (its id is known once the commitment is drawn), before the worker even reveals; when an
+    /// honest verifier opens a claim, the second key opens its own (committed earlier) and wins the bounty, even after
+    /// the verdict (a claim committed earlier replaces the winner). Caught, the cheater loses `σ·(1 − β)`, not `σ`
+    /// (β = `verifierBountyBps`), and the honest verifier gets only its bond back. Genesis accepted every β up to
+    /// 10 000: at β = 10 000 a caught cheater lost nothing of its stake (slash 500, bounty 500 back to its second key),
+    /// so with `v < 1` fabricating paid in expectation. Found by this review. Defeated: genesis checks
+    /// `κ ≤ σ·(1 − β)·v/(1−v)` (economics.md §6, §7 row 53).
+    @Test func aCheatersOwnEarlierClaimWinsBackTheBountyWhenCaught() throws {
+        let sybil = testKey("cheaters-second-key")
+        var pool = Chain.defaultPool()
+        pool.verifierBountyBps = 10_000
+        let accounts: [(PrivateKey, Amount)] = [(client, 10_000_000), (worker, 100_000), (sybil, 100_000), (verifier, 100_000)]
+        var refused = false
+        do { _ = try Chain(accounts: accounts, workers: [(worker, 0, 1_000)], pools: [pool]) } catch { refused = true }
+
+        // The attack, at the default β (1 000, what genesis accepts in any case) and, when genesis takes it, at β = 10 000.
+        func run(_ pool: PoolConfig) throws -> (slashed: UInt64, recovered: UInt64, verifierGain: Int) {
+            var c = try Chain(accounts: accounts, workers: [(worker, 0, 1_000)], pools: [pool])
+            let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+            let b = PassBatch.make(count: 40, shard: 0, seed: 531, cheat: Set(0..<40))
+            let (i, o) = (b.tokenCount - b.tokenCount / 5, b.tokenCount / 5)
+            #expect(try c.block([try c.tx(worker, c.commit(b)),
+                                 try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: i, output: o), nonce: 1)])
+                .dropLast().allSatisfy { $0.succeeded })  // 2
+            try c.advance(to: 4)  // drawn at the end of 4
+            let cid = c.commitmentId(worker, b)
+            let (tid, _) = try c.tickets(cid)[0]
+            let sybilStart = try c.balance(sybil.publicKey), verifierStart = try c.balance(verifier.publicKey)
+            // 5: the second key's blind claim on the ticket comes first; then the worker reveals its fabricated leaves.
+            let mine = SHA256.hash(Array("mine".utf8))
+            let claim = fraudClaimHash(ticketId: tid, prover: sybil.publicKey, salt: mine)
+            var txs = [try c.tx(sybil, .fraudCommit(claim: claim, pool: 0))]
+            var n = try c.account(worker.publicKey).nonce
+            for (id, t) in try c.tickets(cid) { txs.append(try c.tx(worker, b.reveal(id, point: t.point), nonce: n)); n += 1 }
+            #expect(try c.block(txs).dropLast().allSatisfy { $0.succeeded })
+            let input = b.inputs[Int(try c.tickets(cid)[0].ticket.leaf!.index)]
+            // 6–7: an honest verifier replays the ticket and proves the fraud (the verdict comes at the end of 7).
+            let (_, opened) = try c.proveFraud(verifier, ticket: tid, input: input)
+            #expect(opened.succeeded)
+            let slashed = c.lastReceipts.flatMap(\.events).reduce(UInt64(0)) {
+                if case .slashed(let k, _, let a, _, _) = $1, k == worker.publicKey { return $0 + a.units }; return $0
+            }
+            // 8: seeing the claim, the second key opens its own, committed earlier: it replaces the winner.
+            #expect(try c.block([try c.tx(sybil, .fraudReveal(ticketId: tid, salt: mine, input: input))])[0].succeeded)
+            try c.advance(to: c.settleHeight0)  // the bounty is paid at the end of the case's final height
+            let recovered = c.lastReceipts.flatMap(\.events).reduce(UInt64(0)) {
+                if case .bountyPaid(_, let p, let bounty, _) = $1, p == sybil.publicKey { return $0 + bounty.units }; return $0
+            }
+            let verifierGain = Int(try c.balance(verifier.publicKey)) - Int(verifierStart)
+            _ = sybilStart
+            return (slashed, recovered, verifierGain)
+        }
+        let atDefault = try run(Chain.defaultPool())
+        print("β = 1 000: slashed \(atDefault.slashed), bounty won back by the cheater's second key \(atDefault.recovered), verifier's balance \(atDefault.verifierGain)")
+        #expect(atDefault.slashed == 500)
+        if !refused {
+            let r = try run(pool)
+            print("β = 10 000 accepted by genesis: slashed \(r.slashed), bounty won back by the cheater's second key \(r.recovered)")
+            #expect(r.recovered == r.slashed, "the caught cheater's coalition keeps its stake")
+        }
+        // Secure outcome: genesis refuses a bounty share under which a caught cheater keeps its stake (κ = 2 000 >
+        // σ·(1 − β)·v/(1−v) = 0), and at the default β the κ check uses the slash net of the bounty.
+        #expect(refused, "genesis accepted verifierBountyBps 10 000 with payableCapBps 2 000")
+        var atOldBound = Chain.defaultPool()
+        atOldBound.payableCapBps = 2_499  // σ·v/(1−v) = 2 499 at v = 1/3: the old bound
+        #expect(throws: (any Error).self) { try Ledger.checkHorizons(atOldBound, Chain.defaultParams()) }
+        atOldBound.payableCapBps = 2_249  // σ·(1 − β)·v/(1−v) = 4 500 · 3 333 / 6 667
+        #expect(throws: Never.self) { try Ledger.checkHorizons(atOldBound, Chain.defaultParams()) }
+    }
+}

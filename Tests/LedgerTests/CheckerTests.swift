@@ -839,10 +839,11 @@ extension Receipt {
         #expect(rejects { $0.checking!.unblindBlocks = 2 })
         #expect(rejects { $0.checking!.checkerMinStake = 300 })  // a false alarm (10 % of 300) would cost less than a fee of 40
         #expect(rejects { $0.checking!.checkersPerTicket = 17 })
-        #expect(rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 5_001 })  // σ·v/(1−v) = 5000 at v = 1/2
-        #expect(!rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 5_000 })
+        // σ·(1 − β)·v/(1−v) = 4 500 at v = 1/2 (economics.md §7 row 53: a self-proving cheater gets β of its slash back)
+        #expect(rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 4_501 })
+        #expect(!rejects { $0.checking!.checkersPerTicket = 1; $0.payableCapBps = 4_500 })
         ok.checking!.checkersPerTicket = 3
-        ok.payableCapBps = 9_000  // above the protocol-3 bound (2 499 at v = 1/3), within σ·v/(1−v) = 35 000 at v = 7/8
+        ok.payableCapBps = 9_000  // above the protocol-3 bound (2 249 at v = 1/3), within σ·(1 − β)·v/(1−v) = 31 500 at v = 7/8
         #expect(throws: Never.self) { try Ledger.checkHorizons(ok, params) }
         // The settlement horizon includes the check phases.
         #expect(ok.settlementHorizon(beaconDelay: 2) == Chain.defaultPool().settlementHorizon(beaconDelay: 2) + 12)
