@@ -1108,12 +1108,12 @@ def _role(r):
 
 def _proof(r):
     leaf = dec_leaf(r)
-    path = [(r.h(), r.u64()) for _ in range(r.length(MAX_PROOF))]
+    path = [(r.h(), r.u64(), r.h(), r.h()) for _ in range(r.length(MAX_PROOF))]
     return {"leaf": leaf, "path": path}
 
 
 def enc_proof(p):
-    return enc_leaf(p["leaf"]) + leb(len(p["path"])) + b"".join(h + u64(s) for h, s in p["path"])
+    return enc_leaf(p["leaf"]) + leb(len(p["path"])) + b"".join(h + u64(s) + lo + hi for h, s, lo, hi in p["path"])
 
 
 VOUCHER_FIELDS = ("chainId", "escrowId", "payee", "shard", "window", "input", "output")
@@ -1247,14 +1247,47 @@ def decode_tx(raw):
 # =========================================================================================================
 
 def leaf_node(leaf):
-    return (tagged("sharechain/pass-leaf", enc_leaf(leaf)), leaf["tokenCount"])
+    """(hash, tokens, minKey, maxKey): a leaf's key range is its own content key (economics.md §3)."""
+    key = content_key(leaf)
+    return (tagged("sharechain/pass-leaf", enc_leaf(leaf)), leaf["tokenCount"], key, key)
+
+
+EMPTY_NODE = (ZERO32, 0, ZERO32, ZERO32)
+
+
+def sum_node_hash(l, r):
+    return tagged("sharechain/sum-node", l[0] + r[0] + u64(l[1]) + u64(r[1]) + l[2] + l[3] + r[2] + r[3])
 
 
 def sum_parent(l, r):
+    """The parent of two nodes, or None: out of order (an inverted, overlapping or touching key range, padding left
+    of a pass, padding with keys) or a sum past 64 bits (economics.md §3)."""
     s = l[1] + r[1]
     if s > M64:
         return None
-    return (tagged("sharechain/sum-node", l[0] + r[0] + u64(l[1]) + u64(r[1])), s)
+    if l[1] > 0 and r[1] > 0:
+        if not (l[2] <= l[3] and r[2] <= r[3] and l[3] < r[2]):
+            return None
+        lo, hi = l[2], r[3]
+    elif l[1] > 0:
+        if not (l[2] <= l[3] and r[2] == ZERO32 and r[3] == ZERO32):
+            return None
+        lo, hi = l[2], l[3]
+    elif r[1] > 0:
+        return None
+    else:
+        if not (l[2] == ZERO32 and l[3] == ZERO32 and r[2] == ZERO32 and r[3] == ZERO32):
+            return None
+        lo, hi = ZERO32, ZERO32
+    return (sum_node_hash(l, r), s, lo, hi)
+
+
+def sum_parent_unchecked(l, r):
+    """An adversary's node over two children in any order (what SumTree.buildUnchecked holds)."""
+    s = l[1] + r[1]
+    if s > M64:
+        return None
+    return (sum_node_hash(l, r), s, l[2] if l[1] > 0 else r[2], r[3] if r[1] > 0 else l[3])
 
 
 def tree_depth(n):
@@ -3767,10 +3800,11 @@ class SumTreeBuilt:
             leaves = keyed
         self.leaves = [dict(l, index=i) for i, l in enumerate(leaves)]
         width = 1 << tree_depth(len(self.leaves))
-        level = [leaf_node(l) for l in self.leaves] + [(ZERO32, 0)] * (width - len(self.leaves))
+        level = [leaf_node(l) for l in self.leaves] + [EMPTY_NODE] * (width - len(self.leaves))
         self.levels = [level]
+        parent = sum_parent if check else sum_parent_unchecked
         while len(level) > 1:
-            level = [sum_parent(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            level = [parent(level[i], level[i + 1]) for i in range(0, len(level), 2)]
             self.levels.append(level)
 
     @property
@@ -4320,7 +4354,7 @@ def scenarios_rules():
     other = (iA + 1) % len(bA.tree.leaves)
     pr = bA.tree.proof(iA)
     wrong_shard = {"leaf": dict(pr["leaf"], shard=1), "path": pr["path"]}
-    bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"), pr["path"][0][1])] + pr["path"][1:]}
+    bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"),) + tuple(pr["path"][0][1:])] + pr["path"][1:]}
     L_, R_ = (bA.tree.proof(iA - 1) if iA > 0 else None), (bA.tree.proof(iA + 1) if iA + 1 < 4 else None)
     nw = nonce("worker")
     txs = [T("worker", B.reveal(sha256(b"nope"), pr, L_, R_, bA.inputs[iA])),
@@ -5154,7 +5188,7 @@ class CheckWorld:
         L_, R_ = (b.tree.proof(i - 1) if i > 0 else None), (b.tree.proof(i + 1) if i + 1 < n else None)
         env = b"\x01" + bytes(10)
         wrong_shard = {"leaf": dict(pr["leaf"], shard=1), "path": pr["path"]}
-        bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"), pr["path"][0][1])] + pr["path"][1:]}
+        bad_path = {"leaf": pr["leaf"], "path": [(sha256(b"x"),) + tuple(pr["path"][0][1:])] + pr["path"][1:]}
         j = 1 - i
         other = b.tree.proof(j)
         oL, oR = (b.tree.proof(j - 1) if j > 0 else None), (b.tree.proof(j + 1) if j + 1 < n else None)

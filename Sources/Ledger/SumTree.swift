@@ -4,9 +4,13 @@ import Primitives
 ///
 /// A perfect binary tree of depth `⌈log₂ leafCount⌉` whose first `leafCount` leaves are the passes, sorted by
 /// strictly increasing content key with `index` equal to their position, and whose remaining leaves are
-/// `SumNode.empty`. An internal node is `H_sum-node(left.hash ‖ right.hash ‖ left.sum u64 ‖ right.sum u64)` with
-/// sum `left.sum + right.sum`, so a path proves both the leaf and the token range `[offset, offset + tokens)`
-/// it occupies below the root; the root's sum is the commitment's `tokenTotal`.
+/// `SumNode.empty`. A node carries the sum of its tokens and the range `[minKey, maxKey]` of the content keys below
+/// it (a leaf's range is its own key; padding has none). An internal node is
+/// `H_sum-node(l.hash ‖ r.hash ‖ l.sum u64 ‖ r.sum u64 ‖ l.minKey ‖ l.maxKey ‖ r.minKey ‖ r.maxKey)`, and it exists
+/// only when its children are in order: `l.maxKey < r.minKey` when both hold passes, and padding only on the right.
+/// A path therefore proves the leaf, the token range `[offset, offset + tokens)` it occupies below the root (the
+/// root's sum is the commitment's `tokenTotal`), and that every node on it is sorted, so two leaves with one content
+/// key fail every path through their lowest common ancestor.
 public enum SumTree {
     /// Path length for a tree of `leafCount` leaves (0 for one leaf).
     public static func depth(leafCount: UInt32) -> Int {
@@ -15,16 +19,45 @@ public enum SumTree {
         return d
     }
 
-    /// The parent of two nodes, or nil when the sum overflows 64 bits.
+    /// The parent of two nodes, or nil when they are out of order (a key range that is inverted, overlaps or
+    /// touches its right neighbour's, padding left of a pass, padding with keys) or the sum overflows 64 bits.
     public static func parent(_ left: SumNode, _ right: SumNode) -> SumNode? {
         let (sum, overflow) = left.sum.addingReportingOverflow(right.sum)
         if overflow { return nil }
+        let minKey: Hash32, maxKey: Hash32
+        switch (left.sum > 0, right.sum > 0) {
+        case (true, true):
+            guard left.minKey <= left.maxKey, right.minKey <= right.maxKey, left.maxKey < right.minKey else { return nil }
+            (minKey, maxKey) = (left.minKey, right.maxKey)
+        case (true, false):
+            guard left.minKey <= left.maxKey, right.minKey == .zero, right.maxKey == .zero else { return nil }
+            (minKey, maxKey) = (left.minKey, left.maxKey)
+        case (false, false):
+            guard left.minKey == .zero, left.maxKey == .zero, right.minKey == .zero, right.maxKey == .zero else { return nil }
+            (minKey, maxKey) = (.zero, .zero)
+        case (false, true):
+            return nil
+        }
+        return SumNode(hash: hash(left, right), sum: sum, minKey: minKey, maxKey: maxKey)
+    }
+
+    static func hash(_ left: SumNode, _ right: SumNode) -> Hash32 {
         var h = Tags.sumNode.hasher()
         h.update(left.hash); h.update(right.hash)
         var l = left.sum.littleEndian, r = right.sum.littleEndian
         withUnsafeBytes(of: &l) { h.update($0) }
         withUnsafeBytes(of: &r) { h.update($0) }
-        return SumNode(hash: h.finalize(), sum: sum)
+        h.update(left.minKey); h.update(left.maxKey); h.update(right.minKey); h.update(right.maxKey)
+        return h.finalize()
+    }
+
+    /// What an adversary's tree holds over two nodes in any order: the hash as `parent` would compute it, the range
+    /// from the outermost keys (no order check).
+    static func parentUnchecked(_ left: SumNode, _ right: SumNode) -> SumNode? {
+        let (sum, overflow) = left.sum.addingReportingOverflow(right.sum)
+        if overflow { return nil }
+        let minKey = left.sum > 0 ? left.minKey : right.minKey, maxKey = right.sum > 0 ? right.maxKey : left.maxKey
+        return SumNode(hash: hash(left, right), sum: sum, minKey: minKey, maxKey: maxKey)
     }
 
     /// A built tree: every level from the leaves (level 0) to the root.
@@ -106,7 +139,7 @@ public enum SumTree {
 
     /// Builds a tree over leaves exactly in the given order, numbering them but neither sorting nor checking for
     /// duplicates: what an adversary commits (the adversary simulations and tests use it; the chain rejects such
-    /// trees only when a sample lands on a broken spot, which is the point of measuring them).
+    /// trees only when a sample's path crosses a node out of order, which is the point of measuring them).
     public static func buildUnchecked(_ leaves: [PassLeaf]) -> Built? {
         guard !leaves.isEmpty else { return nil }
         var numbered = leaves
@@ -117,7 +150,7 @@ public enum SumTree {
         while level.count > 1 {
             var next = [SumNode]()
             for i in stride(from: 0, to: level.count, by: 2) {
-                guard let p = parent(level[i], level[i + 1]) else { return nil }
+                guard let p = parentUnchecked(level[i], level[i + 1]) else { return nil }
                 next.append(p)
             }
             levels.append(next)

@@ -60,16 +60,26 @@ public struct PassLeaf: Hashable, Sendable {
     }
 
     /// The sum-tree node of this leaf: its hash and its token count.
-    public var node: SumNode { SumNode(hash: Tags.passLeaf.hash(self), sum: UInt64(tokenCount)) }
+    /// The leaf as a sum-tree node: its hash, its tokens, and its content key as the whole key range.
+    public var node: SumNode {
+        let key = contentKey
+        return SumNode(hash: Tags.passLeaf.hash(self), sum: UInt64(tokenCount), minKey: key, maxKey: key)
+    }
 }
 
 /// A node of a Merkle sum tree: a hash and the token sum of the leaves below it.
 public struct SumNode: Hashable, Sendable {
     public var hash: Hash32
     public var sum: UInt64
-    public init(hash: Hash32, sum: UInt64) { self.hash = hash; self.sum = sum }
+    /// The smallest and largest content key of the passes below the node (both zero below padding only): what lets
+    /// every path check that the tree is sorted at each of its levels (Specs/economics.md §3).
+    public var minKey: Hash32
+    public var maxKey: Hash32
+    public init(hash: Hash32, sum: UInt64, minKey: Hash32 = .zero, maxKey: Hash32 = .zero) {
+        self.hash = hash; self.sum = sum; self.minKey = minKey; self.maxKey = maxKey
+    }
 
-    /// The padding leaf beyond `leafCount`: zero hash, zero tokens.
+    /// The padding leaf beyond `leafCount`: zero hash, zero tokens, no keys.
     public static let empty = SumNode(hash: .zero, sum: 0)
 }
 
@@ -433,8 +443,10 @@ extension PassLeaf: CanonicalCodable {
 }
 
 extension SumNode: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.hash(hash); w.u64(sum) }
-    public init(from r: inout CanonicalReader) throws(CodecError) { hash = try r.hash("nodeHash"); sum = try r.u64("nodeSum") }
+    public func encode(to w: inout CanonicalWriter) { w.hash(hash); w.u64(sum); w.hash(minKey); w.hash(maxKey) }
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        hash = try r.hash("nodeHash"); sum = try r.u64("nodeSum"); minKey = try r.hash("nodeMinKey"); maxKey = try r.hash("nodeMaxKey")
+    }
 }
 
 extension LeafProof: CanonicalCodable {

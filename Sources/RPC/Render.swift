@@ -187,7 +187,9 @@ public struct Render: Sendable {
 
     func leafProof(_ p: LeafProof) -> JSON {
         .object(["leaf": passLeaf(p.leaf),
-                 "path": .array(p.path.map { .object(["hash": hash($0.hash), "sum": .int($0.sum)]) })])
+                 "path": .array(p.path.map {
+                     .object(["hash": hash($0.hash), "sum": .int($0.sum), "minKey": hash($0.minKey), "maxKey": hash($0.maxKey)])
+                 })])
     }
 
     // MARK: Receipts and events

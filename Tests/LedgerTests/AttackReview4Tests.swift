@@ -37,7 +37,7 @@ import Testing
         precondition(level.count.nonzeroBitCount == 1, "width must be a power of two")
         var levels = [level]
         while level.count > 1 {
-            level = stride(from: 0, to: level.count, by: 2).map { SumTree.parent(level[$0], level[$0 + 1])! }
+            level = stride(from: 0, to: level.count, by: 2).map { SumTree.parentUnchecked(level[$0], level[$0 + 1])! }
             levels.append(level)
         }
         return SumTree.Built(leaves: numbered, levels: levels)
@@ -169,8 +169,9 @@ import Testing
     /// Sum-tree edges: (1) a leaf hidden in the padding beyond the declared `leafCount` (its tokens in the root's
     /// sum) cannot be revealed under its own index, under a smaller index or as its left neighbour, so a sample
     /// landing there is withheld; (2) a duplicate as the very last leaf (no right neighbour to show) still fails its
-    /// left-neighbour check, and neither copy can be revealed with a neighbour left out; (3) a one-leaf tree reveals
-    /// without neighbours, and refuses a made-up neighbour at either end.
+    /// left-neighbour check, and neither copy can be revealed with a neighbour left out (since the key ranges, neither
+    /// copy's own path verifies: the node above the two is out of order); (3) a one-leaf tree reveals without
+    /// neighbours, and refuses a made-up neighbour at either end.
     @Test func sumTreePaddingAndBoundaryLeavesCannotHideWork() throws {
         let w1 = worker, w2 = other, w3 = third
         var c = try Chain(accounts: [(w1, 100_000), (w2, 100_000), (w3, 100_000)],
@@ -234,7 +235,7 @@ import Testing
             try add(w1, .revealTicket(ticketId: id, leaf: LeafProof(leaf: asTwo, path: path), left: t1.proof(1), right: nil,
                                       input: testInput(tokens: 16, seed: 1)), .invalidSumProof)
             try add(w1, .revealTicket(ticketId: id, leaf: t1.proof(2), left: t1.proof(1), right: LeafProof(leaf: hidden, path: path),
-                                      input: real[2].1), .sampleNotInLeaf)
+                                      input: real[2].1), .invalidSumProof)  // the padding leaf's key is below leaf 2's: their parent is out of order
         }
         // (2)
         let tickets2 = try c.tickets(c2)
@@ -244,11 +245,11 @@ import Testing
             let bigProof = t2.proof(2)
             let dupProof = LeafProof(leaf: t2.leaves[3], path: t2.path(3))
             if t.point < 18 {  // leaf 2: [2, 18)
-                try add(w2, .revealTicket(ticketId: id, leaf: bigProof, left: t2.proof(1), right: dupProof, input: three[2].1), .neighbourMismatch)
-                try add(w2, .revealTicket(ticketId: id, leaf: bigProof, left: t2.proof(1), right: nil, input: three[2].1), .neighbourMismatch)
+                try add(w2, .revealTicket(ticketId: id, leaf: bigProof, left: t2.proof(1), right: dupProof, input: three[2].1), .invalidSumProof)
+                try add(w2, .revealTicket(ticketId: id, leaf: bigProof, left: t2.proof(1), right: nil, input: three[2].1), .invalidSumProof)
             } else {  // leaf 3, the last: [18, 34)
-                try add(w2, .revealTicket(ticketId: id, leaf: dupProof, left: bigProof, right: nil, input: three[2].1), .neighbourMismatch)
-                try add(w2, .revealTicket(ticketId: id, leaf: dupProof, left: nil, right: nil, input: three[2].1), .neighbourMismatch)
+                try add(w2, .revealTicket(ticketId: id, leaf: dupProof, left: bigProof, right: nil, input: three[2].1), .invalidSumProof)
+                try add(w2, .revealTicket(ticketId: id, leaf: dupProof, left: nil, right: nil, input: three[2].1), .invalidSumProof)
             }
         }
         // (3)

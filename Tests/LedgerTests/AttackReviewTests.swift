@@ -359,7 +359,7 @@ import Sealing
         var params = Chain.defaultParams()
         params.maxAdjudicationsPerBlock = 1
         let cheat = testKey("cheater")
-        var c = try Chain(accounts: [(cheat, 100_000), (sybil, 100_000), (spammer, 1_000_000), (verifier, 100_000)],
+        var c = try Chain(accounts: [(cheat, 100_000), (sybil, 300_000), (spammer, 1_000_000), (verifier, 100_000)],
                           workers: [(cheat, 0, 1_000_000), (sybil, 0, 100)], params: params)
         let spam = (0..<4).map { PassBatch.make(count: 100, shard: 0, seed: 500 + UInt64($0), cheat: Set(0..<100)) }
         let bad = PassBatch.make(count: 12, shard: 0, seed: 600, cheat: Set(0..<12))
