@@ -114,6 +114,12 @@ public actor ChainService {
     public nonisolated let signatures: SignatureCache
     private let engine: ChainEngine
     private var mempool: Mempool
+    /// The mempool's senders, sorted, at a mempool generation: pages of its contents binary-search them instead
+    /// of sorting the pool per call.
+    private var sortedSenders: (generation: UInt64, keys: [PublicKey])?
+    /// The clearing fee rate at a mempool generation and tip: it reads every sender's account, so fee estimates
+    /// compute it once per change, not per call (an RPC batch of estimates held the actor for one pass each).
+    private var clearingRate: (generation: UInt64, tip: Hash32, rate: UInt64?)?
     private let clock: @Sendable () -> UInt64
     private var subscribers: [UUID: AsyncStream<ChainEvent>.Continuation] = [:]
     /// Blocks whose timestamp was ahead of the local clock, retried on the next tick.
@@ -212,6 +218,22 @@ public actor ChainService {
 
     public func mempoolTransaction(_ id: Hash32) -> SignedTransaction? { mempool.transaction(id) }
     public func mempoolContents() -> [SignedTransaction] { mempool.all }
+
+    /// Up to `limit` pending transactions ordered by sender, then nonce, strictly after `cursor`, of one sender
+    /// or all, and whether more follow. Costs O(log senders + limit) between mempool changes (`Mempool.page`).
+    public func mempoolPage(sender: PublicKey?, after cursor: (sender: PublicKey, nonce: UInt64)?, limit: Int)
+        -> (transactions: [SignedTransaction], more: Bool) {
+        let senders: [PublicKey]
+        if let sender {
+            senders = [sender]
+        } else if let cached = sortedSenders, cached.generation == mempool.generation {
+            senders = cached.keys
+        } else {
+            senders = mempool.senders
+            sortedSenders = (mempool.generation, senders)
+        }
+        return mempool.page(sortedSenders: senders, after: cursor, limit: limit)
+    }
     public func mempoolContains(_ id: Hash32) -> Bool { mempool.contains(id) }
 
     /// The fee a transaction of `size` bytes should pay to enter the next block ahead of the waiting ones:
@@ -220,9 +242,15 @@ public actor ChainService {
     public func suggestedFee(size: Int) throws -> Amount {
         let minimum = ledger.minimumFee(size: size)
         let engine = self.engine
-        guard let rate = try mempool.clearingFeeRate(maxCount: genesis.consensus.maxBlockTransactions,
-                                                     maxBytes: genesis.consensus.maxBlockBytes, account: { try engine.tipReader.account($0) })
-        else { return minimum }
+        let rate: UInt64?
+        if let cached = clearingRate, cached.generation == mempool.generation, cached.tip == engine.tipHash {
+            rate = cached.rate
+        } else {
+            rate = try mempool.clearingFeeRate(maxCount: genesis.consensus.maxBlockTransactions,
+                                               maxBytes: genesis.consensus.maxBlockBytes, account: { try engine.tipReader.account($0) })
+            clearingRate = (mempool.generation, engine.tipHash, rate)
+        }
+        guard let rate else { return minimum }
         return max(minimum, Mempool.leastFee(beating: rate, size: size))
     }
 

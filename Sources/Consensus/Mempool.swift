@@ -61,6 +61,9 @@ public struct Mempool: Sendable {
     private(set) var bySender: [PublicKey: [UInt64: Entry]] = [:]
     private var byId: [Hash32: (sender: PublicKey, nonce: UInt64)] = [:]
     public private(set) var totalBytes = 0
+    /// Changes with every admission and removal: what is derived from the pool at one generation (the sorted
+    /// senders, the clearing fee rate at a tip) holds until the next, so callers may cache it.
+    public private(set) var generation: UInt64 = 0
 
     public init(config: MempoolConfig = MempoolConfig()) { self.config = config }
 
@@ -75,6 +78,33 @@ public struct Mempool: Sendable {
     /// Every pending transaction, by sender (ascending key) and nonce.
     public var all: [SignedTransaction] {
         bySender.keys.sorted().flatMap { s in bySender[s]!.keys.sorted().map { bySender[s]![$0]!.tx } }
+    }
+
+    /// The senders with pending transactions, ascending (the order of `all`).
+    public var senders: [PublicKey] { bySender.keys.sorted() }
+
+    /// Up to `limit` pending transactions in the order of `all`, strictly after `cursor` (a sender and nonce),
+    /// taken from `sortedSenders` (ascending; `senders`, or one sender to list only its queue), and whether
+    /// more follow. Costs a binary search and the page, not a pass over the pool.
+    public func page(sortedSenders: [PublicKey], after cursor: (sender: PublicKey, nonce: UInt64)?, limit: Int)
+        -> (transactions: [SignedTransaction], more: Bool) {
+        var lo = 0, hi = sortedSenders.count
+        if let cursor {
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if sortedSenders[mid] < cursor.sender { lo = mid + 1 } else { hi = mid }
+            }
+        }
+        var out = [SignedTransaction]()
+        for s in sortedSenders[lo...] {
+            guard let q = bySender[s] else { continue }
+            for n in q.keys.sorted() {
+                if let cursor, s == cursor.sender, n <= cursor.nonce { continue }
+                if out.count == limit { return (out, true) }
+                out.append(q[n]!.tx)
+            }
+        }
+        return (out, false)
     }
 
     static func feeRate(_ tx: SignedTransaction) -> UInt64 {
@@ -129,6 +159,7 @@ public struct Mempool: Sendable {
         bySender[t.sender] = queue
         byId[tx.id] = (t.sender, t.nonce)
         totalBytes += tx.encodedSize
+        generation &+= 1
         return replaced?.tx
     }
 
@@ -147,6 +178,7 @@ public struct Mempool: Sendable {
         guard let loc = byId.removeValue(forKey: id), var q = bySender[loc.sender], let e = q.removeValue(forKey: loc.nonce) else { return nil }
         totalBytes -= e.tx.encodedSize
         bySender[loc.sender] = q.isEmpty ? nil : q
+        generation &+= 1
         return e.tx
     }
 

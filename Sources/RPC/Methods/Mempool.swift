@@ -15,16 +15,11 @@ extension RPCNode {
             let sender = try p.address("sender")
             let limit = try p.limit()
             let cursor = try self.cursor(p, length: 40)
-            // Ordered by sender key, then nonce; the cursor is the last (sender ‖ nonce) returned.
-            let all = await self.chain.mempoolContents().filter { sender == nil || $0.transaction.sender == sender }
+            // Ordered by sender key, then nonce; the cursor is the last (sender ‖ nonce) returned. One page costs the
+            // page, not a pass over the pool (the chain actor's time is the node's: imports and production wait for it).
+            let after = cursor.flatMap { c in PublicKey(bytes: c.prefix(32)).map { (sender: $0, nonce: UInt64(bigEndianBytes: c.dropFirst(32))) } }
+            let (items, more) = await self.chain.mempoolPage(sender: sender, after: after, limit: limit)
             func key(_ t: SignedTransaction) -> [UInt8] { t.transaction.sender.bytes + t.transaction.nonce.bigEndianBytes }
-            var items = [SignedTransaction]()
-            var more = false
-            for t in all {
-                if let cursor, !cursor.lexicographicallyPrecedes(key(t)) { continue }
-                if items.count == limit { more = true; break }
-                items.append(t)
-            }
             return self.page(items.map(r.transactionSummary), next: more ? items.last.map(key) : nil)
         }
         m.add("net_peers") { _, _ in

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Primitives
+@testable import RPC
+@testable import Storage
+import TestSupport
+
+/// Review F (denial of service from the network): RPC calls that cost a pass over the whole mempool on the chain
+/// actor, which block import, block production and transaction admission share.
+@Suite struct DoSReviewTests {
+    /// Senders with one pending transfer each in the mempool of a node serving RPC.
+    struct FullMempoolNode {
+        let service: ChainService
+        let server: RPCServer
+        let dir: TempDir
+
+        init(senders: Int) async throws {
+            let t = TestChain()
+            let keys = (0..<senders).map { fixtureKey("flood-\($0)") }
+            var allocation = t.genesis.allocation
+            allocation.balances += keys.map { .init(key: $0.publicKey, amount: 1_000_000) }
+            let genesis = Genesis(chainName: "rpc-dos", genesisTime: t.genesis.genesisTime, consensus: t.genesis.consensus,
+                                  ledger: t.genesis.ledger, allocation: allocation)
+            dir = TempDir("rpc-dos")
+            var o = DatabaseOptions.small
+            o.syncWrites = false
+            let engine = try ChainEngine(genesis: genesis, store: try ChainStore(path: dir.path, genesis: genesis.chainId, options: o),
+                                         adjudicator: ReverseAdjudicator())
+            service = ChainService(engine: engine, clock: { genesis.slotStartMillis(1) })
+            for k in keys {
+                _ = try await service.submit(signed(Transaction(chainId: genesis.chainId, sender: k.publicKey, nonce: 0, fee: 10_000,
+                                                                body: .transfer(to: t.alice.publicKey, amount: 1)), k))
+            }
+            var config = RPCConfiguration()
+            config.port = 0
+            server = RPCServer(chain: service, configuration: config, metrics: RPCMetrics(registry: .init()))
+        }
+
+        /// The time the dispatcher takes to answer `body`.
+        func time(_ body: String) async throws -> Duration {
+            let started = ContinuousClock.now
+            let out = try #require(await server.dispatcher.handle(Array(body.utf8), context: CallContext(transport: .http, session: nil)))
+            let elapsed = ContinuousClock.now - started
+            #expect(!String(decoding: out, as: UTF8.self).contains("\"error\""), "\(String(decoding: out.prefix(300), as: UTF8.self))")
+            return elapsed
+        }
+
+        static func batch(_ call: String, _ n: Int) -> String {
+            "[" + (0..<n).map { #"{"jsonrpc":"2.0","id":\#($0),\#(call)}"# }.joined(separator: ",") + "]"
+        }
+    }
+
+    /// `tx_estimateFee` read every pending sender's account (the block `select` would build) on the chain actor for
+    /// each call: a batch of 100 estimates held the actor for 100 passes, and every connection could send one. The
+    /// clearing rate is now computed once per mempool change or new tip, so repeated estimates cost about nothing.
+    @Test func feeEstimatesDoNotPassOverTheMempoolPerCall() async throws {
+        let node = try await FullMempoolNode(senders: 4000)
+        let call = #""method":"tx_estimateFee","params":{"size":200}"#
+        let one = try await node.time(FullMempoolNode.batch(call, 1))
+        let hundred = try await node.time(FullMempoolNode.batch(call, 100))
+        #expect(hundred < one * 10, "100 estimates took \(hundred), one took \(one)")
+        // A change of the pool is seen at once (no stale estimates).
+        let before = try await node.service.suggestedFee(size: 200)
+        let t = TestChain()
+        let k = fixtureKey("flood-0")
+        _ = try await node.service.submit(signed(Transaction(chainId: node.service.genesis.chainId, sender: k.publicKey, nonce: 0, fee: 20_000,
+                                                             body: .transfer(to: t.alice.publicKey, amount: 1)), k))
+        #expect(try await node.service.suggestedFee(size: 200) >= before)
+    }
+
+    /// `mempool_content` copied and sorted the whole pool on the chain actor for every page (even `limit` 1), then
+    /// scanned it again to find the cursor. A page now costs a binary search in senders sorted once per change.
+    @Test func mempoolPagesDoNotPassOverTheMempoolPerCall() async throws {
+        let node = try await FullMempoolNode(senders: 4000)
+        let call = #""method":"mempool_content","params":{"limit":1}"#
+        let one = try await node.time(FullMempoolNode.batch(call, 1))
+        let hundred = try await node.time(FullMempoolNode.batch(call, 100))
+        #expect(hundred < one * 10, "100 pages took \(hundred), one took \(one)")
+    }
+
+    /// Pages still walk the whole pool in order, by sender and then nonce, one sender's queue with `sender`.
+    @Test func mempoolPagesWalkThePoolInOrder() async throws {
+        let node = try await FullMempoolNode(senders: 30)
+        // A second transaction for one sender, so a page boundary can fall inside a queue.
+        let t = TestChain()
+        let k = fixtureKey("flood-7")
+        _ = try await node.service.submit(signed(Transaction(chainId: node.service.genesis.chainId, sender: k.publicKey, nonce: 1, fee: 10_000,
+                                                             body: .transfer(to: t.alice.publicKey, amount: 1)), k))
+        let all = await node.service.mempoolContents()
+        var walked = [SignedTransaction](), cursor: (sender: PublicKey, nonce: UInt64)?
+        while true {
+            let (page, more) = await node.service.mempoolPage(sender: nil, after: cursor, limit: 4)
+            walked += page
+            guard more, let last = page.last else { break }
+            cursor = (last.transaction.sender, last.transaction.nonce)
+        }
+        #expect(walked.map(\.id) == all.map(\.id))
+        let own = await node.service.mempoolPage(sender: k.publicKey, after: nil, limit: 1)
+        #expect(own.transactions.map(\.transaction.nonce) == [0] && own.more)
+        let rest = await node.service.mempoolPage(sender: k.publicKey, after: (k.publicKey, 0), limit: 1)
+        #expect(rest.transactions.map(\.transaction.nonce) == [1] && !rest.more)
+    }
+}
