@@ -57,8 +57,18 @@ public struct Mempool: Sendable {
         public let feeRate: UInt64
     }
 
+    /// A queue's last transaction, an eviction candidate. Ordered cheapest first: lowest fee rate, then highest id.
+    struct Tail: Comparable, Sendable {
+        let rate: UInt64, id: Hash32, sender: PublicKey, nonce: UInt64
+        static func < (a: Tail, b: Tail) -> Bool { a.rate != b.rate ? a.rate < b.rate : a.id > b.id }
+    }
+
     public let config: MempoolConfig
     private(set) var bySender: [PublicKey: [UInt64: Entry]] = [:]
+    /// Every queue's tail, cheapest first, so a full pool finds what to evict (or that nothing is cheaper) in
+    /// O(log n) instead of a pass over every sender for each transaction that does not fit. Entries that stopped
+    /// being a tail stay until they reach the top (then dropped) or the heap is rebuilt at twice the senders.
+    private var tails = Heap<Tail>()
     private var byId: [Hash32: (sender: PublicKey, nonce: UInt64)] = [:]
     public private(set) var totalBytes = 0
     /// Changes with every admission and removal: what is derived from the pool at one generation (the sorted
@@ -157,19 +167,41 @@ public struct Mempool: Sendable {
         }
         queue[t.nonce] = entry
         bySender[t.sender] = queue
+        if queue.keys.allSatisfy({ $0 <= t.nonce }) { pushTail(of: t.sender, queue) }
         byId[tx.id] = (t.sender, t.nonce)
         totalBytes += tx.encodedSize
         generation &+= 1
         return replaced?.tx
     }
 
-    private func cheapestTail(excluding sender: PublicKey) -> Entry? {
-        var best: Entry?
-        for (s, q) in bySender where s != sender {
-            guard let last = q.keys.max(), let e = q[last] else { continue }
-            if best == nil || e.feeRate < best!.feeRate || (e.feeRate == best!.feeRate && e.tx.id > best!.tx.id) { best = e }
+    /// The cheapest queue tail of another sender than `sender` (stale heap entries met on the way are dropped).
+    private mutating func cheapestTail(excluding sender: PublicKey) -> Entry? {
+        var aside: Tail?
+        defer { if let aside { tails.insert(aside) } }
+        while let top = tails.min {
+            guard let q = bySender[top.sender], let e = q[top.nonce], e.tx.id == top.id, q.keys.allSatisfy({ $0 <= top.nonce }) else {
+                _ = tails.popMin()
+                continue
+            }
+            guard top.sender != sender else {
+                // The newcomer's own queue is not evicted for it: look past its tail, then put it back.
+                aside = tails.popMin()
+                continue
+            }
+            return e
         }
-        return best
+        return nil
+    }
+
+    /// Records `queue`'s last transaction as `sender`'s tail; rebuilds the heap when stale entries pile up.
+    private mutating func pushTail(of sender: PublicKey, _ queue: [UInt64: Entry]) {
+        guard let last = queue.keys.max(), let e = queue[last] else { return }
+        tails.insert(Tail(rate: e.feeRate, id: e.tx.id, sender: sender, nonce: last))
+        if tails.count > 2 * bySender.count + 1024 {
+            tails = Heap(bySender.compactMap { s, q in
+                q.keys.max().flatMap { n in q[n].map { Tail(rate: $0.feeRate, id: $0.tx.id, sender: s, nonce: n) } }
+            })
+        }
     }
 
     /// Removes a transaction (included in a block, evicted, expired).
@@ -178,6 +210,7 @@ public struct Mempool: Sendable {
         guard let loc = byId.removeValue(forKey: id), var q = bySender[loc.sender], let e = q.removeValue(forKey: loc.nonce) else { return nil }
         totalBytes -= e.tx.encodedSize
         bySender[loc.sender] = q.isEmpty ? nil : q
+        if q.keys.allSatisfy({ $0 < loc.nonce }) { pushTail(of: loc.sender, q) }  // the tail left: the next one is the tail
         generation &+= 1
         return e.tx
     }
