@@ -2,6 +2,7 @@ import Consensus
 import Logging
 import Primitives
 import Prometheus
+import Synchronization
 
 /// Limits of the RPC interface (Specs/rpc.md, "Limits"). The configurable ones live in `RPCConfiguration`.
 public enum RPCLimits {
@@ -59,10 +60,13 @@ public final class RPCDispatcher: Sendable {
     let okCounters: [String: Prometheus.Counter]
     let node: RPCNode
     let logger: Logger
+    /// Bounds the requests handled at once across every connection (`RPCConfiguration.maxConcurrentRequests`).
+    let gate: RequestGate
 
     init(node: RPCNode, methods: [RPCMethod], logger: Logger) {
         self.node = node
         self.logger = logger
+        gate = RequestGate(permits: node.config.maxConcurrentRequests)
         var table = [String: RPCMethod]()
         for m in methods {
             precondition(table[m.name] == nil, "method \(m.name) registered twice")
@@ -80,7 +84,12 @@ public final class RPCDispatcher: Sendable {
 
     /// Handles one HTTP body or WebSocket message. Returns the encoded response, or nil when nothing must be
     /// sent (only notifications).
+    /// At most `maxConcurrentRequests` are handled at once across all connections; the others wait their turn.
     public func handle(_ body: [UInt8], context: CallContext) async -> [UInt8]? {
+        await gate.run { await handleNow(body, context: context) }
+    }
+
+    private func handleNow(_ body: [UInt8], context: CallContext) async -> [UInt8]? {
         let parsed: JSON
         do { parsed = try JSONParser().parse(body) } catch {
             node.metrics.request(method: "-", outcome: RPCError.parseErrorCode)
@@ -184,5 +193,59 @@ public final class RPCDispatcher: Sendable {
 
     static func response(id: JSON, error: RPCError) -> JSON {
         .object(["jsonrpc": "2.0", "id": id, "error": error.json])
+    }
+}
+
+/// A counting semaphore for async callers, served in arrival order: the dispatcher's bound on requests handled
+/// at once across connections. A caller cancelled while waiting (its WebSocket connection went away) leaves the
+/// line, so requests of clients that are gone are not handled ahead of those still waiting.
+final class RequestGate: Sendable {
+    private struct State {
+        var free: Int
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+        var nextId: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(permits: Int) { state = Mutex(State(free: max(1, permits))) }
+
+    /// Runs `body` once a permit is free, and frees it after; nil when the caller was cancelled before its turn.
+    func run<T: Sendable>(_ body: () async -> T?) async -> T? {
+        let id = state.withLock { s -> UInt64 in
+            s.nextId += 1
+            return s.nextId
+        }
+        let admitted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let now = state.withLock { s -> Bool? in
+                    if Task.isCancelled { return false }
+                    guard s.free > 0 else {
+                        s.waiters.append((id, c))
+                        return nil
+                    }
+                    s.free -= 1
+                    return true
+                }
+                if let now { c.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiting = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: i).continuation
+            }
+            waiting?.resume(returning: false)
+        }
+        guard admitted else { return nil }
+        let result = await body()
+        let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+            guard !s.waiters.isEmpty else {
+                s.free += 1
+                return nil
+            }
+            return s.waiters.removeFirst().continuation
+        }
+        next?.resume(returning: true)
+        return result
     }
 }

@@ -1,4 +1,5 @@
 import Consensus
+import Foundation
 import Ledger
 import Primitives
 import Storage
@@ -21,6 +22,10 @@ public struct RPCConfiguration: Sendable {
     public var maxResponseBytes: Int = 32 * 1024 * 1024
     /// Concurrent connections (HTTP and WebSocket); further ones wait in the accept backlog.
     public var maxConnections: Int = 512
+    /// Requests (an HTTP body or a WebSocket message, a whole batch) handled at once across all connections;
+    /// further ones wait their turn in arrival order. One fewer than the cores (at least one), so clients cannot
+    /// occupy every thread the node's own tasks (block production, imports) run on.
+    public var maxConcurrentRequests: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     /// Idle HTTP keep-alive connections are closed after this many seconds, and so is any connection that sends
     /// nothing for as long (before its first request too).
     public var idleTimeoutSeconds: Int64 = 60

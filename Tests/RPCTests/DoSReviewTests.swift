@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 import Testing
 @testable import Consensus
 @testable import Ledger
@@ -101,5 +103,65 @@ import TestSupport
         #expect(own.transactions.map(\.transaction.nonce) == [0] && own.more)
         let rest = await node.service.mempoolPage(sender: k.publicKey, after: (k.publicKey, 0), limit: 1)
         #expect(rest.transactions.map(\.transaction.nonce) == [1] && !rest.more)
+    }
+}
+
+/// Review F: the RPC server's CPU across connections.
+@Suite struct RPCConcurrencyReviewTests {
+    /// Each connection runs one request at a time, but nothing bounded requests across connections: 64 WebSocket
+    /// clients each sending batches of 100 `rpc.discover` (4.6 KB in, 9.5 MB out) kept every cooperative thread
+    /// busy, so the node's own tasks (block production, imports) waited behind them; on a two-core machine the
+    /// devnet validator missed most of its slots. Requests now run at most `cores - 1` (at least 1) at a time
+    /// across all connections, the rest waiting their turn, so at least one thread is left to the node.
+    @Test func requestsAcrossConnectionsRunAtMostThePermittedNumberAtOnce() async throws {
+        let node = try await DoSReviewTests.FullMempoolNode(senders: 1)
+        let permitted = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        let running = Atomic<Int>(0), most = Atomic<Int>(0)
+        let slow = RPCMethod(name: "slow", params: []) { _, _ in
+            let now = running.add(1, ordering: .relaxed).newValue
+            _ = most.max(now, ordering: .relaxed)
+            try await Task.sleep(for: .milliseconds(20))
+            running.subtract(1, ordering: .relaxed)
+            return .null
+        }
+        let dispatcher = RPCDispatcher(node: node.server.node, methods: [slow], logger: Logger(label: "test"))
+        let request = Array(#"{"jsonrpc":"2.0","id":1,"method":"slow"}"#.utf8)
+        let answered = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<32 {
+                group.addTask { await dispatcher.handle(request, context: CallContext(transport: .http, session: nil)) != nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(answered == 32, "every request is answered in its turn")
+        let atOnce = most.load(ordering: .relaxed)
+        #expect(atOnce <= permitted, "\(atOnce) requests ran at once, \(permitted) permitted")
+    }
+
+    /// A request cancelled while waiting for its turn (its WebSocket connection closed) leaves the line at once
+    /// instead of being handled for a client that is gone.
+    @Test func aCancelledWaitingRequestLeavesTheLine() async throws {
+        let gate = RequestGate(permits: 1)
+        let release = AsyncStream<Void>.makeStream()
+        let holding = Atomic<Bool>(false), handled = Atomic<Bool>(false)
+        let holder = Task {
+            await gate.run { () async -> Int? in
+                holding.store(true, ordering: .relaxed)
+                for await _ in release.stream { break }
+                return 1
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !holding.load(ordering: .relaxed) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let held = holding.load(ordering: .relaxed)
+        #expect(held)
+        let waiter = Task { await gate.run { () async -> Int? in handled.store(true, ordering: .relaxed); return 2 } }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        #expect(await waiter.value == nil)
+        let ran = handled.load(ordering: .relaxed)
+        #expect(!ran)
+        release.continuation.yield()
+        #expect(await holder.value == 1)
+        #expect(await gate.run { () async -> Int? in 3 } == 3, "the permit came back")
     }
 }
