@@ -41,6 +41,10 @@ public struct RPCConfiguration: Sendable {
     /// Most bytes of answers and notifications queued for one WebSocket connection (past it the client is a slow
     /// consumer); one message of any size fits in an empty queue.
     public var webSocketQueueBytes: Int = 64 * 1024 * 1024
+    /// Most bytes queued for all WebSocket connections together: 512 clients that stop reading could otherwise make
+    /// the node hold 512 × `webSocketQueueBytes` (32 GiB). Past it, a connection with a message already waiting is a
+    /// slow consumer; a connection with nothing waiting still gets one message.
+    public var webSocketTotalQueueBytes: Int = 1024 * 1024 * 1024
     /// The node's version string (`node_version`).
     public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
 

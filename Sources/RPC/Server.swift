@@ -38,7 +38,7 @@ public final class RPCServer: Service, Sendable {
         let node = RPCNode(chain: chain, network: network, config: configuration, metrics: metrics)
         self.node = node
         dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)
-        hub = SubscriptionHub(render: node.render, metrics: metrics)
+        hub = SubscriptionHub(render: node.render, metrics: metrics, maxQueuedBytes: configuration.webSocketTotalQueueBytes)
     }
 
     /// The bound port, once listening (useful with port 0).
@@ -262,6 +262,7 @@ public final class RPCServer: Service, Sendable {
         metrics.webSocketConnections.increment(by: 1)
         defer {
             hub.removeAll(of: connection.id)
+            connection.releaseQueue()
             metrics.webSocketConnections.decrement(by: 1)
         }
         let dispatcher = self.dispatcher
@@ -269,8 +270,10 @@ public final class RPCServer: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             // Writer: drains the bounded queue; after an overflow it stops and closes with the reason.
             group.addTask {
+                // A message counts against the budgets until it is written: a client that stops reading holds the
+                // message being written too.
                 for await message in queue {
-                    connection.taken(message)
+                    defer { connection.taken(message) }
                     if connection.closeReason != nil { break }
                     do { try await outbound.write(.text(String(decoding: message, as: UTF8.self))) } catch { return }
                 }

@@ -78,7 +78,7 @@ final class WSConnection: RPCSession, Sendable {
     private let closeReasonBox = Mutex<CloseReason?>(nil)
     private let hub: SubscriptionHub
     let maxSubscriptions: Int
-    /// Bytes queued and not yet taken by the writer.
+    /// Bytes queued or being written.
     private let queuedBytes = Atomic<Int>(0)
     /// Most bytes the queue holds (one message of any size always fits in an empty queue).
     let maxQueuedBytes: Int
@@ -91,30 +91,43 @@ final class WSConnection: RPCSession, Sendable {
 
     var closeReason: CloseReason? { closeReasonBox.withLock { $0 } }
 
-    /// Queues a message; false (and the connection marked for closing) when the queue is full.
+    /// Queues a message; false (and the connection marked for closing) when the queue is full, or when every
+    /// connection's queues together would pass the server's budget (by more than this message, if this queue is
+    /// empty: one message still fits an empty queue while the server has room).
     @discardableResult
     func send(_ message: [UInt8]) -> Bool {
         let before = queuedBytes.add(message.count, ordering: .relaxed).oldValue
-        if before > 0, before + message.count > maxQueuedBytes {
-            queuedBytes.subtract(message.count, ordering: .relaxed)
+        let total = hub.queuedBytes.add(message.count, ordering: .relaxed).newValue
+        let overOwn = before > 0 && before + message.count > maxQueuedBytes
+        let overAll = total > hub.maxQueuedBytes && (before > 0 || total - message.count > hub.maxQueuedBytes)
+        if overOwn || overAll {
+            unqueue(message.count)
             close(.slowConsumer)
             return false
         }
         switch continuation.yield(message) {
         case .enqueued: return true
         case .dropped:
-            queuedBytes.subtract(message.count, ordering: .relaxed)
+            unqueue(message.count)
             close(.slowConsumer)
             return false
         case .terminated:
-            queuedBytes.subtract(message.count, ordering: .relaxed)
+            unqueue(message.count)
             return false
         @unknown default: return false
         }
     }
 
-    /// The writer took `message` off the queue.
-    func taken(_ message: [UInt8]) { queuedBytes.subtract(message.count, ordering: .relaxed) }
+    /// The writer is done with `message` (written, or dropped with the connection): its bytes leave both budgets.
+    func taken(_ message: [UInt8]) { unqueue(message.count) }
+
+    /// Gives back the bytes of messages the writer never took (the connection ended): called once, at its end.
+    func releaseQueue() { hub.queuedBytes.subtract(queuedBytes.exchange(0, ordering: .relaxed), ordering: .relaxed) }
+
+    private func unqueue(_ n: Int) {
+        queuedBytes.subtract(n, ordering: .relaxed)
+        hub.queuedBytes.subtract(n, ordering: .relaxed)
+    }
 
     /// Marks the connection for closing and ends its queue; the writer sends a close frame with the reason.
     func close(_ reason: CloseReason) {
@@ -155,10 +168,16 @@ final class SubscriptionHub: Sendable {
     private let counter = Atomic<UInt64>(0)
     let render: Render
     let metrics: RPCMetrics
+    /// Bytes queued or being written on every WebSocket connection together.
+    let queuedBytes = Atomic<Int>(0)
+    /// Most bytes all connections' queues hold together (`RPCConfiguration.webSocketTotalQueueBytes`): past it, a
+    /// connection that already has a message waiting is closed as a slow consumer.
+    let maxQueuedBytes: Int
 
-    init(render: Render, metrics: RPCMetrics) {
+    init(render: Render, metrics: RPCMetrics, maxQueuedBytes: Int = RPCConfiguration().webSocketTotalQueueBytes) {
         self.render = render
         self.metrics = metrics
+        self.maxQueuedBytes = maxQueuedBytes
     }
 
     func nextConnectionId() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }

@@ -32,3 +32,42 @@ import Testing
         _ = stream
     }
 }
+
+/// Review F: WebSocket queues across connections.
+@Suite struct WebSocketBudgetReviewTests {
+    /// Each connection's queue was bounded (64 MiB) but nothing bounded them together: 512 clients that send
+    /// batches and never read could make the node hold 32 GiB (measured: 64 such clients of `rpc.discover` batches
+    /// took a devnet node from 65 MiB to 1.9 GiB in a minute). All connections' queued bytes now share a budget
+    /// (1 GiB); past it, the connection that would add more is closed as a slow consumer.
+    @Test func clientsThatStopReadingCannotQueueMoreThanTheServerBudgetTogether() {
+        let hub = SubscriptionHub(render: Render(hrp: "shr"), metrics: RPCMetrics(registry: .init()))
+        let budget = 1 << 30
+        let answer = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)  // a 1 MiB answer, shared: no real memory
+        var accepted = 0, streams = [AsyncStream<[UInt8]>]()
+        for _ in 0..<64 {
+            let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(256))
+            let connection = WSConnection(id: hub.nextConnectionId(), continuation: continuation, hub: hub, maxSubscriptions: 32)
+            streams.append(stream)
+            for _ in 0..<64 where connection.send(answer) { accepted += answer.count }
+        }
+        #expect(accepted <= budget + answer.count, "\(accepted >> 20) MiB queued for 64 clients that read nothing")
+        _ = streams
+    }
+
+    /// A connection's bytes leave the shared budget when it ends, so clients that come later are served.
+    @Test func anEndedConnectionGivesItsBytesBack() {
+        let hub = SubscriptionHub(render: Render(hrp: "shr"), metrics: RPCMetrics(registry: .init()), maxQueuedBytes: 8 << 20)
+        let answer = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(256))
+        let first = WSConnection(id: hub.nextConnectionId(), continuation: continuation, hub: hub, maxSubscriptions: 32)
+        while first.send(answer) {}
+        #expect(first.closeReason == .slowConsumer)
+        #expect(hub.queuedBytes.load(ordering: .relaxed) == 8 << 20)
+        first.releaseQueue()
+        #expect(hub.queuedBytes.load(ordering: .relaxed) == 0)
+        let (stream2, continuation2) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(256))
+        let second = WSConnection(id: hub.nextConnectionId(), continuation: continuation2, hub: hub, maxSubscriptions: 32)
+        #expect(second.send(answer) && second.send(answer))
+        _ = (stream, stream2)
+    }
+}
