@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Ledger
 import Primitives
 
@@ -166,9 +167,12 @@ public struct KeyFile: Codable, Sendable {
 
     /// Reads a key file and opens its secret: with the passphrase from `passphrase` when the file is encrypted;
     /// a plaintext file loads, and `warn` is told it is not encrypted. The public key must match the secret.
+    /// The secret is not opened when the group or others may read or write the file (an encrypted key too:
+    /// its passphrase can be guessed offline): that is an error naming `chmod 600`, as ssh does for its keys.
     public static func load(path: String, passphrase: KeyPassphrase = KeyPassphrase(),
                             warn: (String) -> Void = { _ in }) throws -> (PrivateKey, KeyFile) {
         let file = try read(path: path)
+        try checkPermissions(path: path)
         let key: PrivateKey
         if let crypto = file.crypto {
             guard let pass = try passphrase.resolve(purpose: path) else {
@@ -194,18 +198,67 @@ public struct KeyFile: Codable, Sendable {
         return (key, file)
     }
 
-    /// Writes the file with mode 0600; refuses to overwrite unless asked.
+    /// Refuses a key file that its group or others may read or write (`mode & 0o077`).
+    static func checkPermissions(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw KeyFileError("cannot read key file \(path): \(String(cString: strerror(errno)))") }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw KeyFileError("key file \(path) is accessible to other users (mode \(String(mode, radix: 8))); "
+                + "restrict it with `chmod 600 \(path)`")
+        }
+    }
+
+    /// Writes the file with mode 0600 from its first byte: a temporary file created 0600 beside it, written and
+    /// flushed to disk, then moved into place (renamed over an old key with `overwrite`, else linked so that an
+    /// existing key is never replaced). A crash at any moment leaves no key, the old key or the whole new one,
+    /// never a key others can read (at worst a 0600 temporary `.<name>.tmp-<pid>` beside it).
     public func write(path: String, overwrite: Bool = false) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: path) && !overwrite { throw KeyFileError("\(path) exists; refusing to overwrite a key") }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try enc.encode(self) + Data("\n".utf8)
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard fm.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw KeyFileError("cannot write \(path)")
+        let tmp = (dir as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        func failure(_ what: String, _ code: Int32 = errno) -> KeyFileError {
+            KeyFileError("cannot write \(path): \(what): \(String(cString: strerror(code)))")
         }
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("creating \(tmp)") }
+        var written = 0
+        let ok = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let error = ok ? nil : failure("writing \(tmp)")
+        close(fd)
+        if let error { unlink(tmp); throw error }
+        if overwrite {
+            guard rename(tmp, path) == 0 else { let e = failure("renaming \(tmp)"); unlink(tmp); throw e }
+        } else {
+            // link(2) fails when the name exists, so a key created meanwhile is not replaced either (a file system
+            // without hard links gets the rename, after the check above).
+            if link(tmp, path) != 0 {
+                let linkErrno = errno
+                guard linkErrno == EPERM || linkErrno == EOPNOTSUPP, rename(tmp, path) == 0 else {
+                    let e = linkErrno == EEXIST ? KeyFileError("\(path) exists; refusing to overwrite a key") : failure("linking \(tmp)", linkErrno)
+                    unlink(tmp)
+                    throw e
+                }
+            } else {
+                unlink(tmp)
+            }
+        }
+        let dirFD = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
     }
 }
 
