@@ -18,6 +18,10 @@ public enum MetricNames {
     public static let safeHeight = "sharechain_chain_safe_height"
     /// Gauge: connected peers.
     public static let peers = "sharechain_p2p_peers"
+    /// Gauge: 1 while the node is catching up with its peers (`/health` says `syncing`), else 0.
+    public static let syncing = "sharechain_p2p_syncing"
+    /// Gauge: the highest tip height a connected peer announced (0 without one): with the height, sync progress.
+    public static let bestPeerHeight = "sharechain_p2p_best_peer_height"
     /// Gauge: pending transactions.
     public static let mempoolTransactions = "sharechain_mempool_transactions"
     /// Gauge: bytes of pending transactions.
@@ -57,7 +61,8 @@ public final class RPCMetrics: Sendable {
     /// The registry `GET /metrics` exposes.
     public let registry: PrometheusCollectorRegistry
     private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
-    let height, finalized, justified, safe, peers, mempoolTransactions, mempoolBytes, webSocketConnections, subscriptions: Prometheus.Gauge
+    let height, finalized, justified, safe, peers, syncing, bestPeerHeight, mempoolTransactions, mempoolBytes, webSocketConnections,
+        subscriptions: Prometheus.Gauge
     let slowConsumersDropped: Prometheus.Counter
 
     /// Metrics on `registry` (by default the process-wide registry swift-metrics is bootstrapped with).
@@ -68,6 +73,9 @@ public final class RPCMetrics: Sendable {
         justified = registry.makeGauge(descriptor: Self.descriptor(MetricNames.justifiedHeight, "Justified checkpoint height (finality gadget)"))
         safe = registry.makeGauge(descriptor: Self.descriptor(MetricNames.safeHeight, "Safe height: finalityDepth below the tip (a label, not finality)"))
         peers = registry.makeGauge(descriptor: Self.descriptor(MetricNames.peers, "Connected peers"))
+        syncing = registry.makeGauge(descriptor: Self.descriptor(MetricNames.syncing, "1 while catching up with peers, else 0"))
+        bestPeerHeight = registry.makeGauge(descriptor: Self.descriptor(MetricNames.bestPeerHeight,
+                                                                        "Highest tip height a connected peer announced (0 without one)"))
         mempoolTransactions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolTransactions, "Transactions in the mempool"))
         mempoolBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolBytes, "Bytes of transactions in the mempool"))
         webSocketConnections = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcWebSocketConnections, "Open RPC WebSocket connections"))

@@ -221,7 +221,10 @@ public final class RPCServer: Service, Sendable {
         }
         m.mempoolTransactions.set(Double(s.mempoolTransactions))
         m.mempoolBytes.set(Double(s.mempoolBytes))
-        m.peers.set(Double(await node.network.peers().count))
+        let peers = await node.network.peers()
+        m.peers.set(Double(peers.count))
+        m.bestPeerHeight.set(Double(peers.compactMap(\.height).max() ?? 0))
+        m.syncing.set(Double(await node.network.isSyncing() ? 1 : 0))
         m.subscriptions.set(Double(hub.count))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: m.exposition())))
