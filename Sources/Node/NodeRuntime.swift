@@ -11,14 +11,29 @@ public enum SystemClock {
     @Sendable public static func unixMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 }
 
-/// Closes the chain database when the node shuts down (the first service, so the last to stop).
+/// Closes the chain database when the node shuts down (the first service, so the last to stop); stops the node
+/// when the database refuses a write (a full disk, an I/O error), which RocksDB keeps refusing until it is reopened:
+/// the node would otherwise stay up, failing every block for ever, even after space is freed.
 struct DatabaseService: Service {
     let store: ChainStore
     let logger: Logger
+    /// How often the store's write failure is looked at.
+    static let watchInterval = Duration.milliseconds(250)
 
     func run() async throws {
-        // Runs until graceful shutdown (or cancellation), then closes the database.
-        try? await gracefulShutdown()
+        // Runs until graceful shutdown (or cancellation), then closes the database; or until a write fails.
+        let failure: StorageError? = try? await cancelWhenGracefulShutdown {
+            while true {
+                if let failure = store.writeFailure { return failure }
+                try await Task.sleep(for: Self.watchInterval)
+            }
+        }
+        if let failure {
+            // Committed blocks are intact (every block is one atomic batch): a restart continues from them.
+            logger.critical("the chain database refused a write; stopping the node (free disk space or repair the disk, then restart it: committed blocks are kept)",
+                            metadata: ["error": "\(failure)"])
+            throw failure
+        }
         for attempt in 0..<50 {
             do {
                 try store.close()
@@ -127,7 +142,8 @@ public final class NodeRuntime: Sendable {
     public func run(services: [any Service]) async throws {
         if config.checkInvariants { try await chain.setInvariantChecking(true) }
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
+            // A database that refuses writes stops the node in order (RPC first), then `run` throws its error.
+            services: services.map { .init(service: $0, failureTerminationBehavior: $0 is DatabaseService ? .gracefullyShutdownGroup : .cancelGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

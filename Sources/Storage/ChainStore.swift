@@ -100,6 +100,10 @@ public final class ChainStore: Sendable {
     /// Closes the database. Throws `busy` while read views, iterators or batches are alive.
     public func close() throws(StorageError) { try database.close() }
 
+    /// The first write the database refused (a full disk, an I/O error), nil while every write succeeded. No later
+    /// write can succeed until the store is reopened; what was committed before it is intact (Specs/storage.md §6).
+    public var writeFailure: StorageError? { database.writeFailure }
+
     // MARK: - Writes
 
     /// A block's state tree version computed before its commit (`prepareTree`), with the previous values of the

@@ -70,6 +70,8 @@ public final class Database: @unchecked Sendable {
 
     let id: UInt64
     let live = Atomic<Int>(0)
+    /// The first write batch RocksDB refused (see `writeFailure`).
+    let firstWriteFailure = Mutex<StorageError?>(nil)
     private let lock = ReadWriteLock()
     private var open: OpenHandles?
 
@@ -160,6 +162,12 @@ public final class Database: @unchecked Sendable {
             open = nil
         }
     }
+
+    /// The first write batch RocksDB refused (a full disk, an I/O error), nil while every write succeeded. RocksDB
+    /// refuses every later write too (its background error stays set until the database is reopened), so an owner
+    /// that must keep writing, like a node, stops and is restarted instead of failing every block for ever. Later
+    /// `write` calls throw it again without reaching RocksDB.
+    public var writeFailure: StorageError? { firstWriteFailure.withLock { $0 } }
 
     /// Whether `close()` has completed.
     public var isClosed: Bool { lock.withReadLock { open == nil } }

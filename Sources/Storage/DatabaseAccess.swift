@@ -117,10 +117,17 @@ extension Database {
     public func write(_ batch: WriteBatch, sync: Bool) throws(StorageError) {
         guard batch.database === self else { throw .unknownColumnFamily("batch of another database") }
         if let misuse = batch.misuse { throw .unknownColumnFamily(misuse) }
+        // After a refused write RocksDB refuses the rest until reopened (and the distribution's build, with its
+        // assertions on, can abort on a write to a log that already failed): fail at once instead.
+        if let failure = writeFailure { throw failure }
         try withOpen { (h: OpenHandles) throws(StorageError) in
             var err: UnsafeMutablePointer<CChar>?
             rocksdb_write(h.db, sync ? h.syncWrite : h.asyncWrite, batch.raw, &err)
-            if let message = takeError(&err) { throw .rocksdb(operation: "write batch", message: message) }
+            if let message = takeError(&err) {
+                let failure = StorageError.rocksdb(operation: "write batch", message: message)
+                firstWriteFailure.withLock { if $0 == nil { $0 = failure } }
+                throw failure
+            }
         }
     }
 
