@@ -51,6 +51,19 @@ struct DatabaseService: Service {
     }
 }
 
+/// The room a data directory's file system has left.
+public enum DataDirectory {
+    /// Free space below which a node refuses to start (a margin for the database's recovery at open and a few blocks).
+    public static let minimumFreeBytes: UInt64 = 64 << 20
+
+    /// Bytes an unprivileged process may still write on the file system holding `path` (nil: unknown).
+    public static func availableBytes(_ path: String) -> UInt64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return UInt64(s.f_bavail) * UInt64(s.f_frsize)
+    }
+}
+
 /// A node assembled from its configuration: the chain, and the services that run around it.
 public final class NodeRuntime: Sendable {
     public let config: NodeConfig
@@ -83,6 +96,12 @@ public final class NodeRuntime: Sendable {
 
         do { try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true) } catch {
             throw NodeStartupError("cannot create data directory \(config.dataDir): \(error.localizedDescription)")
+        }
+        // Opening the database writes (recovering its log writes a table, a manifest, an options file), and RocksDB,
+        // the distribution's build with its assertions on, aborts when the disk is full then: say so instead.
+        if let free = DataDirectory.availableBytes(config.dataDir), free < DataDirectory.minimumFreeBytes {
+            throw NodeStartupError("the file system of \(config.dataDir) has \(free >> 20) MiB free; the node needs at least "
+                + "\(DataDirectory.minimumFreeBytes >> 20) MiB to open its database: free some space, then start it again")
         }
         let dbPath = (config.dataDir as NSString).appendingPathComponent("chain")
         let store: ChainStore
