@@ -129,6 +129,10 @@ public final class NodeRuntime: Sendable {
             let chains = (0...generations).map { ValidatorRandao.chain(for: key, generation: UInt32($0), length: length) }
             validator = ValidatorIdentity(key: key, chains: chains)
             logger.info("validator key loaded", metadata: ["address": "\(Address.encode(key.publicKey, hrp: genesis.addressPrefix))"])
+            // The slashing-protection records are read here too, so that an unreadable one stops the node before
+            // anything listens (the producer and the voter read them again when they start).
+            _ = try BlockSigningProtection.load(NodeRuntime.signedBlocksFile(config.dataDir))
+            _ = try FinalityVoterService.loadProtection(NodeRuntime.finalityVotesFile(config.dataDir))
         } else {
             validator = nil
         }
@@ -139,16 +143,20 @@ public final class NodeRuntime: Sendable {
         ])
     }
 
+    /// `<dataDir>/signed-blocks.json`: the highest slot the validator signed a block for (``BlockSigningProtection``).
+    public static func signedBlocksFile(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("signed-blocks.json") }
+
+    /// `<dataDir>/finality-votes.json`: the finality votes the validator signed (slashing protection).
+    public static func finalityVotesFile(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("finality-votes.json") }
+
     /// The services in start order; shutdown runs in reverse (the database closes last).
     public func services(isSynced: @escaping @Sendable () async -> Bool = { true },
                          broadcast: @escaping @Sendable (Block) async -> Void = { _ in }) -> [any Service] {
         var s: [any Service] = [DatabaseService(store: store, logger: logger)]
         if let validator {
-            s.append(BlockProducerService(chain: chain, identity: validator,
-                                          protectionFile: (config.dataDir as NSString).appendingPathComponent("signed-blocks.json"),
+            s.append(BlockProducerService(chain: chain, identity: validator, protectionFile: Self.signedBlocksFile(config.dataDir),
                                           logger: logger, isSynced: isSynced, broadcast: broadcast))
-            s.append(FinalityVoterService(chain: chain, key: validator.key,
-                                          protectionFile: (config.dataDir as NSString).appendingPathComponent("finality-votes.json"),
+            s.append(FinalityVoterService(chain: chain, key: validator.key, protectionFile: Self.finalityVotesFile(config.dataDir),
                                           logger: logger, isSynced: isSynced))
         }
         s.append(StatePrunerService(chain: chain, store: store, mode: config.pruningMode, logger: logger))

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logging
 import Node
 import Primitives
 import Synchronization
@@ -74,5 +75,27 @@ import TestSupport
         // Not overwriting stays refused, and the refusal leaves the key alone.
         #expect(throws: KeyFileError.self) { try KeyFile(key: PrivateKey.generate(), hrp: "shr").write(path: dir.file("n0.key")) }
         #expect(try KeyFile.load(path: dir.file("n0.key")).0.publicKey == DevelopmentKeys.validator(0).publicKey)
+    }
+
+    /// Finding H5: an unreadable slashing-protection record (`signed-blocks.json` or `finality-votes.json`: a disk
+    /// error, a hand edit) was read only once the services ran, so the node first listened on RPC and P2P, then tore
+    /// them down with errors of its own (`Waiting on child channel: CancellationError()`, `Server shutdown error`)
+    /// before the line that said why. Now building the node reads both and refuses at once, naming the file.
+    @Test func anUnreadableSlashingProtectionRecordStopsTheNodeBeforeItListens() throws {
+        for name in ["signed-blocks.json", "finality-votes.json"] {
+            let dir = TempDir("operator-review-protection")
+            var key = KeyFile(key: DevelopmentKeys.validator(0), hrp: "shr", note: "test")
+            key.randaoChainLength = 4096
+            try key.write(path: dir.file("validator.key"))
+            let data = dir.sub("data")
+            try Data("{\"lastSigned".utf8).write(to: URL(fileURLWithPath: (data as NSString).appendingPathComponent(name)))
+            var config = NodeConfig(dataDir: data)
+            config.validatorKey = dir.file("validator.key")
+            config.weightsDir = Paths.models
+            let error = try #require(throws: NodeStartupError.self, "\(name)") {
+                try NodeRuntime(config: config, logger: Logger(label: "operator-review"), genesisJSON: try EconomyGenesis.json())
+            }
+            #expect(error.message.contains((data as NSString).appendingPathComponent(name)) && error.message.contains("unreadable"), "\(error)")
+        }
     }
 }
