@@ -751,7 +751,7 @@ FAILURES = {
     49: ("escrowStillUnlocking", "escrow unlock period not over"),
     50: ("commitDeadlinePassed", "the window's commitment deadline passed"),
     51: ("sampleNotInLeaf", "the sampled token is not in the revealed leaf"),
-    52: ("neighbourMismatch", "neighbour leaves missing, invalid or not in strictly increasing key order"),
+    52: ("neighbourMismatch", "a neighbour leaf outside the tree, invalid or not in strictly increasing key order"),
     53: ("invalidInputTensor", "input tensor is not a canonical [tokens, hidden] float32 tensor for the leaf"),
     54: ("duplicateFraudClaim", "fraud claim already committed"),
     55: ("unknownFraudClaim", "no such fraud claim (ticket, prover and salt must match the commitment)"),
@@ -2372,8 +2372,9 @@ class Exec:
     def neighbour_ok(self, proof, index, c, pool, key, is_left):
         if index < 0 or index >= c["leafCount"]:
             return proof is None
-        if proof is None:
-            return False
+        if proof is None:          # optional: the key ranges on the leaf's path prove its key unique (economics.md §3)
+            self.t("reveal:withoutNeighbour")
+            return True
         l = proof["leaf"]
         if l["index"] != index or l["shard"] != c["shard"] or not 1 <= l["tokenCount"] <= pool["maxTokensPerPass"]:
             return False
@@ -3860,11 +3861,11 @@ class PassBatch:
     @property
     def root(self): return self.tree.root
 
-    def reveal(self, tid, point, index=None):
+    def reveal(self, tid, point, index=None, neighbours=True):
         i = self.tree.leaf_containing(point) if index is None else index
         n = len(self.tree.leaves)
-        left = self.tree.proof(i - 1) if i > 0 else None
-        right = self.tree.proof(i + 1) if i + 1 < n else None
+        left = self.tree.proof(i - 1) if i > 0 and neighbours else None
+        right = self.tree.proof(i + 1) if i + 1 < n and neighbours else None
         return B.reveal(tid, self.tree.proof(i), left, right, self.inputs[i])
 
 
@@ -4362,7 +4363,7 @@ def scenarios_rules():
            T("worker", B.reveal(tA, wrong_shard, L_, R_, bA.inputs[iA]), nonce=nw + 1),
            T("worker", B.reveal(tA, bad_path, L_, R_, bA.inputs[iA]), nonce=nw + 2),
            T("worker", bA.reveal(tA, 0, index=other), nonce=nw + 3),
-           T("worker", B.reveal(tA, pr, None, None, bA.inputs[iA]), nonce=nw + 4),
+           T("worker", B.reveal(tA, pr, pr, R_, bA.inputs[iA]), nonce=nw + 4),  # the leaf as its own left neighbour
            T("worker", B.reveal(tA, pr, L_, R_, bA.inputs[iA] + bytes(max_input_bytes(default_pool()))), nonce=nw + 5),
            T("worker", B.reveal(tA, pr, L_, R_, tensor_input(pr["leaf"]["tokenCount"], 999)), nonce=nw + 6),
            T("worker", good, nonce=nw + 7),
@@ -4710,6 +4711,29 @@ def scenarios_consensus_v2():
     m.block([(v0, B.unbond(None, 1_000))], proposer=0)
     assert schedule_keys(c) == [v0.pub]
     out.append(m.done())
+
+    # ---- neighbours are optional since the key ranges (economics.md §3, row 55)
+    alice = test_key("alice")
+    for seed in range(71, 171):         # the first seed whose draw lands a sample of the doubled tree on a failing copy
+        c = Chain(accounts=[(worker, 1_000_000), (alice, 1_000_000)], workers=[(worker, 0, 10_000), (alice, 0, 10_000)])
+        honest = PassBatch.make(6, 0, seed)
+        twice = PassBatch(SumTreeBuilt(honest.tree.leaves + honest.tree.leaves, check=False), honest.inputs + honest.inputs,
+                          set())
+        c.block([c.tx(worker, commit_body(0, 0, 0, honest)), c.tx(alice, commit_body(0, 0, 0, twice))])
+        c.advance(c.height + 2)
+        own = c.tickets(commitment_id(worker.pub, 0, 0, 0, honest.root))
+        dup = c.tickets(commitment_id(alice.pub, 0, 0, 0, twice.root))
+        n = len(twice.tree.leaves)
+        if any(verify_sum_path(twice.tree.proof(twice.tree.leaf_containing(t["point"])), n, twice.root,
+                               twice.tree.token_total) is None for _, t in dup):
+            break
+    out.append(c.capture("rules/reveal-without-neighbours", "A worker reveals each sampled leaf with its path and input "
+                         "and no neighbours: accepted, the key ranges on the path make the leaf the only verifiable one "
+                         "with its content key. Another commits six passes twice over (12 leaves): of two copies at most "
+                         "one has a verifying path, so its reveals of samples on the failing copies are refused "
+                         "(invalidSumProof) and those tickets will be withheld.", [
+        c.tx(worker, honest.reveal(tid, t["point"], neighbours=False), nonce=1 + j) for j, (tid, t) in enumerate(own)] + [
+        c.tx(alice, twice.reveal(tid, t["point"], neighbours=False), nonce=1 + j) for j, (tid, t) in enumerate(dup)]))
 
     # ---- commitShares compares window numbers (formerly ledger-discrepancies/commit-wrapped-window.json)
     c = Chain(accounts=[(worker, 100_000)], workers=[(worker, 0, 1_000)])
@@ -5198,7 +5222,7 @@ class CheckWorld:
                 self.T(wk, B.reveal_sealed(tid, wrong_shard, L_, R_, env)),
                 self.T(wk, B.reveal_sealed(tid, bad_path, L_, R_, env)),
                 self.T(wk, B.reveal_sealed(tid, other, oL, oR, env)),
-                self.T(wk, B.reveal_sealed(tid, pr, None, None, env))]
+                self.T(wk, B.reveal_sealed(tid, pr, pr, R_, env))]  # the leaf as its own left neighbour
 
     def true_output(self, info, t):
         b = info["batch"]
@@ -6646,7 +6670,7 @@ RULE_TRACES = {
     "economics §2 Vouchers": ["tx:claimUsage:success", "claim:shortfall", "claim:feeRoundedUp"],
     "economics §2 Closing": ["tx:escrowClose:success", "event:escrowUnlocking", "event:escrowClosed"],
     "economics §3": ["tx:commitShares:success"],
-    "economics §3 Leaves and keys": ["tx:revealTicket:success", "tx:revealTicket:fail:neighbourMismatch"],
+    "economics §3 Leaves and keys": ["tx:revealTicket:success", "tx:revealTicket:fail:neighbourMismatch", "reveal:withoutNeighbour"],
     "economics §3 Sum tree": ["tx:revealTicket:fail:invalidSumProof", "tx:revealTicket:success"],
     "economics §3 Commitment": ["tx:commitShares:success"],
     "economics §3 Samples": ["end:2"],

@@ -143,7 +143,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .escrowStillUnlocking: return "escrow unlock period not over"
         case .commitDeadlinePassed: return "the window's commitment deadline passed"
         case .sampleNotInLeaf: return "the sampled token is not in the revealed leaf"
-        case .neighbourMismatch: return "neighbour leaves missing, invalid or not in strictly increasing key order"
+        case .neighbourMismatch: return "a neighbour leaf outside the tree, invalid or not in strictly increasing key order"
         case .invalidInputTensor: return "input tensor is not a canonical [tokens, hidden] float32 tensor for the leaf"
         case .duplicateFraudClaim: return "fraud claim already committed"
         case .unknownFraudClaim: return "no such fraud claim (ticket, prover and salt must match the commitment)"

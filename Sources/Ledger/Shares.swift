@@ -175,11 +175,14 @@ extension Execution {
         }
     }
 
-    /// Checks a neighbour proof: present exactly when the tree has a leaf at `index`, valid against the
-    /// commitment, a well-formed leaf of the commitment's shard, and on the right side of `key`.
+    /// Checks a neighbour proof, which is optional (Specs/economics.md §3: the key ranges on the leaf's own path
+    /// already prove that no other leaf with a verifying path has its content key): none where the tree has no leaf
+    /// at `index`; a given one valid against the commitment, a well-formed leaf of the commitment's shard, and on the
+    /// right side of `key`.
     func checkNeighbour(_ proof: LeafProof?, index: Int64, of c: Commitment, pool: PoolConfig, key: Hash32, isLeft: Bool) -> Bool {
         guard index >= 0, index < Int64(c.leafCount) else { return proof == nil }
-        guard let proof, Int64(proof.leaf.index) == index, proof.leaf.shard == c.shard, proof.leaf.tokenCount >= 1,
+        guard let proof else { return true }
+        guard Int64(proof.leaf.index) == index, proof.leaf.shard == c.shard, proof.leaf.tokenCount >= 1,
               proof.leaf.tokenCount <= pool.maxTokensPerPass,
               SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) != nil else { return false }
         let neighbourKey = proof.leaf.contentKey
@@ -242,7 +245,8 @@ extension Execution {
     }
 
     /// The checks every reveal shares: the ticket awaits this worker's reveal, the leaf is in the commitment at the
-    /// sampled token, and its neighbours prove it is the only leaf with its content key.
+    /// sampled token (its path, whose key ranges also make it the only verifiable leaf with its content key), and
+    /// the neighbours it gives, if any, are its own.
     mutating func checkRevealedLeaf(_ sender: PublicKey, ticketId: Hash32, proof: LeafProof, left: LeafProof?,
                                     right: LeafProof?) throws(ExecError) -> (Ticket, Commitment, PoolConfig) {
         guard let ticket = try state.record(StateKey.ticket(ticketId), Ticket.self) else { throw .failed(.unknownTicket) }

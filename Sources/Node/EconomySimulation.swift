@@ -443,7 +443,6 @@ public struct EconomySimulation {
         for (tid, t) in try reader.tickets(status: .awaitingReveal).items {
             guard let b = batches[t.commitmentId],
                   !b.withhold, let leaf = b.tree.leaf(containing: t.point) else { continue }
-            let (l, r) = b.tree.neighbours(leaf)
             if let check = try sealedCheck(tid) {
                 let ephemeral = SHA256.hash(Array("sim-economy/ephemeral".utf8) + tid.bytes)
                 let envelope = try SealedEnvelope.seal(
@@ -451,11 +450,11 @@ public struct EconomySimulation {
                     context: SealingContext(chainId: ledger.chainId, ticketId: tid, inputHash: b.tree.leaves[leaf].inputHash),
                     randomness: SealingRandomness(ephemeralPrivateKey: ephemeral.bytes,
                                                   contentSecret: SHA256.hash(Array("sim-economy/secret".utf8) + tid.bytes).bytes))
-                try list.add(workers[b.worker], .revealSealedTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r,
+                try list.add(workers[b.worker], .revealSealedTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: nil, right: nil,
                                                                     envelope: envelope.encoded), sim: self)
                 if sealed[tid] == nil { sealed[tid] = SealedTicket(commitment: t.commitmentId, leaf: leaf, ephemeral: ephemeral) }
             } else {
-                try list.add(workers[b.worker], .revealTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: l, right: r, input: b.inputs[leaf]), sim: self)
+                try list.add(workers[b.worker], .revealTicket(ticketId: tid, leaf: b.tree.proof(leaf), left: nil, right: nil, input: b.inputs[leaf]), sim: self)
             }
         }
         try checks(&list, next: next)

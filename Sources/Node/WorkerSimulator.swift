@@ -320,7 +320,7 @@ public final class WorkerSimulator: Service, Sendable {
                     }
                 }
 
-                // Reveal the leaf holding each sampled token, with its neighbours and input.
+                // Reveal the leaf holding each sampled token, with its path and input (no neighbours: the key ranges on the path make its key unique, economics.md §3).
                 for (id, var batch) in batches {
                     for (sample, ticketId) in try await client.tickets(commitment: id) where !batch.revealed.contains(sample) {
                         guard let t = try await client.ticket(ticketId) else { continue }
@@ -331,7 +331,6 @@ public final class WorkerSimulator: Service, Sendable {
                         // A late worker waits for the last two blocks before the deadline.
                         if config.adversary == .late, tip.height + 2 < t.revealDeadline { continue }
                         guard let i = batch.tree.leaf(containing: t.point) else { continue }
-                        let (left, right) = batch.tree.neighbours(i)
                         do {
                             if let check = try await client.sealedCheck(ticketId) {
                                 // Checkers assigned: the input goes sealed to them, in assignment order
@@ -343,12 +342,12 @@ public final class WorkerSimulator: Service, Sendable {
                                     context: SealingContext(chainId: try await client.chainId(), ticketId: ticketId,
                                                             inputHash: batch.tree.leaves[i].inputHash),
                                     maxPlaintextCount: pool.maxInputTensorBytes, randomness: randomness)
-                                try await client.send(.revealSealedTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
+                                try await client.send(.revealSealedTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: nil, right: nil,
                                                                           envelope: envelope.encoded), from: key)
                                 sealed[ticketId] = SealedReveal(leaf: i, commitment: id,
                                                                 ephemeralPrivateKey: Hash32(bytes: randomness.ephemeralPrivateKey)!)
                             } else {
-                                try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: left, right: right,
+                                try await client.send(.revealTicket(ticketId: ticketId, leaf: batch.tree.proof(i), left: nil, right: nil,
                                                                     input: batch.inputs[i]), from: key)
                             }
                             batch.revealed.insert(sample)

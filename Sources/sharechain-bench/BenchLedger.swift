@@ -304,8 +304,7 @@ struct LedgerWorkload {
                     let cid = LedgerIds.commitment(worker: keys[cSender].publicKey, pool: 0, window: 0, shard: 0, root: tree.root.hash)
                     guard let tid = try reader.tickets(commitment: cid).first?.id, let t = try reader.ticket(tid),
                           let leaf = tree.leaf(containing: t.point) else { throw LedgerFault("benchmark commitment without a ticket") }
-                    let (l, r) = tree.neighbours(leaf)
-                    body = .revealTicket(ticketId: tid, leaf: tree.proof(leaf), left: l, right: r, input: inputs[leaf])
+                    body = .revealTicket(ticketId: tid, leaf: tree.proof(leaf), left: nil, right: nil, input: inputs[leaf])
                     let tx = Transaction(chainId: ledger.chainId, sender: keys[cSender].publicKey, nonce: nonces[cSender], fee: 20_000, body: body)
                     nonces[cSender] += 1
                     txs.append(tx.signed(by: keys[cSender]))

@@ -179,7 +179,6 @@ struct SealedRevealWorkload {
             let cid = LedgerIds.commitment(worker: w.publicKey, pool: 0, window: 0, shard: 0, root: tree.root.hash)
             guard let tid = try reader.tickets(commitment: cid).first?.id, let t = try reader.ticket(tid),
                   let leaf = tree.leaf(containing: t.point) else { throw LedgerFault("no ticket drawn") }
-            let (l, r) = tree.neighbours(leaf)
             ids.append(tid); leafIndex.append(leaf)
             if sealed {
                 guard let check = try reader.sealedCheck(tid) else { throw LedgerFault("no checkers assigned") }
@@ -187,9 +186,9 @@ struct SealedRevealWorkload {
                     plaintext: inputs[leaf], recipients: try check.slots.map { try CheckerPublicKey(bytes: $0.sealingKey.bytes) },
                     context: SealingContext(chainId: ledger.chainId, ticketId: tid, inputHash: tree.leaves[leaf].inputHash),
                     maxPlaintextCount: pool.maxInputTensorBytes)
-                reveals.append(tx(w, .revealSealedTicket(ticketId: tid, leaf: tree.proof(leaf), left: l, right: r, envelope: envelope.encoded)))
+                reveals.append(tx(w, .revealSealedTicket(ticketId: tid, leaf: tree.proof(leaf), left: nil, right: nil, envelope: envelope.encoded)))
             } else {
-                reveals.append(tx(w, .revealTicket(ticketId: tid, leaf: tree.proof(leaf), left: l, right: r, input: inputs[leaf])))
+                reveals.append(tx(w, .revealTicket(ticketId: tid, leaf: tree.proof(leaf), left: nil, right: nil, input: inputs[leaf])))
             }
         }
         let revealCost = try block(reveals)
