@@ -26,13 +26,11 @@ public struct BlockSigningProtection: Codable, Sendable, Equatable {
         }
     }
 
-    /// Replaces the file atomically (a temporary file, flushed to disk, then renamed over it).
+    /// Replaces the file durably (`DurableFile`: a flushed temporary file renamed over it, the directory flushed):
+    /// after a crash or a power loss it holds the old record or the new one, never an empty or torn file.
     public func save(to path: String) throws {
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: try JSONEncoder().encode(self)),
-              let handle = FileHandle(forWritingAtPath: tmp) else { throw NodeStartupError("cannot write \(tmp)") }
-        defer { try? handle.close() }
-        try handle.synchronize()
-        guard rename(tmp, path) == 0 else { throw NodeStartupError("cannot replace \(path): errno \(errno)") }
+        do { try DurableFile.replace(path, with: try JSONEncoder().encode(self)) } catch let e as DurableFile.Failure {
+            throw NodeStartupError("cannot write the block-signing protection file: \(e)")
+        }
     }
 }

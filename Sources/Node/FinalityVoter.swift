@@ -34,11 +34,12 @@ public struct FinalityVoterService: Service {
         }
     }
 
+    /// Replaces the record durably (`DurableFile`), so that a power loss right after a vote cannot leave an empty
+    /// file (the node would refuse to start) or the record without that vote (it could sign a slashable pair).
     static func saveProtection(_ p: SlashingProtection, to path: String) throws {
-        let data = try JSONEncoder().encode(p)
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw NodeStartupError("cannot write \(tmp)") }
-        guard rename(tmp, path) == 0 else { throw NodeStartupError("cannot replace \(path): errno \(errno)") }
+        do { try DurableFile.replace(path, with: try JSONEncoder().encode(p)) } catch let e as DurableFile.Failure {
+            throw NodeStartupError("cannot write the slashing-protection file: \(e)")
+        }
     }
 
     /// Signs and submits the vote due on the current tip, if any. Returns the vote.

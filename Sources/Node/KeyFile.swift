@@ -227,20 +227,7 @@ public struct KeyFile: Codable, Sendable {
             KeyFileError("cannot write \(path): \(what): \(String(cString: strerror(code)))")
         }
         unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw failure("creating \(tmp)") }
-        var written = 0
-        let ok = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
-        let error = ok ? nil : failure("writing \(tmp)")
-        close(fd)
-        if let error { unlink(tmp); throw error }
+        do { try DurableFile.writeNew(data, at: tmp) } catch { throw KeyFileError("cannot write \(path): \(error)") }
         if overwrite {
             guard rename(tmp, path) == 0 else { let e = failure("renaming \(tmp)"); unlink(tmp); throw e }
         } else {
@@ -257,8 +244,7 @@ public struct KeyFile: Codable, Sendable {
                 unlink(tmp)
             }
         }
-        let dirFD = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
+        DurableFile.syncDirectory(dir)
     }
 }
 
