@@ -62,6 +62,8 @@ public struct FinalityVoterService: Service {
 
     public func run() async throws {
         let loaded = try Self.loadProtection(protectionFile)
+        // Registered at start, so that /metrics shows 0 votes rather than nothing before the first one.
+        let votesCast = Counter(label: "sharechain_finality_votes_cast_total")
         let events = await chain.events()
         logger.info("finality voter started", metadata: ["votesSigned": "\(loaded.signed.count)"])
         await cancelWhenGracefulShutdown {
@@ -71,7 +73,7 @@ public struct FinalityVoterService: Service {
                 guard await isSynced() else { continue }
                 do {
                     if let vote = try await Self.castDueVote(chain: chain, key: key, protection: &protection, protectionFile: protectionFile) {
-                        Counter(label: "sharechain_finality_votes_cast_total").increment()
+                        votesCast.increment()
                         logger.info("finality vote", metadata: [
                             "source": "\(vote.source.height)", "target": "\(vote.target.height)", "hash": "\(vote.target.hash.hex.prefix(16))",
                         ])

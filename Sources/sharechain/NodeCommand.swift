@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// Options shared by `node` and `devnet`.
 struct NodeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("JSON config file: any subset of the node's fields (the camelCase names of these flags, listed in the README); flags override it.",
+    @Option(help: ArgumentHelp("JSON config file: any subset of the node's fields, listed in the README: the camelCase names of these flags, except peers (--peer), rpcCorsOrigins (--rpc-cors-origin), p2pAllowPrivateAddresses (--p2p-allow-private), p2pMaxInbound and p2pMaxOutbound (--max-inbound-peers, --max-outbound-peers); flags override it.",
                                valueName: "file"))
     var config: String?
     @Option(help: "Genesis document (default: the embedded devnet genesis).") var genesis: String?
@@ -213,7 +213,7 @@ struct DevnetCommand: AsyncParsableCommand {
             b.slotSeconds = slotSeconds
             b.genesisTime = UInt64(Date().timeIntervalSince1970)
             b.chainName = "sharechain-devnet-\(validators)"
-            try b.json().write(to: URL(fileURLWithPath: path))
+            try b.json().write(to: URL(fileURLWithPath: path), options: .atomic)  // a kill never leaves half a genesis
         }
         return path
     }
