@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 /// The highest slot this validator has signed a block for, so that it never signs two blocks for one slot (an
 /// equivocation: slashed and tombstoned, Specs/consensus.md §5). The chain store alone does not prevent it: the

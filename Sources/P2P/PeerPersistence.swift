@@ -92,14 +92,13 @@ struct AnchorsFile: Codable, Sendable, Equatable {
     func save(_ path: String) throws { try writeAtomically(self, to: path) }
 }
 
-/// Writes JSON to `path` via a temporary file and rename(2): a crash leaves the old file or the new one.
+/// Writes JSON to `path` durably (`DurableFile`): a crash or a power loss leaves the old file or the new one.
 func writeAtomically(_ value: some Encodable, to path: String) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let data = try enc.encode(value)
-    let tmp = path + ".tmp"
-    try data.write(to: URL(fileURLWithPath: tmp))
-    guard rename(tmp, path) == 0 else { throw P2PConfigError("cannot replace \(path) (errno \(errno))") }
+    do { try DurableFile.replace(path, with: try enc.encode(value), mode: 0o644) } catch let e as DurableFile.Failure {
+        throw P2PConfigError("cannot replace \(path): \(e)")
+    }
 }
 
 extension PeerEndpoint {

@@ -2,6 +2,7 @@ import Foundation
 import Consensus
 import Testing
 @testable import Node
+import Primitives
 import TestSupport
 
 /// The durable replacement the slashing-protection records use (`DurableFile`): what a crash at any point can leave

@@ -4,18 +4,18 @@ import Foundation
 import Glibc
 #endif
 
-/// Files a node must not lose or tear, even on power loss: the slashing-protection records and key files. A new
-/// version is written to a temporary file beside the old one, flushed to disk, renamed over it, and the directory
-/// flushed too, so after a crash the file holds the old version or the whole new one (a rename alone may reach the
-/// disk before the data it names, leaving an empty file; an unflushed directory may forget the rename).
-enum DurableFile {
+/// Files a node must not lose or tear, even on power loss: the slashing-protection records, key files and the peer
+/// lists. A new version is written to a temporary file beside the old one, flushed to disk, renamed over it, and
+/// the directory flushed too, so after a crash the file holds the old version or the whole new one (a rename alone
+/// may reach the disk before the data it names, leaving an empty file; an unflushed directory may forget it).
+public enum DurableFile {
     /// Why a durable write failed: the step and the system's reason.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// Creates `tmp` (which must not exist) with `mode`, writes `data` and flushes it to disk.
-    static func writeNew(_ data: Data, at tmp: String, mode: mode_t = 0o600) throws(Failure) {
+    public static func writeNew(_ data: Data, at tmp: String, mode: mode_t = 0o600) throws(Failure) {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure("creating \(tmp)") }
         var written = 0
@@ -33,14 +33,14 @@ enum DurableFile {
     }
 
     /// Flushes a directory, so that a rename or link into it survives a power loss.
-    static func syncDirectory(_ dir: String) {
+    public static func syncDirectory(_ dir: String) {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { _ = fsync(fd); close(fd) }
     }
 
     /// Replaces `path` with `data` durably (see the type's comment); a stale temporary file of an earlier crash is
     /// removed first.
-    static func replace(_ path: String, with data: Data, mode: mode_t = 0o600) throws(Failure) {
+    public static func replace(_ path: String, with data: Data, mode: mode_t = 0o600) throws(Failure) {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let tmp = (dir as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp")
