@@ -52,6 +52,13 @@ import TestSupport
         static func batch(_ call: String, _ n: Int) -> String {
             "[" + (0..<n).map { #"{"jsonrpc":"2.0","id":\#($0),\#(call)}"# }.joined(separator: ",") + "]"
         }
+
+        /// Expects a batch of 100 `call`s to cost less than 10 single calls: no pass over the pool per call.
+        func expectABatchCostsLessThanTenCalls(_ call: String, _ what: String) async throws {
+            let one = try await time(Self.batch(call, 1))
+            let hundred = try await time(Self.batch(call, 100))
+            #expect(hundred < one * 10, "100 \(what) took \(hundred), one took \(one)")
+        }
     }
 
     /// `tx_estimateFee` read every pending sender's account (the block `select` would build) on the chain actor for
@@ -59,10 +66,7 @@ import TestSupport
     /// clearing rate is now computed once per mempool change or new tip, so repeated estimates cost about nothing.
     @Test func feeEstimatesDoNotPassOverTheMempoolPerCall() async throws {
         let node = try await FullMempoolNode(senders: 4000)
-        let call = #""method":"tx_estimateFee","params":{"size":200}"#
-        let one = try await node.time(FullMempoolNode.batch(call, 1))
-        let hundred = try await node.time(FullMempoolNode.batch(call, 100))
-        #expect(hundred < one * 10, "100 estimates took \(hundred), one took \(one)")
+        try await node.expectABatchCostsLessThanTenCalls(#""method":"tx_estimateFee","params":{"size":200}"#, "estimates")
         // A change of the pool is seen at once (no stale estimates).
         let before = try await node.service.suggestedFee(size: 200)
         let t = TestChain()
@@ -76,10 +80,7 @@ import TestSupport
     /// scanned it again to find the cursor. A page now costs a binary search in senders sorted once per change.
     @Test func mempoolPagesDoNotPassOverTheMempoolPerCall() async throws {
         let node = try await FullMempoolNode(senders: 4000)
-        let call = #""method":"mempool_content","params":{"limit":1}"#
-        let one = try await node.time(FullMempoolNode.batch(call, 1))
-        let hundred = try await node.time(FullMempoolNode.batch(call, 100))
-        #expect(hundred < one * 10, "100 pages took \(hundred), one took \(one)")
+        try await node.expectABatchCostsLessThanTenCalls(#""method":"mempool_content","params":{"limit":1}"#, "pages")
     }
 
     /// Pages still walk the whole pool in order, by sender and then nonce, one sender's queue with `sender`.
