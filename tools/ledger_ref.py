@@ -1716,10 +1716,17 @@ class Exec:
         a["nonce"] += 1
         a["balance"] -= tx["fee"]
         self.set_account(tx["sender"], a)
+        # §3.2: a reveal's per-byte floor is burned, the rest of its fee (and every other fee) goes to the proposer.
+        burned = 0
+        if tx["body"]["kind"] in ("revealTicket", "revealSealedTicket"):
+            burned = min(tx["fee"], self.p["minFeePerByte"] * tx["size"])
         try:
-            self.credit(self.ctx["proposer"], tx["fee"])
+            self.credit(self.ctx["proposer"], tx["fee"] - burned)
         except Fail:
             raise Fault("fee credit overflow")
+        if burned:
+            self.t("tx:feeFloorBurned")
+            self.burn(burned)
         self.tx_events = []
         self.state.begin()
         prunes_before = len(self.scheduled_prunes)
@@ -4735,6 +4742,23 @@ def scenarios_consensus_v2():
         c.tx(worker, honest.reveal(tid, t["point"], neighbours=False), nonce=1 + j) for j, (tid, t) in enumerate(own)] + [
         c.tx(alice, twice.reveal(tid, t["point"], neighbours=False), nonce=1 + j) for j, (tid, t) in enumerate(dup)]))
 
+    # ---- a reveal's per-byte floor is burned, not paid to the proposer (state-machine §3.2, economics §8, row 24)
+    c = Chain(accounts=[(worker, 1_000_000), (alice, 1_000_000)], workers=[(worker, 0, 10_000)])
+    b = PassBatch.make(3, 0, 8)
+    c.block([c.tx(worker, commit_body(0, 0, 0, b))])
+    c.advance(c.height + 2)
+    cid = commitment_id(worker.pub, 0, 0, 0, b.root)
+    (tid, t), = c.tickets(cid)[:1]
+    reveal = b.reveal(tid, t["point"], neighbours=False)
+    floor = len(c.tx(worker, reveal, nonce=1, fee=0))
+    transfer = B.transfer(worker.pub, 5)
+    out.append(c.capture("rules/reveal-fee-floor-burned", "A reveal paying 1 000 above its per-byte floor and a transfer "
+                         "paying 1 000 above its floor, in one block: of the reveal's fee the floor (%d, its size) is "
+                         "burned and the 1 000 above it goes to the proposer; the transfer's whole fee goes to the "
+                         "proposer." % floor, [
+        c.tx(worker, reveal, nonce=1, fee=floor + 1_000),
+        c.tx(alice, transfer, nonce=0, fee=len(c.tx(alice, transfer, nonce=0, fee=0)) + 1_000)]))
+
     # ---- commitShares compares window numbers (formerly ledger-discrepancies/commit-wrapped-window.json)
     c = Chain(accounts=[(worker, 100_000)], workers=[(worker, 0, 1_000)])
     c.advance(4)
@@ -6691,7 +6715,7 @@ RULE_TRACES = {
     "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered",
                             "payout:capStakeFromCommitment"],
     "economics §5 Cumulative-floor split": ["event:refundCredited"],
-    "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer"],
+    "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer", "tx:feeFloorBurned"],
     "consensus §2.1": ["begin:2:snapshot"],
     "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled",
                        "unbond:validatorLeavesSchedule"],

@@ -290,10 +290,14 @@ struct Execution {
         account.nonce += 1
         account.balance = Amount(account.balance.units - t.fee.units)
         state.setAccount(t.sender, account)
-        do { try state.credit(context.proposer, t.fee) } catch ExecError.failed {
+        // A reveal's per-byte floor is burned, not paid to the proposer: a proposer that pre-reveals a client's
+        // passes in its own blocks must pay for their bytes like anyone else (economics §7 row 24, §8).
+        let burned = t.body.burnsItsFeeFloor ? min(t.fee, ledger.minimumFee(size: tx.encodedSize)) : .zero
+        do { try state.credit(context.proposer, Amount(t.fee.units - burned.units)) } catch ExecError.failed {
             // A proposer balance at the supply cap cannot overflow: supply fits in u64. Treat as corrupt.
             throw ExecError.fault(LedgerFault("fee credit overflow"))
         }
+        if burned.units > 0 { try state.burn(burned) }
         txEvents = []
         state.overlay.checkpoint()
         let prunesBefore = scheduledPrunes.count

@@ -224,6 +224,16 @@ public enum TxBody: Hashable, Sendable {
     /// worker cannot keep a dispute from its replay by withholding the key.
     case publishSealedInput(ticketId: Hash32, input: [UInt8])
 
+    /// Whether the `minFeePerByte × size` floor of this transaction's fee is burned rather than paid to the block's
+    /// proposer: the reveals, whose per-byte cost is what makes pre-revealing another worker's passes lose money
+    /// (Specs/economics.md §7 row 24, §8).
+    public var burnsItsFeeFloor: Bool {
+        switch self {
+        case .revealTicket, .revealSealedTicket: return true
+        default: return false
+        }
+    }
+
     /// Stable kind name (receipts, RPC, metrics).
     public var kindName: String {
         switch self {

@@ -178,15 +178,13 @@ extension AttackReview5Tests {
     /// samples are voided and its pay refunded to the client) is "not defeated on chain but loses money": every
     /// pre-revealed pass needs its own commitment (a ticket fee) and a reveal transaction carrying its whole input,
     /// whose fee per byte far exceeds the pass's price (`AttackReviewTests.clientPreRevealVoidsTheHonestWorkersSamples`).
-    /// But every transaction fee goes to the block's proposer (economics.md §8). A client that is also a validator (or
-    /// pays one to include its transactions: any share of its fees) puts its commitments and reveals into its own
-    /// blocks and gets their fees back: the attack then costs the ticket fees and the protocol fee of the voucher, and
-    /// the honest worker, which did the work, is paid nothing. Here the coalition (client, its worker key, the proposer)
-    /// is served 188 of tokens for 14; the honest worker loses 188 and its own fees.
-    /// Not fixed by this review (a redesign of fees: burning at least the per-byte floor `minFeePerByte × size` instead of
-    /// paying it to the proposer, as EIP-1559 burns its base fee, would make the per-byte cost real for proposers too;
-    /// or bind committed passes to the paying voucher, rows 23–25). economics.md §7 row 24.
-    @Test(.disabled("HOLE (economics.md §7 row 24, review G): a proposer gets back the transaction fees row 24's defence relies on"))
+    /// Review G found that every transaction fee went to the block's proposer (economics.md §8): a client that is also a
+    /// validator (or pays one to include its transactions) put its commitments and reveals into its own blocks and got
+    /// their fees back, so the attack cost 14 for 188 of service, and the honest worker, which did the work, was paid
+    /// nothing. Defeated: a reveal's per-byte floor is burned, not paid to the proposer (state-machine.md §3.2), so the
+    /// coalition pays for the reveals' bytes like anyone else. Here the coalition (client, its worker key, the proposer
+    /// of every block) performs the attack and spends more than the service's price. economics.md §7 row 24.
+    @Test
     func aProposerPreRevealsTheClientsPassesForItsOwnFees() throws {
         let attacker = testKey("client-owned-worker"), honest = testKey("worker")
         // One validator (validator-0) proposes every block: the attacker's.
@@ -219,8 +217,10 @@ extension AttackReview5Tests {
         }
         #expect(try c.block(txs).dropLast().allSatisfy { $0.succeeded })  // 5: the pre-reveals, in the attacker's block
         let wid = c.commitmentId(honest, w)
+        let burnedBefore = try c.burned()
         let reveals = try c.revealAll(honest, w, commitment: wid)  // 6
-        honestFees += reveals.dropLast().reduce(UInt64(0)) { $0 + $1.feePaid.units }
+        // What the proposer got of the honest reveals' fees: what they paid less the floors burned.
+        honestFees += reveals.dropLast().reduce(UInt64(0)) { $0 + $1.feePaid.units } - (try c.burned() - burnedBefore)
         #expect(try c.tickets(wid).allSatisfy { $0.ticket.status == .voided })
         try c.advance(to: c.settleHeight0)
         let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: honest.publicKey))])

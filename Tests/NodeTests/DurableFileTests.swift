@@ -14,7 +14,7 @@ import TestSupport
         let path = dir.file("record.json")
         try DurableFile.replace(path, with: Data("old".utf8))
         // A temporary file left by a crash between the write and the rename does not stop the next save.
-        FileManager.default.createFile(atPath: dir.file(".record.json.tmp"), contents: Data("torn".utf8))
+        _ = FileManager.default.createFile(atPath: dir.file(".record.json.tmp"), contents: Data("torn".utf8))
         try DurableFile.replace(path, with: Data("new version".utf8))
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "new version")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["record.json"])

@@ -68,7 +68,7 @@ import TestSupport
                                  gate: StateSyncGate()) { _, what, detail in penalties.withLock { $0.append((what, detail, .now)) } }
 
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { _ = await syncer.run() }
             group.addTask {
                 while !Task.isCancelled {
