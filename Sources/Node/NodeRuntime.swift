@@ -170,7 +170,9 @@ public final class NodeRuntime: Sendable {
         if config.checkInvariants { try await chain.setInvariantChecking(true) }
         let group = ServiceGroup(configuration: .init(
             // A database that refuses writes stops the node in order (RPC first), then `run` throws its error.
-            services: services.map { .init(service: $0, failureTerminationBehavior: $0 is DatabaseService ? .gracefullyShutdownGroup : .cancelGroup) },
+            services: ([ShutdownSignalLogger(logger: logger)] + services).map {
+                .init(service: $0, failureTerminationBehavior: $0 is DatabaseService ? .gracefullyShutdownGroup : .cancelGroup)
+            },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

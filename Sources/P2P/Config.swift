@@ -66,6 +66,10 @@ public struct P2PConfig: Sendable {
 
     public var maxInboundPeers = 32
     public var maxOutboundPeers = 8
+    /// Bytes queued for all peers together (each peer's own queue is capped at 20 frames, at least 64 MiB). Past it, a
+    /// peer holding more than its share (this over `maxInboundPeers + maxOutboundPeers`) is disconnected as a slow
+    /// consumer at its next send (Specs/p2p.md §5).
+    public var maxTotalQueuedBytes = 512 << 20
     /// Inbound connections accepted from one IP address, and from one address group (/24, /48 for IPv6).
     public var maxInboundPerIP = 4
     public var maxInboundPerGroup = 8

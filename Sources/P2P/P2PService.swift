@@ -49,6 +49,8 @@ public final class P2PService: Service, Sendable {
     let lifecycle = Mutex(Lifecycle())
     /// Bytes queued for one peer before it counts as too slow.
     let maxQueuedBytes: Int
+    /// The bytes queued for every peer together.
+    let outboundBudget: OutboundBudget
     /// Our Noise static key and the node key's signature binding it (made once per process).
     let noiseIdentity: NoiseIdentity
     /// Node keys expected at anchor addresses (read from the anchors file at start).
@@ -91,6 +93,7 @@ public final class P2PService: Service, Sendable {
         self.book = Mutex(book)
         // Room for a full `getBlocks` answer of in-flight-sized batches of full blocks, and then some.
         maxQueuedBytes = max(64 << 20, 20 * P2PLimits(genesis: chain.genesis).maxFrameBytes)
+        outboundBudget = OutboundBudget(limit: config.maxTotalQueuedBytes, peers: config.maxInboundPeers + config.maxOutboundPeers)
         let penalizeLogger = logger
         let gate = stateSyncGate
         let sync = SyncManager(chain: chain, table: table, config: config, logger: logger, hasBootstrap: !config.bootstrapPeers.isEmpty,

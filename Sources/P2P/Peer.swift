@@ -128,11 +128,14 @@ final class Peer: Sendable {
     let connectedAt: ContinuousClock.Instant
     private let outbox: AsyncStream<ByteBuffer>.Continuation
     private let maxQueuedBytes: Int
+    /// The bytes queued for every peer together; nil: no shared limit (tests of one peer).
+    private let budget: OutboundBudget?
     let state: Mutex<State>
 
     init(id: UInt64, nodeKey: PublicKey, direction: PeerDirection, remoteHost: String, remoteAddress: String,
          listenEndpoint: PeerEndpoint?, userAgent: String, outbox: AsyncStream<ByteBuffer>.Continuation, maxQueuedBytes: Int,
-         bucket: TokenBucket) {
+         budget: OutboundBudget? = nil, bucket: TokenBucket) {
+        self.budget = budget
         self.id = id
         self.nodeKey = nodeKey
         self.direction = direction
@@ -168,13 +171,23 @@ final class Peer: Sendable {
     @discardableResult
     func send(frame: ByteBuffer) -> Bool {
         let n = frame.readableBytes
-        let ok = state.withLock { s -> Bool in
-            guard !s.closed else { return false }
-            s.queuedBytes += n
-            return s.queuedBytes <= maxQueuedBytes
+        enum Admission { case queued, closed, overOwnLimit, overSharedBudget(OutboundBudget) }
+        let admission = state.withLock { s -> Admission in
+            guard !s.closed else { return .closed }
+            let mine = s.queuedBytes + n
+            guard mine <= maxQueuedBytes else { return .overOwnLimit }
+            if let budget, !budget.admit(n, queuedAfter: mine) { return .overSharedBudget(budget) }
+            s.queuedBytes = mine
+            return .queued
         }
-        guard ok else {
-            if !isClosed { disconnect(.slowConsumer, "outbound queue over \(maxQueuedBytes) bytes") }
+        switch admission {
+        case .queued: break
+        case .closed: return false
+        case .overOwnLimit:
+            disconnect(.slowConsumer, "outbound queue over \(maxQueuedBytes) bytes")
+            return false
+        case .overSharedBudget(let budget):
+            disconnect(.slowConsumer, "outbound queues of all peers over \(budget.limit) bytes and this peer's over its share \(budget.fairShare)")
             return false
         }
         if case .dropped = outbox.yield(frame) {
@@ -185,18 +198,34 @@ final class Peer: Sendable {
     }
 
     /// Called by the writer after a frame went out.
-    func didWrite(_ bytes: Int) { state.withLock { $0.queuedBytes -= bytes } }
+    func didWrite(_ bytes: Int) {
+        state.withLock { $0.queuedBytes -= bytes }
+        budget?.release(bytes)
+    }
+
+    /// Called when the session has ended: frames still queued will never be written, so they leave the shared budget.
+    func releaseQueued() {
+        let left = state.withLock { s -> Int in
+            defer { s.queuedBytes = 0 }
+            return s.queuedBytes
+        }
+        budget?.release(left)
+    }
 
     /// Sends a disconnect message and ends the outbox: the writer flushes what is queued, then closes the
     /// channel, which ends the session.
     func disconnect(_ reason: DisconnectReason, _ message: String = "") {
+        let frame = ByteBuffer(bytes: P2PMessage.disconnect(reason, truncatedUTF8(message, max: P2PLimits.maxReasonBytes)).frame)
         let first = state.withLock { s -> Bool in
             guard !s.closed else { return false }
             s.closed = true
+            // Counted like any frame (the writer's `didWrite` subtracts it), but past every limit: it is the last one.
+            s.queuedBytes += frame.readableBytes
             return true
         }
         guard first else { return }
-        _ = outbox.yield(ByteBuffer(bytes: P2PMessage.disconnect(reason, truncatedUTF8(message, max: P2PLimits.maxReasonBytes)).frame))
+        budget?.add(frame.readableBytes)
+        if case .dropped = outbox.yield(frame) { didWrite(frame.readableBytes) }
         outbox.finish()
     }
 
@@ -215,6 +244,41 @@ final class Peer: Sendable {
 
     /// Takes the requested mark of a block; false if we never asked this peer for it (unsolicited).
     func takeRequested(_ hash: Hash32) -> Bool { state.withLock { $0.requestedBlocks.remove(hash) != nil } }
+}
+
+/// The bytes queued for all peers together (`P2PConfig.maxTotalQueuedBytes`, Specs/p2p.md §5). Each peer's own
+/// queue is capped, but peers that never read could together hold that cap times the peer count (gigabytes). Past
+/// `limit`, a send to a peer whose queue would exceed its fair share (`limit` over the most peers the node keeps)
+/// disconnects that peer: peers that read keep short queues and are never cut for others' backlog, and the total
+/// stays under twice `limit` (every peer at most its fair share once the limit is passed).
+final class OutboundBudget: Sendable {
+    let limit: Int
+    let fairShare: Int
+    private let queued = Atomic<Int>(0)
+
+    init(limit: Int, peers: Int) {
+        self.limit = limit
+        fairShare = limit / max(1, peers)
+    }
+
+    /// Bytes queued for every peer now.
+    var total: Int { queued.load(ordering: .relaxed) }
+
+    /// Counts `n` more bytes for a peer whose queue would then hold `queuedAfter`; false (nothing counted) when the
+    /// total is past the limit and that queue would be over its fair share.
+    func admit(_ n: Int, queuedAfter: Int) -> Bool {
+        let after = queued.add(n, ordering: .relaxed).newValue
+        if after > limit && queuedAfter > fairShare {
+            queued.subtract(n, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Counts `n` bytes whatever the limit (a disconnect message).
+    func add(_ n: Int) { queued.add(n, ordering: .relaxed) }
+
+    func release(_ n: Int) { if n > 0 { queued.subtract(n, ordering: .relaxed) } }
 }
 
 /// `s` cut at a character boundary so its UTF-8 fits in `max` bytes.

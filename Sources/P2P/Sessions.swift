@@ -160,7 +160,7 @@ extension P2PService {
                 let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingOldest(8192))
                 let peer = Peer(id: table.nextId(), nodeKey: hello.nodeKey, direction: direction, remoteHost: host, remoteAddress: remote,
                                 listenEndpoint: listen, userAgent: hello.userAgent, outbox: outbox, maxQueuedBytes: maxQueuedBytes,
-                                bucket: TokenBucket(rate: config.messagesPerSecond, burst: config.messageBurst, now: .now))
+                                budget: outboundBudget, bucket: TokenBucket(rate: config.messagesPerSecond, burst: config.messageBurst, now: .now))
                 let (registration, replaced) = lifecycle.withLock { $0.stopping } ? (.rejected(.shutdown, "node shutting down"), nil) : table.register(peer)
                 if case .rejected(let reason, let message) = registration {
                     logger.debug("session refused", metadata: ["peer": "\(peer.label)", "reason": "\(reason)", "detail": "\(message)"])
@@ -192,6 +192,7 @@ extension P2PService {
                     channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
                 }
                 table.unregister(peer)
+                peer.releaseQueued()
                 sync.post(.disconnected(peer))
                 stateSyncer?.post(.disconnected(peer))
                 result.lasted = ContinuousClock.now - started

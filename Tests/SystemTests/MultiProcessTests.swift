@@ -378,6 +378,8 @@ extension MultiProcessTests {
         let produced = await eventually(.seconds(60), every: .milliseconds(300)) { (heights(firstText()).max() ?? 0) >= 3 }
         #expect(produced, "the devnet did not produce three blocks:\n\(firstText().suffix(2000))")
         #expect(await stop(first), "the devnet did not stop")
+        // The log says why it stopped (review H: ServiceLifecycle names the signal at debug level only).
+        #expect(firstText().contains("received SIGTERM: shutting down"), "\(firstText().suffix(1000))")
         let genesis = try GenesisDocument.load(path: (data as NSString).appendingPathComponent("genesis.json"))
         #expect(genesis.consensus.slotSeconds == 1)
         #expect(genesis.allocation.validators.count == 1)
