@@ -77,6 +77,7 @@ final class Gossip: Sendable {
         let outcome = await chain.importBlock(block)
         switch outcome {
         case .imported, .sideChain:
+            peer.state.withLock { $0.lastNewBlock = .now }
             logger.debug("block from peer", metadata: ["height": "\(block.header.height)", "hash": "\(hash.hex.prefix(16))", "peer": "\(peer.label)"])
             relay(block, except: peer)
         case .alreadyKnown, .fromFuture:

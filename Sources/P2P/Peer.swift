@@ -116,6 +116,8 @@ final class Peer: Sendable {
         /// not hold the node back from "synced" (a peer that claims to be ahead and never answers would otherwise
         /// stop block production for as long as it stays connected).
         var unansweredHeaderRequests = 0
+        /// When this peer last delivered a block we did not have and imported (protects it from inbound eviction).
+        var lastNewBlock: ContinuousClock.Instant?
     }
 
     let id: UInt64

@@ -132,6 +132,45 @@ final class PeerTable: Sendable {
 
     func releaseInbound() { state.withLock { $0.inbound -= 1 } }
 
+    /// Takes an inbound slot past the limit, for a connection that evicted an established one (whose session
+    /// releases its slot when it ends).
+    func reserveInboundEvicting() { state.withLock { $0.inbound += 1 } }
+
+    /// The established inbound peer a new inbound connection may replace when every inbound slot is taken
+    /// (Specs/p2p.md §5), or nil when every one is protected. Without eviction, whoever fills the slots first (a
+    /// few address groups' worth of idle connections) keeps every newcomer out for as long as it likes. Protected,
+    /// in this order, from the peers not yet protected: the `protectLowLatency` with the lowest measured latency, the
+    /// `protectRecentBlocks` that most recently delivered a new block, then the older half by connection time. Of
+    /// the rest, the youngest connection of the address group with the most of them goes: an attacker holding many
+    /// slots mostly evicts itself, and peers that serve the node are kept.
+    static func evictionCandidate(among inbound: [EvictionCandidate], protectLowLatency: Int = 4,
+                                  protectRecentBlocks: Int = 4) -> UInt64? {
+        var left = inbound
+        func protect(_ n: Int, by better: (EvictionCandidate, EvictionCandidate) -> Bool, where eligible: (EvictionCandidate) -> Bool) {
+            let kept = Set(left.filter(eligible).sorted(by: better).prefix(n).map(\.id))
+            left.removeAll { kept.contains($0.id) }
+        }
+        protect(protectLowLatency, by: { ($0.latency!, $0.id) < ($1.latency!, $1.id) }, where: { $0.latency != nil })
+        protect(protectRecentBlocks, by: { ($0.lastNewBlock!, $0.id) > ($1.lastNewBlock!, $1.id) }, where: { $0.lastNewBlock != nil })
+        protect(left.count / 2, by: { ($0.connectedAt, $0.id) < ($1.connectedAt, $1.id) }, where: { _ in true })
+        guard !left.isEmpty else { return nil }
+        let groups = Dictionary(grouping: left, by: \.group)
+        // The largest group; of equal ones, the one holding the youngest connection. Then its youngest.
+        let youngest = { (g: [EvictionCandidate]) in g.max { ($0.connectedAt, $0.id) < ($1.connectedAt, $1.id) }! }
+        let group = groups.values.max { a, b in
+            (a.count, youngest(a).connectedAt, youngest(a).id) < (b.count, youngest(b).connectedAt, youngest(b).id)
+        }!
+        return youngest(group).id
+    }
+
+    /// Picks and disconnects the inbound peer a new connection from `host` replaces, or returns false.
+    func evictInbound(for host: String) -> Bool {
+        let candidates = peers.filter { $0.direction == .inbound && !$0.isClosed }.map(EvictionCandidate.init)
+        guard let id = Self.evictionCandidate(among: candidates), let victim = peer(id) else { return false }
+        victim.disconnect(.tooManyPeers, "evicted: every inbound slot is taken and a new connection (\(AddressGroup.of(host))) replaces this one")
+        return true
+    }
+
     /// Counts an inbound connection from `host` against the per-IP and per-group limits (Specs/p2p.md
     /// section 5); returns why it is refused, or nil (then `releaseInbound(host:)` when it ends). Loopback
     /// hosts are exempt when `exemptLoopback` (every devnet node shares 127.0.0.1).
@@ -357,5 +396,23 @@ final class PeerTable: Sendable {
             guard let sc = s.scores[key] else { return 0 }
             return max(0, sc.points - (ContinuousClock.now - sc.at).seconds * decayPerSecond)
         }
+    }
+}
+
+/// What inbound eviction looks at of an established peer.
+struct EvictionCandidate: Sendable {
+    let id: UInt64
+    let group: String
+    let connectedAt: ContinuousClock.Instant
+    let latency: Duration?
+    let lastNewBlock: ContinuousClock.Instant?
+
+    init(id: UInt64, group: String, connectedAt: ContinuousClock.Instant, latency: Duration?, lastNewBlock: ContinuousClock.Instant?) {
+        self.id = id; self.group = group; self.connectedAt = connectedAt; self.latency = latency; self.lastNewBlock = lastNewBlock
+    }
+
+    init(_ peer: Peer) {
+        let (latency, block) = peer.state.withLock { ($0.latency, $0.lastNewBlock) }
+        self.init(id: peer.id, group: AddressGroup.of(peer.remoteHost), connectedAt: peer.connectedAt, latency: latency, lastNewBlock: block)
     }
 }

@@ -39,9 +39,13 @@ extension P2PService {
             return
         }
         defer { table.releaseInbound(host: host, exemptLoopback: exempt) }
-        guard table.reserveInbound() else {
-            await refuse(connection, .tooManyPeers, "inbound limit \(config.maxInboundPeers) reached")
-            return
+        if !table.reserveInbound() {
+            // Full: an established inbound peer that is not protected makes room (Specs/p2p.md §5).
+            guard table.evictInbound(for: host) else {
+                await refuse(connection, .tooManyPeers, "inbound limit \(config.maxInboundPeers) reached")
+                return
+            }
+            table.reserveInboundEvicting()
         }
         defer { table.releaseInbound() }
         _ = await runSession(connection, direction: .inbound, dialed: nil)

@@ -266,13 +266,17 @@ struct LiveNode {
 
 /// Limits and peer management on live services.
 @Suite(.tags(.system)) struct PeerManagementTests {
-    @Test func inboundLimitRefusesWithAReason() async throws {
+    /// Every inbound slot taken by a peer that serves nothing: a newcomer evicts it (told why) and takes its place
+    /// (Specs/p2p.md §5); the newcomer is a working session.
+    @Test func aFullInboundLimitEvictsAnUnprotectedPeerWithAReason() async throws {
         try await LiveNode.with(configure: { $0.maxInboundPeers = 1 }) { node in
             let first = try await node.handshaken()
-            let second = try await node.connect()
-            #expect(await second.disconnectReason() == .tooManyPeers)
-            #expect(await second.waitUntilClosed())
-            #expect(!first.isClosed)
+            let second = try await node.handshaken()
+            #expect(await first.disconnectReason() == .tooManyPeers)
+            #expect(await first.waitUntilClosed())
+            second.send(.ping(9))
+            #expect(await second.receive(where: { $0 == .pong(9) }) == .pong(9))
+            #expect(!second.isClosed)
         }
     }
 
