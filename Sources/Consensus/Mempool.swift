@@ -69,6 +69,9 @@ public struct Mempool: Sendable {
     /// O(log n) instead of a pass over every sender for each transaction that does not fit. Entries that stopped
     /// being a tail stay until they reach the top (then dropped) or the heap is rebuilt at twice the senders.
     private var tails = Heap<Tail>()
+    /// Each sender's account nonce when last seen (admission, revalidation): a queue is executable up to its first
+    /// gap from it.
+    private var baseNonce: [PublicKey: UInt64] = [:]
     private var byId: [Hash32: (sender: PublicKey, nonce: UInt64)] = [:]
     public private(set) var totalBytes = 0
     /// Changes with every admission and removal: what is derived from the pool at one generation (the sorted
@@ -160,26 +163,34 @@ public struct Mempool: Sendable {
             byId[replaced.tx.id] = nil
             totalBytes -= replaced.tx.encodedSize
         }
-        // Make room: evict the cheapest queue tails, only when they pay less than the newcomer.
+        // Make room: evict the cheapest queue tails, only when they pay less than the newcomer. A transaction behind a
+        // nonce gap cannot be included, so it never pays: it counts as paying nothing, both as a victim (evicted
+        // first) and as a newcomer (it evicts nothing). Otherwise gapped transactions bidding high fee rates they
+        // never pay would hold a full pool against every paying one.
+        let executable = (account.nonce..<t.nonce).allSatisfy { queue[$0] != nil }
+        let newcomerRate = executable ? entry.feeRate : 0
         while replaced == nil && (byId.count + 1 > config.maxTransactions || totalBytes + tx.encodedSize > config.maxBytes) {
-            guard let victim = cheapestTail(excluding: t.sender), victim.feeRate < entry.feeRate else { throw .poolFull }
-            remove(victim.tx.id)
+            guard let victim = cheapestTail(excluding: t.sender), victim.rate < newcomerRate else { throw .poolFull }
+            remove(victim.id)
         }
         queue[t.nonce] = entry
         bySender[t.sender] = queue
-        if queue.keys.allSatisfy({ $0 <= t.nonce }) { pushTail(of: t.sender, queue) }
+        baseNonce[t.sender] = account.nonce
+        // The tail, or its rate (a filled gap makes the tail executable), may have changed.
+        pushTail(of: t.sender, queue)
         byId[tx.id] = (t.sender, t.nonce)
         totalBytes += tx.encodedSize
         generation &+= 1
         return replaced?.tx
     }
 
-    /// The cheapest queue tail of another sender than `sender` (stale heap entries met on the way are dropped).
-    private mutating func cheapestTail(excluding sender: PublicKey) -> Entry? {
+    /// The cheapest queue tail of another sender than `sender`, at its eviction rate (stale heap entries met on the
+    /// way are dropped).
+    private mutating func cheapestTail(excluding sender: PublicKey) -> Tail? {
         var aside: Tail?
         defer { if let aside { tails.insert(aside) } }
         while let top = tails.min {
-            guard let q = bySender[top.sender], let e = q[top.nonce], e.tx.id == top.id, q.keys.allSatisfy({ $0 <= top.nonce }) else {
+            guard let q = bySender[top.sender], let current = tail(of: top.sender, q), current == top else {
                 _ = tails.popMin()
                 continue
             }
@@ -188,19 +199,28 @@ public struct Mempool: Sendable {
                 aside = tails.popMin()
                 continue
             }
-            return e
+            return top
         }
         return nil
     }
 
-    /// Records `queue`'s last transaction as `sender`'s tail; rebuilds the heap when stale entries pile up.
+    /// `queue`'s last transaction as an eviction candidate: at its fee rate when the queue has no nonce gap from the
+    /// sender's account nonce, at 0 when it has one (it cannot be included, so it pays nothing).
+    private func tail(of sender: PublicKey, _ queue: [UInt64: Entry]) -> Tail? {
+        guard let last = queue.keys.max(), let e = queue[last] else { return nil }
+        // Every queued nonce is at least the base (admission and revalidation see to it) and they are distinct, so
+        // the queue is gapless exactly when it holds every nonce from the base to its last.
+        let base = baseNonce[sender] ?? last
+        let gapless = last >= base && last - base + 1 == UInt64(queue.count)
+        return Tail(rate: gapless ? e.feeRate : 0, id: e.tx.id, sender: sender, nonce: last)
+    }
+
+    /// Records `queue`'s tail at its eviction rate; rebuilds the heap when stale entries pile up.
     private mutating func pushTail(of sender: PublicKey, _ queue: [UInt64: Entry]) {
-        guard let last = queue.keys.max(), let e = queue[last] else { return }
-        tails.insert(Tail(rate: e.feeRate, id: e.tx.id, sender: sender, nonce: last))
+        guard let t = tail(of: sender, queue) else { return }
+        tails.insert(t)
         if tails.count > 2 * bySender.count + 1024 {
-            tails = Heap(bySender.compactMap { s, q in
-                q.keys.max().flatMap { n in q[n].map { Tail(rate: $0.feeRate, id: $0.tx.id, sender: s, nonce: n) } }
-            })
+            tails = Heap(bySender.compactMap { s, q in tail(of: s, q) })
         }
     }
 
@@ -210,7 +230,9 @@ public struct Mempool: Sendable {
         guard let loc = byId.removeValue(forKey: id), var q = bySender[loc.sender], let e = q.removeValue(forKey: loc.nonce) else { return nil }
         totalBytes -= e.tx.encodedSize
         bySender[loc.sender] = q.isEmpty ? nil : q
-        if q.keys.allSatisfy({ $0 < loc.nonce }) { pushTail(of: loc.sender, q) }  // the tail left: the next one is the tail
+        if q.isEmpty { baseNonce[loc.sender] = nil }
+        // The tail left (the next one is the tail), or a gap opened below it (it pays nothing now).
+        pushTail(of: loc.sender, q)
         generation &+= 1
         return e.tx
     }
@@ -222,6 +244,7 @@ public struct Mempool: Sendable {
         for sender in bySender.keys.sorted() {
             let a = try account(sender)
             guard let q = bySender[sender] else { continue }
+            baseNonce[sender] = a.nonce
             var fees: UInt64 = 0, pastAnyBalance = false
             for n in q.keys.sorted() {
                 let e = q[n]!
@@ -236,6 +259,8 @@ public struct Mempool: Sendable {
                     if let tx = remove(e.tx.id) { dropped.append(tx) }
                 }
             }
+            // The new account nonce may have closed a gap (a block included the missing nonce) or opened one.
+            if let left = bySender[sender] { pushTail(of: sender, left) }
         }
         return dropped
     }

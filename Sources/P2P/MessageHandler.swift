@@ -114,6 +114,8 @@ struct MessageHandler: Sendable {
             guard withinRate(peer, .getBlocks) else { break }
             var missing = [Hash32]()
             for h in hashes {
+                // A peer cut meanwhile (a slow consumer, a ban) gets nothing more: no reading or encoding for it.
+                if peer.isClosed { break }
                 let block: Block?
                 do { block = try await chain.block(h) } catch {
                     // Not "not found": we may well have it. Neither sent nor denied; the peer's request times out.

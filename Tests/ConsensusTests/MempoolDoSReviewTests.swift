@@ -73,17 +73,20 @@ import Testing
                 : (queued.last?.transaction.nonce).map { $0 + 1 } ?? 0
             guard nonce < 64 else { continue }
             let candidate = tx(s, nonce: nonce, fee: 500 + g.next() % 5_000, amount: UInt64(step))
+            // A tail behind a nonce gap (the account nonce is 0; removals open gaps) pays nothing, so it ranks at 0.
+            func evictionRate(_ queue: [SignedTransaction]) -> UInt64 {
+                queue.enumerated().allSatisfy { $0.offset == Int($0.element.transaction.nonce) } ? Mempool.feeRate(queue.last!) : 0
+            }
             // The victim by a pass over every other sender's tail.
-            var expected: SignedTransaction?
+            var expected: SignedTransaction?, expectedRate: UInt64 = 0
             for other in Set(m.all.map(\.transaction.sender)) where other != s {
-                let tail = m.pending(from: other).last!
-                if let e = expected {
-                    let (a, b) = (Mempool.feeRate(tail), Mempool.feeRate(e))
-                    if a < b || (a == b && tail.id > e.id) { expected = tail }
-                } else {
-                    expected = tail
+                let queue = m.pending(from: other)
+                let (tail, rate) = (queue.last!, evictionRate(queue))
+                if expected == nil || rate < expectedRate || (rate == expectedRate && tail.id > expected!.id) {
+                    (expected, expectedRate) = (tail, rate)
                 }
             }
+            let candidateRate = (0..<nonce).allSatisfy { n in queued.contains { $0.transaction.nonce == n } } ? Mempool.feeRate(candidate) : 0
             let before = Set(m.all.map(\.id))
             let replacing = queued.contains { $0.transaction.nonce == nonce }
             do {
@@ -97,7 +100,7 @@ import Testing
             } else if before.count == c.maxTransactions {
                 evictions += 1
                 #expect(gone == [expected!.id], "step \(step)")
-                #expect(Mempool.feeRate(expected!) < Mempool.feeRate(candidate))
+                #expect(expectedRate < candidateRate)
             } else {
                 #expect(gone.isEmpty)
             }

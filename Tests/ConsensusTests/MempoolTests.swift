@@ -80,6 +80,53 @@ import Testing
         #expect(m.contains(better.id))
     }
 
+    /// Review F's suspicion: transactions behind a nonce gap cannot be included, so they never pay, yet they bid their
+    /// fee rate for room. Senders queueing nonces 1… with nonce 0 missing, at 100 times the usual rate, filled a full
+    /// pool that refused every paying transaction for 15 minutes. Now a gapped tail counts as paying nothing: any
+    /// executable transaction evicts it, a gapped newcomer evicts nothing, and a tail whose gap is filled pays again.
+    @Test func transactionsBehindANonceGapCannotHoldAFullPool() throws {
+        var config = MempoolConfig()
+        config.maxTransactions = 6
+        var m = Mempool(config: config)
+        let squatters = [key("squatter-1"), key("squatter-2")]
+        for s in squatters {
+            for n in 1...3 { try m.add(tx(s, nonce: UInt64(n), fee: 100_000), account: rich, ledger: ledger, now: 0) }  // 0 never sent
+        }
+        #expect(m.count == 6)
+        // A paying transaction at the minimum fee gets in, in place of a squatter's tail.
+        let paying = tx(alice, nonce: 0, fee: UInt64(tx(alice, nonce: 0).encodedSize))
+        try m.add(paying, account: rich, ledger: ledger, now: 0)
+        #expect(m.contains(paying.id) && m.count == 6)
+        // A gapped newcomer, however high its bid, evicts nothing executable once the squatters are gone.
+        for i in 1...5 { try m.add(tx(bob, nonce: UInt64(i - 1), fee: 1_000 + UInt64(i)), account: rich, ledger: ledger, now: 0) }
+        #expect(m.count == 6 && squatters.allSatisfy { m.pending(from: $0.publicKey).isEmpty })
+        #expect(throws: MempoolError.poolFull) { try m.add(tx(carol, nonce: 1, fee: 1_000_000), account: rich, ledger: ledger, now: 0) }
+        // Executable newcomers still evict by fee rate: carol's nonce 0 takes the place of alice's minimum-fee
+        // transaction (the cheapest executable tail), her nonce 2 (behind a gap at 1) is refused, and her nonce 1
+        // takes the place of bob's cheapest tail.
+        try m.add(tx(carol, nonce: 0, fee: 50_000), account: rich, ledger: ledger, now: 0)
+        #expect(!m.contains(paying.id))
+        #expect(throws: MempoolError.poolFull) { try m.add(tx(carol, nonce: 2, fee: 500_000), account: rich, ledger: ledger, now: 0) }
+        try m.add(tx(carol, nonce: 1, fee: 60_000), account: rich, ledger: ledger, now: 0)
+        #expect(m.pending(from: carol.publicKey).count == 2)
+        #expect(m.pending(from: bob.publicKey).map(\.transaction.nonce) == [0, 1, 2, 3])
+    }
+
+    /// A queue with a gap that a block later fills (the missing nonce was included from another node's pool) is
+    /// ranked by its fee again after revalidation, not evicted first.
+    @Test func aGapFilledByABlockRanksTheQueueByItsFeeAgain() throws {
+        var config = MempoolConfig()
+        config.maxTransactions = 2
+        var m = Mempool(config: config)
+        try m.add(tx(alice, nonce: 1, fee: 90_000), account: rich, ledger: ledger, now: 0)  // behind a gap at 0
+        try m.add(tx(bob, nonce: 0, fee: 2_000), account: rich, ledger: ledger, now: 0)
+        // Alice's nonce 0 was included elsewhere: her account nonce is 1, her queued transaction executable.
+        m.revalidate(now: 0) { k in k == self.alice.publicKey ? Account(balance: 1_000_000, nonce: 1) : self.rich }
+        try m.add(tx(carol, nonce: 0, fee: 5_000), account: rich, ledger: ledger, now: 0)
+        #expect(m.pending(from: alice.publicKey).count == 1, "alice's 90 000 was evicted as if still gapped")
+        #expect(m.pending(from: bob.publicKey).isEmpty)
+    }
+
     @Test func clearingFeeRateIsTheLowestRateOfAFullNextBlock() throws {
         var m = Mempool()
         let any: (PublicKey) -> Account = { _ in self.rich }
