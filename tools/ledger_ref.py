@@ -789,7 +789,7 @@ FAILURES = {
     87: ("checkInProgress", "the ticket's check or dispute is not finished"),
     88: ("emptyBatch", "a batch transaction needs at least one item"),
 }
-RESERVED_FAILURES = {10, 35}
+RESERVED_FAILURES = {10, 35, 58}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
 
 # tag: (name, fields). Tag 1 (feePaid) is reserved: fees are recorded in the receipt's feePaid field.
@@ -2501,12 +2501,26 @@ class Exec:
             raise Fail("inputHashMismatch")
         case_key = K.case(tid)
         case = self.state.rec(case_key, CASE)
-        if case is not None and case["status"] == C_PENDING and case["claims"] >= self.p["maxClaimsPerTicket"]:
-            raise Fail("tooManyClaims")
         self.state.delete(ckey)
         self.state.delete(K.fraud_expiry(fc["height"] + pool["fraudRevealBlocks"], claim))
         self.emit("tx", ev("fraudClaimOpened", tid, claim, sender))
         opened = {"prover": sender, "commitHeight": fc["height"], "bond": fc["bond"]}
+        if case is not None and case["status"] == C_PENDING and case["claims"] >= self.p["maxClaimsPerTicket"]:
+            # economics §4: a full pending case keeps its maxClaimsPerTicket earliest-committed claims; the latest of
+            # the others (this one, or one it displaces) gets its bond back now.
+            kept = [(ck[-32:], dec(FRAUD_CLAIM, cv)) for ck, cv in self.state.scan(b"\x29" + tid)]
+            latest_claim, latest = max(kept, key=lambda x: (x[1]["commitHeight"], x[0]))
+            if (fc["height"], claim) < (latest["commitHeight"], latest_claim):
+                self.t("fraud:fullCaseDisplaces")
+                self.state.delete(K.fraud_claim(tid, latest_claim))
+                self.state.put_rec(K.fraud_claim(tid, claim), FRAUD_CLAIM, opened)
+                self.credit(latest["prover"], latest["bond"])
+                self.emit("tx", ev("fraudBondReturned", latest_claim, latest["prover"], u64(latest["bond"])))
+            else:
+                self.t("fraud:fullCaseReturned")
+                self.credit(sender, fc["bond"])
+                self.emit("tx", ev("fraudBondReturned", claim, sender, u64(fc["bond"])))
+            return
         if case is None:
             self.t("fraud:firstClaim")
             self.state.put_rec(case_key, CASE, {
@@ -4387,6 +4401,10 @@ def scenarios_rules():
     s1, s2 = _salt(1), _salt(2)
     top = min(claim("carol", tA, s1), claim("carol2", tA, s2))
     s3 = next(_salt(i) for i in range(3, 1000) if claim("carol3", tA, _salt(i)) < top)
+    # The case holds two claims (maxClaimsPerTicket 2 here): gina's sorts after carol's and carol2's (returned at once),
+    # harry's between carol3's and theirs (it displaces the later of the two).
+    sG = next(_salt(i) for i in range(3, 1000) if claim("gina", tA, _salt(i)) > max(claim("carol", tA, s1), claim("carol2", tA, s2)))
+    sH = next(_salt(i) for i in range(3, 1000) if claim("carol3", tA, s3) < claim("harry", tA, _salt(i)) < top)
     # worker4 copies one of worker2's revealed passes; worker5 commits its own revealed pass again (another output)
     iW = c.tickets(cW2)[0][1]["leaf"]["index"]
     copy_leaf = dict(bW2.tree.leaves[iW], index=0, outputHash=sha256(b"copy"))
@@ -4405,20 +4423,23 @@ def scenarios_rules():
         T("eve", B.fraud_commit(claim("eve", tC, s1), 0)),
         T("frank", B.fraud_commit(claim("frank", tB, s1), 0)),
         T("frank2", B.fraud_commit(claim("frank2", tB, s1), 0)),
-        T("gina", B.fraud_commit(claim("gina", tA, s1), 0)),
-        T("harry", B.fraud_commit(claim("harry", tA, s1), 0)),
+        T("gina", B.fraud_commit(claim("gina", tA, sG), 0)),
+        T("harry", B.fraud_commit(claim("harry", tA, sH), 0)),
         T("worker4", commit_body(0, 0, 1, b4)),
         T("worker5", commit_body(0, 0, 0, bR2))]))
     out.append(c.capture("rules/fraud-reveal-failures",
-                         "Claims opened: failures, two claims on the cheating ticket (the third is one too many), a "
-                         "false claim; end-block: a withheld reveal, a proven fraud, an upheld ticket.", [
+                         "Claims opened: failures, two claims on the cheating ticket, then a third committed as early "
+                         "but sorting after both (the case holds two: its bond is returned at once) and a fourth sorting "
+                         "before one of them (it replaces that one, whose bond is returned), a false claim; end-block: a "
+                         "withheld reveal, a proven fraud, an upheld ticket.", [
         T("carol", B.fraud_reveal(tA, s1, tensor_input(2, 5))),
         T("carol", B.fraud_reveal(tA, s1, bytes(max_input_bytes(default_pool()) + 1)), nonce=nonce("carol") + 1),
         T("dave", B.fraud_reveal(tA, s1, bA.inputs[iA])),
         T("eve", B.fraud_reveal(tC, s1, bad)),
         T("carol", B.fraud_reveal(tA, s1, bA.inputs[iA]), nonce=nonce("carol") + 2),
         T("carol2", B.fraud_reveal(tA, s2, bA.inputs[iA])),
-        T("gina", B.fraud_reveal(tA, s1, bA.inputs[iA])),
+        T("gina", B.fraud_reveal(tA, sG, bA.inputs[iA])),
+        T("harry", B.fraud_reveal(tA, sH, bA.inputs[iA])),
         T("frank", B.fraud_reveal(tB, s1, bB.inputs[bB.tree.leaf_containing(tBt["point"])])),
         T("ivan", B.fraud_commit(claim("ivan", tA, s1), 0))]))
     iB = bB.tree.leaf_containing(tBt["point"])
@@ -6707,7 +6728,8 @@ RULE_TRACES = {
     "economics §4 Blind claims": ["tx:fraudCommit:success", "tx:fraudReveal:success", "fraud:firstClaim", "fraud:joinPending",
                                   "end:6"],
     "economics §4 Adjudication": ["adjudication:fraud", "adjudication:upheld", "end:5", "fraud:lateEarlierWinner",
-                                  "fraud:lateProvenReturned", "fraud:lateUpheldBurned"],
+                                  "fraud:lateProvenReturned", "fraud:lateUpheldBurned", "fraud:fullCaseDisplaces",
+                                  "fraud:fullCaseReturned"],
     "economics §5": ["end:7:settled"],
     "economics §5 Timeline of window w": ["end:7:settled", "tx:commitShares:fail:commitDeadlinePassed",
                                           "tx:fraudReveal:fail:challengePeriodOver"],

@@ -41,11 +41,14 @@ extension Execution {
 
         let caseKey = StateKey.fraudCase(ticketId)
         var fraudCase = try state.record(caseKey, FraudCase.self)
-        if let c = fraudCase, c.status == .pending, Int(c.claims) >= params.maxClaimsPerTicket { throw .failed(.tooManyClaims) }
         state.delete(commitKey)
         state.delete(StateKey.fraudCommitmentExpiry(commit.height &+ pool.fraudRevealBlocks, claim))
         txEvents.append(.fraudClaimOpened(ticketId: ticketId, claim: claim, prover: sender))
         let opened = FraudClaim(prover: sender, commitHeight: commit.height, bond: commit.bond)
+        if let c = fraudCase, c.status == .pending, Int(c.claims) >= params.maxClaimsPerTicket {
+            try keepEarliestClaims(ticketId, opening: claim, opened)
+            return
+        }
 
         guard var c = fraudCase else {
             // First claim: the ticket joins the adjudication queue, and its window waits for the verdict.
@@ -85,6 +88,30 @@ extension Execution {
             txEvents.append(.fraudBondBurned(claim: claim, prover: sender, amount: commit.bond))
         }
         state.put(caseKey, c)
+    }
+
+    /// A claim opened on a pending case that already holds `maxClaimsPerTicket`: the case keeps its earliest-committed
+    /// claims (the order the bounty goes by), and the latest of its claims and this one gets its bond back now. It
+    /// was refused, and its bond burned if the verdict came after its reveal period, though it could be the earliest,
+    /// rightful claim (economics §4, review G); a claim the case cannot keep risks nothing and adds no state.
+    private mutating func keepEarliestClaims(_ ticketId: Hash32, opening claim: Hash32, _ opened: FraudClaim) throws(ExecError) {
+        var latest: (claim: Hash32, FraudClaim)?
+        for kv in try state.scan(StateKey.fraudClaims(ticketId)) {
+            guard let h = Hash32(bytes: kv.key.suffix(32)), let c = try? FraudClaim(canonicalEncoding: kv.value) else {
+                throw .fault(LedgerFault("corrupt fraud claim \(kv.key.hex)"))
+            }
+            if latest.map({ ($0.1.commitHeight, $0.claim) < (c.commitHeight, h) }) ?? true { latest = (h, c) }
+        }
+        guard let latest else { throw .fault(LedgerFault("full fraud case \(ticketId) without claims")) }
+        if (opened.commitHeight, claim) < (latest.1.commitHeight, latest.claim) {
+            state.delete(StateKey.fraudClaim(ticketId, latest.claim))
+            state.put(StateKey.fraudClaim(ticketId, claim), opened)
+            try state.credit(latest.1.prover, latest.1.bond)
+            txEvents.append(.fraudBondReturned(claim: latest.claim, prover: latest.1.prover, amount: latest.1.bond))
+        } else {
+            try state.credit(opened.prover, opened.bond)
+            txEvents.append(.fraudBondReturned(claim: claim, prover: opened.prover, amount: opened.bond))
+        }
     }
 
     /// Replays up to `maxAdjudicationsPerBlock` queued tickets, oldest first. A queued ticket is never dropped:

@@ -59,6 +59,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case unknownFraudClaim = 55
     case fraudRevealTooEarly = 56
     case fraudRevealTooLate = 57
+    /// Reserved: a claim opened on a full pending case was refused; the case now keeps its earliest claims.
     case tooManyClaims = 58
     case windowNotSettled = 59
     case nothingToPay = 60

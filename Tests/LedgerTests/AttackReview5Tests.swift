@@ -352,3 +352,67 @@ extension AttackReview5Tests {
                 "paid \(paid) for \(tokens) tokens of which \(run.tokenCount) are copies")
     }
 }
+
+extension AttackReview5Tests {
+    // MARK: - A full fraud case keeps its earliest claims
+
+    /// Review G's suspicion: a pending case took at most `maxClaimsPerTicket` (16) claims and refused the rest, so
+    /// sixteen claims opened first (here one key's, committed after the honest verifier's) pushed out the earliest,
+    /// rightful claim: refused, it could only be opened again after the verdict, and its bond burned when the verdict
+    /// came after its reveal period. Now the case keeps its sixteen earliest-committed claims: the verifier's claim
+    /// displaces the latest of the sybil's (whose bond comes back at once) and wins the bounty at the verdict, and a
+    /// claim later than all sixteen gets its bond back at once.
+    @Test
+    func aFullFraudCaseKeepsItsEarliestClaims() throws {
+        let sybil = testKey("claim-crowder")
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 100_000), (sybil, 1_000_000), (verifier, 100_000)],
+                          workers: [(worker, 0, 1_000)])
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        let b = PassBatch.make(count: 20, shard: 0, seed: 561, cheat: Set(0..<20))
+        let (i, o) = (b.tokenCount - b.tokenCount / 5, b.tokenCount / 5)
+        #expect(try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: i, output: o), nonce: 1)])
+            .dropLast().allSatisfy { $0.succeeded })  // 2
+        try c.advance(to: 4)
+        let cid = c.commitmentId(worker, b)
+        var n = try c.account(worker.publicKey).nonce
+        var reveals = [SignedTransaction]()
+        for (id, t) in try c.tickets(cid) { reveals.append(try c.tx(worker, b.reveal(id, point: t.point), nonce: n)); n += 1 }
+        #expect(try c.block(reveals).dropLast().allSatisfy { $0.succeeded })  // 5
+        let (tid, ticket) = try c.tickets(cid)[0]
+        let input = b.inputs[Int(ticket.leaf!.index)]
+        let bond = Chain.defaultPool().fraudProofBond.units
+        // 6: the verifier commits its claim first.
+        let mine = SHA256.hash(Array("verifier".utf8))
+        #expect(try c.block([try c.tx(verifier, .fraudCommit(claim: fraudClaimHash(ticketId: tid, prover: verifier.publicKey, salt: mine), pool: 0))])[0].succeeded)
+        // 7: the crowder commits seventeen claims, later.
+        let salts = (0..<17).map { SHA256.hash(Array("crowd-\($0)".utf8)) }
+        let s0 = try c.account(sybil.publicKey).nonce
+        #expect(try c.block(try salts.enumerated().map { j, s in
+            try c.tx(sybil, .fraudCommit(claim: fraudClaimHash(ticketId: tid, prover: sybil.publicKey, salt: s), pool: 0), nonce: s0 + UInt64(j))
+        }).dropLast().allSatisfy { $0.succeeded })
+        let sybilBefore = try c.balance(sybil.publicKey), verifierBefore = try c.balance(verifier.publicKey)
+        // 8: sixteen of the crowder's claims are opened first, then the verifier's (the 17th), then the crowder's 17th.
+        var opens = try salts.prefix(16).enumerated().map { j, s in
+            try c.tx(sybil, .fraudReveal(ticketId: tid, salt: s, input: input), nonce: s0 + 17 + UInt64(j))
+        }
+        opens.append(try c.tx(verifier, .fraudReveal(ticketId: tid, salt: mine, input: input)))
+        opens.append(try c.tx(sybil, .fraudReveal(ticketId: tid, salt: salts[16], input: input), nonce: s0 + 33))
+        let r = try c.block(opens)
+        #expect(r.dropLast().allSatisfy { $0.succeeded }, "\(r.map(\.status))")
+        let returned = r.dropLast().flatMap(\.events).filter { if case .fraudBondReturned = $0 { true } else { false } }
+        #expect(returned.count == 2, "the displaced claim's bond and the 17th crowder claim's: \(returned)")
+        try c.advance(to: c.settleHeight0)
+        let verdict = try #require(try c.record(StateKey.fraudCase(tid), FraudCase.self))
+        let verifierGain = Int(try c.balance(verifier.publicKey)) - Int(verifierBefore)
+        print("full fraud case: winner is the verifier \(verdict.winner == verifier.publicKey), bounty \(verdict.bounty.units), "
+              + "verifier's balance +\(verifierGain) (bond \(bond))")
+        // Secure outcome: the earliest claim wins although sixteen were opened before it, and gets its bond and the
+        // bounty; the crowder gets back all seventeen bonds and pays only its transactions' fees.
+        #expect(verdict.status == .paid && verdict.winner == verifier.publicKey)
+        #expect(verdict.bounty.units > 0)
+        #expect(verifierGain == Int(bond + verdict.bounty.units) - Int(r[16].feePaid.units))
+        let crowderFees = r.dropLast().enumerated().filter { $0.offset != 16 }.reduce(UInt64(0)) { $0 + $1.element.feePaid.units }
+        #expect(try c.balance(sybil.publicKey) == sybilBefore + 17 * bond - crowderFees)
+    }
+}
