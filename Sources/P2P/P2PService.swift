@@ -130,6 +130,9 @@ public final class P2PService: Service, Sendable {
     /// Sync position and peer count.
     public var syncStatus: SyncStatus { sync.status }
 
+    /// Bytes queued for every peer and not yet written.
+    public var outboundQueuedBytes: Int { outboundBudget.total }
+
     /// The connected peers.
     public func peers() -> [PeerInfo] {
         table.peers.filter { !$0.isClosed }.map { p in

@@ -22,6 +22,8 @@ public enum MetricNames {
     public static let syncing = "sharechain_p2p_syncing"
     /// Gauge: the highest tip height a connected peer announced (0 without one): with the height, sync progress.
     public static let bestPeerHeight = "sharechain_p2p_best_peer_height"
+    /// Gauge: bytes queued for peers and not yet written, all peers together (capped by `maxTotalQueuedBytes`).
+    public static let outboundQueuedBytes = "sharechain_p2p_outbound_queued_bytes"
     /// Gauge: pending transactions.
     public static let mempoolTransactions = "sharechain_mempool_transactions"
     /// Gauge: bytes of pending transactions.
@@ -61,7 +63,7 @@ public final class RPCMetrics: Sendable {
     /// The registry `GET /metrics` exposes.
     public let registry: PrometheusCollectorRegistry
     private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
-    let height, finalized, justified, safe, peers, syncing, bestPeerHeight, mempoolTransactions, mempoolBytes, webSocketConnections,
+    let height, finalized, justified, safe, peers, syncing, bestPeerHeight, outboundQueuedBytes, mempoolTransactions, mempoolBytes, webSocketConnections,
         subscriptions: Prometheus.Gauge
     let slowConsumersDropped: Prometheus.Counter
 
@@ -76,6 +78,8 @@ public final class RPCMetrics: Sendable {
         syncing = registry.makeGauge(descriptor: Self.descriptor(MetricNames.syncing, "1 while catching up with peers, else 0"))
         bestPeerHeight = registry.makeGauge(descriptor: Self.descriptor(MetricNames.bestPeerHeight,
                                                                         "Highest tip height a connected peer announced (0 without one)"))
+        outboundQueuedBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.outboundQueuedBytes,
+                                                                             "Bytes queued for peers and not yet written, all peers together"))
         mempoolTransactions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolTransactions, "Transactions in the mempool"))
         mempoolBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.mempoolBytes, "Bytes of transactions in the mempool"))
         webSocketConnections = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcWebSocketConnections, "Open RPC WebSocket connections"))

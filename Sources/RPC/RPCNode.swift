@@ -106,6 +106,13 @@ public protocol NetworkInfoProvider: Sendable {
     func peers() async -> [PeerInfo]
     /// Whether the node is still catching up with its peers.
     func isSyncing() async -> Bool
+    /// Bytes queued for peers and not yet written (all peers together; Specs/p2p.md §5).
+    func outboundQueuedBytes() async -> Int
+}
+
+extension NetworkInfoProvider {
+    /// None, for a view without per-peer queues.
+    public func outboundQueuedBytes() async -> Int { 0 }
 }
 
 /// A node without networking: no peers, synced.

@@ -225,6 +225,7 @@ public final class RPCServer: Service, Sendable {
         m.peers.set(Double(peers.count))
         m.bestPeerHeight.set(Double(peers.compactMap(\.height).max() ?? 0))
         m.syncing.set(Double(await node.network.isSyncing() ? 1 : 0))
+        m.outboundQueuedBytes.set(Double(await node.network.outboundQueuedBytes()))
         m.subscriptions.set(Double(hub.count))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: m.exposition())))

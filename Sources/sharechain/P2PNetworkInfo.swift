@@ -17,4 +17,6 @@ struct P2PNetworkInfo: NetworkInfoProvider {
     }
 
     func isSyncing() async -> Bool { !p2p.isSynced() }
+
+    func outboundQueuedBytes() async -> Int { p2p.outboundQueuedBytes }
 }

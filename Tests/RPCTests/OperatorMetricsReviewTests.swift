@@ -13,6 +13,7 @@ import Testing
              PeerInfo(nodeId: "cc", address: "10.0.0.3:8646", inbound: true)]
         }
         func isSyncing() async -> Bool { true }
+        func outboundQueuedBytes() async -> Int { 3_145_728 }
     }
 
     static func metrics(_ network: any NetworkInfoProvider) async throws -> String {
@@ -31,6 +32,8 @@ import Testing
         #expect(syncing.contains("\(MetricNames.syncing) 1.0"), "\(syncing)")
         #expect(syncing.contains("\(MetricNames.bestPeerHeight) 1200.0"), "\(syncing)")
         #expect(syncing.contains("\(MetricNames.height) 15.0"), "\(syncing)")
+        // What the peers' queues hold, against the shared budget (review F).
+        #expect(syncing.contains("\(MetricNames.outboundQueuedBytes) 3145728.0"), "\(syncing)")
         let alone = try await Self.metrics(NoNetworkInfo())
         #expect(alone.contains("\(MetricNames.syncing) 0.0") && alone.contains("\(MetricNames.bestPeerHeight) 0.0"), "\(alone)")
     }
