@@ -120,10 +120,7 @@ extension AttackReview5Tests {
             var c = try Chain(accounts: accounts, workers: [(worker, 0, 1_000)], pools: [pool])
             let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
             let b = PassBatch.make(count: 40, shard: 0, seed: 531, cheat: Set(0..<40))
-            let (i, o) = (b.tokenCount - b.tokenCount / 5, b.tokenCount / 5)
-            #expect(try c.block([try c.tx(worker, c.commit(b)),
-                                 try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: i, output: o), nonce: 1)])
-                .dropLast().allSatisfy { $0.succeeded })  // 2
+            #expect(try commitAndClaim(&c, b, escrow: escrow).dropLast().allSatisfy { $0.succeeded })  // 2
             try c.advance(to: 4)  // drawn at the end of 4
             let cid = c.commitmentId(worker, b)
             let (tid, _) = try c.tickets(cid)[0]
@@ -369,10 +366,7 @@ extension AttackReview5Tests {
                           workers: [(worker, 0, 1_000)])
         let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
         let b = PassBatch.make(count: 20, shard: 0, seed: 561, cheat: Set(0..<20))
-        let (i, o) = (b.tokenCount - b.tokenCount / 5, b.tokenCount / 5)
-        #expect(try c.block([try c.tx(worker, c.commit(b)),
-                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: i, output: o), nonce: 1)])
-            .dropLast().allSatisfy { $0.succeeded })  // 2
+        #expect(try commitAndClaim(&c, b, escrow: escrow).dropLast().allSatisfy { $0.succeeded })  // 2
         try c.advance(to: 4)
         let cid = c.commitmentId(worker, b)
         var n = try c.account(worker.publicKey).nonce
@@ -414,5 +408,15 @@ extension AttackReview5Tests {
         #expect(verifierGain == Int(bond + verdict.bounty.units) - Int(r[16].feePaid.units))
         let crowderFees = r.dropLast().enumerated().filter { $0.offset != 16 }.reduce(UInt64(0)) { $0 + $1.element.feePaid.units }
         #expect(try c.balance(sybil.publicKey) == sybilBefore + 17 * bond - crowderFees)
+    }
+}
+
+extension AttackReview5Tests {
+    /// Block 2 of these attacks: the worker commits `b` and claims a voucher from the client for all of its tokens
+    /// (a fifth of them output).
+    func commitAndClaim(_ c: inout Chain, _ b: PassBatch, escrow: Hash32) throws -> [Receipt] {
+        let (i, o) = (b.tokenCount - b.tokenCount / 5, b.tokenCount / 5)
+        return try c.block([try c.tx(worker, c.commit(b)),
+                            try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: i, output: o), nonce: 1)])
     }
 }
