@@ -15,15 +15,6 @@ import Sealing
 
     func split(_ tokens: UInt64) -> (UInt64, UInt64) { (tokens - tokens / 5, tokens / 5) }
 
-    func payout(_ r: Receipt) -> (paid: UInt64, refunded: UInt64)? {
-        for e in r.events { if case .payoutCredited(_, _, _, let p, let f) = e { return (p.units, f.units) } }
-        return nil
-    }
-
-    func feesPaid(_ r: Receipt) -> UInt64 {
-        r.events.reduce(UInt64(0)) { if case .checkFeePaid(_, _, _, _, _, let a) = $1 { return $0 + a.units }; return $0 }
-    }
-
     func feesOwed(_ rs: [Receipt]) -> UInt64 {
         rs.flatMap(\.events).reduce(UInt64(0)) { if case .checkFeeOwed(_, _, let a) = $1 { return $0 + a.units }; return $0 }
     }

@@ -17,11 +17,6 @@ import Sealing
         r.events.reduce(UInt64(0)) { if case .refundCredited(_, _, _, _, let a) = $1 { return $0 + a.units }; return $0 }
     }
 
-    func payout(_ r: Receipt) -> (paid: UInt64, refunded: UInt64)? {
-        for e in r.events { if case .payoutCredited(_, _, _, let p, let f) = e { return (p.units, f.units) } }
-        return nil
-    }
-
     func checkerStake(_ f: CheckerFixture, _ i: Int) throws -> UInt64 {
         try f.c.staker(.checker(pool: 0), f.checkers[i].publicKey)?.stake.units ?? 0
     }

@@ -9,17 +9,6 @@ import Testing
     let client = testKey("client"), worker = testKey("worker"), other = testKey("other-worker"),
         third = testKey("third-worker"), verifier = testKey("verifier")
 
-    /// The payout event of a receipt: (paid, refunded).
-    func payout(_ r: Receipt) -> (paid: UInt64, refunded: UInt64)? {
-        for e in r.events { if case .payoutCredited(_, _, _, let p, let f) = e { return (p.units, f.units) } }
-        return nil
-    }
-
-    /// Everything slashed from `key` in these receipts.
-    func slashed(_ receipts: [Receipt], _ key: PublicKey) -> UInt64 {
-        receipts.flatMap(\.events).reduce(0) { if case .slashed(let k, _, let a, _, _) = $1, k == key { return $0 + a.units }; return $0 }
-    }
-
     /// One honest pass of `tokens` tokens on shard 0 at `position`, with its input.
     static func pass(tokens: UInt32, seed: UInt64, position: UInt64) -> (PassLeaf, [UInt8]) {
         let input = testInput(tokens: tokens, seed: seed)

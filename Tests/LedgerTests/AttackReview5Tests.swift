@@ -9,16 +9,6 @@ import Sealing
 @Suite struct AttackReview5Tests {
     let client = testKey("client"), worker = testKey("worker"), verifier = testKey("verifier")
 
-    /// The payout event of a receipt: (paid, refunded).
-    func payout(_ r: Receipt) -> (paid: UInt64, refunded: UInt64)? {
-        for e in r.events { if case .payoutCredited(_, _, _, let p, let f) = e { return (p.units, f.units) } }
-        return nil
-    }
-
-    func feesPaid(_ r: Receipt) -> UInt64 {
-        r.events.reduce(UInt64(0)) { if case .checkFeePaid(_, _, _, _, _, let a) = $1 { return $0 + a.units }; return $0 }
-    }
-
     /// Commits `s` (shard 0, window 0) with a voucher of `voucherShard` for `input`/`output` tokens, reveals the
     /// ticket sealed, plays an honest check to `checkPassed`; returns the worker's net earned and the ticket.
     static func passedCheck(_ f: inout CheckerFixture, _ s: SealedBatch, voucherShard: UInt32, input: UInt64,
@@ -30,12 +20,7 @@ import Sealing
                                                                 input: input, output: output), nonce: n + 1)])
         #expect(r.dropLast().allSatisfy { $0.succeeded }, "commit: \(r.map(\.status))")
         try f.c.advance(to: f.c.height + 2)
-        let tickets = try f.c.tickets(f.c.commitmentId(f.worker, s.batch))
-        try #require(tickets.count == 1)
-        let t = tickets[0]
-        #expect(try f.c.block([try f.c.tx(f.worker, f.sealedReveal(s, t))])[0].succeeded)
-        let (_, _, resolution) = try f.play(s, t.id)
-        #expect(resolution.has(.checkPassed(ticketId: t.id, outputHash: s.outputs[s.batch.leafIndex(point: t.ticket.point)])))
+        _ = try f.revealSoleTicketAndPass(s)
         return try f.c.record(StateKey.workRecord(0, 0, f.worker.publicKey), WorkRecord.self)!.earned
     }
 

@@ -33,17 +33,6 @@ import Sealing
         }
     }
 
-    /// The payout event of a receipt: (paid, refunded).
-    func payout(_ r: Receipt) -> (paid: UInt64, refunded: UInt64)? {
-        for e in r.events { if case .payoutCredited(_, _, _, let p, let f) = e { return (p.units, f.units) } }
-        return nil
-    }
-
-    /// Everything slashed from `key` in these receipts.
-    func slashed(_ receipts: [Receipt], _ key: PublicKey) -> UInt64 {
-        receipts.flatMap(\.slashes).filter { $0.0 == key }.map(\.1).reduce(0, +)
-    }
-
     // MARK: - Stake accounting: the payout cap and the slash read the stake at different heights
 
     /// The payout cap reads the stake at the window's close height (`Settlement.swift`, `claimPayout`), the slash
@@ -302,12 +291,7 @@ import Sealing
         let s = SealedBatch.make(count: 24, seed: 93)
         #expect(try f.c.block([try f.c.tx(f.worker, f.c.commit(s.batch))])[0].succeeded)  // 2, no voucher
         try f.c.advance(to: 4)
-        let tickets = try f.c.tickets(f.c.commitmentId(f.worker, s.batch))
-        try #require(tickets.count == 1)
-        let t = tickets[0]
-        #expect(try f.c.block([try f.c.tx(f.worker, f.sealedReveal(s, t))])[0].succeeded)
-        let (_, _, resolution) = try f.play(s, t.id)
-        #expect(resolution.has(.checkPassed(ticketId: t.id, outputHash: s.outputs[s.batch.leafIndex(point: t.ticket.point)])))
+        let (t, resolution) = try f.revealSoleTicketAndPass(s)
         let owed = resolution.events.filter { if case .checkFeeOwed = $0 { return true }; return false }.count
         #expect(owed == 3)
         let p = try f.payout()

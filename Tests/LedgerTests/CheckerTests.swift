@@ -139,6 +139,18 @@ struct CheckerFixture {
 
     static func nonce(_ checker: Int, _ tid: Hash32) -> Hash32 { SHA256.hash(Array("nonce-\(checker)".utf8) + tid.bytes) }
 
+    /// The single ticket of `s`'s commitment, revealed sealed now and checked by honest checkers: it must pass.
+    /// Returns the ticket and the resolution receipt.
+    mutating func revealSoleTicketAndPass(_ s: SealedBatch) throws -> (ticket: (id: Hash32, ticket: Ticket), resolution: Receipt) {
+        let tickets = try c.tickets(c.commitmentId(worker, s.batch))
+        try #require(tickets.count == 1)
+        let t = tickets[0]
+        #expect(try c.block([try c.tx(worker, sealedReveal(s, t))])[0].succeeded)
+        let (_, _, resolution) = try play(s, t.id)
+        #expect(resolution.has(.checkPassed(ticketId: t.id, outputHash: s.outputs[s.batch.leafIndex(point: t.ticket.point)])))
+        return (t, resolution)
+    }
+
     /// Plays the check phases of a revealed ticket: every assigned checker's move (honest unless given), the
     /// worker's unblinding, up to the end of the resolution block. Returns the commit, reveal and resolution receipts.
     @discardableResult
