@@ -61,9 +61,9 @@ public final class CheckerService: Service, Sendable {
 
     public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: CheckerConfig = CheckerConfig(),
                 replayer: ShardReplayer = ShardReplayer(cacheBytes: 256 << 20, limits: ReplayLimits(maxTokens: Int(UInt32.max))),
-                logger: Logger) {
+                logger: Logger) throws(SealingError) {
         self.key = key
-        self.sealing = CheckerService.sealingKeyPair(for: key)
+        self.sealing = try CheckerService.sealingKeyPair(for: key)
         self.client = client
         self.weights = weights
         self.config = config
@@ -73,9 +73,9 @@ public final class CheckerService: Service, Sendable {
 
     /// The X25519 key pair a checker seals to, derived from its signing key: `H_sealing-key(secret)`. One key file
     /// serves both, and nothing else can derive it.
-    public static func sealingKeyPair(for key: PrivateKey) -> CheckerKeyPair {
-        // Any 32 bytes are an X25519 private key (clamped inside), so this cannot fail.
-        try! CheckerKeyPair(privateKey: TaggedHash("sharechain/sealing-key").hash(key.secretBytes).bytes)
+    public static func sealingKeyPair(for key: PrivateKey) throws(SealingError) -> CheckerKeyPair {
+        // Any 32 bytes are an X25519 private key (clamped inside): the only failure, a wrong length, cannot happen.
+        try CheckerKeyPair(privateKey: TaggedHash("sharechain/sealing-key").hash(key.secretBytes).bytes)
     }
 
     /// The answer nonce of a ticket: secret (from the signing key) and recomputable after a restart.

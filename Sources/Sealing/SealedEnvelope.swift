@@ -92,11 +92,11 @@ public struct SealedEnvelope: Hashable, Sendable {
             guard let kek = keyEncryptionKey(privateKey: ephemeral.key, peer: recipient.bytes,
                                              ephemeralPublic: ephemeral.publicKey.bytes, recipient: recipient, context: ctx)
             else { throw .weakRecipientKey(index: i) }
-            slots.append(Slot(recipient: recipient, wrappedKey: aeadSeal(key: kek, randomness.contentSecret, aad: ctx)))
+            slots.append(Slot(recipient: recipient, wrappedKey: try aeadSeal(key: kek, randomness.contentSecret, aad: ctx)))
         }
 
         let header = encodeHeader(ephemeralPublicKey: ephemeral.publicKey.bytes, keyCommitment: derived.commitment, slots: slots)
-        let payload = aeadSeal(key: derived.payloadKey, plaintext, aad: ctx + header)
+        let payload = try aeadSeal(key: derived.payloadKey, plaintext, aad: ctx + header)
         return SealedEnvelope(ephemeralPublicKey: ephemeral.publicKey.bytes, keyCommitment: derived.commitment,
                               slots: slots, payload: payload)
     }
@@ -277,9 +277,11 @@ public struct SealedEnvelope: Hashable, Sendable {
 
     /// ChaCha20-Poly1305 under `key` with the all-zero nonce: every key this module derives encrypts exactly
     /// one message (Specs/sealing.md section 5), so a fixed nonce never repeats under one key.
-    static func aeadSeal(key: SymmetricKey, _ plaintext: [UInt8], aad: [UInt8]) -> [UInt8] {
-        // Sealing only fails for a wrong key or nonce size, both fixed here.
-        let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: zeroNonce, authenticating: aad)
+    static func aeadSeal(key: SymmetricKey, _ plaintext: [UInt8], aad: [UInt8]) throws(SealingError) -> [UInt8] {
+        // Sealing fails only for a wrong key or nonce size, both fixed here: reported, not trapped.
+        guard let nonce = zeroNonce, let box = try? ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: aad) else {
+            throw .encryptionFailed
+        }
         var out = [UInt8]()
         out.reserveCapacity(plaintext.count + tagCount)
         out += box.ciphertext
@@ -291,13 +293,14 @@ public struct SealedEnvelope: Hashable, Sendable {
     static func aeadOpen(key: SymmetricKey, _ sealed: [UInt8], aad: [UInt8]) -> [UInt8]? {
         guard sealed.count >= tagCount else { return nil }
         let split = sealed.count - tagCount
-        guard let box = try? ChaChaPoly.SealedBox(nonce: zeroNonce, ciphertext: sealed[0..<split], tag: sealed[split...]),
+        guard let nonce = zeroNonce, let box = try? ChaChaPoly.SealedBox(nonce: nonce, ciphertext: sealed[0..<split], tag: sealed[split...]),
               let plain = try? ChaChaPoly.open(box, using: key, authenticating: aad)
         else { return nil }
         return Array(plain)
     }
 
-    static let zeroNonce = try! ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12))
+    /// The all-zero 12-byte nonce (nil only if swift-crypto refused a 12-byte nonce).
+    static let zeroNonce = try? ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12))
 
     /// The index of the first key that repeats an earlier one.
     static func firstDuplicate(_ keys: [CheckerPublicKey]) -> Int? {

@@ -40,6 +40,8 @@ public enum SealingError: Error, Equatable, Sendable, CustomStringConvertible {
     case payloadAuthenticationFailed
     /// A published ephemeral private key that is not the envelope's (dispute opening).
     case ephemeralKeyMismatch
+    /// The AEAD refused to encrypt (it does only for a wrong key or nonce size, which this module fixes).
+    case encryptionFailed
 
     public var description: String {
         switch self {
@@ -59,6 +61,7 @@ public enum SealingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .keyCommitmentMismatch(let i): return "recipient \(i)'s content secret does not match the key commitment"
         case .payloadAuthenticationFailed: return "payload did not authenticate (wrong context or modified envelope)"
         case .ephemeralKeyMismatch: return "the published ephemeral private key is not the envelope's"
+        case .encryptionFailed: return "ChaCha20-Poly1305 refused to encrypt"
         }
     }
 }

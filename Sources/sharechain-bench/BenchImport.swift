@@ -22,7 +22,7 @@ struct BenchImport: AsyncParsableCommand {
 
     func run() async throws {
         print("== block import (\(ProcessInfo.processInfo.activeProcessorCount) cores, RocksDB with synced commits) ==")
-        let keys = (0..<accounts).map { try! PrivateKey(secretBytes: SHA256.hash(Array("import-bench-\($0)".utf8)).bytes) }
+        let keys = try (0..<accounts).map { try PrivateKey(secretBytes: SHA256.hash(Array("import-bench-\($0)".utf8)).bytes) }
         let validator = try PrivateKey(secretBytes: SHA256.hash(Array("import-bench-validator".utf8)).bytes)
         let randao = RandaoHashChain(seed: SHA256.hash(Array("import-bench-randao".utf8)), length: blocks + 8)
         var consensus = ConsensusParams()

@@ -186,7 +186,7 @@ struct LedgerWorkload {
     init(accounts: Int, blockSize: Int, blocks: Int) throws {
         self.blockSize = blockSize
         self.blocks = blocks
-        keys = (0..<accounts).map { i in try! PrivateKey(secretBytes: SHA256.hash(Array("bench-\(i)".utf8)).bytes) }
+        keys = try (0..<accounts).map { i in try PrivateKey(secretBytes: SHA256.hash(Array("bench-\(i)".utf8)).bytes) }
         validator = try PrivateKey(secretBytes: SHA256.hash(Array("bench-validator".utf8)).bytes)
         // Samples drawn in the run must not pass their reveal deadline before the reveals mix reveals them, nor
         // convict the commitments mix's workers (an honest chain reveals them): the deadline outlasts the run.
@@ -219,7 +219,7 @@ struct LedgerWorkload {
     static let leavesPerCommitment = 8
 
     /// The passes of commitment `n` of a key (deterministic), as a sum tree with inputs by leaf.
-    func batch(_ sender: Int, _ n: Int) -> (SumTree.Built, [[UInt8]]) {
+    func batch(_ sender: Int, _ n: Int) throws -> (SumTree.Built, [[UInt8]]) {
         var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]]()
         for i in 0..<Self.leavesPerCommitment {
             var g = SplitMix64(seed: UInt64(sender) << 32 | UInt64(n) << 8 | UInt64(i))
@@ -230,13 +230,13 @@ struct LedgerWorkload {
             leaves.append(leaf)
             inputs[leaf.contentKey] = input
         }
-        let tree = try! SumTree.build(leaves)
+        let tree = try SumTree.build(leaves)
         return (tree, tree.leaves.map { inputs[$0.contentKey]! })
     }
 
     /// Unmeasured blocks a mix needs first (escrows and allocations for claims, commitments for reveals), and
     /// the nonces they use.
-    func setup(_ mix: Mix) -> (blocks: [[SignedTransaction]], nonces: [UInt64]) {
+    func setup(_ mix: Mix) throws -> (blocks: [[SignedTransaction]], nonces: [UInt64]) {
         var nonces = [UInt64](repeating: 0, count: keys.count)
         func tx(_ sender: Int, _ body: TxBody) -> SignedTransaction {
             let t = Transaction(chainId: ledger.chainId, sender: keys[sender].publicKey, nonce: nonces[sender], fee: 2_000, body: body)
@@ -260,9 +260,9 @@ struct LedgerWorkload {
             // last of them be sampled.
             var out = [[SignedTransaction]]()
             for b in 0..<blocks {
-                out.append((0..<blockSize).map { i in
+                out.append(try (0..<blockSize).map { i in
                     let sender = (b * blockSize + i) % keys.count, n = (b * blockSize + i) / keys.count
-                    let (tree, _) = batch(sender, n)
+                    let (tree, _) = try batch(sender, n)
                     return tx(sender, .commitShares(pool: 0, window: 0, shard: 0, leafCount: tree.leafCount, tokenTotal: tree.tokenTotal,
                                                     root: tree.root.hash))
                 })
@@ -300,7 +300,7 @@ struct LedgerWorkload {
                 case .reveals:
                     // Reveal the sample of the commitment made in setup block b, position i.
                     let cSender = (b * blockSize + i) % keys.count, cN = (b * blockSize + i) / keys.count
-                    let (tree, inputs) = batch(cSender, cN)
+                    let (tree, inputs) = try batch(cSender, cN)
                     let cid = LedgerIds.commitment(worker: keys[cSender].publicKey, pool: 0, window: 0, shard: 0, root: tree.root.hash)
                     guard let tid = try reader.tickets(commitment: cid).first?.id, let t = try reader.ticket(tid),
                           let leaf = tree.leaf(containing: t.point) else { throw LedgerFault("benchmark commitment without a ticket") }
@@ -379,7 +379,7 @@ struct LedgerWorkload {
     func measure(mix: Mix, base: any StateReader, preverifyOnTwoCores: Bool = false,
                  commit: (WriteSet, [[UInt8]?]?, UInt64) throws -> Void) throws -> (Double, Split, Double) {
         try commit(genesis, nil, 0)
-        let (setupBlocks, nonces) = setup(mix)
+        let (setupBlocks, nonces) = try setup(mix)
         for (b, txs) in setupBlocks.enumerated() {
             var ls = LedgerState(base: base)
             let ctx = BlockContext(height: UInt64(b + 1), slot: UInt64(b + 1), proposer: validator.publicKey,

@@ -57,11 +57,11 @@ struct BenchPrimitives: AsyncParsableCommand {
 }
 
 /// Operations per second of `body(n)`, calibrated to run about `seconds`.
-func rate(_ seconds: Double, _ body: (Int) -> Void) -> Double {
+func rate(_ seconds: Double, _ body: (Int) throws -> Void) rethrows -> Double {
     var n = 16
     while true {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        body(n)
+        try body(n)
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         if dt >= seconds { return Double(n) / dt }
         n = dt < seconds / 20 ? n * 10 : Int(Double(n) * seconds / max(dt, 1e-6) * 1.05) + 1

@@ -83,11 +83,11 @@ struct SealedRevealWorkload {
     init(tickets: Int, ticketsPerWorker: Int = 1, hidden: UInt32, tokens: UInt32, sealed: Bool, workerUnblinds: Bool = false) throws {
         self.sealed = sealed; self.workerUnblinds = workerUnblinds; self.hidden = hidden; self.tokens = tokens
         self.tickets = tickets; self.ticketsPerWorker = ticketsPerWorker
-        func key(_ s: String) -> PrivateKey { try! PrivateKey(secretBytes: SHA256.hash(Array("bench-sealed/\(s)".utf8)).bytes) }
-        workers = (0..<(tickets + ticketsPerWorker - 1) / ticketsPerWorker).map { key("worker-\($0)") }
-        checkers = (0..<3).map { key("checker-\($0)") }
-        sealing = (0..<3).map { try! CheckerKeyPair(privateKey: SHA256.hash(Array("bench-sealing-\($0)".utf8)).bytes) }
-        validator = key("validator")
+        func key(_ s: String) throws -> PrivateKey { try PrivateKey(secretBytes: SHA256.hash(Array("bench-sealed/\(s)".utf8)).bytes) }
+        workers = try (0..<(tickets + ticketsPerWorker - 1) / ticketsPerWorker).map { try key("worker-\($0)") }
+        checkers = try (0..<3).map { try key("checker-\($0)") }
+        sealing = try (0..<3).map { try CheckerKeyPair(privateKey: SHA256.hash(Array("bench-sealing-\($0)".utf8)).bytes) }
+        validator = try key("validator")
         randao = RandaoHashChain(seed: SHA256.hash(Array("bench-sealed-randao".utf8)), length: 64)
         var params = LedgerParams()
         params.maxCommitmentsPerBlock = 1 << 20
@@ -137,7 +137,7 @@ struct SealedRevealWorkload {
         return (c2 - c0, c2 - c1)
     }
 
-    func batch(_ i: Int) -> (SumTree.Built, [[UInt8]]) {
+    func batch(_ i: Int) throws -> (SumTree.Built, [[UInt8]]) {
         var g = SplitMix64(seed: UInt64(i) &* 0x9E37_79B9)
         var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]]()
         for j in 0..<2 {
@@ -150,7 +150,7 @@ struct SealedRevealWorkload {
             leaves.append(leaf)
             inputs[leaf.contentKey] = input
         }
-        let tree = try! SumTree.build(leaves)
+        let tree = try SumTree.build(leaves)
         return (tree, tree.leaves.map { inputs[$0.contentKey]! })
     }
 
@@ -163,7 +163,7 @@ struct SealedRevealWorkload {
             }
             try block(setup)
         }
-        let batches = (0..<tickets).map { batch($0) }
+        let batches = try (0..<tickets).map { try batch($0) }
         func worker(_ i: Int) -> PrivateKey { workers[i / ticketsPerWorker] }
         var commits = [SignedTransaction]()
         for i in 0..<tickets {

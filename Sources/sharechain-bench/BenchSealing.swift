@@ -36,8 +36,8 @@ struct BenchSealing: AsyncParsableCommand {
         // secret per recipient), opening one; a 32-byte AEAD and HKDF per slot are small beside them.
         let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: publicKeys[0].bytes)
         let ephemeral = Curve25519.KeyAgreement.PrivateKey()
-        let x25519 = rate(seconds) { n in
-            for _ in 0..<n { blackHole(try! ephemeral.sharedSecretFromKeyAgreement(with: peer)) }
+        let x25519 = try rate(seconds) { n in
+            for _ in 0..<n { blackHole(try ephemeral.sharedSecretFromKeyAgreement(with: peer)) }
         }
         print("x25519 (one shared secret)  \(String(format: "%.1f µs", 1e6 / x25519).leftPad(11))")
 
@@ -48,37 +48,37 @@ struct BenchSealing: AsyncParsableCommand {
             let aad = context.bytes
 
             // Baseline: one AEAD seal of the same plaintext, with the bytes copied out as the envelope does.
-            let rawSeal = rate(seconds) { n in
+            let rawSeal = try rate(seconds) { n in
                 for _ in 0..<n {
-                    let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
+                    let box = try ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
                     blackHole(Array(box.ciphertext) + Array(box.tag))
                 }
             }
             // Fresh randomness every envelope, as production seals.
-            let seal = rate(seconds) { n in
+            let seal = try rate(seconds) { n in
                 for _ in 0..<n {
-                    blackHole(try! SealedEnvelope.seal(plaintext: plaintext, recipients: publicKeys, context: context).encoded)
+                    blackHole(try SealedEnvelope.seal(plaintext: plaintext, recipients: publicKeys, context: context).encoded)
                 }
             }
             line("seal \(label(size))", seal, baseline: rawSeal, bytes: size)
 
             let box = try ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
-            let rawOpen = rate(seconds) { n in
-                for _ in 0..<n { blackHole(Array(try! ChaChaPoly.open(box, using: key, authenticating: aad))) }
+            let rawOpen = try rate(seconds) { n in
+                for _ in 0..<n { blackHole(Array(try ChaChaPoly.open(box, using: key, authenticating: aad))) }
             }
             let encoded = try SealedEnvelope.seal(plaintext: plaintext, recipients: publicKeys, context: context).encoded
             // What a checker does with a reveal: decode the bytes, then open its own slot.
-            let open = rate(seconds) { n in
+            let open = try rate(seconds) { n in
                 for _ in 0..<n {
-                    let envelope = try! SealedEnvelope(decoding: encoded)
-                    blackHole(try! envelope.open(recipientIndex: 1, keyPair: keys[1], context: context))
+                    let envelope = try SealedEnvelope(decoding: encoded)
+                    blackHole(try envelope.open(recipientIndex: 1, keyPair: keys[1], context: context))
                 }
             }
             line("decode+open \(label(size))", open, baseline: rawOpen, bytes: size)
             // What a validator does: decode and size-check only.
-            let validate = rate(seconds) { n in
+            let validate = try rate(seconds) { n in
                 for _ in 0..<n {
-                    let envelope = try! SealedEnvelope(decoding: encoded)
+                    let envelope = try SealedEnvelope(decoding: encoded)
                     precondition(encoded.count == SealedEnvelope.encodedSize(plaintextCount: envelope.plaintextCount,
                                                                               recipients: envelope.slots.count))
                 }

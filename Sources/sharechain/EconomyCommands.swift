@@ -251,7 +251,7 @@ struct CheckerCommand: AsyncParsableCommand {
         config.pool = pool
         config.bond = bond.map { Amount($0) }
         config.pollInterval = .milliseconds(Int64(poll * 1000))
-        let checker = CheckerService(key: key, client: try RPCChainClient(url: client.rpc),
+        let checker = try CheckerService(key: key, client: try RPCChainClient(url: client.rpc),
                                      weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
         logger.info("checker started", metadata: ["key": "\(key.publicKey.hex.prefix(16))", "pool": "\(pool)",
                                                    "sealingKey": "\(checker.sealing.publicKey.bytes.hex.prefix(16))"])

@@ -71,11 +71,11 @@ import Testing
                                                               ephemeralPublic: eph.publicKey.bytes, recipient: keys[1].publicKey,
                                                               context: ctx.bytes))
         var slots = honest.slots
-        slots[1] = SealedEnvelope.Slot(recipient: keys[1].publicKey, wrappedKey: SealedEnvelope.aeadSeal(key: kek, otherSecret, aad: ctx.bytes))
+        slots[1] = SealedEnvelope.Slot(recipient: keys[1].publicKey, wrappedKey: try SealedEnvelope.aeadSeal(key: kek, otherSecret, aad: ctx.bytes))
         // The payload's associated data is the header, so re-encrypt it under the honest key for the new header.
         let header = SealedEnvelope.encodeHeader(ephemeralPublicKey: honest.ephemeralPublicKey, keyCommitment: honest.keyCommitment, slots: slots)
         let k = SealedEnvelope.contentKeys(secret: r.contentSecret).payloadKey
-        let payload = SealedEnvelope.aeadSeal(key: k, Fixture.plaintext(64), aad: ctx.bytes + header)
+        let payload = try SealedEnvelope.aeadSeal(key: k, Fixture.plaintext(64), aad: ctx.bytes + header)
         let forged = SealedEnvelope(ephemeralPublicKey: honest.ephemeralPublicKey, keyCommitment: honest.keyCommitment,
                                     slots: slots, payload: payload)
         #expect(try forged.open(keyPair: keys[0], context: ctx) == Fixture.plaintext(64))

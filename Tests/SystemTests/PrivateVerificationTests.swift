@@ -65,7 +65,7 @@ import TestSupport
         defer { try? store.close() }
         let view = store.current
         let tip = try #require(try view.tip())
-        let pairs = checkers.map { CheckerService.sealingKeyPair(for: $0) }
+        let pairs = try checkers.map { try CheckerService.sealingKeyPair(for: $0) }
         var bodies = [[UInt8]](), receipts = [[UInt8]]()
         var sealedInputs = [Hash32: [UInt8]](), disputed = Set<Hash32>(), honestPassed = 0
         var feesPaid = [PublicKey: UInt64](), passed = 0, ciphertextSample = [UInt8]()
