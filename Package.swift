@@ -320,6 +320,7 @@ let package = Package(
                 "StateTree",
                 "TestSupport",
                 "PropertyTestSupport",
+                "CRocksDB",
             ],
             swiftSettings: strict
         ),

@@ -353,7 +353,7 @@ public final class ChainStore: Sendable {
             if let v = e.previous { batch.put(cf.state, e.key, v) } else { batch.delete(cf.state, e.key) }
             batch.delete(cf.history, ChainSchema.historyKey(e.key, height: tip.height))
         }
-        tree.revert(version: tip.height, into: batch)
+        try tree.revert(version: tip.height, into: batch)
         batch.delete(cf.historyChanges, KeyBytes.be64(tip.height))
         batch.delete(cf.undo, undoKey)
         batch.delete(cf.receipts, tip.hash.bytes)

@@ -14,6 +14,9 @@ public struct ColumnFamily: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     let index: Int
     let databaseID: UInt64
+    /// Whether its memtables keep insert hints (`RocksOptionObjects.insertHintOption`): such a family takes no
+    /// range deletions (`WriteBatch.deleteRange` refuses them).
+    let insertHints: Bool
 
     public var description: String { name }
 }
@@ -67,6 +70,8 @@ public final class Database: @unchecked Sendable {
     public let path: String
     /// Every open column family, in handle order (existing ones first, then the ones created).
     public let columnFamilyNames: [String]
+    /// Per column family (handle order), whether its memtables keep insert hints.
+    let insertHints: [Bool]
 
     let id: UInt64
     let live = Atomic<Int>(0)
@@ -75,9 +80,10 @@ public final class Database: @unchecked Sendable {
     private let lock = ReadWriteLock()
     private var open: OpenHandles?
 
-    private init(path: String, names: [String], handles: OpenHandles) {
+    private init(path: String, names: [String], insertHints: [Bool], handles: OpenHandles) {
         self.path = path
         self.columnFamilyNames = names
+        self.insertHints = insertHints
         self.open = handles
         self.id = nextDatabaseID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
@@ -120,7 +126,7 @@ public final class Database: @unchecked Sendable {
             }
             cfs.append(h)
         }
-        return Database(path: path, names: names, handles: OpenHandles(db: db, columnFamilies: cfs, options: objects))
+        return Database(path: path, names: names, insertHints: profiles.map(\.insertHints), handles: OpenHandles(db: db, columnFamilies: cfs, options: objects))
     }
 
     /// The column families stored at `path`; none when no database exists there yet.
@@ -147,7 +153,7 @@ public final class Database: @unchecked Sendable {
     /// The handle of an open column family.
     public func columnFamily(_ name: String) throws(StorageError) -> ColumnFamily {
         guard let i = columnFamilyNames.firstIndex(of: name) else { throw .unknownColumnFamily(name) }
-        return ColumnFamily(name: name, index: i, databaseID: id)
+        return ColumnFamily(name: name, index: i, databaseID: id, insertHints: insertHints[i])
     }
 
     /// Closes the database: column family handles first, then the database. Idempotent. Throws `busy`

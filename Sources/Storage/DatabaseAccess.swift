@@ -116,7 +116,7 @@ extension Database {
     /// none. With `sync` the call returns only once the WAL is on stable storage.
     public func write(_ batch: WriteBatch, sync: Bool) throws(StorageError) {
         guard batch.database === self else { throw .unknownColumnFamily("batch of another database") }
-        if let misuse = batch.misuse { throw .unknownColumnFamily(misuse) }
+        if let misuse = batch.misuse { throw misuse }
         // After a refused write RocksDB refuses the rest until reopened (and the distribution's build, with its
         // assertions on, can abort on a write to a log that already failed): fail at once instead.
         if let failure = writeFailure { throw failure }

@@ -161,7 +161,7 @@ extension ChainStore {
                 batch.put(cf.state, kv.key, kv.value)
                 batch.put(cf.history, ChainSchema.historyKey(kv.key, height: 0), [1] + kv.value)
             }
-            tree.deleteNodes(version: height, into: batch)
+            try tree.deleteNodes(version: height, into: batch)
             batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
             try database.write(batch, sync: true)
             return true

@@ -132,9 +132,21 @@ public final class StateTreeStore: Sendable {
     }
 
     /// Adds to `writeBatch` the deletion of every node of `version` (recovering from an interrupted snapshot load).
-    public func deleteNodes(version: UInt64, into writeBatch: WriteBatch) {
-        let (from, to) = StateTreeSchema.versionRange(version)
-        writeBatch.deleteRange(nodes, from: from, to: to)
+    public func deleteNodes(version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
+        try deleteEachNode(of: version, into: writeBatch)
+    }
+
+    /// Point deletions of every stored node of `version` (a version's nodes share the key prefix `BE64(version)`).
+    /// Not a range deletion: `tree_nodes` keeps memtable insert hints (`ColumnFamilyProfile.insertHints`). Reading
+    /// the version's keys costs a scan, once per revert or interrupted snapshot load, both rare.
+    private func deleteEachNode(of version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
+        let it = try database.makeIterator(nodes, prefix: StateTreeSchema.versionRange(version).from)
+        it.seek(StateTreeSchema.versionRange(version).from)
+        while it.isValid {
+            it.withKey { writeBatch.delete(nodes, key: $0) }
+            it.next()
+        }
+        try it.checkStatus()
     }
 
     /// Adds `batch`'s nodes and stale-index entries to `writeBatch`.
@@ -162,9 +174,8 @@ public final class StateTreeStore: Sendable {
 
     /// Adds to `writeBatch` the deletion of everything version `version` wrote (it must be the newest
     /// version): its nodes and its stale-index entries. The nodes it had made stale are live again.
-    public func revert(version: UInt64, into writeBatch: WriteBatch) {
-        let (from, to) = StateTreeSchema.versionRange(version)
-        writeBatch.deleteRange(nodes, from: from, to: to)
+    public func revert(version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
+        try deleteEachNode(of: version, into: writeBatch)
         writeBatch.delete(stale, StateTreeSchema.staleKey(version))
     }
 

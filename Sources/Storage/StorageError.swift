@@ -36,6 +36,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case conflictingBlock(hash: Hash32, stored: BlockInfo, given: BlockInfo)
     /// A key, value or list longer than the limits undo records are decoded with.
     case limitExceeded(what: String, size: Int, limit: Int)
+    /// A write batch held a range deletion on a column family whose memtables keep insert hints
+    /// (`ColumnFamilyProfile.insertHints`); the batch was not written.
+    case rangeDeletionRefused(family: String)
 
     public var description: String {
         switch self {
@@ -74,6 +77,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
             return "block \(hash) is stored at height \(stored.height) with parent \(stored.parent), not height \(given.height) with parent \(given.parent)"
         case .limitExceeded(let what, let size, let limit):
             return "\(what) of \(size) exceeds the limit \(limit)"
+        case .rangeDeletionRefused(let family):
+            return "range deletion on column family '\(family)' refused: its memtables keep insert hints (delete its keys one by one)"
         }
     }
 }

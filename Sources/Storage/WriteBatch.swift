@@ -8,9 +8,9 @@ public final class WriteBatch {
     let database: Database
     let raw: OpaquePointer
     private let handles: [OpaquePointer]
-    /// Set when an operation named a column family of another database; `write` then throws instead of
-    /// applying a partial batch.
-    private(set) var misuse: String?
+    /// Set when an operation named a column family of another database, or range-deleted in a family with insert
+    /// hints; `write` then throws it instead of applying a partial batch.
+    private(set) var misuse: StorageError?
 
     init(database: Database) throws(StorageError) {
         self.database = database
@@ -28,7 +28,7 @@ public final class WriteBatch {
 
     private func handle(_ cf: ColumnFamily) -> OpaquePointer? {
         guard cf.databaseID == database.id, handles.indices.contains(cf.index) else {
-            misuse = misuse ?? "\(cf.name) (of another database)"
+            misuse = misuse ?? .unknownColumnFamily("\(cf.name) (of another database)")
             return nil
         }
         return handles[cf.index]
@@ -61,6 +61,11 @@ public final class WriteBatch {
     /// Deletes every key in `[from, to)`.
     public func deleteRange(_ cf: ColumnFamily, from: [UInt8], to: [UInt8]) {
         guard let h = handle(cf) else { return }
+        if cf.insertHints {
+            // RocksDB 7.8 would misplace later inserts (ColumnFamilyProfile.insertHints): refuse the whole batch.
+            misuse = misuse ?? .rangeDeletionRefused(family: cf.name)
+            return
+        }
         from.withUnsafeBytes { f in
             to.withUnsafeBytes { t in
                 rocksdb_writebatch_delete_range_cf(

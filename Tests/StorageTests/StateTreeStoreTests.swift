@@ -85,7 +85,7 @@ import TestSupport
                 case 0 where next > pruned:
                     // Revert one version (never below what pruning kept).
                     let wb = try db.makeWriteBatch()
-                    store.revert(version: next, into: wb)
+                    try store.revert(version: next, into: wb)
                     try db.write(wb, sync: false)
                     model = history.removeLast()
                     version = next == 0 ? nil : next - 1
