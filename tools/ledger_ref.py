@@ -496,7 +496,7 @@ def dec_leaf(r): return dec_from(LEAF, r)
 
 
 ACTIVE, JAILED, TOMBSTONED = 0, 1, 2          # staker status tags
-OPEN, UNLOCKING, CLOSED = 0, 1, 2             # escrow status tags
+OPEN, UNLOCKING = 0, 1                        # escrow status tags (2, closed, is no longer stored)
 W_OPEN, W_AWAITING, W_SETTLED = 0, 1, 2       # window status
 T_AWAITING, T_REVEALED, T_WITHHELD, T_FRAUD, T_UPHELD, T_VOIDED, T_REUSED = range(7)
 C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
@@ -789,7 +789,7 @@ FAILURES = {
     87: ("checkInProgress", "the ticket's check or dispute is not finished"),
     88: ("emptyBatch", "a batch transaction needs at least one item"),
 }
-RESERVED_FAILURES = {10, 35, 58}
+RESERVED_FAILURES = {10, 14, 35, 58}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
 
 # tag: (name, fields). Tag 1 (feePaid) is reserved: fees are recorded in the receipt's feePaid field.
@@ -2143,8 +2143,6 @@ class Exec:
             raise Fail("notEscrowOwner")
         if e["status"][0] == UNLOCKING:
             raise Fail("escrowUnlocking")
-        if e["status"][0] == CLOSED:
-            raise Fail("escrowClosed")
         return e
 
     def escrow_open(self, sender, nonce, pid, amount, expiry):
@@ -2200,8 +2198,6 @@ class Exec:
         if e["owner"] != sender:
             raise Fail("notEscrowOwner")
         tag, until = e["status"]
-        if tag == CLOSED:
-            raise Fail("escrowClosed")
         if tag == OPEN:
             if self.h < e["expiryHeight"]:
                 raise Fail("escrowNotExpired")
@@ -2214,12 +2210,11 @@ class Exec:
             raise Fail("escrowStillUnlocking")
         refund = e["balance"]
         self.credit(sender, refund)
+        # economics §2 Closing: the closed escrow is deleted with its owner-index entry and its allocations
         for ak, _ in self.state.scan(b"\x21" + i):
             self.state.delete(ak)
-        e["balance"] = 0
-        e["allocated"] = 0
-        e["status"] = (CLOSED, 0)
-        self.state.put_rec(K.escrow(i), ESCROW, e)
+        self.state.delete(K.escrow(i))
+        self.state.delete(K.escrow_by_owner(sender, i))
         self.emit("tx", ev("escrowClosed", i, u64(refund)))
 
     def claim_usage(self, sender, v):
@@ -2229,8 +2224,6 @@ class Exec:
             raise Fail("notVoucherPayee")
         e = self.escrow(v["escrowId"])
         tag, until = e["status"]
-        if tag == CLOSED:
-            raise Fail("escrowClosed")
         if tag == UNLOCKING and self.h >= until:
             raise Fail("claimPeriodOver")
         pool = self.pool(e["pool"])

@@ -24,7 +24,6 @@ extension Execution {
         switch escrow.status {
         case .open: return escrow
         case .unlocking: throw .failed(.escrowUnlocking)
-        case .closed: throw .failed(.escrowClosed)
         }
     }
 
@@ -65,13 +64,14 @@ extension Execution {
 
     /// Two-phase close. The first call, at or after expiry, starts the unlock period: payees can still claim
     /// vouchers for every window they could have served. A call at or after its end refunds the rest to the
-    /// owner and deletes the allocations.
+    /// owner and deletes the escrow: its record, its owner-index entry and its allocations. Nothing reads a
+    /// closed escrow (refunds at payouts go to the payer lane's owner), and its id can never be opened again
+    /// (`H_id(01 ‖ owner ‖ nonce)`, and an account that opened one never returns to nonce 0), so a late voucher
+    /// for it fails as `unknownEscrow`. Explorers read closed escrows from their events.
     mutating func escrowClose(_ sender: PublicKey, id: Hash32) throws(ExecError) {
         var escrow = try escrowRecord(id)
         guard escrow.owner == sender else { throw .failed(.notEscrowOwner) }
         switch escrow.status {
-        case .closed:
-            throw .failed(.escrowClosed)
         case .open:
             guard height >= escrow.expiryHeight else { throw .failed(.escrowNotExpired) }
             let until = height &+ params.escrowUnlockBlocks
@@ -83,10 +83,8 @@ extension Execution {
             let refund = escrow.balance
             try state.credit(sender, refund)
             for kv in try state.scan(StateKey.allocations(id)) { state.delete(kv.key) }
-            escrow.balance = .zero
-            escrow.allocated = .zero
-            escrow.status = .closed
-            state.put(StateKey.escrow(id), escrow)
+            state.delete(StateKey.escrow(id))
+            state.delete(StateKey.escrowByOwner(sender, id))
             txEvents.append(.escrowClosed(escrowId: id, refund: refund))
         }
     }
@@ -99,7 +97,7 @@ extension Execution {
         guard sender == v.payee else { throw .failed(.notVoucherPayee) }
         var escrow = try escrowRecord(v.escrowId)
         guard escrow.acceptsClaims(at: height) else {
-            throw .failed(escrow.status == .closed ? .escrowClosed : .claimPeriodOver)
+            throw .failed(.claimPeriodOver)
         }
         guard let pool = try poolConfig(escrow.pool) else { throw .fault(LedgerFault("escrow of unknown pool \(escrow.pool)")) }
         guard Int(v.shard) < pool.shards.count else { throw .failed(.unknownShard) }

@@ -39,11 +39,8 @@ public struct InvariantViolation: Error, Hashable, Sendable, CustomStringConvert
 /// The ledger invariants (Specs/state-machine.md, "Invariants"), checked by tests after every block and by
 /// the node with `--check-invariants`.
 public enum Invariants {
-    /// A closed escrow holds nothing; allocations never exceed what the escrow holds (no overdraw).
+    /// Allocations never exceed what the escrow holds (no overdraw). A closed escrow is deleted with its allocations.
     static func checkEscrow(_ key: [UInt8], _ e: Escrow) throws {
-        if e.status == .closed && (e.balance != .zero || e.allocated != .zero) {
-            throw InvariantViolation("closed escrow \(key.hex) holds \(e.balance)")
-        }
         if e.allocated > e.balance { throw InvariantViolation("escrow \(key.hex) allocated \(e.allocated) of \(e.balance)") }
     }
 

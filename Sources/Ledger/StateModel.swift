@@ -71,10 +71,9 @@ public struct UnbondingEntry: Hashable, Sendable {
 public enum EscrowStatus: Hashable, Sendable {
     /// Accepting allocations, top-ups and claims.
     case open
-    /// Closing: claims are still accepted until `until`; then the owner gets the rest back.
+    /// Closing: claims are still accepted until `until`; then the owner gets the rest back and the escrow is
+    /// deleted (no closed escrow is stored; tag 2, which meant closed, is refused).
     case unlocking(until: UInt64)
-    /// Refunded; holds nothing.
-    case closed
 }
 
 /// A client's deposit for one pool.
@@ -105,7 +104,6 @@ public struct Escrow: Hashable, Sendable {
         switch status {
         case .open: return true
         case .unlocking(let until): return height < until
-        case .closed: return false
         }
     }
 }
@@ -506,7 +504,6 @@ extension EscrowStatus: CanonicalCodable {
         switch self {
         case .open: w.u8(0)
         case .unlocking(let until): w.u8(1); w.u64(until)
-        case .closed: w.u8(2)
         }
     }
 
@@ -515,7 +512,6 @@ extension EscrowStatus: CanonicalCodable {
         switch try r.u8("escrowStatus") {
         case 0: self = .open
         case 1: self = .unlocking(until: try r.u64("unlockHeight"))
-        case 2: self = .closed
         case let t: throw r.unknownTag("escrowStatus", t, at: at)
         }
     }

@@ -336,7 +336,6 @@ public struct Render: Sendable {
         switch e.status {
         case .open: status = "open"; unlock = .null
         case .unlocking(let until): status = "unlocking"; unlock = .int(until)
-        case .closed: status = "closed"; unlock = .null
         }
         return .object(["escrowId": hash(id), "owner": address(e.owner), "pool": .int(UInt64(e.pool)), "balance": amount(e.balance),
                         "allocated": amount(e.allocated), "expiryHeight": .int(e.expiryHeight), "openedHeight": .int(e.openedHeight),

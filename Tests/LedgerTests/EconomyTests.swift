@@ -392,9 +392,14 @@ import Testing
         try c.advance(to: until)
         let refund = try c.block([try c.tx(client, .escrowClose(escrowId: escrow))])
         #expect(refund[0].succeeded)
-        #expect(try c.block([try c.tx(other, c.voucher(client, escrow: escrow, payee: other, input: 300, output: 30))])[0].failure == .escrowClosed)
-        #expect(try LedgerReader(c.state).escrow(escrow)?.status == .closed)
+        // The closed escrow is gone from state (record, owner index, allocations): a late voucher and a second close
+        // find no escrow, and nothing of it is left to grow the state.
+        #expect(try c.block([try c.tx(other, c.voucher(client, escrow: escrow, payee: other, input: 300, output: 30))])[0].failure == .unknownEscrow)
+        #expect(try c.block([try c.tx(client, .escrowClose(escrowId: escrow))])[0].failure == .unknownEscrow)
+        #expect(try LedgerReader(c.state).escrow(escrow) == nil)
         #expect(try c.keys(.allocation) == 0)
+        #expect(try c.keys(.escrow) == 0)
+        #expect(try c.keys(.escrowByOwner) == 0)
     }
 
     /// A payee cannot claim beyond its allocation (the rest is recorded as a shortfall, never paid).
