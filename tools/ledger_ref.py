@@ -1126,6 +1126,7 @@ def voucher_signing_hash(v):
 
 MAX_VOTES = 1024     # finality votes in one transaction's encoding (state-machine.md §3)
 MAX_CHECK_BATCH = 256  # items of one checkCommit, unblindOutput or checkReveal (state-machine.md §3)
+MAX_CLAIM_BATCH = 64   # vouchers of one claimUsageBatch (state-machine.md §3)
 
 
 def _checkpoint(r):
@@ -1166,6 +1167,11 @@ def votes_conflict(a, b):
     return None
 
 
+def _voucher(r):
+    return {"chainId": r.h(), "escrowId": r.h(), "payee": r.h(), "shard": r.u32(), "window": r.u64(),
+            "input": r.u64(), "output": r.u64(), "signature": r.take(64)}
+
+
 def decode_body(r):
     tag = r.u8()
     b = {"tag": tag}
@@ -1182,9 +1188,7 @@ def decode_body(r):
     elif tag == 5:
         b.update(kind="escrowClose", escrowId=r.h())
     elif tag == 6:
-        v = {"chainId": r.h(), "escrowId": r.h(), "payee": r.h(), "shard": r.u32(), "window": r.u64(),
-             "input": r.u64(), "output": r.u64(), "signature": r.take(64)}
-        b.update(kind="claimUsage", voucher=v)
+        b.update(kind="claimUsage", voucher=_voucher(r))
     elif tag == 7:
         b.update(kind="commitShares", pool=r.u32(), window=r.u64(), shard=r.u32(), leafCount=r.u32(),
                  tokenTotal=r.u64(), root=r.h())
@@ -1222,6 +1226,8 @@ def decode_body(r):
         b.update(kind="publishSealKey", ticketId=r.h(), key=r.h())
     elif tag == 23:
         b.update(kind="publishSealedInput", ticketId=r.h(), input=r.blob(MAX_INPUT))
+    elif tag == 24:
+        b.update(kind="claimUsageBatch", vouchers=[_voucher(r) for _ in range(r.length(MAX_CLAIM_BATCH))])
     else:
         raise DecodeError("unknownTag")
     return b
@@ -1793,6 +1799,12 @@ class Exec:
             self.escrow_allocate(s, b["escrowId"], b["payee"], b["amount"])
         elif k == "claimUsage":
             self.claim_usage(s, b["voucher"])
+        elif k == "claimUsageBatch":
+            # every voucher exactly as its own claimUsage; a failing one fails the transaction, undoing the others
+            if not b["vouchers"]:
+                raise Fail("emptyBatch")
+            for v in b["vouchers"]:
+                self.claim_usage(s, v)
         elif k == "commitShares":
             self.commit_shares(s, b)
         elif k == "revealTicket":
@@ -3902,6 +3914,8 @@ class B:
     @staticmethod
     def claim_usage(v): return u8(6) + v
     @staticmethod
+    def claim_usage_batch(vs): return u8(24) + leb(len(vs)) + b"".join(vs)
+    @staticmethod
     def commit(pool, window, shard, leaf_count, token_total, root):
         return u8(7) + u32(pool) + u64(window) + u32(shard) + u32(leaf_count) + u64(token_total) + root
     @staticmethod
@@ -4839,6 +4853,24 @@ def scenarios_more_failures():
         (w3, commit_body(0, 0, 0, PassBatch.make(2, 0, 74)))]))
     out.append(c.capture("rules/commitments-per-block-next", "The block after: the refused worker commits again.", [
         (w3, commit_body(0, 0, 0, PassBatch.make(2, 0, 74)))]))
+
+    # ---- claimUsageBatch (state-machine.md §3.2): each voucher as its own claimUsage, all or nothing
+    payer1, payer2, bw, bo = (test_key(n) for n in ("batch-payer-1", "batch-payer-2", "batch-worker", "batch-other"))
+    c = Chain(accounts=[(payer1, 100_000), (payer2, 100_000), (bw, 100_000), (bo, 100_000)],
+              workers=[(bw, 0, 1_000), (bo, 0, 1_000)], validator_count=1)
+    E1, E2 = escrow_id(payer1.pub, 0), escrow_id(payer2.pub, 0)
+    c.block([c.tx(payer1, B.escrow_open(0, 20_000, 1000)), c.tx(payer1, B.allocate(E1, bw.pub, 5_000), nonce=1),
+             c.tx(payer2, B.escrow_open(0, 20_000, 1000)), c.tx(payer2, B.allocate(E2, bw.pub, 5_000), nonce=1)])
+    vb = lambda signer, e, i, o: voucher(signer, c.chain_id, e, bw.pub, 0, 0, i, o)
+    out.append(c.capture("rules/claim-usage-batch", "claimUsageBatch: a batch whose second voucher is signed by another "
+                         "key fails whole (voucherBadSignature; its first voucher is not charged, the fee is); an empty "
+                         "batch (emptyBatch); another key's batch (notVoucherPayee); a batch of both payers' vouchers "
+                         "(two usageClaimed events); then a batch replaying a claimed voucher (voucherNotIncreasing).", [
+        (bw, B.claim_usage_batch([vb(payer1, E1, 100, 10), vb(payer1, E2, 50, 5)])),
+        (bw, B.claim_usage_batch([])),
+        (bo, B.claim_usage_batch([vb(payer1, E1, 100, 10)])),
+        (bw, B.claim_usage_batch([vb(payer1, E1, 100, 10), vb(payer2, E2, 50, 5)])),
+        (bw, B.claim_usage_batch([vb(payer1, E1, 200, 20), vb(payer2, E2, 50, 5)]))]))
     return out
 
 
@@ -5784,6 +5816,9 @@ class RandomWorld:
         # bonding and unbonding (also while drawn), silent/lazy/colluding/absent checkers, duplicate and out-of-phase
         # answers, wrong nonces, disputes answered by a key (right or wrong) or a published input, or withheld.
         self.rng5 = rng5 = SplitMix64(seed * 0xD1B54A32D192ED03 + 13)
+        # claimUsageBatch: a sixth generator decides, per worker and block, whether its vouchers go out as one batch, so
+        # the seeds where no worker batches keep their vectors
+        self.rng6 = SplitMix64(seed * 0x94D049BB133111EB + 17)
         self.x4 = checks and rng5.chance(1, 2)
         self.p4 = self.p4 or self.x4
         if self.p4:
@@ -6260,7 +6295,8 @@ class RandomWorld:
             skip = 1 + rng.below(3)
             kw.update(skip_slots=skip, missed=[(c.slot + 1 + j, self.other.pub if rng.chance(1, 10) else
                                                 self.pick(c.validators)[0].pub) for j in range(skip)])
-        # clients: escrows, allocations, vouchers (claimed by their payees)
+        # clients: escrows, allocations, vouchers (claimed by their payees, one by one or in one batch per worker)
+        batching = {w.pub: [] for w, _ in self.workers if self.rng6.chance(1, 4)}
         for cl in self.clients:
             mine = self.escrows.setdefault(cl.pub, [])
             if not mine or rng.chance(1, 20):
@@ -6298,7 +6334,13 @@ class RandomWorld:
                     if rng.chance(1, 10):
                         i1, o1 = i0, o0          # not increasing
                     self.counters[key] = (max(i0, i1), max(o0, o1))
-                    T(w, B.claim_usage(voucher(cl, c.chain_id, e, w.pub, shard, window, i1, o1)))
+                    if w.pub in batching:
+                        batching[w.pub].append(voucher(cl, c.chain_id, e, w.pub, shard, window, i1, o1))
+                    else:
+                        T(w, B.claim_usage(voucher(cl, c.chain_id, e, w.pub, shard, window, i1, o1)))
+        for w, _ in self.workers:
+            if batching.get(w.pub):
+                T(w, B.claim_usage_batch(batching.pop(w.pub)))
         # workers: commitments and reveals
         for w, wp in self.workers:
             pool = c.pools[wp]

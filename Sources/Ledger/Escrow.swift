@@ -205,9 +205,16 @@ extension Ledger {
     public func voucherSignatures(in transactions: [SignedTransaction], state: LedgerState) -> [VoucherSignature] {
         var out = [VoucherSignature]()
         for tx in transactions {
-            guard case .claimUsage(let v) = tx.transaction.body,
-                  let escrow = try? state.record(StateKey.escrow(v.escrowId), Escrow.self) else { continue }
-            out.append(VoucherSignature(owner: escrow.owner, digest: v.signingHash, signature: v.signature))
+            let vouchers: [UsageVoucher]
+            switch tx.transaction.body {
+            case .claimUsage(let v): vouchers = [v]
+            case .claimUsageBatch(let vs): vouchers = vs
+            default: continue
+            }
+            for v in vouchers {
+                guard let escrow = try? state.record(StateKey.escrow(v.escrowId), Escrow.self) else { continue }
+                out.append(VoucherSignature(owner: escrow.owner, digest: v.signingHash, signature: v.signature))
+            }
         }
         return out
     }

@@ -361,6 +361,9 @@ struct Execution {
         case .checkReveal(let items):
             guard !items.isEmpty else { throw .failed(.emptyBatch) }
             for i in items { try checkReveal(t.sender, ticketId: i.ticketId, answer: i.answer, nonce: i.nonce, salt: i.salt) }
+        case .claimUsageBatch(let vouchers):
+            guard !vouchers.isEmpty else { throw .failed(.emptyBatch) }
+            for v in vouchers { try claimUsage(t.sender, v) }
         case .publishSealKey(let ticketId, let key):
             try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
         case .publishSealedInput(let ticketId, let input):

@@ -223,6 +223,10 @@ public enum TxBody: Hashable, Sendable {
     /// Publishes a disputed ticket's input itself (a checker opened it): it must hash to the leaf's input hash. The
     /// worker cannot keep a dispute from its replay by withholding the key.
     case publishSealedInput(ticketId: Hash32, input: [UInt8])
+    /// Several vouchers claimed at once by their payee (1…`TxLimits.maxClaimBatch`, each exactly as `claimUsage`; all
+    /// succeed or the transaction fails), so a worker paid by many escrows pays one transaction signature per claim
+    /// round instead of one per payer (Specs/economics.md §2).
+    case claimUsageBatch(vouchers: [UsageVoucher])
 
     /// Whether the `minFeePerByte × size` floor of this transaction's fee is burned rather than paid to the block's
     /// proposer: the reveals, whose per-byte cost is what makes pre-revealing another worker's passes lose money
@@ -261,6 +265,7 @@ public enum TxBody: Hashable, Sendable {
         case .checkReveal: return "checkReveal"
         case .publishSealKey: return "publishSealKey"
         case .publishSealedInput: return "publishSealedInput"
+        case .claimUsageBatch: return "claimUsageBatch"
         }
     }
 }
@@ -402,6 +407,9 @@ public enum TxLimits {
     public static let maxEnvelopeBytes = maxInputBytes + 4096
     /// Items of one `checkCommit`, `unblindOutput` or `checkReveal` batch.
     public static let maxCheckBatch = 256
+    /// Vouchers of one `claimUsageBatch` (a worker's payers in a window are at most `maxPayersPerWorkerWindow`, 64 by
+    /// default).
+    public static let maxClaimBatch = 64
     /// One encoded header in equivocation evidence.
     public static let maxEvidenceHeaderBytes = 4096
     /// Finality votes in one transaction's encoding (the ledger's `maxVotesPerTransaction` may be lower).
@@ -534,6 +542,8 @@ extension TxBody: CanonicalCodable {
             w.u8(22); w.hash(ticket); w.hash(key)
         case .publishSealedInput(let ticket, let input):
             w.u8(23); w.hash(ticket); w.bytes(input)
+        case .claimUsageBatch(let vouchers):
+            w.u8(24); w.list(vouchers) { w, v in w.encode(v) }
         }
     }
 
@@ -601,6 +611,10 @@ extension TxBody: CanonicalCodable {
             })
         case 22: self = .publishSealKey(ticketId: try r.hash("ticketId"), ephemeralPrivateKey: try r.hash("ephemeralPrivateKey"))
         case 23: self = .publishSealedInput(ticketId: try r.hash("ticketId"), input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
+        case 24:
+            self = .claimUsageBatch(vouchers: try r.list("vouchers", max: TxLimits.maxClaimBatch, minElementSize: 188) {
+                (r: inout CanonicalReader) throws(CodecError) in try r.decode(UsageVoucher.self)
+            })
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

@@ -124,11 +124,9 @@ public struct Render: Sendable {
         case .escrowAllocate(let id, let payee, let a):
             return ["escrowId": hash(id), "payee": address(payee), "amount": amount(a)]
         case .claimUsage(let v):
-            return ["voucher": .object(["chainId": hash(v.chainId), "escrowId": hash(v.escrowId), "payee": address(v.payee),
-                                        "shard": .int(UInt64(v.shard)), "window": .int(v.window),
-                                        "cumulativeInputTokens": .int(v.cumulativeInputTokens),
-                                        "cumulativeOutputTokens": .int(v.cumulativeOutputTokens),
-                                        "signature": signature(v.signature)])]
+            return ["voucher": voucher(v)]
+        case .claimUsageBatch(let vs):
+            return ["vouchers": .array(vs.map(voucher))]
         case .commitShares(let p, let w, let s, let leaves, let tokens, let root):
             return ["pool": .int(UInt64(p)), "window": .int(w), "shard": .int(UInt64(s)), "leafCount": .int(UInt64(leaves)),
                     "tokenTotal": .int(tokens), "root": hash(root),
@@ -329,6 +327,14 @@ public struct Render: Sendable {
 
     func unbonding(_ id: UInt64, _ e: UnbondingEntry) -> JSON {
         .object(["entryId": .int(id), "amount": amount(e.amount), "createdHeight": .int(e.createdHeight), "matureHeight": .int(e.matureHeight)])
+    }
+
+    func voucher(_ v: UsageVoucher) -> JSON {
+        .object(["chainId": hash(v.chainId), "escrowId": hash(v.escrowId), "payee": address(v.payee),
+                 "shard": .int(UInt64(v.shard)), "window": .int(v.window),
+                 "cumulativeInputTokens": .int(v.cumulativeInputTokens),
+                 "cumulativeOutputTokens": .int(v.cumulativeOutputTokens),
+                 "signature": signature(v.signature)])
     }
 
     func escrow(_ id: Hash32, _ e: Escrow) -> JSON {

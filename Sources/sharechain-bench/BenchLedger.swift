@@ -16,8 +16,8 @@ struct BenchLedger: AsyncParsableCommand {
     @Option(help: "Transactions per block.") var blockSize: Int = 2_000
     @Option(help: "Blocks to apply.") var blocks: Int = 10
     @Option(help: "Sending accounts.") var accounts: Int = 4_000
-    @Option(help: "Mixes to run, comma-separated (transfers, commitments, claims, reveals); all by default.")
-    var mix: String = "transfers,commitments,claims,reveals"
+    @Option(help: "Mixes to run, comma-separated (transfers, commitments, claims, claimBatches: claims in batches of 8 vouchers, reveals); all by default.")
+    var mix: String = "transfers,commitments,claims,claimBatches,reveals"
     @Flag(help: "Skip the in-memory state runs (RocksDB only), e.g. when profiling.") var rocksdbOnly = false
     @Flag(help: "Measure the end-of-block work instead (Specs/economics.md §9): a block of --block-size commitments with the most samples each, then the empty blocks that draw their samples and expire them unrevealed.")
     var endBlock = false
@@ -43,9 +43,7 @@ struct BenchLedger: AsyncParsableCommand {
             if !rocksdbOnly {
                 let memory = MemoryState()
                 let (txPerSecond, split, _) = try workload.measure(mix: mix, base: memory) { ws, _, _ in memory.apply(ws) }
-                report("\(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: "tx/s",
-                       machine: mix == .claims ? "bound: two Schnorr verifies per claim (transaction and voucher)"
-                                               : "bound: one Schnorr verify per tx, 21.7 k/s per core")
+                report("\(mix.rawValue) (memory)", txPerSecond, baseline: verifyRate, unit: mix.unit, machine: mix.boundNote)
                 print("    split: signatures \(split.signatures)%, execution \(split.execution)%, state write \(split.writeSet)%")
             }
 
@@ -68,9 +66,7 @@ struct BenchLedger: AsyncParsableCommand {
                 totalsAfter.append(store.committed)
                 parent = hash
             }
-            report("\(mix.rawValue) (RocksDB)", rocksRate, baseline: verifyRate, unit: "tx/s",
-                   machine: mix == .claims ? "bound: two Schnorr verifies per claim (transaction and voucher)"
-                                           : "bound: one Schnorr verify per tx, 21.7 k/s per core")
+            report("\(mix.rawValue) (RocksDB)", rocksRate, baseline: verifyRate, unit: mix.unit, machine: mix.boundNote)
             print("    split: signatures \(rocksSplit.signatures)%, execution \(rocksSplit.execution)%, state write (commit) \(rocksSplit.writeSet)%")
             let txs = Double(max(1, blockSize * blocks))
             let written = totalsAfter.last ?? CommitTotals()
@@ -101,7 +97,7 @@ struct BenchLedger: AsyncParsableCommand {
                              Double(last.treeNodes - previous.treeNodes) / perTx,
                              Double(last.batchBytes - previous.batchBytes) / perTx / 1024))
             }
-            report("\(mix.rawValue) (CPU time)", rocksCPURate, baseline: verifyCPURate, unit: "tx/s",
+            report("\(mix.rawValue) (CPU time)", rocksCPURate, baseline: verifyCPURate, unit: mix.unit,
                    machine: "thread CPU time, bound in CPU time too (excludes waiting for the synced write)")
             if mix == .claims {
                 // A claim carries two signatures, so one core cannot exceed half the one-verify bound even with free
@@ -163,7 +159,29 @@ extension BenchLedger {
 
 /// A genesis with many funded accounts and workers, and pre-signed blocks.
 struct LedgerWorkload {
-    enum Mix: String { case transfers, commitments, claims, reveals }
+    enum Mix: String {
+        case transfers, commitments, claims, reveals
+        /// Usage claims in `claimUsageBatch` transactions of `claimsPerBatch` vouchers (a worker's payers at once).
+        case claimBatches
+
+        /// Usage claims (vouchers) per transaction; the mix's rates count these.
+        var itemsPerTransaction: Int { self == .claimBatches ? LedgerWorkload.claimsPerBatch : 1 }
+
+        /// What the rates count.
+        var unit: String { self == .claimBatches ? "claims/s" : "tx/s" }
+
+        /// The signature work per counted item, beside the one-verify bound the ratio uses.
+        var boundNote: String {
+            switch self {
+            case .claims: "bound: two Schnorr verifies per claim (transaction and voucher)"
+            case .claimBatches: "bound: a voucher verify per claim plus 1/\(LedgerWorkload.claimsPerBatch) of its batch's transaction verify"
+            default: "bound: one Schnorr verify per tx, 21.7 k/s per core"
+            }
+        }
+    }
+
+    /// Vouchers per `claimUsageBatch` in the `claimBatches` mix: each key pays this many others through its escrow.
+    static let claimsPerBatch = 8
 
     struct NoAdjudicator: Adjudicator {
         struct Unavailable: Error {}
@@ -194,7 +212,7 @@ struct LedgerWorkload {
         // One reveal per block: the reveals mix has `blocks + 2` setup blocks before its measured ones, the claims
         // mix `⌈2·accounts/blockSize⌉`; the end-block measure runs through the deadline.
         randao = RandaoHashChain(seed: SHA256.hash(Array("bench-randao".utf8)),
-                                 length: 2 * blocks + (2 * accounts) / max(blockSize, 1) + 16 + Int(revealDeadline))
+                                 length: 2 * blocks + ((1 + Self.claimsPerBatch) * accounts) / max(blockSize, 1) + 16 + Int(revealDeadline))
         var params = LedgerParams()
         params.maxCommitmentsPerWindow = 1 << 20
         params.maxCommitmentsPerBlock = 1 << 20  // the mixes measure throughput, not the cap (economics.md §9)
@@ -255,6 +273,19 @@ struct LedgerWorkload {
                                                    payee: keys[k].publicKey, amount: 100_000_000)))
             }
             return (stride(from: 0, to: block.count, by: blockSize).map { Array(block[$0..<min($0 + blockSize, block.count)]) }, nonces)
+        case .claimBatches:
+            // Each key is a client whose escrow allocates to the next `claimsPerBatch` keys: every worker has that
+            // many payers.
+            var block = [SignedTransaction]()
+            let share = 100_000_000 / UInt64(Self.claimsPerBatch)
+            for k in keys.indices {
+                block.append(tx(k, .escrowOpen(pool: 0, amount: Amount(share * UInt64(Self.claimsPerBatch)), expiryHeight: 1_000_000)))
+                for j in 1...Self.claimsPerBatch {
+                    block.append(tx(k, .escrowAllocate(escrowId: LedgerIds.escrow(owner: keys[k].publicKey, nonce: 0),
+                                                       payee: keys[(k + j) % keys.count].publicKey, amount: Amount(share))))
+                }
+            }
+            return (stride(from: 0, to: block.count, by: blockSize).map { Array(block[$0..<min($0 + blockSize, block.count)]) }, nonces)
         case .reveals:
             // One commitment per measured reveal, spread over setup blocks of `blockSize`; two empty blocks let the
             // last of them be sampled.
@@ -280,6 +311,26 @@ struct LedgerWorkload {
         for b in 0..<blocks {
             var txs = [SignedTransaction]()
             txs.reserveCapacity(blockSize)
+            if mix == .claimBatches {
+                // `blockSize` claims per block: batches of one worker's payers, the n-th batch of a worker growing each
+                // payer's cumulative counters by 10 and 2 tokens.
+                for _ in 0..<(blockSize / Self.claimsPerBatch) {
+                    let worker = k % keys.count, n = UInt64(k / keys.count + 1)
+                    k += 1
+                    let vouchers = (1...Self.claimsPerBatch).map { j in
+                        let payer = (worker - j + keys.count) % keys.count
+                        return UsageVoucher(chainId: ledger.chainId, escrowId: LedgerIds.escrow(owner: keys[payer].publicKey, nonce: 0),
+                                            payee: keys[worker].publicKey, shard: 0, window: 0,
+                                            cumulativeInputTokens: 10 * n, cumulativeOutputTokens: 2 * n).signed(by: keys[payer])
+                    }
+                    let t = Transaction(chainId: ledger.chainId, sender: keys[worker].publicKey, nonce: nonces[worker], fee: 8_000,
+                                        body: .claimUsageBatch(vouchers: vouchers))
+                    nonces[worker] += 1
+                    txs.append(t.signed(by: keys[worker]))
+                }
+                out.append(txs)
+                continue
+            }
             for i in 0..<blockSize {
                 let sender = k % keys.count
                 k += 1
@@ -290,6 +341,8 @@ struct LedgerWorkload {
                 case .commitments:
                     var root = CanonicalWriter(); root.u64(UInt64(b)); root.u64(UInt64(i))
                     body = .commitShares(pool: 0, window: 0, shard: 0, leafCount: 16, tokenTotal: 256, root: SHA256.hash(root.bytes))
+                case .claimBatches:
+                    throw LedgerFault("built above")
                 case .claims:
                     // The n-th claim of a key: cumulative counters grow by 10 and 2 tokens.
                     let n = UInt64(k / keys.count + 1)
@@ -434,7 +487,8 @@ struct LedgerWorkload {
         }
         let cpu = Double(threadCPUNanoseconds() - cpu0)
         let total = Double(sigNs + execNs + wsNs)
-        let txs = Double(blocks * blockSize)
+        // Claims for the batched mix (its rates count vouchers), transactions otherwise.
+        let txs = Double(blocks * (blockSize / mix.itemsPerTransaction) * mix.itemsPerTransaction)
         return (txs / (total / 1e9), Split(signatures: Int(Double(sigNs) / total * 100), execution: Int(Double(execNs) / total * 100),
                                            writeSet: Int(Double(wsNs) / total * 100), signatureMicros: Double(sigNs) / txs / 1e3,
                                            executionMicros: Double(execNs) / txs / 1e3, writeSetMicros: Double(wsNs) / txs / 1e3),

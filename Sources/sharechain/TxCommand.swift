@@ -121,7 +121,7 @@ struct TxCommand: AsyncParsableCommand {
             Example: sharechain tx transfer --key alice.key --to shr1... --amount 1000 --rpc http://127.0.0.1:8645/ --submit
             """,
         subcommands: [Transfer.self, Bond.self, Unbond.self, EscrowOpen.self, EscrowTopUp.self, EscrowAllocate.self, EscrowClose.self,
-                      ClaimUsage.self, CommitShares.self, RevealTicket.self, FraudCommit.self, FraudReveal.self, ClaimPayout.self,
+                      ClaimUsage.self, ClaimUsageBatch.self, SignVoucher.self, CommitShares.self, RevealTicket.self, FraudCommit.self, FraudReveal.self, ClaimPayout.self,
                       DoubleSignEvidence.self, Unjail.self])
 
     struct Transfer: AsyncParsableCommand {
@@ -237,6 +237,55 @@ struct TxCommand: AsyncParsableCommand {
                 do { v.signature = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
                 return .claimUsage(voucher: v)
             }
+        }
+    }
+
+    struct ClaimUsageBatch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "claim-usage-batch",
+            abstract: "Claim several signed usage vouchers at once as their payee: one transaction, all or nothing.",
+            discussion: "Each --voucher is a voucher's canonical encoding as `tx sign-voucher` prints it (the escrow owner signs it). "
+                + "Each is charged exactly as its own claim-usage would be; if one fails, none is charged and the fee is paid.")
+        @OptionGroup var options: TxOptions
+        @Option(name: .customLong("voucher"), help: "A signed voucher (0x hex, 188 bytes); repeat for each, 1 to \(TxLimits.maxClaimBatch).")
+        var vouchers: [String]
+        func run() async throws {
+            guard (1...TxLimits.maxClaimBatch).contains(vouchers.count) else {
+                throw ValidationError("give 1 to \(TxLimits.maxClaimBatch) --voucher options (got \(vouchers.count))")
+            }
+            try await finishTransaction(options) { sender, _, chainId in
+                .claimUsageBatch(vouchers: try vouchers.enumerated().map { i, hex in
+                    let v: UsageVoucher
+                    do { v = try UsageVoucher(canonicalEncoding: try Hex.decode(hex)) } catch { throw ValidationError("--voucher #\(i + 1): \(error)") }
+                    guard v.payee == sender.publicKey else { throw ValidationError("--voucher #\(i + 1) pays \(v.payee), not the sender") }
+                    guard v.chainId == chainId else { throw ValidationError("--voucher #\(i + 1) is for chain \(v.chainId), not \(chainId)") }
+                    return v
+                })
+            }
+        }
+    }
+
+    struct SignVoucher: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-voucher",
+            abstract: "Sign a cumulative usage voucher as the escrow's owner and print its encoding (not a transaction).",
+            discussion: "The payee claims it with claim-usage-batch --voucher <printed hex> (or several at once).")
+        @Option(help: "Key file of the escrow owner.") var key: String
+        @Option(help: "File holding the passphrase of an encrypted key file.") var passphraseFile: String?
+        @Option(help: "Chain id (0x hex).") var chainId: String
+        @Option(help: "Escrow id (0x hex).") var escrow: String
+        @Option(help: "Payee (worker) address or 0x key.") var payee: String
+        @Option(help: "Address prefix of --payee when it is an address.") var hrp: String = "shr"
+        @Option(help: "Shard the tokens were served on.") var shard: UInt32
+        @Option(help: "Window the voucher pays into.") var window: UInt64
+        @Option(help: "Cumulative input tokens of this (escrow, payee, shard, window).") var inputTokens: UInt64
+        @Option(help: "Cumulative output tokens of this (escrow, payee, shard, window).") var outputTokens: UInt64
+        func run() async throws {
+            let owner = try loadKey(key, passphraseFile: passphraseFile).0
+            let v = UsageVoucher(chainId: try parseHash(chainId, "--chain-id"), escrowId: try parseHash(escrow, "--escrow"),
+                                 payee: try parseKey(payee, hrp: hrp, "--payee"), shard: shard, window: window,
+                                 cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens).signed(by: owner)
+            print("0x" + Hex.encode(v.canonicalEncoding))
         }
     }
 

@@ -402,6 +402,39 @@ import Testing
         #expect(try c.keys(.escrowByOwner) == 0)
     }
 
+    /// A worker paid by several escrows claims them in one `claimUsageBatch`: each voucher is charged exactly as its own
+    /// `claimUsage` would be, the batch is all or nothing (a bad voucher anywhere undoes the others, and the sender
+    /// still pays the fee), an empty batch is refused, and a claimed voucher cannot be replayed in a later batch.
+    @Test func aBatchClaimsEachVoucherAsItsOwnClaimWouldAllOrNothing() throws {
+        var c = try chain()
+        let e1 = try c.openEscrow(client, amount: 10_000, payees: [(worker, 3_000)])
+        let e2 = try c.openEscrow(sybil, amount: 10_000, payees: [(worker, 3_000)])
+        func v(_ signer: PrivateKey, _ e: Hash32, _ i: UInt64, _ o: UInt64) -> UsageVoucher {
+            UsageVoucher(chainId: Chain.chainId, escrowId: e, payee: worker.publicKey, shard: 0, window: 0,
+                         cumulativeInputTokens: i, cumulativeOutputTokens: o).signed(by: signer)
+        }
+        // One voucher signed by the wrong key: nothing of the batch lands, the fee is paid.
+        let before = try c.balance(worker.publicKey)
+        let bad = try c.block([try c.tx(worker, .claimUsageBatch(vouchers: [v(client, e1, 100, 10), v(client, e2, 50, 5)]))])
+        #expect(bad[0].failure == .voucherBadSignature)
+        #expect(try LedgerReader(c.state).work(0, window: 0, worker: worker.publicKey) == nil)
+        #expect(try LedgerReader(c.state).escrow(e1)?.totalCharged == 0)
+        #expect(try c.balance(worker.publicKey) < before)
+        #expect(try c.block([try c.tx(worker, .claimUsageBatch(vouchers: []))])[0].failure == .emptyBatch)
+        // Both payers at once: two usage claims, the work record earns what two claims would.
+        let ok = try c.block([try c.tx(worker, .claimUsageBatch(vouchers: [v(client, e1, 100, 10), v(sybil, e2, 50, 5)]))])
+        #expect(ok[0].succeeded)
+        #expect(ok[0].events.filter { if case .usageClaimed = $0 { true } else { false } }.count == 2)
+        #expect(try LedgerReader(c.state).work(0, window: 0, worker: worker.publicKey)?.earned == net(100, 10) + net(50, 5))
+        #expect(try LedgerReader(c.state).escrow(e1)?.totalCharged == 270)
+        // Replaying a claimed voucher inside a batch fails the batch (counters must increase).
+        let replay = try c.block([try c.tx(worker, .claimUsageBatch(vouchers: [v(client, e1, 200, 20), v(sybil, e2, 50, 5)]))])
+        #expect(replay[0].failure == .voucherNotIncreasing)
+        #expect(try LedgerReader(c.state).escrow(e1)?.totalCharged == 270)
+        // Another key cannot claim the worker's vouchers.
+        #expect(try c.block([try c.tx(other, .claimUsageBatch(vouchers: [v(client, e1, 300, 30)]))])[0].failure == .notVoucherPayee)
+    }
+
     /// A payee cannot claim beyond its allocation (the rest is recorded as a shortfall, never paid).
     @Test func claimsStopAtTheAllocation() throws {
         var c = try chain()

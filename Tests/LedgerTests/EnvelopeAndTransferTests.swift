@@ -159,6 +159,12 @@ import Testing
                                                  salt: SHA256.hash([32]))]),
             .publishSealKey(ticketId: SHA256.hash([29]), ephemeralPrivateKey: SHA256.hash([30])),
             .publishSealedInput(ticketId: SHA256.hash([31]), input: [1, 2, 3, 4]),
+            .claimUsageBatch(vouchers: [
+                UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([33]), payee: bob.publicKey, shard: 0, window: 3,
+                             cumulativeInputTokens: 7, cumulativeOutputTokens: 1).signed(by: alice),
+                UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([34]), payee: bob.publicKey, shard: 1, window: 3,
+                             cumulativeInputTokens: 9, cumulativeOutputTokens: 0).signed(by: bob)]),
+            .claimUsageBatch(vouchers: []),
         ]
     }
 
