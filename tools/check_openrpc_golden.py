@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks Specs/openrpc.json against the RPC golden files.
 
-Every golden file Tests/RPCTests/Resources/rpc/<method>/<case>.json holds a `request` and the `response` the
+Every golden file Tests/RPCTests/Resources/rpc/<method>/<case>.json (and rpc-checker/, the chain with checkers) holds a `request` and the `response` the
 node returned (for batches in _protocol/, arrays of both). The `result` of each successful response is
 validated against the result schema of its method in Specs/openrpc.json (JSON Schema draft 7, `$ref`s
 resolved inside the document). Error responses, notifications, subscriptions (sub_*) and rpc.discover
@@ -98,7 +98,9 @@ def main():
     registry = Registry().with_resource(DOC_URI, Resource(contents=doc, specification=DRAFT7))
     index = {m["name"]: i for i, m in enumerate(doc["methods"])}
     passed, failed = 0, 0
-    files = sorted(glob.glob(os.path.join(ROOT, "Tests", "RPCTests", "Resources", "rpc", "*", "*.json")))
+    # the main golden chain, and the chain with checkers (protocol-4 transactions and checker_getAssignments)
+    files = sorted(glob.glob(os.path.join(ROOT, "Tests", "RPCTests", "Resources", "rpc", "*", "*.json"))
+                   + glob.glob(os.path.join(ROOT, "Tests", "RPCTests", "Resources", "rpc-checker", "*", "*.json")))
     if not files:
         print("no golden files found", file=sys.stderr)
         return 1

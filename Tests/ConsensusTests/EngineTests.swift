@@ -329,6 +329,19 @@ import TestSupport
         #expect(!cacheB.contains(SignatureCache.id(of: check(forged, owner))))
         let (bad, valid) = cacheB.verify(claims.transactions, vouchers: [check(good, owner), check(forged, owner)])
         #expect(bad == nil && valid == [check(good, owner)])
+
+        // A batch's vouchers are verified ahead too: both are cached by the importer, and both claims land on both
+        // nodes with the same state root.
+        let batch = [voucher(worker, tokens: 600, signer: owner), voucher(worker, tokens: 900, signer: owner)]
+        let batched = try net.produce(ea, txs: [tx(worker, 1, .claimUsageBatch(vouchers: batch))])
+        _ = try eb.importBlock(batched, now: net.now(batched.header.slot))
+        #expect(eb.tipHash == batched.hash && eb.tipHeader.stateRoot == ea.tipHeader.stateRoot)
+        for engine in [ea, eb] {
+            let receipts = try ChainEngine.decodeReceipts(try engine.store.current.receipts(batched.hash)!)
+            #expect(receipts[0].status == .success)
+            #expect(receipts[0].events.filter { if case .usageClaimed = $0 { true } else { false } }.count == 2)
+        }
+        #expect(batch.allSatisfy { cacheB.contains(SignatureCache.id(of: check($0, owner))) })
     }
 
     /// Finality is the gadget's (Specs/consensus.md §8): once two thirds of the stake voted two consecutive
