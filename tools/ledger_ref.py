@@ -6749,6 +6749,8 @@ RULE_TRACES = {
     "economics §2 Escrows": ["tx:escrowOpen:success", "tx:escrowTopUp:success", "tx:escrowAllocate:success"],
     "economics §2 Vouchers": ["tx:claimUsage:success", "claim:shortfall", "claim:feeRoundedUp"],
     "economics §2 Closing": ["tx:escrowClose:success", "event:escrowUnlocking", "event:escrowClosed"],
+    "economics §2 Batched claims": ["tx:claimUsageBatch:success", "tx:claimUsageBatch:fail:voucherBadSignature",
+                                    "tx:claimUsageBatch:fail:emptyBatch"],
     "economics §3": ["tx:commitShares:success"],
     "economics §3 Leaves and keys": ["tx:revealTicket:success", "tx:revealTicket:fail:neighbourMismatch", "reveal:withoutNeighbour"],
     "economics §3 Sum tree": ["tx:revealTicket:fail:invalidSumProof", "tx:revealTicket:success"],
