@@ -253,11 +253,13 @@ struct TxCommand: AsyncParsableCommand {
             guard (1...TxLimits.maxClaimBatch).contains(vouchers.count) else {
                 throw ValidationError("give 1 to \(TxLimits.maxClaimBatch) --voucher options (got \(vouchers.count))")
             }
-            try await finishTransaction(options) { sender, _, chainId in
+            try await finishTransaction(options) { sender, hrp, chainId in
                 .claimUsageBatch(vouchers: try vouchers.enumerated().map { i, hex in
                     let v: UsageVoucher
                     do { v = try UsageVoucher(canonicalEncoding: try Hex.decode(hex)) } catch { throw ValidationError("--voucher #\(i + 1): \(error)") }
-                    guard v.payee == sender.publicKey else { throw ValidationError("--voucher #\(i + 1) pays \(v.payee), not the sender") }
+                    guard v.payee == sender.publicKey else {
+                        throw ValidationError("--voucher #\(i + 1) pays \(Address.encode(v.payee, hrp: hrp)), not the sender \(Address.encode(sender.publicKey, hrp: hrp))")
+                    }
                     guard v.chainId == chainId else { throw ValidationError("--voucher #\(i + 1) is for chain \(v.chainId), not \(chainId)") }
                     return v
                 })
