@@ -131,17 +131,14 @@ public final class StateTreeStore: Sendable {
         try database.ingest(nodes, count: sorted.count) { (sorted[$0].key, sorted[$0].node.canonicalEncoding) }
     }
 
-    /// Adds to `writeBatch` the deletion of every node of `version` (recovering from an interrupted snapshot load).
+    /// Adds to `writeBatch` the deletion of every node of `version` (a revert, or recovering from an interrupted
+    /// snapshot load): one point deletion per stored node, the keys with the prefix `BE64(version)`. Not a range
+    /// deletion: `tree_nodes` keeps memtable insert hints (`ColumnFamilyProfile.insertHints`). Reading the version's
+    /// keys costs a scan, once per revert or interrupted snapshot load, both rare.
     public func deleteNodes(version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
-        try deleteEachNode(of: version, into: writeBatch)
-    }
-
-    /// Point deletions of every stored node of `version` (a version's nodes share the key prefix `BE64(version)`).
-    /// Not a range deletion: `tree_nodes` keeps memtable insert hints (`ColumnFamilyProfile.insertHints`). Reading
-    /// the version's keys costs a scan, once per revert or interrupted snapshot load, both rare.
-    private func deleteEachNode(of version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
-        let it = try database.makeIterator(nodes, prefix: StateTreeSchema.versionRange(version).from)
-        it.seek(StateTreeSchema.versionRange(version).from)
+        let prefix = KeyBytes.be64(version)
+        let it = try database.makeIterator(nodes, prefix: prefix)
+        it.seek(prefix)
         while it.isValid {
             it.withKey { writeBatch.delete(nodes, key: $0) }
             it.next()
@@ -175,7 +172,7 @@ public final class StateTreeStore: Sendable {
     /// Adds to `writeBatch` the deletion of everything version `version` wrote (it must be the newest
     /// version): its nodes and its stale-index entries. The nodes it had made stale are live again.
     public func revert(version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
-        try deleteEachNode(of: version, into: writeBatch)
+        try deleteNodes(version: version, into: writeBatch)
         writeBatch.delete(stale, StateTreeSchema.staleKey(version))
     }
 

@@ -221,17 +221,12 @@ struct TxCommand: AsyncParsableCommand {
             commandName: "claim-usage",
             abstract: "Claim a cumulative usage voucher (signed by the escrow's owner) as its payee.")
         @OptionGroup var options: TxOptions
-        @Option(help: "Escrow id (0x hex).") var escrow: String
-        @Option(help: "Shard the tokens were served on.") var shard: UInt32
-        @Option(help: "Window the voucher pays into.") var window: UInt64
-        @Option(help: "Cumulative input tokens of this (escrow, payee, shard, window).") var inputTokens: UInt64
-        @Option(help: "Cumulative output tokens of this (escrow, payee, shard, window).") var outputTokens: UInt64
+        @OptionGroup var fields: VoucherFields
         @Option(help: "Key file of the escrow owner, who signs the voucher.") var ownerKey: String?
         @Option(help: "Or the owner's voucher signature (0x hex, 64 bytes).") var voucherSignature: String?
         func run() async throws {
             try await finishTransaction(options) { sender, _, chainId in
-                var v = UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"), payee: sender.publicKey, shard: shard,
-                                     window: window, cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
+                var v = try fields.voucher(chainId: chainId, payee: sender.publicKey)
                 if let ownerKey { return .claimUsage(voucher: v.signed(by: try loadKey(ownerKey, passphraseFile: options.passphraseFile).0)) }
                 guard let s = voucherSignature else { throw ValidationError("give --owner-key or --voucher-signature") }
                 do { v.signature = try Signature(hex: s) } catch { throw ValidationError("--voucher-signature: \(error)") }
@@ -275,19 +270,28 @@ struct TxCommand: AsyncParsableCommand {
         @Option(help: "Key file of the escrow owner.") var key: String
         @Option(help: "File holding the passphrase of an encrypted key file.") var passphraseFile: String?
         @Option(help: "Chain id (0x hex).") var chainId: String
-        @Option(help: "Escrow id (0x hex).") var escrow: String
         @Option(help: "Payee (worker) address or 0x key.") var payee: String
         @Option(help: "Address prefix of --payee when it is an address.") var hrp: String = "shr"
+        @OptionGroup var fields: VoucherFields
+        func run() async throws {
+            let owner = try loadKey(key, passphraseFile: passphraseFile).0
+            let v = try fields.voucher(chainId: try parseHash(chainId, "--chain-id"), payee: try parseKey(payee, hrp: hrp, "--payee"))
+            print("0x" + Hex.encode(v.signed(by: owner).canonicalEncoding))
+        }
+    }
+
+    /// A voucher's escrow, shard, window and cumulative counters, as `claim-usage` and `sign-voucher` take them.
+    struct VoucherFields: ParsableArguments {
+        @Option(help: "Escrow id (0x hex).") var escrow: String
         @Option(help: "Shard the tokens were served on.") var shard: UInt32
         @Option(help: "Window the voucher pays into.") var window: UInt64
         @Option(help: "Cumulative input tokens of this (escrow, payee, shard, window).") var inputTokens: UInt64
         @Option(help: "Cumulative output tokens of this (escrow, payee, shard, window).") var outputTokens: UInt64
-        func run() async throws {
-            let owner = try loadKey(key, passphraseFile: passphraseFile).0
-            let v = UsageVoucher(chainId: try parseHash(chainId, "--chain-id"), escrowId: try parseHash(escrow, "--escrow"),
-                                 payee: try parseKey(payee, hrp: hrp, "--payee"), shard: shard, window: window,
-                                 cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens).signed(by: owner)
-            print("0x" + Hex.encode(v.canonicalEncoding))
+
+        /// The unsigned voucher for `payee` on `chainId`.
+        func voucher(chainId: Hash32, payee: PublicKey) throws -> UsageVoucher {
+            UsageVoucher(chainId: chainId, escrowId: try parseHash(escrow, "--escrow"), payee: payee, shard: shard, window: window,
+                         cumulativeInputTokens: inputTokens, cumulativeOutputTokens: outputTokens)
         }
     }
 
