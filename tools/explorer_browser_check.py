@@ -104,6 +104,15 @@ class Explorer:
         self.collect_console()
         return self.text()
 
+    def go_settled(self, route, page):
+        """As `go`, but a page that ends in an error counts as settled too; returns (ready flag, text)."""
+        # Clear the ready flag first, so the wait cannot take the previous page's state for this one.
+        self.js("const v = document.getElementById('view'); if (v) { v.dataset.ready = 'navigating'; }")
+        self.js("window.location.hash = arguments[0];", route)
+        self.wait(f"page {route}", lambda: self.state() in ([page, "true"], [page, "error"]))
+        self.collect_console()
+        return self.state()[1], self.text()
+
     def search(self, query, page):
         box = self.d.find_element(By.ID, "search-input")
         box.clear()
@@ -261,12 +270,16 @@ def main():
     paid = [w for w in windows if int(w["paid"]) > 0 or int(w["refunded"]) > 0]
     window = (paid or windows)[-1]
     proofs = rpc(url, "proof_list", {"limit": 10})["items"]
-    ticket = None
-    for status in ["revealed", "awaitingReveal", "fraudProven", "upheld", "withheld"]:
-        items = rpc(url, "ticket_list", {"status": status, "limit": 1})["items"]
-        if items:
-            ticket = items[0]
-            break
+
+    def live_ticket():
+        """A ticket the node holds now. Tickets are pruned when their window pays out, which the live demo keeps
+        doing, so one is picked right before its page is opened."""
+        for status in ["awaitingReveal", "revealed", "fraudProven", "upheld", "withheld"]:
+            items = rpc(url, "ticket_list", {"status": status, "limit": 1})["items"]
+            if items:
+                return items[0]
+        return None
+    ticket = live_ticket()
 
     report = {}
     driver = make_driver(1366, 900)
@@ -330,7 +343,14 @@ def main():
         if args.screenshots:
             driver.save_screenshot(os.path.join(args.screenshots, "window.png"))
         if ticket:
-            t = ex.go(f"#/ticket/{ticket['ticketId']}", "ticket")
+            # A ticket pruned between the listing and the page (its window paid out) shows "not found": pick a
+            # ticket the node holds now and try again, a few times.
+            for attempt in range(5):
+                ticket = live_ticket() or ticket
+                ready, t = ex.go_settled(f"#/ticket/{ticket['ticketId']}", "ticket")
+                if ready == "true" or "not found" not in t:
+                    break
+            check(ready == "true", f"ticket page: {t[:200]!r}")
             check(ticket["ticketId"][:10] in t or "Ticket" in t, "ticket page")
         ex.go("#/tickets/revealed", "tickets")
         check(len(proofs) >= 1, "the node has no fraud case yet")
