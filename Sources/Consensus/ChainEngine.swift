@@ -696,7 +696,8 @@ extension Event {
     public var pool: UInt32? {
         switch self {
         case .escrowOpened(_, _, let p, _, _), .usageClaimed(_, _, let p, _, _, _, _, _), .sharesCommitted(_, _, let p, _, _, _, _),
-             .sharesForfeited(let p, _, _), .windowSettled(let p, _, _), .payoutCredited(let p, _, _, _, _), .refundCredited(let p, _, _, _, _):
+             .sharesForfeited(let p, _, _), .windowSettled(let p, _, _), .payoutCredited(let p, _, _, _, _), .refundCredited(let p, _, _, _, _),
+             .hopChallenged(_, let p, _, _, _, _, _, _):
             return p
         case .bonded(_, let r, _), .unbondingStarted(_, let r, _, _, _), .unbonded(_, let r, _, _), .slashed(_, let r, _, _, _),
              .jailed(_, let r, _), .unjailed(_, let r):
@@ -713,7 +714,8 @@ extension Event {
         switch self {
         case .usageClaimed(_, let k, _, _, _, _, _, _), .sharesCommitted(_, let k, _, _, _, _, _), .revealWithheld(_, let k),
              .fraudProven(_, let k, _, _), .sharesForfeited(_, let k, _), .payoutCredited(_, _, let k, _, _), .refundCredited(_, _, let k, _, _),
-             .escrowAllocated(_, let k, _), .ticketVoided(_, let k), .passReused(_, let k):
+             .escrowAllocated(_, let k, _), .ticketVoided(_, let k), .passReused(_, let k),
+             .hopChallenged(_, _, _, _, let k, _, _, _), .hopChallengeUnanswered(_, let k, _, _):
             return k
         case .bonded(let k, let r, _), .unbondingStarted(let k, let r, _, _, _), .unbonded(let k, let r, _, _), .slashed(let k, let r, _, _, _),
              .jailed(let k, let r, _), .unjailed(let k, let r):
@@ -746,6 +748,8 @@ extension Event {
         case .checkersAssigned(_, let ks): return ks
         case .checkFeePaid(_, _, let a, _, let b, _): return [a, b]
         case .checkersUnavailable, .outputUnblinded, .checkPassed, .disputeOpened, .sealedInputPublished: return []
+        case .hopChallenged(_, _, _, _, let a, let b, _, _), .hopChallengeUnanswered(_, let a, let b, _): return [a, b]
+        case .hopChallengeAnswered(_, _, let k, _): return [k]
         }
     }
 }

@@ -63,6 +63,7 @@ extension Execution {
         try matureUnbondings()
         try selectTickets(beacon: try state.randaoMix())
         try expireRevealDeadlines()
+        try expireHopChallenges()
         try resolveChecks()
         try expireDisputes()
         try processAdjudications()

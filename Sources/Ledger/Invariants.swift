@@ -61,6 +61,13 @@ public enum Invariants {
     /// A ticket belongs to a drawn commitment under its derived id, and one awaiting its reveal is queued at its
     /// deadline (the chain keeps no other index of tickets).
     static func checkTicket(_ id: Hash32, _ t: Ticket, _ state: any StateReader) throws {
+        if t.isHopTicket {
+            // An answered hop challenge: revealed when written, its id derives from the challenge (not stored here).
+            guard try state.get(StateKey.commitment(t.commitmentId)) != nil, t.status != .awaitingReveal else {
+                throw InvariantViolation("hop ticket \(id) names no stored commitment or awaits a reveal")
+            }
+            return
+        }
         guard id == LedgerIds.ticket(commitment: t.commitmentId, sample: t.sample),
               let cv = try state.get(StateKey.commitment(t.commitmentId)) else {
             throw InvariantViolation("ticket \(id) is not a sample of a stored commitment")
@@ -151,6 +158,7 @@ public enum Invariants {
         for kv in try all(.fraudCommitment) { try add(&r.bondsHeld, try FraudCommitment(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudClaim) { try add(&r.bondsHeld, try FraudClaim(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudCase) { try add(&r.bondsHeld, try FraudCase(canonicalEncoding: kv.value).held, "bonds") }
+        for kv in try all(.hopChallenge) { try add(&r.bondsHeld, try HopChallenge(canonicalEncoding: kv.value).heldBond, "bonds") }
         for kv in try all(.ticket) {
             try checkTicket(Hash32(bytes: kv.key[1...])!, try Ticket(canonicalEncoding: kv.value), state)
         }
@@ -258,6 +266,7 @@ public struct InvariantTracker: Sendable {
         case .fraudCommitment: try adjust(&r.bondsHeld, try FraudCommitment(canonicalEncoding: value).bond.units, sign, "bonds")
         case .fraudClaim: try adjust(&r.bondsHeld, try FraudClaim(canonicalEncoding: value).bond.units, sign, "bonds")
         case .fraudCase: try adjust(&r.bondsHeld, try FraudCase(canonicalEncoding: value).held, sign, "bonds")
+        case .hopChallenge: try adjust(&r.bondsHeld, try HopChallenge(canonicalEncoding: value).heldBond, sign, "bonds")
         case .global where key == StateKey.global(.burned):
             try adjust(&r.burned, try UInt64(canonicalEncoding: value), sign, "burned")
         case .global where key == StateKey.global(.supply):

@@ -47,6 +47,8 @@ public enum StateKey {
         case checkFeeOwed = 0x39
         case checkerCount = 0x3A
         case adjudicationHold = 0x3B
+        case hopChallenge = 0x3C
+        case hopDeadlineQueue = 0x3D
         case global = 0x20
     }
 
@@ -155,6 +157,20 @@ public enum StateKey {
     public static func checkFeesOwed(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
         k(.checkFeeOwed, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
     }
+
+    /// A hop challenge against a worker's receipt (`HopChallenge`, Specs/economics.md §4.1), under its pool, window and worker
+    /// so the worker's payout finds and deletes them.
+    public static func hopChallenge(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ id: Hash32) -> [UInt8] {
+        k(.hopChallenge, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, id.bytes)
+    }
+    public static func hopChallenges(_ pool: UInt32, _ w: UInt64, _ worker: PublicKey) -> [UInt8] {
+        k(.hopChallenge, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes)
+    }
+    /// The answer-deadline queue entry of a hop challenge (empty value); the rest of the key is its `3C` key's.
+    public static func hopDeadlineQueue(_ deadline: UInt64, _ pool: UInt32, _ w: UInt64, _ worker: PublicKey, _ id: Hash32) -> [UInt8] {
+        k(.hopDeadlineQueue, deadline.bigEndianBytes, pool.bigEndianBytes, w.bigEndianBytes, worker.bytes, id.bytes)
+    }
+    public static func hopDeadlineQueue(at deadline: UInt64) -> [UInt8] { k(.hopDeadlineQueue, deadline.bigEndianBytes) }
 
     /// Chain-wide singletons.
     public enum Global: String, CaseIterable, Sendable {

@@ -364,6 +364,10 @@ struct Execution {
         case .claimUsageBatch(let vouchers):
             guard !vouchers.isEmpty else { throw .failed(.emptyBatch) }
             for v in vouchers { try claimUsage(t.sender, v) }
+        case .hopChallenge(let receipt):
+            try hopChallenge(t.sender, receipt: receipt)
+        case .answerHopChallenge(let challengeId, let commitmentId, let leaf, let input):
+            try answerHopChallenge(t.sender, challengeId: challengeId, commitmentId: commitmentId, proof: leaf, input: input, txId: txId)
         case .publishSealKey(let ticketId, let key):
             try publishSealKey(t.sender, ticketId: ticketId, ephemeralPrivateKey: key)
         case .publishSealedInput(let ticketId, let input):
@@ -401,6 +405,18 @@ public enum LedgerIds {
     /// Ticket id: `H_id(0x03 ‖ commitmentId ‖ sample u32)`.
     public static func ticket(commitment: Hash32, sample: UInt32) -> Hash32 {
         var w = CanonicalWriter(); w.u8(3); w.hash(commitment); w.u32(sample)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Hop ticket id (an answered hop challenge): `H_id(0x06 ‖ challengeId)`.
+    public static func hopTicket(challenge: Hash32) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(6); w.hash(challenge)
+        return Tags.id.hash(w.bytes)
+    }
+
+    /// Offence id of unanswered hop challenges: one per pool, window and worker, `H_id(0x16 ‖ pool u32 ‖ window u64 ‖ worker)`.
+    public static func hopOffence(pool: UInt32, window: UInt64, worker: PublicKey) -> Hash32 {
+        var w = CanonicalWriter(); w.u8(0x16); w.u32(pool); w.u64(window); w.encode(worker)
         return Tags.id.hash(w.bytes)
     }
 

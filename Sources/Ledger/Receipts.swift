@@ -91,6 +91,15 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case wrongSealKey = 86
     case checkInProgress = 87
     case emptyBatch = 88
+    case notReceiptHolder = 89
+    case invalidReceipt = 90
+    case hopChallengeClosed = 91
+    case badReceiptSignature = 92
+    case duplicateHopChallenge = 93
+    case nothingToChallenge = 94
+    case unknownHopChallenge = 95
+    case hopChallengeAnswered = 96
+    case receiptMismatch = 97
 
     public var description: String {
         switch self {
@@ -181,6 +190,15 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .wrongSealKey: return "the key is not the envelope's ephemeral private key"
         case .checkInProgress: return "the ticket's check or dispute is not finished"
         case .emptyBatch: return "a batch transaction needs at least one item"
+        case .notReceiptHolder: return "only the receipt's holder may challenge it"
+        case .invalidReceipt: return "the receipt's token count is out of range"
+        case .hopChallengeClosed: return "the receipt's window does not accept hop challenges at this height"
+        case .badReceiptSignature: return "the receipt is not signed by its worker for this chain"
+        case .duplicateHopChallenge: return "the receipt was challenged before"
+        case .nothingToChallenge: return "the worker claimed no usage for this shard in this window"
+        case .unknownHopChallenge: return "no hop challenge of the sender with this id for the commitment's pool and window"
+        case .hopChallengeAnswered: return "the hop challenge is not open"
+        case .receiptMismatch: return "the leaf is not the receipt's pass in a commitment of the receipt's shard"
         }
     }
 }
@@ -204,6 +222,8 @@ public enum OffenceKind: UInt8, Hashable, Sendable {
     /// A worker that did not unblind its output, did not publish a disputed envelope's key, or sealed an
     /// envelope that does not open to its input.
     case failedSealedCheck = 9
+    /// A worker that did not answer a hop challenge by its deadline (Specs/economics.md §4.1).
+    case unansweredHopChallenge = 10
 }
 
 /// Something that happened, for explorers. Receipts carry them; the receipts root commits to them.
@@ -265,6 +285,13 @@ public enum Event: Hashable, Sendable {
     case checkFeePaid(pool: UInt32, window: UInt64, worker: PublicKey, ticketId: Hash32, checker: PublicKey, amount: Amount)
     /// Part of a slash paid to the other side of a dispute (checkers for fraud, the worker for a false alarm).
     case disputeBountyPaid(ticketId: Hash32, to: PublicKey, amount: Amount)
+    /// A holder challenged a worker's hop receipt; the worker answers by `deadline`.
+    case hopChallenged(challengeId: Hash32, pool: UInt32, window: UInt64, shard: UInt32, worker: PublicKey, holder: PublicKey,
+                       bond: Amount, deadline: UInt64)
+    /// The worker answered with its leaf, now the hop ticket `ticketId`; the bond went to `bondTo`.
+    case hopChallengeAnswered(challengeId: Hash32, ticketId: Hash32, bondTo: PublicKey, bond: Amount)
+    /// No answer by the deadline: the bond went back to the holder and the worker is convicted.
+    case hopChallengeUnanswered(challengeId: Hash32, worker: PublicKey, holder: PublicKey, bond: Amount)
 
     /// Stable event name.
     public var name: String {
@@ -318,6 +345,9 @@ public enum Event: Hashable, Sendable {
         case .checkFeeOwed: return "checkFeeOwed"
         case .checkFeePaid: return "checkFeePaid"
         case .disputeBountyPaid: return "disputeBountyPaid"
+        case .hopChallenged: return "hopChallenged"
+        case .hopChallengeAnswered: return "hopChallengeAnswered"
+        case .hopChallengeUnanswered: return "hopChallengeUnanswered"
         }
     }
 }
@@ -408,6 +438,10 @@ extension Event: CanonicalCodable {
         case .checkFeePaid(let p, let win, let wk, let t, let c, let a):
             w.u8(47); w.u32(p); w.u64(win); w.encode(wk); w.hash(t); w.encode(c); w.encode(a)
         case .disputeBountyPaid(let t, let to, let a): w.u8(48); w.hash(t); w.encode(to); w.encode(a)
+        case .hopChallenged(let id, let p, let win, let s, let wk, let h, let b, let d):
+            w.u8(49); w.hash(id); w.u32(p); w.u64(win); w.u32(s); w.encode(wk); w.encode(h); w.encode(b); w.u64(d)
+        case .hopChallengeAnswered(let id, let t, let to, let b): w.u8(50); w.hash(id); w.hash(t); w.encode(to); w.encode(b)
+        case .hopChallengeUnanswered(let id, let wk, let h, let b): w.u8(51); w.hash(id); w.encode(wk); w.encode(h); w.encode(b)
         }
     }
 
@@ -483,6 +517,12 @@ extension Event: CanonicalCodable {
             self = .checkFeePaid(pool: try r.u32("pool"), window: try r.u64("window"), worker: try key(), ticketId: try hash("ticketId"),
                                  checker: try key(), amount: try amount())
         case 48: self = .disputeBountyPaid(ticketId: try hash("ticketId"), to: try key(), amount: try amount())
+        case 49:
+            self = .hopChallenged(challengeId: try hash("challengeId"), pool: try r.u32("pool"), window: try r.u64("window"),
+                                  shard: try r.u32("shard"), worker: try key(), holder: try key(), bond: try amount(),
+                                  deadline: try r.u64("deadline"))
+        case 50: self = .hopChallengeAnswered(challengeId: try hash("challengeId"), ticketId: try hash("ticketId"), bondTo: try key(), bond: try amount())
+        case 51: self = .hopChallengeUnanswered(challengeId: try hash("challengeId"), worker: try key(), holder: try key(), bond: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

@@ -92,6 +92,7 @@ extension Execution {
                 state.delete(StateKey.sealedInput(tid))
             }
         }
+        try pruneHopChallenges(pool: poolId, window: w, worker: worker)
         let earned = work.earned
         let convicted = try isForfeited(worker, pool: poolId, window: w)
         var payable: UInt64 = 0

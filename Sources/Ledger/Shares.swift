@@ -295,11 +295,14 @@ extension Execution {
                 try state.burn(slashed)
             } else {
                 // Another worker revealed it first (copied, or an honest shared prefix): this sample's share of the
-                // commitment's tokens does not count, without a slash.
+                // commitment's tokens does not count, without a slash. Coverage counts drawn samples only, so a hop
+                // ticket changes nothing there.
                 ticket.status = .voided
                 state.put(StateKey.ticket(ticketId), ticket)
-                c.voided += 1
-                state.put(StateKey.commitment(ticket.commitmentId), c)
+                if !ticket.isHopTicket {
+                    c.voided += 1
+                    state.put(StateKey.commitment(ticket.commitmentId), c)
+                }
                 txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
             }
             return ticket.status
@@ -340,11 +343,17 @@ extension Execution {
     /// was punished before); the caller burns it or pays a bounty from it.
     mutating func convict(_ worker: PublicKey, pool: PoolConfig, commitment: Hash32, includedHeight: UInt64,
                           kind: OffenceKind, into target: EventTarget) throws(ExecError) -> Amount {
-        let offence = LedgerIds.passOffence(commitment: commitment)
+        try convict(worker, pool: pool, offence: LedgerIds.passOffence(commitment: commitment), offenceHeight: includedHeight,
+                    kind: kind, into: target)
+    }
+
+    /// The conviction of `convict(_:pool:commitment:…)` under any offence id, slashing the stake at `offenceHeight`.
+    mutating func convict(_ worker: PublicKey, pool: PoolConfig, offence: Hash32, offenceHeight: UInt64,
+                          kind: OffenceKind, into target: EventTarget) throws(ExecError) -> Amount {
         guard try !state.exists(StateKey.offence(offence)) else { return .zero }
         state.put(StateKey.offence(offence), height)
         let role = StakeRole.worker(pool: pool.id)
-        let slashed = try slash(worker, role: role, bps: pool.fraudSlashBps, offenceHeight: includedHeight,
+        let slashed = try slash(worker, role: role, bps: pool.fraudSlashBps, offenceHeight: offenceHeight,
                                 kind: kind, offenceId: offence, into: target)
         try jail(worker, role: role, into: target)
         let through = pool.window(ofHeight: height)

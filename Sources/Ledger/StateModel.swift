@@ -339,6 +339,40 @@ public struct Ticket: Hashable, Sendable {
     }
 }
 
+/// Where a hop challenge stands.
+public enum HopChallengeStatus: UInt8, Hashable, Sendable {
+    case open = 0
+    /// The worker showed the receipt's leaf; it became a hop ticket.
+    case answered = 1
+    /// No answer by the deadline: the worker was convicted.
+    case unanswered = 2
+}
+
+/// A holder's challenge of a worker's hop receipt (Specs/economics.md §4.1), kept under its pool, window and worker
+/// until the worker's payout.
+public struct HopChallenge: Hashable, Sendable {
+    public var holder: PublicKey
+    public var shard: UInt32
+    public var contentKey: Hash32
+    public var outputHash: Hash32
+    public var tokenCount: UInt32
+    public var bond: Amount
+    /// Height of the challenge.
+    public var height: UInt64
+    /// Last height of the answer.
+    public var deadline: UInt64
+    public var status: HopChallengeStatus
+    /// The hop ticket, once answered (zero before).
+    public var ticketId: Hash32
+
+    public init(holder: PublicKey, shard: UInt32, contentKey: Hash32, outputHash: Hash32, tokenCount: UInt32, bond: Amount,
+                height: UInt64, deadline: UInt64, status: HopChallengeStatus = .open, ticketId: Hash32 = .zero) {
+        self.holder = holder; self.shard = shard; self.contentKey = contentKey; self.outputHash = outputHash
+        self.tokenCount = tokenCount; self.bond = bond; self.height = height; self.deadline = deadline; self.status = status
+        self.ticketId = ticketId
+    }
+}
+
 /// Who revealed a pass first, for reuse detection.
 public struct RevealedPass: Hashable, Sendable {
     public var worker: PublicKey
@@ -663,6 +697,25 @@ extension Ticket: CanonicalCodable {
         selectedHeight = try r.u64("selectedHeight"); revealDeadline = try r.u64("revealDeadline")
         leaf = try r.optional("leaf") { (r: inout CanonicalReader) throws(CodecError) in try r.decode(PassLeaf.self) }
         revealedHeight = try r.u64("revealedHeight"); revealTx = try r.hash("revealTx"); challengeEnd = try r.u64("challengeEnd")
+    }
+}
+
+extension HopChallenge: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.encode(holder); w.u32(shard); w.hash(contentKey); w.hash(outputHash); w.u32(tokenCount); w.encode(bond)
+        w.u64(height); w.u64(deadline); w.u8(status.rawValue); w.hash(ticketId)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        holder = try r.decode(PublicKey.self); shard = try r.u32("shard"); contentKey = try r.hash("contentKey")
+        outputHash = try r.hash("outputHash"); tokenCount = try r.u32("tokenCount"); bond = try r.decode(Amount.self)
+        height = try r.u64("height"); deadline = try r.u64("deadline")
+        let at = r.offset
+        guard let s = HopChallengeStatus(rawValue: try r.u8("hopChallengeStatus")) else {
+            throw r.invalid("hopChallengeStatus", "unknown status", at: at)
+        }
+        status = s
+        ticketId = try r.hash("ticketId")
     }
 }
 

@@ -128,6 +128,52 @@ public struct UsageVoucher: Hashable, Sendable {
     }
 }
 
+/// A worker's receipt for a pass it served (Specs/economics.md §4.1): signed with its worker key and handed to the
+/// holder (the party that sent the pass's input and got its output), which may challenge it on chain. The fields
+/// are those of the leaf the worker commits for the pass; `window` is the window whose tree holds it.
+public struct HopReceipt: Hashable, Sendable {
+    public var pool: UInt32
+    public var shard: UInt32
+    public var window: UInt64
+    public var worker: PublicKey
+    /// The only key that may challenge the receipt.
+    public var holder: PublicKey
+    public var contentKey: Hash32
+    /// The leaf's output field (blinded in a pool with checkers).
+    public var outputHash: Hash32
+    public var tokenCount: UInt32
+    /// The worker's signature over `signingHash(chainId:)`.
+    public var signature: Signature
+
+    public init(pool: UInt32, shard: UInt32, window: UInt64, worker: PublicKey, holder: PublicKey, contentKey: Hash32,
+                outputHash: Hash32, tokenCount: UInt32, signature: Signature = .zero) {
+        self.pool = pool; self.shard = shard; self.window = window; self.worker = worker; self.holder = holder
+        self.contentKey = contentKey; self.outputHash = outputHash; self.tokenCount = tokenCount; self.signature = signature
+    }
+
+    /// The receipt for a leaf the worker committed (or will commit).
+    public init(leaf: PassLeaf, pool: UInt32, window: UInt64, worker: PublicKey, holder: PublicKey) {
+        self.init(pool: pool, shard: leaf.shard, window: window, worker: worker, holder: holder, contentKey: leaf.contentKey,
+                  outputHash: leaf.outputHash, tokenCount: leaf.tokenCount)
+    }
+
+    /// `H_hop-receipt(chainId ‖ pool u32 ‖ shard u32 ‖ window u64 ‖ worker ‖ holder ‖ contentKey ‖ outputHash ‖ tokenCount u32)`:
+    /// what the worker signs, and the id of a challenge of the receipt.
+    public func signingHash(chainId: Hash32) -> Hash32 {
+        var w = CanonicalWriter(capacity: 196)
+        w.hash(chainId); w.u32(pool); w.u32(shard); w.u64(window); w.encode(worker); w.encode(holder)
+        w.hash(contentKey); w.hash(outputHash); w.u32(tokenCount)
+        return Tags.hopReceipt.hash(w.bytes)
+    }
+
+    /// A copy signed by `key` (the worker's).
+    public func signed(by key: PrivateKey, chainId: Hash32) -> HopReceipt {
+        var r = self
+        r.signature = key.sign(digest: signingHash(chainId: chainId))
+        return r
+    }
+}
+
 /// A finality checkpoint: a block height that is a multiple of `checkpointBlocks`, and that block's hash.
 public struct Checkpoint: Hashable, Sendable, Comparable {
     public var height: UInt64
@@ -227,13 +273,17 @@ public enum TxBody: Hashable, Sendable {
     /// succeed or the transaction fails), so a worker paid by many escrows pays one transaction signature per claim
     /// round instead of one per payer (Specs/economics.md §2).
     case claimUsageBatch(vouchers: [UsageVoucher])
+    /// The receipt's holder challenges a worker to show the served pass in its tree (Specs/economics.md §4.1).
+    case hopChallenge(receipt: HopReceipt)
+    /// The worker answers a hop challenge with the receipt's leaf in one of its commitments, and the pass's input.
+    case answerHopChallenge(challengeId: Hash32, commitmentId: Hash32, leaf: LeafProof, input: [UInt8])
 
     /// Whether the `minFeePerByte × size` floor of this transaction's fee is burned rather than paid to the block's
     /// proposer: the reveals, whose per-byte cost is what makes pre-revealing another worker's passes lose money
     /// (Specs/economics.md §7 row 24, §8).
     public var burnsItsFeeFloor: Bool {
         switch self {
-        case .revealTicket, .revealSealedTicket: return true
+        case .revealTicket, .revealSealedTicket, .answerHopChallenge: return true
         default: return false
         }
     }
@@ -266,6 +316,8 @@ public enum TxBody: Hashable, Sendable {
         case .publishSealKey: return "publishSealKey"
         case .publishSealedInput: return "publishSealedInput"
         case .claimUsageBatch: return "claimUsageBatch"
+        case .hopChallenge: return "hopChallenge"
+        case .answerHopChallenge: return "answerHopChallenge"
         }
     }
 }
@@ -489,6 +541,19 @@ extension UsageVoucher: CanonicalCodable {
     }
 }
 
+extension HopReceipt: CanonicalCodable {
+    public func encode(to w: inout CanonicalWriter) {
+        w.u32(pool); w.u32(shard); w.u64(window); w.encode(worker); w.encode(holder); w.hash(contentKey); w.hash(outputHash)
+        w.u32(tokenCount); w.encode(signature)
+    }
+
+    public init(from r: inout CanonicalReader) throws(CodecError) {
+        pool = try r.u32("pool"); shard = try r.u32("shard"); window = try r.u64("window"); worker = try r.decode(PublicKey.self)
+        holder = try r.decode(PublicKey.self); contentKey = try r.hash("contentKey"); outputHash = try r.hash("outputHash")
+        tokenCount = try r.u32("tokenCount"); signature = try r.decode(Signature.self)
+    }
+}
+
 extension TxBody: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         switch self {
@@ -544,6 +609,10 @@ extension TxBody: CanonicalCodable {
             w.u8(23); w.hash(ticket); w.bytes(input)
         case .claimUsageBatch(let vouchers):
             w.u8(24); w.list(vouchers) { w, v in w.encode(v) }
+        case .hopChallenge(let receipt):
+            w.u8(25); w.encode(receipt)
+        case .answerHopChallenge(let challenge, let commitment, let leaf, let input):
+            w.u8(26); w.hash(challenge); w.hash(commitment); w.encode(leaf); w.bytes(input)
         }
     }
 
@@ -615,6 +684,10 @@ extension TxBody: CanonicalCodable {
             self = .claimUsageBatch(vouchers: try r.list("vouchers", max: TxLimits.maxClaimBatch, minElementSize: 188) {
                 (r: inout CanonicalReader) throws(CodecError) in try r.decode(UsageVoucher.self)
             })
+        case 25: self = .hopChallenge(receipt: try r.decode(HopReceipt.self))
+        case 26:
+            self = .answerHopChallenge(challengeId: try r.hash("challengeId"), commitmentId: try r.hash("commitmentId"),
+                                       leaf: try r.decode(LeafProof.self), input: try r.bytes("inputTensor", max: TxLimits.maxInputBytes))
         case let t: throw r.unknownTag("txKind", t, at: at)
         }
     }

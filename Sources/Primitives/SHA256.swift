@@ -163,4 +163,6 @@ public enum Tags {
     public static let check = TaggedHash("sharechain/check")
     /// The answer a checker gives when its slot does not open or its plaintext is not the input.
     public static let checkBadInput = TaggedHash("sharechain/check-bad-input")
+    /// A worker's hop receipt for a served pass (Specs/economics.md §4.1); also the hop challenge's id.
+    public static let hopReceipt = TaggedHash("sharechain/hop-receipt")
 }

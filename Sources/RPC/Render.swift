@@ -167,6 +167,11 @@ public struct Render: Sendable {
             return ["ticketId": hash(id), "ephemeralPrivateKey": hash(k)]
         case .publishSealedInput(let id, let input):
             return ["ticketId": hash(id), "input": .hex(input), "inputSize": .int(input.count)]
+        case .hopChallenge(let r):
+            return ["receipt": hopReceipt(r), "challengeId": hash(r.signingHash(chainId: t.chainId))]
+        case .answerHopChallenge(let id, let c, let leaf, let input):
+            return ["challengeId": hash(id), "commitmentId": hash(c), "leaf": leafProof(leaf), "input": .hex(input),
+                    "inputSize": .int(input.count), "ticketId": hash(LedgerIds.hopTicket(challenge: id))]
         }
     }
 
@@ -292,6 +297,13 @@ public struct Render: Sendable {
             o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["worker"] = address(wk); o["ticketId"] = hash(t); o["checker"] = address(c)
             o["amount"] = amount(a)
         case .disputeBountyPaid(let t, let to, let a): o["ticketId"] = hash(t); o["to"] = address(to); o["amount"] = amount(a)
+        case .hopChallenged(let id, let p, let w, let s, let wk, let h, let b, let d):
+            o["challengeId"] = hash(id); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["shard"] = .int(UInt64(s))
+            o["worker"] = address(wk); o["holder"] = address(h); o["bond"] = amount(b); o["deadline"] = .int(d)
+        case .hopChallengeAnswered(let id, let t, let to, let b):
+            o["challengeId"] = hash(id); o["ticketId"] = hash(t); o["bondTo"] = address(to); o["bond"] = amount(b)
+        case .hopChallengeUnanswered(let id, let wk, let h, let b):
+            o["challengeId"] = hash(id); o["worker"] = address(wk); o["holder"] = address(h); o["bond"] = amount(b)
         }
         return .object(o)
     }
@@ -308,6 +320,7 @@ public struct Render: Sendable {
         case .falseAlarm: return "falseAlarm"
         case .checkerCollusion: return "checkerCollusion"
         case .failedSealedCheck: return "failedSealedCheck"
+        case .unansweredHopChallenge: return "unansweredHopChallenge"
         }
     }
 
@@ -327,6 +340,12 @@ public struct Render: Sendable {
 
     func unbonding(_ id: UInt64, _ e: UnbondingEntry) -> JSON {
         .object(["entryId": .int(id), "amount": amount(e.amount), "createdHeight": .int(e.createdHeight), "matureHeight": .int(e.matureHeight)])
+    }
+
+    func hopReceipt(_ r: HopReceipt) -> JSON {
+        .object(["pool": .int(UInt64(r.pool)), "shard": .int(UInt64(r.shard)), "window": .int(r.window), "worker": address(r.worker),
+                 "holder": address(r.holder), "contentKey": hash(r.contentKey), "outputHash": hash(r.outputHash),
+                 "tokenCount": .int(UInt64(r.tokenCount)), "signature": signature(r.signature)])
     }
 
     func voucher(_ v: UsageVoucher) -> JSON {
@@ -608,6 +627,15 @@ struct FailureReasonName: CustomStringConvertible {
         case .wrongSealKey: return "wrongSealKey"
         case .checkInProgress: return "checkInProgress"
         case .emptyBatch: return "emptyBatch"
+        case .notReceiptHolder: return "notReceiptHolder"
+        case .invalidReceipt: return "invalidReceipt"
+        case .hopChallengeClosed: return "hopChallengeClosed"
+        case .badReceiptSignature: return "badReceiptSignature"
+        case .duplicateHopChallenge: return "duplicateHopChallenge"
+        case .nothingToChallenge: return "nothingToChallenge"
+        case .unknownHopChallenge: return "unknownHopChallenge"
+        case .hopChallengeAnswered: return "hopChallengeAnswered"
+        case .receiptMismatch: return "receiptMismatch"
         }
     }
 }

@@ -1,0 +1,133 @@
+import Primitives
+
+extension Ticket {
+    /// The sample number of a hop ticket (an answered hop challenge): no drawn sample has it.
+    public static let hopSample = UInt32.max
+
+    /// Whether this ticket is an answered hop challenge rather than a drawn sample.
+    public var isHopTicket: Bool { sample == Ticket.hopSample }
+}
+
+extension HopChallenge {
+    /// The bond the chain holds for it: the whole bond while open, nothing once answered or expired (paid out).
+    public var heldBond: UInt64 { status == .open ? bond.units : 0 }
+}
+
+extension PoolConfig {
+    /// The bond of a hop challenge: the fraud-claim bond plus the per-byte fee of the largest input the answer carries
+    /// (Specs/economics.md §4.1), so an honest worker's answer is paid for. Nil on overflow.
+    public func hopChallengeBond(minFeePerByte: UInt64) -> Amount? {
+        let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: UInt64(maxInputTensorBytes))
+        let (total, o2) = fraudProofBond.units.addingReportingOverflow(inputFee)
+        return o1 || o2 ? nil : Amount(total)
+    }
+}
+
+extension Execution {
+    /// A holder challenges a worker's hop receipt (Specs/economics.md §4.1): after the window's commit deadline, while its
+    /// samples are drawn, the worker must show the served pass in one of its commitments of the window and shard.
+    mutating func hopChallenge(_ sender: PublicKey, receipt: HopReceipt) throws(ExecError) {
+        guard let pool = try poolConfig(receipt.pool) else { throw .failed(.unknownPool) }
+        guard Int(receipt.shard) < pool.shards.count else { throw .failed(.unknownShard) }
+        guard sender == receipt.holder else { throw .failed(.notReceiptHolder) }
+        guard receipt.tokenCount >= 1, receipt.tokenCount <= pool.maxTokensPerPass else { throw .failed(.invalidReceipt) }
+        // Window numbers compared first, so no deadline of an absurd window is computed.
+        guard receipt.window <= pool.window(ofHeight: height) else { throw .failed(.hopChallengeClosed) }
+        let deadline = pool.commitDeadline(ofWindow: receipt.window)
+        guard height > deadline, height - deadline <= params.selectionDelayBound else { throw .failed(.hopChallengeClosed) }
+        let id = receipt.signingHash(chainId: ledger.chainId)
+        guard receipt.worker.verify(receipt.signature, digest: id) else { throw .failed(.badReceiptSignature) }
+        let key = StateKey.hopChallenge(receipt.pool, receipt.window, receipt.worker, id)
+        guard try !state.exists(key) else { throw .failed(.duplicateHopChallenge) }
+        // Only paid work is worth protecting: a worker that claimed nothing for the shard is paid nothing for it.
+        let work = try state.record(StateKey.workRecord(receipt.pool, receipt.window, receipt.worker), WorkRecord.self)
+        guard let paid = work?.shards.first(where: { $0.shard == receipt.shard })?.paidTokens, paid > 0 else {
+            throw .failed(.nothingToChallenge)
+        }
+        guard let bond = pool.hopChallengeBond(minFeePerByte: params.minFeePerByte) else { throw .failed(.amountOverflow) }
+        try state.debit(sender, bond)
+        let answerBy = height &+ pool.revealDeadlineBlocks
+        state.put(key, HopChallenge(holder: sender, shard: receipt.shard, contentKey: receipt.contentKey, outputHash: receipt.outputHash,
+                                    tokenCount: receipt.tokenCount, bond: bond, height: height, deadline: answerBy))
+        state.putRaw(StateKey.hopDeadlineQueue(answerBy, receipt.pool, receipt.window, receipt.worker, id), [])
+        txEvents.append(.hopChallenged(challengeId: id, pool: receipt.pool, window: receipt.window, shard: receipt.shard,
+                                       worker: receipt.worker, holder: sender, bond: bond, deadline: answerBy))
+    }
+
+    /// The worker answers a hop challenge with the receipt's leaf in one of its commitments of the window and shard, and
+    /// the pass's input. The leaf becomes a hop ticket, revealed: the revealed-pass index judges it, and fraud claims may
+    /// target it like any revealed ticket.
+    mutating func answerHopChallenge(_ sender: PublicKey, challengeId: Hash32, commitmentId: Hash32, proof: LeafProof,
+                                     input: [UInt8], txId: Hash32) throws(ExecError) {
+        guard let c = try state.record(StateKey.commitment(commitmentId), Commitment.self), c.worker == sender else {
+            throw .failed(.unknownHopChallenge)
+        }
+        let key = StateKey.hopChallenge(c.pool, c.window, sender, challengeId)
+        guard var challenge = try state.record(key, HopChallenge.self) else { throw .failed(.unknownHopChallenge) }
+        guard height <= challenge.deadline else { throw .failed(.revealDeadlinePassed) }
+        guard challenge.status == .open else { throw .failed(.hopChallengeAnswered) }
+        guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
+        let leaf = proof.leaf
+        guard c.shard == challenge.shard, leaf.shard == c.shard, leaf.tokenCount == challenge.tokenCount,
+              leaf.outputHash == challenge.outputHash, leaf.contentKey == challenge.contentKey else {
+            throw .failed(.receiptMismatch)
+        }
+        guard let offset = SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) else {
+            throw .failed(.invalidSumProof)
+        }
+        guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
+        guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
+        guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
+            throw .failed(.invalidInputTensor)
+        }
+        let ticketId = LedgerIds.hopTicket(challenge: challengeId)
+        let ticket = Ticket(commitmentId: commitmentId, sample: Ticket.hopSample, point: offset, worker: sender, pool: c.pool,
+                            window: c.window, shard: c.shard, status: .awaitingReveal, selectedHeight: challenge.height,
+                            revealDeadline: challenge.deadline,
+                            challengeEnd: pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound))
+        let status = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
+        // The holder caught a pass sold twice: its bond comes back. Otherwise it pays for the worker's answer.
+        let bondTo = status == .reused ? challenge.holder : sender
+        try state.credit(bondTo, challenge.bond)
+        challenge.status = .answered
+        challenge.ticketId = ticketId
+        state.put(key, challenge)
+        txEvents.append(.hopChallengeAnswered(challengeId: challengeId, ticketId: ticketId, bondTo: bondTo, bond: challenge.bond))
+    }
+
+    /// Hop challenges whose answer deadline is this block and that are still open: the bond goes back to the holder and
+    /// the worker is convicted (one offence per pool, window and worker).
+    mutating func expireHopChallenges() throws(ExecError) {
+        let prefix = StateKey.hopDeadlineQueue(at: height)
+        for kv in try state.scan(prefix) {
+            state.delete(kv.key)
+            // The rest of the queue key is the challenge's key: pool ‖ window ‖ worker ‖ challengeId.
+            let rest = Array(kv.key[prefix.count...])
+            guard rest.count == 4 + 8 + 32 + 32, let worker = PublicKey(bytes: rest[12..<44]),
+                  let id = Hash32(bytes: rest[44..<76]) else {
+                throw .fault(LedgerFault("corrupt hop deadline key \(kv.key.hex)"))
+            }
+            let poolId = UInt32(bigEndianBytes: rest[0..<4]), w = UInt64(bigEndianBytes: rest[4..<12])
+            let key = StateKey.hopChallenge(poolId, w, worker, id)
+            guard var challenge = try state.record(key, HopChallenge.self), challenge.status == .open else { continue }
+            guard let pool = try poolConfig(poolId) else { throw .fault(LedgerFault("hop challenge of unknown pool")) }
+            challenge.status = .unanswered
+            state.put(key, challenge)
+            try state.credit(challenge.holder, challenge.bond)
+            systemEvents.append(.hopChallengeUnanswered(challengeId: id, worker: worker, holder: challenge.holder, bond: challenge.bond))
+            let slashed = try convict(worker, pool: pool, offence: LedgerIds.hopOffence(pool: poolId, window: w, worker: worker),
+                                      offenceHeight: pool.closeHeight(ofWindow: w), kind: .unansweredHopChallenge, into: .system)
+            try state.burn(slashed)
+        }
+    }
+
+    /// Deletes a worker's hop challenges of a window and their hop tickets (at its payout).
+    mutating func pruneHopChallenges(pool: UInt32, window w: UInt64, worker: PublicKey) throws(ExecError) {
+        for kv in try state.scan(StateKey.hopChallenges(pool, w, worker)) {
+            state.delete(kv.key)
+            let challenge: HopChallenge
+            do { challenge = try HopChallenge(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt hop challenge")) }
+            if challenge.status == .answered { state.delete(StateKey.ticket(challenge.ticketId)) }
+        }
+    }
+}

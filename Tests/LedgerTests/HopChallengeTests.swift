@@ -1,0 +1,303 @@
+import Testing
+@testable import Ledger
+@testable import Primitives
+
+/// Hop receipts and challenges (Specs/economics.md §4.1, protocol 5): a receipt binds a served pass to the holder that
+/// paid for it; a challenge makes the worker show it. Window 0 of the test pool closes commitments at 12 and takes hop
+/// challenges at 13–14 (`D = 2`); an answer is due three blocks after its challenge.
+@Suite
+struct HopChallengeTests {
+    let client = testKey("hop-client")
+    let worker = testKey("hop-worker")
+    let verifier = testKey("hop-verifier")
+    let stranger = testKey("hop-stranger")
+
+    /// A paid pass: its leaf and input, computed honestly (the fake adjudicator's canonical output).
+    static func pass(seed: UInt64, position: UInt64, tokens: UInt32 = 4, shard: UInt32 = 0) -> (PassLeaf, [UInt8]) {
+        let input = testInput(tokens: tokens, seed: seed)
+        return (PassLeaf(index: 0, shard: shard, positionOffset: position, tokenCount: tokens, inputHash: Tags.tensor.hash(input),
+                         outputHash: FakeAdjudicator.canonicalOutput(input: input, shard: Int(shard), positionOffset: position)), input)
+    }
+
+    func receipt(for leaf: PassLeaf, window: UInt64 = 0, signer: PrivateKey? = nil, holder: PrivateKey? = nil) -> HopReceipt {
+        HopReceipt(leaf: leaf, pool: 0, window: window, worker: worker.publicKey, holder: (holder ?? client).publicKey)
+            .signed(by: signer ?? worker, chainId: Chain.chainId)
+    }
+
+    func answer(_ r: HopReceipt, in b: PassBatch, commitment: Hash32) -> TxBody {
+        let i = b.leaves.firstIndex { $0.contentKey == r.contentKey }!
+        return .answerHopChallenge(challengeId: r.signingHash(chainId: Chain.chainId), commitmentId: commitment,
+                                   leaf: b.tree.proof(i), input: b.inputs[i])
+    }
+
+    /// An honest window: 40 passes committed, paid and revealed; returns the chain, the batch and the commitment id.
+    func honestWindow(seed: UInt64) throws -> (Chain, PassBatch, Hash32) {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000), (verifier, 1_000_000), (stranger, 1_000_000)],
+                          workers: [(worker, 0, 100_000)])
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        let passes = (0..<40).map { Self.pass(seed: seed &+ UInt64($0), position: UInt64($0) * 4) }
+        let b = PassBatch.from(passes.map { ($0.0, $0.1, false) })
+        let tokens = b.tokenCount
+        let r = try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens - tokens / 4,
+                                                        output: tokens / 4), nonce: 1)])  // 2
+        #expect(r.dropLast().allSatisfy { $0.succeeded }, "\(r.map(\.status))")
+        try c.advance(to: 4)
+        let id = c.commitmentId(worker, b)
+        #expect(try c.revealAll(worker, b, commitment: id).dropLast().allSatisfy { $0.succeeded })  // 5
+        return (c, b, id)
+    }
+
+    var bond: UInt64 { Chain.defaultPool().hopChallengeBond(minFeePerByte: 1)!.units }
+
+    // MARK: - Honest workers lose nothing
+
+    /// An honest worker answers with the served leaf: the hop ticket is revealed, the bond pays for its answer, its payout
+    /// is unchanged, and everything is pruned with the payout.
+    @Test
+    func anHonestWorkerAnswersAndIsPaidInFull() throws {
+        var (c, b, id) = try honestWindow(seed: 1_000)
+        var (control, _, _) = try honestWindow(seed: 1_000)
+        let r = receipt(for: b.leaves[7])
+        try c.advance(to: 12)
+        let holderBefore = try c.balance(client.publicKey)
+        let ch = try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0]  // 13
+        #expect(ch.succeeded, "\(ch.status)")
+        #expect(try c.balance(client.publicKey) == holderBefore - bond - ch.feePaid.units)
+        let workerBefore = try c.balance(worker.publicKey)
+        let a = try c.block([try c.tx(worker, answer(r, in: b, commitment: id))])[0]  // 14
+        #expect(a.succeeded, "\(a.status)")
+        let ticketId = LedgerIds.hopTicket(challenge: r.signingHash(chainId: Chain.chainId))
+        #expect(a.events.contains(.hopChallengeAnswered(challengeId: r.signingHash(chainId: Chain.chainId), ticketId: ticketId,
+                                                        bondTo: worker.publicKey, bond: Amount(bond))))
+        #expect(try c.balance(worker.publicKey) == workerBefore + bond - a.feePaid.units)
+        let ticket = try #require(try LedgerReader(c.state).ticket(ticketId))
+        #expect(ticket.status == .revealed && ticket.isHopTicket && ticket.leaf == b.leaves[7])
+        // A fraud claim against the honest hop ticket is rejected: the prover's bond is burned.
+        try c.proveFraud(verifier, ticket: ticketId, input: b.inputs[7])  // 15, 16
+        try c.advance(to: c.settleHeight0)
+        try control.advance(to: c.settleHeight0)
+        let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
+        let q = try control.block([try control.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
+        #expect(try #require(payout(p[0])) == (try #require(payout(q[0]))))
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)?.stake.units == 100_000)
+        #expect(try c.keys(.hopChallenge) == 0 && c.keys(.hopDeadlineQueue) == 0)
+        #expect(try LedgerReader(c.state).ticket(ticketId) == nil)
+    }
+
+    // MARK: - Row 54: passes recommitted after their draw
+
+    /// Row 54, performed. The worker computed 200 passes for the client's requests A and committed them; after their
+    /// draw it commits them again without the sampled ones, as tree B, in the same window, and claims payment for the
+    /// client's other requests (R) it served with garbage: the paid tokens match both trees. The client holds a receipt
+    /// for each pass it was served; it challenges one of R's. The worker has no leaf for it (B holds A's passes, not
+    /// R's): the challenge goes unanswered, the worker is slashed and forfeits the window, and its clients get
+    /// everything back. Its profit is below an honest worker's and below zero.
+    @Test
+    func recommittingDrawnPassesIsCaughtByOneChallenge() throws {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000)], workers: [(worker, 0, 100_000)])
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        let passes = (0..<200).map { Self.pass(seed: 54_000 &+ UInt64($0), position: UInt64($0) * 4) }
+        let a = PassBatch.from(passes.map { ($0.0, $0.1, false) })
+        #expect(try c.block([try c.tx(worker, c.commit(a))])[0].succeeded)  // 2
+        try c.advance(to: 4)
+        let aid = c.commitmentId(worker, a)
+        #expect(try c.revealAll(worker, a, commitment: aid).dropLast().allSatisfy { $0.succeeded })  // 5
+        let revealed = Set(try c.tickets(aid).map { a.leaves[a.leafIndex(point: $0.ticket.point)].contentKey })
+        let b = PassBatch.from(passes.filter { !revealed.contains($0.0.contentKey) }.map { ($0.0, $0.1, false) })
+        let tokens = a.tokenCount + b.tokenCount
+        let r = try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens - tokens / 5,
+                                                        output: tokens / 5), nonce: try c.account(worker.publicKey).nonce + 1)])  // 6
+        #expect(r.dropLast().allSatisfy { $0.succeeded }, "\(r.map(\.status))")
+        try c.advance(to: 8)
+        #expect(try c.revealAll(worker, b, commitment: c.commitmentId(worker, b)).dropLast().allSatisfy { $0.succeeded })  // 9
+        // One of R's passes: the client's request, answered with garbage (its receipt names the garbage output).
+        var (served, _) = Self.pass(seed: 99_999, position: 4_000)
+        served.outputHash = SHA256.hash(Array("garbage".utf8))
+        let stakeBefore = try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units
+        try c.advance(to: 12)
+        let holderBefore = try c.balance(client.publicKey)
+        let ch = try c.block([try c.tx(client, .hopChallenge(receipt: receipt(for: served)))])[0]  // 13
+        #expect(ch.succeeded, "\(ch.status)")
+        try c.advance(to: 16)  // the answer deadline passes
+        let expiry = try #require(c.lastReceipts.last)
+        #expect(expiry.events.contains { if case .hopChallengeUnanswered = $0 { return true }; return false })
+        #expect(expiry.events.contains { if case .slashed(_, _, _, .unansweredHopChallenge, _) = $0 { return true }; return false })
+        #expect(try c.balance(client.publicKey) == holderBefore - ch.feePaid.units, "the holder gets its bond back")
+        try c.advance(to: c.settleHeight0)
+        let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
+        let (paid, _) = try #require(payout(p[0]))
+        let stake = try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units
+        #expect(paid == 0)
+        #expect(stake == stakeBefore / 2)
+        #expect(try c.keys(.hopChallenge) == 0)
+    }
+
+    /// The same attack, covered instead by a leaf for the served request with the garbage output it served (so the
+    /// challenge can be answered): the answer makes it a hop ticket, and a verifier's replay proves it false.
+    @Test
+    func aGarbageLeafThatAnswersIsProvenFraud() throws {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000), (verifier, 1_000_000)], workers: [(worker, 0, 100_000)])
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        var passes = (0..<30).map { Self.pass(seed: 55_000 &+ UInt64($0), position: UInt64($0) * 4) }
+        // The served request the worker did not compute: committed with the garbage it served.
+        var garbage = Self.pass(seed: 55_999, position: 9_000)
+        garbage.0.outputHash = SHA256.hash(Array("garbage".utf8))
+        passes.append(garbage)
+        let b = PassBatch.from(passes.map { ($0.0, $0.1, false) })
+        let tokens = b.tokenCount
+        #expect(try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens, output: 0), nonce: 1)])
+            .dropLast().allSatisfy { $0.succeeded })  // 2
+        try c.advance(to: 4)
+        let id = c.commitmentId(worker, b)
+        // The garbage leaf may or may not be sampled; reveal what was sampled honestly where possible.
+        _ = try c.revealAll(worker, b, commitment: id)  // 5
+        try c.advance(to: 12)
+        let r = receipt(for: garbage.0)
+        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0].succeeded)  // 13
+        let a = try c.block([try c.tx(worker, answer(r, in: b, commitment: id))])[0]  // 14
+        #expect(a.succeeded, "\(a.status)")
+        let ticketId = LedgerIds.hopTicket(challenge: r.signingHash(chainId: Chain.chainId))
+        let (claim, open) = try c.proveFraud(verifier, ticket: ticketId, input: garbage.1)  // 15, 16
+        #expect(claim.succeeded && open.succeeded, "\(claim.status) \(open.status)")
+        try c.advance(to: c.settleHeight0)
+        #expect(try LedgerReader(c.state).ticket(ticketId)?.status == .fraudProven)
+        let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
+        #expect(try #require(payout(p[0])).paid == 0)
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+    }
+
+    /// A pass revealed for one commitment and answered again from another commitment's tree is a pass sold twice:
+    /// conviction, and the holder's bond comes back.
+    @Test
+    func anAnswerThatReusesARevealedPassConvictsAndRefundsTheBond() throws {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000)], workers: [(worker, 0, 100_000)])
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        let passes = (0..<20).map { Self.pass(seed: 56_000 &+ UInt64($0), position: UInt64($0) * 4) }
+        let a = PassBatch.from(passes.map { ($0.0, $0.1, false) })
+        #expect(try c.block([try c.tx(worker, c.commit(a))])[0].succeeded)  // 2
+        try c.advance(to: 4)
+        let aid = c.commitmentId(worker, a)
+        _ = try c.revealAll(worker, a, commitment: aid)  // 5
+        let sampled = a.leafIndex(point: try c.tickets(aid)[0].ticket.point)
+        // B: the revealed pass again, with ten new ones; the client pays for both trees.
+        let fresh = (0..<10).map { Self.pass(seed: 57_000 &+ UInt64($0), position: 10_000 + UInt64($0) * 4) }
+        let b = PassBatch.from([(a.leaves[sampled], a.inputs[sampled], false)] + fresh.map { ($0.0, $0.1, false) })
+        let paid = a.tokenCount + b.tokenCount
+        let nonce = try c.account(worker.publicKey).nonce
+        #expect(try c.block([try c.tx(worker, c.commit(b), nonce: nonce),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: paid, output: 0), nonce: nonce + 1)])
+            .dropLast().allSatisfy { $0.succeeded })  // 6
+        try c.advance(to: 8)
+        let bid = c.commitmentId(worker, b)
+        _ = try c.revealAll(worker, b, commitment: bid)  // 9
+        try c.advance(to: 12)
+        let r = receipt(for: a.leaves[sampled])
+        let holderBefore = try c.balance(client.publicKey)
+        let ch = try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0]  // 13
+        #expect(ch.succeeded, "\(ch.status)")
+        let ans = try c.block([try c.tx(worker, answer(r, in: b, commitment: bid))])[0]  // 14
+        #expect(ans.succeeded, "\(ans.status)")
+        #expect(ans.events.contains { if case .passReused = $0 { return true }; return false })
+        #expect(ans.events.contains { if case .hopChallengeAnswered(_, _, let to, _) = $0 { return to == client.publicKey }; return false })
+        #expect(try c.balance(client.publicKey) == holderBefore - ch.feePaid.units)
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+    }
+
+    // MARK: - Refusals
+
+    @Test
+    func badChallengesAndAnswersAreRefusedAndCostOnlyTheFee() throws {
+        var (c, b, id) = try honestWindow(seed: 2_000)
+        let good = receipt(for: b.leaves[3])
+        // Too early: the window still takes commitments (height 6 ≤ 12).
+        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: good))])[0].failure == .hopChallengeClosed)  // 6
+        try c.advance(to: 12)
+        let wrongCount = HopReceipt(pool: 0, shard: 0, window: 0, worker: worker.publicKey, holder: client.publicKey,
+                                contentKey: good.contentKey, outputHash: good.outputHash, tokenCount: 17).signed(by: worker, chainId: Chain.chainId)
+        let future = receipt(for: b.leaves[3], window: 5)
+        let otherChain = HopReceipt(leaf: b.leaves[3], pool: 0, window: 0, worker: worker.publicKey, holder: client.publicKey)
+            .signed(by: worker, chainId: SHA256.hash(Array("another chain".utf8)))
+        let forged = receipt(for: b.leaves[3], signer: stranger)
+        var shard1 = receipt(for: b.leaves[3]); shard1.shard = 1; shard1 = shard1.signed(by: worker, chainId: Chain.chainId)
+        var pool9 = good; pool9.pool = 9
+        let before = try c.balance(client.publicKey)
+        let rs = try c.block([
+            try c.tx(stranger, .hopChallenge(receipt: good)),
+            try c.tx(client, .hopChallenge(receipt: wrongCount), nonce: c.account(client.publicKey).nonce),
+            try c.tx(client, .hopChallenge(receipt: future), nonce: c.account(client.publicKey).nonce + 1),
+            try c.tx(client, .hopChallenge(receipt: otherChain), nonce: c.account(client.publicKey).nonce + 2),
+            try c.tx(client, .hopChallenge(receipt: forged), nonce: c.account(client.publicKey).nonce + 3),
+            try c.tx(client, .hopChallenge(receipt: shard1), nonce: c.account(client.publicKey).nonce + 4),
+            try c.tx(client, .hopChallenge(receipt: pool9), nonce: c.account(client.publicKey).nonce + 5),
+            try c.tx(client, .hopChallenge(receipt: good), nonce: c.account(client.publicKey).nonce + 6),
+            try c.tx(client, .hopChallenge(receipt: good), nonce: c.account(client.publicKey).nonce + 7),
+        ])  // 13
+        #expect(rs.dropLast().map(\.failure) == [.notReceiptHolder, .invalidReceipt, .hopChallengeClosed, .badReceiptSignature,
+                                                 .badReceiptSignature, .nothingToChallenge, .unknownPool, nil, .duplicateHopChallenge])
+        let fees = rs.dropLast().dropFirst().reduce(UInt64(0)) { $0 + $1.feePaid.units }
+        #expect(try c.balance(client.publicKey) == before - fees - bond)
+
+        // Answers: wrong commitment owner, another leaf, a broken path, a wrong input, then the right one, then again.
+        let challengeId = good.signingHash(chainId: Chain.chainId)
+        let i = b.leaves.firstIndex { $0.contentKey == good.contentKey }!
+        var brokenPath = b.tree.proof(i); brokenPath.path[0].sum += 1
+        let n = try c.account(worker.publicKey).nonce
+        let answers = try c.block([
+            try c.tx(stranger, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: b.tree.proof(i), input: b.inputs[i])),
+            try c.tx(worker, .answerHopChallenge(challengeId: SHA256.hash([1]), commitmentId: id, leaf: b.tree.proof(i), input: b.inputs[i]), nonce: n),
+            try c.tx(worker, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: b.tree.proof(i + 1), input: b.inputs[i + 1]),
+                     nonce: n + 1),
+            try c.tx(worker, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: brokenPath, input: b.inputs[i]), nonce: n + 2),
+            try c.tx(worker, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: b.tree.proof(i), input: b.inputs[i + 1]),
+                     nonce: n + 3),
+            try c.tx(worker, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: b.tree.proof(i), input: b.inputs[i]), nonce: n + 4),
+            try c.tx(worker, .answerHopChallenge(challengeId: challengeId, commitmentId: id, leaf: b.tree.proof(i), input: b.inputs[i]), nonce: n + 5),
+        ])  // 14
+        #expect(answers.dropLast().map(\.failure) == [.unknownHopChallenge, .unknownHopChallenge, .receiptMismatch, .invalidSumProof,
+                                                      .inputHashMismatch, nil, .hopChallengeAnswered])
+        // Too late: after the challenge period.
+        try c.advance(to: 14)
+        let late = receipt(for: b.leaves[4])
+        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: late))])[0].failure == .hopChallengeClosed)  // 15
+    }
+
+    /// An answer after the deadline is refused, and the deadline has already convicted the worker.
+    @Test
+    func anAnswerAfterTheDeadlineIsRefused() throws {
+        var (c, b, id) = try honestWindow(seed: 3_000)
+        try c.advance(to: 12)
+        let r = receipt(for: b.leaves[0])
+        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0].succeeded)  // 13, due by 16
+        try c.advance(to: 16)
+        let late = try c.block([try c.tx(worker, answer(r, in: b, commitment: id))])[0]  // 17
+        #expect(late.failure == .revealDeadlinePassed)
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+    }
+
+    // MARK: - Encoding
+
+    @Test
+    func receiptsAndChallengeBodiesRoundTrip() throws {
+        let (leaf, input) = Self.pass(seed: 7, position: 8)
+        let r = receipt(for: leaf)
+        #expect(try HopReceipt(canonicalEncoding: r.canonicalEncoding) == r)
+        #expect(r.worker.verify(r.signature, digest: r.signingHash(chainId: Chain.chainId)))
+        let tree = try SumTree.build([leaf])
+        for body in [TxBody.hopChallenge(receipt: r),
+                     .answerHopChallenge(challengeId: SHA256.hash([2]), commitmentId: SHA256.hash([3]), leaf: tree.proof(0), input: input)] {
+            #expect(try TxBody(canonicalEncoding: body.canonicalEncoding) == body)
+            // Truncated bodies are refused.
+            let bytes = body.canonicalEncoding
+            for cut in [1, 9, bytes.count - 1] { #expect(throws: CodecError.self) { try TxBody(canonicalEncoding: Array(bytes.prefix(cut))) } }
+        }
+        let ch = HopChallenge(holder: client.publicKey, shard: 1, contentKey: leaf.contentKey, outputHash: leaf.outputHash, tokenCount: 4,
+                              bond: 77, height: 5, deadline: 8, status: .answered, ticketId: SHA256.hash([4]))
+        #expect(try HopChallenge(canonicalEncoding: ch.canonicalEncoding) == ch)
+        var bad = ch.canonicalEncoding
+        bad[bad.count - 33] = 3  // unknown status
+        #expect(throws: CodecError.self) { try HopChallenge(canonicalEncoding: bad) }
+    }
+}
