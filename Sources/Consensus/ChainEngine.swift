@@ -681,6 +681,7 @@ extension Event {
         "checkerRegistered", "checkersAssigned", "checkersUnavailable", "answerCommitted", "outputUnblinded", "answerRevealed",
         "checkPassed", "checkerAbsent", "disputeOpened", "sealedInputPublished", "sealedCheckFailed", "checkFeeOwed", "checkFeePaid",
         "disputeBountyPaid",
+        "hopChallenged", "hopChallengeAnswered", "hopChallengeUnanswered",
     ]
 
     /// Kind code of an event name, nil for an unknown name.

@@ -14,10 +14,14 @@ extension HopChallenge {
 }
 
 extension PoolConfig {
-    /// The bond of a hop challenge: the fraud-claim bond plus the per-byte fee of the largest input the answer carries
-    /// (Specs/economics.md §4.1), so an honest worker's answer is paid for. Nil on overflow.
+    /// Bytes of an answer besides its input that the bond pays for: the transaction's fixed fields, the leaf and a path of
+    /// up to 32 nodes (112 bytes each) fit in 4 096.
+    public static let hopAnswerOverheadBytes: UInt64 = 4096
+
+    /// The bond of a hop challenge: the fraud-claim bond plus the minimum fee of the largest answer, its input plus
+    /// `hopAnswerOverheadBytes` (Specs/economics.md §4.1), so an honest worker's answer is paid for. Nil on overflow.
     public func hopChallengeBond(minFeePerByte: UInt64) -> Amount? {
-        let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: UInt64(maxInputTensorBytes))
+        let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: UInt64(maxInputTensorBytes) + Self.hopAnswerOverheadBytes)
         let (total, o2) = fraudProofBond.units.addingReportingOverflow(inputFee)
         return o1 || o2 ? nil : Amount(total)
     }

@@ -164,6 +164,20 @@ public struct LedgerReader: Sendable {
 
     public func ticket(_ id: Hash32) throws -> Ticket? { try record(StateKey.ticket(id), Ticket.self) }
 
+    /// A hop challenge of a worker's receipt (Specs/economics.md §4.1), until the worker's payout deletes it.
+    public func hopChallenge(pool: UInt32, window: UInt64, worker: PublicKey, id: Hash32) throws -> HopChallenge? {
+        try record(StateKey.hopChallenge(pool, window, worker, id), HopChallenge.self)
+    }
+
+    /// Every hop challenge of a worker's window, by challenge id.
+    public func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) throws -> [(id: Hash32, challenge: HopChallenge)] {
+        let prefix = StateKey.hopChallenges(pool, window, worker)
+        return try state.scan(prefix: prefix, after: nil, limit: .max).map { kv in
+            guard let id = Hash32(bytes: kv.key[prefix.count...]) else { throw LedgerFault("corrupt hop challenge key \(kv.key.hex)") }
+            return (id, try HopChallenge(canonicalEncoding: kv.value))
+        }
+    }
+
 
     /// Tickets in a status, by id (see `tickets(statuses:cursor:limit:scanBudget:)`).
     public func tickets(status: TicketStatus, cursor: [UInt8]? = nil, limit: Int = .max) throws -> Page<(Hash32, Ticket)> {

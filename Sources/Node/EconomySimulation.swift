@@ -26,6 +26,10 @@ public struct EconomySimulation {
         case duplicate
         /// Pays itself through its own escrow (honest compute).
         case selfDeal
+        /// Rows 33 and 54 (Specs/economics.md §7): computes half of the passes it is paid for, serves the other half
+        /// garbage, and covers their payment with passes it computed in earlier windows and that were never revealed
+        /// (its bank), committed again.
+        case reuseBank
 
         public var description: String {
             switch self {
@@ -35,13 +39,14 @@ public struct EconomySimulation {
             case .withhold: return "withhold"
             case .duplicate: return "duplicate"
             case .selfDeal: return "self-deal"
+            case .reuseBank: return "reuse-bank"
             }
         }
 
         /// The fraction of computed tokens it skips.
         var fakedShare: Double {
             switch self {
-            case .honest, .selfDeal: return 0
+            case .honest, .selfDeal, .reuseBank: return 0
             case .fabricate(let c): return c
             case .opportunist: return 0  // decided per window
             case .withhold, .duplicate: return 1
@@ -84,7 +89,9 @@ public struct EconomySimulation {
         /// False fraud claims the spammer opens per window.
         public var spamClaims: Int = 2
         public var strategies: [Strategy] = [.honest, .fabricate(0.01), .fabricate(0.05), .fabricate(0.2), .fabricate(1),
-                                             .opportunist, .withhold, .duplicate, .selfDeal]
+                                             .opportunist, .withhold, .duplicate, .selfDeal, .reuseBank]
+        /// Probability that a client challenges each hop receipt it holds (protocol 5, Specs/economics.md §4.1).
+        public var hopChallengeProbability: Double = 0.05
         /// Protocol-4 checkers, one registered per entry; empty keeps protocol 3 (public reveals, no checkers).
         public var checkers: [CheckerStrategy] = []
         /// Each checker's bonded stake.
@@ -174,6 +181,21 @@ public struct EconomySimulation {
         /// With checkers: the claimed (unblinded) output and blinding salt of each leaf, by leaf index.
         let outputs: [Hash32]
         let salts: [Hash32]
+        /// The passes the worker was paid for, as their receipts describe them (the leaf it committed, or would have, for
+        /// the output it served): the tree's own leaves unless it covers payment with other passes.
+        let served: [PassLeaf]
+        /// Fresh passes computed for this batch (leaf and input), which a reuse-bank worker keeps for later windows.
+        let fresh: [(PassLeaf, [UInt8])]
+    }
+
+    /// A hop challenge the simulation follows until it is answered or expires.
+    struct OpenHop {
+        let worker: Int
+        let id: Hash32
+        let receipt: HopReceipt
+        let commitment: Hash32
+        let deadline: UInt64
+        let height: UInt64
     }
 
     /// A sealed ticket the simulation follows through its check.
@@ -223,6 +245,15 @@ public struct EconomySimulation {
     var checkerFees: [Int: UInt64] = [:]
     var checkerBounties: [Int: UInt64] = [:]
     var checkerSlashed: [Int: UInt64] = [:]
+    /// A reuse-bank worker's computed passes never revealed, by worker.
+    var bank: [Int: [(PassLeaf, [UInt8])]] = [:]
+    /// Each window's batch commitment per worker, for receipts and answers.
+    var windowBatches: [UInt64: [(worker: Int, commitment: Hash32)]] = [:]
+    var openHops: [OpenHop] = []
+    /// Hop challenges sent and unanswered, over the run.
+    public private(set) var hopChallenges = 0
+    public private(set) var hopUnanswered = 0
+    public private(set) var hopAnswered = 0
 
     public init(config: Config) throws {
         self.config = config
@@ -417,6 +448,8 @@ public struct EconomySimulation {
                 let b = try makeBatch(worker: i, window: window, passes: passes, faked: faked, strategy: s)
                 let cid = LedgerIds.commitment(worker: worker.publicKey, pool: 0, window: window, shard: 0, root: b.tree.root.hash)
                 batches[cid] = b
+                windowBatches[window, default: []].append((i, cid))
+                if s == .reuseBank { bank[i, default: []].append(contentsOf: b.fresh) }
                 try list.add(worker, .commitShares(pool: 0, window: window, shard: 0, leafCount: b.tree.leafCount,
                                                    tokenTotal: b.tree.tokenTotal, root: b.tree.root.hash), sim: self)
                 let tokens = UInt64(passes) * 4
@@ -432,6 +465,7 @@ public struct EconomySimulation {
                 switch s {
                 case .withhold: computed = 0
                 case .duplicate: computed = 4
+                case .reuseBank: computed = Double(b.fresh.reduce(0) { $0 + Int($1.0.tokenCount) })
                 default: computed = Double(tokens) * (1 - faked)
                 }
                 computeCost[i, default: 0] += computed * price * config.computeCostShare
@@ -443,6 +477,7 @@ public struct EconomySimulation {
         for (tid, t) in try reader.tickets(status: .awaitingReveal).items {
             guard let b = batches[t.commitmentId],
                   !b.withhold, let leaf = b.tree.leaf(containing: t.point) else { continue }
+            forgetBanked(worker: b.worker, key: b.tree.leaves[leaf].contentKey)
             if let check = try sealedCheck(tid) {
                 let ephemeral = SHA256.hash(Array("sim-economy/ephemeral".utf8) + tid.bytes)
                 let envelope = try SealedEnvelope.seal(
@@ -458,6 +493,7 @@ public struct EconomySimulation {
             }
         }
         try checks(&list, next: next)
+        try hopChallengesAndAnswers(&list, next: next)
         // The verifier replays revealed tickets with the configured probability and claims fraud blindly; the
         // spammer claims fraud against honest tickets.
         for (tid, t) in try reader.tickets(status: .revealed).items {
@@ -524,7 +560,20 @@ public struct EconomySimulation {
         }
         let tree: SumTree.Built
         var ordered: [[UInt8]]
+        var served = leaves
+        var fresh = [(PassLeaf, [UInt8])]()
         switch strategy {
+        case .reuseBank:
+            // Computes the first half; the second half is served garbage (its receipts name the garbage output) and its
+            // payment covered with banked passes.
+            let half = leaves.count / 2
+            fresh = leaves[..<half].map { ($0, inputs[$0.contentKey]!) }
+            for j in half..<leaves.count { served[j].outputHash = SHA256.hash(Array("sim-economy/garbage".utf8) + served[j].outputHash.bytes) }
+            let banked = Array((bank[worker] ?? []).prefix(leaves.count - half))
+            let committed = fresh + banked
+            for (l, input) in banked { inputs[l.contentKey] = input }
+            tree = try SumTree.build(committed.map(\.0))
+            ordered = tree.leaves.map { inputs[$0.contentKey]! }
         case .duplicate:
             tree = SumTree.buildUnchecked(Array(repeating: leaves[0], count: leaves.count))!
             ordered = Array(repeating: inputs[leaves[0].contentKey]!, count: leaves.count)
@@ -539,7 +588,53 @@ public struct EconomySimulation {
         let outputs = tree.leaves.map { secrets[$0.contentKey]?.0 ?? $0.outputHash }
         let salts = tree.leaves.map { secrets[$0.contentKey]?.1 ?? .zero }
         return Batch(worker: worker, window: window, tree: tree, inputs: ordered, faked: fakedIndices, withhold: strategy == .withhold,
-                     outputs: outputs, salts: salts)
+                     outputs: outputs, salts: salts, served: served, fresh: fresh)
+    }
+
+    // MARK: - Protocol 5 hop challenges
+
+    mutating func forgetBanked(worker: Int, key: Hash32) {
+        bank[worker]?.removeAll { $0.0.contentKey == key }
+    }
+
+    /// Clients challenge the receipts of a window's served passes (each with the configured probability) in the block
+    /// after its commit deadline; workers answer the challenges they can in the next block (a withholder never does).
+    mutating func hopChallengesAndAnswers(_ list: inout TxList, next: UInt64) throws {
+        // Outcomes of challenges whose deadline passed in the last block.
+        for h in openHops where h.deadline < next {
+            let w = batches[h.commitment]!.window
+            if try reader.hopChallenge(pool: 0, window: w, worker: workers[h.worker].publicKey, id: h.id)?.status == .unanswered {
+                hopUnanswered += 1
+            }
+        }
+        openHops.removeAll { $0.deadline < next }
+        var answered = Set<Hash32>()
+        for h in openHops where next > h.height {
+            guard config.strategies[h.worker] != .withhold, let b = batches[h.commitment],
+                  let i = b.tree.leaves.firstIndex(where: { $0.contentKey == h.receipt.contentKey && $0.outputHash == h.receipt.outputHash })
+            else { continue }
+            try list.add(workers[h.worker], .answerHopChallenge(challengeId: h.id, commitmentId: h.commitment, leaf: b.tree.proof(i),
+                                                               input: b.inputs[i]), sim: self)
+            forgetBanked(worker: h.worker, key: h.receipt.contentKey)
+            answered.insert(h.id)
+        }
+        hopAnswered += answered.count
+        openHops.removeAll { answered.contains($0.id) }
+        // New challenges: the window whose commit deadline was the last block.
+        guard next >= 2 else { return }
+        let w0 = pool.window(ofHeight: next - 1 - pool.commitGraceBlocks)
+        guard next - 1 == pool.commitDeadline(ofWindow: w0), let served = windowBatches.removeValue(forKey: w0) else { return }
+        for (i, cid) in served where config.strategies[i] != .selfDeal {
+            guard let b = batches[cid] else { continue }
+            for leaf in b.served where chance(config.hopChallengeProbability) {
+                let r = HopReceipt(leaf: leaf, pool: 0, window: w0, worker: workers[i].publicKey, holder: clients[i].publicKey)
+                    .signed(by: workers[i], chainId: ledger.chainId)
+                try list.add(clients[i], .hopChallenge(receipt: r), sim: self)
+                let d = next + pool.revealDeadlineBlocks
+                openHops.append(OpenHop(worker: i, id: r.signingHash(chainId: ledger.chainId), receipt: r, commitment: cid, deadline: d, height: next))
+                hopChallenges += 1
+            }
+        }
     }
 
     // MARK: - Protocol 4 checks

@@ -28,6 +28,8 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Windows per run.") var windows = 1_000
         @Option(help: "Probability that a verifier replays a revealed ticket.") var replayProbability = 1.0
         @Option(help: "Compute cost per token as a share of its price.") var computeCost = 0.7
+        @Option(help: "Probability that a client challenges each hop receipt it holds (protocol 5; 0 turns hop challenges off).")
+        var hopChallengeProbability = 0.05
         @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, silent (colludes, withholds its reveal on a dissent), absent (empty: protocol 3).")
         var checkers = ""
         @Option(help: "Each checker's bonded stake.") var checkerStake: UInt64 = 100_000
@@ -46,8 +48,8 @@ struct SimCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard seeds >= 1, windows >= 1 else { throw ValidationError("--seeds and --windows must be positive") }
-            guard (0...1).contains(replayProbability), (0...1).contains(computeCost) else {
-                throw ValidationError("--replay-probability and --compute-cost are shares between 0 and 1")
+            guard (0...1).contains(replayProbability), (0...1).contains(computeCost), (0...1).contains(hopChallengeProbability) else {
+                throw ValidationError("--replay-probability, --compute-cost and --hop-challenge-probability are shares between 0 and 1")
             }
             _ = try checkerStrategies
         }
@@ -60,17 +62,20 @@ struct SimCommand: AsyncParsableCommand {
             var checkerProfits = [String: [Double]]()
             var checkerParts = [String: [Double]]()  // fees, bounties, slashed, compute, assigned: summed over seeds
             var checkerOrder = [String]()
+            var hops = [0, 0, 0]  // challenged, answered, unanswered
             for s in 0..<seeds {
                 var config = EconomySimulation.Config()
                 config.seed = seed + UInt64(s)
                 config.windows = windows
                 config.replayProbability = replayProbability
                 config.computeCostShare = computeCost
+                config.hopChallengeProbability = hopChallengeProbability
                 config.checkers = try checkerStrategies
                 config.checkerStake = checkerStake
                 config.cheatersPublishKey = cheatersPublishKey
                 var sim = try EconomySimulation(config: config)
                 let report = try sim.run()
+                hops[0] += sim.hopChallenges; hops[1] += sim.hopAnswered; hops[2] += sim.hopUnanswered
                 let outcomes = report.workers
                 let honest = outcomes.first { $0.strategy == .honest }!.profitPerWindow
                 for o in outcomes {
@@ -92,7 +97,7 @@ struct SimCommand: AsyncParsableCommand {
                 }
                 FileHandle.standardError.write(Data("seed \(config.seed): done\n".utf8))
             }
-            print("economy simulation: \(seeds) seeds × \(windows) windows, replay probability \(replayProbability), compute cost \(computeCost) of price")
+            print("economy simulation: \(seeds) seeds × \(windows) windows, replay probability \(replayProbability), compute cost \(computeCost) of price, hop challenge probability \(hopChallengeProbability)")
             print("| strategy | profit per window (mean ± 95 % CI) | vs honest (mean ± 95 % CI) | below honest | below zero |")
             print("|---|---|---|---|---|")
             for name in order {
@@ -101,6 +106,7 @@ struct SimCommand: AsyncParsableCommand {
                 let below = name == "honest" ? "—" : (dm + dh < 0 ? "yes" : "no")
                 print("| \(name) | \(Self.format(m)) ± \(Self.format(h)) | \(Self.format(dm)) ± \(Self.format(dh)) | \(below) | \(m + h < 0 ? "yes" : "no") |")
             }
+            print("hop challenges: \(hops[0]) sent, \(hops[1]) answered, \(hops[2]) unanswered")
             print("")
             print("| fraud claimant | balance change per window (mean ± 95 % CI) |")
             print("|---|---|")

@@ -31,6 +31,31 @@ import Testing
         #expect(claimants[.spammer]! < 0, "\(report.claimants)")
     }
 
+    /// Rows 33 and 54 (Specs/economics.md §7, §4.1): a worker that serves half its paid passes garbage and covers them
+    /// with passes it computed earlier and that were never revealed. Without hop challenges it out-earns honest work
+    /// (the attack is real); with clients challenging a fifth of their receipts it is caught, slashed and loses money,
+    /// while the honest worker answers every challenge and is never slashed.
+    @Test func reusingBankedPassesPaysOnlyWithoutHopChallenges() throws {
+        func run(_ h: Double) throws -> (honest: EconomySimulation.Outcome, bank: EconomySimulation.Outcome, sim: EconomySimulation) {
+            var config = EconomySimulation.Config()
+            config.seed = 33
+            config.windows = 24
+            config.strategies = [.honest, .reuseBank]
+            config.hopChallengeProbability = h
+            var sim = try EconomySimulation(config: config)
+            let w = try sim.run().workers
+            return (w[0], w[1], sim)
+        }
+        let off = try run(0)
+        #expect(off.bank.profitPerWindow > off.honest.profitPerWindow, "\(off.bank) vs \(off.honest)")
+        #expect(off.bank.slashed == 0)
+        let on = try run(0.2)
+        #expect(on.bank.profitPerWindow < 0 && on.bank.profitPerWindow < on.honest.profitPerWindow, "\(on.bank) vs \(on.honest)")
+        #expect(on.bank.slashed > 0)
+        #expect(on.honest.slashed == 0 && on.honest.profitPerWindow > 0)
+        #expect(on.sim.hopChallenges > 0 && on.sim.hopUnanswered > 0 && on.sim.hopAnswered > 0)
+    }
+
     @Test func sameSeedSameOutcome() throws {
         var config = EconomySimulation.Config()
         config.windows = 6
