@@ -4,7 +4,8 @@
 Sources: Specs/state-machine.md (state layout, transactions, block processing, event tags and failure codes),
 Specs/economics.md (windows, vouchers, sum trees, sampling, fraud, settlement, payouts), Specs/encoding.md
 (canonical codec, tagged hashes, BIP-340), Specs/genesis.md and Specs/consensus.md (RANDAO, liveness,
-snapshot, the finality gadget of §8), with the protocol-4 checkers of state-machine.md §4.2 (verification.md).
+snapshot, the finality gadget of §8), with the protocol-4 checkers of state-machine.md §4.2 (verification.md)
+and the protocol-5 hop receipts and challenges of economics.md §4.1.
 Plain Python 3 and hashlib (sealed envelopes are decoded here too; only the registry's low-order key probe and
 publishSealKey's opening need X25519 and ChaCha20-Poly1305, imported lazily from the `cryptography` package and
 tools/sealing_ref.py): it shares no code with the Swift ledger (Sources/Ledger), and its
@@ -489,6 +490,9 @@ CASE = [("ticketId", "h"), ("worker", "h"), ("pool", "u32"), ("window", "u64"), 
         ("bounty", "u64"), ("winner", "h"), ("winnerCommitHeight", "u64"), ("winnerClaim", "h"), ("winnerBond", "u64"),
         ("bondsBurned", "u64"), ("claims", "u32"), ("finalHeight", "u64")]
 LIVENESS = [("epoch", "u64"), ("led", "u64"), ("missed", "u64")]
+# protocol 5 (state-machine.md §1 key 3C, economics.md §4.1)
+HOP_CHALLENGE = [("holder", "h"), ("shard", "u32"), ("contentKey", "h"), ("outputHash", "h"), ("tokenCount", "u32"),
+                 ("bond", "u64"), ("height", "u64"), ("deadline", "u64"), ("status", "u8"), ("ticketId", "h")]
 
 
 def enc_leaf(l): return enc(LEAF, l)
@@ -502,6 +506,10 @@ T_AWAITING, T_REVEALED, T_WITHHELD, T_FRAUD, T_UPHELD, T_VOIDED, T_REUSED = rang
 C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
 OFF_FRAUD, OFF_WITHHELD, OFF_EQUIVOCATION, OFF_REUSED, OFF_MISSED_SLOT, OFF_FINALITY_VOTE = range(6)
 OFF_CHECKER_ABSENT, OFF_FALSE_ALARM, OFF_COLLUSION, OFF_FAILED_SEALED_CHECK = range(6, 10)
+OFF_UNANSWERED_HOP = 10                       # protocol 5 (economics.md §4.1)
+HOP_OPEN, HOP_ANSWERED, HOP_UNANSWERED = range(3)   # hop challenge status (state-machine.md §1 key 3C)
+HOP_SAMPLE = 0xFFFFFFFF                       # a hop ticket's sample (state-machine.md §2)
+HOP_ANSWER_OVERHEAD = 4096                    # bytes of the largest answer besides its input (economics.md §4.1 hopBond)
 # sealed check status (state-machine.md §1 key 35) and failure reasons (event 45)
 CK_ASSIGNED, CK_CHECKING, CK_PASSED, CK_DISPUTED, CK_REPLAYING, CK_FRAUD, CK_UPHELD, CK_FAILED = range(8)
 R_NOT_UNBLINDED, R_KEY_WITHHELD, R_BAD_ENVELOPE = range(3)
@@ -788,6 +796,16 @@ FAILURES = {
     86: ("wrongSealKey", "the key is not the envelope's ephemeral private key"),
     87: ("checkInProgress", "the ticket's check or dispute is not finished"),
     88: ("emptyBatch", "a batch transaction needs at least one item"),
+    # protocol 5: hop receipts and challenges (economics.md §4.1)
+    89: ("notReceiptHolder", "only the receipt's holder may challenge it"),
+    90: ("invalidReceipt", "the receipt's token count is out of range"),
+    91: ("hopChallengeClosed", "the receipt's window does not accept hop challenges at this height"),
+    92: ("badReceiptSignature", "the receipt is not signed by its worker for this chain"),
+    93: ("duplicateHopChallenge", "the receipt was challenged before"),
+    94: ("nothingToChallenge", "the worker claimed no usage for this shard in this window"),
+    95: ("unknownHopChallenge", "no hop challenge of the sender with this id for the commitment's pool and window"),
+    96: ("hopChallengeAnswered", "the hop challenge is not open"),
+    97: ("receiptMismatch", "the leaf is not the receipt's pass in a commitment of the receipt's shard"),
 }
 RESERVED_FAILURES = {10, 14, 35, 58}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -843,6 +861,9 @@ EVENTS = {
     46: ("checkFeeOwed", "ticketId hash32, checker key32, amount u64"),
     47: ("checkFeePaid", "pool u32, window u64, worker key32, ticketId hash32, checker key32, amount u64"),
     48: ("disputeBountyPaid", "ticketId hash32, to key32, amount u64"),
+    49: ("hopChallenged", "challengeId hash32, pool u32, window u64, shard u32, worker key32, holder key32, bond u64, deadline u64"),
+    50: ("hopChallengeAnswered", "challengeId hash32, ticketId hash32, bondTo key32, bond u64"),
+    51: ("hopChallengeUnanswered", "challengeId hash32, worker key32, holder key32, bond u64"),
 }
 RESERVED_EVENTS = {1}
 EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
@@ -995,6 +1016,11 @@ class K:
     def checker_count(p): return b"\x3a" + be32(p)
     @staticmethod
     def adjudication_hold(role, k): return b"\x3b" + role_key(role) + k
+    # protocol 5 (state-machine.md §1, keys 3C-3D)
+    @staticmethod
+    def hop(p, w, worker, cid): return b"\x3c" + be32(p) + be64(w) + worker + cid
+    @staticmethod
+    def hop_deadline(h, p, w, worker, cid): return b"\x3d" + be64(h) + be32(p) + be64(w) + worker + cid
 
 
 _MISSING = object()
@@ -1167,6 +1193,20 @@ def votes_conflict(a, b):
     return None
 
 
+def _hop_receipt(r):
+    """HopReceipt = pool u32 ‖ shard u32 ‖ window u64 ‖ worker ‖ holder ‖ contentKey ‖ outputHash ‖ tokenCount u32 ‖
+    signature (64) (state-machine.md §3, tag 25)."""
+    return {"pool": r.u32(), "shard": r.u32(), "window": r.u64(), "worker": r.h(), "holder": r.h(), "contentKey": r.h(),
+            "outputHash": r.h(), "tokenCount": r.u32(), "signature": r.take(64)}
+
+
+def hop_receipt_hash(chain_id, rc):
+    """H_hop-receipt(chainId ‖ pool u32 ‖ shard u32 ‖ window u64 ‖ worker ‖ holder ‖ contentKey ‖ outputHash ‖
+    tokenCount u32): what the worker signs, and the hop challenge's id (state-machine.md §2)."""
+    return tagged("sharechain/hop-receipt", chain_id + u32(rc["pool"]) + u32(rc["shard"]) + u64(rc["window"]) + rc["worker"]
+                  + rc["holder"] + rc["contentKey"] + rc["outputHash"] + u32(rc["tokenCount"]))
+
+
 def _voucher(r):
     return {"chainId": r.h(), "escrowId": r.h(), "payee": r.h(), "shard": r.u32(), "window": r.u64(),
             "input": r.u64(), "output": r.u64(), "signature": r.take(64)}
@@ -1228,6 +1268,11 @@ def decode_body(r):
         b.update(kind="publishSealedInput", ticketId=r.h(), input=r.blob(MAX_INPUT))
     elif tag == 24:
         b.update(kind="claimUsageBatch", vouchers=[_voucher(r) for _ in range(r.length(MAX_CLAIM_BATCH))])
+    elif tag == 25:
+        b.update(kind="hopChallenge", receipt=_hop_receipt(r))
+    elif tag == 26:
+        b.update(kind="answerHopChallenge", challengeId=r.h(), commitmentId=r.h(), proof=_proof(r),
+                 input=r.blob(MAX_INPUT))
     else:
         raise DecodeError("unknownTag")
     return b
@@ -1724,7 +1769,7 @@ class Exec:
         self.set_account(tx["sender"], a)
         # §3.2: a reveal's per-byte floor is burned, the rest of its fee (and every other fee) goes to the proposer.
         burned = 0
-        if tx["body"]["kind"] in ("revealTicket", "revealSealedTicket"):
+        if tx["body"]["kind"] in ("revealTicket", "revealSealedTicket", "answerHopChallenge"):
             burned = min(tx["fee"], self.p["minFeePerByte"] * tx["size"])
         try:
             self.credit(self.ctx["proposer"], tx["fee"] - burned)
@@ -1732,6 +1777,7 @@ class Exec:
             raise Fault("fee credit overflow")
         if burned:
             self.t("tx:feeFloorBurned")
+            self.t("tx:%s:feeFloorBurned" % tx["body"]["kind"])
             self.burn(burned)
         self.tx_events = []
         self.state.begin()
@@ -1840,6 +1886,10 @@ class Exec:
             self.publish_seal_key(s, b["ticketId"], b["key"])
         elif k == "publishSealedInput":
             self.publish_sealed_input(s, b["ticketId"], b["input"])
+        elif k == "hopChallenge":
+            self.hop_challenge(s, b["receipt"])
+        elif k == "answerHopChallenge":
+            self.answer_hop_challenge(s, b, tx["id"])
         else:
             raise AssertionError(k)
 
@@ -2408,8 +2458,9 @@ class Exec:
             raise Fail("invalidInputTensor")
         self.record_reveal(sender, tid, t, c, pool, leaf, txid)
 
-    def record_reveal(self, sender, tid, t, c, pool, leaf, txid):
-        """The revealed-pass rule of economics §3; returns the ticket's new status."""
+    def record_reveal(self, sender, tid, t, c, pool, leaf, txid, hop=False):
+        """The revealed-pass rule of economics §3; returns the ticket's new status. A hop ticket (`hop`, economics
+        §4.1) voided does not count in its commitment's `voided` (coverage counts drawn samples only)."""
         key = content_key(leaf)
         t["leaf"] = leaf
         t["revealedHeight"] = self.h
@@ -2427,8 +2478,11 @@ class Exec:
             else:
                 t["status"] = T_VOIDED
                 self.put_ticket(tid, t)
-                c["voided"] += 1
-                self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
+                if hop:
+                    self.t("hop:voidedNotCounted")
+                else:
+                    c["voided"] += 1
+                    self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
                 self.emit("tx", ev("ticketVoided", tid, first["worker"]))
             return t["status"]
         if first is None:
@@ -2440,9 +2494,12 @@ class Exec:
         self.put_ticket(tid, t)
         return T_REVEALED
 
-    def convict(self, worker, pool, cid, included, kind, target):
-        """economics.md §4 Conviction: once per commitment (offence H_id(10 ‖ commitmentId))."""
-        offence = H_id(b"\x10" + cid)
+    def convict(self, worker, pool, cid, included, kind, target, offence=None):
+        """economics.md §4 Conviction: once per offence id, by default the commitment's (H_id(10 ‖ commitmentId));
+        an unanswered hop challenge's is H_id(16 ‖ pool ‖ window ‖ worker) (economics.md §4.1). `included` is the
+        height of the stake the slash is based on."""
+        if offence is None:
+            offence = H_id(b"\x10" + cid)
         if self.state.get(K.offence(offence)) is not None:
             self.t("convict:alreadyPunished")
             return 0
@@ -2457,6 +2514,120 @@ class Exec:
         self.state.put(fkey, u64(through))
         self.emit(target, ev("sharesForfeited", u32(pool["id"]), worker, u64(through)))
         return slashed
+
+    # ---- protocol 5: hop receipts and challenges (economics.md §4.1, state-machine.md §3.2 rows 25-26) ------------
+    def hop_challenge(self, sender, rc):
+        pid, w, worker, shard = rc["pool"], rc["window"], rc["worker"], rc["shard"]
+        pool = self.pool(pid)
+        if pool is None:
+            raise Fail("unknownPool")
+        if shard >= len(pool["shards"]):
+            raise Fail("unknownShard")
+        if sender != rc["holder"]:
+            raise Fail("notReceiptHolder")
+        if not 1 <= rc["tokenCount"] <= pool["maxTokensPerPass"]:
+            raise Fail("invalidReceipt")
+        if w > window_of(pool, self.h):         # window numbers compared first: no deadline of an absurd window
+            self.t("hop:closed:futureWindow")
+            raise Fail("hopChallengeClosed")
+        cd = commit_deadline(pool, w)
+        if not cd < self.h <= cd + selection_bound(self.p):
+            self.t("hop:closed:" + ("early" if self.h <= cd else "late"))
+            raise Fail("hopChallengeClosed")
+        chid = hop_receipt_hash(self.L.chain_id, rc)       # the challenge id is the receipt hash
+        if not schnorr_verify(worker, chid, rc["signature"]):
+            raise Fail("badReceiptSignature")
+        key = K.hop(pid, w, worker, chid)
+        if self.state.get(key) is not None:
+            raise Fail("duplicateHopChallenge")
+        work = self.state.rec(K.work(pid, w, worker), WORK)
+        if work is None or not any(sw["shard"] == shard and sw["paidTokens"] > 0 for sw in work["shards"]):
+            self.t("hop:nothing:" + ("noWork" if work is None else "shardUnpaid"))
+            raise Fail("nothingToChallenge")
+        # hopBond = fraudProofBond + minFeePerByte × (maxInputTensorBytes + 4096): the minimum fee of the largest answer
+        bond = pool["fraudProofBond"] + self.p["minFeePerByte"] * (max_input_bytes(pool) + HOP_ANSWER_OVERHEAD)
+        if bond > M64:
+            raise Fail("amountOverflow")
+        self.debit(sender, bond)
+        deadline = self.h + pool["revealDeadlineBlocks"]
+        self.state.put_rec(key, HOP_CHALLENGE, {
+            "holder": sender, "shard": shard, "contentKey": rc["contentKey"], "outputHash": rc["outputHash"],
+            "tokenCount": rc["tokenCount"], "bond": bond, "height": self.h, "deadline": deadline, "status": HOP_OPEN,
+            "ticketId": ZERO32})
+        self.state.put(K.hop_deadline(deadline, pid, w, worker, chid), b"")
+        self.emit("tx", ev("hopChallenged", chid, u32(pid), u64(w), u32(shard), worker, sender, u64(bond), u64(deadline)))
+
+    def answer_hop_challenge(self, sender, b, txid):
+        chid, cid, proof, inp = b["challengeId"], b["commitmentId"], b["proof"], b["input"]
+        c = self.state.rec(K.commitment(cid), COMMITMENT)
+        if c is None or c["worker"] != sender:
+            self.t("hop:unknown:" + ("commitment" if c is None else "notWorker"))
+            raise Fail("unknownHopChallenge")
+        key = K.hop(c["pool"], c["window"], sender, chid)
+        ch = self.state.rec(key, HOP_CHALLENGE)
+        if ch is None:
+            self.t("hop:unknown:challenge")
+            raise Fail("unknownHopChallenge")
+        if self.h > ch["deadline"]:
+            raise Fail("revealDeadlinePassed")
+        if ch["status"] != HOP_OPEN:
+            raise Fail("hopChallengeAnswered")
+        leaf = proof["leaf"]
+        if (c["shard"] != ch["shard"] or leaf["shard"] != c["shard"] or content_key(leaf) != ch["contentKey"]
+                or leaf["outputHash"] != ch["outputHash"] or leaf["tokenCount"] != ch["tokenCount"]):
+            raise Fail("receiptMismatch")
+        offset = verify_sum_path(proof, c["leafCount"], c["root"], c["tokenTotal"])
+        if offset is None:
+            raise Fail("invalidSumProof")
+        pool = self.pool(c["pool"])
+        if pool is None:
+            raise Fault("commitment of unknown pool")
+        if len(inp) > max_input_bytes(pool):
+            raise Fail("inputTooLarge")
+        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+            raise Fail("inputHashMismatch")
+        if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
+            raise Fail("invalidInputTensor")
+        tid = H_id(b"\x06" + chid)
+        t = {"commitmentId": cid, "sample": HOP_SAMPLE, "point": offset, "worker": sender, "pool": c["pool"],
+             "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": ch["height"],
+             "revealDeadline": ch["deadline"], "leaf": None, "revealedHeight": 0, "revealTx": ZERO32,
+             "challengeEnd": challenge_end(pool, c["window"], selection_bound(self.p))}
+        status = self.record_reveal(sender, tid, t, c, pool, leaf, txid, hop=True)
+        self.t("hop:answer:%d" % status)
+        to = ch["holder"] if status == T_REUSED else sender
+        self.credit(to, ch["bond"])
+        ch["status"] = HOP_ANSWERED
+        ch["ticketId"] = tid
+        self.state.put_rec(key, HOP_CHALLENGE, ch)
+        self.emit("tx", ev("hopChallengeAnswered", chid, tid, to, u64(ch["bond"])))
+
+    def expire_hop_challenges(self):
+        """End-block step 3, after the withheld tickets: hop challenges whose answer deadline is this height."""
+        for qk, _ in self.state.scan(b"\x3d" + be64(self.h)):
+            self.state.delete(qk)
+            key = b"\x3c" + qk[9:]
+            ch = self.state.rec(key, HOP_CHALLENGE)
+            if ch is None or ch["status"] != HOP_OPEN:
+                self.t("hop:expire:skipped")
+                continue
+            self.t("end:3:hop")
+            pid, w = struct.unpack(">I", qk[9:13])[0], struct.unpack(">Q", qk[13:21])[0]
+            worker, chid = qk[21:53], qk[53:85]
+            pool = self.pool(pid)
+            if pool is None:
+                raise Fault("hop challenge of unknown pool")
+            ch["status"] = HOP_UNANSWERED
+            try:
+                self.credit(ch["holder"], ch["bond"])
+            except Fail:
+                raise Fault("hop bond credit overflow")
+            self.emit("system", ev("hopChallengeUnanswered", chid, worker, ch["holder"], u64(ch["bond"])))
+            offence = H_id(b"\x16" + u32(pid) + u64(w) + worker)
+            if self.state.get(K.offence(offence)) is not None:
+                self.t("hop:unanswered:alreadyPunished")      # one offence per pool, window and worker
+            self.burn(self.convict(worker, pool, None, close_height(pool, w), OFF_UNANSWERED_HOP, "system", offence))
+            self.state.put_rec(key, HOP_CHALLENGE, ch)
 
     # ---- fraud claims (economics.md §4) ------------------------------------------------------------------
     def fraud_commit(self, sender, claim, pid):
@@ -2494,6 +2665,8 @@ class Exec:
             raise Fail("ticketNotRevealed")
         if fc["height"] > t["challengeEnd"]:
             raise Fail("challengePeriodOver")
+        if t["sample"] == HOP_SAMPLE:
+            self.t("fraud:hopTicket")
         ck = self.state.get(K.ticket_check(tid))
         if ck is not None and dec_check(ck)["status"] not in (CK_PASSED, CK_FRAUD, CK_UPHELD):
             raise Fail("checkInProgress")
@@ -2592,6 +2765,14 @@ class Exec:
                 self.state.delete(K.ticket(tv))
                 self.state.delete(K.ticket_check(tv))
                 self.state.delete(K.sealed_input(tv))
+        # protocol 5: the worker's hop challenges of the window, with the answered ones' hop tickets
+        for hk, hv in self.state.scan(b"\x3c" + be32(pid) + be64(w) + worker):
+            ch = dec(HOP_CHALLENGE, hv)
+            self.t("payout:hopChallengeDeleted")
+            if ch["status"] == HOP_ANSWERED:
+                self.t("payout:hopTicketDeleted")
+                self.state.delete(K.ticket(ch["ticketId"]))
+            self.state.delete(hk)
         earned = sum(s["earned"] for s in work["shards"]) & M64
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
@@ -3264,6 +3445,7 @@ class Exec:
         self.mature_unbondings()
         self.select_tickets(self.randao_mix())
         self.expire_reveal_deadlines()
+        self.expire_hop_challenges()
         self.resolve_checks()
         self.expire_disputes()
         self.process_adjudications()
@@ -3428,6 +3610,8 @@ class Exec:
                 claims.append((ck[-32:], dec(FRAUD_CLAIM, cv)))
             if fraud:
                 self.t("adjudication:fraud")
+                if t["sample"] == HOP_SAMPLE:
+                    self.t("adjudication:hopTicketFraud")
                 t["status"] = T_FRAUD
                 self.put_ticket(tid, t)
                 slashed = self.convict(t["worker"], pool, t["commitmentId"], c["includedHeight"], OFF_FRAUD, "system")
@@ -3957,6 +4141,23 @@ class B:
     def votes(vs): return u8(15) + leb(len(vs)) + b"".join(vs)
     @staticmethod
     def vote_evidence(a, b): return u8(16) + a + b
+    @staticmethod
+    def hop_challenge(receipt): return u8(25) + receipt
+    @staticmethod
+    def answer_hop(challenge, commitment, proof, inp):
+        return u8(26) + challenge + commitment + enc_proof(proof) + bytes_field(inp)
+
+
+def hop_receipt(signer, chain_id, pool, window, worker, holder, leaf, **over):
+    """A hop receipt (economics.md §4.1) for `leaf` of `worker`'s tree in (pool, window), signed by `signer` for
+    `chain_id`; `over` replaces fields (shard, contentKey, outputHash, tokenCount, ...). Returns (encoded receipt, its
+    fields); the challenge id on a chain is hop_receipt_hash(that chain's id, fields)."""
+    rc = {"pool": pool, "shard": leaf["shard"], "window": window, "worker": worker, "holder": holder,
+          "contentKey": content_key(leaf), "outputHash": leaf["outputHash"], "tokenCount": leaf["tokenCount"]}
+    rc.update(over)
+    sig = signer.sign(hop_receipt_hash(chain_id, rc))
+    return (u32(rc["pool"]) + u32(rc["shard"]) + u64(rc["window"]) + rc["worker"] + rc["holder"] + rc["contentKey"]
+            + rc["outputHash"] + u32(rc["tokenCount"]) + sig), rc
 
 
 def voucher(signer, chain_id, escrow, payee, shard, window, inp, out):
@@ -5115,6 +5316,209 @@ def scenarios_pass_in_two_pools():
         c.tx(worker, b0again.reveal(t2, p2["point"]), nonce=n + 2)])]
 
 
+# ---- protocol 5: hop receipts and challenges (economics.md §4.1; Specs/vectors/ledger/README.md `rules/hop-*`) --
+
+def future_mix(c, ahead):
+    """The RANDAO mix after `ahead` more blocks of c's round-robin proposers without skipped slots (no pending chain
+    switches): the beacon of a draw at that height."""
+    mix = c.state[K.glob("randaoMix")]
+    idx = dict(c.reveal_index)
+    for j in range(1, ahead + 1):
+        key, chain = c.validators[(c.height + j - 1) % len(c.validators)]
+        mix = H_randao(mix + chain[idx[key.pub] - 1])
+        idx[key.pub] -= 1
+    return mix
+
+
+def drawn_leaves(batch, cid, pool, beacon):
+    """The leaf indexes a commitment's samples hit with this beacon (economics.md §3 Samples)."""
+    total = batch.tree.token_total
+    return {batch.tree.leaf_containing(int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big")
+                                       % max(1, total)) for j in range(sample_count(pool, total))}
+
+
+def hop_pass(tokens, seed, shard, offset, cheat=False):
+    """A pass (leaf, input, cheated) at `offset`: its output the stand-in executor's, or a wrong one."""
+    inp = tensor_input(tokens, seed)
+    out = fake_canonical_output(inp, shard, offset)
+    return ({"index": 0, "shard": shard, "positionOffset": offset, "tokenCount": tokens, "inputHash": H_tensor(inp),
+             "outputHash": sha256(out) if cheat else out}, inp, cheat)
+
+
+def scenarios_hop():
+    """Protocol 5 (economics.md §4.1; state-machine.md §3.2 hopChallenge / answerHopChallenge, §4 end-block 3, the
+    claimPayout deletion). One chain, two vectors: challenges and answers (and every failure) in window 0's challenge
+    span, then the deadlines, a fraud proof of a hop ticket, settlement and the payouts."""
+    names = ("client", "client1", "relay", "poor", "stranger", "prover", "hw", "lw", "rw", "cw", "gw", "ow")
+    k = {n: test_key("hop-" + n) for n in names}
+    pool1 = default_pool(1)
+    pool1["fraudProofBond"] = M64 - 100        # hopBond = fraudProofBond + minFeePerByte × (maxInputTensorBytes + 4096) overflows
+    accounts = ([(k[n], 1_000_000) for n in ("client", "client1", "relay", "stranger", "prover")] + [(k["poor"], 700)]
+                + [(k[n], 100_000) for n in ("hw", "lw", "rw", "cw", "gw", "ow")])
+    c = Chain(accounts=accounts, workers=[(k[n], 0, 1_000) for n in ("hw", "lw", "rw", "cw", "gw")],
+              pools=[default_pool(0), pool1], validator_count=1)
+    pool, chain = c.pools[0], c.chain_id
+    T = lambda n, body: (k[n], body)
+    E0, E1 = escrow_id(k["client"].pub, 0), escrow_id(k["client1"].pub, 0)
+    A = Multi(c, "rules/hop-challenges", "Hop receipts and challenges (protocol 5, economics §4.1), pool 0: window 0 "
+              "(heights 1-10) commits until 12; D = 2, so hop challenges are accepted at heights 13 and 14 and answered "
+              "within revealDeadlineBlocks 3; hopBond = 50 + 1 × (534 + 4096) = 4680. h1: escrows (pool 0 for five "
+              "workers, pool 1 for one). h2: every worker claims usage of shard 0 in window 0 and commits: hw honest; lw a tree whose "
+              "pass N has a non-canonical input; rw its pass P (R1) and, in a second tree R2, the same pass with "
+              "another output (P'); cw a copy of hw's pass X; gw a tree with a garbage output G (samples drawn at h4 "
+              "miss N, P' and the copy). h5: the drawn tickets are revealed. h12: a challenge one block early "
+              "(hopChallengeClosed). h13: challenges of hw's receipt for X, lw's for N and for a pass it never "
+              "committed, rw's for P', cw's for X, and gw's for G by a relay holder; every hopChallenge failure "
+              "(unknownPool, unknownShard, notReceiptHolder, invalidReceipt 0 and 17 tokens, hopChallengeClosed for window 1 and 5, "
+              "badReceiptSignature by another key and for another chain, duplicateHopChallenge, nothingToChallenge for "
+              "an unpaid shard and a key without work, amountOverflow in pool 1, insufficientBalance); hw answers X in the "
+              "same block (hop ticket revealed, bond to hw). h14: a challenge at the span's last height; cw answers (voided: "
+              "hw revealed X first; the bond to cw, the commitment's voided count unchanged); rw answers with P' (reused: "
+              "convicted, the bond back to the holder); gw answers with its garbage leaf (revealed, bond to gw); "
+              "answer failures: unknownHopChallenge (unknown commitment, another's commitment, no challenge under the "
+              "sender), hopChallengeAnswered, receiptMismatch (another leaf; the wrong receipt), invalidSumProof, "
+              "inputTooLarge, inputHashMismatch, invalidInputTensor (lw's pass N).")
+    A.block([T("client", B.escrow_open(0, 100_000, 200))]
+            + [T("client", B.allocate(E0, k[n].pub, 10_000)) for n in ("hw", "lw", "rw", "cw", "gw")]
+            + [T("client1", B.escrow_open(1, 10_000, 200)), T("client1", B.allocate(E1, k["ow"].pub, 5_000))])
+    # h2: claims and commitments; their samples are drawn at h4 with the mix after block 4
+    beacon = future_mix(c, 3)
+    hB = PassBatch.make(3, 0, 601, token_max=16)       # 23 tokens: covers the 15 it is paid for
+    iX = 1
+    X = hB.tree.leaves[iX]
+    P = hop_pass(3, 501, 0, 300)
+    R1 = PassBatch.from_passes([P])
+    P2 = (dict(P[0], outputHash=sha256(b"hop-again")), P[1], False)
+    bad = bytearray(tensor_input(2, 831))
+    bad[22:26] = struct.pack("<I", 0x80000000)          # a negative zero: not a canonical input
+    bad = bytes(bad)
+    N = {"index": 0, "shard": 0, "positionOffset": 700, "tokenCount": 2, "inputHash": H_tensor(bad),
+         "outputHash": fake_canonical_output(bad, 0, 700)}
+    phantom = hop_pass(2, 801, 0, 900)[0]               # a pass lw never committed
+    gB = PassBatch.make(2, 0, 701, cheat={0})
+    iG = next(iter(gB.cheated))
+
+    def avoiding(worker, first, seed0):
+        """`first` and a 16-token pass whose samples all miss `first` (found by trying seeds)."""
+        for s in range(seed0, seed0 + 100):
+            b = PassBatch.from_passes([first, hop_pass(16, s, 0, 4000 + 16 * s)])
+            cid = commitment_id(k[worker].pub, 0, 0, 0, b.root)
+            if content_key(first[0]) not in {content_key(b.tree.leaves[i]) for i in drawn_leaves(b, cid, pool, beacon)}:
+                return b
+        raise RuntimeError("no seed avoids the pass")
+    L = avoiding("lw", (N, bad, False), 1000)
+    R2 = avoiding("rw", P2, 1100)
+    Cc = avoiding("cw", (dict(X, index=0), hB.inputs[iX], False), 1200)
+    cm = {n: commitment_id(k[n].pub, 0, 0, 0, b.root) for n, b in (("hw", hB), ("lw", L), ("cw", Cc), ("gw", gB))}
+    cR1, cR2 = commitment_id(k["rw"].pub, 0, 0, 0, R1.root), commitment_id(k["rw"].pub, 0, 0, 0, R2.root)
+    vc = lambda n: B.claim_usage(voucher(k["client"], chain, E0, k[n].pub, 0, 0, 10, 5))
+    A.block([T(n, vc(n)) for n in ("hw", "lw", "rw", "cw", "gw")]
+            + [T("ow", B.claim_usage(voucher(k["client1"], chain, E1, k["ow"].pub, 0, 0, 10, 5)))]
+            + [T("hw", commit_body(0, 0, 0, hB)), T("lw", commit_body(0, 0, 0, L)), T("rw", commit_body(0, 0, 0, R1)),
+               T("rw", commit_body(0, 0, 0, R2)), T("cw", commit_body(0, 0, 0, Cc)), T("gw", commit_body(0, 0, 0, gB))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    A.block()
+    A.block()
+    assert c.state[K.glob("randaoMix")] == beacon       # the draw of height 4 used the predicted beacon
+    txs = []
+    for n, b, cid in (("hw", hB, cm["hw"]), ("lw", L, cm["lw"]), ("rw", R1, cR1), ("rw", R2, cR2), ("cw", Cc, cm["cw"]),
+                      ("gw", gB, cm["gw"])):
+        for tid, t in c.tickets(cid):
+            txs.append(T(n, b.reveal(tid, t["point"])))
+    A.block(txs)
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    # receipts (the challenge id is the receipt hash with this chain's id)
+    def rcpt(worker, holder, leaf, signer=None, chain_id=None, pid=0, window=0, **over):
+        raw, f = hop_receipt(signer or k[worker], chain_id or chain, pid, window, k[worker].pub, k[holder].pub, leaf,
+                             **over)
+        return raw, hop_receipt_hash(chain, f)
+    rX, idX = rcpt("hw", "client", X)
+    rPh, idPh = rcpt("lw", "client", phantom)
+    rN, idN = rcpt("lw", "client", N)
+    rP2, idP2 = rcpt("rw", "client", P2[0])
+    rXc, idXc = rcpt("cw", "client", X)
+    rG, idG = rcpt("gw", "relay", gB.tree.leaves[iG])
+    rX0, idX0 = rcpt("hw", "client", hB.tree.leaves[0])
+    while c.height < 11:
+        A.block()
+    A.block([T("client", B.hop_challenge(rX))])                                         # h12: one block early
+    assert c.last[2][0].startswith("failed:91:")
+    A.block([T("client", B.hop_challenge(rcpt("hw", "client", X, pid=9)[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, shard=5)[0])),
+             T("stranger", B.hop_challenge(rX)),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, tokenCount=0)[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, tokenCount=17)[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, window=1)[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, window=5)[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, signer=k["stranger"])[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, chain_id=sha256(b"other-chain"))[0])),
+             T("client", B.hop_challenge(rcpt("hw", "client", X, shard=1)[0])),
+             T("client", B.hop_challenge(rcpt("stranger", "client", X)[0])),
+             T("client1", B.hop_challenge(rcpt("ow", "client1", X, pid=1)[0])),
+             T("poor", B.hop_challenge(rcpt("hw", "poor", hB.tree.leaves[2])[0])),
+             T("client", B.hop_challenge(rX)),
+             T("client", B.hop_challenge(rX)),
+             T("client", B.hop_challenge(rPh)),
+             T("client", B.hop_challenge(rN)),
+             T("client", B.hop_challenge(rP2)),
+             T("client", B.hop_challenge(rXc)),
+             T("relay", B.hop_challenge(rG)),
+             T("hw", B.answer_hop(idX, cm["hw"], hB.tree.proof(iX), hB.inputs[iX]))])
+    got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
+    assert got == [4, 24, 89, 90, 90, 91, 91, 92, 92, 94, 94, 2, 1, 0, 93, 0, 0, 0, 0, 0, 0], got
+    iC = next(i for i, l in enumerate(Cc.tree.leaves) if content_key(l) == content_key(X))
+    iP = next(i for i, l in enumerate(R2.tree.leaves) if content_key(l) == content_key(P[0]))
+    iN = next(i for i, l in enumerate(L.tree.leaves) if content_key(l) == content_key(N))
+    pN = L.tree.proof(iN)
+    bad_path = {"leaf": pN["leaf"], "path": [(sha256(b"x"),) + tuple(pN["path"][0][1:])] + pN["path"][1:]}
+    A.block([T("client", B.hop_challenge(rX0)),
+             T("cw", B.answer_hop(idXc, cm["cw"], Cc.tree.proof(iC), Cc.inputs[iC])),
+             T("rw", B.answer_hop(idP2, cR2, R2.tree.proof(iP), R2.inputs[iP])),
+             T("gw", B.answer_hop(idG, cm["gw"], gB.tree.proof(iG), gB.inputs[iG])),
+             T("lw", B.answer_hop(idN, sha256(b"no such commitment"), pN, bad)),
+             T("hw", B.answer_hop(idN, cm["lw"], pN, bad)),
+             T("hw", B.answer_hop(idPh, cm["hw"], hB.tree.proof(iX), hB.inputs[iX])),
+             T("hw", B.answer_hop(idX, cm["hw"], hB.tree.proof(iX), hB.inputs[iX])),
+             T("lw", B.answer_hop(idN, cm["lw"], L.tree.proof(1 - iN), L.inputs[1 - iN])),
+             T("lw", B.answer_hop(idPh, cm["lw"], pN, bad)),
+             T("lw", B.answer_hop(idN, cm["lw"], bad_path, bad)),
+             T("lw", B.answer_hop(idN, cm["lw"], pN, bad + bytes(max_input_bytes(pool)))),
+             T("lw", B.answer_hop(idN, cm["lw"], pN, tensor_input(2, 999))),
+             T("lw", B.answer_hop(idN, cm["lw"], pN, bad))])
+    got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
+    assert got == [0, 0, 0, 0, 95, 95, 95, 96, 97, 97, 29, 32, 31, 53], got
+    out = [A.done()]
+
+    tG = H_id(b"\x06" + idG)
+    salt = _salt(5)
+    Bv = Multi(c, "rules/hop-deadlines-and-payouts", "Continues rules/hop-challenges (height 14). h15: a challenge one "
+               "block late (hopChallengeClosed); hw answers the challenge of height 14; a prover commits a fraud claim "
+               "against gw's hop ticket (its garbage output). h16: the claim is opened and replayed (fraud: gw slashed, "
+               "jailed, forfeited; the bounty held); end-block step 3: lw's two challenges (deadline 16) are unanswered: "
+               "both bonds back to the holder, lw convicted once (offence unansweredHopChallenge, id H_id(16 ‖ pool ‖ "
+               "window ‖ worker), slash based on the stake at close height 10), the second challenge's conviction finds "
+               "the offence punished; the answered challenges' entries are skipped. h17: lw answers after the deadline "
+               "(revealDeadlinePassed). h22: window 0 settles, the bounty is paid. h23: payouts delete each worker's "
+               "challenges of the window with their hop tickets: hw paid, cw paid in full (its voided hop ticket does "
+               "not reduce its coverage), lw, rw and gw forfeited (refunds to the client).")
+    Bv.block([T("client", B.hop_challenge(rcpt("hw", "client", hB.tree.leaves[2])[0])),
+              T("hw", B.answer_hop(idX0, cm["hw"], hB.tree.proof(0), hB.inputs[0])),
+              T("prover", B.fraud_commit(fraud_claim_hash(tG, k["prover"].pub, salt), 0))])
+    got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
+    assert got == [91, 0, 0], got
+    Bv.block([T("prover", B.fraud_reveal(tG, salt, gB.inputs[iG]))])
+    assert c.last[2][0] == "success"
+    Bv.block([T("lw", B.answer_hop(idN, cm["lw"], pN, bad))])
+    assert c.last[2][0].startswith("failed:27:")
+    while c.height < c.settle_height(0):
+        Bv.block()
+    Bv.block([T("client", B.payout(0, 0, k[n].pub)) for n in ("hw", "lw", "rw", "cw", "gw")])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    assert not State(c.state).scan(b"\x3c") and not State(c.state).scan(b"\x3d")
+    out.append(Bv.done())
+    return out
+
+
 # ---- protocol 4: checks (state-machine.md §4.2; Specs/vectors/ledger/README.md `checks/`) -------------------
 
 def checks_pool(pid, **over):
@@ -5819,6 +6223,11 @@ class RandomWorld:
         # claimUsageBatch: a sixth generator decides, per worker and block, whether its vouchers go out as one batch, so
         # the seeds where no worker batches keep their vectors
         self.rng6 = SplitMix64(seed * 0x94D049BB133111EB + 17)
+        # protocol 5 (hop receipts and challenges) in a quarter of the seeds, from a seventh generator (hop_step)
+        self.rng7 = SplitMix64(seed * 0xBF58476D1CE4E5B9 + 19)
+        self.hop = self.rng7.chance(1, 4)
+        self.hop_sent = []      # (sender, body) of hop challenges sent (repeated now and then)
+        self.hop_setup = None   # (escrow, worker, pool, shard): the usage and commitment of window 0 hop_step makes
         self.x4 = checks and rng5.chance(1, 2)
         self.p4 = self.p4 or self.x4
         if self.p4:
@@ -6217,6 +6626,151 @@ class RandomWorld:
                 T(w, B.publish_input(tid, inp))                                             # the worker itself
             # otherwise nobody: the key is withheld
 
+    # ---- protocol 5: hop receipts and challenges (economics.md §4.1) ------------------------------------------------
+
+    def hop_leaves(self, wpub, pid, w, shard):
+        """(commitment id, batch, leaf index) of every leaf of the worker's stored commitments of (pool, window, shard)."""
+        out = []
+        for ck, cv in self.state_scan(b"\x0c"):
+            cm = dec(COMMITMENT, cv)
+            b = self.batches.get(ck[1:])
+            if b is not None and (cm["worker"], cm["pool"], cm["window"], cm["shard"]) == (wpub, pid, w, shard):
+                out += [(ck[1:], b, i) for i in range(len(b.tree.leaves))]
+        return out
+
+    def hop_step(self, h):
+        """Holders (clients, provers as relays) challenge workers' receipts in a window's challenge span: receipts of
+        committed leaves (honest, garbage or copied ones) and of passes never committed (lazy serving), now and then
+        an invalid one (another sender, token count, window, signature, shard, a repeat); workers answer (withholders
+        rarely), now and then wrongly or late. All draws from the seventh generator, and the transactions are placed
+        after the block's shuffle: seeds without hop activity keep their vectors."""
+        r7, c = self.rng7, self.c
+        out = []
+        if not self.hop:
+            return out
+        T = lambda key, body: out.append((key, body))
+        # material for window 0 whatever the main draws did: an allocation (h2), then a claim and a commitment (h3)
+        if h == 2 and self.escrows.get(self.clients[0].pub):
+            e = self.escrows[self.clients[0].pub][0]
+            er = c.state.get(K.escrow(e))
+            mine = [w for w, wp in self.workers if er is not None and wp == dec(ESCROW, er)["pool"]]
+            if mine:
+                wk = mine[r7.below(len(mine))]
+                pid = dec(ESCROW, er)["pool"]
+                self.hop_setup = (e, wk, pid, r7.below(len(c.pools[pid]["shards"])))
+                T(self.clients[0], B.allocate(e, wk.pub, 1_000 + r7.below(3_000)))
+        if h == 3 and self.hop_setup is not None:
+            e, wk, pid, shard = self.hop_setup
+            pool = c.pools[pid]
+            key = (e, wk.pub, shard, 0)
+            i0, o0 = self.counters.get(key, (0, 0))
+            i1, o1 = i0 + 1 + r7.below(20), o0 + r7.below(10)
+            self.counters[key] = (i1, o1)
+            T(wk, B.claim_usage(voucher(self.clients[0], c.chain_id, e, wk.pub, shard, 0, i1, o1)))
+            cheat = self.strategy[wk.pub] == "cheat"
+            specs = [(1 + r7.below(min(pool["maxTokensPerPass"], 6)), r7.next(), cheat and r7.chance(1, 2))
+                     for _ in range(1 + r7.below(4))]
+            passes = passes_of(specs, shard)
+            if self.strategy[wk.pub] == "copy" and self.revealed:
+                _, leaf, inp = self.revealed[r7.below(len(self.revealed))]
+                if leaf["shard"] == shard and leaf["tokenCount"] <= pool["maxTokensPerPass"]:
+                    passes.append((dict(leaf, index=0), inp, False))
+            if pool.get("checking") is not None:
+                blinded = []
+                for leaf, inp, ch in passes:
+                    salt = sha256(b"r-salt" + wk.pub + content_key(leaf))
+                    self.blind[(wk.pub, content_key(leaf))] = (leaf["outputHash"], salt)
+                    blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, ch))
+                passes = blinded
+            try:
+                b = PassBatch.from_passes(passes)
+            except ValueError:
+                b = None
+            if b is not None:
+                self.batches[commitment_id(wk.pub, pid, 0, shard, b.root)] = b
+                T(wk, commit_body(pid, 0, shard, b))
+        D = selection_bound(c.params)
+        holders = self.clients + self.provers
+        workers = {w.pub: w for w, _ in self.workers}
+        for pool in c.pools:
+            pid = pool["id"]
+            for w in range(window_of(pool, h) + 1):
+                cd = commit_deadline(pool, w)
+                if not cd < h <= cd + D or not r7.chance(2, 3):
+                    continue
+                cands = []
+                for wk, wv in self.state_scan(b"\x0b" + be32(pid) + be64(w)):
+                    if wk[13:] in workers:
+                        cands += [(wk[13:], sw["shard"]) for sw in dec(WORK, wv)["shards"] if sw["paidTokens"] > 0]
+                for _ in range(1 + r7.below(2)):
+                    if not cands:
+                        break
+                    wpub, shard = cands[r7.below(len(cands))]
+                    leaves = self.hop_leaves(wpub, pid, w, shard)
+                    if leaves and r7.below(10) < 7:
+                        _, b, i = leaves[r7.below(len(leaves))]
+                        leaf = b.tree.leaves[i]
+                    else:       # a pass the worker never committed
+                        leaf = passes_of([(1 + r7.below(min(pool["maxTokensPerPass"], 6)), r7.next(), False)], shard)[0][0]
+                    holder = holders[r7.below(len(holders))]
+                    signer, sender, window, over = workers[wpub], holder, w, {}
+                    bad = r7.below(16)
+                    if bad == 0:
+                        sender = self.other                                 # notReceiptHolder
+                    elif bad == 1:
+                        over["tokenCount"] = [0, pool["maxTokensPerPass"] + 1][r7.below(2)]   # invalidReceipt
+                    elif bad == 2:
+                        signer = self.other                                 # badReceiptSignature
+                    elif bad == 3:
+                        window = w + 1 + r7.below(2)                        # hopChallengeClosed
+                    elif bad == 4:
+                        over["shard"] = r7.below(len(pool["shards"]) + 1)   # nothingToChallenge / unknownShard
+                    raw, _ = hop_receipt(signer, c.chain_id, pid, window, wpub, holder.pub, leaf, **over)
+                    T(sender, B.hop_challenge(raw))
+                    self.hop_sent.append((sender, B.hop_challenge(raw)))
+        if self.hop_sent and r7.chance(1, 10):
+            T(*self.hop_sent[r7.below(len(self.hop_sent))])          # a repeat (duplicate, or closed by now)
+        for hk, hv in self.state_scan(b"\x3c"):
+            ch = dec(HOP_CHALLENGE, hv)
+            pid, w = struct.unpack(">I", hk[1:5])[0], struct.unpack(">Q", hk[5:13])[0]
+            wpub, chid = hk[13:45], hk[45:77]
+            wkey = workers.get(wpub)
+            if wkey is None:
+                continue
+            leaves = self.hop_leaves(wpub, pid, w, ch["shard"])
+            if ch["status"] != HOP_OPEN or h > ch["deadline"]:
+                if leaves and r7.chance(1, 15):                     # hopChallengeAnswered / revealDeadlinePassed
+                    cid, b, i = leaves[r7.below(len(leaves))]
+                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), b.inputs[i]))
+                continue
+            if (self.strategy[wpub] == "withhold" and not r7.chance(1, 4)) or not r7.chance(2, 3):
+                continue
+            match = [(cid, b, i) for cid, b, i in leaves
+                     if (content_key(b.tree.leaves[i]), b.tree.leaves[i]["outputHash"], b.tree.leaves[i]["tokenCount"])
+                     == (ch["contentKey"], ch["outputHash"], ch["tokenCount"])]
+            if not match:
+                if leaves and r7.chance(1, 3):                      # receiptMismatch
+                    cid, b, i = leaves[r7.below(len(leaves))]
+                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), b.inputs[i]))
+                continue
+            cid, b, i = match[r7.below(len(match))]
+            proof, inp = b.tree.proof(i), b.inputs[i]
+            bad = r7.below(14)
+            if bad == 0:
+                proof = {"leaf": proof["leaf"], "path": [(sha256(b"x"),) + tuple(proof["path"][0][1:])] + proof["path"][1:]} \
+                    if proof["path"] else proof                     # invalidSumProof
+            elif bad == 1:
+                inp = inp[:-4] + bytes(4)                           # inputHashMismatch
+            elif bad == 2:
+                inp = inp + bytes(max_input_bytes(self.c.pools[pid]) + 1 - len(inp))    # inputTooLarge
+            elif bad == 3:
+                cid = sha256(cid)                                   # unknownHopChallenge
+            elif bad == 4 and len(b.tree.leaves) > 1:
+                j = (i + 1) % len(b.tree.leaves)                    # receiptMismatch
+                proof, inp = b.tree.proof(j), b.inputs[j]
+            T(wkey, B.answer_hop(chid, cid, proof, inp))
+        return out
+
     def after_block(self, ok):
         """The driver follows the chains that became pending in the block just applied."""
         for v, chain in self.registrations:
@@ -6442,9 +6996,13 @@ class RandomWorld:
             T(self.other, B.payout(0, rng.below(4), self.pick(self.workers)[0].pub))
         if rng.chance(1, 30):
             T(self.other, B.fraud_reveal(sha256(u64(h)), ZERO32, b"x"))
+        hop = self.hop_step(h)
         # shuffle deterministically (stable per sender: nonces are assigned in list order)
         order = sorted(range(len(txs)), key=lambda i: (rng.next(), i))
-        return [txs[i] for i in order], kw
+        txs = [txs[i] for i in order]
+        for t in hop:           # placed by the seventh generator (the shuffle's draws stay as they were)
+            txs.insert(self.rng7.below(len(txs) + 1), t)
+        return txs, kw
 
 
 def random_vector(seed, blocks=None, verbose=False, checks=False):
@@ -6456,6 +7014,8 @@ def random_vector(seed, blocks=None, verbose=False, checks=False):
     c = world.c
     # short scenarios keep the committed set small; every 50th runs long enough to settle windows and pay out
     n = blocks or ((14 + world.rng.below(5)) if seed % 50 == 49 else (3 + world.rng.below(4)))
+    if world.hop and not blocks:
+        n = max(n, 9 + world.rng7.below(4))     # hop seeds run past window 0's challenge span and answer deadlines
     pre = sorted(c.state.items())
     v = {"name": "random/seed-%05d" % seed,
          "description": "Seeded random scenario %d (tools/ledger_ref.py RandomWorld)." % seed,
@@ -6502,7 +7062,7 @@ def write_json(path, v, compact=False):
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
             + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
-            + scenarios_checks())
+            + scenarios_checks() + scenarios_hop())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -6663,10 +7223,13 @@ def spec_rules():
 # (body, failure) pairs that cannot occur: a credit or stake never exceeds the supply, which genesis bounds by
 # 2⁶⁴ − 1 (state-machine.md §7), so these overflow checks never fire.
 UNREACHABLE_PAIRS = {("transfer", "amountOverflow"): "a credit is bounded by the supply (≤ 2⁶⁴ − 1)",
-                     ("bond", "amountOverflow"): "a stake is bounded by the supply (≤ 2⁶⁴ − 1); the balance check fails first"}
+                     ("bond", "amountOverflow"): "a stake is bounded by the supply (≤ 2⁶⁴ − 1); the balance check fails first",
+                     # a drawn ticket past its deadline was already marked withheld by the deadline's end-block (state-machine
+                     # §3.3); answerHopChallenge checks the deadline before the status, so there it occurs (rules/hop-*)
+                     ("revealTicket", "revealDeadlinePassed"): "state-machine §3.3: a ticket past its deadline was already marked withheld",
+                     ("revealSealedTicket", "revealDeadlinePassed"): "state-machine §3.3: a ticket past its deadline was already marked withheld"}
 
-UNREACHABLE_FAILURES = {"revealDeadlinePassed": "state-machine §3.3: a ticket past its deadline was already marked withheld",
-                        "fraudRevealTooLate": "state-machine §3.3: a fraud commitment past its period was already burned"}
+UNREACHABLE_FAILURES = {"fraudRevealTooLate": "state-machine §3.3: a fraud commitment past its period was already burned"}
 
 # Rules that are not ledger behaviour a vector can exercise: (rule id) -> why.
 NOT_IN_VECTORS = {
@@ -6679,7 +7242,10 @@ NOT_IN_VECTORS = {
     "economics §6": "genesis checks: Swift GenesisTests (a genesis document, not a block)",
     "economics §7": "threat model (prose)",
     "economics §7 Privacy: what an observer of the chain can link": "prose",
-    "economics §7 Lazy serving (row 23): what the chain can and cannot see": "prose: no on-chain rule in protocol 4 (hop receipts are a later protocol)",
+    "economics §7 Lazy serving (row 23): what the chain can and cannot see": "prose: the on-chain defence is §4.1's hop challenges (economics §4.1 rules)",
+    "economics §4.1 What it defeats": "analysis (detection probability and the §5 bound with hop challenges)",
+    "economics §4.1 Costs": "analysis (who pays for answers; no cap to crowd out)",
+    "economics §4.1 Privacy": "prose (what a challenge and its answer publish)",
     "economics §9": "work bound: a property of the end-block steps, not an outcome",
     "economics §9 Worst case with the default parameters": "analysis and measurement of the bound (the cap itself: rules/commitments-per-block)",
     "economics §3 What is detected, and how": "prose summary of §3's checks (each covered by its own rule)",
@@ -6717,10 +7283,17 @@ RULE_TRACES = {
     "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
                                        "begin:4:pendingRandaoWaits"],
     "state-machine §4 begin-block 5": ["begin:5", "begin:5:prune"],
+    "state-machine §3.2 hopChallenge": ["tx:hopChallenge:success", "hop:closed:early", "hop:closed:late",
+                                        "hop:closed:futureWindow", "hop:nothing:noWork", "hop:nothing:shardUnpaid"],
+    "state-machine §3.2 answerHopChallenge": ["tx:answerHopChallenge:success", "hop:answer:%d" % T_REVEALED,
+                                              "hop:answer:%d" % T_VOIDED, "hop:answer:%d" % T_REUSED,
+                                              "hop:voidedNotCounted", "hop:unknown:commitment", "hop:unknown:notWorker",
+                                              "hop:unknown:challenge"],
+    "state-machine §3.2 claimPayout": ["tx:claimPayout:success", "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "state-machine §4 end-block 0": ["end:0"],
     "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
-    "state-machine §4 end-block 3": ["end:3"],
+    "state-machine §4 end-block 3": ["end:3", "end:3:hop", "hop:expire:skipped", "hop:unanswered:alreadyPunished"],
     "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],
     "state-machine §4 end-block 5": ["end:disputes", "check:failed:1"],
     "state-machine §4 end-block 6": ["end:4", "adjudication:fraud", "adjudication:upheld", "check:disputeFraud",
@@ -6774,7 +7347,21 @@ RULE_TRACES = {
     "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered",
                             "payout:capStakeFromCommitment"],
     "economics §5 Cumulative-floor split": ["event:refundCredited"],
-    "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer", "tx:feeFloorBurned"],
+    "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer", "tx:feeFloorBurned",
+                     "tx:answerHopChallenge:feeFloorBurned"],
+    "economics §4.1": ["tx:hopChallenge:success", "tx:answerHopChallenge:success", "end:3:hop"],
+    "economics §4.1 Receipt": ["tx:hopChallenge:success", "tx:hopChallenge:fail:badReceiptSignature",
+                               "tx:hopChallenge:fail:notReceiptHolder"],
+    "economics §4.1 Challenge": ["event:hopChallenged", "hop:closed:early", "hop:closed:late",
+                                 "tx:hopChallenge:fail:nothingToChallenge", "tx:hopChallenge:fail:duplicateHopChallenge"],
+    "economics §4.1 Answer": ["event:hopChallengeAnswered", "hop:answer:%d" % T_REVEALED, "hop:answer:%d" % T_VOIDED,
+                              "hop:answer:%d" % T_REUSED, "hop:voidedNotCounted", "fraud:hopTicket",
+                              "adjudication:hopTicketFraud", "tx:answerHopChallenge:feeFloorBurned",
+                              "tx:answerHopChallenge:fail:receiptMismatch"],
+    "economics §4.1 No answer": ["event:hopChallengeUnanswered", "offence:%d" % OFF_UNANSWERED_HOP,
+                                 "hop:unanswered:alreadyPunished", "payout:forfeited"],
+    "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",
+                              "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "consensus §2.1": ["begin:2:snapshot"],
     "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled",
                        "unbond:validatorLeavesSchedule"],

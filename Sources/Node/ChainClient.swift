@@ -49,6 +49,8 @@ public protocol ChainClient: Sendable {
     func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)]
     /// Escrows of an owner.
     func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)]
+    /// The hop challenges of a worker's window, by challenge id (until its payout prunes them).
+    func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) async throws -> [(id: Hash32, challenge: HopChallenge)]
     /// Every adjudicated fraud proof.
     func fraudCases() async throws -> [FraudCase]
     /// Number of tickets in a status.
@@ -130,6 +132,9 @@ public struct LocalChainClient: ChainClient {
     }
     public func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)] { try reader().work(pool, window: w).items }
     public func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try reader().escrows(owner: owner).items }
+    public func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) async throws -> [(id: Hash32, challenge: HopChallenge)] {
+        try reader().hopChallenges(pool: pool, window: window, worker: worker)
+    }
     public func fraudCases() async throws -> [FraudCase] { try reader().fraudCases().items }
     public func ticketCount(status: TicketStatus) async throws -> Int { try reader().tickets(status: status).items.count }
     public func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error> {

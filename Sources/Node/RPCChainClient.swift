@@ -228,6 +228,12 @@ public struct RPCChainClient: ChainClient {
         try await all("escrow_list", ["owner": .string("0x" + owner.hex)]).map { (try hash($0["escrowId"], "escrowId"), try record($0, Escrow.self)) }
     }
 
+    public func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) async throws -> [(id: Hash32, challenge: HopChallenge)] {
+        try await all("hop_list", ["pool": .int(UInt64(pool)), "window": .int(window), "worker": .string("0x" + worker.hex)]).map {
+            (try hash($0["challengeId"], "challengeId"), try record($0, HopChallenge.self))
+        }
+    }
+
     public func fraudCases() async throws -> [FraudCase] { try await all("proof_list", [:]).map { try record($0, FraudCase.self) } }
 
     public func ticketCount(status: TicketStatus) async throws -> Int {

@@ -432,6 +432,23 @@ public struct Render: Sendable {
         ])
     }
 
+    /// A hop challenge (Specs/economics.md §4.1) under its pool, window and worker.
+    func hopChallenge(pool: UInt32, window: UInt64, worker: PublicKey, id: Hash32, _ c: HopChallenge) -> JSON {
+        let status: String
+        switch c.status {
+        case .open: status = "open"
+        case .answered: status = "answered"
+        case .unanswered: status = "unanswered"
+        }
+        return .object([
+            "challengeId": hash(id), "pool": .int(UInt64(pool)), "window": .int(window), "worker": address(worker),
+            "holder": address(c.holder), "shard": .int(UInt64(c.shard)), "contentKey": hash(c.contentKey), "outputHash": hash(c.outputHash),
+            "tokenCount": .int(UInt64(c.tokenCount)), "bond": amount(c.bond), "height": .int(c.height), "deadline": .int(c.deadline),
+            "status": .string(status), "ticketId": c.status == .answered ? hash(c.ticketId) : .null,
+            "encoded": .hex(c.canonicalEncoding),
+        ])
+    }
+
     static func ticketStatusName(_ s: TicketStatus) -> String {
         switch s {
         case .awaitingReveal: return "awaitingReveal"

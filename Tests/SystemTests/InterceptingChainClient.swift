@@ -76,5 +76,8 @@ final class InterceptingChainClient: ChainClient {
     func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)] { try await base.work(pool, window: w) }
     func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { try await base.escrows(owner: owner) }
     func fraudCases() async throws -> [FraudCase] { try await base.fraudCases() }
+    func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) async throws -> [(id: Hash32, challenge: HopChallenge)] {
+        try await base.hopChallenges(pool: pool, window: window, worker: worker)
+    }
     func ticketCount(status: TicketStatus) async throws -> Int { try await base.ticketCount(status: status) }
 }

@@ -48,6 +48,22 @@ extension RPCNode {
             out["windowStatus"] = .string(r.windowStatus(rec.status))
             return .object(out)
         }
+        m.add("hop_list", [ParamSpec("pool"), ParamSpec("window"), ParamSpec("worker"), .optional("limit"), .optional("cursor"),
+                           .optional("block")]) { p, _ in
+            let id = try p.required("pool", p.uint32)
+            let w = try p.required("window", p.uint64)
+            let worker = try p.required("worker", p.address)
+            let limit = try p.limit()
+            let prefix = StateKey.hopChallenges(id, w, worker)
+            let cursor = try self.cursor(p, prefixes: [prefix], length: prefix.count + 32)
+            let state = try self.state(p)
+            guard try LedgerReader(state).pool(id) != nil else { throw RPCError.notFound("pool", .int(UInt64(id))) }
+            let (entries, next) = try self.scanPage(state, prefixes: [prefix], cursor: cursor, limit: limit)
+            return try self.page(entries.map { kv -> JSON in
+                guard let challenge = Hash32(bytes: kv.key.suffix(32)) else { throw StorageFault("corrupt hop challenge key") }
+                return r.hopChallenge(pool: id, window: w, worker: worker, id: challenge, try HopChallenge(canonicalEncoding: kv.value))
+            }, next: next)
+        }
         m.add("share_list", [ParamSpec("pool"), .optional("window"), .optional("worker"), .optional("limit"), .optional("cursor"), .optional("block")]) { p, _ in
             let id = try p.required("pool", p.uint32)
             let limit = try p.limit()
