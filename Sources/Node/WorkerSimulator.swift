@@ -28,6 +28,10 @@ public enum WorkerAdversary: String, Sendable, CaseIterable {
     /// pays (economics.md §7, attack 5): settlement waits for every ticket's challenge, so it is convicted and
     /// forfeits like a fabricator (or, revealing too late, is slashed for withholding).
     case late
+    /// Computes half the passes it is paid for, serves the other half garbage, and covers their payment with passes it
+    /// computed in earlier windows that were never revealed (economics.md §7 rows 33, 54): caught when its client
+    /// challenges a receipt of a garbage pass (no leaf answers it; protocol 5, §4.1).
+    case reuse
 }
 
 /// Settings of a simulated worker.
@@ -51,6 +55,9 @@ public struct WorkerSimulatorConfig: Sendable {
     public var pollInterval: Duration = .seconds(1)
     /// Seed of the input generator (deterministic runs).
     public var seed: UInt64 = 1
+    /// Probability that the client (the escrow's owner, holding the worker's hop receipts) challenges each receipt of a
+    /// window after its commit deadline (protocol 5, Specs/economics.md §4.1). Never for a self-paying worker.
+    public var hopChallengeRate: Double = 0
 
     public init() {}
 }
@@ -71,6 +78,9 @@ public struct WorkerStats: Sendable, Hashable {
     public var keysPublished = 0
     /// Sealed tickets whose output a checker's reveal unblinded (no unblinding transaction of the worker's).
     public var unblindedByCheckers = 0
+    /// Hop challenges the client sent against this worker's receipts, and those the worker answered.
+    public var hopChallenges = 0
+    public var hopAnswers = 0
 }
 
 /// A staked worker serving one shard of a pool with the canonical executor on generated inputs: each
@@ -92,6 +102,14 @@ public final class WorkerSimulator: Service, Sendable {
         var salts: [Hash32] = []
         /// Pools with checkers: the sealing randomness of each sample's reveal, kept across retries.
         var sealing = RevealSealing()
+        /// The passes the client paid for, as the worker's receipts describe them (the leaf committed for the output
+        /// served): the tree's leaves, except for a reuse adversary's garbage half.
+        var served: [PassLeaf] = []
+        /// Fresh passes (unblinded leaf, input) a reuse adversary banks for later windows.
+        var fresh: [(PassLeaf, [UInt8])] = []
+        /// Hop challenges answered (sent), and whether the client's challenges for the window were drawn.
+        var answered: Set<Hash32> = []
+        var challengesDrawn = false
     }
 
     /// A sealed reveal's follow-up: the leaf to unblind and the envelope's ephemeral key for a dispute.
@@ -119,7 +137,11 @@ public final class WorkerSimulator: Service, Sendable {
         ("sharechain_worker_rejected_total", \.rejected),
         ("sharechain_worker_unblinded_total", \.unblinded),
         ("sharechain_worker_unblinded_by_checkers_total", \.unblindedByCheckers),
+        ("sharechain_worker_hop_challenges_total", \.hopChallenges),
+        ("sharechain_worker_hop_answers_total", \.hopAnswers),
     ])
+    /// A reuse adversary's computed passes never revealed (unblinded leaf and input).
+    private let bank = Mutex<[(PassLeaf, [UInt8])]>([])
 
     public var stats: WorkerStats { statsStorage.current }
 
@@ -293,6 +315,7 @@ public final class WorkerSimulator: Service, Sendable {
                         try await client.send(.commitShares(pool: pool.id, window: window, shard: UInt32(shardIndex),
                                                             leafCount: batch.tree.leafCount, tokenTotal: tokens, root: batch.tree.root.hash), from: key)
                         batches[batch.commitment] = batch
+                        if config.adversary == .reuse { bank.withLock { $0.append(contentsOf: batch.fresh) } }
                         committedWindows.insert(window)
                         unpaidWindows.insert(window)
                         bump { $0.commitments += 1; $0.passes += batch.tree.leaves.count; $0.corruptedPasses += batch.corrupted.count }
@@ -351,6 +374,7 @@ public final class WorkerSimulator: Service, Sendable {
                                                                     input: batch.inputs[i]), from: key)
                             }
                             batch.revealed.insert(sample)
+                            forgetBanked(batch.tree.leaves[i].contentKey)
                             bump { $0.reveals += 1 }
                             logger.info("revealed ticket", metadata: ["ticket": "\(ticketId.hex.prefix(16))", "leaf": "\(i)",
                                                                        "corrupted": "\(batch.corrupted.contains(i))"])
@@ -406,6 +430,8 @@ public final class WorkerSimulator: Service, Sendable {
                     }
                 }
 
+                try await hopChallengesAndAnswers(pool: pool, tip: tip, payer: payer, batches: &batches, rng: &rng)
+
                 // Pull the payout of every settled window this worker worked in.
                 for w in unpaidWindows.sorted() {
                     guard let record = try await client.window(pool.id, w), record.status == .settled else { continue }
@@ -430,12 +456,71 @@ public final class WorkerSimulator: Service, Sendable {
         }
     }
 
+    func forgetBanked(_ key: Hash32) {
+        guard config.adversary == .reuse else { return }
+        bank.withLock { $0.removeAll { $0.0.contentKey == key } }
+    }
+
+    /// Protocol 5 (Specs/economics.md §4.1), both sides. The client draws its challenges of a window's receipts once, in
+    /// the challenge period right after the commit deadline; the worker answers every open challenge against it with
+    /// the leaf the receipt names and its input (a withholder never does; a receipt of a garbage pass has no leaf).
+    func hopChallengesAndAnswers(pool: PoolConfig, tip: (height: UInt64, slot: UInt64), payer: PrivateKey,
+                                 batches: inout [Hash32: Batch], rng: inout SplitMix64) async throws {
+        let next = tip.height + 1
+        for (id, var batch) in batches {
+            let deadline = pool.commitDeadline(ofWindow: batch.window)
+            guard next > deadline else { continue }
+            // The challenge period is `max(beaconDelay, beaconMaxDelay) ≥ 1` blocks after the deadline: challenge at once.
+            if !batch.challengesDrawn, config.hopChallengeRate > 0, payer.publicKey != key.publicKey {
+                batch.challengesDrawn = true
+                let chain = try await client.chainId()
+                for leaf in batch.served where Double(rng.next() % 1_000_000) / 1_000_000 < config.hopChallengeRate {
+                    let receipt = HopReceipt(leaf: leaf, pool: pool.id, window: batch.window, worker: key.publicKey, holder: payer.publicKey)
+                        .signed(by: key, chainId: chain)
+                    do {
+                        try await client.send(.hopChallenge(receipt: receipt), from: payer)
+                        bump { $0.hopChallenges += 1 }
+                        logger.info("client challenged a hop receipt", metadata: ["window": "\(batch.window)",
+                                                                                  "challenge": "\(receipt.signingHash(chainId: chain).hex.prefix(16))"])
+                    } catch { logger.warning("hop challenge rejected: \(error)") }
+                }
+            }
+            // Answers: while a challenge can be open (the challenge period, at most the chain's `beaconMaxDelay`, plus the
+            // answer deadline; `hopAnswerHorizon` bounds the first generously, so no round lists challenges for ever).
+            if config.adversary != .withhold, next <= deadline + Self.hopAnswerHorizon + pool.revealDeadlineBlocks {
+                for (cid, ch) in try await client.hopChallenges(pool: pool.id, window: batch.window, worker: key.publicKey)
+                where ch.status == .open && next <= ch.deadline && !batch.answered.contains(cid) {
+                    guard let i = batch.tree.leaves.firstIndex(where: { $0.contentKey == ch.contentKey && $0.outputHash == ch.outputHash }),
+                          batch.tree.leaves[i].shard == ch.shard else {
+                        logger.warning("hop challenge without a matching leaf", metadata: ["challenge": "\(cid.hex.prefix(16))"])
+                        batch.answered.insert(cid)
+                        continue
+                    }
+                    do {
+                        try await client.send(.answerHopChallenge(challengeId: cid, commitmentId: id, leaf: batch.tree.proof(i),
+                                                                  input: batch.inputs[i]), from: key)
+                        batch.answered.insert(cid)
+                        forgetBanked(ch.contentKey)
+                        bump { $0.hopAnswers += 1 }
+                        logger.info("answered a hop challenge", metadata: ["challenge": "\(cid.hex.prefix(16))", "leaf": "\(i)"])
+                    } catch { logger.warning("hop answer rejected: \(error)") }
+                }
+            }
+            batches[id] = batch
+        }
+    }
+
+    /// Blocks after a window's commit deadline during which the worker looks for hop challenges to answer (covers the
+    /// challenge period, `max(beaconDelay, beaconMaxDelay)` blocks, of any sensible genesis).
+    static let hopAnswerHorizon: UInt64 = 64
+
     /// Runs `passesPerBatch` passes of the shard on generated inputs and commits them as a sum tree.
     func makeBatch(executor: CanonExecutor, pool: PoolConfig, shard: Int, window: UInt64, rng: inout SplitMix64) throws -> Batch {
         let hidden = Int(pool.model.hiddenSize)
         var passes = [(PassLeaf, [UInt8], Bool)]()
         let maxTokens = max(1, min(config.maxTokensPerPass, Int(pool.maxTokensPerPass)))
-        for _ in 0..<config.passesPerBatch {
+        var garbage = [(PassLeaf, [UInt8])]()
+        for p in 0..<config.passesPerBatch {
             let tokens = Int(rng.next() % UInt64(maxTokens)) + 1
             let offset = Int(rng.next() % 256)
             // Values in [-1, 1] without negative zero (inputs are canonical: one encoding per activation).
@@ -444,6 +529,13 @@ public final class WorkerSimulator: Service, Sendable {
                 return v == 0 ? 0 : Float(v) / 1000
             }
             let input = try Tensor(shape: [tokens, hidden], data: data)
+            if config.adversary == .reuse, p >= config.passesPerBatch / 2 {
+                // Served garbage: nothing computed, the receipt names a made-up output.
+                let inputBytes = input.tns1
+                garbage.append((PassLeaf(index: 0, shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
+                                         inputHash: Tags.tensor.hash(inputBytes), outputHash: SHA256.hash(inputBytes)), inputBytes))
+                continue
+            }
             var output = try executor.run(input, positionOffset: offset)
             let cheat = config.adversary == .fabricate || config.adversary == .late
                 || Double(rng.next() % 1_000_000) / 1_000_000 < config.cheatRate
@@ -455,6 +547,23 @@ public final class WorkerSimulator: Service, Sendable {
             passes.append((PassLeaf(index: 0, shard: UInt32(shard), positionOffset: UInt64(offset), tokenCount: UInt32(tokens),
                                     inputHash: Tags.tensor.hash(inputBytes), outputHash: output.hash), inputBytes, cheat))
         }
+        // The receipts' passes: what was served (a reuse adversary's garbage half included), before blinding.
+        let served = passes.map { ($0.0, $0.1) } + garbage
+        var fresh = [(PassLeaf, [UInt8])]()
+        if config.adversary == .reuse {
+            // Cover the garbage half with banked passes (computed in earlier windows, never revealed).
+            fresh = passes.map { ($0.0, $0.1) }
+            let banked = bank.withLock { Array($0.prefix(garbage.count)) }
+            passes += banked.map { ($0.0, $0.1, false) }
+        }
+        // In a pool with checkers a receipt carries the leaf's blinded output field, as the leaf does.
+        let receipts = served.map { leaf, input -> PassLeaf in
+            guard pool.checking != nil else { return leaf }
+            var l = leaf
+            l.outputHash = blindedOutputHash(leaf.outputHash, salt: derivedBlindingSalt(contentKey: leaf.contentKey, input: input))
+            return l
+        }
+        var inflatedReceipts = false
         switch config.adversary {
         case .duplicate:
             // One pass in every leaf.
@@ -462,10 +571,11 @@ public final class WorkerSimulator: Service, Sendable {
             let tree = SumTree.buildUnchecked(copies.map(\.0))!
             return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
                                                           root: tree.root.hash),
-                         window: window, tree: tree, inputs: copies.map(\.1), corrupted: [])
+                         window: window, tree: tree, inputs: copies.map(\.1), corrupted: [], served: receipts)
         case .inflate:
-            // Every leaf claims the maximum token count.
+            // Every leaf claims the maximum token count (and its receipts say so).
             for i in passes.indices { passes[i].0.tokenCount = pool.maxTokensPerPass }
+            inflatedReceipts = true
         default:
             break
         }
@@ -478,7 +588,8 @@ public final class WorkerSimulator: Service, Sendable {
         guard pool.checking != nil else {
             return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
                                                           root: tree.root.hash),
-                         window: window, tree: tree, inputs: inputs, corrupted: corrupted)
+                         window: window, tree: tree, inputs: inputs, corrupted: corrupted,
+                         served: inflatedReceipts ? tree.leaves : receipts, fresh: fresh)
         }
         // Checkers answer before the output is unblinded, so the leaves commit to their outputs blinded, each with
         // the salt derived from its pass: only the holders of the input (the checkers) can compute it, and a matching
@@ -494,7 +605,7 @@ public final class WorkerSimulator: Service, Sendable {
         return Batch(commitment: LedgerIds.commitment(worker: key.publicKey, pool: pool.id, window: window, shard: UInt32(shard),
                                                       root: sealedTree.root.hash),
                      window: window, tree: sealedTree, inputs: inputs, corrupted: corrupted,
-                     outputs: tree.leaves.map(\.outputHash), salts: salts)
+                     outputs: tree.leaves.map(\.outputHash), salts: salts, served: inflatedReceipts ? sealedTree.leaves : receipts, fresh: fresh)
     }
 }
 

@@ -61,16 +61,19 @@ struct WorkerSimCommand: AsyncParsableCommand {
     @Option(help: "Pool id.") var pool: UInt32 = 0
     @Option(help: "Shard index to serve (default: chosen from the key).") var shard: Int?
     @Option(help: "Fraction of outputs to corrupt (0...1).") var cheat: Double = 0
-    @Option(help: "Strategy: honest, fabricate, withhold, duplicate, inflate, self-deal or late (Specs/economics.md, threat model).")
+    @Option(help: "Strategy: honest, fabricate, withhold, duplicate, inflate, self-deal, late or reuse (Specs/economics.md, threat model).")
     var adversary = "honest"
     @Option(help: "Key file of the client whose escrow pays (default: the worker's own key).") var clientKey: String?
     @Option(help: "Passes per window.") var passes = 6
     @Option(help: "Escrow deposit in base units.") var deposit: UInt64 = 5_000_000
     @Option(help: "Seconds between looks at the chain.") var poll: Double = 2
+    @Option(help: "Probability that the client challenges each hop receipt of a window after its commit deadline (protocol 5; 0: never).")
+    var hopChallengeRate: Double = 0
 
     func validate() throws {
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
         guard passes >= 1 else { throw ValidationError("--passes must be positive") }
+        guard (0...1).contains(hopChallengeRate) else { throw ValidationError("--hop-challenge-rate must be between 0 and 1") }
         guard WorkerAdversary(rawValue: adversary) != nil else {
             throw ValidationError("--adversary must be one of \(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -85,6 +88,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
         config.cheatRate = cheat
         config.adversary = WorkerAdversary(rawValue: adversary) ?? .honest
         config.passesPerBatch = passes
+        config.hopChallengeRate = hopChallengeRate
         config.escrowDeposit = Amount(deposit)
         config.pollInterval = .milliseconds(Int64(poll * 1000))
         // The simulator mixes the key into the seed, so every worker generates its own inputs.
