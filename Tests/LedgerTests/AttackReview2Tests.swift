@@ -171,9 +171,11 @@ import Sealing
     /// for retention ≥ one settlement horizon, so a worker can keep a stockpile of computed passes and commit them again
     /// once their keys are pruned: paid in full, never `reused`. This breaks row 23's "lazy serving saves no compute"
     /// for any worker that stores its passes. A one-leaf batch makes the sample certain: within the retention period
-    /// the second reveal is `reused` (control), after it `revealed` and paid.
-    @Test(.disabled("KNOWN LIMITATION (economics.md §7 row 33): a pass revealed again after revealedKeyRetentionBlocks is paid again and never counted as reuse"))
-    func aPassRevealedAgainAfterTheRetentionPeriodIsPaidAgain() throws {
+    /// the second reveal is `reused` (control), after it `revealed` and paid. Defeated by hop receipts (protocol 5,
+    /// economics.md §4.1, row 33): the second client was served garbage for its own request; it challenges the receipt,
+    /// the stockpiled pass does not answer it, and the worker is convicted and paid nothing.
+    @Test
+    func aPassRevealedAgainAfterTheRetentionPeriodIsCaughtByAHopChallenge() throws {
         func run(secondWindow w2: UInt64) throws -> (status: TicketStatus, paid: UInt64, slashed: Bool) {
             var c = try Chain(accounts: [(client, 1_000_000), (client2, 1_000_000), (worker, 100_000)], workers: [(worker, 0, 10_000)])
             let e1 = try c.openEscrow(client, amount: 100_000, payees: [(worker, 50_000)])  // 1
@@ -196,6 +198,13 @@ import Sealing
             try c.advance(to: c.height + 2)
             #expect(try c.revealAll(worker, b, commitment: cid).dropLast().allSatisfy { $0.succeeded })
             let status = try c.tickets(cid)[0].ticket.status
+            // The second client's own request, served garbage: it challenges the receipt after the commit deadline.
+            var (served, _) = HopChallengeTests.pass(seed: 33_033, position: 128)
+            served.outputHash = SHA256.hash(Array("garbage".utf8))
+            let receipt = HopReceipt(leaf: served, pool: 0, window: w2, worker: worker.publicKey, holder: client2.publicKey)
+                .signed(by: worker, chainId: Chain.chainId)
+            try c.advance(to: c.pool.commitDeadline(ofWindow: w2))
+            #expect(try c.block([try c.tx(client2, .hopChallenge(receipt: receipt))])[0].succeeded)
             let settle = c.pool.settleHeight(ofWindow: w2, beaconDelay: c.ledger.params.selectionDelayBound)
             try c.advance(to: settle)
             let p = try c.block([try c.tx(client2, .claimPayout(pool: 0, window: w2, worker: worker.publicKey))])[0]

@@ -226,13 +226,12 @@ extension AttackReview5Tests {
     /// commits tree B = A without the sampled leaves in the same window (and C, D, … up to `maxCommitmentsPerWindow`):
     /// no pass of B was ever revealed, so B's samples are first reveals and the reuse can never be detected. Every
     /// token is paid twice for one computation, with zero risk (the `q ≥ c` of §5's bound is 0 for the reused part).
-    /// Not fixed by this review (a redesign of the draw): draw every commitment of a (worker, pool, window, shard) with
-    /// one beacon after the window's commit deadline, so nothing can be committed knowing a sibling's samples (this
-    /// moves §9's worst-case draw burst to the window boundary), or one cumulative tree per (worker, shard, epoch)
-    /// whose coverage is its growth (the design notes' alternative), making reuse an in-tree duplicate. Across windows
-    /// the same trick remains the known row 33 family.
-    @Test(.disabled("HOLE (economics.md §3, §7 row 54, review G): a pass recommitted after its commitment's draw is never caught"))
-    func passesRecommittedAfterTheirDrawAreNeverCaught() throws {
+    /// Defeated by hop receipts (protocol 5, economics.md §4.1), not by the draw: to be paid for B the worker was paid
+    /// for requests it served without computing them (B holds A's passes, not theirs). The client holds a receipt for
+    /// each; it challenges one, no leaf answers it, and the worker is convicted and forfeits the window.
+    /// (`HopChallengeTests.recommittingDrawnPassesIsCaughtByOneChallenge` performs the same attack in full.)
+    @Test
+    func passesRecommittedAfterTheirDrawAreCaughtByAHopChallenge() throws {
         var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000)], workers: [(worker, 0, 100_000)])
         let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
         var g = SplitMix64(seed: 541)
@@ -261,6 +260,12 @@ extension AttackReview5Tests {
         let reveals = try c.revealAll(worker, b, commitment: bid)
         #expect(reveals.dropLast().allSatisfy { $0.succeeded })
         let statuses = try c.tickets(bid).map(\.ticket.status)
+        var (served, _) = HopChallengeTests.pass(seed: 54_054, position: 9_000)
+        served.outputHash = SHA256.hash(Array("garbage".utf8))
+        let receipt = HopReceipt(leaf: served, pool: 0, window: 0, worker: worker.publicKey, holder: client.publicKey)
+            .signed(by: worker, chainId: Chain.chainId)
+        try c.advance(to: 12)
+        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: receipt))])[0].succeeded)  // 13, unanswerable
         try c.advance(to: c.settleHeight0)
         let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         let (paid, refunded) = try #require(payout(p[0]))

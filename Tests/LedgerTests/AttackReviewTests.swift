@@ -177,10 +177,12 @@ import Sealing
     /// Row 10 punishes a worker that reveals its own pass in two commitments. The same pass sold under a second
     /// staked key is at worst `voided` (no slash), and only when both sales sample the same leaf; otherwise both are
     /// paid in full. The reseller computes nothing for its client (row 23 says a lazy server "saves no compute").
-    /// A known limitation (economics.md §7 row 25): passes are bound to content, not to who paid; slashing the
-    /// second revealer would let a client frame an honest worker (row 24). It needs voucher-bound leaves or hop receipts.
-    @Test(.disabled("KNOWN LIMITATION (economics.md §7 row 25): the same passes resold under a second worker key are paid twice and never slashed"))
-    func passesResoldUnderASecondKeyArePaidTwice() throws {
+    /// Passes are bound to content, not to who paid, and slashing the second revealer would let a client frame an honest
+    /// worker (row 24). Defeated by hop receipts (protocol 5, economics.md §4.1, row 25): the reseller's own client holds
+    /// a receipt for each pass it was served (its own requests, answered with garbage); it challenges one, no leaf of the
+    /// reseller's tree answers it, and the reseller is convicted and paid nothing.
+    @Test
+    func passesResoldUnderASecondKeyAreCaughtByAHopChallenge() throws {
         let reseller = testKey("reseller"), client2 = testKey("client-2")
         var c = try Chain(accounts: [(client, 10_000_000), (client2, 10_000_000), (worker, 100_000), (reseller, 100_000)],
                           workers: [(worker, 0, 100_000), (reseller, 0, 100_000)])
@@ -197,6 +199,13 @@ import Sealing
         #expect(try c.revealAll(worker, b, commitment: c.commitmentId(worker, b)).dropLast().allSatisfy { $0.succeeded })
         #expect(try c.revealAll(reseller, b, commitment: c.commitmentId(reseller, b)).dropLast().allSatisfy { $0.succeeded })
         let resold = try c.tickets(c.commitmentId(reseller, b)).map { $0.ticket.status }
+        // The reseller's client challenges a receipt of one of its own requests (served garbage).
+        var (served, _) = HopChallengeTests.pass(seed: 25_025, position: 64)
+        served.outputHash = SHA256.hash(Array("garbage".utf8))
+        let receipt = HopReceipt(leaf: served, pool: 0, window: 0, worker: reseller.publicKey, holder: client2.publicKey)
+            .signed(by: reseller, chainId: Chain.chainId)
+        try c.advance(to: 12)
+        #expect(try c.block([try c.tx(client2, .hopChallenge(receipt: receipt))])[0].succeeded)  // 13, unanswerable
         try c.advance(to: c.settleHeight0)
         let p1 = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         let p2 = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: reseller.publicKey))])
