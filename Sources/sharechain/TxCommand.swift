@@ -121,7 +121,8 @@ struct TxCommand: AsyncParsableCommand {
             Example: sharechain tx transfer --key alice.key --to shr1... --amount 1000 --rpc http://127.0.0.1:8645/ --submit
             """,
         subcommands: [Transfer.self, Bond.self, Unbond.self, EscrowOpen.self, EscrowTopUp.self, EscrowAllocate.self, EscrowClose.self,
-                      ClaimUsage.self, ClaimUsageBatch.self, SignVoucher.self, CommitShares.self, RevealTicket.self, FraudCommit.self, FraudReveal.self, ClaimPayout.self,
+                      ClaimUsage.self, ClaimUsageBatch.self, SignVoucher.self, CommitShares.self, RevealTicket.self,
+                      SignHopReceipt.self, HopChallenge.self, AnswerHopChallenge.self, FraudCommit.self, FraudReveal.self, ClaimPayout.self,
                       DoubleSignEvidence.self, Unjail.self])
 
     struct Transfer: AsyncParsableCommand {
@@ -330,6 +331,75 @@ struct TxCommand: AsyncParsableCommand {
             try await finishTransaction(options) { _, _, _ in
                 .revealTicket(ticketId: try parseHash(ticket, "--ticket"), leaf: try proof(leaf, "--leaf"),
                               left: try left.map { try proof($0, "--left") }, right: try right.map { try proof($0, "--right") }, input: bytes)
+            }
+        }
+    }
+
+    struct SignHopReceipt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-hop-receipt",
+            abstract: "Sign a hop receipt for a served pass as its worker and print its encoding (not a transaction).",
+            discussion: "The receipt names the leaf the worker commits for the pass (Specs/economics.md §4.1); its holder may "
+                + "challenge it with hop-challenge --receipt <printed hex> after the window's commit deadline.")
+        @Option(help: "Key file of the worker.") var key: String
+        @Option(help: "File holding the passphrase of an encrypted key file.") var passphraseFile: String?
+        @Option(help: "Chain id (0x hex).") var chainId: String
+        @Option(help: "Holder address or 0x key: who sent the pass's input and got its output, the only one who may challenge.")
+        var holder: String
+        @Option(help: "Address prefix of --holder when it is an address.") var hrp: String = "shr"
+        @Option(help: "Pool id.") var pool: UInt32
+        @Option(help: "Window whose tree holds the pass.") var window: UInt64
+        @Option(help: "The leaf: canonical PassLeaf encoding (0x hex), as committed (its output field blinded in a pool with checkers).")
+        var leaf: String
+        func run() async throws {
+            let worker = try loadKey(key, passphraseFile: passphraseFile).0
+            let l: PassLeaf
+            do { l = try PassLeaf(canonicalEncoding: try Hex.decode(leaf)) } catch { throw ValidationError("--leaf: \(error)") }
+            let r = HopReceipt(leaf: l, pool: pool, window: window, worker: worker.publicKey, holder: try parseKey(holder, hrp: hrp, "--holder"))
+            print("0x" + Hex.encode(r.signed(by: worker, chainId: try parseHash(chainId, "--chain-id")).canonicalEncoding))
+        }
+    }
+
+    struct HopChallenge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hop-challenge",
+            abstract: "Challenge a worker's hop receipt as its holder (locks the hop bond); the worker must show the pass's leaf.",
+            discussion: "Accepted in the blocks right after the receipt window's commit deadline (max(beaconDelay, beaconMaxDelay) of them). "
+                + "An answer pays the bond to the worker; no answer by the deadline convicts it and returns the bond.")
+        @OptionGroup var options: TxOptions
+        @Option(help: "The signed receipt (0x hex, as sign-hop-receipt prints it).") var receipt: String
+        func run() async throws {
+            let r: HopReceipt
+            do { r = try HopReceipt(canonicalEncoding: try Hex.decode(receipt)) } catch { throw ValidationError("--receipt: \(error)") }
+            try await finishTransaction(options) { sender, hrp, chainId in
+                guard r.holder == sender.publicKey else {
+                    throw ValidationError("the receipt's holder is \(Address.encode(r.holder, hrp: hrp)), not the sender \(Address.encode(sender.publicKey, hrp: hrp))")
+                }
+                guard r.worker.verify(r.signature, digest: r.signingHash(chainId: chainId)) else {
+                    throw ValidationError("the receipt is not signed by its worker for chain \(chainId)")
+                }
+                return .hopChallenge(receipt: r)
+            }
+        }
+    }
+
+    struct AnswerHopChallenge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "answer-hop-challenge",
+            abstract: "Answer a hop challenge as the worker: the receipt's leaf in one of its commitments and the pass's input (TNS1 file).")
+        @OptionGroup var options: TxOptions
+        @Option(help: "Challenge id (0x hex: the receipt's hash, as hop_list lists it).") var challenge: String
+        @Option(help: "The commitment holding the leaf (0x hex).") var commitment: String
+        @Option(help: "The leaf and its path: canonical LeafProof encoding (0x hex).") var leaf: String
+        @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
+        func run() async throws {
+            let bytes: [UInt8]
+            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            let proof: LeafProof
+            do { proof = try LeafProof(canonicalEncoding: try Hex.decode(leaf)) } catch { throw ValidationError("--leaf: \(error)") }
+            try await finishTransaction(options) { _, _, _ in
+                .answerHopChallenge(challengeId: try parseHash(challenge, "--challenge"), commitmentId: try parseHash(commitment, "--commitment"),
+                                    leaf: proof, input: bytes)
             }
         }
     }

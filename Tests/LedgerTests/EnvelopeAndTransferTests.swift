@@ -165,6 +165,10 @@ import Testing
                 UsageVoucher(chainId: Chain.chainId, escrowId: SHA256.hash([34]), payee: bob.publicKey, shard: 1, window: 3,
                              cumulativeInputTokens: 9, cumulativeOutputTokens: 0).signed(by: bob)]),
             .claimUsageBatch(vouchers: []),
+            // Protocol 5: hop challenges.
+            .hopChallenge(receipt: HopReceipt(leaf: leaf.leaf, pool: 0, window: 4, worker: bob.publicKey, holder: alice.publicKey)
+                .signed(by: bob, chainId: Chain.chainId)),
+            .answerHopChallenge(challengeId: SHA256.hash([35]), commitmentId: SHA256.hash([36]), leaf: leaf, input: [5, 6, 7]),
         ]
     }
 

@@ -73,4 +73,49 @@ import TestSupport
                                                        "--fee", "9000", "--voucher", v1], in: dir)
         #expect(chainStatus != 0 && wrongChain.contains("is for chain"), "\(wrongChain)")
     }
+
+    /// The holder's side of protocol 5 from the command line: the worker signs a hop receipt for a leaf (`tx
+    /// sign-hop-receipt`), its holder turns it into a `hopChallenge` transaction; a receipt of another holder or chain is
+    /// refused before anything is signed.
+    @Test func aSignedHopReceiptBecomesItsHoldersChallenge() async throws {
+        let dir = TempDir("hop-receipts")
+        try "hop\n".write(toFile: dir.file("pass.txt"), atomically: true, encoding: .utf8)
+        for name in ["worker", "holder", "other"] {
+            let (status, output) = try await run(["keys", "new", "-o", dir.file("\(name).key"), "--passphrase-file", dir.file("pass.txt"),
+                                                  "--scrypt-log-n", "10"], in: dir)
+            #expect(status == 0, "\(output)")
+        }
+        let pass = KeyPassphrase(file: dir.file("pass.txt"), prompt: false)
+        let worker = try KeyFile.load(path: dir.file("worker.key"), passphrase: pass).0
+        let holder = try KeyFile.load(path: dir.file("holder.key"), passphrase: pass).0
+        let chainId = SHA256.hash(Array("hop-command-test".utf8))
+        let leaf = PassLeaf(index: 3, shard: 1, positionOffset: 16, tokenCount: 4, inputHash: SHA256.hash([1]), outputHash: SHA256.hash([2]))
+        func sign(holder h: PublicKey, chain: Hash32) async throws -> String {
+            let (status, output) = try await run(["tx", "sign-hop-receipt", "--key", dir.file("worker.key"), "--passphrase-file", dir.file("pass.txt"),
+                                                  "--chain-id", "0x" + chain.hex, "--holder", "0x" + h.hex, "--pool", "0", "--window", "5",
+                                                  "--leaf", "0x" + leaf.canonicalEncoding.hex], in: dir)
+            #expect(status == 0, "\(output)")
+            return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let receipt = try await sign(holder: holder.publicKey, chain: chainId)
+        let decoded = try HopReceipt(canonicalEncoding: try Hex.decode(receipt))
+        var unsigned = decoded
+        unsigned.signature = .zero
+        #expect(unsigned == HopReceipt(leaf: leaf, pool: 0, window: 5, worker: worker.publicKey, holder: holder.publicKey))
+        #expect(worker.publicKey.verify(decoded.signature, digest: decoded.signingHash(chainId: chainId)))
+
+        let txArguments = ["tx", "hop-challenge", "--passphrase-file", dir.file("pass.txt"), "--chain-id", "0x" + chainId.hex,
+                           "--nonce", "2", "--fee", "5000"]
+        let (status, output) = try await run(txArguments + ["--key", dir.file("holder.key"), "--receipt", receipt], in: dir)
+        #expect(status == 0, "\(output)")
+        let tx = try SignedTransaction(canonicalEncoding: try Hex.decode(try #require(try JSONParser().parse(Array(output.utf8))["hex"]?.string)))
+        #expect(tx.hasValidSignature && tx.transaction.sender == holder.publicKey)
+        #expect(tx.transaction.body == .hopChallenge(receipt: decoded))
+        // Refused before signing: another key than the holder, and a receipt signed for another chain.
+        let (wrongHolder, refused) = try await run(txArguments + ["--key", dir.file("other.key"), "--receipt", receipt], in: dir)
+        #expect(wrongHolder != 0 && refused.contains("holder is"), "\(refused)")
+        let otherChain = try await sign(holder: holder.publicKey, chain: SHA256.hash([9]))
+        let (wrongChain, refusedChain) = try await run(txArguments + ["--key", dir.file("holder.key"), "--receipt", otherChain], in: dir)
+        #expect(wrongChain != 0 && refusedChain.contains("not signed by its worker"), "\(refusedChain)")
+    }
 }
