@@ -6676,12 +6676,7 @@ class RandomWorld:
                 if leaf["shard"] == shard and leaf["tokenCount"] <= pool["maxTokensPerPass"]:
                     passes.append((dict(leaf, index=0), inp, False))
             if pool.get("checking") is not None:
-                blinded = []
-                for leaf, inp, ch in passes:
-                    salt = sha256(b"r-salt" + wk.pub + content_key(leaf))
-                    self.blind[(wk.pub, content_key(leaf))] = (leaf["outputHash"], salt)
-                    blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, ch))
-                passes = blinded
+                passes = self.blind_passes(wk.pub, passes)
             try:
                 b = PassBatch.from_passes(passes)
             except ValueError:
@@ -6794,6 +6789,15 @@ class RandomWorld:
                 out.append((tk[1:], t))
         return out
 
+    def blind_passes(self, worker_pub, passes):
+        """Blinds each pass's output with a per-worker salt (a pool with checkers), remembering the opening."""
+        blinded = []
+        for leaf, inp, cheat in passes:
+            salt = sha256(b"r-salt" + worker_pub + content_key(leaf))
+            self.blind[(worker_pub, content_key(leaf))] = (leaf["outputHash"], salt)
+            blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, cheat))
+        return blinded
+
     def make_batch(self, worker, pool, window, shard, strategy):
         rng = self.rng
         count = 1 + rng.below(5)
@@ -6806,12 +6810,7 @@ class RandomWorld:
             specs.append((tokens, self.passes_seed * 100 + i + worker.pub[0] * 10000, cheat))
         passes = passes_of(specs, shard)
         if pool.get("checking") is not None:
-            blinded = []
-            for leaf, inp, cheat in passes:
-                salt = sha256(b"r-salt" + worker.pub + content_key(leaf))
-                self.blind[(worker.pub, content_key(leaf))] = (leaf["outputHash"], salt)
-                blinded.append((dict(leaf, outputHash=H_blind_output(leaf["outputHash"], salt)), inp, cheat))
-            passes = blinded
+            passes = self.blind_passes(worker.pub, passes)
         if strategy == "copy" and self.revealed and rng.chance(2, 3):
             w, leaf, inp = self.pick(self.revealed)
             if leaf["shard"] == shard and leaf["tokenCount"] <= tmax:

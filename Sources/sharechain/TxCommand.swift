@@ -50,6 +50,11 @@ func parseKey(_ s: String, hrp: String, _ what: String) throws -> PublicKey {
     do { return try Address.decode(s, hrp: hrp) } catch { throw ValidationError("\(what): \(error)") }
 }
 
+/// The bytes of an `--input` tensor file.
+func readInputFile(_ path: String) throws -> [UInt8] {
+    do { return Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+}
+
 func parseAmount(_ s: String, _ what: String) throws -> Amount {
     guard let a = Amount(decimal: s) else { throw ValidationError("\(what) must be a decimal amount in base units") }
     return a
@@ -323,8 +328,7 @@ struct TxCommand: AsyncParsableCommand {
         @Option(help: "The right neighbour's LeafProof (absent for the last leaf).") var right: String?
         @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
         func run() async throws {
-            let bytes: [UInt8]
-            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            let bytes = try readInputFile(input)
             func proof(_ s: String, _ what: String) throws -> LeafProof {
                 do { return try LeafProof(canonicalEncoding: try Hex.decode(s)) } catch { throw ValidationError("\(what): \(error)") }
             }
@@ -393,8 +397,7 @@ struct TxCommand: AsyncParsableCommand {
         @Option(help: "The leaf and its path: canonical LeafProof encoding (0x hex).") var leaf: String
         @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
         func run() async throws {
-            let bytes: [UInt8]
-            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            let bytes = try readInputFile(input)
             let proof: LeafProof
             do { proof = try LeafProof(canonicalEncoding: try Hex.decode(leaf)) } catch { throw ValidationError("--leaf: \(error)") }
             try await finishTransaction(options) { _, _, _ in
@@ -430,8 +433,7 @@ struct TxCommand: AsyncParsableCommand {
         @Option(help: "The salt the claim was committed with (0x hex).") var salt: String
         @Option(help: "The ticket's input tensor file (TNS1), as revealed.") var input: String
         func run() async throws {
-            let bytes: [UInt8]
-            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: input))) } catch { throw ValidationError("--input: \(error.localizedDescription)") }
+            let bytes = try readInputFile(input)
             try await finishTransaction(options) { _, _, _ in
                 .fraudReveal(ticketId: try parseHash(ticket, "--ticket"), salt: try parseHash(salt, "--salt"), input: bytes)
             }
