@@ -107,8 +107,9 @@ public final class WorkerSimulator: Service, Sendable {
         var served: [PassLeaf] = []
         /// Fresh passes (unblinded leaf, input) a reuse adversary banks for later windows.
         var fresh: [(PassLeaf, [UInt8])] = []
-        /// Hop challenges answered (sent), and whether the client's challenges for the window were drawn.
-        var answered: Set<Hash32> = []
+        /// Hop challenges answered, with the height the answer was sent at (sent again if it has not landed a few blocks
+        /// later: a dropped answer would convict an honest worker), and whether the client's challenges were drawn.
+        var answered: [Hash32: UInt64] = [:]
         var challengesDrawn = false
     }
 
@@ -383,8 +384,9 @@ public final class WorkerSimulator: Service, Sendable {
                         }
                     }
                     batches[id] = batch
-                    // Forget batches whose tickets are all long past their deadlines.
-                    if window > batch.window + 3 { batches[id] = nil }
+                    // Forget batches whose tickets and hop challenges are all long past their deadlines.
+                    if window > batch.window + 3, tip.height > pool.commitDeadline(ofWindow: batch.window) + Self.hopAnswerHorizon
+                        + pool.revealDeadlineBlocks { batches[id] = nil }
                 }
 
                 // Sealed tickets: unblind the output once the checkers' commit phase is over; answer a dispute with
@@ -489,19 +491,20 @@ public final class WorkerSimulator: Service, Sendable {
             // answer deadline; `hopAnswerHorizon` bounds the first generously, so no round lists challenges for ever).
             if config.adversary != .withhold, next <= deadline + Self.hopAnswerHorizon + pool.revealDeadlineBlocks {
                 for (cid, ch) in try await client.hopChallenges(pool: pool.id, window: batch.window, worker: key.publicKey)
-                where ch.status == .open && next <= ch.deadline && !batch.answered.contains(cid) {
+                where ch.status == .open && next <= ch.deadline
+                    && batch.answered[cid].map({ tip.height > $0 + Self.answerResendBlocks }) ?? true {
                     guard let i = batch.tree.leaves.firstIndex(where: { $0.contentKey == ch.contentKey && $0.outputHash == ch.outputHash }),
                           batch.tree.leaves[i].shard == ch.shard else {
                         logger.warning("hop challenge without a matching leaf", metadata: ["challenge": "\(cid.hex.prefix(16))"])
-                        batch.answered.insert(cid)
+                        batch.answered[cid] = .max - Self.answerResendBlocks  // nothing to send, ever
                         continue
                     }
                     do {
                         try await client.send(.answerHopChallenge(challengeId: cid, commitmentId: id, leaf: batch.tree.proof(i),
                                                                   input: batch.inputs[i]), from: key)
-                        batch.answered.insert(cid)
+                        if batch.answered[cid] == nil { bump { $0.hopAnswers += 1 } }
+                        batch.answered[cid] = tip.height
                         forgetBanked(ch.contentKey)
-                        bump { $0.hopAnswers += 1 }
                         logger.info("answered a hop challenge", metadata: ["challenge": "\(cid.hex.prefix(16))", "leaf": "\(i)"])
                     } catch { logger.warning("hop answer rejected: \(error)") }
                 }
@@ -513,6 +516,8 @@ public final class WorkerSimulator: Service, Sendable {
     /// Blocks after a window's commit deadline during which the worker looks for hop challenges to answer (covers the
     /// challenge period, `max(beaconDelay, beaconMaxDelay)` blocks, of any sensible genesis).
     static let hopAnswerHorizon: UInt64 = 64
+    /// Blocks an answer may take to land before it is sent again (while its challenge is still open and due).
+    static let answerResendBlocks: UInt64 = 2
 
     /// Runs `passesPerBatch` passes of the shard on generated inputs and commits them as a sum tree.
     func makeBatch(executor: CanonExecutor, pool: PoolConfig, shard: Int, window: UInt64, rng: inout SplitMix64) throws -> Batch {
