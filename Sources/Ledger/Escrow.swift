@@ -201,7 +201,8 @@ public struct VoucherSignature: Hashable, Sendable {
 extension Ledger {
     /// The voucher signature checks of a block's claims whose escrow exists in `state` (the block's parent state):
     /// an escrow's owner never changes, so a check prepared from the parent state is the one execution makes. Claims
-    /// on escrows opened in the same block are left to execution.
+    /// on escrows opened in the same block are left to execution. Hop challenges' receipt signatures (the worker's
+    /// over the receipt hash) are checks of the same shape and come along, so they too are verified on all cores.
     public func voucherSignatures(in transactions: [SignedTransaction], state: LedgerState) -> [VoucherSignature] {
         var out = [VoucherSignature]()
         for tx in transactions {
@@ -209,6 +210,9 @@ extension Ledger {
             switch tx.transaction.body {
             case .claimUsage(let v): vouchers = [v]
             case .claimUsageBatch(let vs): vouchers = vs
+            case .hopChallenge(let r):
+                out.append(VoucherSignature(owner: r.worker, digest: r.signingHash(chainId: chainId), signature: r.signature))
+                continue
             default: continue
             }
             for v in vouchers {

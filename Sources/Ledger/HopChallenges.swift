@@ -40,7 +40,10 @@ extension Execution {
         let deadline = pool.commitDeadline(ofWindow: receipt.window)
         guard height > deadline, height - deadline <= params.selectionDelayBound else { throw .failed(.hopChallengeClosed) }
         let id = receipt.signingHash(chainId: ledger.chainId)
-        guard receipt.worker.verify(receipt.signature, digest: id) else { throw .failed(.badReceiptSignature) }
+        // A check verified ahead of execution (`voucherSignatures(in:state:)`) is accepted only for this very worker,
+        // receipt hash and signature.
+        guard verifiedVouchers.contains(VoucherSignature(owner: receipt.worker, digest: id, signature: receipt.signature))
+                || receipt.worker.verify(receipt.signature, digest: id) else { throw .failed(.badReceiptSignature) }
         let key = StateKey.hopChallenge(receipt.pool, receipt.window, receipt.worker, id)
         guard try !state.exists(key) else { throw .failed(.duplicateHopChallenge) }
         // Only paid work is worth protecting: a worker that claimed nothing for the shard is paid nothing for it.

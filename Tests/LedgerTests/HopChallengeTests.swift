@@ -277,6 +277,20 @@ struct HopChallengeTests {
         #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
     }
 
+    /// A block importer verifies receipt signatures ahead, with the vouchers' (on all cores): the check is the worker's
+    /// key over the receipt hash with this chain id, so a forged receipt's check is invalid and execution refuses it.
+    @Test
+    func receiptSignaturesAreCheckedAheadLikeVouchers() throws {
+        let c = try Chain(accounts: [(client, 1_000)], workers: [(worker, 0, 1_000)])
+        let (leaf, _) = Self.pass(seed: 9, position: 0)
+        let good = receipt(for: leaf), forged = receipt(for: leaf, signer: stranger)
+        let txs = [try c.tx(client, .hopChallenge(receipt: good)), try c.tx(client, .hopChallenge(receipt: forged), nonce: 1)]
+        let checks = c.ledger.voucherSignatures(in: txs, state: c.ledgerState)
+        #expect(checks.map(\.owner) == [worker.publicKey, worker.publicKey])
+        #expect(checks.map(\.digest) == [good.signingHash(chainId: Chain.chainId), forged.signingHash(chainId: Chain.chainId)])
+        #expect(checks.map(\.isValid) == [true, false])
+    }
+
     // MARK: - Encoding
 
     @Test
