@@ -12,14 +12,14 @@ import TestSupport
 /// strategy loses stake, the self-dealer loses money without a slash, and the honest workers come out ahead.
 @Suite(.serialized, .tags(.system, .multiProcess)) struct DemoAdversaryTests {
     /// The adversaries in the order the demo assigns them development worker keys 3, 4, ….
-    static let strategies = ["fabricate", "withhold", "duplicate", "inflate", "self-deal", "late"]
+    static let strategies = ["fabricate", "withhold", "duplicate", "inflate", "self-deal", "late", "reuse"]
 
     @Test(.timeLimit(.minutes(8))) func everyAdversaryLosesAndHonestWorkPays() async throws {
         let exe = try Paths.sharechain()
         let dir = TempDir("demo-adversaries")
-        // Metrics ports: nine workers at base+200…208, the verifier at base+210.
+        // Metrics ports: ten workers at base+200…209, the verifier at base+210.
         let (process, base, out) = try startDemo(exe: exe, dir: dir, extra: ["--adversary", Self.strategies.joined(separator: ",")],
-                                                 metricsPorts: Array(200...208) + [210])
+                                                 metricsPorts: Array(200...209) + [210])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let client = try RPCChainClient(url: "http://127.0.0.1:\(base + 100)")
         let genesisPath = (dir.path as NSString).appendingPathComponent("genesis.json")
