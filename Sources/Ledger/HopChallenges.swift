@@ -82,11 +82,7 @@ extension Execution {
         guard let offset = SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) else {
             throw .failed(.invalidSumProof)
         }
-        guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
-        guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
-        guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
-            throw .failed(.invalidInputTensor)
-        }
+        try checkRevealedInput(input, of: leaf, pool: pool)
         let ticketId = LedgerIds.hopTicket(challenge: challengeId)
         let ticket = Ticket(commitmentId: commitmentId, sample: Ticket.hopSample, point: offset, worker: sender, pool: c.pool,
                             window: c.window, shard: c.shard, status: .awaitingReveal, selectedHeight: challenge.height,

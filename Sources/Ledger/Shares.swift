@@ -199,12 +199,18 @@ extension Execution {
             guard try !state.exists(StateKey.ticketCheck(ticketId)) else { throw .failed(.sealedRevealRequired) }
         }
         let leaf = proof.leaf
+        try checkRevealedInput(input, of: leaf, pool: pool)
+        _ = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
+    }
+
+    /// A revealed pass's input: at most the pool's input size, hashing to the leaf's input hash, and a canonical
+    /// `[tokenCount, hidden]` tensor (a reveal in clear and a hop challenge's answer check it alike).
+    func checkRevealedInput(_ input: [UInt8], of leaf: PassLeaf, pool: PoolConfig) throws(ExecError) {
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
         guard CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
             throw .failed(.invalidInputTensor)
         }
-        _ = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
     }
 
     /// Reveals a ticket of a pool with checkers (Specs/verification.md §4 step 2): the leaf and its proofs in clear,
