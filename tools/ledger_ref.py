@@ -491,7 +491,7 @@ CASE = [("ticketId", "h"), ("worker", "h"), ("pool", "u32"), ("window", "u64"), 
         ("bondsBurned", "u64"), ("claims", "u32"), ("finalHeight", "u64")]
 LIVENESS = [("epoch", "u64"), ("led", "u64"), ("missed", "u64")]
 # protocol 5 (state-machine.md §1 key 3C, economics.md §4.1)
-HOP_CHALLENGE = [("holder", "h"), ("shard", "u32"), ("contentKey", "h"), ("outputHash", "h"), ("tokenCount", "u32"),
+HOP_CHALLENGE = [("challenger", "h"), ("shard", "u32"), ("contentKey", "h"), ("outputHash", "h"), ("tokenCount", "u32"),
                  ("bond", "u64"), ("height", "u64"), ("deadline", "u64"), ("status", "u8"), ("ticketId", "h")]
 
 
@@ -807,7 +807,7 @@ FAILURES = {
     96: ("hopChallengeAnswered", "the hop challenge is not open"),
     97: ("receiptMismatch", "the leaf is not the receipt's pass in a commitment of the receipt's shard"),
 }
-RESERVED_FAILURES = {10, 14, 35, 58}
+RESERVED_FAILURES = {10, 14, 35, 58, 89}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
 
 # tag: (name, fields). Tag 1 (feePaid) is reserved: fees are recorded in the receipt's feePaid field.
@@ -861,9 +861,9 @@ EVENTS = {
     46: ("checkFeeOwed", "ticketId hash32, checker key32, amount u64"),
     47: ("checkFeePaid", "pool u32, window u64, worker key32, ticketId hash32, checker key32, amount u64"),
     48: ("disputeBountyPaid", "ticketId hash32, to key32, amount u64"),
-    49: ("hopChallenged", "challengeId hash32, pool u32, window u64, shard u32, worker key32, holder key32, bond u64, deadline u64"),
+    49: ("hopChallenged", "challengeId hash32, pool u32, window u64, shard u32, worker key32, challenger key32, bond u64, deadline u64"),
     50: ("hopChallengeAnswered", "challengeId hash32, ticketId hash32, bondTo key32, bond u64"),
-    51: ("hopChallengeUnanswered", "challengeId hash32, worker key32, holder key32, bond u64"),
+    51: ("hopChallengeUnanswered", "challengeId hash32, worker key32, challenger key32, bond u64"),
 }
 RESERVED_EVENTS = {1}
 EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
@@ -2523,8 +2523,9 @@ class Exec:
             raise Fail("unknownPool")
         if shard >= len(pool["shards"]):
             raise Fail("unknownShard")
+        # Any sender: the receipt is the worker's own statement; the chain asks its holder for nothing.
         if sender != rc["holder"]:
-            raise Fail("notReceiptHolder")
+            self.t("hop:challenge:notTheHolder")
         if not 1 <= rc["tokenCount"] <= pool["maxTokensPerPass"]:
             raise Fail("invalidReceipt")
         if w > window_of(pool, self.h):         # window numbers compared first: no deadline of an absurd window
@@ -2551,7 +2552,7 @@ class Exec:
         self.debit(sender, bond)
         deadline = self.h + pool["revealDeadlineBlocks"]
         self.state.put_rec(key, HOP_CHALLENGE, {
-            "holder": sender, "shard": shard, "contentKey": rc["contentKey"], "outputHash": rc["outputHash"],
+            "challenger": sender, "shard": shard, "contentKey": rc["contentKey"], "outputHash": rc["outputHash"],
             "tokenCount": rc["tokenCount"], "bond": bond, "height": self.h, "deadline": deadline, "status": HOP_OPEN,
             "ticketId": ZERO32})
         self.state.put(K.hop_deadline(deadline, pid, w, worker, chid), b"")
@@ -2595,7 +2596,7 @@ class Exec:
              "challengeEnd": challenge_end(pool, c["window"], selection_bound(self.p))}
         status = self.record_reveal(sender, tid, t, c, pool, leaf, txid, hop=True)
         self.t("hop:answer:%d" % status)
-        to = ch["holder"] if status == T_REUSED else sender
+        to = ch["challenger"] if status == T_REUSED else sender
         self.credit(to, ch["bond"])
         ch["status"] = HOP_ANSWERED
         ch["ticketId"] = tid
@@ -2619,10 +2620,10 @@ class Exec:
                 raise Fault("hop challenge of unknown pool")
             ch["status"] = HOP_UNANSWERED
             try:
-                self.credit(ch["holder"], ch["bond"])
+                self.credit(ch["challenger"], ch["bond"])
             except Fail:
                 raise Fault("hop bond credit overflow")
-            self.emit("system", ev("hopChallengeUnanswered", chid, worker, ch["holder"], u64(ch["bond"])))
+            self.emit("system", ev("hopChallengeUnanswered", chid, worker, ch["challenger"], u64(ch["bond"])))
             offence = H_id(b"\x16" + u32(pid) + u64(w) + worker)
             if self.state.get(K.offence(offence)) is not None:
                 self.t("hop:unanswered:alreadyPunished")      # one offence per pool, window and worker
@@ -5368,13 +5369,13 @@ def scenarios_hop():
               "another output (P'); cw a copy of hw's pass X; gw a tree with a garbage output G (samples drawn at h4 "
               "miss N, P' and the copy). h5: the drawn tickets are revealed. h12: a challenge one block early "
               "(hopChallengeClosed). h13: challenges of hw's receipt for X, lw's for N and for a pass it never "
-              "committed, rw's for P', cw's for X, and gw's for G by a relay holder; every hopChallenge failure "
-              "(unknownPool, unknownShard, notReceiptHolder, invalidReceipt 0 and 17 tokens, hopChallengeClosed for window 1 and 5, "
+              "committed (sent by a stranger: anyone may challenge a receipt), rw's for P', cw's for X, and gw's for G "
+              "by a relay holder; every hopChallenge failure (unknownPool, unknownShard, invalidReceipt 0 and 17 tokens, hopChallengeClosed for window 1 and 5, "
               "badReceiptSignature by another key and for another chain, duplicateHopChallenge, nothingToChallenge for "
               "an unpaid shard and a key without work, amountOverflow in pool 1, insufficientBalance); hw answers X in the "
               "same block (hop ticket revealed, bond to hw). h14: a challenge at the span's last height; cw answers (voided: "
               "hw revealed X first; the bond to cw, the commitment's voided count unchanged); rw answers with P' (reused: "
-              "convicted, the bond back to the holder); gw answers with its garbage leaf (revealed, bond to gw); "
+              "convicted, the bond back to the client, its challenger); gw answers with its garbage leaf (revealed, bond to gw); "
               "answer failures: unknownHopChallenge (unknown commitment, another's commitment, no challenge under the "
               "sender), hopChallengeAnswered, receiptMismatch (another leaf; the wrong receipt), invalidSumProof, "
               "inputTooLarge, inputHashMismatch, invalidInputTensor (lw's pass N).")
@@ -5445,7 +5446,6 @@ def scenarios_hop():
     assert c.last[2][0].startswith("failed:91:")
     A.block([T("client", B.hop_challenge(rcpt("hw", "client", X, pid=9)[0])),
              T("client", B.hop_challenge(rcpt("hw", "client", X, shard=5)[0])),
-             T("stranger", B.hop_challenge(rX)),
              T("client", B.hop_challenge(rcpt("hw", "client", X, tokenCount=0)[0])),
              T("client", B.hop_challenge(rcpt("hw", "client", X, tokenCount=17)[0])),
              T("client", B.hop_challenge(rcpt("hw", "client", X, window=1)[0])),
@@ -5458,14 +5458,14 @@ def scenarios_hop():
              T("poor", B.hop_challenge(rcpt("hw", "poor", hB.tree.leaves[2])[0])),
              T("client", B.hop_challenge(rX)),
              T("client", B.hop_challenge(rX)),
-             T("client", B.hop_challenge(rPh)),
+             T("stranger", B.hop_challenge(rPh)),
              T("client", B.hop_challenge(rN)),
              T("client", B.hop_challenge(rP2)),
              T("client", B.hop_challenge(rXc)),
              T("relay", B.hop_challenge(rG)),
              T("hw", B.answer_hop(idX, cm["hw"], hB.tree.proof(iX), hB.inputs[iX]))])
     got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
-    assert got == [4, 24, 89, 90, 90, 91, 91, 92, 92, 94, 94, 2, 1, 0, 93, 0, 0, 0, 0, 0, 0], got
+    assert got == [4, 24, 90, 90, 91, 91, 92, 92, 94, 94, 2, 1, 0, 93, 0, 0, 0, 0, 0, 0], got
     iC = next(i for i, l in enumerate(Cc.tree.leaves) if content_key(l) == content_key(X))
     iP = next(i for i, l in enumerate(R2.tree.leaves) if content_key(l) == content_key(P[0]))
     iN = next(i for i, l in enumerate(L.tree.leaves) if content_key(l) == content_key(N))
@@ -5495,7 +5495,7 @@ def scenarios_hop():
                "block late (hopChallengeClosed); hw answers the challenge of height 14; a prover commits a fraud claim "
                "against gw's hop ticket (its garbage output). h16: the claim is opened and replayed (fraud: gw slashed, "
                "jailed, forfeited; the bounty held); end-block step 3: lw's two challenges (deadline 16) are unanswered: "
-               "both bonds back to the holder, lw convicted once (offence unansweredHopChallenge, id H_id(16 ‖ pool ‖ "
+               "each bond back to its challenger (the stranger, the client), lw convicted once (offence unansweredHopChallenge, id H_id(16 ‖ pool ‖ "
                "window ‖ worker), slash based on the stake at close height 10), the second challenge's conviction finds "
                "the offence punished; the answered challenges' entries are skipped. h17: lw answers after the deadline "
                "(revealDeadlinePassed). h22: window 0 settles, the bounty is paid. h23: payouts delete each worker's "
@@ -6641,7 +6641,7 @@ class RandomWorld:
     def hop_step(self, h):
         """Holders (clients, provers as relays) challenge workers' receipts in a window's challenge span: receipts of
         committed leaves (honest, garbage or copied ones) and of passes never committed (lazy serving), now and then
-        an invalid one (another sender, token count, window, signature, shard, a repeat); workers answer (withholders
+        a third party's (accepted) or an invalid one (token count, window, signature, shard, a repeat); workers answer (withholders
         rarely), now and then wrongly or late. All draws from the seventh generator, and the transactions are placed
         after the block's shuffle: seeds without hop activity keep their vectors."""
         r7, c = self.rng7, self.c
@@ -6711,7 +6711,7 @@ class RandomWorld:
                     signer, sender, window, over = workers[wpub], holder, w, {}
                     bad = r7.below(16)
                     if bad == 0:
-                        sender = self.other                                 # notReceiptHolder
+                        sender = self.other                                 # a third party challenges: accepted
                     elif bad == 1:
                         over["tokenCount"] = [0, pool["maxTokensPerPass"] + 1][r7.below(2)]   # invalidReceipt
                     elif bad == 2:
@@ -7350,7 +7350,7 @@ RULE_TRACES = {
                      "tx:answerHopChallenge:feeFloorBurned"],
     "economics §4.1": ["tx:hopChallenge:success", "tx:answerHopChallenge:success", "end:3:hop"],
     "economics §4.1 Receipt": ["tx:hopChallenge:success", "tx:hopChallenge:fail:badReceiptSignature",
-                               "tx:hopChallenge:fail:notReceiptHolder"],
+                               "hop:challenge:notTheHolder"],
     "economics §4.1 Challenge": ["event:hopChallenged", "hop:closed:early", "hop:closed:late",
                                  "tx:hopChallenge:fail:nothingToChallenge", "tx:hopChallenge:fail:duplicateHopChallenge"],
     "economics §4.1 Answer": ["event:hopChallengeAnswered", "hop:answer:%d" % T_REVEALED, "hop:answer:%d" % T_VOIDED,

@@ -28,12 +28,14 @@ extension PoolConfig {
 }
 
 extension Execution {
-    /// A holder challenges a worker's hop receipt (Specs/economics.md §4.1): after the window's commit deadline, while its
-    /// samples are drawn, the worker must show the served pass in one of its commitments of the window and shard.
+    /// Whoever holds a worker's hop receipt challenges it (Specs/economics.md §4.1): after the window's commit deadline,
+    /// while its samples are drawn, the worker must show the served pass in one of its commitments of the window and
+    /// shard. The sender need not be the receipt's holder: the receipt is the worker's own statement, anyone it reaches
+    /// may hold the worker to it at the price of the bond, and so a client can challenge from an account that is not
+    /// its escrow's (Privacy, §4.1).
     mutating func hopChallenge(_ sender: PublicKey, receipt: HopReceipt) throws(ExecError) {
         guard let pool = try poolConfig(receipt.pool) else { throw .failed(.unknownPool) }
         guard Int(receipt.shard) < pool.shards.count else { throw .failed(.unknownShard) }
-        guard sender == receipt.holder else { throw .failed(.notReceiptHolder) }
         guard receipt.tokenCount >= 1, receipt.tokenCount <= pool.maxTokensPerPass else { throw .failed(.invalidReceipt) }
         // Window numbers compared first, so no deadline of an absurd window is computed.
         guard receipt.window <= pool.window(ofHeight: height) else { throw .failed(.hopChallengeClosed) }
@@ -54,11 +56,11 @@ extension Execution {
         guard let bond = pool.hopChallengeBond(minFeePerByte: params.minFeePerByte) else { throw .failed(.amountOverflow) }
         try state.debit(sender, bond)
         let answerBy = height &+ pool.revealDeadlineBlocks
-        state.put(key, HopChallenge(holder: sender, shard: receipt.shard, contentKey: receipt.contentKey, outputHash: receipt.outputHash,
+        state.put(key, HopChallenge(challenger: sender, shard: receipt.shard, contentKey: receipt.contentKey, outputHash: receipt.outputHash,
                                     tokenCount: receipt.tokenCount, bond: bond, height: height, deadline: answerBy))
         state.putRaw(StateKey.hopDeadlineQueue(answerBy, receipt.pool, receipt.window, receipt.worker, id), [])
         txEvents.append(.hopChallenged(challengeId: id, pool: receipt.pool, window: receipt.window, shard: receipt.shard,
-                                       worker: receipt.worker, holder: sender, bond: bond, deadline: answerBy))
+                                       worker: receipt.worker, challenger: sender, bond: bond, deadline: answerBy))
     }
 
     /// The worker answers a hop challenge with the receipt's leaf in one of its commitments of the window and shard, and
@@ -89,8 +91,8 @@ extension Execution {
                             revealDeadline: challenge.deadline,
                             challengeEnd: pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound))
         let status = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
-        // The holder caught a pass sold twice: its bond comes back. Otherwise it pays for the worker's answer.
-        let bondTo = status == .reused ? challenge.holder : sender
+        // The challenger caught a pass sold twice: its bond comes back. Otherwise it pays for the worker's answer.
+        let bondTo = status == .reused ? challenge.challenger : sender
         try state.credit(bondTo, challenge.bond)
         challenge.status = .answered
         challenge.ticketId = ticketId
@@ -98,7 +100,7 @@ extension Execution {
         txEvents.append(.hopChallengeAnswered(challengeId: challengeId, ticketId: ticketId, bondTo: bondTo, bond: challenge.bond))
     }
 
-    /// Hop challenges whose answer deadline is this block and that are still open: the bond goes back to the holder and
+    /// Hop challenges whose answer deadline is this block and that are still open: the bond goes back to the challenger and
     /// the worker is convicted (one offence per pool, window and worker).
     mutating func expireHopChallenges() throws(ExecError) {
         let prefix = StateKey.hopDeadlineQueue(at: height)
@@ -116,8 +118,8 @@ extension Execution {
             guard let pool = try poolConfig(poolId) else { throw .fault(LedgerFault("hop challenge of unknown pool")) }
             challenge.status = .unanswered
             state.put(key, challenge)
-            try state.credit(challenge.holder, challenge.bond)
-            systemEvents.append(.hopChallengeUnanswered(challengeId: id, worker: worker, holder: challenge.holder, bond: challenge.bond))
+            try state.credit(challenge.challenger, challenge.bond)
+            systemEvents.append(.hopChallengeUnanswered(challengeId: id, worker: worker, challenger: challenge.challenger, bond: challenge.bond))
             let slashed = try convict(worker, pool: pool, offence: LedgerIds.hopOffence(pool: poolId, window: w, worker: worker),
                                       offenceHeight: pool.closeHeight(ofWindow: w), kind: .unansweredHopChallenge, into: .system)
             try state.burn(slashed)

@@ -285,13 +285,13 @@ public enum Event: Hashable, Sendable {
     case checkFeePaid(pool: UInt32, window: UInt64, worker: PublicKey, ticketId: Hash32, checker: PublicKey, amount: Amount)
     /// Part of a slash paid to the other side of a dispute (checkers for fraud, the worker for a false alarm).
     case disputeBountyPaid(ticketId: Hash32, to: PublicKey, amount: Amount)
-    /// A holder challenged a worker's hop receipt; the worker answers by `deadline`.
-    case hopChallenged(challengeId: Hash32, pool: UInt32, window: UInt64, shard: UInt32, worker: PublicKey, holder: PublicKey,
+    /// Someone (`challenger`, who paid the bond) challenged a worker's hop receipt; the worker answers by `deadline`.
+    case hopChallenged(challengeId: Hash32, pool: UInt32, window: UInt64, shard: UInt32, worker: PublicKey, challenger: PublicKey,
                        bond: Amount, deadline: UInt64)
     /// The worker answered with its leaf, now the hop ticket `ticketId`; the bond went to `bondTo`.
     case hopChallengeAnswered(challengeId: Hash32, ticketId: Hash32, bondTo: PublicKey, bond: Amount)
-    /// No answer by the deadline: the bond went back to the holder and the worker is convicted.
-    case hopChallengeUnanswered(challengeId: Hash32, worker: PublicKey, holder: PublicKey, bond: Amount)
+    /// No answer by the deadline: the bond went back to the challenger and the worker is convicted.
+    case hopChallengeUnanswered(challengeId: Hash32, worker: PublicKey, challenger: PublicKey, bond: Amount)
 
     /// Stable event name.
     public var name: String {
@@ -519,10 +519,10 @@ extension Event: CanonicalCodable {
         case 48: self = .disputeBountyPaid(ticketId: try hash("ticketId"), to: try key(), amount: try amount())
         case 49:
             self = .hopChallenged(challengeId: try hash("challengeId"), pool: try r.u32("pool"), window: try r.u64("window"),
-                                  shard: try r.u32("shard"), worker: try key(), holder: try key(), bond: try amount(),
+                                  shard: try r.u32("shard"), worker: try key(), challenger: try key(), bond: try amount(),
                                   deadline: try r.u64("deadline"))
         case 50: self = .hopChallengeAnswered(challengeId: try hash("challengeId"), ticketId: try hash("ticketId"), bondTo: try key(), bond: try amount())
-        case 51: self = .hopChallengeUnanswered(challengeId: try hash("challengeId"), worker: try key(), holder: try key(), bond: try amount())
+        case 51: self = .hopChallengeUnanswered(challengeId: try hash("challengeId"), worker: try key(), challenger: try key(), bond: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

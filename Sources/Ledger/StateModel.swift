@@ -348,10 +348,11 @@ public enum HopChallengeStatus: UInt8, Hashable, Sendable {
     case unanswered = 2
 }
 
-/// A holder's challenge of a worker's hop receipt (Specs/economics.md §4.1), kept under its pool, window and worker
-/// until the worker's payout.
+/// A challenge of a worker's hop receipt (Specs/economics.md §4.1), kept under its pool, window and worker until the
+/// worker's payout.
 public struct HopChallenge: Hashable, Sendable {
-    public var holder: PublicKey
+    /// The challenge's sender, who paid the bond and gets it back when the worker fails to answer or reuses a pass.
+    public var challenger: PublicKey
     public var shard: UInt32
     public var contentKey: Hash32
     public var outputHash: Hash32
@@ -365,9 +366,9 @@ public struct HopChallenge: Hashable, Sendable {
     /// The hop ticket, once answered (zero before).
     public var ticketId: Hash32
 
-    public init(holder: PublicKey, shard: UInt32, contentKey: Hash32, outputHash: Hash32, tokenCount: UInt32, bond: Amount,
+    public init(challenger: PublicKey, shard: UInt32, contentKey: Hash32, outputHash: Hash32, tokenCount: UInt32, bond: Amount,
                 height: UInt64, deadline: UInt64, status: HopChallengeStatus = .open, ticketId: Hash32 = .zero) {
-        self.holder = holder; self.shard = shard; self.contentKey = contentKey; self.outputHash = outputHash
+        self.challenger = challenger; self.shard = shard; self.contentKey = contentKey; self.outputHash = outputHash
         self.tokenCount = tokenCount; self.bond = bond; self.height = height; self.deadline = deadline; self.status = status
         self.ticketId = ticketId
     }
@@ -702,12 +703,12 @@ extension Ticket: CanonicalCodable {
 
 extension HopChallenge: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
-        w.encode(holder); w.u32(shard); w.hash(contentKey); w.hash(outputHash); w.u32(tokenCount); w.encode(bond)
+        w.encode(challenger); w.u32(shard); w.hash(contentKey); w.hash(outputHash); w.u32(tokenCount); w.encode(bond)
         w.u64(height); w.u64(deadline); w.u8(status.rawValue); w.hash(ticketId)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
-        holder = try r.decode(PublicKey.self); shard = try r.u32("shard"); contentKey = try r.hash("contentKey")
+        challenger = try r.decode(PublicKey.self); shard = try r.u32("shard"); contentKey = try r.hash("contentKey")
         outputHash = try r.hash("outputHash"); tokenCount = try r.u32("tokenCount"); bond = try r.decode(Amount.self)
         height = try r.u64("height"); deadline = try r.u64("deadline")
         let at = r.offset

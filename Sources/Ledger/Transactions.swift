@@ -129,14 +129,16 @@ public struct UsageVoucher: Hashable, Sendable {
 }
 
 /// A worker's receipt for a pass it served (Specs/economics.md §4.1): signed with its worker key and handed to the
-/// holder (the party that sent the pass's input and got its output), which may challenge it on chain. The fields
-/// are those of the leaf the worker commits for the pass; `window` is the window whose tree holds it.
+/// holder (the party that sent the pass's input and got its output). Whoever holds it may challenge it on chain (the
+/// challenger pays the bond); the fields are those of the leaf the worker commits for the pass, and `window` is the
+/// window whose tree holds it.
 public struct HopReceipt: Hashable, Sendable {
     public var pool: UInt32
     public var shard: UInt32
     public var window: UInt64
     public var worker: PublicKey
-    /// The only key that may challenge the receipt.
+    /// Names the party the pass was served to; any key it picks (a fresh one per request keeps its receipts unlinked).
+    /// Only part of the receipt's hash: the chain never asks the holder to sign or pay anything.
     public var holder: PublicKey
     public var contentKey: Hash32
     /// The leaf's output field (blinded in a pool with checkers).
@@ -273,7 +275,8 @@ public enum TxBody: Hashable, Sendable {
     /// succeed or the transaction fails), so a worker paid by many escrows pays one transaction signature per claim
     /// round instead of one per payer (Specs/economics.md §2).
     case claimUsageBatch(vouchers: [UsageVoucher])
-    /// The receipt's holder challenges a worker to show the served pass in its tree (Specs/economics.md §4.1).
+    /// Whoever holds a worker's hop receipt challenges it to show the served pass in its tree, locking the bond
+    /// (Specs/economics.md §4.1).
     case hopChallenge(receipt: HopReceipt)
     /// The worker answers a hop challenge with the receipt's leaf in one of its commitments, and the pass's input.
     case answerHopChallenge(challengeId: Hash32, commitmentId: Hash32, leaf: LeafProof, input: [UInt8])

@@ -55,9 +55,13 @@ public struct WorkerSimulatorConfig: Sendable {
     public var pollInterval: Duration = .seconds(1)
     /// Seed of the input generator (deterministic runs).
     public var seed: UInt64 = 1
-    /// Probability that the client (the escrow's owner, holding the worker's hop receipts) challenges each receipt of a
-    /// window after its commit deadline (protocol 5, Specs/economics.md §4.1). Never for a self-paying worker.
+    /// Probability that the client (holding the worker's hop receipts) challenges each receipt of a window after its
+    /// commit deadline (protocol 5, Specs/economics.md §4.1). Never for a self-paying worker.
     public var hopChallengeRate: Double = 0
+    /// The account the client challenges from (nil: its escrow key). An answered challenge shows its sender next to the
+    /// pass's input, so a client that keeps its escrow apart from its passes challenges from another account; each
+    /// receipt names a fresh holder key either way.
+    public var challengerKey: PrivateKey?
 
     public init() {}
 }
@@ -468,6 +472,7 @@ public final class WorkerSimulator: Service, Sendable {
     /// the leaf the receipt names and its input (a withholder never does; a receipt of a garbage pass has no leaf).
     func hopChallengesAndAnswers(pool: PoolConfig, tip: (height: UInt64, slot: UInt64), payer: PrivateKey,
                                  batches: inout [Hash32: Batch], rng: inout SplitMix64) async throws {
+        let challenger = config.challengerKey ?? payer
         let next = tip.height + 1
         for (id, var batch) in batches {
             let deadline = pool.commitDeadline(ofWindow: batch.window)
@@ -477,10 +482,12 @@ public final class WorkerSimulator: Service, Sendable {
                 batch.challengesDrawn = true
                 let chain = try await client.chainId()
                 for leaf in batch.served where Double(rng.next() % 1_000_000) / 1_000_000 < config.hopChallengeRate {
-                    let receipt = HopReceipt(leaf: leaf, pool: pool.id, window: batch.window, worker: key.publicKey, holder: payer.publicKey)
+                    // The holder named in a receipt is a fresh key per request: receipts on chain link to no client account.
+                    let receipt = HopReceipt(leaf: leaf, pool: pool.id, window: batch.window, worker: key.publicKey,
+                                             holder: PrivateKey.generate().publicKey)
                         .signed(by: key, chainId: chain)
                     do {
-                        try await client.send(.hopChallenge(receipt: receipt), from: payer)
+                        try await client.send(.hopChallenge(receipt: receipt), from: challenger)
                         bump { $0.hopChallenges += 1 }
                         logger.info("client challenged a hop receipt", metadata: ["window": "\(batch.window)",
                                                                                   "challenge": "\(receipt.signingHash(chainId: chain).hex.prefix(16))"])

@@ -299,11 +299,11 @@ public struct Render: Sendable {
         case .disputeBountyPaid(let t, let to, let a): o["ticketId"] = hash(t); o["to"] = address(to); o["amount"] = amount(a)
         case .hopChallenged(let id, let p, let w, let s, let wk, let h, let b, let d):
             o["challengeId"] = hash(id); o["pool"] = .int(UInt64(p)); o["window"] = .int(w); o["shard"] = .int(UInt64(s))
-            o["worker"] = address(wk); o["holder"] = address(h); o["bond"] = amount(b); o["deadline"] = .int(d)
+            o["worker"] = address(wk); o["challenger"] = address(h); o["bond"] = amount(b); o["deadline"] = .int(d)
         case .hopChallengeAnswered(let id, let t, let to, let b):
             o["challengeId"] = hash(id); o["ticketId"] = hash(t); o["bondTo"] = address(to); o["bond"] = amount(b)
         case .hopChallengeUnanswered(let id, let wk, let h, let b):
-            o["challengeId"] = hash(id); o["worker"] = address(wk); o["holder"] = address(h); o["bond"] = amount(b)
+            o["challengeId"] = hash(id); o["worker"] = address(wk); o["challenger"] = address(h); o["bond"] = amount(b)
         }
         return .object(o)
     }
@@ -442,7 +442,7 @@ public struct Render: Sendable {
         }
         return .object([
             "challengeId": hash(id), "pool": .int(UInt64(pool)), "window": .int(window), "worker": address(worker),
-            "holder": address(c.holder), "shard": .int(UInt64(c.shard)), "contentKey": hash(c.contentKey), "outputHash": hash(c.outputHash),
+            "challenger": address(c.challenger), "shard": .int(UInt64(c.shard)), "contentKey": hash(c.contentKey), "outputHash": hash(c.outputHash),
             "tokenCount": .int(UInt64(c.tokenCount)), "bond": amount(c.bond), "height": .int(c.height), "deadline": .int(c.deadline),
             "status": .string(status), "ticketId": c.status == .answered ? hash(c.ticketId) : .null,
             "encoded": .hex(c.canonicalEncoding),

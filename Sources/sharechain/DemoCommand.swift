@@ -90,8 +90,9 @@ struct DemoCommand: AsyncParsableCommand {
                 b.genesisTime = UInt64(Date().timeIntervalSince1970)
                 b.chainName = "sharechain-demo"
                 b.workers = 3 + adversaries.count
-                // Each worker also plays a client paying from its own development account (1, 2, …).
-                b.accounts = max(b.accounts, b.workers + 1)
+                // Each worker also plays a client paying from its own development account (1, 2, …) and challenging its
+                // receipts from another (after those).
+                b.accounts = max(b.accounts, 2 * b.workers + 1)
                 b.checkers = checkers
                 if fast {
                     b.slotSeconds = 1
@@ -154,11 +155,14 @@ struct DemoCommand: AsyncParsableCommand {
             let client = DevelopmentKeys.account(i + 1)
             names[DevelopmentKeys.worker(r.worker).publicKey] = r.name
             names[client.publicKey] = "client-\(i)"
+            names[DevelopmentKeys.account(roles.count + i + 1).publicKey] = "challenger-\(i)"
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
                                 "--hop-challenge-rate", "\(effectiveHopChallengeRate)",
-                                "--client-key", try writeKey("client-\(i)", client), "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,
+                                "--client-key", try writeKey("client-\(i)", client),
+                                "--challenger-key", try writeKey("challenger-\(i)", DevelopmentKeys.account(roles.count + i + 1)),
+                                "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,
                                 "--passes", checkers > 0 ? "30" : "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"

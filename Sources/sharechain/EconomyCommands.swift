@@ -69,6 +69,11 @@ struct WorkerSimCommand: AsyncParsableCommand {
     @Option(help: "Seconds between looks at the chain.") var poll: Double = 2
     @Option(help: "Probability that the client challenges each hop receipt of a window after its commit deadline (protocol 5; 0: never).")
     var hopChallengeRate: Double = 0
+    @Option(help: """
+        Key file of the account the client's hop challenges are sent from and paid by (default: the client's key). An \
+        answered challenge shows its sender next to the pass's input on chain; use an account not linked to the escrow.
+        """)
+    var challengerKey: String?
 
     func validate() throws {
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
@@ -94,6 +99,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
         // The simulator mixes the key into the seed, so every worker generates its own inputs.
         config.seed = 1
         if let clientKey { config.clientKey = try client.loadKey(clientKey, logger: logger).0 }
+        if let challengerKey { config.challengerKey = try client.loadKey(challengerKey, logger: logger).0 }
         let worker = WorkerSimulator(key: key, client: try RPCChainClient(url: client.rpc),
                                      weights: try WeightsIndex(directory: client.weights), config: config, logger: logger)
         let group = ServiceGroup(configuration: .init(services: ([worker] + (try client.services(logger: logger))).map { .init(service: $0) },

@@ -343,12 +343,12 @@ struct TxCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "sign-hop-receipt",
             abstract: "Sign a hop receipt for a served pass as its worker and print its encoding (not a transaction).",
-            discussion: "The receipt names the leaf the worker commits for the pass (Specs/economics.md §4.1); its holder may "
-                + "challenge it with hop-challenge --receipt <printed hex> after the window's commit deadline.")
+            discussion: "The receipt names the leaf the worker commits for the pass (Specs/economics.md §4.1); whoever holds it "
+                + "may challenge it with hop-challenge --receipt <printed hex> after the window's commit deadline.")
         @Option(help: "Key file of the worker.") var key: String
         @Option(help: "File holding the passphrase of an encrypted key file.") var passphraseFile: String?
         @Option(help: "Chain id (0x hex).") var chainId: String
-        @Option(help: "Holder address or 0x key: who sent the pass's input and got its output, the only one who may challenge.")
+        @Option(help: "Holder address or 0x key: names who the pass was served to (a key of the client's choosing; a fresh one per request keeps its receipts unlinked).")
         var holder: String
         @Option(help: "Address prefix of --holder when it is an address.") var hrp: String = "shr"
         @Option(help: "Pool id.") var pool: UInt32
@@ -367,18 +367,18 @@ struct TxCommand: AsyncParsableCommand {
     struct HopChallenge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "hop-challenge",
-            abstract: "Challenge a worker's hop receipt as its holder (locks the hop bond); the worker must show the pass's leaf.",
+            abstract: "Challenge a worker's hop receipt (locks the hop bond); the worker must show the pass's leaf.",
             discussion: "Accepted in the blocks right after the receipt window's commit deadline (max(beaconDelay, beaconMaxDelay) of them). "
-                + "An answer pays the bond to the worker; no answer by the deadline convicts it and returns the bond.")
+                + "Any account may send it, not only the receipt's holder: the sender pays the bond and is what the chain shows "
+                + "next to the pass once it is answered, so a client that keeps its escrow key apart from its passes challenges "
+                + "from another account. An answer pays the bond to the worker; no answer by the deadline convicts it and "
+                + "returns the bond to the sender.")
         @OptionGroup var options: TxOptions
         @Option(help: "The signed receipt (0x hex, as sign-hop-receipt prints it).") var receipt: String
         func run() async throws {
             let r: HopReceipt
             do { r = try HopReceipt(canonicalEncoding: try Hex.decode(receipt)) } catch { throw ValidationError("--receipt: \(error)") }
-            try await finishTransaction(options) { sender, hrp, chainId in
-                guard r.holder == sender.publicKey else {
-                    throw ValidationError("the receipt's holder is \(Address.encode(r.holder, hrp: hrp)), not the sender \(Address.encode(sender.publicKey, hrp: hrp))")
-                }
+            try await finishTransaction(options) { _, _, chainId in
                 guard r.worker.verify(r.signature, digest: r.signingHash(chainId: chainId)) else {
                     throw ValidationError("the receipt is not signed by its worker for chain \(chainId)")
                 }

@@ -206,6 +206,54 @@ struct HopChallengeTests {
         #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
     }
 
+    // MARK: - Challenging from another account (privacy)
+
+    /// A client keeps its escrow key away from its passes: every receipt names a fresh holder key, and a challenge is sent
+    /// and paid for by an account with no escrow. Performed both ways: the honest answer pays that account's bond to the
+    /// worker; a garbage pass's challenge goes unanswered, convicts the worker and returns the bond to that account. The
+    /// client's key appears in neither challenge, answer, record nor event.
+    @Test
+    func anAccountWithoutAnEscrowChallengesAReceiptNamingAFreshHolder() throws {
+        var (c, b, id) = try honestWindow(seed: 3_000)
+        let oneTimeHolder = testKey("hop-one-time-holder")
+        let honest = receipt(for: b.leaves[5], holder: oneTimeHolder)
+        var (garbageLeaf, _) = Self.pass(seed: 3_999, position: 7_000)
+        garbageLeaf.outputHash = SHA256.hash(Array("garbage".utf8))
+        let garbage = receipt(for: garbageLeaf, holder: testKey("hop-another-one-time-holder"))
+        try c.advance(to: 12)
+        let before = try c.balance(stranger.publicKey)
+        let n = try c.account(stranger.publicKey).nonce
+        let chs = try c.block([try c.tx(stranger, .hopChallenge(receipt: honest), nonce: n),
+                               try c.tx(stranger, .hopChallenge(receipt: garbage), nonce: n + 1)])  // 13
+        #expect(chs.dropLast().allSatisfy { $0.succeeded }, "\(chs.map(\.status))")
+        #expect(chs[0].events.contains { if case .hopChallenged(_, _, _, _, _, let by, _, _) = $0 { return by == stranger.publicKey }; return false })
+        let fees = chs[0].feePaid.units + chs[1].feePaid.units
+        #expect(try c.balance(stranger.publicKey) == before - fees - 2 * bond)
+        let a = try c.block([try c.tx(worker, answer(honest, in: b, commitment: id))])[0]  // 14
+        #expect(a.succeeded, "\(a.status)")
+        #expect(a.events.contains { if case .hopChallengeAnswered(_, _, let to, _) = $0 { return to == worker.publicKey }; return false })
+        let records = try c.state.scan(prefix: [StateKey.Prefix.hopChallenge.rawValue], after: nil, limit: 10)
+            .map { try HopChallenge(canonicalEncoding: $0.value) }
+        #expect(records.count == 2 && records.allSatisfy { $0.challenger == stranger.publicKey })
+        try c.advance(to: 16)  // the garbage receipt's answer deadline passes
+        #expect(try c.balance(stranger.publicKey) == before - fees - bond, "the unanswered bond comes back to the challenger")
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+        // Nothing the chain holds or emitted about these challenges carries the client's key.
+        let clientKey = client.publicKey.bytes
+        func mentionsClient(_ bytes: [UInt8]) -> Bool {
+            bytes.count >= 32 && (0...(bytes.count - 32)).contains { Array(bytes[$0..<($0 + 32)]) == clientKey }
+        }
+        let hopEvents = (chs + [a] + c.lastReceipts).flatMap(\.events).filter {
+            switch $0 { case .hopChallenged, .hopChallengeAnswered, .hopChallengeUnanswered: true; default: false }
+        }
+        #expect(hopEvents.count == 4)
+        #expect(!hopEvents.contains { mentionsClient($0.canonicalEncoding) })
+        for body in [TxBody.hopChallenge(receipt: honest), .hopChallenge(receipt: garbage), answer(honest, in: b, commitment: id)] {
+            #expect(!mentionsClient(body.canonicalEncoding))
+        }
+        #expect(!c.state.scan(prefix: [StateKey.Prefix.hopChallenge.rawValue], after: nil, limit: 10).contains { mentionsClient($0.value) })
+    }
+
     // MARK: - Refusals
 
     @Test
@@ -224,20 +272,22 @@ struct HopChallengeTests {
         var shard1 = receipt(for: b.leaves[3]); shard1.shard = 1; shard1 = shard1.signed(by: worker, chainId: Chain.chainId)
         var pool9 = good; pool9.pool = 9
         let before = try c.balance(client.publicKey)
+        let n0 = try c.account(client.publicKey).nonce
         let rs = try c.block([
+            try c.tx(client, .hopChallenge(receipt: wrongCount), nonce: n0),
+            try c.tx(client, .hopChallenge(receipt: future), nonce: n0 + 1),
+            try c.tx(client, .hopChallenge(receipt: otherChain), nonce: n0 + 2),
+            try c.tx(client, .hopChallenge(receipt: forged), nonce: n0 + 3),
+            try c.tx(client, .hopChallenge(receipt: shard1), nonce: n0 + 4),
+            try c.tx(client, .hopChallenge(receipt: pool9), nonce: n0 + 5),
+            try c.tx(client, .hopChallenge(receipt: good), nonce: n0 + 6),
+            try c.tx(client, .hopChallenge(receipt: good), nonce: n0 + 7),
+            // Anyone may challenge a receipt, but each receipt once: the stranger comes second.
             try c.tx(stranger, .hopChallenge(receipt: good)),
-            try c.tx(client, .hopChallenge(receipt: wrongCount), nonce: c.account(client.publicKey).nonce),
-            try c.tx(client, .hopChallenge(receipt: future), nonce: c.account(client.publicKey).nonce + 1),
-            try c.tx(client, .hopChallenge(receipt: otherChain), nonce: c.account(client.publicKey).nonce + 2),
-            try c.tx(client, .hopChallenge(receipt: forged), nonce: c.account(client.publicKey).nonce + 3),
-            try c.tx(client, .hopChallenge(receipt: shard1), nonce: c.account(client.publicKey).nonce + 4),
-            try c.tx(client, .hopChallenge(receipt: pool9), nonce: c.account(client.publicKey).nonce + 5),
-            try c.tx(client, .hopChallenge(receipt: good), nonce: c.account(client.publicKey).nonce + 6),
-            try c.tx(client, .hopChallenge(receipt: good), nonce: c.account(client.publicKey).nonce + 7),
         ])  // 13
-        #expect(rs.dropLast().map(\.failure) == [.notReceiptHolder, .invalidReceipt, .hopChallengeClosed, .badReceiptSignature,
-                                                 .badReceiptSignature, .nothingToChallenge, .unknownPool, nil, .duplicateHopChallenge])
-        let fees = rs.dropLast().dropFirst().reduce(UInt64(0)) { $0 + $1.feePaid.units }
+        #expect(rs.dropLast().map(\.failure) == [.invalidReceipt, .hopChallengeClosed, .badReceiptSignature, .badReceiptSignature,
+                                                 .nothingToChallenge, .unknownPool, nil, .duplicateHopChallenge, .duplicateHopChallenge])
+        let fees = rs.dropLast(2).reduce(UInt64(0)) { $0 + $1.feePaid.units }
         #expect(try c.balance(client.publicKey) == before - fees - bond)
 
         // Answers: wrong commitment owner, another leaf, a broken path, a wrong input, then the right one, then again.
@@ -307,7 +357,7 @@ struct HopChallengeTests {
             let bytes = body.canonicalEncoding
             for cut in [1, 9, bytes.count - 1] { #expect(throws: CodecError.self) { try TxBody(canonicalEncoding: Array(bytes.prefix(cut))) } }
         }
-        let ch = HopChallenge(holder: client.publicKey, shard: 1, contentKey: leaf.contentKey, outputHash: leaf.outputHash, tokenCount: 4,
+        let ch = HopChallenge(challenger: client.publicKey, shard: 1, contentKey: leaf.contentKey, outputHash: leaf.outputHash, tokenCount: 4,
                               bond: 77, height: 5, deadline: 8, status: .answered, ticketId: SHA256.hash([4]))
         #expect(try HopChallenge(canonicalEncoding: ch.canonicalEncoding) == ch)
         var bad = ch.canonicalEncoding

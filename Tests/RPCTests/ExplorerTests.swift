@@ -45,9 +45,9 @@ import TestSupport
             .checkFeeOwed(ticketId: t, checker: k, amount: Amount(1)), .checkFeePaid(pool: 0, window: 0, worker: k, ticketId: t, checker: k, amount: Amount(1)),
             .disputeBountyPaid(ticketId: t, to: k, amount: Amount(1)),
             // Protocol 5: hop challenges.
-            .hopChallenged(challengeId: t, pool: 0, window: 0, shard: 0, worker: k, holder: k, bond: Amount(1), deadline: 1),
+            .hopChallenged(challengeId: t, pool: 0, window: 0, shard: 0, worker: k, challenger: k, bond: Amount(1), deadline: 1),
             .hopChallengeAnswered(challengeId: t, ticketId: t, bondTo: k, bond: Amount(1)),
-            .hopChallengeUnanswered(challengeId: t, worker: k, holder: k, bond: Amount(1)),
+            .hopChallengeUnanswered(challengeId: t, worker: k, challenger: k, bond: Amount(1)),
         ]
         for e in checkerEvents {
             #expect(UInt16(e.canonicalEncoding[0]) == e.kindCode, "\(e.name)")

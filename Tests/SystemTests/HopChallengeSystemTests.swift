@@ -10,12 +10,14 @@ import TestSupport
 /// Protocol 5 on a live chain (Specs/economics.md §4.1): clients challenge every hop receipt of their workers after each
 /// commit deadline. The honest worker answers each challenge with its leaf and is never slashed; the reuse adversary
 /// (worker-sim `--adversary reuse`: half its paid passes served garbage and covered with banked passes) cannot answer a
-/// garbage pass's receipt and is convicted: slashed, jailed, its window forfeited.
+/// garbage pass's receipt and is convicted: slashed, jailed, its window forfeited. The honest worker's client challenges
+/// from an account without an escrow, and the chain then holds nothing that links its escrow key to a challenged pass.
 @Suite(.serialized, .tags(.system)) struct HopChallengeSystemTests {
     @Test func honestWorkersAnswerAndAReusingWorkerIsConvicted() async throws {
         let chain = try InProcessChain(label: "hop-challenges", checkInvariants: true)
         let (runtime, logger) = (chain.runtime, chain.logger)
-        let honest = chain.worker(0, cheat: 0, hopChallengeRate: 1)
+        let challenger = DevelopmentKeys.account(5)
+        let honest = chain.worker(0, cheat: 0, hopChallengeRate: 1, challengerKey: challenger)
         let reuse = chain.worker(2, cheat: 0, adversary: .reuse, hopChallengeRate: 1)
         try await runtime.chain.setInvariantChecking(true)
         let role = StakeRole.worker(pool: 0)
@@ -45,8 +47,35 @@ import TestSupport
             if case .jailed = try r.staker(role, reuse.key.publicKey)?.status {} else {
                 Issue.record("the reusing worker is not jailed: \(String(describing: try r.staker(role, reuse.key.publicKey)))")
             }
+            // Privacy (economics §4.1, row 63): each of the honest worker's challenges came from the challenger account,
+            // its receipt named a fresh holder key, and no challenge or answer names the client's escrow key.
+            var challenges = [(PublicKey, HopReceipt)](), answers = 0
+            for h in 1...(await runtime.chain.tipHeader.height) {
+                for tx in try await runtime.chain.canonicalBlock(at: h)?.transactions ?? [] {
+                    switch tx.transaction.body {
+                    case .hopChallenge(let receipt) where receipt.worker == honest.key.publicKey:
+                        challenges.append((tx.transaction.sender, receipt))
+                    case .answerHopChallenge where tx.transaction.sender == honest.key.publicKey:
+                        answers += 1
+                        #expect(!tx.transaction.body.canonicalEncoding.containsWindow(DevelopmentKeys.client.publicKey.bytes))
+                    default: break
+                    }
+                }
+            }
+            #expect(challenges.count >= 2 && answers >= 2)
+            #expect(challenges.allSatisfy { $0.0 == challenger.publicKey }, "\(challenges.map(\.0))")
+            #expect(challenges.allSatisfy { $0.1.holder != DevelopmentKeys.client.publicKey && $0.1.holder != challenger.publicKey })
+            #expect(Set(challenges.map(\.1.holder)).count == challenges.count, "a fresh holder key per receipt")
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs in these bytes.
+    func containsWindow(_ needle: [UInt8]) -> Bool {
+        guard needle.count <= count else { return false }
+        return (0...(count - needle.count)).contains { Array(self[$0..<($0 + needle.count)]) == needle }
     }
 }

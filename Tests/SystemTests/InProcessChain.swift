@@ -34,9 +34,10 @@ struct InProcessChain {
     /// Development worker `i` on shard `i % 2`, paid by the development client, corrupting `cheat` of its outputs
     /// (and playing `adversary`), talking to the node through `client` (by default the plain local one).
     func worker(_ i: Int, cheat: Double, adversary: WorkerAdversary = .honest, client: (any ChainClient)? = nil,
-                hopChallengeRate: Double = 0) -> WorkerSimulator {
+                hopChallengeRate: Double = 0, challengerKey: PrivateKey? = nil) -> WorkerSimulator {
         var c = WorkerSimulatorConfig()
         c.hopChallengeRate = hopChallengeRate
+        c.challengerKey = challengerKey
         c.cheatRate = cheat
         c.adversary = adversary
         c.shard = i % 2
