@@ -806,6 +806,7 @@ FAILURES = {
     95: ("unknownHopChallenge", "no hop challenge of the sender with this id for the commitment's pool and window"),
     96: ("hopChallengeAnswered", "the hop challenge is not open"),
     97: ("receiptMismatch", "the leaf is not the receipt's pass in a commitment of the receipt's shard"),
+    98: ("inputInClear", "a pool with checkers keeps pass inputs off chain: a hop answer carries none"),
 }
 RESERVED_FAILURES = {10, 14, 35, 58, 89}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -2583,12 +2584,18 @@ class Exec:
         pool = self.pool(c["pool"])
         if pool is None:
             raise Fault("commitment of unknown pool")
-        if len(inp) > max_input_bytes(pool):
-            raise Fail("inputTooLarge")
-        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
-            raise Fail("inputHashMismatch")
-        if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
-            raise Fail("invalidInputTensor")
+        if pool.get("checking") is not None:
+            # a pool with checkers keeps pass inputs off chain: the answer is the leaf and its path alone
+            if inp:
+                raise Fail("inputInClear")
+            self.t("hop:answer:noInput")
+        else:
+            if len(inp) > max_input_bytes(pool):
+                raise Fail("inputTooLarge")
+            if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+                raise Fail("inputHashMismatch")
+            if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
+                raise Fail("invalidInputTensor")
         tid = H_id(b"\x06" + chid)
         t = {"commitmentId": cid, "sample": HOP_SAMPLE, "point": offset, "worker": sender, "pool": c["pool"],
              "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": ch["height"],
@@ -5519,6 +5526,63 @@ def scenarios_hop():
     return out
 
 
+
+def scenarios_hop_private():
+    """Protocol 5 in a pool with checkers (economics.md §4.1 Answer and Privacy; state-machine.md §3.2
+    answerHopChallenge [inputInClear]): answers carry no input, so a challenged pass stays off chain unless a fraud
+    claim supplies it; challenges come from accounts that are not the client's, naming one-time holder keys."""
+    W = CheckWorld("rules/hop-challenges-private", "Hop challenges in pool 0, which has a checking section but no "
+                   "registered checker (drawn samples fall back to public reveals). h1: the client's escrow. h2: w1 "
+                   "claims usage and commits honest passes, w2 claims usage and commits a tree holding a garbage output "
+                   "(its pass G, blinded with the derived salt like every leaf). h4: the samples are drawn; h5: they are "
+                   "revealed. h13: c1 (an account without an escrow) challenges w1's receipt for X, c2 w2's receipt for "
+                   "G; both receipts name one-time holder keys, not the client. h14: w1 answers X with its input "
+                   "(inputInClear), then with none (hop ticket revealed, bond to w1); w2 answers G with none; the "
+                   "prover commits fraud claims against both hop tickets. h15: the prover opens them with the inputs "
+                   "it was given: G's replay opens the blinded leaf to another output (fraud: w2 slashed, jailed, "
+                   "forfeited); X's opens to the committed one (rejected, the bond burned).", checkers=())
+    k, c = W.k, W.c
+    W.setup()                                                               # h1
+    x = W.work("w1", [(3, 7001, False), (2, 7002, False), (4, 7003, False)], usage=(9, 0), derived_salt=True)
+    g = W.work("w2", [(3, 7101, False), (2, 7102, True), (4, 7103, False)], usage=(9, 0), derived_salt=True)
+    W.m.block(W.commit_txs(x) + W.commit_txs(g))                            # h2
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    W.advance(4)
+    txs = []
+    for info in (x, g):
+        cid = commitment_id(W.pub(info["worker"]), 0, 0, 0, info["batch"].root)
+        for tid, t in c.tickets(cid):
+            txs.append(W.T(info["worker"], info["batch"].reveal(tid, t["point"])))
+    W.m.block(txs)                                                          # h5
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    W.advance(12)
+    bx, bg = x["batch"], g["batch"]
+    iX, iG = 0, next(iter(bg.cheated))       # leaves are in content-key order: G is where the garbage landed
+    cx = commitment_id(W.pub("w1"), 0, 0, 0, bx.root)
+    cg = commitment_id(W.pub("w2"), 0, 0, 0, bg.root)
+    rX, fX = hop_receipt(k["w1"], c.chain_id, 0, 0, W.pub("w1"), test_key("hop-one-time-1").pub, bx.tree.leaves[iX])
+    rG, fG = hop_receipt(k["w2"], c.chain_id, 0, 0, W.pub("w2"), test_key("hop-one-time-2").pub, bg.tree.leaves[iG])
+    idX, idG = hop_receipt_hash(c.chain_id, fX), hop_receipt_hash(c.chain_id, fG)
+    W.m.block([W.T("c1", B.hop_challenge(rX)), W.T("c2", B.hop_challenge(rG))])      # h13
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    tX, tG = H_id(b"\x06" + idX), H_id(b"\x06" + idG)
+    sX, sG = _salt(41), _salt(42)
+    W.m.block([W.T("w1", B.answer_hop(idX, cx, bx.tree.proof(iX), bx.inputs[iX])),
+               W.T("w1", B.answer_hop(idX, cx, bx.tree.proof(iX), b"")),
+               W.T("w2", B.answer_hop(idG, cg, bg.tree.proof(iG), b"")),
+               W.T("prover", B.fraud_commit(fraud_claim_hash(tG, W.pub("prover"), sG), 0)),
+               W.T("prover", B.fraud_commit(fraud_claim_hash(tX, W.pub("prover"), sX), 0))])   # h14
+    got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
+    assert got == [98, 0, 0, 0, 0], got
+    W.m.block([W.T("prover", B.fraud_reveal(tG, sG, bg.inputs[iG])),
+               W.T("prover", B.fraud_reveal(tX, sX, bx.inputs[iX]))])        # h15
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    W.advance(16)
+    assert dec(TICKET, c.state[K.ticket(tG)])["status"] == T_FRAUD, "G's hop ticket is proven false"
+    assert dec(TICKET, c.state[K.ticket(tX)])["status"] != T_FRAUD, "X's hop ticket stands"
+    return [W.m.done()]
+
+
 # ---- protocol 4: checks (state-machine.md §4.2; Specs/vectors/ledger/README.md `checks/`) -------------------
 
 def checks_pool(pid, **over):
@@ -6649,6 +6713,8 @@ class RandomWorld:
         if not self.hop:
             return out
         T = lambda key, body: out.append((key, body))
+        # a pool with checkers keeps inputs off chain: its answers carry none (economics §4.1 Privacy)
+        clear = lambda pid, inp: b"" if self.c.pools[pid].get("checking") is not None else inp
         # material for window 0 whatever the main draws did: an allocation (h2), then a claim and a commitment (h3)
         if h == 2 and self.escrows.get(self.clients[0].pub):
             e = self.escrows[self.clients[0].pub][0]
@@ -6736,7 +6802,7 @@ class RandomWorld:
             if ch["status"] != HOP_OPEN or h > ch["deadline"]:
                 if leaves and r7.chance(1, 15):                     # hopChallengeAnswered / revealDeadlinePassed
                     cid, b, i = leaves[r7.below(len(leaves))]
-                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), b.inputs[i]))
+                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), clear(pid, b.inputs[i])))
                 continue
             if (self.strategy[wpub] == "withhold" and not r7.chance(1, 4)) or not r7.chance(2, 3):
                 continue
@@ -6746,23 +6812,24 @@ class RandomWorld:
             if not match:
                 if leaves and r7.chance(1, 3):                      # receiptMismatch
                     cid, b, i = leaves[r7.below(len(leaves))]
-                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), b.inputs[i]))
+                    T(wkey, B.answer_hop(chid, cid, b.tree.proof(i), clear(pid, b.inputs[i])))
                 continue
             cid, b, i = match[r7.below(len(match))]
-            proof, inp = b.tree.proof(i), b.inputs[i]
+            proof, inp = b.tree.proof(i), clear(pid, b.inputs[i])
             bad = r7.below(14)
             if bad == 0:
                 proof = {"leaf": proof["leaf"], "path": [(sha256(b"x"),) + tuple(proof["path"][0][1:])] + proof["path"][1:]} \
                     if proof["path"] else proof                     # invalidSumProof
             elif bad == 1:
-                inp = inp[:-4] + bytes(4)                           # inputHashMismatch
+                # inputHashMismatch; with checkers the input itself (inputInClear)
+                inp = inp[:-4] + bytes(4) if inp else b.inputs[i]
             elif bad == 2:
-                inp = inp + bytes(max_input_bytes(self.c.pools[pid]) + 1 - len(inp))    # inputTooLarge
+                inp = inp + bytes(max_input_bytes(self.c.pools[pid]) + 1 - len(inp))    # inputTooLarge / inputInClear
             elif bad == 3:
                 cid = sha256(cid)                                   # unknownHopChallenge
             elif bad == 4 and len(b.tree.leaves) > 1:
                 j = (i + 1) % len(b.tree.leaves)                    # receiptMismatch
-                proof, inp = b.tree.proof(j), b.inputs[j]
+                proof, inp = b.tree.proof(j), clear(pid, b.inputs[j])
             T(wkey, B.answer_hop(chid, cid, proof, inp))
         return out
 
@@ -7061,7 +7128,7 @@ def write_json(path, v, compact=False):
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
             + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
-            + scenarios_checks() + scenarios_hop())
+            + scenarios_checks() + scenarios_hop() + scenarios_hop_private())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -7356,7 +7423,8 @@ RULE_TRACES = {
     "economics §4.1 Answer": ["event:hopChallengeAnswered", "hop:answer:%d" % T_REVEALED, "hop:answer:%d" % T_VOIDED,
                               "hop:answer:%d" % T_REUSED, "hop:voidedNotCounted", "fraud:hopTicket",
                               "adjudication:hopTicketFraud", "tx:answerHopChallenge:feeFloorBurned",
-                              "tx:answerHopChallenge:fail:receiptMismatch"],
+                              "tx:answerHopChallenge:fail:receiptMismatch", "hop:answer:noInput",
+                              "tx:answerHopChallenge:fail:inputInClear"],
     "economics §4.1 No answer": ["event:hopChallengeUnanswered", "offence:%d" % OFF_UNANSWERED_HOP,
                                  "hop:unanswered:alreadyPunished", "payout:forfeited"],
     "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",

@@ -148,14 +148,13 @@ public actor ChainService {
     /// A consistent snapshot of the whole chain (state and blocks) for readers on any thread.
     public nonisolated func readView() throws -> ReadView { try store.readView() }
 
-    /// The input tensor a reveal transaction carried (inputs live in block bodies, not in state).
+    /// The input tensor a reveal transaction or a hop answer carried in clear (inputs live in block bodies, not in state).
     public nonisolated func revealedInput(_ txId: Hash32) throws -> [UInt8]? {
         let view = try readView()
         guard let loc = try view.transactionLocation(txId), let body = try view.body(loc.blockHash) else { return nil }
         let txs = try Block.decodeBody(body, maxTransactions: genesis.consensus.maxBlockTransactions)
-        guard Int(loc.position) < txs.count, txs[Int(loc.position)].id == txId,
-              case .revealTicket(_, _, _, _, let input) = txs[Int(loc.position)].transaction.body else { return nil }
-        return input
+        guard Int(loc.position) < txs.count, txs[Int(loc.position)].id == txId else { return nil }
+        return txs[Int(loc.position)].transaction.body.revealedInput
     }
 
     public func now() -> UInt64 { clock() }

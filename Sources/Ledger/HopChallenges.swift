@@ -64,8 +64,9 @@ extension Execution {
     }
 
     /// The worker answers a hop challenge with the receipt's leaf in one of its commitments of the window and shard, and
-    /// the pass's input. The leaf becomes a hop ticket, revealed: the revealed-pass index judges it, and fraud claims may
-    /// target it like any revealed ticket.
+    /// the pass's input, except in a pool with checkers, whose inputs stay off chain (the answer carries none; a fraud
+    /// claim supplies it, as any public claim does). The leaf becomes a hop ticket, revealed: the revealed-pass index
+    /// judges it, and fraud claims may target it like any revealed ticket.
     mutating func answerHopChallenge(_ sender: PublicKey, challengeId: Hash32, commitmentId: Hash32, proof: LeafProof,
                                      input: [UInt8], txId: Hash32) throws(ExecError) {
         guard let c = try state.record(StateKey.commitment(commitmentId), Commitment.self), c.worker == sender else {
@@ -84,7 +85,12 @@ extension Execution {
         guard let offset = SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) else {
             throw .failed(.invalidSumProof)
         }
-        try checkRevealedInput(input, of: leaf, pool: pool)
+        if pool.checking != nil {
+            // Publishing it would undo the sealing of the pass that every sampled reveal of this pool keeps.
+            guard input.isEmpty else { throw .failed(.inputInClear) }
+        } else {
+            try checkRevealedInput(input, of: leaf, pool: pool)
+        }
         let ticketId = LedgerIds.hopTicket(challenge: challengeId)
         let ticket = Ticket(commitmentId: commitmentId, sample: Ticket.hopSample, point: offset, worker: sender, pool: c.pool,
                             window: c.window, shard: c.shard, status: .awaitingReveal, selectedHeight: challenge.height,

@@ -100,6 +100,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case unknownHopChallenge = 95
     case hopChallengeAnswered = 96
     case receiptMismatch = 97
+    case inputInClear = 98
 
     public var description: String {
         switch self {
@@ -199,6 +200,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .unknownHopChallenge: return "no hop challenge of the sender with this id for the commitment's pool and window"
         case .hopChallengeAnswered: return "the hop challenge is not open"
         case .receiptMismatch: return "the leaf is not the receipt's pass in a commitment of the receipt's shard"
+        case .inputInClear: return "a pool with checkers keeps pass inputs off chain: a hop answer carries none"
         }
     }
 }

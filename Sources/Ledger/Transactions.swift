@@ -291,6 +291,17 @@ public enum TxBody: Hashable, Sendable {
         }
     }
 
+    /// The pass input this transaction publishes in clear for a ticket it reveals: a public reveal's, or a hop answer's
+    /// (which makes the answered leaf a hop ticket). What verifiers replay; nil for every other kind and for an answer
+    /// that carries no input (a pool with checkers, Specs/economics.md §4.1).
+    public var revealedInput: [UInt8]? {
+        switch self {
+        case .revealTicket(_, _, _, _, let input): return input
+        case .answerHopChallenge(_, _, _, let input): return input.isEmpty ? nil : input
+        default: return nil
+        }
+    }
+
     /// Stable kind name (receipts, RPC, metrics).
     public var kindName: String {
         switch self {

@@ -499,8 +499,9 @@ public struct EconomySimulation {
         for (tid, t) in try reader.tickets(status: .revealed).items {
             guard let leaf = t.leaf,
                   let b = batches[t.commitmentId], t.revealedHeight == height else { continue }
-            // Sealed tickets publish no input: public claimants cannot replay them.
-            guard sealed[tid] == nil else { continue }
+            // Sealed tickets publish no input, nor do hop answers in a pool with checkers: public claimants cannot
+            // replay them.
+            guard sealed[tid] == nil, !(t.isHopTicket && pool.checking != nil) else { continue }
             let wrong = b.faked.contains(Int(leaf.index))
             let input = b.inputs[Int(leaf.index)]
             if wrong && chance(config.replayProbability) {
@@ -614,7 +615,7 @@ public struct EconomySimulation {
                   let i = b.tree.leaves.firstIndex(where: { $0.contentKey == h.receipt.contentKey && $0.outputHash == h.receipt.outputHash })
             else { continue }
             try list.add(workers[h.worker], .answerHopChallenge(challengeId: h.id, commitmentId: h.commitment, leaf: b.tree.proof(i),
-                                                               input: b.inputs[i]), sim: self)
+                                                               input: pool.checking == nil ? b.inputs[i] : []), sim: self)
             forgetBanked(worker: h.worker, key: h.receipt.contentKey)
             answered.insert(h.id)
         }

@@ -653,6 +653,7 @@ struct FailureReasonName: CustomStringConvertible {
         case .unknownHopChallenge: return "unknownHopChallenge"
         case .hopChallengeAnswered: return "hopChallengeAnswered"
         case .receiptMismatch: return "receiptMismatch"
+        case .inputInClear: return "inputInClear"
         }
     }
 }

@@ -37,13 +37,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Checker processes (needs --fast): the pool gets assigned, paid checkers and sealed reveals (Specs/verification.md).")
     var checkers = 0
     @Option(help: """
-        Probability that each client challenges each hop receipt of its worker (protocol 5, Specs/economics.md §4.1;         default 0.1, and 0 with --checkers: an answer publishes the pass's input, which a pool with checkers keeps sealed).
+        Probability that each client challenges each hop receipt of its worker, from an account apart from its escrow \
+        (protocol 5, Specs/economics.md §4.1; with --checkers the answers carry no input).
         """)
-    var hopChallengeRate: Double?
+    var hopChallengeRate: Double = 0.1
 
-    /// The rate the clients use: an answered challenge puts its input on chain in clear, so a private pool's clients do
-    /// not challenge unless asked to (Specs/economics.md §4.1, Privacy).
-    var effectiveHopChallengeRate: Double { hopChallengeRate ?? (checkers > 0 ? 0 : 0.1) }
     @Option(help: "Print the summary every this many blocks.") var summaryEvery: UInt64 = 3
     @Option(help: "Transfers per second submitted to the first validator.") var load: Double = 1
     @Flag(help: "1-second slots and short windows (a fresh genesis).") var fast = false
@@ -59,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard (0...8).contains(checkers) else { throw ValidationError("--checkers: 0...8") }
         guard Set(adversaries).count == adversaries.count else { throw ValidationError("--adversary: each strategy at most once") }
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
-        guard (0...1).contains(effectiveHopChallengeRate) else { throw ValidationError("--hop-challenge-rate must be between 0 and 1") }
+        guard (0...1).contains(hopChallengeRate) else { throw ValidationError("--hop-challenge-rate must be between 0 and 1") }
         guard LoadGeneratorService.isPaceable(load) else { throw ValidationError("--load must be \(LoadGeneratorService.rateRule)") }
         for a in adversaries where WorkerAdversary(rawValue: a) == nil {
             throw ValidationError("--adversary: unknown strategy '\(a)' (\(WorkerAdversary.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -159,7 +157,7 @@ struct DemoCommand: AsyncParsableCommand {
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
-                                "--hop-challenge-rate", "\(effectiveHopChallengeRate)",
+                                "--hop-challenge-rate", "\(hopChallengeRate)",
                                 "--client-key", try writeKey("client-\(i)", client),
                                 "--challenger-key", try writeKey("challenger-\(i)", DevelopmentKeys.account(roles.count + i + 1)),
                                 "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,

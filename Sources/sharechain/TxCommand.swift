@@ -390,14 +390,17 @@ struct TxCommand: AsyncParsableCommand {
     struct AnswerHopChallenge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "answer-hop-challenge",
-            abstract: "Answer a hop challenge as the worker: the receipt's leaf in one of its commitments and the pass's input (TNS1 file).")
+            abstract: "Answer a hop challenge as the worker: the receipt's leaf in one of its commitments and the pass's input (TNS1 file).",
+            discussion: "In a pool with checkers the answer carries no input (the chain refuses one there, code 98 inputInClear): "
+                + "the pool keeps pass inputs off chain.")
         @OptionGroup var options: TxOptions
         @Option(help: "Challenge id (0x hex: the receipt's hash, as hop_list lists it).") var challenge: String
         @Option(help: "The commitment holding the leaf (0x hex).") var commitment: String
         @Option(help: "The leaf and its path: canonical LeafProof encoding (0x hex).") var leaf: String
-        @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash.") var input: String
+        @Option(help: "Input tensor file (TNS1); its tensor hash is the leaf's input hash. Omit it in a pool with checkers.")
+        var input: String?
         func run() async throws {
-            let bytes = try readInputFile(input)
+            let bytes = try input.map(readInputFile) ?? []
             let proof: LeafProof
             do { proof = try LeafProof(canonicalEncoding: try Hex.decode(leaf)) } catch { throw ValidationError("--leaf: \(error)") }
             try await finishTransaction(options) { _, _, _ in

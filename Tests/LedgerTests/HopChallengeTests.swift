@@ -254,6 +254,65 @@ struct HopChallengeTests {
         #expect(!c.state.scan(prefix: [StateKey.Prefix.hopChallenge.rawValue], after: nil, limit: 10).contains { mentionsClient($0.value) })
     }
 
+    // MARK: - A pool with checkers keeps inputs off chain
+
+    /// In a pool with checkers (none registered here, so drawn samples fall back to public reveals), an answer is the
+    /// leaf and its path alone: one carrying the input is refused (`inputInClear`) and the accepted answers publish no
+    /// input. The hop tickets are still provable: a prover holding the input (the client, or whoever it hands it to)
+    /// proves the garbage one false through its blinded output, and a claim against the honest one fails.
+    @Test
+    func inAPoolWithCheckersAnAnswerCarriesNoInput() throws {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000), (verifier, 1_000_000), (stranger, 1_000_000)],
+                          workers: [(worker, 0, 100_000)], pools: [CheckerFixture.checkingPool()], params: CheckerFixture.params())
+        let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 1_000_000)])  // 1
+        // Outputs blinded with the salt derived from each pass, as a worker of such a pool commits them; pass 7 is the
+        // garbage it served.
+        let passes = (0..<12).map { i -> (PassLeaf, [UInt8], Bool) in
+            var (leaf, input) = Self.pass(seed: 8_000 &+ UInt64(i), position: UInt64(i) * 4)
+            if i == 7 { leaf.outputHash = SHA256.hash(Array("garbage".utf8)) }
+            leaf.outputHash = blindedOutputHash(leaf.outputHash, salt: derivedBlindingSalt(contentKey: leaf.contentKey, input: input))
+            return (leaf, input, i == 7)
+        }
+        let b = PassBatch.from(passes)
+        let tokens = b.tokenCount
+        #expect(try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens, output: 0), nonce: 1)])
+            .dropLast().allSatisfy { $0.succeeded })  // 2
+        try c.advance(to: 4)
+        let id = c.commitmentId(worker, b)
+        #expect(try c.revealAll(worker, b, commitment: id).dropLast().allSatisfy { $0.succeeded })  // 5
+        try c.advance(to: 12)
+        let g = try #require(b.cheated.first)
+        let honestIndex = (g + 1) % b.leaves.count
+        let honest = receipt(for: b.leaves[honestIndex], holder: testKey("hop-one-time-3"))
+        let garbage = receipt(for: b.leaves[g], holder: testKey("hop-one-time-4"))
+        let n = try c.account(stranger.publicKey).nonce
+        #expect(try c.block([try c.tx(stranger, .hopChallenge(receipt: honest), nonce: n),
+                             try c.tx(stranger, .hopChallenge(receipt: garbage), nonce: n + 1)]).dropLast().allSatisfy { $0.succeeded })  // 13
+        let withInput = TxBody.answerHopChallenge(challengeId: honest.signingHash(chainId: Chain.chainId), commitmentId: id,
+                                                  leaf: b.tree.proof(honestIndex), input: b.inputs[honestIndex])
+        let answers: [TxBody] = [
+            .answerHopChallenge(challengeId: honest.signingHash(chainId: Chain.chainId), commitmentId: id, leaf: b.tree.proof(honestIndex), input: []),
+            .answerHopChallenge(challengeId: garbage.signingHash(chainId: Chain.chainId), commitmentId: id, leaf: b.tree.proof(g), input: []),
+        ]
+        let w = try c.account(worker.publicKey).nonce
+        let rs = try c.block([try c.tx(worker, withInput, nonce: w), try c.tx(worker, answers[0], nonce: w + 1),
+                              try c.tx(worker, answers[1], nonce: w + 2)])  // 14
+        #expect(rs.dropLast().map(\.failure) == [.inputInClear, nil, nil])
+        #expect(answers.allSatisfy { $0.revealedInput == nil }, "nothing for the public to replay")
+        #expect(withInput.revealedInput == b.inputs[honestIndex])
+        let tHonest = LedgerIds.hopTicket(challenge: honest.signingHash(chainId: Chain.chainId))
+        let tGarbage = LedgerIds.hopTicket(challenge: garbage.signingHash(chainId: Chain.chainId))
+        #expect(try LedgerReader(c.state).ticket(tGarbage)?.status == .revealed)
+        // The client gives the inputs to a verifier, which claims both.
+        let (gc, go) = try c.proveFraud(verifier, ticket: tGarbage, input: b.inputs[g])  // 15, 16
+        let (hc, ho) = try c.proveFraud(verifier, ticket: tHonest, input: b.inputs[honestIndex], salt: 2)  // 17, 18
+        #expect(gc.succeeded && go.succeeded && hc.succeeded && ho.succeeded, "\([gc, go, hc, ho].map(\.status))")
+        #expect(try LedgerReader(c.state).ticket(tGarbage)?.status == .fraudProven)
+        #expect(try LedgerReader(c.state).ticket(tHonest)?.status == .upheld)
+        #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+    }
+
     // MARK: - Refusals
 
     @Test

@@ -70,6 +70,36 @@ import TestSupport
             try await tasks.waitForAll()
         }
     }
+
+    /// Row 65: a cheater that answers its client's challenges with the corrupted leaves it committed turns them into hop
+    /// tickets, and the verifier daemon, reading each input from the answer, replays one and proves it false.
+    @Test func theVerifierReplaysAGarbageLeafThatAnswersAChallenge() async throws {
+        let chain = try InProcessChain(label: "hop-verifier", checkInvariants: true)
+        let (runtime, logger) = (chain.runtime, chain.logger)
+        let cheater = chain.worker(2, cheat: 0.5, hopChallengeRate: 1, challengerKey: DevelopmentKeys.account(6))
+        var vc = VerifierConfig()
+        vc.pollInterval = .milliseconds(300)
+        vc.stateFile = chain.dir.file("verifier.state")
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: chain.client, weights: chain.weights, config: vc, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: (runtime.services() + [cheater, verifier]).map { .init(service: $0) }, logger: logger))
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { try await group.run(); return false }
+            tasks.addTask {
+                let deadline = ContinuousClock.now + .seconds(240)
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(300))
+                    let r = LedgerReader(try runtime.chain.readView())
+                    if try r.tickets(status: .fraudProven).items.contains(where: { $0.1.isHopTicket }) { return true }
+                }
+                return false
+            }
+            let done = try await tasks.next()!
+            #expect(done, "no hop ticket proven false: cheater \(cheater.stats), verifier \(verifier.stats)")
+            #expect(cheater.stats.hopAnswers >= 1, "\(cheater.stats)")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
 }
 
 extension Array where Element == UInt8 {

@@ -74,6 +74,8 @@ import TestSupport
         var revealedAt = [Hash32: UInt64](), commitDelays = [UInt64]()
         // Outputs unblinded by a checker's reveal (the derived salt) and by a worker's own transaction.
         var unblindedByCheckers = 0, unblindedByWorkers = 0
+        // Hop challenges (the demo's clients challenge at the default rate): in this pool an answer carries no input.
+        var hopChallenges = 0, hopAnswers = 0, hopAnswersWithInput = 0
         for h in 1...tip.height {
             let hash = try #require(try view.canonicalHash(at: h))
             let body = try #require(try view.body(hash))
@@ -112,6 +114,11 @@ import TestSupport
                     if tx.transaction.sender != cheater { honestPassed += 1 }
                 case .publishSealKey(let id, _):
                     disputed.insert(id)
+                case .hopChallenge:
+                    hopChallenges += 1
+                case .answerHopChallenge(_, _, _, let input):
+                    hopAnswers += 1
+                    if !input.isEmpty { hopAnswersWithInput += 1 }
                 case .checkCommit(let items):
                     for item in items { if let r = revealedAt[item.ticketId] { commitDelays.append(h - r) } }
                 default:
@@ -120,6 +127,8 @@ import TestSupport
             }
         }
         #expect(!disputed.isEmpty, "no dispute key was ever published")
+        #expect(hopChallenges >= 1 && hopAnswers >= 1 && hopAnswersWithInput == 0,
+                "hop challenges \(hopChallenges), answers \(hopAnswers), with an input \(hopAnswersWithInput)")
         // Workers blind with the derived salt, so the checkers' matching reveals unblind the honest outputs: the
         // workers' own unblinding transactions are a fallback (the cheater's outputs match no checker's answer).
         print("outputs unblinded by checkers' reveals: \(unblindedByCheckers), by workers: \(unblindedByWorkers)")

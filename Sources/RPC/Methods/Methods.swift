@@ -112,13 +112,12 @@ extension RPCNode {
         return try SignedHeader(canonicalEncoding: bytes)
     }
 
-    /// The input tensor of a revealed ticket, from its reveal transaction (nil when the ticket was not revealed, or
-    /// the transaction is not on the canonical chain this node keeps).
+    /// The input tensor of a revealed ticket, from its reveal transaction or hop answer (nil when the ticket was not
+    /// revealed in clear, or the transaction is not on the canonical chain this node keeps).
     func revealedInput(_ view: ReadView, _ t: Ticket) throws -> [UInt8]? {
         guard t.leaf != nil, t.revealTx != .zero, let loc = try view.transactionLocation(t.revealTx),
-              let (tx, _, _) = try locate(view, loc, t.revealTx),
-              case .revealTicket(_, _, _, _, let input) = tx.transaction.body else { return nil }
-        return input
+              let (tx, _, _) = try locate(view, loc, t.revealTx) else { return nil }
+        return tx.transaction.body.revealedInput
     }
 
     func transactions(_ view: ReadView, _ hash: Hash32) throws -> ([SignedTransaction], Int) {
