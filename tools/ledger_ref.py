@@ -660,6 +660,17 @@ def settle_height(p, w, D): return challenge_end(p, w, D) + p["fraudRevealBlocks
 def max_input_bytes(p): return 22 + p["maxTokensPerPass"] * p["model"]["hiddenSize"] * 4
 
 
+def check_revealed_input(inp, leaf, pool):
+    """A pass input published in clear for `leaf` (a reveal, a hop answer): its size, tensor hash and canonical form
+    (state-machine.md §3.2 revealTicket)."""
+    if len(inp) > max_input_bytes(pool):
+        raise Fail("inputTooLarge")
+    if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
+        raise Fail("inputHashMismatch")
+    if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
+        raise Fail("invalidInputTensor")
+
+
 def sample_count(p, token_total):
     """m = clamp(⌈T·p / (10⁶·maxTokensPerPass)⌉, 1, maxTicketsPerCommitment) (economics.md §1)."""
     den = 1_000_000 * max(1, p["maxTokensPerPass"])
@@ -2450,13 +2461,7 @@ class Exec:
         tid, t, c, pool, leaf = self.reveal_leaf_checks(sender, b)
         if self.state.get(K.ticket_check(tid)) is not None:
             raise Fail("sealedRevealRequired")
-        inp = b["input"]
-        if len(inp) > max_input_bytes(pool):
-            raise Fail("inputTooLarge")
-        if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
-            raise Fail("inputHashMismatch")
-        if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
-            raise Fail("invalidInputTensor")
+        check_revealed_input(b["input"], leaf, pool)
         self.record_reveal(sender, tid, t, c, pool, leaf, txid)
 
     def record_reveal(self, sender, tid, t, c, pool, leaf, txid, hop=False):
@@ -2590,12 +2595,7 @@ class Exec:
                 raise Fail("inputInClear")
             self.t("hop:answer:noInput")
         else:
-            if len(inp) > max_input_bytes(pool):
-                raise Fail("inputTooLarge")
-            if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
-                raise Fail("inputHashMismatch")
-            if not canonical_input_ok(inp, leaf["tokenCount"], pool["model"]["hiddenSize"]):
-                raise Fail("invalidInputTensor")
+            check_revealed_input(inp, leaf, pool)
         tid = H_id(b"\x06" + chid)
         t = {"commitmentId": cid, "sample": HOP_SAMPLE, "point": offset, "worker": sender, "pool": c["pool"],
              "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": ch["height"],
