@@ -2551,8 +2551,10 @@ class Exec:
         if work is None or not any(sw["shard"] == shard and sw["paidTokens"] > 0 for sw in work["shards"]):
             self.t("hop:nothing:" + ("noWork" if work is None else "shardUnpaid"))
             raise Fail("nothingToChallenge")
-        # hopBond = fraudProofBond + minFeePerByte × (maxInputTensorBytes + 4096): the minimum fee of the largest answer
-        bond = pool["fraudProofBond"] + self.p["minFeePerByte"] * (max_input_bytes(pool) + HOP_ANSWER_OVERHEAD)
+        # hopBond = fraudProofBond + minFeePerByte × (answer input bytes + 4096): the minimum fee of the largest answer,
+        # whose input is at most maxInputTensorBytes, and none in a pool with checkers
+        answer_input = 0 if pool.get("checking") is not None else max_input_bytes(pool)
+        bond = pool["fraudProofBond"] + self.p["minFeePerByte"] * (answer_input + HOP_ANSWER_OVERHEAD)
         if bond > M64:
             raise Fail("amountOverflow")
         self.debit(sender, bond)

@@ -18,10 +18,12 @@ extension PoolConfig {
     /// up to 32 nodes (112 bytes each) fit in 4 096.
     public static let hopAnswerOverheadBytes: UInt64 = 4096
 
-    /// The bond of a hop challenge: the fraud-claim bond plus the minimum fee of the largest answer, its input plus
-    /// `hopAnswerOverheadBytes` (Specs/economics.md §4.1), so an honest worker's answer is paid for. Nil on overflow.
+    /// The bond of a hop challenge: the fraud-claim bond plus the minimum fee of the largest answer, its input (none in
+    /// a pool with checkers) plus `hopAnswerOverheadBytes` (Specs/economics.md §4.1), so an honest worker's answer is
+    /// paid for. Nil on overflow.
     public func hopChallengeBond(minFeePerByte: UInt64) -> Amount? {
-        let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: UInt64(maxInputTensorBytes) + Self.hopAnswerOverheadBytes)
+        let answerInput: UInt64 = checking == nil ? UInt64(maxInputTensorBytes) : 0
+        let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: answerInput + Self.hopAnswerOverheadBytes)
         let (total, o2) = fraudProofBond.units.addingReportingOverflow(inputFee)
         return o1 || o2 ? nil : Amount(total)
     }

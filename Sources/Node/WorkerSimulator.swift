@@ -232,6 +232,12 @@ public final class WorkerSimulator: Service, Sendable {
         var committedWindows = Set<UInt64>()
         var unpaidWindows = Set<UInt64>()
         let payer = config.adversary == .selfDeal ? key : (config.clientKey ?? key)
+        if config.hopChallengeRate > 0, config.challengerKey == nil, payer.publicKey != key.publicKey {
+            logger.warning("""
+                hop challenges are sent from the client's escrow key: each answered one links that key to a pass on chain \
+                (and to its input in a pool without checkers); give the client a separate account with --challenger-key
+                """)
+        }
         var escrowSetup = EscrowSetup.none
         var sealed: [Hash32: SealedReveal] = [:]
 

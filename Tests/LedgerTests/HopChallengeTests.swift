@@ -287,8 +287,14 @@ struct HopChallengeTests {
         let honest = receipt(for: b.leaves[honestIndex], holder: testKey("hop-one-time-3"))
         let garbage = receipt(for: b.leaves[g], holder: testKey("hop-one-time-4"))
         let n = try c.account(stranger.publicKey).nonce
-        #expect(try c.block([try c.tx(stranger, .hopChallenge(receipt: honest), nonce: n),
-                             try c.tx(stranger, .hopChallenge(receipt: garbage), nonce: n + 1)]).dropLast().allSatisfy { $0.succeeded })  // 13
+        let before = try c.balance(stranger.publicKey)
+        let chs = try c.block([try c.tx(stranger, .hopChallenge(receipt: honest), nonce: n),
+                               try c.tx(stranger, .hopChallenge(receipt: garbage), nonce: n + 1)])  // 13
+        #expect(chs.dropLast().allSatisfy { $0.succeeded })
+        // The bond pays an answer without input: the fraud-claim bond and 4 096 bytes at the minimum fee.
+        let privateBond = CheckerFixture.checkingPool().fraudProofBond.units + 4096
+        #expect(CheckerFixture.checkingPool().hopChallengeBond(minFeePerByte: 1)?.units == privateBond && privateBond < bond)
+        #expect(try c.balance(stranger.publicKey) == before - 2 * privateBond - chs[0].feePaid.units - chs[1].feePaid.units)
         let withInput = TxBody.answerHopChallenge(challengeId: honest.signingHash(chainId: Chain.chainId), commitmentId: id,
                                                   leaf: b.tree.proof(honestIndex), input: b.inputs[honestIndex])
         let answers: [TxBody] = [
