@@ -50,6 +50,17 @@ struct HopChallengeTests {
 
     var bond: UInt64 { Chain.defaultPool().hopChallengeBond(minFeePerByte: 1)!.units }
 
+    /// Block 2: the worker commits `b` (nonce 0) and claims all its tokens as input usage of the escrow (nonce 1); block
+    /// 5 reveals its drawn samples. Returns the commitment id and the reveal block's receipts.
+    func commitPaidAndReveal(_ c: inout Chain, _ b: PassBatch, escrow: Hash32) throws -> (Hash32, [Receipt]) {
+        #expect(try c.block([try c.tx(worker, c.commit(b)),
+                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: b.tokenCount, output: 0), nonce: 1)])
+            .dropLast().allSatisfy { $0.succeeded })
+        try c.advance(to: 4)
+        let id = c.commitmentId(worker, b)
+        return (id, try c.revealAll(worker, b, commitment: id))
+    }
+
     // MARK: - Honest workers lose nothing
 
     /// An honest worker answers with the served leaf: the hop ticket is revealed, the bond pays for its answer, its payout
@@ -146,14 +157,8 @@ struct HopChallengeTests {
         garbage.0.outputHash = SHA256.hash(Array("garbage".utf8))
         passes.append(garbage)
         let b = PassBatch.from(passes.map { ($0.0, $0.1, false) })
-        let tokens = b.tokenCount
-        #expect(try c.block([try c.tx(worker, c.commit(b)),
-                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens, output: 0), nonce: 1)])
-            .dropLast().allSatisfy { $0.succeeded })  // 2
-        try c.advance(to: 4)
-        let id = c.commitmentId(worker, b)
-        // The garbage leaf may or may not be sampled; reveal what was sampled honestly where possible.
-        _ = try c.revealAll(worker, b, commitment: id)  // 5
+        // The garbage leaf may or may not be sampled; what was sampled is revealed as committed.
+        let (id, _) = try commitPaidAndReveal(&c, b, escrow: escrow)  // 2, 5
         try c.advance(to: 12)
         let r = receipt(for: garbage.0)
         #expect(try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0].succeeded)  // 13
@@ -274,13 +279,8 @@ struct HopChallengeTests {
             return (leaf, input, i == 7)
         }
         let b = PassBatch.from(passes)
-        let tokens = b.tokenCount
-        #expect(try c.block([try c.tx(worker, c.commit(b)),
-                             try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: tokens, output: 0), nonce: 1)])
-            .dropLast().allSatisfy { $0.succeeded })  // 2
-        try c.advance(to: 4)
-        let id = c.commitmentId(worker, b)
-        #expect(try c.revealAll(worker, b, commitment: id).dropLast().allSatisfy { $0.succeeded })  // 5
+        let (id, reveals) = try commitPaidAndReveal(&c, b, escrow: escrow)  // 2, 5
+        #expect(reveals.dropLast().allSatisfy { $0.succeeded })
         try c.advance(to: 12)
         let g = try #require(b.cheated.first)
         let honestIndex = (g + 1) % b.leaves.count
