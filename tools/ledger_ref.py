@@ -660,6 +660,12 @@ def settle_height(p, w, D): return challenge_end(p, w, D) + p["fraudRevealBlocks
 def max_input_bytes(p): return 22 + p["maxTokensPerPass"] * p["model"]["hiddenSize"] * 4
 
 
+def hop_answers_carry_input(pool):
+    """Whether a hop answer in `pool` carries the pass's input: not in a pool with checkers, which keeps inputs off
+    chain (economics.md §4.1 Answer)."""
+    return pool.get("checking") is None
+
+
 def check_revealed_input(inp, leaf, pool):
     """A pass input published in clear for `leaf` (a reveal, a hop answer): its size, tensor hash and canonical form
     (state-machine.md §3.2 revealTicket)."""
@@ -2553,7 +2559,7 @@ class Exec:
             raise Fail("nothingToChallenge")
         # hopBond = fraudProofBond + minFeePerByte × (answer input bytes + 4096): the minimum fee of the largest answer,
         # whose input is at most maxInputTensorBytes, and none in a pool with checkers
-        answer_input = 0 if pool.get("checking") is not None else max_input_bytes(pool)
+        answer_input = max_input_bytes(pool) if hop_answers_carry_input(pool) else 0
         bond = pool["fraudProofBond"] + self.p["minFeePerByte"] * (answer_input + HOP_ANSWER_OVERHEAD)
         if bond > M64:
             raise Fail("amountOverflow")
@@ -2591,13 +2597,13 @@ class Exec:
         pool = self.pool(c["pool"])
         if pool is None:
             raise Fault("commitment of unknown pool")
-        if pool.get("checking") is not None:
+        if hop_answers_carry_input(pool):
+            check_revealed_input(inp, leaf, pool)
+        else:
             # a pool with checkers keeps pass inputs off chain: the answer is the leaf and its path alone
             if inp:
                 raise Fail("inputInClear")
             self.t("hop:answer:noInput")
-        else:
-            check_revealed_input(inp, leaf, pool)
         tid = H_id(b"\x06" + chid)
         t = {"commitmentId": cid, "sample": HOP_SAMPLE, "point": offset, "worker": sender, "pool": c["pool"],
              "window": c["window"], "shard": c["shard"], "status": T_AWAITING, "selectedHeight": ch["height"],
@@ -6716,7 +6722,7 @@ class RandomWorld:
             return out
         T = lambda key, body: out.append((key, body))
         # a pool with checkers keeps inputs off chain: its answers carry none (economics §4.1 Privacy)
-        clear = lambda pid, inp: b"" if self.c.pools[pid].get("checking") is not None else inp
+        clear = lambda pid, inp: inp if hop_answers_carry_input(self.c.pools[pid]) else b""
         # material for window 0 whatever the main draws did: an allocation (h2), then a claim and a commitment (h3)
         if h == 2 and self.escrows.get(self.clients[0].pub):
             e = self.escrows[self.clients[0].pub][0]

@@ -14,6 +14,11 @@ extension HopChallenge {
 }
 
 extension PoolConfig {
+    /// Whether a hop answer in this pool carries the pass's input. A pool with checkers keeps inputs off chain (they are
+    /// sealed to its checkers), so there an answer is the leaf and its path alone and a fraud claim supplies the input
+    /// (Specs/economics.md §4.1).
+    public var hopAnswersCarryInput: Bool { checking == nil }
+
     /// Bytes of an answer besides its input that the bond pays for: the transaction's fixed fields, the leaf and a path of
     /// up to 32 nodes (112 bytes each) fit in 4 096.
     public static let hopAnswerOverheadBytes: UInt64 = 4096
@@ -22,7 +27,7 @@ extension PoolConfig {
     /// a pool with checkers) plus `hopAnswerOverheadBytes` (Specs/economics.md §4.1), so an honest worker's answer is
     /// paid for. Nil on overflow.
     public func hopChallengeBond(minFeePerByte: UInt64) -> Amount? {
-        let answerInput: UInt64 = checking == nil ? UInt64(maxInputTensorBytes) : 0
+        let answerInput: UInt64 = hopAnswersCarryInput ? UInt64(maxInputTensorBytes) : 0
         let (inputFee, o1) = minFeePerByte.multipliedReportingOverflow(by: answerInput + Self.hopAnswerOverheadBytes)
         let (total, o2) = fraudProofBond.units.addingReportingOverflow(inputFee)
         return o1 || o2 ? nil : Amount(total)
@@ -87,11 +92,11 @@ extension Execution {
         guard let offset = SumTree.verify(proof, leafCount: c.leafCount, root: c.root, tokenTotal: c.tokenTotal) else {
             throw .failed(.invalidSumProof)
         }
-        if pool.checking != nil {
+        if pool.hopAnswersCarryInput {
+            try checkRevealedInput(input, of: leaf, pool: pool)
+        } else {
             // Publishing it would undo the sealing of the pass that every sampled reveal of this pool keeps.
             guard input.isEmpty else { throw .failed(.inputInClear) }
-        } else {
-            try checkRevealedInput(input, of: leaf, pool: pool)
         }
         let ticketId = LedgerIds.hopTicket(challenge: challengeId)
         let ticket = Ticket(commitmentId: commitmentId, sample: Ticket.hopSample, point: offset, worker: sender, pool: c.pool,

@@ -501,7 +501,7 @@ public struct EconomySimulation {
                   let b = batches[t.commitmentId], t.revealedHeight == height else { continue }
             // Sealed tickets publish no input, nor do hop answers in a pool with checkers: public claimants cannot
             // replay them.
-            guard sealed[tid] == nil, !(t.isHopTicket && pool.checking != nil) else { continue }
+            guard sealed[tid] == nil, !t.isHopTicket || pool.hopAnswersCarryInput else { continue }
             let wrong = b.faked.contains(Int(leaf.index))
             let input = b.inputs[Int(leaf.index)]
             if wrong && chance(config.replayProbability) {
@@ -615,7 +615,7 @@ public struct EconomySimulation {
                   let i = b.tree.leaves.firstIndex(where: { $0.contentKey == h.receipt.contentKey && $0.outputHash == h.receipt.outputHash })
             else { continue }
             try list.add(workers[h.worker], .answerHopChallenge(challengeId: h.id, commitmentId: h.commitment, leaf: b.tree.proof(i),
-                                                               input: pool.checking == nil ? b.inputs[i] : []), sim: self)
+                                                               input: pool.hopAnswersCarryInput ? b.inputs[i] : []), sim: self)
             forgetBanked(worker: h.worker, key: h.receipt.contentKey)
             answered.insert(h.id)
         }

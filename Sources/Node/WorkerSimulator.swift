@@ -513,9 +513,8 @@ public final class WorkerSimulator: Service, Sendable {
                         continue
                     }
                     do {
-                        // A pool with checkers keeps the input off chain: the answer is the leaf and its path alone.
                         try await client.send(.answerHopChallenge(challengeId: cid, commitmentId: id, leaf: batch.tree.proof(i),
-                                                                  input: pool.checking == nil ? batch.inputs[i] : []), from: key)
+                                                                  input: pool.hopAnswersCarryInput ? batch.inputs[i] : []), from: key)
                         if batch.answered[cid] == nil { bump { $0.hopAnswers += 1 } }
                         batch.answered[cid] = tip.height
                         forgetBanked(ch.contentKey)

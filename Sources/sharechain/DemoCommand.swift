@@ -153,13 +153,14 @@ struct DemoCommand: AsyncParsableCommand {
             let client = DevelopmentKeys.account(i + 1)
             names[DevelopmentKeys.worker(r.worker).publicKey] = r.name
             names[client.publicKey] = "client-\(i)"
-            names[DevelopmentKeys.account(roles.count + i + 1).publicKey] = "challenger-\(i)"
+            let challenger = DevelopmentKeys.account(roles.count + i + 1)
+            names[challenger.publicKey] = "challenger-\(i)"
             try member(r.name, ["worker-sim", "--rpc", "http://127.0.0.1:\(rpc[i % validators])",
                                 "--key", try writeKey(r.name, DevelopmentKeys.worker(r.worker)), "--pool", "0", "--shard", "\(r.shard)",
                                 "--cheat", "\(r.cheat)", "--adversary", i >= 3 ? r.name : "honest",
                                 "--hop-challenge-rate", "\(hopChallengeRate)",
                                 "--client-key", try writeKey("client-\(i)", client),
-                                "--challenger-key", try writeKey("challenger-\(i)", DevelopmentKeys.account(roles.count + i + 1)),
+                                "--challenger-key", try writeKey("challenger-\(i)", challenger),
                                 "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,
                                 "--passes", checkers > 0 ? "30" : "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }

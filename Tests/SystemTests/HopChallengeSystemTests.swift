@@ -15,7 +15,7 @@ import TestSupport
 @Suite(.serialized, .tags(.system)) struct HopChallengeSystemTests {
     @Test func honestWorkersAnswerAndAReusingWorkerIsConvicted() async throws {
         let chain = try InProcessChain(label: "hop-challenges", checkInvariants: true)
-        let (runtime, logger) = (chain.runtime, chain.logger)
+        let runtime = chain.runtime
         let challenger = DevelopmentKeys.account(5)
         let honest = chain.worker(0, cheat: 0, hopChallengeRate: 1, challengerKey: challenger)
         let reuse = chain.worker(2, cheat: 0, adversary: .reuse, hopChallengeRate: 1)
@@ -24,21 +24,10 @@ import TestSupport
         let start = try LedgerReader(runtime.chain.readView())
         let honestStake = try #require(try start.staker(role, honest.key.publicKey)).stake
         let reuseStake = try #require(try start.staker(role, reuse.key.publicKey)).stake
-        let group = ServiceGroup(configuration: .init(services: (runtime.services() + [honest, reuse]).map { .init(service: $0) }, logger: logger))
-        try await withThrowingTaskGroup(of: Bool.self) { tasks in
-            tasks.addTask { try await group.run(); return false }
-            tasks.addTask {
-                // Done once the reuser was slashed for an unanswered challenge and the honest worker answered some.
-                let deadline = ContinuousClock.now + .seconds(240)
-                while ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(300))
-                    let r = LedgerReader(try runtime.chain.readView())
-                    let slashed = (try r.staker(role, reuse.key.publicKey)?.stake ?? reuseStake) < reuseStake
-                    if slashed && honest.stats.hopAnswers >= 2 { return true }
-                }
-                return false
-            }
-            let done = try await tasks.next()!
+        // Done once the reuser was slashed for an unanswered challenge and the honest worker answered some.
+        try await chain.run(with: [honest, reuse], until: { r in
+            (try r.staker(role, reuse.key.publicKey)?.stake ?? reuseStake) < reuseStake && honest.stats.hopAnswers >= 2
+        }) { done in
             let r = LedgerReader(try runtime.chain.readView())
             #expect(done, "honest \(honest.stats), reuse \(reuse.stats)")
             #expect(honest.stats.hopChallenges >= 2 && reuse.stats.hopChallenges >= 1, "honest \(honest.stats), reuse \(reuse.stats)")
@@ -66,8 +55,6 @@ import TestSupport
             #expect(challenges.allSatisfy { $0.0 == challenger.publicKey }, "\(challenges.map(\.0))")
             #expect(challenges.allSatisfy { $0.1.holder != DevelopmentKeys.client.publicKey && $0.1.holder != challenger.publicKey })
             #expect(Set(challenges.map(\.1.holder)).count == challenges.count, "a fresh holder key per receipt")
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
@@ -75,29 +62,16 @@ import TestSupport
     /// tickets, and the verifier daemon, reading each input from the answer, replays one and proves it false.
     @Test func theVerifierReplaysAGarbageLeafThatAnswersAChallenge() async throws {
         let chain = try InProcessChain(label: "hop-verifier", checkInvariants: true)
-        let (runtime, logger) = (chain.runtime, chain.logger)
         let cheater = chain.worker(2, cheat: 0.5, hopChallengeRate: 1, challengerKey: DevelopmentKeys.account(6))
         var vc = VerifierConfig()
         vc.pollInterval = .milliseconds(300)
         vc.stateFile = chain.dir.file("verifier.state")
-        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: chain.client, weights: chain.weights, config: vc, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: (runtime.services() + [cheater, verifier]).map { .init(service: $0) }, logger: logger))
-        try await withThrowingTaskGroup(of: Bool.self) { tasks in
-            tasks.addTask { try await group.run(); return false }
-            tasks.addTask {
-                let deadline = ContinuousClock.now + .seconds(240)
-                while ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(300))
-                    let r = LedgerReader(try runtime.chain.readView())
-                    if try r.tickets(status: .fraudProven).items.contains(where: { $0.1.isHopTicket }) { return true }
-                }
-                return false
-            }
-            let done = try await tasks.next()!
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: chain.client, weights: chain.weights, config: vc, logger: chain.logger)
+        try await chain.run(with: [cheater, verifier], until: { r in
+            try r.tickets(status: .fraudProven).items.contains(where: { $0.1.isHopTicket })
+        }) { done in
             #expect(done, "no hop ticket proven false: cheater \(cheater.stats), verifier \(verifier.stats)")
             #expect(cheater.stats.hopAnswers >= 1, "\(cheater.stats)")
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
+import Ledger
 import Logging
 @testable import Node
 @testable import Primitives
+import ServiceLifecycle
 import TestSupport
 
 /// A validator node in this process on `EconomyGenesis.json()` (1-second slots, short windows), and the
@@ -45,5 +47,27 @@ struct InProcessChain {
         c.seed = UInt64(i + 1)
         c.pollInterval = .milliseconds(300)
         return WorkerSimulator(key: DevelopmentKeys.worker(i), client: client ?? self.client, weights: weights, config: c, logger: logger)
+    }
+
+    /// Runs the node with `services` until `done` holds of its state (looked at every 300 ms, for at most `limit`), then
+    /// `inspect`s it, given whether `done` held, while everything still runs, and shuts down gracefully.
+    func run(with services: [any Service], limit: Duration = .seconds(240),
+             until done: @escaping @Sendable (LedgerReader) throws -> Bool, then inspect: (Bool) async throws -> Void) async throws {
+        let runtime = self.runtime
+        let group = ServiceGroup(configuration: .init(services: (runtime.services() + services).map { .init(service: $0) }, logger: logger))
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { try await group.run(); return false }
+            tasks.addTask {
+                let deadline = ContinuousClock.now + limit
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(300))
+                    if try done(LedgerReader(try runtime.chain.readView())) { return true }
+                }
+                return false
+            }
+            try await inspect(try await tasks.next()!)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
     }
 }
