@@ -387,8 +387,8 @@ def _enc_field(t, v):
         return leb(len(v)) + b"".join(enc(SHARD_WORK, s) for s in v)
     if t == "hashes":
         return enc_ids(v)
-    if t == "lane_counters":     # list<(shard u32, inputTokens u64, outputTokens u64)>
-        return leb(len(v)) + b"".join(u32(sh) + u64(i) + u64(o) for sh, i, o in v)
+    if t == "lane_counters":     # list<(shard u32, inputTokens u64, outputTokens u64, net u64)>
+        return leb(len(v)) + b"".join(u32(sh) + u64(i) + u64(o) + u64(n) for sh, i, o, n in v)
     raise ValueError(t)
 
 
@@ -412,7 +412,7 @@ def _dec_field(t, r):
     if t == "hashes":
         return [r.h() for _ in range(r.length(MAX_IDS))]
     if t == "lane_counters":
-        return [(r.u32(), r.u64(), r.u64()) for _ in range(r.length(256))]
+        return [(r.u32(), r.u64(), r.u64(), r.u64()) for _ in range(r.length(256))]
     raise ValueError(t)
 
 
@@ -482,7 +482,7 @@ TICKET = [("commitmentId", "h"), ("sample", "u32"), ("point", "u64"), ("worker",
           ("leaf", "opt_leaf"), ("revealedHeight", "u64"), ("revealTx", "h"), ("challengeEnd", "u64")]
 LEAF = [("index", "u32"), ("shard", "u32"), ("positionOffset", "u64"), ("tokenCount", "u32"), ("inputHash", "h"),
         ("outputHash", "h")]
-REVEALED = [("worker", "h"), ("commitmentId", "h"), ("height", "u64")]
+REVEALED = [("worker", "h"), ("commitmentId", "h"), ("height", "u64"), ("outputHash", "h")]
 FRAUD_COMMIT = [("prover", "h"), ("pool", "u32"), ("height", "u64"), ("bond", "u64")]
 FRAUD_CLAIM = [("prover", "h"), ("commitHeight", "u64"), ("bond", "u64")]
 CASE = [("ticketId", "h"), ("worker", "h"), ("pool", "u32"), ("window", "u64"), ("status", "u8"),
@@ -993,6 +993,7 @@ class K:
     def lane(p, w, k, e): return b"\x24" + be32(p) + be64(w) + k + e
     @staticmethod
     def revealed(p, c): return b"\x25" + be32(p) + c
+    def hop_answered(p, c, worker): return b"\x26" + be32(p) + c + worker
     @staticmethod
     def fraud_commit(c): return b"\x27" + c
     @staticmethod
@@ -2320,7 +2321,7 @@ class Exec:
         pid, w, payee, shard, eid = pool["id"], v["window"], v["payee"], v["shard"], v["escrowId"]
         lkey = K.lane(pid, w, payee, eid)     # the lane holds each shard's last claimed counters
         lane = self.state.rec(lkey, LANE)
-        c = next(({"inputTokens": i, "outputTokens": o} for sh, i, o in (lane["counters"] if lane else []) if sh == shard),
+        c = next(({"inputTokens": i, "outputTokens": o} for sh, i, o, _ in (lane["counters"] if lane else []) if sh == shard),
                  {"inputTokens": 0, "outputTokens": 0})
         if not (v["input"] >= c["inputTokens"] and v["output"] >= c["outputTokens"]
                 and (v["input"] > c["inputTokens"] or v["output"] > c["outputTokens"])):
@@ -2356,7 +2357,9 @@ class Exec:
         sw["paidTokens"] += paid_tokens
         sw["earned"] += net
         lane["amount"] += net
-        lane["counters"] = sorted([x for x in lane["counters"] if x[0] != shard] + [(shard, v["input"], v["output"])])
+        # each shard's net paid, so that a shard's refund goes to that shard's payers (economics §5)
+        shard_net = next((n for sh, _, _, n in lane["counters"] if sh == shard), 0) + net
+        lane["counters"] = sorted([x for x in lane["counters"] if x[0] != shard] + [(shard, v["input"], v["output"], shard_net)])
         win = self.window_rec(pid, w) or self.new_window()
         if win["status"] != W_OPEN:
             raise Fail("claimPeriodOver")
@@ -2471,34 +2474,48 @@ class Exec:
         self.record_reveal(sender, tid, t, c, pool, leaf, txid)
 
     def record_reveal(self, sender, tid, t, c, pool, leaf, txid, hop=False):
-        """The revealed-pass rule of economics §3; returns the ticket's new status. A hop ticket (`hop`, economics
-        §4.1) voided does not count in its commitment's `voided` (coverage counts drawn samples only)."""
+        """The revealed-pass rule of economics §3 and §4.1; returns the ticket's new status. Reuse: this worker revealed
+        the pass for another commitment, as a drawn sample (key 25) or a hop answer (key 26). A drawn sample is voided
+        only as a copy of the output another worker's drawn sample revealed first; a hop ticket (`hop`) is never voided
+        and never recorded as the first reveal (rows 66, 67)."""
         key = content_key(leaf)
         t["leaf"] = leaf
         t["revealedHeight"] = self.h
         t["revealTx"] = txid
         self.emit("tx", ev("ticketRevealed", tid, u32(leaf["index"]), u64(t["challengeEnd"])))
         pkey = K.revealed(t["pool"], key)
+        hkey = K.hop_answered(t["pool"], key, sender)
         first = self.state.rec(pkey, REVEALED)
-        if first is not None and first["commitmentId"] != t["commitmentId"]:
-            if first["worker"] == sender:
-                t["status"] = T_REUSED
-                self.put_ticket(tid, t)
-                self.emit("tx", ev("passReused", tid, sender))
-                slashed = self.convict(sender, pool, t["commitmentId"], c["includedHeight"], OFF_REUSED, "tx")
-                self.burn(slashed)
-            else:
+        answered = self.state.rec(hkey, REVEALED)
+        reused_drawn = first is not None and first["worker"] == sender and first["commitmentId"] != t["commitmentId"]
+        reused_answer = answered is not None and answered["commitmentId"] != t["commitmentId"]
+        if reused_drawn or reused_answer:
+            if reused_answer and not reused_drawn:
+                self.t("reveal:reusedAfterHopAnswer")
+            t["status"] = T_REUSED
+            self.put_ticket(tid, t)
+            self.emit("tx", ev("passReused", tid, sender))
+            slashed = self.convict(sender, pool, t["commitmentId"], c["includedHeight"], OFF_REUSED, "tx")
+            self.burn(slashed)
+            return T_REUSED
+        record = {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h, "outputHash": leaf["outputHash"]}
+        if hop:
+            if first is not None and first["worker"] != sender:
+                self.t("hop:answer:firstRevealedByAnother")
+            if answered is None:
+                self.state.put_rec(hkey, REVEALED, record)
+                self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], hkey)
+        elif first is not None and first["worker"] != sender:
+            if first["outputHash"] == leaf["outputHash"]:
                 t["status"] = T_VOIDED
                 self.put_ticket(tid, t)
-                if hop:
-                    self.t("hop:voidedNotCounted")
-                else:
-                    c["voided"] += 1
-                    self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
+                c["voided"] += 1
+                self.state.put_rec(K.commitment(t["commitmentId"]), COMMITMENT, c)
                 self.emit("tx", ev("ticketVoided", tid, first["worker"]))
-            return t["status"]
-        if first is None:
-            self.state.put_rec(pkey, REVEALED, {"worker": sender, "commitmentId": t["commitmentId"], "height": self.h})
+                return T_VOIDED
+            self.t("reveal:otherOutputThanFirst")
+        elif first is None:
+            self.state.put_rec(pkey, REVEALED, record)
             self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey)
         else:
             self.t("reveal:samePassTwiceInOneCommitment")
@@ -2793,21 +2810,28 @@ class Exec:
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
         payable = 0
+        shard_refunds = []     # (shard, what its payers get back): its earned less the part its coverage pays
+        capped = 0
         if convicted:
             self.t("payout:forfeited")
-        else:
-            for s in work["shards"]:
-                if s["paidTokens"] > 0:
-                    cov = min(covered.get(s["shard"], 0), s["paidTokens"])
-                    if cov < s["paidTokens"]:
-                        self.t("payout:uncovered")
-                    payable += s["earned"] * cov // s["paidTokens"]
+        for s in work["shards"]:
+            part = 0
+            if not convicted and s["paidTokens"] > 0:
+                cov = min(covered.get(s["shard"], 0), s["paidTokens"])
+                if cov < s["paidTokens"]:
+                    self.t("payout:uncovered")
+                part = s["earned"] * cov // s["paidTokens"]
+            payable += part
+            if s["earned"] > part:
+                shard_refunds.append((s["shard"], s["earned"] - part))
+        if not convicted:
             stake = min(self.stake_at(pid, worker, close_height(pool, w)), work["minCommitStake"])
             if work["minCommitStake"] < self.stake_at(pid, worker, close_height(pool, w)):
                 self.t("payout:capStakeFromCommitment")
             cap = bps_of(stake, pool["payableCapBps"])
             if payable > cap:
                 self.t("payout:capped")
+                capped = payable - cap
             payable = min(payable, cap)
         # What the worker is not paid goes back to its clients, fees or not (economics.md §7 row 52): check fees come
         # from the check-fee deposit (then, never in practice, from the pay).
@@ -2819,14 +2843,28 @@ class Exec:
         for lk, lv in self.state.scan(b"\x24" + be32(pid) + be64(w) + worker):
             self.state.delete(lk)
             lanes.append(dec(LANE, lv))
-        if refund > 0:
-            split = cumulative_floor(refund, [l["amount"] for l in lanes])
-            if split is None:
-                raise Fault("refund without payer lanes")
-            for lane, amount in zip(lanes, split):
-                if amount > 0:
-                    self.credit(lane["owner"], amount)
-                    self.emit("tx", ev("refundCredited", u32(pid), u64(w), worker, lane["owner"], u64(amount)))
+        # A shard's unpaid share goes to that shard's payers by what each paid on it (economics §5, §7 row 68); what
+        # the stake cap withholds, to every payer by what it was to pay the worker (its lane less its shard refunds).
+        refunds = [0] * len(lanes)
+
+        def split(total, weights):
+            parts = cumulative_floor(total, weights)
+            if parts is None:
+                raise Fault("refund without payer lanes to take it")
+            for i, part in enumerate(parts):
+                refunds[i] += part
+        if len(shard_refunds) > 1:
+            self.t("payout:refundPerShard")
+        for shard, amount in shard_refunds:
+            split(amount, [next((n for sh, _, _, n in l["counters"] if sh == shard), 0) for l in lanes])
+        if capped > 0:
+            split(capped, [l["amount"] - refunds[i] for i, l in enumerate(lanes)])
+        if sum(refunds) != refund:
+            raise Fault("payer lanes do not add up to the work record's earned")
+        for lane, amount in zip(lanes, refunds):
+            if amount > 0:
+                self.credit(lane["owner"], amount)
+                self.emit("tx", ev("refundCredited", u32(pid), u64(w), worker, lane["owner"], u64(amount)))
         self.state.delete(wkey)
         pkey = K.payout(pid, w, worker)
         self.state.put_rec(pkey, PAYOUT, {"paid": payable, "refunded": refund, "height": self.h})
@@ -5388,8 +5426,9 @@ def scenarios_hop():
               "by a relay holder; every hopChallenge failure (unknownPool, unknownShard, invalidReceipt 0 and 17 tokens, hopChallengeClosed for window 1 and 5, "
               "badReceiptSignature by another key and for another chain, duplicateHopChallenge, nothingToChallenge for "
               "an unpaid shard and a key without work, amountOverflow in pool 1, insufficientBalance); hw answers X in the "
-              "same block (hop ticket revealed, bond to hw). h14: a challenge at the span's last height; cw answers (voided: "
-              "hw revealed X first; the bond to cw, the commitment's voided count unchanged); rw answers with P' (reused: "
+              "same block (hop ticket revealed, bond to hw). h14: a challenge at the span's last height; cw answers (revealed "
+              "and open to fraud claims although hw revealed X first: a hop ticket is never voided; the bond to cw, the "
+              "commitment's voided count unchanged); rw answers with P' (reused: "
               "convicted, the bond back to the client, its challenger); gw answers with its garbage leaf (revealed, bond to gw); "
               "answer failures: unknownHopChallenge (unknown commitment, another's commitment, no challenge under the "
               "sender), hopChallengeAnswered, receiptMismatch (another leaf; the wrong receipt), invalidSumProof, "
@@ -5795,6 +5834,144 @@ class CheckWorld:
     def advance(self, h):
         while self.c.height < h:
             self.m.block()
+
+
+def scenarios_review_seven():
+    """The seventh attack review (economics.md §7 rows 66-68): a shard's refund goes to that shard's payers; a hop
+    ticket is never voided, so another worker's earlier reveal of the same content key cannot shield a garbage answer;
+    a hop answer never takes a pass from a worker whose drawn sample reveals it; a pass answered and then revealed from
+    another commitment is reuse."""
+    out = []
+    # -- rows 68: refunds per shard ----------------------------------------------------------------------------------
+    X, Y, Wk, A = test_key("r7-client-x"), test_key("r7-client-y"), test_key("r7-worker"), test_key("r7-anyone")
+    c = Chain(accounts=[(X, 1_000_000), (Y, 1_000_000), (Wk, 1_000_000), (A, 1_000_000)], workers=[(Wk, 0, 1_000_000)])
+    EX, EY = escrow_id(X.pub, 0), escrow_id(Y.pub, 0)
+    M = Multi(c, "rules/refund-per-shard", "Row 68: client x pays worker w on shard 0 (100 input and 100 output tokens), "
+              "client y on shard 1 (128 and 128); w commits on shard 1 only, 128 tokens of the 256 y paid for, and nothing on "
+              "shard 0. h1: escrows. h2: both claims and the commitment. Its samples are revealed; at settlement anyone "
+              "claims w's payout: shard 0 pays nothing and all of x's net goes back to x; shard 1 pays half of y's net and "
+              "the other half goes back to y. y gets nothing of x's money (before the fix both refunds were split over "
+              "the lanes' totals, so y, or w paying itself through its own escrow on shard 1, took part of x's refund).")
+    M.block([(X, B.escrow_open(0, 100_000, 100)), (X, B.allocate(EX, Wk.pub, 50_000)),
+             (Y, B.escrow_open(0, 100_000, 100)), (Y, B.allocate(EY, Wk.pub, 50_000))])
+    batch = PassBatch.from_passes(passes_of([(16, 100 + i, False) for i in range(8)], 1))
+    cid = commitment_id(Wk.pub, 0, 0, 1, batch.root)
+    M.block([(Wk, B.claim_usage(voucher(X, c.chain_id, EX, Wk.pub, 0, 0, 100, 100))),
+             (Wk, B.claim_usage(voucher(Y, c.chain_id, EY, Wk.pub, 1, 0, 128, 128))),
+             (Wk, commit_body(0, 0, 1, batch))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    while not any(t["status"] == T_AWAITING for _, t in c.tickets(cid)):
+        M.block()
+    M.block([(Wk, batch.reveal(tid, t["point"])) for tid, t in c.tickets(cid) if t["status"] == T_AWAITING])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    while c.height < c.settle_height(0):
+        M.block()
+    lanes = {dec(LANE, v)["owner"]: dec(LANE, v)["amount"] for kk, v in c.state.items() if kk[0] == 0x24}
+    bx, by, bw = (c.account(k.pub)["balance"] for k in (X, Y, Wk))
+    M.block([(A, B.payout(0, 0, Wk.pub))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    assert c.account(X.pub)["balance"] - bx == lanes[X.pub], "x gets back all it paid on the uncovered shard"
+    assert c.account(Y.pub)["balance"] - by == lanes[Y.pub] - lanes[Y.pub] // 2, "y gets back the uncovered half"
+    assert c.account(Wk.pub)["balance"] - bw == lanes[Y.pub] // 2
+    out.append(M.done())
+
+    # -- rows 66, 67: hop tickets and the revealed-pass index --------------------------------------------------------
+    names = ("client", "sybil", "prover", "w", "s", "h", "a")
+    k = {n: test_key("r7-" + n) for n in names}
+    pool = default_pool(0)
+    c = Chain(accounts=[(k[n], 1_000_000) for n in ("client", "sybil", "prover")] + [(k[n], 100_000) for n in ("w", "s", "h", "a")],
+              workers=[(k["w"], 0, 1_000), (k["s"], 0, 100), (k["h"], 0, 1_000), (k["a"], 0, 100)], pools=[pool],
+              validator_count=1)
+    chain = c.chain_id
+    T = lambda n, body: (k[n], body)
+    E0, ES = escrow_id(k["client"].pub, 0), escrow_id(k["sybil"].pub, 0)
+    M = Multi(c, "rules/hop-tickets-never-voided", "Rows 66 and 67. w serves the client garbage for pass G; s (an "
+              "accomplice worker paid 1 token by a sybil) commits the same leaf; a (a worker of the client's) commits "
+              "copies of honest worker h's passes; h commits late (h11), so its samples are drawn at h13, inside the "
+              "challenge span; s also commits G alone in a second tree at h11. h13: the client challenges w's receipt "
+              "for G; s challenges its own receipt for G and answers at once (its hop ticket is the first to reveal G); a "
+              "challenges and answers its receipts for the leaves h's samples hit. h14: w answers with its garbage leaf: "
+              "the hop ticket is revealed, not voided, although s revealed G first; the prover commits a fraud claim. h15: "
+              "h reveals its drawn samples: revealed, not voided by a's answers (coverage kept); s reveals its second "
+              "tree's drawn sample of G: reused (s answered G from its first tree), convicted; the prover opens its claim. "
+              "Then w's hop ticket is proven false at adjudication: w slashed, jailed, its window forfeited.")
+    M.block([T("client", B.escrow_open(0, 100_000, 200)), T("client", B.allocate(E0, k["w"].pub, 10_000)),
+             T("client", B.allocate(E0, k["h"].pub, 10_000)),
+             T("sybil", B.escrow_open(0, 1_000, 200)), T("sybil", B.allocate(ES, k["s"].pub, 100)),
+             T("sybil", B.allocate(ES, k["a"].pub, 100))])
+    beacon = future_mix(c, 3)
+    G = hop_pass(3, 4242, 0, 300, cheat=True)
+
+    def avoiding(worker, first, seed0, b_beacon):
+        for sd in range(seed0, seed0 + 400):
+            b = PassBatch.from_passes([first, hop_pass(16, sd, 0, 4000 + 16 * sd)])
+            cid_ = commitment_id(k[worker].pub, 0, 0, 0, b.root)
+            if content_key(first[0]) not in {content_key(b.tree.leaves[i]) for i in drawn_leaves(b, cid_, pool, b_beacon)}:
+                return b
+        raise RuntimeError("no seed")
+    Wb = avoiding("w", G, 100, beacon)
+    Sb = avoiding("s", (dict(G[0]), G[1], True), 500, beacon)
+    hb = PassBatch.make(4, 0, 777, token_max=4)
+    ab = PassBatch.from_passes([(dict(l), hb.inputs[i], False) for i, l in enumerate(hb.tree.leaves)])
+    cW, cS = commitment_id(k["w"].pub, 0, 0, 0, Wb.root), commitment_id(k["s"].pub, 0, 0, 0, Sb.root)
+    cH, cA = commitment_id(k["h"].pub, 0, 0, 0, hb.root), commitment_id(k["a"].pub, 0, 0, 0, ab.root)
+    ab_drawn = drawn_leaves(ab, cA, pool, beacon)
+    paid_h = sum(l["tokenCount"] for l in hb.tree.leaves)
+    M.block([T("w", B.claim_usage(voucher(k["client"], chain, E0, k["w"].pub, 0, 0, 10, 5))),
+             T("h", B.claim_usage(voucher(k["client"], chain, E0, k["h"].pub, 0, 0, paid_h, 0))),
+             T("s", B.claim_usage(voucher(k["sybil"], chain, ES, k["s"].pub, 0, 0, 1, 0))),
+             T("a", B.claim_usage(voucher(k["sybil"], chain, ES, k["a"].pub, 0, 0, 1, 0))),
+             T("w", commit_body(0, 0, 0, Wb)), T("s", commit_body(0, 0, 0, Sb)), T("a", commit_body(0, 0, 0, ab))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    M.block(); M.block()
+    txs = []
+    for n, b, cid_ in (("w", Wb, cW), ("s", Sb, cS), ("a", ab, cA)):
+        txs += [T(n, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid_)]
+    M.block(txs)                                                                  # h5
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    # s's second tree: G alone, so its one sample hits G
+    S2 = PassBatch.from_passes([(dict(G[0]), G[1], True)])
+    cS2 = commitment_id(k["s"].pub, 0, 0, 0, S2.root)
+    while c.height < 10:
+        M.block()
+    M.block([T("h", commit_body(0, 0, 0, hb)), T("s", commit_body(0, 0, 0, S2))])  # h11
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    M.block()
+    M.block()                                                                     # h13: drawn at its end
+    h_drawn = sorted({hb.tree.leaf_containing(t["point"]) for _, t in c.tickets(cH)})
+    assert not set(h_drawn) & ab_drawn, "a's own samples must not have revealed h's drawn leaves first"
+    iW = next(i for i, l in enumerate(Wb.tree.leaves) if content_key(l) == content_key(G[0]))
+    iS = next(i for i, l in enumerate(Sb.tree.leaves) if content_key(l) == content_key(G[0]))
+    rW, fW = hop_receipt(k["w"], chain, 0, 0, k["w"].pub, k["client"].pub, Wb.tree.leaves[iW])
+    rS, fS = hop_receipt(k["s"], chain, 0, 0, k["s"].pub, test_key("r7-fresh").pub, Sb.tree.leaves[iS])
+    idW, idS = hop_receipt_hash(chain, fW), hop_receipt_hash(chain, fS)
+    txs = [T("client", B.hop_challenge(rW)), T("s", B.hop_challenge(rS)),
+           T("s", B.answer_hop(idS, cS, Sb.tree.proof(iS), Sb.inputs[iS]))]
+    for i in h_drawn:
+        r, f = hop_receipt(k["a"], chain, 0, 0, k["a"].pub, test_key("r7-fresh%d" % i).pub, ab.tree.leaves[i])
+        txs += [T("a", B.hop_challenge(r)), T("a", B.answer_hop(hop_receipt_hash(chain, f), cA, ab.tree.proof(i), ab.inputs[i]))]
+    M.block(txs)                                                                  # h13... (the span)
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    tW = H_id(b"\x06" + idW)
+    salt = _salt(77)
+    M.block([T("w", B.answer_hop(idW, cW, Wb.tree.proof(iW), Wb.inputs[iW])),
+             T("prover", B.fraud_commit(fraud_claim_hash(tW, k["prover"].pub, salt), 0))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    assert dec(TICKET, c.state[K.ticket(tW)])["status"] == T_REVEALED, "a hop ticket is never voided"
+    txs = [T("h", hb.reveal(tid, t["point"])) for tid, t in c.tickets(cH)]
+    txs += [T("s", S2.reveal(tid, t["point"])) for tid, t in c.tickets(cS2)]
+    txs += [T("prover", B.fraud_reveal(tW, salt, Wb.inputs[iW]))]
+    M.block(txs)
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    assert all(t["status"] == T_REVEALED for _, t in c.tickets(cH)), "a's answers must not void h's drawn samples"
+    assert all(t["status"] == T_REUSED for _, t in c.tickets(cS2)), "s answered G from another tree: reuse"
+    while c.height < c.settle_height(0):
+        M.block()
+    assert c.state.get(K.forfeiture(0, k["w"].pub)) is not None, "w's garbage answer proven false"
+    M.block([T("client", B.payout(0, 0, k["w"].pub)), T("client", B.payout(0, 0, k["h"].pub))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    out.append(M.done())
+    return out
 
 
 def scenarios_checks():
@@ -7136,7 +7313,7 @@ def write_json(path, v, compact=False):
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
             + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
-            + scenarios_checks() + scenarios_hop() + scenarios_hop_private())
+            + scenarios_checks() + scenarios_hop() + scenarios_hop_private() + scenarios_review_seven())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -7360,8 +7537,8 @@ RULE_TRACES = {
     "state-machine §3.2 hopChallenge": ["tx:hopChallenge:success", "hop:closed:early", "hop:closed:late",
                                         "hop:closed:futureWindow", "hop:nothing:noWork", "hop:nothing:shardUnpaid"],
     "state-machine §3.2 answerHopChallenge": ["tx:answerHopChallenge:success", "hop:answer:%d" % T_REVEALED,
-                                              "hop:answer:%d" % T_VOIDED, "hop:answer:%d" % T_REUSED,
-                                              "hop:voidedNotCounted", "hop:unknown:commitment", "hop:unknown:notWorker",
+                                              "hop:answer:%d" % T_REUSED, "hop:answer:firstRevealedByAnother",
+                                              "hop:unknown:commitment", "hop:unknown:notWorker",
                                               "hop:unknown:challenge"],
     "state-machine §3.2 claimPayout": ["tx:claimPayout:success", "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "state-machine §4 end-block 0": ["end:0"],
@@ -7404,7 +7581,8 @@ RULE_TRACES = {
     "economics §3 Commitment": ["tx:commitShares:success"],
     "economics §3 Samples": ["end:2"],
     "economics §3 Reveal": ["tx:revealTicket:success", "event:ticketVoided", "event:passReused",
-                            "reveal:samePassTwiceInOneCommitment"],
+                            "reveal:samePassTwiceInOneCommitment", "reveal:otherOutputThanFirst",
+                            "reveal:reusedAfterHopAnswer"],
     "economics §4": ["end:4"],
     "economics §4 Withheld = fraud": ["end:3", "event:revealWithheld"],
     "economics §4 Conviction": ["event:sharesForfeited", "convict:alreadyPunished"],
@@ -7419,7 +7597,7 @@ RULE_TRACES = {
                                           "tx:fraudReveal:fail:challengePeriodOver"],
     "economics §5 Arithmetic of heights": ["tx:commitShares:fail:wrongWindow"],
     "economics §5 Payout": ["tx:claimPayout:success", "payout:capped", "payout:forfeited", "payout:uncovered",
-                            "payout:capStakeFromCommitment"],
+                            "payout:capStakeFromCommitment", "payout:refundPerShard"],
     "economics §5 Cumulative-floor split": ["event:refundCredited"],
     "economics §8": ["tx:transfer:fail:insufficientBalance", "event:transfer", "tx:feeFloorBurned",
                      "tx:answerHopChallenge:feeFloorBurned"],
@@ -7428,8 +7606,8 @@ RULE_TRACES = {
                                "hop:challenge:notTheHolder"],
     "economics §4.1 Challenge": ["event:hopChallenged", "hop:closed:early", "hop:closed:late",
                                  "tx:hopChallenge:fail:nothingToChallenge", "tx:hopChallenge:fail:duplicateHopChallenge"],
-    "economics §4.1 Answer": ["event:hopChallengeAnswered", "hop:answer:%d" % T_REVEALED, "hop:answer:%d" % T_VOIDED,
-                              "hop:answer:%d" % T_REUSED, "hop:voidedNotCounted", "fraud:hopTicket",
+    "economics §4.1 Answer": ["event:hopChallengeAnswered", "hop:answer:%d" % T_REVEALED,
+                              "hop:answer:%d" % T_REUSED, "hop:answer:firstRevealedByAnother", "fraud:hopTicket",
                               "adjudication:hopTicketFraud", "tx:answerHopChallenge:feeFloorBurned",
                               "tx:answerHopChallenge:fail:receiptMismatch", "hop:answer:noInput",
                               "tx:answerHopChallenge:fail:inputInClear"],

@@ -155,8 +155,9 @@ extension Execution {
             s.earned = Amount(e)
         }
         var laneValue = lane!
-        laneValue.amount = Amount(laneValue.amount.units + net.units)  // ≤ the work record's earned, which did not overflow
-        laneValue.setCounters(shard: v.shard, VoucherCounters(inputTokens: v.cumulativeInputTokens, outputTokens: v.cumulativeOutputTokens))
+        // The lane's totals stay ≤ the work record's earned, which did not overflow.
+        laneValue.recordClaim(shard: v.shard, VoucherCounters(inputTokens: v.cumulativeInputTokens, outputTokens: v.cumulativeOutputTokens),
+                              net: net)
 
         var window = try state.window(pool.id, v.window) ?? WindowRecord()
         // Unreachable by the deadlines (claims end before settlement), but never a reason to halt a block.

@@ -118,6 +118,7 @@ extension Ledger {
             throw GenesisError("ledger limits (maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, maxCommitmentsPerWindow, maxLeavesPerCommitment) must be at least 1")
         }
         guard params.slotsPerEpoch > 0 else { throw GenesisError("slotsPerEpoch must be positive") }
+        try Self.checkHorizonSizes(params)
         put(&state, StateKey.global(.supply), supply.units)
         put(&state, StateKey.global(.burned), UInt64(0))
         put(&state, StateKey.global(.randaoMix), Tags.randao.hash(chainId.bytes))
@@ -127,10 +128,46 @@ extension Ledger {
         } catch { throw GenesisError("cannot build the genesis state: \(error)") }
     }
 
+    /// The largest value of any block-count parameter: sums of a dozen of them, doubled, stay far below 2⁶⁴.
+    public static let maxHorizonBlocks: UInt64 = UInt64(UInt32.max)
+
+    /// The chain's own block-count parameters are at most `maxHorizonBlocks` (see `checkHorizons`).
+    public static func checkHorizonSizes(_ params: LedgerParams) throws(GenesisError) {
+        let horizons: [(String, UInt64)] = [
+            ("ledger.unbondingBlocks", params.unbondingBlocks), ("ledger.jailBlocks", params.jailBlocks),
+            ("ledger.slotsPerEpoch", params.slotsPerEpoch), ("ledger.beaconDelay", params.beaconDelay),
+            ("ledger.beaconMaxDelay", params.beaconMaxDelay), ("ledger.checkpointBlocks", params.checkpointBlocks),
+            ("ledger.escrowUnlockBlocks", params.escrowUnlockBlocks),
+            ("ledger.revealedKeyRetentionBlocks", params.revealedKeyRetentionBlocks),
+        ]
+        for (name, blocks) in horizons where blocks > maxHorizonBlocks {
+            throw GenesisError("\(name) \(blocks) exceeds \(maxHorizonBlocks) blocks (2³² − 1): horizons that large would wrap around when added")
+        }
+    }
+
     /// The timing and economic checks of a pool against the chain parameters (Specs/economics.md §6): every
     /// horizon fits the ones that must outlast it, and the payable cap keeps cheating unprofitable.
     public static func checkHorizons(_ p: PoolConfig, _ params: LedgerParams) throws(GenesisError) {
         let id = "pool \(p.id)"
+        // Every horizon is a sum of at most a dozen of these, and is doubled once (unbonding): below 2³² each, no such
+        // sum can wrap around 2⁶⁴ and pass a check it fails (a wrapped settlement horizon settled windows before their
+        // commit deadline and halted the chain). 2³² blocks of 10 s are over a thousand years.
+        try checkHorizonSizes(params)
+        var horizons: [(String, UInt64)] = [
+            ("\(id): windowBlocks", p.windowBlocks), ("\(id): commitGraceBlocks", p.commitGraceBlocks),
+            ("\(id): challengeBlocks", p.challengeBlocks), ("\(id): revealDeadlineBlocks", p.revealDeadlineBlocks),
+            ("\(id): fraudRevealBlocks", p.fraudRevealBlocks),
+        ]
+        if let c = p.checking {
+            horizons += [("\(id) checking: checkerActivationBlocks", c.checkerActivationBlocks),
+                         ("\(id) checking: answerCommitBlocks", c.answerCommitBlocks), ("\(id) checking: unblindBlocks", c.unblindBlocks),
+                         ("\(id) checking: answerRevealBlocks", c.answerRevealBlocks),
+                         ("\(id) checking: disputeInputBlocks", c.disputeInputBlocks),
+                         ("\(id) checking: checkerBenchBlocks", c.checkerBenchBlocks)]
+        }
+        for (name, blocks) in horizons where blocks > Self.maxHorizonBlocks {
+            throw GenesisError("\(name) \(blocks) exceeds \(Self.maxHorizonBlocks) blocks (2³² − 1): horizons that large would wrap around when added")
+        }
         guard p.windowBlocks > 0 else { throw GenesisError("\(id): windowBlocks must be positive") }
         guard p.commitGraceBlocks >= 1 else { throw GenesisError("\(id): commitGraceBlocks must be at least 1") }
         guard p.challengeBlocks >= 1 else { throw GenesisError("\(id): challengeBlocks must be at least 1") }

@@ -44,18 +44,28 @@ public enum Invariants {
         if e.allocated > e.balance { throw InvariantViolation("escrow \(key.hex) allocated \(e.allocated) of \(e.balance)") }
     }
 
-    /// Every unit held for a worker was charged to a payer's escrow: the payer lanes of a work record add up to
-    /// its earned total (and lanes exist only with their record).
+    /// Every unit held for a worker was charged to a payer's escrow: per shard, the payer lanes' nets add up to the
+    /// work record's earned on that shard, and each lane's nets to its amount (lanes exist only with their record).
     static func checkLanes(_ workKey: [UInt8], _ state: any StateReader) throws {
         let ident = Array(workKey[1...])  // pool ‖ window ‖ worker
-        var lanes: UInt64 = 0
+        var byShard = [UInt32: UInt64]()
         for kv in try state.scan(prefix: [StateKey.Prefix.payerLane.rawValue] + ident, after: nil, limit: .max) {
-            let (s, o) = lanes.addingReportingOverflow(try PayerLane(canonicalEncoding: kv.value).amount.units)
-            if o { throw InvariantViolation("payer lanes overflow") }
-            lanes = s
+            let lane = try PayerLane(canonicalEncoding: kv.value)
+            var total: UInt64 = 0
+            for c in lane.counters {
+                let (t, o1) = total.addingReportingOverflow(c.net.units)
+                let (s, o2) = byShard[c.shard, default: 0].addingReportingOverflow(c.net.units)
+                if o1 || o2 { throw InvariantViolation("payer lanes overflow") }
+                total = t
+                byShard[c.shard] = s
+            }
+            if total != lane.amount.units { throw InvariantViolation("lane \(kv.key.hex) holds \(lane.amount.units) but its shards \(total)") }
         }
-        let earned = try state.get(workKey).map { try WorkRecord(canonicalEncoding: $0).earned } ?? 0
-        if lanes != earned { throw InvariantViolation("work \(workKey.hex) earned \(earned) but its payers paid \(lanes)") }
+        let shards = try state.get(workKey).map { try WorkRecord(canonicalEncoding: $0).shards } ?? []
+        let earned = Dictionary(shards.map { ($0.shard, $0.earned.units) }, uniquingKeysWith: { a, _ in a }).filter { $0.value > 0 }
+        if byShard.filter({ $0.value > 0 }) != earned {
+            throw InvariantViolation("work \(workKey.hex) earned \(earned.sorted { $0.key < $1.key }) per shard but its payers paid \(byShard.sorted { $0.key < $1.key })")
+        }
     }
 
     /// A ticket belongs to a drawn commitment under its derived id, and one awaiting its reveal is queued at its

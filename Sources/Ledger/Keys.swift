@@ -28,6 +28,7 @@ public enum StateKey {
         case allocation = 0x21
         case payerLane = 0x24
         case revealedPass = 0x25
+        case hopAnsweredPass = 0x26
         case fraudCommitment = 0x27
         case fraudCommitmentExpiry = 0x28
         case fraudClaim = 0x29
@@ -95,6 +96,11 @@ public enum StateKey {
     /// The first reveal of a pass in a pool: passes of different pools run different models, so they are different
     /// work even with one content key.
     public static func revealedPass(_ pool: UInt32, _ key: Hash32) -> [UInt8] { k(.revealedPass, pool.bigEndianBytes, key.bytes) }
+    /// A worker's hop answer of a pass in a pool (economics §4.1): kept apart from the first drawn reveal, so that an
+    /// answer neither takes a pass from the worker whose drawn sample reveals it nor escapes a fraud claim.
+    public static func hopAnsweredPass(_ pool: UInt32, _ key: Hash32, _ worker: PublicKey) -> [UInt8] {
+        k(.hopAnsweredPass, pool.bigEndianBytes, key.bytes, worker.bytes)
+    }
     public static func fraudCommitment(_ claim: Hash32) -> [UInt8] { k(.fraudCommitment, claim.bytes) }
     public static func fraudCommitmentExpiry(_ h: UInt64, _ claim: Hash32) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes, claim.bytes) }
     public static func fraudCommitmentExpiry(at h: UInt64) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes) }

@@ -146,10 +146,10 @@ extension Amount {
 
     /// `⌈self × bps / 10 000⌉`: a fee that cutting a payment into small pieces cannot round away.
     func basisPointsRoundedUp(_ bps: BasisPoints) -> Amount {
-        let floor = basisPoints(bps)
-        let (high, low) = units.multipliedFullWidth(by: UInt64(bps))
-        // Exact when the product is a multiple of 10 000 (then floor × 10 000 equals it).
-        let exact = high == 0 && low == floor.units &* 10_000
-        return exact ? floor : Amount(floor.units &+ 1)
+        // From the full 128-bit product: its quotient by 10 000 fits in 64 bits for bps ≤ 10 000 (genesis checks it)
+        // and is then at most `self`, so the rounded-up fee never exceeds the payment either.
+        guard bps <= 10_000 else { return self }
+        let (quotient, remainder) = UInt64(10_000).dividingFullWidth(units.multipliedFullWidth(by: UInt64(bps)))
+        return Amount(remainder == 0 ? quotient : min(units, quotient + 1))
     }
 }

@@ -95,15 +95,23 @@ extension Execution {
         try pruneHopChallenges(pool: poolId, window: w, worker: worker)
         let earned = work.earned
         let convicted = try isForfeited(worker, pool: poolId, window: w)
+        // Per shard, the part its coverage pays; the rest of the shard's earned goes back to that shard's payers.
         var payable: UInt64 = 0
-        if !convicted {
-            for s in work.shards where s.paidTokens > 0 {
+        var shardRefunds = [(shard: UInt32, amount: UInt64)]()
+        for s in work.shards {
+            var part: UInt64 = 0
+            if !convicted && s.paidTokens > 0 {
                 let coveredTokens = min(covered[s.shard] ?? 0, s.paidTokens)
-                let part = (try? Amount.mulDiv(s.earned.units, coveredTokens, s.paidTokens)) ?? 0
-                payable = payable &+ part  // each part ≤ its earned; the sum ≤ the work record's earned
+                part = (try? Amount.mulDiv(s.earned.units, coveredTokens, s.paidTokens)) ?? 0
             }
+            payable = payable &+ part  // each part ≤ its earned; the sum ≤ the work record's earned
+            if s.earned.units > part { shardRefunds.append((s.shard, s.earned.units - part)) }
+        }
+        var capped: UInt64 = 0
+        if !convicted {
             let stake = min(try state.stake(.worker(pool: poolId), worker, atEndOf: pool.closeHeight(ofWindow: w)), work.minCommitStake)
-            payable = min(payable, stake.basisPoints(pool.payableCapBps).units)
+            let cap = stake.basisPoints(pool.payableCapBps).units
+            if payable > cap { capped = payable - cap; payable = cap }
         }
         // What the worker is not paid belongs to its clients, fees or not.
         let refund = earned - payable
@@ -114,21 +122,35 @@ extension Execution {
         payable -= fees
         try state.credit(worker, Amount(payable))
 
-        // Refunds by the cumulative-floor split over the payers in escrow-id order, so they add up exactly.
+        // Refunds by cumulative-floor splits over the payers in escrow-id order, so they add up exactly.
         let lanes = try state.scan(StateKey.payerLanes(poolId, w, worker))
         var decoded = [PayerLane]()
         for kv in lanes {
             state.delete(kv.key)
             do { decoded.append(try PayerLane(canonicalEncoding: kv.value)) } catch { throw .fault(LedgerFault("corrupt payer lane")) }
         }
-        if refund > 0 {
-            guard let split = Split.cumulativeFloor(Amount(refund), weights: decoded.map(\.amount.units)) else {
-                throw .fault(LedgerFault("refund of \(refund) without payer lanes"))
+        // A shard's unpaid share goes to the payers of that shard, by what each paid on it: a payer never receives
+        // what another shard's payers paid for work that was not done (§7 row 68). What the stake cap withholds goes
+        // to every payer by what it was to pay the worker (its lane less the shard refunds it gets).
+        var refunds = [UInt64](repeating: 0, count: decoded.count)
+        func split(_ total: UInt64, weights: [UInt64]) throws(ExecError) {
+            guard let parts = Split.cumulativeFloor(Amount(total), weights: weights) else {
+                throw .fault(LedgerFault("refund of \(total) without payer lanes to take it"))
             }
-            for (lane, amount) in zip(decoded, split) where amount > .zero {
-                try state.credit(lane.owner, amount)
-                txEvents.append(.refundCredited(pool: poolId, window: w, worker: worker, owner: lane.owner, amount: amount))
-            }
+            for (i, part) in parts.enumerated() { refunds[i] &+= part.units }  // Σ ≤ the work record's earned
+        }
+        for (shard, amount) in shardRefunds {
+            try split(amount, weights: decoded.map { $0.net(shard: shard).units })
+        }
+        if capped > 0 {
+            try split(capped, weights: decoded.indices.map { decoded[$0].amount.units &- refunds[$0] })
+        }
+        guard refunds.reduce(0, &+) == refund else {
+            throw .fault(LedgerFault("payer lanes of \(worker) in pool \(poolId) window \(w) do not add up to its earned"))
+        }
+        for (lane, amount) in zip(decoded, refunds) where amount > 0 {
+            try state.credit(lane.owner, Amount(amount))
+            txEvents.append(.refundCredited(pool: poolId, window: w, worker: worker, owner: lane.owner, amount: Amount(amount)))
         }
         state.delete(workKey)
         let payoutKey = StateKey.payout(poolId, w, worker)

@@ -276,8 +276,11 @@ extension Execution {
         return (ticket, c, pool)
     }
 
-    /// Records a checked reveal: the ticket's leaf, and whether the pass counts (first reveal of its content key),
-    /// was sold twice (reuse: fraud) or was revealed first by another worker (voided). Returns the new status.
+    /// Records a checked reveal: the ticket's leaf, and whether the pass counts, was sold twice (reuse: fraud) or is a
+    /// copy of the same output that another worker's drawn sample revealed first (voided). Returns the new status. A
+    /// leaf that claims another output than the first reveal is not a copy: it stays revealed, open to fraud claims
+    /// (one of the two is false). A hop ticket (an answered hop challenge) is never voided and never takes a pass from
+    /// another worker (economics §3, §4.1, threat rows 66–67).
     mutating func recordReveal(_ sender: PublicKey, ticketId: Hash32, _ ticketIn: Ticket, _ commitment: Commitment, leaf: PassLeaf,
                                pool: PoolConfig, txId: Hash32) throws(ExecError) -> TicketStatus {
         var ticket = ticketIn, c = commitment
@@ -287,34 +290,44 @@ extension Execution {
         ticket.revealTx = txId
         txEvents.append(.ticketRevealed(ticketId: ticketId, leafIndex: leaf.index, challengeEnd: ticket.challengeEnd))
 
-        // A pass counts once: the first reveal of a content key in the pool is remembered for the retention period.
+        // A pass counts once: the first drawn reveal of a content key in the pool, and each worker's hop answers of
+        // it, are remembered for the retention period.
         let passKey = StateKey.revealedPass(ticket.pool, key)
         let first = try state.record(passKey, RevealedPass.self)
-        if let first, first.commitmentId != ticket.commitmentId {
-            if first.worker == sender {
-                // The worker sold the same pass twice: punished as fraud.
-                ticket.status = .reused
-                state.put(StateKey.ticket(ticketId), ticket)
-                txEvents.append(.passReused(ticketId: ticketId, worker: sender))
-                let slashed = try convict(sender, pool: pool, commitment: ticket.commitmentId, includedHeight: c.includedHeight,
-                                          kind: .reusedPass, into: .transaction)
-                try state.burn(slashed)
-            } else {
-                // Another worker revealed it first (copied, or an honest shared prefix): this sample's share of the
-                // commitment's tokens does not count, without a slash. Coverage counts drawn samples only, so a hop
-                // ticket changes nothing there.
-                ticket.status = .voided
-                state.put(StateKey.ticket(ticketId), ticket)
-                if !ticket.isHopTicket {
-                    c.voided += 1
-                    state.put(StateKey.commitment(ticket.commitmentId), c)
-                }
-                txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
-            }
-            return ticket.status
+        let hopKey = StateKey.hopAnsweredPass(ticket.pool, key, sender)
+        let answered = try state.record(hopKey, RevealedPass.self)
+        let reusedAfterDrawn = first.map { $0.worker == sender && $0.commitmentId != ticket.commitmentId } ?? false
+        let reusedAfterAnswer = answered.map { $0.commitmentId != ticket.commitmentId } ?? false
+        if reusedAfterDrawn || reusedAfterAnswer {
+            // The worker sold the same pass twice: punished as fraud.
+            ticket.status = .reused
+            state.put(StateKey.ticket(ticketId), ticket)
+            txEvents.append(.passReused(ticketId: ticketId, worker: sender))
+            let slashed = try convict(sender, pool: pool, commitment: ticket.commitmentId, includedHeight: c.includedHeight,
+                                      kind: .reusedPass, into: .transaction)
+            try state.burn(slashed)
+            return .reused
         }
-        if first == nil {
-            state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height))
+        if ticket.isHopTicket {
+            // The receipt binds this worker's output: whoever revealed the pass first, the answer is checked like any
+            // revealed ticket. Coverage counts drawn samples only, so it changes nothing there.
+            if answered == nil {
+                state.put(hopKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height,
+                                               outputHash: leaf.outputHash))
+                schedulePrune(hopKey, at: height &+ params.revealedKeyRetentionBlocks)
+            }
+        } else if let first, first.worker != sender, first.outputHash == leaf.outputHash {
+            // Another worker's drawn sample revealed the same output first (copied, or an honest shared prefix): this
+            // sample's share of the commitment's tokens does not count, without a slash.
+            ticket.status = .voided
+            state.put(StateKey.ticket(ticketId), ticket)
+            c.voided += 1
+            state.put(StateKey.commitment(ticket.commitmentId), c)
+            txEvents.append(.ticketVoided(ticketId: ticketId, firstWorker: first.worker))
+            return .voided
+        } else if first == nil {
+            state.put(passKey, RevealedPass(worker: sender, commitmentId: ticket.commitmentId, height: height,
+                                            outputHash: leaf.outputHash))
             schedulePrune(passKey, at: height &+ params.revealedKeyRetentionBlocks)
         }
         ticket.status = .revealed

@@ -226,22 +226,32 @@ public struct PayerLane: Hashable, Sendable {
         counters.first { $0.shard == shard }.map { VoucherCounters(inputTokens: $0.inputTokens, outputTokens: $0.outputTokens) }
     }
 
-    /// Records a shard's claimed counters, keeping shards ascending.
-    mutating func setCounters(shard: UInt32, _ c: VoucherCounters) {
-        let entry = ShardCounters(shard: shard, inputTokens: c.inputTokens, outputTokens: c.outputTokens)
-        if let i = counters.firstIndex(where: { $0.shard == shard }) { counters[i] = entry; return }
-        counters.append(entry)
+    /// What this payer paid the worker net on a shard (zero before the shard's first claim).
+    public func net(shard: UInt32) -> Amount { counters.first { $0.shard == shard }?.net ?? .zero }
+
+    /// Records a shard's claimed counters and adds `net` to what the payer paid on it, keeping shards ascending.
+    /// The caller checked that the lane's total does not overflow (it is at most the work record's earned).
+    mutating func recordClaim(shard: UInt32, _ c: VoucherCounters, net: Amount) {
+        amount = Amount(amount.units &+ net.units)
+        if let i = counters.firstIndex(where: { $0.shard == shard }) {
+            counters[i] = ShardCounters(shard: shard, inputTokens: c.inputTokens, outputTokens: c.outputTokens,
+                                        net: Amount(counters[i].net.units &+ net.units))
+            return
+        }
+        counters.append(ShardCounters(shard: shard, inputTokens: c.inputTokens, outputTokens: c.outputTokens, net: net))
         counters.sort { $0.shard < $1.shard }
     }
 }
 
-/// One shard's last claimed cumulative voucher counters in a `PayerLane`.
+/// One shard's last claimed cumulative voucher counters in a `PayerLane`, and what the payer paid on the shard net
+/// of the protocol fee: a shard's unpaid share is refunded to that shard's payers only (economics §5).
 public struct ShardCounters: Hashable, Sendable {
     public var shard: UInt32
     public var inputTokens: UInt64
     public var outputTokens: UInt64
-    public init(shard: UInt32, inputTokens: UInt64, outputTokens: UInt64) {
-        self.shard = shard; self.inputTokens = inputTokens; self.outputTokens = outputTokens
+    public var net: Amount
+    public init(shard: UInt32, inputTokens: UInt64, outputTokens: UInt64, net: Amount) {
+        self.shard = shard; self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.net = net
     }
 }
 
@@ -374,13 +384,16 @@ public struct HopChallenge: Hashable, Sendable {
     }
 }
 
-/// Who revealed a pass first, for reuse detection.
+/// Who revealed a pass first (or answered a hop challenge with it), with the output its leaf claims: for reuse
+/// detection, and so that only a copy of the same output is voided.
 public struct RevealedPass: Hashable, Sendable {
     public var worker: PublicKey
     public var commitmentId: Hash32
     public var height: UInt64
-    public init(worker: PublicKey, commitmentId: Hash32, height: UInt64) {
-        self.worker = worker; self.commitmentId = commitmentId; self.height = height
+    /// The leaf's `outputHash` field (blinded in a pool with checkers, with the salt derived from the pass).
+    public var outputHash: Hash32
+    public init(worker: PublicKey, commitmentId: Hash32, height: UInt64, outputHash: Hash32) {
+        self.worker = worker; self.commitmentId = commitmentId; self.height = height; self.outputHash = outputHash
     }
 }
 
@@ -655,9 +668,10 @@ extension PayerLane: CanonicalCodable {
 }
 
 extension ShardCounters: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.u32(shard); w.u64(inputTokens); w.u64(outputTokens) }
+    public func encode(to w: inout CanonicalWriter) { w.u32(shard); w.u64(inputTokens); w.u64(outputTokens); w.encode(net) }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         shard = try r.u32("shard"); inputTokens = try r.u64("inputTokens"); outputTokens = try r.u64("outputTokens")
+        net = try r.decode(Amount.self)
     }
 }
 
@@ -721,9 +735,10 @@ extension HopChallenge: CanonicalCodable {
 }
 
 extension RevealedPass: CanonicalCodable {
-    public func encode(to w: inout CanonicalWriter) { w.encode(worker); w.hash(commitmentId); w.u64(height) }
+    public func encode(to w: inout CanonicalWriter) { w.encode(worker); w.hash(commitmentId); w.u64(height); w.hash(outputHash) }
     public init(from r: inout CanonicalReader) throws(CodecError) {
         worker = try r.decode(PublicKey.self); commitmentId = try r.hash("commitmentId"); height = try r.u64("height")
+        outputHash = try r.hash("outputHash")
     }
 }
 

@@ -38,6 +38,7 @@ import TestSupport
         (.allocation, "Allocation", codec(Allocation.self)),
         (.payerLane, "PayerLane", codec(PayerLane.self)),
         (.revealedPass, "RevealedPass", codec(RevealedPass.self)),
+        (.hopAnsweredPass, "RevealedPass", codec(RevealedPass.self)),
         (.fraudCommitment, "FraudCommitment", codec(FraudCommitment.self)),
         (.fraudClaim, "FraudClaim", codec(FraudClaim.self)),
         (.pruneQueue, "KeyQueue", codec(KeyQueue.self)),
