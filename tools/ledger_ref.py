@@ -2059,11 +2059,11 @@ class Exec:
             return
         self.t("schedule:drop")
         self.state.put(K.glob("schedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
-        # Its counted votes leave the tallies with its stake (they are compared with the reduced total).
-        stake = dict(vals)[k]
-        for vk, _ in self.state.scan(b"\x31"):
+        # Its counted votes leave the tallies with the weight each was counted with (compared with the reduced total).
+        for vk, vv in self.state.scan(b"\x31"):
             if len(vk) != 41 or vk[9:] != k:
                 continue
+            stake = int.from_bytes(vv, "little")
             target = int.from_bytes(vk[1:9], "big")
             tv = self.state.get(K.tally(target))
             if tv is None:
@@ -2156,8 +2156,12 @@ class Exec:
             if self.state.get(K.vote(target[0], v["validator"])) is not None:
                 self.t("vote:skip:duplicate")
                 continue
-            stake = vals[v["validator"]]
-            self.state.put(K.vote(target[0], v["validator"]), b"")
+            # consensus.md §8: a vote weighs the stake still bonded, at most the snapshot's
+            bonded = (self.staker(None, v["validator"]) or {"stake": 0})["stake"]
+            stake = min(vals[v["validator"]], bonded)
+            if stake < vals[v["validator"]]:
+                self.t("vote:weightBelowSnapshot")
+            self.state.put(K.vote(target[0], v["validator"]), u64(stake))     # the weight counted
             tv = self.state.get(K.tally(target[0]))
             tally, count = struct.unpack("<QI", tv) if tv is not None else (0, 0)
             tally += stake
@@ -2197,7 +2201,7 @@ class Exec:
         offence = H_id(b"\x14" + k + min(ha, hb) + max(ha, hb))
         if self.state.get(K.offence(offence)) is not None:
             raise Fail("evidenceAlreadyProcessed")
-        offence_height = min(self.h, a["target"][0], b["target"][0])
+        offence_height = min(self.h, max(a["target"][0], b["target"][0]))     # the later vote makes the offence
         if self.h - offence_height > self.p["unbondingBlocks"]:
             raise Fail("evidenceTooOld")
         if self.staker(None, k) is None:
@@ -3432,6 +3436,13 @@ class Exec:
             self.t("begin:5:prune")
             self.state.delete(K.proposer(ctx["height"] - r))
         self.state.put(K.glob("tip"), u64(ctx["height"]) + u64(ctx["slot"]))
+        # verification.md §3: the checker tables of this block's draws come from the state before its transactions
+        self.checker_tables = {}
+        for pk, pv in self.state.scan(b"\x09"):
+            pool = self.pool(int.from_bytes(pk[1:5], "big"))
+            if pool["checking"] is not None:
+                self.checker_tables[pool["id"]] = self.checker_table(pool["id"], pool["checking"])
+                self.t("begin:6")
         self.t("begin:5")
 
     def snapshot(self, epoch):
@@ -3565,7 +3576,7 @@ class Exec:
 
     def select_tickets(self, beacon):
         d = self.p["beaconDelay"]
-        tables = {}      # assignable checkers per pool, once per block (state-machine.md §4.2)
+        tables = self.checker_tables     # assignable checkers per pool, built by begin-block (verification.md §3)
         deadlines = {}   # deadline height -> tickets drawn now
         for qk, qv in self.state.scan(b"\x0d"):
             q = struct.unpack(">Q", qk[1:9])[0]
@@ -3588,7 +3599,7 @@ class Exec:
         cend = challenge_end(pool, c["window"], selection_bound(self.p))
         cfg = pool["checking"]
         if cfg is not None and c["pool"] not in tables:
-            tables[c["pool"]] = self.checker_table(c["pool"], cfg)
+            raise Fault("no checker table prepared for the pool")
         for j in range(c["samples"]):
             point = int.from_bytes(tagged("sharechain/ticket", beacon + cid + u32(j))[:8], "big") % max(1, c["tokenTotal"])
             tid = H_id(b"\x03" + cid + u32(j))
@@ -5974,6 +5985,73 @@ def scenarios_review_seven():
     return out
 
 
+def scenarios_finality_review_seven():
+    """The seventh review's finality rows (consensus.md §9): a surround vote whose inner vote is older than the
+    unbonding period is still slashed (the offence height is the later target); stake moved into unbonding after the
+    epoch's snapshot carries no vote weight."""
+    reporter = test_key("r7f-reporter")
+    vk = [test_key("validator-%d" % i) for i in range(4)]
+    params = default_params()
+    params.update(checkpointBlocks=4, unbondingBlocks=12, slotsPerEpoch=360)
+    c = Chain(accounts=[(reporter, 1_000_000)] + [(k, 10_000) for k in vk], validator_count=4, params=params,
+              validator_stake=10_000)
+    M = Multi(c, "rules/finality-weight-and-late-surround", "Four validators of 10 000 (checkpointBlocks 4, unbondingBlocks "
+              "12). h1: validators 1 and 2 unbond 9 900 each (100 left bonded; the epoch's snapshot still weighs them 10 000). "
+              "h6: validators 0, 1 and 2 vote genesis → checkpoint 4: they weigh 10 000, 100 and 100 (the stake still "
+              "bonded, at most the snapshot's), 10 200 of 40 000, so nothing is justified (before the fix they weighed 30 000 "
+              "and justified it while 19 800 of that weight could not be slashed). h35: evidence of validator 3's surround "
+              "pair, inner vote 4 → 8 (signed long ago) inside outer vote 0 → 28: the offence height is the outer target, "
+              "28, within the unbonding period, so it is slashed and tombstoned (keyed on the inner target, 4, it was "
+              "refused as evidenceTooOld and a validator could sign conflicting finality with nothing slashable).")
+    cp = lambda h: (h, c.block_hashes[h])
+    M.block([(vk[1], B.unbond(None, 9_900)), (vk[2], B.unbond(None, 9_900))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    while c.height < 5:
+        M.block()
+    M.block([(reporter, B.votes([vote(vk[i], cp(0), cp(4)) for i in (0, 1, 2)]))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    assert _checkpoint(Reader(c.state[K.glob("justified")]))[0] == 0, "unbonded stake must not justify"
+    while c.height < 34:
+        M.block()
+    inner = vote(vk[3], cp(4), cp(8))
+    outer = vote(vk[3], cp(0), cp(28))
+    M.block([(reporter, B.vote_evidence(inner, outer))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    return [M.done()]
+
+
+def scenarios_assignment_from_parent():
+    """economics.md §7 row 70, verification.md §3: the draw block's checker table comes from the state before its
+    transactions, so its proposer (which knows the beacon) cannot choose a ticket's committee by bonding."""
+    import copy
+    W = CheckWorld("checks/assignment-from-parent-state", "Row 70. Checkers c1..c5 (c1, c3, c4 colluding with w1: "
+                   "4 700 of 7 500 stake), activated; w1 commits a cheated tree whose one sample is drawn in the block "
+                   "after next. In that draw block colluder c4 bonds 3 more units: with the table taken after the block's "
+                   "transactions that bond put the ticket's three slots on c3, c4 and c1 (all colluders: a cheated output "
+                   "would pass), and an offline search over bond amounts finds such an amount in a few tries. From the "
+                   "parent state the table is unchanged by it: the slots are exactly those of the same block without "
+                   "the bond (c5, c3, c4; c5 honest).")
+    W.setup()
+    W.advance(W.c.height + 2)
+    a = W.work("w1", [(8, 911, True), (8, 912, True)])
+    W.m.block(W.commit_txs(a))
+    W.advance(W.c.height + 1)
+    quiet = copy.deepcopy(W.c)
+    r = quiet.apply(quiet.context(), quiet.resolve([]))
+    assert r[0] == "ok", r
+    cid = commitment_id(W.pub("w1"), 0, 0, 0, a["batch"].root)
+    (qtid, _), = quiet.tickets(cid)
+    without = [W.name_of(sl["checker"]) for sl in dec_check(quiet.state[K.ticket_check(qtid)])["slots"]]
+    W.m.block([W.T("c4", B.bond(checker_role(0), 3))])                    # the draw block
+    assert all(st == "success" for st in W.c.last[2]), W.c.last[2]
+    tid, t = W.ticket(a)
+    assert tid == qtid
+    got = W.slots(tid)
+    assert got == without, (got, without)
+    assert not set(got) <= {"c1", "c3", "c4"}, got
+    return [W.m.done()]
+
+
 def scenarios_checks():
     """Protocol 4 (state-machine.md §4.2): every new failure code and event, and the paths of verification.md §4."""
     out = []
@@ -7313,7 +7391,8 @@ def write_json(path, v, compact=False):
 def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
             + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
-            + scenarios_checks() + scenarios_hop() + scenarios_hop_private() + scenarios_review_seven())
+            + scenarios_checks() + scenarios_hop() + scenarios_hop_private() + scenarios_review_seven()
+            + scenarios_finality_review_seven() + scenarios_assignment_from_parent())
 
 
 def cmd_vectors(directory=VECTOR_DIR):
@@ -7534,6 +7613,7 @@ RULE_TRACES = {
     "state-machine §4 begin-block 4": ["begin:4:unknownProposer", "begin:4:badRandaoReveal", "begin:4:pendingRandaoSwitch",
                                        "begin:4:pendingRandaoWaits"],
     "state-machine §4 begin-block 5": ["begin:5", "begin:5:prune"],
+    "state-machine §4 begin-block 6": ["begin:6", "tx:bond:success"],
     "state-machine §3.2 hopChallenge": ["tx:hopChallenge:success", "hop:closed:early", "hop:closed:late",
                                         "hop:closed:futureWindow", "hop:nothing:noWork", "hop:nothing:shardUnpaid"],
     "state-machine §3.2 answerHopChallenge": ["tx:answerHopChallenge:success", "hop:answer:%d" % T_REVEALED,
@@ -7627,7 +7707,8 @@ RULE_TRACES = {
     "consensus §8 Checkpoints": ["begin:2:checkpoint", "begin:2:genesisCheckpoint", "key:30"],
     "consensus §8 Votes": ["tx:finalityVotes:success", "tx:finalityVotes:fail:invalidVoteSignature"],
     "consensus §8 Counting": ["event:voteCounted", "event:checkpointJustified", "event:checkpointFinalized",
-                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes"],
+                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes",
+                              "vote:weightBelowSnapshot"],
     "consensus §8 Slashing": ["tx:voteEvidence:success", "voteEvidence:double", "voteEvidence:surround",
                               "tx:voteEvidence:fail:evidenceAlreadyProcessed"],
 }

@@ -52,6 +52,19 @@ extension Execution {
         tipWriter.u64(context.height)
         tipWriter.u64(context.slot)
         state.putRaw(StateKey.global(.tip), tipWriter.bytes)
+        try prepareCheckerTables()
+    }
+
+    /// The checker tables this block's draws assign from, taken from the state before its transactions
+    /// (Specs/verification.md §3): the proposer knows the beacon it draws with, so nothing it puts in the block (a
+    /// colluder's bond of a chosen amount, an unbond, an unjail) may change who checks which ticket. Bounded by
+    /// `maxCheckers` per pool with a checking section.
+    mutating func prepareCheckerTables() throws(ExecError) {
+        checkerTables = [:]
+        for pool in try state.pools() {
+            guard let cfg = pool.checking else { continue }
+            checkerTables[pool.id] = try checkerTable(pool: pool.id, cfg)
+        }
     }
 
     /// End-block, in this order (Specs/state-machine.md §4): the block's commitments queued for drawing, unbonding

@@ -71,12 +71,18 @@ extension Execution {
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
                   try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
                   try !state.exists(StateKey.finalityVote(v.target.height, v.validator)) else { continue }
-            state.putRaw(StateKey.finalityVote(v.target.height, v.validator), [])
+            // A vote weighs what its validator still has bonded, at most its snapshot stake: stake moved into unbonding
+            // since the snapshot is not there to be slashed for a conflicting vote (the slash reaches only unbonding
+            // entries created at or after the offence), so it must not help finalize either (Specs/consensus.md §8).
+            // The record keeps the weight, which a withdrawal takes back out of the tally.
+            let bonded = try state.staker(.validator, v.validator)?.stake ?? .zero
+            let weight = min(entry.stake, bonded)
+            state.put(StateKey.finalityVote(v.target.height, v.validator), weight.units)
             var tally = try state.record(StateKey.voteTally(v.target.height), VoteTally.self) ?? VoteTally()
-            tally.stake = Amount(tally.stake.units &+ entry.stake.units)
+            tally.stake = Amount(tally.stake.units &+ weight.units)
             tally.votes &+= 1
             state.put(StateKey.voteTally(v.target.height), tally)
-            txEvents.append(.voteCounted(validator: v.validator, targetHeight: v.target.height, stake: entry.stake))
+            txEvents.append(.voteCounted(validator: v.validator, targetHeight: v.target.height, stake: weight))
             // More than two thirds of the snapshot's stake (compared without overflow: stakes sum below 2⁶⁴).
             guard tally.stake.units.multipliedFullWidth(by: 3) > total.multipliedFullWidth(by: 2) else { continue }
             try clearVotes()
@@ -97,14 +103,15 @@ extension Execution {
     }
 
     /// `voteEvidence`: two conflicting votes of one validator (double or surround). Slashed like equivocation,
-    /// once per pair, on the stake bonded at the lower target height (capped at this height), and tombstoned.
+    /// once per pair, on the stake bonded at the higher target height (capped at this height), and tombstoned: a
+    /// surround vote exists only once its later vote is signed, so an old inner vote cannot age the evidence out.
     mutating func voteEvidence(_ a: FinalityVote, _ b: FinalityVote) throws(ExecError) {
         guard a.conflicts(with: b), a.hasValidSignature(chainId: ledger.chainId), b.hasValidSignature(chainId: ledger.chainId) else {
             throw .failed(.invalidEvidence)
         }
         let offence = LedgerIds.voteOffence(validator: a.validator, a.signingHash(chainId: ledger.chainId), b.signingHash(chainId: ledger.chainId))
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
-        let offenceHeight = min(height, a.target.height, b.target.height)
+        let offenceHeight = min(height, max(a.target.height, b.target.height))
         guard height - offenceHeight <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
         guard try state.staker(.validator, a.validator) != nil else { throw .failed(.unknownStaker) }
         try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, kind: .finalityVote)

@@ -259,7 +259,8 @@ struct Execution {
     var scheduledPrunes: [(height: UInt64, key: [UInt8])] = []
     /// Voucher signatures verified before execution (empty unless the caller pre-verified them).
     var verifiedVouchers: Set<VoucherSignature> = []
-    /// Assignable checkers per pool, built once per ticket selection (Specs/verification.md §3).
+    /// Assignable checkers per pool with a checking section, built by begin-block from the state before the block's
+    /// transactions (Specs/verification.md §3).
     var checkerTables: [UInt32: CheckerTable] = [:]
 
     var params: LedgerParams { ledger.params }

@@ -119,7 +119,6 @@ extension Execution {
         let first = max(1, height >= dMax ? height - dMax + d : d + 1)
         let last = ready + d
         guard first <= last else { return }
-        checkerTables = [:]
         var deadlines: [UInt64: [Hash32]] = [:]
         for queueHeight in first...last {
             try selectTickets(queuedAt: queueHeight, beacon: beacon, deadlines: &deadlines)
@@ -143,10 +142,11 @@ extension Execution {
             guard let pool = try poolConfig(c.pool) else { throw .fault(LedgerFault("commitment of unknown pool")) }
             let deadline = height &+ pool.revealDeadlineBlocks
             let challengeEnd = pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound)
+            // From the state before this block's transactions (`prepareCheckerTables`).
             var table: CheckerTable?
-            if let cfg = pool.checking {
-                if checkerTables[c.pool] == nil { checkerTables[c.pool] = try checkerTable(pool: c.pool, cfg) }
-                table = checkerTables[c.pool]
+            if pool.checking != nil {
+                guard let t = checkerTables[c.pool] else { throw .fault(LedgerFault("no checker table prepared for pool \(c.pool)")) }
+                table = t
             }
             for j in 0..<c.samples {
                 let point = Execution.samplePoint(beacon: beacon, commitment: id, sample: j, tokenTotal: c.tokenTotal)

@@ -203,21 +203,24 @@ extension Execution {
     mutating func dropFromSchedule(_ key: PublicKey) throws(ExecError) {
         guard var snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self),
               let i = snapshot.validators.firstIndex(where: { $0.key == key }), snapshot.validators.count > 1 else { return }
-        let removed = snapshot.validators.remove(at: i)
+        snapshot.validators.remove(at: i)
         state.put(StateKey.global(.schedule), snapshot)
-        try withdrawVotes(of: key, stake: removed.stake)
+        try withdrawVotes(of: key)
     }
 
-    /// Takes a validator that left the schedule out of every tally it was counted in: the tallies are compared with
-    /// the stored snapshot's total, which no longer holds its stake, so its votes no longer count either (else a
-    /// punished validator's vote plus less than two thirds of the remaining stake would justify).
-    mutating func withdrawVotes(of key: PublicKey, stake: Amount) throws(ExecError) {
+    /// Takes a validator that left the schedule out of every tally it was counted in, by the weight each vote was
+    /// counted with: the tallies are compared with the stored snapshot's total, which no longer holds its stake, so its
+    /// votes no longer count either (else a punished validator's vote plus less than two thirds of the remaining stake
+    /// would justify).
+    mutating func withdrawVotes(of key: PublicKey) throws(ExecError) {
         for kv in try state.scan([StateKey.Prefix.finalityVote.rawValue]) {
             // Key: prefix(1) ‖ target height BE(8) ‖ validator(32).
             guard kv.key.count == 41, kv.key[9...].elementsEqual(key.bytes) else { continue }
             let target = UInt64(bigEndianBytes: kv.key[1..<9])
+            let weight: UInt64
+            do { weight = try UInt64(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt finality vote record \(kv.key.hex)")) }
             guard var tally = try state.record(StateKey.voteTally(target), VoteTally.self) else { continue }
-            tally.stake = Amount(tally.stake.units - min(tally.stake.units, stake.units))
+            tally.stake = Amount(tally.stake.units - min(tally.stake.units, weight))
             tally.votes = tally.votes > 0 ? tally.votes - 1 : 0
             state.put(StateKey.voteTally(target), tally)
         }

@@ -246,3 +246,37 @@ struct AttackReview7Tests {
         #expect { try Chain(pools: [pool], params: params) } throws: { "\($0)".contains("unbondingBlocks") && "\($0)".contains("twice") }
     }
 }
+
+/// Row 70: the draw block's proposer knows the beacon it draws with; it must not be able to choose the checkers.
+@Suite
+struct CheckerAssignmentGrindingTests {
+    /// The committee of a cheated ticket drawn in a block where checker 0 (a colluder) bonds `extra` more, or nothing.
+    func committee(extra: UInt64?) throws -> [PublicKey] {
+        var f = try CheckerFixture()  // 1: four checkers of 1 000 registered
+        let escrow = try f.c.openEscrow(f.client, amount: 100_000, payees: [(f.worker, 50_000)])  // 2
+        let s = SealedBatch.make(count: 24, seed: 70, cheat: true)
+        let tokens = s.batch.tokenCount
+        let r = try f.c.block([try f.c.tx(f.worker, f.c.commit(s.batch)),
+                               try f.c.tx(f.worker, f.c.voucher(f.client, escrow: escrow, payee: f.worker, input: tokens, output: 0), nonce: 1)])  // 3
+        #expect(r.dropLast().allSatisfy { $0.succeeded }, "\(r.map(\.status))")
+        _ = try f.c.block()  // 4
+        // 5, the draw block: the proposer, which knows this block's beacon, includes the colluder's bond.
+        let bond = try extra.map { [try f.c.tx(f.checkers[0], .bond(role: .checker(pool: 0), amount: Amount($0), randaoCommitment: nil), nonce: 2)] } ?? []
+        let d = try f.c.block(bond)
+        #expect(d.dropLast().allSatisfy { $0.succeeded }, "\(d.map(\.status))")
+        let tickets = try f.c.tickets(f.c.commitmentId(f.worker, s.batch))
+        let t = try #require(tickets.first, "drawn in block 5")
+        return try #require(try f.check(t.id)).slots.map(\.checker)
+    }
+
+    /// Row 70, performed: the proposer tries bond amounts for a colluding checker in the draw block, as it could offline.
+    /// The table used to come from the stakes after the block's transactions, so amounts reshuffled the committee
+    /// (and some put all three slots on colluders); from the parent state no amount changes it.
+    @Test func theDrawBlocksProposerCannotChooseTheCheckers() throws {
+        let honest = try committee(extra: nil)
+        #expect(honest.count == 3)
+        for extra in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987] as [UInt64] {
+            #expect(try committee(extra: extra) == honest, "a bond of \(extra) in the draw block changed the committee")
+        }
+    }
+}
