@@ -3278,17 +3278,21 @@ class Exec:
         offence = lambda key: H_id(b"\x15" + tid + key)
         oh = t["selectedHeight"]      # checker offences are dated at the draw
         input_published = case["winner"] != ZERO32
+        # economics §7 row 71: after a published input a bad-input answer is unverified: no fee, no bounty, no slash
+        unverified = {i for i, _ in dissenting if input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER}
         if check["status"] == CK_REPLAYING and fraud:
             self.t("check:disputeFraud")
             # Only a dissent that gave the pass's output earns; any other is a guess, slashed as a false alarm.
             expected = BAD_INPUT_ANSWER if case["canonicalOutputHash"] == ZERO32 else case["canonicalOutputHash"]
-            right = [(i, k_) for i, k_ in dissenting if check["slots"][i]["answer"] == expected
-                     or (input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER)]
+            right = [(i, k_) for i, k_ in dissenting if check["slots"][i]["answer"] == expected]
+            if expected != BAD_INPUT_ANSWER and unverified:
+                self.t("check:badInputUnverified")
             for i, key in right:
                 self.owe_fee(tid, t, i, key, cfg, "system")
             paid = self.split_bounty(tid, case["bounty"], [k_ for _, k_ in right], "system")
             self.burn(case["bounty"] - paid)
-            wrong = [(i, k_) for i, k_ in dissenting if (i, k_) not in right]
+            wrong = [(i, k_) for i, k_ in dissenting if (i, k_) not in right
+                     and not (expected != BAD_INPUT_ANSWER and i in unverified)]
             # Nothing unblinded: a wrong answer is slashed as collusion (it cannot be told from an attestation of
             # the hidden output); otherwise it is a guess, slashed as a false alarm.
             attesting = agreeing + wrong + withheld if out is None else agreeing + withheld
@@ -3319,17 +3323,16 @@ class Exec:
             check["status"] = CK_FRAUD
         elif check["status"] == CK_REPLAYING:
             self.t("check:disputeUpheld")
-            standing = {i for i, _ in dissenting if input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER}
-            if standing:
-                self.t("check:badInputStands")
+            if unverified:
+                self.t("check:badInputUnverifiedUpheld")
             for i, key in dissenting:
-                if i in standing:
+                if i in unverified:
                     continue
                 slashed = self.slash(key, role, cfg["checkerFalseAlarmSlashBps"], oh, OFF_FALSE_ALARM,
                                      offence(key), "system")
                 paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
                 self.burn(slashed - paid)
-            for i, key in sorted(agreeing + [(i, k_) for i, k_ in dissenting if i in standing]):
+            for i, key in sorted(agreeing):
                 self.owe_fee(tid, t, i, key, cfg, "system")
             check["status"] = CK_UPHELD
         elif check["status"] == CK_PASSED and fraud:
@@ -6398,8 +6401,9 @@ def scenarios_checks():
     # -- a wrong envelope, then the true input published instead of the key: the bad-input answers stand
     w = CheckWorld("checks/published-input-upheld", "The worker seals another tensor of the right size, the checkers "
                    "answer bad-input, and the worker publishes the true input instead of its key: the replay upholds "
-                   "the output, and since the envelope was never shown to hold that input the bad-input answers stand "
-                   "(no false-alarm slash, fees owed, no bounty to the worker).")
+                   "the output, and since the envelope was never shown to hold that input the bad-input answers can be told "
+                   "neither right nor wrong: no false-alarm slash, no bounty to the worker, and no fee either (economics "
+                   "§7 row 71: a fee there paid a checker that never replayed and won the race to publish).")
     w.setup()
     a = w.work("w1", [(8, 371, False), (8, 372, False)])
     tid, t = w.garbage_envelope_dispute(a, 998)
@@ -7641,7 +7645,7 @@ RULE_TRACES = {
     "state-machine §4.2 Failing a check": ["check:failed:0", "check:failed:1", "check:failed:2", "event:disputeBountyPaid",
                                            "offence:%d" % OFF_FAILED_SEALED_CHECK],
     "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
-                                          "check:withheldAnswerCollusion", "check:badInputStands", "check:publisherNotPaid",
+                                          "check:withheldAnswerCollusion", "check:badInputUnverifiedUpheld", "check:publisherNotPaid",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
     "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesNotFromRefund", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",

@@ -537,18 +537,22 @@ extension Execution {
         // Dated at the draw, like the absent slash (resolveChecks).
         let offenceHeight = ticket.selectedHeight
         func offence(_ key: PublicKey) -> Hash32 { LedgerIds.checkerOffence(ticket: ticketId, checker: key) }
-        // A published input (publishSealedInput) was never checked against the envelope: an answer that the envelope
-        // did not open to the input may have been right (the worker can seal garbage and publish the true input).
+        // A published input (publishSealedInput) was never checked against the envelope: a bad-input answer may have
+        // been right (the worker can seal garbage to one slot and publish the true input) or a lazy checker's answer to
+        // every ticket (it never opened its slot). It can be told neither right nor wrong, so it earns nothing (no fee,
+        // no bounty share) and is not slashed (economics §7 row 71: paying it let a checker that never replayed earn
+        // wherever someone else published the input, and win the publication race on honest tickets to stand).
         let inputPublished = c.winner != PublicKey(rawValue: .zero)
+        let unverified = Set(dissenting.filter { inputPublished && check.slots[$0.0].answer == badInputAnswer }.map(\.0))
         switch (check.status, fraud) {
         case (.replaying, true):
             // Only a dissent that gave the pass's output is earned: the replayed output, or bad input when the replay
-            // found the input or its output invalid (or, after a published input, a slot that did not open). Any
-            // other answer is a guess (a lazy checker dissents from every output it never computed), so it gets no
-            // fee and no bounty and is slashed as a false alarm: otherwise guessing pays wherever cheating is common.
+            // found the input or its output invalid. Any other answer is a guess (a lazy checker dissents from every
+            // output it never computed), so it gets no fee and no bounty and is slashed as a false alarm: otherwise
+            // guessing pays wherever cheating is common. An unverified bad-input answer is neither.
             let expected = c.canonicalOutputHash == .zero ? badInputAnswer : c.canonicalOutputHash
-            let right = dissenting.filter { check.slots[$0.0].answer == expected || (inputPublished && check.slots[$0.0].answer == badInputAnswer) }
-            let rightSlots = Set(right.map(\.0))
+            let right = dissenting.filter { check.slots[$0.0].answer == expected }
+            let rightSlots = Set(right.map(\.0)).union(expected == badInputAnswer ? [] : unverified)
             for (i, key) in right { try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system) }
             let paid = try payDisputeBounty(ticketId, c.bounty, to: right.map(\.1), into: .system)
             try state.burn(Amount(c.bounty.units - paid.units))
@@ -580,16 +584,15 @@ extension Execution {
             }
             check.status = .fraud
         case (.replaying, false):
-            // After a published input, a bad-input answer stands (owed its fee, not slashed): the envelope was never
-            // shown to open to that input. Every other dissent is a false alarm.
-            let standing = Set(dissenting.filter { inputPublished && check.slots[$0.0].answer == badInputAnswer }.map(\.0))
-            for (i, key) in dissenting where !standing.contains(i) {
+            // After a published input, a bad-input answer is not slashed and earns nothing (above). Every other dissent
+            // is a false alarm.
+            for (i, key) in dissenting where !unverified.contains(i) {
                 let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
                                         kind: .falseAlarm, offenceId: offence(key), into: .system)
                 let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: [ticket.worker], into: .system)
                 try state.burn(Amount(slashed.units - paid.units))
             }
-            for (i, key) in (agreeing + dissenting.filter { standing.contains($0.0) }).sorted(by: { $0.0 < $1.0 }) {
+            for (i, key) in agreeing {
                 try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system)
             }
             check.status = .upheld

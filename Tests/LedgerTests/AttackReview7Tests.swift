@@ -280,3 +280,49 @@ struct CheckerAssignmentGrindingTests {
         }
     }
 }
+
+/// Row 71: a checker that answers "bad input" to every ticket without opening or replaying anything.
+@Suite
+struct LazyBadInputCheckerTests {
+    /// The lazy checker's run on one ticket: it answers bad input, the others replay; at the dispute it publishes the
+    /// input ahead of the worker's key. Returns what the checker earned (fee owed, bounty) and its stake change.
+    func lazyRun(cheat: Bool) throws -> (feeOwed: Bool, balanceChange: Int, stakeChange: Int, fraud: Bool) {
+        var f = try CheckerFixture()
+        let s = SealedBatch.make(count: 24, seed: cheat ? 71 : 72, cheat: cheat)
+        let tid = try f.revealed(s)
+        let slots = try f.check(tid)!.slots
+        let lazy = f.index(of: slots[0].checker)
+        let (_, _, resolution) = try f.play(s, tid, moves: [lazy: .answer(badInputAnswer)])
+        #expect(resolution.events.contains { if case .disputeOpened = $0 { true } else { false } })
+        let role = StakeRole.checker(pool: 0)
+        let stakeBefore = try f.c.staker(role, f.checkers[lazy].publicKey)!.stake.units
+        let balanceBefore = try f.c.balance(f.checkers[lazy].publicKey)
+        let i0 = s.batch.leafIndex(point: try f.c.record(StateKey.ticket(tid), Ticket.self)!.point)
+        // It wins the race to publish: the worker's key, in the same block after it, is too late.
+        let r = try f.c.block([try f.c.tx(f.checkers[lazy], .publishSealedInput(ticketId: tid, input: s.batch.inputs[i0])),
+                               try f.c.tx(f.worker, .publishSealKey(ticketId: tid, ephemeralPrivateKey: CheckerFixture.ephemeral(tid)),
+                                          nonce: try f.c.account(f.worker.publicKey).nonce)])
+        #expect(r[0].succeeded, "\(r[0].status)")
+        let window = try f.c.record(StateKey.ticket(tid), Ticket.self)!.window
+        let feeOwed = try f.c.ledgerState.raw(StateKey.checkFeeOwed(0, window, f.worker.publicKey, tid, 0)) != nil
+        #expect(try f.c.ledgerState.raw(StateKey.checkFeeOwed(0, window, f.worker.publicKey, tid, 1)) != nil,
+                "an honest checker's fee is owed (the test looks at the right records)")
+        let fraud = try f.check(tid)?.status == .fraud
+        return (feeOwed, Int(try f.c.balance(f.checkers[lazy].publicKey)) - Int(balanceBefore),
+                Int(try f.c.staker(role, f.checkers[lazy].publicKey)!.stake.units) - Int(stakeBefore), fraud)
+    }
+
+    /// Row 71, performed: a bad-input answer after a published input counted as right on a fraud verdict (fee plus a
+    /// share of the bounty) and stood on an upheld one (fee, no slash), so a checker that never replayed earned on every
+    /// ticket where it won the race to publish the input. Now such an answer, which nobody can tell right or wrong,
+    /// earns nothing and is not slashed: the lazy checker is left with the cost of publishing.
+    @Test func aLazyBadInputAnswerEarnsNothingAfterAPublishedInput() throws {
+        for cheat in [false, true] {
+            let run = try lazyRun(cheat: cheat)
+            #expect(run.fraud == cheat)
+            #expect(!run.feeOwed, "the lazy checker is owed a fee (cheat \(cheat))")
+            #expect(run.balanceChange < 0, "the lazy checker gained \(run.balanceChange) (cheat \(cheat))")
+            #expect(run.stakeChange == 0)
+        }
+    }
+}
