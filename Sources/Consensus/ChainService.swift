@@ -382,12 +382,18 @@ public actor ChainService {
 
     private func importBlockUnmeasured(_ block: Block) -> BlockImportOutcome {
         if block.signedHeader.hasValidSignature { watchForEquivocation(block.signedHeader) }
-        watchVotes(block.transactions)
         do {
+            // The votes of a block are watched only once it is stored (a side branch too: a conflicting vote there is
+            // what the watch is for), so its header was signed by a scheduled proposer: before that, any peer could
+            // make this node check the signatures of thousands of junk votes per message without any penalty (an
+            // unknown parent is not misbehaviour).
             switch try engine.importBlock(block, now: clock()) {
             case .alreadyKnown: return .alreadyKnown
-            case .sideChain: return .sideChain
+            case .sideChain:
+                watchVotes(block.transactions)
+                return .sideChain
             case .tipChanged(let change):
+                watchVotes(block.transactions)
                 afterTipChange(change)
                 retryEarly()
                 return .imported(change)

@@ -76,10 +76,16 @@ final class Gossip: Sendable {
         }
         let outcome = await chain.importBlock(block)
         switch outcome {
-        case .imported, .sideChain:
+        case .imported:
             peer.state.withLock { $0.lastNewBlock = .now }
             logger.debug("block from peer", metadata: ["height": "\(block.header.height)", "hash": "\(hash.hex.prefix(16))", "peer": "\(peer.label)"])
             relay(block, except: peer)
+        case .sideChain:
+            // Stored on a side branch after stateless checks only, never executed: relaying it could get this node
+            // banned by a peer that executes it and finds it invalid (p2p.md §7: honest nodes never relay an invalid
+            // block). Peers that need the branch fetch it by sync once it leads.
+            peer.state.withLock { $0.lastNewBlock = .now }
+            logger.debug("side-branch block from peer", metadata: ["height": "\(block.header.height)", "hash": "\(hash.hex.prefix(16))", "peer": "\(peer.label)"])
         case .alreadyKnown, .fromFuture:
             break
         case .unknownParent:

@@ -313,6 +313,12 @@ final class PeerTable: Sendable {
 
     /// Adds misbehaviour points to a node key (when authenticated) and to its host; returns whether this
     /// crossed the threshold and banned it. Loopback hosts are scored but never banned by address.
+    /// The most bans kept in memory (and in the ban file).
+    static let maxBans = 20_000
+
+    /// Bans held in memory, expired ones included until they are dropped.
+    var bansHeld: Int { state.withLock { $0.bans.count } }
+
     func penalize(key: PublicKey?, host: String, _ what: Misbehaviour) -> Bool {
         state.withLock { s in
             let now = ContinuousClock.now
@@ -335,6 +341,14 @@ final class PeerTable: Sendable {
             if s.scores.count > 10_000 {
                 // Bounded memory: forget the smallest scores first.
                 for (k, _) in s.scores.sorted(by: { $0.value.points < $1.value.points }).prefix(s.scores.count - 5_000) { s.scores[k] = nil }
+            }
+            if banned && s.bans.count > Self.maxBans {
+                // Bounded memory too: an attacker with many addresses and fresh keys adds a ban per handshake. Expired
+                // bans go first, then the ones that end soonest.
+                s.bans = s.bans.filter { $0.value > now }
+                if s.bans.count > Self.maxBans {
+                    for (k, _) in s.bans.sorted(by: { $0.value < $1.value }).prefix(s.bans.count - Self.maxBans / 2) { s.bans[k] = nil }
+                }
             }
             return banned
         }

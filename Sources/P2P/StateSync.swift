@@ -25,6 +25,10 @@ public struct StateSyncConfig: Sendable, Hashable {
     /// whatever a manifest claims.
     public var maxKeys: UInt64 = 1 << 27
     public var maxReceiptsBytes: UInt32 = 64 << 20
+    /// The most bytes (keys and values) one state chunk may hold: a part's entries are kept until the whole part can
+    /// be verified, so without a bound one source could fill memory with entries that will never verify (a value may be
+    /// up to a block's size). 256 MiB is far above a chunk of any realistic state (1/256 of it).
+    public var maxPartBytes: UInt64 = 256 << 20
 
     public init(trustedHeight: UInt64? = nil, trustedHash: Hash32? = nil, minAgreeingPeers: Int = 2) {
         self.trustedHeight = trustedHeight; self.trustedHash = trustedHash; self.minAgreeingPeers = minAgreeingPeers
@@ -83,6 +87,10 @@ final class StateSyncer: Sendable {
 
     private struct PartState {
         var entries: [KeyValue] = []
+        /// Bytes of `entries` (keys and values), bounded by `StateSyncConfig.maxPartBytes` for state chunks.
+        var bytes: UInt64 = 0
+        /// The key hash of the last entry of a state chunk: its entries come in ascending key-hash order.
+        var lastKeyHash: Hash32?
         var request: Request?
         /// Peers that said they do not serve it or sent bad data.
         var excluded: Set<UInt64> = []
@@ -90,6 +98,9 @@ final class StateSyncer: Sendable {
         /// cannot be had from this manifest's sources now.
         var unavailable: Set<UInt64> = []
         var done = false
+
+        /// Drops what was received, to start the part over.
+        mutating func restart() { entries = []; bytes = 0; lastKeyHash = nil }
     }
 
     private struct Target {
@@ -310,7 +321,7 @@ final class StateSyncer: Sendable {
             if let offer, offer == t.offer { t.sources.insert(peer.id) }
         case .disconnected(let peer):
             t.sources.remove(peer.id)
-            for (k, p) in t.parts where p.request?.peer == peer.id { t.parts[k]?.request = nil; t.parts[k]?.entries = [] }
+            for (k, p) in t.parts where p.request?.peer == peer.id { t.parts[k]?.request = nil; t.parts[k]?.restart() }
         case .tick:
             break
         case .part(let peer, let reply):
@@ -323,7 +334,7 @@ final class StateSyncer: Sendable {
             guard reply.available else {
                 state.excluded.insert(peer.id)
                 state.unavailable.insert(peer.id)
-                state.entries = []
+                state.restart()
                 t.parts[reply.part] = state
                 return
             }
@@ -334,8 +345,28 @@ final class StateSyncer: Sendable {
                 t.parts[reply.part] = state
                 return
             }
-            state.entries += reply.entries
+            // A state chunk's entries belong to it and arrive in ascending key-hash order (what `StateSnapshot.verify`
+            // checks of the whole part), within its byte bound: checked page by page, since data that breaks either can
+            // never verify, and waiting for the whole part to say so let a source fill memory.
             let replyBytes = reply.entries.reduce(0) { $0 + UInt64($1.key.count + $1.value.count) }
+            if Int(reply.part) < SnapshotManifest.chunkCount {
+                for e in reply.entries {
+                    let h = TreeHash.key(e.key)
+                    guard StateSnapshot.chunkIndex(h) == Int(reply.part), state.lastKeyHash.map({ $0 < h }) ?? true else {
+                        fail(peer, &state, "part \(reply.part): a key outside the chunk or out of order")
+                        t.parts[reply.part] = state
+                        return
+                    }
+                    state.lastKeyHash = h
+                }
+                guard state.bytes + replyBytes <= sync.maxPartBytes else {
+                    fail(peer, &state, "part \(reply.part): more than \(sync.maxPartBytes) bytes")
+                    t.parts[reply.part] = state
+                    return
+                }
+            }
+            state.entries += reply.entries
+            state.bytes += replyBytes
             t.bytes += replyBytes
             if state.entries.count < Int(expected) {
                 // A continuation gets a fresh deadline only for real progress. A serving node fills each page up to
@@ -348,7 +379,7 @@ final class StateSyncer: Sendable {
                     state.request = Request(peer: peer.id, start: UInt32(state.entries.count),
                                             deadline: progressed ? now + config.requestTimeout : req.deadline)
                 } else {
-                    state.entries = []
+                    state.restart()
                 }
                 t.parts[reply.part] = state
                 return
@@ -365,7 +396,7 @@ final class StateSyncer: Sendable {
         for (k, p) in t.parts {
             guard let r = p.request, r.deadline < now else { continue }
             t.parts[k]?.request = nil
-            t.parts[k]?.entries = []
+            t.parts[k]?.restart()
             t.parts[k]?.excluded.insert(r.peer)
             if let peer = table.peer(r.peer) { penalize(peer, .requestTimeout, "snapshot part \(k) timed out") }
         }
@@ -389,7 +420,7 @@ final class StateSyncer: Sendable {
 
     /// Bad data: the peer is banned and the part starts over with another peer.
     private func fail(_ peer: Peer, _ state: inout PartState, _ problem: String) {
-        state.entries = []
+        state.restart()
         state.excluded.insert(peer.id)
         // Ban at once: verified data cannot be wrong by accident.
         for _ in 0..<max(1, config.banThreshold / Misbehaviour.invalidSnapshot.points) where !peer.isClosed {
@@ -445,7 +476,7 @@ final class StateSyncer: Sendable {
             guard let peer = candidates.min(by: { busy[$0.id, default: 0] < busy[$1.id, default: 0] }) else { continue }
             let q = SnapshotPartRequest(height: t.offer.header.header.height, blockHash: t.offer.header.hash, part: k, start: 0)
             guard peer.send(.getSnapshotPart(q)) else { continue }
-            t.parts[k]?.entries = []
+            t.parts[k]?.restart()
             t.parts[k]?.request = Request(peer: peer.id, start: 0, deadline: now + config.requestTimeout)
             busy[peer.id, default: 0] += 1
         }

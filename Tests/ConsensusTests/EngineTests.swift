@@ -536,6 +536,38 @@ import TestSupport
         }
         #expect(try engine.tipState.staker(.validator, net.validators[0].publicKey)?.status == .active)
     }
+
+    /// Seventh review: the finality votes of a block from the network were checked (a signature each, for every vote of
+    /// a staked validator) before the block was validated at all, so any peer could send blocks with an unknown parent
+    /// carrying thousands of junk votes and make the node verify them for nothing, unpenalized (an unknown parent is not
+    /// misbehaviour). Now a block's votes are watched only once it is stored: performed here with two conflicting votes
+    /// (validly signed, so the watch would report them): in a block with an unknown parent they are not looked at; in the
+    /// same block on its real parent they are, and become evidence.
+    @Test func votesOfABlockThatIsNotStoredAreNotWatched() async throws {
+        let net = TestNetwork(validators: 2, checkpointBlocks: 2)
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        let offender = net.validators[0]
+        func vote(_ hash: UInt8) -> FinalityVote {
+            FinalityVote(validator: offender.publicKey, source: Checkpoint(height: 0, hash: SHA256.hash([0])),
+                         target: Checkpoint(height: 2, hash: SHA256.hash([2, hash]))).signed(by: offender, chainId: net.genesis.chainId)
+        }
+        let tx = Transaction(chainId: net.genesis.chainId, sender: net.accounts[0].publicKey, nonce: 0, fee: 10_000,
+                             body: .finalityVotes(votes: [vote(0), vote(9)])).signed(by: net.accounts[0])
+        let good = try candidate(net, engine, txs: [tx]).0
+        var h = good.header
+        h.parent = SHA256.hash([4])
+        let junk = resign(h, net, txs: good.transactions)
+        let clock = TestClock(net.now(good.header.slot))
+        let service = ChainService(engine: engine, clock: { clock.now }, evidenceReporter: net.accounts[2])
+        func evidence() async -> Int {
+            await service.mempoolContents().filter { if case .voteEvidence = $0.transaction.body { true } else { false } }.count
+        }
+        guard case .unknownParent = await service.importBlock(junk) else { Issue.record("expected an unknown parent"); return }
+        #expect(await evidence() == 0, "the votes of a block nobody stored were checked")
+        guard case .imported = await service.importBlock(good) else { Issue.record("the good block was not imported"); return }
+        #expect(await evidence() == 1, "the votes of a stored block are watched")
+    }
 }
 
 extension ImportResult {

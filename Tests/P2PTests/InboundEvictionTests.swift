@@ -1,5 +1,6 @@
 @testable import P2P
 import Testing
+import Primitives
 
 /// Inbound eviction (Specs/p2p.md §5): when every inbound slot is taken, which established peer a newcomer replaces.
 @Suite struct InboundEvictionTests {
@@ -49,4 +50,21 @@ import Testing
     }
 
     static func evict(_ peers: [EvictionCandidate]) -> UInt64? { PeerTable.evictionCandidate(among: peers) }
+}
+
+/// Seventh review: bans were kept until the same key was looked up again, so an attacker with many addresses and fresh
+/// node keys (an IPv6 /48 has 2⁸⁰) added a ban that never left memory with every failed handshake, and the ban file
+/// export walked them all under the table's lock. Now bans are bounded: expired ones go first, then the soonest ending.
+@Suite struct BanTableBoundTests {
+    @Test func bansFromEverNewAddressesStayBounded() throws {
+        let table = PeerTable(ourKey: PrivateKey.generate().publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 1,
+                              banDuration: .seconds(3_600))
+        for i in 0..<(PeerTable.maxBans + 5_000) {
+            let host = "2001:db8:\(i >> 16):\(i & 0xffff)::1"
+            _ = table.penalize(key: nil, host: host, .invalidBlock)
+        }
+        #expect(table.bansHeld <= PeerTable.maxBans, "\(table.bansHeld) bans held")
+        // The newest ban is in force (the bound drops the soonest ending first).
+        #expect(table.isBanned(host: "2001:db8:\((PeerTable.maxBans + 4_999) >> 16):\((PeerTable.maxBans + 4_999) & 0xffff)::1"))
+    }
 }

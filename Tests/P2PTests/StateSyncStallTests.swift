@@ -253,3 +253,97 @@ import TestSupport
         if adopted { #expect(try fresh.readView().tip()?.height == height) }
     }
 }
+
+/// Seventh review (security): a source that fills the syncing node's memory. A part's entries were kept, unchecked,
+/// until the whole part had arrived, and nothing bounded their bytes: a source answering every part request with
+/// pages of huge values (any value up to a block's size decodes) made the node buffer up to the chunk's entry count
+/// times 4 MiB per part in flight. Now each page of a state chunk is checked as it arrives: its keys belong to the
+/// chunk in ascending key-hash order and the part stays under `StateSyncConfig.maxPartBytes`; a source that breaks
+/// either is banned at once, with its first bad page.
+@Suite struct StateSyncMemoryTests {
+    enum Liar { case hugeValues, outOfOrder }
+
+    @Test(.timeLimit(.minutes(3))) func aSourceSendingHugeValuesIsBannedAtItsFirstPage() async throws { try await run(.hugeValues) }
+    @Test(.timeLimit(.minutes(3))) func aSourceSendingKeysOutOfOrderIsBannedAtItsFirstPage() async throws { try await run(.outOfOrder) }
+
+    func run(_ mode: Liar) async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("memory-src"), freshDir = TempDir("memory-fresh")
+        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
+        let height: UInt64 = 8
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let offer = try #require(await server.offer(height: height))
+        #expect((offer.chunks.map(\.count).max() ?? 0) >= 6, "the state needs chunks of several entries")
+
+        let fresh = try g.chainService(dataDir: freshDir.path)
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.requestTimeout = .seconds(30)
+        let limits = P2PLimits(genesis: g.genesis)
+        let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
+        let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
+        let liar = Peer(id: 9, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.9",
+                        remoteAddress: "192.0.2.9:9000", listenEndpoint: nil, userAgent: "hoarder", outbox: outbox, maxQueuedBytes: 64 << 20,
+                        bucket: TokenBucket(rate: 1000, burst: 1000, now: .now))
+        guard case .accepted = table.register(liar).0 else { Issue.record("peer not registered"); return }
+        let penalties = Mutex<[(Misbehaviour, String)]>([])
+        var sync = StateSyncConfig(trustedHeight: height, trustedHash: offer.header.hash)
+        sync.waitForAnswers = 1
+        sync.maxPartBytes = 64 << 10  // well above any chunk of this small state, well below what the liar sends
+        let syncer = StateSyncer(chain: fresh, table: table, config: config, sync: sync, limits: limits, logger: testLogger("memory"),
+                                 gate: StateSyncGate()) { _, what, detail in penalties.withLock { $0.append((what, detail)) } }
+        final class Count: Sendable { let pages = Atomic<Int>(0); let continuations = Atomic<Int>(0) }
+        let count = Count()
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await syncer.run() }
+            group.addTask {
+                while !Task.isCancelled {
+                    syncer.post(.tick)
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            // The liar: the real offer, then for a multi-entry chunk a first page that is not the whole part.
+            group.addTask {
+                for await frame in stream {
+                    let bytes = Array(frame.readableBytesView)
+                    guard bytes.count >= 5, let message = try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits) else { continue }
+                    switch message {
+                    case .getSnapshot:
+                        syncer.post(.offer(liar, height: height, offer))
+                    case .getSnapshotPart(let q):
+                        if q.start > 0 { count.continuations.add(1, ordering: .relaxed) }
+                        var reply = await server.part(q, budget: 1 << 20)
+                        guard Int(q.part) < 256, reply.entries.count >= 3 else {  // a state chunk (parts 0..<256)
+                            syncer.post(.part(liar, reply))
+                            continue
+                        }
+                        switch mode {
+                        case .hugeValues:
+                            // The chunk's own first two keys, each with a 100 KiB value: in order, in the chunk, and
+                            // far from done (the part has more entries), so only a byte bound can stop it.
+                            reply.entries = reply.entries.prefix(2).map { KeyValue(key: $0.key, value: [UInt8](repeating: 7, count: 100 << 10)) }
+                        case .outOfOrder:
+                            reply.entries = Array(reply.entries.prefix(2).reversed())
+                        }
+                        count.pages.add(1, ordering: .relaxed)
+                        syncer.post(.part(liar, reply))
+                    default: break
+                    }
+                }
+            }
+            _ = await eventually(.seconds(60), every: .milliseconds(50)) {
+                penalties.withLock { $0.contains { if case .invalidSnapshot = $0.0 { true } else { false } } }
+            }
+            group.cancelAll()
+            syncer.finish()
+            liar.closeOutbox()
+        }
+        let got = penalties.withLock { $0 }
+        #expect(count.pages.load(ordering: .relaxed) >= 1, "the liar sent its page")
+        #expect(got.contains { if case .invalidSnapshot = $0.0 { true } else { false } },
+                "a source sending \(mode) was not penalised at its first page: \(got.map(\.1))")
+        #expect(table.isBanned(liar.nodeKey) || liar.isClosed, "banned at once")
+        // At its first page: the syncer never asked for a continuation of a part it was feeding (without the page
+        // checks it kept asking until the part was complete, buffering every page, and failed it only then).
+        #expect(count.continuations.load(ordering: .relaxed) == 0, "the syncer buffered the bad pages and asked for more")
+    }
+}
