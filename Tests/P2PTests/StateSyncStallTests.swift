@@ -37,6 +37,32 @@ import TestSupport
         return chain
     }
 
+    /// A peer the test plays: its outbox is the stream the test reads the syncer's requests from.
+    static func scriptedPeer(_ id: UInt64, agent: String) -> (Peer, AsyncStream<ByteBuffer>) {
+        let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
+        let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.\(id)",
+                     remoteAddress: "192.0.2.\(id):9000", listenEndpoint: nil, userAgent: agent, outbox: outbox, maxQueuedBytes: 64 << 20,
+                     bucket: TokenBucket(rate: 1000, burst: 1000, now: .now))
+        return (p, stream)
+    }
+
+    /// The messages the syncer sent to a scripted peer, decoded.
+    static func messages(_ stream: AsyncStream<ByteBuffer>, limits: P2PLimits) -> some AsyncSequence<P2PMessage, Never> {
+        stream.compactMap { frame in
+            let bytes = Array(frame.readableBytesView)
+            guard bytes.count >= 5 else { return nil }
+            return try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits)
+        }
+    }
+
+    /// The syncer's clock: a tick every 50 ms until cancelled.
+    static func tick(_ syncer: StateSyncer) async {
+        while !Task.isCancelled {
+            syncer.post(.tick)
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     @Test(.timeLimit(.minutes(3))) func aPeerTricklingOneEntryPerReplyCannotHoldAPartPastTheRequestTimeout() async throws {
         let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
         let srcDir = TempDir("stall-src"), freshDir = TempDir("stall-fresh")
@@ -54,10 +80,7 @@ import TestSupport
         config.requestTimeout = .seconds(2)
         let limits = P2PLimits(genesis: g.genesis)
         let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
-        let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
-        let liar = Peer(id: 7, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.7",
-                        remoteAddress: "192.0.2.7:9000", listenEndpoint: nil, userAgent: "trickler", outbox: outbox, maxQueuedBytes: 64 << 20,
-                        bucket: TokenBucket(rate: 1000, burst: 1000, now: .now))
+        let (liar, stream) = Self.scriptedPeer(7, agent: "trickler")
         guard case .accepted = table.register(liar).0 else { Issue.record("peer not registered"); return }
         let penalties = Mutex<[(Misbehaviour, String, ContinuousClock.Instant)]>([])
         final class Counter: Sendable { let n = Atomic<Int>(0) }
@@ -70,17 +93,10 @@ import TestSupport
         let start = ContinuousClock.now
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { _ = await syncer.run() }
-            group.addTask {
-                while !Task.isCancelled {
-                    syncer.post(.tick)
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
+            group.addTask { await Self.tick(syncer) }
             // The trickling peer: the real offer, then one entry per part request, 0.5 s after each request.
             group.addTask {
-                for await frame in stream {
-                    let bytes = Array(frame.readableBytesView)
-                    guard bytes.count >= 5, let message = try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits) else { continue }
+                for await message in Self.messages(stream, limits: limits) {
                     switch message {
                     case .getSnapshot:
                         syncer.post(.offer(liar, height: height, offer))
@@ -280,10 +296,7 @@ import TestSupport
         config.requestTimeout = .seconds(30)
         let limits = P2PLimits(genesis: g.genesis)
         let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
-        let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
-        let liar = Peer(id: 9, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.9",
-                        remoteAddress: "192.0.2.9:9000", listenEndpoint: nil, userAgent: "hoarder", outbox: outbox, maxQueuedBytes: 64 << 20,
-                        bucket: TokenBucket(rate: 1000, burst: 1000, now: .now))
+        let (liar, stream) = StateSyncStallTests.scriptedPeer(9, agent: "hoarder")
         guard case .accepted = table.register(liar).0 else { Issue.record("peer not registered"); return }
         let penalties = Mutex<[(Misbehaviour, String)]>([])
         var sync = StateSyncConfig(trustedHeight: height, trustedHash: offer.header.hash)
@@ -295,17 +308,10 @@ import TestSupport
         let count = Count()
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { _ = await syncer.run() }
-            group.addTask {
-                while !Task.isCancelled {
-                    syncer.post(.tick)
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
+            group.addTask { await StateSyncStallTests.tick(syncer) }
             // The liar: the real offer, then for a multi-entry chunk a first page that is not the whole part.
             group.addTask {
-                for await frame in stream {
-                    let bytes = Array(frame.readableBytesView)
-                    guard bytes.count >= 5, let message = try? P2PMessage.decode(type: bytes[4], payload: Array(bytes[5...]), limits: limits) else { continue }
+                for await message in StateSyncStallTests.messages(stream, limits: limits) {
                     switch message {
                     case .getSnapshot:
                         syncer.post(.offer(liar, height: height, offer))
