@@ -19,10 +19,12 @@ import TestSupport
         let peer: Peer
         let sent: AsyncStream<ByteBuffer>
         let limits: P2PLimits
+        let genesis: TestGenesis
 
         init(blocks: UInt64 = 2) async throws {
             dir = TempDir("handler")
             let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+            genesis = g
             let clock = TestClock(g.genesis.slotStartMillis(1))
             chain = try g.chainService(dataDir: dir.path, clock: clock)
             var ids = (0..<4).map { TestGenesis.identity($0) }
@@ -99,6 +101,37 @@ import TestSupport
         #expect(headers.map(\.header.height) == [1, 2])
         #expect(answers[1] == .block(b1))
         #expect(answers[2] == .notFound([missing]))
+    }
+
+    /// Seventh review: a block stored on a side branch passed only stateless checks (it is executed only if its branch
+    /// comes to lead), yet it was relayed; a peer that executed it and found it invalid banned this honest relayer.
+    /// Now only blocks this node executed and imported are relayed. Performed: another node of the chain builds a branch
+    /// of three blocks from genesis; its first block is a side branch here (our tip is at height 2) and is not relayed
+    /// to the other peer; its third makes the branch lead, is executed and imported, and is relayed.
+    @Test func aSideBranchBlockIsNotRelayedButAnImportedOneIs() async throws {
+        let f = try await Fixture(blocks: 2)
+        let otherDir = TempDir("handler-other")
+        let clock = TestClock(f.genesis.genesis.slotStartMillis(3))
+        let other = try f.genesis.chainService(dataDir: otherDir.path, clock: clock)
+        var ids = (0..<4).map { TestGenesis.identity($0) }
+        var branch = [Block]()
+        for slot in UInt64(3)...5 {
+            clock.set(f.genesis.genesis.slotStartMillis(slot) + 5)
+            for i in ids.indices {
+                if let b = try await other.produce(slot: slot, identity: &ids[i], deadline: .max) { branch.append(b); break }
+            }
+        }
+        try #require(branch.count == 3)
+        let (watcher, watched) = StateSyncStallTests.scriptedPeer(2, agent: "watcher")
+        guard case .accepted = f.service.table.register(watcher).0 else { Issue.record("watcher not registered"); return }
+        for b in branch { #expect(await f.handler.handle(.newBlock(b), from: f.peer) == nil) }
+        #expect(await f.chain.status().height == 3, "the longer branch leads")
+        watcher.closeOutbox()
+        var relayed = Set<Hash32>()
+        for await m in StateSyncStallTests.messages(watched, limits: f.limits) { if case .newBlock(let b) = m { relayed.insert(b.hash) } }
+        #expect(!relayed.contains(branch[0].hash), "a block stored on a side branch, never executed, was relayed")
+        #expect(relayed.contains(branch[2].hash), "the block that made the branch lead was executed and imported: relayed")
+        #expect(f.scored(0))
     }
 
     @Test func unsolicitedAnswersScoreButKeepTheSession() async throws {
