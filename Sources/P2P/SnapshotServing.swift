@@ -23,7 +23,10 @@ public enum SnapshotParts {
     public static let maxKeyBytes = 1024
 
     /// Pieces of a blob of `bytes` bytes.
-    public static func pieces(_ bytes: UInt32) -> UInt32 { (bytes + UInt32(pieceBytes) - 1) / UInt32(pieceBytes) }
+    public static func pieces(_ bytes: UInt32) -> UInt32 {
+        // Without `bytes + pieceBytes − 1`, which would trap for a size near 2³² from an offer.
+        bytes / UInt32(pieceBytes) + (bytes % UInt32(pieceBytes) == 0 ? 0 : 1)
+    }
 
     /// A blob cut into pieces.
     static func cut(_ blob: [UInt8]) -> [KeyValue] {

@@ -364,6 +364,14 @@ final class StateSyncer: Sendable {
                     t.parts[reply.part] = state
                     return
                 }
+            } else {
+                // The block's body and receipts come as keyless pieces of at most `pieceBytes`: the part then holds at
+                // most the size the offer announced (itself bounded), whatever the source sends.
+                guard reply.entries.allSatisfy({ $0.key.isEmpty && $0.value.count <= SnapshotParts.pieceBytes }) else {
+                    fail(peer, &state, "part \(reply.part): a piece larger than \(SnapshotParts.pieceBytes) bytes or with a key")
+                    t.parts[reply.part] = state
+                    return
+                }
             }
             state.entries += reply.entries
             state.bytes += replyBytes

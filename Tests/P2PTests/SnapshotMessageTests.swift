@@ -28,4 +28,15 @@ import Testing
         over.total = 3
         #expect(throws: P2PWireError.self) { try P2PMessage.decode(type: MessageType.snapshotPart.rawValue, payload: P2PMessage.snapshotPart(over).payload, limits: limits) }
     }
+
+    /// A body or receipts size from an offer is cut into 64 KiB pieces without an addition that could wrap near 2³²
+    /// (seventh review: `bytes + 65 535` trapped for a size above 2³² − 65 536).
+    @Test func piecesOfAnySizeCountWithoutOverflow() {
+        #expect(SnapshotParts.pieces(0) == 0)
+        #expect(SnapshotParts.pieces(1) == 1)
+        #expect(SnapshotParts.pieces(UInt32(SnapshotParts.pieceBytes)) == 1)
+        #expect(SnapshotParts.pieces(UInt32(SnapshotParts.pieceBytes) + 1) == 2)
+        #expect(SnapshotParts.pieces(UInt32.max) == 65_536)
+        #expect(SnapshotParts.pieces(UInt32.max - 10) == 65_536)
+    }
 }

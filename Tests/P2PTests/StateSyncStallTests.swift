@@ -277,10 +277,12 @@ import TestSupport
 /// chunk in ascending key-hash order and the part stays under `StateSyncConfig.maxPartBytes`; a source that breaks
 /// either is banned at once, with its first bad page.
 @Suite struct StateSyncMemoryTests {
-    enum Liar { case hugeValues, outOfOrder }
+    enum Liar { case hugeValues, outOfOrder, hugePiece }
 
     @Test(.timeLimit(.minutes(3))) func aSourceSendingHugeValuesIsBannedAtItsFirstPage() async throws { try await run(.hugeValues) }
     @Test(.timeLimit(.minutes(3))) func aSourceSendingKeysOutOfOrderIsBannedAtItsFirstPage() async throws { try await run(.outOfOrder) }
+    /// The block body's part: pieces are at most 64 KiB, so a source cannot make it hold more than the offer's size.
+    @Test(.timeLimit(.minutes(3))) func aSourceSendingAnOversizedBodyPieceIsBannedForIt() async throws { try await run(.hugePiece) }
 
     func run(_ mode: Liar) async throws {
         let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
@@ -318,6 +320,14 @@ import TestSupport
                     case .getSnapshotPart(let q):
                         if q.start > 0 { count.continuations.add(1, ordering: .relaxed) }
                         var reply = await server.part(q, budget: 1 << 20)
+                        if mode == .hugePiece {
+                            if q.part == 256, !reply.entries.isEmpty {  // the body's first piece, inflated
+                                reply.entries[0] = KeyValue(key: [], value: [UInt8](repeating: 7, count: 100 << 10))
+                                count.pages.add(1, ordering: .relaxed)
+                            }
+                            syncer.post(.part(liar, reply))
+                            continue
+                        }
                         guard Int(q.part) < 256, reply.entries.count >= 3 else {  // a state chunk (parts 0..<256)
                             syncer.post(.part(liar, reply))
                             continue
@@ -329,6 +339,8 @@ import TestSupport
                             reply.entries = reply.entries.prefix(2).map { KeyValue(key: $0.key, value: [UInt8](repeating: 7, count: 100 << 10)) }
                         case .outOfOrder:
                             reply.entries = Array(reply.entries.prefix(2).reversed())
+                        case .hugePiece:
+                            break  // answered above
                         }
                         count.pages.add(1, ordering: .relaxed)
                         syncer.post(.part(liar, reply))
@@ -347,6 +359,10 @@ import TestSupport
         #expect(count.pages.load(ordering: .relaxed) >= 1, "the liar sent its page")
         #expect(got.contains { if case .invalidSnapshot = $0.0 { true } else { false } },
                 "a source sending \(mode) was not penalised at its first page: \(got.map(\.1))")
+        if mode == .hugePiece {
+            // For the oversized piece itself, not only once the part failed to add up.
+            #expect(got.contains { $0.1.contains("larger than") }, "\(got.map(\.1))")
+        }
         #expect(table.isBanned(liar.nodeKey) || liar.isClosed, "banned at once")
         // At its first page: the syncer never asked for a continuation of a part it was feeding (without the page
         // checks it kept asking until the part was complete, buffering every page, and failed it only then).
