@@ -412,10 +412,11 @@ public actor ChainService {
     }
 
     /// Whether an early block is worth keeping for a retry: at most 64 in all and `maxEarlyPerProposer` per proposer,
-    /// and only a validly signed block of a validator (the engine defers the signature check of an early block), so
-    /// junk cannot take the places of genuine blocks.
+    /// and only a validly signed block of a validator whose body matches its `txRoot` (the engine defers those checks for
+    /// an early block), so junk, or a genuine header with another body, cannot take the places of genuine blocks.
     private func keepsEarly(_ block: Block) -> Bool {
-        guard early.count < 64, block.signedHeader.hasValidSignature else { return false }
+        guard early.count < 64, block.signedHeader.hasValidSignature,
+              Block.txRoot(block.transactions) == block.header.txRoot else { return false }
         let proposer = block.header.proposer
         let staker: Staker?
         do { staker = try LedgerReader(store.current).staker(.validator, proposer) } catch { return false }

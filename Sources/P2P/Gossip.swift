@@ -49,7 +49,13 @@ final class Gossip: Sendable {
     /// Whether a block was found invalid.
     func isKnownInvalid(_ hash: Hash32) -> Bool { state.withLock { $0.invalidBlocks.contains(hash) } }
 
-    /// Known invalid, already seen, or new (then marked seen), in one step.
+    /// Whether a block was seen and not found invalid (a repeat that needs no work and is no misbehaviour).
+    private func isSeenAndNotInvalid(_ hash: Hash32) -> Bool {
+        state.withLock { !$0.invalidBlocks.contains(hash) && $0.seenBlocks.contains(hash) }
+    }
+
+    /// Known invalid, already seen, or new (then marked seen), in one step. Only for a block whose signature and body
+    /// were checked against its header, so the hash stands for this block alone.
     func admit(block hash: Hash32) -> Admission {
         state.withLock { s in
             if s.invalidBlocks.contains(hash) { return .knownInvalid }
@@ -63,6 +69,15 @@ final class Gossip: Sendable {
         peer.markKnown(block: hash)
         guard Plausibility.slotIsPlausible(block.header.slot, genesis: chain.genesis, nowMillis: UInt64(Date().timeIntervalSince1970 * 1000)) else {
             misbehave(peer, .invalidBlock, "block \(hash.hex.prefix(16)) has slot \(block.header.slot), far ahead of the clock")
+            return
+        }
+        // The block hash covers the header only: neither its signature nor the body (only through `txRoot`). A copy of a
+        // genuine header with a flipped signature bit or another body has the genuine block's hash, so the message is
+        // bound to its hash before the hash is recorded as seen or invalid; else one forged copy would make this node
+        // refuse the genuine block and ban every honest peer that relays it (p2p.md §7).
+        if isSeenAndNotInvalid(hash) { return }
+        guard block.signedHeader.hasValidSignature, Block.txRoot(block.transactions) == block.header.txRoot else {
+            misbehave(peer, .invalidBlock, "block \(block.header.height) \(hash.hex.prefix(16)): its signature or body does not match its header")
             return
         }
         switch admit(block: hash) {

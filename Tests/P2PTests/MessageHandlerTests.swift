@@ -134,6 +134,49 @@ import TestSupport
         #expect(f.scored(0))
     }
 
+    /// The block hash covers the header only, so a copy of a genuine block with a flipped signature bit, or with
+    /// another body, has its hash: sent first by an attacker, it must neither make the node refuse the genuine block
+    /// nor get the honest peers that relay the genuine one banned (p2p.md §7).
+    @Test(arguments: [false, true])
+    func aForgedCopyOfAGenuineBlockNeitherBlocksItNorGetsItsRelayersBanned(otherBody: Bool) async throws {
+        let f = try await Fixture(blocks: 2)
+        let otherDir = TempDir("handler-forged")
+        let clock = TestClock(f.genesis.genesis.slotStartMillis(3))
+        let other = try f.genesis.chainService(dataDir: otherDir.path, clock: clock)
+        var ids = (0..<4).map { TestGenesis.identity($0) }
+        var branch = [Block]()
+        for slot in UInt64(3)...5 {
+            clock.set(f.genesis.genesis.slotStartMillis(slot) + 5)
+            for i in ids.indices {
+                if let b = try await other.produce(slot: slot, identity: &ids[i], deadline: .max) { branch.append(b); break }
+            }
+        }
+        try #require(branch.count == 3)
+        let genuine = branch[2]
+        var s = genuine.signedHeader.signature.s.bytes
+        s[31] ^= 1
+        let a = PrivateKey.generate()
+        let stranger = Transaction(chainId: f.genesis.genesis.chainId, sender: a.publicKey, nonce: 0, fee: 1_000,
+                                   body: .transfer(to: PrivateKey.generate().publicKey, amount: 5)).signed(by: a)
+        let forged = otherBody
+            ? Block(signedHeader: genuine.signedHeader, transactions: genuine.transactions.isEmpty ? [stranger] : [])
+            : Block(signedHeader: SignedHeader(header: genuine.header, signature: Signature(r: genuine.signedHeader.signature.r, s: Hash32(bytes: s)!)),
+                    transactions: genuine.transactions)
+        #expect(forged.hash == genuine.hash, "the forgery shares the genuine block's hash")
+        let (attacker, _) = StateSyncStallTests.scriptedPeer(2, agent: "attacker")
+        let (honest, _) = StateSyncStallTests.scriptedPeer(3, agent: "honest")
+        for p in [attacker, honest] {
+            guard case .accepted = f.service.table.register(p).0 else { Issue.record("peer not registered"); return }
+        }
+        for b in branch.prefix(2) { #expect(await f.handler.handle(.newBlock(b), from: f.peer) == nil) }
+        _ = await f.handler.handle(.newBlock(forged), from: attacker)
+        #expect(f.service.isBanned(attacker.nodeKey), "an invalid block bans its sender")
+        #expect(await f.handler.handle(.newBlock(genuine), from: honest) == nil)
+        #expect(await f.chain.status().height == 3, "the genuine block was imported and its branch leads")
+        #expect(f.service.misbehaviourScore(node: honest.nodeKey) < 0.5, "the honest relayer was scored")
+        #expect(!f.service.isBanned(honest.nodeKey))
+    }
+
     @Test func unsolicitedAnswersScoreButKeepTheSession() async throws {
         let f = try await Fixture()
         #expect(await f.handler.handle(.headers([]), from: f.peer) == nil)
