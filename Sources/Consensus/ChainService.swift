@@ -121,7 +121,7 @@ public actor ChainService {
     /// compute it once per change, not per call (an RPC batch of estimates held the actor for one pass each).
     private var clearingRate: (generation: UInt64, tip: Hash32, rate: UInt64?)?
     private let clock: @Sendable () -> UInt64
-    private var subscribers: [UUID: AsyncStream<ChainEvent>.Continuation] = [:]
+    private var subscribers: [UUID: (continuation: AsyncStream<ChainEvent>.Continuation, transactions: Bool)] = [:]
     /// Blocks whose timestamp was ahead of the local clock, retried on the next tick.
     private var early: [Hash32: Block] = [:]
     /// Headers seen by (proposer, slot), to catch equivocation; a bounded window of recent slots.
@@ -176,15 +176,27 @@ public actor ChainService {
     // MARK: Events
 
     /// A stream of chain events. A subscriber that falls `buffer` events behind is dropped: its stream
-    /// finishes, and it must resubscribe (RPC closes the WebSocket with a reason).
-    public func events(buffer: Int = 1024) -> AsyncStream<ChainEvent> {
+    /// finishes, and it must resubscribe (RPC closes the WebSocket with a reason). `transactions: false` leaves out
+    /// `pendingTransaction`, which anyone can cause at will: a service that acts on blocks alone takes blocks
+    /// alone, so a burst of gossiped transactions cannot push it behind.
+    public func events(buffer: Int = 1024, transactions: Bool = true) -> AsyncStream<ChainEvent> {
         let id = UUID()
         let (stream, continuation) = AsyncStream<ChainEvent>.makeStream(bufferingPolicy: .bufferingOldest(buffer))
-        subscribers[id] = continuation
+        subscribers[id] = (continuation, transactions)
         continuation.onTermination = { [weak self] _ in
             Task { await self?.unsubscribe(id) }
         }
         return stream
+    }
+
+    /// Calls `body` with every block event (`newBlock`, `reorg`) until the task is cancelled, subscribing again
+    /// whenever the subscription is dropped for falling `buffer` events behind. For the node's services that act on
+    /// blocks: one that returned would end the node, and a fast sync can outrun any of them.
+    public nonisolated func forEachBlockEvent(buffer: Int = 1024, _ body: (ChainEvent) async -> Void) async {
+        while !Task.isCancelled {
+            let events = await self.events(buffer: buffer, transactions: false)
+            for await event in events { await body(event) }
+        }
     }
 
     private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
@@ -192,7 +204,8 @@ public actor ChainService {
     public var subscriberCount: Int { subscribers.count }
 
     private func publish(_ event: ChainEvent) {
-        for (id, c) in subscribers {
+        let isTransaction = if case .pendingTransaction = event { true } else { false }
+        for (id, (c, transactions)) in subscribers where transactions || !isTransaction {
             if case .dropped = c.yield(event) {
                 c.finish()
                 subscribers[id] = nil

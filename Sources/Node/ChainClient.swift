@@ -138,7 +138,7 @@ public struct LocalChainClient: ChainClient {
     public func fraudCases() async throws -> [FraudCase] { try reader().fraudCases().items }
     public func ticketCount(status: TicketStatus) async throws -> Int { try reader().tickets(status: status).items.count }
     public func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error> {
-        let events = await chain.events()
+        let events = await chain.events(transactions: false)
         let (stream, continuation) = AsyncThrowingStream<Hash32, any Error>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let task = Task {
             for await event in events {

@@ -64,13 +64,14 @@ public struct FinalityVoterService: Service {
         let loaded = try Self.loadProtection(protectionFile)
         // Registered at start, so that /metrics shows 0 votes rather than nothing before the first one.
         let votesCast = Counter(label: "sharechain_finality_votes_cast_total")
-        let events = await chain.events()
         logger.info("finality voter started", metadata: ["votesSigned": "\(loaded.signed.count)"])
         await cancelWhenGracefulShutdown {
             var protection = loaded
-            for await event in events {
-                guard case .newBlock = event else { continue }
-                guard await isSynced() else { continue }
+            // Blocks alone, subscribing again if it falls behind (returning would end the node); the next block brings
+            // any vote that is due.
+            await chain.forEachBlockEvent { event in
+                guard case .newBlock = event else { return }
+                guard await isSynced() else { return }
                 do {
                     if let vote = try await Self.castDueVote(chain: chain, key: key, protection: &protection, protectionFile: protectionFile) {
                         votesCast.increment()

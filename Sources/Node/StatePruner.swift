@@ -32,17 +32,22 @@ public struct StatePrunerService: Service {
         logger.info("state pruning", metadata: ["mode": "\(mode)", "retainedFrom": "\((try? store.current.stateRetainedFrom()) ?? 0)"])
         // A service that returns would end the node (the group's default): an archive node just waits.
         guard mode != .archive else { try? await gracefulShutdown(); return }
-        let events = await chain.events()
         await cancelWhenGracefulShutdown {
-            for await event in events {
-                guard case .newBlock = event else { continue }
-                do {
-                    let n = try await Self.catchUp(store: store, mode: mode)
-                    if n > 0 { logger.debug("pruned state", metadata: ["heights": "\(n)", "retainedFrom": "\((try? store.current.stateRetainedFrom()) ?? 0)"]) }
-                } catch {
-                    logger.warning("state pruning failed: \(error)")
-                }
+            // Blocks alone, subscribing again if a fast sync outruns pruning (returning would end the node); each
+            // block's pruning catches up with whatever earlier events were dropped.
+            await chain.forEachBlockEvent { event in
+                guard case .newBlock = event else { return }
+                await prune()
             }
+        }
+    }
+
+    private func prune() async {
+        do {
+            let n = try await Self.catchUp(store: store, mode: mode)
+            if n > 0 { logger.debug("pruned state", metadata: ["heights": "\(n)", "retainedFrom": "\((try? store.current.stateRetainedFrom()) ?? 0)"]) }
+        } catch {
+            logger.warning("state pruning failed: \(error)")
         }
     }
 }

@@ -102,6 +102,75 @@ import TestSupport
         #expect(await service.subscriberCount == 0)
     }
 
+    /// Pending transactions are anyone's to cause: a subscriber that takes blocks alone is not pushed behind by a
+    /// burst of them (the state pruner and the finality voter were, and the node stopped with them).
+    @Test func aBlockSubscriberIsNotDroppedByABurstOfTransactions() async throws {
+        let net = TestNetwork(validators: 1, accounts: 2)
+        let dir = TempDir()
+        let clock = TestClock(net.now(1))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        let blocks = await service.events(buffer: 2, transactions: false)
+        let all = await service.events(buffer: 2)
+        for nonce in UInt64(0)..<6 {
+            let tx = Transaction(chainId: net.genesis.chainId, sender: net.accounts[0].publicKey, nonce: nonce, fee: 1_000,
+                                 body: .transfer(to: net.accounts[1].publicKey, amount: 5)).signed(by: net.accounts[0])
+            _ = try await service.submit(tx)
+        }
+        var identity = ValidatorIdentity(key: net.validators[0], chains: [net.chains[0]])
+        let block = try #require(try await service.produce(slot: 1, identity: &identity, deadline: .max))
+        var it = blocks.makeAsyncIterator()
+        guard case .newBlock(let b, _) = await it.next() else { Issue.record("the block subscriber lost the block"); return }
+        #expect(b.hash == block.hash)
+        var received = 0
+        for await _ in all { received += 1 }
+        #expect(received == 2, "a subscriber of everything fell behind and was dropped, as before")
+        #expect(await service.subscriberCount == 1)
+    }
+
+    /// A service following blocks outlives its subscription being dropped: it subscribes again and sees later blocks
+    /// (returning would have ended the node).
+    @Test func followingBlocksSurvivesFallingBehind() async throws {
+        let net = TestNetwork(validators: 1)
+        let dir = TempDir()
+        let clock = TestClock(net.now(1))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        let (seen, seenInput) = AsyncStream<UInt64>.makeStream()
+        let (gate, openGate) = AsyncStream<Void>.makeStream()
+        let follower = Task {
+            var gateIterator = gate.makeAsyncIterator()
+            var first = true
+            await service.forEachBlockEvent(buffer: 1) { event in
+                guard case .newBlock(let b, _) = event else { return }
+                seenInput.yield(b.header.height)
+                // Blocked on the first block while three more arrive: the one-event buffer overflows.
+                if first { first = false; _ = await gateIterator.next() }
+            }
+            seenInput.finish()
+        }
+        var seenIterator = seen.makeAsyncIterator()
+        var identity = ValidatorIdentity(key: net.validators[0], chains: [net.chains[0]])
+        let deadline = ContinuousClock.now + .seconds(60)
+        while await service.subscriberCount == 0, ContinuousClock.now < deadline { await Task.yield() }
+        try #require(await service.subscriberCount == 1, "the follower subscribed")
+        clock.set(net.now(1))
+        _ = try await service.produce(slot: 1, identity: &identity, deadline: .max)
+        #expect(await seenIterator.next() == 1)
+        for slot in UInt64(2)...4 {
+            clock.set(net.now(slot))
+            _ = try await service.produce(slot: slot, identity: &identity, deadline: .max)
+        }
+        openGate.yield(())
+        #expect(await seenIterator.next() == 2, "the block the buffer held")
+        // Subscribed again: a later block arrives (poll the subscriber count rather than sleeping).
+        while await service.subscriberCount == 0, ContinuousClock.now < deadline { await Task.yield() }
+        try #require(await service.subscriberCount == 1, "the follower subscribed again")
+        clock.set(net.now(5))
+        _ = try await service.produce(slot: 5, identity: &identity, deadline: .max)
+        #expect(await seenIterator.next() == 5)
+        follower.cancel()
+        #expect(await seenIterator.next() == nil, "cancelled: it returns")
+    }
+
     @Test func blocksFromTheFutureAreRetried() async throws {
         let net = TestNetwork(validators: 1)
         let producerDir = TempDir(), dir = TempDir()
