@@ -60,13 +60,14 @@ public final class RPCDispatcher: Sendable {
     let okCounters: [String: Prometheus.Counter]
     let node: RPCNode
     let logger: Logger
-    /// Bounds the requests handled at once across every connection (`RPCConfiguration.maxConcurrentRequests`).
+    /// Bounds the requests handled at once across every connection (`RPCConfiguration.maxConcurrentRequests`) and
+    /// those waiting for their turn (`maxWaitingRequests`).
     let gate: RequestGate
 
     init(node: RPCNode, methods: [RPCMethod], logger: Logger) {
         self.node = node
         self.logger = logger
-        gate = RequestGate(permits: node.config.maxConcurrentRequests)
+        gate = RequestGate(permits: node.config.maxConcurrentRequests, maxWaiting: node.config.maxWaitingRequests)
         var table = [String: RPCMethod]()
         for m in methods {
             precondition(table[m.name] == nil, "method \(m.name) registered twice")
@@ -83,10 +84,38 @@ public final class RPCDispatcher: Sendable {
     public func parameterNames(of method: String) -> [String]? { methods[method]?.params.map(\.name) }
 
     /// Handles one HTTP body or WebSocket message. Returns the encoded response, or nil when nothing must be
-    /// sent (only notifications).
-    /// At most `maxConcurrentRequests` are handled at once across all connections; the others wait their turn.
+    /// sent (only notifications, or a caller cancelled before its turn).
+    /// At most `maxConcurrentRequests` are handled at once across all connections; the others wait their turn, at
+    /// most `maxWaitingRequests` of them: past that the answer is a `-32002` error (`data.limit` "waiting requests").
     public func handle(_ body: [UInt8], context: CallContext) async -> [UInt8]? {
-        await gate.run { await handleNow(body, context: context) }
+        switch await dispatch(body, context: context, isAbandoned: { false }) {
+        case .answer(let out): return out
+        case .abandoned: return nil
+        case .busy(let error): return error
+        }
+    }
+
+    /// What became of one HTTP body or WebSocket message.
+    enum Outcome: Sendable {
+        /// Handled: the encoded response, nil when nothing must be sent (only notifications).
+        case answer([UInt8]?)
+        /// Not handled: the caller was cancelled or `isAbandoned` turned true (its connection closed) first.
+        case abandoned
+        /// Not handled: too many requests were waiting. The encoded `-32002` error to send (id null: the body was
+        /// not parsed, which would cost the CPU the gate protects).
+        case busy([UInt8])
+    }
+
+    /// `handle`, telling a refusal apart (HTTP answers it 503) and skipping the request if `isAbandoned` turns
+    /// true before its turn (cheap and non-blocking: it is called under the gate's lock).
+    func dispatch(_ body: [UInt8], context: CallContext, isAbandoned: @escaping @Sendable () -> Bool) async -> Outcome {
+        switch await gate.run(isAbandoned: isAbandoned, { await handleNow(body, context: context) }) {
+        case .ran(let out): return .answer(out)
+        case .abandoned: return .abandoned
+        case .refused:
+            node.metrics.request(method: "-", outcome: RPCError.limitExceededCode)
+            return .busy(JSONWriter.encode(Self.response(id: .null, error: .limitExceeded("waiting requests", maximum: gate.maxWaiting))))
+        }
     }
 
     private func handleNow(_ body: [UInt8], context: CallContext) async -> [UInt8]? {
@@ -197,55 +226,129 @@ public final class RPCDispatcher: Sendable {
 }
 
 /// A counting semaphore for async callers, served in arrival order: the dispatcher's bound on requests handled
-/// at once across connections. A caller cancelled while waiting (its WebSocket connection went away) leaves the
-/// line, so requests of clients that are gone are not handled ahead of those still waiting.
+/// at once across connections. The line itself is bounded too (`maxWaiting`): every waiting request holds its body
+/// (up to `maxBodyBytes`), and HTTP connections are not bounded by it once closed — Hummingbird never cancels the
+/// handler of a client that hung up, and it frees the connection slot at once. So a full line refuses newcomers
+/// instead of growing, and a request whose client is gone is dropped rather than handled: a WebSocket caller is
+/// cancelled (it leaves the line at once), an HTTP caller is found abandoned when its turn comes or when the line is
+/// full (its `isAbandoned` check: the connection is closed).
 final class RequestGate: Sendable {
+    /// How a request fared at the gate.
+    enum Outcome<T: Sendable>: Sendable {
+        /// It ran and produced this.
+        case ran(T)
+        /// Its caller was cancelled or its connection closed before its turn: it did not run.
+        case abandoned
+        /// The line was full: it did not run (the caller answers "busy").
+        case refused
+    }
+
+    private enum Admission: Sendable { case admitted, abandoned, refused }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Admission, Never>
+        let isAbandoned: @Sendable () -> Bool
+    }
+
     private struct State {
         var free: Int
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+        // An array is fine: the line is at most `maxWaiting` long, so removing its head or a cancelled waiter is a
+        // short move.
+        var waiters: [Waiter] = []
         var nextId: UInt64 = 0
+
+        /// Takes the abandoned waiters out of the line (their continuations, to be resumed outside the lock).
+        mutating func removeAbandoned() -> [CheckedContinuation<Admission, Never>] {
+            var gone = [CheckedContinuation<Admission, Never>]()
+            waiters.removeAll { w in
+                guard w.isAbandoned() else { return false }
+                gone.append(w.continuation)
+                return true
+            }
+            return gone
+        }
     }
 
     private let state: Mutex<State>
+    /// Most requests waiting for a permit; past it newcomers are refused.
+    let maxWaiting: Int
 
-    init(permits: Int) { state = Mutex(State(free: max(1, permits))) }
+    /// A gate of `permits` (at least 1) requests at once and at most `maxWaiting` (at least 0) waiting.
+    init(permits: Int, maxWaiting: Int = .max) {
+        state = Mutex(State(free: max(1, permits)))
+        self.maxWaiting = max(0, maxWaiting)
+    }
 
-    /// Runs `body` once a permit is free, and frees it after; nil when the caller was cancelled before its turn.
+    /// Requests waiting for a permit now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Requests waiting for a permit whose client is still there (the others are dropped at their turn).
+    var liveWaiting: Int { state.withLock { $0.waiters.count { !$0.isAbandoned() } } }
+
+    /// Runs `body` once a permit is free, and frees it after; nil when it did not run (cancelled, abandoned or
+    /// refused).
     func run<T: Sendable>(_ body: () async -> T?) async -> T? {
+        if case .ran(let t) = await run(isAbandoned: { false }, body) { return t }
+        return nil
+    }
+
+    /// Runs `body` once a permit is free, and frees it after, unless the line is full (`.refused`, at once) or the
+    /// caller is cancelled or `isAbandoned` turns true before its turn (`.abandoned`). `isAbandoned` is called under
+    /// the gate's lock: it must be cheap and must not block.
+    func run<T: Sendable>(isAbandoned: @escaping @Sendable () -> Bool, _ body: () async -> T) async -> Outcome<T> {
         let id = state.withLock { s -> UInt64 in
             s.nextId += 1
             return s.nextId
         }
-        let admitted = await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-                let now = state.withLock { s -> Bool? in
-                    if Task.isCancelled { return false }
-                    guard s.free > 0 else {
-                        s.waiters.append((id, c))
-                        return nil
+        let maxWaiting = self.maxWaiting
+        let admission = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Admission, Never>) in
+                var gone = [CheckedContinuation<Admission, Never>]()
+                let now = state.withLock { s -> Admission? in
+                    if Task.isCancelled || isAbandoned() { return .abandoned }
+                    if s.free > 0 {
+                        s.free -= 1
+                        return .admitted
                     }
-                    s.free -= 1
-                    return true
+                    // Full: first make room by dropping the requests of clients that are gone.
+                    if s.waiters.count >= maxWaiting { gone = s.removeAbandoned() }
+                    guard s.waiters.count < maxWaiting else { return .refused }
+                    s.waiters.append(Waiter(id: id, continuation: c, isAbandoned: isAbandoned))
+                    return nil
                 }
+                for g in gone { g.resume(returning: .abandoned) }
                 if let now { c.resume(returning: now) }
             }
         } onCancel: {
-            let waiting = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+            let waiting = state.withLock { s -> CheckedContinuation<Admission, Never>? in
                 guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return s.waiters.remove(at: i).continuation
             }
-            waiting?.resume(returning: false)
+            waiting?.resume(returning: .abandoned)
         }
-        guard admitted else { return nil }
+        switch admission {
+        case .refused: return .refused
+        case .abandoned: return .abandoned
+        case .admitted: break
+        }
         let result = await body()
-        let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-            guard !s.waiters.isEmpty else {
-                s.free += 1
-                return nil
+        // Hand the permit to the first waiter whose client is still there; drop the others on the way.
+        let (next, gone) = state.withLock { s -> (CheckedContinuation<Admission, Never>?, [CheckedContinuation<Admission, Never>]) in
+            var gone = [CheckedContinuation<Admission, Never>]()
+            while !s.waiters.isEmpty {
+                let w = s.waiters.removeFirst()
+                if w.isAbandoned() {
+                    gone.append(w.continuation)
+                    continue
+                }
+                return (w.continuation, gone)
             }
-            return s.waiters.removeFirst().continuation
+            s.free += 1
+            return (nil, gone)
         }
-        next?.resume(returning: true)
-        return result
+        for g in gone { g.resume(returning: .abandoned) }
+        next?.resume(returning: .admitted)
+        return .ran(result)
     }
 }

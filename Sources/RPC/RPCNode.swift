@@ -26,6 +26,11 @@ public struct RPCConfiguration: Sendable {
     /// further ones wait their turn in arrival order. One fewer than the cores (at least one), so clients cannot
     /// occupy every thread the node's own tasks (block production, imports) run on.
     public var maxConcurrentRequests: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    /// Requests waiting for their turn across all connections; past it a request is refused at once (HTTP 503 with
+    /// a `-32002` error, `data.limit` "waiting requests"). Each waiting request holds its body (up to
+    /// `maxBodyBytes`), and closed HTTP connections no longer count against `maxConnections`, so without this bound a
+    /// client connecting, sending and hanging up in a loop could queue work and memory without end.
+    public var maxWaitingRequests: Int = 128
     /// Idle HTTP keep-alive connections are closed after this many seconds, and so is any connection that sends
     /// nothing for as long (before its first request too).
     public var idleTimeoutSeconds: Int64 = 60

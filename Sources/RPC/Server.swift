@@ -67,7 +67,7 @@ public final class RPCServer: Service, Sendable {
     /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
         let config = configuration
-        let responder = CallbackResponder<BasicRequestContext> { [self] request, context in
+        let responder = CallbackResponder<RPCRequestContext> { [self] request, context in
             await self.respond(request, context)
         }
         let wsConfig = WebSocketServerConfiguration(maxFrameSize: min(config.maxBodyBytes, 1 << 24), autoPing: .enabled(timePeriod: .seconds(30)),
@@ -107,11 +107,12 @@ public final class RPCServer: Service, Sendable {
 
     static let jsonType = "application/json"
 
-    func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    func respond(_ request: Request, _ context: RPCRequestContext) async -> Response {
         let path = request.uri.path
         switch (path, request.method) {
         case ("/", .post):
-            return await rpc(request)
+            let channel = context.channel
+            return await rpc(request, isAbandoned: { !channel.isActive })
         case ("/", .options):
             return preflight(request)
         case ("/health", .get), ("/health", .head):
@@ -172,7 +173,9 @@ public final class RPCServer: Service, Sendable {
         return media == jsonType
     }
 
-    func rpc(_ request: Request) async -> Response {
+    /// `POST /`. `isAbandoned` tells whether the client has gone (its connection closed): a request still waiting
+    /// for its turn then is dropped instead of handled for nobody.
+    func rpc(_ request: Request, isAbandoned: @escaping @Sendable () -> Bool = { false }) async -> Response {
         let origin = request.headers[.origin]
         // JSON only: a browser cannot send application/json cross-origin without a CORS preflight, so pages
         // from origins not in the list cannot drive this node.
@@ -189,12 +192,19 @@ public final class RPCServer: Service, Sendable {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: limit) } catch { return tooLarge(nil) }
         let body = Array(buffer.readableBytesView)
-        guard let out = await dispatcher.handle(body, context: CallContext(transport: .http, session: nil)) else {
+        switch await dispatcher.dispatch(body, context: CallContext(transport: .http, session: nil), isAbandoned: isAbandoned) {
+        case .answer(let out?):
+            return json(.ok, out, origin: origin)
+        case .answer(nil), .abandoned:
+            // Only notifications; or the client is gone and nobody reads the answer.
             var headers: HTTPFields = [:]
             addCORS(&headers, origin: origin)
             return Response(status: .noContent, headers: headers)
+        case .busy(let error):
+            var response = json(.serviceUnavailable, error, origin: origin)
+            response.headers[.retryAfter] = "1"
+            return response
         }
-        return json(.ok, out, origin: origin)
     }
 
     func health() async -> Response {
@@ -306,5 +316,20 @@ public final class RPCServer: Service, Sendable {
             await group.next()
             group.cancelAll()
         }
+    }
+}
+
+/// The request context of the RPC server: Hummingbird's basic context plus the connection's channel, so `POST /`
+/// can tell that its client has hung up (Hummingbird does not cancel the handler of a closed HTTP connection).
+public struct RPCRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The connection the request arrived on.
+    public let channel: any Channel
+
+    /// A context for a request on `source.channel`.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Primitives
+@testable import RPC
+@testable import Storage
+import TestSupport
+
+/// Eighth review (RPC): work a client can queue or trigger beyond what one connection or one page should cost,
+/// and DNS rebinding.
+@Suite struct Review8Tests {
+    /// Polls `condition` until it holds or `limit` passes (generous: the suite shares two loaded cores). A wait for
+    /// a condition, not a fixed sleep: it returns as soon as the condition holds.
+    static func eventually(_ limit: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + limit
+        while ContinuousClock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    /// Holds the gate's only permit until `release` is called.
+    final class PermitHolder: Sendable {
+        let task: Task<Void, Never>
+        let release: @Sendable () -> Void
+
+        init(_ gate: RequestGate) async {
+            let (stream, continuation) = AsyncStream<Void>.makeStream()
+            let (held, heldContinuation) = AsyncStream<Void>.makeStream()
+            task = Task {
+                _ = await gate.run { () async -> Int? in
+                    heldContinuation.yield()
+                    for await _ in stream { break }
+                    return 1
+                }
+            }
+            release = { continuation.yield(); continuation.finish() }
+            for await _ in held { break }
+        }
+    }
+
+    // MARK: Finding 2: the gate's line is bounded and skips clients that are gone
+
+    /// Counters shared with the tasks of a test.
+    final class Counters: Sendable {
+        let ran = Atomic<Int>(0), refused = Atomic<Int>(0), most = Atomic<Int>(0)
+        let gone = Atomic<Bool>(false)
+    }
+
+    /// HTTP requests waited for the gate without bound (Hummingbird does not cancel the handler of a closed
+    /// connection, and frees its connection slot at once), each holding its body: connect, send, hang up in a loop
+    /// and the node queues memory and work without end. Past `maxWaiting` a newcomer is now refused at once.
+    @Test func aFullLineRefusesNewcomersAtOnceAndStaysBounded() async throws {
+        let gate = RequestGate(permits: 1, maxWaiting: 8)
+        let holder = await PermitHolder(gate)
+        let flood = 200
+        let c = Counters()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<flood {
+                group.addTask {
+                    let outcome = await gate.run(isAbandoned: { false }) { () async -> Int in
+                        c.ran.add(1, ordering: .relaxed)
+                        return 0
+                    }
+                    if case .refused = outcome { c.refused.add(1, ordering: .relaxed) }
+                    _ = c.most.max(gate.waiting, ordering: .relaxed)
+                }
+            }
+            // Everything past the bound comes back while the permit is still held: no waiting for a turn. (Without the
+            // bound, nothing would come back until the release below, after the deadline.)
+            let prompt = await Self.eventually { c.refused.load(ordering: .relaxed) == flood - 8 }
+            #expect(prompt, "refused while the permit was held: \(c.refused.load(ordering: .relaxed)) of \(flood - 8)")
+            #expect(gate.waiting == 8)
+            holder.release()
+            await group.waitForAll()
+        }
+        await holder.task.value
+        #expect(c.ran.load(ordering: .relaxed) == 8, "the waiting requests ran in their turn")
+        #expect(c.refused.load(ordering: .relaxed) == flood - 8)
+        #expect(c.most.load(ordering: .relaxed) <= 8, "the line never grew past its bound")
+        #expect(gate.waiting == 0)
+    }
+
+    /// A waiter whose client is gone is dropped, not run, when its turn comes; and a full line first makes room by
+    /// dropping such waiters rather than refusing a live client.
+    @Test func abandonedWaitersAreDroppedNotRun() async throws {
+        let gate = RequestGate(permits: 1, maxWaiting: 2)
+        let holder = await PermitHolder(gate)
+        let c = Counters()
+        let first = Task { await gate.run(isAbandoned: { c.gone.load(ordering: .relaxed) }) { () async -> Int in c.ran.add(1, ordering: .relaxed); return 1 } }
+        let second = Task { await gate.run(isAbandoned: { c.gone.load(ordering: .relaxed) }) { () async -> Int in c.ran.add(1, ordering: .relaxed); return 2 } }
+        #expect(await Self.eventually { gate.waiting == 2 })
+        c.gone.store(true, ordering: .relaxed)
+        // The line is full of abandoned waiters: a live newcomer takes their place instead of being refused.
+        let live = Task { await gate.run(isAbandoned: { false }) { () async -> Int in c.ran.add(1, ordering: .relaxed); return 3 } }
+        if case .abandoned = await first.value {} else { Issue.record("the first abandoned waiter was not dropped") }
+        if case .abandoned = await second.value {} else { Issue.record("the second abandoned waiter was not dropped") }
+        #expect(gate.waiting == 1)
+        holder.release()
+        if case .ran(let v) = await live.value { #expect(v == 3) } else { Issue.record("the live waiter did not run") }
+        await holder.task.value
+        #expect(c.ran.load(ordering: .relaxed) == 1, "only the live request ran")
+    }
+
+    /// `sharechain_rpc_requests_total{method=…,outcome="ok"}` in the server's exposition.
+    static func okCount(_ server: RPCServer, _ method: String) -> Int {
+        let text = String(decoding: server.node.metrics.exposition(), as: UTF8.self)
+        for line in text.split(separator: "\n") where line.contains("method=\"\(method)\"") && line.contains("outcome=\"ok\"") && !line.hasPrefix("#") {
+            return line.split(separator: " ").last.flatMap { Double($0) }.map { Int($0) } ?? 0
+        }
+        return 0
+    }
+
+    /// Over HTTP: requests of closed connections waiting for their turn are not handled for nobody (Hummingbird
+    /// kept running them: it never cancels the handler of a closed connection), and a request past the line's bound
+    /// is answered 503 with a `-32002` error at once.
+    @Test func httpRequestsOfClosedConnectionsAreNotHandledAndAFullLineAnswers503() async throws {
+        var config = RPCConfiguration()
+        config.maxConcurrentRequests = 1
+        config.maxWaitingRequests = 6
+        let node = try await GoldenNode(configuration: config)
+        let server = node.server
+        try await withRunningServer(server) { port in
+            let gate = server.dispatcher.gate
+            let holder = await PermitHolder(gate)
+            let body = Array(#"{"jsonrpc":"2.0","id":1,"method":"node_version"}"#.utf8)
+            let request = Array("POST / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            var connections = [ConnectionDeadlineTests.RawConnection]()
+            for _ in 0..<6 {
+                let c = try await ConnectionDeadlineTests.RawConnection.open(port: port)
+                try await c.send(request)
+                connections.append(c)
+            }
+            #expect(await Self.eventually { gate.waiting == 6 }, "waiting: \(gate.waiting)")
+            // The line is full: the next request is refused at once, 503 with a JSON-RPC error.
+            let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
+            let busy = try await client.request(method: .POST, path: "/", headers: [("Content-Type", "application/json")], body: body)
+            #expect(busy.status == 503)
+            #expect(busy.header("Retry-After") == "1")
+            let e = try JSONParser().parse(busy.body)
+            #expect(e["error"]?["code"] == .int(RPCError.limitExceededCode))
+            #expect(e["error"]?["data"]?["limit"] == "waiting requests")
+            #expect(e["error"]?["data"]?["maximum"] == .int(6))
+            // The clients go away (reset: a FIN alone is an HTTP half-close, which a client may send and still wait for
+            // its answer); when the permit comes back their requests are dropped, not handled.
+            for c in connections {
+                try await #require(c.channel as? any SocketOptionProvider).setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+                c.close()
+            }
+            let before = Self.okCount(server, "node_version")
+            // Once the server has seen the resets, every waiter is known to be gone.
+            #expect(await Self.eventually { gate.liveWaiting == 0 }, "live waiters: \(gate.liveWaiting)")
+            holder.release()
+            await holder.task.value
+            #expect(await Self.eventually { gate.waiting == 0 })
+            // The node still answers, and the closed connections' requests were never handled.
+            let (ok, _) = try await client.post(body)
+            #expect(ok == 200)
+            #expect(Self.okCount(server, "node_version") == before + 1, "requests of closed connections were handled")
+        }
+    }
+
+}
