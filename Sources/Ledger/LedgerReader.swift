@@ -23,15 +23,25 @@ public struct LedgerReader: Sendable {
         return try decode(v, key)
     }
 
-    /// A page over `prefix`, decoding each entry with `transform`. `cursor` must lie under `prefix`.
+    /// Most keys one page examines (`page`, `tickets`), present or not. The state as of a past height walks every
+    /// key written under the list's prefix since its retained range began, most of them deleted by then; without
+    /// a budget, one page at a past height cost a pass over that whole history (eighth review).
+    public static let pageVisitBudget = 4096
+
+    /// A page over `prefix`, decoding each entry with `transform`. `cursor` must lie under `prefix`. A bounded
+    /// page (`limit` below `.max`) examines at most `pageVisitBudget` keys: it may then hold fewer than `limit`
+    /// items with a next cursor (the last key examined).
     func page<T>(_ prefix: [UInt8], cursor: [UInt8]?, limit: Int, _ transform: (KeyValue) throws -> T?) throws -> Page<T> {
         if let cursor, !cursor.starts(with: prefix) { throw LedgerFault("cursor does not belong to this list") }
         let limit = max(1, limit)
         // One extra entry tells whether there is a next page (saturating: `.max` means everything).
-        let entries = try state.scan(prefix: prefix, after: cursor, limit: limit == .max ? .max : limit + 1)
+        let wanted = limit == .max ? Int.max : limit + 1
+        let scan = try state.scan(prefix: prefix, after: cursor, limit: wanted,
+                                  visitBudget: limit == .max ? .max : max(wanted, Self.pageVisitBudget))
+        let entries = scan.entries
         var items = [T]()
         for e in entries.prefix(limit) { if let t = try transform(e) { items.append(t) } }
-        return Page(items: items, nextCursor: entries.count > limit ? entries[limit - 1].key : nil)
+        return Page(items: items, nextCursor: entries.count > limit ? entries[limit - 1].key : scan.stoppedAfter)
     }
 
     // MARK: Accounts and stakers
@@ -186,26 +196,29 @@ public struct LedgerReader: Sendable {
 
     /// Tickets in any of `statuses`, by id: a filtered scan of every ticket, since the chain keeps no index by status
     /// (Specs/storage.md §10: an index entry per ticket cost every commitment and reveal a state key). Tickets are
-    /// bounded (pruned at payout); a page still visits at most `scanBudget` of them, so it may hold fewer than
-    /// `limit` items and a next cursor. A nil cursor means the scan is done.
+    /// bounded (pruned at payout); a page still examines at most `scanBudget` ticket keys — at a past height the keys
+    /// of tickets deleted by then count too —, so it may hold fewer than `limit` items and a next cursor. A nil
+    /// cursor means the scan is done.
     public func tickets(statuses: Set<TicketStatus>, cursor: [UInt8]? = nil, limit: Int = .max,
-                        scanBudget: Int = 4096) throws -> Page<(Hash32, Ticket)> {
+                        scanBudget: Int = LedgerReader.pageVisitBudget) throws -> Page<(Hash32, Ticket)> {
         let prefix = StateKey.tickets
         if let cursor, !cursor.starts(with: prefix) { throw LedgerFault("cursor does not belong to this list") }
         let limit = max(1, limit), budget = max(limit, scanBudget)
-        var items = [(Hash32, Ticket)](), after = cursor, scanned = 0
-        while scanned < budget {
-            let chunk = min(256, budget - scanned)
-            let entries = try state.scan(prefix: prefix, after: after, limit: chunk)
-            for e in entries {
-                scanned += 1
+        var items = [(Hash32, Ticket)](), after = cursor, remaining = budget
+        while remaining > 0 {
+            let chunk = min(256, remaining)
+            let scan = try state.scan(prefix: prefix, after: after, limit: chunk, visitBudget: remaining)
+            remaining -= scan.visited
+            for e in scan.entries {
                 after = e.key
                 let t: Ticket = try decode(e.value, e.key)
                 guard statuses.contains(t.status), let id = Hash32(bytes: e.key[1...]) else { continue }
                 items.append((id, t))
                 if items.count == limit { return Page(items: items, nextCursor: e.key) }
             }
-            if entries.count < chunk { return Page(items: items, nextCursor: nil) }
+            // The budget ran out among absent keys: continue after the last one examined.
+            if let stopped = scan.stoppedAfter { return Page(items: items, nextCursor: stopped) }
+            if scan.entries.count < chunk { return Page(items: items, nextCursor: nil) }
         }
         return Page(items: items, nextCursor: after)
     }

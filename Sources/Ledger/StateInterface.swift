@@ -21,9 +21,40 @@ public protocol StateReader: Sendable {
     /// The values at `keys`, in the same order (nil where absent): `get` for many keys, which a store can
     /// answer in one batched lookup.
     func getMany(_ keys: [[UInt8]]) throws -> [[UInt8]?]
+    /// `scan`, but examining at most `visitBudget` keys. A store where keys can be known and absent (the state as
+    /// of a past height walks every key that ever had a value) counts the absent ones too, so one call's cost is
+    /// bounded by the budget, not by how many keys were ever written under `prefix`.
+    func scan(prefix: [UInt8], after: [UInt8]?, limit: Int, visitBudget: Int) throws -> BoundedScan
+}
+
+/// What a budgeted scan found (`StateReader.scan(prefix:after:limit:visitBudget:)`).
+public struct BoundedScan: Sendable, Equatable {
+    /// Entries present, ascending, at most `limit`.
+    public var entries: [KeyValue]
+    /// Keys examined, present or not (at most the budget).
+    public var visited: Int
+    /// Set when the budget ran out before `limit` entries were found or the prefix ended: the last key examined
+    /// (present or not), to pass as `after` to continue. Nil when the scan reached `limit` or the end.
+    public var stoppedAfter: [UInt8]?
+
+    /// A result.
+    public init(entries: [KeyValue], visited: Int, stoppedAfter: [UInt8]?) {
+        self.entries = entries; self.visited = visited; self.stoppedAfter = stoppedAfter
+    }
 }
 
 extension StateReader {
+    /// A live state: every key examined is present, so the budget is a smaller limit.
+    public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int, visitBudget: Int) throws -> BoundedScan {
+        let budget = max(1, visitBudget)
+        guard budget < limit else {
+            let entries = try scan(prefix: prefix, after: after, limit: limit)
+            return BoundedScan(entries: entries, visited: entries.count, stoppedAfter: nil)
+        }
+        let entries = try scan(prefix: prefix, after: after, limit: budget)
+        return BoundedScan(entries: entries, visited: entries.count, stoppedAfter: entries.count == budget ? entries.last?.key : nil)
+    }
+
     /// One `get` per key.
     public func getMany(_ keys: [[UInt8]]) throws -> [[UInt8]?] {
         var out = [[UInt8]?]()

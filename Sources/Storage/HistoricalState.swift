@@ -30,16 +30,30 @@ public struct HistoricalState: StateReader, Sendable {
     }
 
     /// Entries under `prefix` present after block `height`, ascending, strictly after `after`, at most `limit`.
+    /// Walks every key that has history under `prefix` (deleted ones too) until `limit` entries are found: callers
+    /// serving untrusted requests use the budgeted form.
     public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int) throws(StorageError) -> [KeyValue] {
-        guard limit > 0 else { return [] }
+        try scan(prefix: prefix, after: after, limit: limit, visitBudget: .max).entries
+    }
+
+    /// `scan`, examining at most `visitBudget` keys with history under `prefix`, whether present at `height` or
+    /// not: the history holds every key written since the retained range began (on an archive node, every ticket
+    /// ever drawn), most of them deleted by `height`, and each costs two seeks.
+    public func scan(prefix: [UInt8], after: [UInt8]?, limit: Int, visitBudget: Int) throws(StorageError) -> BoundedScan {
+        guard limit > 0 else { return BoundedScan(entries: [], visited: 0, stoppedAfter: nil) }
+        let budget = max(1, visitBudget)
         let it = try view.database.makeIterator(view.columns.history, prefix: ChainSchema.escapedPrefix(prefix), snapshot: view.snapshot)
         // Past every entry of `after` (heights are 8 bytes; FF × 9 is above them all).
         if let after { it.seek(ChainSchema.historyKeyPrefix(after) + [UInt8](repeating: 0xFF, count: 9)) } else { it.seekToFirst() }
         var out = [KeyValue]()
-        while out.count < limit, let raw = it.key() {
+        var visited = 0
+        var last: [UInt8]?
+        while out.count < limit, visited < budget, let raw = it.key() {
             guard let (key, _) = ChainSchema.decodeHistoryKey(raw) else {
                 throw .corruptRecord(record: "state history", key: raw, detail: "not a history key")
             }
+            visited += 1
+            last = key
             let keyPrefix = ChainSchema.historyKeyPrefix(key)
             // The key's last entry at or below `height` (none: the key did not exist yet).
             it.seekForPrev(keyPrefix + KeyBytes.be64(height))
@@ -50,7 +64,9 @@ public struct HistoricalState: StateReader, Sendable {
             it.seek(keyPrefix + [UInt8](repeating: 0xFF, count: 9))
         }
         try it.checkStatus()
-        return out
+        // Stopped by the budget with keys left: resume after the last key examined.
+        let more = out.count < limit && visited == budget && it.key() != nil
+        return BoundedScan(entries: out, visited: visited, stoppedAfter: more ? last : nil)
     }
 
     static func decodeValue(_ bytes: [UInt8], key: [UInt8]) throws(StorageError) -> [UInt8]? {

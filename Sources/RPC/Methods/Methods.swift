@@ -71,15 +71,21 @@ extension RPCNode {
     }
 
     /// Up to `limit` state entries under `prefixes` in order, strictly after `cursor` (which lies under one of
-    /// them), and the cursor of the next page.
+    /// them), and the cursor of the next page. At most `LedgerReader.pageVisitBudget` keys are examined (at a past
+    /// height absent ones count): a page may be short with a cursor, the last key examined.
     func scanPage(_ view: any StateReader, prefixes: [[UInt8]], cursor: [UInt8]?, limit: Int) throws -> ([KeyValue], [UInt8]?) {
         var out = [KeyValue]()
         var start = 0
+        var remaining = max(limit + 1, LedgerReader.pageVisitBudget)
         if let cursor, let i = prefixes.firstIndex(where: { cursor.starts(with: $0) }) { start = i }
         for i in start..<prefixes.count {
             let after = i == start ? cursor : nil
-            out += try view.scan(prefix: prefixes[i], after: after, limit: limit + 1 - out.count)
+            let scan = try view.scan(prefix: prefixes[i], after: after, limit: limit + 1 - out.count, visitBudget: remaining)
+            out += scan.entries
+            remaining -= scan.visited
             if out.count > limit { break }
+            // (A budget spent exactly at the end of one prefix leaves the next one a budget of one key.)
+            if let stopped = scan.stoppedAfter { return (out, stopped) }
         }
         guard out.count > limit else { return (out, nil) }
         out.removeLast()
