@@ -226,8 +226,13 @@ public enum CheckerAssignments {
     /// items and still have a next cursor. `pendingOnly` keeps the assignments whose `nextAction` is not `none`, and
     /// only looks at assignments recent enough to be open (`openSpan` blocks), so it costs O(open assignments).
     /// With `pool`, assignments whose ticket is pruned (pool unknown) are left out.
+    ///
+    /// Decodes the receipts of at most `blockLimit` distinct blocks: a filter that skips most entries (a `pool`
+    /// whose assignments are settled) would otherwise decode up to `scanLimit` blocks' receipts for one page. The
+    /// page then ends short, its cursor after the last entry of the blocks it read.
     public static func page(_ view: ReadView, checker: PublicKey, pool: UInt32?, pendingOnly: Bool, after cursor: AddressEventCursor?,
-                            limit: Int, scanLimit: Int = RPCLimits.historyScanEntries) throws -> Page {
+                            limit: Int, scanLimit: Int = RPCLimits.historyScanEntries,
+                            blockLimit: Int = RPCLimits.assignmentBlocksPerPage) throws -> Page {
         guard let tip = try view.tip()?.height else { throw Fault(description: "no tip") }
         let reader = LedgerReader(view)
         // Nodes before the checker events had names stored them (tags 35-48) under kind `UInt16.max`: both that and
@@ -251,6 +256,10 @@ public enum CheckerAssignments {
             if let r = blocks[entry.height] {
                 receipts = r
             } else {
+                // Entries are in block order, so the blocks read so far are done: resume after the previous entry.
+                if blocks.count >= max(1, blockLimit), n > 0 {
+                    return Page(items: items, nextCursor: entries.items[n - 1].cursor, height: tip)
+                }
                 guard let hash = try view.canonicalHash(at: entry.height), let bytes = try view.receipts(hash) else {
                     throw Fault(description: "address event index names block \(entry.height), whose receipts this node lacks")
                 }

@@ -15,6 +15,9 @@ public enum RPCLimits {
     /// Most address event index entries one `account_getHistory` page reads: a selective filter returns a
     /// short page (with a cursor) rather than scanning an unbounded history.
     public static let historyScanEntries = 10_000
+    /// Most distinct blocks whose receipts one `checker_getAssignments` page decodes (each up to a whole block's
+    /// receipts): a filter that skips most assignments returns a short page with a cursor instead.
+    public static let assignmentBlocksPerPage = 128
 }
 
 /// Which transport a call arrived on.

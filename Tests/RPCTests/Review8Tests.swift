@@ -166,4 +166,57 @@ import TestSupport
         }
     }
 
+    // MARK: Finding 4: a checker_getAssignments page decodes a bounded number of blocks
+
+    /// `checker_getAssignments` with a `pool` filter decoded the receipts of every block of up to 10 000 index
+    /// entries when the filter skipped them (settled tickets: no pool known). A page now stops after
+    /// `blockLimit` distinct blocks with a cursor, and following the cursors still visits every assignment once.
+    @Test func assignmentPagesDecodeABoundedNumberOfBlocks() throws {
+        let dir = TempDir("review8-assignments")
+        let store = try ChainStore(path: dir.path, genesis: SHA256.hash(Array("review8-genesis".utf8)))
+        let checker = fixtureKey("review8-checker").publicKey
+        let kind = try #require(Event.kindCode(named: "checkersAssigned"))
+        var parent = Hash32.zero
+        let blocks = 40
+        for h in UInt64(0)..<UInt64(blocks) {
+            // Every block assigns `checker` to a ticket that is not in the state (settled and pruned).
+            let ticket = SHA256.hash(Array("review8-ticket-\(h)".utf8))
+            let receipt = Receipt(txId: .zero, status: .success, feePaid: Amount(0),
+                                  events: [.checkersAssigned(ticketId: ticket, checkers: [checker])])
+            let hash = SHA256.hash(Array("review8-block-\(h)".utf8))
+            let block = BlockRecord(hash: hash, height: h, parent: parent, header: [], body: [], receipts: ChainEngine.encodeReceipts([receipt]),
+                                    transactions: [],
+                                    addressEvents: [AddressEventEntry(address: checker.rawValue, receipt: 0, event: 0, kind: kind,
+                                                                      pool: nil, worker: nil, txHash: nil)])
+            try store.commit(block, writeSet: .empty)
+            parent = hash
+        }
+        let view = try store.readView()
+        var cursor: AddressEventCursor?
+        var pages = 0, seen = [UInt64]()
+        repeat {
+            let page = try CheckerAssignments.page(view, checker: checker, pool: 0, pendingOnly: false, after: cursor, limit: 25, blockLimit: 8)
+            #expect(page.items.isEmpty, "pool 0 is not known for settled tickets")
+            // Heights between this page's start and its cursor: at most the block budget.
+            let start = cursor?.height ?? UInt64(blocks)
+            if let next = page.nextCursor {
+                #expect(start - next.height <= 8, "a page read \(start - next.height) blocks")
+                seen.append(next.height)
+            }
+            cursor = page.nextCursor
+            pages += 1
+        } while cursor != nil && pages < 100
+        #expect(pages == blocks / 8, "\(pages) pages for \(blocks) blocks at 8 a page")
+        #expect(seen == seen.sorted(by: >), "newest first, no repeats")
+        // Without a filter the same pages hold every assignment once.
+        var all = [UInt64]()
+        cursor = nil
+        repeat {
+            let page = try CheckerAssignments.page(view, checker: checker, pool: nil, pendingOnly: false, after: cursor, limit: 25, blockLimit: 8)
+            all += page.items.map(\.assignedHeight)
+            cursor = page.nextCursor
+        } while cursor != nil
+        #expect(all == (0..<UInt64(blocks)).reversed().map { $0 })
+    }
+
 }
