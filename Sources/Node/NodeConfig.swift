@@ -37,6 +37,8 @@ public struct NodeConfig: Codable, Sendable {
     public var produceWithoutPeers: Bool = true
     /// CORS origins allowed to call the RPC from a browser.
     public var rpcCorsOrigins: [String] = []
+    /// Names the RPC accepts in a request's `Host` besides `localhost` and IP literals (DNS rebinding; `*`: any).
+    public var rpcAllowedHosts: [String] = []
     /// P2P: accept and announce loopback/private addresses in peer exchange (devnets on one machine).
     public var p2pAllowPrivateAddresses: Bool?
     /// P2P: a file of node keys or `host:port` addresses to refuse and disconnect (re-read while running).
@@ -114,6 +116,7 @@ public struct NodeConfig: Codable, Sendable {
         }
         if let v = pick(\.produceWithoutPeers) { c.produceWithoutPeers = v }
         if let v = pick(\.rpcCorsOrigins) { c.rpcCorsOrigins = v }
+        if let v = pick(\.rpcAllowedHosts) { c.rpcAllowedHosts = v }
         c.p2pAllowPrivateAddresses = pick(\.p2pAllowPrivateAddresses)
         c.p2pBlockFile = pick(\.p2pBlockFile)
         c.p2pMaxInbound = pick(\.p2pMaxInbound)
@@ -159,6 +162,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public var load: Double?
     public var produceWithoutPeers: Bool?
     public var rpcCorsOrigins: [String]?
+    public var rpcAllowedHosts: [String]?
     public var p2pAllowPrivateAddresses: Bool?
     public var p2pBlockFile: String?
     public var p2pMaxInbound: Int?
@@ -177,7 +181,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     /// Spelled out so that unknown fields can be reported against the list of valid ones.
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
-        case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, p2pAllowPrivateAddresses, p2pBlockFile
+        case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, rpcAllowedHosts, p2pAllowPrivateAddresses, p2pBlockFile
         case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights, stateSync, stateSyncTrustedBlock, stateSyncMinPeers, serveSnapshots
     }
 

@@ -105,7 +105,8 @@ public struct RPCClient: Sendable {
         public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
 
-    /// One HTTP request with explicit method, path and headers (Host, Content-Length and Connection are added).
+    /// One HTTP request with explicit method, path and headers (Content-Length, Connection and, unless `headers` has
+    /// one, Host are added).
     public func request(method: HTTPMethod, path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws(RPCClientError) -> HTTPAnswer {
         let outcome: Result<HTTPAnswer, RPCClientError> = await withTaskGroup(of: Result<HTTPAnswer, RPCClientError>?.self) { group in
             group.addTask { await self.exchange(method: method, path: path, headers: headers, body: body) }
@@ -137,7 +138,9 @@ public struct RPCClient: Sendable {
             let limit = maxResponseBytes
             return try await channel.executeThenClose { inbound, outbound in
                 var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-                head.headers = HTTPHeaders([("Host", hostHeader), ("Content-Length", String(body.count)), ("Connection", "close")] + headers)
+                // A caller's own Host replaces the default (a client behind a name, tests of the Host check).
+                let ownHost = headers.contains { $0.0.lowercased() == "host" }
+                head.headers = HTTPHeaders((ownHost ? [] : [("Host", hostHeader)]) + [("Content-Length", String(body.count)), ("Connection", "close")] + headers)
                 // One write: the server may answer (and close, Connection: close) as soon as the declared body
                 // has arrived, so a separate write of the end marker could hit a closed channel.
                 var writeError: (any Error)?

@@ -14,6 +14,11 @@ public struct RPCConfiguration: Sendable {
     /// Origins allowed to call from a browser (CORS); empty: no CORS headers, browsers refuse cross-origin calls.
     /// `"*"` allows every origin.
     public var corsOrigins: [String] = []
+    /// Names a request's `Host` may carry besides `localhost` and IP literals (any port), checked when the server
+    /// listens on loopback or this list is not empty; `"*"` turns the check off. A page whose own domain is
+    /// re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with the node for the browser, so CORS and the
+    /// WebSocket origin check cannot stop it; the `Host` it sends still names the attacker's domain.
+    public var allowedHosts: [String] = []
     /// Largest request body (HTTP) or message (WebSocket).
     public var maxBodyBytes: Int = 2 * 1024 * 1024
     /// Largest batch.
@@ -58,6 +63,53 @@ public struct RPCConfiguration: Sendable {
 
     /// The defaults above.
     public init() {}
+
+    /// Whether the server listens on a loopback address (then only local programs and browsers reach it).
+    public var listensOnLoopback: Bool { Self.isLoopbackName(host.lowercased()) }
+
+    static func isLoopbackName(_ h: String) -> Bool {
+        h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" || (h.hasPrefix("127.") && isIPv4(h))
+    }
+
+    static func isDigit(_ c: Character) -> Bool { c >= "0" && c <= "9" }
+
+    static func isIPv4(_ h: String) -> Bool {
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { $0.count >= 1 && $0.count <= 3 && $0.allSatisfy(Self.isDigit) && Int($0).map { $0 <= 255 } == true }
+    }
+
+    /// The host part of a `Host` value (`name`, `name:port`, `[v6]`, `[v6]:port`), lower case, without a final
+    /// dot; nil when it is not of that form.
+    static func hostName(ofAuthority authority: String) -> String? {
+        let a = authority.lowercased()
+        if a.hasPrefix("[") {
+            guard let close = a.firstIndex(of: "]") else { return nil }
+            let rest = a[a.index(after: close)...]
+            guard rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy(Self.isDigit)) else { return nil }
+            let inner = a[a.index(after: a.startIndex)..<close]
+            guard !inner.isEmpty, inner.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+            return String(inner)
+        }
+        var name = Substring(a)
+        if let colon = a.lastIndex(of: ":") {
+            guard a[a.index(after: colon)...].allSatisfy(Self.isDigit), !a[..<colon].contains(":") else { return nil }
+            name = a[..<colon]
+        }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        return name.isEmpty ? nil : String(name)
+    }
+
+    /// Whether a request naming `authority` in its `Host` may be served (`allowedHosts`). Requests without a `Host`
+    /// are served: browsers always send one, so they come from programs that DNS rebinding cannot drive.
+    public func acceptsHost(_ authority: String?) -> Bool {
+        guard let authority else { return true }
+        let listed = allowedHosts.map { $0.lowercased() }
+        if listed.contains("*") || (listed.isEmpty && !listensOnLoopback) { return true }
+        guard let name = Self.hostName(ofAuthority: authority) else { return false }
+        // An IP literal involves no name lookup, so no rebinding: whoever sends it reaches this address on purpose.
+        if name == "localhost" || Self.isIPv4(name) || name.contains(":") { return true }
+        return listed.contains(name)
+    }
 
     /// Parses `host:port` (IPv6 hosts in brackets).
     public static func parseAddress(_ s: String) throws(RPCConfigurationError) -> (host: String, port: Int) {

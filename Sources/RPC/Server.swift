@@ -109,6 +109,10 @@ public final class RPCServer: Service, Sendable {
 
     func respond(_ request: Request, _ context: RPCRequestContext) async -> Response {
         let path = request.uri.path
+        // DNS rebinding: a page on a name re-pointed at this node is same-origin with it; its Host gives it away.
+        guard configuration.acceptsHost(request.head.authority) else {
+            return plain(.forbidden, "Host not allowed; list it with --rpc-allowed-hosts\n")
+        }
         switch (path, request.method) {
         case ("/", .post):
             let channel = context.channel
@@ -244,7 +248,7 @@ public final class RPCServer: Service, Sendable {
     // MARK: WebSocket
 
     func shouldUpgrade(_ head: HTTPRequest) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
+        guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?"), configuration.acceptsHost(head.authority) else { return .dontUpgrade }
         // Browsers always send Origin (http, https or "null") and pages cannot forge it: a page may only connect
         // from an allowed origin or the node's own. Other clients send none or a ws:// origin of their own.
         if let origin = head.headerFields[.origin], Self.isBrowserOrigin(origin), allowedOrigin(origin) == nil,

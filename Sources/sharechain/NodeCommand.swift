@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// Options shared by `node` and `devnet`.
 struct NodeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("JSON config file: any subset of the node's fields, listed in the README: the camelCase names of these flags, except peers (--peer), rpcCorsOrigins (--rpc-cors-origin), p2pAllowPrivateAddresses (--p2p-allow-private), p2pMaxInbound and p2pMaxOutbound (--max-inbound-peers, --max-outbound-peers); flags override it.",
+    @Option(help: ArgumentHelp("JSON config file: any subset of the node's fields, listed in the README: the camelCase names of these flags, except peers (--peer), rpcCorsOrigins (--rpc-cors-origin), rpcAllowedHosts (--rpc-allowed-hosts), p2pAllowPrivateAddresses (--p2p-allow-private), p2pMaxInbound and p2pMaxOutbound (--max-inbound-peers, --max-outbound-peers); flags override it.",
                                valueName: "file"))
     var config: String?
     @Option(help: "Genesis document (default: the embedded devnet genesis).") var genesis: String?
@@ -20,6 +20,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "JSON-RPC listen address, host:port (default 127.0.0.1:8645).") var rpcAddr: String?
     @Option(name: .customLong("rpc-cors-origin"), help: "Origin allowed to call the JSON-RPC from a browser (repeatable; * for any).")
     var rpcCorsOrigins: [String] = []
+    @Option(name: .customLong("rpc-allowed-hosts"),
+            help: "Names the JSON-RPC accepts in a request's Host header besides localhost and IP literals, comma-separated or repeated (* for any; against DNS rebinding).")
+    var rpcAllowedHosts: [String] = []
     @Option(help: "P2P listen address, host:port (default 127.0.0.1:8646).") var p2pAddr: String?
     @Option(name: .customLong("peer"), help: "Bootstrap peer host:port, or nodekeyhex@host:port to require that node there (repeatable).") var peers: [String] = []
     @Option(help: "Directory with the pools' pinned weight files, found by SHA-256 (default Genesis/models).") var weightsDir: String?
@@ -56,6 +59,8 @@ struct NodeOptions: ParsableArguments {
         f.passphraseFile = passphraseFile
         f.rpcAddr = rpcAddr
         f.rpcCorsOrigins = rpcCorsOrigins.isEmpty ? nil : rpcCorsOrigins
+        let allowedHosts = rpcAllowedHosts.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+        f.rpcAllowedHosts = allowedHosts.isEmpty ? nil : allowedHosts
         f.p2pAddr = p2pAddr
         f.peers = peers.isEmpty ? nil : peers
         f.weightsDir = weightsDir

@@ -92,7 +92,7 @@ import TestSupport
         var f = NodeConfigFile()
         f.genesis = "g.json"; f.dataDir = "/d"; f.validatorKey = "v.key"; f.passphraseFile = "p.txt"; f.rpcAddr = "127.0.0.1:1"
         f.p2pAddr = "127.0.0.1:2"; f.peers = ["a:1"]; f.weightsDir = "/w"; f.logLevel = .warning; f.logFormat = .json
-        f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]
+        f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]; f.rpcAllowedHosts = ["node.example"]
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
         f.pruning = .minimal; f.pruningKeepHeights = 77
         f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.serveSnapshots = false
@@ -101,7 +101,7 @@ import TestSupport
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
         #expect(Set(keys) == Set(NodeConfigFile.fieldNames))
         let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
-        #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"])
+        #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"] && c.rpcAllowedHosts == ["node.example"])
         #expect(c.pruningMode == .minimal)
         #expect(c.stateSync && c.stateSyncMinPeers == 3 && !c.serveSnapshots && c.stateSyncTrustedBlock?.hasPrefix("5:") == true)
         f.pruning = .default

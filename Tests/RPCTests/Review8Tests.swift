@@ -219,4 +219,57 @@ import TestSupport
         #expect(all == (0..<UInt64(blocks)).reversed().map { $0 })
     }
 
+    // MARK: Finding 5: Host check against DNS rebinding
+
+    /// A page on a name re-pointed at 127.0.0.1 is same-origin with a loopback node (its Origin and Host are both
+    /// the attacker's name), so CORS and the WebSocket origin check let it in. A loopback node now refuses a Host
+    /// that is not `localhost`, an IP literal or listed in `allowedHosts`.
+    @Test func aLoopbackNodeRefusesForeignHostNames() async throws {
+        let body = Array(#"{"jsonrpc":"2.0","method":"node_version","id":1}"#.utf8)
+        let node = try await GoldenNode()
+        try await withRunningServer(node.server) { port in
+            let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
+            func status(host: String, origin: String? = nil, path: String = "/", method: HTTPMethod = .POST) async throws -> Int {
+                var headers = [("Host", host), ("Content-Type", "application/json")]
+                if let origin { headers.append(("Origin", origin)) }
+                return try await client.request(method: method, path: path, headers: headers, body: method == .POST ? body : []).status
+            }
+            #expect(try await status(host: "evil.example:\(port)", origin: "http://evil.example:\(port)") == 403)
+            #expect(try await status(host: "evil.example") == 403)
+            #expect(try await status(host: "evil.example:\(port)", path: "/metrics", method: .GET) == 403)
+            #expect(try await status(host: "localhost.evil.example:\(port)") == 403)
+            for ok in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)", "localhost.", "10.1.2.3:\(port)"] {
+                #expect(try await status(host: ok) == 200, "Host: \(ok)")
+            }
+        }
+        var config = RPCConfiguration()
+        config.allowedHosts = ["node.example"]
+        let listed = try await GoldenNode(configuration: config)
+        try await withRunningServer(listed.server) { port in
+            let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
+            let headers = [("Content-Type", "application/json")]
+            #expect(try await client.request(method: .POST, path: "/", headers: headers + [("Host", "node.example:\(port)")], body: body).status == 200)
+            #expect(try await client.request(method: .POST, path: "/", headers: headers + [("Host", "evil.example:\(port)")], body: body).status == 403)
+        }
+    }
+
+    /// The policy itself: loopback binding checks, other bindings only with a list, `*` never.
+    @Test func hostPolicy() {
+        var c = RPCConfiguration()
+        #expect(c.listensOnLoopback)
+        #expect(!c.acceptsHost("rebind.example:8645"))
+        #expect(!c.acceptsHost("127.0.0.1.nip.io"))
+        #expect(!c.acceptsHost("[::1"))
+        #expect(!c.acceptsHost("localhost:80:80"))
+        #expect(c.acceptsHost(nil), "no Host: not a browser")
+        #expect(c.acceptsHost("127.0.0.1") && c.acceptsHost("[::1]") && c.acceptsHost("localhost:1"))
+        c.allowedHosts = ["*"]
+        #expect(c.acceptsHost("rebind.example:8645"))
+        c.allowedHosts = []
+        c.host = "0.0.0.0"
+        #expect(!c.listensOnLoopback)
+        #expect(c.acceptsHost("node.example"), "a public node is reached by any name unless a list is given")
+        c.allowedHosts = ["node.example"]
+        #expect(c.acceptsHost("NODE.example:443") && !c.acceptsHost("other.example"))
+    }
 }
