@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             // The `sharechain` executable too: the command-line tests parse its commands in process.
-            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain", "TestSupport",
+            dependencies: ["Node", "Consensus", "Ledger", "Primitives", "Storage", "Verifier", "sharechain", "Indexer", "TestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],

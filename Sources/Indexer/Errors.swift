@@ -5,6 +5,8 @@ import RPC
 public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The `--postgres` URL is not `postgres://user[:password]@host[:port]/database`.
     case badPostgresURL(String)
+    /// The database settings cannot be used: no URL given, or an unreadable or conflicting password file.
+    case postgresSettings(String)
     /// PostgreSQL refused or dropped the connection, or a statement failed.
     case postgres(String)
     /// The node could not be reached or answered with an error.
@@ -26,6 +28,7 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .badPostgresURL(let u): return "'\(u)' is not a postgres://user[:password]@host[:port]/database URL"
+        case .postgresSettings(let m): return m
         case .postgres(let m): return "PostgreSQL: \(m)"
         case .node(let m): return "node: \(m)"
         case .malformed(let m): return "unexpected answer from the node: \(m)"

@@ -34,15 +34,60 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// `message` with the password of `url` (between `user:` and the last `@`) replaced by `***`.
-    static func redacted(_ message: String, url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return message }
+    /// The environment variable `sharechain indexer` reads the URL from when `--postgres` is not given (command
+    /// lines are visible to every local user in `ps` and `/proc/<pid>/cmdline`).
+    public static let urlEnvironmentVariable = "SHARECHAIN_INDEXER_DATABASE_URL"
+    /// libpq's password variable, used when the URL holds no password and no password file is given.
+    public static let passwordEnvironmentVariable = "PGPASSWORD"
+
+    /// The target the indexer's options and environment name: the URL from `url` (`--postgres`), else from
+    /// `SHARECHAIN_INDEXER_DATABASE_URL`; the password from the URL, else from `passwordFile` (its first line),
+    /// else from `PGPASSWORD`. A password both in the URL and in a file is refused (which one would win is not
+    /// obvious). `readFile` reads the password file (tests pass their own).
+    public static func resolve(url: String?, passwordFile: String?, environment: [String: String],
+                               readFile: (String) throws -> String) throws(IndexerError) -> PostgresTarget {
+        guard let url = url ?? environment[urlEnvironmentVariable], !url.isEmpty else {
+            throw .postgresSettings("no database: give --postgres or set \(urlEnvironmentVariable)")
+        }
+        var target = try PostgresTarget(url: url)
+        if let passwordFile {
+            guard target.password == nil else {
+                throw .postgresSettings("\(target) has a password and --postgres-password-file gives another: keep one")
+            }
+            let text: String
+            do { text = try readFile(passwordFile) } catch {
+                throw .postgresSettings("cannot read the password file \(passwordFile): \(error)")
+            }
+            // The first line, without its line end: files written by `echo` end in a newline.
+            target.password = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        } else if target.password == nil, let p = environment[passwordEnvironmentVariable], !p.isEmpty {
+            target.password = p
+        }
+        return target
+    }
+
+    /// `url` with its credentials' password (everything between `user:` and the last `@`) replaced by `***`.
+    static func redactedURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
         let afterScheme = url[scheme.upperBound...]
-        let authority = afterScheme.prefix { $0 != "?" }  // a password may hold '/'; the last '@' ends it
-        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return message }
-        let password = String(authority[authority.index(after: colon)..<at])
-        guard !password.isEmpty else { return message }
-        return message.replacingOccurrences(of: password, with: "***")
+        // The last '@' ends the credentials: a password may hold '/', '?', ':' or '@' (the parser agrees).
+        guard let at = afterScheme.lastIndex(of: "@"), let colon = afterScheme[..<at].firstIndex(of: ":") else { return url }
+        return String(url[..<afterScheme.index(after: colon)]) + "***" + String(afterScheme[at...])
+    }
+
+    /// `message` with `url` shown redacted and any other copy of its password (raw or percent-decoded) replaced by
+    /// `***`.
+    static func redacted(_ message: String, url: String) -> String {
+        var out = message.replacingOccurrences(of: url, with: redactedURL(url))
+        guard let scheme = url.range(of: "://") else { return out }
+        let afterScheme = url[scheme.upperBound...]
+        guard let at = afterScheme.lastIndex(of: "@"), let colon = afterScheme[..<at].firstIndex(of: ":") else { return out }
+        let raw = String(afterScheme[afterScheme.index(after: colon)..<at])
+        for password in [raw, raw.removingPercentEncoding ?? raw] where !password.isEmpty {
+            out = out.replacingOccurrences(of: password, with: "***")
+        }
+        return out
     }
 
     private init(parsing url: String) throws(IndexerError) {
@@ -50,6 +95,20 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
         if url.hasPrefix("postgres://") { rest = url.dropFirst("postgres://".count) }
         else if url.hasPrefix("postgresql://") { rest = url.dropFirst("postgresql://".count) }
         else { throw .badPostgresURL(url) }
+        // Credentials first, up to the last '@': a password with a raw '?' or '/' must not be read as the query or
+        // the database (it was, and the error message then showed its tail as an "unsupported option").
+        var user: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                user = String(credentials[..<colon]).removingPercentEncoding
+                password = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding
+            } else {
+                user = String(credentials).removingPercentEncoding
+            }
+        }
         if let q = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: q)...]
             for option in query.split(separator: "&") where option != "sslmode=disable" {
@@ -59,19 +118,7 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
         }
         guard let slash = rest.firstIndex(of: "/") else { throw .badPostgresURL(url) }
         let database = String(rest[rest.index(after: slash)...])
-        var authority = rest[..<slash]
-        var user: String?
-        var password: String?
-        if let at = authority.lastIndex(of: "@") {
-            let credentials = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                user = String(credentials[..<colon]).removingPercentEncoding
-                password = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding
-            } else {
-                user = String(credentials).removingPercentEncoding
-            }
-        }
+        let authority = rest[..<slash]
         var host = String(authority)
         var port = 5432
         if host.hasPrefix("[") {

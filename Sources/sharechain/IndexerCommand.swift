@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Indexer
 import Logging
 import Node
@@ -20,7 +21,11 @@ struct IndexerCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The node's JSON-RPC URL.") var rpc = "http://127.0.0.1:8645"
-    @Option(help: "PostgreSQL URL: postgres://user[:password]@host[:port]/database (no TLS).") var postgres: String
+    @Option(help: ArgumentHelp("PostgreSQL URL: postgres://user[:password]@host[:port]/database (no TLS; default: the environment variable SHARECHAIN_INDEXER_DATABASE_URL). A password here is visible to every local user (ps): prefer the variable or --postgres-password-file.",
+                               valueName: "url"))
+    var postgres: String?
+    @Option(help: "File whose first line is the PostgreSQL password, for a URL without one (else the environment variable PGPASSWORD).")
+    var postgresPasswordFile: String?
     @Option(help: "Seconds between looks at the node when no notification arrives.") var poll: Double = 2
     @Option(help: "Seconds between progress log lines.") var progressEvery: Double = 5
     @Flag(help: "Do not subscribe to the node's WebSocket notifications (poll only).") var noSubscribe = false
@@ -30,12 +35,18 @@ struct IndexerCommand: AsyncParsableCommand {
     func validate() throws {
         guard poll > 0, poll <= 3600 else { throw ValidationError("--poll must be between 0 and 3600 seconds") }
         guard progressEvery > 0 else { throw ValidationError("--progress-every must be positive") }
-        do { _ = try PostgresTarget(url: postgres) } catch { throw ValidationError("\(error)") }
+        do { _ = try target() } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The database from `--postgres`, `--postgres-password-file` and the environment.
+    func target() throws(IndexerError) -> PostgresTarget {
+        try PostgresTarget.resolve(url: postgres, passwordFile: postgresPasswordFile, environment: ProcessInfo.processInfo.environment,
+                                   readFile: { try String(contentsOfFile: $0, encoding: .utf8) })
     }
 
     func run() async throws {
         let logger = bootstrapLogging(logLevel, format: logFormat)
-        var config = IndexerConfiguration(rpcURL: rpc, postgres: try PostgresTarget(url: postgres))
+        var config = IndexerConfiguration(rpcURL: rpc, postgres: try target())
         config.pollInterval = .milliseconds(Int64(poll * 1000))
         config.progressInterval = .milliseconds(Int64(progressEvery * 1000))
         config.subscribe = !noSubscribe
