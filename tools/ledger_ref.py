@@ -824,6 +824,7 @@ FAILURES = {
     96: ("hopChallengeAnswered", "the hop challenge is not open"),
     97: ("receiptMismatch", "the leaf is not the receipt's pass in a commitment of the receipt's shard"),
     98: ("inputInClear", "a pool with checkers keeps pass inputs off chain: a hop answer carries none"),
+    99: ("payeeForfeited", "the payee's work in the voucher's window was forfeited by a conviction"),
 }
 RESERVED_FAILURES = {10, 14, 35, 58, 89}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -995,9 +996,9 @@ class K:
     def revealed(p, c): return b"\x25" + be32(p) + c
     def hop_answered(p, c, worker): return b"\x26" + be32(p) + c + worker
     @staticmethod
-    def fraud_commit(c): return b"\x27" + c
+    def fraud_commit(k, c): return b"\x27" + k + c
     @staticmethod
-    def fraud_expiry(h, c): return b"\x28" + be64(h) + c
+    def fraud_expiry(h, k, c): return b"\x28" + be64(h) + k + c
     @staticmethod
     def fraud_claim(t, c): return b"\x29" + t + c
     @staticmethod
@@ -1962,8 +1963,9 @@ class Exec:
         self.set_staker(role, sender, st)
         if is_checker(role):
             self.deregister_if_underbonded(sender, role[1], st["stake"])
-        elif role is None and st["stake"] < self.p["validatorMinStake"]:
-            # consensus §2 rule 3: below the minimum it stops leading at once (its skipped slots are not free).
+        elif role is None and (st["stake"] < self.p["validatorMinStake"] or st["stake"] < self.scheduled_stake(sender)):
+            # consensus §2 rule 3: below the minimum, or below the stake it leads with this epoch, it stops leading at
+            # once (its skipped slots and equivocations are not made cheap by stake already leaving; eighth review).
             self.t("unbond:validatorLeavesSchedule")
             self.drop_from_schedule(sender)
         self.state.put_rec(K.unbonding(role, sender, i), UNBONDING,
@@ -1989,17 +1991,25 @@ class Exec:
         self.set_staker(role, sender, st)
         self.emit("tx", ev("unjailed", sender, role_enc(role)))
 
-    def slash(self, k, role, bps, offence_height, kind, offence_id, target):
-        """economics.md §4 (conviction) and consensus.md §5: `bps` of the stake bonded at the offence."""
+    def slash(self, k, role, bps, offence_height, kind, offence_id, target, lower_height=None):
+        """economics.md §4 (conviction) and consensus.md §5: `bps` of the stake bonded at the offence. With
+        `lower_height` (conflicting finality votes, consensus.md §8): the larger of the stakes bonded at the two
+        heights, taken from unbonding entries created at or after the lower one."""
         st = self.staker(role, k)
         if st is None:
             return 0
-        base = self.stake_at(role, k, offence_height)
         entries = [(ek, dec(UNBONDING, ev_)) for ek, ev_ in self.state.scan(b"\x04" + role_key(role) + k)]
-        for _, e in entries:
-            if e["createdHeight"] == offence_height:
-                base += e["amount"]
-        taken = self.take_stake(k, role, st, entries, bps_of(base, bps), offence_height)
+
+        def base_at(h):
+            return self.stake_at(role, k, h) + sum(e["amount"] for _, e in entries if e["createdHeight"] == h)
+        base = base_at(offence_height)
+        since = offence_height
+        if lower_height is not None and lower_height < offence_height:
+            lower = base_at(lower_height)
+            if lower > base:
+                self.t("slash:lowerTargetBase")
+            base, since = max(base, lower), lower_height
+        taken = self.take_stake(k, role, st, entries, bps_of(base, bps), since)
         if taken > 0:
             self.t("offence:%d" % kind)
             self.emit(target, ev("slashed", k, role_enc(role), u64(taken), u8(kind), offence_id))
@@ -2043,6 +2053,11 @@ class Exec:
         if role is None:
             self.drop_from_schedule(k)
         self.emit(target, ev("jailed", k, role_enc(role), u64(until)))
+
+    def scheduled_stake(self, k):
+        """The stake `k` leads with in the stored schedule of the current epoch (0 when not scheduled)."""
+        v = self.state.get(K.glob("schedule"))
+        return 0 if v is None else dict(dec_schedule(v)[2]).get(k, 0)
 
     def drop_from_schedule(self, k):
         """consensus.md §2 rule 3: a jailed or tombstoned validator leaves the stored snapshot of the current
@@ -2156,11 +2171,15 @@ class Exec:
             if self.state.get(K.vote(target[0], v["validator"])) is not None:
                 self.t("vote:skip:duplicate")
                 continue
-            # consensus.md §8: a vote weighs the stake still bonded, at most the snapshot's
+            # consensus.md §8: a vote weighs the stake still bonded and the stake bonded at its target, at most the
+            # snapshot's: what a conflicting vote's slash can reach (eighth review)
             bonded = (self.staker(None, v["validator"]) or {"stake": 0})["stake"]
-            stake = min(vals[v["validator"]], bonded)
+            at_target = self.stake_at(None, v["validator"], target[0])
+            stake = min(vals[v["validator"]], bonded, at_target)
             if stake < vals[v["validator"]]:
                 self.t("vote:weightBelowSnapshot")
+            if at_target < min(vals[v["validator"]], bonded):
+                self.t("vote:weightAtTarget")
             self.state.put(K.vote(target[0], v["validator"]), u64(stake))     # the weight counted
             tv = self.state.get(K.tally(target[0]))
             tally, count = struct.unpack("<QI", tv) if tv is not None else (0, 0)
@@ -2202,12 +2221,16 @@ class Exec:
         if self.state.get(K.offence(offence)) is not None:
             raise Fail("evidenceAlreadyProcessed")
         offence_height = min(self.h, max(a["target"][0], b["target"][0]))     # the later vote makes the offence
+        lower_height = min(self.h, a["target"][0], b["target"][0])
         if self.h - offence_height > self.p["unbondingBlocks"]:
             raise Fail("evidenceTooOld")
         if self.staker(None, k) is None:
             raise Fail("unknownStaker")
         self.state.put(K.offence(offence), u64(self.h))
-        taken = self.slash(k, None, self.p["equivocationSlashBps"], offence_height, OFF_FINALITY_VOTE, offence, "tx")
+        # the base is the larger of the stakes bonded at the two targets, reached from the lower one on: a surround
+        # vote cannot shed the stake its inner vote was counted with by unbonding between them (eighth review)
+        taken = self.slash(k, None, self.p["equivocationSlashBps"], offence_height, OFF_FINALITY_VOTE, offence, "tx",
+                           lower_height=lower_height)
         self.burn(taken)
         st = self.staker(None, k)
         st["status"] = (TOMBSTONED, 0)
@@ -2320,6 +2343,10 @@ class Exec:
             raise Fail("wrongWindow")
         if self.h > commit_deadline(pool, v["window"]):
             raise Fail("claimPeriodOver")
+        fk = self.state.u64_at(K.forfeiture(pool["id"], v["payee"]))
+        if fk is not None and v["window"] <= fk:
+            # a convicted worker's window pays nothing: a claim would only burn the client's fee (eighth review)
+            raise Fail("payeeForfeited")
         if not schnorr_verify(e["owner"], voucher_signing_hash(v), v["signature"]):
             raise Fail("voucherBadSignature")
         pid, w, payee, shard, eid = pool["id"], v["window"], v["payee"], v["shard"], v["escrowId"]
@@ -2671,18 +2698,20 @@ class Exec:
         pool = self.pool(pid)
         if pool is None:
             raise Fail("unknownPool")
-        key = K.fraud_commit(claim)
+        # economics §4: keyed by prover and claim, so a copy of the claim under another pool id (or by anyone else)
+        # occupies a key of its own and never blocks the prover's (eighth review)
+        key = K.fraud_commit(sender, claim)
         if self.state.get(key) is not None:
             raise Fail("duplicateFraudClaim")
         bond = pool["fraudProofBond"]
         self.debit(sender, bond)
         self.state.put_rec(key, FRAUD_COMMIT, {"prover": sender, "pool": pid, "height": self.h, "bond": bond})
-        self.state.put(K.fraud_expiry(self.h + pool["fraudRevealBlocks"], claim), b"")
+        self.state.put(K.fraud_expiry(self.h + pool["fraudRevealBlocks"], sender, claim), b"")
         self.emit("tx", ev("fraudCommitted", claim, sender, u64(bond)))
 
     def fraud_reveal(self, sender, tid, salt, inp):
         claim = fraud_claim_hash(tid, sender, salt)
-        ckey = K.fraud_commit(claim)
+        ckey = K.fraud_commit(sender, claim)
         fc = self.state.rec(ckey, FRAUD_COMMIT)
         if fc is None:
             raise Fail("unknownFraudClaim")
@@ -2714,10 +2743,13 @@ class Exec:
             raise Fail("inputTooLarge")
         if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
             raise Fail("inputHashMismatch")
+        if self.state.get(K.fraud_claim(tid, claim)) is not None:
+            # the same claim opened again (committed twice) would overwrite its first record and lose that bond
+            raise Fail("duplicateFraudClaim")
         case_key = K.case(tid)
         case = self.state.rec(case_key, CASE)
         self.state.delete(ckey)
-        self.state.delete(K.fraud_expiry(fc["height"] + pool["fraudRevealBlocks"], claim))
+        self.state.delete(K.fraud_expiry(fc["height"] + pool["fraudRevealBlocks"], sender, claim))
         self.emit("tx", ev("fraudClaimOpened", tid, claim, sender))
         opened = {"prover": sender, "commitHeight": fc["height"], "bond": fc["bond"]}
         if case is not None and case["status"] == C_PENDING and case["claims"] >= self.p["maxClaimsPerTicket"]:
@@ -3744,12 +3776,12 @@ class Exec:
     def expire_fraud_commitments(self):
         for qk, _ in self.state.scan(b"\x28" + be64(self.h)):
             self.state.delete(qk)
-            claim = qk[-32:]
-            fc = self.state.rec(K.fraud_commit(claim), FRAUD_COMMIT)
+            prover, claim = qk[-64:-32], qk[-32:]
+            fc = self.state.rec(K.fraud_commit(prover, claim), FRAUD_COMMIT)
             if fc is None:
                 continue
             self.t("end:6")
-            self.state.delete(K.fraud_commit(claim))
+            self.state.delete(K.fraud_commit(prover, claim))
             self.burn(fc["bond"])
             self.emit("system", ev("fraudBondBurned", claim, fc["prover"], u64(fc["bond"])))
 
@@ -5001,13 +5033,15 @@ def scenarios_consensus_v2():
     vk = [test_key("validator-%d" % i) for i in range(3)]
     c = Chain(accounts=[(k, 100_000) for k in vk], validator_count=3, params=params)
     v0, v1, v2 = (x[0] for x in c.validators)
-    m = Multi(c, "rules/unbond-leaves-schedule", "Validator 2 unbonds 900 of its 1 000 (100 left, the minimum): it "
-              "stays scheduled; it unbonds 1 more (below the minimum): it leaves the stored schedule in that block, so "
-              "it leads no later slot of the epoch and cannot skip them for free (a missed slot takes bonded stake, "
-              "and its stake is unbonding). Validator 1 unbonds everything while validator 0 and it are the last two: "
-              "it leaves too; validator 0, the last one, unbonds everything and stays.")
+    m = Multi(c, "rules/unbond-leaves-schedule", "Validator 2 unbonds 900 of its 1 000 (100 left, exactly the "
+              "minimum): it leaves the stored schedule in that block, since its stake fell below the 1 000 it leads "
+              "with this epoch, so it leads no later slot of the epoch and cannot skip them or equivocate in them for "
+              "the slash of 100 (a missed slot takes bonded stake, and the 900 is unbonding; before the eighth review "
+              "only falling below the minimum removed it); it unbonds 1 more: nothing changes. Validator 1 unbonds "
+              "everything while validator 0 and it are the last two: it leaves too; validator 0, the last one, "
+              "unbonds everything and stays.")
     m.block([(v2, B.unbond(None, 900))], proposer=0)
-    assert v2.pub in schedule_keys(c)
+    assert v2.pub not in schedule_keys(c) and len(schedule_keys(c)) == 2
     m.block([(v2, B.unbond(None, 1))], proposer=1)
     assert v2.pub not in schedule_keys(c) and len(schedule_keys(c)) == 2
     m.block([(v1, B.unbond(None, 1_000))], proposer=0)
@@ -5999,10 +6033,11 @@ def scenarios_finality_review_seven():
     c = Chain(accounts=[(reporter, 1_000_000)] + [(k, 10_000) for k in vk], validator_count=4, params=params,
               validator_stake=10_000)
     M = Multi(c, "rules/finality-weight-and-late-surround", "Four validators of 10 000 (checkpointBlocks 4, unbondingBlocks "
-              "12). h1: validators 1 and 2 unbond 9 900 each (100 left bonded; the epoch's snapshot still weighs them 10 000). "
-              "h6: validators 0, 1 and 2 vote genesis → checkpoint 4: they weigh 10 000, 100 and 100 (the stake still "
-              "bonded, at most the snapshot's), 10 200 of 40 000, so nothing is justified (before the fix they weighed 30 000 "
-              "and justified it while 19 800 of that weight could not be slashed). h35: evidence of validator 3's surround "
+              "12). h1: validators 1 and 2 unbond 9 900 each (100 left bonded): since the eighth review they leave the epoch's "
+              "schedule at once (below the 10 000 they lead with). h6: validators 0, 1 and 2 vote genesis → checkpoint 4: "
+              "only validator 0's 10 000 counts (a vote weighs at most the stake still bonded, and the unbonders are no "
+              "longer scheduled), 10 000 of 20 000, so nothing is justified (before the seventh review they weighed "
+              "30 000 of 40 000 and justified it while 19 800 of that weight could not be slashed). h35: evidence of validator 3's surround "
               "pair, inner vote 4 → 8 (signed long ago) inside outer vote 0 → 28: the offence height is the outer target, "
               "28, within the unbonding period, so it is slashed and tombstoned (keyed on the inner target, 4, it was "
               "refused as evidenceTooOld and a validator could sign conflicting finality with nothing slashable).")
@@ -6021,6 +6056,128 @@ def scenarios_finality_review_seven():
     M.block([(reporter, B.vote_evidence(inner, outer))])
     assert all(st == "success" for st in c.last[2]), c.last[2]
     return [M.done()]
+
+
+def scenarios_review_eight():
+    """The eighth review's ledger rows (economics.md §7 rows 72–74, consensus.md §9): a fraud commitment keyed by its
+    prover, a claim that cannot be opened twice, no claim into a forfeited window, finality votes weighing at most the
+    stake bonded at their target, and a surround slash reaching the stake of the lower target."""
+    out = []
+    worker, prover, squatter = test_key("r8-worker"), test_key("r8-prover"), test_key("r8-squatter")
+    ok = lambda c: all(st == "success" for st in c.last[2])
+
+    # -- row 72: a copy of a claim under another pool id does not block its prover
+    second = default_pool(1)
+    second["modelId"] = "another-model"
+    second["shards"][0]["weightsSHA256"] = sha256(b"another model's weights")
+    c = Chain(accounts=[(worker, 100_000), (prover, 100_000), (squatter, 100_000)], workers=[(worker, 0, 10_000)],
+              pools=[default_pool(0), second])
+    M = Multi(c, "rules/fraud-claim-keyed-by-prover", "Row 72. A worker's cheated tree is drawn and revealed; the prover "
+              "commits a fraud claim for pool 0 and a squatter copies the claim hash under pool 1, ordered first (a higher "
+              "fee). Commitments are keyed by prover and claim: both succeed, the prover opens its claim (the case is "
+              "opened, the prover its winner), and the squatter's copy, which it can never open, burns its bond at the "
+              "reveal deadline. Keyed by the claim alone, the copy took the key: the prover's commitment failed as "
+              "duplicateFraudClaim and the cheater kept its pay.")
+    b = PassBatch.make(12, 0, 801, cheat=set(range(12)))
+    M.block([(worker, commit_body(0, 0, 0, b))])
+    cid = commitment_id(worker.pub, 0, 0, 0, b.root)
+    while c.height < 3:
+        M.block()
+    M.block([(worker, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid)])
+    assert ok(c), c.last[2]
+    tid, t = c.tickets(cid)[0]
+    salt = sha256(b"r8-claim")
+    claim = fraud_claim_hash(tid, prover.pub, salt)
+    M.block([(squatter, B.fraud_commit(claim, 1)), (prover, B.fraud_commit(claim, 0))])
+    assert ok(c), c.last[2]
+    M.block([(prover, B.fraud_reveal(tid, salt, b.inputs[t["leaf"]["index"]]))])
+    assert ok(c), c.last[2]
+    assert dec(CASE, c.state[K.case(tid)])["winner"] == prover.pub
+    end = c.height + default_pool(0)["fraudRevealBlocks"] + 1
+    while c.height < end:
+        M.block()
+    assert c.state.get(K.fraud_commit(squatter.pub, claim)) is None
+    out.append(M.done())
+
+    # -- row 73: the same claim cannot be opened twice
+    params = default_params()
+    params["maxAdjudicationsPerBlock"] = 1
+    c = Chain(accounts=[(prover, 1_000_000), (worker, 100_000)], workers=[(worker, 0, 1_000)], params=params)
+    M = Multi(c, "rules/same-claim-opened-twice", "Row 73. maxAdjudicationsPerBlock 1. Two tickets of a cheated tree "
+              "are revealed; the prover commits claims a and b, opens both (a is replayed at once, b waits), and commits "
+              "claim b again in the same block; opening b a second time fails as duplicateFraudClaim, and the second "
+              "commitment's bond burns at its reveal deadline. Before the rule the second opening overwrote the first "
+              "claim record, whose bond was then neither returned nor burned: the supply no longer added up.")
+    b = PassBatch.make(12, 0, 802, cheat=set(range(12)))
+    M.block([(worker, commit_body(0, 0, 0, b))])
+    cid = commitment_id(worker.pub, 0, 0, 0, b.root)
+    while c.height < 3:
+        M.block()
+    M.block([(worker, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid)])
+    assert ok(c), c.last[2]
+    (ta, tka), (tb, tkb) = c.tickets(cid)[:2]
+    ia, ib = b.inputs[tka["leaf"]["index"]], b.inputs[tkb["leaf"]["index"]]
+    sa, sb = sha256(b"a"), sha256(b"b")
+    xa, xb = fraud_claim_hash(ta, prover.pub, sa), fraud_claim_hash(tb, prover.pub, sb)
+    M.block([(prover, B.fraud_commit(xa, 0)), (prover, B.fraud_commit(xb, 0))])
+    M.block([(prover, B.fraud_reveal(ta, sa, ia)), (prover, B.fraud_reveal(tb, sb, ib)), (prover, B.fraud_commit(xb, 0))])
+    assert ok(c), c.last[2]
+    assert dec(CASE, c.state[K.case(tb)])["status"] == C_PENDING
+    M.block([(prover, B.fraud_reveal(tb, sb, ib))])
+    assert c.last[2][0].startswith("failed:%d:" % FAILURE_CODE["duplicateFraudClaim"]), c.last[2]
+    while c.height < c.settle_height(0) + 1:
+        M.block()
+    assert c.state.get(K.fraud_commit(prover.pub, xb)) is None
+    out.append(M.done())
+
+    # -- row 74: no claim into a forfeited window
+    client = test_key("r8-client")
+    c = Chain(accounts=[(client, 10 ** 7), (worker, 10 ** 6)], workers=[(worker, 0, 100_000)])
+    M = Multi(c, "rules/claim-into-forfeited-window", "Row 74. The worker commits a tree whose drawn sample it never "
+              "reveals: withheld, convicted, window 0 forfeited. Its client's voucher for window 0, claimed before the "
+              "commit deadline, fails as payeeForfeited and charges the escrow nothing (before the rule it was charged "
+              "and its protocol fee burned, only the net coming back at the payout).")
+    E = escrow_id(client.pub, 0)
+    M.block([(client, B.escrow_open(0, 100_000, 200)), (client, B.allocate(E, worker.pub, 50_000))])
+    bank = PassBatch.make(3, 0, 803)
+    M.block([(worker, commit_body(0, 0, 0, bank))])
+    while c.height < 8:
+        M.block()
+    assert c.state.get(K.forfeiture(0, worker.pub)) is not None
+    M.block([(worker, B.claim_usage(voucher(client, c.chain_id, E, worker.pub, 0, 0, 1000, 500)))])
+    assert c.last[2][0].startswith("failed:%d:" % FAILURE_CODE["payeeForfeited"]), c.last[2]
+    out.append(M.done())
+
+    # -- finality: a vote weighs at most the stake bonded at its target; a surround slash reaches the lower target's
+    submitter, newcomer = test_key("r8-submitter"), test_key("r8-newcomer")
+    vk = [test_key("validator-%d" % i) for i in range(4)]
+    params = default_params()
+    params.update(checkpointBlocks=4, slotsPerEpoch=12)
+    c = Chain(accounts=[(submitter, 10_000_000), (newcomer, 100_000), (vk[3], 10_000)], validator_count=4, params=params)
+    M = Multi(c, "rules/finality-weight-at-target", "checkpointBlocks 4, slotsPerEpoch 12, four validators of 1 000. "
+              "h9: a newcomer bonds 3 000 as a validator (after checkpoint 8); h12 opens epoch 1, whose snapshot holds it "
+              "(7 000 in all). h11: validator 3 unbonds 900 (it leaves the schedule). h14: votes genesis → 8 of validators "
+              "0, 1 and the newcomer: the newcomer's weighs 0, the stake it had bonded at 8 (a double vote at 8 is "
+              "slashed on that), so 2 000 of 7 000 justify nothing (with its 3 000 they did, all of it unslashable). "
+              "h15: evidence of validator 3's surround pair 4 → 8 inside 0 → 12 slashes 5 % of the 1 000 bonded at the "
+              "inner target, taken from the entry unbonded at 11, not 5 % of the 100 left at the outer one.")
+    cp = lambda h: (h, c.block_hashes[h])
+    while c.height < 8:
+        M.block()
+    M.block([(newcomer, B.bond(None, 3_000, sha256(b"r8-newcomer-randao")))])          # h9
+    M.block()                                                                         # h10
+    M.block([(vk[3], B.unbond(None, 900))])                                           # h11
+    assert ok(c), c.last[2]
+    while c.height < 13:
+        M.block()
+    assert newcomer.pub in schedule_keys(c)
+    M.block([(submitter, B.votes([vote(vk[0], cp(0), cp(8)), vote(vk[1], cp(0), cp(8)), vote(newcomer, cp(0), cp(8))]))])
+    assert ok(c), c.last[2]
+    assert _checkpoint(Reader(c.state[K.glob("justified")]))[0] == 0, "stake bonded after the target must not justify"
+    M.block([(submitter, B.vote_evidence(vote(vk[3], cp(4), cp(8)), vote(vk[3], cp(0), cp(12))))])
+    assert ok(c), c.last[2]
+    out.append(M.done())
+    return out
 
 
 def scenarios_assignment_from_parent():
@@ -7396,7 +7553,7 @@ def all_scenarios():
     return (scenarios_existing() + scenarios_rules() + scenarios_equivocation() + scenarios_waiting_settlement()
             + scenarios_pass_in_two_pools() + scenarios_consensus_v2() + scenarios_more_failures() + scenarios_offence_height() + scenarios_finality()
             + scenarios_checks() + scenarios_hop() + scenarios_hop_private() + scenarios_review_seven()
-            + scenarios_finality_review_seven() + scenarios_assignment_from_parent())
+            + scenarios_finality_review_seven() + scenarios_assignment_from_parent() + scenarios_review_eight())
 
 
 def cmd_vectors(directory=VECTOR_DIR):

@@ -96,10 +96,12 @@ public enum BlockValidation {
         guard count <= maximum else { throw .tooManyTransactions(count: count, maximum: maximum) }
     }
 
-    /// The encoded size the block-size limit counts: the fixed-size signed header and the body (a 5-byte
-    /// list prefix and the transactions).
+    /// The encoded size the block-size limit counts: the fixed-size signed header and the body (the transaction
+    /// count as shortest LEB128, then the transactions), exactly as encoded (Specs/blocks.md).
     public static func encodedSize(of transactions: [SignedTransaction]) -> Int {
-        BlockLimits.signedHeaderBytes + transactions.reduce(5) { $0 + $1.encodedSize }
+        var countBytes = 1, n = transactions.count
+        while n >= 0x80 { countBytes += 1; n >>= 7 }
+        return BlockLimits.signedHeaderBytes + transactions.reduce(countBytes) { $0 + $1.encodedSize }
     }
 
     /// The block's encoded size is within the limit.

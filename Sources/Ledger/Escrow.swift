@@ -104,6 +104,8 @@ extension Execution {
         // The voucher's window must have started and still accept claims.
         guard v.window <= pool.window(ofHeight: height) else { throw .failed(.wrongWindow) }
         guard height <= pool.commitDeadline(ofWindow: v.window) else { throw .failed(.claimPeriodOver) }
+        // A convicted worker's window pays nothing: a claim would only burn the client's protocol fee (eighth review).
+        guard try !isForfeited(v.payee, pool: pool.id, window: v.window) else { throw .failed(.payeeForfeited) }
         // A signature verified ahead of execution (VoucherSignature) is accepted only for this very owner, message
         // and signature, so skipping the check cannot change the outcome.
         let digest = v.signingHash

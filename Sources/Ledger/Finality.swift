@@ -71,12 +71,14 @@ extension Execution {
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
                   try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
                   try !state.exists(StateKey.finalityVote(v.target.height, v.validator)) else { continue }
-            // A vote weighs what its validator still has bonded, at most its snapshot stake: stake moved into unbonding
-            // since the snapshot is not there to be slashed for a conflicting vote (the slash reaches only unbonding
-            // entries created at or after the offence), so it must not help finalize either (Specs/consensus.md §8).
-            // The record keeps the weight, which a withdrawal takes back out of the tally.
+            // A vote weighs what its validator still has bonded and had bonded at the vote's target, at most its
+            // snapshot stake: a conflicting vote's slash is measured at the target and reaches only unbonding entries
+            // created at or after it, so stake moved into unbonding since the snapshot, or bonded only after the
+            // target, must not help finalize either (Specs/consensus.md §8; the target term: eighth review). The record
+            // keeps the weight, which a withdrawal takes back out of the tally.
             let bonded = try state.staker(.validator, v.validator)?.stake ?? .zero
-            let weight = min(entry.stake, bonded)
+            let atTarget = try state.stake(.validator, v.validator, atEndOf: v.target.height)
+            let weight = min(entry.stake, bonded, atTarget)
             state.put(StateKey.finalityVote(v.target.height, v.validator), weight.units)
             var tally = try state.record(StateKey.voteTally(v.target.height), VoteTally.self) ?? VoteTally()
             tally.stake = Amount(tally.stake.units &+ weight.units)
@@ -103,8 +105,9 @@ extension Execution {
     }
 
     /// `voteEvidence`: two conflicting votes of one validator (double or surround). Slashed like equivocation,
-    /// once per pair, on the stake bonded at the higher target height (capped at this height), and tombstoned: a
-    /// surround vote exists only once its later vote is signed, so an old inner vote cannot age the evidence out.
+    /// once per pair, on the larger of the stakes bonded at the two target heights (capped at this height), reached
+    /// from the lower one on, and tombstoned. The age limit runs from the higher target: a surround vote exists only
+    /// once its later vote is signed, so an old inner vote cannot age the evidence out.
     mutating func voteEvidence(_ a: FinalityVote, _ b: FinalityVote) throws(ExecError) {
         guard a.conflicts(with: b), a.hasValidSignature(chainId: ledger.chainId), b.hasValidSignature(chainId: ledger.chainId) else {
             throw .failed(.invalidEvidence)
@@ -112,8 +115,9 @@ extension Execution {
         let offence = LedgerIds.voteOffence(validator: a.validator, a.signingHash(chainId: ledger.chainId), b.signingHash(chainId: ledger.chainId))
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
         let offenceHeight = min(height, max(a.target.height, b.target.height))
+        let lowerHeight = min(height, a.target.height, b.target.height)
         guard height - offenceHeight <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
         guard try state.staker(.validator, a.validator) != nil else { throw .failed(.unknownStaker) }
-        try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, kind: .finalityVote)
+        try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, lowerHeight: lowerHeight, kind: .finalityVote)
     }
 }

@@ -4,14 +4,16 @@ import Primitives
 extension Execution {
     /// Locks the pool's bond behind a blind claim `H_fraud-claim(ticketId ‖ prover ‖ salt)`. Nobody can copy a
     /// claim they cannot see, and the prover is part of the hash, so a copied hash proves nothing for another key.
+    /// Commitments are keyed by prover and claim: a copy sent ahead under another pool id takes a key of its own and
+    /// cannot block the prover's commitment (eighth review).
     mutating func fraudCommit(_ sender: PublicKey, claim: Hash32, pool poolId: UInt32) throws(ExecError) {
         guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
-        let key = StateKey.fraudCommitment(claim)
+        let key = StateKey.fraudCommitment(sender, claim)
         guard try !state.exists(key) else { throw .failed(.duplicateFraudClaim) }
         try state.debit(sender, pool.fraudProofBond)
         state.put(key, FraudCommitment(prover: sender, pool: poolId, height: height, bond: pool.fraudProofBond))
         // Unrevealed by the end of its reveal period, the bond is burned.
-        state.putRaw(StateKey.fraudCommitmentExpiry(height &+ pool.fraudRevealBlocks, claim), [])
+        state.putRaw(StateKey.fraudCommitmentExpiry(height &+ pool.fraudRevealBlocks, sender, claim), [])
         txEvents.append(.fraudCommitted(claim: claim, prover: sender, bond: pool.fraudProofBond))
     }
 
@@ -19,7 +21,7 @@ extension Execution {
     /// ones join the case. Among claims that prove fraud, the earliest committed wins the bounty.
     mutating func fraudReveal(_ sender: PublicKey, ticketId: Hash32, salt: Hash32, input: [UInt8]) throws(ExecError) {
         let claim = fraudClaimHash(ticketId: ticketId, prover: sender, salt: salt)
-        let commitKey = StateKey.fraudCommitment(claim)
+        let commitKey = StateKey.fraudCommitment(sender, claim)
         guard let commit = try state.record(commitKey, FraudCommitment.self) else { throw .failed(.unknownFraudClaim) }
         guard commit.height < height else { throw .failed(.fraudRevealTooEarly) }
         guard let pool = try poolConfig(commit.pool) else { throw .fault(LedgerFault("fraud claim of unknown pool")) }
@@ -39,10 +41,13 @@ extension Execution {
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
 
+        // The same claim opened again (committed twice) would overwrite its first record, whose bond would then be
+        // neither returned nor burned (eighth review): refused, and the second commitment's bond burns at expiry.
+        guard try !state.exists(StateKey.fraudClaim(ticketId, claim)) else { throw .failed(.duplicateFraudClaim) }
         let caseKey = StateKey.fraudCase(ticketId)
         var fraudCase = try state.record(caseKey, FraudCase.self)
         state.delete(commitKey)
-        state.delete(StateKey.fraudCommitmentExpiry(commit.height &+ pool.fraudRevealBlocks, claim))
+        state.delete(StateKey.fraudCommitmentExpiry(commit.height &+ pool.fraudRevealBlocks, sender, claim))
         txEvents.append(.fraudClaimOpened(ticketId: ticketId, claim: claim, prover: sender))
         let opened = FraudClaim(prover: sender, commitHeight: commit.height, bond: commit.bond)
         if let c = fraudCase, c.status == .pending, Int(c.claims) >= params.maxClaimsPerTicket {
@@ -233,9 +238,11 @@ extension Execution {
     mutating func expireFraudCommitments() throws(ExecError) {
         for kv in try state.scan(StateKey.fraudCommitmentExpiry(at: height)) {
             state.delete(kv.key)
-            guard let claim = Hash32(bytes: kv.key.suffix(32)) else { throw .fault(LedgerFault("corrupt fraud expiry key")) }
-            guard let commit = try state.record(StateKey.fraudCommitment(claim), FraudCommitment.self) else { continue }
-            state.delete(StateKey.fraudCommitment(claim))
+            guard kv.key.count == 73, let prover = PublicKey(bytes: kv.key[9..<41]), let claim = Hash32(bytes: kv.key.suffix(32)) else {
+                throw .fault(LedgerFault("corrupt fraud expiry key"))
+            }
+            guard let commit = try state.record(StateKey.fraudCommitment(prover, claim), FraudCommitment.self) else { continue }
+            state.delete(StateKey.fraudCommitment(prover, claim))
             try state.burn(commit.bond)
             systemEvents.append(.fraudBondBurned(claim: claim, prover: commit.prover, amount: commit.bond))
         }

@@ -118,6 +118,14 @@ extension Ledger {
             throw GenesisError("ledger limits (maxPayersPerWorkerWindow, maxAllocationsPerEscrow, maxClaimsPerTicket, maxCommitmentsPerWindow, maxLeavesPerCommitment) must be at least 1")
         }
         guard params.slotsPerEpoch > 0 else { throw GenesisError("slotsPerEpoch must be positive") }
+        // A zero minimum keeps validators that unbonded everything in the next snapshot: with no stake left in it, no
+        // slot has a leader and the chain halts for good (eighth review).
+        guard params.validatorMinStake >= Amount(1) else { throw GenesisError("ledger.validatorMinStake must be at least 1") }
+        // The minimum fee of the largest transaction must be a u64 (consensus arithmetic never wraps; encoding.md §6).
+        guard params.maxTransactionBytes > 0,
+              !params.minFeePerByte.multipliedReportingOverflow(by: UInt64(params.maxTransactionBytes)).overflow else {
+            throw GenesisError("ledger.minFeePerByte × ledger.maxTransactionBytes must stay below 2^64 (minFeePerByte \(params.minFeePerByte), maxTransactionBytes \(params.maxTransactionBytes))")
+        }
         try Self.checkHorizonSizes(params)
         put(&state, StateKey.global(.supply), supply.units)
         put(&state, StateKey.global(.burned), UInt64(0))

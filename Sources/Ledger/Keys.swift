@@ -101,8 +101,10 @@ public enum StateKey {
     public static func hopAnsweredPass(_ pool: UInt32, _ key: Hash32, _ worker: PublicKey) -> [UInt8] {
         k(.hopAnsweredPass, pool.bigEndianBytes, key.bytes, worker.bytes)
     }
-    public static func fraudCommitment(_ claim: Hash32) -> [UInt8] { k(.fraudCommitment, claim.bytes) }
-    public static func fraudCommitmentExpiry(_ h: UInt64, _ claim: Hash32) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes, claim.bytes) }
+    public static func fraudCommitment(_ prover: PublicKey, _ claim: Hash32) -> [UInt8] { k(.fraudCommitment, prover.bytes, claim.bytes) }
+    public static func fraudCommitmentExpiry(_ h: UInt64, _ prover: PublicKey, _ claim: Hash32) -> [UInt8] {
+        k(.fraudCommitmentExpiry, h.bigEndianBytes, prover.bytes, claim.bytes)
+    }
     public static func fraudCommitmentExpiry(at h: UInt64) -> [UInt8] { k(.fraudCommitmentExpiry, h.bigEndianBytes) }
     public static func fraudClaim(_ ticket: Hash32, _ claim: Hash32) -> [UInt8] { k(.fraudClaim, ticket.bytes, claim.bytes) }
     public static func fraudClaims(_ ticket: Hash32) -> [UInt8] { k(.fraudClaim, ticket.bytes) }

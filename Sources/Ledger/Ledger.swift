@@ -128,9 +128,11 @@ public struct Ledger: Sendable {
         self.equivocationVerifier = equivocationVerifier
     }
 
-    /// Minimum fee for a transaction of `size` bytes.
+    /// Minimum fee for a transaction of `size` bytes. Genesis bounds `minFeePerByte × maxTransactionBytes` below 2⁶⁴,
+    /// so for any transaction a block can hold this is exact; a larger size (an RPC estimate) saturates, never wraps.
     public func minimumFee(size: Int) -> Amount {
-        Amount(params.minFeePerByte.multipliedReportingOverflow(by: UInt64(size)).partialValue)
+        let (fee, overflow) = params.minFeePerByte.multipliedReportingOverflow(by: UInt64(max(0, size)))
+        return overflow ? Amount(UInt64.max) : Amount(fee)
     }
 
     /// Envelope checks against a known account (used by block execution and by the mempool, which passes

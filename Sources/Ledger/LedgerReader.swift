@@ -147,8 +147,8 @@ public struct LedgerReader: Sendable {
     public func revealedPass(pool: UInt32, _ key: Hash32) throws -> RevealedPass? { try record(StateKey.revealedPass(pool, key), RevealedPass.self) }
 
     /// A blind fraud claim not yet revealed.
-    public func fraudCommitment(_ claim: Hash32) throws -> FraudCommitment? {
-        try record(StateKey.fraudCommitment(claim), FraudCommitment.self)
+    public func fraudCommitment(prover: PublicKey, claim: Hash32) throws -> FraudCommitment? {
+        try record(StateKey.fraudCommitment(prover, claim), FraudCommitment.self)
     }
 
     public func commitment(_ id: Hash32) throws -> Commitment? { try record(StateKey.commitment(id), Commitment.self) }

@@ -101,6 +101,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case hopChallengeAnswered = 96
     case receiptMismatch = 97
     case inputInClear = 98
+    case payeeForfeited = 99
 
     public var description: String {
         switch self {
@@ -201,6 +202,7 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .hopChallengeAnswered: return "the hop challenge is not open"
         case .receiptMismatch: return "the leaf is not the receipt's pass in a commitment of the receipt's shard"
         case .inputInClear: return "a pool with checkers keeps pass inputs off chain: a hop answer carries none"
+        case .payeeForfeited: return "the payee's work in the voucher's window was forfeited by a conviction"
         }
     }
 }

@@ -52,10 +52,14 @@ extension Execution {
         try state.setStaker(role, sender, staker, height: height)
         switch role {
         case .checker(let pool): try deregisterIfUnderbonded(sender, pool: pool, stake: staker.stake)
-        // Below the minimum it would not be scheduled next epoch; it stops leading now, or it could skip the rest of
-        // this epoch's slots for free (the missed-slot slash takes bonded stake, and its stake is unbonding).
-        case .validator where staker.stake < params.validatorMinStake: try dropFromSchedule(sender)
-        case .validator, .worker: break
+        // Below the minimum, or below the stake it leads with this epoch, it stops leading now: else it could skip the
+        // rest of this epoch's slots, or equivocate in them, for the slash of what is left bonded (the missed-slot and
+        // equivocation slashes take bonded stake, and the rest is unbonding; eighth review: the minimum itself).
+        case .validator:
+            let scheduled = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self)?
+                .validators.first(where: { $0.key == sender })?.stake ?? .zero
+            if staker.stake < params.validatorMinStake || staker.stake < scheduled { try dropFromSchedule(sender) }
+        case .worker: break
         }
         state.put(StateKey.unbonding(role, sender, id), UnbondingEntry(amount: amount, createdHeight: height, matureHeight: mature))
         state.putRaw(StateKey.unbondingQueue(mature, role, sender, id), [])
@@ -107,17 +111,27 @@ extension Execution {
     /// Slashes `bps` of the stake bonded at `offenceHeight`: first from unbonding entries created at or after
     /// that height (each capped at its balance, oldest first), then from bonded stake. Returns the amount
     /// taken; the caller decides what part is a bounty and burns the rest.
-    mutating func slash(_ key: PublicKey, role: StakeRole, bps: BasisPoints, offenceHeight: UInt64,
+    /// With `lowerHeight` (conflicting finality votes, Specs/consensus.md §8) the base is the larger of the stakes bonded
+    /// at the two heights, taken from unbonding entries created at or after the lower one: a surround vote cannot shed
+    /// the stake its inner vote was counted with by unbonding between the two targets.
+    mutating func slash(_ key: PublicKey, role: StakeRole, bps: BasisPoints, offenceHeight: UInt64, lowerHeight: UInt64? = nil,
                         kind: OffenceKind, offenceId: Hash32, into target: EventTarget) throws(ExecError) -> Amount {
         guard let staker = try state.staker(role, key) else { return .zero }
-        // Stake bonded at the offence: the end-of-block stake at that height plus what was moved into
-        // unbonding in that very block (an unbond in the offence block does not escape).
-        var base = try state.stake(role, key, atEndOf: offenceHeight)
         let decoded = try unbondingEntries(role, key)
-        for d in decoded where d.entry.createdHeight == offenceHeight {
-            base = Amount(base.units &+ d.entry.amount.units)
+        // Stake bonded at a height: the end-of-block stake at that height plus what was moved into unbonding in that
+        // very block (an unbond in the offence block does not escape).
+        func bonded(at h: UInt64) throws(ExecError) -> Amount {
+            var base = try state.stake(role, key, atEndOf: h)
+            for d in decoded where d.entry.createdHeight == h { base = Amount(base.units &+ d.entry.amount.units) }
+            return base
         }
-        let taken = try takeStake(key, role: role, staker: staker, entries: decoded, due: base.basisPoints(bps), createdSince: offenceHeight)
+        var base = try bonded(at: offenceHeight)
+        var since = offenceHeight
+        if let lowerHeight, lowerHeight < offenceHeight {
+            base = max(base, try bonded(at: lowerHeight))
+            since = lowerHeight
+        }
+        let taken = try takeStake(key, role: role, staker: staker, entries: decoded, due: base.basisPoints(bps), createdSince: since)
         if taken > .zero {
             emit(target, .slashed(staker: key, role: role, amount: taken, offence: kind, offenceId: offenceId))
             // A checker slashed below the pool's minimum leaves the registry, as one that unbonds below it does: it
@@ -265,10 +279,11 @@ extension Execution {
     /// A validator's proven consensus offence (equivocation, conflicting votes): records the offence, slashes
     /// `equivocationSlashBps` of the stake bonded at `offenceHeight` (burned), tombstones it and drops it from
     /// the schedule.
-    mutating func punishValidator(_ key: PublicKey, offence: Hash32, offenceHeight: UInt64, kind: OffenceKind) throws(ExecError) {
+    mutating func punishValidator(_ key: PublicKey, offence: Hash32, offenceHeight: UInt64, lowerHeight: UInt64? = nil,
+                                  kind: OffenceKind) throws(ExecError) {
         state.put(StateKey.offence(offence), height)
         let taken = try slash(key, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
-                              kind: kind, offenceId: offence, into: .transaction)
+                              lowerHeight: lowerHeight, kind: kind, offenceId: offence, into: .transaction)
         try state.burn(taken)
         guard var staker = try state.staker(.validator, key) else { throw .fault(LedgerFault("punished validator without a staker record")) }
         staker.status = .tombstoned

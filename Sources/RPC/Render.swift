@@ -654,6 +654,7 @@ struct FailureReasonName: CustomStringConvertible {
         case .hopChallengeAnswered: return "hopChallengeAnswered"
         case .receiptMismatch: return "receiptMismatch"
         case .inputInClear: return "inputInClear"
+        case .payeeForfeited: return "payeeForfeited"
         }
     }
 }

@@ -44,10 +44,16 @@ import Testing
 
     @Test func size() throws {
         let txs = [transfer(0), transfer(1)]
-        // The header is fixed size; the body is a 5-byte list prefix and the transactions.
+        // The header is fixed size; the body is its encoding exactly: the count as shortest LEB128 (1 byte below 128
+        // transactions, 2 from 128; it was counted as 5 whatever the count, refusing blocks the spec accepts), then the
+        // transactions.
+        func bodyBytes(_ t: [SignedTransaction]) -> Int { var w = CanonicalWriter(capacity: 64); w.list(t); return w.bytes.count }
         let bytes = BlockValidation.encodedSize(of: txs)
-        #expect(bytes == BlockLimits.signedHeaderBytes + 5 + txs[0].encodedSize + txs[1].encodedSize)
-        #expect(BlockValidation.encodedSize(of: []) == BlockLimits.signedHeaderBytes + 5)
+        #expect(bytes == BlockLimits.signedHeaderBytes + bodyBytes(txs))
+        #expect(bytes == BlockLimits.signedHeaderBytes + 1 + txs[0].encodedSize + txs[1].encodedSize)
+        #expect(BlockValidation.encodedSize(of: []) == BlockLimits.signedHeaderBytes + 1)
+        let many = (0..<130).map { _ in txs[0] }
+        #expect(BlockValidation.encodedSize(of: many) == BlockLimits.signedHeaderBytes + bodyBytes(many))
         try BlockValidation.validateSize(bytes, maximum: bytes)
         #expect(throws: BlockValidationError.tooLarge(bytes: bytes, maximum: bytes - 1)) {
             try BlockValidation.validateSize(bytes, maximum: bytes - 1)

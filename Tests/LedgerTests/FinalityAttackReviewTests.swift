@@ -34,8 +34,9 @@ import Testing
     /// Finding A6: withholding is meant never to be free (consensus.md §5: a missed slot burns `missedSlotSlashBps` of
     /// the leader's bonded stake). A validator that unbonded all of it stayed in the stored schedule until the epoch
     /// ended, so it kept leading (and could skip, biasing the beacon) the rest of the epoch's slots at no cost while its
-    /// stake sat in unbonding entries. Now a validator that unbonds below `validatorMinStake` leaves the schedule in
-    /// the same block (§2 rule 3): the slots it would have led are drawn among the others.
+    /// stake sat in unbonding entries. Now a validator that unbonds below the stake it leads with (eighth review; first
+    /// below `validatorMinStake`) leaves the schedule in the same block (§2 rule 3): the slots it would have led are
+    /// drawn among the others.
     @Test func unbondingDoesNotMakeMissedSlotsFree() throws {
         var params = Chain.defaultParams()
         params.missedSlotSlashBps = 100
@@ -46,11 +47,12 @@ import Testing
         #expect(leaver == v1.publicKey)
         try c.advance(to: 2)
         func scheduled() throws -> ValidatorSnapshot { try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self)) }
-        // Down to the minimum: still scheduled (it is still bonded for its slots).
+        // Down to exactly the minimum: out of the schedule in the same block, so no later slot of the epoch is its to skip
+        // (or to equivocate in) for the slash of the 100 left; before the eighth review it stayed, leading with 1 000.
         var r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: Amount(1000 - params.validatorMinStake.units)))], proposer: 0)
         #expect(r[0].succeeded)
-        #expect(try scheduled().validators.contains { $0.key == leaver })
-        // Below it: out of the schedule in the same block, so no later slot of the epoch is its to skip.
+        #expect(!(try scheduled().validators.contains { $0.key == leaver }), "it leads with 1 000 while 900 of it is leaving")
+        // The rest: still out.
         r = try c.block([try c.tx(v1, .unbond(role: .validator, amount: params.validatorMinStake))], proposer: 0)
         #expect(r[0].succeeded)
         #expect(try c.staker(.validator, leaver)?.stake == .zero)
