@@ -15,16 +15,51 @@ public enum ImportError: Error, Sendable, CustomStringConvertible {
     case fromFuture(slot: UInt64)
     /// The block forks below the finalized height.
     case belowFinality(forkHeight: UInt64, finalized: UInt64)
+    /// A side block this node does not store (yet) although nothing shows it invalid: its proposer's right to the slot
+    /// can only be settled by executing its branch, which is done once the branch leads (`importBranch`). Not
+    /// misbehaviour: the peer that sent it is not scored.
+    case notStored(SideBlockDeferral)
     /// A storage or ledger fault: the node cannot continue safely.
     case fault(String)
 
     public var description: String {
         switch self {
+        case .notStored(let why): return "side block not stored: \(why)"
         case .invalid(let e): return "invalid block: \(e)"
         case .unknownParent(let h): return "unknown parent \(h)"
         case .fromFuture(let s): return "block for slot \(s) is from the future"
         case .belowFinality(let f, let fin): return "fork at height \(f) is below the finalized height \(fin)"
         case .fault(let m): return "fault: \(m)"
+        }
+    }
+}
+
+/// Why a side block is refused for storage without being invalid (Specs/consensus.md §4, "Side blocks").
+public enum SideBlockDeferral: Sendable, Equatable, CustomStringConvertible {
+    /// In the fork point snapshot's epoch, its proposer is in that snapshot but not its slot's leader there: only a
+    /// removal on its branch (which changes the draw) can make it the leader, and only executing the branch shows that.
+    case notLeaderAtForkPoint
+    /// In a later epoch, its proposer is not an active validator at the fork point (it may have bonded or topped up
+    /// on the branch, which only executing the branch shows).
+    case inactiveAtForkPoint
+    /// In a later epoch, its proposer has no validator record at the fork point or at the tip: not executed even when
+    /// its branch leads (keys that never bonded here cannot make the node revert and re-execute its chain).
+    case unknownProposer
+    /// A second block of its proposer for its slot (an equivocation: the first is stored or canonical).
+    case secondBlockForSlot
+    /// Its branch does not beat the canonical chain, so it is not executed.
+    case branchDoesNotLead
+
+    /// Whether a branch ending in such a block may be executed when it leads (execution then checks every leader exactly).
+    public var mayExecute: Bool { self != .unknownProposer }
+
+    public var description: String {
+        switch self {
+        case .notLeaderAtForkPoint: return "its proposer does not lead its slot under the fork point's schedule"
+        case .inactiveAtForkPoint: return "its proposer is not an active validator at the fork point"
+        case .unknownProposer: return "its proposer has no validator record at the fork point or the tip"
+        case .secondBlockForSlot: return "its proposer already has a stored block for this slot"
+        case .branchDoesNotLead: return "its branch does not lead"
         }
     }
 }
@@ -86,6 +121,14 @@ public final class ChainEngine {
     /// Blocks found invalid (bounded memory; a re-sent invalid block is rejected without re-execution).
     private var invalid: Set<Hash32> = []
     private var invalidOrder: [Hash32] = []
+    /// The side blocks stored by `importBlock`, by (proposer, slot): at most one each (a second is an equivocation,
+    /// evidence from its header alone, and is not stored). Entries at or below the finalized block's slot are dropped
+    /// (no side block forks below finality). In memory only: after a restart one more block per pair can be stored.
+    private var sideSlots: [SideSlot: Hash32] = [:]
+    private struct SideSlot: Hashable {
+        let proposer: PublicKey
+        let slot: UInt64
+    }
     /// Optional per-block invariant checking (`--check-invariants`).
     public var invariantTracker: InvariantTracker?
     /// Accumulated time per import phase.
@@ -257,11 +300,9 @@ public final class ChainEngine {
         let fork: (hash: Hash32, height: UInt64)
         do { fork = try forkPoint(of: block.header.parent) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
         guard fork.height >= finalizedHeight else { throw .belowFinality(forkHeight: fork.height, finalized: finalizedHeight) }
-        try checkSideProposer(block, fork: fork)
-        do {
-            try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
-                                     header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
-        } catch { throw .fault("storing side block: \(error)") }
+        var deferral = try checkSideProposer(block.header, hash: hash, fork: fork)
+        let slotKey = SideSlot(proposer: block.header.proposer, slot: block.header.slot)
+        if deferral == nil, try secondBlockForSlot(slotKey, hash: hash, fork: fork) { deferral = .secondBlockForSlot }
         // Fork choice (Specs/consensus.md §4): the higher justified checkpoint first, then `prefers`. A branch can
         // justify above the tip's justified checkpoint only with votes for a higher target, so only a branch that
         // wins on height or whose new block carries such votes is executed (blocks arrive parents first, so an
@@ -269,7 +310,19 @@ public final class ChainEngine {
         let heightWins = ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
         let justified: Checkpoint
         do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
-        guard heightWins || ChainEngine.carriesVotes([block], above: justified.height) else { return .sideChain }
+        let executes = heightWins || ChainEngine.carriesVotes([block], above: justified.height)
+        if let deferral {
+            // Not stored. A block that makes its branch lead is executed all the same: execution checks its leader
+            // exactly (and a switch that does not stand leaves it stored, executed, as a side block).
+            guard executes, deferral.mayExecute else { throw .notStored(deferral) }
+        } else {
+            do {
+                try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,
+                                         header: block.signedHeader.canonicalEncoding, body: block.bodyEncoding)
+            } catch { throw .fault("storing side block: \(error)") }
+            rememberSideSlot(slotKey, hash: hash)
+        }
+        guard executes else { return .sideChain }
         let branch: [Block]
         do { branch = try branchBlocks(to: block, fork: fork) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
         guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
@@ -279,16 +332,20 @@ public final class ChainEngine {
         return .tipChanged(change)
     }
 
-    /// The proposer check a side block passes before it is stored (and so before it can make the node revert its
-    /// chain): without it any key pair could fill the store with blocks nobody leads and, with a branch one block
-    /// longer than the canonical chain, make the node revert to the fork point and re-execute every reverted block.
-    /// The first block of a branch (its parent canonical) must be signed by its slot's leader, computed exactly as
-    /// `validateAndCommit` will, from the canonical state at the fork point (retained: forks are at or above the
-    /// finalized height, and state is pruned only below it); a deeper block's proposer must be in the fork point's
-    /// stored snapshot while the branch is in that snapshot's epoch, else at least a validator (not tombstoned at the
-    /// fork point) at the fork point or the tip (its exact leader needs the branch's state, i.e. its execution).
-    func checkSideProposer(_ block: Block, fork: (hash: Hash32, height: UInt64)) throws(ImportError) {
-        let h = block.header
+    /// The proposer check a side block passes before it is stored (and so before its votes are watched or it can make
+    /// the node revert its chain), Specs/consensus.md §4 "Side blocks". Without it any key pair could fill the store
+    /// with blocks nobody leads and, with a branch one block longer than the canonical chain, make the node revert to
+    /// the fork point and re-execute every reverted block.
+    /// - The first block of a branch (its parent canonical) must be signed by its slot's leader, computed exactly as
+    ///   `validateAndCommit` will, from the canonical state at the fork point (retained: forks are at or above the
+    ///   finalized height, and state is pruned only below it). Otherwise it is invalid.
+    /// - A deeper block in the epoch of the fork point's stored snapshot: its proposer must be in that snapshot (the
+    ///   snapshot only shrinks within an epoch, so otherwise it is invalid) and its slot's leader under it. A branch
+    ///   that removed a validator draws other leaders, so a mismatch is `notLeaderAtForkPoint`: not stored, not invalid.
+    /// - A deeper block in a later epoch (its leader needs the branch's RANDAO mix, i.e. its execution): its proposer
+    ///   must be an active validator at the fork point; tombstoned there is invalid (for good), anything else not stored.
+    /// Returns nil when the block may be stored, else why not (exact failures throw `invalid`).
+    func checkSideProposer(_ h: BlockHeader, hash: Hash32, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> SideBlockDeferral? {
         let forkView = store.current.state(at: fork.height)
         let forkState = LedgerState(base: forkView)
         if h.parent == fork.hash {
@@ -297,34 +354,102 @@ public final class ChainEngine {
                 expected = LeaderSchedule.leader(of: h.slot, in: try LeaderSchedule.snapshot(for: h.slot, parentState: forkState, ledger: ledger))
             } catch { throw .fault("schedule at the fork point: \(error)") }
             do { try BlockValidation.validateLeader(h.proposer, expected: expected) } catch {
-                markInvalid(block.hash)
+                markInvalid(hash)
                 throw .invalid(error)
             }
-        } else {
-            // Within the epoch of the fork point's stored snapshot every leader of the branch is in that snapshot (the
-            // branch crossed no epoch boundary, and punishments only remove validators): exact, so marked invalid.
-            // Later epochs: a validator record at the fork point (not tombstoned there: that is for good) or at the tip.
-            let stored: ValidatorSnapshot?
-            do { stored = try Ledger.currentSnapshot(of: forkState) } catch { throw .fault("schedule at the fork point: \(error)") }
-            if let stored, stored.epoch == h.slot / ledger.params.slotsPerEpoch {
-                guard stored.validators.contains(where: { $0.key == h.proposer }) else {
-                    markInvalid(block.hash)
-                    throw .invalid(.wrongLeader(got: h.proposer, expected: nil))
-                }
-                return
-            }
-            let known: Bool
-            do {
-                if let atFork = try LedgerReader(forkView).staker(.validator, h.proposer) {
-                    known = atFork.status != .tombstoned
-                } else {
-                    known = try LedgerReader(store.current).staker(.validator, h.proposer) != nil
-                }
-            } catch { throw .fault("staker lookup: \(error)") }
-            // Not marked invalid: a validator bonded on the branch alone (possible only for a fork spanning an epoch
-            // boundary above a stalled finalized checkpoint) is not known here, and its block may be retried.
-            guard known else { throw .invalid(.wrongLeader(got: h.proposer, expected: nil)) }
+            return nil
         }
+        let stored: ValidatorSnapshot?
+        do { stored = try Ledger.currentSnapshot(of: forkState) } catch { throw .fault("schedule at the fork point: \(error)") }
+        if let stored, stored.epoch == h.slot / ledger.params.slotsPerEpoch {
+            guard stored.validators.contains(where: { $0.key == h.proposer }) else {
+                markInvalid(hash)
+                throw .invalid(.wrongLeader(got: h.proposer, expected: nil))
+            }
+            // Membership alone would let any member sign a stored block for every slot (eighth review, F1).
+            return LeaderSchedule.leader(of: h.slot, in: stored) == h.proposer ? nil : .notLeaderAtForkPoint
+        }
+        do {
+            if let atFork = try LedgerReader(forkView).staker(.validator, h.proposer) {
+                if atFork.status == .tombstoned {
+                    markInvalid(hash)
+                    throw ImportError.invalid(.wrongLeader(got: h.proposer, expected: nil))
+                }
+                return atFork.isActive(minimum: ledger.params.validatorMinStake) ? nil : .inactiveAtForkPoint
+            }
+            return try LedgerReader(store.current).staker(.validator, h.proposer) != nil ? .inactiveAtForkPoint : .unknownProposer
+        } catch let e as ImportError { throw e } catch { throw .fault("staker lookup: \(error)") }
+    }
+
+    /// Whether the node already has another block of this proposer for this slot above the fork point: a stored side
+    /// block, or the canonical block of that slot (slots rise with height: a binary search over the canonical heights).
+    private func secondBlockForSlot(_ key: SideSlot, hash: Hash32, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> Bool {
+        if let other = sideSlots[key], other != hash { return true }
+        do {
+            var lo = fork.height + 1, hi = tipHeader.height
+            while lo <= hi {
+                let mid = lo + (hi - lo) / 2
+                guard let canonical = try store.current.canonicalHash(at: mid) else { return false }
+                let h = try ChainEngine.loadHeader(store.current, canonical).header
+                if h.slot == key.slot { return h.proposer == key.proposer }
+                if h.slot < key.slot { lo = mid + 1 } else { hi = mid - 1 }
+            }
+        } catch let e as ImportError { throw e } catch { throw .fault("canonical lookup: \(error)") }
+        return false
+    }
+
+    /// Remembers a stored side block's (proposer, slot); now and then forgets slots at or below the finalized block's.
+    private func rememberSideSlot(_ key: SideSlot, hash: Hash32) {
+        sideSlots[key] = hash
+        guard sideSlots.count % 1024 == 0 else { return }
+        guard let finalized = try? store.current.canonicalHash(at: finalizedHeight),
+              let slot = try? ChainEngine.loadHeader(store.current, finalized).header.slot else { return }
+        sideSlots = sideSlots.filter { $0.key.slot > slot }
+    }
+
+    /// Imports a run of linked blocks, none of them stored, whose first block's parent is stored and not the tip: how
+    /// sync follows a branch whose blocks `importBlock` did not store one by one (`notStored`, e.g. a leader that a
+    /// removal on the branch changed). The run is executed only when its last block makes the branch lead (exactly
+    /// as `importBlock` decides for one block), and every block's proposer first passes the checks that need no
+    /// execution (a validator known here; exact failures are invalid). Nothing is stored otherwise.
+    public func importBranch(_ run: [Block], now: UInt64) throws(ImportError) -> ImportResult {
+        guard let first = run.first, let last = run.last else { return .alreadyKnown }
+        var parent: BlockHeader
+        do {
+            guard try store.current.blockInfo(first.header.parent) != nil else { throw ImportError.unknownParent(first.header.parent) }
+            parent = try ChainEngine.loadHeader(store.current, first.header.parent).header
+        } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard parent.hash != tipHash else { throw .fault("importBranch: the run extends the tip (import its blocks one by one)") }
+        for b in run {
+            if invalid.contains(b.hash) { throw .invalid(.knownInvalid) }
+            guard b.header.parent == parent.hash else { throw .unknownParent(b.header.parent) }
+            do { if try store.current.blockInfo(b.hash) != nil { throw ImportError.fault("importBranch: block \(b.hash) is stored") } }
+            catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+            try statelessChecks(b, now: now)
+            do {
+                try BlockValidation.validateHeight(b.header.height, parentHeight: parent.height)
+                try BlockValidation.validateSlot(b.header.slot, parentSlot: parent.slot)
+            } catch { throw .invalid(error) }
+            parent = b.header
+        }
+        let fork: (hash: Hash32, height: UInt64)
+        do { fork = try forkPoint(of: first.header.parent) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard fork.height >= finalizedHeight else { throw .belowFinality(forkHeight: fork.height, finalized: finalizedHeight) }
+        for b in run {
+            if let d = try checkSideProposer(b.header, hash: b.hash, fork: fork), !d.mayExecute { throw .notStored(d) }
+        }
+        let timely = arrivedTimely(last.header, now: now)
+        let heightWins = ChainEngine.prefers(last.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
+        let justified: Checkpoint
+        do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
+        guard heightWins || ChainEngine.carriesVotes(run, above: justified.height) else { throw .notStored(.branchDoesNotLead) }
+        let branch: [Block]
+        do { branch = try branchBlocks(to: first, fork: fork) + run.dropFirst() } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
+        guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
+            ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: justified.height, heightWins: heightWins)
+        }) else { return .sideChain }
+        tipArrivedTimely = timely
+        return .tipChanged(change)
     }
 
     /// Whether a switch to a branch stands once the branch is executed (Specs/consensus.md §4): a branch whose

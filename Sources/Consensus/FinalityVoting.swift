@@ -46,6 +46,9 @@ struct VoteWatch {
     /// Whether `vote` was recorded already (its signature was checked then: no need to check it again).
     func contains(_ vote: FinalityVote) -> Bool { byValidator[vote.validator]?.contains(vote) ?? false }
 
+    /// Whether `vote` would form a double or surround pair with a recorded vote (before its signature is checked).
+    func wouldConflict(_ vote: FinalityVote) -> Bool { byValidator[vote.validator]?.contains { $0.conflicts(with: vote) } ?? false }
+
     /// Records validly signed votes; returns the conflicting pairs found (each pair once).
     mutating func record(_ votes: [FinalityVote], chainId: Hash32) -> [(FinalityVote, FinalityVote)] {
         var found = [(FinalityVote, FinalityVote)]()

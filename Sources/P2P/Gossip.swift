@@ -110,6 +110,10 @@ final class Gossip: Sendable {
         case .invalid(let e):
             state.withLock { _ = $0.invalidBlocks.insert(hash) }
             misbehave(peer, .invalidBlock, "block \(block.header.height) \(hash.hex.prefix(16)): \(e)")
+        case .notStored(let why):
+            // Nothing shows it invalid (e.g. a leader that a removal on its branch changed): no score. It does not make
+            // its branch lead, or it would have been executed; sync fetches the branch if a peer shows it leading.
+            logger.debug("side block not stored: \(why)", metadata: ["peer": "\(peer.label)", "height": "\(block.header.height)"])
         case .belowFinality:
             logger.debug("block forks below our finalized height; ignored", metadata: ["peer": "\(peer.label)", "height": "\(block.header.height)"])
         case .fault(let m):

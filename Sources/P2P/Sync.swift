@@ -94,6 +94,12 @@ final class SyncManager: Sendable {
         /// or for answering a request this node stopped caring about.
         var abandoned: [Hash32: Assignment] = [:]
         var notFoundBy: [Hash32: Set<UInt64>] = [:]
+        /// Blocks of the queue the chain did not store one by one (`notStored`) and their descendants, oldest first:
+        /// held until the run makes its branch lead, then imported as one (`ChainService.importBranch`).
+        var run: [Block] = []
+        var runBytes = 0
+        /// The peer the last held block came from.
+        var runFrom: UInt64?
         var headersPending: Assignment?
         var wanted: Set<UInt64> = []
         var everSynced = false
@@ -240,6 +246,9 @@ final class SyncManager: Sendable {
         s.assigned = [:]
         s.notFoundBy = [:]
         s.source = nil
+        s.run = []
+        s.runBytes = 0
+        s.runFrom = nil
     }
 
     /// One pass: time out requests, import what is ready, ask for more headers and bodies, publish status.
@@ -316,6 +325,13 @@ final class SyncManager: Sendable {
             }
         }
 
+        // A held run nobody offers more blocks for cannot lead: drop it, and stop following the claim of the peer it came
+        // from (not misbehaviour: its chain may have changed since it announced its status).
+        if !s.run.isEmpty && s.remaining == 0 && s.headersPending == nil {
+            logger.debug("sync: dropping \(s.run.count) held side blocks whose branch does not lead")
+            dropRun(&s)
+        }
+
         // 4. Bodies: spread the download window over peers with free request slots.
         if s.remaining > 0 {
             var inFlight: [UInt64: Int] = [:]
@@ -377,9 +393,32 @@ final class SyncManager: Sendable {
     private func importReady(_ s: inout State) async {
         while s.next < s.queue.count, let entry = s.fetched.removeValue(forKey: s.queue[s.next].hash) {
             let (block, from) = (entry.block, entry.from)
-            let outcome = await chain.importBlock(block)
+            let outcome: BlockImportOutcome
+            if s.run.isEmpty {
+                outcome = await chain.importBlock(block)
+            } else {
+                // Its parent is held, not stored: it joins the run, offered to the chain once it reaches our height (a
+                // shorter branch cannot lead).
+                guard hold(block, from: from, &s) else {
+                    logger.warning("sync: more than \(window) held side blocks (\(s.runBytes) bytes) without their branch leading; dropped")
+                    dropRun(&s)
+                    return
+                }
+                outcome = block.header.height >= (await chain.status()).height ? await chain.importBranch(s.run) : .notStored(.branchDoesNotLead)
+                if outcome.isValid { s.run = []; s.runBytes = 0; s.runFrom = nil }
+            }
+            if case .notStored(let why) = outcome {
+                // Not invalid: held until its branch leads (then executed, every leader checked exactly). A proposer this
+                // node knows nothing of is never executed here (Specs/consensus.md §4): the branch cannot be followed.
+                guard why.mayExecute else {
+                    logger.warning("sync: a block of the branch has a proposer unknown here (\(why)); not following it")
+                    dropRun(&s, from: from)
+                    return
+                }
+                if s.run.isEmpty { hold(block, from: from, &s) }
+            }
             switch outcome {
-            case .imported, .sideChain, .alreadyKnown:
+            case .imported, .sideChain, .alreadyKnown, .notStored:
                 s.next += 1
                 s.importedBlocks += 1
                 s.importedTxs += block.transactions.count
@@ -406,16 +445,38 @@ final class SyncManager: Sendable {
                 return
             }
         }
-        if s.next > 0 && s.next == s.queue.count {
+        // A held run keeps the queue's last header: the next headers continue it (their parent is not stored).
+        if s.next > 0 && s.next == s.queue.count && s.run.isEmpty {
             s.queue = []
             s.next = 0
             s.queued = []
             s.notFoundBy = [:]
         } else if s.next >= 4096 {
-            for h in s.queue[..<s.next] { s.queued.remove(h.hash); s.notFoundBy[h.hash] = nil }
-            s.queue.removeFirst(s.next)
-            s.next = 0
+            let drop = s.run.isEmpty ? s.next : s.next - 1
+            for h in s.queue[..<drop] { s.queued.remove(h.hash); s.notFoundBy[h.hash] = nil }
+            s.queue.removeFirst(drop)
+            s.next -= drop
         }
+    }
+
+    /// Adds a block to the held run; false when the run would exceed the download window (in blocks or bytes).
+    @discardableResult
+    private func hold(_ block: Block, from: UInt64, _ s: inout State) -> Bool {
+        let bytes = block.bodyEncoding.count
+        guard s.run.count < window, s.runBytes + bytes <= window * chain.genesis.consensus.maxBlockBytes else { return false }
+        s.run.append(block)
+        s.runBytes += bytes
+        s.runFrom = from
+        return true
+    }
+
+    /// Gives up a held run (and the queue), and stops following the claim of the peer it came from: its branch did not
+    /// lead, or cannot be followed here. Not misbehaviour (its chain may have changed since it announced its status).
+    private func dropRun(_ s: inout State, from: UInt64? = nil) {
+        if let source = from ?? s.runFrom, let p = table.peer(source) {
+            p.state.withLock { $0.discreditedHeight = $0.status?.height }
+        }
+        resetQueue(&s)
     }
 
     private func logProgress(_ s: inout State, height: UInt64, target: UInt64, done: Bool) {
