@@ -130,6 +130,8 @@ public actor ChainService {
     private var early: [Hash32: Block] = [:]
     /// Headers seen by (proposer, slot), to catch equivocation; a bounded window of recent slots.
     private var seenHeaders = EquivocationWatch()
+    /// Schedules computed from the tip for the header watch, by epoch (`tipSchedule`).
+    private var scheduleCache: (tip: Hash32, byEpoch: [UInt64: ValidatorSnapshot]) = (.zero, [:])
     /// The key that signs evidence transactions for the equivocations this node sees (nil: only detect).
     private var evidenceReporter: PrivateKey?
     /// Finality votes seen, to catch double and surround votes.
@@ -320,20 +322,54 @@ public actor ChainService {
     /// slot, submits the two as evidence (Specs/consensus.md §5). Runs before validation: a signed header
     /// proves the signature whatever else is wrong with its block.
     private func watchForEquivocation(_ header: SignedHeader) {
-        guard header.header.chainId == genesis.chainId, header.header.slot >= 1 else { return }
-        // Only validators' headers can be evidence (`doubleSignEvidence` needs a staker record): self-signed headers of
-        // other keys would only fill the bounded watch and evict the first header of a real equivocation.
-        let staker: Staker?
-        do { staker = try LedgerReader(store.current).staker(.validator, header.header.proposer) } catch { staker = nil }
-        guard staker != nil else { return }
-        guard let first = seenHeaders.record(header, keepSlots: genesis.ledger.unbondingBlocks) else { return }
+        let h = header.header
+        guard h.chainId == genesis.chainId, h.slot >= 1 else { return }
+        let clockSlot = genesis.slot(atMillis: clock())
+        let admission = seenHeaders.knows(proposer: h.proposer, slot: h.slot) ? nil : headerAdmission(h, clockSlot: clockSlot)
+        guard let first = seenHeaders.record(header, admission: admission, clockSlot: clockSlot, keepSlots: genesis.ledger.unbondingBlocks) else {
+            return
+        }
         Counter(label: "sharechain_equivocations_detected_total").increment()
-        guard let reporter = evidenceReporter, reporter.publicKey != header.header.proposer else { return }
-        let offence = LedgerIds.equivocationOffence(offender: header.header.proposer, slot: header.header.slot)
+        guard let reporter = evidenceReporter, reporter.publicKey != h.proposer else { return }
+        let offence = LedgerIds.equivocationOffence(offender: h.proposer, slot: h.slot)
         // Already punished on the tip: nothing to submit.
         let punished: [UInt8]? = (try? store.current.get(StateKey.offence(offence))) ?? nil
         if punished != nil { return }
-        submitEvidence(.doubleSignEvidence(headerA: first, headerB: header.canonicalEncoding), offender: header.header.proposer)
+        submitEvidence(.doubleSignEvidence(headerA: first, headerB: header.canonicalEncoding), offender: h.proposer)
+    }
+
+    /// Headers for slots further ahead of the local clock are not remembered: as gossip's plausibility bound (P2P
+    /// `Plausibility.maxFutureSlots`), no honest leader signs them yet.
+    static let maxFutureHeaderSlots: UInt64 = 64
+
+    /// How a header new to the watch is admitted (Specs/consensus.md §5 **Automatic evidence**), or nil. Only validators'
+    /// headers can be evidence (`doubleSignEvidence` needs a staker record): other keys' would only fill the watch. A
+    /// header whose proposer leads its slot under the tip's schedule (the tip's epoch, or the next one's snapshot of the
+    /// tip state) is scheduled; any other active validator's is unscheduled (bounded per key, eighth review F2: keys
+    /// signing headers for slots they do not lead must not crowd out the first header of an equivocation).
+    private func headerAdmission(_ h: BlockHeader, clockSlot: UInt64) -> EquivocationWatch.Admission? {
+        guard h.slot <= clockSlot &+ Self.maxFutureHeaderSlots else { return nil }
+        let staker: Staker?
+        do { staker = try LedgerReader(store.current).staker(.validator, h.proposer) } catch { return nil }
+        guard let staker else { return nil }
+        let perEpoch = genesis.ledger.slotsPerEpoch
+        let epoch = h.slot / perEpoch, tipEpoch = engine.tipHeader.slot / perEpoch
+        if epoch == tipEpoch || epoch == tipEpoch + 1, let schedule = tipSchedule(slot: h.slot),
+           LeaderSchedule.leader(of: h.slot, in: schedule) == h.proposer {
+            return .scheduled
+        }
+        return staker.isActive(minimum: genesis.ledger.validatorMinStake) ? .unscheduled : nil
+    }
+
+    /// The schedule snapshot of `slot`'s epoch for a block on the tip, cached per tip (a fresh snapshot scans every
+    /// validator record).
+    private func tipSchedule(slot: UInt64) -> ValidatorSnapshot? {
+        let epoch = slot / genesis.ledger.slotsPerEpoch
+        if scheduleCache.tip != engine.tipHash { scheduleCache = (engine.tipHash, [:]) }
+        if let cached = scheduleCache.byEpoch[epoch] { return cached }
+        guard let snapshot = try? LeaderSchedule.snapshot(for: slot, parentState: engine.tipState, ledger: ledger) else { return nil }
+        scheduleCache.byEpoch[epoch] = snapshot
+        return snapshot
     }
 
     // MARK: Finality

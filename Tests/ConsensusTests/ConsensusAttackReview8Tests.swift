@@ -6,7 +6,7 @@ import Testing
 @testable import Storage
 import TestSupport
 
-/// Eighth review, consensus finding F1: each test performs the attack and asserts that it fails (the
+/// Eighth review, consensus findings F1 and F2: each test performs the attack and asserts that it fails (both
 /// attacks succeeded on the reviewed code), plus the honest case the F1 fix must keep working.
 @Suite struct ConsensusAttackReview8Tests {
     typealias Forge = ConsensusAttackReviewTests
@@ -151,5 +151,40 @@ import TestSupport
         let outcome = await service.importBranch(Array(branch[firstMismatch...]))
         guard case .imported = outcome else { Issue.record("the longer honest branch was not imported: \(outcome)"); return }
         #expect(await service.tipHeader.hash == brancher.tipHash)
+    }
+
+    /// F2 (medium): the equivocation watch was shared by every key with a validator record and, when full, kept the
+    /// highest slots seen. 128 validators sign headers (blocks with unknown parents, no offence) for the next 64 slots,
+    /// which evicted the offender's first header, so its second header for the same slot went unnoticed. Now only a
+    /// slot's scheduled leader is recorded without bound, other validators at most 16 headers each, and entries leave
+    /// only when the local clock's slot passes them by the horizon.
+    @Test func aFloodOfValidatorHeadersDoesNotHideAnEquivocation() async throws {
+        let net = TestNetwork(validators: 129, slotsPerEpoch: 1000)
+        let pd = TempDir(), dir = TempDir()
+        let producer = try net.engine(at: pd)
+        let honest = try net.produce(producer)
+        let offender = net.validators[net.index(of: honest.header.proposer)]
+        var h = honest.header
+        h.txRoot = SHA256.hash([7])
+        let twin = Block(signedHeader: SignedHeader(header: h, signedBy: offender), transactions: [])
+        let s = honest.header.slot
+        let clock = TestClock(net.now(s + 1))
+        let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
+        await service.setEvidenceReporter(net.accounts[2])
+        guard case .imported = await service.importBlock(honest) else { Issue.record("honest block not imported"); return }
+        let flood = net.validators.filter { $0.publicKey != offender.publicKey }
+        for slot in (s + 1)...(s + 64) {
+            for k in flood {
+                let header = BlockHeader(chainId: net.genesis.chainId, height: 5, slot: slot, parent: SHA256.hash([1]),
+                                         timestamp: net.genesis.slotStartMillis(slot), proposer: k.publicKey,
+                                         randaoReveal: .zero, txRoot: Block.txRoot([]), receiptsRoot: .zero, stateRoot: .zero)
+                _ = await service.importBlock(Block(signedHeader: SignedHeader(header: header, signedBy: k), transactions: []))
+            }
+        }
+        _ = await service.importBlock(twin)
+        #expect(await service.detectedEquivocations.contains(Equivocation(offender: offender.publicKey, slot: s)),
+                "the flood of validators' headers evicted the offender's first header: its equivocation went unnoticed")
+        let evidence = await service.mempoolContents().filter { if case .doubleSignEvidence = $0.transaction.body { return true }; return false }
+        #expect(evidence.count == 1, "no evidence submitted for the equivocation")
     }
 }
