@@ -195,13 +195,20 @@ public actor ChainService {
         return stream
     }
 
-    /// Calls `body` with every block event (`newBlock`, `reorg`) until the task is cancelled, subscribing again
-    /// whenever the subscription is dropped for falling `buffer` events behind. For the node's services that act on
-    /// blocks: one that returned would end the node, and a fast sync can outrun any of them.
-    public nonisolated func forEachBlockEvent(buffer: Int = 1024, _ body: (ChainEvent) async -> Void) async {
+    /// A subscription to block events alone (`newBlock`, `reorg`), for `forEachBlockEvent`.
+    public func blockEvents(buffer: Int = 1024) -> AsyncStream<ChainEvent> { events(buffer: buffer, transactions: false) }
+
+    /// Calls `body` with every block event of `first` (a `blockEvents` subscription taken when the service started, so
+    /// no block between its start and its loop is missed), then of new subscriptions whenever one is dropped for falling
+    /// `buffer` events behind, until the task is cancelled. For the node's services that act on blocks: one that
+    /// returned would end the node, and a fast sync can outrun any of them.
+    public nonisolated func forEachBlockEvent(startingWith first: AsyncStream<ChainEvent>, buffer: Int = 1024,
+                                              _ body: (ChainEvent) async -> Void) async {
+        var events = first
         while !Task.isCancelled {
-            let events = await self.events(buffer: buffer, transactions: false)
             for await event in events { await body(event) }
+            guard !Task.isCancelled else { return }
+            events = await self.events(buffer: buffer, transactions: false)
         }
     }
 

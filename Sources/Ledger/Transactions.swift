@@ -174,6 +174,17 @@ public struct HopReceipt: Hashable, Sendable {
         r.signature = key.sign(digest: signingHash(chainId: chainId))
         return r
     }
+
+    /// The holder's check before it signs the next voucher (Specs/economics.md §4.1, row 75): signed by the voucher's
+    /// payee for this chain, and naming the voucher's shard and window, or, for a pass the holder sent as a repeat (a
+    /// cache hit), an earlier window of the same shard. A challenge is accepted only for a window in which the worker
+    /// was paid on the receipt's shard, so a receipt naming any other window could never be challenged: a worker paid
+    /// in `w` that handed out receipts naming `w + 1` served garbage with impunity.
+    public func isAcceptable(for voucher: UsageVoucher, chainId: Hash32, servedFromCache: Bool = false) -> Bool {
+        guard worker == voucher.payee, shard == voucher.shard,
+              servedFromCache ? window <= voucher.window : window == voucher.window else { return false }
+        return worker.verify(signature, digest: signingHash(chainId: chainId))
+    }
 }
 
 /// A finality checkpoint: a block height that is a multiple of `checkpointBlocks`, and that block's hash.

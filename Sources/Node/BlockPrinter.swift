@@ -17,9 +17,10 @@ public struct BlockPrinter: Service {
     public init(chain: ChainService, hrp: String) { self.chain = chain; self.hrp = hrp }
 
     public func run() async throws {
+        let events = await chain.blockEvents(buffer: 4096)
         await cancelWhenGracefulShutdown {
             // Blocks alone, subscribing again if it falls behind (returning would end the node).
-            await chain.forEachBlockEvent(buffer: 4096) { event in
+            await chain.forEachBlockEvent(startingWith: events, buffer: 4096) { event in
                 switch event {
                 case .newBlock(let b, let receipts):
                     let failed = receipts.dropLast().filter { if case .failed = $0.status { return true }; return false }.count

@@ -64,12 +64,13 @@ public struct FinalityVoterService: Service {
         let loaded = try Self.loadProtection(protectionFile)
         // Registered at start, so that /metrics shows 0 votes rather than nothing before the first one.
         let votesCast = Counter(label: "sharechain_finality_votes_cast_total")
+        let events = await chain.blockEvents()
         logger.info("finality voter started", metadata: ["votesSigned": "\(loaded.signed.count)"])
         await cancelWhenGracefulShutdown {
             var protection = loaded
             // Blocks alone, subscribing again if it falls behind (returning would end the node); the next block brings
             // any vote that is due.
-            await chain.forEachBlockEvent { event in
+            await chain.forEachBlockEvent(startingWith: events) { event in
                 guard case .newBlock = event else { return }
                 guard await isSynced() else { return }
                 do {

@@ -32,10 +32,11 @@ public struct StatePrunerService: Service {
         logger.info("state pruning", metadata: ["mode": "\(mode)", "retainedFrom": "\((try? store.current.stateRetainedFrom()) ?? 0)"])
         // A service that returns would end the node (the group's default): an archive node just waits.
         guard mode != .archive else { try? await gracefulShutdown(); return }
+        let events = await chain.blockEvents()
         await cancelWhenGracefulShutdown {
             // Blocks alone, subscribing again if a fast sync outruns pruning (returning would end the node); each
             // block's pruning catches up with whatever earlier events were dropped.
-            await chain.forEachBlockEvent { event in
+            await chain.forEachBlockEvent(startingWith: events) { event in
                 guard case .newBlock = event else { return }
                 await prune()
             }

@@ -35,8 +35,8 @@ public struct WeightsIndex: Sendable {
     }
 
     /// Checks that every shard of every pool has its weights, and that every pool's model and shards are ones the
-    /// canonical executor defines (else the first adjudication of the pool would be a ledger fault on every validator,
-    /// halting the chain); the message lists what is wrong.
+    /// canonical executor defines and its weight file holds (each shard is loaded once), else the first adjudication
+    /// of the pool would be a ledger fault on every validator, halting the chain; the message lists what is wrong.
     public func check(pools: [PoolConfig]) throws {
         var missing = [String]()
         for p in pools {
@@ -49,8 +49,18 @@ public struct WeightsIndex: Sendable {
                     missing.append("pool \(p.id) (\(p.modelId)) shard \(i): \(error)")
                 }
             }
-            for (i, s) in p.shards.enumerated() where files[s.weightsSHA256] == nil {
-                missing.append("pool \(p.id) (\(p.modelId)) shard \(i): no file with SHA-256 \(s.weightsSHA256.hex)")
+            for (i, s) in p.shards.enumerated() {
+                guard let path = files[s.weightsSHA256] else {
+                    missing.append("pool \(p.id) (\(p.modelId)) shard \(i): no file with SHA-256 \(s.weightsSHA256.hex)")
+                    continue
+                }
+                // Loaded once now: a file with the pinned hash but a missing tensor or a wrong shape would otherwise
+                // fail at the pool's first adjudication, a ledger fault on every validator (eighth review).
+                do {
+                    _ = try CanonExecutor.load(model: model, shard: PoolModels.shard(s), weights: WeightsRef(path: path, sha256: s.weightsSHA256))
+                } catch {
+                    missing.append("pool \(p.id) (\(p.modelId)) shard \(i): the weight file \(path) does not hold this shard: \(error)")
+                }
             }
         }
         if !missing.isEmpty {

@@ -139,7 +139,7 @@ import TestSupport
         let follower = Task {
             var gateIterator = gate.makeAsyncIterator()
             var first = true
-            await service.forEachBlockEvent(buffer: 1) { event in
+            await service.forEachBlockEvent(startingWith: await service.blockEvents(buffer: 1), buffer: 1) { event in
                 guard case .newBlock(let b, _) = event else { return }
                 seenInput.yield(b.header.height)
                 // Blocked on the first block while three more arrive: the one-event buffer overflows.
@@ -150,7 +150,7 @@ import TestSupport
         var seenIterator = seen.makeAsyncIterator()
         var identity = ValidatorIdentity(key: net.validators[0], chains: [net.chains[0]])
         let deadline = ContinuousClock.now + .seconds(60)
-        while await service.subscriberCount == 0, ContinuousClock.now < deadline { await Task.yield() }
+        while await service.subscriberCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         try #require(await service.subscriberCount == 1, "the follower subscribed")
         clock.set(net.now(1))
         _ = try await service.produce(slot: 1, identity: &identity, deadline: .max)
@@ -162,7 +162,7 @@ import TestSupport
         openGate.yield(())
         #expect(await seenIterator.next() == 2, "the block the buffer held")
         // Subscribed again: a later block arrives (poll the subscriber count rather than sleeping).
-        while await service.subscriberCount == 0, ContinuousClock.now < deadline { await Task.yield() }
+        while await service.subscriberCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         try #require(await service.subscriberCount == 1, "the follower subscribed again")
         clock.set(net.now(5))
         _ = try await service.produce(slot: 5, identity: &identity, deadline: .max)

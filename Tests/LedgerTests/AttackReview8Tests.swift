@@ -114,6 +114,43 @@ struct AttackReview8Tests: FinalityFixture {
         #expect(try c.burned() - burnedBefore <= r[0].feePaid.units, "nothing of the client's burned, only the claim's own fee floor")
     }
 
+    // MARK: - Row 75: the holder accepts only a receipt it could challenge
+
+    /// Row 75: a challenge is accepted only for a window in which the worker was paid on the receipt's shard
+    /// (`nothingToChallenge`), and the worker chooses the receipt's window: a worker paid in window 0 that hands out
+    /// receipts naming window 1 serves garbage that nobody can ever challenge. The holder's check refuses such a
+    /// receipt before it signs the next voucher (and a receipt of another shard, another worker or with a bad
+    /// signature); a pass it sent as a repeat may name an earlier window.
+    @Test
+    func aHolderRefusesAReceiptItCouldNeverChallenge() throws {
+        var c = try Chain(accounts: [(client, 10_000_000), (worker, 1_000_000)], workers: [(worker, 0, 100_000)])
+        let escrow = try c.openEscrow(client, amount: 100_000, payees: [(worker, 50_000)])
+        let b = PassBatch.make(count: 4, shard: 0, seed: 805)
+        let voucher = UsageVoucher(chainId: Chain.chainId, escrowId: escrow, payee: worker.publicKey, shard: 0, window: 1,
+                                   cumulativeInputTokens: 10, cumulativeOutputTokens: 2).signed(by: client)
+        let holder = testKey("r8-holder").publicKey
+        func receipt(window: UInt64, shard: UInt32 = 0, by key: PrivateKey? = nil) -> HopReceipt {
+            var leaf = b.tree.leaves[0]
+            leaf.shard = shard
+            return HopReceipt(leaf: leaf, pool: 0, window: window, worker: worker.publicKey, holder: holder)
+                .signed(by: key ?? worker, chainId: Chain.chainId)
+        }
+        #expect(receipt(window: 1).isAcceptable(for: voucher, chainId: Chain.chainId))
+        #expect(!receipt(window: 2).isAcceptable(for: voucher, chainId: Chain.chainId), "a window the voucher does not pay")
+        #expect(!receipt(window: 0).isAcceptable(for: voucher, chainId: Chain.chainId), "an earlier window for a fresh pass")
+        #expect(receipt(window: 0).isAcceptable(for: voucher, chainId: Chain.chainId, servedFromCache: true), "a repeat")
+        #expect(!receipt(window: 2).isAcceptable(for: voucher, chainId: Chain.chainId, servedFromCache: true))
+        #expect(!receipt(window: 1, shard: 1).isAcceptable(for: voucher, chainId: Chain.chainId), "another shard")
+        #expect(!receipt(window: 1, by: prover).isAcceptable(for: voucher, chainId: Chain.chainId), "not the payee's signature")
+        #expect(!receipt(window: 1).isAcceptable(for: voucher, chainId: SHA256.hash([1])), "another chain")
+        // Why it matters: the worker is paid in window 0 only; a challenge of a receipt naming window 1 is refused.
+        let paid = try c.block([try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: 100, output: 20))])
+        #expect(paid[0].succeeded, "\(paid[0].status)")
+        try c.advance(to: c.pool.commitDeadline(ofWindow: 1) + 1)
+        let r = try c.block([try c.tx(client, .hopChallenge(receipt: receipt(window: 1)))])
+        #expect(r[0].failure == .nothingToChallenge, "\(r[0].status)")
+    }
+
     // MARK: - Finality: a vote weighs no more than its conflicting-vote slash reaches
 
     /// consensus.md §9, performed: a key bonded after checkpoint 8 but before the epoch boundary entered the next

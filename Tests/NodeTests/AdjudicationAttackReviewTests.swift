@@ -59,4 +59,22 @@ extension AdjudicationAttackReviewTests {
         try index.check(pools: [pool])
         #expect(throws: WeightsError.self) { try index.check(pools: [bad]) }
     }
+
+    /// Eighth review (low, genesis-trusted): the startup check only looked for a file with the pinned hash, so a pinned
+    /// file that does not hold the shard (another model's weights, a truncated export) started the node and failed at
+    /// the pool's first fraud claim, a ledger fault on every validator. Each shard is now loaded once at startup.
+    @Test func aPinnedFileThatDoesNotHoldTheShardIsRefusedAtStartup() throws {
+        let dir = TempDir("weights-check")
+        let junk = Array("{\"not\": \"a model\"}".utf8)
+        var header = withUnsafeBytes(of: UInt64(junk.count).littleEndian) { Array($0) }
+        header += junk
+        let path = (dir.path as NSString).appendingPathComponent("other.safetensors")
+        try Data(header).write(to: URL(fileURLWithPath: path))
+        let index = try WeightsIndex(directory: dir.path)
+        let (_, good, _, _) = try Self.setup()
+        var pool = good
+        pool.shards[0].weightsSHA256 = SHA256.hash(header)
+        #expect(index.files[pool.shards[0].weightsSHA256] != nil, "the pinned hash is found")
+        #expect { try index.check(pools: [pool]) } throws: { "\($0)".contains("does not hold this shard") }
+    }
 }
