@@ -6066,6 +6066,17 @@ def scenarios_review_eight():
     worker, prover, squatter = test_key("r8-worker"), test_key("r8-prover"), test_key("r8-squatter")
     ok = lambda c: all(st == "success" for st in c.last[2])
 
+    def cheated_and_revealed(seed):
+        """The worker commits a cheated tree of 12 passes and reveals every drawn sample (on chain `c`, vector `M`)."""
+        b = PassBatch.make(12, 0, seed, cheat=set(range(12)))
+        M.block([(worker, commit_body(0, 0, 0, b))])
+        cid = commitment_id(worker.pub, 0, 0, 0, b.root)
+        while c.height < 3:
+            M.block()
+        M.block([(worker, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid)])
+        assert ok(c), c.last[2]
+        return b, cid
+
     # -- row 72: a copy of a claim under another pool id does not block its prover
     second = default_pool(1)
     second["modelId"] = "another-model"
@@ -6078,13 +6089,7 @@ def scenarios_review_eight():
               "opened, the prover its winner), and the squatter's copy, which it can never open, burns its bond at the "
               "reveal deadline. Keyed by the claim alone, the copy took the key: the prover's commitment failed as "
               "duplicateFraudClaim and the cheater kept its pay.")
-    b = PassBatch.make(12, 0, 801, cheat=set(range(12)))
-    M.block([(worker, commit_body(0, 0, 0, b))])
-    cid = commitment_id(worker.pub, 0, 0, 0, b.root)
-    while c.height < 3:
-        M.block()
-    M.block([(worker, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid)])
-    assert ok(c), c.last[2]
+    b, cid = cheated_and_revealed(801)
     tid, t = c.tickets(cid)[0]
     salt = sha256(b"r8-claim")
     claim = fraud_claim_hash(tid, prover.pub, salt)
@@ -6108,13 +6113,7 @@ def scenarios_review_eight():
               "claim b again in the same block; opening b a second time fails as duplicateFraudClaim, and the second "
               "commitment's bond burns at its reveal deadline. Before the rule the second opening overwrote the first "
               "claim record, whose bond was then neither returned nor burned: the supply no longer added up.")
-    b = PassBatch.make(12, 0, 802, cheat=set(range(12)))
-    M.block([(worker, commit_body(0, 0, 0, b))])
-    cid = commitment_id(worker.pub, 0, 0, 0, b.root)
-    while c.height < 3:
-        M.block()
-    M.block([(worker, b.reveal(tid, t["point"])) for tid, t in c.tickets(cid)])
-    assert ok(c), c.last[2]
+    b, cid = cheated_and_revealed(802)
     (ta, tka), (tb, tkb) = c.tickets(cid)[:2]
     ia, ib = b.inputs[tka["leaf"]["index"]], b.inputs[tkb["leaf"]["index"]]
     sa, sb = sha256(b"a"), sha256(b"b")

@@ -381,20 +381,12 @@ public final class ChainEngine {
         } catch let e as ImportError { throw e } catch { throw .fault("staker lookup: \(error)") }
     }
 
-    /// Whether the node already has another block of this proposer for this slot above the fork point: a stored side
-    /// block, or the canonical block of that slot (slots rise with height: a binary search over the canonical heights).
+    /// Whether the node already stores another side block of this proposer for this slot. The canonical block of the
+    /// slot does not count: a branch built by an equivocating leader on the other side of a partition must still be
+    /// importable block by block once it leads (the equivocation itself goes to the header watch), and storage stays
+    /// bounded at the canonical block plus one side block per (proposer, slot).
     private func secondBlockForSlot(_ key: SideSlot, hash: Hash32, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> Bool {
         if let other = sideSlots[key], other != hash { return true }
-        do {
-            var lo = fork.height + 1, hi = tipHeader.height
-            while lo <= hi {
-                let mid = lo + (hi - lo) / 2
-                guard let canonical = try store.current.canonicalHash(at: mid) else { return false }
-                let h = try ChainEngine.loadHeader(store.current, canonical).header
-                if h.slot == key.slot { return h.proposer == key.proposer }
-                if h.slot < key.slot { lo = mid + 1 } else { hi = mid - 1 }
-            }
-        } catch let e as ImportError { throw e } catch { throw .fault("canonical lookup: \(error)") }
         return false
     }
 

@@ -477,16 +477,20 @@ public actor ChainService {
                 return .imported(change)
             }
         } catch {
-            switch error {
-            case .invalid(let e): return .invalid(e)
-            case .unknownParent(let p): return .unknownParent(p)
-            case .fromFuture:
-                if keepsEarly(block) { early[block.hash] = block }
-                return .fromFuture
-            case .belowFinality: return .belowFinality
-            case .notStored(let why): return .notStored(why)
-            case .fault(let m): return .fault(m)
-            }
+            if case .fromFuture = error, keepsEarly(block) { early[block.hash] = block }
+            return Self.outcome(of: error)
+        }
+    }
+
+    /// What an import error tells the caller.
+    private static func outcome(of error: ImportError) -> BlockImportOutcome {
+        switch error {
+        case .invalid(let e): return .invalid(e)
+        case .unknownParent(let p): return .unknownParent(p)
+        case .fromFuture: return .fromFuture
+        case .belowFinality: return .belowFinality
+        case .notStored(let why): return .notStored(why)
+        case .fault(let m): return .fault(m)
         }
     }
 
@@ -516,14 +520,7 @@ public actor ChainService {
                     return .imported(change)
                 }
             } catch {
-                switch error {
-                case .invalid(let e): return .invalid(e)
-                case .unknownParent(let p): return .unknownParent(p)
-                case .fromFuture: return .fromFuture
-                case .belowFinality: return .belowFinality
-                case .notStored(let why): return .notStored(why)
-                case .fault(let m): return .fault(m)
-                }
+                return Self.outcome(of: error)
             }
         }
         return outcome

@@ -54,6 +54,25 @@ import TestSupport
         }
 
         /// Whether the peer's score is `points` (less the decay of the test's few milliseconds).
+        /// Another node's three-block branch from genesis (slots 3–5): its first block is a side branch here, its third
+        /// makes the branch lead (this fixture's chain holds blocks of slots 1 and 2).
+        func otherBranch() async throws -> [Block] {
+            let otherDir = TempDir("handler-other")
+            let clock = TestClock(genesis.genesis.slotStartMillis(3))
+            let other = try genesis.chainService(dataDir: otherDir.path, clock: clock)
+            var ids = (0..<4).map { TestGenesis.identity($0) }
+            var branch = [Block]()
+            for slot in UInt64(3)...5 {
+                clock.set(genesis.genesis.slotStartMillis(slot) + 5)
+                for i in ids.indices {
+                    if let b = try await other.produce(slot: slot, identity: &ids[i], deadline: .max) { branch.append(b); break }
+                }
+            }
+            try #require(branch.count == 3)
+            try other.store.close()  // before its directory goes
+            return branch
+        }
+
         func scored(_ points: Int) -> Bool { abs(service.misbehaviourScore(node: peer.nodeKey) - Double(points)) < 0.5 }
     }
 
@@ -110,18 +129,7 @@ import TestSupport
     /// to the other peer; its third makes the branch lead, is executed and imported, and is relayed.
     @Test func aSideBranchBlockIsNotRelayedButAnImportedOneIs() async throws {
         let f = try await Fixture(blocks: 2)
-        let otherDir = TempDir("handler-other")
-        let clock = TestClock(f.genesis.genesis.slotStartMillis(3))
-        let other = try f.genesis.chainService(dataDir: otherDir.path, clock: clock)
-        var ids = (0..<4).map { TestGenesis.identity($0) }
-        var branch = [Block]()
-        for slot in UInt64(3)...5 {
-            clock.set(f.genesis.genesis.slotStartMillis(slot) + 5)
-            for i in ids.indices {
-                if let b = try await other.produce(slot: slot, identity: &ids[i], deadline: .max) { branch.append(b); break }
-            }
-        }
-        try #require(branch.count == 3)
+        let branch = try await f.otherBranch()
         let (watcher, watched) = StateSyncStallTests.scriptedPeer(2, agent: "watcher")
         guard case .accepted = f.service.table.register(watcher).0 else { Issue.record("watcher not registered"); return }
         for b in branch { #expect(await f.handler.handle(.newBlock(b), from: f.peer) == nil) }
@@ -140,18 +148,7 @@ import TestSupport
     @Test(arguments: [false, true])
     func aForgedCopyOfAGenuineBlockNeitherBlocksItNorGetsItsRelayersBanned(otherBody: Bool) async throws {
         let f = try await Fixture(blocks: 2)
-        let otherDir = TempDir("handler-forged")
-        let clock = TestClock(f.genesis.genesis.slotStartMillis(3))
-        let other = try f.genesis.chainService(dataDir: otherDir.path, clock: clock)
-        var ids = (0..<4).map { TestGenesis.identity($0) }
-        var branch = [Block]()
-        for slot in UInt64(3)...5 {
-            clock.set(f.genesis.genesis.slotStartMillis(slot) + 5)
-            for i in ids.indices {
-                if let b = try await other.produce(slot: slot, identity: &ids[i], deadline: .max) { branch.append(b); break }
-            }
-        }
-        try #require(branch.count == 3)
+        let branch = try await f.otherBranch()
         let genuine = branch[2]
         var s = genuine.signedHeader.signature.s.bytes
         s[31] ^= 1
