@@ -7744,6 +7744,7 @@ NOT_IN_VECTORS = {
     "consensus §3 Bias bound": "analysis",
     "consensus §5 Automatic evidence": "node behaviour (EquivocationWatch); the ledger sees only the evidence transaction",
     "consensus §8 Fork choice and labels": "node behaviour (fork choice, RPC labels), not the ledger's",
+    "consensus §8 Side blocks": "node behaviour (which side blocks are stored and whose votes are watched), not the ledger's",
     "consensus §8 Voting (node)": "node behaviour (FinalityVoterService, slashing protection); the ledger sees only finalityVotes",
 }
 
