@@ -426,8 +426,10 @@ public actor ChainService {
         }
         guard !fresh.isEmpty else { return }
         if limit != nil {
-            let suspect = fresh.filter { votesSeen.wouldConflict($0) }
-            fresh = suspect + fresh.filter { !votesSeen.wouldConflict($0) }
+            // Those that would conflict first, each vote judged once.
+            var suspect = [FinalityVote](), rest = [FinalityVote]()
+            for vote in fresh { if votesSeen.wouldConflict(vote) { suspect.append(vote) } else { rest.append(vote) } }
+            fresh = suspect + rest
         }
         // Only validators' votes: evidence against another key can only fail (`unknownStaker`) while the reporter pays
         // its fee, and the watch would grow by one entry per fresh key.
