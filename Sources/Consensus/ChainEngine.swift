@@ -121,9 +121,10 @@ public final class ChainEngine {
     /// Blocks found invalid (bounded memory; a re-sent invalid block is rejected without re-execution).
     private var invalid: Set<Hash32> = []
     private var invalidOrder: [Hash32] = []
-    /// The side blocks stored by `importBlock`, by (proposer, slot): at most one each (a second is an equivocation,
-    /// evidence from its header alone, and is not stored). Entries at or below the finalized block's slot are dropped
-    /// (no side block forks below finality). In memory only: after a restart one more block per pair can be stored.
+    /// The stored side blocks (stored by `importBlock`, or reverted by a reorganisation), by (proposer, slot): at most
+    /// one each from `importBlock` (a second is an equivocation, evidence from its header alone, and is not stored).
+    /// Entries at or below the finalized block's slot are dropped (no side block forks below finality). Rebuilt at
+    /// startup from the store's side-block index above the finalized height, so a restart allows no second block.
     private var sideSlots: [SideSlot: Hash32] = [:]
     private struct SideSlot: Hashable {
         let proposer: PublicKey
@@ -163,6 +164,18 @@ public final class ChainEngine {
         tipHeader = try ChainEngine.loadHeader(store.current, tip.hash).header
         finalizedHeight = try store.finalizedHeight() ?? 0
         earliestBlockHeight = try store.current.earliestBlockHeight()
+        try rebuildSideSlots()
+    }
+
+    /// The (proposer, slot) index from the stored side blocks above the finalized height (lowest first), bounded by
+    /// what the side-block rules let be stored over the unfinalized window.
+    private func rebuildSideSlots() throws {
+        let view = store.current
+        for (_, hash) in try view.sideBlocks(from: finalizedHeight &+ 1, limit: 1 << 20) {
+            let h = try ChainEngine.loadHeader(view, hash).header
+            let key = SideSlot(proposer: h.proposer, slot: h.slot)
+            if sideSlots[key] == nil { sideSlots[key] = hash }
+        }
     }
 
     /// The genesis block header (Specs/genesis.md section 4); its `stateRoot` is the state tree's root of the
@@ -541,6 +554,16 @@ public final class ChainEngine {
         guard accept(branchJustified) else {
             try restore(undoing: applied.count, reapplying: reverted, oldTip: oldTip)
             return nil
+        }
+        // The index follows what is stored off the canonical chain: reverted blocks are side blocks now, applied ones
+        // no longer are (the same set a restart rebuilds it from).
+        for b in applied {
+            let key = SideSlot(proposer: b.header.proposer, slot: b.header.slot)
+            if sideSlots[key] == b.hash { sideSlots[key] = nil }
+        }
+        for b in reverted {
+            let key = SideSlot(proposer: b.header.proposer, slot: b.header.slot)
+            if sideSlots[key] == nil { sideSlots[key] = b.hash }
         }
         return TipChange(oldTip: oldTip, newTip: tipHash, newHeight: tipHeader.height, reverted: reverted, applied: applied,
                          receipts: receipts, commonAncestor: fork.hash)

@@ -39,7 +39,8 @@ public protocol ChainReader: Sendable {
 
 /// The column family handles of a chain store.
 struct ChainColumns: Sendable {
-    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, addressEvents, undo, history, historyChanges: ColumnFamily
+    let meta, state, headers, bodies, receipts, blocks, canonical, txIndex, addressIndex, addressEvents, undo, history, historyChanges,
+        sideBlocks: ColumnFamily
 
     init(_ db: Database) throws(StorageError) {
         typealias F = ChainSchema.Family
@@ -56,6 +57,7 @@ struct ChainColumns: Sendable {
         undo = try db.columnFamily(F.undo)
         history = try db.columnFamily(F.history)
         historyChanges = try db.columnFamily(F.historyChanges)
+        sideBlocks = try db.columnFamily(F.sideBlocks)
     }
 }
 
@@ -147,6 +149,24 @@ public final class ReadView: ChainReader, StateReader, Sendable {
         let key = hash.bytes
         guard let bytes = try database.get(columns.blocks, key, snapshot: snapshot) else { return nil }
         return try decodeRecord(BlockInfo.self, bytes, record: "block info", key: key)
+    }
+
+    /// The stored blocks that are not canonical (side blocks and reverted blocks) at heights `≥ from`, ascending by
+    /// height then hash, at most `limit`. Those at or below the finalized height are deleted when it passes them, so
+    /// from the finalized height on this is the unfinalized window's side blocks.
+    public func sideBlocks(from height: UInt64, limit: Int) throws(StorageError) -> [(height: UInt64, hash: Hash32)] {
+        let it = try database.makeIterator(columns.sideBlocks, lowerBound: KeyBytes.be64(height), snapshot: snapshot)
+        it.seekToFirst()
+        var out: [(height: UInt64, hash: Hash32)] = []
+        while out.count < limit, let key = it.key() {
+            guard key.count == 40, let hash = Hash32(bytes: key.suffix(32)) else {
+                throw .corruptRecord(record: "side block index", key: key, detail: "key of \(key.count) bytes, not 40")
+            }
+            out.append((UInt64(bigEndianBytes: key.prefix(8)), hash))
+            it.next()
+        }
+        try it.checkStatus()
+        return out
     }
 
     public func isCanonical(_ hash: Hash32) throws(StorageError) -> Bool {

@@ -5,8 +5,9 @@ public enum ChainSchema {
     /// The layout version this build reads and writes. Any change to a key or value layout below bumps
     /// it; a database with another version is refused at open rather than misread.
     /// Version 4 also marks the ledger's own state layout of `Specs/state-machine.md` §1 (per-height queue records,
-    /// no index entries): a version-3 store holds state this build would misread.
-    public static let version: UInt32 = 4
+    /// no index entries): a version-3 store holds state this build would misread. Version 5 adds the `side_blocks`
+    /// index (side blocks that fork below finality are deleted): a version-4 store's side blocks are not indexed.
+    public static let version: UInt32 = 5
 
     /// Column family names.
     public enum Family {
@@ -39,6 +40,9 @@ public enum ChainSchema {
         /// `BE64(height)` → the list of state keys canonical block `height` wrote: what pruning the history at
         /// that height deletes below it.
         public static let historyChanges = "history_changes"
+        /// `BE64(height) ‖ block hash` → empty: every stored block that is not canonical (side blocks and reverted
+        /// blocks), so the ones at or below the finalized height, which can never become canonical, are deleted.
+        public static let sideBlocks = "side_blocks"
     }
 
     /// Every column family of a chain store, with its tuning profile.
@@ -56,6 +60,7 @@ public enum ChainSchema {
         ColumnFamilyDescriptor(Family.undo),
         ColumnFamilyDescriptor(Family.history, profile: .heavyUnfiltered),
         ColumnFamilyDescriptor(Family.historyChanges),
+        ColumnFamilyDescriptor(Family.sideBlocks),
     ] + StateTreeSchema.columnFamilies
 
     /// Keys of the `meta` column family.
@@ -151,6 +156,10 @@ public enum ChainSchema {
         k.append(contentsOf: hash.bytes)
         return k
     }
+
+    /// Key of the `side_blocks` column family: height BE ‖ block hash (height first: the side blocks at or below
+    /// the finalized height are one bounded scan).
+    public static func sideBlockKey(height: UInt64, hash: Hash32) -> [UInt8] { undoKey(height: height, hash: hash) }
 
     /// Key of the `address_index` column family: address ‖ height BE ‖ position BE (44 bytes), so one
     /// address's transactions are contiguous and ordered by chain position.

@@ -236,6 +236,7 @@ public final class ChainStore: Sendable {
         batch.put(cf.receipts, hash, block.receipts)
         batch.put(cf.blocks, hash, info.canonicalEncoding)
         batch.put(cf.canonical, ChainSchema.canonicalKey(block.height), hash)
+        batch.delete(cf.sideBlocks, ChainSchema.sideBlockKey(height: block.height, hash: block.hash))  // a side block no more
         // Index entries go in key order (keys are unique within each family): a memtable insert right after the
         // previous key reuses its skip-list position, so sorted inserts cost about half as much.
         var txIndex: [(key: [UInt8], value: [UInt8])] = [], addressIndex: [(key: [UInt8], value: [UInt8])] = []
@@ -267,6 +268,7 @@ public final class ChainStore: Sendable {
                 let from = finalized.map { KeyBytes.be64($0 + 1) } ?? KeyBytes.be64(0)
                 let to = KeyBytes.be64(f) + [UInt8](repeating: 0xFF, count: 33)
                 batch.deleteRange(cf.undo, from: from, to: to)
+                try deleteSideBlocks(atOrBelow: f, keeping: block.hash, into: batch)
             }
         }
         let bytes = batch.byteSize, entries = batch.count
@@ -282,6 +284,28 @@ public final class ChainStore: Sendable {
             t.stateEntries += writeSet.entries.count
             t.treeNodes += treeBatch.nodes.count
         }
+    }
+
+    /// Deletes the side blocks at or below the finalized height `f` (header, body, block info and index entry): a
+    /// branch through one forks below `f`, so fork choice refuses it and it can never become canonical. Without this,
+    /// every side block a leader ever got stored (one per slot it leads) stayed on disk for good. `keeping` is the
+    /// block being committed (its stale index entry, if it was a side block, is deleted by the caller).
+    private func deleteSideBlocks(atOrBelow f: UInt64, keeping: Hash32, into batch: WriteBatch) throws(StorageError) {
+        let cf = columns
+        let upper: [UInt8]? = f == .max ? nil : KeyBytes.be64(f + 1)
+        let it = try database.makeIterator(cf.sideBlocks, upperBound: upper)
+        it.seekToFirst()
+        while let key = it.key() {
+            batch.delete(cf.sideBlocks, key)
+            if key.count == 40, let hash = Hash32(bytes: key.suffix(32)), hash != keeping,
+               try current.canonicalHash(at: UInt64(bigEndianBytes: key.prefix(8))) != hash {
+                batch.delete(cf.headers, hash.bytes)
+                batch.delete(cf.bodies, hash.bytes)
+                batch.delete(cf.blocks, hash.bytes)
+            }
+            it.next()
+        }
+        try it.checkStatus()
     }
 
     /// A hash identifies one block: storing it again with another height or parent is a caller bug that
@@ -371,6 +395,7 @@ public final class ChainStore: Sendable {
         for tx in undo.transactions {
             if let prior = tx.previousLocation { batch.put(cf.txIndex, tx.txHash.bytes, prior.canonicalEncoding) }
         }
+        batch.put(cf.sideBlocks, ChainSchema.sideBlockKey(height: tip.height, hash: tip.hash), [])  // now a side block
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
         try database.write(batch, sync: syncWrites)
         return tip.hash
@@ -389,6 +414,9 @@ public final class ChainStore: Sendable {
             batch.put(cf.headers, key, header)
             batch.put(cf.bodies, key, body)
             batch.put(cf.blocks, key, info.canonicalEncoding)
+            if try current.canonicalHash(at: height) != hash {
+                batch.put(cf.sideBlocks, ChainSchema.sideBlockKey(height: height, hash: hash), [])
+            }
             try database.write(batch, sync: syncWrites)
         }
     }

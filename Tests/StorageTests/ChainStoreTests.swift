@@ -302,9 +302,48 @@ import TestSupport
         }
         // Storing it again is harmless; fork choice later adopts it.
         try store.storeSideBlock(hash: side.hash, height: 1, parent: g.hash, header: side.header, body: side.body)
+        #expect(try v.sideBlocks(from: 0, limit: 10).map(\.hash) == [side.hash])
         try store.commit(side, writeSet: writes([([1], [2])]))
         #expect(try v.isCanonical(side.hash))
         #expect(try v.tip()?.hash == side.hash)
+        // The side-block index lists exactly the stored blocks that are not canonical: a committed one leaves it, a
+        // reverted one joins it.
+        #expect(try v.sideBlocks(from: 0, limit: 10).isEmpty)
+        try store.revertTip()
+        #expect(try v.sideBlocks(from: 0, limit: 10).map(\.hash) == [side.hash])
+        #expect(try v.sideBlocks(from: 2, limit: 10).isEmpty)
+        try store.commit(side, writeSet: writes([([1], [2])]))
+        #expect(try v.sideBlocks(from: 0, limit: 10).isEmpty)
+    }
+
+    /// The commit that moves the finalized height to `f` deletes every side block at or below `f` in its own batch
+    /// (they fork below finality: never canonical), and keeps those above it and every canonical block.
+    @Test func finalityDeletesTheSideBlocksBelowIt() throws {
+        let dir = TempDir()
+        let store = try ChainStore(path: dir.db, genesis: Self.genesisID)
+        var chain = [testBlock("g", height: 0, parent: .zero)]
+        try store.commit(chain[0], writeSet: writes([([1], [1])]))
+        var sides = [BlockRecord]()
+        for h in UInt64(1)...4 {
+            chain.append(testBlock("c\(h)", height: h, parent: chain[Int(h) - 1].hash))
+            try store.commit(chain[Int(h)], writeSet: writes([([1], [UInt8(h)])]))
+            let s = testBlock("s\(h)", height: h, parent: chain[Int(h) - 1].hash)
+            try store.storeSideBlock(hash: s.hash, height: h, parent: s.parent, header: s.header, body: s.body)
+            sides.append(s)
+        }
+        chain.append(testBlock("c5", height: 5, parent: chain[4].hash))
+        try store.commit(chain[5], writeSet: writes([([1], [5])]), finalizedHeight: 2)
+        let v = store.current
+        for s in sides {
+            let kept = s.height > 2
+            #expect(try (v.blockInfo(s.hash) != nil) == kept && (v.header(s.hash) != nil) == kept && (v.body(s.hash) != nil) == kept)
+        }
+        #expect(try v.sideBlocks(from: 0, limit: 10).map(\.hash) == [sides[2].hash, sides[3].hash])
+        for b in chain { #expect(try v.isCanonical(b.hash) && v.header(b.hash) == b.header && v.body(b.hash) == b.body) }
+        chain.append(testBlock("c6", height: 6, parent: chain[5].hash))
+        try store.commit(chain[6], writeSet: writes([([1], [6])]), finalizedHeight: 4)
+        #expect(try v.sideBlocks(from: 0, limit: 10).isEmpty)
+        #expect(try sides.allSatisfy { try v.blockInfo($0.hash) == nil })
     }
 
     @Test func addressHistoryPagesInBothOrders() throws {
