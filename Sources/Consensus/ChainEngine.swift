@@ -719,16 +719,15 @@ public final class ChainEngine {
                                    missedSlots: try missedSlots(parentSlot: tipHeader.slot, slot: slot, parentState: parentState),
                                    parentHash: tipHash)
         var state = parentState
+        // The limits are the builder's, on what it includes: cutting the candidates to one block's bytes beforehand left
+        // the space of every candidate that then failed its envelope (a sender's balance moved away by its own first
+        // transaction) unused (ninth review F1). The caller may pass more candidates than fit.
         let limit = genesis.consensus.maxBlockBytes - BlockLimits.signedHeaderBytes - 16
-        var bytes = 0
-        let fitting = candidates.prefix(genesis.consensus.maxBlockTransactions).prefix { tx in
-            bytes += tx.encodedSize
-            return bytes <= limit
-        }
         // Candidates' signatures were checked at admission (cached); their claims' vouchers are checked here on all cores.
-        let (_, vouchers) = signatures.verify([], vouchers: ledger.voucherSignatures(in: Array(fitting), state: parentState))
-        let built = try ledger.buildBlock(context, candidates: Array(fitting), to: &state, signaturesChecked: true,
-                                          verifiedVouchers: vouchers, shouldStop: shouldStop)
+        let (_, vouchers) = signatures.verify([], vouchers: ledger.voucherSignatures(in: candidates, state: parentState))
+        let built = try ledger.buildBlock(context, candidates: candidates, to: &state, signaturesChecked: true,
+                                          verifiedVouchers: vouchers, maxTransactions: genesis.consensus.maxBlockTransactions,
+                                          maxBytes: limit, shouldStop: shouldStop)
         let (ws, previous) = try state.overlay.writeSetWithPrevious()
         let start = genesis.slotStartMillis(slot)
         let timestamp = min(max(now, start), start.addingReportingOverflow(genesis.slotMillis - 1).partialValue)

@@ -584,7 +584,10 @@ public actor ChainService {
             throw ImportError.fault("no RANDAO hash chain of this key reveals the registered commitment (re-commit with a bond transaction)")
         }
         let engine = self.engine
-        let candidates = try mempool.select(maxCount: genesis.consensus.maxBlockTransactions, maxBytes: genesis.consensus.maxBlockBytes) {
+        // Twice a block's worth: the builder passes over candidates that fail their envelope at their turn (or do not
+        // fit) and fills their space from the rest.
+        func twice(_ n: Int) -> Int { n.multipliedReportingOverflow(by: 2).overflow ? .max : 2 * n }
+        let candidates = try mempool.select(maxCount: twice(genesis.consensus.maxBlockTransactions), maxBytes: twice(genesis.consensus.maxBlockBytes)) {
             try engine.tipReader.account($0)
         }
         let clock = self.clock

@@ -120,6 +120,21 @@ public struct Mempool: Sendable {
         return (out, false)
     }
 
+    /// What a transaction takes from its sender's balance at most, as far as its body says: the fee plus the amount a
+    /// transfer, bond, escrow opening or top-up moves out (saturating). Bonds of fraud claims and hop challenges are
+    /// pool parameters and small; they are left out.
+    static func cost(of t: Transaction) -> UInt64 {
+        let moved: Amount
+        switch t.body {
+        case .transfer(_, let amount), .bond(_, let amount, _), .escrowOpen(_, let amount, _), .escrowTopUp(_, let amount, _):
+            moved = amount
+        default:
+            moved = .zero
+        }
+        let (sum, overflow) = t.fee.units.addingReportingOverflow(moved.units)
+        return overflow ? .max : sum
+    }
+
     static func feeRate(_ tx: SignedTransaction) -> UInt64 {
         tx.transaction.fee.units.multipliedReportingOverflow(by: 1000).partialValue / UInt64(max(tx.encodedSize, 1))
     }
@@ -148,30 +163,37 @@ public struct Mempool: Sendable {
         } else if queue.count >= config.maxPerSender {
             throw .senderQueueFull
         }
-        // The sender must be able to pay the fees of everything queued up to this nonce.
-        var fees = t.fee.units
-        for (n, e) in queue where n < t.nonce {
+        // The sender must be able to pay everything it has queued, whatever the order it sent it in: the fees and the
+        // amounts the bodies move out of its balance. Counting fees alone below this nonce let a sender queue fees worth
+        // many times its balance (nonces sent in descending order), or move its balance away in its first transaction so
+        // that the rest, selected for a block by their fee rate, could not pay and left their space unused (ninth
+        // review F1/F2).
+        var cost = Self.cost(of: t)
+        for (n, e) in queue where n != t.nonce {
             // A sum past 2⁶⁴ is beyond any balance.
-            let (sum, overflow) = fees.addingReportingOverflow(e.tx.transaction.fee.units)
+            let (sum, overflow) = cost.addingReportingOverflow(Self.cost(of: e.tx.transaction))
             guard !overflow else { throw .cannotAffordQueuedFees }
-            fees = sum
+            cost = sum
         }
-        guard fees <= account.balance.units else { throw .cannotAffordQueuedFees }
+        guard cost <= account.balance.units else { throw .cannotAffordQueuedFees }
 
         let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx))
-        if let replaced {
-            byId[replaced.tx.id] = nil
-            totalBytes -= replaced.tx.encodedSize
-        }
         // Make room: evict the cheapest queue tails, only when they pay less than the newcomer. A transaction behind a
         // nonce gap cannot be included, so it never pays: it counts as paying nothing, both as a victim (evicted
         // first) and as a newcomer (it evicts nothing). Otherwise gapped transactions bidding high fee rates they
         // never pay would hold a full pool against every paying one.
+        // A replacement is held to the same bounds by its net growth (ninth review F3: replacing small transactions
+        // behind a gap by 256 KiB ones grew a 64 MiB pool past a gigabyte).
         let executable = (account.nonce..<t.nonce).allSatisfy { queue[$0] != nil }
         let newcomerRate = executable ? entry.feeRate : 0
-        while replaced == nil && (byId.count + 1 > config.maxTransactions || totalBytes + tx.encodedSize > config.maxBytes) {
+        let freed: (count: Int, bytes: Int) = replaced.map { (1, $0.tx.encodedSize) } ?? (0, 0)
+        while byId.count - freed.count + 1 > config.maxTransactions || totalBytes - freed.bytes + tx.encodedSize > config.maxBytes {
             guard let victim = cheapestTail(excluding: t.sender), victim.rate < newcomerRate else { throw .poolFull }
             remove(victim.id)
+        }
+        if let replaced {
+            byId[replaced.tx.id] = nil
+            totalBytes -= replaced.tx.encodedSize
         }
         queue[t.nonce] = entry
         bySender[t.sender] = queue
@@ -245,17 +267,17 @@ public struct Mempool: Sendable {
             let a = try account(sender)
             guard let q = bySender[sender] else { continue }
             baseNonce[sender] = a.nonce
-            var fees: UInt64 = 0, pastAnyBalance = false
+            var cost: UInt64 = 0, pastAnyBalance = false
             for n in q.keys.sorted() {
                 let e = q[n]!
-                // Only transactions still to be included pay fees from the current balance.
+                // Only transactions still to be included pay (fees and amounts, as on admission) from the current balance.
                 if n >= a.nonce {
-                    let (sum, overflow) = fees.addingReportingOverflow(e.tx.transaction.fee.units)
-                    fees = sum
+                    let (sum, overflow) = cost.addingReportingOverflow(Self.cost(of: e.tx.transaction))
+                    cost = sum
                     if overflow { pastAnyBalance = true }  // this one and every later one cannot be paid
                 }
                 let expired = now >= e.addedAt && now - e.addedAt > config.expiryMillis
-                if n < a.nonce || expired || pastAnyBalance || fees > a.balance.units {
+                if n < a.nonce || expired || pastAnyBalance || cost > a.balance.units {
                     if let tx = remove(e.tx.id) { dropped.append(tx) }
                 }
             }

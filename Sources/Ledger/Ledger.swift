@@ -206,22 +206,28 @@ extension Ledger {
     /// Builds a block: like `applyBlock`, but a candidate whose envelope fails (e.g. its fee became
     /// unaffordable after an earlier transfer) is skipped instead of invalidating the block. `shouldStop`
     /// is asked before each candidate so a producer can respect its slot deadline. `verifiedVouchers` as for
-    /// `applyBlock`.
+    /// `applyBlock`. At most `maxTransactions` are included, of at most `maxBytes` encoded bytes in all: a candidate
+    /// that would pass the byte budget is passed over and later (smaller) ones are still tried, so a skipped
+    /// candidate's space goes to the next ones (the budget is spent on included transactions only).
     public func buildBlock(_ context: BlockContext, candidates: [SignedTransaction], to state: inout LedgerState,
                            signaturesChecked: Bool = false, verifiedVouchers: Set<VoucherSignature> = [],
+                           maxTransactions: Int = .max, maxBytes: Int = .max,
                            shouldStop: () -> Bool = { false }) throws(BlockError) -> BuiltBlock {
         var exec = Execution(ledger: self, context: context, state: state)
         exec.verifiedVouchers = verifiedVouchers
         do {
             try exec.beginBlock()
             var included = [SignedTransaction](), receipts = [Receipt](), skipped = [(SignedTransaction, EnvelopeError)]()
+            var bytes = 0
             for tx in candidates {
-                if shouldStop() { break }
+                if included.count >= maxTransactions || shouldStop() { break }
+                guard tx.encodedSize <= maxBytes - bytes else { continue }
                 // A commitment past the block's cap would only fail: it waits for the next block.
                 if case .commitShares = tx.transaction.body, exec.commitmentsInBlock >= params.maxCommitmentsPerBlock { continue }
                 do {
                     receipts.append(try exec.apply(tx, index: included.count, checkSignature: !signaturesChecked))
                     included.append(tx)
+                    bytes += tx.encodedSize
                 } catch BlockError.invalidTransaction(_, let reason) {
                     // The envelope is checked before any write, so nothing needs undoing.
                     skipped.append((tx, reason))

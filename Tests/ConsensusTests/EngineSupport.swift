@@ -19,7 +19,7 @@ struct TestNetwork {
     let genesis: Genesis
 
     init(validators n: Int = 1, accounts m: Int = 4, finalityDepth: UInt64 = 6, slotsPerEpoch: UInt64 = 16, windowBlocks: UInt64 = 5,
-         maxBlockTransactions: Int? = nil, checkpointBlocks: UInt64 = 10) {
+         maxBlockTransactions: Int? = nil, maxBlockBytes: Int? = nil, checkpointBlocks: UInt64 = 10) {
         validators = (0..<n).map { key("validator-\($0)") }
         chains = validators.map { RandaoHashChain(seed: SHA256.hash($0.secretBytes), length: 3000) }
         accounts = (0..<m).map { key("account-\($0)") }
@@ -27,6 +27,7 @@ struct TestNetwork {
         consensus.slotSeconds = 1
         consensus.finalityDepth = finalityDepth
         if let maxBlockTransactions { consensus.maxBlockTransactions = maxBlockTransactions }
+        if let maxBlockBytes { consensus.maxBlockBytes = maxBlockBytes }
         var ledger = LedgerParams()
         ledger.slotsPerEpoch = slotsPerEpoch
         ledger.unbondingBlocks = 40

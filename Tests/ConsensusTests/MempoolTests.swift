@@ -100,7 +100,7 @@ import Testing
         // A gapped newcomer, however high its bid, evicts nothing executable once the squatters are gone.
         for i in 1...5 { try m.add(tx(bob, nonce: UInt64(i - 1), fee: 1_000 + UInt64(i)), account: rich, ledger: ledger, now: 0) }
         #expect(m.count == 6 && squatters.allSatisfy { m.pending(from: $0.publicKey).isEmpty })
-        #expect(throws: MempoolError.poolFull) { try m.add(tx(carol, nonce: 1, fee: 1_000_000), account: rich, ledger: ledger, now: 0) }
+        #expect(throws: MempoolError.poolFull) { try m.add(tx(carol, nonce: 1, fee: 900_000), account: rich, ledger: ledger, now: 0) }
         // Executable newcomers still evict by fee rate: carol's nonce 0 takes the place of alice's minimum-fee
         // transaction (the cheapest executable tail), her nonce 2 (behind a gap at 1) is refused, and her nonce 1
         // takes the place of bob's cheapest tail.
@@ -179,5 +179,83 @@ import Testing
         #expect(later.count == 2)
         #expect(m.count == 0)
         #expect(m.totalBytes == 0)
+    }
+}
+
+/// Ninth review (mempool): what a sender queues must be payable whatever the order it sends it in, and a replacement is
+/// held to the pool's byte bound like any newcomer.
+@Suite struct MempoolReview9Tests {
+    let chainId = SHA256.hash([42])
+    var ledger: Ledger {
+        Ledger(params: LedgerParams(), chainId: chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
+    }
+
+    func tx(_ k: PrivateKey, nonce: UInt64, fee: UInt64, body: TxBody) -> SignedTransaction {
+        Transaction(chainId: chainId, sender: k.publicKey, nonce: nonce, fee: Amount(fee), body: body).signed(by: k)
+    }
+
+    /// F2: nonces sent in descending order each bid the whole balance; only fees below the new nonce were summed, so
+    /// all of them were admitted (65 × the balance with 65 nonces). Now the second is refused.
+    @Test func queuedFeesAreCheckedWhateverTheOrderTheyArriveIn() throws {
+        let attacker = key("descending"), to = key("to").publicKey
+        let account = Account(balance: 100_000, nonce: 0)
+        var m = Mempool()
+        try m.add(tx(attacker, nonce: 2, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+            try m.add(tx(attacker, nonce: 1, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        }
+        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+            try m.add(tx(attacker, nonce: 0, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        }
+        #expect(m.count == 1)
+        // A replacement counts instead of the transaction it replaces, not beside it.
+        try m.add(tx(attacker, nonce: 2, fee: 55_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        #expect(m.count == 1)
+    }
+
+    /// F1 (admission side): a first transaction that moves the balance away left the sender's later transactions, admitted
+    /// on their fees alone, unable to pay in the block; the amount a body moves counts now.
+    @Test func anAmountMovedByAnEarlierTransactionCannotBackLaterFees() throws {
+        let attacker = key("drainer"), to = key("to").publicKey
+        let account = Account(balance: 1_000_000, nonce: 0)
+        var m = Mempool()
+        try m.add(tx(attacker, nonce: 0, fee: 1_000, body: .transfer(to: to, amount: 990_000)), account: account, ledger: ledger, now: 0)
+        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+            try m.add(tx(attacker, nonce: 1, fee: 20_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        }
+        try m.add(tx(attacker, nonce: 1, fee: 8_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
+        // Revalidation uses the same total: a balance that fell below it drops the tail that can no longer pay.
+        let dropped = m.revalidate(now: 0) { _ in Account(balance: 995_000, nonce: 0) }
+        #expect(dropped.map(\.transaction.nonce) == [1])
+    }
+
+    /// F3: small transactions queued behind a nonce gap and then replaced by large ones grew the pool past its byte bound
+    /// (the bound and eviction were skipped for replacements). A growing replacement is now held to the bound.
+    @Test func replacementsCannotGrowThePoolPastItsByteBound() throws {
+        var config = MempoolConfig()
+        config.maxBytes = 64 * 1024
+        var m = Mempool(config: config)
+        let rich = Account(balance: 1_000_000_000, nonce: 0)
+        let squatters = (0..<8).map { key("gapped-\($0)") }
+        for s in squatters {
+            for n in 1...4 {  // nonce 0 never sent
+                let small = tx(s, nonce: UInt64(n), fee: 2_000, body: .fraudReveal(ticketId: .zero, salt: .zero, input: []))
+                try m.add(small, account: rich, ledger: ledger, now: 0)
+            }
+        }
+        #expect(m.totalBytes <= config.maxBytes)
+        var refused = 0
+        for s in squatters {
+            for n in 1...4 {
+                let big = tx(s, nonce: UInt64(n), fee: 200_000, body: .fraudReveal(ticketId: .zero, salt: .zero, input: [UInt8](repeating: 7, count: 16_000)))
+                do { try m.add(big, account: rich, ledger: ledger, now: 0) } catch {
+                    #expect(error == .poolFull)
+                    refused += 1
+                }
+                #expect(m.totalBytes <= config.maxBytes, "the pool grew past its byte bound by a replacement")
+            }
+        }
+        #expect(refused > 0)
+        #expect(m.count == 32, "a refused replacement must leave the transaction it would have replaced")
     }
 }
