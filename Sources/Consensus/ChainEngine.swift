@@ -146,7 +146,9 @@ public final class ChainEngine {
         self.genesis = genesis
         self.store = store
         self.signatures = signatures
-        ledger = Ledger(params: genesis.ledger, chainId: genesis.chainId, adjudicator: adjudicator,
+        // One replay per case however often it is executed (production then import, reorgs).
+        ledger = Ledger(params: genesis.ledger, chainId: genesis.chainId,
+                        adjudicator: adjudicator is MemoizedAdjudicator ? adjudicator : MemoizedAdjudicator(adjudicator),
                         equivocationVerifier: HeaderEquivocationVerifier())
         let ws = try ledger.genesisWriteSet(genesis.allocation)
         let g = try ChainEngine.genesisHeader(genesis, writeSet: ws)

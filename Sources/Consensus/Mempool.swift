@@ -41,7 +41,7 @@ public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .replacementUnderpriced(let m): return "replacement needs a fee of at least \(m)"
         case .senderQueueFull: return "too many queued transactions from this sender"
         case .poolFull: return "mempool full and the fee is too low to evict anything"
-        case .cannotAffordQueuedFees: return "balance cannot pay the fees of this and the sender's queued transactions"
+        case .cannotAffordQueuedFees: return "balance cannot pay this and the sender's queued transactions (their fees and the amounts they move)"
         case .fault(let m): return "cannot check the transaction: \(m)"
         }
     }

@@ -51,3 +51,14 @@ import TestSupport
         #expect(block.transactions.map(\.id) == small.prefix(50).map(\.id))
     }
 }
+
+/// The engine executes a block's adjudications when it builds the block and again when it imports it: its ledger
+/// replays through a memo, so that is one replay per case.
+@Suite struct AdjudicationMemoWiringTests {
+    @Test func theEnginesLedgerRemembersVerdicts() throws {
+        let net = TestNetwork()
+        let dir = TempDir()
+        let engine = try net.engine(at: dir)
+        #expect(engine.ledger.adjudicator is MemoizedAdjudicator)
+    }
+}
