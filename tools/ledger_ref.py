@@ -588,6 +588,9 @@ def genesis_pool_errors(p, params):
     # Every pass input must fit what a fraudReveal or publishSealedInput can carry (economics.md §6).
     if p["maxTokensPerPass"] * p["model"]["hiddenSize"] > (MAX_INPUT - 22) // 4:
         errs.append("maxTokensPerPass")
+    # ... and the chain's transaction size, with what the largest reveal adds (ninth review F5).
+    if 22 + 4 * p["maxTokensPerPass"] * p["model"]["hiddenSize"] + PASS_CARRIER_OVERHEAD > params["maxTransactionBytes"]:
+        errs.append("maxTransactionBytes")
     v = p["minReplayProbabilityBps"]
     c = p.get("checking")
     if c is not None:
@@ -1137,6 +1140,7 @@ class State:
 
 MAX_PROOF = 32
 MAX_INPUT = 4 * 1024 * 1024
+PASS_CARRIER_OVERHEAD = 16 * 1024  # TxLimits.passCarrierOverheadBytes
 MAX_HEADER = 4096
 MAX_ENVELOPE = MAX_INPUT + 4096   # a sealed input envelope (state-machine.md §3)
 

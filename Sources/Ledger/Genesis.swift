@@ -121,6 +121,8 @@ extension Ledger {
         // A zero minimum keeps validators that unbonded everything in the next snapshot: with no stake left in it, no
         // slot has a leader and the chain halts for good (eighth review).
         guard params.validatorMinStake >= Amount(1) else { throw GenesisError("ledger.validatorMinStake must be at least 1") }
+        // A zero fee floor makes failed transactions free spam and admits keys with no balance (ninth review F5).
+        guard params.minFeePerByte >= 1 else { throw GenesisError("ledger.minFeePerByte must be at least 1") }
         // The minimum fee of the largest transaction must be a u64 (consensus arithmetic never wraps; encoding.md §6).
         guard params.maxTransactionBytes > 0,
               !params.minFeePerByte.multipliedReportingOverflow(by: UInt64(params.maxTransactionBytes)).overflow else {
@@ -201,6 +203,13 @@ extension Ledger {
         // challenged, and a withheld key would keep colluding checkers from their replay.
         guard UInt64(p.maxTokensPerPass) * UInt64(p.model.hiddenSize) <= UInt64(TxLimits.maxInputBytes - 22) / 4 else {
             throw GenesisError("\(id): maxTokensPerPass \(p.maxTokensPerPass) × hiddenSize \(p.model.hiddenSize) gives inputs above the \(TxLimits.maxInputBytes) bytes a fraud proof can carry (22 + 4 × tokens × hidden)")
+        }
+        // ... and the chain's transaction size: a pass whose reveal is `oversized` can be committed but never revealed, so
+        // an honest worker serving the pool's own maximum would be convicted as withholding (ninth review F5).
+        let largestInput = 22 + 4 * UInt64(p.maxTokensPerPass) * UInt64(p.model.hiddenSize)
+        guard params.maxTransactionBytes > 0,
+              largestInput + UInt64(TxLimits.passCarrierOverheadBytes) <= UInt64(params.maxTransactionBytes) else {
+            throw GenesisError("\(id): maxTokensPerPass \(p.maxTokensPerPass) × hiddenSize \(p.model.hiddenSize) gives inputs of \(largestInput) bytes, and a reveal carrying one needs up to \(TxLimits.passCarrierOverheadBytes) more: above ledger.maxTransactionBytes \(params.maxTransactionBytes)")
         }
         for (name, bps) in [("fraudSlashBps", p.fraudSlashBps), ("verifierBountyBps", p.verifierBountyBps),
                             ("payableCapBps", p.payableCapBps)] where bps > 10_000 {

@@ -482,6 +482,11 @@ public enum TxLimits {
     public static let maxInputBytes = 4 * 1024 * 1024
     /// A sealed input envelope: the largest input plus the header of 16 recipient slots and the tag.
     public static let maxEnvelopeBytes = maxInputBytes + 4096
+    /// What the largest transaction carrying a pass input adds to it, at most: a `revealSealedTicket` (signature and
+    /// envelope fields ≈ 300 bytes, three leaf proofs of `maxProofLength` levels at 104 bytes a level ≈ 10.3 KB, the
+    /// envelope's 4096) is below 16 KiB. Genesis refuses a pool whose largest input plus this exceeds
+    /// `maxTransactionBytes` (Specs/economics.md §6): its passes could be committed but never revealed.
+    public static let passCarrierOverheadBytes = 16 * 1024
     /// Items of one `checkCommit`, `unblindOutput` or `checkReveal` batch.
     public static let maxCheckBatch = 256
     /// Vouchers of one `claimUsageBatch` (a worker's payers in a window are at most `maxPayersPerWorkerWindow`, 64 by

@@ -68,7 +68,8 @@ import Testing
     @Test func oversizedTransactionIsRejected() throws {
         var params = Chain.defaultParams()
         params.maxTransactionBytes = 200
-        var c = try Chain(accounts: [(alice, 100_000_000)], params: params)
+        // No pool: genesis refuses a pool whose passes do not fit a 200-byte transaction.
+        var c = try Chain(accounts: [(alice, 100_000_000)], pools: [], params: params)
         let big = try c.tx(alice, .doubleSignEvidence(headerA: [UInt8](repeating: 1, count: 300), headerB: [2]))
         #expect(throws: BlockError.invalidTransaction(index: 0, .oversized(size: big.encodedSize, maximum: 200))) { try c.block([big]) }
     }
