@@ -19,6 +19,8 @@ public struct VerifierStats: Sendable, Hashable {
     public var proofsWon = 0
     public var proofsLost = 0
     public var errors = 0
+    /// Revealed tickets found past their challenge end, not replayed: a claim on them could no longer be opened.
+    public var tooLate = 0
 }
 
 /// Settings of the verifier service.
@@ -268,6 +270,17 @@ public final class VerifierService: Service, Sendable {
             case .withheld?, .fraudProven?, .upheld?, .voided?, .reused?: progress.withLock { $0.markChecked(id) }
             default: break
             }
+            return
+        }
+        // A claim committed after the ticket's challenge end is refused when it is opened (`challengePeriodOver`) and
+        // its bond burned when the commitment expires: a verifier that fell behind (a restart without its state file, a
+        // burst of tickets) paid a bond for every late mismatch, and the cheater escaped anyway (ninth review). The
+        // commitment lands in the next block at the earliest.
+        let tip = try await client.tip().height
+        guard tip < ticket.challengeEnd else {
+            bump { $0.tooLate += 1 }
+            progress.withLock { $0.markChecked(id) }
+            logger.debug("ticket past its challenge end; not replayed", metadata: ["ticket": "\(id.hex.prefix(16))"])
             return
         }
         guard let input = try await client.ticketInput(id), let pool = try await client.pool(ticket.pool),

@@ -57,6 +57,7 @@ import TestSupport
                 try await Self.verify(runtime: runtime, pool: pool, honest: honest, cheater: cheater, verifier: verifier)
                 try await Self.falseProofAndWithholding(client: client, pool: pool, honest: honest)
                 try await Self.aLyingNodeCannotMakeTheVerifierBurnABond(client: client, weights: weights, honest: honest, logger: logger)
+                try await Self.aTicketPastItsChallengeEndIsNotClaimed(client: client, weights: weights, logger: logger)
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -301,6 +302,25 @@ import TestSupport
         #expect(sent.withLock { $0 } == 0, "the verifier sent a fraud claim on an input its node altered")
         #expect(verifier.stats.errors == 1)
         #expect(verifier.stats.replays == 0, "the altered input was replayed")
+    }
+
+    /// Ninth review: a verifier that reaches a revealed ticket only after its challenge end (it fell behind, or restarted
+    /// without its state file) committed a claim the chain would refuse to open, and its bond burned. Seen from a tip
+    /// past the ticket's challenge end, the verifier neither replays nor claims.
+    static func aTicketPastItsChallengeEndIsNotClaimed(client: LocalChainClient, weights: WeightsIndex, logger: Logger) async throws {
+        let id = try #require(try await client.tickets(status: .revealed, cursor: nil, limit: 1).ids.first, "no revealed ticket")
+        let ticket = try #require(try await client.ticket(id))
+        let tip = try await client.tip().height
+        let sent = Mutex(0)
+        let late = InterceptingChainClient(base: client, subscriptionOpen: true, afterSubmit: { _ in sent.withLock { $0 += 1 } },
+                                           tipAhead: ticket.challengeEnd > tip ? ticket.challengeEnd - tip : 0)
+        var config = VerifierConfig()
+        config.stateFile = nil
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: late, weights: weights, config: config, logger: logger)
+        try await verifier.check(id)
+        #expect(verifier.stats.tooLate == 1)
+        #expect(verifier.stats.replays == 0, "a ticket past its challenge end was replayed")
+        #expect(sent.withLock { $0 } == 0)
     }
 
     static func verify(runtime: NodeRuntime, pool: PoolConfig, honest: [WorkerSimulator], cheater: WorkerSimulator,

@@ -18,9 +18,13 @@ final class InterceptingChainClient: ChainClient {
     /// What a lying node does to a ticket's input before serving it.
     private let tamperInput: (@Sendable ([UInt8]) -> [UInt8])?
 
+    /// Blocks a node that is ahead adds to the tip it reports.
+    private let tipAhead: UInt64
+
     init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil,
-         tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil) {
+         tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil, tipAhead: UInt64 = 0) {
         self.base = base
+        self.tipAhead = tipAhead
         self.isOpen = Mutex(subscriptionOpen)
         self.afterSubmit = afterSubmit
         self.tamperInput = tamperInput
@@ -39,7 +43,10 @@ final class InterceptingChainClient: ChainClient {
     }
 
     func chainId() async throws -> Hash32 { try await base.chainId() }
-    func tip() async throws -> (height: UInt64, slot: UInt64) { try await base.tip() }
+    func tip() async throws -> (height: UInt64, slot: UInt64) {
+        let t = try await base.tip()
+        return (t.height + tipAhead, t.slot + tipAhead)
+    }
     func account(_ key: PublicKey) async throws -> Account { try await base.account(key) }
     func nextNonce(_ key: PublicKey) async throws -> UInt64 { try await base.nextNonce(key) }
     func submit(_ tx: SignedTransaction) async throws -> Hash32 {
