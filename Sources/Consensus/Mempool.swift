@@ -136,7 +136,9 @@ public struct Mempool: Sendable {
     }
 
     static func feeRate(_ tx: SignedTransaction) -> UInt64 {
-        tx.transaction.fee.units.multipliedReportingOverflow(by: 1000).partialValue / UInt64(max(tx.encodedSize, 1))
+        // Saturating: a fee above 1.8 · 10¹⁶ would wrap around to a low rate.
+        let (thousandths, overflow) = tx.transaction.fee.units.multipliedReportingOverflow(by: 1000)
+        return (overflow ? .max : thousandths) / UInt64(max(tx.encodedSize, 1))
     }
 
     /// Adds a transaction checked against its sender's account at the tip. Returns the replaced transaction,
@@ -156,7 +158,8 @@ public struct Mempool: Sendable {
         var queue = bySender[t.sender] ?? [:]
         var replaced: Entry?
         if let existing = queue[t.nonce] {
-            let bump = existing.tx.transaction.fee.units.multipliedReportingOverflow(by: 100 + config.replacementBumpPercent).partialValue / 100
+            let (scaled, overflow) = existing.tx.transaction.fee.units.multipliedReportingOverflow(by: 100 + config.replacementBumpPercent)
+            let bump = overflow ? UInt64.max : scaled / 100  // saturating: a wrapped product would ask for less than the old fee
             let minimum = Amount(max(bump, existing.tx.transaction.fee.units + 1))
             guard t.fee >= minimum else { throw .replacementUnderpriced(minimumFee: minimum) }
             replaced = existing

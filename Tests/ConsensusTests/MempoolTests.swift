@@ -229,6 +229,22 @@ import Testing
         #expect(dropped.map(\.transaction.nonce) == [1])
     }
 
+    /// Nit: fee × 1000 wrapped for fees above 1.8 · 10¹⁶, ranking the largest fees lowest; and the replacement bump wrapped
+    /// to ask for less than the old fee.
+    @Test func feeRatesAndReplacementBumpsSaturate() throws {
+        let a = key("whale"), to = key("to").publicKey
+        let high = tx(a, nonce: 0, fee: 20_000_000_000_000_000, body: .transfer(to: to, amount: 1))
+        let low = tx(a, nonce: 0, fee: 10_000_000_000_000_000, body: .transfer(to: to, amount: 1))
+        #expect(Mempool.feeRate(high) >= Mempool.feeRate(low))
+        var m = Mempool()
+        let whale = Account(balance: Amount(UInt64.max), nonce: 0)
+        let old = tx(a, nonce: 0, fee: UInt64.max / 50, body: .transfer(to: to, amount: 1))
+        try m.add(old, account: whale, ledger: ledger, now: 0)
+        let cheaper = tx(a, nonce: 0, fee: UInt64.max / 50 + 1, body: .transfer(to: to, amount: 1))
+        #expect(throws: MempoolError.self) { try m.add(cheaper, account: whale, ledger: ledger, now: 0) }
+        #expect(m.contains(old.id))
+    }
+
     /// F3: small transactions queued behind a nonce gap and then replaced by large ones grew the pool past its byte bound
     /// (the bound and eviction were skipped for replacements). A growing replacement is now held to the bound.
     @Test func replacementsCannotGrowThePoolPastItsByteBound() throws {
