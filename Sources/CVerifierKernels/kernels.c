@@ -90,3 +90,18 @@ void canon_panel_avx2(const float *x, ptrdiff_t x_stride, ptrdiff_t tokens, cons
 }
 
 #endif
+
+bool canon_fp_environment_is_canonical(void) {
+    // Halfway cases tell the four rounding modes apart: 1 + 2^-24 is 1 only under nearest-even, toward zero and down;
+    // (1 + 2^-23) + 2^-24 is 1 + 2^-22 only under nearest-even and up.
+    volatile float one = 1.0f, half_ulp = 0x1p-24f, one_up = 0x1.000002p0f;
+    if (one + half_ulp != 1.0f) return false;
+    if (one_up + half_ulp != 0x1.000004p0f) return false;
+    // A subnormal result (flush-to-zero would give 0), and a subnormal operand (denormals-are-zero would read 0).
+    volatile float smallest_normal = 0x1p-126f, two = 2.0f;
+    float sub = smallest_normal / two;
+    if (sub == 0.0f) return false;
+    volatile float sub_in = 0x1p-127f;
+    if (sub_in * two != 0x1p-126f) return false;
+    return true;
+}

@@ -219,6 +219,9 @@ public enum WeightError: Error, Equatable, Sendable, CustomStringConvertible {
     case nonFinite(name: String)
     /// The configuration is invalid or inconsistent with the weights.
     case config(String)
+    /// The thread's floating-point environment is not the canonical one (rounding mode, flush-to-zero): a replay
+    /// here could differ from every other node's, so none is made.
+    case floatingPointEnvironment
 
     public var description: String {
         switch self {
@@ -230,6 +233,8 @@ public enum WeightError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedType(let n, let t): "weight tensor \(n) has unsupported type \(t)"
         case .nonFinite(let n): "weight tensor \(n) contains NaN or infinity"
         case .config(let s): "model configuration: \(s)"
+        case .floatingPointEnvironment:
+            "the floating-point environment is not IEEE round-to-nearest with subnormals (a library switched on flush-to-zero or another rounding mode); refusing to replay"
         }
     }
 }

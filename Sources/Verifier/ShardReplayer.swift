@@ -1,3 +1,4 @@
+import CVerifierKernels
 import Primitives
 import Synchronization
 
@@ -160,6 +161,10 @@ public final class ShardReplayer: Sendable {
         if let z = tensor.data.firstIndex(where: { $0.bitPattern == 0x8000_0000 }) {
             return .invalidInput("input element \(z) is negative zero (not a canonical input)")
         }
+        // Every node must reach the same bits: a flush-to-zero or rounding-mode change made by some library in this
+        // process would silently change verdicts on passes with subnormals and split the validators. Refusing is a fault
+        // this node reports (the adjudication fails) rather than a divergent verdict (ninth review H1).
+        guard canon_fp_environment_is_canonical() else { throw .floatingPointEnvironment }
         let exec = try executor(model: model, shard: shard, weights: weights)
         do {
             let out = try exec.run(tensor, positionOffset: Int(positionOffset), threads: threads)

@@ -17,4 +17,10 @@ bool canon_cpu_has_avx2(void);
 void canon_panel_avx2(const float *x, ptrdiff_t x_stride, ptrdiff_t tokens, const float *w_panel, ptrdiff_t chunks,
                       ptrdiff_t n0, ptrdiff_t rows, const float *bias, float *y, ptrdiff_t y_stride);
 
+/// Whether this thread's floating-point environment is the one the canonical executor assumes: IEEE 754 binary32
+/// arithmetic rounding to nearest, ties to even, with subnormal results and operands kept (no flush-to-zero or
+/// denormals-are-zero, which a library built with -ffast-math can switch on for the whole process). Known-answer
+/// arithmetic on volatile operands, so it tests the unit the kernels run on.
+bool canon_fp_environment_is_canonical(void);
+
 #endif
