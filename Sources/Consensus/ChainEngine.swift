@@ -247,6 +247,22 @@ public final class ChainEngine {
         LeaderSchedule.leader(of: slot, in: try LeaderSchedule.snapshot(for: slot, parentState: tipState, ledger: ledger))
     }
 
+    /// Whether `h`, whose parent is a canonical block at or above the finalized height, is signed by its slot's leader in
+    /// a slot after its parent's: exactly the checks its block's import makes (`validateAndCommit` on the tip,
+    /// `checkSideProposer` at a fork point), so a header failing them can only be the header of an invalid block. Nil when
+    /// it cannot be told here (the parent unknown, a side block or below finality; the schedule unreadable). Sync uses it
+    /// on a headers answer's first header (Specs/p2p.md §6, ninth review F1).
+    public func proposerLeads(_ h: BlockHeader) -> Bool? {
+        let view = store.current
+        guard let info = try? view.blockInfo(h.parent), info.height >= finalizedHeight,
+              (try? view.isCanonical(h.parent)) == true,
+              let parent = try? Self.loadHeader(view, h.parent) else { return nil }
+        guard h.slot > parent.header.slot else { return false }
+        let state = h.parent == tipHash ? tipState : LedgerState(base: view.state(at: info.height))
+        guard let snapshot = try? LeaderSchedule.snapshot(for: h.slot, parentState: state, ledger: ledger) else { return nil }
+        return LeaderSchedule.leader(of: h.slot, in: snapshot) == h.proposer
+    }
+
     /// Leaders of the slots strictly between `parentSlot` and `slot`, unless the gap is a network halt.
     func missedSlots(parentSlot: UInt64, slot: UInt64, parentState: LedgerState) throws -> [BlockContext.MissedSlot] {
         let gap = slot - parentSlot - 1

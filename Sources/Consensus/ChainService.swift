@@ -623,6 +623,8 @@ public actor ChainService {
     public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] { try engine.headers(after: locator, max: max) }
     public func block(_ hash: Hash32) throws -> Block? { try engine.block(hash) }
     public func hasBlock(_ hash: Hash32) throws -> Bool { try engine.hasBlock(hash) }
+    /// Whether a header on a canonical block at or above the finalized height names its slot's leader (`ChainEngine.proposerLeads`).
+    public func proposerLeads(_ header: BlockHeader) -> Bool? { engine.proposerLeads(header) }
 
     /// Canonical block at a height.
     public func canonicalBlock(at height: UInt64) throws -> Block? {

@@ -92,6 +92,9 @@ public struct P2PConfig: Sendable {
     public var idleTimeout: Duration = .seconds(30)
     /// How long a headers or blocks request may take before it goes to another peer.
     public var requestTimeout: Duration = .seconds(10)
+    /// The queue's next block not delivered within this (by anyone: its request goes to another peer at each
+    /// `requestTimeout`) drops the queue and discredits the peer whose headers it came from (Specs/p2p.md §6).
+    public var queueStallLimit: Duration { requestTimeout * 4 }
 
     /// Blocks requested from one peer and not yet received.
     public var maxBlocksInFlightPerPeer = 16

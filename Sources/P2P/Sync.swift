@@ -101,6 +101,11 @@ final class SyncManager: Sendable {
         /// The peer the last held block came from.
         var runFrom: UInt64?
         var headersPending: Assignment?
+        /// The queue's next block to import and since when it has been next: a block nobody delivers within
+        /// `queueStallLimit` drops the queue (ninth review F1).
+        var headWait: (hash: Hash32, since: ContinuousClock.Instant)?
+        /// Peers that refused or timed out on the block at `headWait`.
+        var headFailures: Set<UInt64> = []
         var wanted: Set<UInt64> = []
         var everSynced = false
         // Progress accounting.
@@ -139,9 +144,23 @@ final class SyncManager: Sendable {
             s.wanted.remove(peer.id)
         case .notFound(let peer, let hashes):
             for h in hashes where s.abandoned[h]?.peer == peer.id { s.abandoned[h] = nil }
+            var refusedQueued = false
             for h in hashes where s.assigned[h]?.peer == peer.id {
                 s.assigned[h] = nil
                 s.notFoundBy[h, default: []].insert(peer.id)
+                if s.queued.contains(h) { refusedQueued = true }
+                if s.headWait?.hash == h { s.headFailures.insert(peer.id) }
+            }
+            // The peer that sent the queued headers does not have their blocks: it has no chain to follow. Its claim is
+            // discredited and its headers dropped (a peer announcing a header and refusing its block used to keep the
+            // node unsynced for good, ninth review F1). An honest source that just reorged only makes us start again
+            // from a fresh locator.
+            if refusedQueued, peer.id == s.source {
+                peer.state.withLock { $0.discreditedHeight = $0.status?.height }
+                penalize(peer, .falseStatus, "refused the block of a header it sent")
+                logger.info("sync: the peer that sent the queued headers does not have their blocks; dropping them",
+                            metadata: ["peer": "\(peer.label)"])
+                resetQueue(&s)
             }
         case .block(let peer, let block):
             let h = block.hash
@@ -184,6 +203,12 @@ final class SyncManager: Sendable {
         if !continues {
             guard parentKnown else {
                 logger.debug("headers do not connect to our chain or queue; ignored", metadata: ["peer": "\(peer.label)"])
+                return
+            }
+            // A header on one of our canonical blocks must be signed by its slot's leader (its block's import checks
+            // exactly this): otherwise any key pair could make itself the queue (ninth review F1).
+            if await chain.proposerLeads(first.header) == false {
+                penalize(peer, .invalidHeaders, "first header's proposer does not lead slot \(first.header.slot) on its parent")
                 return
             }
             resetQueue(&s)
@@ -246,6 +271,8 @@ final class SyncManager: Sendable {
         s.assigned = [:]
         s.notFoundBy = [:]
         s.source = nil
+        s.headWait = nil
+        s.headFailures = []
         s.run = []
         s.runBytes = 0
         s.runFrom = nil
@@ -275,6 +302,7 @@ final class SyncManager: Sendable {
             s.assigned[h] = nil
             s.notFoundBy[h, default: []].insert(a.peer)
             s.abandoned[h] = Assignment(peer: a.peer, deadline: now + config.requestTimeout)
+            if s.headWait?.hash == h { s.headFailures.insert(a.peer) }
             if let p = table.peer(a.peer) { penalize(p, .requestTimeout, "block request timed out") }
         }
         for (h, a) in s.abandoned where a.deadline < now {
@@ -286,6 +314,29 @@ final class SyncManager: Sendable {
 
         // 2. Import downloaded blocks in order.
         await importReady(&s)
+
+        // A queued block nobody delivers (its header's sender refuses it or stays silent, and no other peer has it) is not
+        // waited for forever: after `queueStallLimit` the queue is dropped and the sender's claim discredited, so the node
+        // can count itself synced again (ninth review F1: one peer kept a validator from producing and voting for good).
+        if s.next < s.queue.count {
+            let head = s.queue[s.next].hash
+            if s.headWait?.hash != head {
+                s.headWait = (head, now)
+                s.headFailures = []
+            } else if let wait = s.headWait, now - wait.since > config.queueStallLimit {
+                let source = s.source.flatMap { table.peer($0) }
+                logger.info("sync: no peer delivered queued block \(s.queue[s.next].header.height) within \(config.queueStallLimit); dropping the queue",
+                            metadata: ["source": "\(source?.label ?? "gone")"])
+                if let source {
+                    source.state.withLock { $0.discreditedHeight = $0.status?.height }
+                    if s.headFailures.contains(source.id) { penalize(source, .falseStatus, "did not deliver the block of a header it sent") }
+                }
+                resetQueue(&s)
+            }
+        } else {
+            s.headWait = nil
+            s.headFailures = []
+        }
 
         let ours = await chain.status()
         let peers = table.peers.filter { !$0.isClosed }
