@@ -298,12 +298,19 @@ final class SyncManager: Sendable {
                 penalize(p, .requestTimeout, "headers request timed out")
             }
         }
+        // One penalty per timed-out request (a `getBlocks` of up to 16 blocks shares one deadline), not per block: a peer
+        // with a slower uplink than 16 full blocks per timeout is slow, not a liar (ninth review F2).
+        var timedOut: [UInt64: Set<ContinuousClock.Instant>] = [:]
         for (h, a) in s.assigned where a.deadline < now {
             s.assigned[h] = nil
             s.notFoundBy[h, default: []].insert(a.peer)
             s.abandoned[h] = Assignment(peer: a.peer, deadline: now + config.requestTimeout)
             if s.headWait?.hash == h { s.headFailures.insert(a.peer) }
-            if let p = table.peer(a.peer) { penalize(p, .requestTimeout, "block request timed out") }
+            timedOut[a.peer, default: []].insert(a.deadline)
+        }
+        for (id, requests) in timedOut {
+            guard let p = table.peer(id) else { continue }
+            for _ in requests { penalize(p, .requestTimeout, "block request timed out") }
         }
         for (h, a) in s.abandoned where a.deadline < now {
             s.abandoned[h] = nil
