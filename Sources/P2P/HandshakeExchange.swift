@@ -155,7 +155,14 @@ extension P2PService {
                 // Not the peer's fault necessarily (an address now used by another node), but never accepted.
                 logger.warning("handshake failed: \(e)", metadata: meta)
                 what = nil
-            case .decryptionFailed, .invalidPublicKey, .malformedMessage, .outOfOrder, .badIdentity, .identitySignatureInvalid:
+            case .decryptionFailed, .invalidPublicKey, .malformedMessage, .outOfOrder:
+                // An on-path attacker causes these by altering or injecting an honest node's handshake bytes (a tag, the
+                // clear ephemeral key, a length): as a failed transport record, not the remote's offence. A small score
+                // still bounds a remote that keeps failing (ninth review F5: 100 points banned an honest address).
+                logger.warning("handshake failed: \(e)", metadata: meta)
+                what = .unauthenticatedHandshake
+            case .badIdentity, .identitySignatureInvalid:
+                // These need the payload decrypted, under keys agreed with the remote: the remote itself sent them.
                 logger.warning("handshake failed: \(e)", metadata: meta)
                 what = .badHandshake
             case .nonceExhausted, .library:

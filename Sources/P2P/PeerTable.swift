@@ -29,6 +29,9 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
     case falseStatus
     /// A state snapshot offer or part that does not verify against its header (state sync).
     case invalidSnapshot
+    /// A Noise handshake message that fails authentication, has the wrong size or a low-order key: what an on-path
+    /// attacker altering an honest node's bytes causes, so scored low (a bound on repeated failures, not a ban for one).
+    case unauthenticatedHandshake
 
     public var points: Int {
         switch self {
@@ -36,7 +39,7 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
         case .stalledFrame, .invalidHeaders: 50
         case .falseStatus: 20
         case .unsolicited, .invalidTransaction: 10
-        case .rateLimited: 5
+        case .rateLimited, .unauthenticatedHandshake: 5
         case .requestTimeout: 2
         }
     }
@@ -55,6 +58,7 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
         case .requestTimeout: "request timeout"
         case .falseStatus: "false chain status"
         case .invalidSnapshot: "invalid state snapshot"
+        case .unauthenticatedHandshake: "handshake message failed authentication"
         }
     }
 }
