@@ -138,7 +138,7 @@ public final class P2PService: Service, Sendable {
         table.peers.filter { !$0.isClosed }.map { p in
             var info = p.info
             info.addressGroup = AddressGroup.of(p.remoteHost)
-            info.score = max(table.score(.node(p.nodeKey)), table.score(.host(p.remoteHost)))
+            info.score = max(table.score(.node(p.nodeKey)), table.score(.address(p.remoteHost)))
             info.banned = table.isBanned(p.nodeKey) || table.isBanned(host: p.remoteHost)
             return info
         }
@@ -164,7 +164,7 @@ public final class P2PService: Service, Sendable {
     public func isBanned(_ key: PublicKey) -> Bool { table.isBanned(key) }
 
     /// The misbehaviour score of a remote host (after decay).
-    public func misbehaviourScore(host: String) -> Double { table.score(.host(host)) }
+    public func misbehaviourScore(host: String) -> Double { table.score(.address(host)) }
 
     /// The misbehaviour score of a node key (after decay).
     public func misbehaviourScore(node: PublicKey) -> Double { table.score(.node(node)) }

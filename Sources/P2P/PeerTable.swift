@@ -67,6 +67,18 @@ public enum Misbehaviour: Sendable, Hashable, CustomStringConvertible {
 enum BanKey: Hashable, Sendable {
     case node(PublicKey)
     case host(String)
+
+    /// The key that scores and bans a remote address: the address itself for IPv4 (and IPv4-mapped, and loopback), the
+    /// /64 prefix for other IPv6 addresses (`2001:db8:0:1::/64`). A /64 is what one IPv6 host gets: banning the exact
+    /// address let an attacker escape every ban by moving to the next of its 2⁶⁴ (ninth review F6).
+    static func address(_ host: String) -> BanKey {
+        var v6 = in6_addr()
+        guard !isLoopbackHost(host), inet_pton(AF_INET6, host, &v6) == 1 else { return .host(host) }
+        let b = withUnsafeBytes(of: &v6) { Array($0) }
+        if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return .host(host) }
+        let hextets = (0..<4).map { String(UInt16(b[2 * $0]) << 8 | UInt16(b[2 * $0 + 1]), radix: 16) }
+        return .host(hextets.joined(separator: ":") + "::/64")
+    }
 }
 
 /// Whether a host string is a loopback address (never banned by IP: that would cut every local node).
@@ -283,7 +295,7 @@ final class PeerTable: Sendable {
 
     private func refusal(_ key: PublicKey, host: String, endpoint: PeerEndpoint?, in s: inout State) -> (DisconnectReason, String)? {
         let now = ContinuousClock.now
-        for k in [BanKey.node(key), .host(host)] {
+        for k in [BanKey.node(key), .address(host)] {
             if let until = s.bans[k] {
                 if until > now { return (.banned, "banned for another \(Int((until - now).seconds)) s") }
                 s.bans[k] = nil
@@ -295,7 +307,7 @@ final class PeerTable: Sendable {
     }
 
     func isBanned(host: String) -> Bool {
-        state.withLock { s in (s.bans[.host(host)].map { $0 > ContinuousClock.now }) ?? false }
+        state.withLock { s in (s.bans[.address(host)].map { $0 > ContinuousClock.now }) ?? false }
     }
 
     func isBanned(_ key: PublicKey) -> Bool {
@@ -327,7 +339,7 @@ final class PeerTable: Sendable {
         state.withLock { s in
             let now = ContinuousClock.now
             var banned = false
-            var targets = [BanKey.host(host)]
+            var targets = [BanKey.address(host)]
             if let key { targets.append(.node(key)) }
             for t in targets {
                 var score = s.scores[t] ?? Score(points: 0, at: now)
