@@ -19,10 +19,14 @@ struct AddressBook: Sendable {
         var lastConnected: Date?
         /// The node key found there (so a node already connected in the other direction is not dialed).
         var nodeKey: PublicKey?
+        /// The address group of the peer that shared it (nil: the peers file, or not learned).
+        var learnedFrom: String?
     }
 
     private(set) var entries: [PeerEndpoint: Entry] = [:]
     let maxLearned = 1000
+    /// Learned addresses kept from the peers of one address group (ninth review F3: one source filled the book).
+    let maxLearnedPerSource = 64
     let backoffMin: Duration
     let backoffMax: Duration
 
@@ -35,12 +39,28 @@ struct AddressBook: Sendable {
 
     var hasBootstrap: Bool { entries.values.contains { $0.source == .bootstrap } }
 
-    /// Adds a learned address (no effect on known ones); false when the book is full.
+    /// Adds a learned address (no effect on known ones), shared by a peer in address group `source` (nil: from the
+    /// peers file). A source keeps at most `maxLearnedPerSource` addresses in the book. When the book is full, an address
+    /// never connected to from the source holding the most is evicted for it, unless that is this source: so no one
+    /// source (nor a few) can fill the book and shut later peers' addresses out (Specs/p2p.md §8). False when not added.
     @discardableResult
-    mutating func learn(_ e: PeerEndpoint) -> Bool {
+    mutating func learn(_ e: PeerEndpoint, from source: String? = nil) -> Bool {
         guard entries[e] == nil else { return false }
-        guard entries.values.filter({ $0.source == .learned }).count < maxLearned else { return false }
-        entries[e] = Entry(endpoint: e, source: .learned, nextAttempt: .now)
+        let learned = entries.values.filter { $0.source == .learned }
+        if let source, learned.count(where: { $0.learnedFrom == source }) >= maxLearnedPerSource { return false }
+        if learned.count >= maxLearned {
+            var bySource: [String: [Entry]] = [:]
+            for entry in learned where entry.lastConnected == nil && !entry.dialing {
+                if let from = entry.learnedFrom { bySource[from, default: []].append(entry) }
+            }
+            guard let (from, candidates) = bySource.max(by: { $0.value.count < $1.value.count }), from != source,
+                  source == nil || candidates.count > learned.count(where: { $0.learnedFrom == source }) + 1,
+                  let victim = candidates.randomElement() else { return false }
+            entries[victim.endpoint] = nil
+        }
+        var entry = Entry(endpoint: e, source: .learned, nextAttempt: .now)
+        entry.learnedFrom = source
+        entries[e] = entry
         return true
     }
 

@@ -263,7 +263,7 @@ public final class P2PService: Service, Sendable {
             for a in addresses {
                 if a.isPrivateOrLocal && !config.allowPrivateAddresses { continue }
                 if a.isPrivateOrLocal, Int(a.port) == ownPort { continue }  // most likely ourselves
-                if b.learn(PeerEndpoint(a)) { added += 1 }
+                if b.learn(PeerEndpoint(a), from: AddressGroup.of(peer.remoteHost)) { added += 1 }
             }
         }
         if added > 0 { logger.debug("learned peer addresses", metadata: ["count": "\(added)", "from": "\(peer.label)"]) }
@@ -334,9 +334,11 @@ public final class P2PService: Service, Sendable {
         }
     }
 
-    /// Asks one random peer for addresses while the node could use more outbound connections.
+    /// Asks one random outbound peer for addresses while the node could use more outbound connections (inbound peers
+    /// are never asked: anyone can connect in, ninth review F3).
     private func askForPeers() {
-        guard table.outboundCount < config.maxOutboundPeers, let p = table.peers.filter({ !$0.isClosed }).randomElement() else { return }
+        guard table.outboundCount < config.maxOutboundPeers,
+              let p = table.peers.filter({ !$0.isClosed && $0.direction == .outbound }).randomElement() else { return }
         p.state.withLock { $0.lastPeersRequest = .now }
         p.send(.getPeers)
     }

@@ -181,8 +181,12 @@ extension P2PService {
                 // may close the sessions before the shutdown path can list them.
                 if direction == .outbound { saveAnchors() }
                 peer.send(.status(PeerStatus(await chain.status())))
-                peer.state.withLock { $0.lastPeersRequest = .now }
-                peer.send(.getPeers)
+                // Addresses are asked of outbound peers only (the ones this node chose): an inbound connection is anyone's,
+                // and each used to be asked, so one host with fresh keys could fill the address book (ninth review F3).
+                if direction == .outbound {
+                    peer.state.withLock { $0.lastPeersRequest = .now }
+                    peer.send(.getPeers)
+                }
                 var reason = SessionEnd.closedByPeer
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.writeLoop(stream, outbound, peer, channel) }
