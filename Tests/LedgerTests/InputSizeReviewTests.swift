@@ -35,11 +35,15 @@ import Sealing
 
     /// The secure outcome: genesis refuses a pool whose inputs could exceed what a fraud proof can carry.
     @Test func genesisRefusesAPoolWhoseInputsDoNotFitAFraudProof() throws {
-        #expect(throws: GenesisError.self) { _ = try Chain(pools: [Self.bigPool()]) }
+        // Transactions large enough to carry any input the fraud-proof bound allows (the chain's own size bound is
+        // GenesisReview9Tests' subject).
+        var params = Chain.defaultParams()
+        params.maxTransactionBytes = 8 << 20
+        #expect(throws: GenesisError.self) { _ = try Chain(pools: [Self.bigPool()], params: params) }
         // The boundary: 255 tokens of 4096 fit (4 177 942 bytes) and are accepted.
         var ok = Self.bigPool()
         ok.maxTokensPerPass = 255
         #expect(ok.maxInputTensorBytes <= TxLimits.maxInputBytes)
-        _ = try Chain(pools: [ok])
+        _ = try Chain(pools: [ok], params: params)
     }
 }
