@@ -778,7 +778,10 @@ public final class ChainEngine {
                                  addressEvents: Self.addressEventEntries(block.transactions, receipts))
         do {
             let g = try ChainEngine.loadHeader(store.current, genesisHash).header
-            try store.importSnapshot(genesis: Self.genesisRecord(g), block: record, stateRoot: h.stateRoot, entries: entries)
+            // An earlier attempt in this process that stopped before completing (an ingestion error) is undone first.
+            let genesisState = try ledger.genesisWriteSet(genesis.allocation).entries.compactMap { e in e.value.map { KeyValue(key: e.key, value: $0) } }
+            try store.importSnapshot(genesis: Self.genesisRecord(g), block: record, stateRoot: h.stateRoot, entries: entries,
+                                     genesisState: genesisState)
         } catch { throw .fault("importing the snapshot: \(error)") }
         tipHash = block.hash
         tipHeader = h

@@ -55,9 +55,22 @@ extension ChainStore {
     /// history gets an absence at the snapshot height so no retained query sees the genesis value. The caller has
     /// verified the manifest against `block`'s header and every chunk against the manifest (`StateSnapshot.verify`);
     /// the tree root is checked again here against `stateRoot`. `entries` in key order (RocksDB's bytewise order).
+    ///
+    /// An earlier load in this process that stopped before its completing batch (an I/O error from the ingestion: the
+    /// node stays up and state sync tries again) left its marker and part of its data: with `genesisState` (as for
+    /// `recoverInterruptedSnapshotImport`) that load is undone first; without it the import is refused
+    /// (`interruptedSnapshotImport`), never laid over the leftovers (history and tree nodes at the first load's height
+    /// that no change record refers to).
     public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue],
-                               interruptBeforeCompletingForTests: Bool = false) throws {
+                               genesisState: [KeyValue]? = nil, interruptBeforeCompletingForTests: Bool = false) throws {
         try writer.withLock { (_: inout Void) throws in
+            if try database.get(columns.meta, ChainSchema.MetaKey.snapshotImport) != nil {
+                guard let genesisState else {
+                    throw StorageError.corruptRecord(record: "snapshot", key: ChainSchema.MetaKey.snapshotImport,
+                                                     detail: "an interrupted snapshot import must be recovered first")
+                }
+                _ = try undoInterruptedSnapshotImport(genesisState: genesisState)
+            }
             let existing = try current.tip()
             if let existing {
                 guard existing.height == 0, existing.hash == genesis.hash else {
@@ -136,35 +149,38 @@ extension ChainStore {
     /// anything. The chain engine calls it when it opens a store.
     @discardableResult
     public func recoverInterruptedSnapshotImport(genesisState: [KeyValue]) throws -> Bool {
-        try writer.withLock { (_: inout Void) throws -> Bool in
-            let cf = columns
-            guard let bytes = try database.get(cf.meta, ChainSchema.MetaKey.snapshotImport) else { return false }
-            // SST files written for ingestion and not yet ingested when the load stopped.
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: database.path)) ?? []
-            where name.hasPrefix("ingest-") && name.hasSuffix(".sst") {
-                try? FileManager.default.removeItem(atPath: (database.path as NSString).appendingPathComponent(name))
-            }
-            var r = CanonicalReader(bytes)
-            let height = try r.u64("height")
-            try r.finish()
-            let batch = try database.makeWriteBatch()
-            for family in [cf.state, cf.history] {
-                var after: [UInt8]? = nil
-                while true {
-                    let page = try database.scan(family, prefix: [], after: after, limit: 10_000)
-                    for kv in page { batch.delete(family, kv.key) }
-                    guard page.count == 10_000, let last = page.last else { break }
-                    after = last.key
-                }
-            }
-            for kv in genesisState {
-                batch.put(cf.state, kv.key, kv.value)
-                batch.put(cf.history, ChainSchema.historyKey(kv.key, height: 0), [1] + kv.value)
-            }
-            try tree.deleteNodes(version: height, into: batch)
-            batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
-            try database.write(batch, sync: true)
-            return true
+        try writer.withLock { (_: inout Void) throws -> Bool in try undoInterruptedSnapshotImport(genesisState: genesisState) }
+    }
+
+    /// `recoverInterruptedSnapshotImport`'s body; the caller holds the writer lock.
+    private func undoInterruptedSnapshotImport(genesisState: [KeyValue]) throws -> Bool {
+        let cf = columns
+        guard let bytes = try database.get(cf.meta, ChainSchema.MetaKey.snapshotImport) else { return false }
+        // SST files written for ingestion and not yet ingested when the load stopped.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: database.path)) ?? []
+        where name.hasPrefix("ingest-") && name.hasSuffix(".sst") {
+            try? FileManager.default.removeItem(atPath: (database.path as NSString).appendingPathComponent(name))
         }
+        var r = CanonicalReader(bytes)
+        let height = try r.u64("height")
+        try r.finish()
+        let batch = try database.makeWriteBatch()
+        for family in [cf.state, cf.history] {
+            var after: [UInt8]? = nil
+            while true {
+                let page = try database.scan(family, prefix: [], after: after, limit: 10_000)
+                for kv in page { batch.delete(family, kv.key) }
+                guard page.count == 10_000, let last = page.last else { break }
+                after = last.key
+            }
+        }
+        for kv in genesisState {
+            batch.put(cf.state, kv.key, kv.value)
+            batch.put(cf.history, ChainSchema.historyKey(kv.key, height: 0), [1] + kv.value)
+        }
+        try tree.deleteNodes(version: height, into: batch)
+        batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
+        try database.write(batch, sync: true)
+        return true
     }
 }

@@ -121,6 +121,58 @@ import TestSupport
         #expect(try store.current.dumpState() == view.state(at: height).scan(prefix: [], after: nil, limit: .max))
     }
 
+    /// Ninth review (F5): recovery ran only when the engine opened the store, so a second load in the same process
+    /// (an ingestion error leaves the node up, and state sync chooses again) was laid over the first one's leftovers:
+    /// its history entries and tree nodes at the first height, which no change record refers to. Now `adoptSnapshot`
+    /// undoes the interrupted load first: the store ends exactly as a clean load of the second snapshot leaves it.
+    @Test func aSecondSnapshotLoadInTheSameProcessUndoesTheInterruptedFirstOne() throws {
+        let net = TestNetwork(validators: 2, accounts: 6)
+        let a = TempDir(), b = TempDir(), clean = TempDir()
+        let ea = try net.engine(at: a)
+        for i in 0..<8 {
+            try net.produce(ea, txs: [try net.transfer(ea, from: i % 3, to: PrivateKey.generate().publicKey, amount: UInt64(100 + i))])
+        }
+        let view = try ea.store.readView()
+        func load(_ height: UInt64) throws -> (entries: [KeyValue], stateRoot: Hash32, block: Block, receipts: [Receipt]) {
+            let snapshot = try view.stateSnapshot(height: height)
+            let header = try ChainEngine.loadHeader(view, snapshot.manifest.blockHash).header
+            let block = try #require(try ea.block(snapshot.manifest.blockHash))
+            let receipts = try ChainEngine.decodeReceipts(try #require(try view.receipts(snapshot.manifest.blockHash)))
+            return (snapshot.chunks.flatMap { $0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }, header.stateRoot, block, receipts)
+        }
+        let first = try load(7), second = try load(4)
+        #expect(first.entries != second.entries)
+
+        let store = try ChainStore(path: b.path, genesis: net.genesis.chainId, options: net.storeOptions())
+        let eb = try ChainEngine(genesis: net.genesis, store: store, adjudicator: HashAdjudicator())
+        // The first load stops before its completing batch (as an ingestion error would), and the node stays up.
+        try store.importSnapshot(genesis: try record(view, 0), block: try record(view, 7), stateRoot: first.stateRoot,
+                                 entries: first.entries, interruptBeforeCompletingForTests: true)
+        #expect(try store.database.get(store.columns.meta, ChainSchema.MetaKey.snapshotImport) != nil)
+        // State sync chooses again: another block, in the same process.
+        try eb.adoptSnapshot(block: second.block, receipts: second.receipts, entries: second.entries)
+        #expect(eb.tipHeight == 4)
+
+        // What a clean load of the second snapshot leaves.
+        let reference = try ChainStore(path: clean.path, genesis: net.genesis.chainId, options: net.storeOptions())
+        let er = try ChainEngine(genesis: net.genesis, store: reference, adjudicator: HashAdjudicator())
+        try er.adoptSnapshot(block: second.block, receipts: second.receipts, entries: second.entries)
+        #expect(try store.current.dumpState() == reference.current.dumpState())
+        #expect(try store.database.scan(store.columns.history, prefix: []) == reference.database.scan(reference.columns.history, prefix: []),
+                "history entries of the interrupted load at height 7 remain")
+        #expect(throws: (any Error).self, "tree version 7 of the interrupted load remains") { try StateTree.rootHash(store.tree.reader(), version: 7) }
+        #expect(try store.database.get(store.columns.meta, ChainSchema.MetaKey.snapshotImport) == nil)
+        // A store-level load without the genesis state to recover with refuses rather than lay itself over leftovers.
+        let c = TempDir()
+        let third = try ChainStore(path: c.path, genesis: net.genesis.chainId, options: net.storeOptions())
+        _ = try ChainEngine(genesis: net.genesis, store: third, adjudicator: HashAdjudicator())
+        try third.importSnapshot(genesis: try record(view, 0), block: try record(view, 7), stateRoot: first.stateRoot,
+                                 entries: first.entries, interruptBeforeCompletingForTests: true)
+        #expect(throws: StorageError.self) {
+            try third.importSnapshot(genesis: try record(view, 0), block: try record(view, 4), stateRoot: second.stateRoot, entries: second.entries)
+        }
+    }
+
     @Test func manifestRootMatchesTheTreeRootForEdgeShapes() throws {
         // Empty chunks, single-key chunks, and chunks whose keys share long prefixes.
         for n in [1, 2, 3, 17, 300] {
