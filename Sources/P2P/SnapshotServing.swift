@@ -89,8 +89,10 @@ public struct SnapshotPart: Sendable, Hashable {
 
 /// Serves state snapshots to peers that state-sync (Specs/p2p.md §7). A snapshot is built from the state
 /// history once per height (one pass over the state, held in memory) and kept for the next requests; at most
-/// `cacheSize` heights are kept, and a height not cached is built at most once per `rebuildInterval` so that a
-/// peer asking for ever new heights cannot keep the node scanning its state.
+/// `cacheSize` heights are kept, and a height not cached is built only once the last build has ended and
+/// `max(rebuildInterval, buildSpacingFactor × its duration)` has passed since, so that a peer asking for ever new
+/// heights cannot keep the node scanning its state: builds take at most 1/(1 + factor) of the time, however long
+/// each takes (spacing them from their start let builds longer than the interval run back to back).
 final class SnapshotServer: Sendable {
     struct Served: Sendable {
         let offer: SnapshotOffer
@@ -100,7 +102,8 @@ final class SnapshotServer: Sendable {
 
     private struct Cache: Sendable {
         var entries: [(hash: Hash32, task: Task<Served?, Never>)] = []
-        var lastBuild: ContinuousClock.Instant?
+        /// No build starts before this instant (set when a build ends).
+        var nextBuild: ContinuousClock.Instant?
         var building = false
     }
 
@@ -108,12 +111,19 @@ final class SnapshotServer: Sendable {
     private let cache = Mutex(Cache())
     private let cacheSize = 2
     private let rebuildInterval: Duration
+    /// The pause after a build, in multiples of its duration (at least `rebuildInterval`).
+    static let buildSpacingFactor = 4
+    /// Tests only: added to every build's duration (a slow build without a large state).
+    private let buildDelayForTests: Duration
+    /// Builds run, and the time they took (tests).
+    let buildStats = Mutex<(count: Int, time: Duration)>((0, .zero))
     /// Tests only: how this node lies (`.none`: it does not).
     private let corrupt: SnapshotCorruption
 
-    init(chain: ChainService, rebuildInterval: Duration = .seconds(5), corrupt: SnapshotCorruption = .none) {
+    init(chain: ChainService, rebuildInterval: Duration = .seconds(5), corrupt: SnapshotCorruption = .none, buildDelayForTests: Duration = .zero) {
         self.chain = chain
         self.rebuildInterval = rebuildInterval
+        self.buildDelayForTests = buildDelayForTests
         self.corrupt = corrupt
     }
 
@@ -157,15 +167,22 @@ final class SnapshotServer: Sendable {
         guard height > 0, let (h, canonical) = try? servableBlock(height: height), h == height, canonical == hash else { return nil }
         let task: Task<Served?, Never>? = cache.withLock { c in
             if let hit = c.entries.first(where: { $0.hash == hash }) { return hit.task }
-            let now = ContinuousClock.now
-            // One new build per interval, and never two at once (a build scans the whole state).
-            if let last = c.lastBuild, now - last < rebuildInterval { return nil }
+            // Never two builds at once (a build scans the whole state), and a pause after each in proportion to it.
+            if let next = c.nextBuild, ContinuousClock.now < next { return nil }
             if c.building { return nil }
-            c.lastBuild = now
             c.building = true
+            let delay = buildDelayForTests
             let t = Task<Served?, Never>.detached { [self] in
-                defer { self.cache.withLock { $0.building = false } }
-                return Self.build(chain: chain, height: height, hash: hash, corrupt: corrupt)
+                let start = ContinuousClock.now
+                if delay > .zero { try? await Task.sleep(for: delay) }
+                let served = Self.build(chain: chain, height: height, hash: hash, corrupt: corrupt)
+                let end = ContinuousClock.now
+                self.cache.withLock {
+                    $0.building = false
+                    $0.nextBuild = end + max(self.rebuildInterval, (end - start) * Self.buildSpacingFactor)
+                }
+                self.buildStats.withLock { $0.count += 1; $0.time += end - start }
+                return served
             }
             c.entries.append((hash, t))
             if c.entries.count > cacheSize { c.entries.removeFirst() }
