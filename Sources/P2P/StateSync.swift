@@ -92,11 +92,8 @@ final class StateSyncer: Sendable {
         /// The key hash of the last entry of a state chunk: its entries come in ascending key-hash order.
         var lastKeyHash: Hash32?
         var request: Request?
-        /// Peers that said they do not serve it or sent bad data.
+        /// Peers that said they do not serve it, did not answer in time, or sent bad data.
         var excluded: Set<UInt64> = []
-        /// Peers that answered "unavailable" for it (a subset of `excluded`): when every open source did, the part
-        /// cannot be had from this manifest's sources now.
-        var unavailable: Set<UInt64> = []
         var done = false
 
         /// Drops what was received, to start the part over.
@@ -145,9 +142,9 @@ final class StateSyncer: Sendable {
         // Offers whose download failed for want of a source that could serve them (e.g. a manifest with altered
         // counts: its hash adds up, no real data matches it): never chosen again.
         var rejected: Set<SnapshotOffer> = []
-        // Offers none of whose sources could serve some part ("unavailable" from every one): not chosen again until
-        // the instant given (a serving node may be busy building; a peer that offers and then never serves must not
-        // hold the node on its manifest forever).
+        // Offers none of whose sources could serve some part ("unavailable" or no answer in time from every one): not
+        // chosen again until the instant given (a serving node may be busy building; a peer that offers and then never
+        // serves must not hold the node on its manifest forever).
         var deferred: [SnapshotOffer: ContinuousClock.Instant] = [:]
         // Peers that offered a snapshot and then would not serve a part of it: their offers do not count until the
         // instant given (otherwise such a peer offers a new variant of an unhashed-count manifest every round).
@@ -161,7 +158,8 @@ final class StateSyncer: Sendable {
                 distrusted = distrusted.filter { $0.value > now }
                 if let t = decide(&discovery, rejected: rejected.union(deferred.keys), distrusted: Set(distrusted.keys)) { target = t; logStart(t) }
             } else {
-                handleDownload(event, &target!)
+                let now = ContinuousClock.now
+                handleDownload(event, &target!, distrusted: Set(distrusted.filter { $0.value > now }.keys))
             }
             if var t = target {
                 assign(&t)
@@ -173,12 +171,12 @@ final class StateSyncer: Sendable {
                     deferred[t.offer] = ContinuousClock.now + Self.unavailableDeferral
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
-                } else if let part = unservable(t) {
-                    logger.warning("state sync: every source says a part of the chosen snapshot is unavailable; choosing again",
+                } else if let (part, failed) = unservable(t) {
+                    logger.warning("state sync: every source failed a part of the chosen snapshot (unavailable or no answer in time); choosing again",
                                    metadata: ["height": "\(t.offer.header.header.height)", "part": "\(part)"])
                     let until = ContinuousClock.now + Self.unavailableDeferral
                     deferred[t.offer] = until
-                    for peer in t.parts[part]?.unavailable ?? [] { distrusted[peer] = until }
+                    for peer in failed { distrusted[peer] = until }
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if t.sources.allSatisfy({ table.peer($0)?.isClosed ?? true }) {
@@ -242,8 +240,11 @@ final class StateSyncer: Sendable {
 
     /// The snapshot to download, once enough offers agree (or the trusted block is offered). Offers are grouped
     /// whole (header, chunk counts and hashes, sizes): a chunk's count is not part of its hash, so a peer could
-    /// offer the real header and hashes with altered counts; only peers offering the very same manifest become
-    /// sources, and among equally supported manifests of one block the smaller wins (inflated counts lose).
+    /// offer the real header and hashes with altered counts (or a "one-key" entry that passes any subtree hash
+    /// upward, state-tree.md §9); only peers offering the very same manifest become sources. Among manifests of one
+    /// block the one more peers offer wins, then the lower `order` digest: nothing a liar sets wins a tie for free
+    /// (fewer keys used to win, and a forged one-key manifest always has the fewest); a liar that wins anyway is found
+    /// out by its first unserved part (`unservable`).
     private func decide(_ d: inout Discovery, rejected: Set<SnapshotOffer>, distrusted: Set<UInt64> = []) -> Target? {
         let now = ContinuousClock.now
         var groups: [SnapshotOffer: Set<UInt64>] = [:]
@@ -253,8 +254,9 @@ final class StateSyncer: Sendable {
         let answers = d.offers.count + d.declined.count
         let answered = d.asked.count == answers && answers >= d.waitFor
         func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {
-            (a.key.header.header.height, a.value.count, UInt64.max - a.key.manifest.keyCount)
-                < (b.key.header.header.height, b.value.count, UInt64.max - b.key.manifest.keyCount)
+            (a.key.header.header.height, a.value.count) != (b.key.header.header.height, b.value.count)
+                ? (a.key.header.header.height, a.value.count) < (b.key.header.header.height, b.value.count)
+                : Self.order(a.key) > Self.order(b.key)
         }
         if let trusted = sync.trustedHash {
             for (offer, peers) in groups where offer.header.hash != trusted {
@@ -294,6 +296,11 @@ final class StateSyncer: Sendable {
         return nil
     }
 
+    /// A deterministic order among equally supported offers (the lower wins): SHA-256 of the offer's wire encoding.
+    static func order(_ offer: SnapshotOffer) -> Hash32 {
+        SHA256.hash(P2PMessage.snapshot(height: offer.header.header.height, offer).payload)
+    }
+
     private func makeTarget(_ offer: SnapshotOffer, sources: Set<UInt64>) -> Target {
         var parts: [UInt16: PartState] = [:]
         for p in 0..<UInt16(SnapshotParts.count) {
@@ -313,12 +320,12 @@ final class StateSyncer: Sendable {
 
     // MARK: Download
 
-    private func handleDownload(_ event: StateSyncEvent, _ t: inout Target) {
+    private func handleDownload(_ event: StateSyncEvent, _ t: inout Target, distrusted: Set<UInt64> = []) {
         let now = ContinuousClock.now
         switch event {
         case .offer(let peer, _, let offer):
-            // A late answer to discovery: a new source if it offers the same block.
-            if let offer, offer == t.offer { t.sources.insert(peer.id) }
+            // A late answer to discovery: a new source if it offers the same block (and did not just fail a part).
+            if let offer, offer == t.offer, !distrusted.contains(peer.id) { t.sources.insert(peer.id) }
         case .disconnected(let peer):
             t.sources.remove(peer.id)
             for (k, p) in t.parts where p.request?.peer == peer.id { t.parts[k]?.request = nil; t.parts[k]?.restart() }
@@ -333,7 +340,6 @@ final class StateSyncer: Sendable {
             state.request = nil
             guard reply.available else {
                 state.excluded.insert(peer.id)
-                state.unavailable.insert(peer.id)
                 state.restart()
                 t.parts[reply.part] = state
                 return
@@ -410,14 +416,20 @@ final class StateSyncer: Sendable {
         }
     }
 
-    /// How long an offer whose sources all said a part is unavailable is passed over.
+    /// How long an offer whose sources all failed a part is passed over.
     static let unavailableDeferral: Duration = .seconds(60)
 
-    /// A part that is not done, not requested, and that every open source has answered "unavailable", or nil.
-    private func unservable(_ t: Target) -> UInt16? {
+    /// A part that is not done, not requested, and that every open source has failed (answered "unavailable", not
+    /// answered in time, or sent bad data), with those sources; or nil. A source that stays silent is as unable to
+    /// serve as one that says so: asking it again after each timeout let a peer offering a forged manifest (one that
+    /// adds up and that no data can match) hold the node for as long as its score took to reach a ban.
+    private func unservable(_ t: Target) -> (part: UInt16, sources: Set<UInt64>)? {
         let open = Set(t.sources.filter { !(table.peer($0)?.isClosed ?? true) })
         guard !open.isEmpty else { return nil }
-        return t.parts.first { !$0.value.done && $0.value.request == nil && open.isSubset(of: $0.value.unavailable) }?.key
+        guard let part = t.parts.first(where: { !$0.value.done && $0.value.request == nil && open.isSubset(of: $0.value.excluded) })?.key else {
+            return nil
+        }
+        return (part, open)
     }
 
     /// Bytes a non-final page must carry to extend its part's deadline: a quarter of a serving node's page budget
@@ -473,14 +485,9 @@ final class StateSyncer: Sendable {
         guard !sources.isEmpty else { return }
         for k in t.parts.keys.sorted() {
             guard let state = t.parts[k], !state.done, state.request == nil else { continue }
-            var candidates = sources.filter { !state.excluded.contains($0.id) && busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
-            // Every source said it does not serve this part: not asked again (the run loop chooses another offer).
-            if sources.allSatisfy({ state.unavailable.contains($0.id) }) { continue }
-            if candidates.isEmpty && sources.allSatisfy({ state.excluded.contains($0.id) }) {
-                // Everyone failed this part once (timeouts): forget that and try again.
-                t.parts[k]?.excluded = []
-                candidates = sources.filter { busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
-            }
+            // A source that failed this part (unavailable, timed out, bad data) is not asked for it again; once every
+            // source has, the run loop passes the offer over (`unservable`).
+            let candidates = sources.filter { !state.excluded.contains($0.id) && busy[$0.id, default: 0] < sync.maxPartsInFlightPerPeer }
             guard let peer = candidates.min(by: { busy[$0.id, default: 0] < busy[$1.id, default: 0] }) else { continue }
             let q = SnapshotPartRequest(height: t.offer.header.header.height, blockHash: t.offer.header.hash, part: k, start: 0)
             guard peer.send(.getSnapshotPart(q)) else { continue }

@@ -5,6 +5,7 @@ import NIOCore
 import Node
 @testable import P2P
 import Primitives
+import StateTree
 import Synchronization
 import Testing
 import TestSupport
@@ -153,7 +154,17 @@ import TestSupport
         try await run(.zeroedChunk)
     }
 
-    enum Liar { case unavailable, unavailableVariants, zeroedChunk }
+    /// Ninth review (F1): the manifest check trusts the counts, and a "one-key" entry passes upward unchanged whatever
+    /// its hash, so `[(1, stateRoot)]` at any position beside 255 empty entries adds up to every non-empty stateRoot.
+    /// The liar offers that (the variant that wins the tie-break: it had the fewest keys, and now it grinds the
+    /// deterministic order) and then never answers a part request. A timeout cost it 2 points and it was asked again,
+    /// every 10 s, until its score reached a ban (~17 min per identity); the honest manifest was never tried. Now a
+    /// part every source failed by timing out passes the offer over like "unavailable", and distrusts its sources.
+    @Test(.timeLimit(.minutes(3))) func aSilentSourceOfAForgedOneKeyManifestDoesNotStallSync() async throws {
+        try await run(.silentOneKey)
+    }
+
+    enum Liar { case unavailable, unavailableVariants, zeroedChunk, silentOneKey }
 
     func run(_ mode: Liar) async throws {
         let freshVariantPerOffer = mode == .unavailableVariants
@@ -175,6 +186,10 @@ import TestSupport
             for (bit, i) in eligible.prefix(60).enumerated() where (UInt64(k) + 1) >> UInt64(bit) & 1 == 1 {
                 o.chunks[i] = .init(count: o.chunks[i].count - 1, hash: o.chunks[i].hash)
             }
+            // Beyond the subsets (a state with few such chunks), raised counts: they add up as well.
+            if let i = eligible.first, k + 1 >= 1 << min(eligible.count, 60) {
+                o.chunks[i] = .init(count: honestOffer.chunks[i].count + UInt64(k), hash: o.chunks[i].hash)
+            }
             return o
         }
         final class Offers: Sendable { let n = Atomic<Int>(0) }
@@ -185,7 +200,30 @@ import TestSupport
             zeroed.chunks[i] = .init(count: 0, hash: honestOffer.chunks[i].hash)
         }
         #expect(zeroed != honestOffer)
-        let liarOffer = mode == .zeroedChunk ? zeroed : lowered
+        // A forged manifest: one "one-key" entry whose hash is the stateRoot itself, every other entry empty.
+        func oneKey(_ b: Int) -> SnapshotOffer {
+            var o = honestOffer
+            o.chunks = (0..<256).map { $0 == b ? .init(count: 1, hash: honestOffer.header.header.stateRoot) : .init(count: 0, hash: TreeHash.placeholder) }
+            return o
+        }
+        #expect(oneKey(0).manifest.stateRoot() == honestOffer.header.header.stateRoot, "the forged one-key manifest adds up")
+        // Equal support (one peer each): the liar offers the variant that sorts before the honest manifest, so that it
+        // is the one chosen first (what a liar grinding the deterministic order gets).
+        let honestOrder = StateSyncer.order(honestOffer)
+        func winning(_ candidates: [SnapshotOffer]) -> [SnapshotOffer] { candidates.filter { StateSyncer.order($0) < honestOrder } }
+        let winningVariants = winning((0..<400).map(variant))
+        #expect(!winningVariants.isEmpty)
+        let zeroedVariants = honestOffer.chunks.indices.filter { honestOffer.chunks[$0].count >= 2 && honestOffer.chunks[$0 ^ 1].count >= 2 }.map { i in
+            var z = honestOffer
+            z.chunks[i] = .init(count: 0, hash: honestOffer.chunks[i].hash)
+            return z
+        }
+        let candidates: [SnapshotOffer] = switch mode {
+        case .zeroedChunk: [zeroed] + zeroedVariants
+        case .silentOneKey: (0..<256).map(oneKey)
+        case .unavailable, .unavailableVariants: [lowered] + winningVariants
+        }
+        let liarOffer = try #require(winning(candidates).first, "no variant of the liar's manifest sorts first")
 
         let fresh = try g.chainService(dataDir: freshDir.path)
         var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
@@ -224,7 +262,8 @@ import TestSupport
                         switch message {
                         case .getSnapshot:
                             if peer.id == liar.id && freshVariantPerOffer {
-                                syncer.post(.offer(peer, height: height, variant(offersMade.n.wrappingAdd(1, ordering: .relaxed).oldValue)))
+                                let k = offersMade.n.wrappingAdd(1, ordering: .relaxed).oldValue
+                                syncer.post(.offer(peer, height: height, winningVariants[k % winningVariants.count]))
                             } else {
                                 syncer.post(.offer(peer, height: height, offer))
                             }
@@ -233,6 +272,8 @@ import TestSupport
                                 // Truthful data for every part it is asked for.
                                 counts.liarParts.add(1, ordering: .relaxed)
                                 syncer.post(.part(liar, await server.part(q, budget: limits.maxPayloadBytes - 4096)))
+                            } else if peer.id == liar.id && mode == .silentOneKey {
+                                counts.liarParts.add(1, ordering: .relaxed)  // never answered
                             } else if peer.id == liar.id {
                                 counts.liarParts.add(1, ordering: .relaxed)
                                 syncer.post(.part(liar, SnapshotPart(height: q.height, blockHash: q.blockHash, part: q.part, start: q.start,
@@ -264,7 +305,8 @@ import TestSupport
             return result
         }
         let liarParts = counts.liarParts.load(ordering: .relaxed), honestParts = counts.honestParts.load(ordering: .relaxed)
-        if mode != .zeroedChunk { #expect(liarParts > 0, "the lowered manifest was chosen first (expected: it wins the tie)") }
+        // (The zeroed-chunk manifest is refused at the offer now: a count-0 entry must hash to the placeholder.)
+        if mode != .zeroedChunk { #expect(liarParts > 0, "the liar's manifest was chosen first (expected: it wins the tie)") }
         #expect(adopted, "not adopted in 90 s: \(liarParts) part requests to the 'unavailable' source, \(honestParts) to the honest one")
         if adopted { #expect(try fresh.readView().tip()?.height == height) }
     }
