@@ -29,6 +29,12 @@ public struct StateSyncConfig: Sendable, Hashable {
     /// be verified, so without a bound one source could fill memory with entries that will never verify (a value may be
     /// up to a block's size). 256 MiB is far above a chunk of any realistic state (1/256 of it).
     public var maxPartBytes: UInt64 = 256 << 20
+    /// The most bytes of parts not yet verified held at once, over every part and source: `maxPartBytes` bounds one
+    /// part, but any peer replaying the real offer becomes a source of up to `maxPartsInFlightPerPeer` parts, so
+    /// without a total a few connections could each fill their parts to just under that bound (N × 4 × 256 MiB). A
+    /// page that would go beyond it drops the part holding the most (this one, or another: its source's late answer is
+    /// not misbehaviour), and no new part is requested while half of it is used.
+    public var maxBufferedBytes: UInt64 = 512 << 20
 
     public init(trustedHeight: UInt64? = nil, trustedHash: Hash32? = nil, minAgreeingPeers: Int = 2) {
         self.trustedHeight = trustedHeight; self.trustedHash = trustedHash; self.minAgreeingPeers = minAgreeingPeers
@@ -66,6 +72,8 @@ final class StateSyncer: Sendable {
     private let stream: AsyncStream<StateSyncEvent>
     private let continuation: AsyncStream<StateSyncEvent>.Continuation
     private let limits: P2PLimits
+    /// The most bytes of unverified parts held at any point (tests watch it against `maxBufferedBytes`).
+    let peakBufferedBytes = Mutex<UInt64>(0)
 
     init(chain: ChainService, table: PeerTable, config: P2PConfig, sync: StateSyncConfig, limits: P2PLimits, logger: Logger, gate: StateSyncGate,
          penalize: @escaping @Sendable (Peer, Misbehaviour, String) -> Void) {
@@ -92,6 +100,8 @@ final class StateSyncer: Sendable {
         /// The key hash of the last entry of a state chunk: its entries come in ascending key-hash order.
         var lastKeyHash: Hash32?
         var request: Request?
+        /// A request dropped to stay within `maxBufferedBytes`: its answer, when it comes, is ignored (not unsolicited).
+        var dropped: Request?
         /// Peers that said they do not serve it, did not answer in time, or sent bad data.
         var excluded: Set<UInt64> = []
         var done = false
@@ -160,6 +170,7 @@ final class StateSyncer: Sendable {
             } else {
                 let now = ContinuousClock.now
                 handleDownload(event, &target!, distrusted: Set(distrusted.filter { $0.value > now }.keys))
+                if let t = target { let b = Self.buffered(t); peakBufferedBytes.withLock { $0 = max($0, b) } }
             }
             if var t = target {
                 assign(&t)
@@ -332,6 +343,10 @@ final class StateSyncer: Sendable {
         case .tick:
             break
         case .part(let peer, let reply):
+            if let d = t.parts[reply.part]?.dropped, reply.blockHash == t.offer.header.hash, d.peer == peer.id, d.start == reply.start {
+                t.parts[reply.part]?.dropped = nil  // the answer to a request dropped for memory: not the peer's fault
+                return
+            }
             guard reply.blockHash == t.offer.header.hash, var state = t.parts[reply.part], let req = state.request, req.peer == peer.id,
                   req.start == reply.start else {
                 penalize(peer, .unsolicited, "snapshot part \(reply.part) not requested")
@@ -379,6 +394,23 @@ final class StateSyncer: Sendable {
                     return
                 }
             }
+            // The total bound over every part: make room by dropping the parts holding the most, this one included
+            // (with this page) when it is the largest: a source filling its parts loses them first.
+            var buffered = Self.buffered(t)
+            while buffered + replyBytes > sync.maxBufferedBytes {
+                let largest = t.parts.filter { $0.key != reply.part && !$0.value.done && $0.value.bytes > 0 }.max { $0.value.bytes < $1.value.bytes }
+                guard let (k, other) = largest, other.bytes > state.bytes + replyBytes else {
+                    logger.debug("state sync: a part dropped to stay within the buffered-bytes bound", metadata: ["part": "\(reply.part)"])
+                    state.restart()
+                    t.parts[reply.part] = state
+                    return
+                }
+                logger.debug("state sync: a part dropped to stay within the buffered-bytes bound", metadata: ["part": "\(k)"])
+                t.parts[k]?.dropped = other.request
+                t.parts[k]?.request = nil
+                t.parts[k]?.restart()
+                buffered -= other.bytes
+            }
             state.entries += reply.entries
             state.bytes += replyBytes
             t.bytes += replyBytes
@@ -406,14 +438,26 @@ final class StateSyncer: Sendable {
             }
             t.parts[reply.part] = state
         }
-        // Timeouts: the part starts over elsewhere.
+        // Timeouts: the part starts over elsewhere. A serving node fills each page to the frame, so an honest source
+        // does not stall in the middle of a chunk it has already sent a quarter of `maxPartBytes` of: a source that
+        // does is filling memory it never means to have verified (a timeout alone costs 2 points), and is banned.
         for (k, p) in t.parts {
             guard let r = p.request, r.deadline < now else { continue }
             t.parts[k]?.request = nil
             t.parts[k]?.restart()
             t.parts[k]?.excluded.insert(r.peer)
-            if let peer = table.peer(r.peer) { penalize(peer, .requestTimeout, "snapshot part \(k) timed out") }
+            guard let peer = table.peer(r.peer) else { continue }
+            if Int(k) < SnapshotManifest.chunkCount && p.bytes >= sync.maxPartBytes / 4 {
+                ban(peer, "snapshot part \(k) timed out holding \(p.bytes) unverified bytes")
+            } else {
+                penalize(peer, .requestTimeout, "snapshot part \(k) timed out")
+            }
         }
+    }
+
+    /// Bytes held in parts not yet verified.
+    private static func buffered(_ t: Target) -> UInt64 {
+        t.parts.values.reduce(0) { $0 + ($1.done ? 0 : $1.bytes) }
     }
 
     /// How long an offer whose sources all failed a part is passed over.
@@ -443,6 +487,10 @@ final class StateSyncer: Sendable {
         state.restart()
         state.excluded.insert(peer.id)
         // Ban at once: verified data cannot be wrong by accident.
+        ban(peer, problem)
+    }
+
+    private func ban(_ peer: Peer, _ problem: String) {
         for _ in 0..<max(1, config.banThreshold / Misbehaviour.invalidSnapshot.points) where !peer.isClosed {
             penalize(peer, .invalidSnapshot, problem)
         }
@@ -483,6 +531,8 @@ final class StateSyncer: Sendable {
         for p in t.parts.values { if let r = p.request { busy[r.peer, default: 0] += 1 } }
         let sources = t.sources.compactMap { table.peer($0) }.filter { !$0.isClosed }
         guard !sources.isEmpty else { return }
+        // Room for the parts in flight to grow (`maxBufferedBytes`).
+        guard Self.buffered(t) < sync.maxBufferedBytes / 2 else { return }
         for k in t.parts.keys.sorted() {
             guard let state = t.parts[k], !state.done, state.request == nil else { continue }
             // A source that failed this part (unavailable, timed out, bad data) is not asked for it again; once every

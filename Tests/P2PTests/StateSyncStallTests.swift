@@ -411,3 +411,74 @@ import TestSupport
         #expect(count.continuations.load(ordering: .relaxed) == 0, "the syncer buffered the bad pages and asked for more")
     }
 }
+
+/// Ninth review (F2): `maxPartBytes` bounds one part, nothing bounded the sum. Any peer replaying the real offer is a
+/// source of up to 4 parts, and fills each with pages that pass every page check (the chunk's own keys, in order,
+/// with large values) up to one entry short of the count, then goes silent: a timeout cost it 2 points. Three such
+/// sources held 12 filled parts at once. Now the unverified bytes over all parts stay within `maxBufferedBytes`
+/// (the parts holding the most are dropped), and a source that times out on a part it filled beyond a quarter of
+/// `maxPartBytes` is treated as sending an invalid snapshot.
+@Suite struct StateSyncBufferedBytesTests {
+    @Test(.timeLimit(.minutes(3))) func sourcesFillingTheirPartsStayWithinTheTotalBoundAndAreBannedOnTimeout() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("buffered-src"), freshDir = TempDir("buffered-fresh")
+        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
+        let height: UInt64 = 8
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let offer = try #require(await server.offer(height: height))
+        #expect(offer.chunks.filter { $0.count >= 3 }.count >= 12, "the state needs a dozen chunks of 3+ entries")
+
+        let fresh = try g.chainService(dataDir: freshDir.path)
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.requestTimeout = .seconds(1)
+        let limits = P2PLimits(genesis: g.genesis)
+        let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
+        let peers = (0..<3).map { StateSyncStallTests.scriptedPeer(20 + UInt64($0), agent: "filler") }
+        for (p, _) in peers { guard case .accepted = table.register(p).0 else { Issue.record("peer not registered"); return } }
+        let penalties = Mutex<[(UInt64, Misbehaviour, String)]>([])
+        var sync = StateSyncConfig(trustedHeight: height, trustedHash: offer.header.hash)
+        sync.waitForAnswers = 3
+        sync.maxPartBytes = 64 << 10     // a filled part holds 24–48 KiB: above a quarter of this, below it
+        sync.maxBufferedBytes = 96 << 10 // 12 filled parts hold ~300 KiB
+        let syncer = StateSyncer(chain: fresh, table: table, config: config, sync: sync, limits: limits, logger: testLogger("buffered"),
+                                 gate: StateSyncGate()) { p, what, detail in penalties.withLock { $0.append((p.id, what, detail)) } }
+        final class Count: Sendable { let filled = Atomic<Int>(0) }
+        let count = Count()
+        let value = [UInt8](repeating: 7, count: 12 << 10)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await syncer.run() }
+            group.addTask { await StateSyncStallTests.tick(syncer) }
+            for (peer, stream) in peers {
+                group.addTask {
+                    for await message in StateSyncStallTests.messages(stream, limits: limits) {
+                        switch message {
+                        case .getSnapshot:
+                            syncer.post(.offer(peer, height: height, offer))  // the real offer, replayed
+                        case .getSnapshotPart(let q) where q.start == 0 && Int(q.part) < 256 && offer.chunks[Int(q.part)].count >= 3:
+                            // The chunk's own first keys, in order, with 12 KiB values: one short of the count (at most 4),
+                            // so every page check passes and the part is never complete; then silence.
+                            var reply = await server.part(q, budget: 1 << 20)
+                            let n = min(Int(offer.chunks[Int(q.part)].count) - 1, 4)
+                            reply.entries = reply.entries.prefix(n).map { KeyValue(key: $0.key, value: value) }
+                            count.filled.add(1, ordering: .relaxed)
+                            syncer.post(.part(peer, reply))
+                        default: break  // silent
+                        }
+                    }
+                }
+            }
+            _ = await eventually(.seconds(60), every: .milliseconds(50)) {
+                penalties.withLock { $0.contains { if case .invalidSnapshot = $0.1 { true } else { false } } }
+            }
+            group.cancelAll()
+            syncer.finish()
+            for (p, _) in peers { p.closeOutbox() }
+        }
+        let got = penalties.withLock { $0 }
+        let peak = syncer.peakBufferedBytes.withLock { $0 }
+        #expect(count.filled.load(ordering: .relaxed) >= 8, "the sources filled their parts")
+        #expect(peak <= sync.maxBufferedBytes, "unverified bytes reached \(peak), the bound is \(sync.maxBufferedBytes)")
+        #expect(got.contains { if case .invalidSnapshot = $0.1 { $0.2.contains("timed out") } else { false } },
+                "a source timing out on a part it filled was not treated as invalid: \(got.map(\.2))")
+    }
+}
