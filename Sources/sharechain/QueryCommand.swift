@@ -312,23 +312,38 @@ struct QueryCommand: AsyncParsableCommand {
 }
 
 extension QueryCommand {
-    /// `sharechain query proof`: a state record with its Merkle proof (`state_getProof`), optionally verified here
-    /// against the block header fetched separately, so the answer does not rest on trusting the node.
+    /// `sharechain query proof`: a state record with its Merkle proof (`state_getProof`), optionally verified here.
+    /// Against `--state-root` (a root the user trusts, from elsewhere) a verified answer does not rest on trusting the
+    /// node; against the node's own header (plain `--verify`) it only shows the node is consistent with itself.
     struct StateProofQuery: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "proof",
             abstract: "A state record with its Merkle proof against a block's stateRoot (state_getProof).",
             discussion: """
                 RECORD by --kind: account / validator (an address), worker (POOL:ADDRESS), escrow / ticket / commitment \
-                (0x id), pool (a number), window (POOL:WINDOW), raw (0x ledger key). With --verify the proof is checked \
-                locally (Specs/state-tree.md §4) against the stateRoot of the header fetched with chain_getBlockByNumber; \
-                a proof that does not verify exits with status 1.
+                (0x id), pool (a number), window (POOL:WINDOW), raw (0x ledger key). With --state-root ROOT and a \
+                numeric --block, the proof is checked locally (Specs/state-tree.md §4) against that root, one you trust \
+                from elsewhere (another node, an explorer): "verified" then does not rest on trusting this node. With \
+                --verify alone it is checked against the stateRoot of the same node's header (chain_getBlockByNumber): \
+                that detects a node inconsistent with itself, not a node that lies consistently \
+                ("verifiedAgainst": "node-header"). A proof that does not verify exits with status 1.
                 """)
         @OptionGroup var rpc: RPCOptions
         @Option(help: "account, validator, worker, escrow, pool, window, ticket, commitment or raw.") var kind = "account"
         @Argument(help: "The record (see the discussion).") var record: String
         @Option(help: "Height or latest, safe, finalized, earliest.") var block = "latest"
-        @Flag(help: "Verify the proof against the block header's stateRoot.") var verify = false
+        @Flag(help: "Verify the proof against the same node's block header (self-consistency only; see --state-root).") var verify = false
+        @Option(name: .customLong("state-root"), help: "A stateRoot you trust (0x-hex) of the --block height: verify against it (implies --verify).")
+        var stateRoot: String?
+
+        func validate() throws {
+            if stateRoot != nil {
+                guard UInt64(block) != nil else { throw ValidationError("--state-root needs --block HEIGHT (the block the root is from)") }
+                guard trustedRoot != nil else { throw ValidationError("--state-root: 32 bytes of 0x-hex") }
+            }
+        }
+
+        var trustedRoot: Hash32? { stateRoot.flatMap { try? Hash32(hex: $0) } }
 
         func keyParam() throws -> JSON {
             func pair() throws -> (String, String) {
@@ -397,10 +412,11 @@ extension QueryCommand {
 
         func run() async throws {
             let answer = try await rpc.call("state_getProof", ["key": try keyParam(), "block": blockSelector(block)])
-            guard !verify else {
-                let result = try await Self.verify(answer, key: try expectedKey(), height: UInt64(block), rpc: rpc)
+            guard !verify && stateRoot == nil else {
+                let result = try await Self.verify(answer, key: try expectedKey(), height: UInt64(block), trustedRoot: trustedRoot, rpc: rpc)
                 guard case .object(var o) = answer else { throw ExitCode(1) }
                 o["verified"] = .bool(result)
+                o["verifiedAgainst"] = .string(trustedRoot == nil ? "node-header" : "state-root")
                 printJSON(.object(o))
                 if !result { throw ExitCode(1) }
                 return
@@ -408,11 +424,14 @@ extension QueryCommand {
             printJSON(answer)
         }
 
-        /// Checks `answer` against the header of its block, read separately: the answer must be about `key` (the key
-        /// the caller asked for, computed locally) and, when the caller named a height, about that height; then the
-        /// header's stateRoot, then the proof of the key's value (or absence) against it. Nil `key`: the answer's own
-        /// (no binding to a request; for callers that only have an answer).
-        static func verify(_ answer: JSON, key expected: [UInt8]?, height expectedHeight: UInt64? = nil, rpc: RPCOptions) async throws -> Bool {
+        /// Checks `answer` against `trustedRoot` or, without one, against the header of its block read from the same
+        /// node (which shows only that the node is consistent with itself): the answer must be about `key` (the key the
+        /// caller asked for, computed locally) and, when the caller named a height, about that height; then the proof
+        /// of the key's value (or absence) against the root. Nil `key`: the answer's own (no binding to a request; for
+        /// callers that only have an answer).
+        static func verify(_ answer: JSON, key expected: [UInt8]?, height expectedHeight: UInt64? = nil, trustedRoot: Hash32? = nil,
+                           rpc: RPCOptions) async throws -> Bool {
+            if let trustedRoot { return check(answer, key: expected, height: expectedHeight, stateRoot: trustedRoot) }
             guard let height = answer["blockHeight"]?.uint64 else {
                 FileHandle.standardError.write(Data("state_getProof answer is malformed\n".utf8))
                 return false

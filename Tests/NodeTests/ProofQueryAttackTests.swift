@@ -82,3 +82,25 @@ import Testing
         #expect(try query("raw", "0x0102").expectedKey() == [1, 2])
     }
 }
+
+/// Ninth review (F4): `--verify` took the stateRoot from the node it verifies, so a node lying consistently (a
+/// forged record, a proof over a made-up tree, a header JSON carrying that tree's root) got `verified: true`. With
+/// `--state-root` the proof is checked against a root the user trusts, and the node is not asked for one.
+@Suite struct ProofQueryTrustedRootTests {
+    @Test func aConsistentlyLyingNodeIsNotVerifiedAgainstATrustedRoot() async throws {
+        let asked = StateKey.account(ProofQueryAttackTests.alice)
+        let real = try ProofQueryAttackTests.Tree([(asked, [1, 2, 3]), (StateKey.account(ProofQueryAttackTests.mallory), [4])])
+        // The node's made-up tree: alice holds what the node claims.
+        let forged = try ProofQueryAttackTests.Tree([(asked, [9, 9, 9])])
+        let answer = try forged.answer(key: asked, value: [9, 9, 9])
+        // Against the node's own (forged) root it verifies: that is all plain --verify can show.
+        #expect(QueryCommand.StateProofQuery.check(answer, key: asked, height: 7, stateRoot: forged.root))
+        // Against the trusted root it does not, and no node is contacted for a root (nothing listens on this URL).
+        let q = try QueryCommand.StateProofQuery.parse(["--rpc", "http://127.0.0.1:1/", "--block", "7", "--state-root", real.root.hex, "0x00"])
+        #expect(q.trustedRoot == real.root)
+        let verified = try await QueryCommand.StateProofQuery.verify(answer, key: asked, height: 7, trustedRoot: q.trustedRoot, rpc: q.rpc)
+        #expect(!verified, "a forged proof verified against the trusted root")
+        // A trusted root needs the height it is from.
+        #expect(throws: (any Error).self) { try QueryCommand.StateProofQuery.parse(["--state-root", real.root.hex, "0x00"]) }
+    }
+}
