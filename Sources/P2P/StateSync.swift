@@ -167,10 +167,13 @@ final class StateSyncer: Sendable {
                 deferred = deferred.filter { $0.value > now }
                 distrusted = distrusted.filter { $0.value > now }
                 if let t = decide(&discovery, rejected: rejected.union(deferred.keys), distrusted: Set(distrusted.keys)) { target = t; logStart(t) }
-            } else {
+            } else if var t = target {
+                target = nil  // one owner while it is changed (no copy of its parts)
                 let now = ContinuousClock.now
-                handleDownload(event, &target!, distrusted: Set(distrusted.filter { $0.value > now }.keys))
-                if let t = target { let b = Self.buffered(t); peakBufferedBytes.withLock { $0 = max($0, b) } }
+                handleDownload(event, &t, distrusted: Set(distrusted.filter { $0.value > now }.keys))
+                let b = Self.buffered(t)
+                peakBufferedBytes.withLock { $0 = max($0, b) }
+                target = t
             }
             if var t = target {
                 assign(&t)
