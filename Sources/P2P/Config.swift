@@ -39,8 +39,9 @@ package enum SnapshotCorruption: Sendable, Hashable {
     case none
     /// Every non-empty chunk's first value changed (the manifest is the real one).
     case values
-    /// The real header and chunk hashes, with the counts of chunks above two keys lowered by one (the manifest
-    /// still adds up to the `stateRoot`: counts are not hashed); the data served is the real data.
+    /// The real header and chunk hashes, with the counts of chunks above two keys lowered by one, and some by two until
+    /// the variant wins the tie-break against the real manifest (the manifest still adds up to the `stateRoot`: counts
+    /// are not hashed); the data served is the real data.
     case counts
 }
 

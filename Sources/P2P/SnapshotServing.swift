@@ -213,7 +213,18 @@ final class SnapshotServer: Sendable {
             case .values:
                 for i in parts.indices where !parts[i].isEmpty { parts[i][0] = KeyValue(key: parts[i][0].key, value: parts[i][0].value + [0xFF]) }
             case .counts:
-                for i in chunks.indices where chunks[i].count > 2 { chunks[i] = .init(count: chunks[i].count - 1, hash: chunks[i].hash) }
+                // A liar grinds its variant until it wins the tie-break against the real manifest (the lower order digest,
+                // `StateSyncer.order`): the strongest form of the attack, so a test of it never passes by the liar losing.
+                func offer(_ c: [SnapshotManifest.Chunk]) -> SnapshotOffer {
+                    SnapshotOffer(header: header, chunks: c, bodyBytes: UInt32(body.count), receiptsBytes: UInt32(receipts.count))
+                }
+                let real = StateSyncer.order(offer(chunks))
+                var variant = chunks
+                for i in chunks.indices where chunks[i].count > 2 { variant[i] = .init(count: chunks[i].count - 1, hash: chunks[i].hash) }
+                for i in chunks.indices where chunks[i].count > 2 && StateSyncer.order(offer(variant)) > real {
+                    variant[i] = .init(count: chunks[i].count - 2, hash: chunks[i].hash)
+                }
+                chunks = variant
             }
             parts.append(SnapshotParts.cut(body))
             parts.append(SnapshotParts.cut(receipts))

@@ -26,6 +26,10 @@ struct DemoCommand: AsyncParsableCommand {
     /// Each client's escrow deposit: at the development prices a worker earns tens of thousands a window, so this
     /// pays for hours of the default demo (a client account holds 10⁹).
     static let clientDeposit: UInt64 = 100_000_000
+    /// The self-dealer pays itself from its own account (a development worker holds 10⁷): a deposit it can afford. With
+    /// the client's deposit its escrow opening failed for want of balance, so it never dealt with itself, and the only
+    /// money it lost was the fees of those failed openings (the mempool now refuses them outright).
+    static let selfDealDeposit: UInt64 = 5_000_000
 
     @Option(help: "Validator processes (1 or 4 use Genesis/devnet*.json).") var validators = 1
     @Option(help: "Data directory (default: a new temporary directory).") var dataDir: String?
@@ -161,7 +165,7 @@ struct DemoCommand: AsyncParsableCommand {
                                 "--hop-challenge-rate", "\(hopChallengeRate)",
                                 "--client-key", try writeKey("client-\(i)", client),
                                 "--challenger-key", try writeKey("challenger-\(i)", challenger),
-                                "--deposit", "\(Self.clientDeposit)", "--weights-dir", weights,
+                                "--deposit", "\(r.name == "self-deal" ? Self.selfDealDeposit : Self.clientDeposit)", "--weights-dir", weights,
                                 "--passes", checkers > 0 ? "30" : "10", "--log-format", logFormat.rawValue, "--poll", fast ? "0.5" : "2", "--metrics-addr", "127.0.0.1:\(basePort + 200 + i)"])
         }
         names[DevelopmentKeys.verifier.publicKey] = "verifier"

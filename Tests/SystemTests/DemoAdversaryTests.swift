@@ -59,7 +59,11 @@ import TestSupport
             #expect(n < 0, "\(s) net \(n)")
         }
         let selfDealer = adversary["self-deal"]!
-        #expect(try await net(selfDealer) < 0)
+        let selfDealerNet = try await net(selfDealer)
+        #expect(selfDealerNet < 0, "self-dealer net \(selfDealerNet)")
+        // ... having actually dealt with itself: its own escrow charged for the work it claimed (not just failed openings).
+        let charged = try await client.escrows(owner: selfDealer).reduce(UInt64(0)) { $0 + $1.1.totalCharged.units }
+        #expect(charged > 0, "the self-dealer never paid itself")
         #expect(!(await slashed(selfDealer)), "the self-dealer was slashed")
         for k in honest { #expect(!(await slashed(k)), "an honest worker was slashed") }
 
