@@ -13,20 +13,27 @@ import TestSupport
 
     /// A node (a chain service on a fresh store) at the canonical heights 1 … 8 of `producer`, plus an honest orphan X
     /// at height 3 (a sibling of canonical height 3, by the leader of its slot): the anchor the attacker builds on.
-    static func nodeWithOrphan(_ net: TestNetwork) async throws
-        -> (service: ChainService, dir: TempDir, dirs: [TempDir], clock: TestClock, orphan: Block) {
-        let pd = TempDir(), od = TempDir(), dir = TempDir()
+    /// Eight canonical blocks and an honest orphan forking at height 2 (a slot after the canonical tip's), from two
+    /// engines in `dirs`.
+    static func canonicalAndOrphan(_ net: TestNetwork) throws -> (canonical: [Block], orphan: Block, dirs: [TempDir]) {
+        let pd = TempDir(), od = TempDir()
         let producer = try net.engine(at: pd), orphaner = try net.engine(at: od)
         var canonical = [Block]()
         for _ in 0..<2 { let b = try net.produce(producer); canonical.append(b); _ = try orphaner.importBlock(b, now: net.now(b.header.slot)) }
         for _ in 0..<6 { canonical.append(try net.produce(producer)) }
-        let orphan = try net.produce(orphaner, from: producer.tipHeader.slot + 1)
+        return (canonical, try net.produce(orphaner, from: producer.tipHeader.slot + 1), [pd, od])
+    }
+
+    static func nodeWithOrphan(_ net: TestNetwork) async throws
+        -> (service: ChainService, dir: TempDir, dirs: [TempDir], clock: TestClock, orphan: Block) {
+        let dir = TempDir()
+        let (canonical, orphan, dirs) = try canonicalAndOrphan(net)
         let clock = TestClock(net.now(orphan.header.slot))
         let service = ChainService(engine: try net.engine(at: dir), clock: { clock.now })
         await service.setEvidenceReporter(net.accounts[2])
         for b in canonical { guard case .imported = await service.importBlock(b) else { throw TestFailure("canonical block not imported") } }
         guard case .sideChain = await service.importBlock(orphan) else { throw TestFailure("the honest orphan was not stored") }
-        return (service, dir, [pd, od], clock, orphan)
+        return (service, dir, dirs, clock, orphan)
     }
 
     struct TestFailure: Error, CustomStringConvertible {

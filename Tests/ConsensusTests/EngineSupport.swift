@@ -86,6 +86,21 @@ struct TestNetwork {
         }
     }
 
+    /// The canonical checkpoint at height `h` of `engine`'s chain.
+    func checkpoint(_ engine: ChainEngine, _ h: UInt64) throws -> Checkpoint {
+        guard h > 0 else { return Checkpoint(height: 0, hash: engine.genesisHash) }
+        guard let hash = try engine.store.current.canonicalHash(at: h) else { throw ImportError.fault("no canonical block at \(h)") }
+        return Checkpoint(height: h, hash: hash)
+    }
+
+    /// Every validator's finality vote `source → target`, in one transaction from account 0.
+    func allVotes(_ engine: ChainEngine, _ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction {
+        let vs = validators.map { FinalityVote(validator: $0.publicKey, source: source, target: target).signed(by: $0, chainId: genesis.chainId) }
+        let sender = accounts[0]
+        return Transaction(chainId: genesis.chainId, sender: sender.publicKey, nonce: try engine.tipState.account(sender.publicKey).nonce,
+                           fee: 10_000, body: .finalityVotes(votes: vs)).signed(by: sender)
+    }
+
     func transfer(_ engine: ChainEngine, from: Int, to: PublicKey, amount: UInt64, nonce: UInt64? = nil) throws -> SignedTransaction {
         let k = accounts[from]
         let n = try nonce ?? engine.tipState.account(k.publicKey).nonce

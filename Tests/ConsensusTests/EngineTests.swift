@@ -352,15 +352,8 @@ import TestSupport
         let ea = try net.engine(at: a), eb = try net.engine(at: b)
         let shared = try net.produce(ea)
         _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
-        func checkpoint(_ h: UInt64) throws -> Checkpoint {
-            Checkpoint(height: h, hash: h == 0 ? ea.genesisHash : try #require(try ea.store.current.canonicalHash(at: h)))
-        }
-        func votes(_ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction {
-            let vs = net.validators.map { FinalityVote(validator: $0.publicKey, source: source, target: target).signed(by: $0, chainId: net.genesis.chainId) }
-            let sender = net.accounts[0]
-            return Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: try ea.tipState.account(sender.publicKey).nonce,
-                               fee: 10_000, body: .finalityVotes(votes: vs)).signed(by: sender)
-        }
+        func checkpoint(_ h: UInt64) throws -> Checkpoint { try net.checkpoint(ea, h) }
+        func votes(_ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction { try net.allVotes(ea, source, target) }
         try net.produce(ea)
         try net.produce(ea)  // height 3 records checkpoint 2
         try net.produce(ea, txs: [try votes(checkpoint(0), checkpoint(2))])

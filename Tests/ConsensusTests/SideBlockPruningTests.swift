@@ -25,15 +25,8 @@ import Testing
         let ea = try net.engine(at: a), eb = try net.engine(at: b)
         let shared = try net.produce(ea)
         _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
-        func checkpoint(_ h: UInt64) throws -> Checkpoint {
-            Checkpoint(height: h, hash: h == 0 ? ea.genesisHash : try #require(try ea.store.current.canonicalHash(at: h)))
-        }
-        func votes(_ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction {
-            let vs = net.validators.map { FinalityVote(validator: $0.publicKey, source: source, target: target).signed(by: $0, chainId: net.genesis.chainId) }
-            let sender = net.accounts[0]
-            return Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: try ea.tipState.account(sender.publicKey).nonce,
-                               fee: 10_000, body: .finalityVotes(votes: vs)).signed(by: sender)
-        }
+        func checkpoint(_ h: UInt64) throws -> Checkpoint { try net.checkpoint(ea, h) }
+        func votes(_ source: Checkpoint, _ target: Checkpoint) throws -> SignedTransaction { try net.allVotes(ea, source, target) }
         try net.produce(ea)
         try net.produce(ea)  // height 3 records checkpoint 2
         // B's branch of two blocks at heights 2 and 3, in later slots: equal height, so A keeps its chain and stores them.
@@ -75,12 +68,8 @@ import Testing
     /// stored after a restart either (before, the index was in memory only and a restart let one more through).
     @Test func aRestartDoesNotLetASecondSideBlockForOneSlotBeStored() throws {
         let net = TestNetwork(validators: 2, finalityDepth: 30, slotsPerEpoch: 1000)
-        let pd = TempDir(), od = TempDir(), dir = TempDir()
-        let producer = try net.engine(at: pd), orphaner = try net.engine(at: od)
-        var canonical = [Block]()
-        for _ in 0..<2 { let b = try net.produce(producer); canonical.append(b); _ = try orphaner.importBlock(b, now: net.now(b.header.slot)) }
-        for _ in 0..<6 { canonical.append(try net.produce(producer)) }
-        let orphan = try net.produce(orphaner, from: producer.tipHeader.slot + 1)
+        let dir = TempDir()
+        let (canonical, orphan, _) = try ConsensusAttackReview8Tests.canonicalAndOrphan(net)
         var engine = try net.engine(at: dir)
         for b in canonical { _ = try engine.importBlock(b, now: net.now(b.header.slot)) }
         guard case .sideChain = try engine.importBlock(orphan, now: net.now(orphan.header.slot)) else { Issue.record("orphan not stored"); return }
