@@ -154,7 +154,7 @@ public final class ChainEngine {
         let g = try ChainEngine.genesisHeader(genesis, writeSet: ws)
         genesisHash = g.hash
         // A snapshot load cut short (state sync, Specs/storage.md §12) leaves the store as it was before it.
-        try store.recoverInterruptedSnapshotImport(genesisState: ws.entries.compactMap { e in e.value.map { KeyValue(key: e.key, value: $0) } })
+        try store.recoverInterruptedSnapshotImport(genesisState: Self.stateEntries(ws))
         if try store.tip() == nil {
             try store.commit(Self.genesisRecord(g), writeSet: ws, finalizedHeight: 0)
         }
@@ -167,6 +167,11 @@ public final class ChainEngine {
         finalizedHeight = try store.finalizedHeight() ?? 0
         earliestBlockHeight = try store.current.earliestBlockHeight()
         try rebuildSideSlots()
+    }
+
+    /// The entries a write set leaves in an empty state (the genesis state, to undo an interrupted snapshot load with).
+    static func stateEntries(_ ws: WriteSet) -> [KeyValue] {
+        ws.entries.compactMap { e in e.value.map { KeyValue(key: e.key, value: $0) } }
     }
 
     /// The (proposer, slot) index from the stored side blocks above the finalized height (lowest first), bounded by
@@ -333,7 +338,11 @@ public final class ChainEngine {
         guard fork.height >= finalizedHeight else { throw .belowFinality(forkHeight: fork.height, finalized: finalizedHeight) }
         var deferral = try checkSideProposer(block.header, hash: hash, fork: fork)
         let slotKey = SideSlot(proposer: block.header.proposer, slot: block.header.slot)
-        if deferral == nil, try secondBlockForSlot(slotKey, hash: hash, fork: fork) { deferral = .secondBlockForSlot }
+        // Another stored side block of this proposer for this slot. The canonical block of the slot does not count: a
+        // branch an equivocating leader built on the other side of a partition must still be importable block by block
+        // once it leads (the equivocation itself goes to the header watch); storage stays at the canonical block plus
+        // one side block per (proposer, slot).
+        if deferral == nil, let other = sideSlots[slotKey], other != hash { deferral = .secondBlockForSlot }
         // Fork choice (Specs/consensus.md §4): the higher justified checkpoint first, then `prefers`. A branch can
         // justify above the tip's justified checkpoint only with votes for a higher target, so only a branch that
         // wins on height or whose new block carries such votes is executed (blocks arrive parents first, so an
@@ -410,15 +419,6 @@ public final class ChainEngine {
             }
             return try LedgerReader(store.current).staker(.validator, h.proposer) != nil ? .inactiveAtForkPoint : .unknownProposer
         } catch let e as ImportError { throw e } catch { throw .fault("staker lookup: \(error)") }
-    }
-
-    /// Whether the node already stores another side block of this proposer for this slot. The canonical block of the
-    /// slot does not count: a branch built by an equivocating leader on the other side of a partition must still be
-    /// importable block by block once it leads (the equivocation itself goes to the header watch), and storage stays
-    /// bounded at the canonical block plus one side block per (proposer, slot).
-    private func secondBlockForSlot(_ key: SideSlot, hash: Hash32, fork: (hash: Hash32, height: UInt64)) throws(ImportError) -> Bool {
-        if let other = sideSlots[key], other != hash { return true }
-        return false
     }
 
     /// Remembers a stored side block's (proposer, slot); now and then forgets slots at or below the finalized block's.
@@ -779,7 +779,7 @@ public final class ChainEngine {
         do {
             let g = try ChainEngine.loadHeader(store.current, genesisHash).header
             // An earlier attempt in this process that stopped before completing (an ingestion error) is undone first.
-            let genesisState = try ledger.genesisWriteSet(genesis.allocation).entries.compactMap { e in e.value.map { KeyValue(key: e.key, value: $0) } }
+            let genesisState = Self.stateEntries(try ledger.genesisWriteSet(genesis.allocation))
             try store.importSnapshot(genesis: Self.genesisRecord(g), block: record, stateRoot: h.stateRoot, entries: entries,
                                      genesisState: genesisState)
         } catch { throw .fault("importing the snapshot: \(error)") }
