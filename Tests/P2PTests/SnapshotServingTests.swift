@@ -27,7 +27,9 @@ import TestSupport
         }
         let wall = ContinuousClock.now - start
         let (builds, busy) = server.buildStats.withLock { $0 }
-        #expect(builds >= 2, "the server built snapshots at all")
+        // One build at least (the server serves); a second one needs the 5 s minimum spacing plus a build that a loaded
+        // machine can stretch past the 8 s the attack lasts, so it is not required.
+        #expect(builds >= 1, "the server built snapshots at all")
         // At most 1/(1 + 4) of the time, with slack for a loaded machine; back to back it was about all of it.
         #expect(busy <= wall * 0.35, "\(builds) builds took \(busy) of \(wall)")
     }
