@@ -1019,6 +1019,8 @@ class K:
     @staticmethod
     def tally(t): return b"\x32" + be64(t)
     @staticmethod
+    def checkpoint_set(h): return b"\x3e" + be64(h)
+    @staticmethod
     def glob(name): return b"\x20" + name.encode()
     # protocol 4 (state-machine.md §1, keys 33-3A)
     @staticmethod
@@ -2090,6 +2092,19 @@ class Exec:
             tally, count = struct.unpack("<QI", tv)
             self.state.put(K.tally(target), u64(tally - min(tally, stake)) + u32(max(count - 1, 0)))
 
+    def drop_from_checkpoint_sets(self, k):
+        """consensus.md §8 (tenth review): a tombstoned validator leaves every stored checkpoint set (3E), unless it is
+        a set's last validator; proven by its own signatures, so safe on one branch alone."""
+        for sk, sv in self.state.scan(b"\x3e"):
+            epoch, seed, vals = dec_schedule(sv)
+            if k not in [x for x, _ in vals]:
+                continue
+            if len(vals) == 1:
+                self.t("checkpointSet:drop:lastStays")
+                continue
+            self.t("checkpointSet:drop")
+            self.state.put(sk, enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
+
     def height_of_slot(self, slot):
         """consensus.md §5: 1 + the height of the last block of this chain with a slot before `slot` (0 for
         none); the proposer records (14) carry the slots."""
@@ -2121,6 +2136,7 @@ class Exec:
         st["status"] = (TOMBSTONED, 0)
         self.set_staker(None, offender, st)
         self.drop_from_schedule(offender)
+        self.drop_from_checkpoint_sets(offender)
         self.emit("tx", ev("tombstoned", offender))
 
     # ---- the finality gadget (state-machine.md §3.2 finalityVotes / voteEvidence, consensus.md §8) --------
@@ -2148,13 +2164,29 @@ class Exec:
             if not schnorr_verify(v["validator"], vote_signing_hash(self.L.chain_id, v), v["signature"]):
                 raise Fail("invalidVoteSignature")
         sched = self.state.get(K.glob("schedule"))
-        vals = dict(dec_schedule(sched)[2]) if sched is not None else {}
-        total = sum(vals.values())
+        if sched is None:
+            return
+        vals = dict(dec_schedule(sched)[2])
         for v in votes:
             source, target = v["source"], v["target"]
             justified = self.checkpoint_global("justified")
+            # consensus.md §8 (tenth review): counted against the finalized checkpoint's set, which every branch above
+            # it shares; after a stall longer than unbondingBlocks, against the stored schedule
+            finalized = self.checkpoint_global("finalized")
+            if self.h - finalized[0] > p["unbondingBlocks"]:
+                self.t("vote:finalitySetStale")
+                fset = vals
+            else:
+                raw = self.state.get(K.checkpoint_set(finalized[0]))
+                if raw is None:
+                    raise Fault("no validator set recorded for the finalized checkpoint %d" % finalized[0])
+                fset = dict(dec_schedule(raw)[2])
+            total = sum(fset.values())
             if v["validator"] not in vals:
                 self.t("vote:skip:notScheduled")
+                continue
+            if v["validator"] not in fset:
+                self.t("vote:skip:notInFinalitySet")
                 continue
             if source != justified:
                 self.t("vote:skip:wrongSource")
@@ -2179,7 +2211,9 @@ class Exec:
             # snapshot's: what a conflicting vote's slash can reach (eighth review)
             bonded = (self.staker(None, v["validator"]) or {"stake": 0})["stake"]
             at_target = self.stake_at(None, v["validator"], target[0])
-            stake = min(vals[v["validator"]], bonded, at_target)
+            stake = min(vals[v["validator"]], fset[v["validator"]], bonded, at_target)
+            if fset[v["validator"]] < min(vals[v["validator"]], bonded, at_target):
+                self.t("vote:weightFinalitySet")
             if stake < vals[v["validator"]]:
                 self.t("vote:weightBelowSnapshot")
             if at_target < min(vals[v["validator"]], bonded):
@@ -2210,6 +2244,7 @@ class Exec:
                 if self.state.get(K.checkpoint(h)) is not None:
                     self.t("vote:pruneCheckpoint")
                 self.state.delete(K.checkpoint(h))
+                self.state.delete(K.checkpoint_set(h))
                 h += p["checkpointBlocks"]
 
     def vote_evidence(self, a, b):
@@ -2240,6 +2275,7 @@ class Exec:
         st["status"] = (TOMBSTONED, 0)
         self.set_staker(None, k, st)
         self.drop_from_schedule(k)
+        self.drop_from_checkpoint_sets(k)
         self.emit("tx", ev("tombstoned", k))
 
     # ---- escrows (economics.md §2) -----------------------------------------------------------------------
@@ -3431,6 +3467,12 @@ class Exec:
             self.t("begin:1:slot")
             raise BlockInvalid("slot %d is not after the parent's slot %d" % (ctx["slot"], last_s))
         epoch, last_epoch = ctx["slot"] // p["slotsPerEpoch"], last_s // p["slotsPerEpoch"]
+        if (ctx["height"] - 1) % p["checkpointBlocks"] == 0:
+            # consensus.md §8: the checkpoint block's set, before a new epoch's snapshot replaces it (tenth review)
+            sched = self.state.get(K.glob("schedule"))
+            if sched is not None:
+                self.t("begin:2:checkpointSet")
+                self.state.put(K.checkpoint_set(ctx["height"] - 1), sched)
         if epoch > last_epoch:
             self.t("begin:2:snapshot")
             self.state.put(K.glob("schedule"), self.snapshot(epoch))
@@ -6160,8 +6202,9 @@ def scenarios_review_eight():
     M = Multi(c, "rules/finality-weight-at-target", "checkpointBlocks 4, slotsPerEpoch 12, four validators of 1 000. "
               "h9: a newcomer bonds 3 000 as a validator (after checkpoint 8); h12 opens epoch 1, whose snapshot holds it "
               "(7 000 in all). h11: validator 3 unbonds 900 (it leaves the schedule). h14: votes genesis → 8 of validators "
-              "0, 1 and the newcomer: the newcomer's weighs 0, the stake it had bonded at 8 (a double vote at 8 is "
-              "slashed on that), so 2 000 of 7 000 justify nothing (with its 3 000 they did, all of it unslashable). "
+              "0, 1 and the newcomer: the newcomer is not in the finalized checkpoint's set (genesis; tenth review), so its "
+              "vote does not count (before the finality set it weighed 0, the stake it had bonded at 8; with its 3 000 "
+              "the votes justified, all of it unslashable), and 2 000 of 4 000 justify nothing. "
               "h15: evidence of validator 3's surround pair 4 → 8 inside 0 → 12 slashes 5 % of the 1 000 bonded at the "
               "inner target, taken from the entry unbonded at 11, not 5 % of the 100 left at the outer one.")
     cp = lambda h: (h, c.block_hashes[h])
@@ -6179,6 +6222,64 @@ def scenarios_review_eight():
     assert _checkpoint(Reader(c.state[K.glob("justified")]))[0] == 0, "stake bonded after the target must not justify"
     M.block([(submitter, B.vote_evidence(vote(vk[3], cp(4), cp(8)), vote(vk[3], cp(0), cp(12))))])
     assert ok(c), c.last[2]
+    out.append(M.done())
+
+    # -- finality: votes count against the finalized checkpoint's set (tenth review, consensus.md §8 The finality set)
+    vk = [test_key("validator-%d" % i) for i in range(5)]
+    params = default_params()
+    params.update(checkpointBlocks=4, slotsPerEpoch=16, livenessMinSlots=2, unbondingBlocks=1000)
+    c = Chain(accounts=[(submitter, 10_000_000)], validator_count=5, params=params)
+    M = Multi(c, "rules/finality-set-partition", "checkpointBlocks 4, slotsPerEpoch 16, livenessMinSlots 2, five "
+              "validators of 1 000. One side of a partition: validators 0-2 propose and report the slots of 3 and 4 "
+              "as missed until those are jailed at the epoch boundary (the schedule then holds 0-2 only), voting at "
+              "every checkpoint. Counted against the schedule the three were all of it and justified and finalized; "
+              "counted against the finalized checkpoint's set (genesis: 5 000) their 3 000 justify nothing. Then "
+              "validator 4 is tombstoned for a double vote: it leaves every stored checkpoint set (4 000), and the "
+              "three justify and finalize.")
+    cp = lambda h: (h, c.block_hashes[h])
+    while c.height < 6:
+        M.block()
+    side, other = [0, 1, 2], [vk[3].pub, vk[4].pub]
+
+    def side_block(txs=()):
+        absent = [k for k in other if k in schedule_keys(c)]
+        prop = side[c.height % 3]
+        if absent:
+            return M.block(txs, proposer=prop, skip_slots=1, missed=[(c.slot + 1, absent[c.height % len(absent)])])
+        return M.block(txs, proposer=prop)
+
+    def side_votes():
+        j = _checkpoint(Reader(c.state[K.glob("justified")]))
+        t = c.height // 4 * 4
+        return [(submitter, B.votes([vote(vk[i], j, cp(t)) for i in side]))] if t > j[0] else []
+
+    for _ in range(24):
+        side_block(side_votes())
+        assert ok(c), c.last[2]
+    assert set(schedule_keys(c)) == {vk[i].pub for i in side}
+    assert _checkpoint(Reader(c.state[K.glob("justified")]))[0] == 0, "60 % of the finalized set must not justify"
+    g = cp(0)
+    side_block([(submitter, B.vote_evidence(vote(vk[4], g, cp(4)), vote(vk[4], g, (4, sha256(b"other")))))])
+    assert ok(c), c.last[2]
+    for _ in range(10):
+        side_block(side_votes())
+    assert _checkpoint(Reader(c.state[K.glob("finalized")]))[0] > 0, "3 000 of the 4 000 left finalize"
+    out.append(M.done())
+
+    params = default_params()
+    params.update(checkpointBlocks=4, slotsPerEpoch=16, livenessMinSlots=2, unbondingBlocks=30)
+    c = Chain(accounts=[(submitter, 10_000_000)], validator_count=5, params=params)
+    M = Multi(c, "rules/finality-set-stall-limit", "As rules/finality-set-partition with unbondingBlocks 30 and no "
+              "evidence: within 30 blocks of the finalized checkpoint (genesis) the three justify nothing; past it the "
+              "stored schedule (the three) is the set again and they justify and finalize.")
+    cp = lambda h: (h, c.block_hashes[h])
+    while c.height < 6:
+        M.block()
+    for _ in range(40):
+        side_block(side_votes())
+        j = _checkpoint(Reader(c.state[K.glob("justified")]))[0]
+        assert j == 0 or c.height > 30, (c.height, j)
+    assert _checkpoint(Reader(c.state[K.glob("finalized")]))[0] > 0
     out.append(M.done())
     return out
 
@@ -7872,6 +7973,8 @@ RULE_TRACES = {
     "consensus §5 Liveness": ["begin:3:jailed", "offence:%d" % OFF_MISSED_SLOT],
     "consensus §8 Checkpoints": ["begin:2:checkpoint", "begin:2:genesisCheckpoint", "key:30"],
     "consensus §8 Votes": ["tx:finalityVotes:success", "tx:finalityVotes:fail:invalidVoteSignature"],
+    "consensus §8 The finality set": ["begin:2:checkpointSet", "key:3e", "vote:skip:notInFinalitySet",
+                                      "vote:finalitySetStale", "checkpointSet:drop"],
     "consensus §8 Counting": ["event:voteCounted", "event:checkpointJustified", "event:checkpointFinalized",
                               "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes",
                               "vote:weightBelowSnapshot"],

@@ -10,6 +10,7 @@ extension Execution {
         let epoch = context.slot / params.slotsPerEpoch
         let lastEpoch = lastSlot / params.slotsPerEpoch
 
+        try recordCheckpointSet()
         if epoch > lastEpoch {
             // The schedule of the new epoch comes from the state before this block (consensus computes the
             // same snapshot from the parent state to check this block's leader).

@@ -25,6 +25,27 @@ extension Ledger {
     public static func voteTally(of state: LedgerState, target: UInt64) throws -> VoteTally? {
         try state.record(StateKey.voteTally(target), VoteTally.self)
     }
+
+    /// Every stored tally, by target height ascending: one scan of the tallies that exist, rather than a read per
+    /// checkpoint between the justified one and the tip (a stall makes that range long; epoch changes and
+    /// justifications delete tallies, so few exist).
+    public static func voteTallies(of state: LedgerState) throws -> [(target: UInt64, tally: VoteTally)] {
+        try state.scan([StateKey.Prefix.voteTally.rawValue]).map { kv in
+            guard kv.key.count == 9 else { throw LedgerFault("malformed tally key \(kv.key.hex)") }
+            return (UInt64(bigEndianBytes: kv.key[1...]), try VoteTally(canonicalEncoding: kv.value))
+        }
+    }
+
+    /// The validator set the next block's finality votes are counted against (Specs/consensus.md §8): the set
+    /// stored in the finalized checkpoint's state, or the stored schedule once the finalized checkpoint is more than
+    /// `unbondingBlocks` below the next height.
+    public func finalitySet(of state: LedgerState) throws -> ValidatorSnapshot? {
+        let (height, _) = try Ledger.tip(of: state)
+        let finalized = try Ledger.finality(of: state).finalized
+        let current = try Ledger.currentSnapshot(of: state)
+        guard height &+ 1 - finalized.height <= params.unbondingBlocks else { return current }
+        return try state.record(StateKey.checkpointSet(finalized.height), ValidatorSnapshot.self) ?? current
+    }
 }
 
 /// The Casper-FFG finality gadget's state transition (Specs/consensus.md §8): checkpoints recorded from parent
@@ -41,6 +62,30 @@ extension Execution {
             state.put(StateKey.global(.justified), genesis)
             state.put(StateKey.global(.finalized), genesis)
         }
+    }
+
+    /// Begin-block, before a new epoch's snapshot replaces the stored one: the first block above a checkpoint height
+    /// keeps the validator set stored in the checkpoint block's state. Every branch that contains the checkpoint keeps
+    /// the same set, so once the checkpoint is finalized, every branch above it counts justification against one set
+    /// (Specs/consensus.md §8).
+    mutating func recordCheckpointSet() throws(ExecError) {
+        let parent = height - 1
+        guard parent % params.checkpointBlocks == 0, let set = try state.raw(StateKey.global(.schedule)) else { return }
+        state.putRaw(StateKey.checkpointSet(parent), set)
+    }
+
+    /// The set justification is counted against (Specs/consensus.md §8, tenth review): the finalized checkpoint's
+    /// set. Counting against each branch's own schedule let two sides of a partition each jail the other's validators
+    /// for missed slots, hold all of their own schedule, and finalize conflicting checkpoints with nobody slashable.
+    /// Once finality has stalled for more than `unbondingBlocks`, the finalized set's stake may all have been withdrawn,
+    /// so it protects nothing any more and the stored schedule is used, as Ethereum's inactivity leak eventually does.
+    func finalitySet(schedule: ValidatorSnapshot) throws(ExecError) -> ValidatorSnapshot {
+        let finalized = try finalized()
+        guard height - finalized.height <= params.unbondingBlocks else { return schedule }
+        guard let set = try state.record(StateKey.checkpointSet(finalized.height), ValidatorSnapshot.self) else {
+            throw .fault(LedgerFault("no validator set recorded for the finalized checkpoint \(finalized.height)"))
+        }
+        return set
     }
 
     func justified() throws(ExecError) -> Checkpoint {
@@ -64,10 +109,12 @@ extension Execution {
         guard votes.count <= params.maxVotesPerTransaction else { throw .failed(.tooManyVotes) }
         for v in votes where !v.hasValidSignature(chainId: ledger.chainId) { throw .failed(.invalidVoteSignature) }
         guard let snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) else { return }
-        let total = snapshot.totalStake
         for v in votes {
             let source = try justified()
-            guard let entry = snapshot.validators.first(where: { $0.key == v.validator }), v.source == source,
+            // Read anew for each vote, like the source: the vote before may have finalized a checkpoint.
+            let set = try finalitySet(schedule: snapshot)
+            guard let entry = snapshot.validators.first(where: { $0.key == v.validator }),
+                  let counted = set.validators.first(where: { $0.key == v.validator }), v.source == source,
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
                   try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
                   try !state.exists(StateKey.finalityVote(v.target.height, v.validator)) else { continue }
@@ -78,15 +125,15 @@ extension Execution {
             // keeps the weight, which a withdrawal takes back out of the tally.
             let bonded = try state.staker(.validator, v.validator)?.stake ?? .zero
             let atTarget = try state.stake(.validator, v.validator, atEndOf: v.target.height)
-            let weight = min(entry.stake, bonded, atTarget)
+            let weight = min(entry.stake, counted.stake, bonded, atTarget)
             state.put(StateKey.finalityVote(v.target.height, v.validator), weight.units)
             var tally = try state.record(StateKey.voteTally(v.target.height), VoteTally.self) ?? VoteTally()
             tally.stake = Amount(tally.stake.units &+ weight.units)
             tally.votes &+= 1
             state.put(StateKey.voteTally(v.target.height), tally)
             txEvents.append(.voteCounted(validator: v.validator, targetHeight: v.target.height, stake: weight))
-            // More than two thirds of the snapshot's stake (compared without overflow: stakes sum below 2⁶⁴).
-            guard tally.stake.units.multipliedFullWidth(by: 3) > total.multipliedFullWidth(by: 2) else { continue }
+            // More than two thirds of the finality set's stake (compared without overflow: stakes sum below 2⁶⁴).
+            guard tally.stake.units.multipliedFullWidth(by: 3) > set.totalStake.multipliedFullWidth(by: 2) else { continue }
             try clearVotes()
             state.put(StateKey.global(.justified), v.target)
             txEvents.append(.checkpointJustified(height: v.target.height, hash: v.target.hash))
@@ -98,6 +145,7 @@ extension Execution {
                 var h = previous.height
                 while h < source.height {
                     state.delete(StateKey.checkpoint(h))
+                    state.delete(StateKey.checkpointSet(h))
                     h &+= params.checkpointBlocks
                 }
             }

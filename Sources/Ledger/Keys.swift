@@ -50,6 +50,7 @@ public enum StateKey {
         case adjudicationHold = 0x3B
         case hopChallenge = 0x3C
         case hopDeadlineQueue = 0x3D
+        case checkpointSet = 0x3E
         case global = 0x20
     }
 
@@ -139,6 +140,9 @@ public enum StateKey {
         k(.finalityVote, target.bigEndianBytes, validator.bytes)
     }
     public static func voteTally(_ target: UInt64) -> [UInt8] { k(.voteTally, target.bigEndianBytes) }
+    /// The validator set (`ValidatorSnapshot`) stored in the state of the checkpoint block at `height`: once that
+    /// checkpoint is finalized, justification is counted against it (Specs/consensus.md §8, tenth review).
+    public static func checkpointSet(_ height: UInt64) -> [UInt8] { k(.checkpointSet, height.bigEndianBytes) }
     /// A registered checker of a pool (`CheckerRecord`).
     public static func checker(_ pool: UInt32, _ key: PublicKey) -> [UInt8] { k(.checker, pool.bigEndianBytes, key.bytes) }
     public static func checkers(_ pool: UInt32) -> [UInt8] { k(.checker, pool.bigEndianBytes) }

@@ -211,6 +211,23 @@ extension Execution {
         emit(target, .jailed(staker: key, role: role, untilHeight: until))
     }
 
+    /// Removes a tombstoned validator from every stored checkpoint set (Specs/consensus.md §8 **The finality set**),
+    /// unless it is a set's last validator: its stake no longer counts towards the two thirds. Unlike a liveness jail
+    /// this is safe on one branch alone: the offence is proven by the validator's own two signatures, so two
+    /// conflicting justifications still need more than a third of the set's stake to be provably at fault, the
+    /// tombstoned included.
+    mutating func dropFromCheckpointSets(_ key: PublicKey) throws(ExecError) {
+        for kv in try state.scan([StateKey.Prefix.checkpointSet.rawValue]) {
+            var set: ValidatorSnapshot
+            do { set = try ValidatorSnapshot(canonicalEncoding: kv.value) } catch {
+                throw .fault(LedgerFault("corrupt checkpoint set \(kv.key.hex)"))
+            }
+            guard let i = set.validators.firstIndex(where: { $0.key == key }), set.validators.count > 1 else { continue }
+            set.validators.remove(at: i)
+            state.put(kv.key, set)
+        }
+    }
+
     /// Removes a validator from the stored schedule of the current epoch, so the leader of every later slot of
     /// the epoch is drawn among the others (Specs/consensus.md §2). The last scheduled validator stays: a chain
     /// needs a leader.
@@ -289,6 +306,7 @@ extension Execution {
         staker.status = .tombstoned
         try state.setStaker(.validator, key, staker, height: height)
         try dropFromSchedule(key)
+        try dropFromCheckpointSets(key)
         txEvents.append(.tombstoned(staker: key))
     }
 
