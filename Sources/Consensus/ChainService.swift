@@ -26,7 +26,8 @@ public struct FinalityStatus: Sendable, Hashable {
     /// `finalityDepth` below the tip: a label, not finality.
     public let safeHeight: UInt64
     public let tipHeight: UInt64
-    /// Stake of the tip epoch's schedule (a checkpoint needs more than two thirds of it).
+    /// Stake of the set the next votes are counted against, the finalized checkpoint's (a checkpoint needs more than
+    /// two thirds of it; Specs/consensus.md §8).
     public let totalStake: UInt64
     /// Counted stake per target above the justified checkpoint.
     public let pending: [Tally]
@@ -388,21 +389,21 @@ public actor ChainService {
         try ChainEngine.finalityVoteCandidate(for: validator, engine: engine)
     }
 
+    /// The tip's justified and finalized checkpoints and the safe height: two reads, for `/metrics`, which must stay
+    /// cheap however long finality stalls.
+    public func finalityHeights() throws -> (justified: Checkpoint, finalized: Checkpoint, safeHeight: UInt64) {
+        let (justified, finalized) = try Ledger.finality(of: engine.tipState)
+        return (justified, finalized, engine.safeHeight)
+    }
+
     /// The finality of the tip: justified and finalized checkpoints, the safe height, and the counted stake of
     /// each pending target with the epoch's total (RPC `chain_getFinality`).
     public func finality() throws -> FinalityStatus {
         let state = engine.tipState
         let (justified, finalized) = try Ledger.finality(of: state)
-        let total = try Ledger.currentSnapshot(of: state)?.totalStake ?? 0
-        var pending = [FinalityStatus.Tally]()
-        let interval = genesis.ledger.checkpointBlocks
-        var target = justified.height &+ interval
-        while target < engine.tipHeight {
-            if let t = try Ledger.voteTally(of: state, target: target) {
-                pending.append(.init(targetHeight: target, stake: t.stake.units, votes: t.votes))
-            }
-            target &+= interval
-        }
+        let total = try ledger.finalitySet(of: state)?.totalStake ?? 0
+        let pending = try Ledger.voteTallies(of: state).filter { $0.target > justified.height }
+            .map { FinalityStatus.Tally(targetHeight: $0.target, stake: $0.tally.stake.units, votes: $0.tally.votes) }
         return FinalityStatus(justified: justified, finalized: finalized, safeHeight: engine.safeHeight, tipHeight: engine.tipHeight,
                               totalStake: total, pending: pending)
     }

@@ -229,7 +229,7 @@ public final class RPCServer: Service, Sendable {
         let m = node.metrics
         m.height.set(Double(s.height))
         m.finalized.set(Double(s.finalizedHeight))
-        if let f = try? await node.chain.finality() {
+        if let f = try? await node.chain.finalityHeights() {
             m.justified.set(Double(f.justified.height))
             m.safe.set(Double(f.safeHeight))
         }
