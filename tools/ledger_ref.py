@@ -828,6 +828,8 @@ FAILURES = {
     97: ("receiptMismatch", "the leaf is not the receipt's pass in a commitment of the receipt's shard"),
     98: ("inputInClear", "a pool with checkers keeps pass inputs off chain: a hop answer carries none"),
     99: ("payeeForfeited", "the payee's work in the voucher's window was forfeited by a conviction"),
+    100: ("inputAlreadyPublished", "a sealed input was already published for this dispute"),
+    101: ("workerForfeited", "the worker's work in the receipt's window was forfeited by a conviction"),
 }
 RESERVED_FAILURES = {10, 14, 35, 58, 89}
 FAILURE_CODE = {name: code for code, (name, _) in FAILURES.items()}
@@ -2645,6 +2647,10 @@ class Exec:
         if work is None or not any(sw["shard"] == shard and sw["paidTokens"] > 0 for sw in work["shards"]):
             self.t("hop:nothing:" + ("noWork" if work is None else "shardUnpaid"))
             raise Fail("nothingToChallenge")
+        fk = self.state.u64_at(K.forfeiture(pid, worker))
+        if fk is not None and w <= fk:
+            # a forfeited window pays nothing: an unanswerable challenge would only slash the jailed worker again
+            raise Fail("workerForfeited")
         # hopBond = fraudProofBond + minFeePerByte × (answer input bytes + 4096): the minimum fee of the largest answer,
         # whose input is at most maxInputTensorBytes, and none in a pool with checkers
         answer_input = max_input_bytes(pool) if hop_answers_carry_input(pool) else 0
@@ -2727,9 +2733,15 @@ class Exec:
             except Fail:
                 raise Fault("hop bond credit overflow")
             self.emit("system", ev("hopChallengeUnanswered", chid, worker, ch["challenger"], u64(ch["bond"])))
+            fk = self.state.u64_at(K.forfeiture(pid, worker))
+            if fk is not None and w <= fk:
+                # forfeited after the challenge was sent: the bond goes back, no second conviction (tenth review)
+                self.t("hop:unanswered:forfeited")
+                self.state.put_rec(key, HOP_CHALLENGE, ch)
+                continue
+            # one offence per pool, window and worker: a second unanswered challenge of the window finds it forfeited
+            # by the first conviction (above), so the offence is never already punished here
             offence = H_id(b"\x16" + u32(pid) + u64(w) + worker)
-            if self.state.get(K.offence(offence)) is not None:
-                self.t("hop:unanswered:alreadyPunished")      # one offence per pool, window and worker
             self.burn(self.convict(worker, pool, None, close_height(pool, w), OFF_UNANSWERED_HOP, "system", offence))
             self.state.put_rec(key, HOP_CHALLENGE, ch)
 
@@ -2972,8 +2984,12 @@ class Exec:
         cfg = pool["checking"]
         if cfg is None:
             raise Fail("poolHasNoCheckers")
-        if self.staker(checker_role(pid), sender) is None:
+        st = self.staker(checker_role(pid), sender)
+        if st is None:
             raise Fail("notAChecker")
+        # registered => at the minimum: every later fall below it deregisters (tenth review, economics row 78)
+        if st["status"][0] != ACTIVE or st["stake"] < cfg["checkerMinStake"]:
+            raise Fail("belowMinimumStake")
         if self.state.get(K.checker(pid, sender)) is not None:
             raise Fail("checkerAlreadyRegistered")
         if not sealing_key_usable(key):
@@ -3220,11 +3236,16 @@ class Exec:
         if kind == "wrongKey":
             raise Fail("wrongSealKey")
         self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
+        # the key takes precedence over an input published before it (economics row 79)
+        if self.state.get(K.case(tid)) is not None:
+            self.t("check:keyAfterPublishedInput")
+        self.state.delete(K.case(tid))
+        self.state.delete(K.case_input(tid))
         if (kind != "ok" or tagged("sharechain/tensor", pt) != leaf["inputHash"]
                 or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
             self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
             return
-        self.queue_dispute_replay(tid, t, check, pt, None)
+        self.queue_dispute_replay(tid, t, check, pt, None, True)
 
     def publish_sealed_input(self, sender, tid, inp):
         """§4.2 Disputes: anyone holding a disputed ticket's input publishes it before the key deadline."""
@@ -3234,28 +3255,35 @@ class Exec:
         leaf = t["leaf"]
         if leaf is None:
             raise Fault("disputed ticket without a leaf")
+        if self.state.get(K.case(tid)) is not None:
+            raise Fail("inputAlreadyPublished")
         if len(inp) > max_input_bytes(pool):
             raise Fail("inputTooLarge")
         if tagged("sharechain/tensor", inp) != leaf["inputHash"]:
             raise Fail("inputHashMismatch")
-        self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
-        self.queue_dispute_replay(tid, t, check, inp, sender)   # recorded even for the worker: zero = key path
+        # kept as a pending case; the ticket stays disputed and the key may still come (economics row 79)
+        self.state.put_rec(K.case(tid), CASE, self.new_case(tid, t, sender))   # recorded even for the worker
+        self.state.put(K.case_input(tid), inp)
+        self.emit("tx", ev("sealedInputPublished", tid))
 
-    def queue_dispute_replay(self, tid, t, check, pt, publisher):
+    def new_case(self, tid, t, publisher):
+        return {"ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
+                "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
+                "bounty": 0, "winner": publisher if publisher is not None else ZERO32, "winnerCommitHeight": 0,
+                "winnerClaim": ZERO32, "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h}
+
+    def queue_dispute_replay(self, tid, t, check, pt, publisher, announce):
         check["status"] = CK_REPLAYING
         self.state.put(K.ticket_check(tid), enc_check(check))
         self.state.delete(K.sealed_input(tid))
-        self.state.put_rec(K.case(tid), CASE, {
-            "ticketId": tid, "worker": t["worker"], "pool": t["pool"], "window": t["window"], "status": C_PENDING,
-            "openedHeight": self.h, "adjudicatedHeight": 0, "canonicalOutputHash": ZERO32, "slashed": 0,
-            "bounty": 0, "winner": publisher if publisher is not None else ZERO32, "winnerCommitHeight": 0,
-            "winnerClaim": ZERO32, "winnerBond": 0, "bondsBurned": 0, "claims": 0, "finalHeight": self.h})
+        self.state.put_rec(K.case(tid), CASE, self.new_case(tid, t, publisher))
         self.state.put(K.case_input(tid), pt)
         seq = self.g64("nextAdjudication")
         self.set_g64("nextAdjudication", (seq + 1) & M64)
         self.state.put(K.adjudication(seq), tid)
         self.change_holds(tid, t, 1)
-        self.emit("tx", ev("sealedInputPublished", tid))
+        if announce:    # a published input was announced at its publication
+            self.emit("tx", ev("sealedInputPublished", tid))
 
     def change_holds(self, tid, t, delta):
         """economics §4: a queued ticket holds its worker's and its checkers' unbonding entries."""
@@ -3331,6 +3359,14 @@ class Exec:
             if check["status"] != CK_DISPUTED:
                 continue
             self.t("end:disputes")
+            published = self.state.rec(K.case(tid), CASE)
+            if published is not None:
+                self.t("check:publishedInputReplayed")
+                inp = self.state.get(K.case_input(tid))
+                if inp is None:
+                    raise Fault("published input missing")
+                self.queue_dispute_replay(tid, t, check, inp, published["winner"], False)
+                continue
             self.fail_check(tid, t, check, pool, R_KEY_WITHHELD, "system")
 
     def settle_checkers(self, tid, t, pool, fraud, case):
@@ -3350,7 +3386,8 @@ class Exec:
         offence = lambda key: H_id(b"\x15" + tid + key)
         oh = t["selectedHeight"]      # checker offences are dated at the draw
         input_published = case["winner"] != ZERO32
-        # economics §7 row 71: after a published input a bad-input answer is unverified: no fee, no bounty, no slash
+        # economics §7 rows 71, 79: after a published input a bad-input answer is unverified: no bounty, no slash,
+        # and a fee only on an upheld verdict
         unverified = {i for i, _ in dissenting if input_published and check["slots"][i]["answer"] == BAD_INPUT_ANSWER}
         if check["status"] == CK_REPLAYING and fraud:
             self.t("check:disputeFraud")
@@ -3404,7 +3441,8 @@ class Exec:
                                      offence(key), "system")
                 paid = self.split_bounty(tid, bps_of(slashed, pool["verifierBountyBps"]), [t["worker"]], "system")
                 self.burn(slashed - paid)
-            for i, key in sorted(agreeing):
+            # economics row 79: the worker declined to publish its key, so an unverified bad-input answer is owed its fee
+            for i, key in sorted(agreeing + [(i, k_) for i, k_ in dissenting if i in unverified]):
                 self.owe_fee(tid, t, i, key, cfg, "system")
             check["status"] = CK_UPHELD
         elif check["status"] == CK_PASSED and fraud:
@@ -6323,7 +6361,8 @@ def scenarios_checks():
 
     # -- registry (§3.2 registerChecker; bond with a checker role)
     w = CheckWorld("checks/registry", "Checker registration: every failure, then success; a checker role on a pool "
-                   "without checkers is an unknown pool; pool 2's registry of one is full.", checkers=())
+                   "without checkers is an unknown pool; pool 2's registry of one is full; a checker whose stake was all unbonded "
+                   "cannot register (belowMinimumStake).", checkers=())
     low_order = b"\x01" + bytes(31)
     w.m.block([w.T("c1", B.bond(checker_role(1), 500)),
                w.T("c1", B.register_checker(9, w.sealing("c1"))),
@@ -6341,6 +6380,8 @@ def scenarios_checks():
                w.T("c4", B.bond(checker_role(2), 400)), w.T("c4", B.register_checker(2, w.sealing("c4")))])
     w.m.block([w.T("c2", B.unbond(checker_role(0), 300)), w.T("c4", B.unbond(checker_role(2), 400)),
                w.T("c3", B.unbond(checker_role(2), 400))])
+    # c4 unbonded everything before registering: with no stake it cannot take the freed slot for good (row 78)
+    w.m.block([w.T("c4", B.register_checker(2, w.sealing("c4")))])
     out.append(w.m.done())
 
     # -- an honest ticket passes; every phase failure on the way; fees paid at payout
@@ -6565,6 +6606,7 @@ def scenarios_checks():
     assert w.check(tid2)["status"] == CK_FAILED
     inp = a["batch"].inputs[w.leaf_index(a, t)]
     w.m.block([w.T(slots[1], B.publish_input(tid, inp))])
+    w.advance(w.check(tid)["keyDeadline"])       # the published input replays at the key deadline (row 79)
     assert w.check(tid)["status"] == CK_FRAUD
     w.advance(w.c.settle_height(0))
     w.m.block([w.T("client", B.payout(0, 0, w.pub("w1"))), w.T("client", B.payout(0, 0, w.pub("w2")))])
@@ -6619,8 +6661,9 @@ def scenarios_checks():
     # -- the worker withholds its key, a dissenting checker publishes the input: the replay still runs
     w = CheckWorld("checks/input-published", "A cheated ticket: one checker commits the false output and, seeing two "
                    "dissents, never reveals it; the worker withholds its key, so a dissenting checker publishes the "
-                   "input it opened (a wrong input first: inputHashMismatch; an empty batch and a tx after the "
-                   "deadline fail too). The replay proves fraud: the silent committer is slashed as a colluder (after "
+                   "input it opened (a wrong input first: inputHashMismatch; an empty batch fails too; a second "
+                   "publication fails inputAlreadyPublished, one after the deadline ticketNotDisputed). At the key "
+                   "deadline the replay proves fraud: the silent committer is slashed as a colluder (after "
                    "its absent slash) and the publisher earns part of the slash.")
     w.setup()
     a = w.work("w1", [(8, 351, True), (8, 352, True)])
@@ -6629,12 +6672,14 @@ def scenarios_checks():
     w.m.block([w.T(slots[1], B.publish_input(sha256(b"no such ticket"), real)),
                w.T(slots[1], B.publish_input(tid, real + bytes(4096))),
                w.T(slots[1], B.publish_input(tid, real[:-4] + bytes(4))), w.T(slots[1], B.publish_input(tid, real))])
-    w.m.block([w.T(slots[2], B.publish_input(tid, real))])
+    w.m.block([w.T(slots[2], B.publish_input(tid, real))])      # inputAlreadyPublished
+    w.advance(w.check(tid)["keyDeadline"])       # no key came: the published input replays at the deadline
+    w.m.block([w.T(slots[2], B.publish_input(tid, real))])      # after the deadline: ticketNotDisputed
     out.append(w.m.done())
 
     # -- a queued replay holds the unbonding entries of everyone its verdict may slash
     w = CheckWorld("checks/unbonding-held", "w1 unbonds 100 of its stake; 100 blocks later its cheated ticket's dispute "
-                   "replay is queued in the very block the entry matures: end-block step 1 holds the entry one block "
+                   "replay is queued (w1 publishes its key) in the very block the entry matures: end-block step 1 holds the entry one block "
                    "(the hold of 3B), step 6 replays and releases the hold, and the entry is paid the next block.")
     w.setup()
     u = H(w)
@@ -6645,7 +6690,8 @@ def scenarios_checks():
     a = w.work("w1", [(8, 361, True), (8, 362, True)], window=win)
     tid, t, slots, r = w.disputed(a)             # the dispute opens at the next block
     assert H(w) == u + 100, (H(w), u)
-    w.m.block([w.T(slots[1], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
+    # the key (not a published input, which replays only at the key deadline, after end-block step 1)
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
     w.m.block([])
     out.append(w.m.done())
 
@@ -6661,15 +6707,16 @@ def scenarios_checks():
 
     # -- a wrong envelope, then the true input published instead of the key: the bad-input answers stand
     w = CheckWorld("checks/published-input-upheld", "The worker seals another tensor of the right size, the checkers "
-                   "answer bad-input, and the worker publishes the true input instead of its key: the replay upholds "
-                   "the output, and since the envelope was never shown to hold that input the bad-input answers can be told "
-                   "neither right nor wrong: no false-alarm slash, no bounty to the worker, and no fee either (economics "
-                   "§7 row 71: a fee there paid a checker that never replayed and won the race to publish).")
+                   "answer bad-input, and the worker publishes the true input instead of its key: at the key deadline "
+                   "the replay upholds the output; the envelope was never shown to hold that input, so the bad-input "
+                   "answers are not slashed and earn no bounty, but the worker declined to publish its key, so each is "
+                   "owed its fee (economics §7 row 79: otherwise sealing garbage saved the worker every fee).")
     w.setup()
     a = w.work("w1", [(8, 371, False), (8, 372, False)])
     tid, t = w.garbage_envelope_dispute(a, 998)
     i0 = w.leaf_index(a, t)
     w.m.block([w.T("w1", B.publish_input(tid, a["batch"].inputs[i0]))])
+    w.advance(w.check(tid)["keyDeadline"])
     out.append(w.m.done())
 
     # -- a colluder races to publish the input: the replay proves fraud, and a slashed publisher earns no share
@@ -6680,6 +6727,7 @@ def scenarios_checks():
     a = w.work("w1", [(8, 381, True), (8, 382, True)])
     tid, t, slots, r = w.disputed(a)
     w.m.block([w.T(slots[0], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
+    w.advance(w.check(tid)["keyDeadline"])
     out.append(w.m.done())
 
     # -- no assignable checker: public reveal; fewer than k; the worker's own key skipped
@@ -7891,7 +7939,7 @@ RULE_TRACES = {
     "state-machine §4 end-block 0": ["end:0"],
     "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
-    "state-machine §4 end-block 3": ["end:3", "end:3:hop", "hop:expire:skipped", "hop:unanswered:alreadyPunished"],
+    "state-machine §4 end-block 3": ["end:3", "end:3:hop", "hop:expire:skipped", "hop:unanswered:forfeited"],
     "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],
     "state-machine §4 end-block 5": ["end:disputes", "check:failed:1"],
     "state-machine §4 end-block 6": ["end:4", "adjudication:fraud", "adjudication:upheld", "check:disputeFraud",
@@ -7959,7 +8007,7 @@ RULE_TRACES = {
                               "tx:answerHopChallenge:fail:receiptMismatch", "hop:answer:noInput",
                               "tx:answerHopChallenge:fail:inputInClear"],
     "economics §4.1 No answer": ["event:hopChallengeUnanswered", "offence:%d" % OFF_UNANSWERED_HOP,
-                                 "hop:unanswered:alreadyPunished", "payout:forfeited"],
+                                 "hop:unanswered:forfeited", "payout:forfeited"],
     "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",
                               "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "consensus §2.1": ["begin:2:snapshot"],

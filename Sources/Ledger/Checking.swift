@@ -166,7 +166,11 @@ extension Execution {
     mutating func registerChecker(_ sender: PublicKey, pool poolId: UInt32, sealingKey: Hash32) throws(ExecError) {
         guard let pool = try poolConfig(poolId) else { throw .failed(.unknownPool) }
         guard let cfg = pool.checking else { throw .failed(.poolHasNoCheckers) }
-        guard try state.staker(.checker(pool: poolId), sender) != nil else { throw .failed(.notAChecker) }
+        guard let staker = try state.staker(.checker(pool: poolId), sender) else { throw .failed(.notAChecker) }
+        // Only a checker active with the minimum bonded may take a slot: every later fall below it (unbond, slash)
+        // deregisters it, so "registered ⇒ at the minimum" holds, and a key that bonded and unbonded before
+        // registering cannot hold a slot for good with nothing at stake (tenth review; verification.md §2).
+        guard staker.isActive(minimum: cfg.checkerMinStake) else { throw .failed(.belowMinimumStake) }
         guard try !state.exists(StateKey.checker(poolId, sender)) else { throw .failed(.checkerAlreadyRegistered) }
         guard let key = try? CheckerPublicKey(bytes: sealingKey.bytes), key.isUsableRecipient else {
             throw .failed(.invalidSealingKey)
@@ -452,36 +456,47 @@ extension Execution {
             plaintext = nil
         }
         state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
+        // The key takes precedence over an input published before it: only the key shows what the envelope held.
+        state.delete(StateKey.fraudCase(ticketId))
+        state.delete(StateKey.caseInput(ticketId))
         guard let input = plaintext, Tags.tensor.hash(input) == leaf.inputHash,
               CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
             try failSealedCheck(ticketId, &ticket, &check, pool, reason: .badEnvelope, into: .transaction)
             state.put(StateKey.ticketCheck(ticketId), check)
             return
         }
-        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: nil)
+        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: nil, announce: true)
     }
 
     /// Anyone who holds a disputed ticket's input (an assigned checker opened it) may publish it before the key
-    /// deadline: it must hash to the leaf's input hash (`inputHashMismatch`, nothing changes). The replay then runs
-    /// as if the worker had published its key, so withholding the key cannot keep colluding checkers from their
-    /// slash; the publisher earns `verifierBountyBps` of each collusion slash (§4.1).
+    /// deadline: it must hash to the leaf's input hash (`inputHashMismatch`, nothing changes), and only the first
+    /// publication counts (`inputAlreadyPublished`). The input and its publisher are kept as a pending case, but the
+    /// ticket stays disputed until the key deadline: the worker's key still takes precedence (a publication must not
+    /// cut it off, else a worker that sealed garbage published the true input itself and owed no check fee, tenth
+    /// review). At the deadline without a key the published input replays (`expireDisputes`), so withholding the key
+    /// cannot keep colluding checkers from their slash; the publisher earns `verifierBountyBps` of each collusion
+    /// slash (§4.1).
     mutating func publishSealedInput(_ sender: PublicKey, ticketId: Hash32, input: [UInt8]) throws(ExecError) {
-        var (ticket, check, pool, _) = try sealedTicket(ticketId)
+        let (ticket, check, pool, _) = try sealedTicket(ticketId)
         guard check.status == .disputed, height <= check.keyDeadline else { throw .failed(.ticketNotDisputed) }
         guard let leaf = ticket.leaf else { throw .fault(LedgerFault("disputed ticket \(ticketId) without a leaf")) }
+        guard try !state.exists(StateKey.fraudCase(ticketId)) else { throw .failed(.inputAlreadyPublished) }
         guard input.count <= pool.maxInputTensorBytes else { throw .failed(.inputTooLarge) }
         guard Tags.tensor.hash(input) == leaf.inputHash else { throw .failed(.inputHashMismatch) }
-        state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
         // A hash-matching input that is not a valid input of the shard is the worker's fault: the replay says so.
         // The sender is recorded even when it is the worker: a zero winner then means the key opened the envelope.
-        try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: sender)
+        state.put(StateKey.fraudCase(ticketId), FraudCase(ticketId: ticketId, worker: ticket.worker, pool: ticket.pool,
+                                                          window: ticket.window, openedHeight: height, winner: sender,
+                                                          winnerCommitHeight: 0, winnerClaim: .zero, claims: 0, finalHeight: height))
+        state.putRaw(StateKey.caseInput(ticketId), input)
+        txEvents.append(.sealedInputPublished(ticketId: ticketId))
     }
 
     /// The input is public from here on: the dispute replays it like a fraud claim, without a claimant (its bounty
     /// goes to the dissenting checkers; a third-party publisher is recorded as the case's winner, for its share of
     /// collusion slashes). The check's hold on the window becomes the case's.
     mutating func queueDisputeReplay(_ ticketId: Hash32, _ ticket: Ticket, _ check: inout SealedCheck, input: [UInt8],
-                                     publisher: PublicKey?) throws(ExecError) {
+                                     publisher: PublicKey?, announce: Bool) throws(ExecError) {
         check.status = .replaying
         state.put(StateKey.ticketCheck(ticketId), check)
         state.delete(StateKey.sealedInput(ticketId))
@@ -494,10 +509,12 @@ extension Execution {
         state.setGlobalU64(.nextAdjudication, seq &+ 1)
         state.putRaw(StateKey.adjudicationQueue(seq), ticketId.bytes)
         try changeAdjudicationHolds(ticketId, ticket, by: 1)
-        txEvents.append(.sealedInputPublished(ticketId: ticketId))
+        // The published input's event came with its publication: only the key path announces the input here.
+        if announce { txEvents.append(.sealedInputPublished(ticketId: ticketId)) }
     }
 
-    /// Disputes whose key deadline is this block and whose key never came: the worker fails.
+    /// Disputes whose key deadline is this block and whose key never came: the input published meanwhile replays;
+    /// without one the worker fails.
     mutating func expireDisputes() throws(ExecError) {
         for kv in try state.scan(StateKey.disputeDeadlineQueue(at: height)) {
             state.delete(kv.key)
@@ -506,6 +523,13 @@ extension Execution {
             var (ticket, check) = (queued.0, queued.1)
             let pool = queued.2
             guard check.status == .disputed else { continue }
+            if let published = try state.record(StateKey.fraudCase(id), FraudCase.self) {
+                guard let input = try state.raw(StateKey.caseInput(id)) else {
+                    throw .fault(LedgerFault("published input of \(id) missing"))
+                }
+                try queueDisputeReplay(id, ticket, &check, input: input, publisher: published.winner, announce: false)
+                continue
+            }
             try failSealedCheck(id, &ticket, &check, pool, reason: .sealKeyWithheld, into: .system)
             state.put(StateKey.ticketCheck(id), check)
         }
@@ -539,9 +563,11 @@ extension Execution {
         func offence(_ key: PublicKey) -> Hash32 { LedgerIds.checkerOffence(ticket: ticketId, checker: key) }
         // A published input (publishSealedInput) was never checked against the envelope: a bad-input answer may have
         // been right (the worker can seal garbage to one slot and publish the true input) or a lazy checker's answer to
-        // every ticket (it never opened its slot). It can be told neither right nor wrong, so it earns nothing (no fee,
-        // no bounty share) and is not slashed (economics §7 row 71: paying it let a checker that never replayed earn
-        // wherever someone else published the input, and win the publication race on honest tickets to stand).
+        // every ticket (it never opened its slot). It is not slashed and earns no bounty share; on a fraud verdict it
+        // earns nothing (economics §7 row 71: paying it let a checker that never replayed earn wherever someone else
+        // published the input). On an upheld verdict it is owed its fee: the worker could have published its key until
+        // the deadline, which judges every bad-input answer (a lazy one is slashed), and declined to show that its
+        // envelope opened (row 79: otherwise sealing garbage and publishing the input itself saved it every fee).
         let inputPublished = c.winner != PublicKey(rawValue: .zero)
         let unverified = Set(dissenting.filter { inputPublished && check.slots[$0.0].answer == badInputAnswer }.map(\.0))
         switch (check.status, fraud) {
@@ -584,15 +610,16 @@ extension Execution {
             }
             check.status = .fraud
         case (.replaying, false):
-            // After a published input, a bad-input answer is not slashed and earns nothing (above). Every other dissent
-            // is a false alarm.
+            // After a published input, a bad-input answer is not slashed and is owed its fee (above). Every other
+            // dissent is a false alarm.
             for (i, key) in dissenting where !unverified.contains(i) {
                 let slashed = try slash(key, role: role, bps: cfg.checkerFalseAlarmSlashBps, offenceHeight: offenceHeight,
                                         kind: .falseAlarm, offenceId: offence(key), into: .system)
                 let paid = try payDisputeBounty(ticketId, slashed.basisPoints(pool.verifierBountyBps), to: [ticket.worker], into: .system)
                 try state.burn(Amount(slashed.units - paid.units))
             }
-            for (i, key) in agreeing {
+            let owed = (agreeing + dissenting.filter { unverified.contains($0.0) }).sorted { $0.0 < $1.0 }
+            for (i, key) in owed {
                 try oweCheckFee(ticketId, ticket, slot: i, key, cfg, into: .system)
             }
             check.status = .upheld

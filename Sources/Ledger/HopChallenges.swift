@@ -60,6 +60,10 @@ extension Execution {
         guard let paid = work?.shards.first(where: { $0.shard == receipt.shard })?.paidTokens, paid > 0 else {
             throw .failed(.nothingToChallenge)
         }
+        // A forfeited window pays nothing (every unit goes back to its payers), so there is nothing to protect; and the
+        // jail that came with the forfeiture keeps the worker from committing the passes it served, so an unanswerable
+        // challenge would only slash it a second time (tenth review; the same guard as claimUsage's, row 74).
+        guard try !isForfeited(receipt.worker, pool: receipt.pool, window: receipt.window) else { throw .failed(.workerForfeited) }
         guard let bond = pool.hopChallengeBond(minFeePerByte: params.minFeePerByte) else { throw .failed(.amountOverflow) }
         try state.debit(sender, bond)
         let answerBy = height &+ pool.revealDeadlineBlocks
@@ -114,7 +118,8 @@ extension Execution {
     }
 
     /// Hop challenges whose answer deadline is this block and that are still open: the bond goes back to the challenger and
-    /// the worker is convicted (one offence per pool, window and worker).
+    /// the worker is convicted (one offence per pool, window and worker), unless its work in the window was forfeited
+    /// after the challenge was sent: the window then pays nothing, and the conviction that forfeited it punished it.
     mutating func expireHopChallenges() throws(ExecError) {
         let prefix = StateKey.hopDeadlineQueue(at: height)
         for kv in try state.scan(prefix) {
@@ -133,6 +138,7 @@ extension Execution {
             state.put(key, challenge)
             try state.credit(challenge.challenger, challenge.bond)
             systemEvents.append(.hopChallengeUnanswered(challengeId: id, worker: worker, challenger: challenge.challenger, bond: challenge.bond))
+            guard try !isForfeited(worker, pool: poolId, window: w) else { continue }
             let slashed = try convict(worker, pool: pool, offence: LedgerIds.hopOffence(pool: poolId, window: w, worker: worker),
                                       offenceHeight: pool.closeHeight(ofWindow: w), kind: .unansweredHopChallenge, into: .system)
             try state.burn(slashed)

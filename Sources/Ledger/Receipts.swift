@@ -102,6 +102,8 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
     case receiptMismatch = 97
     case inputInClear = 98
     case payeeForfeited = 99
+    case inputAlreadyPublished = 100
+    case workerForfeited = 101
 
     public var description: String {
         switch self {
@@ -203,6 +205,8 @@ public enum FailureReason: UInt16, Hashable, Sendable, CaseIterable, CustomStrin
         case .receiptMismatch: return "the leaf is not the receipt's pass in a commitment of the receipt's shard"
         case .inputInClear: return "a pool with checkers keeps pass inputs off chain: a hop answer carries none"
         case .payeeForfeited: return "the payee's work in the voucher's window was forfeited by a conviction"
+        case .inputAlreadyPublished: return "a sealed input was already published for this dispute"
+        case .workerForfeited: return "the worker's work in the receipt's window was forfeited by a conviction"
         }
     }
 }

@@ -655,6 +655,8 @@ struct FailureReasonName: CustomStringConvertible {
         case .receiptMismatch: return "receiptMismatch"
         case .inputInClear: return "inputInClear"
         case .payeeForfeited: return "payeeForfeited"
+        case .inputAlreadyPublished: return "inputAlreadyPublished"
+        case .workerForfeited: return "workerForfeited"
         }
     }
 }

@@ -68,17 +68,20 @@ struct CheckerFixture {
         return p
     }
 
-    var pool: PoolConfig { CheckerFixture.checkingPool() }
+    /// The pool the fixture was made with.
+    let pool: PoolConfig
     var cfg: CheckingConfig { pool.checking! }
     var settleHeight: UInt64 { pool.settleHeight(ofWindow: 0, beaconDelay: c.ledger.params.selectionDelayBound) }
 
-    init(register: Int = 4, pool: PoolConfig = CheckerFixture.checkingPool()) throws {
+    /// `checkerBond`: what each registered checker bonds (a pool with a large `checkFee` needs a large minimum).
+    init(register: Int = 4, pool: PoolConfig = CheckerFixture.checkingPool(), checkerBond: UInt64 = 1_000) throws {
         let keys = (0..<4).map { testKey("checker-\($0)") }
-        c = try Chain(accounts: [(client, 1_000_000), (worker, 100_000), (verifier, 100_000)] + keys.map { ($0, 10_000) },
+        self.pool = pool
+        c = try Chain(accounts: [(client, 1_000_000), (worker, 100_000), (verifier, 100_000)] + keys.map { ($0, Amount(max(10_000, 9_000 + checkerBond))) },
                       workers: [(worker, 0, 10_000)], pools: [pool], params: CheckerFixture.params())
         var txs = [SignedTransaction]()
         for i in 0..<register {
-            txs.append(try c.tx(checkers[i], .bond(role: .checker(pool: 0), amount: 1_000, randaoCommitment: nil), nonce: 0))
+            txs.append(try c.tx(checkers[i], .bond(role: .checker(pool: 0), amount: Amount(checkerBond), randaoCommitment: nil), nonce: 0))
             txs.append(try c.tx(checkers[i], .registerChecker(pool: 0, sealingKey: sealingKey(i)), nonce: 1))
         }
         let r = try c.block(txs)
@@ -577,7 +580,10 @@ extension Receipt {
         #expect(wrong[0].failure == .inputHashMismatch)
         let r = try f.c.block([try f.c.tx(f.checkers[publisher], .publishSealedInput(ticketId: tid, input: input))])
         #expect(r[0].has(.sealedInputPublished(ticketId: tid)))
-        let system = r.last!
+        #expect(try f.check(tid)?.status == .disputed, "the key may still come until the deadline")
+        // The published input replays at the key deadline.
+        try f.c.advance(to: try f.check(tid)!.keyDeadline - 1)
+        let system = try f.c.block().last!
         #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
         #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.1 == 500 && $0.2 == .checkerCollusion })
         #expect(system.has(.disputeBountyPaid(ticketId: tid, to: slots[1].checker, amount: 50)), "the publisher's share of the collusion slash")
@@ -635,7 +641,8 @@ extension Receipt {
         let honest = f.index(of: slots[1].checker)
         let r = try f.c.block([try f.c.tx(f.checkers[honest], .publishSealedInput(ticketId: tid, input: s.batch.inputs[i0]))])
         #expect(r[0].succeeded, "\(r[0].status)")
-        let system = r.last!
+        try f.c.advance(to: try f.check(tid)!.keyDeadline - 1)
+        let system = try f.c.block().last!
         #expect(system.slashes.contains { $0.0 == f.worker.publicKey && $0.2 == .fraud })
         // Slashed as a colluder (not merely a false alarm): hiding the output does not soften the colluder's slash.
         #expect(system.slashes.contains { $0.0 == slots[0].checker && $0.2 == .checkerCollusion && $0.1 == 500 },
