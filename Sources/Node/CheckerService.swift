@@ -13,6 +13,7 @@ import Verifier
 public struct CheckerStats: Sendable, Hashable {
     /// Sealed tickets this checker was assigned and saw revealed.
     public var assigned = 0
+    /// Passes replayed: once per ticket, or twice when a restart lost the answer between commit and reveal.
     public var replays = 0
     /// Answers that were the bad-input sentinel (the slot did not open, or its plaintext is not the input).
     public var badInputs = 0
@@ -39,7 +40,8 @@ public struct CheckerConfig: Sendable {
 /// matching output for the worker). Its fee is paid at the worker's payout.
 ///
 /// The sealing key and every answer's nonce derive from the checker's own secret key, so a restart can still
-/// reveal what it committed (it replays the pass again; the executor is deterministic).
+/// reveal what it committed (it replays the pass again; the executor is deterministic). Without a restart it replays
+/// each pass once: the answer and salt it committed are kept until the ticket is done (the fee pays for one replay).
 public final class CheckerService: Service, Sendable {
     public let key: PrivateKey
     public let sealing: CheckerKeyPair
@@ -58,6 +60,15 @@ public final class CheckerService: Service, Sendable {
     ])
 
     public var stats: CheckerStats { statsStorage.current }
+
+    /// The answer (and salt) committed for each open ticket, so the reveal does not replay the pass again. Bounded:
+    /// entries go when the ticket is done or leaves the pending assignments, and past `maxKeptAnswers` none is
+    /// added (the reveal then replays, as after a restart).
+    private let kept = Mutex<[Hash32: Replayed]>([:])
+    static let maxKeptAnswers = 4_096
+
+    /// How many answers are kept (tests).
+    var keptAnswers: Int { kept.withLock { $0.count } }
 
     public init(key: PrivateKey, client: any ChainClient, weights: WeightsIndex, config: CheckerConfig = CheckerConfig(),
                 replayer: ShardReplayer = ShardReplayer(cacheBytes: 256 << 20, limits: ReplayLimits(maxTokens: Int(UInt32.max))),
@@ -149,17 +160,19 @@ public final class CheckerService: Service, Sendable {
                 let tip = try await client.tip()
                 var cursor: String?
                 var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
+                var listed = Set<Hash32>()
                 // Only this checker's open assignments (`checker_getAssignments` with `pending`): O(its open checks),
                 // not a scan of every revealed ticket.
                 repeat {
                     let page = try await client.checkerAssignments(key.publicKey, pool: pool.id, pending: true, cursor: cursor, limit: 100)
                     for assignment in page.items where !done.contains(assignment.ticketId) {
+                        listed.insert(assignment.ticketId)
                         // Drawn, not revealed yet: nothing to do before the worker's sealed reveal (and not done).
                         if assignment.phase == .check(.assigned) { continue }
                         let id = assignment.ticketId
                         if let at = sent[id], tip.height < at + 3 { continue }
                         switch try await step(id, tip: tip.height, pool: pool, checking: checking, chainId: chainId) {
-                        case .done: done.insert(id); sent[id] = nil
+                        case .done: done.insert(id); sent[id] = nil; kept.withLock { $0[id] = nil }
                         case .commit(let item): commits.append(item); sent[id] = tip.height
                         case .reveal(let item): reveals.append(item); sent[id] = tip.height
                         case .publish(let input):
@@ -171,6 +184,8 @@ public final class CheckerService: Service, Sendable {
                     }
                     cursor = page.next
                 } while cursor != nil
+                // A ticket no longer pending (its check over while this checker was not looking) needs no answer.
+                kept.withLock { answers in answers = answers.filter { listed.contains($0.key) } }
                 // One transaction per phase and round for all tickets: a checker pays one signature per block.
                 for chunk in commits.inBatches() {
                     try await client.send(.checkCommit(items: chunk), from: key)
@@ -203,8 +218,13 @@ public final class CheckerService: Service, Sendable {
         guard let slot = check.slots.first(where: { $0.checker == key.publicKey }) else { return .done }
         if check.status == .disputed {
             // A dispute over an output this checker found wrong: publish the input it opened, so the validators replay
-            // it even if the worker withholds its key (and colluding checkers cannot hide behind that).
-            guard let mine = slot.answer, mine != badInputAnswer, mine != check.unblinded, tip + 1 <= check.keyDeadline,
+            // it even if the worker withholds its key (and colluding checkers cannot hide behind that). A bad-input
+            // answer too: it may be an input that opened and that the replay finds invalid (a non-canonical value, a
+            // position beyond the limit), which only a publication proves against the colluders; `openedInput` is nil
+            // exactly when there is nothing to publish (the slot does not open, or not to the input). Once someone
+            // published (a pending case) the replay comes at the key deadline: nothing is left to send.
+            guard let mine = slot.answer, mine != check.unblinded, tip + 1 <= check.keyDeadline,
+                  try await client.fraudCase(id) == nil,
                   let input = try await openedInput(id, pool: pool, chainId: chainId) else { return .done }
             return .publish(input)
         }
@@ -213,7 +233,9 @@ public final class CheckerService: Service, Sendable {
         if slot.commitment == .zero {
             guard next <= commitEnd else { return .done }  // too late: the slot is lost
             bump { $0.assigned += 1 }
-            let answer = try await answer(id, check: check, pool: pool, chainId: chainId).answer
+            let replayed = try await answer(id, check: check, pool: pool, chainId: chainId)
+            let answer = replayed.answer
+            kept.withLock { if $0.count < CheckerService.maxKeptAnswers { $0[id] = replayed } }
             let commitment = checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: answer, nonce: nonce(id))
             logger.debug("answer ready", metadata: ["ticket": "\(id.hex.prefix(16))", "badInput": "\(answer == badInputAnswer)"])
             return .commit(CheckCommitItem(ticketId: id, commitment: commitment))
@@ -221,7 +243,11 @@ public final class CheckerService: Service, Sendable {
         guard slot.answer == nil else { return .waiting }
         guard next > commitEnd else { return .waiting }
         guard next <= check.revealHeight + checking.resolutionDelay else { return .done }
-        let replayed = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
+        // The answer committed this run; after a restart it is replayed again (deterministic, so it opens the commitment).
+        let replayed: Replayed
+        if let k = kept.withLock({ $0[id] }) { replayed = k } else {
+            replayed = try await answer(id, check: check, pool: pool, chainId: chainId, quiet: true)
+        }
         guard checkCommitmentHash(ticketId: id, checker: key.publicKey, answer: replayed.answer, nonce: nonce(id)) == slot.commitment else {
             logger.error("my replay no longer matches my commitment; not revealing", metadata: ["ticket": "\(id.hex.prefix(16))"])
             return .done
@@ -242,14 +268,14 @@ public final class CheckerService: Service, Sendable {
     }
 
     /// A replay's answer, and the leaf's derived blinding salt when the slot opened to the input.
-    struct Replayed { var answer: Hash32; var salt: Hash32? }
+    struct Replayed: Sendable { var answer: Hash32; var salt: Hash32? }
 
     /// Opens this checker's slot and replays the pass: the output hash it computed, or the bad-input sentinel when
     /// the slot does not open, the plaintext is not the input, or the input is not a valid input of the shard.
     func answer(_ id: Hash32, check: SealedCheck, pool: PoolConfig, chainId: Hash32, quiet: Bool = false) async throws -> Replayed {
         guard let ticket = try await client.ticket(id), let leaf = ticket.leaf,
               let bytes = try await client.sealedInput(id) else { throw CheckerError.ticketUnavailable(id) }
-        if !quiet { bump { $0.replays += 1 } }
+        bump { $0.replays += 1 }
         let input: [UInt8]
         do {
             let envelope = try SealedEnvelope(decoding: bytes, maxPlaintextCount: pool.maxInputTensorBytes)

@@ -10,8 +10,9 @@ public enum CheckerAction: String, Sendable, Hashable, CaseIterable {
     case commit
     /// The reveal phase is open and this checker committed but has not revealed.
     case reveal
-    /// A dispute over an output this checker's revealed answer contradicts, before the key deadline: it may publish
-    /// the input it opened (`publishSealedInput`) so the replay runs even if the worker withholds its key.
+    /// A dispute over an output this checker's revealed answer contradicts (bad input included: a slot that opened to
+    /// an input the replay finds invalid), before the key deadline and while no input is published: it may publish the
+    /// input it opened (`publishSealedInput`) so the replay runs even if the worker withholds its key.
     case publishInput
     /// Something is still owed, but not yet: the worker has not revealed, or the reveal phase has not opened.
     case wait
@@ -133,7 +134,8 @@ public struct CheckerAssignment: Sendable, Hashable {
     ///   - check: the ticket's check record, nil when gone.
     ///   - checking: the ticket's pool's checker parameters (nil when the ticket is gone).
     public static func derive(ticketId: Hash32, assignedHeight: UInt64, checker: PublicKey, slot: Int, checkerCount: Int,
-                              ticket: Ticket?, check: SealedCheck?, checking: CheckingConfig?, tip: UInt64) -> CheckerAssignment {
+                              ticket: Ticket?, check: SealedCheck?, checking: CheckingConfig?, tip: UInt64,
+                              inputPublished: Bool = false) -> CheckerAssignment {
         var a = CheckerAssignment(ticketId: ticketId, assignedHeight: assignedHeight, slot: slot, checkerCount: checkerCount,
                                   pool: ticket?.pool, worker: ticket?.worker, ticketStatus: ticket?.status,
                                   phase: ticket == nil ? .settled : .cancelled)
@@ -184,7 +186,10 @@ public struct CheckerAssignment: Sendable, Hashable {
                 a.nextAction = next <= revealEnd ? .reveal : .none
             }
         case .disputed:
-            if let answer = s.answer, answer != badInputAnswer, answer != check.unblinded, next <= check.keyDeadline {
+            // A bad-input answer too (tenth review): the checker may hold an input that opened and that the replay
+            // finds invalid, and only its publication slashes colluders that attested the pass. Whether the slot opens
+            // is the checker's to judge. Once an input is published (a pending case) there is nothing left to send.
+            if let answer = s.answer, answer != check.unblinded, next <= check.keyDeadline, !inputPublished {
                 a.nextAction = .publishInput
             } else {
                 a.nextAction = .none
@@ -281,9 +286,13 @@ public enum CheckerAssignments {
                 if pools[t.pool] == nil { pools[t.pool] = try reader.pool(t.pool) }
                 checking = pools[t.pool]?.checking
             }
+            let check = ticket == nil ? nil : try reader.sealedCheck(ticketId)
+            // A disputed ticket with a case already holds a published input (the replay waits for the key deadline).
+            let inputPublished = check?.status == .disputed ? try reader.fraudCase(ticketId) != nil : false
             let a = CheckerAssignment.derive(ticketId: ticketId, assignedHeight: entry.height, checker: checker, slot: slot,
                                              checkerCount: checkers.count, ticket: ticket,
-                                             check: ticket == nil ? nil : try reader.sealedCheck(ticketId), checking: checking, tip: tip)
+                                             check: check, checking: checking, tip: tip,
+                                             inputPublished: inputPublished)
             if pendingOnly && !a.isPending { continue }
             items.append(a)
             if items.count == limit {

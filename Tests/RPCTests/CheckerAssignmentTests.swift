@@ -252,7 +252,13 @@ let checkerGoldenRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponen
         let bad = CheckerSlot(checker: me, sealingKey: .zero, commitment: SHA256.hash([1]), answer: badInputAnswer)
         let b = derive(check(.disputed, mine: bad, unblinded: output, keyDeadline: 21), ticket: ticket(.revealed), tip: 19)
         #expect(b.answerStatus == .badInput)
-        #expect(b.nextAction == CheckerAction.none)
+        // Tenth review F2: a bad-input answer may be an input that opened and that the replay finds invalid; only its
+        // publication slashes the colluders, so it is offered too (the node publishes only what its slot opens to).
+        #expect(b.nextAction == .publishInput)
+        let published = CheckerAssignment.derive(ticketId: tid, assignedHeight: 10, checker: me, slot: 1, checkerCount: 2,
+                                                 ticket: ticket(.revealed), check: check(.disputed, mine: bad, unblinded: output, keyDeadline: 21),
+                                                 checking: cfg, tip: 19, inputPublished: true)
+        #expect(published.nextAction == CheckerAction.none, "an input is already published: nothing left to send")
         let right = CheckerSlot(checker: me, sealingKey: .zero, commitment: SHA256.hash([1]), answer: output)
         let m = derive(check(.disputed, mine: right, unblinded: output, keyDeadline: 21), ticket: ticket(.revealed), tip: 19)
         #expect(m.answerStatus == .matches)
