@@ -161,13 +161,15 @@ struct AttackReview7Tests {
                           workers: [(worker, 0, 100_000), (accomplice, 0, 1_000)])
         let escrow = try c.openEscrow(client, amount: 1_000_000, payees: [(worker, 500_000), (accomplice, 1_000)])  // 1
         let h = PassBatch.make(count: 6, shard: 0, seed: 6_700)
+        try c.advance(to: 9)
         // The client's worker commits the same leaves (the client received their outputs) with a token of usage.
         #expect(try c.block([try c.tx(accomplice, c.commit(h)),
                              try c.tx(accomplice, c.voucher(client, escrow: escrow, payee: accomplice, input: 1, output: 0), nonce: 1)])
-            .dropLast().allSatisfy { $0.succeeded })  // 2
-        try c.advance(to: 10)
+            .dropLast().allSatisfy { $0.succeeded })  // 10
         let aid = c.commitmentId(accomplice, h)
-        // Its own samples were drawn at 4 and never revealed (its stake is the minimum; their withholding is its cost).
+        // Its own samples, drawn at 12, are never revealed (its stake is the minimum; their withholding is its cost). It
+        // commits late so that the conviction for them comes after its challenges: a window already forfeited takes no
+        // hop challenge (tenth review, row 81).
         #expect(try c.block([try c.tx(worker, c.commit(h)),
                              try c.tx(worker, c.voucher(client, escrow: escrow, payee: worker, input: h.tokenCount, output: 0), nonce: 1)])
             .dropLast().allSatisfy { $0.succeeded })  // 11: committed late, in the grace period
