@@ -33,7 +33,9 @@ public struct NodeConfig: Codable, Sendable {
     public var checkInvariants: Bool = false
     /// Devnet load: transfers per second submitted from the development accounts.
     public var load: Double = 0
-    /// Produce blocks even before the node considers itself synced (a lone first validator).
+    /// Whether the node may count itself synced with no peer that vouches for its height (a lone first validator, or
+    /// one whose peers are all unreachable after 30 s). `false`: a validator cut off from every peer neither produces
+    /// nor votes, so a restart while the network is unreachable does not spend its slots and votes on a branch of its own.
     public var produceWithoutPeers: Bool = true
     /// CORS origins allowed to call the RPC from a browser.
     public var rpcCorsOrigins: [String] = []
@@ -121,6 +123,14 @@ public struct NodeConfig: Codable, Sendable {
         c.p2pBlockFile = pick(\.p2pBlockFile)
         c.p2pMaxInbound = pick(\.p2pMaxInbound)
         c.p2pMaxOutbound = pick(\.p2pMaxOutbound)
+        // Zero outbound peers isolated the node (it dialled nobody, counted itself synced alone after 30 s and, as a
+        // validator, produced and voted on a branch of its own); Int.max trapped adding the two limits (tenth review).
+        if let n = c.p2pMaxInbound, !Self.peerLimitRange(minimum: 0).contains(n) {
+            throw NodeStartupError("p2pMaxInbound (--max-inbound-peers): \(n) is not in 0...\(Self.maxPeerLimit)")
+        }
+        if let n = c.p2pMaxOutbound, !Self.peerLimitRange(minimum: 1).contains(n) {
+            throw NodeStartupError("p2pMaxOutbound (--max-outbound-peers): \(n) is not in 1...\(Self.maxPeerLimit)")
+        }
         if let v = pick(\.pruning) { c.pruning = v }
         if let v = pick(\.pruningKeepHeights) { c.pruningKeepHeights = v }
         if let v = pick(\.stateSync) { c.stateSync = v }
@@ -133,6 +143,11 @@ public struct NodeConfig: Codable, Sendable {
 
     /// The log level as swift-log's type (kept for callers of the former string field).
     public var logLevelValue: Logger.Level { logLevel }
+
+    /// The most connections either peer limit may allow: far above what a node needs, and small enough that the two
+    /// limits add up without overflow.
+    public static let maxPeerLimit = 4_096
+    static func peerLimitRange(minimum: Int) -> ClosedRange<Int> { minimum...maxPeerLimit }
 }
 
 /// The `pruning` setting (Specs/storage.md §11).

@@ -47,6 +47,7 @@ extension NodeRuntime {
         p2p.allowPrivateAddresses = config.p2pAllowPrivateAddresses ?? false
         if let n = config.p2pMaxInbound { p2p.maxInboundPeers = n }
         if let n = config.p2pMaxOutbound { p2p.maxOutboundPeers = n }
+        p2p.syncedWithoutPeers = config.produceWithoutPeers
         p2p.serveSnapshots = config.serveSnapshots
         p2p.corruptSnapshotsForTests = config.testingCorruptSnapshots ? .values : .none
         if config.stateSync {

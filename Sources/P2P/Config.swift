@@ -104,6 +104,10 @@ public struct P2PConfig: Sendable {
     /// With bootstrap peers but none reachable, the node considers itself synced after this (so a network
     /// can restart from one validator); until then it does not produce.
     public var soloGrace: Duration = .seconds(30)
+    /// Whether the node counts itself synced with no peer vouching for its height (alone, or after `soloGrace` with
+    /// none reachable). `false` (node option `produceWithoutPeers`): synced only at the height of a peer that answers,
+    /// so a validator cut off from every peer neither produces nor votes.
+    public var syncedWithoutPeers = true
 
     /// Misbehaviour points at which a peer is banned, and for how long.
     public var banThreshold = 100

@@ -59,7 +59,7 @@ final class SyncManager: Sendable {
         self.hasBootstrap = hasBootstrap
         self.penalize = penalize
         (stream, continuation) = AsyncStream<SyncEvent>.makeStream()
-        published = Mutex(SyncStatus(isSynced: !hasBootstrap, height: 0, target: 0, peers: 0, queued: 0))
+        published = Mutex(SyncStatus(isSynced: !hasBootstrap && config.syncedWithoutPeers, height: 0, target: 0, peers: 0, queued: 0))
         // About 256 MiB of full blocks, at least 16 and at most 1024 blocks.
         window = max(16, min(1024, (256 << 20) / max(1, chain.genesis.consensus.maxBlockBytes)))
     }
@@ -438,7 +438,8 @@ final class SyncManager: Sendable {
         if vouched.isEmpty {
             // Alone, or only unproven claims: as with no peer, except that a download under way (from a slow peer
             // that timed out once) is finished first.
-            synced = (s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace)
+            synced = config.syncedWithoutPeers
+                && (s.everSynced || !hasBootstrap || ContinuousClock.now - started > config.soloGrace)
                 && (credible.isEmpty || s.remaining == 0)
         } else {
             synced = ours.height >= target && s.remaining == 0

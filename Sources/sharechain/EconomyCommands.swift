@@ -76,6 +76,7 @@ struct WorkerSimCommand: AsyncParsableCommand {
     var challengerKey: String?
 
     func validate() throws {
+        try requireInterval(poll, "--poll")
         guard (0...1).contains(cheat) else { throw ValidationError("--cheat must be between 0 and 1") }
         guard passes >= 1 else { throw ValidationError("--passes must be positive") }
         guard (0...1).contains(hopChallengeRate) else { throw ValidationError("--hop-challenge-rate must be between 0 and 1") }
@@ -135,6 +136,8 @@ struct VerifierCommand: AsyncParsableCommand {
         @Option(help: "File remembering checked tickets across restarts.") var stateFile: String?
         @Option(help: "Replays at once.") var parallel = 2
         @Option(help: "Seconds between listings of revealed tickets while the subscription is down (and between looks at submitted proofs).") var poll: Double = 2
+
+        func validate() throws { try requireInterval(poll, "--poll") }
 
         func run() async throws {
             let logger = client.bootstrap()
@@ -251,7 +254,7 @@ struct CheckerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between looks at the chain.") var poll: Double = 1
 
     func validate() throws {
-        guard poll > 0 else { throw ValidationError("--poll must be positive") }
+        try requireInterval(poll, "--poll")
     }
 
     func run() async throws {

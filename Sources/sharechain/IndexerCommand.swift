@@ -33,8 +33,8 @@ struct IndexerCommand: AsyncParsableCommand {
     @Option(help: "Log format: text or json.") var logFormat: LogFormat = .text
 
     func validate() throws {
-        guard poll > 0, poll <= 3600 else { throw ValidationError("--poll must be between 0 and 3600 seconds") }
-        guard progressEvery > 0 else { throw ValidationError("--progress-every must be positive") }
+        try requireInterval(poll, "--poll")
+        try requireInterval(progressEvery, "--progress-every")
         do { _ = try target() } catch { throw ValidationError("\(error)") }
     }
 

@@ -97,6 +97,13 @@ struct NodeOptions: ParsableArguments {
         if let load, !LoadGeneratorService.isPaceable(load) {
             throw ValidationError("--load must be \(LoadGeneratorService.rateRule)")
         }
+        // The config file's values are checked by NodeConfig.merge, with the same ranges.
+        if let n = maxInboundPeers, !(0...NodeConfig.maxPeerLimit).contains(n) {
+            throw ValidationError("--max-inbound-peers must be in 0...\(NodeConfig.maxPeerLimit)")
+        }
+        if let n = maxOutboundPeers, !(1...NodeConfig.maxPeerLimit).contains(n) {
+            throw ValidationError("--max-outbound-peers must be in 1...\(NodeConfig.maxPeerLimit)")
+        }
     }
 }
 

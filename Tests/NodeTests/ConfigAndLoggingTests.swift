@@ -121,6 +121,15 @@ import TestSupport
         }
         f.load = 0
         #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).load == 0)
+        // Peer limits that isolated the node (no outbound peer) or trapped at startup (Int.max) are refused, named.
+        for (inbound, outbound, field) in [(3, 0, "p2pMaxOutbound"), (-1, 4, "p2pMaxInbound"), (Int.max, 4, "p2pMaxInbound"),
+                                           (3, Int.max, "p2pMaxOutbound"), (3, 4_097, "p2pMaxOutbound")] {
+            f.p2pMaxInbound = inbound; f.p2pMaxOutbound = outbound
+            let e = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+            #expect(e.message.hasPrefix(field), "\(e.message)")
+        }
+        f.p2pMaxInbound = 0; f.p2pMaxOutbound = 4_096
+        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).p2pMaxInbound == 0, "an outbound-only node is fine")
     }
 
     // MARK: - Log options

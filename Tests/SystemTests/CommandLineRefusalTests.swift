@@ -32,6 +32,16 @@ import TestSupport
         Case("node --load 1e300", "--load must be a rate"),
         Case("devnet --load 1e-12", "--load must be a rate"),
         Case("demo --load inf", "--load must be a rate"),
+        // Tenth review: peer limits that isolated the node or trapped, intervals that trapped or spun.
+        Case("devnet --max-outbound-peers 0", "--max-outbound-peers must be in 1...4096"),
+        Case("node --max-inbound-peers=-1", "--max-inbound-peers must be in 0...4096"),
+        Case("devnet --max-inbound-peers 9223372036854775807", "--max-inbound-peers must be in 0...4096"),
+        Case("worker-sim --key k --poll nan", "--poll must be between"),
+        Case("worker-sim --key k --poll 0", "--poll must be between"),
+        Case("verifier --key k --poll inf", "--poll must be between"),
+        Case("verifier --key k --poll=-1", "--poll must be between"),
+        Case("checker --key k --poll 1e300", "--poll must be between"),
+        Case("indexer --progress-every inf", "--progress-every must be between"),
     ]
 
     static let benchCases: [Case] = [

@@ -361,6 +361,26 @@ extension LiveServerTests {
         }
     }
 
+    /// `produceWithoutPeers: false` (tenth review: the option was accepted and ignored): a node that no peer answers never
+    /// counts itself synced, however long it waits, so a validator cut off from every peer neither produces nor votes;
+    /// a peer at its height makes it synced.
+    @Test func aNodeThatRequiresPeersIsNotSyncedAlone() async throws {
+        try await LiveNode.with(blocks: 3, configure: { $0.soloGrace = .zero; $0.syncedWithoutPeers = false }) { node in
+            // With `syncedWithoutPeers` (the test above) the same node is synced alone within moments.
+            #expect(await !eventually(.seconds(10)) { node.service.isSynced() }, "synced with no peer: \(node.service.syncStatus)")
+            let peer = try await node.handshaken()
+            let ours = await node.chain.status()
+            peer.send(.status(PeerStatus(tipHash: ours.tipHash, height: ours.height, slot: ours.slot, finalizedHeight: 0)))
+            var nonce: UInt64 = 0
+            #expect(await eventually(.seconds(90)) {
+                nonce += 1
+                peer.send(.ping(nonce))
+                return node.service.isSynced()
+            }, "a peer at our height did not make the node synced: \(node.service.syncStatus)")
+            peer.close()
+        }
+    }
+
     /// Absurd numbers from a peer (a slot near 2⁶⁴, whose start time would overflow) are refused before they
     /// reach consensus code, and the node keeps serving.
     @Test func absurdSlotIsRefusedWithoutHarm() async throws {
