@@ -136,7 +136,14 @@ public actor ChainService {
     /// The key that signs evidence transactions for the equivocations this node sees (nil: only detect).
     private var evidenceReporter: PrivateKey?
     /// Finality votes seen, to catch double and surround votes.
-    private var votesSeen = VoteWatch()
+    private(set) var votesSeen = VoteWatch()
+    /// The evidence transaction submitted against each offender the vote watch has a pair of: one per offender until it
+    /// is punished (tenth review, consensus F2), submitted again only if it left the mempool without reaching the chain.
+    private var voteEvidenceSent: [PublicKey: Hash32] = [:]
+    /// The members of the tip's schedule snapshot, by tip (`watchesVotes`).
+    private var scheduledKeys: (tip: Hash32, keys: Set<PublicKey>) = (.zero, [])
+    /// The tip epoch at which the vote watch was last pruned of keys no longer watched.
+    private var voteWatchPrunedEpoch: UInt64?
 
     /// Wraps an engine. `clock` returns Unix milliseconds: the node passes the wall clock (the one reading
     /// consensus allows, for the future-timestamp rule), tests a virtual clock.
@@ -416,14 +423,30 @@ public actor ChainService {
     /// Vote signatures the watch verified (a measure of the work blocks and transactions made it do).
     private(set) var voteSignaturesChecked = 0
 
+    /// Whether the votes of `validator` are watched on the tip (tenth review, consensus F2): a member of the tip's
+    /// schedule snapshot or a validator with bonded stake, and not tombstoned. Evidence against any other key can only
+    /// fail (`unknownStaker`, already punished) or slash nothing (a former validator that unbonded everything keeps its
+    /// record): either way the reporter pays a fee for nothing, and such a key could make it pay one per pair.
+    private func watchesVotes(of validator: PublicKey, reader: LedgerReader) -> Bool {
+        guard let staker = (try? reader.staker(.validator, validator)) ?? nil, staker.status != .tombstoned else { return false }
+        if staker.stake > .zero { return true }
+        if scheduledKeys.tip != engine.tipHash {
+            let snapshot = (try? Ledger.currentSnapshot(of: engine.tipState)) ?? nil
+            scheduledKeys = (engine.tipHash, Set(snapshot?.validators.map(\.key) ?? []))
+        }
+        return scheduledKeys.keys.contains(validator)
+    }
+
     /// Checks the finality votes of transactions for conflicts with votes seen before and submits the evidence of
-    /// each new double or surround vote (when this node reports evidence). `limit`: at most this many votes examined.
+    /// each new double or surround vote (when this node reports evidence), one transaction per offender until it is
+    /// punished. `limit`: at most this many votes examined.
     private func watchVotes(_ txs: some Sequence<SignedTransaction>, limit: Int? = nil) {
         var fresh = [FinalityVote]()
         for tx in txs {
             guard case .finalityVotes(let votes) = tx.transaction.body else { continue }
-            // A vote seen before (mempool, then block) had its signature checked then.
-            fresh += votes.filter { !votesSeen.contains($0) }
+            // A vote seen before (mempool, then block) had its signature checked then; an offender with a pair on
+            // file needs no more (and a flood of its votes must not cost a signature check each).
+            fresh += votes.filter { !votesSeen.hasEvidence(against: $0.validator) && !votesSeen.contains($0) }
         }
         guard !fresh.isEmpty else { return }
         if limit != nil {
@@ -432,32 +455,71 @@ public actor ChainService {
             for vote in fresh { if votesSeen.wouldConflict(vote) { suspect.append(vote) } else { rest.append(vote) } }
             fresh = suspect + rest
         }
-        // Only validators' votes: evidence against another key can only fail (`unknownStaker`) while the reporter pays
-        // its fee, and the watch would grow by one entry per fresh key.
+        // Only watched keys' votes (`watchesVotes`), judged once per key per call: the watch would otherwise grow by
+        // one entry per fresh key, and the reporter pay for evidence that fails or slashes nothing.
         let reader = LedgerReader(store.current)
+        var watched = [PublicKey: Bool]()
         var valid = [FinalityVote]()
         for (examined, vote) in fresh.enumerated() {
             if let limit, examined >= limit { break }
-            guard ((try? reader.staker(.validator, vote.validator)) ?? nil) != nil else { continue }
+            let isWatched = watched[vote.validator] ?? watchesVotes(of: vote.validator, reader: reader)
+            watched[vote.validator] = isWatched
+            guard isWatched else { continue }
             voteSignaturesChecked += 1
             if vote.hasValidSignature(chainId: genesis.chainId) { valid.append(vote) }
         }
-        for (a, b) in votesSeen.record(valid, chainId: genesis.chainId) {
+        for (a, _) in votesSeen.record(valid) {
             Counter(label: "sharechain_conflicting_votes_detected_total").increment()
-            submitEvidence(.voteEvidence(a: a, b: b), offender: a.validator)
+            reportVoteEvidence(against: a.validator)
         }
     }
 
-    /// Signs and submits an evidence transaction with the reporter key (not against itself).
-    private func submitEvidence(_ body: TxBody, offender: PublicKey) {
-        guard let reporter = evidenceReporter, reporter.publicKey != offender else { return }
+    /// Submits the conflicting pair on file against `offender`, unless an earlier submission of it is still in the
+    /// mempool or was included (it then failed, as the offender is not tombstoned: a second copy would fail too).
+    private func reportVoteEvidence(against offender: PublicKey) {
+        guard let (a, b) = votesSeen.evidence[offender] else { return }
+        if let sent = voteEvidenceSent[offender] {
+            if mempool.contains(sent) { return }
+            if ((try? store.current.transactionLocation(sent)) ?? nil) != nil { return }
+        }
+        if let id = submitEvidence(.voteEvidence(a: a, b: b), offender: offender) { voteEvidenceSent[offender] = id }
+    }
+
+    /// After a tip change: forgets the offenders punished (or no longer watched) on the new tip, re-submits the evidence
+    /// against the others if it was dropped, and once per epoch forgets the votes of keys no longer watched (the watch
+    /// holds only current validators' votes).
+    private func reviewVoteWatch() {
+        let reader = LedgerReader(store.current)
+        for offender in votesSeen.evidence.keys {
+            if watchesVotes(of: offender, reader: reader) {
+                reportVoteEvidence(against: offender)
+            } else {
+                votesSeen.forget(offender)
+                voteEvidenceSent[offender] = nil
+            }
+        }
+        let epoch = engine.tipHeader.slot / genesis.ledger.slotsPerEpoch
+        guard voteWatchPrunedEpoch != epoch else { return }
+        voteWatchPrunedEpoch = epoch
+        for key in votesSeen.keys where !watchesVotes(of: key, reader: reader) {
+            votesSeen.forget(key)
+            voteEvidenceSent[key] = nil
+        }
+    }
+
+    /// Signs and submits an evidence transaction with the reporter key (not against itself); returns its id.
+    @discardableResult
+    private func submitEvidence(_ body: TxBody, offender: PublicKey) -> Hash32? {
+        guard let reporter = evidenceReporter, reporter.publicKey != offender else { return nil }
         do {
             let nonce = try nextNonce(for: reporter.publicKey)
+            // The fee depends on the size only, and a signature's size is fixed: no need to sign the probe.
             let probe = Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: .zero, body: body)
-            let fee = try suggestedFee(size: probe.signed(by: reporter).encodedSize)
-            try submit(Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: fee, body: body).signed(by: reporter))
+            let fee = try suggestedFee(size: SignedTransaction(transaction: probe, signature: .zero).encodedSize)
+            return try submit(Transaction(chainId: genesis.chainId, sender: reporter.publicKey, nonce: nonce, fee: fee, body: body).signed(by: reporter))
         } catch {
             Counter(label: "sharechain_evidence_submit_failures_total").increment()
+            return nil
         }
     }
 
@@ -568,6 +630,7 @@ public actor ChainService {
         }
         let engine = self.engine
         _ = try? mempool.revalidate(now: now) { try engine.tipReader.account($0) }
+        reviewVoteWatch()
         for (b, r) in zip(change.applied, change.receipts) { publish(.newBlock(b, receipts: r)) }
     }
 

@@ -38,32 +38,53 @@ public struct SlashingProtection: Codable, Sendable, Equatable {
 
 /// Conflicting finality votes seen in transactions (mempool or blocks), per validator: the pairs that prove a
 /// double or surround vote (Specs/consensus.md §8). A value type owned by the chain service.
+///
+/// Bounded (tenth review, consensus F2): at most `perValidator` votes per key (the oldest evicted), and at most one
+/// conflicting pair per offender, kept until the chain service forgets the offender (punished, or no longer
+/// watched). A key with a pair on file records no more votes: one pair is all the evidence needs, and a flood of
+/// conflicting votes by one key (k votes make k(k-1)/2 pairs) then costs neither memory nor signature checks.
 struct VoteWatch {
     private var byValidator: [PublicKey: [FinalityVote]] = [:]
-    private var reported: Set<[Hash32]> = []
+    /// One conflicting pair per offender, until it is forgotten.
+    private(set) var evidence: [PublicKey: (FinalityVote, FinalityVote)] = [:]
     static let perValidator = 64
 
     /// Whether `vote` was recorded already (its signature was checked then: no need to check it again).
     func contains(_ vote: FinalityVote) -> Bool { byValidator[vote.validator]?.contains(vote) ?? false }
 
+    /// Whether a conflicting pair of `validator` is on file (its further votes need not be examined).
+    func hasEvidence(against validator: PublicKey) -> Bool { evidence[validator] != nil }
+
     /// Whether `vote` would form a double or surround pair with a recorded vote (before its signature is checked).
     func wouldConflict(_ vote: FinalityVote) -> Bool { byValidator[vote.validator]?.contains { $0.conflicts(with: vote) } ?? false }
 
-    /// Records validly signed votes; returns the conflicting pairs found (each pair once).
-    mutating func record(_ votes: [FinalityVote], chainId: Hash32) -> [(FinalityVote, FinalityVote)] {
+    /// The keys with recorded votes or a pair on file (for pruning).
+    var keys: Set<PublicKey> { Set(byValidator.keys).union(evidence.keys) }
+
+    /// Records validly signed votes; returns the first conflicting pair found of each offender that had none on file.
+    mutating func record(_ votes: [FinalityVote]) -> [(FinalityVote, FinalityVote)] {
         var found = [(FinalityVote, FinalityVote)]()
-        for v in votes {
+        for v in votes where evidence[v.validator] == nil {
             var known = byValidator[v.validator] ?? []
             guard !known.contains(v) else { continue }
-            for old in known where old.conflicts(with: v) {
-                let pair = [old.signingHash(chainId: chainId), v.signingHash(chainId: chainId)].sorted()
-                if reported.insert(pair).inserted { found.append((old, v)) }
+            if let old = known.first(where: { $0.conflicts(with: v) }) {
+                evidence[v.validator] = (old, v)
+                found.append((old, v))
+                // The pair is the evidence: the offender's other votes are no longer needed.
+                byValidator[v.validator] = nil
+                continue
             }
             known.append(v)
             if known.count > Self.perValidator { known.removeFirst(known.count - Self.perValidator) }
             byValidator[v.validator] = known
         }
         return found
+    }
+
+    /// Drops everything recorded of `validator` (punished, or no longer a key whose votes are watched).
+    mutating func forget(_ validator: PublicKey) {
+        byValidator[validator] = nil
+        evidence[validator] = nil
     }
 }
 
