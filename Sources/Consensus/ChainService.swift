@@ -403,6 +403,18 @@ public actor ChainService {
         return (justified, finalized, engine.safeHeight)
     }
 
+    /// Whether `vote` still has to reach a block: the tip does not count it yet (no vote record of its validator for its
+    /// target) and no pending transaction of its validator carries it. A signed vote that was lost (never sent, dropped,
+    /// expired) is then sent again, identical (Specs/consensus.md §8 **Voting (node)**).
+    public func finalityVoteOutstanding(_ vote: FinalityVote) throws -> Bool {
+        if try store.current.get(StateKey.finalityVote(vote.target.height, vote.validator)) != nil { return false }
+        let pending = mempoolPage(sender: vote.validator, after: nil, limit: Int(clamping: mempool.config.maxNonceGap) &+ 1).transactions
+        return !pending.contains { tx in
+            guard case .finalityVotes(let votes) = tx.transaction.body else { return false }
+            return votes.contains { $0.source == vote.source && $0.target == vote.target && $0.validator == vote.validator }
+        }
+    }
+
     /// The finality of the tip: justified and finalized checkpoints, the safe height, and the counted stake of
     /// each pending target with the epoch's total (RPC `chain_getFinality`).
     public func finality() throws -> FinalityStatus {

@@ -8,7 +8,13 @@ public struct SlashingProtection: Codable, Sendable, Equatable {
     public struct Signed: Codable, Sendable, Equatable {
         public var sourceHeight: UInt64
         public var targetHeight: UInt64
-        public init(sourceHeight: UInt64, targetHeight: UInt64) { self.sourceHeight = sourceHeight; self.targetHeight = targetHeight }
+        /// The checkpoint hashes (hex) of the vote signed: with them the identical vote can be sent again (`isIdentical`).
+        /// Absent in records written before they were kept: such a vote is never sent again.
+        public var sourceHash: String?
+        public var targetHash: String?
+        public init(sourceHeight: UInt64, targetHeight: UInt64, sourceHash: String? = nil, targetHash: String? = nil) {
+            self.sourceHeight = sourceHeight; self.targetHeight = targetHeight; self.sourceHash = sourceHash; self.targetHash = targetHash
+        }
     }
 
     /// Votes signed, oldest first.
@@ -20,7 +26,7 @@ public struct SlashingProtection: Codable, Sendable, Equatable {
     public init() {}
 
     /// Whether signing `vote` keeps every pair of signed votes unslashable. A vote for a target already voted is
-    /// refused even when identical: the chain may have counted the first.
+    /// refused even when identical (it is not new: `isIdentical` says whether it may be sent again).
     public func permits(_ vote: FinalityVote) -> Bool {
         let s = vote.source.height, t = vote.target.height
         guard s < t else { return false }
@@ -29,9 +35,22 @@ public struct SlashingProtection: Codable, Sendable, Equatable {
         }
     }
 
+    /// Whether exactly `vote` (the same source and target checkpoints) was signed already. Sending it again is safe: the
+    /// two copies sign one message, which conflicts with nothing it did not already conflict with (a double vote needs two
+    /// different targets at one height, `FinalityVote.conflicts`), and the ledger counts one vote per validator and target
+    /// (record 31). So a vote that never reached a block (a restart, an expired or refused submission) is not lost
+    /// (tenth review, lifecycle F6).
+    public func isIdentical(toSigned vote: FinalityVote) -> Bool {
+        let (sh, th) = (vote.source.hash.hex, vote.target.hash.hex)
+        return signed.contains {
+            $0.sourceHeight == vote.source.height && $0.targetHeight == vote.target.height && $0.sourceHash == sh && $0.targetHash == th
+        }
+    }
+
     /// Records a vote about to be signed.
     public mutating func record(_ vote: FinalityVote) {
-        signed.append(Signed(sourceHeight: vote.source.height, targetHeight: vote.target.height))
+        signed.append(Signed(sourceHeight: vote.source.height, targetHeight: vote.target.height,
+                             sourceHash: vote.source.hash.hex, targetHash: vote.target.hash.hex))
         if signed.count > Self.retained { signed.removeFirst(signed.count - Self.retained) }
     }
 }

@@ -43,14 +43,24 @@ public struct FinalityVoterService: Service {
     }
 
     /// Signs and submits the vote due on the current tip, if any. Returns the vote.
+    ///
+    /// A due vote identical to one signed before (the same source and target checkpoints) is sent again while the tip
+    /// does not count it and no pending transaction carries it: a signed vote that never reached a block (a restart, a
+    /// refused or expired submission) would otherwise be lost for good, since protection refuses any other vote for
+    /// its target height (tenth review, lifecycle F6 and consensus F2). Identical copies sign one message, so this adds
+    /// no slashable pair; a vote that differs in anything is still refused.
     @discardableResult
     public static func castDueVote(chain: ChainService, key: PrivateKey, protection: inout SlashingProtection,
                                    protectionFile: String) async throws -> FinalityVote? {
-        guard let candidate = try await chain.finalityVoteCandidate(for: key.publicKey), protection.permits(candidate) else { return nil }
-        var updated = protection
-        updated.record(candidate)
-        try saveProtection(updated, to: protectionFile)
-        protection = updated
+        guard let candidate = try await chain.finalityVoteCandidate(for: key.publicKey) else { return nil }
+        if protection.permits(candidate) {
+            var updated = protection
+            updated.record(candidate)
+            try saveProtection(updated, to: protectionFile)
+            protection = updated
+        } else {
+            guard protection.isIdentical(toSigned: candidate), try await chain.finalityVoteOutstanding(candidate) else { return nil }
+        }
         let vote = candidate.signed(by: key, chainId: chain.genesis.chainId)
         let body = TxBody.finalityVotes(votes: [vote])
         let nonce = try await chain.nextNonce(for: key.publicKey)
