@@ -232,9 +232,9 @@ public final class RPCDispatcher: Sendable {
 /// at once across connections. The line itself is bounded too (`maxWaiting`): every waiting request holds its body
 /// (up to `maxBodyBytes`), and HTTP connections are not bounded by it once closed — Hummingbird never cancels the
 /// handler of a client that hung up, and it frees the connection slot at once. So a full line refuses newcomers
-/// instead of growing, and a request whose client is gone is dropped rather than handled: a WebSocket caller is
-/// cancelled (it leaves the line at once), an HTTP caller is found abandoned when its turn comes or when the line is
-/// full (its `isAbandoned` check: the connection is closed).
+/// instead of growing, and a request whose client is gone is dropped rather than handled: a cancelled caller leaves
+/// the line at once, and a caller whose connection closed (HTTP or WebSocket: neither handler is cancelled then) is
+/// found abandoned when its turn comes or when the line is full (its `isAbandoned` check: the channel is inactive).
 final class RequestGate: Sendable {
     /// How a request fared at the gate.
     enum Outcome<T: Sendable>: Sendable {

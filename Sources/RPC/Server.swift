@@ -79,7 +79,7 @@ public final class RPCServer: Service, Sendable {
                 inner: HTTP1WebSocketUpgradeChannel(
                     responder: responder,
                     configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig),
-                    shouldUpgrade: { [self] head, _, _ in self.shouldUpgrade(head) }),
+                    shouldUpgrade: { [self] head, channel, _ in self.shouldUpgrade(head, channel: channel) }),
                 firstRequest: .seconds(config.firstRequestTimeoutSeconds), idle: .seconds(config.idleTimeoutSeconds),
                 maxHeadBytes: config.maxRequestHeadBytes)
         }
@@ -247,7 +247,9 @@ public final class RPCServer: Service, Sendable {
 
     // MARK: WebSocket
 
-    func shouldUpgrade(_ head: HTTPRequest) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    /// Whether to upgrade `head` to a WebSocket on `channel`; the handler watches `channel` to drop the waiting request
+    /// of a connection that closed (`serveWebSocket`).
+    func shouldUpgrade(_ head: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?"), configuration.acceptsHost(head.authority) else { return .dontUpgrade }
         // Browsers always send Origin (http, https or "null") and pages cannot forge it: a page may only connect
         // from an allowed origin or the node's own. Other clients send none or a ws:// origin of their own.
@@ -256,7 +258,7 @@ public final class RPCServer: Service, Sendable {
             return .dontUpgrade
         }
         return .upgrade([:]) { [self] inbound, outbound, _ in
-            await self.serveWebSocket(inbound: inbound, outbound: outbound)
+            await self.serveWebSocket(inbound: inbound, outbound: outbound, isClosed: { !channel.isActive })
         }
     }
 
@@ -271,7 +273,11 @@ public final class RPCServer: Service, Sendable {
         return origin[range.upperBound...].lowercased() == host.lowercased()
     }
 
-    func serveWebSocket(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+    /// Serves one WebSocket connection. `isClosed` tells whether its connection has closed: nothing cancels this
+    /// handler when the peer goes (swift-websocket awaits it to completion), so a message waiting for its turn in the
+    /// request gate checks it, as `POST /` does, and leaves the line instead of running for nobody (tenth review, RPC F3:
+    /// connect, send an expensive message, reset, repeat, filled the waiting line).
+    func serveWebSocket(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, isClosed: @escaping @Sendable () -> Bool) async {
         let (queue, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(configuration.webSocketQueueMessages))
         let connection = WSConnection(id: hub.nextConnectionId(), continuation: continuation, hub: hub,
                                       maxSubscriptions: configuration.maxSubscriptionsPerConnection,
@@ -308,7 +314,15 @@ public final class RPCServer: Service, Sendable {
                         case .text(let s): bytes = Array(s.utf8)
                         case .binary(let b): bytes = Array(b.readableBytesView)
                         }
-                        if let out = await dispatcher.handle(bytes, context: CallContext(transport: .webSocket, session: connection)) {
+                        let out: [UInt8]?
+                        switch await dispatcher.dispatch(bytes, context: CallContext(transport: .webSocket, session: connection), isAbandoned: isClosed) {
+                        case .answer(let answer): out = answer
+                        case .busy(let error): out = error
+                        case .abandoned: out = nil
+                        }
+                        // Abandoned: the connection is gone, nothing more will be read from it.
+                        guard !isClosed() else { break }
+                        if let out {
                             guard connection.send(out) else { break }
                         }
                     }
