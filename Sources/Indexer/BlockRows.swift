@@ -89,7 +89,7 @@ public struct BlockRows: Sendable {
                                           ("type", "text"), ("role", "text"), ("pool", "bigint"), ("amount", "numeric"),
                                           ("entry_id", "numeric"), ("until_height", "bigint"), ("offence", "text")])
         var escrows = TableRows("escrows", [("escrow_id", "bytea"), ("owner", "text"), ("pool", "bigint"), ("amount", "numeric"),
-                                            ("expiry_height", "bigint"), ("opened_height", "bigint"), ("closed_height", "bigint"),
+                                            ("expiry_height", "numeric"), ("opened_height", "bigint"), ("closed_height", "bigint"),
                                             ("refund", "numeric")])
         var windows = TableRows("windows", [("pool", "bigint"), ("window_index", "numeric"), ("earned", "numeric"), ("settled_height", "bigint")])
         var payouts = TableRows("payouts", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"), ("pool", "bigint"),
@@ -101,7 +101,7 @@ public struct BlockRows: Sendable {
                                             ("leaf_index", "bigint"), ("challenge_end", "bigint"), ("withheld_height", "bigint"),
                                             ("voided_height", "bigint")])
         var escrowEvents = TableRows("escrow_events", [("height", "bigint"), ("receipt_index", "integer"), ("event_index", "integer"),
-                                                       ("escrow_id", "bytea"), ("type", "text"), ("amount", "numeric"), ("expiry_height", "bigint"),
+                                                       ("escrow_id", "bytea"), ("type", "text"), ("amount", "numeric"), ("expiry_height", "numeric"),
                                                        ("until_height", "bigint"), ("payee", "text"), ("fee", "numeric"), ("shortfall", "numeric")])
         var changedEscrows = [String]()
         var seenEscrows = Set<String>()

@@ -413,6 +413,13 @@ public enum IndexerSchema {
                 AND decode(substr(e.data->>'ticketId', 3), 'hex') = a.ticket_id AND e.data->>'checker' = a.checker
             """,
         ]),
+        // Tenth review, RPC F1: an escrow's expiry is any u64 above the height the owner picks (the ledger sets no upper
+        // bound), and one above 2^63 − 1 made the block's COPY into `bigint` fail: every indexer stopped at that block for
+        // good. The other `bigint` columns hold values the chain bounds (Specs/indexer.md §2).
+        Migration(version: 5, description: "escrow expiry heights as numeric(20,0) (any u64 an owner picks)", statements: [
+            "ALTER TABLE escrows ALTER COLUMN expiry_height TYPE numeric(20, 0)",
+            "ALTER TABLE escrow_events ALTER COLUMN expiry_height TYPE numeric(20, 0)",
+        ]),
     ]
 
     /// The check phase a `checks` row's height columns describe (Specs/indexer.md §3.5), as an SQL expression.

@@ -3,6 +3,7 @@ import Logging
 import Testing
 @testable import Consensus
 @testable import Indexer
+@testable import Ledger
 @testable import Node
 @testable import Primitives
 @testable import RPC
@@ -55,6 +56,70 @@ import TestSupport
             events.add(["0", "0", "0", nil, "x\u{0}", JSONWriter.string(.object(["type": .string("x\u{0}")]))])
             try await sink.copy(events)
             #expect(try await sink.scalar("SELECT type || '/' || (data->>'type') FROM events") == "x\u{FFFD}/x\u{FFFD}")
+        }
+        pg.stop()
+    }
+
+    /// Tenth review, RPC F1: an escrow's expiry is any u64 above the height (the ledger has no upper bound), and
+    /// `expiry_height` was `bigint`: one `escrowOpen` with expiry 2^64 − 1 (or a top-up to 2^63) made the block's COPY
+    /// fail, and every indexer stopped at that block for good. Schema version 5 makes them `numeric(20,0)`; the block is
+    /// indexed with the node's values, and a version-4 database is migrated with its rows kept.
+    @Test func anEscrowExpiryAboveTheBigintRangeDoesNotStopTheIndexer() async throws {
+        let pg = try PostgresServer(label: "indexer-review-expiry")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let chain = try IndexedChain(genesis: genesis, label: "indexer-review-expiry")
+        let owner = DevelopmentKeys.account(7).publicKey
+        let never = LedgerIds.escrow(owner: owner, nonce: 0), later = LedgerIds.escrow(owner: owner, nonce: 1)
+        let bodies: [UInt64: TxBody] = [
+            3: .escrowOpen(pool: 0, amount: Amount(1), expiryHeight: .max),
+            4: .escrowOpen(pool: 0, amount: Amount(10), expiryHeight: 1_000),
+            6: .escrowTopUp(escrowId: later, amount: Amount(5), newExpiryHeight: 1 << 63),
+        ]
+        let order = bodies.keys.sorted()
+        try await chain.produce(through: 8, perBlock: 1) { slot in
+            guard let body = bodies[slot], let n = order.firstIndex(of: slot) else { return [] }
+            return [escrowTransaction(genesis, account: 7, nonce: UInt64(n), body)]
+        }
+        let view = try chain.service.readView()
+        #expect(try LedgerReader(view).escrow(never)?.expiryHeight == .max, "the set-up needs the escrow on chain")
+        #expect(try LedgerReader(view).escrow(later)?.expiryHeight == 1 << 63)
+        let db = try pg.createDatabase("expiry")
+        try await withRPCServer(chain.service) { rpc in
+            var config = IndexerConfiguration(rpcURL: rpc, postgres: try PostgresTarget(url: db))
+            config.pollInterval = .milliseconds(200)
+            let ix = try await ChainIndexer.start(config, logger: Self.logger)
+            do {
+                let report = try await ix.syncToTip()
+                #expect(report.height == 8)
+                #expect(try await ix.sink.scalar("SELECT expiry_height::text FROM escrows WHERE escrow_id = '\\x\(never.hex)'::bytea")
+                        == "18446744073709551615")
+                #expect(try await ix.sink.scalar("SELECT concat_ws('/', expiry_height, balance) FROM escrows WHERE escrow_id = '\\x\(later.hex)'::bytea")
+                        == "9223372036854775808/15")
+                #expect(try await ix.sink.scalar("SELECT string_agg(expiry_height::text, ',' ORDER BY height) FROM escrow_events WHERE expiry_height IS NOT NULL")
+                        == "18446744073709551615,1000,9223372036854775808")
+                await ix.close()
+            } catch {
+                await ix.close()
+                throw error
+            }
+        }
+        // A version-4 database (expiry columns bigint) is migrated in place, its rows kept.
+        let v4 = try pg.createDatabase("v4")
+        try await withPostgresSink(v4, logger: Self.logger) { sink in
+            try await sink.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+            for m in IndexerSchema.migrations where m.version <= 4 {
+                for statement in m.statements { try await sink.execute(statement) }
+                try await sink.execute("INSERT INTO schema_version (version, description) VALUES (\(m.version), 'v\(m.version)')")
+            }
+            let id = String(repeating: "cd", count: 32)
+            try await sink.execute("INSERT INTO escrows (escrow_id, owner, pool, amount, expiry_height, opened_height) VALUES ('\\x\(id)', 'shr1old', 0, 500, 100, 3)")
+            #expect(try await sink.migrate() == IndexerSchema.version)
+            #expect(IndexerSchema.version >= 5)
+            #expect(try await sink.scalar("SELECT expiry_height::text FROM escrows") == "100")
+            #expect(try await sink.scalar("""
+                SELECT string_agg(table_name || '.' || data_type, ',' ORDER BY table_name) FROM information_schema.columns
+                WHERE column_name = 'expiry_height'
+                """) == "escrow_events.numeric,escrows.numeric")
         }
         pg.stop()
     }
