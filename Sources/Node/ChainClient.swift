@@ -41,6 +41,9 @@ public protocol ChainClient: Sendable {
     func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
         -> (items: [CheckerAssignment], next: String?)
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase?
+    /// The height of the canonical block holding transaction `id`, nil while it is not in one (pending, dropped,
+    /// unknown).
+    func transactionHeight(_ id: Hash32) async throws -> UInt64?
     /// Windows of a pool with a record, by index.
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)]
     /// Paid-out workers of a window.
@@ -126,6 +129,7 @@ public struct LocalChainClient: ChainClient {
     }
 
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
+    public func transactionHeight(_ id: Hash32) async throws -> UInt64? { try chain.readView().transactionLocation(id)?.height }
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try reader().windows(pool).items }
     public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try reader().payouts(pool, w)

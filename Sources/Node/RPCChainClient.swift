@@ -208,6 +208,12 @@ public struct RPCChainClient: ChainClient {
         return try record(f, FraudCase.self)
     }
 
+    public func transactionHeight(_ id: Hash32) async throws -> UInt64? {
+        guard let t = try await optional("tx_getByHash", .object(["hash": .string("0x" + id.hex)])),
+              t["status"]?.string == "included", try bool(t["canonical"], "canonical") else { return nil }
+        return try u64(t["blockHeight"], "blockHeight")
+    }
+
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] {
         try await all("window_list", ["pool": .int(UInt64(pool))]).map { (try u64($0["window"], "window"), try record($0, WindowRecord.self)) }
     }

@@ -35,7 +35,7 @@ public struct VerifierConfig: Sendable {
     public var maxResubscribeDelay: Duration = .seconds(30)
     /// Replays running at once.
     public var parallelism = 2
-    /// File remembering checked tickets across restarts (nil: memory only).
+    /// File remembering checked tickets and committed claims not yet opened across restarts (nil: memory only).
     public var stateFile: String?
     public init() {}
 }
@@ -67,14 +67,29 @@ public final class VerifierService: Service, Sendable {
     private let subscribed = Mutex(false)
     private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
-    /// A committed fraud claim waiting for its commitment to be in a block before it is opened.
-    struct PendingClaim: Sendable {
+    /// A committed fraud claim waiting for its commitment to be in a block before it is opened. Kept in the state file
+    /// (tenth review, lifecycle F1): the salt derives from the key and the ticket (`salt(for:)`) and the input is read
+    /// again from the node, so the claim can still be opened after a restart.
+    struct PendingClaim: Sendable, Equatable {
         let ticketId: Hash32
-        let salt: Hash32
-        let input: [UInt8]
-        let commitNonce: UInt64
+        /// The `fraudCommit` transaction: the claim is opened once the block holding it is below the tip.
+        let commitTx: Hash32
+        let pool: UInt32
+
+        /// The state-file line: `claim <ticket> <commit tx> <pool>`.
+        var line: String { "claim \(ticketId.hex) \(commitTx.hex) \(pool)" }
+        init(ticketId: Hash32, commitTx: Hash32, pool: UInt32) { self.ticketId = ticketId; self.commitTx = commitTx; self.pool = pool }
+        init?(line: Substring) {
+            let f = line.split(separator: " ")
+            guard f.count == 4, f[0] == "claim", let t = try? Hash32(hex: String(f[1])), let c = try? Hash32(hex: String(f[2])),
+                  let p = UInt32(f[3]) else { return nil }
+            self.init(ticketId: t, commitTx: c, pool: p)
+        }
     }
-    private let pendingClaims = Mutex([PendingClaim]())
+
+    /// The salt of this verifier's claim on `ticket`: secret (from the signing key) and recomputable after a restart,
+    /// as the checker derives its answer nonces.
+    func salt(for ticket: Hash32) -> Hash32 { TaggedHash("sharechain/fraud-salt").hash(key.secretBytes + ticket.bytes) }
 
     public var stats: VerifierStats { statsStorage.current }
 
@@ -88,22 +103,33 @@ public final class VerifierService: Service, Sendable {
         self.replayer = replayer
         self.logger = logger
         if let file = config.stateFile, let text = try? String(contentsOfFile: file, encoding: .utf8) {
-            let ids = text.split(separator: "\n").compactMap { try? Hash32(hex: String($0)) }
-            progress.withLock { $0.checked.formUnion(ids) }
+            let lines = text.split(separator: "\n")
+            let ids = lines.compactMap { try? Hash32(hex: String($0)) }
+            let claims = lines.compactMap(PendingClaim.init(line:))
+            progress.withLock {
+                $0.checked.formUnion(ids)
+                $0.checked.formUnion(claims.map(\.ticketId))
+                $0.claims = claims
+            }
         }
     }
 
-    /// Tickets done and tickets being checked, under one lock so that a ticket is claimed once.
+    /// Tickets done, tickets being checked and committed claims not yet opened, under one lock so that a ticket is
+    /// claimed once and the state file always holds a ticket's claim with the ticket.
     struct Progress {
         var checked = Set<Hash32>()
         var inFlight = Set<Hash32>()
-        /// Checked tickets not yet written to the state file.
+        var claims = [PendingClaim]()
+        /// Checked tickets or claims not yet written to the state file.
         var unsaved = false
 
         mutating func markChecked(_ id: Hash32) {
             if checked.insert(id).inserted { unsaved = true }
         }
     }
+
+    /// The committed claims not yet opened.
+    var pendingClaims: [PendingClaim] { progress.withLock { $0.claims } }
 
     /// Whether the ticket subscription is live.
     public var isSubscribed: Bool { subscribed.withLock { $0 } }
@@ -212,24 +238,45 @@ public final class VerifierService: Service, Sendable {
         persist()
     }
 
-    /// Opens committed fraud claims once their commitment is in a block (the reveal must come in a later block;
-    /// the sender's nonce order guarantees it once the commitment's nonce is used), and records the outcome of
-    /// claims this service opened once the chain has adjudicated them.
+    /// Opens committed fraud claims once the block holding their commitment is below the tip (the reveal must come in a
+    /// later block; judged by the commitment's inclusion height, not by the sender's nonce, which concurrent checks
+    /// share), and records the outcome of claims this service opened once the chain has adjudicated them. A reveal that
+    /// cannot be sent stays pending and is tried again next time, until the commitment's reveal period is over.
     func followUp() async throws {
-        let claims = pendingClaims.withLock { $0 }
+        let claims = pendingClaims
         if !claims.isEmpty {
-            let nonce = try await client.account(key.publicKey).nonce
-            for c in claims where nonce > c.commitNonce {
-                pendingClaims.withLock { $0.removeAll { $0.ticketId == c.ticketId } }
+            let tip = try await client.tip().height
+            for c in claims {
+                guard let included = try await client.transactionHeight(c.commitTx) else {
+                    // Not in a block (yet). Once the ticket's challenge has ended the commitment can no longer be
+                    // opened: forget the claim rather than keep it on file for good (a commitment dropped unmined).
+                    if let ticket = try await client.ticket(c.ticketId), ticket.status == .revealed, tip <= ticket.challengeEnd { continue }
+                    dropClaim(c)
+                    logger.warning("fraud claim commitment never reached a block", metadata: ["ticket": "\(c.ticketId.hex.prefix(16))"])
+                    continue
+                }
+                guard included < tip else { continue }
+                if let pool = try await client.pool(c.pool), tip > included &+ pool.fraudRevealBlocks {
+                    // Past its reveal period (the bond is burned): nothing left to send.
+                    dropClaim(c)
+                    bump { $0.errors += 1 }
+                    logger.warning("fraud claim not opened within its reveal period", metadata: ["ticket": "\(c.ticketId.hex.prefix(16))"])
+                    continue
+                }
                 do {
-                    try await client.send(.fraudReveal(ticketId: c.ticketId, salt: c.salt, input: c.input), from: key)
+                    guard let input = try await client.ticketInput(c.ticketId) else { throw VerifierFault("the node serves no input for the ticket") }
+                    try await client.send(.fraudReveal(ticketId: c.ticketId, salt: salt(for: c.ticketId), input: input), from: key)
                     bump { $0.proofsSubmitted += 1 }
                     submitted.withLock { _ = $0.insert(c.ticketId) }
+                    dropClaim(c)
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     bump { $0.errors += 1 }
-                    logger.warning("fraud claim reveal rejected: \(error)")
+                    logger.warning("fraud claim reveal not sent (will retry): \(error)", metadata: ["ticket": "\(c.ticketId.hex.prefix(16))"])
                 }
             }
+            persist()
         }
         for id in submitted.withLock({ Array($0) }) {
             guard let fc = try await client.fraudCase(id), fc.status != .pending else { continue }
@@ -299,44 +346,65 @@ public final class VerifierService: Service, Sendable {
         let sealed = pool.checking == nil ? nil : try await client.sealedCheck(id)
         let verdict = try TicketReplay.check(leaf: leaf, input: input, pool: pool, check: sealed, weights: weights, replayer: replayer)
         bump { $0.replays += 1 }
-        progress.withLock { $0.markChecked(id) }
         if case .match = verdict {
+            progress.withLock { $0.markChecked(id) }
             bump { $0.matches += 1 }
             return
         }
         bump { $0.mismatches += 1 }
         logger.notice("mismatch: submitting a fraud proof", metadata: ["ticket": "\(id.hex.prefix(16))", "verdict": "\(verdict)",
                                                                          "worker": "\(ticket.worker.hex.prefix(16))"])
-        // A blind claim first (nobody can copy or front-run it), opened once it is in a block.
-        let salt = SHA256.hash(SecureRandom.bytes(32))
-        let claim = fraudClaimHash(ticketId: id, prover: key.publicKey, salt: salt)
+        // A blind claim first (nobody can copy or front-run it), opened once it is in a block. The ticket counts as
+        // checked only once the commitment is accepted, together with the claim (one lock, one state-file write): a
+        // failed send leaves it to the next sweep, and a restart finds the claim to open.
+        let claim = fraudClaimHash(ticketId: id, prover: key.publicKey, salt: salt(for: id))
         do {
-            let nonce = try await client.nextNonce(key.publicKey)
-            try await client.send(.fraudCommit(claim: claim, pool: ticket.pool), from: key)
-            pendingClaims.withLock { $0.append(PendingClaim(ticketId: id, salt: salt, input: input, commitNonce: nonce)) }
+            let sent = try await client.send(.fraudCommit(claim: claim, pool: ticket.pool), from: key)
+            progress.withLock {
+                $0.claims.append(PendingClaim(ticketId: id, commitTx: sent.id, pool: ticket.pool))
+                $0.markChecked(id)
+                $0.unsaved = true
+            }
+            persist()
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             bump { $0.errors += 1 }
-            logger.warning("fraud claim commitment rejected: \(error)")
+            logger.warning("fraud claim commitment rejected (the ticket is checked again later): \(error)")
         }
     }
 
-    /// Writes the checked ids to the state file when tickets were checked since the last write (atomically,
-    /// one writer at a time). Called after each sweep, each poll tick, and on shutdown.
+    private func dropClaim(_ c: PendingClaim) {
+        progress.withLock {
+            $0.claims.removeAll { $0 == c }
+            $0.unsaved = true
+        }
+    }
+
+    /// Writes the checked ids and the pending claims to the state file when either changed since the last write
+    /// (atomically, one writer at a time). Called after each sweep, each poll tick, each claim committed or opened, and on
+    /// shutdown.
     func persist() {
         guard let file = config.stateFile else { return }
         persistLock.withLock { _ in
-            let snapshot = progress.withLock { p -> [Hash32]? in
+            let snapshot = progress.withLock { p -> ([Hash32], [PendingClaim])? in
                 guard p.unsaved else { return nil }
                 p.unsaved = false
-                return Array(p.checked)
+                return (Array(p.checked), p.claims)
             }
-            guard let snapshot else { return }
-            let ids = snapshot.map(\.hex).sorted()
+            guard let (checked, claims) = snapshot else { return }
+            let lines = checked.map(\.hex).sorted() + claims.map(\.line)
             // `.atomic` writes a temporary file and renames it over the old one.
-            do { try Data(ids.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+            do { try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
                 progress.withLock { $0.unsaved = true }
                 logger.warning("cannot save the verifier state to \(file): \(error)")
             }
         }
     }
+}
+
+/// A verifier step that cannot go on for now (it is tried again later).
+struct VerifierFault: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }

@@ -17,12 +17,16 @@ final class InterceptingChainClient: ChainClient {
     private let afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)?
     /// What a lying node does to a ticket's input before serving it.
     private let tamperInput: (@Sendable ([UInt8]) -> [UInt8])?
+    /// Transactions refused before they reach the node (a failed send: an RPC error, a full mempool).
+    private let refuseSubmit: (@Sendable (SignedTransaction) -> Bool)?
 
     /// Blocks a node that is ahead adds to the tip it reports.
     private let tipAhead: UInt64
 
     init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil,
-         tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil, tipAhead: UInt64 = 0) {
+         tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil, tipAhead: UInt64 = 0,
+         refuseSubmit: (@Sendable (SignedTransaction) -> Bool)? = nil) {
+        self.refuseSubmit = refuseSubmit
         self.base = base
         self.tipAhead = tipAhead
         self.isOpen = Mutex(subscriptionOpen)
@@ -50,6 +54,7 @@ final class InterceptingChainClient: ChainClient {
     func account(_ key: PublicKey) async throws -> Account { try await base.account(key) }
     func nextNonce(_ key: PublicKey) async throws -> UInt64 { try await base.nextNonce(key) }
     func submit(_ tx: SignedTransaction) async throws -> Hash32 {
+        if let refuse = refuseSubmit, refuse(tx) { throw Refused() }
         let id = try await base.submit(tx)
         try await afterSubmit?(tx)
         return id
@@ -76,6 +81,7 @@ final class InterceptingChainClient: ChainClient {
         try await base.checkerAssignments(checker, pool: pool, pending: pending, cursor: cursor, limit: limit)
     }
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try await base.fraudCase(ticket) }
+    func transactionHeight(_ id: Hash32) async throws -> UInt64? { try await base.transactionHeight(id) }
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try await base.windows(pool) }
     func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try await base.payouts(pool, w)
