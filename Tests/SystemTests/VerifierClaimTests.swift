@@ -60,4 +60,41 @@ import TestSupport
             #expect(second.pendingClaims.isEmpty)
         }
     }
+
+    /// A failed commitment send (an RPC error, a full mempool) left the ticket marked checked, so its fraud was never
+    /// claimed. Now the ticket counts as checked only once its commitment is accepted: the next sweep commits the same
+    /// claim.
+    @Test func aTicketWhoseCommitmentSendFailedIsClaimedOnTheNextSweep() async throws {
+        let chain = try InProcessChain(label: "verifier-commit-retry")
+        let honest = chain.worker(0, cheat: 0), cheater = chain.worker(2, cheat: 1.0)
+        let refused = Mutex([Hash32]()), accepted = Mutex(Set<Hash32>())
+        // The first fraudCommit never reaches the node; the others are recorded once the node accepted them.
+        let flaky = InterceptingChainClient(base: chain.client, afterSubmit: { tx in
+            if case .fraudCommit(let claim, _) = tx.transaction.body { accepted.withLock { _ = $0.insert(claim) } }
+        }, refuseSubmit: { tx in
+            guard case .fraudCommit(let claim, _) = tx.transaction.body else { return false }
+            return refused.withLock { r in
+                guard r.isEmpty else { return false }
+                r.append(claim)
+                return true
+            }
+        })
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: flaky, weights: chain.weights, logger: chain.logger)
+        try await chain.run(with: [honest, cheater], until: { _ in true }) { _ in
+            let deadline = ContinuousClock.now + .seconds(180)
+            func retried() -> Bool {
+                // The same claim (its salt derives from the key and the ticket), sent again and accepted.
+                guard let claim = refused.withLock({ $0.first }) else { return false }
+                return accepted.withLock { $0.contains(claim) }
+            }
+            while !retried() {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("the ticket whose commitment was refused was never claimed again (refused: \(refused.withLock { $0.count }), \(verifier.stats))")
+                    return
+                }
+                try await verifier.pass()
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
 }
