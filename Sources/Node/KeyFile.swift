@@ -116,6 +116,9 @@ public struct KeyFile: Codable, Sendable {
     public static let maxRandaoChainLength = ValidatorRandao.defaultLength << 4
     /// The highest RANDAO chain generation a key file may name (the node builds every chain up to it at startup).
     public static let maxRandaoGeneration: UInt32 = 1023
+    /// The most hashes the node may compute at startup to build the chains a key file names, `(generation + 1) ×
+    /// length`: 64 default-length chains (seconds of hashing).
+    public static let maxRandaoStartupHashes = ValidatorRandao.defaultLength << 6
 
     /// Whether the secret is encrypted (opening the file needs the passphrase).
     public var isEncrypted: Bool { crypto != nil }
@@ -161,6 +164,12 @@ public struct KeyFile: Codable, Sendable {
         }
         if let generation = file.randaoGeneration, generation > KeyFile.maxRandaoGeneration {
             throw KeyFileError("\(path): randaoGeneration \(generation) above \(KeyFile.maxRandaoGeneration)")
+        }
+        // The two bounds alone still allowed 1 024 chains of 2²⁴ hashes, about an hour and a half of hashing and 512 MiB
+        // before the node started (tenth review): bound the hashes the startup does, not each factor.
+        let chains = Int(file.randaoGeneration ?? 0) + 1, length = file.randaoChainLength ?? ValidatorRandao.defaultLength
+        guard chains.multipliedReportingOverflow(by: length).partialValue <= KeyFile.maxRandaoStartupHashes else {
+            throw KeyFileError("\(path): randaoGeneration \(chains - 1) with randaoChainLength \(length) needs \(chains) chains of \(length) hashes at startup, above \(KeyFile.maxRandaoStartupHashes) in all")
         }
         return file
     }

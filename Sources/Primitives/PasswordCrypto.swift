@@ -41,10 +41,11 @@ public enum Scrypt {
         /// geth's "standard" cost: N = 2¹⁸, r = 8, p = 1 (256 MiB, about a second on a server core).
         public static let standard = Parameters(n: 1 << 18, r: 8, p: 1)
 
-        /// The most any file may ask for (N ≤ 2²⁰, r ≤ 32, p ≤ 16): a key file comes from disk, and a
+        /// The most any file may ask for (N ≤ 2²⁰, r ≤ 32, p ≤ 16, and N · r ≤ 2²³, so scrypt's 128 · r · N bytes stay
+        /// within 1 GiB; the separate bounds alone allowed 4 GiB, tenth review): a key file comes from disk, and a
         /// hostile one must not make the node allocate gigabytes or spin for minutes before it can fail.
         public var isWithinLimits: Bool {
-            n > 1 && n & (n - 1) == 0 && n <= 1 << 20 && (1...32).contains(r) && (1...16).contains(p)
+            n > 1 && n & (n - 1) == 0 && n <= 1 << 20 && (1...32).contains(r) && (1...16).contains(p) && n * r <= 1 << 23
         }
 
         /// Memory scrypt needs (OpenSSL's own formula: the V array plus the B blocks), with 1 MiB headroom.

@@ -23,8 +23,16 @@ import TestSupport
         let good = dir.file("good.json")
         try file.write(path: good)
         _ = try KeyFile.load(path: good, passphrase: .literal("pw"))
+        var rotated = file
+        rotated.randaoGeneration = 63
+        let rotatedPath = dir.file("rotated.json")
+        try rotated.write(path: rotatedPath)
+        #expect(try KeyFile.load(path: rotatedPath, passphrase: .literal("pw")).1.randaoGeneration == 63, "64 default-length chains load")
 
-        let tampered: [(UInt32?, Int?)] = [(nil, 0), (nil, -5), (nil, Int.max), (UInt32.max, nil), (1 << 20, ValidatorRandao.defaultLength)]
+        // The last two: each field within its own bound, but 1 024 chains of 2²⁴ hashes (about an hour and a half of
+        // hashing before the node starts; tenth review) or 64 chains of the default length plus one.
+        let tampered: [(UInt32?, Int?)] = [(nil, 0), (nil, -5), (nil, Int.max), (UInt32.max, nil), (1 << 20, ValidatorRandao.defaultLength),
+                                           (KeyFile.maxRandaoGeneration, KeyFile.maxRandaoChainLength), (64, ValidatorRandao.defaultLength)]
         for (i, (generation, length)) in tampered.enumerated() {
             var t = file
             if let generation { t.randaoGeneration = generation }
@@ -35,5 +43,13 @@ import TestSupport
                 _ = try KeyFile.load(path: path, passphrase: .literal("pw"))
             }
         }
+    }
+
+    /// Tenth review: scrypt's separate bounds (N ≤ 2²⁰, r ≤ 32) allowed a file asking for 4 GiB; N · r is bounded too.
+    @Test func scryptParametersAboveAGibibyteAreRefused() {
+        #expect(Scrypt.Parameters.standard.isWithinLimits)
+        #expect(Scrypt.Parameters(n: 1 << 20, r: 8, p: 1).isWithinLimits, "1 GiB is the limit")
+        #expect(!Scrypt.Parameters(n: 1 << 20, r: 32, p: 1).isWithinLimits, "4 GiB")
+        #expect(!Scrypt.Parameters(n: 1 << 19, r: 17, p: 1).isWithinLimits)
     }
 }
