@@ -59,14 +59,17 @@ import TestSupport
     }
 
     /// Row 65: a cheater that answers its client's challenges with the corrupted leaves it committed turns them into hop
-    /// tickets, and the verifier daemon, reading each input from the answer, replays one and proves it false.
+    /// tickets, and the verifier daemon, reading each input from the answer, replays one and proves it false. The
+    /// verifier here watches hop tickets only: proving the cheater's sampled tickets false would forfeit its window
+    /// first, and a forfeited window takes no hop challenge (tenth review, economics row 81).
     @Test func theVerifierReplaysAGarbageLeafThatAnswersAChallenge() async throws {
         let chain = try InProcessChain(label: "hop-verifier", checkInvariants: true)
         let cheater = chain.worker(2, cheat: 0.5, hopChallengeRate: 1, challengerKey: DevelopmentKeys.account(6))
         var vc = VerifierConfig()
         vc.pollInterval = .milliseconds(300)
         vc.stateFile = chain.dir.file("verifier.state")
-        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: chain.client, weights: chain.weights, config: vc, logger: chain.logger)
+        let hopTicketsOnly = InterceptingChainClient(base: chain.client, subscriptionOpen: true, hideTicket: { !$0.isHopTicket })
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: hopTicketsOnly, weights: chain.weights, config: vc, logger: chain.logger)
         try await chain.run(with: [cheater, verifier], until: { r in
             try r.tickets(status: .fraudProven).items.contains(where: { $0.1.isHopTicket })
         }) { done in

@@ -22,11 +22,14 @@ final class InterceptingChainClient: ChainClient {
 
     /// Blocks a node that is ahead adds to the tip it reports.
     private let tipAhead: UInt64
+    /// Tickets served as unknown (a verifier that watches only some tickets).
+    private let hideTicket: (@Sendable (Ticket) -> Bool)?
 
     init(base: LocalChainClient, subscriptionOpen: Bool = false, afterSubmit: (@Sendable (SignedTransaction) async throws -> Void)? = nil,
          tamperInput: (@Sendable ([UInt8]) -> [UInt8])? = nil, tipAhead: UInt64 = 0,
-         refuseSubmit: (@Sendable (SignedTransaction) -> Bool)? = nil) {
+         refuseSubmit: (@Sendable (SignedTransaction) -> Bool)? = nil, hideTicket: (@Sendable (Ticket) -> Bool)? = nil) {
         self.refuseSubmit = refuseSubmit
+        self.hideTicket = hideTicket
         self.base = base
         self.tipAhead = tipAhead
         self.isOpen = Mutex(subscriptionOpen)
@@ -68,7 +71,10 @@ final class InterceptingChainClient: ChainClient {
     func escrow(_ id: Hash32) async throws -> Escrow? { try await base.escrow(id) }
     func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { try await base.window(pool, w) }
     func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] { try await base.tickets(commitment: commitment) }
-    func ticket(_ id: Hash32) async throws -> Ticket? { try await base.ticket(id) }
+    func ticket(_ id: Hash32) async throws -> Ticket? {
+        guard let ticket = try await base.ticket(id) else { return nil }
+        return hideTicket?(ticket) == true ? nil : ticket
+    }
     func ticketInput(_ id: Hash32) async throws -> [UInt8]? {
         guard let input = try await base.ticketInput(id) else { return nil }
         return tamperInput.map { $0(input) } ?? input
