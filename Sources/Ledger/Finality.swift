@@ -42,9 +42,25 @@ extension Ledger {
     public func finalitySet(of state: LedgerState) throws -> ValidatorSnapshot? {
         let (height, _) = try Ledger.tip(of: state)
         let finalized = try Ledger.finality(of: state).finalized
-        let current = try Ledger.currentSnapshot(of: state)
-        guard height &+ 1 - finalized.height <= params.unbondingBlocks else { return current }
-        return try state.record(StateKey.checkpointSet(finalized.height), ValidatorSnapshot.self) ?? current
+        guard let schedule = try Ledger.currentSnapshot(of: state) else { return nil }
+        // Before any block above it (genesis alone), the next block records the finalized checkpoint's set from this
+        // schedule.
+        guard finalized.height < height else { return schedule }
+        return try Self.finalitySet(in: state, countingAt: height &+ 1, finalized: finalized.height, schedule: schedule, params: params)
+    }
+
+    /// The set votes counted in the block at `height` weigh against (Specs/consensus.md §8, tenth review): the finalized
+    /// checkpoint's set. Counting against each branch's own schedule let two sides of a partition each jail the other's
+    /// validators for missed slots, hold all of their own schedule, and finalize conflicting checkpoints with nobody
+    /// slashable. Once finality has stalled for more than `unbondingBlocks`, the finalized set's stake may all have been
+    /// withdrawn, so it protects nothing any more and the stored schedule is used, as Ethereum's inactivity leak does.
+    static func finalitySet(in state: LedgerState, countingAt height: UInt64, finalized: UInt64, schedule: ValidatorSnapshot,
+                            params: LedgerParams) throws(ExecError) -> ValidatorSnapshot {
+        guard height - finalized <= params.unbondingBlocks else { return schedule }
+        guard let set = try state.record(StateKey.checkpointSet(finalized), ValidatorSnapshot.self) else {
+            throw .fault(LedgerFault("no validator set recorded for the finalized checkpoint \(finalized)"))
+        }
+        return set
     }
 }
 
@@ -74,20 +90,6 @@ extension Execution {
         state.putRaw(StateKey.checkpointSet(parent), set)
     }
 
-    /// The set justification is counted against (Specs/consensus.md §8, tenth review): the finalized checkpoint's
-    /// set. Counting against each branch's own schedule let two sides of a partition each jail the other's validators
-    /// for missed slots, hold all of their own schedule, and finalize conflicting checkpoints with nobody slashable.
-    /// Once finality has stalled for more than `unbondingBlocks`, the finalized set's stake may all have been withdrawn,
-    /// so it protects nothing any more and the stored schedule is used, as Ethereum's inactivity leak eventually does.
-    func finalitySet(schedule: ValidatorSnapshot) throws(ExecError) -> ValidatorSnapshot {
-        let finalized = try finalized()
-        guard height - finalized.height <= params.unbondingBlocks else { return schedule }
-        guard let set = try state.record(StateKey.checkpointSet(finalized.height), ValidatorSnapshot.self) else {
-            throw .fault(LedgerFault("no validator set recorded for the finalized checkpoint \(finalized.height)"))
-        }
-        return set
-    }
-
     func justified() throws(ExecError) -> Checkpoint {
         try state.record(StateKey.global(.justified), Checkpoint.self) ?? Checkpoint(height: 0, hash: .zero)
     }
@@ -109,10 +111,18 @@ extension Execution {
         guard votes.count <= params.maxVotesPerTransaction else { throw .failed(.tooManyVotes) }
         for v in votes where !v.hasValidSignature(chainId: ledger.chainId) { throw .failed(.invalidVoteSignature) }
         guard let snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) else { return }
+        // Read again only when a vote before finalized a checkpoint (decoding the set per vote is a cost per vote).
+        var cached: (finalized: UInt64, set: ValidatorSnapshot)?
         for v in votes {
             let source = try justified()
-            // Read anew for each vote, like the source: the vote before may have finalized a checkpoint.
-            let set = try finalitySet(schedule: snapshot)
+            let finalizedHeight = try finalized().height
+            let set: ValidatorSnapshot
+            if let c = cached, c.finalized == finalizedHeight {
+                set = c.set
+            } else {
+                set = try Ledger.finalitySet(in: state, countingAt: height, finalized: finalizedHeight, schedule: snapshot, params: params)
+                cached = (finalizedHeight, set)
+            }
             guard let entry = snapshot.validators.first(where: { $0.key == v.validator }),
                   let counted = set.validators.first(where: { $0.key == v.validator }), v.source == source,
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
