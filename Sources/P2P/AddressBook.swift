@@ -147,9 +147,14 @@ struct AddressBook: Sendable {
 
 /// The peers file: a JSON array of `host:port` strings (Specs/p2p.md section 8).
 enum PeersFile {
-    static func load(_ path: String) -> [PeerEndpoint] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let list = try? JSONDecoder().decode([String].self, from: data) else { return [] }
+    /// The addresses in the file (none when it does not exist yet); an unreadable or malformed file is an error the
+    /// node reports and then starts without it (its bootstrap peers and what it learns rebuild the list).
+    static func load(_ path: String) throws(P2PConfigError) -> [PeerEndpoint] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        guard let data = FileManager.default.contents(atPath: path) else { throw P2PConfigError("cannot read \(path)") }
+        guard let list = try? JSONDecoder().decode([String].self, from: data) else {
+            throw P2PConfigError("\(path) is not a JSON array of host:port strings")
+        }
         return list.prefix(1000).compactMap { try? PeerEndpoint(parsing: $0) }
     }
 
@@ -157,10 +162,11 @@ enum PeersFile {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted]
         let data = try enc.encode(endpoints)
-        let tmp = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: tmp))
-        // rename(2) replaces the old file atomically: a crash leaves the old list or the new one.
-        guard rename(tmp, path) == 0 else { throw P2PConfigError("cannot replace \(path) (errno \(errno))") }
+        // Written, flushed, renamed over the old file and the directory flushed: a crash or power loss leaves the old
+        // list or the new one, never a torn file (which would load as no peers at all).
+        do { try DurableFile.replace(path, with: data, mode: 0o644) } catch {
+            throw P2PConfigError("cannot replace \(path): \(error)")
+        }
     }
 }
 

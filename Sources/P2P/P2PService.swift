@@ -73,7 +73,9 @@ public final class P2PService: Service, Sendable {
         self.table = table
         var book = AddressBook(bootstrap: config.bootstrapPeers, backoffMin: config.reconnectMin, backoffMax: config.reconnectMax)
         if let file = config.peersFile {
-            for e in PeersFile.load(file) { book.learn(e) }
+            do { for e in try PeersFile.load(file) { book.learn(e) } } catch {
+                logger.warning("peers file ignored: \(error)")
+            }
         }
         var anchors = [PeerEndpoint: PublicKey]()
         if let file = config.anchorsFile {
