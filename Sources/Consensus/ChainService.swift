@@ -236,13 +236,18 @@ public actor ChainService {
 
     // MARK: Transactions
 
+    /// A pool's parameters at the tip, for the bonds and fees the mempool counts against a sender (nil: unknown, or
+    /// unreadable: then the ledger's own check decides in the block).
+    private func poolAtTip(_ id: UInt32) -> PoolConfig? { try? engine.tipReader.pool(id) }
+
     /// Admits a transaction to the mempool (after checking it against the tip) and announces it.
     @discardableResult
     public func submit(_ tx: SignedTransaction) throws(MempoolError) -> Hash32 {
         let account: Account
         // A read failure is ours: reporting it as the transaction's fault would make peers score each other.
         do { account = try engine.tipReader.account(tx.transaction.sender) } catch { throw .fault("reading the sender's account: \(error)") }
-        try mempool.add(tx, account: account, ledger: ledger, now: clock(), checkSignature: !signatures.contains(tx.id))
+        try mempool.add(tx, account: account, ledger: ledger, now: clock(), checkSignature: !signatures.contains(tx.id),
+                        pool: poolAtTip)
         signatures.insert(CollectionOfOne(tx.id))
         publish(.pendingTransaction(tx))
         watchVotes(CollectionOfOne(tx))
@@ -635,7 +640,7 @@ public actor ChainService {
             if engine.invariantTracker == nil, checkingInvariants { engine.invariantTracker = try? InvariantTracker(state: store.current) }
             for t in change.orphanedTransactions {
                 if let a = try? engine.tipReader.account(t.transaction.sender) {
-                    _ = try? mempool.add(t, account: a, ledger: ledger, now: now, checkSignature: false)
+                    _ = try? mempool.add(t, account: a, ledger: ledger, now: now, checkSignature: false, pool: poolAtTip)
                 }
             }
             publish(.reorg(change))

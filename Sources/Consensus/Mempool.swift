@@ -55,6 +55,8 @@ public struct Mempool: Sendable {
         public let addedAt: UInt64
         /// Fee per byte, scaled by 1000 for ordering.
         public let feeRate: UInt64
+        /// What it takes from its sender's balance at most (`cost(of:minFeePerByte:pool:)`), fixed at admission.
+        public let cost: UInt64
     }
 
     /// A queue's last transaction, an eviction candidate. Ordered cheapest first: lowest fee rate, then highest id.
@@ -120,18 +122,38 @@ public struct Mempool: Sendable {
         return (out, false)
     }
 
-    /// What a transaction takes from its sender's balance at most, as far as its body says: the fee plus the amount a
-    /// transfer, bond, escrow opening or top-up moves out (saturating). Bonds of fraud claims and hop challenges are
-    /// pool parameters and small; they are left out.
-    static func cost(of t: Transaction) -> UInt64 {
-        let moved: Amount
+    /// What a transaction takes from its sender's balance at most, as far as its body and its pool's parameters say:
+    /// the fee, plus the amount a transfer, bond, escrow opening or top-up moves out, the bond of a fraud commitment or a
+    /// hop challenge, or a commitment's ticket fees and check deposit (saturating). `pool` gives a pool's parameters
+    /// (genesis-fixed, so the figure cannot change while the transaction waits); a pool it does not know adds nothing,
+    /// and the transaction fails in its block as it would anyway.
+    static func cost(of t: Transaction, minFeePerByte: UInt64, pool: (UInt32) -> PoolConfig?) -> UInt64 {
+        let moved: UInt64
         switch t.body {
         case .transfer(_, let amount), .bond(_, let amount, _), .escrowOpen(_, let amount, _), .escrowTopUp(_, let amount, _):
-            moved = amount
+            moved = amount.units
+        case .fraudCommit(_, let poolId):
+            moved = pool(poolId)?.fraudProofBond.units ?? 0
+        case .hopChallenge(let receipt):
+            moved = pool(receipt.pool)?.hopChallengeBond(minFeePerByte: minFeePerByte)?.units ?? .max
+        case .commitShares(let poolId, _, _, _, let tokenTotal, _):
+            guard let p = pool(poolId) else { moved = 0; break }
+            // The same figures `commitShares` debits (Specs/economics.md §3): fee per sample, and in a pool with
+            // checkers each sample's check fees; an overflow there fails the transaction, and saturates here.
+            let samples = UInt64(p.sampleCount(tokenTotal: tokenTotal))
+            let (fees, o1) = p.ticketFee.units.multipliedReportingOverflow(by: samples)
+            var deposit: UInt64 = 0, o2 = false
+            if let checking = p.checking {
+                let (perSample, o3) = checking.checkFee.units.multipliedReportingOverflow(by: UInt64(checking.checkersPerTicket))
+                (deposit, o2) = perSample.multipliedReportingOverflow(by: samples)
+                o2 = o2 || o3
+            }
+            let (sum, o4) = fees.addingReportingOverflow(deposit)
+            moved = o1 || o2 || o4 ? .max : sum
         default:
-            moved = .zero
+            moved = 0
         }
-        let (sum, overflow) = t.fee.units.addingReportingOverflow(moved.units)
+        let (sum, overflow) = t.fee.units.addingReportingOverflow(moved)
         return overflow ? .max : sum
     }
 
@@ -144,8 +166,10 @@ public struct Mempool: Sendable {
     /// Adds a transaction checked against its sender's account at the tip. Returns the replaced transaction,
     /// if any. `checkSignature` may be false when the caller verified it already.
     @discardableResult
+    /// `pool` gives a pool's parameters at the tip, for the bonds and commitment fees a body takes (nil: unknown pool).
     public mutating func add(_ tx: SignedTransaction, account: Account, ledger: Ledger, now: UInt64,
-                             checkSignature: Bool = true) throws(MempoolError) -> SignedTransaction? {
+                             checkSignature: Bool = true,
+                             pool: (UInt32) -> PoolConfig? = { _ in nil }) throws(MempoolError) -> SignedTransaction? {
         let t = tx.transaction
         guard byId[tx.id] == nil else { throw .alreadyKnown }
         guard t.nonce >= account.nonce else { throw .nonceTooLow(accountNonce: account.nonce) }
@@ -171,16 +195,17 @@ public struct Mempool: Sendable {
         // many times its balance (nonces sent in descending order), or move its balance away in its first transaction so
         // that the rest, selected for a block by their fee rate, could not pay and left their space unused (ninth
         // review F1/F2).
-        var cost = Self.cost(of: t)
+        let ownCost = Self.cost(of: t, minFeePerByte: ledger.params.minFeePerByte, pool: pool)
+        var cost = ownCost
         for (n, e) in queue where n != t.nonce {
             // A sum past 2⁶⁴ is beyond any balance.
-            let (sum, overflow) = cost.addingReportingOverflow(Self.cost(of: e.tx.transaction))
+            let (sum, overflow) = cost.addingReportingOverflow(e.cost)
             guard !overflow else { throw .cannotAffordQueuedFees }
             cost = sum
         }
         guard cost <= account.balance.units else { throw .cannotAffordQueuedFees }
 
-        let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx))
+        let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx), cost: ownCost)
         // Make room: evict the cheapest queue tails, only when they pay less than the newcomer. A transaction behind a
         // nonce gap cannot be included, so it never pays: it counts as paying nothing, both as a victim (evicted
         // first) and as a newcomer (it evicts nothing). Otherwise gapped transactions bidding high fee rates they
@@ -275,7 +300,7 @@ public struct Mempool: Sendable {
                 let e = q[n]!
                 // Only transactions still to be included pay (fees and amounts, as on admission) from the current balance.
                 if n >= a.nonce {
-                    let (sum, overflow) = cost.addingReportingOverflow(Self.cost(of: e.tx.transaction))
+                    let (sum, overflow) = cost.addingReportingOverflow(e.cost)
                     cost = sum
                     if overflow { pastAnyBalance = true }  // this one and every later one cannot be paid
                 }

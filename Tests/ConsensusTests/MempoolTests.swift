@@ -275,3 +275,71 @@ import Testing
         #expect(m.count == 32, "a refused replacement must leave the transaction it would have replaced")
     }
 }
+
+/// Eleventh session: a body's bonds and commitment fees are pool parameters, and counted. Before, a sender could queue
+/// fraud commitments, hop challenges or commitments whose bonds and ticket fees it could not pay (only the fee counted),
+/// which then failed in their blocks and held mempool slots meanwhile.
+@Suite struct MempoolPoolCostTests {
+    let chainId = SHA256.hash([42])
+    var ledger: Ledger {
+        Ledger(params: LedgerParams(), chainId: chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
+    }
+    let pool = PoolConfig(id: 3, modelId: "tiny", executorSpec: "canon-f32-v1",
+                          model: ModelSpec(hiddenSize: 8, numHeads: 2, numKVHeads: 1, headDim: 4, intermediateSize: 16, numLayers: 2,
+                                           rmsNormEpsBits: 0x3586_37bd, ropeThetaBits: 0x461c_4000, qkvBias: true),
+                          shards: [PoolShard(layerStart: 0, layerEnd: 2, finalNorm: true, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 2)],
+                          minWorkerStake: 100, windowBlocks: 8, commitGraceBlocks: 1, challengeBlocks: 1,
+                          revealDeadlineBlocks: 3, fraudRevealBlocks: 3)
+
+    func tx(_ k: PrivateKey, nonce: UInt64, fee: UInt64, body: TxBody) -> SignedTransaction {
+        Transaction(chainId: chainId, sender: k.publicKey, nonce: nonce, fee: Amount(fee), body: body).signed(by: k)
+    }
+
+    @Test func fraudCommitmentBondsCountAgainstTheBalance() throws {
+        let prover = key("bond-spammer")
+        let bond = pool.fraudProofBond.units
+        // Enough for three fees and two bonds, not three.
+        let balance: UInt64 = 3 * 1_000 + 2 * bond + bond / 2
+        let account = Account(balance: Amount(balance), nonce: 0)
+        var m = Mempool()
+        let lookup: (UInt32) -> PoolConfig? = { $0 == pool.id ? pool : nil }
+        for n in 0..<2 as Range<UInt64> {
+            try m.add(tx(prover, nonce: n, fee: 1_000, body: .fraudCommit(claim: SHA256.hash([UInt8(n)]), pool: pool.id)),
+                      account: account, ledger: ledger, now: 0, pool: lookup)
+        }
+        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+            try m.add(tx(prover, nonce: 2, fee: 1_000, body: .fraudCommit(claim: SHA256.hash([2]), pool: pool.id)),
+                      account: account, ledger: ledger, now: 0, pool: lookup)
+        }
+        // A plain transfer of the same fee still fits: only the bond was missing.
+        try m.add(tx(prover, nonce: 2, fee: 1_000, body: .transfer(to: key("x").publicKey, amount: 1)),
+                  account: account, ledger: ledger, now: 0, pool: lookup)
+        // Revalidation keeps counting the bonds: a balance below two bonds drops the second commitment and what follows.
+        let lower: UInt64 = 2 * 1_000 + bond + bond / 2
+        let dropped = m.revalidate(now: 0) { _ in Account(balance: Amount(lower), nonce: 0) }
+        #expect(dropped.map { $0.transaction.nonce } == [1, 2])
+    }
+
+    @Test func aCommitmentsTicketFeesAndAHopChallengesBondAreItsCost() throws {
+        var checked = pool
+        checked.checking = CheckingConfig()
+        let pools = [pool, checked].enumerated().map { i, p in var p = p; p.id = UInt32(i); return p }
+        let lookup: (UInt32) -> PoolConfig? = { Int($0) < pools.count ? pools[Int($0)] : nil }
+        let tokens: UInt64 = 5_000
+        for p in pools {
+            let commit = Transaction(chainId: chainId, sender: key("w").publicKey, nonce: 0, fee: Amount(7),
+                                     body: .commitShares(pool: p.id, window: 0, shard: 0, leafCount: 4, tokenTotal: tokens, root: .zero))
+            let samples = UInt64(p.sampleCount(tokenTotal: tokens))
+            let deposit = p.checking.map { $0.checkFee.units * UInt64($0.checkersPerTicket) * samples } ?? 0
+            #expect(samples >= 1)
+            #expect(Mempool.cost(of: commit, minFeePerByte: 1, pool: lookup) == 7 + p.ticketFee.units * samples + deposit)
+            // An unknown pool adds nothing: the block refuses the transaction anyway.
+            let unknown = Transaction(chainId: chainId, sender: key("w").publicKey, nonce: 0, fee: Amount(7),
+                                      body: .commitShares(pool: 99, window: 0, shard: 0, leafCount: 4, tokenTotal: tokens, root: .zero))
+            #expect(Mempool.cost(of: unknown, minFeePerByte: 1, pool: lookup) == 7)
+        }
+        #expect(pools[1].checking != nil && pools[0].checking == nil)
+        let bond = try #require(pools[0].hopChallengeBond(minFeePerByte: 2))
+        #expect(bond.units > pools[0].fraudProofBond.units)
+    }
+}
