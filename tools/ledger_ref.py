@@ -5564,7 +5564,9 @@ def scenarios_hop():
               "convicted, the bond back to the client, its challenger); gw answers with its garbage leaf (revealed, bond to gw); "
               "answer failures: unknownHopChallenge (unknown commitment, another's commitment, no challenge under the "
               "sender), hopChallengeAnswered, receiptMismatch (another leaf; the wrong receipt), invalidSumProof, "
-              "inputTooLarge, inputHashMismatch, invalidInputTensor (lw's pass N).")
+              "inputTooLarge, inputHashMismatch, invalidInputTensor (lw's pass N); last, a challenge of rw's receipt for P "
+              "(R1), within the span and paid for, fails as workerForfeited: rw's answer above convicted it and forfeited "
+              "window 0, which then pays nothing to protect.")
     A.block([T("client", B.escrow_open(0, 100_000, 200))]
             + [T("client", B.allocate(E0, k[n].pub, 10_000)) for n in ("hw", "lw", "rw", "cw", "gw")]
             + [T("client1", B.escrow_open(1, 10_000, 200)), T("client1", B.allocate(E1, k["ow"].pub, 5_000))])
@@ -5623,6 +5625,7 @@ def scenarios_hop():
     rPh, idPh = rcpt("lw", "client", phantom)
     rN, idN = rcpt("lw", "client", N)
     rP2, idP2 = rcpt("rw", "client", P2[0])
+    rP1, _ = rcpt("rw", "client", P[0])
     rXc, idXc = rcpt("cw", "client", X)
     rG, idG = rcpt("gw", "relay", gB.tree.leaves[iG])
     rX0, idX0 = rcpt("hw", "client", hB.tree.leaves[0])
@@ -5670,9 +5673,10 @@ def scenarios_hop():
              T("lw", B.answer_hop(idN, cm["lw"], bad_path, bad)),
              T("lw", B.answer_hop(idN, cm["lw"], pN, bad + bytes(max_input_bytes(pool)))),
              T("lw", B.answer_hop(idN, cm["lw"], pN, tensor_input(2, 999))),
-             T("lw", B.answer_hop(idN, cm["lw"], pN, bad))])
+             T("lw", B.answer_hop(idN, cm["lw"], pN, bad)),
+             T("client", B.hop_challenge(rP1))])
     got = [int(st.split(":")[1]) if st != "success" else 0 for st in c.last[2][:-1]]
-    assert got == [0, 0, 0, 0, 95, 95, 95, 96, 97, 97, 29, 32, 31, 53], got
+    assert got == [0, 0, 0, 0, 95, 95, 95, 96, 97, 97, 29, 32, 31, 53, 101], got
     out = [A.done()]
 
     tG = H_id(b"\x06" + idG)
