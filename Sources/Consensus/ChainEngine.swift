@@ -167,6 +167,76 @@ public final class ChainEngine {
         finalizedHeight = try store.finalizedHeight() ?? 0
         earliestBlockHeight = try store.current.earliestBlockHeight()
         try rebuildSideSlots()
+        try chooseAmongStoredBranches()
+    }
+
+    /// What the fork-choice pass at opening did (`chooseAmongStoredBranches`), for the node's log.
+    public struct OpeningForkChoice: Sendable {
+        /// Stored side-branch tips above the finalized height weighed against the canonical tip.
+        public var candidates = 0
+        /// Branches executed because they might lead, whose switch did not stand or that proved invalid.
+        public var rejected: [Hash32] = []
+        /// The switches made, in order (normally none, or one completing a reorganisation a crash interrupted).
+        public var switches: [TipChange] = []
+    }
+    /// What the fork-choice pass at opening did.
+    public private(set) var openingForkChoice = OpeningForkChoice()
+
+    /// Fork choice over the stored side branches when the store is opened (Specs/consensus.md §4, "Restart"). A
+    /// reorganisation is one batch per reverted and per applied block, so a crash between them leaves the canonical
+    /// tip on the fork point or part way up the new branch, the rest stored as side blocks; without this pass the
+    /// node sat there until the next block arrived. Each stored side-branch tip above the finalized height (a side
+    /// block no stored side block builds on), best first by `prefers`' order, is weighed against the current tip by
+    /// the same rules and code an import uses (`forkChoice`, then `switchIfKept`: full execution, `keepsSwitch`).
+    /// Their arrival time is unknown after a restart: they count as not timely (the canonical tip keeps its
+    /// restart default, timely), so an equal-height branch never displaces the tip here. Bounded by the side blocks
+    /// the unfinalized window holds (pruned below finality, at most one per proposer and slot); never below the
+    /// finalized height (forks below it are skipped, and reverts stop there).
+    private func chooseAmongStoredBranches() throws {
+        let view = store.current
+        var tips = [(hash: Hash32, header: BlockHeader)]()
+        var builtOn = Set<Hash32>()
+        for (_, hash) in try view.sideBlocks(from: finalizedHeight &+ 1, limit: 1 << 20) {
+            let h = try ChainEngine.loadHeader(view, hash).header
+            builtOn.insert(h.parent)
+            tips.append((hash, h))
+        }
+        tips.removeAll { builtOn.contains($0.hash) }
+        // Best first: more blocks, then the earlier slot (the hash only orders the rest deterministically).
+        tips.sort { a, b in
+            if a.header.height != b.header.height { return a.header.height > b.header.height }
+            if a.header.slot != b.header.slot { return a.header.slot < b.header.slot }
+            return a.hash < b.hash
+        }
+        openingForkChoice.candidates = tips.count
+        for tip in tips {
+            // A switch made earlier in this pass may have made it canonical.
+            guard !(try store.current.isCanonical(tip.hash)) else { continue }
+            let fork: (hash: Hash32, height: UInt64)
+            do { fork = try forkPoint(of: tip.hash) } catch let e as ImportError {
+                // An ancestor pruned with the side blocks at or below finality: the branch forks below it.
+                guard case .unknownParent = e else { throw e }
+                continue
+            }
+            guard fork.height >= finalizedHeight else { continue }
+            guard let last = try block(tip.hash) else { throw ImportError.fault("missing side block \(tip.hash)") }
+            let branch = try branchBlocks(to: last, fork: fork)
+            // Every block of the branch is weighed: none was weighed against this tip in this process.
+            let choice = try forkChoice(candidate: tip.header, timely: false, weighing: branch)
+            guard choice.executes else { continue }
+            do throws(ImportError) {
+                if let change = try switchIfKept(branch: branch, fork: fork, choice: choice) {
+                    openingForkChoice.switches.append(change)
+                    tipArrivedTimely = false
+                } else {
+                    openingForkChoice.rejected.append(tip.hash)
+                }
+            } catch {
+                // An invalid branch block: `reorganize` marked it and restored the chain. Faults stop the opening.
+                guard case .invalid = error else { throw error }
+                openingForkChoice.rejected.append(tip.hash)
+            }
+        }
     }
 
     /// The entries a write set leaves in an empty state (the genesis state, to undo an interrupted snapshot load with).
@@ -228,7 +298,8 @@ public final class ChainEngine {
     }
 
     public var tipHeight: UInt64 { tipHeader.height }
-    /// Whether the canonical tip arrived within its slot (true after a restart: unknown, and it was chosen).
+    /// Whether the canonical tip arrived within its slot (true after a restart: unknown, and it was chosen; false when
+    /// the fork-choice pass at opening switched to a stored side branch, whose blocks count as not timely).
     public private(set) var tipArrivedTimely = true
 
     /// The `safe` height: `finalityDepth` blocks below the tip (a label; finality is the gadget's).
@@ -347,10 +418,8 @@ public final class ChainEngine {
         // justify above the tip's justified checkpoint only with votes for a higher target, so only a branch that
         // wins on height or whose new block carries such votes is executed (blocks arrive parents first, so an
         // earlier block's votes were weighed when it arrived); the result decides whether the switch stands.
-        let heightWins = ChainEngine.prefers(block.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
-        let justified: Checkpoint
-        do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
-        let executes = heightWins || ChainEngine.carriesVotes([block], above: justified.height)
+        let choice = try forkChoice(candidate: block.header, timely: timely, weighing: [block])
+        let executes = choice.executes
         if let deferral {
             // Not stored. A block that makes its branch lead is executed all the same: execution checks its leader
             // exactly (and a switch that does not stand leaves it stored, executed, as a side block).
@@ -365,11 +434,36 @@ public final class ChainEngine {
         guard executes else { return .sideChain }
         let branch: [Block]
         do { branch = try branchBlocks(to: block, fork: fork) } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
-        guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
-            ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: justified.height, heightWins: heightWins)
-        }) else { return .sideChain }
+        guard let change = try switchIfKept(branch: branch, fork: fork, choice: choice) else { return .sideChain }
         tipArrivedTimely = timely
         return .tipChanged(change)
+    }
+
+    /// Fork choice's decision before execution (Specs/consensus.md §4): whether the branch wins on `prefers`, the tip's
+    /// justified checkpoint (for `keepsSwitch` once the branch is executed), and whether the branch is executed at all.
+    private struct ForkChoice {
+        let heightWins: Bool
+        let tipJustified: Checkpoint
+        let executes: Bool
+    }
+
+    /// The decision for a branch ending in `candidate` against the canonical tip: executed when it wins on height, or
+    /// one of `weighing` (its blocks not weighed before) carries votes above the tip's justified checkpoint.
+    /// `importBlock`, `importBranch` and the restart pass (`chooseAmongStoredBranches`) all decide here.
+    private func forkChoice(candidate: BlockHeader, timely: Bool, weighing: [Block]) throws(ImportError) -> ForkChoice {
+        let heightWins = ChainEngine.prefers(candidate, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
+        let justified: Checkpoint
+        do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
+        return ForkChoice(heightWins: heightWins, tipJustified: justified,
+                          executes: heightWins || ChainEngine.carriesVotes(weighing, above: justified.height))
+    }
+
+    /// Executes `branch` from `fork` and keeps the switch when `keepsSwitch` says so (nil: the old chain is restored).
+    private func switchIfKept(branch: [Block], fork: (hash: Hash32, height: UInt64), choice: ForkChoice) throws(ImportError) -> TipChange? {
+        try reorganize(branch: branch, fork: fork, accept: { branchJustified in
+            ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: choice.tipJustified.height,
+                                    heightWins: choice.heightWins)
+        })
     }
 
     /// The proposer check a side block passes before it is stored (and so before its votes are watched or it can make
@@ -462,15 +556,11 @@ public final class ChainEngine {
             if let d = try checkSideProposer(b.header, hash: b.hash, fork: fork), !d.mayExecute { throw .notStored(d) }
         }
         let timely = arrivedTimely(last.header, now: now)
-        let heightWins = ChainEngine.prefers(last.header, timely: timely, over: tipHeader, tipTimely: tipArrivedTimely)
-        let justified: Checkpoint
-        do { justified = try Ledger.finality(of: tipState).justified } catch { throw .fault("finality: \(error)") }
-        guard heightWins || ChainEngine.carriesVotes(run, above: justified.height) else { throw .notStored(.branchDoesNotLead) }
+        let choice = try forkChoice(candidate: last.header, timely: timely, weighing: run)
+        guard choice.executes else { throw .notStored(.branchDoesNotLead) }
         let branch: [Block]
         do { branch = try branchBlocks(to: first, fork: fork) + run.dropFirst() } catch let e as ImportError { throw e } catch { throw .fault("\(error)") }
-        guard let change = try reorganize(branch: branch, fork: fork, accept: { branchJustified in
-            ChainEngine.keepsSwitch(branchJustified: branchJustified.height, tipJustified: justified.height, heightWins: heightWins)
-        }) else { return .sideChain }
+        guard let change = try switchIfKept(branch: branch, fork: fork, choice: choice) else { return .sideChain }
         tipArrivedTimely = timely
         return .tipChanged(change)
     }

@@ -114,6 +114,21 @@ public final class NodeRuntime: Sendable {
             throw NodeStartupError("cannot start the chain: \(error)")
         }
         let tip = engine.tipHeight
+        // The fork-choice pass over stored side branches at opening (Specs/consensus.md §4, "Restart").
+        let opening = engine.openingForkChoice
+        for change in opening.switches {
+            logger.warning("switched to a stored side branch at startup (completing an interrupted reorganisation)", metadata: [
+                "from": "\(change.oldTip.hex.prefix(16))", "to": "\(change.newTip.hex.prefix(16))", "height": "\(change.newHeight)",
+                "reverted": "\(change.reverted.count)", "applied": "\(change.applied.count)",
+                "commonAncestor": "\(change.commonAncestor.hex.prefix(16))",
+            ])
+        }
+        if opening.candidates > 0 {
+            logger.info("startup fork choice over stored side branches", metadata: [
+                "candidates": "\(opening.candidates)", "switches": "\(opening.switches.count)", "rejected": "\(opening.rejected.count)",
+                "tip": "\(engine.tipHash.hex.prefix(16))", "height": "\(engine.tipHeight)",
+            ])
+        }
 
         if let keyPath = config.validatorKey {
             let key: PrivateKey, file: KeyFile
