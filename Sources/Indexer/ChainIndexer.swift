@@ -39,7 +39,8 @@ public struct SyncReport: Sendable, Equatable {
 
 /// Follows a node and keeps a PostgreSQL database equal to its canonical chain (Specs/indexer.md).
 ///
-/// Backfills from genesis, or from the block `indexer_state` records; each block is one PostgreSQL
+/// Backfills from genesis (from the node's earliest stored block when it joined by state sync), or from the block
+/// `indexer_state` records; each block is one PostgreSQL
 /// transaction, so a crash at any moment leaves the database at a block boundary and a restart continues
 /// from there. Before writing a block it checks that the block's parent is the indexed tip; when it is not
 /// (a reorg), it walks down to the highest height where the indexed hash equals the node's canonical hash
@@ -109,15 +110,27 @@ public final class ChainIndexer: Sendable {
         // The next range, fetched while the current one is written (node reads and PostgreSQL writes overlap).
         var prefetch: (from: UInt64, task: Task<Result<[BlockRows], IndexerError>, Never>)?
         defer { prefetch?.task.cancel() }
+        // The node stores genesis and every block from `earliest` on (a node that joined by state sync has nothing in
+        // between; Specs/rpc.md §6). Read once per call: it changes only when a genesis-only node completes a state sync.
+        let earliest = try await source.earliestBlockHeight()
         while true {
             try Task.checkCancellationTyped()
             let nodeTip = try await source.tipHeight()
             progress.withLock { $0.nodeTip = nodeTip }
             let local = try await sink.indexedTip()
             report.height = local?.height
-            var next: UInt64 = 0
+            // An empty database starts at the node's earliest block (recorded as `indexer_state.first_height`).
+            var next: UInt64 = earliest
+            var parentUnchecked = false
             if let local {
                 guard local.chainId == chainId else { throw .wrongChain(stored: local.chainId, node: chainId) }
+                // The next block is one the node does not store: it cannot be had here (asking stalled at it for good).
+                if local.height &+ 1 < earliest { throw .blocksNotOnNode(needed: local.height + 1, earliest: earliest) }
+                // The indexed tip is the block just below the node's earliest: its hash cannot be compared at its height,
+                // only with the parent of the node's earliest block (checked below, before anything is written).
+                parentUnchecked = local.height > 0 && local.height < earliest
+            }
+            if let local, !parentUnchecked {
                 if local.height > nodeTip, let theirs = try await source.canonicalHash(at: nodeTip),
                    theirs == (try await sink.blockHash(at: nodeTip)) {
                     // The node is behind the index on the same branch (still syncing, restored from an older copy, a
@@ -134,6 +147,12 @@ public final class ChainIndexer: Sendable {
                 }
                 if local.height >= nodeTip { return report }
                 next = local.height + 1
+            } else if let local {
+                if local.height >= nodeTip { return report }
+                next = local.height + 1
+            } else if earliest > 0, report.blocks == 0 {
+                logger.info("the node joined by state sync: indexing starts at its earliest stored block",
+                            metadata: ["height": "\(earliest)", "nodeTip": "\(nodeTip)"])
             }
             let blocks: [BlockRows]
             if let p = prefetch, p.from == next {
@@ -154,11 +173,16 @@ public final class ChainIndexer: Sendable {
                 continue
             }
             idle = 0
+            if parentUnchecked, let local, let first = blocks.first, first.parent != local.hash {
+                // The node's earliest block does not follow the indexed tip, and the node has no block below it to find
+                // where the two chains part.
+                throw .blocksNotOnNode(needed: local.height, earliest: earliest)
+            }
             var parent = local?.hash
             writing: for b in blocks {
                 if let p = parent, b.parent != p { break }  // a reorg: the next round rolls back
                 do throws(IndexerError) {
-                    try await sink.apply(b, chainId: chainId)
+                    try await sink.apply(b, chainId: chainId, firstHeight: next)
                 } catch {
                     // Another indexer wrote to this database in between: re-read its state and go on from there.
                     guard case .indexedTipMoved(let why) = error else { throw error }

@@ -19,6 +19,10 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
     case schemaTooNew(stored: Int, supported: Int)
     /// A reorg reaches below the first block the database holds (or genesis changed).
     case reorgBelowIndexedHistory(height: UInt64)
+    /// The next block the database needs (`needed`) is below the earliest block the node stores (`earliest`: it joined
+    /// by state sync, Specs/rpc.md §6): this node cannot fill the gap. Follow a node that holds those blocks, or index
+    /// into an empty database (which then starts at the node's earliest block).
+    case blocksNotOnNode(needed: UInt64, earliest: UInt64)
     /// The run was cancelled (shutdown).
     case cancelled
     /// `indexer_state` is not the parent of the block being written (another indexer on the same database
@@ -37,6 +41,9 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
             return "the database has indexer schema version \(s); this build knows versions up to \(v): upgrade sharechain"
         case .reorgBelowIndexedHistory(let h):
             return "the node's chain differs from the indexed one at every height down to \(h): the database belongs to another history"
+        case .blocksNotOnNode(let needed, let earliest):
+            return "the database needs block \(needed), but the node stores blocks only from height \(earliest) on (it joined by state sync): "
+                + "follow a node that has blocks \(needed)…\(earliest - 1), or index into an empty database (it starts at height \(earliest))"
         case .cancelled: return "cancelled"
         case .indexedTipMoved(let m): return "the indexed tip moved under this indexer: \(m)"
         }

@@ -34,6 +34,17 @@ public struct NodeSource: Sendable {
         return h
     }
 
+    /// The height from which the node stores every canonical block to its tip (`node_status.earliestBlockHeight`):
+    /// 0 for a node with its whole chain, the snapshot's height for one that joined by state sync. A node that does not
+    /// report it (older than the field) is taken to hold its whole chain.
+    public func earliestBlockHeight() async throws(IndexerError) -> UInt64 {
+        let status = try await call("node_status", .array([]))
+        guard case .object = status else { throw .malformed("node_status is not an object") }
+        guard let field = status["earliestBlockHeight"] else { return 0 }
+        guard let h = field.uint64 else { throw .malformed("node_status.earliestBlockHeight is not a height") }
+        return h
+    }
+
     /// The canonical block hash at `height` (0x-hex), nil above the tip.
     public func canonicalHash(at height: UInt64) async throws(IndexerError) -> String? {
         let headers = try await call("chain_getHeaders", .array([.int(height), .int(1)]))

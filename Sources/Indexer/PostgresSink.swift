@@ -168,9 +168,22 @@ public final class PostgresSink: Sendable {
 
     // MARK: Writes
 
+    /// The height indexing started from (`indexer_state.first_height`: 0, or the earliest block of a state-synced node
+    /// the database was first filled from), nil when nothing is indexed yet.
+    public func firstIndexedHeight() async throws(IndexerError) -> UInt64? {
+        do {
+            let rows = try await connection.query("SELECT first_height FROM indexer_state WHERE id = 1", logger: logger)
+            for try await h in rows.decode(Int64.self) { return UInt64(h) }
+            return nil
+        } catch {
+            throw .postgres(Self.describe(error))
+        }
+    }
+
     /// Writes one block in one transaction, moving `indexer_state` to it. The indexed tip must be the block's
-    /// parent (or nothing, for genesis): otherwise nothing is written and `indexedTipMoved` is thrown.
-    public func apply(_ block: BlockRows, chainId: String) async throws(IndexerError) {
+    /// parent (or nothing, for the first block, at `firstHeight`: genesis, or a state-synced node's earliest block,
+    /// recorded as `first_height`): otherwise nothing is written and `indexedTipMoved` is thrown.
+    public func apply(_ block: BlockRows, chainId: String, firstHeight: UInt64 = 0) async throws(IndexerError) {
         try await transaction { () async throws(IndexerError) in
             let tip = try await lockedTip()
             if let tip {
@@ -179,7 +192,9 @@ public final class PostgresSink: Sendable {
                     throw .indexedTipMoved("indexer_state is at \(tip.height) \(tip.hash), block \(block.height) has parent \(block.parent)")
                 }
             } else {
-                guard block.height == 0 else { throw .indexedTipMoved("nothing indexed yet, but block \(block.height) is not genesis") }
+                guard block.height == firstHeight else {
+                    throw .indexedTipMoved("nothing indexed yet, but block \(block.height) is not the first one to index (\(firstHeight))")
+                }
             }
             guard let accounts = block.accountRows else {
                 throw .malformed("block \(block.height): the touched accounts' states were not fetched (BlockRows.attach)")
@@ -197,8 +212,9 @@ public final class PostgresSink: Sendable {
             binds.append("\\x" + chainId.dropFirst(2))
             binds.append(Int64(clamping: block.height))
             binds.append("\\x" + block.hash.dropFirst(2))
+            binds.append(Int64(clamping: block.height))
             try await run("""
-                INSERT INTO indexer_state (id, chain_id, height, hash) VALUES (1, $1::text::bytea, $2, $3::text::bytea)
+                INSERT INTO indexer_state (id, chain_id, height, hash, first_height) VALUES (1, $1::text::bytea, $2, $3::text::bytea, $4)
                 ON CONFLICT (id) DO UPDATE SET height = excluded.height, hash = excluded.hash, updated_at = now()
                 """, binds)
         }

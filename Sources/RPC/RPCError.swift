@@ -95,6 +95,12 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         RPCError(code: prunedCode, message: "\(what) not available: \(detail)", data: .object(["what": .string(what)]))
     }
 
+    /// A canonical block below the earliest this node stores (it joined by state sync at `earliest`; Specs/rpc.md §6).
+    static func blockNotStored(_ height: UInt64, earliest: UInt64) -> RPCError {
+        RPCError(code: prunedCode, message: "block \(height) not available: this node stores blocks from height \(earliest) on (it joined by state sync)",
+                 data: .object(["what": "block", "height": .int(height), "earliestBlockHeight": .int(earliest)]))
+    }
+
     static func unsupportedTransport(_ method: String) -> RPCError {
         RPCError(code: unsupportedTransportCode, message: "\(method) needs a WebSocket connection (/ws)",
                  data: .object(["method": .string(method)]))

@@ -109,9 +109,19 @@ extension RPCNode {
         case .earliest: height = 0
         case .height(let h): height = h
         }
-        guard let hash = try view.canonicalHash(at: height) else { throw RPCError.notFound("block", .int(height)) }
+        guard let hash = try view.canonicalHash(at: height) else {
+            // A node that joined by state sync stores no block between genesis and its snapshot's: say so (an indexer
+            // or explorer starting from genesis must start at the earliest block instead), not "not found".
+            let earliest = Self.earliestBlock(try view.earliestBlockHeight())
+            if height > 0, height < earliest, height <= (try tipHeight(view)) { throw RPCError.blockNotStored(height, earliest: earliest) }
+            throw RPCError.notFound("block", .int(height))
+        }
         return (hash, height)
     }
+
+    /// `node_status.earliestBlockHeight` from the store's earliest block above genesis (Specs/rpc.md §7): the node stores
+    /// every canonical block from it to the tip (and genesis), so a node holding its whole chain says 0, not 1.
+    static func earliestBlock(_ earliestAboveGenesis: UInt64) -> UInt64 { earliestAboveGenesis <= 1 ? 0 : earliestAboveGenesis }
 
     func header(_ view: ReadView, _ hash: Hash32) throws -> SignedHeader {
         guard let bytes = try view.header(hash) else { throw StorageFault("missing header \(hash)") }

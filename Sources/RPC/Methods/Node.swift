@@ -15,7 +15,8 @@ extension RPCNode {
                 "version": .string(self.config.nodeVersion), "chainName": .string(self.genesis.chainName),
                 "chainId": r.hash(s.chainId), "genesisHash": r.hash(s.genesisHash), "height": .int(s.height),
                 "tipHash": r.hash(s.tipHash), "slot": .int(s.slot), "timestamp": .int(s.timestamp),
-                "finalizedHeight": .int(s.finalizedHeight), "syncing": .bool(await syncing), "peers": .int(await peers.count),
+                "finalizedHeight": .int(s.finalizedHeight), "earliestBlockHeight": .int(RPCNode.earliestBlock(s.earliestBlockHeight)),
+                "syncing": .bool(await syncing), "peers": .int(await peers.count),
                 "mempool": .object(["transactions": .int(s.mempoolTransactions), "bytes": .int(s.mempoolBytes)]),
             ])
         }

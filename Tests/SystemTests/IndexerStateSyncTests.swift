@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import Testing
+@testable import Consensus
+@testable import Indexer
+@testable import Ledger
+@testable import Node
+@testable import Primitives
+@testable import RPC
+@testable import Storage
+import TestSupport
+
+/// An indexer following a node that joined by state sync (Specs/indexer.md §1 step 2, rpc.md §6): the node stores
+/// genesis and the blocks from its snapshot's height on. The indexer used to start at height 0, ask for block 1
+/// (answered "not available") and stall there without an error.
+@Suite(.serialized, .tags(.system)) struct IndexerStateSyncTests {
+    static let logger = testLogger("indexer-state-sync")
+    static let snapshotHeight: UInt64 = 8
+
+    /// A node of `a`'s chain that adopted the state snapshot of `snapshotHeight` and then imported `a`'s later blocks.
+    func stateSyncedNode(from a: IndexedChain, label: String) async throws -> (ChainService, TempDir) {
+        let view = try a.service.readView()
+        let height = Self.snapshotHeight
+        let hash = try #require(try view.canonicalHash(at: height))
+        let snapshot = try view.stateSnapshot(height: height)
+        let entries = snapshot.chunks.flatMap { $0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        let receipts = try ChainEngine.decodeReceipts(try #require(try view.receipts(hash)))
+        let dir = TempDir(label)
+        var options = DatabaseOptions()
+        options.syncWrites = false
+        let genesis = a.genesis.genesis
+        let store = try ChainStore(path: (dir.path as NSString).appendingPathComponent("chain"), genesis: genesis.chainId, options: options)
+        let engine = try ChainEngine(genesis: genesis, store: store, adjudicator: NoAdjudicator())
+        let block = try #require(try await a.service.canonicalBlock(at: height))
+        try engine.adoptSnapshot(block: block, receipts: receipts, entries: entries)
+        let tip = try #require(try view.tip()).height
+        for h in (height + 1)...tip {
+            let next = try #require(try await a.service.canonicalBlock(at: h))
+            guard case .tipChanged = try engine.importBlock(next, now: a.clock.now) else { throw ImportError.fault("block \(h) not imported") }
+        }
+        #expect(engine.earliestBlockHeight == height && engine.tipHeight == tip)
+        let clock = a.clock
+        return (ChainService(engine: engine, clock: { clock.now }), dir)
+    }
+
+    func start(_ rpc: String, _ db: String) async throws -> ChainIndexer {
+        var config = IndexerConfiguration(rpcURL: rpc, postgres: try PostgresTarget(url: db))
+        config.pollInterval = .milliseconds(200)
+        return try await ChainIndexer.start(config, logger: Self.logger)
+    }
+
+    /// An empty database indexes from the node's earliest block, records where its history starts, and follows.
+    /// A database indexed (from a full node) to below the node's earliest block stops with an error naming both
+    /// heights instead of stalling. The RPC says what the node stores.
+    @Test func anIndexerFollowsAStateSyncedNodeFromItsEarliestBlockOrSaysWhyItCannot() async throws {
+        let pg = try PostgresServer(label: "indexer-state-sync")
+        let fresh = try pg.createDatabase("fresh"), behind = try pg.createDatabase("behind")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let a = try IndexedChain(genesis: genesis, label: "indexer-state-sync-a")
+        try await a.produce(through: 3, perBlock: 1)
+        // `behind` holds the full node's blocks 0...3.
+        try await withRPCServer(a.service) { rpc in
+            let ix = try await start(rpc, behind)
+            do {
+                #expect(try await ix.syncToTip().height == 3)
+                #expect(try await ix.sink.firstIndexedHeight() == 0)
+                await ix.close()
+            } catch {
+                await ix.close()
+                throw error
+            }
+        }
+        try await a.produce(through: 12, perBlock: 1)
+        let (synced, _) = try await stateSyncedNode(from: a, label: "indexer-state-sync-b")
+        let s = Self.snapshotHeight
+        try await withRPCServer(synced) { rpc in
+            let client = try RPCClient(url: rpc)
+            #expect(try await client.call("node_status", .array([])).object?["earliestBlockHeight"]?.uint64 == s)
+            // Below the earliest block: a specific error naming it, not a bare "not found".
+            let below: Result<JSON, RPCClientError>
+            do throws(RPCClientError) { below = .success(try await client.call("chain_getBlockByNumber", .array([.int(s - 1), .bool(true)]))) } catch {
+                below = .failure(error)
+            }
+            guard case .failure(.rpc(let e)) = below else { Issue.record("block \(s - 1): \(below), not an RPC error"); return }
+            #expect(e.code == RPCError.prunedCode)
+            #expect(e.data?["earliestBlockHeight"]?.uint64 == s && e.data?["height"]?.uint64 == s - 1)
+            _ = try await client.call("chain_getBlockByNumber", .array([.int(0)]))
+            _ = try await client.call("chain_getBlockByNumber", .array([.int(s)]))
+
+            let ix = try await start(rpc, fresh)
+            do {
+                let report = try await ix.syncToTip()
+                #expect(report.height == 12 && report.blocks == Int(12 - s + 1))
+                #expect(try await ix.sink.scalar("SELECT concat_ws('/', min(height), max(height), count(*)) FROM blocks") == "\(s)/12/\(12 - s + 1)")
+                #expect(try await ix.sink.firstIndexedHeight() == s)
+                await ix.close()
+            } catch {
+                await ix.close()
+                throw error
+            }
+
+            let stale = try await start(rpc, behind)
+            let result: Result<SyncReport, IndexerError>
+            do throws(IndexerError) { result = .success(try await stale.syncToTip()) } catch { result = .failure(error) }
+            await stale.close()
+            guard case .failure(let e) = result else {
+                Issue.record("an indexer whose next block the node does not store did not stop"); return
+            }
+            #expect(e == .blocksNotOnNode(needed: 4, earliest: s))
+            #expect(e.description.contains("block 4") && e.description.contains("height \(s)"))
+        }
+        pg.stop()
+    }
+}
