@@ -423,7 +423,7 @@ public enum IndexerSchema {
         // A node that joined by state sync stores no block between genesis and its snapshot's: an indexer on an empty
         // database starts at the node's earliest block, and records where its history starts (Specs/indexer.md §1).
         Migration(version: 6, description: "indexer_state.first_height: the height indexing started from (0, or a state-synced node's earliest block)", statements: [
-            "ALTER TABLE indexer_state ADD COLUMN first_height bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE indexer_state ADD COLUMN IF NOT EXISTS first_height bigint NOT NULL DEFAULT 0",
         ]),
     ]
 
