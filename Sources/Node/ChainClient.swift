@@ -44,6 +44,9 @@ public protocol ChainClient: Sendable {
     /// The height of the canonical block holding transaction `id`, nil while it is not in one (pending, dropped,
     /// unknown).
     func transactionHeight(_ id: Hash32) async throws -> UInt64?
+    /// Whether transaction `id` waits in the node's mempool (accepted, in no block yet). With `transactionHeight`, what
+    /// tells a transaction the node still holds from one it dropped (evicted, replaced, lost to a restart).
+    func transactionPending(_ id: Hash32) async throws -> Bool
     /// Windows of a pool with a record, by index.
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)]
     /// Paid-out workers of a window.
@@ -130,6 +133,7 @@ public struct LocalChainClient: ChainClient {
 
     public func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try reader().fraudCase(ticket) }
     public func transactionHeight(_ id: Hash32) async throws -> UInt64? { try chain.readView().transactionLocation(id)?.height }
+    public func transactionPending(_ id: Hash32) async throws -> Bool { await chain.mempoolContains(id) }
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try reader().windows(pool).items }
     public func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try reader().payouts(pool, w)

@@ -214,6 +214,10 @@ public struct RPCChainClient: ChainClient {
         return try u64(t["blockHeight"], "blockHeight")
     }
 
+    public func transactionPending(_ id: Hash32) async throws -> Bool {
+        try await optional("tx_getByHash", .object(["hash": .string("0x" + id.hex)]))?["status"]?.string == "pending"
+    }
+
     public func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] {
         try await all("window_list", ["pool": .int(UInt64(pool))]).map { (try u64($0["window"], "window"), try record($0, WindowRecord.self)) }
     }

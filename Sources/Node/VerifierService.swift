@@ -21,6 +21,8 @@ public struct VerifierStats: Sendable, Hashable {
     public var errors = 0
     /// Revealed tickets found past their challenge end, not replayed: a claim on them could no longer be opened.
     public var tooLate = 0
+    /// Fraud-claim reveals sent again: an earlier copy was accepted but left the mempool without reaching the chain.
+    public var revealsResent = 0
 }
 
 /// Settings of the verifier service.
@@ -67,24 +69,37 @@ public final class VerifierService: Service, Sendable {
     private let subscribed = Mutex(false)
     private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
-    /// A committed fraud claim waiting for its commitment to be in a block before it is opened. Kept in the state file
-    /// (tenth review, lifecycle F1): the salt derives from the key and the ticket (`salt(for:)`) and the input is read
-    /// again from the node, so the claim can still be opened after a restart.
+    /// A committed fraud claim waiting for its reveal to reach the chain. Kept in the state file (tenth review, lifecycle
+    /// F1): the salt derives from the key and the ticket (`salt(for:)`) and the input is read again from the node, so the
+    /// claim can still be opened after a restart. It stays pending until its reveal is in a canonical block (not merely
+    /// accepted by the node: a reveal evicted from the mempool, lost to a node restart or a reorg is sent again, eleventh
+    /// review B1).
     struct PendingClaim: Sendable, Equatable {
         let ticketId: Hash32
         /// The `fraudCommit` transaction: the claim is opened once the block holding it is below the tip.
         let commitTx: Hash32
         let pool: UInt32
+        /// The last `fraudReveal` transaction the node accepted for this claim, nil before the first.
+        var revealTx: Hash32?
 
-        /// The state-file line: `claim <ticket> <commit tx> <pool>`.
-        var line: String { "claim \(ticketId.hex) \(commitTx.hex) \(pool)" }
-        init(ticketId: Hash32, commitTx: Hash32, pool: UInt32) { self.ticketId = ticketId; self.commitTx = commitTx; self.pool = pool }
+        /// The state-file line: `claim <ticket> <commit tx> <pool>`, then ` <reveal tx>` once a reveal was accepted.
+        var line: String { "claim \(ticketId.hex) \(commitTx.hex) \(pool)" + (revealTx.map { " \($0.hex)" } ?? "") }
+        init(ticketId: Hash32, commitTx: Hash32, pool: UInt32, revealTx: Hash32? = nil) {
+            self.ticketId = ticketId; self.commitTx = commitTx; self.pool = pool; self.revealTx = revealTx
+        }
         init?(line: Substring) {
             let f = line.split(separator: " ")
-            guard f.count == 4, f[0] == "claim", let t = try? Hash32(hex: String(f[1])), let c = try? Hash32(hex: String(f[2])),
+            guard f.count == 4 || f.count == 5, f[0] == "claim", let t = try? Hash32(hex: String(f[1])), let c = try? Hash32(hex: String(f[2])),
                   let p = UInt32(f[3]) else { return nil }
-            self.init(ticketId: t, commitTx: c, pool: p)
+            var reveal: Hash32?
+            if f.count == 5 {
+                guard let r = try? Hash32(hex: String(f[4])) else { return nil }
+                reveal = r
+            }
+            self.init(ticketId: t, commitTx: c, pool: p, revealTx: reveal)
         }
+        /// The same claim, whatever reveal it last sent.
+        func isSameClaim(_ other: PendingClaim) -> Bool { ticketId == other.ticketId && commitTx == other.commitTx }
     }
 
     /// The salt of this verifier's claim on `ticket`: secret (from the signing key) and recomputable after a restart,
@@ -128,7 +143,7 @@ public final class VerifierService: Service, Sendable {
         }
     }
 
-    /// The committed claims not yet opened.
+    /// The committed claims whose reveal is not yet in a canonical block.
     var pendingClaims: [PendingClaim] { progress.withLock { $0.claims } }
 
     /// Whether the ticket subscription is live.
@@ -240,8 +255,10 @@ public final class VerifierService: Service, Sendable {
 
     /// Opens committed fraud claims once the block holding their commitment is below the tip (the reveal must come in a
     /// later block; judged by the commitment's inclusion height, not by the sender's nonce, which concurrent checks
-    /// share), and records the outcome of claims this service opened once the chain has adjudicated them. A reveal that
-    /// cannot be sent stays pending and is tried again next time, until the commitment's reveal period is over.
+    /// share), and records the outcome of claims this service opened once the chain has adjudicated them. A claim stays
+    /// pending until its reveal is in a canonical block: a reveal that cannot be sent, or that the node accepted but that
+    /// left its mempool without reaching the chain (evicted, replaced, lost to a restart or a reorg), is sent again (same
+    /// salt, so the same claim) until the commitment's reveal period is over; one still waiting in the mempool is not.
     func followUp() async throws {
         let claims = pendingClaims
         if !claims.isEmpty {
@@ -256,6 +273,17 @@ public final class VerifierService: Service, Sendable {
                     continue
                 }
                 guard included < tip else { continue }
+                if let reveal = c.revealTx {
+                    // Asked in this order so that a reveal moving from the mempool into a block in between is seen in one
+                    // place or the other, not sent again.
+                    if try await client.transactionPending(reveal) { continue }
+                    if try await client.transactionHeight(reveal) != nil {
+                        // On chain: the claim is opened (or its reveal failed there, and a copy would fail the same way).
+                        submitted.withLock { _ = $0.insert(c.ticketId) }
+                        dropClaim(c)
+                        continue
+                    }
+                }
                 if let pool = try await client.pool(c.pool), tip > included &+ pool.fraudRevealBlocks {
                     // Past its reveal period (the bond is burned): nothing left to send.
                     dropClaim(c)
@@ -265,10 +293,16 @@ public final class VerifierService: Service, Sendable {
                 }
                 do {
                     guard let input = try await client.ticketInput(c.ticketId) else { throw VerifierFault("the node serves no input for the ticket") }
-                    try await client.send(.fraudReveal(ticketId: c.ticketId, salt: salt(for: c.ticketId), input: input), from: key)
-                    bump { $0.proofsSubmitted += 1 }
+                    let sent = try await client.send(.fraudReveal(ticketId: c.ticketId, salt: salt(for: c.ticketId), input: input), from: key)
+                    if c.revealTx == nil {
+                        bump { $0.proofsSubmitted += 1 }
+                    } else {
+                        bump { $0.revealsResent += 1 }
+                        logger.warning("fraud claim reveal left the mempool without reaching the chain; sent again",
+                                       metadata: ["ticket": "\(c.ticketId.hex.prefix(16))"])
+                    }
                     submitted.withLock { _ = $0.insert(c.ticketId) }
-                    dropClaim(c)
+                    setReveal(sent.id, of: c)
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
@@ -376,8 +410,17 @@ public final class VerifierService: Service, Sendable {
 
     private func dropClaim(_ c: PendingClaim) {
         progress.withLock {
-            $0.claims.removeAll { $0 == c }
+            $0.claims.removeAll { $0.isSameClaim(c) }
             $0.unsaved = true
+        }
+    }
+
+    /// Records the reveal transaction the node accepted for claim `c` (saved with the claim: after a restart, a reveal
+    /// still pending is not sent twice).
+    private func setReveal(_ tx: Hash32, of c: PendingClaim) {
+        progress.withLock { p in
+            for i in p.claims.indices where p.claims[i].isSameClaim(c) { p.claims[i].revealTx = tx }
+            p.unsaved = true
         }
     }
 

@@ -28,6 +28,7 @@ final class OneTicketClient: ChainClient {
     func nextNonce(_ key: PublicKey) async throws -> UInt64 { throw Unavailable() }
     func submit(_ tx: SignedTransaction) async throws -> Hash32 { throw Unavailable() }
     func transactionHeight(_ id: Hash32) async throws -> UInt64? { throw Unavailable() }
+    func transactionPending(_ id: Hash32) async throws -> Bool { throw Unavailable() }
     func minimumFee(size: Int) async throws -> Amount { throw Unavailable() }
     func pool(_ id: UInt32) async throws -> PoolConfig? { throw Unavailable() }
     func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { throw Unavailable() }

@@ -88,6 +88,7 @@ final class InterceptingChainClient: ChainClient {
     }
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { try await base.fraudCase(ticket) }
     func transactionHeight(_ id: Hash32) async throws -> UInt64? { try await base.transactionHeight(id) }
+    func transactionPending(_ id: Hash32) async throws -> Bool { try await base.transactionPending(id) }
     func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { try await base.windows(pool) }
     func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] {
         try await base.payouts(pool, w)

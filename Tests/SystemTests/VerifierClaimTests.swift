@@ -57,6 +57,8 @@ import TestSupport
                 if !proven { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(proven, "the claim committed before the restart was never opened: \(second.stats)")
+            // The claim is let go once the follow-up sees its reveal in a block.
+            try await second.followUp()
             #expect(second.pendingClaims.isEmpty)
         }
     }
@@ -96,5 +98,78 @@ import TestSupport
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+
+    /// Eleventh review, B1: a reveal the node accepted (`tx_sendRaw`) but that then left its mempool without reaching the
+    /// chain (evicted, replaced, a node restart, a reorg) counted as sent, the claim was forgotten, and its bond burned at the
+    /// end of the reveal period while the fraud went unpunished. Here another sender of the verifier's key replaces the
+    /// first reveal in the mempool (same nonce, higher fee) right after the node accepted it: the verifier sends the reveal
+    /// again and the fraud is proven; it sends nothing while the second reveal waits in the mempool, nor once it is on chain.
+    @Test func aRevealDroppedFromTheMempoolIsSentAgainUntilItIsOnChain() async throws {
+        let chain = try InProcessChain(label: "verifier-reveal-dropped")
+        let honest = chain.worker(0, cheat: 0), cheater = chain.worker(2, cheat: 1.0)
+        let base = chain.client
+        let reveals = Mutex([Hash32]()), replacement = Mutex<Hash32?>(nil)
+        let payee = try PrivateKey(secretBytes: SHA256.hash(Array("reveal-replacement-payee".utf8)).bytes).publicKey
+        let dropping = InterceptingChainClient(base: base, afterSubmit: { tx in
+            guard case .fraudReveal = tx.transaction.body else { return }
+            guard reveals.withLock({ r -> Bool in r.append(tx.id); return r.count == 1 }) else { return }
+            let t = tx.transaction
+            let replacing = Transaction(chainId: t.chainId, sender: t.sender, nonce: t.nonce, fee: Amount(t.fee.units &* 2),
+                                        body: .transfer(to: payee, amount: Amount(1))).signed(by: DevelopmentKeys.verifier)
+            do {
+                let id = try await base.submit(replacing)
+                replacement.withLock { $0 = id }
+            } catch {
+                Issue.record("set-up: the first reveal could not be replaced in the mempool: \(error)")
+            }
+        })
+        var config = VerifierConfig()
+        config.stateFile = chain.dir.file("verifier.state")
+        let verifier = VerifierService(key: DevelopmentKeys.verifier, client: dropping, weights: chain.weights, config: config, logger: chain.logger)
+        try await chain.run(with: [honest, cheater], until: { _ in true }) { _ in
+            let deadline = ContinuousClock.now + .seconds(180)
+            while verifier.pendingClaims.isEmpty {
+                guard ContinuousClock.now < deadline else { Issue.record("no claim committed: \(verifier.stats)"); return }
+                try await verifier.pass()
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let claim = try #require(verifier.pendingClaims.first)
+            // Followed up every 50 ms, many times per 1-second block: a reveal waiting in the mempool must not be sent again.
+            var proven = false
+            while !proven {
+                guard ContinuousClock.now < deadline else { Issue.record("the fraud was never proven: \(verifier.stats)"); return }
+                try await verifier.followUp()
+                let status = try await base.fraudCase(claim.ticketId)?.status
+                proven = status == .fraud || status == .paid
+                if !proven { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let sent = reveals.withLock { $0 }
+            #expect(sent.count == 2, "reveals sent: \(sent.count) (one dropped, one sent again; none while it was pending)")
+            #expect(replacement.withLock { $0 } != nil)
+            if let first = sent.first { #expect(try await base.transactionHeight(first) == nil, "the first reveal reached the chain") }
+            if sent.count > 1 { #expect(try await base.transactionHeight(sent[1]) != nil) }
+            #expect(verifier.stats.revealsResent == 1)
+            // On chain: the claim is let go, and further follow-ups across blocks send nothing.
+            let tip = try await base.tip().height
+            while try await base.tip().height < tip + 2, ContinuousClock.now < deadline {
+                try await verifier.followUp()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(verifier.pendingClaims.isEmpty, "the claim whose reveal is on chain is still pending")
+            #expect(reveals.withLock { $0.count } == sent.count, "a reveal was sent again after one reached the chain")
+        }
+    }
+
+    /// The state file keeps the reveal a claim last sent, so a restarted verifier does not send a second copy of one still
+    /// pending, and reads the lines of claims saved before any reveal (and before this field existed).
+    @Test func aClaimLineKeepsItsRevealTransaction() throws {
+        let a = SHA256.hash([1]), b = SHA256.hash([2]), c = SHA256.hash([3])
+        let sent = VerifierService.PendingClaim(ticketId: a, commitTx: b, pool: 7, revealTx: c)
+        #expect(VerifierService.PendingClaim(line: Substring(sent.line)) == sent)
+        let unsent = VerifierService.PendingClaim(ticketId: a, commitTx: b, pool: 7)
+        #expect(unsent.line == "claim \(a.hex) \(b.hex) 7")
+        #expect(VerifierService.PendingClaim(line: Substring(unsent.line)) == unsent)
+        #expect(VerifierService.PendingClaim(line: Substring(unsent.line + " nothex")) == nil)
     }
 }
