@@ -365,8 +365,9 @@ public actor ChainService {
     /// How a header new to the watch is admitted (Specs/consensus.md §5 **Automatic evidence**), or nil. Only validators'
     /// headers can be evidence (`doubleSignEvidence` needs a staker record): other keys' would only fill the watch. A
     /// header whose proposer leads its slot under the tip's schedule (the tip's epoch, or the next one's snapshot of the
-    /// tip state) is scheduled; any other active validator's is unscheduled (bounded per key, eighth review F2: keys
-    /// signing headers for slots they do not lead must not crowd out the first header of an equivocation).
+    /// tip state) is scheduled; any other active validator's, or a validator's with stake still unbonding (slashable until
+    /// it matures, eleventh review B2), is unscheduled (bounded per key, eighth review F2: keys signing headers for slots
+    /// they do not lead must not crowd out the first header of an equivocation).
     private func headerAdmission(_ h: BlockHeader, clockSlot: UInt64) -> EquivocationWatch.Admission? {
         guard h.slot <= clockSlot &+ Self.maxFutureHeaderSlots else { return nil }
         let staker: Staker?
@@ -378,7 +379,9 @@ public actor ChainService {
            LeaderSchedule.leader(of: h.slot, in: schedule) == h.proposer {
             return .scheduled
         }
-        return staker.isActive(minimum: genesis.ledger.validatorMinStake) ? .unscheduled : nil
+        if staker.isActive(minimum: genesis.ledger.validatorMinStake) { return .unscheduled }
+        guard staker.status != .tombstoned, (try? LedgerReader(store.current).hasUnbonding(.validator, h.proposer)) == true else { return nil }
+        return .unscheduled
     }
 
     /// The schedule snapshot of `slot`'s epoch for a block on the tip, cached per tip (a fresh snapshot scans every
@@ -441,12 +444,15 @@ public actor ChainService {
     private(set) var voteSignaturesChecked = 0
 
     /// Whether the votes of `validator` are watched on the tip (tenth review, consensus F2): a member of the tip's
-    /// schedule snapshot or a validator with bonded stake, and not tombstoned. Evidence against any other key can only
-    /// fail (`unknownStaker`, already punished) or slash nothing (a former validator that unbonded everything keeps its
-    /// record): either way the reporter pays a fee for nothing, and such a key could make it pay one per pair.
+    /// schedule snapshot, or a validator with stake bonded or still unbonding, and not tombstoned. Evidence against any
+    /// other key can only fail (`unknownStaker`, already punished) or slash nothing (a former validator whose unbonding
+    /// has matured keeps its record): either way the reporter pays a fee for nothing, and such a key could make it pay one
+    /// per pair. Stake still unbonding is slashable until it matures (eleventh review B2: a validator that had unbonded
+    /// everything was no longer watched, though the ledger would still slash its unbonding entries).
     private func watchesVotes(of validator: PublicKey, reader: LedgerReader) -> Bool {
         guard let staker = (try? reader.staker(.validator, validator)) ?? nil, staker.status != .tombstoned else { return false }
         if staker.stake > .zero { return true }
+        if (try? reader.hasUnbonding(.validator, validator)) == true { return true }
         if scheduledKeys.tip != engine.tipHash {
             let snapshot = (try? Ledger.currentSnapshot(of: engine.tipState)) ?? nil
             scheduledKeys = (engine.tipHash, Set(snapshot?.validators.map(\.key) ?? []))

@@ -76,6 +76,12 @@ public struct LedgerReader: Sendable {
         }
     }
 
+    /// Whether a key has stake unbonding in a role: an entry not yet matured (entries are deleted when they mature or
+    /// are slashed to nothing), slashable until then (`Execution.slash`). Reads one key at most.
+    public func hasUnbonding(_ role: StakeRole, _ key: PublicKey) throws -> Bool {
+        try !state.scan(prefix: StateKey.unbondings(role, key), after: nil, limit: 1).isEmpty
+    }
+
     // MARK: Pools, windows, shares
 
     public func pool(_ id: UInt32) throws -> PoolConfig? { try record(StateKey.pool(id), PoolConfig.self) }

@@ -56,7 +56,8 @@ import TestSupport
         await node.service.mempoolContents().filter { if case .voteEvidence = $0.transaction.body { true } else { false } }
     }
 
-    /// A former validator that unbonded everything (its record is kept, with no stake and out of the schedule) floods
+    /// A former validator that unbonded everything (its record is kept, with no stake and out of the schedule) and whose
+    /// unbonding has matured (nothing left to slash; while it unbonds it is still watched, `ConsensusReview11Tests`) floods
     /// 70 conflicting votes in a gapped transaction (admitted, never executable, never paid). On the reviewed code the
     /// node submitted one evidence transaction per pair until its nonce window was full (65), each succeeding on chain
     /// with a slash of 0. Now its votes are not watched at all: no evidence, no signature checked.
@@ -68,6 +69,11 @@ import TestSupport
         _ = try await Self.produce(&node, net)
         try await Self.send(node, net, from: former, .unbond(role: .validator, amount: Amount(1000)))
         _ = try await Self.produce(&node, net)
+        while try !LedgerReader(node.service.readView()).unbondings(.validator, former.publicKey).isEmpty {
+            _ = try await Self.produce(&node, net)
+            #expect(node.slot < 200, "the unbonding never matured")
+            if node.slot >= 200 { return }
+        }
         let view = try node.service.readView()
         let record = try #require(try LedgerReader(view).staker(.validator, former.publicKey))
         #expect(record.stake == .zero && record.status != .tombstoned, "the set-up needs a zero-stake validator record: \(record)")
