@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import Logging
 import Primitives
+import RPC
 import Storage
 
 /// Everything a node needs to start, from a JSON config file and/or command-line flags (flags win).
@@ -41,6 +42,9 @@ public struct NodeConfig: Codable, Sendable {
     public var rpcCorsOrigins: [String] = []
     /// Names the RPC accepts in a request's `Host` besides `localhost` and IP literals (DNS rebinding; `*`: any).
     public var rpcAllowedHosts: [String] = []
+    /// Open RPC connections one remote host (an IPv4 address, an IPv6 /64, loopback too) may hold; further ones are
+    /// closed at accept (Specs/rpc.md §9). In `rpcConnectionsPerHostRange`.
+    public var rpcMaxConnectionsPerHost: Int = RPCConfiguration.defaultMaxConnectionsPerHost
     /// P2P: accept and announce loopback/private addresses in peer exchange (devnets on one machine).
     public var p2pAllowPrivateAddresses: Bool?
     /// P2P: a file of node keys or `host:port` addresses to refuse and disconnect (re-read while running).
@@ -119,6 +123,13 @@ public struct NodeConfig: Codable, Sendable {
         if let v = pick(\.produceWithoutPeers) { c.produceWithoutPeers = v }
         if let v = pick(\.rpcCorsOrigins) { c.rpcCorsOrigins = v }
         if let v = pick(\.rpcAllowedHosts) { c.rpcAllowedHosts = v }
+        if let v = pick(\.rpcMaxConnectionsPerHost) {
+            // 0 would refuse every client; above the server's total it would be no limit at all.
+            guard Self.rpcConnectionsPerHostRange.contains(v) else {
+                throw NodeStartupError("rpcMaxConnectionsPerHost (--rpc-max-connections-per-host): \(v) is not in \(Self.rpcConnectionsPerHostRange)")
+            }
+            c.rpcMaxConnectionsPerHost = v
+        }
         c.p2pAllowPrivateAddresses = pick(\.p2pAllowPrivateAddresses)
         c.p2pBlockFile = pick(\.p2pBlockFile)
         c.p2pMaxInbound = pick(\.p2pMaxInbound)
@@ -148,6 +159,8 @@ public struct NodeConfig: Codable, Sendable {
     /// limits add up without overflow.
     public static let maxPeerLimit = 4_096
     static func peerLimitRange(minimum: Int) -> ClosedRange<Int> { minimum...maxPeerLimit }
+    /// The values `rpcMaxConnectionsPerHost` may take: at least one, at most the server's connection limit.
+    public static let rpcConnectionsPerHostRange = 1...RPCConfiguration().maxConnections
 }
 
 /// The `pruning` setting (Specs/storage.md §11).
@@ -178,6 +191,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public var produceWithoutPeers: Bool?
     public var rpcCorsOrigins: [String]?
     public var rpcAllowedHosts: [String]?
+    public var rpcMaxConnectionsPerHost: Int?
     public var p2pAllowPrivateAddresses: Bool?
     public var p2pBlockFile: String?
     public var p2pMaxInbound: Int?
@@ -196,7 +210,8 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     /// Spelled out so that unknown fields can be reported against the list of valid ones.
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
-        case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, rpcAllowedHosts, p2pAllowPrivateAddresses, p2pBlockFile
+        case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, rpcAllowedHosts, rpcMaxConnectionsPerHost, p2pAllowPrivateAddresses
+        case p2pBlockFile
         case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights, stateSync, stateSyncTrustedBlock, stateSyncMinPeers, serveSnapshots
     }
 

@@ -130,18 +130,21 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 }
 
-/// Wraps a server child channel so that every connection gets a `ConnectionDeadlineHandler` first.
+/// Wraps a server child channel so that every connection gets a `HostConnectionLimitHandler` (when a limiter is given)
+/// and then a `ConnectionDeadlineHandler` first.
 struct DeadlineGuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
     let firstRequest: TimeAmount
     let idle: TimeAmount
     let maxHeadBytes: Int
+    var hostLimiter: HostConnectionLimiter?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                ConnectionDeadlineHandler(firstRequest: firstRequest, idle: idle, maxHeadBytes: maxHeadBytes), position: .first)
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(ConnectionDeadlineHandler(firstRequest: firstRequest, idle: idle, maxHeadBytes: maxHeadBytes), position: .first)
+            if let hostLimiter { try pipeline.addHandler(HostConnectionLimitHandler(limiter: hostLimiter, logger: logger), position: .first) }
         }.flatMap { inner.setup(channel: channel, logger: logger) }
     }
 

@@ -27,6 +27,13 @@ public struct RPCConfiguration: Sendable {
     public var maxResponseBytes: Int = 32 * 1024 * 1024
     /// Concurrent connections (HTTP and WebSocket); further ones wait in the accept backlog.
     public var maxConnections: Int = 512
+    /// Concurrent connections (HTTP and WebSocket) from one remote host: an IPv4 address or an IPv6 /64, loopback
+    /// included. Further ones are closed as soon as they are accepted, so that no single host can hold every one of the
+    /// `maxConnections` slots (eleventh review B3). In `1...maxConnections`: the node refuses other values at startup.
+    public var maxConnectionsPerHost: Int = RPCConfiguration.defaultMaxConnectionsPerHost
+
+    /// The default per-host connection limit.
+    public static let defaultMaxConnectionsPerHost = 64
     /// Requests (an HTTP body or a WebSocket message, a whole batch) handled at once across all connections;
     /// further ones wait their turn in arrival order. One fewer than the cores (at least one), so clients cannot
     /// occupy every thread the node's own tasks (block production, imports) run on.

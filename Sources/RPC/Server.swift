@@ -21,6 +21,8 @@ public final class RPCServer: Service, Sendable {
     let node: RPCNode
     let hub: SubscriptionHub
     let logger: Logger
+    /// Open connections per remote host (`maxConnectionsPerHost`).
+    let hostLimiter: HostConnectionLimiter
     private let listening = Mutex<ListenState>(.init())
 
     struct ListenState {
@@ -35,6 +37,7 @@ public final class RPCServer: Service, Sendable {
                 logger: Logger = Logger(label: "sharechain.rpc")) {
         self.configuration = configuration
         self.logger = logger
+        hostLimiter = HostConnectionLimiter(limit: configuration.maxConnectionsPerHost)
         let node = RPCNode(chain: chain, network: network, config: configuration, metrics: metrics)
         self.node = node
         dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)
@@ -81,7 +84,7 @@ public final class RPCServer: Service, Sendable {
                     configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig),
                     shouldUpgrade: { [self] head, channel, _ in self.shouldUpgrade(head, channel: channel) }),
                 firstRequest: .seconds(config.firstRequestTimeoutSeconds), idle: .seconds(config.idleTimeoutSeconds),
-                maxHeadBytes: config.maxRequestHeadBytes)
+                maxHeadBytes: config.maxRequestHeadBytes, hostLimiter: hostLimiter)
         }
         let app = Application(
             responder: responder,

@@ -23,6 +23,8 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("rpc-allowed-hosts"),
             help: "Names the JSON-RPC accepts in a request's Host header besides localhost and IP literals, comma-separated or repeated (* for any; against DNS rebinding).")
     var rpcAllowedHosts: [String] = []
+    @Option(help: "JSON-RPC: most connections one remote host (an IPv4 address or an IPv6 /64, loopback included) may hold open; further ones are closed at once (default \(RPCConfiguration.defaultMaxConnectionsPerHost), at most \(NodeConfig.rpcConnectionsPerHostRange.upperBound)).")
+    var rpcMaxConnectionsPerHost: Int?
     @Option(help: "P2P listen address, host:port (default 127.0.0.1:8646).") var p2pAddr: String?
     @Option(name: .customLong("peer"), help: "Bootstrap peer host:port, or nodekeyhex@host:port to require that node there (repeatable).") var peers: [String] = []
     @Option(help: "Directory with the pools' pinned weight files, found by SHA-256 (default Genesis/models).") var weightsDir: String?
@@ -61,6 +63,7 @@ struct NodeOptions: ParsableArguments {
         f.rpcCorsOrigins = rpcCorsOrigins.isEmpty ? nil : rpcCorsOrigins
         let allowedHosts = rpcAllowedHosts.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
         f.rpcAllowedHosts = allowedHosts.isEmpty ? nil : allowedHosts
+        f.rpcMaxConnectionsPerHost = rpcMaxConnectionsPerHost
         f.p2pAddr = p2pAddr
         f.peers = peers.isEmpty ? nil : peers
         f.weightsDir = weightsDir
@@ -100,6 +103,9 @@ struct NodeOptions: ParsableArguments {
         // The config file's values are checked by NodeConfig.merge, with the same ranges.
         if let n = maxInboundPeers, !(0...NodeConfig.maxPeerLimit).contains(n) {
             throw ValidationError("--max-inbound-peers must be in 0...\(NodeConfig.maxPeerLimit)")
+        }
+        if let n = rpcMaxConnectionsPerHost, !NodeConfig.rpcConnectionsPerHostRange.contains(n) {
+            throw ValidationError("--rpc-max-connections-per-host must be in \(NodeConfig.rpcConnectionsPerHostRange)")
         }
         if let n = maxOutboundPeers, !(1...NodeConfig.maxPeerLimit).contains(n) {
             throw ValidationError("--max-outbound-peers must be in 1...\(NodeConfig.maxPeerLimit)")

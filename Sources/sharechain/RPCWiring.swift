@@ -23,6 +23,7 @@ enum RPCWiring {
         }
         config.corsOrigins = runtime.config.rpcCorsOrigins
         config.allowedHosts = runtime.config.rpcAllowedHosts
+        config.maxConnectionsPerHost = runtime.config.rpcMaxConnectionsPerHost
         if config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost" {
             logger.warning("JSON-RPC listens on \(config.host): anyone who can reach it can query the node and submit transactions")
         }

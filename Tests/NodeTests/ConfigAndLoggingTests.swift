@@ -93,6 +93,7 @@ import TestSupport
         f.genesis = "g.json"; f.dataDir = "/d"; f.validatorKey = "v.key"; f.passphraseFile = "p.txt"; f.rpcAddr = "127.0.0.1:1"
         f.p2pAddr = "127.0.0.1:2"; f.peers = ["a:1"]; f.weightsDir = "/w"; f.logLevel = .warning; f.logFormat = .json
         f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]; f.rpcAllowedHosts = ["node.example"]
+        f.rpcMaxConnectionsPerHost = 9
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
         f.pruning = .minimal; f.pruningKeepHeights = 77
         f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.serveSnapshots = false
@@ -103,6 +104,7 @@ import TestSupport
         let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
         #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"] && c.rpcAllowedHosts == ["node.example"])
         #expect(c.pruningMode == .minimal)
+        #expect(c.rpcMaxConnectionsPerHost == 9)
         #expect(c.stateSync && c.stateSyncMinPeers == 3 && !c.serveSnapshots && c.stateSyncTrustedBlock?.hasPrefix("5:") == true)
         f.pruning = .default
         #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).pruningMode == .keepRecent(77))
@@ -130,6 +132,16 @@ import TestSupport
         }
         f.p2pMaxInbound = 0; f.p2pMaxOutbound = 4_096
         #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).p2pMaxInbound == 0, "an outbound-only node is fine")
+        // Eleventh review B3: a per-host RPC connection limit of 0 (no client served) or above the server's 512 (no limit)
+        // is refused at startup, named; the default is 64.
+        for n in [0, -1, 513, Int.max] {
+            f.rpcMaxConnectionsPerHost = n
+            let e = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+            #expect(e.message.hasPrefix("rpcMaxConnectionsPerHost (--rpc-max-connections-per-host)"), "\(e.message)")
+        }
+        f.rpcMaxConnectionsPerHost = 512
+        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).rpcMaxConnectionsPerHost == 512)
+        #expect(NodeConfig(dataDir: "/d").rpcMaxConnectionsPerHost == 64)
     }
 
     // MARK: - Log options
