@@ -507,7 +507,7 @@ C_PENDING, C_FRAUD, C_UPHELD, C_PAID = range(4)
 OFF_FRAUD, OFF_WITHHELD, OFF_EQUIVOCATION, OFF_REUSED, OFF_MISSED_SLOT, OFF_FINALITY_VOTE = range(6)
 OFF_CHECKER_ABSENT, OFF_FALSE_ALARM, OFF_COLLUSION, OFF_FAILED_SEALED_CHECK = range(6, 10)
 OFF_UNANSWERED_HOP = 10                       # protocol 5 (economics.md §4.1)
-HOP_OPEN, HOP_ANSWERED, HOP_UNANSWERED = range(3)   # hop challenge status (state-machine.md §1 key 3C)
+HOP_OPEN, HOP_ANSWERED, HOP_UNANSWERED, HOP_REUSED = range(4)   # hop challenge status (state-machine.md §1 key 3C)
 HOP_SAMPLE = 0xFFFFFFFF                       # a hop ticket's sample (state-machine.md §2)
 HOP_ANSWER_OVERHEAD = 4096                    # bytes of the largest answer besides its input (economics.md §4.1 hopBond)
 # sealed check status (state-machine.md §1 key 35) and failure reasons (event 45)
@@ -888,6 +888,7 @@ EVENTS = {
     49: ("hopChallenged", "challengeId hash32, pool u32, window u64, shard u32, worker key32, challenger key32, bond u64, deadline u64"),
     50: ("hopChallengeAnswered", "challengeId hash32, ticketId hash32, bondTo key32, bond u64"),
     51: ("hopChallengeUnanswered", "challengeId hash32, worker key32, challenger key32, bond u64"),
+    52: ("hopBondPaid", "challengeId hash32, to key32, bond u64"),
 }
 RESERVED_EVENTS = {1}
 EVENT_TAG = {name: tag for tag, (name, _) in EVENTS.items()}
@@ -2705,9 +2706,12 @@ class Exec:
              "challengeEnd": challenge_end(pool, c["window"], selection_bound(self.p))}
         status = self.record_reveal(sender, tid, t, c, pool, leaf, txid, hop=True)
         self.t("hop:answer:%d" % status)
+        # a reused pass returns the bond at once; otherwise it is held until the worker's payout, which pays it to the
+        # worker, or back to the challenger when the hop ticket was proven fraudulent (staking F3)
         to = ch["challenger"] if status == T_REUSED else sender
-        self.credit(to, ch["bond"])
-        ch["status"] = HOP_ANSWERED
+        if status == T_REUSED:
+            self.credit(to, ch["bond"])
+        ch["status"] = HOP_REUSED if status == T_REUSED else HOP_ANSWERED
         ch["ticketId"] = tid
         self.state.put_rec(key, HOP_CHALLENGE, ch)
         self.emit("tx", ev("hopChallengeAnswered", chid, tid, to, u64(ch["bond"])))
@@ -2890,10 +2894,21 @@ class Exec:
         for hk, hv in self.state.scan(b"\x3c" + be32(pid) + be64(w) + worker):
             ch = dec(HOP_CHALLENGE, hv)
             self.t("payout:hopChallengeDeleted")
+            self.state.delete(hk)
             if ch["status"] == HOP_ANSWERED:
+                ht = self.state.rec(K.ticket(ch["ticketId"]), TICKET)
+                if ht is None:
+                    raise Fault("answered hop challenge without its hop ticket")
+                to = ch["challenger"] if ht["status"] == T_FRAUD else worker
+                self.t("payout:hopBondTo" + ("Challenger" if ht["status"] == T_FRAUD else "Worker"))
+                try:
+                    self.credit(to, ch["bond"])
+                except Fail:
+                    raise Fault("hop bond credit overflow")
+                self.emit("tx", ev("hopBondPaid", hk[-32:], to, u64(ch["bond"])))
+            if ch["status"] in (HOP_ANSWERED, HOP_REUSED):
                 self.t("payout:hopTicketDeleted")
                 self.state.delete(K.ticket(ch["ticketId"]))
-            self.state.delete(hk)
         earned = sum(s["earned"] for s in work["shards"]) & M64
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
@@ -5558,10 +5573,10 @@ def scenarios_hop():
               "by a relay holder; every hopChallenge failure (unknownPool, unknownShard, invalidReceipt 0 and 17 tokens, hopChallengeClosed for window 1 and 5, "
               "badReceiptSignature by another key and for another chain, duplicateHopChallenge, nothingToChallenge for "
               "an unpaid shard and a key without work, amountOverflow in pool 1, insufficientBalance); hw answers X in the "
-              "same block (hop ticket revealed, bond to hw). h14: a challenge at the span's last height; cw answers (revealed "
-              "and open to fraud claims although hw revealed X first: a hop ticket is never voided; the bond to cw, the "
+              "same block (hop ticket revealed, bond held until hw's payout). h14: a challenge at the span's last height; cw answers (revealed "
+              "and open to fraud claims although hw revealed X first: a hop ticket is never voided; the bond held for cw, the "
               "commitment's voided count unchanged); rw answers with P' (reused: "
-              "convicted, the bond back to the client, its challenger); gw answers with its garbage leaf (revealed, bond to gw); "
+              "convicted, the bond back to the client, its challenger); gw answers with its garbage leaf (revealed, bond held); "
               "answer failures: unknownHopChallenge (unknown commitment, another's commitment, no challenge under the "
               "sender), hopChallengeAnswered, receiptMismatch (another leaf; the wrong receipt), invalidSumProof, "
               "inputTooLarge, inputHashMismatch, invalidInputTensor (lw's pass N); last, a challenge of rw's receipt for P "
@@ -5689,8 +5704,10 @@ def scenarios_hop():
                "window ‖ worker), slash based on the stake at close height 10), the second challenge's conviction finds "
                "the offence punished; the answered challenges' entries are skipped. h17: lw answers after the deadline "
                "(revealDeadlinePassed). h22: window 0 settles, the bounty is paid. h23: payouts delete each worker's "
-               "challenges of the window with their hop tickets: hw paid, cw paid in full (its voided hop ticket does "
-               "not reduce its coverage), lw, rw and gw forfeited (refunds to the client).")
+               "challenges of the window with their hop tickets and pay the held bonds of answered ones (hopBondPaid): hw "
+               "paid, with its two bonds; cw paid in full (its voided hop ticket does not reduce its coverage), with its "
+               "bond; lw, rw and gw forfeited (refunds to the client); gw's bond back to the relay, since its hop ticket "
+               "was proven fraudulent.")
     Bv.block([T("client", B.hop_challenge(rcpt("hw", "client", hB.tree.leaves[2])[0])),
               T("hw", B.answer_hop(idX0, cm["hw"], hB.tree.proof(0), hB.inputs[0])),
               T("prover", B.fraud_commit(fraud_claim_hash(tG, k["prover"].pub, salt), 0))])
@@ -5720,7 +5737,7 @@ def scenarios_hop_private():
                    "(its pass G, blinded with the derived salt like every leaf). h4: the samples are drawn; h5: they are "
                    "revealed. h13: c1 (an account without an escrow) challenges w1's receipt for X, c2 w2's receipt for "
                    "G; both receipts name one-time holder keys, not the client. h14: w1 answers X with its input "
-                   "(inputInClear), then with none (hop ticket revealed, bond to w1); w2 answers G with none; the "
+                   "(inputInClear), then with none (hop ticket revealed, bond held until w1's payout); w2 answers G with none; the "
                    "prover commits fraud claims against both hop tickets. h15: the prover opens them with the inputs "
                    "it was given: G's replay opens the blinded leaf to another output (fraud: w2 slashed, jailed, "
                    "forfeited); X's opens to the committed one (rejected, the bond burned).", checkers=())
@@ -8010,6 +8027,7 @@ RULE_TRACES = {
                               "adjudication:hopTicketFraud", "tx:answerHopChallenge:feeFloorBurned",
                               "tx:answerHopChallenge:fail:receiptMismatch", "hop:answer:noInput",
                               "tx:answerHopChallenge:fail:inputInClear"],
+    "economics §4.1 The bond of an answer": ["event:hopBondPaid", "payout:hopBondToWorker", "payout:hopBondToChallenger"],
     "economics §4.1 No answer": ["event:hopChallengeUnanswered", "offence:%d" % OFF_UNANSWERED_HOP,
                                  "hop:unanswered:forfeited", "payout:forfeited"],
     "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",

@@ -931,7 +931,7 @@ extension Event {
         "checkerRegistered", "checkersAssigned", "checkersUnavailable", "answerCommitted", "outputUnblinded", "answerRevealed",
         "checkPassed", "checkerAbsent", "disputeOpened", "sealedInputPublished", "sealedCheckFailed", "checkFeeOwed", "checkFeePaid",
         "disputeBountyPaid",
-        "hopChallenged", "hopChallengeAnswered", "hopChallengeUnanswered",
+        "hopChallenged", "hopChallengeAnswered", "hopChallengeUnanswered", "hopBondPaid",
     ]
 
     /// Kind code of an event name, nil for an unknown name.
@@ -1000,7 +1000,7 @@ extension Event {
         case .checkFeePaid(_, _, let a, _, let b, _): return [a, b]
         case .checkersUnavailable, .outputUnblinded, .checkPassed, .disputeOpened, .sealedInputPublished: return []
         case .hopChallenged(_, _, _, _, let a, let b, _, _), .hopChallengeUnanswered(_, let a, let b, _): return [a, b]
-        case .hopChallengeAnswered(_, _, let k, _): return [k]
+        case .hopChallengeAnswered(_, _, let k, _), .hopBondPaid(_, let k, _): return [k]
         }
     }
 }

@@ -9,8 +9,9 @@ extension Ticket {
 }
 
 extension HopChallenge {
-    /// The bond the chain holds for it: the whole bond while open, nothing once answered or expired (paid out).
-    public var heldBond: UInt64 { status == .open ? bond.units : 0 }
+    /// The bond the chain holds for it: the whole bond while open or answered (held until the worker's payout judges
+    /// the answer), nothing once paid out (unanswered, or answered with a reused pass).
+    public var heldBond: UInt64 { status == .open || status == .answered ? bond.units : 0 }
 }
 
 extension PoolConfig {
@@ -108,10 +109,13 @@ extension Execution {
                             revealDeadline: challenge.deadline,
                             challengeEnd: pool.challengeEnd(ofWindow: c.window, beaconDelay: params.selectionDelayBound))
         let status = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)
-        // The challenger caught a pass sold twice: its bond comes back. Otherwise it pays for the worker's answer.
+        // The challenger caught a pass sold twice: its bond comes back now. Otherwise it pays for the worker's answer,
+        // but only once the answer has stood: it is held until the worker's payout, when a hop ticket proven
+        // fraudulent returns it to the challenger instead (`pruneHopChallenges`). Paid at the answer, a garbage
+        // answer earned the cheater the bond of the client that caught it (tenth note, staking F3).
         let bondTo = status == .reused ? challenge.challenger : sender
-        try state.credit(bondTo, challenge.bond)
-        challenge.status = .answered
+        if status == .reused { try state.credit(bondTo, challenge.bond) }
+        challenge.status = status == .reused ? .reused : .answered
         challenge.ticketId = ticketId
         state.put(key, challenge)
         txEvents.append(.hopChallengeAnswered(challengeId: challengeId, ticketId: ticketId, bondTo: bondTo, bond: challenge.bond))
@@ -145,13 +149,26 @@ extension Execution {
         }
     }
 
-    /// Deletes a worker's hop challenges of a window and their hop tickets (at its payout).
+    /// Deletes a worker's hop challenges of a window and their hop tickets (at its payout), paying each held bond: to
+    /// the worker for an answer that stood, back to the challenger for one proven fraudulent. The window settled
+    /// only after every claim on its tickets was judged, so the hop ticket's status is final here.
     mutating func pruneHopChallenges(pool: UInt32, window w: UInt64, worker: PublicKey) throws(ExecError) {
-        for kv in try state.scan(StateKey.hopChallenges(pool, w, worker)) {
+        let prefix = StateKey.hopChallenges(pool, w, worker)
+        for kv in try state.scan(prefix) {
             state.delete(kv.key)
             let challenge: HopChallenge
             do { challenge = try HopChallenge(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt hop challenge")) }
-            if challenge.status == .answered { state.delete(StateKey.ticket(challenge.ticketId)) }
+            guard challenge.status == .answered || challenge.status == .reused else { continue }
+            let ticketKey = StateKey.ticket(challenge.ticketId)
+            if challenge.status == .answered {
+                guard let ticket = try state.record(ticketKey, Ticket.self), let id = Hash32(bytes: kv.key.suffix(32)) else {
+                    throw .fault(LedgerFault("answered hop challenge \(kv.key.hex) without its hop ticket"))
+                }
+                let to = ticket.status == .fraudProven ? challenge.challenger : worker
+                try state.credit(to, challenge.bond)
+                txEvents.append(.hopBondPaid(challengeId: id, to: to, bond: challenge.bond))
+            }
+            state.delete(ticketKey)
         }
     }
 }

@@ -296,10 +296,14 @@ public enum Event: Hashable, Sendable {
     /// Someone (`challenger`, who paid the bond) challenged a worker's hop receipt; the worker answers by `deadline`.
     case hopChallenged(challengeId: Hash32, pool: UInt32, window: UInt64, shard: UInt32, worker: PublicKey, challenger: PublicKey,
                        bond: Amount, deadline: UInt64)
-    /// The worker answered with its leaf, now the hop ticket `ticketId`; the bond went to `bondTo`.
+    /// The worker answered with its leaf, now the hop ticket `ticketId`. `bondTo` is the challenger when the pass was
+    /// reused (the bond went back at once); otherwise the worker, whose bond is held until its payout (`hopBondPaid`).
     case hopChallengeAnswered(challengeId: Hash32, ticketId: Hash32, bondTo: PublicKey, bond: Amount)
     /// No answer by the deadline: the bond went back to the challenger and the worker is convicted.
     case hopChallengeUnanswered(challengeId: Hash32, worker: PublicKey, challenger: PublicKey, bond: Amount)
+    /// At the worker's payout, the held bond of an answered challenge went to `to`: the worker when its answer stood,
+    /// the challenger when the hop ticket was proven fraudulent.
+    case hopBondPaid(challengeId: Hash32, to: PublicKey, bond: Amount)
 
     /// Stable event name.
     public var name: String {
@@ -356,6 +360,7 @@ public enum Event: Hashable, Sendable {
         case .hopChallenged: return "hopChallenged"
         case .hopChallengeAnswered: return "hopChallengeAnswered"
         case .hopChallengeUnanswered: return "hopChallengeUnanswered"
+        case .hopBondPaid: return "hopBondPaid"
         }
     }
 }
@@ -450,6 +455,7 @@ extension Event: CanonicalCodable {
             w.u8(49); w.hash(id); w.u32(p); w.u64(win); w.u32(s); w.encode(wk); w.encode(h); w.encode(b); w.u64(d)
         case .hopChallengeAnswered(let id, let t, let to, let b): w.u8(50); w.hash(id); w.hash(t); w.encode(to); w.encode(b)
         case .hopChallengeUnanswered(let id, let wk, let h, let b): w.u8(51); w.hash(id); w.encode(wk); w.encode(h); w.encode(b)
+        case .hopBondPaid(let id, let to, let b): w.u8(52); w.hash(id); w.encode(to); w.encode(b)
         }
     }
 
@@ -531,6 +537,7 @@ extension Event: CanonicalCodable {
                                   deadline: try r.u64("deadline"))
         case 50: self = .hopChallengeAnswered(challengeId: try hash("challengeId"), ticketId: try hash("ticketId"), bondTo: try key(), bond: try amount())
         case 51: self = .hopChallengeUnanswered(challengeId: try hash("challengeId"), worker: try key(), challenger: try key(), bond: try amount())
+        case 52: self = .hopBondPaid(challengeId: try hash("challengeId"), to: try key(), bond: try amount())
         case let t: throw r.unknownTag("event", t, at: at)
         }
     }

@@ -352,16 +352,20 @@ public struct Ticket: Hashable, Sendable {
 /// Where a hop challenge stands.
 public enum HopChallengeStatus: UInt8, Hashable, Sendable {
     case open = 0
-    /// The worker showed the receipt's leaf; it became a hop ticket.
+    /// The worker showed the receipt's leaf; it became a hop ticket. The bond stays held until the worker's payout:
+    /// then it goes to the worker, or back to the challenger when the hop ticket was proven fraudulent.
     case answered = 1
     /// No answer by the deadline: the worker was convicted.
     case unanswered = 2
+    /// Answered with a pass already revealed (reuse, the worker convicted): the bond went back to the challenger at once.
+    case reused = 3
 }
 
 /// A challenge of a worker's hop receipt (Specs/economics.md §4.1), kept under its pool, window and worker until the
 /// worker's payout.
 public struct HopChallenge: Hashable, Sendable {
-    /// The challenge's sender, who paid the bond and gets it back when the worker fails to answer or reuses a pass.
+    /// The challenge's sender, who paid the bond and gets it back when the worker fails to answer, reuses a pass or
+    /// answers with a leaf later proven fraudulent.
     public var challenger: PublicKey
     public var shard: UInt32
     public var contentKey: Hash32

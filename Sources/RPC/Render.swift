@@ -304,6 +304,8 @@ public struct Render: Sendable {
             o["challengeId"] = hash(id); o["ticketId"] = hash(t); o["bondTo"] = address(to); o["bond"] = amount(b)
         case .hopChallengeUnanswered(let id, let wk, let h, let b):
             o["challengeId"] = hash(id); o["worker"] = address(wk); o["challenger"] = address(h); o["bond"] = amount(b)
+        case .hopBondPaid(let id, let to, let b):
+            o["challengeId"] = hash(id); o["to"] = address(to); o["bond"] = amount(b)
         }
         return .object(o)
     }
@@ -439,12 +441,14 @@ public struct Render: Sendable {
         case .open: status = "open"
         case .answered: status = "answered"
         case .unanswered: status = "unanswered"
+        case .reused: status = "reused"
         }
         return .object([
             "challengeId": hash(id), "pool": .int(UInt64(pool)), "window": .int(window), "worker": address(worker),
             "challenger": address(c.challenger), "shard": .int(UInt64(c.shard)), "contentKey": hash(c.contentKey), "outputHash": hash(c.outputHash),
             "tokenCount": .int(UInt64(c.tokenCount)), "bond": amount(c.bond), "height": .int(c.height), "deadline": .int(c.deadline),
-            "status": .string(status), "ticketId": c.status == .answered ? hash(c.ticketId) : .null,
+            "status": .string(status), "ticketId": c.status == .answered || c.status == .reused ? hash(c.ticketId) : .null,
+            "bondHeld": .bool(c.heldBond > 0),
             "encoded": .hex(c.canonicalEncoding),
         ])
     }

@@ -63,8 +63,8 @@ struct HopChallengeTests {
 
     // MARK: - Honest workers lose nothing
 
-    /// An honest worker answers with the served leaf: the hop ticket is revealed, the bond pays for its answer, its payout
-    /// is unchanged, and everything is pruned with the payout.
+    /// An honest worker answers with the served leaf: the hop ticket is revealed, the bond (held until the payout) pays for
+    /// its answer, its payout is unchanged, and everything is pruned with the payout.
     @Test
     func anHonestWorkerAnswersAndIsPaidInFull() throws {
         var (c, b, id) = try honestWindow(seed: 1_000)
@@ -81,16 +81,24 @@ struct HopChallengeTests {
         let ticketId = LedgerIds.hopTicket(challenge: r.signingHash(chainId: Chain.chainId))
         #expect(a.events.contains(.hopChallengeAnswered(challengeId: r.signingHash(chainId: Chain.chainId), ticketId: ticketId,
                                                         bondTo: worker.publicKey, bond: Amount(bond))))
-        #expect(try c.balance(worker.publicKey) == workerBefore + bond - a.feePaid.units)
+        // The bond is held until the payout (the answer may still be proven fraudulent).
+        #expect(try c.balance(worker.publicKey) == workerBefore - a.feePaid.units)
+        #expect(try LedgerReader(c.state).hopChallenge(pool: 0, window: 0, worker: worker.publicKey,
+                                                       id: r.signingHash(chainId: Chain.chainId))?.heldBond == bond)
         let ticket = try #require(try LedgerReader(c.state).ticket(ticketId))
         #expect(ticket.status == .revealed && ticket.isHopTicket && ticket.leaf == b.leaves[7])
         // A fraud claim against the honest hop ticket is rejected: the prover's bond is burned.
         try c.proveFraud(verifier, ticket: ticketId, input: b.inputs[7])  // 15, 16
         try c.advance(to: c.settleHeight0)
         try control.advance(to: c.settleHeight0)
+        let workerAtPayout = try c.balance(worker.publicKey)
         let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         let q = try control.block([try control.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         #expect(try #require(payout(p[0])) == (try #require(payout(q[0]))))
+        // The answer stood: the payout pays the held bond to the worker, beside what the control chain pays.
+        #expect(p[0].events.contains(.hopBondPaid(challengeId: r.signingHash(chainId: Chain.chainId), to: worker.publicKey, bond: Amount(bond))))
+        let controlGain = try #require(payout(q[0])).paid
+        #expect(try c.balance(worker.publicKey) == workerAtPayout + controlGain + bond)
         #expect(try c.staker(.worker(pool: 0), worker.publicKey)?.stake.units == 100_000)
         #expect(try c.keys(.hopChallenge) == 0 && c.keys(.hopDeadlineQueue) == 0)
         #expect(try LedgerReader(c.state).ticket(ticketId) == nil)
@@ -161,17 +169,35 @@ struct HopChallengeTests {
         let (id, _) = try commitPaidAndReveal(&c, b, escrow: escrow)  // 2, 5
         try c.advance(to: 12)
         let r = receipt(for: garbage.0)
-        #expect(try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0].succeeded)  // 13
+        let clientBefore = try c.balance(client.publicKey)
+        let ch = try c.block([try c.tx(client, .hopChallenge(receipt: r))])[0]  // 13
+        #expect(ch.succeeded, "\(ch.status)")
+        let workerBefore = try c.balance(worker.publicKey)
         let a = try c.block([try c.tx(worker, answer(r, in: b, commitment: id))])[0]  // 14
         #expect(a.succeeded, "\(a.status)")
+        // Tenth note, staking F3: the bond went to the worker with its answer, so the cheater kept the bond of the client
+        // that caught it. It is held now.
+        #expect(try c.balance(worker.publicKey) == workerBefore - a.feePaid.units)
         let ticketId = LedgerIds.hopTicket(challenge: r.signingHash(chainId: Chain.chainId))
         let (claim, open) = try c.proveFraud(verifier, ticket: ticketId, input: garbage.1)  // 15, 16
         #expect(claim.succeeded && open.succeeded, "\(claim.status) \(open.status)")
         try c.advance(to: c.settleHeight0)
         #expect(try LedgerReader(c.state).ticket(ticketId)?.status == .fraudProven)
+        let workerAtPayout = try c.balance(worker.publicKey)
+        let clientAtPayout = try c.balance(client.publicKey)
         let p = try c.block([try c.tx(client, .claimPayout(pool: 0, window: 0, worker: worker.publicKey))])
         #expect(try #require(payout(p[0])).paid == 0)
         #expect(try c.staker(.worker(pool: 0), worker.publicKey)!.stake.units == 50_000)
+        // The payout returns the bond to the client that caught the garbage; the worker gets none of it.
+        #expect(p[0].events.contains(.hopBondPaid(challengeId: r.signingHash(chainId: Chain.chainId), to: client.publicKey, bond: Amount(bond))))
+        #expect(try c.balance(worker.publicKey) == workerAtPayout)
+        let refund = p[0].events.reduce(UInt64(0)) { sum, e in
+            if case .refundCredited(_, _, _, let owner, let amount) = e, owner == client.publicKey { return sum + amount.units }
+            return sum
+        }
+        #expect(try c.balance(client.publicKey) == clientAtPayout + bond + refund - p[0].feePaid.units)
+        // In all, the challenge cost the client its fee only.
+        #expect(clientAtPayout == clientBefore - ch.feePaid.units - bond)
     }
 
     /// A pass revealed for one commitment and answered again from another commitment's tree is a pass sold twice:
@@ -425,8 +451,11 @@ struct HopChallengeTests {
         let ch = HopChallenge(challenger: client.publicKey, shard: 1, contentKey: leaf.contentKey, outputHash: leaf.outputHash, tokenCount: 4,
                               bond: 77, height: 5, deadline: 8, status: .answered, ticketId: SHA256.hash([4]))
         #expect(try HopChallenge(canonicalEncoding: ch.canonicalEncoding) == ch)
+        var reused = ch
+        reused.status = .reused
+        #expect(try HopChallenge(canonicalEncoding: reused.canonicalEncoding) == reused)
         var bad = ch.canonicalEncoding
-        bad[bad.count - 33] = 3  // unknown status
+        bad[bad.count - 33] = 4  // unknown status
         #expect(throws: CodecError.self) { try HopChallenge(canonicalEncoding: bad) }
     }
 }

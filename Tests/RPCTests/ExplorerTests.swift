@@ -33,7 +33,7 @@ import TestSupport
 
     @Test func kindCodesAreTheEventTags() async throws {
         let node = try await GoldenNode()
-        #expect(Event.kindNames.count == 52)
+        #expect(Event.kindNames.count == 53)
         #expect(Set(Event.kindNames).count == Event.kindNames.count)
         // The protocol-4 events (the golden chain has no checkers): each has its own code, its tag.
         let k = fixtureKey("event-kinds").publicKey, t = Hash32.zero
@@ -48,6 +48,7 @@ import TestSupport
             .hopChallenged(challengeId: t, pool: 0, window: 0, shard: 0, worker: k, challenger: k, bond: Amount(1), deadline: 1),
             .hopChallengeAnswered(challengeId: t, ticketId: t, bondTo: k, bond: Amount(1)),
             .hopChallengeUnanswered(challengeId: t, worker: k, challenger: k, bond: Amount(1)),
+            .hopBondPaid(challengeId: t, to: k, bond: Amount(1)),
         ]
         for e in checkerEvents {
             #expect(UInt16(e.canonicalEncoding[0]) == e.kindCode, "\(e.name)")
