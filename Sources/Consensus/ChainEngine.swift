@@ -292,9 +292,15 @@ public final class ChainEngine {
 
     /// A stored block (canonical or side).
     public func block(_ hash: Hash32) throws -> Block? {
-        guard let hb = try store.current.header(hash), let bb = try store.current.body(hash) else { return nil }
+        try ChainEngine.block(hash, in: store.current, maxTransactions: genesis.consensus.maxBlockTransactions)
+    }
+
+    /// A stored block (canonical or side) read from `view`: the engine's reads and the node's serving to peers off the
+    /// chain actor share this one implementation.
+    public static func block(_ hash: Hash32, in view: ReadView, maxTransactions: Int) throws -> Block? {
+        guard let hb = try view.header(hash), let bb = try view.body(hash) else { return nil }
         let h = try SignedHeader(canonicalEncoding: hb)
-        return Block(signedHeader: h, transactions: try Block.decodeBody(bb, maxTransactions: genesis.consensus.maxBlockTransactions))
+        return Block(signedHeader: h, transactions: try Block.decodeBody(bb, maxTransactions: maxTransactions))
     }
 
     public var tipHeight: UInt64 { tipHeader.height }
@@ -902,14 +908,21 @@ public final class ChainEngine {
 
     /// Canonical headers after the first locator hash found on the canonical chain, at most `max`.
     public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] {
+        try ChainEngine.headers(after: locator, max: max, in: store.current)
+    }
+
+    /// Canonical headers of `view` after the first locator hash found on its canonical chain, at most `max`, up to the
+    /// view's tip. Read from one snapshot, the answer is one chain even while blocks are committed.
+    public static func headers(after locator: [Hash32], max: Int, in view: ReadView) throws -> [SignedHeader] {
+        guard let tip = try view.tip() else { return [] }
         var start: UInt64 = 0
-        for h in locator where try store.current.isCanonical(h) {
-            if let info = try store.current.blockInfo(h) { start = info.height + 1; break }
+        for h in locator where try view.isCanonical(h) {
+            if let info = try view.blockInfo(h) { start = info.height + 1; break }
         }
         var out = [SignedHeader]()
         var height = start
-        while out.count < max, height <= tipHeader.height, let hash = try store.current.canonicalHash(at: height) {
-            out.append(try ChainEngine.loadHeader(store.current, hash))
+        while out.count < max, height <= tip.height, let hash = try view.canonicalHash(at: height) {
+            out.append(try ChainEngine.loadHeader(view, hash))
             height += 1
         }
         return out

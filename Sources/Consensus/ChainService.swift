@@ -707,8 +707,18 @@ public actor ChainService {
     }
 
     public func locator() throws -> [Hash32] { try engine.locator() }
-    public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] { try engine.headers(after: locator, max: max) }
-    public func block(_ hash: Hash32) throws -> Block? { try engine.block(hash) }
+    /// Canonical headers after the first locator hash on the canonical chain, at most `max`: read from a snapshot off
+    /// the chain actor, so serving peers' header and block requests never queues behind (or holds up) block import
+    /// (P2P F4). A snapshot taken between a reorganisation's batches sees the fork point as the tip: a short answer,
+    /// which the peer's sync continues from.
+    public nonisolated func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] {
+        try ChainEngine.headers(after: locator, max: max, in: readView())
+    }
+
+    /// A stored block (canonical or side), read off the chain actor like `headers(after:max:)`.
+    public nonisolated func block(_ hash: Hash32) throws -> Block? {
+        try ChainEngine.block(hash, in: store.current, maxTransactions: genesis.consensus.maxBlockTransactions)
+    }
     public func hasBlock(_ hash: Hash32) throws -> Bool { try engine.hasBlock(hash) }
     /// Whether a header on a canonical block at or above the finalized height names its slot's leader (`ChainEngine.proposerLeads`).
     public func proposerLeads(_ header: BlockHeader) -> Bool? { engine.proposerLeads(header) }

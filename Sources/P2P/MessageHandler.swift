@@ -100,7 +100,7 @@ struct MessageHandler: Sendable {
             guard withinRate(peer, .getHeaders) else { break }
             // A storage fault is ours: an empty answer would tell the peer we have nothing past its locator. Say
             // nothing (its request times out and it asks another peer), and log.
-            do { peer.send(.headers(try await chain.headers(after: locator, max: Int(max)))) } catch {
+            do { peer.send(.headers(try chain.headers(after: locator, max: Int(max)))) } catch {
                 logger.error("cannot serve headers: \(error)", metadata: ["peer": "\(peer.label)"])
             }
         case .headers(let headers):
@@ -117,7 +117,7 @@ struct MessageHandler: Sendable {
                 // A peer cut meanwhile (a slow consumer, a ban) gets nothing more: no reading or encoding for it.
                 if peer.isClosed { break }
                 let block: Block?
-                do { block = try await chain.block(h) } catch {
+                do { block = try chain.block(h) } catch {
                     // Not "not found": we may well have it. Neither sent nor denied; the peer's request times out.
                     logger.error("cannot serve block \(h.hex.prefix(16)): \(error)", metadata: ["peer": "\(peer.label)"])
                     continue

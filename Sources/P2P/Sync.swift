@@ -194,7 +194,7 @@ final class SyncManager: Sendable {
         }
         let continues = s.queue.last.map { $0.hash == first.header.parent } ?? false
         let parentHeight: UInt64?
-        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? await chain.block(first.header.parent))?.header.height }
+        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? chain.block(first.header.parent))?.header.height }
         let parentKnown = parentHeight != nil
         if let parentHeight, first.header.height != parentHeight &+ 1 {
             penalize(peer, .invalidHeaders, "first header's height \(first.header.height) does not follow its parent's \(parentHeight)")

@@ -4,6 +4,7 @@ import Ledger
 import NIOCore
 @testable import P2P
 import Primitives
+import Synchronization
 import Testing
 import TestSupport
 
@@ -122,6 +123,55 @@ import TestSupport
         #expect(answers[2] == .notFound([missing]))
     }
 
+    /// P2P F4: serving `getHeaders` and `getBlocks` ran on the chain actor, so peers asking for blocks queued behind block
+    /// import and held it up. Performed: the chain actor is held by a synchronous job (as a long block import would
+    /// hold it) while a peer asks for headers and blocks; both are answered before the actor is released.
+    @Test func servingHeadersAndBlocksDoesNotWaitForTheChainActor() async throws {
+        let f = try await Fixture(blocks: 2)
+        let genesisHash = await f.chain.genesisHash
+        let b2 = try #require(try await f.chain.canonicalBlock(at: 2))
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let holder = Task { await f.chain.holdForTesting(entered: held, until: release) }
+        defer { release.signal() }
+        #expect(await Self.waitFor(held), "the chain actor was never entered")
+        let served = Task {
+            _ = await f.handler.handle(.getHeaders(locator: [genesisHash], max: 10), from: f.peer)
+            _ = await f.handler.handle(.getBlocks([b2.hash]), from: f.peer)
+        }
+        let answered = await Self.finishes(served, within: .seconds(60))
+        release.signal()
+        await holder.value
+        #expect(answered, "the requests waited for the chain actor")
+        await served.value
+        let answers = try await f.answers()
+        guard answers.count == 2, case .headers(let headers) = answers[0] else { Issue.record("unexpected answers \(answers)"); return }
+        #expect(headers.map(\.header.height) == [1, 2])
+        #expect(answers[1] == .block(b2))
+    }
+
+    /// Whether `semaphore` is signalled within a minute, polled without blocking a cooperative thread.
+    static func waitFor(_ semaphore: DispatchSemaphore) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if semaphore.wait(timeout: .now()) == .success { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    /// Whether `task` finishes within `limit` (polled: the task is not cancelled).
+    static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        let done = Mutex(false)
+        let watcher = Task { await task.value; done.withLock { $0 = true } }
+        defer { watcher.cancel() }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if done.withLock({ $0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
     /// Seventh review: a block stored on a side branch passed only stateless checks (it is executed only if its branch
     /// comes to lead), yet it was relayed; a peer that executed it and found it invalid banned this honest relayer.
     /// Now only blocks this node executed and imported are relayed. Performed: another node of the chain builds a branch
@@ -205,5 +255,14 @@ import TestSupport
         #expect(await f.handler.handle(.getBlocks([b1.hash, SHA256.hash([7])]), from: f.peer) == nil)
         #expect(try await f.answers().isEmpty)
         #expect(f.scored(0))
+    }
+}
+
+extension ChainService {
+    /// Holds the chain actor with a synchronous wait (at most two minutes, so a failing test cannot hang the suite), as a
+    /// long block import would hold it.
+    func holdForTesting(entered: DispatchSemaphore, until release: DispatchSemaphore) {
+        entered.signal()
+        _ = release.wait(timeout: .now() + 120)
     }
 }

@@ -29,8 +29,9 @@ import TestSupport
         clock.live()
         let victim = try g.chainService(dataDir: victimDir.path)
         var all = [Block]()
-        for h in try await source.headers(after: [await source.status().genesisHash], max: 2000) {
-            all.append(try #require(try await source.block(h.hash)))
+        let genesisHash = await source.status().genesisHash
+        for h in try source.headers(after: [genesisHash], max: 2000) {
+            all.append(try #require(try source.block(h.hash)))
         }
         #expect(all.count == Int(blocks))
         for b in all.prefix(Int(victimHeight)) { _ = await victim.importBlock(b) }
@@ -95,7 +96,7 @@ import TestSupport
                         case .silence: break
                         case .serve:
                             for h in hashes {
-                                if let b = try? await source.block(h), peer.takeRequested(h) { sync.post(.block(peer, b)) }
+                                if let b = try? source.block(h), peer.takeRequested(h) { sync.post(.block(peer, b)) }
                             }
                         }
                     default: break
@@ -156,7 +157,7 @@ import TestSupport
     @Test(.timeLimit(.minutes(3))) func anHonestPeerStillSyncsTheNode() async throws {
         let chains = try await Self.chains(blocks: 41, victimHeight: 1, "honest")
         let source = chains.source
-        try await Self.run(chains, claim: 41, headers: { locator in (try? await source.headers(after: locator, max: 2000)) ?? [] },
+        try await Self.run(chains, claim: 41, headers: { locator in (try? source.headers(after: locator, max: 2000)) ?? [] },
                            answer: .serve) { sync, peer, log in
             #expect(await eventually(.seconds(90)) { sync.status.isSynced && sync.status.height == 41 }, "not synced: \(sync.status)")
             #expect(log.count(.falseStatus, peer: peer.id) == 0)
