@@ -7912,7 +7912,7 @@ NOT_IN_VECTORS = {
     "economics §4.1 Privacy": "prose (what a challenge and its answer publish)",
     "economics §9": "work bound: a property of the end-block steps, not an outcome",
     "economics §9 Worst case with the default parameters": "analysis and measurement of the bound (the cap itself: rules/commitments-per-block)",
-    "economics §9 Replays are bounded by count, not by compute (ninth review, open)": "analysis and node behaviour (the verdict memo); the count bound is the adjudication queue's",
+    "economics §9 Replay budget (ninth review)": "a genesis validation rule (Swift GenesisTests) and node behaviour (the verdict memo); the count bound is the adjudication queue's",
     "economics §3 What is detected, and how": "prose summary of §3's checks (each covered by its own rule)",
     "economics §2 Self-dealing": "analysis (the burned protocol fee makes it lose money); the fee: economics §2 Vouchers",
     "consensus §2.2": "the leader draw: checked by the consensus layer (the ledger does not check leaders)",

@@ -104,6 +104,29 @@ public struct Genesis: Sendable {
 }
 
 /// A genesis document that cannot be used, with the reason.
+extension Genesis {
+    /// The replay work every validator is assumed to do per slot-second: half a slot of one core at 20 GFLOP/s, below
+    /// the slowest build of the canonical executor measured (22–25 GFLOP/s, `verifier-canon-f32-v1.md` §11).
+    public static let replayFlopsPerSlotSecond: UInt64 = 10_000_000_000
+
+    /// Refuses a genesis whose worst block of adjudications does not fit the replay budget (Specs/economics.md §6
+    /// **Replay budget**): a block replays up to `maxAdjudicationsPerBlock` queued cases, every validator replays each
+    /// once, and a false claim costs only its bond, so the count alone let a few claims per block on a large shard
+    /// take longer than the slot on every validator (ninth review).
+    public static func checkReplayBudget(consensus: ConsensusParams, ledger: LedgerParams, pools: [PoolConfig]) throws {
+        let (budget, overflow) = consensus.slotSeconds.multipliedReportingOverflow(by: replayFlopsPerSlotSecond)
+        let replays = UInt64(max(1, ledger.maxAdjudicationsPerBlock))
+        for p in pools {
+            let worst = p.maxReplayFlops
+            let (total, o) = (worst ?? .max).multipliedReportingOverflow(by: replays)
+            guard worst != nil, !o, overflow || total <= budget else {
+                let each = worst.map { "\($0 / 1_000_000) MFLOP" } ?? "more than 2^64 FLOP"
+                throw GenesisLoadError("pool \(p.id): ledger.maxAdjudicationsPerBlock \(replays) replays of its costliest pass (maxTokensPerPass \(p.maxTokensPerPass) through its largest shard: \(each) each) exceed the replay budget of \(overflow ? "more than 2^64" : "\(budget / 1_000_000)") MFLOP a block (consensus.slotSeconds \(consensus.slotSeconds) × \(replayFlopsPerSlotSecond / 1_000_000) MFLOP); lower maxAdjudicationsPerBlock or maxTokensPerPass, or split the shards")
+            }
+        }
+    }
+}
+
 public struct GenesisLoadError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -299,6 +322,7 @@ public struct GenesisDocument: Codable, Sendable {
         guard genesis.protocolVersion == Genesis.supportedProtocolVersion else {
             throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion) (this node speaks protocol \(Genesis.supportedProtocolVersion): economy v2, consensus v2, state tree roots)")
         }
+        try Genesis.checkReplayBudget(consensus: consensusParams, ledger: ledgerParams, pools: pools)
         // The ledger validates the allocation itself (duplicates, zero stakes, executor specs, supply overflow).
         let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
         do { _ = try probe.genesisWriteSet(genesis.allocation) } catch { throw GenesisLoadError(error.description) }

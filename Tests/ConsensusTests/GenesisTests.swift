@@ -48,6 +48,65 @@ import Testing
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"chainName\": \"test-chain\",", with: "")).contains("chainName"))
     }
 
+    /// Ninth review (open until now): adjudications were bounded by count only, so a genesis with a large shard let a few
+    /// false claims per block (each costing one bond) take longer than the slot to replay on every validator. A pool the
+    /// size of Qwen2.5-0.5B as one shard, 64 tokens a pass: ≈ 46 GFLOP a replay, so four a block exceed the 100 GFLOP of
+    /// a 10 s slot and the genesis is refused naming the parameters; two replays a block, or two shards, fit.
+    @Test func refusesAdjudicationsWhoseReplaysDoNotFitTheSlot() throws {
+        let qwen = """
+            "model": {"hiddenSize": 896, "numHeads": 14, "numKVHeads": 2, "headDim": 64, "intermediateSize": 4864, "numLayers": 24,
+                      "rmsNormEpsBits": "0x358637bd", "ropeThetaBits": "0x49742400", "qkvBias": true},
+            "shards": [SHARDS],
+            """
+        func shard(_ a: Int, _ b: Int) -> String {
+            "{\"layerStart\": \(a), \"layerEnd\": \(b), \"finalNorm\": \(b == 24), \"weightsSHA256\": \"\(String(repeating: "ab", count: 32))\"}"
+        }
+        func document(shards: [String], adjudications: Int?, slotSeconds: Int = 10) throws -> String {
+            var json = sampleGenesisJSON(validators: [v0], balances: [], poolExtra: ", \"maxTokensPerPass\": 64")
+            let start = try #require(json.range(of: "\"model\":"))
+            let end = try #require(json.range(of: "\"priceInputToken\""))
+            json.replaceSubrange(start.lowerBound..<end.lowerBound, with: qwen.replacingOccurrences(of: "SHARDS", with: shards.joined(separator: ",")))
+            if let adjudications {
+                json = json.replacingOccurrences(of: "\"unbondingBlocks\": 300", with: "\"unbondingBlocks\": 300, \"maxAdjudicationsPerBlock\": \(adjudications)")
+            }
+            return json.replacingOccurrences(of: "\"slotSeconds\": 10", with: "\"slotSeconds\": \(slotSeconds)")
+        }
+        func error(_ json: String) -> String {
+            do { _ = try load(json); return "accepted" } catch { return "\(error)" }
+        }
+        let refused = error(try document(shards: [shard(0, 24)], adjudications: nil))
+        #expect(refused.contains("maxAdjudicationsPerBlock 4") && refused.contains("46154 MFLOP") && refused.contains("slotSeconds 10"), "\(refused)")
+        #expect(error(try document(shards: [shard(0, 24)], adjudications: 2)) == "accepted")
+        #expect(error(try document(shards: [shard(0, 12), shard(12, 24)], adjudications: nil)) == "accepted")
+        // A longer slot has room for more replays; a shorter one for fewer.
+        #expect(error(try document(shards: [shard(0, 24)], adjudications: nil, slotSeconds: 20)) == "accepted")
+        #expect(error(try document(shards: [shard(0, 12), shard(12, 24)], adjudications: nil, slotSeconds: 5)).contains("replay budget"))
+        // The tiny pool of the other tests and the shipped devnets replay in a few MFLOP.
+        #expect(error(sampleGenesisJSON(validators: [v0], balances: [])) == "accepted")
+    }
+
+    /// The replay cost counts every weight a pass multiplies and the attention over its own tokens, per layer of the
+    /// largest shard: for Qwen2.5-0.5B (H 896, q 14·64, kv 2·64, I 4864) a layer and token is 2·896·896 + 2·896·128 +
+    /// 3·896·4864 + 2·896·T multiply-adds, which at T = 64 over 24 layers is ≈ 46 GFLOP (verifier-canon-f32-v1.md §11).
+    @Test func replayCostOfAPass() throws {
+        let model = ModelSpec(hiddenSize: 896, numHeads: 14, numKVHeads: 2, headDim: 64, intermediateSize: 4864, numLayers: 24,
+                              rmsNormEpsBits: 0x358637bd, ropeThetaBits: 0x49742400, qkvBias: true)
+        func shard(_ a: UInt32, _ b: UInt32) -> PoolShard {
+            PoolShard(layerStart: a, layerEnd: b, finalNorm: b == 24, weightsSHA256: .zero, priceInputToken: 1, priceOutputToken: 1)
+        }
+        let perTokenLayer: UInt64 = 2 * 896 * 896 + 2 * 896 * 128 + 3 * 896 * 4864 + 2 * 896 * 64
+        var pool = PoolConfig(id: 0, modelId: "qwen", executorSpec: "canon-f32-v1", model: model, shards: [shard(0, 24)], minWorkerStake: 1)
+        pool.maxTokensPerPass = 64
+        #expect(pool.maxReplayFlops == 2 * 24 * 64 * perTokenLayer)
+        #expect(pool.maxReplayFlops.map { $0 / 1_000_000_000 } == 46)
+        // The largest shard counts, not the sum.
+        pool.shards = [shard(0, 6), shard(6, 24)]
+        #expect(pool.maxReplayFlops == 2 * 18 * 64 * perTokenLayer)
+        // A count beyond 64 bits is no count.
+        pool.model.hiddenSize = .max; pool.model.intermediateSize = .max
+        #expect(pool.maxReplayFlops == nil)
+    }
+
     @Test func shippedGenesisFilesLoad() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["devnet.json", "devnet-4.json"] {
