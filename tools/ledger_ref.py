@@ -1972,11 +1972,13 @@ class Exec:
         self.set_staker(role, sender, st)
         if is_checker(role):
             self.deregister_if_underbonded(sender, role[1], st["stake"])
-        elif role is None and (st["stake"] < self.p["validatorMinStake"] or st["stake"] < self.scheduled_stake(sender)):
-            # consensus §2 rule 3: below the minimum, or below the stake it leads with this epoch, it stops leading at
-            # once (its skipped slots and equivocations are not made cheap by stake already leaving; eighth review).
-            self.t("unbond:validatorLeavesSchedule")
-            self.drop_from_schedule(sender)
+        elif role is None:
+            if st["stake"] < self.p["validatorMinStake"] or st["stake"] < self.scheduled_stake(sender):
+                # consensus §2 rule 3: below the minimum, or below the stake it leads with this epoch, it stops leading
+                # at once (its skipped slots and equivocations are not made cheap by stake already leaving; eighth review).
+                self.t("unbond:validatorLeavesSchedule")
+                self.drop_from_schedule(sender)
+            self.drop_from_next_schedule(sender, st["stake"])
         self.state.put_rec(K.unbonding(role, sender, i), UNBONDING,
                            {"amount": amount, "createdHeight": self.h, "matureHeight": mature})
         self.state.put(K.unbonding_queue(mature, role, sender, i), b"")
@@ -2062,6 +2064,22 @@ class Exec:
         if role is None:
             self.drop_from_schedule(k)
         self.emit(target, ev("jailed", k, role_enc(role), u64(until)))
+
+    def drop_from_next_schedule(self, k, bonded):
+        """consensus.md §2 rule 4: an unbond that takes a validator below the stake the stored next set holds for it (or
+        below the minimum) removes it from that set; the set's stakes are never lowered."""
+        v = self.state.get(K.glob("nextSchedule"))
+        if v is None:
+            return
+        epoch, seed, vals = dec_schedule(v)
+        held = dict(vals).get(k)
+        if held is None:
+            return
+        if bonded >= held and bonded >= self.p["validatorMinStake"]:
+            self.t("unbond:staysInNextSet")
+            return
+        self.t("unbond:leavesNextSet")
+        self.state.put(K.glob("nextSchedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
 
     def scheduled_stake(self, k):
         """The stake `k` leads with in the stored schedule of the current epoch (0 when not scheduled)."""
@@ -3528,7 +3546,11 @@ class Exec:
                 self.state.put(K.checkpoint_set(ctx["height"] - 1), sched)
         if epoch > last_epoch:
             self.t("begin:2:snapshot")
-            self.state.put(K.glob("schedule"), self.snapshot(epoch))
+            sched = self.snapshot(epoch)
+            # consensus.md §2: the next epoch's set is fixed now, before any reveal of this epoch exists
+            nxt = enc_schedule(epoch + 1, ZERO32, self.active_validators())
+            self.state.put(K.glob("schedule"), sched)
+            self.state.put(K.glob("nextSchedule"), nxt)
             if self.clear_votes():
                 self.t("begin:2:clearVotes")
         if (ctx["height"] - 1) % p["checkpointBlocks"] == 0:
@@ -3579,13 +3601,29 @@ class Exec:
                 self.t("begin:6")
         self.t("begin:5")
 
-    def snapshot(self, epoch):
-        """state-machine.md §5."""
+    def active_validators(self):
+        """Active validators (not jailed or tombstoned, stake at least the minimum) and their bonded stakes, by key."""
         vals = []
         for k, v in self.state.scan(b"\x02" + bytes(5)):
             s = dec(STAKER, v)
             if s["status"][0] == ACTIVE and s["stake"] >= self.p["validatorMinStake"]:
                 vals.append((k[6:], s["stake"]))
+        return vals
+
+    def snapshot(self, epoch):
+        """state-machine.md §5, consensus.md §2: the stored next set's validators that are still active, with the
+        set's stakes; when none is, the active validators."""
+        active = self.active_validators()
+        vals = active
+        nv = self.state.get(K.glob("nextSchedule"))
+        if nv is not None:
+            keys = set(k for k, _ in active)
+            vals = [(k, s) for k, s in dec_schedule(nv)[2] if k in keys]
+            if vals:
+                self.t("snapshot:fromNextSet")
+            else:
+                self.t("snapshot:nextSetInactive")
+                vals = active
         seed = self.randao_mix()
         if not vals:
             prev = self.state.get(K.glob("schedule"))
@@ -4443,6 +4481,7 @@ def genesis_state(params, chain_id, balances, validators, workers, pools):
     d[K.glob("randaoMix")] = mix
     vals = sorted((k, s) for k, s, _ in validators if s >= params["validatorMinStake"])
     d[K.glob("schedule")] = u64(0) + mix + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+    d[K.glob("nextSchedule")] = enc_schedule(1, ZERO32, vals)
     return d
 
 
@@ -5147,6 +5186,45 @@ def scenarios_consensus_v2():
     assert schedule_keys(c) == [v0.pub]
     m.block([(v0, B.unbond(None, 1_000))], proposer=0)
     assert schedule_keys(c) == [v0.pub]
+    out.append(m.done())
+
+    # ---- the next epoch's set is fixed at this epoch's first block (consensus.md §2 rule 4; eighth review)
+    params = default_params()
+    vk = [test_key("validator-%d" % i) for i in range(3)]
+    grinder, late = test_key("r12-grinder"), test_key("r12-late")
+    c = Chain(accounts=[(k, 100_000) for k in vk] + [(grinder, 100_000), (late, 100_000)], validator_count=3,
+              params=params)
+    v0, v1, v2 = (x[0] for x in c.validators)
+    E = params["slotsPerEpoch"]
+    m = Multi(c, "rules/next-schedule", "slotsPerEpoch 16, three validators of 1 000. h1: a fresh key bonds 3 000 as a "
+              "validator; h2: validator 1 unbonds 1 (999: below the 1 000 it leads with and the 1 000 the next set holds, "
+              "so it leaves both); h3: validator 2 bonds 500 more and unbonds 400 (1 100, not below the next set's 1 000: "
+              "it stays, with 1 000). h16 opens epoch 1: its schedule is the next set taken at genesis, less validator 1 "
+              "(validators 0 and 2, 1 000 each; not the fresh key), and it takes epoch 2's set from the state before it "
+              "(all four active keys with their bonded stakes). h31, the last block of epoch 1: another fresh key bonds "
+              "(its proposer knows epoch 2's seed, so before the eighth review's fix its amount chose where epoch 2's "
+              "slots fell). h32 opens epoch 2: the set taken at h16, without the late key.")
+    m.block([(grinder, B.bond(None, 3_000, sha256(b"r12-grinder-randao")))], proposer=0)
+    m.block([(v1, B.unbond(None, 1))], proposer=0)
+    m.block([(v2, B.bond(None, 500)), (v2, B.unbond(None, 400))], proposer=0)
+    assert all(r == "success" for r in c.last[2]), c.last[2]
+    while c.slot < E - 1:
+        m.block(proposer=0)
+    assert schedule_keys(c) == sorted([v0.pub, v2.pub])
+    m.block(proposer=0)
+    assert c.slot == E
+    assert dec_schedule(c.state[K.glob("schedule")])[2] == sorted([(v0.pub, 1_000), (v2.pub, 1_000)])
+    assert dict(dec_schedule(c.state[K.glob("nextSchedule")])[2]) == {v0.pub: 1_000, v1.pub: 999, v2.pub: 1_100,
+                                                                      grinder.pub: 3_000}
+    while c.slot < 2 * E - 2:
+        m.block(proposer=0)
+    m.block([(late, B.bond(None, 5_000, sha256(b"r12-late-randao")))], proposer=0)
+    assert c.slot == 2 * E - 1
+    assert all(r == "success" for r in c.last[2]), c.last[2]
+    m.block(proposer=0)
+    assert c.slot == 2 * E
+    assert dict(dec_schedule(c.state[K.glob("schedule")])[2]) == {v0.pub: 1_000, v1.pub: 999, v2.pub: 1_100,
+                                                                  grinder.pub: 3_000}
     out.append(m.done())
 
     # ---- neighbours are optional since the key ranges (economics.md §3, row 55)
@@ -6259,12 +6337,13 @@ def scenarios_review_eight():
     params.update(checkpointBlocks=4, slotsPerEpoch=12)
     c = Chain(accounts=[(submitter, 10_000_000), (newcomer, 100_000), (vk[3], 10_000)], validator_count=4, params=params)
     M = Multi(c, "rules/finality-weight-at-target", "checkpointBlocks 4, slotsPerEpoch 12, four validators of 1 000. "
-              "h9: a newcomer bonds 3 000 as a validator (after checkpoint 8); h12 opens epoch 1, whose snapshot holds it "
-              "(7 000 in all). h11: validator 3 unbonds 900 (it leaves the schedule). h14: votes genesis → 8 of validators "
+              "h9: a newcomer bonds 3 000 as a validator (after checkpoint 8); h12 opens epoch 1, whose first block takes "
+              "the set of epoch 2, which holds it; h24 opens epoch 2 (7 000 in all). h11: validator 3 unbonds 900 (it "
+              "leaves the schedule and the next set). h25: votes genesis → 8 of validators "
               "0, 1 and the newcomer: the newcomer is not in the finalized checkpoint's set (genesis; tenth review), so its "
               "vote does not count (before the finality set it weighed 0, the stake it had bonded at 8; with its 3 000 "
               "the votes justified, all of it unslashable), and 2 000 of 4 000 justify nothing. "
-              "h15: evidence of validator 3's surround pair 4 → 8 inside 0 → 12 slashes 5 % of the 1 000 bonded at the "
+              "h26: evidence of validator 3's surround pair 4 → 8 inside 0 → 12 slashes 5 % of the 1 000 bonded at the "
               "inner target, taken from the entry unbonded at 11, not 5 % of the 100 left at the outer one.")
     cp = lambda h: (h, c.block_hashes[h])
     while c.height < 8:
@@ -6273,8 +6352,10 @@ def scenarios_review_eight():
     M.block()                                                                         # h10
     M.block([(vk[3], B.unbond(None, 900))])                                           # h11
     assert ok(c), c.last[2]
-    while c.height < 13:
+    while c.height < 23:
         M.block()
+        assert newcomer.pub not in schedule_keys(c), "a validator bonded in epoch 0 leads from epoch 2 on"
+    M.block()                                                                         # h24: epoch 2
     assert newcomer.pub in schedule_keys(c)
     M.block([(submitter, B.votes([vote(vk[0], cp(0), cp(8)), vote(vk[1], cp(0), cp(8)), vote(newcomer, cp(0), cp(8))]))])
     assert ok(c), c.last[2]

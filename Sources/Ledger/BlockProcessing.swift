@@ -15,7 +15,11 @@ extension Execution {
             // The schedule of the new epoch comes from the state before this block (consensus computes the
             // same snapshot from the parent state to check this block's leader).
             let snapshot = try ledger.snapshot(of: state, epoch: epoch)
+            // The set the epoch after draws from is fixed now, before any reveal of this epoch exists; its seed is
+            // not known until that epoch begins (Specs/consensus.md §2: the boundary proposer cannot grind it).
+            let next = ValidatorSnapshot(epoch: epoch &+ 1, seed: .zero, validators: try ledger.activeValidators(in: state))
             state.put(StateKey.global(.schedule), snapshot)
+            state.put(StateKey.global(.nextSchedule), next)
             // Votes weighed by the old snapshot do not add up with the new one's.
             try clearVotes()
         }
@@ -126,10 +130,31 @@ extension Execution {
 }
 
 extension Ledger {
-    /// The validator set and seed for `epoch`, from a state: active validators (not jailed or tombstoned,
-    /// stake at least the minimum) in key order, and the current RANDAO mix. If no validator is active the
-    /// previous snapshot's set is kept so the chain cannot stall without leaders.
+    /// The validator set and seed for `epoch`, from the state before its first block (Specs/consensus.md §2): the
+    /// validators and stakes of the stored next set (`nextSchedule`, taken at the previous epoch's first block) that are
+    /// still active (not jailed or tombstoned, stake at least the minimum), in key order, and the current RANDAO mix.
+    /// The mix is known to the proposer of the block before, a moment after the set was fixed, so that proposer
+    /// cannot choose where slots fall by bonding amounts found offline (eighth review). When none of the next set is
+    /// active, the active validators; when none is active either, the previous snapshot's set, so the chain cannot
+    /// stall without leaders.
     public func snapshot(of state: LedgerState, epoch: UInt64) throws -> ValidatorSnapshot {
+        let active = try activeValidators(in: state)
+        var entries = active
+        if let next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self) {
+            let activeKeys = Set(active.map(\.key))
+            entries = next.validators.filter { activeKeys.contains($0.key) }
+            if entries.isEmpty { entries = active }
+        }
+        let seed = try state.randaoMix()
+        if entries.isEmpty, let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
+            return ValidatorSnapshot(epoch: epoch, seed: seed, validators: previous.validators)
+        }
+        return ValidatorSnapshot(epoch: epoch, seed: seed, validators: entries)
+    }
+
+    /// The active validators of a state (not jailed or tombstoned, stake at least the minimum) with their bonded
+    /// stakes, in key order.
+    public func activeValidators(in state: LedgerState) throws -> [ValidatorSnapshot.Entry] {
         let minimum = params.validatorMinStake
         var entries = [ValidatorSnapshot.Entry]()
         for kv in try state.scan(StateKey.stakers(.validator)) {
@@ -137,11 +162,7 @@ extension Ledger {
             let s = try Staker(canonicalEncoding: kv.value)
             if s.isActive(minimum: minimum) { entries.append(.init(key: key, stake: s.stake)) }
         }
-        let seed = try state.randaoMix()
-        if entries.isEmpty, let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
-            return ValidatorSnapshot(epoch: epoch, seed: seed, validators: previous.validators)
-        }
-        return ValidatorSnapshot(epoch: epoch, seed: seed, validators: entries)
+        return entries
     }
 
     /// The stored schedule snapshot (the epoch of the latest block).

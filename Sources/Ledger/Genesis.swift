@@ -134,6 +134,7 @@ extension Ledger {
         put(&state, StateKey.global(.randaoMix), Tags.randao.hash(chainId.bytes))
         do {
             put(&state, StateKey.global(.schedule), try snapshot(of: state, epoch: 0))
+            put(&state, StateKey.global(.nextSchedule), ValidatorSnapshot(epoch: 1, seed: .zero, validators: try activeValidators(in: state)))
             return try state.overlay.writeSet()
         } catch { throw GenesisError("cannot build the genesis state: \(error)") }
     }

@@ -198,6 +198,9 @@ public enum StateKey {
         case nextUnbondingId
         /// The leader-schedule snapshot of the current epoch (`ValidatorSnapshot`).
         case schedule
+        /// The validators and stakes the next epoch's schedule draws from (`ValidatorSnapshot`, seed zero), taken at
+        /// the current epoch's first block, before any of its reveals exist (Specs/consensus.md §2).
+        case nextSchedule
         /// Sequence number of the next queued adjudication (u64).
         case nextAdjudication
         /// The latest justified checkpoint (`Checkpoint`).

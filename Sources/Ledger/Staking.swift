@@ -59,6 +59,8 @@ extension Execution {
             let scheduled = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self)?
                 .validators.first(where: { $0.key == sender })?.stake ?? .zero
             if staker.stake < params.validatorMinStake || staker.stake < scheduled { try dropFromSchedule(sender) }
+            // The same for the next epoch's set: it would lead there with stake it no longer has bonded.
+            try dropFromNextSchedule(sender, below: staker.stake)
         case .worker: break
         }
         state.put(StateKey.unbonding(role, sender, id), UnbondingEntry(amount: amount, createdHeight: height, matureHeight: mature))
@@ -237,6 +239,17 @@ extension Execution {
         snapshot.validators.remove(at: i)
         state.put(StateKey.global(.schedule), snapshot)
         try withdrawVotes(of: key)
+    }
+
+    /// Removes a validator from the stored next set when its bonded stake fell below the stake the set holds for it
+    /// (an unbond): the set's stakes stay those of the epoch's first block, so a partial unbond cannot reweigh the next
+    /// schedule, it can only leave it (Specs/consensus.md §2).
+    mutating func dropFromNextSchedule(_ key: PublicKey, below bonded: Amount) throws(ExecError) {
+        guard var next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self),
+              let i = next.validators.firstIndex(where: { $0.key == key }),
+              bonded < next.validators[i].stake || bonded < params.validatorMinStake else { return }
+        next.validators.remove(at: i)
+        state.put(StateKey.global(.nextSchedule), next)
     }
 
     /// Takes a validator that left the schedule out of every tally it was counted in, by the weight each vote was

@@ -168,7 +168,9 @@ struct AttackReview8Tests: FinalityFixture {
         try c.advance(to: 8)
         let r0 = try c.block([try c.tx(newcomer, .bond(role: .validator, amount: 3_000, randaoCommitment: SHA256.hash([9])))])  // 9
         #expect(r0[0].succeeded, "\(r0[0].status)")
-        try c.advance(to: 13)  // slot 12 opened epoch 1: its snapshot holds the newcomer with 3 000 (7 000 in all)
+        // Slot 12 opened epoch 1 and took the set of epoch 2 (consensus.md §2); slot 24 opened epoch 2, whose snapshot
+        // holds the newcomer with 3 000 (7 000 in all).
+        try c.advance(to: 24)
         let snapshot = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
         #expect(snapshot.validators.contains { $0.key == newcomer.publicKey } && snapshot.totalStake == 7_000)
         let genesis = checkpoint(c, 0), eight = checkpoint(c, 8)

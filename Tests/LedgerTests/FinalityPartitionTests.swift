@@ -106,15 +106,18 @@ import Testing
     }
 
     @Test func aValidatorBondedAfterTheFinalizedCheckpointDoesNotCountUntilTheNextOne() throws {
-        // A newcomer with more stake than everyone else is scheduled from the next epoch; counted against the
-        // schedule, its vote alone would be 10 000 of 15 000 and justify. Against the finalized set it does not count.
+        // A newcomer with more stake than everyone else is scheduled from the epoch after next (epoch 1 draws from the
+        // set taken at epoch 0's first block, consensus.md §2); counted against the schedule, its vote alone would be
+        // 10 000 of 15 000 and justify. Against the finalized set it does not count.
         var c = try fiveValidators()
         let newcomer = testKey("newcomer")
         try c.block([try c.tx(submitter, .transfer(to: newcomer.publicKey, amount: 20_000))])
         try c.block([try c.tx(newcomer, .bond(role: .validator, amount: 10_000, randaoCommitment: SHA256.hash([7])))])
         #expect(c.lastReceipts.allSatisfy { $0.succeeded })
         let epoch = c.ledger.params.slotsPerEpoch
-        while c.slot / epoch == 0 { try c.block() }
+        while c.slot / epoch < 1 { try c.block() }
+        #expect(try !scheduled(c).contains(newcomer.publicKey))
+        while c.slot / epoch < 2 { try c.block() }
         #expect(try scheduled(c).contains(newcomer.publicKey))
         let genesis = checkpoint(c, 0), target = checkpoint(c, c.height / 4 * 4)
         let newcomerVote = FinalityVote(validator: newcomer.publicKey, source: genesis, target: target).signed(by: newcomer, chainId: Chain.chainId)

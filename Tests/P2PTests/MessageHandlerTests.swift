@@ -138,7 +138,8 @@ import TestSupport
             _ = await f.handler.handle(.getHeaders(locator: [genesisHash], max: 10), from: f.peer)
             _ = await f.handler.handle(.getBlocks([b2.hash]), from: f.peer)
         }
-        let answered = await Self.finishes(served, within: .seconds(60))
+        // Generous: in a parallel run long synchronous tests can hold the other cooperative threads for minutes.
+        let answered = await Self.finishes(served, within: .seconds(600))
         release.signal()
         await holder.value
         #expect(answered, "the requests waited for the chain actor")
@@ -149,9 +150,9 @@ import TestSupport
         #expect(answers[1] == .block(b2))
     }
 
-    /// Whether `semaphore` is signalled within a minute, polled without blocking a cooperative thread.
+    /// Whether `semaphore` is signalled within ten minutes, polled without blocking a cooperative thread.
     static func waitFor(_ semaphore: DispatchSemaphore) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline {
             if semaphore.wait(timeout: .now()) == .success { return true }
             try? await Task.sleep(for: .milliseconds(10))
@@ -259,10 +260,10 @@ import TestSupport
 }
 
 extension ChainService {
-    /// Holds the chain actor with a synchronous wait (at most two minutes, so a failing test cannot hang the suite), as a
-    /// long block import would hold it.
+    /// Holds the chain actor with a synchronous wait (at most fifteen minutes, so a failing test cannot hang the suite),
+    /// as a long block import would hold it.
     func holdForTesting(entered: DispatchSemaphore, until release: DispatchSemaphore) {
         entered.signal()
-        _ = release.wait(timeout: .now() + 120)
+        _ = release.wait(timeout: .now() + 900)
     }
 }
