@@ -8114,6 +8114,7 @@ RULE_TRACES = {
     "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",
                               "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "consensus §2.1": ["begin:2:snapshot"],
+    "consensus §2.4": ["snapshot:fromNextSet", "unbond:leavesNextSet", "unbond:staysInNextSet"],
     "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled",
                        "unbond:validatorLeavesSchedule"],
     "consensus §3 Reveals": ["begin:4:badRandaoReveal", "begin:5", "tx:bond:fail:missingRandaoCommitment"],
