@@ -32,6 +32,8 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private var carry: [UInt8] = []
     private var check: Scheduled<Void>?
     private var started = false
+    /// The handlers behind were told no more input comes (by the client's half-close, or by `closeOnPurpose`).
+    private var inputClosed = false
 
     init(firstRequest: TimeAmount, idle: TimeAmount, maxHeadBytes: Int) {
         self.firstRequest = firstRequest
@@ -55,6 +57,17 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event as? ChannelEvent == .inputClosed { inputClosed = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Closes the connection without Hummingbird logging an error for it (`closeOnPurpose`).
+    private func close(_ context: ChannelHandlerContext) {
+        closeOnPurpose(context, inputAlreadyClosed: inputClosed)
+        inputClosed = true
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastRead = .now()
         if !headSeen {
@@ -64,7 +77,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
                 headSeen = true
                 carry = []
             } else if headBytes > maxHeadBytes {
-                context.close(promise: nil)
+                close(context)
                 return
             } else {
                 carry = Array((carry + buffer.readableBytesView).suffix(3))
@@ -122,7 +135,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             guard context.channel.isActive else { return }
             let now = NIODeadline.now()
             if (!headSeen && now >= opened + firstRequest) || (!responded && now >= opened + idle) || now >= lastRead + idle {
-                context.close(promise: nil)
+                close(context)
             } else {
                 schedule(context)
             }

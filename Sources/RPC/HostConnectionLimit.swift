@@ -21,7 +21,34 @@ public final class HostConnectionLimiter: Sendable {
         case other
     }
 
-    public init(limit: Int) { self.limit = limit }
+    /// Least time between two warnings about refused connections (Specs/rpc.md §9).
+    public let reportInterval: Duration
+    private let refusals = Mutex(Refusals())
+
+    /// Refused connections not yet reported in a warning.
+    struct Refusals {
+        var lastReport: ContinuousClock.Instant?
+        var connections = 0
+        /// The hosts refused since the last report (at most `maxReportedHosts` kept: beyond, only connections count).
+        var hosts = Set<HostKey>()
+        var lastRemote = ""
+    }
+
+    /// What one warning about refused connections says: `connections` refused from `hosts` hosts (at least: at most
+    /// `maxReportedHosts` are told apart) since the previous warning, the last from `lastRemote`.
+    public struct RefusalReport: Sendable, Equatable {
+        public var connections: Int
+        public var hosts: Int
+        public var lastRemote: String
+    }
+
+    /// Hosts told apart in one report: a bound on the memory a flood from many /64s can take.
+    static let maxReportedHosts = 1024
+
+    public init(limit: Int, reportInterval: Duration = .seconds(60)) {
+        self.limit = limit
+        self.reportInterval = reportInterval
+    }
 
     /// The host `address` counts against.
     public static func key(_ address: SocketAddress?) -> HostKey {
@@ -61,6 +88,21 @@ public final class HostConnectionLimiter: Sendable {
 
     /// Connections `host` holds open.
     public func count(_ host: HostKey) -> Int { open.withLock { $0[host, default: 0] } }
+
+    /// Counts a connection from `host` (at `remote`) refused over the limit; returns what to warn about now: every
+    /// refusal since the previous warning, when that was at least `reportInterval` ago (so the first refusal after a
+    /// quiet spell is reported at once, and a flood makes at most one line per interval), else nil.
+    public func noteRefusal(_ host: HostKey, remote: String, now: ContinuousClock.Instant = .now) -> RefusalReport? {
+        refusals.withLock { r in
+            r.connections += 1
+            if r.hosts.count < Self.maxReportedHosts { r.hosts.insert(host) }
+            r.lastRemote = remote
+            if let last = r.lastReport, now - last < reportInterval { return nil }
+            let report = RefusalReport(connections: r.connections, hosts: r.hosts.count, lastRemote: remote)
+            r = Refusals(lastReport: now)
+            return report
+        }
+    }
 }
 
 /// First in every RPC connection's pipeline: counts the connection against its host when it becomes active and closes
@@ -81,13 +123,14 @@ final class HostConnectionLimitHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { admit(context) }
+        if context.channel.isActive, admit(context) == false { closeOnPurpose(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        admit(context)
-        // Passed on even when refused: the handlers behind see the connection open, then close.
+        let admitted = admit(context)
+        // Passed on even when refused: the handlers behind see the connection open, then its input end, then close.
         context.fireChannelActive()
+        if admitted == false { closeOnPurpose(context) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -103,17 +146,25 @@ final class HostConnectionLimitHandler: ChannelInboundHandler, RemovableChannelH
 
     func handlerRemoved(context: ChannelHandlerContext) { releaseSlot() }
 
-    private func admit(_ context: ChannelHandlerContext) {
-        guard held == nil, !refused else { return }
+    /// Takes the host's slot; false when refused, nil when already decided.
+    private func admit(_ context: ChannelHandlerContext) -> Bool? {
+        guard held == nil, !refused else { return nil }
         let host = HostConnectionLimiter.key(context.channel.remoteAddress)
         if limiter.acquire(host) {
             held = host
-        } else {
-            refused = true
-            logger.debug("JSON-RPC connection refused: its host holds the per-host limit",
-                         metadata: ["remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "limit": "\(limiter.limit)"])
-            context.close(promise: nil)
+            return true
         }
+        refused = true
+        let remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        // One debug line per refusal; operators get at most one warning a minute with the count (Specs/rpc.md §9).
+        logger.debug("JSON-RPC connection refused: its host holds the per-host limit", metadata: ["remote": "\(remote)", "limit": "\(limiter.limit)"])
+        if let report = limiter.noteRefusal(host, remote: remote) {
+            logger.warning("JSON-RPC connections refused over the per-host limit", metadata: [
+                "connections": "\(report.connections)", "hosts": "\(report.hosts)", "lastRemote": "\(report.lastRemote)",
+                "limit": "\(limiter.limit)", "nextReportAfter": "\(limiter.reportInterval)",
+            ])
+        }
+        return false
     }
 
     private func releaseSlot() {
@@ -121,4 +172,18 @@ final class HostConnectionLimitHandler: ChannelInboundHandler, RemovableChannelH
         held = nil
         limiter.release(host)
     }
+}
+
+/// Closes a connection the server drops on purpose (over the per-host limit, past a deadline), telling the handlers
+/// behind `context` first that no more input will come (`ChannelEvent.inputClosed`, what a client's half-close looks
+/// like) unless they were told already.
+///
+/// Why: NIO's HTTP upgrade handler (which Hummingbird's HTTP/WebSocket channel puts in every connection) then ends its
+/// negotiation with `ChannelError.inputClosed`, and Hummingbird logs that at trace level. A bare close removes the
+/// upgrade handler mid-negotiation: it fails with `inappropriateOperationForState`, which Hummingbird logs at error
+/// level ("Error handling upgrade result"), one error line per connection the server closed doing its job. Once an
+/// HTTP session or a WebSocket runs, the event ends its inbound stream as a client's half-close would.
+func closeOnPurpose(_ context: ChannelHandlerContext, inputAlreadyClosed: Bool = false) {
+    if !inputAlreadyClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+    context.close(promise: nil)
 }

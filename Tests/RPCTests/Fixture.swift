@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 @testable import Consensus
 @testable import Ledger
@@ -276,7 +277,8 @@ struct GoldenNode {
     let facts: FixtureFacts
     let clock: TestClock
 
-    init(configuration: RPCConfiguration = RPCConfiguration(), network: any NetworkInfoProvider = NoNetworkInfo()) async throws {
+    init(configuration: RPCConfiguration = RPCConfiguration(), network: any NetworkInfoProvider = NoNetworkInfo(),
+         logger: Logger = Logger(label: "sharechain.rpc")) async throws {
         let (engine, f) = try buildGoldenChain(t, dir: dir)
         let clock = TestClock(t.now(engine.tipHeader.slot) + 500)
         self.clock = clock
@@ -295,6 +297,6 @@ struct GoldenNode {
         var config = configuration
         config.port = 0
         config.nodeVersion = "sharechain/test"
-        server = RPCServer(chain: service, configuration: config, network: network, metrics: RPCMetrics(registry: .init()))
+        server = RPCServer(chain: service, configuration: config, network: network, metrics: RPCMetrics(registry: .init()), logger: logger)
     }
 }
