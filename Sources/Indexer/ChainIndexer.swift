@@ -175,8 +175,8 @@ public final class ChainIndexer: Sendable {
             idle = 0
             if parentUnchecked, let local, let first = blocks.first, first.parent != local.hash {
                 // The node's earliest block does not follow the indexed tip, and the node has no block below it to find
-                // where the two chains part.
-                throw .blocksNotOnNode(needed: local.height, earliest: earliest)
+                // where the two chains part: stop rather than write a block onto a tip it does not follow.
+                throw .earliestBlockDoesNotFollow(indexed: local.height, earliest: earliest)
             }
             var parent = local?.hash
             writing: for b in blocks {

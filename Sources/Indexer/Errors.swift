@@ -23,6 +23,10 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
     /// by state sync, Specs/rpc.md §6): this node cannot fill the gap. Follow a node that holds those blocks, or index
     /// into an empty database (which then starts at the node's earliest block).
     case blocksNotOnNode(needed: UInt64, earliest: UInt64)
+    /// The database is indexed to exactly `earliest − 1` (`indexed`), and the parent of the node's earliest stored block
+    /// (`earliest`) is not the indexed block: the two follow different branches, and the node stores no block below
+    /// `earliest` (it joined by state sync) to find where they part and roll back to it.
+    case earliestBlockDoesNotFollow(indexed: UInt64, earliest: UInt64)
     /// The run was cancelled (shutdown).
     case cancelled
     /// `indexer_state` is not the parent of the block being written (another indexer on the same database
@@ -44,6 +48,10 @@ public enum IndexerError: Error, Sendable, CustomStringConvertible, Equatable {
         case .blocksNotOnNode(let needed, let earliest):
             return "the database needs block \(needed), but the node stores blocks only from height \(earliest) on (it joined by state sync): "
                 + "follow a node that has blocks \(needed)…\(earliest - 1), or index into an empty database (it starts at height \(earliest))"
+        case .earliestBlockDoesNotFollow(let indexed, let earliest):
+            return "the node's earliest stored block \(earliest) does not follow the indexed block \(indexed): the database and the node "
+                + "are on different branches, and the node stores no block below height \(earliest) (it joined by state sync) to find "
+                + "where they part: follow a node that stores block \(indexed), or index into an empty database (it starts at height \(earliest))"
         case .cancelled: return "cancelled"
         case .indexedTipMoved(let m): return "the indexed tip moved under this indexer: \(m)"
         }

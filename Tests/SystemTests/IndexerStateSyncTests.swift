@@ -52,9 +52,15 @@ import TestSupport
     /// An empty database indexes from the node's earliest block, records where its history starts, and follows.
     /// A database indexed (from a full node) to below the node's earliest block stops with an error naming both
     /// heights instead of stalling. The RPC says what the node stores.
-    @Test func anIndexerFollowsAStateSyncedNodeFromItsEarliestBlockOrSaysWhyItCannot() async throws {
+    /// A database indexed to exactly the block below the node's earliest (`earliest − 1`) cannot be compared by hash at
+    /// its tip (the node does not store it): the parent of the node's earliest block decides. When it is the indexed
+    /// tip the indexer continues from `earliest` without a gap; when it is not (the database indexed another branch),
+    /// the indexer stops with `earliestBlockDoesNotFollow` and writes nothing.
+    // Time limit: an indexer that neither writes onto nor refuses a tip it cannot follow loops for ever.
+    @Test(.timeLimit(.minutes(5))) func anIndexerFollowsAStateSyncedNodeFromItsEarliestBlockOrSaysWhyItCannot() async throws {
         let pg = try PostgresServer(label: "indexer-state-sync")
         let fresh = try pg.createDatabase("fresh"), behind = try pg.createDatabase("behind")
+        let adjacent = try pg.createDatabase("adjacent"), forked = try pg.createDatabase("forked")
         let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
         let a = try IndexedChain(genesis: genesis, label: "indexer-state-sync-a")
         try await a.produce(through: 3, perBlock: 1)
@@ -70,9 +76,29 @@ import TestSupport
                 throw error
             }
         }
+        let s = Self.snapshotHeight
+        // `adjacent` holds the full node's blocks 0...s-1; `forked` holds blocks 0...s-1 of another branch of the same
+        // chain (same genesis, other transactions), so its block s-1 is not the parent of the node's block s.
+        try await a.produce(through: s - 1, perBlock: 1)
+        let fork = try IndexedChain(genesis: genesis, label: "indexer-state-sync-fork")
+        try await fork.produce(through: s - 1, perBlock: 2)
+        for (chain, db) in [(a, adjacent), (fork, forked)] {
+            try await withRPCServer(chain.service) { rpc in
+                let ix = try await start(rpc, db)
+                do {
+                    #expect(try await ix.syncToTip().height == s - 1)
+                    await ix.close()
+                } catch {
+                    await ix.close()
+                    throw error
+                }
+            }
+        }
+        let forkTip = try #require(try await fork.service.canonicalBlock(at: s - 1)).hash
+        let ourTip = try #require(try await a.service.canonicalBlock(at: s - 1)).hash
+        #expect(forkTip != ourTip, "the fork did not fork")
         try await a.produce(through: 12, perBlock: 1)
         let (synced, _) = try await stateSyncedNode(from: a, label: "indexer-state-sync-b")
-        let s = Self.snapshotHeight
         try await withRPCServer(synced) { rpc in
             let client = try RPCClient(url: rpc)
             #expect(try await client.call("node_status", .array([])).object?["earliestBlockHeight"]?.uint64 == s)
@@ -108,6 +134,36 @@ import TestSupport
             }
             #expect(e == .blocksNotOnNode(needed: 4, earliest: s))
             #expect(e.description.contains("block 4") && e.description.contains("height \(s)"))
+
+            // Indexed to s-1 on the node's branch: continues at s (the parent of block s is the indexed tip), no gap.
+            let next = try await start(rpc, adjacent)
+            do {
+                let report = try await next.syncToTip()
+                #expect(report.height == 12 && report.blocks == Int(12 - s + 1) && report.rolledBack == 0)
+                #expect(try await next.sink.scalar("SELECT concat_ws('/', min(height), max(height), count(*)) FROM blocks") == "0/12/13")
+                #expect(try await next.sink.firstIndexedHeight() == 0)
+                #expect(try await next.sink.blockHash(at: s) == (try #require(try await synced.canonicalBlock(at: s)).hash.description))
+                await next.close()
+            } catch {
+                await next.close()
+                throw error
+            }
+
+            // Indexed to s-1 on another branch: block s does not follow it, and the node has nothing below s to find
+            // where the branches part. The indexer stops and writes nothing (it used to be checked nowhere but here).
+            let other = try await start(rpc, forked)
+            let refused: Result<SyncReport, IndexerError>
+            do throws(IndexerError) { refused = .success(try await other.syncToTip()) } catch { refused = .failure(error) }
+            let after = try await other.sink.scalar("SELECT concat_ws('/', min(height), max(height), count(*)) FROM blocks")
+            let tip = try await other.sink.indexedTip()
+            await other.close()
+            guard case .failure(let f) = refused else {
+                Issue.record("an indexer whose tip the node's earliest block does not follow went on: \(refused)"); return
+            }
+            #expect(f == .earliestBlockDoesNotFollow(indexed: s - 1, earliest: s))
+            #expect(f.description.contains("block \(s)") && f.description.contains("block \(s - 1)"))
+            #expect(after == "0/\(s - 1)/\(s)", "blocks were written onto a tip they do not follow")
+            #expect(tip?.height == s - 1 && tip?.hash == forkTip.description)
         }
         pg.stop()
     }
