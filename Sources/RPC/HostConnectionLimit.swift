@@ -37,8 +37,11 @@ public final class HostConnectionLimiter: Sendable {
     /// What one warning about refused connections says: `connections` refused from `hosts` hosts (at least: at most
     /// `maxReportedHosts` are told apart) since the previous warning, the last from `lastRemote`.
     public struct RefusalReport: Sendable, Equatable {
+        /// Connections refused since the previous report (this one included).
         public var connections: Int
+        /// Distinct hosts among them (counted up to `maxReportedHosts`).
         public var hosts: Int
+        /// The remote address of the latest refused connection.
         public var lastRemote: String
     }
 
