@@ -1035,6 +1035,8 @@ class K:
     @staticmethod
     def sealed_input(t): return b"\x36" + t
     @staticmethod
+    def dispute_publisher(t): return b"\x3f" + t
+    @staticmethod
     def resolution(h, t): return b"\x37" + be64(h) + t
     @staticmethod
     def dispute_deadline(h, t): return b"\x38" + be64(h) + t
@@ -3270,7 +3272,8 @@ class Exec:
             raise Fail("wrongSealKey")
         self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
         # the key takes precedence over an input published before it (economics row 79)
-        if self.state.get(K.case(tid)) is not None:
+        published = self.state.rec(K.case(tid), CASE)
+        if published is not None:
             self.t("check:keyAfterPublishedInput")
         self.state.delete(K.case(tid))
         self.state.delete(K.case_input(tid))
@@ -3279,6 +3282,10 @@ class Exec:
             self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
             return
         self.queue_dispute_replay(tid, t, check, pt, None, True)
+        # economics §7 row 85: the key opened the input a third party published; that publisher keeps its share
+        if published is not None and published["winner"] not in (t["worker"], ZERO32):
+            self.t("check:keyKeepsPublisher")
+            self.state.put(K.dispute_publisher(tid), published["winner"])
 
     def publish_sealed_input(self, sender, tid, inp):
         """§4.2 Disputes: anyone holding a disputed ticket's input publishes it before the key deadline."""
@@ -3404,6 +3411,8 @@ class Exec:
 
     def settle_checkers(self, tid, t, pool, fraud, case):
         """§4.2 After a replay."""
+        superseded = self.state.get(K.dispute_publisher(tid))   # a publication the worker's key superseded
+        self.state.delete(K.dispute_publisher(tid))
         ck = self.state.get(K.ticket_check(tid))
         cfg = pool["checking"]
         if ck is None or cfg is None:
@@ -3447,10 +3456,13 @@ class Exec:
                 self.t("check:hiddenOutputAttested")
             case["status"] = C_PAID
             slashed_keys = {k_ for _, k_ in attesting}
-            publisher = None if (not input_published or case["winner"] == t["worker"] or case["winner"] in slashed_keys) \
-                else case["winner"]
-            if input_published and publisher is None:
+            candidate = case["winner"] if input_published else superseded
+            publisher = None if (candidate is None or candidate == t["worker"] or candidate in slashed_keys) \
+                else candidate
+            if candidate is not None and publisher is None:
                 self.t("check:publisherNotPaid")
+            if not input_published and publisher is not None:
+                self.t("check:supersededPublisherPaid")
             if fraud and withheld:
                 self.t("check:withheldAnswerCollusion")
             for _, key in attesting:
@@ -6779,6 +6791,27 @@ def scenarios_checks():
     w.m.block([w.T(slots[2], B.publish_input(tid, real))])      # after the deadline: ticketNotDisputed
     out.append(w.m.done())
 
+    # -- the key comes after a dissenter published the input: the publisher keeps its share (economics §7 row 85)
+    w = CheckWorld("checks/key-after-published-input", "As checks/input-published, but after the dissenting checker "
+                   "publishes the input the worker publishes its key before the deadline: the key takes precedence "
+                   "(bad-input answers are judged by what it opens), the replay proves fraud, the silent committer is "
+                   "slashed as a colluder and the publisher still earns part of that slash (before the twelfth session "
+                   "the key cut it off, so a cheating worker could make a dissenter's costly publication a loss).")
+    w.setup()
+    a = w.work("w1", [(8, 355, True), (8, 356, True)])
+    tid, t, slots, r = w.disputed(a, silent_slots=(0,))
+    real = a["batch"].inputs[w.leaf_index(a, t)]
+    w.m.block([w.T(slots[1], B.publish_input(tid, real))])
+    assert all(x == "success" for x in w.c.last[2]), w.c.last[2]
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    traces = set(w.c.last[5])
+    w.m.block([])
+    traces |= set(w.c.last[5])
+    assert "check:keyAfterPublishedInput" in traces and "check:supersededPublisherPaid" in traces, sorted(traces)
+    assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_FRAUD
+    assert K.dispute_publisher(tid) not in w.c.state
+    out.append(w.m.done())
+
     # -- a queued replay holds the unbonding entries of everyone its verdict may slash
     w = CheckWorld("checks/unbonding-held", "w1 unbonds 100 of its stake; 100 blocks later its cheated ticket's dispute "
                    "replay is queued (w1 publishes its key) in the very block the entry matures: end-block step 1 holds the entry one block "
@@ -8059,11 +8092,12 @@ RULE_TRACES = {
                                            "offence:%d" % OFF_FAILED_SEALED_CHECK],
     "state-machine §4.2 After a replay": ["check:disputeFraud", "check:disputeUpheld", "check:publicClaimFraud",
                                           "check:withheldAnswerCollusion", "check:badInputUnverifiedUpheld", "check:publisherNotPaid",
+                                          "check:supersededPublisherPaid", "check:keyKeepsPublisher",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
     "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesNotFromRefund", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",
                                            "payout:depositReturned"],
-    "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious"],
+    "state-machine §5": ["begin:2:snapshot", "snapshot:keptPrevious", "snapshot:fromNextSet"],
     "state-machine §6": ["tx:escrowOpen:success", "tx:commitShares:success"],
     "state-machine §8": ["root:jellyfish"],
     "economics §2": ["tx:claimUsage:success"],

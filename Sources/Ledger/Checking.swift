@@ -457,6 +457,7 @@ extension Execution {
         }
         state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
         // The key takes precedence over an input published before it: only the key shows what the envelope held.
+        let published = try state.record(StateKey.fraudCase(ticketId), FraudCase.self)
         state.delete(StateKey.fraudCase(ticketId))
         state.delete(StateKey.caseInput(ticketId))
         guard let input = plaintext, Tags.tensor.hash(input) == leaf.inputHash,
@@ -466,6 +467,13 @@ extension Execution {
             return
         }
         try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: nil, announce: true)
+        // The key opened the very input a third party published (both hash to the leaf's input hash): that publisher
+        // keeps its share of the collusion slashes. Otherwise a cheating worker watched for a dissenter's publication,
+        // which carries the whole input and its fee, and cut it off with its key, so publishing first did not pay
+        // (economics §7 row 85).
+        if let published, published.winner != ticket.worker, published.winner != PublicKey(rawValue: .zero) {
+            state.putRaw(StateKey.disputePublisher(ticketId), published.winner.bytes)
+        }
     }
 
     /// Anyone who holds a disputed ticket's input (an assigned checker opened it) may publish it before the key
@@ -545,6 +553,9 @@ extension Execution {
                                  fraud: Bool, case c: inout FraudCase) throws(ExecError) {
         // Without an unblinded output (the worker never opened its leaf) no answer agrees: every answer is judged
         // against the replayed output.
+        // A publication the worker's key superseded (publishSealKey): its publisher is paid as one without a key.
+        let supersededPublisher = try state.raw(StateKey.disputePublisher(ticketId)).flatMap { PublicKey(bytes: $0) }
+        state.delete(StateKey.disputePublisher(ticketId))
         guard var check = found, let cfg = pool.checking else { return }
         let output = check.unblinded
         let role = StakeRole.checker(pool: pool.id)
@@ -597,7 +608,8 @@ extension Execution {
             // A third party that published the input (the worker withheld its key) earns part of each collusion slash;
             // not the worker, and not a publisher slashed in this very replay (a colluder racing to publish).
             let slashedKeys = Set(attesting.map(\.1))
-            let publisher: PublicKey? = !inputPublished || c.winner == ticket.worker || slashedKeys.contains(c.winner) ? nil : c.winner
+            let candidate = inputPublished ? c.winner : supersededPublisher
+            let publisher: PublicKey? = candidate.flatMap { $0 == ticket.worker || slashedKeys.contains($0) ? nil : $0 }
             for (_, key) in attesting {
                 let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                         kind: .checkerCollusion, offenceId: offence(key), into: .system)

@@ -51,6 +51,7 @@ public enum StateKey {
         case hopChallenge = 0x3C
         case hopDeadlineQueue = 0x3D
         case checkpointSet = 0x3E
+        case disputePublisher = 0x3F
         case global = 0x20
     }
 
@@ -158,6 +159,8 @@ public enum StateKey {
     public static func ticketCheck(_ ticket: Hash32) -> [UInt8] { k(.ticketCheck, ticket.bytes) }
     /// A sealed ticket's envelope (ciphertext only), kept until its check ends.
     public static func sealedInput(_ ticket: Hash32) -> [UInt8] { k(.sealedInput, ticket.bytes) }
+    /// The third party that published a disputed ticket's input before the worker's key came (key32; economics §7 row 85).
+    public static func disputePublisher(_ ticket: Hash32) -> [UInt8] { k(.disputePublisher, ticket.bytes) }
     public static func checkResolutionQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.checkResolutionQueue, h.bigEndianBytes, ticket.bytes) }
     public static func checkResolutionQueue(at h: UInt64) -> [UInt8] { k(.checkResolutionQueue, h.bigEndianBytes) }
     public static func disputeDeadlineQueue(_ h: UInt64, _ ticket: Hash32) -> [UInt8] { k(.disputeDeadlineQueue, h.bigEndianBytes, ticket.bytes) }

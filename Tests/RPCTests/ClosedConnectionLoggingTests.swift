@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+import TestSupport
 @testable import RPC
 
 /// Keeps every line logged through the loggers it makes, at every level.
@@ -51,14 +52,8 @@ final class CapturedLogs: Sendable {
 @Suite struct ClosedConnectionLoggingTests {
     typealias Connection = HostConnectionLimitTests.Connection
 
-    func eventually(_ limit: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now + limit
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
+    /// Polls `condition` for up to a minute (`TestSupport.eventually`; generous: the suite shares two loaded cores).
+    func eventually(_ condition: () -> Bool) async -> Bool { await TestSupport.eventually(.seconds(60), condition) }
 
     /// Connections refused over the per-host limit, silent ones closed by the first-request deadline and served ones
     /// closed by the idle deadline log nothing at error level (the refusals are counted at debug level), and a normal
