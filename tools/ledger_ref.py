@@ -2172,9 +2172,10 @@ class Exec:
         r.finish()
         return c
 
-    def clear_votes(self):
-        """Every vote record (31) and tally (32)."""
-        gone = self.state.scan(b"\x31") + self.state.scan(b"\x32")
+    def clear_votes(self, below=None):
+        """Every vote record (31) and tally (32); with `below`, only those of targets below that height."""
+        gone = [(k, v) for k, v in self.state.scan(b"\x31") + self.state.scan(b"\x32")
+                if below is None or int.from_bytes(k[1:9], "big") < below]
         for k, _ in gone:
             self.state.delete(k)
         return bool(gone)
@@ -3563,8 +3564,16 @@ class Exec:
             nxt = enc_schedule(epoch + 1, ZERO32, self.active_validators())
             self.state.put(K.glob("schedule"), sched)
             self.state.put(K.glob("nextSchedule"), nxt)
-            if self.clear_votes():
-                self.t("begin:2:clearVotes")
+            if ctx["height"] - self.checkpoint_global("finalized")[0] > p["unbondingBlocks"]:
+                # consensus §8: past the stall limit votes count against the schedule, which this block replaces
+                if self.clear_votes():
+                    self.t("begin:2:clearVotes")
+            else:
+                # against the finalized checkpoint's set, which an epoch change leaves alone: the votes for the
+                # checkpoint being voted on survive (consensus §8, eleventh note F3); older targets are dropped
+                latest = (ctx["height"] - 2) // p["checkpointBlocks"] * p["checkpointBlocks"] if ctx["height"] >= 2 else 0
+                if self.clear_votes(below=latest):
+                    self.t("begin:2:clearOlderVotes")
         if (ctx["height"] - 1) % p["checkpointBlocks"] == 0:
             self.t("begin:2:checkpoint")
             self.state.put(K.checkpoint(ctx["height"] - 1), ctx["parentHash"])
@@ -5447,21 +5456,46 @@ def scenarios_finality():
         (reporter, B.votes([vote(vk[1], g, c4, chain_id=other_chain)])),
         (reporter, B.votes([vote(vk[i], g, c4) for i in range(3)]))]))
 
-    # ---- a new epoch's snapshot clears the votes
+    # ---- a new epoch keeps the votes for the checkpoint being voted on (consensus §8; eleventh note F3)
     c = chain()
     c.advance(13)
-    m = Multi(c, "rules/finality-epoch-clears-votes", "slotsPerEpoch 16: votes for checkpoint 12 by two validators at "
-              "height 14 are deleted by the first block of epoch 1 (slot 16), tally included; the same validators vote "
-              "again (not duplicates) and with a third justify 12.")
-    g, c12 = cp(c, 0), cp(c, 12)
-    m.block([(reporter, B.votes([vote(vk[0], g, c12), vote(vk[1], g, c12)]))])
+    m = Multi(c, "rules/finality-epoch-keeps-latest-votes", "slotsPerEpoch 16: at height 14 validators 0 and 1 vote "
+              "for checkpoint 12, and validator 0 also for checkpoint 8. The first block of epoch 1 (slot 16) counts "
+              "votes against the finalized checkpoint's set, which the epoch change leaves alone: it deletes the votes "
+              "for 8 (a target below the one being voted on) and keeps those for 12 with their tally (before the "
+              "twelfth session it deleted both, and a validator's slashing protection forbids signing 12 again, so "
+              "a checkpoint whose votes straddled the boundary could not be justified). Validators 0 and 1 voting "
+              "for 12 again count nothing; validator 2's vote justifies 12.")
+    g, c8, c12 = cp(c, 0), cp(c, 8), cp(c, 12)
+    m.block([(reporter, B.votes([vote(vk[0], g, c12), vote(vk[1], g, c12), vote(vk[0], g, c8)]))])
     m.block()
     m.block()
     assert c.slot == 16
-    assert not State(c.state).scan(b"\x31") and not State(c.state).scan(b"\x32")
+    assert [k[1:9] for k, _ in State(c.state).scan(b"\x32")] == [be64(12)]
+    assert len(State(c.state).scan(b"\x31")) == 2
     m.block([(reporter, B.votes([vote(vk[0], g, c12), vote(vk[1], g, c12)]))])
+    assert just(c) == g
     m.block([(reporter, B.votes([vote(vk[2], g, c12)]))])
     assert just(c) == c12
+    out.append(m.done())
+
+    # ---- past the stall limit an epoch change still deletes every vote (consensus §8 Stall limit)
+    c = chain(unbondingBlocks=30)
+    while c.slot < 46:
+        c.advance(c.height + 1)
+    m = Multi(c, "rules/finality-stall-epoch-clears-votes", "unbondingBlocks 30, slotsPerEpoch 16, nothing finalized "
+              "since genesis: at height 47 votes count against the stored schedule (the stall limit). Validators 0 "
+              "and 1 vote for checkpoint 44; the first block of epoch 3 (slot 48) replaces the schedule they were "
+              "counted against, so it deletes every vote and tally; the same votes then count again and with "
+              "validator 2's justify 44.")
+    g, c44 = cp(c, 0), cp(c, 44)
+    m.block([(reporter, B.votes([vote(vk[0], g, c44), vote(vk[1], g, c44)]))])
+    assert c.slot == 47 and len(State(c.state).scan(b"\x31")) == 2
+    m.block()
+    assert c.slot == 48
+    assert not State(c.state).scan(b"\x31") and not State(c.state).scan(b"\x32")
+    m.block([(reporter, B.votes([vote(vk[0], g, c44), vote(vk[1], g, c44), vote(vk[2], g, c44)]))])
+    assert just(c) == c44
     out.append(m.done())
 
     # ---- vote evidence
@@ -8048,7 +8082,7 @@ RULE_TRACES = {
     "state-machine §4": ["begin:5", "root:receipts"],
     "state-machine §4.1": ["event:transfer"],
     "state-machine §4 begin-block 1": ["begin:1:height", "begin:1:slot"],
-    "state-machine §4 begin-block 2": ["begin:2:snapshot", "begin:2:clearVotes", "begin:2:checkpoint",
+    "state-machine §4 begin-block 2": ["begin:2:snapshot", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:checkpoint",
                                        "begin:2:genesisCheckpoint"],
     "state-machine §3.2 finalityVotes": ["tx:finalityVotes:success", "event:voteCounted", "vote:belowTwoThirds",
                                          "event:checkpointJustified", "event:checkpointFinalized",
@@ -8149,6 +8183,9 @@ RULE_TRACES = {
                               "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "consensus §2.1": ["begin:2:snapshot"],
     "consensus §2.4": ["snapshot:fromNextSet", "unbond:leavesNextSet", "unbond:staysInNextSet"],
+    # written by the key and deleted by the replay, which runs in the same block unless the queue is longer than
+    # maxAdjudicationsPerBlock: the block's write set then holds neither
+    "state-machine §1 key 3F": ["check:keyKeepsPublisher", "check:supersededPublisherPaid"],
     "consensus §2.3": ["schedule:drop", "schedule:drop:lastStays", "schedule:drop:notScheduled",
                        "unbond:validatorLeavesSchedule"],
     "consensus §3 Reveals": ["begin:4:badRandaoReveal", "begin:5", "tx:bond:fail:missingRandaoCommitment"],
@@ -8162,7 +8199,7 @@ RULE_TRACES = {
     "consensus §8 The finality set": ["begin:2:checkpointSet", "key:3e", "vote:skip:notInFinalitySet",
                                       "vote:finalitySetStale", "checkpointSet:drop"],
     "consensus §8 Counting": ["event:voteCounted", "event:checkpointJustified", "event:checkpointFinalized",
-                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes",
+                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes", "begin:2:clearOlderVotes",
                               "vote:weightBelowSnapshot"],
     "consensus §8 Slashing": ["tx:voteEvidence:success", "voteEvidence:double", "voteEvidence:surround",
                               "tx:voteEvidence:fail:evidenceAlreadyProcessed"],

@@ -20,8 +20,7 @@ extension Execution {
             let next = ValidatorSnapshot(epoch: epoch &+ 1, seed: .zero, validators: try ledger.activeValidators(in: state))
             state.put(StateKey.global(.schedule), snapshot)
             state.put(StateKey.global(.nextSchedule), next)
-            // Votes weighed by the old snapshot do not add up with the new one's.
-            try clearVotes()
+            try clearVotesAtEpochChange()
         }
         try recordCheckpoint()
 

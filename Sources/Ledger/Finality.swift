@@ -98,11 +98,32 @@ extension Execution {
         try state.record(StateKey.global(.finalized), Checkpoint.self) ?? Checkpoint(height: 0, hash: .zero)
     }
 
-    /// Drops every vote record and tally: they were counted against a source or a validator set that no longer
-    /// holds (a new justified checkpoint, or a new epoch's snapshot).
-    mutating func clearVotes() throws(ExecError) {
-        for kv in try state.scan([StateKey.Prefix.finalityVote.rawValue]) { state.delete(kv.key) }
-        for kv in try state.scan([StateKey.Prefix.voteTally.rawValue]) { state.delete(kv.key) }
+    /// Drops every vote record and tally of a target below `below` (all of them when nil): a new justified checkpoint
+    /// makes them count from an old source, a new snapshot past the stall limit changes the set they were counted
+    /// against.
+    mutating func clearVotes(below: UInt64? = nil) throws(ExecError) {
+        for prefix in [StateKey.Prefix.finalityVote, StateKey.Prefix.voteTally] {
+            for kv in try state.scan([prefix.rawValue]) {
+                // Key: prefix(1) ‖ target height BE(8) [‖ validator(32)].
+                guard let below else { state.delete(kv.key); continue }
+                guard kv.key.count >= 9 else { throw .fault(LedgerFault("corrupt finality vote key \(kv.key.hex)")) }
+                if UInt64(bigEndianBytes: kv.key[1..<9]) < below { state.delete(kv.key) }
+            }
+        }
+    }
+
+    /// Begin-block, at an epoch change (Specs/consensus.md §8 Counting): votes counted against the finalized
+    /// checkpoint's set, which the new epoch leaves alone, keep counting for the checkpoint being voted on (deleting them
+    /// lost a checkpoint whose votes straddled the boundary: slashing protection forbids signing it again); older
+    /// targets are dropped. Past the stall limit the set is the stored schedule this block replaces: every vote goes.
+    mutating func clearVotesAtEpochChange() throws(ExecError) {
+        let finalizedHeight = try finalized().height
+        if height &- finalizedHeight > params.unbondingBlocks {
+            try clearVotes()
+        } else {
+            let latest = height >= 2 ? (height - 2) / params.checkpointBlocks * params.checkpointBlocks : 0
+            try clearVotes(below: latest)
+        }
     }
 
     /// `finalityVotes`: every signature must be valid (else the transaction fails); each vote then counts, or is
