@@ -271,6 +271,8 @@ public struct LedgerReader: Sendable {
     public func supply() throws -> UInt64 { try record(StateKey.global(.supply), UInt64.self) ?? 0 }
     public func randaoMix() throws -> Hash32 { try record(StateKey.global(.randaoMix), Hash32.self) ?? .zero }
     public func schedule() throws -> ValidatorSnapshot? { try record(StateKey.global(.schedule), ValidatorSnapshot.self) }
+    /// The set the next epoch's schedule draws from (Specs/consensus.md §2 rule 4).
+    public func nextSchedule() throws -> ValidatorSnapshot? { try record(StateKey.global(.nextSchedule), ValidatorSnapshot.self) }
     public func proposer(at height: UInt64) throws -> PublicKey? {
         try state.get(StateKey.proposer(height)).flatMap { $0.count == 40 ? PublicKey(bytes: $0.prefix(32)) : nil }
     }

@@ -48,9 +48,13 @@ public final class HostConnectionLimiter: Sendable {
     /// Hosts told apart in one report: a bound on the memory a flood from many /64s can take.
     static let maxReportedHosts = 1024
 
-    public init(limit: Int, reportInterval: Duration = .seconds(60)) {
+    /// Called once per refused connection (the node counts them in `sharechain_rpc_connections_refused_total`).
+    let onRefusal: @Sendable () -> Void
+
+    public init(limit: Int, reportInterval: Duration = .seconds(60), onRefusal: @escaping @Sendable () -> Void = {}) {
         self.limit = limit
         self.reportInterval = reportInterval
+        self.onRefusal = onRefusal
     }
 
     /// The host `address` counts against.
@@ -96,7 +100,8 @@ public final class HostConnectionLimiter: Sendable {
     /// refusal since the previous warning, when that was at least `reportInterval` ago (so the first refusal after a
     /// quiet spell is reported at once, and a flood makes at most one line per interval), else nil.
     public func noteRefusal(_ host: HostKey, remote: String, now: ContinuousClock.Instant = .now) -> RefusalReport? {
-        refusals.withLock { r in
+        onRefusal()
+        return refusals.withLock { r in
             r.connections += 1
             if r.hosts.count < Self.maxReportedHosts { r.hosts.insert(host) }
             r.lastRemote = remote

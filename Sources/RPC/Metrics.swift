@@ -52,6 +52,8 @@ public enum MetricNames {
     public static let rpcSubscriptions = "sharechain_rpc_subscriptions"
     /// Counter: WebSocket connections closed because their consumer fell behind.
     public static let rpcSlowConsumersDropped = "sharechain_rpc_slow_consumers_dropped_total"
+    /// Counter: connections refused because their host held the per-host limit (`--rpc-max-connections-per-host`).
+    public static let rpcConnectionsRefused = "sharechain_rpc_connections_refused_total"
     /// Counter `{verdict}`: output, invalid_input, invalid_output, error.
     public static let verifierReplays = "sharechain_verifier_replays_total"
     /// Histogram (seconds) of one replay.
@@ -66,6 +68,8 @@ public final class RPCMetrics: Sendable {
     let height, finalized, justified, safe, peers, syncing, bestPeerHeight, outboundQueuedBytes, mempoolTransactions, mempoolBytes, webSocketConnections,
         subscriptions: Prometheus.Gauge
     let slowConsumersDropped: Prometheus.Counter
+    /// Connections refused over the per-host limit.
+    public let connectionsRefused: Prometheus.Counter
 
     /// Metrics on `registry` (by default the process-wide registry swift-metrics is bootstrapped with).
     public init(registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry) {
@@ -85,6 +89,8 @@ public final class RPCMetrics: Sendable {
         webSocketConnections = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcWebSocketConnections, "Open RPC WebSocket connections"))
         subscriptions = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcSubscriptions, "Active RPC subscriptions"))
         slowConsumersDropped = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcSlowConsumersDropped, "WebSocket connections closed because they fell behind"))
+        connectionsRefused = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcConnectionsRefused,
+                                                                            "RPC connections refused over the per-host limit"))
     }
 
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {

@@ -37,7 +37,8 @@ public final class RPCServer: Service, Sendable {
                 logger: Logger = Logger(label: "sharechain.rpc")) {
         self.configuration = configuration
         self.logger = logger
-        hostLimiter = HostConnectionLimiter(limit: configuration.maxConnectionsPerHost)
+        let refused = metrics.connectionsRefused
+        hostLimiter = HostConnectionLimiter(limit: configuration.maxConnectionsPerHost, onRefusal: { refused.increment() })
         let node = RPCNode(chain: chain, network: network, config: configuration, metrics: metrics)
         self.node = node
         dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)

@@ -59,7 +59,7 @@ import TestSupport
         try await g.produce(on: before, through: 9, clock: clock, identities: &identities)
         for h in UInt64(1)...9 {
             let hash = try #require(try before.readView().canonicalHash(at: h))
-            let block = try #require(try await before.block(hash))
+            let block = try #require(try before.block(hash))
             guard case .imported = await after.importBlock(block) else { Issue.record("block \(h) not imported"); return }
         }
         let file = dir.file("finality-votes.json")

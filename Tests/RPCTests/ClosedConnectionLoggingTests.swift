@@ -103,6 +103,9 @@ final class CapturedLogs: Sendable {
             let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
             let (status, body) = try await client.post(Array(HostConnectionLimitTests.request.utf8))
             #expect(status == 200 && String(decoding: body, as: UTF8.self).contains("sharechain/"))
+            // Operators can count the refusals too.
+            let metrics = String(decoding: try await client.request(method: .GET, path: "/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("sharechain_rpc_connections_refused_total \(refusals)"), "\(metrics)")
         }
         // The server has stopped: every connection's handling has finished and logged what it would. (The test stops
         // it by cancelling its task, which Hummingbird logs as "Waiting on child channel: CancellationError()"; the
@@ -120,7 +123,8 @@ final class CapturedLogs: Sendable {
 
     /// Refusals are reported at once after a quiet interval, then counted and reported together at most once an interval.
     @Test func refusalWarningsAreAggregated() throws {
-        let limiter = HostConnectionLimiter(limit: 1, reportInterval: .seconds(60))
+        let counted = Mutex(0)
+        let limiter = HostConnectionLimiter(limit: 1, reportInterval: .seconds(60), onRefusal: { counted.withLock { $0 += 1 } })
         let a = HostConnectionLimiter.key(try SocketAddress(ipAddress: "10.0.0.1", port: 1))
         let b = HostConnectionLimiter.key(try SocketAddress(ipAddress: "10.0.0.2", port: 1))
         let t0 = ContinuousClock.now
@@ -129,5 +133,7 @@ final class CapturedLogs: Sendable {
         #expect(limiter.noteRefusal(a, remote: "a2", now: t0 + .seconds(60)) == .init(connections: 101, hosts: 2, lastRemote: "a2"))
         #expect(limiter.noteRefusal(b, remote: "b1", now: t0 + .seconds(61)) == nil)
         #expect(limiter.noteRefusal(b, remote: "b2", now: t0 + .seconds(200)) == .init(connections: 2, hosts: 1, lastRemote: "b2"))
+        // Every refusal is counted (the node's sharechain_rpc_connections_refused_total), reported or not.
+        #expect(counted.withLock { $0 } == 104)
     }
 }

@@ -33,6 +33,13 @@ extension RPCNode {
                 o["liveness"] = .null
             }
             o["active"] = .bool(s.isActive(minimum: self.genesis.ledger.validatorMinStake))
+            // What it leads with: this epoch's schedule, and the set the next epoch draws from (a validator bonded now
+            // leads from the epoch after next; Specs/consensus.md §2 rule 4).
+            func stake(in snapshot: ValidatorSnapshot?) -> JSON {
+                snapshot?.validators.first(where: { $0.key == key }).map { r.amount($0.stake) } ?? .null
+            }
+            o["scheduledStake"] = stake(in: try reader.schedule())
+            o["nextEpochStake"] = stake(in: try reader.nextSchedule())
             return .object(o)
         }
         m.add("validator_getSchedule", [.optional("fromSlot"), .optional("count")]) { p, _ in
