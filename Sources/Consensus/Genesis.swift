@@ -323,6 +323,12 @@ public struct GenesisDocument: Codable, Sendable {
             throw GenesisLoadError("unsupported protocolVersion \(genesis.protocolVersion) (this node speaks protocol \(Genesis.supportedProtocolVersion): economy v2, consensus v2, state tree roots)")
         }
         try Genesis.checkReplayBudget(consensus: consensusParams, ledger: ledgerParams, pools: pools)
+        // Hop challenges are accepted only in the D = max(beaconDelay, beaconMaxDelay) blocks after a window's commit
+        // deadline (economics §4.1): with fewer than 3, one or two proposers could keep every challenge of a window out,
+        // the censorship margin the reveal periods keep too (staking F2).
+        guard pools.isEmpty || ledgerParams.selectionDelayBound >= 3 else {
+            throw GenesisLoadError("ledger.beaconMaxDelay: max(beaconDelay, beaconMaxDelay) is \(ledgerParams.selectionDelayBound), and must be at least 3 blocks: hop challenges are accepted only in that many blocks after a window's commit deadline, and fewer would let one or two proposers censor them")
+        }
         // The ledger validates the allocation itself (duplicates, zero stakes, executor specs, supply overflow).
         let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
         do { _ = try probe.genesisWriteSet(genesis.allocation) } catch { throw GenesisLoadError(error.description) }

@@ -46,6 +46,15 @@ import Testing
         #expect(error(sampleGenesisJSON(validators: [v0], balances: [], poolExtra: ", \"payableCapBps\": 9000")).contains("payableCapBps"))
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"addressPrefix\"", with: "\"adressPrefix\"")).contains("unknown ledger parameter 'adressPrefix'"))
         #expect(error(sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(of: "\"chainName\": \"test-chain\",", with: "")).contains("chainName"))
+        // Staking F2: a hop-challenge span of one or two blocks lets one or two proposers censor a window's challenges.
+        func beacon(_ delay: Int, _ maxDelay: Int) -> String {
+            sampleGenesisJSON(validators: [v0], balances: []).replacingOccurrences(
+                of: "\"unbondingBlocks\": 300", with: "\"unbondingBlocks\": 300, \"beaconDelay\": \(delay), \"beaconMaxDelay\": \(maxDelay)")
+        }
+        #expect(error(beacon(1, 1)).contains("must be at least 3 blocks"))
+        #expect(error(beacon(2, 2)).contains("max(beaconDelay, beaconMaxDelay) is 2"))
+        #expect(error(beacon(1, 3)) == "accepted")
+        #expect(error(beacon(3, 3)) == "accepted")
     }
 
     /// Ninth review (open until now): adjudications were bounded by count only, so a genesis with a large shard let a few

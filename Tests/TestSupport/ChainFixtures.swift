@@ -112,7 +112,7 @@ public enum EconomyGenesis {
         b.revealDeadlineBlocks = 4
         b.fraudRevealBlocks = 3
         b.beaconDelay = 1
-        b.beaconMaxDelay = 1
+        b.beaconMaxDelay = 3  // the least hop-challenge span genesis accepts (samples are still drawn after 1 block)
         b.spotCheckPpm = 400_000
         b.slotsPerEpoch = 600
         b.jailBlocks = 100
