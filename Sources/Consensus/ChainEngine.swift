@@ -906,11 +906,6 @@ public final class ChainEngine {
         return out
     }
 
-    /// Canonical headers after the first locator hash found on the canonical chain, at most `max`.
-    public func headers(after locator: [Hash32], max: Int) throws -> [SignedHeader] {
-        try ChainEngine.headers(after: locator, max: max, in: store.current)
-    }
-
     /// Canonical headers of `view` after the first locator hash found on its canonical chain, at most `max`, up to the
     /// view's tip. Read from one snapshot, the answer is one chain even while blocks are committed.
     public static func headers(after locator: [Hash32], max: Int, in view: ReadView) throws -> [SignedHeader] {

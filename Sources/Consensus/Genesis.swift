@@ -118,8 +118,12 @@ extension Genesis {
         let replays = UInt64(max(1, ledger.maxAdjudicationsPerBlock))
         for p in pools {
             let worst = p.maxReplayFlops
-            let (total, o) = (worst ?? .max).multipliedReportingOverflow(by: replays)
-            guard worst != nil, !o, overflow || total <= budget else {
+            var fits = false
+            if let worst {
+                let (total, o) = worst.multipliedReportingOverflow(by: replays)
+                fits = !o && (overflow || total <= budget)
+            }
+            guard fits else {
                 let each = worst.map { "\($0 / 1_000_000) MFLOP" } ?? "more than 2^64 FLOP"
                 throw GenesisLoadError("pool \(p.id): ledger.maxAdjudicationsPerBlock \(replays) replays of its costliest pass (maxTokensPerPass \(p.maxTokensPerPass) through its largest shard: \(each) each) exceed the replay budget of \(overflow ? "more than 2^64" : "\(budget / 1_000_000)") MFLOP a block (consensus.slotSeconds \(consensus.slotSeconds) × \(replayFlopsPerSlotSecond / 1_000_000) MFLOP); lower maxAdjudicationsPerBlock or maxTokensPerPass, or split the shards")
             }
