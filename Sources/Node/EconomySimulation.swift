@@ -30,6 +30,11 @@ public struct EconomySimulation {
         /// garbage, and covers their payment with passes it computed in earlier windows and that were never revealed
         /// (its bank), committed again.
         case reuseBank
+        /// Computes one token of each of this fraction of its passes and commits the leaf with the token count it was
+        /// paid for (`inflate` in `worker-sim`): the tree's total matches the payment, compute is saved. It reveals
+        /// and answers like an honest worker, and the ledger refuses those of an inflated leaf (its input holds fewer
+        /// tokens than the leaf claims), so their samples and hop challenges end withheld and unanswered.
+        case inflate(Double)
 
         public var description: String {
             switch self {
@@ -40,13 +45,14 @@ public struct EconomySimulation {
             case .duplicate: return "duplicate"
             case .selfDeal: return "self-deal"
             case .reuseBank: return "reuse-bank"
+            case .inflate(let c): return "inflate \(Int((c * 100).rounded())) %"
             }
         }
 
         /// The fraction of computed tokens it skips.
         var fakedShare: Double {
             switch self {
-            case .honest, .selfDeal, .reuseBank: return 0
+            case .honest, .selfDeal, .reuseBank, .inflate: return 0
             case .fabricate(let c): return c
             case .opportunist: return 0  // decided per window
             case .withhold, .duplicate: return 1
@@ -89,7 +95,7 @@ public struct EconomySimulation {
         /// False fraud claims the spammer opens per window.
         public var spamClaims: Int = 2
         public var strategies: [Strategy] = [.honest, .fabricate(0.01), .fabricate(0.05), .fabricate(0.2), .fabricate(1),
-                                             .opportunist, .withhold, .duplicate, .selfDeal, .reuseBank]
+                                             .opportunist, .withhold, .duplicate, .selfDeal, .reuseBank, .inflate(0.05), .inflate(1)]
         /// Probability that a client challenges each hop receipt it holds (protocol 5, Specs/economics.md §4.1).
         public var hopChallengeProbability: Double = 0.05
         /// Protocol-4 checkers, one registered per entry; empty keeps protocol 3 (public reveals, no checkers).
@@ -186,6 +192,8 @@ public struct EconomySimulation {
         let served: [PassLeaf]
         /// Fresh passes computed for this batch (leaf and input), which a reuse-bank worker keeps for later windows.
         let fresh: [(PassLeaf, [UInt8])]
+        /// Content keys of inflated leaves (their input holds fewer tokens than the leaf claims), for the compute saved.
+        var inflated: Set<Hash32> = []
     }
 
     /// A hop challenge the simulation follows until it is answered or expires.
@@ -466,6 +474,7 @@ public struct EconomySimulation {
                 case .withhold: computed = 0
                 case .duplicate: computed = 4
                 case .reuseBank: computed = Double(b.fresh.reduce(0) { $0 + Int($1.0.tokenCount) })
+                case .inflate: computed = Double(tokens) - Double(b.inflated.count * 3)
                 default: computed = Double(tokens) * (1 - faked)
                 }
                 computeCost[i, default: 0] += computed * price * config.computeCostShare
@@ -537,13 +546,18 @@ public struct EconomySimulation {
 
     mutating func makeBatch(worker: Int, window: UInt64, passes: Int, faked: Double, strategy: Strategy) throws -> Batch {
         var leaves = [PassLeaf](), inputs = [Hash32: [UInt8]](), wrong = Set<Hash32>(), secrets = [Hash32: (Hash32, Hash32)]()
+        var inflated = Set<Hash32>()
         for p in 0..<passes {
+            // An inflating worker computes one token of the pass and claims the four it was paid for.
+            var inflate = false
+            if case .inflate(let c) = strategy { inflate = c >= 1 || chance(c) }
+            let tokens: UInt32 = inflate ? 1 : 4
             var values = [Float]()
-            for _ in 0..<16 {
+            for _ in 0..<(tokens * 4) {
                 let v: UInt64 = rng.next() % 2000 + 1
                 values.append(Float(v) / 256)
             }
-            let input = CanonicalInput.encode(tokens: 4, hidden: 4, bitPatterns: values.map(\.bitPattern))
+            let input = CanonicalInput.encode(tokens: tokens, hidden: 4, bitPatterns: values.map(\.bitPattern))
             let position = UInt64(p) * 4
             var out = HashAdjudicator.output(input, shard: 0, position: position)
             let fake = faked >= 1 || (faked > 0 && chance(faked))
@@ -558,6 +572,7 @@ public struct EconomySimulation {
             leaves.append(leaf)
             inputs[leaf.contentKey] = input
             if fake { wrong.insert(leaf.contentKey) }
+            if inflate { inflated.insert(leaf.contentKey) }
         }
         let tree: SumTree.Built
         var ordered: [[UInt8]]
@@ -589,7 +604,7 @@ public struct EconomySimulation {
         let outputs = tree.leaves.map { secrets[$0.contentKey]?.0 ?? $0.outputHash }
         let salts = tree.leaves.map { secrets[$0.contentKey]?.1 ?? .zero }
         return Batch(worker: worker, window: window, tree: tree, inputs: ordered, faked: fakedIndices, withhold: strategy == .withhold,
-                     outputs: outputs, salts: salts, served: served, fresh: fresh)
+                     outputs: outputs, salts: salts, served: served, fresh: fresh, inflated: inflated)
     }
 
     // MARK: - Protocol 5 hop challenges

@@ -9,7 +9,7 @@ import Testing
         var config = EconomySimulation.Config()
         config.seed = 7
         config.windows = 24
-        config.strategies = [.honest, .fabricate(1), .withhold, .duplicate, .selfDeal]
+        config.strategies = [.honest, .fabricate(1), .withhold, .duplicate, .selfDeal, .inflate(1)]
         var sim = try EconomySimulation(config: config)
         let report = try sim.run()
         let outcomes = report.workers
@@ -22,7 +22,7 @@ import Testing
             #expect(o.profitPerWindow < honest.profitPerWindow)
         }
         // The cheaters were slashed; the self-dealer (honest compute on its own money) was not.
-        for o in outcomes where [.fabricate(1), .withhold, .duplicate].contains(o.strategy) { #expect(o.slashed > 0, "\(o)") }
+        for o in outcomes where [.fabricate(1), .withhold, .duplicate, .inflate(1)].contains(o.strategy) { #expect(o.slashed > 0, "\(o)") }
         #expect(outcomes.first { $0.strategy == .selfDeal }?.slashed == 0)
         // The verifier earned bounties; copying its proofs a block later and spamming false claims lose money.
         let claimants = Dictionary(uniqueKeysWithValues: report.claimants.map { ($0.claimant, $0.profitPerWindow) })
