@@ -78,6 +78,9 @@ public struct EconomySimulation {
         case silent
         /// Registers and bonds, then never answers (slashed and benched at each assigned ticket).
         case absent
+        /// Never replays and answers "bad input" to every ticket (Specs/economics.md §7 row 71): a dissent from every
+        /// honest output that costs no compute, hoping to be right on the cheated ones.
+        case badInput = "bad-input"
 
         public var description: String { rawValue }
     }
@@ -683,6 +686,7 @@ public struct EconomySimulation {
                     let answer: Hash32
                     switch config.checkers[i] {
                     case .absent: continue
+                    case .badInput: answer = badInputAnswer
                     case .lazy: answer = SHA256.hash(Array("sim-economy/guess".utf8) + rng.next().bigEndianBytes)
                     case .colluding where cheats(b.worker), .silent where cheats(b.worker):
                         // No salt: opening the false output itself would take away the worker's choice below.

@@ -30,7 +30,7 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Compute cost per token as a share of its price.") var computeCost = 0.7
         @Option(help: "Probability that a client challenges each hop receipt it holds (protocol 5; 0 turns hop challenges off).")
         var hopChallengeProbability = 0.05
-        @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, silent (colludes, withholds its reveal on a dissent), absent (empty: protocol 3).")
+        @Option(help: "Protocol-4 checkers, comma-separated: honest, lazy, colluding, silent (colludes, withholds its reveal on a dissent), absent, bad-input (answers bad input to every ticket without replaying) (empty: protocol 3).")
         var checkers = ""
         @Option(help: "Each checker's bonded stake.") var checkerStake: UInt64 = 100_000
         @Flag(help: "Cheating workers publish the dispute key (default: they withhold it).") var cheatersPublishKey = false
@@ -39,7 +39,7 @@ struct SimCommand: AsyncParsableCommand {
             get throws {
                 try checkers.split(separator: ",").map { name in
                     guard let s = EconomySimulation.CheckerStrategy(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("unknown checker strategy '\(name)' (honest, lazy, colluding, silent, absent)")
+                        throw ValidationError("unknown checker strategy '\(name)' (honest, lazy, colluding, silent, absent, bad-input)")
                     }
                     return s
                 }

@@ -64,13 +64,13 @@ import Testing
         #expect(try a.run().workers.map(\.profitPerWindow) == b.run().workers.map(\.profitPerWindow))
     }
 
-    /// A protocol-4 run: checkers [honest, honest, lazy, colluding, absent, silent] on honest and cheating workers.
+    /// A protocol-4 run: checkers [honest, honest, lazy, colluding, absent, silent, bad-input] on honest and cheating workers.
     func checkerRun(cheatersPublishKey: Bool) throws -> EconomySimulation.Report {
         var config = EconomySimulation.Config()
         config.seed = 7
         config.windows = 24
         config.strategies = [.honest, .honest, .fabricate(1), .fabricate(0.2), .opportunist, .withhold, .duplicate]
-        config.checkers = [.honest, .honest, .lazy, .colluding, .absent, .silent]
+        config.checkers = [.honest, .honest, .lazy, .colluding, .absent, .silent, .badInput]
         config.cheatersPublishKey = cheatersPublishKey
         var sim = try EconomySimulation(config: config)
         let report = try sim.run()
@@ -90,12 +90,12 @@ import Testing
                 #expect(o.slashed > 0, "\(o)")
             }
         }
-        // Honest checking pays; guessing and absence lose money.
+        // Honest checking pays; guessing, absence and answering bad input without replaying lose money.
         for c in report.checkers where c.strategy == .honest {
             #expect(c.profitPerWindow > 0, "honest checking must pay: \(c)")
             #expect(c.slashed == 0 && c.fees > 0, "\(c)")
         }
-        for c in report.checkers where [.lazy, .absent, .silent].contains(c.strategy) {
+        for c in report.checkers where [.lazy, .absent, .silent, .badInput].contains(c.strategy) {
             #expect(c.profitPerWindow < 0, "\(c.strategy) checking made money: \(c)")
             #expect(c.slashed > 0, "\(c)")
         }
