@@ -50,8 +50,10 @@ public struct ReplayLimits: Sendable, Hashable {
 /// Replays spot-check tickets with `canon-f32-v1`: the adjudicator the ledger injects.
 ///
 /// Loaded shards are cached (least recently used evicted first) within `cacheBytes` of arranged
-/// weights. Thread-safe: replays run concurrently; a shard missing from the cache is loaded outside the
-/// lock (two threads missing the same shard at once may both load it; one copy is kept).
+/// weights; a shard larger than the whole budget is kept alone (the others evicted), since the replay held it in
+/// memory anyway: otherwise every replay on a large shard (a real model's) reloaded it and re-hashed its weight file,
+/// seconds each, several times a block. Thread-safe: replays run concurrently; a shard missing from the cache is
+/// loaded outside the lock (two threads missing the same shard at once may both load it; one copy is kept).
 public final class ShardReplayer: Sendable {
     struct Key: Hashable {
         let model: ModelConfig
@@ -82,7 +84,8 @@ public final class ShardReplayer: Sendable {
     private let cache = Mutex(Cache())
 
     /// - Parameters:
-    ///   - cacheBytes: memory budget of the shard cache (a shard larger than the budget is used, not kept).
+    ///   - cacheBytes: memory budget of the shard cache (a shard larger than the budget is kept alone, until another
+    ///     shard is used).
     ///   - limits: input bounds.
     ///   - threads: worker threads per replay (results do not depend on it).
     public init(cacheBytes: Int = 2 << 30, limits: ReplayLimits = ReplayLimits(), threads: Int = 1) {
@@ -117,7 +120,6 @@ public final class ShardReplayer: Sendable {
                 c.entries[key]?.lastUse = c.tick
                 return existing.executor
             }
-            guard loaded.byteSize <= cacheBytes else { return loaded }
             while c.bytes + loaded.byteSize > cacheBytes, let victim = c.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 c.bytes -= victim.value.executor.byteSize
                 c.entries[victim.key] = nil
