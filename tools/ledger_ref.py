@@ -7035,6 +7035,12 @@ class RandomWorld:
         # protocol 5 (hop receipts and challenges) in a quarter of the seeds, from a seventh generator (hop_step)
         self.rng7 = SplitMix64(seed * 0xBF58476D1CE4E5B9 + 19)
         self.hop = self.rng7.chance(1, 4)
+        # numeric fields at the edges of their types (0, 1, 2^31-1, 2^32-1, 2^32, 2^53, 2^63-1, 2^63, 2^64-2, 2^64-1) in
+        # a quarter of the seeds, from an eighth generator (edge_step), sent mostly by a whale holding 2^62 so that
+        # amounts near the top of u64 reach the rules instead of failing on the balance
+        self.rng8 = SplitMix64(seed * 0x9FB21C651E98DF25 + 23)
+        self.edges = self.rng8.chance(1, 4)
+        self.whale = test_key("r-whale")
         self.hop_sent = []      # (sender, body) of hop challenges sent (repeated now and then)
         self.hop_setup = None   # (escrow, worker, pool, shard): the usage and commitment of window 0 hop_step makes
         self.x4 = checks and rng5.chance(1, 2)
@@ -7065,6 +7071,8 @@ class RandomWorld:
                    [(test_key("validator-%d" % i), 10_000) for i in range(validator_count) if rng.chance(1, 2)]
         self.joiners = [test_key("r-joiner-%d" % i) for i in range(1 + rng5.below(2))] if self.x4 else []
         accounts += [(k, 50_000) for k in self.joiners]
+        if self.edges:
+            accounts.append((self.whale, 1 << 62))
         if self.x4 and len(self.workers) > 1 and rng5.chance(1, 2):
             self.joiners.append(self.workers[1][0])  # a worker of pool 0 or 1 that joins pool 0's checkers
         self.c = Chain(accounts=accounts, workers=[(w, p, 1_000 + 500 * rng.below(3)) for w, p in self.workers],
@@ -7813,7 +7821,73 @@ class RandomWorld:
         txs = [txs[i] for i in order]
         for t in hop:           # placed by the seventh generator (the shuffle's draws stay as they were)
             txs.insert(self.rng7.below(len(txs) + 1), t)
+        for t in self.edge_step(h):     # placed by the eighth
+            txs.insert(self.rng8.below(len(txs) + 1), t)
         return txs, kw
+
+    EDGES = [0, 1, 2, (1 << 31) - 1, (1 << 32) - 1, 1 << 32, 1 << 53, (1 << 63) - 1, 1 << 63, (1 << 64) - 2, (1 << 64) - 1]
+
+    def edge_step(self, h):
+        """Edge seeds: up to three transactions a block with their numeric fields at the edges of their types (or
+        next to them), of every kind that carries numbers, against the whale's escrow, the workers and the pools."""
+        if not self.edges:
+            return []
+        c, r8 = self.c, self.rng8
+        out = []
+        T = lambda key, body: out.append((key, body))
+        whale = self.whale
+        nonce = c.account(whale.pub)["nonce"]
+        escrows = [escrow_id(whale.pub, n) for n in range(nonce) if c.state.get(K.escrow(escrow_id(whale.pub, n))) is not None]
+        if not escrows:
+            T(whale, B.escrow_open(0, 1_000_000, h + 200))
+            return out
+        e = escrows[-1]
+        for _ in range(r8.below(4)):
+            w, wp = self.pick8(self.workers)
+            v = (self.pick8(self.EDGES) + [0, 0, 0, 1, (1 << 64) - 1][r8.below(5)]) & ((1 << 64) - 1)  # an edge, or next to it
+            v32 = v & 0xFFFFFFFF
+            pool = c.pools[wp]
+            now = window_of(pool, h)
+            kind = r8.below(16)
+            if kind == 0:
+                T(whale, B.transfer(self.other.pub, v))
+            elif kind == 1:
+                T(whale, B.bond(wp if r8.chance(1, 2) else v32, v))
+            elif kind == 2:
+                T(whale, B.bond(checker_role(v32 if r8.chance(1, 2) else 0), v))
+            elif kind == 3:
+                T(w, B.unbond(wp, v))
+            elif kind == 4:
+                T(whale, B.escrow_open(v32, v, v))
+            elif kind == 5:
+                T(whale, B.escrow_open(0, 1_000 + r8.below(1_000), v))
+            elif kind == 6:
+                T(whale, B.escrow_top_up(e, v, v if r8.chance(1, 2) else None))
+            elif kind == 7:
+                T(whale, B.allocate(e, w.pub, v))
+            elif kind == 8:
+                shard = r8.below(len(pool["shards"]))
+                T(w, B.claim_usage(voucher(whale, c.chain_id, e, w.pub, shard, now, v, v if r8.chance(1, 2) else 0)))
+            elif kind == 9:
+                T(w, B.claim_usage(voucher(whale, c.chain_id, e, w.pub, v32, v, v, 1)))
+            elif kind == 10:
+                T(w, B.commit(wp, v if r8.chance(1, 2) else now, 0, v32, v, sha256(b"r-edge-root" + u64(v) + u64(h))))
+            elif kind == 11:
+                T(self.other, B.payout(v32, v, w.pub))
+            elif kind == 12:
+                T(whale, B.fraud_commit(sha256(b"r-edge-claim" + u64(v) + u64(h)), v32))
+            elif kind == 13:
+                T(w, B.unjail(v32))
+            elif kind == 14:
+                T(whale, B.register_checker(v32, sha256(b"r-edge-seal" + u64(v))))
+            else:
+                a = vote(self.pick8(c.validators)[0], (v, ZERO32), (v, sha256(u64(v))), chain_id=c.chain_id)
+                b = vote(self.pick8(c.validators)[0], (0, ZERO32), (v, ZERO32), chain_id=c.chain_id)
+                T(self.other, B.vote_evidence(a, b))
+        return out
+
+    def pick8(self, xs):
+        return xs[self.rng8.below(len(xs))]
 
 
 def random_vector(seed, blocks=None, verbose=False, checks=False):
