@@ -7848,7 +7848,7 @@ class RandomWorld:
             v32 = v & 0xFFFFFFFF
             pool = c.pools[wp]
             now = window_of(pool, h)
-            kind = r8.below(16)
+            kind = r8.below(19)
             if kind == 0:
                 T(whale, B.transfer(self.other.pub, v))
             elif kind == 1:
@@ -7880,10 +7880,37 @@ class RandomWorld:
                 T(w, B.unjail(v32))
             elif kind == 14:
                 T(whale, B.register_checker(v32, sha256(b"r-edge-seal" + u64(v))))
-            else:
+            elif kind == 15:
                 a = vote(self.pick8(c.validators)[0], (v, ZERO32), (v, sha256(u64(v))), chain_id=c.chain_id)
                 b = vote(self.pick8(c.validators)[0], (0, ZERO32), (v, ZERO32), chain_id=c.chain_id)
                 T(self.other, B.vote_evidence(a, b))
+            elif kind == 16:
+                val = self.pick8(c.validators)[0]
+                T(self.other, B.votes([vote(val, (0, ZERO32), (v, ZERO32), chain_id=c.chain_id),
+                                       vote(val, (v, ZERO32), ((v + 1) & ((1 << 64) - 1), sha256(u64(v))), chain_id=c.chain_id)]))
+            elif kind == 17:
+                # a reveal of an awaiting ticket whose leaf or path carries the edge value in one field
+                awaiting = [(tid, t) for tid, t in self.tickets_in(T_AWAITING) if t["commitmentId"] in self.batches]
+                if not awaiting:
+                    continue
+                tid, t = self.pick8(awaiting)
+                b = self.batches[t["commitmentId"]]
+                i = b.tree.leaf_containing(t["point"])
+                proof = b.tree.proof(i)
+                leaf, path = dict(proof["leaf"]), list(proof["path"])
+                field = r8.below(5)
+                if field == 4 and path:
+                    hh, _, lo, hi = path[0]
+                    path[0] = (hh, v, lo, hi)
+                else:
+                    name = ["index", "shard", "positionOffset", "tokenCount", "index"][field]
+                    leaf[name] = v if name == "positionOffset" else v32
+                worker = next((x for x, _ in self.workers if x.pub == t["worker"]), w)
+                T(worker, B.reveal(tid, {"leaf": leaf, "path": path}, None, None, b.inputs[i]))
+            else:
+                shard = r8.below(len(pool["shards"]))
+                T(w, B.claim_usage_batch([voucher(whale, c.chain_id, e, w.pub, shard, now, v, 1),
+                                          voucher(whale, c.chain_id, e, w.pub, v32, now, 1, v)]))
         return out
 
     def pick8(self, xs):
