@@ -273,8 +273,23 @@ public struct PoolConfig: Hashable, Sendable {
     }
 
     /// Bytes of the largest input tensor a reveal may carry (TNS1 header of rank 2 plus data).
-    public var maxInputTensorBytes: Int {
-        22 + Int(maxTokensPerPass) * Int(model.hiddenSize) * 4
+    public var maxInputTensorBytes: Int { inputTensorBytes(tokens: maxTokensPerPass) }
+
+    /// Bytes of a canonical input tensor of `tokens` rows: `22 + tokens × hiddenSize × 4`, saturating at `Int.max`.
+    /// Genesis bounds the chain's pools far below that; a pool decoded from a node (a worker's, checker's or
+    /// verifier's `pool_get`) may carry any sizes, and must not trap the process that reads it.
+    public func inputTensorBytes(tokens: UInt32) -> Int {
+        let elements = UInt64(tokens) * UInt64(model.hiddenSize)    // < 2⁶⁴: both factors are below 2³²
+        let (data, overflow) = elements.multipliedReportingOverflow(by: 4)
+        guard !overflow, data <= UInt64(Int.max - 22) else { return Int.max }
+        return 22 + Int(data)
+    }
+
+    /// Elements of the largest input tensor (`maxTokensPerPass × hiddenSize`), saturating at `Int.max` like
+    /// `inputTensorBytes(tokens:)`.
+    public var maxInputElements: Int {
+        let elements = UInt64(maxTokensPerPass) * UInt64(model.hiddenSize)
+        return elements > UInt64(Int.max) ? Int.max : Int(elements)
     }
 }
 

@@ -230,7 +230,7 @@ extension Execution {
         guard envelope.recipients.map(\.bytes) == check.slots.map(\.sealingKey.bytes) else {
             throw .failed(.envelopeRecipientsMismatch)
         }
-        guard envelope.plaintextCount == 22 + Int(leaf.tokenCount) * Int(pool.model.hiddenSize) * 4 else {
+        guard envelope.plaintextCount == pool.inputTensorBytes(tokens: leaf.tokenCount) else {
             throw .failed(.envelopeSizeMismatch)
         }
         let status = try recordReveal(sender, ticketId: ticketId, ticket, c, leaf: leaf, pool: pool, txId: txId)

@@ -144,7 +144,7 @@ public enum PassChecks {
     /// A reason when the revealed input does not carry exactly the tokens its leaf claims (such a pass is
     /// invalid, hence fraud); nil when it does or when the input is malformed (the replayer reports that).
     public static func tokenMismatch(input: [UInt8], tokenCount: UInt32, pool: PoolConfig) -> String? {
-        guard let tensor = try? Tensor(tns1: input, maxElements: Int(pool.maxTokensPerPass) * Int(pool.model.hiddenSize)),
+        guard let tensor = try? Tensor(tns1: input, maxElements: pool.maxInputElements),
               tensor.shape.first != Int(tokenCount) else { return nil }
         return "input has \(tensor.shape.first ?? 0) tokens, the leaf claims \(tokenCount)"
     }
