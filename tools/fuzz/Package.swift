@@ -48,7 +48,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzTransaction",
-            dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
+            dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain"),
+                           .product(name: "Sealing", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         // Noise handshake messages in every position a peer can send one (Sources/P2P/Noise).

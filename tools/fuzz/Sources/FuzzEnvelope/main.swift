@@ -10,8 +10,15 @@ private let context = SealingContext(chainId: Hash32.zero, ticketId: Hash32.zero
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    guard let envelope = try? SealedEnvelope(decoding: bytes) else { return 0 }
+    // The ledger decodes with its pool's input bound: a bounded decode agrees with the default one.
+    let bounded = try? SealedEnvelope(decoding: bytes, maxPlaintextCount: 64)
+    guard let envelope = try? SealedEnvelope(decoding: bytes) else {
+        precondition(bounded == nil, "bounded decode accepted what the default refuses")
+        return 0
+    }
     precondition(envelope.encoded == bytes, "non-canonical envelope accepted")
+    precondition(bounded == nil || bounded == envelope, "bounded decode differs")
+    precondition((bounded != nil) == (envelope.plaintextCount <= 64), "bound not applied")
     _ = envelope.slotIndex(of: recipient.publicKey)
     _ = try? envelope.open(keyPair: recipient, context: context)
     _ = try? envelope.open(recipientIndex: 0, keyPair: recipient, context: context)

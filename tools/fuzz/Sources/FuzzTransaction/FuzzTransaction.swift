@@ -1,7 +1,8 @@
 import Ledger
 import Primitives
+import Sealing
 
-/// Signed transactions and receipts as they arrive from peers, RPC and storage.
+/// Signed transactions (every `TxBody` kind; seeds for each) and receipts as they arrive from peers, RPC and storage.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -9,6 +10,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(tx.canonicalEncoding == bytes, "non-canonical transaction accepted")
         precondition(tx.encodedSize == bytes.count)
         _ = tx.hasValidSignature
+        // The sealed envelope a reveal carries is decoded by every validator (Ledger/Shares.swift).
+        if case .revealSealedTicket(_, _, _, _, let envelope) = tx.transaction.body,
+           let e = try? SealedEnvelope(decoding: envelope, maxPlaintextCount: TxLimits.maxInputBytes) {
+            precondition(e.encoded == envelope, "non-canonical carried envelope accepted")
+        }
     }
     if let receipt = try? Receipt(canonicalEncoding: bytes) {
         precondition(receipt.canonicalEncoding == bytes, "non-canonical receipt accepted")
