@@ -52,6 +52,12 @@ let package = Package(
                            .product(name: "Sealing", package: "sharechain")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        // Ledger records a checker or worker node decodes from a (possibly remote) JSON-RPC node's answers.
+        .executableTarget(
+            name: "FuzzRecords",
+            dependencies: [.product(name: "Ledger", package: "sharechain"), .product(name: "Primitives", package: "sharechain")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         // Noise handshake messages in every position a peer can send one (Sources/P2P/Noise).
         .executableTarget(
             name: "FuzzNoise",
