@@ -2103,12 +2103,18 @@ class Exec:
             return
         self.t("schedule:drop")
         self.state.put(K.glob("schedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
-        # Its counted votes leave the tallies with the weight each was counted with (compared with the reduced total).
+        self.withdraw_votes(k)
+
+    def withdraw_votes(self, k):
+        """consensus.md §8: a validator's counted votes leave the tallies with the weight each was counted with, and
+        their records go (a second withdrawal takes nothing); on leaving the schedule, and when tombstoned."""
         for vk, vv in self.state.scan(b"\x31"):
             if len(vk) != 41 or vk[9:] != k:
                 continue
+            self.t("votes:withdraw")
             stake = int.from_bytes(vv, "little")
             target = int.from_bytes(vk[1:9], "big")
+            self.state.delete(vk)
             tv = self.state.get(K.tally(target))
             if tv is None:
                 continue
@@ -2160,6 +2166,7 @@ class Exec:
         self.set_staker(None, offender, st)
         self.drop_from_schedule(offender)
         self.drop_from_checkpoint_sets(offender)
+        self.withdraw_votes(offender)
         self.emit("tx", ev("tombstoned", offender))
 
     # ---- the finality gadget (state-machine.md §3.2 finalityVotes / voteEvidence, consensus.md §8) --------
@@ -2300,6 +2307,7 @@ class Exec:
         self.set_staker(None, k, st)
         self.drop_from_schedule(k)
         self.drop_from_checkpoint_sets(k)
+        self.withdraw_votes(k)
         self.emit("tx", ev("tombstoned", k))
 
     # ---- escrows (economics.md §2) -----------------------------------------------------------------------
@@ -5496,6 +5504,35 @@ def scenarios_finality():
     assert not State(c.state).scan(b"\x31") and not State(c.state).scan(b"\x32")
     m.block([(reporter, B.votes([vote(vk[0], g, c44), vote(vk[1], g, c44), vote(vk[2], g, c44)]))])
     assert just(c) == c44
+    out.append(m.done())
+
+    # ---- a tombstoned validator's kept vote leaves the tally though it is not in the new schedule (thirteenth review)
+    c = Chain(accounts=[(reporter, 1_000_000), (vk[1], 1_000_000), (vk[3], 1_000_000)], validator_count=4,
+              params=dict(default_params(), checkpointBlocks=4, unbondingBlocks=200))
+    m = Multi(c, "rules/finality-tombstoned-kept-vote-withdrawn", "slotsPerEpoch 16, checkpointBlocks 4: validator 3 "
+              "bonds 100 more in epoch 0 (epoch 2's next set holds 1 100 for it). In epoch 1 it votes for checkpoint 28 "
+              "(weight 1 000) and unbonds one unit: out of the next set, still in epoch 1's schedule (1 099 ≥ 1 000), so "
+              "nothing is withdrawn. Epoch 2 (slot 32) keeps the vote; its schedule lacks validator 3. Its double vote "
+              "is then proven: tombstoned, it leaves the finalized checkpoint's set (3 000), and its vote leaves the "
+              "tally with it (before the thirteenth session only leaving the schedule withdrew votes, so its 1 000 "
+              "stayed, and two of the three others, exactly two thirds, justified 28). Validators 0 and 1 then do not "
+              "justify 28; validator 2 does.")
+    m.block([(vk[3], B.bond(None, 100))])
+    while c.height < 29:
+        m.block()
+    g, c28 = cp(c, 0), cp(c, 28)
+    m.block([(reporter, B.votes([vote(vk[3], g, c28)])), (vk[3], B.unbond(None, 1))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    while c.slot < 32:
+        m.block()
+    assert vk[3].pub not in [x for x, _ in dec_schedule(c.state[K.glob("schedule")])[2]]
+    assert struct.unpack("<QI", c.state[K.tally(28)])[0] == 1_000
+    m.block([(reporter, B.vote_evidence(vote(vk[3], g, c28), vote(vk[3], g, (28, sha256(b"another 28")))))])
+    assert c.state.get(K.tally(28)) is None or struct.unpack("<QI", c.state[K.tally(28)])[0] == 0
+    m.block([(reporter, B.votes([vote(vk[0], g, c28), vote(vk[1], g, c28)]))])
+    assert just(c) == g
+    m.block([(reporter, B.votes([vote(vk[2], g, c28)]))])
+    assert just(c) == c28
     out.append(m.done())
 
     # ---- vote evidence

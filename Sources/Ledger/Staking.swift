@@ -252,10 +252,12 @@ extension Execution {
         state.put(StateKey.global(.nextSchedule), next)
     }
 
-    /// Takes a validator that left the schedule out of every tally it was counted in, by the weight each vote was
-    /// counted with: the tallies are compared with the stored snapshot's total, which no longer holds its stake, so its
-    /// votes no longer count either (else a punished validator's vote plus less than two thirds of the remaining stake
-    /// would justify).
+    /// Takes a validator that left the schedule, or was tombstoned, out of every tally it was counted in, by the weight
+    /// each vote was counted with: the tallies are compared with a total that no longer holds its stake, so its votes
+    /// no longer count either (else a punished validator's vote plus less than two thirds of the remaining stake would
+    /// justify). The vote records go with them, so a second withdrawal (dropped, then tombstoned) takes nothing twice;
+    /// the validator can vote for the target again only once a schedule and the finality set hold it again, and then
+    /// its vote counts once, with the weight it has then.
     mutating func withdrawVotes(of key: PublicKey) throws(ExecError) {
         for kv in try state.scan([StateKey.Prefix.finalityVote.rawValue]) {
             // Key: prefix(1) ‖ target height BE(8) ‖ validator(32).
@@ -263,6 +265,7 @@ extension Execution {
             let target = UInt64(bigEndianBytes: kv.key[1..<9])
             let weight: UInt64
             do { weight = try UInt64(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt finality vote record \(kv.key.hex)")) }
+            state.delete(kv.key)
             guard var tally = try state.record(StateKey.voteTally(target), VoteTally.self) else { continue }
             tally.stake = Amount(tally.stake.units - min(tally.stake.units, weight))
             tally.votes = tally.votes > 0 ? tally.votes - 1 : 0
@@ -320,6 +323,9 @@ extension Execution {
         try state.setStaker(.validator, key, staker, height: height)
         try dropFromSchedule(key)
         try dropFromCheckpointSets(key)
+        // Also when it was not in the current schedule: a vote kept across an epoch change counts against the finality
+        // set, which it has just left (thirteenth review: its weight stayed in the tally).
+        try withdrawVotes(of: key)
         txEvents.append(.tombstoned(staker: key))
     }
 
