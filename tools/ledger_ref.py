@@ -3641,7 +3641,8 @@ class Exec:
 
     def snapshot(self, epoch):
         """state-machine.md §5, consensus.md §2: the stored next set's validators that are still active, with the
-        set's stakes; when none is, the active validators."""
+        set's stakes; when none is, the stored schedule's validators that are still active, with its stakes (never the
+        state's active set: it holds the boundary block's bonds, thirteenth review); when none is, the schedule as is."""
         active = self.active_validators()
         vals = active
         nv = self.state.get(K.glob("nextSchedule"))
@@ -3651,8 +3652,9 @@ class Exec:
             if vals:
                 self.t("snapshot:fromNextSet")
             else:
-                self.t("snapshot:nextSetInactive")
-                vals = active
+                cur = self.state.get(K.glob("schedule"))
+                vals = [(k, s) for k, s in dec_schedule(cur)[2] if k in keys] if cur is not None else []
+                self.t("snapshot:fromScheduleStillActive" if vals else "snapshot:nextSetInactive")
         seed = self.randao_mix()
         if not vals:
             prev = self.state.get(K.glob("schedule"))
@@ -5254,6 +5256,28 @@ def scenarios_consensus_v2():
     assert c.slot == 2 * E
     assert dict(dec_schedule(c.state[K.glob("schedule")])[2]) == {v0.pub: 1_000, v1.pub: 999, v2.pub: 1_100,
                                                                   grinder.pub: 3_000}
+    out.append(m.done())
+
+    # ---- a next set emptied at the boundary falls back to the stored schedule, not to the boundary block's bonds
+    c = Chain(accounts=[(vk[0], 100_000), (grinder, 100_000), (late, 100_000)], validator_count=1, params=params)
+    v0 = c.validators[0][0]
+    m = Multi(c, "rules/next-schedule-emptied-at-boundary", "slotsPerEpoch 16, one validator of 1 000 (the attacker's). "
+              "h1: an honest newcomer (r12-grinder's key) bonds 1 000. h15, the last block of epoch 0 (its proposer knows "
+              "epoch 1's seed): a fresh key bonds 4 321 and validator 0 unbonds 1, leaving the next set (which then holds "
+              "no active validator) but not the stored schedule (the last validator stays). h16 opens epoch 1: its set is "
+              "the stored schedule's still-active validators with their stakes (validator 0, 1 000), not the state's "
+              "active set, which held the fresh key with the amount its proposer chose (thirteenth review: before the fix "
+              "every amount gave another schedule). Epoch 2's set, taken now, holds all three.")
+    m.block([(grinder, B.bond(None, 1_000, sha256(b"r13-newcomer-randao")))], proposer=0)
+    while c.slot < E - 2:
+        m.block(proposer=0)
+    m.block([(late, B.bond(None, 4_321, sha256(b"r13-fresh-randao"))), (v0, B.unbond(None, 1))], proposer=0)
+    assert c.slot == E - 1 and all(r == "success" for r in c.last[2]), c.last[2]
+    assert not dec_schedule(c.state[K.glob("nextSchedule")])[2]
+    m.block(proposer=0)
+    assert c.slot == E
+    assert dec_schedule(c.state[K.glob("schedule")])[2] == [(v0.pub, 1_000)]
+    assert dict(dec_schedule(c.state[K.glob("nextSchedule")])[2]) == {v0.pub: 999, grinder.pub: 1_000, late.pub: 4_321}
     out.append(m.done())
 
     # ---- neighbours are optional since the key ranges (economics.md §3, row 55)
@@ -8320,7 +8344,7 @@ RULE_TRACES = {
     "economics §4.1 Timing": ["tx:answerHopChallenge:fail:revealDeadlinePassed", "hop:expire:skipped",
                               "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "consensus §2.1": ["begin:2:snapshot"],
-    "consensus §2.4": ["snapshot:fromNextSet", "unbond:leavesNextSet", "unbond:staysInNextSet"],
+    "consensus §2.4": ["snapshot:fromNextSet", "unbond:leavesNextSet", "unbond:staysInNextSet", "snapshot:fromScheduleStillActive"],
     # written by the key and deleted by the replay, which runs in the same block unless the queue is longer than
     # maxAdjudicationsPerBlock: the block's write set then holds neither
     "state-machine §1 key 3F": ["check:keyKeepsPublisher", "check:supersededPublisherPaid"],

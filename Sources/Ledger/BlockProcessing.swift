@@ -134,15 +134,19 @@ extension Ledger {
     /// still active (not jailed or tombstoned, stake at least the minimum), in key order, and the current RANDAO mix.
     /// The mix is known to the proposer of the block before, a moment after the set was fixed, so that proposer
     /// cannot choose where slots fall by bonding amounts found offline (eighth review). When none of the next set is
-    /// active, the active validators; when none is active either, the previous snapshot's set, so the chain cannot
-    /// stall without leaders.
+    /// active, the stored schedule's validators that are still active, with its stakes: never the state's active set,
+    /// which holds what the block before bonded, with amounts its proposer chose knowing the seed (thirteenth review: it
+    /// emptied the next set with a one-unit unbond of its own members to get there). When none of those is active
+    /// either, the stored schedule as it is, so the chain cannot stall without leaders.
     public func snapshot(of state: LedgerState, epoch: UInt64) throws -> ValidatorSnapshot {
         let active = try activeValidators(in: state)
         var entries = active
         if let next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self) {
             let activeKeys = Set(active.map(\.key))
             entries = next.validators.filter { activeKeys.contains($0.key) }
-            if entries.isEmpty { entries = active }
+            if entries.isEmpty, let current = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
+                entries = current.validators.filter { activeKeys.contains($0.key) }
+            }
         }
         let seed = try state.randaoMix()
         if entries.isEmpty, let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
