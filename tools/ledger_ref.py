@@ -3464,10 +3464,11 @@ class Exec:
             elif wrong:
                 self.t("check:hiddenOutputAttested")
             case["status"] = C_PAID
-            slashed_keys = {k_ for _, k_ in attesting}
+            # only a publisher among the checkers whose answer was right earns a share (thirteenth review: the worker's
+            # second key front-ran the honest dissenter's publication)
+            right_keys = {k_ for _, k_ in right}
             candidate = case["winner"] if input_published else superseded
-            publisher = None if (candidate is None or candidate == t["worker"] or candidate in slashed_keys) \
-                else candidate
+            publisher = candidate if candidate is not None and candidate in right_keys else None
             if candidate is not None and publisher is None:
                 self.t("check:publisherNotPaid")
             if not input_published and publisher is not None:
@@ -6905,6 +6906,28 @@ def scenarios_checks():
     assert "check:keyAfterPublishedInput" in traces and "check:supersededPublisherPaid" in traces, sorted(traces)
     assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_FRAUD
     assert K.dispute_publisher(tid) not in w.c.state
+    out.append(w.m.done())
+
+    # -- the worker's second key front-runs the dissenter's publication: no share for it (thirteenth review)
+    w = CheckWorld("checks/front-run-publication-unpaid", "As checks/key-after-published-input, but a key of the worker's "
+                   "own (w3, no checker; the worker holds the input from the start) publishes the input first, so the "
+                   "dissenting checker's publication fails (inputAlreadyPublished); the worker then publishes its key and "
+                   "the replay proves fraud. The silent committer is slashed as a colluder and no publisher share is paid: "
+                   "only a checker whose answer was right earns one (before the thirteenth session w3 took it).")
+    w.setup()
+    a = w.work("w1", [(8, 357, True), (8, 358, True)])
+    tid, t, slots, r = w.disputed(a, silent_slots=(0,))
+    real = a["batch"].inputs[w.leaf_index(a, t)]
+    w.m.block([w.T("w3", B.publish_input(tid, real)), w.T(slots[1], B.publish_input(tid, real))])
+    assert w.c.last[2][0] == "success" and w.c.last[2][1] != "success", w.c.last[2]
+    before = w.c.account(w.pub("w3"))["balance"]
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    traces = set(w.c.last[5])
+    w.m.block([])
+    traces |= set(w.c.last[5])
+    assert "check:publisherNotPaid" in traces and "check:publisherBounty" not in traces, sorted(traces)
+    assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_FRAUD
+    assert w.c.account(w.pub("w3"))["balance"] == before
     out.append(w.m.done())
 
     # -- a queued replay holds the unbonding entries of everyone its verdict may slash

@@ -605,11 +605,14 @@ extension Execution {
                 }
             }
             c.status = .paid
-            // A third party that published the input (the worker withheld its key) earns part of each collusion slash;
-            // not the worker, and not a publisher slashed in this very replay (a colluder racing to publish).
-            let slashedKeys = Set(attesting.map(\.1))
+            // The checker that published the input (the worker withheld its key, or sent it late) earns part of each
+            // collusion slash, when its own answer was right: not the worker, not a publisher slashed in this very
+            // replay (a colluder racing to publish), and not anyone else (the worker's second key, which held the input
+            // from the start, front-ran the honest dissenter's publication and took its share: thirteenth review). A
+            // share no right checker published for is burned with the rest.
+            let rightKeys = Set(right.map(\.1))
             let candidate = inputPublished ? c.winner : supersededPublisher
-            let publisher: PublicKey? = candidate.flatMap { $0 == ticket.worker || slashedKeys.contains($0) ? nil : $0 }
+            let publisher: PublicKey? = candidate.flatMap { rightKeys.contains($0) ? $0 : nil }
             for (_, key) in attesting {
                 let slashed = try slash(key, role: role, bps: cfg.checkerCollusionSlashBps, offenceHeight: offenceHeight,
                                         kind: .checkerCollusion, offenceId: offence(key), into: .system)
