@@ -3583,6 +3583,11 @@ class Exec:
                 latest = (ctx["height"] - 2) // p["checkpointBlocks"] * p["checkpointBlocks"] if ctx["height"] >= 2 else 0
                 if self.clear_votes(below=latest):
                     self.t("begin:2:clearOlderVotes")
+        if ctx["height"] - self.checkpoint_global("finalized")[0] == p["unbondingBlocks"] + 1:
+            # consensus §8: the first block past the stall limit: votes were counted against the finalized checkpoint's
+            # set, and from now on count against the schedule (thirteenth review: kept votes of validators it lacks)
+            if self.clear_votes():
+                self.t("begin:2:clearVotesAtStallLimit")
         if (ctx["height"] - 1) % p["checkpointBlocks"] == 0:
             self.t("begin:2:checkpoint")
             self.state.put(K.checkpoint(ctx["height"] - 1), ctx["parentHash"])
@@ -5529,6 +5534,36 @@ def scenarios_finality():
     assert not State(c.state).scan(b"\x31") and not State(c.state).scan(b"\x32")
     m.block([(reporter, B.votes([vote(vk[0], g, c44), vote(vk[1], g, c44), vote(vk[2], g, c44)]))])
     assert just(c) == c44
+    out.append(m.done())
+
+    # ---- the first block past the stall limit clears the votes counted against the finalized checkpoint's set
+    c = Chain(accounts=[(reporter, 1_000_000), (vk[1], 1_000_000), (vk[3], 1_000_000)], validator_count=4,
+              params=dict(default_params(), checkpointBlocks=4, unbondingBlocks=33))
+    m = Multi(c, "rules/finality-stall-limit-clears-votes", "slotsPerEpoch 16, checkpointBlocks 4, unbondingBlocks 33, "
+              "nothing finalized since genesis. Validator 3 bonds 100 more in epoch 0; in epoch 1 it votes for "
+              "checkpoint 28 (counted against genesis's set, 4 000) and unbonds one unit (out of epoch 2's set, still in "
+              "epoch 1's schedule). Epoch 2 (h32) keeps the vote: it counted against the finalized checkpoint's set. "
+              "h34 is the first block past the stall limit, where votes count against the stored schedule (validators "
+              "0-2, 3 000), which lacks validator 3: that block deletes every vote and tally (before the thirteenth "
+              "session validator 3's 1 000 stayed, and validators 0 and 1, exactly two thirds of the schedule, "
+              "justified 28). Validators 0 and 1 then do not justify 28; validator 2 does.")
+    m.block([(vk[3], B.bond(None, 100))])
+    while c.height < 29:
+        m.block()
+    g, c28 = cp(c, 0), cp(c, 28)
+    m.block([(reporter, B.votes([vote(vk[3], g, c28)])), (vk[3], B.unbond(None, 1))])
+    assert all(st == "success" for st in c.last[2]), c.last[2]
+    while c.height < 33:
+        m.block()
+    assert c.slot == 33 and struct.unpack("<QI", c.state[K.tally(28)])[0] == 1_000
+    assert vk[3].pub not in [x for x, _ in dec_schedule(c.state[K.glob("schedule")])[2]]
+    m.block()
+    assert "begin:2:clearVotesAtStallLimit" in c.last[5]
+    assert c.state.get(K.tally(28)) is None
+    m.block([(reporter, B.votes([vote(vk[0], g, c28), vote(vk[1], g, c28)]))])
+    assert just(c) == g
+    m.block([(reporter, B.votes([vote(vk[2], g, c28)]))])
+    assert just(c) == c28
     out.append(m.done())
 
     # ---- a tombstoned validator's kept vote leaves the tally though it is not in the new schedule (thirteenth review)
@@ -8267,7 +8302,7 @@ RULE_TRACES = {
     "state-machine §4": ["begin:5", "root:receipts"],
     "state-machine §4.1": ["event:transfer"],
     "state-machine §4 begin-block 1": ["begin:1:height", "begin:1:slot"],
-    "state-machine §4 begin-block 2": ["begin:2:snapshot", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:checkpoint",
+    "state-machine §4 begin-block 2": ["begin:2:snapshot", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:clearVotesAtStallLimit", "begin:2:checkpoint",
                                        "begin:2:genesisCheckpoint"],
     "state-machine §3.2 finalityVotes": ["tx:finalityVotes:success", "event:voteCounted", "vote:belowTwoThirds",
                                          "event:checkpointJustified", "event:checkpointFinalized",
@@ -8384,7 +8419,7 @@ RULE_TRACES = {
     "consensus §8 The finality set": ["begin:2:checkpointSet", "key:3e", "vote:skip:notInFinalitySet",
                                       "vote:finalitySetStale", "checkpointSet:drop"],
     "consensus §8 Counting": ["event:voteCounted", "event:checkpointJustified", "event:checkpointFinalized",
-                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes", "begin:2:clearOlderVotes",
+                              "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:clearVotesAtStallLimit",
                               "vote:weightBelowSnapshot"],
     "consensus §8 Slashing": ["tx:voteEvidence:success", "voteEvidence:double", "voteEvidence:surround",
                               "tx:voteEvidence:fail:evidenceAlreadyProcessed"],

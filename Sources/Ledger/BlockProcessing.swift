@@ -22,6 +22,7 @@ extension Execution {
             state.put(StateKey.global(.nextSchedule), next)
             try clearVotesAtEpochChange()
         }
+        try clearVotesAtStallLimit()
         try recordCheckpoint()
 
         // Missed slots count against the epoch they belong to; an epoch is judged once its last slot passed.

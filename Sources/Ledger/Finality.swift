@@ -126,6 +126,16 @@ extension Execution {
         }
     }
 
+    /// Begin-block, the first block past the stall limit (`height − finalized = unbondingBlocks + 1`, Specs/consensus.md
+    /// §8 **The finality set**): every vote and tally goes. They were counted against the finalized checkpoint's set, and
+    /// from this block on votes count against the stored schedule, which may lack their validators (a vote kept across
+    /// an epoch change by a validator the new schedule does not hold counted against the schedule's total: thirteenth
+    /// review).
+    mutating func clearVotesAtStallLimit() throws(ExecError) {
+        guard height &- (try finalized().height) == params.unbondingBlocks &+ 1 else { return }
+        try clearVotes()
+    }
+
     /// `finalityVotes`: every signature must be valid (else the transaction fails); each vote then counts, or is
     /// skipped without effect, by the rules of Specs/consensus.md §8.
     mutating func countVotes(_ votes: [FinalityVote]) throws(ExecError) {
