@@ -5536,6 +5536,17 @@ def scenarios_finality():
     assert just(c) == c44
     out.append(m.done())
 
+    def kept_vote_out_of_next_set(c, m):
+        """Validator 3 bonds 100 more in epoch 0; at height 30 (epoch 1) it votes for checkpoint 28 and unbonds one
+        unit: out of epoch 2's set, still in epoch 1's schedule (1 099 ≥ 1 000). Returns genesis and checkpoint 28."""
+        m.block([(vk[3], B.bond(None, 100))])
+        while c.height < 29:
+            m.block()
+        g, c28 = cp(c, 0), cp(c, 28)
+        m.block([(reporter, B.votes([vote(vk[3], g, c28)])), (vk[3], B.unbond(None, 1))])
+        assert all(st == "success" for st in c.last[2]), c.last[2]
+        return g, c28
+
     # ---- the first block past the stall limit clears the votes counted against the finalized checkpoint's set
     c = Chain(accounts=[(reporter, 1_000_000), (vk[1], 1_000_000), (vk[3], 1_000_000)], validator_count=4,
               params=dict(default_params(), checkpointBlocks=4, unbondingBlocks=33))
@@ -5547,12 +5558,7 @@ def scenarios_finality():
               "0-2, 3 000), which lacks validator 3: that block deletes every vote and tally (before the thirteenth "
               "session validator 3's 1 000 stayed, and validators 0 and 1, exactly two thirds of the schedule, "
               "justified 28). Validators 0 and 1 then do not justify 28; validator 2 does.")
-    m.block([(vk[3], B.bond(None, 100))])
-    while c.height < 29:
-        m.block()
-    g, c28 = cp(c, 0), cp(c, 28)
-    m.block([(reporter, B.votes([vote(vk[3], g, c28)])), (vk[3], B.unbond(None, 1))])
-    assert all(st == "success" for st in c.last[2]), c.last[2]
+    g, c28 = kept_vote_out_of_next_set(c, m)
     while c.height < 33:
         m.block()
     assert c.slot == 33 and struct.unpack("<QI", c.state[K.tally(28)])[0] == 1_000
@@ -5577,12 +5583,7 @@ def scenarios_finality():
               "tally with it (before the thirteenth session only leaving the schedule withdrew votes, so its 1 000 "
               "stayed, and two of the three others, exactly two thirds, justified 28). Validators 0 and 1 then do not "
               "justify 28; validator 2 does.")
-    m.block([(vk[3], B.bond(None, 100))])
-    while c.height < 29:
-        m.block()
-    g, c28 = cp(c, 0), cp(c, 28)
-    m.block([(reporter, B.votes([vote(vk[3], g, c28)])), (vk[3], B.unbond(None, 1))])
-    assert all(st == "success" for st in c.last[2]), c.last[2]
+    g, c28 = kept_vote_out_of_next_set(c, m)
     while c.slot < 32:
         m.block()
     assert vk[3].pub not in [x for x, _ in dec_schedule(c.state[K.glob("schedule")])[2]]
