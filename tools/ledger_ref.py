@@ -3573,21 +3573,23 @@ class Exec:
             nxt = enc_schedule(epoch + 1, ZERO32, self.active_validators())
             self.state.put(K.glob("schedule"), sched)
             self.state.put(K.glob("nextSchedule"), nxt)
-            if ctx["height"] - self.checkpoint_global("finalized")[0] > p["unbondingBlocks"]:
-                # consensus §8: past the stall limit votes count against the schedule, which this block replaces
+        # consensus §8: votes go when the set they were counted against is replaced
+        since = ctx["height"] - self.checkpoint_global("finalized")[0]
+        if since > p["unbondingBlocks"]:
+            # past the stall limit votes count against the schedule: an epoch change replaces it, and the first block
+            # past the limit switches to it from the finalized checkpoint's set (thirteenth review: kept votes of
+            # validators it lacks)
+            if epoch > last_epoch:
                 if self.clear_votes():
                     self.t("begin:2:clearVotes")
-            else:
-                # against the finalized checkpoint's set, which an epoch change leaves alone: the votes for the
-                # checkpoint being voted on survive (consensus §8, eleventh note F3); older targets are dropped
-                latest = (ctx["height"] - 2) // p["checkpointBlocks"] * p["checkpointBlocks"] if ctx["height"] >= 2 else 0
-                if self.clear_votes(below=latest):
-                    self.t("begin:2:clearOlderVotes")
-        if ctx["height"] - self.checkpoint_global("finalized")[0] == p["unbondingBlocks"] + 1:
-            # consensus §8: the first block past the stall limit: votes were counted against the finalized checkpoint's
-            # set, and from now on count against the schedule (thirteenth review: kept votes of validators it lacks)
-            if self.clear_votes():
+            elif since == p["unbondingBlocks"] + 1 and self.clear_votes():
                 self.t("begin:2:clearVotesAtStallLimit")
+        elif epoch > last_epoch:
+            # against the finalized checkpoint's set, which an epoch change leaves alone: the votes for the
+            # checkpoint being voted on survive (consensus §8, eleventh note F3); older targets are dropped
+            latest = (ctx["height"] - 2) // p["checkpointBlocks"] * p["checkpointBlocks"] if ctx["height"] >= 2 else 0
+            if self.clear_votes(below=latest):
+                self.t("begin:2:clearOlderVotes")
         if (ctx["height"] - 1) % p["checkpointBlocks"] == 0:
             self.t("begin:2:checkpoint")
             self.state.put(K.checkpoint(ctx["height"] - 1), ctx["parentHash"])

@@ -20,9 +20,8 @@ extension Execution {
             let next = ValidatorSnapshot(epoch: epoch &+ 1, seed: .zero, validators: try ledger.activeValidators(in: state))
             state.put(StateKey.global(.schedule), snapshot)
             state.put(StateKey.global(.nextSchedule), next)
-            try clearVotesAtEpochChange()
         }
-        try clearVotesAtStallLimit()
+        try clearVotesWhoseSetChanged(epochChanged: epoch > lastEpoch)
         try recordCheckpoint()
 
         // Missed slots count against the epoch they belong to; an epoch is judged once its last slot passed.

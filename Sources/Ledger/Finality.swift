@@ -112,28 +112,21 @@ extension Execution {
         }
     }
 
-    /// Begin-block, at an epoch change (Specs/consensus.md §8 Counting): votes counted against the finalized
-    /// checkpoint's set, which the new epoch leaves alone, keep counting for the checkpoint being voted on (deleting them
-    /// lost a checkpoint whose votes straddled the boundary: slashing protection forbids signing it again); older
-    /// targets are dropped. Past the stall limit the set is the stored schedule this block replaces: every vote goes.
-    mutating func clearVotesAtEpochChange() throws(ExecError) {
-        let finalizedHeight = try finalized().height
-        if height &- finalizedHeight > params.unbondingBlocks {
-            try clearVotes()
-        } else {
+    /// Begin-block (Specs/consensus.md §8 Counting): votes go when the set they were counted against is replaced.
+    /// Within the stall limit they count against the finalized checkpoint's set, which an epoch change leaves alone, so
+    /// an epoch change keeps the votes for the checkpoint being voted on (deleting them lost a checkpoint whose votes
+    /// straddled the boundary: slashing protection forbids signing it again) and drops older targets. Past the limit
+    /// they count against the stored schedule: the first block past it (the set switches from the finalized
+    /// checkpoint's, and a kept vote's validator may be missing from the schedule: thirteenth review) and every epoch
+    /// change there (the schedule is replaced) delete every vote.
+    mutating func clearVotesWhoseSetChanged(epochChanged: Bool) throws(ExecError) {
+        let sinceFinalized = height &- (try finalized().height)
+        if sinceFinalized > params.unbondingBlocks {
+            if epochChanged || sinceFinalized == params.unbondingBlocks &+ 1 { try clearVotes() }
+        } else if epochChanged {
             let latest = height >= 2 ? (height - 2) / params.checkpointBlocks * params.checkpointBlocks : 0
             try clearVotes(below: latest)
         }
-    }
-
-    /// Begin-block, the first block past the stall limit (`height − finalized = unbondingBlocks + 1`, Specs/consensus.md
-    /// §8 **The finality set**): every vote and tally goes. They were counted against the finalized checkpoint's set, and
-    /// from this block on votes count against the stored schedule, which may lack their validators (a vote kept across
-    /// an epoch change by a validator the new schedule does not hold counted against the schedule's total: thirteenth
-    /// review).
-    mutating func clearVotesAtStallLimit() throws(ExecError) {
-        guard height &- (try finalized().height) == params.unbondingBlocks &+ 1 else { return }
-        try clearVotes()
     }
 
     /// `finalityVotes`: every signature must be valid (else the transaction fails); each vote then counts, or is

@@ -231,14 +231,16 @@ extension Execution {
     }
 
     /// Removes a validator from the stored schedule of the current epoch, so the leader of every later slot of
-    /// the epoch is drawn among the others (Specs/consensus.md §2). The last scheduled validator stays: a chain
-    /// needs a leader.
-    mutating func dropFromSchedule(_ key: PublicKey) throws(ExecError) {
+    /// the epoch is drawn among the others (Specs/consensus.md §2), and withdraws its votes. The last scheduled
+    /// validator stays: a chain needs a leader. Returns whether it left (and its votes were withdrawn).
+    @discardableResult
+    mutating func dropFromSchedule(_ key: PublicKey) throws(ExecError) -> Bool {
         guard var snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self),
-              let i = snapshot.validators.firstIndex(where: { $0.key == key }), snapshot.validators.count > 1 else { return }
+              let i = snapshot.validators.firstIndex(where: { $0.key == key }), snapshot.validators.count > 1 else { return false }
         snapshot.validators.remove(at: i)
         state.put(StateKey.global(.schedule), snapshot)
         try withdrawVotes(of: key)
+        return true
     }
 
     /// Removes a validator from the stored next set when its bonded stake fell below the stake the set holds for it
@@ -321,11 +323,11 @@ extension Execution {
         guard var staker = try state.staker(.validator, key) else { throw .fault(LedgerFault("punished validator without a staker record")) }
         staker.status = .tombstoned
         try state.setStaker(.validator, key, staker, height: height)
-        try dropFromSchedule(key)
+        let withdrawn = try dropFromSchedule(key)
         try dropFromCheckpointSets(key)
         // Also when it was not in the current schedule: a vote kept across an epoch change counts against the finality
         // set, which it has just left (thirteenth review: its weight stayed in the tally).
-        try withdrawVotes(of: key)
+        if !withdrawn { try withdrawVotes(of: key) }
         txEvents.append(.tombstoned(staker: key))
     }
 
