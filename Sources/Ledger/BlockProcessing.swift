@@ -10,6 +10,7 @@ extension Execution {
         let epoch = context.slot / params.slotsPerEpoch
         let lastEpoch = lastSlot / params.slotsPerEpoch
 
+        pruneAgedCheckpoint()
         try recordCheckpointSet()
         if epoch > lastEpoch {
             // The schedule of the new epoch comes from the state before this block (consensus computes the

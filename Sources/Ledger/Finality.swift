@@ -80,6 +80,28 @@ extension Execution {
         }
     }
 
+    /// Begin-block, first of the checkpoint steps: the checkpoint `unbondingBlocks + 1` below this block ages out, its
+    /// hash and its validator set deleted (fourteenth review: only a finalization pruned them, so a stall grew the
+    /// state by a validator set per checkpoint, at no fee). Nothing reads them again: a vote may not target a
+    /// checkpoint more than `unbondingBlocks` below its block, and a finalized checkpoint that old counts votes against
+    /// the stored schedule, not its set. So a state holds at most `⌊unbondingBlocks / checkpointBlocks⌋ + 1` of each,
+    /// which also bounds a tombstoning's rewrite of the sets and a finalization's deletions (Specs/consensus.md §8).
+    mutating func pruneAgedCheckpoint() {
+        guard height > params.unbondingBlocks else { return }
+        let aged = height - params.unbondingBlocks - 1
+        guard aged % params.checkpointBlocks == 0 else { return }
+        state.delete(StateKey.checkpoint(aged))
+        state.delete(StateKey.checkpointSet(aged))
+    }
+
+    /// The lowest checkpoint height whose hash and set a block at `height` may still hold (`pruneAgedCheckpoint`).
+    var oldestLiveCheckpoint: UInt64 {
+        guard height > params.unbondingBlocks else { return 0 }
+        let oldest = height - params.unbondingBlocks
+        let offset = oldest % params.checkpointBlocks
+        return offset == 0 ? oldest : oldest - offset &+ params.checkpointBlocks
+    }
+
     /// Begin-block, before a new epoch's snapshot replaces the stored one: the first block above a checkpoint height
     /// keeps the validator set stored in the checkpoint block's state. Every branch that contains the checkpoint keeps
     /// the same set, so once the checkpoint is finalized, every branch above it counts justification against one set
@@ -150,6 +172,7 @@ extension Execution {
             guard let entry = snapshot.validators.first(where: { $0.key == v.validator }),
                   let counted = set.validators.first(where: { $0.key == v.validator }), v.source == source,
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
+                  height - v.target.height <= params.unbondingBlocks,
                   try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
                   try !state.exists(StateKey.finalityVote(v.target.height, v.validator)) else { continue }
             // A vote weighs what its validator still has bonded and had bonded at the vote's target, at most its
@@ -175,8 +198,8 @@ extension Execution {
             if v.target.height == source.height &+ params.checkpointBlocks, source.height > previous.height {
                 state.put(StateKey.global(.finalized), source)
                 txEvents.append(.checkpointFinalized(height: source.height, hash: source.hash))
-                // Checkpoints below the finalized one can no longer be voted for.
-                var h = previous.height
+                // Checkpoints below the finalized one can no longer be voted for; those aged out are gone already.
+                var h = max(previous.height, oldestLiveCheckpoint)
                 while h < source.height {
                     state.delete(StateKey.checkpoint(h))
                     state.delete(StateKey.checkpointSet(h))

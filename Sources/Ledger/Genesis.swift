@@ -189,6 +189,11 @@ extension Ledger {
         guard params.beaconMinProposers >= 1 else { throw GenesisError("ledger.beaconMinProposers must be at least 1") }
         guard params.missedSlotSlashBps <= 10_000 else { throw GenesisError("ledger.missedSlotSlashBps exceeds 10000") }
         guard params.checkpointBlocks >= 1 else { throw GenesisError("ledger.checkpointBlocks must be at least 1") }
+        // A checkpoint's hash and set age out unbondingBlocks after it (Specs/consensus.md §8 **Checkpoints**), and
+        // validators vote for it over the next checkpointBlocks blocks: half the period leaves room for inclusion.
+        guard params.checkpointBlocks <= params.unbondingBlocks / 2 else {
+            throw GenesisError("ledger.checkpointBlocks \(params.checkpointBlocks) exceeds half of ledger.unbondingBlocks \(params.unbondingBlocks): a checkpoint ages out unbondingBlocks after it, before the votes cast for it over the next checkpointBlocks blocks could count")
+        }
         guard params.maxVotesPerTransaction >= 1 else { throw GenesisError("ledger.maxVotesPerTransaction must be at least 1") }
         guard params.maxCommitmentsPerBlock >= 1 else { throw GenesisError("ledger.maxCommitmentsPerBlock must be at least 1") }
         // A proposer cartel could censor reveals and fraud reveals for as many consecutive slots as it leads;

@@ -6,8 +6,8 @@ import Testing
 /// validator's votes withdrawn, the first block past the finality stall limit clearing every vote, the dispute
 /// publisher paid only when right), of the escrow lifecycle, and of bounded state. Each test performs an attack through
 /// signed transactions in blocks on the in-memory ledger. Where the rule holds, the test asserts that the attack fails
-/// or loses the attacker money. Where the attack succeeds (a hole), the test asserts the secure outcome inside
-/// `withKnownIssue("hole: …")`, so the suite stays green and the hole is named.
+/// or loses the attacker money. Two attacks succeeded (checkpoint records kept for the whole of a finality stall) and
+/// were fixed in the same session; their tests now assert the secure outcome.
 @Suite struct FinalityStallReview14Tests {
     static let submitter = testKey("r14-vote-submitter")
 
@@ -44,34 +44,32 @@ import Testing
         Int(c.ledger.params.unbondingBlocks / c.ledger.params.checkpointBlocks) + 3
     }
 
-    /// HOLE (bounded state; `recordCheckpoint`/`recordCheckpointSet` in Sources/Ledger/Finality.swift; state-machine §1
-    /// rows `30` and `3E`, "pruned below `finalized`"). Performed: validators holding more than a third of the stake
-    /// withhold their votes (no transaction at all), and the chain runs 400 blocks. Every checkpoint block's successor
-    /// stores a copy of the whole schedule (`3E`, one entry of 40 bytes per validator) and the checkpoint's hash (`30`),
-    /// and only a finalization deletes them. Past the stall limit the finality set is the stored schedule, so none of the
-    /// sets older than `unbondingBlocks` is ever read again, yet they stay: the state grows by one validator set every
-    /// `checkpointBlocks` blocks for as long as the stall lasts, without any fee (defaults: 10 blocks, 8 640 sets within
-    /// the limit, then one more per 100 s for ever). Secure outcome: at most `bound` sets are kept.
+    /// Fixed hole (bounded state; `pruneAgedCheckpoint` in Sources/Ledger/Finality.swift; consensus §8 **Checkpoints**,
+    /// state-machine §1 rows `30` and `3E`). Performed: validators holding more than a third of the stake withhold their
+    /// votes (no transaction at all), and the chain runs 400 blocks. Every checkpoint block's successor stores a copy of
+    /// the whole schedule (`3E`, 40 bytes per validator) and the checkpoint's hash (`30`); before the fix only a
+    /// finalization deleted them, so the state grew by one validator set every `checkpointBlocks` blocks for as long as
+    /// the stall lasted, without any fee (100 sets and hashes here). Now each block deletes the checkpoint
+    /// `unbondingBlocks + 1` below it: the state holds exactly the checkpoints of the last `unbondingBlocks` blocks.
     @Test func checkpointSetsAccumulateWithoutBoundWhileFinalityStalls() throws {
         var c = try Self.chain()
         try c.advance(to: 400)
         #expect(try Ledger.finality(of: c.ledgerState).finalized.height == 0)
-        let sets = Self.checkpointSets(c).count
-        let hashes = try c.keys(.checkpoint)
-        #expect(sets == 100 && hashes == 100, "one set and one hash per checkpoint: \(sets), \(hashes)")
-        withKnownIssue("hole: checkpoint sets and hashes are pruned only by a finalization, so a stall grows the state by a validator set per checkpoint for free") {
-            #expect(sets <= Self.bound(c), "\(sets) checkpoint sets kept, \(Self.bound(c)) needed")
-            #expect(hashes <= Self.bound(c), "\(hashes) checkpoint hashes kept")
+        let heights = { (prefix: StateKey.Prefix) in
+            c.state.scan(prefix: [prefix.rawValue], after: nil, limit: .max).map { UInt64(bigEndianBytes: $0.key[1..<9]) }.sorted()
         }
+        let live = Array(stride(from: UInt64(352), to: 400, by: 4))   // heights 350...399 (unbondingBlocks 50)
+        #expect(heights(.checkpointSet) == live, "checkpoint sets kept: \(heights(.checkpointSet))")
+        #expect(heights(.checkpoint) == live, "checkpoint hashes kept: \(heights(.checkpoint))")
+        #expect(live.count <= Self.bound(c))
     }
 
-    /// HOLE (work per transaction; `dropFromCheckpointSets` in Sources/Ledger/Staking.swift, state-machine §3.2
+    /// Fixed hole (work per transaction; `dropFromCheckpointSets` in Sources/Ledger/Staking.swift, state-machine §3.2
     /// `doubleSignEvidence`/`voteEvidence`). Performed: after the 400-block stall above, one `doubleSignEvidence`
-    /// transaction (a few hundred bytes, one fee) tombstones a validator. `dropFromCheckpointSets` scans, decodes and
-    /// rewrites every stored checkpoint set holding it: the transaction's work and write set grow with the length of the
-    /// stall (× the number of validators per set), not with its size; on a year-long stall at the defaults, 3 million
-    /// sets. The finalization that ends the stall likewise deletes every one of them inside one `finalityVotes`
-    /// transaction. Secure outcome: a tombstoning rewrites at most `bound` sets.
+    /// transaction (a few hundred bytes, one fee) tombstones a validator, and `dropFromCheckpointSets` rewrites every
+    /// stored checkpoint set holding it. Before the fix that was every set the stall accumulated (100 here; on a
+    /// year-long stall at the defaults, 3 million); now the sets are those of the last `unbondingBlocks` blocks, so the
+    /// rewrite is bounded by `unbondingBlocks / checkpointBlocks + 1` whatever the stall's length.
     @Test func aTombstoningAfterALongStallRewritesEveryCheckpointSet() throws {
         var c = try Self.chain()
         try c.advance(to: 400)
@@ -83,10 +81,22 @@ import Testing
         #expect(r[0].succeeded, "\(r[0].status)")
         #expect(try c.staker(.validator, offender.publicKey)?.status == .tombstoned)
         let rewritten = Self.checkpointSets(c).filter { kv in before[kv.key].map { $0 != kv.value } ?? false }.count
-        #expect(rewritten == 100, "\(rewritten) checkpoint sets rewritten by one evidence transaction")
-        withKnownIssue("hole: one evidence transaction rewrites every checkpoint set a stall accumulated") {
-            #expect(rewritten <= Self.bound(c), "\(rewritten) sets rewritten, \(Self.bound(c)) needed")
-        }
+        #expect(rewritten == 12, "\(rewritten) checkpoint sets rewritten by one evidence transaction")
+        #expect(rewritten <= Self.bound(c), "\(rewritten) sets rewritten, \(Self.bound(c)) at most")
+        let sets = Self.checkpointSets(c).compactMap { try? ValidatorSnapshot(canonicalEncoding: $0.value) }
+        #expect(sets.count == 13 && sets.allSatisfy { !$0.validators.contains { $0.key == offender.publicKey } })
+    }
+
+    /// Genesis refuses a checkpoint interval longer than half the unbonding period (genesis.md): checkpoints age out
+    /// `unbondingBlocks` after their height, and honest validators vote for the latest one over the next
+    /// `checkpointBlocks` blocks, so a longer interval would let votes age out before they count.
+    @Test func aCheckpointIntervalLongerThanHalfTheUnbondingPeriodIsRefused() throws {
+        var p = Chain.defaultParams()
+        p.unbondingBlocks = 50
+        p.checkpointBlocks = 26
+        #expect(throws: GenesisError.self) { _ = try Chain(validatorCount: 4, params: p) }
+        p.checkpointBlocks = 25
+        _ = try Chain(validatorCount: 4, params: p)
     }
 
     /// Rule holds (consensus §8 **Counting**, thirteenth-session step `clearVotesWhoseSetChanged`; liveness past the stall
