@@ -7816,7 +7816,7 @@ class RandomWorld:
         actors = self.provers + [self.other] + [w for w, _ in self.workers] + self.checkers + self.joiners
         for k in sorted({a.pub: a for a in actors}.values(), key=lambda a: a.pub):
             acct = c.account(k.pub)
-            if acct is not None and acct["balance"] < 2_000 and c.account(payer.pub)["balance"] > 100_000:
+            if acct is not None and acct["balance"] < 5_000 and c.account(payer.pub)["balance"] > 100_000:
                 T(payer, B.transfer(k.pub, 20_000))
         topups = [id(t) for t in txs]
         # the proposer: round robin, or a run of one proposer (selection waits for distinct proposers)
