@@ -3767,6 +3767,25 @@ class Exec:
             except Fail:
                 raise Fault("unbonding credit overflow")
             self.emit("system", ev("unbonded", k, role_enc(role), u64(e["amount"]), u64(i)))
+            if role is None:
+                self.delete_validator_if_empty(k)
+
+    def delete_validator_if_empty(self, k):
+        """state-machine.md §4 end-block step 1 (fourteenth review): a validator record with no stake, no unbonding
+        entry, active, and in neither stored schedule is deleted (every epoch change scans the validator records)."""
+        s = self.staker(None, k)
+        if s is None or s["stake"] != 0 or s["status"][0] != ACTIVE:
+            return
+        if self.state.scan(b"\x04" + role_key(None) + k):
+            self.t("unbonding:validatorKeptUnbonding")
+            return
+        for g in ("schedule", "nextSchedule"):
+            raw = self.state.get(K.glob(g))
+            if raw is not None and k in [x for x, _ in dec_schedule(raw)[2]]:
+                self.t("unbonding:validatorKeptScheduled")
+                return
+        self.t("unbonding:validatorDeleted")
+        self.state.delete(K.staker(None, k))
 
     def selectable(self, included):
         """consensus.md §3: a commitment included at `included` is selected at the end of the first block h with
@@ -5614,6 +5633,30 @@ def scenarios_finality():
     assert just(c) == c56
     m.block([(reporter, B.votes([vote(vk[i], c56, cp(c, 60)) for i in range(3)]))])
     assert just(c) == cp(c, 60) and fin(c) == c56 and live(b"\x30") == [56, 60], live(b"\x30")
+    out.append(m.done())
+
+    # ---- a validator record that holds nothing is deleted when its last unbonding entry matures (fourteenth review)
+    fresh = test_key("r14-fresh-validator")
+    c = Chain(accounts=[(reporter, 1_000_000), (fresh, 1_000_000)], validator_count=4,
+              params=dict(default_params(), checkpointBlocks=4, unbondingBlocks=12))
+    m = Multi(c, "rules/validator-record-deleted-when-empty", "unbondingBlocks 12: a fresh key bonds the validator "
+              "minimum (1 000) with a RANDAO commitment, then unbonds 600 and 400 in two blocks. When the first entry "
+              "matures the record stays (an entry is left); when the second matures, the record (stake 0, active, in no "
+              "schedule) is deleted (before the fourteenth review it was kept for ever, and every epoch change scans "
+              "the validator records). Bonding again needs a RANDAO commitment, as for a new key.")
+    commitment = randao_chain(sha256(b"r14-fresh-chain"), 8)[-1]
+    m.block([(fresh, B.bond(None, 1_000, commitment))])
+    m.block([(fresh, B.unbond(None, 600))])
+    m.block([(fresh, B.unbond(None, 400))])
+    first = c.height - 1 + 12
+    while c.height < first:
+        m.block()
+    assert "unbonding:validatorKeptUnbonding" in c.last[5] and c.state.get(K.staker(None, fresh.pub)) is not None
+    m.block()
+    assert "unbonding:validatorDeleted" in c.last[5] and c.state.get(K.staker(None, fresh.pub)) is None
+    m.block([(fresh, B.bond(None, 1_000)), (fresh, B.bond(None, 1_000, commitment))])
+    assert c.last[2][0].startswith("failed:6:") and c.last[2][1] == "success", c.last[2]
+    assert dec(STAKER, c.state[K.staker(None, fresh.pub)])["since"] == c.height
     out.append(m.done())
 
     # ---- a tombstoned validator's kept vote leaves the tally though it is not in the new schedule (thirteenth review)
@@ -8348,7 +8391,7 @@ RULE_TRACES = {
     "state-machine §3.1": ["envelope:%d" % i for i in range(1, 7)],
     "state-machine §3.2": ["tx:transfer:success"],
     "state-machine §3.3": ["fail:insufficientBalance"],
-    "state-machine §4": ["begin:5", "root:receipts"],
+    "state-machine §4": ["begin:5", "root:receipts", "unbonding:validatorKeptUnbonding", "unbonding:validatorDeleted"],
     "state-machine §4.1": ["event:transfer"],
     "state-machine §4 begin-block 1": ["begin:1:height", "begin:1:slot"],
     "state-machine §4 begin-block 2": ["begin:2:snapshot", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:clearVotesAtStallLimit", "begin:2:checkpoint",

@@ -107,7 +107,23 @@ extension Execution {
             state.delete(entryKey)
             do { try state.credit(key, entry.amount) } catch ExecError.failed { throw .fault(LedgerFault("unbonding credit overflow")) }
             systemEvents.append(.unbonded(staker: key, role: role, amount: entry.amount, entryId: id))
+            if case .validator = role { try deleteValidatorIfEmpty(key) }
         }
+    }
+
+    /// Deletes a validator record that holds nothing any more: no stake, no unbonding entry, active (a jail or a
+    /// tombstone stays on record), and in neither stored schedule (the last scheduled validator stays, a chain needs a
+    /// leader). Fourteenth review: records of stake 0 were kept for ever, and every epoch change scans the validator
+    /// records, so a key that bonded and unbonded the minimum added to that scan for good for two fees. Nothing is
+    /// lost: evidence of an offence is refused after `unbondingBlocks`, which has passed since the last unbond, and
+    /// there is nothing left to slash; bonding again starts a new record with a new RANDAO commitment.
+    mutating func deleteValidatorIfEmpty(_ key: PublicKey) throws(ExecError) {
+        guard let staker = try state.staker(.validator, key), staker.stake == .zero, staker.status == .active,
+              try state.scan(StateKey.unbondings(.validator, key), limit: 1).isEmpty else { return }
+        for which in [StateKey.Global.schedule, .nextSchedule] {
+            if try state.record(StateKey.global(which), ValidatorSnapshot.self)?.validators.contains(where: { $0.key == key }) == true { return }
+        }
+        state.delete(StateKey.staker(.validator, key))
     }
 
     /// Slashes `bps` of the stake bonded at `offenceHeight`: first from unbonding entries created at or after
@@ -260,14 +276,20 @@ extension Execution {
     /// justify). The vote records go with them, so a second withdrawal (dropped, then tombstoned) takes nothing twice;
     /// the validator can vote for the target again only once a schedule and the finality set hold it again, and then
     /// its vote counts once, with the weight it has then.
+    ///
+    /// Every vote record has a tally at its target, so the tallies (one per target with votes, at most the live
+    /// checkpoints) are scanned and this validator's record read at each: not every validator's votes (fourteenth
+    /// review: one leaver visited all of them, and a block of leavers the square of the set).
     mutating func withdrawVotes(of key: PublicKey) throws(ExecError) {
-        for kv in try state.scan([StateKey.Prefix.finalityVote.rawValue]) {
-            // Key: prefix(1) ‖ target height BE(8) ‖ validator(32).
-            guard kv.key.count == 41, kv.key[9...].elementsEqual(key.bytes) else { continue }
+        for kv in try state.scan([StateKey.Prefix.voteTally.rawValue]) {
+            // Key: prefix(1) ‖ target height BE(8).
+            guard kv.key.count == 9 else { throw .fault(LedgerFault("corrupt vote tally key \(kv.key.hex)")) }
             let target = UInt64(bigEndianBytes: kv.key[1..<9])
+            let voteKey = StateKey.finalityVote(target, key)
+            guard let raw = try state.raw(voteKey) else { continue }
             let weight: UInt64
-            do { weight = try UInt64(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt finality vote record \(kv.key.hex)")) }
-            state.delete(kv.key)
+            do { weight = try UInt64(canonicalEncoding: raw) } catch { throw .fault(LedgerFault("corrupt finality vote record \(voteKey.hex)")) }
+            state.delete(voteKey)
             guard var tally = try state.record(StateKey.voteTally(target), VoteTally.self) else { continue }
             tally.stake = Amount(tally.stake.units - min(tally.stake.units, weight))
             tally.votes = tally.votes > 0 ? tally.votes - 1 : 0

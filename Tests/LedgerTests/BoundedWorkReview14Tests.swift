@@ -54,14 +54,15 @@ extension Chain {
 
     // MARK: - Holes
 
-    /// Hole (state kept for ever, and begin-block work growing with it; `activeValidators` in
+    /// Fixed hole (state kept for ever, and begin-block work growing with it; `activeValidators` in
     /// Sources/Ledger/BlockProcessing.swift:164, called twice by every epoch change's begin-block (the new `schedule`
     /// and `nextSchedule`); state-machine §1 row `02`). Performed: 12 fresh keys each bond `validatorMinStake` as
     /// validators (one `bond`), unbond all of it in the next block (one `unbond`) and get it back `unbondingBlocks`
-    /// later. No rule deletes a staker record, so each key leaves a validator record of stake 0 for ever (and two
-    /// stake-history entries, a known limitation), and every later epoch change scans it twice. Cost per dead record:
-    /// two transaction fees and `validatorMinStake` locked for the unbonding period, which the next key reuses. Secure
-    /// bound: an epoch change visits only validators that hold stake (here the 4 genesis validators, twice).
+    /// later. Before the fix no rule deleted a staker record, so each key left a validator record of stake 0 for ever
+    /// (and two stake-history entries, a known limitation), and every later epoch change scanned it twice, for two
+    /// transaction fees and `validatorMinStake` locked for the unbonding period, which the next key reused. Now the
+    /// maturity of a validator's last entry deletes a record that holds nothing (`deleteValidatorIfEmpty`): an epoch
+    /// change visits only validators that hold stake (here the 4 genesis validators, twice).
     @Test func deadValidatorRecordsAreScannedByEveryEpochChangeForEver() throws {
         let cyclers = (0..<12).map { testKey("bw14-cycler-\($0)") }
         var c = try Chain(validatorCount: 4, accounts: cyclers.map { ($0, 10_000) })
@@ -74,23 +75,21 @@ extension Chain {
         let r2 = try c.block(try cyclers.map { try c.tx($0, .unbond(role: .validator, amount: minimum)) })
         #expect(r2.dropLast().allSatisfy { $0.succeeded }, "\(r2.map(\.status))")
         let fees = (r1.dropLast() + r2.dropLast()).reduce(UInt64(0)) { $0 + $1.feePaid.units }
-        // Past maturity: every cycler has its stake back, and its record stays.
+        // Past maturity: every cycler has its stake back, and its record is gone.
         let epoch = c.ledger.params.slotsPerEpoch
         try c.advance(to: (c.ledger.params.unbondingBlocks / epoch + 2) * epoch - 1)
         let held = try cyclers.reduce(UInt64(0)) { $0 + (try c.balance($1.publicKey)) }
         #expect(held + fees == 12 * 10_000, "the cycle cost only fees")
-        for k in cyclers { #expect(try c.staker(.validator, k.publicKey)?.stake == .zero) }
+        for k in cyclers { #expect(try c.staker(.validator, k.publicKey) == nil) }
         let records = c.state.scan(prefix: StateKey.stakers(.validator), after: nil, limit: .max).count
-        #expect(records == 16)
+        #expect(records == 4)
         // The next block is the first of an epoch.
         let m = try c.measuredBlock()
         #expect(c.slot % epoch == 0)
         let plain = try c.measuredBlock()
         #expect(plain.scanned(.staker) == 0, "a block inside an epoch scans no staker record")
         print("epoch change scanned \(m.scanned(.staker)) validator records (4 hold stake); 12 dead records cost \(fees) in fees")
-        withKnownIssue("hole: validator records of stake 0 are kept for ever and scanned by every epoch change") {
-            #expect(m.scanned(.staker) <= 2 * 4, "an epoch change scanned \(m.scanned(.staker)) validator records for 4 with stake")
-        }
+        #expect(m.scanned(.staker) == 2 * 4, "an epoch change scanned \(m.scanned(.staker)) validator records for 4 with stake")
     }
 
     /// Hole (end-of-block work growing with accumulated state; `matureUnbondings` in Sources/Ledger/Staking.swift:87,
@@ -154,7 +153,7 @@ extension Chain {
         }
     }
 
-    /// Hole (work per transaction growing with other validators' records; `withdrawVotes` in
+    /// Fixed hole (work per transaction growing with other validators' records; `withdrawVotes` in
     /// Sources/Ledger/Staking.swift:264, reached from `unbond` → `dropFromSchedule`, jailing and tombstoning; consensus
     /// §8). Performed: during a stall (finality at genesis), two validators each vote for every checkpoint a vote may
     /// still target (12 here, ⌊unbondingBlocks / checkpointBlocks⌋ + 1 at most; 865 at the defaults; allowed: same
@@ -184,9 +183,10 @@ extension Chain {
         #expect(try !(c.record(StateKey.global(.schedule), ValidatorSnapshot.self)?.validators.contains { $0.key == c.validators[3].key.publicKey } ?? true))
         let live = Int(p.unbondingBlocks / p.checkpointBlocks) + 1
         print("one 1-unit unbond scanned \(m.scanned(.finalityVote)) vote records; \(live) live targets")
-        withKnownIssue("hole: a validator's withdrawal scans every validator's finality votes") {
-            #expect(m.scanned(.finalityVote) <= live, "\(m.scanned(.finalityVote)) vote records visited, \(live) targets live")
-        }
+        // Fixed: the withdrawal scans the tallies (one per target with votes) and reads the leaver's record at each.
+        #expect(m.scanned(.finalityVote) == 0, "\(m.scanned(.finalityVote)) vote records scanned")
+        #expect(m.scanned(.voteTally) == 12 && m.scanned(.voteTally) <= live, "\(m.scanned(.voteTally)) tallies visited, \(live) targets live")
+        #expect(try c.keys(.finalityVote) == 24, "the other validators' votes stay")
     }
 
     /// Hole (state kept for ever; state-machine §1 rows `11` and `0A`: no rule deletes them; `convict` in
