@@ -47,6 +47,8 @@ public final class P2PService: Service, Sendable {
         var stopping = false
     }
     let lifecycle = Mutex(Lifecycle())
+    /// Inbound connections whose Noise handshake is under way, in all and by host (`configure`).
+    let pendingHandshakes = Mutex(PendingHandshakes())
     /// Bytes queued for one peer before it counts as too slow.
     let maxQueuedBytes: Int
     /// The bytes queued for every peer together.
@@ -221,18 +223,46 @@ public final class P2PService: Service, Sendable {
     struct Connection: Sendable {
         let channel: NIOAsyncChannel<Frame, ByteBuffer>
         let remote: SocketAddress?
-        /// The Noise handshake's outcome: the authenticated peer (nil only for the benchmarks' plaintext baseline).
+        /// The Noise handshake's outcome: the authenticated peer (nil only for the benchmarks' plaintext baseline and
+        /// for an inbound connection over the handshake limit).
         let noise: EventLoopFuture<NoisePeer>?
+        /// An inbound connection accepted while `maxInboundPeers` handshakes (or the host's `maxInboundPerIP`) were
+        /// already under way: closed at once, with no handshake.
+        var overLimit = false
     }
 
     /// The pipeline of every connection: Noise encryption (the dialer initiates), framing of the decrypted
     /// stream on the event loop, then an async channel of frames.
     func configure(_ channel: any Channel, role: NoiseRole, expectedPeer: PublicKey?) throws -> Connection {
         var noise: NoiseHandler?
+        // Fourteenth review: every accepted connection did the responder's handshake (a key generation, two X25519
+        // operations) and was held until it finished or timed out, refused ones included, with no bound: a host
+        // opening connections in a loop held rate × handshakeTimeout sockets. At most `maxInboundPeers` inbound
+        // handshakes run at once (and `maxInboundPerIP` per host, loopback exempt as configured); the rest are closed
+        // unanswered.
+        var admitted: String?
+        if role == .responder && !config.plaintextTransportForBenchmarks {
+            let host = channel.remoteAddress?.ipAddress ?? "unknown"
+            let perHost = config.exemptLoopbackFromAddressLimits && isLoopbackHost(host) ? Int.max : max(1, config.maxInboundPerIP)
+            guard pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) else {
+                try channel.pipeline.syncOperations.addHandler(
+                    FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
+                let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
+                    inboundType: Frame.self, outboundType: ByteBuffer.self))
+                return Connection(channel: async, remote: channel.remoteAddress, noise: nil, overLimit: true)
+            }
+            admitted = host
+        }
         if !config.plaintextTransportForBenchmarks {
             let handler = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
                                        timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
-            try channel.pipeline.syncOperations.addHandler(handler)
+            do { try channel.pipeline.syncOperations.addHandler(handler) } catch {
+                if let host = admitted { pendingHandshakes.withLock { $0.release(host) } }
+                throw error
+            }
+            if let host = admitted {
+                handler.established.whenComplete { _ in self.pendingHandshakes.withLock { $0.release(host) } }
+            }
             noise = handler
         }
         try channel.pipeline.syncOperations.addHandler(

@@ -446,3 +446,25 @@ struct EvictionCandidate: Sendable {
         self.init(id: peer.id, group: AddressGroup.of(peer.remoteHost), connectedAt: peer.connectedAt, latency: latency, lastNewBlock: block)
     }
 }
+
+/// Inbound connections whose Noise handshake is under way: at most a total and a number per host (`P2PService.configure`).
+struct PendingHandshakes: Sendable {
+    private(set) var total = 0
+    private var byHost: [String: Int] = [:]
+
+    /// Counts one more handshake of `host`, unless that would exceed either limit.
+    mutating func admit(_ host: String, total limit: Int, perHost: Int) -> Bool {
+        let mine = byHost[host, default: 0]
+        guard total < limit, mine < perHost else { return false }
+        total += 1
+        byHost[host] = mine + 1
+        return true
+    }
+
+    /// One handshake of `host` finished (established, failed, timed out or closed).
+    mutating func release(_ host: String) {
+        guard let mine = byHost[host] else { return }
+        total -= 1
+        byHost[host] = mine > 1 ? mine - 1 : nil
+    }
+}

@@ -25,6 +25,11 @@ extension P2PService {
 
     private func inboundConnection(_ connection: Connection) async {
         let host = connection.remote?.ipAddress ?? "unknown"
+        if connection.overLimit {
+            logger.debug("closing connection: inbound handshake limit", metadata: ["remote": "\(connection.remote?.description ?? "?")"])
+            try? await connection.channel.executeThenClose { _, _ in }
+            return
+        }
         if lifecycle.withLock({ $0.stopping }) {
             await refuse(connection, .shutdown, "node shutting down")
             return

@@ -64,8 +64,9 @@ struct RawSocket {
     /// can travel encrypted, doing the responder's key generation and two X25519 operations on the way. Nothing bounds
     /// how many refusals wait at once: a single host (a banned one too) opening connections in a loop and sending each
     /// a first Noise message holds rate × `handshakeTimeout` sockets (file descriptors, NIO channels, tasks) and makes
-    /// the node do a handshake per connection. Secure bound: connections beyond the inbound slots plus a small fixed
-    /// number of pending refusals (here `maxInboundPeers`) are closed at once, without a handshake.
+    /// the node do a handshake per connection. Fixed (`P2PService.configure`, `PendingHandshakes`): at most
+    /// `maxInboundPeers` inbound handshakes run at once (and `maxInboundPerIP` per host); the rest are closed at once,
+    /// unanswered.
     @Test(.timeLimit(.minutes(3))) func refusedInboundConnectionsAreNotHeldAndHandshakenWithoutBound() async throws {
         let dir = TempDir("review14-refused")
         let g = try TestGenesis()
@@ -105,11 +106,30 @@ struct RawSocket {
             #expect(settled, "answered \(handshaken), closed \(closed) of \(attempts)")
             // Every connection answered is held open by the node until its handshake deadline.
             #expect(service.peers().isEmpty)
-            withKnownIssue("hole: refused inbound connections wait for the Noise handshake without bound (answered \(handshaken) of \(attempts))") {
-                #expect(handshaken <= 2 * config.maxInboundPeers,
-                        "\(handshaken) connections beyond the inbound limit were held and handshaken at once")
-            }
+            // Fixed: at most maxInboundPeers inbound handshakes run at once; the others are closed unanswered.
+            #expect(handshaken <= config.maxInboundPeers && handshaken >= 1,
+                    "\(handshaken) connections were handshaken at once (inbound limit \(config.maxInboundPeers))")
+            #expect(closed >= attempts - config.maxInboundPeers)
             group.cancelAll()
         }
+    }
+
+    /// The handshake limit's bookkeeping: a total and a per-host cap, each released once per handshake that ends.
+    @Test func pendingHandshakesAreCappedInAllAndPerHost() {
+        var p = PendingHandshakes()
+        let first = p.admit("10.0.0.1", total: 3, perHost: 2), second = p.admit("10.0.0.1", total: 3, perHost: 2)
+        #expect(first && second)
+        let third = p.admit("10.0.0.1", total: 3, perHost: 2)
+        #expect(!third, "a third handshake of one host")
+        let other = p.admit("10.0.0.2", total: 3, perHost: 2)
+        #expect(other)
+        let fourth = p.admit("10.0.0.3", total: 3, perHost: 2)
+        #expect(!fourth, "a fourth handshake in all")
+        p.release("10.0.0.1")
+        #expect(p.total == 2)
+        let again = p.admit("10.0.0.1", total: 3, perHost: 2)
+        #expect(again)
+        p.release("10.0.0.9")   // never admitted: nothing to release
+        #expect(p.total == 3)
     }
 }
