@@ -3355,6 +3355,14 @@ class Exec:
             count += delta
             if count == 0:
                 self.state.delete(key)
+                # the entries that matured while held are queued for the next block (state-machine §4 end-block 1)
+                for ek, ev_ in self.state.scan(b"\x04" + role_key(role) + k):
+                    e = dec(UNBONDING, ev_)
+                    if e["matureHeight"] <= self.h:
+                        self.t("unbonding:requeued")
+                        e["matureHeight"] = self.h + 1
+                        self.state.put_rec(ek, UNBONDING, e)
+                        self.state.put(K.unbonding_queue(e["matureHeight"], role, k, struct.unpack(">Q", ek[-8:])[0]), b"")
             else:
                 self.state.put(key, u64(count))
 
@@ -3756,10 +3764,9 @@ class Exec:
             if e is None:
                 raise Fault("unbonding queue points at a missing entry")
             if self.state.get(K.adjudication_hold(role, k)) is not None:
-                self.t("unbonding:held")            # a queued adjudication may still slash it: one more block
-                e["matureHeight"] = self.h + 1
-                self.state.put_rec(ek, UNBONDING, e)
-                self.state.put(K.unbonding_queue(e["matureHeight"], role, k, i), b"")
+                # a queued adjudication may still slash it: parked (entry kept, queue key gone) until the hold is
+                # released (change_holds queues it again; fourteenth review: it was rewritten every block)
+                self.t("unbonding:held")
                 continue
             self.state.delete(ek)
             try:
@@ -8418,7 +8425,7 @@ RULE_TRACES = {
                                               "hop:unknown:challenge"],
     "state-machine §3.2 claimPayout": ["tx:claimPayout:success", "payout:hopChallengeDeleted", "payout:hopTicketDeleted"],
     "state-machine §4 end-block 0": ["end:0"],
-    "state-machine §4 end-block 1": ["end:1", "unbonding:held"],
+    "state-machine §4 end-block 1": ["end:1", "unbonding:held", "unbonding:requeued"],
     "state-machine §4 end-block 2": ["end:2", "end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "state-machine §4 end-block 3": ["end:3", "end:3:hop", "hop:expire:skipped", "hop:unanswered:forfeited"],
     "state-machine §4 end-block 4": ["end:checks", "check:passed", "check:disputed", "check:failed:0"],

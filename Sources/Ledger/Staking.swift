@@ -93,17 +93,14 @@ extension Execution {
             let id = UInt64(bigEndianBytes: k[46..<54])
             let entryKey = StateKey.unbonding(role, key, id)
             state.delete(k)
-            guard var entry = try state.record(entryKey, UnbondingEntry.self) else {
+            guard let entry = try state.record(entryKey, UnbondingEntry.self) else {
                 throw .fault(LedgerFault("unbonding queue points at a missing entry \(entryKey.hex)"))
             }
-            // A queued adjudication may still slash this staker: the entry waits a block and is looked at again, so
-            // a backlog in the queue cannot outlast the unbonding period (Specs/economics.md §4).
-            if try state.record(StateKey.adjudicationHold(role, key), UInt64.self) != nil {
-                entry.matureHeight = height &+ 1
-                state.put(entryKey, entry)
-                state.putRaw(StateKey.unbondingQueue(entry.matureHeight, role, key, id), [])
-                continue
-            }
+            // A queued adjudication may still slash this staker: the entry is parked (its queue key is gone, the entry
+            // kept) until the hold is released, which queues it again (`changeAdjudicationHolds`), so a backlog in the
+            // queue cannot outlast the unbonding period (Specs/economics.md §4). Fourteenth review: the entry was
+            // rewritten and queued for the next block in every block of the hold, work growing with the backlog.
+            if try state.record(StateKey.adjudicationHold(role, key), UInt64.self) != nil { continue }
             state.delete(entryKey)
             do { try state.credit(key, entry.amount) } catch ExecError.failed { throw .fault(LedgerFault("unbonding credit overflow")) }
             systemEvents.append(.unbonded(staker: key, role: role, amount: entry.amount, entryId: id))
@@ -173,7 +170,25 @@ extension Execution {
             let count = try state.record(k, UInt64.self) ?? 0
             let next = delta > 0 ? count &+ 1 : count &- 1
             guard delta > 0 || count > 0 else { throw .fault(LedgerFault("adjudication hold below zero at \(k.hex)")) }
-            if next == 0 { state.delete(k) } else { state.put(k, next) }
+            if next == 0 {
+                state.delete(k)
+                try requeueParkedUnbondings(role, key)
+            } else {
+                state.put(k, next)
+            }
+        }
+    }
+
+    /// A released hold (end-block step 6) queues the staker's parked entries, those that matured while it was held
+    /// (`matureHeight ≤ height`), for the next block: at most `maxUnbondingEntries` per staker.
+    mutating func requeueParkedUnbondings(_ role: StakeRole, _ key: PublicKey) throws(ExecError) {
+        for (entryKey, entry) in try unbondingEntries(role, key) where entry.matureHeight <= height {
+            guard entryKey.count == 46 else { throw .fault(LedgerFault("malformed unbonding entry key \(entryKey.hex)")) }
+            let id = UInt64(bigEndianBytes: entryKey[38..<46])
+            var moved = entry
+            moved.matureHeight = height &+ 1
+            state.put(entryKey, moved)
+            state.putRaw(StateKey.unbondingQueue(moved.matureHeight, role, key, id), [])
         }
     }
 
