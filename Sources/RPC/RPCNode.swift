@@ -62,10 +62,6 @@ public struct RPCConfiguration: Sendable {
     /// the node hold 512 × `webSocketQueueBytes` (32 GiB). Past it, a connection with a message already waiting is a
     /// slow consumer; a connection with nothing waiting still gets one message.
     public var webSocketTotalQueueBytes: Int = 1024 * 1024 * 1024
-    /// Most bytes of HTTP answers built and not yet written, all connections together: clients that ask for large
-    /// answers and never read could otherwise make the node hold `maxConnections` × `maxResponseBytes` (16 GiB). Past
-    /// it a request is answered 503 (`-32002`); one answer of any size fits when none is held.
-    public var httpAnswerTotalBytes: Int = 1024 * 1024 * 1024
     /// The node's version string (`node_version`).
     public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
 

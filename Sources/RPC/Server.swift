@@ -23,8 +23,6 @@ public final class RPCServer: Service, Sendable {
     let logger: Logger
     /// Open connections per remote host (`maxConnectionsPerHost`).
     let hostLimiter: HostConnectionLimiter
-    /// HTTP answers built and not yet written, all connections together (`httpAnswerTotalBytes`).
-    let httpAnswers: AnswerBudget
     private let listening = Mutex<ListenState>(.init())
 
     struct ListenState {
@@ -45,7 +43,6 @@ public final class RPCServer: Service, Sendable {
         self.node = node
         dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)
         hub = SubscriptionHub(render: node.render, metrics: metrics, maxQueuedBytes: configuration.webSocketTotalQueueBytes)
-        httpAnswers = AnswerBudget(limit: configuration.httpAnswerTotalBytes)
     }
 
     /// The bound port, once listening (useful with port 0).
@@ -153,23 +150,6 @@ public final class RPCServer: Service, Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    /// A 200 JSON answer written in 64 KiB pieces: each write waits while the socket is not writable, so an answer a
-    /// client does not read stays held (and counted by `held`'s budget) until it is written or the connection closes.
-    func heldJSON(_ held: HeldAnswer, origin: String?) -> Response {
-        var headers: HTTPFields = [.contentType: Self.jsonType]
-        addCORS(&headers, origin: origin)
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: held.bytes.count) { writer in
-            let piece = 64 * 1024
-            var start = 0
-            while start < held.bytes.count {
-                let end = min(held.bytes.count, start + piece)
-                try await writer.write(ByteBuffer(bytes: held.bytes[start..<end]))
-                start = end
-            }
-            try await writer.finish(nil)
-        })
-    }
-
     /// The allowed origin to echo for a request, nil when CORS does not apply or the origin is not allowed.
     func allowedOrigin(_ origin: String?) -> String? {
         guard let origin, !configuration.corsOrigins.isEmpty else { return nil }
@@ -222,18 +202,7 @@ public final class RPCServer: Service, Sendable {
         let body = Array(buffer.readableBytesView)
         switch await dispatcher.dispatch(body, context: CallContext(transport: .http, session: nil), isAbandoned: isAbandoned) {
         case .answer(let out?):
-            // Fourteenth review: an answer (up to `maxResponseBytes`) was held whole until its client read it, with no
-            // server-wide bound, so clients that ask for large answers and never read held `maxConnections` of them. It
-            // now counts against `httpAnswerTotalBytes` until it is written (or its connection closes); past that the
-            // request is answered 503, as a WebSocket slow consumer is cut off. One answer fits when none is held.
-            guard httpAnswers.reserve(out.count) else {
-                node.metrics.request(method: "-", outcome: RPCError.limitExceededCode)
-                let e = RPCDispatcher.response(id: .null, error: .limitExceeded("unread answer bytes", maximum: httpAnswers.limit))
-                var response = json(.serviceUnavailable, JSONWriter.encode(e), origin: origin)
-                response.headers[.retryAfter] = "1"
-                return response
-            }
-            return heldJSON(HeldAnswer(bytes: out, budget: httpAnswers), origin: origin)
+            return json(.ok, out, origin: origin)
         case .answer(nil), .abandoned:
             // Only notifications; or the client is gone and nobody reads the answer.
             var headers: HTTPFields = [:]
