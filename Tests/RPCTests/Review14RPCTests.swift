@@ -128,7 +128,7 @@ import Glibc
             let whole = readers.filter(\.hasWholeResponse)
             let delivered = whole.reduce(0) { $0 + $1.received.count }
             let heldAtOnce = max(0, delivered - readers.count * slack)
-            withKnownIssue("hole: HTTP answers of clients that do not read count against no server-wide budget (\(whole.count) of \(connections) answers of \(answerBytes) bytes held at once)") {
+            withKnownIssue("hole: HTTP answers of clients that do not read count against no server-wide budget (\(whole.count) of \(connections) answers of \(answerBytes) bytes held at once)", isIntermittent: true) {
                 #expect(heldAtOnce <= budget, "\(heldAtOnce) bytes of answers held at once for clients that read nothing (budget \(budget))")
             }
         }
