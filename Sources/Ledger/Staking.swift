@@ -305,7 +305,8 @@ extension Execution {
             let weight: UInt64
             do { weight = try UInt64(canonicalEncoding: raw) } catch { throw .fault(LedgerFault("corrupt finality vote record \(voteKey.hex)")) }
             state.delete(voteKey)
-            guard var tally = try state.record(StateKey.voteTally(target), VoteTally.self) else { continue }
+            var tally: VoteTally
+            do { tally = try VoteTally(canonicalEncoding: kv.value) } catch { throw .fault(LedgerFault("corrupt vote tally \(kv.key.hex)")) }
             tally.stake = Amount(tally.stake.units - min(tally.stake.units, weight))
             tally.votes = tally.votes > 0 ? tally.votes - 1 : 0
             state.put(StateKey.voteTally(target), tally)

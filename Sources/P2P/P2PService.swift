@@ -241,19 +241,17 @@ public final class P2PService: Service, Sendable {
         // handshakes run at once (and `maxInboundPerIP` per host, loopback exempt as configured); the rest are closed
         // unanswered.
         var admitted: String?
+        var overLimit = false
         if role == .responder && !config.plaintextTransportForBenchmarks {
             let host = channel.remoteAddress?.ipAddress ?? "unknown"
             let perHost = config.exemptLoopbackFromAddressLimits && isLoopbackHost(host) ? Int.max : max(1, config.maxInboundPerIP)
-            guard pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) else {
-                try channel.pipeline.syncOperations.addHandler(
-                    FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
-                let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
-                    inboundType: Frame.self, outboundType: ByteBuffer.self))
-                return Connection(channel: async, remote: channel.remoteAddress, noise: nil, overLimit: true)
+            if pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) {
+                admitted = host
+            } else {
+                overLimit = true
             }
-            admitted = host
         }
-        if !config.plaintextTransportForBenchmarks {
+        if !config.plaintextTransportForBenchmarks && !overLimit {
             let handler = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
                                        timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
             do { try channel.pipeline.syncOperations.addHandler(handler) } catch {
@@ -270,7 +268,7 @@ public final class P2PService: Service, Sendable {
         let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
             backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
             inboundType: Frame.self, outboundType: ByteBuffer.self))
-        return Connection(channel: async, remote: channel.remoteAddress, noise: noise?.established)
+        return Connection(channel: async, remote: channel.remoteAddress, noise: noise?.established, overLimit: overLimit)
     }
 
     // MARK: - Peer exchange
