@@ -46,7 +46,7 @@ struct NodeOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Serve state snapshots of finalized heights to peers that state-sync (default on).")
     var serveSnapshots: Bool?
     @Flag(help: ArgumentHelp("Testing only: serve corrupted snapshot chunks.", visibility: .private)) var testingCorruptSnapshots = false
-    @Option(help: "P2P: most inbound connections (default 32).") var maxInboundPeers: Int?
+    @Option(help: "P2P: most inbound connections (default 32); also the most inbound handshakes under way at once.") var maxInboundPeers: Int?
     @Option(help: "P2P: most outbound connections (default 8).") var maxOutboundPeers: Int?
     @Option(help: ArgumentHelp("P2P: file of node keys or host:port addresses to refuse and disconnect, re-read while running.",
                                visibility: .hidden))
