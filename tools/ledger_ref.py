@@ -467,7 +467,7 @@ ESCROW = [("owner", "h"), ("pool", "u32"), ("balance", "u64"), ("allocated", "u6
           ("openedHeight", "u64"), ("totalCharged", "u64"), ("shortfall", "u64"), ("status", "status_until")]
 ALLOCATION = [("remaining", "u64"), ("charged", "u64")]
 WINDOW = [("status", "u8"), ("earned", "u64"), ("feesBurned", "u64"), ("commitments", "u64"), ("tickets", "u64"),
-          ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64")]
+          ("pendingAdjudications", "u64"), ("paid", "u64"), ("refunded", "u64"), ("unpaidWorkers", "u64")]
 SHARD_WORK = [("shard", "u32"), ("paidTokens", "u64"), ("earned", "u64"), ("committedTokens", "u64"),
               ("commitments", "u32")]
 WORK = [("shards", "shards"), ("payers", "u32"), ("minCommitStake", "u64"), ("checkDeposit", "u64"),
@@ -1757,7 +1757,7 @@ class Exec:
 
     def new_window(self):
         return {"status": W_OPEN, "earned": 0, "feesBurned": 0, "commitments": 0, "tickets": 0,
-                "pendingAdjudications": 0, "paid": 0, "refunded": 0}
+                "pendingAdjudications": 0, "paid": 0, "refunded": 0, "unpaidWorkers": 0}
 
     # ---- stakers ----------------------------------------------------------------------------------------
     def staker(self, role, k):
@@ -2159,6 +2159,10 @@ class Exec:
             raise Fail("unknownStaker")
         offence_height = self.height_of_slot(slot)
         self.state.put(K.offence(offence), u64(self.h))
+        # refused as too old from slot `slot + unbondingBlocks + 1` on, so from that height on (heights never pass slots)
+        if slot + self.p["unbondingBlocks"] <= M64:
+            self.t("doubleSign:offencePruneScheduled")
+            self.schedule_prune(max(self.h, slot + self.p["unbondingBlocks"]), K.offence(offence))
         taken = self.slash(offender, None, self.p["equivocationSlashBps"], offence_height, OFF_EQUIVOCATION, offence, "tx")
         self.burn(taken)
         st = self.staker(None, offender)
@@ -2304,6 +2308,11 @@ class Exec:
         if self.staker(None, k) is None:
             raise Fail("unknownStaker")
         self.state.put(K.offence(offence), u64(self.h))
+        # refused as too old once the height passes the higher target by unbondingBlocks, whenever it is punished
+        last = max(a["target"][0], b["target"][0]) + self.p["unbondingBlocks"]
+        if last <= M64:
+            self.t("voteEvidence:offencePruneScheduled")
+            self.schedule_prune(max(self.h, last), K.offence(offence))
         # the base is the larger of the stakes bonded at the two targets, reached from the lower one on: a surround
         # vote cannot shed the stake its inner vote was counted with by unbonding between them (eighth review)
         taken = self.slash(k, None, self.p["equivocationSlashBps"], offence_height, OFF_FINALITY_VOTE, offence, "tx",
@@ -2454,6 +2463,7 @@ class Exec:
         net = charged - fee
         paid_tokens = tokens if short == 0 else tokens * charged // charge   # in proportion to what was charged
         wkey = K.work(pid, w, payee)
+        new_work = self.state.get(wkey) is None
         work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0,
                                                   "commitmentIds": []}
         if lane is None:
@@ -2475,6 +2485,9 @@ class Exec:
             raise Fail("claimPeriodOver")
         win["earned"] = (win["earned"] + net) & M64
         win["feesBurned"] = (win["feesBurned"] + fee) & M64
+        if new_work:        # state-machine §1 `0A`: the window counts its work records until each is paid out
+            self.t("claim:newWorkRecord")
+            win["unpaidWorkers"] = (win["unpaidWorkers"] + 1) & M64
         if short:
             self.t("claim:shortfall")
         a["remaining"] -= charged
@@ -2524,6 +2537,7 @@ class Exec:
         if self.state.get(K.commitment(cid)) is not None:
             raise Fail("duplicateCommitment")
         wkey = K.work(pid, w, sender)
+        new_work = self.state.get(wkey) is None
         work = self.state.rec(wkey, WORK) or {"shards": [], "payers": 0, "minCommitStake": M64, "checkDeposit": 0,
                                                   "commitmentIds": []}
         work["minCommitStake"] = min(work["minCommitStake"], st["stake"])   # economics.md §5: the cap's stake
@@ -2548,6 +2562,9 @@ class Exec:
             self.debit(sender, deposit)
         win = self.window_rec(pid, w) or self.new_window()
         win["commitments"] = (win["commitments"] + 1) & M64
+        if new_work:
+            self.t("commit:newWorkRecord")
+            win["unpaidWorkers"] = (win["unpaidWorkers"] + 1) & M64
         self.state.put_rec(K.window(pid, w), WINDOW, win)
         work["commitmentIds"].append(cid)
         self.state.put_rec(wkey, WORK, work)
@@ -2922,6 +2939,10 @@ class Exec:
                 cov = c["tokenTotal"]
             covered[c["shard"]] = min(covered.get(c["shard"], 0) + cov, M64)
             self.state.delete(K.commitment(cid))
+            # nothing convicts it again once it is gone (every conviction starts from its ticket or commitment)
+            if self.state.get(K.offence(H_id(b"\x10" + cid))) is not None:
+                self.t("payout:passOffenceDeleted")
+            self.state.delete(K.offence(H_id(b"\x10" + cid)))
             for tv in ticket_ids(cid, c):     # derived; a deadline queue naming one skips it once it is gone
                 self.state.delete(K.ticket(tv))
                 self.state.delete(K.ticket_check(tv))
@@ -2945,6 +2966,11 @@ class Exec:
             if ch["status"] in (HOP_ANSWERED, HOP_REUSED):
                 self.t("payout:hopTicketDeleted")
                 self.state.delete(K.ticket(ch["ticketId"]))
+        # no hop challenge of the window reaches the worker any more (one needs its work record, deleted below)
+        hop_offence = K.offence(H_id(b"\x16" + u32(pid) + u64(w) + worker))
+        if self.state.get(hop_offence) is not None:
+            self.t("payout:hopOffenceDeleted")
+        self.state.delete(hop_offence)
         earned = sum(s["earned"] for s in work["shards"]) & M64
         fkey = self.state.u64_at(K.forfeiture(pid, worker))
         convicted = fkey is not None and w <= fkey
@@ -3010,7 +3036,14 @@ class Exec:
         self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], pkey)
         win["paid"] = (win["paid"] + payable) & M64
         win["refunded"] = (win["refunded"] + refund) & M64
+        if win["unpaidWorkers"] == 0:
+            raise Fault("a window paid out more work records than it counted")
+        win["unpaidWorkers"] -= 1
         self.state.put_rec(K.window(pid, w), WINDOW, win)
+        if win["unpaidWorkers"] == 0:
+            # the last payout: the window record goes with the payout records (no work record can be made for it again)
+            self.t("payout:windowPruneScheduled")
+            self.schedule_prune(self.h + self.p["revealedKeyRetentionBlocks"], K.window(pid, w))
         self.emit("tx", ev("payoutCredited", u32(pid), u64(w), worker, u64(payable), u64(refund)))
 
     # ---- protocol 4: checkers (state-machine.md §3.2 rows 17-22, §4.2) --------------------------------------
@@ -5664,6 +5697,43 @@ def scenarios_finality():
     m.block([(fresh, B.bond(None, 1_000)), (fresh, B.bond(None, 1_000, commitment))])
     assert c.last[2][0].startswith("failed:6:") and c.last[2][1] == "success", c.last[2]
     assert dec(STAKER, c.state[K.staker(None, fresh.pub)])["since"] == c.height
+    out.append(m.done())
+
+    # ---- offence records leave once their evidence is too old; never a second punishment (fifteenth session)
+    c = Chain(accounts=[(reporter, 1_000_000)], validator_count=4,
+              params=dict(default_params(), checkpointBlocks=4, unbondingBlocks=12))
+    m = Multi(c, "rules/offence-records-pruned", "unbondingBlocks 12 (slots equal heights). Height 3: validator 1's "
+              "equivocation at slot 2 is punished; its offence record (11) is deleted at the end of height 14 (2 + 12): "
+              "the same evidence is already processed at 14 and too old at 15, so it slashes once. Height 4: validator "
+              "2's double vote for target height 30 (above the chain) is punished; its record outlives height 16 "
+              "(4 + 12; re-sent at 17 it is still already processed, where a record deleted unbondingBlocks after the "
+              "punishment would have let it slash again) and is deleted at the end of height 42 (30 + 12); at 43 the "
+              "pair is too old. Before the fifteenth session offence records were never deleted.")
+    offences = lambda: len(State(c.state).scan(b"\x11"))
+    while c.height < 2:
+        m.block()
+    eq_a, eq_b = fake_header(vk[1], 2, 2, 1), fake_header(vk[1], 2, 2, 2)
+    m.block([(reporter, B.evidence(eq_a, eq_b))])
+    assert c.last[2][0] == "success" and offences() == 1, c.last[2]
+    g = cp(c, 0)
+    x, y = vote(vk[2], g, (30, sha256(b"r15 target a"))), vote(vk[2], g, (30, sha256(b"r15 target b")))
+    m.block([(reporter, B.vote_evidence(x, y))])
+    assert c.last[2][0] == "success" and offences() == 2, c.last[2]
+    while c.height < 13:
+        m.block()
+    m.block([(reporter, B.evidence(eq_b, eq_a))])
+    assert c.height == 14 and c.last[2][0].startswith("failed:39:") and offences() == 1, (c.height, c.last[2], offences())
+    m.block([(reporter, B.evidence(eq_a, eq_b))])
+    assert c.last[2][0].startswith("failed:38:"), c.last[2]
+    while c.height < 16:
+        m.block()
+    m.block([(reporter, B.vote_evidence(y, x))])
+    assert c.height == 17 and c.last[2][0].startswith("failed:39:") and offences() == 1, c.last[2]
+    while c.height < 42:
+        m.block()
+    assert offences() == 0
+    m.block([(reporter, B.vote_evidence(x, y))])
+    assert c.last[2][0].startswith("failed:38:"), c.last[2]
     out.append(m.done())
 
     # ---- a tombstoned validator's kept vote leaves the tally though it is not in the new schedule (thirteenth review)
@@ -8511,7 +8581,8 @@ RULE_TRACES = {
     "consensus §3 Replacing a chain": ["bond:pendingRandao", "begin:4:pendingRandaoWaits", "begin:4:pendingRandaoSwitch"],
     "consensus §3 The spot-check beacon": ["end:2:distinctProposers", "end:2:forced", "end:2:waits"],
     "consensus §5 Equivocation": ["tx:doubleSignEvidence:success", "tx:doubleSignEvidence:fail:invalidEvidence",
-                                  "tx:doubleSignEvidence:fail:evidenceTooOld", "offence:%d" % OFF_EQUIVOCATION],
+                                  "tx:doubleSignEvidence:fail:evidenceTooOld", "offence:%d" % OFF_EQUIVOCATION,
+                                  "doubleSign:offencePruneScheduled"],
     "consensus §5 Liveness": ["begin:3:jailed", "offence:%d" % OFF_MISSED_SLOT],
     "consensus §8 Checkpoints": ["begin:2:checkpoint", "begin:2:genesisCheckpoint", "key:30", "begin:2:pruneAgedCheckpoint"],
     "consensus §8 Votes": ["tx:finalityVotes:success", "tx:finalityVotes:fail:invalidVoteSignature", "vote:skip:targetAgedOut"],
@@ -8521,7 +8592,10 @@ RULE_TRACES = {
                               "vote:justifiedNotFinalizing", "vote:pruneCheckpoint", "begin:2:clearVotes", "begin:2:clearOlderVotes", "begin:2:clearVotesAtStallLimit",
                               "vote:weightBelowSnapshot"],
     "consensus §8 Slashing": ["tx:voteEvidence:success", "voteEvidence:double", "voteEvidence:surround",
-                              "tx:voteEvidence:fail:evidenceAlreadyProcessed"],
+                              "tx:voteEvidence:fail:evidenceAlreadyProcessed", "voteEvidence:offencePruneScheduled"],
+    "state-machine §3.2 claimPayout": ["tx:claimPayout:success", "payout:passOffenceDeleted", "payout:hopOffenceDeleted",
+                                       "payout:windowPruneScheduled"],
+    "state-machine §1 key 0A": ["key:0a", "claim:newWorkRecord", "commit:newWorkRecord", "payout:windowPruneScheduled"],
 }
 
 

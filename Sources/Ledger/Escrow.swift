@@ -143,7 +143,8 @@ extension Execution {
 
         // The worker's record of the window, and the lane refunds flow back through.
         let workKey = StateKey.workRecord(pool.id, v.window, v.payee)
-        var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
+        let existingWork = try state.record(workKey, WorkRecord.self)
+        var work = existingWork ?? WorkRecord()
         if lane == nil {
             guard Int(work.payers) < params.maxPayersPerWorkerWindow else { throw .failed(.tooManyPayers) }
             work.payers += 1
@@ -166,6 +167,7 @@ extension Execution {
         guard window.status == .open else { throw .failed(.claimPeriodOver) }
         window.earned = Amount(window.earned.units &+ net.units)
         window.feesBurned = Amount(window.feesBurned.units &+ fee.units)
+        if existingWork == nil { window.unpaidWorkers &+= 1 }  // at most one per payee key with an allocation
 
         allocation.remaining = Amount(allocation.remaining.units - charged.units)
         allocation.charged = Amount(allocation.charged.units &+ charged.units)

@@ -223,6 +223,9 @@ extension Execution {
         let lowerHeight = min(height, a.target.height, b.target.height)
         guard height - offenceHeight <= params.unbondingBlocks else { throw .failed(.evidenceTooOld) }
         guard try state.staker(.validator, a.validator) != nil else { throw .failed(.unknownStaker) }
-        try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, lowerHeight: lowerHeight, kind: .finalityVote)
+        // Refused as too old once the height passes the higher target by `unbondingBlocks`, whenever it is punished.
+        let (last, overflow) = max(a.target.height, b.target.height).addingReportingOverflow(params.unbondingBlocks)
+        try punishValidator(a.validator, offence: offence, offenceHeight: offenceHeight, lowerHeight: lowerHeight, kind: .finalityVote,
+                            lastAdmissibleHeight: overflow ? nil : last)
     }
 }

@@ -84,6 +84,8 @@ extension Execution {
             let (sum, o) = covered[c.shard, default: 0].addingReportingOverflow(c.coveredTokens)
             covered[c.shard] = o ? .max : sum
             state.delete(StateKey.commitment(id))
+            // Nothing can convict it again once it is gone (every conviction starts from its ticket or commitment).
+            state.delete(StateKey.offence(LedgerIds.passOffence(commitment: id)))
             // Its tickets' ids derive from it, and it was drawn long before its window settled (a reveal-deadline
             // queue still naming one skips it once it is gone).
             for tid in c.ticketIds(id) {
@@ -93,6 +95,8 @@ extension Execution {
             }
         }
         try pruneHopChallenges(pool: poolId, window: w, worker: worker)
+        // No hop challenge of the window can reach the worker any more (they need its work record, deleted below).
+        state.delete(StateKey.offence(LedgerIds.hopOffence(pool: poolId, window: w, worker: worker)))
         let earned = work.earned
         let convicted = try isForfeited(worker, pool: poolId, window: w)
         // Per shard, the part its coverage pays; the rest of the shard's earned goes back to that shard's payers.
@@ -158,7 +162,13 @@ extension Execution {
         schedulePrune(payoutKey, at: height &+ params.revealedKeyRetentionBlocks)
         record.paid = Amount(record.paid.units &+ payable)
         record.refunded = Amount(record.refunded.units &+ refund)
+        guard record.unpaidWorkers > 0 else { throw .fault(LedgerFault("window \(w) of pool \(poolId) paid out more work records than it counted")) }
+        record.unpaidWorkers -= 1
         state.put(StateKey.window(poolId, w), record)
+        // The last payout: nothing is left to pay or judge in the window (no work record can be made for it again:
+        // its claims and commitments closed before it settled). It goes with the payout records, which explorers read
+        // beside it (`window_getPayouts`).
+        if record.unpaidWorkers == 0 { schedulePrune(StateKey.window(poolId, w), at: height &+ params.revealedKeyRetentionBlocks) }
         txEvents.append(.payoutCredited(pool: poolId, window: w, worker: worker, paid: Amount(payable), refunded: Amount(refund)))
     }
 

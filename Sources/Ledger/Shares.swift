@@ -22,7 +22,8 @@ extension Execution {
         guard try !state.exists(StateKey.commitment(id)) else { throw .failed(.duplicateCommitment) }
 
         let workKey = StateKey.workRecord(poolId, window, sender)
-        var work = try state.record(workKey, WorkRecord.self) ?? WorkRecord()
+        let existingWork = try state.record(workKey, WorkRecord.self)
+        var work = existingWork ?? WorkRecord()
         // The payout cap takes the lowest stake of any commitment: a conviction slashes the stake at a commitment's
         // inclusion, so stake bonded later (or unbonded before a late commitment) cannot raise the cap above it.
         work.minCommitStake = min(work.minCommitStake, worker.stake)
@@ -51,6 +52,7 @@ extension Execution {
 
         var record = try state.window(poolId, window) ?? WindowRecord()
         record.commitments &+= 1
+        if existingWork == nil { record.unpaidWorkers &+= 1 }  // at most one per staked worker key
         state.put(StateKey.window(poolId, window), record)
         work.commitmentIds.append(id)
         state.put(workKey, work)

@@ -346,15 +346,20 @@ extension Execution {
         let offence = LedgerIds.equivocationOffence(offender: eq.offender, slot: eq.slot)
         guard try !state.exists(StateKey.offence(offence)) else { throw .failed(.evidenceAlreadyProcessed) }
         guard try state.staker(.validator, eq.offender) != nil else { throw .failed(.unknownStaker) }
-        try punishValidator(eq.offender, offence: offence, offenceHeight: try height(ofSlot: eq.slot), kind: .equivocation)
+        // Refused as too old from slot `eq.slot + unbondingBlocks + 1` on, so from that height on (heights never pass slots).
+        let (last, overflow) = eq.slot.addingReportingOverflow(params.unbondingBlocks)
+        try punishValidator(eq.offender, offence: offence, offenceHeight: try height(ofSlot: eq.slot), kind: .equivocation,
+                            lastAdmissibleHeight: overflow ? nil : last)
     }
 
     /// A validator's proven consensus offence (equivocation, conflicting votes): records the offence, slashes
     /// `equivocationSlashBps` of the stake bonded at `offenceHeight` (burned), tombstones it and drops it from
-    /// the schedule.
+    /// the schedule. The offence record is deleted at the end of `lastAdmissibleHeight`, the last height at which the
+    /// same evidence is not yet refused as too old (kept when that is beyond `UInt64`).
     mutating func punishValidator(_ key: PublicKey, offence: Hash32, offenceHeight: UInt64, lowerHeight: UInt64? = nil,
-                                  kind: OffenceKind) throws(ExecError) {
+                                  kind: OffenceKind, lastAdmissibleHeight: UInt64?) throws(ExecError) {
         state.put(StateKey.offence(offence), height)
+        if let last = lastAdmissibleHeight { schedulePrune(StateKey.offence(offence), at: max(height, last)) }
         let taken = try slash(key, role: .validator, bps: params.equivocationSlashBps, offenceHeight: offenceHeight,
                               lowerHeight: lowerHeight, kind: kind, offenceId: offence, into: .transaction)
         try state.burn(taken)

@@ -148,11 +148,15 @@ public struct WindowRecord: Hashable, Sendable {
     /// Paid to workers and refunded to escrow owners by payouts so far.
     public var paid: Amount
     public var refunded: Amount
+    /// Work records of the window not yet paid out: the last payout schedules the window record's deletion.
+    public var unpaidWorkers: UInt64
 
     public init(status: WindowStatus = .open, earned: Amount = .zero, feesBurned: Amount = .zero, commitments: UInt64 = 0,
-                tickets: UInt64 = 0, pendingAdjudications: UInt64 = 0, paid: Amount = .zero, refunded: Amount = .zero) {
+                tickets: UInt64 = 0, pendingAdjudications: UInt64 = 0, paid: Amount = .zero, refunded: Amount = .zero,
+                unpaidWorkers: UInt64 = 0) {
         self.status = status; self.earned = earned; self.feesBurned = feesBurned; self.commitments = commitments
         self.tickets = tickets; self.pendingAdjudications = pendingAdjudications; self.paid = paid; self.refunded = refunded
+        self.unpaidWorkers = unpaidWorkers
     }
 }
 
@@ -595,7 +599,7 @@ extension VoucherCounters: CanonicalCodable {
 extension WindowRecord: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         w.u8(status.rawValue); w.encode(earned); w.encode(feesBurned); w.u64(commitments); w.u64(tickets)
-        w.u64(pendingAdjudications); w.encode(paid); w.encode(refunded)
+        w.u64(pendingAdjudications); w.encode(paid); w.encode(refunded); w.u64(unpaidWorkers)
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
@@ -604,7 +608,7 @@ extension WindowRecord: CanonicalCodable {
         status = s
         earned = try r.decode(Amount.self); feesBurned = try r.decode(Amount.self); commitments = try r.u64("commitments")
         tickets = try r.u64("tickets"); pendingAdjudications = try r.u64("pendingAdjudications")
-        paid = try r.decode(Amount.self); refunded = try r.decode(Amount.self)
+        paid = try r.decode(Amount.self); refunded = try r.decode(Amount.self); unpaidWorkers = try r.u64("unpaidWorkers")
     }
 }
 

@@ -419,7 +419,8 @@ public struct Render: Sendable {
             "settleHeight": .int(pool.settleHeight(ofWindow: w, beaconDelay: beaconDelay)),
             "earned": amount(r.earned), "feesBurned": amount(r.feesBurned), "commitments": .int(r.commitments),
             "tickets": .int(r.tickets), "pendingAdjudications": .int(r.pendingAdjudications),
-            "paid": amount(r.paid), "refunded": amount(r.refunded), "encoded": .hex(r.canonicalEncoding),
+            "paid": amount(r.paid), "refunded": amount(r.refunded), "unpaidWorkers": .int(r.unpaidWorkers),
+            "encoded": .hex(r.canonicalEncoding),
         ])
     }
 

@@ -200,8 +200,10 @@ extension Chain {
         #expect(try c.keys(.finalityVote) == 24, "the other validators' votes stay")
     }
 
-    /// Hole (state kept for ever; state-machine §1 rows `11` and `0A`: no rule deletes them; `convict` in
-    /// Sources/Ledger/Shares.swift:372, `claimPayout` in Sources/Ledger/Settlement.swift). Performed: a worker commits
+    /// Fixed in the fifteenth session (was: state kept for ever; state-machine §1 rows `11` and `0A`, no rule deleted
+    /// them). `claimPayout` now deletes the pass and hop offences of what it prunes, and the last payout of a window
+    /// schedules the window record's deletion with its payout records (`OffencePruningTests` for the validator
+    /// offences). Performed: a worker commits
     /// three batches and reveals none; the reveal deadline convicts it once per commitment (the third conviction
     /// slashes nothing: the first two took all its stake at inclusion, yet it still writes its offence record). After
     /// settlement anyone's `claimPayout` prunes the worker's commitments, tickets and work record, and the payout record
@@ -220,12 +222,8 @@ extension Chain {
         #expect(try c.block([try c.tx(Self.anyone, .claimPayout(pool: 0, window: 0, worker: w.publicKey))])[0].succeeded)
         try c.advance(to: c.height + c.ledger.params.revealedKeyRetentionBlocks + c.ledger.params.unbondingBlocks + 1)
         #expect(try c.keys(.commitment) == 0 && c.keys(.ticket) == 0 && c.keys(.workRecord) == 0 && c.keys(.payout) == 0)
-        let offences = try c.keys(.offence), windows = try c.keys(.window)
-        print("after payout and retention: \(offences) offence records, \(windows) window records")
-        withKnownIssue("hole: offence and window records are never deleted") {
-            #expect(offences == 0, "\(offences) offence records of a pruned window")
-            #expect(windows == 0, "\(windows) window records with nothing left to pay")
-        }
+        #expect(try c.keys(.offence) == 0, "offence records of a pruned window")
+        #expect(try c.keys(.window) == 0, "window records with nothing left to pay")
     }
 
     // MARK: - Bounds that hold
