@@ -68,6 +68,18 @@ public enum Invariants {
         }
     }
 
+    /// A window record counts the work records of its window that are not yet paid out (`unpaidWorkers`), and a work
+    /// record never outlives its window record. `ident` is `pool ‖ window`.
+    static func checkWindowWorkers(_ ident: ArraySlice<UInt8>, _ state: any StateReader) throws {
+        let works = try state.scan(prefix: [StateKey.Prefix.workRecord.rawValue] + ident, after: nil, limit: .max).count
+        guard let v = try state.get([StateKey.Prefix.window.rawValue] + ident) else {
+            if works > 0 { throw InvariantViolation("\(works) work records of window \(Array(ident).hex) without its window record") }
+            return
+        }
+        let unpaid = try WindowRecord(canonicalEncoding: v).unpaidWorkers
+        if unpaid != UInt64(works) { throw InvariantViolation("window \(Array(ident).hex) counts \(unpaid) unpaid workers, holds \(works) work records") }
+    }
+
     /// A ticket belongs to a drawn commitment under its derived id, and one awaiting its reveal is queued at its
     /// deadline (the chain keeps no other index of tickets).
     static func checkTicket(_ id: Hash32, _ t: Ticket, _ state: any StateReader) throws {
@@ -164,7 +176,11 @@ public enum Invariants {
             let w = try WorkRecord(canonicalEncoding: kv.value)
             try add(&r.earnedHeld, w.held, "earned")
             try checkLanes(kv.key, state)
+            if try state.get([StateKey.Prefix.window.rawValue] + kv.key[1..<13]) == nil {
+                throw InvariantViolation("work record \(kv.key.hex) without its window record")
+            }
         }
+        for kv in try all(.window) { try checkWindowWorkers(kv.key[1..<13], state) }
         for kv in try all(.fraudCommitment) { try add(&r.bondsHeld, try FraudCommitment(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudClaim) { try add(&r.bondsHeld, try FraudClaim(canonicalEncoding: kv.value).bond.units, "bonds") }
         for kv in try all(.fraudCase) { try add(&r.bondsHeld, try FraudCase(canonicalEncoding: kv.value).held, "bonds") }
@@ -329,6 +345,9 @@ public struct InvariantTracker: Sendable {
             try checkStructure([StateKey.Prefix.escrow.rawValue] + key[1..<33], after: s)
         case .workRecord:
             try Invariants.checkLanes(key, s)
+            try Invariants.checkWindowWorkers(key[1..<13], s)
+        case .window:
+            try Invariants.checkWindowWorkers(key[1..<13], s)
         case .payerLane:
             try Invariants.checkLanes([StateKey.Prefix.workRecord.rawValue] + key[1..<45], s)
         case .ticket:

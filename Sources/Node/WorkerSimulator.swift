@@ -446,7 +446,13 @@ public final class WorkerSimulator: Service, Sendable {
 
                 // Pull the payout of every settled window this worker worked in.
                 for w in unpaidWindows.sorted() {
-                    guard let record = try await client.window(pool.id, w), record.status == .settled else { continue }
+                    guard let record = try await client.window(pool.id, w) else {
+                        // Past its commit deadline no record can appear any more: none of this worker's work landed, or
+                        // the window was paid out in full (by anyone) and its record pruned with the payouts.
+                        if tip.height > pool.commitDeadline(ofWindow: w) { unpaidWindows.remove(w) }
+                        continue
+                    }
+                    guard record.status == .settled else { continue }
                     unpaidWindows.remove(w)
                     do {
                         try await client.send(.claimPayout(pool: pool.id, window: w, worker: key.publicKey), from: key)
