@@ -39,10 +39,11 @@ public struct StateOverlay: Sendable {
     private var journal: [(OverlayKey, [UInt8]??)] = []
     private var checkpoints: [Int] = []
     private let baseReads = BaseReads()
-    // The pending keys by first byte (the record kind; -1 for the empty key). A scan looks only at the pending
-    // keys of its prefix's kind: end-of-block steps scan small kinds (stake history, unbonding entries) once per
-    // conviction while a block has written a hundred thousand keys of other kinds.
-    private var pendingByKind: [Int: Set<OverlayKey>] = [:]
+    // The pending keys by first byte (the record kind; -1 for the empty key), in key order. A scan reads only the
+    // pending keys it returns: end-of-block steps scan small kinds (stake history, unbonding entries) once per
+    // conviction while a block has written a hundred thousand keys of other kinds, and a block of payouts scans and
+    // deletes the payer lanes of one kind in every transaction.
+    private var pendingByKind: [Int: SortedKeys] = [:]
 
     public init(base: any StateReader) { self.base = base }
 
@@ -59,7 +60,7 @@ public struct StateOverlay: Sendable {
         let k = OverlayKey(key)
         let previous = pending.updateValue(value, forKey: k)
         if !checkpoints.isEmpty { journal.append((k, previous)) }
-        if previous == nil { pendingByKind[Self.kind(key), default: []].insert(k) }
+        if previous == nil { pendingByKind[Self.kind(key), default: SortedKeys()].insert(key) }
     }
 
     private static func kind(_ key: [UInt8]) -> Int { key.first.map(Int.init) ?? -1 }
@@ -72,7 +73,7 @@ public struct StateOverlay: Sendable {
         func inRange(_ k: [UInt8]) -> Bool { k.starts(with: prefix) && (after.map { keyPrecedes($0, k) } ?? true) }
         let local: [[UInt8]]
         if let first = prefix.first {
-            local = (pendingByKind[Int(first)] ?? []).lazy.map(\.bytes).filter(inRange).sorted { keyPrecedes($0, $1) }
+            local = pendingByKind[Int(first)]?.keys(prefix: prefix, after: after) ?? []
         } else {
             local = pending.keys.lazy.map(\.bytes).filter(inRange).sorted { keyPrecedes($0, $1) }
         }
@@ -122,7 +123,7 @@ public struct StateOverlay: Sendable {
                 pending[key] = previous
             } else {
                 pending.removeValue(forKey: key)
-                pendingByKind[Self.kind(key.bytes)]?.remove(key)
+                pendingByKind[Self.kind(key.bytes)]?.remove(key.bytes)
             }
         }
     }
