@@ -160,11 +160,12 @@ public final class CheckerService: Service, Sendable {
                 let tip = try await client.tip()
                 var cursor: String?
                 var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
-                var listed = Set<Hash32>()
+                var listed = Set<Hash32>(), pending = Set<Hash32>()
                 // Only this checker's open assignments (`checker_getAssignments` with `pending`): O(its open checks),
                 // not a scan of every revealed ticket.
                 repeat {
                     let page = try await client.checkerAssignments(key.publicKey, pool: pool.id, pending: true, cursor: cursor, limit: 100)
+                    pending.formUnion(page.items.map(\.ticketId))
                     for assignment in page.items where !done.contains(assignment.ticketId) {
                         listed.insert(assignment.ticketId)
                         // Drawn, not revealed yet: nothing to do before the worker's sealed reveal (and not done).
@@ -184,8 +185,10 @@ public final class CheckerService: Service, Sendable {
                     }
                     cursor = page.next
                 } while cursor != nil
-                // A ticket no longer pending (its check over while this checker was not looking) needs no answer.
+                // A ticket no longer pending (its check over while this checker was not looking) needs no answer, and
+                // no entry here: without this, a long-running checker kept one per ticket it ever checked.
                 kept.withLock { answers in answers = answers.filter { listed.contains($0.key) } }
+                Self.forget(notPending: pending, done: &done, sent: &sent)
                 // One transaction per phase and round for all tickets: a checker pays one signature per block.
                 for chunk in commits.inBatches() {
                     try await client.send(.checkCommit(items: chunk), from: key)
@@ -207,6 +210,13 @@ public final class CheckerService: Service, Sendable {
             }
             try await Task.sleep(for: config.pollInterval)
         }
+    }
+
+    /// Keeps the per-ticket bookkeeping to the tickets still pending for this checker (a full listing, `pending`): a
+    /// check that is over is never listed again (if a reorganisation brings one back, one look finds it done again).
+    static func forget(notPending pending: Set<Hash32>, done: inout Set<Hash32>, sent: inout [Hash32: UInt64]) {
+        done.formIntersection(pending)
+        sent = sent.filter { pending.contains($0.key) }
     }
 
     /// What one look at a ticket did.

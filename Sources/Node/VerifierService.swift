@@ -65,7 +65,7 @@ public final class VerifierService: Service, Sendable {
         ("sharechain_verifier_service_errors_total", \.errors),
         ("sharechain_verifier_service_pushed_total", \.pushed),
     ])
-    private let progress = Mutex(Progress())
+    let progress = Mutex(Progress())
     private let subscribed = Mutex(false)
     private let persistLock = Mutex(())
     private let submitted = Mutex(Set<Hash32>())
@@ -140,6 +140,16 @@ public final class VerifierService: Service, Sendable {
 
         mutating func markChecked(_ id: Hash32) {
             if checked.insert(id).inserted { unsaved = true }
+        }
+
+        /// Drops checked tickets that are no longer revealed, except those with a claim not yet opened (the state file
+        /// keeps a claim with its ticket).
+        mutating func forget(_ ids: Set<Hash32>) {
+            let keep = Set(claims.map(\.ticketId)).union(inFlight)
+            let gone = ids.subtracting(keep).intersection(checked)
+            guard !gone.isEmpty else { return }
+            checked.subtract(gone)
+            unsaved = true
         }
     }
 
@@ -232,12 +242,19 @@ public final class VerifierService: Service, Sendable {
     func sweep() async throws {
         var todo = [Hash32]()
         var cursor: String?
+        // Checked before this listing: those it no longer shows are no longer revealed (proven, or pruned with their
+        // window) and are never listed again, so they are forgotten once the listing is complete. Without this, the
+        // set (and the state file) kept one entry per ticket the verifier ever checked.
+        let checkedBefore = progress.withLock { $0.checked }
+        var revealed = Set<Hash32>()
         repeat {
             let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
+            revealed.formUnion(page.ids)
             todo += page.ids.filter { id in !progress.withLock { $0.checked.contains(id) } }
             cursor = page.next
         } while cursor != nil
-        guard !todo.isEmpty else { return }
+        progress.withLock { $0.forget(checkedBefore.subtracting(revealed)) }
+        guard !todo.isEmpty else { persist(); return }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             for id in todo {
