@@ -143,8 +143,9 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 }
 
-/// Wraps a server child channel so that every connection gets a `HostConnectionLimitHandler` (when a limiter is given)
-/// and then a `ConnectionDeadlineHandler` first.
+/// Wraps a server child channel so that every connection gets, first in its pipeline, an `UnsentBytesHandler` (when a
+/// budget is given: next to the socket, it sees the bytes as they are handed to it), a `HostConnectionLimitHandler`
+/// (when a limiter is given) and then a `ConnectionDeadlineHandler`.
 struct DeadlineGuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
@@ -152,12 +153,14 @@ struct DeadlineGuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let idle: TimeAmount
     let maxHeadBytes: Int
     var hostLimiter: HostConnectionLimiter?
+    var unsentBudget: UnsentBytesBudget?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(ConnectionDeadlineHandler(firstRequest: firstRequest, idle: idle, maxHeadBytes: maxHeadBytes), position: .first)
             if let hostLimiter { try pipeline.addHandler(HostConnectionLimitHandler(limiter: hostLimiter, logger: logger), position: .first) }
+            if let unsentBudget { try pipeline.addHandler(UnsentBytesHandler(budget: unsentBudget, logger: logger), position: .first) }
         }.flatMap { inner.setup(channel: channel, logger: logger) }
     }
 

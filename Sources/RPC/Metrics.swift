@@ -54,6 +54,10 @@ public enum MetricNames {
     public static let rpcSlowConsumersDropped = "sharechain_rpc_slow_consumers_dropped_total"
     /// Counter: connections refused because their host held the per-host limit (`--rpc-max-connections-per-host`).
     public static let rpcConnectionsRefused = "sharechain_rpc_connections_refused_total"
+    /// Gauge: bytes handed to RPC connections that their sockets have not taken yet, all connections together.
+    public static let rpcUnsentBytes = "sharechain_rpc_unsent_bytes"
+    /// Counter: RPC connections closed because their unsent bytes would pass the server-wide budget.
+    public static let rpcUnsentBudgetClosed = "sharechain_rpc_unsent_budget_closed_total"
     /// Counter `{verdict}`: output, invalid_input, invalid_output, error.
     public static let verifierReplays = "sharechain_verifier_replays_total"
     /// Histogram (seconds) of one replay.
@@ -66,10 +70,12 @@ public final class RPCMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let requestCounters = Mutex<[String: Prometheus.Counter]>([:])
     let height, finalized, justified, safe, peers, syncing, bestPeerHeight, outboundQueuedBytes, mempoolTransactions, mempoolBytes, webSocketConnections,
-        subscriptions: Prometheus.Gauge
+        subscriptions, unsentBytes: Prometheus.Gauge
     let slowConsumersDropped: Prometheus.Counter
     /// Connections refused over the per-host limit.
     public let connectionsRefused: Prometheus.Counter
+    /// Connections closed over the unsent-bytes budget.
+    public let unsentBudgetClosed: Prometheus.Counter
 
     /// Metrics on `registry` (by default the process-wide registry swift-metrics is bootstrapped with).
     public init(registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry) {
@@ -91,6 +97,10 @@ public final class RPCMetrics: Sendable {
         slowConsumersDropped = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcSlowConsumersDropped, "WebSocket connections closed because they fell behind"))
         connectionsRefused = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcConnectionsRefused,
                                                                             "RPC connections refused over the per-host limit"))
+        unsentBytes = registry.makeGauge(descriptor: Self.descriptor(MetricNames.rpcUnsentBytes,
+                                                                     "Bytes handed to RPC connections and not yet taken by their sockets"))
+        unsentBudgetClosed = registry.makeCounter(descriptor: Self.descriptor(MetricNames.rpcUnsentBudgetClosed,
+                                                                            "RPC connections closed over the server-wide unsent-bytes budget"))
     }
 
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {

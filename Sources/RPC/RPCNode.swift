@@ -62,6 +62,11 @@ public struct RPCConfiguration: Sendable {
     /// the node hold 512 × `webSocketQueueBytes` (32 GiB). Past it, a connection with a message already waiting is a
     /// slow consumer; a connection with nothing waiting still gets one message.
     public var webSocketTotalQueueBytes: Int = 1024 * 1024 * 1024
+    /// Most bytes handed to all connections together (HTTP answers, WebSocket frames) that their sockets have not
+    /// taken yet: clients that ask for large answers and never read could otherwise make the node hold
+    /// `maxConnections` × `maxResponseBytes` (16 GiB). Past it, a connection that would add bytes is closed, unless it
+    /// has nothing of earlier writes waiting and the total was within the budget (Specs/rpc.md §8, `UnsentBytesBudget`).
+    public var totalUnsentBytes: Int = 512 * 1024 * 1024
     /// The node's version string (`node_version`).
     public var nodeVersion: String = RPCConfiguration.defaultNodeVersion
 

@@ -23,6 +23,8 @@ public final class RPCServer: Service, Sendable {
     let logger: Logger
     /// Open connections per remote host (`maxConnectionsPerHost`).
     let hostLimiter: HostConnectionLimiter
+    /// Bytes written to connections and not yet taken by their sockets, all connections (`totalUnsentBytes`).
+    let unsentBudget: UnsentBytesBudget
     private let listening = Mutex<ListenState>(.init())
 
     struct ListenState {
@@ -39,6 +41,8 @@ public final class RPCServer: Service, Sendable {
         self.logger = logger
         let refused = metrics.connectionsRefused
         hostLimiter = HostConnectionLimiter(limit: configuration.maxConnectionsPerHost, onRefusal: { refused.increment() })
+        let overBudget = metrics.unsentBudgetClosed
+        unsentBudget = UnsentBytesBudget(limit: configuration.totalUnsentBytes, onClose: { overBudget.increment() })
         let node = RPCNode(chain: chain, network: network, config: configuration, metrics: metrics)
         self.node = node
         dispatcher = RPCDispatcher(node: node, methods: node.methods(), logger: logger)
@@ -77,7 +81,8 @@ public final class RPCServer: Service, Sendable {
         let wsConfig = WebSocketServerConfiguration(maxFrameSize: min(config.maxBodyBytes, 1 << 24), autoPing: .enabled(timePeriod: .seconds(30)),
                                                     closeTimeout: .seconds(5), validateUTF8: true)
         // Every connection first passes the deadlines of `ConnectionDeadlineHandler`: Hummingbird's own idle timer
-        // starts only after a first request head parses.
+        // starts only after a first request head parses. What it is sent counts against `unsentBudget` until the
+        // socket takes it (`UnsentBytesHandler`).
         let server = HTTPServerBuilder { [self] responder in
             DeadlineGuardedChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
@@ -85,7 +90,7 @@ public final class RPCServer: Service, Sendable {
                     configuration: .init(http1: .init(idleTimeout: .seconds(config.idleTimeoutSeconds)), ws: wsConfig),
                     shouldUpgrade: { [self] head, channel, _ in self.shouldUpgrade(head, channel: channel) }),
                 firstRequest: .seconds(config.firstRequestTimeoutSeconds), idle: .seconds(config.idleTimeoutSeconds),
-                maxHeadBytes: config.maxRequestHeadBytes, hostLimiter: hostLimiter)
+                maxHeadBytes: config.maxRequestHeadBytes, hostLimiter: hostLimiter, unsentBudget: unsentBudget)
         }
         let app = Application(
             responder: responder,
@@ -245,6 +250,7 @@ public final class RPCServer: Service, Sendable {
         m.syncing.set(Double(await node.network.isSyncing() ? 1 : 0))
         m.outboundQueuedBytes.set(Double(await node.network.outboundQueuedBytes()))
         m.subscriptions.set(Double(hub.count))
+        m.unsentBytes.set(Double(unsentBudget.bytes))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: m.exposition())))
     }
