@@ -74,21 +74,24 @@ import Glibc
 
     /// WebSocket answers count against a per-connection budget and a server-wide one (`webSocketQueueBytes`,
     /// `webSocketTotalQueueBytes`: 512 clients that stop reading would otherwise hold 32 GiB), and so do the explorer's
-    /// (`ExplorerReviewTests`). HTTP answers count against nothing: a `POST /` answer (up to `maxResponseBytes`, 32 MiB, past
-    /// which a batch stops, so a little more) is built whole, then handed to Hummingbird, which holds what the socket does
-    /// not take until the client reads it or the idle timeout (60 s) closes the connection. Clients that send a large batch
-    /// and never read hold `maxConnections` × `maxResponseBytes` (16 GiB with the defaults; `maxConnectionsPerHost` only
-    /// asks for 8 hosts or /64s), renewed every minute. Here: connections that each ask for ~12 MiB of `rpc.discover`
-    /// documents and read nothing until every answer was built. Secure bound: the answers held for clients at once stay
-    /// within the server's budget for unread answers (`webSocketTotalQueueBytes` here, 16 MiB): past it a request is
-    /// answered 503 or its connection closed, as a WebSocket slow consumer is.
-    @Test(.timeLimit(.minutes(5))) func httpAnswersToClientsThatDoNotReadCountAgainstNoServerWideBudget() async throws {
+    /// (`ExplorerReviewTests`). HTTP answers counted against nothing: a `POST /` answer (up to `maxResponseBytes`, 32 MiB,
+    /// past which a batch stops, so a little more) is built whole, then handed to Hummingbird, which holds what the
+    /// socket does not take until the client reads it or the idle timeout (60 s) closes the connection. Clients that send
+    /// a large batch and never read held `maxConnections` × `maxResponseBytes` (16 GiB with the defaults;
+    /// `maxConnectionsPerHost` only asks for 8 hosts or /64s), renewed every minute. Here: connections that each ask for
+    /// ~12 MiB of `rpc.discover` documents and read nothing until every answer was built (the idle timeout is raised so
+    /// that none is closed for silence meanwhile: the attack holds its answers however long the building takes). Secure
+    /// bound: the answers held for clients at once stay within the server-wide budget for unsent bytes
+    /// (`totalUnsentBytes`, 16 MiB here) plus the one answer a connection that has caught up always gets; past it the
+    /// connection adding an answer is closed (`UnsentBytesHandler`).
+    @Test(.timeLimit(.minutes(5))) func httpAnswersToClientsThatDoNotReadCountAgainstTheServerWideBudget() async throws {
         var config = RPCConfiguration()
-        config.webSocketTotalQueueBytes = 16 << 20
+        config.totalUnsentBytes = 16 << 20
+        config.idleTimeoutSeconds = 600
         config.maxBatch = 1000
         let node = try await GoldenNode(configuration: config)
         let server = node.server
-        let budget = config.webSocketTotalQueueBytes
+        let budget = config.totalUnsentBytes
         let (maxBatch, perHost) = (config.maxBatch, config.maxConnectionsPerHost)
         try await withRunningServer(server) { port in
             let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
@@ -128,9 +131,12 @@ import Glibc
             let whole = readers.filter(\.hasWholeResponse)
             let delivered = whole.reduce(0) { $0 + $1.received.count }
             let heldAtOnce = max(0, delivered - readers.count * slack)
-            withKnownIssue("hole: HTTP answers of clients that do not read count against no server-wide budget (\(whole.count) of \(connections) answers of \(answerBytes) bytes held at once)", isIntermittent: true) {
-                #expect(heldAtOnce <= budget, "\(heldAtOnce) bytes of answers held at once for clients that read nothing (budget \(budget))")
-            }
+            // One answer past the budget at most: a connection that has caught up gets its answer while the total is
+            // within the budget, whatever its size.
+            #expect(heldAtOnce <= budget + answerBytes,
+                    "\(heldAtOnce) bytes of answers held at once for clients that read nothing (\(whole.count) of \(connections) answers of \(answerBytes) bytes; budget \(budget))")
+            // The others were closed, not left waiting: every reader either has its whole answer or saw its connection end.
+            #expect(whole.count < connections)
         }
     }
 }
