@@ -11,8 +11,7 @@ import TestSupport
 
 /// A node as `CheckerService.step` sees it: one sealed ticket, its check record and envelope, and whether an input was
 /// published. Everything else is unavailable.
-final class OneTicketClient: ChainClient {
-    struct Unavailable: Error {}
+final class OneTicketClient: StubChainClient {
     struct State { var ticket: Ticket; var check: SealedCheck; var envelope: [UInt8]; var fraudCase: FraudCase? }
     let state: Mutex<State>
     init(_ s: State) { state = Mutex(s) }
@@ -21,35 +20,6 @@ final class OneTicketClient: ChainClient {
     func sealedCheck(_ id: Hash32) async throws -> SealedCheck? { state.withLock { $0.check } }
     func sealedInput(_ id: Hash32) async throws -> [UInt8]? { state.withLock { $0.envelope } }
     func fraudCase(_ ticket: Hash32) async throws -> FraudCase? { state.withLock { $0.fraudCase } }
-
-    func chainId() async throws -> Hash32 { throw Unavailable() }
-    func tip() async throws -> (height: UInt64, slot: UInt64) { throw Unavailable() }
-    func account(_ key: PublicKey) async throws -> Account { throw Unavailable() }
-    func nextNonce(_ key: PublicKey) async throws -> UInt64 { throw Unavailable() }
-    func submit(_ tx: SignedTransaction) async throws -> Hash32 { throw Unavailable() }
-    func transactionHeight(_ id: Hash32) async throws -> UInt64? { throw Unavailable() }
-    func transactionPending(_ id: Hash32) async throws -> Bool { throw Unavailable() }
-    func minimumFee(size: Int) async throws -> Amount { throw Unavailable() }
-    func pool(_ id: UInt32) async throws -> PoolConfig? { throw Unavailable() }
-    func staker(_ role: StakeRole, _ key: PublicKey) async throws -> Staker? { throw Unavailable() }
-    func escrow(_ id: Hash32) async throws -> Escrow? { throw Unavailable() }
-    func window(_ pool: UInt32, _ w: UInt64) async throws -> WindowRecord? { throw Unavailable() }
-    func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] { throw Unavailable() }
-    func ticketInput(_ id: Hash32) async throws -> [UInt8]? { throw Unavailable() }
-    func checker(pool: UInt32, _ key: PublicKey) async throws -> CheckerRecord? { throw Unavailable() }
-    func tickets(status: TicketStatus, cursor: String?, limit: Int) async throws -> (ids: [Hash32], next: String?) { throw Unavailable() }
-    func checkerAssignments(_ checker: PublicKey, pool: UInt32?, pending: Bool, cursor: String?, limit: Int) async throws
-        -> (items: [CheckerAssignment], next: String?) { throw Unavailable() }
-    func windows(_ pool: UInt32) async throws -> [(UInt64, WindowRecord)] { throw Unavailable() }
-    func payouts(_ pool: UInt32, _ w: UInt64) async throws -> [(worker: PublicKey, record: PayoutRecord)] { throw Unavailable() }
-    func work(_ pool: UInt32, window w: UInt64) async throws -> [(PublicKey, WorkRecord)] { throw Unavailable() }
-    func escrows(owner: PublicKey) async throws -> [(Hash32, Escrow)] { throw Unavailable() }
-    func hopChallenges(pool: UInt32, window: UInt64, worker: PublicKey) async throws -> [(id: Hash32, challenge: HopChallenge)] {
-        throw Unavailable()
-    }
-    func fraudCases() async throws -> [FraudCase] { throw Unavailable() }
-    func ticketCount(status: TicketStatus) async throws -> Int { throw Unavailable() }
-    func subscribeRevealedTickets() async throws -> AsyncThrowingStream<Hash32, any Error> { throw Unavailable() }
 }
 
 func review10Key(_ label: String) throws -> PrivateKey {
