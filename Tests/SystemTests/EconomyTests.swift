@@ -62,10 +62,12 @@ import TestSupport
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             if done {
-                // What the verifier checked survives a restart: the state file holds it, a new service skips it.
+                // What the verifier checked survives a restart: the state file holds it, a new service skips it. Only
+                // tickets still revealed at its last sweep are kept (the rest are proven or pruned with their window and
+                // never listed again), and the workers keep revealing, so some always are.
                 let saved = try String(contentsOfFile: dir.file("verifier.state"), encoding: .utf8)
                     .split(separator: "\n").filter { !$0.hasPrefix("claim ") }.map { try Hash32(hex: String($0)) }
-                #expect(saved.count >= verifier.stats.replays && !saved.isEmpty, "saved \(saved.count), stats \(verifier.stats)")
+                #expect(!saved.isEmpty, "saved \(saved.count), stats \(verifier.stats)")
                 let restarted = VerifierService(key: DevelopmentKeys.verifier, client: verifierClient, weights: weights, config: vc, logger: logger)
                 for id in saved.prefix(5) { #expect(try await restarted.checkOnce(id) == false, "ticket \(id) checked again") }
             }
