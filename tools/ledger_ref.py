@@ -3263,8 +3263,11 @@ class Exec:
         self.emit(target, ev("checkFeeOwed", tid, checker, u64(cfg["checkFee"])))
 
     def release_hold(self, t):
-        win = self.window_rec(t["pool"], t["window"]) or self.new_window()
-        win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
+        """One pending adjudication off the ticket's window: held since the ticket's claim or check, so never missing."""
+        win = self.window_rec(t["pool"], t["window"])
+        if win is None or win["pendingAdjudications"] == 0:
+            raise Fault("adjudication hold released on a window that holds none")
+        win["pendingAdjudications"] -= 1
         self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
 
     def split_bounty(self, tid, bounty, keys, target):
@@ -4001,9 +4004,7 @@ class Exec:
                 else:
                     self.state.put(K.case_final(case["finalHeight"], tid), b"")
             self.schedule_prune(max(self.h, case["finalHeight"]) + self.p["revealedKeyRetentionBlocks"], K.case(tid))
-            win = self.window_rec(t["pool"], t["window"]) or self.new_window()
-            win["pendingAdjudications"] = (win["pendingAdjudications"] - 1) & M64
-            self.state.put_rec(K.window(t["pool"], t["window"]), WINDOW, win)
+            self.release_hold(t)
 
     def pay_bounty(self, tid):
         case = self.state.rec(K.case(tid), CASE)

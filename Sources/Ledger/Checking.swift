@@ -376,9 +376,18 @@ extension Execution {
 
     /// A sealed check's end releases the hold it put on the window's settlement.
     mutating func releaseWindowHold(_ ticket: Ticket) throws(ExecError) {
-        var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
-        window.pendingAdjudications = window.pendingAdjudications &- 1
-        state.put(StateKey.window(ticket.pool, ticket.window), window)
+        try releaseAdjudicationHold(pool: ticket.pool, window: ticket.window)
+    }
+
+    /// Takes one pending adjudication off a window. Its record exists and holds one: the hold was added with the
+    /// ticket, and the window is neither settled nor pruned while it is held (a missing one is a ledger bug, never
+    /// wrapped around into an open window that never settles).
+    mutating func releaseAdjudicationHold(pool: UInt32, window w: UInt64) throws(ExecError) {
+        guard var window = try state.window(pool, w), window.pendingAdjudications > 0 else {
+            throw .fault(LedgerFault("adjudication hold released on window \(w) of pool \(pool), which holds none"))
+        }
+        window.pendingAdjudications -= 1
+        state.put(StateKey.window(pool, w), window)
     }
 
     /// The worker fails its sealed check without a replay (§4.1): convicted; checkers whose revealed answer

@@ -206,9 +206,7 @@ extension Execution {
                 }
             }
             schedulePrune(StateKey.fraudCase(ticketId), at: max(height, c.finalHeight) &+ params.revealedKeyRetentionBlocks)
-            var window = try state.window(ticket.pool, ticket.window) ?? WindowRecord()
-            window.pendingAdjudications = window.pendingAdjudications &- 1
-            state.put(StateKey.window(ticket.pool, ticket.window), window)
+            try releaseAdjudicationHold(pool: ticket.pool, window: ticket.window)
         }
     }
 
