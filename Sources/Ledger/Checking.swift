@@ -374,20 +374,15 @@ extension Execution {
         emit(target, .checkFeeOwed(ticketId: ticketId, checker: checker, amount: cfg.checkFee))
     }
 
-    /// A sealed check's end releases the hold it put on the window's settlement.
+    /// Takes one pending adjudication off the ticket's window, at a sealed check's end or a fraud case's verdict. Its
+    /// record exists and holds one: the hold was added with the ticket, and the window is neither settled nor pruned
+    /// while it is held (a missing one is a ledger bug, never wrapped around into an open window that never settles).
     mutating func releaseWindowHold(_ ticket: Ticket) throws(ExecError) {
-        try releaseAdjudicationHold(pool: ticket.pool, window: ticket.window)
-    }
-
-    /// Takes one pending adjudication off a window. Its record exists and holds one: the hold was added with the
-    /// ticket, and the window is neither settled nor pruned while it is held (a missing one is a ledger bug, never
-    /// wrapped around into an open window that never settles).
-    mutating func releaseAdjudicationHold(pool: UInt32, window w: UInt64) throws(ExecError) {
-        guard var window = try state.window(pool, w), window.pendingAdjudications > 0 else {
-            throw .fault(LedgerFault("adjudication hold released on window \(w) of pool \(pool), which holds none"))
+        guard var window = try state.window(ticket.pool, ticket.window), window.pendingAdjudications > 0 else {
+            throw .fault(LedgerFault("adjudication hold released on window \(ticket.window) of pool \(ticket.pool), which holds none"))
         }
         window.pendingAdjudications -= 1
-        state.put(StateKey.window(pool, w), window)
+        state.put(StateKey.window(ticket.pool, ticket.window), window)
     }
 
     /// The worker fails its sealed check without a replay (§4.1): convicted; checkers whose revealed answer

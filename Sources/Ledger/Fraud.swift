@@ -206,7 +206,7 @@ extension Execution {
                 }
             }
             schedulePrune(StateKey.fraudCase(ticketId), at: max(height, c.finalHeight) &+ params.revealedKeyRetentionBlocks)
-            try releaseAdjudicationHold(pool: ticket.pool, window: ticket.window)
+            try releaseWindowHold(ticket)
         }
     }
 

@@ -160,14 +160,13 @@ public final class CheckerService: Service, Sendable {
                 let tip = try await client.tip()
                 var cursor: String?
                 var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
-                var listed = Set<Hash32>(), pending = Set<Hash32>()
+                var pending = Set<Hash32>()
                 // Only this checker's open assignments (`checker_getAssignments` with `pending`): O(its open checks),
                 // not a scan of every revealed ticket.
                 repeat {
                     let page = try await client.checkerAssignments(key.publicKey, pool: pool.id, pending: true, cursor: cursor, limit: 100)
                     pending.formUnion(page.items.map(\.ticketId))
                     for assignment in page.items where !done.contains(assignment.ticketId) {
-                        listed.insert(assignment.ticketId)
                         // Drawn, not revealed yet: nothing to do before the worker's sealed reveal (and not done).
                         if assignment.phase == .check(.assigned) { continue }
                         let id = assignment.ticketId
@@ -187,7 +186,7 @@ public final class CheckerService: Service, Sendable {
                 } while cursor != nil
                 // A ticket no longer pending (its check over while this checker was not looking) needs no answer, and
                 // no entry here: without this, a long-running checker kept one per ticket it ever checked.
-                kept.withLock { answers in answers = answers.filter { listed.contains($0.key) } }
+                kept.withLock { answers in answers = answers.filter { pending.contains($0.key) } }
                 Self.forget(notPending: pending, done: &done, sent: &sent)
                 // One transaction per phase and round for all tickets: a checker pays one signature per block.
                 for chunk in commits.inBatches() {

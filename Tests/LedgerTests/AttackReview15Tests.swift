@@ -270,19 +270,13 @@ import Testing
         func key() -> [UInt8] { (0..<Int(g.next() % 5)).map { _ in alphabet[Int(g.next() % 3)] } }
         let baseEntries = Dictionary((0..<200).map { _ in (key(), [UInt8(1)]) }, uniquingKeysWith: { a, _ in a })
         let base = MemoryState(entries: baseEntries.map { KeyValue(key: $0.key, value: $0.value) })
-        var overlay = StateOverlay(base: base)
-        var model = baseEntries
-        var saved: [[[UInt8]: [UInt8]]] = []
+        var m = OverlayModel(base: base)
+        #expect(m.model == baseEntries)
         for step in 0..<4_000 {
             let k = key()
-            switch g.next() % 16 {
-            case 0: overlay.checkpoint(); saved.append(model)
-            case 1 where !saved.isEmpty: overlay.rollback(); model = saved.removeLast()
-            case 2 where !saved.isEmpty: overlay.commit(); saved.removeLast()
-            case 3..<7: overlay.delete(k); model[k] = nil
-            default: let v = [UInt8(step % 256)]; overlay.set(k, v); model[k] = v
-            }
+            m.apply(roll: g.next() % 16, key: k, value: [UInt8(step % 256)])
             if step % 37 == 0 {
+                let (overlay, model) = (m.overlay, m.model)
                 let prefix = Array(key().prefix(2))
                 let after: [UInt8]? = g.next() % 2 == 0 ? nil : key()
                 let want = model.filter { e in e.key.starts(with: prefix) && (after.map { a in keyPrecedes(a, e.key) } ?? true) }

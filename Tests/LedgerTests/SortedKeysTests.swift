@@ -41,27 +41,20 @@ import Testing
     @Test func anOverlayWithThousandsOfPendingKeysOfOneKindScansLikeItsWrites() throws {
         var g = SplitMix64(seed: 16)
         let base = MemoryState(entries: (0..<300).map { i in KeyValue(key: [7, UInt8(i % 256), UInt8(i / 256)], value: [1]) })
-        var overlay = StateOverlay(base: base)
-        var model = Dictionary(uniqueKeysWithValues: base.dump().map { ($0.key, $0.value) })
-        var saved: [[[UInt8]: [UInt8]]] = []
+        var m = OverlayModel(base: base)
         for step in 0..<6_000 {
             let k: [UInt8] = [7, UInt8.random(in: 0...255, using: &g), UInt8.random(in: 0...40, using: &g)]
-            switch g.next() % 20 {
-            case 0: overlay.checkpoint(); saved.append(model)
-            case 1 where !saved.isEmpty: overlay.rollback(); model = saved.removeLast()
-            case 2 where !saved.isEmpty: overlay.commit(); saved.removeLast()
-            case 3..<7: overlay.delete(k); model[k] = nil
-            default: let v = [UInt8(step % 256)]; overlay.set(k, v); model[k] = v
-            }
+            m.apply(roll: g.next() % 20, key: k, value: [UInt8(step % 256)])
             if step % 211 == 0 {
+                let (overlay, model) = (m.overlay, m.model)
                 let prefix: [UInt8] = [7, UInt8.random(in: 0...255, using: &g)]
                 let want = model.filter { $0.key.starts(with: prefix) }.sorted { keyPrecedes($0.key, $1.key) }.map(\.key)
                 #expect(try overlay.scan(prefix: prefix).map(\.key) == want)
                 #expect(try overlay.scan(prefix: [7]).map(\.key) == model.keys.sorted { keyPrecedes($0, $1) })
             }
         }
-        let ws = try overlay.writeSet()
+        let ws = try m.overlay.writeSet()
         base.apply(ws)
-        #expect(Dictionary(uniqueKeysWithValues: base.dump().map { ($0.key, $0.value) }) == model)
+        #expect(Dictionary(uniqueKeysWithValues: base.dump().map { ($0.key, $0.value) }) == m.model)
     }
 }
