@@ -76,12 +76,16 @@ public final class ReadView: ChainReader, StateReader, Sendable {
     let database: Database
     let columns: ChainColumns
     let snapshot: DatabaseSnapshot?
+    /// The store's cache of latest state values, for the view of the latest data only.
+    let latestCache: LatestStateCache?
 
-    init(database: Database, columns: ChainColumns, genesis: Hash32, snapshot: DatabaseSnapshot?) {
+    init(database: Database, columns: ChainColumns, genesis: Hash32, snapshot: DatabaseSnapshot?, latestCache: LatestStateCache? = nil) {
+        precondition(snapshot == nil || latestCache == nil, "a snapshot view reads its snapshot only")
         self.database = database
         self.columns = columns
         self.genesis = genesis
         self.snapshot = snapshot
+        self.latestCache = latestCache
     }
 
     /// Whether this view reads a fixed snapshot (true) or the latest committed data (false).
@@ -91,13 +95,36 @@ public final class ReadView: ChainReader, StateReader, Sendable {
 
     /// The committed value of a ledger state key, nil when absent.
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
-        try database.get(columns.state, key, snapshot: snapshot)
+        guard let cache = latestCache else { return try database.get(columns.state, key, snapshot: snapshot) }
+        switch cache.lookup(key) {
+        case .hit(let value):
+            return value
+        case .miss(let generation):
+            let value = try database.get(columns.state, key)
+            cache.remember(key, value, readAt: generation)
+            return value
+        }
     }
 
     /// The committed values of many state keys, in order: one batched RocksDB lookup (the overlay's write set
     /// asks for every key a block wrote without reading it first).
     public func getMany(_ keys: [[UInt8]]) throws(StorageError) -> [[UInt8]?] {
-        try database.multiGet(columns.state, keys, snapshot: snapshot)
+        guard let cache = latestCache else { return try database.multiGet(columns.state, keys, snapshot: snapshot) }
+        var out = [[UInt8]?](repeating: nil, count: keys.count)
+        var missing: [(index: Int, generation: UInt64)] = []
+        for (i, key) in keys.enumerated() {
+            switch cache.lookup(key) {
+            case .hit(let value): out[i] = value
+            case .miss(let generation): missing.append((i, generation))
+            }
+        }
+        guard !missing.isEmpty else { return out }
+        let read = try database.multiGet(columns.state, missing.map { keys[$0.index] })
+        for (m, value) in zip(missing, read) {
+            out[m.index] = value
+            cache.remember(keys[m.index], value, readAt: m.generation)
+        }
+        return out
     }
 
     /// Committed state entries under `prefix`, ascending, strictly after `after`, at most `limit`.

@@ -29,6 +29,8 @@ public final class ChainStore: Sendable {
     let columns: ChainColumns
     let writer = Mutex<Void>(())
     let syncWrites: Bool
+    /// Latest values of recently read or written state keys, for `current`'s reads; every state write updates it.
+    let stateCache: LatestStateCache
     private let commitTotals = Mutex(CommitTotals())
 
     /// What the commits so far wrote, summed: for benchmarks and metrics (write amplification per block).
@@ -43,10 +45,12 @@ public final class ChainStore: Sendable {
         try Self.checkOrInitializeMetadata(db, columns, path: path, genesis: genesis)
         self.database = db
         self.columns = columns
-        self.tree = try StateTreeStore(database: db)
+        self.tree = try StateTreeStore(database: db, recentNodes: options.recentTreeNodes)
         self.genesis = genesis
         self.syncWrites = options.syncWrites
-        self.current = ReadView(database: db, columns: columns, genesis: genesis, snapshot: nil)
+        let stateCache = LatestStateCache(capacityBytes: options.latestStateCacheBytes)
+        self.stateCache = stateCache
+        self.current = ReadView(database: db, columns: columns, genesis: genesis, snapshot: nil, latestCache: stateCache)
     }
 
     private static func checkOrInitializeMetadata(
@@ -98,7 +102,11 @@ public final class ChainStore: Sendable {
     public func finalizedHeight() throws(StorageError) -> UInt64? { try current.finalizedHeight() }
 
     /// Closes the database. Throws `busy` while read views, iterators or batches are alive.
-    public func close() throws(StorageError) { try database.close() }
+    public func close() throws(StorageError) {
+        try database.close()
+        // A closed store answers no read, not even from memory.
+        forgetCachedState()
+    }
 
     /// The first write the database refused (a full disk, an I/O error), nil while every write succeeded. No later
     /// write can succeed until the store is reopened; what was committed before it is intact (Specs/storage.md §6).
@@ -275,6 +283,8 @@ public final class ChainStore: Sendable {
         let writeStart = ContinuousClock.now
         try database.write(batch, sync: syncWrites)
         let writeTime = ContinuousClock.now - writeStart
+        stateCache.committed(writeSet.entries.map { ($0.key, $0.value) })
+        tree.remember(committed: treeBatch)
         commitTotals.withLock { t in
             t.blocks += 1
             t.buildTime += writeStart - start
@@ -398,6 +408,9 @@ public final class ChainStore: Sendable {
         batch.put(cf.sideBlocks, ChainSchema.sideBlockKey(height: tip.height, hash: tip.hash), [])  // now a side block
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
         try database.write(batch, sync: syncWrites)
+        stateCache.committed(undo.state.map { ($0.key, $0.previous) })
+        // The next commit writes this version's node keys again, with other nodes.
+        tree.forgetRecentNodes()
         return tip.hash
     }
 

@@ -28,6 +28,12 @@ public struct DatabaseOptions: Sendable {
     /// that measure something else turn this off; a node always syncs (a crash must not lose a block
     /// that was reported committed).
     public var syncWrites: Bool = true
+    /// State tree nodes of the latest commits kept in memory for the next blocks' tree updates (`ChainStore` only;
+    /// about 1 KB each at most). 0 turns the cache off.
+    public var recentTreeNodes: Int = 32_768
+    /// Bytes of recently read or written latest state values kept in memory for the writer's reads (`ChainStore`
+    /// only). 0 turns the cache off.
+    public var latestStateCacheBytes: Int = 32 << 20
     /// Memtable sizes scaled down for many small databases in one process (tests, simulations).
     public static var small: DatabaseOptions {
         var o = DatabaseOptions()
@@ -35,6 +41,8 @@ public struct DatabaseOptions: Sendable {
         o.writeBufferBytes = 4 << 20
         o.smallWriteBufferBytes = 1 << 20
         o.maxBackgroundJobs = 1
+        o.recentTreeNodes = 4_096
+        o.latestStateCacheBytes = 1 << 20
         return o
     }
 

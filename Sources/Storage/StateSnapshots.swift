@@ -64,6 +64,10 @@ extension ChainStore {
     public func importSnapshot(genesis: BlockRecord, block: BlockRecord, stateRoot: Hash32, entries: [KeyValue],
                                genesisState: [KeyValue]? = nil, interruptBeforeCompletingForTests: Bool = false) throws {
         try writer.withLock { (_: inout Void) throws in
+            // The load replaces state keys and tree versions without listing them: nothing kept in memory survives it,
+            // nor anything read while it runs.
+            forgetCachedState()
+            defer { forgetCachedState() }
             if try database.get(columns.meta, ChainSchema.MetaKey.snapshotImport) != nil {
                 guard let genesisState else {
                     throw StorageError.corruptRecord(record: "snapshot", key: ChainSchema.MetaKey.snapshotImport,
@@ -156,6 +160,7 @@ extension ChainStore {
     private func undoInterruptedSnapshotImport(genesisState: [KeyValue]) throws -> Bool {
         let cf = columns
         guard let bytes = try database.get(cf.meta, ChainSchema.MetaKey.snapshotImport) else { return false }
+        defer { forgetCachedState() }
         // SST files written for ingestion and not yet ingested when the load stopped.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: database.path)) ?? []
         where name.hasPrefix("ingest-") && name.hasSuffix(".sst") {
@@ -182,5 +187,11 @@ extension ChainStore {
         batch.delete(cf.meta, ChainSchema.MetaKey.snapshotImport)
         try database.write(batch, sync: true)
         return true
+    }
+
+    /// Forgets the state values and tree nodes kept in memory (`LatestStateCache`, `RecentTreeNodes`).
+    func forgetCachedState() {
+        stateCache.forgetAll()
+        tree.forgetRecentNodes()
     }
 }

@@ -101,13 +101,24 @@ public final class StateTreeStore: Sendable {
     public let database: Database
     let nodes: ColumnFamily
     let stale: ColumnFamily
+    /// The nodes of the latest committed versions, which the next update reads first (`remember(committed:)`).
+    let recent: RecentTreeNodes
 
-    /// A tree store over `database`, which must have been opened with `StateTreeSchema.columnFamilies`.
-    public init(database: Database) throws(StorageError) {
+    /// A tree store over `database`, which must have been opened with `StateTreeSchema.columnFamilies`, keeping up
+    /// to `recentNodes` nodes of the latest committed versions in memory for the next updates.
+    public init(database: Database, recentNodes: Int = 0) throws(StorageError) {
         self.database = database
         nodes = try database.columnFamily(StateTreeSchema.Family.nodes)
         stale = try database.columnFamily(StateTreeSchema.Family.stale)
+        recent = RecentTreeNodes(capacity: recentNodes)
     }
+
+    /// Keeps `batch`'s nodes in memory for the next updates: call once its write batch is written.
+    public func remember(committed batch: TreeBatch) { recent.remember(batch) }
+
+    /// Forgets the nodes kept in memory: after a write that deleted the nodes of a version (a revert, a snapshot
+    /// load or its recovery), whose node keys a later commit may use again.
+    public func forgetRecentNodes() { recent.forgetAll() }
 
     /// A reader of the latest written nodes, or of `snapshot`.
     public func reader(snapshot: DatabaseSnapshot? = nil) -> RocksTreeReader {
@@ -118,15 +129,17 @@ public final class StateTreeStore: Sendable {
     /// (nil: the empty tree), computed from the latest written nodes. Nothing is written. `parallel`
     /// updates the root's subtrees concurrently (same result; worth it for thousands of updates).
     public func prepare(base: UInt64?, version: UInt64, updates: [TreeUpdate], parallel: Bool = false) throws -> TreeBatch {
-        parallel
-            ? try StateTree.applyParallel(reader(), base: base, version: version, updates: updates)
-            : try StateTree.apply(reader(), base: base, version: version, updates: updates)
+        let reader = RecentFirstTreeReader(recent: recent, base: reader())
+        return parallel
+            ? try StateTree.applyParallel(reader, base: base, version: version, updates: updates)
+            : try StateTree.apply(reader, base: base, version: version, updates: updates)
     }
 
     /// Bulk-loads `batch`'s nodes by SST ingestion (`Database.ingest`): for a version built from nothing (a state
     /// snapshot), which has no stale-index entries. Not atomic with any write batch.
     public func ingest(_ batch: TreeBatch) throws(StorageError) {
         precondition(batch.staleNodes.isEmpty, "ingestion is for versions built from the empty tree")
+        recent.forgetAll()
         let sorted = batch.nodes.map { (key: $0.key.storageKey, node: $0.node) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         try database.ingest(nodes, count: sorted.count) { (sorted[$0].key, sorted[$0].node.canonicalEncoding) }
     }
@@ -136,6 +149,7 @@ public final class StateTreeStore: Sendable {
     /// deletion: `tree_nodes` keeps memtable insert hints (`ColumnFamilyProfile.insertHints`). Reading the version's
     /// keys costs a scan, once per revert or interrupted snapshot load, both rare.
     public func deleteNodes(version: UInt64, into writeBatch: WriteBatch) throws(StorageError) {
+        recent.forgetAll()
         let prefix = KeyBytes.be64(version)
         let it = try database.makeIterator(nodes, prefix: prefix)
         it.seek(prefix)

@@ -19,11 +19,24 @@ struct BenchLedger: AsyncParsableCommand {
     @Option(help: "Mixes to run, comma-separated (transfers, commitments, claims, claimBatches: claims in batches of 8 vouchers, reveals); all by default.")
     var mix: String = "transfers,commitments,claims,claimBatches,reveals"
     @Flag(help: "Skip the in-memory state runs (RocksDB only), e.g. when profiling.") var rocksdbOnly = false
+    @Option(help: "The chain store's cache of latest state values, in bytes (0: off; the node's default otherwise).")
+    var stateCacheBytes: Int = DatabaseOptions().latestStateCacheBytes
+    @Option(help: "State tree nodes of the latest commits the chain store keeps in memory (0: off; the node's default otherwise).")
+    var recentTreeNodes: Int = DatabaseOptions().recentTreeNodes
     @Flag(help: "Measure the end-of-block work instead (Specs/economics.md §9): a block of --block-size commitments with the most samples each, then the empty blocks that draw their samples and expire them unrevealed.")
     var endBlock = false
 
     func validate() throws {
         try requireOptions(atLeast: 1, ["--block-size": blockSize, "--blocks": blocks, "--accounts": accounts])
+        try requireOptions(atLeast: 0, ["--state-cache-bytes": stateCacheBytes, "--recent-tree-nodes": recentTreeNodes])
+    }
+
+    /// The chain store's options: the node's, with the caches as given.
+    var storeOptions: DatabaseOptions {
+        var o = DatabaseOptions()
+        o.latestStateCacheBytes = stateCacheBytes
+        o.recentTreeNodes = recentTreeNodes
+        return o
     }
 
     func run() async throws {
@@ -51,7 +64,7 @@ struct BenchLedger: AsyncParsableCommand {
             // synced batch.
             let dir = NSTemporaryDirectory() + "sharechain-bench-ledger-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
+            let store = try ChainStore(path: dir, genesis: workload.ledger.chainId, options: storeOptions)
             var parent = Hash32.zero
             var totalsAfter: [CommitTotals] = []   // after each commit: genesis, setup blocks, then the measured blocks
             var treeTimes: [Duration] = []         // the state tree update of each of those commits
@@ -112,7 +125,7 @@ struct BenchLedger: AsyncParsableCommand {
                 // verifiedVouchers). Not the one-core target's figure.
                 let dir2 = NSTemporaryDirectory() + "sharechain-bench-ledger-\(UUID().uuidString)"
                 defer { try? FileManager.default.removeItem(atPath: dir2) }
-                let store2 = try ChainStore(path: dir2, genesis: workload.ledger.chainId)
+                let store2 = try ChainStore(path: dir2, genesis: workload.ledger.chainId, options: storeOptions)
                 var parent2 = Hash32.zero
                 let (parallelRate, parallelSplit, _) = try workload.measure(mix: mix, base: store2.current, preverifyOnTwoCores: true) { ws, previous, height in
                     let hash = SHA256.hash(parent2.bytes + height.bigEndianBytes)
@@ -139,7 +152,7 @@ extension BenchLedger {
         print("== end-of-block work (one core, RocksDB; the empty blocks after one block of \(blockSize) commitments) ==")
         let dir = NSTemporaryDirectory() + "sharechain-bench-endblock-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try ChainStore(path: dir, genesis: workload.ledger.chainId)
+        let store = try ChainStore(path: dir, genesis: workload.ledger.chainId, options: storeOptions)
         var parent = Hash32.zero
         let rows = try workload.measureEndBlock(base: store.current) { ws, height in
             let hash = SHA256.hash(parent.bytes + height.bigEndianBytes)
