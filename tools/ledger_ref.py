@@ -3323,16 +3323,26 @@ class Exec:
         if kind == "wrongKey":
             raise Fail("wrongSealKey")
         self.state.delete(K.dispute_deadline(check["keyDeadline"], tid))
-        # the key takes precedence over an input published before it (economics row 79)
+        # an input published before the key is read first: what the key opens decides which one replays
         published = self.state.rec(K.case(tid), CASE)
+        published_input = self.state.get(K.case_input(tid))
+        if (kind != "ok" or tagged("sharechain/tensor", pt) != leaf["inputHash"]
+                or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
+            if published is not None:
+                # a bad envelope shows the worker denied some slot the input, not which answers were right: the key
+                # counts as no key and the published input replays as at the key deadline (verification.md §4.1)
+                self.t("check:badEnvelopeReplaysPublishedInput")
+                if published_input is None:
+                    raise Fault("published input missing")
+                self.queue_dispute_replay(tid, t, check, published_input, published["winner"], False)
+                return
+            self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
+            return
+        # the key takes precedence over an input published before it (economics row 79)
         if published is not None:
             self.t("check:keyAfterPublishedInput")
         self.state.delete(K.case(tid))
         self.state.delete(K.case_input(tid))
-        if (kind != "ok" or tagged("sharechain/tensor", pt) != leaf["inputHash"]
-                or not canonical_input_ok(pt, leaf["tokenCount"], pool["model"]["hiddenSize"])):
-            self.fail_check(tid, t, check, pool, R_BAD_ENVELOPE, "tx")
-            return
         self.queue_dispute_replay(tid, t, check, pt, None, True)
         # economics §7 row 85: the key opened the input a third party published; that publisher keeps its share
         if published is not None and published["winner"] not in (t["worker"], ZERO32):
@@ -6328,6 +6338,26 @@ class CheckWorld:
 
     def eph(self, tid): return sha256(b"ephemeral/" + tid)
 
+    def split_envelope(self, info, tid, t, garbled):
+        """A split envelope of `t`'s input: the slots at indices `garbled` (assignment order) wrap another content
+        secret than the key commitment's, every other slot opens to the input. Validators cannot tell it from an
+        honest one; the worker's key then fails to open it (badEnvelope)."""
+        sr, AEAD = _sealing()
+        leaf = info["batch"].tree.leaves[self.leaf_index(info, t)]
+        inp = info["batch"].inputs[self.leaf_index(info, t)]
+        ctx = sealing_context(self.c.chain_id, tid, leaf["inputHash"])
+        rec = [self.sealing(n) for n in self.slots(tid)]
+        e, secret = self.eph(tid), sha256(b"content-secret/" + tid)
+        eph_pub = sr.x25519_pub(e)
+        payload_key, commitment = sr.content_keys(secret)
+        slots = []
+        for j, r in enumerate(rec):
+            _, kek = sr.kek(e, r, eph_pub, r, ctx)
+            slots.append((r, AEAD(kek).encrypt(sr.ZERO_NONCE, bytes([0x42]) * 32 if j in garbled else secret, ctx)))
+        h = sr.header(eph_pub, commitment, slots)
+        payload = AEAD(payload_key).encrypt(sr.ZERO_NONCE, inp, ctx + h)
+        return h + sr.leb128(len(payload)) + payload
+
     def sealed_reveal_failures(self, info, tid, t):
         """revealSealedTicket's leaf failures (the rules it shares with revealTicket)."""
         b = info["batch"]
@@ -7129,6 +7159,48 @@ def scenarios_checks():
     assert "check:publisherNotPaid" in traces and "check:publisherBounty" not in traces, sorted(traces)
     assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_FRAUD
     assert w.c.account(w.pub("w3"))["balance"] == before
+    out.append(w.m.done())
+
+    # -- a split envelope and a key after the publication: the published input replays (sixteenth review)
+    w = CheckWorld("rules/split-envelope-key-after-publication", "A cheated ticket sealed in a split envelope: slot 0 "
+                   "wraps another content secret (the colluder never opens anything), slots 1 and 2 open to the input. "
+                   "The colluder attests the false output, the two others dissent; the dispute opens and dissenter 1 "
+                   "publishes the input it opened; then the worker publishes its key before the deadline. The key does "
+                   "not open the envelope (badEnvelope), so it counts as no key: the published input replays as at the "
+                   "key deadline, the verdict is fraud, the worker is convicted, the colluder is slashed for collusion "
+                   "and the publisher earns its share of that slash (before the sixteenth review the key ended the "
+                   "ticket as badEnvelope and judged no checker, so the split envelope shielded the colluder).")
+    w.setup()
+    a = w.work("w1", [(8, 391, True), (8, 392, True)])
+    w.m.block(w.commit_txs(a))
+    w.advance(w.c.height + 2)
+    tid, t = w.ticket(a)
+    slots = w.slots(tid)
+    r = H(w)
+    w.m.block([w.sealed_reveal(a, tid, t, raw=w.split_envelope(a, tid, t, garbled={0}))])
+    assert all(x == "success" for x in w.c.last[2]), w.c.last[2]
+    truth, (false_out, _) = w.true_output(a, t), w.claimed(a, t)
+    answers = {slots[0]: false_out, slots[1]: truth, slots[2]: truth}
+    w.m.block([w.commit_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 3)
+    w.m.block([w.unblind(a, t, tid)] + [w.reveal_answer(n, tid, x) for n, x in answers.items()])
+    w.advance(r + 9)
+    assert w.check(tid)["status"] == CK_DISPUTED, w.check(tid)
+    colluder_before = dec(STAKER, w.c.state[K.staker(checker_role(0), w.pub(slots[0]))])["stake"]
+    w.m.block([w.T(slots[1], B.publish_input(tid, a["batch"].inputs[w.leaf_index(a, t)]))])
+    assert all(x == "success" for x in w.c.last[2]), w.c.last[2]
+    publisher_before = w.c.account(w.pub(slots[1]))["balance"]
+    w.m.block([w.T("w1", B.publish_key(tid, w.eph(tid)))])
+    assert all(x == "success" for x in w.c.last[2]), w.c.last[2]
+    traces = set(w.c.last[5])
+    assert "check:badEnvelopeReplaysPublishedInput" in traces and "check:failed:%d" % R_BAD_ENVELOPE not in traces, sorted(traces)
+    w.m.block([])
+    traces |= set(w.c.last[5])
+    assert "check:disputeFraud" in traces and "check:publisherBounty" in traces, sorted(traces)
+    assert dec(TICKET, w.c.state[K.ticket(tid)])["status"] == T_FRAUD
+    assert w.check(tid)["status"] == CK_FRAUD
+    assert dec(STAKER, w.c.state[K.staker(checker_role(0), w.pub(slots[0]))])["stake"] < colluder_before
+    assert w.c.account(w.pub(slots[1]))["balance"] > publisher_before
     out.append(w.m.done())
 
     # -- a queued replay holds the unbonding entries of everyone its verdict may slash
@@ -8518,6 +8590,9 @@ RULE_TRACES = {
                                           "check:withheldAnswerCollusion", "check:badInputUnverifiedUpheld", "check:publisherNotPaid",
                                           "check:supersededPublisherPaid", "check:keyKeepsPublisher",
                                           "offence:%d" % OFF_FALSE_ALARM, "offence:%d" % OFF_COLLUSION],
+    # the key opens the input (replay), or does not (badEnvelope), or does not after a published input (that replays)
+    "state-machine §3.2 publishSealKey": ["tx:publishSealKey:success", "check:keyAfterPublishedInput", "check:failed:2",
+                                          "check:badEnvelopeReplaysPublishedInput"],
     "state-machine §4.2 Public claims": ["tx:fraudReveal:fail:checkInProgress", "check:publicClaimFraud"],
     "state-machine §4.2 Fees at payout": ["event:checkFeePaid", "payout:feesNotFromRefund", "payout:feeFromDeposit", "payout:convictedFeesFromDeposit",
                                            "payout:depositReturned"],

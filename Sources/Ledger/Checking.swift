@@ -439,8 +439,14 @@ extension Execution {
     // MARK: - Disputes (§4.1)
 
     /// The worker publishes the disputed envelope's ephemeral private key: every validator opens every slot. A key
-    /// that is not the envelope's fails the transaction (so nobody can frame the worker with a wrong key); an
-    /// envelope that does not open to a canonical input convicts the worker; otherwise the input goes to replay.
+    /// that is not the envelope's fails the transaction (so nobody can frame the worker with a wrong key). An envelope
+    /// that opens to the leaf's canonical input goes to replay (the key takes precedence over an input published
+    /// before it). One that does not open to it convicts the worker (`badEnvelope`), unless an input was published
+    /// before the key: then the key counts as no key and the published input replays as at the key deadline
+    /// (`expireDisputes`), so its verdict judges every checker's answer. A bad envelope shows only that the worker
+    /// denied some slot the input, not which answers were right; without the replay a split envelope (the input sealed
+    /// to the honest slots, another secret to the colluders') spared the checkers that attested the false output
+    /// (Specs/verification.md §4.1, economics §7).
     mutating func publishSealKey(_ sender: PublicKey, ticketId: Hash32, ephemeralPrivateKey: Hash32) throws(ExecError) {
         var (ticket, check, pool, _) = try sealedTicket(ticketId)
         guard check.status == .disputed, height <= check.keyDeadline else { throw .failed(.ticketNotDisputed) }
@@ -460,16 +466,29 @@ extension Execution {
             plaintext = nil
         }
         state.delete(StateKey.disputeDeadlineQueue(check.keyDeadline, ticketId))
-        // The key takes precedence over an input published before it: only the key shows what the envelope held.
+        // An input published before the key (publishSealedInput) is read first: which of the two replays depends on
+        // what the key opens.
         let published = try state.record(StateKey.fraudCase(ticketId), FraudCase.self)
-        state.delete(StateKey.fraudCase(ticketId))
-        state.delete(StateKey.caseInput(ticketId))
+        let publishedInput = try state.raw(StateKey.caseInput(ticketId))
         guard let input = plaintext, Tags.tensor.hash(input) == leaf.inputHash,
               CanonicalInput.isValid(input, tokens: leaf.tokenCount, hidden: pool.model.hiddenSize) else {
+            if let published {
+                // The key proves a bad envelope: the worker denied some slot the input. That does not show which
+                // answers were right; the published input (it hashes to the leaf's input hash) does. So the key counts
+                // as no key and the published input replays exactly as at the deadline (expireDisputes): its verdict
+                // convicts the worker and slashes the checkers that attested a false output, which a split envelope
+                // would otherwise have shielded (economics §7).
+                guard let publishedInput else { throw .fault(LedgerFault("published input of \(ticketId) missing")) }
+                try queueDisputeReplay(ticketId, ticket, &check, input: publishedInput, publisher: published.winner, announce: false)
+                return
+            }
             try failSealedCheck(ticketId, &ticket, &check, pool, reason: .badEnvelope, into: .transaction)
             state.put(StateKey.ticketCheck(ticketId), check)
             return
         }
+        // The key takes precedence over an input published before it: only the key shows what the envelope held.
+        state.delete(StateKey.fraudCase(ticketId))
+        state.delete(StateKey.caseInput(ticketId))
         try queueDisputeReplay(ticketId, ticket, &check, input: input, publisher: nil, announce: true)
         // The key opened the very input a third party published (both hash to the leaf's input hash): that publisher
         // keeps its share of the collusion slashes. Otherwise a cheating worker watched for a dissenter's publication,
