@@ -502,9 +502,9 @@ extension Execution {
     /// Anyone who holds a disputed ticket's input (an assigned checker opened it) may publish it before the key
     /// deadline: it must hash to the leaf's input hash (`inputHashMismatch`, nothing changes), and only the first
     /// publication counts (`inputAlreadyPublished`). The input and its publisher are kept as a pending case, but the
-    /// ticket stays disputed until the key deadline: the worker's key still takes precedence (a publication must not
-    /// cut it off, else a worker that sealed garbage published the true input itself and owed no check fee, tenth
-    /// review). At the deadline without a key the published input replays (`expireDisputes`), so withholding the key
+    /// ticket stays disputed until the key deadline: the worker's key still takes precedence when it opens the envelope
+    /// (a publication must not cut it off, else a worker that sealed garbage published the true input itself and owed no
+    /// check fee, tenth review); a key that does not open it counts as none (`publishSealKey`). At the deadline without a key the published input replays (`expireDisputes`), so withholding the key
     /// cannot keep colluding checkers from their slash; the publisher earns `verifierBountyBps` of each collusion
     /// slash (§4.1).
     mutating func publishSealedInput(_ sender: PublicKey, ticketId: Hash32, input: [UInt8]) throws(ExecError) {
