@@ -283,14 +283,16 @@ public final class ChainStore: Sendable {
         let writeStart = ContinuousClock.now
         try database.write(batch, sync: syncWrites)
         let writeTime = ContinuousClock.now - writeStart
-        stateCache.committed(writeSet.entries.map { ($0.key, $0.value) })
+        stateCache.committed(writeSet.entries)
         tree.remember(committed: treeBatch)
+        let cacheTime = ContinuousClock.now - writeStart - writeTime
         commitTotals.withLock { t in
             t.blocks += 1
             t.buildTime += writeStart - start
             t.batchBytes += bytes
             t.batchEntries += entries
             t.writeTime += writeTime
+            t.cacheTime += cacheTime
             t.stateEntries += writeSet.entries.count
             t.treeNodes += treeBatch.nodes.count
         }
@@ -408,7 +410,7 @@ public final class ChainStore: Sendable {
         batch.put(cf.sideBlocks, ChainSchema.sideBlockKey(height: tip.height, hash: tip.hash), [])  // now a side block
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
         try database.write(batch, sync: syncWrites)
-        stateCache.committed(undo.state.map { ($0.key, $0.previous) })
+        stateCache.committed(undo.state.map { WriteEntry(key: $0.key, value: $0.previous) })
         // The next commit writes this version's node keys again, with other nodes.
         tree.forgetRecentNodes()
         return tip.hash
@@ -453,5 +455,8 @@ public struct CommitTotals: Sendable, Equatable {
     /// Time spent in the commits before those writes: checks, the undo record, building the batch (and the state
     /// tree's new version when the caller did not prepare it with `prepareTree`).
     public var buildTime: Duration = .zero
+    /// Time spent after those writes keeping the written state values and tree nodes in memory (`LatestStateCache`,
+    /// `RecentTreeNodes`).
+    public var cacheTime: Duration = .zero
     public init() {}
 }

@@ -1,3 +1,4 @@
+import Ledger
 import Synchronization
 
 /// Latest committed state values (and absences) of recently read or written keys, in memory, for the reads of the
@@ -42,7 +43,8 @@ final class LatestStateCache: Sendable {
             let size = key.bytes.count + (value?.count ?? 0) + LatestStateCache.entryOverhead
             if youngBytes + size > half {
                 old = young
-                young = [:]
+                // Sized like the one it replaces, so filling it never rehashes.
+                young = Dictionary(minimumCapacity: old.count)
                 youngBytes = 0
             }
             if young.updateValue(value, forKey: key) == nil { youngBytes += size }
@@ -87,7 +89,7 @@ final class LatestStateCache: Sendable {
     }
 
     /// Applies a written batch: every key it wrote with its value now (nil: deleted). Call after the write.
-    func committed(_ entries: [(key: [UInt8], value: [UInt8]?)]) {
+    func committed(_ entries: [WriteEntry]) {
         contents.withLock { c in
             c.generation &+= 1
             guard capacityBytes > 0 else { return }

@@ -35,7 +35,7 @@ import TestSupport
         guard case .miss(let g) = cache.lookup([1]) else { Issue.record("empty cache hit"); return }
         cache.remember([1], [7], readAt: g)
         #expect(cache.lookup([1]) == .hit([7]))
-        cache.committed([([1], [8]), ([2], nil)])
+        cache.committed([WriteEntry(key: [1], value: [8]), WriteEntry(key: [2], value: nil)])
         #expect(cache.lookup([1]) == .hit([8]))
         #expect(cache.lookup([2]) == .hit(nil), "a deletion is remembered as an absence")
         cache.forgetAll()
@@ -46,12 +46,12 @@ import TestSupport
     @Test func aValueReadBeforeACommitIsNotKeptAfterIt() {
         let cache = LatestStateCache(capacityBytes: 1 << 20)
         guard case .miss(let g) = cache.lookup([1]) else { Issue.record("empty cache hit"); return }
-        cache.committed([([1], [2])])          // the commit lands between the reader's lookup and its remember
+        cache.committed([WriteEntry(key: [1], value: [2])])          // the commit lands between the reader's lookup and its remember
         cache.remember([1], [1], readAt: g)    // the reader's value from before the commit
         #expect(cache.lookup([1]) == .hit([2]))
         // Same with a key the commit did not write: refused too (the reader cannot tell which keys changed).
         guard case .miss(let g2) = cache.lookup([3]) else { Issue.record("hit"); return }
-        cache.committed([([4], [4])])
+        cache.committed([WriteEntry(key: [4], value: [4])])
         cache.remember([3], [3], readAt: g2)
         guard case .miss = cache.lookup([3]) else { Issue.record("a read from before a commit was kept"); return }
         cache.forgetAll()
@@ -71,7 +71,7 @@ import TestSupport
             switch g.next() % 3 {
             case 0:
                 let value: [UInt8]? = g.chance(0.2) ? nil : [UInt8(step & 0xFF), UInt8(step >> 8)]
-                cache.committed([(key, value)])
+                cache.committed([WriteEntry(key: key, value: value)])
                 latest[key] = .some(value)
             default:
                 switch cache.lookup(key) {
