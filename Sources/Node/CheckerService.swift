@@ -152,7 +152,7 @@ public final class CheckerService: Service, Sendable {
         // Tickets whose check this checker is done with (answered, too late, or over).
         var done = Set<Hash32>()
         // Transactions sent and not yet seen on chain, by ticket: the height they were sent at (re-sent only when
-        // a few blocks pass without them, so a slow block does not cost a duplicate fee).
+        // blocks pass without them, `mayResend`).
         var sent = [Hash32: UInt64]()
         var failures = 0
         while !Task.isCancelled {
@@ -170,7 +170,7 @@ public final class CheckerService: Service, Sendable {
                         // Drawn, not revealed yet: nothing to do before the worker's sealed reveal (and not done).
                         if assignment.phase == .check(.assigned) { continue }
                         let id = assignment.ticketId
-                        if let at = sent[id], tip.height < at + 3 { continue }
+                        if !Self.mayResend(sentAt: sent[id], tip: tip.height) { continue }
                         switch try await step(id, tip: tip.height, pool: pool, checking: checking, chainId: chainId) {
                         case .done: done.insert(id); sent[id] = nil; kept.withLock { $0[id] = nil }
                         case .commit(let item): commits.append(item); sent[id] = tip.height
@@ -209,6 +209,19 @@ public final class CheckerService: Service, Sendable {
             }
             try await Task.sleep(for: config.pollInterval)
         }
+    }
+
+    /// Blocks that must pass without a sent transaction before it is sent again.
+    static let resendAfterBlocks: UInt64 = 2
+
+    /// Whether a ticket's transaction sent at tip `sentAt` (nil: none outstanding) may be sent again at tip `tip`. Not
+    /// after one block without it (it may still be in the mempool, behind a full or censoring block: a duplicate would
+    /// only cost a fee), but after two, so a dropped commit or reveal sent at the start of the shortest phase the
+    /// genesis allows (3 blocks, Specs/verification.md §1) is sent again in time; waiting three lost the slot and its
+    /// stake.
+    static func mayResend(sentAt: UInt64?, tip: UInt64) -> Bool {
+        guard let sentAt else { return true }
+        return tip >= sentAt &+ resendAfterBlocks
     }
 
     /// Keeps the per-ticket bookkeeping to the tickets still pending for this checker (a full listing, `pending`): a

@@ -104,4 +104,17 @@ func review10Key(_ label: String) throws -> PrivateKey {
         #expect(r2.answer == r.answer && r2.nonce == r.nonce)
         #expect(again.stats.replays == 1)
     }
+
+    /// Sixteenth review: a dropped commit was sent again only three blocks later, so in the shortest commit phase the
+    /// genesis allows (3 blocks) the checker lost its slot (no fee, the absent slash). Secure outcome: not sent again
+    /// after one block without it, but after two, still inside the phase.
+    @Test func aDroppedAnswerIsSentAgainWithinTheShortestPhase() {
+        let phase: UInt64 = 3   // the genesis minimum of every checking phase
+        let firstTip: UInt64 = 100  // sent at this tip: the phase's heights are firstTip + 1 ... firstTip + phase
+        #expect(CheckerService.mayResend(sentAt: nil, tip: firstTip))
+        #expect(!CheckerService.mayResend(sentAt: firstTip, tip: firstTip), "sent twice in one round")
+        #expect(!CheckerService.mayResend(sentAt: firstTip, tip: firstTip + 1), "sent again after one block: it may still be pending")
+        let again = (firstTip...(firstTip + 10)).first { CheckerService.mayResend(sentAt: firstTip, tip: $0) }
+        #expect(again.map { $0 + 1 <= firstTip + phase } ?? false, "sent again at tip \(String(describing: again)): after the phase")
+    }
 }
