@@ -410,9 +410,8 @@ public final class ChainStore: Sendable {
         batch.put(cf.sideBlocks, ChainSchema.sideBlockKey(height: tip.height, hash: tip.hash), [])  // now a side block
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: parent, height: tip.height - 1).canonicalEncoding)
         try database.write(batch, sync: syncWrites)
+        // (The tree's kept nodes went with `tree.revert`: the next commit writes this version's node keys again.)
         stateCache.committed(undo.state.map { WriteEntry(key: $0.key, value: $0.previous) })
-        // The next commit writes this version's node keys again, with other nodes.
-        tree.forgetRecentNodes()
         return tip.hash
     }
 

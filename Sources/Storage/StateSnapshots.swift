@@ -192,6 +192,6 @@ extension ChainStore {
     /// Forgets the state values and tree nodes kept in memory (`LatestStateCache`, `RecentTreeNodes`).
     func forgetCachedState() {
         stateCache.forgetAll()
-        tree.forgetRecentNodes()
+        tree.recent.forgetAll()
     }
 }

@@ -113,12 +113,10 @@ public final class StateTreeStore: Sendable {
         recent = RecentTreeNodes(capacity: recentNodes)
     }
 
-    /// Keeps `batch`'s nodes in memory for the next updates: call once its write batch is written.
+    /// Keeps `batch`'s nodes in memory for the next updates: call once its write batch is written. Whatever deletes
+    /// or replaces stored nodes here (`deleteNodes`, so `revert`; `ingest`) forgets them all, since a later commit
+    /// may write the same node keys again.
     public func remember(committed batch: TreeBatch) { recent.remember(batch) }
-
-    /// Forgets the nodes kept in memory: after a write that deleted the nodes of a version (a revert, a snapshot
-    /// load or its recovery), whose node keys a later commit may use again.
-    public func forgetRecentNodes() { recent.forgetAll() }
 
     /// A reader of the latest written nodes, or of `snapshot`.
     public func reader(snapshot: DatabaseSnapshot? = nil) -> RocksTreeReader {
