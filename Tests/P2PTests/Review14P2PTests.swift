@@ -80,7 +80,7 @@ struct RawSocket {
         let attempts = 40
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
-            let port = try await service.listeningPort()
+            let port = try await service.listeningPort(timeout: .seconds(90))
             var sockets = [RawSocket]()
             defer { for s in sockets { s.close() } }
             for _ in 0..<attempts {
