@@ -57,7 +57,8 @@ public struct NodeSource: Sendable {
     /// block. Stops early (returns fewer) when a block is not there (above the tip, or a reorg between calls).
     public func blocks(from: UInt64, through to: UInt64) async throws(IndexerError) -> [BlockRows] {
         guard from <= to else { return [] }
-        let heights = Array(from...min(to, from + 49))
+        // Saturating: the node's earliest height is not trusted to stay 49 below 2⁶⁴.
+        let heights = Array(from...min(to, from.addingReportingOverflow(49).overflow ? .max : from + 49))
         var batch = [JSON]()
         for (i, h) in heights.enumerated() {
             batch.append(.object(["jsonrpc": "2.0", "id": .int(2 * i), "method": "chain_getBlockByNumber", "params": .array([.int(h), .bool(true)])]))

@@ -161,6 +161,7 @@ public final class CheckerService: Service, Sendable {
                 var cursor: String?
                 var commits = [CheckCommitItem](), reveals = [CheckRevealItem]()
                 var pending = Set<Hash32>()
+                var listing = PagedListing("checker_getAssignments")
                 // Only this checker's open assignments (`checker_getAssignments` with `pending`): O(its open checks),
                 // not a scan of every revealed ticket.
                 repeat {
@@ -183,7 +184,7 @@ public final class CheckerService: Service, Sendable {
                         }
                     }
                     cursor = page.next
-                } while cursor != nil
+                } while try listing.follow(cursor)
                 // A ticket no longer pending (its check over while this checker was not looking) needs no answer, and
                 // no entry here: without this, a long-running checker kept one per ticket it ever checked.
                 kept.withLock { answers in answers = answers.filter { pending.contains($0.key) } }
@@ -245,13 +246,14 @@ public final class CheckerService: Service, Sendable {
             // position beyond the limit), which only a publication proves against the colluders; `openedInput` is nil
             // exactly when there is nothing to publish (the slot does not open, or not to the input). Once someone
             // published (a pending case) the replay comes at the key deadline: nothing is left to send.
-            guard let mine = slot.answer, mine != check.unblinded, tip + 1 <= check.keyDeadline,
+            guard let mine = slot.answer, mine != check.unblinded, tip.saturatingPlus(1) <= check.keyDeadline,
                   try await client.fraudCase(id) == nil,
                   let input = try await openedInput(id, pool: pool, chainId: chainId) else { return .done }
             return .publish(input)
         }
         guard check.status == .checking else { return .done }
-        let next = tip + 1, commitEnd = check.revealHeight + checking.answerCommitBlocks
+        // Saturating: the node's heights are not trusted to stay below 2⁶⁴ (a sum past it is a phase that never ends).
+        let next = tip.saturatingPlus(1), commitEnd = check.revealHeight.saturatingPlus(checking.answerCommitBlocks)
         if slot.commitment == .zero {
             guard next <= commitEnd else { return .done }  // too late: the slot is lost
             bump { $0.assigned += 1 }
@@ -264,7 +266,7 @@ public final class CheckerService: Service, Sendable {
         }
         guard slot.answer == nil else { return .waiting }
         guard next > commitEnd else { return .waiting }
-        guard next <= check.revealHeight + checking.resolutionDelay else { return .done }
+        guard next <= check.revealHeight.saturatingPlus(checking.resolutionDelay) else { return .done }
         // The answer committed this run; after a restart it is replayed again (deterministic, so it opens the commitment).
         let replayed: Replayed
         if let k = kept.withLock({ $0[id] }) { replayed = k } else {

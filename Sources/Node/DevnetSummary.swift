@@ -127,13 +127,14 @@ public struct DevnetSummary: Sendable {
             var outcomes = [String: Int]()
             for status in [TicketStatus.revealed, .fraudProven, .upheld] {
                 var cursor: String?
+                var listing = PagedListing("ticket_list")
                 repeat {
                     let page = try await client.tickets(status: status, cursor: cursor, limit: 100)
                     for id in page.ids {
                         if let c = try await client.sealedCheck(id) { outcomes["\(c.status)", default: 0] += 1 }
                     }
                     cursor = page.next
-                } while cursor != nil
+                } while try listing.follow(cursor)
             }
             if !outcomes.isEmpty {
                 lines.append("sealed checks: " + outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -76,6 +76,7 @@ public struct RPCChainClient: ChainClient {
     func all(_ method: String, _ params: JSONObject) async throws -> [JSON] {
         var out = [JSON]()
         var cursor: JSON = .null
+        var listing = PagedListing(method)
         repeat {
             var p = params
             p["limit"] = .int(100)
@@ -83,7 +84,7 @@ public struct RPCChainClient: ChainClient {
             let page = try await call(method, .object(p))
             out += page["items"]?.array ?? []
             cursor = page["nextCursor"] ?? .null
-        } while cursor != .null
+        } while try listing.follow(cursor == .null ? nil : JSONWriter.string(cursor))
         return out
     }
 
@@ -93,7 +94,11 @@ public struct RPCChainClient: ChainClient {
 
     public func tip() async throws -> (height: UInt64, slot: UInt64) {
         let s = try await call("node_status", .array([]))
-        return (try u64(s["height"], "height"), try u64(s["slot"], "slot"))
+        let height = try u64(s["height"], "height"), slot = try u64(s["slot"], "slot")
+        // 2⁶² blocks (or slots) of a second each are beyond any chain's life: a node answering more lies, and the
+        // clients add horizons to its tip.
+        guard height < Self.implausibleHeight, slot < Self.implausibleHeight else { throw BadAnswer(what: "a tip at height \(height), slot \(slot)") }
+        return (height, slot)
     }
 
     func accountJSON(_ k: PublicKey) async throws -> JSON { try await call("account_get", .object(["address": .string("0x" + k.hex)])) }
@@ -115,7 +120,28 @@ public struct RPCChainClient: ChainClient {
 
     public func pool(_ id: UInt32) async throws -> PoolConfig? {
         guard let p = try await optional("pool_get", .object(["pool": .int(UInt64(id))])) else { return nil }
-        return try record(p, PoolConfig.self)
+        let pool = try record(p, PoolConfig.self)
+        try Self.checkPlausible(pool)
+        return pool
+    }
+
+    /// Heights and slots from here on are no node's answer.
+    static let implausibleHeight: UInt64 = 1 << 62
+
+    /// A pool the node serves must be one a genesis could hold, as far as the clients compute with it: shards to
+    /// choose from, windows of at least a block, and block horizons below `Ledger.maxHorizonBlocks` (so that sums of
+    /// them and a height stay below 2⁶⁴). A lying node otherwise made the worker divide by zero.
+    static func checkPlausible(_ pool: PoolConfig) throws {
+        guard !pool.shards.isEmpty else { throw BadAnswer(what: "pool \(pool.id) without shards") }
+        guard pool.windowBlocks > 0 else { throw BadAnswer(what: "pool \(pool.id) with windows of 0 blocks") }
+        var horizons = [pool.windowBlocks, pool.commitGraceBlocks, pool.challengeBlocks, pool.revealDeadlineBlocks, pool.fraudRevealBlocks]
+        if let c = pool.checking {
+            horizons += [c.checkerActivationBlocks, c.answerCommitBlocks, c.unblindBlocks, c.answerRevealBlocks,
+                         c.disputeInputBlocks, c.checkerBenchBlocks]
+        }
+        guard horizons.allSatisfy({ $0 <= Ledger.maxHorizonBlocks }) else {
+            throw BadAnswer(what: "pool \(pool.id) with a block horizon above \(Ledger.maxHorizonBlocks)")
+        }
     }
 
     public func staker(_ role: StakeRole, _ k: PublicKey) async throws -> Staker? {
@@ -153,7 +179,10 @@ public struct RPCChainClient: ChainClient {
 
     public func tickets(commitment: Hash32) async throws -> [(sample: UInt32, id: Hash32)] {
         guard let c = try await optional("commitment_get", .object(["commitmentId": .string("0x" + commitment.hex)])) else { return [] }
-        return try (c["tickets"]?.array ?? []).map { (UInt32(try u64($0["sample"], "sample")), try hash($0["ticketId"], "ticketId")) }
+        return try (c["tickets"]?.array ?? []).map { t in
+            guard let sample = UInt32(exactly: try u64(t["sample"], "sample")) else { throw BadAnswer(what: "a ticket's sample number above 2³²") }
+            return (sample, try hash(t["ticketId"], "ticketId"))
+        }
     }
 
     func ticketJSON(_ id: Hash32) async throws -> JSON? { try await optional("ticket_get", .object(["ticketId": .string("0x" + id.hex)])) }

@@ -247,12 +247,13 @@ public final class VerifierService: Service, Sendable {
         // set (and the state file) kept one entry per ticket the verifier ever checked.
         let checkedBefore = progress.withLock { $0.checked }
         var revealed = Set<Hash32>()
+        var listing = PagedListing("ticket_list")
         repeat {
             let page = try await client.tickets(status: .revealed, cursor: cursor, limit: 100)
             revealed.formUnion(page.ids)
             todo += page.ids.filter { id in !progress.withLock { $0.checked.contains(id) } }
             cursor = page.next
-        } while cursor != nil
+        } while try listing.follow(cursor)
         progress.withLock { $0.forget(checkedBefore.subtracting(revealed)) }
         guard !todo.isEmpty else { persist(); return }
         try await withThrowingTaskGroup(of: Void.self) { group in

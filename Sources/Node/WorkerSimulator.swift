@@ -198,6 +198,7 @@ public final class WorkerSimulator: Service, Sendable {
 
     func prepare() async throws -> Setup {
         guard let pool = try await client.pool(config.pool) else { throw Fatal(message: "pool \(config.pool) does not exist") }
+        guard !pool.shards.isEmpty, pool.windowBlocks > 0 else { throw Fatal(message: "pool \(pool.id) has no shards or no window length") }
         let shardIndex = config.shard ?? Int(key.publicKey.rawValue.prefixUInt64 % UInt64(pool.shards.count))
         guard shardIndex < pool.shards.count else { throw Fatal(message: "pool \(pool.id) has no shard \(shardIndex)") }
         let shard = pool.shards[shardIndex]
@@ -405,7 +406,8 @@ public final class WorkerSimulator: Service, Sendable {
                     var unblind = [UnblindItem]()
                     for (ticketId, var s) in sealed {
                         guard let check = try await client.sealedCheck(ticketId) else { sealed[ticketId] = nil; continue }
-                        let next = tip.height + 1, opens = check.revealHeight + checking.answerCommitBlocks
+                        // The check's heights come from the node as they are: saturating, a lie is not a trap.
+                        let next = tip.height + 1, opens = check.revealHeight.saturatingPlus(checking.answerCommitBlocks)
                         // The leaves are blinded with the derived salt, so a checker whose answer matches unblinds
                         // the output with its reveal: the worker waits one block for that (when the phase has room
                         // for a second try) and unblinds itself only if no reveal did.
@@ -414,7 +416,7 @@ public final class WorkerSimulator: Service, Sendable {
                             s.unblinded = true
                             bump { $0.unblindedByCheckers += 1 }
                         }
-                        if !s.unblinded, check.status == .checking, next > opens + wait, next <= opens + checking.unblindBlocks,
+                        if !s.unblinded, check.status == .checking, next > opens.saturatingPlus(wait), next <= opens.saturatingPlus(checking.unblindBlocks),
                            let batch = batches[s.commitment], batch.salts.indices.contains(s.leaf) {
                             unblind.append(UnblindItem(ticketId: ticketId, outputHash: batch.outputs[s.leaf], salt: batch.salts[s.leaf]))
                             s.unblinded = true
