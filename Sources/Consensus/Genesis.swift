@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Primitives
+import Storage
 
 /// Consensus timing and block limits, fixed by genesis (Specs/genesis.md).
 public struct ConsensusParams: Hashable, Sendable, Codable {
@@ -105,6 +106,16 @@ public struct Genesis: Sendable {
 
 /// A genesis document that cannot be used, with the reason.
 extension Genesis {
+    // Upper bounds of the time and size parameters (`GenesisDocument.checkRanges`).
+    /// 253 402 300 799: 9999-12-31T23:59:59Z. Below 2³⁸, so `genesisTime × 1000` plus any slot's offset stays far from 2⁶⁴.
+    public static let maxGenesisTime: UInt64 = 253_402_300_799
+    /// A day.
+    public static let maxSlotSeconds: UInt64 = 86_400
+    /// An hour.
+    public static let maxClockToleranceMillis: UInt64 = 3_600_000
+    /// 256 MiB (the default is 4 MiB).
+    public static let maxBlockBytesLimit = 256 << 20
+
     /// The replay work every validator is assumed to do per slot-second: half a slot of one core at 20 GFLOP/s, below
     /// the slowest build of the canonical executor measured (22–25 GFLOP/s, `verifier-canon-f32-v1.md` §11).
     public static let replayFlopsPerSlotSecond: UInt64 = 10_000_000_000
@@ -271,6 +282,7 @@ public struct GenesisDocument: Codable, Sendable {
         let consensusParams = consensus ?? ConsensusParams()
         guard consensusParams.slotSeconds > 0 else { throw GenesisLoadError("consensus.slotSeconds must be positive") }
         guard consensusParams.finalityDepth > 0 else { throw GenesisLoadError("consensus.finalityDepth must be positive") }
+        try Self.checkRanges(consensusParams, ledgerParams, genesisTime: genesisTime)
         func key(_ s: String, _ what: String) throws -> PublicKey {
             if s.count == 64 || s.hasPrefix("0x") {
                 do { return try PublicKey(hex: s) } catch { throw GenesisLoadError("\(what): bad public key hex '\(s)': \(error)") }
@@ -337,6 +349,35 @@ public struct GenesisDocument: Codable, Sendable {
         let probe = Ledger(params: ledgerParams, chainId: genesis.chainId, adjudicator: UnusedAdjudicator(), equivocationVerifier: HeaderEquivocationVerifier())
         do { _ = try probe.genesisWriteSet(genesis.allocation) } catch { throw GenesisLoadError(error.description) }
         return genesis
+    }
+
+    /// Upper bounds on time, size and count parameters, checked before anything computes with them: each of these
+    /// once loaded and then trapped every node (the crash audit of the seventeenth session): a `genesisTime` in
+    /// milliseconds or nanoseconds overflowed `genesisTime × 1000` when the node opened its chain, a huge `slotSeconds`
+    /// the producer's slot arithmetic, a huge `maxBlockBytes` the P2P frame budget, a huge `clockToleranceMillis` the
+    /// early-block retry, and a negative count the canonical encoding.
+    static func checkRanges(_ c: ConsensusParams, _ l: LedgerParams, genesisTime: UInt64) throws {
+        guard genesisTime <= Genesis.maxGenesisTime else {
+            throw GenesisLoadError("genesisTime \(genesisTime) is after \(Genesis.maxGenesisTime) (the year 9999): it is Unix time in seconds, not milliseconds")
+        }
+        guard c.slotSeconds <= Genesis.maxSlotSeconds else { throw GenesisLoadError("consensus.slotSeconds \(c.slotSeconds) exceeds \(Genesis.maxSlotSeconds) (a day)") }
+        guard c.clockToleranceMillis <= Genesis.maxClockToleranceMillis else {
+            throw GenesisLoadError("consensus.clockToleranceMillis \(c.clockToleranceMillis) exceeds \(Genesis.maxClockToleranceMillis) (an hour)")
+        }
+        guard (1...Genesis.maxBlockBytesLimit).contains(c.maxBlockBytes) else {
+            throw GenesisLoadError("consensus.maxBlockBytes \(c.maxBlockBytes) is not in 1...\(Genesis.maxBlockBytesLimit) (256 MiB)")
+        }
+        guard (1...StorageLimits.maxTransactionsPerBlock).contains(c.maxBlockTransactions) else {
+            throw GenesisLoadError("consensus.maxBlockTransactions \(c.maxBlockTransactions) is not in 1...\(StorageLimits.maxTransactionsPerBlock) (what the chain store keeps of one block)")
+        }
+        let counts: [(String, Int)] = [
+            ("ledger.maxTransactionBytes", l.maxTransactionBytes), ("ledger.maxUnbondingEntries", l.maxUnbondingEntries),
+            ("ledger.beaconMinProposers", l.beaconMinProposers), ("ledger.maxAdjudicationsPerBlock", l.maxAdjudicationsPerBlock),
+            ("ledger.maxCommitmentsPerWindow", l.maxCommitmentsPerWindow), ("ledger.maxPayersPerWorkerWindow", l.maxPayersPerWorkerWindow),
+            ("ledger.maxAllocationsPerEscrow", l.maxAllocationsPerEscrow), ("ledger.maxClaimsPerTicket", l.maxClaimsPerTicket),
+            ("ledger.maxVotesPerTransaction", l.maxVotesPerTransaction), ("ledger.maxCommitmentsPerBlock", l.maxCommitmentsPerBlock),
+        ]
+        for (name, value) in counts where value < 0 { throw GenesisLoadError("\(name) \(value) is negative") }
     }
 
     /// Loads and validates a genesis file.

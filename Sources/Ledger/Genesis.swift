@@ -128,7 +128,7 @@ extension Ledger {
               !params.minFeePerByte.multipliedReportingOverflow(by: UInt64(params.maxTransactionBytes)).overflow else {
             throw GenesisError("ledger.minFeePerByte × ledger.maxTransactionBytes must stay below 2^64 (minFeePerByte \(params.minFeePerByte), maxTransactionBytes \(params.maxTransactionBytes))")
         }
-        try Self.checkHorizonSizes(params)
+        try Self.checkChainParameters(params)
         put(&state, StateKey.global(.supply), supply.units)
         put(&state, StateKey.global(.burned), UInt64(0))
         put(&state, StateKey.global(.randaoMix), Tags.randao.hash(chainId.bytes))
@@ -154,6 +154,28 @@ extension Ledger {
         for (name, blocks) in horizons where blocks > maxHorizonBlocks {
             throw GenesisError("\(name) \(blocks) exceeds \(maxHorizonBlocks) blocks (2³² − 1): horizons that large would wrap around when added")
         }
+    }
+
+    /// The chain-wide parameter checks that do not depend on a pool. `genesisWriteSet` runs them for every genesis,
+    /// with or without pools (a genesis without pools once skipped them, and `checkpointBlocks` 0 then halted the
+    /// chain at its first block, a `missedSlotSlashBps` above 10 000 at its first missed slot); `checkHorizons` runs
+    /// them again for the pool checks that rely on them.
+    public static func checkChainParameters(_ params: LedgerParams) throws(GenesisError) {
+        try checkHorizonSizes(params)
+        guard params.beaconDelay >= 1 else { throw GenesisError("ledger.beaconDelay must be at least 1 (the beacon must come after the commitment)") }
+        guard params.beaconMaxDelay >= params.beaconDelay else {
+            throw GenesisError("ledger.beaconMaxDelay \(params.beaconMaxDelay) is below ledger.beaconDelay \(params.beaconDelay)")
+        }
+        guard params.beaconMinProposers >= 1 else { throw GenesisError("ledger.beaconMinProposers must be at least 1") }
+        guard params.missedSlotSlashBps <= 10_000 else { throw GenesisError("ledger.missedSlotSlashBps exceeds 10000") }
+        guard params.checkpointBlocks >= 1 else { throw GenesisError("ledger.checkpointBlocks must be at least 1") }
+        // A checkpoint's hash and set age out unbondingBlocks after it (Specs/consensus.md §8 **Checkpoints**), and
+        // validators vote for it over the next checkpointBlocks blocks: half the period leaves room for inclusion.
+        guard params.checkpointBlocks <= params.unbondingBlocks / 2 else {
+            throw GenesisError("ledger.checkpointBlocks \(params.checkpointBlocks) exceeds half of ledger.unbondingBlocks \(params.unbondingBlocks): a checkpoint ages out unbondingBlocks after it, before the votes cast for it over the next checkpointBlocks blocks could count")
+        }
+        guard params.maxVotesPerTransaction >= 1 else { throw GenesisError("ledger.maxVotesPerTransaction must be at least 1") }
+        guard params.maxCommitmentsPerBlock >= 1 else { throw GenesisError("ledger.maxCommitmentsPerBlock must be at least 1") }
     }
 
     /// The timing and economic checks of a pool against the chain parameters (Specs/economics.md §6): every
@@ -182,20 +204,7 @@ extension Ledger {
         guard p.windowBlocks > 0 else { throw GenesisError("\(id): windowBlocks must be positive") }
         guard p.commitGraceBlocks >= 1 else { throw GenesisError("\(id): commitGraceBlocks must be at least 1") }
         guard p.challengeBlocks >= 1 else { throw GenesisError("\(id): challengeBlocks must be at least 1") }
-        guard params.beaconDelay >= 1 else { throw GenesisError("ledger.beaconDelay must be at least 1 (the beacon must come after the commitment)") }
-        guard params.beaconMaxDelay >= params.beaconDelay else {
-            throw GenesisError("ledger.beaconMaxDelay \(params.beaconMaxDelay) is below ledger.beaconDelay \(params.beaconDelay)")
-        }
-        guard params.beaconMinProposers >= 1 else { throw GenesisError("ledger.beaconMinProposers must be at least 1") }
-        guard params.missedSlotSlashBps <= 10_000 else { throw GenesisError("ledger.missedSlotSlashBps exceeds 10000") }
-        guard params.checkpointBlocks >= 1 else { throw GenesisError("ledger.checkpointBlocks must be at least 1") }
-        // A checkpoint's hash and set age out unbondingBlocks after it (Specs/consensus.md §8 **Checkpoints**), and
-        // validators vote for it over the next checkpointBlocks blocks: half the period leaves room for inclusion.
-        guard params.checkpointBlocks <= params.unbondingBlocks / 2 else {
-            throw GenesisError("ledger.checkpointBlocks \(params.checkpointBlocks) exceeds half of ledger.unbondingBlocks \(params.unbondingBlocks): a checkpoint ages out unbondingBlocks after it, before the votes cast for it over the next checkpointBlocks blocks could count")
-        }
-        guard params.maxVotesPerTransaction >= 1 else { throw GenesisError("ledger.maxVotesPerTransaction must be at least 1") }
-        guard params.maxCommitmentsPerBlock >= 1 else { throw GenesisError("ledger.maxCommitmentsPerBlock must be at least 1") }
+        try checkChainParameters(params)
         // A proposer cartel could censor reveals and fraud reveals for as many consecutive slots as it leads;
         // three slots in a row happen with probability s³ for a cartel of stake share s (1/27 at s = 1/3).
         guard p.revealDeadlineBlocks >= 3 else { throw GenesisError("\(id): revealDeadlineBlocks must be at least 3 (censorship margin)") }
