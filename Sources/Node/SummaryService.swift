@@ -18,7 +18,7 @@ public struct SummaryService: Service {
         await cancelWhenGracefulShutdown {
             var last: UInt64?
             while !Task.isCancelled {
-                if let tip = try? await summary.client.tip(), last == nil || tip.height >= last! + everyBlocks {
+                if let tip = try? await summary.client.tip(), last.map({ tip.height >= $0.saturatingPlus(everyBlocks) }) ?? true {
                     last = tip.height
                     if let text = try? await summary.render() { printLine(text) }
                 }

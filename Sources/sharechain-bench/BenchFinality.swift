@@ -25,6 +25,8 @@ struct BenchFinality: AsyncParsableCommand {
 
     func validate() throws {
         try requireOptions(atLeast: 1, ["--validators": validators, "--checkpoint-blocks": Int(clamping: checkpointBlocks)])
+        // Each validator's RANDAO chain is checkpointBlocks + 8 long, in memory.
+        guard checkpointBlocks <= 1 << 20 else { throw ValidationError("--checkpoint-blocks must be at most \(1 << 20)") }
         try requirePositiveSeconds(["--slot-seconds": slotSeconds])
     }
 

@@ -55,7 +55,9 @@ struct DemoCommand: AsyncParsableCommand {
     var adversaries: [String] { adversary.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     func validate() throws {
-        guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
+        guard (1...64).contains(validators) else { throw ValidationError("--validators must be in 1...64") }
+        // Every port (P2P base+i, RPC base+100+i, metrics base+200+i and base+210...) must be a port.
+        guard (1...(65_535 - 300)).contains(basePort) else { throw ValidationError("--base-port must be in 1...\(65_535 - 300)") }
         guard adversaries.isEmpty || fast else { throw ValidationError("--adversary needs --fast (a fresh genesis bonds the extra workers)") }
         guard checkers == 0 || fast else { throw ValidationError("--checkers needs --fast (a fresh genesis with a checking section)") }
         guard (0...8).contains(checkers) else { throw ValidationError("--checkers: 0...8") }

@@ -113,6 +113,13 @@ struct GenesisCommand: AsyncParsableCommand {
         @Option(help: "RANDAO hash-chain length of each validator.") var randaoLength = ValidatorRandao.defaultLength
         @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
 
+        func validate() throws {
+            guard (1...1024).contains(validators) else { throw ValidationError("--validators must be in 1...1024") }
+            guard (1...KeyFile.maxRandaoChainLength).contains(randaoLength) else {
+                throw ValidationError("--randao-length must be in 1...\(KeyFile.maxRandaoChainLength)")
+            }
+        }
+
         func run() async throws {
             var b = DevnetGenesisBuilder(modelFile: model)
             b.validators = validators

@@ -175,7 +175,9 @@ struct DevnetCommand: AsyncParsableCommand {
     var slotSeconds: UInt64?
 
     func validate() throws {
-        guard validators >= 1 else { throw ValidationError("--validators must be at least 1") }
+        guard (1...64).contains(validators) else { throw ValidationError("--validators must be in 1...64") }
+        // Every port (P2P base+i, RPC base+100+i) must be a port: no sum past 65 535 (nor past Int.max).
+        guard (1...(65_535 - 100 - 64)).contains(basePort) else { throw ValidationError("--base-port must be in 1...\(65_535 - 100 - 64)") }
         if let s = slotSeconds, s < 1 { throw ValidationError("--slot-seconds must be at least 1") }
         if slotSeconds != nil, options.genesis != nil {
             throw ValidationError("--slot-seconds generates a genesis; it cannot be combined with --genesis")

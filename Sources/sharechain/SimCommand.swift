@@ -47,7 +47,10 @@ struct SimCommand: AsyncParsableCommand {
         }
 
         func validate() throws {
-            guard seeds >= 1, windows >= 1 else { throw ValidationError("--seeds and --windows must be positive") }
+            guard (1...10_000).contains(seeds), (1...10_000_000).contains(windows) else {
+                throw ValidationError("--seeds must be in 1...10000 and --windows in 1...10000000")
+            }
+            guard !seed.addingReportingOverflow(UInt64(seeds)).overflow else { throw ValidationError("--seed + --seeds must stay below 2^64") }
             guard (0...1).contains(replayProbability), (0...1).contains(computeCost), (0...1).contains(hopChallengeProbability) else {
                 throw ValidationError("--replay-probability, --compute-cost and --hop-challenge-probability are shares between 0 and 1")
             }

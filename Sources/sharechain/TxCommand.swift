@@ -152,6 +152,11 @@ struct TxCommand: AsyncParsableCommand {
         @Option(help: "RANDAO hash-chain tip (0x hex).") var randaoCommitment: String?
         @Option(help: "Derive the RANDAO commitment from the key's hash chain of this generation.") var randaoGeneration: UInt32?
         @Option(help: "Length of that hash chain.") var randaoLength: Int = ValidatorRandao.defaultLength
+        func validate() throws {
+            guard (1...KeyFile.maxRandaoChainLength).contains(randaoLength) else {
+                throw ValidationError("--randao-length must be in 1...\(KeyFile.maxRandaoChainLength)")
+            }
+        }
         func run() async throws {
             try await finishTransaction(options) { key, _, _ in
                 var commitment: Hash32?
