@@ -329,6 +329,13 @@ public final class ChainEngine {
         LeaderSchedule.leader(of: slot, in: try LeaderSchedule.snapshot(for: slot, parentState: tipState, ledger: ledger))
     }
 
+    /// Whether `key` is among the validators (with stake) that schedule `slot` on top of the canonical tip: a key that
+    /// is not leads no slot at all (not bonded, below the minimum, jailed, or bonded too recently to be in this epoch's set).
+    public func isScheduled(_ key: PublicKey, slot: UInt64) throws -> Bool {
+        let snapshot = try LeaderSchedule.snapshot(for: slot, parentState: tipState, ledger: ledger)
+        return snapshot.validators.contains { $0.key == key && $0.stake > .zero }
+    }
+
     /// Whether `h`, whose parent is a canonical block at or above the finalized height, is signed by its slot's leader in
     /// a slot after its parent's: exactly the checks its block's import makes (`validateAndCommit` on the tip,
     /// `checkSideProposer` at a fork point), so a header failing them can only be the header of an invalid block. Nil when

@@ -662,6 +662,9 @@ public actor ChainService {
     /// The leader of `slot` on the current tip.
     public func leader(of slot: UInt64) throws -> PublicKey? { try engine.leader(of: slot) }
 
+    /// Whether `key` is in the validator set that schedules `slot` on the current tip (it can lead slots at all).
+    public func isScheduled(_ key: PublicKey, slot: UInt64) throws -> Bool { try engine.isScheduled(key, slot: slot) }
+
     /// Produces, imports and returns a block for `slot` if `identity` leads it on the current tip; nil when
     /// it does not lead, or the slot is not after the tip. Stops adding transactions at `deadline` (Unix ms).
     public func produce(slot: UInt64, identity: inout ValidatorIdentity, deadline: UInt64) throws -> Block? {

@@ -53,6 +53,7 @@ public struct BlockProducerService: Service {
         await cancelWhenGracefulShutdown {
             var identity = initial
             var protection = loaded
+            var scheduleNotice = ScheduleNotice()
             while !Task.isCancelled {
                 let now = await chain.now()
                 let slot = genesis.slot(atMillis: now) + 1
@@ -63,6 +64,12 @@ public struct BlockProducerService: Service {
                 guard await isSynced() else {
                     logger.debug("not producing: syncing", metadata: ["slot": "\(slot)"])
                     continue
+                }
+                // A validator key that leads no slot (not bonded, jailed, or bonded too recently) would otherwise produce
+                // nothing and say nothing: say so once per epoch, and when it enters the schedule.
+                if let scheduled = try? await chain.isScheduled(identity.key.publicKey, slot: slot),
+                   let line = scheduleNotice.update(scheduled: scheduled, epoch: slot / chain.ledger.params.slotsPerEpoch) {
+                    if scheduled { logger.notice("\(line)", metadata: ["slot": "\(slot)"]) } else { logger.warning("\(line)", metadata: ["slot": "\(slot)"]) }
                 }
                 if !protection.permits(slot: slot) {
                     logger.warning("not producing: a block was signed for this slot or a later one (did the clock go back?)",
@@ -83,5 +90,25 @@ public struct BlockProducerService: Service {
                 }
             }
         }
+    }
+}
+
+/// When the block producer reports that its key is or is not in the validator set that schedules slots: a key out of
+/// the set once per epoch (an operator sees why nothing is produced), and the first slot back in it.
+struct ScheduleNotice: Equatable {
+    private var lastEpochReported: UInt64?
+    private var wasScheduled: Bool?
+
+    /// The line to log for this slot's answer, if any.
+    mutating func update(scheduled: Bool, epoch: UInt64) -> String? {
+        defer { wasScheduled = scheduled }
+        if scheduled {
+            guard wasScheduled == false else { return nil }
+            lastEpochReported = nil
+            return "this validator is in the schedule: it leads slots from this epoch on"
+        }
+        guard lastEpochReported != epoch else { return nil }
+        lastEpochReported = epoch
+        return "this validator is not in the schedule of epoch \(epoch), so it leads no slot and produces nothing: its key is not bonded (at least validatorMinStake, `sharechain tx bond --role validator`), is jailed, or was bonded too recently (a validator bonded in epoch e leads from epoch e + 2)"
     }
 }

@@ -142,14 +142,28 @@ public struct KeyFile: Codable, Sendable {
     }
 
     /// Reads a key file without opening its secret: the public key and address are in clear (`keys show`).
+    /// A decoding error in an operator's words: the field and what is wrong, not Swift's coding paths.
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [any CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        switch e {
+        case .keyNotFound(let k, let ctx): return "missing field '\(path(ctx.codingPath + [k]))'"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return ctx.codingPath.isEmpty ? "not a JSON object" : "wrong type for '\(path(ctx.codingPath))'"
+        case .dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "not JSON" : "invalid value for '\(path(ctx.codingPath))'"
+        @unknown default: return "unreadable"
+        }
+    }
+
     public static func read(path: String) throws -> KeyFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw KeyFileError("cannot read key file \(path): \(error.localizedDescription)")
         }
         let file: KeyFile
-        do { file = try JSONDecoder().decode(KeyFile.self, from: data) } catch {
-            throw KeyFileError("\(path) is not a sharechain key file: \(error)")
+        do { file = try JSONDecoder().decode(KeyFile.self, from: data) } catch let e as DecodingError {
+            throw KeyFileError("\(path) is not a sharechain key file (\(Self.describe(e))); create one with `sharechain keys new`")
+        } catch {
+            throw KeyFileError("\(path) is not a sharechain key file: \(error.localizedDescription)")
         }
         guard file.type == typeName else { throw KeyFileError("\(path): unexpected key type '\(file.type)'") }
         guard (file.secretKey == nil) != (file.crypto == nil) else {

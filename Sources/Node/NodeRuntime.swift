@@ -87,6 +87,10 @@ public final class NodeRuntime: Sendable {
             else { genesis = try GenesisDocument.decode(Data((genesisJSON ?? EmbeddedGenesis.devnet).utf8)).resolve() }
         } catch { throw NodeStartupError("\(error)") }
         self.genesis = genesis
+        if config.genesis == nil, genesisJSON == nil {
+            // The development genesis's keys are public (Genesis/devnet.json): fine for a try-out, never for value.
+            logger.warning("no --genesis given: running the embedded development genesis \(genesis.chainName), whose validator and account keys are public; give --genesis for any other network")
+        }
 
         let weights: WeightsIndex
         do {

@@ -46,6 +46,25 @@ import TestSupport
     }
 
     /// Tenth review: scrypt's separate bounds (N ≤ 2²⁰, r ≤ 32) allowed a file asking for 4 GiB; N · r is bounded too.
+    /// Operator review (seventeenth session): a file that is not a key file was reported with Swift's decoding dump
+    /// (`DecodingError.keyNotFound … CodingKeys(stringValue: …)`). Now the field and what is wrong, and how to make one.
+    @Test func aFileThatIsNotAKeyFileIsReportedInPlainWords() throws {
+        let dir = TempDir("keyfile-garbage")
+        let cases: [(String, String)] = [
+            ("{\"type\": \"x\"}", "missing field 'publicKey'"),
+            ("[1, 2]", "not a JSON object"),
+            ("garbage", "not JSON"),
+            ("{\"type\": 5, \"publicKey\": \"00\"}", "wrong type for 'type'"),
+        ]
+        for (i, (text, expected)) in cases.enumerated() {
+            let path = (dir.path as NSString).appendingPathComponent("k\(i).key")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let message = "\(try #require(throws: KeyFileError.self) { try KeyFile.read(path: path) })"
+            #expect(message.contains(expected) && message.contains("sharechain keys new"), "\(message)")
+            #expect(!message.contains("CodingKeys") && !message.contains("DecodingError"), "\(message)")
+        }
+    }
+
     @Test func scryptParametersAboveAGibibyteAreRefused() {
         #expect(Scrypt.Parameters.standard.isWithinLimits)
         #expect(Scrypt.Parameters(n: 1 << 20, r: 8, p: 1).isWithinLimits, "1 GiB is the limit")
