@@ -18,8 +18,15 @@ struct TxOptions: ParsableArguments {
     @Option(help: "Nonce (default: the node's next nonce for the sender).") var nonce: UInt64?
     @Option(help: "Fee in base units (default: the node's suggested fee with --rpc, the minimum for the size offline).") var fee: UInt64?
     @Flag(help: "Submit to the node (tx_sendRaw) instead of only printing.") var submit = false
+    @Flag(help: "With --submit: wait until the transaction is in a block and print its receipt; exit 1 if it failed there (accepted by the node is not the same as succeeded: a transaction can fail in its block and still pay its fee).")
+    var wait = false
+    @Option(help: "With --wait: seconds to wait for the block.") var waitSeconds: UInt64 = 120
 
     var rpcURL: String? { rpc ?? (submit ? "http://127.0.0.1:8645/" : nil) }
+
+    func validate() throws {
+        if wait && !submit { throw ValidationError("--wait needs --submit") }
+    }
 
     func client() throws -> RPCClient? {
         guard let url = rpcURL else { return nil }
@@ -108,9 +115,45 @@ func finishTransaction(_ o: TxOptions, _ makeBody: (_ key: PrivateKey, _ hrp: St
     let render = Render(hrp: genesis?.addressPrefix ?? hrp)
     if o.submit {
         let result = try await call("tx_sendRaw", ["transaction": .string(hex)])
-        printJSON(.object(["submitted": result, "transaction": .object(render.transaction(tx, location: nil))]))
+        guard o.wait, let client else {
+            printJSON(.object(["submitted": result, "transaction": .object(render.transaction(tx, location: nil))]))
+            return
+        }
+        let receipt = try await waitForReceipt(client, tx.id, seconds: o.waitSeconds)
+        printJSON(.object(["submitted": result, "transaction": .object(render.transaction(tx, location: nil)), "receipt": receipt]))
+        if receipt["status"]?.string != "success" {
+            let reason = receipt["failure"]?["message"]?.string ?? receipt["failure"]?["reason"]?.string ?? "unknown"
+            FileHandle.standardError.write(Data("transaction \(tx.id.hex) failed in block \(receipt["blockHeight"]?.uint64 ?? 0): \(reason) (its fee was paid)\n".utf8))
+            throw ExitCode(1)
+        }
     } else {
         printJSON(.object(["hash": render.hash(tx.id), "hex": .string(hex), "transaction": .object(render.transaction(tx, location: nil))]))
+    }
+}
+
+/// Polls `tx_getReceipt` until the transaction is in a block (the node answers not-found while it is pending), for at
+/// most `seconds`; a transaction the node no longer holds (dropped, replaced) ends the wait with an error.
+func waitForReceipt(_ client: RPCClient, _ id: Hash32, seconds: UInt64) async throws -> JSON {
+    let deadline = ContinuousClock.now + .seconds(Int64(clamping: seconds))
+    var notPending = 0
+    while true {
+        do { return try await client.call("tx_getReceipt", .object(["hash": .string("0x" + id.hex)])) } catch {
+            guard case .rpc(let e) = error, e.code == RPCError.notFoundCode else {
+                FileHandle.standardError.write(Data("tx_getReceipt: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            // Three answers in a row: a single one may fall between the block's commit and the mempool's cleanup.
+            if case .bool(false)? = e.data?["pending"] { notPending += 1 } else { notPending = 0 }
+            if notPending >= 3 {
+                FileHandle.standardError.write(Data("transaction \(id.hex) is neither in a block nor pending: the node dropped it (replaced or evicted)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        guard ContinuousClock.now < deadline else {
+            FileHandle.standardError.write(Data("transaction \(id.hex) is still pending after \(seconds) s\n".utf8))
+            throw ExitCode(1)
+        }
+        try await Task.sleep(for: .milliseconds(500))
     }
 }
 
