@@ -98,6 +98,19 @@ public final class NodeRuntime: Sendable {
             try weights.check(pools: genesis.allocation.pools)
         } catch { throw NodeStartupError("\(error)") }
 
+        // The validator key is read before anything is created: a wrong key file or passphrase stops the node without
+        // leaving a half-made data directory (a database and a node key) behind.
+        var validatorKey: (key: PrivateKey, file: KeyFile)?
+        if let keyPath = config.validatorKey {
+            // A node runs unattended: it never prompts; a missing or wrong passphrase is a startup error.
+            do {
+                validatorKey = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile, prompt: false),
+                                                warn: { logger.warning("\($0)") })
+            } catch let e as KeyFileError {
+                throw NodeStartupError("validator key: \(e)")
+            }
+        }
+
         do { try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true) } catch {
             throw NodeStartupError("cannot create data directory \(config.dataDir): \(error.localizedDescription)")
         }
@@ -134,15 +147,7 @@ public final class NodeRuntime: Sendable {
             ])
         }
 
-        if let keyPath = config.validatorKey {
-            let key: PrivateKey, file: KeyFile
-            // A node runs unattended: it never prompts; a missing or wrong passphrase is a startup error.
-            do {
-                (key, file) = try KeyFile.load(path: keyPath, passphrase: KeyPassphrase(file: config.passphraseFile, prompt: false),
-                                               warn: { logger.warning("\($0)") })
-            } catch let e as KeyFileError {
-                throw NodeStartupError("validator key: \(e)")
-            }
+        if let (key, file) = validatorKey {
             let generations = Int(file.randaoGeneration ?? 0)
             let length = file.randaoChainLength ?? ValidatorRandao.defaultLength
             let chains = (0...generations).map { ValidatorRandao.chain(for: key, generation: UInt32($0), length: length) }

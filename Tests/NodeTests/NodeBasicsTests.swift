@@ -43,6 +43,23 @@ import TestSupport
         #expect(throws: KeyFileError.self) { try KeyFile.load(path: dir.file("junk.json")) }
     }
 
+    /// Operator review (seventeenth session): a garbage validator key file stopped the node only after it had created
+    /// the data directory, its database and node key. Now the key is read first, and nothing is left behind.
+    @Test func aBadValidatorKeyLeavesNoDataDirectoryBehind() throws {
+        let dir = TempDir()
+        try "not a key".write(toFile: dir.file("validator.key"), atomically: true, encoding: .utf8)
+        var config = NodeConfig(dataDir: dir.file("data"))
+        config.weightsDir = repositoryRoot.appendingPathComponent("Genesis/models").path
+        config.validatorKey = dir.file("validator.key")
+        do {
+            _ = try NodeRuntime(config: config, logger: .init(label: "test"))
+            Issue.record("node started with a garbage validator key")
+        } catch let e as NodeStartupError {
+            #expect(e.message.contains("validator key") && e.message.contains("not a sharechain key file"), "\(e.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("data")), "the data directory was created")
+    }
+
     @Test func missingWeightsRefuseToStartWithAClearMessage() throws {
         let dir = TempDir()
         var config = NodeConfig(dataDir: dir.file("data"))
