@@ -95,10 +95,11 @@ public final class CheckerService: Service, Sendable {
     private func bump(_ f: (inout CheckerStats) -> Void) { statsStorage.update(f) }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            do { try await self.loop() } catch is CancellationError {} catch {
-                self.logger.error("checker stopped: \(error)")
-            }
+        // A failure that ends the loop (no such pool, no weights) is thrown, so the command exits with its message rather
+        // than ServiceGroup's "a service has finished unexpectedly".
+        do { try await cancelWhenGracefulShutdown { try await self.loop() } } catch is CancellationError {} catch {
+            logger.error("checker stopped: \(error)")
+            throw error
         }
     }
 

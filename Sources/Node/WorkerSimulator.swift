@@ -163,10 +163,11 @@ public final class WorkerSimulator: Service, Sendable {
     private func bump(_ f: (inout WorkerStats) -> Void) { statsStorage.update(f) }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            do { try await self.loop() } catch is CancellationError {} catch {
-                self.logger.error("worker simulator stopped: \(error)")
-            }
+        // A failure that ends the loop (no such pool, no weights) is thrown, so the command exits with its message rather
+        // than ServiceGroup's "a service has finished unexpectedly".
+        do { try await cancelWhenGracefulShutdown { try await self.loop() } } catch is CancellationError {} catch {
+            logger.error("worker simulator stopped: \(error)")
+            throw error
         }
     }
 

@@ -205,3 +205,23 @@ final class LyingNode: Sendable {
         #expect(throws: PagedListingError.self) { try long.follow("last") }
     }
 }
+
+/// Operator review (seventeenth session): a worker simulator or checker whose loop ends on a permanent failure (no such
+/// pool) logged it and returned, so the command printed ServiceGroup's "a service has finished unexpectedly" instead of
+/// the reason. Now `run()` throws the failure itself.
+@Suite struct ServiceFailureTests {
+    final class NoPools: StubChainClient {
+        func pool(_ id: UInt32) async throws -> PoolConfig? { nil }
+        func tip() async throws -> (height: UInt64, slot: UInt64) { (5, 5) }
+    }
+
+    @Test func aWorkerForAPoolThatDoesNotExistFailsWithTheReason() async throws {
+        let dir = TempDir("worker-no-pool")
+        var config = WorkerSimulatorConfig()
+        config.pool = 7
+        let worker = WorkerSimulator(key: try review10Key("no-pool-worker"), client: NoPools(),
+                                     weights: try WeightsIndex(directory: dir.path), config: config, logger: Logger(label: "test"))
+        let error = await #expect(throws: (any Error).self) { try await worker.run() }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("pool 7 does not exist"))
+    }
+}
