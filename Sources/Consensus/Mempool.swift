@@ -27,7 +27,9 @@ public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case replacementUnderpriced(minimumFee: Amount)
     case senderQueueFull
     case poolFull
-    case cannotAffordQueuedFees
+    /// The sender's balance, what this transaction and its `queued` others would take from it at most (their fees and
+    /// the amounts they move; `UInt64.max` when the sum passes 2⁶⁴).
+    case cannotAffordQueuedFees(balance: Amount, required: Amount, queued: Int)
     /// The node could not read what admission needs (the sender's account): a storage fault of ours, not a
     /// property of the transaction, which may be valid.
     case fault(String)
@@ -41,7 +43,11 @@ public enum MempoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .replacementUnderpriced(let m): return "replacement needs a fee of at least \(m)"
         case .senderQueueFull: return "too many queued transactions from this sender"
         case .poolFull: return "mempool full and the fee is too low to evict anything"
-        case .cannotAffordQueuedFees: return "balance cannot pay this and the sender's queued transactions (their fees and the amounts they move)"
+        case .cannotAffordQueuedFees(let balance, let required, let queued):
+            let need = required.units == .max ? "more than 2^64" : "\(required.units)"
+            return queued == 0
+                ? "balance \(balance.units) cannot pay this transaction's fee and what it moves (\(need) needed)"
+                : "balance \(balance.units) cannot pay this and the sender's \(queued) queued transactions (their fees and the amounts they move: \(need) needed)"
         case .fault(let m): return "cannot check the transaction: \(m)"
         }
     }
@@ -200,10 +206,12 @@ public struct Mempool: Sendable {
         for (n, e) in queue where n != t.nonce {
             // A sum past 2⁶⁴ is beyond any balance.
             let (sum, overflow) = cost.addingReportingOverflow(e.cost)
-            guard !overflow else { throw .cannotAffordQueuedFees }
+            guard !overflow else { throw .cannotAffordQueuedFees(balance: account.balance, required: Amount(UInt64.max), queued: queue.count - (queue[t.nonce] == nil ? 0 : 1)) }
             cost = sum
         }
-        guard cost <= account.balance.units else { throw .cannotAffordQueuedFees }
+        guard cost <= account.balance.units else {
+            throw .cannotAffordQueuedFees(balance: account.balance, required: Amount(cost), queued: queue.count - (queue[t.nonce] == nil ? 0 : 1))
+        }
 
         let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx), cost: ownCost)
         // Make room: evict the cheapest queue tails, only when they pay less than the newcomer. A transaction behind a

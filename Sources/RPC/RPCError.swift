@@ -121,7 +121,8 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case .replacementUnderpriced(let m): d = ["reason": "replacementUnderpriced", "minimumFee": .decimal(m.units)]
         case .senderQueueFull: d = ["reason": "senderQueueFull"]
         case .poolFull: d = ["reason": "mempoolFull"]
-        case .cannotAffordQueuedFees: d = ["reason": "cannotAffordQueuedFees"]
+        case .cannotAffordQueuedFees(let balance, let required, let queued):
+            d = ["reason": "cannotAffordQueuedFees", "balance": .decimal(balance.units), "required": .decimal(required.units), "queued": .int(queued)]
         }
         return RPCError(code: transactionRejectedCode, message: "transaction rejected: \(e)", data: .object(d))
     }

@@ -16,6 +16,28 @@ import Testing
 
     let rich = Account(balance: 1_000_000, nonce: 0)
 
+    /// Operator review (seventeenth session): the refusal named queued transactions when there were none and gave no
+    /// amounts. It now says what the balance is, what is needed and how many queued transactions count.
+    @Test func anUnaffordableTransactionIsRefusedWithTheAmounts() throws {
+        var m = Mempool()
+        let poor = Account(balance: 1_005, nonce: 0)  // pays the fee (the envelope's check), not the fee and the amount
+        do {
+            try m.add(tx(alice, nonce: 0, fee: 1_000, amount: 7), account: poor, ledger: ledger, now: 0)
+            Issue.record("accepted")
+        } catch let e as MempoolError {
+            #expect(e == .cannotAffordQueuedFees(balance: 1_005, required: 1_007, queued: 0))
+            #expect("\(e)" == "balance 1005 cannot pay this transaction's fee and what it moves (1007 needed)")
+        }
+        try m.add(tx(alice, nonce: 0, fee: 1_000, amount: 7), account: rich, ledger: ledger, now: 0)
+        do {
+            try m.add(tx(alice, nonce: 1, fee: 1_000, amount: 998_000), account: rich, ledger: ledger, now: 0)
+            Issue.record("accepted")
+        } catch let e as MempoolError {
+            #expect(e == .cannotAffordQueuedFees(balance: 1_000_000, required: 1_000_007, queued: 1))
+            #expect("\(e)".contains("the sender's 1 queued transactions") && "\(e)".contains("1000007 needed"), "\(e)")
+        }
+    }
+
     @Test func ordersByFeeRateAndKeepsNonceOrderPerSender() throws {
         var m = Mempool()
         try m.add(tx(alice, nonce: 1, fee: 5_000), account: rich, ledger: ledger, now: 0)
@@ -41,12 +63,12 @@ import Testing
         try m.add(t, account: rich, ledger: ledger, now: 0)
         #expect(throws: MempoolError.alreadyKnown) { try m.add(t, account: rich, ledger: ledger, now: 0) }
         // Queued fees must be affordable.
-        #expect(throws: MempoolError.cannotAffordQueuedFees) { try m.add(tx(alice, nonce: 1, fee: 1_500), account: Account(balance: 2_000, nonce: 0), ledger: ledger, now: 0) }
+        expectCannotAfford { try m.add(tx(alice, nonce: 1, fee: 1_500), account: Account(balance: 2_000, nonce: 0), ledger: ledger, now: 0) }
         // Queued fees whose sum passes 2⁶⁴ do not wrap around into an affordable total (robustness review).
         var huge = Mempool()
         let top = Account(balance: Amount(UInt64.max), nonce: 0)
         try huge.add(tx(carol, nonce: 0, fee: UInt64.max / 2 + 2), account: top, ledger: ledger, now: 0)
-        #expect(throws: MempoolError.cannotAffordQueuedFees) { try huge.add(tx(carol, nonce: 1, fee: UInt64.max / 2 + 2), account: top, ledger: ledger, now: 0) }
+        expectCannotAfford { try huge.add(tx(carol, nonce: 1, fee: UInt64.max / 2 + 2), account: top, ledger: ledger, now: 0) }
         #expect(huge.revalidate(now: 0, account: { _ in top }).isEmpty)
         var other = Mempool(config: { var c = MempoolConfig(); c.maxTransactions = 100; return c }())
         var wrong = t.transaction
@@ -201,10 +223,10 @@ import Testing
         let account = Account(balance: 100_000, nonce: 0)
         var m = Mempool()
         try m.add(tx(attacker, nonce: 2, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
-        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+        expectCannotAfford {
             try m.add(tx(attacker, nonce: 1, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
         }
-        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+        expectCannotAfford {
             try m.add(tx(attacker, nonce: 0, fee: 50_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
         }
         #expect(m.count == 1)
@@ -220,7 +242,7 @@ import Testing
         let account = Account(balance: 1_000_000, nonce: 0)
         var m = Mempool()
         try m.add(tx(attacker, nonce: 0, fee: 1_000, body: .transfer(to: to, amount: 990_000)), account: account, ledger: ledger, now: 0)
-        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+        expectCannotAfford {
             try m.add(tx(attacker, nonce: 1, fee: 20_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
         }
         try m.add(tx(attacker, nonce: 1, fee: 8_000, body: .transfer(to: to, amount: 1)), account: account, ledger: ledger, now: 0)
@@ -307,7 +329,7 @@ import Testing
             try m.add(tx(prover, nonce: n, fee: 1_000, body: .fraudCommit(claim: SHA256.hash([UInt8(n)]), pool: pool.id)),
                       account: account, ledger: ledger, now: 0, pool: lookup)
         }
-        #expect(throws: MempoolError.cannotAffordQueuedFees) {
+        expectCannotAfford {
             try m.add(tx(prover, nonce: 2, fee: 1_000, body: .fraudCommit(claim: SHA256.hash([2]), pool: pool.id)),
                       account: account, ledger: ledger, now: 0, pool: lookup)
         }
@@ -341,5 +363,17 @@ import Testing
         #expect(pools[1].checking != nil && pools[0].checking == nil)
         let bond = try #require(pools[0].hopChallengeBond(minFeePerByte: 2))
         #expect(bond.units > pools[0].fraudProofBond.units)
+    }
+}
+
+/// The mempool refuses with `cannotAffordQueuedFees` (whatever the amounts it reports).
+func expectCannotAfford(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        try body()
+        Issue.record("accepted", sourceLocation: sourceLocation)
+    } catch let e as MempoolError {
+        guard case .cannotAffordQueuedFees = e else { Issue.record("refused for another reason: \(e)", sourceLocation: sourceLocation); return }
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
     }
 }
