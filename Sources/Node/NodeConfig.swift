@@ -149,6 +149,16 @@ public struct NodeConfig: Codable, Sendable {
         c.stateSyncMinPeers = pick(\.stateSyncMinPeers)
         if let v = pick(\.serveSnapshots) { c.serveSnapshots = v }
         if let v = flags.testingCorruptSnapshots { c.testingCorruptSnapshots = v }
+        // Settings that only mean something beside another were silently ignored without it (operator review).
+        if pick(\.pruningKeepHeights) != nil, c.pruning != .default {
+            throw NodeStartupError("pruningKeepHeights (--pruning-keep-heights) applies to --pruning default only; --pruning \(c.pruning.rawValue) \(c.pruning == .archive ? "keeps every height" : "keeps only the latest state")")
+        }
+        if c.stateSyncTrustedBlock != nil, !c.stateSync {
+            throw NodeStartupError("stateSyncTrustedBlock (--state-sync-trusted-block) needs --state-sync (\"stateSync\": true)")
+        }
+        if c.rpcAddr == c.p2pAddr {
+            throw NodeStartupError("rpcAddr (--rpc-addr) and p2pAddr (--p2p-addr) are both \(c.rpcAddr): give them different ports")
+        }
         return c
     }
 

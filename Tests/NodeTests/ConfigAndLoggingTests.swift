@@ -95,7 +95,7 @@ import TestSupport
         f.checkInvariants = true; f.load = 1.5; f.produceWithoutPeers = false; f.rpcCorsOrigins = ["*"]; f.rpcAllowedHosts = ["node.example"]
         f.rpcMaxConnectionsPerHost = 9
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
-        f.pruning = .minimal; f.pruningKeepHeights = 77
+        f.pruning = .default; f.pruningKeepHeights = 77
         f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.serveSnapshots = false
         let data = try JSONEncoder().encode(f)
         #expect(try NodeConfigFile.decode(data) == f)
@@ -103,11 +103,23 @@ import TestSupport
         #expect(Set(keys) == Set(NodeConfigFile.fieldNames))
         let c = try NodeConfig.merge(file: f, flags: NodeConfigFile())
         #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"] && c.rpcAllowedHosts == ["node.example"])
-        #expect(c.pruningMode == .minimal)
+        #expect(c.pruningMode == .keepRecent(77))
         #expect(c.rpcMaxConnectionsPerHost == 9)
         #expect(c.stateSync && c.stateSyncMinPeers == 3 && !c.serveSnapshots && c.stateSyncTrustedBlock?.hasPrefix("5:") == true)
-        f.pruning = .default
-        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).pruningMode == .keepRecent(77))
+        // Settings that mean nothing without another are refused, not ignored (operator review, seventeenth session).
+        f.pruning = .minimal
+        let keep = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+        #expect(keep.message.contains("--pruning-keep-heights") && keep.message.contains("--pruning minimal"), "\(keep.message)")
+        f.pruningKeepHeights = nil
+        #expect(try NodeConfig.merge(file: f, flags: NodeConfigFile()).pruningMode == .minimal)
+        f.stateSync = false
+        let trusted = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+        #expect(trusted.message.contains("needs --state-sync"), "\(trusted.message)")
+        f.stateSync = true
+        f.rpcAddr = f.p2pAddr
+        let same = try #require(throws: NodeStartupError.self) { try NodeConfig.merge(file: f, flags: NodeConfigFile()) }
+        #expect(same.message.contains("give them different ports"), "\(same.message)")
+        f.rpcAddr = "127.0.0.1:1"; f.pruning = .default; f.pruningKeepHeights = 77
         #expect(NodeConfig(dataDir: "/d").pruningMode == .keepRecent(10_000), "the default keeps 10 000 heights")
         let bad = try #require(throws: NodeStartupError.self) { try NodeConfigFile.decode(Data(#"{"pruning": "some"}"#.utf8)) }
         #expect(bad.message.contains("archive, default, minimal"), "\(bad.message)")
