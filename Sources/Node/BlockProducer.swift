@@ -1,6 +1,7 @@
 import Consensus
 import Foundation
 import Logging
+import Metrics
 import Primitives
 import ServiceLifecycle
 
@@ -67,9 +68,11 @@ public struct BlockProducerService: Service {
                 }
                 // A validator key that leads no slot (not bonded, jailed, or bonded too recently) would otherwise produce
                 // nothing and say nothing: say so once per epoch, and when it enters the schedule.
-                if let scheduled = try? await chain.isScheduled(identity.key.publicKey, slot: slot),
-                   let line = scheduleNotice.update(scheduled: scheduled, epoch: slot / chain.ledger.params.slotsPerEpoch) {
-                    if scheduled { logger.notice("\(line)", metadata: ["slot": "\(slot)"]) } else { logger.warning("\(line)", metadata: ["slot": "\(slot)"]) }
+                if let scheduled = try? await chain.isScheduled(identity.key.publicKey, slot: slot) {
+                    Gauge(label: "sharechain_validator_scheduled").record(scheduled ? 1 : 0)
+                    if let line = scheduleNotice.update(scheduled: scheduled, epoch: slot / chain.ledger.params.slotsPerEpoch) {
+                        if scheduled { logger.notice("\(line)", metadata: ["slot": "\(slot)"]) } else { logger.warning("\(line)", metadata: ["slot": "\(slot)"]) }
+                    }
                 }
                 if !protection.permits(slot: slot) {
                     logger.warning("not producing: a block was signed for this slot or a later one (did the clock go back?)",
@@ -79,6 +82,7 @@ public struct BlockProducerService: Service {
                 do {
                     if let block = try await Self.produceIfPermitted(slot: slot, chain: chain, identity: &identity, protection: &protection,
                                                                      protectionFile: protectionFile, deadline: start + slotMillis / 2) {
+                        Counter(label: "sharechain_blocks_produced_total").increment()
                         logger.info("produced block", metadata: [
                             "height": "\(block.header.height)", "slot": "\(slot)", "txs": "\(block.transactions.count)",
                             "hash": "\(block.hash.hex.prefix(16))",

@@ -9,7 +9,7 @@ import TestSupport
 /// accepted, and a transaction can still fail in its block (paying its fee); `--wait` prints the block's receipt and
 /// exits 1 when it failed, naming the reason.
 @Suite struct TxWaitTests {
-    @Test(.timeLimit(.minutes(4))) func waitPrintsTheReceiptAndFailsOnAFailedTransaction() async throws {
+    @Test(.timeLimit(.minutes(4))) func waitPrintsTheReceiptAndFailsOnAFailedTransactionAndTheProducerCountsItsBlocks() async throws {
         let net = try TestNetworkProcesses(genesis: try TestGenesis(validators: 1), count: 1)
         try net.add(0, validator: 0, peers: [])
         try net.nodes[0].start()
@@ -20,6 +20,12 @@ import TestSupport
             ((try? await client.call("chain_blockNumber"))?.uint64 ?? 0) >= 1
         }
         try #require(up, "the node did not produce:\n\(net.nodes[0].logTail)")
+
+        // The producer's own metrics (operator review): blocks it produced, and that its key is in the schedule.
+        let metrics = String(decoding: try await client.request(method: .GET, path: "/metrics").body, as: UTF8.self)
+        let produced = metrics.split(separator: "\n").first { $0.hasPrefix("sharechain_blocks_produced_total ") }
+        #expect(produced.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(metrics)")
+        #expect(metrics.contains("sharechain_validator_scheduled 1"), "\(metrics)")
 
         let dir = TempDir("tx-wait")
         let keyPath = dir.file("sender.key")
