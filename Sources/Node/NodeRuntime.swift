@@ -184,6 +184,7 @@ public final class NodeRuntime: Sendable {
                                           logger: logger, isSynced: isSynced))
         }
         s.append(StatePrunerService(chain: chain, store: store, mode: config.pruningMode, logger: logger))
+        s.append(ChainStatusLogger(chain: chain, logger: logger))
         if config.load > 0 { s.append(LoadGeneratorService(chain: chain, perSecond: config.load, logger: logger)) }
         s.append(contentsOf: extraServices)
         return s

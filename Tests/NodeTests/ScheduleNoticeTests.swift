@@ -15,3 +15,16 @@ import Testing
         #expect(n.update(scheduled: false, epoch: 2)?.contains("epoch 2") == true, "out again in the epoch it came back")
     }
 }
+
+/// The status logger's finalized-height line: only when it advances, never at start or when it stays.
+@Suite struct FinalizedProgressTests {
+    @Test func aLineEachTimeTheFinalizedHeightAdvances() {
+        var p = FinalizedProgress()
+        #expect(p.update(finalized: 20) == nil, "the first answer is the baseline")
+        #expect(p.update(finalized: 20) == nil)
+        #expect(p.update(finalized: 30) == "finalized checkpoint at height 30 (was 20)")
+        #expect(p.update(finalized: 30) == nil)
+        #expect(p.update(finalized: 25) == nil, "a lower answer (a restart's race) is not news")
+        #expect(p.update(finalized: 40) == "finalized checkpoint at height 40 (was 30)")
+    }
+}
