@@ -52,7 +52,9 @@ public struct DevnetGenesisBuilder {
 
     /// SHA-256 of a file, streaming.
     public static func sha256(ofFile path: String) throws -> Hash32 {
-        guard let h = FileHandle(forReadingAtPath: path) else { throw KeyFileError("cannot open \(path)") }
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw KeyFileError("cannot open \(path)\(path.hasPrefix("/") ? "" : " (relative to the current directory)")")
+        }
         defer { try? h.close() }
         var hasher = SHA256()
         while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update([UInt8](chunk)) }
@@ -61,7 +63,10 @@ public struct DevnetGenesisBuilder {
 
     public func document() throws -> GenesisDocument {
         let hrp = "shr"
-        let weights = try Self.sha256(ofFile: modelFile)
+        let weights: Hash32
+        do { weights = try Self.sha256(ofFile: modelFile) } catch {
+            throw KeyFileError("the model's weight file: \(error) (give --model)")
+        }
         func addr(_ k: PrivateKey) -> String { Address.encode(k.publicKey, hrp: hrp) }
         var balances = (0..<accounts).map {
             GenesisDocument.Balance(address: addr(DevelopmentKeys.account($0)), amount: 1_000_000_000, note: "dev account \($0)")

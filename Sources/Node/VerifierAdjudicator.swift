@@ -23,7 +23,8 @@ public struct WeightsIndex: Sendable {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw WeightsError("weights directory \(directory) does not exist")
+            let relative = directory.hasPrefix("/") ? "" : " (relative to the current directory \(FileManager.default.currentDirectoryPath))"
+            throw WeightsError("weights directory \(directory) does not exist\(relative): give --weights-dir (a directory holding the pools' pinned weight files; `tools/fetch-models` fetches the shipped ones)")
         }
         let enumerator = fm.enumerator(atPath: directory)
         while let rel = enumerator?.nextObject() as? String {
