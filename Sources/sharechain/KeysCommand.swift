@@ -20,14 +20,18 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Where to write the key file.") var output: String
         @Option(help: "Address prefix (the chain's human-readable part).") var hrp = "shr"
         @Option(help: "File holding the passphrase (its first line).") var passphraseFile: String?
-        @Option(help: "scrypt cost as log2 N (default 18: 256 MiB and about a second; at most 20).") var scryptLogN: UInt64 = 18
+        @Option(help: "scrypt cost as log2 N (default 18: 256 MiB and about a second; 10...20; below 14 a weak passphrase is cheap to guess, so it warns).") var scryptLogN: UInt64 = 18
         @Flag(help: "Replace an existing file.") var force = false
 
         func validate() throws {
-            guard (1...20).contains(scryptLogN) else { throw ValidationError("--scrypt-log-n must be between 1 and 20") }
+            // N = 2 (log 1) made the passphrase the only protection: every guess cost a microsecond (operator review).
+            guard (10...20).contains(scryptLogN) else { throw ValidationError("--scrypt-log-n must be between 10 and 20") }
         }
 
         func run() async throws {
+            if scryptLogN < 14 {
+                FileHandle.standardError.write(Data("warning: --scrypt-log-n \(scryptLogN) makes each passphrase guess cheap (the default is 18): use it for tests only\n".utf8))
+            }
             let passphrase = try Self.newPassphrase(file: passphraseFile)
             let key = PrivateKey.generate()
             let file = try KeyFile(key: key, hrp: hrp, passphrase: passphrase, scrypt: .init(n: 1 << scryptLogN, r: 8, p: 1))

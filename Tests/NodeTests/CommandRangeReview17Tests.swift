@@ -17,6 +17,7 @@ import Testing
             (["tx", "bond", "--key", "k", "--role", "validator", "--amount", "1", "--randao-generation", "0", "--randao-length", "0"], "--randao-length"),
             (["sim", "economy", "--seed", "18446744073709551615", "--seeds", "2"], "--seed"),
             (["sim", "economy", "--windows", "9223372036854775807"], "--windows"),
+            (["keys", "new", "-o", "/tmp/never-written.key", "--scrypt-log-n", "1"], "--scrypt-log-n"),
         ]
         for (args, option) in cases {
             let error = try #require(throws: (any Error).self, "\(args)") { try Sharechain.parseAsRoot(args) }
