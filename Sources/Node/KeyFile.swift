@@ -141,19 +141,18 @@ public struct KeyFile: Codable, Sendable {
         self.note = note
     }
 
-    /// Reads a key file without opening its secret: the public key and address are in clear (`keys show`).
     /// A decoding error in an operator's words: the field and what is wrong, not Swift's coding paths.
     static func describe(_ e: DecodingError) -> String {
-        func path(_ c: [any CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
         switch e {
-        case .keyNotFound(let k, let ctx): return "missing field '\(path(ctx.codingPath + [k]))'"
+        case .keyNotFound(let k, let ctx): return "missing field '\(fieldPath(ctx.codingPath + [k]))'"
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
-            return ctx.codingPath.isEmpty ? "not a JSON object" : "wrong type for '\(path(ctx.codingPath))'"
-        case .dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "not JSON" : "invalid value for '\(path(ctx.codingPath))'"
+            return ctx.codingPath.isEmpty ? "not a JSON object" : "wrong type for '\(fieldPath(ctx.codingPath))'"
+        case .dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "not JSON" : "invalid value for '\(fieldPath(ctx.codingPath))'"
         @unknown default: return "unreadable"
         }
     }
 
+    /// Reads a key file without opening its secret: the public key and address are in clear (`keys show`).
     public static func read(path: String) throws -> KeyFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {

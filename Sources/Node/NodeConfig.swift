@@ -265,9 +265,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
         }
     }
 
-    private static func path(_ ctx: DecodingError.Context) -> String {
-        ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
+    private static func path(_ ctx: DecodingError.Context) -> String { fieldPath(ctx.codingPath) }
 
     private static func describe(_ type: Any.Type) -> String {
         switch type {
@@ -295,4 +293,9 @@ public func parseHostPort(_ s: String) throws -> (host: String, port: Int) {
     var host = String(s[..<i])
     if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
     return (host.isEmpty ? "127.0.0.1" : host, port)
+}
+
+/// A JSON field's path as an operator writes it (`peers[2]`, `a.b`), for the config and key file errors.
+func fieldPath(_ keys: [any CodingKey]) -> String {
+    keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
 }
