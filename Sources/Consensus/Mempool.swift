@@ -202,15 +202,14 @@ public struct Mempool: Sendable {
         // that the rest, selected for a block by their fee rate, could not pay and left their space unused (ninth
         // review F1/F2).
         let ownCost = Self.cost(of: t, minFeePerByte: ledger.params.minFeePerByte, pool: pool)
-        var cost = ownCost
+        var cost: UInt64? = ownCost
         for (n, e) in queue where n != t.nonce {
-            // A sum past 2⁶⁴ is beyond any balance.
-            let (sum, overflow) = cost.addingReportingOverflow(e.cost)
-            guard !overflow else { throw .cannotAffordQueuedFees(balance: account.balance, required: Amount(UInt64.max), queued: queue.count - (queue[t.nonce] == nil ? 0 : 1)) }
-            cost = sum
+            // A sum past 2⁶⁴ is beyond any balance (nil; reported as 2⁶⁴ − 1), even one of 2⁶⁴ − 1.
+            cost = cost.flatMap { c in c.addingReportingOverflow(e.cost).overflow ? nil : c + e.cost }
         }
-        guard cost <= account.balance.units else {
-            throw .cannotAffordQueuedFees(balance: account.balance, required: Amount(cost), queued: queue.count - (queue[t.nonce] == nil ? 0 : 1))
+        guard let cost, cost <= account.balance.units else {
+            let others = queue.count - (queue[t.nonce] == nil ? 0 : 1)
+            throw .cannotAffordQueuedFees(balance: account.balance, required: Amount(cost ?? .max), queued: others)
         }
 
         let entry = Entry(tx: tx, addedAt: now, feeRate: Self.feeRate(tx), cost: ownCost)

@@ -128,6 +128,7 @@ extension Ledger {
               !params.minFeePerByte.multipliedReportingOverflow(by: UInt64(params.maxTransactionBytes)).overflow else {
             throw GenesisError("ledger.minFeePerByte × ledger.maxTransactionBytes must stay below 2^64 (minFeePerByte \(params.minFeePerByte), maxTransactionBytes \(params.maxTransactionBytes))")
         }
+        try Self.checkHorizonSizes(params)
         try Self.checkChainParameters(params)
         put(&state, StateKey.global(.supply), supply.units)
         put(&state, StateKey.global(.burned), UInt64(0))
@@ -161,7 +162,6 @@ extension Ledger {
     /// chain at its first block, a `missedSlotSlashBps` above 10 000 at its first missed slot); `checkHorizons` runs
     /// them again for the pool checks that rely on them.
     public static func checkChainParameters(_ params: LedgerParams) throws(GenesisError) {
-        try checkHorizonSizes(params)
         guard params.beaconDelay >= 1 else { throw GenesisError("ledger.beaconDelay must be at least 1 (the beacon must come after the commitment)") }
         guard params.beaconMaxDelay >= params.beaconDelay else {
             throw GenesisError("ledger.beaconMaxDelay \(params.beaconMaxDelay) is below ledger.beaconDelay \(params.beaconDelay)")
