@@ -38,9 +38,12 @@ final class LyingNode: Sendable {
         serve.start()
     }
 
-    func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    /// Wakes the serving thread's `accept`, which then closes the socket itself: closing it here let another test's
+    /// new socket take the same descriptor while this thread still accepted on it (and answered that test's requests).
+    func stop() { shutdown(listener, Int32(SHUT_RDWR)) }
 
     private func serve() {
+        defer { close(listener) }
         while true {
             let c = accept(listener, nil, nil)
             guard c >= 0 else { return }
