@@ -52,9 +52,15 @@ public struct KeyPassphrase: Sendable {
     /// No passphrase at all: only plaintext key files load.
     public static let none = KeyPassphrase(environment: [:], prompt: false)
 
-    /// The passphrase, or nil when no source has one. `purpose` names the key in the prompt.
-    public func resolve(purpose: String) throws -> String? {
+    /// The passphrase, or nil when no source has one. `purpose` names the key in the prompt. `warn` is told when the
+    /// passphrase file is open to other users (it is still read: the key file's own mode is what keeps the secret).
+    public func resolve(purpose: String, warn: (String) -> Void = { _ in }) throws -> String? {
         if let file {
+            var st = stat()
+            if stat(file, &st) == 0, st.st_mode & 0o077 != 0 {
+                warn("passphrase file \(file) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); "
+                    + "restrict it with `chmod 600 \(file)`")
+            }
             let text: String
             do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
                 throw KeyFileError("cannot read passphrase file \(file): \(error.localizedDescription)")
@@ -197,7 +203,7 @@ public struct KeyFile: Codable, Sendable {
         try checkPermissions(path: path)
         let key: PrivateKey
         if let crypto = file.crypto {
-            guard let pass = try passphrase.resolve(purpose: path) else {
+            guard let pass = try passphrase.resolve(purpose: path, warn: warn) else {
                 throw KeyFileError("\(path) is encrypted: give its passphrase with --passphrase-file or \(KeyPassphrase.environmentVariable)",
                                    kind: .passphraseRequired)
             }

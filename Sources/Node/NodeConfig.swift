@@ -88,9 +88,11 @@ public struct NodeConfig: Codable, Sendable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw NodeStartupError("cannot read config file \(path): \(error.localizedDescription)")
         }
-        do { return try NodeConfigFile.decode(data) } catch let e as NodeStartupError {
+        let file: NodeConfigFile
+        do { file = try NodeConfigFile.decode(data) } catch let e as NodeStartupError {
             throw NodeStartupError("config file \(path): \(e.message)")
         }
+        return file.resolvingPaths(against: URL(fileURLWithPath: path).deletingLastPathComponent().path)
     }
 
     /// The configuration from a config file (if any) and the command-line flags: a field set by a flag wins over
@@ -227,6 +229,24 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
 
     /// The valid field names, in declaration order.
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// The file's relative paths taken from `directory` (the config file's own): a node started by a service manager
+    /// from another working directory (systemd's is `/`) finds the same files. Absolute paths stay as they are; flags
+    /// are relative to the working directory as usual.
+    public func resolvingPaths(against directory: String) -> NodeConfigFile {
+        func resolve(_ path: String?) -> String? {
+            guard let path, !path.isEmpty, !path.hasPrefix("/") else { return path }
+            return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory, isDirectory: true)).standardizedFileURL.path
+        }
+        var file = self
+        file.genesis = resolve(genesis)
+        file.dataDir = resolve(dataDir)
+        file.validatorKey = resolve(validatorKey)
+        file.passphraseFile = resolve(passphraseFile)
+        file.weightsDir = resolve(weightsDir)
+        file.p2pBlockFile = resolve(p2pBlockFile)
+        return file
+    }
 
     /// Decodes a config file's JSON: a typo in a field name is an error naming it (it would otherwise be
     /// ignored silently and the node would run with the default), as is a value of the wrong type.

@@ -188,7 +188,7 @@ public final class P2PService: Service, Sendable {
                     channel.eventLoop.makeCompletedFuture { try self.configure(channel, role: .responder, expectedPeer: nil) }
                 }
         } catch {
-            throw P2PConfigError("cannot listen on \(config.listenHost):\(config.listenPort): \(error)")
+            throw P2PConfigError("cannot listen for peers on \(config.listenHost):\(config.listenPort) (--p2p-addr / \"p2pAddr\"): \(socketErrorText(error))")
         }
         let port = server.channel.localAddress?.port ?? config.listenPort
         lifecycle.withLock { $0.boundPort = port }
@@ -441,4 +441,11 @@ public final class P2PService: Service, Sendable {
             peer.disconnect(.banned, "\(what): \(truncatedUTF8(detail, max: 200))")
         }
     }
+}
+
+/// A socket error in plain words: NIO's `IOError` describes itself as `bind(descriptor:ptr:bytes:): Address already in
+/// use) (errno: 98)`, which an operator reads past; the system's message is what they need.
+func socketErrorText(_ error: any Error) -> String {
+    guard let io = error as? IOError else { return "\(error)" }
+    return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
 }

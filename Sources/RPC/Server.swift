@@ -106,7 +106,7 @@ public final class RPCServer: Service, Sendable {
             group.addTask { [self] in
                 do { try await app.run() } catch where listening.withLock({ $0.port == nil }) {
                     // Before listening: the address is taken or not ours to bind. Say which, and where it came from.
-                    throw RPCConfigurationError("cannot listen for JSON-RPC on \(config.host):\(config.port) (--rpc-addr / \"rpcAddr\"): \(error)")
+                    throw RPCConfigurationError("cannot listen for JSON-RPC on \(config.host):\(config.port) (--rpc-addr / \"rpcAddr\"): \(socketErrorText(error))")
                 }
             }
         }
@@ -360,4 +360,11 @@ public struct RPCRequestContext: RequestContext {
         coreContext = .init(source: source)
         channel = source.channel
     }
+}
+
+/// A socket error in plain words: NIO's `IOError` describes itself as `bind(descriptor:ptr:bytes:): Address already in
+/// use) (errno: 98)`, which an operator reads past; the system's message is what they need.
+func socketErrorText(_ error: any Error) -> String {
+    guard let io = error as? IOError else { return "\(error)" }
+    return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
 }

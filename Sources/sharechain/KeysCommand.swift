@@ -43,7 +43,7 @@ struct Keys: AsyncParsableCommand {
 
         /// The passphrase for a new key: from the file or the environment as given, or asked twice on the terminal.
         static func newPassphrase(file: String?) throws -> String {
-            if let given = try KeyPassphrase(file: file, prompt: false).resolve(purpose: "the new key") {
+            if let given = try KeyPassphrase(file: file, prompt: false).resolve(purpose: "the new key", warn: { printWarning($0) }) {
                 guard !given.isEmpty else { throw ValidationError("the passphrase is empty") }
                 return given
             }

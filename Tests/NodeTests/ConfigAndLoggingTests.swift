@@ -43,6 +43,29 @@ import TestSupport
         #expect(try nodeOptions(["--config", empty, "--data-dir", "/d"]).resolve().dataDir == "/d")
     }
 
+    /// Relative paths in a config file are the file's directory's, whatever the working directory (a service manager
+    /// starts the node in `/`); absolute ones stay, and relative flags are the working directory's as usual.
+    @Test func aConfigFilesRelativePathsAreItsDirectorys() throws {
+        let dir = TempDir("config")
+        try FileManager.default.createDirectory(atPath: dir.file("etc"), withIntermediateDirectories: true)
+        let path = try write(#"{"dataDir": "data", "validatorKey": "keys/v.json", "passphraseFile": "./pass.txt", "weightsDir": "../models", "p2pBlockFile": "blocked.txt", "genesis": "/srv/genesis.json"}"#,
+                             in: dir, as: "etc/node.json")
+        let etc = dir.file("etc")
+        let c = try nodeOptions(["--config", path]).resolve()
+        #expect(c.dataDir == etc + "/data")
+        #expect(c.validatorKey == etc + "/keys/v.json")
+        #expect(c.passphraseFile == etc + "/pass.txt")
+        #expect(c.weightsDir == dir.path + "/models")
+        #expect(c.p2pBlockFile == etc + "/blocked.txt")
+        #expect(c.genesis == "/srv/genesis.json")
+        // Flags are not the file's: a relative --data-dir stays as given (the working directory's).
+        #expect(try nodeOptions(["--config", path, "--data-dir", "here"]).resolve().dataDir == "here")
+        // Fields the file does not set keep their defaults (relative to the working directory).
+        let bare = try write(#"{"dataDir": "/abs"}"#, in: dir, as: "etc/bare.json")
+        let b = try nodeOptions(["--config", bare]).resolve()
+        #expect(b.dataDir == "/abs" && b.weightsDir == "Genesis/models" && b.validatorKey == nil)
+    }
+
     @Test func flagsWinOverTheFile() throws {
         let dir = TempDir("config")
         let path = try write(#"{"dataDir": "/from-file", "rpcAddr": "127.0.0.1:1", "logLevel": "error", "logFormat": "json", "load": 3}"#, in: dir)

@@ -66,6 +66,23 @@ import TestSupport
         #expect(missingFile.message.contains("absent.txt"))
     }
 
+    /// A passphrase file other users may read still opens the key (the key file's own mode keeps the secret), with a
+    /// warning naming the file and `chmod 600`; a 0600 one is quiet.
+    @Test func aPassphraseFileOthersCanReadIsWarnedAbout() throws {
+        let dir = TempDir("keystore")
+        let path = dir.file("k.json")
+        try KeyFile(key: PrivateKey.generate(), hrp: "shr", passphrase: "right", scrypt: Self.light).write(path: path)
+        let pass = dir.file("pass.txt")
+        try "right\n".write(toFile: pass, atomically: true, encoding: .utf8)
+        for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] as [(mode_t, Bool)] {
+            #expect(chmod(pass, mode) == 0)
+            var warnings = [String]()
+            _ = try KeyFile.load(path: path, passphrase: KeyPassphrase(file: pass, prompt: false), warn: { warnings.append($0) })
+            #expect(warnings.count == (warned ? 1 : 0), "mode \(String(mode, radix: 8)): \(warnings)")
+            if warned { #expect(warnings[0].contains(pass) && warnings[0].contains("chmod 600")) }
+        }
+    }
+
     @Test func tamperingIsDetected() throws {
         let dir = TempDir("keystore")
         let key = PrivateKey.generate()
