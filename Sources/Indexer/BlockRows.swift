@@ -150,7 +150,7 @@ public struct BlockRows: Sendable {
                 let type = try e.string("type")
                 events.add([h, String(ri), String(ei), txHash, type, JSONWriter.string(ev)])
                 for k in ["from", "to", "payer", "proposer", "staker", "owner", "payee", "worker", "prover", "validator", "firstWorker",
-                          "checker"] {
+                          "checker", "challenger", "bondTo"] {
                     account(try e.optionalString(k))
                 }
                 let (r, x) = (String(ri), String(ei))

@@ -51,6 +51,9 @@ public final class ChainIndexer: Sendable {
     /// The database it writes.
     public let sink: PostgresSink
     let configuration: IndexerConfiguration
+    /// Rounds in a row that write nothing although the node offers blocks (and the indexed tip does not move) before
+    /// `syncToTip` gives up with `.malformed`: an honest reorg between two calls settles in one or two.
+    static let maxStalledRounds = 10
     let logger: Logger
     private let progress = Mutex(Progress())
     /// The node's chain id once `prepare` has checked it and stored the pools (once per indexer).
@@ -113,6 +116,9 @@ public final class ChainIndexer: Sendable {
         // The node stores genesis and every block from `earliest` on (a node that joined by state sync has nothing in
         // between; Specs/rpc.md §6). Read once per call: it changes only when a genesis-only node completes a state sync.
         let earliest = try await source.earliestBlockHeight()
+        var stalled = 0
+        var lastTip: (UInt64, String)?
+        var next: UInt64 = earliest
         while true {
             try Task.checkCancellationTyped()
             let nodeTip = try await source.tipHeight()
@@ -120,7 +126,7 @@ public final class ChainIndexer: Sendable {
             let local = try await sink.indexedTip()
             report.height = local?.height
             // An empty database starts at the node's earliest block (recorded as `indexer_state.first_height`).
-            var next: UInt64 = earliest
+            next = local.map { $0.height &+ 1 } ?? earliest
             var parentUnchecked = false
             if let local {
                 guard local.chainId == chainId else { throw .wrongChain(stored: local.chainId, node: chainId) }
@@ -130,19 +136,34 @@ public final class ChainIndexer: Sendable {
                 // only with the parent of the node's earliest block (checked below, before anything is written).
                 parentUnchecked = local.height > 0 && local.height < earliest
             }
+            // Rounds that wrote nothing although the node offered blocks; reset whenever the indexed tip moves.
+            if let local, lastTip.map({ $0 != (local.height, local.hash) }) ?? true { stalled = 0 }
+            lastTip = local.map { ($0.height, $0.hash) }
+            if stalled > Self.maxStalledRounds {
+                // The node's answers contradict each other for good (its block at the indexed tip's height is the
+                // indexed one, yet its next block does not follow it, or it answers another height): a faulty or lying
+                // node. End the round with an error, so that the caller backs off instead of asking again at once.
+                throw .malformed("the node's blocks from height \(next) on do not follow its block \(next &- 1) (\(stalled) rounds)")
+            }
             if let local, !parentUnchecked {
-                if local.height > nodeTip, let theirs = try await source.canonicalHash(at: nodeTip),
-                   theirs == (try await sink.blockHash(at: nodeTip)) {
-                    // The node is behind the index on the same branch (still syncing, restored from an older copy, a
-                    // lagging replica): nothing above its tip is contradicted, so wait for it instead of rolling back.
-                    if !nodeBehind.exchange(true, ordering: .relaxed) {
-                        logger.warning("the node is behind the index: waiting for it", metadata: ["height": "\(local.height)", "nodeTip": "\(nodeTip)"])
+                if local.height > nodeTip {
+                    // The node is behind the index: on the same branch (still syncing, restored from an older copy, a
+                    // lagging replica), or below the database's first block where nothing can be compared. Nothing above
+                    // its tip is contradicted, so wait for it instead of rolling back.
+                    let ours = try await sink.blockHash(at: nodeTip)
+                    let theirs = ours == nil ? nil : try await source.canonicalHash(at: nodeTip)
+                    if ours == nil || theirs == ours {
+                        if !nodeBehind.exchange(true, ordering: .relaxed) {
+                            logger.warning("the node is behind the index: waiting for it", metadata: ["height": "\(local.height)", "nodeTip": "\(nodeTip)"])
+                        }
+                        return report
                     }
-                    return report
                 }
                 nodeBehind.store(false, ordering: .relaxed)
                 if try await source.canonicalHash(at: local.height) != local.hash {
-                    report.rolledBack += try await rollBack(from: local.height)
+                    let gone = try await rollBack(from: local.height, nodeTip: nodeTip, earliest: earliest)
+                    report.rolledBack += gone ?? 0
+                    if gone == nil { stalled += 1 }
                     continue
                 }
                 if local.height >= nodeTip { return report }
@@ -173,6 +194,7 @@ public final class ChainIndexer: Sendable {
                 continue
             }
             idle = 0
+            stalled += 1  // undone below as soon as a block is written
             if parentUnchecked, let local, let first = blocks.first, first.parent != local.hash {
                 // The node's earliest block does not follow the indexed tip, and the node has no block below it to find
                 // where the two chains part: stop rather than write a block onto a tip it does not follow.
@@ -190,6 +212,7 @@ public final class ChainIndexer: Sendable {
                     break writing
                 }
                 parent = b.hash
+                stalled = 0
                 report.blocks += 1
                 report.transactions += b.transactionCount
                 report.height = b.height
@@ -204,14 +227,35 @@ public final class ChainIndexer: Sendable {
     }
 
     /// Rolls back to the highest height at or below `height` where the indexed block is the node's canonical
-    /// one; returns how many blocks went.
-    func rollBack(from height: UInt64) async throws(IndexerError) -> Int {
-        var h = height
+    /// one; returns how many blocks went, or nil when nothing was written because the node's answers or the database
+    /// moved meanwhile (the caller looks again).
+    ///
+    /// Only heights the node stores are compared: from its tip down (the blocks above it go with the rollback anyway),
+    /// and not below its earliest stored block (a node that joined by state sync has none there). A height it does not
+    /// answer is unknown, never "different": taking it for different walked a state-synced node's empty range down to
+    /// genesis and deleted the whole index.
+    func rollBack(from height: UInt64, nodeTip: UInt64, earliest: UInt64) async throws(IndexerError) -> Int? {
+        var h = min(height, nodeTip)
         let lowest = try await sink.lowestIndexedHeight() ?? 0
         while true {
             guard let indexed = try await sink.blockHash(at: h) else { throw .reorgBelowIndexedHistory(height: h) }
-            if try await source.canonicalHash(at: h) == indexed {
-                try await sink.rollback(to: h, hash: indexed)
+            let matches: Bool
+            if h > 0, h < earliest {
+                // Every stored height down to `earliest` differs: the fork is at `h` = earliest − 1 exactly when the node's
+                // earliest block follows the indexed block there; below it the node has nothing to compare with.
+                guard let first = try await source.canonicalHeader(at: earliest) else { return nil }
+                guard first.parent == indexed else { throw .earliestBlockDoesNotFollow(indexed: h, earliest: earliest) }
+                matches = true
+            } else {
+                guard let theirs = try await source.canonicalHash(at: h) else { return nil }  // its tip went down meanwhile
+                matches = theirs == indexed
+            }
+            if matches {
+                do throws(IndexerError) { try await sink.rollback(to: h, hash: indexed) } catch {
+                    guard case .indexedTipMoved(let why) = error else { throw error }
+                    logger.warning("indexed tip moved during the rollback, re-reading it", metadata: ["detail": "\(why)"])
+                    return nil
+                }
                 logger.warning("reorg: rolled back", metadata: ["from": "\(height)", "to": "\(h)", "blocks": "\(height - h)"])
                 return Int(height - h)
             }

@@ -45,12 +45,19 @@ public struct NodeSource: Sendable {
         return h
     }
 
-    /// The canonical block hash at `height` (0x-hex), nil above the tip.
+    /// The canonical block hash at `height` (0x-hex), nil above the tip (and below the earliest stored block).
     public func canonicalHash(at height: UInt64) async throws(IndexerError) -> String? {
+        try await canonicalHeader(at: height)?.hash
+    }
+
+    /// The canonical block's hash and parent hash at `height` (0x-hex), nil where the node stores no block.
+    public func canonicalHeader(at height: UInt64) async throws(IndexerError) -> (hash: String, parent: String)? {
         let headers = try await call("chain_getHeaders", .array([.int(height), .int(1)]))
         guard case .array(let a) = headers else { throw .malformed("chain_getHeaders is not an array") }
         guard let first = a.first else { return nil }
-        return try Fields(first, "header").hash("hash")
+        let header = try Fields(first, "header")
+        guard try header.uint("height") == height else { throw .malformed("chain_getHeaders(\(height)) answered another height") }
+        return (try header.hash("hash"), try header.hash("parent"))
     }
 
     /// Blocks `from…to` (at most 100 a call) with their results, as rows: one batch request of two calls per
@@ -84,12 +91,20 @@ public struct NodeSource: Sendable {
             // Not found (above the tip) ends the run; so does the batch answer's size limit (large blocks: the node
             // answers the calls past its budget with -32002, and the next round asks from there); other errors are
             // the node's.
+            var block = blockAnswer["result"], results = resultsAnswer["result"]
             if let e = blockAnswer["error"] ?? resultsAnswer["error"] {
                 if case .number(let code)? = e["code"], code == "-32000" || code == "-32004" { break }
-                if case .number(let code)? = e["code"], code == "-32002", !out.isEmpty { break }
-                throw .node("height \(heights[i]): \(JSONWriter.string(e))")
+                if case .number(let code)? = e["code"], code == "-32002" {
+                    if !out.isEmpty { break }
+                    // The first block alone passes the batch's answer budget: the next round would ask the same batch
+                    // and stall at it for good. Ask for it and its results as two single calls, outside any batch.
+                    block = try await call("chain_getBlockByNumber", .array([.int(heights[i]), .bool(true)]))
+                    results = try await call("chain_getBlockResults", .array([.int(heights[i])]))
+                } else {
+                    throw .node("height \(heights[i]): \(JSONWriter.string(e))")
+                }
             }
-            guard let block = blockAnswer["result"], let results = resultsAnswer["result"] else {
+            guard let block, let results, block != .null, results != .null else {
                 throw .malformed("height \(heights[i]): answer without result")
             }
             let rows: BlockRows
@@ -98,6 +113,9 @@ public struct NodeSource: Sendable {
                 if case .malformed(let m) = error, m.contains("reorg between the calls") { break }
                 throw error
             }
+            // The block asked for, not another (a node answering another height would have the indexer write it at
+            // the wrong place, or ask for the same range again and again).
+            guard rows.height == heights[i] else { throw .malformed("asked for block \(heights[i]), the node answered block \(rows.height)") }
             if let previous = out.last, previous.hash != rows.parent { break }
             out.append(rows)
         }
@@ -242,23 +260,52 @@ public struct NodeSource: Sendable {
             guard let id = a["id"]?.uint64 else { throw .malformed("batch answer without a numeric id") }
             byId[id] = a
         }
+        // Calls past the node's answer budget for one batch (large accounts, or a small budget) are asked again one by
+        // one: a single call has no batch budget, and asking the same batch again would be cut at the same place.
+        for call in calls {
+            guard let id = call["id"]?.uint64, case .number(let code)? = byId[id]?["error"]?["code"],
+                  code == String(RPCError.limitExceededCode) else { continue }
+            let single: [UInt8]
+            do throws(RPCClientError) { single = try await client.post(JSONWriter.encode(call)).1 } catch { throw .from(error) }
+            guard let answer = try? JSONParser().parse(single), answer["id"]?.uint64 == id else {
+                throw .malformed("answer to call \(id) asked alone is not its answer")
+            }
+            byId[id] = answer
+        }
         return byId
     }
+
+    /// Most `pool_list` pages read: a million pools, far above what a genesis document holds (the same bound as the
+    /// companion processes' listings, `PagedListing` in Node).
+    static let maxPoolPages = 10_000
 
     /// The pools (genesis data), as `pools` rows.
     public func pools() async throws(IndexerError) -> TableRows {
         var rows = TableRows("pools", [("id", "bigint"), ("model_id", "text"), ("executor_spec", "text"), ("window_blocks", "bigint"),
                                        ("challenge_blocks", "bigint"), ("data", "jsonb")])
         var cursor: JSON = .null
+        // A node's listing is not trusted to end: a cursor seen before, an empty page that names a next one, more than
+        // `maxPoolPages` pages or a pool listed twice is refused, rather than looping for good or failing later in
+        // PostgreSQL's upsert.
+        var cursors = Set<String>(), ids = Set<UInt64>(), pages = 0
         repeat {
+            pages += 1
+            guard pages <= Self.maxPoolPages else { throw .malformed("pool_list: more than \(Self.maxPoolPages) pages") }
             let page = try await call("pool_list", .object(["limit": .int(100), "cursor": cursor]))
             guard let items = page["items"]?.array else { throw .malformed("pool_list has no items") }
             for item in items {
                 let p = try Fields(item, "pool")
-                rows.add([try p.uintText("id"), try p.string("modelId"), try p.string("executorSpec"), try p.uintText("windowBlocks"),
+                let id = try p.uint("id")
+                guard ids.insert(id).inserted else { throw .malformed("pool_list: pool \(id) listed twice") }
+                rows.add([String(id), try p.string("modelId"), try p.string("executorSpec"), try p.uintText("windowBlocks"),
                           try p.uintText("challengeBlocks"), JSONWriter.string(item)])
             }
             cursor = page["nextCursor"] ?? .null
+            if cursor != .null {
+                guard !items.isEmpty, cursors.insert(JSONWriter.string(cursor)).inserted else {
+                    throw .malformed("pool_list: the listing does not advance (cursor \(JSONWriter.string(cursor)))")
+                }
+            }
         } while cursor != .null
         return rows
     }

@@ -135,12 +135,18 @@ public final class PostgresSink: Sendable {
             let rows = try await connection.query(
                 "SELECT '0x' || encode(chain_id, 'hex'), height, '0x' || encode(hash, 'hex') FROM indexer_state WHERE id = 1", logger: logger)
             for try await (c, h, hash) in rows.decode((String, Int64, String).self) {
-                return IndexedTip(chainId: c, height: UInt64(h), hash: hash)
+                return IndexedTip(chainId: c, height: try Self.height(h), hash: hash)
             }
             return nil
         } catch {
             throw .postgres(Self.describe(error))
         }
+    }
+
+    /// A height read from the database: negative only when someone wrote it by hand, which is an error, not a trap.
+    static func height(_ h: Int64) throws(IndexerError) -> UInt64 {
+        guard let u = UInt64(exactly: h) else { throw .postgres("the database holds the negative height \(h) (edited by hand?)") }
+        return u
     }
 
     /// The indexed block's hash at `height` (0x-hex), nil when the database holds no block there.
@@ -159,7 +165,7 @@ public final class PostgresSink: Sendable {
     public func lowestIndexedHeight() async throws(IndexerError) -> UInt64? {
         do {
             let rows = try await connection.query("SELECT min(height) FROM blocks", logger: logger)
-            for try await h in rows.decode(Int64?.self) { return h.map(UInt64.init) }
+            for try await h in rows.decode(Int64?.self) { return try h.map(Self.height) }
             return nil
         } catch {
             throw .postgres(Self.describe(error))
@@ -173,7 +179,7 @@ public final class PostgresSink: Sendable {
     public func firstIndexedHeight() async throws(IndexerError) -> UInt64? {
         do {
             let rows = try await connection.query("SELECT first_height FROM indexer_state WHERE id = 1", logger: logger)
-            for try await h in rows.decode(Int64.self) { return UInt64(h) }
+            for try await h in rows.decode(Int64.self) { return try Self.height(h) }
             return nil
         } catch {
             throw .postgres(Self.describe(error))
@@ -230,7 +236,7 @@ public final class PostgresSink: Sendable {
                 "SELECT '0x' || encode(chain_id, 'hex'), height, '0x' || encode(hash, 'hex') FROM indexer_state WHERE id = 1 FOR UPDATE",
                 logger: logger)
             for try await (c, h, hash) in rows.decode((String, Int64, String).self) {
-                return IndexedTip(chainId: c, height: UInt64(h), hash: hash)
+                return IndexedTip(chainId: c, height: try Self.height(h), hash: hash)
             }
             return nil
         } catch {
@@ -241,7 +247,15 @@ public final class PostgresSink: Sendable {
     /// Takes every table back to block `height` (whose hash is `hash`), in one transaction.
     public func rollback(to height: UInt64, hash: String) async throws(IndexerError) {
         try await transaction { () async throws(IndexerError) in
-            _ = try await lockedTip()
+            // The fork point was found outside this transaction: another indexer on the database may have rolled back
+            // below it (or rewritten it) since. Setting the state to a block no longer in `blocks` would leave a gap
+            // that stops every later start, so check it under the lock.
+            guard let tip = try await lockedTip(), tip.height >= height else {
+                throw .indexedTipMoved("rolling back to \(height): the indexed tip is below it now")
+            }
+            guard try await blockHash(at: height) == hash else {
+                throw .indexedTipMoved("rolling back to \(height): the indexed block there is no longer \(hash)")
+            }
             for statement in IndexerSchema.rollback {
                 var binds = PostgresBindings()
                 binds.append(Int64(clamping: height))

@@ -2,7 +2,7 @@ import Foundation
 import PostgresNIO
 
 /// Where the indexer writes: parsed from `postgres://user[:password]@host[:port]/database` (also
-/// `postgresql://`). Percent-escapes in user and password are decoded. TLS is not used (the database is
+/// `postgresql://`). Percent-escapes in user, password and database name are decoded (a `%` that is not an escape is refused). TLS is not used (the database is
 /// expected on loopback or a private network); `?sslmode=disable` is accepted and ignored.
 public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
     /// Server host name or address.
@@ -104,7 +104,12 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
             rest = rest[rest.index(after: at)...]
             if let colon = credentials.firstIndex(of: ":") {
                 user = String(credentials[..<colon]).removingPercentEncoding
-                password = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding
+                // A '%' not followed by two hex digits makes the decode nil: refuse it, rather than connect with no
+                // password (then PGPASSWORD's or the password file's) as if none were given.
+                guard let decoded = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding else {
+                    throw .badPostgresURL("\(Self.redactedURL(url)) (the password has a '%' that is not an escape: write it as %25)")
+                }
+                password = decoded
             } else {
                 user = String(credentials).removingPercentEncoding
             }
@@ -117,7 +122,7 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
             rest = rest[..<q]
         }
         guard let slash = rest.firstIndex(of: "/") else { throw .badPostgresURL(url) }
-        let database = String(rest[rest.index(after: slash)...])
+        guard let database = String(rest[rest.index(after: slash)...]).removingPercentEncoding else { throw .badPostgresURL(url) }
         let authority = rest[..<slash]
         var host = String(authority)
         var port = 5432
@@ -130,6 +135,8 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
             } else if !after.isEmpty { throw .badPostgresURL(url) }
             host = String(host[host.index(after: host.startIndex)..<close])
         } else if let colon = host.lastIndex(of: ":") {
+            // An IPv6 address goes in brackets: `::1` unbracketed would be host ":" and port 1.
+            guard host.firstIndex(of: ":") == colon else { throw .badPostgresURL("\(url) (an IPv6 address goes in brackets: [::1])") }
             guard let p = Int(host[host.index(after: colon)...]), p > 0, p < 65_536 else { throw .badPostgresURL(url) }
             port = p
             host = String(host[..<colon])

@@ -169,6 +169,15 @@ import TestSupport
                 let again = try await ix.syncToTip()
                 #expect(again.rolledBack == 0 && again.height == 12)
                 #expect(try await ix.sink.scalar("SELECT count(*) FROM blocks") == "13")
+                // A rollback's fork point is checked under the lock: another indexer on the database may have rolled
+                // back below it since. Setting the tip to a block no longer in `blocks` left a gap every start stopped at.
+                let h6 = try #require(try await ix.sink.blockHash(at: 6)), h9 = try #require(try await ix.sink.blockHash(at: 9))
+                try await ix.sink.rollback(to: 6, hash: h6)
+                await #expect(throws: IndexerError.self) { try await ix.sink.rollback(to: 9, hash: h9) }
+                await #expect(throws: IndexerError.self) { try await ix.sink.rollback(to: 5, hash: h6) }
+                #expect(try await ix.sink.indexedTip()?.height == 6)
+                #expect(try await ix.sink.scalar("SELECT max(height) FROM blocks") == "6")
+                #expect(try await ix.syncToTip().height == 12)
                 await ix.close()
             } catch {
                 await ix.close()
@@ -207,6 +216,75 @@ import TestSupport
             } catch {
                 await ix.close()
                 Issue.record("the indexer failed: \(error)")
+            }
+        }
+        // A budget below one block's answer: the first block of every batch passes it alone, and asking the same batch
+        // again stalled at it for good. The indexer asks for that block and its results as single calls.
+        let tiny = try pg.createDatabase("tiny")
+        rpcConfig.maxResponseBytes = 256
+        let small = RPCServer(chain: a.service, configuration: rpcConfig, logger: testLogger("rpc"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await small.run() }
+            defer { group.cancelAll() }
+            let port = await small.listeningPort()
+            var config = IndexerConfiguration(rpcURL: "http://127.0.0.1:\(port)", postgres: try PostgresTarget(url: tiny))
+            config.pollInterval = .milliseconds(200)
+            let ix = try await ChainIndexer.start(config, logger: Self.logger)
+            do {
+                let report = try await ix.syncToTip()
+                #expect(report.height == 12 && report.blocks == 13, "\(report)")
+                #expect(try await ix.sink.scalar("SELECT count(*) FROM transactions") == "36")
+                await ix.close()
+            } catch {
+                await ix.close()
+                Issue.record("the indexer failed: \(error)")
+            }
+        }
+        pg.stop()
+    }
+
+    /// A node that contradicts itself: its block at the indexed tip's height is the indexed one, yet its next block
+    /// names another parent; or it answers another height than asked. The indexer asked again at once, for ever (no
+    /// error, no backoff). Now a block of the wrong height is a bad answer at once, and a next block that never
+    /// follows ends the round with an error after a few tries (the run then backs off), having written nothing wrong.
+    @Test(.timeLimit(.minutes(3))) func aNodeWhoseBlocksDoNotFollowIsRefusedNotAskedForever() async throws {
+        let pg = try PostgresServer(label: "indexer-review-unlinked")
+        let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
+        let a = try IndexedChain(genesis: genesis, label: "indexer-review-unlinked")
+        try await a.produce(through: 8, perBlock: 1)
+        let other = JSON.string("0x" + String(repeating: "ab", count: 32))
+        try await withRPCServer(a.service) { rpc in
+            for (name, rewrite) in [
+                ("unlinked", { @Sendable (method: String, params: JSON, answer: JSON) -> JSON in
+                    method == "chain_getBlockByNumber" && params.array?.first?.uint64 == 6 ? answer.settingResultMember("parent", to: other) : answer
+                }),
+                ("misnumbered", { @Sendable (method: String, params: JSON, answer: JSON) -> JSON in
+                    // Block 6 and its results, both said to be at height 7.
+                    guard params.array?.first?.uint64 == 6 else { return answer }
+                    if method == "chain_getBlockByNumber" { return answer.settingResultMember("height", to: .int(7)) }
+                    if method == "chain_getBlockResults" { return answer.settingResultMember("blockHeight", to: .int(7)) }
+                    return answer
+                }),
+            ] as [(String, @Sendable (String, JSON, JSON) -> JSON)] {
+                let proxy = try RewritingRPCProxy(forwardingTo: rpc, rewrite: rewrite)
+                defer { proxy.stop() }
+                var config = IndexerConfiguration(rpcURL: proxy.url, postgres: try PostgresTarget(url: try pg.createDatabase(name)))
+                config.pollInterval = .milliseconds(200)
+                let ix = try await ChainIndexer.start(config, logger: Self.logger)
+                let result: Result<SyncReport, IndexerError>
+                do throws(IndexerError) { result = .success(try await ix.syncToTip()) } catch { result = .failure(error) }
+                let tip = try await ix.sink.indexedTip()
+                await ix.close()
+                guard case .failure(.malformed(let why)) = result else { Issue.record("\(name): \(result)"); continue }
+                if name == "unlinked" {
+                    #expect(why.contains("do not follow"), "\(why)")
+                    #expect(tip?.height == 5, "blocks 0…5 are written, nothing after")
+                } else {
+                    // The batch holding the lie is refused whole: nothing written.
+                    #expect(why.contains("asked for block 6, the node answered block 7"), "\(why)")
+                    #expect(tip == nil)
+                }
+                #expect(proxy.requests.load(ordering: .relaxed) < 200, "\(name): \(proxy.requests.load(ordering: .relaxed)) requests")
             }
         }
         pg.stop()

@@ -61,6 +61,7 @@ import TestSupport
         let pg = try PostgresServer(label: "indexer-state-sync")
         let fresh = try pg.createDatabase("fresh"), behind = try pg.createDatabase("behind")
         let adjacent = try pg.createDatabase("adjacent"), forked = try pg.createDatabase("forked")
+        let forkedDeep = try pg.createDatabase("forkeddeep")
         let genesis = try TestGenesis(validators: 1, genesisTime: UInt64(Date().timeIntervalSince1970) - 100_000)
         let a = try IndexedChain(genesis: genesis, label: "indexer-state-sync-a")
         try await a.produce(through: 3, perBlock: 1)
@@ -97,6 +98,18 @@ import TestSupport
         let forkTip = try #require(try await fork.service.canonicalBlock(at: s - 1)).hash
         let ourTip = try #require(try await a.service.canonicalBlock(at: s - 1)).hash
         #expect(forkTip != ourTip, "the fork did not fork")
+        // `forkedDeep` holds the other branch through s+2: above the node's earliest block, every height differs.
+        try await fork.produce(through: s + 2, perBlock: 2)
+        try await withRPCServer(fork.service) { rpc in
+            let ix = try await start(rpc, forkedDeep)
+            do {
+                #expect(try await ix.syncToTip().height == s + 2)
+                await ix.close()
+            } catch {
+                await ix.close()
+                throw error
+            }
+        }
         try await a.produce(through: 12, perBlock: 1)
         let (synced, _) = try await stateSyncedNode(from: a, label: "indexer-state-sync-b")
         try await withRPCServer(synced) { rpc in
@@ -164,6 +177,38 @@ import TestSupport
             #expect(f.description.contains("block \(s)") && f.description.contains("block \(s - 1)"))
             #expect(after == "0/\(s - 1)/\(s)", "blocks were written onto a tip they do not follow")
             #expect(tip?.height == s - 1 && tip?.hash == forkTip.description)
+
+            // Indexed through s+2 on the other branch: the walk back compares s+2, s+1, s (all differ), then only the
+            // parent of the node's block s can speak for s-1. Taking the heights the node does not store for "different"
+            // walked on down to genesis and deleted every indexed block before failing.
+            let deep = try await start(rpc, forkedDeep)
+            let deepResult: Result<SyncReport, IndexerError>
+            do throws(IndexerError) { deepResult = .success(try await deep.syncToTip()) } catch { deepResult = .failure(error) }
+            let deepAfter = try await deep.sink.scalar("SELECT concat_ws('/', min(height), max(height), count(*)) FROM blocks")
+            await deep.close()
+            guard case .failure(let deepError) = deepResult else { Issue.record("\(deepResult)"); return }
+            #expect(deepError == .earliestBlockDoesNotFollow(indexed: s - 1, earliest: s))
+            #expect(deepAfter == "0/\(s + 2)/\(s + 3)", "indexed blocks were deleted")
+        }
+
+        // A node of the same chain that has imported only blocks 1...3, below the first block `fresh` holds (s): nothing
+        // can be compared, nothing is contradicted. The indexer waits for it; it used to call the database "another
+        // history" and stop.
+        let early = try IndexedChain(genesis: genesis, label: "indexer-state-sync-early")
+        for h in 1...3 {
+            let block = try #require(try await a.service.canonicalBlock(at: UInt64(h)))
+            early.clock.set(a.clock.now)
+            guard case .imported = await early.service.importBlock(block) else { Issue.record("block \(h) not imported"); return }
+        }
+        try await withRPCServer(early.service) { rpc in
+            let ix = try await start(rpc, fresh)
+            let waited: Result<SyncReport, IndexerError>
+            do throws(IndexerError) { waited = .success(try await ix.syncToTip()) } catch { waited = .failure(error) }
+            let after = try await ix.sink.scalar("SELECT concat_ws('/', min(height), max(height), count(*)) FROM blocks")
+            await ix.close()
+            guard case .success(let report) = waited else { Issue.record("\(waited)"); return }
+            #expect(report.rolledBack == 0 && report.height == 12)
+            #expect(after == "\(s)/12/\(12 - s + 1)")
         }
         pg.stop()
     }

@@ -1,0 +1,112 @@
+import Dispatch
+import Foundation
+import Glibc
+import Primitives
+import RPC
+import Synchronization
+
+/// A JSON-RPC proxy on loopback in front of a real node: every request (a single call or a batch) is forwarded, and
+/// each call's answer passes through `rewrite` first. A node that contradicts itself in ways an honest one never does,
+/// for the clients' robustness tests. One request per connection (the clients send `Connection: close`), served on a
+/// thread of its own.
+final class RewritingRPCProxy: Sendable {
+    let port: Int
+    /// HTTP requests answered so far.
+    let requests = Atomic<Int>(0)
+    private let listener: Int32
+    private let target: RPCClient
+    private let rewrite: @Sendable (_ method: String, _ params: JSON, _ answer: JSON) -> JSON
+
+    /// A proxy for the node at `url` (`http://host:port`).
+    init(forwardingTo url: String, rewrite: @escaping @Sendable (_ method: String, _ params: JSON, _ answer: JSON) -> JSON) throws {
+        target = try RPCClient(url: url)
+        self.rewrite = rewrite
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ProxyUnavailable() }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard bound == 0, listen(fd, 16) == 0 else { close(fd); throw ProxyUnavailable() }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        listener = fd
+        Thread { [self] in self.serve() }.start()
+    }
+
+    /// The proxy's URL.
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Wakes the serving thread's `accept`; that thread closes the socket (so its descriptor is not reused under it).
+    func stop() { shutdown(listener, Int32(SHUT_RDWR)) }
+
+    struct ProxyUnavailable: Error {}
+
+    private func serve() {
+        defer { close(listener) }
+        while true {
+            let c = accept(listener, nil, nil)
+            guard c >= 0 else { return }
+            defer { close(c) }
+            guard let body = Self.readBody(c) else { continue }
+            requests.add(1, ordering: .relaxed)
+            let answer = forward(body)
+            let reply = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\nConnection: close\r\n\r\n".utf8)
+                + answer
+            _ = reply.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// The node's answer to `body`, each call's answer rewritten.
+    private func forward(_ body: [UInt8]) -> [UInt8] {
+        let result = Mutex<[UInt8]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let target = self.target
+        Task {
+            let answer: [UInt8]? = try? await target.post(body).1
+            result.withLock { $0 = answer }
+            done.signal()
+        }
+        done.wait()
+        guard let answer = result.withLock({ $0 }), let request = try? JSONParser().parse(body),
+              let parsed = try? JSONParser().parse(answer) else { return result.withLock { $0 } ?? [] }
+        func one(_ call: JSON, _ answer: JSON) -> JSON { rewrite(call["method"]?.string ?? "", call["params"] ?? .null, answer) }
+        switch (request, parsed) {
+        case (.array(let calls), .array(let answers)):
+            // Answers carry their call's id; a batch's answers need not be in the calls' order.
+            return JSONWriter.encode(.array(answers.map { a in
+                calls.first { $0["id"] == a["id"] }.map { one($0, a) } ?? a
+            }))
+        case (.object, .object): return JSONWriter.encode(one(request, parsed))
+        default: return answer
+        }
+    }
+
+    private static func readBody(_ c: Int32) -> [UInt8]? {
+        var request = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(c, &buffer, buffer.count)
+            guard n > 0 else { return nil }
+            request += buffer[0..<n]
+            let text = String(decoding: request, as: UTF8.self)
+            guard let end = text.range(of: "\r\n\r\n") else { continue }
+            let head = text[..<end.lowerBound].lowercased()
+            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let start = text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound)
+            if request.count - start >= length { return Array(request[start..<(start + length)]) }
+        }
+    }
+}
+
+extension JSON {
+    /// This answer with its `result` object's member `key` set to `value` (unchanged when it has no result object).
+    func settingResultMember(_ key: String, to value: JSON) -> JSON {
+        guard case .object(var answer) = self, case .object(var result)? = answer["result"] else { return self }
+        result[key] = value
+        answer["result"] = .object(result)
+        return .object(answer)
+    }
+}
