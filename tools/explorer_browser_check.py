@@ -323,6 +323,9 @@ def main():
         check(f"Block {tx_block['height']}" in t, "search by height")
         t = ex.search(tx_hash, "tx")
         check(tx["kind"] in t and "Receipt" in t, f"search by transaction hash: {t[:300]!r}")
+        # The transaction's own events name it, not "block" (block-processing events do that on a block page).
+        check(not ex.js("return Array.from(document.querySelectorAll('td span.muted')).some((s) => s.textContent === 'block');"),
+              "the transaction page labels its own events as the block's")
         t = ex.search(tx["sender"], "address")
         check("Account" in t and tx["sender"][:12] in t, "search by address")
         check(len(driver.find_elements(By.CSS_SELECTOR, "#address-txs tbody tr")) >= 1, "the address lists no transactions")
@@ -359,6 +362,20 @@ def main():
         ex.go("#/proofs", "proofs")
         t = ex.go(f"#/block/{tip}", "block")
         check(f"Block {tip}" in t, "block page")
+
+        # Integers beyond 2^53 (an escrow expiry anyone may choose, say) are kept exact: JSON.parse rounded them.
+        exact = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            import(new URL('rpc.js', document.baseURI).href).then((m) => {
+              const v = m.parseExact('{"a":9007199254740993,"b":12,"c":"x9007199254740993","d":[-9007199254740995,1.5e300],"e":"q\\\\"1234567890123456789"}');
+              done([v.a, v.b, v.c, v.d[0], v.d[1], v.e]);
+            }, (e) => done(String(e)));""")
+        check(exact == ["9007199254740993", 12, "x9007199254740993", "-9007199254740995", 1.5e300, 'q"1234567890123456789'],
+              f"big integers are not kept exact: {exact!r}")
+        # What a visitor types into a route is not echoed at length (a link could make the page say anything).
+        lure = "Your-wallet-is-locked-visit-evil-example-to-unlock-it-now-" * 3
+        t = ex.go(f"#/tx/{lure}", "tx", expect="error")
+        check(lure not in t and "not a transaction hash" in t, f"the route's text is echoed whole: {t[:300]!r}")
 
         # Errors are messages on the page.
         t = ex.go("#/block/999999999", "block", expect="error")

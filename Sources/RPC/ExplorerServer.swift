@@ -17,11 +17,15 @@ public final class ExplorerServer: Service, Sendable {
     public let port: Int
     /// The node's JSON-RPC URL the page calls (`http://host:port/`).
     public let rpcURL: String
+    /// The connection limits (`RPCConfiguration`'s deadlines, head size and connection bounds; the rest is unused).
+    public let limits: RPCConfiguration
     let logger: Logger
     private let bound = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
 
     /// A server on `host:port` for the node at `rpcURL`.
-    public init(host: String, port: Int, rpcURL: String, logger: Logger = Logger(label: "sharechain.explorer")) {
+    public init(host: String, port: Int, rpcURL: String, limits: RPCConfiguration = RPCConfiguration(),
+                logger: Logger = Logger(label: "sharechain.explorer")) {
+        self.limits = limits
         self.host = host
         self.port = port
         self.rpcURL = rpcURL
@@ -41,21 +45,39 @@ public final class ExplorerServer: Service, Sendable {
     }
 
     /// Serves until graceful shutdown or cancellation.
+    ///
+    /// Connections get the node's JSON-RPC guards (Specs/rpc.md §9, `limits`: by default the node's): a deadline for
+    /// the first request head and an idle one, a bound on a request head's size, open connections per remote host and in
+    /// all, and bytes not yet taken by the sockets. Without them a client holding half-sent requests open kept every
+    /// connection it made, until the process ran out of descriptors and served no one (eighteenth-session audit).
     public func run() async throws {
         let rpcURL = self.rpcURL
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             let path = request.uri.path
             guard request.method == .get || request.method == .head else {
-                return Self.plain(.methodNotAllowed, "the explorer serves GET only\n")
+                var answer = Self.plain(.methodNotAllowed, "the explorer serves GET only\n")
+                answer.headers[.allow] = "GET, HEAD"
+                return answer
             }
             if path == "/" {
                 return Response(status: .found, headers: [.location: ExplorerAssets.prefix + "/"])
             }
             return Self.response(path: path, rpcURL: rpcURL)
         }
+        let limits = self.limits
+        let hostLimiter = HostConnectionLimiter(limit: limits.maxConnectionsPerHost)
+        let unsentBudget = UnsentBytesBudget(limit: limits.totalUnsentBytes)
+        let server = HTTPServerBuilder { responder in
+            DeadlineGuardedChannel(
+                inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(limits.idleTimeoutSeconds))),
+                firstRequest: .seconds(limits.firstRequestTimeoutSeconds), idle: .seconds(limits.idleTimeoutSeconds),
+                maxHeadBytes: limits.maxRequestHeadBytes, hostLimiter: hostLimiter, unsentBudget: unsentBudget)
+        }
         let app = Application(
             responder: responder,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+            server: server,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil, backlog: 256, reuseAddress: true,
+                                                    availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { [self] channel in
                 let p = channel.localAddress?.port ?? port
                 let waiters = bound.withLock { s -> [CheckedContinuation<Int, Never>] in
@@ -89,7 +111,7 @@ public final class ExplorerServer: Service, Sendable {
         } else {
             connect += " ws: wss:"
         }
-        return "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src \(connect); base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src \(connect); base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     }
 
     /// `http(s)://authority` of a URL, nil when it is not http(s).

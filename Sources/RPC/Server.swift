@@ -136,8 +136,10 @@ public final class RPCServer: Service, Sendable {
             return plain(.upgradeRequired, "use a WebSocket upgrade on /ws\n", extra: [.upgrade: "websocket"])
         case ("/", _):
             return plain(.methodNotAllowed, "JSON-RPC takes POST\n", extra: [.allow: "POST, OPTIONS"])
-        case (_, .get) where ExplorerAssets.handles(path):
+        case (_, .get) where ExplorerAssets.handles(path), (_, .head) where ExplorerAssets.handles(path):
             return ExplorerServer.response(path: path, rpcURL: nil)
+        case (_, _) where ExplorerAssets.handles(path):
+            return plain(.methodNotAllowed, "the explorer serves GET only\n", extra: [.allow: "GET, HEAD"])
         default:
             return plain(.notFound, "not found\n")
         }

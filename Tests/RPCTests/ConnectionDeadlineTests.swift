@@ -33,6 +33,40 @@ import Testing
         return condition()
     }
 
+    /// `sharechain explorer`'s own server (the static files for a remote node) had none of these guards: connections
+    /// that sent half a request stayed open for good, and one client holding enough of them made it serve no one
+    /// (eighteenth-session audit). It now has the node's: the deadlines, and the per-host bound.
+    @Test func theStandaloneExplorerServerHoldsConnectionsToTheSameDeadlines() async throws {
+        var limits = RPCConfiguration()
+        limits.firstRequestTimeoutSeconds = 1
+        limits.idleTimeoutSeconds = 4
+        limits.maxConnectionsPerHost = 3
+        let server = ExplorerServer(host: "127.0.0.1", port: 0, rpcURL: "http://127.0.0.1:1/", limits: limits)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let port = await server.listeningPort()
+            var held = [RawConnection]()
+            for i in 0..<3 {
+                let c = try await RawConnection.open(port: port)
+                if i == 1 { try await c.send(Array("GET /explorer/ HTTP/1.1\r\nHost: x\r\n".utf8)) }
+                held.append(c)
+            }
+            // A fourth from the same host is over the bound: closed at once, long before any deadline.
+            let extra = try await RawConnection.open(port: port)
+            #expect(await eventually(.seconds(30)) { !extra.isOpen }, "a connection over the per-host bound was kept")
+            #expect(await eventually(.seconds(60)) { held.allSatisfy { !$0.isOpen } },
+                    "never closed: connections \(held.indices.filter { held[$0].isOpen })")
+            held.forEach { $0.close() }
+            // Served again once they are gone; a method other than GET and HEAD names the ones allowed.
+            let client = try RPCClient(url: "http://127.0.0.1:\(port)/")
+            let page = try await client.request(method: .GET, path: "/explorer/", headers: [], body: [])
+            #expect(page.status == 200)
+            let post = try await client.request(method: .POST, path: "/explorer/", headers: [], body: [])
+            #expect(post.status == 405 && post.headers.first { $0.0.lowercased() == "allow" }?.1 == "GET, HEAD")
+        }
+    }
+
     @Test func connectionsThatNeverFinishAFirstRequestAreClosedAndTheirSlotsFreed() async throws {
         var config = RPCConfiguration()
         config.firstRequestTimeoutSeconds = 1

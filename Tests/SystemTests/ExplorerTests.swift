@@ -80,6 +80,13 @@ import TestSupport
             let a = try await client.request(method: .GET, path: path)
             #expect(a.status == 404, "\(path): \(a.status)")
         }
+        // HEAD as GET (it was 404 on the node); other methods name the ones allowed.
+        let head = try await client.request(method: .HEAD, path: "/explorer/app.js")
+        #expect(head.status == 200 && head.header("content-type")?.hasPrefix("text/javascript") == true)
+        let post = try await client.request(method: .POST, path: "/explorer/")
+        #expect(post.status == 405 && post.header("allow") == "GET, HEAD")
+        // The page's styles come from its own files only: no inline styles allowed.
+        #expect(try await client.request(method: .GET, path: "/explorer").header("content-security-policy")?.contains("unsafe-inline") == false)
         // The RPC endpoints are untouched.
         #expect(try await client.request(method: .GET, path: "/health").status == 200)
 

@@ -96,7 +96,7 @@ async function render() {
 }
 
 function setTip(height, force = false) {
-  if (typeof height !== 'number' || (!force && state.tip !== undefined && height < state.tip)) return;
+  if (!Number.isSafeInteger(height) || (!force && state.tip !== undefined && height < state.tip)) return;
   state.tip = height;
   const link = document.getElementById('tip-height');
   link.textContent = String(height);
@@ -130,7 +130,7 @@ function noteHead(head) {
 }
 
 function onHead(head) {
-  if (!head || typeof head.height !== 'number') return;
+  if (!head || !Number.isSafeInteger(head.height)) return;
   probe.heads += 1;
   state.lastHeadAt = Date.now();
   noteHead(head);
@@ -179,6 +179,7 @@ async function poll() {
       const first = await node.batch(calls);
       if (first[0].error) throw first[0].error;
       const tip = first[0].result;
+      if (!Number.isSafeInteger(tip)) throw new RPCError('impossible height');
       const now = seen ? first[1] : null;
       if (seen && !now.error && (!now.result || now.result.hash !== seen.hash)) {
         if (state.lastHead === seen) reread();

@@ -1,6 +1,33 @@
 // JSON-RPC over HTTP (POST, batches) and the WebSocket subscriptions of a sharechain node (Specs/rpc.md).
 // Every failure is an RPCError with a readable message; nothing here throws anything else.
 
+/** JSON.parse, except that integers beyond 2^53 become decimal strings (shown exactly, never rounded). */
+export function parseExact(text) {
+  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  let out = '';
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < n && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      let j = i + 1;
+      while (j < n && '0123456789.eE+-'.includes(text[j])) j++;
+      const tok = text.slice(i, j);
+      out += /^-?\d+$/.test(tok) && !Number.isSafeInteger(Number(tok)) ? `"${tok}"` : tok;
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return JSON.parse(out);
+}
+
 /** A failed call: a JSON-RPC error object, or a transport failure (code null). */
 export class RPCError extends Error {
   constructor(message, code = null, data = null) {
@@ -75,7 +102,7 @@ export class NodeRPC {
     }
     let decoded;
     try {
-      decoded = await response.json();
+      decoded = parseExact(await response.text());
     } catch {
       throw new RPCError(`the node answered HTTP ${response.status} without JSON`);
     }
@@ -132,7 +159,7 @@ export class Live {
     });
     socket.addEventListener('message', (m) => {
       let msg;
-      try { msg = JSON.parse(m.data); } catch { return; }
+      try { msg = parseExact(m.data); } catch { return; }
       if (msg && msg.method === 'sub_notification' && msg.params) {
         try { this.onEvent(msg.params.kind, msg.params.result); } catch (e) { this.onState('down', String(e)); }
       } else if (msg && pending.has(msg.id)) {

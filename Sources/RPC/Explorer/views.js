@@ -115,6 +115,7 @@ async function listAll(node, method, params, pages = 5) {
     cursor = r.nextCursor;
     if (!cursor) break;
   }
+  items.more = Boolean(cursor); // pages left unread
   return items;
 }
 
@@ -149,6 +150,7 @@ export async function dashboard(ctx) {
   const { node } = ctx;
   const first = await node.batch([['chain_blockNumber'], ['chain_getFinality'], ['net_peerCount'], ['mempool_status'], ['node_status']]);
   const tip = unwrap(first[0]);
+  if (!Number.isSafeInteger(tip) || tip < 0) throw new RPCError(`the node reports an impossible height: ${String(tip).slice(0, 30)}`);
   ctx.tip = tip;
   const heights = [];
   for (let n = tip; n >= 0 && n > tip - RECENT; n--) heights.push(n);
@@ -167,8 +169,8 @@ export async function dashboard(ctx) {
   const status = first[4].result;
   stats.append(
     stat('stat-height', 'height', a(`#/block/${tip}`, String(tip)), status ? `${status.chainName} · slot ${status.slot}` : null),
-    stat('stat-finality', 'finalized / justified', fin ? h('span', {}, a(`#/block/${fin.finalized.height}`, String(fin.finalized.height)), ' / ',
-      a(`#/block/${fin.justified.height}`, String(fin.justified.height))) : errorNote('finality', first[1].error), fin ? `safe ${fin.safeHeight} · checkpoint every ${fin.checkpointBlocks}` : null),
+    stat('stat-finality', 'finalized / justified', fin && fin.finalized && fin.justified ? h('span', {}, a(`#/block/${fin.finalized.height}`, String(fin.finalized.height)), ' / ',
+      a(`#/block/${fin.justified.height}`, String(fin.justified.height))) : errorNote('finality', first[1].error ?? 'unexpected answer'), fin ? `safe ${fin.safeHeight} · checkpoint every ${fin.checkpointBlocks}` : null),
     stat('stat-peers', 'peers', first[2].result !== undefined ? String(first[2].result) : '?'),
     stat('stat-tps', 'tx/s (recent blocks)', txRate(blocks) === null ? '—' : txRate(blocks).toFixed(2), `over the last ${blocks.length} blocks`),
     stat('stat-mempool', 'mempool', first[3].result ? `${first[3].result.transactions} txs` : '?', first[3].result ? `${first[3].result.bytes} bytes` : null),
@@ -296,7 +298,7 @@ export async function block(ctx) {
   let b;
   if (/^\d+$/.test(id)) b = await node.call('chain_getBlockByNumber', [Number(id), true]);
   else if (isHash(id)) b = await node.call('chain_getBlockByHash', [id, true]);
-  else throw new RPCError(`'${id}' is neither a height nor a block hash`);
+  else throw new RPCError(`'${short(id, 20, 4)}' is neither a height nor a block hash`);
   const txs = Array.isArray(b.transactions) ? b.transactions : [];
   const nav = h('p', { class: 'nav' },
     b.height > 0 ? a(`#/block/${b.height - 1}`, '← previous') : null, ' ',
@@ -333,7 +335,7 @@ function eventsTable(events) {
 
 export async function transaction(ctx) {
   const hash = ctx.args[0] ?? '';
-  if (!isHash(hash)) throw new RPCError(`'${hash}' is not a transaction hash`);
+  if (!isHash(hash)) throw new RPCError(`'${short(hash, 20, 4)}' is not a transaction hash`);
   const [txA, rcA] = await ctx.node.batch([['tx_getByHash', [hash]], ['tx_getReceipt', [hash]]]);
   const tx = unwrap(txA);
   const body = tx.body || {};
@@ -341,7 +343,7 @@ export async function transaction(ctx) {
   if (rcA.error) receipt = rcA.error.notFound ? note(tx.status === 'pending' ? 'Pending: no receipt yet.' : 'No receipt.') : errorNote('receipt', rcA.error);
   else {
     const rc = rcA.result;
-    receipt = h('div', {}, kv(rc, { skip: ['events'], tip: ctx.tip }), h('h3', {}, 'Events'), (rc.events || []).length ? eventsTable(rc.events) : note('No events.'));
+    receipt = h('div', {}, kv(rc, { skip: ['events'], tip: ctx.tip }), h('h3', {}, 'Events'), (rc.events || []).length ? eventsTable(rc.events.map((e) => ({ ...e, _tx: hash }))) : note('No events.'));
   }
   const extra = [];
   if (body.ticketId) extra.push(a(`#/ticket/${body.ticketId}`, 'ticket'), ' ');
@@ -379,7 +381,7 @@ export async function address(ctx) {
 
 export async function validators(ctx) {
   const items = await listAll(ctx.node, 'validator_list', {}, 3);
-  return page('Validators', section(`${items.length} validators`, table([
+  return page('Validators', section(`${items.length}${items.more ? '+' : ''} validators`, table([
     ['address', (v) => a(`#/validator/${v.address}`, short(v.address, 14, 8), 'mono')],
     ['stake', (v) => v.stake], ['status', (v) => v.status], ['since', (v) => value('since', v.since, ctx.tip)],
   ], items)));
@@ -428,24 +430,25 @@ export async function window_(ctx) {
   if (payA.error) split = errorNote('payouts', payA.error);
   else {
     const items = payA.result.items || [];
-    const paidTotal = items.reduce((s, p) => s + Number(p.paid), 0);
-    const refundedTotal = items.reduce((s, p) => s + Number(p.refunded), 0);
+    const big = (x) => { try { return BigInt(x); } catch { return 0n; } };
+    const paidTotal = items.reduce((s, p) => s + big(p.paid), 0n);
+    const refundedTotal = items.reduce((s, p) => s + big(p.refunded), 0n);
     const total = paidTotal + refundedTotal;
-    const colorOf = new Map(items.filter((p) => Number(p.paid) > 0).map((p, i) => [p.worker, `s${i % 5}`]));
+    const colorOf = new Map(items.filter((p) => big(p.paid) > 0n).map((p, i) => [p.worker, `s${i % 5}`]));
     const segment = (cls, amount, title) => {
       const seg = h('span', { class: `seg ${cls}`, title });
-      seg.style.width = `${total > 0 ? (amount * 100) / total : 0}%`;
+      seg.style.width = `${total > 0n ? Number((amount * 10000n) / total) / 100 : 0}%`;
       return seg;
     };
     split = items.length === 0 ? note(`No payouts yet (window ${payA.result.windowStatus}).`) : h('div', {},
       h('div', { class: 'split', role: 'img', 'aria-label': 'settlement split: paid per worker, then refunded to clients' },
-        items.filter((p) => Number(p.paid) > 0).map((p) => segment(colorOf.get(p.worker), Number(p.paid), `${p.worker}: paid ${p.paid}`)),
-        refundedTotal > 0 ? segment('refund', refundedTotal, `refunded to clients: ${refundedTotal}`) : null),
-      h('p', { class: 'muted' }, `paid to workers ${paidTotal}, refunded to clients ${refundedTotal}`),
+        items.filter((p) => big(p.paid) > 0n).map((p) => segment(colorOf.get(p.worker), big(p.paid), `${p.worker}: paid ${p.paid}`)),
+        refundedTotal > 0n ? segment('refund', refundedTotal, `refunded to clients: ${refundedTotal}`) : null),
+      h('p', { class: 'muted' }, `paid to workers ${paidTotal}, refunded to clients ${refundedTotal}`, payA.result.nextCursor ? ' (first 100 payouts only: more payouts exist)' : ''),
       table([
         ['worker', (p) => h('span', {}, h('i', { class: `swatch seg ${colorOf.get(p.worker) ?? 'refund'}` }), value('worker', p.worker))],
         ['paid', (p) => p.paid], ['refunded', (p) => p.refunded],
-        ['share of paid', (p) => (paidTotal > 0 ? `${((Number(p.paid) * 100) / paidTotal).toFixed(1)} %` : '—')],
+        ['share of paid', (p) => (paidTotal > 0n ? `${(Number((big(p.paid) * 1000n) / paidTotal) / 10).toFixed(1)} %` : '—')],
         ['height', (p) => value('height', p.height, ctx.tip)],
       ], items, { id: 'window-payouts' }));
   }
@@ -466,9 +469,11 @@ const ticketStatuses = ['open', 'revealed', 'adjudicated', 'awaitingReveal', 'wi
 
 export async function tickets(ctx) {
   const status = ctx.args[0] && ticketStatuses.includes(ctx.args[0]) ? ctx.args[0] : 'revealed';
-  const r = await ctx.node.call('ticket_list', { status, limit: 100 });
+  const cursor = ctx.query.get('cursor');
+  const r = await ctx.node.call('ticket_list', { status, limit: 100, ...(cursor ? { cursor } : {}) });
+  const more = r.nextCursor ? h('p', {}, a(`#/tickets/${status}?cursor=${encodeURIComponent(r.nextCursor)}`, 'more →')) : null;
   const tabs = h('p', { class: 'tabs' }, ticketStatuses.map((s) => a(`#/tickets/${s}`, s, s === status ? 'active' : null)));
-  return page('Tickets', tabs, section(`${status} (${r.items.length}${r.nextCursor ? '+' : ''})`, r.items.length === 0 ? note('None.') : table([
+  return page('Tickets', tabs, section(`${status} (${r.items.length}${r.nextCursor ? '+' : ''})`, more, r.items.length === 0 ? (r.nextCursor ? note('None on this page.') : note('None.')) : table([
     ['ticket', (t) => a(`#/ticket/${t.ticketId}`, short(t.ticketId), 'mono')], ['worker', (t) => value('worker', t.worker)],
     ['window', (t) => a(`#/window/${t.pool}/${t.window}`, `${t.pool}/${t.window}`)], ['selected', (t) => value('selectedHeight', t.selectedHeight, ctx.tip)],
     ['status', (t) => t.status],
@@ -505,7 +510,7 @@ function checkSection(check, sealedInput, ctx) {
 
 export async function proofs(ctx) {
   const items = await listAll(ctx.node, 'proof_list', {}, 3);
-  return page('Fraud cases', section(`${items.length} cases`, items.length === 0 ? note('None.') : table([
+  return page('Fraud cases', section(`${items.length}${items.more ? '+' : ''} cases`, items.length === 0 ? note('None.') : table([
     ['ticket', (c) => a(`#/proof/${c.ticketId}`, short(c.ticketId), 'mono')], ['worker', (c) => value('worker', c.worker)],
     ['status', (c) => c.status], ['fraud', (c) => (c.fraud === null ? 'pending' : String(c.fraud))], ['slashed', (c) => c.slashed],
     ['bounty', (c) => c.bounty], ['opened', (c) => value('openedHeight', c.openedHeight, ctx.tip)],
