@@ -366,7 +366,7 @@ def main():
         # Integers beyond 2^53 (an escrow expiry anyone may choose, say) are kept exact: JSON.parse rounded them.
         exact = driver.execute_async_script("""
             const done = arguments[arguments.length - 1];
-            import(new URL('rpc.js', document.baseURI).href).then((m) => {
+            import(new URL('rpc.js', document.querySelector('script[type=module]').src).href).then((m) => {
               const v = m.parseExact('{"a":9007199254740993,"b":12,"c":"x9007199254740993","d":[-9007199254740995,1.5e300],"e":"q\\\\"1234567890123456789"}');
               done([v.a, v.b, v.c, v.d[0], v.d[1], v.e]);
             }, (e) => done(String(e)));""")

@@ -142,6 +142,11 @@ public struct RPCChainClient: ChainClient {
         guard horizons.allSatisfy({ $0 <= Ledger.maxHorizonBlocks }) else {
             throw BadAnswer(what: "pool \(pool.id) with a block horizon above \(Ledger.maxHorizonBlocks)")
         }
+        // A model the canonical executor does not define (a node refuses to start on a genesis with one:
+        // `WeightsIndex.check(pools:)`): refused here with the reason, rather than left to the first shard load.
+        do { try PoolModels.config(pool).validate() } catch {
+            throw BadAnswer(what: "pool \(pool.id) with a model canon-f32-v1 does not define: \(error)")
+        }
     }
 
     public func staker(_ role: StakeRole, _ k: PublicKey) async throws -> Staker? {

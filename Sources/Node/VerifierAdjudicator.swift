@@ -16,7 +16,9 @@ public struct WeightsIndex: Sendable {
     public let directory: String
     public let files: [Hash32: String]
 
-    /// Hashes every `.safetensors` and `.gguf` file under `directory` (recursively).
+    /// Hashes every `.safetensors` and `.gguf` file under `directory` (recursively), symbolic links to files included.
+    /// Anything else with such a name (a FIFO, a device, a link to `/dev/zero`) is skipped: reading it to hash it
+    /// blocked or never ended, and the node hung at startup.
     public init(directory: String) throws {
         self.directory = directory
         var found = [Hash32: String]()
@@ -30,6 +32,8 @@ public struct WeightsIndex: Sendable {
         while let rel = enumerator?.nextObject() as? String {
             guard rel.hasSuffix(".safetensors") || rel.hasSuffix(".gguf") else { continue }
             let path = (directory as NSString).appendingPathComponent(rel)
+            var st = stat()
+            guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
             found[try DevnetGenesisBuilder.sha256(ofFile: path)] = path
         }
         files = found

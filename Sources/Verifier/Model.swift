@@ -90,6 +90,10 @@ public struct ModelConfig: Sendable, Hashable, Codable {
         func bad(_ s: String) -> WeightError { .config(s) }
         guard (1...Self.maxWidth).contains(hiddenSize) else { throw bad("hidden_size \(hiddenSize) outside 1...\(Self.maxWidth)") }
         guard numAttentionHeads >= 1, numKeyValueHeads >= 1 else { throw bad("head counts must be positive") }
+        // Each factor bounded before `queryWidth` multiplies them: two u32 values from a pool's parameters overflowed
+        // the product and trapped (a lying RPC node could stop a verifier, checker or worker this way).
+        guard numAttentionHeads <= Self.maxWidth else { throw bad("num_attention_heads \(numAttentionHeads) exceeds \(Self.maxWidth)") }
+        guard headDim <= Self.maxWidth else { throw bad("head_dim \(headDim) exceeds \(Self.maxWidth)") }
         guard numAttentionHeads % numKeyValueHeads == 0 else {
             throw bad("num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }

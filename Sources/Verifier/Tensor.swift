@@ -145,7 +145,8 @@ public enum TNS1 {
             shape.append(d > UInt64(Int.max) ? Int.max : Int(d))
         }
         guard !overflow else { throw .tooLarge(elements: nil, maximum: maxElements) }
-        guard n <= UInt64(maxElements) else { throw .tooLarge(elements: n, maximum: maxElements) }
+        // A negative limit admits nothing (converting it to UInt64 trapped).
+        guard n <= UInt64(max(maxElements, 0)) else { throw .tooLarge(elements: n, maximum: maxElements) }
         let count = Int(n)
         // count ≤ maxElements may be as large as Int.max (a caller with no limit): 4 × count must not trap.
         let (dataBytes, o1) = count.multipliedReportingOverflow(by: 4)

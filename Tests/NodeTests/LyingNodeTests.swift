@@ -123,7 +123,12 @@ final class LyingNode: Sendable {
         var noWindow = genesis; noWindow.windowBlocks = 0
         var farGrace = genesis; farGrace.commitGraceBlocks = UInt64.max - 3
         var farChecks = genesis; farChecks.checking = CheckingConfig(); farChecks.checking?.answerCommitBlocks = UInt64.max
-        for pool in [noShards, noWindow, farGrace, farChecks] {
+        // Heads × head dim past Int: `ModelConfig.validate` multiplied them before bounding either, and trapped
+        // (eighteenth-session audit: a verifier replaying a ticket, or a worker loading its shard, died on it).
+        var wideHeads = genesis; wideHeads.model.numHeads = 0xC000_0000; wideHeads.model.numKVHeads = 0xC000_0000
+        wideHeads.model.headDim = 0xFFFF_FFFE
+        #expect(throws: WeightError.self) { try PoolModels.config(wideHeads).validate() }
+        for pool in [noShards, noWindow, farGrace, farChecks, wideHeads] {
             #expect(throws: RPCChainClient.BadAnswer.self) { try RPCChainClient.checkPlausible(pool) }
         }
         try RPCChainClient.checkPlausible(genesis)

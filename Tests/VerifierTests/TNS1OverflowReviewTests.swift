@@ -16,6 +16,10 @@ extension ExecutorAttackReviewTests {
         for dims: [UInt64] in [[1 << 62, 1], [1 << 61, 2], [UInt64(Int.max), 1], [1 << 31, 1 << 31], [(1 << 62) - 1, 1]] {
             #expect(throws: TensorError.self) { _ = try TNS1.decode(header(dims), maxElements: Int.max) }
         }
+        // Any limit, negative ones too (converting one to UInt64 trapped; eighteenth-session audit): nothing is admitted.
+        for limit in [-1, Int.min, 0] {
+            #expect(throws: TensorError.self) { _ = try TNS1.decode(header([1]), maxElements: limit) }
+        }
         // Through the replayer, with limits whose product overflows (maxElements becomes Int.max).
         let (d, w) = try Self.tiny()
         let replayer = ShardReplayer(limits: ReplayLimits(maxTokens: Int.max))
