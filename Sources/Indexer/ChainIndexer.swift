@@ -96,8 +96,13 @@ public final class ChainIndexer: Sendable {
     /// Checks the database against the node's chain id and refreshes the pools; returns the chain id.
     @discardableResult
     public func prepare() async throws(IndexerError) -> String {
-        if let known = preparedChainId.withLock({ $0 }) { return known }
         let chainId = try await source.chainId()
+        // Asked every round (one small call): a node restarted at the same address with another chain is refused
+        // before anything is compared, rather than walked back through the whole database.
+        if let known = preparedChainId.withLock({ $0 }) {
+            guard known == chainId else { throw .wrongChain(stored: known, node: chainId) }
+            return known
+        }
         if let tip = try await sink.indexedTip(), tip.chainId != chainId { throw .wrongChain(stored: tip.chainId, node: chainId) }
         try await sink.upsertPools(try await source.pools())
         preparedChainId.withLock { $0 = chainId }

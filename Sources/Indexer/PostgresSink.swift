@@ -76,13 +76,20 @@ public final class PostgresSink: Sendable {
     /// version is newer than this build's.
     @discardableResult
     public func migrate() async throws(IndexerError) -> Int {
-        try await run("""
-            CREATE TABLE IF NOT EXISTS schema_version (
-                version integer PRIMARY KEY,
-                description text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """)
+        // `CREATE TABLE IF NOT EXISTS` is not safe against itself: two indexers starting together on an empty database
+        // can both pass the check, and one fails on the catalog's unique index. Serialize it on the writers' lock.
+        try await transaction { () async throws(IndexerError) in
+            do { _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writerLockKey))", logger: logger).collect() } catch {
+                throw .postgres(Self.describe(error))
+            }
+            try await run("""
+                CREATE TABLE IF NOT EXISTS schema_version (
+                    version integer PRIMARY KEY,
+                    description text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        }
         var current = 0
         for migration in IndexerSchema.migrations {
             let applied: Bool = try await transaction { () async throws(IndexerError) -> Bool in

@@ -243,6 +243,34 @@ import TestSupport
         pg.stop()
     }
 
+    /// Indexers started together on an empty database: `CREATE TABLE IF NOT EXISTS schema_version` ran before the
+    /// migrators' lock, and two sessions could both pass its check, one failing on the catalog's unique index (that
+    /// indexer then exited at start). It runs under the writers' lock now.
+    @Test func indexersStartingTogetherOnAnEmptyDatabaseAllMigrate() async throws {
+        let pg = try PostgresServer(label: "indexer-review-migrate")
+        for round in 0..<4 {
+            let target = try PostgresTarget(url: try pg.createDatabase("race\(round)"))
+            let versions = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        let sink = try await PostgresSink.connect(target, logger: Self.logger)
+                        do {
+                            let v = try await sink.migrate()
+                            await sink.close()
+                            return v
+                        } catch {
+                            await sink.close()
+                            throw error
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(versions == Array(repeating: IndexerSchema.version, count: 6), "round \(round): \(versions)")
+        }
+        pg.stop()
+    }
+
     /// A node that contradicts itself: its block at the indexed tip's height is the indexed one, yet its next block
     /// names another parent; or it answers another height than asked. The indexer asked again at once, for ever (no
     /// error, no backoff). Now a block of the wrong height is a bad answer at once, and a next block that never
