@@ -435,8 +435,12 @@ public final class ChainEngine {
         let executes = choice.executes
         if let deferral {
             // Not stored. A block that makes its branch lead is executed all the same: execution checks its leader
-            // exactly (and a switch that does not stand leaves it stored, executed, as a side block).
-            guard executes, deferral.mayExecute else { throw .notStored(deferral) }
+            // exactly (and a switch that does not stand leaves it stored, executed, as a side block). A second block of
+            // a (proposer, slot) only when it wins on height: its votes alone never raise justification that the first
+            // block's did not, and a leader signing variant after variant with a vote above the tip's justified height
+            // made every node it reached revert and re-execute its chain once per variant (eighteenth-session audit).
+            let runs = deferral == .secondBlockForSlot ? choice.heightWins : executes
+            guard runs, deferral.mayExecute else { throw .notStored(deferral) }
         } else {
             do {
                 try store.storeSideBlock(hash: hash, height: block.header.height, parent: block.header.parent,

@@ -220,7 +220,10 @@ public struct Mempool: Sendable {
         // A replacement is held to the same bounds by its net growth (ninth review F3: replacing small transactions
         // behind a gap by 256 KiB ones grew a 64 MiB pool past a gigabyte).
         let executable = (account.nonce..<t.nonce).allSatisfy { queue[$0] != nil }
-        let newcomerRate = executable ? entry.feeRate : 0
+        // Mined no sooner than the sender's earlier nonces: it bids the lowest rate among them and itself (a cheap first
+        // transaction with costly followers bid the followers' rate while none of them could be mined before it).
+        let ahead = queue.lazy.filter { $0.key < t.nonce }.map(\.value.feeRate).min() ?? .max
+        let newcomerRate = executable ? min(entry.feeRate, ahead) : 0
         let freed: (count: Int, bytes: Int) = replaced.map { (1, $0.tx.encodedSize) } ?? (0, 0)
         while byId.count - freed.count + 1 > config.maxTransactions || totalBytes - freed.bytes + tx.encodedSize > config.maxBytes {
             guard let victim = cheapestTail(excluding: t.sender), victim.rate < newcomerRate else { throw .poolFull }
@@ -261,15 +264,18 @@ public struct Mempool: Sendable {
         return nil
     }
 
-    /// `queue`'s last transaction as an eviction candidate: at its fee rate when the queue has no nonce gap from the
-    /// sender's account nonce, at 0 when it has one (it cannot be included, so it pays nothing).
+    /// `queue`'s last transaction as an eviction candidate: at the lowest fee rate of the queue when it has no nonce
+    /// gap from the sender's account nonce (the last one is mined after all the others, so no sooner than the cheapest
+    /// of them: the rate it really bids, as Bitcoin ranks by ancestor fee rate), at 0 when it has one (it cannot be
+    /// included, so it pays nothing). Ranked by its own rate, costly followers of a minimum-fee first transaction
+    /// evicted, and could not be evicted by, transactions mined before them (eighteenth-session audit).
     private func tail(of sender: PublicKey, _ queue: [UInt64: Entry]) -> Tail? {
         guard let last = queue.keys.max(), let e = queue[last] else { return nil }
         // Every queued nonce is at least the base (admission and revalidation see to it) and they are distinct, so
         // the queue is gapless exactly when it holds every nonce from the base to its last.
         let base = baseNonce[sender] ?? last
         let gapless = last >= base && last - base + 1 == UInt64(queue.count)
-        return Tail(rate: gapless ? e.feeRate : 0, id: e.tx.id, sender: sender, nonce: last)
+        return Tail(rate: gapless ? queue.values.lazy.map(\.feeRate).min() ?? 0 : 0, id: e.tx.id, sender: sender, nonce: last)
     }
 
     /// Records `queue`'s tail at its eviction rate; rebuilds the heap when stale entries pile up.

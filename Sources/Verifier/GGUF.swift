@@ -94,6 +94,10 @@ public struct GGUFFile: Sendable {
 
     /// Largest accepted tensor and metadata counts.
     public static let maxEntries = 1 << 20
+    /// Most metadata array elements kept as values in a whole file; arrays past it are kept as `.largeArray` (type and
+    /// length). Each kept element is a heap value of ~50 bytes for a 1-byte one in the file: without a bound across
+    /// the file, one of small arrays took ~45 times its size in memory (eighteenth-session audit).
+    public static let maxMaterializedElements = 1 << 16
 
     let store: ByteStore
     /// Format version (3).
@@ -129,10 +133,11 @@ public struct GGUFFile: Sendable {
         let nKV = try c.u64("metadata count")
         guard nTensors <= UInt64(Self.maxEntries), nKV <= UInt64(Self.maxEntries) else { throw c.fail("too many entries") }
         var meta: [String: Value] = [:]
+        var budget = Self.maxMaterializedElements
         for _ in 0..<Int(nKV) {
             let key = try c.string("metadata key")
             let type = try c.u32("metadata type of \(key)")
-            let v = try Self.value(&c, type: type, depth: 0)
+            let v = try Self.value(&c, type: type, depth: 0, budget: &budget)
             guard meta.updateValue(v, forKey: key) == nil else { throw c.fail("duplicate metadata key \(key)") }
         }
         metadata = meta
@@ -181,7 +186,7 @@ public struct GGUFFile: Sendable {
         tensors = table
     }
 
-    static func value(_ c: inout ByteCursor, type: UInt32, depth: Int) throws(WeightError) -> Value {
+    static func value(_ c: inout ByteCursor, type: UInt32, depth: Int, budget: inout Int) throws(WeightError) -> Value {
         switch type {
         case 0: return .uint(UInt64(try c.u8("u8")))
         case 1: return .int(Int64(Int8(bitPattern: try c.u8("i8"))))
@@ -200,19 +205,21 @@ public struct GGUFFile: Sendable {
             let et = try c.u32("array element type")
             let n = try c.u64("array length")
             guard n <= UInt64(c.remaining) else { throw c.fail("array length \(n) exceeds the file") }
-            if n > 256 {
+            if n > 256 || n > UInt64(max(budget, 0)) {
                 // Skip without materializing: fixed-size elements in one step, strings one by one.
                 if let size = fixedSize(et) {
                     try c.skip(n * UInt64(size), "array")
                 } else if et == 8 {
                     for _ in 0..<n { try c.skip(try c.u64("string length"), "string") }
                 } else {
-                    for _ in 0..<n { _ = try value(&c, type: et, depth: depth + 1) }
+                    // Nested arrays, read and dropped one at a time (none is kept, so none draws on the budget).
+                    for _ in 0..<n { var none = 0; _ = try value(&c, type: et, depth: depth + 1, budget: &none) }
                 }
                 return .largeArray(elementType: et, count: n)
             }
+            budget -= Int(n)
             var items: [Value] = []
-            for _ in 0..<n { items.append(try value(&c, type: et, depth: depth + 1)) }
+            for _ in 0..<n { items.append(try value(&c, type: et, depth: depth + 1, budget: &budget)) }
             return .array(items)
         case 10: return .uint(try c.u64("u64"))
         case 11: return .int(Int64(bitPattern: try c.u64("i64")))

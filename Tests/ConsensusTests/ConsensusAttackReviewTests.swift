@@ -84,6 +84,40 @@ import TestSupport
                 "a branch of blocks signed by a non-validator made the node revert and re-execute \(engine.timings.blocks - before) blocks")
     }
 
+    /// A validator leading a slot in the unfinalized window signs variant after variant of one side block for it, each
+    /// with a finality vote whose target is above the tip's justified height. Every variant made the node revert to
+    /// the fork point, execute it, and re-execute its own chain (and stayed stored), at no cost past one tombstoning
+    /// (eighteenth-session audit: 420 block executions for 20 variants). Only the first is executed and stored now.
+    @Test func variantsOfOneSlotsSideBlockCarryingVotesAreNotEachExecuted() throws {
+        let net = TestNetwork(validators: 1, finalityDepth: 30)
+        let vd = TempDir(), ad = TempDir()
+        let victim = try net.engine(at: vd), attacker = try net.engine(at: ad)
+        let forkHeight: UInt64 = 5, tipHeight: UInt64 = 25
+        for h in 1...tipHeight {
+            let b = try net.produce(victim)
+            if h <= forkHeight { _ = try attacker.importBlock(b, now: net.now(b.header.slot)) }
+        }
+        let v = net.validators[0], slot = victim.tipHeader.slot + 1, sender = net.accounts[3]
+        let vote = FinalityVote(validator: v.publicKey, source: Checkpoint(height: 0, hash: attacker.genesisHash),
+                                target: Checkpoint(height: 1_000_000, hash: SHA256.hash([7]))).signed(by: v, chainId: net.genesis.chainId)
+        let voteTx = Transaction(chainId: net.genesis.chainId, sender: sender.publicKey, nonce: try attacker.tipState.account(sender.publicKey).nonce,
+                                 fee: 10_000, body: .finalityVotes(votes: [vote])).signed(by: sender)
+        let before = victim.timings.blocks, tip = victim.tipHash
+        var hashes = [Hash32]()
+        for k in 0..<12 {
+            let b = try attacker.produceBlock(slot: slot, key: v, randaoReveal: try net.reveal(attacker, 0), candidates: [voteTx],
+                                              now: net.genesis.slotStartMillis(slot) + UInt64(k))
+            hashes.append(b.hash)
+            _ = try? victim.importBlock(b, now: net.now(slot) + 500)
+        }
+        #expect(victim.tipHash == tip)
+        let executions = victim.timings.blocks - before
+        // The first variant: the branch (one block) and the canonical chain back (20 blocks), once.
+        #expect(executions <= Int(tipHeight - forkHeight) + 2, "\(executions) block executions for \(hashes.count) variants")
+        #expect(try hashes.filter { try victim.hasBlock($0) }.count <= 1, "variants of one (proposer, slot) were stored")
+        // A variant that wins on height is still executed (an equivocating leader's branch from a partition can lead).
+    }
+
     /// Regression (defended): a non-validator's block on the tip itself is refused by the leader check.
     @Test func aNonValidatorBlockOnTheTipIsInvalid() throws {
         let net = TestNetwork(validators: 1, finalityDepth: 30)

@@ -16,23 +16,46 @@ import Testing
 
     let rich = Account(balance: 1_000_000, nonce: 0)
 
+    /// A full pool is not taken over by costly followers of a minimum-fee first transaction: they can be mined only
+    /// after it, so they bid its rate, not theirs (eighteenth-session audit: 64 such followers evicted 64 transactions
+    /// paying five times the head's rate, and none of them made the next block). A sender paying well from its first
+    /// nonce still evicts the cheapest.
+    @Test func followersOfACheapHeadDoNotEvictTransactionsMinedBeforeThem() throws {
+        var c = MempoolConfig()
+        c.maxTransactions = 200
+        var m = Mempool(config: c)
+        let wealthy = Account(balance: 1_000_000_000, nonce: 0)
+        let attacker = key("attacker"), honest = (0..<199).map { key("honest-\($0)") }
+        let cheapest = tx(attacker, nonce: 0, fee: 0)
+        let minimum = ledger.params.minFeePerByte * UInt64(cheapest.encodedSize + 16)
+        try m.add(tx(attacker, nonce: 0, fee: minimum), account: wealthy, ledger: ledger, now: 0)
+        for k in honest { try m.add(tx(k, nonce: 0, fee: 5 * minimum), account: wealthy, ledger: ledger, now: 0) }
+        for n in 1...64 { _ = try? m.add(tx(attacker, nonce: UInt64(n), fee: 50 * minimum), account: wealthy, ledger: ledger, now: 0) }
+        #expect(honest.allSatisfy { !m.pending(from: $0.publicKey).isEmpty }, "followers of a minimum-fee head evicted better-paying transactions")
+        // Paying well from the first nonce: admitted, in place of the cheapest queue (the attacker's, at its head's rate).
+        let payer = key("payer")
+        try m.add(tx(payer, nonce: 0, fee: 50 * minimum), account: wealthy, ledger: ledger, now: 0)
+        #expect(m.pending(from: payer.publicKey).count == 1)
+        #expect(honest.allSatisfy { !m.pending(from: $0.publicKey).isEmpty })
+    }
+
     /// Operator review (seventeenth session): the refusal named queued transactions when there were none and gave no
     /// amounts. It now says what the balance is, what is needed and how many queued transactions count.
     @Test func anUnaffordableTransactionIsRefusedWithTheAmounts() throws {
         var m = Mempool()
         let poor = Account(balance: 1_005, nonce: 0)  // pays the fee (the envelope's check), not the fee and the amount
-        do {
+        do throws(MempoolError) {
             try m.add(tx(alice, nonce: 0, fee: 1_000, amount: 7), account: poor, ledger: ledger, now: 0)
             Issue.record("accepted")
-        } catch let e as MempoolError {
+        } catch let e {
             #expect(e == .cannotAffordQueuedFees(balance: 1_005, required: 1_007, queued: 0))
             #expect("\(e)" == "balance 1005 cannot pay this transaction's fee and what it moves (1007 needed)")
         }
         try m.add(tx(alice, nonce: 0, fee: 1_000, amount: 7), account: rich, ledger: ledger, now: 0)
-        do {
+        do throws(MempoolError) {
             try m.add(tx(alice, nonce: 1, fee: 1_000, amount: 998_000), account: rich, ledger: ledger, now: 0)
             Issue.record("accepted")
-        } catch let e as MempoolError {
+        } catch let e {
             #expect(e == .cannotAffordQueuedFees(balance: 1_000_000, required: 1_000_007, queued: 1))
             #expect("\(e)".contains("the sender's 1 queued transactions") && "\(e)".contains("1000007 needed"), "\(e)")
         }

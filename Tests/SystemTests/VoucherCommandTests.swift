@@ -22,6 +22,9 @@ import TestSupport
     @Test func signedVouchersBecomeOneBatchClaimOfTheirPayee() async throws {
         let dir = TempDir("vouchers")
         try "batch\n".write(toFile: dir.file("pass.txt"), atomically: true, encoding: .utf8)
+        // Kept as an operator should (a passphrase file others can read is warned about, on standard error, which
+        // `run` captures with the output).
+        #expect(chmod(dir.file("pass.txt"), 0o600) == 0)
         for name in ["owner-1", "owner-2", "worker"] {
             let (status, output) = try await run(["keys", "new", "-o", dir.file("\(name).key"), "--passphrase-file", dir.file("pass.txt"),
                                                   "--scrypt-log-n", "10"], in: dir)
@@ -80,6 +83,9 @@ import TestSupport
     @Test func aSignedHopReceiptBecomesAChallengeFromAnyAccount() async throws {
         let dir = TempDir("hop-receipts")
         try "hop\n".write(toFile: dir.file("pass.txt"), atomically: true, encoding: .utf8)
+        // Kept as an operator should (a passphrase file others can read is warned about, on standard error, which
+        // `run` captures with the output).
+        #expect(chmod(dir.file("pass.txt"), 0o600) == 0)
         for name in ["worker", "holder", "other"] {
             let (status, output) = try await run(["keys", "new", "-o", dir.file("\(name).key"), "--passphrase-file", dir.file("pass.txt"),
                                                   "--scrypt-log-n", "10"], in: dir)

@@ -85,6 +85,36 @@ struct GGUFBuilder {
         #expect(GGUFSource.unpermute(stored, rows: 8, cols: 1, heads: 2) == [0, 1, 2, 3, 4, 5, 6, 7])
     }
 
+    /// Metadata arrays are kept as values only up to `maxMaterializedElements` elements in the whole file; later ones
+    /// are `.largeArray` (type and count), nested ones included. A file of many small arrays took ~45 times its size
+    /// in memory (eighteenth-session audit); the values before the budget runs out, and every later scalar, stay exact.
+    @Test func metadataArraysAreKeptOnlyUpToABudgetForTheWholeFile() throws {
+        var b = GGUFBuilder()
+        b.tensors = [("t", [4], 0, Self.f32([1, 2, 3, 4]), nil)]
+        let perArray = 200, arrays = GGUFFile.maxMaterializedElements / perArray + 5
+        let u8Array = GGUFBuilder.le(UInt32(0)) + GGUFBuilder.le(UInt64(perArray)) + [UInt8](repeating: 7, count: perArray)
+        for i in 0..<arrays { b.kv.append(("a\(i)", 9, u8Array)) }
+        // An array of arrays once the budget is nearly spent: its two entries fit, their elements do not.
+        let nested = GGUFBuilder.le(UInt32(9)) + GGUFBuilder.le(UInt64(2)) + u8Array + u8Array
+        b.kv.append(("nested", 9, nested))
+        b.kv.append(("general.alignment", 4, GGUFBuilder.le(UInt32(64))))
+        b.alignment = 64
+        let f = try GGUFFile(bytes: b.bytes)
+        var kept = 0, summarized = 0
+        for i in 0..<arrays {
+            switch f.metadata["a\(i)"] {
+            case .array(let items)?: kept += items.count; #expect(items.allSatisfy { $0 == .uint(7) })
+            case .largeArray(elementType: 0, count: UInt64(perArray))?: summarized += 1
+            default: Issue.record("a\(i): \(String(describing: f.metadata["a\(i)"]))")
+            }
+        }
+        #expect(kept <= GGUFFile.maxMaterializedElements && kept >= GGUFFile.maxMaterializedElements - perArray)
+        #expect(summarized >= 5)
+        #expect(f.metadata["nested"] == .array([.largeArray(elementType: 0, count: UInt64(perArray)),
+                                                 .largeArray(elementType: 0, count: UInt64(perArray))]))
+        #expect(f.alignment == 64 && f.tensors["t"] != nil)
+    }
+
     @Test func rejectsMalformedFiles() {
         func expectMalformed(_ b: GGUFBuilder, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
             do {
