@@ -187,35 +187,49 @@ final class SyncManager: Sendable {
             }
             return
         }
+        // An answer that cannot back the peer's claim discredits it (and costs points, so a peer that re-announces the
+        // claim after each discredit is banned): before, an answer of headers we already had, or of headers that
+        // connect to nothing, kept the claim credible and the peer "vouching" for it, so the node never counted itself
+        // synced and its validators stopped producing, asked that peer again hundreds of times a second, and had their
+        // downloads reset by it (eighteenth-session audit).
+        func discredit(beyond reached: UInt64, _ why: String) {
+            guard let st = peer.status, st.height > max(ours.height, s.queue.last?.header.height ?? 0, reached) else { return }
+            peer.state.withLock { $0.discreditedHeight = st.height }
+            penalize(peer, .falseStatus, "claimed height \(st.height) but \(why)")
+        }
+        // Where the headers attach, first: lookups, before their signatures are checked on every core.
+        let continues = s.queue.last.map { $0.hash == first.header.parent } ?? false
+        let parentHeight: UInt64?
+        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? chain.block(first.header.parent))?.header.height }
+        guard continues || parentHeight != nil else {
+            // Our locator ends in genesis, so an answer to it connects; one that does not backs no claim.
+            logger.debug("headers do not connect to our chain or queue; ignored", metadata: ["peer": "\(peer.label)"])
+            discredit(beyond: 0, "sent headers that connect to nothing we have")
+            return
+        }
         let nowMillis = UInt64(Date().timeIntervalSince1970 * 1000)
         if let problem = Self.problem(in: headers, genesis: chain.genesis, nowMillis: nowMillis) {
             penalize(peer, .invalidHeaders, problem)
             return
         }
-        let continues = s.queue.last.map { $0.hash == first.header.parent } ?? false
-        let parentHeight: UInt64?
-        if continues { parentHeight = s.queue.last?.header.height } else { parentHeight = (try? chain.block(first.header.parent))?.header.height }
-        let parentKnown = parentHeight != nil
         if let parentHeight, first.header.height != parentHeight &+ 1 {
             penalize(peer, .invalidHeaders, "first header's height \(first.header.height) does not follow its parent's \(parentHeight)")
             return
         }
-        if !continues {
-            guard parentKnown else {
-                logger.debug("headers do not connect to our chain or queue; ignored", metadata: ["peer": "\(peer.label)"])
-                return
-            }
-            // A header on one of our canonical blocks must be signed by its slot's leader (its block's import checks
-            // exactly this): otherwise any key pair could make itself the queue (ninth review F1).
-            if await chain.proposerLeads(first.header) == false {
-                penalize(peer, .invalidHeaders, "first header's proposer does not lead slot \(first.header.slot) on its parent")
-                return
-            }
-            resetQueue(&s)
+        // A header on one of our canonical blocks must be signed by its slot's leader (its block's import checks
+        // exactly this): otherwise any key pair could make itself the queue (ninth review F1).
+        if !continues, await chain.proposerLeads(first.header) == false {
+            penalize(peer, .invalidHeaders, "first header's proposer does not lead slot \(first.header.slot) on its parent")
+            return
         }
         var fresh = headers[...]
         while let h = fresh.first, (try? await chain.hasBlock(h.hash)) ?? false { fresh = fresh.dropFirst() }
-        guard !fresh.isEmpty else { return }
+        guard !fresh.isEmpty else {
+            // Nothing new: the current download is kept (it was reset here, before this was known).
+            discredit(beyond: headers.last?.header.height ?? 0, "answered only with headers we have")
+            return
+        }
+        if !continues { resetQueue(&s) }
         s.source = peer.id
         for h in fresh where s.queued.insert(h.hash).inserted { s.queue.append(h) }
         let target = fresh.last?.header.height ?? ours.height

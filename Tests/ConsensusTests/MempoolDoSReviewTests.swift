@@ -73,9 +73,10 @@ import Testing
                 : (queued.last?.transaction.nonce).map { $0 + 1 } ?? 0
             guard nonce < 64 else { continue }
             let candidate = tx(s, nonce: nonce, fee: 500 + g.next() % 5_000, amount: UInt64(step))
-            // A tail behind a nonce gap (the account nonce is 0; removals open gaps) pays nothing, so it ranks at 0.
+            // A tail behind a nonce gap (the account nonce is 0; removals open gaps) pays nothing, so it ranks at 0; a
+            // gapless one at the lowest rate of its queue (it is mined after all of them).
             func evictionRate(_ queue: [SignedTransaction]) -> UInt64 {
-                queue.enumerated().allSatisfy { $0.offset == Int($0.element.transaction.nonce) } ? Mempool.feeRate(queue.last!) : 0
+                queue.enumerated().allSatisfy { $0.offset == Int($0.element.transaction.nonce) } ? queue.map(Mempool.feeRate).min()! : 0
             }
             // The victim by a pass over every other sender's tail.
             var expected: SignedTransaction?, expectedRate: UInt64 = 0
@@ -86,7 +87,8 @@ import Testing
                     (expected, expectedRate) = (tail, rate)
                 }
             }
-            let candidateRate = (0..<nonce).allSatisfy { n in queued.contains { $0.transaction.nonce == n } } ? Mempool.feeRate(candidate) : 0
+            let ahead = queued.filter { $0.transaction.nonce < nonce }.map(Mempool.feeRate).min() ?? .max
+            let candidateRate = (0..<nonce).allSatisfy { n in queued.contains { $0.transaction.nonce == n } } ? min(Mempool.feeRate(candidate), ahead) : 0
             let before = Set(m.all.map(\.id))
             let replacing = queued.contains { $0.transaction.nonce == nonce }
             do {

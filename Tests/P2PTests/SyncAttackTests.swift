@@ -135,6 +135,36 @@ import TestSupport
         }
     }
 
+    /// A peer claiming a far height that answers every headers request with a header we already have, or with headers
+    /// that connect to nothing we have (eighteenth-session audit). Its claim stayed credible and it counted as vouching
+    /// for it, so the node never counted itself synced (every validator it reached stopped producing) and asked it again
+    /// hundreds of times a second, verifying the junk headers' signatures on every core each time. Now such an answer
+    /// discredits the claim and costs points, and the node is synced again.
+    @Test(.timeLimit(.minutes(3)), arguments: ["known", "unconnected"])
+    func aPeerWhoseHeadersCannotBackItsClaimDoesNotKeepTheNodeUnsynced(kind: String) async throws {
+        let chains = try await Self.chains(blocks: 5, victimHeight: 5, "unbacked-\(kind)")
+        let known = chains.blocks[0].signedHeader
+        let signer = PrivateKey.generate()
+        var junk = [SignedHeader]()
+        var parent = SHA256.hash(Array("nowhere".utf8))
+        for i in UInt64(0)..<50 {
+            let slot = 100 + i
+            let h = SignedHeader(header: BlockHeader(chainId: chains.g.genesis.chainId, height: 40 + i, slot: slot, parent: parent,
+                                                     timestamp: chains.g.genesis.slotStartMillis(slot), proposer: signer.publicKey,
+                                                     randaoReveal: .zero, txRoot: Block.txRoot([]), receiptsRoot: .zero, stateRoot: .zero),
+                                 signedBy: signer)
+            junk.append(h)
+            parent = h.hash
+        }
+        let answer = kind == "known" ? [known] : junk
+        try await Self.run(chains, claim: 1_000, headers: { _ in answer }, answer: .silence) { sync, peer, log in
+            #expect(await eventually(.seconds(60)) { log.count(.falseStatus, peer: peer.id) >= 1 }, "the unbacked claim cost nothing")
+            #expect(peer.state.withLock { $0.discreditedHeight } == 1_000)
+            #expect(await eventually(.seconds(60)) { sync.status.isSynced }, "still unsynced: \(sync.status)")
+            #expect(log.getHeaders.load(ordering: .relaxed) < 20, "asked \(log.getHeaders.load(ordering: .relaxed)) times")
+        }
+    }
+
     /// Attack A as the review found it: a header on our tip signed by a fresh key. Its block could never be valid (its
     /// proposer does not lead the slot), so the header is refused at once as invalid and never queued.
     @Test(.timeLimit(.minutes(3))) func aSelfSignedHeaderOnOurTipIsRefused() async throws {
