@@ -496,7 +496,16 @@ final class SyncManager: Sendable {
                 s.importedBlocks += 1
                 s.importedTxs += block.transactions.count
             case .invalid(let e):
-                if let p = table.peer(from) { penalize(p, .invalidBlock, "sync: block \(block.header.height) \(block.hash.hex.prefix(16)): \(e)") }
+                // A body that matches its header's transaction root (the header is the queued one, its signature
+                // checked) is exactly the block its proposer committed to: the server delivered what it was asked for,
+                // and may hold it unexecuted (a side block an honest node stored and serves). The fault is the
+                // proposer's, and that of the peer whose headers queued it (an honest peer's headers are its executed
+                // canonical chain). Scoring the server let a validator get honest nodes banned by syncing ones
+                // (eighteenth-session audit).
+                let delivered = Block.txRoot(block.transactions) == block.header.txRoot
+                if let blamed = delivered ? s.source : from, let p = table.peer(blamed) {
+                    penalize(p, .invalidBlock, "sync: block \(block.header.height) \(block.hash.hex.prefix(16)): \(e)")
+                }
                 resetQueue(&s)
                 return
             case .belowFinality:

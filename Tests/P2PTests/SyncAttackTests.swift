@@ -55,7 +55,10 @@ import TestSupport
 
     /// Runs a sync manager on `chains.victim` with an honest peer at the victim's height and a peer (id 2) that claims
     /// `claim`, answers `getHeaders` with `headers` and `getBlocks` as `answer` says, then calls `body` while it runs.
+    /// With `honestServes`, the honest peer announces the source's tip instead and answers `getBlocks` from it (it
+    /// answers no headers), and the node is not first expected synced.
     static func run(_ chains: Chains, claim: UInt64, headers: @escaping @Sendable ([Hash32]) async -> [SignedHeader], answer: Answer,
+                    honestServes: Bool = false,
                     _ body: @Sendable (SyncManager, Peer, Log) async throws -> Void) async throws {
         var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
         config.requestTimeout = .seconds(2)
@@ -69,7 +72,7 @@ import TestSupport
         guard case .accepted = table.register(honest).0, case .accepted = table.register(peer).0 else {
             Issue.record("peers not registered"); return
         }
-        let ours = await chains.victim.status()
+        let ours = honestServes ? await chains.source.status() : await chains.victim.status()
         honest.state.withLock { $0.status = PeerStatus(ours) }
         let limits = P2PLimits(genesis: chains.g.genesis)
         let source = chains.source
@@ -81,7 +84,14 @@ import TestSupport
                     try? await Task.sleep(for: .milliseconds(50))
                 }
             }
-            group.addTask { for await _ in honestOut {} }
+            group.addTask {
+                for await message in StateSyncStallTests.messages(honestOut, limits: limits) where honestServes {
+                    guard case .getBlocks(let hashes) = message else { continue }
+                    for h in hashes {
+                        if let b = try? source.block(h), honest.takeRequested(h) { sync.post(.block(honest, b)) }
+                    }
+                }
+            }
             group.addTask {
                 for await message in StateSyncStallTests.messages(out, limits: limits) {
                     switch message {
@@ -104,7 +114,9 @@ import TestSupport
                 }
             }
             sync.post(.status(honest))
-            #expect(await eventually(.seconds(60)) { sync.status.isSynced }, "not synced before the attack: \(sync.status)")
+            if !honestServes {
+                #expect(await eventually(.seconds(60)) { sync.status.isSynced }, "not synced before the attack: \(sync.status)")
+            }
             let tip = try #require(chains.blocks.last)
             peer.state.withLock { $0.status = PeerStatus(tipHash: tip.hash, height: claim, slot: tip.header.slot, finalizedHeight: 0) }
             sync.post(.status(peer))
@@ -162,6 +174,29 @@ import TestSupport
             #expect(peer.state.withLock { $0.discreditedHeight } == 1_000)
             #expect(await eventually(.seconds(60)) { sync.status.isSynced }, "still unsynced: \(sync.status)")
             #expect(log.getHeaders.load(ordering: .relaxed) < 20, "asked \(log.getHeaders.load(ordering: .relaxed)) times")
+        }
+    }
+
+    /// A validator signs an invalid block in a slot it leads, on an older parent, and gives it to an honest node, which
+    /// stores it unexecuted as a side block. A peer then feeds a syncing node headers ending in it and leaves the
+    /// download to others: the honest node serves the block it stored, the block fails, and the server was scored
+    /// `invalidBlock` (100 points: banned) for the proposer's block (eighteenth-session audit). The peer whose headers
+    /// queued it is scored now.
+    @Test(.timeLimit(.minutes(3))) func servingAStoredSideBlockThatFailsExecutionDoesNotGetTheServerBanned() async throws {
+        let chains = try await Self.chains(blocks: 8, victimHeight: 5, "side-ban")
+        let lead = chains.blocks[6].header  // height 7: its proposer leads slot `lead.slot`
+        let key = try #require((0..<4).map { TestGenesis.identity($0).key }.first { $0.publicKey == lead.proposer })
+        // Height 6 on the victim's tip (height 5), in a slot its signer leads, with a state root no execution gives.
+        let bad = Block(signedHeader: SignedHeader(header: BlockHeader(chainId: chains.g.genesis.chainId, height: 6, slot: lead.slot,
+                                                                       parent: chains.blocks[4].hash, timestamp: chains.g.genesis.slotStartMillis(lead.slot),
+                                                                       proposer: lead.proposer, randaoReveal: .zero, txRoot: Block.txRoot([]),
+                                                                       receiptsRoot: .zero, stateRoot: .zero), signedBy: key),
+                        transactions: [])
+        guard case .sideChain = await chains.source.importBlock(bad) else { Issue.record("not stored as a side block"); return }
+        try await Self.run(chains, claim: 1_000, headers: { _ in [bad.signedHeader] }, answer: .silence, honestServes: true) { sync, peer, log in
+            #expect(await eventually(.seconds(60)) { log.count(.invalidBlock, peer: peer.id) >= 1 },
+                    "the peer whose headers queued the invalid block was not scored")
+            #expect(log.count(.invalidBlock, peer: 1) == 0, "the honest server was scored for the proposer's block")
         }
     }
 
