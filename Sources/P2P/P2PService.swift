@@ -243,9 +243,16 @@ public final class P2PService: Service, Sendable {
         var admitted: String?
         var overLimit = false
         if role == .responder && !config.plaintextTransportForBenchmarks {
-            let host = channel.remoteAddress?.ipAddress ?? "unknown"
-            let perHost = config.exemptLoopbackFromAddressLimits && isLoopbackHost(host) ? Int.max : max(1, config.maxInboundPerIP)
-            if pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) {
+            let address = channel.remoteAddress?.ipAddress ?? "unknown"
+            // Counted per ban key: an IPv4 address, or an IPv6 /64 (one IPv6 host has 2⁶⁴ addresses; counting each
+            // let one host take every slot). A banned address takes no slot at all: it is closed unanswered here,
+            // rather than held for the handshake timeout and refused after it (eighteenth-session audit: a banned
+            // host's connections kept every honest inbound handshake out).
+            let host: String
+            switch BanKey.address(address) { case .host(let h): host = h; case .node: host = address }
+            let perHost = config.exemptLoopbackFromAddressLimits && isLoopbackHost(address) ? Int.max : max(1, config.maxInboundPerIP)
+            if !table.isBanned(host: address),
+               pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) {
                 admitted = host
             } else {
                 overLimit = true

@@ -1,5 +1,7 @@
 import Consensus
 import Foundation
+import NIOCore
+import NIOEmbedded
 @testable import P2P
 import Primitives
 import Testing
@@ -112,6 +114,31 @@ struct RawSocket {
             #expect(closed >= attempts - config.maxInboundPeers)
             group.cancelAll()
         }
+    }
+
+    /// Pending inbound handshakes are counted per ban key (an IPv6 /64 is one host), and a banned address takes no
+    /// slot: eighteenth-session audit, where eight addresses of one /64 (or a banned host, whose connections were
+    /// held for the handshake timeout and refused only after it) kept every honest inbound handshake out.
+    @Test func aBannedAddressTakesNoHandshakeSlotAndASlash64IsOneHost() throws {
+        let dir = TempDir("review18-pending")
+        let g = try TestGenesis()
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.maxInboundPeers = 32
+        config.maxInboundPerIP = 4
+        config.exemptLoopbackFromAddressLimits = false
+        let service = P2PService(config: config, chain: try g.chainService(dataDir: dir.path), logger: testLogger("review18-pending"))
+        func admitted(_ ip: String) throws -> Bool {
+            let channel = EmbeddedChannel()
+            channel.remoteAddress = try SocketAddress(ipAddress: ip, port: 40_000)
+            return !(try service.configure(channel, role: .responder, expectedPeer: nil)).overLimit
+        }
+        let oneSlash64 = try (1...8).filter { try admitted("2001:db8:0:1::\($0)") }.count
+        #expect(oneSlash64 == 4, "\(oneSlash64) handshakes at once from one /64")
+        #expect(try admitted("2001:db8:0:2::1"), "another /64 is another host")
+        _ = service.table.penalize(key: nil, host: "203.0.113.9", .invalidBlock)
+        #expect(service.table.isBanned(host: "203.0.113.9"))
+        #expect(try !admitted("203.0.113.9"), "a banned address took a handshake slot")
+        #expect(try admitted("203.0.113.10"))
     }
 
     /// The handshake limit's bookkeeping: a total and a per-host cap, each released once per handshake that ends.
