@@ -267,9 +267,21 @@ final class StateSyncer: Sendable {
         }
         let answers = d.offers.count + d.declined.count
         let answered = d.asked.count == answers && answers >= d.waitFor
+        // Support is counted in distinct remote hosts (an IPv4 address, an IPv6 /64), not sessions: two connections of
+        // one host were two "agreeing peers", so one host could make a node without a trusted block adopt a forged
+        // state (eighteenth-session audit). Loopback peers (local devnets) count one each.
+        func support(_ peers: Set<UInt64>) -> Int {
+            var hosts = Set<String>()
+            for id in peers {
+                guard let host = table.peer(id)?.remoteHost else { continue }
+                hosts.insert(isLoopbackHost(host) ? "peer \(id)" : "\(BanKey.address(host))")
+            }
+            return hosts.count
+        }
         func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {
-            (a.key.header.header.height, a.value.count) != (b.key.header.header.height, b.value.count)
-                ? (a.key.header.header.height, a.value.count) < (b.key.header.header.height, b.value.count)
+            let (sa, sb) = (support(a.value), support(b.value))
+            return (a.key.header.header.height, sa) != (b.key.header.header.height, sb)
+                ? (a.key.header.header.height, sa) < (b.key.header.header.height, sb)
                 : Self.order(a.key) > Self.order(b.key)
         }
         if let trusted = sync.trustedHash {
@@ -283,7 +295,7 @@ final class StateSyncer: Sendable {
                 return makeTarget(best.key, sources: best.value)
             }
         } else {
-            let agreed = groups.filter { $0.value.count >= sync.minAgreeingPeers }
+            let agreed = groups.filter { support($0.value) >= sync.minAgreeingPeers }
             if let best = agreed.max(by: better) {
                 // Wait a moment for the rest so the newest agreed block wins, not the first.
                 if answered || now - d.roundStart >= sync.offerWait { return makeTarget(best.key, sources: best.value) }

@@ -507,3 +507,64 @@ import TestSupport
                 "a source timing out on a part it filled was not treated as invalid: \(got.map(\.2))")
     }
 }
+
+/// Without a trusted block, a snapshot is adopted once `minAgreeingPeers` peers offer it alike. Two sessions of one
+/// host counted as two peers, so one host could make a node adopt a forged state (eighteenth-session audit); support is
+/// counted in distinct hosts now. Here two sessions of one host offer a genuine snapshot: nothing is downloaded until a
+/// peer of another host offers it too.
+@Suite struct StateSyncAgreementTests {
+    @Test(.timeLimit(.minutes(3))) func twoSessionsOfOneHostAreNotTwoAgreeingPeers() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("agree-src"), freshDir = TempDir("agree-fresh")
+        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 4, transfersPerBlock: 5)
+        let height: UInt64 = 4
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let offer = try #require(await server.offer(height: height))
+        let fresh = try g.chainService(dataDir: freshDir.path)
+        let config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        let limits = P2PLimits(genesis: g.genesis)
+        let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
+        func makePeer(_ id: UInt64, host: String) -> (Peer, AsyncStream<ByteBuffer>) {
+            let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
+            let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .inbound, remoteHost: host,
+                         remoteAddress: "\(host):\(9000 + id)", listenEndpoint: nil, userAgent: "test", outbox: outbox, maxQueuedBytes: 64 << 20,
+                         bucket: TokenBucket(rate: 1_000_000, burst: 1_000_000, now: .now))
+            return (p, stream)
+        }
+        let (a, aStream) = makePeer(1, host: "198.51.100.7"), (b, bStream) = makePeer(2, host: "198.51.100.7")
+        let (c, cStream) = makePeer(3, host: "203.0.113.40")
+        for p in [a, b] { guard case .accepted = table.register(p).0 else { Issue.record("peer not registered"); return } }
+        var sync = StateSyncConfig()
+        sync.offerWait = .milliseconds(300)
+        let syncer = StateSyncer(chain: fresh, table: table, config: config, sync: sync, limits: limits, logger: testLogger("agree"),
+                                 gate: StateSyncGate()) { _, _, _ in }
+        final class Parts: Sendable { let asked = Atomic<Int>(0) }
+        let parts = Parts()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await syncer.run() }
+            group.addTask { await StateSyncStallTests.tick(syncer) }
+            for (peer, stream) in [(a, aStream), (b, bStream), (c, cStream)] {
+                group.addTask {
+                    for await message in StateSyncStallTests.messages(stream, limits: limits) {
+                        switch message {
+                        case .getSnapshot: syncer.post(.offer(peer, height: height, offer))
+                        case .getSnapshotPart(let q):
+                            parts.asked.add(1, ordering: .relaxed)
+                            syncer.post(.part(peer, await server.part(q, budget: limits.maxPayloadBytes - 4096)))
+                        default: break
+                        }
+                    }
+                }
+            }
+            // Both sessions of the one host have offered, and a few offer waits have passed: nothing is asked for.
+            try? await Task.sleep(for: .seconds(3))
+            #expect(parts.asked.load(ordering: .relaxed) == 0, "two sessions of one host were taken for two agreeing peers")
+            // A peer of another host offers the same snapshot: it is downloaded.
+            guard case .accepted = table.register(c).0 else { Issue.record("peer not registered"); group.cancelAll(); return }
+            #expect(await eventually(.seconds(60)) { parts.asked.load(ordering: .relaxed) > 0 }, "two hosts agreeing did not start the download")
+            group.cancelAll()
+            syncer.finish()
+            for p in [a, b, c] { p.closeOutbox() }
+        }
+    }
+}
