@@ -273,7 +273,9 @@ public final class P2PService: Service, Sendable {
         try channel.pipeline.syncOperations.addHandler(
             FrameDecoder(maxFrameBytes: limits.maxFrameBytes, stallTimeout: TimeAmount(config.frameStallTimeout)))
         let async = try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(
-            backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32), isOutboundHalfClosureEnabled: false,
+            // At most 8 decoded frames wait per connection (each up to `maxFrameBytes`, ~4 MiB): 32 let one connection
+            // hold ~128 MiB, and 24 of them took a node past a gigabyte (eighteenth-session audit).
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), isOutboundHalfClosureEnabled: false,
             inboundType: Frame.self, outboundType: ByteBuffer.self))
         return Connection(channel: async, remote: channel.remoteAddress, noise: noise?.established, overLimit: overLimit)
     }

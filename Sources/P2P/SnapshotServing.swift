@@ -101,7 +101,8 @@ final class SnapshotServer: Sendable {
     }
 
     private struct Cache: Sendable {
-        var entries: [(hash: Hash32, task: Task<Served?, Never>)] = []
+        /// Snapshots built or being built, with when a peer last asked for one of their parts.
+        var entries: [(hash: Hash32, task: Task<Served?, Never>, lastUsed: ContinuousClock.Instant)] = []
         /// No build starts before this instant (set when a build ends).
         var nextBuild: ContinuousClock.Instant?
         var building = false
@@ -110,6 +111,10 @@ final class SnapshotServer: Sendable {
     private let chain: ChainService
     private let cache = Mutex(Cache())
     private let cacheSize = 2
+    /// A cached snapshot asked for within this long is in use: it is not evicted for another one (the other is then
+    /// not served for now). A first-in-first-out cache let any peer, asking for two other heights, take away the
+    /// snapshot an honest peer was downloading, whose progress was then lost (eighteenth-session audit).
+    static let inUseWindow: Duration = .seconds(30)
     private let rebuildInterval: Duration
     /// The pause after a build, in multiples of its duration (at least `rebuildInterval`).
     static let buildSpacingFactor = 4
@@ -162,7 +167,11 @@ final class SnapshotServer: Sendable {
 
     private func served(height: UInt64, hash: Hash32) async -> Served? {
         let chain = self.chain, corrupt = self.corrupt
-        if let hit = cache.withLock({ c in c.entries.first(where: { $0.hash == hash })?.task }) { return await finish(hit, hash) }
+        if let hit = cache.withLock({ c -> Task<Served?, Never>? in
+            guard let i = c.entries.firstIndex(where: { $0.hash == hash }) else { return nil }
+            c.entries[i].lastUsed = .now
+            return c.entries[i].task
+        }) { return await finish(hit, hash) }
         // Only a block this node can serve may start a build: requests naming junk must not use up the build budget.
         guard height > 0, let (h, canonical) = try? servableBlock(height: height), h == height, canonical == hash else { return nil }
         let task: Task<Served?, Never>? = cache.withLock { c in
@@ -170,6 +179,12 @@ final class SnapshotServer: Sendable {
             // Never two builds at once (a build scans the whole state), and a pause after each in proportion to it.
             if let next = c.nextBuild, ContinuousClock.now < next { return nil }
             if c.building { return nil }
+            // Room: the least recently used snapshot goes, unless every cached one is in use.
+            if c.entries.count >= cacheSize {
+                guard let lru = c.entries.indices.min(by: { c.entries[$0].lastUsed < c.entries[$1].lastUsed }),
+                      ContinuousClock.now - c.entries[lru].lastUsed >= Self.inUseWindow else { return nil }
+                c.entries.remove(at: lru)
+            }
             c.building = true
             let delay = buildDelayForTests
             let t = Task<Served?, Never>.detached { [self] in
@@ -184,8 +199,7 @@ final class SnapshotServer: Sendable {
                 self.buildStats.withLock { $0.count += 1; $0.time += end - start }
                 return served
             }
-            c.entries.append((hash, t))
-            if c.entries.count > cacheSize { c.entries.removeFirst() }
+            c.entries.append((hash, t, .now))
             return t
         }
         guard let task else { return nil }

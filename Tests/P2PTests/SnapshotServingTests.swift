@@ -33,4 +33,32 @@ import TestSupport
         // At most 1/(1 + 4) of the time, with slack for a loaded machine; back to back it was about all of it.
         #expect(busy <= wall * 0.35, "\(builds) builds took \(busy) of \(wall)")
     }
+
+    /// Two cached snapshots, first in first out: a peer asking for two other heights took away the snapshot an honest
+    /// peer was downloading (eighteenth-session audit). A snapshot asked for within `inUseWindow` now stays; the other
+    /// heights are not served meanwhile, and a snapshot idle for longer still makes room.
+    @Test(.timeLimit(.minutes(3))) func aSnapshotInUseIsNotEvictedForOtherHeights() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let dir = TempDir("serving-inuse")
+        let chain = try await StateSyncStallTests.sourceChain(g, dir: dir, blocks: 6, transfersPerBlock: 1)
+        let server = SnapshotServer(chain: chain, rebuildInterval: .zero)
+        func settled(_ height: UInt64) async -> SnapshotOffer? {
+            // Builds are spaced (a multiple of the last one's time): ask again until one starts, within a deadline.
+            var offer: SnapshotOffer?
+            _ = await eventually(.seconds(30), every: .milliseconds(20)) { offer = await server.offer(height: height); return offer != nil }
+            return offer
+        }
+        let honest = try #require(await settled(4), "no snapshot of height 4")
+        let query = SnapshotPartRequest(height: 4, blockHash: honest.header.hash, part: 0, start: 0)
+        #expect(await server.part(query, budget: 1 << 20).available)
+        // Another peer asks for heights 5 and 6: the first fills the cache, the second finds both entries in use.
+        #expect(await settled(5) != nil)
+        let buildsBefore = server.buildStats.withLock { $0.count }
+        // Asked again and again (past the pause between builds): never built while both cached snapshots are in use.
+        let evicted = await eventually(.seconds(5), every: .milliseconds(50)) { await server.offer(height: 6) != nil }
+        #expect(!evicted, "a snapshot in use was evicted for another height")
+        // The honest download goes on from the cache, without a rebuild.
+        #expect(await server.part(query, budget: 1 << 20).available)
+        #expect(server.buildStats.withLock { $0.count } == buildsBefore)
+    }
 }
