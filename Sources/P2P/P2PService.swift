@@ -49,6 +49,9 @@ public final class P2PService: Service, Sendable {
     let lifecycle = Mutex(Lifecycle())
     /// Inbound connections whose Noise handshake is under way, in all and by host (`configure`).
     let pendingHandshakes = Mutex(PendingHandshakes())
+    /// One anchors-file write at a time: sessions starting together wrote through the one temporary file, and one
+    /// renamed (or removed) another's (`cannot save the anchors file` at every fresh start; eighteenth-session audit).
+    private let anchorsWrite = Mutex(())
     /// Bytes queued for one peer before it counts as too slow.
     let maxQueuedBytes: Int
     /// The bytes queued for every peer together.
@@ -421,12 +424,15 @@ public final class P2PService: Service, Sendable {
     /// Remembers up to two outbound peers we are connected to, to dial them first at the next start.
     func saveAnchors() {
         guard let path = config.anchorsFile else { return }
-        let anchors = table.peers.filter { $0.direction == .outbound && !$0.isClosed }.compactMap { p -> AnchorsFile.Anchor? in
-            guard let e = p.listenEndpoint else { return nil }
-            return AnchorsFile.Anchor(address: e.description, nodeKey: p.nodeKey.hex)
-        }.sorted { $0.address < $1.address }.prefix(AnchorsFile.maxAnchors)
-        guard !anchors.isEmpty else { return }
-        do { try AnchorsFile(anchors: Array(anchors)).save(path) } catch { logger.warning("cannot save the anchors file: \(error)") }
+        // The list is taken under the lock too, so the last write is the newest list.
+        anchorsWrite.withLock { _ in
+            let anchors = table.peers.filter { $0.direction == .outbound && !$0.isClosed }.compactMap { p -> AnchorsFile.Anchor? in
+                guard let e = p.listenEndpoint else { return nil }
+                return AnchorsFile.Anchor(address: e.description, nodeKey: p.nodeKey.hex)
+            }.sorted { $0.address < $1.address }.prefix(AnchorsFile.maxAnchors)
+            guard !anchors.isEmpty else { return }
+            do { try AnchorsFile(anchors: Array(anchors)).save(path) } catch { logger.warning("cannot save the anchors file: \(error)") }
+        }
     }
 
     private func savePeersFile() {

@@ -47,21 +47,7 @@ final class LyingNode: Sendable {
         while true {
             let c = accept(listener, nil, nil)
             guard c >= 0 else { return }
-            var request = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            var body: [UInt8]?
-            while body == nil {
-                let n = read(c, &buffer, buffer.count)
-                guard n > 0 else { break }
-                request += buffer[0..<n]
-                let text = String(decoding: request, as: UTF8.self)
-                guard let end = text.range(of: "\r\n\r\n") else { continue }
-                let head = text[..<end.lowerBound].lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-                let start = text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound)
-                if request.count - start >= length { body = Array(request[start..<(start + length)]) }
-            }
+            let body = readHTTPRequestBody(c)
             var result: JSON = .null
             if let body, let call = try? JSONParser().parse(body), let method = call["method"]?.string {
                 calls.withLock { $0.append(method) }

@@ -4,6 +4,7 @@ import Glibc
 import Primitives
 import RPC
 import Synchronization
+import TestSupport
 
 /// A JSON-RPC proxy on loopback in front of a real node: every request (a single call or a batch) is forwarded, and
 /// each call's answer passes through `rewrite` first. A node that contradicts itself in ways an honest one never does,
@@ -49,7 +50,7 @@ final class RewritingRPCProxy: Sendable {
             let c = accept(listener, nil, nil)
             guard c >= 0 else { return }
             defer { close(c) }
-            guard let body = Self.readBody(c) else { continue }
+            guard let body = readHTTPRequestBody(c) else { continue }
             requests.add(1, ordering: .relaxed)
             let answer = forward(body)
             let reply = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\nConnection: close\r\n\r\n".utf8)
@@ -80,23 +81,6 @@ final class RewritingRPCProxy: Sendable {
             }))
         case (.object, .object): return JSONWriter.encode(one(request, parsed))
         default: return answer
-        }
-    }
-
-    private static func readBody(_ c: Int32) -> [UInt8]? {
-        var request = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(c, &buffer, buffer.count)
-            guard n > 0 else { return nil }
-            request += buffer[0..<n]
-            let text = String(decoding: request, as: UTF8.self)
-            guard let end = text.range(of: "\r\n\r\n") else { continue }
-            let head = text[..<end.lowerBound].lowercased()
-            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-            let start = text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound)
-            if request.count - start >= length { return Array(request[start..<(start + length)]) }
         }
     }
 }
