@@ -492,8 +492,12 @@ import TestSupport
                     }
                 }
             }
+            // Until a source timed out on a part it filled, and the sources filled parts enough to pass the bound
+            // together: 5 parts of at least 24 KiB (on a loaded machine the first timeout can come before every source
+            // was asked; a CI run saw 6 filled parts there).
             _ = await eventually(.seconds(60), every: .milliseconds(50)) {
                 penalties.withLock { $0.contains { if case .invalidSnapshot = $0.1 { true } else { false } } }
+                    && count.filled.load(ordering: .relaxed) >= 5
             }
             group.cancelAll()
             syncer.finish()
@@ -501,7 +505,7 @@ import TestSupport
         }
         let got = penalties.withLock { $0 }
         let peak = syncer.peakBufferedBytes.withLock { $0 }
-        #expect(count.filled.load(ordering: .relaxed) >= 8, "the sources filled their parts")
+        #expect(count.filled.load(ordering: .relaxed) >= 5, "the sources filled more parts than the bound holds")
         #expect(peak <= sync.maxBufferedBytes, "unverified bytes reached \(peak), the bound is \(sync.maxBufferedBytes)")
         #expect(got.contains { if case .invalidSnapshot = $0.1 { $0.2.contains("timed out") } else { false } },
                 "a source timing out on a part it filled was not treated as invalid: \(got.map(\.2))")
