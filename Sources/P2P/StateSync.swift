@@ -270,16 +270,17 @@ final class StateSyncer: Sendable {
         // Support is counted in distinct remote hosts (an IPv4 address, an IPv6 /64), not sessions: two connections of
         // one host were two "agreeing peers", so one host could make a node without a trusted block adopt a forged
         // state (eighteenth-session audit). Loopback peers (local devnets) count one each.
-        func support(_ peers: Set<UInt64>) -> Int {
+        var support: [SnapshotOffer: Int] = [:]
+        for (offer, peers) in groups {
             var hosts = Set<String>()
             for id in peers {
                 guard let host = table.peer(id)?.remoteHost else { continue }
                 hosts.insert(isLoopbackHost(host) ? "peer \(id)" : "\(BanKey.address(host))")
             }
-            return hosts.count
+            support[offer] = hosts.count
         }
         func better(_ a: (key: SnapshotOffer, value: Set<UInt64>), _ b: (key: SnapshotOffer, value: Set<UInt64>)) -> Bool {
-            let (sa, sb) = (support(a.value), support(b.value))
+            let (sa, sb) = (support[a.key] ?? 0, support[b.key] ?? 0)
             return (a.key.header.header.height, sa) != (b.key.header.header.height, sb)
                 ? (a.key.header.header.height, sa) < (b.key.header.header.height, sb)
                 : Self.order(a.key) > Self.order(b.key)
@@ -295,7 +296,7 @@ final class StateSyncer: Sendable {
                 return makeTarget(best.key, sources: best.value)
             }
         } else {
-            let agreed = groups.filter { support($0.value) >= sync.minAgreeingPeers }
+            let agreed = groups.filter { (support[$0.key] ?? 0) >= sync.minAgreeingPeers }
             if let best = agreed.max(by: better) {
                 // Wait a moment for the rest so the newest agreed block wins, not the first.
                 if answered || now - d.roundStart >= sync.offerWait { return makeTarget(best.key, sources: best.value) }

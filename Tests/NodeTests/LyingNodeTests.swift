@@ -22,17 +22,8 @@ final class LyingNode: Sendable {
 
     init(_ answers: @escaping @Sendable (_ method: String, _ params: JSON) -> JSON?) throws {
         self.answers = answers
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw StubUnavailable() }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0, listen(fd, 16) == 0 else { close(fd); throw StubUnavailable() }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        guard let (fd, port) = listenOnLoopback() else { throw StubUnavailable() }
+        self.port = port
         listener = fd
         let serve = Thread { [self] in self.serve() }
         serve.start()

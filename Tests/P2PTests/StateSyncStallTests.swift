@@ -39,11 +39,12 @@ import TestSupport
     }
 
     /// A peer the test plays: its outbox is the stream the test reads the syncer's requests from.
-    static func scriptedPeer(_ id: UInt64, agent: String) -> (Peer, AsyncStream<ByteBuffer>) {
+    static func scriptedPeer(_ id: UInt64, agent: String, host: String? = nil, rate: Double = 1000) -> (Peer, AsyncStream<ByteBuffer>) {
         let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
-        let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: "192.0.2.\(id)",
-                     remoteAddress: "192.0.2.\(id):9000", listenEndpoint: nil, userAgent: agent, outbox: outbox, maxQueuedBytes: 64 << 20,
-                     bucket: TokenBucket(rate: 1000, burst: 1000, now: .now))
+        let host = host ?? "192.0.2.\(id)"
+        let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .outbound, remoteHost: host,
+                     remoteAddress: "\(host):9000", listenEndpoint: nil, userAgent: agent, outbox: outbox, maxQueuedBytes: 64 << 20,
+                     bucket: TokenBucket(rate: rate, burst: rate, now: .now))
         return (p, stream)
     }
 
@@ -529,11 +530,7 @@ import TestSupport
         let limits = P2PLimits(genesis: g.genesis)
         let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
         func makePeer(_ id: UInt64, host: String) -> (Peer, AsyncStream<ByteBuffer>) {
-            let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
-            let p = Peer(id: id, nodeKey: PrivateKey.generate().publicKey, direction: .inbound, remoteHost: host,
-                         remoteAddress: "\(host):\(9000 + id)", listenEndpoint: nil, userAgent: "test", outbox: outbox, maxQueuedBytes: 64 << 20,
-                         bucket: TokenBucket(rate: 1_000_000, burst: 1_000_000, now: .now))
-            return (p, stream)
+            StateSyncStallTests.scriptedPeer(id, agent: "test", host: host, rate: 1_000_000)
         }
         let (a, aStream) = makePeer(1, host: "198.51.100.7"), (b, bStream) = makePeer(2, host: "198.51.100.7")
         let (c, cStream) = makePeer(3, host: "203.0.113.40")

@@ -22,16 +22,8 @@ final class RewritingRPCProxy: Sendable {
     init(forwardingTo url: String, rewrite: @escaping @Sendable (_ method: String, _ params: JSON, _ answer: JSON) -> JSON) throws {
         target = try RPCClient(url: url)
         self.rewrite = rewrite
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ProxyUnavailable() }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0, listen(fd, 16) == 0 else { close(fd); throw ProxyUnavailable() }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        guard let (fd, port) = listenOnLoopback() else { throw ProxyUnavailable() }
+        self.port = port
         listener = fd
         Thread { [self] in self.serve() }.start()
     }

@@ -21,3 +21,18 @@ public func readHTTPRequestBody(_ socket: Int32) -> [UInt8]? {
         if request.count - start >= length { return Array(request[start..<(start + length)]) }
     }
 }
+
+/// A TCP socket listening on 127.0.0.1 at a free port: its descriptor and port, nil when the system refuses one. For
+/// the tests' fake servers, which serve it on a thread of their own.
+public func listenOnLoopback(backlog: Int32 = 16) -> (socket: Int32, port: Int)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    guard bound == 0, listen(fd, backlog) == 0 else { close(fd); return nil }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
