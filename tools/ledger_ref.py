@@ -1478,16 +1478,36 @@ def cumulative_floor(total, weights):
 
 
 def enc_schedule(epoch, seed, vals):
-    """ValidatorSnapshot { epoch u64, seed hash32, list<(key32, stake u64)> } (state-machine.md §5)."""
-    return u64(epoch) + seed + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+    """ValidatorSnapshot { epoch u64, seed hash32, list<(key32, stake u64, removed bool)> } (state-machine.md §5).
+    `vals` holds (key, stake) pairs, none removed, or (key, stake, removed) triples."""
+    return u64(epoch) + seed + leb(len(vals)) + b"".join(
+        v[0] + u64(v[1]) + u8(1 if len(v) > 2 and v[2] else 0) for v in vals)
+
+
+def dec_schedule_entries(b):
+    """Every entry of a ValidatorSnapshot, removed ones included: (epoch, seed, [(key, stake, removed)])."""
+    r = Reader(b)
+    epoch, seed = r.u64(), r.h()
+    vals = []
+    for _ in range(r.length(1 << 20)):
+        k, s, flag = r.h(), r.u64(), r.u8()
+        if flag > 1:
+            raise ValueError("removed flag is not a bool")
+        vals.append((k, s, flag == 1))
+    r.finish()
+    return epoch, seed, vals
 
 
 def dec_schedule(b):
-    r = Reader(b)
-    epoch, seed = r.u64(), r.h()
-    vals = [(r.h(), r.u64()) for _ in range(r.length(1 << 20))]
-    r.finish()
-    return epoch, seed, vals
+    """The validators still in a ValidatorSnapshot (not removed): (epoch, seed, [(key, stake)])."""
+    epoch, seed, vals = dec_schedule_entries(b)
+    return epoch, seed, [(k, s) for k, s, removed in vals if not removed]
+
+
+def remove_from_schedule(vals, k):
+    """consensus.md §2 rule 3: marks `k` removed in a snapshot's entries, so that only the slots drawn for it are
+    drawn again."""
+    return [(x, s, removed or x == k) for x, s, removed in vals]
 
 
 class Ledger:
@@ -2073,15 +2093,15 @@ class Exec:
         v = self.state.get(K.glob("nextSchedule"))
         if v is None:
             return
-        epoch, seed, vals = dec_schedule(v)
-        held = dict(vals).get(k)
+        epoch, seed, vals = dec_schedule_entries(v)
+        held = dict((x, s) for x, s, removed in vals if not removed).get(k)
         if held is None:
             return
         if bonded >= held and bonded >= self.p["validatorMinStake"]:
             self.t("unbond:staysInNextSet")
             return
         self.t("unbond:leavesNextSet")
-        self.state.put(K.glob("nextSchedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
+        self.state.put(K.glob("nextSchedule"), enc_schedule(epoch, seed, remove_from_schedule(vals, k)))
 
     def scheduled_stake(self, k):
         """The stake `k` leads with in the stored schedule of the current epoch (0 when not scheduled)."""
@@ -2094,15 +2114,16 @@ class Exec:
         v = self.state.get(K.glob("schedule"))
         if v is None:
             return
-        epoch, seed, vals = dec_schedule(v)
-        if k not in [x for x, _ in vals]:
+        epoch, seed, vals = dec_schedule_entries(v)
+        kept = [x for x, _, removed in vals if not removed]
+        if k not in kept:
             self.t("schedule:drop:notScheduled")
             return
-        if len(vals) == 1:
+        if len(kept) == 1:
             self.t("schedule:drop:lastStays")
             return
         self.t("schedule:drop")
-        self.state.put(K.glob("schedule"), enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
+        self.state.put(K.glob("schedule"), enc_schedule(epoch, seed, remove_from_schedule(vals, k)))
         self.withdraw_votes(k)
 
     def withdraw_votes(self, k):
@@ -2125,14 +2146,15 @@ class Exec:
         """consensus.md §8 (tenth review): a tombstoned validator leaves every stored checkpoint set (3E), unless it is
         a set's last validator; proven by its own signatures, so safe on one branch alone."""
         for sk, sv in self.state.scan(b"\x3e"):
-            epoch, seed, vals = dec_schedule(sv)
-            if k not in [x for x, _ in vals]:
+            epoch, seed, vals = dec_schedule_entries(sv)
+            kept = [x for x, _, removed in vals if not removed]
+            if k not in kept:
                 continue
-            if len(vals) == 1:
+            if len(kept) == 1:
                 self.t("checkpointSet:drop:lastStays")
                 continue
             self.t("checkpointSet:drop")
-            self.state.put(sk, enc_schedule(epoch, seed, [(x, s) for x, s in vals if x != k]))
+            self.state.put(sk, enc_schedule(epoch, seed, remove_from_schedule(vals, k)))
 
     def height_of_slot(self, slot):
         """consensus.md §5: 1 + the height of the last block of this chain with a slot before `slot` (0 for
@@ -3721,26 +3743,26 @@ class Exec:
         set's stakes; when none is, the stored schedule's validators that are still active, with its stakes (never the
         state's active set: it holds the boundary block's bonds, thirteenth review); when none is, the schedule as is."""
         active = self.active_validators()
-        vals = active
+        vals = [(k, s, False) for k, s in active]
+        keys = set(k for k, _ in active)
         nv = self.state.get(K.glob("nextSchedule"))
         if nv is not None:
-            keys = set(k for k, _ in active)
-            vals = [(k, s) for k, s in dec_schedule(nv)[2] if k in keys]
-            if vals:
+            # members are marked, not left out: whether one is still active moves no other validator's slots
+            vals = [(k, s, removed or k not in keys) for k, s, removed in dec_schedule_entries(nv)[2]]
+            if any(not removed for _, _, removed in vals):
                 self.t("snapshot:fromNextSet")
             else:
                 cur = self.state.get(K.glob("schedule"))
-                vals = [(k, s) for k, s in dec_schedule(cur)[2] if k in keys] if cur is not None else []
-                self.t("snapshot:fromScheduleStillActive" if vals else "snapshot:nextSetInactive")
+                vals = [(k, s, removed or k not in keys)
+                        for k, s, removed in dec_schedule_entries(cur)[2]] if cur is not None else []
+                self.t("snapshot:fromScheduleStillActive" if any(not r for _, _, r in vals) else "snapshot:nextSetInactive")
         seed = self.randao_mix()
-        if not vals:
+        if not any(not removed for _, _, removed in vals):
             prev = self.state.get(K.glob("schedule"))
             if prev is not None:
                 self.t("snapshot:keptPrevious")
-                r = Reader(prev)
-                r.u64(), r.h()
-                vals = [(r.h(), r.u64()) for _ in range(r.length(100000))]
-        return u64(epoch) + seed + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+                vals = dec_schedule_entries(prev)[2]
+        return enc_schedule(epoch, seed, vals)
 
     def slash_missed_slot(self, leader, slot):
         """Begin-block step 3 (consensus.md §5): ⌊stake × missedSlotSlashBps / 10000⌋ of the leader's bonded
@@ -4604,7 +4626,7 @@ def genesis_state(params, chain_id, balances, validators, workers, pools):
     mix = H_randao(chain_id)
     d[K.glob("randaoMix")] = mix
     vals = sorted((k, s) for k, s, _ in validators if s >= params["validatorMinStake"])
-    d[K.glob("schedule")] = u64(0) + mix + leb(len(vals)) + b"".join(k + u64(s) for k, s in vals)
+    d[K.glob("schedule")] = enc_schedule(0, mix, vals)
     d[K.glob("nextSchedule")] = enc_schedule(1, ZERO32, vals)
     return d
 

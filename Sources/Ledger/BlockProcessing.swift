@@ -131,8 +131,10 @@ extension Execution {
 
 extension Ledger {
     /// The validator set and seed for `epoch`, from the state before its first block (Specs/consensus.md §2): the
-    /// validators and stakes of the stored next set (`nextSchedule`, taken at the previous epoch's first block) that are
-    /// still active (not jailed or tombstoned, stake at least the minimum), in key order, and the current RANDAO mix.
+    /// stored next set (`nextSchedule`, taken at the previous epoch's first block) with its stakes, in key order, each
+    /// validator no longer active (jailed or tombstoned, stake below the minimum) or removed from the set marked
+    /// removed, and the current RANDAO mix. Members are marked, not left out, so that whether one is still active moves
+    /// no other validator's slots.
     /// The mix is known to the proposer of the block before, a moment after the set was fixed, so that proposer
     /// cannot choose where slots fall by bonding amounts found offline (eighth review). When none of the next set is
     /// active, the stored schedule's validators that are still active, with its stakes: never the state's active set,
@@ -142,18 +144,21 @@ extension Ledger {
     public func snapshot(of state: LedgerState, epoch: UInt64) throws -> ValidatorSnapshot {
         let active = try activeValidators(in: state)
         var entries = active
-        if let next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self) {
+        func markingInactive(_ set: ValidatorSnapshot) -> [ValidatorSnapshot.Entry] {
             let activeKeys = Set(active.map(\.key))
-            entries = next.validators.filter { activeKeys.contains($0.key) }
-            if entries.isEmpty, let current = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
-                entries = current.validators.filter { activeKeys.contains($0.key) }
+            return set.entries.map { .init(key: $0.key, stake: $0.stake, removed: $0.removed || !activeKeys.contains($0.key)) }
+        }
+        if let next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self) {
+            entries = markingInactive(next)
+            if !entries.contains(where: { !$0.removed }) {
+                entries = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self).map(markingInactive) ?? []
             }
         }
         let seed = try state.randaoMix()
-        if entries.isEmpty, let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
-            return ValidatorSnapshot(epoch: epoch, seed: seed, validators: previous.validators)
+        if !entries.contains(where: { !$0.removed }), let previous = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self) {
+            return ValidatorSnapshot(epoch: epoch, seed: seed, entries: previous.entries)
         }
-        return ValidatorSnapshot(epoch: epoch, seed: seed, validators: entries)
+        return ValidatorSnapshot(epoch: epoch, seed: seed, entries: entries)
     }
 
     /// The active validators of a state (not jailed or tombstoned, stake at least the minimum) with their bonded

@@ -255,33 +255,33 @@ extension Execution {
             do { set = try ValidatorSnapshot(canonicalEncoding: kv.value) } catch {
                 throw .fault(LedgerFault("corrupt checkpoint set \(kv.key.hex)"))
             }
-            guard let i = set.validators.firstIndex(where: { $0.key == key }), set.validators.count > 1 else { continue }
-            set.validators.remove(at: i)
+            guard set.remove(key) else { continue }
             state.put(kv.key, set)
         }
     }
 
-    /// Removes a validator from the stored schedule of the current epoch, so the leader of every later slot of
-    /// the epoch is drawn among the others (Specs/consensus.md §2), and withdraws its votes. The last scheduled
-    /// validator stays: a chain needs a leader. Returns whether it left (and its votes were withdrawn).
+    /// Marks a validator removed in the stored schedule of the current epoch, so a later slot of the epoch drawn
+    /// for it is drawn again among the others and no other slot moves (Specs/consensus.md §2), and withdraws its
+    /// votes. The last scheduled validator stays: a chain needs a leader. Returns whether it left (and its votes were
+    /// withdrawn).
     @discardableResult
     mutating func dropFromSchedule(_ key: PublicKey) throws(ExecError) -> Bool {
         guard var snapshot = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self),
-              let i = snapshot.validators.firstIndex(where: { $0.key == key }), snapshot.validators.count > 1 else { return false }
-        snapshot.validators.remove(at: i)
+              snapshot.remove(key) else { return false }
         state.put(StateKey.global(.schedule), snapshot)
         try withdrawVotes(of: key)
         return true
     }
 
-    /// Removes a validator from the stored next set when its bonded stake fell below the stake the set holds for it
-    /// (an unbond): the set's stakes stay those of the epoch's first block, so a partial unbond cannot reweigh the next
-    /// schedule, it can only leave it (Specs/consensus.md §2).
+    /// Marks a validator removed in the stored next set when its bonded stake fell below the stake the set holds for
+    /// it (an unbond): the set's stakes stay those of the epoch's first block, so a partial unbond cannot reweigh the
+    /// next schedule, it can only leave it, and its leaving moves no other validator's slots (Specs/consensus.md §2).
+    /// Unlike the current schedule, the next set may lose its last member (the epoch change then falls back).
     mutating func dropFromNextSchedule(_ key: PublicKey, below bonded: Amount) throws(ExecError) {
         guard var next = try state.record(StateKey.global(.nextSchedule), ValidatorSnapshot.self),
-              let i = next.validators.firstIndex(where: { $0.key == key }),
-              bonded < next.validators[i].stake || bonded < params.validatorMinStake else { return }
-        next.validators.remove(at: i)
+              let i = next.entries.firstIndex(where: { $0.key == key && !$0.removed }),
+              bonded < next.entries[i].stake || bonded < params.validatorMinStake else { return }
+        next.entries[i].removed = true
         state.put(StateKey.global(.nextSchedule), next)
     }
 

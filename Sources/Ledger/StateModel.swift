@@ -489,22 +489,57 @@ public struct Liveness: Hashable, Sendable {
 }
 
 /// The validator set and seed one epoch's leader schedule is drawn from.
+///
+/// The list the draw runs over is fixed when the set is taken (Specs/consensus.md §2): a validator that stops
+/// leading during the epoch (jailed, tombstoned, unbonded below its stake here) is marked `removed`, not deleted, so
+/// that only the slots drawn for it are drawn again and no other slot of the epoch moves (eighteenth-session audit: a
+/// deletion shifted every cumulative stake, and a coalition choosing which of its keys to remove chose among that many
+/// schedules for the rest of an epoch whose seed it knew).
 public struct ValidatorSnapshot: Hashable, Sendable {
     public struct Entry: Hashable, Sendable {
         public var key: PublicKey
         public var stake: Amount
-        public init(key: PublicKey, stake: Amount) { self.key = key; self.stake = stake }
+        /// Marked when the validator left this set; its stake still counts in the draw (a draw that lands on it
+        /// draws again), and in nothing else.
+        public var removed: Bool
+        public init(key: PublicKey, stake: Amount, removed: Bool = false) {
+            self.key = key; self.stake = stake; self.removed = removed
+        }
     }
     public var epoch: UInt64
     public var seed: Hash32
-    /// Active validators in ascending key order.
-    public var validators: [Entry]
+    /// Every validator the set was taken with, removed ones included, in ascending key order.
+    public var entries: [Entry]
 
-    public init(epoch: UInt64, seed: Hash32, validators: [Entry]) {
-        self.epoch = epoch; self.seed = seed; self.validators = validators
+    public init(epoch: UInt64, seed: Hash32, entries: [Entry]) {
+        self.epoch = epoch; self.seed = seed; self.entries = entries
     }
 
-    public var totalStake: UInt64 { validators.reduce(0) { $0 &+ $1.stake.units } }
+    /// A set none of whose validators is removed.
+    public init(epoch: UInt64, seed: Hash32, validators: [Entry]) {
+        self.init(epoch: epoch, seed: seed, entries: validators)
+    }
+
+    /// The validators still in the set (not removed), in ascending key order: who may lead, vote and be counted.
+    public var validators: [Entry] { entries.filter { !$0.removed } }
+
+    /// Whether `key` is in the set and not removed.
+    public func holds(_ key: PublicKey) -> Bool { entries.contains { $0.key == key && !$0.removed } }
+
+    /// The stake `key` is held with, when it is in the set and not removed.
+    public func stake(of key: PublicKey) -> Amount? { entries.first { $0.key == key && !$0.removed }?.stake }
+
+    /// The stake of the validators still in the set.
+    public var totalStake: UInt64 { entries.reduce(0) { $1.removed ? $0 : $0 &+ $1.stake.units } }
+
+    /// Marks `key` removed. Returns false, changing nothing, when it is not in the set (or already removed) or is
+    /// the last validator left: a set keeps at least one.
+    public mutating func remove(_ key: PublicKey) -> Bool {
+        guard let i = entries.firstIndex(where: { $0.key == key && !$0.removed }),
+              entries.lazy.filter({ !$0.removed }).count > 1 else { return false }
+        entries[i].removed = true
+        return true
+    }
 }
 
 // MARK: - Encoding
@@ -796,13 +831,13 @@ extension Liveness: CanonicalCodable {
 extension ValidatorSnapshot: CanonicalCodable {
     public func encode(to w: inout CanonicalWriter) {
         w.u64(epoch); w.hash(seed)
-        w.list(validators) { w, e in w.encode(e.key); w.encode(e.stake) }
+        w.list(entries) { w, e in w.encode(e.key); w.encode(e.stake); w.bool(e.removed) }
     }
 
     public init(from r: inout CanonicalReader) throws(CodecError) {
         epoch = try r.u64("epoch"); seed = try r.hash("seed")
-        validators = try r.list("validators", max: 100_000, minElementSize: 40) { (r: inout CanonicalReader) throws(CodecError) in
-            Entry(key: try r.decode(PublicKey.self), stake: try r.decode(Amount.self))
+        entries = try r.list("validators", max: 100_000, minElementSize: 41) { (r: inout CanonicalReader) throws(CodecError) in
+            Entry(key: try r.decode(PublicKey.self), stake: try r.decode(Amount.self), removed: try r.bool("removed"))
         }
     }
 }

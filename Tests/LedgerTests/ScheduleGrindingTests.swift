@@ -71,4 +71,40 @@ import Testing
         #expect(following.validators.first { $0.key == v[1].publicKey }?.stake == 999)
         #expect(following.validators.first { $0.key == v[2].publicKey }?.stake == 1_100)
     }
+
+    /// Removals are marks (nineteenth session; consensus.md §2 rules 1–4): a validator leaving the next set at the
+    /// boundary block, or the current schedule mid-epoch, keeps its place and stake in the list the draw runs over, so
+    /// the list, the stakes and the seed every other validator's slots are drawn from are those without the removal
+    /// (`MidEpochScheduleGrindingTests` shows that the draw then moves only the removed validator's slots).
+    @Test func leavingASetMarksTheValidatorAndKeepsTheList() throws {
+        func epochOne(unbonding: Bool) throws -> (Chain, [PrivateKey]) {
+            var c = try Chain(validatorCount: 4, accounts: (0..<4).map { (testKey("validator-\($0)"), Amount(100_000)) })
+            let v = c.validators.map(\.key)
+            try c.advance(to: c.ledger.params.slotsPerEpoch - 2)
+            let r = try c.block(unbonding ? [try c.tx(v[1], .unbond(role: .validator, amount: 1))] : [])
+            for x in r { #expect(x.succeeded, "\(x.status)") }
+            try c.block()
+            #expect(c.slot == c.ledger.params.slotsPerEpoch)
+            return (c, v)
+        }
+        let (plain, _) = try epochOne(unbonding: false)
+        var (c, v) = try epochOne(unbonding: true)
+        let kept = try #require(try plain.record(StateKey.global(.schedule), ValidatorSnapshot.self))
+        let marked = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
+        #expect(marked.seed == kept.seed && marked.entries.map(\.key) == kept.entries.map(\.key))
+        #expect(marked.entries.map(\.stake) == kept.entries.map(\.stake))
+        #expect(marked.entries.map(\.removed) == kept.entries.map { $0.key == v[1].publicKey })
+        #expect(!marked.holds(v[1].publicKey) && marked.validators.count == 3)
+        // Mid-epoch: validator 2 unbonds one unit; it is marked in the current schedule, which keeps the list.
+        let r = try c.block([try c.tx(v[2], .unbond(role: .validator, amount: 1))])
+        for x in r { #expect(x.succeeded, "\(x.status)") }
+        let after = try #require(try c.record(StateKey.global(.schedule), ValidatorSnapshot.self))
+        #expect(after.entries.map(\.key) == kept.entries.map(\.key) && after.entries.map(\.stake) == kept.entries.map(\.stake))
+        #expect(after.entries.filter(\.removed).map(\.key).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+                == [v[1], v[2]].map(\.publicKey).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+        // A removed flag other than 0 or 1 is not a snapshot.
+        var bytes = after.canonicalEncoding
+        bytes[bytes.count - 1] = 2
+        #expect(throws: CodecError.self) { _ = try ValidatorSnapshot(canonicalEncoding: bytes) }
+    }
 }
