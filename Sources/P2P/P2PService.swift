@@ -243,7 +243,7 @@ public final class P2PService: Service, Sendable {
         // opening connections in a loop held rate × handshakeTimeout sockets. At most `maxInboundPeers` inbound
         // handshakes run at once (and `maxInboundPerIP` per host, loopback exempt as configured); the rest are closed
         // unanswered.
-        var admitted: String?
+        var admitted: (host: String, id: UInt64)?
         var overLimit = false
         if role == .responder && !config.plaintextTransportForBenchmarks {
             let address = channel.remoteAddress?.ipAddress ?? "unknown"
@@ -254,9 +254,14 @@ public final class P2PService: Service, Sendable {
             let host: String
             switch BanKey.address(address) { case .host(let h): host = h; case .node: host = address }
             let perHost = config.exemptLoopbackFromAddressLimits && isLoopbackHost(address) ? Int.max : max(1, config.maxInboundPerIP)
-            if !table.isBanned(host: address),
-               pendingHandshakes.withLock({ $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost) }) {
-                admitted = host
+            // When the slots are taken, the newcomer may evict the oldest handshake of the host holding the most
+            // (`PendingHandshakes`): hosts that open connections and send nothing cannot keep every other host out.
+            let admission = table.isBanned(host: address) ? nil : pendingHandshakes.withLock {
+                $0.admit(host, total: max(1, config.maxInboundPeers), perHost: perHost, close: { channel.close(promise: nil) })
+            }
+            if let admission {
+                admitted = (host, admission.id)
+                admission.evicted?()
             } else {
                 overLimit = true
             }
@@ -265,11 +270,11 @@ public final class P2PService: Service, Sendable {
             let handler = NoiseHandler(role: role, identity: noiseIdentity, expectedPeer: expectedPeer,
                                        timeout: TimeAmount(config.handshakeTimeout), eventLoop: channel.eventLoop)
             do { try channel.pipeline.syncOperations.addHandler(handler) } catch {
-                if let host = admitted { pendingHandshakes.withLock { $0.release(host) } }
+                if let a = admitted { pendingHandshakes.withLock { $0.release(a.host, id: a.id) } }
                 throw error
             }
-            if let host = admitted {
-                handler.established.whenComplete { _ in self.pendingHandshakes.withLock { $0.release(host) } }
+            if let a = admitted {
+                handler.established.whenComplete { _ in self.pendingHandshakes.withLock { $0.release(a.host, id: a.id) } }
             }
             noise = handler
         }

@@ -448,23 +448,64 @@ struct EvictionCandidate: Sendable {
 }
 
 /// Inbound connections whose Noise handshake is under way: at most a total and a number per host (`P2PService.configure`).
+///
+/// When every slot is taken, a newcomer evicts the oldest handshake of the host holding the most, if that host holds
+/// at least two more than the newcomer's (nineteenth session: eight IPv4 hosts that sent nothing, four connections
+/// each, held all 32 slots for the handshake timeout, again and again, and no honest peer could connect in). So a host
+/// holding one handshake is never evicted while any host holds two: keeping every honest handshake out takes as many
+/// distinct hosts as there are slots, not `slots / maxInboundPerIP`.
 struct PendingHandshakes: Sendable {
-    private(set) var total = 0
-    private var byHost: [String: Int] = [:]
-
-    /// Counts one more handshake of `host`, unless that would exceed either limit.
-    mutating func admit(_ host: String, total limit: Int, perHost: Int) -> Bool {
-        let mine = byHost[host, default: 0]
-        guard total < limit, mine < perHost else { return false }
-        total += 1
-        byHost[host] = mine + 1
-        return true
+    /// One admitted handshake: `id` releases it; `evicted`, when set, closes the handshake it displaced (call it
+    /// outside the lock).
+    struct Admission: Sendable {
+        let id: UInt64
+        let evicted: (@Sendable () -> Void)?
     }
 
-    /// One handshake of `host` finished (established, failed, timed out or closed).
-    mutating func release(_ host: String) {
-        guard let mine = byHost[host] else { return }
+    private struct Entry: Sendable {
+        let id: UInt64
+        let close: @Sendable () -> Void
+    }
+
+    private(set) var total = 0
+    private var byHost: [String: [Entry]] = [:]
+    private var nextId: UInt64 = 0
+
+    /// The number of handshakes of `host` under way.
+    func count(of host: String) -> Int { byHost[host]?.count ?? 0 }
+
+    /// Counts one more handshake of `host`, evicting another host's oldest one when every slot is taken and that host
+    /// holds at least two more; nil when `host` is at `perHost`, or the slots are taken and nobody may be evicted.
+    /// `close` closes this handshake's connection if it is evicted later.
+    mutating func admit(_ host: String, total limit: Int, perHost: Int, close: @escaping @Sendable () -> Void) -> Admission? {
+        let mine = count(of: host)
+        guard mine < perHost else { return nil }
+        var evicted: (@Sendable () -> Void)?
+        if total >= limit {
+            // The host holding the most; among equals the one whose oldest handshake is oldest (ids only grow).
+            var victim: (host: String, count: Int, oldest: UInt64)?
+            for (h, entries) in byHost {
+                guard let first = entries.first else { continue }
+                if victim.map({ entries.count > $0.count || (entries.count == $0.count && first.id < $0.oldest) }) ?? true {
+                    victim = (h, entries.count, first.id)
+                }
+            }
+            guard let v = victim, v.count >= mine + 2, var entries = byHost[v.host] else { return nil }
+            evicted = entries.removeFirst().close
+            byHost[v.host] = entries.isEmpty ? nil : entries
+            total -= 1
+        }
+        nextId += 1
+        total += 1
+        byHost[host, default: []].append(Entry(id: nextId, close: close))
+        return Admission(id: nextId, evicted: evicted)
+    }
+
+    /// Handshake `id` of `host` finished (established, failed, timed out or closed); nothing when it was evicted.
+    mutating func release(_ host: String, id: UInt64) {
+        guard var entries = byHost[host], let i = entries.firstIndex(where: { $0.id == id }) else { return }
+        entries.remove(at: i)
+        byHost[host] = entries.isEmpty ? nil : entries
         total -= 1
-        byHost[host] = mine > 1 ? mine - 1 : nil
     }
 }

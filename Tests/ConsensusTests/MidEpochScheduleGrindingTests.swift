@@ -49,14 +49,16 @@ import Testing
     }
 
     /// Performed: at its block in slot 40 of a 60-slot epoch, a coalition with a third of the stake over 10 keys tries
-    /// every one of the 1 023 non-empty sets of its keys to remove (one-unit unbonds it holds pre-signed), and keeps the
+    /// every one of the 1 023 non-empty sets of its keys to remove (16 epochs) (one-unit unbonds it holds pre-signed), and keeps the
     /// one that leads the most of the epoch's last 3 slots (the ones that bias the next seed, §3). With deletion it led
     /// all three in about a quarter of the epochs instead of `s³ ≈ 4 %`; now no removal gains it any slot, since a slot
     /// only moves when a removed key led it, and that slot was the coalition's already.
-    @Test func aCoalitionRemovingItsOwnKeysMidEpochGainsNoSlot() throws {
+    @Test func aCoalitionRemovingItsOwnKeysMidEpochGainsNoSlot() async throws {
         var allThreeWithoutRemoving = 0
         var allThreeAtBest = 0
-        for seed in UInt64(0)..<40 {
+        for seed in UInt64(0)..<16 {
+            // Other tests' tasks share the cooperative pool: a long synchronous loop starved their clocks on 2 cores.
+            await Task.yield()
             let (snapshot, coalition) = Self.set(seed: seed)
             let keys = snapshot.validators.map(\.key).filter { coalition.contains($0) }
             func led(_ s: ValidatorSnapshot, _ slots: ClosedRange<UInt64>) -> Set<UInt64> {

@@ -141,22 +141,75 @@ struct RawSocket {
         #expect(try admitted("203.0.113.10"))
     }
 
-    /// The handshake limit's bookkeeping: a total and a per-host cap, each released once per handshake that ends.
+    /// The handshake limit's bookkeeping: a total and a per-host cap, each released once per handshake that ends (an
+    /// evicted one is released by its eviction, not again when its connection closes).
     @Test func pendingHandshakesAreCappedInAllAndPerHost() {
         var p = PendingHandshakes()
-        let first = p.admit("10.0.0.1", total: 3, perHost: 2), second = p.admit("10.0.0.1", total: 3, perHost: 2)
-        #expect(first && second)
-        let third = p.admit("10.0.0.1", total: 3, perHost: 2)
-        #expect(!third, "a third handshake of one host")
-        let other = p.admit("10.0.0.2", total: 3, perHost: 2)
-        #expect(other)
-        let fourth = p.admit("10.0.0.3", total: 3, perHost: 2)
-        #expect(!fourth, "a fourth handshake in all")
-        p.release("10.0.0.1")
-        #expect(p.total == 2)
-        let again = p.admit("10.0.0.1", total: 3, perHost: 2)
-        #expect(again)
-        p.release("10.0.0.9")   // never admitted: nothing to release
+        let none: @Sendable () -> Void = {}
+        let first = p.admit("10.0.0.1", total: 3, perHost: 2, close: none), second = p.admit("10.0.0.1", total: 3, perHost: 2, close: none)
+        #expect(first != nil && second != nil && first?.evicted == nil)
+        let third = p.admit("10.0.0.1", total: 3, perHost: 2, close: none)
+        #expect(third == nil, "a third handshake of one host")
+        let other = p.admit("10.0.0.2", total: 3, perHost: 2, close: none)
+        #expect(other != nil)
+        // Full: the newcomer's host holds none and the busiest two, so the busiest host's oldest handshake is evicted.
+        let fourth = p.admit("10.0.0.3", total: 3, perHost: 2, close: none)
+        #expect(fourth != nil && p.total == 3 && p.count(of: "10.0.0.1") == 1)
+        fourth?.evicted?()
+        // Every host holds one now: nobody is evicted for a fifth.
+        let fifth = p.admit("10.0.0.4", total: 3, perHost: 2, close: none)
+        #expect(fifth == nil, "a fifth handshake in all")
+        p.release("10.0.0.1", id: first!.id)   // evicted: released already
         #expect(p.total == 3)
+        p.release("10.0.0.1", id: second!.id)
+        #expect(p.total == 2 && p.count(of: "10.0.0.1") == 0)
+        let again = p.admit("10.0.0.1", total: 3, perHost: 2, close: none)
+        #expect(again != nil && again?.evicted == nil)
+        p.release("10.0.0.9", id: 1)   // never admitted: nothing to release
+        p.release("10.0.0.1", id: second!.id)   // released already
+        #expect(p.total == 3)
+    }
+
+    /// Performed (eighteenth-session audit, fixed in the nineteenth): eight IPv4 hosts in different groups open four
+    /// connections each and send nothing, taking all 32 pending handshake slots for the handshake timeout, again and
+    /// again. Now a newcomer evicts the oldest handshake of the host holding the most: the honest host gets in, and a
+    /// flood of connections from 200 more addresses never evicts its one handshake (a host holding one is only ever
+    /// evicted once no host holds two, which takes 32 distinct hosts).
+    @Test func silentHostsCannotHoldEveryHandshakeSlot() throws {
+        let dir = TempDir("review19-silent")
+        let g = try TestGenesis()
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.maxInboundPeers = 32
+        config.maxInboundPerIP = 4
+        config.exemptLoopbackFromAddressLimits = false
+        let service = P2PService(config: config, chain: try g.chainService(dataDir: dir.path), logger: testLogger("review19-silent"))
+        func connect(_ ip: String) throws -> (channel: EmbeddedChannel, admitted: Bool) {
+            let channel = EmbeddedChannel()
+            channel.remoteAddress = try SocketAddress(ipAddress: ip, port: 40_000)
+            try channel.connect(to: channel.remoteAddress!).wait()
+            return (channel, !(try service.configure(channel, role: .responder, expectedPeer: nil)).overLimit)
+        }
+        var silent = [EmbeddedChannel]()
+        for host in 1...8 {
+            for _ in 0..<4 {
+                let c = try connect("198.51.\(host).7")
+                #expect(c.admitted)
+                silent.append(c.channel)
+            }
+        }
+        #expect(try !connect("198.51.1.7").admitted, "a fifth handshake of one host")
+        let honest = try connect("203.0.113.7")
+        #expect(honest.admitted, "every slot stayed with hosts that sent nothing")
+        #expect(silent.filter { !$0.isActive }.count == 1, "the newcomer evicts exactly one silent handshake")
+        // An attacker host that lost a slot cannot take it back from the others (it holds three, the busiest four).
+        let evictedHost = try #require(silent.firstIndex { !$0.isActive }) / 4 + 1
+        #expect(try !connect("198.51.\(evictedHost).7").admitted)
+        // A flood from fresh addresses churns the attackers' handshakes, never the honest one.
+        var flooded = 0
+        for i in 0..<200 where try connect("192.0.\(i / 200).\(i % 200 + 1)").admitted { flooded += 1 }
+        #expect(honest.channel.isActive, "the honest host's only handshake was evicted")
+        #expect(flooded > 0 && flooded < 200, "\(flooded) of 200 fresh addresses admitted")
+        #expect(service.pendingHandshakes.withLock { $0.count(of: "203.0.113.7") } == 1)
+        #expect(service.pendingHandshakes.withLock { $0.total } == 32)
     }
 }
