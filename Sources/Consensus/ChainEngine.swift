@@ -666,7 +666,10 @@ public final class ChainEngine {
         var applied = [Block](), receipts = [[Receipt]]()
         for b in branch {
             do {
-                receipts.append(try validateAndCommit(b, parentHeader: tipHeader))
+                // The branch's finality is committed only once the switch stands (below): a later block of the run
+                // that is invalid, or a switch that does not stand, must be able to revert every block of it
+                // (eighteenth-session audit: the restore stopped at the branch's finalized block, in a fault).
+                receipts.append(try validateAndCommit(b, parentHeader: tipHeader, deferringFinality: true))
                 applied.append(b)
             } catch ImportError.invalid(let reason) {
                 markInvalid(b.hash)
@@ -679,6 +682,12 @@ public final class ChainEngine {
         guard accept(branchJustified) else {
             try restore(undoing: applied.count, reapplying: reverted, oldTip: oldTip)
             return nil
+        }
+        let branchFinalized: UInt64
+        do { branchFinalized = try Ledger.finality(of: tipState).finalized.height } catch { throw .fault("finality: \(error)") }
+        if branchFinalized > finalizedHeight {
+            do { try store.finalize(upTo: branchFinalized) } catch { throw .fault("finalizing the branch: \(error)") }
+            finalizedHeight = branchFinalized
         }
         // The index follows what is stored off the canonical chain: reverted blocks are side blocks now, applied ones
         // no longer are (the same set a restart rebuilds it from).
@@ -718,9 +727,10 @@ public final class ChainEngine {
         return batch
     }
 
-    /// Full validation of a block whose parent is the canonical tip, then the atomic commit.
+    /// Full validation of a block whose parent is the canonical tip, then the atomic commit. With `deferringFinality`
+    /// the finalized height stays where it is (a reorg's branch under trial raises it once the switch stands).
     @discardableResult
-    func validateAndCommit(_ block: Block, parentHeader: BlockHeader) throws(ImportError) -> [Receipt] {
+    func validateAndCommit(_ block: Block, parentHeader: BlockHeader, deferringFinality: Bool = false) throws(ImportError) -> [Receipt] {
         let h = block.header
         let parentState = tipState
         let context: BlockContext
@@ -779,7 +789,9 @@ public final class ChainEngine {
         // Finality is the gadget's (Specs/consensus.md §8): the finalized checkpoint of this block's state. The
         // depth rule is only the `safe` label now; it never stops a reorg.
         let finalized: UInt64
-        do { finalized = max(finalizedHeight, try Ledger.finality(of: state).finalized.height) } catch { throw .fault("finality: \(error)") }
+        do {
+            finalized = deferringFinality ? finalizedHeight : max(finalizedHeight, try Ledger.finality(of: state).finalized.height)
+        } catch { throw .fault("finality: \(error)") }
         let t2 = clock.now
         do { try store.commit(record, writeSet: ws, prepared: tree, finalizedHeight: finalized) } catch { throw .fault("commit: \(error)") }
         let t3 = clock.now

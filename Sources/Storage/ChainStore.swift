@@ -268,17 +268,7 @@ public final class ChainStore: Sendable {
             for e in entries.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(family, e.key, e.value) }
         }
         batch.put(cf.meta, ChainSchema.MetaKey.tip, ChainTip(hash: block.hash, height: block.height).canonicalEncoding)
-        if let f = finalizedHeight {
-            batch.put(cf.meta, ChainSchema.MetaKey.finalized, f.canonicalEncoding)
-            if finalized.map({ f > $0 }) ?? true {
-                // Blocks at or below the finalized height are never reverted: drop their undo records.
-                // The range starts above the previous finalized height, so ranges never overlap.
-                let from = finalized.map { KeyBytes.be64($0 + 1) } ?? KeyBytes.be64(0)
-                let to = KeyBytes.be64(f) + [UInt8](repeating: 0xFF, count: 33)
-                batch.deleteRange(cf.undo, from: from, to: to)
-                try deleteSideBlocks(atOrBelow: f, keeping: block.hash, into: batch)
-            }
-        }
+        if let f = finalizedHeight { try advanceFinality(from: finalized, to: f, keeping: block.hash, into: batch) }
         let bytes = batch.byteSize, entries = batch.count
         let writeStart = ContinuousClock.now
         try database.write(batch, sync: syncWrites)
@@ -302,6 +292,35 @@ public final class ChainStore: Sendable {
     /// branch through one forks below `f`, so fork choice refuses it and it can never become canonical. Without this,
     /// every side block a leader ever got stored (one per slot it leads) stayed on disk for good. `keeping` is the
     /// block being committed (its stale index entry, if it was a side block, is deleted by the caller).
+    /// Writes finalized height `f` (at least `finalized`, the stored one) into `batch`; when it advances, the undo
+    /// records and side blocks at or below it go: those blocks can no longer be reverted, nor become canonical. The
+    /// undo range starts above the previous finalized height, so ranges never overlap.
+    private func advanceFinality(from finalized: UInt64?, to f: UInt64, keeping: Hash32, into batch: WriteBatch) throws(StorageError) {
+        let cf = columns
+        batch.put(cf.meta, ChainSchema.MetaKey.finalized, f.canonicalEncoding)
+        guard finalized.map({ f > $0 }) ?? true else { return }
+        let from = finalized.map { KeyBytes.be64($0 + 1) } ?? KeyBytes.be64(0)
+        let to = KeyBytes.be64(f) + [UInt8](repeating: 0xFF, count: 33)
+        batch.deleteRange(cf.undo, from: from, to: to)
+        try deleteSideBlocks(atOrBelow: f, keeping: keeping, into: batch)
+    }
+
+    /// Raises the finalized height to `f` on its own, in one atomic write (what a commit does with its
+    /// `finalizedHeight`): for a reorg's branch, whose finality may count only once the switch is accepted
+    /// (`ChainEngine.reorganize`). Nothing when `f` is the stored height; refused below it or above the tip.
+    public func finalize(upTo f: UInt64) throws(StorageError) {
+        try writer.withLock { (_: inout Void) throws(StorageError) in
+            let finalized = try current.finalizedHeight()
+            guard let tip = try current.tip(), f <= tip.height, f >= (finalized ?? 0) else {
+                throw .invalidFinalizedHeight(requested: f, current: finalized, blockHeight: try current.tip()?.height ?? 0)
+            }
+            guard finalized.map({ f > $0 }) ?? true else { return }
+            let batch = try database.makeWriteBatch()
+            try advanceFinality(from: finalized, to: f, keeping: tip.hash, into: batch)
+            try database.write(batch, sync: syncWrites)
+        }
+    }
+
     private func deleteSideBlocks(atOrBelow f: UInt64, keeping: Hash32, into batch: WriteBatch) throws(StorageError) {
         let cf = columns
         let upper: [UInt8]? = f == .max ? nil : KeyBytes.be64(f + 1)

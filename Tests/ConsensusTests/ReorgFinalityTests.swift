@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import Consensus
+@testable import Ledger
+@testable import Primitives
+import Storage
+import TestSupport
+
+/// A reorg's branch finalizes only once the switch stands (Specs/consensus.md §4, §9; eighteenth-session audit, fixed
+/// in the nineteenth): the branch's blocks were committed with their own finalized height, so when a later block of the
+/// same run failed, the restore could not revert below the branch's finalized block and the import ended in a fault,
+/// the node left on the branch with no reorg announced.
+@Suite struct ReorgFinalityTests {
+    /// Performed: node A justified its checkpoint 4 straight from genesis (nothing finalized); B's branch, forking at
+    /// height 1, justifies its checkpoint 2 and then finalizes it with 2 → 4 (the validators vote on both branches), as
+    /// high as A's tip, and wins on height only with a seventh block whose state root is wrong. A executes the run,
+    /// B's checkpoint 2 finalized on the way, then the bad block: A must refuse it and be back on its own chain, with
+    /// nothing finalized and its undo records intact, able to go on.
+    @Test func aBranchThatFinalizesAndThenFailsLeavesTheNodeOnItsChain() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 30, checkpointBlocks: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let shared = try net.produce(ea)
+        _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
+        for _ in 2...5 { try net.produce(ea) }   // height 5 records checkpoint 4
+        try net.produce(ea, txs: [try net.allVotes(ea, try net.checkpoint(ea, 0), try net.checkpoint(ea, 4))])
+        #expect(ea.tipHeight == 6 && ea.finalizedHeight == 0)
+        #expect(try Ledger.finality(of: ea.tipState).justified.height == 4)
+        let aTip = ea.tipHash
+
+        var slot = ea.tipHeader.slot + 1
+        var side = [Block]()
+        func next(_ txs: [SignedTransaction] = []) throws {
+            let blk = try net.produce(eb, from: slot, txs: txs)
+            side.append(blk)
+            slot = blk.header.slot + 1
+        }
+        try next(); try next()   // heights 2, 3 (3 records checkpoint 2)
+        try next([try net.allVotes(eb, try net.checkpoint(eb, 0), try net.checkpoint(eb, 2))])
+        try next()               // height 5 records checkpoint 4
+        try next([try net.allVotes(eb, try net.checkpoint(eb, 2), try net.checkpoint(eb, 4))])
+        #expect(eb.tipHeight == 6 && eb.finalizedHeight == 2, "B's branch finalizes its checkpoint 2")
+        // Height 7: a block its slot's leader signed, with a wrong state root.
+        let v = net.index(of: try #require(try eb.leader(of: slot)))
+        let good = try eb.produceBlock(slot: slot, key: net.validators[v], randaoReveal: try net.reveal(eb, v), candidates: [], now: net.now(slot))
+        var header = good.header
+        header.stateRoot = SHA256.hash(Array("not the state".utf8))
+        side.append(Block(signedHeader: SignedHeader(header: header, signedBy: net.validators[v]), transactions: good.transactions))
+
+        for blk in side.dropLast() {
+            guard case .sideChain = try ea.importBlock(blk, now: net.now(blk.header.slot)) else {
+                Issue.record("B's block at height \(blk.header.height) was taken on its own"); return
+            }
+        }
+        let bad = try #require(side.last)
+        do {
+            _ = try ea.importBlock(bad, now: net.now(bad.header.slot))
+            Issue.record("a block with a wrong state root was imported")
+        } catch ImportError.invalid {
+            // Refused, and the previous chain restored.
+        } catch {
+            Issue.record("the failed branch ended in \(error), not a refusal")
+        }
+        #expect(ea.tipHash == aTip && ea.tipHeight == 6)
+        let stored = try ea.store.finalizedHeight() ?? 0
+        #expect(ea.finalizedHeight == 0 && stored == 0, "B's finality stayed behind")
+        #expect(try Ledger.finality(of: ea.tipState).justified.height == 4)
+        // A goes on from its own tip.
+        let more = try net.produce(ea, from: slot + 1)
+        #expect(ea.tipHash == more.hash && ea.tipHeight == 7)
+    }
+
+    /// When the switch stands, its finality is committed with it: the same branch without the bad block, one block
+    /// longer than A, is taken, and B's checkpoint 2 is finalized on A, in the store too.
+    @Test func aBranchThatStandsCommitsItsFinality() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 30, checkpointBlocks: 2)
+        let a = TempDir(), b = TempDir()
+        let ea = try net.engine(at: a), eb = try net.engine(at: b)
+        let shared = try net.produce(ea)
+        _ = try eb.importBlock(shared, now: net.now(shared.header.slot))
+        for _ in 2...5 { try net.produce(ea) }
+        try net.produce(ea, txs: [try net.allVotes(ea, try net.checkpoint(ea, 0), try net.checkpoint(ea, 4))])
+        var slot = ea.tipHeader.slot + 1
+        var side = [Block]()
+        func next(_ txs: [SignedTransaction] = []) throws {
+            let blk = try net.produce(eb, from: slot, txs: txs)
+            side.append(blk)
+            slot = blk.header.slot + 1
+        }
+        try next(); try next()
+        try next([try net.allVotes(eb, try net.checkpoint(eb, 0), try net.checkpoint(eb, 2))])
+        try next()
+        try next([try net.allVotes(eb, try net.checkpoint(eb, 2), try net.checkpoint(eb, 4))])
+        try next()
+        var changed = false
+        for blk in side {
+            if case .tipChanged = try ea.importBlock(blk, now: net.now(blk.header.slot)) { changed = true }
+        }
+        #expect(changed && ea.tipHash == eb.tipHash && ea.tipHeight == 7)
+        let stored = try ea.store.finalizedHeight()
+        #expect(ea.finalizedHeight == 2 && stored == 2)
+        // Below the new finalized height nothing reverts: A's old blocks at heights 2–6 are gone from the side index.
+        #expect(try ea.store.current.sideBlocks(from: 0, limit: 100).allSatisfy { $0.height > 2 })
+    }
+}
