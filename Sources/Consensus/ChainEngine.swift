@@ -165,6 +165,14 @@ public final class ChainEngine {
         tipHash = tip.hash
         tipHeader = try ChainEngine.loadHeader(store.current, tip.hash).header
         finalizedHeight = try store.finalizedHeight() ?? 0
+        // A crash between a reorg's last commit and its `finalize` leaves the stored height below the tip state's
+        // finalized checkpoint (Specs/consensus.md §9): raise it now, not at the next block, so the below-finality
+        // checks hold from the start.
+        let stateFinalized = try Ledger.finality(of: LedgerState(base: store.current)).finalized.height
+        if stateFinalized > finalizedHeight, stateFinalized <= tip.height {
+            try store.finalize(upTo: stateFinalized)
+            finalizedHeight = stateFinalized
+        }
         earliestBlockHeight = try store.current.earliestBlockHeight()
         try rebuildSideSlots()
         try chooseAmongStoredBranches()

@@ -5,9 +5,9 @@ import RPC
 public struct NodeSource: Sendable {
     let client: RPCClient
 
-    /// A source for the node at `url` (`http://host:port`).
-    public init(url: String) throws(IndexerError) {
-        do throws(RPCClientError) { client = try RPCClient(url: url) } catch { throw .from(error) }
+    /// A source for the node at `url` (`http://host:port`); `timeout` is each call's deadline.
+    public init(url: String, timeout: Duration = .seconds(30)) throws(IndexerError) {
+        do throws(RPCClientError) { var c = try RPCClient(url: url); c.timeout = timeout; client = c } catch { throw .from(error) }
     }
 
     /// The node's WebSocket endpoint (`ws://host:port/ws`).

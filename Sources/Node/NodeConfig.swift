@@ -66,6 +66,8 @@ public struct NodeConfig: Codable, Sendable {
     public var stateSyncTrustedBlock: String?
     /// Peers that must offer the same snapshot block (without a trusted block; default 2).
     public var stateSyncMinPeers: Int?
+    /// The most bytes of keys and values a state-sync snapshot may hold in memory (default 4 GiB).
+    public var stateSyncMaxBytes: UInt64?
     /// Serve state snapshots to peers that state-sync (default true).
     public var serveSnapshots: Bool = true
     /// Tests only (a hidden flag): serve corrupted snapshot chunks, to test that state-syncing peers ban this node.
@@ -149,6 +151,7 @@ public struct NodeConfig: Codable, Sendable {
         if let v = pick(\.stateSync) { c.stateSync = v }
         c.stateSyncTrustedBlock = pick(\.stateSyncTrustedBlock)
         c.stateSyncMinPeers = pick(\.stateSyncMinPeers)
+        c.stateSyncMaxBytes = pick(\.stateSyncMaxBytes)
         if let v = pick(\.serveSnapshots) { c.serveSnapshots = v }
         if let v = flags.testingCorruptSnapshots { c.testingCorruptSnapshots = v }
         // Settings that only mean something beside another were silently ignored without it (operator review).
@@ -213,6 +216,7 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
     public var stateSync: Bool?
     public var stateSyncTrustedBlock: String?
     public var stateSyncMinPeers: Int?
+    public var stateSyncMaxBytes: UInt64?
     public var serveSnapshots: Bool?
     /// Flag only (not a config file field).
     public var testingCorruptSnapshots: Bool?
@@ -224,7 +228,8 @@ public struct NodeConfigFile: Codable, Sendable, Equatable {
         case genesis, dataDir, validatorKey, passphraseFile, rpcAddr, p2pAddr, peers, weightsDir, logLevel, logFormat
         case checkInvariants, load, produceWithoutPeers, rpcCorsOrigins, rpcAllowedHosts, rpcMaxConnectionsPerHost, p2pAllowPrivateAddresses
         case p2pBlockFile
-        case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights, stateSync, stateSyncTrustedBlock, stateSyncMinPeers, serveSnapshots
+        case p2pMaxInbound, p2pMaxOutbound, pruning, pruningKeepHeights, stateSync, stateSyncTrustedBlock, stateSyncMinPeers, stateSyncMaxBytes
+        case serveSnapshots
     }
 
     /// The valid field names, in declaration order.

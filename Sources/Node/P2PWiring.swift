@@ -64,6 +64,10 @@ extension NodeRuntime {
                 guard n >= 1 else { throw NodeStartupError("--state-sync-min-peers must be at least 1") }
                 s.minAgreeingPeers = n
             }
+            if let n = config.stateSyncMaxBytes {
+                guard n >= 1 << 20 else { throw NodeStartupError("--state-sync-max-bytes must be at least 1048576 (1 MiB)") }
+                s.maxStateBytes = n
+            }
             p2p.stateSync = s
         }
         return P2PService(config: p2p, chain: chain, logger: logger)

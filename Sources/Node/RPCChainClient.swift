@@ -8,8 +8,9 @@ import RPC
 public struct RPCChainClient: ChainClient {
     public let rpc: RPCClient
 
-    public init(url: String) throws {
-        do { rpc = try RPCClient(url: url) } catch { throw NodeStartupError("\(error)") }
+    /// A client of the node at `url` (`http://host:port`); `timeout` is each call's deadline.
+    public init(url: String, timeout: Duration = .seconds(30)) throws {
+        do { var c = try RPCClient(url: url); c.timeout = timeout; rpc = c } catch { throw NodeStartupError("\(error)") }
     }
 
     /// A malformed answer from the node.

@@ -35,6 +35,12 @@ public struct StateSyncConfig: Sendable, Hashable {
     /// page that would go beyond it drops the part holding the most (this one, or another: its source's late answer is
     /// not misbehaviour), and no new part is requested while half of it is used.
     public var maxBufferedBytes: UInt64 = 512 << 20
+    /// The most bytes (keys and values) of the whole snapshot the node holds, verified parts included: verified parts
+    /// stay in memory until the state is adopted, and a manifest does not say how large its values are, so without a
+    /// bound a forged manifest of large values (agreed by two hosts, without a trusted block) could claim up to 256 full
+    /// parts (eighteenth-session audit). A snapshot that passes it is declined, not blamed on its sources: an operator
+    /// syncing a larger state raises it (`--state-sync-max-bytes`).
+    public var maxStateBytes: UInt64 = 4 << 30
 
     public init(trustedHeight: UInt64? = nil, trustedHash: Hash32? = nil, minAgreeingPeers: Int = 2) {
         self.trustedHeight = trustedHeight; self.trustedHash = trustedHash; self.minAgreeingPeers = minAgreeingPeers
@@ -74,6 +80,10 @@ final class StateSyncer: Sendable {
     private let limits: P2PLimits
     /// The most bytes of unverified parts held at any point (tests watch it against `maxBufferedBytes`).
     let peakBufferedBytes = Mutex<UInt64>(0)
+    /// The most bytes of parts, verified or not, held at any point (tests watch it against `maxStateBytes`).
+    let peakHeldBytes = Mutex<UInt64>(0)
+    /// Snapshots declined for holding more than `maxStateBytes`.
+    let declinedAsTooLarge = Mutex<Int>(0)
 
     init(chain: ChainService, table: PeerTable, config: P2PConfig, sync: StateSyncConfig, limits: P2PLimits, logger: Logger, gate: StateSyncGate,
          penalize: @escaping @Sendable (Peer, Misbehaviour, String) -> Void) {
@@ -121,6 +131,8 @@ final class StateSyncer: Sendable {
         var lastLog = ContinuousClock.now
         var lastLogKeys: UInt64 = 0
         var lastLogBytes: UInt64 = 0
+        /// A page would have taken the parts held past `maxStateBytes`: the snapshot is declined.
+        var exceedsStateBytes = false
     }
 
     private struct Discovery {
@@ -159,9 +171,22 @@ final class StateSyncer: Sendable {
         // Peers that offered a snapshot and then would not serve a part of it: their offers do not count until the
         // instant given (otherwise such a peer offers a new variant of an unhashed-count manifest every round).
         var distrusted: [UInt64: ContinuousClock.Instant] = [:]
+        // Requests of a snapshot given up (declined, unservable, no source left) still in flight: their answer, once,
+        // is late, not unsolicited (an honest source answering a part the node no longer wants is not misbehaving);
+        // any other part is still unsolicited.
+        struct LatePart: Hashable { let block: Hash32; let peer: UInt64; let part: UInt16 }
+        var late: Set<LatePart> = []
+        func abandon(_ t: Target) {
+            late = []
+            for (k, p) in t.parts {
+                for r in [p.request, p.dropped].compactMap({ $0 }) { late.insert(LatePart(block: t.offer.header.hash, peer: r.peer, part: k)) }
+            }
+        }
         for await event in stream {
             if Task.isCancelled { return false }
             if target == nil {
+                if case .part(let peer, let reply) = event,
+                   late.remove(LatePart(block: reply.blockHash, peer: peer.id, part: reply.part)) != nil { continue }
                 handleDiscovery(event, &discovery)
                 let now = ContinuousClock.now
                 deferred = deferred.filter { $0.value > now }
@@ -171,18 +196,29 @@ final class StateSyncer: Sendable {
                 target = nil  // one owner while it is changed (no copy of its parts)
                 let now = ContinuousClock.now
                 handleDownload(event, &t, distrusted: Set(distrusted.filter { $0.value > now }.keys))
-                let b = Self.buffered(t)
+                let b = Self.buffered(t), held = Self.held(t)
                 peakBufferedBytes.withLock { $0 = max($0, b) }
+                peakHeldBytes.withLock { $0 = max($0, held) }
                 target = t
             }
             if var t = target {
                 assign(&t)
                 logProgress(&t)
-                if t.parts.values.allSatisfy(\.done) {
+                if t.exceedsStateBytes {
+                    logger.error("state sync: the chosen snapshot holds more than --state-sync-max-bytes; declining it (raise the bound to sync a state this large)",
+                                 metadata: ["height": "\(t.offer.header.header.height)", "block": "\(t.offer.header.hash.hex.prefix(16))",
+                                            "bound": "\(sync.maxStateBytes)"])
+                    declinedAsTooLarge.withLock { $0 += 1 }
+                    rejected.insert(t.offer)
+                    abandon(t)
+                    target = nil
+                    discovery = Discovery(height: sync.trustedHeight ?? 0)
+                } else if t.parts.values.allSatisfy(\.done) {
                     if await adopt(t) { return true }
                     // Every part verified and still refused (the import's own root check): the offer is not tried
                     // again at once, or its sources could make the node download it forever.
                     deferred[t.offer] = ContinuousClock.now + Self.unavailableDeferral
+                    abandon(t)
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if let (part, failed) = unservable(t) {
@@ -191,12 +227,14 @@ final class StateSyncer: Sendable {
                     let until = ContinuousClock.now + Self.unavailableDeferral
                     deferred[t.offer] = until
                     for peer in failed { distrusted[peer] = until }
+                    abandon(t)
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else if t.sources.allSatisfy({ table.peer($0)?.isClosed ?? true }) {
                     logger.warning("state sync: no peer left that serves the chosen snapshot; choosing again",
                                    metadata: ["height": "\(t.offer.header.header.height)", "block": "\(t.offer.header.hash.hex.prefix(16))"])
                     rejected.insert(t.offer)
+                    abandon(t)
                     target = nil
                     discovery = Discovery(height: sync.trustedHeight ?? 0)
                 } else {
@@ -410,6 +448,13 @@ final class StateSyncer: Sendable {
                     return
                 }
             }
+            // The bound over the whole snapshot, verified parts included (they stay in memory until adoption).
+            guard Self.held(t) + replyBytes <= sync.maxStateBytes else {
+                state.restart()
+                t.parts[reply.part] = state
+                t.exceedsStateBytes = true
+                return
+            }
             // The total bound over every part: make room by dropping the parts holding the most, this one included
             // (with this page) when it is the largest: a source filling its parts loses them first.
             var buffered = Self.buffered(t)
@@ -469,6 +514,11 @@ final class StateSyncer: Sendable {
                 penalize(peer, .requestTimeout, "snapshot part \(k) timed out")
             }
         }
+    }
+
+    /// Bytes held in every part, verified or not.
+    private static func held(_ t: Target) -> UInt64 {
+        t.parts.values.reduce(0) { $0 + $1.bytes }
     }
 
     /// Bytes held in parts not yet verified.

@@ -7,7 +7,9 @@ public enum ChainSchema {
     /// Version 4 also marks the ledger's own state layout of `Specs/state-machine.md` §1 (per-height queue records,
     /// no index entries): a version-3 store holds state this build would misread. Version 5 adds the `side_blocks`
     /// index (side blocks that fork below finality are deleted): a version-4 store's side blocks are not indexed.
-    public static let version: UInt32 = 5
+    /// Version 6: the validator snapshot records (`schedule`, `nextSchedule`, checkpoint sets) carry a removed flag per
+    /// entry (Specs/state-machine.md §5): a version-5 store's snapshots do not decode.
+    public static let version: UInt32 = 6
 
     /// Column family names.
     public enum Family {

@@ -43,6 +43,9 @@ struct NodeOptions: ParsableArguments {
                                valueName: "height:hash"))
     var stateSyncTrustedBlock: String?
     @Option(help: "Peers that must offer the same snapshot block when no trusted block is given (default 2).") var stateSyncMinPeers: Int?
+    @Option(help: ArgumentHelp("The most bytes of keys and values a --state-sync snapshot may hold in memory until it is adopted (default 4294967296, 4 GiB); a larger snapshot is declined.",
+                               valueName: "bytes"))
+    var stateSyncMaxBytes: UInt64?
     @Flag(inversion: .prefixedNo, help: "Serve state snapshots of finalized heights to peers that state-sync (default on).")
     var serveSnapshots: Bool?
     @Flag(help: ArgumentHelp("Testing only: serve corrupted snapshot chunks.", visibility: .private)) var testingCorruptSnapshots = false
@@ -81,6 +84,7 @@ struct NodeOptions: ParsableArguments {
         f.stateSync = stateSync ? true : nil
         f.stateSyncTrustedBlock = stateSyncTrustedBlock
         f.stateSyncMinPeers = stateSyncMinPeers
+        f.stateSyncMaxBytes = stateSyncMaxBytes
         f.serveSnapshots = serveSnapshots
         f.testingCorruptSnapshots = testingCorruptSnapshots ? true : nil
         return f

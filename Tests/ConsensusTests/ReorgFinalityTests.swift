@@ -99,7 +99,30 @@ import TestSupport
         #expect(changed && ea.tipHash == eb.tipHash && ea.tipHeight == 7)
         let stored = try ea.store.finalizedHeight()
         #expect(ea.finalizedHeight == 2 && stored == 2)
-        // Below the new finalized height nothing reverts: A's old blocks at heights 2–6 are gone from the side index.
+        // A's old block at height 2, at the new finalized height, is gone from the side index (its blocks above stay).
         #expect(try ea.store.current.sideBlocks(from: 0, limit: 100).allSatisfy { $0.height > 2 })
+    }
+
+    /// A crash between a reorg's last commit and its `finalize` leaves the stored finalized height below the tip state's
+    /// (nineteenth-session review): reopening raises it at once, so the below-finality checks hold from the start rather
+    /// than from the next block. The crash is stood in for by writing the stored height back to 0.
+    @Test func reopeningRaisesAStoredFinalizedHeightLeftBehindByACrash() throws {
+        let net = TestNetwork(validators: 2, finalityDepth: 30, checkpointBlocks: 2)
+        let dir = TempDir()
+        do {
+            let ea = try net.engine(at: dir)
+            for _ in 1...3 { try net.produce(ea) }
+            try net.produce(ea, txs: [try net.allVotes(ea, try net.checkpoint(ea, 0), try net.checkpoint(ea, 2))])
+            try net.produce(ea)
+            try net.produce(ea, txs: [try net.allVotes(ea, try net.checkpoint(ea, 2), try net.checkpoint(ea, 4))])
+            #expect(ea.finalizedHeight == 2)
+            try ea.store.close()
+        }
+        let db = try Database.open(path: dir.path, columnFamilies: ChainSchema.columnFamilies)
+        try db.put(try db.columnFamily(ChainSchema.Family.meta), ChainSchema.MetaKey.finalized, UInt64(0).canonicalEncoding, sync: true)
+        try db.close()
+        let reopened = try net.engine(at: dir)
+        let stored = try reopened.store.finalizedHeight()
+        #expect(reopened.finalizedHeight == 2 && stored == 2)
     }
 }

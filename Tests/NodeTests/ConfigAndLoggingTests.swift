@@ -119,7 +119,8 @@ import TestSupport
         f.rpcMaxConnectionsPerHost = 9
         f.p2pAllowPrivateAddresses = true; f.p2pBlockFile = "b.txt"; f.p2pMaxInbound = 3; f.p2pMaxOutbound = 4
         f.pruning = .default; f.pruningKeepHeights = 77
-        f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.serveSnapshots = false
+        f.stateSync = true; f.stateSyncTrustedBlock = "5:" + String(repeating: "ab", count: 32); f.stateSyncMinPeers = 3; f.stateSyncMaxBytes = 1 << 30
+        f.serveSnapshots = false
         let data = try JSONEncoder().encode(f)
         #expect(try NodeConfigFile.decode(data) == f)
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
@@ -128,6 +129,7 @@ import TestSupport
         #expect(c.passphraseFile == "p.txt" && !c.produceWithoutPeers && c.p2pMaxOutbound == 4 && c.rpcCorsOrigins == ["*"] && c.rpcAllowedHosts == ["node.example"])
         #expect(c.pruningMode == .keepRecent(77))
         #expect(c.rpcMaxConnectionsPerHost == 9)
+        #expect(c.stateSyncMaxBytes == 1 << 30)
         #expect(c.stateSync && c.stateSyncMinPeers == 3 && !c.serveSnapshots && c.stateSyncTrustedBlock?.hasPrefix("5:") == true)
         // Settings that mean nothing without another are refused, not ignored (operator review, seventeenth session).
         f.pruning = .minimal

@@ -438,6 +438,66 @@ import TestSupport
     }
 }
 
+/// Eighteenth-session audit, fixed in the nineteenth: verified parts stay in memory until the state is adopted and a
+/// manifest does not say how large its values are, so a forged manifest of large values could make a node hold up to
+/// 256 full parts. Every part held now counts against `StateSyncConfig.maxStateBytes`: a snapshot that passes it is
+/// declined (not chosen again), its sources not blamed, and the node never holds more than the bound.
+@Suite struct StateSyncStateBoundTests {
+    @Test(.timeLimit(.minutes(3))) func aSnapshotLargerThanTheStateBoundIsDeclinedNotHeld() async throws {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("state-bound-src"), freshDir = TempDir("state-bound-fresh")
+        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
+        let height: UInt64 = 8
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let offer = try #require(await server.offer(height: height))
+        var sync = StateSyncConfig(trustedHeight: height, trustedHash: offer.header.hash)
+        sync.waitForAnswers = 1
+        sync.maxStateBytes = 8 << 10
+        // A key and a value take at least 40 bytes: this state cannot fit the bound.
+        #expect(offer.manifest.keyCount * 40 > sync.maxStateBytes, "\(offer.manifest.keyCount) keys")
+
+        let fresh = try g.chainService(dataDir: freshDir.path)
+        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
+        config.requestTimeout = .seconds(30)
+        let limits = P2PLimits(genesis: g.genesis)
+        let table = PeerTable(ourKey: config.nodeKey.publicKey, maxInbound: 8, maxOutbound: 8, banThreshold: 100, banDuration: .seconds(60))
+        let (honest, stream) = StateSyncStallTests.scriptedPeer(7, agent: "honest")
+        guard case .accepted = table.register(honest).0 else { Issue.record("peer not registered"); return }
+        let penalties = Mutex<[(Misbehaviour, String)]>([])
+        let syncer = StateSyncer(chain: fresh, table: table, config: config, sync: sync, limits: limits, logger: testLogger("state-bound"),
+                                 gate: StateSyncGate()) { _, what, detail in penalties.withLock { $0.append((what, detail)) } }
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let adopted = Flag()
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { if await syncer.run() { adopted.value.store(true, ordering: .relaxed) } }
+            group.addTask { await StateSyncStallTests.tick(syncer) }
+            group.addTask {
+                for await message in StateSyncStallTests.messages(stream, limits: limits) {
+                    switch message {
+                    case .getSnapshot: syncer.post(.offer(honest, height: height, offer))
+                    case .getSnapshotPart(let q): syncer.post(.part(honest, await server.part(q, budget: 1 << 20)))
+                    default: break
+                    }
+                }
+            }
+            _ = await eventually(.seconds(90), every: .milliseconds(50)) {
+                syncer.declinedAsTooLarge.withLock { $0 } >= 1 || adopted.value.load(ordering: .relaxed)
+            }
+            group.cancelAll()
+            syncer.finish()
+            honest.closeOutbox()
+        }
+        let wasAdopted = adopted.value.load(ordering: .relaxed), declined = syncer.declinedAsTooLarge.withLock { $0 }
+        #expect(!wasAdopted, "a state larger than the bound was adopted")
+        #expect(declined >= 1, "the snapshot was not declined")
+        let peak = syncer.peakHeldBytes.withLock { $0 }
+        #expect(peak <= sync.maxStateBytes && peak > 0, "held \(peak) bytes, the bound is \(sync.maxStateBytes)")
+        let blamed = penalties.withLock { $0.map(\.1) }
+        #expect(blamed.isEmpty, "the honest source was blamed: \(blamed)")
+        #expect(await fresh.status().height == 0)
+    }
+}
+
 /// Ninth review (F2): `maxPartBytes` bounds one part, nothing bounded the sum. Any peer replaying the real offer is a
 /// source of up to 4 parts, and fills each with pages that pass every page check (the chunk's own keys, in order,
 /// with large values) up to one entry short of the count, then goes silent: a timeout cost it 2 points. Three such

@@ -94,7 +94,7 @@ import Testing
         #expect(ChainSchema.canonicalKey(0x0102) == [0, 0, 0, 0, 0, 0, 1, 2])
         #expect(ChainSchema.undoKey(height: 3, hash: h) == [0, 0, 0, 0, 0, 0, 0, 3] + h.bytes)
         #expect(ChainSchema.addressKey(h, height: 1, position: 0x0A0B) == h.bytes + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x0A, 0x0B])
-        #expect(ChainSchema.version.canonicalEncoding == [5, 0, 0, 0])
+        #expect(ChainSchema.version.canonicalEncoding == [6, 0, 0, 0])
         #expect(ChainSchema.historyKey([0, 7], height: 0x0102) == [0, 0xFF, 7, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2])
         #expect(ChainSchema.encodeKeyList([[7], []]) == [2, 1, 7, 0])
         #expect(ChainSchema.addressEventKey(h, height: 1, receipt: 2, event: 0x0304) == h.bytes + [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 3, 4])
