@@ -119,14 +119,19 @@ struct RawSocket {
     /// Pending inbound handshakes are counted per ban key (an IPv6 /64 is one host), and a banned address takes no
     /// slot: eighteenth-session audit, where eight addresses of one /64 (or a banned host, whose connections were
     /// held for the handshake timeout and refused only after it) kept every honest inbound handshake out.
-    @Test func aBannedAddressTakesNoHandshakeSlotAndASlash64IsOneHost() throws {
-        let dir = TempDir("review18-pending")
+    /// A service with 32 pending-handshake slots, 4 per host, loopback not exempt; `dir` keeps its data directory.
+    static func handshakeLimitedService(_ dir: TempDir) throws -> P2PService {
         let g = try TestGenesis()
         var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
         config.maxInboundPeers = 32
         config.maxInboundPerIP = 4
         config.exemptLoopbackFromAddressLimits = false
-        let service = P2PService(config: config, chain: try g.chainService(dataDir: dir.path), logger: testLogger("review18-pending"))
+        return P2PService(config: config, chain: try g.chainService(dataDir: dir.path), logger: testLogger("pending-handshakes"))
+    }
+
+    @Test func aBannedAddressTakesNoHandshakeSlotAndASlash64IsOneHost() throws {
+        let dir = TempDir("review18-pending")
+        let service = try Self.handshakeLimitedService(dir)
         func admitted(_ ip: String) throws -> Bool {
             let channel = EmbeddedChannel()
             channel.remoteAddress = try SocketAddress(ipAddress: ip, port: 40_000)
@@ -177,12 +182,7 @@ struct RawSocket {
     /// evicted once no host holds two, which takes 32 distinct hosts).
     @Test func silentHostsCannotHoldEveryHandshakeSlot() throws {
         let dir = TempDir("review19-silent")
-        let g = try TestGenesis()
-        var config = P2PConfig(listenHost: "127.0.0.1", listenPort: 0, nodeKey: .generate())
-        config.maxInboundPeers = 32
-        config.maxInboundPerIP = 4
-        config.exemptLoopbackFromAddressLimits = false
-        let service = P2PService(config: config, chain: try g.chainService(dataDir: dir.path), logger: testLogger("review19-silent"))
+        let service = try Self.handshakeLimitedService(dir)
         func connect(_ ip: String) throws -> (channel: EmbeddedChannel, admitted: Bool) {
             let channel = EmbeddedChannel()
             channel.remoteAddress = try SocketAddress(ipAddress: ip, port: 40_000)
