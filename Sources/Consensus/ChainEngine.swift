@@ -341,7 +341,7 @@ public final class ChainEngine {
     /// is not leads no slot at all (not bonded, below the minimum, jailed, or bonded too recently to be in this epoch's set).
     public func isScheduled(_ key: PublicKey, slot: UInt64) throws -> Bool {
         let snapshot = try LeaderSchedule.snapshot(for: slot, parentState: tipState, ledger: ledger)
-        return snapshot.validators.contains { $0.key == key && $0.stake > .zero }
+        return (snapshot.stake(of: key) ?? .zero) > .zero
     }
 
     /// Whether `h`, whose parent is a canonical block at or above the finalized height, is signed by its slot's leader in
@@ -521,7 +521,7 @@ public final class ChainEngine {
         let stored: ValidatorSnapshot?
         do { stored = try Ledger.currentSnapshot(of: forkState) } catch { throw .fault("schedule at the fork point: \(error)") }
         if let stored, stored.epoch == h.slot / ledger.params.slotsPerEpoch {
-            guard stored.validators.contains(where: { $0.key == h.proposer }) else {
+            guard stored.holds(h.proposer) else {
                 markInvalid(hash)
                 throw .invalid(.wrongLeader(got: h.proposer, expected: nil))
             }

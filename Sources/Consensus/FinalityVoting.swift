@@ -113,12 +113,12 @@ extension ChainEngine {
     /// must be above the justified one. Source: the tip state's justified checkpoint.
     public static func finalityVoteCandidate(for validator: PublicKey, engine: ChainEngine) throws -> FinalityVote? {
         let state = engine.tipState
-        guard let snapshot = try Ledger.currentSnapshot(of: state), snapshot.validators.contains(where: { $0.key == validator }) else {
+        guard let snapshot = try Ledger.currentSnapshot(of: state), snapshot.holds(validator) else {
             return nil
         }
         // A vote of a validator outside the finality set (bonded after the finalized checkpoint) would be skipped, and
         // the voter would send it again every block while it is due, paying a fee each time.
-        guard let set = try engine.ledger.finalitySet(of: state), set.validators.contains(where: { $0.key == validator }) else {
+        guard let set = try engine.ledger.finalitySet(of: state), set.holds(validator) else {
             return nil
         }
         let justified = try Ledger.finality(of: state).justified

@@ -169,8 +169,8 @@ extension Execution {
                 set = try Ledger.finalitySet(in: state, countingAt: height, finalized: finalizedHeight, schedule: snapshot, params: params)
                 cached = (finalizedHeight, set)
             }
-            guard let entry = snapshot.validators.first(where: { $0.key == v.validator }),
-                  let counted = set.validators.first(where: { $0.key == v.validator }), v.source == source,
+            guard let scheduled = snapshot.stake(of: v.validator),
+                  let counted = set.stake(of: v.validator), v.source == source,
                   v.target.height > source.height, v.target.height % params.checkpointBlocks == 0, v.target.height < height,
                   height - v.target.height <= params.unbondingBlocks,
                   try state.record(StateKey.checkpoint(v.target.height), Hash32.self) == v.target.hash,
@@ -182,7 +182,7 @@ extension Execution {
             // keeps the weight, which a withdrawal takes back out of the tally.
             let bonded = try state.staker(.validator, v.validator)?.stake ?? .zero
             let atTarget = try state.stake(.validator, v.validator, atEndOf: v.target.height)
-            let weight = min(entry.stake, counted.stake, bonded, atTarget)
+            let weight = min(scheduled, counted, bonded, atTarget)
             state.put(StateKey.finalityVote(v.target.height, v.validator), weight.units)
             var tally = try state.record(StateKey.voteTally(v.target.height), VoteTally.self) ?? VoteTally()
             tally.stake = Amount(tally.stake.units &+ weight.units)

@@ -57,7 +57,7 @@ extension Execution {
         // equivocation slashes take bonded stake, and the rest is unbonding; eighth review: the minimum itself).
         case .validator:
             let scheduled = try state.record(StateKey.global(.schedule), ValidatorSnapshot.self)?
-                .validators.first(where: { $0.key == sender })?.stake ?? .zero
+                .stake(of: sender) ?? .zero
             if staker.stake < params.validatorMinStake || staker.stake < scheduled { try dropFromSchedule(sender) }
             // The same for the next epoch's set: it would lead there with stake it no longer has bonded.
             try dropFromNextSchedule(sender, below: staker.stake)
@@ -118,7 +118,7 @@ extension Execution {
         guard let staker = try state.staker(.validator, key), staker.stake == .zero, staker.status == .active,
               try state.scan(StateKey.unbondings(.validator, key), limit: 1).isEmpty else { return }
         for which in [StateKey.Global.schedule, .nextSchedule] {
-            if try state.record(StateKey.global(which), ValidatorSnapshot.self)?.validators.contains(where: { $0.key == key }) == true { return }
+            if try state.record(StateKey.global(which), ValidatorSnapshot.self)?.holds(key) == true { return }
         }
         state.delete(StateKey.staker(.validator, key))
     }

@@ -39,6 +39,24 @@ import TestSupport
     }
 
     /// A peer the test plays: its outbox is the stream the test reads the syncer's requests from.
+    /// A source chain of 8 blocks of 100 transfers, served at height 8, and an empty directory for the syncing node.
+    struct ServedSnapshot {
+        let genesis: TestGenesis
+        let sourceDir: TempDir, freshDir: TempDir
+        let server: SnapshotServer
+        let offer: SnapshotOffer
+        let height: UInt64
+    }
+
+    static func servedSnapshot(_ label: String) async throws -> ServedSnapshot {
+        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
+        let srcDir = TempDir("\(label)-src"), freshDir = TempDir("\(label)-fresh")
+        let source = try await sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
+        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
+        let offer = try #require(await server.offer(height: 8))
+        return ServedSnapshot(genesis: g, sourceDir: srcDir, freshDir: freshDir, server: server, offer: offer, height: 8)
+    }
+
     static func scriptedPeer(_ id: UInt64, agent: String, host: String? = nil, rate: Double = 1000) -> (Peer, AsyncStream<ByteBuffer>) {
         let (stream, outbox) = AsyncStream<ByteBuffer>.makeStream()
         let host = host ?? "192.0.2.\(id)"
@@ -444,12 +462,8 @@ import TestSupport
 /// declined (not chosen again), its sources not blamed, and the node never holds more than the bound.
 @Suite struct StateSyncStateBoundTests {
     @Test(.timeLimit(.minutes(3))) func aSnapshotLargerThanTheStateBoundIsDeclinedNotHeld() async throws {
-        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
-        let srcDir = TempDir("state-bound-src"), freshDir = TempDir("state-bound-fresh")
-        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
-        let height: UInt64 = 8
-        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
-        let offer = try #require(await server.offer(height: height))
+        let served = try await StateSyncStallTests.servedSnapshot("state-bound")
+        let (g, server, offer, height, freshDir) = (served.genesis, served.server, served.offer, served.height, served.freshDir)
         var sync = StateSyncConfig(trustedHeight: height, trustedHash: offer.header.hash)
         sync.waitForAnswers = 1
         sync.maxStateBytes = 8 << 10
@@ -506,12 +520,8 @@ import TestSupport
 /// `maxPartBytes` is treated as sending an invalid snapshot.
 @Suite struct StateSyncBufferedBytesTests {
     @Test(.timeLimit(.minutes(3))) func sourcesFillingTheirPartsStayWithinTheTotalBoundAndAreBannedOnTimeout() async throws {
-        let g = try TestGenesis(genesisTime: UInt64(Date().timeIntervalSince1970) - 3600)
-        let srcDir = TempDir("buffered-src"), freshDir = TempDir("buffered-fresh")
-        let source = try await StateSyncStallTests.sourceChain(g, dir: srcDir, blocks: 8, transfersPerBlock: 100)
-        let height: UInt64 = 8
-        let server = SnapshotServer(chain: source, rebuildInterval: .zero)
-        let offer = try #require(await server.offer(height: height))
+        let served = try await StateSyncStallTests.servedSnapshot("buffered")
+        let (g, server, offer, height, freshDir) = (served.genesis, served.server, served.offer, served.height, served.freshDir)
         #expect(offer.chunks.filter { $0.count >= 3 }.count >= 12, "the state needs a dozen chunks of 3+ entries")
 
         let fresh = try g.chainService(dataDir: freshDir.path)

@@ -36,7 +36,7 @@ extension RPCNode {
             // What it leads with: this epoch's schedule, and the set the next epoch draws from (a validator bonded now
             // leads from the epoch after next; Specs/consensus.md §2 rule 4).
             func stake(in snapshot: ValidatorSnapshot?) -> JSON {
-                snapshot?.validators.first(where: { $0.key == key }).map { r.amount($0.stake) } ?? .null
+                snapshot?.stake(of: key).map { r.amount($0) } ?? .null
             }
             o["scheduledStake"] = stake(in: try reader.schedule())
             o["nextEpochStake"] = stake(in: try reader.nextSchedule())
